@@ -1,0 +1,48 @@
+/*
+ * Logging. Library code (vid, hv, emu, boot, ...) never writes to stderr
+ * itself: it calls pv_log(), and the process (parvis-vmwp, tests) decides
+ * where lines go with log_set_sink(). Guest-triggered events must go
+ * through a struct ratelimit so a hostile guest cannot flood the log.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+typedef void (*log_sink_fn)(void *opaque, enum log_level level, const char *line);
+
+void log_set_sink(log_sink_fn fn, void *opaque);
+void log_set_level(enum log_level max);
+bool log_enabled(enum log_level level);
+void pv_log(enum log_level level, const char *fmt, ...) printf_like(2, 3);
+void pv_vlog(enum log_level level, const char *fmt, va_list ap) printf_like(2, 0);
+
+/* The default sink: "parvis-vmwp: warn: message" to stderr. */
+void log_sink_stderr(void *opaque, enum log_level level, const char *line);
+const char *log_level_name(enum log_level level);
+
+/*
+ * At most `burst` lines per `interval_ns`; the rest are counted and
+ * reported with the next line that gets through. Thread-safe.
+ */
+struct ratelimit {
+	uint64_t interval_ns;
+	unsigned burst;
+	uint64_t window_start_ns;
+	unsigned printed;
+	unsigned suppressed;
+};
+
+#define RATELIMIT_INIT(ms, n) {.interval_ns = (uint64_t)(ms) * 1000000u, .burst = (n)}
+
+/* True if a line may be printed; *suppressed receives the count dropped since the last one. */
+bool ratelimit_allow(struct ratelimit *rl, unsigned *suppressed);
+
+/* pv_log() through a rate limit. */
+void pv_log_ratelimited(struct ratelimit *rl, enum log_level level, const char *fmt, ...)
+	printf_like(3, 4);
