@@ -1,0 +1,534 @@
+/*
+ * Partition life cycle over /dev/kvm: VM, memory slots, in-kernel irqchip
+ * and PIT, the MSR filter that sends the Hyper-V synthetic MSR range to
+ * user space, CPUID, vCPUs and the stop protocol. See partition.h.
+ */
+#include "vid/partition_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vid/pc_layout.h"
+
+/* TLFS: synthetic MSRs live in 0x40000000-0x400000FF; they all exit to the worker. */
+#define HV_MSR_RANGE_BASE 0x40000000u
+#define HV_MSR_RANGE_COUNT 0x100u
+/* Addresses KVM wants for VMX's real-mode helpers; inside the MMIO hole, never RAM. */
+#define KVM_TSS_GPA 0xFFFBD000u
+#define KVM_IDENTITY_MAP_GPA 0xFFFBC000u
+
+#define CPUID_80000008_EBX_XSAVEERPTR (1u << 2)
+#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+
+const char *partition_stop_reason_name(enum partition_stop_reason reason)
+{
+	switch (reason) {
+	case PARTITION_RUNNING: return "running";
+	case PARTITION_STOP_POWER_OFF: return "powered off";
+	case PARTITION_STOP_RESET: return "reset";
+	case PARTITION_STOP_TRIPLE_FAULT: return "triple fault";
+	case PARTITION_STOP_EMULATION_FAILURE: return "emulation failure";
+	case PARTITION_STOP_HOST_ERROR: return "host error";
+	case PARTITION_STOP_REQUESTED: return "turned off";
+	}
+	return "?";
+}
+
+bool partition_host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+static int open_kvm(char *errbuf, size_t errlen)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		snprintf(errbuf, errlen, "/dev/kvm: %s%s", strerror(errno),
+			 errno == ENOENT ? " (is KVM loaded? load kvm_intel, kvm_amd or kvm_pvm)" : "");
+		return r;
+	}
+	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		snprintf(errbuf, errlen, "/dev/kvm: unsupported KVM API version");
+		close(fd);
+		return -ENOTSUP;
+	}
+	return fd;
+}
+
+int partition_max_vcpus(void)
+{
+	char err[128];
+	int fd = open_kvm(err, sizeof(err));
+	int n;
+
+	if (fd < 0)
+		return fd;
+	n = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (n <= 0)
+		n = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	close(fd);
+	return n > 0 ? n : 1;
+}
+
+static void irq_line_set_kvm(void *opaque, unsigned gsi, bool level)
+{
+	struct partition *p = opaque;
+	struct kvm_irq_level irq = {.irq = gsi, .level = level};
+
+	/* Fails only for a GSI outside the routing table: a wiring bug, not a guest error. */
+	(void)ioctl(p->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+struct irq_line partition_irq_line(struct partition *p, unsigned gsi)
+{
+	return (struct irq_line){.set_level = irq_line_set_kvm, .opaque = p, .gsi = gsi};
+}
+
+static void power_request(void *opaque, enum power_request req)
+{
+	struct partition *p = opaque;
+
+	partition_request_stop(p, req == POWER_REQUEST_OFF ? PARTITION_STOP_POWER_OFF
+							   : PARTITION_STOP_RESET);
+}
+
+struct power_control partition_power_control(struct partition *p)
+{
+	return (struct power_control){.request = power_request, .opaque = p};
+}
+
+int partition_signal_msi(struct partition *p, uint64_t address, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)address,
+		.address_hi = (uint32_t)(address >> 32),
+		.data = data,
+	};
+	int r = ioctl(p->vm_fd, KVM_SIGNAL_MSI, &msi);
+
+	return r < 0 ? -errno : 0;
+}
+
+static int add_memory_slots(struct partition *p)
+{
+	unsigned i;
+
+	for (i = 0; i < guest_memory_region_count(p->mem); i++) {
+		const struct guest_memory_region *r = guest_memory_region(p->mem, i);
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uintptr_t)r->hva,
+		};
+
+		if (ioctl(p->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Sends the whole synthetic MSR range to user space, whatever KVM would do with it. */
+static int install_msr_filter(struct partition *p)
+{
+	static uint8_t deny_all[HV_MSR_RANGE_COUNT / 8]; /* zero bits: deny, i.e. exit */
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_USER_SPACE_MSR,
+		.args[0] = KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN,
+	};
+	struct kvm_msr_filter filter = {
+		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
+		.ranges[0] = {
+			.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+			.nmsrs = HV_MSR_RANGE_COUNT,
+			.base = HV_MSR_RANGE_BASE,
+			.bitmap = deny_all,
+		},
+	};
+
+	if (ioctl(p->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		return -errno;
+	if (ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) <= 0)
+		return 0; /* without a filter the range still exits: KVM has no Hyper-V MSRs here */
+	if (ioctl(p->vm_fd, KVM_X86_SET_MSR_FILTER, &filter) < 0)
+		return -errno;
+	return 0;
+}
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct partition *p, uint32_t function, uint32_t index)
+{
+	unsigned i;
+
+	for (i = 0; i < p->ncpuid; i++)
+		if (p->cpuid[i].function == function &&
+		    (!(p->cpuid[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || p->cpuid[i].index == index))
+			return &p->cpuid[i];
+	return NULL;
+}
+
+static int load_cpuid(struct partition *p)
+{
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 entries[256];
+	} c = {.hdr.nent = 256};
+	struct kvm_cpuid_entry2 *e;
+	unsigned i;
+
+	if (ioctl(p->kvm_fd, KVM_GET_SUPPORTED_CPUID, &c) < 0)
+		return -errno;
+	p->ncpuid = 0;
+	for (i = 0; i < c.hdr.nent && p->ncpuid < PARTITION_MAX_CPUID; i++) {
+		/* Hypervisor leaves are ours alone (issue: never show a KVM signature). */
+		if (c.entries[i].function >= 0x40000000 && c.entries[i].function < 0x50000000)
+			continue;
+		p->cpuid[p->ncpuid++] = c.entries[i];
+	}
+	e = cpuid_find(p, 1, 0);
+	if (e)
+		e->ecx |= CPUID_1_ECX_HYPERVISOR;
+	/*
+	 * PVM's emulator cannot run the fnclex/emms/fild sequence Linux uses on
+	 * AMD CPUs that leak FPU error pointers; XSAVEERPTR says the CPU does not
+	 * (research/PVM-GROUND.md). Only where guest kernel code is emulated.
+	 */
+	e = cpuid_find(p, 0x80000008, 0);
+	if (e && p->pvm)
+		e->ebx |= CPUID_80000008_EBX_XSAVEERPTR;
+	return 0;
+}
+
+int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, uint32_t eax,
+			uint32_t ebx, uint32_t ecx, uint32_t edx)
+{
+	struct kvm_cpuid_entry2 *e;
+
+	if (p->started)
+		return -EBUSY;
+	e = cpuid_find(p, function, index);
+	if (!e) {
+		if (p->ncpuid == PARTITION_MAX_CPUID)
+			return -ENOSPC;
+		e = &p->cpuid[p->ncpuid++];
+		*e = (struct kvm_cpuid_entry2){.function = function, .index = index};
+		if (index)
+			e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+	}
+	e->eax = eax;
+	e->ebx = ebx;
+	e->ecx = ecx;
+	e->edx = edx;
+	return 0;
+}
+
+int partition_new(const struct partition_config *cfg, struct partition **ret, char *errbuf,
+		  size_t errlen)
+{
+	struct partition *p;
+	int max_vcpus, r;
+	unsigned i;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->kvm_fd = p->vm_fd = -1;
+	pthread_mutex_init(&p->stop_lock, NULL);
+	pthread_cond_init(&p->stop_cond, NULL);
+	p->pvm = partition_host_is_pvm();
+
+	r = open_kvm(errbuf, errlen);
+	if (r < 0)
+		goto fail;
+	p->kvm_fd = r;
+	max_vcpus = ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (cfg->vcpus == 0 || (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)) {
+		snprintf(errbuf, errlen, "cpus: %u is out of range (1..%d)", cfg->vcpus, max_vcpus);
+		r = -EINVAL;
+		goto fail;
+	}
+	r = (int)ioctl(p->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r <= 0) {
+		snprintf(errbuf, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		r = -errno;
+		goto fail;
+	}
+	p->run_size = (size_t)r;
+	p->vm_fd = ioctl(p->kvm_fd, KVM_CREATE_VM, 0);
+	if (p->vm_fd < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	r = guest_memory_new(cfg->memory_bytes, &p->mem);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "memory: cannot allocate %llu bytes: %s",
+			 (unsigned long long)cfg->memory_bytes, strerror(-r));
+		goto fail;
+	}
+	r = add_memory_slots(p);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
+		goto fail;
+	}
+	/* Only VMX needs these; other KVMs (SVM, PVM) may refuse them, which is harmless. */
+	(void)ioctl(p->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA);
+	{
+		uint64_t idmap = KVM_IDENTITY_MAP_GPA;
+
+		(void)ioctl(p->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+	}
+	if (ioctl(p->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		r = -errno;
+		snprintf(errbuf, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto fail;
+	}
+	{
+		struct kvm_pit_config pit = {.flags = 0};
+
+		if (ioctl(p->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+			r = -errno;
+			snprintf(errbuf, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	r = install_msr_filter(p);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "user-space MSR exits: %s", strerror(-r));
+		goto fail;
+	}
+	r = load_cpuid(p);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+		goto fail;
+	}
+	r = io_bus_new("pio", &p->pio);
+	if (r == 0)
+		r = io_bus_new("mmio", &p->mmio);
+	if (r < 0)
+		goto fail;
+
+	p->vcpus = calloc(cfg->vcpus, sizeof(*p->vcpus));
+	if (!p->vcpus) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < cfg->vcpus; i++) {
+		p->vcpus[i].fd = -1;
+		r = vcpu_init(p, &p->vcpus[i], i);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "vCPU %u: %s", i, strerror(-r));
+			goto fail;
+		}
+		p->nvcpus++;
+	}
+	*ret = p;
+	return 0;
+fail:
+	partition_free(p);
+	return r;
+}
+
+struct partition *partition_free(struct partition *p)
+{
+	unsigned i;
+
+	if (!p)
+		return NULL;
+	if (p->started) {
+		partition_request_stop(p, PARTITION_STOP_REQUESTED);
+		for (i = 0; i < p->nvcpus; i++)
+			if (p->vcpus[i].thread_started)
+				pthread_join(p->vcpus[i].thread, NULL);
+	}
+	for (i = 0; i < p->nvcpus; i++)
+		vcpu_fini(&p->vcpus[i]);
+	free(p->vcpus);
+	io_bus_free(p->pio);
+	io_bus_free(p->mmio);
+	if (p->vm_fd >= 0)
+		close(p->vm_fd);
+	guest_memory_free(p->mem);
+	if (p->kvm_fd >= 0)
+		close(p->kvm_fd);
+	pthread_cond_destroy(&p->stop_cond);
+	pthread_mutex_destroy(&p->stop_lock);
+	free(p);
+	return NULL;
+}
+
+struct guest_memory *partition_memory(struct partition *p)
+{
+	return p->mem;
+}
+
+struct io_bus *partition_pio_bus(struct partition *p)
+{
+	return p->pio;
+}
+
+struct io_bus *partition_mmio_bus(struct partition *p)
+{
+	return p->mmio;
+}
+
+unsigned partition_vcpu_count(const struct partition *p)
+{
+	return p->nvcpus;
+}
+
+bool partition_is_pvm(const struct partition *p)
+{
+	return p->pvm;
+}
+
+void partition_set_msr_ops(struct partition *p, const struct partition_msr_ops *ops, void *opaque)
+{
+	p->msr_ops = ops;
+	p->msr_opaque = opaque;
+}
+
+int partition_set_boot_regs(struct partition *p, const struct x86_boot_regs *regs)
+{
+	if (p->started)
+		return -EBUSY;
+	p->boot_regs = *regs;
+	p->have_boot_regs = true;
+	return 0;
+}
+
+static void kick_signal_handler(int sig)
+{
+	(void)sig; /* only there to make KVM_RUN return -EINTR */
+}
+
+int partition_start(struct partition *p)
+{
+	struct sigaction sa = {.sa_handler = kick_signal_handler};
+	unsigned i;
+	int r;
+
+	if (p->started || !p->have_boot_regs)
+		return -EINVAL;
+	/* No SA_RESTART: the signal must interrupt KVM_RUN. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL) < 0)
+		return -errno;
+	r = vcpu_apply_boot_regs(&p->vcpus[0], &p->boot_regs);
+	if (r < 0)
+		return r;
+	p->started = true;
+	pthread_mutex_lock(&p->stop_lock);
+	p->running_vcpus = p->nvcpus;
+	pthread_mutex_unlock(&p->stop_lock);
+	for (i = 0; i < p->nvcpus; i++) {
+		r = pthread_create(&p->vcpus[i].thread, NULL, vcpu_thread_main, &p->vcpus[i]);
+		if (r) {
+			pthread_mutex_lock(&p->stop_lock);
+			p->running_vcpus -= p->nvcpus - i;
+			pthread_mutex_unlock(&p->stop_lock);
+			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+						   "cannot start vCPU thread %u: %s", i, strerror(r));
+			return -r;
+		}
+		p->vcpus[i].thread_started = true;
+	}
+	return 0;
+}
+
+static void stop_locked(struct partition *p, enum partition_stop_reason reason, const char *detail)
+{
+	int expected = PARTITION_RUNNING;
+	unsigned i;
+
+	if (!atomic_compare_exchange_strong(&p->stop_reason, &expected, (int)reason))
+		return;
+	if (detail)
+		snprintf(p->stop_detail, sizeof(p->stop_detail), "%s", detail);
+	for (i = 0; i < p->nvcpus; i++)
+		vcpu_kick(&p->vcpus[i]);
+	pthread_cond_broadcast(&p->stop_cond);
+}
+
+void partition_request_stop(struct partition *p, enum partition_stop_reason reason)
+{
+	pthread_mutex_lock(&p->stop_lock);
+	stop_locked(p, reason, NULL);
+	pthread_mutex_unlock(&p->stop_lock);
+}
+
+void partition_stop_with_detail(struct partition *p, enum partition_stop_reason reason,
+				const char *fmt, ...)
+{
+	char detail[STOP_DETAIL_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&p->stop_lock);
+	stop_locked(p, reason, detail);
+	pthread_mutex_unlock(&p->stop_lock);
+}
+
+enum partition_stop_reason partition_wait_timeout(struct partition *p, unsigned timeout_ms)
+{
+	struct timespec deadline;
+	int reason;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->stop_lock);
+	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING)
+		if (pthread_cond_timedwait(&p->stop_cond, &p->stop_lock, &deadline) == ETIMEDOUT)
+			break;
+	reason = atomic_load(&p->stop_reason);
+	pthread_mutex_unlock(&p->stop_lock);
+	return (enum partition_stop_reason)reason;
+}
+
+enum partition_stop_reason partition_wait(struct partition *p)
+{
+	int reason;
+
+	pthread_mutex_lock(&p->stop_lock);
+	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING)
+		pthread_cond_wait(&p->stop_cond, &p->stop_lock);
+	reason = atomic_load(&p->stop_reason);
+	pthread_mutex_unlock(&p->stop_lock);
+	return (enum partition_stop_reason)reason;
+}
+
+const char *partition_stop_detail(const struct partition *p)
+{
+	return p->stop_detail;
+}
+
+void partition_get_exit_stats(const struct partition *p, struct partition_exit_stats *s)
+{
+	const struct exit_counters *c = &p->exits;
+
+	*s = (struct partition_exit_stats){
+		.io = c->io, .mmio = c->mmio, .msr = c->msr, .hlt = c->hlt, .intr = c->intr,
+		.shutdown = c->shutdown, .system_event = c->system_event,
+		.internal_error = c->internal_error, .other = c->other,
+		.completed_int3 = c->completed_int3, .completed_popcnt = c->completed_popcnt,
+		.unclaimed_io = c->unclaimed_io, .unclaimed_mmio = c->unclaimed_mmio,
+		.first_run_ns = c->first_run_ns,
+	};
+}

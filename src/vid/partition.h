@@ -1,0 +1,106 @@
+/*
+ * A partition: one KVM VM with its guest memory, in-kernel interrupt
+ * controllers (LAPIC per vCPU, IOAPIC, PIC) and PIT, its port-I/O and MMIO
+ * buses, and one thread per vCPU running KVM_RUN and dispatching exits.
+ *
+ * This directory (vid/) is the only code that issues /dev/kvm ioctls. Each
+ * partition is owned by one worker process (parvis-vmwp). A reset is done
+ * by the owner: it frees the partition and builds a new one.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "vid/guest_memory.h"
+#include "vid/io_bus.h"
+#include "vid/irq.h"
+#include "vid/x86_boot_regs.h"
+
+struct partition;
+
+struct partition_config {
+	uint64_t memory_bytes; /* RAM, multiple of 4 KiB */
+	unsigned vcpus;        /* 1..partition_max_vcpus() */
+};
+
+/* Why the partition stopped running; PARTITION_RUNNING while it runs. */
+enum partition_stop_reason {
+	PARTITION_RUNNING,
+	PARTITION_STOP_POWER_OFF,      /* the guest turned itself off (ACPI S5) */
+	PARTITION_STOP_RESET,          /* the guest asked for a reset */
+	PARTITION_STOP_TRIPLE_FAULT,   /* KVM_EXIT_SHUTDOWN */
+	PARTITION_STOP_EMULATION_FAILURE, /* an instruction neither KVM nor we can complete */
+	PARTITION_STOP_HOST_ERROR,     /* KVM_RUN failed, or an exit we cannot handle */
+	PARTITION_STOP_REQUESTED,      /* the owner asked (turn off) */
+};
+
+const char *partition_stop_reason_name(enum partition_stop_reason reason);
+
+/*
+ * Synthetic MSR handlers (the Hyper-V range, 0x40000000-0x400000FF, is
+ * filtered to user space). Return 0, or a negative value to make the
+ * access raise #GP in the guest. Called on the vCPU's own thread.
+ */
+struct partition_msr_ops {
+	int (*read)(void *opaque, unsigned vp_index, uint32_t msr, uint64_t *value);
+	int (*write)(void *opaque, unsigned vp_index, uint32_t msr, uint64_t value);
+};
+
+/* Exits by reason, summed over vCPUs: what the benchmark reports. */
+struct partition_exit_stats {
+	uint64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
+	uint64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	uint64_t first_run_ns; /* CLOCK_MONOTONIC of the first KVM_RUN of vCPU 0, 0 if none */
+};
+
+/* Fills errbuf with a one-line reason on failure. */
+int partition_new(const struct partition_config *cfg, struct partition **ret, char *errbuf,
+		  size_t errlen) must_check;
+/* Stops the vCPU threads if running, frees everything; NULL is a no-op. Returns NULL. */
+struct partition *partition_free(struct partition *p);
+
+/* The largest vCPU count KVM allows here, or a negative errno. */
+int partition_max_vcpus(void);
+/* True when /dev/kvm is PVM (guest kernel code emulated; see docs/pvm.md). */
+bool partition_host_is_pvm(void);
+
+struct guest_memory *partition_memory(struct partition *p);
+struct io_bus *partition_pio_bus(struct partition *p);
+struct io_bus *partition_mmio_bus(struct partition *p);
+unsigned partition_vcpu_count(const struct partition *p);
+bool partition_is_pvm(const struct partition *p);
+
+/* A GSI of the in-kernel IOAPIC/PIC, as a wire for device models. */
+struct irq_line partition_irq_line(struct partition *p, unsigned gsi);
+/* The wire devices use to ask for power off / reset: it stops the partition. */
+struct power_control partition_power_control(struct partition *p);
+/* Injects a message-signalled interrupt (any thread, does not stop vCPUs). */
+int partition_signal_msi(struct partition *p, uint64_t address, uint32_t data) must_check;
+
+void partition_set_msr_ops(struct partition *p, const struct partition_msr_ops *ops, void *opaque);
+/*
+ * Sets or replaces a CPUID leaf seen by every vCPU (before partition_start).
+ * Leaves 0x40000000-0x4FFFFFFF are empty unless set here: no KVM signature
+ * is ever shown.
+ */
+int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, uint32_t eax,
+			uint32_t ebx, uint32_t ecx, uint32_t edx) must_check;
+
+/* The bootstrap processor's initial registers (before partition_start). */
+int partition_set_boot_regs(struct partition *p, const struct x86_boot_regs *regs) must_check;
+
+/* Starts one thread per vCPU. */
+int partition_start(struct partition *p) must_check;
+/* Blocks until the partition stops; returns why. */
+enum partition_stop_reason partition_wait(struct partition *p);
+/* Like partition_wait with a timeout in ms; PARTITION_RUNNING if it expired. */
+enum partition_stop_reason partition_wait_timeout(struct partition *p, unsigned timeout_ms);
+/* Asks the vCPUs to stop (from any thread, async-signal-unsafe). First reason wins. */
+void partition_request_stop(struct partition *p, enum partition_stop_reason reason);
+/* After a stop: a multi-line description (registers, instruction bytes) or "". */
+const char *partition_stop_detail(const struct partition *p);
+
+void partition_get_exit_stats(const struct partition *p, struct partition_exit_stats *stats);

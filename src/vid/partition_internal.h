@@ -1,0 +1,81 @@
+/*
+ * State shared by the files of vid/ that implement a partition
+ * (partition.c, vcpu.c, pvm.c). Nothing outside vid/ includes this.
+ */
+#pragma once
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vid/partition.h"
+
+#define PARTITION_MAX_CPUID 128
+#define STOP_DETAIL_LEN 2048
+
+struct vcpu {
+	struct partition *partition;
+	unsigned index;          /* VP index == APIC ID == KVM vcpu id */
+	int fd;
+	struct kvm_run *run;     /* mmap of the vcpu fd, run_size bytes */
+	pthread_t thread;
+	bool thread_started;
+};
+
+/* Per-reason exit counters; atomics because every vCPU thread adds to them. */
+struct exit_counters {
+	atomic_uint_fast64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
+	atomic_uint_fast64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	atomic_uint_fast64_t first_run_ns;
+};
+
+struct partition {
+	int kvm_fd;
+	int vm_fd;
+	size_t run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
+	bool pvm;                      /* /dev/kvm is kvm_pvm */
+	struct guest_memory *mem;
+	struct io_bus *pio;
+	struct io_bus *mmio;
+
+	unsigned nvcpus;
+	struct vcpu *vcpus;            /* nvcpus entries */
+	bool started;
+
+	/* CPUID template; per-vCPU APIC ID fields are patched when applied. */
+	struct kvm_cpuid_entry2 cpuid[PARTITION_MAX_CPUID];
+	unsigned ncpuid;
+	struct x86_boot_regs boot_regs;
+	bool have_boot_regs;
+
+	const struct partition_msr_ops *msr_ops;
+	void *msr_opaque;
+
+	/* Stop protocol: first reason wins; waiters block on stop_cond. */
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	_Atomic int stop_reason;       /* enum partition_stop_reason */
+	unsigned running_vcpus;        /* threads still in their run loop */
+	char stop_detail[STOP_DETAIL_LEN];
+
+	struct exit_counters exits;
+};
+
+int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);
+void vcpu_fini(struct vcpu *v);
+int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);
+void *vcpu_thread_main(void *arg);
+void vcpu_kick(struct vcpu *v);
+
+/* Stops the partition with a reason and a detail text (printf-style). */
+void partition_stop_with_detail(struct partition *p, enum partition_stop_reason reason,
+				const char *fmt, ...) printf_like(3, 4);
+
+/*
+ * pvm.c: completes an instruction KVM's emulator gave up on (int3, popcnt).
+ * 0 if completed (the vCPU may run on); -EOPNOTSUPP if not ours to complete,
+ * with a description of the instruction in detail.
+ */
+int pvm_complete_instruction(struct vcpu *v, char *detail, size_t detail_len);
+/* Appends registers and the bytes at RIP to buf. */
+void vcpu_describe_state(struct vcpu *v, char *buf, size_t len);

@@ -1,0 +1,372 @@
+/* The worker's configuration: command line and JSON file; see vm_config.h. */
+#include "vmwp/vm_config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/size.h"
+
+/* A config file larger than this is not a config file. */
+#define CONFIG_FILE_MAX (1 * MiB)
+#define CMDLINE_MAX 4096
+
+void vm_config_init(struct vm_config *cfg)
+{
+	*cfg = (struct vm_config){
+		.memory_bytes = VM_CONFIG_DEFAULT_MEMORY,
+		.cpus = 1,
+		.com1 = {.backend = SERIAL_STDIO},
+		.com2 = {.backend = SERIAL_NONE},
+		.shutdown_timeout_s = VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S,
+	};
+}
+
+void vm_config_fini(struct vm_config *cfg)
+{
+	free(cfg->kernel);
+	free(cfg->initrd);
+	free(cfg->cmdline);
+	free(cfg->com1.path);
+	free(cfg->com2.path);
+	free(cfg->exit_stats_path);
+	vm_config_init(cfg);
+}
+
+static int set_string(char **field, const char *value)
+{
+	char *s = strdup(value);
+
+	if (!s)
+		return -ENOMEM;
+	free(*field);
+	*field = s;
+	return 0;
+}
+
+int serial_config_parse(struct serial_config *sc, const char *s)
+{
+	if (!strcmp(s, "stdio")) {
+		sc->backend = SERIAL_STDIO;
+		return 0;
+	}
+	if (!strcmp(s, "none")) {
+		sc->backend = SERIAL_NONE;
+		return 0;
+	}
+	if (!strncmp(s, "file:", 5) && s[5]) {
+		sc->backend = SERIAL_FILE;
+		return set_string(&sc->path, s + 5);
+	}
+	return -EINVAL;
+}
+
+static int parse_memory(const char *s, uint64_t *ret)
+{
+	/* A bare number means MiB, as in other VMMs' --memory. */
+	return size_parse(s, MiB, ret);
+}
+
+static int parse_cpus(const char *s, unsigned *ret)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || *end || n > 65535 || s[0] == '-')
+		return -EINVAL;
+	*ret = (unsigned)n;
+	return 0;
+}
+
+enum {
+	OPT_NO_REBOOT = 0x100,
+	OPT_COM2,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_EXIT_STATS,
+	OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{"kernel", required_argument, NULL, 'k'},
+	{"initrd", required_argument, NULL, 'i'},
+	{"cmdline", required_argument, NULL, 'a'},
+	{"memory", required_argument, NULL, 'm'},
+	{"cpus", required_argument, NULL, 'c'},
+	{"serial", required_argument, NULL, 's'},
+	{"com2", required_argument, NULL, OPT_COM2},
+	{"config", required_argument, NULL, 'f'},
+	{"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
+	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{0},
+};
+
+void vm_config_usage(FILE *out)
+{
+	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
+	      "                   [--cpus N] [--serial stdio|file:PATH|none] [--com2 ...]\n"
+	      "                   [--no-reboot] [--shutdown-timeout SECONDS] [--config FILE]\n"
+	      "\n"
+	      "Runs one VM (a child partition) until it powers off.\n"
+	      "\n"
+	      "  -k, --kernel FILE     Linux kernel: ELF vmlinux or bzImage\n"
+	      "  -i, --initrd FILE     initial ramdisk\n"
+	      "  -a, --cmdline STR     kernel command line\n"
+	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default 256M)\n"
+	      "  -c, --cpus N          virtual processors (default 1)\n"
+	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH or none\n"
+	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
+	      "      --no-reboot       exit (status 0) when the guest reboots, instead of restarting it\n"
+	      "      --shutdown-timeout S  after SIGTERM, seconds to wait for the guest (default 30)\n"
+	      "  -f, --config FILE     JSON file with the same settings (options given here override it)\n"
+	      "\n"
+	      "With --serial stdio on a terminal, type Ctrl-A x to turn the VM off.\n"
+	      "Exit status: 0 powered off, 1 bad configuration, 2 host error, 3 triple fault,\n"
+	      "4 instruction the host cannot emulate, 5 turned off after SIGTERM timeout.\n",
+	      out);
+}
+
+int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	const char *config_file = NULL;
+	int c, i, r;
+
+	/* A first pass finds --config, so the file is loaded before the options that override it. */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "-f"))
+			config_file = i + 1 < argc ? argv[i + 1] : NULL;
+		else if (!strncmp(argv[i], "--config=", 9))
+			config_file = argv[i] + 9;
+	}
+	if (config_file) {
+		r = vm_config_load_json(cfg, config_file, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:f:h", long_options, NULL)) != -1) {
+		r = 0;
+		switch (c) {
+		case 'k': r = set_string(&cfg->kernel, optarg); break;
+		case 'i': r = set_string(&cfg->initrd, optarg); break;
+		case 'a': r = set_string(&cfg->cmdline, optarg); break;
+		case 'f': break;
+		case 'm':
+			if (parse_memory(optarg, &cfg->memory_bytes) < 0) {
+				snprintf(err, errlen, "--memory: '%s' is not a size (examples: 512M, 2G)", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'c':
+			if (parse_cpus(optarg, &cfg->cpus) < 0) {
+				snprintf(err, errlen, "--cpus: '%s' is not a number of processors", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's':
+		case OPT_COM2:
+			if (serial_config_parse(c == 's' ? &cfg->com1 : &cfg->com2, optarg) < 0) {
+				snprintf(err, errlen, "%s: '%s' is not stdio, none or file:PATH",
+					 c == 's' ? "--serial" : "--com2", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			if (parse_cpus(optarg, &cfg->shutdown_timeout_s) < 0) {
+				snprintf(err, errlen, "--shutdown-timeout: '%s' is not a number of seconds", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
+		case 'h': vm_config_usage(stdout); return 1;
+		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
+		case ':':
+			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (r < 0) {
+			snprintf(err, errlen, "out of memory");
+			return r;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One JSON member into cfg; the key names the setting in every error. */
+static int apply_json_member(struct vm_config *cfg, const char *key, struct json_object *v, char *err,
+			     size_t errlen)
+{
+	enum json_type t = json_object_get_type(v);
+	const char *s = t == json_type_string ? json_object_get_string(v) : NULL;
+	int64_t n;
+
+	if (!strcmp(key, "kernel") || !strcmp(key, "initrd") || !strcmp(key, "cmdline")) {
+		char **field = key[0] == 'k' ? &cfg->kernel : key[0] == 'i' ? &cfg->initrd : &cfg->cmdline;
+
+		if (!s)
+			goto want_string;
+		return set_string(field, s);
+	}
+	if (!strcmp(key, "memory")) {
+		if (t == json_type_int) {
+			n = json_object_get_int64(v);
+			if (n <= 0 || (uint64_t)n > UINT64_MAX / MiB)
+				goto bad_value;
+			cfg->memory_bytes = (uint64_t)n * MiB;
+			return 0;
+		}
+		if (!s || parse_memory(s, &cfg->memory_bytes) < 0)
+			goto bad_value;
+		return 0;
+	}
+	if (!strcmp(key, "cpus") || !strcmp(key, "shutdown-timeout")) {
+		n = json_object_get_int64(v);
+		if (t != json_type_int || n < 0 || n > 65535)
+			goto bad_value;
+		*(key[0] == 'c' ? &cfg->cpus : &cfg->shutdown_timeout_s) = (unsigned)n;
+		return 0;
+	}
+	if (!strcmp(key, "serial") || !strcmp(key, "com2")) {
+		if (!s || serial_config_parse(key[0] == 's' ? &cfg->com1 : &cfg->com2, s) < 0)
+			goto bad_value;
+		return 0;
+	}
+	if (!strcmp(key, "no-reboot")) {
+		if (t != json_type_boolean)
+			goto bad_value;
+		cfg->no_reboot = json_object_get_boolean(v);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting \"%s\"", key);
+	return -EINVAL;
+want_string:
+	snprintf(err, errlen, "\"%s\" must be a string", key);
+	return -EINVAL;
+bad_value:
+	snprintf(err, errlen, "\"%s\": invalid value %.64s", key, json_object_to_json_string(v));
+	return -EINVAL;
+}
+
+int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct json_tokener *tok;
+	struct json_object *root;
+	int r = 0;
+
+	if (len > CONFIG_FILE_MAX || len > INT32_MAX) {
+		snprintf(err, errlen, "larger than %llu bytes", (unsigned long long)CONFIG_FILE_MAX);
+		return -EFBIG;
+	}
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset < (int)len) {
+		snprintf(err, errlen, "not valid JSON at byte %d: %s", tok->char_offset,
+			 json_tokener_error_desc(json_tokener_get_error(tok)));
+		r = -EINVAL;
+		goto out;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		snprintf(err, errlen, "must be a JSON object");
+		r = -EINVAL;
+		goto out;
+	}
+	json_object_object_foreach(root, key, val) {
+		r = apply_json_member(cfg, key, val, err, errlen);
+		if (r < 0)
+			break;
+	}
+out:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return r;
+}
+
+int vm_config_load_json(struct vm_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char inner[256];
+	FILE *f;
+	char *buf;
+	size_t n;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		snprintf(err, errlen, "config %s: %s", path, strerror(errno));
+		return r;
+	}
+	buf = malloc(CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	r = ferror(f) ? -EIO : 0;
+	fclose(f);
+	if (r == 0)
+		r = vm_config_parse_json(cfg, buf, n, inner, sizeof(inner));
+	else
+		snprintf(inner, sizeof(inner), "read error");
+	if (r < 0)
+		snprintf(err, errlen, "config %s: %s", path, inner);
+	free(buf);
+	return r;
+}
+
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t host_ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (!cfg->kernel) {
+		snprintf(err, errlen, "no kernel: give --kernel FILE (or \"kernel\" in the config)");
+		return -EINVAL;
+	}
+	if (cfg->memory_bytes < 16 * MiB) {
+		snprintf(err, errlen, "memory: %llu bytes is too small (16M at least)",
+			 (unsigned long long)cfg->memory_bytes);
+		return -EINVAL;
+	}
+	if (cfg->memory_bytes % (4 * KiB)) {
+		snprintf(err, errlen, "memory: must be a multiple of 4K");
+		return -EINVAL;
+	}
+	if (cfg->memory_bytes > host_ram) {
+		snprintf(err, errlen, "memory: %llu MiB is more than this host has (%llu MiB)",
+			 (unsigned long long)(cfg->memory_bytes / MiB),
+			 (unsigned long long)(host_ram / MiB));
+		return -EINVAL;
+	}
+	if (cfg->cpus == 0) {
+		snprintf(err, errlen, "cpus: 0 is not a number of processors (1 at least)");
+		return -EINVAL;
+	}
+	if (cfg->cmdline && strlen(cfg->cmdline) >= CMDLINE_MAX) {
+		snprintf(err, errlen, "cmdline: longer than %d bytes", CMDLINE_MAX - 1);
+		return -EINVAL;
+	}
+	if (cfg->com1.backend == SERIAL_STDIO && cfg->com2.backend == SERIAL_STDIO) {
+		snprintf(err, errlen, "serial: only one of COM1 and COM2 can use stdio");
+		return -EINVAL;
+	}
+	return 0;
+}

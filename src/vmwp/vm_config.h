@@ -1,0 +1,60 @@
+/*
+ * A worker's VM configuration: from the command line, from a JSON file
+ * (--config), or both (command-line settings override the file's). The
+ * JSON keys are the long option names; see docs/vmwp.md.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/compiler.h"
+
+enum serial_backend {
+	SERIAL_NONE,
+	SERIAL_STDIO, /* output to stdout, input from stdin */
+	SERIAL_FILE,  /* output appended to a file, no input */
+};
+
+struct serial_config {
+	enum serial_backend backend;
+	char *path; /* SERIAL_FILE */
+};
+
+struct vm_config {
+	char *kernel;
+	char *initrd;
+	char *cmdline;
+	uint64_t memory_bytes;
+	unsigned cpus;
+	struct serial_config com1;
+	struct serial_config com2;
+	bool no_reboot;
+	unsigned shutdown_timeout_s; /* after SIGTERM, before turning off */
+	char *exit_stats_path;       /* write exit counters as JSON here at exit (benchmarks) */
+};
+
+#define VM_CONFIG_DEFAULT_MEMORY (256 * MiB)
+#define VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 30
+
+void vm_config_init(struct vm_config *cfg);
+void vm_config_fini(struct vm_config *cfg);
+
+/*
+ * Parses argv. On a usage error, returns -EINVAL with a message naming the
+ * option in err. Returns 1 if --help or --version was handled (exit 0).
+ */
+int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen) must_check;
+/* Loads a JSON config file over cfg. -errno with a message in err. */
+int vm_config_load_json(struct vm_config *cfg, const char *path, char *err, size_t errlen) must_check;
+/* Parses JSON text (the file's contents); used by the loader and the fuzzer. */
+int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, char *err,
+			 size_t errlen) must_check;
+/* Checks the whole configuration (kernel set, sizes sane). */
+int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen) must_check;
+/* Parses "stdio", "none", "file:PATH". */
+int serial_config_parse(struct serial_config *sc, const char *s) must_check;
+
+void vm_config_usage(FILE *out);
