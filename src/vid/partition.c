@@ -339,18 +339,28 @@ fail:
 	return r;
 }
 
+void partition_stop_and_join(struct partition *p)
+{
+	unsigned i;
+
+	if (!p->started)
+		return;
+	partition_request_stop(p, PARTITION_STOP_REQUESTED);
+	for (i = 0; i < p->nvcpus; i++) {
+		if (p->vcpus[i].thread_started) {
+			pthread_join(p->vcpus[i].thread, NULL);
+			p->vcpus[i].thread_started = false;
+		}
+	}
+}
+
 struct partition *partition_free(struct partition *p)
 {
 	unsigned i;
 
 	if (!p)
 		return NULL;
-	if (p->started) {
-		partition_request_stop(p, PARTITION_STOP_REQUESTED);
-		for (i = 0; i < p->nvcpus; i++)
-			if (p->vcpus[i].thread_started)
-				pthread_join(p->vcpus[i].thread, NULL);
-	}
+	partition_stop_and_join(p);
 	for (i = 0; i < p->nvcpus; i++)
 		vcpu_fini(&p->vcpus[i]);
 	free(p->vcpus);
@@ -529,6 +539,6 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.internal_error = c->internal_error, .other = c->other,
 		.completed_int3 = c->completed_int3, .completed_popcnt = c->completed_popcnt,
 		.unclaimed_io = c->unclaimed_io, .unclaimed_mmio = c->unclaimed_mmio,
-		.first_run_ns = c->first_run_ns,
+		.first_run_ns = c->first_run_ns, .first_run_cpu_ns = c->first_run_cpu_ns,
 	};
 }

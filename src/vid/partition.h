@@ -53,7 +53,8 @@ struct partition_msr_ops {
 struct partition_exit_stats {
 	uint64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	uint64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
-	uint64_t first_run_ns; /* CLOCK_MONOTONIC of the first KVM_RUN of vCPU 0, 0 if none */
+	uint64_t first_run_ns;     /* CLOCK_MONOTONIC at the first KVM_RUN of vCPU 0, 0 if none */
+	uint64_t first_run_cpu_ns; /* process CPU time consumed by then */
 };
 
 /* Fills errbuf with a one-line reason on failure. */
@@ -100,6 +101,8 @@ enum partition_stop_reason partition_wait(struct partition *p);
 enum partition_stop_reason partition_wait_timeout(struct partition *p, unsigned timeout_ms);
 /* Asks the vCPUs to stop (from any thread, async-signal-unsafe). First reason wins. */
 void partition_request_stop(struct partition *p, enum partition_stop_reason reason);
+/* Stops the vCPUs (if running) and waits for their threads to end. */
+void partition_stop_and_join(struct partition *p);
 /* After a stop: a multi-line description (registers, instruction bytes) or "". */
 const char *partition_stop_detail(const struct partition *p);
 

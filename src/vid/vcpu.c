@@ -368,7 +368,8 @@ void *vcpu_thread_main(void *arg)
 	if (v->index == 0) {
 		uint_fast64_t none = 0;
 
-		atomic_compare_exchange_strong(&p->exits.first_run_ns, &none, time_monotonic_ns());
+		if (atomic_compare_exchange_strong(&p->exits.first_run_ns, &none, time_monotonic_ns()))
+			atomic_store(&p->exits.first_run_cpu_ns, time_process_cpu_ns());
 	}
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -1,0 +1,28 @@
+/*
+ * The MC146818 real-time clock and CMOS RAM at ports 0x70/0x71.
+ * See cmos_rtc.c.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "emu/clock_source.h"
+#include "vid/io_bus.h"
+#include "vid/irq.h"
+
+struct cmos_rtc;
+
+/*
+ * Registers ports PC_PORT_CMOS..+1 on bus and starts the RTC's timer
+ * thread. irq is IRQ 8. clock gives wall-clock time (ns since the Unix
+ * epoch, UTC); {0} means CLOCK_REALTIME. The guest sees that time until
+ * it sets its own, which is then kept as an offset from it.
+ */
+int cmos_rtc_new(struct io_bus *bus, struct irq_line irq, struct clock_source clock,
+		 struct cmos_rtc **ret) must_check;
+/* Stops the thread, unregisters from the bus and frees; NULL is a no-op. Returns NULL. */
+struct cmos_rtc *cmos_rtc_free(struct cmos_rtc *rtc);
+
+/* Guest mistakes seen (bad access size). */
+uint64_t cmos_rtc_guest_errors(const struct cmos_rtc *rtc);

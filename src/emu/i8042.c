@@ -1,0 +1,438 @@
+/*
+ * The keyboard controller of PC/AT and PS/2 machines: an Intel 8042
+ * running IBM's firmware (IBM PS/2 Hardware Interface Technical Reference,
+ * "Keyboard/Auxiliary Device Controller"), with a keyboard on its first
+ * port and nothing on the aux port. It is here for what Linux's i8042 and
+ * atkbd drivers probe, and for the reset line: command 0xFE (or writing
+ * the output port with bit 0 clear) asks for a platform reset.
+ *
+ * Ports: 0x60 data (output buffer / input to the keyboard or to the
+ * command's parameter), 0x64 status (read) and command (write). The
+ * controller processes input instantly, so the input buffer is never full.
+ * Bytes for the guest wait in a small queue behind the one-byte output
+ * buffer; each new byte in the buffer is a new edge on IRQ 1 (keyboard)
+ * or IRQ 12 (aux) when the command byte enables it.
+ *
+ * The aux port: the controller-internal loop command 0xD3 works, but a
+ * byte sent to the device (0xD4) meets no device and comes back as 0xFE
+ * with the timeout bit set, which is how PS/2 controllers report an empty
+ * port; Linux's psmouse gives up at once.
+ *
+ * Threads: vCPU threads, several at once; one mutex. Interrupt lines are
+ * driven under it; reset requests are made after it is dropped.
+ */
+#include "emu/i8042.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "vid/pc_layout.h"
+
+/* Status register (port 0x64 read). */
+#define STR_OBF     0x01
+#define STR_SYS     0x04 /* copy of CTR_SYS */
+#define STR_CMDDAT  0x08 /* last write was to 0x64 */
+#define STR_KEYLOCK 0x10 /* 1: keyboard not inhibited */
+#define STR_AUXDATA 0x20
+#define STR_TIMEOUT 0x40
+
+/* Command byte (controller RAM byte 0). */
+#define CTR_KBDINT 0x01
+#define CTR_AUXINT 0x02
+#define CTR_SYS    0x04
+#define CTR_KBDDIS 0x10
+#define CTR_AUXDIS 0x20
+#define CTR_XLATE  0x40
+/* As firmware leaves it: translation on, aux off, keyboard interrupt on. */
+#define CTR_DEFAULT (CTR_XLATE | CTR_AUXDIS | CTR_SYS | CTR_KBDINT)
+
+/* Output port (0xD0/0xD1). Bit 0 low holds the CPU in reset. */
+#define OUT_RESET   0x01
+#define OUT_A20     0x02
+#define OUT_KBD_OBF 0x10
+#define OUT_AUX_OBF 0x20
+#define OUT_DEFAULT 0xCF /* reset and A20 high, keyboard clock/data lines idle */
+
+#define KBD_ACK 0xFA
+#define KBD_BAT_OK 0xAA
+
+/* Output queue entry flags. */
+#define Q_AUX     0x01
+#define Q_TIMEOUT 0x02
+#define QUEUE_SIZE 16
+
+/* The two registered ranges: 0x60 and 0x64 each get one of these as opaque. */
+enum { PORT_DATA, PORT_CMD };
+struct i8042_port {
+	struct i8042 *kbc;
+	unsigned which;
+};
+
+struct i8042 {
+	pthread_mutex_t lock;
+	struct i8042_port ports[2];
+	struct io_bus *bus;
+	struct irq_line kbd_irq, aux_irq;
+	struct power_control power;
+
+	uint8_t ram[32];     /* controller RAM; ram[0] is the command byte */
+	uint8_t outport;
+	uint8_t pending_cmd; /* controller command awaiting its byte on 0x60, or 0 */
+	bool last_was_cmd;   /* STR_CMDDAT */
+	struct {
+		uint8_t byte, flags;
+	} queue[QUEUE_SIZE];  /* queue[out_head] is the output buffer when out_count > 0 */
+	unsigned out_head, out_count;
+	uint8_t last_read;    /* what 0x60 reads when the buffer is empty */
+	bool kbd_level, aux_level;
+
+	/* The keyboard. */
+	uint8_t kbd_cmd;      /* 0xED/0xF0/0xF3 awaiting its parameter, or 0 */
+	uint8_t scancode_set; /* 1..3 */
+	bool scanning;        /* stored only: there are no keys */
+
+	struct ratelimit rl;
+	uint64_t guest_errors; /* atomic */
+};
+
+static void printf_like(2, 3) guest_error(struct i8042 *s, const char *fmt, ...)
+{
+	char msg[128];
+	va_list ap;
+
+	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pv_log_ratelimited(&s->rl, LOG_WARN, "i8042: %s", msg);
+}
+
+static void update_irqs(struct i8042 *s)
+{
+	bool aux = s->out_count && (s->queue[s->out_head].flags & Q_AUX);
+	bool kbd = s->out_count && !aux && (s->ram[0] & CTR_KBDINT);
+
+	aux = aux && (s->ram[0] & CTR_AUXINT);
+	if (kbd != s->kbd_level) {
+		s->kbd_level = kbd;
+		irq_line_set(&s->kbd_irq, kbd);
+	}
+	if (aux != s->aux_level) {
+		s->aux_level = aux;
+		irq_line_set(&s->aux_irq, aux);
+	}
+}
+
+/* Full queue: the byte is lost, as a keyboard's own buffer overflows. */
+static void out_push(struct i8042 *s, uint8_t byte, uint8_t flags)
+{
+	unsigned tail = (s->out_head + s->out_count) % QUEUE_SIZE;
+
+	if (s->out_count == QUEUE_SIZE)
+		return;
+	s->queue[tail].byte = byte;
+	s->queue[tail].flags = flags;
+	s->out_count++;
+}
+
+static uint8_t read_status(const struct i8042 *s)
+{
+	uint8_t v = STR_KEYLOCK | (s->ram[0] & CTR_SYS ? STR_SYS : 0);
+
+	if (s->last_was_cmd)
+		v |= STR_CMDDAT;
+	if (s->out_count) {
+		uint8_t f = s->queue[s->out_head].flags;
+
+		v |= STR_OBF;
+		if (f & Q_AUX)
+			v |= STR_AUXDATA;
+		if (f & Q_TIMEOUT)
+			v |= STR_TIMEOUT;
+	}
+	return v;
+}
+
+static uint8_t read_data(struct i8042 *s)
+{
+	if (!s->out_count)
+		return s->last_read;
+	s->last_read = s->queue[s->out_head].byte;
+	s->out_head = (s->out_head + 1) % QUEUE_SIZE;
+	s->out_count--;
+	/* Emptying the buffer drops the line; a byte behind it is a new edge. */
+	if (s->kbd_level)
+		irq_line_set(&s->kbd_irq, false);
+	if (s->aux_level)
+		irq_line_set(&s->aux_irq, false);
+	s->kbd_level = s->aux_level = false;
+	return s->last_read;
+}
+
+static uint8_t read_outport(const struct i8042 *s)
+{
+	uint8_t v = s->outport & ~(OUT_KBD_OBF | OUT_AUX_OBF);
+
+	if (s->out_count)
+		v |= s->queue[s->out_head].flags & Q_AUX ? OUT_AUX_OBF : OUT_KBD_OBF;
+	return v;
+}
+
+/* Scancode translation (CTR_XLATE) of the replies that are not ACKs: set 2 codes to set 1. */
+static uint8_t xlate(const struct i8042 *s, uint8_t set2, uint8_t set1)
+{
+	return s->ram[0] & CTR_XLATE ? set1 : set2;
+}
+
+static void kbd_defaults(struct i8042 *s)
+{
+	s->scancode_set = 2;
+	s->kbd_cmd = 0;
+}
+
+/* A byte for the keyboard (PS/2 keyboard command set, IBM 84F9735). */
+static void kbd_write(struct i8042 *s, uint8_t val)
+{
+	static const uint8_t set_xlate[4] = {0, 0x43, 0x41, 0x3F};
+	uint8_t cmd = s->kbd_cmd;
+
+	/* Sending to the keyboard enables its interface, as the firmware does. */
+	s->ram[0] &= ~CTR_KBDDIS;
+	s->kbd_cmd = 0;
+	if (cmd) {
+		out_push(s, KBD_ACK, 0);
+		if (cmd == 0xF0 && val == 0)
+			out_push(s, xlate(s, s->scancode_set, set_xlate[s->scancode_set]), 0);
+		else if (cmd == 0xF0 && val <= 3)
+			s->scancode_set = val;
+		return;
+	}
+	switch (val) {
+	case 0xFF: /* reset: ACK, then the basic assurance test passed */
+		kbd_defaults(s);
+		s->scanning = true;
+		out_push(s, KBD_ACK, 0);
+		out_push(s, KBD_BAT_OK, 0);
+		break;
+	case 0xF2: /* identify: an MF2 keyboard */
+		out_push(s, KBD_ACK, 0);
+		out_push(s, 0xAB, 0);
+		out_push(s, xlate(s, 0x83, 0x41), 0);
+		break;
+	case 0xEE: /* echo */
+		out_push(s, 0xEE, 0);
+		break;
+	case 0xED: /* set LEDs */
+	case 0xF0: /* select/read scancode set */
+	case 0xF3: /* typematic rate */
+		s->kbd_cmd = val;
+		out_push(s, KBD_ACK, 0);
+		break;
+	case 0xF4:
+		s->scanning = true;
+		out_push(s, KBD_ACK, 0);
+		break;
+	case 0xF5:
+		kbd_defaults(s);
+		s->scanning = false;
+		out_push(s, KBD_ACK, 0);
+		break;
+	default: /* defaults (0xF6) and everything else: acknowledged */
+		out_push(s, KBD_ACK, 0);
+		break;
+	}
+}
+
+/* Returns true if the write asks for a reset. */
+static bool write_outport(struct i8042 *s, uint8_t val)
+{
+	s->outport = val;
+	return !(val & OUT_RESET);
+}
+
+/* The byte that completes pending_cmd. Returns true to request a reset. */
+static bool cmd_data(struct i8042 *s, uint8_t cmd, uint8_t val)
+{
+	switch (cmd) {
+	case 0x60 ... 0x7F:
+		s->ram[cmd & 0x1F] = val;
+		return false;
+	case 0xD1:
+		return write_outport(s, val);
+	case 0xD2: /* as if from the keyboard */
+		out_push(s, val, 0);
+		return false;
+	case 0xD3: /* as if from the aux device */
+		out_push(s, val, Q_AUX);
+		return false;
+	case 0xD4: /* to the aux device: there is none */
+		out_push(s, 0xFE, Q_AUX | Q_TIMEOUT);
+		return false;
+	}
+	return false;
+}
+
+/* A controller command. Returns true to request a reset. */
+static bool cmd_write(struct i8042 *s, uint8_t cmd)
+{
+	s->pending_cmd = 0;
+	switch (cmd) {
+	case 0x20 ... 0x3F:
+		out_push(s, s->ram[cmd & 0x1F], 0);
+		break;
+	case 0x60 ... 0x7F:
+	case 0xD1 ... 0xD4:
+		s->pending_cmd = cmd;
+		break;
+	case 0xA7:
+		s->ram[0] |= CTR_AUXDIS;
+		break;
+	case 0xA8:
+		s->ram[0] &= ~CTR_AUXDIS;
+		break;
+	case 0xA9: /* aux interface test: lines fine (nothing pulls them) */
+	case 0xAB: /* keyboard interface test */
+		out_push(s, 0x00, 0);
+		break;
+	case 0xAA: /* self test */
+		s->ram[0] |= CTR_SYS;
+		out_push(s, 0x55, 0);
+		break;
+	case 0xAD:
+		s->ram[0] |= CTR_KBDDIS;
+		break;
+	case 0xAE:
+		s->ram[0] &= ~CTR_KBDDIS;
+		break;
+	case 0xD0:
+		out_push(s, read_outport(s), 0);
+		break;
+	case 0xDD:
+		s->outport &= ~OUT_A20;
+		break;
+	case 0xDF:
+		s->outport |= OUT_A20;
+		break;
+	case 0xF0 ... 0xFF: /* pulse output lines 0-3 low where the bit is 0 */
+		return !(cmd & 0x01);
+	default:
+		guest_error(s, "unknown controller command %#04x", cmd);
+		break;
+	}
+	return false;
+}
+
+static unsigned port_number(unsigned which)
+{
+	return which == PORT_CMD ? PC_PORT_I8042_CMD : PC_PORT_I8042_DATA;
+}
+
+static uint64_t kbc_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct i8042_port *port = opaque;
+	struct i8042 *s = port->kbc;
+	uint8_t v;
+
+	if (size != 1) {
+		guest_error(s, "%u-byte read at port %#x", size, port_number(port->which));
+		return UINT64_MAX;
+	}
+	pthread_mutex_lock(&s->lock);
+	v = port->which == PORT_CMD ? read_status(s) : read_data(s);
+	update_irqs(s);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void kbc_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct i8042_port *port = opaque;
+	struct i8042 *s = port->kbc;
+	uint8_t v = (uint8_t)value;
+	bool reset = false;
+
+	if (size != 1) {
+		guest_error(s, "%u-byte write at port %#x", size, port_number(port->which));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (port->which == PORT_CMD) {
+		s->last_was_cmd = true;
+		reset = cmd_write(s, v);
+	} else {
+		uint8_t cmd = s->pending_cmd;
+
+		s->last_was_cmd = false;
+		s->pending_cmd = 0;
+		if (cmd)
+			reset = cmd_data(s, cmd, v);
+		else
+			kbd_write(s, v);
+	}
+	update_irqs(s);
+	pthread_mutex_unlock(&s->lock);
+	if (reset)
+		power_control_request(&s->power, POWER_REQUEST_RESET);
+}
+
+static const struct io_ops kbc_ops = {
+	.read = kbc_read,
+	.write = kbc_write,
+};
+
+uint64_t i8042_guest_errors(const struct i8042 *kbc)
+{
+	return __atomic_load_n(&kbc->guest_errors, __ATOMIC_RELAXED);
+}
+
+int i8042_new(struct io_bus *bus, struct irq_line kbd_irq, struct irq_line aux_irq,
+	      struct power_control power, struct i8042 **ret)
+{
+	struct i8042 *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->bus = bus;
+	s->kbd_irq = kbd_irq;
+	s->aux_irq = aux_irq;
+	s->power = power;
+	s->ram[0] = CTR_DEFAULT;
+	s->outport = OUT_DEFAULT;
+	s->scanning = true;
+	kbd_defaults(s);
+	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	s->ports[PORT_DATA] = (struct i8042_port){.kbc = s, .which = PORT_DATA};
+	s->ports[PORT_CMD] = (struct i8042_port){.kbc = s, .which = PORT_CMD};
+	r = io_bus_register(bus, PC_PORT_I8042_DATA, 1, &kbc_ops, &s->ports[PORT_DATA],
+			    "i8042-data");
+	if (r < 0)
+		goto fail;
+	r = io_bus_register(bus, PC_PORT_I8042_CMD, 1, &kbc_ops, &s->ports[PORT_CMD], "i8042-cmd");
+	if (r < 0) {
+		(void)io_bus_unregister(bus, PC_PORT_I8042_DATA);
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return r;
+}
+
+struct i8042 *i8042_free(struct i8042 *kbc)
+{
+	if (!kbc)
+		return NULL;
+	(void)io_bus_unregister(kbc->bus, PC_PORT_I8042_CMD);
+	(void)io_bus_unregister(kbc->bus, PC_PORT_I8042_DATA);
+	pthread_mutex_destroy(&kbc->lock);
+	free(kbc);
+	return NULL;
+}

@@ -1,0 +1,273 @@
+/*
+ * PCI configuration mechanism #1 (PCI Local Bus Specification 3.0,
+ * section 3.2.2.3.2): CONFIG_ADDRESS at 0xCF8, written and read as a
+ * dword only, selects bus/device/function/register; CONFIG_DATA at
+ * 0xCFC-0xCFF reads or writes that dword, or bytes and words inside it.
+ *
+ * Only bus 0 exists. Its slot table holds one struct pci_device_ops per
+ * devfn; an empty slot reads all-ones, which is how software sees "no
+ * device". The host bridge at 00:00.0 is the one Hyper-V's generation 1
+ * machines show: Intel 82443BX "440BX host bridge, AGP disabled"
+ * (8086:7192, revision 3), class 06/00/00, header type 0, no BARs.
+ * Its chipset registers (0x40-0xFF) read 0 and ignore writes: there is no
+ * DRAM or PAM to program.
+ *
+ * Byte and word accesses to 0xCF8-0xCFB are not CONFIG_ADDRESS: Linux
+ * probes with "outb 0x01, 0xCFB", and 0xCF9 is the reset control register
+ * of Intel chipsets, which we do not have. They read all-ones and writes
+ * are dropped, without counting as guest errors.
+ *
+ * Threads: vCPU threads, several at once; one mutex, held across the
+ * device's config_read/config_write.
+ */
+#include "emu/pci_host.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "vid/pc_layout.h"
+
+#define ADDR_ENABLE 0x80000000u
+#define ADDR_MASK   0x80FFFFFCu /* enable, bus, device, function, dword register */
+#define ADDR_BUS(a)   (((a) >> 16) & 0xFF)
+#define ADDR_DEVFN(a) (((a) >> 8) & 0xFF)
+#define ADDR_REG(a)   ((a) & 0xFC)
+
+#define BRIDGE_VENDOR   0x8086
+#define BRIDGE_DEVICE   0x7192 /* 82443BX, AGP disabled */
+#define BRIDGE_REVISION 0x03
+
+struct pci_slot {
+	const struct pci_device_ops *ops; /* NULL: empty */
+	void *opaque;
+};
+
+struct pci_host {
+	pthread_mutex_t lock;
+	struct io_bus *bus;
+	uint32_t config_address;      /* ADDR_MASK bits of the last dword written to 0xCF8 */
+	struct pci_slot slots[256];   /* bus 0, by devfn */
+	uint8_t bridge_config[256];   /* the host bridge's configuration space */
+	uint8_t bridge_wmask[256];    /* its writable bits */
+
+	struct ratelimit rl;
+	uint64_t guest_errors; /* atomic */
+};
+
+static void printf_like(2, 3) guest_error(struct pci_host *s, const char *fmt, ...)
+{
+	char msg[128];
+	va_list ap;
+
+	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pv_log_ratelimited(&s->rl, LOG_WARN, "pci: %s", msg);
+}
+
+static uint32_t all_ones(unsigned size)
+{
+	return size >= 4 ? UINT32_MAX : (UINT32_C(1) << (size * 8)) - 1;
+}
+
+static uint32_t bridge_read(void *opaque, unsigned offset, unsigned size)
+{
+	struct pci_host *s = opaque;
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint32_t)s->bridge_config[offset + i] << (8 * i);
+	return v;
+}
+
+static void bridge_write(void *opaque, unsigned offset, uint32_t value, unsigned size)
+{
+	struct pci_host *s = opaque;
+
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t m = s->bridge_wmask[offset + i];
+		uint8_t *b = &s->bridge_config[offset + i];
+
+		*b = (uint8_t)((*b & ~m) | ((value >> (8 * i)) & m));
+	}
+}
+
+static const struct pci_device_ops bridge_ops = {
+	.config_read = bridge_read,
+	.config_write = bridge_write,
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void bridge_init(struct pci_host *s)
+{
+	uint8_t *c = s->bridge_config;
+
+	put16(c + 0x00, BRIDGE_VENDOR);
+	put16(c + 0x02, BRIDGE_DEVICE);
+	put16(c + 0x04, 0x0006); /* command: memory space, bus master */
+	put16(c + 0x06, 0x0200); /* status: medium DEVSEL timing */
+	c[0x08] = BRIDGE_REVISION;
+	c[0x09] = 0x00;          /* class 06/00/00: host bridge */
+	c[0x0A] = 0x00;
+	c[0x0B] = 0x06;
+	c[0x0E] = 0x00;          /* header type 0, single function */
+	s->bridge_wmask[0x0D] = 0xFF; /* latency timer */
+	s->bridge_wmask[0x3C] = 0xFF; /* interrupt line: scratch for software */
+	s->slots[0] = (struct pci_slot){.ops = &bridge_ops, .opaque = s};
+}
+
+/* The slot CONFIG_ADDRESS selects, or NULL. Caller holds the lock. */
+static const struct pci_slot *selected(const struct pci_host *s)
+{
+	uint32_t a = s->config_address;
+	const struct pci_slot *slot = &s->slots[ADDR_DEVFN(a)];
+
+	if (!(a & ADDR_ENABLE) || ADDR_BUS(a) != 0 || !slot->ops)
+		return NULL;
+	return slot;
+}
+
+/* CONFIG_DATA accesses stay inside the dword: a word at 0xCFF would not. */
+static bool data_access_ok(struct pci_host *s, uint64_t offset, unsigned size, const char *what)
+{
+	if ((size == 1 || size == 2 || size == 4) && offset - 4 + size <= 4)
+		return true;
+	guest_error(s, "%u-byte %s at port %#x", size, what,
+		    (unsigned)(PC_PORT_PCI_CONFIG + offset));
+	return false;
+}
+
+static uint64_t pci_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct pci_host *s = opaque;
+	const struct pci_slot *slot;
+	uint32_t v;
+
+	if (offset < 4) {
+		if (offset != 0 || size != 4)
+			return all_ones(size);
+		pthread_mutex_lock(&s->lock);
+		v = s->config_address;
+		pthread_mutex_unlock(&s->lock);
+		return v;
+	}
+	if (!data_access_ok(s, offset, size, "read"))
+		return all_ones(size);
+	pthread_mutex_lock(&s->lock);
+	slot = selected(s);
+	v = all_ones(size);
+	if (slot) {
+		unsigned reg = ADDR_REG(s->config_address) + (unsigned)(offset - 4);
+
+		v = slot->ops->config_read(slot->opaque, reg, size) & all_ones(size);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void pci_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct pci_host *s = opaque;
+	const struct pci_slot *slot;
+
+	if (offset < 4) {
+		if (offset != 0 || size != 4)
+			return;
+		pthread_mutex_lock(&s->lock);
+		s->config_address = (uint32_t)value & ADDR_MASK;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	if (!data_access_ok(s, offset, size, "write"))
+		return;
+	pthread_mutex_lock(&s->lock);
+	slot = selected(s);
+	if (slot) {
+		unsigned reg = ADDR_REG(s->config_address) + (unsigned)(offset - 4);
+
+		slot->ops->config_write(slot->opaque, reg, (uint32_t)value & all_ones(size), size);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const struct io_ops pci_ops = {
+	.read = pci_read,
+	.write = pci_write,
+};
+
+int pci_host_add_device(struct pci_host *host, unsigned devfn, const struct pci_device_ops *ops,
+			void *opaque)
+{
+	int r = 0;
+
+	if (devfn >= ARRAY_SIZE(host->slots) || !ops || !ops->config_read || !ops->config_write)
+		return -EINVAL;
+	pthread_mutex_lock(&host->lock);
+	if (host->slots[devfn].ops)
+		r = -EEXIST;
+	else
+		host->slots[devfn] = (struct pci_slot){.ops = ops, .opaque = opaque};
+	pthread_mutex_unlock(&host->lock);
+	return r;
+}
+
+int pci_host_remove_device(struct pci_host *host, unsigned devfn)
+{
+	int r = -ENOENT;
+
+	if (devfn == 0 || devfn >= ARRAY_SIZE(host->slots))
+		return -ENOENT;
+	pthread_mutex_lock(&host->lock);
+	if (host->slots[devfn].ops) {
+		host->slots[devfn] = (struct pci_slot){0};
+		r = 0;
+	}
+	pthread_mutex_unlock(&host->lock);
+	return r;
+}
+
+uint64_t pci_host_guest_errors(const struct pci_host *host)
+{
+	return __atomic_load_n(&host->guest_errors, __ATOMIC_RELAXED);
+}
+
+int pci_host_new(struct io_bus *bus, struct pci_host **ret)
+{
+	struct pci_host *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	s->bus = bus;
+	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	bridge_init(s);
+	r = io_bus_register(bus, PC_PORT_PCI_CONFIG, PC_PORT_PCI_CONFIG_LEN, &pci_ops, s, "pci-conf1");
+	if (r < 0) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct pci_host *pci_host_free(struct pci_host *host)
+{
+	if (!host)
+		return NULL;
+	(void)io_bus_unregister(host->bus, PC_PORT_PCI_CONFIG);
+	pthread_mutex_destroy(&host->lock);
+	free(host);
+	return NULL;
+}

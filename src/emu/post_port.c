@@ -1,0 +1,94 @@
+/*
+ * Port 0x80: where PC firmware writes its power-on self-test progress
+ * codes for a diagnostic card to display. Linux writes to it as an I/O
+ * delay (outb_p, "io_delay=0x80", the default). Writes are kept, reads
+ * return the last value written, as on chipsets that latch it.
+ *
+ * Threads: vCPU threads. The state is one byte and a counter, updated
+ * with atomics: there is nothing to keep consistent between them.
+ */
+#include "emu/post_port.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "vid/pc_layout.h"
+
+struct post_port {
+	struct io_bus *bus;
+	uint8_t last;          /* atomic: last code written */
+	struct ratelimit rl;
+	uint64_t guest_errors; /* atomic */
+};
+
+static void bad_size(struct post_port *s, const char *what, unsigned size)
+{
+	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
+	pv_log_ratelimited(&s->rl, LOG_WARN, "post: %u-byte %s at port %#x", size, what,
+			   PC_PORT_POST);
+}
+
+static uint64_t post_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct post_port *s = opaque;
+
+	if (size != 1) {
+		bad_size(s, "read", size);
+		return UINT64_MAX;
+	}
+	return __atomic_load_n(&s->last, __ATOMIC_RELAXED);
+}
+
+static void post_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct post_port *s = opaque;
+
+	if (size != 1) {
+		bad_size(s, "write", size);
+		return;
+	}
+	__atomic_store_n(&s->last, (uint8_t)value, __ATOMIC_RELAXED);
+}
+
+static const struct io_ops post_ops = {
+	.read = post_read,
+	.write = post_write,
+};
+
+uint8_t post_port_last(const struct post_port *post)
+{
+	return __atomic_load_n(&post->last, __ATOMIC_RELAXED);
+}
+
+uint64_t post_port_guest_errors(const struct post_port *post)
+{
+	return __atomic_load_n(&post->guest_errors, __ATOMIC_RELAXED);
+}
+
+int post_port_new(struct io_bus *bus, struct post_port **ret)
+{
+	struct post_port *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->bus = bus;
+	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	r = io_bus_register(bus, PC_PORT_POST, 1, &post_ops, s, "post");
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct post_port *post_port_free(struct post_port *post)
+{
+	if (!post)
+		return NULL;
+	(void)io_bus_unregister(post->bus, PC_PORT_POST);
+	free(post);
+	return NULL;
+}

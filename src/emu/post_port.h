@@ -1,0 +1,19 @@
+/* Port 0x80, the POST diagnostic port. See post_port.c. */
+#pragma once
+
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "vid/io_bus.h"
+
+struct post_port;
+
+/* Registers PC_PORT_POST on bus. */
+int post_port_new(struct io_bus *bus, struct post_port **ret) must_check;
+/* Unregisters from the bus and frees; NULL is a no-op. Returns NULL. */
+struct post_port *post_port_free(struct post_port *post);
+
+/* The last code written (0 before any). */
+uint8_t post_port_last(const struct post_port *post);
+/* Guest mistakes seen (bad access size). */
+uint64_t post_port_guest_errors(const struct post_port *post);

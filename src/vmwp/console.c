@@ -1,0 +1,240 @@
+/*
+ * Serial console back ends; see console.h. Output is written synchronously
+ * on the vCPU thread that transmits (a console is slow by nature and the
+ * guest's 8250 driver waits for THRE anyway). Input has its own thread,
+ * which pushes bytes into the UART's FIFO as the guest drains it.
+ */
+#include "vmwp/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's -nographic */
+
+struct console {
+	enum serial_backend backend;
+	int out_fd;                /* -1 for SERIAL_NONE */
+	int in_fd;                 /* stdin for SERIAL_STDIO, else -1 */
+	int wake_fd;               /* eventfd: rx space in the UART, or stop */
+	bool tty_raw;              /* the terminal was put in raw mode */
+	struct termios saved_tio;  /* to restore it */
+
+	pthread_mutex_t lock;      /* protects uart */
+	struct uart16550 *uart;
+	pthread_t input_thread;
+	bool input_started;
+	volatile bool stopping;
+
+	void (*escape_fn)(void *opaque);
+	void *escape_opaque;
+};
+
+void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct console *c = opaque;
+
+	while (c->out_fd >= 0 && len) {
+		ssize_t n = write(c->out_fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* a closed terminal or a full disk loses console output, not the VM */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void console_uart_rx_ready(void *opaque)
+{
+	struct console *c = opaque;
+	uint64_t one = 1;
+
+	(void)!write(c->wake_fd, &one, sizeof(one));
+}
+
+void console_set_escape_handler(struct console *c, void (*fn)(void *opaque), void *opaque)
+{
+	c->escape_fn = fn;
+	c->escape_opaque = opaque;
+}
+
+void console_attach(struct console *c, struct uart16550 *uart)
+{
+	pthread_mutex_lock(&c->lock);
+	c->uart = uart;
+	pthread_mutex_unlock(&c->lock);
+	if (uart)
+		console_uart_rx_ready(c); /* pending input may go to the new UART */
+}
+
+/* Offers buf to the UART; returns bytes taken (0 if none attached or FIFO full). */
+static size_t push_input(struct console *c, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->uart)
+		n = uart16550_receive(c->uart, buf, len);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* Applies the escape sequence; returns the number of bytes left in buf for the guest. */
+static size_t filter_escape(struct console *c, uint8_t *buf, size_t len, bool *pending_escape)
+{
+	size_t i, out = 0;
+
+	if (!c->tty_raw)
+		return len; /* only an interactive terminal has an escape key */
+	for (i = 0; i < len; i++) {
+		if (*pending_escape) {
+			*pending_escape = false;
+			if (buf[i] == 'x' || buf[i] == 'X') {
+				if (c->escape_fn)
+					c->escape_fn(c->escape_opaque);
+				continue;
+			}
+			if (buf[i] != ESCAPE_CHAR)
+				continue; /* unknown escape: dropped */
+		} else if (buf[i] == ESCAPE_CHAR) {
+			*pending_escape = true;
+			continue;
+		}
+		buf[out++] = buf[i];
+	}
+	return out;
+}
+
+static void *input_main(void *arg)
+{
+	struct console *c = arg;
+	uint8_t buf[256];
+	size_t len = 0, pos = 0;
+	bool pending_escape = false, eof = false;
+
+	pthread_setname_np(pthread_self(), "console-in");
+	while (!c->stopping) {
+		struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->in_fd, .events = POLLIN}};
+		uint64_t v;
+
+		if (pos < len) {
+			pos += push_input(c, buf + pos, len - pos);
+			if (pos < len) {
+				/* FIFO full: wait for the guest to drain it (rx_ready) or a stop. */
+				if (poll(fds, 1, -1) > 0 && (fds[0].revents & POLLIN))
+					(void)!read(c->wake_fd, &v, sizeof(v));
+				continue;
+			}
+		}
+		if (eof)
+			break;
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents & POLLIN)
+			(void)!read(c->wake_fd, &v, sizeof(v));
+		if (fds[1].revents & (POLLIN | POLLHUP)) {
+			ssize_t n = read(c->in_fd, buf, sizeof(buf));
+
+			if (n <= 0) {
+				eof = n == 0 || errno != EINTR;
+				continue;
+			}
+			len = filter_escape(c, buf, (size_t)n, &pending_escape);
+			pos = 0;
+		}
+	}
+	return NULL;
+}
+
+static int open_stdio(struct console *c)
+{
+	struct termios raw;
+
+	c->out_fd = STDOUT_FILENO;
+	c->in_fd = STDIN_FILENO;
+	if (isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved_tio) == 0) {
+		raw = c->saved_tio;
+		cfmakeraw(&raw);
+		if (tcsetattr(c->in_fd, TCSANOW, &raw) == 0)
+			c->tty_raw = true;
+	}
+	if (pthread_create(&c->input_thread, NULL, input_main, c))
+		return -EAGAIN;
+	c->input_started = true;
+	return 0;
+}
+
+int console_open(const struct serial_config *cfg, struct console **ret, char *err, size_t errlen)
+{
+	struct console *c = calloc(1, sizeof(*c));
+	int r = 0;
+
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	c->backend = cfg->backend;
+	c->out_fd = c->in_fd = -1;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC);
+	if (c->wake_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	switch (cfg->backend) {
+	case SERIAL_NONE:
+		break;
+	case SERIAL_FILE:
+		c->out_fd = open(cfg->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (c->out_fd < 0) {
+			r = -errno;
+			snprintf(err, errlen, "serial file %s: %s", cfg->path, strerror(errno));
+			goto fail;
+		}
+		break;
+	case SERIAL_STDIO:
+		r = open_stdio(c);
+		if (r < 0) {
+			snprintf(err, errlen, "serial stdio: cannot start the input thread");
+			goto fail;
+		}
+		break;
+	}
+	*ret = c;
+	return 0;
+fail:
+	console_free(c);
+	return r;
+}
+
+struct console *console_free(struct console *c)
+{
+	if (!c)
+		return NULL;
+	c->stopping = true;
+	if (c->input_started) {
+		console_uart_rx_ready(c); /* wakes the poll */
+		pthread_cancel(c->input_thread); /* it may sit in read() of a terminal */
+		pthread_join(c->input_thread, NULL);
+	}
+	if (c->tty_raw)
+		tcsetattr(c->in_fd, TCSANOW, &c->saved_tio);
+	if (c->backend == SERIAL_FILE && c->out_fd >= 0)
+		close(c->out_fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}

@@ -1,0 +1,24 @@
+/*
+ * What a worker run cost, for benchmarks (--exit-stats FILE): exits by
+ * reason over all boots, start-up time and CPU to the first KVM_RUN, and
+ * the worker's own memory (resident set minus the guest RAM it holds).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "vid/partition.h"
+
+struct exit_stats_sink {
+	struct partition_exit_stats exits; /* summed over boots */
+	uint64_t startup_ns;               /* process start to the first KVM_RUN */
+	uint64_t startup_cpu_ns;           /* CPU time consumed by then */
+	uint64_t rss_bytes;                /* worker RSS when the last boot stopped */
+	uint64_t guest_resident_bytes;     /* guest RAM resident then */
+	uint64_t run_ns;                   /* wall time from first KVM_RUN to the last stop */
+};
+
+/* Adds a stopped partition's numbers (call before freeing it). */
+void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t process_start_ns);
+/* Writes the numbers as a JSON object. */
+int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned boots);

@@ -1,0 +1,273 @@
+/*
+ * Builds a machine from a configuration: the partition (vid/), the legacy
+ * devices (emu/) wired to its buses and interrupt lines, the ACPI tables
+ * and the kernel (boot/). Devices are created in one explicit order, the
+ * order of the table below, and freed in reverse.
+ */
+#include "vmwp/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/acpi_tables.h"
+#include "boot/kernel_image.h"
+#include "boot/linux_boot.h"
+#include "emu/acpi_pm.h"
+#include "emu/cmos_rtc.h"
+#include "emu/i8042.h"
+#include "emu/pci_host.h"
+#include "emu/post_port.h"
+#include "emu/uart16550.h"
+#include "vid/pc_layout.h"
+
+struct machine {
+	struct partition *partition;
+	struct console *com1_console, *com2_console;
+	struct uart16550 *com1, *com2;
+	struct i8042 *kbc;
+	struct cmos_rtc *rtc;
+	struct pci_host *pci;
+	struct acpi_pm *pm;
+	struct post_port *post;
+};
+
+/* Maps a whole file read-only; -errno with a message. */
+static int map_file(const char *what, const char *path, void **ret, size_t *ret_size, char *err,
+		    size_t errlen)
+{
+	struct stat st;
+	void *p;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s: not a regular file", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	if (st.st_size == 0) {
+		snprintf(err, errlen, "%s %s: the file is empty", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	r = -errno;
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-r));
+		return r;
+	}
+	*ret = p;
+	*ret_size = (size_t)st.st_size;
+	return 0;
+}
+
+int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err, size_t errlen)
+{
+	struct kernel_image image;
+	struct boot_error berr = {{0}};
+	int r;
+
+	*files = (struct boot_files){0};
+	r = map_file("kernel", cfg->kernel, &files->kernel, &files->kernel_size, err, errlen);
+	if (r < 0)
+		return r;
+	r = kernel_image_parse(files->kernel, files->kernel_size, &image, &berr);
+	if (r < 0) {
+		snprintf(err, errlen, "kernel %s: %s", cfg->kernel, berr.msg);
+		boot_files_release(files);
+		return r;
+	}
+	if (cfg->initrd) {
+		r = map_file("initrd", cfg->initrd, &files->initrd, &files->initrd_size, err, errlen);
+		if (r < 0) {
+			boot_files_release(files);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void boot_files_release(struct boot_files *files)
+{
+	if (files->kernel)
+		munmap(files->kernel, files->kernel_size);
+	if (files->initrd)
+		munmap(files->initrd, files->initrd_size);
+	*files = (struct boot_files){0};
+}
+
+static int add_uart(struct machine *m, const char *name, uint16_t port, unsigned irq,
+		    struct console *console, struct uart16550 **ret)
+{
+	struct uart16550_config cfg = {
+		.name = name,
+		.port = port,
+		.irq = partition_irq_line(m->partition, irq),
+		.tx = console ? console_uart_tx : NULL,
+		.rx_ready = console ? console_uart_rx_ready : NULL,
+		.opaque = console,
+	};
+	int r = uart16550_new(partition_pio_bus(m->partition), &cfg, ret);
+
+	if (r == 0 && console)
+		console_attach(console, *ret);
+	return r;
+}
+
+static int add_devices(struct machine *m, char *err, size_t errlen)
+{
+	struct partition *p = m->partition;
+	struct io_bus *pio = partition_pio_bus(p);
+	const char *what;
+	int r;
+
+	what = "COM1";
+	r = add_uart(m, "COM1", PC_PORT_COM1, PC_IRQ_COM1, m->com1_console, &m->com1);
+	if (r == 0) {
+		what = "COM2";
+		r = add_uart(m, "COM2", PC_PORT_COM2, PC_IRQ_COM2, m->com2_console, &m->com2);
+	}
+	if (r == 0) {
+		what = "i8042";
+		r = i8042_new(pio, partition_irq_line(p, PC_IRQ_KEYBOARD),
+			      partition_irq_line(p, PC_IRQ_MOUSE), partition_power_control(p), &m->kbc);
+	}
+	if (r == 0) {
+		what = "CMOS RTC";
+		r = cmos_rtc_new(pio, partition_irq_line(p, PC_IRQ_RTC), (struct clock_source){0},
+				 &m->rtc);
+	}
+	if (r == 0) {
+		what = "PCI host bridge";
+		r = pci_host_new(pio, &m->pci);
+	}
+	if (r == 0) {
+		what = "ACPI PM";
+		r = acpi_pm_new(pio, partition_irq_line(p, PC_IRQ_SCI), partition_power_control(p),
+				(struct clock_source){0}, &m->pm);
+	}
+	if (r == 0) {
+		what = "POST port";
+		r = post_port_new(pio, &m->post);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "cannot create device %s: %s", what, strerror(-r));
+	return r;
+}
+
+static int load_guest(struct machine *m, const struct vm_config *cfg, const struct boot_files *files,
+		      bool *config_error, char *err, size_t errlen)
+{
+	struct guest_memory *mem = partition_memory(m->partition);
+	struct acpi_config acpi = {.vcpus = partition_vcpu_count(m->partition)};
+	struct linux_boot_config boot = {0};
+	struct kernel_image image;
+	struct x86_boot_regs regs;
+	struct boot_error berr = {{0}};
+	uint64_t rsdp;
+	int r;
+
+	r = acpi_tables_build(mem, &acpi, &rsdp, &berr);
+	if (r < 0) {
+		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
+		return r;
+	}
+	r = kernel_image_parse(files->kernel, files->kernel_size, &image, &berr);
+	if (r == 0) {
+		boot = (struct linux_boot_config){
+			.kernel = &image,
+			.initrd = files->initrd,
+			.initrd_size = files->initrd_size,
+			.cmdline = cfg->cmdline,
+			.rsdp_gpa = rsdp,
+		};
+		r = linux_boot_setup(mem, &boot, &regs, NULL, &berr);
+	}
+	if (r < 0) {
+		/* Too little memory for kernel and initrd, a command line too long: the user's to fix. */
+		*config_error = true;
+		snprintf(err, errlen, "%s", berr.msg);
+		return r;
+	}
+	r = partition_set_boot_regs(m->partition, &regs);
+	if (r < 0)
+		snprintf(err, errlen, "boot registers: %s", strerror(-r));
+	return r;
+}
+
+int machine_new(const struct vm_config *cfg, const struct boot_files *files, struct console *com1,
+		struct console *com2, struct machine **ret, bool *config_error, char *err, size_t errlen)
+{
+	struct partition_config pcfg = {.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus};
+	struct machine *m;
+	int r;
+
+	*config_error = false;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->com1_console = com1;
+	m->com2_console = com2;
+	r = partition_new(&pcfg, &m->partition, err, errlen);
+	if (r < 0) {
+		*config_error = r == -EINVAL;
+		goto fail;
+	}
+	r = add_devices(m, err, errlen);
+	if (r == 0)
+		r = load_guest(m, cfg, files, config_error, err, errlen);
+	if (r < 0)
+		goto fail;
+	*ret = m;
+	return 0;
+fail:
+	machine_free(m);
+	return r;
+}
+
+struct machine *machine_free(struct machine *m)
+{
+	if (!m)
+		return NULL;
+	/* vCPUs first, so no device callback runs while devices go away. */
+	if (m->partition)
+		partition_request_stop(m->partition, PARTITION_STOP_REQUESTED);
+	if (m->com1_console)
+		console_attach(m->com1_console, NULL);
+	if (m->com2_console)
+		console_attach(m->com2_console, NULL);
+	if (m->partition)
+		partition_stop_and_join(m->partition);
+	post_port_free(m->post);
+	acpi_pm_free(m->pm);
+	pci_host_free(m->pci);
+	cmos_rtc_free(m->rtc);
+	i8042_free(m->kbc);
+	uart16550_free(m->com2);
+	uart16550_free(m->com1);
+	partition_free(m->partition);
+	free(m);
+	return NULL;
+}
+
+struct partition *machine_partition(struct machine *m)
+{
+	return m->partition;
+}
+
+void machine_press_power_button(struct machine *m)
+{
+	acpi_pm_power_button(m->pm);
+}

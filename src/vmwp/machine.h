@@ -1,0 +1,43 @@
+/*
+ * A machine: one partition with its devices, its ACPI tables and a loaded
+ * kernel, ready to run. The worker builds a new machine for every (re)boot,
+ * so a reset is exactly a fresh power-on.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "vid/partition.h"
+#include "vmwp/console.h"
+#include "vmwp/vm_config.h"
+
+struct machine;
+
+/* The boot files, read once per worker run. */
+struct boot_files {
+	void *kernel;
+	size_t kernel_size;
+	void *initrd;
+	size_t initrd_size;
+};
+
+/* Reads and checks the kernel (and initrd): -errno with a message naming the file. */
+int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err,
+		    size_t errlen) must_check;
+void boot_files_release(struct boot_files *files);
+
+/*
+ * Builds the partition and its devices and loads the kernel. On failure
+ * *config_error tells whether it was the configuration's fault (exit 1)
+ * or the host's (exit 2); err names the problem.
+ */
+int machine_new(const struct vm_config *cfg, const struct boot_files *files,
+		struct console *com1, struct console *com2, struct machine **ret,
+		bool *config_error, char *err, size_t errlen) must_check;
+struct machine *machine_free(struct machine *m);
+
+struct partition *machine_partition(struct machine *m);
+/* Presses the ACPI power button (the guest decides what to do). */
+void machine_press_power_button(struct machine *m);

@@ -1,0 +1,259 @@
+/*
+ * parvis-vmwp: the VM worker process. One per running VM: it builds the
+ * partition from its configuration, runs it until the guest powers off,
+ * restarts it when the guest reboots, and reports how it ended in its exit
+ * status (docs/vmwp.md).
+ *
+ * Threads: main (builds machines, waits for them to stop), one per vCPU,
+ * the console input thread, and a signal thread that turns SIGTERM/SIGINT
+ * into a graceful shutdown request.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "vmwp/console.h"
+#include "vmwp/exit_stats.h"
+#include "vmwp/machine.h"
+#include "vmwp/vm_config.h"
+
+enum exit_status {
+	EXIT_POWERED_OFF = 0,
+	EXIT_BAD_CONFIG = 1,
+	EXIT_HOST_ERROR = 2,
+	EXIT_TRIPLE_FAULT = 3,
+	EXIT_EMULATION_FAILURE = 4,
+	EXIT_TURNED_OFF = 5,
+};
+
+struct worker {
+	struct vm_config cfg;
+	struct boot_files files;
+	struct console *com1, *com2;
+	uint64_t start_ns;
+
+	pthread_mutex_t lock;         /* protects machine and shutdown_requested */
+	struct machine *machine;      /* the running machine, or NULL between boots */
+	bool shutdown_requested;      /* a SIGTERM arrived: do not restart the guest */
+	uint64_t shutdown_deadline_ns;
+};
+
+/* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
+static void worker_turn_off(struct worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->shutdown_requested = true;
+	if (w->machine)
+		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void console_escape(void *opaque)
+{
+	pv_log(LOG_INFO, "console: Ctrl-A x, turning the VM off");
+	worker_turn_off(opaque);
+}
+
+/*
+ * The first SIGTERM/SIGINT presses the ACPI power button and gives the guest
+ * shutdown_timeout_s to power off; the second, or the timeout, turns it off.
+ */
+static void *signal_thread(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t set;
+	int sig, count = 0;
+
+	pthread_setname_np(pthread_self(), "signals");
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (++count > 1) {
+			pv_log(LOG_WARN, "%s again: turning the VM off", strsignal(sig));
+			worker_turn_off(w);
+			continue;
+		}
+		pv_log(LOG_INFO, "%s: asking the guest to shut down (ACPI power button, %us timeout)",
+		       strsignal(sig), w->cfg.shutdown_timeout_s);
+		pthread_mutex_lock(&w->lock);
+		w->shutdown_requested = true;
+		w->shutdown_deadline_ns = time_monotonic_ns() + w->cfg.shutdown_timeout_s * 1000000000ull;
+		if (w->machine)
+			machine_press_power_button(w->machine);
+		pthread_mutex_unlock(&w->lock);
+	}
+	return NULL;
+}
+
+static int start_signal_thread(struct worker *w)
+{
+	sigset_t set;
+	pthread_t t;
+
+	/* Blocked in every thread (inherited), so only sigwait() sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&t, NULL, signal_thread, w))
+		return -EAGAIN;
+	pthread_detach(t);
+	return 0;
+}
+
+static enum exit_status status_for(enum partition_stop_reason why)
+{
+	switch (why) {
+	case PARTITION_STOP_POWER_OFF:
+	case PARTITION_STOP_RESET: return EXIT_POWERED_OFF;
+	case PARTITION_STOP_TRIPLE_FAULT: return EXIT_TRIPLE_FAULT;
+	case PARTITION_STOP_EMULATION_FAILURE: return EXIT_EMULATION_FAILURE;
+	case PARTITION_STOP_REQUESTED: return EXIT_TURNED_OFF;
+	default: return EXIT_HOST_ERROR;
+	}
+}
+
+/* Waits for the machine to stop, enforcing the shutdown deadline once one is set. */
+static enum partition_stop_reason wait_machine(struct worker *w, struct partition *p)
+{
+	enum partition_stop_reason why;
+	uint64_t deadline;
+
+	for (;;) {
+		why = partition_wait_timeout(p, 200);
+		if (why != PARTITION_RUNNING)
+			return why;
+		pthread_mutex_lock(&w->lock);
+		deadline = w->shutdown_deadline_ns;
+		pthread_mutex_unlock(&w->lock);
+		if (deadline && time_monotonic_ns() >= deadline) {
+			pv_log(LOG_WARN, "the guest did not shut down in %us: turning it off",
+			       w->cfg.shutdown_timeout_s);
+			partition_request_stop(p, PARTITION_STOP_REQUESTED);
+		}
+	}
+}
+
+/* Runs machines until the guest powers off (or fails); returns the exit status. */
+static enum exit_status worker_run(struct worker *w)
+{
+	struct exit_stats_sink stats = {0};
+	unsigned boots = 0;
+
+	for (;;) {
+		enum partition_stop_reason why;
+		struct machine *m;
+		struct partition *p;
+		bool config_error;
+		char err[512];
+		int r;
+
+		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, &m, &config_error, err, sizeof(err));
+		if (r < 0) {
+			pv_log(LOG_ERR, "%s", err);
+			return config_error ? EXIT_BAD_CONFIG : EXIT_HOST_ERROR;
+		}
+		p = machine_partition(m);
+		if (boots++ == 0)
+			pv_log(LOG_INFO, "starting VM: %u vCPU%s, %llu MiB%s", w->cfg.cpus,
+			       w->cfg.cpus > 1 ? "s" : "",
+			       (unsigned long long)(w->cfg.memory_bytes >> 20),
+			       partition_is_pvm(p) ? " (PVM host: guest kernel code is emulated)" : "");
+		pthread_mutex_lock(&w->lock);
+		w->machine = m;
+		r = w->shutdown_requested ? -ECANCELED : partition_start(p);
+		pthread_mutex_unlock(&w->lock);
+		if (r < 0) {
+			if (r != -ECANCELED)
+				pv_log(LOG_ERR, "cannot start the VM: %s", strerror(-r));
+			why = r == -ECANCELED ? PARTITION_STOP_REQUESTED : PARTITION_STOP_HOST_ERROR;
+		} else {
+			why = wait_machine(w, p);
+		}
+		exit_stats_record(&stats, p, w->start_ns);
+		pthread_mutex_lock(&w->lock);
+		w->machine = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		switch (why) {
+		case PARTITION_STOP_RESET:
+			if (!w->cfg.no_reboot && !w->shutdown_requested) {
+				pv_log(LOG_INFO, "the guest reset: restarting it");
+				machine_free(m);
+				continue;
+			}
+			pv_log(LOG_INFO, "the guest reset: exiting (--no-reboot)");
+			break;
+		case PARTITION_STOP_POWER_OFF:
+			pv_log(LOG_INFO, "the guest powered off");
+			break;
+		case PARTITION_STOP_REQUESTED:
+			pv_log(LOG_INFO, "the VM was turned off");
+			break;
+		default:
+			pv_log(LOG_ERR, "the VM stopped: %s\n%s", partition_stop_reason_name(why),
+			       partition_stop_detail(p));
+			break;
+		}
+		machine_free(m);
+		if (w->cfg.exit_stats_path)
+			exit_stats_write(&stats, w->cfg.exit_stats_path, boots);
+		return status_for(why);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	enum exit_status status;
+	char err[512];
+	int r;
+
+	w.start_ns = time_monotonic_ns();
+	log_set_sink(log_sink_stderr, NULL); /* prefixes lines with the program name */
+	vm_config_init(&w.cfg);
+	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
+	if (r == 1)
+		return EXIT_POWERED_OFF;
+	if (r == 0)
+		r = vm_config_validate(&w.cfg, err, sizeof(err));
+	if (r == 0)
+		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		vm_config_fini(&w.cfg);
+		return EXIT_BAD_CONFIG;
+	}
+	r = start_signal_thread(&w);
+	if (r == 0)
+		r = console_open(&w.cfg.com1, &w.com1, err, sizeof(err));
+	if (r == 0)
+		r = console_open(&w.cfg.com2, &w.com2, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", r == -EAGAIN ? "cannot start threads" : err);
+		status = EXIT_BAD_CONFIG;
+		goto out;
+	}
+	console_set_escape_handler(w.com1, console_escape, &w);
+	console_set_escape_handler(w.com2, console_escape, &w);
+	status = worker_run(&w);
+out:
+	console_free(w.com1);
+	console_free(w.com2);
+	boot_files_release(&w.files);
+	vm_config_fini(&w.cfg);
+	return (int)status;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""The worker's command line and exit paths, with bad input and the tiny ELF kernel.
+
+Bad configuration must give one clear error line naming the setting and a
+non-zero exit, never a crash or a hang. The tiny kernel (tests/guest/tiny/
+tiny_kernel.S) boots through the real Linux boot path in milliseconds and
+exercises power off, the two reset lines, a triple fault, an emulation
+failure, console output and input, and the RTC.
+"""
+import datetime
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from parvis_test import Tap, host_is_pvm, kvm_available, run_vmwp, vmwp
+
+tap = Tap()
+tiny = os.environ['PARVIS_TINY_KERNEL']
+tmp = tempfile.mkdtemp(prefix='parvis-cli-')
+
+
+def path(name, content=b''):
+    p = os.path.join(tmp, name)
+    with open(p, 'wb') as f:
+        f.write(content)
+    return p
+
+
+def bad(args, desc, *needles, status=1):
+    """The worker must refuse args with `status` and one error line containing needles."""
+    try:
+        rc, out, err = run_vmwp(args, timeout=30)
+    except subprocess.TimeoutExpired:
+        tap.ok(False, desc + ' (hung)')
+        return
+    lines = [l for l in err.splitlines() if l.strip()]
+    good = rc == status and len(lines) == 1 and all(n.lower() in err.lower() for n in needles)
+    tap.ok(good, desc, f'exit {rc}, stderr:\n{err}')
+
+
+# --- configuration errors (no KVM needed) ---------------------------------
+bad([], 'no kernel', 'no kernel')
+bad(['--kernel', '/nonexistent/vmlinux'], 'missing kernel file', '/nonexistent/vmlinux', 'No such file')
+bad(['--kernel', path('empty')], 'empty kernel file', 'empty')
+bad(['--kernel', path('text', b'hello, I am not a kernel\n' * 100)], 'neither ELF nor bzImage',
+    'kernel', 'neither')
+with open(tiny, 'rb') as f:
+    elf = f.read()
+bad(['--kernel', path('truncated', elf[:200])], 'truncated ELF kernel', 'kernel', 'truncated')
+bad(['--kernel', tiny, '--memory', '0'], 'memory 0', 'memory')
+bad(['--kernel', tiny, '--memory', '64T'], 'memory beyond the host', 'memory', 'host')
+bad(['--kernel', tiny, '--memory', 'lots'], 'memory not a size', '--memory', 'lots')
+bad(['--kernel', tiny, '--cpus', '0'], 'zero cpus', 'cpus')
+bad(['--kernel', tiny, '--cpus', 'two'], 'cpus not a number', '--cpus')
+bad(['--kernel', tiny, '--serial', 'tcp:1'], 'unknown serial back end', '--serial')
+bad(['--kernel', tiny, '--bogus'], 'unknown option', 'bogus')
+bad(['--config', '/nonexistent.json'], 'missing config file', '/nonexistent.json')
+bad(['--config', path('bad.json', b'{"kernel": ')], 'config not JSON', 'not valid JSON')
+bad(['--config', path('unk.json', b'{"kernal": "x"}')], 'config unknown key', 'kernal')
+bad(['--config', path('type.json', b'{"cpus": "many"}')], 'config wrong type', 'cpus')
+bad(['--config', path('noperm.json', b'{}'), '--kernel', '/nonexistent'], 'config then missing kernel',
+    '/nonexistent')
+os.chmod(path('unreadable.json', b'{}'), 0)
+if os.geteuid() != 0:
+    bad(['--config', os.path.join(tmp, 'unreadable.json')], 'unreadable config', 'Permission')
+else:
+    tap.skip('unreadable config', 'root reads everything')
+
+rc, out, err = run_vmwp(['--help'])
+tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
+
+if not kvm_available():
+    for d in ('cpus beyond KVM', 'initrd too large', 'power off', 'ACPI reset', 'i8042 reset',
+              'reboot loop', 'triple fault', 'emulation failure', 'JSON config boot',
+              'console input', 'RTC', 'SIGTERM'):
+        tap.skip(d, 'no /dev/kvm')
+    tap.done()
+
+# --- errors found when building the partition ------------------------------
+bad(['--kernel', tiny, '--cpus', '5000'], 'cpus beyond KVM', 'cpus', 'range')
+bad(['--kernel', tiny, '--memory', '64M', '--initrd', path('big.img', b'\0' * (80 << 20))],
+    'initrd too large', 'initrd')
+
+
+def boot(cmd, *extra, timeout=60, stdin=None):
+    console = os.path.join(tmp, 'console-' + cmd.split()[0] + str(time.monotonic_ns()))
+    args = [vmwp(), '--kernel', tiny, '--memory', '64M', '--cmdline', cmd,
+            '--serial', 'file:' + console] + list(extra)
+    p = subprocess.run(args, input=stdin, capture_output=True, timeout=timeout)
+    text = open(console, errors='replace').read() if os.path.exists(console) else ''
+    return p.returncode, text, p.stderr.decode(errors='replace')
+
+
+rc, con, err = boot('poweroff')
+tap.ok(rc == 0 and 'Parvis tiny kernel' in con and 'powering off' in con,
+       'power off: exit 0, console output', f'exit {rc}\n{con}\n{err}')
+rc, con, err = boot('reset', '--no-reboot')
+tap.ok(rc == 0 and 'reset' in err, 'ACPI reset with --no-reboot: exit 0', f'exit {rc}\n{err}')
+rc, con, err = boot('kbdreset', '--no-reboot', '--cpus', '2')
+tap.ok(rc == 0 and con.count('Parvis tiny kernel') == 1, 'i8042 reset with --no-reboot: exit 0',
+       f'exit {rc}\n{con}\n{err}')
+
+# Without --no-reboot a reset boots the guest again; it keeps resetting until we stop it.
+console = os.path.join(tmp, 'console-loop')
+p = subprocess.Popen([vmwp(), '--kernel', tiny, '--memory', '64M', '--cmdline', 'reset',
+                      '--serial', 'file:' + console, '--shutdown-timeout', '1'],
+                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+deadline = time.monotonic() + 30
+boots = 0
+while time.monotonic() < deadline and p.poll() is None:
+    boots = open(console, errors='replace').read().count('Parvis tiny kernel') if os.path.exists(console) else 0
+    if boots >= 3:
+        break
+    time.sleep(0.05)
+p.send_signal(signal.SIGTERM)
+try:
+    rc = p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+err = p.stderr.read().decode(errors='replace')
+tap.ok(boots >= 3 and rc == 5, 'reset without --no-reboot restarts the guest; SIGTERM then turns it off (5)',
+       f'boots {boots}, exit {rc}\n{err}')
+
+rc, con, err = boot('triple')
+tap.ok(rc == 3 and 'triple fault' in err and 'RIP=' in err, 'triple fault: exit 3 with registers',
+       f'exit {rc}\n{err}')
+if host_is_pvm():
+    rc, con, err = boot('badinsn')
+    tap.ok(rc == 4 and 'code at RIP: db e2' in err, 'emulation failure: exit 4, bytes logged',
+           f'exit {rc}\n{err}')
+else:
+    tap.skip('emulation failure', 'hardware virtualization runs fnclex')
+
+cfg = path('vm.json', ('{"kernel": "%s", "memory": 64, "cpus": 2, "cmdline": "poweroff", "serial": "none"}'
+                       % tiny).encode())
+rc, out, err = run_vmwp(['--config', cfg])
+tap.ok(rc == 0, 'boot from a JSON config', f'exit {rc}\n{err}')
+
+# Console input: stdin reaches the guest's UART and comes back on stdout.
+p = subprocess.Popen([vmwp(), '--kernel', tiny, '--memory', '64M', '--cmdline', 'echo'],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+seen = b''
+while b'echo: ready' not in seen:
+    chunk = p.stdout.read1(4096)
+    if not chunk:
+        break
+    seen += chunk
+try:
+    out, err = p.communicate(b'hello from the host, a longer line than the 16-byte FIFO q', timeout=30)
+except subprocess.TimeoutExpired:
+    p.kill()
+    out, err = p.communicate()
+tap.ok(p.returncode == 0 and b'hello from the host, a longer line than the 16-byte FIFO ' in out,
+       'console input over stdio (more than a FIFO full)', (seen + out + err).decode(errors='replace'))
+
+# The RTC shows the host's UTC time.
+before = datetime.datetime.now(datetime.timezone.utc)
+rc, con, err = boot('rtc')
+line = [l for l in con.splitlines() if l.count(':') == 2 and len(l.strip()) == 8]
+ok = False
+if line:
+    h, m, s = (int(x) for x in line[0].strip().split(':'))
+    guest = before.replace(hour=h, minute=m, second=s, microsecond=0)
+    ok = abs((guest - before).total_seconds()) < 5 or abs((guest - before).total_seconds()) > 86390
+tap.ok(rc == 0 and ok, 'CMOS RTC reads the host time (UTC)', f'{con}\nhost {before}')
+
+# SIGTERM to a guest that ignores the power button: turned off after the timeout, exit 5.
+console = os.path.join(tmp, 'console-term')
+p = subprocess.Popen([vmwp(), '--kernel', tiny, '--memory', '64M', '--cmdline', 'echo',
+                      '--serial', 'file:' + console, '--shutdown-timeout', '1'],
+                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+time.sleep(0.5)
+t0 = time.monotonic()
+p.send_signal(signal.SIGTERM)
+try:
+    rc = p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+tap.ok(rc == 5 and time.monotonic() - t0 >= 0.9, 'SIGTERM: power button, then turned off after the timeout',
+       f'exit {rc}\n{p.stderr.read().decode(errors="replace")}')
+tap.done()

@@ -1,0 +1,147 @@
+/*
+ * A tiny "kernel" in ELF form, booted by parvis-vmwp exactly as it boots
+ * Linux's vmlinux (64-bit entry, RSI = boot_params). It greets on COM1,
+ * then does what the first word of its command line says, so the worker's
+ * exit paths are tested in seconds:
+ *   poweroff    ACPI S5 through PM1a_CNT       -> worker exits 0
+ *   reset       ACPI reset register            -> reboots (or exits 0 with --no-reboot)
+ *   kbdreset    i8042 pulse of the reset line  -> same
+ *   triple      exception without an IDT       -> exit status 3
+ *   badinsn     x87 fnclex at CPL0 (PVM cannot emulate it) -> exit status 4 on PVM
+ *   echo        copies COM1 input to COM1 output until it reads 'q', then powers off
+ *   rtc         prints the CMOS RTC's hour:min:sec registers, then powers off
+ */
+#define COM1 0x3F8
+#define PM1A_CNT 0x604
+#define ACPI_RESET 0x60C
+#define BP_CMD_LINE_PTR 0x228
+
+	.code64
+	.section .text
+	.globl _start
+_start:
+	mov %rsi, %r15                 /* boot_params */
+	lea banner(%rip), %rsi
+	call puts
+	mov BP_CMD_LINE_PTR(%r15), %ebx
+	mov (%rbx), %eax               /* the first 4 bytes of the command line */
+	cmp $0x65776f70, %eax          /* "powe" */
+	je poweroff
+	cmp $0x65736572, %eax          /* "rese" */
+	je acpi_reset
+	cmp $0x7264626b, %eax          /* "kbdr" */
+	je kbd_reset
+	cmp $0x70697274, %eax          /* "trip" */
+	je triple
+	cmp $0x69646162, %eax          /* "badi" */
+	je badinsn
+	cmp $0x6f686365, %eax          /* "echo" */
+	je echo
+	cmp $0x00637472, %eax          /* "rtc\0" */
+	je rtc
+	cmp $0x20637472, %eax          /* "rtc " */
+	je rtc
+	lea unknown(%rip), %rsi
+	call puts
+	jmp poweroff
+
+poweroff:
+	lea bye(%rip), %rsi
+	call puts
+	mov $PM1A_CNT, %dx
+	mov $((5 << 10) | (1 << 13)), %ax   /* SLP_TYP = 5 (S5), SLP_EN */
+	out %ax, %dx
+	jmp hang
+
+acpi_reset:
+	mov $ACPI_RESET, %dx
+	mov $6, %al
+	out %al, %dx
+	jmp hang
+
+kbd_reset:
+	mov $0xFE, %al                 /* i8042: pulse output port bit 0 (reset) */
+	out %al, $0x64
+	jmp hang
+
+triple:
+	sub $16, %rsp
+	movw $0, (%rsp)
+	movq $0, 2(%rsp)
+	lidt (%rsp)
+	ud2
+
+badinsn:
+	fnclex
+	jmp poweroff
+
+echo:
+	mov $0x01, %al                 /* FCR: FIFOs on; interrupts stay off (IER 0) */
+	mov $(COM1 + 2), %dx
+	out %al, %dx
+	lea ready(%rip), %rsi          /* input sent before this point may be lost, as on hardware */
+	call puts
+1:	mov $(COM1 + 5), %dx           /* LSR.DR */
+	in %dx, %al
+	test $1, %al
+	jz 1b
+	mov $COM1, %dx
+	in %dx, %al
+	cmp $'q', %al
+	je poweroff
+	call putc
+	jmp 1b
+
+rtc:
+	mov $4, %bl                    /* hours, minutes, seconds: registers 4, 2, 0 */
+2:	mov %bl, %al
+	out %al, $0x70
+	in $0x71, %al
+	mov %al, %cl
+	shr $4, %al
+	add $'0', %al
+	call putc
+	mov %cl, %al
+	and $0xF, %al
+	add $'0', %al
+	call putc
+	test %bl, %bl
+	jz 3f
+	mov $':', %al
+	call putc
+	sub $2, %bl
+	jmp 2b
+3:	mov $'\n', %al
+	call putc
+	jmp poweroff
+
+hang:
+	hlt
+	jmp hang
+
+/* puts: the NUL-terminated string at RSI */
+puts:
+	lodsb
+	test %al, %al
+	jz 1f
+	call putc
+	jmp puts
+1:	ret
+
+/* putc: AL to COM1, waiting for THRE */
+putc:
+	push %rax
+	mov $(COM1 + 5), %dx
+1:	in %dx, %al
+	test $0x20, %al
+	jz 1b
+	pop %rax
+	mov $COM1, %dx
+	out %al, %dx
+	ret
+
+	.section .rodata
+banner:	.asciz "Parvis tiny kernel\n"
+bye:	.asciz "tiny kernel: powering off\n"
+ready:	.asciz "echo: ready\n"
+unknown: .asciz "tiny kernel: unknown command, powering off\n"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# build.sh [--stock]: build (or find in the cache) everything a Parvis test
+# guest needs, and print it as shell assignments:
+#   KIT_VMLINUX=...  KIT_INITRAMFS=...  KIT_CMDLINE='...'
+# and, with --stock, Debian's stock kernel as well:
+#   STOCK_VMLINUZ=...  STOCK_INITRAMFS=...  STOCK_CMDLINE='...'
+# Use as:  eval "$(tools/guest-kit/build.sh)"
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The kit initramfs, cached like the kernels (it is reproducible, so its
+# inputs name it); prints its path.
+kit_initramfs() {
+    local hash final
+    hash=$(kit_hash "$KIT_DIR/init" "$KIT_DIR/build-initramfs.sh" "$KIT_DIR/lib.sh" \
+        "busybox-static $(kit_pkg_version busybox-static)")
+    final=$(kit_cache_root)/kit-initramfs-$hash.cpio
+    [[ -f $final ]] || "$KIT_DIR/build-initramfs.sh" "$final"
+    printf '%s\n' "$final"
+}
+
+# assign NAME VALUE: print NAME='VALUE', quoted for sh.
+assign() {
+    local quoted=${2//\'/\'\\\'\'}
+    printf "%s='%s'\n" "$1" "$quoted"
+}
+
+main() {
+    local stock=0
+    case ${1:-} in
+    '') ;;
+    --stock) stock=1 ;;
+    *) die "usage: build.sh [--stock]" ;;
+    esac
+
+    # Everything is computed before anything is printed: a failure prints
+    # no partial set of assignments.
+    local vmlinux initramfs cmdline stock_dir= stock_cmdline=
+    vmlinux=$("$KIT_DIR/build-kit-kernel.sh")
+    initramfs=$(kit_initramfs)
+    cmdline=$("$KIT_DIR/cmdline.sh")
+    if ((stock)); then
+        stock_dir=$("$KIT_DIR/fetch-stock-kernel.sh")
+        stock_cmdline=$("$KIT_DIR/cmdline.sh" "$KIT_DIR/cmdline-stock.txt")
+    fi
+
+    assign KIT_VMLINUX "$vmlinux"
+    assign KIT_INITRAMFS "$initramfs"
+    assign KIT_CMDLINE "$cmdline"
+    if ((stock)); then
+        assign STOCK_VMLINUZ "$stock_dir/vmlinuz"
+        assign STOCK_INITRAMFS "$stock_dir/initramfs.cpio"
+        assign STOCK_CMDLINE "$stock_cmdline"
+    fi
+}
+
+main "$@"
