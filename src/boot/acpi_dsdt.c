@@ -17,7 +17,8 @@
 
 static void emit_s5(struct aml *aml)
 {
-	/* \_S5: Package { SLP_TYPa, SLP_TYPb, reserved, reserved } (§7.4.2); the PM1 control emulator powers off on it. */
+	/* \_S5: Package { SLP_TYPa, SLP_TYPb, reserved, reserved } (§7.4.2); the PM1 control
+	 * emulator powers off on it. */
 	aml_name(aml, "\\_S5");
 	aml_package_begin(aml);
 	aml_integer(aml, PC_ACPI_SLP_TYP_S5);
@@ -29,7 +30,8 @@ static void emit_s5(struct aml *aml)
 
 /* A device with an EISA _HID, a _UID, and a _CRS of I/O ports and one ISA IRQ. */
 static void emit_isa_device(struct aml *aml, const char *name, const char *hid, unsigned uid,
-			    const uint16_t *ports, const uint8_t *lens, unsigned nports, unsigned irq)
+			    const uint16_t *ports, const uint8_t *lens, unsigned nports,
+			    unsigned irq)
 {
 	unsigned i;
 
@@ -61,7 +63,8 @@ static void emit_isa_devices(struct aml *aml)
 	emit_isa_device(aml, "KBD", "PNP0303", 0, kbd, kbd_len, 2, PC_IRQ_KEYBOARD);
 }
 
-/* The PCI host bridge: bus 0 only, config ports 0xCF8-0xCFF, all other I/O, the 32-bit MMIO window. */
+/* The PCI host bridge: bus 0 only, config ports 0xCF8-0xCFF, all other I/O, the 32-bit MMIO window.
+ */
 static void emit_pci_root(struct aml *aml)
 {
 	aml_device_begin(aml, "PCI0");
@@ -105,11 +108,14 @@ int acpi_dsdt_build(struct aml *aml, const struct acpi_config *cfg, struct boot_
 		r = aml_error(aml);
 		if (r < 0)
 			return boot_error_set(err, r, "DSDT contributor %u: %s", i,
-					      r == -EINVAL ? "invalid AML (bad name or misplaced object)"
-							   : r == -ENOMEM ? "out of memory" : "AML too large");
+					      r == -EINVAL
+						  ? "invalid AML (bad name or misplaced object)"
+					      : r == -ENOMEM ? "out of memory"
+							     : "AML too large");
 		if (aml_depth(aml) != depth)
 			return boot_error_set(err, -EINVAL, "DSDT contributor %u: %s", i,
-					      aml_depth(aml) > depth ? "left a block open" : "closed the \\_SB scope");
+					      aml_depth(aml) > depth ? "left a block open"
+								     : "closed the \\_SB scope");
 	}
 	aml_end(aml);
 	return aml_error(aml);

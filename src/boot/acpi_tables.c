@@ -24,15 +24,15 @@
 #include "boot/boot_layout.h"
 #include "vid/pc_layout.h"
 
-#define OEM_ID        "PARVIS"
-#define OEM_TABLE_ID  "PARVISVM"
-#define OEM_REVISION  1
-#define CREATOR_ID    "PRVS"
+#define OEM_ID		 "PARVIS"
+#define OEM_TABLE_ID	 "PARVISVM"
+#define OEM_REVISION	 1
+#define CREATOR_ID	 "PRVS"
 #define CREATOR_REVISION 1
-#define DSDT_REVISION 2   /* >= 2: AML integers are 64-bit */
-#define TABLE_ALIGN   16
-#define AREA_SIZE     (BOOT_ACPI_END - BOOT_ACPI_START)
-#define XSDT_ENTRIES  2   /* FADT, MADT; the FADT points to the FACS and DSDT */
+#define DSDT_REVISION	 2 /* >= 2: AML integers are 64-bit */
+#define TABLE_ALIGN	 16
+#define AREA_SIZE	 (BOOT_ACPI_END - BOOT_ACPI_START)
+#define XSDT_ENTRIES	 2 /* FADT, MADT; the FADT points to the FACS and DSDT */
 
 /* The BIOS area being filled: offsets in buf are offsets from BOOT_ACPI_START. */
 struct area {
@@ -91,10 +91,10 @@ static void seal(struct area *a, uint64_t gpa)
 static struct acpi_gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
 {
 	return (struct acpi_gas){
-		.address_space_id = ACPI_GAS_SYSTEM_IO,
-		.register_bit_width = (uint8_t)(bytes * 8),
-		.access_size = access,
-		.address = port,
+	    .address_space_id = ACPI_GAS_SYSTEM_IO,
+	    .register_bit_width = (uint8_t)(bytes * 8),
+	    .access_size = access,
+	    .address = port,
 	};
 }
 
@@ -119,11 +119,14 @@ static void build_fadt(struct area *a, uint64_t gpa, uint64_t facs, uint64_t dsd
 	f->pm1_evt_len = 4;
 	f->pm1_cnt_len = 2;
 	f->pm_tmr_len = 4;
-	f->x_pm1a_evt_blk = io_gas(PC_PORT_PM1A_EVT, 4, ACPI_GAS_ACCESS_WORD); /* PM1_STS, PM1_EN: 16 bits each */
+	f->x_pm1a_evt_blk =
+	    io_gas(PC_PORT_PM1A_EVT, 4, ACPI_GAS_ACCESS_WORD); /* PM1_STS, PM1_EN: 16 bits each */
 	f->x_pm1a_cnt_blk = io_gas(PC_PORT_PM1A_CNT, 2, ACPI_GAS_ACCESS_WORD);
 	f->x_pm_tmr_blk = io_gas(PC_PORT_PM_TMR, 4, ACPI_GAS_ACCESS_DWORD);
 	f->p_lvl2_lat = 101;  /* > 100: no C2 */
 	f->p_lvl3_lat = 1001; /* > 1000: no C3 */
+	/* The CMOS RAM byte that holds the century, so the guest reads four-digit years. */
+	f->century = PC_CMOS_CENTURY;
 	/* An i8042 and other ISA devices; no VGA, so the kernel need not probe for one. */
 	f->iapc_boot_arch = ACPI_FADT_LEGACY_DEVICES | ACPI_FADT_8042 | ACPI_FADT_VGA_NOT_PRESENT;
 	/*
@@ -168,21 +171,22 @@ static size_t madt_size(unsigned vcpus)
 static void build_madt(struct area *a, uint64_t gpa, unsigned vcpus)
 {
 	uint8_t *p = area_at(a, gpa);
-	struct acpi_madt m = {.local_apic_address = (uint32_t)PC_LAPIC_BASE, .flags = ACPI_MADT_PCAT_COMPAT};
+	struct acpi_madt m = {.local_apic_address = (uint32_t)PC_LAPIC_BASE,
+			      .flags = ACPI_MADT_PCAT_COMPAT};
 	struct acpi_madt_io_apic io = {
-		.type = ACPI_MADT_TYPE_IO_APIC,
-		.length = sizeof(io),
-		.io_apic_id = PC_IOAPIC_ID,
-		.io_apic_address = (uint32_t)PC_IOAPIC_BASE,
-		.global_system_interrupt_base = 0,
+	    .type = ACPI_MADT_TYPE_IO_APIC,
+	    .length = sizeof(io),
+	    .io_apic_id = PC_IOAPIC_ID,
+	    .io_apic_address = (uint32_t)PC_IOAPIC_BASE,
+	    .global_system_interrupt_base = 0,
 	};
 	struct acpi_madt_interrupt_override sci = {
-		.type = ACPI_MADT_TYPE_INTERRUPT_OVERRIDE,
-		.length = sizeof(sci),
-		.bus = 0,
-		.source = PC_IRQ_SCI,
-		.global_system_interrupt = PC_IRQ_SCI,
-		.flags = ACPI_MPS_INTI_POLARITY_HIGH | ACPI_MPS_INTI_TRIGGER_LEVEL,
+	    .type = ACPI_MADT_TYPE_INTERRUPT_OVERRIDE,
+	    .length = sizeof(sci),
+	    .bus = 0,
+	    .source = PC_IRQ_SCI,
+	    .global_system_interrupt = PC_IRQ_SCI,
+	    .flags = ACPI_MPS_INTI_POLARITY_HIGH | ACPI_MPS_INTI_TRIGGER_LEVEL,
 	};
 	size_t off = sizeof(m);
 	unsigned i;
@@ -191,11 +195,11 @@ static void build_madt(struct area *a, uint64_t gpa, unsigned vcpus)
 	memcpy(p, &m, sizeof(m));
 	for (i = 0; i < vcpus; i++) {
 		struct acpi_madt_local_apic l = {
-			.type = ACPI_MADT_TYPE_LOCAL_APIC,
-			.length = sizeof(l),
-			.acpi_processor_uid = (uint8_t)i,
-			.apic_id = (uint8_t)i,
-			.flags = ACPI_MADT_LAPIC_ENABLED,
+		    .type = ACPI_MADT_TYPE_LOCAL_APIC,
+		    .length = sizeof(l),
+		    .acpi_processor_uid = (uint8_t)i,
+		    .apic_id = (uint8_t)i,
+		    .flags = ACPI_MADT_LAPIC_ENABLED,
 		};
 
 		memcpy(p + off, &l, sizeof(l));
@@ -260,12 +264,14 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 	if (r >= 0)
 		r = area_alloc(a, xsdt_len, TABLE_ALIGN, &xsdt);
 	if (r < 0)
-		return boot_error_set(err, r,
-				      "ACPI tables (DSDT of %zu bytes, %u vCPUs) do not fit in the %" PRIu64
-				      " KiB BIOS area at %#" PRIx64,
-				      dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, (uint64_t)BOOT_ACPI_START);
+		return boot_error_set(
+		    err, r,
+		    "ACPI tables (DSDT of %zu bytes, %u vCPUs) do not fit in the %" PRIu64
+		    " KiB BIOS area at %#" PRIx64,
+		    dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, (uint64_t)BOOT_ACPI_START);
 	if (rsdp != BOOT_RSDP_GPA)
-		return boot_error_set(err, -EINVAL, "RSDP not at %#" PRIx64, (uint64_t)BOOT_RSDP_GPA);
+		return boot_error_set(err, -EINVAL, "RSDP not at %#" PRIx64,
+				      (uint64_t)BOOT_RSDP_GPA);
 
 	build_facs(a, facs);
 	build_dsdt(a, dsdt, aml, aml_len);
@@ -278,8 +284,8 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 	return 0;
 }
 
-int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg, uint64_t *ret_rsdp_gpa,
-		      struct boot_error *err)
+int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
+		      uint64_t *ret_rsdp_gpa, struct boot_error *err)
 {
 	struct area a = {0};
 	struct aml *aml = NULL;
@@ -288,12 +294,12 @@ int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg, u
 	int r;
 
 	if (cfg->vcpus == 0 || cfg->vcpus > ACPI_MAX_VCPUS)
-		return boot_error_set(err, -EINVAL, "%u vCPUs: ACPI tables describe 1 to %u", cfg->vcpus,
-				      ACPI_MAX_VCPUS);
+		return boot_error_set(err, -EINVAL, "%u vCPUs: ACPI tables describe 1 to %u",
+				      cfg->vcpus, ACPI_MAX_VCPUS);
 	if (!guest_memory_is_ram(mem, BOOT_ACPI_START, AREA_SIZE))
 		return boot_error_set(err, -EFAULT,
-				      "guest RAM of %" PRIu64 " KiB does not reach the ACPI area at %#" PRIx64
-				      "-%#" PRIx64,
+				      "guest RAM of %" PRIu64
+				      " KiB does not reach the ACPI area at %#" PRIx64 "-%#" PRIx64,
 				      guest_memory_ram_size(mem) / KiB, (uint64_t)BOOT_ACPI_START,
 				      (uint64_t)BOOT_ACPI_END - 1);
 	r = aml_new(&aml);

@@ -27,7 +27,7 @@ struct acpi_dsdt_contributor {
 };
 
 struct acpi_config {
-	unsigned vcpus;       /* 1..ACPI_MAX_VCPUS; local APIC IDs are 0..vcpus-1 */
+	unsigned vcpus; /* 1..ACPI_MAX_VCPUS; local APIC IDs are 0..vcpus-1 */
 	const struct acpi_dsdt_contributor *contributors; /* called in order inside \_SB */
 	unsigned ncontributors;
 };
@@ -38,11 +38,13 @@ struct acpi_config {
  * reason in err: -EINVAL (bad config or AML from a contributor), -ENOSPC
  * (tables overflow the BIOS area), -EFAULT (the area is not RAM), -ENOMEM.
  */
-int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg, uint64_t *ret_rsdp_gpa,
-		      struct boot_error *err) must_check;
+int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
+		      uint64_t *ret_rsdp_gpa, struct boot_error *err) must_check;
 
 /* The DSDT's AML body (no table header) into aml; exposed for tests. */
-int acpi_dsdt_build(struct aml *aml, const struct acpi_config *cfg, struct boot_error *err) must_check;
+int acpi_dsdt_build(struct aml *aml, const struct acpi_config *cfg,
+		    struct boot_error *err) must_check;
 
-/* The byte that makes len bytes at p sum to zero when stored in their checksum field (set to 0 first). */
+/* The byte that makes len bytes at p sum to zero when stored in their checksum field (set to 0
+ * first). */
 uint8_t acpi_checksum(const void *p, size_t len);

@@ -18,31 +18,31 @@
 #include <string.h>
 
 /* §20.3 opcode values. */
-#define ZERO_OP        0x00
-#define ONE_OP         0x01
-#define NAME_OP        0x08
-#define BYTE_PREFIX    0x0A
-#define WORD_PREFIX    0x0B
-#define DWORD_PREFIX   0x0C
-#define STRING_PREFIX  0x0D
-#define QWORD_PREFIX   0x0E
-#define SCOPE_OP       0x10
-#define BUFFER_OP      0x11
-#define PACKAGE_OP     0x12
-#define METHOD_OP      0x14
-#define DUAL_NAME_PREFIX  0x2E
-#define MULTI_NAME_PREFIX 0x2F
-#define EXT_OP_PREFIX  0x5B
-#define DEVICE_OP      0x82 /* after EXT_OP_PREFIX */
-#define ROOT_CHAR      0x5C /* '\' */
+#define ZERO_OP		   0x00
+#define ONE_OP		   0x01
+#define NAME_OP		   0x08
+#define BYTE_PREFIX	   0x0A
+#define WORD_PREFIX	   0x0B
+#define DWORD_PREFIX	   0x0C
+#define STRING_PREFIX	   0x0D
+#define QWORD_PREFIX	   0x0E
+#define SCOPE_OP	   0x10
+#define BUFFER_OP	   0x11
+#define PACKAGE_OP	   0x12
+#define METHOD_OP	   0x14
+#define DUAL_NAME_PREFIX   0x2E
+#define MULTI_NAME_PREFIX  0x2F
+#define EXT_OP_PREFIX	   0x5B
+#define DEVICE_OP	   0x82 /* after EXT_OP_PREFIX */
+#define ROOT_CHAR	   0x5C /* '\' */
 #define PARENT_PREFIX_CHAR 0x5E /* '^' */
-#define RETURN_OP      0xA4
-#define NULL_NAME      0x00
+#define RETURN_OP	   0xA4
+#define NULL_NAME	   0x00
 
 /* §6.4 resource descriptor tags. */
 #define RT_IRQ_NOFLAGS 0x22 /* small item 0x04, length 2 */
-#define RT_IRQ         0x23 /* small item 0x04, length 3 */
-#define RT_IO          0x47 /* small item 0x08, length 7 */
+#define RT_IRQ	       0x23 /* small item 0x04, length 3 */
+#define RT_IO	       0x47 /* small item 0x08, length 7 */
 #define RT_END_TAG     0x79 /* small item 0x0F, length 1 */
 #define RT_DWORD_ADDR  0x87
 #define RT_WORD_ADDR   0x88
@@ -52,26 +52,26 @@
 #define RT_ADDR_IO     1
 #define RT_ADDR_BUS    2
 /* General flags: producer (bit 0 = 0), positive decode, _MIF, _MAF. */
-#define RT_ADDR_WINDOW (1u << 2 | 1u << 3)
+#define RT_ADDR_WINDOW	   (1u << 2 | 1u << 3)
 #define RT_IO_ENTIRE_RANGE 3
 
-#define PKGLENGTH_MAX   0x0FFFFFFFu /* 28 bits */
-#define MAX_PATH_LEN    1024
-#define MAX_NAME_SEGS   255
+#define PKGLENGTH_MAX 0x0FFFFFFFu /* 28 bits */
+#define MAX_PATH_LEN  1024
+#define MAX_NAME_SEGS 255
 
 enum frame_kind { FRAME_SCOPE, FRAME_DEVICE, FRAME_METHOD, FRAME_PACKAGE, FRAME_RESOURCES };
 
 struct frame {
 	enum frame_kind kind;
-	size_t start;       /* offset where PkgLength goes: right after the opcode */
-	unsigned elements;  /* FRAME_PACKAGE: data objects so far */
+	size_t start;	   /* offset where PkgLength goes: right after the opcode */
+	unsigned elements; /* FRAME_PACKAGE: data objects so far */
 };
 
 struct aml {
-	uint8_t *buf;       /* the AML so far */
+	uint8_t *buf; /* the AML so far */
 	size_t len, cap;
-	int error;          /* sticky: first failure, negative errno; 0 if none */
-	unsigned depth;     /* open blocks */
+	int error;	/* sticky: first failure, negative errno; 0 if none */
+	unsigned depth; /* open blocks */
 	struct frame frames[AML_MAX_DEPTH];
 };
 
@@ -237,7 +237,8 @@ static bool begin_object(struct aml *aml)
 	return true;
 }
 
-/* A term (Name, Scope, Device, Method, Return) starts: not inside a package or a resource template. */
+/* A term (Name, Scope, Device, Method, Return) starts: not inside a package or a resource template.
+ */
 static bool begin_term(struct aml *aml)
 {
 	struct frame *f = top(aml);
@@ -596,12 +597,13 @@ void aml_rt_irq(struct aml *aml, uint16_t mask, bool level, bool active_low, boo
 		return;
 	put_le(d + 1, mask, 2);
 	/* bit 0 _HE (edge), bit 3 _LL (active-low), bit 4 _SHR */
-	d[3] = (uint8_t)((level ? 0 : 1u << 0) | (active_low ? 1u << 3 : 0) | (shared ? 1u << 4 : 0));
+	d[3] =
+	    (uint8_t)((level ? 0 : 1u << 0) | (active_low ? 1u << 3 : 0) | (shared ? 1u << 4 : 0));
 	emit(aml, d, sizeof(d));
 }
 
-void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, bool level, bool active_low,
-		      bool shared)
+void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, bool level,
+		      bool active_low, bool shared)
 {
 	uint8_t d[5];
 	unsigned i;
@@ -615,7 +617,8 @@ void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, boo
 	d[0] = RT_EXT_IRQ;
 	put_le(d + 1, 2 + 4 * count, 2);
 	/* bit 0 consumer, bit 1 _HE (edge), bit 2 _LL (active-low), bit 3 _SHR */
-	d[3] = (uint8_t)(1u << 0 | (level ? 0 : 1u << 1) | (active_low ? 1u << 2 : 0) | (shared ? 1u << 3 : 0));
+	d[3] = (uint8_t)(1u << 0 | (level ? 0 : 1u << 1) | (active_low ? 1u << 2 : 0) |
+			 (shared ? 1u << 3 : 0));
 	d[4] = (uint8_t)count;
 	emit(aml, d, sizeof(d));
 	for (i = 0; i < count; i++) {
@@ -631,8 +634,8 @@ void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, boo
  * tag, length, resource type, general flags, type-specific flags, then
  * granularity, minimum, maximum, translation offset, length.
  */
-static void addr_space(struct aml *aml, uint8_t tag, unsigned width, uint8_t type, uint8_t type_flags,
-		       uint64_t min, uint64_t max)
+static void addr_space(struct aml *aml, uint8_t tag, unsigned width, uint8_t type,
+		       uint8_t type_flags, uint64_t min, uint64_t max)
 {
 	uint8_t d[3 + 3 + 5 * 8];
 	size_t n = 0;
@@ -649,11 +652,12 @@ static void addr_space(struct aml *aml, uint8_t tag, unsigned width, uint8_t typ
 	d[n++] = type;
 	d[n++] = RT_ADDR_WINDOW;
 	d[n++] = type_flags;
-	put_le(d + n, 0, width), n += width;             /* granularity */
+	put_le(d + n, 0, width), n += width; /* granularity */
 	put_le(d + n, min, width), n += width;
 	put_le(d + n, max, width), n += width;
-	put_le(d + n, 0, width), n += width;             /* translation offset */
-	put_le(d + n, max - min + 1, width), n += width; /* length (wraps to 0 for a full QWord range) */
+	put_le(d + n, 0, width), n += width; /* translation offset */
+	put_le(d + n, max - min + 1, width),
+	    n += width; /* length (wraps to 0 for a full QWord range) */
 	emit(aml, d, n);
 }
 
@@ -667,18 +671,21 @@ void aml_rt_word_io(struct aml *aml, uint16_t min, uint16_t max)
 	addr_space(aml, RT_WORD_ADDR, 2, RT_ADDR_IO, RT_IO_ENTIRE_RANGE, min, max);
 }
 
-/* Memory type-specific flags: bit 0 _RW, bits 1-2 _MEM (cacheability), _MTP = AddressRangeMemory. */
+/* Memory type-specific flags: bit 0 _RW, bits 1-2 _MEM (cacheability), _MTP = AddressRangeMemory.
+ */
 static uint8_t mem_flags(enum aml_mem_cache cache, bool writable)
 {
 	return (uint8_t)((writable ? 1u : 0u) | ((unsigned)cache & 3u) << 1);
 }
 
-void aml_rt_dword_memory(struct aml *aml, uint32_t min, uint32_t max, enum aml_mem_cache cache, bool writable)
+void aml_rt_dword_memory(struct aml *aml, uint32_t min, uint32_t max, enum aml_mem_cache cache,
+			 bool writable)
 {
 	addr_space(aml, RT_DWORD_ADDR, 4, RT_ADDR_MEMORY, mem_flags(cache, writable), min, max);
 }
 
-void aml_rt_qword_memory(struct aml *aml, uint64_t min, uint64_t max, enum aml_mem_cache cache, bool writable)
+void aml_rt_qword_memory(struct aml *aml, uint64_t min, uint64_t max, enum aml_mem_cache cache,
+			 bool writable)
 {
 	addr_space(aml, RT_QWORD_ADDR, 8, RT_ADDR_MEMORY, mem_flags(cache, writable), min, max);
 }

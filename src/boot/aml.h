@@ -49,7 +49,8 @@ int aml_error(const struct aml *aml);
 unsigned aml_depth(const struct aml *aml);
 
 /* Data objects. Inside a package each counts as one element. */
-/* A NameString: "\\_SB.PCI0", "^FOO", "_HID"; segments of 1-4 of [A-Z0-9_] (not starting with a digit), padded with '_'. */
+/* A NameString: "\\_SB.PCI0", "^FOO", "_HID"; segments of 1-4 of [A-Z0-9_] (not starting with a
+ * digit), padded with '_'. */
 void aml_name_string(struct aml *aml, const char *path);
 /* The shortest encoding: ZeroOp, OneOp, BytePrefix, WordPrefix, DWordPrefix or QWordPrefix. */
 void aml_integer(struct aml *aml, uint64_t value);
@@ -61,7 +62,7 @@ void aml_eisaid(struct aml *aml, const char *id);
 void aml_buffer(struct aml *aml, const void *data, size_t len);
 
 /* Blocks, each closed by aml_end(). */
-void aml_package_begin(struct aml *aml);                 /* Package () { ... }, at most 255 elements */
+void aml_package_begin(struct aml *aml); /* Package () { ... }, at most 255 elements */
 void aml_scope_begin(struct aml *aml, const char *path); /* Scope (path) { ... } */
 void aml_device_begin(struct aml *aml, const char *name);
 /* Method (name, nargs, Serialized|NotSerialized) { ... }, nargs 0-7. */
@@ -95,13 +96,16 @@ void aml_rt_irq_noflags(struct aml *aml, uint16_t mask);
 /* IRQ (Edge|Level, ActiveHigh|ActiveLow, Exclusive|Shared) {...} */
 void aml_rt_irq(struct aml *aml, uint16_t mask, bool level, bool active_low, bool shared);
 /* Interrupt (ResourceConsumer, Edge|Level, ActiveHigh|ActiveLow, Exclusive|Shared) {irqs} */
-void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, bool level, bool active_low,
-		      bool shared);
+void aml_rt_interrupt(struct aml *aml, const uint32_t *irqs, unsigned count, bool level,
+		      bool active_low, bool shared);
 void aml_rt_word_bus_number(struct aml *aml, uint16_t min, uint16_t max);
 void aml_rt_word_io(struct aml *aml, uint16_t min, uint16_t max);
-void aml_rt_dword_memory(struct aml *aml, uint32_t min, uint32_t max, enum aml_mem_cache cache, bool writable);
-void aml_rt_qword_memory(struct aml *aml, uint64_t min, uint64_t max, enum aml_mem_cache cache, bool writable);
+void aml_rt_dword_memory(struct aml *aml, uint32_t min, uint32_t max, enum aml_mem_cache cache,
+			 bool writable);
+void aml_rt_qword_memory(struct aml *aml, uint64_t min, uint64_t max, enum aml_mem_cache cache,
+			 bool writable);
 
-/* Exposed for tests: the PkgLength encoding of a package whose contents (after PkgLength) are len bytes.
- * Writes 1-4 bytes to out and returns how many, or 0 if len is too large (2^28 - 4 or more). */
+/* Exposed for tests: the PkgLength encoding of a package whose contents (after PkgLength) are len
+ * bytes. Writes 1-4 bytes to out and returns how many, or 0 if len is too large (2^28 - 4 or more).
+ */
 unsigned aml_pkglength_encode(size_t len, uint8_t out[4]);

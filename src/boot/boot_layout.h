@@ -35,25 +35,25 @@
 #include "base/compiler.h"
 #include "vid/pc_layout.h"
 
-#define BOOT_GDT_GPA         UINT64_C(0x1000)
-#define BOOT_TSS_GPA         UINT64_C(0x1080)
-#define BOOT_TSS_LIMIT       0x67 /* 104-byte 64-bit TSS, minus one */
-#define BOOT_PARAMS_GPA      UINT64_C(0x7000)
-#define BOOT_STACK_TOP       UINT64_C(0x9000)
-#define BOOT_PML4_GPA        UINT64_C(0x9000)
-#define BOOT_PDPT_GPA        UINT64_C(0xA000)
-#define BOOT_PD_GPA          UINT64_C(0xB000)
-#define BOOT_PD_COUNT        4 /* one per GiB: 0 - 4 GiB */
-#define BOOT_CMDLINE_GPA     UINT64_C(0x20000)
-#define BOOT_CMDLINE_SIZE    UINT64_C(0x10000) /* terminating NUL included */
+#define BOOT_GDT_GPA	  UINT64_C(0x1000)
+#define BOOT_TSS_GPA	  UINT64_C(0x1080)
+#define BOOT_TSS_LIMIT	  0x67 /* 104-byte 64-bit TSS, minus one */
+#define BOOT_PARAMS_GPA	  UINT64_C(0x7000)
+#define BOOT_STACK_TOP	  UINT64_C(0x9000)
+#define BOOT_PML4_GPA	  UINT64_C(0x9000)
+#define BOOT_PDPT_GPA	  UINT64_C(0xA000)
+#define BOOT_PD_GPA	  UINT64_C(0xB000)
+#define BOOT_PD_COUNT	  4 /* one per GiB: 0 - 4 GiB */
+#define BOOT_CMDLINE_GPA  UINT64_C(0x20000)
+#define BOOT_CMDLINE_SIZE UINT64_C(0x10000) /* terminating NUL included */
 /* One past the last byte of the fixed boot area; RAM must reach this far. */
-#define BOOT_AREA_END        (BOOT_CMDLINE_GPA + BOOT_CMDLINE_SIZE)
+#define BOOT_AREA_END (BOOT_CMDLINE_GPA + BOOT_CMDLINE_SIZE)
 
-#define BOOT_ACPI_START      UINT64_C(0xE0000)
-#define BOOT_ACPI_END        PC_BIOS_END
-#define BOOT_RSDP_GPA        BOOT_ACPI_START
+#define BOOT_ACPI_START UINT64_C(0xE0000)
+#define BOOT_ACPI_END	PC_BIOS_END
+#define BOOT_RSDP_GPA	BOOT_ACPI_START
 /* Kernels and initrds live at or above this. */
-#define BOOT_HIGH_START      PC_BIOS_END
+#define BOOT_HIGH_START PC_BIOS_END
 
 _Static_assert(BOOT_TSS_GPA + BOOT_TSS_LIMIT < BOOT_GDT_GPA + 0x1000, "TSS inside the GDT page");
 _Static_assert(BOOT_GDT_GPA + 0x1000 <= BOOT_PARAMS_GPA, "GDT page below the zero page");
@@ -61,6 +61,8 @@ _Static_assert(BOOT_PARAMS_GPA + 0x1000 <= BOOT_STACK_TOP - 0x1000, "zero page b
 _Static_assert(BOOT_STACK_TOP <= BOOT_PML4_GPA, "stack below the page tables");
 _Static_assert(BOOT_PML4_GPA + 0x1000 <= BOOT_PDPT_GPA, "PML4 below the PDPT");
 _Static_assert(BOOT_PDPT_GPA + 0x1000 <= BOOT_PD_GPA, "PDPT below the PDs");
-_Static_assert(BOOT_PD_GPA + BOOT_PD_COUNT * 0x1000 <= BOOT_CMDLINE_GPA, "PDs below the command line");
+_Static_assert(BOOT_PD_GPA + BOOT_PD_COUNT * 0x1000 <= BOOT_CMDLINE_GPA,
+	       "PDs below the command line");
 _Static_assert(BOOT_AREA_END <= PC_EBDA_START, "boot area below the EBDA");
-_Static_assert(PC_EBDA_START <= BOOT_ACPI_START && BOOT_ACPI_END == BOOT_HIGH_START, "ACPI area reserved");
+_Static_assert(PC_EBDA_START <= BOOT_ACPI_START && BOOT_ACPI_END == BOOT_HIGH_START,
+	       "ACPI area reserved");

@@ -16,24 +16,26 @@
 
 #define MAX_REGIONS 8
 
-static int add(struct boot_e820_entry *entries, unsigned max, unsigned *n, uint64_t start, uint64_t end,
-	       uint32_t type)
+static int add(struct boot_e820_entry *entries, unsigned max, unsigned *n, uint64_t start,
+	       uint64_t end, uint32_t type)
 {
 	if (start >= end)
 		return 0;
 	if (*n == max)
 		return -ENOSPC;
-	entries[(*n)++] = (struct boot_e820_entry){.addr = start, .size = end - start, .type = type};
+	entries[(*n)++] =
+	    (struct boot_e820_entry){.addr = start, .size = end - start, .type = type};
 	return 0;
 }
 
-int e820_build(const struct guest_memory_region *regions, unsigned nregions, struct boot_e820_entry *entries,
-	       unsigned max)
+int e820_build(const struct guest_memory_region *regions, unsigned nregions,
+	       struct boot_e820_entry *entries, unsigned max)
 {
 	unsigned i, n = 0;
 	int r;
 
-	/* RAM below the hole, in region order, then the hole, then RAM above it: sorted throughout. */
+	/* RAM below the hole, in region order, then the hole, then RAM above it: sorted throughout.
+	 */
 	for (i = 0; i < nregions; i++) {
 		uint64_t start = regions[i].gpa, end = regions[i].gpa + regions[i].size;
 

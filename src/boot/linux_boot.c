@@ -23,7 +23,7 @@
 
 /* boot.rst, "Sample Boot Configuration": heap_end = 0xE000, heap_end_ptr = heap_end - 0x200. */
 #define BOOT_HEAP_END_PTR (0xE000 - 0x200)
-#define PAGE_SIZE 4096u
+#define PAGE_SIZE	  4096u
 
 /* One past the highest byte of RAM from address 0 (the region below the MMIO hole). */
 static uint64_t low_ram_end(const struct guest_memory *mem)
@@ -36,8 +36,8 @@ static uint64_t low_ram_end(const struct guest_memory *mem)
 static int no_room(struct boot_error *err, uint64_t need_end, uint64_t low_end)
 {
 	return boot_error_set(err, -ENOMEM,
-			      "kernel needs RAM up to %#" PRIx64 " but RAM below the MMIO hole ends at %#" PRIx64
-			      " (%" PRIu64 " MiB)",
+			      "kernel needs RAM up to %#" PRIx64
+			      " but RAM below the MMIO hole ends at %#" PRIx64 " (%" PRIu64 " MiB)",
 			      need_end, low_end, low_end / MiB);
 }
 
@@ -55,12 +55,15 @@ static int load_elf(struct guest_memory *mem, const struct kernel_image *k, uint
 			return no_room(err, s->gpa + s->mem_size, low_end);
 		r = guest_memory_write(mem, s->gpa, k->data + s->file_offset, s->file_size);
 		if (r >= 0)
-			r = guest_memory_fill(mem, s->gpa + s->file_size, 0, s->mem_size - s->file_size);
+			r = guest_memory_fill(mem, s->gpa + s->file_size, 0,
+					      s->mem_size - s->file_size);
 		if (r < 0)
-			return boot_error_set(err, r, "segment %u at %#" PRIx64 " is not RAM", s->phdr_index, s->gpa);
+			return boot_error_set(err, r, "segment %u at %#" PRIx64 " is not RAM",
+					      s->phdr_index, s->gpa);
 	}
 	info->kernel_start = k->segments[0].gpa;
-	info->kernel_end = k->segments[k->nsegments - 1].gpa + k->segments[k->nsegments - 1].mem_size;
+	info->kernel_end =
+	    k->segments[k->nsegments - 1].gpa + k->segments[k->nsegments - 1].mem_size;
 	return 0;
 }
 
@@ -87,7 +90,8 @@ static int load_bzimage(struct guest_memory *mem, const struct kernel_image *k, 
 	uint64_t load = k->pref_address;
 	int r;
 
-	/* Prefer pref_address (no self-relocation needed); else 1 MiB, as boot.rst says for bzImage. */
+	/* Prefer pref_address (no self-relocation needed); else 1 MiB, as boot.rst says for
+	 * bzImage. */
 	if (load < BOOT_HIGH_START || bz_kernel_end(k, load) > low_end)
 		load = BOOT_HIGH_START;
 	if (bz_kernel_end(k, load) > low_end)
@@ -105,20 +109,22 @@ static int load_bzimage(struct guest_memory *mem, const struct kernel_image *k, 
  * low RAM and initrd_addr_max (the highest byte it may occupy), and above
  * the kernel.
  */
-static int load_initrd(struct guest_memory *mem, const struct linux_boot_config *cfg, uint64_t low_end,
-		       struct linux_boot_info *info, struct boot_error *err)
+static int load_initrd(struct guest_memory *mem, const struct linux_boot_config *cfg,
+		       uint64_t low_end, struct linux_boot_info *info, struct boot_error *err)
 {
 	uint64_t top = MIN(low_end, (uint64_t)cfg->kernel->initrd_addr_max + 1), gpa;
 	int r;
 
 	if (!cfg->initrd || cfg->initrd_size == 0)
 		return 0;
-	if (cfg->initrd_size > top || ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE) < info->kernel_end)
-		return boot_error_set(err, -ENOMEM,
-				      "initrd of %zu bytes does not fit between the kernel's end %#" PRIx64
-				      " and %#" PRIx64 " (%" PRIu64 " bytes free)",
-				      cfg->initrd_size, info->kernel_end, top,
-				      top > info->kernel_end ? top - info->kernel_end : 0);
+	if (cfg->initrd_size > top ||
+	    ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE) < info->kernel_end)
+		return boot_error_set(
+		    err, -ENOMEM,
+		    "initrd of %zu bytes does not fit between the kernel's end %#" PRIx64
+		    " and %#" PRIx64 " (%" PRIu64 " bytes free)",
+		    cfg->initrd_size, info->kernel_end, top,
+		    top > info->kernel_end ? top - info->kernel_end : 0);
 	gpa = ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE);
 	r = guest_memory_write(mem, gpa, cfg->initrd, cfg->initrd_size);
 	if (r < 0)
@@ -133,17 +139,20 @@ static int write_cmdline(struct guest_memory *mem, const struct linux_boot_confi
 {
 	int r;
 
-	/* Linux copies COMMAND_LINE_SIZE bytes from cmd_line_ptr whatever the length: keep them zero. */
+	/* Linux copies COMMAND_LINE_SIZE bytes from cmd_line_ptr whatever the length: keep them
+	 * zero. */
 	r = guest_memory_fill(mem, BOOT_CMDLINE_GPA, 0, BOOT_CMDLINE_SIZE);
 	if (r >= 0)
-		r = guest_memory_write(mem, BOOT_CMDLINE_GPA, cfg->cmdline ? cfg->cmdline : "", len);
+		r = guest_memory_write(mem, BOOT_CMDLINE_GPA, cfg->cmdline ? cfg->cmdline : "",
+				       len);
 	if (r < 0)
 		return boot_error_set(err, r, "command line buffer at %#" PRIx64 " is not RAM",
 				      (uint64_t)BOOT_CMDLINE_GPA);
 	return 0;
 }
 
-/* The zero page: the image's setup header (bzImage) or a minimal one (ELF), then the loader's fields. */
+/* The zero page: the image's setup header (bzImage) or a minimal one (ELF), then the loader's
+ * fields. */
 static int write_boot_params(struct guest_memory *mem, const struct linux_boot_config *cfg,
 			     struct linux_boot_info *info, struct boot_error *err)
 {
@@ -153,9 +162,13 @@ static int write_boot_params(struct guest_memory *mem, const struct linux_boot_c
 
 	memset(&bp, 0, sizeof(bp));
 	if (k->format == KERNEL_IMAGE_BZIMAGE) {
-		/* boot.rst "64-bit Boot Protocol": load the header from offset 0x1F1 of the image. */
-		memcpy((uint8_t *)&bp + BZ_SETUP_HEADER_OFFSET, k->data + BZ_SETUP_HEADER_OFFSET, k->setup_header_len);
+		/* boot.rst "64-bit Boot Protocol": load the header from offset 0x1F1 of the image.
+		 */
+		memcpy((uint8_t *)&bp + BZ_SETUP_HEADER_OFFSET, k->data + BZ_SETUP_HEADER_OFFSET,
+		       k->setup_header_len);
 		bp.hdr.code32_start = (uint32_t)info->kernel_start;
+		/* A loader-written field (a list of setup_data in guest memory): we pass none. */
+		bp.hdr.setup_data = 0;
 	} else {
 		bp.hdr.boot_flag = BZ_BOOT_FLAG;
 		bp.hdr.header = BZ_HEADER_MAGIC;
@@ -178,12 +191,14 @@ static int write_boot_params(struct guest_memory *mem, const struct linux_boot_c
 
 	r = guest_memory_write(mem, BOOT_PARAMS_GPA, &bp, sizeof(bp));
 	if (r < 0)
-		return boot_error_set(err, r, "zero page at %#" PRIx64 " is not RAM", (uint64_t)BOOT_PARAMS_GPA);
+		return boot_error_set(err, r, "zero page at %#" PRIx64 " is not RAM",
+				      (uint64_t)BOOT_PARAMS_GPA);
 	return 0;
 }
 
 int linux_boot_setup(struct guest_memory *mem, const struct linux_boot_config *cfg,
-		     struct x86_boot_regs *ret_regs, struct linux_boot_info *ret_info, struct boot_error *err)
+		     struct x86_boot_regs *ret_regs, struct linux_boot_info *ret_info,
+		     struct boot_error *err)
 {
 	const struct kernel_image *k = cfg->kernel;
 	struct linux_boot_info info = {0};
@@ -193,11 +208,13 @@ int linux_boot_setup(struct guest_memory *mem, const struct linux_boot_config *c
 	int r;
 
 	if (low_end < BOOT_HIGH_START)
-		return boot_error_set(err, -ENOMEM, "guest RAM of %" PRIu64 " KiB is too small: need more than 1 MiB",
-				      guest_memory_ram_size(mem) / KiB);
+		return boot_error_set(
+		    err, -ENOMEM, "guest RAM of %" PRIu64 " KiB is too small: need more than 1 MiB",
+		    guest_memory_ram_size(mem) / KiB);
 	if (len > k->cmdline_max || len >= BOOT_CMDLINE_SIZE)
-		return boot_error_set(err, -E2BIG, "command line is %zu bytes, the kernel accepts at most %" PRIu64,
-				      len, MIN((uint64_t)k->cmdline_max, BOOT_CMDLINE_SIZE - 1));
+		return boot_error_set(
+		    err, -E2BIG, "command line is %zu bytes, the kernel accepts at most %" PRIu64,
+		    len, MIN((uint64_t)k->cmdline_max, BOOT_CMDLINE_SIZE - 1));
 
 	r = k->format == KERNEL_IMAGE_ELF ? load_elf(mem, k, low_end, &info, err)
 					  : load_bzimage(mem, k, low_end, &info, err);
@@ -212,7 +229,8 @@ int linux_boot_setup(struct guest_memory *mem, const struct linux_boot_config *c
 	r = write_boot_params(mem, cfg, &info, err);
 	if (r < 0)
 		return r;
-	r = x86_entry_setup(mem, k->format == KERNEL_IMAGE_ELF ? k->entry : info.kernel_start + k->entry,
+	r = x86_entry_setup(mem,
+			    k->format == KERNEL_IMAGE_ELF ? k->entry : info.kernel_start + k->entry,
 			    BOOT_PARAMS_GPA, &regs, err);
 	if (r < 0)
 		return r;

@@ -22,17 +22,17 @@
 
 struct linux_boot_config {
 	const struct kernel_image *kernel; /* from kernel_image_parse(), its bytes still alive */
-	const void *initrd;                /* NULL or initrd_size == 0: no initrd */
+	const void *initrd;		   /* NULL or initrd_size == 0: no initrd */
 	size_t initrd_size;
-	const char *cmdline;               /* NULL: empty */
-	uint64_t rsdp_gpa;                 /* from acpi_tables_build(); 0: none */
+	const char *cmdline; /* NULL: empty */
+	uint64_t rsdp_gpa;   /* from acpi_tables_build(); 0: none */
 };
 
 /* Where things went, for the worker's log and for tests. */
 struct linux_boot_info {
-	uint64_t kernel_start;  /* lowest byte the kernel occupies */
-	uint64_t kernel_end;    /* one past the highest byte it may use before reading the e820 map */
-	uint64_t initrd_gpa;    /* 0 if none */
+	uint64_t kernel_start; /* lowest byte the kernel occupies */
+	uint64_t kernel_end; /* one past the highest byte it may use before reading the e820 map */
+	uint64_t initrd_gpa; /* 0 if none */
 	uint64_t initrd_size;
 	unsigned e820_entries;
 };

@@ -37,19 +37,19 @@
 #include "vid/pc_layout.h"
 
 /* Byte offsets inside the block. */
-#define OFF_STS   (PC_PORT_PM1A_EVT - PC_PORT_ACPI_PM_BASE)
-#define OFF_EN    (OFF_STS + 2)
-#define OFF_CNT   (PC_PORT_PM1A_CNT - PC_PORT_ACPI_PM_BASE)
-#define OFF_TMR   (PC_PORT_PM_TMR - PC_PORT_ACPI_PM_BASE)
+#define OFF_STS	  (PC_PORT_PM1A_EVT - PC_PORT_ACPI_PM_BASE)
+#define OFF_EN	  (OFF_STS + 2)
+#define OFF_CNT	  (PC_PORT_PM1A_CNT - PC_PORT_ACPI_PM_BASE)
+#define OFF_TMR	  (PC_PORT_PM_TMR - PC_PORT_ACPI_PM_BASE)
 #define OFF_RESET (PC_PORT_ACPI_RESET - PC_PORT_ACPI_PM_BASE)
 
-#define PM1_TMR       0x0001
-#define PM1_GBL       0x0020
-#define PM1_PWRBTN    0x0100
-#define PM1_SLPBTN    0x0200
-#define PM1_RTC       0x0400
-#define PM1_EN_VALID  0x4721 /* the enables above, and PCIEXP_WAKE_DIS */
-#define PM1_SCI_BITS  (PM1_TMR | PM1_GBL | PM1_PWRBTN | PM1_SLPBTN | PM1_RTC)
+#define PM1_TMR	     0x0001
+#define PM1_GBL	     0x0020
+#define PM1_PWRBTN   0x0100
+#define PM1_SLPBTN   0x0200
+#define PM1_RTC	     0x0400
+#define PM1_EN_VALID 0x4721 /* the enables above, and PCIEXP_WAKE_DIS */
+#define PM1_SCI_BITS (PM1_TMR | PM1_GBL | PM1_PWRBTN | PM1_SLPBTN | PM1_RTC)
 
 #define CNT_SCI_EN    0x0001
 #define CNT_BM_RLD    0x0002
@@ -59,7 +59,7 @@
 #define CNT_STORED    (CNT_BM_RLD | CNT_SLP_TYP) /* SLP_EN and GBL_RLS are write-only */
 
 #define PM_TIMER_HZ UINT64_C(3579545)
-#define NSEC        UINT64_C(1000000000)
+#define NSEC	    UINT64_C(1000000000)
 #define BLOCK_LEN   PC_PORT_ACPI_PM_LEN
 
 struct acpi_pm {
@@ -68,11 +68,11 @@ struct acpi_pm {
 	struct irq_line sci;
 	struct power_control power;
 	struct clock_source clock;
-	uint64_t t0_ns;  /* the timer reads 0 here */
+	uint64_t t0_ns; /* the timer reads 0 here */
 
-	uint16_t sts;    /* PM1_STS */
-	uint16_t en;     /* PM1_EN, PM1_EN_VALID bits */
-	uint16_t cnt;    /* PM1_CNT, CNT_STORED bits */
+	uint16_t sts; /* PM1_STS */
+	uint16_t en;  /* PM1_EN, PM1_EN_VALID bits */
+	uint16_t cnt; /* PM1_CNT, CNT_STORED bits */
 	bool sci_level;
 
 	struct ratelimit rl;
@@ -126,11 +126,14 @@ static uint8_t read_byte(const struct acpi_pm *s, unsigned off, uint32_t tmr)
 	uint16_t cnt = s->cnt | CNT_SCI_EN;
 
 	switch (off) {
-	case OFF_STS: case OFF_STS + 1:
+	case OFF_STS:
+	case OFF_STS + 1:
 		return (uint8_t)(s->sts >> (8 * (off - OFF_STS)));
-	case OFF_EN: case OFF_EN + 1:
+	case OFF_EN:
+	case OFF_EN + 1:
 		return (uint8_t)(s->en >> (8 * (off - OFF_EN)));
-	case OFF_CNT: case OFF_CNT + 1:
+	case OFF_CNT:
+	case OFF_CNT + 1:
 		return (uint8_t)(cnt >> (8 * (off - OFF_CNT)));
 	case OFF_TMR ... OFF_TMR + 3:
 		return (uint8_t)(tmr >> (8 * (off - OFF_TMR)));
@@ -194,7 +197,8 @@ static int write_regs(struct acpi_pm *s, const uint8_t *val, const bool *wr)
 	typ = (s->cnt & CNT_SLP_TYP) >> CNT_SLP_SHIFT;
 	if (typ == PC_ACPI_SLP_TYP_S5)
 		return POWER_REQUEST_OFF;
-	pv_log_ratelimited(&s->rl, LOG_INFO, "acpi-pm: sleep type %u is not supported, ignored", typ);
+	pv_log_ratelimited(&s->rl, LOG_INFO, "acpi-pm: sleep type %u is not supported, ignored",
+			   typ);
 	return -1;
 }
 

@@ -13,7 +13,8 @@
  * frozen into the registers; the guest edits them, and when it lets go
  * the new offset is computed from what they hold. Unlike the chip, a
  * change of data mode re-renders the time instead of reinterpreting the
- * bytes; the day of the week is always derived from the date.
+ * bytes; the day of the week is always derived from the date; DSE
+ * (daylight saving) is stored but never applied, as PC guests keep it 0.
  *
  * Register C flags (PF, AF, UF) are computed lazily from the clock on
  * each access: events between the last look and now are accounted at
@@ -44,27 +45,39 @@
 #define UIP_NS UINT64_C(244000) /* tBUC: UIP to update */
 
 enum {
-	REG_SEC, REG_SEC_ALARM, REG_MIN, REG_MIN_ALARM, REG_HOUR, REG_HOUR_ALARM,
-	REG_DOW, REG_DOM, REG_MONTH, REG_YEAR, REG_A, REG_B, REG_C, REG_D,
+	REG_SEC,
+	REG_SEC_ALARM,
+	REG_MIN,
+	REG_MIN_ALARM,
+	REG_HOUR,
+	REG_HOUR_ALARM,
+	REG_DOW,
+	REG_DOM,
+	REG_MONTH,
+	REG_YEAR,
+	REG_A,
+	REG_B,
+	REG_C,
+	REG_D,
 	REG_CENTURY = 0x32,
 };
 
-#define A_UIP    0x80
-#define A_DV     0x70
-#define A_DV_32K 0x20 /* 32.768 kHz time base, divider running */
-#define A_RS     0x0F
+#define A_UIP	  0x80
+#define A_DV	  0x70
+#define A_DV_32K  0x20 /* 32.768 kHz time base, divider running */
+#define A_RS	  0x0F
 #define A_DEFAULT (A_DV_32K | 0x06) /* 1024 Hz periodic rate */
-#define B_SET    0x80
-#define B_PIE    0x40
-#define B_AIE    0x20
-#define B_UIE    0x10
-#define B_DM_BIN 0x04
-#define B_24H    0x02
-#define C_IRQF   0x80
-#define C_PF     0x40 /* the flags sit under their enables in B */
-#define C_AF     0x20
-#define C_UF     0x10
-#define D_VRT    0x80
+#define B_SET	  0x80
+#define B_PIE	  0x40
+#define B_AIE	  0x20
+#define B_UIE	  0x10
+#define B_DM_BIN  0x04
+#define B_24H	  0x02
+#define C_IRQF	  0x80
+#define C_PF	  0x40 /* the flags sit under their enables in B */
+#define C_AF	  0x20
+#define C_UF	  0x10
+#define D_VRT	  0x80
 #define ALARM_ANY 0xC0 /* both top bits: "don't care" */
 
 struct cmos_rtc {
@@ -76,13 +89,13 @@ struct cmos_rtc {
 	struct irq_line irq;
 	struct clock_source clock;
 
-	uint8_t index;     /* port 0x70 bits 6-0 */
-	uint8_t nmi_mask;  /* port 0x70 bit 7; stored only */
-	uint8_t ram[128];  /* time registers are scratch unless frozen; C and D are computed */
-	int64_t offset_s;  /* guest time = host seconds + offset_s */
-	bool frozen;       /* SET or divider stopped: ram[] holds the time */
-	uint8_t flags;     /* C_PF | C_AF | C_UF, until C is read */
-	uint64_t last_ns;  /* flags account for events up to this host time */
+	uint8_t index;	  /* port 0x70 bits 6-0 */
+	uint8_t nmi_mask; /* port 0x70 bit 7; stored only */
+	uint8_t ram[128]; /* time registers are scratch unless frozen; C and D are computed */
+	int64_t offset_s; /* guest time = host seconds + offset_s */
+	bool frozen;	  /* SET or divider stopped: ram[] holds the time */
+	uint8_t flags;	  /* C_PF | C_AF | C_UF, until C is read */
+	uint64_t last_ns; /* flags account for events up to this host time */
 	bool irq_level;
 
 	struct ratelimit rl;
@@ -181,8 +194,14 @@ static unsigned hour_from_reg(const struct cmos_rtc *s, uint8_t r)
 static bool is_time_reg(unsigned idx)
 {
 	switch (idx) {
-	case REG_SEC: case REG_MIN: case REG_HOUR: case REG_DOW:
-	case REG_DOM: case REG_MONTH: case REG_YEAR: case REG_CENTURY:
+	case REG_SEC:
+	case REG_MIN:
+	case REG_HOUR:
+	case REG_DOW:
+	case REG_DOM:
+	case REG_MONTH:
+	case REG_YEAR:
+	case REG_CENTURY:
 		return true;
 	}
 	return false;
@@ -198,7 +217,8 @@ static void render(struct cmos_rtc *s, int64_t t)
 	s->ram[REG_SEC] = to_reg(s, sod % 60);
 	s->ram[REG_MIN] = to_reg(s, sod / 60 % 60);
 	s->ram[REG_HOUR] = hour_to_reg(s, sod / 3600);
-	s->ram[REG_DOW] = to_reg(s, (unsigned)floor_mod(days + 4, 7) + 1); /* 1970-01-01: Thursday */
+	s->ram[REG_DOW] =
+	    to_reg(s, (unsigned)floor_mod(days + 4, 7) + 1); /* 1970-01-01: Thursday */
 	s->ram[REG_DOM] = to_reg(s, day);
 	s->ram[REG_MONTH] = to_reg(s, month);
 	s->ram[REG_YEAR] = to_reg(s, (unsigned)floor_mod(year, 100));
@@ -208,7 +228,8 @@ static void render(struct cmos_rtc *s, int64_t t)
 /* The time the registers hold; out-of-range fields carry over arithmetically. */
 static int64_t regs_to_epoch(const struct cmos_rtc *s)
 {
-	int64_t year = (int64_t)from_reg(s, s->ram[REG_CENTURY]) * 100 + from_reg(s, s->ram[REG_YEAR]);
+	int64_t year =
+	    (int64_t)from_reg(s, s->ram[REG_CENTURY]) * 100 + from_reg(s, s->ram[REG_YEAR]);
 	int64_t month0 = (int64_t)from_reg(s, s->ram[REG_MONTH]) - 1;
 	int64_t days;
 
@@ -259,9 +280,12 @@ static bool alarm_matches(const struct cmos_rtc *s, int64_t t)
 	unsigned sod = (unsigned)floor_mod(t, 86400);
 	const uint8_t *r = s->ram;
 
-	return ((r[REG_SEC_ALARM] & ALARM_ANY) == ALARM_ANY || r[REG_SEC_ALARM] == to_reg(s, sod % 60)) &&
-	       ((r[REG_MIN_ALARM] & ALARM_ANY) == ALARM_ANY || r[REG_MIN_ALARM] == to_reg(s, sod / 60 % 60)) &&
-	       ((r[REG_HOUR_ALARM] & ALARM_ANY) == ALARM_ANY || r[REG_HOUR_ALARM] == hour_to_reg(s, sod / 3600));
+	return ((r[REG_SEC_ALARM] & ALARM_ANY) == ALARM_ANY ||
+		r[REG_SEC_ALARM] == to_reg(s, sod % 60)) &&
+	       ((r[REG_MIN_ALARM] & ALARM_ANY) == ALARM_ANY ||
+		r[REG_MIN_ALARM] == to_reg(s, sod / 60 % 60)) &&
+	       ((r[REG_HOUR_ALARM] & ALARM_ANY) == ALARM_ANY ||
+		r[REG_HOUR_ALARM] == hour_to_reg(s, sod / 3600));
 }
 
 /* Sets the register C flags for what happened between last_ns and now. */
@@ -416,7 +440,8 @@ static void rtc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 	uint64_t now;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte write at port %#x", size, (unsigned)(PC_PORT_CMOS + offset));
+		guest_error(s, "%u-byte write at port %#x", size,
+			    (unsigned)(PC_PORT_CMOS + offset));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);

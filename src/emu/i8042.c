@@ -33,8 +33,8 @@
 #include "vid/pc_layout.h"
 
 /* Status register (port 0x64 read). */
-#define STR_OBF     0x01
-#define STR_SYS     0x04 /* copy of CTR_SYS */
+#define STR_OBF	    0x01
+#define STR_SYS	    0x04 /* copy of CTR_SYS */
 #define STR_CMDDAT  0x08 /* last write was to 0x64 */
 #define STR_KEYLOCK 0x10 /* 1: keyboard not inhibited */
 #define STR_AUXDATA 0x20
@@ -43,7 +43,7 @@
 /* Command byte (controller RAM byte 0). */
 #define CTR_KBDINT 0x01
 #define CTR_AUXINT 0x02
-#define CTR_SYS    0x04
+#define CTR_SYS	   0x04
 #define CTR_KBDDIS 0x10
 #define CTR_AUXDIS 0x20
 #define CTR_XLATE  0x40
@@ -52,17 +52,17 @@
 
 /* Output port (0xD0/0xD1). Bit 0 low holds the CPU in reset. */
 #define OUT_RESET   0x01
-#define OUT_A20     0x02
+#define OUT_A20	    0x02
 #define OUT_KBD_OBF 0x10
 #define OUT_AUX_OBF 0x20
 #define OUT_DEFAULT 0xCF /* reset and A20 high, keyboard clock/data lines idle */
 
-#define KBD_ACK 0xFA
+#define KBD_ACK	   0xFA
 #define KBD_BAT_OK 0xAA
 
 /* Output queue entry flags. */
-#define Q_AUX     0x01
-#define Q_TIMEOUT 0x02
+#define Q_AUX	   0x01
+#define Q_TIMEOUT  0x02
 #define QUEUE_SIZE 16
 
 /* The two registered ranges: 0x60 and 0x64 each get one of these as opaque. */
@@ -79,21 +79,21 @@ struct i8042 {
 	struct irq_line kbd_irq, aux_irq;
 	struct power_control power;
 
-	uint8_t ram[32];     /* controller RAM; ram[0] is the command byte */
+	uint8_t ram[32]; /* controller RAM; ram[0] is the command byte */
 	uint8_t outport;
 	uint8_t pending_cmd; /* controller command awaiting its byte on 0x60, or 0 */
 	bool last_was_cmd;   /* STR_CMDDAT */
 	struct {
 		uint8_t byte, flags;
-	} queue[QUEUE_SIZE];  /* queue[out_head] is the output buffer when out_count > 0 */
+	} queue[QUEUE_SIZE]; /* queue[out_head] is the output buffer when out_count > 0 */
 	unsigned out_head, out_count;
-	uint8_t last_read;    /* what 0x60 reads when the buffer is empty */
+	uint8_t last_read; /* what 0x60 reads when the buffer is empty */
 	bool kbd_level, aux_level;
 
 	/* The keyboard. */
 	uint8_t kbd_cmd;      /* 0xED/0xF0/0xF3 awaiting its parameter, or 0 */
 	uint8_t scancode_set; /* 1..3 */
-	bool scanning;        /* stored only: there are no keys */
+	bool scanning;	      /* stored only: there are no keys */
 
 	struct ratelimit rl;
 	uint64_t guest_errors; /* atomic */

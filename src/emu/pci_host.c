@@ -31,14 +31,14 @@
 #include "base/log.h"
 #include "vid/pc_layout.h"
 
-#define ADDR_ENABLE 0x80000000u
-#define ADDR_MASK   0x80FFFFFCu /* enable, bus, device, function, dword register */
+#define ADDR_ENABLE   0x80000000u
+#define ADDR_MASK     0x80FFFFFCu /* enable, bus, device, function, dword register */
 #define ADDR_BUS(a)   (((a) >> 16) & 0xFF)
 #define ADDR_DEVFN(a) (((a) >> 8) & 0xFF)
-#define ADDR_REG(a)   ((a) & 0xFC)
+#define ADDR_REG(a)   ((a)&0xFC)
 
-#define BRIDGE_VENDOR   0x8086
-#define BRIDGE_DEVICE   0x7192 /* 82443BX, AGP disabled */
+#define BRIDGE_VENDOR	0x8086
+#define BRIDGE_DEVICE	0x7192 /* 82443BX, AGP disabled */
 #define BRIDGE_REVISION 0x03
 
 struct pci_slot {
@@ -49,10 +49,10 @@ struct pci_slot {
 struct pci_host {
 	pthread_mutex_t lock;
 	struct io_bus *bus;
-	uint32_t config_address;      /* ADDR_MASK bits of the last dword written to 0xCF8 */
-	struct pci_slot slots[256];   /* bus 0, by devfn */
-	uint8_t bridge_config[256];   /* the host bridge's configuration space */
-	uint8_t bridge_wmask[256];    /* its writable bits */
+	uint32_t config_address;    /* ADDR_MASK bits of the last dword written to 0xCF8 */
+	struct pci_slot slots[256]; /* bus 0, by devfn */
+	uint8_t bridge_config[256]; /* the host bridge's configuration space */
+	uint8_t bridge_wmask[256];  /* its writable bits */
 
 	struct ratelimit rl;
 	uint64_t guest_errors; /* atomic */
@@ -117,10 +117,10 @@ static void bridge_init(struct pci_host *s)
 	put16(c + 0x04, 0x0006); /* command: memory space, bus master */
 	put16(c + 0x06, 0x0200); /* status: medium DEVSEL timing */
 	c[0x08] = BRIDGE_REVISION;
-	c[0x09] = 0x00;          /* class 06/00/00: host bridge */
+	c[0x09] = 0x00; /* class 06/00/00: host bridge */
 	c[0x0A] = 0x00;
 	c[0x0B] = 0x06;
-	c[0x0E] = 0x00;          /* header type 0, single function */
+	c[0x0E] = 0x00;		      /* header type 0, single function */
 	s->bridge_wmask[0x0D] = 0xFF; /* latency timer */
 	s->bridge_wmask[0x3C] = 0xFF; /* interrupt line: scratch for software */
 	s->slots[0] = (struct pci_slot){.ops = &bridge_ops, .opaque = s};
@@ -252,7 +252,8 @@ int pci_host_new(struct io_bus *bus, struct pci_host **ret)
 	s->bus = bus;
 	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 	bridge_init(s);
-	r = io_bus_register(bus, PC_PORT_PCI_CONFIG, PC_PORT_PCI_CONFIG_LEN, &pci_ops, s, "pci-conf1");
+	r = io_bus_register(bus, PC_PORT_PCI_CONFIG, PC_PORT_PCI_CONFIG_LEN, &pci_ops, s,
+			    "pci-conf1");
 	if (r < 0) {
 		pthread_mutex_destroy(&s->lock);
 		free(s);

@@ -11,7 +11,7 @@
 
 struct pci_host;
 
-#define PCI_DEVFN(dev, fn) ((unsigned)(((dev) & 0x1F) << 3 | ((fn) & 0x07)))
+#define PCI_DEVFN(dev, fn) ((unsigned)(((dev)&0x1F) << 3 | ((fn)&0x07)))
 
 /*
  * A device function's configuration space. offset is 0..255 and the

@@ -17,7 +17,7 @@
 
 struct post_port {
 	struct io_bus *bus;
-	uint8_t last;          /* atomic: last code written */
+	uint8_t last; /* atomic: last code written */
 	struct ratelimit rl;
 	uint64_t guest_errors; /* atomic */
 };

@@ -39,30 +39,30 @@ enum { REG_RBR_THR, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, RE
 #define IER_ELSI  0x04 /* receiver line status */
 #define IER_EDSSI 0x08 /* modem status */
 
-#define IIR_NONE  0x01 /* bit 0 clear means an interrupt is pending */
-#define IIR_MSI   0x00
-#define IIR_THRI  0x02
-#define IIR_RDI   0x04
-#define IIR_RLSI  0x06
-#define IIR_CTI   0x0C
-#define IIR_FIFO  0xC0 /* both bits set when FCR0 = 1 */
+#define IIR_NONE 0x01 /* bit 0 clear means an interrupt is pending */
+#define IIR_MSI	 0x00
+#define IIR_THRI 0x02
+#define IIR_RDI	 0x04
+#define IIR_RLSI 0x06
+#define IIR_CTI	 0x0C
+#define IIR_FIFO 0xC0 /* both bits set when FCR0 = 1 */
 
-#define FCR_ENABLE    0x01
-#define FCR_RX_RESET  0x02
-#define FCR_TX_RESET  0x04
-#define FCR_KEPT      0xC9 /* enable, DMA mode, trigger: the bits that stay programmed */
+#define FCR_ENABLE   0x01
+#define FCR_RX_RESET 0x02
+#define FCR_TX_RESET 0x04
+#define FCR_KEPT     0xC9 /* enable, DMA mode, trigger: the bits that stay programmed */
 
 #define LCR_DLAB 0x80
 
-#define MCR_DTR  0x01
-#define MCR_RTS  0x02
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1F /* bits 5-7 are always 0 */
 
-#define LSR_DR   0x01
-#define LSR_OE   0x02
+#define LSR_DR	 0x01
+#define LSR_OE	 0x02
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
@@ -70,10 +70,10 @@ enum { REG_RBR_THR, REG_IER, REG_IIR_FCR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, RE
 #define MSR_DDSR 0x02
 #define MSR_TERI 0x04
 #define MSR_DDCD 0x08
-#define MSR_CTS  0x10
-#define MSR_DSR  0x20
-#define MSR_RI   0x40
-#define MSR_DCD  0x80
+#define MSR_CTS	 0x10
+#define MSR_DSR	 0x20
+#define MSR_RI	 0x40
+#define MSR_DCD	 0x80
 
 #define RX_FIFO_SIZE 16
 
@@ -87,22 +87,22 @@ struct uart16550 {
 	void *opaque;
 	char name[16];
 
-	uint8_t ier;       /* low four bits; the rest read 0 */
-	uint8_t fcr;       /* FCR_KEPT bits as last programmed; 0 = 16450 mode */
+	uint8_t ier; /* low four bits; the rest read 0 */
+	uint8_t fcr; /* FCR_KEPT bits as last programmed; 0 = 16450 mode */
 	uint8_t lcr;
-	uint8_t mcr;       /* MCR_MASK bits */
+	uint8_t mcr;	   /* MCR_MASK bits */
 	uint8_t lsr_err;   /* LSR_OE, latched until LSR is read */
 	uint8_t msr_delta; /* MSR bits 0-3, cleared by reading MSR */
 	uint8_t scr;
-	uint16_t divisor;  /* DLM:DLL; stored only, there is no baud rate */
-	uint8_t rbr_last;  /* what RBR reads when empty: the last byte read */
+	uint16_t divisor; /* DLM:DLL; stored only, there is no baud rate */
+	uint8_t rbr_last; /* what RBR reads when empty: the last byte read */
 
 	uint8_t rx[RX_FIFO_SIZE]; /* ring; rx_count <= rx_capacity() */
 	unsigned rx_head;
 	unsigned rx_count;
 
 	bool thre_pending; /* THRE interrupt source; THR itself is always empty */
-	bool irq_level;    /* level last driven on irq */
+	bool irq_level;	   /* level last driven on irq */
 	bool rx_waiting;   /* the host was refused: it is owed one rx_ready */
 
 	struct ratelimit rl;

@@ -15,8 +15,8 @@
 struct uart16550;
 
 struct uart16550_config {
-	const char *name;   /* "COM1": names the io_bus range and log lines */
-	uint16_t port;      /* first of PC_PORT_UART_LEN registers */
+	const char *name; /* "COM1": names the io_bus range and log lines */
+	uint16_t port;	  /* first of PC_PORT_UART_LEN registers */
 	struct irq_line irq;
 	/*
 	 * Bytes the guest transmitted, in order. Called on a vCPU thread with

@@ -32,6 +32,7 @@
 #define PC_PORT_I8042_CMD    0x64
 #define PC_PORT_CMOS         0x70 /* index 0x70, data 0x71 */
 #define PC_PORT_CMOS_LEN     2
+#define PC_CMOS_CENTURY      0x32 /* CMOS RAM index of the century (FADT CENTURY) */
 #define PC_PORT_POST         0x80 /* POST diagnostic port; writes are a delay idiom */
 #define PC_PORT_PCI_CONFIG   0xCF8 /* CONFIG_ADDRESS 0xCF8, CONFIG_DATA 0xCFC */
 #define PC_PORT_PCI_CONFIG_LEN 8
@@ -47,7 +48,10 @@
 /* SLP_TYP value that means S5 (soft off); the DSDT's \_S5 package says the same. */
 #define PC_ACPI_SLP_TYP_S5   5
 
-/* ISA interrupt lines (GSIs on the IOAPIC; identity-mapped, IRQ0 -> GSI2 override). */
+/*
+ * ISA interrupt lines: GSI n is IOAPIC pin n (KVM's default routing, so the
+ * in-kernel PIT ticks on GSI 0 and the MADT has no IRQ0 override).
+ */
 #define PC_IRQ_PIT           0
 #define PC_IRQ_KEYBOARD      1
 #define PC_IRQ_COM2          3

@@ -11,12 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot/acpi_tables.h"
 #include "boot/kernel_image.h"
+#include "base/compiler.h"
 #include "boot/linux_boot.h"
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
@@ -37,12 +37,12 @@ struct machine {
 	struct post_port *post;
 };
 
-/* Maps a whole file read-only; -errno with a message. */
-static int map_file(const char *what, const char *path, void **ret, size_t *ret_size, char *err,
-		    size_t errlen)
+/* Boot files larger than this are not boot files (a guest gets at most its RAM). */
+#define BOOT_FILE_MAX (4 * GiB)
+
+static int open_file(const char *what, const char *path, int *ret_fd, char *err, size_t errlen)
 {
 	struct stat st;
-	void *p;
 	int fd, r;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -56,20 +56,48 @@ static int map_file(const char *what, const char *path, void **ret, size_t *ret_
 		close(fd);
 		return -EINVAL;
 	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Reads a whole boot file into a new buffer; -errno with a message naming the file. */
+static int read_file(const char *what, const char *path, int fd, void **ret, size_t *ret_size,
+		     char *err, size_t errlen)
+{
+	struct stat st;
+	size_t done = 0;
+	uint8_t *buf;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
 	if (st.st_size == 0) {
 		snprintf(err, errlen, "%s %s: the file is empty", what, path);
-		close(fd);
 		return -EINVAL;
 	}
-	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	r = -errno;
-	close(fd);
-	if (p == MAP_FAILED) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(-r));
-		return r;
+	if ((uint64_t)st.st_size > BOOT_FILE_MAX) {
+		snprintf(err, errlen, "%s %s: larger than 4 GiB", what, path);
+		return -EFBIG;
 	}
-	*ret = p;
-	*ret_size = (size_t)st.st_size;
+	buf = malloc((size_t)st.st_size);
+	if (!buf) {
+		snprintf(err, errlen, "%s %s: out of memory", what, path);
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s %s: %s", what, path,
+				 n < 0 ? strerror(errno) : "the file shrank while being read");
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		done += (size_t)n;
+	}
+	*ret = buf;
+	*ret_size = done;
 	return 0;
 }
 
@@ -77,35 +105,38 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 {
 	struct kernel_image image;
 	struct boot_error berr = {{0}};
+	size_t size;
+	void *kernel;
 	int r;
 
-	*files = (struct boot_files){0};
-	r = map_file("kernel", cfg->kernel, &files->kernel, &files->kernel_size, err, errlen);
-	if (r < 0)
-		return r;
-	r = kernel_image_parse(files->kernel, files->kernel_size, &image, &berr);
+	*files = (struct boot_files){.kernel_path = cfg->kernel, .initrd_path = cfg->initrd,
+				     .kernel_fd = -1, .initrd_fd = -1};
+	r = open_file("kernel", cfg->kernel, &files->kernel_fd, err, errlen);
+	if (r == 0 && cfg->initrd)
+		r = open_file("initrd", cfg->initrd, &files->initrd_fd, err, errlen);
+	if (r == 0)
+		r = read_file("kernel", cfg->kernel, files->kernel_fd, &kernel, &size, err, errlen);
 	if (r < 0) {
-		snprintf(err, errlen, "kernel %s: %s", cfg->kernel, berr.msg);
 		boot_files_release(files);
 		return r;
 	}
-	if (cfg->initrd) {
-		r = map_file("initrd", cfg->initrd, &files->initrd, &files->initrd_size, err, errlen);
-		if (r < 0) {
-			boot_files_release(files);
-			return r;
-		}
+	/* Checked now, so that a file that is not a kernel is a configuration error. */
+	r = kernel_image_parse(kernel, size, &image, &berr);
+	free(kernel);
+	if (r < 0) {
+		snprintf(err, errlen, "kernel %s: %s", cfg->kernel, berr.msg);
+		boot_files_release(files);
 	}
-	return 0;
+	return r;
 }
 
 void boot_files_release(struct boot_files *files)
 {
-	if (files->kernel)
-		munmap(files->kernel, files->kernel_size);
-	if (files->initrd)
-		munmap(files->initrd, files->initrd_size);
-	*files = (struct boot_files){0};
+	if (files->kernel_fd >= 0)
+		close(files->kernel_fd);
+	if (files->initrd_fd >= 0)
+		close(files->initrd_fd);
+	files->kernel_fd = files->initrd_fd = -1;
 }
 
 static int add_uart(struct machine *m, const char *name, uint16_t port, unsigned irq,
@@ -167,15 +198,55 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
+static int load_kernel(struct guest_memory *mem, const struct boot_files *files, const char *cmdline,
+		       uint64_t rsdp, struct x86_boot_regs *regs, bool *config_error, char *err,
+		       size_t errlen)
+{
+	struct boot_error berr = {{0}};
+	struct kernel_image image;
+	void *kernel = NULL, *initrd = NULL;
+	size_t kernel_size = 0, initrd_size = 0;
+	int r;
+
+	r = read_file("kernel", files->kernel_path, files->kernel_fd, &kernel, &kernel_size, err,
+		      errlen);
+	if (r == 0 && files->initrd_fd >= 0)
+		r = read_file("initrd", files->initrd_path, files->initrd_fd, &initrd, &initrd_size,
+			      err, errlen);
+	if (r < 0) {
+		*config_error = true;
+		goto out;
+	}
+	r = kernel_image_parse(kernel, kernel_size, &image, &berr);
+	if (r == 0) {
+		const struct linux_boot_config boot = {
+			.kernel = &image,
+			.initrd = initrd,
+			.initrd_size = initrd_size,
+			.cmdline = cmdline,
+			.rsdp_gpa = rsdp,
+		};
+
+		r = linux_boot_setup(mem, &boot, regs, NULL, &berr);
+	}
+	if (r < 0) {
+		/* Too little memory for kernel and initrd, a command line too long: the user's to fix. */
+		*config_error = true;
+		snprintf(err, errlen, "%s", berr.msg);
+	}
+out:
+	free(kernel);
+	free(initrd);
+	return r;
+}
+
 static int load_guest(struct machine *m, const struct vm_config *cfg, const struct boot_files *files,
 		      bool *config_error, char *err, size_t errlen)
 {
 	struct guest_memory *mem = partition_memory(m->partition);
 	struct acpi_config acpi = {.vcpus = partition_vcpu_count(m->partition)};
-	struct linux_boot_config boot = {0};
-	struct kernel_image image;
-	struct x86_boot_regs regs;
 	struct boot_error berr = {{0}};
+	struct x86_boot_regs regs;
 	uint64_t rsdp;
 	int r;
 
@@ -184,23 +255,9 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, const stru
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
 		return r;
 	}
-	r = kernel_image_parse(files->kernel, files->kernel_size, &image, &berr);
-	if (r == 0) {
-		boot = (struct linux_boot_config){
-			.kernel = &image,
-			.initrd = files->initrd,
-			.initrd_size = files->initrd_size,
-			.cmdline = cfg->cmdline,
-			.rsdp_gpa = rsdp,
-		};
-		r = linux_boot_setup(mem, &boot, &regs, NULL, &berr);
-	}
-	if (r < 0) {
-		/* Too little memory for kernel and initrd, a command line too long: the user's to fix. */
-		*config_error = true;
-		snprintf(err, errlen, "%s", berr.msg);
+	r = load_kernel(mem, files, cfg->cmdline, rsdp, &regs, config_error, err, errlen);
+	if (r < 0)
 		return r;
-	}
 	r = partition_set_boot_regs(m->partition, &regs);
 	if (r < 0)
 		snprintf(err, errlen, "boot registers: %s", strerror(-r));

@@ -15,15 +15,19 @@
 
 struct machine;
 
-/* The boot files, read once per worker run. */
+/*
+ * The boot files, opened once per worker run and read again at every boot
+ * (a reboot of a PC reads its boot files again too). Keeping the files
+ * open, not mapped, means a file truncated or replaced while the VM runs
+ * is at worst a clean error at the next boot, never a SIGBUS, and their
+ * bytes are not resident in the worker between boots.
+ */
 struct boot_files {
-	void *kernel;
-	size_t kernel_size;
-	void *initrd;
-	size_t initrd_size;
+	const char *kernel_path, *initrd_path;
+	int kernel_fd, initrd_fd; /* -1 if none */
 };
 
-/* Reads and checks the kernel (and initrd): -errno with a message naming the file. */
+/* Opens the kernel (and initrd) and checks the kernel: -errno with a message naming the file. */
 int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err,
 		    size_t errlen) must_check;
 void boot_files_release(struct boot_files *files);

@@ -217,7 +217,7 @@ static enum exit_status worker_run(struct worker *w)
 
 int main(int argc, char **argv)
 {
-	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER, .files = {.kernel_fd = -1, .initrd_fd = -1}};
 	enum exit_status status;
 	char err[512];
 	int r;

@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly BUSYBOX=/bin/busybox
 
 # Scratch paths, global so that the EXIT trap can see them.
-stage= partial=
+stage='' partial=''
 trap 'rm -rf -- ${stage:+"$stage"} ${partial:+"$partial"}' EXIT
 
 usage() { die "usage: build-initramfs.sh OUT.cpio [--modules-from DIR]"; }
@@ -53,7 +53,7 @@ add_modules() {
 }
 
 main() {
-    local out= modules=
+    local out='' modules=''
     while (($#)); do
         case $1 in
         --modules-from) (($# >= 2)) || usage; modules=$2; shift 2 ;;

@@ -4,7 +4,7 @@
 # Builds an uncompressed ELF vmlinux from Debian's unmodified
 # linux-source-6.1 with tinyconfig + kit-kernel.config, and caches it under
 #   $PARVIS_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/parvis)/kit-kernel-<hash>/
-# with its .config and System.map; <hash> covers the config fragment, these
+# with its .config, System.map and build.log; <hash> covers the config fragment, these
 # scripts and the installed linux-source-6.1 version. A second run with the
 # same inputs returns at once. Prints the path of vmlinux on stdout; with
 # OUTDIR, copies the three files there and prints OUTDIR/vmlinux.
@@ -41,10 +41,10 @@ check_config() {
     ((bad == 0)) || die "kit-kernel.config did not apply (options named above)"
 }
 
-# build_into DIR: extract, configure and build; leave vmlinux, .config and
-# System.map in DIR/out.
+# build_into DIR LOG: extract, configure and build in DIR, with the tools'
+# output in LOG; leave vmlinux, .config and System.map in DIR/out.
 build_into() {
-    local work=$1 tree=$1/linux-source-6.1 buildlog=$1/build.log
+    local work=$1 buildlog=$2 tree=$1/linux-source-6.1
     mkdir -p "$work/out"
 
     log "extracting $SRC_TARBALL"
@@ -81,12 +81,12 @@ main() {
     if [[ ! -f $final/vmlinux ]]; then
         kit_lock "$final.lock"
         if [[ ! -f $final/vmlinux ]]; then   # not built while we waited
-            local work
             work=$(mktemp -d "$cache/kit-kernel-$hash.tmp.XXXXXX")
-            # The source tree is ~1.5 GB once built: never leave it behind.
-            trap 'rm -rf -- "$work"' EXIT
-            local start=$SECONDS
-            build_into "$work"
+            # Outside the scratch directory, so that it outlives a failure.
+            local buildlog=$final.log start=$SECONDS
+            : >"$buildlog"
+            build_into "$work" "$buildlog"
+            mv "$buildlog" "$work/out/build.log"
             kit_publish "$work/out" "$final"
             log "built in $((SECONDS - start)) s: $final/vmlinux"
         fi
@@ -100,5 +100,10 @@ main() {
         printf '%s\n' "$final/vmlinux"
     fi
 }
+
+# Scratch directory, global so that the EXIT trap can see it. The source
+# tree is ~1.5 GB once built: never leave it behind.
+work=''
+trap 'rm -rf -- ${work:+"$work"}' EXIT
 
 main "$@"

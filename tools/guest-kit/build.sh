@@ -36,7 +36,7 @@ main() {
 
     # Everything is computed before anything is printed: a failure prints
     # no partial set of assignments.
-    local vmlinux initramfs cmdline stock_dir= stock_cmdline=
+    local vmlinux initramfs cmdline stock_dir='' stock_cmdline=''
     vmlinux=$("$KIT_DIR/build-kit-kernel.sh")
     initramfs=$(kit_initramfs)
     cmdline=$("$KIT_DIR/cmdline.sh")

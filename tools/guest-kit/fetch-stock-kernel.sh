@@ -19,11 +19,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly META_PKG=linux-image-amd64
 
-# ---- Extra packages: the place for more of Debian's packages in the stock
-# initramfs (hyperv-daemons, fio, iperf3, ...). Not used yet. Adding one
-# means: apt-get download it here next to the kernel, dpkg-deb -x it, copy
-# its binaries and the shared libraries they need (busybox is static; they
-# are not) into the initramfs, and list the package in the cache key below.
+# ---- EXTRA PACKAGES ------------------------------------------------------
+# The place for more of Debian's packages in the stock initramfs
+# (hyperv-daemons, fio, iperf3, ...); empty for now. Adding one means, in
+# build_into: apt-get download it next to the kernel, dpkg-deb -x it, and
+# copy its programs with the shared libraries they need (busybox is static,
+# they are not) into the initramfs. This list is part of the cache key.
 readonly EXTRA_PACKAGES=()
 
 # The versioned kernel package linux-image-amd64 depends on right now.
@@ -80,17 +81,17 @@ collect_modules() {
     cp "$src"/modules.{order,builtin,builtin.modinfo} "$dest/"
 }
 
-# build_into WORK PKG VERSION: download and unpack; leave the result in
-# WORK/out.
+# build_into WORK LOG PKG VERSION: download and unpack in WORK, with the
+# tools' output in LOG; leave the result in WORK/out.
 build_into() {
-    local work=$1 pkg=$2 version=$3 log=$1/fetch.log
+    local work=$1 logfile=$2 pkg=$3 version=$4
     local root=$work/root out=$work/out deb kver
     mkdir -p "$root" "$out"
 
     log "downloading $pkg $version"
     # apt's _apt user must be able to write the download directory.
     chmod 0755 "$work"
-    (cd "$work" && kit_run_logged "$log" apt-get download "$pkg=$version")
+    (cd "$work" && kit_run_logged "$logfile" apt-get download "$pkg=$version")
     deb=$(find "$work" -maxdepth 1 -name "${pkg}_*.deb" | head -n 1)
     [[ -n $deb ]] || die "apt-get download left no .deb for $pkg"
 
@@ -122,7 +123,11 @@ main() {
         kit_lock "$final.lock"
         if [[ ! -f $final/initramfs.cpio ]]; then  # not built while we waited
             work=$(mktemp -d "$cache/stock-kernel-$hash.tmp.XXXXXX")
-            build_into "$work" "$pkg" "$version"
+            # Outside the scratch directory, so that it outlives a failure.
+            local logfile=$final.log
+            : >"$logfile"
+            build_into "$work" "$logfile" "$pkg" "$version"
+            rm -f -- "$logfile"
             kit_publish "$work/out" "$final"
             log "done: $final"
         fi
@@ -138,7 +143,7 @@ main() {
 }
 
 # Scratch directory, global so that the EXIT trap can see it.
-work=
+work=''
 trap 'rm -rf -- ${work:+"$work"}' EXIT
 
 main "$@"

@@ -1,4 +1,5 @@
 # lib.sh: helpers shared by the guest-kit scripts (sourced, not run).
+# shellcheck shell=bash
 #
 # Conventions: progress and errors go to stderr prefixed with the script's
 # name; stdout is kept for each script's result (a path or assignments).

@@ -66,22 +66,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!mem && guest_memory_new(FUZZ_RAM, &mem) < 0)
 		abort();
 	cfg = (struct linux_boot_config){
-		.kernel = &k,
-		.initrd = data,
-		.initrd_size = size & 1 ? size : 0,
-		.cmdline = "console=ttyS0",
-		.rsdp_gpa = 0xE0000,
+	    .kernel = &k,
+	    .initrd = data,
+	    .initrd_size = size & 1 ? size : 0,
+	    .cmdline = "console=ttyS0",
+	    .rsdp_gpa = 0xE0000,
 	};
 	if (linux_boot_setup(mem, &cfg, &regs, &info, &err) < 0) {
 		if (err.msg[0] == 0)
 			__builtin_trap();
 		return 0;
 	}
-	if (info.kernel_start < (1u << 20) || info.kernel_end > FUZZ_RAM || info.kernel_start >= info.kernel_end)
+	if (info.kernel_start < (1u << 20) || info.kernel_end > FUZZ_RAM ||
+	    info.kernel_start >= info.kernel_end)
 		__builtin_trap();
 	if (regs.rip < info.kernel_start || regs.rip >= info.kernel_end)
 		__builtin_trap();
-	if (info.initrd_size && (info.initrd_gpa < info.kernel_end || info.initrd_gpa + info.initrd_size > FUZZ_RAM))
+	if (info.initrd_size &&
+	    (info.initrd_gpa < info.kernel_end || info.initrd_gpa + info.initrd_size > FUZZ_RAM))
 		__builtin_trap();
 	return 0;
 }

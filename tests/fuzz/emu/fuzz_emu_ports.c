@@ -13,6 +13,7 @@
  * from the value, a clock step of `value` ns (RTC) and `value` / 256 ns
  * (PM timer), or a power-button press. The devices are built anew for
  * each input, on fake clocks, so a run depends on its input only.
+ * Seed inputs (Linux's probe sequences per device) are in corpus/ here.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -90,7 +91,11 @@ static int machine_build(struct machine *m)
 {
 	struct power_control pc = {.request = power, .opaque = m};
 	struct uart16550_config cfg = {
-		.name = "COM1", .port = PC_PORT_COM1, .irq = line(m, PC_IRQ_COM1), .tx = tx, .opaque = m,
+	    .name = "COM1",
+	    .port = PC_PORT_COM1,
+	    .irq = line(m, PC_IRQ_COM1),
+	    .tx = tx,
+	    .opaque = m,
 	};
 
 	m->rtc_ns = UINT64_C(1795309323000000000);

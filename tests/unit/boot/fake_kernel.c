@@ -25,18 +25,21 @@ uint8_t *fake_elf_new(uint64_t entry, const struct fake_segment *segs, unsigned 
 	f = calloc(1, size);
 	if (!f)
 		abort();
-	memcpy(f, "\x7f" "ELF", 4);
-	f[4] = 2; /* ELFCLASS64 */
-	f[5] = 1; /* little-endian */
-	f[6] = 1; /* EV_CURRENT */
-	fake_put(f + 16, 2, 2);   /* ET_EXEC */
-	fake_put(f + 18, 62, 2);  /* EM_X86_64 */
-	fake_put(f + 20, 1, 4);   /* e_version */
+	memcpy(f,
+	       "\x7f"
+	       "ELF",
+	       4);
+	f[4] = 2;		 /* ELFCLASS64 */
+	f[5] = 1;		 /* little-endian */
+	f[6] = 1;		 /* EV_CURRENT */
+	fake_put(f + 16, 2, 2);	 /* ET_EXEC */
+	fake_put(f + 18, 62, 2); /* EM_X86_64 */
+	fake_put(f + 20, 1, 4);	 /* e_version */
 	fake_put(f + 24, entry, 8);
 	fake_put(f + 32, FAKE_ELF_PHOFF, 8);
-	fake_put(f + 52, 64, 2);  /* e_ehsize */
-	fake_put(f + 54, 56, 2);  /* e_phentsize */
-	fake_put(f + 56, n, 2);   /* e_phnum */
+	fake_put(f + 52, 64, 2); /* e_ehsize */
+	fake_put(f + 54, 56, 2); /* e_phentsize */
+	fake_put(f + 56, n, 2);	 /* e_phnum */
 	off = 0x1000;
 	for (i = 0; i < n; i++) {
 		uint8_t *ph = f + FAKE_ELF_PHDR(i);
@@ -61,17 +64,17 @@ uint8_t *fake_elf_new(uint64_t entry, const struct fake_segment *segs, unsigned 
 struct fake_bz fake_bz_default(void)
 {
 	return (struct fake_bz){
-		.version = 0x020F,
-		.setup_sects = 0,
-		.payload_size = 0x3000,
-		.pref_address = 0x1000000,
-		.kernel_alignment = 0x200000,
-		.init_size = 0x800000,
-		.initrd_addr_max = 0x7FFFFFFF,
-		.cmdline_size = 2047,
-		.relocatable = 1,
-		.xloadflags = 0x3, /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-		.loadflags = 0x1,  /* LOADED_HIGH */
+	    .version = 0x020F,
+	    .setup_sects = 0,
+	    .payload_size = 0x3000,
+	    .pref_address = 0x1000000,
+	    .kernel_alignment = 0x200000,
+	    .init_size = 0x800000,
+	    .initrd_addr_max = 0x7FFFFFFF,
+	    .cmdline_size = 2047,
+	    .relocatable = 1,
+	    .xloadflags = 0x3, /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
+	    .loadflags = 0x1,  /* LOADED_HIGH */
 	};
 }
 
@@ -85,10 +88,10 @@ uint8_t *fake_bzimage_new(const struct fake_bz *bz, size_t *ret_size)
 	if (!f)
 		abort();
 	f[0x1F1] = bz->setup_sects;
-	fake_put(f + 0x1F4, bz->payload_size / 16, 4);  /* syssize */
-	fake_put(f + 0x1FA, 0xFFFF, 2);                 /* vid_mode: normal */
+	fake_put(f + 0x1F4, bz->payload_size / 16, 4); /* syssize */
+	fake_put(f + 0x1FA, 0xFFFF, 2);		       /* vid_mode: normal */
 	fake_put(f + 0x1FE, 0xAA55, 2);
-	f[0x200] = 0xEB;                                /* jmp short to 0x26C */
+	f[0x200] = 0xEB; /* jmp short to 0x26C */
 	f[0x201] = 0x6A;
 	memcpy(f + 0x202, "HdrS", 4);
 	fake_put(f + 0x206, bz->version, 2);
@@ -96,7 +99,7 @@ uint8_t *fake_bzimage_new(const struct fake_bz *bz, size_t *ret_size)
 	fake_put(f + 0x22C, bz->initrd_addr_max, 4);
 	fake_put(f + 0x230, bz->kernel_alignment, 4);
 	f[0x234] = bz->relocatable;
-	f[0x235] = 21;                                  /* min_alignment: 2 MiB */
+	f[0x235] = 21; /* min_alignment: 2 MiB */
 	fake_put(f + 0x236, bz->xloadflags, 2);
 	fake_put(f + 0x238, bz->cmdline_size, 4);
 	fake_put(f + 0x258, bz->pref_address, 8);

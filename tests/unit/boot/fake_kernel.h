@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <glob.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,15 +16,16 @@ struct fake_segment {
 };
 
 /* A malloc'd ELF file; segment i's bytes start at 0x1000 + i * 0x1000 + (sum of earlier filesz). */
-uint8_t *fake_elf_new(uint64_t entry, const struct fake_segment *segs, unsigned n, size_t *ret_size);
+uint8_t *fake_elf_new(uint64_t entry, const struct fake_segment *segs, unsigned n,
+		      size_t *ret_size);
 /* File offset of the program header i in a file from fake_elf_new(). */
-#define FAKE_ELF_PHOFF 64
-#define FAKE_ELF_PHDR(i) (FAKE_ELF_PHOFF + (i) * 56)
+#define FAKE_ELF_PHOFF	 64
+#define FAKE_ELF_PHDR(i) (FAKE_ELF_PHOFF + (i)*56)
 
 struct fake_bz {
-	uint16_t version;          /* 0x020F by default (0 → default) */
-	uint8_t setup_sects;       /* 0 means 4, as in the protocol */
-	uint32_t payload_size;     /* protected-mode bytes after the setup sectors */
+	uint16_t version;      /* 0x020F by default (0 → default) */
+	uint8_t setup_sects;   /* 0 means 4, as in the protocol */
+	uint32_t payload_size; /* protected-mode bytes after the setup sectors */
 	uint64_t pref_address;
 	uint32_t kernel_alignment;
 	uint32_t init_size;
@@ -49,7 +51,6 @@ static inline uint8_t fake_pattern(unsigned n, uint64_t i)
  * $PARVIS_TEST_KERNEL, /boot/vmlinuz-*, and the guest kit's cache
  * ~/.cache/parvis/<*>/vmlinu[xz]. Fills *g (globfree it); returns the count.
  */
-#include <glob.h>
 size_t real_kernels(glob_t *g);
 /* Reads a whole file into a malloc'd buffer, or returns NULL. */
 uint8_t *read_file(const char *path, size_t *ret_size);

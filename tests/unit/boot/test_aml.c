@@ -37,10 +37,10 @@ static void expect_bytes(struct aml *aml, const uint8_t *want, size_t len)
 	aml_free(aml);
 }
 
-#define EXPECT(aml, ...)                                                  \
-	do {                                                              \
-		static const uint8_t want_[] = {__VA_ARGS__};             \
-		expect_bytes(aml, want_, sizeof(want_));                  \
+#define EXPECT(aml, ...)                                                                           \
+	do {                                                                                       \
+		static const uint8_t want_[] = {__VA_ARGS__};                                      \
+		expect_bytes(aml, want_, sizeof(want_));                                           \
 	} while (0)
 
 static void expect_error(struct aml *aml, int r)
@@ -58,16 +58,16 @@ static void test_integers(void **state)
 		uint64_t v;
 		uint8_t len, bytes[9];
 	} cases[] = {
-		{0, 1, {0x00}},
-		{1, 1, {0x01}},
-		{2, 2, {0x0A, 0x02}},
-		{0xFF, 2, {0x0A, 0xFF}},
-		{0x100, 3, {0x0B, 0x00, 0x01}},
-		{0xFFFF, 3, {0x0B, 0xFF, 0xFF}},
-		{0x10000, 5, {0x0C, 0x00, 0x00, 0x01, 0x00}},
-		{0xFFFFFFFF, 5, {0x0C, 0xFF, 0xFF, 0xFF, 0xFF}},
-		{0x100000000, 9, {0x0E, 0, 0, 0, 0, 1, 0, 0, 0}},
-		{UINT64_MAX, 9, {0x0E, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
+	    {0, 1, {0x00}},
+	    {1, 1, {0x01}},
+	    {2, 2, {0x0A, 0x02}},
+	    {0xFF, 2, {0x0A, 0xFF}},
+	    {0x100, 3, {0x0B, 0x00, 0x01}},
+	    {0xFFFF, 3, {0x0B, 0xFF, 0xFF}},
+	    {0x10000, 5, {0x0C, 0x00, 0x00, 0x01, 0x00}},
+	    {0xFFFFFFFF, 5, {0x0C, 0xFF, 0xFF, 0xFF, 0xFF}},
+	    {0x100000000, 9, {0x0E, 0, 0, 0, 0, 1, 0, 0, 0}},
+	    {UINT64_MAX, 9, {0x0E, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
 	};
 	unsigned i;
 
@@ -129,7 +129,8 @@ static void test_pkglength_encode(void **state)
  */
 static void test_pkglength_blocks(void **state)
 {
-	static const size_t sizes[] = {55, 56, 57, 58, 59, 60, 61, 62, 63, 4085, 4086, 4087, 4088, 4089, 4090, 4091};
+	static const size_t sizes[] = {55, 56,	 57,   58,   59,   60,	 61,   62,
+				       63, 4085, 4086, 4087, 4088, 4089, 4090, 4091};
 	static uint8_t data[8192];
 	unsigned i, n;
 
@@ -176,7 +177,8 @@ static void test_names(void **state)
 	aml_name_string(aml, "\\");
 	EXPECT(aml, 0x5C, 0x00);
 
-	static const char *const bad[] = {"", "abc", "TOOLONG", "A..B", "1ABC", "FOO.", ".FOO", "\\.X", "^", "A-B"};
+	static const char *const bad[] = {"",	  "abc",  "TOOLONG", "A..B", "1ABC",
+					  "FOO.", ".FOO", "\\.X",    "^",    "A-B"};
 	unsigned i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -228,7 +230,8 @@ static void test_package_and_buffer(void **state)
 	aml_end(aml);
 	aml_string(aml, "x");
 	aml_end(aml);
-	EXPECT(aml, 0x12, 0x0D, 0x04, 0x01, 0x0A, 0x02, 0x12, 0x04, 0x01, 0x0A, 0x03, 0x0D, 'x', 0x00);
+	EXPECT(aml, 0x12, 0x0D, 0x04, 0x01, 0x0A, 0x02, 0x12, 0x04, 0x01, 0x0A, 0x03, 0x0D, 'x',
+	       0x00);
 
 	aml = new_aml();
 	aml_buffer(aml, "\x01\x02\x03", 3);
@@ -247,9 +250,8 @@ static void test_device_and_method(void **state)
 	aml_integer(aml, 0x0F);
 	aml_end(aml);
 	aml_end(aml);
-	EXPECT(aml, 0x5B, 0x82, 0x15, 'C', 'O', 'M', '1',
-	       0x08, '_', 'U', 'I', 'D', 0x01,
-	       0x14, 0x09, '_', 'S', 'T', 'A', 0x00, 0xA4, 0x0A, 0x0F);
+	EXPECT(aml, 0x5B, 0x82, 0x15, 'C', 'O', 'M', '1', 0x08, '_', 'U', 'I', 'D', 0x01, 0x14,
+	       0x09, '_', 'S', 'T', 'A', 0x00, 0xA4, 0x0A, 0x0F);
 
 	aml = new_aml();
 	aml_scope_begin(aml, "\\_SB");
@@ -338,7 +340,9 @@ static void test_misuse(void **state)
 	expect_error(aml, -E2BIG);
 }
 
-/* The same objects from iasl and from us: identical bytes (but for EndTag checksums: iasl writes 0). */
+/* The same objects from iasl and from us: identical bytes (but for EndTag checksums: iasl writes
+ * 0). */
+/* clang-format off */
 static const char reference_asl[] =
 	"DefinitionBlock (\"\", \"DSDT\", 2, \"PARVIS\", \"PARVISVM\", 1)\n"
 	"{\n"
@@ -374,6 +378,7 @@ static const char reference_asl[] =
 	"    Name (BUF, Buffer () {1, 2, 3})\n"
 	"  }\n"
 	"}\n";
+/* clang-format on */
 
 static void emit_reference(struct aml *aml)
 {
@@ -441,7 +446,8 @@ static void emit_reference(struct aml *aml)
 
 static void test_matches_iasl(void **state)
 {
-	static const char *const args[] = {"-on", "-p", "ref", "ref.asl", NULL}; /* -on: keep full name paths */
+	static const char *const args[] = {"-on", "-p", "ref", "ref.asl",
+					   NULL}; /* -on: keep full name paths */
 	struct aml *aml;
 	const uint8_t *ours;
 	char *dir, *ref, *log;
@@ -485,16 +491,16 @@ static void test_matches_iasl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_pkglength_encode),
-		cmocka_unit_test(test_pkglength_blocks),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_strings_and_ids),
-		cmocka_unit_test(test_package_and_buffer),
-		cmocka_unit_test(test_device_and_method),
-		cmocka_unit_test(test_resource_template),
-		cmocka_unit_test(test_misuse),
-		cmocka_unit_test(test_matches_iasl),
+	    cmocka_unit_test(test_integers),
+	    cmocka_unit_test(test_pkglength_encode),
+	    cmocka_unit_test(test_pkglength_blocks),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_strings_and_ids),
+	    cmocka_unit_test(test_package_and_buffer),
+	    cmocka_unit_test(test_device_and_method),
+	    cmocka_unit_test(test_resource_template),
+	    cmocka_unit_test(test_misuse),
+	    cmocka_unit_test(test_matches_iasl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

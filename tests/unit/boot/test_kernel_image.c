@@ -97,10 +97,12 @@ static void test_elf_segment_errors(void **state)
 	/* Segment 1's bytes run past the end of the file. */
 	fake_put(ph1 + 32, 0x2000, 8);
 	fake_put(ph1 + 40, 0x5000, 8);
-	snprintf(want, sizeof(want), "truncated: segment 1 ends at %#zx beyond file size %#zx", size + 0x1000, size);
+	snprintf(want, sizeof(want), "truncated: segment 1 ends at %#zx beyond file size %#zx",
+		 size + 0x1000, size);
 	expect_fail(f, size, -EINVAL, want);
 	fake_put(ph1 + 8, UINT64_MAX - 0x10, 8);
-	expect_fail(f, size, -EINVAL, "segment 1: offset 0xffffffffffffffef + size 0x2000 overflows");
+	expect_fail(f, size, -EINVAL,
+		    "segment 1: offset 0xffffffffffffffef + size 0x2000 overflows");
 	fake_put(ph1 + 8, 0x3000, 8);
 	fake_put(ph1 + 32, 0x1000, 8);
 
@@ -138,7 +140,8 @@ static void test_elf_too_many_segments(void **state)
 	unsigned i;
 
 	for (i = 0; i < 17; i++)
-		segs[i] = (struct fake_segment){.paddr = 16 * MB + i * 0x1000, .filesz = 0x10, .memsz = 0x10};
+		segs[i] = (struct fake_segment){
+		    .paddr = 16 * MB + i * 0x1000, .filesz = 0x10, .memsz = 0x10};
 	f = fake_elf_new(16 * MB, segs, 17, &size);
 	expect_fail(f, size, -EINVAL, "more than 16 loadable segments");
 	free(f);
@@ -219,12 +222,14 @@ static void test_bzimage_truncated(void **state)
 	uint8_t *f = fake_bzimage_new(&bz, &size);
 
 	/* Cut inside the header: it says it ends at 0x26C. */
-	expect_fail(f, 0x230, -EINVAL, "truncated: setup header ends at 0x26c beyond file size 0x230");
+	expect_fail(f, 0x230, -EINVAL,
+		    "truncated: setup header ends at 0x26c beyond file size 0x230");
 	/* Cut before the protected-mode kernel. */
 	expect_fail(f, 0x900, -EINVAL, "truncated: protected-mode kernel at 0xa00");
 	/* Cut inside it: syssize says 0x3000 bytes. */
-	expect_fail(f, size - 0x100, -EINVAL,
-		    "truncated: header says the protected-mode kernel is 0x3000 bytes, file holds 0x2f00");
+	expect_fail(
+	    f, size - 0x100, -EINVAL,
+	    "truncated: header says the protected-mode kernel is 0x3000 bytes, file holds 0x2f00");
 	/* A header claiming to run past the room in boot_params. */
 	f[0x201] = 0xA0;
 	expect_fail(f, size, -EINVAL, "setup header ends at 0x2a2, past 0x290");
@@ -240,13 +245,17 @@ static void test_not_a_kernel(void **state)
 
 	for (i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 13 + 7);
-	expect_fail(junk, sizeof(junk), -ENOEXEC, "neither an ELF vmlinux nor a bzImage (bad magic)");
-	expect_fail(junk, 100, -ENOEXEC, "neither an ELF vmlinux nor a bzImage (100 bytes is too short)");
+	expect_fail(junk, sizeof(junk), -ENOEXEC,
+		    "neither an ELF vmlinux nor a bzImage (bad magic)");
+	expect_fail(junk, 100, -ENOEXEC,
+		    "neither an ELF vmlinux nor a bzImage (100 bytes is too short)");
 	expect_fail(NULL, 0, -ENOEXEC, "(0 bytes is too short)");
 	junk[0x1FE] = 0x55;
 	junk[0x1FF] = 0xAA;
 	expect_fail(junk, sizeof(junk), -ENOEXEC, "boot sector without a Linux setup header");
-	expect_fail((const uint8_t *)"\x7f" "ELF", 4, -EINVAL, "truncated: ELF header");
+	expect_fail((const uint8_t *)"\x7f"
+				     "ELF",
+		    4, -EINVAL, "truncated: ELF header");
 }
 
 /* Real kernels, if this machine has any (fake_kernel.h: real_kernels()). */
@@ -285,15 +294,11 @@ static void test_real_kernel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_elf_valid),
-		cmocka_unit_test(test_elf_header_errors),
-		cmocka_unit_test(test_elf_segment_errors),
-		cmocka_unit_test(test_elf_too_many_segments),
-		cmocka_unit_test(test_bzimage_valid),
-		cmocka_unit_test(test_bzimage_errors),
-		cmocka_unit_test(test_bzimage_truncated),
-		cmocka_unit_test(test_not_a_kernel),
-		cmocka_unit_test(test_real_kernel),
+	    cmocka_unit_test(test_elf_valid),	       cmocka_unit_test(test_elf_header_errors),
+	    cmocka_unit_test(test_elf_segment_errors), cmocka_unit_test(test_elf_too_many_segments),
+	    cmocka_unit_test(test_bzimage_valid),      cmocka_unit_test(test_bzimage_errors),
+	    cmocka_unit_test(test_bzimage_truncated),  cmocka_unit_test(test_not_a_kernel),
+	    cmocka_unit_test(test_real_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

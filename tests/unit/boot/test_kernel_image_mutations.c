@@ -31,8 +31,16 @@ static uint64_t rng(void)
 
 static void mutate_and_run(const uint8_t *seed, size_t size, size_t header_len)
 {
-	static const uint64_t extremes[] = {0, 1, 0x7F, 0x80, 0xFF, 0x100000, 0xFFFFFFFF, 0x100000000ull,
-					    0x7FFFFFFFFFFFFFFFull, UINT64_MAX};
+	static const uint64_t extremes[] = {0,
+					    1,
+					    0x7F,
+					    0x80,
+					    0xFF,
+					    0x100000,
+					    0xFFFFFFFF,
+					    0x100000000ull,
+					    0x7FFFFFFFFFFFFFFFull,
+					    UINT64_MAX};
 	uint8_t *buf = malloc(size);
 	unsigned i, j;
 
@@ -52,10 +60,12 @@ static void mutate_and_run(const uint8_t *seed, size_t size, size_t header_len)
 				buf[off] = (uint8_t)rng();
 				break;
 			default:
-				/* An extreme value in a field-sized slot, aligned as headers are. */
+				/* An extreme value in a field-sized slot, aligned as headers are.
+				 */
 				off &= ~(size_t)7;
 				if (off + 8 <= size)
-					fake_put(buf + off + (rng() % 2) * 4, extremes[rng() % 10], 1u << (rng() % 3 + 1));
+					fake_put(buf + off + (rng() % 2) * 4, extremes[rng() % 10],
+						 1u << (rng() % 3 + 1));
 				break;
 			}
 		}
@@ -69,8 +79,8 @@ static void mutate_and_run(const uint8_t *seed, size_t size, size_t header_len)
 static void test_elf_mutations(void **state)
 {
 	static const struct fake_segment segs[] = {
-		{.paddr = 16 << 20, .filesz = 0x800, .memsz = 0x1000},
-		{.paddr = 18 << 20, .filesz = 0x400, .memsz = 0x200000},
+	    {.paddr = 16 << 20, .filesz = 0x800, .memsz = 0x1000},
+	    {.paddr = 18 << 20, .filesz = 0x400, .memsz = 0x200000},
 	};
 	size_t size;
 	uint8_t *f = fake_elf_new(16 << 20, segs, 2, &size);
@@ -108,9 +118,9 @@ static void test_edge_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_elf_mutations),
-		cmocka_unit_test(test_bzimage_mutations),
-		cmocka_unit_test(test_edge_inputs),
+	    cmocka_unit_test(test_elf_mutations),
+	    cmocka_unit_test(test_bzimage_mutations),
+	    cmocka_unit_test(test_edge_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,8 +49,8 @@ static void use_file(struct fixture *f, uint8_t *file, size_t size)
 static void use_elf(struct fixture *f)
 {
 	static const struct fake_segment segs[] = {
-		{.paddr = 16 * MB, .filesz = 0x3000, .memsz = 0x3000},
-		{.paddr = 20 * MB, .filesz = 0x1000, .memsz = 0x5000},
+	    {.paddr = 16 * MB, .filesz = 0x3000, .memsz = 0x3000},
+	    {.paddr = 20 * MB, .filesz = 0x1000, .memsz = 0x5000},
 	};
 	size_t size;
 	uint8_t *file = fake_elf_new(16 * MB + 0x40, segs, 2, &size);
@@ -100,8 +100,8 @@ static void expect_pattern(struct fixture *f, uint64_t gpa, unsigned n, uint64_t
 	assert_non_null(p);
 	for (i = 0; i < len; i++)
 		if (p[i] != fake_pattern(n, i))
-			fail_msg("byte %#llx of piece %u at %#llx differs", (unsigned long long)i, n,
-				 (unsigned long long)gpa);
+			fail_msg("byte %#llx of piece %u at %#llx differs", (unsigned long long)i,
+				 n, (unsigned long long)gpa);
 }
 
 static void expect_zero(struct fixture *f, uint64_t gpa, uint64_t len)
@@ -167,10 +167,12 @@ static void test_bzimage(void **state)
 
 	setup_mem(&f, 256 * MB);
 	use_bz(&f, &bz);
+	fake_put(f.file + 0x250, 0x12345678, 8); /* setup_data in the image: not passed on */
 	assert_int_equal(run(&f), 0);
 	/* At pref_address; the entry is 0x200 into the payload. */
 	assert_int_equal(f.info.kernel_start, 16 * MB);
-	assert_int_equal(f.info.kernel_end, 16 * MB + 8 * MB); /* init_size from the runtime start */
+	assert_int_equal(f.info.kernel_end,
+			 16 * MB + 8 * MB); /* init_size from the runtime start */
 	assert_int_equal(f.regs.rip, 16 * MB + 0x200);
 	expect_pattern(&f, 16 * MB, 7, 0x3000);
 
@@ -187,7 +189,9 @@ static void test_bzimage(void **state)
 	assert_int_equal(bp.hdr.type_of_loader, 0xFF);
 	assert_int_equal(bp.hdr.code32_start, 16 * MB);
 	assert_int_equal(bp.hdr.cmd_line_ptr, BOOT_CMDLINE_GPA);
+	assert_int_equal(bp.hdr.setup_data, 0);
 	assert_int_equal(bp.acpi_rsdp_addr, 0xE0000);
+	assert_int_equal(bp.sentinel, 0);
 	teardown(&f);
 }
 
@@ -226,7 +230,8 @@ static void test_cmdline_limits(void **state)
 	line[2048] = 0;
 	assert_int_equal(run(&f), -E2BIG);
 	expect_msg(&f, "command line is 2048 bytes, the kernel accepts at most 2047");
-	/* No command line: an empty string, still pointed to (boot.rst: never leave cmd_line_ptr 0). */
+	/* No command line: an empty string, still pointed to (boot.rst: never leave cmd_line_ptr
+	 * 0). */
 	f.cfg.cmdline = NULL;
 	assert_int_equal(run(&f), 0);
 	expect_zero(&f, BOOT_CMDLINE_GPA, 2048);
@@ -296,13 +301,15 @@ static void test_initrd_does_not_fit(void **state)
 	struct fixture f;
 	uint8_t *initrd = calloc(1, 16 * MB);
 
-	/* 32 MiB of RAM, the kernel ends at 20 MiB + 20 KiB: 16 MiB of initrd cannot go above it. */
+	/* 32 MiB of RAM, the kernel ends at 20 MiB + 20 KiB: 16 MiB of initrd cannot go above it.
+	 */
 	setup_mem(&f, 32 * MB);
 	use_elf(&f);
 	f.cfg.initrd = initrd;
 	f.cfg.initrd_size = 16 * MB;
 	assert_int_equal(run(&f), -ENOMEM);
-	expect_msg(&f, "initrd of 16777216 bytes does not fit between the kernel's end 0x1405000 and 0x2000000");
+	expect_msg(&f, "initrd of 16777216 bytes does not fit between the kernel's end 0x1405000 "
+		       "and 0x2000000");
 	f.cfg.initrd_size = 64 * MB;
 	assert_int_equal(run(&f), -ENOMEM);
 	expect_msg(&f, "initrd of 67108864 bytes does not fit");
@@ -325,7 +332,8 @@ static void test_ram_too_small(void **state)
 	setup_mem(&f, 8 * MB);
 	use_elf(&f);
 	assert_int_equal(run(&f), -ENOMEM);
-	expect_msg(&f, "kernel needs RAM up to 0x1003000 but RAM below the MMIO hole ends at 0x800000 (8 MiB)");
+	expect_msg(&f, "kernel needs RAM up to 0x1003000 but RAM below the MMIO hole ends at "
+		       "0x800000 (8 MiB)");
 	teardown(&f);
 
 	/* A bzImage needs init_size from pref_address even when loaded at 1 MiB. */
@@ -342,12 +350,15 @@ static uint64_t translate(struct guest_memory *mem, uint64_t cr3, uint64_t va)
 	const uint64_t addr_mask = UINT64_C(0x000FFFFFFFFFF000);
 	uint64_t pml4e, pdpte, pde;
 
-	assert_int_equal(guest_memory_read(mem, (cr3 & addr_mask) + ((va >> 39) & 511) * 8, &pml4e, 8), 0);
+	assert_int_equal(
+	    guest_memory_read(mem, (cr3 & addr_mask) + ((va >> 39) & 511) * 8, &pml4e, 8), 0);
 	assert_true(pml4e & 1);
-	assert_int_equal(guest_memory_read(mem, (pml4e & addr_mask) + ((va >> 30) & 511) * 8, &pdpte, 8), 0);
+	assert_int_equal(
+	    guest_memory_read(mem, (pml4e & addr_mask) + ((va >> 30) & 511) * 8, &pdpte, 8), 0);
 	assert_true(pdpte & 1);
 	assert_false(pdpte & 0x80); /* no 1 GiB pages: PVM faults on them */
-	assert_int_equal(guest_memory_read(mem, (pdpte & addr_mask) + ((va >> 21) & 511) * 8, &pde, 8), 0);
+	assert_int_equal(
+	    guest_memory_read(mem, (pdpte & addr_mask) + ((va >> 21) & 511) * 8, &pde, 8), 0);
 	assert_true(pde & 1);
 	assert_true(pde & 2);
 	assert_true(pde & 0x80); /* a 2 MiB leaf */
@@ -356,7 +367,8 @@ static uint64_t translate(struct guest_memory *mem, uint64_t cr3, uint64_t va)
 
 static void test_page_tables(void **state)
 {
-	static const uint64_t probes[] = {0, 0x7000, 1 * GiB + 5, 3 * GiB - 1, 3 * GiB + 0x12345, 4 * GiB - 1};
+	static const uint64_t probes[] = {
+	    0, 0x7000, 1 * GiB + 5, 3 * GiB - 1, 3 * GiB + 0x12345, 4 * GiB - 1};
 	struct fixture f;
 	uint64_t pml4[512];
 	unsigned i;
@@ -400,7 +412,7 @@ static void test_registers_and_gdt(void **state)
 	assert_int_equal(run(&f), 0);
 	assert_int_equal(r->rflags, 2);
 	assert_int_equal(r->cr0, 0x80000031); /* PG | NE | ET | PE */
-	assert_int_equal(r->cr4, 0x20);       /* PAE */
+	assert_int_equal(r->cr4, 0x20);	      /* PAE */
 	assert_int_equal(r->efer, 0x500);     /* LMA | LME */
 	assert_int_equal(r->rsp, BOOT_STACK_TOP);
 	assert_int_equal(r->gdt_base, BOOT_GDT_GPA);
@@ -409,7 +421,8 @@ static void test_registers_and_gdt(void **state)
 	assert_int_equal(guest_memory_read(f.mem, r->gdt_base, gdt, sizeof(gdt)), 0);
 	assert_int_equal(gdt[0], 0);
 	assert_int_equal(gdt[1], 0);
-	assert_int_equal(gdt[2], UINT64_C(0x00AF9B000000FFFF)); /* __BOOT_CS: 64-bit code, L=1, D=0 */
+	assert_int_equal(gdt[2],
+			 UINT64_C(0x00AF9B000000FFFF)); /* __BOOT_CS: 64-bit code, L=1, D=0 */
 	assert_int_equal(gdt[3], UINT64_C(0x00CF93000000FFFF)); /* __BOOT_DS: flat data */
 	/* __BOOT_TSS: busy 64-bit TSS (type 0xB), present, base 0x1080, limit 0x67. */
 	assert_int_equal(gdt[4], UINT64_C(0x00008B0010800067));
@@ -472,16 +485,16 @@ static void test_real_kernel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_elf),
-		cmocka_unit_test(test_bzimage),
-		cmocka_unit_test(test_bzimage_low_load),
-		cmocka_unit_test(test_cmdline_limits),
-		cmocka_unit_test(test_initrd),
-		cmocka_unit_test(test_initrd_does_not_fit),
-		cmocka_unit_test(test_ram_too_small),
-		cmocka_unit_test(test_page_tables),
-		cmocka_unit_test(test_registers_and_gdt),
-		cmocka_unit_test(test_real_kernel),
+	    cmocka_unit_test(test_elf),
+	    cmocka_unit_test(test_bzimage),
+	    cmocka_unit_test(test_bzimage_low_load),
+	    cmocka_unit_test(test_cmdline_limits),
+	    cmocka_unit_test(test_initrd),
+	    cmocka_unit_test(test_initrd_does_not_fit),
+	    cmocka_unit_test(test_ram_too_small),
+	    cmocka_unit_test(test_page_tables),
+	    cmocka_unit_test(test_registers_and_gdt),
+	    cmocka_unit_test(test_real_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,8 +15,8 @@
 #include "vid/irq.h"
 
 struct fake_irq {
-	int level;        /* last level set */
-	unsigned raises;  /* 0 -> 1 transitions */
+	int level;	 /* last level set */
+	unsigned raises; /* 0 -> 1 transitions */
 	unsigned calls;
 };
 

@@ -15,8 +15,23 @@
 /* 2026-11-22 01:02:03 UTC, a Sunday. */
 #define T0 (UINT64_C(1795309323) * NSEC)
 
-enum { SEC = 0, SEC_ALARM, MIN, MIN_ALARM, HOUR, HOUR_ALARM, DOW, DOM, MONTH, YEAR,
-       REG_A, REG_B, REG_C, REG_D, CENTURY = 0x32 };
+enum {
+	SEC = 0,
+	SEC_ALARM,
+	MIN,
+	MIN_ALARM,
+	HOUR,
+	HOUR_ALARM,
+	DOW,
+	DOM,
+	MONTH,
+	YEAR,
+	REG_A,
+	REG_B,
+	REG_C,
+	REG_D,
+	CENTURY = 0x32
+};
 
 struct fixture {
 	struct io_bus *bus;
@@ -199,7 +214,7 @@ static void test_register_c(void **state)
 	assert_int_equal(rd(f, REG_C), 0x00);
 	fake_clock_add(&f->clock, NSEC);
 	assert_int_equal(rd(f, REG_C), 0x50); /* UF and PF (1024 Hz), not enabled: no IRQF */
-	wr(f, REG_A, 0x20); /* no periodic rate from here on */
+	wr(f, REG_A, 0x20);		      /* no periodic rate from here on */
 	fake_clock_add(&f->clock, NSEC);
 	assert_int_equal(rd(f, REG_C), 0x10);
 	assert_int_equal(rd(f, REG_C), 0x00);
@@ -226,7 +241,7 @@ static void test_alarm(void **state)
 	wr(f, HOUR_ALARM, 0x01);
 	wr(f, MIN_ALARM, 0x02);
 	wr(f, SEC_ALARM, 0x05);
-	wr(f, REG_B, 0x22); /* AIE */
+	wr(f, REG_B, 0x22);		 /* AIE */
 	fake_clock_add(&f->clock, NSEC); /* :04 */
 	assert_int_equal(rd(f, REG_C), 0x10);
 	fake_clock_add(&f->clock, NSEC); /* :05 */
@@ -302,9 +317,8 @@ static void test_thread_periodic_real_clock(void **state)
 
 	(void)f;
 	assert_int_equal(io_bus_new("pio2", &bus), 0);
-	assert_int_equal(cmos_rtc_new(bus, fake_irq_line(&irq, PC_IRQ_RTC), (struct clock_source){0},
-				      &rtc),
-			 0);
+	assert_int_equal(
+	    cmos_rtc_new(bus, fake_irq_line(&irq, PC_IRQ_RTC), (struct clock_source){0}, &rtc), 0);
 	pio_outb(bus, PC_PORT_CMOS, REG_A);
 	pio_outb(bus, PC_PORT_CMOS + 1, 0x23); /* 8192 Hz */
 	pio_outb(bus, PC_PORT_CMOS, REG_B);
@@ -375,22 +389,22 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_null),
-		T(test_bcd_24h),
-		T(test_binary),
-		T(test_12h),
-		T(test_uip),
-		T(test_set_offset_persists),
-		T(test_write_while_running),
-		T(test_set_clears_uie),
-		T(test_register_c),
-		T(test_alarm),
-		T(test_periodic),
-		T(test_thread_update_interrupt),
-		T(test_thread_periodic_real_clock),
-		T(test_ram_and_index),
-		T(test_linux_get_time),
-		T(test_bad_size_and_garbage),
+	    cmocka_unit_test(test_free_null),
+	    T(test_bcd_24h),
+	    T(test_binary),
+	    T(test_12h),
+	    T(test_uip),
+	    T(test_set_offset_persists),
+	    T(test_write_while_running),
+	    T(test_set_clears_uie),
+	    T(test_register_c),
+	    T(test_alarm),
+	    T(test_periodic),
+	    T(test_thread_update_interrupt),
+	    T(test_thread_periodic_real_clock),
+	    T(test_ram_and_index),
+	    T(test_linux_get_time),
+	    T(test_bad_size_and_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

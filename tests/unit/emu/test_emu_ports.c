@@ -41,22 +41,25 @@ static void count_tx(void *opaque, const uint8_t *buf, size_t len)
 static int setup(void **state)
 {
 	struct platform *p = test_calloc(1, sizeof(*p));
-	struct uart16550_config cfg = {.name = "COM1", .port = PC_PORT_COM1, .tx = count_tx, .opaque = p};
+	struct uart16550_config cfg = {
+	    .name = "COM1", .port = PC_PORT_COM1, .tx = count_tx, .opaque = p};
 
 	fake_log_silence(&p->log_lines);
 	fake_clock_set(&p->rtc_clock, UINT64_C(1795309323000000000));
 	cfg.irq = fake_irq_line(&p->irq[PC_IRQ_COM1], PC_IRQ_COM1);
 	assert_int_equal(io_bus_new("pio", &p->bus), 0);
 	assert_int_equal(uart16550_new(p->bus, &cfg, &p->uart), 0);
-	assert_int_equal(i8042_new(p->bus, fake_irq_line(&p->irq[1], 1), fake_irq_line(&p->irq[12], 12),
-				   fake_power_control(&p->power), &p->kbc),
+	assert_int_equal(i8042_new(p->bus, fake_irq_line(&p->irq[1], 1),
+				   fake_irq_line(&p->irq[12], 12), fake_power_control(&p->power),
+				   &p->kbc),
 			 0);
 	assert_int_equal(cmos_rtc_new(p->bus, fake_irq_line(&p->irq[8], 8),
 				      fake_clock_source(&p->rtc_clock), &p->rtc),
 			 0);
 	assert_int_equal(pci_host_new(p->bus, &p->pci), 0);
-	assert_int_equal(acpi_pm_new(p->bus, fake_irq_line(&p->irq[9], 9), fake_power_control(&p->power),
-				     fake_clock_source(&p->pm_clock), &p->pm),
+	assert_int_equal(acpi_pm_new(p->bus, fake_irq_line(&p->irq[9], 9),
+				     fake_power_control(&p->power), fake_clock_source(&p->pm_clock),
+				     &p->pm),
 			 0);
 	assert_int_equal(post_port_new(p->bus, &p->post), 0);
 	*state = p;
@@ -161,8 +164,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_read_everything),
-		T(test_random_writes),
+	    T(test_read_everything),
+	    T(test_random_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

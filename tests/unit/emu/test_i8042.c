@@ -13,8 +13,8 @@
 #define DATA PC_PORT_I8042_DATA
 #define CMD  PC_PORT_I8042_CMD
 
-#define STR_OBF     0x01
-#define STR_SYS     0x04
+#define STR_OBF	    0x01
+#define STR_SYS	    0x04
 #define STR_CMDDAT  0x08
 #define STR_KEYLOCK 0x10
 #define STR_AUXDATA 0x20
@@ -33,8 +33,8 @@ static int setup(void **state)
 
 	assert_int_equal(io_bus_new("pio", &f->bus), 0);
 	assert_int_equal(i8042_new(f->bus, fake_irq_line(&f->kbd, PC_IRQ_KEYBOARD),
-				   fake_irq_line(&f->aux, PC_IRQ_MOUSE), fake_power_control(&f->power),
-				   &f->kbc),
+				   fake_irq_line(&f->aux, PC_IRQ_MOUSE),
+				   fake_power_control(&f->power), &f->kbc),
 			 0);
 	*state = f;
 	return 0;
@@ -287,19 +287,19 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_null),
-		T(test_status_at_reset),
-		T(test_self_and_interface_tests),
-		T(test_command_byte),
-		T(test_reset_pulse),
-		T(test_output_port),
-		T(test_keyboard_commands),
-		T(test_kbd_irq_follows_command_byte),
-		T(test_aux_port),
-		T(test_mux_probe_fails),
-		T(test_guest_errors),
-		T(test_queue_overflow_is_bounded),
-		T(test_port_taken),
+	    cmocka_unit_test(test_free_null),
+	    T(test_status_at_reset),
+	    T(test_self_and_interface_tests),
+	    T(test_command_byte),
+	    T(test_reset_pulse),
+	    T(test_output_port),
+	    T(test_keyboard_commands),
+	    T(test_kbd_irq_follows_command_byte),
+	    T(test_aux_port),
+	    T(test_mux_probe_fails),
+	    T(test_guest_errors),
+	    T(test_queue_overflow_is_bounded),
+	    T(test_port_taken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,9 +74,9 @@ static void test_host_bridge_ids(void **state)
 		assert_int_equal(cfg_read(f, 0, 0, i, 1), id[i]);
 	assert_int_equal(cfg_read(f, 0, 0, 0x08, 4), 0x06000003); /* class 060000, rev 3 */
 	assert_int_equal(cfg_read(f, 0, 0, 0x0A, 2), 0x0600);
-	assert_int_equal(cfg_read(f, 0, 0, 0x0E, 1), 0x00);        /* header type 0 */
-	assert_int_equal(cfg_read(f, 0, 0, 0x10, 4), 0);           /* no BARs */
-	assert_int_equal(cfg_read(f, 0, 0, 0x34, 1), 0);           /* no capabilities */
+	assert_int_equal(cfg_read(f, 0, 0, 0x0E, 1), 0x00); /* header type 0 */
+	assert_int_equal(cfg_read(f, 0, 0, 0x10, 4), 0);    /* no BARs */
+	assert_int_equal(cfg_read(f, 0, 0, 0x34, 1), 0);    /* no capabilities */
 	assert_int_equal(cfg_read(f, 0, 0, 0x06, 2) & 0x0010, 0);
 }
 
@@ -89,7 +89,7 @@ static void test_empty_slots(void **state)
 	assert_int_equal(cfg_read(f, 0, 8, 0, 2), 0xFFFF);
 	assert_int_equal(cfg_read(f, 0, 8, 3, 1), 0xFF);
 	assert_int_equal(cfg_read(f, 1, 0, 0, 4), 0xFFFFFFFF); /* only bus 0 */
-	pio_out(f->bus, CF8, 4, 0x00000000);                   /* enable bit clear */
+	pio_out(f->bus, CF8, 4, 0x00000000);		       /* enable bit clear */
 	assert_int_equal(pio_in(f->bus, CFC, 4), 0xFFFFFFFF);
 	assert_int_equal(pci_host_guest_errors(f->host), 0);
 }
@@ -222,14 +222,14 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_null),
-		T(test_host_bridge_ids),
-		T(test_empty_slots),
-		T(test_linux_type1_probe),
-		T(test_config_address),
-		T(test_read_only_fields),
-		T(test_add_device),
-		T(test_misaligned_data),
+	    cmocka_unit_test(test_free_null),
+	    T(test_host_bridge_ids),
+	    T(test_empty_slots),
+	    T(test_linux_type1_probe),
+	    T(test_config_address),
+	    T(test_read_only_fields),
+	    T(test_add_device),
+	    T(test_misaligned_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,7 +43,11 @@ static int setup(void **state)
 {
 	struct fixture *f = test_calloc(1, sizeof(*f));
 	struct uart16550_config cfg = {
-		.name = "COM1", .port = COM1, .tx = fx_tx, .rx_ready = fx_rx_ready, .opaque = f,
+	    .name = "COM1",
+	    .port = COM1,
+	    .tx = fx_tx,
+	    .rx_ready = fx_rx_ready,
+	    .opaque = f,
 	};
 
 	cfg.irq = fake_irq_line(&f->irq, PC_IRQ_COM1);
@@ -107,9 +111,9 @@ static void test_linux_probe(void **state)
 	wr(f, SCR, 0x5A);
 	assert_int_equal(rd(f, SCR), 0x5A);
 
-	wr(f, MCR, 0x10 | 0x0A); /* LOOP | RTS | OUT2 */
+	wr(f, MCR, 0x10 | 0x0A);		   /* LOOP | RTS | OUT2 */
 	assert_int_equal(rd(f, MSR) & 0xF0, 0x90); /* CTS | DCD */
-	wr(f, MCR, 0x10 | 0x05); /* LOOP | DTR | OUT1 */
+	wr(f, MCR, 0x10 | 0x05);		   /* LOOP | DTR | OUT1 */
 	assert_int_equal(rd(f, MSR) & 0xF0, 0x60); /* DSR | RI */
 	wr(f, MCR, 0);
 	assert_int_equal(rd(f, MSR) & 0xF0, 0xB0); /* a terminal: DCD DSR CTS */
@@ -203,7 +207,7 @@ static void test_thre_interrupt(void **state)
 
 	wr(f, IER, 0x02);
 	assert_int_equal(rd(f, IIR), 0x01); /* rewriting the same IER does not */
-	wr(f, RBR, 'x'); /* a THR write empties at once: THRE again */
+	wr(f, RBR, 'x');		    /* a THR write empties at once: THRE again */
 	assert_int_equal(fake_irq_level(&f->irq), 1);
 	assert_int_equal(rd(f, IIR), 0x02);
 	wr(f, IER, 0);
@@ -298,7 +302,7 @@ static void test_loopback_overrun(void **state)
 	wr(f, IER, 0x05);
 	for (unsigned i = 0; i < 17; i++)
 		wr(f, RBR, (uint8_t)i);
-	assert_int_equal(f->out_len, 0); /* loopback: nothing on the line */
+	assert_int_equal(f->out_len, 0);    /* loopback: nothing on the line */
 	assert_int_equal(rd(f, IIR), 0xC6); /* line status outranks data */
 	assert_int_equal(rd(f, LSR) & 0x03, 0x03);
 	assert_int_equal(rd(f, LSR) & 0x03, 0x01); /* reading LSR cleared OE */
@@ -348,9 +352,9 @@ static void test_modem_status_interrupt(void **state)
 	assert_int_equal(rd(f, IIR), 0x00);
 	assert_int_equal(rd(f, MSR), 0x20 | 0x08 | 0x01); /* DSR, DDCD, DCTS */
 	assert_int_equal(rd(f, IIR), 0x01);
-	wr(f, MCR, 0x10 | 0x04); /* RI rises: no TERI */
+	wr(f, MCR, 0x10 | 0x04);		   /* RI rises: no TERI */
 	assert_int_equal(rd(f, MSR) & 0x0F, 0x02); /* DDSR */
-	wr(f, MCR, 0x10); /* RI falls: TERI */
+	wr(f, MCR, 0x10);			   /* RI falls: TERI */
 	assert_int_equal(rd(f, MSR) & 0x0F, 0x04);
 }
 
@@ -382,23 +386,23 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_free_null),
-		T(test_reset_state),
-		T(test_linux_probe),
-		T(test_fifo_detection_16550a),
-		T(test_dlab),
-		T(test_transmit),
-		T(test_thre_interrupt),
-		T(test_out2_gates_irq),
-		T(test_rx_trigger_and_timeout),
-		T(test_trigger_levels),
-		T(test_16450_mode_holds_one),
-		T(test_loopback_overrun),
-		T(test_loopback_drops_host_input),
-		T(test_fifo_reset),
-		T(test_modem_status_interrupt),
-		T(test_bad_size),
-		T(test_port_taken),
+	    cmocka_unit_test(test_free_null),
+	    T(test_reset_state),
+	    T(test_linux_probe),
+	    T(test_fifo_detection_16550a),
+	    T(test_dlab),
+	    T(test_transmit),
+	    T(test_thre_interrupt),
+	    T(test_out2_gates_irq),
+	    T(test_rx_trigger_and_timeout),
+	    T(test_trigger_levels),
+	    T(test_16450_mode_holds_one),
+	    T(test_loopback_overrun),
+	    T(test_loopback_drops_host_input),
+	    T(test_fifo_reset),
+	    T(test_modem_status_interrupt),
+	    T(test_bad_size),
+	    T(test_port_taken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
