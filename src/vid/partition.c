@@ -179,22 +179,26 @@ static struct kvm_cpuid_entry2 *cpuid_find(struct partition *p, uint32_t functio
 
 static int load_cpuid(struct partition *p)
 {
-	struct {
-		struct kvm_cpuid2 hdr;
-		struct kvm_cpuid_entry2 entries[256];
-	} c = {.hdr.nent = 256};
+	const unsigned max = 256;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + max * sizeof(c->entries[0]));
 	struct kvm_cpuid_entry2 *e;
 	unsigned i;
 
-	if (ioctl(p->kvm_fd, KVM_GET_SUPPORTED_CPUID, &c) < 0)
+	if (!c)
+		return -ENOMEM;
+	c->nent = max;
+	if (ioctl(p->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		free(c);
 		return -errno;
-	p->ncpuid = 0;
-	for (i = 0; i < c.hdr.nent && p->ncpuid < PARTITION_MAX_CPUID; i++) {
-		/* Hypervisor leaves are ours alone (issue: never show a KVM signature). */
-		if (c.entries[i].function >= 0x40000000 && c.entries[i].function < 0x50000000)
-			continue;
-		p->cpuid[p->ncpuid++] = c.entries[i];
 	}
+	p->ncpuid = 0;
+	for (i = 0; i < c->nent && p->ncpuid < PARTITION_MAX_CPUID; i++) {
+		/* Hypervisor leaves are ours alone: never show a KVM signature (docs/pvm.md). */
+		if (c->entries[i].function >= 0x40000000 && c->entries[i].function < 0x50000000)
+			continue;
+		p->cpuid[p->ncpuid++] = c->entries[i];
+	}
+	free(c);
 	e = cpuid_find(p, 1, 0);
 	if (e)
 		e->ecx |= CPUID_1_ECX_HYPERVISOR;

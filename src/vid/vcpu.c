@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -36,17 +37,17 @@ static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
 static int set_cpuid(struct vcpu *v)
 {
 	struct partition *p = v->partition;
-	struct {
-		struct kvm_cpuid2 hdr;
-		struct kvm_cpuid_entry2 entries[PARTITION_MAX_CPUID];
-	} c;
+	struct kvm_cpuid2 *c;
 	unsigned i;
+	int r;
 
-	c.hdr.nent = p->ncpuid;
-	c.hdr.padding = 0;
-	memcpy(c.entries, p->cpuid, p->ncpuid * sizeof(c.entries[0]));
+	c = calloc(1, sizeof(*c) + p->ncpuid * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = p->ncpuid;
+	memcpy(c->entries, p->cpuid, p->ncpuid * sizeof(c->entries[0]));
 	for (i = 0; i < p->ncpuid; i++) {
-		struct kvm_cpuid_entry2 *e = &c.entries[i];
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
 		switch (e->function) {
 		case 1:
@@ -61,7 +62,9 @@ static int set_cpuid(struct vcpu *v)
 			break;
 		}
 	}
-	return ioctl(v->fd, KVM_SET_CPUID2, &c) < 0 ? -errno : 0;
+	r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	free(c);
+	return r;
 }
 
 /* The FPU as after FNINIT, and SSE with exceptions masked (as firmware leaves it). */
@@ -131,10 +134,12 @@ int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *b)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = {.rip = b->rip, .rsp = b->rsp, .rsi = b->rsi, .rflags = b->rflags};
+	int r;
 
 	/* CPUID must be final before the first KVM_SET_SREGS on some KVMs: re-apply. */
-	if (set_cpuid(v) < 0)
-		return -errno;
+	r = set_cpuid(v);
+	if (r < 0)
+		return r;
 	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	segment_to_kvm(&b->cs, &sregs.cs);

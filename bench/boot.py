@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Boot benchmark: the kit kernel to "Run /init", in Parvis and in QEMU.
+
+One command:  bench/boot.py [--runs 5] [--memory 128] [--cpus 1] [--timeout 600]
+
+For each of N runs it boots the guest kit's kernel and initramfs with the
+same memory, vCPUs and command line in parvis-vmwp and in QEMU from Debian
+(-M microvm, KVM), and records:
+  - wall time from process start to "Run /init as init process" on the
+    console, and the guest's own uptime at that line (printk time);
+  - how far the guest got and how the VMM ended (QEMU may not get there:
+    on PVM hosts it stops at the first instruction PVM cannot emulate);
+  - Parvis only (from --exit-stats): exits by reason over the whole run,
+    process start to first KVM_RUN (wall and CPU ms), and the worker's own
+    memory (RSS minus the guest RAM it has touched).
+Then it prints medians, the Parvis/QEMU ratios where both reached init,
+and the targets (start-up <= 8 ms CPU, overhead <= 5 MiB). Timings are
+measured, never asserted: nothing here fails a test.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INIT_LINE = 'Run /init as init process'
+STARTUP_CPU_TARGET_MS = 8
+OVERHEAD_TARGET_MIB = 5
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def guest_kit():
+    out = sh([os.path.join(ROOT, 'tools/guest-kit/build.sh')])
+    kit = dict(re.findall(r"^(\w+)='(.*)'$", out, re.M))
+    return kit['KIT_VMLINUX'], kit['KIT_INITRAMFS'], kit['KIT_CMDLINE']
+
+
+def uptime_at(console, needle):
+    for line in console.splitlines():
+        if needle in line:
+            m = re.match(r'\[\s*(\d+\.\d+)\]', line)
+            return float(m.group(1)) if m else None
+    return None
+
+
+def last_line(console):
+    lines = [l for l in console.splitlines() if l.strip()]
+    return lines[-1][:100] if lines else '(no output)'
+
+
+def watch(proc, console_path, timeout, stop_at_init):
+    """Polls the console; returns (seconds to the init line or None, console text)."""
+    t0 = time.monotonic()
+    reached = None
+    while time.monotonic() - t0 < timeout:
+        text = open(console_path, errors='replace').read() if os.path.exists(console_path) else ''
+        if reached is None and INIT_LINE in text:
+            reached = time.monotonic() - t0
+            if stop_at_init:
+                break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    return reached, open(console_path, errors='replace').read() if os.path.exists(console_path) else ''
+
+
+def run_parvis(vmwp, kit, args, tmp, i):
+    vmlinux, initramfs, cmdline = kit
+    console = os.path.join(tmp, f'parvis-{i}.console')
+    stats = os.path.join(tmp, f'parvis-{i}.json')
+    t0 = time.monotonic()
+    proc = subprocess.Popen([vmwp, '--kernel', vmlinux, '--initrd', initramfs, '--memory', f'{args.memory}M',
+                             '--cpus', str(args.cpus), '--cmdline', cmdline + ' reboot=acpi',
+                             '--serial', 'file:' + console, '--no-reboot', '--exit-stats', stats],
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reached, text = watch(proc, console, args.timeout, stop_at_init=False)
+    try:
+        rc = proc.wait(timeout=max(1, args.timeout - (time.monotonic() - t0)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    s = json.load(open(stats)) if os.path.exists(stats) else {}
+    return {
+        'reached_init_s': reached, 'uptime_s': uptime_at(text, INIT_LINE), 'exit': rc,
+        'last': last_line(text), 'exits': s.get('exits', {}),
+        'startup_ms': s.get('startup_ns', 0) / 1e6, 'startup_cpu_ms': s.get('startup_cpu_ns', 0) / 1e6,
+        'overhead_mib': (s.get('rss_bytes', 0) - s.get('guest_resident_bytes', 0)) / 2**20,
+        'total_s': time.monotonic() - t0,
+    }
+
+
+def run_qemu(kit, args, tmp, i):
+    vmlinux, initramfs, cmdline = kit
+    console = os.path.join(tmp, f'qemu-{i}.console')
+    cmd = ['qemu-system-x86_64', '-M', 'microvm', '-enable-kvm', '-cpu', 'host', '-m', f'{args.memory}M',
+           '-smp', str(args.cpus), '-nodefaults', '-no-user-config', '-display', 'none',
+           '-serial', 'file:' + console, '-kernel', vmlinux, '-initrd', initramfs,
+           '-append', cmdline, '-no-reboot']
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    reached, text = watch(proc, console, args.timeout, stop_at_init=True)
+    rss_mib = 0
+    try:
+        with open(f'/proc/{proc.pid}/status') as f:
+            rss_mib = int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1)) / 1024
+    except (OSError, AttributeError):
+        pass
+    if proc.poll() is None:
+        proc.kill()
+    rc = proc.wait()
+    err = proc.stderr.read()
+    ended = 'killed after init' if reached else f'exit {rc}: ' + (err.strip().splitlines() or [''])[0][:80]
+    return {'reached_init_s': reached, 'uptime_s': uptime_at(text, INIT_LINE), 'last': last_line(text),
+            'ended': ended, 'rss_mib': rss_mib, 'total_s': time.monotonic() - t0}
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, unit='', nd=2):
+    return '-' if v is None else f'{v:.{nd}f}{unit}'
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--runs', type=int, default=5)
+    ap.add_argument('--memory', type=int, default=128, help='MiB')
+    ap.add_argument('--cpus', type=int, default=1)
+    ap.add_argument('--timeout', type=int, default=600, help='seconds per boot')
+    ap.add_argument('--no-qemu', action='store_true')
+    args = ap.parse_args()
+
+    vmwp = os.path.join(ROOT, 'build/src/vmwp/parvis-vmwp')
+    if not os.path.exists(vmwp):
+        subprocess.run(['meson', 'setup', os.path.join(ROOT, 'build')], cwd=ROOT, check=False)
+        subprocess.run(['ninja', '-C', os.path.join(ROOT, 'build')], check=True)
+    kit = guest_kit()
+    tmp = tempfile.mkdtemp(prefix='parvis-bench-')
+    host = 'PVM (guest kernel code emulated)' if os.path.exists('/sys/module/kvm_pvm') else 'hardware virtualization'
+    print(f'host: {host}; guest: kit kernel, {args.memory} MiB, {args.cpus} vCPU(s); {args.runs} runs; logs in {tmp}')
+
+    parvis, qemu = [], []
+    for i in range(args.runs):
+        p = run_parvis(vmwp, kit, args, tmp, i)
+        parvis.append(p)
+        print(f'parvis run {i + 1}: init at {fmt(p["reached_init_s"], " s")} wall, '
+              f'{fmt(p["uptime_s"], " s")} guest; exit {p["exit"]}; start-up {p["startup_ms"]:.1f} ms '
+              f'({p["startup_cpu_ms"]:.1f} ms CPU); overhead {p["overhead_mib"]:.1f} MiB', flush=True)
+        if not args.no_qemu and shutil.which('qemu-system-x86_64'):
+            q = run_qemu(kit, args, tmp, i)
+            qemu.append(q)
+            print(f'qemu   run {i + 1}: init at {fmt(q["reached_init_s"], " s")} wall, '
+                  f'{fmt(q["uptime_s"], " s")} guest; {q["ended"]}; last line: {q["last"]}', flush=True)
+
+    print('\n== medians')
+    pw, pu = med([p['reached_init_s'] for p in parvis]), med([p['uptime_s'] for p in parvis])
+    print(f'parvis: "Run /init" after {fmt(pw, " s")} wall, {fmt(pu, " s")} guest uptime '
+          f'({sum(p["reached_init_s"] is not None for p in parvis)}/{len(parvis)} runs reached it)')
+    if qemu:
+        qw, qu = med([q['reached_init_s'] for q in qemu]), med([q['uptime_s'] for q in qemu])
+        n = sum(q['reached_init_s'] is not None for q in qemu)
+        print(f'qemu:   "Run /init" after {fmt(qw, " s")} wall, {fmt(qu, " s")} guest uptime ({n}/{len(qemu)} runs reached it)')
+        print(f'qemu got as far as: {qemu[-1]["last"]!r} ({qemu[-1]["ended"]})')
+        if pw and qw:
+            print(f'ratio parvis/qemu, wall time to init: {pw / qw:.2f} (lower is better)')
+        elif pw and not qw:
+            print('ratio: Parvis reaches init, QEMU does not (target met)')
+    exits = {}
+    for p in parvis:
+        for k, v in p['exits'].items():
+            exits.setdefault(k, []).append(v)
+    print('parvis exits by reason (median per boot): ' +
+          ', '.join(f'{k} {statistics.median(v):.0f}' for k, v in exits.items() if any(v)))
+    cpu = med([p['startup_cpu_ms'] for p in parvis])
+    over = med([p['overhead_mib'] for p in parvis])
+    print(f'parvis start-up to first KVM_RUN: {fmt(med([p["startup_ms"] for p in parvis]), " ms")} wall, '
+          f'{fmt(cpu, " ms")} CPU (target <= {STARTUP_CPU_TARGET_MS} ms: ratio {cpu / STARTUP_CPU_TARGET_MS:.2f})')
+    print(f'parvis memory overhead (RSS - guest RAM touched): {fmt(over, " MiB")} '
+          f'(target <= {OVERHEAD_TARGET_MIB} MiB: ratio {over / OVERHEAD_TARGET_MIB:.2f})')
+    if qemu:
+        print(f'qemu RSS (guest RAM included): {fmt(med([q["rss_mib"] for q in qemu]), " MiB")}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
