@@ -405,7 +405,8 @@ static void close_pkglength(struct aml *aml, size_t start, const uint8_t *extra,
 		fail(aml, -E2BIG);
 		return;
 	}
-	memcpy(head + n, extra, extra_len);
+	if (extra_len)
+		memcpy(head + n, extra, extra_len); /* extra may be NULL when there is none */
 	insert(aml, start, head, n + extra_len);
 }
 

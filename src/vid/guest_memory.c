@@ -154,6 +154,35 @@ int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, s
 	return 0;
 }
 
+/*
+ * Large writes (a kernel, an initrd) go through write(2) on the memfd
+ * instead of memcpy: the kernel then fills new pages directly, without a
+ * page fault per 4 KiB and without zeroing pages it is about to overwrite
+ * (measured: 13 MiB in 8 ms instead of 12-15 ms on a nested host). It is
+ * also safe against a source that vanishes (a file mapping whose file was
+ * truncated): the copy fails with EFAULT instead of raising SIGBUS.
+ */
+#define WRITE_SYSCALL_THRESHOLD (64 * KiB)
+
+static int write_through_fd(struct guest_memory *mem, const struct guest_memory_region *r,
+			    uint64_t gpa, const uint8_t *src, size_t len)
+{
+	off_t off = (off_t)(r->fd_offset + (gpa - r->gpa));
+
+	while (len) {
+		ssize_t n = pwrite(mem->fd, src, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		src += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int guest_memory_write(struct guest_memory *mem, uint64_t gpa, const void *src, size_t len)
 {
 	const struct guest_memory_region *r;
@@ -163,6 +192,8 @@ int guest_memory_write(struct guest_memory *mem, uint64_t gpa, const void *src, 
 	r = find_region(mem, gpa, len);
 	if (!r)
 		return -EFAULT;
+	if (len >= WRITE_SYSCALL_THRESHOLD)
+		return write_through_fd(mem, r, gpa, src, len);
 	memcpy(r->hva + (gpa - r->gpa), src, len);
 	return 0;
 }

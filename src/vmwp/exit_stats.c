@@ -4,21 +4,29 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #include "base/clock.h"
 
-static uint64_t self_rss_bytes(void)
+/*
+ * The worker's own resident memory: anonymous and file-backed pages, not
+ * shared memory. Guest RAM is the worker's only shared memory (a memfd),
+ * and only the part of it mapped in so far shows in Rss at all, so
+ * "Rss - RssShmem" is what the worker costs beyond the guest's RAM.
+ */
+static uint64_t self_rss_without_shmem(void)
 {
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
+	unsigned long long anon = 0, file = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
 
 	if (!f)
 		return 0;
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "RssAnon: %llu kB", &anon); /* proc(5) */
+		sscanf(line, "RssFile: %llu kB", &file);
+	}
 	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	return (anon + file) * 1024;
 }
 
 void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t process_start_ns)
@@ -47,7 +55,7 @@ void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t 
 	}
 	if (s->exits.first_run_ns)
 		s->run_ns = time_monotonic_ns() - s->exits.first_run_ns;
-	s->rss_bytes = self_rss_bytes();
+	s->rss_bytes = self_rss_without_shmem();
 	s->guest_resident_bytes = guest_memory_resident_bytes(partition_memory(p));
 }
 

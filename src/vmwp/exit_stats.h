@@ -1,7 +1,7 @@
 /*
  * What a worker run cost, for benchmarks (--exit-stats FILE): exits by
  * reason over all boots, start-up time and CPU to the first KVM_RUN, and
- * the worker's own memory (resident set minus the guest RAM it holds).
+ * the worker's own memory (its resident set without guest RAM).
  */
 #pragma once
 
@@ -13,7 +13,7 @@ struct exit_stats_sink {
 	struct partition_exit_stats exits; /* summed over boots */
 	uint64_t startup_ns;               /* process start to the first KVM_RUN */
 	uint64_t startup_cpu_ns;           /* CPU time consumed by then */
-	uint64_t rss_bytes;                /* worker RSS when the last boot stopped */
+	uint64_t rss_bytes;                /* worker RSS without guest RAM (shmem) at the last stop */
 	uint64_t guest_resident_bytes;     /* guest RAM resident then */
 	uint64_t run_ns;                   /* wall time from first KVM_RUN to the last stop */
 };

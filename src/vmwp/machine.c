@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,13 +61,19 @@ static int open_file(const char *what, const char *path, int *ret_fd, char *err,
 	return 0;
 }
 
-/* Reads a whole boot file into a new buffer; -errno with a message naming the file. */
+/*
+ * Maps a whole boot file read-only for the length of one boot's loading.
+ * The bytes are copied into guest memory with write(2) (guest_memory.c),
+ * so a file truncated meanwhile by another process makes the copy fail
+ * cleanly; only the parsing of the headers reads the mapping directly.
+ * Mapping instead of reading costs no copy and leaves nothing resident.
+ */
 static int read_file(const char *what, const char *path, int fd, void **ret, size_t *ret_size,
 		     char *err, size_t errlen)
 {
 	struct stat st;
-	size_t done = 0;
-	uint8_t *buf;
+	void *buf;
+	int r;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -78,35 +85,27 @@ static int read_file(const char *what, const char *path, int fd, void **ret, siz
 		snprintf(err, errlen, "%s %s: larger than 4 GiB", what, path);
 		return -EFBIG;
 	}
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		snprintf(err, errlen, "%s %s: out of memory", what, path);
-		return -ENOMEM;
-	}
-	while (done < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s %s: %s", what, path,
-				 n < 0 ? strerror(errno) : "the file shrank while being read");
-			free(buf);
-			return n < 0 ? -errno : -EIO;
-		}
-		done += (size_t)n;
+	buf = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (buf == MAP_FAILED) {
+		r = -errno;
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return r;
 	}
 	*ret = buf;
-	*ret_size = done;
+	*ret_size = (size_t)st.st_size;
 	return 0;
+}
+
+static void free_file(void *buf, size_t size)
+{
+	if (buf)
+		munmap(buf, size);
 }
 
 int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err, size_t errlen)
 {
 	struct kernel_image image;
 	struct boot_error berr = {{0}};
-	size_t size;
-	void *kernel;
 	int r;
 
 	*files = (struct boot_files){.kernel_path = cfg->kernel, .initrd_path = cfg->initrd,
@@ -115,14 +114,14 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 	if (r == 0 && cfg->initrd)
 		r = open_file("initrd", cfg->initrd, &files->initrd_fd, err, errlen);
 	if (r == 0)
-		r = read_file("kernel", cfg->kernel, files->kernel_fd, &kernel, &size, err, errlen);
+		r = read_file("kernel", cfg->kernel, files->kernel_fd, &files->kernel,
+			      &files->kernel_size, err, errlen);
 	if (r < 0) {
 		boot_files_release(files);
 		return r;
 	}
 	/* Checked now, so that a file that is not a kernel is a configuration error. */
-	r = kernel_image_parse(kernel, size, &image, &berr);
-	free(kernel);
+	r = kernel_image_parse(files->kernel, files->kernel_size, &image, &berr);
 	if (r < 0) {
 		snprintf(err, errlen, "kernel %s: %s", cfg->kernel, berr.msg);
 		boot_files_release(files);
@@ -132,6 +131,8 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 
 void boot_files_release(struct boot_files *files)
 {
+	free_file(files->kernel, files->kernel_size);
+	files->kernel = NULL;
 	if (files->kernel_fd >= 0)
 		close(files->kernel_fd);
 	if (files->initrd_fd >= 0)
@@ -198,7 +199,7 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
-static int load_kernel(struct guest_memory *mem, const struct boot_files *files, const char *cmdline,
+static int load_kernel(struct guest_memory *mem, struct boot_files *files, const char *cmdline,
 		       uint64_t rsdp, struct x86_boot_regs *regs, bool *config_error, char *err,
 		       size_t errlen)
 {
@@ -208,8 +209,16 @@ static int load_kernel(struct guest_memory *mem, const struct boot_files *files,
 	size_t kernel_size = 0, initrd_size = 0;
 	int r;
 
-	r = read_file("kernel", files->kernel_path, files->kernel_fd, &kernel, &kernel_size, err,
-		      errlen);
+	if (files->kernel) {
+		/* The first boot uses the copy boot_files_load() checked; later boots read again. */
+		kernel = files->kernel;
+		kernel_size = files->kernel_size;
+		files->kernel = NULL;
+		r = 0;
+	} else {
+		r = read_file("kernel", files->kernel_path, files->kernel_fd, &kernel, &kernel_size,
+			      err, errlen);
+	}
 	if (r == 0 && files->initrd_fd >= 0)
 		r = read_file("initrd", files->initrd_path, files->initrd_fd, &initrd, &initrd_size,
 			      err, errlen);
@@ -235,12 +244,12 @@ static int load_kernel(struct guest_memory *mem, const struct boot_files *files,
 		snprintf(err, errlen, "%s", berr.msg);
 	}
 out:
-	free(kernel);
-	free(initrd);
+	free_file(kernel, kernel_size);
+	free_file(initrd, initrd_size);
 	return r;
 }
 
-static int load_guest(struct machine *m, const struct vm_config *cfg, const struct boot_files *files,
+static int load_guest(struct machine *m, const struct vm_config *cfg, struct boot_files *files,
 		      bool *config_error, char *err, size_t errlen)
 {
 	struct guest_memory *mem = partition_memory(m->partition);
@@ -264,7 +273,7 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, const stru
 	return r;
 }
 
-int machine_new(const struct vm_config *cfg, const struct boot_files *files, struct console *com1,
+int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
 		struct console *com2, struct machine **ret, bool *config_error, char *err, size_t errlen)
 {
 	struct partition_config pcfg = {.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus};

@@ -25,6 +25,8 @@ struct machine;
 struct boot_files {
 	const char *kernel_path, *initrd_path;
 	int kernel_fd, initrd_fd; /* -1 if none */
+	void *kernel;             /* the kernel as checked at start, until the first boot uses it */
+	size_t kernel_size;
 };
 
 /* Opens the kernel (and initrd) and checks the kernel: -errno with a message naming the file. */
@@ -37,7 +39,7 @@ void boot_files_release(struct boot_files *files);
  * *config_error tells whether it was the configuration's fault (exit 1)
  * or the host's (exit 2); err names the problem.
  */
-int machine_new(const struct vm_config *cfg, const struct boot_files *files,
+int machine_new(const struct vm_config *cfg, struct boot_files *files,
 		struct console *com1, struct console *com2, struct machine **ret,
 		bool *config_error, char *err, size_t errlen) must_check;
 struct machine *machine_free(struct machine *m);

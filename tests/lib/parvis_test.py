@@ -39,8 +39,9 @@ class Tap:
 
 
 def skip_all(reason):
+    """TAP's skip-all plan; meson and tests/summarize.py count it as skipped."""
     print(f"1..0 # SKIP {reason}", flush=True)
-    sys.exit(77)
+    sys.exit(0)
 
 
 def kvm_available():
