@@ -412,6 +412,39 @@ void partition_set_msr_ops(struct partition *p, const struct partition_msr_ops *
 	p->msr_opaque = opaque;
 }
 
+int partition_set_hypercall_port(struct partition *p, uint16_t port,
+				 const struct partition_hypercall_ops *ops, void *opaque)
+{
+	if (p->started)
+		return -EBUSY;
+	p->hypercall_ops = ops;
+	p->hypercall_opaque = opaque;
+	p->hypercall_port = port;
+	return 0;
+}
+
+int64_t partition_tsc_khz(struct partition *p)
+{
+	int khz = ioctl(p->vcpus[0].fd, KVM_GET_TSC_KHZ, 0);
+
+	return khz > 0 ? khz : -errno;
+}
+
+int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} msrs = {.hdr.nmsrs = 1, .entry.index = 0x10 /* IA32_TIME_STAMP_COUNTER */};
+
+	if (vp_index >= p->nvcpus)
+		return -EINVAL;
+	if (ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, &msrs) != 1)
+		return -EIO;
+	*tsc = msrs.entry.data;
+	return 0;
+}
+
 int partition_set_boot_regs(struct partition *p, const struct x86_boot_regs *regs)
 {
 	if (p->started)
@@ -543,6 +576,7 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.internal_error = c->internal_error, .other = c->other,
 		.completed_int3 = c->completed_int3, .completed_popcnt = c->completed_popcnt,
 		.unclaimed_io = c->unclaimed_io, .unclaimed_mmio = c->unclaimed_mmio,
+		.hypercall = c->hypercall,
 		.first_run_ns = c->first_run_ns, .first_run_cpu_ns = c->first_run_cpu_ns,
 	};
 }

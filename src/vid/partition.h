@@ -49,10 +49,34 @@ struct partition_msr_ops {
 	int (*write)(void *opaque, unsigned vp_index, uint32_t msr, uint64_t value);
 };
 
+/*
+ * The general-purpose registers of a vCPU at an exit, in struct kvm_regs
+ * order but without KVM types, for handlers that implement calling
+ * conventions (hypercalls). Changes are written back when the handler
+ * returns.
+ */
+struct vcpu_gprs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+};
+
+/*
+ * A hypercall trap: the code the hypervisor puts in the guest's hypercall
+ * page ends in "out imm8, al" to this port (KVM consumes vmcall/vmmcall
+ * itself). Called on the vCPU's thread, RIP already past the out; long_mode
+ * says which calling convention applies (TLFS §3.7: 64-bit RCX/RDX/R8 or
+ * 32-bit EDX:EAX/EBX:ECX/EDI:ESI). The port is not on the I/O bus.
+ */
+struct partition_hypercall_ops {
+	void (*hypercall)(void *opaque, unsigned vp_index, struct vcpu_gprs *regs, bool long_mode);
+};
+
 /* Exits by reason, summed over vCPUs: what the benchmark reports. */
 struct partition_exit_stats {
 	uint64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	uint64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	uint64_t hypercall;
 	uint64_t first_run_ns;     /* CLOCK_MONOTONIC at the first KVM_RUN of vCPU 0, 0 if none */
 	uint64_t first_run_cpu_ns; /* process CPU time consumed by then */
 };
@@ -82,6 +106,17 @@ struct power_control partition_power_control(struct partition *p);
 int partition_signal_msi(struct partition *p, uint64_t address, uint32_t data) must_check;
 
 void partition_set_msr_ops(struct partition *p, const struct partition_msr_ops *ops, void *opaque);
+/* Routes "out imm8, al" to port to ops (before partition_start). */
+int partition_set_hypercall_port(struct partition *p, uint16_t port,
+				 const struct partition_hypercall_ops *ops, void *opaque) must_check;
+/* The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or a negative errno. */
+int64_t partition_tsc_khz(struct partition *p);
+/*
+ * The guest's TSC as vCPU vp_index sees it now. Only on that vCPU's own
+ * thread (from an MSR or hypercall handler), where KVM does not block.
+ */
+int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc) must_check;
+
 /*
  * Sets or replaces a CPUID leaf seen by every vCPU (before partition_start).
  * Leaves 0x40000000-0x4FFFFFFF are empty unless set here: no KVM signature

@@ -26,6 +26,7 @@ struct vcpu {
 struct exit_counters {
 	atomic_uint_fast64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	atomic_uint_fast64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	atomic_uint_fast64_t hypercall;
 	atomic_uint_fast64_t first_run_ns, first_run_cpu_ns;
 };
 
@@ -50,6 +51,9 @@ struct partition {
 
 	const struct partition_msr_ops *msr_ops;
 	void *msr_opaque;
+	const struct partition_hypercall_ops *hypercall_ops;
+	void *hypercall_opaque;
+	uint16_t hypercall_port;
 
 	/* Stop protocol: first reason wins; waiters block on stop_cond. */
 	pthread_mutex_t stop_lock;

@@ -171,6 +171,52 @@ void vcpu_kick(struct vcpu *v)
 		pthread_kill(v->thread, SIGUSR1);
 }
 
+static void gprs_from_kvm(const struct kvm_regs *k, struct vcpu_gprs *g)
+{
+	*g = (struct vcpu_gprs){
+		.rax = k->rax, .rbx = k->rbx, .rcx = k->rcx, .rdx = k->rdx, .rsi = k->rsi,
+		.rdi = k->rdi, .rsp = k->rsp, .rbp = k->rbp, .r8 = k->r8, .r9 = k->r9,
+		.r10 = k->r10, .r11 = k->r11, .r12 = k->r12, .r13 = k->r13, .r14 = k->r14,
+		.r15 = k->r15, .rip = k->rip, .rflags = k->rflags,
+	};
+}
+
+static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
+{
+	*k = (struct kvm_regs){
+		.rax = g->rax, .rbx = g->rbx, .rcx = g->rcx, .rdx = g->rdx, .rsi = g->rsi,
+		.rdi = g->rdi, .rsp = g->rsp, .rbp = g->rbp, .r8 = g->r8, .r9 = g->r9,
+		.r10 = g->r10, .r11 = g->r11, .r12 = g->r12, .r13 = g->r13, .r14 = g->r14,
+		.r15 = g->r15, .rip = g->rip, .rflags = g->rflags,
+	};
+}
+
+/* The hypercall page's "out imm8, al": registers in, the handler, registers out. */
+static void handle_hypercall(struct vcpu *v)
+{
+	struct partition *p = v->partition;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct vcpu_gprs g;
+	bool long_mode;
+
+	atomic_fetch_add(&p->exits.hypercall, 1);
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+					   "vCPU %u: cannot read registers for a hypercall: %s",
+					   v->index, strerror(errno));
+		return;
+	}
+	long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l; /* EFER.LMA and a 64-bit CS */
+	gprs_from_kvm(&regs, &g);
+	p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, long_mode);
+	gprs_to_kvm(&g, &regs);
+	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+					   "vCPU %u: cannot write hypercall results: %s", v->index,
+					   strerror(errno));
+}
+
 static void handle_io(struct vcpu *v)
 {
 	struct partition *p = v->partition;
@@ -187,6 +233,11 @@ static void handle_io(struct vcpu *v)
 		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
 					   "vCPU %u: malformed port I/O exit (port %#x size %u count %u)",
 					   v->index, port, size, count);
+		return;
+	}
+	if (p->hypercall_ops && port == p->hypercall_port && direction == KVM_EXIT_IO_OUT &&
+	    size == 1 && count == 1) {
+		handle_hypercall(v);
 		return;
 	}
 	data = (uint8_t *)v->run + offset;

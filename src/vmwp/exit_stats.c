@@ -48,6 +48,7 @@ void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t 
 	t->completed_popcnt += e.completed_popcnt;
 	t->unclaimed_io += e.unclaimed_io;
 	t->unclaimed_mmio += e.unclaimed_mmio;
+	t->hypercall += e.hypercall;
 	if (!s->exits.first_run_ns && e.first_run_ns) {
 		s->exits.first_run_ns = e.first_run_ns;
 		s->startup_ns = e.first_run_ns - process_start_ns;
@@ -81,6 +82,7 @@ int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned
 	ADD(exits, "completed_popcnt", e->completed_popcnt);
 	ADD(exits, "unclaimed_io", e->unclaimed_io);
 	ADD(exits, "unclaimed_mmio", e->unclaimed_mmio);
+	ADD(exits, "hypercall", e->hypercall);
 	json_object_object_add(o, "exits", exits);
 	ADD(o, "boots", boots);
 	ADD(o, "startup_ns", s->startup_ns);
