@@ -432,16 +432,17 @@ int64_t partition_tsc_khz(struct partition *p)
 
 int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} msrs = {.hdr.nmsrs = 1, .entry.index = 0x10 /* IA32_TIME_STAMP_COUNTER */};
+	_Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
 
 	if (vp_index >= p->nvcpus)
 		return -EINVAL;
-	if (ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, &msrs) != 1)
+	memset(buf, 0, sizeof(buf));
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = 0x10; /* IA32_TIME_STAMP_COUNTER */
+	if (ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, msrs) != 1)
 		return -EIO;
-	*tsc = msrs.entry.data;
+	*tsc = msrs->entries[0].data;
 	return 0;
 }
 
