@@ -38,7 +38,10 @@ struct ratelimit {
 	unsigned suppressed;
 };
 
-#define RATELIMIT_INIT(ms, n) {.interval_ns = (uint64_t)(ms) * 1000000u, .burst = (n)}
+#define RATELIMIT_INIT(ms, n)                                                                      \
+	{                                                                                          \
+		.interval_ns = (uint64_t)(ms)*1000000u, .burst = (n)                               \
+	}
 
 /* True if a line may be printed; *suppressed receives the count dropped since the last one. */
 bool ratelimit_allow(struct ratelimit *rl, unsigned *suppressed);

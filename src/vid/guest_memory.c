@@ -12,14 +12,14 @@
 
 #include "vid/pc_layout.h"
 
-#define PAGE_SIZE 4096u
+#define PAGE_SIZE   4096u
 #define MAX_REGIONS 2
 
 struct guest_memory {
-	int fd;                   /* memfd holding all of RAM */
-	uint8_t *base;            /* mapping of the whole memfd */
-	uint64_t ram_size;        /* bytes, sum of region sizes */
-	unsigned nregions;        /* 1 or 2 */
+	int fd;						 /* memfd holding all of RAM */
+	uint8_t *base;					 /* mapping of the whole memfd */
+	uint64_t ram_size;				 /* bytes, sum of region sizes */
+	unsigned nregions;				 /* 1 or 2 */
 	struct guest_memory_region regions[MAX_REGIONS]; /* sorted by gpa, disjoint */
 };
 
@@ -46,8 +46,10 @@ int guest_memory_new(uint64_t ram_size, struct guest_memory **ret)
 		r = -errno;
 		goto fail;
 	}
-	/* MAP_NORESERVE: RAM is populated lazily, so memory the guest never touches costs nothing. */
-	mem->base = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, mem->fd, 0);
+	/* MAP_NORESERVE: RAM is populated lazily, so memory the guest never touches costs nothing.
+	 */
+	mem->base = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+			 mem->fd, 0);
 	if (mem->base == MAP_FAILED) {
 		mem->base = NULL;
 		r = -errno;

@@ -19,10 +19,10 @@
 struct guest_memory;
 
 struct guest_memory_region {
-	uint64_t gpa;          /* guest physical start, page aligned */
-	uint64_t size;         /* bytes, page aligned, > 0 */
-	uint8_t *hva;          /* host mapping of [gpa, gpa + size) */
-	uint64_t fd_offset;    /* offset of this region in the memfd */
+	uint64_t gpa;	    /* guest physical start, page aligned */
+	uint64_t size;	    /* bytes, page aligned, > 0 */
+	uint8_t *hva;	    /* host mapping of [gpa, gpa + size) */
+	uint64_t fd_offset; /* offset of this region in the memfd */
 };
 
 /* Creates RAM of ram_size bytes (a multiple of 4 KiB, > 0), split around the MMIO hole. */
@@ -41,8 +41,10 @@ int guest_memory_fd(const struct guest_memory *mem);
 bool guest_memory_is_ram(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
 /* Copies between guest RAM and host buffers. 0, or -EFAULT if the range is not RAM. */
-int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, size_t len) must_check;
-int guest_memory_write(struct guest_memory *mem, uint64_t gpa, const void *src, size_t len) must_check;
+int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst,
+		      size_t len) must_check;
+int guest_memory_write(struct guest_memory *mem, uint64_t gpa, const void *src,
+		       size_t len) must_check;
 int guest_memory_fill(struct guest_memory *mem, uint64_t gpa, int byte, size_t len) must_check;
 
 /*

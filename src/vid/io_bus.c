@@ -21,8 +21,8 @@ struct io_range {
 };
 
 struct io_bus {
-	pthread_rwlock_t lock;     /* write-held while ranges change */
-	struct io_range *ranges;   /* sorted by base, non-overlapping */
+	pthread_rwlock_t lock;	 /* write-held while ranges change */
+	struct io_range *ranges; /* sorted by base, non-overlapping */
 	size_t nranges;
 	size_t capacity;
 	char name[16];

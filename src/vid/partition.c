@@ -19,14 +19,14 @@
 #include "vid/pc_layout.h"
 
 /* TLFS: synthetic MSRs live in 0x40000000-0x400000FF; they all exit to the worker. */
-#define HV_MSR_RANGE_BASE 0x40000000u
+#define HV_MSR_RANGE_BASE  0x40000000u
 #define HV_MSR_RANGE_COUNT 0x100u
 /* Addresses KVM wants for VMX's real-mode helpers; inside the MMIO hole, never RAM. */
-#define KVM_TSS_GPA 0xFFFBD000u
+#define KVM_TSS_GPA	     0xFFFBD000u
 #define KVM_IDENTITY_MAP_GPA 0xFFFBC000u
 
 #define CPUID_80000008_EBX_XSAVEERPTR (1u << 2)
-#define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_HYPERVISOR	      (1u << 31)
 
 const char *partition_stop_reason_name(enum partition_stop_reason reason)
 {
@@ -55,7 +55,8 @@ static int open_kvm(char *errbuf, size_t errlen)
 		int r = -errno;
 
 		snprintf(errbuf, errlen, "/dev/kvm: %s%s", strerror(errno),
-			 errno == ENOENT ? " (is KVM loaded? load kvm_intel, kvm_amd or kvm_pvm)" : "");
+			 errno == ENOENT ? " (is KVM loaded? load kvm_intel, kvm_amd or kvm_pvm)"
+					 : "");
 		return r;
 	}
 	if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
@@ -149,12 +150,13 @@ static int install_msr_filter(struct partition *p)
 	};
 	struct kvm_msr_filter filter = {
 		.flags = KVM_MSR_FILTER_DEFAULT_ALLOW,
-		.ranges[0] = {
-			.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
-			.nmsrs = HV_MSR_RANGE_COUNT,
-			.base = HV_MSR_RANGE_BASE,
-			.bitmap = deny_all,
-		},
+		.ranges[0] =
+			{
+				.flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+				.nmsrs = HV_MSR_RANGE_COUNT,
+				.base = HV_MSR_RANGE_BASE,
+				.bitmap = deny_all,
+			},
 	};
 
 	if (ioctl(p->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
@@ -172,7 +174,8 @@ static struct kvm_cpuid_entry2 *cpuid_find(struct partition *p, uint32_t functio
 
 	for (i = 0; i < p->ncpuid; i++)
 		if (p->cpuid[i].function == function &&
-		    (!(p->cpuid[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || p->cpuid[i].index == index))
+		    (!(p->cpuid[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
+		     p->cpuid[i].index == index))
 			return &p->cpuid[i];
 	return NULL;
 }
@@ -432,7 +435,8 @@ int64_t partition_tsc_khz(struct partition *p)
 
 int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
 {
-	_Alignas(struct kvm_msrs) uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	_Alignas(struct kvm_msrs)
+		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
 
 	if (vp_index >= p->nvcpus)
@@ -486,7 +490,8 @@ int partition_start(struct partition *p)
 			p->running_vcpus -= p->nvcpus - i;
 			pthread_mutex_unlock(&p->stop_lock);
 			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
-						   "cannot start vCPU thread %u: %s", i, strerror(r));
+						   "cannot start vCPU thread %u: %s", i,
+						   strerror(r));
 			return -r;
 		}
 		p->vcpus[i].thread_started = true;
@@ -572,12 +577,21 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 	const struct exit_counters *c = &p->exits;
 
 	*s = (struct partition_exit_stats){
-		.io = c->io, .mmio = c->mmio, .msr = c->msr, .hlt = c->hlt, .intr = c->intr,
-		.shutdown = c->shutdown, .system_event = c->system_event,
-		.internal_error = c->internal_error, .other = c->other,
-		.completed_int3 = c->completed_int3, .completed_popcnt = c->completed_popcnt,
-		.unclaimed_io = c->unclaimed_io, .unclaimed_mmio = c->unclaimed_mmio,
+		.io = c->io,
+		.mmio = c->mmio,
+		.msr = c->msr,
+		.hlt = c->hlt,
+		.intr = c->intr,
+		.shutdown = c->shutdown,
+		.system_event = c->system_event,
+		.internal_error = c->internal_error,
+		.other = c->other,
+		.completed_int3 = c->completed_int3,
+		.completed_popcnt = c->completed_popcnt,
+		.unclaimed_io = c->unclaimed_io,
+		.unclaimed_mmio = c->unclaimed_mmio,
 		.hypercall = c->hypercall,
-		.first_run_ns = c->first_run_ns, .first_run_cpu_ns = c->first_run_cpu_ns,
+		.first_run_ns = c->first_run_ns,
+		.first_run_cpu_ns = c->first_run_cpu_ns,
 	};
 }

@@ -23,18 +23,18 @@ struct partition;
 
 struct partition_config {
 	uint64_t memory_bytes; /* RAM, multiple of 4 KiB */
-	unsigned vcpus;        /* 1..partition_max_vcpus() */
+	unsigned vcpus;	       /* 1..partition_max_vcpus() */
 };
 
 /* Why the partition stopped running; PARTITION_RUNNING while it runs. */
 enum partition_stop_reason {
 	PARTITION_RUNNING,
-	PARTITION_STOP_POWER_OFF,      /* the guest turned itself off (ACPI S5) */
-	PARTITION_STOP_RESET,          /* the guest asked for a reset */
-	PARTITION_STOP_TRIPLE_FAULT,   /* KVM_EXIT_SHUTDOWN */
+	PARTITION_STOP_POWER_OFF,	  /* the guest turned itself off (ACPI S5) */
+	PARTITION_STOP_RESET,		  /* the guest asked for a reset */
+	PARTITION_STOP_TRIPLE_FAULT,	  /* KVM_EXIT_SHUTDOWN */
 	PARTITION_STOP_EMULATION_FAILURE, /* an instruction neither KVM nor we can complete */
-	PARTITION_STOP_HOST_ERROR,     /* KVM_RUN failed, or an exit we cannot handle */
-	PARTITION_STOP_REQUESTED,      /* the owner asked (turn off) */
+	PARTITION_STOP_HOST_ERROR,	  /* KVM_RUN failed, or an exit we cannot handle */
+	PARTITION_STOP_REQUESTED,	  /* the owner asked (turn off) */
 };
 
 const char *partition_stop_reason_name(enum partition_stop_reason reason);
@@ -77,7 +77,7 @@ struct partition_exit_stats {
 	uint64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	uint64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
 	uint64_t hypercall;
-	uint64_t first_run_ns;     /* CLOCK_MONOTONIC at the first KVM_RUN of vCPU 0, 0 if none */
+	uint64_t first_run_ns;	   /* CLOCK_MONOTONIC at the first KVM_RUN of vCPU 0, 0 if none */
 	uint64_t first_run_cpu_ns; /* process CPU time consumed by then */
 };
 
@@ -108,7 +108,8 @@ int partition_signal_msi(struct partition *p, uint64_t address, uint32_t data) m
 void partition_set_msr_ops(struct partition *p, const struct partition_msr_ops *ops, void *opaque);
 /* Routes "out imm8, al" to port to ops (before partition_start). */
 int partition_set_hypercall_port(struct partition *p, uint16_t port,
-				 const struct partition_hypercall_ops *ops, void *opaque) must_check;
+				 const struct partition_hypercall_ops *ops,
+				 void *opaque) must_check;
 /* The guest TSC frequency in kHz (KVM_GET_TSC_KHZ), or a negative errno. */
 int64_t partition_tsc_khz(struct partition *p);
 /*

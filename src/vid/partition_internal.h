@@ -11,13 +11,13 @@
 #include "vid/partition.h"
 
 #define PARTITION_MAX_CPUID 128
-#define STOP_DETAIL_LEN 2048
+#define STOP_DETAIL_LEN	    2048
 
 struct vcpu {
 	struct partition *partition;
-	unsigned index;          /* VP index == APIC ID == KVM vcpu id */
+	unsigned index; /* VP index == APIC ID == KVM vcpu id */
 	int fd;
-	struct kvm_run *run;     /* mmap of the vcpu fd, run_size bytes */
+	struct kvm_run *run; /* mmap of the vcpu fd, run_size bytes */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -33,14 +33,14 @@ struct exit_counters {
 struct partition {
 	int kvm_fd;
 	int vm_fd;
-	size_t run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
-	bool pvm;                      /* /dev/kvm is kvm_pvm */
+	size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	bool pvm;	 /* /dev/kvm is kvm_pvm */
 	struct guest_memory *mem;
 	struct io_bus *pio;
 	struct io_bus *mmio;
 
 	unsigned nvcpus;
-	struct vcpu *vcpus;            /* nvcpus entries */
+	struct vcpu *vcpus; /* nvcpus entries */
 	bool started;
 
 	/* CPUID template; per-vCPU APIC ID fields are patched when applied. */
@@ -58,8 +58,8 @@ struct partition {
 	/* Stop protocol: first reason wins; waiters block on stop_cond. */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
-	_Atomic int stop_reason;       /* enum partition_stop_reason */
-	unsigned running_vcpus;        /* threads still in their run loop */
+	_Atomic int stop_reason; /* enum partition_stop_reason */
+	unsigned running_vcpus;	 /* threads still in their run loop */
 	char stop_detail[STOP_DETAIL_LEN];
 
 	struct exit_counters exits;

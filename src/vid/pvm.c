@@ -23,8 +23,8 @@
 #include "vid/x86_insn.h"
 #include "vid/x86_mmu.h"
 
-#define CR0_PE 1u
-#define EFER_LMA (1u << 10)
+#define CR0_PE	  1u
+#define EFER_LMA  (1u << 10)
 #define BP_VECTOR 3
 
 /* Encoding order (enum x86_gpr) -> field of struct kvm_regs. */
@@ -33,7 +33,7 @@ static const size_t kvm_gpr_offset[X86_NR_GPRS] = {
 	offsetof(struct kvm_regs, rdx), offsetof(struct kvm_regs, rbx),
 	offsetof(struct kvm_regs, rsp), offsetof(struct kvm_regs, rbp),
 	offsetof(struct kvm_regs, rsi), offsetof(struct kvm_regs, rdi),
-	offsetof(struct kvm_regs, r8),  offsetof(struct kvm_regs, r9),
+	offsetof(struct kvm_regs, r8),	offsetof(struct kvm_regs, r9),
 	offsetof(struct kvm_regs, r10), offsetof(struct kvm_regs, r11),
 	offsetof(struct kvm_regs, r12), offsetof(struct kvm_regs, r13),
 	offsetof(struct kvm_regs, r14), offsetof(struct kvm_regs, r15),
@@ -63,14 +63,16 @@ static uint64_t segment_base(const struct kvm_sregs *s, enum x86_cpu_mode mode, 
 	return segs[seg]->base;
 }
 
-/* The instruction bytes: from KVM if it reported them, else read through the guest's page tables. */
+/* The instruction bytes: from KVM if it reported them, else read through the guest's page tables.
+ */
 static size_t fetch_bytes(struct vcpu *v, const struct kvm_sregs *s, uint64_t linear, uint8_t *buf)
 {
 	const struct x86_paging paging = {s->cr0, s->cr3, s->cr4, s->efer};
 	size_t n = 0;
 
 	if (v->run->emulation_failure.ndata >= 3 &&
-	    (v->run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+	    (v->run->emulation_failure.flags &
+	     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
 		n = MIN((size_t)v->run->emulation_failure.insn_size, (size_t)X86_INSN_MAX_LEN);
 		memcpy(buf, v->run->emulation_failure.insn_bytes, n);
 		if (n)
@@ -121,7 +123,8 @@ static int complete_popcnt(struct vcpu *v, struct kvm_regs *regs, const struct k
 		if (mode != X86_MODE_64)
 			linear &= 0xFFFFFFFF;
 		if (x86_mmu_read(v->partition->mem, &paging, linear, &src, insn->op_size) < 0) {
-			/* A fault here would need #PF delivery with the right CR2: not worth guessing. */
+			/* A fault here would need #PF delivery with the right CR2: not worth
+			 * guessing. */
 			snprintf(detail, dlen, "popcnt source at linear %#llx is not mapped\n",
 				 (unsigned long long)linear);
 			return -EOPNOTSUPP;

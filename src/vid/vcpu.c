@@ -24,10 +24,10 @@
 #include "vid/pc_layout.h"
 #include "vid/x86_mmu.h"
 
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
-#define APIC_MODE_EXTINT 0x700u
-#define APIC_MODE_NMI 0x400u
+#define APIC_LVT0	   0x350
+#define APIC_LVT1	   0x360
+#define APIC_MODE_EXTINT   0x700u
+#define APIC_MODE_NMI	   0x400u
 #define APIC_LVT_MODE_MASK 0x700u
 
 static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(5000, 10);
@@ -124,9 +124,17 @@ void vcpu_fini(struct vcpu *v)
 static void segment_to_kvm(const struct x86_segment *s, struct kvm_segment *k)
 {
 	*k = (struct kvm_segment){
-		.base = s->base, .limit = s->limit, .selector = s->selector, .type = s->type,
-		.present = s->present, .dpl = s->dpl, .db = s->db, .s = s->s, .l = s->l,
-		.g = s->g, .unusable = !s->present,
+		.base = s->base,
+		.limit = s->limit,
+		.selector = s->selector,
+		.type = s->type,
+		.present = s->present,
+		.dpl = s->dpl,
+		.db = s->db,
+		.s = s->s,
+		.l = s->l,
+		.g = s->g,
+		.unusable = !s->present,
 	};
 }
 
@@ -174,20 +182,48 @@ void vcpu_kick(struct vcpu *v)
 static void gprs_from_kvm(const struct kvm_regs *k, struct vcpu_gprs *g)
 {
 	*g = (struct vcpu_gprs){
-		.rax = k->rax, .rbx = k->rbx, .rcx = k->rcx, .rdx = k->rdx, .rsi = k->rsi,
-		.rdi = k->rdi, .rsp = k->rsp, .rbp = k->rbp, .r8 = k->r8, .r9 = k->r9,
-		.r10 = k->r10, .r11 = k->r11, .r12 = k->r12, .r13 = k->r13, .r14 = k->r14,
-		.r15 = k->r15, .rip = k->rip, .rflags = k->rflags,
+		.rax = k->rax,
+		.rbx = k->rbx,
+		.rcx = k->rcx,
+		.rdx = k->rdx,
+		.rsi = k->rsi,
+		.rdi = k->rdi,
+		.rsp = k->rsp,
+		.rbp = k->rbp,
+		.r8 = k->r8,
+		.r9 = k->r9,
+		.r10 = k->r10,
+		.r11 = k->r11,
+		.r12 = k->r12,
+		.r13 = k->r13,
+		.r14 = k->r14,
+		.r15 = k->r15,
+		.rip = k->rip,
+		.rflags = k->rflags,
 	};
 }
 
 static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
 {
 	*k = (struct kvm_regs){
-		.rax = g->rax, .rbx = g->rbx, .rcx = g->rcx, .rdx = g->rdx, .rsi = g->rsi,
-		.rdi = g->rdi, .rsp = g->rsp, .rbp = g->rbp, .r8 = g->r8, .r9 = g->r9,
-		.r10 = g->r10, .r11 = g->r11, .r12 = g->r12, .r13 = g->r13, .r14 = g->r14,
-		.r15 = g->r15, .rip = g->rip, .rflags = g->rflags,
+		.rax = g->rax,
+		.rbx = g->rbx,
+		.rcx = g->rcx,
+		.rdx = g->rdx,
+		.rsi = g->rsi,
+		.rdi = g->rdi,
+		.rsp = g->rsp,
+		.rbp = g->rbp,
+		.r8 = g->r8,
+		.r9 = g->r9,
+		.r10 = g->r10,
+		.r11 = g->r11,
+		.r12 = g->r12,
+		.r13 = g->r13,
+		.r14 = g->r14,
+		.r15 = g->r15,
+		.rip = g->rip,
+		.rflags = g->rflags,
 	};
 }
 
@@ -230,9 +266,10 @@ static void handle_io(struct vcpu *v)
 
 	if ((size != 1 && size != 2 && size != 4) || offset >= p->run_size ||
 	    (uint64_t)size * count > p->run_size - offset) {
-		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
-					   "vCPU %u: malformed port I/O exit (port %#x size %u count %u)",
-					   v->index, port, size, count);
+		partition_stop_with_detail(
+			p, PARTITION_STOP_HOST_ERROR,
+			"vCPU %u: malformed port I/O exit (port %#x size %u count %u)", v->index,
+			port, size, count);
 		return;
 	}
 	if (p->hypercall_ops && port == p->hypercall_port && direction == KVM_EXIT_IO_OUT &&
@@ -257,7 +294,8 @@ static void handle_io(struct vcpu *v)
 			atomic_fetch_add(&p->exits.unclaimed_io, 1);
 			pv_log_ratelimited(&unclaimed_io_rl, LOG_DEBUG,
 					   "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
-					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port, size);
+					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port,
+					   size);
 		}
 	}
 }
@@ -336,8 +374,8 @@ static void handle_internal_error(struct vcpu *v)
 	}
 	vcpu_describe_state(v, detail, sizeof(detail));
 	partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
-				   "vCPU %u: KVM internal error, suberror %u\n%s", v->index, suberror,
-				   detail);
+				   "vCPU %u: KVM internal error, suberror %u\n%s", v->index,
+				   suberror, detail);
 }
 
 static void handle_system_event(struct vcpu *v)
@@ -346,16 +384,11 @@ static void handle_system_event(struct vcpu *v)
 
 	atomic_fetch_add(&p->exits.system_event, 1);
 	switch (v->run->system_event.type) {
-	case KVM_SYSTEM_EVENT_SHUTDOWN:
-		partition_request_stop(p, PARTITION_STOP_POWER_OFF);
-		break;
-	case KVM_SYSTEM_EVENT_RESET:
-		partition_request_stop(p, PARTITION_STOP_RESET);
-		break;
+	case KVM_SYSTEM_EVENT_SHUTDOWN: partition_request_stop(p, PARTITION_STOP_POWER_OFF); break;
+	case KVM_SYSTEM_EVENT_RESET: partition_request_stop(p, PARTITION_STOP_RESET); break;
 	default:
-		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
-					   "vCPU %u: system event %u", v->index,
-					   v->run->system_event.type);
+		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR, "vCPU %u: system event %u",
+					   v->index, v->run->system_event.type);
 	}
 }
 
@@ -366,42 +399,29 @@ static bool dispatch_exit(struct vcpu *v)
 	char detail[STOP_DETAIL_LEN];
 
 	switch (v->run->exit_reason) {
-	case KVM_EXIT_IO:
-		handle_io(v);
-		break;
-	case KVM_EXIT_MMIO:
-		handle_mmio(v);
-		break;
-	case KVM_EXIT_X86_RDMSR:
-		handle_msr(v, false);
-		break;
-	case KVM_EXIT_X86_WRMSR:
-		handle_msr(v, true);
-		break;
+	case KVM_EXIT_IO: handle_io(v); break;
+	case KVM_EXIT_MMIO: handle_mmio(v); break;
+	case KVM_EXIT_X86_RDMSR: handle_msr(v, false); break;
+	case KVM_EXIT_X86_WRMSR: handle_msr(v, true); break;
 	case KVM_EXIT_HLT:
 		/* With the in-kernel LAPIC, HLT stays in KVM; count it if one comes. */
 		atomic_fetch_add(&p->exits.hlt, 1);
 		break;
-	case KVM_EXIT_INTR:
-		atomic_fetch_add(&p->exits.intr, 1);
-		break;
+	case KVM_EXIT_INTR: atomic_fetch_add(&p->exits.intr, 1); break;
 	case KVM_EXIT_SHUTDOWN:
 		atomic_fetch_add(&p->exits.shutdown, 1);
 		vcpu_describe_state(v, detail, sizeof(detail));
 		partition_stop_with_detail(p, PARTITION_STOP_TRIPLE_FAULT,
 					   "vCPU %u: triple fault\n%s", v->index, detail);
 		return false;
-	case KVM_EXIT_SYSTEM_EVENT:
-		handle_system_event(v);
-		return false;
-	case KVM_EXIT_INTERNAL_ERROR:
-		handle_internal_error(v);
-		break;
+	case KVM_EXIT_SYSTEM_EVENT: handle_system_event(v); return false;
+	case KVM_EXIT_INTERNAL_ERROR: handle_internal_error(v); break;
 	case KVM_EXIT_FAIL_ENTRY:
 		atomic_fetch_add(&p->exits.other, 1);
 		partition_stop_with_detail(
 			p, PARTITION_STOP_HOST_ERROR, "vCPU %u: VM entry failed, reason %#llx",
-			v->index, (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+			v->index,
+			(unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
 		return false;
 	default:
 		atomic_fetch_add(&p->exits.other, 1);
@@ -424,7 +444,8 @@ void *vcpu_thread_main(void *arg)
 	if (v->index == 0) {
 		uint_fast64_t none = 0;
 
-		if (atomic_compare_exchange_strong(&p->exits.first_run_ns, &none, time_monotonic_ns()))
+		if (atomic_compare_exchange_strong(&p->exits.first_run_ns, &none,
+						   time_monotonic_ns()))
 			atomic_store(&p->exits.first_run_cpu_ns, time_process_cpu_ns());
 	}
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING) {
@@ -435,7 +456,8 @@ void *vcpu_thread_main(void *arg)
 				continue;
 			}
 			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
-						   "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));
+						   "vCPU %u: KVM_RUN: %s", v->index,
+						   strerror(errno));
 			break;
 		}
 		if (!dispatch_exit(v))
@@ -473,16 +495,18 @@ void vcpu_describe_state(struct vcpu *v, char *buf, size_t len)
 	}
 	for (i = 0; i < 16 && n < len; i++)
 		n += (size_t)snprintf(buf + n, len - n, "%s=%016llx%s", gpr_names[i],
-				      (unsigned long long)gpr_value(&regs, i), (i % 4 == 3) ? "\n" : " ");
+				      (unsigned long long)gpr_value(&regs, i),
+				      (i % 4 == 3) ? "\n" : " ");
 	if (n < len)
-		n += (size_t)snprintf(buf + n, len - n,
-				      "RIP=%016llx RFLAGS=%08llx CS=%04x(base %llx l=%u db=%u dpl=%u)\n"
-				      "CR0=%llx CR2=%llx CR3=%llx CR4=%llx EFER=%llx\n",
-				      (unsigned long long)regs.rip, (unsigned long long)regs.rflags,
-				      sregs.cs.selector, (unsigned long long)sregs.cs.base, sregs.cs.l,
-				      sregs.cs.db, sregs.cs.dpl, (unsigned long long)sregs.cr0,
-				      (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
-				      (unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
+		n += (size_t)snprintf(
+			buf + n, len - n,
+			"RIP=%016llx RFLAGS=%08llx CS=%04x(base %llx l=%u db=%u dpl=%u)\n"
+			"CR0=%llx CR2=%llx CR3=%llx CR4=%llx EFER=%llx\n",
+			(unsigned long long)regs.rip, (unsigned long long)regs.rflags,
+			sregs.cs.selector, (unsigned long long)sregs.cs.base, sregs.cs.l,
+			sregs.cs.db, sregs.cs.dpl, (unsigned long long)sregs.cr0,
+			(unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+			(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer);
 	paging = (struct x86_paging){sregs.cr0, sregs.cr3, sregs.cr4, sregs.efer};
 	if (n < len) {
 		if (x86_mmu_read(v->partition->mem, &paging, sregs.cs.base + regs.rip, bytes,

@@ -9,9 +9,9 @@
 
 struct x86_segment {
 	uint64_t base;
-	uint32_t limit;    /* byte granular limit as KVM wants it (0xFFFFFFFF for flat) */
+	uint32_t limit; /* byte granular limit as KVM wants it (0xFFFFFFFF for flat) */
 	uint16_t selector;
-	uint8_t type;      /* descriptor type field (4 bits) */
+	uint8_t type; /* descriptor type field (4 bits) */
 	uint8_t present, dpl, db, s, l, g;
 };
 

@@ -60,7 +60,8 @@ struct prefixes {
 	uint8_t rex;   /* 0 if none */
 };
 
-static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefixes *p, uint8_t *opcode)
+static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefixes *p,
+			 uint8_t *opcode)
 {
 	uint8_t b;
 	int r;
@@ -73,8 +74,14 @@ static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefix
 		switch (b) {
 		case 0x66: p->opsize = true; break;
 		case 0x67: p->addrsize = true; break;
-		case 0xF3: p->rep = true; p->repne = false; break;
-		case 0xF2: p->repne = true; p->rep = false; break;
+		case 0xF3:
+			p->rep = true;
+			p->repne = false;
+			break;
+		case 0xF2:
+			p->repne = true;
+			p->rep = false;
+			break;
 		case 0xF0: p->lock = true; break;
 		case 0x26: p->seg = X86_ES; break;
 		case 0x2E: p->seg = X86_CS; break;
@@ -83,7 +90,8 @@ static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefix
 		case 0x64: p->seg = X86_FS; break;
 		case 0x65: p->seg = X86_GS; break;
 		default:
-			/* REX counts only immediately before the opcode; a legacy prefix after it voids it. */
+			/* REX counts only immediately before the opcode; a legacy prefix after it
+			 * voids it. */
 			if (mode == X86_MODE_64 && (b & 0xF0) == 0x40) {
 				p->rex = b;
 				r = next_byte(c, &b);
@@ -91,7 +99,8 @@ static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefix
 					return r;
 				if ((b & 0xF0) == 0x40 || b == 0x66 || b == 0x67 || b == 0xF2 ||
 				    b == 0xF3 || b == 0xF0)
-					return -EOPNOTSUPP; /* rare encodings: refuse, do not guess */
+					return -EOPNOTSUPP; /* rare encodings: refuse, do not guess
+							     */
 			}
 			*opcode = b;
 			return 0;
@@ -102,7 +111,8 @@ static int read_prefixes(struct cursor *c, enum x86_cpu_mode mode, struct prefix
 /* 16-bit ModR/M memory forms (SDM Table 2-1). */
 static int decode_modrm16(struct cursor *c, uint8_t mod, uint8_t rm, struct x86_mem_operand *m)
 {
-	static const int8_t base[8] = {X86_RBX, X86_RBX, X86_RBP, X86_RBP, X86_RSI, X86_RDI, X86_RBP, X86_RBX};
+	static const int8_t base[8] = {X86_RBX, X86_RBX, X86_RBP, X86_RBP,
+				       X86_RSI, X86_RDI, X86_RBP, X86_RBX};
 	static const int8_t index[8] = {X86_RSI, X86_RDI, X86_RSI, X86_RDI, -1, -1, -1, -1};
 
 	m->addr_size = 2;
@@ -135,7 +145,8 @@ static int decode_modrm32(struct cursor *c, enum x86_cpu_mode mode, uint8_t rex,
 		unsigned b = (sib & 7) | ((rex & 0x1) ? 8 : 0);
 
 		m->scale = 1u << (sib >> 6);
-		m->index = idx == X86_RSP ? X86_NO_REG : (int)idx; /* index 100b without REX.X: none */
+		m->index =
+			idx == X86_RSP ? X86_NO_REG : (int)idx; /* index 100b without REX.X: none */
 		if ((sib & 7) == 5 && mod == 0) {
 			m->base = X86_NO_REG;
 			return next_disp(c, 4, &m->disp);
@@ -224,8 +235,8 @@ int x86_insn_decode(const uint8_t *bytes, size_t len, enum x86_cpu_mode mode, st
 	return 0;
 }
 
-uint64_t x86_insn_effective_address(const struct x86_mem_operand *mem, const uint64_t gprs[X86_NR_GPRS],
-				    uint64_t next_rip)
+uint64_t x86_insn_effective_address(const struct x86_mem_operand *mem,
+				    const uint64_t gprs[X86_NR_GPRS], uint64_t next_rip)
 {
 	uint64_t ea = (uint64_t)mem->disp;
 
@@ -247,7 +258,8 @@ uint64_t x86_popcnt(uint64_t src, unsigned op_size, uint64_t rflags, uint64_t *r
 	if (op_size < 8)
 		src &= (UINT64_C(1) << (op_size * 8)) - 1;
 	*result = (uint64_t)__builtin_popcountll(src);
-	rflags &= ~(uint64_t)(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF);
+	rflags &=
+		~(uint64_t)(RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF);
 	if (src == 0)
 		rflags |= RFLAGS_ZF;
 	return rflags;

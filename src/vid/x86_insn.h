@@ -20,8 +20,22 @@
 
 /* General-purpose registers in encoding order (ModR/M reg and rm fields, REX extended). */
 enum x86_gpr {
-	X86_RAX, X86_RCX, X86_RDX, X86_RBX, X86_RSP, X86_RBP, X86_RSI, X86_RDI,
-	X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
+	X86_RAX,
+	X86_RCX,
+	X86_RDX,
+	X86_RBX,
+	X86_RSP,
+	X86_RBP,
+	X86_RSI,
+	X86_RDI,
+	X86_R8,
+	X86_R9,
+	X86_R10,
+	X86_R11,
+	X86_R12,
+	X86_R13,
+	X86_R14,
+	X86_R15,
 	X86_NR_GPRS,
 	X86_RIP = X86_NR_GPRS, /* only as a memory base: RIP-relative addressing */
 	X86_NO_REG = -1,
@@ -30,33 +44,33 @@ enum x86_gpr {
 enum x86_seg { X86_ES, X86_CS, X86_SS, X86_DS, X86_FS, X86_GS };
 
 enum x86_insn_op {
-	X86_INSN_INT3,   /* CC */
+	X86_INSN_INT3,	 /* CC */
 	X86_INSN_POPCNT, /* F3 [REX] 0F B8 /r */
 };
 
 /* The CPU mode the bytes are decoded in. */
 enum x86_cpu_mode {
-	X86_MODE_64,     /* long mode, CS.L = 1 */
-	X86_MODE_32,     /* protected or compatibility mode, CS.D = 1 */
-	X86_MODE_16,     /* real mode or 16-bit protected mode */
+	X86_MODE_64, /* long mode, CS.L = 1 */
+	X86_MODE_32, /* protected or compatibility mode, CS.D = 1 */
+	X86_MODE_16, /* real mode or 16-bit protected mode */
 };
 
 struct x86_mem_operand {
-	int base;         /* enum x86_gpr, X86_RIP or X86_NO_REG */
-	int index;        /* enum x86_gpr or X86_NO_REG */
-	unsigned scale;   /* 1, 2, 4, 8 */
-	int64_t disp;     /* sign-extended displacement */
+	int base;	    /* enum x86_gpr, X86_RIP or X86_NO_REG */
+	int index;	    /* enum x86_gpr or X86_NO_REG */
+	unsigned scale;	    /* 1, 2, 4, 8 */
+	int64_t disp;	    /* sign-extended displacement */
 	unsigned addr_size; /* 2, 4 or 8 bytes */
-	enum x86_seg seg; /* segment used (default or override) */
+	enum x86_seg seg;   /* segment used (default or override) */
 };
 
 struct x86_insn {
 	enum x86_insn_op op;
-	unsigned len;        /* bytes, including prefixes */
-	unsigned op_size;    /* operand size in bytes: 2, 4, 8 */
-	int reg;             /* ModR/M reg operand (destination) */
-	bool rm_is_reg;      /* the r/m operand is a register ... */
-	int rm_reg;          /* ... this one */
+	unsigned len;		    /* bytes, including prefixes */
+	unsigned op_size;	    /* operand size in bytes: 2, 4, 8 */
+	int reg;		    /* ModR/M reg operand (destination) */
+	bool rm_is_reg;		    /* the r/m operand is a register ... */
+	int rm_reg;		    /* ... this one */
 	struct x86_mem_operand mem; /* ... or this memory operand */
 };
 
@@ -74,8 +88,8 @@ int x86_insn_decode(const uint8_t *bytes, size_t len, enum x86_cpu_mode mode,
  * the GPRs in encoding order and the address of the next instruction.
  * Truncated to the address size.
  */
-uint64_t x86_insn_effective_address(const struct x86_mem_operand *mem, const uint64_t gprs[X86_NR_GPRS],
-				    uint64_t next_rip);
+uint64_t x86_insn_effective_address(const struct x86_mem_operand *mem,
+				    const uint64_t gprs[X86_NR_GPRS], uint64_t next_rip);
 
 /*
  * POPCNT: result and flags. RFLAGS: CF, PF, AF, SF, OF cleared; ZF set iff

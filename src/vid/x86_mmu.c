@@ -3,13 +3,13 @@
 
 #include <errno.h>
 
-#define CR0_PG (UINT64_C(1) << 31)
-#define CR4_PSE (UINT64_C(1) << 4)
-#define CR4_PAE (UINT64_C(1) << 5)
+#define CR0_PG	 (UINT64_C(1) << 31)
+#define CR4_PSE	 (UINT64_C(1) << 4)
+#define CR4_PAE	 (UINT64_C(1) << 5)
 #define CR4_LA57 (UINT64_C(1) << 12)
 #define EFER_LMA (UINT64_C(1) << 10)
-#define PTE_P (UINT64_C(1) << 0)
-#define PTE_PS (UINT64_C(1) << 7)
+#define PTE_P	 (UINT64_C(1) << 0)
+#define PTE_PS	 (UINT64_C(1) << 7)
 #define PTE_ADDR UINT64_C(0x000FFFFFFFFFF000)
 
 static int read_entry64(const struct guest_memory *mem, uint64_t table, unsigned index, uint64_t *e)
@@ -65,7 +65,8 @@ int x86_mmu_translate(const struct guest_memory *mem, const struct x86_paging *p
 	/* 32-bit paging: 4-byte entries, 4 MiB pages with CR4.PSE. */
 	uint32_t pde, pte;
 
-	if (guest_memory_read(mem, (p->cr3 & 0xFFFFF000) + (linear >> 22) * 4, &pde, sizeof(pde)) < 0 ||
+	if (guest_memory_read(mem, (p->cr3 & 0xFFFFF000) + (linear >> 22) * 4, &pde, sizeof(pde)) <
+		    0 ||
 	    !(pde & PTE_P))
 		return -EFAULT;
 	if ((pde & PTE_PS) && (p->cr4 & CR4_PSE)) {

@@ -17,8 +17,8 @@ struct x86_paging {
 };
 
 /* 0 and *gpa, or -EFAULT (not present, reserved table address, not RAM). */
-int x86_mmu_translate(const struct guest_memory *mem, const struct x86_paging *paging, uint64_t linear,
-		      uint64_t *gpa) must_check;
+int x86_mmu_translate(const struct guest_memory *mem, const struct x86_paging *paging,
+		      uint64_t linear, uint64_t *gpa) must_check;
 
 /* Reads len bytes at a linear address, page by page. 0 or -EFAULT. */
 int x86_mmu_read(const struct guest_memory *mem, const struct x86_paging *paging, uint64_t linear,
