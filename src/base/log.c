@@ -99,3 +99,26 @@ void pv_log_ratelimited(struct ratelimit *rl, enum log_level level, const char *
 	else
 		pv_log(level, "%s", line);
 }
+
+void guest_error_log_init(struct guest_error_log *log, const char *name)
+{
+	*log = (struct guest_error_log){.rl = RATELIMIT_INIT(5000, 10)};
+	snprintf(log->name, sizeof(log->name), "%s", name);
+}
+
+void guest_error_report(struct guest_error_log *log, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	__atomic_add_fetch(&log->count, 1, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pv_log_ratelimited(&log->rl, LOG_WARN, "%s: %s", log->name, msg);
+}
+
+uint64_t guest_error_count(const struct guest_error_log *log)
+{
+	return __atomic_load_n(&log->count, __ATOMIC_RELAXED);
+}

@@ -49,3 +49,18 @@ bool ratelimit_allow(struct ratelimit *rl, unsigned *suppressed);
 /* pv_log() through a rate limit. */
 void pv_log_ratelimited(struct ratelimit *rl, enum log_level level, const char *fmt, ...)
 	printf_like(3, 4);
+
+/*
+ * What a device model keeps about a guest's mistakes (STYLE.md: a guest
+ * error is not a host error): a counter any thread can read, and a
+ * warning naming the device, rate-limited.
+ */
+struct guest_error_log {
+	struct ratelimit rl;
+	uint64_t count; /* atomic */
+	char name[24];
+};
+
+void guest_error_log_init(struct guest_error_log *log, const char *name);
+void guest_error_report(struct guest_error_log *log, const char *fmt, ...) printf_like(2, 3);
+uint64_t guest_error_count(const struct guest_error_log *log);

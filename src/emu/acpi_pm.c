@@ -28,8 +28,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/clock.h"
@@ -75,21 +73,8 @@ struct acpi_pm {
 	uint16_t cnt; /* PM1_CNT, CNT_STORED bits */
 	bool sci_level;
 
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
-
-static void printf_like(2, 3) guest_error(struct acpi_pm *s, const char *fmt, ...)
-{
-	char msg[128];
-	va_list ap;
-
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "acpi-pm: %s", msg);
-}
 
 static uint64_t clock_now(const struct acpi_pm *s)
 {
@@ -150,7 +135,7 @@ static bool access_ok(struct acpi_pm *s, uint64_t offset, unsigned size, const c
 		return true;
 	}
 bad:
-	guest_error(s, "%u-byte %s at port %#x", size, what,
+	guest_error_report(&s->errors, "%u-byte %s at port %#x", size, what,
 		    (unsigned)(PC_PORT_ACPI_PM_BASE + offset));
 	return false;
 }
@@ -197,7 +182,7 @@ static int write_regs(struct acpi_pm *s, const uint8_t *val, const bool *wr)
 	typ = (s->cnt & CNT_SLP_TYP) >> CNT_SLP_SHIFT;
 	if (typ == PC_ACPI_SLP_TYP_S5)
 		return POWER_REQUEST_OFF;
-	pv_log_ratelimited(&s->rl, LOG_INFO, "acpi-pm: sleep type %u is not supported, ignored",
+	pv_log_ratelimited(&s->errors.rl, LOG_INFO, "acpi-pm: sleep type %u is not supported, ignored",
 			   typ);
 	return -1;
 }
@@ -216,7 +201,7 @@ static void pm_write(void *opaque, uint64_t offset, uint64_t value, unsigned siz
 		wr[offset + i] = true;
 	}
 	if (wr[OFF_TMR] || wr[OFF_TMR + 1] || wr[OFF_TMR + 2] || wr[OFF_TMR + 3])
-		guest_error(s, "write to the read-only PM timer");
+		guest_error_report(&s->errors, "write to the read-only PM timer");
 	pthread_mutex_lock(&s->lock);
 	req = write_regs(s, val, wr);
 	pthread_mutex_unlock(&s->lock);
@@ -239,7 +224,7 @@ void acpi_pm_power_button(struct acpi_pm *pm)
 
 uint64_t acpi_pm_guest_errors(const struct acpi_pm *pm)
 {
-	return __atomic_load_n(&pm->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&pm->errors);
 }
 
 int acpi_pm_new(struct io_bus *bus, struct irq_line sci, struct power_control power,
@@ -256,7 +241,7 @@ int acpi_pm_new(struct io_bus *bus, struct irq_line sci, struct power_control po
 	s->power = power;
 	s->clock = clock;
 	s->t0_ns = clock_now(s);
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "acpi-pm");
 	r = io_bus_register(bus, PC_PORT_ACPI_PM_BASE, BLOCK_LEN, &pm_ops, s, "acpi-pm");
 	if (r < 0) {
 		pthread_mutex_destroy(&s->lock);

@@ -32,8 +32,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -98,21 +96,8 @@ struct cmos_rtc {
 	uint64_t last_ns; /* flags account for events up to this host time */
 	bool irq_level;
 
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
-
-static void printf_like(2, 3) guest_error(struct cmos_rtc *s, const char *fmt, ...)
-{
-	char msg[128];
-	va_list ap;
-
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "cmos-rtc: %s", msg);
-}
 
 static uint64_t clock_now(const struct cmos_rtc *s)
 {
@@ -418,7 +403,7 @@ static uint64_t rtc_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte read at port %#x", size, (unsigned)(PC_PORT_CMOS + offset));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size, (unsigned)(PC_PORT_CMOS + offset));
 		return UINT64_MAX;
 	}
 	if (offset == 0)
@@ -440,7 +425,7 @@ static void rtc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 	uint64_t now;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte write at port %#x", size,
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size,
 			    (unsigned)(PC_PORT_CMOS + offset));
 		return;
 	}
@@ -522,7 +507,7 @@ static int start_thread(struct cmos_rtc *s)
 
 uint64_t cmos_rtc_guest_errors(const struct cmos_rtc *rtc)
 {
-	return __atomic_load_n(&rtc->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&rtc->errors);
 }
 
 int cmos_rtc_new(struct io_bus *bus, struct irq_line irq, struct clock_source clock,
@@ -545,7 +530,7 @@ int cmos_rtc_new(struct io_bus *bus, struct irq_line irq, struct clock_source cl
 	s->ram[REG_A] = A_DEFAULT;
 	s->ram[REG_B] = B_24H; /* 24-hour BCD, as PC firmware leaves it */
 	s->last_ns = clock_now(s);
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "cmos-rtc");
 	r = io_bus_register(bus, PC_PORT_CMOS, PC_PORT_CMOS_LEN, &rtc_ops, s, "cmos-rtc");
 	if (r < 0)
 		goto fail;

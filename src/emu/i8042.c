@@ -25,8 +25,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/log.h"
@@ -95,21 +93,8 @@ struct i8042 {
 	uint8_t scancode_set; /* 1..3 */
 	bool scanning;	      /* stored only: there are no keys */
 
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
-
-static void printf_like(2, 3) guest_error(struct i8042 *s, const char *fmt, ...)
-{
-	char msg[128];
-	va_list ap;
-
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "i8042: %s", msg);
-}
 
 static void update_irqs(struct i8042 *s)
 {
@@ -320,7 +305,7 @@ static bool cmd_write(struct i8042 *s, uint8_t cmd)
 	case 0xF0 ... 0xFF: /* pulse output lines 0-3 low where the bit is 0 */
 		return !(cmd & 0x01);
 	default:
-		guest_error(s, "unknown controller command %#04x", cmd);
+		guest_error_report(&s->errors, "unknown controller command %#04x", cmd);
 		break;
 	}
 	return false;
@@ -338,7 +323,7 @@ static uint64_t kbc_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte read at port %#x", size, port_number(port->which));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size, port_number(port->which));
 		return UINT64_MAX;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -356,7 +341,7 @@ static void kbc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 	bool reset = false;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte write at port %#x", size, port_number(port->which));
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size, port_number(port->which));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -386,7 +371,7 @@ static const struct io_ops kbc_ops = {
 
 uint64_t i8042_guest_errors(const struct i8042 *kbc)
 {
-	return __atomic_load_n(&kbc->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&kbc->errors);
 }
 
 int i8042_new(struct io_bus *bus, struct irq_line kbd_irq, struct irq_line aux_irq,
@@ -406,7 +391,7 @@ int i8042_new(struct io_bus *bus, struct irq_line kbd_irq, struct irq_line aux_i
 	s->outport = OUT_DEFAULT;
 	s->scanning = true;
 	kbd_defaults(s);
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "i8042");
 	s->ports[PORT_DATA] = (struct i8042_port){.kbc = s, .which = PORT_DATA};
 	s->ports[PORT_CMD] = (struct i8042_port){.kbc = s, .which = PORT_CMD};
 	r = io_bus_register(bus, PC_PORT_I8042_DATA, 1, &kbc_ops, &s->ports[PORT_DATA],

@@ -24,8 +24,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/log.h"
@@ -54,21 +52,8 @@ struct pci_host {
 	uint8_t bridge_config[256]; /* the host bridge's configuration space */
 	uint8_t bridge_wmask[256];  /* its writable bits */
 
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
-
-static void printf_like(2, 3) guest_error(struct pci_host *s, const char *fmt, ...)
-{
-	char msg[128];
-	va_list ap;
-
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "pci: %s", msg);
-}
 
 static uint32_t all_ones(unsigned size)
 {
@@ -142,7 +127,7 @@ static bool data_access_ok(struct pci_host *s, uint64_t offset, unsigned size, c
 {
 	if ((size == 1 || size == 2 || size == 4) && offset - 4 + size <= 4)
 		return true;
-	guest_error(s, "%u-byte %s at port %#x", size, what,
+	guest_error_report(&s->errors, "%u-byte %s at port %#x", size, what,
 		    (unsigned)(PC_PORT_PCI_CONFIG + offset));
 	return false;
 }
@@ -238,7 +223,7 @@ int pci_host_remove_device(struct pci_host *host, unsigned devfn)
 
 uint64_t pci_host_guest_errors(const struct pci_host *host)
 {
-	return __atomic_load_n(&host->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&host->errors);
 }
 
 int pci_host_new(struct io_bus *bus, struct pci_host **ret)
@@ -250,7 +235,7 @@ int pci_host_new(struct io_bus *bus, struct pci_host **ret)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	s->bus = bus;
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "pci");
 	bridge_init(s);
 	r = io_bus_register(bus, PC_PORT_PCI_CONFIG, PC_PORT_PCI_CONFIG_LEN, &pci_ops, s,
 			    "pci-conf1");

@@ -18,15 +18,12 @@
 struct post_port {
 	struct io_bus *bus;
 	uint8_t last; /* atomic: last code written */
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
 
 static void bad_size(struct post_port *s, const char *what, unsigned size)
 {
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "post: %u-byte %s at port %#x", size, what,
-			   PC_PORT_POST);
+	guest_error_report(&s->errors, "%u-byte %s at port %#x", size, what, PC_PORT_POST);
 }
 
 static uint64_t post_read(void *opaque, uint64_t offset, unsigned size)
@@ -63,7 +60,7 @@ uint8_t post_port_last(const struct post_port *post)
 
 uint64_t post_port_guest_errors(const struct post_port *post)
 {
-	return __atomic_load_n(&post->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&post->errors);
 }
 
 int post_port_new(struct io_bus *bus, struct post_port **ret)
@@ -74,7 +71,7 @@ int post_port_new(struct io_bus *bus, struct post_port **ret)
 	if (!s)
 		return -ENOMEM;
 	s->bus = bus;
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "post");
 	r = io_bus_register(bus, PC_PORT_POST, 1, &post_ops, s, "post");
 	if (r < 0) {
 		free(s);

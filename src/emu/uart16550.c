@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -105,21 +104,8 @@ struct uart16550 {
 	bool irq_level;	   /* level last driven on irq */
 	bool rx_waiting;   /* the host was refused: it is owed one rx_ready */
 
-	struct ratelimit rl;
-	uint64_t guest_errors; /* atomic */
+	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
-
-static void printf_like(2, 3) guest_error(struct uart16550 *s, const char *fmt, ...)
-{
-	char msg[128];
-	va_list ap;
-
-	__atomic_add_fetch(&s->guest_errors, 1, __ATOMIC_RELAXED);
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "%s: %s", s->name, msg);
-}
 
 static bool fifo_enabled(const struct uart16550 *s)
 {
@@ -260,7 +246,7 @@ static uint64_t uart_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v = 0xFF;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte read at port %#x", size, (unsigned)(s->port + offset));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size, (unsigned)(s->port + offset));
 		return UINT64_MAX;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -358,7 +344,7 @@ static void uart_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 	bool dlab, notify;
 
 	if (size != 1) {
-		guest_error(s, "%u-byte write at port %#x", size, (unsigned)(s->port + offset));
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size, (unsigned)(s->port + offset));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -438,7 +424,7 @@ bool uart16550_can_receive(struct uart16550 *uart)
 
 uint64_t uart16550_guest_errors(const struct uart16550 *uart)
 {
-	return __atomic_load_n(&uart->guest_errors, __ATOMIC_RELAXED);
+	return guest_error_count(&uart->errors);
 }
 
 int uart16550_new(struct io_bus *bus, const struct uart16550_config *cfg, struct uart16550 **ret)
@@ -457,7 +443,7 @@ int uart16550_new(struct io_bus *bus, const struct uart16550_config *cfg, struct
 	s->opaque = cfg->opaque;
 	snprintf(s->name, sizeof(s->name), "%s", cfg->name ? cfg->name : "uart");
 	s->divisor = 12; /* undefined at reset; 9600 baud is what firmware leaves */
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, s->name);
 	r = io_bus_register(bus, cfg->port, PC_PORT_UART_LEN, &uart_ops, s, s->name);
 	if (r < 0) {
 		pthread_mutex_destroy(&s->lock);
