@@ -304,6 +304,24 @@ static void test_emulation_failure_is_reported(void **state)
 	finish(&h);
 }
 
+static void test_no_kvm_signature(void **state)
+{
+	/* "KVMKVMKVM\0\0\0" as EBX, ECX, EDX */
+	static const uint32_t kvm[3] = {0x4b4d564b, 0x564b4d56, 0x0000004d};
+	struct harness h;
+	unsigned i;
+
+	SKIP_WITHOUT_KVM();
+	load_guest(&h, "cpuid");
+	assert_int_equal(run_guest(&h), PARTITION_STOP_POWER_OFF);
+	assert_int_equal(h.nlog, 6);
+	for (i = 0; i < 6; i += 3) {
+		assert_false(h.log[i] == kvm[0] && h.log[i + 1] == kvm[1] && h.log[i + 2] == kvm[2]);
+		assert_int_not_equal(h.log[i], kvm[0]); /* not even "KVMK" in EBX */
+	}
+	finish(&h);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +333,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_interrupt_from_another_thread),
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_emulation_failure_is_reported),
+		cmocka_unit_test(test_no_kvm_signature),
 	};
 
 	if (argc < 2) {
