@@ -49,9 +49,9 @@
 #define HV_MSR_PAGE_GPA_MASK (~UINT64_C(0xFFF)) /* bits 63:12: the GPA of the page */
 
 /* HV_X64_MSR_HYPERCALL: bit 0 enable, bit 1 locked (immutable until reset), 11:2 RsvdP. */
-#define HV_HYPERCALL_ENABLE   (UINT64_C(1) << 0)
-#define HV_HYPERCALL_LOCKED   (UINT64_C(1) << 1)
-#define HV_HYPERCALL_RESERVED UINT64_C(0xFFC)
+#define HV_HYPERCALL_MSR_ENABLE   (UINT64_C(1) << 0)
+#define HV_HYPERCALL_MSR_LOCKED   (UINT64_C(1) << 1)
+#define HV_HYPERCALL_MSR_RESERVED UINT64_C(0xFFC)
 
 /* REFERENCE_TSC, SIMP, SIEFP, VP_ASSIST_PAGE: bit 0 enable, 11:1 RsvdP. */
 #define HV_PAGE_MSR_RESERVED UINT64_C(0xFFE)

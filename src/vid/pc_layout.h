@@ -36,6 +36,13 @@
 #define PC_PORT_POST	       0x80  /* POST diagnostic port; writes are a delay idiom */
 #define PC_PORT_PCI_CONFIG     0xCF8 /* CONFIG_ADDRESS 0xCF8, CONFIG_DATA 0xCFC */
 #define PC_PORT_PCI_CONFIG_LEN 8
+/*
+ * The Hyper-V hypercall trap: the hypercall page holds "out imm8, al; ret"
+ * to this port (hv/hypercall.c), which vid hands to hv with the vCPU's
+ * registers. Unused by the PC platform (0x92 is port A, 0x80-0x8F DMA
+ * pages) and by the tiny test guests (0xE0-0xEF); imm8, so below 0x100.
+ */
+#define PC_PORT_HYPERCALL    0x9A
 
 /* ACPI fixed hardware (FADT): PM1a event block, control block, PM timer, reset. */
 #define PC_PORT_ACPI_PM_BASE 0x600

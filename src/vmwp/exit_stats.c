@@ -60,6 +60,68 @@ void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t 
 	s->guest_resident_bytes = guest_memory_resident_bytes(partition_memory(p));
 }
 
+void exit_stats_record_hv(struct exit_stats_sink *s, const struct hv *hv)
+{
+	struct hv_stats h;
+
+	if (!hv)
+		return;
+	hv_get_stats(hv, &h);
+	hv_stats_add(&s->hv, &h);
+}
+
+/* Synthetic MSR accesses by MSR ("0x40000001": count), the ones that happened. */
+static struct json_object *msr_counts(const uint64_t *counts)
+{
+	struct json_object *o = json_object_new_object();
+	char name[16];
+	unsigned i;
+
+	for (i = 0; o && i < 256; i++) {
+		if (!counts[i])
+			continue;
+		snprintf(name, sizeof(name), "0x%08x", 0x40000000u + i);
+		json_object_object_add(o, name, json_object_new_int64((int64_t)counts[i]));
+	}
+	return o;
+}
+
+static struct json_object *hv_json(const struct hv_stats *h)
+{
+	struct json_object *o = json_object_new_object(), *calls = json_object_new_object();
+
+	if (!o || !calls) {
+		json_object_put(o);
+		json_object_put(calls);
+		return NULL;
+	}
+#define ADD(obj, name, v) json_object_object_add(obj, name, json_object_new_int64((int64_t)(v)))
+	ADD(calls, "0x005c_post_message", h->hypercall_post_message);
+	ADD(calls, "0x005d_signal_event", h->hypercall_signal_event);
+	ADD(calls, "unknown", h->hypercall_unknown);
+	json_object_object_add(o, "hypercalls_by_code", calls);
+	ADD(o, "hypercalls", h->hypercalls);
+	ADD(o, "hypercall_failed", h->hypercall_failed);
+	ADD(o, "hypercall_disabled", h->hypercall_disabled);
+	json_object_object_add(o, "msr_reads", msr_counts(h->msr_reads));
+	json_object_object_add(o, "msr_writes", msr_counts(h->msr_writes));
+	ADD(o, "msr_other", h->msr_other);
+	ADD(o, "msr_gp", h->msr_gp);
+	ADD(o, "messages_posted", h->messages_posted);
+	ADD(o, "messages_queued", h->messages_queued);
+	ADD(o, "messages_dropped", h->messages_dropped);
+	ADD(o, "messages_delivered", h->messages_delivered);
+	ADD(o, "events_signaled", h->events_signaled);
+	ADD(o, "events_coalesced", h->events_coalesced);
+	ADD(o, "eom_writes", h->eom_writes);
+	ADD(o, "interrupts_injected", h->interrupts_injected);
+	ADD(o, "interrupts_deferred", h->interrupts_deferred);
+	ADD(o, "interrupt_errors", h->interrupt_errors);
+	ADD(o, "guest_errors", h->guest_errors);
+#undef ADD
+	return o;
+}
+
 int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned boots)
 {
 	struct json_object *o = json_object_new_object(), *exits = json_object_new_object();
@@ -84,6 +146,7 @@ int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned
 	ADD(exits, "unclaimed_mmio", e->unclaimed_mmio);
 	ADD(exits, "hypercall", e->hypercall);
 	json_object_object_add(o, "exits", exits);
+	json_object_object_add(o, "hv", hv_json(&s->hv));
 	ADD(o, "boots", boots);
 	ADD(o, "startup_ns", s->startup_ns);
 	ADD(o, "startup_cpu_ns", s->startup_cpu_ns);

@@ -1,8 +1,9 @@
 /*
- * Builds a machine from a configuration: the partition (vid/), the legacy
- * devices (emu/) wired to its buses and interrupt lines, the ACPI tables
- * and the kernel (boot/). Devices are created in one explicit order, the
- * order of the table below, and freed in reverse.
+ * Builds a machine from a configuration: the partition (vid/), made a
+ * Hyper-V child partition (hv/), the legacy devices (emu/) wired to its
+ * buses and interrupt lines, the ACPI tables and the kernel (boot/).
+ * Devices are created in one explicit order, the order of the table
+ * below, and freed in reverse.
  */
 #include "vmwp/machine.h"
 
@@ -25,10 +26,12 @@
 #include "emu/pci_host.h"
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
+#include "hv/hv.h"
 #include "vid/pc_layout.h"
 
 struct machine {
 	struct partition *partition;
+	struct hv *hv;
 	struct console *com1_console, *com2_console;
 	struct uart16550 *com1, *com2;
 	struct i8042 *kbc;
@@ -291,6 +294,11 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		*config_error = r == -EINVAL;
 		goto fail;
 	}
+	r = hv_new(m->partition, &(struct hv_config){0}, &m->hv);
+	if (r < 0) {
+		snprintf(err, errlen, "Hyper-V interface: %s", strerror(-r));
+		goto fail;
+	}
 	r = add_devices(m, err, errlen);
 	if (r == 0)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
@@ -323,6 +331,7 @@ struct machine *machine_free(struct machine *m)
 	i8042_free(m->kbc);
 	uart16550_free(m->com2);
 	uart16550_free(m->com1);
+	hv_free(m->hv);
 	partition_free(m->partition);
 	free(m);
 	return NULL;
@@ -331,6 +340,11 @@ struct machine *machine_free(struct machine *m)
 struct partition *machine_partition(struct machine *m)
 {
 	return m->partition;
+}
+
+struct hv *machine_hv(struct machine *m)
+{
+	return m->hv;
 }
 
 void machine_press_power_button(struct machine *m)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "hv/hv.h"
 #include "vid/partition.h"
 #include "vmwp/console.h"
 #include "vmwp/vm_config.h"
@@ -45,5 +46,7 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files,
 struct machine *machine_free(struct machine *m);
 
 struct partition *machine_partition(struct machine *m);
+/* The partition's Hyper-V interface (every machine is a Hyper-V child partition). */
+struct hv *machine_hv(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
 void machine_press_power_button(struct machine *m);

@@ -184,6 +184,7 @@ static enum exit_status worker_run(struct worker *w)
 			why = wait_machine(w, p);
 		}
 		exit_stats_record(&stats, p, w->start_ns);
+		exit_stats_record_hv(&stats, machine_hv(m));
 		pthread_mutex_lock(&w->lock);
 		w->machine = NULL;
 		pthread_mutex_unlock(&w->lock);

@@ -18,3 +18,19 @@
 #define TINY_MSR_SYNTHETIC 0x40000001
 #define TINY_MSR_UNKNOWN 0x400000FF
 #define TINY_IRQ_VECTOR 0x40
+
+/* The Hyper-V guest (hv.S) and its harness (test_tiny_hv.c). */
+#define TINY_HV_HYPERCALL_PAGE 0x300000
+#define TINY_HV_INPUT_PAGE 0x301000
+#define TINY_HV_SIMP 0x302000
+#define TINY_HV_SIEFP 0x303000
+#define TINY_HV_TSC_PAGE 0x304000
+#define TINY_HV_MSG_CONN 0x1        /* HvPostMessage target the harness registers */
+#define TINY_HV_EVT_CONN 0x2001     /* HvSignalEvent target the harness registers */
+#define TINY_HV_SINT 2
+#define TINY_HV_VECTOR 0x50
+#define TINY_HV_EVENT_FLAG 9
+#define TINY_HV_READY 0x5EAD1       /* logged: the harness posts two messages and an event */
+#define TINY_HV_POSTED 0xD0E        /* echoed back by the harness once it has */
+#define TINY_HV_MSG_A 0xA1A1A1A1
+#define TINY_HV_MSG_B 0xB2B2B2B2

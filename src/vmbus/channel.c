@@ -1,0 +1,470 @@
+/*
+ * VMBus channels (vmbus.h): offers, the open/close sequence on the host
+ * side, the per-channel worker thread that drains the guest->host ring,
+ * and sends into the host->guest ring.
+ *
+ * State machine (enum vmbus_channel_state, transitions under the server
+ * lock): UNOFFERED -(REQUESTOFFERS or hot add)-> OFFERED -(OPENCHANNEL
+ * accepted)-> OPEN -(CLOSECHANNEL)-> OFFERED; UNLOAD takes any state but
+ * RESCINDED back to UNOFFERED; the host's removal takes any state to
+ * RESCINDED (RESCIND sent if the guest had the offer).
+ *
+ * The worker sleeps on an eventfd that guest signals (HvSignalEvent on the
+ * channel's connection id) and host wake-ups write. It masks the ring's
+ * interrupts while draining, unmasks and looks again before sleeping (so a
+ * busy ring needs no signals at all), and signals the guest when it frees
+ * the room a blocked guest writer asked for (pending_send_sz).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "vmbus/server_internal.h"
+
+#define DEFAULT_MAX_PACKET (16 * KiB)
+#define MAX_PACKET_LIMIT (1 * MiB)
+/* Packets handled before the worker publishes the read index anyway. */
+#define COMMIT_BATCH 16u
+
+const char *vmbus_channel_state_name(enum vmbus_channel_state state)
+{
+	switch (state) {
+	case VMBUS_CHANNEL_UNOFFERED: return "unoffered";
+	case VMBUS_CHANNEL_OFFERED: return "offered";
+	case VMBUS_CHANNEL_OPEN: return "open";
+	case VMBUS_CHANNEL_RESCINDED: return "rescinded";
+	}
+	return "?";
+}
+
+static void signal_guest(struct vmbus_channel *ch)
+{
+	struct vmbus_server *s = ch->server;
+	int r;
+
+	atomic_fetch_add(&ch->stats.signals_out, 1);
+	r = s->cfg.synic->signal_event(s->cfg.synic_opaque, atomic_load(&ch->target_vp),
+				       VMBUS_MESSAGE_SINT, ch->relid);
+	if (r < 0)
+		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s: cannot signal the guest: %s",
+				   ch->name, strerror(-r));
+}
+
+void vmbus_channel_send_offer(struct vmbus_channel *ch)
+{
+	struct vmbus_msg_offer_channel m = {.header.msgtype = VMBUS_MSG_OFFERCHANNEL};
+	const struct vmbus_channel_params *p = &ch->params;
+
+	m.offer.if_type = p->class_id;
+	m.offer.if_instance = p->instance_id;
+	m.offer.chn_flags = p->flags;
+	m.offer.mmio_megabytes = p->mmio_megabytes;
+	m.offer.sub_channel_index = p->subchannel_index;
+	if (p->pipe_message_mode) {
+		uint32_t mode = VMBUS_PIPE_TYPE_MESSAGE;
+
+		m.offer.chn_flags |= VMBUS_OFFER_FLAG_NAMED_PIPE_MODE;
+		memcpy(m.offer.user_def, &mode, sizeof(mode));
+	}
+	m.child_relid = ch->relid;
+	/* No monitor pages: every channel has a dedicated interrupt (HvSignalEvent). */
+	m.monitorid = VMBUS_OFFER_NO_MONITOR_ID;
+	m.monitor_flags = 0;
+	m.interrupt_flags = VMBUS_OFFER_DEDICATED_INTERRUPT;
+	m.connection_id = VMBUS_CHANNEL_CONNECTION_BASE + ch->relid;
+	atomic_store(&ch->state, VMBUS_CHANNEL_OFFERED);
+	vmbus_server_post(ch->server, &m, sizeof(m));
+}
+
+/* --- The worker --- */
+
+static void clear_eventfd(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing pending. */
+	}
+}
+
+/* Reads every packet the guest has written; returns when the ring is empty and unmasked. */
+static void drain(struct vmbus_channel *ch)
+{
+	struct vmbus_server *s = ch->server;
+	size_t max = ch->params.max_packet_size;
+	unsigned since_commit = 0;
+
+	if (atomic_load(&ch->broken))
+		return;
+	vmbus_ring_mask_interrupts(ch->in);
+	for (;;) {
+		struct vmbus_packet_desc d;
+		struct vmbus_packet pkt;
+		size_t len;
+		int r = vmbus_ring_read(ch->in, ch->rxbuf, max, &len);
+
+		if (r == -EAGAIN) {
+			if (vmbus_ring_read_commit(ch->in))
+				signal_guest(ch);
+			since_commit = 0;
+			if (!vmbus_ring_unmask_interrupts(ch->in))
+				return;
+			vmbus_ring_mask_interrupts(ch->in);
+			continue;
+		}
+		if (r == -EMSGSIZE) {
+			atomic_fetch_add(&ch->stats.bad_packets, 1);
+			pv_log_ratelimited(&s->rl, LOG_WARN,
+					   "vmbus: %s: guest packet larger than %zu bytes dropped",
+					   ch->name, max);
+			continue;
+		}
+		if (r < 0) {
+			atomic_fetch_add(&ch->stats.bad_packets, 1);
+			atomic_store(&ch->broken, true);
+			pv_log_ratelimited(&s->rl, LOG_WARN,
+					   "vmbus: %s: the guest corrupted its ring: no more reads",
+					   ch->name);
+			return;
+		}
+		memcpy(&d, ch->rxbuf, sizeof(d));
+		pkt = (struct vmbus_packet){
+			.type = d.type,
+			.flags = d.flags,
+			.trans_id = d.trans_id,
+			.data = ch->rxbuf + (size_t)d.offset8 * 8,
+			.len = len - (size_t)d.offset8 * 8,
+			.raw = ch->rxbuf,
+			.raw_len = len,
+		};
+		atomic_fetch_add(&ch->stats.packets_in, 1);
+		if (ch->ops->packet)
+			ch->ops->packet(ch->opaque, ch, &pkt);
+		if (++since_commit == COMMIT_BATCH) {
+			if (vmbus_ring_read_commit(ch->in))
+				signal_guest(ch);
+			since_commit = 0;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct vmbus_channel *ch = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vmbus-%s", ch->name);
+	pthread_setname_np(pthread_self(), name);
+	for (;;) {
+		struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};
+		uint64_t deadline = atomic_load(&ch->timer_deadline_ns), now;
+		uint32_t blocked;
+		bool wake;
+		int timeout = -1;
+
+		now = time_monotonic_ns();
+		if (deadline)
+			timeout = deadline <= now ? 0 : (int)MIN((deadline - now + 999999) / 1000000,
+								 (uint64_t)60000);
+		if (!atomic_load(&ch->wake_requested))
+			poll(&pfd, 1, timeout);
+		clear_eventfd(ch->efd);
+		if (atomic_load(&ch->stop))
+			break;
+		wake = atomic_exchange(&ch->wake_requested, false);
+		deadline = atomic_load(&ch->timer_deadline_ns);
+		if (deadline && time_monotonic_ns() >= deadline) {
+			atomic_compare_exchange_strong(&ch->timer_deadline_ns, &deadline, 0);
+			wake = true;
+		}
+		blocked = atomic_load(&ch->send_blocked_len);
+		if (blocked && vmbus_ring_can_write(ch->out, blocked)) {
+			atomic_store(&ch->send_blocked_len, 0);
+			wake = true;
+		}
+		drain(ch);
+		if (wake && ch->ops->wake)
+			ch->ops->wake(ch->opaque, ch);
+	}
+	return NULL;
+}
+
+/* --- Open and close (server lock held) --- */
+
+uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_msg_open_channel *m)
+{
+	struct vmbus_server *s = ch->server;
+	struct vmbus_gpadl *g = vmbus_gpadl_find(s->gpadls, m->ringbuffer_gpadlhandle);
+	uint32_t off = m->downstream_ringbuffer_pageoffset;
+	int r;
+
+	if (!g || g->child_relid != ch->relid || g->range_count != 1 ||
+	    g->first_byte_offset != 0 || off < 2 || off > g->npfns - 2 ||
+	    m->target_vp >= s->cfg.vcpus) {
+		vmbus_server_guest_error(s, "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused",
+					 ch->name, m->ringbuffer_gpadlhandle, off, m->target_vp);
+		return VMBUS_STATUS_UNSUCCESSFUL;
+	}
+	r = vmbus_ring_new(s->cfg.mem, g->pfns, off, false, &ch->in);
+	if (r == 0)
+		r = vmbus_ring_new(s->cfg.mem, g->pfns + off, g->npfns - off, true, &ch->out);
+	if (r < 0) {
+		vmbus_server_guest_error(s, "%s: OPENCHANNEL with unusable rings (%s)", ch->name,
+					 strerror(-r));
+		goto fail;
+	}
+	atomic_store(&ch->target_vp, m->target_vp);
+	atomic_store(&ch->stop, false);
+	atomic_store(&ch->broken, false);
+	atomic_store(&ch->send_blocked_len, 0);
+	clear_eventfd(ch->efd);
+	if (ch->ops->open) {
+		r = ch->ops->open(ch->opaque, ch, m->userdata);
+		if (r < 0)
+			goto fail;
+	}
+	r = -pthread_create(&ch->worker, NULL, worker_main, ch);
+	if (r < 0) {
+		pv_log(LOG_ERR, "vmbus: %s: cannot start the channel thread: %s", ch->name,
+		       strerror(-r));
+		if (ch->ops->close)
+			ch->ops->close(ch->opaque, ch);
+		goto fail;
+	}
+	ch->worker_running = true;
+	ch->ring_gpadl = g->id;
+	g->users++;
+	atomic_store(&ch->open, true);
+	atomic_store(&ch->state, VMBUS_CHANNEL_OPEN);
+	atomic_fetch_add(&ch->stats.opens, 1);
+	/* Packets may already be waiting (the guest writes before it knows the result). */
+	vmbus_channel_wake(ch);
+	return VMBUS_STATUS_SUCCESS;
+fail:
+	ch->in = vmbus_ring_free(ch->in);
+	ch->out = vmbus_ring_free(ch->out);
+	return VMBUS_STATUS_UNSUCCESSFUL;
+}
+
+void vmbus_channel_close_locked(struct vmbus_channel *ch)
+{
+	struct vmbus_server *s = ch->server;
+	struct vmbus_gpadl *g;
+	uint64_t one = 1;
+
+	if (!ch->worker_running)
+		return;
+	atomic_store(&ch->open, false);
+	atomic_store(&ch->stop, true);
+	if (write(ch->efd, &one, sizeof(one)) < 0) {
+		/* cannot fail with a counter this small */
+	}
+	pthread_join(ch->worker, NULL);
+	ch->worker_running = false;
+	if (ch->ops->close)
+		ch->ops->close(ch->opaque, ch);
+	pthread_mutex_lock(&ch->send_lock);
+	ch->in = vmbus_ring_free(ch->in);
+	ch->out = vmbus_ring_free(ch->out);
+	pthread_mutex_unlock(&ch->send_lock);
+	atomic_store(&ch->timer_deadline_ns, 0);
+	g = vmbus_gpadl_find(s->gpadls, ch->ring_gpadl);
+	if (g && g->users && --g->users == 0 && g->teardown_pending) {
+		struct vmbus_msg_gpadl_torndown done = {
+			.header.msgtype = VMBUS_MSG_GPADL_TORNDOWN,
+			.gpadl = g->id,
+		};
+
+		if (vmbus_gpadl_remove(s->gpadls, g->id) == 0)
+			vmbus_server_post(s, &done, sizeof(done));
+	}
+}
+
+/* --- The VSP's API --- */
+
+int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params *params,
+		      const struct vmbus_channel_ops *ops, void *opaque, struct vmbus_channel **ret)
+{
+	struct vmbus_channel *ch;
+	uint32_t relid;
+
+	if (!params || !ops || (params->subchannel_index && !params->primary) ||
+	    params->max_packet_size > MAX_PACKET_LIMIT)
+		return -EINVAL;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ch->efd < 0) {
+		free(ch);
+		return -errno;
+	}
+	ch->server = s;
+	snprintf(ch->name, sizeof(ch->name), "%s", params->name ? params->name : "channel");
+	ch->params = *params;
+	ch->params.name = ch->name;
+	if (!ch->params.max_packet_size)
+		ch->params.max_packet_size = DEFAULT_MAX_PACKET;
+	ch->ops = ops;
+	ch->opaque = opaque;
+	pthread_mutex_init(&ch->send_lock, NULL);
+	ch->rxbuf = malloc(ch->params.max_packet_size);
+	if (!ch->rxbuf) {
+		close(ch->efd);
+		free(ch);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
+		if (!s->channels[relid] && !s->relid_reserved[relid])
+			break;
+	if (relid > VMBUS_MAX_RELID) {
+		pthread_mutex_unlock(&s->lock);
+		free(ch->rxbuf);
+		close(ch->efd);
+		free(ch);
+		return -ENOSPC;
+	}
+	ch->relid = relid;
+	atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
+	pthread_rwlock_wrlock(&s->doorbell_lock);
+	s->channels[relid] = ch;
+	pthread_rwlock_unlock(&s->doorbell_lock);
+	if (s->conn == VMBUS_CONN_CONNECTED && s->offers_delivered)
+		vmbus_channel_send_offer(ch);
+	pthread_mutex_unlock(&s->lock);
+	*ret = ch;
+	return 0;
+}
+
+struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
+{
+	struct vmbus_server *s;
+	enum vmbus_channel_state st;
+	bool stopping;
+
+	if (!ch)
+		return NULL;
+	s = ch->server;
+	pthread_mutex_lock(&s->queue_lock);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->queue_lock);
+	pthread_mutex_lock(&s->lock);
+	st = atomic_load(&ch->state);
+	if (st == VMBUS_CHANNEL_OPEN)
+		vmbus_channel_close_locked(ch);
+	if ((st == VMBUS_CHANNEL_OPEN || st == VMBUS_CHANNEL_OFFERED) &&
+	    s->conn == VMBUS_CONN_CONNECTED && !stopping) {
+		struct vmbus_msg_relid m = {
+			.header.msgtype = VMBUS_MSG_RESCIND_CHANNELOFFER,
+			.child_relid = ch->relid,
+		};
+
+		vmbus_server_post(s, &m, sizeof(m));
+		/* The relid stays taken until the guest releases it. */
+		s->relid_reserved[ch->relid] = true;
+	} else if (st == VMBUS_CHANNEL_RESCINDED && !ch->released) {
+		s->relid_reserved[ch->relid] = true;
+	}
+	pthread_rwlock_wrlock(&s->doorbell_lock);
+	s->channels[ch->relid] = NULL;
+	pthread_rwlock_unlock(&s->doorbell_lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_destroy(&ch->send_lock);
+	close(ch->efd);
+	free(ch->rxbuf);
+	free(ch);
+	return NULL;
+}
+
+int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
+		       const void *data, size_t len)
+{
+	static const uint8_t zeros[8];
+	struct vmbus_packet_desc d;
+	struct iovec iov[3];
+	size_t padded = ALIGN_UP(len, (size_t)8);
+	bool signal = false;
+	int r;
+
+	if (len > ch->params.max_packet_size || (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
+		return -EINVAL;
+	d = (struct vmbus_packet_desc){
+		.type = type,
+		.offset8 = sizeof(d) / 8,
+		.len8 = (uint16_t)((sizeof(d) + padded) / 8),
+		.flags = flags,
+		.trans_id = trans_id,
+	};
+	iov[0] = (struct iovec){.iov_base = &d, .iov_len = sizeof(d)};
+	iov[1] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
+	iov[2] = (struct iovec){.iov_base = (void *)zeros, .iov_len = padded - len};
+	pthread_mutex_lock(&ch->send_lock);
+	if (!atomic_load(&ch->open) || !ch->out) {
+		pthread_mutex_unlock(&ch->send_lock);
+		return -ENOTCONN;
+	}
+	r = vmbus_ring_write(ch->out, iov, 3, &signal);
+	pthread_mutex_unlock(&ch->send_lock);
+	if (r == -EAGAIN) {
+		atomic_fetch_add(&ch->stats.ring_full, 1);
+		atomic_store(&ch->send_blocked_len, (uint32_t)(sizeof(d) + padded));
+		return r;
+	}
+	if (r < 0) {
+		atomic_fetch_add(&ch->stats.bad_packets, 1);
+		return r;
+	}
+	atomic_fetch_add(&ch->stats.packets_out, 1);
+	if (signal)
+		signal_guest(ch);
+	return 0;
+}
+
+void vmbus_channel_wake(struct vmbus_channel *ch)
+{
+	uint64_t one = 1;
+
+	atomic_store(&ch->wake_requested, true);
+	if (write(ch->efd, &one, sizeof(one)) < 0) {
+		/* cannot fail with a counter this small */
+	}
+}
+
+void vmbus_channel_set_timer(struct vmbus_channel *ch, uint64_t delay_ns)
+{
+	atomic_store(&ch->timer_deadline_ns, time_monotonic_ns() + (delay_ns ? delay_ns : 1));
+}
+
+enum vmbus_channel_state vmbus_channel_state(struct vmbus_channel *ch)
+{
+	return (enum vmbus_channel_state)atomic_load(&ch->state);
+}
+
+uint32_t vmbus_channel_relid(const struct vmbus_channel *ch)
+{
+	return ch->relid;
+}
+
+const char *vmbus_channel_name(const struct vmbus_channel *ch)
+{
+	return ch->name;
+}
+
+void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stats *st)
+{
+	*st = (struct vmbus_channel_stats){
+		.packets_in = atomic_load(&ch->stats.packets_in),
+		.packets_out = atomic_load(&ch->stats.packets_out),
+		.signals_in = atomic_load(&ch->stats.signals_in),
+		.signals_out = atomic_load(&ch->stats.signals_out),
+		.ring_full = atomic_load(&ch->stats.ring_full),
+		.bad_packets = atomic_load(&ch->stats.bad_packets),
+		.opens = atomic_load(&ch->stats.opens),
+	};
+}

@@ -1,0 +1,258 @@
+/*
+ * GPADL accumulation (gpadl.h). Wire format: hvdef/vmbus_proto.h
+ * (struct vmbus_msg_gpadl_header, vmbus_msg_gpadl_body, vmbus_gpa_range);
+ * how Linux 6.1 fills them: drivers/hv/channel.c create_gpadl_header()
+ * (one range, byte_offset 0, up to 26 PFNs in the header and 28 per body).
+ */
+#include "vmbus/gpadl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvdef/vmbus_proto.h"
+
+#define PAGE_SIZE 4096u
+#define MAX_PFN (UINT64_C(1) << 52)
+
+/* A GPADL being described or finished. */
+struct entry {
+	bool complete;
+	uint32_t range_buflen, rangecount;
+	uint32_t received;   /* bytes of range description received so far */
+	uint8_t *ranges;     /* range_buflen bytes, until complete */
+	struct vmbus_gpadl g;
+};
+
+struct vmbus_gpadl_table {
+	struct guest_memory *mem;
+	struct entry *entries[VMBUS_GPADL_MAX_COUNT]; /* NULL = free slot */
+	unsigned count;
+};
+
+int vmbus_gpadl_table_new(struct guest_memory *mem, struct vmbus_gpadl_table **ret)
+{
+	struct vmbus_gpadl_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->mem = mem;
+	*ret = t;
+	return 0;
+}
+
+static void entry_free(struct entry *e)
+{
+	if (!e)
+		return;
+	free(e->ranges);
+	free(e->g.pfns);
+	free(e);
+}
+
+static void drop(struct vmbus_gpadl_table *t, unsigned slot)
+{
+	entry_free(t->entries[slot]);
+	t->entries[slot] = NULL;
+	t->count--;
+}
+
+void vmbus_gpadl_table_clear(struct vmbus_gpadl_table *t)
+{
+	unsigned i;
+
+	for (i = 0; i < VMBUS_GPADL_MAX_COUNT; i++)
+		if (t->entries[i])
+			drop(t, i);
+}
+
+struct vmbus_gpadl_table *vmbus_gpadl_table_free(struct vmbus_gpadl_table *t)
+{
+	if (!t)
+		return NULL;
+	vmbus_gpadl_table_clear(t);
+	free(t);
+	return NULL;
+}
+
+static int find_slot(const struct vmbus_gpadl_table *t, uint32_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < VMBUS_GPADL_MAX_COUNT; i++)
+		if (t->entries[i] && t->entries[i]->g.id == id)
+			return (int)i;
+	return -1;
+}
+
+/* Pages spanned by a range; 0 if it is malformed. */
+static uint64_t range_pages(uint32_t byte_count, uint32_t byte_offset)
+{
+	if (byte_count == 0 || byte_offset >= PAGE_SIZE)
+		return 0;
+	return ((uint64_t)byte_offset + byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
+}
+
+/* Parses the complete range description into the PFN list and checks every page. */
+static int finish(struct vmbus_gpadl_table *t, struct entry *e)
+{
+	const uint8_t *p = e->ranges;
+	uint32_t left = e->range_buflen, npfns = 0, i;
+	uint64_t *pfns;
+
+	/* First pass: structure and count. */
+	for (i = 0; i < e->rangecount; i++) {
+		struct vmbus_gpa_range r;
+		uint64_t n;
+
+		if (left < sizeof(r))
+			return -EINVAL;
+		memcpy(&r, p, sizeof(r));
+		n = range_pages(r.byte_count, r.byte_offset);
+		if (n == 0 || n > (left - sizeof(r)) / 8)
+			return -EINVAL;
+		if (i == 0) {
+			e->g.first_byte_count = r.byte_count;
+			e->g.first_byte_offset = r.byte_offset;
+		}
+		p += sizeof(r) + n * 8;
+		left -= (uint32_t)(sizeof(r) + n * 8);
+		npfns += (uint32_t)n;
+	}
+	if (left != 0)
+		return -EINVAL;
+	pfns = malloc(npfns * sizeof(*pfns));
+	if (!pfns)
+		return -ENOMEM;
+	/* Second pass: the PFNs themselves. */
+	p = e->ranges;
+	npfns = 0;
+	for (i = 0; i < e->rangecount; i++) {
+		struct vmbus_gpa_range r;
+		uint64_t n, j;
+
+		memcpy(&r, p, sizeof(r));
+		p += sizeof(r);
+		n = range_pages(r.byte_count, r.byte_offset);
+		for (j = 0; j < n; j++, p += 8) {
+			uint64_t pfn;
+
+			memcpy(&pfn, p, sizeof(pfn));
+			if (pfn >= MAX_PFN || !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
+				free(pfns);
+				return -EFAULT;
+			}
+			pfns[npfns++] = pfn;
+		}
+	}
+	e->g.pfns = pfns;
+	e->g.npfns = npfns;
+	e->g.range_count = e->rangecount;
+	free(e->ranges);
+	e->ranges = NULL;
+	e->complete = true;
+	return 1;
+}
+
+/* Appends description bytes to a pending GPADL; finishes it when all have come. */
+static int append(struct vmbus_gpadl_table *t, unsigned slot, const uint8_t *data, size_t n)
+{
+	struct entry *e = t->entries[slot];
+	int r;
+
+	if (!IS_ALIGNED(n, 8u) || n > e->range_buflen - e->received) {
+		drop(t, slot);
+		return -EINVAL;
+	}
+	memcpy(e->ranges + e->received, data, n);
+	e->received += (uint32_t)n;
+	if (e->received < e->range_buflen)
+		return 0;
+	r = finish(t, e);
+	if (r < 0)
+		drop(t, slot);
+	return r;
+}
+
+int vmbus_gpadl_header(struct vmbus_gpadl_table *t, const void *msg, size_t len, uint32_t *ret_id,
+		       uint32_t *ret_relid)
+{
+	struct vmbus_msg_gpadl_header h;
+	struct entry *e;
+	unsigned slot;
+
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, msg, sizeof(h));
+	*ret_id = h.gpadl;
+	*ret_relid = h.child_relid;
+	/* At least one range with one PFN; the description must fit what rangecount implies. */
+	if (h.rangecount == 0 || h.range_buflen < sizeof(struct vmbus_gpa_range) + 8 ||
+	    h.range_buflen < (uint32_t)h.rangecount * (sizeof(struct vmbus_gpa_range) + 8))
+		return -EINVAL;
+	if (find_slot(t, h.gpadl) >= 0)
+		return -EEXIST;
+	if (t->count >= VMBUS_GPADL_MAX_COUNT)
+		return -ENOSPC;
+	for (slot = 0; t->entries[slot]; slot++)
+		;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->ranges = malloc(h.range_buflen);
+	if (!e->ranges) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->range_buflen = h.range_buflen;
+	e->rangecount = h.rangecount;
+	e->g.id = h.gpadl;
+	e->g.child_relid = h.child_relid;
+	t->entries[slot] = e;
+	t->count++;
+	return append(t, slot, (const uint8_t *)msg + sizeof(h), len - sizeof(h));
+}
+
+int vmbus_gpadl_body(struct vmbus_gpadl_table *t, const void *msg, size_t len, uint32_t *ret_id,
+		     uint32_t *ret_relid)
+{
+	struct vmbus_msg_gpadl_body b;
+	int slot;
+
+	if (len < sizeof(b))
+		return -EINVAL;
+	memcpy(&b, msg, sizeof(b));
+	*ret_id = b.gpadl;
+	*ret_relid = 0;
+	slot = find_slot(t, b.gpadl);
+	if (slot < 0 || t->entries[slot]->complete)
+		return -ENOENT;
+	*ret_relid = t->entries[slot]->g.child_relid;
+	return append(t, (unsigned)slot, (const uint8_t *)msg + sizeof(b), len - sizeof(b));
+}
+
+struct vmbus_gpadl *vmbus_gpadl_find(struct vmbus_gpadl_table *t, uint32_t id)
+{
+	int slot = find_slot(t, id);
+
+	return slot >= 0 && t->entries[slot]->complete ? &t->entries[slot]->g : NULL;
+}
+
+int vmbus_gpadl_remove(struct vmbus_gpadl_table *t, uint32_t id)
+{
+	int slot = find_slot(t, id);
+
+	if (slot < 0 || !t->entries[slot]->complete)
+		return -ENOENT;
+	if (t->entries[slot]->g.users) {
+		t->entries[slot]->g.teardown_pending = true;
+		return -EBUSY;
+	}
+	drop(t, (unsigned)slot);
+	return 0;
+}
+
+unsigned vmbus_gpadl_count(const struct vmbus_gpadl_table *t)
+{
+	return t->count;
+}

@@ -1,0 +1,574 @@
+/*
+ * The VMBus connection protocol, host side (vmbus.h): version negotiation,
+ * offers, GPADLs, open/close, rescind, unload, modify. One message thread
+ * processes the guest's messages in order (or the owner, with
+ * manual_dispatch); vCPU threads only queue them.
+ *
+ * Guest side it answers: Linux 6.1 drivers/hv/connection.c (versions
+ * 5.3..2.4, connection id 4 for >= 5.0), channel_mgmt.c (what each reply
+ * must contain and how long it must be), channel.c (GPADL, open, close,
+ * teardown sequences). A guest's mistake gets the protocol's own error
+ * (a refused version, a failed GPADL_CREATED or OPENCHANNEL_RESULT) or is
+ * ignored, with a counter and a rate-limited log line; it never stops the
+ * host. Wire formats: hvdef/vmbus_proto.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmbus/server_internal.h"
+
+/* Versions offered, newest first (connection.c vmbus_versions[]). */
+static const uint32_t supported_versions[] = {
+	VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2, VMBUS_VERSION_WIN10_V5_1,
+	VMBUS_VERSION_WIN10_V5,   VMBUS_VERSION_WIN10_V4_1, VMBUS_VERSION_WIN10,
+	VMBUS_VERSION_WIN8_1,     VMBUS_VERSION_WIN8,
+};
+
+void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...)
+{
+	unsigned suppressed;
+	char line[256];
+	va_list ap;
+
+	s->stats.bad_messages++;
+	if (!ratelimit_allow(&s->rl, &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (suppressed)
+		pv_log(LOG_WARN, "vmbus: %s (%u similar messages suppressed)", line, suppressed);
+	else
+		pv_log(LOG_WARN, "vmbus: %s", line);
+}
+
+void vmbus_server_post(struct vmbus_server *s, const void *msg, size_t len)
+{
+	int r = s->cfg.synic->post_message(s->cfg.synic_opaque, s->target_vcpu, VMBUS_MESSAGE_SINT,
+					   VMBUS_SYNIC_MESSAGE_TYPE, msg, len);
+
+	if (r < 0)
+		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: cannot post message type %u: %s",
+				   ((const struct vmbus_msg_header *)msg)->msgtype, strerror(-r));
+}
+
+static bool version_supported(const struct vmbus_server *s, uint32_t v)
+{
+	unsigned i;
+
+	if (v > s->cfg.max_version)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(supported_versions); i++)
+		if (supported_versions[i] == v)
+			return true;
+	return false;
+}
+
+static struct vmbus_channel *channel_by_relid(struct vmbus_server *s, uint32_t relid)
+{
+	return relid >= 1 && relid <= VMBUS_MAX_RELID ? s->channels[relid] : NULL;
+}
+
+/*
+ * Back to the state before INITIATE_CONTACT: every channel closed and
+ * unoffered, rescinded relids released, GPADLs dropped. What UNLOAD asks
+ * for, and what a second INITIATE_CONTACT (kexec without unload) implies.
+ */
+static void reset_connection(struct vmbus_server *s)
+{
+	unsigned relid;
+
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++) {
+		struct vmbus_channel *ch = s->channels[relid];
+
+		s->relid_reserved[relid] = false;
+		if (!ch)
+			continue;
+		if (atomic_load(&ch->state) == VMBUS_CHANNEL_OPEN)
+			vmbus_channel_close_locked(ch);
+		if (atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED)
+			ch->released = true;
+		else
+			atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
+	}
+	vmbus_gpadl_table_clear(s->gpadls);
+	s->conn = VMBUS_CONN_DISCONNECTED;
+	s->version = 0;
+	atomic_store(&s->version_public, 0);
+	s->offers_delivered = false;
+}
+
+static void on_initiate_contact(struct vmbus_server *s, unsigned vp, uint32_t conn_id,
+				const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_initiate_contact m = {0};
+	struct vmbus_msg_version_response resp = {.header.msgtype = VMBUS_MSG_VERSION_RESPONSE};
+	bool ok;
+
+	if (len < offsetof(struct vmbus_msg_initiate_contact, interrupt_page_or_sint)) {
+		vmbus_server_guest_error(s, "INITIATE_CONTACT of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, MIN(len, sizeof(m)));
+	if (s->conn == VMBUS_CONN_CONNECTED) {
+		/* A new guest kernel (kexec, crash kernel) that did not unload: start over. */
+		pv_log(LOG_INFO, "vmbus: guest reconnects without UNLOAD: resetting the connection");
+		reset_connection(s);
+	}
+	ok = version_supported(s, m.vmbus_version_requested) && m.target_vcpu < s->cfg.vcpus;
+	/* >= 5.0 names its message SINT; only SINT 2 is served. */
+	if (ok && m.vmbus_version_requested >= VMBUS_VERSION_WIN10_V5 &&
+	    (uint8_t)m.interrupt_page_or_sint != VMBUS_MESSAGE_SINT)
+		ok = false;
+	/* Versions >= 5.0 must come on connection id 4, older ones on 1 (connection.c). */
+	if (ok && (m.vmbus_version_requested >= VMBUS_VERSION_WIN10_V5) !=
+			  (conn_id == VMBUS_MESSAGE_CONNECTION_ID_4))
+		ok = false;
+	s->target_vcpu = m.target_vcpu < s->cfg.vcpus ? m.target_vcpu : 0;
+	if (ok) {
+		s->conn = VMBUS_CONN_CONNECTED;
+		s->version = m.vmbus_version_requested;
+		atomic_store(&s->version_public, s->version);
+		s->stats.connects++;
+		resp.version_supported = 1;
+		resp.msg_conn_id = s->version >= VMBUS_VERSION_WIN10_V5 ? VMBUS_MESSAGE_CONNECTION_ID
+									 : s->version;
+	}
+	(void)vp;
+	vmbus_server_post(s, &resp, sizeof(resp));
+}
+
+static void on_request_offers(struct vmbus_server *s)
+{
+	struct vmbus_msg_header done = {.msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED};
+	unsigned relid;
+
+	if (s->offers_delivered) {
+		vmbus_server_guest_error(s, "REQUESTOFFERS again");
+		return;
+	}
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++) {
+		struct vmbus_channel *ch = s->channels[relid];
+
+		if (ch && atomic_load(&ch->state) == VMBUS_CHANNEL_UNOFFERED)
+			vmbus_channel_send_offer(ch);
+	}
+	s->offers_delivered = true;
+	vmbus_server_post(s, &done, sizeof(done));
+}
+
+static void send_gpadl_created(struct vmbus_server *s, uint32_t relid, uint32_t id, uint32_t status)
+{
+	struct vmbus_msg_gpadl_created m = {
+		.header.msgtype = VMBUS_MSG_GPADL_CREATED,
+		.child_relid = relid,
+		.gpadl = id,
+		.creation_status = status,
+	};
+
+	vmbus_server_post(s, &m, sizeof(m));
+}
+
+static void gpadl_result(struct vmbus_server *s, int r, uint32_t id, uint32_t relid,
+			 const char *what)
+{
+	if (r == 1) {
+		send_gpadl_created(s, relid, id, VMBUS_STATUS_SUCCESS);
+		return;
+	}
+	if (r == 0)
+		return;
+	s->stats.gpadl_errors++;
+	vmbus_server_guest_error(s, "%s for GPADL %#x refused: %s", what, id, strerror(-r));
+	/* A body for no pending GPADL has nobody waiting for an answer. */
+	if (r != -ENOENT)
+		send_gpadl_created(s, relid, id, VMBUS_STATUS_UNSUCCESSFUL);
+}
+
+static void on_gpadl_header(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	uint32_t id = 0, relid = 0;
+	int r;
+
+	if (len >= sizeof(struct vmbus_msg_gpadl_header)) {
+		memcpy(&relid, data + offsetof(struct vmbus_msg_gpadl_header, child_relid), 4);
+		memcpy(&id, data + offsetof(struct vmbus_msg_gpadl_header, gpadl), 4);
+	}
+	if (len >= sizeof(struct vmbus_msg_gpadl_header) && !channel_by_relid(s, relid))
+		r = -ENODEV;
+	else
+		r = vmbus_gpadl_header(s->gpadls, data, len, &id, &relid);
+	gpadl_result(s, r, id, relid, "GPADL_HEADER");
+}
+
+static void on_gpadl_body(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	uint32_t id = 0, relid = 0;
+	int r = vmbus_gpadl_body(s->gpadls, data, len, &id, &relid);
+
+	gpadl_result(s, r, id, relid, "GPADL_BODY");
+}
+
+static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_gpadl_teardown m;
+	struct vmbus_msg_gpadl_torndown done = {.header.msgtype = VMBUS_MSG_GPADL_TORNDOWN};
+	int r;
+
+	if (len < sizeof(m)) {
+		vmbus_server_guest_error(s, "GPADL_TEARDOWN of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, sizeof(m));
+	r = vmbus_gpadl_remove(s->gpadls, m.gpadl);
+	if (r == -EBUSY)
+		return; /* answered when the channel using it closes */
+	if (r < 0) {
+		vmbus_server_guest_error(s, "GPADL_TEARDOWN of unknown GPADL %#x", m.gpadl);
+		return;
+	}
+	done.gpadl = m.gpadl;
+	vmbus_server_post(s, &done, sizeof(done));
+}
+
+static void on_open_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_open_channel m;
+	struct vmbus_msg_open_result res = {.header.msgtype = VMBUS_MSG_OPENCHANNEL_RESULT};
+	struct vmbus_channel *ch;
+
+	if (len < sizeof(m)) {
+		vmbus_server_guest_error(s, "OPENCHANNEL of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, sizeof(m));
+	res.child_relid = m.child_relid;
+	res.openid = m.openid;
+	ch = channel_by_relid(s, m.child_relid);
+	if (ch && atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED)
+		return; /* like Hyper-V: a rescinded channel's open is ignored (channel_mgmt.c) */
+	if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_OFFERED) {
+		vmbus_server_guest_error(s, "OPENCHANNEL of relid %u, which is %s", m.child_relid,
+					 ch ? vmbus_channel_state_name(atomic_load(&ch->state))
+					    : "not offered");
+		res.status = VMBUS_STATUS_UNSUCCESSFUL;
+	} else {
+		res.status = vmbus_channel_open_locked(ch, &m);
+	}
+	if (res.status != VMBUS_STATUS_SUCCESS)
+		s->stats.open_errors++;
+	vmbus_server_post(s, &res, sizeof(res));
+}
+
+static void on_close_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_relid m;
+	struct vmbus_channel *ch;
+
+	if (len < sizeof(m)) {
+		vmbus_server_guest_error(s, "CLOSECHANNEL of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, sizeof(m));
+	ch = channel_by_relid(s, m.child_relid);
+	if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_OPEN) {
+		if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_RESCINDED)
+			vmbus_server_guest_error(s, "CLOSECHANNEL of relid %u, which is not open",
+						 m.child_relid);
+		return;
+	}
+	vmbus_channel_close_locked(ch);
+	atomic_store(&ch->state, VMBUS_CHANNEL_OFFERED);
+}
+
+static void on_relid_released(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_relid m;
+	struct vmbus_channel *ch;
+
+	if (len < sizeof(m)) {
+		vmbus_server_guest_error(s, "RELID_RELEASED of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, sizeof(m));
+	ch = channel_by_relid(s, m.child_relid);
+	if (ch && atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED) {
+		ch->released = true;
+		return;
+	}
+	if (m.child_relid >= 1 && m.child_relid <= VMBUS_MAX_RELID &&
+	    s->relid_reserved[m.child_relid]) {
+		s->relid_reserved[m.child_relid] = false;
+		return;
+	}
+	vmbus_server_guest_error(s, "RELID_RELEASED of relid %u, which was not rescinded",
+				 m.child_relid);
+}
+
+static void on_unload(struct vmbus_server *s)
+{
+	struct vmbus_msg_header resp = {.msgtype = VMBUS_MSG_UNLOAD_RESPONSE};
+
+	reset_connection(s);
+	s->stats.unloads++;
+	vmbus_server_post(s, &resp, sizeof(resp));
+}
+
+static void on_modify_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+{
+	struct vmbus_msg_modifychannel m;
+	struct vmbus_msg_modifychannel_response resp = {
+		.header.msgtype = VMBUS_MSG_MODIFYCHANNEL_RESPONSE,
+	};
+	struct vmbus_channel *ch;
+
+	if (len < sizeof(m)) {
+		vmbus_server_guest_error(s, "MODIFYCHANNEL of %zu bytes", len);
+		return;
+	}
+	memcpy(&m, data, sizeof(m));
+	ch = channel_by_relid(s, m.child_relid);
+	resp.child_relid = m.child_relid;
+	if (!ch || m.target_vp >= s->cfg.vcpus ||
+	    atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED) {
+		vmbus_server_guest_error(s, "MODIFYCHANNEL of relid %u to VP %u refused",
+					 m.child_relid, m.target_vp);
+		resp.status = VMBUS_STATUS_UNSUCCESSFUL;
+	} else {
+		atomic_store(&ch->target_vp, m.target_vp);
+	}
+	/* Only 5.3 guests wait for an answer (channel.c send_modifychannel_with_ack). */
+	if (s->version >= VMBUS_VERSION_WIN10_V5_3)
+		vmbus_server_post(s, &resp, sizeof(resp));
+}
+
+/* Processes one guest message, under s->lock. */
+static void process_message(struct vmbus_server *s, const struct vmbus_queued_msg *q)
+{
+	struct vmbus_msg_header h;
+
+	s->stats.messages++;
+	if (q->len < sizeof(h)) {
+		vmbus_server_guest_error(s, "message of %u bytes", q->len);
+		return;
+	}
+	memcpy(&h, q->data, sizeof(h));
+	if (h.msgtype == VMBUS_MSG_INITIATE_CONTACT) {
+		on_initiate_contact(s, q->vp, q->connection_id, q->data, q->len);
+		return;
+	}
+	if (h.msgtype == VMBUS_MSG_UNLOAD) {
+		on_unload(s);
+		return;
+	}
+	if (s->conn != VMBUS_CONN_CONNECTED) {
+		vmbus_server_guest_error(s, "message type %u before INITIATE_CONTACT", h.msgtype);
+		return;
+	}
+	switch (h.msgtype) {
+	case VMBUS_MSG_REQUESTOFFERS: on_request_offers(s); break;
+	case VMBUS_MSG_GPADL_HEADER: on_gpadl_header(s, q->data, q->len); break;
+	case VMBUS_MSG_GPADL_BODY: on_gpadl_body(s, q->data, q->len); break;
+	case VMBUS_MSG_GPADL_TEARDOWN: on_gpadl_teardown(s, q->data, q->len); break;
+	case VMBUS_MSG_OPENCHANNEL: on_open_channel(s, q->data, q->len); break;
+	case VMBUS_MSG_CLOSECHANNEL: on_close_channel(s, q->data, q->len); break;
+	case VMBUS_MSG_RELID_RELEASED: on_relid_released(s, q->data, q->len); break;
+	case VMBUS_MSG_MODIFYCHANNEL: on_modify_channel(s, q->data, q->len); break;
+	case VMBUS_MSG_TL_CONNECT_REQUEST:
+		vmbus_server_guest_error(s, "hv_sock connection requested: not supported");
+		break;
+	default:
+		vmbus_server_guest_error(s, "unexpected message type %u", h.msgtype);
+		break;
+	}
+}
+
+/* Takes the oldest queued message; false if none (or stopping). */
+static bool queue_pop(struct vmbus_server *s, struct vmbus_queued_msg *out, bool wait)
+{
+	pthread_mutex_lock(&s->queue_lock);
+	while (wait && !s->stopping && s->queue_count == 0)
+		pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+	if (s->stopping || s->queue_count == 0) {
+		pthread_mutex_unlock(&s->queue_lock);
+		return false;
+	}
+	*out = s->queue[s->queue_head];
+	s->queue_head = (s->queue_head + 1) % VMBUS_MESSAGE_QUEUE_LEN;
+	s->queue_count--;
+	pthread_mutex_unlock(&s->queue_lock);
+	return true;
+}
+
+static void *message_thread(void *arg)
+{
+	struct vmbus_server *s = arg;
+	struct vmbus_queued_msg q;
+
+	pthread_setname_np(pthread_self(), "vmbus-msg");
+	while (queue_pop(s, &q, true)) {
+		pthread_mutex_lock(&s->lock);
+		process_message(s, &q);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+unsigned vmbus_server_dispatch(struct vmbus_server *s)
+{
+	struct vmbus_queued_msg q;
+	unsigned n = 0;
+
+	while (queue_pop(s, &q, false)) {
+		pthread_mutex_lock(&s->lock);
+		process_message(s, &q);
+		pthread_mutex_unlock(&s->lock);
+		n++;
+	}
+	return n;
+}
+
+enum vmbus_post_result vmbus_server_handle_message(struct vmbus_server *s, unsigned vp,
+						   uint32_t connection_id, const void *payload,
+						   size_t len)
+{
+	struct vmbus_queued_msg *q;
+
+	if (len > VMBUS_MESSAGE_MAX_SIZE || (connection_id != VMBUS_MESSAGE_CONNECTION_ID &&
+					     connection_id != VMBUS_MESSAGE_CONNECTION_ID_4))
+		return VMBUS_POST_INVALID;
+	pthread_mutex_lock(&s->queue_lock);
+	if (s->queue_count == VMBUS_MESSAGE_QUEUE_LEN) {
+		pthread_mutex_unlock(&s->queue_lock);
+		atomic_fetch_add(&s->queue_full, 1);
+		return VMBUS_POST_RETRY;
+	}
+	q = &s->queue[(s->queue_head + s->queue_count) % VMBUS_MESSAGE_QUEUE_LEN];
+	q->vp = vp;
+	q->connection_id = connection_id;
+	q->len = (uint32_t)len;
+	memcpy(q->data, payload, len);
+	s->queue_count++;
+	pthread_cond_signal(&s->queue_cond);
+	pthread_mutex_unlock(&s->queue_lock);
+	return VMBUS_POST_OK;
+}
+
+bool vmbus_server_is_channel_connection_id(uint32_t connection_id)
+{
+	return connection_id > VMBUS_CHANNEL_CONNECTION_BASE &&
+	       connection_id <= VMBUS_CHANNEL_CONNECTION_BASE + VMBUS_MAX_RELID;
+}
+
+void vmbus_server_handle_signal(struct vmbus_server *s, uint32_t connection_id)
+{
+	struct vmbus_channel *ch = NULL;
+	uint64_t one = 1;
+
+	pthread_rwlock_rdlock(&s->doorbell_lock);
+	if (vmbus_server_is_channel_connection_id(connection_id))
+		ch = s->channels[connection_id - VMBUS_CHANNEL_CONNECTION_BASE];
+	if (ch && atomic_load(&ch->open)) {
+		atomic_fetch_add(&ch->stats.signals_in, 1);
+		if (write(ch->efd, &one, sizeof(one)) < 0) {
+			/* The counter cannot overflow in practice; a failed write loses nothing. */
+		}
+	} else {
+		pthread_mutex_lock(&s->queue_lock);
+		s->stats.signals_unknown++;
+		pthread_mutex_unlock(&s->queue_lock);
+	}
+	pthread_rwlock_unlock(&s->doorbell_lock);
+}
+
+uint32_t vmbus_server_version(struct vmbus_server *s)
+{
+	return atomic_load(&s->version_public);
+}
+
+void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *stats)
+{
+	uint64_t unknown;
+
+	pthread_mutex_lock(&s->queue_lock);
+	unknown = s->stats.signals_unknown;
+	pthread_mutex_unlock(&s->queue_lock);
+	pthread_mutex_lock(&s->lock);
+	*stats = s->stats;
+	pthread_mutex_unlock(&s->lock);
+	stats->signals_unknown = unknown;
+	stats->queue_full = atomic_load(&s->queue_full);
+}
+
+void vmbus_server_for_each_channel(struct vmbus_server *s,
+				   void (*fn)(void *opaque, struct vmbus_channel *ch), void *opaque)
+{
+	unsigned relid;
+
+	pthread_mutex_lock(&s->lock);
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
+		if (s->channels[relid])
+			fn(opaque, s->channels[relid]);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server **ret)
+{
+	struct vmbus_server *s;
+	int r;
+
+	if (!cfg->mem || !cfg->synic || !cfg->synic->post_message || !cfg->synic->signal_event ||
+	    cfg->vcpus == 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	if (s->cfg.max_version == 0)
+		s->cfg.max_version = supported_versions[0];
+	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->queue_lock, NULL);
+	pthread_cond_init(&s->queue_cond, NULL);
+	pthread_rwlock_init(&s->doorbell_lock, NULL);
+	r = vmbus_gpadl_table_new(cfg->mem, &s->gpadls);
+	if (r == 0 && !cfg->manual_dispatch) {
+		r = -pthread_create(&s->thread, NULL, message_thread, s);
+		s->thread_running = r == 0;
+	}
+	if (r < 0) {
+		vmbus_server_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct vmbus_server *vmbus_server_free(struct vmbus_server *s)
+{
+	unsigned relid;
+
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&s->queue_lock);
+	s->stopping = true;
+	pthread_cond_broadcast(&s->queue_cond);
+	pthread_mutex_unlock(&s->queue_lock);
+	if (s->thread_running)
+		pthread_join(s->thread, NULL);
+	/* Channels the VSPs did not free: close them (callbacks run) and free them. */
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
+		if (s->channels[relid])
+			vmbus_channel_free(s->channels[relid]);
+	vmbus_gpadl_table_free(s->gpadls);
+	pthread_rwlock_destroy(&s->doorbell_lock);
+	pthread_cond_destroy(&s->queue_cond);
+	pthread_mutex_destroy(&s->queue_lock);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}

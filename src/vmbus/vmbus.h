@@ -1,0 +1,216 @@
+/*
+ * The VMBus host: the connection protocol with the guest's vmbus driver
+ * (versions, offers, GPADLs, open/close, rescind, unload), and channels,
+ * each a pair of ring buffers in guest memory that a VSP (virtualization
+ * service provider, src/vsp/) reads and writes.
+ *
+ * The server knows nothing of the hypervisor interface: it talks to the
+ * SynIC through struct vmbus_synic_ops, and whoever owns the SynIC calls
+ * vmbus_server_handle_message() for each HvPostMessage on the VMBus
+ * message connection ids and vmbus_server_handle_signal() for each
+ * HvSignalEvent on a channel's connection id. Tests drive it the same way
+ * with a guest-side client (tests/lib/vmbus_client.h).
+ *
+ * Threads: guest messages are queued by the caller (a vCPU thread) and
+ * processed in order by the server's message thread, which also calls the
+ * VSPs' open and close callbacks. Each open channel has a worker thread
+ * that the guest's signals (and the VSP's own wake-ups and timers) wake;
+ * it reads packets and calls the VSP's packet callback. vCPU threads never
+ * block on the server.
+ *
+ * Wire formats: hvdef/vmbus_proto.h. Design notes: docs/vmbus.md.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/guid.h"
+#include "vid/guest_memory.h"
+
+struct vmbus_server;
+struct vmbus_channel;
+
+/* How the server reaches the guest's SynIC. Both may be called from any thread. */
+struct vmbus_synic_ops {
+	/* Delivers a message to SINT sint of VP vp (queued if the slot is busy). 0 or -errno. */
+	int (*post_message)(void *opaque, unsigned vp, unsigned sint, uint32_t msg_type,
+			    const void *payload, size_t len);
+	/* Sets event flag `flag` in VP vp's SIEFP slot sint and raises the SINT. 0 or -errno. */
+	int (*signal_event)(void *opaque, unsigned vp, unsigned sint, unsigned flag);
+};
+
+struct vmbus_server_config {
+	struct guest_memory *mem;
+	unsigned vcpus;                    /* VP indexes are 0..vcpus-1 */
+	const struct vmbus_synic_ops *synic;
+	void *synic_opaque;
+	uint32_t max_version;              /* newest version offered; 0 = VMBUS_VERSION_WIN10_V5_3 */
+	/*
+	 * No message thread: queued messages are processed when the owner
+	 * calls vmbus_server_dispatch() (fuzzers and deterministic tests).
+	 */
+	bool manual_dispatch;
+};
+
+int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server **ret) must_check;
+/* Stops every thread, closes every channel (VSP close callbacks run), frees; NULL is a no-op. */
+struct vmbus_server *vmbus_server_free(struct vmbus_server *s);
+
+/* What HvPostMessage tells the guest (the SynIC glue maps these to TLFS statuses). */
+enum vmbus_post_result {
+	VMBUS_POST_OK,      /* queued */
+	VMBUS_POST_RETRY,   /* queue full: HV_STATUS_INSUFFICIENT_BUFFERS, the guest retries */
+	VMBUS_POST_INVALID, /* wrong size or connection id: HV_STATUS_INVALID_PARAMETER/CONNECTION_ID */
+};
+
+/* A guest message on connection_id (1 or 4), from VP vp. Copies the payload; any thread. */
+enum vmbus_post_result vmbus_server_handle_message(struct vmbus_server *s, unsigned vp,
+						   uint32_t connection_id, const void *payload,
+						   size_t len);
+/* HvSignalEvent on connection_id: wakes that channel's worker. Any thread, never blocks long. */
+void vmbus_server_handle_signal(struct vmbus_server *s, uint32_t connection_id);
+/* True if connection_id is one the server hands out for channel signals. */
+bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
+/* The message connection ids to register with the SynIC. */
+#define VMBUS_SERVER_MESSAGE_CONNECTION_IDS {1u, 4u}
+/* Channel signal connection ids are VMBUS_CHANNEL_CONNECTION_BASE + relid (like Hyper-V, SINT2 << 12). */
+#define VMBUS_CHANNEL_CONNECTION_BASE 0x2000u
+
+/* manual_dispatch only: processes every queued message; returns how many. */
+unsigned vmbus_server_dispatch(struct vmbus_server *s);
+
+/* The negotiated version, 0 while the guest is not connected. */
+uint32_t vmbus_server_version(struct vmbus_server *s);
+
+/* Counters of guest misbehaviour and traffic, for status and tests. */
+struct vmbus_server_stats {
+	uint64_t messages;         /* guest messages processed */
+	uint64_t bad_messages;     /* malformed, unknown, or out of sequence: ignored or refused */
+	uint64_t queue_full;       /* posts refused with VMBUS_POST_RETRY */
+	uint64_t gpadl_errors;     /* GPADLs refused */
+	uint64_t open_errors;      /* OPENCHANNEL refused */
+	uint64_t unloads;
+	uint64_t connects;
+	uint64_t signals_unknown;  /* signals on a connection id with no open channel */
+};
+void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *stats);
+
+/* ---------------------------------------------------------------------- */
+/* Channels: what a VSP sees. */
+
+enum vmbus_channel_state {
+	/*
+	 * Created by a VSP, not shown to the guest yet (the guest has not
+	 * connected or not asked for offers). -> OFFERED at REQUESTOFFERS, or
+	 * at once if offers were already delivered (hot add).
+	 */
+	VMBUS_CHANNEL_UNOFFERED,
+	/* Offered, closed. -> OPEN at a good OPENCHANNEL; -> UNOFFERED at UNLOAD. */
+	VMBUS_CHANNEL_OFFERED,
+	/* Rings mapped, worker running. -> OFFERED at CLOSECHANNEL or UNLOAD (VSP close runs). */
+	VMBUS_CHANNEL_OPEN,
+	/*
+	 * The host removed it (vmbus_channel_rescind): RESCIND sent, closed;
+	 * waiting for the guest's RELID_RELEASED before the relid is reused.
+	 */
+	VMBUS_CHANNEL_RESCINDED,
+};
+const char *vmbus_channel_state_name(enum vmbus_channel_state state);
+
+struct vmbus_channel_params {
+	const char *name;          /* for logs and status, e.g. "heartbeat" */
+	struct guid class_id;      /* if_type: the guest matches its drivers on it */
+	struct guid instance_id;   /* if_instance */
+	uint16_t flags;            /* VMBUS_OFFER_FLAG_* (hvdef/vmbus_proto.h) */
+	bool pipe_message_mode;    /* pipe mode, message pipes (the integration services) */
+	uint16_t mmio_megabytes;
+	uint16_t subchannel_index; /* 0 = primary; else a sub-channel of `primary` */
+	struct vmbus_channel *primary;
+	size_t max_packet_size;    /* largest incoming packet accepted; 0 = 16 KiB */
+};
+
+/* One packet from the guest, valid during the packet callback. */
+struct vmbus_packet {
+	uint16_t type;      /* enum vmbus_packet_type */
+	uint16_t flags;     /* VMBUS_PKT_FLAG_* */
+	uint64_t trans_id;
+	const uint8_t *data; /* after the descriptor's header (offset8 * 8) */
+	size_t len;
+	const uint8_t *raw;  /* the whole packet, descriptor first */
+	size_t raw_len;
+};
+
+/* Opaque saved state of a channel (save/restore is declared, not implemented yet). */
+struct vmbus_channel_saved;
+
+struct vmbus_channel_ops {
+	/*
+	 * The guest opened the channel (message thread). Return 0 to accept;
+	 * a negative errno makes the OPENCHANNEL_RESULT a failure. The worker
+	 * starts after it returns. Must not create, free or rescind channels.
+	 */
+	int (*open)(void *opaque, struct vmbus_channel *ch, const uint8_t *user_data);
+	/* A packet arrived (worker thread). */
+	void (*packet)(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt);
+	/*
+	 * Worker thread: after vmbus_channel_wake(), when a timer set with
+	 * vmbus_channel_set_timer() expires, and once the outgoing ring has
+	 * room again after a send returned -EAGAIN. Optional.
+	 */
+	void (*wake)(void *opaque, struct vmbus_channel *ch);
+	/* The channel closed (CLOSECHANNEL, UNLOAD, rescind, free); the worker has stopped. */
+	void (*close)(void *opaque, struct vmbus_channel *ch);
+	/* Save/restore hooks, for later: not called yet. */
+	int (*save)(void *opaque, struct vmbus_channel *ch, struct vmbus_channel_saved *out);
+	int (*restore)(void *opaque, struct vmbus_channel *ch, const struct vmbus_channel_saved *in);
+};
+
+/*
+ * Creates a channel and offers it to the guest as soon as the guest asks
+ * for offers (at once if it already has: hot add). -ENOSPC when every
+ * relid is taken, -EINVAL for bad params.
+ */
+int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params *params,
+		      const struct vmbus_channel_ops *ops, void *opaque,
+		      struct vmbus_channel **ret) must_check;
+/*
+ * Removes a channel: closes it if open (the close callback runs), tells the
+ * guest (RESCIND) if it was offered, and frees it. NULL is a no-op. Not from
+ * the channel's own callbacks. Returns NULL.
+ */
+struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch);
+
+/*
+ * Sends an in-band packet (type VMBUS_PKT_DATA_INBAND or VMBUS_PKT_COMP)
+ * with the payload padded to 8 bytes. Any thread. 0; -EAGAIN when the
+ * ring is full (the wake callback runs once there is room); -ENOTCONN if
+ * the channel is not open; -EPROTO if the guest broke the ring; -EINVAL.
+ */
+int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
+		       const void *data, size_t len) must_check;
+/* Wakes the worker: it calls ops->wake. Any thread. */
+void vmbus_channel_wake(struct vmbus_channel *ch);
+/* Worker thread (or before open): ops->wake runs after delay_ns; replaces a pending timer. */
+void vmbus_channel_set_timer(struct vmbus_channel *ch, uint64_t delay_ns);
+
+enum vmbus_channel_state vmbus_channel_state(struct vmbus_channel *ch);
+uint32_t vmbus_channel_relid(const struct vmbus_channel *ch);
+const char *vmbus_channel_name(const struct vmbus_channel *ch);
+
+struct vmbus_channel_stats {
+	uint64_t packets_in, packets_out;
+	uint64_t signals_in;   /* guest -> host signals (HvSignalEvent) */
+	uint64_t signals_out;  /* host -> guest interrupts */
+	uint64_t ring_full;    /* sends that found the ring full */
+	uint64_t bad_packets;  /* too large or a broken ring */
+	uint64_t opens;
+};
+void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stats *stats);
+
+/* Calls fn for each channel of the server, in relid order, under the server lock. */
+void vmbus_server_for_each_channel(struct vmbus_server *s,
+				   void (*fn)(void *opaque, struct vmbus_channel *ch),
+				   void *opaque);
