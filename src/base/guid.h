@@ -27,7 +27,12 @@ bool guid_equal(const struct guid *a, const struct guid *b);
 bool guid_is_null(const struct guid *g);
 
 /* A GUID from its fields, for constants: GUID_INIT(0x0e0b6031, 0x5213, 0x4934, 0x81, 0x8b, ...). */
-#define GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7)                                     \
-	{{(uint8_t)(d1), (uint8_t)((d1) >> 8), (uint8_t)((d1) >> 16), (uint8_t)((d1) >> 24),      \
-	  (uint8_t)(d2), (uint8_t)((d2) >> 8), (uint8_t)(d3), (uint8_t)((d3) >> 8), (b0), (b1),   \
-	  (b2), (b3), (b4), (b5), (b6), (b7)}}
+#define GUID_INIT(d1, d2, d3, b0, b1, b2, b3, b4, b5, b6, b7)                                      \
+	{                                                                                          \
+		{                                                                                  \
+			(uint8_t)(d1), (uint8_t)((d1) >> 8), (uint8_t)((d1) >> 16),                \
+				(uint8_t)((d1) >> 24), (uint8_t)(d2), (uint8_t)((d2) >> 8),        \
+				(uint8_t)(d3), (uint8_t)((d3) >> 8), (b0), (b1), (b2), (b3), (b4), \
+				(b5), (b6), (b7)                                                   \
+		}                                                                                  \
+	}

@@ -25,16 +25,16 @@
  * and, as intended, runs on the reference TSC page (clocksource
  * hyperv_clocksource_tsc_page, drivers/clocksource/hyperv_timer.c).
  */
-#define HV_PRIVILEGES_LOW                                                                  \
-	(HV_ACCESS_VP_RUNTIME_REG |         /* msr.c: thread CPU time of the vCPU */       \
-	 HV_ACCESS_PARTITION_REF_COUNTER |  /* ref_time.c */                               \
-	 HV_ACCESS_SYNIC_REGS |             /* synic.c */                                  \
-	 HV_ACCESS_HYPERCALL_MSRS |         /* msr.c, hypercall.c */                       \
-	 HV_ACCESS_VP_INDEX |               /* msr.c */                                    \
-	 HV_ACCESS_PARTITION_REFERENCE_TSC | /* ref_time.c */                              \
-	 HV_ACCESS_FREQUENCY_REGS)          /* msr.c: the guest skips TSC/LAPIC calibration */
+#define HV_PRIVILEGES_LOW                                                                          \
+	(HV_ACCESS_VP_RUNTIME_REG |	     /* msr.c: thread CPU time of the vCPU */              \
+	 HV_ACCESS_PARTITION_REF_COUNTER |   /* ref_time.c */                                      \
+	 HV_ACCESS_SYNIC_REGS |		     /* synic.c */                                         \
+	 HV_ACCESS_HYPERCALL_MSRS |	     /* msr.c, hypercall.c */                              \
+	 HV_ACCESS_VP_INDEX |		     /* msr.c */                                           \
+	 HV_ACCESS_PARTITION_REFERENCE_TSC | /* ref_time.c */                                      \
+	 HV_ACCESS_FREQUENCY_REGS)	     /* msr.c: the guest skips TSC/LAPIC calibration */
 
-/* 0x40000003 EBX: the two hypercalls hypercall.c implements; nothing that makes a root partition. */
+/* 0x40000003 EBX: the two hypercalls of hypercall.c; nothing that makes a root partition. */
 #define HV_PRIVILEGES_HIGH (HV_POST_MESSAGES | HV_SIGNAL_EVENTS)
 
 /* 0x40000003 EDX: the frequency MSRs are there (Linux needs this and HV_ACCESS_FREQUENCY_REGS). */
@@ -58,7 +58,7 @@
  * 0x40000002: the version of "Windows Server 2016" (10.0, build 14393),
  * as KVM reports too. Guests only print it (Linux: "Hyper-V: Host Build").
  */
-#define HV_VERSION_BUILD 14393u
+#define HV_VERSION_BUILD       14393u
 #define HV_VERSION_MAJOR_MINOR 0x000A0000u
 
 int hv_cpuid(const struct hv *hv, uint32_t function, struct hv_cpuid_leaf *out)

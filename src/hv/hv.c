@@ -29,8 +29,8 @@ void hv_guest_error(struct hv *hv, const char *fmt, ...)
 
 bool hv_gpa_page_is_ram(const struct hv *hv, uint64_t gpa)
 {
-	return (gpa & (HV_PAGE_SIZE - 1)) == 0 && guest_memory_is_ram(hv->platform.mem, gpa,
-								      HV_PAGE_SIZE);
+	return (gpa & (HV_PAGE_SIZE - 1)) == 0 &&
+	       guest_memory_is_ram(hv->platform.mem, gpa, HV_PAGE_SIZE);
 }
 
 /* --- Connection-id registries (HvPostMessage, HvSignalEvent targets) --- */

@@ -28,7 +28,7 @@ struct hv;
 
 struct hv_config {
 	uint16_t hypercall_port; /* 0: PC_PORT_HYPERCALL */
-	unsigned queue_depth;    /* 0: HV_DEFAULT_QUEUE_DEPTH; at most 256 */
+	unsigned queue_depth;	 /* 0: HV_DEFAULT_QUEUE_DEPTH; at most 256 */
 };
 
 /*
@@ -99,27 +99,27 @@ int hv_synic_signal_event(struct hv *hv, unsigned vp, unsigned sint, unsigned fl
 
 /* Counters, for logs and benchmarks: a snapshot, all fields summed over VPs. */
 struct hv_stats {
-	uint64_t hypercalls;              /* every trap on the hypercall port */
-	uint64_t hypercall_post_message;  /* by call code */
+	uint64_t hypercalls;		 /* every trap on the hypercall port */
+	uint64_t hypercall_post_message; /* by call code */
 	uint64_t hypercall_signal_event;
-	uint64_t hypercall_unknown;       /* HV_STATUS_INVALID_HYPERCALL_CODE */
-	uint64_t hypercall_failed;        /* returned a status other than success */
-	uint64_t hypercall_disabled;      /* trapped while the hypercall page was off: ignored */
-	uint64_t msr_reads[256];          /* by MSR - 0x40000000 */
+	uint64_t hypercall_unknown;  /* HV_STATUS_INVALID_HYPERCALL_CODE */
+	uint64_t hypercall_failed;   /* returned a status other than success */
+	uint64_t hypercall_disabled; /* trapped while the hypercall page was off: ignored */
+	uint64_t msr_reads[256];     /* by MSR - 0x40000000 */
 	uint64_t msr_writes[256];
-	uint64_t msr_other;               /* accesses outside 0x40000000-0x400000FF */
-	uint64_t msr_gp;                  /* accesses answered with #GP */
-	uint64_t messages_posted;         /* hv_synic_post_message calls accepted */
-	uint64_t messages_queued;         /* found the slot busy */
-	uint64_t messages_dropped;        /* the queue was full */
-	uint64_t messages_delivered;      /* written into a SIMP slot */
+	uint64_t msr_other;	     /* accesses outside 0x40000000-0x400000FF */
+	uint64_t msr_gp;	     /* accesses answered with #GP */
+	uint64_t messages_posted;    /* hv_synic_post_message calls accepted */
+	uint64_t messages_queued;    /* found the slot busy */
+	uint64_t messages_dropped;   /* the queue was full */
+	uint64_t messages_delivered; /* written into a SIMP slot */
 	uint64_t events_signaled;
-	uint64_t events_coalesced;        /* the flag was already set: no interrupt */
+	uint64_t events_coalesced; /* the flag was already set: no interrupt */
 	uint64_t eom_writes;
 	uint64_t interrupts_injected;
-	uint64_t interrupts_deferred;     /* SINT masked or polling, or SynIC off */
-	uint64_t interrupt_errors;        /* the MSI could not be injected */
-	uint64_t guest_errors;            /* bad guest input of any kind */
+	uint64_t interrupts_deferred; /* SINT masked or polling, or SynIC off */
+	uint64_t interrupt_errors;    /* the MSI could not be injected */
+	uint64_t guest_errors;	      /* bad guest input of any kind */
 };
 
 void hv_get_stats(const struct hv *hv, struct hv_stats *stats);

@@ -23,8 +23,8 @@
 
 /* KVM's in-kernel LAPIC timer counts at 1 GHz (APIC_BUS_CYCLE_NS = 1, arch/x86/kvm/lapic.h). */
 #define HV_APIC_FREQUENCY_HZ UINT64_C(1000000000)
-#define HV_MAX_QUEUE_DEPTH 256u
-#define HV_MSI_ADDRESS_BASE UINT64_C(0xFEE00000) /* fixed delivery, physical destination */
+#define HV_MAX_QUEUE_DEPTH   256u
+#define HV_MSI_ADDRESS_BASE  UINT64_C(0xFEE00000) /* fixed delivery, physical destination */
 
 /* Messages waiting for one SINT's slot: a ring of depth entries, allocated on first use. */
 struct hv_sint_queue {
@@ -34,11 +34,11 @@ struct hv_sint_queue {
 
 struct hv_vp {
 	pthread_mutex_t lock;
-	unsigned index;          /* VP index == APIC ID */
+	unsigned index; /* VP index == APIC ID */
 	/* SynIC registers as the guest last wrote them (validated). */
 	uint64_t scontrol, simp, siefp;
 	uint64_t sint[HV_SINT_COUNT];
-	uint16_t irq_pending;    /* bit n: SINT n was raised while it could not interrupt */
+	uint16_t irq_pending; /* bit n: SINT n was raised while it could not interrupt */
 	struct hv_sint_queue queue[HV_SINT_COUNT];
 	/* Only this VP's thread touches this one. */
 	uint64_t vp_assist_page;
@@ -46,7 +46,7 @@ struct hv_vp {
 
 struct hv_handler {
 	uint32_t connection_id;
-	void *fn;                /* hv_message_fn or hv_event_fn */
+	void *fn; /* hv_message_fn or hv_event_fn */
 	void *opaque;
 };
 
@@ -64,19 +64,19 @@ struct hv {
 
 	pthread_mutex_t lock;
 	uint64_t guest_os_id;
-	uint64_t hypercall_msr;  /* enable only while guest_os_id != 0 */
+	uint64_t hypercall_msr; /* enable only while guest_os_id != 0 */
 	uint64_t reference_tsc_msr;
-	uint32_t tsc_sequence;   /* of the last TSC page written; never 0 */
+	uint32_t tsc_sequence; /* of the last TSC page written; never 0 */
 	struct hv_registry messages, events;
 
 	/* Reference time = ((tsc * ref_scale) >> 64) + ref_offset, fixed at creation. */
 	uint64_t ref_scale;
 	int64_t ref_offset;
-	uint64_t ref_last;       /* atomic: the last value read, for a failed TSC read */
+	uint64_t ref_last; /* atomic: the last value read, for a failed TSC read */
 
-	struct hv_vp *vps;       /* platform.vp_count entries */
+	struct hv_vp *vps;	       /* platform.vp_count entries */
 	struct guest_error_log errors; /* rate-limited warnings */
-	struct hv_stats stats;   /* atomic counters */
+	struct hv_stats stats;	       /* atomic counters */
 };
 
 #define HV_COUNT(hv, field) __atomic_fetch_add(&(hv)->stats.field, 1, __ATOMIC_RELAXED)

@@ -18,8 +18,8 @@
 #include <string.h>
 
 #define X86_OUT_IMM8_AL 0xE6
-#define X86_RET 0xC3
-#define X86_INT3 0xCC
+#define X86_RET		0xC3
+#define X86_INT3	0xCC
 
 int hv_hypercall_page_fill(struct hv *hv, uint64_t gpa)
 {
@@ -43,8 +43,8 @@ uint16_t hv_hypercall_decode(uint64_t control, bool rep, struct hv_hypercall_con
 	*out = (struct hv_hypercall_control){
 		.code = (uint16_t)(control & HV_HYPERCALL_CODE_MASK),
 		.fast = (control & HV_HYPERCALL_FAST) != 0,
-		.var_header_qwords =
-			(uint16_t)((control & HV_HYPERCALL_VARHEAD_MASK) >> HV_HYPERCALL_VARHEAD_SHIFT),
+		.var_header_qwords = (uint16_t)((control & HV_HYPERCALL_VARHEAD_MASK) >>
+						HV_HYPERCALL_VARHEAD_SHIFT),
 		.rep_count = (uint16_t)((control & HV_HYPERCALL_REP_COUNT_MASK) >>
 					HV_HYPERCALL_REP_COUNT_SHIFT),
 		.rep_start = (uint16_t)((control & HV_HYPERCALL_REP_START_MASK) >>
@@ -111,7 +111,7 @@ static bool lookup(struct hv *hv, const struct hv_registry *r, uint32_t id, stru
 
 struct call_input {
 	struct hv_hypercall_control c;
-	uint64_t input;  /* GPA, or fast input 1 */
+	uint64_t input;	 /* GPA, or fast input 1 */
 	uint64_t output; /* GPA, or fast input 2 */
 };
 
@@ -142,8 +142,7 @@ static uint16_t post_message(struct hv *hv, unsigned vp, const struct call_input
 	}
 	if (!lookup(hv, &hv->messages, msg.connection_id, &h))
 		return HV_STATUS_INVALID_CONNECTION_ID;
-	return ((hv_message_fn)h.fn)(h.opaque, vp, msg.message_type, msg.payload,
-				     msg.payload_size);
+	return ((hv_message_fn)h.fn)(h.opaque, vp, msg.message_type, msg.payload, msg.payload_size);
 }
 
 /* HvCallSignalEvent: usually fast (the 8 input bytes in RDX), memory input accepted too. */
@@ -174,8 +173,8 @@ static uint16_t signal_event(struct hv *hv, unsigned vp, const struct call_input
 
 struct call {
 	uint16_t code;
-	bool rep;             /* a rep call: the handler reports reps completed */
-	bool var_header;      /* takes a variable-size header */
+	bool rep;	 /* a rep call: the handler reports reps completed */
+	bool var_header; /* takes a variable-size header */
 	uint16_t (*fn)(struct hv *hv, unsigned vp, const struct call_input *in);
 };
 
@@ -240,7 +239,7 @@ void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_
 		input = regs->rdx;
 		output = regs->r8;
 	} else {
-		/* 32-bit: EDX:EAX control, EBX:ECX input, EDI:ESI output (upper halves undefined). */
+		/* 32-bit: EDX:EAX control, EBX:ECX in, EDI:ESI out; upper halves undefined. */
 		control = (regs->rdx & 0xFFFFFFFFu) << 32 | (regs->rax & 0xFFFFFFFFu);
 		input = (regs->rbx & 0xFFFFFFFFu) << 32 | (regs->rcx & 0xFFFFFFFFu);
 		output = (regs->rdi & 0xFFFFFFFFu) << 32 | (regs->rsi & 0xFFFFFFFFu);

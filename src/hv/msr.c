@@ -42,31 +42,19 @@ static int read_locked(struct hv *hv, const uint64_t *reg, uint64_t *value)
 static int msr_read(struct hv *hv, struct hv_vp *vp, uint32_t msr, uint64_t *value)
 {
 	switch (msr) {
-	case HV_MSR_GUEST_OS_ID:
-		return read_locked(hv, &hv->guest_os_id, value);
+	case HV_MSR_GUEST_OS_ID: return read_locked(hv, &hv->guest_os_id, value);
 	case HV_MSR_HYPERCALL:
 		/* Linux's hv_is_hyperv_initialized() wants enable = 1 here. */
 		return read_locked(hv, &hv->hypercall_msr, value);
-	case HV_MSR_VP_INDEX:
-		*value = vp->index;
-		return 0;
+	case HV_MSR_VP_INDEX: *value = vp->index; return 0;
 	case HV_MSR_VP_RUNTIME:
 		*value = hv->platform.ops->vp_runtime_ns(hv->platform.opaque, vp->index) / 100;
 		return 0;
-	case HV_MSR_TIME_REF_COUNT:
-		*value = hv_ref_time_read(hv, vp->index);
-		return 0;
-	case HV_MSR_REFERENCE_TSC:
-		return read_locked(hv, &hv->reference_tsc_msr, value);
-	case HV_MSR_TSC_FREQUENCY:
-		*value = hv->platform.tsc_hz;
-		return 0;
-	case HV_MSR_APIC_FREQUENCY:
-		*value = HV_APIC_FREQUENCY_HZ;
-		return 0;
-	case HV_MSR_VP_ASSIST_PAGE:
-		*value = vp->vp_assist_page;
-		return 0;
+	case HV_MSR_TIME_REF_COUNT: *value = hv_ref_time_read(hv, vp->index); return 0;
+	case HV_MSR_REFERENCE_TSC: return read_locked(hv, &hv->reference_tsc_msr, value);
+	case HV_MSR_TSC_FREQUENCY: *value = hv->platform.tsc_hz; return 0;
+	case HV_MSR_APIC_FREQUENCY: *value = HV_APIC_FREQUENCY_HZ; return 0;
+	case HV_MSR_VP_ASSIST_PAGE: *value = vp->vp_assist_page; return 0;
 	}
 	if ((msr >= HV_MSR_SCONTROL && msr <= HV_MSR_EOM) ||
 	    (msr >= HV_MSR_SINT0 && msr <= HV_MSR_SINT15))
@@ -195,14 +183,10 @@ static int write_vp_assist(struct hv *hv, struct hv_vp *vp, uint64_t value)
 static int msr_write(struct hv *hv, struct hv_vp *vp, uint32_t msr, uint64_t value)
 {
 	switch (msr) {
-	case HV_MSR_GUEST_OS_ID:
-		return write_guest_os_id(hv, value);
-	case HV_MSR_HYPERCALL:
-		return write_hypercall(hv, value);
-	case HV_MSR_REFERENCE_TSC:
-		return write_reference_tsc(hv, value);
-	case HV_MSR_VP_ASSIST_PAGE:
-		return write_vp_assist(hv, vp, value);
+	case HV_MSR_GUEST_OS_ID: return write_guest_os_id(hv, value);
+	case HV_MSR_HYPERCALL: return write_hypercall(hv, value);
+	case HV_MSR_REFERENCE_TSC: return write_reference_tsc(hv, value);
+	case HV_MSR_VP_ASSIST_PAGE: return write_vp_assist(hv, vp, value);
 	case HV_MSR_VP_INDEX:
 	case HV_MSR_VP_RUNTIME:
 	case HV_MSR_TIME_REF_COUNT:

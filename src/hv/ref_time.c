@@ -30,8 +30,8 @@ int hv_ref_time_init(struct hv *hv)
 	/* Below 10 MHz the scale would not fit in 64 bits; no x86 TSC runs that slow. */
 	if (hv->platform.tsc_hz < HV_REFERENCE_TIME_HZ)
 		return -EINVAL;
-	hv->ref_scale = (uint64_t)(((unsigned __int128)HV_REFERENCE_TIME_HZ << 64) /
-				   hv->platform.tsc_hz);
+	hv->ref_scale =
+		(uint64_t)(((unsigned __int128)HV_REFERENCE_TIME_HZ << 64) / hv->platform.tsc_hz);
 	hv->ref_offset = 0;
 	/*
 	 * Reference time starts at 0 now. KVM starts a new guest's TSC near 0
@@ -39,7 +39,7 @@ int hv_ref_time_init(struct hv *hv)
 	 * vCPUs run, reading vCPU 0's TSC from this thread does not block.
 	 */
 	if (hv->platform.ops->read_tsc(hv->platform.opaque, 0, &tsc) == 0)
-		hv->ref_offset = -(int64_t)hv_ref_time_at(hv, tsc);
+		hv->ref_offset = (int64_t)(0 - hv_ref_time_at(hv, tsc)); /* unsigned: no overflow */
 	return 0;
 }
 

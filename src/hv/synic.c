@@ -80,7 +80,7 @@ static void sint_raise(struct hv *hv, struct hv_vp *vp, unsigned sint)
 		HV_COUNT(hv, interrupts_deferred);
 		return;
 	}
-	vp->irq_pending &= (uint16_t)~(1u << sint);
+	vp->irq_pending &= (uint16_t) ~(1u << sint);
 	inject(hv, vp, (uint8_t)(vp->sint[sint] & HV_SINT_VECTOR_MASK));
 }
 
@@ -93,7 +93,7 @@ static void raise_pending(struct hv *hv, struct hv_vp *vp)
 		if (!(vp->irq_pending & (1u << i)))
 			continue;
 		if (vp->sint[i] & HV_SINT_POLLING)
-			vp->irq_pending &= (uint16_t)~(1u << i);
+			vp->irq_pending &= (uint16_t) ~(1u << i);
 		else if (sint_can_interrupt(vp, i))
 			sint_raise(hv, vp, i);
 	}
@@ -125,7 +125,9 @@ static bool slot_try_write(struct hv_message *slot, const struct hv_message *m, 
 			return false;
 	}
 	slot->payload_size = m->payload_size;
-	slot->message_flags = more ? HV_MESSAGE_FLAG_PENDING : 0;
+	/* The guest may still be reading the flags of the message it just freed. */
+	__atomic_store_n(&slot->message_flags, more ? HV_MESSAGE_FLAG_PENDING : 0,
+			 __ATOMIC_RELAXED);
 	memset(slot->reserved, 0, sizeof(slot->reserved));
 	slot->sender = m->sender;
 	memcpy(slot->payload, m->payload, m->payload_size);
@@ -282,7 +284,8 @@ static int write_page_reg(struct hv *hv, uint64_t *reg, uint64_t value, const ch
 	bool moved = !(*reg & HV_MSR_PAGE_ENABLE) || (*reg & HV_MSR_PAGE_GPA_MASK) != gpa;
 
 	if (value & HV_PAGE_MSR_RESERVED) {
-		hv_guest_error(hv, "%s write %#llx: reserved bits", name, (unsigned long long)value);
+		hv_guest_error(hv, "%s write %#llx: reserved bits", name,
+			       (unsigned long long)value);
 		return -EINVAL;
 	}
 	if ((value & HV_MSR_PAGE_ENABLE) && moved &&
@@ -333,9 +336,7 @@ int hv_synic_msr_write(struct hv *hv, struct hv_vp *vp, uint32_t msr, uint64_t v
 		hv_guest_error(hv, "write to read-only SVERSION");
 		r = -EPERM;
 		break;
-	case HV_MSR_SIEFP:
-		r = write_page_reg(hv, &vp->siefp, value, "SIEFP");
-		break;
+	case HV_MSR_SIEFP: r = write_page_reg(hv, &vp->siefp, value, "SIEFP"); break;
 	case HV_MSR_SIMP:
 		r = write_page_reg(hv, &vp->simp, value, "SIMP");
 		if (r == 0)

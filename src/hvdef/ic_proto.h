@@ -22,15 +22,16 @@
 
 #include "base/guid.h"
 
-/* Class (interface type) GUIDs the guest's hv_utils binds to, and the instance ids Hyper-V uses. */
-#define IC_SHUTDOWN_CLASS_GUID "0e0b6031-5213-4934-818b-38d90ced39db"
-#define IC_SHUTDOWN_INSTANCE_GUID "b6650ff7-33bc-4840-8048-e0676786f393"
-#define IC_TIMESYNC_CLASS_GUID "9527e630-d0ae-497b-adce-e80ab0175caf"
-#define IC_TIMESYNC_INSTANCE_GUID "2dd1ce17-079e-403c-b352-a1921ee207ee"
-#define IC_HEARTBEAT_CLASS_GUID "57164f39-9115-4e78-ab55-382f3bd5422d"
+/* Class (interface type) GUIDs the guest's hv_utils binds to; instance ids as OpenVMM's (heartbeat:
+ * Parvis's own). */
+#define IC_SHUTDOWN_CLASS_GUID	   "0e0b6031-5213-4934-818b-38d90ced39db"
+#define IC_SHUTDOWN_INSTANCE_GUID  "b6650ff7-33bc-4840-8048-e0676786f393"
+#define IC_TIMESYNC_CLASS_GUID	   "9527e630-d0ae-497b-adce-e80ab0175caf"
+#define IC_TIMESYNC_INSTANCE_GUID  "2dd1ce17-079e-403c-b352-a1921ee207ee"
+#define IC_HEARTBEAT_CLASS_GUID	   "57164f39-9115-4e78-ab55-382f3bd5422d"
 #define IC_HEARTBEAT_INSTANCE_GUID "fedfe55d-1e0e-4ce6-a2c6-b1b5e9253bb8"
-#define IC_KVP_CLASS_GUID "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
-#define IC_KVP_INSTANCE_GUID "242ff919-07db-4180-9c2e-b86cb68c8c55"
+#define IC_KVP_CLASS_GUID	   "a9a0f4e7-5a45-4d96-b827-8a841e8c03e6"
+#define IC_KVP_INSTANCE_GUID	   "242ff919-07db-4180-9c2e-b86cb68c8c55"
 
 /* Versions: major << 16 | minor, as hv_util.c lists them. */
 #define IC_VERSION(major, minor) ((uint32_t)(major) << 16 | (uint32_t)(minor))
@@ -54,25 +55,25 @@ enum ic_msgtype {
 
 /* icmsg_hdr.icflags */
 #define IC_FLAG_TRANSACTION 0x1u
-#define IC_FLAG_REQUEST 0x2u
-#define IC_FLAG_RESPONSE 0x4u
+#define IC_FLAG_REQUEST	    0x2u
+#define IC_FLAG_RESPONSE    0x4u
 
 /* Status codes (HRESULTs) in icmsg_hdr.status. */
-#define IC_STATUS_OK 0x00000000u
-#define IC_STATUS_FAIL 0x80004005u
+#define IC_STATUS_OK		0x00000000u
+#define IC_STATUS_FAIL		0x80004005u
 #define IC_STATUS_NO_MORE_ITEMS 0x80070103u /* HV_S_CONT: end of a KVP enumeration */
 #define IC_STATUS_NOT_SUPPORTED 0x80070032u
-#define IC_STATUS_NOT_FOUND 0x80041002u
+#define IC_STATUS_NOT_FOUND	0x80041002u
 
 /* struct icmsg_hdr, after the pipe header. */
 struct ic_msg_header {
 	struct ic_version icverframe; /* framework version (negotiated) */
-	uint16_t icmsgtype;           /* enum ic_msgtype */
+	uint16_t icmsgtype;	      /* enum ic_msgtype */
 	struct ic_version icvermsg;   /* message version (negotiated) */
-	uint16_t icmsgsize;           /* bytes of body after this header */
-	uint32_t status;              /* IC_STATUS_*, set by the responder */
+	uint16_t icmsgsize;	      /* bytes of body after this header */
+	uint32_t status;	      /* IC_STATUS_*, set by the responder */
 	uint8_t ictransaction_id;
-	uint8_t icflags;              /* IC_FLAG_* */
+	uint8_t icflags; /* IC_FLAG_* */
 	uint8_t reserved[2];
 };
 _Static_assert(sizeof(struct ic_msg_header) == 20, "ic_msg_header");
@@ -80,7 +81,8 @@ _Static_assert(sizeof(struct ic_msg_header) == 20, "ic_msg_header");
 /* Pipe header + IC header: the fixed prefix of every IC packet payload (Linux ICMSG_HDR). */
 #define IC_PREFIX_SIZE (8u + sizeof(struct ic_msg_header))
 
-/* NEGOTIATE body (struct icmsg_negotiate): counts, then framework versions, then message versions. */
+/* NEGOTIATE body (struct icmsg_negotiate): counts, then framework versions, then message versions.
+ */
 struct ic_negotiate {
 	uint16_t icframe_vercnt;
 	uint16_t icmsg_vercnt;
@@ -101,38 +103,38 @@ _Static_assert(sizeof(struct ic_heartbeat_msg) == 40, "ic_heartbeat_msg");
 
 /* SHUTDOWN body (struct shutdown_msg_data). */
 struct ic_shutdown_msg {
-	uint32_t reason_code;     /* IC_SHUTDOWN_REASON_PLANNED */
+	uint32_t reason_code; /* IC_SHUTDOWN_REASON_PLANNED */
 	uint32_t timeout_seconds;
-	uint32_t flags;           /* IC_SHUTDOWN_FLAG_* */
+	uint32_t flags;		       /* IC_SHUTDOWN_FLAG_* */
 	uint8_t display_message[2048]; /* Parvis: UTF-16LE reason, NUL-terminated */
 };
 _Static_assert(sizeof(struct ic_shutdown_msg) == 2060, "ic_shutdown_msg");
 
-#define IC_SHUTDOWN_FLAG_FORCE 0x1u
-#define IC_SHUTDOWN_FLAG_RESTART 0x2u
+#define IC_SHUTDOWN_FLAG_FORCE	   0x1u
+#define IC_SHUTDOWN_FLAG_RESTART   0x2u
 #define IC_SHUTDOWN_FLAG_HIBERNATE 0x4u
 #define IC_SHUTDOWN_REASON_PLANNED 0x80000000u
 
 /* Time: 100 ns units since 1601-01-01 UTC; this many of them before the Unix epoch. */
 #define IC_TIME_UNIX_EPOCH_100NS UINT64_C(116444736000000000)
 
-#define IC_TIMESYNC_FLAG_PROBE 0x0u
-#define IC_TIMESYNC_FLAG_SYNC 0x1u   /* the guest must set its clock (start, resume) */
+#define IC_TIMESYNC_FLAG_PROBE	0x0u
+#define IC_TIMESYNC_FLAG_SYNC	0x1u /* the guest must set its clock (start, resume) */
 #define IC_TIMESYNC_FLAG_SAMPLE 0x2u /* a sample the guest may use */
 
 /* TIMESYNC body for message versions < 4.0 (struct ictimesync_data). */
 struct ic_timesync_msg {
-	uint64_t parenttime;    /* host UTC, 100 ns since 1601 */
+	uint64_t parenttime; /* host UTC, 100 ns since 1601 */
 	uint64_t childtime;
 	uint64_t roundtriptime;
 	uint8_t flags;
-	uint8_t reserved[3];
+	uint8_t reserved[7]; /* Linux reads 25 bytes; padded to the u64 alignment */
 };
-_Static_assert(sizeof(struct ic_timesync_msg) == 28, "ic_timesync_msg");
+_Static_assert(sizeof(struct ic_timesync_msg) == 32, "ic_timesync_msg");
 
 /* TIMESYNC body for version 4.0 (struct ictimesync_ref_data). */
 struct ic_timesync_ref_msg {
-	uint64_t parenttime;      /* host UTC, 100 ns since 1601, sampled at... */
+	uint64_t parenttime;	  /* host UTC, 100 ns since 1601, sampled at... */
 	uint64_t vmreferencetime; /* ...this partition reference time (100 ns) */
 	uint8_t flags;
 	uint8_t leapflags;
@@ -142,7 +144,7 @@ struct ic_timesync_ref_msg {
 _Static_assert(sizeof(struct ic_timesync_ref_msg) == 24, "ic_timesync_ref_msg");
 
 /* KVP (uapi hyperv.h). Keys and values travel as UTF-16LE with a NUL, sizes in bytes. */
-#define IC_KVP_MAX_KEY_SIZE 512u
+#define IC_KVP_MAX_KEY_SIZE   512u
 #define IC_KVP_MAX_VALUE_SIZE 2048u
 
 enum ic_kvp_op {
@@ -156,14 +158,14 @@ enum ic_kvp_op {
 
 enum ic_kvp_pool {
 	IC_KVP_POOL_EXTERNAL = 0,      /* written by the host, read by guest programs */
-	IC_KVP_POOL_GUEST = 1,         /* written by guest programs, read by the host */
-	IC_KVP_POOL_AUTO = 2,          /* the guest's intrinsic items (OS name, addresses) */
+	IC_KVP_POOL_GUEST = 1,	       /* written by guest programs, read by the host */
+	IC_KVP_POOL_AUTO = 2,	       /* the guest's intrinsic items (OS name, addresses) */
 	IC_KVP_POOL_AUTO_EXTERNAL = 3, /* the host's intrinsic items (host name) */
 	IC_KVP_POOL_AUTO_INTERNAL = 4,
 	IC_KVP_POOL_COUNT = 5,
 };
 
-#define IC_KVP_REG_SZ 1u
+#define IC_KVP_REG_SZ  1u
 #define IC_KVP_REG_U32 4u
 #define IC_KVP_REG_U64 8u
 
@@ -186,7 +188,7 @@ _Static_assert(sizeof(struct ic_kvp_value) == 2572, "ic_kvp_value");
  */
 struct ic_kvp_msg {
 	uint8_t operation; /* enum ic_kvp_op */
-	uint8_t pool;      /* enum ic_kvp_pool */
+	uint8_t pool;	   /* enum ic_kvp_pool */
 	uint16_t pad;
 	union {
 		struct ic_kvp_value value; /* GET, SET */

@@ -12,13 +12,13 @@
 #include "hvdef/tlfs_msr.h"
 
 /* HV_MESSAGE_TYPE: 0 marks a free slot; bit 31 set means a hypervisor message. */
-#define HV_MESSAGE_TYPE_NONE            0x00000000u
+#define HV_MESSAGE_TYPE_NONE		0x00000000u
 #define HV_MESSAGE_TYPE_HYPERVISOR_MASK 0x80000000u
-#define HV_MESSAGE_TYPE_TIMER_EXPIRED   0x80000010u
+#define HV_MESSAGE_TYPE_TIMER_EXPIRED	0x80000010u
 /* What VMBus puts in the header of its channel messages (drivers/hv/hyperv_vmbus.h). */
-#define HV_MESSAGE_TYPE_VMBUS           1u
+#define HV_MESSAGE_TYPE_VMBUS 1u
 
-#define HV_MESSAGE_SIZE          256u
+#define HV_MESSAGE_SIZE		 256u
 #define HV_MESSAGE_PAYLOAD_BYTES 240u
 
 /* message_flags: the host has more messages queued for this slot; write EOM after freeing it. */

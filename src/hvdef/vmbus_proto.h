@@ -26,24 +26,24 @@
 #define VMBUS_MESSAGE_MAX_SIZE 240u
 
 /* Connection ids (hyperv_vmbus.h). */
-#define VMBUS_MESSAGE_CONNECTION_ID 1u   /* messages, versions < 5.0 and after VERSION_RESPONSE */
-#define VMBUS_EVENT_CONNECTION_ID 2u     /* legacy shared event (not used: dedicated interrupts) */
-#define VMBUS_MONITOR_CONNECTION_ID 3u
+#define VMBUS_MESSAGE_CONNECTION_ID   1u /* messages, versions < 5.0 and after VERSION_RESPONSE */
+#define VMBUS_EVENT_CONNECTION_ID     2u /* legacy shared event (not used: dedicated interrupts) */
+#define VMBUS_MONITOR_CONNECTION_ID   3u
 #define VMBUS_MESSAGE_CONNECTION_ID_4 4u /* INITIATE_CONTACT for versions >= 5.0 */
-#define VMBUS_MESSAGE_SINT 2u            /* SINT of control messages and channel events */
+#define VMBUS_MESSAGE_SINT	      2u /* SINT of control messages and channel events */
 /* Event flags per SINT (2048 bits per 256-byte SIEFP slot): relids are 1..2047. */
 #define VMBUS_MAX_RELID 2047u
 
 /* Protocol versions, major << 16 | minor (hyperv.h VERSION_*). */
 #define VMBUS_VERSION(major, minor) ((uint32_t)(major) << 16 | (uint32_t)(minor))
-#define VMBUS_VERSION_WIN8 VMBUS_VERSION(2, 4)
-#define VMBUS_VERSION_WIN8_1 VMBUS_VERSION(3, 0)
-#define VMBUS_VERSION_WIN10 VMBUS_VERSION(4, 0)
-#define VMBUS_VERSION_WIN10_V4_1 VMBUS_VERSION(4, 1)
-#define VMBUS_VERSION_WIN10_V5 VMBUS_VERSION(5, 0)
-#define VMBUS_VERSION_WIN10_V5_1 VMBUS_VERSION(5, 1)
-#define VMBUS_VERSION_WIN10_V5_2 VMBUS_VERSION(5, 2)
-#define VMBUS_VERSION_WIN10_V5_3 VMBUS_VERSION(5, 3)
+#define VMBUS_VERSION_WIN8	    VMBUS_VERSION(2, 4)
+#define VMBUS_VERSION_WIN8_1	    VMBUS_VERSION(3, 0)
+#define VMBUS_VERSION_WIN10	    VMBUS_VERSION(4, 0)
+#define VMBUS_VERSION_WIN10_V4_1    VMBUS_VERSION(4, 1)
+#define VMBUS_VERSION_WIN10_V5	    VMBUS_VERSION(5, 0)
+#define VMBUS_VERSION_WIN10_V5_1    VMBUS_VERSION(5, 1)
+#define VMBUS_VERSION_WIN10_V5_2    VMBUS_VERSION(5, 2)
+#define VMBUS_VERSION_WIN10_V5_3    VMBUS_VERSION(5, 3)
 
 /* Channel message types (hyperv.h enum vmbus_channel_message_type). */
 enum vmbus_msgtype {
@@ -83,14 +83,14 @@ _Static_assert(sizeof(struct vmbus_msg_header) == 8, "vmbus_msg_header");
 struct vmbus_msg_initiate_contact {
 	struct vmbus_msg_header header;
 	uint32_t vmbus_version_requested;
-	uint32_t target_vcpu;     /* VP index the host sends control messages to */
+	uint32_t target_vcpu; /* VP index the host sends control messages to */
 	/*
 	 * < 5.0: GPA of the guest's interrupt page (u64). >= 5.0: byte 0 is the
 	 * SINT the guest takes messages on (always 2 for Linux), rest zero.
 	 */
 	uint64_t interrupt_page_or_sint;
-	uint64_t monitor_page1;   /* parent -> child monitor page */
-	uint64_t monitor_page2;   /* child -> parent monitor page */
+	uint64_t monitor_page1; /* parent -> child monitor page */
+	uint64_t monitor_page2; /* child -> parent monitor page */
 };
 _Static_assert(sizeof(struct vmbus_msg_initiate_contact) == 40, "initiate_contact");
 
@@ -100,48 +100,47 @@ struct vmbus_msg_version_response {
 	uint8_t version_supported; /* 0 = refused: the guest tries its next version */
 	uint8_t connection_state;  /* 0 = successful */
 	uint16_t padding;
-	uint32_t msg_conn_id;      /* >= 5.0: connection id of every later guest message */
+	uint32_t msg_conn_id; /* >= 5.0: connection id of every later guest message */
 };
 _Static_assert(sizeof(struct vmbus_msg_version_response) == 16, "version_response");
 
 /* Offer flags (hyperv.h VMBUS_CHANNEL_*). */
-#define VMBUS_OFFER_FLAG_ENUMERATE_DEVICE_INTERFACE 0x0001u
-#define VMBUS_OFFER_FLAG_NAMED_PIPE_MODE 0x0010u
+#define VMBUS_OFFER_FLAG_ENUMERATE_DEVICE_INTERFACE	0x0001u
+#define VMBUS_OFFER_FLAG_NAMED_PIPE_MODE		0x0010u
 #define VMBUS_OFFER_FLAG_REQUEST_MONITORED_NOTIFICATION 0x0400u
-#define VMBUS_OFFER_FLAG_TLNPI_PROVIDER 0x2000u
+#define VMBUS_OFFER_FLAG_TLNPI_PROVIDER			0x2000u
 /* Pipe modes (offer user_def bytes 0-3 when NAMED_PIPE_MODE). */
-#define VMBUS_PIPE_TYPE_BYTE 0x0u
-#define VMBUS_PIPE_TYPE_MESSAGE 0x4u
+#define VMBUS_PIPE_TYPE_BYTE	       0x0u
+#define VMBUS_PIPE_TYPE_MESSAGE	       0x4u
 #define VMBUS_OFFER_USER_DEFINED_BYTES 120u
 
-/* The offer proper (struct vmbus_channel_offer), 172 bytes. */
+/* The offer proper (struct vmbus_channel_offer), 176 bytes. */
 struct vmbus_channel_offer {
-	struct guid if_type;     /* device class: what the guest matches drivers on */
+	struct guid if_type;	 /* device class: what the guest matches drivers on */
 	struct guid if_instance; /* this device */
-	uint64_t reserved1;
-	uint64_t reserved2;
-	uint16_t chn_flags;      /* VMBUS_OFFER_FLAG_* */
+	uint32_t reserved[4];	 /* two u64 in Linux; u32 here so the message packs to 196 bytes */
+	uint16_t chn_flags;	 /* VMBUS_OFFER_FLAG_* */
 	uint16_t mmio_megabytes;
 	uint8_t user_def[VMBUS_OFFER_USER_DEFINED_BYTES]; /* pipe: u32 pipe_mode, then 116 bytes */
-	uint16_t sub_channel_index; /* 0 = primary channel (since Win8) */
+	uint16_t sub_channel_index;			  /* 0 = primary channel (since Win8) */
 	uint16_t reserved3;
 };
-_Static_assert(sizeof(struct vmbus_channel_offer) == 172, "vmbus_channel_offer");
+_Static_assert(sizeof(struct vmbus_channel_offer) == 176, "vmbus_channel_offer");
 
 /* Offer byte 189 bit 0 and bytes 190-191 bit 0 (bitfields in Linux). */
-#define VMBUS_OFFER_MONITOR_ALLOCATED 0x01u
+#define VMBUS_OFFER_MONITOR_ALLOCATED	0x01u
 #define VMBUS_OFFER_DEDICATED_INTERRUPT 0x0001u
-#define VMBUS_OFFER_NO_MONITOR_ID 0xFFu
+#define VMBUS_OFFER_NO_MONITOR_ID	0xFFu
 
 /* OFFERCHANNEL (1), host -> guest (struct vmbus_channel_offer_channel). */
 struct vmbus_msg_offer_channel {
 	struct vmbus_msg_header header;
 	struct vmbus_channel_offer offer;
-	uint32_t child_relid;       /* 1..2047: event flag number and channel id */
+	uint32_t child_relid; /* 1..2047: event flag number and channel id */
 	uint8_t monitorid;
-	uint8_t monitor_flags;      /* VMBUS_OFFER_MONITOR_ALLOCATED */
-	uint16_t interrupt_flags;   /* VMBUS_OFFER_DEDICATED_INTERRUPT */
-	uint32_t connection_id;     /* what the guest passes to HvSignalEvent */
+	uint8_t monitor_flags;	  /* VMBUS_OFFER_MONITOR_ALLOCATED */
+	uint16_t interrupt_flags; /* VMBUS_OFFER_DEDICATED_INTERRUPT */
+	uint32_t connection_id;	  /* what the guest passes to HvSignalEvent */
 };
 _Static_assert(offsetof(struct vmbus_msg_offer_channel, child_relid) == 184, "offer relid");
 _Static_assert(sizeof(struct vmbus_msg_offer_channel) == 196, "offer_channel");
@@ -158,9 +157,9 @@ _Static_assert(sizeof(struct vmbus_msg_relid) == 12, "vmbus_msg_relid");
 struct vmbus_msg_open_channel {
 	struct vmbus_msg_header header;
 	uint32_t child_relid;
-	uint32_t openid;                  /* echoed in the result (Linux: = relid) */
-	uint32_t ringbuffer_gpadlhandle;  /* both rings, guest->host first */
-	uint32_t target_vp;               /* VP index for this channel's interrupts */
+	uint32_t openid;			   /* echoed in the result (Linux: = relid) */
+	uint32_t ringbuffer_gpadlhandle;	   /* both rings, guest->host first */
+	uint32_t target_vp;			   /* VP index for this channel's interrupts */
 	uint32_t downstream_ringbuffer_pageoffset; /* first page of the host->guest ring */
 	uint8_t userdata[VMBUS_OFFER_USER_DEFINED_BYTES];
 };
@@ -187,7 +186,7 @@ _Static_assert(sizeof(struct vmbus_gpa_range) == 8, "gpa_range");
 struct vmbus_msg_gpadl_header {
 	struct vmbus_msg_header header;
 	uint32_t child_relid;
-	uint32_t gpadl;        /* guest-chosen handle (Linux counts from 0xE1E10) */
+	uint32_t gpadl;	       /* guest-chosen handle (Linux counts from 0xE1E10) */
 	uint16_t range_buflen; /* bytes of all ranges with their PFNs */
 	uint16_t rangecount;
 	/* struct vmbus_gpa_range ranges[] follow, continued in GPADL_BODY messages */
@@ -252,7 +251,7 @@ struct vmbus_msg_tl_connect_request {
 _Static_assert(sizeof(struct vmbus_msg_tl_connect_request) == 40, "tl_connect_request");
 
 /* NT status values the host puts in creation_status / open status. */
-#define VMBUS_STATUS_SUCCESS 0u
+#define VMBUS_STATUS_SUCCESS	  0u
 #define VMBUS_STATUS_UNSUCCESSFUL 0xC0000001u
 
 /*
@@ -275,7 +274,7 @@ _Static_assert(offsetof(struct vmbus_ring_header, feature_bits) == 64, "ring fea
 _Static_assert(sizeof(struct vmbus_ring_header) == 4096, "vmbus_ring_header");
 
 #define VMBUS_RING_FEAT_PENDING_SEND_SZ 0x1u
-#define VMBUS_RING_HEADER_SIZE 4096u
+#define VMBUS_RING_HEADER_SIZE		4096u
 /* After each packet: (u64)old_write_index << 32, informational (ring_buffer.c). */
 #define VMBUS_PACKET_TRAILER_SIZE 8u
 
@@ -301,10 +300,10 @@ enum vmbus_packet_type {
 
 /* Packet descriptor (struct vmpacket_descriptor): lengths in units of 8 bytes. */
 struct vmbus_packet_desc {
-	uint16_t type;    /* enum vmbus_packet_type */
+	uint16_t type;	  /* enum vmbus_packet_type */
 	uint16_t offset8; /* header length / 8: where the payload starts */
-	uint16_t len8;    /* descriptor + payload length / 8, trailer excluded */
-	uint16_t flags;   /* VMBUS_PKT_FLAG_* */
+	uint16_t len8;	  /* descriptor + payload length / 8, trailer excluded */
+	uint16_t flags;	  /* VMBUS_PKT_FLAG_* */
 	uint64_t trans_id;
 };
 _Static_assert(sizeof(struct vmbus_packet_desc) == 16, "vmbus_packet_desc");
@@ -334,7 +333,7 @@ _Static_assert(sizeof(struct vmbus_xfer_page_header) == 8, "xfer_page");
  */
 struct vmbus_pipe_header {
 	uint32_t packet_type; /* VMBUS_PIPE_PACKET_DATA */
-	uint32_t len;         /* bytes of data after this header */
+	uint32_t len;	      /* bytes of data after this header */
 };
 _Static_assert(sizeof(struct vmbus_pipe_header) == 8, "vmbus_pipe_header");
 

@@ -7,7 +7,10 @@
  * and cheap we finish the instruction here:
  *   - int3: the CPU delivers #BP with RIP after the instruction (SDM Vol. 2A
  *     "INT n/INTO/INT3"); Linux's int3_selftest() depends on it;
- *   - popcnt: register and memory forms, flags as the SDM's POPCNT page.
+ *   - popcnt: register and memory forms, flags as the SDM's POPCNT page;
+ *   - fwait: waits for pending unmasked x87 exceptions (SDM Vol. 2A
+ *     "WAIT/FWAIT"): with none pending (FSW.ES clear) it does nothing, so
+ *     RIP moves past it; Linux runs it in fpu__drop() when any task exits.
  * Anything else is described (decoded bytes) and the caller stops the VM.
  * On hardware virtualization these exits do not happen; the code is the
  * same for both.
@@ -141,6 +144,30 @@ static int complete_popcnt(struct vcpu *v, struct kvm_regs *regs, const struct k
 	return 0;
 }
 
+static int complete_fwait(struct vcpu *v, struct kvm_regs *regs, const struct kvm_sregs *s,
+			  const struct x86_insn *insn, char *detail, size_t dlen)
+{
+	const uint64_t cr0_mp_ts = (1u << 1) | (1u << 3);
+	struct kvm_fpu fpu;
+
+	/* CR0.MP and CR0.TS both set: fwait raises #NM; not ours to deliver. */
+	if ((s->cr0 & cr0_mp_ts) == cr0_mp_ts) {
+		snprintf(detail, dlen, "fwait with CR0.TS and CR0.MP set (#NM)\n");
+		return -EOPNOTSUPP;
+	}
+	if (ioctl(v->fd, KVM_GET_FPU, &fpu) < 0)
+		return -errno;
+	/* FSW.ES (bit 7): an unmasked exception is pending and fwait would raise #MF. */
+	if (fpu.fsw & 0x80) {
+		snprintf(detail, dlen, "fwait with a pending x87 exception (FSW %#x)\n", fpu.fsw);
+		return -EOPNOTSUPP;
+	}
+	regs->rip += insn->len;
+	if (ioctl(v->fd, KVM_SET_REGS, regs) < 0)
+		return -errno;
+	return 0;
+}
+
 int pvm_complete_instruction(struct vcpu *v, char *detail, size_t dlen)
 {
 	struct kvm_regs regs;
@@ -160,11 +187,13 @@ int pvm_complete_instruction(struct vcpu *v, char *detail, size_t dlen)
 	r = x86_insn_decode(bytes, n, mode, &insn);
 	if (r < 0) {
 		snprintf(detail, dlen, "instruction not completed by the worker (%s)\n",
-			 r == -ENODATA ? "bytes not readable" : "not int3 or popcnt");
+			 r == -ENODATA ? "bytes not readable" : "not int3, popcnt or fwait");
 		return -EOPNOTSUPP;
 	}
 	if (insn.op == X86_INSN_INT3)
 		r = complete_int3(v, &regs, &insn);
+	else if (insn.op == X86_INSN_FWAIT)
+		r = complete_fwait(v, &regs, &sregs, &insn, detail, dlen);
 	else
 		r = complete_popcnt(v, &regs, &sregs, mode, &insn, detail, dlen);
 	if (r < 0 && r != -EOPNOTSUPP)

@@ -218,6 +218,10 @@ int x86_insn_decode(const uint8_t *bytes, size_t len, enum x86_cpu_mode mode, st
 		if (p.lock)
 			return -EOPNOTSUPP;
 		insn.op = X86_INSN_INT3;
+	} else if (opcode == 0x9B) {
+		if (p.lock)
+			return -EOPNOTSUPP;
+		insn.op = X86_INSN_FWAIT;
 	} else if (opcode == 0x0F && p.rep) {
 		r = next_byte(&c, &b);
 		if (r < 0)

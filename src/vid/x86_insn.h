@@ -46,6 +46,7 @@ enum x86_seg { X86_ES, X86_CS, X86_SS, X86_DS, X86_FS, X86_GS };
 enum x86_insn_op {
 	X86_INSN_INT3,	 /* CC */
 	X86_INSN_POPCNT, /* F3 [REX] 0F B8 /r */
+	X86_INSN_FWAIT,	 /* 9B (Linux's fpu__drop, at every kernel thread's exit) */
 };
 
 /* The CPU mode the bytes are decoded in. */

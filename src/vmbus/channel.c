@@ -27,9 +27,7 @@
 #include "vmbus/server_internal.h"
 
 #define DEFAULT_MAX_PACKET (16 * KiB)
-#define MAX_PACKET_LIMIT (1 * MiB)
-/* Packets handled before the worker publishes the read index anyway. */
-#define COMMIT_BATCH 16u
+#define MAX_PACKET_LIMIT   (1 * MiB)
 
 const char *vmbus_channel_state_name(enum vmbus_channel_state state)
 {
@@ -97,7 +95,6 @@ static void drain(struct vmbus_channel *ch)
 {
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
-	unsigned since_commit = 0;
 
 	if (atomic_load(&ch->broken))
 		return;
@@ -109,15 +106,14 @@ static void drain(struct vmbus_channel *ch)
 		int r = vmbus_ring_read(ch->in, ch->rxbuf, max, &len);
 
 		if (r == -EAGAIN) {
-			if (vmbus_ring_read_commit(ch->in))
-				signal_guest(ch);
-			since_commit = 0;
 			if (!vmbus_ring_unmask_interrupts(ch->in))
 				return;
 			vmbus_ring_mask_interrupts(ch->in);
 			continue;
 		}
 		if (r == -EMSGSIZE) {
+			if (vmbus_ring_read_commit(ch->in))
+				signal_guest(ch);
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
 			pv_log_ratelimited(&s->rl, LOG_WARN,
 					   "vmbus: %s: guest packet larger than %zu bytes dropped",
@@ -132,6 +128,9 @@ static void drain(struct vmbus_channel *ch)
 					   ch->name);
 			return;
 		}
+		/* The packet is copied out: give its room back before handling it. */
+		if (vmbus_ring_read_commit(ch->in))
+			signal_guest(ch);
 		memcpy(&d, ch->rxbuf, sizeof(d));
 		pkt = (struct vmbus_packet){
 			.type = d.type,
@@ -145,11 +144,6 @@ static void drain(struct vmbus_channel *ch)
 		atomic_fetch_add(&ch->stats.packets_in, 1);
 		if (ch->ops->packet)
 			ch->ops->packet(ch->opaque, ch, &pkt);
-		if (++since_commit == COMMIT_BATCH) {
-			if (vmbus_ring_read_commit(ch->in))
-				signal_guest(ch);
-			since_commit = 0;
-		}
 	}
 }
 
@@ -158,7 +152,7 @@ static void *worker_main(void *arg)
 	struct vmbus_channel *ch = arg;
 	char name[16];
 
-	snprintf(name, sizeof(name), "vmbus-%s", ch->name);
+	snprintf(name, sizeof(name), "vmbus-%.9s", ch->name);
 	pthread_setname_np(pthread_self(), name);
 	for (;;) {
 		struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};
@@ -169,8 +163,9 @@ static void *worker_main(void *arg)
 
 		now = time_monotonic_ns();
 		if (deadline)
-			timeout = deadline <= now ? 0 : (int)MIN((deadline - now + 999999) / 1000000,
-								 (uint64_t)60000);
+			timeout = deadline <= now ? 0
+						  : (int)MIN((deadline - now + 999999) / 1000000,
+							     (uint64_t)60000);
 		if (!atomic_load(&ch->wake_requested))
 			poll(&pfd, 1, timeout);
 		clear_eventfd(ch->efd);
@@ -203,10 +198,10 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 	uint32_t off = m->downstream_ringbuffer_pageoffset;
 	int r;
 
-	if (!g || g->child_relid != ch->relid || g->range_count != 1 ||
-	    g->first_byte_offset != 0 || off < 2 || off > g->npfns - 2 ||
-	    m->target_vp >= s->cfg.vcpus) {
-		vmbus_server_guest_error(s, "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused",
+	if (!g || g->child_relid != ch->relid || g->range_count != 1 || g->first_byte_offset != 0 ||
+	    off < 2 || off > g->npfns - 2 || m->target_vp >= s->cfg.vcpus) {
+		vmbus_server_guest_error(s,
+					 "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused",
 					 ch->name, m->ringbuffer_gpadlhandle, off, m->target_vp);
 		return VMBUS_STATUS_UNSUCCESSFUL;
 	}
@@ -392,7 +387,8 @@ int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, 
 	bool signal = false;
 	int r;
 
-	if (len > ch->params.max_packet_size || (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
+	if (len > ch->params.max_packet_size ||
+	    (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
 		return -EINVAL;
 	d = (struct vmbus_packet_desc){
 		.type = type,

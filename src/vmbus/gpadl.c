@@ -13,14 +13,14 @@
 #include "hvdef/vmbus_proto.h"
 
 #define PAGE_SIZE 4096u
-#define MAX_PFN (UINT64_C(1) << 52)
+#define MAX_PFN	  (UINT64_C(1) << 52)
 
 /* A GPADL being described or finished. */
 struct entry {
 	bool complete;
 	uint32_t range_buflen, rangecount;
-	uint32_t received;   /* bytes of range description received so far */
-	uint8_t *ranges;     /* range_buflen bytes, until complete */
+	uint32_t received; /* bytes of range description received so far */
+	uint8_t *ranges;   /* range_buflen bytes, until complete */
 	struct vmbus_gpadl g;
 };
 
@@ -138,7 +138,8 @@ static int finish(struct vmbus_gpadl_table *t, struct entry *e)
 			uint64_t pfn;
 
 			memcpy(&pfn, p, sizeof(pfn));
-			if (pfn >= MAX_PFN || !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
+			if (pfn >= MAX_PFN ||
+			    !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
 				free(pfns);
 				return -EFAULT;
 			}

@@ -29,14 +29,14 @@ struct vmbus_gpadl_table;
 /* One finished GPADL: its ranges flattened into one PFN list. */
 struct vmbus_gpadl {
 	uint32_t id;
-	uint32_t child_relid;     /* the channel it was created for */
+	uint32_t child_relid; /* the channel it was created for */
 	uint32_t range_count;
 	uint32_t first_byte_count;  /* byte_count of range 0 */
 	uint32_t first_byte_offset; /* byte_offset of range 0 */
 	uint32_t npfns;
 	uint64_t *pfns;
-	unsigned users;           /* open channels using it */
-	bool teardown_pending;    /* GPADL_TEARDOWN came while in use: answer at close */
+	unsigned users;	       /* open channels using it */
+	bool teardown_pending; /* GPADL_TEARDOWN came while in use: answer at close */
 };
 
 int vmbus_gpadl_table_new(struct guest_memory *mem, struct vmbus_gpadl_table **ret) must_check;
@@ -55,10 +55,10 @@ void vmbus_gpadl_table_clear(struct vmbus_gpadl_table *t);
  * GPADL_CREATED answer (success or failure) can name the handle. A
  * failed GPADL is forgotten.
  */
-int vmbus_gpadl_header(struct vmbus_gpadl_table *t, const void *msg, size_t len,
-		       uint32_t *ret_id, uint32_t *ret_relid) must_check;
-int vmbus_gpadl_body(struct vmbus_gpadl_table *t, const void *msg, size_t len,
-		     uint32_t *ret_id, uint32_t *ret_relid) must_check;
+int vmbus_gpadl_header(struct vmbus_gpadl_table *t, const void *msg, size_t len, uint32_t *ret_id,
+		       uint32_t *ret_relid) must_check;
+int vmbus_gpadl_body(struct vmbus_gpadl_table *t, const void *msg, size_t len, uint32_t *ret_id,
+		     uint32_t *ret_relid) must_check;
 
 /* A finished GPADL, or NULL. */
 struct vmbus_gpadl *vmbus_gpadl_find(struct vmbus_gpadl_table *t, uint32_t id);

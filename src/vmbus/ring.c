@@ -18,9 +18,9 @@
 
 struct vmbus_ring {
 	struct vmbus_ring_header *hdr; /* shared with the guest: every field guest-writable */
-	uint8_t **data;                /* host pointers of the data pages */
-	uint32_t data_size;            /* (npages - 1) * 4096, a multiple of 8 */
-	uint32_t index;                /* ours: read index (incoming) or write index (outgoing) */
+	uint8_t **data;		       /* host pointers of the data pages */
+	uint32_t data_size;	       /* (npages - 1) * 4096, a multiple of 8 */
+	uint32_t index;		       /* ours: read index (incoming) or write index (outgoing) */
 	bool outgoing;
 };
 
@@ -188,7 +188,8 @@ bool vmbus_ring_read_commit(struct vmbus_ring *r)
 	store_release(&r->hdr->read_index, r->index);
 	if (!(load_acquire(&r->hdr->feature_bits) & VMBUS_RING_FEAT_PENDING_SEND_SZ))
 		return false;
-	/* Read index published before pending_send_sz is sampled (ring_buffer.c hv_pkt_iter_close). */
+	/* Read index published before pending_send_sz is sampled (ring_buffer.c hv_pkt_iter_close).
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	pending = load_acquire(&r->hdr->pending_send_sz);
 	if (pending == 0)
@@ -253,8 +254,10 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct iovec *iov, unsigned iov
 	if (!write_space(r, &space, &rd))
 		return -EPROTO;
 	if (total + VMBUS_PACKET_TRAILER_SIZE >= space) {
-		/* Ask the guest to signal once this much is free, then look again (no lost wake-up). */
-		store_release(&r->hdr->pending_send_sz, (uint32_t)(total + VMBUS_PACKET_TRAILER_SIZE));
+		/* Ask the guest to signal once this much is free, then look again (no lost
+		 * wake-up). */
+		store_release(&r->hdr->pending_send_sz,
+			      (uint32_t)(total + VMBUS_PACKET_TRAILER_SIZE));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (!write_space(r, &space, &rd))
 			return -EPROTO;
@@ -270,7 +273,8 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct iovec *iov, unsigned iov
 	r->index = copy_to_ring(r, r->index, &trailer, sizeof(trailer));
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	store_release(&r->hdr->write_index, r->index);
-	/* Interrupt only on empty -> non-empty, and not while the guest polls (hv_signal_on_write). */
+	/* Interrupt only on empty -> non-empty, and not while the guest polls (hv_signal_on_write).
+	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&r->hdr->interrupt_mask, __ATOMIC_ACQUIRE))
 		return 0;

@@ -24,8 +24,8 @@
 /* Versions offered, newest first (connection.c vmbus_versions[]). */
 static const uint32_t supported_versions[] = {
 	VMBUS_VERSION_WIN10_V5_3, VMBUS_VERSION_WIN10_V5_2, VMBUS_VERSION_WIN10_V5_1,
-	VMBUS_VERSION_WIN10_V5,   VMBUS_VERSION_WIN10_V4_1, VMBUS_VERSION_WIN10,
-	VMBUS_VERSION_WIN8_1,     VMBUS_VERSION_WIN8,
+	VMBUS_VERSION_WIN10_V5,	  VMBUS_VERSION_WIN10_V4_1, VMBUS_VERSION_WIN10,
+	VMBUS_VERSION_WIN8_1,	  VMBUS_VERSION_WIN8,
 };
 
 void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...)
@@ -116,7 +116,8 @@ static void on_initiate_contact(struct vmbus_server *s, unsigned vp, uint32_t co
 	memcpy(&m, data, MIN(len, sizeof(m)));
 	if (s->conn == VMBUS_CONN_CONNECTED) {
 		/* A new guest kernel (kexec, crash kernel) that did not unload: start over. */
-		pv_log(LOG_INFO, "vmbus: guest reconnects without UNLOAD: resetting the connection");
+		pv_log(LOG_INFO,
+		       "vmbus: guest reconnects without UNLOAD: resetting the connection");
 		reset_connection(s);
 	}
 	ok = version_supported(s, m.vmbus_version_requested) && m.target_vcpu < s->cfg.vcpus;
@@ -135,8 +136,9 @@ static void on_initiate_contact(struct vmbus_server *s, unsigned vp, uint32_t co
 		atomic_store(&s->version_public, s->version);
 		s->stats.connects++;
 		resp.version_supported = 1;
-		resp.msg_conn_id = s->version >= VMBUS_VERSION_WIN10_V5 ? VMBUS_MESSAGE_CONNECTION_ID
-									 : s->version;
+		resp.msg_conn_id = s->version >= VMBUS_VERSION_WIN10_V5
+					   ? VMBUS_MESSAGE_CONNECTION_ID
+					   : s->version;
 	}
 	(void)vp;
 	vmbus_server_post(s, &resp, sizeof(resp));
@@ -381,9 +383,7 @@ static void process_message(struct vmbus_server *s, const struct vmbus_queued_ms
 	case VMBUS_MSG_TL_CONNECT_REQUEST:
 		vmbus_server_guest_error(s, "hv_sock connection requested: not supported");
 		break;
-	default:
-		vmbus_server_guest_error(s, "unexpected message type %u", h.msgtype);
-		break;
+	default: vmbus_server_guest_error(s, "unexpected message type %u", h.msgtype); break;
 	}
 }
 

@@ -19,7 +19,7 @@
 
 enum vmbus_conn_state {
 	VMBUS_CONN_DISCONNECTED, /* no INITIATE_CONTACT accepted yet (or after UNLOAD) */
-	VMBUS_CONN_CONNECTED,    /* version agreed; offers may have been delivered */
+	VMBUS_CONN_CONNECTED,	 /* version agreed; offers may have been delivered */
 };
 
 struct vmbus_queued_msg {
@@ -30,30 +30,31 @@ struct vmbus_queued_msg {
 };
 
 struct vmbus_channel {
-	struct vmbus_server *server;           /* immutable */
-	char name[32];                         /* immutable */
-	struct vmbus_channel_params params;    /* immutable (params.name points to name) */
-	const struct vmbus_channel_ops *ops;   /* immutable */
-	void *opaque;                          /* immutable */
-	uint32_t relid;                        /* immutable, 1..VMBUS_MAX_RELID */
-	_Atomic int state;                     /* enum vmbus_channel_state; written under server->lock */
-	bool released;                         /* RESCINDED and the guest sent RELID_RELEASED (lock) */
-	_Atomic unsigned target_vp;            /* VP of host->guest interrupts (OPEN, MODIFYCHANNEL) */
+	struct vmbus_server *server;	     /* immutable */
+	char name[32];			     /* immutable */
+	struct vmbus_channel_params params;  /* immutable (params.name points to name) */
+	const struct vmbus_channel_ops *ops; /* immutable */
+	void *opaque;			     /* immutable */
+	uint32_t relid;			     /* immutable, 1..VMBUS_MAX_RELID */
+	_Atomic int state;	    /* enum vmbus_channel_state; written under server->lock */
+	bool released;		    /* RESCINDED and the guest sent RELID_RELEASED (lock) */
+	_Atomic unsigned target_vp; /* VP of host->guest interrupts (OPEN, MODIFYCHANNEL) */
 
 	/* While OPEN (set up and torn down under server->lock, used by the worker and senders). */
-	struct vmbus_ring *in, *out;           /* guest->host, host->guest */
-	uint32_t ring_gpadl;                   /* GPADL handle of the rings */
-	uint8_t *rxbuf;                        /* one incoming packet, max_packet_size bytes */
+	struct vmbus_ring *in, *out; /* guest->host, host->guest */
+	uint32_t ring_gpadl;	     /* GPADL handle of the rings */
+	uint8_t *rxbuf;		     /* one incoming packet, max_packet_size bytes */
 	pthread_t worker;
-	bool worker_running;                   /* server->lock */
-	atomic_bool open;                      /* signals are delivered to the worker */
-	atomic_bool stop;                      /* the worker must exit */
-	atomic_bool wake_requested;            /* vmbus_channel_wake() since the last ops->wake */
-	_Atomic uint32_t send_blocked_len;     /* a send of this many bytes found the ring full (0: none) */
-	atomic_bool broken;                    /* the guest corrupted a ring: stop reading */
-	_Atomic uint64_t timer_deadline_ns;    /* CLOCK_MONOTONIC, 0 = no timer */
-	int efd;                               /* eventfd: guest signals and host wake-ups */
-	pthread_mutex_t send_lock;             /* serialises writers of the outgoing ring */
+	bool worker_running;	    /* server->lock */
+	atomic_bool open;	    /* signals are delivered to the worker */
+	atomic_bool stop;	    /* the worker must exit */
+	atomic_bool wake_requested; /* vmbus_channel_wake() since the last ops->wake */
+	_Atomic uint32_t
+		send_blocked_len; /* a send of this many bytes found the ring full (0: none) */
+	atomic_bool broken;	  /* the guest corrupted a ring: stop reading */
+	_Atomic uint64_t timer_deadline_ns; /* CLOCK_MONOTONIC, 0 = no timer */
+	int efd;			    /* eventfd: guest signals and host wake-ups */
+	pthread_mutex_t send_lock;	    /* serialises writers of the outgoing ring */
 
 	struct {
 		_Atomic uint64_t packets_in, packets_out, signals_in, signals_out;
@@ -62,15 +63,15 @@ struct vmbus_channel {
 };
 
 struct vmbus_server {
-	struct vmbus_server_config cfg;        /* immutable */
-	struct ratelimit rl;                   /* guest-error log lines */
+	struct vmbus_server_config cfg; /* immutable */
+	struct ratelimit rl;		/* guest-error log lines */
 
-	pthread_mutex_t lock;                  /* protocol state, channel table, GPADLs */
+	pthread_mutex_t lock; /* protocol state, channel table, GPADLs */
 	enum vmbus_conn_state conn;
-	uint32_t version;                      /* negotiated; 0 while disconnected */
-	_Atomic uint32_t version_public;       /* copy for vmbus_server_version() */
-	unsigned target_vcpu;                  /* VP of control messages */
-	bool offers_delivered;                 /* REQUESTOFFERS answered: new channels are hot-added */
+	uint32_t version;		 /* negotiated; 0 while disconnected */
+	_Atomic uint32_t version_public; /* copy for vmbus_server_version() */
+	unsigned target_vcpu;		 /* VP of control messages */
+	bool offers_delivered;		 /* REQUESTOFFERS answered: new channels are hot-added */
 	struct vmbus_gpadl_table *gpadls;
 	bool relid_reserved[VMBUS_MAX_RELID + 1]; /* freed while rescinded: until RELID_RELEASED */
 	struct vmbus_server_stats stats;
@@ -80,7 +81,7 @@ struct vmbus_server {
 	pthread_rwlock_t doorbell_lock;
 	struct vmbus_channel *channels[VMBUS_MAX_RELID + 1];
 
-	pthread_mutex_t queue_lock;            /* the message queue */
+	pthread_mutex_t queue_lock; /* the message queue */
 	pthread_cond_t queue_cond;
 	struct vmbus_queued_msg queue[VMBUS_MESSAGE_QUEUE_LEN];
 	unsigned queue_head, queue_count;
@@ -97,6 +98,7 @@ void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...) prin
 /* channel.c, all under server->lock */
 void vmbus_channel_send_offer(struct vmbus_channel *ch);
 /* Opens from an OPENCHANNEL message; returns the status for OPENCHANNEL_RESULT. */
-uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_msg_open_channel *m);
+uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch,
+				   const struct vmbus_msg_open_channel *m);
 /* Stops the worker, calls ops->close, unmaps the rings, releases the ring GPADL. */
 void vmbus_channel_close_locked(struct vmbus_channel *ch);

@@ -44,10 +44,10 @@ struct vmbus_synic_ops {
 
 struct vmbus_server_config {
 	struct guest_memory *mem;
-	unsigned vcpus;                    /* VP indexes are 0..vcpus-1 */
+	unsigned vcpus; /* VP indexes are 0..vcpus-1 */
 	const struct vmbus_synic_ops *synic;
 	void *synic_opaque;
-	uint32_t max_version;              /* newest version offered; 0 = VMBUS_VERSION_WIN10_V5_3 */
+	uint32_t max_version; /* newest version offered; 0 = VMBUS_VERSION_WIN10_V5_3 */
 	/*
 	 * No message thread: queued messages are processed when the owner
 	 * calls vmbus_server_dispatch() (fuzzers and deterministic tests).
@@ -61,9 +61,10 @@ struct vmbus_server *vmbus_server_free(struct vmbus_server *s);
 
 /* What HvPostMessage tells the guest (the SynIC glue maps these to TLFS statuses). */
 enum vmbus_post_result {
-	VMBUS_POST_OK,      /* queued */
+	VMBUS_POST_OK,	    /* queued */
 	VMBUS_POST_RETRY,   /* queue full: HV_STATUS_INSUFFICIENT_BUFFERS, the guest retries */
-	VMBUS_POST_INVALID, /* wrong size or connection id: HV_STATUS_INVALID_PARAMETER/CONNECTION_ID */
+	VMBUS_POST_INVALID, /* wrong size or connection id:
+			       HV_STATUS_INVALID_PARAMETER/CONNECTION_ID */
 };
 
 /* A guest message on connection_id (1 or 4), from VP vp. Copies the payload; any thread. */
@@ -75,8 +76,12 @@ void vmbus_server_handle_signal(struct vmbus_server *s, uint32_t connection_id);
 /* True if connection_id is one the server hands out for channel signals. */
 bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
 /* The message connection ids to register with the SynIC. */
-#define VMBUS_SERVER_MESSAGE_CONNECTION_IDS {1u, 4u}
-/* Channel signal connection ids are VMBUS_CHANNEL_CONNECTION_BASE + relid (like Hyper-V, SINT2 << 12). */
+#define VMBUS_SERVER_MESSAGE_CONNECTION_IDS                                                        \
+	{                                                                                          \
+		1u, 4u                                                                             \
+	}
+/* Channel signal connection ids are VMBUS_CHANNEL_CONNECTION_BASE + relid (like Hyper-V, SINT2 <<
+ * 12). */
 #define VMBUS_CHANNEL_CONNECTION_BASE 0x2000u
 
 /* manual_dispatch only: processes every queued message; returns how many. */
@@ -87,14 +92,14 @@ uint32_t vmbus_server_version(struct vmbus_server *s);
 
 /* Counters of guest misbehaviour and traffic, for status and tests. */
 struct vmbus_server_stats {
-	uint64_t messages;         /* guest messages processed */
-	uint64_t bad_messages;     /* malformed, unknown, or out of sequence: ignored or refused */
-	uint64_t queue_full;       /* posts refused with VMBUS_POST_RETRY */
-	uint64_t gpadl_errors;     /* GPADLs refused */
-	uint64_t open_errors;      /* OPENCHANNEL refused */
+	uint64_t messages;     /* guest messages processed */
+	uint64_t bad_messages; /* malformed, unknown, or out of sequence: ignored or refused */
+	uint64_t queue_full;   /* posts refused with VMBUS_POST_RETRY */
+	uint64_t gpadl_errors; /* GPADLs refused */
+	uint64_t open_errors;  /* OPENCHANNEL refused */
 	uint64_t unloads;
 	uint64_t connects;
-	uint64_t signals_unknown;  /* signals on a connection id with no open channel */
+	uint64_t signals_unknown; /* signals on a connection id with no open channel */
 };
 void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *stats);
 
@@ -121,25 +126,25 @@ enum vmbus_channel_state {
 const char *vmbus_channel_state_name(enum vmbus_channel_state state);
 
 struct vmbus_channel_params {
-	const char *name;          /* for logs and status, e.g. "heartbeat" */
-	struct guid class_id;      /* if_type: the guest matches its drivers on it */
-	struct guid instance_id;   /* if_instance */
-	uint16_t flags;            /* VMBUS_OFFER_FLAG_* (hvdef/vmbus_proto.h) */
-	bool pipe_message_mode;    /* pipe mode, message pipes (the integration services) */
+	const char *name;	 /* for logs and status, e.g. "heartbeat" */
+	struct guid class_id;	 /* if_type: the guest matches its drivers on it */
+	struct guid instance_id; /* if_instance */
+	uint16_t flags;		 /* VMBUS_OFFER_FLAG_* (hvdef/vmbus_proto.h) */
+	bool pipe_message_mode;	 /* pipe mode, message pipes (the integration services) */
 	uint16_t mmio_megabytes;
 	uint16_t subchannel_index; /* 0 = primary; else a sub-channel of `primary` */
 	struct vmbus_channel *primary;
-	size_t max_packet_size;    /* largest incoming packet accepted; 0 = 16 KiB */
+	size_t max_packet_size; /* largest incoming packet accepted; 0 = 16 KiB */
 };
 
 /* One packet from the guest, valid during the packet callback. */
 struct vmbus_packet {
-	uint16_t type;      /* enum vmbus_packet_type */
-	uint16_t flags;     /* VMBUS_PKT_FLAG_* */
+	uint16_t type;	/* enum vmbus_packet_type */
+	uint16_t flags; /* VMBUS_PKT_FLAG_* */
 	uint64_t trans_id;
 	const uint8_t *data; /* after the descriptor's header (offset8 * 8) */
 	size_t len;
-	const uint8_t *raw;  /* the whole packet, descriptor first */
+	const uint8_t *raw; /* the whole packet, descriptor first */
 	size_t raw_len;
 };
 
@@ -165,7 +170,8 @@ struct vmbus_channel_ops {
 	void (*close)(void *opaque, struct vmbus_channel *ch);
 	/* Save/restore hooks, for later: not called yet. */
 	int (*save)(void *opaque, struct vmbus_channel *ch, struct vmbus_channel_saved *out);
-	int (*restore)(void *opaque, struct vmbus_channel *ch, const struct vmbus_channel_saved *in);
+	int (*restore)(void *opaque, struct vmbus_channel *ch,
+		       const struct vmbus_channel_saved *in);
 };
 
 /*
@@ -202,10 +208,10 @@ const char *vmbus_channel_name(const struct vmbus_channel *ch);
 
 struct vmbus_channel_stats {
 	uint64_t packets_in, packets_out;
-	uint64_t signals_in;   /* guest -> host signals (HvSignalEvent) */
-	uint64_t signals_out;  /* host -> guest interrupts */
-	uint64_t ring_full;    /* sends that found the ring full */
-	uint64_t bad_packets;  /* too large or a broken ring */
+	uint64_t signals_in;  /* guest -> host signals (HvSignalEvent) */
+	uint64_t signals_out; /* host -> guest interrupts */
+	uint64_t ring_full;   /* sends that found the ring full */
+	uint64_t bad_packets; /* too large or a broken ring */
 	uint64_t opens;
 };
 void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stats *stats);

@@ -4,7 +4,7 @@
 #include "boot/aml.h"
 
 #define WINDOW_ALIGN (1 * GiB)
-#define WINDOW_SIZE (512 * MiB)
+#define WINDOW_SIZE  (512 * MiB)
 
 struct vmbus_acpi_config vmbus_acpi_config_for_ram(uint64_t ram_end)
 {

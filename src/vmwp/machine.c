@@ -27,11 +27,13 @@
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
 #include "hv/hv.h"
+#include "vmwp/vmbus_host.h"
 #include "vid/pc_layout.h"
 
 struct machine {
 	struct partition *partition;
 	struct hv *hv;
+	struct vmbus_host *vmbus;  /* VMBus and the integration services */
 	struct console *com1_console, *com2_console;
 	struct uart16550 *com1, *com2;
 	struct i8042 *kbc;
@@ -256,7 +258,10 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 		      bool *config_error, char *err, size_t errlen)
 {
 	struct guest_memory *mem = partition_memory(m->partition);
-	struct acpi_config acpi = {.vcpus = partition_vcpu_count(m->partition)};
+	struct acpi_dsdt_contributor dsdt[] = {vmbus_host_dsdt(m->vmbus)};
+	struct acpi_config acpi = {.vcpus = partition_vcpu_count(m->partition),
+				   .contributors = dsdt,
+				   .ncontributors = ARRAY_SIZE(dsdt)};
 	struct boot_error berr = {{0}};
 	struct x86_boot_regs regs;
 	uint64_t rsdp;
@@ -299,6 +304,12 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		snprintf(err, errlen, "Hyper-V interface: %s", strerror(-r));
 		goto fail;
 	}
+	r = vmbus_host_new(m->hv, partition_memory(m->partition), partition_vcpu_count(m->partition),
+			   &m->vmbus);
+	if (r < 0) {
+		snprintf(err, errlen, "VMBus: %s", strerror(-r));
+		goto fail;
+	}
 	r = add_devices(m, err, errlen);
 	if (r == 0)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
@@ -331,6 +342,7 @@ struct machine *machine_free(struct machine *m)
 	i8042_free(m->kbc);
 	uart16550_free(m->com2);
 	uart16550_free(m->com1);
+	vmbus_host_free(m->vmbus);
 	hv_free(m->hv);
 	partition_free(m->partition);
 	free(m);
@@ -345,6 +357,11 @@ struct partition *machine_partition(struct machine *m)
 struct hv *machine_hv(struct machine *m)
 {
 	return m->hv;
+}
+
+struct vmbus_host *machine_vmbus(struct machine *m)
+{
+	return m->vmbus;
 }
 
 void machine_press_power_button(struct machine *m)

@@ -13,6 +13,7 @@
 #include "vid/partition.h"
 #include "vmwp/console.h"
 #include "vmwp/vm_config.h"
+#include "vmwp/vmbus_host.h"
 
 struct machine;
 
@@ -48,5 +49,7 @@ struct machine *machine_free(struct machine *m);
 struct partition *machine_partition(struct machine *m);
 /* The partition's Hyper-V interface (every machine is a Hyper-V child partition). */
 struct hv *machine_hv(struct machine *m);
+/* VMBus and the integration services. */
+struct vmbus_host *machine_vmbus(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
 void machine_press_power_button(struct machine *m);

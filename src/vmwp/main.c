@@ -20,9 +20,11 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "vmwp/console.h"
+#include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
 #include "vmwp/vm_config.h"
+#include "vmwp/vmbus_status.h"
 
 enum exit_status {
 	EXIT_POWERED_OFF = 0,
@@ -43,6 +45,8 @@ struct worker {
 	struct machine *machine;      /* the running machine, or NULL between boots */
 	bool shutdown_requested;      /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
+	unsigned boots;               /* machines started so far */
+	struct control *control;      /* --control socket, or NULL */
 };
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
@@ -55,6 +59,39 @@ static void worker_turn_off(struct worker *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * Asks the guest to power off, under w->lock: through the shutdown
+ * integration service when the guest has negotiated it (Linux's hv_utils
+ * then powers off), else with the ACPI power button. Returns which.
+ */
+static const char *ask_guest_to_power_off(struct worker *w, const char *reason)
+{
+	struct ic_shutdown *sd;
+
+	if (!w->machine)
+		return "none (between boots)";
+	sd = vmbus_host_shutdown(machine_vmbus(w->machine));
+	if (ic_shutdown_request(sd, IC_SHUTDOWN_POWER_OFF, true, reason) == 0)
+		return "shutdown integration service";
+	machine_press_power_button(w->machine);
+	return "ACPI power button";
+}
+
+/* Starts a graceful shutdown with the configured timeout (SIGTERM, control "shutdown"). */
+static const char *worker_shutdown(struct worker *w, const char *reason)
+{
+	const char *how;
+
+	pthread_mutex_lock(&w->lock);
+	w->shutdown_requested = true;
+	if (!w->shutdown_deadline_ns)
+		w->shutdown_deadline_ns =
+			time_monotonic_ns() + w->cfg.shutdown_timeout_s * 1000000000ull;
+	how = ask_guest_to_power_off(w, reason);
+	pthread_mutex_unlock(&w->lock);
+	return how;
+}
+
 static void console_escape(void *opaque)
 {
 	pv_log(LOG_INFO, "console: Ctrl-A x, turning the VM off");
@@ -62,8 +99,9 @@ static void console_escape(void *opaque)
 }
 
 /*
- * The first SIGTERM/SIGINT presses the ACPI power button and gives the guest
- * shutdown_timeout_s to power off; the second, or the timeout, turns it off.
+ * The first SIGTERM/SIGINT asks the guest to power off (shutdown integration
+ * service, else ACPI power button) and gives it shutdown_timeout_s; the
+ * second, or the timeout, turns it off.
  */
 static void *signal_thread(void *arg)
 {
@@ -84,14 +122,8 @@ static void *signal_thread(void *arg)
 			worker_turn_off(w);
 			continue;
 		}
-		pv_log(LOG_INFO, "%s: asking the guest to shut down (ACPI power button, %us timeout)",
-		       strsignal(sig), w->cfg.shutdown_timeout_s);
-		pthread_mutex_lock(&w->lock);
-		w->shutdown_requested = true;
-		w->shutdown_deadline_ns = time_monotonic_ns() + w->cfg.shutdown_timeout_s * 1000000000ull;
-		if (w->machine)
-			machine_press_power_button(w->machine);
-		pthread_mutex_unlock(&w->lock);
+		pv_log(LOG_INFO, "%s: asked the guest to shut down through the %s (%us timeout)",
+		       strsignal(sig), worker_shutdown(w, strsignal(sig)), w->cfg.shutdown_timeout_s);
 	}
 	return NULL;
 }
@@ -167,6 +199,9 @@ static enum exit_status worker_run(struct worker *w)
 			return config_error ? EXIT_BAD_CONFIG : EXIT_HOST_ERROR;
 		}
 		p = machine_partition(m);
+		pthread_mutex_lock(&w->lock);
+		w->boots = boots + 1;
+		pthread_mutex_unlock(&w->lock);
 		if (boots++ == 0)
 			pv_log(LOG_INFO, "starting VM: %u vCPU%s, %llu MiB%s", w->cfg.cpus,
 			       w->cfg.cpus > 1 ? "s" : "",
@@ -216,6 +251,89 @@ static enum exit_status worker_run(struct worker *w)
 	}
 }
 
+static struct json_object *control_error(struct json_object *resp, const char *msg)
+{
+	json_object_object_add(resp, "ok", json_object_new_boolean(0));
+	json_object_object_add(resp, "error", json_object_new_string(msg));
+	return resp;
+}
+
+static const char *get_string(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(req, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+/* The control socket's commands (docs/control.md); runs on the control thread. */
+static struct json_object *control_handler(void *opaque, struct json_object *req)
+{
+	struct worker *w = opaque;
+	struct json_object *resp = json_object_new_object();
+	const char *cmd = get_string(req, "command");
+	const char *reason = get_string(req, "reason");
+
+	if (!cmd)
+		return control_error(resp, "no \"command\"");
+	if (!strcmp(cmd, "shutdown")) {
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		json_object_object_add(resp, "method", json_object_new_string(worker_shutdown(
+							       w, reason ? reason : "host request")));
+		return resp;
+	}
+	pthread_mutex_lock(&w->lock);
+	if (!strcmp(cmd, "status")) {
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		json_object_object_add(resp, "state",
+				       json_object_new_string(!w->machine ? "stopped"
+							      : w->shutdown_requested
+								      ? "shutting-down"
+								      : "running"));
+		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
+		json_object_object_add(resp, "vmbus", w->machine ? vmbus_host_status_json(
+									   machine_vmbus(w->machine))
+								 : NULL);
+	} else if (!strcmp(cmd, "restart")) {
+		int r = w->machine ? ic_shutdown_request(vmbus_host_shutdown(machine_vmbus(w->machine)),
+							 IC_SHUTDOWN_RESTART, true,
+							 reason ? reason : "host request")
+				   : -ENOTCONN;
+
+		if (r < 0)
+			control_error(resp, r == -EBUSY ? "a shutdown request is in progress"
+							: "the guest's shutdown service is not ready");
+		else
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	} else if (!strcmp(cmd, "kvp-set")) {
+		const char *key = get_string(req, "key"), *value = get_string(req, "value");
+		const char *pool_name = get_string(req, "pool");
+		int pool = vmbus_kvp_pool_parse(pool_name ? pool_name : "external");
+		int r = -EINVAL;
+
+		if (w->machine && pool >= 0 && key && value)
+			r = ic_kvp_set(vmbus_host_kvp(machine_vmbus(w->machine)), (unsigned)pool, key,
+				       value);
+		if (r < 0)
+			control_error(resp, !w->machine ? "the VM is not running"
+					    : r == -ENOSPC ? "too many writes queued"
+							   : "needs \"key\" and \"value\" strings of "
+							     "at most 255/1023 characters and a valid "
+							     "\"pool\"");
+		else
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	} else if (!strcmp(cmd, "kvp-refresh")) {
+		if (w->machine)
+			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
+		json_object_object_add(resp, "ok", json_object_new_boolean(w->machine != NULL));
+	} else {
+		control_error(resp, "unknown command");
+	}
+	pthread_mutex_unlock(&w->lock);
+	return resp;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER, .files = {.kernel_fd = -1, .initrd_fd = -1}};
@@ -248,10 +366,17 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
+	if (w.cfg.control_path &&
+	    control_new(w.cfg.control_path, control_handler, &w, &w.control, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		status = EXIT_BAD_CONFIG;
+		goto out;
+	}
 	console_set_escape_handler(w.com1, console_escape, &w);
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
+	control_free(w.control);
 	console_free(w.com1);
 	console_free(w.com2);
 	boot_files_release(&w.files);

@@ -34,6 +34,7 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->com1.path);
 	free(cfg->com2.path);
 	free(cfg->exit_stats_path);
+	free(cfg->control_path);
 	vm_config_init(cfg);
 }
 
@@ -89,6 +90,7 @@ enum {
 	OPT_COM2,
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_EXIT_STATS,
+	OPT_CONTROL,
 	OPT_VERSION,
 };
 
@@ -104,6 +106,7 @@ static const struct option long_options[] = {
 	{"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
 	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
 	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
+	{"control", required_argument, NULL, OPT_CONTROL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -113,7 +116,8 @@ void vm_config_usage(FILE *out)
 {
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
 	      "                   [--cpus N] [--serial stdio|file:PATH|none] [--com2 ...]\n"
-	      "                   [--no-reboot] [--shutdown-timeout SECONDS] [--config FILE]\n"
+	      "                   [--no-reboot] [--shutdown-timeout SECONDS] [--control PATH]\n"
+	      "                   [--config FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -126,6 +130,7 @@ void vm_config_usage(FILE *out)
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
 	      "      --no-reboot       exit (status 0) when the guest reboots, instead of restarting it\n"
 	      "      --shutdown-timeout S  after SIGTERM, seconds to wait for the guest (default 30)\n"
+	      "      --control PATH    Unix socket for status, shutdown, restart, KVP (docs/control.md)\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here override it)\n"
 	      "\n"
 	      "With --serial stdio on a terminal, type Ctrl-A x to turn the VM off.\n"
@@ -188,6 +193,7 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			}
 			break;
 		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
+		case OPT_CONTROL: r = set_string(&cfg->control_path, optarg); break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -223,6 +229,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(field, s);
+	}
+	if (!strcmp(key, "control")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->control_path, s);
 	}
 	if (!strcmp(key, "memory")) {
 		if (t == json_type_int) {

@@ -34,6 +34,7 @@ struct vm_config {
 	bool no_reboot;
 	unsigned shutdown_timeout_s; /* after SIGTERM, before turning off */
 	char *exit_stats_path;       /* write exit counters as JSON here at exit (benchmarks) */
+	char *control_path;          /* Unix socket of the control protocol (docs/control.md), or NULL */
 };
 
 #define VM_CONFIG_DEFAULT_MEMORY (256 * MiB)

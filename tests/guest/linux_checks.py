@@ -4,6 +4,8 @@ Each check reads the kernel's console output (the kit kernel prints with
 printk timestamps) and returns (ok, description, diagnostic).
 """
 import datetime
+import json
+import os
 import re
 
 
@@ -56,3 +58,96 @@ def check_cpus(con, n):
 def check_pci(con):
     ok = 'PCI host bridge to bus 0000:00' in con and 'pci 0000:00:00.0: [' in con
     return ok, 'PCI host bridge found through ACPI, bus 0 enumerated', ''
+
+
+# --- Hyper-V (src/hv/, docs/hyperv.md) -----------------------------------------
+
+# What src/hv/cpuid.c advertises: CPUID 0x40000003 EAX/EBX/EDX and 0x40000004 EAX.
+# Low: VP run time, reference counter, SynIC, hypercall MSRs, VP index, reference
+# TSC, frequency MSRs. High: PostMessages, SignalEvents. Hints: relaxed timing,
+# deprecating auto-EOI. Misc: frequency MSRs available.
+HV_PRIVILEGES_LOW, HV_PRIVILEGES_HIGH, HV_HINTS, HV_MISC = 0xA67, 0x30, 0x220, 0x100
+# KVM's LAPIC timer counts at 1 GHz; Linux logs HV_X64_MSR_APIC_FREQUENCY / HZ.
+LAPIC_HZ = 1000000000
+
+
+def host_tsc_khz():
+    """The TSC frequency KVM gives a new vCPU (KVM_GET_TSC_KHZ), or None."""
+    import fcntl
+    kvm = vm = vcpu = -1
+    try:
+        kvm = os.open('/dev/kvm', os.O_RDWR)
+        vm = fcntl.ioctl(kvm, 0xAE01, 0)        # KVM_CREATE_VM
+        vcpu = fcntl.ioctl(vm, 0xAE41, 0)       # KVM_CREATE_VCPU
+        return fcntl.ioctl(vcpu, 0xAEA3, 0)     # KVM_GET_TSC_KHZ
+    except OSError:
+        return None
+    finally:
+        for fd in (vcpu, vm, kvm):
+            if fd >= 0:
+                os.close(fd)
+
+
+def check_hyperv_detected(con):
+    ok = 'Hypervisor detected: Microsoft Hyper-V' in con and \
+        'Booting paravirtualized kernel on Hyper-V' in con
+    return ok, 'Linux detected Microsoft Hyper-V', '\n'.join(
+        l for l in con.splitlines() if 'ypervisor' in l or 'Hyper-V' in l)
+
+
+def check_hyperv_features(con):
+    m = re.search(r'Hyper-V: privilege flags low 0x([0-9a-f]+), high 0x([0-9a-f]+), '
+                  r'hints 0x([0-9a-f]+), misc 0x([0-9a-f]+)', con)
+    want = (HV_PRIVILEGES_LOW, HV_PRIVILEGES_HIGH, HV_HINTS, HV_MISC)
+    ok = m is not None and tuple(int(g, 16) for g in m.groups()) == want
+    return ok, 'Hyper-V privileges, hints and features as advertised (0x%x, 0x%x, 0x%x, 0x%x)' % want, \
+        m.group(0) if m else 'no "Hyper-V: privilege flags" line'
+
+
+def check_hyperv_clean(con):
+    bad = [l for l in con.splitlines()
+           if re.search(r'Hyper-V: .*(fail|error)|hv_vmbus: .*(fail|error)|hyperv.*(fail|error)|'
+                        r'unchecked MSR access|unsupported MSR|x86/hyperv: .*not available', l,
+                        re.IGNORECASE)]
+    return not bad, 'no Hyper-V failure, no unchecked MSR access', '\n'.join(bad)
+
+
+def check_hyperv_clocksource(con):
+    ok = 'clocksource: Switched to clocksource hyperv_clocksource_tsc_page' in con
+    return ok, 'clocksource: the Hyper-V reference TSC page', '\n'.join(
+        l for l in con.splitlines() if 'clocksource' in l)
+
+
+def check_hyperv_frequencies(con):
+    """TSC and LAPIC frequencies from the TLFS frequency MSRs, no calibration."""
+    calibration = [l for l in con.splitlines()
+                   if re.search(r'calibrat(e|ion) against PIT|PMTIMER reference calibration|'
+                                r'Fast TSC calibration|TSC: PIT calibration|'
+                                r'Refined TSC clocksource calibration', l)]
+    # Without TSC invariance (not promised: src/hv/cpuid.c) Linux marks the TSC
+    # unstable "due to running on Hyper-V"; any other reason would be a problem.
+    unstable = [l for l in con.splitlines() if 'Marking TSC unstable' in l and 'running on Hyper-V' not in l]
+    m = re.search(r'tsc: Detected (\d+)\.(\d{3}) MHz processor', con)
+    khz = host_tsc_khz()
+    freq_ok = m is not None and (khz is None or int(m.group(1)) * 1000 + int(m.group(2)) == khz)
+    lapic = re.search(r'Hyper-V: LAPIC Timer Frequency: 0x([0-9a-f]+)', con)
+    lapic_ok = lapic is not None and LAPIC_HZ % int(lapic.group(1), 16) == 0 and \
+        LAPIC_HZ // int(lapic.group(1), 16) in (100, 250, 300, 1000)
+    ok = not calibration and not unstable and freq_ok and lapic_ok
+    return ok, 'TSC (%s kHz, as KVM gives it) and LAPIC frequencies from the frequency MSRs, no calibration' \
+        % khz, '\n'.join(calibration + unstable + [m.group(0) if m else 'no "tsc: Detected" line',
+                                                   lapic.group(0) if lapic else 'no LAPIC frequency line'])
+
+
+def check_hyperv_exits(stats, vcpus):
+    """What the guest did in src/hv (the worker's --exit-stats), boot by boot summed."""
+    hv = stats.get('hv', {})
+    reads, writes = hv.get('msr_reads', {}), hv.get('msr_writes', {})
+    ok = (writes.get('0x40000000', 0) >= 1 and writes.get('0x40000001', 0) >= 1 and
+          # hyperv_init reads it, then hv_acpi_init's hv_is_hyperv_initialized() does
+          reads.get('0x40000001', 0) >= 2 and
+          reads.get('0x40000002', 0) >= vcpus and writes.get('0x40000021', 0) >= 1 and
+          # every #GP was for an MSR outside the Hyper-V range (KVM's unknown MSRs)
+          hv.get('msr_gp', -1) == hv.get('msr_other', -2) and hv.get('guest_errors', -1) == 0)
+    return ok, 'guest OS id and hypercall page set, VP index read on every CPU, TSC page on, no #GP in the Hyper-V range', \
+        json.dumps(hv, indent=1)

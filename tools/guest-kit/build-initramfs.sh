@@ -40,6 +40,22 @@ populate_root() {
     fi
 }
 
+# add_kvp_daemon ROOT: hv_kvp_daemon (hyperv-daemons), its shared libraries
+# and helper scripts. Linux's KVP driver only relays: without the daemon
+# the guest never answers the host's KVP requests.
+add_kvp_daemon() {
+    local root=$1 lib
+    [[ -x /usr/sbin/hv_kvp_daemon ]] ||
+        die "/usr/sbin/hv_kvp_daemon missing: apt-get install hyperv-daemons"
+    install -D -m 0755 /usr/sbin/hv_kvp_daemon "$root/usr/sbin/hv_kvp_daemon"
+    mkdir -p "$root/usr/libexec/hypervkvpd" "$root/var/lib/hyperv"
+    cp -a /usr/libexec/hypervkvpd/. "$root/usr/libexec/hypervkvpd/"
+    # The dynamic loader and every library ldd names, at the same paths.
+    while read -r lib; do
+        install -D -m 0755 "$lib" "$root$lib"
+    done < <(ldd /usr/sbin/hv_kvp_daemon | grep -o '/[^ ]*')
+}
+
 # add_modules ROOT DIR: copy the modules of DIR into ROOT, index them, and
 # tell /init which ones to load (stock-modules.txt).
 add_modules() {
@@ -72,6 +88,7 @@ main() {
     # Written beside OUT.cpio, then renamed: readers never see half of it.
     partial=$(mktemp "$out.partial.XXXXXX")
     populate_root "$stage"
+    add_kvp_daemon "$stage"
     [[ -z $modules ]] || add_modules "$stage" "$modules"
 
     # Fixed times and owners, sorted names: reproducible bytes.

@@ -14,7 +14,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 kit_initramfs() {
     local hash final
     hash=$(kit_hash "$KIT_DIR/init" "$KIT_DIR/build-initramfs.sh" "$KIT_DIR/lib.sh" \
-        "busybox-static $(kit_pkg_version busybox-static)")
+        "busybox-static $(kit_pkg_version busybox-static)" \
+        "hyperv-daemons $(kit_pkg_version hyperv-daemons)")
     final=$(kit_cache_root)/kit-initramfs-$hash.cpio
     [[ -f $final ]] || "$KIT_DIR/build-initramfs.sh" "$final"
     printf '%s\n' "$final"

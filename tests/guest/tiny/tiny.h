@@ -34,3 +34,7 @@
 #define TINY_HV_POSTED 0xD0E        /* echoed back by the harness once it has */
 #define TINY_HV_MSG_A 0xA1A1A1A1
 #define TINY_HV_MSG_B 0xB2B2B2B2
+/* The benchmark guest (hv_bench.S) and bench/hv_bench.c. */
+#define TINY_HVB_START 0x5747
+#define TINY_HVB_END 0xE4D
+#define TINY_HVB_ACK 0xAC

@@ -60,8 +60,8 @@ int fake_hv_create(struct fake_platform *fp, unsigned vps, uint64_t tsc_hz,
 		   const struct hv_config *cfg, struct hv **ret)
 {
 	struct hv_config def = {0};
-	struct hv_platform p = {.ops = &fake_ops, .opaque = fp, .mem = fp->mem, .vp_count = vps,
-				.tsc_hz = tsc_hz};
+	struct hv_platform p = {
+		.ops = &fake_ops, .opaque = fp, .mem = fp->mem, .vp_count = vps, .tsc_hz = tsc_hz};
 
 	return hv_create(&p, cfg ? cfg : &def, ret);
 }

@@ -13,12 +13,12 @@
 #include "vid/guest_memory.h"
 
 #define FAKE_MAX_MSI 4096
-#define FAKE_TSC_HZ UINT64_C(2500000000) /* 2.5 GHz */
+#define FAKE_TSC_HZ  UINT64_C(2500000000) /* 2.5 GHz */
 
 struct fake_platform {
 	struct guest_memory *mem;
 	pthread_mutex_t lock;
-	uint64_t tsc;        /* what read_tsc returns */
+	uint64_t tsc;	     /* what read_tsc returns */
 	uint64_t runtime_ns; /* what vp_runtime_ns returns */
 	bool tsc_fails, msi_fails;
 	uint64_t msi_address[FAKE_MAX_MSI];
@@ -38,7 +38,8 @@ void fake_hv_free(struct fake_platform *fp, struct hv *hv);
 unsigned fake_msi_count(struct fake_platform *fp);
 
 /* Guest-side helpers. */
-#define FAKE_OS_ID UINT64_C(0x8100000000000000) /* "Linux" open-source guest id, any value works */
+#define FAKE_OS_ID UINT64_C(0x8100000000000000) /* "Linux" open-source guest id, any value works   \
+						 */
 void fake_enable_hypercalls(struct hv *hv, uint64_t page_gpa);
 /* A 64-bit hypercall: returns RAX. */
 uint64_t fake_hypercall(struct hv *hv, unsigned vp, uint64_t control, uint64_t input,

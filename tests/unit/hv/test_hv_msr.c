@@ -18,7 +18,7 @@
 #include "hvdef/tlfs_ref_tsc.h"
 #include "vid/pc_layout.h"
 
-#define RAM (16 * MiB)
+#define RAM  (16 * MiB)
 #define PAGE 0x200000u
 
 static void test_cpuid_leaves(void **state)
@@ -144,7 +144,8 @@ static void test_vp_index_and_frequencies(void **state)
 /* What Linux computes from the TSC page (hv_read_tsc_page_tsc). */
 static uint64_t guest_time(const struct hv_reference_tsc_page *pg, uint64_t tsc)
 {
-	return (uint64_t)(((unsigned __int128)tsc * pg->tsc_scale) >> 64) + (uint64_t)pg->tsc_offset;
+	return (uint64_t)(((unsigned __int128)tsc * pg->tsc_scale) >> 64) +
+	       (uint64_t)pg->tsc_offset;
 }
 
 static void test_reference_time(void **state)
@@ -248,9 +249,19 @@ static void test_vp_assist_page(void **state)
 static void test_unknown_msrs_and_counters(void **state)
 {
 	static const uint32_t unknown[] = {
-		HV_MSR_RESET, HV_MSR_EOI, HV_MSR_ICR, HV_MSR_TPR, HV_MSR_STIMER0_CONFIG,
-		HV_MSR_STIMER3_COUNT, HV_MSR_CRASH_P0, HV_MSR_CRASH_CTL,
-		HV_MSR_TSC_INVARIANT_CONTROL, 0x400000FF, 0x40000004, 0x10, 0xC0000080,
+		HV_MSR_RESET,
+		HV_MSR_EOI,
+		HV_MSR_ICR,
+		HV_MSR_TPR,
+		HV_MSR_STIMER0_CONFIG,
+		HV_MSR_STIMER3_COUNT,
+		HV_MSR_CRASH_P0,
+		HV_MSR_CRASH_CTL,
+		HV_MSR_TSC_INVARIANT_CONTROL,
+		0x400000FF,
+		0x40000004,
+		0x10,
+		0xC0000080,
 	};
 	struct fake_platform fp;
 	struct hv_stats st;
@@ -299,10 +310,12 @@ static void test_create_rejects_bad_platforms(void **state)
 	fake_platform_init(&fp, RAM);
 	assert_int_equal(fake_hv_create(&fp, 0, FAKE_TSC_HZ, NULL, &hv), -EINVAL);
 	assert_int_equal(fake_hv_create(&fp, 1, 9999999, NULL, &hv), -EINVAL); /* < 10 MHz */
-	assert_int_equal(fake_hv_create(&fp, 1, FAKE_TSC_HZ, &(struct hv_config){.queue_depth = 257},
-					&hv), -EINVAL);
+	assert_int_equal(
+		fake_hv_create(&fp, 1, FAKE_TSC_HZ, &(struct hv_config){.queue_depth = 257}, &hv),
+		-EINVAL);
 	assert_int_equal(fake_hv_create(&fp, 1, FAKE_TSC_HZ,
-					&(struct hv_config){.hypercall_port = 0x100}, &hv), -EINVAL);
+					&(struct hv_config){.hypercall_port = 0x100}, &hv),
+			 -EINVAL);
 	p = (struct hv_platform){.mem = fp.mem, .vp_count = 1, .tsc_hz = FAKE_TSC_HZ};
 	assert_int_equal(hv_create(&p, &(struct hv_config){0}, &hv), -EINVAL);
 	assert_null(hv);

@@ -26,6 +26,17 @@ static void test_int3(void **state)
 	assert_int_equal(DECODE(X86_MODE_64, 0xCD, 0x03), -EOPNOTSUPP); /* int 3 is not int3 */
 }
 
+static void test_fwait(void **state)
+{
+	struct x86_insn insn;
+
+	/* fwait; mov $0,%gs:... as in Linux's fpu__drop: only the 9b is decoded. */
+	assert_int_equal(DECODE(X86_MODE_64, 0x9B, 0x65, 0x48, 0xC7, 0x05), 0);
+	assert_int_equal(insn.op, X86_INSN_FWAIT);
+	assert_int_equal(insn.len, 1);
+	assert_int_equal(DECODE(X86_MODE_64, 0xF0, 0x9B), -EOPNOTSUPP);
+}
+
 static void test_popcnt_register_forms(void **state)
 {
 	struct x86_insn insn;
@@ -139,6 +150,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_int3),
+		cmocka_unit_test(test_fwait),
 		cmocka_unit_test(test_popcnt_register_forms),
 		cmocka_unit_test(test_popcnt_memory_forms),
 		cmocka_unit_test(test_truncated_and_unknown),

@@ -1,0 +1,22 @@
+/*
+ * The worker's control socket (--control PATH): a Unix stream socket on
+ * which a client sends one JSON object per line and gets one JSON object
+ * per line back. The commands are the worker's (main.c); the protocol is
+ * in docs/control.md. One thread accepts and serves clients one at a time.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "base/compiler.h"
+
+struct control;
+
+/* Answers one request (a JSON object); returns a new object (the caller's to put). */
+typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request);
+
+/* Creates the socket (replacing a stale socket file at path) and starts the thread. */
+int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,
+		char *err, size_t errlen) must_check;
+/* Stops the thread, removes the socket file; NULL is a no-op. */
+struct control *control_free(struct control *c);
