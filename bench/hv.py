@@ -67,7 +67,7 @@ def print_micro(m):
     print(f"  a port-I/O exit, beyond the guest's loop:          {port - loop:9.0f} ns CPU")
     print(f"  a hypercall, beyond the guest's loop:              {hc - loop:9.0f} ns CPU")
     print(f"  a hypercall, beyond a plain port exit:             {hc - port:9.0f} ns CPU"
-          f"  (registers in and out: KVM_GET/SET_REGS, KVM_GET_SREGS)")
+          f"  (KVM_GET_SREGS for the calling convention; GPRs through KVM_CAP_SYNC_REGS when KVM has it)")
     print(f"  hv_hypercall() alone (decode, lookup, handler):    {m['hv_hypercall_dispatch_cpu_ns']:9.0f} ns CPU")
     for name, what in (('sint_message', 'message'), ('sint_event', 'event')):
         r = m[name]

@@ -271,6 +271,7 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 		goto fail;
 	}
 	p->run_size = (size_t)r;
+	p->sync_regs = ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
 	p->vm_fd = ioctl(p->kvm_fd, KVM_CREATE_VM, 0);
 	if (p->vm_fd < 0) {
 		r = -errno;

@@ -35,6 +35,7 @@ struct partition {
 	int vm_fd;
 	size_t run_size; /* KVM_GET_VCPU_MMAP_SIZE */
 	bool pvm;	 /* /dev/kvm is kvm_pvm */
+	bool sync_regs;	 /* KVM_CAP_SYNC_REGS covers the GPRs: hypercalls skip two ioctls */
 	struct guest_memory *mem;
 	struct io_bus *pio;
 	struct io_bus *mmio;

@@ -227,7 +227,12 @@ static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
 	};
 }
 
-/* The hypercall page's "out imm8, al": registers in, the handler, registers out. */
+/*
+ * The hypercall page's "out imm8, al": registers in, the handler, registers
+ * out. With KVM_CAP_SYNC_REGS the general-purpose registers come with the
+ * exit in kvm_run and go back with the next KVM_RUN, which saves two of the
+ * three ioctls a hypercall would otherwise cost (about 7 us on PVM).
+ */
 static void handle_hypercall(struct vcpu *v)
 {
 	struct partition *p = v->partition;
@@ -235,9 +240,14 @@ static void handle_hypercall(struct vcpu *v)
 	struct kvm_sregs sregs;
 	struct vcpu_gprs g;
 	bool long_mode;
+	int r = 0;
 
 	atomic_fetch_add(&p->exits.hypercall, 1);
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+	if (p->sync_regs)
+		regs = v->run->s.regs.regs;
+	else
+		r = ioctl(v->fd, KVM_GET_REGS, &regs);
+	if (r < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
 		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
 					   "vCPU %u: cannot read registers for a hypercall: %s",
 					   v->index, strerror(errno));
@@ -247,6 +257,11 @@ static void handle_hypercall(struct vcpu *v)
 	gprs_from_kvm(&regs, &g);
 	p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, long_mode);
 	gprs_to_kvm(&g, &regs);
+	if (p->sync_regs) {
+		v->run->s.regs.regs = regs;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return;
+	}
 	if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 		partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
 					   "vCPU %u: cannot write hypercall results: %s", v->index,
@@ -448,6 +463,9 @@ void *vcpu_thread_main(void *arg)
 						   time_monotonic_ns()))
 			atomic_store(&p->exits.first_run_cpu_ns, time_process_cpu_ns());
 	}
+	/* Ask KVM to copy the GPRs out at every exit (cheap: they are in memory already). */
+	if (p->sync_regs)
+		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {

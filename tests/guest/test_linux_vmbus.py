@@ -26,7 +26,7 @@ import tempfile
 import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
-from parvis_test import Tap, Worker, kit, kvm_available, skip_all
+from parvis_test import Tap, Worker, control, kit, kvm_available, skip_all, wait_status
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -35,35 +35,6 @@ if not k:
     skip_all('guest kit not built (tools/guest-kit/build.sh)')
 vmlinux, _, cmdline = k
 BOOT_TIMEOUT = 900
-
-
-def control(path, request, timeout=10):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    s.sendall((json.dumps(request) + '\n').encode())
-    buf = b''
-    while not buf.endswith(b'\n'):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf)
-
-
-def wait_status(path, pred, timeout):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = control(path, {'command': 'status'})
-            if pred(last):
-                return True, last
-        except (OSError, ValueError):
-            pass
-        time.sleep(1)
-    return False, last
 
 
 def boots(con):

@@ -23,11 +23,11 @@
 #include <cmocka.h>
 
 #include "base/log.h"
-#include "boot/x86_entry.h"
 #include "hv/hv.h"
 #include "hvdef/tlfs_cpuid.h"
 #include "hvdef/tlfs_hypercall.h"
 #include "tiny/tiny.h"
+#include "tiny_guest.h"
 #include "vid/partition.h"
 
 #define MAX_LOG	       64
@@ -140,30 +140,11 @@ static void *poster(void *arg)
 
 static void load_guest(struct harness *h, const char *name)
 {
-	char path[4096], err[256];
-	struct partition_config cfg = {.memory_bytes = 32 * MiB, .vcpus = 1};
-	struct x86_boot_regs regs;
-	struct boot_error berr;
-	static uint8_t image[1 << 20];
-	FILE *f;
-	size_t n;
-
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->ready_cond, NULL);
 	h->exit_status = -1;
-	snprintf(path, sizeof(path), "%s/%s.bin", bin_dir, name);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	n = fread(image, 1, sizeof(image), f);
-	fclose(f);
-	assert_true(n > 0);
-	assert_int_equal(partition_new(&cfg, &h->p, err, sizeof(err)), 0);
-	assert_int_equal(guest_memory_write(partition_memory(h->p), TINY_LOAD_ADDR, image, n), 0);
-	assert_int_equal(x86_entry_setup(partition_memory(h->p), TINY_LOAD_ADDR, 0, &regs, &berr),
-			 0);
-	regs.rsp = TINY_STACK_TOP;
-	assert_int_equal(partition_set_boot_regs(h->p, &regs), 0);
+	h->p = tiny_guest_partition(bin_dir, name);
 	assert_int_equal(
 		io_bus_register(partition_pio_bus(h->p), TINY_PORT_LOG, 16, &port_ops, h, "tiny"),
 		0);

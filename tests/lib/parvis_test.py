@@ -5,8 +5,10 @@ Paths come from the environment that tests/meson.build sets:
 PARVIS_VMWP (the worker binary), and the guest kit from tools/guest-kit/build.sh:
 KIT_VMLINUX, KIT_INITRAMFS, KIT_CMDLINE.
 """
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -121,3 +123,34 @@ def run_vmwp(args, timeout=60):
     p = subprocess.run([vmwp()] + args, stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
+
+
+def control(path, request, timeout=10):
+    """One request on a worker's control socket (docs/control.md); returns the answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall((json.dumps(request) + '\n').encode())
+    buf = b''
+    while not buf.endswith(b'\n'):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return json.loads(buf)
+
+
+def wait_status(path, pred, timeout):
+    """Polls the worker's status until pred(status); returns (met, last status)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = control(path, {'command': 'status'})
+            if pred(last):
+                return True, last
+        except (OSError, ValueError):
+            pass
+        time.sleep(1)
+    return False, last
