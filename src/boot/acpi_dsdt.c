@@ -109,7 +109,7 @@ int acpi_dsdt_build(struct aml *aml, const struct acpi_config *cfg, struct boot_
 		if (r < 0)
 			return boot_error_set(err, r, "DSDT contributor %u: %s", i,
 					      r == -EINVAL
-						  ? "invalid AML (bad name or misplaced object)"
+						      ? "invalid AML (bad name or misplaced object)"
 					      : r == -ENOMEM ? "out of memory"
 							     : "AML too large");
 		if (aml_depth(aml) != depth)

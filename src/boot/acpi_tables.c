@@ -91,10 +91,10 @@ static void seal(struct area *a, uint64_t gpa)
 static struct acpi_gas io_gas(uint16_t port, unsigned bytes, uint8_t access)
 {
 	return (struct acpi_gas){
-	    .address_space_id = ACPI_GAS_SYSTEM_IO,
-	    .register_bit_width = (uint8_t)(bytes * 8),
-	    .access_size = access,
-	    .address = port,
+		.address_space_id = ACPI_GAS_SYSTEM_IO,
+		.register_bit_width = (uint8_t)(bytes * 8),
+		.access_size = access,
+		.address = port,
 	};
 }
 
@@ -119,8 +119,8 @@ static void build_fadt(struct area *a, uint64_t gpa, uint64_t facs, uint64_t dsd
 	f->pm1_evt_len = 4;
 	f->pm1_cnt_len = 2;
 	f->pm_tmr_len = 4;
-	f->x_pm1a_evt_blk =
-	    io_gas(PC_PORT_PM1A_EVT, 4, ACPI_GAS_ACCESS_WORD); /* PM1_STS, PM1_EN: 16 bits each */
+	f->x_pm1a_evt_blk = io_gas(PC_PORT_PM1A_EVT, 4,
+				   ACPI_GAS_ACCESS_WORD); /* PM1_STS, PM1_EN: 16 bits each */
 	f->x_pm1a_cnt_blk = io_gas(PC_PORT_PM1A_CNT, 2, ACPI_GAS_ACCESS_WORD);
 	f->x_pm_tmr_blk = io_gas(PC_PORT_PM_TMR, 4, ACPI_GAS_ACCESS_DWORD);
 	f->p_lvl2_lat = 101;  /* > 100: no C2 */
@@ -174,19 +174,19 @@ static void build_madt(struct area *a, uint64_t gpa, unsigned vcpus)
 	struct acpi_madt m = {.local_apic_address = (uint32_t)PC_LAPIC_BASE,
 			      .flags = ACPI_MADT_PCAT_COMPAT};
 	struct acpi_madt_io_apic io = {
-	    .type = ACPI_MADT_TYPE_IO_APIC,
-	    .length = sizeof(io),
-	    .io_apic_id = PC_IOAPIC_ID,
-	    .io_apic_address = (uint32_t)PC_IOAPIC_BASE,
-	    .global_system_interrupt_base = 0,
+		.type = ACPI_MADT_TYPE_IO_APIC,
+		.length = sizeof(io),
+		.io_apic_id = PC_IOAPIC_ID,
+		.io_apic_address = (uint32_t)PC_IOAPIC_BASE,
+		.global_system_interrupt_base = 0,
 	};
 	struct acpi_madt_interrupt_override sci = {
-	    .type = ACPI_MADT_TYPE_INTERRUPT_OVERRIDE,
-	    .length = sizeof(sci),
-	    .bus = 0,
-	    .source = PC_IRQ_SCI,
-	    .global_system_interrupt = PC_IRQ_SCI,
-	    .flags = ACPI_MPS_INTI_POLARITY_HIGH | ACPI_MPS_INTI_TRIGGER_LEVEL,
+		.type = ACPI_MADT_TYPE_INTERRUPT_OVERRIDE,
+		.length = sizeof(sci),
+		.bus = 0,
+		.source = PC_IRQ_SCI,
+		.global_system_interrupt = PC_IRQ_SCI,
+		.flags = ACPI_MPS_INTI_POLARITY_HIGH | ACPI_MPS_INTI_TRIGGER_LEVEL,
 	};
 	size_t off = sizeof(m);
 	unsigned i;
@@ -195,11 +195,11 @@ static void build_madt(struct area *a, uint64_t gpa, unsigned vcpus)
 	memcpy(p, &m, sizeof(m));
 	for (i = 0; i < vcpus; i++) {
 		struct acpi_madt_local_apic l = {
-		    .type = ACPI_MADT_TYPE_LOCAL_APIC,
-		    .length = sizeof(l),
-		    .acpi_processor_uid = (uint8_t)i,
-		    .apic_id = (uint8_t)i,
-		    .flags = ACPI_MADT_LAPIC_ENABLED,
+			.type = ACPI_MADT_TYPE_LOCAL_APIC,
+			.length = sizeof(l),
+			.acpi_processor_uid = (uint8_t)i,
+			.apic_id = (uint8_t)i,
+			.flags = ACPI_MADT_LAPIC_ENABLED,
 		};
 
 		memcpy(p + off, &l, sizeof(l));
@@ -265,10 +265,10 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 		r = area_alloc(a, xsdt_len, TABLE_ALIGN, &xsdt);
 	if (r < 0)
 		return boot_error_set(
-		    err, r,
-		    "ACPI tables (DSDT of %zu bytes, %u vCPUs) do not fit in the %" PRIu64
-		    " KiB BIOS area at %#" PRIx64,
-		    dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, (uint64_t)BOOT_ACPI_START);
+			err, r,
+			"ACPI tables (DSDT of %zu bytes, %u vCPUs) do not fit in the %" PRIu64
+			" KiB BIOS area at %#" PRIx64,
+			dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, (uint64_t)BOOT_ACPI_START);
 	if (rsdp != BOOT_RSDP_GPA)
 		return boot_error_set(err, -EINVAL, "RSDP not at %#" PRIx64,
 				      (uint64_t)BOOT_RSDP_GPA);

@@ -508,14 +508,10 @@ void aml_end(struct aml *aml)
 		count = (uint8_t)f.elements;
 		close_pkglength(aml, f.start, &count, 1);
 		break;
-	case FRAME_RESOURCES:
-		end_resources(aml, &f);
-		break;
+	case FRAME_RESOURCES: end_resources(aml, &f); break;
 	case FRAME_SCOPE:
 	case FRAME_DEVICE:
-	case FRAME_METHOD:
-		close_pkglength(aml, f.start, NULL, 0);
-		break;
+	case FRAME_METHOD: close_pkglength(aml, f.start, NULL, 0); break;
 	}
 }
 
@@ -598,8 +594,8 @@ void aml_rt_irq(struct aml *aml, uint16_t mask, bool level, bool active_low, boo
 		return;
 	put_le(d + 1, mask, 2);
 	/* bit 0 _HE (edge), bit 3 _LL (active-low), bit 4 _SHR */
-	d[3] =
-	    (uint8_t)((level ? 0 : 1u << 0) | (active_low ? 1u << 3 : 0) | (shared ? 1u << 4 : 0));
+	d[3] = (uint8_t)((level ? 0 : 1u << 0) | (active_low ? 1u << 3 : 0) |
+			 (shared ? 1u << 4 : 0));
 	emit(aml, d, sizeof(d));
 }
 
@@ -658,7 +654,7 @@ static void addr_space(struct aml *aml, uint8_t tag, unsigned width, uint8_t typ
 	put_le(d + n, max, width), n += width;
 	put_le(d + n, 0, width), n += width; /* translation offset */
 	put_le(d + n, max - min + 1, width),
-	    n += width; /* length (wraps to 0 for a full QWord range) */
+		n += width; /* length (wraps to 0 for a full QWord range) */
 	emit(aml, d, n);
 }
 

@@ -24,7 +24,7 @@ static int add(struct boot_e820_entry *entries, unsigned max, unsigned *n, uint6
 	if (*n == max)
 		return -ENOSPC;
 	entries[(*n)++] =
-	    (struct boot_e820_entry){.addr = start, .size = end - start, .type = type};
+		(struct boot_e820_entry){.addr = start, .size = end - start, .type = type};
 	return 0;
 }
 

@@ -43,9 +43,10 @@ static int elf_segment(const struct elf64_phdr *ph, unsigned i, size_t size,
 				      " larger than memory size %#" PRIx64,
 				      i, ph->p_filesz, ph->p_memsz);
 	if (__builtin_add_overflow(ph->p_offset, ph->p_filesz, &end))
-		return boot_error_set(
-		    err, -EINVAL, "segment %u: offset %#" PRIx64 " + size %#" PRIx64 " overflows",
-		    i, ph->p_offset, ph->p_filesz);
+		return boot_error_set(err, -EINVAL,
+				      "segment %u: offset %#" PRIx64 " + size %#" PRIx64
+				      " overflows",
+				      i, ph->p_offset, ph->p_filesz);
 	if (end > size)
 		return boot_error_set(err, -EINVAL,
 				      "truncated: segment %u ends at %#" PRIx64
@@ -60,11 +61,11 @@ static int elf_segment(const struct elf64_phdr *ph, unsigned i, size_t size,
 				      " bytes reaches beyond 4 GiB",
 				      i, ph->p_paddr, ph->p_memsz);
 	*ret = (struct kernel_segment){
-	    .file_offset = ph->p_offset,
-	    .file_size = ph->p_filesz,
-	    .gpa = ph->p_paddr,
-	    .mem_size = ph->p_memsz,
-	    .phdr_index = i,
+		.file_offset = ph->p_offset,
+		.file_size = ph->p_filesz,
+		.gpa = ph->p_paddr,
+		.mem_size = ph->p_memsz,
+		.phdr_index = i,
 	};
 	return 0;
 }
@@ -210,8 +211,9 @@ static int parse_bzimage(const uint8_t *data, size_t size, struct kernel_image *
 				      h.version >> 8, h.version & 0xFF);
 	if (hdr_end < BZ_SETUP_HEADER_OFFSET + offsetof(struct setup_header, handover_offset))
 		return boot_error_set(
-		    err, -EINVAL, "setup header ends at %#zx, protocol 2.12 needs %#zx", hdr_end,
-		    BZ_SETUP_HEADER_OFFSET + offsetof(struct setup_header, handover_offset));
+			err, -EINVAL, "setup header ends at %#zx, protocol 2.12 needs %#zx",
+			hdr_end,
+			BZ_SETUP_HEADER_OFFSET + offsetof(struct setup_header, handover_offset));
 	if (hdr_end > BZ_SETUP_HEADER_END_MAX)
 		return boot_error_set(err, -EINVAL, "setup header ends at %#zx, past %#x", hdr_end,
 				      BZ_SETUP_HEADER_END_MAX);
@@ -232,10 +234,10 @@ static int parse_bzimage(const uint8_t *data, size_t size, struct kernel_image *
 	payload_size = size - payload_offset;
 	if ((uint64_t)h.syssize * 16 > payload_size)
 		return boot_error_set(
-		    err, -EINVAL,
-		    "truncated: header says the protected-mode kernel is %#" PRIx64
-		    " bytes, file holds %#" PRIx64,
-		    (uint64_t)h.syssize * 16, payload_size);
+			err, -EINVAL,
+			"truncated: header says the protected-mode kernel is %#" PRIx64
+			" bytes, file holds %#" PRIx64,
+			(uint64_t)h.syssize * 16, payload_size);
 	if (h.relocatable_kernel &&
 	    (!is_power_of_two(h.kernel_alignment) || h.kernel_alignment < 4096))
 		return boot_error_set(err, -EINVAL,
@@ -300,10 +302,8 @@ int kernel_image_parse(const void *data, size_t size, struct kernel_image *ret,
 const char *kernel_image_format_name(enum kernel_image_format format)
 {
 	switch (format) {
-	case KERNEL_IMAGE_ELF:
-		return "ELF vmlinux";
-	case KERNEL_IMAGE_BZIMAGE:
-		return "bzImage";
+	case KERNEL_IMAGE_ELF: return "ELF vmlinux";
+	case KERNEL_IMAGE_BZIMAGE: return "bzImage";
 	}
 	return "unknown";
 }

@@ -55,11 +55,11 @@ struct kernel_image {
 	/* bzImage only. */
 	uint16_t protocol; /* boot protocol version, >= 0x020C */
 	uint64_t
-	    payload_offset;    /* (setup_sects + 1) * 512: protected-mode kernel within the file */
-	uint64_t payload_size; /* from payload_offset to the end of the file */
+		payload_offset; /* (setup_sects + 1) * 512: protected-mode kernel within the file */
+	uint64_t payload_size;	/* from payload_offset to the end of the file */
 	uint32_t
-	    setup_header_len;  /* header bytes from 0x1F1 the loader copies into the zero page */
-	uint64_t pref_address; /* preferred load address, < 4 GiB */
+		setup_header_len; /* header bytes from 0x1F1 the loader copies into the zero page */
+	uint64_t pref_address;	  /* preferred load address, < 4 GiB */
 	uint32_t kernel_alignment; /* a power of two if relocatable */
 	uint32_t init_size;	   /* memory the kernel needs from its runtime start */
 	uint16_t xloadflags;

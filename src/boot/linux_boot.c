@@ -63,7 +63,7 @@ static int load_elf(struct guest_memory *mem, const struct kernel_image *k, uint
 	}
 	info->kernel_start = k->segments[0].gpa;
 	info->kernel_end =
-	    k->segments[k->nsegments - 1].gpa + k->segments[k->nsegments - 1].mem_size;
+		k->segments[k->nsegments - 1].gpa + k->segments[k->nsegments - 1].mem_size;
 	return 0;
 }
 
@@ -120,11 +120,11 @@ static int load_initrd(struct guest_memory *mem, const struct linux_boot_config 
 	if (cfg->initrd_size > top ||
 	    ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE) < info->kernel_end)
 		return boot_error_set(
-		    err, -ENOMEM,
-		    "initrd of %zu bytes does not fit between the kernel's end %#" PRIx64
-		    " and %#" PRIx64 " (%" PRIu64 " bytes free)",
-		    cfg->initrd_size, info->kernel_end, top,
-		    top > info->kernel_end ? top - info->kernel_end : 0);
+			err, -ENOMEM,
+			"initrd of %zu bytes does not fit between the kernel's end %#" PRIx64
+			" and %#" PRIx64 " (%" PRIu64 " bytes free)",
+			cfg->initrd_size, info->kernel_end, top,
+			top > info->kernel_end ? top - info->kernel_end : 0);
 	gpa = ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE);
 	r = guest_memory_write(mem, gpa, cfg->initrd, cfg->initrd_size);
 	if (r < 0)
@@ -208,13 +208,15 @@ int linux_boot_setup(struct guest_memory *mem, const struct linux_boot_config *c
 	int r;
 
 	if (low_end < BOOT_HIGH_START)
-		return boot_error_set(
-		    err, -ENOMEM, "guest RAM of %" PRIu64 " KiB is too small: need more than 1 MiB",
-		    guest_memory_ram_size(mem) / KiB);
+		return boot_error_set(err, -ENOMEM,
+				      "guest RAM of %" PRIu64
+				      " KiB is too small: need more than 1 MiB",
+				      guest_memory_ram_size(mem) / KiB);
 	if (len > k->cmdline_max || len >= BOOT_CMDLINE_SIZE)
 		return boot_error_set(
-		    err, -E2BIG, "command line is %zu bytes, the kernel accepts at most %" PRIu64,
-		    len, MIN((uint64_t)k->cmdline_max, BOOT_CMDLINE_SIZE - 1));
+			err, -E2BIG,
+			"command line is %zu bytes, the kernel accepts at most %" PRIu64, len,
+			MIN((uint64_t)k->cmdline_max, BOOT_CMDLINE_SIZE - 1));
 
 	r = k->format == KERNEL_IMAGE_ELF ? load_elf(mem, k, low_end, &info, err)
 					  : load_bzimage(mem, k, low_end, &info, err);

@@ -83,7 +83,7 @@ static uint64_t gdt_encode(const struct x86_segment *s)
 	uint64_t access = (uint64_t)(s->type & 0xF) | (uint64_t)(s->s & 1) << 4 |
 			  (uint64_t)(s->dpl & 3) << 5 | (uint64_t)(s->present & 1) << 7;
 	uint64_t flags =
-	    (uint64_t)(s->l & 1) << 1 | (uint64_t)(s->db & 1) << 2 | (uint64_t)(s->g & 1) << 3;
+		(uint64_t)(s->l & 1) << 1 | (uint64_t)(s->db & 1) << 2 | (uint64_t)(s->g & 1) << 3;
 
 	return (limit & 0xFFFFu) | (s->base & 0xFFFFFFu) << 16 | access << 40 |
 	       (uint64_t)((limit >> 16) & 0xF) << 48 | flags << 52 | ((s->base >> 24) & 0xFF) << 56;
@@ -128,8 +128,8 @@ static int write_page_tables(struct guest_memory *mem)
 		return r;
 	for (i = 0; i < BOOT_PD_COUNT; i++) {
 		for (j = 0; j < 512; j++)
-			table[j] =
-			    ((uint64_t)i * GiB + (uint64_t)j * 2 * MiB) | PTE_P | PTE_RW | PTE_PS;
+			table[j] = ((uint64_t)i * GiB + (uint64_t)j * 2 * MiB) | PTE_P | PTE_RW |
+				   PTE_PS;
 		r = guest_memory_write(mem, BOOT_PD_GPA + i * UINT64_C(0x1000), table,
 				       sizeof(table));
 		if (r < 0)
@@ -148,31 +148,31 @@ int x86_entry_setup(struct guest_memory *mem, uint64_t entry, uint64_t boot_para
 		r = write_page_tables(mem);
 	if (r < 0)
 		return boot_error_set(
-		    err, r, "GDT and page tables at %#llx-%#llx are not RAM",
-		    (unsigned long long)BOOT_GDT_GPA,
-		    (unsigned long long)(BOOT_PD_GPA + BOOT_PD_COUNT * 0x1000 - 1));
+			err, r, "GDT and page tables at %#llx-%#llx are not RAM",
+			(unsigned long long)BOOT_GDT_GPA,
+			(unsigned long long)(BOOT_PD_GPA + BOOT_PD_COUNT * 0x1000 - 1));
 
 	*ret = (struct x86_boot_regs){
-	    .rip = entry,
-	    .rsp = BOOT_STACK_TOP,
-	    .rsi = boot_params_gpa,
-	    .rflags = RFLAGS_RESERVED_1, /* IF = 0 */
-	    .cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG,
-	    .cr3 = BOOT_PML4_GPA,
-	    .cr4 = CR4_PAE,
-	    .efer = EFER_LME | EFER_LMA,
-	    .gdt_base = BOOT_GDT_GPA,
-	    .gdt_limit = GDT_ENTRIES * 8 - 1,
-	    .idt_base = 0,
-	    .idt_limit = 0,
-	    .cs = boot_cs,
-	    .ds = boot_ds,
-	    .es = boot_ds,
-	    .fs = boot_ds,
-	    .gs = boot_ds,
-	    .ss = boot_ds,
-	    .tr = boot_tr,
-	    .ldt = boot_ldt,
+		.rip = entry,
+		.rsp = BOOT_STACK_TOP,
+		.rsi = boot_params_gpa,
+		.rflags = RFLAGS_RESERVED_1, /* IF = 0 */
+		.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG,
+		.cr3 = BOOT_PML4_GPA,
+		.cr4 = CR4_PAE,
+		.efer = EFER_LME | EFER_LMA,
+		.gdt_base = BOOT_GDT_GPA,
+		.gdt_limit = GDT_ENTRIES * 8 - 1,
+		.idt_base = 0,
+		.idt_limit = 0,
+		.cs = boot_cs,
+		.ds = boot_ds,
+		.es = boot_ds,
+		.fs = boot_ds,
+		.gs = boot_ds,
+		.ss = boot_ds,
+		.tr = boot_tr,
+		.ldt = boot_ldt,
 	};
 	return 0;
 }

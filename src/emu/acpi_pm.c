@@ -112,16 +112,12 @@ static uint8_t read_byte(const struct acpi_pm *s, unsigned off, uint32_t tmr)
 
 	switch (off) {
 	case OFF_STS:
-	case OFF_STS + 1:
-		return (uint8_t)(s->sts >> (8 * (off - OFF_STS)));
+	case OFF_STS + 1: return (uint8_t)(s->sts >> (8 * (off - OFF_STS)));
 	case OFF_EN:
-	case OFF_EN + 1:
-		return (uint8_t)(s->en >> (8 * (off - OFF_EN)));
+	case OFF_EN + 1: return (uint8_t)(s->en >> (8 * (off - OFF_EN)));
 	case OFF_CNT:
-	case OFF_CNT + 1:
-		return (uint8_t)(cnt >> (8 * (off - OFF_CNT)));
-	case OFF_TMR ... OFF_TMR + 3:
-		return (uint8_t)(tmr >> (8 * (off - OFF_TMR)));
+	case OFF_CNT + 1: return (uint8_t)(cnt >> (8 * (off - OFF_CNT)));
+	case OFF_TMR ... OFF_TMR + 3: return (uint8_t)(tmr >> (8 * (off - OFF_TMR)));
 	}
 	return 0; /* the reset register and reserved bytes read 0 */
 }
@@ -136,7 +132,7 @@ static bool access_ok(struct acpi_pm *s, uint64_t offset, unsigned size, const c
 	}
 bad:
 	guest_error_report(&s->errors, "%u-byte %s at port %#x", size, what,
-		    (unsigned)(PC_PORT_ACPI_PM_BASE + offset));
+			   (unsigned)(PC_PORT_ACPI_PM_BASE + offset));
 	return false;
 }
 
@@ -182,8 +178,8 @@ static int write_regs(struct acpi_pm *s, const uint8_t *val, const bool *wr)
 	typ = (s->cnt & CNT_SLP_TYP) >> CNT_SLP_SHIFT;
 	if (typ == PC_ACPI_SLP_TYP_S5)
 		return POWER_REQUEST_OFF;
-	pv_log_ratelimited(&s->errors.rl, LOG_INFO, "acpi-pm: sleep type %u is not supported, ignored",
-			   typ);
+	pv_log_ratelimited(&s->errors.rl, LOG_INFO,
+			   "acpi-pm: sleep type %u is not supported, ignored", typ);
 	return -1;
 }
 

@@ -186,8 +186,7 @@ static bool is_time_reg(unsigned idx)
 	case REG_DOM:
 	case REG_MONTH:
 	case REG_YEAR:
-	case REG_CENTURY:
-		return true;
+	case REG_CENTURY: return true;
 	}
 	return false;
 }
@@ -203,7 +202,7 @@ static void render(struct cmos_rtc *s, int64_t t)
 	s->ram[REG_MIN] = to_reg(s, sod / 60 % 60);
 	s->ram[REG_HOUR] = hour_to_reg(s, sod / 3600);
 	s->ram[REG_DOW] =
-	    to_reg(s, (unsigned)floor_mod(days + 4, 7) + 1); /* 1970-01-01: Thursday */
+		to_reg(s, (unsigned)floor_mod(days + 4, 7) + 1); /* 1970-01-01: Thursday */
 	s->ram[REG_DOM] = to_reg(s, day);
 	s->ram[REG_MONTH] = to_reg(s, month);
 	s->ram[REG_YEAR] = to_reg(s, (unsigned)floor_mod(year, 100));
@@ -214,7 +213,7 @@ static void render(struct cmos_rtc *s, int64_t t)
 static int64_t regs_to_epoch(const struct cmos_rtc *s)
 {
 	int64_t year =
-	    (int64_t)from_reg(s, s->ram[REG_CENTURY]) * 100 + from_reg(s, s->ram[REG_YEAR]);
+		(int64_t)from_reg(s, s->ram[REG_CENTURY]) * 100 + from_reg(s, s->ram[REG_YEAR]);
 	int64_t month0 = (int64_t)from_reg(s, s->ram[REG_MONTH]) - 1;
 	int64_t days;
 
@@ -386,12 +385,9 @@ static void write_reg(struct cmos_rtc *s, unsigned idx, uint8_t v, uint64_t now)
 		s->ram[REG_A] = v & ~A_UIP;
 		sync_frozen(s, now);
 		return;
-	case REG_B:
-		write_b(s, v, now);
-		return;
+	case REG_B: write_b(s, v, now); return;
 	case REG_C:
-	case REG_D:
-		return; /* read-only */
+	case REG_D: return; /* read-only */
 	}
 	s->ram[idx] = v;
 }
@@ -403,7 +399,8 @@ static uint64_t rtc_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v;
 
 	if (size != 1) {
-		guest_error_report(&s->errors, "%u-byte read at port %#x", size, (unsigned)(PC_PORT_CMOS + offset));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size,
+				   (unsigned)(PC_PORT_CMOS + offset));
 		return UINT64_MAX;
 	}
 	if (offset == 0)
@@ -426,7 +423,7 @@ static void rtc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 
 	if (size != 1) {
 		guest_error_report(&s->errors, "%u-byte write at port %#x", size,
-			    (unsigned)(PC_PORT_CMOS + offset));
+				   (unsigned)(PC_PORT_CMOS + offset));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);

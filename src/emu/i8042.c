@@ -208,9 +208,7 @@ static void kbd_write(struct i8042 *s, uint8_t val)
 		out_push(s, 0xAB, 0);
 		out_push(s, xlate(s, 0x83, 0x41), 0);
 		break;
-	case 0xEE: /* echo */
-		out_push(s, 0xEE, 0);
-		break;
+	case 0xEE: /* echo */ out_push(s, 0xEE, 0); break;
 	case 0xED: /* set LEDs */
 	case 0xF0: /* select/read scancode set */
 	case 0xF3: /* typematic rate */
@@ -243,17 +241,10 @@ static bool write_outport(struct i8042 *s, uint8_t val)
 static bool cmd_data(struct i8042 *s, uint8_t cmd, uint8_t val)
 {
 	switch (cmd) {
-	case 0x60 ... 0x7F:
-		s->ram[cmd & 0x1F] = val;
-		return false;
-	case 0xD1:
-		return write_outport(s, val);
-	case 0xD2: /* as if from the keyboard */
-		out_push(s, val, 0);
-		return false;
-	case 0xD3: /* as if from the aux device */
-		out_push(s, val, Q_AUX);
-		return false;
+	case 0x60 ... 0x7F: s->ram[cmd & 0x1F] = val; return false;
+	case 0xD1: return write_outport(s, val);
+	case 0xD2: /* as if from the keyboard */ out_push(s, val, 0); return false;
+	case 0xD3: /* as if from the aux device */ out_push(s, val, Q_AUX); return false;
 	case 0xD4: /* to the aux device: there is none */
 		out_push(s, 0xFE, Q_AUX | Q_TIMEOUT);
 		return false;
@@ -266,47 +257,25 @@ static bool cmd_write(struct i8042 *s, uint8_t cmd)
 {
 	s->pending_cmd = 0;
 	switch (cmd) {
-	case 0x20 ... 0x3F:
-		out_push(s, s->ram[cmd & 0x1F], 0);
-		break;
+	case 0x20 ... 0x3F: out_push(s, s->ram[cmd & 0x1F], 0); break;
 	case 0x60 ... 0x7F:
-	case 0xD1 ... 0xD4:
-		s->pending_cmd = cmd;
-		break;
-	case 0xA7:
-		s->ram[0] |= CTR_AUXDIS;
-		break;
-	case 0xA8:
-		s->ram[0] &= ~CTR_AUXDIS;
-		break;
+	case 0xD1 ... 0xD4: s->pending_cmd = cmd; break;
+	case 0xA7: s->ram[0] |= CTR_AUXDIS; break;
+	case 0xA8: s->ram[0] &= ~CTR_AUXDIS; break;
 	case 0xA9: /* aux interface test: lines fine (nothing pulls them) */
-	case 0xAB: /* keyboard interface test */
-		out_push(s, 0x00, 0);
-		break;
+	case 0xAB: /* keyboard interface test */ out_push(s, 0x00, 0); break;
 	case 0xAA: /* self test */
 		s->ram[0] |= CTR_SYS;
 		out_push(s, 0x55, 0);
 		break;
-	case 0xAD:
-		s->ram[0] |= CTR_KBDDIS;
-		break;
-	case 0xAE:
-		s->ram[0] &= ~CTR_KBDDIS;
-		break;
-	case 0xD0:
-		out_push(s, read_outport(s), 0);
-		break;
-	case 0xDD:
-		s->outport &= ~OUT_A20;
-		break;
-	case 0xDF:
-		s->outport |= OUT_A20;
-		break;
+	case 0xAD: s->ram[0] |= CTR_KBDDIS; break;
+	case 0xAE: s->ram[0] &= ~CTR_KBDDIS; break;
+	case 0xD0: out_push(s, read_outport(s), 0); break;
+	case 0xDD: s->outport &= ~OUT_A20; break;
+	case 0xDF: s->outport |= OUT_A20; break;
 	case 0xF0 ... 0xFF: /* pulse output lines 0-3 low where the bit is 0 */
 		return !(cmd & 0x01);
-	default:
-		guest_error_report(&s->errors, "unknown controller command %#04x", cmd);
-		break;
+	default: guest_error_report(&s->errors, "unknown controller command %#04x", cmd); break;
 	}
 	return false;
 }
@@ -323,7 +292,8 @@ static uint64_t kbc_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v;
 
 	if (size != 1) {
-		guest_error_report(&s->errors, "%u-byte read at port %#x", size, port_number(port->which));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size,
+				   port_number(port->which));
 		return UINT64_MAX;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -341,7 +311,8 @@ static void kbc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 	bool reset = false;
 
 	if (size != 1) {
-		guest_error_report(&s->errors, "%u-byte write at port %#x", size, port_number(port->which));
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size,
+				   port_number(port->which));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);

@@ -128,7 +128,7 @@ static bool data_access_ok(struct pci_host *s, uint64_t offset, unsigned size, c
 	if ((size == 1 || size == 2 || size == 4) && offset - 4 + size <= 4)
 		return true;
 	guest_error_report(&s->errors, "%u-byte %s at port %#x", size, what,
-		    (unsigned)(PC_PORT_PCI_CONFIG + offset));
+			   (unsigned)(PC_PORT_PCI_CONFIG + offset));
 	return false;
 }
 

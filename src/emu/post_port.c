@@ -17,7 +17,7 @@
 
 struct post_port {
 	struct io_bus *bus;
-	uint8_t last; /* atomic: last code written */
+	uint8_t last;		       /* atomic: last code written */
 	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
 };
 

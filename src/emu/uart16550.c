@@ -246,36 +246,21 @@ static uint64_t uart_read(void *opaque, uint64_t offset, unsigned size)
 	uint8_t v = 0xFF;
 
 	if (size != 1) {
-		guest_error_report(&s->errors, "%u-byte read at port %#x", size, (unsigned)(s->port + offset));
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size,
+				   (unsigned)(s->port + offset));
 		return UINT64_MAX;
 	}
 	pthread_mutex_lock(&s->lock);
 	dlab = s->lcr & LCR_DLAB;
 	switch (offset) {
-	case REG_RBR_THR:
-		v = dlab ? (uint8_t)s->divisor : read_rbr(s);
-		break;
-	case REG_IER:
-		v = dlab ? (uint8_t)(s->divisor >> 8) : s->ier;
-		break;
-	case REG_IIR_FCR:
-		v = read_iir(s);
-		break;
-	case REG_LCR:
-		v = s->lcr;
-		break;
-	case REG_MCR:
-		v = s->mcr;
-		break;
-	case REG_LSR:
-		v = read_lsr(s);
-		break;
-	case REG_MSR:
-		v = read_msr(s);
-		break;
-	case REG_SCR:
-		v = s->scr;
-		break;
+	case REG_RBR_THR: v = dlab ? (uint8_t)s->divisor : read_rbr(s); break;
+	case REG_IER: v = dlab ? (uint8_t)(s->divisor >> 8) : s->ier; break;
+	case REG_IIR_FCR: v = read_iir(s); break;
+	case REG_LCR: v = s->lcr; break;
+	case REG_MCR: v = s->mcr; break;
+	case REG_LSR: v = read_lsr(s); break;
+	case REG_MSR: v = read_msr(s); break;
+	case REG_SCR: v = s->scr; break;
 	}
 	update_irq(s);
 	notify = rx_room_freed(s);
@@ -344,7 +329,8 @@ static void uart_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 	bool dlab, notify;
 
 	if (size != 1) {
-		guest_error_report(&s->errors, "%u-byte write at port %#x", size, (unsigned)(s->port + offset));
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size,
+				   (unsigned)(s->port + offset));
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -362,22 +348,14 @@ static void uart_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 		else
 			write_ier(s, v);
 		break;
-	case REG_IIR_FCR:
-		write_fcr(s, v);
-		break;
-	case REG_LCR:
-		s->lcr = v;
-		break;
-	case REG_MCR:
-		write_mcr(s, v);
-		break;
+	case REG_IIR_FCR: write_fcr(s, v); break;
+	case REG_LCR: s->lcr = v; break;
+	case REG_MCR: write_mcr(s, v); break;
 	case REG_LSR:
 	case REG_MSR:
 		/* Factory-test writes on real parts; ignored. */
 		break;
-	case REG_SCR:
-		s->scr = v;
-		break;
+	case REG_SCR: s->scr = v; break;
 	}
 	update_irq(s);
 	notify = rx_room_freed(s);

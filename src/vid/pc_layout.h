@@ -42,7 +42,7 @@
  * registers. Unused by the PC platform (0x92 is port A, 0x80-0x8F DMA
  * pages) and by the tiny test guests (0xE0-0xEF); imm8, so below 0x100.
  */
-#define PC_PORT_HYPERCALL    0x9A
+#define PC_PORT_HYPERCALL 0x9A
 
 /* ACPI fixed hardware (FADT): PM1a event block, control block, PM timer, reset. */
 #define PC_PORT_ACPI_PM_BASE 0x600

@@ -22,13 +22,13 @@
 
 struct console {
 	enum serial_backend backend;
-	int out_fd;                /* -1 for SERIAL_NONE */
-	int in_fd;                 /* stdin for SERIAL_STDIO, else -1 */
-	int wake_fd;               /* eventfd: rx space in the UART, or stop */
-	bool tty_raw;              /* the terminal was put in raw mode */
-	struct termios saved_tio;  /* to restore it */
+	int out_fd;		  /* -1 for SERIAL_NONE */
+	int in_fd;		  /* stdin for SERIAL_STDIO, else -1 */
+	int wake_fd;		  /* eventfd: rx space in the UART, or stop */
+	bool tty_raw;		  /* the terminal was put in raw mode */
+	struct termios saved_tio; /* to restore it */
 
-	pthread_mutex_t lock;      /* protects uart */
+	pthread_mutex_t lock; /* protects uart */
 	struct uart16550 *uart;
 	pthread_t input_thread;
 	bool input_started;
@@ -48,7 +48,8 @@ void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return; /* a closed terminal or a full disk loses console output, not the VM */
+			return; /* a closed terminal or a full disk loses console output, not the VM
+				 */
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -124,13 +125,15 @@ static void *input_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "console-in");
 	while (!c->stopping) {
-		struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN}, {.fd = c->in_fd, .events = POLLIN}};
+		struct pollfd fds[2] = {{.fd = c->wake_fd, .events = POLLIN},
+					{.fd = c->in_fd, .events = POLLIN}};
 		uint64_t v;
 
 		if (pos < len) {
 			pos += push_input(c, buf + pos, len - pos);
 			if (pos < len) {
-				/* FIFO full: wait for the guest to drain it (rx_ready) or a stop. */
+				/* FIFO full: wait for the guest to drain it (rx_ready) or a stop.
+				 */
 				if (poll(fds, 1, -1) > 0 && (fds[0].revents & POLLIN))
 					(void)!read(c->wake_fd, &v, sizeof(v));
 				continue;
@@ -193,8 +196,7 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 		goto fail;
 	}
 	switch (cfg->backend) {
-	case SERIAL_NONE:
-		break;
+	case SERIAL_NONE: break;
 	case SERIAL_FILE:
 		c->out_fd = open(cfg->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 		if (c->out_fd < 0) {
@@ -224,7 +226,7 @@ struct console *console_free(struct console *c)
 		return NULL;
 	c->stopping = true;
 	if (c->input_started) {
-		console_uart_rx_ready(c); /* wakes the poll */
+		console_uart_rx_ready(c);	 /* wakes the poll */
 		pthread_cancel(c->input_thread); /* it may sit in read() of a terminal */
 		pthread_join(c->input_thread, NULL);
 	}

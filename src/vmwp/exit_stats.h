@@ -14,12 +14,12 @@
 
 struct exit_stats_sink {
 	struct partition_exit_stats exits; /* summed over boots */
-	struct hv_stats hv;                /* summed over boots */
-	uint64_t startup_ns;               /* process start to the first KVM_RUN */
-	uint64_t startup_cpu_ns;           /* CPU time consumed by then */
-	uint64_t rss_bytes;                /* worker RSS without guest RAM (shmem) at the last stop */
-	uint64_t guest_resident_bytes;     /* guest RAM resident then */
-	uint64_t run_ns;                   /* wall time from first KVM_RUN to the last stop */
+	struct hv_stats hv;		   /* summed over boots */
+	uint64_t startup_ns;		   /* process start to the first KVM_RUN */
+	uint64_t startup_cpu_ns;	   /* CPU time consumed by then */
+	uint64_t rss_bytes;	       /* worker RSS without guest RAM (shmem) at the last stop */
+	uint64_t guest_resident_bytes; /* guest RAM resident then */
+	uint64_t run_ns;	       /* wall time from first KVM_RUN to the last stop */
 };
 
 /* Adds a stopped partition's numbers (call before freeing it). */

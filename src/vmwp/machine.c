@@ -33,7 +33,7 @@
 struct machine {
 	struct partition *partition;
 	struct hv *hv;
-	struct vmbus_host *vmbus;  /* VMBus and the integration services */
+	struct vmbus_host *vmbus; /* VMBus and the integration services */
 	struct console *com1_console, *com2_console;
 	struct uart16550 *com1, *com2;
 	struct i8042 *kbc;
@@ -113,8 +113,10 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 	struct boot_error berr = {{0}};
 	int r;
 
-	*files = (struct boot_files){.kernel_path = cfg->kernel, .initrd_path = cfg->initrd,
-				     .kernel_fd = -1, .initrd_fd = -1};
+	*files = (struct boot_files){.kernel_path = cfg->kernel,
+				     .initrd_path = cfg->initrd,
+				     .kernel_fd = -1,
+				     .initrd_fd = -1};
 	r = open_file("kernel", cfg->kernel, &files->kernel_fd, err, errlen);
 	if (r == 0 && cfg->initrd)
 		r = open_file("initrd", cfg->initrd, &files->initrd_fd, err, errlen);
@@ -179,7 +181,8 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	if (r == 0) {
 		what = "i8042";
 		r = i8042_new(pio, partition_irq_line(p, PC_IRQ_KEYBOARD),
-			      partition_irq_line(p, PC_IRQ_MOUSE), partition_power_control(p), &m->kbc);
+			      partition_irq_line(p, PC_IRQ_MOUSE), partition_power_control(p),
+			      &m->kbc);
 	}
 	if (r == 0) {
 		what = "CMOS RTC";
@@ -215,7 +218,8 @@ static int load_kernel(struct guest_memory *mem, struct boot_files *files, const
 	int r;
 
 	if (files->kernel) {
-		/* The first boot uses the copy boot_files_load() checked; later boots read again. */
+		/* The first boot uses the copy boot_files_load() checked; later boots read again.
+		 */
 		kernel = files->kernel;
 		kernel_size = files->kernel_size;
 		files->kernel = NULL;
@@ -244,7 +248,8 @@ static int load_kernel(struct guest_memory *mem, struct boot_files *files, const
 		r = linux_boot_setup(mem, &boot, regs, NULL, &berr);
 	}
 	if (r < 0) {
-		/* Too little memory for kernel and initrd, a command line too long: the user's to fix. */
+		/* Too little memory for kernel and initrd, a command line too long: the user's to
+		 * fix. */
 		*config_error = true;
 		snprintf(err, errlen, "%s", berr.msg);
 	}
@@ -282,7 +287,8 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 }
 
 int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
-		struct console *com2, struct machine **ret, bool *config_error, char *err, size_t errlen)
+		struct console *com2, struct machine **ret, bool *config_error, char *err,
+		size_t errlen)
 {
 	struct partition_config pcfg = {.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus};
 	struct machine *m;
@@ -304,8 +310,8 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		snprintf(err, errlen, "Hyper-V interface: %s", strerror(-r));
 		goto fail;
 	}
-	r = vmbus_host_new(m->hv, partition_memory(m->partition), partition_vcpu_count(m->partition),
-			   &m->vmbus);
+	r = vmbus_host_new(m->hv, partition_memory(m->partition),
+			   partition_vcpu_count(m->partition), &m->vmbus);
 	if (r < 0) {
 		snprintf(err, errlen, "VMBus: %s", strerror(-r));
 		goto fail;

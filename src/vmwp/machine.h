@@ -27,7 +27,7 @@ struct machine;
 struct boot_files {
 	const char *kernel_path, *initrd_path;
 	int kernel_fd, initrd_fd; /* -1 if none */
-	void *kernel;             /* the kernel as checked at start, until the first boot uses it */
+	void *kernel;		  /* the kernel as checked at start, until the first boot uses it */
 	size_t kernel_size;
 };
 
@@ -41,9 +41,9 @@ void boot_files_release(struct boot_files *files);
  * *config_error tells whether it was the configuration's fault (exit 1)
  * or the host's (exit 2); err names the problem.
  */
-int machine_new(const struct vm_config *cfg, struct boot_files *files,
-		struct console *com1, struct console *com2, struct machine **ret,
-		bool *config_error, char *err, size_t errlen) must_check;
+int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
+		struct console *com2, struct machine **ret, bool *config_error, char *err,
+		size_t errlen) must_check;
 struct machine *machine_free(struct machine *m);
 
 struct partition *machine_partition(struct machine *m);

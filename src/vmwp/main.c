@@ -41,12 +41,12 @@ struct worker {
 	struct console *com1, *com2;
 	uint64_t start_ns;
 
-	pthread_mutex_t lock;         /* protects machine and shutdown_requested */
-	struct machine *machine;      /* the running machine, or NULL between boots */
-	bool shutdown_requested;      /* a SIGTERM arrived: do not restart the guest */
+	pthread_mutex_t lock;	 /* protects machine and shutdown_requested */
+	struct machine *machine; /* the running machine, or NULL between boots */
+	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
-	unsigned boots;               /* machines started so far */
-	struct control *control;      /* --control socket, or NULL */
+	unsigned boots;		 /* machines started so far */
+	struct control *control; /* --control socket, or NULL */
 };
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
@@ -123,7 +123,8 @@ static void *signal_thread(void *arg)
 			continue;
 		}
 		pv_log(LOG_INFO, "%s: asked the guest to shut down through the %s (%us timeout)",
-		       strsignal(sig), worker_shutdown(w, strsignal(sig)), w->cfg.shutdown_timeout_s);
+		       strsignal(sig), worker_shutdown(w, strsignal(sig)),
+		       w->cfg.shutdown_timeout_s);
 	}
 	return NULL;
 }
@@ -193,7 +194,8 @@ static enum exit_status worker_run(struct worker *w)
 		char err[512];
 		int r;
 
-		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, &m, &config_error, err, sizeof(err));
+		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, &m, &config_error, err,
+				sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
 			return config_error ? EXIT_BAD_CONFIG : EXIT_HOST_ERROR;
@@ -206,7 +208,8 @@ static enum exit_status worker_run(struct worker *w)
 			pv_log(LOG_INFO, "starting VM: %u vCPU%s, %llu MiB%s", w->cfg.cpus,
 			       w->cfg.cpus > 1 ? "s" : "",
 			       (unsigned long long)(w->cfg.memory_bytes >> 20),
-			       partition_is_pvm(p) ? " (PVM host: guest kernel code is emulated)" : "");
+			       partition_is_pvm(p) ? " (PVM host: guest kernel code is emulated)"
+						   : "");
 		pthread_mutex_lock(&w->lock);
 		w->machine = m;
 		r = w->shutdown_requested ? -ECANCELED : partition_start(p);
@@ -214,7 +217,8 @@ static enum exit_status worker_run(struct worker *w)
 		if (r < 0) {
 			if (r != -ECANCELED)
 				pv_log(LOG_ERR, "cannot start the VM: %s", strerror(-r));
-			why = r == -ECANCELED ? PARTITION_STOP_REQUESTED : PARTITION_STOP_HOST_ERROR;
+			why = r == -ECANCELED ? PARTITION_STOP_REQUESTED
+					      : PARTITION_STOP_HOST_ERROR;
 		} else {
 			why = wait_machine(w, p);
 		}
@@ -233,12 +237,8 @@ static enum exit_status worker_run(struct worker *w)
 			}
 			pv_log(LOG_INFO, "the guest reset: exiting (--no-reboot)");
 			break;
-		case PARTITION_STOP_POWER_OFF:
-			pv_log(LOG_INFO, "the guest powered off");
-			break;
-		case PARTITION_STOP_REQUESTED:
-			pv_log(LOG_INFO, "the VM was turned off");
-			break;
+		case PARTITION_STOP_POWER_OFF: pv_log(LOG_INFO, "the guest powered off"); break;
+		case PARTITION_STOP_REQUESTED: pv_log(LOG_INFO, "the VM was turned off"); break;
 		default:
 			pv_log(LOG_ERR, "the VM stopped: %s\n%s", partition_stop_reason_name(why),
 			       partition_stop_detail(p));
@@ -279,8 +279,9 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		return control_error(resp, "no \"command\"");
 	if (!strcmp(cmd, "shutdown")) {
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
-		json_object_object_add(resp, "method", json_object_new_string(worker_shutdown(
-							       w, reason ? reason : "host request")));
+		json_object_object_add(resp, "method",
+				       json_object_new_string(worker_shutdown(
+					       w, reason ? reason : "host request")));
 		return resp;
 	}
 	pthread_mutex_lock(&w->lock);
@@ -292,18 +293,20 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 								      ? "shutting-down"
 								      : "running"));
 		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
-		json_object_object_add(resp, "vmbus", w->machine ? vmbus_host_status_json(
-									   machine_vmbus(w->machine))
-								 : NULL);
+		json_object_object_add(
+			resp, "vmbus",
+			w->machine ? vmbus_host_status_json(machine_vmbus(w->machine)) : NULL);
 	} else if (!strcmp(cmd, "restart")) {
-		int r = w->machine ? ic_shutdown_request(vmbus_host_shutdown(machine_vmbus(w->machine)),
-							 IC_SHUTDOWN_RESTART, true,
-							 reason ? reason : "host request")
+		int r = w->machine ? ic_shutdown_request(
+					     vmbus_host_shutdown(machine_vmbus(w->machine)),
+					     IC_SHUTDOWN_RESTART, true,
+					     reason ? reason : "host request")
 				   : -ENOTCONN;
 
 		if (r < 0)
-			control_error(resp, r == -EBUSY ? "a shutdown request is in progress"
-							: "the guest's shutdown service is not ready");
+			control_error(resp, r == -EBUSY
+						    ? "a shutdown request is in progress"
+						    : "the guest's shutdown service is not ready");
 		else
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 	} else if (!strcmp(cmd, "kvp-set")) {
@@ -313,14 +316,15 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		int r = -EINVAL;
 
 		if (w->machine && pool >= 0 && key && value)
-			r = ic_kvp_set(vmbus_host_kvp(machine_vmbus(w->machine)), (unsigned)pool, key,
-				       value);
+			r = ic_kvp_set(vmbus_host_kvp(machine_vmbus(w->machine)), (unsigned)pool,
+				       key, value);
 		if (r < 0)
 			control_error(resp, !w->machine ? "the VM is not running"
-					    : r == -ENOSPC ? "too many writes queued"
-							   : "needs \"key\" and \"value\" strings of "
-							     "at most 255/1023 characters and a valid "
-							     "\"pool\"");
+					    : r == -ENOSPC
+						    ? "too many writes queued"
+						    : "needs \"key\" and \"value\" strings of "
+						      "at most 255/1023 characters and a valid "
+						      "\"pool\"");
 		else
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 	} else if (!strcmp(cmd, "kvp-refresh")) {
@@ -336,7 +340,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 
 int main(int argc, char **argv)
 {
-	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER, .files = {.kernel_fd = -1, .initrd_fd = -1}};
+	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			   .files = {.kernel_fd = -1, .initrd_fd = -1}};
 	enum exit_status status;
 	char err[512];
 	int r;
@@ -366,8 +371,8 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
-	if (w.cfg.control_path &&
-	    control_new(w.cfg.control_path, control_handler, &w, &w.control, err, sizeof(err)) < 0) {
+	if (w.cfg.control_path && control_new(w.cfg.control_path, control_handler, &w, &w.control,
+					      err, sizeof(err)) < 0) {
 		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
 		goto out;

@@ -13,7 +13,7 @@
 
 /* A config file larger than this is not a config file. */
 #define CONFIG_FILE_MAX (1 * MiB)
-#define CMDLINE_MAX 4096
+#define CMDLINE_MAX	4096
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -124,14 +124,19 @@ void vm_config_usage(FILE *out)
 	      "  -k, --kernel FILE     Linux kernel: ELF vmlinux or bzImage\n"
 	      "  -i, --initrd FILE     initial ramdisk\n"
 	      "  -a, --cmdline STR     kernel command line\n"
-	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default 256M)\n"
+	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default "
+	      "256M)\n"
 	      "  -c, --cpus N          virtual processors (default 1)\n"
 	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH or none\n"
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
-	      "      --no-reboot       exit (status 0) when the guest reboots, instead of restarting it\n"
-	      "      --shutdown-timeout S  after SIGTERM, seconds to wait for the guest (default 30)\n"
-	      "      --control PATH    Unix socket for status, shutdown, restart, KVP (docs/control.md)\n"
-	      "  -f, --config FILE     JSON file with the same settings (options given here override it)\n"
+	      "      --no-reboot       exit (status 0) when the guest reboots, instead of "
+	      "restarting it\n"
+	      "      --shutdown-timeout S  after SIGTERM, seconds to wait for the guest (default "
+	      "30)\n"
+	      "      --control PATH    Unix socket for status, shutdown, restart, KVP "
+	      "(docs/control.md)\n"
+	      "  -f, --config FILE     JSON file with the same settings (options given here "
+	      "override it)\n"
 	      "\n"
 	      "With --serial stdio on a terminal, type Ctrl-A x to turn the VM off.\n"
 	      "Exit status: 0 powered off, 1 bad configuration, 2 host error, 3 triple fault,\n"
@@ -144,7 +149,8 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 	const char *config_file = NULL;
 	int c, i, r;
 
-	/* A first pass finds --config, so the file is loaded before the options that override it. */
+	/* A first pass finds --config, so the file is loaded before the options that override it.
+	 */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "-f"))
 			config_file = i + 1 < argc ? argv[i + 1] : NULL;
@@ -167,13 +173,16 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case 'f': break;
 		case 'm':
 			if (parse_memory(optarg, &cfg->memory_bytes) < 0) {
-				snprintf(err, errlen, "--memory: '%s' is not a size (examples: 512M, 2G)", optarg);
+				snprintf(err, errlen,
+					 "--memory: '%s' is not a size (examples: 512M, 2G)",
+					 optarg);
 				return -EINVAL;
 			}
 			break;
 		case 'c':
 			if (parse_cpus(optarg, &cfg->cpus) < 0) {
-				snprintf(err, errlen, "--cpus: '%s' is not a number of processors", optarg);
+				snprintf(err, errlen, "--cpus: '%s' is not a number of processors",
+					 optarg);
 				return -EINVAL;
 			}
 			break;
@@ -188,7 +197,9 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_cpus(optarg, &cfg->shutdown_timeout_s) < 0) {
-				snprintf(err, errlen, "--shutdown-timeout: '%s' is not a number of seconds", optarg);
+				snprintf(err, errlen,
+					 "--shutdown-timeout: '%s' is not a number of seconds",
+					 optarg);
 				return -EINVAL;
 			}
 			break;
@@ -216,15 +227,17 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 }
 
 /* One JSON member into cfg; the key names the setting in every error. */
-static int apply_json_member(struct vm_config *cfg, const char *key, struct json_object *v, char *err,
-			     size_t errlen)
+static int apply_json_member(struct vm_config *cfg, const char *key, struct json_object *v,
+			     char *err, size_t errlen)
 {
 	enum json_type t = json_object_get_type(v);
 	const char *s = t == json_type_string ? json_object_get_string(v) : NULL;
 	int64_t n;
 
 	if (!strcmp(key, "kernel") || !strcmp(key, "initrd") || !strcmp(key, "cmdline")) {
-		char **field = key[0] == 'k' ? &cfg->kernel : key[0] == 'i' ? &cfg->initrd : &cfg->cmdline;
+		char **field = key[0] == 'k'   ? &cfg->kernel
+			       : key[0] == 'i' ? &cfg->initrd
+					       : &cfg->cmdline;
 
 		if (!s)
 			goto want_string;
@@ -275,14 +288,16 @@ bad_value:
 	return -EINVAL;
 }
 
-int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, char *err, size_t errlen)
+int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, char *err,
+			 size_t errlen)
 {
 	struct json_tokener *tok;
 	struct json_object *root;
 	int r = 0;
 
 	if (len > CONFIG_FILE_MAX || len > INT32_MAX) {
-		snprintf(err, errlen, "larger than %llu bytes", (unsigned long long)CONFIG_FILE_MAX);
+		snprintf(err, errlen, "larger than %llu bytes",
+			 (unsigned long long)CONFIG_FILE_MAX);
 		return -EFBIG;
 	}
 	tok = json_tokener_new();
@@ -301,7 +316,8 @@ int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, ch
 		r = -EINVAL;
 		goto out;
 	}
-	json_object_object_foreach(root, key, val) {
+	json_object_object_foreach(root, key, val)
+	{
 		r = apply_json_member(cfg, key, val, err, errlen);
 		if (r < 0)
 			break;
@@ -349,7 +365,8 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	uint64_t host_ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 
 	if (!cfg->kernel) {
-		snprintf(err, errlen, "no kernel: give --kernel FILE (or \"kernel\" in the config)");
+		snprintf(err, errlen,
+			 "no kernel: give --kernel FILE (or \"kernel\" in the config)");
 		return -EINVAL;
 	}
 	if (cfg->memory_bytes < 16 * MiB) {

@@ -33,11 +33,11 @@ struct vm_config {
 	struct serial_config com2;
 	bool no_reboot;
 	unsigned shutdown_timeout_s; /* after SIGTERM, before turning off */
-	char *exit_stats_path;       /* write exit counters as JSON here at exit (benchmarks) */
-	char *control_path;          /* Unix socket of the control protocol (docs/control.md), or NULL */
+	char *exit_stats_path;	     /* write exit counters as JSON here at exit (benchmarks) */
+	char *control_path; /* Unix socket of the control protocol (docs/control.md), or NULL */
 };
 
-#define VM_CONFIG_DEFAULT_MEMORY (256 * MiB)
+#define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)
 #define VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 30
 
 void vm_config_init(struct vm_config *cfg);
@@ -47,9 +47,11 @@ void vm_config_fini(struct vm_config *cfg);
  * Parses argv. On a usage error, returns -EINVAL with a message naming the
  * option in err. Returns 1 if --help or --version was handled (exit 0).
  */
-int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen) must_check;
+int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err,
+			 size_t errlen) must_check;
 /* Loads a JSON config file over cfg. -errno with a message in err. */
-int vm_config_load_json(struct vm_config *cfg, const char *path, char *err, size_t errlen) must_check;
+int vm_config_load_json(struct vm_config *cfg, const char *path, char *err,
+			size_t errlen) must_check;
 /* Parses JSON text (the file's contents); used by the loader and the fuzzer. */
 int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, char *err,
 			 size_t errlen) must_check;

@@ -23,7 +23,7 @@
 #include "tiny_guest.h"
 #include "vid/partition.h"
 
-#define MAX_LOG 64
+#define MAX_LOG	       64
 #define RUN_TIMEOUT_MS 20000
 
 static const char *bin_dir;
@@ -67,9 +67,7 @@ static void port_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 		if (h->nlog < MAX_LOG)
 			h->log[h->nlog++] = (uint32_t)value;
 		break;
-	case TINY_PORT_ECHO:
-		h->echo = (uint32_t)value;
-		break;
+	case TINY_PORT_ECHO: h->echo = (uint32_t)value; break;
 	case TINY_PORT_EXIT:
 		h->exit_status = (int)value;
 		partition_request_stop(h->p, PARTITION_STOP_POWER_OFF);
@@ -125,9 +123,12 @@ static void load_guest(struct harness *h, const char *name)
 	pthread_mutex_init(&h->lock, NULL);
 	h->exit_status = -1;
 	h->p = tiny_guest_partition(bin_dir, name);
-	assert_int_equal(io_bus_register(partition_pio_bus(h->p), TINY_PORT_LOG, 16, &port_ops, h, "tiny"), 0);
-	assert_int_equal(io_bus_register(partition_mmio_bus(h->p), TINY_MMIO_BASE, 0x1000, &mmio_ops, h,
-					 "tiny-mmio"), 0);
+	assert_int_equal(
+		io_bus_register(partition_pio_bus(h->p), TINY_PORT_LOG, 16, &port_ops, h, "tiny"),
+		0);
+	assert_int_equal(io_bus_register(partition_mmio_bus(h->p), TINY_MMIO_BASE, 0x1000,
+					 &mmio_ops, h, "tiny-mmio"),
+			 0);
 	partition_set_msr_ops(h->p, &msr_ops, h);
 }
 
@@ -140,8 +141,9 @@ static enum partition_stop_reason run_guest(struct harness *h)
 	if (why == PARTITION_RUNNING)
 		fail_msg("guest did not finish in %d ms", RUN_TIMEOUT_MS);
 	if (why != PARTITION_STOP_POWER_OFF || h->exit_status != 0)
-		print_message("# stop: %s, guest status %d\n# %s\n", partition_stop_reason_name(why),
-			      h->exit_status, partition_stop_detail(h->p));
+		print_message("# stop: %s, guest status %d\n# %s\n",
+			      partition_stop_reason_name(why), h->exit_status,
+			      partition_stop_detail(h->p));
 	return why;
 }
 
@@ -188,7 +190,8 @@ static void test_port_io(void **state)
 
 static void test_mmio(void **state)
 {
-	static const uint32_t want[] = {0x01, 0x1234, 0x89ABCDEF, 0x89ABCDEF, 0x01234567, 0xFFFFFFFF};
+	static const uint32_t want[] = {0x01,	    0x1234,	0x89ABCDEF,
+					0x89ABCDEF, 0x01234567, 0xFFFFFFFF};
 	struct harness h;
 
 	SKIP_WITHOUT_KVM();
@@ -239,7 +242,8 @@ static void test_popcnt_completion(void **state)
 	assert_int_equal(run_guest(&h), PARTITION_STOP_POWER_OFF);
 	expect_log(&h, want, 5);
 	partition_get_exit_stats(h.p, &st);
-	print_message("# popcnt completed by the worker: %llu\n", (unsigned long long)st.completed_popcnt);
+	print_message("# popcnt completed by the worker: %llu\n",
+		      (unsigned long long)st.completed_popcnt);
 	finish(&h);
 }
 
@@ -298,7 +302,8 @@ static void test_no_kvm_signature(void **state)
 	assert_int_equal(run_guest(&h), PARTITION_STOP_POWER_OFF);
 	assert_int_equal(h.nlog, 6);
 	for (i = 0; i < 6; i += 3) {
-		assert_false(h.log[i] == kvm[0] && h.log[i + 1] == kvm[1] && h.log[i + 2] == kvm[2]);
+		assert_false(h.log[i] == kvm[0] && h.log[i + 1] == kvm[1] &&
+			     h.log[i + 2] == kvm[2]);
 		assert_int_not_equal(h.log[i], kvm[0]); /* not even "KVMK" in EBX */
 	}
 	finish(&h);

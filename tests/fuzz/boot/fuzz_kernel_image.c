@@ -66,11 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!mem && guest_memory_new(FUZZ_RAM, &mem) < 0)
 		abort();
 	cfg = (struct linux_boot_config){
-	    .kernel = &k,
-	    .initrd = data,
-	    .initrd_size = size & 1 ? size : 0,
-	    .cmdline = "console=ttyS0",
-	    .rsdp_gpa = 0xE0000,
+		.kernel = &k,
+		.initrd = data,
+		.initrd_size = size & 1 ? size : 0,
+		.cmdline = "console=ttyS0",
+		.rsdp_gpa = 0xE0000,
 	};
 	if (linux_boot_setup(mem, &cfg, &regs, &info, &err) < 0) {
 		if (err.msg[0] == 0)

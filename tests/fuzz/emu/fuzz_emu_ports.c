@@ -91,11 +91,11 @@ static int machine_build(struct machine *m)
 {
 	struct power_control pc = {.request = power, .opaque = m};
 	struct uart16550_config cfg = {
-	    .name = "COM1",
-	    .port = PC_PORT_COM1,
-	    .irq = line(m, PC_IRQ_COM1),
-	    .tx = tx,
-	    .opaque = m,
+		.name = "COM1",
+		.port = PC_PORT_COM1,
+		.irq = line(m, PC_IRQ_COM1),
+		.tx = tx,
+		.opaque = m,
 	};
 
 	m->rtc_ns = UINT64_C(1795309323000000000);
@@ -128,19 +128,13 @@ static void host_event(struct machine *m, uint8_t which, uint32_t value)
 			    (uint8_t)(value >> 24)};
 
 	switch (which % 4) {
-	case 0:
-		uart16550_receive(m->uart, bytes, which / 4 % 5);
-		break;
+	case 0: uart16550_receive(m->uart, bytes, which / 4 % 5); break;
 	case 1:
 		__atomic_add_fetch(&m->rtc_ns, value, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&m->pm_ns, value / 256, __ATOMIC_RELAXED);
 		break;
-	case 2:
-		acpi_pm_power_button(m->pm);
-		break;
-	default:
-		(void)uart16550_can_receive(m->uart);
-		break;
+	case 2: acpi_pm_power_button(m->pm); break;
+	default: (void)uart16550_can_receive(m->uart); break;
 	}
 }
 

@@ -64,17 +64,17 @@ uint8_t *fake_elf_new(uint64_t entry, const struct fake_segment *segs, unsigned 
 struct fake_bz fake_bz_default(void)
 {
 	return (struct fake_bz){
-	    .version = 0x020F,
-	    .setup_sects = 0,
-	    .payload_size = 0x3000,
-	    .pref_address = 0x1000000,
-	    .kernel_alignment = 0x200000,
-	    .init_size = 0x800000,
-	    .initrd_addr_max = 0x7FFFFFFF,
-	    .cmdline_size = 2047,
-	    .relocatable = 1,
-	    .xloadflags = 0x3, /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-	    .loadflags = 0x1,  /* LOADED_HIGH */
+		.version = 0x020F,
+		.setup_sects = 0,
+		.payload_size = 0x3000,
+		.pref_address = 0x1000000,
+		.kernel_alignment = 0x200000,
+		.init_size = 0x800000,
+		.initrd_addr_max = 0x7FFFFFFF,
+		.cmdline_size = 2047,
+		.relocatable = 1,
+		.xloadflags = 0x3, /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
+		.loadflags = 0x1,  /* LOADED_HIGH */
 	};
 }
 

@@ -128,7 +128,7 @@ static void test_chain_and_checksums(void **state)
 
 	/* Dirty the area first: stale bytes must not leak into the tables. */
 	assert_int_equal(
-	    guest_memory_fill(mem, BOOT_ACPI_START, 0xA5, BOOT_ACPI_END - BOOT_ACPI_START), 0);
+		guest_memory_fill(mem, BOOT_ACPI_START, 0xA5, BOOT_ACPI_END - BOOT_ACPI_START), 0);
 	build(mem, 1);
 	guest_memory_free(mem);
 }
@@ -458,11 +458,11 @@ static void test_iasl_disassembly(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_chain_and_checksums),
-	    cmocka_unit_test(test_fadt),
-	    cmocka_unit_test(test_madt),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_iasl_disassembly),
+		cmocka_unit_test(test_chain_and_checksums),
+		cmocka_unit_test(test_fadt),
+		cmocka_unit_test(test_madt),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_iasl_disassembly),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,16 +58,16 @@ static void test_integers(void **state)
 		uint64_t v;
 		uint8_t len, bytes[9];
 	} cases[] = {
-	    {0, 1, {0x00}},
-	    {1, 1, {0x01}},
-	    {2, 2, {0x0A, 0x02}},
-	    {0xFF, 2, {0x0A, 0xFF}},
-	    {0x100, 3, {0x0B, 0x00, 0x01}},
-	    {0xFFFF, 3, {0x0B, 0xFF, 0xFF}},
-	    {0x10000, 5, {0x0C, 0x00, 0x00, 0x01, 0x00}},
-	    {0xFFFFFFFF, 5, {0x0C, 0xFF, 0xFF, 0xFF, 0xFF}},
-	    {0x100000000, 9, {0x0E, 0, 0, 0, 0, 1, 0, 0, 0}},
-	    {UINT64_MAX, 9, {0x0E, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
+		{0, 1, {0x00}},
+		{1, 1, {0x01}},
+		{2, 2, {0x0A, 0x02}},
+		{0xFF, 2, {0x0A, 0xFF}},
+		{0x100, 3, {0x0B, 0x00, 0x01}},
+		{0xFFFF, 3, {0x0B, 0xFF, 0xFF}},
+		{0x10000, 5, {0x0C, 0x00, 0x00, 0x01, 0x00}},
+		{0xFFFFFFFF, 5, {0x0C, 0xFF, 0xFF, 0xFF, 0xFF}},
+		{0x100000000, 9, {0x0E, 0, 0, 0, 0, 1, 0, 0, 0}},
+		{UINT64_MAX, 9, {0x0E, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}},
 	};
 	unsigned i;
 
@@ -491,16 +491,16 @@ static void test_matches_iasl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_integers),
-	    cmocka_unit_test(test_pkglength_encode),
-	    cmocka_unit_test(test_pkglength_blocks),
-	    cmocka_unit_test(test_names),
-	    cmocka_unit_test(test_strings_and_ids),
-	    cmocka_unit_test(test_package_and_buffer),
-	    cmocka_unit_test(test_device_and_method),
-	    cmocka_unit_test(test_resource_template),
-	    cmocka_unit_test(test_misuse),
-	    cmocka_unit_test(test_matches_iasl),
+		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_pkglength_encode),
+		cmocka_unit_test(test_pkglength_blocks),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_strings_and_ids),
+		cmocka_unit_test(test_package_and_buffer),
+		cmocka_unit_test(test_device_and_method),
+		cmocka_unit_test(test_resource_template),
+		cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_matches_iasl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,8 +31,8 @@ static void test_below_hole(void **state)
 static void test_above_hole(void **state)
 {
 	struct guest_memory_region r[] = {
-	    {.gpa = 0, .size = PC_MMIO_HOLE_START},
-	    {.gpa = PC_MMIO_HOLE_END, .size = 2 * GiB},
+		{.gpa = 0, .size = PC_MMIO_HOLE_START},
+		{.gpa = PC_MMIO_HOLE_END, .size = 2 * GiB},
 	};
 	struct boot_e820_entry e[8];
 
@@ -83,10 +83,10 @@ static void test_tiny_and_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_below_hole),
-	    cmocka_unit_test(test_above_hole),
-	    cmocka_unit_test(test_guest_memory),
-	    cmocka_unit_test(test_tiny_and_full),
+		cmocka_unit_test(test_below_hole),
+		cmocka_unit_test(test_above_hole),
+		cmocka_unit_test(test_guest_memory),
+		cmocka_unit_test(test_tiny_and_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

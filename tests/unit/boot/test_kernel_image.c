@@ -141,7 +141,7 @@ static void test_elf_too_many_segments(void **state)
 
 	for (i = 0; i < 17; i++)
 		segs[i] = (struct fake_segment){
-		    .paddr = 16 * MB + i * 0x1000, .filesz = 0x10, .memsz = 0x10};
+			.paddr = 16 * MB + i * 0x1000, .filesz = 0x10, .memsz = 0x10};
 	f = fake_elf_new(16 * MB, segs, 17, &size);
 	expect_fail(f, size, -EINVAL, "more than 16 loadable segments");
 	free(f);
@@ -227,9 +227,9 @@ static void test_bzimage_truncated(void **state)
 	/* Cut before the protected-mode kernel. */
 	expect_fail(f, 0x900, -EINVAL, "truncated: protected-mode kernel at 0xa00");
 	/* Cut inside it: syssize says 0x3000 bytes. */
-	expect_fail(
-	    f, size - 0x100, -EINVAL,
-	    "truncated: header says the protected-mode kernel is 0x3000 bytes, file holds 0x2f00");
+	expect_fail(f, size - 0x100, -EINVAL,
+		    "truncated: header says the protected-mode kernel is 0x3000 bytes, file holds "
+		    "0x2f00");
 	/* A header claiming to run past the room in boot_params. */
 	f[0x201] = 0xA0;
 	expect_fail(f, size, -EINVAL, "setup header ends at 0x2a2, past 0x290");
@@ -294,11 +294,15 @@ static void test_real_kernel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_elf_valid),	       cmocka_unit_test(test_elf_header_errors),
-	    cmocka_unit_test(test_elf_segment_errors), cmocka_unit_test(test_elf_too_many_segments),
-	    cmocka_unit_test(test_bzimage_valid),      cmocka_unit_test(test_bzimage_errors),
-	    cmocka_unit_test(test_bzimage_truncated),  cmocka_unit_test(test_not_a_kernel),
-	    cmocka_unit_test(test_real_kernel),
+		cmocka_unit_test(test_elf_valid),
+		cmocka_unit_test(test_elf_header_errors),
+		cmocka_unit_test(test_elf_segment_errors),
+		cmocka_unit_test(test_elf_too_many_segments),
+		cmocka_unit_test(test_bzimage_valid),
+		cmocka_unit_test(test_bzimage_errors),
+		cmocka_unit_test(test_bzimage_truncated),
+		cmocka_unit_test(test_not_a_kernel),
+		cmocka_unit_test(test_real_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,12 +53,8 @@ static void mutate_and_run(const uint8_t *seed, size_t size, size_t header_len)
 			size_t off = rng() % header_len;
 
 			switch (rng() % 4) {
-			case 0:
-				buf[off] ^= (uint8_t)(1u << (rng() % 8));
-				break;
-			case 1:
-				buf[off] = (uint8_t)rng();
-				break;
+			case 0: buf[off] ^= (uint8_t)(1u << (rng() % 8)); break;
+			case 1: buf[off] = (uint8_t)rng(); break;
 			default:
 				/* An extreme value in a field-sized slot, aligned as headers are.
 				 */
@@ -79,8 +75,8 @@ static void mutate_and_run(const uint8_t *seed, size_t size, size_t header_len)
 static void test_elf_mutations(void **state)
 {
 	static const struct fake_segment segs[] = {
-	    {.paddr = 16 << 20, .filesz = 0x800, .memsz = 0x1000},
-	    {.paddr = 18 << 20, .filesz = 0x400, .memsz = 0x200000},
+		{.paddr = 16 << 20, .filesz = 0x800, .memsz = 0x1000},
+		{.paddr = 18 << 20, .filesz = 0x400, .memsz = 0x200000},
 	};
 	size_t size;
 	uint8_t *f = fake_elf_new(16 << 20, segs, 2, &size);
@@ -118,9 +114,9 @@ static void test_edge_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_elf_mutations),
-	    cmocka_unit_test(test_bzimage_mutations),
-	    cmocka_unit_test(test_edge_inputs),
+		cmocka_unit_test(test_elf_mutations),
+		cmocka_unit_test(test_bzimage_mutations),
+		cmocka_unit_test(test_edge_inputs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

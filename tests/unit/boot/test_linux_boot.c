@@ -49,8 +49,8 @@ static void use_file(struct fixture *f, uint8_t *file, size_t size)
 static void use_elf(struct fixture *f)
 {
 	static const struct fake_segment segs[] = {
-	    {.paddr = 16 * MB, .filesz = 0x3000, .memsz = 0x3000},
-	    {.paddr = 20 * MB, .filesz = 0x1000, .memsz = 0x5000},
+		{.paddr = 16 * MB, .filesz = 0x3000, .memsz = 0x3000},
+		{.paddr = 20 * MB, .filesz = 0x1000, .memsz = 0x5000},
 	};
 	size_t size;
 	uint8_t *file = fake_elf_new(16 * MB + 0x40, segs, 2, &size);
@@ -351,14 +351,14 @@ static uint64_t translate(struct guest_memory *mem, uint64_t cr3, uint64_t va)
 	uint64_t pml4e, pdpte, pde;
 
 	assert_int_equal(
-	    guest_memory_read(mem, (cr3 & addr_mask) + ((va >> 39) & 511) * 8, &pml4e, 8), 0);
+		guest_memory_read(mem, (cr3 & addr_mask) + ((va >> 39) & 511) * 8, &pml4e, 8), 0);
 	assert_true(pml4e & 1);
 	assert_int_equal(
-	    guest_memory_read(mem, (pml4e & addr_mask) + ((va >> 30) & 511) * 8, &pdpte, 8), 0);
+		guest_memory_read(mem, (pml4e & addr_mask) + ((va >> 30) & 511) * 8, &pdpte, 8), 0);
 	assert_true(pdpte & 1);
 	assert_false(pdpte & 0x80); /* no 1 GiB pages: PVM faults on them */
 	assert_int_equal(
-	    guest_memory_read(mem, (pdpte & addr_mask) + ((va >> 21) & 511) * 8, &pde, 8), 0);
+		guest_memory_read(mem, (pdpte & addr_mask) + ((va >> 21) & 511) * 8, &pde, 8), 0);
 	assert_true(pde & 1);
 	assert_true(pde & 2);
 	assert_true(pde & 0x80); /* a 2 MiB leaf */
@@ -368,7 +368,7 @@ static uint64_t translate(struct guest_memory *mem, uint64_t cr3, uint64_t va)
 static void test_page_tables(void **state)
 {
 	static const uint64_t probes[] = {
-	    0, 0x7000, 1 * GiB + 5, 3 * GiB - 1, 3 * GiB + 0x12345, 4 * GiB - 1};
+		0, 0x7000, 1 * GiB + 5, 3 * GiB - 1, 3 * GiB + 0x12345, 4 * GiB - 1};
 	struct fixture f;
 	uint64_t pml4[512];
 	unsigned i;
@@ -485,16 +485,16 @@ static void test_real_kernel(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_elf),
-	    cmocka_unit_test(test_bzimage),
-	    cmocka_unit_test(test_bzimage_low_load),
-	    cmocka_unit_test(test_cmdline_limits),
-	    cmocka_unit_test(test_initrd),
-	    cmocka_unit_test(test_initrd_does_not_fit),
-	    cmocka_unit_test(test_ram_too_small),
-	    cmocka_unit_test(test_page_tables),
-	    cmocka_unit_test(test_registers_and_gdt),
-	    cmocka_unit_test(test_real_kernel),
+		cmocka_unit_test(test_elf),
+		cmocka_unit_test(test_bzimage),
+		cmocka_unit_test(test_bzimage_low_load),
+		cmocka_unit_test(test_cmdline_limits),
+		cmocka_unit_test(test_initrd),
+		cmocka_unit_test(test_initrd_does_not_fit),
+		cmocka_unit_test(test_ram_too_small),
+		cmocka_unit_test(test_page_tables),
+		cmocka_unit_test(test_registers_and_gdt),
+		cmocka_unit_test(test_real_kernel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,15 +201,15 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    T(test_s5_powers_off),
-	    T(test_other_sleep_states_ignored),
-	    T(test_sci_en_always_set),
-	    T(test_reset_register),
-	    T(test_pm_timer),
-	    T(test_status_write_1_to_clear),
-	    T(test_sci_level),
-	    T(test_guest_errors),
+		cmocka_unit_test(test_free_null),
+		T(test_s5_powers_off),
+		T(test_other_sleep_states_ignored),
+		T(test_sci_en_always_set),
+		T(test_reset_register),
+		T(test_pm_timer),
+		T(test_status_write_1_to_clear),
+		T(test_sci_level),
+		T(test_guest_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,7 +318,8 @@ static void test_thread_periodic_real_clock(void **state)
 	(void)f;
 	assert_int_equal(io_bus_new("pio2", &bus), 0);
 	assert_int_equal(
-	    cmos_rtc_new(bus, fake_irq_line(&irq, PC_IRQ_RTC), (struct clock_source){0}, &rtc), 0);
+		cmos_rtc_new(bus, fake_irq_line(&irq, PC_IRQ_RTC), (struct clock_source){0}, &rtc),
+		0);
 	pio_outb(bus, PC_PORT_CMOS, REG_A);
 	pio_outb(bus, PC_PORT_CMOS + 1, 0x23); /* 8192 Hz */
 	pio_outb(bus, PC_PORT_CMOS, REG_B);
@@ -389,22 +390,22 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    T(test_bcd_24h),
-	    T(test_binary),
-	    T(test_12h),
-	    T(test_uip),
-	    T(test_set_offset_persists),
-	    T(test_write_while_running),
-	    T(test_set_clears_uie),
-	    T(test_register_c),
-	    T(test_alarm),
-	    T(test_periodic),
-	    T(test_thread_update_interrupt),
-	    T(test_thread_periodic_real_clock),
-	    T(test_ram_and_index),
-	    T(test_linux_get_time),
-	    T(test_bad_size_and_garbage),
+		cmocka_unit_test(test_free_null),
+		T(test_bcd_24h),
+		T(test_binary),
+		T(test_12h),
+		T(test_uip),
+		T(test_set_offset_persists),
+		T(test_write_while_running),
+		T(test_set_clears_uie),
+		T(test_register_c),
+		T(test_alarm),
+		T(test_periodic),
+		T(test_thread_update_interrupt),
+		T(test_thread_periodic_real_clock),
+		T(test_ram_and_index),
+		T(test_linux_get_time),
+		T(test_bad_size_and_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

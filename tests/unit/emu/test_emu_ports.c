@@ -42,7 +42,7 @@ static int setup(void **state)
 {
 	struct platform *p = test_calloc(1, sizeof(*p));
 	struct uart16550_config cfg = {
-	    .name = "COM1", .port = PC_PORT_COM1, .tx = count_tx, .opaque = p};
+		.name = "COM1", .port = PC_PORT_COM1, .tx = count_tx, .opaque = p};
 
 	fake_log_silence(&p->log_lines);
 	fake_clock_set(&p->rtc_clock, UINT64_C(1795309323000000000));
@@ -126,9 +126,7 @@ static void test_random_writes(void **state)
 		uint32_t value = (uint32_t)(x >> 32);
 
 		switch ((x >> 20) % 8) {
-		case 0:
-			(void)pio_in(p->bus, port, size);
-			break;
+		case 0: (void)pio_in(p->bus, port, size); break;
 		case 1:
 			uart16550_receive(p->uart, input, (x >> 24) % sizeof(input));
 			fake_clock_add(&p->rtc_clock, (x >> 40) % 2000000000u);
@@ -137,9 +135,7 @@ static void test_random_writes(void **state)
 		case 2:
 			acpi_pm_power_button(p->pm);
 			/* fall through */
-		default:
-			pio_out(p->bus, port, size, value);
-			break;
+		default: pio_out(p->bus, port, size, value); break;
 		}
 	}
 	/* Still a PC afterwards. */
@@ -164,8 +160,8 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    T(test_read_everything),
-	    T(test_random_writes),
+		T(test_read_everything),
+		T(test_random_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -287,19 +287,19 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    T(test_status_at_reset),
-	    T(test_self_and_interface_tests),
-	    T(test_command_byte),
-	    T(test_reset_pulse),
-	    T(test_output_port),
-	    T(test_keyboard_commands),
-	    T(test_kbd_irq_follows_command_byte),
-	    T(test_aux_port),
-	    T(test_mux_probe_fails),
-	    T(test_guest_errors),
-	    T(test_queue_overflow_is_bounded),
-	    T(test_port_taken),
+		cmocka_unit_test(test_free_null),
+		T(test_status_at_reset),
+		T(test_self_and_interface_tests),
+		T(test_command_byte),
+		T(test_reset_pulse),
+		T(test_output_port),
+		T(test_keyboard_commands),
+		T(test_kbd_irq_follows_command_byte),
+		T(test_aux_port),
+		T(test_mux_probe_fails),
+		T(test_guest_errors),
+		T(test_queue_overflow_is_bounded),
+		T(test_port_taken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -222,14 +222,14 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    T(test_host_bridge_ids),
-	    T(test_empty_slots),
-	    T(test_linux_type1_probe),
-	    T(test_config_address),
-	    T(test_read_only_fields),
-	    T(test_add_device),
-	    T(test_misaligned_data),
+		cmocka_unit_test(test_free_null),
+		T(test_host_bridge_ids),
+		T(test_empty_slots),
+		T(test_linux_type1_probe),
+		T(test_config_address),
+		T(test_read_only_fields),
+		T(test_add_device),
+		T(test_misaligned_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

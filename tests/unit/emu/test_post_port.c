@@ -46,8 +46,8 @@ static void test_last_value(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    cmocka_unit_test(test_last_value),
+		cmocka_unit_test(test_free_null),
+		cmocka_unit_test(test_last_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

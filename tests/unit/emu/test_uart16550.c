@@ -43,11 +43,11 @@ static int setup(void **state)
 {
 	struct fixture *f = test_calloc(1, sizeof(*f));
 	struct uart16550_config cfg = {
-	    .name = "COM1",
-	    .port = COM1,
-	    .tx = fx_tx,
-	    .rx_ready = fx_rx_ready,
-	    .opaque = f,
+		.name = "COM1",
+		.port = COM1,
+		.tx = fx_tx,
+		.rx_ready = fx_rx_ready,
+		.opaque = f,
 	};
 
 	cfg.irq = fake_irq_line(&f->irq, PC_IRQ_COM1);
@@ -386,23 +386,23 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_free_null),
-	    T(test_reset_state),
-	    T(test_linux_probe),
-	    T(test_fifo_detection_16550a),
-	    T(test_dlab),
-	    T(test_transmit),
-	    T(test_thre_interrupt),
-	    T(test_out2_gates_irq),
-	    T(test_rx_trigger_and_timeout),
-	    T(test_trigger_levels),
-	    T(test_16450_mode_holds_one),
-	    T(test_loopback_overrun),
-	    T(test_loopback_drops_host_input),
-	    T(test_fifo_reset),
-	    T(test_modem_status_interrupt),
-	    T(test_bad_size),
-	    T(test_port_taken),
+		cmocka_unit_test(test_free_null),
+		T(test_reset_state),
+		T(test_linux_probe),
+		T(test_fifo_detection_16550a),
+		T(test_dlab),
+		T(test_transmit),
+		T(test_thre_interrupt),
+		T(test_out2_gates_irq),
+		T(test_rx_trigger_and_timeout),
+		T(test_trigger_levels),
+		T(test_16450_mode_holds_one),
+		T(test_loopback_overrun),
+		T(test_loopback_drops_host_input),
+		T(test_fifo_reset),
+		T(test_modem_status_interrupt),
+		T(test_bad_size),
+		T(test_port_taken),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,8 +38,9 @@ void fake_hv_free(struct fake_platform *fp, struct hv *hv);
 unsigned fake_msi_count(struct fake_platform *fp);
 
 /* Guest-side helpers. */
-#define FAKE_OS_ID UINT64_C(0x8100000000000000) /* "Linux" open-source guest id, any value works   \
-						 */
+#define FAKE_OS_ID                                                                                 \
+	UINT64_C(0x8100000000000000) /* "Linux" open-source guest id, any value works              \
+				      */
 void fake_enable_hypercalls(struct hv *hv, uint64_t page_gpa);
 /* A 64-bit hypercall: returns RAX. */
 uint64_t fake_hypercall(struct hv *hv, unsigned vp, uint64_t control, uint64_t input,

@@ -35,7 +35,8 @@ static void test_large_splits_around_hole(void **state)
 	assert_int_equal(r->size, 4 * GiB - PC_MMIO_HOLE_START);
 	assert_int_equal(guest_memory_end(mem), PC_MMIO_HOLE_END + r->size);
 	assert_false(guest_memory_is_ram(mem, PC_MMIO_HOLE_START, 1));
-	assert_false(guest_memory_is_ram(mem, PC_MMIO_HOLE_START - 8, 16)); /* crosses into the hole */
+	assert_false(
+		guest_memory_is_ram(mem, PC_MMIO_HOLE_START - 8, 16)); /* crosses into the hole */
 	assert_true(guest_memory_is_ram(mem, PC_MMIO_HOLE_END, 4096));
 	assert_null(guest_memory_region(mem, 2));
 	guest_memory_free(mem);

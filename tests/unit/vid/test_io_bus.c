@@ -96,7 +96,8 @@ static void test_many_ranges_sorted(void **state)
 	assert_int_equal(io_bus_new("t", &bus), 0);
 	/* Registered out of order and past the initial capacity. */
 	for (i = 63; i >= 0; i--)
-		assert_int_equal(io_bus_register(bus, (uint64_t)i * 0x100, 0x10, &dev_ops, &d, "x"), 0);
+		assert_int_equal(io_bus_register(bus, (uint64_t)i * 0x100, 0x10, &dev_ops, &d, "x"),
+				 0);
 	for (i = 0; i < 64; i++) {
 		assert_true(io_bus_read(bus, (uint64_t)i * 0x100 + 0xF, 1, &v));
 		assert_false(io_bus_read(bus, (uint64_t)i * 0x100 + 0x10, 1, &v));

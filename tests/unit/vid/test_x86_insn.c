@@ -83,7 +83,8 @@ static void test_popcnt_memory_forms(void **state)
 	assert_int_equal(insn.mem.base, X86_RSP);
 	assert_int_equal(insn.mem.index, X86_NO_REG);
 	/* popcnt 0x12345678,%eax with SIB no base: f3 0f b8 04 25 78 56 34 12 */
-	assert_int_equal(DECODE(X86_MODE_64, 0xF3, 0x0F, 0xB8, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12), 0);
+	assert_int_equal(DECODE(X86_MODE_64, 0xF3, 0x0F, 0xB8, 0x04, 0x25, 0x78, 0x56, 0x34, 0x12),
+			 0);
 	assert_int_equal(insn.mem.base, X86_NO_REG);
 	assert_int_equal(insn.mem.disp, 0x12345678);
 	/* 16-bit addressing in real mode: popcnt (%bp,%si),%ax: f3 0f b8 02 -> base bp, ss */
@@ -101,7 +102,7 @@ static void test_truncated_and_unknown(void **state)
 	assert_int_equal(DECODE(X86_MODE_64, 0xF3, 0x48, 0x0F, 0xB8), -ENODATA);
 	assert_int_equal(DECODE(X86_MODE_64, 0xF3, 0x0F, 0xB8, 0x05, 0xFC), -ENODATA);
 	assert_int_equal(x86_insn_decode(NULL, 0, X86_MODE_64, &insn), -ENODATA);
-	assert_int_equal(DECODE(X86_MODE_64, 0x0F, 0xB8, 0xC7), -EOPNOTSUPP);       /* no F3: jmpe */
+	assert_int_equal(DECODE(X86_MODE_64, 0x0F, 0xB8, 0xC7), -EOPNOTSUPP); /* no F3: jmpe */
 	assert_int_equal(DECODE(X86_MODE_64, 0xF2, 0x0F, 0xB8, 0xC7), -EOPNOTSUPP); /* F2 wins */
 	assert_int_equal(DECODE(X86_MODE_64, 0xF0, 0xF3, 0x0F, 0xB8, 0xC7), -EOPNOTSUPP);
 	assert_int_equal(DECODE(X86_MODE_64, 0x0F, 0xC7, 0x0E), -EOPNOTSUPP); /* cmpxchg16b */
@@ -113,20 +114,21 @@ static void test_truncated_and_unknown(void **state)
 
 static void test_effective_address(void **state)
 {
-	struct x86_mem_operand m = {.base = X86_RBX, .index = X86_RCX, .scale = 8, .disp = 0x10,
-				    .addr_size = 8};
+	struct x86_mem_operand m = {
+		.base = X86_RBX, .index = X86_RCX, .scale = 8, .disp = 0x10, .addr_size = 8};
 	uint64_t gprs[X86_NR_GPRS] = {0};
 
 	gprs[X86_RBX] = 0x1000;
 	gprs[X86_RCX] = 3;
 	assert_int_equal(x86_insn_effective_address(&m, gprs, 0), 0x1028);
-	m = (struct x86_mem_operand){.base = X86_RIP, .index = X86_NO_REG, .scale = 1, .disp = -4,
-				     .addr_size = 8};
+	m = (struct x86_mem_operand){
+		.base = X86_RIP, .index = X86_NO_REG, .scale = 1, .disp = -4, .addr_size = 8};
 	assert_int_equal(x86_insn_effective_address(&m, gprs, 0xffffffff81000008ull),
 			 0xffffffff81000004ull);
-	m = (struct x86_mem_operand){.base = X86_RBX, .index = X86_NO_REG, .scale = 1, .disp = -0x2000,
-				     .addr_size = 4};
-	assert_int_equal(x86_insn_effective_address(&m, gprs, 0), 0xFFFFF000u); /* wraps at 32 bits */
+	m = (struct x86_mem_operand){
+		.base = X86_RBX, .index = X86_NO_REG, .scale = 1, .disp = -0x2000, .addr_size = 4};
+	assert_int_equal(x86_insn_effective_address(&m, gprs, 0),
+			 0xFFFFF000u); /* wraps at 32 bits */
 }
 
 static void test_popcnt_semantics(void **state)

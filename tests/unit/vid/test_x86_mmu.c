@@ -8,7 +8,7 @@
 
 #include "vid/x86_mmu.h"
 
-#define P 1u
+#define P  1u
 #define RW 2u
 #define PS 0x80u
 
