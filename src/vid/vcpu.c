@@ -30,7 +30,8 @@
 #define APIC_MODE_NMI	   0x400u
 #define APIC_LVT_MODE_MASK 0x700u
 
-static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(5000, 10);
+/* Linux probes a few absent ports at every boot: at most 5 lines a minute. */
+static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(60000, 5);
 static struct ratelimit unclaimed_mmio_rl = RATELIMIT_INIT(5000, 10);
 static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
 
@@ -307,7 +308,7 @@ static void handle_io(struct vcpu *v)
 		}
 		if (!claimed) {
 			atomic_fetch_add(&p->exits.unclaimed_io, 1);
-			pv_log_ratelimited(&unclaimed_io_rl, LOG_DEBUG,
+			pv_log_ratelimited(&unclaimed_io_rl, LOG_INFO,
 					   "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
 					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port,
 					   size);

@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/compiler.h"
 #include "boot/acpi_tables.h"
 #include "boot/kernel_image.h"
-#include "base/compiler.h"
 #include "boot/linux_boot.h"
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
@@ -27,8 +27,8 @@
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
 #include "hv/hv.h"
-#include "vmwp/vmbus_host.h"
 #include "vid/pc_layout.h"
+#include "vmwp/vmbus_host.h"
 
 struct machine {
 	struct partition *partition;
