@@ -30,20 +30,14 @@ static const uint32_t supported_versions[] = {
 
 void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...)
 {
-	unsigned suppressed;
 	char line[256];
 	va_list ap;
 
 	s->stats.bad_messages++;
-	if (!ratelimit_allow(&s->rl, &suppressed))
-		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (suppressed)
-		pv_log(LOG_WARN, "vmbus: %s (%u similar messages suppressed)", line, suppressed);
-	else
-		pv_log(LOG_WARN, "vmbus: %s", line);
+	pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s", line);
 }
 
 void vmbus_server_post(struct vmbus_server *s, const void *msg, size_t len)

@@ -323,16 +323,5 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_no_kvm_signature),
 	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s TINY_GUEST_DIR\n", argv[0]);
-		return 2;
-	}
-	bin_dir = argv[1];
-	if (access("/dev/kvm", R_OK | W_OK) != 0) {
-		/* TAP's skip-all plan, with the reason (meson and tests/summarize.py count it). */
-		printf("1..0 # SKIP no /dev/kvm: tiny guests need KVM\n");
-		return 0;
-	}
-	log_set_level(LOG_WARN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tiny_guest_run_tests(argc, argv, "tiny-guests", tests, ARRAY_SIZE(tests), &bin_dir);
 }

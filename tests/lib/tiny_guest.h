@@ -7,5 +7,15 @@
 
 #include "vid/partition.h"
 
+struct CMUnitTest;
+
 /* A 32 MiB, 1-vCPU partition running DIR/NAME.bin once started. */
 struct partition *tiny_guest_partition(const char *dir, const char *name);
+
+/*
+ * main() of a tiny-guest test program: argv[1] is the directory of the
+ * guest binaries (stored in *ret_dir); without /dev/kvm every test is
+ * reported skipped, with the reason, as TAP's skip-all plan.
+ */
+int tiny_guest_run_tests(int argc, char **argv, const char *group, const struct CMUnitTest *tests,
+			 size_t ntests, const char **ret_dir);
