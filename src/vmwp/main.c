@@ -69,7 +69,7 @@ static const char *ask_guest_to_power_off(struct worker *w, const char *reason)
 	struct ic_shutdown *sd;
 
 	if (!w->machine)
-		return "none (between boots)";
+		return "nothing (the guest is between boots and will not be started again)";
 	sd = vmbus_host_shutdown(machine_vmbus(w->machine));
 	if (ic_shutdown_request(sd, IC_SHUTDOWN_POWER_OFF, true, reason) == 0)
 		return "shutdown integration service";
@@ -122,7 +122,7 @@ static void *signal_thread(void *arg)
 			worker_turn_off(w);
 			continue;
 		}
-		pv_log(LOG_INFO, "%s: asked the guest to shut down through the %s (%us timeout)",
+		pv_log(LOG_INFO, "%s: graceful shutdown via %s (%us timeout)",
 		       strsignal(sig), worker_shutdown(w, strsignal(sig)),
 		       w->cfg.shutdown_timeout_s);
 	}
@@ -235,7 +235,8 @@ static enum exit_status worker_run(struct worker *w)
 				machine_free(m);
 				continue;
 			}
-			pv_log(LOG_INFO, "the guest reset: exiting (--no-reboot)");
+			pv_log(LOG_INFO, "the guest reset: exiting (%s)",
+			       w->cfg.no_reboot ? "--no-reboot" : "a shutdown was requested");
 			break;
 		case PARTITION_STOP_POWER_OFF: pv_log(LOG_INFO, "the guest powered off"); break;
 		case PARTITION_STOP_REQUESTED: pv_log(LOG_INFO, "the VM was turned off"); break;
