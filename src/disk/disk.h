@@ -1,0 +1,117 @@
+/*
+ * Virtual disks: one interface for every format (raw files, VHDX fixed,
+ * dynamic and differencing). The format is detected from the file's
+ * contents, never from its name. Everything here works in bytes; offsets
+ * and lengths of guest I/O are multiples of the logical sector size.
+ *
+ * Two ways to do I/O:
+ *   - synchronous (disk_read/disk_write/disk_flush/disk_discard), for the
+ *     disk tool and for tests;
+ *   - asynchronous queues (struct disk_queue, io_uring underneath), one per
+ *     storage channel, many requests in flight. Requests are prepared with
+ *     disk_queue_submit() and handed to the kernel in one batch by
+ *     disk_queue_commit(); their completion callbacks run on the queue's own
+ *     completion thread.
+ *
+ * Library code: nothing here prints. Errors are negative errno values;
+ * disk_open() also fills a caller's buffer with one line naming what is
+ * wrong with the image ("VHDX header 1: CRC-32C mismatch").
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/compiler.h"
+#include "base/guid.h"
+
+struct disk;
+struct disk_queue;
+
+enum disk_format {
+	DISK_FORMAT_RAW,
+	DISK_FORMAT_VHDX,
+};
+const char *disk_format_name(enum disk_format format);
+
+/* disk_open() flags */
+#define DISK_OPEN_READ_ONLY (1u << 0) /* never write the file (not even the log or headers) */
+
+struct disk_info {
+	enum disk_format format;
+	uint64_t size;		       /* virtual size in bytes, a multiple of logical_sector_size */
+	uint32_t logical_sector_size;  /* 512 or 4096 */
+	uint32_t physical_sector_size; /* 512 or 4096 */
+	bool read_only;		       /* opened read-only, or the file is not writable */
+	bool can_discard;	       /* disk_discard frees space (punches holes / unallocates) */
+	uint32_t discard_granularity;  /* bytes; discards smaller or unaligned may do nothing */
+	struct guid disk_id;	       /* stable identity (VHDX Page83Data; raw: from the inode) */
+};
+
+/*
+ * Opens the disk at path (and, for a differencing VHDX, its parent chain).
+ * On failure returns -errno and, if err is not NULL, writes one line
+ * naming the problem into err (err_size bytes). A disk that fails to open
+ * was not written to.
+ */
+int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
+	      size_t err_size) must_check;
+/* Flushes, marks a VHDX closed cleanly, closes the files. NULL is a no-op. Returns NULL. */
+struct disk *disk_close(struct disk *d);
+void disk_get_info(const struct disk *d, struct disk_info *info);
+
+/* Synchronous I/O. 0 or -errno (-EINVAL unaligned or past the end, -EROFS, -EIO, -ENOSPC). */
+int disk_read(struct disk *d, uint64_t offset, void *buf, size_t len) must_check;
+int disk_write(struct disk *d, uint64_t offset, const void *buf, size_t len) must_check;
+/* Makes every completed write durable (fdatasync of the file(s), after the VHDX log). */
+int disk_flush(struct disk *d) must_check;
+/* Frees the range where the format can (raw: punch hole; VHDX: unallocate whole blocks). Reads of
+ * a discarded range return zeroes. */
+int disk_discard(struct disk *d, uint64_t offset, uint64_t len) must_check;
+
+/* ---------------------------------------------------------------------- */
+/* Asynchronous queues. */
+
+enum disk_op {
+	DISK_OP_READ,
+	DISK_OP_WRITE,
+	DISK_OP_FLUSH,
+	DISK_OP_DISCARD,
+};
+
+struct disk_request {
+	/* Filled by the caller. */
+	enum disk_op op;
+	uint64_t offset;	 /* bytes; READ/WRITE/DISCARD */
+	uint64_t len;		 /* DISCARD only (READ/WRITE: the sum of the iovecs) */
+	const struct iovec *iov; /* READ/WRITE; host addresses, valid until completion */
+	unsigned iovcnt;
+	/* Runs on the queue's completion thread: result 0 or -errno. */
+	void (*complete)(struct disk_request *req, int result);
+	void *opaque;
+	/* Private to the queue. */
+	uint64_t priv[4];
+};
+
+/* A queue of at most depth requests in flight, with its completion thread. */
+int disk_queue_new(struct disk *d, unsigned depth, struct disk_queue **ret) must_check;
+/* Waits for every request in flight to complete (their callbacks run), then frees. NULL ok. */
+struct disk_queue *disk_queue_free(struct disk_queue *q);
+/*
+ * Prepares req. 0: its complete callback will run exactly once, on the
+ * completion thread, after disk_queue_commit(). -EAGAIN: depth requests
+ * already in flight (try again after a completion); -EINVAL: bad offset,
+ * length or iovecs; -EROFS: a write to a read-only disk. On an error the
+ * callback never runs. One submitting thread per queue.
+ */
+int disk_queue_submit(struct disk_queue *q, struct disk_request *req) must_check;
+/* Hands every prepared request to the kernel (one system call for the batch). */
+void disk_queue_commit(struct disk_queue *q);
+
+struct disk_queue_stats {
+	uint64_t submitted, completed, errors;
+	uint64_t commits; /* batches handed to the kernel */
+};
+void disk_queue_get_stats(struct disk_queue *q, struct disk_queue_stats *stats);
