@@ -41,8 +41,8 @@ const char *disk_format_name(enum disk_format format);
 
 struct disk_info {
 	enum disk_format format;
-	uint64_t size;		      /* virtual size in bytes, a multiple of logical_sector_size */
-	uint32_t logical_sector_size; /* 512 or 4096 */
+	uint64_t size;		       /* virtual size in bytes, a multiple of logical_sector_size */
+	uint32_t logical_sector_size;  /* 512 or 4096 */
 	uint32_t physical_sector_size; /* 512 or 4096 */
 	bool read_only;		       /* opened read-only, or the file is not writable */
 	bool can_discard;	       /* disk_discard frees space (punches holes / unallocates) */
