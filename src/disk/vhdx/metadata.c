@@ -115,12 +115,30 @@ static int parse_locator(struct vhdx *v, const uint8_t *p, uint32_t len, char *e
 int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size)
 {
 	struct item items[IT_COUNT] = {
-		[IT_PARAMS] = {VHDX_META_FILE_PARAMETERS, 8, 8, true},
-		[IT_SIZE] = {VHDX_META_VIRTUAL_DISK_SIZE, 8, 8, true},
-		[IT_PAGE83] = {VHDX_META_PAGE83_DATA, 16, 16, true},
-		[IT_LSS] = {VHDX_META_LOGICAL_SECTOR_SIZE, 4, 4, true},
-		[IT_PSS] = {VHDX_META_PHYSICAL_SECTOR_SIZE, 4, 4, true},
-		[IT_LOCATOR] = {VHDX_META_PARENT_LOCATOR, 20, VHDX_METADATA_MAX_ITEM, false},
+		[IT_PARAMS] = {.id = VHDX_META_FILE_PARAMETERS,
+			       .min_len = 8,
+			       .max_len = 8,
+			       .required = true},
+		[IT_SIZE] = {.id = VHDX_META_VIRTUAL_DISK_SIZE,
+			     .min_len = 8,
+			     .max_len = 8,
+			     .required = true},
+		[IT_PAGE83] = {.id = VHDX_META_PAGE83_DATA,
+			       .min_len = 16,
+			       .max_len = 16,
+			       .required = true},
+		[IT_LSS] = {.id = VHDX_META_LOGICAL_SECTOR_SIZE,
+			    .min_len = 4,
+			    .max_len = 4,
+			    .required = true},
+		[IT_PSS] = {.id = VHDX_META_PHYSICAL_SECTOR_SIZE,
+			    .min_len = 4,
+			    .max_len = 4,
+			    .required = true},
+		[IT_LOCATOR] = {.id = VHDX_META_PARENT_LOCATOR,
+				.min_len = 20,
+				.max_len = VHDX_METADATA_MAX_ITEM,
+				.required = false},
 	};
 	uint32_t rlen = v->metadata_region.length;
 	struct vhdx_metadata_table_header h;

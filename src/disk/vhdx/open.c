@@ -52,6 +52,8 @@ static int file_size(struct vhdx *v, uint64_t *size, char *err, size_t err_size)
 
 	if (fstat(v->fd, &st) < 0)
 		return disk_error(err, err_size, -errno, "%s: %s", v->path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return disk_error(err, err_size, -EINVAL, "%s: not a regular file", v->path);
 	*size = (uint64_t)st.st_size;
 	return 0;
 }
@@ -151,10 +153,11 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
 	}
 	pthread_mutex_init(&v->lock, NULL);
-	v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a parent path naming a FIFO must not hang the open (checked below). */
+	v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
 	if (v->fd < 0 && !ro && (errno == EACCES || errno == EROFS || errno == EPERM)) {
 		ro = true;
-		v->fd = open(path, O_RDONLY | O_CLOEXEC);
+		v->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	}
 	if (v->fd < 0) {
 		r = disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));

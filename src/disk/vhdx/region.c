@@ -81,6 +81,12 @@ int vhdx_regions_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_
 		goto out;
 	}
 	memcpy(&h, buf, sizeof(h));
+	if (v->header.log_length && (v->header.log_offset > file_size ||
+				     v->header.log_length > file_size - v->header.log_offset)) {
+		r = disk_error(err, err_size, -EINVAL, "%s: VHDX log past the end of the file",
+			       v->path);
+		goto out;
+	}
 	v->region_count = 0;
 	v->bat_region.length = v->metadata_region.length = 0;
 	for (uint32_t i = 0; i < h.entry_count; i++) {
