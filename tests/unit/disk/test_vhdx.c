@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "base/compiler.h"
+#include "disk/disk_tool.h"
 #include "disk/vhdx.h"
 #include "disk/vhdx/vhdx_format.h"
 #include "queue_test_common.h"
@@ -288,12 +289,104 @@ static void test_log_replay(void **state)
 	free(name);
 }
 
+/*
+ * A PARTIALLY_PRESENT block as Hyper-V writes them (Parvis itself writes whole blocks): made
+ * by hand in a child of a 16 MiB parent with 1 MiB blocks (BAT at 2 MiB; chunk ratio 4096,
+ * so the sector bitmap entry is BAT[4096]). Sectors 8..15 and 1024..1025 are the child's.
+ */
+static void test_partially_present(void **state)
+{
+	char *parent = make_vhdx(16 << 20, 1 << 20, 0, false, NULL);
+	struct disk *p = open_ok(parent, 0), *c;
+	uint8_t *want = malloc(1 << 20), *got = malloc(1 << 20), bits[512] = {0};
+	uint64_t pay = 5 << 20, sb = 6 << 20;
+	char *child;
+	int fd;
+
+	write_pattern(p, 0, 2 << 20, 61);
+	disk_close(p);
+	struct vhdx_create_params cp = {.parent = parent, .block_size = 1 << 20};
+	child = disk_test_tmpname(".vhdx");
+	assert_int_equal(vhdx_create(child, &cp, err, sizeof(err)), 0);
+	fd = open(child, O_RDWR);
+	assert_int_equal(ftruncate(fd, 7 << 20), 0);
+	disk_test_fill(want, 1 << 20, 0, 62); /* the child's own data for block 0 */
+	assert_int_equal(pwrite(fd, want, 1 << 20, pay), 1 << 20);
+	bits[1] = 0xff;	   /* sectors 8..15 */
+	bits[128] = 0x03;  /* sectors 1024, 1025 */
+	assert_int_equal(pwrite(fd, bits, sizeof(bits), sb), sizeof(bits));
+	uint64_t e0 = pay | VHDX_BAT_PARTIALLY_PRESENT, esb = sb | VHDX_SB_PRESENT;
+	assert_int_equal(pwrite(fd, &e0, 8, 2 << 20), 8);
+	assert_int_equal(pwrite(fd, &esb, 8, (2 << 20) + 4096 * 8), 8);
+	close(fd);
+
+	/* The expected view: parent data, except the child's sectors. */
+	disk_test_fill(want, 1 << 20, 0, 61);
+	uint8_t *own = malloc(1 << 20);
+	disk_test_fill(own, 1 << 20, 0, 62);
+	memcpy(want + 8 * 512, own + 8 * 512, 8 * 512);
+	memcpy(want + 1024 * 512, own + 1024 * 512, 2 * 512);
+	c = open_ok(child, DISK_OPEN_READ_ONLY);
+	assert_int_equal(disk_read(c, 0, got, 1 << 20), 0);
+	assert_memory_equal(want, got, 1 << 20);
+	disk_close(c);
+	/* A write into it: the block becomes the child's, whole, with the same view around. */
+	c = open_ok(child, 0);
+	disk_test_fill(want + 4096 * 100, 4096, 4096 * 100, 63);
+	assert_int_equal(disk_write(c, 4096 * 100, want + 4096 * 100, 4096), 0);
+	disk_close(c);
+	c = open_ok(child, DISK_OPEN_READ_ONLY);
+	assert_int_equal(disk_read(c, 0, got, 1 << 20), 0);
+	assert_memory_equal(want, got, 1 << 20);
+	disk_close(c);
+	unlink(child);
+	unlink(parent);
+	free(child);
+	free(parent);
+	free(want);
+	free(got);
+	free(own);
+}
+
+/* Merge with data: what the child holds (written, discarded) lands in the parent. */
+static void test_merge(void **state)
+{
+	char *parent = make_vhdx(16 << 20, 1 << 20, 0, false, NULL), *child;
+	struct disk *p = open_ok(parent, 0), *c;
+	int calls = 0;
+
+	write_pattern(p, 0, 8 << 20, 71);
+	disk_close(p);
+	child = make_vhdx(0, 0, 0, false, parent); /* 2 MiB blocks over the parent's 1 MiB */
+	c = open_ok(child, 0);
+	write_pattern(c, 4096, 8192, 72);
+	write_pattern(c, 10 << 20, 1 << 20, 73);
+	assert_int_equal(disk_discard(c, 4 << 20, 2 << 20), 0);
+	disk_close(c);
+	assert_int_equal(disk_image_merge(child, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(access(child, F_OK), -1);
+	p = open_ok(parent, DISK_OPEN_READ_ONLY);
+	check_pattern(p, 0, 4096, 71);
+	check_pattern(p, 4096, 8192, 72);
+	check_pattern(p, 12288, (4 << 20) - 12288, 71);
+	check_pattern(p, 4 << 20, 2 << 20, 0);
+	check_pattern(p, 6 << 20, 2 << 20, 71);
+	check_pattern(p, 10 << 20, 1 << 20, 73);
+	check_pattern(p, 11 << 20, 1 << 20, 0);
+	disk_close(p);
+	(void)calls;
+	unlink(parent);
+	free(parent);
+	free(child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dynamic_rw),	cmocka_unit_test(test_fixed_and_4k),
 		cmocka_unit_test(test_queue_on_vhdx),	cmocka_unit_test(test_differencing),
 		cmocka_unit_test(test_discard_dynamic), cmocka_unit_test(test_log_replay),
+		cmocka_unit_test(test_partially_present), cmocka_unit_test(test_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
