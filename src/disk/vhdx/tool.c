@@ -17,7 +17,6 @@
 int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err, size_t err_size)
 {
 	struct vhdx *v;
-	char g[GUID_STRING_LEN];
 	int r = vhdx_open_file(path, DISK_OPEN_READ_ONLY | VHDX_OPEN_INSPECT, &v, err, err_size);
 
 	if (r < 0)
@@ -43,7 +42,6 @@ int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 		info->parent_linkage = strdup(v->parent_linkage);
 		r = disk_image_inspect(vhdx_of(v->parent)->path, &info->parent, err, err_size);
 	}
-	(void)g;
 	vhdx_free(v);
 	return r;
 }

@@ -312,8 +312,8 @@ static void test_partially_present(void **state)
 	assert_int_equal(ftruncate(fd, 7 << 20), 0);
 	disk_test_fill(want, 1 << 20, 0, 62); /* the child's own data for block 0 */
 	assert_int_equal(pwrite(fd, want, 1 << 20, pay), 1 << 20);
-	bits[1] = 0xff;	   /* sectors 8..15 */
-	bits[128] = 0x03;  /* sectors 1024, 1025 */
+	bits[1] = 0xff;	  /* sectors 8..15 */
+	bits[128] = 0x03; /* sectors 1024, 1025 */
 	assert_int_equal(pwrite(fd, bits, sizeof(bits), sb), sizeof(bits));
 	uint64_t e0 = pay | VHDX_BAT_PARTIALLY_PRESENT, esb = sb | VHDX_SB_PRESENT;
 	assert_int_equal(pwrite(fd, &e0, 8, 2 << 20), 8);
@@ -353,7 +353,6 @@ static void test_merge(void **state)
 {
 	char *parent = make_vhdx(16 << 20, 1 << 20, 0, false, NULL), *child;
 	struct disk *p = open_ok(parent, 0), *c;
-	int calls = 0;
 
 	write_pattern(p, 0, 8 << 20, 71);
 	disk_close(p);
@@ -374,19 +373,66 @@ static void test_merge(void **state)
 	check_pattern(p, 10 << 20, 1 << 20, 73);
 	check_pattern(p, 11 << 20, 1 << 20, 0);
 	disk_close(p);
-	(void)calls;
 	unlink(parent);
 	free(parent);
+	free(child);
+}
+
+/* The parent of a differencing disk with a log to replay: replayed when the child is opened
+ * read-write (DataWriteGuid kept, the chain still matches), refused when read-only. */
+static void test_parent_log_replay(void **state)
+{
+	char *parent = make_vhdx(8 << 20, 1 << 20, 0, false, NULL);
+	char *copy = disk_test_tmpname(".vhdx"), *child = disk_test_tmpname(".vhdx");
+	struct disk *c;
+	char cmd[1024];
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct disk *w;
+		uint8_t buf[4096];
+
+		if (disk_open(parent, 0, &w, NULL, 0) != 0)
+			_exit(1);
+		disk_test_fill(buf, sizeof(buf), 8192, 81);
+		if (disk_write(w, 8192, buf, sizeof(buf)) != 0 || disk_flush(w) != 0)
+			_exit(2);
+		_exit(0); /* dirty */
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* A child made against a replayed copy, then the dirty original put in the copy's place. */
+	snprintf(cmd, sizeof(cmd), "cp --sparse=always %s %s", parent, copy);
+	assert_int_equal(system(cmd), 0);
+	c = open_ok(copy, 0); /* replays the copy */
+	disk_close(c);
+	struct vhdx_create_params cp = {.parent = copy};
+	assert_int_equal(vhdx_create(child, &cp, err, sizeof(err)), 0);
+	assert_int_equal(rename(parent, copy), 0);
+	assert_int_equal(disk_open(child, DISK_OPEN_READ_ONLY, &c, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "log needs replay"));
+	c = open_ok(child, 0);
+	check_pattern(c, 8192, 4096, 81);
+	disk_close(c);
+	c = open_ok(child, DISK_OPEN_READ_ONLY); /* the parent is clean now */
+	check_pattern(c, 8192, 4096, 81);
+	disk_close(c);
+	unlink(copy);
+	unlink(child);
+	free(parent);
+	free(copy);
 	free(child);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dynamic_rw),	cmocka_unit_test(test_fixed_and_4k),
-		cmocka_unit_test(test_queue_on_vhdx),	cmocka_unit_test(test_differencing),
-		cmocka_unit_test(test_discard_dynamic), cmocka_unit_test(test_log_replay),
+		cmocka_unit_test(test_dynamic_rw),	  cmocka_unit_test(test_fixed_and_4k),
+		cmocka_unit_test(test_queue_on_vhdx),	  cmocka_unit_test(test_differencing),
+		cmocka_unit_test(test_discard_dynamic),	  cmocka_unit_test(test_log_replay),
 		cmocka_unit_test(test_partially_present), cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_parent_log_replay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
