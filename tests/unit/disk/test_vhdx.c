@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "base/compiler.h"
+#include "disk/crc32c.h"
 #include "disk/disk_tool.h"
 #include "disk/vhdx.h"
 #include "disk/vhdx/vhdx_format.h"
@@ -425,6 +426,102 @@ static void test_parent_log_replay(void **state)
 	free(child);
 }
 
+/* One log entry: a data descriptor per page (4 KiB images) and one zero descriptor. */
+static void put_entry(int fd, uint32_t pos, uint64_t seq, uint32_t tail, const struct guid *g,
+		      const uint64_t *targets, uint8_t (*pages)[4096], unsigned n, uint64_t zero_at)
+{
+	uint32_t len = 4096 * (1 + n);
+	uint8_t *e = calloc(1, len);
+	struct vhdx_log_entry_header h = {.signature = VHDX_LOG_ENTRY_SIGNATURE,
+					  .entry_length = len,
+					  .tail = tail,
+					  .sequence_number = seq,
+					  .descriptor_count = n + 1,
+					  .log_guid = *g,
+					  .flushed_file_offset = 7 << 20,
+					  .last_file_offset = 7 << 20};
+
+	for (unsigned i = 0; i < n; i++) {
+		struct vhdx_log_descriptor d = {.signature = VHDX_LOG_DESC_SIGNATURE,
+						.file_offset = targets[i],
+						.sequence_number = seq};
+		struct vhdx_log_data_sector ds = {.signature = VHDX_LOG_DATA_SIGNATURE,
+						  .sequence_high = (uint32_t)(seq >> 32),
+						  .sequence_low = (uint32_t)seq};
+
+		memcpy(&d.leading_bytes, pages[i], 8);
+		memcpy(&d.trailing_bytes, pages[i] + 4092, 4);
+		memcpy(ds.data, pages[i] + 8, sizeof(ds.data));
+		memcpy(e + 64 + 32 * i, &d, sizeof(d));
+		memcpy(e + 4096 * (1 + i), &ds, sizeof(ds));
+	}
+	struct vhdx_log_descriptor z = {.signature = VHDX_LOG_ZERO_SIGNATURE,
+					.leading_bytes = 4096,
+					.file_offset = zero_at,
+					.sequence_number = seq};
+	memcpy(e + 64 + 32 * n, &z, sizeof(z));
+	memcpy(e, &h, sizeof(h));
+	h.checksum = crc32c(0, e, len);
+	memcpy(e + 4, &h.checksum, 4);
+	assert_int_equal(pwrite(fd, e, len, (1 << 20) + pos), (ssize_t)len);
+	free(e);
+}
+
+/*
+ * A log as other writers leave it: a sequence of two entries (the second's Tail pointing at
+ * the first), a stale entry with an older sequence number after them, zero descriptors. The
+ * replay applies exactly the active sequence.
+ */
+static void test_log_sequence(void **state)
+{
+	char *name = make_vhdx(16 << 20, 1 << 20, 0, false, NULL);
+	uint8_t pages[2][4096] = {{0}}, *blk = malloc(1 << 20);
+	struct vhdx_header h[2];
+	struct guid g = {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
+	uint64_t bat = 2 << 20, *e = (uint64_t *)pages[0];
+	int fd = open(name, O_RDWR);
+	struct disk *d;
+
+	assert_int_equal(ftruncate(fd, 7 << 20), 0);
+	disk_test_fill(blk, 1 << 20, 0, 91);
+	assert_int_equal(pwrite(fd, blk, 1 << 20, 5 << 20), 1 << 20);
+	disk_test_fill(blk, 1 << 20, 1 << 20, 92);
+	assert_int_equal(pwrite(fd, blk, 1 << 20, 6 << 20), 1 << 20);
+	/* seq 10 at 0: block 0 mapped, 4 KiB of it zeroed. */
+	e[0] = (UINT64_C(5) << 20) | VHDX_BAT_FULLY_PRESENT;
+	put_entry(fd, 0, 10, 0, &g, &bat, pages, 1, (5 << 20) + 4096);
+	/* seq 11 at 8 KiB, tail 0: blocks 0 and 1 mapped, another 4 KiB zeroed. */
+	e[1] = (UINT64_C(6) << 20) | VHDX_BAT_FULLY_PRESENT;
+	put_entry(fd, 8192, 11, 0, &g, &bat, pages, 1, (6 << 20) + 8192);
+	/* seq 4 at 16 KiB (stale): would map block 2 onto block 0's data. */
+	e[2] = (UINT64_C(5) << 20) | VHDX_BAT_FULLY_PRESENT;
+	put_entry(fd, 16384, 4, 16384, &g, &bat, pages, 1, 6 << 20);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+			pread(fd, &h[i], 4096, i ? VHDX_HEADER2_OFFSET : VHDX_HEADER1_OFFSET),
+			4096);
+		h[i].log_guid = g;
+		h[i].checksum = 0;
+		h[i].checksum = crc32c(0, &h[i], 4096);
+		assert_int_equal(
+			pwrite(fd, &h[i], 4096, i ? VHDX_HEADER2_OFFSET : VHDX_HEADER1_OFFSET),
+			4096);
+	}
+	close(fd);
+	d = open_ok(name, 0);
+	check_pattern(d, 0, 4096, 91);
+	check_pattern(d, 4096, 4096, 0); /* seq 10's zero descriptor */
+	check_pattern(d, 8192, (1 << 20) - 8192, 91);
+	check_pattern(d, 1 << 20, 8192, 92);
+	check_pattern(d, (1 << 20) + 8192, 4096, 0); /* seq 11's */
+	check_pattern(d, (1 << 20) + 12288, (1 << 20) - 12288, 92);
+	check_pattern(d, 2 << 20, 1 << 20, 0); /* the stale entry was not applied */
+	disk_close(d);
+	unlink(name);
+	free(name);
+	free(blk);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,7 +529,7 @@ int main(void)
 		cmocka_unit_test(test_queue_on_vhdx),	  cmocka_unit_test(test_differencing),
 		cmocka_unit_test(test_discard_dynamic),	  cmocka_unit_test(test_log_replay),
 		cmocka_unit_test(test_partially_present), cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_parent_log_replay),
+		cmocka_unit_test(test_parent_log_replay), cmocka_unit_test(test_log_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
