@@ -169,6 +169,42 @@ static void test_queue_on_vhdx(void **state)
 	free(name);
 }
 
+/* Several queues on one disk, each with its own submitting thread (storvsp's sub-channels),
+ * allocating blocks concurrently (the same BAT pages, the same log). */
+struct qt_thread {
+	struct disk *d;
+	uint64_t base;
+	uint32_t seed;
+};
+
+static void *qt_thread_main(void *opaque)
+{
+	struct qt_thread *t = opaque;
+
+	qt_exercise_at(t->d, t->base, 6 << 20, t->seed);
+	return NULL;
+}
+
+static void test_queues_in_parallel(void **state)
+{
+	char *name = make_vhdx(24 << 20, 1 << 20, 0, false, NULL);
+	struct disk *d = open_ok(name, 0);
+	struct qt_thread t[3] = {{d, 0, 101}, {d, 6 << 20, 102}, {d, 12 << 20, 103}};
+	pthread_t th[3];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, qt_thread_main, &t[i]), 0);
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	disk_close(d);
+	d = open_ok(name, DISK_OPEN_READ_ONLY);
+	for (int i = 0; i < 3; i++)
+		check_pattern(d, t[i].base, 12288 * 16, t[i].seed);
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
 static void test_differencing(void **state)
 {
 	char *parent = make_vhdx(16 << 20, 1 << 20, 0, false, NULL);
@@ -525,11 +561,12 @@ static void test_log_sequence(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dynamic_rw),	  cmocka_unit_test(test_fixed_and_4k),
-		cmocka_unit_test(test_queue_on_vhdx),	  cmocka_unit_test(test_differencing),
-		cmocka_unit_test(test_discard_dynamic),	  cmocka_unit_test(test_log_replay),
-		cmocka_unit_test(test_partially_present), cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_parent_log_replay), cmocka_unit_test(test_log_sequence),
+		cmocka_unit_test(test_dynamic_rw),	   cmocka_unit_test(test_fixed_and_4k),
+		cmocka_unit_test(test_queue_on_vhdx),	   cmocka_unit_test(test_differencing),
+		cmocka_unit_test(test_discard_dynamic),	   cmocka_unit_test(test_log_replay),
+		cmocka_unit_test(test_partially_present),  cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_parent_log_replay),  cmocka_unit_test(test_log_sequence),
+		cmocka_unit_test(test_queues_in_parallel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
