@@ -25,8 +25,6 @@
 
 #include "disk/disk_internal.h"
 
-int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
-
 /* req->priv[] use */
 enum { PRIV_KIND, PRIV_RESULT, PRIV_FILE_OFF, PRIV_LEN };
 enum { KIND_IO, KIND_DONE };
