@@ -205,10 +205,12 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 			goto fail;
 		}
 		if (found && ro && !(flags & VHDX_OPEN_INSPECT)) {
-			r = disk_error(err, err_size, -EBUSY,
-				       "%s: the VHDX log needs replay (the disk was not closed "
-				       "cleanly); open it read-write once to replay it",
-				       path);
+			r = disk_error(
+				err, err_size, -EBUSY,
+				"%s: the VHDX log needs replay (the disk is in use by a "
+				"writer, or was not closed cleanly); open it read-write once "
+				"to replay it",
+				path);
 			goto fail;
 		}
 		if (found && ro) {
