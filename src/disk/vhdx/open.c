@@ -179,6 +179,13 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 	r = file_size(v, &size, err, err_size);
 	if (r < 0)
 		goto fail;
+	/* Writers exclusive, readers shared (parents are shared by their children); inspect
+	 * takes no lock, so it works on disks in use. */
+	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !ro) < 0) {
+		r = disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)",
+			       path, ro ? " for writing" : "");
+		goto fail;
+	}
 	if (size < VHDX_MiB) {
 		r = disk_error(err, err_size, -EINVAL, "%s: too small for a VHDX (%llu bytes)",
 			       path, (unsigned long long)size);
