@@ -128,7 +128,7 @@ int vhdx_bat_update(struct vhdx *v, const uint64_t *index, const uint64_t *entry
 				npages++;
 			}
 			saved[done] = v->bat[index[done]];
-			v->bat[index[done]] = entry[done];
+			vhdx_bat_set(v, index[done], entry[done]);
 			done++;
 		}
 		/*
@@ -156,7 +156,7 @@ int vhdx_bat_update(struct vhdx *v, const uint64_t *index, const uint64_t *entry
 		if (r < 0) {
 			/* Not logged: the file still has the old entries; so must memory. */
 			for (unsigned k = done; k-- > first;)
-				v->bat[index[k]] = saved[k];
+				vhdx_bat_set(v, index[k], saved[k]);
 			break;
 		}
 	}

@@ -182,8 +182,8 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 	/* Writers exclusive, readers shared (parents are shared by their children); inspect
 	 * takes no lock, so it works on disks in use. */
 	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !ro) < 0) {
-		r = disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)",
-			       path, ro ? " for writing" : "");
+		r = disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)", path,
+			       ro ? " for writing" : "");
 		goto fail;
 	}
 	if (size < VHDX_MiB) {
