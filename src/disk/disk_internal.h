@@ -35,6 +35,7 @@ struct disk {
 	const struct disk_ops *ops;
 	struct disk_info info;
 	int fd;		   /* the file holding the data of mapped requests */
+	int direct_fd;	   /* the same file opened O_DIRECT; valid only if info.direct */
 	uint32_t io_align; /* required offset/length alignment of guest I/O (logical sector) */
 	void *priv;	   /* the format's state */
 };
