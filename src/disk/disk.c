@@ -1,0 +1,125 @@
+/*
+ * The one interface over every disk format: detection by content (the
+ * "vhdxfile" signature at offset 0 means VHDX, anything else is raw), range
+ * checks, and dispatch through the format's ops table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "disk/disk_internal.h"
+
+const char *disk_format_name(enum disk_format format)
+{
+	switch (format) {
+	case DISK_FORMAT_RAW: return "raw";
+	case DISK_FORMAT_VHDX: return "vhdx";
+	}
+	return "unknown";
+}
+
+int disk_error(char *err, size_t err_size, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && err_size) {
+		va_start(ap, fmt);
+		vsnprintf(err, err_size, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+int disk_open(const char *path, unsigned flags, struct disk **ret, char *err, size_t err_size)
+{
+	char sig[8];
+	ssize_t n;
+	int fd;
+
+	if (err && err_size)
+		err[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
+	n = pread(fd, sig, sizeof(sig), 0);
+	if (n < 0) {
+		int r = -errno;
+
+		close(fd);
+		return disk_error(err, err_size, r, "%s: %s", path, strerror(-r));
+	}
+	close(fd);
+	if (n == sizeof(sig) && memcmp(sig, "vhdxfile", 8) == 0)
+		return disk_vhdx_open(path, flags, ret, err, err_size);
+	return disk_raw_open(path, flags, ret, err, err_size);
+}
+
+struct disk *disk_close(struct disk *d)
+{
+	if (d)
+		(void)d->ops->close(d);
+	return NULL;
+}
+
+void disk_get_info(const struct disk *d, struct disk_info *info)
+{
+	*info = d->info;
+}
+
+static int check_range(const struct disk *d, uint64_t offset, uint64_t len)
+{
+	if (!IS_ALIGNED(offset, d->io_align) || !IS_ALIGNED(len, d->io_align))
+		return -EINVAL;
+	if (offset > d->info.size || len > d->info.size - offset)
+		return -EINVAL;
+	return 0;
+}
+
+int disk_read(struct disk *d, uint64_t offset, void *buf, size_t len)
+{
+	struct iovec v = {buf, len};
+	int r = check_range(d, offset, len);
+
+	if (r < 0)
+		return r;
+	return len ? d->ops->readv(d, &v, 1, offset, len) : 0;
+}
+
+int disk_write(struct disk *d, uint64_t offset, const void *buf, size_t len)
+{
+	struct iovec v = {(void *)buf, len};
+	int r = check_range(d, offset, len);
+
+	if (r < 0)
+		return r;
+	if (d->info.read_only)
+		return -EROFS;
+	return len ? d->ops->writev(d, &v, 1, offset, len) : 0;
+}
+
+int disk_flush(struct disk *d)
+{
+	if (d->info.read_only)
+		return 0;
+	return d->ops->flush(d);
+}
+
+int disk_discard(struct disk *d, uint64_t offset, uint64_t len)
+{
+	int r = check_range(d, offset, len);
+
+	if (r < 0)
+		return r;
+	if (d->info.read_only)
+		return -EROFS;
+	return len ? d->ops->discard(d, offset, len) : 0;
+}
+
+/* For the queue (queue.c): the same checks. */
+int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
+int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len)
+{
+	return check_range(d, offset, len);
+}

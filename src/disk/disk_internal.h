@@ -1,0 +1,71 @@
+/*
+ * What every format back end provides (one const ops table per format,
+ * kvmtool style) and the iovec helpers they share. Private to src/disk/.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "base/compiler.h"
+#include "disk/disk.h"
+
+struct disk_ops {
+	/* Vectored I/O of len bytes (the sum of the iovecs) at a virtual offset already checked. */
+	int (*readv)(struct disk *d, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+		     size_t len);
+	int (*writev)(struct disk *d, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+		      size_t len);
+	int (*flush)(struct disk *d);
+	int (*discard)(struct disk *d, uint64_t off, uint64_t len);
+	/*
+	 * For the queue: 1 and *file_off when [off, off+len) lies contiguously in d->fd at
+	 * *file_off and may go to the kernel as is (for a write: the headers are already updated);
+	 * 0 when the request must take the synchronous path; -errno on failure.
+	 */
+	int (*map)(struct disk *d, enum disk_op op, uint64_t off, uint64_t len, uint64_t *file_off);
+	/* Frees everything, d included. Returns 0 or the first error of the last flush. */
+	int (*close)(struct disk *d);
+};
+
+struct disk {
+	const struct disk_ops *ops;
+	struct disk_info info;
+	int fd;		   /* the file holding the data of mapped requests */
+	uint32_t io_align; /* required offset/length alignment of guest I/O (logical sector) */
+	void *priv;	   /* the format's state */
+};
+
+int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err,
+		  size_t err_size) must_check;
+int disk_vhdx_open(const char *path, unsigned flags, struct disk **ret, char *err,
+		   size_t err_size) must_check;
+
+/* Writes one line into err (if not NULL). Returns r, for "return disk_error(...)". */
+int disk_error(char *err, size_t err_size, int r, const char *fmt, ...) printf_like(4, 5);
+
+/* Total length of an iovec array; -EINVAL if it overflows. */
+int64_t disk_iov_length(const struct iovec *iov, unsigned iovcnt);
+/*
+ * A cursor over an iovec array: disk_iov_slice() fills out[] (at most max entries) with the
+ * bytes [skip, skip+len) of iov. Returns the count, or -EINVAL if it does not fit in max.
+ */
+int disk_iov_slice(const struct iovec *iov, unsigned iovcnt, uint64_t skip, size_t len,
+		   struct iovec *out, unsigned max);
+/* Copies between a flat buffer and bytes [skip, skip+len) of an iovec array. */
+void disk_iov_from_buf(const struct iovec *iov, unsigned iovcnt, uint64_t skip, const void *buf,
+		       size_t len);
+void disk_iov_to_buf(const struct iovec *iov, unsigned iovcnt, uint64_t skip, void *buf,
+		     size_t len);
+void disk_iov_zero(const struct iovec *iov, unsigned iovcnt, uint64_t skip, size_t len);
+
+/* Full preadv/pwritev at an offset (loops on short transfers; reads past EOF give zeroes). */
+int disk_file_preadv(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+		     size_t len) must_check;
+int disk_file_pwritev(int fd, const struct iovec *iov, unsigned iovcnt, uint64_t off,
+		      size_t len) must_check;
+int disk_file_pread(int fd, void *buf, size_t len, uint64_t off) must_check;
+int disk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off) must_check;

@@ -1,0 +1,299 @@
+/*
+ * Asynchronous disk queues over io_uring (liburing).
+ *
+ * The submitting thread (one per queue) prepares SQEs in disk_queue_submit()
+ * and hands the batch to the kernel with one io_uring_submit() in
+ * disk_queue_commit(). The queue's completion thread waits for CQEs and runs
+ * the callbacks. Requests the format can map onto the file (raw files, VHDX
+ * reads and writes inside one allocated block) go to the kernel as readv /
+ * writev / fsync(DATASYNC) / fallocate(PUNCH_HOLE); the others (VHDX block
+ * allocation, reads of unallocated or partial blocks, VHDX discard) are done
+ * synchronously in submit, and a NOP carries their result to the completion
+ * thread, so the callback always runs there.
+ *
+ * Hot path: no malloc, no lock (the raw map is a pure function; VHDX takes its
+ * metadata lock in map only). Short transfers (a file that shrank, a VHDX
+ * block past EOF) finish synchronously on the completion thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disk/disk_internal.h"
+
+int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
+
+/* req->priv[] use */
+enum { PRIV_KIND, PRIV_RESULT, PRIV_FILE_OFF, PRIV_LEN };
+enum { KIND_IO, KIND_DONE };
+
+#define STOP_TAG 0 /* user_data of the NOP that stops the completion thread */
+
+struct disk_queue {
+	struct disk *disk;
+	struct io_uring ring;
+	unsigned depth;
+	unsigned prepared;     /* SQEs prepared since the last commit (submitting thread) */
+	atomic_uint in_flight; /* requests accepted and not yet completed */
+	pthread_t thread;
+	bool thread_started;
+	atomic_uint_fast64_t submitted, completed, errors, commits;
+};
+
+static struct io_uring_sqe *get_sqe(struct disk_queue *q)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+
+	if (!sqe) {
+		/* The SQ ring is full of prepared entries: hand them over, then retry. */
+		disk_queue_commit(q);
+		sqe = io_uring_get_sqe(&q->ring);
+	}
+	return sqe;
+}
+
+/* Finishes a short read or write synchronously (rare: EOF inside a mapped range). */
+static int finish_short(struct disk_queue *q, struct disk_request *req, size_t done)
+{
+	uint64_t off = req->priv[PRIV_FILE_OFF] + done;
+	size_t len = req->priv[PRIV_LEN] - done;
+	struct iovec small[8], *v = small;
+	int n, r;
+
+	if (req->iovcnt > ARRAY_SIZE(small)) {
+		v = malloc(sizeof(*v) * req->iovcnt);
+		if (!v)
+			return -ENOMEM;
+	}
+	n = disk_iov_slice(req->iov, req->iovcnt, done, len, v, req->iovcnt);
+	if (n < 0)
+		r = n;
+	else if (req->op == DISK_OP_READ)
+		r = disk_file_preadv(q->disk->fd, v, (unsigned)n, off, len);
+	else
+		r = disk_file_pwritev(q->disk->fd, v, (unsigned)n, off, len);
+	if (v != small)
+		free(v);
+	return r;
+}
+
+static void complete(struct disk_queue *q, struct disk_request *req, int res)
+{
+	int r;
+
+	if (req->priv[PRIV_KIND] == KIND_DONE) {
+		r = (int)(int64_t)req->priv[PRIV_RESULT];
+	} else if (res < 0) {
+		r = res;
+	} else if ((req->op == DISK_OP_READ || req->op == DISK_OP_WRITE) &&
+		   (uint64_t)res < req->priv[PRIV_LEN]) {
+		r = finish_short(q, req, (size_t)res);
+	} else {
+		r = 0;
+	}
+	atomic_fetch_add(&q->completed, 1);
+	if (r < 0)
+		atomic_fetch_add(&q->errors, 1);
+	atomic_fetch_sub(&q->in_flight, 1);
+	req->complete(req, r);
+}
+
+static void *completion_thread(void *opaque)
+{
+	struct disk_queue *q = opaque;
+	bool stopping = false;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_wait_cqe(&q->ring, &cqe);
+
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r < 0)
+			break; /* the ring is unusable: nothing more can complete */
+		void *tag = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&q->ring, cqe);
+		if (tag == (void *)STOP_TAG)
+			stopping = true;
+		else
+			complete(q, tag, res);
+		if (stopping && atomic_load(&q->in_flight) == 0)
+			break;
+	}
+	return NULL;
+}
+
+/* The synchronous path: do the work now, let a NOP carry the result to the completion thread. */
+static int submit_sync(struct disk_queue *q, struct disk_request *req, struct io_uring_sqe *sqe)
+{
+	struct disk *d = q->disk;
+	size_t len = req->priv[PRIV_LEN];
+	int r;
+
+	switch (req->op) {
+	case DISK_OP_READ: r = d->ops->readv(d, req->iov, req->iovcnt, req->offset, len); break;
+	case DISK_OP_WRITE: r = d->ops->writev(d, req->iov, req->iovcnt, req->offset, len); break;
+	case DISK_OP_DISCARD: r = d->ops->discard(d, req->offset, req->len); break;
+	default: r = d->ops->flush(d); break;
+	}
+	req->priv[PRIV_KIND] = KIND_DONE;
+	req->priv[PRIV_RESULT] = (uint64_t)(int64_t)r;
+	io_uring_prep_nop(sqe);
+	return 0;
+}
+
+int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
+{
+	struct disk *d = q->disk;
+	struct io_uring_sqe *sqe;
+	uint64_t file_off = 0;
+	int64_t len = 0;
+	int r, mapped = 0;
+
+	switch (req->op) {
+	case DISK_OP_READ:
+	case DISK_OP_WRITE:
+		if (!req->iovcnt || req->iovcnt > IOV_MAX || !req->iov)
+			return -EINVAL;
+		len = disk_iov_length(req->iov, req->iovcnt);
+		if (len <= 0)
+			return -EINVAL;
+		break;
+	case DISK_OP_DISCARD: len = (int64_t)req->len; break;
+	case DISK_OP_FLUSH: break;
+	default: return -EINVAL;
+	}
+	if (req->op != DISK_OP_FLUSH && disk_check_request(d, req->offset, (uint64_t)len) < 0)
+		return -EINVAL;
+	if (req->op != DISK_OP_READ && d->info.read_only)
+		return -EROFS;
+	if (atomic_load(&q->in_flight) >= q->depth)
+		return -EAGAIN;
+	sqe = get_sqe(q);
+	if (!sqe)
+		return -EAGAIN;
+	req->priv[PRIV_KIND] = KIND_IO;
+	req->priv[PRIV_LEN] = (uint64_t)len;
+	if (req->op == DISK_OP_FLUSH) {
+		mapped = 1;
+	} else if (req->op == DISK_OP_DISCARD) {
+		/* Raw files punch holes in the kernel; formats with metadata go the sync way. */
+		mapped = d->info.format == DISK_FORMAT_RAW;
+	} else {
+		mapped = d->ops->map(d, req->op, req->offset, (uint64_t)len, &file_off);
+		if (mapped < 0) {
+			/* The map failed (metadata I/O error): report it through the callback. */
+			req->priv[PRIV_KIND] = KIND_DONE;
+			req->priv[PRIV_RESULT] = (uint64_t)(int64_t)mapped;
+			io_uring_prep_nop(sqe);
+			goto queued;
+		}
+	}
+	req->priv[PRIV_FILE_OFF] = file_off;
+	if (!mapped) {
+		r = submit_sync(q, req, sqe);
+		if (r < 0)
+			return r;
+		goto queued;
+	}
+	switch (req->op) {
+	case DISK_OP_READ: io_uring_prep_readv(sqe, d->fd, req->iov, req->iovcnt, file_off); break;
+	case DISK_OP_WRITE:
+		io_uring_prep_writev(sqe, d->fd, req->iov, req->iovcnt, file_off);
+		break;
+	case DISK_OP_FLUSH: io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC); break;
+	case DISK_OP_DISCARD:
+		if (d->info.can_discard)
+			io_uring_prep_fallocate(sqe, d->fd,
+						FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						req->offset, req->len);
+		else
+			submit_sync(q, req, sqe);
+		break;
+	}
+queued:
+	io_uring_sqe_set_data(sqe, req);
+	atomic_fetch_add(&q->in_flight, 1);
+	atomic_fetch_add(&q->submitted, 1);
+	q->prepared++;
+	return 0;
+}
+
+void disk_queue_commit(struct disk_queue *q)
+{
+	int r;
+
+	if (!q->prepared)
+		return;
+	do {
+		r = io_uring_submit(&q->ring);
+	} while (r == -EINTR || r == -EAGAIN || r == -EBUSY);
+	q->prepared = 0;
+	atomic_fetch_add(&q->commits, 1);
+}
+
+void disk_queue_get_stats(struct disk_queue *q, struct disk_queue_stats *stats)
+{
+	stats->submitted = atomic_load(&q->submitted);
+	stats->completed = atomic_load(&q->completed);
+	stats->errors = atomic_load(&q->errors);
+	stats->commits = atomic_load(&q->commits);
+}
+
+int disk_queue_new(struct disk *d, unsigned depth, struct disk_queue **ret)
+{
+	struct disk_queue *q;
+	int r;
+
+	if (!depth || depth > 4096)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->disk = d;
+	q->depth = depth;
+	/* One SQE more than the depth: the stop NOP always finds room. */
+	r = io_uring_queue_init(depth + 1, &q->ring, 0);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	r = -pthread_create(&q->thread, NULL, completion_thread, q);
+	if (r < 0) {
+		io_uring_queue_exit(&q->ring);
+		free(q);
+		return r;
+	}
+	q->thread_started = true;
+	*ret = q;
+	return 0;
+}
+
+struct disk_queue *disk_queue_free(struct disk_queue *q)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!q)
+		return NULL;
+	disk_queue_commit(q);
+	sqe = get_sqe(q);
+	if (sqe) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data(sqe, (void *)STOP_TAG);
+		q->prepared++;
+		disk_queue_commit(q);
+		pthread_join(q->thread, NULL);
+	} else {
+		pthread_cancel(q->thread);
+		pthread_join(q->thread, NULL);
+	}
+	io_uring_queue_exit(&q->ring);
+	free(q);
+	return NULL;
+}

@@ -1,0 +1,170 @@
+/* Unit tests of the io_uring queue (src/disk/queue.c) over raw files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "base/compiler.h"
+#include "queue_test_common.h"
+
+static char *make_raw(uint64_t size)
+{
+	char *name = disk_test_tmpname(".raw");
+	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	return name;
+}
+
+static void test_depth32_verify(void **state)
+{
+	char *name = make_raw(16 << 20);
+	struct disk *d;
+
+	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
+	qt_exercise(d, 16 << 20, 42);
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
+static void test_bad_requests(void **state)
+{
+	char *name = make_raw(1 << 20);
+	struct disk *d, *ro;
+	struct disk_queue *q, *qro;
+	static uint8_t buf[4096];
+	struct iovec iov = {buf, 4096}, odd = {buf, 100};
+	struct disk_request req = {.op = DISK_OP_READ, .iov = &iov, .iovcnt = 1};
+
+	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
+	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &ro, NULL, 0), 0);
+	assert_int_equal(disk_queue_new(d, 0, &q), -EINVAL);
+	assert_int_equal(disk_queue_new(d, 4, &q), 0);
+	assert_int_equal(disk_queue_new(ro, 4, &qro), 0);
+	req.offset = 1 << 20; /* past the end */
+	assert_int_equal(disk_queue_submit(q, &req), -EINVAL);
+	req.offset = 100; /* unaligned */
+	assert_int_equal(disk_queue_submit(q, &req), -EINVAL);
+	req.offset = 0;
+	req.iov = &odd; /* length not a sector multiple */
+	assert_int_equal(disk_queue_submit(q, &req), -EINVAL);
+	req.iov = &iov;
+	req.iovcnt = 0;
+	assert_int_equal(disk_queue_submit(q, &req), -EINVAL);
+	req.iovcnt = 1;
+	req.op = DISK_OP_WRITE;
+	assert_int_equal(disk_queue_submit(qro, &req), -EROFS);
+	req.op = DISK_OP_DISCARD;
+	req.len = 4096;
+	assert_int_equal(disk_queue_submit(qro, &req), -EROFS);
+	req.op = 77;
+	assert_int_equal(disk_queue_submit(q, &req), -EINVAL);
+	disk_queue_free(qro);
+	disk_queue_free(q);
+	assert_null(disk_queue_free(NULL));
+	disk_close(ro);
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
+/* Depth is enforced: the depth+1-th request before any completion gets -EAGAIN. */
+static void test_eagain_and_discard(void **state)
+{
+	char *name = make_raw(1 << 20);
+	struct disk *d;
+	struct disk_queue *q;
+	struct qt qt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	struct qt_req reqs[3] = {0};
+	static uint8_t buf[3][4096], back[8192];
+	int r;
+
+	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
+	memset(buf, 0xab, sizeof(buf));
+	assert_int_equal(disk_write(d, 0, buf, 8192), 0);
+	assert_int_equal(disk_queue_new(d, 2, &q), 0);
+	for (int i = 0; i < 3; i++) {
+		reqs[i].iov[0] = (struct iovec){buf[i], 4096};
+		reqs[i].req = (struct disk_request){.op = DISK_OP_READ,
+						    .offset = 0,
+						    .iov = reqs[i].iov,
+						    .iovcnt = 1,
+						    .complete = qt_complete,
+						    .opaque = &qt};
+	}
+	assert_int_equal(disk_queue_submit(q, &reqs[0].req), 0);
+	assert_int_equal(disk_queue_submit(q, &reqs[1].req), 0);
+	/* Not committed yet, so nothing can have completed: the third must wait. */
+	r = disk_queue_submit(q, &reqs[2].req);
+	assert_int_equal(r, -EAGAIN);
+	disk_queue_commit(q);
+	pthread_mutex_lock(&qt.lock);
+	while (qt.completed < 2)
+		pthread_cond_wait(&qt.cond, &qt.lock);
+	pthread_mutex_unlock(&qt.lock);
+	/* Discard through the queue punches a hole: zeroes read back. */
+	reqs[0].req = (struct disk_request){.op = DISK_OP_DISCARD,
+					    .offset = 0,
+					    .len = 8192,
+					    .complete = qt_complete,
+					    .opaque = &qt};
+	qt_run(q, &qt, reqs, 1, 1);
+	assert_int_equal(reqs[0].result, 0);
+	assert_int_equal(disk_read(d, 0, back, sizeof(back)), 0);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], 0);
+	disk_queue_free(q);
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
+/* A file that shrank under the queue: the read past EOF is finished as zeroes, not lost. */
+static void test_short_read(void **state)
+{
+	char *name = make_raw(1 << 20);
+	struct disk *d;
+	struct disk_queue *q;
+	struct qt qt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	struct qt_req r = {0};
+	static uint8_t buf[8192];
+
+	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(disk_write(d, (1 << 20) - 8192, buf, 8192), 0);
+	assert_int_equal(truncate(name, (1 << 20) - 4096), 0);
+	memset(buf, 0xff, sizeof(buf));
+	assert_int_equal(disk_queue_new(d, 4, &q), 0);
+	r.iov[0] = (struct iovec){buf, 8192};
+	r.req = (struct disk_request){
+		.op = DISK_OP_READ, .offset = (1 << 20) - 8192, .iov = r.iov, .iovcnt = 1};
+	qt_run(q, &qt, &r, 1, 1);
+	assert_int_equal(r.result, 0);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0x5a);
+	for (int i = 4096; i < 8192; i++)
+		assert_int_equal(buf[i], 0);
+	disk_queue_free(q);
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_depth32_verify),
+		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_eagain_and_discard),
+		cmocka_unit_test(test_short_read),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
