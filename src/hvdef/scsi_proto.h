@@ -63,28 +63,28 @@
 #define SCSI_SENSE_ABORTED_COMMAND 0xB
 
 /* Additional sense code << 8 | qualifier (SPC-4 annex D). */
-#define SCSI_ASC_NONE			  0x0000
-#define SCSI_ASC_WRITE_ERROR		  0x0C00
-#define SCSI_ASC_UNRECOVERED_READ_ERROR	  0x1100
-#define SCSI_ASC_PARAMETER_LIST_LENGTH	  0x1A00
-#define SCSI_ASC_INVALID_OPCODE		  0x2000
-#define SCSI_ASC_LBA_OUT_OF_RANGE	  0x2100
-#define SCSI_ASC_INVALID_FIELD_IN_CDB	  0x2400
-#define SCSI_ASC_LUN_NOT_SUPPORTED	  0x2500
-#define SCSI_ASC_INVALID_FIELD_IN_PARAM	  0x2600
-#define SCSI_ASC_WRITE_PROTECTED	  0x2700
-#define SCSI_ASC_SPACE_ALLOCATION_FAILED  0x2707
-#define SCSI_ASC_INTERNAL_TARGET_FAILURE  0x4400
-#define SCSI_ASC_REPORTED_LUNS_CHANGED	  0x3F0E
+#define SCSI_ASC_NONE			 0x0000
+#define SCSI_ASC_WRITE_ERROR		 0x0C00
+#define SCSI_ASC_UNRECOVERED_READ_ERROR	 0x1100
+#define SCSI_ASC_PARAMETER_LIST_LENGTH	 0x1A00
+#define SCSI_ASC_INVALID_OPCODE		 0x2000
+#define SCSI_ASC_LBA_OUT_OF_RANGE	 0x2100
+#define SCSI_ASC_INVALID_FIELD_IN_CDB	 0x2400
+#define SCSI_ASC_LUN_NOT_SUPPORTED	 0x2500
+#define SCSI_ASC_INVALID_FIELD_IN_PARAM	 0x2600
+#define SCSI_ASC_WRITE_PROTECTED	 0x2700
+#define SCSI_ASC_SPACE_ALLOCATION_FAILED 0x2707
+#define SCSI_ASC_INTERNAL_TARGET_FAILURE 0x4400
+#define SCSI_ASC_REPORTED_LUNS_CHANGED	 0x3F0E
 
 /* Fixed-format sense data (SPC-4 4.5.3): 18 bytes. */
-#define SCSI_SENSE_FIXED_LEN	       18
-#define SCSI_SENSE_FIXED_CURRENT       0x70
-#define SCSI_SENSE_FIXED_ADDITIONAL    10 /* byte 7: bytes after byte 7 */
-#define SCSI_SENSE_OFF_KEY	       2
-#define SCSI_SENSE_OFF_ADDITIONAL_LEN  7
-#define SCSI_SENSE_OFF_ASC	       12
-#define SCSI_SENSE_OFF_ASCQ	       13
+#define SCSI_SENSE_FIXED_LEN	      18
+#define SCSI_SENSE_FIXED_CURRENT      0x70
+#define SCSI_SENSE_FIXED_ADDITIONAL   10 /* byte 7: bytes after byte 7 */
+#define SCSI_SENSE_OFF_KEY	      2
+#define SCSI_SENSE_OFF_ADDITIONAL_LEN 7
+#define SCSI_SENSE_OFF_ASC	      12
+#define SCSI_SENSE_OFF_ASCQ	      13
 
 /* INQUIRY (SPC-4 6.6). */
 #define SCSI_INQUIRY_EVPD	     0x01 /* byte 1 */
@@ -96,17 +96,17 @@
 #define SCSI_INQUIRY_CMDQUE	     0x02 /* byte 7 */
 
 /* VPD pages (SPC-4 7.8, SBC-3 6.6). */
-#define SCSI_VPD_SUPPORTED_PAGES     0x00
-#define SCSI_VPD_SERIAL_NUMBER	     0x80
-#define SCSI_VPD_DEVICE_ID	     0x83
-#define SCSI_VPD_BLOCK_LIMITS	     0xB0
+#define SCSI_VPD_SUPPORTED_PAGES       0x00
+#define SCSI_VPD_SERIAL_NUMBER	       0x80
+#define SCSI_VPD_DEVICE_ID	       0x83
+#define SCSI_VPD_BLOCK_LIMITS	       0xB0
 #define SCSI_VPD_BLOCK_CHARACTERISTICS 0xB1
-#define SCSI_VPD_LB_PROVISIONING     0xB2
-#define SCSI_VPD_BLOCK_LIMITS_LEN    64 /* Linux needs page length >= 0x3C for unmap limits */
-#define SCSI_VPD_B1_LEN		     64
-#define SCSI_VPD_B2_LEN		     8
-#define SCSI_VPD_B2_LBPU	     0x80 /* byte 5: UNMAP supported */
-#define SCSI_VPD_B2_PROVISIONING_THIN 0x02 /* byte 6 */
+#define SCSI_VPD_LB_PROVISIONING       0xB2
+#define SCSI_VPD_BLOCK_LIMITS_LEN      64 /* Linux needs page length >= 0x3C for unmap limits */
+#define SCSI_VPD_B1_LEN		       64
+#define SCSI_VPD_B2_LEN		       8
+#define SCSI_VPD_B2_LBPU	       0x80 /* byte 5: UNMAP supported */
+#define SCSI_VPD_B2_PROVISIONING_THIN  0x02 /* byte 6 */
 
 /* Designators of VPD 0x83 (SPC-4 7.8.6). */
 #define SCSI_DESIG_CODESET_BINARY 0x1
@@ -119,17 +119,17 @@
 #define SCSI_RC16_LBPRZ 0x40
 
 /* MODE SENSE (SPC-4 6.11, 7.5). */
-#define SCSI_MODE_PAGE_CACHING	0x08
-#define SCSI_MODE_PAGE_CONTROL	0x0A
-#define SCSI_MODE_PAGE_ALL	0x3F
-#define SCSI_MODE_DBD		0x08 /* byte 1: no block descriptors */
-#define SCSI_MODE_PC_SAVED	0x3  /* byte 2 bits 7-6 */
-#define SCSI_MODE_WP		0x80 /* device-specific parameter: write protected */
-#define SCSI_MODE_DPOFUA	0x10 /* device-specific parameter: DPO and FUA supported */
-#define SCSI_CACHING_WCE	0x04 /* caching page byte 2 */
-#define SCSI_CACHING_PAGE_LEN	0x12
-#define SCSI_CONTROL_PAGE_LEN	0x0A
+#define SCSI_MODE_PAGE_CACHING 0x08
+#define SCSI_MODE_PAGE_CONTROL 0x0A
+#define SCSI_MODE_PAGE_ALL     0x3F
+#define SCSI_MODE_DBD	       0x08 /* byte 1: no block descriptors */
+#define SCSI_MODE_PC_SAVED     0x3  /* byte 2 bits 7-6 */
+#define SCSI_MODE_WP	       0x80 /* device-specific parameter: write protected */
+#define SCSI_MODE_DPOFUA       0x10 /* device-specific parameter: DPO and FUA supported */
+#define SCSI_CACHING_WCE       0x04 /* caching page byte 2 */
+#define SCSI_CACHING_PAGE_LEN  0x12
+#define SCSI_CONTROL_PAGE_LEN  0x0A
 
 /* UNMAP parameter list (SBC-3 5.28.2). */
-#define SCSI_UNMAP_HEADER_LEN	 8
+#define SCSI_UNMAP_HEADER_LEN	  8
 #define SCSI_UNMAP_DESCRIPTOR_LEN 16

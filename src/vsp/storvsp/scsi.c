@@ -159,9 +159,9 @@ static size_t vpd_device_id(struct scsi_lun *l, uint8_t *b)
 
 static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 {
-	static const uint8_t pages[] = {SCSI_VPD_SUPPORTED_PAGES,	 SCSI_VPD_SERIAL_NUMBER,
-					SCSI_VPD_DEVICE_ID,		 SCSI_VPD_BLOCK_LIMITS,
-					SCSI_VPD_BLOCK_CHARACTERISTICS, SCSI_VPD_LB_PROVISIONING};
+	static const uint8_t pages[] = {
+		SCSI_VPD_SUPPORTED_PAGES, SCSI_VPD_SERIAL_NUMBER,	  SCSI_VPD_DEVICE_ID,
+		SCSI_VPD_BLOCK_LIMITS,	  SCSI_VPD_BLOCK_CHARACTERISTICS, SCSI_VPD_LB_PROVISIONING};
 	const uint8_t *c = cmd->cdb;
 	uint32_t alloc = be16(c + 3);
 	uint8_t b[256] = {0};
@@ -192,10 +192,10 @@ static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 		if (l->can_discard) {
 			uint32_t gran = l->info.discard_granularity / l->block;
 
-			put32(b + 20, 0xFFFFFFFFu);	    /* maximum unmap LBA count */
-			put32(b + 24, SCSI_MAX_DISK_OPS);   /* maximum unmap descriptors */
-			put32(b + 28, gran ? gran : 1);	    /* optimal unmap granularity */
-			put32(b + 32, 0x80000000u);	    /* UGAVALID, alignment 0 */
+			put32(b + 20, 0xFFFFFFFFu);	  /* maximum unmap LBA count */
+			put32(b + 24, SCSI_MAX_DISK_OPS); /* maximum unmap descriptors */
+			put32(b + 28, gran ? gran : 1);	  /* optimal unmap granularity */
+			put32(b + 32, 0x80000000u);	  /* UGAVALID, alignment 0 */
 		}
 		break;
 	case SCSI_VPD_BLOCK_CHARACTERISTICS:
@@ -209,8 +209,7 @@ static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 			b[6] = SCSI_VPD_B2_PROVISIONING_THIN;
 		}
 		break;
-	default:
-		return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
+	default: return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 	}
 	if (c[2] != SCSI_VPD_DEVICE_ID)
 		put16(b + 2, (uint32_t)(n - 4));
@@ -290,8 +289,7 @@ static enum scsi_cmd_result mode_sense(struct scsi_lun *l, struct scsi_cmd *cmd,
 	return answer(cmd, b, n, c[4]);
 }
 
-static enum scsi_cmd_result report_luns(struct scsi_cmd *cmd, const uint16_t *luns,
-					unsigned nluns)
+static enum scsi_cmd_result report_luns(struct scsi_cmd *cmd, const uint16_t *luns, unsigned nluns)
 {
 	uint32_t alloc = be32(cmd->cdb + 6);
 	uint8_t b[8 + 8 * 256] = {0};
@@ -512,16 +510,12 @@ void scsi_cmd_finish(struct scsi_lun *l, struct scsi_cmd *cmd, int result)
 		return;
 	}
 	switch (result) {
-	case -EROFS:
-		fail(l, cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
-		break;
+	case -EROFS: fail(l, cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED); break;
 	case -ENOSPC:
 		atomic_fetch_add(&l->err_io, 1);
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_SPACE_ALLOCATION_FAILED);
 		break;
-	case -EINVAL:
-		fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-		break;
+	case -EINVAL: fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE); break;
 	default:
 		atomic_fetch_add(&l->err_io, 1);
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR,

@@ -22,8 +22,8 @@ static const uint16_t known_versions[] = {
 void storvsp_instance_guid(unsigned controller, struct guid *ret)
 {
 	/* Parvis's own: fixed per controller index so the guest's names stay stable. */
-	static const struct guid base =
-		GUID_INIT(0x7a1b2c30, 0x5d4e, 0x4f60, 0x8a, 0x9b, 0x70, 0x61, 0x72, 0x76, 0x00, 0x00);
+	static const struct guid base = GUID_INIT(0x7a1b2c30, 0x5d4e, 0x4f60, 0x8a, 0x9b, 0x70,
+						  0x61, 0x72, 0x76, 0x00, 0x00);
 
 	*ret = base;
 	ret->bytes[14] = (uint8_t)(controller >> 8);
@@ -212,9 +212,7 @@ static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64
 		else
 			status = create_subchannels(sp, in->sub_channel_count);
 		break;
-	default:
-		status = VSTOR_STATUS_INVALID_PARAMETER;
-		break;
+	default: status = VSTOR_STATUS_INVALID_PARAMETER; break;
 	}
 	if (status != VSTOR_STATUS_SUCCESS && status != VSTOR_STATUS_REVISION_MISMATCH)
 		protocol_error(sp, "operation refused", in->operation);
@@ -234,9 +232,11 @@ static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 	if (e < 0) {
 		atomic_fetch_add(&sp->bad_packets, 1);
 		atomic_fetch_add(&c->bad_packets, 1);
-		guest_error_report(&sp->errlog, "malformed packet (type %u, %zu bytes) on channel %u",
-				   pkt->type, pkt->raw_len, c->index);
-		/* Answer what the guest waits for, so that it fails the request instead of hanging. */
+		guest_error_report(&sp->errlog,
+				   "malformed packet (type %u, %zu bytes) on channel %u", pkt->type,
+				   pkt->raw_len, c->index);
+		/* Answer what the guest waits for, so that it fails the request instead of hanging.
+		 */
 		if ((pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED) && pkt->trans_id) {
 			struct vstor_packet out = {0};
 

@@ -35,8 +35,8 @@ struct storvsp;
 struct storvsp_config {
 	struct vmbus_server *server;
 	struct guest_memory *mem;
-	unsigned controller; /* index: picks the instance GUID */
-	unsigned vcpus;	     /* sub-channels offered: vcpus - 1 at most */
+	unsigned controller;  /* index: picks the instance GUID */
+	unsigned vcpus;	      /* sub-channels offered: vcpus - 1 at most */
 	unsigned queue_depth; /* per channel and LUN; 0 = 256 */
 };
 

@@ -51,11 +51,11 @@ struct sp_request {
 struct sp_channel {
 	struct storvsp *sp;
 	struct vmbus_channel *ch;
-	unsigned index;	 /* sub-channel index, 0 = primary */
-	bool stale;	 /* a sub-channel from before the primary was reopened */
+	unsigned index;	       /* sub-channel index, 0 = primary */
+	bool stale;	       /* a sub-channel from before the primary was reopened */
 	pthread_mutex_t qlock; /* queues, dirty */
 	struct disk_queue *queues[STORVSP_MAX_LUNS];
-	uint64_t dirty; /* LUNs with submitted, uncommitted requests */
+	uint64_t dirty;	      /* LUNs with submitted, uncommitted requests */
 	pthread_mutex_t lock; /* the lists below */
 	struct sp_request *free_list, *deferred, *deferred_tail;
 	unsigned allocated;

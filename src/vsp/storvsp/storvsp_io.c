@@ -65,7 +65,8 @@ static void defer(struct sp_request *r, bool send)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* The SRB status Linux expects for a SCSI result (storvsc_handle_error, storvsc_command_completion). */
+/* The SRB status Linux expects for a SCSI result (storvsc_handle_error,
+ * storvsc_command_completion). */
 static uint8_t srb_status_of(const struct scsi_cmd *cmd)
 {
 	if (cmd->status == SCSI_STATUS_GOOD)
@@ -327,10 +328,11 @@ void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_
 		e = storvsp_range_iov(sp->cfg.mem, p, srb->data_transfer_length, r->iov,
 				      STORVSP_MAX_PFNS, &r->iovcnt);
 		if (e < 0) {
-			guest_error_report(&sp->errlog,
-					   "SRB buffer of %u bytes in a range of %u at offset %u: %s",
-					   srb->data_transfer_length, p->byte_count, p->byte_offset,
-					   strerror(-e));
+			guest_error_report(
+				&sp->errlog,
+				"SRB buffer of %u bytes in a range of %u at offset %u: %s",
+				srb->data_transfer_length, p->byte_count, p->byte_offset,
+				strerror(-e));
 			goto bad;
 		}
 		r->cmd.buf_len = srb->data_transfer_length;

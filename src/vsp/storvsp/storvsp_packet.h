@@ -15,6 +15,7 @@
 
 #include "base/compiler.h"
 #include "hvdef/storvsp_proto.h"
+#include "hvdef/vmbus_proto.h"
 #include "vid/guest_memory.h"
 #include "vmbus/vmbus.h"
 
