@@ -95,7 +95,7 @@ int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned 
 			r = ensure_controller(s, i, err, errlen);
 	}
 	/* Disks with a LUN first, then the others in the lowest free LUNs. */
-	for (pass = 0; r == 0 && pass < 2; pass++)
+	for (pass = 0; r >= 0 && pass < 2; pass++)
 		for (i = 0; r >= 0 && i < ndisks; i++)
 			if ((disks[i].lun >= 0) == (pass == 0)) {
 				r = attach(s, &disks[i], err, errlen);
