@@ -120,8 +120,10 @@ names = dict(re.findall(r'sd (\d+:0:0:\d+): \[(sd\w+)\] Attached SCSI disk', con
 root_dev = names.get('0:0:0:0', 'sd?')
 tap.ok(mounted and 'Kernel panic' not in con, 'the guest mounted its root file system from the SCSI disk',
        con[-3000:] + w.stderr()[-1000:])
-m = re.search(r'EXT4-fs \(' + root_dev + r'1\): mounted filesystem .*', con)
-tap.ok(m is not None and 'r/w' in m.group(0), 'EXT4 mounted read-write', m.group(0) if m else con[-1500:])
+m = re.search(r'VFS: Mounted root \(ext4 filesystem\)( readonly)? on device \d+:\d+\.', con)
+tap.ok(re.search(r'EXT4-fs \(' + root_dev + r'1\): mounted filesystem', con) is not None and
+       m is not None and not m.group(1), 'EXT4 root mounted read-write from partition 1',
+       '\n'.join(l for l in con.splitlines() if 'EXT4' in l or 'VFS' in l))
 tap.ok(re.search(r'scsi host\d+: storvsc_host_t', con) is not None and
        len(re.findall(r'scsi host\d+: storvsc_host_t', con)) >= 2,
        'storvsc bound both controllers', '\n'.join(l for l in con.splitlines() if 'scsi' in l)[-2000:])
