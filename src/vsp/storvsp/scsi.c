@@ -374,7 +374,7 @@ static enum scsi_cmd_result sync_cache(struct scsi_lun *l, struct scsi_cmd *cmd)
 
 static enum scsi_cmd_result unmap(struct scsi_lun *l, struct scsi_cmd *cmd)
 {
-	uint8_t p[SCSI_UNMAP_HEADER_LEN + SCSI_UNMAP_DESCRIPTOR_LEN * SCSI_MAX_DISK_OPS];
+	uint8_t p[SCSI_UNMAP_HEADER_LEN + SCSI_UNMAP_DESCRIPTOR_LEN * SCSI_MAX_DISK_OPS] = {0};
 	uint32_t plen = be16(cmd->cdb + 7), bdlen, i, nd;
 	size_t got = 0;
 	unsigned k;

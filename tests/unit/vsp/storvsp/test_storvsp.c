@@ -21,7 +21,16 @@
 #include "storvsp_test_util.h"
 #include "vsp/storvsp/storvsp.h"
 
-#define VCPUS	  4
+#define VCPUS 4
+
+/* Polls cond for up to 5 s. */
+#define WAIT_FOR(cond)                                                                             \
+	({                                                                                         \
+		int _i;                                                                            \
+		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
+			usleep(1000);                                                              \
+		(cond);                                                                            \
+	})
 #define DISK_SIZE (16 * 1024 * 1024)
 #define TMO	  5000
 
@@ -535,9 +544,10 @@ static void test_parallel_channels(void **state)
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].failures, 0);
 		assert_int_equal(w[i].foreign, 0);
-		assert_true(storvsp_get_channel_stats(f->sp, i, &cs));
+		/* The completion counter moves just after the send the guest already saw. */
+		assert_true(WAIT_FOR(storvsp_get_channel_stats(f->sp, i, &cs) &&
+				     cs.completions == QD * ROUNDS));
 		assert_int_equal(cs.requests, QD * ROUNDS);
-		assert_int_equal(cs.completions, QD * ROUNDS);
 		assert_true(cs.signals_in >= 1);
 		assert_true(cs.interrupts_out >= 1);
 	}
@@ -573,6 +583,14 @@ static void test_ring_full(void **state)
 			usleep(200);
 		assert_int_equal(r, 0);
 	}
+	/* The guest reads nothing yet: completions beyond the ring's room must wait for it. */
+	for (i = 0; i < 5000; i++) {
+		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+		if (cs.ring_full)
+			break;
+		usleep(1000);
+	}
+	assert_true(cs.ring_full > 0);
 	while (got < 200) {
 		int n = storvsc_channel_poll(ch, c, 64, TMO), k;
 
@@ -585,8 +603,13 @@ static void test_ring_full(void **state)
 		}
 		got += (unsigned)n;
 	}
-	assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
-	assert_true(cs.ring_full > 0);
+	/* The counter moves just after the send the guest already saw. */
+	for (i = 0; i < 5000; i++) {
+		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+		if (cs.completions == 200)
+			break;
+		usleep(1000);
+	}
 	assert_int_equal(cs.completions, 200);
 }
 
@@ -604,8 +627,13 @@ static void test_hot_add_remove(void **state)
 
 	assert_int_equal(storvsp_free_lun(f->sp), 2);
 	assert_int_equal(storvsp_add_disk(f->sp, 2, test_raw_disk(DISK_SIZE, false), false), 0);
-	assert_int_equal(storvsp_add_disk(f->sp, 2, test_raw_disk(DISK_SIZE, false), false),
-			 -EEXIST);
+	{
+		struct disk *extra = test_raw_disk(DISK_SIZE, false);
+
+		/* On an error the caller keeps the disk. */
+		assert_int_equal(storvsp_add_disk(f->sp, 2, extra, false), -EEXIST);
+		disk_close(extra);
+	}
 	/* The rescan notification arrives before the next completion. */
 	assert_int_equal(scsi(f, ch, 0, rl, 12, f->buf, 255, true).srb_status, SRB_STATUS_SUCCESS);
 	assert_int_equal(storvsc_channel_rescans(ch), 1);
