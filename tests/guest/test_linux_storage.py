@@ -171,10 +171,14 @@ tap.ok(ok, 'the guest was told to rescan twice', json.dumps(storage(st))[:1500])
 ok, st = wait_status(ctl, lambda s: bool(storage(s)) and sum(
     c['bad_packets'] for c in storage(s)[0]['channels']) == 0 and storage(s)[0]['protocol_errors'] == 0, 30)
 tap.ok(ok, 'no bad packets or protocol errors from the guest', json.dumps(storage(st))[:1500])
-# Linux drops the device once its TEST UNIT READY fails with INVALID_LUN; nothing else is printed
-# for a removal without a cache to flush, so the host side is what is checked here.
 gone = wait_status(ctl, lambda s: bool(storage(s)) and all(d['lun'] != 2 for d in storage(s)[0]['disks']), 30)[0]
 tap.ok(gone, 'hot remove: the disk is gone from the controller', '')
+# Linux drops the device once its TEST UNIT READY fails with INVALID_LUN; sd's removal then
+# tries to flush the write cache of the disk that had one.
+removed = w.wait_console(lambda c: re.search(r'sd 0:0:0:2: \[sd\w+\] Synchronizing SCSI cache', c) is not None,
+                         timeout=600)
+tap.ok(removed, 'hot remove: the guest removed 0:0:0:2 (sd flushes its cache on removal)',
+       '\n'.join(l for l in w.console().splitlines() if '0:0:0:2' in l)[-2000:])
 
 r = control(ctl, {'command': 'shutdown', 'reason': 'storage test done'})
 tap.ok(r.get('ok'), 'shutdown requested', json.dumps(r))

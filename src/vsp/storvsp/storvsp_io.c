@@ -310,7 +310,9 @@ void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_
 	here = srb->path_id == 0 && srb->target_id == 0;
 	pthread_rwlock_rdlock(&sp->lun_lock);
 	if (here) {
-		nluns = lun_list(sp, luns);
+		/* Only REPORT LUNS needs the list. */
+		if (srb->cdb_length && srb->cdb_or_sense[0] == SCSI_REPORT_LUNS)
+			nluns = lun_list(sp, luns);
 		if (srb->lun < STORVSP_MAX_LUNS && sp->luns[srb->lun]) {
 			r->disk = sp->luns[srb->lun];
 			atomic_fetch_add(&r->disk->inflight, 1);
