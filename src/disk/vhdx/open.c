@@ -115,6 +115,18 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, char *err
 	}
 	r = open_depth(path, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &p, err,
 		       err_size);
+	if (r == -EBUSY && !(flags & DISK_OPEN_READ_ONLY)) {
+		/*
+		 * The parent's log needs replay and the child is opened read-write: replay it
+		 * (a read-write open and close; DataWriteGuid is kept, so the chain still
+		 * matches), then open it read-only as usual.
+		 */
+		r = open_depth(path, 0, depth + 1, &p, err, err_size);
+		if (r == 0) {
+			vhdx_free(p);
+			r = open_depth(path, DISK_OPEN_READ_ONLY, depth + 1, &p, err, err_size);
+		}
+	}
 	free(path);
 	if (r < 0)
 		return r;
