@@ -198,6 +198,7 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 		add_int(c, "signals_in", cs.signals_in);
 		add_int(c, "interrupts_out", cs.interrupts_out);
 		add_int(c, "ring_full", cs.ring_full);
+		add_int(c, "queue_full", cs.queue_full);
 		add_int(c, "bad_packets", cs.bad_packets);
 		json_object_array_add(chans, c);
 	}

@@ -448,6 +448,7 @@ bool storvsp_get_channel_stats(struct storvsp *sp, unsigned i, struct storvsp_ch
 			.signals_in = vs.signals_in,
 			.interrupts_out = vs.signals_out,
 			.ring_full = atomic_load(&c->ring_full),
+			.queue_full = atomic_load(&c->queue_full),
 			.bad_packets = atomic_load(&c->bad_packets),
 		};
 	}

@@ -75,6 +75,7 @@ struct storvsp_channel_stats {
 	uint64_t signals_in;	 /* guest -> host signals */
 	uint64_t interrupts_out; /* host -> guest interrupts */
 	uint64_t ring_full;	 /* completions that waited for room */
+	uint64_t queue_full;	 /* submissions that waited for a disk queue's room */
 	uint64_t bad_packets;	 /* malformed packets (answered with an error) */
 };
 struct storvsp_stats {

@@ -62,7 +62,7 @@ struct sp_channel {
 	_Atomic bool closing;
 	_Atomic bool want_wake;	   /* a submission waits for queue room */
 	_Atomic unsigned inflight; /* requests of this channel not yet released */
-	_Atomic uint64_t requests, completions, ring_full, bad_packets;
+	_Atomic uint64_t requests, completions, ring_full, queue_full, bad_packets;
 };
 
 struct storvsp {

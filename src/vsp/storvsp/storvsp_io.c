@@ -217,6 +217,7 @@ static void submit_stage(struct sp_request *r)
 		}
 		e = q ? disk_queue_submit(q, dr) : -EIO;
 		if (e == -EAGAIN) {
+			atomic_fetch_add(&c->queue_full, 1);
 			atomic_store(&c->want_wake, true);
 			defer(r, false);
 			return;

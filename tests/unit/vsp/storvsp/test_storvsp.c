@@ -39,7 +39,8 @@ struct fx {
 	struct storvsp *sp;
 	struct vmbus_msg_offer_channel offer;
 	struct storvsc_client *sc;
-	uint64_t buf; /* 64 pages of guest RAM */
+	uint64_t buf;	/* 64 pages of guest RAM */
+	unsigned depth; /* of the disk queues, 0 default */
 };
 
 static void quiet(void *opaque, enum log_level level, const char *line)
@@ -63,10 +64,12 @@ static void offers(struct fx *f)
 	f->offer = o[i];
 }
 
+static unsigned queue_depth; /* 0: storvsp's default */
+
 static int setup_bare(void **state)
 {
 	struct vmbus_client_config cfg = {.vcpus = VCPUS, .ram_size = 64 << 20};
-	struct storvsp_config sc = {.controller = 0, .vcpus = VCPUS};
+	struct storvsp_config sc = {.controller = 0, .vcpus = VCPUS, .queue_depth = queue_depth};
 	struct fx *f = calloc(1, sizeof(*f));
 
 	log_set_sink(quiet, NULL);
@@ -74,6 +77,7 @@ static int setup_bare(void **state)
 	sc.server = vmbus_client_server(f->vc);
 	sc.mem = vmbus_client_memory(f->vc);
 	assert_int_equal(storvsp_new(&sc, &f->sp), 0);
+	f->depth = queue_depth;
 	assert_int_equal(storvsp_add_disk(f->sp, 0, test_raw_disk(DISK_SIZE, false), false), 0);
 	assert_int_equal(storvsp_add_disk(f->sp, 1, test_raw_disk(DISK_SIZE, false), true), 0);
 	f->buf = vmbus_client_alloc(f->vc, 64);
@@ -91,6 +95,17 @@ static int setup(void **state)
 	f = *state;
 	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
 	return 0;
+}
+
+/* Disk queues of depth 2: most submissions find the queue full and wait. */
+static int setup_small_queues(void **state)
+{
+	int r;
+
+	queue_depth = 2;
+	r = setup(state);
+	queue_depth = 0;
+	return r;
 }
 
 static int teardown(void **state)
@@ -548,6 +563,8 @@ static void test_parallel_channels(void **state)
 		assert_true(WAIT_FOR(storvsp_get_channel_stats(f->sp, i, &cs) &&
 				     cs.completions == QD * ROUNDS));
 		assert_int_equal(cs.requests, QD * ROUNDS);
+		if (f->depth)
+			assert_true(cs.queue_full > 0); /* the waiting path was taken */
 		assert_true(cs.signals_in >= 1);
 		assert_true(cs.interrupts_out >= 1);
 	}
@@ -703,6 +720,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_unaligned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_packets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_channels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_channels, setup_small_queues,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ring_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
