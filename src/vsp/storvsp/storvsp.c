@@ -229,6 +229,7 @@ static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 	struct storvsp_parsed p;
 	int e = storvsp_packet_parse(pkt, &p);
 
+	sp_io_on_worker(c);
 	if (e < 0) {
 		atomic_fetch_add(&sp->bad_packets, 1);
 		atomic_fetch_add(&c->bad_packets, 1);
@@ -276,6 +277,7 @@ static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 
 static void sp_batch_end(void *opaque, struct vmbus_channel *ch)
 {
+	sp_io_on_worker(opaque);
 	sp_io_commit(opaque);
 }
 
@@ -283,6 +285,7 @@ static void sp_wake(void *opaque, struct vmbus_channel *ch)
 {
 	struct sp_channel *c = opaque;
 
+	sp_io_on_worker(c);
 	if (c->index == 0 && atomic_exchange(&c->sp->rescan_pending, false))
 		sp_send_rescan(c->sp);
 	sp_io_wake(c);
@@ -296,6 +299,7 @@ static int sp_open(void *opaque, struct vmbus_channel *ch, const uint8_t *user_d
 
 	c->ch = ch;
 	atomic_store(&c->closing, false);
+	atomic_store(&c->worker_known, false); /* a new worker thread comes with each open */
 	if (c->index == 0) {
 		/* A new session: the guest negotiates again and asks for new sub-channels. */
 		atomic_store(&sp->state, SP_IDLE);

@@ -59,6 +59,8 @@ struct sp_channel {
 	pthread_mutex_t lock; /* the lists below */
 	struct sp_request *free_list, *deferred, *deferred_tail;
 	unsigned allocated;
+	pthread_t worker; /* the channel's worker thread (set by its callbacks) */
+	_Atomic bool worker_known;
 	_Atomic bool closing;
 	_Atomic bool want_wake;	   /* a submission waits for queue room */
 	_Atomic unsigned inflight; /* requests of this channel not yet released */
@@ -82,6 +84,8 @@ struct storvsp {
 };
 
 /* storvsp_io.c */
+/* Records the calling thread as the channel's worker (from the channel callbacks). */
+void sp_io_on_worker(struct sp_channel *c);
 void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id);
 void sp_io_commit(struct sp_channel *c);
 void sp_io_wake(struct sp_channel *c);

@@ -78,6 +78,19 @@ static uint8_t srb_status_of(const struct scsi_cmd *cmd)
 	return SRB_STATUS_ERROR | SRB_STATUS_AUTOSENSE_VALID;
 }
 
+void sp_io_on_worker(struct sp_channel *c)
+{
+	if (!atomic_load(&c->worker_known)) {
+		c->worker = pthread_self();
+		atomic_store(&c->worker_known, true);
+	}
+}
+
+static bool on_worker(struct sp_channel *c)
+{
+	return atomic_load(&c->worker_known) && pthread_equal(c->worker, pthread_self());
+}
+
 /* Sends the completion; on a full ring the request waits for room. */
 static void complete(struct sp_request *r)
 {
@@ -119,6 +132,14 @@ static void complete(struct sp_request *r)
 	if (e == -EAGAIN) {
 		atomic_fetch_add(&c->ring_full, 1);
 		defer(r, true);
+		/*
+		 * The worker retries it. On the worker itself, the channel calls
+		 * the wake callback once the guest frees room (pending_send_sz);
+		 * from another thread, the guest may have freed it already, before
+		 * this request was on the list: wake the worker to look again.
+		 */
+		if (!on_worker(c))
+			vmbus_channel_wake(c->ch);
 		return;
 	}
 	if (e == 0)
@@ -220,6 +241,9 @@ static void submit_stage(struct sp_request *r)
 			atomic_fetch_add(&c->queue_full, 1);
 			atomic_store(&c->want_wake, true);
 			defer(r, false);
+			/* Completions that ended before want_wake was set woke no one: look again
+			 * soon. */
+			vmbus_channel_set_timer(c->ch, 1000000);
 			return;
 		}
 		r->next_op++;
@@ -254,7 +278,6 @@ void sp_io_commit(struct sp_channel *c)
 void sp_io_wake(struct sp_channel *c)
 {
 	struct sp_request *list, *r;
-	bool resend = false;
 
 	pthread_mutex_lock(&c->lock);
 	list = c->deferred;
@@ -262,17 +285,12 @@ void sp_io_wake(struct sp_channel *c)
 	pthread_mutex_unlock(&c->lock);
 	while ((r = list)) {
 		list = r->next;
-		if (r->send_pending) {
+		if (r->send_pending)
 			complete(r);
-			resend = true;
-		} else {
+		else
 			submit_stage(r);
-		}
 	}
 	sp_io_commit(c);
-	/* A completion still waiting for room: look again soon even if no signal comes. */
-	if (resend && c->deferred)
-		vmbus_channel_set_timer(c->ch, 1000000);
 }
 
 /* Copies the LUN list of target 0 for REPORT LUNS. */
