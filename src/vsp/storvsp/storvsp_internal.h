@@ -56,6 +56,7 @@ struct sp_channel {
 	pthread_mutex_t qlock; /* queues, dirty */
 	struct disk_queue *queues[STORVSP_MAX_LUNS];
 	uint64_t dirty;	      /* LUNs with submitted, uncommitted requests */
+	unsigned uncommitted; /* requests prepared since the last commit */
 	pthread_mutex_t lock; /* the lists below */
 	struct sp_request *free_list, *deferred, *deferred_tail;
 	unsigned allocated;

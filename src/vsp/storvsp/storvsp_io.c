@@ -16,6 +16,8 @@
 #include "vsp/storvsp/storvsp_internal.h"
 
 #define VSTOR_STATUS_IO_DEVICE_ERROR 0xC0000185u
+/* Requests handed to the kernel at once at most, even while the ring still has more. */
+#define COMMIT_BATCH 32
 
 static struct sp_request *req_get(struct sp_channel *c)
 {
@@ -255,6 +257,9 @@ static void submit_stage(struct sp_request *r)
 		pthread_mutex_lock(&c->qlock);
 		c->dirty |= UINT64_C(1) << r->lun;
 		pthread_mutex_unlock(&c->qlock);
+		/* A ring the guest keeps full must not hold a whole queue back. */
+		if (++c->uncommitted >= COMMIT_BATCH)
+			sp_io_commit(c);
 	}
 	/* Drop the submission's own hold: the last completion (or this) finishes the stage. */
 	if (atomic_fetch_sub(&r->remaining, 1) == 1)
@@ -269,6 +274,7 @@ void sp_io_commit(struct sp_channel *c)
 	pthread_mutex_lock(&c->qlock);
 	dirty = c->dirty;
 	c->dirty = 0;
+	c->uncommitted = 0;
 	for (lun = 0; dirty; lun++, dirty >>= 1)
 		if ((dirty & 1) && c->queues[lun])
 			disk_queue_commit(c->queues[lun]);
