@@ -190,6 +190,17 @@ void storvsc_client_close(struct storvsc_client *sc)
 	free(sc);
 }
 
+void storvsc_client_forget(struct storvsc_client *sc)
+{
+	unsigned i;
+
+	if (!sc)
+		return;
+	for (i = 0; i < sc->nch; i++)
+		vmbus_client_channel_forget(sc->ch[i].vch);
+	free(sc);
+}
+
 uint16_t storvsc_client_version(const struct storvsc_client *sc)
 {
 	return sc->version;

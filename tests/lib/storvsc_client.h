@@ -41,6 +41,8 @@ int storvsc_client_open(struct vmbus_client *vc, const struct vmbus_msg_offer_ch
 			const struct storvsc_client_config *cfg, struct storvsc_client **ret);
 /* Closes the sub-channels then the primary; frees. NULL ok. */
 void storvsc_client_close(struct storvsc_client *sc);
+/* Frees without telling the host (it is gone: the VM is being torn down). NULL ok. */
+void storvsc_client_forget(struct storvsc_client *sc);
 
 uint16_t storvsc_client_version(const struct storvsc_client *sc);
 const struct vmstorage_channel_properties *

@@ -685,6 +685,24 @@ static void test_hot_add_remove(void **state)
 	assert_false(storvsp_has_disk(f->sp, 2));
 }
 
+/* The VM is torn down with the channels open and requests in flight: the controller goes cleanly.
+ */
+static void test_free_while_busy(void **state)
+{
+	struct fx *f = *state;
+	unsigned i, k;
+
+	for (i = 0; i < storvsc_client_channel_count(f->sc); i++)
+		for (k = 0; k < 16; k++)
+			assert_int_equal(
+				storvsc_channel_submit_read(storvsc_client_channel(f->sc, i), 0,
+							    k * 64, 64, f->buf, k),
+				0);
+	f->sp = storvsp_free(f->sp);
+	storvsc_client_forget(f->sc);
+	f->sc = NULL;
+}
+
 /* The guest closes and reopens the controller (driver rebind): new sub-channels. */
 static void test_reopen(void **state)
 {
@@ -725,6 +743,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ring_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_while_busy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
