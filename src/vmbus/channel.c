@@ -95,6 +95,7 @@ static void drain(struct vmbus_channel *ch)
 {
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
+	bool got = false;
 
 	if (atomic_load(&ch->broken))
 		return;
@@ -106,6 +107,11 @@ static void drain(struct vmbus_channel *ch)
 		int r = vmbus_ring_read(ch->in, ch->rxbuf, max, &len);
 
 		if (r == -EAGAIN) {
+			if (got && ch->ops->batch_end) {
+				/* The back end works on the batch while the ring refills. */
+				ch->ops->batch_end(ch->opaque, ch);
+				got = false;
+			}
 			if (!vmbus_ring_unmask_interrupts(ch->in))
 				return;
 			vmbus_ring_mask_interrupts(ch->in);
@@ -126,6 +132,8 @@ static void drain(struct vmbus_channel *ch)
 			pv_log_ratelimited(&s->rl, LOG_WARN,
 					   "vmbus: %s: the guest corrupted its ring: no more reads",
 					   ch->name);
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
 			return;
 		}
 		/* The packet is copied out: give its room back before handling it. */
@@ -142,6 +150,7 @@ static void drain(struct vmbus_channel *ch)
 			.raw_len = len,
 		};
 		atomic_fetch_add(&ch->stats.packets_in, 1);
+		got = true;
 		if (ch->ops->packet)
 			ch->ops->packet(ch->opaque, ch, &pkt);
 	}

@@ -161,6 +161,12 @@ struct vmbus_channel_ops {
 	/* A packet arrived (worker thread). */
 	void (*packet)(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt);
 	/*
+	 * Worker thread, optional: the incoming ring is empty again after one
+	 * or more packet callbacks (a VSP hands the batch to its back end here:
+	 * one system call per batch, not per packet).
+	 */
+	void (*batch_end)(void *opaque, struct vmbus_channel *ch);
+	/*
 	 * Worker thread: after vmbus_channel_wake(), when a timer set with
 	 * vmbus_channel_set_timer() expires, and once the outgoing ring has
 	 * room again after a send returned -EAGAIN. Optional.

@@ -531,27 +531,28 @@ static void ring_copy_out(const uint8_t *data, uint32_t size, uint32_t off, void
 	memcpy((uint8_t *)dst + first, data, n - first);
 }
 
-int vmbus_client_send(struct vmbus_client_channel *ch, uint16_t type, uint16_t flags,
-		      uint64_t trans_id, const void *data, size_t len)
+/* Writes hdr (descriptor first, hlen a multiple of 8) then data padded to 8, then the trailer. */
+static int send_parts(struct vmbus_client_channel *ch, void *hdr, size_t hlen, const void *data,
+		      size_t len)
 {
 	static const uint8_t zeros[8];
 	struct vmbus_ring_header *h = ch->send_hdr;
+	struct vmbus_packet_desc *d = hdr;
 	size_t padded = ALIGN_UP(len, (size_t)8);
-	struct vmbus_packet_desc d = {
-		.type = type,
-		.offset8 = 2,
-		.len8 = (uint16_t)((16 + padded) / 8),
-		.flags = flags,
-		.trans_id = trans_id,
-	};
-	uint32_t w = h->write_index, rd = ld(&h->read_index), space, old = w;
-	uint64_t trailer = (uint64_t)w << 32;
-	size_t total = 16 + padded + 8;
+	uint32_t w, rd, space, old;
+	uint64_t trailer;
+	size_t total = hlen + padded + 8;
 
+	d->offset8 = (uint16_t)(hlen / 8);
+	d->len8 = (uint16_t)((hlen + padded) / 8);
+	w = h->write_index;
+	rd = ld(&h->read_index);
+	old = w;
+	trailer = (uint64_t)w << 32;
 	space = w >= rd ? ch->send_size - (w - rd) : rd - w;
 	if (space <= total)
 		return -EAGAIN;
-	w = ring_copy_in(ch->send_data, ch->send_size, w, &d, sizeof(d));
+	w = ring_copy_in(ch->send_data, ch->send_size, w, hdr, hlen);
 	w = ring_copy_in(ch->send_data, ch->send_size, w, data, len);
 	w = ring_copy_in(ch->send_data, ch->send_size, w, zeros, padded - len);
 	w = ring_copy_in(ch->send_data, ch->send_size, w, &trailer, sizeof(trailer));
@@ -561,6 +562,49 @@ int vmbus_client_send(struct vmbus_client_channel *ch, uint16_t type, uint16_t f
 	if (!ld(&h->interrupt_mask) && ld(&h->read_index) == old)
 		signal_host(ch);
 	return 0;
+}
+
+int vmbus_client_send(struct vmbus_client_channel *ch, uint16_t type, uint16_t flags,
+		      uint64_t trans_id, const void *data, size_t len)
+{
+	struct vmbus_packet_desc d = {
+		.type = type,
+		.flags = flags,
+		.trans_id = trans_id,
+	};
+
+	return send_parts(ch, &d, sizeof(d), data, len);
+}
+
+int vmbus_client_send_gpa_direct(struct vmbus_client_channel *ch, uint16_t flags, uint64_t trans_id,
+				 uint32_t byte_offset, uint32_t byte_count, const uint64_t *pfns,
+				 unsigned npfn, const void *data, size_t len)
+{
+	uint8_t hdr[16 + 8 + 8 + 8 * 512];
+	struct vmbus_packet_desc d = {
+		.type = VMBUS_PKT_DATA_USING_GPA_DIRECT,
+		.flags = flags,
+		.trans_id = trans_id,
+	};
+	struct vmbus_gpa_direct_header g = {.range_cnt = 1};
+	size_t hlen = 32 + 8 * (size_t)npfn;
+
+	if (npfn > 512)
+		return -EINVAL;
+	memcpy(hdr, &d, sizeof(d));
+	memcpy(hdr + 16, &g, sizeof(g));
+	memcpy(hdr + 24, &byte_count, 4);
+	memcpy(hdr + 28, &byte_offset, 4);
+	memcpy(hdr + 32, pfns, 8 * (size_t)npfn);
+	return send_parts(ch, hdr, hlen, data, len);
+}
+
+int vmbus_client_send_raw(struct vmbus_client_channel *ch, void *hdr, size_t hlen, const void *data,
+			  size_t len)
+{
+	if (hlen < sizeof(struct vmbus_packet_desc) || hlen % 8)
+		return -EINVAL;
+	return send_parts(ch, hdr, hlen, data, len);
 }
 
 int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc, void *data,

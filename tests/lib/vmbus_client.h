@@ -102,6 +102,21 @@ uint64_t vmbus_client_channel_recv_ring(const struct vmbus_client_channel *ch);
 int vmbus_client_send(struct vmbus_client_channel *ch, uint16_t type, uint16_t flags,
 		      uint64_t trans_id, const void *data, size_t len);
 /*
+ * A GPA-direct packet as Linux's vmbus_sendpacket_mpb_desc builds it: one
+ * range (byte_offset into the first of npfn pages, byte_count bytes), then
+ * data (the protocol's message). -EAGAIN if the ring is full.
+ */
+int vmbus_client_send_gpa_direct(struct vmbus_client_channel *ch, uint16_t flags, uint64_t trans_id,
+				 uint32_t byte_offset, uint32_t byte_count, const uint64_t *pfns,
+				 unsigned npfn, const void *data, size_t len);
+/*
+ * Any packet: hdr (hlen bytes, a multiple of 8, starting with a
+ * vmbus_packet_desc whose offset8 and len8 are filled in here) then data.
+ * For tests that send what a correct guest would not.
+ */
+int vmbus_client_send_raw(struct vmbus_client_channel *ch, void *hdr, size_t hlen, const void *data,
+			  size_t len);
+/*
  * Reads the next host packet: descriptor into *desc, payload (after
  * offset8) into data (up to *len; *len set to its length). -EAGAIN if
  * empty, -EMSGSIZE, -EPROTO.

@@ -81,6 +81,65 @@ static void test_open_close_reopen(void **state)
 	vmbus_client_free(c);
 }
 
+static atomic_int batches;
+
+static void count_batch(void *opaque, struct vmbus_channel *ch)
+{
+	atomic_fetch_add(&batches, 1);
+}
+
+/*
+ * Sub-channels as storvsp makes them: created while the guest is connected
+ * (offered at once), same class and instance as the primary and a non-zero
+ * sub-channel index (what Linux's vmbus_onoffer pairs them by), re-offered
+ * after the primary at UNLOAD + REQUESTOFFERS; batch_end runs once the
+ * ring is empty after packets.
+ */
+static void test_subchannel_offers(void **state)
+{
+	static const struct vmbus_channel_ops sub_ops = {
+		.packet = echo_packet,
+		.batch_end = count_batch,
+	};
+	struct vmbus_msg_offer_channel offer, sub, again[2];
+	struct vmbus_channel_params p = {
+		.name = "echo-1", .class_id = ECHO_CLASS, .subchannel_index = 1};
+	struct vmbus_client_channel *ch, *sch;
+	struct echo_vsp e, se = {0};
+	struct vmbus_client *c = connected(&e, &offer, false);
+	struct vmbus_channel *subch;
+	size_t len = sizeof(sub);
+
+	p.instance_id = offer.offer.if_instance;
+	assert_int_equal(vmbus_channel_new(vmbus_client_server(c), &p, &sub_ops, &se, &subch),
+			 -EINVAL); /* a sub-channel needs its primary */
+	p.primary = e.ch;
+	assert_int_equal(vmbus_channel_new(vmbus_client_server(c), &p, &sub_ops, &se, &subch), 0);
+	assert_int_equal(vmbus_client_expect(c, VMBUS_MSG_OFFERCHANNEL, &sub, &len, 5000), 0);
+	assert_int_equal(sub.offer.sub_channel_index, 1);
+	assert_true(guid_equal(&sub.offer.if_type, &offer.offer.if_type));
+	assert_true(guid_equal(&sub.offer.if_instance, &offer.offer.if_instance));
+	assert_int_not_equal(sub.child_relid, offer.child_relid);
+	assert_int_equal(vmbus_client_open(c, &offer, 4, 4, 0, &ch), 0);
+	assert_int_equal(vmbus_client_open(c, &sub, 4, 4, 1, &sch), 0);
+	atomic_store(&batches, 0);
+	echo_roundtrip(sch, "sub", 3, 7);
+	echo_roundtrip(ch, "primary", 7, 8);
+	assert_true(WAIT_FOR(atomic_load(&batches) >= 1));
+	assert_int_equal(atomic_load(&se.packets), 1);
+	assert_int_equal(atomic_load(&e.packets), 1);
+	/* UNLOAD, then the offers again: primary first. */
+	vmbus_client_channel_forget(ch);
+	vmbus_client_channel_forget(sch);
+	assert_int_equal(vmbus_client_unload(c), 0);
+	assert_int_equal(vmbus_client_connect(c, VMBUS_VERSION_WIN10_V5_3), 1);
+	assert_int_equal(vmbus_client_request_offers(c, again, 2), 2);
+	assert_int_equal(again[0].offer.sub_channel_index, 0);
+	assert_int_equal(again[1].offer.sub_channel_index, 1);
+	vmbus_channel_free(subch);
+	vmbus_client_free(c);
+}
+
 /* Posts OPENCHANNEL with the given fields; returns the result's status. */
 static uint32_t open_raw(struct vmbus_client *c, uint32_t relid, uint32_t gpadl, uint32_t offset,
 			 uint32_t vp)
@@ -415,6 +474,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_open_close_reopen, setup_quiet),
 		cmocka_unit_test_setup(test_open_refused, setup_quiet),
+		cmocka_unit_test_setup(test_subchannel_offers, setup_quiet),
 		cmocka_unit_test_setup(test_wraparound, setup_quiet),
 		cmocka_unit_test_setup(test_host_interrupts_and_full_ring, setup_quiet),
 		cmocka_unit_test_setup(test_guest_signals_only_when_needed, setup_quiet),

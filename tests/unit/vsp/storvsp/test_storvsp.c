@@ -1,0 +1,750 @@
+/*
+ * The synthetic SCSI controller against a guest played by the test: the
+ * guest-side storvsc client (tests/lib/storvsc_client.c) negotiates as
+ * Linux's storvsc does, opens sub-channels and sends SCSI requests with
+ * GPA-direct buffers in guest memory; raw packets check every refusal.
+ * Disks are raw files on tmpfs/tmp through the real disk back end.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "base/log.h"
+#include "hvdef/scsi_proto.h"
+#include "storvsc_client.h"
+#include "storvsp_test_util.h"
+#include "vsp/storvsp/storvsp.h"
+
+#define VCPUS 4
+
+/* Polls cond for up to 5 s. */
+#define WAIT_FOR(cond)                                                                             \
+	({                                                                                         \
+		int _i;                                                                            \
+		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
+			usleep(1000);                                                              \
+		(cond);                                                                            \
+	})
+#define DISK_SIZE (16 * 1024 * 1024)
+#define TMO	  5000
+
+struct fx {
+	struct vmbus_client *vc;
+	struct storvsp *sp;
+	struct vmbus_msg_offer_channel offer;
+	struct storvsc_client *sc;
+	uint64_t buf;	/* 64 pages of guest RAM */
+	unsigned depth; /* of the disk queues, 0 default */
+};
+
+static void quiet(void *opaque, enum log_level level, const char *line)
+{
+}
+
+static void offers(struct fx *f)
+{
+	struct vmbus_msg_offer_channel o[8];
+	struct guid want;
+	int n, i;
+
+	assert_int_equal(guid_parse(STORVSP_SCSI_CLASS_GUID, &want), 0);
+	assert_int_equal(vmbus_client_connect(f->vc, VMBUS_VERSION_WIN10_V5_2), 1);
+	n = vmbus_client_request_offers(f->vc, o, 8);
+	for (i = 0; i < n; i++)
+		if (guid_equal(&o[i].offer.if_type, &want))
+			break;
+	assert_true(i < n);
+	assert_int_equal(o[i].offer.sub_channel_index, 0);
+	f->offer = o[i];
+}
+
+static unsigned queue_depth; /* 0: storvsp's default */
+
+static int setup_bare(void **state)
+{
+	struct vmbus_client_config cfg = {.vcpus = VCPUS, .ram_size = 64 << 20};
+	struct storvsp_config sc = {.controller = 0, .vcpus = VCPUS, .queue_depth = queue_depth};
+	struct fx *f = calloc(1, sizeof(*f));
+
+	log_set_sink(quiet, NULL);
+	assert_int_equal(vmbus_client_new(&cfg, &f->vc), 0);
+	sc.server = vmbus_client_server(f->vc);
+	sc.mem = vmbus_client_memory(f->vc);
+	assert_int_equal(storvsp_new(&sc, &f->sp), 0);
+	f->depth = queue_depth;
+	assert_int_equal(storvsp_add_disk(f->sp, 0, test_raw_disk(DISK_SIZE, false), false), 0);
+	assert_int_equal(storvsp_add_disk(f->sp, 1, test_raw_disk(DISK_SIZE, false), true), 0);
+	f->buf = vmbus_client_alloc(f->vc, 64);
+	offers(f);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct storvsc_client_config cfg = {.subchannels = VCPUS - 1};
+	struct fx *f;
+
+	setup_bare(state);
+	f = *state;
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
+	return 0;
+}
+
+/* Disk queues of depth 2: most submissions find the queue full and wait. */
+static int setup_small_queues(void **state)
+{
+	int r;
+
+	queue_depth = 2;
+	r = setup(state);
+	queue_depth = 0;
+	return r;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	storvsc_client_close(f->sc);
+	storvsp_free(f->sp);
+	vmbus_client_free(f->vc);
+	free(f);
+	return 0;
+}
+
+static struct storvsc_channel *primary(struct fx *f)
+{
+	return storvsc_client_channel(f->sc, 0);
+}
+
+static struct storvsc_completion scsi(struct fx *f, struct storvsc_channel *ch, uint8_t lun,
+				      const uint8_t *cdb, unsigned cdb_len, uint64_t gpa,
+				      uint32_t len, bool data_in)
+{
+	static uint64_t tag = 1000;
+	struct storvsc_request rq = {.lun = lun,
+				     .cdb_len = cdb_len,
+				     .buf_gpa = gpa,
+				     .len = len,
+				     .data_in = data_in,
+				     .tag = tag++};
+	struct storvsc_completion c;
+
+	memcpy(rq.cdb, cdb, cdb_len);
+	assert_int_equal(storvsc_channel_scsi(ch, &rq, &c, TMO), 0);
+	return c;
+}
+
+static uint8_t *host(struct fx *f, uint64_t gpa, size_t len)
+{
+	return guest_memory_ptr(vmbus_client_memory(f->vc), gpa, len);
+}
+
+/* --- Negotiation --- */
+
+static void test_handshake(void **state)
+{
+	struct fx *f = *state;
+	const struct vmstorage_channel_properties *p = storvsc_client_properties(f->sc);
+	struct storvsp_stats st;
+	struct storvsp_channel_stats cs;
+	unsigned i;
+
+	assert_int_equal(storvsc_client_version(f->sc), VMSTOR_PROTO_VERSION_WIN10);
+	assert_int_equal(storvsp_version(f->sp), VMSTOR_PROTO_VERSION_WIN10);
+	assert_int_equal(p->max_channel_cnt, VCPUS - 1);
+	assert_int_equal(p->flags & STORAGE_CHANNEL_SUPPORTS_MULTI_CHANNEL, 1);
+	assert_int_equal(p->max_transfer_bytes, 1 << 20);
+	assert_int_equal(storvsc_client_channel_count(f->sc), VCPUS);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.channels, VCPUS);
+	assert_int_equal(st.protocol_errors, 0);
+	for (i = 0; i < VCPUS; i++) {
+		assert_true(storvsp_get_channel_stats(f->sp, i, &cs));
+		assert_int_equal(cs.subchannel_index, i);
+		assert_int_equal(cs.state, VMBUS_CHANNEL_OPEN);
+	}
+}
+
+static void test_versions(void **state)
+{
+	struct fx *f = *state;
+	static const uint16_t old_first[] = {0x0700, 0x0603, VMSTOR_PROTO_VERSION_WIN7};
+	struct storvsc_client_config cfg = {
+		.versions = old_first, .nversions = 3, .subchannels = 2};
+	struct storvsp_stats st;
+
+	/* Unknown versions are refused (the guest tries the next), WIN7 is accepted. */
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
+	assert_int_equal(storvsc_client_version(f->sc), VMSTOR_PROTO_VERSION_WIN7);
+	/* No multi-channel before Win8. */
+	assert_int_equal(storvsc_client_properties(f->sc)->flags, 0);
+	assert_int_equal(storvsc_client_channel_count(f->sc), 1);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.protocol_errors, 0);
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
+}
+
+static void test_no_known_version(void **state)
+{
+	struct fx *f = *state;
+	static const uint16_t none[] = {0x0100, 0x0603};
+	struct storvsc_client_config cfg = {.versions = none, .nversions = 2};
+
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), -EPROTO);
+	f->sc = NULL;
+}
+
+/* A control packet on a raw channel: returns the reply's status. */
+static uint32_t ctl(struct vmbus_client_channel *ch, uint32_t op, uint16_t arg)
+{
+	struct vstor_packet p = {.operation = op, .flags = 1};
+	struct vmbus_packet_desc d;
+	size_t len = sizeof(p);
+
+	if (op == VSTOR_OPERATION_QUERY_PROTOCOL_VERSION)
+		p.version.major_minor = arg;
+	else
+		p.sub_channel_count = arg;
+	assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND, 1, 77, &p, sizeof(p)), 0);
+	assert_int_equal(vmbus_client_recv_wait(ch, &d, &p, &len, TMO), 0);
+	assert_int_equal(d.type, VMBUS_PKT_COMP);
+	assert_int_equal(d.trans_id, 77);
+	assert_int_equal(len, 64);
+	assert_int_equal(p.operation, VSTOR_OPERATION_COMPLETE_IO);
+	return p.status;
+}
+
+static void test_protocol_order(void **state)
+{
+	struct fx *f = *state;
+	struct vmbus_client_channel *ch;
+	struct storvsp_stats st;
+
+	assert_int_equal(vmbus_client_open(f->vc, &f->offer, 8, 8, 0, &ch), 0);
+	/* Everything but BEGIN is out of order at first. */
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_EXECUTE_SRB, 0),
+			 VSTOR_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION, 0x0602),
+			 VSTOR_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_END_INITIALIZATION, 0),
+			 VSTOR_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_BEGIN_INITIALIZATION, 0), 0);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_QUERY_PROPERTIES, 0),
+			 VSTOR_STATUS_INVALID_DEVICE_STATE);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION, 0x0605),
+			 VSTOR_STATUS_REVISION_MISMATCH);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION, 0x0600), 0);
+	assert_int_equal(storvsp_version(f->sp), 0x0600);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_QUERY_PROPERTIES, 0), 0);
+	assert_int_equal(ctl(ch, 99, 0), VSTOR_STATUS_INVALID_PARAMETER);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_END_INITIALIZATION, 0), 0);
+	/* More sub-channels than vCPUs - 1, or none. */
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_CREATE_SUB_CHANNELS, VCPUS),
+			 VSTOR_STATUS_INVALID_PARAMETER);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_CREATE_SUB_CHANNELS, 0),
+			 VSTOR_STATUS_INVALID_PARAMETER);
+	assert_int_equal(ctl(ch, VSTOR_OPERATION_RESET_BUS, 0), 0);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.protocol_errors, 7);
+	assert_int_equal(st.channels, 1);
+	assert_int_equal(vmbus_client_close(ch), 0);
+}
+
+/* --- SCSI through the channel --- */
+
+static void test_scsi_commands(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_channel *ch = primary(f);
+	uint8_t inq[6] = {SCSI_INQUIRY, 0, 0, 0, 255}, tur[6] = {0};
+	uint8_t rc16[16] = {SCSI_SERVICE_ACTION_IN16, 0x10, [13] = 32};
+	uint8_t rl[12] = {SCSI_REPORT_LUNS, [9] = 255};
+	uint8_t wr[10] = {SCSI_WRITE_10, 0, 0, 0, 0, 0, 0, 0, 1};
+	uint8_t *b = host(f, f->buf, 4096);
+	struct storvsc_completion c;
+
+	c = scsi(f, ch, 0, inq, 6, f->buf, 255, true);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(c.scsi_status, 0);
+	assert_int_equal(c.transferred, 36); /* the residual is the rest */
+	assert_int_equal(b[0], 0);
+	assert_memory_equal(b + 8, "Msft    ", 8);
+	/* Absent LUN: INQUIRY answers "no logical unit", other commands INVALID_LUN. */
+	c = scsi(f, ch, 5, inq, 6, f->buf, 255, true);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(b[0], 0x7F);
+	c = scsi(f, ch, 5, tur, 6, 0, 0, false);
+	assert_int_equal(c.srb_status, SRB_STATUS_INVALID_LUN);
+	c = scsi(f, ch, 200, tur, 6, 0, 0, false);
+	assert_int_equal(c.srb_status, SRB_STATUS_INVALID_LUN);
+	c = scsi(f, ch, 0, rl, 12, f->buf, 255, true);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(c.transferred, 8 + 16);
+	assert_int_equal(b[3], 16);
+	assert_int_equal(b[17], 1);
+	/* Another target: no LUNs at all. */
+	{
+		struct storvsc_request rq = {.target = 1,
+					     .cdb_len = 12,
+					     .buf_gpa = f->buf,
+					     .len = 255,
+					     .data_in = true,
+					     .tag = 5};
+
+		memcpy(rq.cdb, rl, 12);
+		assert_int_equal(storvsc_channel_scsi(ch, &rq, &c, TMO), 0);
+		assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+		assert_int_equal(c.transferred, 8);
+		assert_int_equal(b[3], 0);
+	}
+	/* A buffer smaller than the answer: DATA_OVERRUN with what was moved. */
+	c = scsi(f, ch, 0, rc16, 16, f->buf, 16, true);
+	assert_int_equal(c.srb_status, SRB_STATUS_DATA_OVERRUN);
+	assert_int_equal(c.transferred, 16);
+	/* Errors come with autosense. */
+	c = scsi(f, ch, 1, wr, 10, f->buf, 512, false);
+	assert_int_equal(c.srb_status, SRB_STATUS_ERROR | SRB_STATUS_AUTOSENSE_VALID);
+	assert_int_equal(c.scsi_status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(c.sense_len, 18);
+	assert_int_equal(c.sense[2], SCSI_SENSE_DATA_PROTECT);
+	assert_int_equal(c.sense[12], 0x27);
+	assert_int_equal(c.transferred, 0);
+	wr[2] = 0x10; /* LBA 0x10000000: past the end */
+	c = scsi(f, ch, 0, wr, 10, f->buf, 512, false);
+	assert_int_equal(c.srb_status, SRB_STATUS_INVALID_REQUEST | SRB_STATUS_AUTOSENSE_VALID);
+	assert_int_equal(c.sense[2], SCSI_SENSE_ILLEGAL_REQUEST);
+	assert_int_equal(c.sense[12], 0x21);
+	{
+		struct scsi_lun_stats ls;
+
+		assert_true(storvsp_get_disk_stats(f->sp, 1, &ls, NULL, NULL));
+		assert_int_equal(ls.errors_write_protect, 1);
+		assert_false(storvsp_get_disk_stats(f->sp, 5, &ls, NULL, NULL));
+	}
+}
+
+static void test_data_unaligned(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_channel *ch = primary(f);
+	/* 3 sectors starting 512 bytes before a page boundary: spans two pages. */
+	uint64_t gpa = f->buf + 4096 - 512;
+	uint8_t *b = host(f, gpa, 1536);
+	uint8_t copy[1536];
+	struct storvsc_completion c;
+	unsigned i;
+
+	for (i = 0; i < sizeof(copy); i++)
+		b[i] = copy[i] = (uint8_t)(i * 13 + 1);
+	assert_int_equal(storvsc_channel_submit_write(ch, 0, 7, 3, gpa, 1, true), 0);
+	assert_int_equal(storvsc_channel_poll(ch, &c, 1, TMO), 1);
+	assert_int_equal(c.tag, 1);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(c.transferred, 1536);
+	memset(b, 0, sizeof(copy));
+	assert_int_equal(storvsc_channel_submit_read(ch, 0, 7, 3, gpa, 2), 0);
+	assert_int_equal(storvsc_channel_poll(ch, &c, 1, TMO), 1);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	assert_memory_equal(b, copy, sizeof(copy));
+	/* READ(16) form, above 2^32 blocks is out of range here. */
+	assert_int_equal(storvsc_channel_submit_read(ch, 0, UINT64_C(1) << 33, 1, gpa, 3), 0);
+	assert_int_equal(storvsc_channel_poll(ch, &c, 1, TMO), 1);
+	assert_int_equal(c.srb_status, SRB_STATUS_INVALID_REQUEST | SRB_STATUS_AUTOSENSE_VALID);
+}
+
+/* --- Bad packets --- */
+
+static void expect_reply(struct storvsc_channel *ch, uint64_t trans_id, uint8_t srb_status)
+{
+	struct storvsc_completion c;
+
+	assert_int_equal(storvsc_channel_poll(ch, &c, 1, TMO), 1);
+	assert_int_equal(c.tag + 1, trans_id);
+	assert_int_equal(c.srb_status, srb_status);
+	assert_int_not_equal(c.status, 0);
+}
+
+static void test_bad_packets(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_channel *ch = primary(f);
+	struct vmbus_client_channel *v = storvsc_channel_vmbus(ch);
+	struct vstor_packet p = {.operation = VSTOR_OPERATION_EXECUTE_SRB, .flags = 1};
+	uint64_t pfns[2] = {f->buf / 4096, (UINT64_C(1) << 40)};
+	uint8_t hdr[64] = {0};
+	uint8_t inq[6] = {SCSI_INQUIRY, 0, 0, 0, 36};
+	struct storvsp_stats st;
+	struct storvsp_channel_stats cs;
+	struct storvsc_completion c;
+
+	p.srb.cdb_length = 6;
+	memcpy(p.srb.cdb_or_sense, inq, 6);
+	p.srb.data_in = VSTOR_READ_TYPE;
+	p.srb.sense_info_length = 20;
+	/* A page beyond guest RAM. */
+	p.srb.data_transfer_length = 8192;
+	assert_int_equal(vmbus_client_send_gpa_direct(v, 1, 11, 0, 8192, pfns, 2, &p, sizeof(p)),
+			 0);
+	expect_reply(ch, 11, SRB_STATUS_INVALID_REQUEST);
+	/* A range shorter than the SRB's transfer length. */
+	p.srb.data_transfer_length = 4096;
+	assert_int_equal(vmbus_client_send_gpa_direct(v, 1, 12, 0, 512, pfns, 1, &p, sizeof(p)), 0);
+	expect_reply(ch, 12, SRB_STATUS_INVALID_REQUEST);
+	/* A CDB longer than 16 bytes. */
+	p.srb.cdb_length = 17;
+	assert_int_equal(vmbus_client_send_gpa_direct(v, 1, 13, 0, 4096, pfns, 1, &p, sizeof(p)),
+			 0);
+	expect_reply(ch, 13, SRB_STATUS_INVALID_REQUEST);
+	p.srb.cdb_length = 6;
+	/* Two ranges; PFN count larger than the header room; offset past a page. */
+	{
+		struct vmbus_packet_desc d = {
+			.type = VMBUS_PKT_DATA_USING_GPA_DIRECT, .flags = 1, .trans_id = 14};
+		uint32_t two = 2, cnt = 4096, off = 0;
+
+		memcpy(hdr, &d, 16);
+		memcpy(hdr + 20, &two, 4);
+		memcpy(hdr + 24, &cnt, 4);
+		memcpy(hdr + 28, &off, 4);
+		memcpy(hdr + 32, pfns, 8);
+		assert_int_equal(vmbus_client_send_raw(v, hdr, 40, &p, sizeof(p)), 0);
+		expect_reply(ch, 14, SRB_STATUS_INVALID_REQUEST);
+		d.trans_id = 15;
+		memcpy(hdr, &d, 16);
+		two = 1;
+		cnt = 3 * 4096; /* needs 3 PFNs, the header has 1 */
+		memcpy(hdr + 20, &two, 4);
+		memcpy(hdr + 24, &cnt, 4);
+		assert_int_equal(vmbus_client_send_raw(v, hdr, 40, &p, sizeof(p)), 0);
+		expect_reply(ch, 15, SRB_STATUS_INVALID_REQUEST);
+		d.trans_id = 16;
+		memcpy(hdr, &d, 16);
+		cnt = 16;
+		off = 4096;
+		memcpy(hdr + 24, &cnt, 4);
+		memcpy(hdr + 28, &off, 4);
+		assert_int_equal(vmbus_client_send_raw(v, hdr, 40, &p, sizeof(p)), 0);
+		expect_reply(ch, 16, SRB_STATUS_INVALID_REQUEST);
+		/* A transfer-page packet: not a storvsc packet type. */
+		d.type = VMBUS_PKT_DATA_USING_XFER_PAGES;
+		d.trans_id = 17;
+		memcpy(hdr, &d, 16);
+		assert_int_equal(vmbus_client_send_raw(v, hdr, 24, &p, sizeof(p)), 0);
+		expect_reply(ch, 17, SRB_STATUS_INVALID_REQUEST);
+	}
+	/* A vstor packet shorter than its header. */
+	assert_int_equal(vmbus_client_send(v, VMBUS_PKT_DATA_INBAND, 1, 18, &p, 8), 0);
+	expect_reply(ch, 18, SRB_STATUS_INVALID_REQUEST);
+	/* The channel still works. */
+	c = scsi(f, ch, 0, inq, 6, f->buf, 36, true);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.bad_packets, 5);
+	assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+	assert_int_equal(cs.bad_packets, 5 + 3);
+}
+
+/* --- Many requests in flight, on every channel at once --- */
+
+struct worker {
+	struct fx *f;
+	struct storvsc_channel *ch;
+	unsigned index;
+	uint64_t gpa; /* 32 buffers of 4 KiB */
+	int failures;
+	unsigned foreign; /* completions of another channel's requests */
+};
+
+#define QD	 32
+#define ROUNDS	 8
+#define PER_CHAN (DISK_SIZE / 4096 / VCPUS) /* 4 KiB blocks owned by each channel */
+
+static void fill(uint8_t *b, unsigned ch, unsigned blk, unsigned round)
+{
+	unsigned i;
+
+	for (i = 0; i < 4096; i++)
+		b[i] = (uint8_t)(ch * 31 + blk * 7 + round * 3 + i / 16);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct storvsc_completion c[QD];
+	unsigned round, i, done;
+
+	for (round = 0; round < ROUNDS && !w->failures; round++) {
+		bool reading = round % 2 == 1;
+
+		/* QD requests at once: blocks w->index*PER_CHAN + round*QD/2 + i. */
+		for (i = 0; i < QD; i++) {
+			unsigned blk = (round / 2) * QD + i;
+			uint64_t lba = ((uint64_t)w->index * PER_CHAN + blk) * 8;
+			uint64_t gpa = w->gpa + 4096 * (uint64_t)i;
+			int r;
+
+			if (!reading)
+				fill(host(w->f, gpa, 4096), w->index, blk, round / 2);
+			else
+				memset(host(w->f, gpa, 4096), 0, 4096);
+			do {
+				r = reading ? storvsc_channel_submit_read(w->ch, 0, lba, 8, gpa, i)
+					    : storvsc_channel_submit_write(w->ch, 0, lba, 8, gpa, i,
+									   i % 5 == 0);
+				if (r == -EAGAIN)
+					usleep(100);
+			} while (r == -EAGAIN);
+			if (r < 0)
+				w->failures++;
+		}
+		for (done = 0; done < QD;) {
+			int n = storvsc_channel_poll(w->ch, c, QD, TMO);
+
+			if (n <= 0) {
+				w->failures++;
+				break;
+			}
+			for (i = 0; i < (unsigned)n; i++) {
+				uint8_t want[4096];
+				unsigned blk = (round / 2) * QD + (unsigned)c[i].tag;
+
+				if (c[i].tag >= QD) {
+					w->foreign++;
+					continue;
+				}
+				if (c[i].srb_status != SRB_STATUS_SUCCESS ||
+				    c[i].transferred != 4096)
+					w->failures++;
+				if (reading) {
+					fill(want, w->index, blk, round / 2);
+					if (memcmp(want, host(w->f, w->gpa + 4096 * c[i].tag, 4096),
+						   4096))
+						w->failures++;
+				}
+			}
+			done += (unsigned)n;
+		}
+	}
+	return NULL;
+}
+
+static void test_parallel_channels(void **state)
+{
+	struct fx *f = *state;
+	struct worker w[VCPUS];
+	pthread_t t[VCPUS];
+	struct storvsp_channel_stats cs;
+	struct scsi_lun_stats ls;
+	uint8_t sync[10] = {SCSI_SYNCHRONIZE_CACHE};
+	unsigned i;
+
+	assert_int_equal(storvsc_client_channel_count(f->sc), VCPUS);
+	for (i = 0; i < VCPUS; i++) {
+		w[i] = (struct worker){.f = f,
+				       .ch = storvsc_client_channel(f->sc, i),
+				       .index = i,
+				       .gpa = vmbus_client_alloc(f->vc, QD)};
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (i = 0; i < VCPUS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+		assert_int_equal(w[i].foreign, 0);
+		/* The completion counter moves just after the send the guest already saw. */
+		assert_true(WAIT_FOR(storvsp_get_channel_stats(f->sp, i, &cs) &&
+				     cs.completions == QD * ROUNDS));
+		assert_int_equal(cs.requests, QD * ROUNDS);
+		if (f->depth)
+			assert_true(cs.queue_full > 0); /* the waiting path was taken */
+		assert_true(cs.signals_in >= 1);
+		assert_true(cs.interrupts_out >= 1);
+	}
+	assert_int_equal(scsi(f, primary(f), 0, sync, 10, 0, 0, false).srb_status,
+			 SRB_STATUS_SUCCESS);
+	assert_true(storvsp_get_disk_stats(f->sp, 0, &ls, NULL, NULL));
+	assert_int_equal(ls.writes, VCPUS * QD * ROUNDS / 2);
+	assert_int_equal(ls.reads, VCPUS * QD * ROUNDS / 2);
+	assert_int_equal(ls.bytes_read, (uint64_t)VCPUS * QD * ROUNDS / 2 * 4096);
+	assert_int_equal(ls.flushes, 1);
+	assert_int_equal(ls.errors_io, 0);
+}
+
+/* Completions wait for room in a small ring, none lost. */
+static void test_ring_full(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_client_config cfg = {.ring_pages = 2};
+	struct storvsc_completion c[64];
+	struct storvsp_channel_stats cs;
+	struct storvsc_channel *ch;
+	bool seen[200] = {false};
+	unsigned i, got = 0;
+
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
+	ch = primary(f);
+	for (i = 0; i < 200; i++) {
+		int r;
+
+		while ((r = storvsc_channel_submit_read(ch, 0, i, 1, f->buf, i)) == -EAGAIN)
+			usleep(200);
+		assert_int_equal(r, 0);
+	}
+	/* The guest reads nothing yet: completions beyond the ring's room must wait for it. */
+	for (i = 0; i < 5000; i++) {
+		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+		if (cs.ring_full)
+			break;
+		usleep(1000);
+	}
+	assert_true(cs.ring_full > 0);
+	while (got < 200) {
+		int n = storvsc_channel_poll(ch, c, 64, TMO), k;
+
+		assert_true(n > 0);
+		for (k = 0; k < n; k++) {
+			assert_true(c[k].tag < 200);
+			assert_false(seen[c[k].tag]);
+			seen[c[k].tag] = true;
+			assert_int_equal(c[k].srb_status, SRB_STATUS_SUCCESS);
+		}
+		got += (unsigned)n;
+	}
+	/* The counter moves just after the send the guest already saw. */
+	for (i = 0; i < 5000; i++) {
+		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+		if (cs.completions == 200)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(cs.completions, 200);
+}
+
+/* --- Hot add and remove --- */
+
+static void test_hot_add_remove(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_channel *ch = primary(f);
+	uint8_t rl[12] = {SCSI_REPORT_LUNS, [9] = 255}, tur[6] = {0};
+	uint8_t *b = host(f, f->buf, 4096);
+	struct storvsc_completion c[40];
+	struct storvsp_stats st;
+	unsigned i, got = 0, ok = 0, gone = 0;
+
+	assert_int_equal(storvsp_free_lun(f->sp), 2);
+	assert_int_equal(storvsp_add_disk(f->sp, 2, test_raw_disk(DISK_SIZE, false), false), 0);
+	{
+		struct disk *extra = test_raw_disk(DISK_SIZE, false);
+
+		/* On an error the caller keeps the disk. */
+		assert_int_equal(storvsp_add_disk(f->sp, 2, extra, false), -EEXIST);
+		disk_close(extra);
+	}
+	/* The rescan notification arrives before the next completion. */
+	assert_int_equal(scsi(f, ch, 0, rl, 12, f->buf, 255, true).srb_status, SRB_STATUS_SUCCESS);
+	assert_int_equal(storvsc_channel_rescans(ch), 1);
+	assert_int_equal(b[3], 24);
+	assert_int_equal(b[8 + 16 + 1], 2);
+	assert_int_equal(scsi(f, ch, 2, tur, 6, 0, 0, false).srb_status, SRB_STATUS_SUCCESS);
+	/* Requests in flight while the disk goes: each completes exactly once. */
+	for (i = 0; i < 32; i++)
+		assert_int_equal(
+			storvsc_channel_submit_read(ch, 2, i, 8, f->buf + 4096 * (i % 8), i), 0);
+	assert_int_equal(storvsp_remove_disk(f->sp, 2), 0);
+	assert_int_equal(storvsp_remove_disk(f->sp, 2), -ENOENT);
+	while (got < 32) {
+		int n = storvsc_channel_poll(ch, c, 40, TMO), k;
+
+		assert_true(n > 0);
+		for (k = 0; k < n; k++) {
+			if (c[k].srb_status == SRB_STATUS_SUCCESS)
+				ok++;
+			else if (c[k].srb_status == SRB_STATUS_INVALID_LUN)
+				gone++;
+			else
+				fail();
+		}
+		got += (unsigned)n;
+	}
+	assert_int_equal(ok + gone, 32);
+	assert_int_equal(scsi(f, ch, 2, tur, 6, 0, 0, false).srb_status, SRB_STATUS_INVALID_LUN);
+	assert_int_equal(storvsc_channel_rescans(ch), 2);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.rescans, 2);
+	assert_false(storvsp_has_disk(f->sp, 2));
+}
+
+/* The VM is torn down with the channels open and requests in flight: the controller goes cleanly.
+ */
+static void test_free_while_busy(void **state)
+{
+	struct fx *f = *state;
+	unsigned i, k;
+
+	for (i = 0; i < storvsc_client_channel_count(f->sc); i++)
+		for (k = 0; k < 16; k++)
+			assert_int_equal(
+				storvsc_channel_submit_read(storvsc_client_channel(f->sc, i), 0,
+							    k * 64, 64, f->buf, k),
+				0);
+	f->sp = storvsp_free(f->sp);
+	storvsc_client_forget(f->sc);
+	f->sc = NULL;
+}
+
+/* The guest closes and reopens the controller (driver rebind): new sub-channels. */
+static void test_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_client_config cfg = {.subchannels = 2};
+	struct storvsp_stats st;
+	uint8_t tur[6] = {0};
+
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
+	assert_int_equal(storvsp_version(f->sp), 0);
+	/* Rescinds of the old sub-channels come when the new ones are created. */
+	assert_int_equal(
+		storvsc_client_open(f->vc, &f->offer, &(struct storvsc_client_config){0}, &f->sc),
+		0);
+	assert_int_equal(scsi(f, primary(f), 0, tur, 6, 0, 0, false).srb_status,
+			 SRB_STATUS_SUCCESS);
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
+	(void)cfg;
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.channels, VCPUS);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_versions, setup_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_no_known_version, setup_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_protocol_order, setup_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_scsi_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_unaligned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_packets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_channels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parallel_channels, setup_small_queues,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ring_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_while_busy, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
