@@ -10,6 +10,9 @@
  *   badinsn     x87 fnclex at CPL0 (PVM cannot emulate it) -> exit status 4 on PVM
  *   echo        copies COM1 input to COM1 output until it reads 'q', then powers off
  *   rtc         prints the CMOS RTC's hour:min:sec registers, then powers off
+ *   idle        prints "idle", then halts forever (a VM that stays Running)
+ *   count       prints a '.' every 2^18 iterations of a loop, forever (a VM
+ *               whose progress is visible on its console: pause/resume tests)
  */
 #define COM1 0x3F8
 #define PM1A_CNT 0x604
@@ -41,6 +44,10 @@ _start:
 	je rtc
 	cmp $0x20637472, %eax          /* "rtc " */
 	je rtc
+	cmp $0x656c6469, %eax          /* "idle" */
+	je idle
+	cmp $0x6e756f63, %eax          /* "coun" */
+	je count
 	lea unknown(%rip), %rsi
 	call puts
 	jmp poweroff
@@ -115,6 +122,19 @@ rtc:
 	call putc
 	jmp poweroff
 
+idle:
+	lea idling(%rip), %rsi
+	call puts
+	jmp hang
+
+count:
+	mov $(1 << 18), %ecx
+4:	dec %ecx
+	jnz 4b
+	mov $'.', %al
+	call putc
+	jmp count
+
 hang:
 	hlt
 	jmp hang
@@ -144,4 +164,5 @@ putc:
 banner:	.asciz "Parvis tiny kernel\n"
 bye:	.asciz "tiny kernel: powering off\n"
 ready:	.asciz "echo: ready\n"
+idling:	.asciz "tiny kernel: idle\n"
 unknown: .asciz "tiny kernel: unknown command, powering off\n"
