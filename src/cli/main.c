@@ -762,8 +762,12 @@ static int verb_console(struct args *a)
 		json_object_put(res);
 		return EXIT_FAILED;
 	}
-	/* A busy console says so at once and closes. */
-	n = recv(fd, first, sizeof(first) - 1, MSG_DONTWAIT);
+	/* A busy console says so at once and closes: give it a moment to. */
+	{
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+		n = poll(&pf, 1, 300) > 0 ? recv(fd, first, sizeof(first) - 1, 0) : 0;
+	}
 	if (n > 0) {
 		first[n] = '\0';
 		if (strstr(first, "in use by another client")) {

@@ -915,7 +915,8 @@ static struct json_object *start_vm(struct service *svc, struct vm *vm, const ch
 		json_object_put(st);
 	}
 	vm->refs--;
-	if (vm->rec.state == VM_STATE_RUNNING) {
+	/* Running, or already Off again: a guest that powered off at once did start. */
+	if (vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_OFF) {
 		res = vm_json(vm);
 		json_object_object_add(res, "worker_status", json_object_get(vm->status));
 		return res;

@@ -229,6 +229,20 @@ static void *socket_main(void *arg)
 		}
 		if (fds[0].revents & POLLIN)
 			(void)!read(c->wake_fd, &v, sizeof(v));
+		/* The attached client first: its hang-up frees the console for a new one. */
+		if (client >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+			/* With input still pending only a hang-up wakes us: drop that input. */
+			ssize_t n = pos < len ? 0 : read(client, buf, sizeof(buf));
+
+			if (n <= 0) {
+				client = -1;
+				set_client(c, -1);
+				len = pos = 0;
+				continue;
+			}
+			len = (size_t)n;
+			pos = 0;
+		}
 		if (fds[1].revents & POLLIN) {
 			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -240,20 +254,6 @@ static void *socket_main(void *arg)
 				client = fd;
 				set_client(c, fd);
 			}
-		}
-		if (client >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t n = read(client, buf, sizeof(buf));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				client = -1;
-				set_client(c, -1);
-				len = pos = 0;
-				continue;
-			}
-			len = (size_t)n;
-			pos = 0;
 		}
 	}
 	return NULL;
