@@ -1545,7 +1545,7 @@ static void find_worker(struct service *svc, struct vm *vm)
 	int fd;
 
 	if (worker_record_read(&vm->paths, &pid, &start) < 0 || proc_start_time(pid) != start ||
-	    (fd = pidfd_open_pid(pid)) < 0) {
+	    proc_is_zombie(pid) || (fd = pidfd_open_pid(pid)) < 0) {
 		int status = worker_exit_status_read(&vm->paths);
 		char reason[VM_REASON_MAX];
 

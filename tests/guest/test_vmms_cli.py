@@ -163,10 +163,27 @@ def con_size():
     return os.path.getsize(con_log)
 
 
-time.sleep(1.5)
-grow_running = con_size()
-time.sleep(1.5)
-grow_running = con_size() - grow_running
+def grows(timeout=20):
+    """Whether the counting guest's console grows within timeout (it is slow on PVM, slower
+    on a loaded host)."""
+    a = con_size()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if con_size() > a:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except OSError:
+        return False
+
+
+grow_running = grows()
 rc, out, err = svc.cli('suspend-vm', 'beta')
 tap.ok(rc == 0 and "is Paused" in out, 'suspend-vm: Paused', out + err)
 rc, out, err = svc.cli('get-vm')
@@ -174,13 +191,12 @@ tap.ok('Paused' in out, 'get-vm shows Paused', out)
 a = con_size()
 time.sleep(2)
 b = con_size()
-tap.ok(grow_running > 0 and a == b, 'the counting guest does not advance while paused',
-       f'running: +{grow_running} bytes in 1.5 s; paused: {a} -> {b}')
+tap.ok(grow_running and a == b, 'the counting guest does not advance while paused',
+       f'running: grew {grow_running}; paused: {a} -> {b}')
 refused(['suspend-vm', 'beta'], 'suspend-vm of a paused VM', 'Paused')
 rc, out, err = svc.cli('resume-vm', 'beta')
 tap.ok(rc == 0 and 'is Running' in out, 'resume-vm: Running', out + err)
-time.sleep(1.5)
-tap.ok(con_size() > b, 'the guest counts again after resume', f'{b} -> {con_size()}')
+tap.ok(grows(), 'the guest counts again after resume', f'{b} -> {con_size()}')
 refused(['resume-vm', 'beta'], 'resume-vm of a running VM', 'Running')
 ok, v = svc.wait_vm('beta', lambda v: v['uptime_s'] >= 1 and v['cpu_usage_percent'] > 0, 10)
 tap.ok(ok, 'get-vm: uptime and CPU usage of a running VM', json.dumps(v))
@@ -429,7 +445,7 @@ svc.cli('start-vm', 'gamma')
 pids = {n: svc.vm(n)['pid'] for n in ('beta', 'gamma')}
 ids_before = sorted((v['name'], v['id']) for v in svc.cli_json('get-vm')[1]['vms'])
 svc.stop()
-tap.ok(all(os.path.exists(f'/proc/{p}') for p in pids.values()), 'stopping the service leaves the '
+tap.ok(all(alive(p) for p in pids.values()), 'stopping the service leaves the '
        'workers running')
 tap.ok(svc.start(), 'the service starts again', svc.read_log()[-2000:])
 ids_after = sorted((v['name'], v['id']) for v in svc.cli_json('get-vm')[1]['vms'])
@@ -437,9 +453,7 @@ tap.ok(ids_before == ids_after, 'the state directory survives a restart (same VM
        f'{ids_before}\n{ids_after}')
 tap.ok(all(svc.vm(n)['state'] == 'Running' and svc.vm(n)['pid'] == p for n, p in pids.items()),
        'running VMs are found again with their workers', svc.cli('get-vm')[1])
-a = con_size()
-time.sleep(1.5)
-tap.ok(con_size() > a, 'the counting guest kept running across the restart')
+tap.ok(grows(), 'the counting guest kept running across the restart')
 rc, out, err = svc.cli('suspend-vm', 'beta')
 rc2, out2, err2 = svc.cli('resume-vm', 'beta')
 tap.ok(rc == 0 and rc2 == 0, 'the new service controls them (suspend, resume)', err + err2)
@@ -449,11 +463,11 @@ os.kill(pids['gamma'], signal.SIGKILL)
 time.sleep(0.5)
 svc.start()
 v = svc.vm('gamma')
-tap.ok(v['state'] == 'Critical' and 'gone' in v['status'],
+tap.ok(v['state'] == 'Critical' and ('gone' in v['status'] or 'no exit status' in v['status']),
        'a worker that died while the service was down: Critical on restart', json.dumps(v))
 tap.ok(svc.state('beta') == 'Running', 'a SIGKILLed service left the other VM Running')
 rc, res, err = svc.cli_json('stop-vm', 'beta', '--turn-off')
-tap.ok(rc == 0 and res['state'] == 'Off' and not os.path.exists(f"/proc/{pids['beta']}"),
+tap.ok(rc == 0 and res['state'] == 'Off' and not alive(pids['beta']),
        'a VM found again is stoppable', json.dumps(res) + err)
 svc.cli('stop-vm', 'gamma', '--turn-off')
 

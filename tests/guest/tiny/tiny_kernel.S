@@ -11,7 +11,7 @@
  *   echo        copies COM1 input to COM1 output until it reads 'q', then powers off
  *   rtc         prints the CMOS RTC's hour:min:sec registers, then powers off
  *   idle        prints "idle", then halts forever (a VM that stays Running)
- *   count       prints a '.' every 2^18 iterations of a loop, forever (a VM
+ *   count       prints a '.' every 2^16 iterations of a loop, forever (a VM
  *               whose progress is visible on its console: pause/resume tests)
  */
 #define COM1 0x3F8
@@ -128,7 +128,7 @@ idle:
 	jmp hang
 
 count:
-	mov $(1 << 18), %ecx
+	mov $(1 << 16), %ecx
 4:	dec %ecx
 	jnz 4b
 	mov $'.', %al
