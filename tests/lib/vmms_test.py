@@ -5,6 +5,8 @@ Service(dir) starts `parvis-vmms --state-dir DIR/state --socket DIR/api.sock`
 PARVIS_CLI) and returns (exit status, stdout, stderr); cli_json(...) adds
 --json and parses stdout.
 """
+import atexit
+import glob
 import json
 import os
 import signal
@@ -29,6 +31,22 @@ class Service:
         self.log_path = os.path.join(base, 'vmms.log')
         self.proc = None
         self.extra = list(extra)
+        atexit.register(self.cleanup)
+
+    def cleanup(self):
+        """Kills the service and the workers it left (their runtime records), for atexit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for rec in glob.glob(os.path.join(self.state_dir, 'run', '*', 'worker.json')):
+            try:
+                with open(rec) as f:
+                    pid = json.load(f)['pid']
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    if self.state_dir.encode() in f.read():
+                        os.kill(pid, signal.SIGKILL)
+            except (OSError, ValueError, KeyError):
+                pass
 
     def start(self, wait=True):
         self.log = open(self.log_path, 'a')
