@@ -99,7 +99,7 @@ static void *client_main(void *arg)
 		}
 		ans = service_call(c->svc, &req, c->fd, &subscribed);
 		api_request_fini(&req);
-		r = ans ? jsonline_send(c->fd, ans) : -ENOMEM;
+		r = ans ? jsonline_send(c->fd, ans) : subscribed ? 0 : -ENOMEM;
 		json_object_put(ans);
 		if (r < 0)
 			break;

@@ -25,6 +25,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
 #include "vmms/inventory.h"
 #include "vmms/vm_state.h"
@@ -1517,10 +1518,15 @@ struct json_object *service_call(struct service *svc, const struct api_request *
 				      MAX_EVENT_SINKS);
 			break;
 		}
-		svc->event_fds[svc->nevents++] = event_fd;
-		*subscribed = true;
-		res = json_object_new_object();
-		break;
+		/* Answered here, under the lock, so that no event can overtake the answer. */
+		res = api_answer_ok(req, NULL);
+		if (res && jsonline_send(event_fd, res) == 0) {
+			svc->event_fds[svc->nevents++] = event_fd;
+			*subscribed = true;
+		}
+		json_object_put(res);
+		pthread_mutex_unlock(&svc->lock);
+		return NULL;
 	case API_CALL_VERSION:
 		res = json_object_new_object();
 		json_object_object_add(res, "api", json_object_new_int(API_VERSION));

@@ -30,9 +30,10 @@ struct service *service_free(struct service *svc);
 
 /*
  * Runs one API call (from a client thread; may block for the call's
- * duration, e.g. stop-vm) and returns the answer. A "subscribe" call adds
- * event_fd to the event stream (*subscribed set): events are then written
- * to it until service_unsubscribe().
+ * duration, e.g. stop-vm) and returns the answer. A "subscribe" call
+ * writes its answer to event_fd itself and adds event_fd to the event
+ * stream (*subscribed set; NULL returned): events are then written to it
+ * until service_unsubscribe().
  */
 struct json_object *service_call(struct service *svc, const struct api_request *req, int event_fd,
 				 bool *subscribed);
