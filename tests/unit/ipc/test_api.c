@@ -25,10 +25,11 @@ static void test_valid_request(void **state)
 	uint64_t mem;
 	bool force = false;
 
-	assert_int_equal(parse("{\"api\":1,\"id\":7,\"call\":\"new-vm\",\"params\":{\"name\":\"web\","
-			       "\"memory_bytes\":536870912,\"force\":true}}",
-			       &req, &err),
-			 0);
+	assert_int_equal(
+		parse("{\"api\":1,\"id\":7,\"call\":\"new-vm\",\"params\":{\"name\":\"web\","
+		      "\"memory_bytes\":536870912,\"force\":true}}",
+		      &req, &err),
+		0);
 	assert_true(req.has_id);
 	assert_int_equal(req.id, 7);
 	assert_int_equal(req.call, API_CALL_NEW_VM);
@@ -72,7 +73,8 @@ static void test_bad_requests(void **state)
 	expect_error("{\"api\":2,\"call\":\"get-vm\"}", API_ERR_VERSION, "version 2");
 	expect_error("{\"api\":1}", API_ERR_BAD_REQUEST, "\"call\"");
 	expect_error("{\"api\":1,\"call\":\"format-c\"}", API_ERR_UNKNOWN_CALL, "format-c");
-	expect_error("{\"api\":1,\"call\":\"get-vm\",\"params\":[]}", API_ERR_BAD_REQUEST, "params");
+	expect_error("{\"api\":1,\"call\":\"get-vm\",\"params\":[]}", API_ERR_BAD_REQUEST,
+		     "params");
 	expect_error("{\"api\":1,\"id\":\"x\",\"call\":\"get-vm\"}", API_ERR_BAD_REQUEST, "id");
 }
 
@@ -102,10 +104,11 @@ static void test_param_types(void **state)
 	uint64_t n;
 	bool b;
 
-	assert_int_equal(parse("{\"api\":1,\"call\":\"set-vm\",\"params\":{\"name\":7,\"cpus\":-1,"
-			       "\"big\":300,\"force\":\"yes\",\"disks\":[\"a\",3],\"nul\":\"a\\u0000b\"}}",
-			       &req, &err),
-			 0);
+	assert_int_equal(
+		parse("{\"api\":1,\"call\":\"set-vm\",\"params\":{\"name\":7,\"cpus\":-1,"
+		      "\"big\":300,\"force\":\"yes\",\"disks\":[\"a\",3],\"nul\":\"a\\u0000b\"}}",
+		      &req, &err),
+		0);
 	assert_int_equal(api_param_string(&req, "name", true, 100, &s, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "name"));
 	assert_int_equal(api_param_string(&req, "missing", true, 100, &s, &err), -EINVAL);
@@ -166,9 +169,9 @@ static void test_jsonline(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid_request), cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_valid_request),	 cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_id_kept_on_error), cmocka_unit_test(test_param_types),
-		cmocka_unit_test(test_round_trip), cmocka_unit_test(test_jsonline),
+		cmocka_unit_test(test_round_trip),	 cmocka_unit_test(test_jsonline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

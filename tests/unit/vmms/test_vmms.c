@@ -32,7 +32,8 @@ static void test_transition_table(void **state)
 	for (int s = 0; s < VM_STATE_COUNT; s++) {
 		assert_false(vm_state_transition_allowed((enum vm_state)s, (enum vm_state)s));
 		if (vm_state_has_worker((enum vm_state)s))
-			assert_true(vm_state_transition_allowed((enum vm_state)s, VM_STATE_CRITICAL));
+			assert_true(
+				vm_state_transition_allowed((enum vm_state)s, VM_STATE_CRITICAL));
 		assert_int_equal(vm_state_from_name(vm_state_name((enum vm_state)s)), s);
 	}
 	assert_false(vm_state_transition_allowed(VM_STATE_COUNT, VM_STATE_OFF));
@@ -145,7 +146,8 @@ static void test_record_round_trip_and_corrupt(void **state)
 	assert_int_equal(l.good, 1);
 	assert_int_equal(l.bad, 1);
 	assert_string_equal(l.good_name, "web");
-	assert_non_null(strstr(l.bad_error, "0e0b6031-5213-4934-818b-38d90ced39db: not valid JSON"));
+	assert_non_null(
+		strstr(l.bad_error, "0e0b6031-5213-4934-818b-38d90ced39db: not valid JSON"));
 
 	/* replacing keeps one file; removing removes it */
 	vm_record_transition(&r, VM_STATE_STOPPING, 4000, "stop-vm");
