@@ -370,6 +370,8 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 					  struct api_error *err)
 {
 	struct vm *vm = svc_lookup(svc, req, err), **pp;
+	char id[GUID_STRING_LEN];
+	uint64_t deadline;
 	bool force = false;
 	int r;
 
@@ -386,6 +388,25 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 		}
 		if (!svc_stop_vm(svc, vm, false, true, 30, err))
 			return NULL;
+	}
+	/* Another call or the monitor may still be talking to its worker: a moment. */
+	snprintf(id, sizeof(id), "%s", vm->rec.id);
+	deadline = time_monotonic_ns() + 15000000000ull;
+	while ((vm->pidfd >= 0 || vm->refs) && time_monotonic_ns() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
+		vm = svc_vm_find(svc, id); /* a concurrent remove-vm may have taken it */
+		if (!vm) {
+			api_error_set(err, API_ERR_NOT_FOUND, "VM %s was removed meanwhile", id);
+			return NULL;
+		}
 	}
 	if (vm->pidfd >= 0 || vm->refs) {
 		api_error_set(err, API_ERR_STATE, "remove-vm: VM '%s' is busy; try again",

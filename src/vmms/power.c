@@ -109,7 +109,7 @@ int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct 
 	pthread_mutex_unlock(&svc->lock);
 	r = worker_call(path, cmd, extra, timeout_ms, ret);
 	pthread_mutex_lock(&svc->lock);
-	vm->refs--;
+	svc_vm_put(svc, vm);
 	return r;
 }
 
@@ -210,7 +210,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		}
 		json_object_put(st);
 	}
-	vm->refs--;
+	svc_vm_put(svc, vm);
 	/* Running, or already Off again: a guest that powered off at once did start. */
 	if (vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_OFF) {
 		res = svc_vm_json(vm);
@@ -316,7 +316,7 @@ struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, 
 		wait_leave(svc, vm, VM_STATE_STOPPING,
 			   time_monotonic_ns() + TURN_OFF_GRACE_S * 1000000000ull);
 	}
-	vm->refs--;
+	svc_vm_put(svc, vm);
 	if (vm->rec.state == VM_STATE_STOPPING) {
 		char why[VM_REASON_MAX];
 

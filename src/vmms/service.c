@@ -125,9 +125,12 @@ void svc_vm_free(struct vm *vm)
 
 void svc_vm_put(struct service *svc, struct vm *vm)
 {
-	(void)svc;
-	if (--vm->refs == 0 && vm->removed)
-		svc_vm_free(vm);
+	if (--vm->refs == 0) {
+		if (vm->removed)
+			svc_vm_free(vm);
+		else
+			pthread_cond_broadcast(&svc->changed); /* remove-vm may wait for this */
+	}
 }
 
 /*
