@@ -1,13 +1,16 @@
 #!/bin/bash
 # The README's demo: on a fresh Debian 12 machine, installs what is needed,
 # builds Parvis and the guest kit (the kit kernel takes minutes the first
-# time, then comes from the cache), and boots the demo VM with its serial
-# console on this terminal. Ctrl-A x turns the VM off.
+# time, then comes from the cache), starts the management service
+# (parvis-vmms) in the background on a temporary state directory, creates
+# the demo VM with `parvis new-vm`, starts it and attaches this terminal to
+# its serial console with `parvis console`. Ctrl-] detaches; the script then
+# turns the VM off and stops the service.
 #
 # On hosts with hardware virtualization the kit's busybox user space runs
 # (a shell on the console); on PVM hosts (research: shared/research/PVM-GROUND.md)
 # the guest kernel boots to "Run /init" and, since user space cannot make
-# system calls there, panics and restarts: Ctrl-A x to leave.
+# system calls there, panics and restarts: Ctrl-] to leave.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -17,6 +20,25 @@ tools/setup.sh
 ninja -C build >/dev/null
 echo "demo: building the guest kit (cached after the first time)..." >&2
 eval "$(tools/guest-kit/build.sh)"
-echo "demo: booting: 2 vCPUs, 256 MiB, kit kernel; Ctrl-A x turns the VM off" >&2
-exec build/src/vmwp/parvis-vmwp --kernel "$KIT_VMLINUX" --initrd "$KIT_INITRAMFS" \
-	--cmdline "$KIT_CMDLINE parvis.run=sh" --memory 256M --cpus 2 --serial stdio "$@"
+
+state=$(mktemp -d /tmp/parvis-demo.XXXXXX)
+export PARVIS_SOCKET="$state/vmms.sock"
+parvis=build/src/cli/parvis
+build/src/vmms/parvis-vmms --state-dir "$state/state" --socket "$PARVIS_SOCKET" \
+	2>"$state/vmms.log" &
+vmms=$!
+cleanup() {
+	"$parvis" stop-vm demo --turn-off >/dev/null 2>&1 || true
+	kill "$vmms" 2>/dev/null || true
+	wait "$vmms" 2>/dev/null || true
+	echo "demo: service log and VM files in $state" >&2
+}
+trap cleanup EXIT
+for _ in $(seq 100); do [[ -S "$PARVIS_SOCKET" ]] && break; sleep 0.05; done
+
+"$parvis" new-vm demo --memory 256M --cpus 2 --kernel "$KIT_VMLINUX" --initrd "$KIT_INITRAMFS" \
+	--cmdline "$KIT_CMDLINE parvis.run=sh" "$@"
+"$parvis" start-vm demo
+"$parvis" get-vm
+echo "demo: attaching the console; Ctrl-] detaches (the VM is then turned off)" >&2
+"$parvis" console demo

@@ -596,3 +596,45 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.first_run_cpu_ns = c->first_run_cpu_ns,
 	};
 }
+
+void vcpu_hold_if_paused(struct partition *p)
+{
+	pthread_mutex_lock(&p->stop_lock);
+	p->paused_vcpus++;
+	pthread_cond_broadcast(&p->stop_cond);
+	while (atomic_load(&p->pause_requested) &&
+	       atomic_load(&p->stop_reason) == PARTITION_RUNNING)
+		pthread_cond_wait(&p->stop_cond, &p->stop_lock);
+	p->paused_vcpus--;
+	pthread_mutex_unlock(&p->stop_lock);
+}
+
+int partition_pause(struct partition *p)
+{
+	unsigned i;
+
+	if (!p->started)
+		return -EINVAL;
+	pthread_mutex_lock(&p->stop_lock);
+	atomic_store(&p->pause_requested, true);
+	for (i = 0; i < p->nvcpus; i++)
+		vcpu_kick(&p->vcpus[i]);
+	while (p->paused_vcpus < p->running_vcpus &&
+	       atomic_load(&p->stop_reason) == PARTITION_RUNNING)
+		pthread_cond_wait(&p->stop_cond, &p->stop_lock);
+	pthread_mutex_unlock(&p->stop_lock);
+	return 0;
+}
+
+void partition_resume(struct partition *p)
+{
+	pthread_mutex_lock(&p->stop_lock);
+	atomic_store(&p->pause_requested, false);
+	pthread_cond_broadcast(&p->stop_cond);
+	pthread_mutex_unlock(&p->stop_lock);
+}
+
+bool partition_is_paused(struct partition *p)
+{
+	return atomic_load(&p->pause_requested);
+}

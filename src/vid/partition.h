@@ -139,6 +139,19 @@ enum partition_stop_reason partition_wait_timeout(struct partition *p, unsigned 
 void partition_request_stop(struct partition *p, enum partition_stop_reason reason);
 /* Stops the vCPUs (if running) and waits for their threads to end. */
 void partition_stop_and_join(struct partition *p);
+/*
+ * Pauses the vCPUs: kicks each out of KVM_RUN (immediate_exit and a signal,
+ * as the stop protocol does) and holds it before its next KVM_RUN until
+ * partition_resume(). Returns once every running vCPU is held (or the
+ * partition stopped). Guest time is not frozen: KVM's TSC, and so the
+ * Hyper-V reference TSC page, keep counting while paused, as on Hyper-V.
+ * Devices keep running on their own threads; their interrupts are
+ * delivered when the vCPUs run again. From any thread but a vCPU's.
+ */
+int partition_pause(struct partition *p) must_check;
+/* Lets held vCPUs run again; a no-op if not paused. */
+void partition_resume(struct partition *p);
+bool partition_is_paused(struct partition *p);
 /* After a stop: a multi-line description (registers, instruction bytes) or "". */
 const char *partition_stop_detail(const struct partition *p);
 

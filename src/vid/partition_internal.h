@@ -61,6 +61,9 @@ struct partition {
 	pthread_cond_t stop_cond;
 	_Atomic int stop_reason; /* enum partition_stop_reason */
 	unsigned running_vcpus;	 /* threads still in their run loop */
+	/* Pause protocol (partition_pause), under stop_lock; waiters block on stop_cond. */
+	_Atomic bool pause_requested; /* vCPUs must hold before their next KVM_RUN */
+	unsigned paused_vcpus;	      /* threads holding in vcpu_hold_if_paused */
 	char stop_detail[STOP_DETAIL_LEN];
 
 	struct exit_counters exits;
@@ -71,6 +74,8 @@ void vcpu_fini(struct vcpu *v);
 int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);
 void *vcpu_thread_main(void *arg);
 void vcpu_kick(struct vcpu *v);
+/* On the vCPU thread: holds while the partition is paused (and not stopping). */
+void vcpu_hold_if_paused(struct partition *p);
 
 /* Stops the partition with a reason and a detail text (printf-style). */
 void partition_stop_with_detail(struct partition *p, enum partition_stop_reason reason,

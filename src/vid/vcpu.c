@@ -468,6 +468,10 @@ void *vcpu_thread_main(void *arg)
 	if (p->sync_regs)
 		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING) {
+		if (atomic_load(&p->pause_requested)) {
+			vcpu_hold_if_paused(p);
+			continue;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -484,6 +488,7 @@ void *vcpu_thread_main(void *arg)
 	}
 	pthread_mutex_lock(&p->stop_lock);
 	p->running_vcpus--;
+	pthread_cond_broadcast(&p->stop_cond); /* partition_pause counts running vCPUs */
 	pthread_mutex_unlock(&p->stop_lock);
 	return NULL;
 }

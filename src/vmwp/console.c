@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -22,7 +25,7 @@
 
 struct console {
 	enum serial_backend backend;
-	int out_fd;		  /* -1 for SERIAL_NONE */
+	int out_fd;		  /* -1 for SERIAL_NONE; SERIAL_SOCKET: the log file or -1 */
 	int in_fd;		  /* stdin for SERIAL_STDIO, else -1 */
 	int wake_fd;		  /* eventfd: rx space in the UART, or stop */
 	bool tty_raw;		  /* the terminal was put in raw mode */
@@ -34,14 +37,24 @@ struct console {
 	bool input_started;
 	volatile bool stopping;
 
+	/* SERIAL_SOCKET: the listening socket and the one attached client. */
+	char *socket_path;
+	int listen_fd;
+	pthread_mutex_t client_lock; /* protects client_fd against the vCPU thread's tx */
+	int client_fd;		     /* -1 when no client is attached */
+
 	void (*escape_fn)(void *opaque);
 	void *escape_opaque;
 };
+
+static void socket_tx(struct console *c, const uint8_t *buf, size_t len);
 
 void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct console *c = opaque;
 
+	if (c->backend == SERIAL_SOCKET)
+		socket_tx(c, buf, len);
 	while (c->out_fd >= 0 && len) {
 		ssize_t n = write(c->out_fd, buf, len);
 
@@ -53,6 +66,19 @@ void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
 		buf += n;
 		len -= (size_t)n;
 	}
+}
+
+/* SERIAL_SOCKET output: the log gets everything, the client what it can take now. */
+static void socket_tx(struct console *c, const uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&c->client_lock);
+	if (c->client_fd >= 0) {
+		/* Never block a vCPU on a slow client: what does not fit is in the log. */
+		if (send(c->client_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			/* EAGAIN: dropped; EPIPE: the socket thread notices the hang-up */
+		}
+	}
+	pthread_mutex_unlock(&c->client_lock);
 }
 
 void console_uart_rx_ready(void *opaque)
@@ -162,6 +188,115 @@ static void *input_main(void *arg)
 	return NULL;
 }
 
+static void set_client(struct console *c, int fd)
+{
+	pthread_mutex_lock(&c->client_lock);
+	if (c->client_fd >= 0)
+		close(c->client_fd);
+	c->client_fd = fd;
+	pthread_mutex_unlock(&c->client_lock);
+}
+
+/*
+ * SERIAL_SOCKET: accepts one client at a time (a second one is told the
+ * console is busy), relays its bytes to the UART as the FIFO drains. The
+ * detach key is the client's business (parvis console: Ctrl-]).
+ */
+static void *socket_main(void *arg)
+{
+	static const char busy[] = "parvis: this console is in use by another client\r\n";
+	struct console *c = arg;
+	uint8_t buf[256];
+	size_t len = 0, pos = 0;
+	int client = -1;
+
+	pthread_setname_np(pthread_self(), "console-sock");
+	while (!c->stopping) {
+		struct pollfd fds[3] = {{.fd = c->wake_fd, .events = POLLIN},
+					{.fd = c->listen_fd, .events = POLLIN},
+					{.fd = client, .events = pos < len ? 0 : POLLIN}};
+		uint64_t v;
+
+		if (pos < len) {
+			pos += push_input(c, buf + pos, len - pos);
+			if (pos < len)
+				fds[2].events = 0; /* wait for rx_ready before reading more */
+		}
+		if (poll(fds, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[0].revents & POLLIN)
+			(void)!read(c->wake_fd, &v, sizeof(v));
+		/* The attached client first: its hang-up frees the console for a new one. */
+		if (client >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+			/* With input still pending only a hang-up wakes us: drop that input. */
+			ssize_t n = pos < len ? 0 : read(client, buf, sizeof(buf));
+
+			if (n <= 0) {
+				client = -1;
+				set_client(c, -1);
+				len = pos = 0;
+				continue;
+			}
+			len = (size_t)n;
+			pos = 0;
+		}
+		if (fds[1].revents & POLLIN) {
+			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (fd >= 0 && client >= 0) {
+				(void)!send(fd, busy, sizeof(busy) - 1,
+					    MSG_DONTWAIT | MSG_NOSIGNAL);
+				close(fd);
+			} else if (fd >= 0) {
+				client = fd;
+				set_client(c, fd);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int open_socket(struct console *c, const struct serial_config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+
+	if (strlen(cfg->path) >= sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "serial socket %s: path too long", cfg->path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(addr.sun_path, cfg->path, strlen(cfg->path));
+	c->socket_path = strdup(cfg->path);
+	if (!c->socket_path)
+		return -ENOMEM;
+	if (cfg->log_path) {
+		c->out_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (c->out_fd < 0) {
+			snprintf(err, errlen, "serial log %s: %s", cfg->log_path, strerror(errno));
+			return -errno;
+		}
+	}
+	if (lstat(cfg->path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(cfg->path); /* left by a worker that died */
+	c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->listen_fd < 0 || bind(c->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(c->listen_fd, 2) < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "serial socket %s: %s", cfg->path, strerror(errno));
+		return r;
+	}
+	if (pthread_create(&c->input_thread, NULL, socket_main, c)) {
+		snprintf(err, errlen, "serial socket: cannot start its thread");
+		return -EAGAIN;
+	}
+	c->input_started = true;
+	return 0;
+}
+
 static int open_stdio(struct console *c)
 {
 	struct termios raw;
@@ -188,8 +323,9 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->client_lock, NULL);
 	c->backend = cfg->backend;
-	c->out_fd = c->in_fd = -1;
+	c->out_fd = c->in_fd = c->listen_fd = c->client_fd = -1;
 	c->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (c->wake_fd < 0) {
 		r = -errno;
@@ -204,6 +340,11 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 			snprintf(err, errlen, "serial file %s: %s", cfg->path, strerror(errno));
 			goto fail;
 		}
+		break;
+	case SERIAL_SOCKET:
+		r = open_socket(c, cfg, err, errlen);
+		if (r < 0)
+			goto fail;
 		break;
 	case SERIAL_STDIO:
 		r = open_stdio(c);
@@ -232,8 +373,16 @@ struct console *console_free(struct console *c)
 	}
 	if (c->tty_raw)
 		tcsetattr(c->in_fd, TCSANOW, &c->saved_tio);
-	if (c->backend == SERIAL_FILE && c->out_fd >= 0)
+	if ((c->backend == SERIAL_FILE || c->backend == SERIAL_SOCKET) && c->out_fd >= 0)
 		close(c->out_fd);
+	if (c->client_fd >= 0)
+		close(c->client_fd);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		unlink(c->socket_path);
+	}
+	free(c->socket_path);
+	pthread_mutex_destroy(&c->client_lock);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	pthread_mutex_destroy(&c->lock);

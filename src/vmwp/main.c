@@ -46,6 +46,9 @@ struct worker {
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
 	unsigned boots;		 /* machines started so far */
+	bool paused;		 /* the running machine's vCPUs are held (control "pause") */
+	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
+	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
 	struct control *control; /* --control socket, or NULL */
 };
 
@@ -70,6 +73,10 @@ static const char *ask_guest_to_power_off(struct worker *w, const char *reason)
 
 	if (!w->machine)
 		return "nothing (the guest is between boots and will not be started again)";
+	if (w->paused) { /* a paused guest cannot answer: let it run to shut down */
+		partition_resume(machine_partition(w->machine));
+		w->paused = false;
+	}
 	sd = vmbus_host_shutdown(machine_vmbus(w->machine));
 	if (ic_shutdown_request(sd, IC_SHUTDOWN_POWER_OFF, true, reason) == 0)
 		return "shutdown integration service";
@@ -211,6 +218,8 @@ static enum exit_status worker_run(struct worker *w)
 						   : "");
 		pthread_mutex_lock(&w->lock);
 		w->machine = m;
+		w->paused = false;
+		w->boot_start_ns = time_monotonic_ns();
 		r = w->shutdown_requested ? -ECANCELED : partition_start(p);
 		pthread_mutex_unlock(&w->lock);
 		if (r < 0) {
@@ -225,6 +234,7 @@ static enum exit_status worker_run(struct worker *w)
 		exit_stats_record_hv(&stats, machine_hv(m));
 		pthread_mutex_lock(&w->lock);
 		w->machine = NULL;
+		w->paused = false;
 		pthread_mutex_unlock(&w->lock);
 
 		switch (why) {
@@ -248,6 +258,47 @@ static enum exit_status worker_run(struct worker *w)
 		if (w->cfg.exit_stats_path)
 			exit_stats_write(&stats, w->cfg.exit_stats_path, boots);
 		return status_for(why);
+	}
+}
+
+/* CLOCK_MONOTONIC of the first KVM_RUN (of vCPU 0, first boot), 0 before; under w->lock. */
+static uint64_t first_run_ns(struct worker *w)
+{
+	struct partition_exit_stats st;
+
+	if (!w->first_run_ns && w->machine) {
+		partition_get_exit_stats(machine_partition(w->machine), &st);
+		w->first_run_ns = st.first_run_ns;
+	}
+	return w->first_run_ns;
+}
+
+/* The timing members of a status answer (docs/control.md), under w->lock. */
+static void add_status_times(struct worker *w, struct json_object *resp)
+{
+	uint64_t now = time_monotonic_ns(), first = first_run_ns(w);
+	struct timespec real;
+
+	json_object_object_add(resp, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(resp, "paused", json_object_new_boolean(w->paused));
+	json_object_object_add(
+		resp, "uptime_s",
+		json_object_new_double(w->machine ? (double)(now - w->boot_start_ns) / 1e9 : 0.0));
+	json_object_object_add(resp, "cpu_s",
+			       json_object_new_double((double)time_process_cpu_ns() / 1e9));
+	json_object_object_add(resp, "memory_bytes",
+			       json_object_new_int64((int64_t)w->cfg.memory_bytes));
+	if (first) {
+		clock_gettime(CLOCK_REALTIME, &real);
+		json_object_object_add(resp, "first_run_monotonic_ns",
+				       json_object_new_int64((int64_t)first));
+		json_object_object_add(resp, "first_run_realtime_ns",
+				       json_object_new_int64((int64_t)real.tv_sec * 1000000000 +
+							     real.tv_nsec -
+							     (int64_t)(now - first)));
+	} else {
+		json_object_object_add(resp, "first_run_monotonic_ns", NULL);
+		json_object_object_add(resp, "first_run_realtime_ns", NULL);
 	}
 }
 
@@ -355,8 +406,10 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 				       json_object_new_string(!w->machine ? "stopped"
 							      : w->shutdown_requested
 								      ? "shutting-down"
-								      : "running"));
+							      : w->paused ? "paused"
+									  : "running"));
 		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
+		add_status_times(w, resp);
 		json_object_object_add(
 			resp, "vmbus",
 			w->machine ? vmbus_host_status_json(machine_vmbus(w->machine)) : NULL);
@@ -399,6 +452,30 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 						      "\"pool\"");
 		else
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	} else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
+		bool pause = cmd[0] == 'p';
+
+		if (!w->machine) {
+			control_error(resp, "the VM is between boots");
+		} else if (pause && w->shutdown_requested) {
+			control_error(resp, "the VM is shutting down");
+		} else {
+			if (pause && !w->paused &&
+			    partition_pause(machine_partition(w->machine)) == 0)
+				w->paused = true;
+			else if (!pause && w->paused) {
+				partition_resume(machine_partition(w->machine));
+				w->paused = false;
+			}
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+			json_object_object_add(resp, "paused", json_object_new_boolean(w->paused));
+		}
+	} else if (!strcmp(cmd, "turn-off")) {
+		w->shutdown_requested = true;
+		if (w->machine)
+			partition_request_stop(machine_partition(w->machine),
+					       PARTITION_STOP_REQUESTED);
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
 			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
@@ -408,6 +485,30 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 	}
 	pthread_mutex_unlock(&w->lock);
 	return resp;
+}
+
+/*
+ * --exit-status-file: a service that did not start this worker (it was
+ * restarted) cannot wait() for it, so the status is left in a file,
+ * written whole (temporary file, rename) so that a reader never sees half.
+ */
+static void write_exit_status(const char *path, int status)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return;
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%d\n", status);
+	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0) {
+		if (rename(tmp, path) < 0)
+			pv_log(LOG_WARN, "--exit-status-file %s: %s", path, strerror(errno));
+		return;
+	}
+	fclose(f);
 }
 
 int main(int argc, char **argv)
@@ -430,6 +531,7 @@ int main(int argc, char **argv)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
+		write_exit_status(w.cfg.exit_status_path, EXIT_BAD_CONFIG);
 		vm_config_fini(&w.cfg);
 		return EXIT_BAD_CONFIG;
 	}
@@ -453,6 +555,7 @@ int main(int argc, char **argv)
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
+	write_exit_status(w.cfg.exit_status_path, (int)status);
 	control_free(w.control);
 	console_free(w.com1);
 	console_free(w.com2);

@@ -33,6 +33,9 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->cmdline);
 	free(cfg->com1.path);
 	free(cfg->com2.path);
+	free(cfg->com1.log_path);
+	free(cfg->com2.log_path);
+	free(cfg->exit_status_path);
 	free(cfg->exit_stats_path);
 	free(cfg->control_path);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
@@ -65,6 +68,22 @@ int serial_config_parse(struct serial_config *sc, const char *s)
 		sc->backend = SERIAL_FILE;
 		return set_string(&sc->path, s + 5);
 	}
+	if (!strncmp(s, "socket:", 7) && s[7] && s[7] != ',') {
+		const char *comma = strchr(s + 7, ',');
+		char *path;
+
+		if (comma && (strncmp(comma, ",log=", 5) || !comma[5]))
+			return -EINVAL;
+		path = strndup(s + 7, comma ? (size_t)(comma - s - 7) : strlen(s + 7));
+		if (!path)
+			return -ENOMEM;
+		free(sc->path);
+		sc->path = path;
+		sc->backend = SERIAL_SOCKET;
+		free(sc->log_path);
+		sc->log_path = NULL;
+		return comma ? set_string(&sc->log_path, comma + 5) : 0;
+	}
 	return -EINVAL;
 }
 
@@ -93,6 +112,7 @@ enum {
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_EXIT_STATS,
 	OPT_CONTROL,
+	OPT_EXIT_STATUS_FILE,
 	OPT_VERSION,
 	OPT_DISK,
 };
@@ -111,6 +131,7 @@ static const struct option long_options[] = {
 	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -119,10 +140,10 @@ static const struct option long_options[] = {
 void vm_config_usage(FILE *out)
 {
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
-	      "                   [--cpus N] [--serial stdio|file:PATH|none] [--com2 ...]\n"
-	      "                   [--no-reboot] [--shutdown-timeout SECONDS] [--control PATH]\n"
-	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
-	      "FILE]\n"
+	      "                   [--cpus N] [--serial stdio|file:PATH|socket:PATH|none]\n"
+	      "                   [--com2 ...] [--no-reboot] [--shutdown-timeout SECONDS]\n"
+	      "                   [--control PATH] [--exit-status-file FILE]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -132,7 +153,8 @@ void vm_config_usage(FILE *out)
 	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default "
 	      "256M)\n"
 	      "  -c, --cpus N          virtual processors (default 1)\n"
-	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH or none\n"
+	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH, none, or\n"
+	      "                        socket:PATH[,log=FILE] (one client at a time attaches)\n"
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
 	      "      --no-reboot       exit (status 0) when the guest reboots, instead of "
 	      "restarting it\n"
@@ -143,6 +165,7 @@ void vm_config_usage(FILE *out)
 	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
+	      "      --exit-status-file FILE  write the exit status there before exiting\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -197,7 +220,9 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case 's':
 		case OPT_COM2:
 			if (serial_config_parse(c == 's' ? &cfg->com1 : &cfg->com2, optarg) < 0) {
-				snprintf(err, errlen, "%s: '%s' is not stdio, none or file:PATH",
+				snprintf(err, errlen,
+					 "%s: '%s' is not stdio, none, file:PATH or "
+					 "socket:PATH[,log=FILE]",
 					 c == 's' ? "--serial" : "--com2", optarg);
 				return -EINVAL;
 			}
@@ -225,6 +250,7 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			if (r == 0)
 				cfg->ndisks++;
 			break;
+		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -263,10 +289,10 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto want_string;
 		return set_string(field, s);
 	}
-	if (!strcmp(key, "control")) {
+	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
 		if (!s)
 			goto want_string;
-		return set_string(&cfg->control_path, s);
+		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
 	}
 	if (!strcmp(key, "memory")) {
 		if (t == json_type_int) {

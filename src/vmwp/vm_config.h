@@ -15,13 +15,15 @@
 
 enum serial_backend {
 	SERIAL_NONE,
-	SERIAL_STDIO, /* output to stdout, input from stdin */
-	SERIAL_FILE,  /* output appended to a file, no input */
+	SERIAL_STDIO,  /* output to stdout, input from stdin */
+	SERIAL_FILE,   /* output appended to a file, no input */
+	SERIAL_SOCKET, /* a Unix socket one client at a time attaches to; output also logged */
 };
 
 struct serial_config {
 	enum serial_backend backend;
-	char *path; /* SERIAL_FILE */
+	char *path;	/* SERIAL_FILE, SERIAL_SOCKET */
+	char *log_path; /* SERIAL_SOCKET: everything the guest writes is appended here, or NULL */
 };
 
 struct vm_config {
@@ -35,7 +37,8 @@ struct vm_config {
 	bool no_reboot;
 	unsigned shutdown_timeout_s; /* after SIGTERM, before turning off */
 	char *exit_stats_path;	     /* write exit counters as JSON here at exit (benchmarks) */
-	char *control_path; /* Unix socket of the control protocol (docs/control.md), or NULL */
+	char *control_path;	/* Unix socket of the control protocol (docs/control.md), or NULL */
+	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
 };
@@ -60,7 +63,7 @@ int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, ch
 			 size_t errlen) must_check;
 /* Checks the whole configuration (kernel set, sizes sane). */
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen) must_check;
-/* Parses "stdio", "none", "file:PATH". */
+/* Parses "stdio", "none", "file:PATH", "socket:PATH[,log=FILE]". */
 int serial_config_parse(struct serial_config *sc, const char *s) must_check;
 
 void vm_config_usage(FILE *out);

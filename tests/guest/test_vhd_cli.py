@@ -16,7 +16,8 @@ import tempfile
 
 from parvis_test import Tap, skip_all
 
-VHD = os.environ.get('PARVIS_VHD', 'parvis-vhd')
+# The parvis command (its vhd verb).
+VHD = os.environ.get('PARVIS_VHD', 'parvis')
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fuzz', 'corpus',
                       'vhdx_open')
 if not shutil.which('qemu-img'):
@@ -32,7 +33,7 @@ def p(name):
 
 
 def vhd(*args):
-    r = subprocess.run([VHD, *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([VHD, 'vhd', *args], capture_output=True, text=True, timeout=120)
     return r.returncode, r.stdout, r.stderr
 
 

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from parvis_test import Tap, host_is_pvm, kvm_available, run_vmwp, vmwp
+from parvis_test import Tap, control, host_is_pvm, kvm_available, run_vmwp, vmwp
 
 tap = Tap()
 tiny = os.environ['PARVIS_TINY_KERNEL']
@@ -55,6 +55,9 @@ bad(['--kernel', tiny, '--memory', 'lots'], 'memory not a size', '--memory', 'lo
 bad(['--kernel', tiny, '--cpus', '0'], 'zero cpus', 'cpus')
 bad(['--kernel', tiny, '--cpus', 'two'], 'cpus not a number', '--cpus')
 bad(['--kernel', tiny, '--serial', 'tcp:1'], 'unknown serial back end', '--serial')
+bad(['--kernel', tiny, '--serial', 'socket:/tmp/x,speed=9600'], 'serial socket with an unknown option',
+    '--serial', 'socket:PATH')
+bad(['--kernel', tiny, '--serial', 'socket:'], 'serial socket without a path', '--serial')
 bad(['--kernel', tiny, '--bogus'], 'unknown option', 'bogus')
 bad(['--config', '/nonexistent.json'], 'missing config file', '/nonexistent.json')
 bad(['--config', path('bad.json', b'{"kernel": ')], 'config not JSON', 'not valid JSON')
@@ -85,7 +88,8 @@ tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
 if not kvm_available():
     for d in ('cpus beyond KVM', 'initrd too large', 'power off', 'ACPI reset', 'i8042 reset',
               'reboot loop', 'triple fault', 'emulation failure', 'JSON config boot',
-              'console input', 'RTC', 'SIGTERM', '--disk missing file'):
+              'console input', 'RTC', 'SIGTERM', 'pause', 'resume', 'exit status file',
+              '--disk missing file'):
         tap.skip(d, 'no /dev/kvm')
     tap.done()
 
@@ -199,4 +203,44 @@ except subprocess.TimeoutExpired:
     rc = None
 tap.ok(rc == 5 and time.monotonic() - t0 >= 0.9, 'SIGTERM: power button, then turned off after the timeout',
        f'exit {rc}\n{p.stderr.read().decode(errors="replace")}')
+# Pause and resume through the control socket: a guest counting on its console stops advancing.
+d = tempfile.mkdtemp(prefix='pause-', dir='/tmp')
+ctl, console, status_file = (os.path.join(d, n) for n in ('ctl', 'con', 'status'))
+p = subprocess.Popen([vmwp(), '--kernel', tiny, '--memory', '32M', '--cmdline', 'count',
+                      '--serial', f'socket:{d}/sock,log={console}', '--control', ctl,
+                      '--exit-status-file', status_file],
+                     stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def grows(timeout):
+    a = os.path.getsize(console) if os.path.exists(console) else 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(console) and os.path.getsize(console) > a:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+running = grows(20)
+r = control(ctl, {'command': 'pause'})
+st = control(ctl, {'command': 'status'})
+a = os.path.getsize(console)
+time.sleep(2)
+b = os.path.getsize(console)
+tap.ok(running and r.get('paused') and st.get('state') == 'paused' and a == b,
+       'pause: the vCPUs are held, the counting guest does not advance', f'{r} {st.get("state")} {a} {b}')
+r = control(ctl, {'command': 'resume'})
+tap.ok(r.get('paused') is False and grows(20) and control(ctl, {'command': 'status'})['state'] == 'running',
+       'resume: the guest counts again')
+control(ctl, {'command': 'turn-off'})
+try:
+    rc = p.wait(timeout=20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+with open(status_file) if os.path.exists(status_file) else open(os.devnull) as f:
+    written = f.read()
+tap.ok(rc == 5 and written == '5\n', 'turn-off: exit 5, and the exit status file says so',
+       f'exit {rc}, file {written!r}')
 tap.done()

@@ -10,6 +10,9 @@
  *   badinsn     x87 fnclex at CPL0 (PVM cannot emulate it) -> exit status 4 on PVM
  *   echo        copies COM1 input to COM1 output until it reads 'q', then powers off
  *   rtc         prints the CMOS RTC's hour:min:sec registers, then powers off
+ *   idle        prints "idle", then halts forever (a VM that stays Running)
+ *   count       prints a '.' every 2^16 iterations of a loop, forever (a VM
+ *               whose progress is visible on its console: pause/resume tests)
  */
 #define COM1 0x3F8
 #define PM1A_CNT 0x604
@@ -41,6 +44,10 @@ _start:
 	je rtc
 	cmp $0x20637472, %eax          /* "rtc " */
 	je rtc
+	cmp $0x656c6469, %eax          /* "idle" */
+	je idle
+	cmp $0x6e756f63, %eax          /* "coun" */
+	je count
 	lea unknown(%rip), %rsi
 	call puts
 	jmp poweroff
@@ -115,9 +122,68 @@ rtc:
 	call putc
 	jmp poweroff
 
+idle:
+	lea idling(%rip), %rsi
+	call puts
+	jmp hang
+
+count:
+	mov $(1 << 16), %ecx
+4:	dec %ecx
+	jnz 4b
+	mov $'.', %al
+	call putc
+	jmp count
+
 hang:
 	hlt
 	jmp hang
+
+/*
+ * PVH entry (Xen's HVM direct boot, which QEMU implements for -kernel):
+ * 32-bit protected mode, paging off, EBX = struct hvm_start_info. It builds
+ * page tables identity-mapping the first 1 GiB with 2 MiB pages, enters
+ * long mode, and continues at _start with a boot_params whose cmd_line_ptr
+ * is the PVH command line, so both VMMs run the same code. Parvis enters at
+ * _start directly, as it does for vmlinux. Only bench/vmms.py uses this.
+ */
+	.code32
+pvh_start:
+	mov 24(%ebx), %eax             /* hvm_start_info.cmdline_paddr (low half) */
+	mov %eax, boot_params + BP_CMD_LINE_PTR
+	movl $(pdpt + 3), pml4
+	movl $(pd + 3), pdpt
+	xor %ecx, %ecx
+5:	mov %ecx, %eax
+	shl $21, %eax
+	or $0x83, %eax                 /* present, writable, 2 MiB page */
+	mov %eax, pd(, %ecx, 8)
+	inc %ecx
+	cmp $512, %ecx
+	jne 5b
+	mov $pml4, %eax
+	mov %eax, %cr3
+	mov %cr4, %eax
+	or $0x20, %eax                 /* PAE */
+	mov %eax, %cr4
+	mov $0xC0000080, %ecx          /* EFER.LME */
+	rdmsr
+	or $0x100, %eax
+	wrmsr
+	mov %cr0, %eax
+	or $0x80000001, %eax           /* PG, PE */
+	mov %eax, %cr0
+	lgdt gdt_desc
+	ljmp $0x08, $pvh_long
+	.code64
+pvh_long:
+	mov $0x10, %ax
+	mov %ax, %ds
+	mov %ax, %es
+	mov %ax, %ss
+	lea stack_top(%rip), %rsp
+	lea boot_params(%rip), %rsi
+	jmp _start
 
 /* puts: the NUL-terminated string at RSI */
 puts:
@@ -141,7 +207,33 @@ putc:
 	ret
 
 	.section .rodata
+	.align 8
+gdt:	.quad 0
+	.quad 0x00af9a000000ffff       /* 64-bit code */
+	.quad 0x00cf92000000ffff       /* data */
+gdt_desc:
+	.word 23
+	.long gdt
 banner:	.asciz "Parvis tiny kernel\n"
 bye:	.asciz "tiny kernel: powering off\n"
 ready:	.asciz "echo: ready\n"
+idling:	.asciz "tiny kernel: idle\n"
 unknown: .asciz "tiny kernel: unknown command, powering off\n"
+
+	.section .note.pvh, "a", @note
+	.align 4
+	.long 4                        /* name size: "Xen\0" */
+	.long 4                        /* descriptor size */
+	.long 18                       /* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.long pvh_start
+
+	.section .bss
+	.align 4096
+pml4:	.skip 4096
+pdpt:	.skip 4096
+pd:	.skip 4096
+boot_params:
+	.skip 4096
+	.skip 4096
+stack_top:

@@ -1,0 +1,927 @@
+/*
+ * parvis: the command that drives parvis-vmms, with verbs named after the
+ * Hyper-V cmdlets (new-vm, get-vm, start-vm, ...) and Unix-style flags.
+ * Each verb is one API call (docs/api.md) on the service's socket, found
+ * from --socket, then $PARVIS_SOCKET, then /run/parvis/vmms.sock for root
+ * or $XDG_RUNTIME_DIR/parvis/vmms.sock for other users (docs/cli.md).
+ * Errors go to stderr with a non-zero exit status; verbs that print data
+ * print JSON with --json.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/compiler.h"
+#include "base/size.h"
+#include "cli/vhd.h"
+#include "ipc/api.h"
+#include "ipc/jsonline.h"
+
+#define DETACH_KEY 0x1d /* Ctrl-], as virsh console */
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* the service refused or the call failed */
+	EXIT_USAGE = 2,	 /* bad command line */
+	EXIT_NO_SERVICE = 3,
+};
+
+static const char *socket_path;
+static bool json_out;
+
+/* --- talking to the service ---------------------------------------------------------------- */
+
+static char *default_socket(void)
+{
+	const char *env = getenv("PARVIS_SOCKET"), *xdg;
+	char *p;
+
+	if (env && *env)
+		return strdup(env);
+	if (geteuid() == 0)
+		return strdup("/run/parvis/vmms.sock");
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && *xdg && asprintf(&p, "%s/parvis/vmms.sock", xdg) >= 0)
+		return p;
+	if (asprintf(&p, "/tmp/parvis-%d/vmms.sock", (int)geteuid()) >= 0)
+		return p;
+	return NULL;
+}
+
+static int connect_service(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(socket_path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "parvis: socket path %s is too long\n", socket_path);
+		return -1;
+	}
+	memcpy(addr.sun_path, socket_path, strlen(socket_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		fprintf(stderr,
+			"parvis: cannot connect to parvis-vmms at %s: %s\n"
+			"        Is the service running? Start it with: parvis-vmms --state-dir "
+			"DIR "
+			"--socket %s\n"
+			"        (or point parvis at it with --socket PATH or PARVIS_SOCKET)\n",
+			socket_path, strerror(errno), socket_path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Makes one call. On success returns 0 with *result (the caller's); on a
+ * refused call prints the service's error and returns EXIT_FAILED. progress,
+ * if not NULL, is shown on a terminal while the call takes long.
+ */
+static int call(const char *name, struct json_object *params, const char *progress,
+		struct json_object **result)
+{
+	struct json_object *req = api_request_new(1, name, params), *ans, *v, *e;
+	struct jsonline_reader rd;
+	bool tty = progress && isatty(STDERR_FILENO), shown = false;
+	time_t start = time(NULL);
+	char *line;
+	size_t len;
+	int fd, r;
+
+	fd = connect_service();
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	for (;;) {
+		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
+		if (r != -ETIMEDOUT)
+			break;
+		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
+		shown = true;
+	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
+	if (r <= 0) {
+		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
+			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+		jsonline_reader_fini(&rd);
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	ans = jsonline_parse_object(line, len);
+	jsonline_reader_fini(&rd);
+	close(fd);
+	if (!ans) {
+		fprintf(stderr, "parvis: the service answered something that is not JSON\n");
+		return EXIT_FAILED;
+	}
+	if (!json_object_object_get_ex(ans, "ok", &v) || !json_object_get_boolean(v)) {
+		const char *msg = "unknown error", *code = "";
+
+		if (json_object_object_get_ex(ans, "error", &e)) {
+			if (json_object_object_get_ex(e, "message", &v))
+				msg = json_object_get_string(v);
+			if (json_object_object_get_ex(e, "code", &v))
+				code = json_object_get_string(v);
+		}
+		if (json_out)
+			printf("%s\n",
+			       json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+		fprintf(stderr, "parvis %s: %s (%s)\n", name, msg, code);
+		json_object_put(ans);
+		return EXIT_FAILED;
+	}
+	json_object_object_get_ex(ans, "result", &v);
+	*result = json_object_get(v);
+	json_object_put(ans);
+	return 0;
+}
+
+static void print_json(struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								 JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : "";
+}
+
+static double jnum(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0;
+}
+
+/* --- arguments ------------------------------------------------------------------------------ */
+
+/* A path for the service, which has another working directory: made absolute. */
+static char *abs_path(const char *p)
+{
+	char cwd[PATH_MAX], *r;
+
+	if (p[0] == '/')
+		return strdup(p);
+	r = realpath(p, NULL);
+	if (r)
+		return r;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&r, "%s/%s", cwd, p) < 0)
+		return strdup(p);
+	return r;
+}
+
+static int usage_error(const char *verb, const char *fmt, ...) printf_like(2, 3);
+static int usage_error(const char *verb, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "parvis %s: ", verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see parvis help %s)\n", verb);
+	return EXIT_USAGE;
+}
+
+static int parse_size(const char *verb, const char *s, uint64_t *ret)
+{
+	if (size_parse(s, 1ull << 20, ret) < 0)
+		return usage_error(verb, "--memory: '%s' is not a size (examples: 512M, 2G)", s);
+	return 0;
+}
+
+static int parse_uint(const char *verb, const char *opt, const char *s, uint64_t *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-') {
+		fprintf(stderr, "parvis %s: %s: '%s' is not a number (see parvis help %s)\n", verb,
+			opt, s, verb);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Options shared by all verbs' parsers. */
+enum {
+	O_MEMORY = 0x100,
+	O_CPUS,
+	O_KERNEL,
+	O_INITRD,
+	O_CMDLINE,
+	O_BOOT_DISK,
+	O_DISK,
+	O_NOTES,
+	O_JSON,
+	O_FORCE,
+	O_TURN_OFF,
+	O_TIMEOUT,
+	O_NAME,
+	O_PATH,
+	O_READONLY,
+	O_LUN,
+	O_HELP,
+};
+
+static const struct option all_options[] = {
+	{"memory", required_argument, NULL, O_MEMORY},
+	{"cpus", required_argument, NULL, O_CPUS},
+	{"kernel", required_argument, NULL, O_KERNEL},
+	{"initrd", required_argument, NULL, O_INITRD},
+	{"cmdline", required_argument, NULL, O_CMDLINE},
+	{"boot-disk", required_argument, NULL, O_BOOT_DISK},
+	{"disk", required_argument, NULL, O_DISK},
+	{"notes", required_argument, NULL, O_NOTES},
+	{"json", no_argument, NULL, O_JSON},
+	{"force", no_argument, NULL, O_FORCE},
+	{"turn-off", no_argument, NULL, O_TURN_OFF},
+	{"timeout", required_argument, NULL, O_TIMEOUT},
+	{"name", required_argument, NULL, O_NAME},
+	{"path", required_argument, NULL, O_PATH},
+	{"readonly", no_argument, NULL, O_READONLY},
+	{"lun", required_argument, NULL, O_LUN},
+	{"help", no_argument, NULL, O_HELP},
+	{0},
+};
+
+struct verb;
+
+struct args {
+	const struct verb *verb;
+	const char *name; /* the positional VM name */
+	const char *extra_positional;
+	struct json_object *params;
+	bool force, turn_off;
+};
+
+typedef int (*verb_fn)(struct args *a);
+
+struct verb {
+	const char *name;
+	verb_fn fn;
+	const char *options; /* the options it takes, as "memory,cpus,..." (for checking) */
+	bool needs_name;
+	const char *usage;
+	const char *help;
+};
+
+static int print_help(const char *verb);
+
+static bool verb_takes(const struct verb *v, const char *opt)
+{
+	const char *p = v->options;
+	size_t n = strlen(opt);
+
+	while (p && *p) {
+		if (!strncmp(p, opt, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return !strcmp(opt, "help");
+}
+
+static void add_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/* Parses a verb's command line into a->params. 0, or an exit status. */
+static int parse_verb_args(struct args *a, int argc, char **argv)
+{
+	const struct verb *v = a->verb;
+	struct json_object *disks = NULL;
+	uint64_t n;
+	int c, idx, r;
+
+	optind = 0; /* getopt restarts (glibc) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", all_options, &idx)) != -1) {
+		const char *opt;
+		char *p;
+
+		if (c == '?' || c == ':') {
+			const char *bad = argv[optind - 1];
+
+			if (c == ':')
+				return usage_error(v->name, "%s needs a value", bad);
+			return usage_error(v->name, "unknown option '%s'", bad);
+		}
+		opt = all_options[idx].name;
+		if (!verb_takes(v, opt))
+			return usage_error(v->name, "--%s does not apply to this verb", opt);
+		switch (c) {
+		case O_HELP: return print_help(v->name) ? EXIT_USAGE : -1;
+		case O_MEMORY:
+			if ((r = parse_size(v->name, optarg, &n)))
+				return r;
+			json_object_object_add(a->params, "memory_bytes",
+					       json_object_new_int64((int64_t)n));
+			break;
+		case O_CPUS:
+			if ((r = parse_uint(v->name, "--cpus", optarg, &n)))
+				return r;
+			json_object_object_add(a->params, "cpus",
+					       json_object_new_int64((int64_t)n));
+			break;
+		case O_TIMEOUT:
+			if ((r = parse_uint(v->name, "--timeout", optarg, &n)))
+				return r;
+			json_object_object_add(a->params, "timeout_s",
+					       json_object_new_int64((int64_t)n));
+			break;
+		case O_LUN:
+			if ((r = parse_uint(v->name, "--lun", optarg, &n)))
+				return r;
+			json_object_object_add(a->params, "lun", json_object_new_int64((int64_t)n));
+			break;
+		case O_KERNEL:
+		case O_INITRD:
+		case O_BOOT_DISK:
+		case O_PATH:
+			p = abs_path(optarg);
+			add_str(a->params,
+				c == O_KERNEL	? "kernel"
+				: c == O_INITRD ? "initrd"
+				: c == O_PATH	? "path"
+						: "boot_disk",
+				p);
+			free(p);
+			break;
+		case O_DISK:
+			if (!disks) {
+				disks = json_object_new_array();
+				json_object_object_add(a->params, "disks", disks);
+			}
+			p = abs_path(optarg);
+			json_object_array_add(disks, json_object_new_string(p));
+			free(p);
+			break;
+		case O_CMDLINE: add_str(a->params, "cmdline", optarg); break;
+		case O_NOTES: add_str(a->params, "notes", optarg); break;
+		case O_NAME: add_str(a->params, "new_name", optarg); break;
+		case O_JSON: json_out = true; break;
+		case O_FORCE:
+			a->force = true;
+			json_object_object_add(a->params, "force", json_object_new_boolean(1));
+			break;
+		case O_TURN_OFF:
+			a->turn_off = true;
+			json_object_object_add(a->params, "turn_off", json_object_new_boolean(1));
+			break;
+		case O_READONLY:
+			json_object_object_add(a->params, "readonly", json_object_new_boolean(1));
+			break;
+		}
+	}
+	if (optind < argc)
+		a->name = argv[optind++];
+	if (optind < argc)
+		a->extra_positional = argv[optind++];
+	if (optind < argc)
+		return usage_error(v->name, "unexpected argument '%s'", argv[optind]);
+	if (v->needs_name && !a->name)
+		return usage_error(v->name, "which VM? give its name");
+	if (a->name)
+		add_str(a->params, "name", a->name);
+	return 0;
+}
+
+/* --- output --------------------------------------------------------------------------------- */
+
+static void format_uptime(double s, char *buf, size_t len)
+{
+	unsigned long t = (unsigned long)s;
+
+	if (t >= 86400)
+		snprintf(buf, len, "%lu.%02lu:%02lu:%02lu", t / 86400, t / 3600 % 24, t / 60 % 60,
+			 t % 60);
+	else
+		snprintf(buf, len, "%02lu:%02lu:%02lu", t / 3600, t / 60 % 60, t % 60);
+}
+
+static void print_vm_table(struct json_object *vms)
+{
+	size_t i, n = json_object_array_length(vms);
+	int w = 4;
+
+	for (i = 0; i < n; i++) {
+		int l = (int)strlen(jstr(json_object_array_get_idx(vms, i), "name"));
+
+		if (l > w)
+			w = l;
+	}
+	printf("%-*s  %-8s  %11s  %17s  %-10s  %s\n", w, "Name", "State", "CPUUsage(%)",
+	       "MemoryAssigned(M)", "Uptime", "Status");
+	printf("%-*s  %-8s  %11s  %17s  %-10s  %s\n", w, "----", "-----", "-----------",
+	       "-----------------", "------", "------");
+	for (i = 0; i < n; i++) {
+		struct json_object *vm = json_object_array_get_idx(vms, i);
+		char up[32];
+
+		format_uptime(jnum(vm, "uptime_s"), up, sizeof(up));
+		printf("%-*s  %-8s  %11.0f  %17.0f  %-10s  %s\n", w, jstr(vm, "name"),
+		       jstr(vm, "state"), jnum(vm, "cpu_usage_percent"),
+		       jnum(vm, "memory_assigned_bytes") / 1048576.0, up, jstr(vm, "status"));
+	}
+}
+
+static int print_vm_or_json(struct json_object *res, const char *what)
+{
+	if (json_out)
+		print_json(res);
+	else if (what)
+		printf("%s\n", what);
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+/* --- verbs ---------------------------------------------------------------------------------- */
+
+/* One call on a named VM; prints "VM 'NAME' is STATE" (or the JSON). */
+static int simple_call(struct args *a, const char *progress)
+{
+	struct json_object *res;
+	char msg[512], prog[300];
+	int r;
+
+	if (progress)
+		snprintf(prog, sizeof(prog), "%s %s", progress, a->name);
+	r = call(a->verb->name, json_object_get(a->params), progress ? prog : NULL, &res);
+	if (r)
+		return r;
+	snprintf(msg, sizeof(msg), "VM '%s' is %s", a->name, jstr(res, "state"));
+	return print_vm_or_json(res, msg);
+}
+
+static int verb_new_vm(struct args *a)
+{
+	struct json_object *res;
+	char msg[512];
+	int r = call("new-vm", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	snprintf(msg, sizeof(msg), "VM '%s' created (ID %s), Off", jstr(res, "name"),
+		 jstr(res, "id"));
+	return print_vm_or_json(res, msg);
+}
+
+static int verb_get_vm(struct args *a)
+{
+	struct json_object *res, *vms;
+	int r = call("get-vm", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else if (json_object_object_get_ex(res, "vms", &vms)) {
+		print_vm_table(vms);
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_start_vm(struct args *a)
+{
+	return simple_call(a, "starting");
+}
+
+static int verb_stop_vm(struct args *a)
+{
+	return simple_call(a, a->turn_off ? "turning off" : "waiting for the guest to shut down:");
+}
+
+static int verb_restart_vm(struct args *a)
+{
+	return simple_call(a, "restarting");
+}
+
+static int verb_suspend_vm(struct args *a)
+{
+	return simple_call(a, NULL);
+}
+
+static int verb_resume_vm(struct args *a)
+{
+	return simple_call(a, NULL);
+}
+
+static int verb_remove_vm(struct args *a)
+{
+	struct json_object *res;
+	int r = call("remove-vm", json_object_get(a->params), "removing", &res);
+
+	if (r)
+		return r;
+	if (!json_out)
+		printf("VM '%s' removed\n", a->name);
+	else
+		print_json(res);
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_set_vm(struct args *a)
+{
+	return simple_call(a, NULL);
+}
+
+static int verb_disk(struct args *a)
+{
+	struct json_object *res;
+	int r;
+
+	if (a->extra_positional && !json_object_object_get_ex(a->params, "path", NULL)) {
+		char *p = abs_path(a->extra_positional);
+
+		add_str(a->params, "path", p);
+		free(p);
+	}
+	r = call(a->verb->name, json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else {
+		struct json_object *disks;
+		size_t i;
+
+		printf("VM '%s' disks:\n", a->name);
+		if (json_object_object_get_ex(res, "disks", &disks))
+			for (i = 0; i < json_object_array_length(disks); i++) {
+				struct json_object *d = json_object_array_get_idx(disks, i);
+
+				printf("  controller %.0f lun %.0f  %s%s\n", jnum(d, "controller"),
+				       jnum(d, "lun"), jstr(d, "path"),
+				       json_object_get_boolean(
+					       json_object_object_get(d, "readonly"))
+					       ? " (read-only)"
+					       : "");
+			}
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_get_ic(struct args *a)
+{
+	struct json_object *res, *list, *items;
+	size_t i;
+	int r = call("get-vmintegrationservice", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+		json_object_put(res);
+		return EXIT_OK;
+	}
+	printf("%-12s  %-24s  %-7s  %s\n", "VMName", "Name", "Enabled", "PrimaryStatusDescription");
+	printf("%-12s  %-24s  %-7s  %s\n", "------", "----", "-------", "------------------------");
+	if (json_object_object_get_ex(res, "services", &list))
+		for (i = 0; i < json_object_array_length(list); i++) {
+			struct json_object *s = json_object_array_get_idx(list, i);
+
+			printf("%-12s  %-24s  %-7s  %s\n", a->name, jstr(s, "name"), "True",
+			       jstr(s, "status"));
+		}
+	if (json_object_object_get_ex(res, "kvp_items", &items) &&
+	    json_object_array_length(items)) {
+		printf("\nKVP items from the guest:\n");
+		for (i = 0; i < json_object_array_length(items); i++) {
+			struct json_object *it = json_object_array_get_idx(items, i);
+
+			printf("  %-14s %-28s %s\n", jstr(it, "pool"), jstr(it, "key"),
+			       jstr(it, "value"));
+		}
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_history(struct args *a)
+{
+	struct json_object *res, *h;
+	size_t i;
+	int r = call("get-vmhistory", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else if (json_object_object_get_ex(res, "history", &h)) {
+		for (i = 0; i < json_object_array_length(h); i++) {
+			struct json_object *e = json_object_array_get_idx(h, i);
+			time_t t = (time_t)(jnum(e, "time_ms") / 1000);
+			char when[64];
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			printf("%s  %-8s -> %-8s  %s\n", when, jstr(e, "from"), jstr(e, "to"),
+			       jstr(e, "reason"));
+		}
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_events(struct args *a)
+{
+	struct json_object *req = api_request_new(1, "subscribe", NULL);
+	struct jsonline_reader rd;
+	char *line;
+	size_t len;
+	int fd = connect_service(), r;
+
+	(void)a;
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0)
+		return EXIT_NO_SERVICE;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	r = jsonline_read(&rd, -1, &line, &len); /* the subscribe answer */
+	while (r > 0 && (r = jsonline_read(&rd, -1, &line, &len)) > 0)
+		printf("%s\n", line);
+	jsonline_reader_fini(&rd);
+	close(fd);
+	return EXIT_OK;
+}
+
+static int relay_console(int sock)
+{
+	struct termios saved, raw;
+	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+	bool in_open = true;
+	char buf[4096];
+	int status = EXIT_OK;
+
+	if (tty) {
+		raw = saved;
+		cfmakeraw(&raw);
+		tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+	}
+	for (;;) {
+		struct pollfd p[2] = {{.fd = sock, .events = POLLIN},
+				      {.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN}};
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(sock, buf, sizeof(buf));
+			if (n <= 0) {
+				fprintf(stderr, "%s[the console closed: the VM stopped]\n",
+					tty ? "\r\n" : "\n");
+				break;
+			}
+			if (write(STDOUT_FILENO, buf, (size_t)n) < 0)
+				break;
+		}
+		if (p[1].revents & (POLLIN | POLLHUP)) {
+			char *k;
+
+			n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0) {
+				in_open = false; /* keep showing output until detached or closed */
+				continue;
+			}
+			k = memchr(buf, DETACH_KEY, (size_t)n);
+			if (k)
+				n = k - buf;
+			if (n > 0 && send(sock, buf, (size_t)n, MSG_NOSIGNAL) < 0)
+				break;
+			if (k) {
+				fprintf(stderr, "%s[detached]\n", tty ? "\r\n" : "\n");
+				break;
+			}
+		}
+	}
+	if (tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+	return status;
+}
+
+static int verb_console(struct args *a)
+{
+	struct json_object *res;
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	const char *path;
+	char first[128];
+	int r = call("get-vmconsole", json_object_get(a->params), NULL, &res), fd;
+	ssize_t n;
+
+	if (r)
+		return r;
+	path = jstr(res, "socket");
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		json_object_put(res);
+		return EXIT_FAILED;
+	}
+	memcpy(addr.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		fprintf(stderr, "parvis console: cannot connect to %s: %s\n", path,
+			strerror(errno));
+		json_object_put(res);
+		return EXIT_FAILED;
+	}
+	/* A busy console says so at once and closes: give it a moment to. */
+	{
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+		n = poll(&pf, 1, 300) > 0 ? recv(fd, first, sizeof(first) - 1, 0) : 0;
+	}
+	if (n > 0) {
+		first[n] = '\0';
+		if (strstr(first, "in use by another client")) {
+			fprintf(stderr,
+				"parvis console: VM '%s': the console is in use by another "
+				"client\n",
+				a->name);
+			close(fd);
+			json_object_put(res);
+			return EXIT_FAILED;
+		}
+		(void)!write(STDOUT_FILENO, first, (size_t)n);
+	}
+	fprintf(stderr, "Connected to the console of '%s' (log: %s). Press Ctrl-] to detach.\n",
+		a->name, jstr(res, "log"));
+	json_object_put(res);
+	r = relay_console(fd);
+	close(fd);
+	return r;
+}
+
+static int verb_help(struct args *a)
+{
+	return print_help(a->name);
+}
+
+/* The verbs, in the order `parvis help` lists them. */
+static const struct verb verbs[] = {
+	{"new-vm", verb_new_vm, "memory,cpus,kernel,initrd,cmdline,boot-disk,disk,notes,json", true,
+	 "new-vm NAME [--memory SIZE] [--cpus N] (--kernel FILE [--initrd FILE] [--cmdline STR] | "
+	 "--boot-disk FILE) [--disk FILE]... [--notes TEXT] [--json]",
+	 "Creates a VM (Off). Memory defaults to 512M, vCPUs to 1."},
+	{"get-vm", verb_get_vm, "json", false, "get-vm [NAME] [--json]",
+	 "Lists VMs: name, state, CPU usage, memory assigned, uptime, status."},
+	{"start-vm", verb_start_vm, "json", true, "start-vm NAME [--json]",
+	 "Starts the VM's worker; returns once it is Running."},
+	{"stop-vm", verb_stop_vm, "force,turn-off,timeout,json", true,
+	 "stop-vm NAME [--force] [--turn-off] [--timeout SECONDS] [--json]",
+	 "Shuts the guest down through its shutdown service (else the ACPI power button) and\n"
+	 "waits up to --timeout (120 s); --force turns it off if it has not shut down by then;\n"
+	 "--turn-off pulls the plug at once. Also acknowledges a Critical VM (--turn-off)."},
+	{"restart-vm", verb_restart_vm, "force,json", true, "restart-vm NAME [--force] [--json]",
+	 "Asks the guest to restart (shutdown service); --force turns it off and starts it."},
+	{"suspend-vm", verb_suspend_vm, "json", true, "suspend-vm NAME [--json]",
+	 "Pauses the VM's virtual processors (Paused). Guest time keeps running."},
+	{"resume-vm", verb_resume_vm, "json", true, "resume-vm NAME [--json]",
+	 "Lets a Paused VM run again."},
+	{"remove-vm", verb_remove_vm, "force,json", true, "remove-vm NAME [--force]",
+	 "Deletes an Off or Critical VM from the inventory; --force turns a running one off "
+	 "first.\n"
+	 "Disk files are never deleted."},
+	{"set-vm", verb_set_vm, "cpus,memory,cmdline,notes,name,json", true,
+	 "set-vm NAME [--cpus N] [--memory SIZE] [--cmdline STR] [--name NEW] [--notes TEXT]",
+	 "Changes a VM's settings; all but --notes only while it is Off."},
+	{"add-vmharddiskdrive", verb_disk, "path,readonly,lun,json", true,
+	 "add-vmharddiskdrive NAME [--path] FILE [--readonly] [--lun N] [--json]",
+	 "Attaches a disk (to a running VM too: hot add through the worker)."},
+	{"remove-vmharddiskdrive", verb_disk, "path,lun,json", true,
+	 "remove-vmharddiskdrive NAME ([--path] FILE | --lun N) [--json]",
+	 "Detaches a disk (the file is kept)."},
+	{"get-vmintegrationservice", verb_get_ic, "json", true,
+	 "get-vmintegrationservice NAME [--json]",
+	 "The integration services (heartbeat, shutdown, time sync, KVP) and the guest's KVP "
+	 "items."},
+	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
+	 "The VM's state transitions with their time and reason."},
+	{"console", verb_console, "", true, "console NAME",
+	 "Attaches this terminal to the VM's serial console (COM1). Ctrl-] detaches.\n"
+	 "One client at a time; everything the guest writes is also in the console log."},
+	{"events", verb_events, "json", false, "events",
+	 "Prints the service's events (state changes, heartbeat lost/regained) as JSON lines."},
+	/* No fn: the disk tool parses its own arguments (src/cli/vhd.c). */
+	{"vhd", NULL, "", false, "vhd new|inspect|resize|convert|merge ... (parvis vhd --help)",
+	 "The virtual hard disk tool, like Hyper-V's VHD cmdlets (docs/disks.md). Works on files\n"
+	 "directly; needs no service."},
+	{"help", verb_help, "", false, "help [VERB]", "Shows this help, or one verb's."},
+	{0},
+};
+
+static int print_help(const char *verb)
+{
+	const struct verb *v;
+
+	if (verb) {
+		for (v = verbs; v->name; v++)
+			if (!strcmp(v->name, verb)) {
+				printf("Usage: parvis [--socket PATH] %s\n\n%s\n", v->usage,
+				       v->help);
+				return 0;
+			}
+		fprintf(stderr, "parvis help: unknown verb '%s'\n", verb);
+		return EXIT_USAGE;
+	}
+	printf("Usage: parvis [--socket PATH] VERB [ARGS]\n\n"
+	       "Manages the VMs of a parvis-vmms service. The socket is --socket PATH, else\n"
+	       "$PARVIS_SOCKET, else /run/parvis/vmms.sock (root) or\n"
+	       "$XDG_RUNTIME_DIR/parvis/vmms.sock.\n\nVerbs:\n");
+	for (v = verbs; v->name; v++)
+		printf("  %s\n", v->usage);
+	printf("\nparvis help VERB says more. Exit status: 0 done, 1 the service refused or the\n"
+	       "call failed, 2 bad command line, 3 no service.\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct verb *v;
+	struct args a = {0};
+	char *def = NULL;
+	int i = 1, r;
+
+	signal(SIGPIPE, SIG_IGN);
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+			socket_path = argv[i + 1];
+			i += 2;
+		} else if (!strncmp(argv[i], "--socket=", 9)) {
+			socket_path = argv[i] + 9;
+			i++;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			return print_help(NULL);
+		} else if (!strcmp(argv[i], "--version")) {
+			puts("parvis " PARVIS_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "parvis: unknown option '%s' (see parvis help)\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		print_help(NULL);
+		return EXIT_USAGE;
+	}
+	for (v = verbs; v->name && strcmp(v->name, argv[i]); v++)
+		;
+	if (!v->name) {
+		fprintf(stderr, "parvis: unknown verb '%s' (see parvis help)\n", argv[i]);
+		return EXIT_USAGE;
+	}
+	if (!v->fn)
+		return cli_vhd_main(argc - i, argv + i);
+	if (!socket_path) {
+		def = default_socket();
+		socket_path = def ? def : "/run/parvis/vmms.sock";
+	}
+	a.verb = v;
+	a.params = json_object_new_object();
+	r = parse_verb_args(&a, argc - i, argv + i);
+	if (r == 0)
+		r = v->fn(&a);
+	else if (r < 0)
+		r = 0; /* --help */
+	json_object_put(a.params);
+	free(def);
+	return r;
+}

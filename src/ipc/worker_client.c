@@ -1,0 +1,69 @@
+/* The worker control socket client; see worker_client.h. */
+#include "ipc/worker_client.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ipc/jsonline.h"
+
+static int connect_unix(const char *path, int timeout_ms)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	int fd, r;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(addr.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* connect and send on a Unix socket block only while the backlog is full */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		close(fd);
+		return r == -EAGAIN || r == -EINPROGRESS ? -ETIMEDOUT : r;
+	}
+	return fd;
+}
+
+int worker_call(const char *path, const char *command, struct json_object *extra, int timeout_ms,
+		struct json_object **ret)
+{
+	struct json_object *req = extra ? extra : json_object_new_object();
+	struct jsonline_reader rd;
+	char *line;
+	size_t len;
+	int fd, r;
+
+	if (!req)
+		return -ENOMEM;
+	json_object_object_add(req, "command", json_object_new_string(command));
+	fd = connect_unix(path, timeout_ms);
+	if (fd < 0) {
+		json_object_put(req);
+		return fd;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r == 0)
+		r = jsonline_reader_init(&rd, fd, WORKER_ANSWER_MAX);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	r = jsonline_read(&rd, timeout_ms, &line, &len);
+	if (r == 1) {
+		*ret = jsonline_parse_object(line, len);
+		r = *ret ? 0 : -EPROTO;
+	} else if (r == 0) {
+		r = -ECONNRESET;
+	}
+	jsonline_reader_fini(&rd);
+	close(fd);
+	return r;
+}

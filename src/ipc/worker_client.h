@@ -1,0 +1,21 @@
+/*
+ * The service's side of a worker's control socket (docs/control.md): one
+ * connection per call, one request line, one answer line, bounded in time
+ * and size so that a stuck or misbehaving worker cannot hold the service.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "base/compiler.h"
+
+#define WORKER_ANSWER_MAX (1024 * 1024)
+
+/*
+ * Sends {"command": command, ...extra members} (extra may be NULL; it is
+ * taken) to the worker at socket path, waits up to timeout_ms for the
+ * answer. 0 with *ret (an object, the caller's to put), or -errno:
+ * -ECONNREFUSED/-ENOENT (no worker there), -ETIMEDOUT, -EPROTO (not JSON).
+ */
+int worker_call(const char *path, const char *command, struct json_object *extra, int timeout_ms,
+		struct json_object **ret) must_check;

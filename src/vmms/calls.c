@@ -1,0 +1,806 @@
+/*
+ * The API calls that do not start or stop a VM (new-vm, get-vm, set-vm,
+ * remove-vm, disks, integration services, console, history), the checks
+ * every call applies, the VM as the API shows it, and the dispatcher
+ * (service_call). See docs/api.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "ipc/jsonline.h"
+#include "ipc/worker_client.h"
+#include "vmms/service_internal.h"
+#include "vmms/vm_state.h"
+
+/* --- the VM as the API shows it ------------------------------------------------------------- */
+
+static const char *heartbeat_text(const struct vm *vm)
+{
+	struct json_object *vmbus, *hb;
+	const char *state;
+
+	if (!vm->status || !json_object_object_get_ex(vm->status, "vmbus", &vmbus) ||
+	    !json_object_object_get_ex(vmbus, "heartbeat", &hb))
+		return vm_state_has_worker(vm->rec.state) ? "No Contact" : "";
+	state = svc_status_string(hb, "state");
+	if (vm->heartbeat_alive)
+		return "OK";
+	return state && !strcmp(state, "ready") ? "Lost Communication" : "No Contact";
+}
+
+static double vm_uptime(const struct vm *vm)
+{
+	struct json_object *v;
+
+	if (!vm->status || !json_object_object_get_ex(vm->status, "uptime_s", &v) ||
+	    !vm_state_has_worker(vm->rec.state))
+		return 0;
+	return json_object_get_double(v) + (double)(time_monotonic_ns() - vm->status_ns) / 1e9;
+}
+
+struct json_object *svc_vm_json(const struct vm *vm)
+{
+	struct json_object *o = json_object_new_object(), *disks = json_object_new_array();
+	bool on = vm_state_has_worker(vm->rec.state);
+	unsigned i;
+
+#define STR(k, v) json_object_object_add(o, k, (v) ? json_object_new_string(v) : NULL)
+	STR("id", vm->rec.id);
+	STR("name", vm->rec.name);
+	STR("state", vm_state_name(vm->rec.state));
+	STR("status", vm->rec.state == VM_STATE_CRITICAL ? vm->rec.status
+		      : vm->rec.state == VM_STATE_OFF	 ? ""
+							 : "Operating normally");
+	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
+	json_object_object_add(o, "memory_bytes",
+			       json_object_new_int64((int64_t)vm->rec.memory_bytes));
+	json_object_object_add(o, "memory_assigned_bytes",
+			       json_object_new_int64(on ? (int64_t)vm->rec.memory_bytes : 0));
+	json_object_object_add(o, "cpu_usage_percent",
+			       json_object_new_double(on ? vm->cpu_usage : 0));
+	json_object_object_add(o, "uptime_s", json_object_new_double(vm_uptime(vm)));
+	STR("heartbeat", heartbeat_text(vm));
+	STR("kernel", vm->rec.kernel);
+	STR("initrd", vm->rec.initrd);
+	STR("cmdline", vm->rec.cmdline);
+	STR("boot_disk", vm->rec.boot_disk);
+	STR("notes", vm->rec.notes);
+	for (i = 0; i < vm->rec.ndisks; i++) {
+		struct json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "path", json_object_new_string(vm->rec.disks[i].path));
+		json_object_object_add(d, "readonly",
+				       json_object_new_boolean(vm->rec.disks[i].readonly));
+		json_object_object_add(d, "controller",
+				       json_object_new_int((int)vm->rec.disks[i].controller));
+		json_object_object_add(d, "lun", json_object_new_int((int)vm->rec.disks[i].lun));
+		json_object_array_add(disks, d);
+	}
+	json_object_object_add(o, "disks", disks);
+	json_object_object_add(o, "pid", vm->pid ? json_object_new_int(vm->pid) : NULL);
+	STR("console_log", vm->paths.console_log);
+	STR("worker_log", vm->paths.log);
+#undef STR
+	return o;
+}
+
+/* --- checks ------------------------------------------------------------------------------ */
+
+int svc_check_file(const char *what, const char *path, struct api_error *err)
+{
+	struct stat st;
+
+	if (path[0] != '/') {
+		api_error_set(err, API_ERR_INVALID, "%s '%s' is not an absolute path", what, path);
+		return -EINVAL;
+	}
+	if (stat(path, &st) < 0) {
+		api_error_set(err, API_ERR_NOT_FOUND,
+			      "%s '%s' does not exist or cannot be read: %s", what, path,
+			      strerror(errno));
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		api_error_set(err, API_ERR_INVALID, "%s '%s' is not a regular file or block device",
+			      what, path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The VM with a worker other than `self` that has path attached, or NULL. */
+static struct vm *disk_user(struct service *svc, const struct vm *self, const char *path)
+{
+	struct vm *vm;
+	unsigned i;
+
+	for (vm = svc->vms; vm; vm = vm->next) {
+		if (vm == self || !vm_state_has_worker(vm->rec.state))
+			continue;
+		for (i = 0; i < vm->rec.ndisks; i++)
+			if (!strcmp(vm->rec.disks[i].path, path))
+				return vm;
+		if (vm->rec.boot_disk && !strcmp(vm->rec.boot_disk, path))
+			return vm;
+	}
+	return NULL;
+}
+
+int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
+		   struct api_error *err)
+{
+	struct vm *user;
+
+	if (svc_check_file("disk", path, err) < 0)
+		return -EINVAL;
+	user = disk_user(svc, self, path);
+	if (user) {
+		api_error_set(
+			err, API_ERR_IN_USE,
+			"disk '%s' is attached to VM '%s', which is %s; stop it or detach the "
+			"disk first",
+			path, user->rec.name, vm_state_name(user->rec.state));
+		return -EBUSY;
+	}
+	return 0;
+}
+
+int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err)
+{
+	if (bytes < VM_MIN_MEMORY || bytes % 4096) {
+		api_error_set(err, API_ERR_INVALID,
+			      "memory: %llu bytes is not a multiple of 4 KiB of at least 16 MiB",
+			      (unsigned long long)bytes);
+		return -EINVAL;
+	}
+	if (bytes > svc->host_ram) {
+		api_error_set(err, API_ERR_INVALID,
+			      "memory: %llu MiB is more than this host has (%llu MiB)",
+			      (unsigned long long)(bytes >> 20),
+			      (unsigned long long)(svc->host_ram >> 20));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int svc_check_cpus(uint64_t cpus, struct api_error *err)
+{
+	if (cpus == 0 || cpus > VM_MAX_CPUS) {
+		api_error_set(err, API_ERR_INVALID,
+			      "cpus: %llu is not a number of processors (1 to %d)",
+			      (unsigned long long)cpus, VM_MAX_CPUS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err)
+{
+	const char *name;
+	struct vm *vm;
+
+	if (api_param_string(req, "name", true, 256, &name, err) < 0)
+		return NULL;
+	vm = svc_vm_find(svc, name);
+	if (!vm)
+		api_error_set(err, API_ERR_NOT_FOUND, "no VM named '%s' (see parvis get-vm)", name);
+	return vm;
+}
+
+int svc_need_state(const struct vm *vm, const char *call __attribute__((unused)),
+		   const enum vm_state *ok, unsigned n, const char *hint, struct api_error *err)
+{
+	unsigned i;
+
+	if (vm->unreadable) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' is Critical (%s); only remove-vm can act on it",
+			      vm->rec.name, vm->rec.status);
+		return -EPERM;
+	}
+	for (i = 0; i < n; i++)
+		if (vm->rec.state == ok[i])
+			return 0;
+	api_error_set(err, API_ERR_STATE, "VM '%s' is %s%s%s", vm->rec.name,
+		      vm_state_name(vm->rec.state), hint ? "; " : "", hint ? hint : "");
+	return -EPERM;
+}
+
+/* --- calls --------------------------------------------------------------------------------- */
+
+static struct json_object *call_new_vm(struct service *svc, const struct api_request *req,
+				       struct api_error *err)
+{
+	const char *name, *kernel = NULL, *initrd = NULL, *cmdline = NULL, *boot_disk = NULL,
+			  *notes = NULL;
+	uint64_t memory = 512ull << 20, cpus = 1;
+	struct json_object *disks = NULL;
+	char why[256];
+	struct vm *vm;
+	size_t i;
+	int r;
+
+	if (api_param_string(req, "name", true, 1024, &name, err) < 0 ||
+	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &memory, err) < 0 ||
+	    api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
+	    api_param_string(req, "kernel", false, VM_PATH_MAX, &kernel, err) < 0 ||
+	    api_param_string(req, "initrd", false, VM_PATH_MAX, &initrd, err) < 0 ||
+	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
+	    api_param_string(req, "boot_disk", false, VM_PATH_MAX, &boot_disk, err) < 0 ||
+	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
+	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &disks, err) < 0)
+		return NULL;
+	if (vm_name_check(name, why, sizeof(why)) < 0) {
+		api_error_set(err, API_ERR_INVALID, "%s", why);
+		return NULL;
+	}
+	if (svc_vm_find(svc, name)) {
+		api_error_set(
+			err, API_ERR_EXISTS,
+			"a VM named '%s' already exists (parvis remove-vm %s, or choose another "
+			"name)",
+			name, name);
+		return NULL;
+	}
+	if (svc_check_memory(svc, memory, err) < 0 || svc_check_cpus(cpus, err) < 0)
+		return NULL;
+	if (!kernel == !boot_disk) {
+		api_error_set(err, API_ERR_INVALID,
+			      "give either a kernel (--kernel) or a boot disk "
+			      "(--boot-disk), not both and not neither");
+		return NULL;
+	}
+	if (initrd && !kernel) {
+		api_error_set(err, API_ERR_INVALID, "an initrd needs a kernel");
+		return NULL;
+	}
+	if ((kernel && svc_check_file("kernel", kernel, err) < 0) ||
+	    (initrd && svc_check_file("initrd", initrd, err) < 0) ||
+	    (boot_disk && svc_check_disk(svc, NULL, boot_disk, err) < 0))
+		return NULL;
+	for (i = 0; disks && i < json_object_array_length(disks); i++) {
+		const char *d = json_object_get_string(json_object_array_get_idx(disks, i));
+		size_t j;
+
+		if (svc_check_disk(svc, NULL, d, err) < 0)
+			return NULL;
+		for (j = 0; j < i; j++)
+			if (!strcmp(d,
+				    json_object_get_string(json_object_array_get_idx(disks, j)))) {
+				api_error_set(err, API_ERR_INVALID, "disk '%s' is given twice", d);
+				return NULL;
+			}
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		goto nomem;
+	vm->pidfd = -1;
+	vm_record_init(&vm->rec);
+	if (vm_id_new(vm->rec.id) < 0 ||
+	    worker_paths_init(&vm->paths, svc->state_dir, vm->rec.id) < 0)
+		goto host;
+	vm->rec.name = strdup(name);
+	vm->rec.cpus = (unsigned)cpus;
+	vm->rec.memory_bytes = memory;
+#define DUP(f, v) vm->rec.f = (v) ? strdup(v) : NULL
+	DUP(kernel, kernel);
+	DUP(initrd, initrd);
+	DUP(cmdline, cmdline);
+	DUP(boot_disk, boot_disk);
+	DUP(notes, notes);
+#undef DUP
+	for (i = 0; disks && i < json_object_array_length(disks); i++) {
+		vm->rec.disks[i].path =
+			strdup(json_object_get_string(json_object_array_get_idx(disks, i)));
+		vm->rec.disks[i].lun = (unsigned)i;
+		vm->rec.ndisks++;
+	}
+	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(), "new-vm");
+	r = inventory_write(svc->state_dir, &vm->rec);
+	if (r < 0) {
+		api_error_set(err, API_ERR_HOST, "cannot write the VM's file in %s/vms: %s",
+			      svc->state_dir, strerror(-r));
+		svc_vm_free(vm);
+		return NULL;
+	}
+	vm->next = svc->vms;
+	svc->vms = vm;
+	pv_log(LOG_INFO, "VM '%s' created (%s)", vm->rec.name, vm->rec.id);
+	svc_emit(svc, svc_vm_event("vm-created", vm));
+	return svc_vm_json(vm);
+host:
+	svc_vm_free(vm);
+	api_error_set(err, API_ERR_HOST, "cannot make an ID or the run directory path is too long");
+	return NULL;
+nomem:
+	api_error_set(err, API_ERR_HOST, "out of memory");
+	return NULL;
+}
+
+static struct json_object *call_get_vm(struct service *svc, const struct api_request *req,
+				       struct api_error *err)
+{
+	struct json_object *list = json_object_new_array(), *res;
+	const char *name = NULL;
+	struct vm *vm;
+
+	if (api_param_string(req, "name", false, 256, &name, err) < 0) {
+		json_object_put(list);
+		return NULL;
+	}
+	if (name) {
+		vm = svc_lookup(svc, req, err);
+		if (!vm) {
+			json_object_put(list);
+			return NULL;
+		}
+		json_object_array_add(list, svc_vm_json(vm));
+	} else {
+		for (vm = svc->vms; vm; vm = vm->next)
+			json_object_array_add(list, svc_vm_json(vm));
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "vms", list);
+	return res;
+}
+
+static void remove_run_dir(const struct worker_paths *wp)
+{
+	unlink(wp->config);
+	unlink(wp->console_log);
+	unlink(wp->log);
+	unlink(wp->exit_status);
+	unlink(wp->record);
+	unlink(wp->control);
+	unlink(wp->console);
+	rmdir(wp->dir);
+}
+
+static struct json_object *call_remove_vm(struct service *svc, const struct api_request *req,
+					  struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err), **pp;
+	char id[GUID_STRING_LEN];
+	uint64_t deadline;
+	bool force = false;
+	int r;
+
+	if (!vm || api_param_bool(req, "force", &force, err) < 0)
+		return NULL;
+	if (vm_state_has_worker(vm->rec.state)) {
+		if (!force) {
+			api_error_set(
+				err, API_ERR_STATE,
+				"remove-vm: VM '%s' is %s; stop it first (parvis stop-vm %s) or "
+				"use --force to turn it off",
+				vm->rec.name, vm_state_name(vm->rec.state), vm->rec.name);
+			return NULL;
+		}
+		if (!svc_stop_vm(svc, vm, false, true, 30, err))
+			return NULL;
+	}
+	/* Another call or the monitor may still be talking to its worker: a moment. */
+	snprintf(id, sizeof(id), "%s", vm->rec.id);
+	deadline = time_monotonic_ns() + 15000000000ull;
+	while ((vm->pidfd >= 0 || vm->refs) && time_monotonic_ns() < deadline) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
+		vm = svc_vm_find(svc, id); /* a concurrent remove-vm may have taken it */
+		if (!vm) {
+			api_error_set(err, API_ERR_NOT_FOUND, "VM %s was removed meanwhile", id);
+			return NULL;
+		}
+	}
+	if (vm->pidfd >= 0 || vm->refs) {
+		api_error_set(err, API_ERR_STATE, "remove-vm: VM '%s' is busy; try again",
+			      vm->rec.name);
+		return NULL;
+	}
+	r = inventory_remove(svc->state_dir, vm->rec.id);
+	if (r < 0) {
+		api_error_set(err, API_ERR_HOST, "cannot remove the VM's file: %s", strerror(-r));
+		return NULL;
+	}
+	remove_run_dir(&vm->paths);
+	for (pp = &svc->vms; *pp; pp = &(*pp)->next)
+		if (*pp == vm) {
+			*pp = vm->next;
+			break;
+		}
+	pv_log(LOG_INFO, "VM '%s' removed", vm->rec.name);
+	svc_emit(svc, svc_vm_event("vm-removed", vm));
+	vm->removed = true;
+	pthread_cond_broadcast(&svc->changed);
+	svc_vm_free(vm);
+	return NULL;
+}
+
+static struct json_object *call_set_vm(struct service *svc, const struct api_request *req,
+				       struct api_error *err)
+{
+	static const enum vm_state off[] = {VM_STATE_OFF};
+	const char *cmdline = NULL, *notes = NULL, *new_name = NULL;
+	uint64_t cpus = 0, memory = 0;
+	struct vm *vm = svc_lookup(svc, req, err);
+	struct vm_record saved;
+	char why[256];
+	int r;
+
+	if (!vm || api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
+	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &memory, err) < 0 ||
+	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
+	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
+	    api_param_string(req, "new_name", false, 1024, &new_name, err) < 0)
+		return NULL;
+	if ((cpus || memory || cmdline || new_name) &&
+	    svc_need_state(vm, "set-vm", off, 1,
+			   "vCPUs, memory, command line and name change only while Off", err) < 0)
+		return NULL;
+	if (vm->unreadable) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' is unreadable; only remove-vm can act on it", vm->rec.name);
+		return NULL;
+	}
+	if ((json_object_object_get_ex(req->params, "cpus", NULL) &&
+	     svc_check_cpus(cpus, err) < 0) ||
+	    (memory && svc_check_memory(svc, memory, err) < 0))
+		return NULL;
+	if (new_name) {
+		if (vm_name_check(new_name, why, sizeof(why)) < 0) {
+			api_error_set(err, API_ERR_INVALID, "%s", why);
+			return NULL;
+		}
+		if (svc_vm_find(svc, new_name) && svc_vm_find(svc, new_name) != vm) {
+			api_error_set(err, API_ERR_EXISTS, "a VM named '%s' already exists",
+				      new_name);
+			return NULL;
+		}
+	}
+	saved = vm->rec; /* shallow: pointers replaced below are freed only on success */
+	if (cpus)
+		vm->rec.cpus = (unsigned)cpus;
+	if (memory)
+		vm->rec.memory_bytes = memory;
+	if (cmdline)
+		vm->rec.cmdline = strdup(cmdline);
+	if (notes)
+		vm->rec.notes = strdup(notes);
+	if (new_name)
+		vm->rec.name = strdup(new_name);
+	r = inventory_write(svc->state_dir, &vm->rec);
+	if (r < 0) {
+		if (cmdline)
+			free(vm->rec.cmdline);
+		if (notes)
+			free(vm->rec.notes);
+		if (new_name)
+			free(vm->rec.name);
+		vm->rec = saved;
+		api_error_set(err, API_ERR_HOST, "cannot write the VM's file: %s", strerror(-r));
+		return NULL;
+	}
+	if (cmdline)
+		free(saved.cmdline);
+	if (notes)
+		free(saved.notes);
+	if (new_name)
+		free(saved.name);
+	return svc_vm_json(vm);
+}
+
+static struct json_object *call_add_disk(struct service *svc, const struct api_request *req,
+					 struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_PAUSED,
+					   VM_STATE_CRITICAL};
+	struct vm *vm = svc_lookup(svc, req, err);
+	uint64_t controller = 0, lun = UINT64_MAX;
+	struct vm_disk *d;
+	bool readonly = false;
+	const char *path;
+	unsigned i;
+
+	if (!vm || api_param_string(req, "path", true, VM_PATH_MAX, &path, err) < 0 ||
+	    api_param_bool(req, "readonly", &readonly, err) < 0 ||
+	    api_param_u64(req, "controller", false, 0, &controller, err) < 0 ||
+	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
+	    svc_need_state(vm, "add-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
+			   err) < 0)
+		return NULL;
+	if (svc_check_disk(svc, vm, path, err) < 0)
+		return NULL;
+	if (vm->rec.ndisks == VM_MAX_DISKS) {
+		api_error_set(err, API_ERR_INVALID, "VM '%s' has %d disks already", vm->rec.name,
+			      VM_MAX_DISKS);
+		return NULL;
+	}
+	for (i = 0; i < vm->rec.ndisks; i++) {
+		if (!strcmp(vm->rec.disks[i].path, path)) {
+			api_error_set(err, API_ERR_EXISTS,
+				      "disk '%s' is already attached to VM '%s'", path,
+				      vm->rec.name);
+			return NULL;
+		}
+		if (lun != UINT64_MAX && vm->rec.disks[i].lun == lun) {
+			api_error_set(err, API_ERR_EXISTS, "LUN %llu of VM '%s' is taken by '%s'",
+				      (unsigned long long)lun, vm->rec.name, vm->rec.disks[i].path);
+			return NULL;
+		}
+	}
+	if (lun == UINT64_MAX) /* the lowest free LUN */
+		for (lun = 0; lun < 64; lun++) {
+			for (i = 0; i < vm->rec.ndisks && vm->rec.disks[i].lun != lun; i++)
+				;
+			if (i == vm->rec.ndisks)
+				break;
+		}
+	if (vm_state_has_worker(vm->rec.state)) {
+		struct json_object *extra = json_object_new_object(), *ans = NULL, *v;
+		int r;
+
+		json_object_object_add(extra, "path", json_object_new_string(path));
+		json_object_object_add(extra, "readonly", json_object_new_boolean(readonly));
+		json_object_object_add(extra, "controller", json_object_new_int((int)controller));
+		json_object_object_add(extra, "lun", json_object_new_int((int)lun));
+		r = svc_call_worker(svc, vm, "disk-add", extra, CONTROL_TIMEOUT_MS, &ans);
+		if (r < 0 || !svc_worker_ok(ans)) {
+			api_error_set(err, API_ERR_WORKER,
+				      "add-vmharddiskdrive: the worker of VM '%s' refused: %s",
+				      vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+			json_object_put(ans);
+			return NULL;
+		}
+		if (json_object_object_get_ex(ans, "lun", &v) &&
+		    json_object_is_type(v, json_type_int))
+			lun = (uint64_t)json_object_get_int(v);
+		json_object_put(ans);
+		if (vm->removed || vm->rec.ndisks == VM_MAX_DISKS) {
+			api_error_set(err, API_ERR_STATE, "the VM changed meanwhile");
+			return NULL;
+		}
+	}
+	d = &vm->rec.disks[vm->rec.ndisks++];
+	d->path = strdup(path);
+	d->readonly = readonly;
+	d->controller = (unsigned)controller;
+	d->lun = (unsigned)lun;
+	if (inventory_write(svc->state_dir, &vm->rec) < 0)
+		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
+	return svc_vm_json(vm);
+}
+
+static struct json_object *call_remove_disk(struct service *svc, const struct api_request *req,
+					    struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_PAUSED,
+					   VM_STATE_CRITICAL};
+	struct vm *vm = svc_lookup(svc, req, err);
+	uint64_t lun = UINT64_MAX;
+	const char *path = NULL;
+	unsigned i;
+
+	if (!vm || api_param_string(req, "path", false, VM_PATH_MAX, &path, err) < 0 ||
+	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
+	    svc_need_state(vm, "remove-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
+			   err) < 0)
+		return NULL;
+	if (!path && lun == UINT64_MAX) {
+		api_error_set(err, API_ERR_BAD_REQUEST, "give the disk's \"path\" or its \"lun\"");
+		return NULL;
+	}
+	for (i = 0; i < vm->rec.ndisks; i++)
+		if (path ? !strcmp(vm->rec.disks[i].path, path) : vm->rec.disks[i].lun == lun)
+			break;
+	if (i == vm->rec.ndisks) {
+		if (path)
+			api_error_set(err, API_ERR_NOT_FOUND, "VM '%s' has no disk '%s'",
+				      vm->rec.name, path);
+		else
+			api_error_set(err, API_ERR_NOT_FOUND, "VM '%s' has no disk at LUN %llu",
+				      vm->rec.name, (unsigned long long)lun);
+		return NULL;
+	}
+	if (vm_state_has_worker(vm->rec.state)) {
+		struct json_object *extra = json_object_new_object(), *ans = NULL;
+		char *p = strdupa(vm->rec.disks[i].path);
+		int r;
+
+		json_object_object_add(extra, "controller",
+				       json_object_new_int((int)vm->rec.disks[i].controller));
+		json_object_object_add(extra, "lun",
+				       json_object_new_int((int)vm->rec.disks[i].lun));
+		r = svc_call_worker(svc, vm, "disk-remove", extra, CONTROL_TIMEOUT_MS, &ans);
+		if (r < 0 || !svc_worker_ok(ans)) {
+			api_error_set(err, API_ERR_WORKER,
+				      "remove-vmharddiskdrive: the worker of VM '%s' refused: %s",
+				      vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+			json_object_put(ans);
+			return NULL;
+		}
+		json_object_put(ans);
+		for (i = 0; i < vm->rec.ndisks && strcmp(vm->rec.disks[i].path, p); i++)
+			;
+		if (i == vm->rec.ndisks)
+			return svc_vm_json(vm);
+	}
+	free(vm->rec.disks[i].path);
+	memmove(&vm->rec.disks[i], &vm->rec.disks[i + 1],
+		sizeof(vm->rec.disks[0]) * (vm->rec.ndisks - i - 1));
+	vm->rec.ndisks--;
+	if (inventory_write(svc->state_dir, &vm->rec) < 0)
+		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
+	return svc_vm_json(vm);
+}
+
+static struct json_object *ic_entry(const char *name, struct json_object *ic, const char *status)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "enabled", json_object_new_boolean(1));
+	json_object_object_add(o, "status", json_object_new_string(status));
+	json_object_object_add(o, "detail", json_object_get(ic));
+	return o;
+}
+
+static struct json_object *call_get_ic(struct service *svc, const struct api_request *req,
+				       struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_RUNNING, VM_STATE_PAUSED, VM_STATE_STOPPING};
+	struct json_object *st = NULL, *vmbus = NULL, *list, *res, *ic, *items;
+	static const char *const ics[][2] = {{"Heartbeat", "heartbeat"},
+					     {"Shutdown", "shutdown"},
+					     {"Time Synchronization", "timesync"},
+					     {"Key-Value Pair Exchange", "kvp"}};
+	struct vm *vm = svc_lookup(svc, req, err);
+	unsigned i;
+	int r;
+
+	if (!vm || svc_need_state(vm, "get-vmintegrationservice", ok, 3, "start it first", err) < 0)
+		return NULL;
+	r = svc_call_worker(svc, vm, "status", NULL, STATUS_TIMEOUT_MS, &st);
+	if (r < 0) {
+		api_error_set(err, API_ERR_WORKER, "the worker of VM '%s' does not answer: %s",
+			      vm->rec.name, strerror(-r));
+		return NULL;
+	}
+	if (vm->pidfd >= 0 && !vm->removed)
+		svc_apply_status(svc, vm, json_object_get(st));
+	json_object_object_get_ex(st, "vmbus", &vmbus);
+	list = json_object_new_array();
+	for (i = 0; i < 4; i++) {
+		const char *state, *status;
+
+		ic = NULL;
+		if (vmbus)
+			json_object_object_get_ex(vmbus, ics[i][1], &ic);
+		state = svc_status_string(ic, "state");
+		if (!state || strcmp(state, "ready"))
+			status = "No Contact";
+		else if (i == 0)
+			status = svc_status_heartbeat_alive(st) ? "OK" : "Lost Communication";
+		else
+			status = "OK";
+		json_object_array_add(list, ic_entry(ics[i][0], ic, status));
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "name", json_object_new_string(vm->rec.name));
+	json_object_object_add(res, "services", list);
+	ic = NULL;
+	items = NULL;
+	if (vmbus && json_object_object_get_ex(vmbus, "kvp", &ic))
+		json_object_object_get_ex(ic, "items", &items);
+	json_object_object_add(res, "kvp_items",
+			       items ? json_object_get(items) : json_object_new_array());
+	json_object_put(st);
+	return res;
+}
+
+static struct json_object *call_get_console(struct service *svc, const struct api_request *req,
+					    struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err);
+	struct json_object *res;
+
+	if (!vm)
+		return NULL;
+	if (!vm_state_has_worker(vm->rec.state)) {
+		api_error_set(
+			err, API_ERR_STATE,
+			"VM '%s' is %s: its console exists while it runs (start it with parvis "
+			"start-vm %s; its last output is in %s)",
+			vm->rec.name, vm_state_name(vm->rec.state), vm->rec.name,
+			vm->paths.console_log);
+		return NULL;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "socket", json_object_new_string(vm->paths.console));
+	json_object_object_add(res, "log", json_object_new_string(vm->paths.console_log));
+	return res;
+}
+
+static struct json_object *call_get_history(struct service *svc, const struct api_request *req,
+					    struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err);
+	struct json_object *rec, *res, *h = NULL;
+
+	if (!vm)
+		return NULL;
+	rec = vm_record_to_json(&vm->rec);
+	json_object_object_get_ex(rec, "history", &h);
+	res = json_object_new_object();
+	json_object_object_add(res, "name", json_object_new_string(vm->rec.name));
+	json_object_object_add(res, "history", json_object_get(h));
+	json_object_put(rec);
+	return res;
+}
+
+struct json_object *service_call(struct service *svc, const struct api_request *req, int event_fd,
+				 bool *subscribed)
+{
+	struct api_error err = {0};
+	struct json_object *res = NULL;
+	bool is_remove = req->call == API_CALL_REMOVE_VM;
+
+	pthread_mutex_lock(&svc->lock);
+	switch (req->call) {
+	case API_CALL_NEW_VM: res = call_new_vm(svc, req, &err); break;
+	case API_CALL_GET_VM: res = call_get_vm(svc, req, &err); break;
+	case API_CALL_START_VM: res = svc_call_start_vm(svc, req, &err); break;
+	case API_CALL_STOP_VM: res = svc_call_stop_vm(svc, req, &err); break;
+	case API_CALL_RESTART_VM: res = svc_call_restart_vm(svc, req, &err); break;
+	case API_CALL_SUSPEND_VM: res = svc_call_pause(svc, req, true, &err); break;
+	case API_CALL_RESUME_VM: res = svc_call_pause(svc, req, false, &err); break;
+	case API_CALL_REMOVE_VM: res = call_remove_vm(svc, req, &err); break;
+	case API_CALL_SET_VM: res = call_set_vm(svc, req, &err); break;
+	case API_CALL_ADD_VMHARDDISKDRIVE: res = call_add_disk(svc, req, &err); break;
+	case API_CALL_REMOVE_VMHARDDISKDRIVE: res = call_remove_disk(svc, req, &err); break;
+	case API_CALL_GET_VMINTEGRATIONSERVICE: res = call_get_ic(svc, req, &err); break;
+	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, &err); break;
+	case API_CALL_GET_VMHISTORY: res = call_get_history(svc, req, &err); break;
+	case API_CALL_SUBSCRIBE:
+		if (svc->nevents == MAX_EVENT_SINKS) {
+			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",
+				      MAX_EVENT_SINKS);
+			break;
+		}
+		/* Answered here, under the lock, so that no event can overtake the answer. */
+		res = api_answer_ok(req, NULL);
+		if (res && jsonline_send(event_fd, res) == 0) {
+			svc->event_fds[svc->nevents++] = event_fd;
+			*subscribed = true;
+		}
+		json_object_put(res);
+		pthread_mutex_unlock(&svc->lock);
+		return NULL;
+	case API_CALL_VERSION:
+		res = json_object_new_object();
+		json_object_object_add(res, "api", json_object_new_int(API_VERSION));
+		json_object_object_add(res, "service",
+				       json_object_new_string("parvis-vmms " PARVIS_VERSION));
+		break;
+	case API_CALL_COUNT: break;
+	}
+	pthread_mutex_unlock(&svc->lock);
+	if (!res && !err.code && !is_remove)
+		api_error_set(&err, API_ERR_HOST, "internal error");
+	return err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
+}

@@ -1,0 +1,92 @@
+/*
+ * The inventory: one JSON file per VM, DIR/vms/<id>.json, holding the VM's
+ * settings, its last state and its transition history. Files are replaced
+ * atomically (temporary file, fsync, rename, fsync of the directory): a
+ * crash at any moment leaves the old file or the new one. The record
+ * parser reads files anyone with write access to the state directory may
+ * have edited: it is fuzzed (tests/fuzz/vmms, target vm_record).
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/guid.h"
+#include "vmms/vm_state.h"
+
+#define VM_NAME_MAX    100 /* bytes, as Hyper-V's VM names */
+#define VM_PATH_MAX    1024
+#define VM_CMDLINE_MAX 4095
+#define VM_NOTES_MAX   4096
+#define VM_MAX_DISKS   64
+#define VM_MAX_CPUS    240
+#define VM_MIN_MEMORY  (16ull << 20)
+#define VM_HISTORY_MAX 64 /* transitions kept per VM, oldest dropped first */
+#define VM_REASON_MAX  256
+
+struct vm_disk {
+	char *path;
+	bool readonly;
+	unsigned controller, lun;
+};
+
+struct vm_history_entry {
+	int64_t time_ms; /* wall clock, ms since the epoch */
+	enum vm_state from, to;
+	char reason[VM_REASON_MAX];
+};
+
+struct vm_record {
+	char id[GUID_STRING_LEN];
+	char *name;
+	unsigned cpus;
+	uint64_t memory_bytes;
+	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
+	struct vm_disk disks[VM_MAX_DISKS];
+	unsigned ndisks;
+	enum vm_state state; /* the last state recorded */
+	char status[VM_REASON_MAX];
+	struct vm_history_entry history[VM_HISTORY_MAX]; /* oldest first */
+	unsigned nhistory;
+};
+
+void vm_record_init(struct vm_record *r);
+void vm_record_fini(struct vm_record *r);
+
+/*
+ * Checks a VM name: 1..VM_NAME_MAX bytes, no '/', no control characters,
+ * no leading or trailing blank. 0, or -EINVAL with why in err.
+ */
+int vm_name_check(const char *name, char *err, size_t errlen) must_check;
+
+/* Appends a transition to the history (dropping the oldest when full) and sets state. */
+void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms,
+			  const char *reason);
+
+/* The record as the file holds it (a new object). */
+struct json_object *vm_record_to_json(const struct vm_record *r);
+/* Parses a file's text. 0, or -EINVAL with what is wrong in err. */
+int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err,
+		    size_t errlen) must_check;
+
+/* Creates DIR/vms (and DIR/run) if missing. */
+int inventory_prepare(const char *state_dir, char *err, size_t errlen) must_check;
+/* Writes DIR/vms/<id>.json atomically. */
+int inventory_write(const char *state_dir, const struct vm_record *r) must_check;
+/* Removes DIR/vms/<id>.json (and syncs the directory). */
+int inventory_remove(const char *state_dir, const char *id) must_check;
+
+/*
+ * Calls fn for every DIR/vms/<*>.json in name order: with the record when
+ * it parses (fn takes it over), or with NULL and the error when not, in
+ * which case id is the file name without ".json".
+ */
+typedef void (*inventory_load_fn)(void *opaque, const char *id, struct vm_record *r,
+				  const char *error);
+int inventory_load(const char *state_dir, inventory_load_fn fn, void *opaque) must_check;
+
+/* A new random (version 4) GUID as text. */
+int vm_id_new(char id[GUID_STRING_LEN]) must_check;

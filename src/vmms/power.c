@@ -1,0 +1,409 @@
+/*
+ * The calls that change whether a VM runs: start-vm (writes the worker's
+ * configuration, spawns it, waits for it to run), stop-vm (graceful, forced,
+ * turn-off), restart-vm, suspend-vm and resume-vm. Called with svc->lock
+ * held; calls to the worker drop it (svc_call_worker).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "ipc/jsonline.h"
+#include "ipc/worker_client.h"
+#include "vmms/service_internal.h"
+#include "vmms/vm_state.h"
+
+/* --- the worker's configuration ------------------------------------------------------------ */
+
+static int write_worker_config(const struct vm *vm)
+{
+	struct json_object *o = json_object_new_object(), *disks;
+	char serial[1400], mem[32], tmp[700];
+	unsigned i;
+	int r;
+
+	json_object_object_add(o, "kernel", json_object_new_string(vm->rec.kernel));
+	if (vm->rec.initrd)
+		json_object_object_add(o, "initrd", json_object_new_string(vm->rec.initrd));
+	if (vm->rec.cmdline)
+		json_object_object_add(o, "cmdline", json_object_new_string(vm->rec.cmdline));
+	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
+	json_object_object_add(o, "memory", json_object_new_string(mem));
+	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
+	snprintf(serial, sizeof(serial), "socket:%s,log=%s", vm->paths.console,
+		 vm->paths.console_log);
+	json_object_object_add(o, "serial", json_object_new_string(serial));
+	json_object_object_add(o, "control", json_object_new_string(vm->paths.control));
+	json_object_object_add(o, "exit-status-file",
+			       json_object_new_string(vm->paths.exit_status));
+	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));
+	/* Only when there are disks: a worker without storage support rejects the key. */
+	if (vm->rec.ndisks) {
+		disks = json_object_new_array();
+		for (i = 0; i < vm->rec.ndisks; i++) {
+			struct json_object *d = json_object_new_object();
+
+			json_object_object_add(d, "path",
+					       json_object_new_string(vm->rec.disks[i].path));
+			json_object_object_add(d, "readonly",
+					       json_object_new_boolean(vm->rec.disks[i].readonly));
+			json_object_object_add(
+				d, "controller",
+				json_object_new_int((int)vm->rec.disks[i].controller));
+			json_object_object_add(d, "lun",
+					       json_object_new_int((int)vm->rec.disks[i].lun));
+			json_object_array_add(disks, d);
+		}
+		json_object_object_add(o, "disks", disks);
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", vm->paths.config);
+	r = json_object_to_file_ext(tmp, o,
+				    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+	json_object_put(o);
+	if (r < 0 || rename(tmp, vm->paths.config) < 0)
+		return -EIO;
+	return 0;
+}
+
+/* Waits on svc->changed until vm leaves state s or deadline (monotonic ns). */
+static void wait_leave(struct service *svc, struct vm *vm, enum vm_state s, uint64_t deadline)
+{
+	while (vm->rec.state == s && !vm->removed) {
+		struct timespec ts;
+		uint64_t left, now = time_monotonic_ns();
+
+		if (now >= deadline)
+			return;
+		left = deadline - now;
+		if (left > 200000000)
+			left = 200000000;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(left / 1000000000);
+		ts.tv_nsec += (long)(left % 1000000000);
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
+	}
+}
+
+/* Calls the worker of vm without the lock (held on entry and on return). */
+int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
+		    int timeout_ms, struct json_object **ret)
+{
+	char path[sizeof(vm->paths.control)];
+	int r;
+
+	memcpy(path, vm->paths.control, sizeof(path));
+	vm->refs++;
+	pthread_mutex_unlock(&svc->lock);
+	r = worker_call(path, cmd, extra, timeout_ms, ret);
+	pthread_mutex_lock(&svc->lock);
+	svc_vm_put(svc, vm);
+	return r;
+}
+
+const char *svc_worker_error(struct json_object *ans)
+{
+	const char *e = svc_status_string(ans, "error");
+
+	return e ? e : "no reason given";
+}
+
+bool svc_worker_ok(struct json_object *ans)
+{
+	struct json_object *v;
+
+	return ans && json_object_object_get_ex(ans, "ok", &v) && json_object_get_boolean(v);
+}
+
+struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
+				 struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
+	uint64_t deadline;
+	struct json_object *res = NULL;
+	unsigned i;
+	pid_t pid;
+	int r, fd;
+
+	if (svc_need_state(vm, "start-vm", ok, 2, "stop it first (parvis stop-vm)", err) < 0)
+		return NULL;
+	if (!vm->rec.kernel) {
+		api_error_set(
+			err, API_ERR_INVALID,
+			"VM '%s' boots from disk '%s', which this worker cannot do yet; give it a "
+			"kernel (parvis set-vm is not enough: create it with --kernel)",
+			vm->rec.name, vm->rec.boot_disk);
+		return NULL;
+	}
+	if (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
+	    (vm->rec.initrd && svc_check_file("initrd", vm->rec.initrd, err) < 0))
+		return NULL;
+	for (i = 0; i < vm->rec.ndisks; i++)
+		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0)
+			return NULL;
+	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) || write_worker_config(vm) < 0) {
+		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
+			      strerror(errno));
+		return NULL;
+	}
+	unlink(vm->paths.exit_status);
+	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
+		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
+			      vm->rec.name, vm_state_name(vm->rec.state));
+		return NULL;
+	}
+	r = worker_spawn(svc->vmwp, &vm->paths, &pid);
+	fd = r == 0 ? pidfd_open_pid(pid) : r;
+	if (fd < 0) {
+		char reason2[VM_REASON_MAX];
+
+		snprintf(reason2, sizeof(reason2), "cannot start the worker %s: %s", svc->vmwp,
+			 strerror(-fd));
+		(void)svc_transition(svc, vm, VM_STATE_CRITICAL, reason2);
+		api_error_set(err, API_ERR_HOST, "%s", reason2);
+		return NULL;
+	}
+	vm->pid = pid;
+	vm->pidfd = fd;
+	vm->child = true;
+	vm->start_time = proc_start_time(pid);
+	vm->cpu_sample_ns = 0;
+	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)
+		pv_log(LOG_WARN, "VM '%s': cannot write %s: a restarted service would not find it",
+		       vm->rec.name, vm->paths.record);
+	svc_wake_monitor(svc);
+
+	/* Running once the worker answers with its machine built. */
+	deadline = time_monotonic_ns() + (uint64_t)START_TIMEOUT_MS * 1000000;
+	vm->refs++;
+	while (vm->rec.state == VM_STATE_STARTING && time_monotonic_ns() < deadline) {
+		struct json_object *st = NULL;
+		const char *state;
+		char path[sizeof(vm->paths.control)];
+
+		memcpy(path, vm->paths.control, sizeof(path));
+		pthread_mutex_unlock(&svc->lock);
+		r = worker_call(path, "status", NULL, 1000, &st);
+		if (r < 0)
+			usleep(2000);
+		pthread_mutex_lock(&svc->lock);
+		state = svc_status_string(st, "state");
+		if (r == 0 && vm->rec.state == VM_STATE_STARTING && vm->pidfd >= 0 && state &&
+		    strcmp(state, "stopped")) {
+			svc_apply_status(svc, vm, st);
+			st = NULL;
+			if (vm->rec.state == VM_STATE_STARTING)
+				(void)svc_transition(svc, vm, VM_STATE_RUNNING,
+						     "the worker is running");
+		}
+		json_object_put(st);
+	}
+	svc_vm_put(svc, vm);
+	/* Running, or already Off again: a guest that powered off at once did start. */
+	if (vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_OFF) {
+		res = svc_vm_json(vm);
+		json_object_object_add(res, "worker_status", json_object_get(vm->status));
+		return res;
+	}
+	if (vm->rec.state == VM_STATE_STARTING)
+		api_error_set(err, API_ERR_TIMEOUT,
+			      "VM '%s': the worker (pid %d) did not answer in %d s; see %s",
+			      vm->rec.name, (int)vm->pid, START_TIMEOUT_MS / 1000, vm->paths.log);
+	else
+		api_error_set(err, vm->rec.state == VM_STATE_OFF ? API_ERR_STATE : API_ERR_WORKER,
+			      "VM '%s' did not start: it is %s (%s)", vm->rec.name,
+			      vm_state_name(vm->rec.state), vm->rec.status);
+	return NULL;
+}
+
+struct json_object *svc_call_start_vm(struct service *svc, const struct api_request *req,
+				      struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err);
+
+	return vm ? svc_start_vm(svc, vm, "start-vm", err) : NULL;
+}
+
+/* Sends the worker's turn-off; if it does not answer, SIGKILL. Lock held. */
+static void turn_off_worker(struct service *svc, struct vm *vm)
+{
+	struct json_object *ans = NULL;
+	pid_t pid = vm->pid;
+	int fd = vm->pidfd;
+
+	if (svc_call_worker(svc, vm, "turn-off", NULL, CONTROL_TIMEOUT_MS, &ans) < 0 &&
+	    vm->pidfd == fd && pid > 0 && proc_start_time(pid) == vm->start_time) {
+		pv_log(LOG_WARN, "VM '%s': the worker does not answer: killing it", vm->rec.name);
+		kill(pid, SIGKILL);
+	}
+	json_object_put(ans);
+}
+
+struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, bool turn_off,
+				uint64_t timeout_s, struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_STARTING, VM_STATE_RUNNING, VM_STATE_PAUSED};
+	struct json_object *ans = NULL, *res;
+	const char *method = turn_off ? "turn off" : NULL;
+	char reason[VM_REASON_MAX];
+	uint64_t deadline;
+	int r;
+
+	if (!vm->unreadable && vm->rec.state == VM_STATE_CRITICAL && vm->pidfd < 0 && turn_off) {
+		(void)svc_transition(svc, vm, VM_STATE_OFF,
+				     "stop-vm --turn-off of a VM whose worker died");
+		return svc_vm_json(vm);
+	}
+	if (!vm->unreadable && vm->rec.state == VM_STATE_OFF) {
+		api_error_set(err, API_ERR_STATE, "stop-vm: VM '%s' is already Off", vm->rec.name);
+		return NULL;
+	}
+	if (svc_need_state(vm, "stop-vm", ok, 3,
+			   vm->rec.state == VM_STATE_CRITICAL ? "use --turn-off to mark it Off"
+							      : "wait for the current operation",
+			   err) < 0)
+		return NULL;
+	snprintf(reason, sizeof(reason), "stop-vm%s",
+		 turn_off ? " --turn-off"
+		 : force  ? " --force"
+			  : "");
+	if (svc_transition(svc, vm, VM_STATE_STOPPING, reason) < 0) {
+		api_error_set(err, API_ERR_STATE, "stop-vm: not allowed from %s",
+			      vm_state_name(vm->rec.state));
+		return NULL;
+	}
+	vm->refs++;
+	if (turn_off) {
+		turn_off_worker(svc, vm);
+	} else {
+		r = svc_call_worker(svc, vm, "shutdown", NULL, CONTROL_TIMEOUT_MS, &ans);
+		method = r == 0 && svc_worker_ok(ans) ? svc_status_string(ans, "method") : NULL;
+		if (!method) {
+			pv_log(LOG_WARN,
+			       "VM '%s': the worker did not take the shutdown request: %s",
+			       vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+			method = "none (the worker did not answer)";
+		}
+		method = method ? strdupa(method) : NULL;
+	}
+	json_object_put(ans);
+	deadline = time_monotonic_ns() + timeout_s * 1000000000ull;
+	wait_leave(svc, vm, VM_STATE_STOPPING, deadline);
+	if (vm->rec.state == VM_STATE_STOPPING && !vm->removed && force && !turn_off) {
+		pv_log(LOG_INFO, "VM '%s': the guest did not shut down in %llu s: turning it off",
+		       vm->rec.name, (unsigned long long)timeout_s);
+		turn_off_worker(svc, vm);
+		method = "turned off after the timeout (--force)";
+		wait_leave(svc, vm, VM_STATE_STOPPING,
+			   time_monotonic_ns() + TURN_OFF_GRACE_S * 1000000000ull);
+	}
+	if (vm->rec.state == VM_STATE_STOPPING && !vm->removed && turn_off) {
+		/* the worker did not end after turn-off: it is stuck */
+		if (vm->pid > 0 && proc_start_time(vm->pid) == vm->start_time)
+			kill(vm->pid, SIGKILL);
+		wait_leave(svc, vm, VM_STATE_STOPPING,
+			   time_monotonic_ns() + TURN_OFF_GRACE_S * 1000000000ull);
+	}
+	svc_vm_put(svc, vm);
+	if (vm->rec.state == VM_STATE_STOPPING) {
+		char why[VM_REASON_MAX];
+
+		snprintf(why, sizeof(why), "the guest did not shut down within %llu s",
+			 (unsigned long long)timeout_s);
+		(void)svc_transition(svc, vm, VM_STATE_RUNNING, why);
+		api_error_set(
+			err, API_ERR_TIMEOUT,
+			"VM '%s': the guest did not shut down within %llu s (asked via %s); it "
+			"is still Running: use --force to turn it off after the timeout, or "
+			"--turn-off",
+			vm->rec.name, (unsigned long long)timeout_s, method);
+		return NULL;
+	}
+	res = svc_vm_json(vm);
+	json_object_object_add(res, "method", json_object_new_string(method ? method : ""));
+	return res;
+}
+
+struct json_object *svc_call_stop_vm(struct service *svc, const struct api_request *req,
+				     struct api_error *err)
+{
+	uint64_t timeout = DEFAULT_STOP_TIMEOUT;
+	bool force = false, turn_off = false;
+	struct vm *vm = svc_lookup(svc, req, err);
+
+	if (!vm || api_param_bool(req, "force", &force, err) < 0 ||
+	    api_param_bool(req, "turn_off", &turn_off, err) < 0 ||
+	    api_param_u64(req, "timeout_s", false, 86400, &timeout, err) < 0)
+		return NULL;
+	return svc_stop_vm(svc, vm, force, turn_off, timeout, err);
+}
+
+struct json_object *svc_call_restart_vm(struct service *svc, const struct api_request *req,
+					struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_RUNNING};
+	struct json_object *ans = NULL;
+	struct vm *vm = svc_lookup(svc, req, err);
+	bool force = false;
+	int r;
+
+	if (!vm || api_param_bool(req, "force", &force, err) < 0 ||
+	    svc_need_state(vm, "restart-vm", ok, 1, "start it with parvis start-vm", err) < 0)
+		return NULL;
+	if (force) {
+		if (!svc_stop_vm(svc, vm, false, true, 30, err))
+			return NULL;
+		return svc_start_vm(svc, vm, "restart-vm --force", err);
+	}
+	r = svc_call_worker(svc, vm, "restart", NULL, CONTROL_TIMEOUT_MS, &ans);
+	if (r < 0 || !svc_worker_ok(ans)) {
+		api_error_set(
+			err, API_ERR_WORKER,
+			"restart-vm: VM '%s': %s; use --force to turn it off and start it again",
+			vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+		json_object_put(ans);
+		return NULL;
+	}
+	json_object_put(ans);
+	vm_record_transition(&vm->rec, vm->rec.state, svc_now_ms(),
+			     "restart-vm: the guest restarts");
+	if (inventory_write(svc->state_dir, &vm->rec) < 0)
+		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
+	return svc_vm_json(vm);
+}
+
+struct json_object *svc_call_pause(struct service *svc, const struct api_request *req, bool pause,
+				   struct api_error *err)
+{
+	enum vm_state from = pause ? VM_STATE_RUNNING : VM_STATE_PAUSED;
+	struct json_object *ans = NULL;
+	struct vm *vm = svc_lookup(svc, req, err);
+	const char *call = pause ? "suspend-vm" : "resume-vm";
+	int r;
+
+	if (!vm || svc_need_state(vm, call, &from, 1, NULL, err) < 0)
+		return NULL;
+	r = svc_call_worker(svc, vm, pause ? "pause" : "resume", NULL, CONTROL_TIMEOUT_MS, &ans);
+	if (r < 0 || !svc_worker_ok(ans)) {
+		api_error_set(err, API_ERR_WORKER, "%s: VM '%s': the worker refused: %s", call,
+			      vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+		json_object_put(ans);
+		return NULL;
+	}
+	json_object_put(ans);
+	if (vm->rec.state == from)
+		(void)svc_transition(svc, vm, pause ? VM_STATE_PAUSED : VM_STATE_RUNNING, call);
+	return svc_vm_json(vm);
+}

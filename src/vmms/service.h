@@ -1,0 +1,43 @@
+/*
+ * The management service's core: the VMs (inventory records plus their
+ * workers), the state machine applied to them, the API calls, the monitor
+ * thread that watches workers (pidfd for their end, the control socket's
+ * status every second for heartbeat and uptime), and the event stream.
+ * main.c owns the process: the state directory lock, the API socket, the
+ * client threads.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "base/compiler.h"
+#include "ipc/api.h"
+
+struct service;
+
+struct service_config {
+	const char *state_dir; /* absolute */
+	const char *vmwp;      /* the worker binary */
+	unsigned poll_ms;      /* status poll period (1000) */
+};
+
+/* Loads the inventory, finds running workers again, starts the monitor. */
+int service_new(const struct service_config *cfg, struct service **ret, char *err,
+		size_t errlen) must_check;
+/* Stops the monitor; workers keep running. NULL is a no-op. */
+struct service *service_free(struct service *svc);
+
+/*
+ * Runs one API call (from a client thread; may block for the call's
+ * duration, e.g. stop-vm) and returns the answer. A "subscribe" call
+ * writes its answer to event_fd itself and adds event_fd to the event
+ * stream (*subscribed set; NULL returned): events are then written to it
+ * until service_unsubscribe().
+ */
+struct json_object *service_call(struct service *svc, const struct api_request *req, int event_fd,
+				 bool *subscribed);
+void service_unsubscribe(struct service *svc, int event_fd);
+
+/* Number of VMs with a worker (for the exit message). */
+unsigned service_running_count(struct service *svc);

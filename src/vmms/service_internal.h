@@ -1,0 +1,105 @@
+/*
+ * State shared by the files of the service core (service.c: VMs, states,
+ * events, the monitor, loading; power.c: start, stop, restart, pause;
+ * calls.c: the other API calls and checks). Nothing outside src/vmms/
+ * includes this. Functions here are called with svc->lock held unless
+ * they say otherwise.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ipc/api.h"
+#include "vmms/inventory.h"
+#include "vmms/service.h"
+#include "vmms/worker.h"
+
+#define START_TIMEOUT_MS      30000
+#define STATUS_TIMEOUT_MS     2000
+#define CONTROL_TIMEOUT_MS    10000
+#define DEFAULT_STOP_TIMEOUT  120
+#define TURN_OFF_GRACE_S      20
+#define MAX_EVENT_SINKS	      64
+#define WORKER_SHUTDOWN_LIMIT 65535 /* the worker never turns off by itself: we decide */
+
+struct vm {
+	struct vm *next;
+	struct vm_record rec;
+	bool unreadable; /* its file did not parse: only id and name are meaningful */
+	bool removed;	 /* off the list, freed when refs drops to 0 */
+	unsigned refs;	 /* calls using it while the lock is dropped */
+	struct worker_paths paths;
+
+	/* The worker, while vm_state_has_worker(rec.state). */
+	pid_t pid;	     /* 0 if none */
+	uint64_t start_time; /* /proc start time, against pid reuse */
+	int pidfd;	     /* -1 if none */
+	bool child;	     /* spawned by this service: waitid gives its status */
+
+	/* From the monitor's last status poll. */
+	struct json_object *status;
+	uint64_t status_ns; /* CLOCK_MONOTONIC of that poll */
+	bool heartbeat_alive;
+	uint64_t cpu_ticks, cpu_sample_ns;
+	double cpu_usage; /* percent of the host's processors */
+};
+
+struct service {
+	struct service_config cfg;
+	char *state_dir;
+	char *vmwp;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct vm *vms;
+	int event_fds[MAX_EVENT_SINKS];
+	unsigned nevents;
+	int wake_fd; /* eventfd: the monitor's pidfd set changed, or stop */
+	pthread_t monitor;
+	bool monitor_running;
+	volatile bool stopping;
+	long ticks_per_s;
+	long host_cpus;
+	uint64_t host_ram;
+};
+
+int64_t svc_now_ms(void);
+void svc_emit(struct service *svc, struct json_object *ev);
+struct json_object *svc_vm_event(const char *type, const struct vm *vm);
+struct vm *svc_vm_find(struct service *svc, const char *name);
+void svc_vm_free(struct vm *vm);
+void svc_vm_put(struct service *svc, struct vm *vm);
+int svc_transition(struct service *svc, struct vm *vm, enum vm_state to, const char *reason);
+void svc_wake_monitor(struct service *svc);
+bool svc_status_heartbeat_alive(struct json_object *st);
+const char *svc_status_string(struct json_object *st, const char *key);
+void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st);
+int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
+		    int timeout_ms, struct json_object **ret);
+const char *svc_worker_error(struct json_object *ans);
+bool svc_worker_ok(struct json_object *ans);
+struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
+				 struct api_error *err);
+struct json_object *svc_call_start_vm(struct service *svc, const struct api_request *req,
+				      struct api_error *err);
+struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, bool turn_off,
+				uint64_t timeout_s, struct api_error *err);
+struct json_object *svc_call_stop_vm(struct service *svc, const struct api_request *req,
+				     struct api_error *err);
+struct json_object *svc_call_restart_vm(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_pause(struct service *svc, const struct api_request *req, bool pause,
+				   struct api_error *err);
+struct json_object *svc_vm_json(const struct vm *vm);
+int svc_check_file(const char *what, const char *path, struct api_error *err);
+int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
+		   struct api_error *err);
+int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
+int svc_check_cpus(uint64_t cpus, struct api_error *err);
+struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
+/* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
+int svc_need_state(const struct vm *vm, const char *call, const enum vm_state *ok, unsigned n,
+		   const char *hint, struct api_error *err);

@@ -1,0 +1,250 @@
+/* Worker processes: spawn, find again, how they ended; see worker.h. */
+#include "vmms/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char *id)
+{
+	struct sockaddr_un un;
+
+	if ((size_t)snprintf(wp->dir, sizeof(wp->dir), "%s/run/%s", state_dir, id) >=
+	    sizeof(wp->dir))
+		return -ENAMETOOLONG;
+	snprintf(wp->config, sizeof(wp->config), "%s/vm.json", wp->dir);
+	snprintf(wp->control, sizeof(wp->control), "%s/control.sock", wp->dir);
+	snprintf(wp->console, sizeof(wp->console), "%s/console.sock", wp->dir);
+	snprintf(wp->console_log, sizeof(wp->console_log), "%s/console.log", wp->dir);
+	snprintf(wp->log, sizeof(wp->log), "%s/worker.log", wp->dir);
+	snprintf(wp->exit_status, sizeof(wp->exit_status), "%s/exit-status", wp->dir);
+	snprintf(wp->record, sizeof(wp->record), "%s/worker.json", wp->dir);
+	if (strlen(wp->control) >= sizeof(un.sun_path) ||
+	    strlen(wp->console) >= sizeof(un.sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, pid_t *pid)
+{
+	char opt[] = "--config";
+	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none;
+	int r;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, wp->log, O_WRONLY | O_CREAT | O_APPEND,
+					 0640);
+	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	/* Its own session: no terminal's hang-up or Ctrl-C reaches it, and it survives us. */
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	{
+		sigset_t def;
+
+		sigemptyset(&def);
+		sigaddset(&def, SIGPIPE);
+		sigaddset(&def, SIGTERM);
+		sigaddset(&def, SIGINT);
+		sigaddset(&def, SIGHUP);
+		posix_spawnattr_setsigdefault(&attr, &def);
+	}
+	r = posix_spawn(pid, vmwp, &fa, &attr, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	return -r;
+}
+
+/* /proc/PID/stat after the command name (which may contain anything), or -errno. */
+static int read_stat(pid_t pid, char *buf, size_t len, char **after_comm)
+{
+	char path[64];
+	ssize_t n;
+	char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	*after_comm = p + 2; /* field 3, the state */
+	return 0;
+}
+
+/* Field number `field` (1-based, >= 3) of a stat line. */
+static const char *stat_field(char *after_comm, int field)
+{
+	char *p = after_comm;
+	int i;
+
+	for (i = 3; i < field && p; i++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	return p;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char buf[1024], *s;
+	const char *f;
+
+	if (pid <= 0 || read_stat(pid, buf, sizeof(buf), &s) < 0)
+		return 0;
+	f = stat_field(s, 22);
+	return f ? strtoull(f, NULL, 10) : 0;
+}
+
+int proc_cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+	char buf[1024], *s;
+	const char *u, *k;
+	int r = read_stat(pid, buf, sizeof(buf), &s);
+
+	if (r < 0)
+		return r;
+	u = stat_field(s, 14);
+	k = stat_field(s, 15);
+	if (!u || !k)
+		return -EIO;
+	*ticks = strtoull(u, NULL, 10) + strtoull(k, NULL, 10);
+	return 0;
+}
+
+bool proc_is_zombie(pid_t pid)
+{
+	char buf[1024], *s;
+
+	return read_stat(pid, buf, sizeof(buf), &s) == 0 && (s[0] == 'Z' || s[0] == 'X');
+}
+
+int pidfd_open_pid(pid_t pid)
+{
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int worker_record_write(const struct worker_paths *wp, pid_t pid, uint64_t start_time)
+{
+	char tmp[700];
+	FILE *f;
+	int r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", wp->record);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "{\"pid\": %d, \"start_time\": %llu}\n", (int)pid,
+		(unsigned long long)start_time);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, wp->record) < 0)
+		r = -errno;
+	return r;
+}
+
+int worker_record_read(const struct worker_paths *wp, pid_t *pid, uint64_t *start_time)
+{
+	struct json_object *o = json_object_from_file(wp->record), *p, *s;
+	int r = -EINVAL;
+
+	if (!o)
+		return -ENOENT;
+	if (json_object_object_get_ex(o, "pid", &p) && json_object_is_type(p, json_type_int) &&
+	    json_object_object_get_ex(o, "start_time", &s) &&
+	    json_object_is_type(s, json_type_int) && json_object_get_int64(p) > 0 &&
+	    json_object_get_int64(p) < INT32_MAX) {
+		*pid = (pid_t)json_object_get_int64(p);
+		*start_time = (uint64_t)json_object_get_int64(s);
+		r = 0;
+	}
+	json_object_put(o);
+	return r;
+}
+
+int worker_exit_status_read(const struct worker_paths *wp)
+{
+	char buf[16];
+	ssize_t n;
+	int fd = open(wp->exit_status, O_RDONLY | O_CLOEXEC), v;
+
+	if (fd < 0)
+		return -ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	v = atoi(buf);
+	return v >= 0 && v <= 255 ? v : -EINVAL;
+}
+
+const char *worker_exit_status_name(int status)
+{
+	switch (status) {
+	case 0: return "the guest powered off";
+	case 1: return "bad configuration";
+	case 2: return "host error";
+	case 3: return "triple fault";
+	case 4: return "an instruction the host cannot emulate";
+	case 5: return "turned off by the host";
+	default: return "unknown exit status";
+	}
+}
+
+void worker_log_last_line(const struct worker_paths *wp, char *buf, size_t len)
+{
+	char tail[4096];
+	int fd = open(wp->log, O_RDONLY | O_CLOEXEC);
+	off_t size;
+	ssize_t n;
+	char *end, *start;
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	if (size > (off_t)sizeof(tail) - 1)
+		lseek(fd, size - (off_t)sizeof(tail) + 1, SEEK_SET);
+	else
+		lseek(fd, 0, SEEK_SET);
+	n = read(fd, tail, sizeof(tail) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	tail[n] = '\0';
+	end = tail + n;
+	while (end > tail && (end[-1] == '\n' || end[-1] == ' '))
+		*--end = '\0';
+	start = strrchr(tail, '\n');
+	start = start ? start + 1 : tail;
+	snprintf(buf, len, "%s", start);
+}

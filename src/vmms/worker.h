@@ -1,0 +1,57 @@
+/*
+ * Worker processes as the service sees them: spawning parvis-vmwp in its
+ * own session (so it outlives a restart of the service), the runtime record
+ * that lets a restarted service find it again (pid + the process's start
+ * time, so a reused pid is not mistaken for it), and how it ended.
+ * Everything here reads /proc and files the service wrote; nothing the
+ * guest controls.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/compiler.h"
+
+/* The files of a running VM, under DIR/run/<id>/. */
+struct worker_paths {
+	char dir[512];
+	char config[600];      /* vm.json: the worker's --config */
+	char control[600];     /* control.sock */
+	char console[600];     /* console.sock */
+	char console_log[600]; /* console.log: everything the guest wrote to COM1 */
+	char log[600];	       /* worker.log: the worker's stderr */
+	char exit_status[600]; /* exit-status: written by the worker before it exits */
+	char record[600];      /* worker.json: pid and start time */
+};
+
+/* Fills paths; -ENAMETOOLONG if a socket path would not fit in sun_path. */
+int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char *id) must_check;
+
+/*
+ * Starts `vmwp --config paths->config` in a new session, stdin from
+ * /dev/null, stdout and stderr appended to paths->log. The child is ours
+ * (the caller reaps it through its pidfd) but survives our exit.
+ */
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, pid_t *pid) must_check;
+
+/* The start time of a process (/proc/PID/stat field 22, clock ticks since boot); 0 if gone. */
+uint64_t proc_start_time(pid_t pid);
+/* utime + stime of a process in clock ticks; -errno if gone. */
+int proc_cpu_ticks(pid_t pid, uint64_t *ticks) must_check;
+/* True if the process is a zombie (exited, not yet reaped). */
+bool proc_is_zombie(pid_t pid);
+
+int pidfd_open_pid(pid_t pid);
+
+/* worker.json: written when the worker is spawned, removed when it is reaped. */
+int worker_record_write(const struct worker_paths *wp, pid_t pid, uint64_t start_time) must_check;
+int worker_record_read(const struct worker_paths *wp, pid_t *pid, uint64_t *start_time) must_check;
+
+/* The worker's exit status file: 0..255, or -ENOENT if it left none. */
+int worker_exit_status_read(const struct worker_paths *wp);
+/* What an exit status means (docs/vmwp.md). */
+const char *worker_exit_status_name(int status);
+/* The last non-empty line of the worker's log (its error, if it failed), into buf. */
+void worker_log_last_line(const struct worker_paths *wp, char *buf, size_t len);
