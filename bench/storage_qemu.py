@@ -337,6 +337,8 @@ def run_qemu(jobs=FIO_JOBS, cpus=2, memory_mib=512, aio='io_uring', timeout=900,
     m = re.search(r'PARVIS-GUEST-RC (\d+)', console)
     errors = re.findall(r'PARVIS-ERROR .*', console)
     if not m or m.group(1) != '0' or errors:
+        if any('no block device' in e or 'no fio' in e for e in errors):
+            errors.append('(an initramfs without virtio_blk or fio: rebuild it, tools/guest-kit/build.sh --stock)')
         raise BenchError(f'the guest script failed ({errors or "status " + (m.group(1) if m else "missing")}); '
                          f'console in {p["console.txt"]}, ends with:\n{console[-1500:]}')
     say(f'qemu: boot and {len(jobs)} jobs in {wall:.1f} s')
