@@ -25,7 +25,7 @@ readonly META_PKG=linux-image-amd64
 # program, as installed on this host by apt-get (tools/guest-kit/packages.txt),
 # goes in with every shared library ldd names (build-initramfs.sh --program).
 # Copied from the host rather than from `apt-get download`ed .debs: ldd gives
-# the exact library closure (fio's is ~60 libraries from ~45 packages: ceph,
+# the exact library closure (fio's is 63 files from 57 packages: ceph,
 # gluster, ICU, ...), where apt-get download fetches no dependencies and
 # would need a resolver of its own. Both come from Debian's archive.
 #   fio  in-guest storage benchmark and check (bench/storage_qemu.py): its
