@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# build-initramfs.sh OUT.cpio [--modules-from DIR]: build the guest-kit
-# initramfs.
+# build-initramfs.sh OUT.cpio [--modules-from DIR] [--program PATH]...:
+# build the guest-kit initramfs.
 #
 # An uncompressed newc cpio (the guest kernel unpacks it without a
 # decompressor) holding busybox-static as /bin/busybox with a symlink per
 # applet, the kit's /init and a /dev/console node. With --modules-from, it
 # also carries the kernel modules in DIR, a directory laid out like
 # /lib/modules/<version> (its name is the version), with modules.dep made
-# by depmod, and the list of modules /init loads (stock-modules.txt).
+# by depmod, and the list of modules /init loads (stock-modules.txt). Each
+# --program PATH adds a dynamically linked program of this host (e.g.
+# /usr/bin/fio) with every shared library it needs, at the same paths.
 # The archive is reproducible: the same inputs give the same bytes.
 # Must run as root to create /dev/console (without it, /init still
 # reopens the console once devtmpfs is mounted).
@@ -21,7 +23,7 @@ readonly BUSYBOX=/bin/busybox
 stage='' partial=''
 trap 'rm -rf -- ${stage:+"$stage"} ${partial:+"$partial"}' EXIT
 
-usage() { die "usage: build-initramfs.sh OUT.cpio [--modules-from DIR]"; }
+usage() { die "usage: build-initramfs.sh OUT.cpio [--modules-from DIR] [--program PATH]..."; }
 
 # populate_root ROOT: busybox, its applet links, /init, mount points.
 populate_root() {
@@ -40,20 +42,31 @@ populate_root() {
     fi
 }
 
+# add_program ROOT PROGRAM: PROGRAM (an absolute path on this host, from a
+# Debian package) with the dynamic loader and every shared library ldd names,
+# each at the same path in ROOT. The loader needs no ld.so.cache: Debian's
+# default search path covers /lib/x86_64-linux-gnu and /usr/lib/..., and
+# libraries in other directories (e.g. ceph/) are found through their users'
+# RUNPATH, which the same paths keep valid.
+add_program() {
+    local root=$1 program=$2 lib
+    [[ -x $program ]] || die "$program missing (see $KIT_DIR/packages.txt)"
+    install -D -m 0755 "$program" "$root$program"
+    while read -r lib; do
+        [[ -e $root$lib ]] || install -D -m 0755 "$lib" "$root$lib"
+    done < <(ldd "$program" | grep -o '/[^ ]*')
+}
+
 # add_kvp_daemon ROOT: hv_kvp_daemon (hyperv-daemons), its shared libraries
 # and helper scripts. Linux's KVP driver only relays: without the daemon
 # the guest never answers the host's KVP requests.
 add_kvp_daemon() {
-    local root=$1 lib
+    local root=$1
     [[ -x /usr/sbin/hv_kvp_daemon ]] ||
         die "/usr/sbin/hv_kvp_daemon missing: apt-get install hyperv-daemons"
-    install -D -m 0755 /usr/sbin/hv_kvp_daemon "$root/usr/sbin/hv_kvp_daemon"
+    add_program "$root" /usr/sbin/hv_kvp_daemon
     mkdir -p "$root/usr/libexec/hypervkvpd" "$root/var/lib/hyperv"
     cp -a /usr/libexec/hypervkvpd/. "$root/usr/libexec/hypervkvpd/"
-    # The dynamic loader and every library ldd names, at the same paths.
-    while read -r lib; do
-        install -D -m 0755 "$lib" "$root$lib"
-    done < <(ldd /usr/sbin/hv_kvp_daemon | grep -o '/[^ ]*')
 }
 
 # add_modules ROOT DIR: copy the modules of DIR into ROOT, index them, and
@@ -69,10 +82,12 @@ add_modules() {
 }
 
 main() {
-    local out='' modules=''
+    local out='' modules='' program
+    local -a programs=()
     while (($#)); do
         case $1 in
         --modules-from) (($# >= 2)) || usage; modules=$2; shift 2 ;;
+        --program) (($# >= 2)) || usage; programs+=("$2"); shift 2 ;;
         -*) usage ;;
         *) [[ -z $out ]] || usage; out=$1; shift ;;
         esac
@@ -90,6 +105,9 @@ main() {
     populate_root "$stage"
     add_kvp_daemon "$stage"
     [[ -z $modules ]] || add_modules "$stage" "$modules"
+    for program in ${programs[@]+"${programs[@]}"}; do
+        add_program "$stage" "$program"
+    done
 
     # Fixed times and owners, sorted names: reproducible bytes.
     find "$stage" -exec touch -h -d @0 {} +

@@ -6,8 +6,9 @@
 # depends on (apt-get download: Debian's archive only), unpacks it, and
 # keeps its vmlinuz (a bzImage), its config, the modules named in
 # stock-modules.txt (Hyper-V guest drivers, drivers for Parvis's emulated
-# devices) with every module they depend on, and an initramfs with them
-# (build-initramfs.sh). The result is cached under
+# devices, virtio-blk for the QEMU side of bench/storage) with every module
+# they depend on, and an initramfs with them and the EXTRA_PACKAGES' programs
+# (fio) (build-initramfs.sh). The result is cached under
 #   $PARVIS_CACHE (default ${XDG_CACHE_HOME:-~/.cache}/parvis)/stock-kernel-<hash>/
 #     vmlinuz  config  initramfs.cpio  modules/<version>/...
 # where <hash> covers the package name and version and the kit's scripts.
@@ -20,12 +21,32 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 readonly META_PKG=linux-image-amd64
 
 # ---- EXTRA PACKAGES ------------------------------------------------------
-# The place for more of Debian's packages in the stock initramfs
-# (hyperv-daemons, fio, iperf3, ...); empty for now. Adding one means, in
-# build_into: apt-get download it next to the kernel, dpkg-deb -x it, and
-# copy its programs with the shared libraries they need (busybox is static,
-# they are not) into the initramfs. This list is part of the cache key.
-readonly EXTRA_PACKAGES=()
+# More of Debian's packages in the stock initramfs, as PACKAGE:PROGRAM: the
+# program, as installed on this host by apt-get (tools/guest-kit/packages.txt),
+# goes in with every shared library ldd names (build-initramfs.sh --program).
+# Copied from the host rather than from `apt-get download`ed .debs: ldd gives
+# the exact library closure (fio's is 63 files from 57 packages: ceph,
+# gluster, ICU, ...), where apt-get download fetches no dependencies and
+# would need a resolver of its own. Both come from Debian's archive.
+#   fio  in-guest storage benchmark and check (bench/storage_qemu.py): its
+#        io_uring and libaio engines are built in; with its libraries it
+#        adds ~84 MB to the initramfs (libicudata alone is 31 MB), so give
+#        the guest 512 MiB or more.
+# The entries, the packages' installed versions and the libraries' resolved
+# paths are part of the cache key.
+readonly EXTRA_PACKAGES=(fio:/usr/bin/fio)
+
+# What the EXTRA_PACKAGES bring in, for the cache key: each entry with its
+# package's installed version, and the files ldd resolves for its program.
+extra_packages_key() {
+    local entry pkg program
+    for entry in ${EXTRA_PACKAGES[@]+"${EXTRA_PACKAGES[@]}"}; do
+        pkg=${entry%%:*} program=${entry#*:}
+        printf '%s %s %s\n' "$pkg" "$(kit_pkg_version "$pkg")" "$program"
+        [[ -x $program ]] || die "$program missing: apt-get install $pkg"
+        ldd "$program" | grep -o '/[^ ]*' | xargs -r readlink -f | LC_ALL=C sort
+    done
+}
 
 # The versioned kernel package linux-image-amd64 depends on right now.
 resolve_kernel_package() {
@@ -85,7 +106,8 @@ collect_modules() {
 # tools' output in LOG; leave the result in WORK/out.
 build_into() {
     local work=$1 logfile=$2 pkg=$3 version=$4
-    local root=$work/root out=$work/out deb kver
+    local root=$work/root out=$work/out deb kver entry
+    local -a programs=()
     mkdir -p "$root" "$out"
 
     log "downloading $pkg $version"
@@ -104,15 +126,20 @@ build_into() {
     cp "$root/boot/config-$kver" "$out/config"
     collect_modules "$root" "$kver" "$out/modules/$kver"
     log "building initramfs with $(find "$out/modules" -name '*.ko' | wc -l) modules"
-    "$KIT_DIR/build-initramfs.sh" "$out/initramfs.cpio" --modules-from "$out/modules/$kver"
+    for entry in ${EXTRA_PACKAGES[@]+"${EXTRA_PACKAGES[@]}"}; do
+        programs+=(--program "${entry#*:}")
+    done
+    "$KIT_DIR/build-initramfs.sh" "$out/initramfs.cpio" --modules-from "$out/modules/$kver" \
+        ${programs[@]+"${programs[@]}"}
 }
 
 main() {
     (($# <= 1)) || die "usage: fetch-stock-kernel.sh [OUTDIR]"
-    local outdir=${1:-} pkg version hash cache final
+    local outdir=${1:-} pkg version extra hash cache final
     pkg=$(resolve_kernel_package)
     version=$(candidate_version "$pkg")
-    hash=$(kit_hash "$pkg $version" "extra: ${EXTRA_PACKAGES[*]}" \
+    extra=$(extra_packages_key)
+    hash=$(kit_hash "$pkg $version" "extra: $extra" \
         "$KIT_DIR/fetch-stock-kernel.sh" "$KIT_DIR/build-initramfs.sh" \
         "$KIT_DIR/init" "$KIT_DIR/lib.sh" "$KIT_DIR/stock-modules.txt")
     cache=$(kit_cache_root)
