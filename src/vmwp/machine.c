@@ -28,12 +28,14 @@
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "vid/pc_layout.h"
+#include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
 
 struct machine {
 	struct partition *partition;
 	struct hv *hv;
 	struct vmbus_host *vmbus; /* VMBus and the integration services */
+	struct storage *storage;  /* synthetic SCSI controllers and their disks */
 	struct console *com1_console, *com2_console;
 	struct uart16550 *com1, *com2;
 	struct i8042 *kbc;
@@ -316,6 +318,11 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		snprintf(err, errlen, "VMBus: %s", strerror(-r));
 		goto fail;
 	}
+	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
+			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks, &m->storage,
+			config_error, err, errlen);
+	if (r < 0)
+		goto fail;
 	r = add_devices(m, err, errlen);
 	if (r == 0)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
@@ -348,6 +355,7 @@ struct machine *machine_free(struct machine *m)
 	i8042_free(m->kbc);
 	uart16550_free(m->com2);
 	uart16550_free(m->com1);
+	storage_free(m->storage);
 	vmbus_host_free(m->vmbus);
 	hv_free(m->hv);
 	partition_free(m->partition);
@@ -368,6 +376,11 @@ struct hv *machine_hv(struct machine *m)
 struct vmbus_host *machine_vmbus(struct machine *m)
 {
 	return m->vmbus;
+}
+
+struct storage *machine_storage(struct machine *m)
+{
+	return m->storage;
 }
 
 void machine_press_power_button(struct machine *m)

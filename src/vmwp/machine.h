@@ -12,6 +12,7 @@
 #include "hv/hv.h"
 #include "vid/partition.h"
 #include "vmwp/console.h"
+#include "vmwp/storage.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_host.h"
 
@@ -52,4 +53,6 @@ struct hv *machine_hv(struct machine *m);
 /* VMBus and the integration services. */
 struct vmbus_host *machine_vmbus(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
+struct storage *machine_storage(struct machine *m);
+
 void machine_press_power_button(struct machine *m);

@@ -122,9 +122,8 @@ static void *signal_thread(void *arg)
 			worker_turn_off(w);
 			continue;
 		}
-		pv_log(LOG_INFO, "%s: graceful shutdown via %s (%us timeout)",
-		       strsignal(sig), worker_shutdown(w, strsignal(sig)),
-		       w->cfg.shutdown_timeout_s);
+		pv_log(LOG_INFO, "%s: graceful shutdown via %s (%us timeout)", strsignal(sig),
+		       worker_shutdown(w, strsignal(sig)), w->cfg.shutdown_timeout_s);
 	}
 	return NULL;
 }
@@ -268,6 +267,70 @@ static const char *get_string(struct json_object *req, const char *key)
 		       : NULL;
 }
 
+static bool get_int(struct json_object *req, const char *key, int64_t *ret)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*ret = json_object_get_int64(v);
+	return true;
+}
+
+/* disk-add and disk-remove (docs/control.md), under w->lock with a machine running. */
+static void control_disk(struct worker *w, const char *cmd, struct json_object *req,
+			 struct json_object *resp)
+{
+	struct storage *st = machine_storage(w->machine);
+	struct disk_config d = {.lun = -1};
+	struct json_object *ro;
+	int64_t controller = 0, lun = -1;
+	char err[512];
+	int r;
+
+	if ((json_object_object_get_ex(req, "controller", NULL) &&
+	     !get_int(req, "controller", &controller)) ||
+	    (json_object_object_get_ex(req, "lun", NULL) && !get_int(req, "lun", &lun)) ||
+	    controller < 0 || controller >= STORAGE_MAX_CONTROLLERS || lun < -1 ||
+	    lun > STORAGE_MAX_LUN) {
+		control_error(resp, "\"controller\" and \"lun\" must be small integers");
+		return;
+	}
+	if (!strcmp(cmd, "disk-remove")) {
+		if (lun < 0) {
+			control_error(resp, "disk-remove needs \"lun\"");
+			return;
+		}
+		r = storage_remove_disk(st, (unsigned)controller, (unsigned)lun, err, sizeof(err));
+		if (r < 0) {
+			control_error(resp, err);
+			return;
+		}
+		pv_log(LOG_INFO, "disk removed from controller %u, lun %u", (unsigned)controller,
+		       (unsigned)lun);
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		return;
+	}
+	d.path = (char *)get_string(req, "path");
+	if (!d.path) {
+		control_error(resp, "disk-add needs \"path\"");
+		return;
+	}
+	if (json_object_object_get_ex(req, "readonly", &ro))
+		d.read_only = json_object_get_boolean(ro);
+	d.controller = (unsigned)controller;
+	d.lun = (int)lun;
+	r = storage_add_disk(st, &d, err, sizeof(err));
+	if (r < 0) {
+		control_error(resp, err);
+		return;
+	}
+	pv_log(LOG_INFO, "disk %s added on controller %u, lun %d", d.path, d.controller, r);
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+	json_object_object_add(resp, "controller", json_object_new_int((int)controller));
+	json_object_object_add(resp, "lun", json_object_new_int(r));
+}
+
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req)
 {
@@ -297,6 +360,14 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(
 			resp, "vmbus",
 			w->machine ? vmbus_host_status_json(machine_vmbus(w->machine)) : NULL);
+		json_object_object_add(resp, "storage",
+				       w->machine ? storage_status_json(machine_storage(w->machine))
+						  : NULL);
+	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
+		if (w->machine)
+			control_disk(w, cmd, req, resp);
+		else
+			control_error(resp, "the VM is not running");
 	} else if (!strcmp(cmd, "restart")) {
 		int r = w->machine ? ic_shutdown_request(
 					     vmbus_host_shutdown(machine_vmbus(w->machine)),

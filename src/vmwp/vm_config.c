@@ -35,6 +35,8 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->com2.path);
 	free(cfg->exit_stats_path);
 	free(cfg->control_path);
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		disk_config_fini(&cfg->disks[i]);
 	vm_config_init(cfg);
 }
 
@@ -92,6 +94,7 @@ enum {
 	OPT_EXIT_STATS,
 	OPT_CONTROL,
 	OPT_VERSION,
+	OPT_DISK,
 };
 
 static const struct option long_options[] = {
@@ -107,6 +110,7 @@ static const struct option long_options[] = {
 	{"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
 	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
 	{"control", required_argument, NULL, OPT_CONTROL},
+	{"disk", required_argument, NULL, OPT_DISK},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -117,7 +121,8 @@ void vm_config_usage(FILE *out)
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
 	      "                   [--cpus N] [--serial stdio|file:PATH|none] [--com2 ...]\n"
 	      "                   [--no-reboot] [--shutdown-timeout SECONDS] [--control PATH]\n"
-	      "                   [--config FILE]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
+	      "FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -135,6 +140,9 @@ void vm_config_usage(FILE *out)
 	      "30)\n"
 	      "      --control PATH    Unix socket for status, shutdown, restart, KVP "
 	      "(docs/control.md)\n"
+	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
+	      "                        detected from the contents) on synthetic SCSI controller N\n"
+	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -205,6 +213,18 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			break;
 		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
 		case OPT_CONTROL: r = set_string(&cfg->control_path, optarg); break;
+		case OPT_DISK:
+			if (cfg->ndisks == VM_CONFIG_MAX_DISKS) {
+				snprintf(err, errlen, "--disk: more than %u disks",
+					 VM_CONFIG_MAX_DISKS);
+				return -EINVAL;
+			}
+			r = disk_config_parse(optarg, &cfg->disks[cfg->ndisks], err, errlen);
+			if (r == -EINVAL)
+				return r;
+			if (r == 0)
+				cfg->ndisks++;
+			break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -270,6 +290,28 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 	if (!strcmp(key, "serial") || !strcmp(key, "com2")) {
 		if (!s || serial_config_parse(key[0] == 's' ? &cfg->com1 : &cfg->com2, s) < 0)
 			goto bad_value;
+		return 0;
+	}
+	if (!strcmp(key, "disks")) {
+		size_t i, count;
+
+		if (t != json_type_array)
+			goto bad_value;
+		count = json_object_array_length(v);
+		for (i = 0; i < count; i++) {
+			int r;
+
+			if (cfg->ndisks == VM_CONFIG_MAX_DISKS) {
+				snprintf(err, errlen, "\"disks\": more than %u disks",
+					 VM_CONFIG_MAX_DISKS);
+				return -EINVAL;
+			}
+			r = disk_config_from_json(json_object_array_get_idx(v, i),
+						  &cfg->disks[cfg->ndisks], err, errlen);
+			if (r < 0)
+				return r;
+			cfg->ndisks++;
+		}
 		return 0;
 	}
 	if (!strcmp(key, "no-reboot")) {
@@ -396,5 +438,5 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "serial: only one of COM1 and COM2 can use stdio");
 		return -EINVAL;
 	}
-	return 0;
+	return disk_config_check(cfg->disks, cfg->ndisks, err, errlen);
 }

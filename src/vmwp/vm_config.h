@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "base/compiler.h"
+#include "vmwp/disk_config.h"
 
 enum serial_backend {
 	SERIAL_NONE,
@@ -35,6 +36,8 @@ struct vm_config {
 	unsigned shutdown_timeout_s; /* after SIGTERM, before turning off */
 	char *exit_stats_path;	     /* write exit counters as JSON here at exit (benchmarks) */
 	char *control_path; /* Unix socket of the control protocol (docs/control.md), or NULL */
+	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
+	unsigned ndisks;
 };
 
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)

@@ -62,6 +62,17 @@ bad(['--config', path('unk.json', b'{"kernal": "x"}')], 'config unknown key', 'k
 bad(['--config', path('type.json', b'{"cpus": "many"}')], 'config wrong type', 'cpus')
 bad(['--config', path('noperm.json', b'{}'), '--kernel', '/nonexistent'], 'config then missing kernel',
     '/nonexistent')
+disk = path('disk.img', b'\0' * 65536)
+bad(['--kernel', tiny, '--disk', disk + ',bogus'], '--disk unknown option', '--disk', 'bogus')
+bad(['--kernel', tiny, '--disk', disk + ',lun=64'], '--disk lun out of range', '--disk', 'lun')
+bad(['--kernel', tiny, '--disk', disk + ',controller=x'], '--disk bad controller', 'controller')
+bad(['--kernel', tiny, '--disk', ',readonly'], '--disk without a file', '--disk', 'file')
+bad(['--kernel', tiny, '--disk', disk + ',lun=2', '--disk', path('disk2.img') + ',lun=2'],
+    '--disk duplicate LUN', 'controller 0', 'lun 2')
+bad(['--config', path('disks.json', b'{"disks": [{"path": "a", "lun": "one"}]}'), '--kernel', tiny],
+    'config disk with a bad lun', 'disks', 'lun')
+bad(['--config', path('disks2.json', b'{"disks": [{"readonly": true}]}'), '--kernel', tiny],
+    'config disk without a path', 'disks', 'path')
 os.chmod(path('unreadable.json', b'{}'), 0)
 if os.geteuid() != 0:
     bad(['--config', os.path.join(tmp, 'unreadable.json')], 'unreadable config', 'Permission')
@@ -74,11 +85,13 @@ tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
 if not kvm_available():
     for d in ('cpus beyond KVM', 'initrd too large', 'power off', 'ACPI reset', 'i8042 reset',
               'reboot loop', 'triple fault', 'emulation failure', 'JSON config boot',
-              'console input', 'RTC', 'SIGTERM'):
+              'console input', 'RTC', 'SIGTERM', '--disk missing file'):
         tap.skip(d, 'no /dev/kvm')
     tap.done()
 
 # --- errors found when building the partition ------------------------------
+bad(['--kernel', tiny, '--disk', '/nonexistent/disk.img'], '--disk missing file',
+    '--disk /nonexistent/disk.img', 'No such file')
 bad(['--kernel', tiny, '--cpus', '5000'], 'cpus beyond KVM', 'cpus', 'range')
 bad(['--kernel', tiny, '--memory', '64M', '--initrd', path('big.img', b'\0' * (80 << 20))],
     'initrd too large', 'initrd')

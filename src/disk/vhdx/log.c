@@ -1,0 +1,388 @@
+/*
+ * The VHDX log (MS-VHDX 2.3): a circular buffer of entries, each carrying
+ * 4 KiB page images of metadata (BAT pages) to be written in place.
+ *
+ * Writing (one entry per metadata update, like QEMU): flush the data the
+ * update refers to, write the entry, flush, set LogGuid in the headers if
+ * this session has not yet, write the pages in place, flush. Every entry is
+ * applied and durable before the next is written, so each entry's Tail is
+ * itself and a crash at any point leaves either the old metadata (entry not
+ * complete: its CRC fails) or an entry to replay. A clean close writes the
+ * headers with LogGuid zero.
+ *
+ * Reading (2.3.3): every 4 KiB position is tried as an entry; chains of
+ * entries with consecutive sequence numbers are built from each, a chain is
+ * usable if its last entry's Tail points into it, and the usable chain
+ * ending with the highest sequence number is replayed from that Tail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/crc32c.h"
+#include "disk/vhdx/vhdx_internal.h"
+
+#define SECTOR VHDX_LOG_SECTOR
+
+/* The bytes of an entry starting at log offset pos, unwrapped into out (len bytes). */
+static void log_copy(const uint8_t *log, uint32_t log_len, uint32_t pos, uint8_t *out, uint32_t len)
+{
+	uint32_t first = MIN(len, log_len - pos);
+
+	memcpy(out, log + pos, first);
+	memcpy(out + first, log, len - first);
+}
+
+struct entry_info {
+	bool valid;
+	uint32_t length, tail;
+	uint64_t sequence, flushed, last;
+};
+
+/* Checks the entry at pos (2.3.1, 2.3.3); fills info. buf: scratch of log_len bytes. */
+static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, uint8_t *buf,
+			struct entry_info *info)
+{
+	uint32_t log_len = v->header.log_length;
+	struct vhdx_log_entry_header h;
+	uint32_t desc_area, ndata = 0, crc;
+
+	info->valid = false;
+	memcpy(&h, log + pos, sizeof(h));
+	if (h.signature != VHDX_LOG_ENTRY_SIGNATURE ||
+	    !guid_equal(&h.log_guid, &v->header.log_guid))
+		return;
+	if (h.entry_length < SECTOR || h.entry_length % SECTOR || h.entry_length > log_len ||
+	    h.tail % SECTOR || h.tail >= log_len || !h.sequence_number ||
+	    h.descriptor_count > (log_len / 32))
+		return;
+	desc_area = ALIGN_UP(64 + 32 * h.descriptor_count, SECTOR);
+	if (desc_area > h.entry_length)
+		return;
+	log_copy(log, log_len, pos, buf, h.entry_length);
+	for (uint32_t i = 0; i < h.descriptor_count; i++) {
+		struct vhdx_log_descriptor d;
+
+		memcpy(&d, buf + 64 + 32 * i, sizeof(d));
+		if (d.sequence_number != h.sequence_number || d.file_offset % SECTOR ||
+		    d.file_offset < VHDX_REGION1_OFFSET)
+			return;
+		uint64_t len = SECTOR;
+		if (d.signature == VHDX_LOG_ZERO_SIGNATURE) {
+			len = d.leading_bytes;
+			if (!len || len % SECTOR || len > VHDX_MAX_DISK_SIZE)
+				return;
+		} else if (d.signature == VHDX_LOG_DESC_SIGNATURE) {
+			struct vhdx_log_data_sector s;
+			uint32_t at = desc_area + ndata * SECTOR;
+
+			if (at + SECTOR > h.entry_length)
+				return;
+			memcpy(&s, buf + at, sizeof(s));
+			if (s.signature != VHDX_LOG_DATA_SIGNATURE ||
+			    s.sequence_high != (uint32_t)(h.sequence_number >> 32) ||
+			    s.sequence_low != (uint32_t)h.sequence_number)
+				return;
+			ndata++;
+		} else {
+			return;
+		}
+		if (d.file_offset + len > h.last_file_offset ||
+		    (d.file_offset < v->header.log_offset + log_len &&
+		     v->header.log_offset < d.file_offset + len))
+			return; /* never into the log itself, never past the file's end */
+	}
+	if (desc_area + ndata * SECTOR != h.entry_length)
+		return;
+	if (h.flushed_file_offset > h.last_file_offset ||
+	    h.last_file_offset > VHDX_MAX_DISK_SIZE * 2)
+		return;
+	memset(buf + 4, 0, 4);
+	crc = crc32c(0, buf, h.entry_length);
+	if (crc != h.checksum)
+		return;
+	*info = (struct entry_info){true,
+				    h.entry_length,
+				    h.tail,
+				    h.sequence_number,
+				    h.flushed_file_offset,
+				    h.last_file_offset};
+}
+
+/*
+ * Finds the sequence to replay. Returns 0 and *found; on found, *start and *end (positions of
+ * the first and last entries) and *count entries.
+ */
+static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **ret_info,
+			 bool *found, uint32_t *start, uint32_t *end)
+{
+	uint32_t log_len = v->header.log_length, n = log_len / SECTOR;
+	uint8_t *log = malloc(log_len), *buf = malloc(log_len);
+	struct entry_info *info = calloc(n, sizeof(*info));
+	uint32_t *chain = malloc(sizeof(uint32_t) * n);
+	uint64_t best = 0;
+	int r;
+
+	*found = false;
+	if (!log || !buf || !info || !chain) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = disk_file_pread(v->fd, log, log_len, v->header.log_offset);
+	if (r < 0)
+		goto out;
+	for (uint32_t i = 0; i < n; i++)
+		entry_check(v, log, i * SECTOR, buf, &info[i]);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t pos = i, count = 0, total = 0;
+
+		while (info[pos].valid && total + info[pos].length <= log_len &&
+		       (!count || info[pos].sequence == info[chain[count - 1]].sequence + 1)) {
+			chain[count++] = pos;
+			total += info[pos].length;
+			pos = (pos + info[pos].length / SECTOR) % n;
+		}
+		if (!count)
+			continue;
+		const struct entry_info *last = &info[chain[count - 1]];
+		for (uint32_t k = 0; k < count; k++)
+			if (chain[k] == last->tail / SECTOR && last->sequence > best) {
+				best = last->sequence;
+				*start = chain[k] * SECTOR;
+				*end = chain[count - 1] * SECTOR;
+				*found = true;
+			}
+	}
+	r = 0;
+out:
+	free(buf);
+	free(chain);
+	if (r == 0 && ret_log) {
+		*ret_log = log;
+		*ret_info = info;
+	} else {
+		free(log);
+		free(info);
+	}
+	return r;
+}
+
+int vhdx_log_find(struct vhdx *v, uint64_t file_size, bool *found)
+{
+	uint32_t s, e;
+
+	return find_sequence(v, NULL, NULL, found, &s, &e);
+}
+
+static int zero_range(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[SECTOR];
+
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	for (uint64_t done = 0; done < len; done += SECTOR) {
+		int r = disk_file_pwrite(fd, zeros, SECTOR, off + done);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Applies one (checked) entry at pos. */
+static int entry_apply(struct vhdx *v, const uint8_t *log, uint32_t pos, uint8_t *buf)
+{
+	struct vhdx_log_entry_header h;
+	uint32_t desc_area, ndata = 0;
+	int r;
+
+	memcpy(&h, log + pos, sizeof(h));
+	log_copy(log, v->header.log_length, pos, buf, h.entry_length);
+	desc_area = ALIGN_UP(64 + 32 * h.descriptor_count, SECTOR);
+	for (uint32_t i = 0; i < h.descriptor_count; i++) {
+		struct vhdx_log_descriptor d;
+		uint8_t sector[SECTOR];
+
+		memcpy(&d, buf + 64 + 32 * i, sizeof(d));
+		if (d.signature == VHDX_LOG_ZERO_SIGNATURE) {
+			r = zero_range(v->fd, d.file_offset, d.leading_bytes);
+		} else {
+			memcpy(sector, buf + desc_area + ndata * SECTOR, SECTOR);
+			memcpy(sector, &d.leading_bytes, 8);
+			memcpy(sector + SECTOR - 4, &d.trailing_bytes, 4);
+			ndata++;
+			r = disk_file_pwrite(v->fd, sector, SECTOR, d.file_offset);
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int vhdx_log_replay(struct vhdx *v, uint64_t file_size, char *err, size_t err_size)
+{
+	struct entry_info *info = NULL;
+	uint8_t *log = NULL, *buf = NULL;
+	uint32_t start = 0, end = 0, n = v->header.log_length / SECTOR;
+	struct vhdx_header h;
+	bool found;
+	int r;
+
+	r = find_sequence(v, &log, &info, &found, &start, &end);
+	if (r < 0)
+		return disk_error(err, err_size, r, "%s: reading the VHDX log: %s", v->path,
+				  strerror(-r));
+	if (found) {
+		const struct entry_info *head = &info[end / SECTOR];
+
+		if (file_size < head->flushed) {
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX log: the file is shorter than the log says it was "
+				       "(truncated)",
+				       v->path);
+			goto out;
+		}
+		buf = malloc(v->header.log_length);
+		if (!buf) {
+			r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
+			goto out;
+		}
+		for (uint32_t pos = start;;
+		     pos = (pos + info[pos / SECTOR].length) % (n * SECTOR)) {
+			r = entry_apply(v, log, pos, buf);
+			if (r < 0 || pos == end)
+				break;
+		}
+		if (r == 0 && file_size < head->last && ftruncate(v->fd, (off_t)head->last) < 0)
+			r = -errno;
+		if (r == 0 && fdatasync(v->fd) < 0)
+			r = -errno;
+		if (r < 0) {
+			disk_error(err, err_size, r, "%s: replaying the VHDX log: %s", v->path,
+				   strerror(-r));
+			goto out;
+		}
+	}
+	/*
+	 * LogGuid back to zero, with a new FileWriteGuid (2.2.2.1). A LogGuid without any valid
+	 * entry (a crash between setting it and the first entry, by other writers) is treated
+	 * like QEMU does: nothing to replay.
+	 */
+	h = v->header;
+	memset(&h.log_guid, 0, sizeof(h.log_guid));
+	vhdx_random_guid(&h.file_write_guid);
+	r = vhdx_header_write(v, &h);
+	if (r == 0)
+		r = vhdx_header_write(v, &h);
+	if (r < 0)
+		disk_error(err, err_size, r, "%s: writing the VHDX header after replay: %s",
+			   v->path, strerror(-r));
+out:
+	free(buf);
+	free(log);
+	free(info);
+	return r;
+}
+
+int vhdx_log_write(struct vhdx *v, const struct vhdx_log_page *pages, unsigned count)
+{
+	uint32_t log_len = v->header.log_length, len = SECTOR * (1 + count), pos;
+	struct vhdx_log_entry_header h = {0};
+	uint8_t *buf;
+	int r;
+
+	if (!log_len)
+		return -ENOTSUP; /* refused at open for writable files */
+	if (!count || count > VHDX_LOG_MAX_PAGES || len + SECTOR > log_len)
+		return -EINVAL;
+	r = vhdx_session_start(v);
+	if (r < 0)
+		return r;
+	/* (a) the data and file growth this update refers to are durable first. */
+	if (fdatasync(v->fd) < 0)
+		return -errno;
+	if (!v->log_active) {
+		vhdx_random_guid(&h.log_guid);
+		v->log_head = 0;
+		v->log_sequence = 0;
+	} else {
+		h.log_guid = v->header.log_guid;
+	}
+	pos = v->log_head + len > log_len ? 0 : v->log_head;
+	buf = calloc(1, len);
+	if (!buf)
+		return -ENOMEM;
+	h.signature = VHDX_LOG_ENTRY_SIGNATURE;
+	h.entry_length = len;
+	h.tail = pos; /* every earlier entry is applied and durable */
+	h.sequence_number = ++v->log_sequence;
+	h.descriptor_count = count;
+	h.flushed_file_offset = v->file_end;
+	h.last_file_offset = v->file_end;
+	memcpy(buf, &h, sizeof(h));
+	for (unsigned i = 0; i < count; i++) {
+		struct vhdx_log_descriptor d = {
+			.signature = VHDX_LOG_DESC_SIGNATURE,
+			.file_offset = pages[i].file_offset,
+			.sequence_number = h.sequence_number,
+		};
+		struct vhdx_log_data_sector s = {
+			.signature = VHDX_LOG_DATA_SIGNATURE,
+			.sequence_high = (uint32_t)(h.sequence_number >> 32),
+			.sequence_low = (uint32_t)h.sequence_number,
+		};
+
+		memcpy(&d.leading_bytes, pages[i].data, 8);
+		memcpy(&d.trailing_bytes, pages[i].data + SECTOR - 4, 4);
+		memcpy(s.data, pages[i].data + 8, sizeof(s.data));
+		memcpy(buf + 64 + 32 * i, &d, sizeof(d));
+		memcpy(buf + SECTOR * (1 + i), &s, sizeof(s));
+	}
+	h.checksum = crc32c(0, buf, len);
+	memcpy(buf + 4, &h.checksum, 4);
+	r = disk_file_pwrite(v->fd, buf, len, v->header.log_offset + pos);
+	free(buf);
+	if (r < 0)
+		return r;
+	if (fdatasync(v->fd) < 0)
+		return -errno;
+	if (!v->log_active) {
+		/* The entry exists before the headers point at it: a crash between is harmless. */
+		struct vhdx_header nh = v->header;
+
+		nh.log_guid = h.log_guid;
+		r = vhdx_header_write(v, &nh);
+		if (r < 0)
+			return r;
+		v->log_active = true;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		r = disk_file_pwrite(v->fd, pages[i].data, SECTOR, pages[i].file_offset);
+		if (r < 0)
+			return r;
+	}
+	if (fdatasync(v->fd) < 0)
+		return -errno;
+	v->log_head = pos + len;
+	v->stats.log_entries++;
+	return 0;
+}
+
+int vhdx_log_close(struct vhdx *v)
+{
+	struct vhdx_header h;
+	int r;
+
+	if (!v->log_active)
+		return 0;
+	h = v->header;
+	memset(&h.log_guid, 0, sizeof(h.log_guid));
+	r = vhdx_header_write(v, &h);
+	if (r == 0)
+		r = vhdx_header_write(v, &h);
+	if (r == 0)
+		v->log_active = false;
+	return r;
+}

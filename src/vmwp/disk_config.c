@@ -1,0 +1,146 @@
+/* Disk settings of the worker's configuration (disk_config.h). */
+#include "vmwp/disk_config.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_index(const char *s, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long n;
+
+	if (!*s || s[0] == '-' || s[0] == '+')
+		return -EINVAL;
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || *end || n > max)
+		return -EINVAL;
+	*ret = (unsigned)n;
+	return 0;
+}
+
+int disk_config_parse(const char *spec, struct disk_config *ret, char *err, size_t errlen)
+{
+	struct disk_config d = {.lun = -1};
+	char *copy = strdup(spec), *opt, *save = NULL;
+	unsigned n;
+
+	if (!copy)
+		return -ENOMEM;
+	opt = strtok_r(copy, ",", &save);
+	if (!opt || spec[0] == ',') {
+		snprintf(err, errlen, "--disk '%s': no file name", spec);
+		goto bad;
+	}
+	d.path = strdup(opt);
+	if (!d.path) {
+		free(copy);
+		return -ENOMEM;
+	}
+	while ((opt = strtok_r(NULL, ",", &save))) {
+		if (!strcmp(opt, "readonly") || !strcmp(opt, "ro")) {
+			d.read_only = true;
+		} else if (!strncmp(opt, "controller=", 11)) {
+			if (parse_index(opt + 11, STORAGE_MAX_CONTROLLERS - 1, &d.controller) < 0) {
+				snprintf(err, errlen, "--disk '%s': controller must be 0 to %u",
+					 spec, STORAGE_MAX_CONTROLLERS - 1);
+				goto bad;
+			}
+		} else if (!strncmp(opt, "lun=", 4)) {
+			if (parse_index(opt + 4, STORAGE_MAX_LUN, &n) < 0) {
+				snprintf(err, errlen, "--disk '%s': lun must be 0 to %u", spec,
+					 STORAGE_MAX_LUN);
+				goto bad;
+			}
+			d.lun = (int)n;
+		} else {
+			snprintf(err, errlen,
+				 "--disk '%s': unknown option '%s' (readonly, controller=N, lun=N)",
+				 spec, opt);
+			goto bad;
+		}
+	}
+	free(copy);
+	*ret = d;
+	return 0;
+bad:
+	free(copy);
+	free(d.path);
+	return -EINVAL;
+}
+
+int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *err, size_t errlen)
+{
+	struct disk_config d = {.lun = -1};
+
+	if (!json_object_is_type(o, json_type_object)) {
+		snprintf(err, errlen, "\"disks\": each disk must be an object");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, v)
+	{
+		enum json_type t = json_object_get_type(v);
+		int64_t n = json_object_get_int64(v);
+
+		if (!strcmp(key, "path") && t == json_type_string) {
+			free(d.path);
+			d.path = strdup(json_object_get_string(v));
+			if (!d.path)
+				return -ENOMEM;
+		} else if (!strcmp(key, "readonly") && t == json_type_boolean) {
+			d.read_only = json_object_get_boolean(v);
+		} else if (!strcmp(key, "controller") && t == json_type_int && n >= 0 &&
+			   n < STORAGE_MAX_CONTROLLERS) {
+			d.controller = (unsigned)n;
+		} else if (!strcmp(key, "lun") && t == json_type_int && n >= 0 &&
+			   n <= STORAGE_MAX_LUN) {
+			d.lun = (int)n;
+		} else {
+			snprintf(err, errlen, "\"disks\": invalid \"%s\": %.64s", key,
+				 json_object_to_json_string(v));
+			free(d.path);
+			return -EINVAL;
+		}
+	}
+	if (!d.path || !d.path[0]) {
+		snprintf(err, errlen, "\"disks\": each disk needs a \"path\"");
+		free(d.path);
+		return -EINVAL;
+	}
+	*ret = d;
+	return 0;
+}
+
+void disk_config_fini(struct disk_config *d)
+{
+	free(d->path);
+	d->path = NULL;
+}
+
+int disk_config_check(const struct disk_config *disks, unsigned n, char *err, size_t errlen)
+{
+	unsigned i, k, per[STORAGE_MAX_CONTROLLERS] = {0};
+
+	for (i = 0; i < n; i++) {
+		if (++per[disks[i].controller] > STORAGE_MAX_LUN + 1) {
+			snprintf(err, errlen, "disks: more than %u on controller %u",
+				 STORAGE_MAX_LUN + 1, disks[i].controller);
+			return -EINVAL;
+		}
+		if (disks[i].lun < 0)
+			continue;
+		for (k = 0; k < i; k++)
+			if (disks[k].controller == disks[i].controller &&
+			    disks[k].lun == disks[i].lun) {
+				snprintf(err, errlen,
+					 "disks: %s and %s both on controller %u, lun %d",
+					 disks[k].path, disks[i].path, disks[i].controller,
+					 disks[i].lun);
+				return -EINVAL;
+			}
+	}
+	return 0;
+}

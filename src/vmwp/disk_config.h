@@ -1,0 +1,36 @@
+/*
+ * The worker's virtual disks as configured: --disk FILE[,readonly]
+ * [,controller=N][,lun=N] (repeatable) and the JSON "disks" array
+ * [{"path": ..., "readonly": false, "controller": 0, "lun": 0}]. The
+ * format is never given: disk_open detects it from the file's contents.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/compiler.h"
+
+struct json_object;
+
+#define VM_CONFIG_MAX_DISKS	64
+#define STORAGE_MAX_CONTROLLERS 4 /* SCSI controllers 0..3 */
+#define STORAGE_MAX_LUN		63
+
+struct disk_config {
+	char *path;
+	bool read_only;
+	unsigned controller;
+	int lun; /* -1: the controller's lowest free LUN */
+};
+
+/* "FILE[,readonly][,controller=N][,lun=N]". -EINVAL with a message in err. */
+int disk_config_parse(const char *spec, struct disk_config *ret, char *err,
+		      size_t errlen) must_check;
+/* One element of the JSON "disks" array. */
+int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *err,
+			  size_t errlen) must_check;
+void disk_config_fini(struct disk_config *d);
+/* Two disks on the same controller and LUN, or too many: -EINVAL with a message. */
+int disk_config_check(const struct disk_config *disks, unsigned n, char *err,
+		      size_t errlen) must_check;
