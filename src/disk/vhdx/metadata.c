@@ -229,6 +229,7 @@ int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size)
 	} while (0)
 	READ_ITEM(IT_PARAMS, &fp);
 	READ_ITEM(IT_SIZE, &v->size);
+	v->size_item_offset = items[IT_SIZE].offset;
 	READ_ITEM(IT_PAGE83, &v->page83);
 	READ_ITEM(IT_LSS, &v->logical_sector_size);
 	READ_ITEM(IT_PSS, &v->physical_sector_size);

@@ -44,6 +44,7 @@ struct vhdx {
 	uint64_t size;
 	uint32_t logical_sector_size, physical_sector_size;
 	struct guid page83;
+	uint32_t size_item_offset; /* of the Virtual Disk Size item, in the metadata region */
 	char *parent_linkage, *parent_linkage2; /* "{guid}" text, differencing only */
 	char *parent_relative_path, *parent_absolute_path, *parent_volume_path;
 
@@ -127,6 +128,14 @@ int vhdx_log_close(struct vhdx *v) must_check;
 
 /* io.c */
 extern const struct disk_ops vhdx_ops;
+
+/* tool.c: the disk tool's VHDX parts (disk_tool.c dispatches here). */
+struct disk_image_info;
+int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
+		      size_t err_size) must_check;
+int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size) must_check;
+int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t),
+		    void *opaque, char *err, size_t err_size) must_check;
 
 /* open.c */
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err,

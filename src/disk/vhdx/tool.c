@@ -1,0 +1,276 @@
+/*
+ * The disk tool's VHDX operations, which need the format's internals:
+ * inspect (no writes, no replay), resize (BAT and the Virtual Disk Size item
+ * through the log), merge of a differencing disk into its parent (copying
+ * only what the child holds: whole blocks, or the sectors its bitmap marks).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "disk/disk_tool.h"
+#include "disk/vhdx.h"
+#include "disk/vhdx/vhdx_internal.h"
+
+int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err, size_t err_size)
+{
+	struct vhdx *v;
+	char g[GUID_STRING_LEN];
+	int r = vhdx_open_file(path, DISK_OPEN_READ_ONLY | VHDX_OPEN_INSPECT, &v, err, err_size);
+
+	if (r < 0)
+		return r;
+	info->format = DISK_FORMAT_VHDX;
+	info->virtual_size = v->size;
+	info->block_size = v->block_size;
+	info->logical_sector_size = v->logical_sector_size;
+	info->physical_sector_size = v->physical_sector_size;
+	info->disk_id = v->page83;
+	info->fixed = v->leave_blocks_allocated;
+	info->differencing = v->has_parent;
+	info->blocks = v->data_blocks;
+	info->log_needs_replay = v->log_dirty;
+	info->data_write_guid = v->header.data_write_guid;
+	for (uint64_t b = 0; b < v->data_blocks; b++) {
+		unsigned st = vhdx_bat_state(v->bat[vhdx_bat_payload_index(v, b)]);
+
+		info->blocks_allocated +=
+			st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT;
+	}
+	if (v->has_parent) {
+		info->parent_linkage = strdup(v->parent_linkage);
+		r = disk_image_inspect(vhdx_of(v->parent)->path, &info->parent, err, err_size);
+	}
+	(void)g;
+	vhdx_free(v);
+	return r;
+}
+
+int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size)
+{
+	uint64_t *idx = NULL, *ent = NULL, *bat, old_entries, new_blocks, new_entries, n = 0;
+	struct vhdx *v;
+	uint8_t page[4096];
+	int r = vhdx_open_file(path, 0, &v, err, err_size);
+
+	if (r < 0)
+		return r;
+	if (v->read_only) {
+		r = disk_error(err, err_size, -EROFS, "%s: not writable", path);
+		goto out;
+	}
+	if (v->has_parent) {
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: a differencing disk keeps its parent's size", path);
+		goto out;
+	}
+	if (!new_size || new_size > VHDX_MAX_DISK_SIZE || new_size % v->logical_sector_size) {
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: the new size must be a non-zero multiple of %u bytes, at most "
+			       "64 TiB",
+			       path, v->logical_sector_size);
+		goto out;
+	}
+	new_blocks = (new_size + v->block_size - 1) / v->block_size;
+	new_entries = new_blocks + (new_blocks - 1) / v->chunk_ratio;
+	if (new_entries > v->bat_region.length / 8) {
+		r = disk_error(err, err_size, -ENOSPC,
+			       "%s: the BAT region holds %u entries, %llu are needed for this size "
+			       "(relocating the BAT is not supported)",
+			       path, v->bat_region.length / 8, (unsigned long long)new_entries);
+		goto out;
+	}
+	/* Shrinking: nothing allocated at or past the new end. */
+	for (uint64_t b = new_size / v->block_size; b < v->data_blocks; b++) {
+		unsigned st = vhdx_bat_state(v->bat[vhdx_bat_payload_index(v, b)]);
+
+		if ((b + 1) * v->block_size <= new_size)
+			continue;
+		if (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT) {
+			r = disk_error(err, err_size, -ENOTEMPTY,
+				       "%s: cannot shrink to %llu bytes: block %llu past the new "
+				       "end holds data",
+				       path, (unsigned long long)new_size, (unsigned long long)b);
+			goto out;
+		}
+	}
+	old_entries = v->bat_entries;
+	bat = realloc(v->bat, MAX(old_entries, new_entries) * 8);
+	idx = malloc(MAX(new_entries, 1) * 8);
+	ent = malloc(MAX(new_entries, 1) * 8);
+	if (!bat || !idx || !ent) {
+		if (bat)
+			v->bat = bat;
+		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
+		goto out;
+	}
+	v->bat = bat;
+	for (uint64_t i = old_entries; i < new_entries; i++)
+		v->bat[i] = 0;
+	r = vhdx_session_start(v);
+	if (r == 0 && v->file_end && ftruncate(v->fd, (off_t)v->file_end) < 0)
+		r = -errno;
+	/* New entries: NOT_PRESENT, or (fixed) new blocks at the end of the file. */
+	for (uint64_t i = old_entries; r == 0 && i < new_entries; i++) {
+		uint64_t e = 0;
+
+		if (v->leave_blocks_allocated && i % (v->chunk_ratio + 1) != v->chunk_ratio) {
+			e = vhdx_bat_make(VHDX_BAT_FULLY_PRESENT, v->file_end);
+			v->file_end += v->block_size;
+		}
+		idx[n] = i;
+		ent[n++] = e;
+	}
+	if (r == 0 && v->leave_blocks_allocated && ftruncate(v->fd, (off_t)v->file_end) < 0)
+		r = -errno;
+	v->bat_entries = MAX(old_entries, new_entries);
+	if (r == 0 && n)
+		r = vhdx_bat_update(v, idx, ent, (unsigned)n);
+	/* The Virtual Disk Size item, through the log. */
+	uint64_t page_off = v->metadata_region.offset + ALIGN_DOWN(v->size_item_offset, 4096u);
+	if (r == 0)
+		r = disk_file_pread(v->fd, page, sizeof(page), page_off);
+	if (r == 0) {
+		memcpy(page + v->size_item_offset % 4096, &new_size, 8);
+		struct vhdx_log_page lp = {page_off, page};
+		r = vhdx_log_write(v, &lp, 1);
+	}
+	if (r < 0) {
+		disk_error(err, err_size, r, "%s: resizing: %s", path, strerror(-r));
+		goto out;
+	}
+	v->size = new_size;
+	v->data_blocks = new_blocks;
+	v->bat_entries = new_entries;
+out:
+	free(idx);
+	free(ent);
+	if (v->session_started || v->log_active) {
+		int rc = fdatasync(v->fd) < 0 ? -errno : vhdx_log_close(v);
+
+		if (r == 0 && rc < 0)
+			r = disk_error(err, err_size, rc, "%s: closing: %s", path, strerror(-rc));
+	}
+	vhdx_free(v);
+	return r;
+}
+
+/* Copies [off, off+len) of the child's view held in its own file at file_off into parent. */
+static int copy_range(struct vhdx *c, uint64_t file_off, struct disk *parent, uint64_t off,
+		      uint64_t len, uint8_t *buf, bool zeros)
+{
+	for (uint64_t done = 0; done < len;) {
+		size_t n = (size_t)MIN(len - done, (uint64_t)VHDX_MiB);
+		int r = 0;
+
+		if (zeros)
+			memset(buf, 0, n);
+		else
+			r = disk_file_pread(c->fd, buf, n, file_off + done);
+		if (r == 0)
+			r = disk_write(parent, off + done, buf, n);
+		if (r < 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
+int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t), void *opaque,
+		    char *err, size_t err_size)
+{
+	struct vhdx *c;
+	struct disk *parent = NULL;
+	char *parent_path = NULL;
+	uint8_t *buf = NULL, *bits = NULL;
+	uint32_t lss;
+	int r = vhdx_open_file(child, DISK_OPEN_READ_ONLY, &c, err, err_size);
+
+	if (r < 0)
+		return r;
+	if (!c->has_parent) {
+		r = disk_error(err, err_size, -EINVAL, "%s: not a differencing disk", child);
+		goto out;
+	}
+	parent_path = strdup(vhdx_of(c->parent)->path);
+	c->parent = disk_close(c->parent); /* the parent is written through its own handle */
+	buf = malloc(VHDX_MiB);
+	if (!parent_path || !buf) {
+		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", child);
+		goto out;
+	}
+	r = disk_open(parent_path, 0, &parent, err, err_size);
+	if (r < 0)
+		goto out;
+	struct disk_info pinfo;
+	disk_get_info(parent, &pinfo);
+	if (pinfo.read_only) {
+		r = disk_error(err, err_size, -EROFS, "%s: the parent is not writable",
+			       parent_path);
+		goto out;
+	}
+	lss = c->logical_sector_size;
+	for (uint64_t b = 0; b < c->data_blocks; b++) {
+		uint64_t e = c->bat[vhdx_bat_payload_index(c, b)], base = b * c->block_size;
+		uint64_t len = MIN((uint64_t)c->block_size, c->size - base);
+		unsigned st = vhdx_bat_state(e);
+
+		if (st == VHDX_BAT_FULLY_PRESENT) {
+			r = copy_range(c, vhdx_bat_offset(e), parent, base, len, buf, false);
+		} else if (st == VHDX_BAT_PARTIALLY_PRESENT) {
+			/* Only the sectors the child holds (its bitmap), in runs. */
+			uint64_t sector = base / lss, count = len / lss;
+			uint64_t sb = vhdx_bat_offset(
+				c->bat[vhdx_bat_bitmap_index(c, sector / VHDX_SECTORS_PER_BITMAP)]);
+			uint64_t bit0 = sector % VHDX_SECTORS_PER_BITMAP;
+
+			free(bits);
+			bits = malloc(count / 8 + 2);
+			r = bits ? disk_file_pread(c->fd, bits, (bit0 + count + 7) / 8 - bit0 / 8,
+						   sb + bit0 / 8)
+				 : -ENOMEM;
+			for (uint64_t i = 0; r == 0 && i < count;) {
+				uint64_t k = bit0 % 8 + i, run = 0;
+				bool present = bits[k / 8] >> (k % 8) & 1;
+
+				while (i + run < count &&
+				       (bool)(bits[(k + run) / 8] >> ((k + run) % 8) & 1) ==
+					       present)
+					run++;
+				if (present)
+					r = copy_range(c, vhdx_bat_offset(e) + i * lss, parent,
+						       base + i * lss, run * lss, buf, false);
+				i += run;
+			}
+		} else if (st != VHDX_BAT_NOT_PRESENT) {
+			/* ZERO, UNMAPPED, UNDEFINED: the child shows zeroes there. */
+			r = copy_range(c, 0, parent, base, len, buf, true);
+		}
+		if (r < 0) {
+			disk_error(err, err_size, r, "%s: merging block %llu into %s: %s", child,
+				   (unsigned long long)b, parent_path, strerror(-r));
+			goto out;
+		}
+		if (progress)
+			progress(opaque, base + len, c->size);
+	}
+	r = disk_flush(parent);
+	if (r < 0) {
+		disk_error(err, err_size, r, "%s: flushing: %s", parent_path, strerror(-r));
+		goto out;
+	}
+	parent = disk_close(parent);
+	/* The parent's DataWriteGuid changed: the child can never open again. */
+	if (unlink(child) < 0)
+		r = disk_error(err, err_size, -errno, "%s: merged, but removing it failed: %s",
+			       child, strerror(errno));
+out:
+	disk_close(parent);
+	free(parent_path);
+	free(buf);
+	free(bits);
+	vhdx_free(c);
+	return r;
+}
