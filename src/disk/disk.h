@@ -38,6 +38,13 @@ const char *disk_format_name(enum disk_format format);
 
 /* disk_open() flags */
 #define DISK_OPEN_READ_ONLY (1u << 0) /* never write the file (not even the log or headers) */
+/*
+ * Guest data through the host's page cache. Without it, the queues move
+ * guest data with direct I/O (O_DIRECT) where the file system allows it, as
+ * Hyper-V opens virtual disks unbuffered: no second copy of the guest's
+ * data in host memory, and a guest's flush costs one device flush.
+ */
+#define DISK_OPEN_CACHED (1u << 1)
 
 struct disk_info {
 	enum disk_format format;
@@ -48,6 +55,7 @@ struct disk_info {
 	bool can_discard;	       /* disk_discard frees space (punches holes / unallocates) */
 	uint32_t discard_granularity;  /* bytes; discards smaller or unaligned may do nothing */
 	struct guid disk_id;	       /* stable identity (VHDX Page83Data; raw: from the inode) */
+	bool direct; /* the queues move aligned guest data with O_DIRECT (see DISK_OPEN_CACHED) */
 };
 
 /*

@@ -123,11 +123,12 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 	uint8_t *log = malloc(log_len), *buf = malloc(log_len);
 	struct entry_info *info = calloc(n, sizeof(*info));
 	uint32_t *chain = malloc(sizeof(uint32_t) * n);
+	bool *seen = calloc(n, sizeof(bool));
 	uint64_t best = 0;
 	int r;
 
 	*found = false;
-	if (!log || !buf || !info || !chain) {
+	if (!log || !buf || !info || !chain || !seen) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -136,9 +137,16 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
 		entry_check(v, log, i * SECTOR, buf, &info[i]);
+	/*
+	 * A chain starting inside an earlier chain ends at the same last entry and holds a subset
+	 * of its entries, so it cannot find a tail the earlier one missed: skip those starts
+	 * (linear time, whatever the log holds).
+	 */
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t pos = i, count = 0, total = 0;
 
+		if (seen[i])
+			continue;
 		while (info[pos].valid && total + info[pos].length <= log_len &&
 		       (!count || info[pos].sequence == info[chain[count - 1]].sequence + 1)) {
 			chain[count++] = pos;
@@ -147,6 +155,11 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 		}
 		if (!count)
 			continue;
+		/* (Not when the log's length cut the chain: from later starts it may go further.)
+		 */
+		if (!(info[pos].valid && info[pos].sequence == info[chain[count - 1]].sequence + 1))
+			for (uint32_t k = 1; k < count; k++)
+				seen[chain[k]] = true;
 		const struct entry_info *last = &info[chain[count - 1]];
 		for (uint32_t k = 0; k < count; k++)
 			if (chain[k] == last->tail / SECTOR && last->sequence > best) {
@@ -160,6 +173,7 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 out:
 	free(buf);
 	free(chain);
+	free(seen);
 	if (r == 0 && ret_log) {
 		*ret_log = log;
 		*ret_info = info;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "disk/disk_tool.h"
@@ -17,7 +18,6 @@
 int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err, size_t err_size)
 {
 	struct vhdx *v;
-	char g[GUID_STRING_LEN];
 	int r = vhdx_open_file(path, DISK_OPEN_READ_ONLY | VHDX_OPEN_INSPECT, &v, err, err_size);
 
 	if (r < 0)
@@ -43,7 +43,6 @@ int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 		info->parent_linkage = strdup(v->parent_linkage);
 		r = disk_image_inspect(vhdx_of(v->parent)->path, &info->parent, err, err_size);
 	}
-	(void)g;
 	vhdx_free(v);
 	return r;
 }
@@ -123,8 +122,15 @@ int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_
 		idx[n] = i;
 		ent[n++] = e;
 	}
-	if (r == 0 && v->leave_blocks_allocated && ftruncate(v->fd, (off_t)v->file_end) < 0)
-		r = -errno;
+	if (r == 0 && v->leave_blocks_allocated) {
+		struct stat st;
+
+		if (fstat(v->fd, &st) < 0 || ftruncate(v->fd, (off_t)v->file_end) < 0)
+			r = -errno;
+		/* Fixed disks own their space: allocate it (best effort, like create). */
+		else if (v->file_end > (uint64_t)st.st_size)
+			(void)fallocate(v->fd, 0, st.st_size, (off_t)v->file_end - st.st_size);
+	}
 	v->bat_entries = MAX(old_entries, new_entries);
 	if (r == 0 && n)
 		r = vhdx_bat_update(v, idx, ent, (unsigned)n);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,9 @@ static inline char *disk_test_tmpname(const char *suffix)
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	char *name = malloc(strlen(dir) + 64);
 	static unsigned counter;
+
+	if (!name)
+		abort();
 
 	sprintf(name, "%s/parvis-disk-%d-%u%s", dir, (int)getpid(), counter++, suffix);
 	return name;

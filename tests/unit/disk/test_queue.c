@@ -6,7 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "base/compiler.h"
@@ -35,9 +39,84 @@ static void test_depth32_verify(void **state)
 	free(name);
 }
 
-static void test_bad_requests(void **state)
+struct sync_done {
+	int result, count;
+};
+
+static void on_done(struct disk_request *req, int result)
+{
+	struct sync_done *sd = req->opaque;
+
+	__atomic_store_n(&sd->result, result, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&sd->count, 1, __ATOMIC_SEQ_CST);
+}
+
+/* One request through the queue, waiting for its callback; returns its result. */
+static int queue_one(struct disk_queue *q, enum disk_op op, uint64_t off, void *buf, size_t len)
+{
+	struct sync_done sd = {0};
+	struct iovec iov = {buf, len};
+	struct disk_request req = {.op = op,
+				   .offset = off,
+				   .iov = &iov,
+				   .iovcnt = 1,
+				   .complete = on_done,
+				   .opaque = &sd};
+
+	assert_int_equal(disk_queue_submit(q, &req), 0);
+	disk_queue_commit(q);
+	while (!__atomic_load_n(&sd.count, __ATOMIC_SEQ_CST))
+		sched_yield();
+	return sd.result;
+}
+
+/*
+ * Direct I/O (the default where the file system has it): page-aligned
+ * requests bypass the page cache, others go through it, and both see each
+ * other's data; DISK_OPEN_CACHED keeps everything buffered.
+ */
+static void test_direct_and_buffered(void **state)
 {
 	char *name = make_raw(1 << 20);
+	uint8_t *page = aligned_alloc(4096, 3 * 4096), *odd = page + 512;
+	struct disk_queue *q;
+	struct disk_info info;
+	struct disk *d;
+
+	assert_int_equal(disk_open(name, DISK_OPEN_CACHED, &d, NULL, 0), 0);
+	disk_get_info(d, &info);
+	assert_false(info.direct);
+	disk_close(d);
+
+	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
+	disk_get_info(d, &info);
+	if (!info.direct) {
+		disk_close(d);
+		unlink(name);
+		free(name);
+		free(page);
+		skip(); /* TMPDIR on a file system without O_DIRECT */
+	}
+	assert_int_equal(disk_queue_new(d, 4, &q), 0);
+	memset(page, 0xA5, 4096);
+	assert_int_equal(queue_one(q, DISK_OP_WRITE, 8192, page, 4096), 0); /* direct */
+	memset(odd, 0x5A, 1024);
+	assert_int_equal(queue_one(q, DISK_OP_WRITE, 8192 + 1024, odd, 1024), 0); /* buffered */
+	memset(page, 0, 4096);
+	assert_int_equal(queue_one(q, DISK_OP_READ, 8192, page, 4096), 0); /* direct again */
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(page[i], i >= 1024 && i < 2048 ? 0x5A : 0xA5);
+	assert_int_equal(queue_one(q, DISK_OP_FLUSH, 0, NULL, 0), 0);
+	disk_queue_free(q);
+	disk_close(d);
+	unlink(name);
+	free(name);
+	free(page);
+}
+
+static void test_bad_requests(void **state)
+{
+	char *name = make_raw(1 << 20), *ro_name = make_raw(1 << 20);
 	struct disk *d, *ro;
 	struct disk_queue *q, *qro;
 	static uint8_t buf[4096];
@@ -45,7 +124,7 @@ static void test_bad_requests(void **state)
 	struct disk_request req = {.op = DISK_OP_READ, .iov = &iov, .iovcnt = 1};
 
 	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
-	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &ro, NULL, 0), 0);
+	assert_int_equal(disk_open(ro_name, DISK_OPEN_READ_ONLY, &ro, NULL, 0), 0);
 	assert_int_equal(disk_queue_new(d, 0, &q), -EINVAL);
 	assert_int_equal(disk_queue_new(d, 4, &q), 0);
 	assert_int_equal(disk_queue_new(ro, 4, &qro), 0);
@@ -73,7 +152,9 @@ static void test_bad_requests(void **state)
 	disk_close(ro);
 	disk_close(d);
 	unlink(name);
+	unlink(ro_name);
 	free(name);
+	free(ro_name);
 }
 
 /* Depth is enforced: the depth+1-th request before any completion gets -EAGAIN. */
@@ -161,9 +242,8 @@ static void test_short_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_depth32_verify),
-		cmocka_unit_test(test_bad_requests),
-		cmocka_unit_test(test_eagain_and_discard),
+		cmocka_unit_test(test_depth32_verify), cmocka_unit_test(test_direct_and_buffered),
+		cmocka_unit_test(test_bad_requests),   cmocka_unit_test(test_eagain_and_discard),
 		cmocka_unit_test(test_short_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
