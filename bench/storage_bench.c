@@ -209,8 +209,9 @@ static int setup(struct bench *b, const char *path)
 	if (r < 0)
 		return r;
 	b->ch = storvsc_client_channel(b->sc, 0);
-	printf("{\"file\": \"%s\", \"format\": \"%s\", \"working_set_mib\": %llu}\n", path,
-	       disk_format_name(info.format), (unsigned long long)(b->size >> 20));
+	printf("{\"file\": \"%s\", \"format\": \"%s\", \"direct\": %s, \"working_set_mib\": %llu}\n",
+	       path, disk_format_name(info.format), info.direct ? "true" : "false",
+	       (unsigned long long)(b->size >> 20));
 	return 0;
 }
 
