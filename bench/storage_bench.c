@@ -42,12 +42,9 @@ struct job {
 
 /* The same jobs bench/storage.py gives fio on the host file (the limit). */
 static const struct job jobs[] = {
-	{"seqwrite-1m-qd8", true, false, 1 << 20, 8},
-	{"seqread-1m-qd8", false, false, 1 << 20, 8},
-	{"randread-4k-qd1", false, true, 4096, 1},
-	{"randread-4k-qd32", false, true, 4096, 32},
-	{"randwrite-4k-qd1", true, true, 4096, 1},
-	{"randwrite-4k-qd32", true, true, 4096, 32},
+	{"seqwrite-1m-qd8", true, false, 1 << 20, 8}, {"seqread-1m-qd8", false, false, 1 << 20, 8},
+	{"randread-4k-qd1", false, true, 4096, 1},    {"randread-4k-qd32", false, true, 4096, 32},
+	{"randwrite-4k-qd1", true, true, 4096, 1},    {"randwrite-4k-qd32", true, true, 4096, 32},
 };
 
 struct bench {
@@ -209,7 +206,8 @@ static int setup(struct bench *b, const char *path)
 	if (r < 0)
 		return r;
 	b->ch = storvsc_client_channel(b->sc, 0);
-	printf("{\"file\": \"%s\", \"format\": \"%s\", \"direct\": %s, \"working_set_mib\": %llu}\n",
+	printf("{\"file\": \"%s\", \"format\": \"%s\", \"direct\": %s, \"working_set_mib\": "
+	       "%llu}\n",
 	       path, disk_format_name(info.format), info.direct ? "true" : "false",
 	       (unsigned long long)(b->size >> 20));
 	return 0;
@@ -235,18 +233,13 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 's':
-			seconds = atof(optarg);
-			break;
-		case 'z':
-			b.size = strtoull(optarg, NULL, 0) << 20;
-			break;
+		case 's': seconds = atof(optarg); break;
+		case 'z': b.size = strtoull(optarg, NULL, 0) << 20; break;
 		case 'j':
 			if (nonly < ARRAY_SIZE(only))
 				only[nonly++] = optarg;
 			break;
-		default:
-			usage();
+		default: usage();
 		}
 	}
 	if (optind + 1 != argc || seconds <= 0 || b.size < (1 << 20))
