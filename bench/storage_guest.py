@@ -149,7 +149,8 @@ def run_fio_jobs(args, work, log):
     console = os.path.join(work, 'fio-console.log')
     p = subprocess.Popen([vmwp(), '--kernel', vmlinuz, '--initrd', initrd, '--memory', '1G',
                           '--cpus', '2', '--no-reboot', '--serial', 'file:' + console,
-                          '--control', control, '--disk', disk, '--cmdline', cmdline],
+                          '--control', control, '--disk', disk,
+                          '--cmdline', cmdline + ' parvis.run=sh%20/bench.sh'],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results, snaps, seen = [], [], 0
     try:
