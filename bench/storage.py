@@ -3,7 +3,7 @@
 exits a real guest pays per I/O against QEMU's virtio-blk.
 
 One command:  bench/storage.py [--build DIR] [--seconds S] [--size MIB] [--dir DIR]
-                               [--no-guest] [--no-qemu]
+                               [--no-vsp] [--no-guest] [--no-qemu] [--json FILE]
 
 1. VSP throughput (host code only, carries over to hardware virtualization):
    DIR/bench/storage-bench plays the guest's storvsc with the guest-side
@@ -153,6 +153,7 @@ def main():
     ap.add_argument('--seconds', type=float, default=3)
     ap.add_argument('--size', type=int, default=512, help='working set, MiB')
     ap.add_argument('--dir', default='/var/tmp', help='where the disk files go (not tmpfs)')
+    ap.add_argument('--no-vsp', action='store_true', help='leave out the VSP throughput part')
     ap.add_argument('--no-guest', action='store_true')
     ap.add_argument('--no-qemu', action='store_true')
     ap.add_argument('--guest-seconds', type=int, default=240,
@@ -162,7 +163,8 @@ def main():
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(dir=args.dir, prefix='parvis-bench-') as work:
-        results['vsp'] = vsp_throughput(args, work)
+        if not args.no_vsp:
+            results['vsp'] = vsp_throughput(args, work)
         if not args.no_guest:
             import storage_guest
             results['guest'] = storage_guest.run(args, work)

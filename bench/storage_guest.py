@@ -11,12 +11,9 @@ lazy inode-table initialisation and its ext4lazyinit thread zeroes the
 inode tables (writes), jbd2 and writeback add their own; an idle init
 (no system calls) keeps the kernel up meanwhile.
 """
-import json
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,18 +22,8 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'guest'))
 
 
 def status(path):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(path)
-    s.sendall(b'{"command":"status"}\n')
-    buf = b''
-    while not buf.endswith(b'\n'):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf)
+    from parvis_test import control
+    return control(path, {'command': 'status'})
 
 
 def storage_counts(st):
@@ -82,8 +69,10 @@ def kernel_workload_disk(work, vhd):
 
 
 def run(args, work, log=lambda m: print(m, file=sys.stderr, flush=True)):
-    from parvis_test import host_is_pvm, kit, vmwp
+    from parvis_test import host_is_pvm, kit
     from storage import vhd_tool
+    os.environ.setdefault('PARVIS_VMWP', os.path.join(args.build, 'src', 'vmwp', 'parvis-vmwp'))
+    from parvis_test import vmwp
     k = kit()
     if not k:
         out = subprocess.run([os.path.join(ROOT, 'tools/guest-kit/build.sh')], capture_output=True,
