@@ -96,9 +96,10 @@ def run(args, work, log=lambda m: print(m, file=sys.stderr, flush=True)):
     try:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline and p.poll() is None:
-            with open(console, errors='replace') as f:
-                if 'mounted filesystem' in f.read():
-                    break
+            if os.path.exists(console):
+                with open(console, errors='replace') as f:
+                    if 'mounted filesystem' in f.read():
+                        break
             time.sleep(2)
         else:
             raise RuntimeError(f'the guest did not mount its root (see {console})')
@@ -149,8 +150,8 @@ def run_fio_jobs(args, work, log):
                 snap = storage_counts(status(control))
             except OSError:
                 snap = None
-            with open(console, errors='replace') as f:
-                done = [l for l in f.read().splitlines() if l.startswith('PARVIS-FIO ')]
+            text = open(console, errors='replace').read() if os.path.exists(console) else ''
+            done = [l for l in text.splitlines() if l.startswith('PARVIS-FIO ')]
             if snap and not snaps:
                 snaps.append(snap)
             while snap and seen < len(done):
