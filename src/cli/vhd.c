@@ -276,8 +276,8 @@ static void info_text(const struct disk_image_info *i, int depth)
 		       (unsigned long long)i->blocks_allocated, (unsigned long long)i->blocks,
 		       human(i->blocks_allocated * i->block_size, a, sizeof(a)));
 		printf("%slog:               %s\n", pad,
-		       i->log_needs_replay ? "needs replay (not closed cleanly; the next "
-					     "read-write open replays it)"
+		       i->log_needs_replay ? "needs replay (in use by a writer, or not closed "
+					     "cleanly; the next read-write open replays it)"
 					   : "clean");
 	}
 	if (i->parent) {

@@ -117,8 +117,6 @@ int disk_discard(struct disk *d, uint64_t offset, uint64_t len)
 	return len ? d->ops->discard(d, offset, len) : 0;
 }
 
-/* For the queue (queue.c): the same checks. */
-int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
 int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len)
 {
 	return check_range(d, offset, len);

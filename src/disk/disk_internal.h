@@ -44,6 +44,16 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err
 int disk_vhdx_open(const char *path, unsigned flags, struct disk **ret, char *err,
 		   size_t err_size) must_check;
 
+/*
+ * Locks a disk file against conflicting users (open file description locks, released on
+ * close): writers exclusively, readers shared. 0, or -EBUSY when another open holds a
+ * conflicting lock (the disk is attached elsewhere).
+ */
+int disk_file_lock(int fd, bool write) must_check;
+
+/* The range checks of disk_read() and friends, for the queue: 0 or -EINVAL. */
+int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
+
 /* Writes one line into err (if not NULL). Returns r, for "return disk_error(...)". */
 int disk_error(char *err, size_t err_size, int r, const char *fmt, ...) printf_like(4, 5);
 

@@ -1,5 +1,6 @@
 /* iovec helpers and full-length file I/O shared by the format back ends. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,4 +152,15 @@ int disk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 	struct iovec v = {(void *)buf, len};
 
 	return file_iov(fd, &v, 1, off, len, true);
+}
+
+int disk_file_lock(int fd, bool write)
+{
+	struct flock fl = {.l_type = write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES)
+		return -EBUSY;
+	return errno == EINVAL || errno == ENOLCK ? 0 : -errno; /* no locks here: go on */
 }

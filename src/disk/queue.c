@@ -25,8 +25,6 @@
 
 #include "disk/disk_internal.h"
 
-int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);
-
 /* req->priv[] use */
 enum { PRIV_KIND, PRIV_RESULT, PRIV_FILE_OFF, PRIV_LEN };
 enum { KIND_IO, KIND_DONE };
@@ -85,7 +83,9 @@ static void complete(struct disk_queue *q, struct disk_request *req, int res)
 {
 	int r;
 
-	if (req->priv[PRIV_KIND] == KIND_DONE) {
+	/* Pairs with the release in disk_queue_submit(): the kernel orders them too, but this
+	 * makes it visible to the C memory model (and ThreadSanitizer). */
+	if (__atomic_load_n(&req->priv[PRIV_KIND], __ATOMIC_ACQUIRE) == KIND_DONE) {
 		r = (int)(int64_t)req->priv[PRIV_RESULT];
 	} else if (res < 0) {
 		r = res;
@@ -218,6 +218,8 @@ int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
 		break;
 	}
 queued:
+	/* Last write to req before the kernel has it (see complete()). */
+	__atomic_store_n(&req->priv[PRIV_KIND], req->priv[PRIV_KIND], __ATOMIC_RELEASE);
 	io_uring_sqe_set_data(sqe, req);
 	atomic_fetch_add(&q->in_flight, 1);
 	atomic_fetch_add(&q->submitted, 1);

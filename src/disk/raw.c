@@ -104,6 +104,12 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err
 		return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0)
 		goto fail_errno;
+	if (disk_file_lock(fd, !ro) < 0) {
+		close(fd);
+		return disk_error(err, err_size, -EBUSY,
+				  "%s: in use (another open holds it%s)", path,
+				  ro ? " for writing" : "");
+	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0)
 			goto fail_errno;

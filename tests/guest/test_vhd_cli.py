@@ -177,6 +177,17 @@ tap.ok(i.get('virtual_size') == 24 * MiB and i.get('blocks_allocated') == 24,
        'a grown fixed disk allocates the new blocks', i)
 qemu_check('grown fixed', p('fixed.vhdx'))
 bad('shrinking a fixed disk is refused', ['cannot shrink'], 'resize', p('fixed.vhdx'), '--size', '8M')
+ok_run('resize to 100 GiB (BAT updates over several log entries)', 'resize', p('dyn.vhdx'), '--size',
+       '100G')
+q = qemu_info(p('dyn.vhdx'))
+tap.ok(q['virtual-size'] == 100 << 30, 'qemu-img info sees 100 GiB', q)
+qemu_check('grown to 100 GiB', p('dyn.vhdx'))
+bad('a size the BAT region cannot hold', ['BAT region'], 'resize', p('dyn.vhdx'), '--size', '60T')
+ok_run('new with 1 MiB blocks', 'new', p('b1.vhdx'), '--size', '64M', '--block-size', '1M')
+ok_run('grow 64 MiB -> 100 GiB: 102,424 BAT entries, over 126 BAT pages', 'resize', p('b1.vhdx'),
+       '--size', '100G')
+qemu_check('grown with 1 MiB blocks', p('b1.vhdx'))
+tap.ok(inspect(p('b1.vhdx')).get('blocks') == 102400, 'inspect counts the new blocks')
 ok_run('resize raw', 'resize', p('new.raw'), '--size', '5M')
 tap.ok(os.path.getsize(p('new.raw')) == 5 * MiB, 'raw grown')
 

@@ -98,9 +98,15 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 int vhdx_bat_update(struct vhdx *v, const uint64_t *index, const uint64_t *entry, unsigned count)
 {
 	struct vhdx_log_page pages[VHDX_LOG_MAX_PAGES];
-	uint64_t saved[VHDX_LOG_MAX_PAGES];
+	uint64_t small[16], *saved = small; /* a batch may hold many entries per page */
 	unsigned npages = 0, done = 0;
 	int r = 0;
+
+	if (count > ARRAY_SIZE(small)) {
+		saved = malloc(sizeof(*saved) * count);
+		if (!saved)
+			return -ENOMEM;
+	}
 
 	/* Batches of at most VHDX_LOG_MAX_PAGES distinct pages, each batch one log entry. */
 	while (done < count) {
@@ -121,8 +127,8 @@ int vhdx_bat_update(struct vhdx *v, const uint64_t *index, const uint64_t *entry
 					(const uint8_t *)v->bat + (page - v->bat_region.offset);
 				npages++;
 			}
-			saved[done - first] = v->bat[index[done]];
-			v->bat[index[done]] = entry[done];
+			saved[done] = v->bat[index[done]];
+			vhdx_bat_set(v, index[done], entry[done]);
 			done++;
 		}
 		/*
@@ -150,9 +156,11 @@ int vhdx_bat_update(struct vhdx *v, const uint64_t *index, const uint64_t *entry
 		if (r < 0) {
 			/* Not logged: the file still has the old entries; so must memory. */
 			for (unsigned k = done; k-- > first;)
-				v->bat[index[k]] = saved[k - first];
-			return r;
+				vhdx_bat_set(v, index[k], saved[k]);
+			break;
 		}
 	}
-	return 0;
+	if (saved != small)
+		free(saved);
+	return r;
 }

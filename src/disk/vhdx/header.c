@@ -117,6 +117,6 @@ int vhdx_session_start(struct vhdx *v)
 	if (r == 0)
 		r = vhdx_header_write(v, &h);
 	if (r == 0)
-		v->session_started = true;
+		__atomic_store_n(&v->session_started, true, __ATOMIC_RELEASE);
 	return r;
 }

@@ -81,7 +81,7 @@ static int read_block(struct vhdx *v, uint64_t e, uint64_t off, size_t len, cons
 	uint64_t sector = off / lss, count = len / lss;
 	uint64_t chunk = sector / VHDX_SECTORS_PER_BITMAP;
 	uint64_t bit0 = sector % VHDX_SECTORS_PER_BITMAP;
-	uint64_t sb = vhdx_bat_offset(v->bat[vhdx_bat_bitmap_index(v, chunk)]);
+	uint64_t sb = vhdx_bat_offset(vhdx_bat_get(v, vhdx_bat_bitmap_index(v, chunk)));
 	uint64_t byte0 = bit0 / 8, nbytes = (bit0 + count + 7) / 8 - byte0;
 	uint8_t *bits = malloc(nbytes);
 
@@ -129,9 +129,7 @@ static int vhdx_readv(struct disk *d, const struct iovec *iov, unsigned iovcnt, 
 		size_t n = MIN(len - done, v->block_size - pos % v->block_size);
 		uint64_t e;
 
-		pthread_mutex_lock(&v->lock);
-		e = v->bat[vhdx_bat_payload_index(v, block)];
-		pthread_mutex_unlock(&v->lock);
+		e = vhdx_bat_get(v, vhdx_bat_payload_index(v, block));
 		r = read_block(v, e, pos, n, iov, iovcnt, done, tmp);
 		done += n;
 	}
@@ -310,18 +308,19 @@ static int vhdx_map(struct disk *d, enum disk_op op, uint64_t off, uint64_t len,
 
 	if ((off + len - 1) / v->block_size != block)
 		return 0; /* spans blocks: the synchronous path splits it */
-	pthread_mutex_lock(&v->lock);
-	e = v->bat[vhdx_bat_payload_index(v, block)];
-	if (vhdx_bat_state(e) == VHDX_BAT_FULLY_PRESENT) {
-		if (op == DISK_OP_WRITE)
-			r = session_start(v);
-		if (r == 0) {
-			*file_off = vhdx_bat_offset(e) + off % v->block_size;
-			r = 1;
-		}
+	/* No lock unless this is the session's first write (see vhdx_bat_get). */
+	e = vhdx_bat_get(v, vhdx_bat_payload_index(v, block));
+	if (vhdx_bat_state(e) != VHDX_BAT_FULLY_PRESENT)
+		return 0;
+	if (op == DISK_OP_WRITE && !__atomic_load_n(&v->session_started, __ATOMIC_ACQUIRE)) {
+		pthread_mutex_lock(&v->lock);
+		r = session_start(v);
+		pthread_mutex_unlock(&v->lock);
+		if (r < 0)
+			return r;
 	}
-	pthread_mutex_unlock(&v->lock);
-	return r;
+	*file_off = vhdx_bat_offset(e) + off % v->block_size;
+	return 1;
 }
 
 static int vhdx_close_disk(struct disk *d)

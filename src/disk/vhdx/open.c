@@ -179,6 +179,13 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 	r = file_size(v, &size, err, err_size);
 	if (r < 0)
 		goto fail;
+	/* Writers exclusive, readers shared (parents are shared by their children); inspect
+	 * takes no lock, so it works on disks in use. */
+	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !ro) < 0) {
+		r = disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)", path,
+			       ro ? " for writing" : "");
+		goto fail;
+	}
 	if (size < VHDX_MiB) {
 		r = disk_error(err, err_size, -EINVAL, "%s: too small for a VHDX (%llu bytes)",
 			       path, (unsigned long long)size);
@@ -205,10 +212,12 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 			goto fail;
 		}
 		if (found && ro && !(flags & VHDX_OPEN_INSPECT)) {
-			r = disk_error(err, err_size, -EBUSY,
-				       "%s: the VHDX log needs replay (the disk was not closed "
-				       "cleanly); open it read-write once to replay it",
-				       path);
+			r = disk_error(
+				err, err_size, -EBUSY,
+				"%s: the VHDX log needs replay (the disk is in use by a "
+				"writer, or was not closed cleanly); open it read-write once "
+				"to replay it",
+				path);
 			goto fail;
 		}
 		if (found && ro) {

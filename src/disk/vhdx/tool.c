@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "disk/disk_tool.h"
@@ -121,8 +122,15 @@ int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_
 		idx[n] = i;
 		ent[n++] = e;
 	}
-	if (r == 0 && v->leave_blocks_allocated && ftruncate(v->fd, (off_t)v->file_end) < 0)
-		r = -errno;
+	if (r == 0 && v->leave_blocks_allocated) {
+		struct stat st;
+
+		if (fstat(v->fd, &st) < 0 || ftruncate(v->fd, (off_t)v->file_end) < 0)
+			r = -errno;
+		/* Fixed disks own their space: allocate it (best effort, like create). */
+		else if (v->file_end > (uint64_t)st.st_size)
+			(void)fallocate(v->fd, 0, st.st_size, (off_t)v->file_end - st.st_size);
+	}
 	v->bat_entries = MAX(old_entries, new_entries);
 	if (r == 0 && n)
 		r = vhdx_bat_update(v, idx, ent, (unsigned)n);

@@ -30,7 +30,7 @@ struct vhdx {
 	/* Headers (2.2.2): the current one and its slot (0: header 1, 1: header 2). */
 	struct vhdx_header header;
 	unsigned header_slot;
-	bool session_started; /* FileWriteGuid/DataWriteGuid renewed in this session */
+	bool session_started; /* GUIDs renewed in this session; set under lock, read atomically */
 
 	/* Regions (2.2.3). */
 	struct vhdx_region bat_region, metadata_region;
@@ -91,6 +91,18 @@ int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size) must_check;
 int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size) must_check;
 uint64_t vhdx_bat_payload_index(const struct vhdx *v, uint64_t block);
 uint64_t vhdx_bat_bitmap_index(const struct vhdx *v, uint64_t chunk);
+/*
+ * BAT entries are read without the lock on the I/O paths (an aligned 64-bit atomic load) and
+ * written under it (atomic stores): the hot path of allocated blocks takes no lock.
+ */
+static inline uint64_t vhdx_bat_get(const struct vhdx *v, uint64_t i)
+{
+	return __atomic_load_n(&v->bat[i], __ATOMIC_ACQUIRE);
+}
+static inline void vhdx_bat_set(struct vhdx *v, uint64_t i, uint64_t e)
+{
+	__atomic_store_n(&v->bat[i], e, __ATOMIC_RELEASE);
+}
 static inline unsigned vhdx_bat_state(uint64_t e)
 {
 	return (unsigned)(e & VHDX_BAT_STATE_MASK);
@@ -134,8 +146,8 @@ struct disk_image_info;
 int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 		      size_t err_size) must_check;
 int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size) must_check;
-int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t),
-		    void *opaque, char *err, size_t err_size) must_check;
+int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t), void *opaque,
+		    char *err, size_t err_size) must_check;
 
 /* open.c */
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err,

@@ -4,7 +4,9 @@
  * a fixed one, a differencing one (its parent absent: the error path), one
  * with 4 KiB sectors, and one with a log that needs replay (written by a
  * child that exits without closing, the in-place BAT update then undone).
- * Run by hand: make-vhdx-corpus OUTDIR.
+ * Run by hand: make-vhdx-corpus OUTDIR; and make-vhdx-corpus IMAGE OUTFILE converts one
+ * image (the qemu-dynamic seed: qemu-img create -f vhdx -o block_size=1M, 4M, then
+ * qemu-io -c 'write -P 0x5a 1M 8k').
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -73,6 +75,10 @@ int main(int argc, char **argv)
 	struct vhdx_create_params p = {.size = 4 << 20, .block_size = 1 << 20};
 	char err[256];
 
+	if (argc == 3) { /* make-vhdx-corpus IMAGE OUTFILE: one existing image */
+		emit(argv[1], argv[2]);
+		return 0;
+	}
 	if (argc != 2)
 		return 2;
 #define MAKE(nm, params)                                                                           \

@@ -37,7 +37,7 @@ static void test_depth32_verify(void **state)
 
 static void test_bad_requests(void **state)
 {
-	char *name = make_raw(1 << 20);
+	char *name = make_raw(1 << 20), *ro_name = make_raw(1 << 20);
 	struct disk *d, *ro;
 	struct disk_queue *q, *qro;
 	static uint8_t buf[4096];
@@ -45,7 +45,7 @@ static void test_bad_requests(void **state)
 	struct disk_request req = {.op = DISK_OP_READ, .iov = &iov, .iovcnt = 1};
 
 	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
-	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &ro, NULL, 0), 0);
+	assert_int_equal(disk_open(ro_name, DISK_OPEN_READ_ONLY, &ro, NULL, 0), 0);
 	assert_int_equal(disk_queue_new(d, 0, &q), -EINVAL);
 	assert_int_equal(disk_queue_new(d, 4, &q), 0);
 	assert_int_equal(disk_queue_new(ro, 4, &qro), 0);
@@ -73,7 +73,9 @@ static void test_bad_requests(void **state)
 	disk_close(ro);
 	disk_close(d);
 	unlink(name);
+	unlink(ro_name);
 	free(name);
+	free(ro_name);
 }
 
 /* Depth is enforced: the depth+1-th request before any completion gets -EAGAIN. */

@@ -69,8 +69,15 @@ static void test_identity_and_readonly(void **state)
 	uint8_t buf[512] = {0};
 
 	assert_int_equal(disk_open(name, 0, &a, err, sizeof(err)), 0);
-	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &b, err, sizeof(err)), 0);
 	disk_get_info(a, &ia);
+	/* A writer excludes every other open of the file (it is attached elsewhere). */
+	assert_int_equal(disk_open(name, 0, &b, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "in use"));
+	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &b, err, sizeof(err)), -EBUSY);
+	disk_close(a);
+	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &b, err, sizeof(err)), 0);
+	assert_int_equal(disk_open(name, DISK_OPEN_READ_ONLY, &a, err, sizeof(err)), 0);
+	assert_int_equal(disk_open(name, 0, &a, err, sizeof(err)), -EBUSY); /* readers share */
 	disk_get_info(b, &ib);
 	assert_int_equal(ia.size, 8192);
 	assert_true(guid_equal(&ia.disk_id, &ib.disk_id));

@@ -105,6 +105,10 @@ static void test_dynamic_rw(void **state)
 	read_header(name, &h);
 	assert_true(guid_is_null(&h.log_guid)); /* a clean close */
 	d = open_ok(name, DISK_OPEN_READ_ONLY);
+	struct disk *other;
+	assert_int_equal(disk_open(name, 0, &other, err, sizeof(err)),
+			 -EBUSY); /* a reader holds it */
+	assert_non_null(strstr(err, "in use"));
 	check_pattern(d, (1 << 20) - 4096, 8192, 7);
 	check_pattern(d, 10 << 20, 3 << 20, 8);
 	check_pattern(d, (64 << 20) - 512, 512, 9);

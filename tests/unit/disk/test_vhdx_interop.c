@@ -99,6 +99,20 @@ static void model_verify(struct model *m)
 	close(fd);
 	assert_int_equal(run("qemu-img check -q %s", m->image), 0);
 	assert_int_equal(run("qemu-img compare -q -f vhdx -F raw %s %s", m->image, m->raw), 0);
+	if (m->size > (128 << 20))
+		return;
+	/* And literally: qemu-img convert -O raw gives the bytes written. */
+	char *conv = disk_test_tmpname(".raw");
+	uint8_t *bytes = malloc(m->size);
+	assert_int_equal(run("qemu-img convert -O raw %s %s", m->image, conv), 0);
+	fd = open(conv, O_RDONLY);
+	assert_int_equal(lseek(fd, 0, SEEK_END), (off_t)m->size);
+	assert_int_equal(pread(fd, bytes, m->size, 0), (ssize_t)m->size);
+	close(fd);
+	assert_memory_equal(bytes, m->data, m->size);
+	unlink(conv);
+	free(conv);
+	free(bytes);
 }
 
 static void model_fini(struct model *m)
