@@ -187,9 +187,17 @@ static void *worker_main(void *arg)
 			wake = true;
 		}
 		blocked = atomic_load(&ch->send_blocked_len);
-		if (blocked && vmbus_ring_can_write(ch->out, blocked)) {
-			atomic_store(&ch->send_blocked_len, 0);
-			wake = true;
+		if (blocked) {
+			bool room;
+
+			/* Senders on other threads move the ring's write index under send_lock. */
+			pthread_mutex_lock(&ch->send_lock);
+			room = vmbus_ring_can_write(ch->out, blocked);
+			pthread_mutex_unlock(&ch->send_lock);
+			if (room) {
+				atomic_store(&ch->send_blocked_len, 0);
+				wake = true;
+			}
 		}
 		drain(ch);
 		if (wake && ch->ops->wake)
