@@ -354,6 +354,15 @@ void partition_stop_and_join(struct partition *p)
 	if (!p->started)
 		return;
 	partition_request_stop(p, PARTITION_STOP_REQUESTED);
+	/*
+	 * Kick every vCPU again: a stop that came while partition_start was
+	 * still creating threads could not signal a thread not yet marked
+	 * started, and a halted AP would then sit in KVM_RUN for ever.
+	 */
+	pthread_mutex_lock(&p->stop_lock);
+	for (i = 0; i < p->nvcpus; i++)
+		vcpu_kick(&p->vcpus[i]);
+	pthread_mutex_unlock(&p->stop_lock);
 	for (i = 0; i < p->nvcpus; i++) {
 		if (p->vcpus[i].thread_started) {
 			pthread_join(p->vcpus[i].thread, NULL);

@@ -7,6 +7,7 @@ tiny_kernel.S) boots through the real Linux boot path in milliseconds and
 exercises power off, the two reset lines, a triple fault, an emulation
 failure, console output and input, and the RTC.
 """
+import atexit
 import datetime
 import os
 import signal
@@ -210,6 +211,7 @@ p = subprocess.Popen([vmwp(), '--kernel', tiny, '--memory', '32M', '--cmdline', 
                       '--serial', f'socket:{d}/sock,log={console}', '--control', ctl,
                       '--exit-status-file', status_file],
                      stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+atexit.register(lambda: p.poll() is None and p.kill())
 
 
 def grows(timeout):
