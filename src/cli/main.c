@@ -902,7 +902,6 @@ int main(int argc, char **argv)
 		print_help(NULL);
 		return EXIT_USAGE;
 	}
-	/* (On merge: "vhd" has its own parser: return cli_vhd_main(argc - i, argv + i) here.) */
 	for (v = verbs; v->name && strcmp(v->name, argv[i]); v++)
 		;
 	if (!v->name) {
