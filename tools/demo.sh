@@ -7,10 +7,14 @@
 # its serial console with `parvis console`. Ctrl-] detaches; the script then
 # turns the VM off and stops the service.
 #
-# On hosts with hardware virtualization the kit's busybox user space runs
-# (a shell on the console); on PVM hosts (research: shared/research/PVM-GROUND.md)
-# the guest kernel boots to "Run /init" and, since user space cannot make
-# system calls there, panics and restarts: Ctrl-] to leave.
+# The demo VM boots the kit kernel from the kit's Debian root disk (bookworm,
+# debootstrap from Debian's archive on the first run), converted to a
+# dynamic VHDX by `parvis vhd convert` and attached to the synthetic SCSI
+# controller: the kernel finds it through storvsc and mounts /dev/sda1
+# read-write. On hosts with hardware virtualization Debian's shell runs as
+# init on the console; on PVM hosts (shared/research/PVM-GROUND.md) user
+# space cannot make system calls, so init dies at once and the kernel
+# panics and restarts: Ctrl-] to leave.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,7 +23,7 @@ tools/setup.sh
 [[ -d build ]] || meson setup build >/dev/null
 ninja -C build >/dev/null
 echo "demo: building the guest kit (cached after the first time)..." >&2
-eval "$(tools/guest-kit/build.sh)"
+eval "$(tools/guest-kit/build.sh --rootdisk)"
 
 state=$(mktemp -d /tmp/parvis-demo.XXXXXX)
 export PARVIS_SOCKET="$state/vmms.sock"
@@ -36,8 +40,10 @@ cleanup() {
 trap cleanup EXIT
 for _ in $(seq 100); do [[ -S "$PARVIS_SOCKET" ]] && break; sleep 0.05; done
 
-"$parvis" new-vm demo --memory 256M --cpus 2 --kernel "$KIT_VMLINUX" --initrd "$KIT_INITRAMFS" \
-	--cmdline "$KIT_CMDLINE parvis.run=sh" "$@"
+echo "demo: converting the Debian root disk to VHDX..." >&2
+"$parvis" vhd convert "$KIT_ROOTDISK" "$state/debian.vhdx" --format vhdx --dynamic
+"$parvis" new-vm demo --memory 512M --cpus 2 --kernel "$KIT_VMLINUX" --disk "$state/debian.vhdx" \
+	--cmdline "$KIT_CMDLINE root=/dev/sda1 rw rootwait init=/bin/bash" "$@"
 "$parvis" start-vm demo
 "$parvis" get-vm
 echo "demo: attaching the console; Ctrl-] detaches (the VM is then turned off)" >&2

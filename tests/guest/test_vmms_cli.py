@@ -295,15 +295,20 @@ refused(['add-vmharddiskdrive', 'gamma', disk], 'the same disk twice', 'already 
 refused(['add-vmharddiskdrive', 'gamma', '/nonexistent.img'], 'add a disk that does not exist',
         '/nonexistent.img', 'does not exist')
 rc, out, err = svc.cli('start-vm', 'gamma')
-if rc != 0 and 'disks' in err:
-    tap.skip('disk attached to another running VM', 'this worker has no storage (--disk) yet')
-    tap.skip('remove a disk from a running VM', 'this worker has no storage yet')
-    svc.cli('stop-vm', 'gamma', '--turn-off')
-else:
-    tap.ok(rc == 0, 'start-vm of a VM with a disk', err)
-    refused(['new-vm', 'thief', '--kernel', tiny, '--disk', disk],
-            'a disk attached to another running VM', 'attached to VM', 'gamma')
-    svc.cli('stop-vm', 'gamma', '--turn-off')
+tap.ok(rc == 0, 'start-vm of a VM with a disk', err)
+refused(['new-vm', 'thief', '--kernel', tiny, '--disk', disk],
+        'a disk attached to another running VM', 'attached to VM', 'gamma')
+# Hot add and remove: the worker attaches the disk to the running VM's SCSI controller.
+disk2 = os.path.join(tmp, 'hot.img')
+with open(disk2, 'wb') as f:
+    f.truncate(8 << 20)
+rc, res, err = svc.cli_json('add-vmharddiskdrive', 'gamma', disk2)
+tap.ok(rc == 0 and [d['path'] for d in res['disks']] == [disk, disk2] and res['disks'][1]['lun'] == 1,
+       'add-vmharddiskdrive while Running: hot add at the next LUN', json.dumps(res) + err)
+rc, res, err = svc.cli_json('remove-vmharddiskdrive', 'gamma', disk2)
+tap.ok(rc == 0 and [d['path'] for d in res['disks']] == [disk],
+       'remove-vmharddiskdrive while Running: hot remove', json.dumps(res) + err)
+svc.cli('stop-vm', 'gamma', '--turn-off')
 rc, res, err = svc.cli_json('remove-vmharddiskdrive', 'gamma', disk)
 tap.ok(rc == 0 and res['disks'] == [], 'remove-vmharddiskdrive while Off', json.dumps(res) + err)
 refused(['remove-vmharddiskdrive', 'gamma', disk], 'remove a disk the VM does not have', 'has no disk')
