@@ -78,11 +78,15 @@ static int queue_one(struct disk_queue *q, enum disk_op op, uint64_t off, void *
 static void test_direct_and_buffered(void **state)
 {
 	char *name = make_raw(1 << 20);
-	uint8_t *page = aligned_alloc(4096, 3 * 4096), *odd = page + 512;
+	void *mem = NULL;
 	struct disk_queue *q;
 	struct disk_info info;
 	struct disk *d;
+	uint8_t *page, *odd;
 
+	assert_int_equal(posix_memalign(&mem, 4096, 3 * 4096), 0);
+	page = mem;
+	odd = page + 512;
 	assert_int_equal(disk_open(name, DISK_OPEN_CACHED, &d, NULL, 0), 0);
 	disk_get_info(d, &info);
 	assert_false(info.direct);
