@@ -113,7 +113,9 @@ def subchannels_open(st):
                               for c in ctls[0]['channels'])
 
 
-mounted = w.wait_console(lambda c: re.search(r'EXT4-fs \(sd\w+1\): mounted filesystem', c) or 'Kernel panic' in c,
+# The VFS line comes after ext4's own: wait for it, so both are in the log checked below.
+mounted = w.wait_console(lambda c: (re.search(r'EXT4-fs \(sd\w+1\): mounted filesystem', c) and
+                                    'VFS: Mounted root' in c) or 'Kernel panic' in c,
                          timeout=BOOT_TIMEOUT)
 con = w.console()
 names = dict(re.findall(r'sd (\d+:0:0:\d+): \[(sd\w+)\] Attached SCSI disk', con))
