@@ -126,11 +126,13 @@ def run_vmwp(args, timeout=60):
 
 
 def control(path, request, timeout=10):
-    """One request on a worker's control socket (docs/control.md); returns the answer."""
+    """One JSON-lines request on a Unix socket (a worker's control socket, docs/control.md, or
+    the service's API); request is a dict or raw bytes. Returns the answer, or None if the
+    other side closed without one."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(path)
-    s.sendall((json.dumps(request) + '\n').encode())
+    s.sendall(request if isinstance(request, bytes) else (json.dumps(request) + '\n').encode())
     buf = b''
     while not buf.endswith(b'\n'):
         chunk = s.recv(65536)
@@ -138,7 +140,7 @@ def control(path, request, timeout=10):
             break
         buf += chunk
     s.close()
-    return json.loads(buf)
+    return json.loads(buf) if buf else None
 
 
 def wait_status(path, pred, timeout):

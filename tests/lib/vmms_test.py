@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from parvis_test import control
 
 
 def vmms_bin():
@@ -119,15 +120,4 @@ class Service:
 
     def call(self, request, timeout=30):
         """One raw API request (a dict or bytes); returns the answer line parsed (or None)."""
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(timeout)
-        s.connect(self.sock)
-        s.sendall(request if isinstance(request, bytes) else (json.dumps(request) + '\n').encode())
-        buf = b''
-        while not buf.endswith(b'\n'):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        s.close()
-        return json.loads(buf) if buf else None
+        return control(self.sock, request, timeout)

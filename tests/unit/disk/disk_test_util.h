@@ -1,6 +1,7 @@
 /* Helpers shared by the disk unit tests: temporary files and patterns. */
 #pragma once
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,18 @@ static inline char *disk_test_tmpname(const char *suffix)
 		abort();
 
 	sprintf(name, "%s/parvis-disk-%d-%u%s", dir, (int)getpid(), counter++, suffix);
+	return name;
+}
+
+/* A sparse raw file of size bytes under TMPDIR (or /tmp); returns its name, caller frees. */
+static inline char *disk_test_make_raw(uint64_t size)
+{
+	char *name = disk_test_tmpname(".raw");
+	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+		abort();
+	close(fd);
 	return name;
 }
 

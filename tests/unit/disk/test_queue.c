@@ -16,20 +16,9 @@
 #include "base/compiler.h"
 #include "queue_test_common.h"
 
-static char *make_raw(uint64_t size)
-{
-	char *name = disk_test_tmpname(".raw");
-	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	close(fd);
-	return name;
-}
-
 static void test_depth32_verify(void **state)
 {
-	char *name = make_raw(16 << 20);
+	char *name = disk_test_make_raw(16 << 20);
 	struct disk *d;
 
 	assert_int_equal(disk_open(name, 0, &d, NULL, 0), 0);
@@ -77,7 +66,7 @@ static int queue_one(struct disk_queue *q, enum disk_op op, uint64_t off, void *
  */
 static void test_direct_and_buffered(void **state)
 {
-	char *name = make_raw(1 << 20);
+	char *name = disk_test_make_raw(1 << 20);
 	void *mem = NULL;
 	struct disk_queue *q;
 	struct disk_info info;
@@ -120,7 +109,7 @@ static void test_direct_and_buffered(void **state)
 
 static void test_bad_requests(void **state)
 {
-	char *name = make_raw(1 << 20), *ro_name = make_raw(1 << 20);
+	char *name = disk_test_make_raw(1 << 20), *ro_name = disk_test_make_raw(1 << 20);
 	struct disk *d, *ro;
 	struct disk_queue *q, *qro;
 	static uint8_t buf[4096];
@@ -164,7 +153,7 @@ static void test_bad_requests(void **state)
 /* Depth is enforced: the depth+1-th request before any completion gets -EAGAIN. */
 static void test_eagain_and_discard(void **state)
 {
-	char *name = make_raw(1 << 20);
+	char *name = disk_test_make_raw(1 << 20);
 	struct disk *d;
 	struct disk_queue *q;
 	struct qt qt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
@@ -215,7 +204,7 @@ static void test_eagain_and_discard(void **state)
 /* A file that shrank under the queue: the read past EOF is finished as zeroes, not lost. */
 static void test_short_read(void **state)
 {
-	char *name = make_raw(1 << 20);
+	char *name = disk_test_make_raw(1 << 20);
 	struct disk *d;
 	struct disk_queue *q;
 	struct qt qt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};

@@ -12,20 +12,9 @@
 #include "disk/disk.h"
 #include "disk_test_util.h"
 
-static char *make_file(uint64_t size)
-{
-	char *name = disk_test_tmpname(".raw");
-	int fd = open(name, O_CREAT | O_TRUNC | O_RDWR, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	close(fd);
-	return name;
-}
-
 static void test_rw(void **state)
 {
-	char *name = make_file(1 << 20);
+	char *name = disk_test_make_raw(1 << 20);
 	char err[256];
 	struct disk *d;
 	struct disk_info info;
@@ -62,7 +51,7 @@ static void test_rw(void **state)
 
 static void test_identity_and_readonly(void **state)
 {
-	char *name = make_file(8192 + 100); /* a partial last sector is not addressable */
+	char *name = disk_test_make_raw(8192 + 100); /* a partial last sector is not addressable */
 	struct disk *a, *b;
 	struct disk_info ia, ib;
 	char err[256];
