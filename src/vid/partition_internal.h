@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "cpu/cpu_model.h"
 #include "vid/partition.h"
 
-#define PARTITION_MAX_CPUID 128
 #define STOP_DETAIL_LEN	    2048
 
 struct vcpu {
@@ -44,9 +44,12 @@ struct partition {
 	struct vcpu *vcpus; /* nvcpus entries */
 	bool started;
 
-	/* CPUID template; per-vCPU APIC ID fields are patched when applied. */
-	struct kvm_cpuid_entry2 cpuid[PARTITION_MAX_CPUID];
-	unsigned ncpuid;
+	/*
+	 * The virtual processor (src/cpu/): its CPUID template, with hv/'s
+	 * leaves added by partition_set_cpuid, and the MSRs every vCPU starts
+	 * with. Each vCPU gets its own APIC IDs when applied (vcpu_apply_cpu).
+	 */
+	struct cpu_model model;
 	struct x86_boot_regs boot_regs;
 	bool have_boot_regs;
 
@@ -71,6 +74,8 @@ struct partition {
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);
 void vcpu_fini(struct vcpu *v);
+/* CPUID and the model's MSRs on one vCPU (before it first runs). */
+int vcpu_apply_cpu(struct vcpu *v) must_check;
 int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);
 void *vcpu_thread_main(void *arg);
 void vcpu_kick(struct vcpu *v);

@@ -292,7 +292,8 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		struct console *com2, struct machine **ret, bool *config_error, char *err,
 		size_t errlen)
 {
-	struct partition_config pcfg = {.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus};
+	struct partition_config pcfg = {
+		.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus, .cpu_model = cfg->cpu_model};
 	struct machine *m;
 	int r;
 

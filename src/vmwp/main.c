@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "cpu/cpu_report.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
@@ -187,6 +188,23 @@ static enum partition_stop_reason wait_machine(struct worker *w, struct partitio
 }
 
 /* Runs machines until the guest powers off (or fails); returns the exit status. */
+/* Once per worker: the processor the guest gets, and what KVM cannot enforce here. */
+static void log_cpu_model(const struct cpu_model *m)
+{
+	unsigned i, missing = 0;
+
+	for (i = 0; i < cpu_feature_count; i++)
+		missing += m->state[i] == CPU_FEATURE_MISSING;
+	pv_log(LOG_INFO, "cpu: model %s: %s (%s family %#x model %#x)%s", m->name, m->brand,
+	       m->vendor_id, m->family, m->model,
+	       missing ? "; some of its features are missing here (get-vmprocessor)" : "");
+	for (i = 0; i < m->nunenforced; i++)
+		pv_log(LOG_WARN,
+		       "cpu: KVM on this host cannot set CPUID leaf %#x.%u's feature bits: the guest "
+		       "sees the host's own there (get-vmprocessor marks those features \"host\")",
+		       m->unenforced[i].function, m->unenforced[i].index);
+}
+
 static enum exit_status worker_run(struct worker *w)
 {
 	struct exit_stats_sink stats = {0};
@@ -210,12 +228,14 @@ static enum exit_status worker_run(struct worker *w)
 		pthread_mutex_lock(&w->lock);
 		w->boots = boots + 1;
 		pthread_mutex_unlock(&w->lock);
-		if (boots++ == 0)
+		if (boots++ == 0) {
 			pv_log(LOG_INFO, "starting VM: %u vCPU%s, %llu MiB%s", w->cfg.cpus,
 			       w->cfg.cpus > 1 ? "s" : "",
 			       (unsigned long long)(w->cfg.memory_bytes >> 20),
 			       partition_is_pvm(p) ? " (PVM host: guest kernel code is emulated)"
 						   : "");
+			log_cpu_model(partition_cpu_model(p));
+		}
 		pthread_mutex_lock(&w->lock);
 		w->machine = m;
 		w->paused = false;
@@ -416,6 +436,16 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(resp, "storage",
 				       w->machine ? storage_status_json(machine_storage(w->machine))
 						  : NULL);
+	} else if (!strcmp(cmd, "cpu")) {
+		if (w->machine) {
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+			json_object_object_add(
+				resp, "cpu",
+				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
+						      true));
+		} else {
+			control_error(resp, "the VM is between boots");
+		}
 	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
 		if (w->machine)
 			control_disk(w, cmd, req, resp);
@@ -511,6 +541,49 @@ static void write_exit_status(const char *path, int status)
 	fclose(f);
 }
 
+/*
+ * --print-cpu and --host-cpu: the processor a VM would get, or what this
+ * host offers, as JSON on stdout; the service runs these for
+ * get-vmprocessor on a VM that is off and for get-vmhostprocessor.
+ */
+static enum exit_status print_cpu_report(const struct vm_config *cfg)
+{
+	struct cpu_host *host = calloc(1, sizeof(*host));
+	struct cpu_model *m = calloc(1, sizeof(*m));
+	struct json_object *o = NULL;
+	enum exit_status status = EXIT_HOST_ERROR;
+	char err[256];
+	int r;
+
+	if (!host || !m)
+		goto out;
+	r = partition_probe_cpu_host(host, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		goto out;
+	}
+	if (cfg->print_host_cpu) {
+		o = cpu_host_report_json(host);
+	} else {
+		r = cpu_model_build(cfg->cpu_model ? cfg->cpu_model : "host", host,
+				    cfg->cpus ? cfg->cpus : 1, m, err, sizeof(err));
+		if (r < 0) {
+			pv_log(LOG_ERR, "%s", err);
+			status = EXIT_BAD_CONFIG;
+			goto out;
+		}
+		o = cpu_model_report_json(m, true);
+	}
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	status = EXIT_POWERED_OFF;
+out:
+	json_object_put(o);
+	free(host);
+	free(m);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -525,6 +598,11 @@ int main(int argc, char **argv)
 	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
 	if (r == 1)
 		return EXIT_POWERED_OFF;
+	if (r == 0 && (w.cfg.print_cpu || w.cfg.print_host_cpu)) {
+		status = print_cpu_report(&w.cfg);
+		vm_config_fini(&w.cfg);
+		return (int)status;
+	}
 	if (r == 0)
 		r = vm_config_validate(&w.cfg, err, sizeof(err));
 	if (r == 0)

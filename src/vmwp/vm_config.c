@@ -31,6 +31,7 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->kernel);
 	free(cfg->initrd);
 	free(cfg->cmdline);
+	free(cfg->cpu_model);
 	free(cfg->com1.path);
 	free(cfg->com2.path);
 	free(cfg->com1.log_path);
@@ -115,6 +116,9 @@ enum {
 	OPT_EXIT_STATUS_FILE,
 	OPT_VERSION,
 	OPT_DISK,
+	OPT_CPU_MODEL,
+	OPT_HOST_CPU,
+	OPT_PRINT_CPU,
 };
 
 static const struct option long_options[] = {
@@ -123,6 +127,9 @@ static const struct option long_options[] = {
 	{"cmdline", required_argument, NULL, 'a'},
 	{"memory", required_argument, NULL, 'm'},
 	{"cpus", required_argument, NULL, 'c'},
+	{"cpu-model", required_argument, NULL, OPT_CPU_MODEL},
+	{"host-cpu", no_argument, NULL, OPT_HOST_CPU},
+	{"print-cpu", no_argument, NULL, OPT_PRINT_CPU},
 	{"serial", required_argument, NULL, 's'},
 	{"com2", required_argument, NULL, OPT_COM2},
 	{"config", required_argument, NULL, 'f'},
@@ -153,6 +160,10 @@ void vm_config_usage(FILE *out)
 	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default "
 	      "256M)\n"
 	      "  -c, --cpus N          virtual processors (default 1)\n"
+	      "      --cpu-model NAME  host (default), baseline, baseline-intel or baseline-amd\n"
+	      "                        (baseline: processor compatibility for migration)\n"
+	      "      --print-cpu       print the processor the guest would get (JSON) and exit\n"
+	      "      --host-cpu        print what this host's KVM offers (JSON) and exit\n"
 	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH, none, or\n"
 	      "                        socket:PATH[,log=FILE] (one client at a time attaches)\n"
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
@@ -227,6 +238,9 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				return -EINVAL;
 			}
 			break;
+		case OPT_CPU_MODEL: r = set_string(&cfg->cpu_model, optarg); break;
+		case OPT_HOST_CPU: cfg->print_host_cpu = true; break;
+		case OPT_PRINT_CPU: cfg->print_cpu = true; break;
 		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_cpus(optarg, &cfg->shutdown_timeout_s) < 0) {
@@ -288,6 +302,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(field, s);
+	}
+	if (!strcmp(key, "cpu-model")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->cpu_model, s);
 	}
 	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
 		if (!s)

@@ -32,6 +32,7 @@ struct vm_config {
 	char *cmdline;
 	uint64_t memory_bytes;
 	unsigned cpus;
+	char *cpu_model; /* "cpu-model": a name of cpu_model_names, NULL for "host" (docs/cpu.md) */
 	struct serial_config com1;
 	struct serial_config com2;
 	bool no_reboot;
@@ -41,6 +42,9 @@ struct vm_config {
 	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
+	/* Report modes: print JSON and exit without running a VM. */
+	bool print_host_cpu; /* --host-cpu: what this host offers (get-vmhostprocessor) */
+	bool print_cpu;	     /* --print-cpu: the processor --cpus/--cpu-model would give */
 };
 
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)
