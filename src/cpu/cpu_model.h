@@ -50,7 +50,7 @@ int cpuid_table_set(struct cpuid_table *t, const struct cpuid_leaf *leaf) must_c
 /*
  * Reads a recorded table: one leaf a line, "FUNCTION INDEX FLAGS EAX EBX ECX
  * EDX" in C notation (FLAGS bit 0: indexed), '#' starts a comment. This is
- * what `parvis-vmwp --host-cpu --raw` prints.
+ * the "kvm-cpuid" of `parvis-vmwp --host-cpu`, one leaf a line.
  */
 int cpuid_table_parse(const char *text, struct cpuid_table *t, char *err, size_t errlen) must_check;
 
