@@ -62,6 +62,8 @@ struct json_object *svc_vm_json(const struct vm *vm)
 		      : vm->rec.state == VM_STATE_OFF	 ? ""
 							 : "Operating normally");
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
+	json_object_object_add(o, "processor_compatibility_for_migration",
+			       json_object_new_boolean(vm->rec.processor_compat));
 	json_object_object_add(o, "memory_bytes",
 			       json_object_new_int64((int64_t)vm->rec.memory_bytes));
 	json_object_object_add(o, "memory_assigned_bytes",
@@ -776,6 +778,9 @@ struct json_object *service_call(struct service *svc, const struct api_request *
 	case API_CALL_GET_VMINTEGRATIONSERVICE: res = call_get_ic(svc, req, &err); break;
 	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, &err); break;
 	case API_CALL_GET_VMHISTORY: res = call_get_history(svc, req, &err); break;
+	case API_CALL_SET_VMPROCESSOR: res = svc_call_set_processor(svc, req, &err); break;
+	case API_CALL_GET_VMPROCESSOR: res = svc_call_get_processor(svc, req, &err); break;
+	case API_CALL_GET_VMHOSTPROCESSOR: res = svc_call_get_host_processor(svc, req, &err); break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

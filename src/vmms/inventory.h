@@ -43,6 +43,8 @@ struct vm_record {
 	char id[GUID_STRING_LEN];
 	char *name;
 	unsigned cpus;
+	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
+	bool processor_compat;
 	uint64_t memory_bytes;
 	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
 	struct vm_disk disks[VM_MAX_DISKS];

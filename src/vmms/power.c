@@ -39,6 +39,8 @@ static int write_worker_config(const struct vm *vm)
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
 	json_object_object_add(o, "memory", json_object_new_string(mem));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
+	json_object_object_add(o, "cpu-model",
+			       json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
 	snprintf(serial, sizeof(serial), "socket:%s,log=%s", vm->paths.console,
 		 vm->paths.console_log);
 	json_object_object_add(o, "serial", json_object_new_string(serial));

@@ -99,6 +99,14 @@ int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
 		   struct api_error *err);
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
 int svc_check_cpus(uint64_t cpus, struct api_error *err);
+/* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
+struct json_object *svc_call_set_processor(struct service *svc, const struct api_request *req,
+					   struct api_error *err);
+struct json_object *svc_call_get_processor(struct service *svc, const struct api_request *req,
+					   struct api_error *err);
+struct json_object *svc_call_get_host_processor(struct service *svc,
+						const struct api_request *req,
+						struct api_error *err);
 struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
 /* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
 int svc_need_state(const struct vm *vm, const char *call, const enum vm_state *ok, unsigned n,
