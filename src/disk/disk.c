@@ -57,6 +57,12 @@ static void open_direct(struct disk *d)
 
 int disk_open(const char *path, unsigned flags, struct disk **ret, char *err, size_t err_size)
 {
+	return disk_open_in(path, flags, NULL, ret, err, err_size);
+}
+
+int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
+		 struct disk **ret, char *err, size_t err_size)
+{
 	char sig[8];
 	ssize_t n;
 	int fd, r;
@@ -74,7 +80,7 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err, si
 	}
 	close(fd);
 	if (n == sizeof(sig) && memcmp(sig, "vhdxfile", 8) == 0)
-		r = disk_vhdx_open(path, flags, ret, err, err_size);
+		r = disk_vhdx_open(path, flags, parent_dirs, ret, err, err_size);
 	else
 		r = disk_raw_open(path, flags, ret, err, err_size);
 	if (r == 0 && !(flags & DISK_OPEN_CACHED))

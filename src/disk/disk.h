@@ -48,8 +48,8 @@ const char *disk_format_name(enum disk_format format);
 
 struct disk_info {
 	enum disk_format format;
-	uint64_t size;		       /* virtual size in bytes, a multiple of logical_sector_size */
-	uint32_t logical_sector_size;  /* 512 or 4096 */
+	uint64_t size;		      /* virtual size in bytes, a multiple of logical_sector_size */
+	uint32_t logical_sector_size; /* 512 or 4096 */
 	uint32_t physical_sector_size; /* 512 or 4096 */
 	bool read_only;		       /* opened read-only, or the file is not writable */
 	bool can_discard;	       /* disk_discard frees space (punches holes / unallocates) */
@@ -66,6 +66,15 @@ struct disk_info {
  */
 int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
 	      size_t err_size) must_check;
+/*
+ * disk_open, with the directories where a differencing disk's parents may
+ * be (NULL-terminated; NULL for none). A parent is only ever looked for in
+ * the child's own directory (or below it) and in those (or below them): a
+ * locator naming anything else (an absolute path elsewhere, "..", /proc,
+ * a symlink, a device, a FIFO) is refused before anything opens it.
+ */
+int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
+		 struct disk **ret, char *err, size_t err_size) must_check;
 /* Flushes, marks a VHDX closed cleanly, closes the files. NULL is a no-op. Returns NULL. */
 struct disk *disk_close(struct disk *d);
 void disk_get_info(const struct disk *d, struct disk_info *info);

@@ -42,8 +42,8 @@ struct disk {
 
 int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err,
 		  size_t err_size) must_check;
-int disk_vhdx_open(const char *path, unsigned flags, struct disk **ret, char *err,
-		   size_t err_size) must_check;
+int disk_vhdx_open(const char *path, unsigned flags, const char *const *parent_dirs,
+		   struct disk **ret, char *err, size_t err_size) must_check;
 
 /*
  * Locks a disk file against conflicting users (open file description locks, released on

@@ -35,6 +35,7 @@ struct vmbus_client_config {
 	uint64_t ram_size;    /* default 64 MiB */
 	uint32_t max_version; /* the server's; 0 = newest */
 	bool manual_dispatch; /* server without message thread: posts are processed at once */
+	unsigned timeout_ms;  /* how long the protocol helpers wait for an answer; default 5000 */
 };
 
 int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client **ret);
