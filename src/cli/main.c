@@ -678,6 +678,8 @@ static void print_words(const char *label, struct json_object *a)
 	for (i = 0; a && i < json_object_array_length(a); i++) {
 		const char *w = json_object_get_string(json_object_array_get_idx(a, i));
 
+		if (!w)
+			continue;
 		if (col + strlen(w) + 1 > 100) {
 			printf("\n%14s", "");
 			col = 14;
