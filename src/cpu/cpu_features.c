@@ -10,6 +10,8 @@
 
 #include "base/compiler.h"
 
+/* One register's bits a line, as in the manuals' tables. */
+/* clang-format off */
 #define L1C(n, b)  {n, 0x00000001, 0, CPUID_ECX, b}
 #define L1D(n, b)  {n, 0x00000001, 0, CPUID_EDX, b}
 #define L6A(n, b)  {n, 0x00000006, 0, CPUID_EAX, b}
@@ -110,6 +112,7 @@ const struct cpu_feature_dep cpu_feature_deps[] = {
 	{"lahf_lm", "lm"},
 };
 const unsigned cpu_feature_dep_count = ARRAY_SIZE(cpu_feature_deps);
+/* clang-format on */
 
 const struct cpu_feature *cpu_feature_find(const char *name)
 {

@@ -32,7 +32,8 @@ struct cpuid_leaf *cpuid_table_find(struct cpuid_table *t, uint32_t function, ui
 	unsigned i;
 
 	for (i = 0; i < t->n; i++)
-		if (t->leaf[i].function == function && (!t->leaf[i].indexed || t->leaf[i].index == index))
+		if (t->leaf[i].function == function &&
+		    (!t->leaf[i].indexed || t->leaf[i].index == index))
 			return &t->leaf[i];
 	return NULL;
 }
@@ -96,15 +97,19 @@ int cpuid_table_parse(const char *text, struct cpuid_table *t, char *err, size_t
 		if (sscanf(buf, "%li %li %li %li %li %li %li", (long *)&v[0], (long *)&v[1],
 			   (long *)&v[2], (long *)&v[3], (long *)&v[4], (long *)&v[5],
 			   (long *)&v[6]) != 7) {
-			snprintf(err, errlen, "line %u: want FUNCTION INDEX FLAGS EAX EBX ECX EDX", line);
+			snprintf(err, errlen, "line %u: want FUNCTION INDEX FLAGS EAX EBX ECX EDX",
+				 line);
 			return -EINVAL;
 		}
-		l = (struct cpuid_leaf){.function = (uint32_t)v[0], .index = (uint32_t)v[1],
-					.indexed = v[2] & 1,
-					.reg = {(uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5], (uint32_t)v[6]}};
+		l = (struct cpuid_leaf){
+			.function = (uint32_t)v[0],
+			.index = (uint32_t)v[1],
+			.indexed = v[2] & 1,
+			.reg = {(uint32_t)v[3], (uint32_t)v[4], (uint32_t)v[5], (uint32_t)v[6]}};
 		r = cpuid_table_set(t, &l);
 		if (r < 0) {
-			snprintf(err, errlen, "line %u: more than %u leaves", line, CPUID_MAX_LEAVES);
+			snprintf(err, errlen, "line %u: more than %u leaves", line,
+				 CPUID_MAX_LEAVES);
 			return r;
 		}
 	}
@@ -227,8 +232,8 @@ static uint32_t signature(unsigned family, unsigned model, unsigned stepping)
 {
 	uint32_t base_family = MIN(family, 0xFu), ext_family = family > 0xF ? family - 0xF : 0;
 
-	return (ext_family << 20) | ((model >> 4) << 16) | (base_family << 8) | ((model & 0xF) << 4) |
-	       (stepping & 0xF);
+	return (ext_family << 20) | ((model >> 4) << 16) | (base_family << 8) |
+	       ((model & 0xF) << 4) | (stepping & 0xF);
 }
 
 static void decode_signature(uint32_t eax, unsigned *family, unsigned *model, unsigned *stepping)
@@ -291,7 +296,7 @@ struct model_def {
 };
 
 #define X86_64_V2_FEATURES                                                                         \
-	"fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "      \
+	"fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx "     \
 	"fxsr sse sse2 pni ssse3 cx16 sse4_1 sse4_2 x2apic popcnt hypervisor arat "                \
 	"lahf_lm syscall nx lm"
 
@@ -358,8 +363,8 @@ static int build_fixed(const struct model_def *def, const struct cpu_host *host,
 	cpuid_table_find(t, 0x80000000, 0)->reg[CPUID_EAX] = BASELINE_MAX_EXTENDED;
 	memcpy(&cpuid_table_find(t, 0x80000000, 0)->reg[CPUID_EBX], &l.reg[CPUID_EBX], 12);
 	/* Leaf 1 EBX: CLFLUSH line size 8 quadwords (64 bytes). */
-	l = (struct cpuid_leaf){.function = 1,
-				.reg = {signature(def->family, def->model, def->stepping), 8u << 8}};
+	l = (struct cpuid_leaf){
+		.function = 1, .reg = {signature(def->family, def->model, def->stepping), 8u << 8}};
 	r = cpuid_table_set(t, &l);
 	if (r < 0)
 		return r;
@@ -399,7 +404,7 @@ static int build_fixed(const struct model_def *def, const struct cpu_host *host,
 		if (!feat)
 			return -EINVAL; /* a typo in model_defs: the unit tests build every model */
 		hs = cpuid_table_get(&host->supported, feat->function, feat->index);
-		/* KVM_GET_SUPPORTED_CPUID never offers the hypervisor bit: it is the VMM's to set. */
+		/* KVM_GET_SUPPORTED_CPUID never offers the hypervisor bit: the VMM sets it. */
 		if (strcmp(name, "hypervisor") && feature_enforced(m, feat) &&
 		    !cpuid_leaf_bit(hs, feat)) {
 			m->state[feature_id(feat)] = CPU_FEATURE_MISSING;
@@ -411,7 +416,8 @@ static int build_fixed(const struct model_def *def, const struct cpu_host *host,
 	if (m->vendor == CPU_VENDOR_AMD) {
 		struct cpuid_leaf *e1 = cpuid_table_find(t, 0x80000001, 0);
 
-		e1->reg[CPUID_EDX] |= cpuid_table_find(t, 1, 0)->reg[CPUID_EDX] & AMD_LEAF1_EDX_ALIASES;
+		e1->reg[CPUID_EDX] |=
+			cpuid_table_find(t, 1, 0)->reg[CPUID_EDX] & AMD_LEAF1_EDX_ALIASES;
 	}
 	snprintf(m->brand, sizeof(m->brand), "%s", def->brand);
 	return 0;
@@ -437,8 +443,7 @@ static int build_host(const struct cpu_host *host, struct cpu_model *m)
 	decode_signature(l1->reg[CPUID_EAX], &m->family, &m->model, &m->stepping);
 	brand_of(&m->cpuid, m->brand);
 	/* KVMs that pass no brand string (PVM): the host's own, so the guest names its CPU. */
-	if (!m->brand[0] && host->native_brand[0] &&
-	    cpuid_table_get(&m->cpuid, 0x80000004, 0)) {
+	if (!m->brand[0] && host->native_brand[0] && cpuid_table_get(&m->cpuid, 0x80000004, 0)) {
 		int r = put_brand(&m->cpuid, host->native_brand);
 
 		if (r < 0)
@@ -474,7 +479,8 @@ static void apply_dependencies(struct cpu_model *m)
 		changed = false;
 		for (i = 0; i < cpu_feature_dep_count; i++) {
 			const struct cpu_feature *f = cpu_feature_find(cpu_feature_deps[i].feature);
-			const struct cpu_feature *req = cpu_feature_find(cpu_feature_deps[i].requires);
+			const struct cpu_feature *req =
+				cpu_feature_find(cpu_feature_deps[i].requires);
 
 			if (f && req && model_has(m, f) && !model_has(m, req)) {
 				model_clear(m, f);
@@ -527,7 +533,8 @@ static void apply_xsave(struct cpu_model *m, const struct cpu_host *host)
 		xcr0 = XFEATURE_X87 | XFEATURE_SSE;
 		for (i = 0; i < ARRAY_SIZE(xsave_users); i++) {
 			bool want = guest_sees(m, host, xsave_users[i].feature);
-			bool have = (host_xcr0 & xsave_users[i].components) == xsave_users[i].components;
+			bool have = (host_xcr0 & xsave_users[i].components) ==
+				    xsave_users[i].components;
 
 			if (want && have)
 				xcr0 |= xsave_users[i].components;
@@ -597,8 +604,8 @@ static void topology_leaf(struct cpuid_leaf *l, unsigned vcpus)
 	if (level == 0)
 		*l = (struct cpuid_leaf){l->function, 0, true, {0, 1, (1u << 8) | 0, 0}};
 	else if (level == 1)
-		*l = (struct cpuid_leaf){l->function, 1, true,
-					 {core_bits(vcpus), vcpus, (2u << 8) | 1, 0}};
+		*l = (struct cpuid_leaf){
+			l->function, 1, true, {core_bits(vcpus), vcpus, (2u << 8) | 1, 0}};
 	else
 		*l = (struct cpuid_leaf){l->function, level, true, {0, 0, level, 0}};
 }
@@ -674,7 +681,10 @@ void cpu_model_vcpu_cpuid(const struct cpu_model *m, unsigned vcpu, struct cpuid
 		struct cpuid_leaf *l = &out->leaf[i];
 
 		switch (l->function) {
-		case 1: l->reg[CPUID_EBX] = (l->reg[CPUID_EBX] & 0x00FFFFFF) | (MIN(vcpu, 255u) << 24); break;
+		case 1:
+			l->reg[CPUID_EBX] =
+				(l->reg[CPUID_EBX] & 0x00FFFFFF) | (MIN(vcpu, 255u) << 24);
+			break;
 		case 0xB:
 		case 0x1F: l->reg[CPUID_EDX] = vcpu; break;
 		case 0x8000001E:
@@ -701,7 +711,8 @@ static void apply_msrs(struct cpu_model *m, const struct cpu_host *host)
 	 * doesn't count with P0 frequency!" when it sees a constant TSC without
 	 * it (arch/x86/kernel/cpu/amd.c, bsp_init_amd). KVM starts HWCR at 0.
 	 */
-	if (m->vendor == CPU_VENDOR_AMD && (m->family > 0x10 || (m->family == 0x10 && m->model >= 2)))
+	if (m->vendor == CPU_VENDOR_AMD &&
+	    (m->family > 0x10 || (m->family == 0x10 && m->model >= 2)))
 		add_msr(m, MSR_K7_HWCR, MSR_K7_HWCR_TSC_FREQ_SEL);
 	/* Enumerated means readable: with KVM's value, or not enumerated at all. */
 	if (model_has_name(m, "arch_capabilities")) {
@@ -803,8 +814,9 @@ int cpu_model_build(const char *name, const struct cpu_host *host, unsigned vcpu
 	if (cpu_feature_count > CPU_FEATURE_MAX)
 		return -EOVERFLOW;
 	if (!resolved) {
-		snprintf(err, errlen, "cpu model baseline: this host's CPU is neither Intel nor AMD; "
-				      "use the host model");
+		snprintf(err, errlen,
+			 "cpu model baseline: this host's CPU is neither Intel nor AMD; "
+			 "use the host model");
 		return -EINVAL;
 	}
 	if (vcpus == 0 || vcpus > 255) {
@@ -820,8 +832,8 @@ int cpu_model_build(const char *name, const struct cpu_host *host, unsigned vcpu
 		 * (bar the few KVM manages), leaf 7.0 and the XSAVE instruction
 		 * variants of leaf 0xD.1 EAX (docs/pvm.md).
 		 */
-		m->unenforced[m->nunenforced++] = (struct cpu_unenforced){
-			1, 0, (1u << CPUID_ECX) | (1u << CPUID_EDX)};
+		m->unenforced[m->nunenforced++] =
+			(struct cpu_unenforced){1, 0, (1u << CPUID_ECX) | (1u << CPUID_EDX)};
 		m->unenforced[m->nunenforced++] = (struct cpu_unenforced){
 			7, 0, (1u << CPUID_EBX) | (1u << CPUID_ECX) | (1u << CPUID_EDX)};
 		m->unenforced[m->nunenforced++] = (struct cpu_unenforced){0xD, 1, 1u << CPUID_EAX};
@@ -833,8 +845,9 @@ int cpu_model_build(const char *name, const struct cpu_host *host, unsigned vcpu
 		/* A guest must run on its model's vendor: SYSCALL, SYSENTER and VMX/SVM differ. */
 		vendor_id_of(cpuid_table_get(&host->supported, 0, 0), host_vendor);
 		if (strcmp(host_vendor, def->vendor_id)) {
-			snprintf(err, errlen, "cpu model %s needs a %s host; this host is %s", resolved,
-				 def->vendor_id, host_vendor[0] ? host_vendor : "unknown");
+			snprintf(err, errlen, "cpu model %s needs a %s host; this host is %s",
+				 resolved, def->vendor_id,
+				 host_vendor[0] ? host_vendor : "unknown");
 			return -EINVAL;
 		}
 	}
@@ -843,8 +856,10 @@ int cpu_model_build(const char *name, const struct cpu_host *host, unsigned vcpu
 	else if (!strcmp(resolved, "host"))
 		r = build_host(host, m);
 	else {
-		snprintf(err, errlen, "cpu model '%s' is unknown (host, baseline, baseline-intel, "
-				      "baseline-amd)", name);
+		snprintf(err, errlen,
+			 "cpu model '%s' is unknown (host, baseline, baseline-intel, "
+			 "baseline-amd)",
+			 name);
 		return -EINVAL;
 	}
 	if (r < 0) {

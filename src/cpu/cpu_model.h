@@ -24,9 +24,9 @@
 #include "base/compiler.h"
 #include "cpu/cpu_features.h"
 
-#define CPUID_MAX_LEAVES   160
-#define CPU_MODEL_MAX_MSRS 4
-#define CPU_FEATURE_MAX	   256
+#define CPUID_MAX_LEAVES	 256
+#define CPU_MODEL_MAX_MSRS	 4
+#define CPU_FEATURE_MAX		 256
 #define CPU_MODEL_MAX_UNENFORCED 4
 
 /* One CPUID leaf; indexed: the sub-leaf (index) matters (KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
@@ -63,7 +63,8 @@ struct cpu_host {
 	/* IA32_ARCH_CAPABILITIES as KVM offers it (KVM_GET_MSRS on /dev/kvm). */
 	bool have_arch_capabilities;
 	uint64_t arch_capabilities;
-	/* What the host CPU itself says for leaves 1, 7.0 and 0xD.1 (guests of PVM hosts see it). */
+	/* What the host CPU itself says for leaves 1, 7.0 and 0xD.1 (guests of PVM hosts see it).
+	 */
 	struct cpuid_leaf native_leaf1, native_leaf7, native_leafd1;
 	char native_brand[49];
 };
@@ -85,18 +86,18 @@ struct cpu_msr_value {
 #define MSR_K7_HWCR_TSC_FREQ_SEL   (UINT64_C(1) << 24)
 
 /* XSAVE state components (Intel SDM Vol. 1, 13.1). */
-#define XFEATURE_X87	     (UINT64_C(1) << 0)
-#define XFEATURE_SSE	     (UINT64_C(1) << 1)
-#define XFEATURE_YMM	     (UINT64_C(1) << 2)
-#define XFEATURE_BNDREGS     (UINT64_C(1) << 3)
-#define XFEATURE_BNDCSR	     (UINT64_C(1) << 4)
-#define XFEATURE_OPMASK	     (UINT64_C(1) << 5)
-#define XFEATURE_ZMM_HI256   (UINT64_C(1) << 6)
-#define XFEATURE_HI16_ZMM    (UINT64_C(1) << 7)
-#define XFEATURE_PKRU	     (UINT64_C(1) << 9)
-#define XFEATURE_XTILECFG    (UINT64_C(1) << 17)
-#define XFEATURE_XTILEDATA   (UINT64_C(1) << 18)
-#define XSAVE_LEGACY_SIZE    576u /* legacy area (512) + XSAVE header (64) */
+#define XFEATURE_X87	   (UINT64_C(1) << 0)
+#define XFEATURE_SSE	   (UINT64_C(1) << 1)
+#define XFEATURE_YMM	   (UINT64_C(1) << 2)
+#define XFEATURE_BNDREGS   (UINT64_C(1) << 3)
+#define XFEATURE_BNDCSR	   (UINT64_C(1) << 4)
+#define XFEATURE_OPMASK	   (UINT64_C(1) << 5)
+#define XFEATURE_ZMM_HI256 (UINT64_C(1) << 6)
+#define XFEATURE_HI16_ZMM  (UINT64_C(1) << 7)
+#define XFEATURE_PKRU	   (UINT64_C(1) << 9)
+#define XFEATURE_XTILECFG  (UINT64_C(1) << 17)
+#define XFEATURE_XTILEDATA (UINT64_C(1) << 18)
+#define XSAVE_LEGACY_SIZE  576u /* legacy area (512) + XSAVE header (64) */
 
 struct cpu_model {
 	char name[24]; /* the model actually built ("baseline" resolved) */

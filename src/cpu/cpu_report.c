@@ -75,7 +75,8 @@ struct json_object *cpu_model_report_json(const struct cpu_model *m, bool cpuid)
 		struct json_object *u = json_object_new_object(), *regs = json_object_new_array();
 		unsigned r;
 
-		json_object_object_add(u, "function", json_object_new_int64(m->unenforced[i].function));
+		json_object_object_add(u, "function",
+				       json_object_new_int64(m->unenforced[i].function));
 		json_object_object_add(u, "index", json_object_new_int64(m->unenforced[i].index));
 		for (r = 0; r < 4; r++)
 			if ((m->unenforced[i].regs >> r) & 1)
@@ -112,14 +113,16 @@ struct json_object *cpu_host_report_json(const struct cpu_host *host)
 
 	if (m && cpu_model_build("host", host, 1, m, (char[128]){0}, 128) == 0) {
 		add_signature(o, m->vendor_id, m->brand, m->family, m->model, m->stepping);
-		json_object_object_add(o, "physical-address-bits", json_object_new_int(m->phys_bits));
+		json_object_object_add(o, "physical-address-bits",
+				       json_object_new_int(m->phys_bits));
 	}
 	json_object_object_add(o, "pvm", json_object_new_boolean(host->pvm));
 	for (i = 0; i < cpu_feature_count; i++)
 		if (cpuid_leaf_bit(cpuid_table_get(&host->supported, cpu_features[i].function,
 						   cpu_features[i].index),
 				   &cpu_features[i]))
-			json_object_array_add(offered, json_object_new_string(cpu_features[i].name));
+			json_object_array_add(offered,
+					      json_object_new_string(cpu_features[i].name));
 	json_object_object_add(o, "kvm-features", offered);
 	for (i = 0; m && cpu_model_names[i]; i++) {
 		char err[160];
@@ -129,8 +132,7 @@ struct json_object *cpu_host_report_json(const struct cpu_host *host)
 			continue;
 		if (cpu_model_build(cpu_model_names[i], host, 1, m, err, sizeof(err)) == 0) {
 			entry = cpu_model_report_json(m, false);
-			json_object_object_add(entry, "available",
-					       json_object_new_boolean(true));
+			json_object_object_add(entry, "available", json_object_new_boolean(true));
 		} else {
 			entry = json_object_new_object();
 			json_object_object_add(entry, "available", json_object_new_boolean(false));

@@ -26,7 +26,6 @@
 #define KVM_TSS_GPA	     0xFFFBD000u
 #define KVM_IDENTITY_MAP_GPA 0xFFFBC000u
 
-
 const char *partition_stop_reason_name(enum partition_stop_reason reason)
 {
 	switch (reason) {
@@ -167,7 +166,7 @@ static int install_msr_filter(struct partition *p)
 	return 0;
 }
 
-/* The host CPU's own leaf 1 and brand string, with the cpuid instruction. */
+/* The host CPU's own feature words (leaves 1, 7.0, 0xD.1) and brand, with the cpuid instruction. */
 static void probe_native(struct cpu_host *host)
 {
 	unsigned a, b, c, d, f;
@@ -213,7 +212,8 @@ static void probe_arch_capabilities(int kvm_fd, struct cpu_host *host)
 
 static int probe_cpu_host(int kvm_fd, struct cpu_host *host)
 {
-	const unsigned max = CPUID_MAX_LEAVES;
+	/* Room is left for the leaves Parvis adds (hv/'s, topology sub-leaves). */
+	const unsigned max = CPUID_MAX_LEAVES - 32;
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + max * sizeof(c->entries[0]));
 	unsigned i;
 

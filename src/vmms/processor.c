@@ -158,8 +158,12 @@ struct json_object *svc_call_get_processor(struct service *svc, const struct api
 			r = -EPROTO;
 	}
 	if (!cpu) {
-		const char *args[] = {"--print-cpu", "--cpus", cpus, "--cpu-model",
-				vm->rec.processor_compat ? "baseline" : "host", NULL};
+		const char *args[] = {"--print-cpu",
+				      "--cpus",
+				      cpus,
+				      "--cpu-model",
+				      vm->rec.processor_compat ? "baseline" : "host",
+				      NULL};
 
 		snprintf(cpus, sizeof(cpus), "%u", vm->rec.cpus);
 		r = run_report(svc, args, &cpu);
@@ -174,8 +178,7 @@ struct json_object *svc_call_get_processor(struct service *svc, const struct api
 	return res;
 }
 
-struct json_object *svc_call_get_host_processor(struct service *svc,
-						const struct api_request *req,
+struct json_object *svc_call_get_host_processor(struct service *svc, const struct api_request *req,
 						struct api_error *err)
 {
 	const char *args[] = {"--host-cpu", NULL};

@@ -91,7 +91,8 @@ static bool unenforced(struct json_object *report, uint32_t function, uint32_t i
 		    json_object_get_int64(json_object_object_get(u, "index")) != index)
 			continue;
 		for (j = 0; j < json_object_array_length(regs); j++)
-			if (!strcmp(json_object_get_string(json_object_array_get_idx(regs, j)), reg))
+			if (!strcmp(json_object_get_string(json_object_array_get_idx(regs, j)),
+				    reg))
 				return true;
 	}
 	return false;
@@ -135,7 +136,8 @@ static unsigned check_unenforced(struct json_object *report, uint32_t function, 
 static void check_model(const char *model, unsigned vcpus)
 {
 	static const char *const regs[4] = {"eax", "ebx", "ecx", "edx"};
-	struct partition_config cfg = {.memory_bytes = 32 * MiB, .vcpus = vcpus, .cpu_model = model};
+	struct partition_config cfg = {
+		.memory_bytes = 32 * MiB, .vcpus = vcpus, .cpu_model = model};
 	struct harness h = {.exit_status = -1};
 	struct json_object *report, *msrs;
 	unsigned i, compared = 0, mismatches = 0, r;
@@ -143,7 +145,8 @@ static void check_model(const char *model, unsigned vcpus)
 	pthread_mutex_init(&h.lock, NULL);
 	h.p = tiny_guest_partition_config(bin_dir, "cpu_model", &cfg);
 	assert_int_equal(
-		io_bus_register(partition_pio_bus(h.p), TINY_PORT_LOG, 16, &port_ops, &h, "tiny"), 0);
+		io_bus_register(partition_pio_bus(h.p), TINY_PORT_LOG, 16, &port_ops, &h, "tiny"),
+		0);
 	assert_int_equal(partition_start(h.p), 0);
 	assert_int_equal(partition_wait_timeout(h.p, RUN_TIMEOUT_MS), PARTITION_STOP_POWER_OFF);
 	assert_int_equal(h.exit_status, 0);
@@ -161,7 +164,8 @@ static void check_model(const char *model, unsigned vcpus)
 		if (!l)
 			continue; /* not in the model: KVM's out-of-range rules apply */
 		for (r = 0; r < 4; r++)
-			want[r] = (uint32_t)json_object_get_int64(json_object_object_get(l, regs[r]));
+			want[r] =
+				(uint32_t)json_object_get_int64(json_object_object_get(l, regs[r]));
 		for (r = 0; r < 4; r++) {
 			if (unenforced(report, function, index, regs[r])) {
 				mismatches += check_unenforced(report, function, index, r,
@@ -231,8 +235,9 @@ static void test_amd_hwcr(void **state)
 	if (cpu_model_msr(partition_cpu_model(p), MSR_K7_HWCR, &v))
 		assert_true(v & MSR_K7_HWCR_TSC_FREQ_SEL);
 	else
-		assert_int_equal(partition_cpu_model(p)->state[cpu_feature_find("invtsc") - cpu_features],
-				 CPU_FEATURE_MISSING);
+		assert_int_equal(
+			partition_cpu_model(p)->state[cpu_feature_find("invtsc") - cpu_features],
+			CPU_FEATURE_MISSING);
 	partition_free(p);
 }
 

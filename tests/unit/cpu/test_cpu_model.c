@@ -23,8 +23,8 @@
 #endif
 
 static const char *const hosts[] = {
-	"pvm-amd-epyc-family19h", "amd-epyc-rome", "amd-epyc-genoa", "intel-xeon-haswell-ep",
-	"intel-xeon-skylake-sp",
+	"pvm-amd-epyc-family19h", "amd-epyc-rome",	   "amd-epyc-genoa",
+	"intel-xeon-haswell-ep",  "intel-xeon-skylake-sp",
 };
 
 static struct cpu_host *load_host(const char *name)
@@ -51,8 +51,10 @@ static struct cpu_host *load_host(const char *name)
 	h->pvm = !strncmp(name, "pvm-", 4);
 	if (h->pvm) {
 		/* What the guest of that host sees in leaves 1 and 7 (its own bits). */
-		h->native_leaf1 = (struct cpuid_leaf){1, 0, false, {0x00a00f11, 0x00020800, 0xfffa3203, 0x178bfbff}};
-		h->native_leaf7 = (struct cpuid_leaf){7, 0, true, {0, 0x219c03ab, 0x00000604, 0x88000010}};
+		h->native_leaf1 = (struct cpuid_leaf){
+			1, 0, false, {0x00a00f11, 0x00020800, 0xfffa3203, 0x178bfbff}};
+		h->native_leaf7 =
+			(struct cpuid_leaf){7, 0, true, {0, 0x219c03ab, 0x00000604, 0x88000010}};
 	}
 	return h;
 }
@@ -107,7 +109,8 @@ static void check_consistent(const struct cpu_model *m, unsigned vcpus)
 	if (cpu_model_enforced(m, 1, 0, CPUID_ECX)) {
 		assert_int_equal(has(m, "xsave"), m->xcr0 != 0);
 		if (m->xcr0) {
-			assert_int_equal(leaf(&m->cpuid, 0xD, 0)->reg[CPUID_EAX], (uint32_t)m->xcr0);
+			assert_int_equal(leaf(&m->cpuid, 0xD, 0)->reg[CPUID_EAX],
+					 (uint32_t)m->xcr0);
 			assert_int_equal(!!(m->xcr0 & XFEATURE_YMM), has(m, "avx"));
 			assert_int_equal(!!(m->xcr0 & XFEATURE_OPMASK), has(m, "avx512f"));
 			assert_true(leaf(&m->cpuid, 0xD, 0)->reg[CPUID_ECX] >= XSAVE_LEGACY_SIZE);
@@ -155,8 +158,7 @@ static void check_consistent(const struct cpu_model *m, unsigned vcpus)
 	free(t);
 }
 
-static void build(const char *model, const struct cpu_host *h, unsigned vcpus,
-		  struct cpu_model *m)
+static void build(const char *model, const struct cpu_host *h, unsigned vcpus, struct cpu_model *m)
 {
 	char err[256];
 
@@ -187,7 +189,8 @@ static void test_every_model_on_every_host_is_consistent(void **state)
 /* The baseline of a vendor is the same processor on every host of that vendor. */
 static void test_baseline_identical_across_hosts(void **state)
 {
-	struct cpu_model *first[2] = {malloc(sizeof(struct cpu_model)), malloc(sizeof(struct cpu_model))};
+	struct cpu_model *first[2] = {malloc(sizeof(struct cpu_model)),
+				      malloc(sizeof(struct cpu_model))};
 	struct cpu_model *m = malloc(sizeof(*m));
 	bool seen[2] = {false, false};
 	unsigned h, i;
@@ -200,7 +203,8 @@ static void test_baseline_identical_across_hosts(void **state)
 		assert_string_equal(m->name, v ? "baseline-amd" : "baseline-intel");
 		for (i = 0; i < cpu_feature_count; i++)
 			if (m->state[i] == CPU_FEATURE_MISSING)
-				fail_msg("%s on %s: %s missing", m->name, hosts[h], cpu_features[i].name);
+				fail_msg("%s on %s: %s missing", m->name, hosts[h],
+					 cpu_features[i].name);
 		if (!seen[v]) {
 			*first[v] = *m;
 			seen[v] = true;
@@ -208,11 +212,12 @@ static void test_baseline_identical_across_hosts(void **state)
 			assert_int_equal(m->cpuid.n, first[v]->cpuid.n);
 			for (i = 0; i < m->cpuid.n; i++) {
 				const struct cpuid_leaf *a = &m->cpuid.leaf[i];
-				const struct cpuid_leaf *b = leaf(&first[v]->cpuid, a->function, a->index);
+				const struct cpuid_leaf *b =
+					leaf(&first[v]->cpuid, a->function, a->index);
 
 				if (memcmp(a->reg, b->reg, sizeof(a->reg)))
-					fail_msg("%s: leaf %#x.%u differs on %s", m->name, a->function,
-						 a->index, hosts[h]);
+					fail_msg("%s: leaf %#x.%u differs on %s", m->name,
+						 a->function, a->index, hosts[h]);
 			}
 			assert_int_equal(m->nmsrs, first[v]->nmsrs);
 			assert_memory_equal(m->msrs, first[v]->msrs, m->nmsrs * sizeof(m->msrs[0]));
@@ -222,8 +227,10 @@ static void test_baseline_identical_across_hosts(void **state)
 	assert_true(seen[0] && seen[1]);
 	/* x86-64-v2 and nothing newer. */
 	for (h = 0; h < 2; h++) {
-		static const char *const v2[] = {"cx16", "lahf_lm", "popcnt", "pni", "sse4_1", "sse4_2", "ssse3"};
-		static const char *const newer[] = {"avx", "avx2", "xsave", "avx512f", "rtm", "invtsc"};
+		static const char *const v2[] = {"cx16",   "lahf_lm", "popcnt", "pni",
+						 "sse4_1", "sse4_2",  "ssse3"};
+		static const char *const newer[] = {"avx",     "avx2", "xsave",
+						    "avx512f", "rtm",  "invtsc"};
 
 		for (i = 0; i < 7; i++)
 			assert_true(has(first[h], v2[i]));
@@ -253,7 +260,8 @@ static void test_host_model_keeps_what_kvm_offers(void **state)
 	{
 		struct cpuid_leaf *d0 = cpuid_table_find(&host->supported, 0xD, 0);
 
-		d0->reg[CPUID_EAX] &= ~(uint32_t)(XFEATURE_OPMASK | XFEATURE_ZMM_HI256 | XFEATURE_HI16_ZMM);
+		d0->reg[CPUID_EAX] &=
+			~(uint32_t)(XFEATURE_OPMASK | XFEATURE_ZMM_HI256 | XFEATURE_HI16_ZMM);
 	}
 	build("host", host, 2, m);
 	assert_false(has(m, "avx512f") || has(m, "avx512vl") || has(m, "avx512bw"));
