@@ -78,11 +78,28 @@ bad(['--config', path('disks.json', b'{"disks": [{"path": "a", "lun": "one"}]}')
     'config disk with a bad lun', 'disks', 'lun')
 bad(['--config', path('disks2.json', b'{"disks": [{"readonly": true}]}'), '--kernel', tiny],
     'config disk without a path', 'disks', 'path')
-os.chmod(path('unreadable.json', b'{}'), 0)
-if os.geteuid() != 0:
-    bad(['--config', os.path.join(tmp, 'unreadable.json')], 'unreadable config', 'Permission')
+# An unreadable config. Root reads any file, so as root the worker runs as a uid no account
+# has (setpriv needs none: nothing to create or remove) for this one check; the file sits in
+# a directory that uid may search, so the open itself is what fails.
+ro_dir = tempfile.mkdtemp(prefix='parvis-cli-unreadable-')
+os.chmod(ro_dir, 0o711)
+unreadable = os.path.join(ro_dir, 'unreadable.json')
+with open(unreadable, 'w') as f:
+    f.write('{}')
+os.chmod(unreadable, 0)
+if os.geteuid() == 0:
+    import pwd
+    used = {u.pw_uid for u in pwd.getpwall()}
+    nobody = next(u for u in range(61000, 65000) if u not in used)
+    p = subprocess.run(['setpriv', f'--reuid={nobody}', f'--regid={nobody}', '--clear-groups', vmwp(),
+                        '--config', unreadable], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=30)
+    tap.ok(p.returncode == 1 and 'Permission denied' in p.stderr and unreadable in p.stderr,
+           f'unreadable config (as uid {nobody}, which may not read it)', f'exit {p.returncode}\n{p.stderr}')
 else:
-    tap.skip('unreadable config', 'root reads everything')
+    bad(['--config', unreadable], 'unreadable config', 'Permission')
+# A directory is unreadable as a file for root too.
+bad(['--config', ro_dir], 'a directory as config', 'config', ro_dir, 'read error')
 
 rc, out, err = run_vmwp(['--help'])
 tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
