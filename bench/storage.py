@@ -109,19 +109,28 @@ def vsp_throughput(args, work):
     print(f'{"job":<18} {"fio IOPS":>9} {"raw IOPS":>9} {"ratio":>6} {"vhdx IOPS":>9} {"ratio":>6} '
           f'{"gap":>6} | {"CPU us/IO fio":>13} {"raw":>6} {"vhdx":>6} | {"sig/1000":>8} '
           f'{"int/1000":>8}')
+    idle = {name: [side for side, res in (('fio', fio_res), ('raw', raw_res), ('vhdx', vhdx_res))
+                   if not res[name]['iops']] for name in JOBS}
     for name in JOBS:
         f, r, v = fio_res[name], raw_res[name], vhdx_res[name]
-        gap = 1 - v['iops'] / r['iops'] if r['iops'] else 0
+        if idle[name]:
+            print(f'{name:<18} not measured: no I/O completed ({", ".join(idle[name])})')
+            continue
+        gap = 1 - v['iops'] / r['iops']
         print(f'{name:<18} {f["iops"]:9.0f} {r["iops"]:9.0f} {r["iops"] / f["iops"]:6.2f} '
               f'{v["iops"]:9.0f} {v["iops"] / f["iops"]:6.2f} {gap:6.1%} | '
               f'{f["cpu_us_per_io"]:13.2f} {r["host_cpu_us_per_io"]:6.2f} '
               f'{v["host_cpu_us_per_io"]:6.2f} | {r["signals_per_1000"]:8.1f} '
               f'{r["interrupts_per_1000"]:8.1f}')
     q = 'randread-4k-qd32'
-    print(f'target: >= 0.90 of the host at QD32: randread {raw_res[q]["iops"] / fio_res[q]["iops"]:.2f}, '
-          f'randwrite {raw_res["randwrite-4k-qd32"]["iops"] / fio_res["randwrite-4k-qd32"]["iops"]:.2f}; '
-          f'raw-vs-VHDX gap < 10%: '
-          f'{max(1 - vhdx_res[n]["iops"] / raw_res[n]["iops"] for n in JOBS):.1%} (worst job)')
+    if any(idle.values()):
+        print('target: not measured: ' + '; '.join(f'{n}: no I/O ({", ".join(s)})'
+                                                   for n, s in idle.items() if s))
+    else:
+        print(f'target: >= 0.90 of the host at QD32: randread {raw_res[q]["iops"] / fio_res[q]["iops"]:.2f}, '
+              f'randwrite {raw_res["randwrite-4k-qd32"]["iops"] / fio_res["randwrite-4k-qd32"]["iops"]:.2f}; '
+              f'raw-vs-VHDX gap < 10%: '
+              f'{max(1 - vhdx_res[n]["iops"] / raw_res[n]["iops"] for n in JOBS):.1%} (worst job)')
     return {'fio': fio_res, 'raw': raw_res, 'vhdx': vhdx_res}
 
 
