@@ -50,12 +50,14 @@ def check_firmware_clean(con):
 # "WARNING: CPU: N PID: N at", "kernel BUG at", "BUG: ..."), oopses
 # (arch/x86/kernel/dumpstack.c), the stack dumps that go with them, the
 # soft/hard lockup watchdog (kernel/watchdog.c), RCU stalls
-# (kernel/rcu/tree_stall.h) and hung tasks (kernel/hung_task.c).
+# (kernel/rcu/tree_stall.h) and hung tasks (kernel/hung_task.c). A kernel general
+# protection fault comes with its Oops; a user-space one ("traps: init[1] general
+# protection fault") is how init dies on PVM, and is no fault of the kernel.
 GUEST_FAULT = re.compile(
     r'------------\[ cut here \]------------|WARNING: CPU: \d+ PID: \d+ at |\bkernel BUG at |'
     r'\bBUG: |\bOops\b|\bCall Trace:|soft lockup|hard LOCKUP|'
     r'rcu: INFO: \S+ (self-)?detected stalls?|rcu_\w+ (self-)?detected stall|'
-    r'blocked for more than \d+ seconds|general protection fault|Kernel panic')
+    r'blocked for more than \d+ seconds|Kernel panic')
 # Where init cannot run (PVM: no system calls from guest user space, docs/pvm.md),
 # init dies and the kernel panics with this cause (kernel/exit.c, do_exit of init).
 INIT_PANIC = 'Kernel panic - not syncing: Attempted to kill init!'
