@@ -54,5 +54,6 @@ tap.ok('the guest reset: restarting it' in err, 'the worker logged the restart',
 s = json.load(open(stats)) if os.path.exists(stats) else {}
 ok, desc, diag = lc.check_hyperv_exits(s, 2)
 tap.ok(ok, desc + ' (both vCPUs)', diag)
-tap.ok(*lc.check_guest_health(con, stats=s or None, init_panic=host_is_pvm()))
+# Both boots' logs, the second up to SIGTERM.
+tap.ok(*lc.check_guest_health(w.console(), stats=s or None, init_panic=host_is_pvm()))
 tap.done()

@@ -98,7 +98,6 @@ ok, res = wait_heartbeat('lin2', 300)
 tap.ok(ok, 'lin2: heartbeat live again after resume', json.dumps(res)[-2000:])
 
 
-
 def run_file(name, file):
     return os.path.join(svc.state_dir, 'run', svc.vm(name)['id'], file)
 
