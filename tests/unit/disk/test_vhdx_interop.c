@@ -45,15 +45,6 @@ static int run(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int have_qemu_img(void **state)
-{
-	if (run("qemu-img --version >/dev/null 2>&1") != 0) {
-		fprintf(stderr, "# qemu-img not installed (Debian qemu-utils)\n");
-		return -1;
-	}
-	return 0;
-}
-
 /* The expected contents beside the image, kept in a raw file for qemu-img compare. */
 struct model {
 	char *image, *raw;
@@ -355,5 +346,10 @@ int main(void)
 		cmocka_unit_test(test_qemu_block_sizes), cmocka_unit_test(test_qemu_image_queue),
 		cmocka_unit_test(test_parvis_images),	 cmocka_unit_test(test_crash),
 	};
-	return cmocka_run_group_tests(tests, have_qemu_img, NULL);
+	/* Without qemu-img, a skip (a failing group setup would count as an error). */
+	if (run("qemu-img --version >/dev/null 2>&1") != 0) {
+		printf("1..0 # SKIP qemu-img is not installed (Debian qemu-utils)\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
