@@ -124,14 +124,18 @@ def run_qemu(kit, args, tmp, i, timeout):
             rss_mib = int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1)) / 1024
     except (OSError, AttributeError):
         pass
-    if proc.poll() is None:
+    killed = proc.poll() is None
+    if killed:
         proc.kill()
     rc = proc.wait()
     err = proc.stderr.read()
     if reached:
         ended = 'killed after init'
-    elif rc < 0:
+    elif killed:
         ended = f'still running after {timeout:.0f} s, killed'
+    elif rc < 0:
+        ended = f'died of signal {-rc} after {time.monotonic() - t0:.0f} s: ' + \
+            (err.strip().splitlines() or [''])[-1][:80]
     else:
         ended = f'exit {rc}: ' + (err.strip().splitlines() or [''])[0][:80]
     return {'reached_init_s': reached, 'uptime_s': uptime_at(text, INIT_LINE), 'last': last_line(text),
@@ -190,9 +194,12 @@ def main():
             budget = max(120.0, 3 * (p['reached_init_s'] or args.timeout / 3))
             q = run_qemu(kit, args, tmp, i, min(budget, args.timeout))
             qemu.append(q)
-            print(f'qemu   run {i + 1}: init at {fmt(q["reached_init_s"], " s", why=q["ended"])} wall, '
-                  f'{fmt(q["uptime_s"], " s", why=q["ended"])} guest; {q["ended"]}; last line: {q["last"]}',
-                  flush=True)
+            if q['reached_init_s'] is None:
+                print(f'qemu   run {i + 1}: init not measured: QEMU did not reach it ({q["ended"]}); '
+                      f'last line: {q["last"]}', flush=True)
+            else:
+                print(f'qemu   run {i + 1}: init at {fmt(q["reached_init_s"], " s")} wall, '
+                      f'{fmt(q["uptime_s"], " s")} guest; {q["ended"]}; last line: {q["last"]}', flush=True)
 
     print('\n== medians')
     pw, pu = med([p['reached_init_s'] for p in parvis]), med([p['uptime_s'] for p in parvis])
@@ -202,9 +209,11 @@ def main():
     if qemu:
         qw, qu = med([q['reached_init_s'] for q in qemu]), med([q['uptime_s'] for q in qemu])
         n = sum(q['reached_init_s'] is not None for q in qemu)
-        why = f'no QEMU run reached init ({qemu[-1]["ended"]})'
-        print(f'qemu:   "Run /init" after {fmt(qw, " s", why=why)} wall, {fmt(qu, " s", why=why)} guest uptime '
-              f'({n}/{len(qemu)} runs reached it)')
+        if qw is None:
+            print(f'qemu:   "Run /init" not measured: no QEMU run reached it ({qemu[-1]["ended"]})')
+        else:
+            print(f'qemu:   "Run /init" after {fmt(qw, " s")} wall, {fmt(qu, " s")} guest uptime '
+                  f'({n}/{len(qemu)} runs reached it)')
         print(f'qemu got as far as: {qemu[-1]["last"]!r} ({qemu[-1]["ended"]})')
         if pw and qw:
             print(f'ratio parvis/qemu, wall time to init: {pw / qw:.2f} (lower is better)')
