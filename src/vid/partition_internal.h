@@ -74,6 +74,11 @@ struct partition {
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);
 void vcpu_fini(struct vcpu *v);
+/*
+ * One MSR through KVM_GET_MSRS/KVM_SET_MSRS (request) on a vCPU or /dev/kvm
+ * fd: 0 with *value read back, -EINVAL if KVM took none, or -errno.
+ */
+int vid_msr_ioctl(int fd, unsigned long request, uint32_t index, uint64_t *value);
 /* CPUID and the model's MSRs on one vCPU (before it first runs). */
 int vcpu_apply_cpu(struct vcpu *v) must_check;
 int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);

@@ -70,16 +70,10 @@ out:
 	return r;
 }
 
-/* One MSR, as the host sets it (KVM_SET_MSRS returns how many it took). */
+/* One MSR, as the host sets it; -EINVAL if KVM refuses it. */
 static int set_msr(struct vcpu *v, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = {.hdr.nmsrs = 1, .entry = {.index = index, .data = value}};
-	int r = ioctl(v->fd, KVM_SET_MSRS, &m);
-
-	return r == 1 ? 0 : r < 0 ? -errno : -EINVAL;
+	return vid_msr_ioctl(v->fd, KVM_SET_MSRS, index, &value);
 }
 
 int vcpu_apply_cpu(struct vcpu *v)
