@@ -88,13 +88,26 @@ int disk_open_in(const char *path, unsigned flags, const char *const *parent_dir
 	return r;
 }
 
+struct disk *disk_ref(struct disk *d)
+{
+	atomic_fetch_add(&d->extra_refs, 1);
+	return d;
+}
+
 struct disk *disk_close(struct disk *d)
 {
-	if (d) {
-		if (d->info.direct)
-			close(d->direct_fd);
-		(void)d->ops->close(d);
-	}
+	unsigned refs;
+
+	if (!d)
+		return NULL;
+	/* Not the last reference: only the count goes down. */
+	refs = atomic_load(&d->extra_refs);
+	while (refs > 0)
+		if (atomic_compare_exchange_weak(&d->extra_refs, &refs, refs - 1))
+			return NULL;
+	if (d->info.direct)
+		close(d->direct_fd);
+	(void)d->ops->close(d);
 	return NULL;
 }
 
