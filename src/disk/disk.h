@@ -76,6 +76,16 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
 int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
 		 struct disk **ret, char *err, size_t err_size) must_check;
 /*
+ * disk_open_in on a file already open, for a process that can no longer open host paths
+ * (the worker in its jail): fd is the disk's file (read-only if it was opened so), direct_fd
+ * the same file opened again with O_DIRECT, or -1 for buffered I/O only. Both are
+ * duplicated (the caller keeps and closes its own). name is the path for messages and the
+ * directory a differencing disk's parents are looked for in, which must still be openable.
+ */
+int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
+		 const char *const *parent_dirs, struct disk **ret, char *err,
+		 size_t err_size) must_check;
+/*
  * Drops a reference; the last one flushes, marks a VHDX closed cleanly and closes the files.
  * NULL is a no-op. Returns NULL.
  */

@@ -42,9 +42,10 @@ struct disk {
 	atomic_uint extra_refs; /* disk_ref()s not yet dropped by a disk_close() */
 };
 
-int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err,
+/* fd: the file already open (duplicated; read-only if it was opened so), or -1 to open path. */
+int disk_raw_open(const char *path, int fd, unsigned flags, struct disk **ret, char *err,
 		  size_t err_size) must_check;
-int disk_vhdx_open(const char *path, unsigned flags, const char *const *parent_dirs,
+int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
 		   struct disk **ret, char *err, size_t err_size) must_check;
 
 /*

@@ -154,13 +154,20 @@ static void wait_leave(struct service *svc, struct vm *vm, enum vm_state s, uint
 int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
 		    int timeout_ms, struct json_object **ret)
 {
+	return svc_call_worker_fds(svc, vm, cmd, extra, NULL, 0, timeout_ms, ret);
+}
+
+int svc_call_worker_fds(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds, int timeout_ms,
+			struct json_object **ret)
+{
 	char path[sizeof(vm->paths.control)];
 	int r;
 
 	memcpy(path, vm->paths.control, sizeof(path));
 	vm->refs++;
 	pthread_mutex_unlock(&svc->lock);
-	r = worker_call(path, cmd, extra, timeout_ms, ret);
+	r = worker_call_fds(path, cmd, extra, fds, nfds, timeout_ms, ret);
 	pthread_mutex_lock(&svc->lock);
 	svc_vm_put(svc, vm);
 	return r;

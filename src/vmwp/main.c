@@ -360,7 +360,7 @@ static bool get_int(struct json_object *req, const char *key, int64_t *ret)
 
 /* disk-add and disk-remove (docs/control.md), under w->lock with a machine running. */
 static void control_disk(struct worker *w, const char *cmd, struct json_object *req,
-			 struct json_object *resp)
+			 const int *fds, unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
 	struct disk_config d = {.lun = -1};
@@ -401,7 +401,27 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 		d.read_only = json_object_get_boolean(ro);
 	d.controller = (unsigned)controller;
 	d.lun = (int)lun;
+	if (nfds) {
+		/* Opened by the service (a jailed worker cannot open host paths): the file, and
+		 * the same file with O_DIRECT when the file system allows it. */
+		char why[256] = "";
+
+		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0, NULL, &d.opened, why,
+				 sizeof(why));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
+				 why[0] ? why : strerror(-r));
+			control_error(resp, err);
+			return;
+		}
+	} else if (w->cfg.jail) {
+		control_error(resp, "disk-add to a jailed worker needs the disk's file descriptor "
+				    "(SCM_RIGHTS): it cannot open host paths");
+		return;
+	}
 	r = storage_add_disk(st, &d, err, sizeof(err));
+	d.opened = disk_close(d.opened); /* the controller holds its own reference */
 	if (r < 0) {
 		control_error(resp, err);
 		return;
@@ -413,7 +433,8 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 }
 
 /* The control socket's commands (docs/control.md); runs on the control thread. */
-static struct json_object *control_handler(void *opaque, struct json_object *req)
+static struct json_object *control_handler(void *opaque, struct json_object *req,
+					   const int *fds, unsigned nfds)
 {
 	struct worker *w = opaque;
 	struct json_object *resp = json_object_new_object();
@@ -458,7 +479,7 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		}
 	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
 		if (w->machine)
-			control_disk(w, cmd, req, resp);
+			control_disk(w, cmd, req, fds, nfds, resp);
 		else
 			control_error(resp, "the VM is not running");
 	} else if (!strcmp(cmd, "restart")) {
