@@ -114,8 +114,9 @@ static int assign_jail_uid(struct service *svc, struct vm *vm, struct api_error 
 		vm->rec.jail_uid = uid;
 		if (inventory_write(svc->state_dir, &vm->rec) < 0) {
 			vm->rec.jail_uid = 0;
-			api_error_set(err, API_ERR_HOST, "cannot record VM '%s''s jail uid in %s/vms",
-				      vm->rec.name, svc->state_dir);
+			api_error_set(err, API_ERR_HOST,
+				      "cannot record VM '%s''s jail uid in %s/vms", vm->rec.name,
+				      svc->state_dir);
 			return -EIO;
 		}
 		return 0;

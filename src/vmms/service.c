@@ -216,8 +216,9 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		 */
 		const char *sc = sig == SIGSYS ? strstr(last, "seccomp: ") : NULL;
 
-		snprintf(reason, sizeof(reason), "the worker (pid %d) was killed by signal %d (%s)%s%s",
-			 (int)vm->pid, sig, strsignal(sig), sc ? ": " : "", sc ? sc : "");
+		snprintf(reason, sizeof(reason),
+			 "the worker (pid %d) was killed by signal %d (%s)%s%s", (int)vm->pid, sig,
+			 strsignal(sig), sc ? ": " : "", sc ? sc : "");
 		to = VM_STATE_CRITICAL;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",

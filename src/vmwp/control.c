@@ -99,8 +99,10 @@ static ssize_t recv_with_fds(int fd, char *buf, size_t len, int *fds, unsigned *
 		char buf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS * 2)];
 	} cm;
 	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm)};
 	struct cmsghdr *h;
 	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
 

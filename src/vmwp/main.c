@@ -359,8 +359,8 @@ static bool get_int(struct json_object *req, const char *key, int64_t *ret)
 }
 
 /* disk-add and disk-remove (docs/control.md), under w->lock with a machine running. */
-static void control_disk(struct worker *w, const char *cmd, struct json_object *req,
-			 const int *fds, unsigned nfds, struct json_object *resp)
+static void control_disk(struct worker *w, const char *cmd, struct json_object *req, const int *fds,
+			 unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
 	struct disk_config d = {.lun = -1};
@@ -433,8 +433,8 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 }
 
 /* The control socket's commands (docs/control.md); runs on the control thread. */
-static struct json_object *control_handler(void *opaque, struct json_object *req,
-					   const int *fds, unsigned nfds)
+static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
+					   unsigned nfds)
 {
 	struct worker *w = opaque;
 	struct json_object *resp = json_object_new_object();
@@ -598,7 +598,8 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 			      sizeof(why));
 		if (r < 0) {
 			d->opened = NULL;
-			snprintf(err, errlen, "--disk %s: %s", d->path, why[0] ? why : strerror(-r));
+			snprintf(err, errlen, "--disk %s: %s", d->path,
+				 why[0] ? why : strerror(-r));
 			return r;
 		}
 	}

@@ -21,9 +21,9 @@
 struct sandbox_config {
 	uid_t uid; /* the VM's own uid and gid, never 0 */
 	gid_t gid;
-	uint64_t memory_bytes;	/* guest RAM: the address-space limit is set above it */
-	uint64_t mapped_bytes;	/* other large mappings (boot files) the worker will make */
-	unsigned vcpus;		/* threads: the process-count limit is set above them */
+	uint64_t memory_bytes; /* guest RAM: the address-space limit is set above it */
+	uint64_t mapped_bytes; /* other large mappings (boot files) the worker will make */
+	unsigned vcpus;	       /* threads: the process-count limit is set above them */
 };
 
 /*

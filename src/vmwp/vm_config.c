@@ -184,7 +184,8 @@ void vm_config_usage(FILE *out)
 	      "                   [--cpus N] [--serial stdio|file:PATH|socket:PATH|none]\n"
 	      "                   [--com2 ...] [--no-reboot] [--shutdown-timeout SECONDS]\n"
 	      "                   [--control PATH] [--exit-status-file FILE] [--jail UID[:GID]]\n"
-	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config FILE]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
+	      "FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -304,7 +305,8 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case OPT_JAIL:
 			if (vm_config_parse_jail(cfg, optarg) < 0) {
 				snprintf(err, errlen,
-					 "--jail: '%s' is not UID[:GID] (non-zero numbers)", optarg);
+					 "--jail: '%s' is not UID[:GID] (non-zero numbers)",
+					 optarg);
 				return -EINVAL;
 			}
 			break;

@@ -243,8 +243,8 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 	r = parent_path(v, &ctx, &path, err, err_size);
 	if (r < 0)
 		return r;
-	r = open_depth(path, -1, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1,
-		       &ctx, dirs, &p, err, err_size);
+	r = open_depth(path, -1, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &ctx,
+		       dirs, &p, err, err_size);
 	if (r == -EBUSY && !(flags & DISK_OPEN_READ_ONLY)) {
 		/*
 		 * The parent's log needs replay and the child is opened read-write: replay it
