@@ -301,6 +301,8 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 	pthread_mutex_init(&p->stop_lock, NULL);
 	pthread_cond_init(&p->stop_cond, NULL);
 	p->pvm = partition_host_is_pvm();
+	p->vcpu_thread_init = cfg->vcpu_thread_init;
+	p->vcpu_thread_opaque = cfg->vcpu_thread_opaque;
 
 	r = open_kvm(errbuf, errlen);
 	if (r < 0)

@@ -25,6 +25,13 @@ struct partition_config {
 	uint64_t memory_bytes; /* RAM, multiple of 4 KiB */
 	unsigned vcpus;	       /* 1..partition_max_vcpus() */
 	const char *cpu_model; /* a name of cpu_model_names (src/cpu/cpu_model.h); NULL: "host" */
+	/*
+	 * Called on each vCPU thread before its first KVM_RUN (the worker's jail loads the
+	 * vCPU threads' own seccomp filter there); a negative return stops the partition with
+	 * a host error. NULL: nothing to do.
+	 */
+	int (*vcpu_thread_init)(void *opaque, unsigned index);
+	void *vcpu_thread_opaque;
 };
 
 struct cpu_model;

@@ -41,6 +41,8 @@ struct partition {
 	struct io_bus *mmio;
 
 	unsigned nvcpus;
+	int (*vcpu_thread_init)(void *opaque, unsigned index); /* partition_config's */
+	void *vcpu_thread_opaque;
 	struct vcpu *vcpus; /* nvcpus entries */
 	bool started;
 

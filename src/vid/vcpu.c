@@ -486,6 +486,16 @@ void *vcpu_thread_main(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	if (p->vcpu_thread_init) {
+		int r = p->vcpu_thread_init(p->vcpu_thread_opaque, v->index);
+
+		if (r < 0) {
+			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+						   "vCPU %u: thread set-up: %s", v->index,
+						   strerror(-r));
+			goto out;
+		}
+	}
 	if (v->index == 0) {
 		uint_fast64_t none = 0;
 
@@ -515,6 +525,7 @@ void *vcpu_thread_main(void *arg)
 		if (!dispatch_exit(v))
 			break;
 	}
+out:
 	pthread_mutex_lock(&p->stop_lock);
 	p->running_vcpus--;
 	pthread_cond_broadcast(&p->stop_cond); /* partition_pause counts running vCPUs */

@@ -49,6 +49,11 @@ struct vm_record {
 	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
 	struct vm_disk disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	/*
+	 * The uid and gid of the VM's jailed worker: given at its first start, kept until the VM
+	 * is removed, never another VM's (docs/security.md). 0 until then.
+	 */
+	uint32_t jail_uid;
 	enum vm_state state; /* the last state recorded */
 	char status[VM_REASON_MAX];
 	struct vm_history_entry history[VM_HISTORY_MAX]; /* oldest first */

@@ -79,6 +79,10 @@ const char *svc_status_string(struct json_object *st, const char *key);
 void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st);
 int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
 		    int timeout_ms, struct json_object **ret);
+/* svc_call_worker with descriptors for the worker (SCM_RIGHTS; the caller closes its own). */
+int svc_call_worker_fds(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds, int timeout_ms,
+			struct json_object **ret);
 const char *svc_worker_error(struct json_object *ans);
 bool svc_worker_ok(struct json_object *ans);
 struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,

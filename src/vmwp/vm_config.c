@@ -119,6 +119,7 @@ enum {
 	OPT_CPU_MODEL,
 	OPT_HOST_CPU,
 	OPT_PRINT_CPU,
+	OPT_JAIL,
 };
 
 static const struct option long_options[] = {
@@ -139,18 +140,52 @@ static const struct option long_options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
+	{"jail", required_argument, NULL, OPT_JAIL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
 };
+
+static int parse_id(const char *s, char **end, uint32_t *ret)
+{
+	unsigned long long v;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, end, 10);
+	if (errno || v == 0 || v >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int vm_config_parse_jail(struct vm_config *cfg, const char *s)
+{
+	uint32_t uid, gid;
+	char *end;
+
+	if (parse_id(s, &end, &uid) < 0)
+		return -EINVAL;
+	gid = uid;
+	if (*end == ':' && parse_id(end + 1, &end, &gid) < 0)
+		return -EINVAL;
+	if (*end)
+		return -EINVAL;
+	cfg->jail = true;
+	cfg->jail_uid = uid;
+	cfg->jail_gid = gid;
+	return 0;
+}
 
 void vm_config_usage(FILE *out)
 {
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
 	      "                   [--cpus N] [--serial stdio|file:PATH|socket:PATH|none]\n"
 	      "                   [--com2 ...] [--no-reboot] [--shutdown-timeout SECONDS]\n"
-	      "                   [--control PATH] [--exit-status-file FILE]\n"
-	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config FILE]\n"
+	      "                   [--control PATH] [--exit-status-file FILE] [--jail UID[:GID]]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
+	      "FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -177,6 +212,8 @@ void vm_config_usage(FILE *out)
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
 	      "      --exit-status-file FILE  write the exit status there before exiting\n"
+	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
+	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -265,6 +302,14 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				cfg->ndisks++;
 			break;
 		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
+		case OPT_JAIL:
+			if (vm_config_parse_jail(cfg, optarg) < 0) {
+				snprintf(err, errlen,
+					 "--jail: '%s' is not UID[:GID] (non-zero numbers)",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -312,6 +357,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
+	}
+	if (!strcmp(key, "jail")) {
+		if (!s || vm_config_parse_jail(cfg, s) < 0)
+			goto bad_value;
+		return 0;
 	}
 	if (!strcmp(key, "memory")) {
 		if (t == json_type_int) {
