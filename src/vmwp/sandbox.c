@@ -424,14 +424,21 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	 * error the file system would give, not a kill. */
 	for (i = 0; r == 0 && !vcpu && i < sizeof(read_only_fs) / sizeof(read_only_fs[0]); i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EROFS), read_only_fs[i], 0);
-	if (r == 0 && !vcpu)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* Comparisons spelled out: SCMP_A0/SCMP_A1 leave datum_b to C's zeroing, which clang's
+	 * -Wmissing-field-initializers refuses. */
+	if (r == 0 && !vcpu) {
+		struct scmp_arg_cmp own_pid = {.arg = 0, .op = SCMP_CMP_EQ,
+					       .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, own_pid);
+	}
 	if (r == 0 && vcpu) {
 		/* Only KVM's ioctls (type KVMIO in the command's bits 8-15), compared on 32 bits.
 		 */
-		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, KVM_IOCTL_TYPE << 8));
+		struct scmp_arg_cmp kvm_type = {.arg = 1, .op = SCMP_CMP_MASKED_EQ,
+						.datum_a = 0xff00, .datum_b = KVM_IOCTL_TYPE << 8};
+
+		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, kvm_type);
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
