@@ -86,9 +86,10 @@ int vcpu_apply_cpu(struct vcpu *v)
 	for (i = 0; r == 0 && i < m->nmsrs; i++) {
 		r = set_msr(v, m->msrs[i].index, m->msrs[i].value);
 		if (r == -EINVAL) {
-			/* Refused: keep the platform consistent without it (cpu_model_drop_msr). */
-			pv_log(LOG_INFO, "cpu: KVM refuses MSR %#x = %#llx; the guest is not told of it",
-			       m->msrs[i].index, (unsigned long long)m->msrs[i].value);
+			/*
+			 * Refused: keep the platform consistent without it (cpu_model_drop_msr,
+			 * which records it for the owner to report once).
+			 */
 			cpu_model_drop_msr(m, m->msrs[i].index);
 			r = set_cpuid(v);
 			i = (unsigned)-1; /* the list changed: from the start (the loop adds 1) */

@@ -197,7 +197,6 @@ static enum partition_stop_reason wait_machine(struct worker *w, struct partitio
 	}
 }
 
-/* Runs machines until the guest powers off (or fails); returns the exit status. */
 /* Once per worker: the processor the guest gets, and what KVM cannot enforce here. */
 static void log_cpu_model(const struct cpu_model *m)
 {
@@ -208,13 +207,34 @@ static void log_cpu_model(const struct cpu_model *m)
 	pv_log(LOG_INFO, "cpu: model %s: %s (%s family %#x model %#x)%s", m->name, m->brand,
 	       m->vendor_id, m->family, m->model,
 	       missing ? "; some of its features are missing here (get-vmprocessor)" : "");
-	for (i = 0; i < m->nunenforced; i++)
+	if (m->nunenforced) {
+		char leaves[128] = "";
+		size_t len = 0;
+
+		for (i = 0; i < m->nunenforced && len < sizeof(leaves); i++)
+			len += (size_t)snprintf(leaves + len, sizeof(leaves) - len, "%s%#x.%u",
+						i ? ", " : "", m->unenforced[i].function,
+						m->unenforced[i].index);
 		pv_log(LOG_WARN,
-		       "cpu: KVM on this host cannot set CPUID leaf %#x.%u's feature bits: the guest "
-		       "sees the host's own there (get-vmprocessor marks those features \"host\")",
-		       m->unenforced[i].function, m->unenforced[i].index);
+		       "cpu: KVM on this host cannot set the feature bits of CPUID leaves %s: the "
+		       "guest sees the host's own there (get-vmprocessor lists them as \"host\")",
+		       leaves);
+	}
 }
 
+/* Once per worker, after the first start: the MSRs KVM refused, and what the guest lost. */
+static void log_cpu_refusals(const struct cpu_model *m)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nrefused; i++)
+		pv_log(LOG_INFO,
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "(docs/cpu.md)",
+		       m->refused[i].index, (unsigned long long)m->refused[i].value);
+}
+
+/* Runs machines until the guest powers off (or fails); returns the exit status. */
 static enum exit_status worker_run(struct worker *w)
 {
 	struct exit_stats_sink stats = {0};
@@ -258,6 +278,8 @@ static enum exit_status worker_run(struct worker *w)
 			why = r == -ECANCELED ? PARTITION_STOP_REQUESTED
 					      : PARTITION_STOP_HOST_ERROR;
 		} else {
+			if (boots == 1)
+				log_cpu_refusals(partition_cpu_model(p));
 			why = wait_machine(w, p);
 		}
 		exit_stats_record(&stats, p, w->start_ns);
