@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/log.h"
 #include "vid/partition.h"
 
 #define PARTITION_MAX_CPUID 128
@@ -67,6 +68,8 @@ struct partition {
 	char stop_detail[STOP_DETAIL_LEN];
 
 	struct exit_counters exits;
+	/* Guest-triggered log lines of the exit handlers, rate-limited per partition. */
+	struct guest_error_log unclaimed_io_log, unclaimed_mmio_log, msr_log;
 };
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);

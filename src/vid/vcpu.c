@@ -30,11 +30,6 @@
 #define APIC_MODE_NMI	   0x400u
 #define APIC_LVT_MODE_MASK 0x700u
 
-/* Linux probes a few absent ports at every boot: at most 5 lines a minute. */
-static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(60000, 5);
-static struct ratelimit unclaimed_mmio_rl = RATELIMIT_INIT(5000, 10);
-static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
-
 static int set_cpuid(struct vcpu *v)
 {
 	struct partition *p = v->partition;
@@ -308,10 +303,9 @@ static void handle_io(struct vcpu *v)
 		}
 		if (!claimed) {
 			atomic_fetch_add(&p->exits.unclaimed_io, 1);
-			pv_log_ratelimited(&unclaimed_io_rl, LOG_INFO,
-					   "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
-					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port,
-					   size);
+			guest_log(&p->unclaimed_io_log, LOG_INFO,
+				  "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
+				  direction == KVM_EXIT_IO_OUT ? "write" : "read", port, size);
 		}
 	}
 }
@@ -340,9 +334,9 @@ static void handle_mmio(struct vcpu *v)
 	}
 	if (!claimed) {
 		atomic_fetch_add(&p->exits.unclaimed_mmio, 1);
-		pv_log_ratelimited(&unclaimed_mmio_rl, LOG_INFO,
-				   "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
-				   is_write ? "write" : "read", (unsigned long long)addr, len);
+		guest_log(&p->unclaimed_mmio_log, LOG_INFO,
+			  "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
+			  is_write ? "write" : "read", (unsigned long long)addr, len);
 	}
 }
 
@@ -361,8 +355,8 @@ static void handle_msr(struct vcpu *v, bool is_write)
 			r = p->msr_ops->read(p->msr_opaque, v->index, index, &value);
 	}
 	if (r < 0)
-		pv_log_ratelimited(&msr_rl, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP", v->index,
-				   is_write ? "wrmsr" : "rdmsr", index);
+		guest_log(&v->partition->msr_log, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP",
+			  v->index, is_write ? "wrmsr" : "rdmsr", index);
 	/* error = 1 makes KVM inject #GP, as hardware does for a missing MSR. */
 	v->run->msr.error = r < 0;
 	if (!is_write && r >= 0)

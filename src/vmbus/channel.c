@@ -49,8 +49,8 @@ static void signal_guest(struct vmbus_channel *ch)
 	r = s->cfg.synic->signal_event(s->cfg.synic_opaque, atomic_load(&ch->target_vp),
 				       VMBUS_MESSAGE_SINT, ch->relid);
 	if (r < 0)
-		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s: cannot signal the guest: %s",
-				   ch->name, strerror(-r));
+		guest_log(&s->errors, LOG_WARN, "%s: cannot signal the guest: %s", ch->name,
+			  strerror(-r));
 }
 
 void vmbus_channel_send_offer(struct vmbus_channel *ch)
@@ -121,16 +121,16 @@ static void drain(struct vmbus_channel *ch)
 			if (vmbus_ring_read_commit(ch->in))
 				signal_guest(ch);
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: guest packet larger than %zu bytes dropped",
+			guest_error_report(&s->errors,
+					   "%s: guest packet larger than %zu bytes dropped",
 					   ch->name, max);
 			continue;
 		}
 		if (r < 0) {
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
 			atomic_store(&ch->broken, true);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: the guest corrupted its ring: no more reads",
+			guest_error_report(&s->errors,
+					   "%s: the guest corrupted its ring: no more reads",
 					   ch->name);
 			if (got && ch->ops->batch_end)
 				ch->ops->batch_end(ch->opaque, ch);

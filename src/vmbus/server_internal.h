@@ -64,7 +64,7 @@ struct vmbus_channel {
 
 struct vmbus_server {
 	struct vmbus_server_config cfg; /* immutable */
-	struct ratelimit rl;		/* guest-error log lines */
+	struct guest_error_log errors;	/* every guest-triggered log line (rate-limited) */
 
 	pthread_mutex_t lock; /* protocol state, channel table, GPADLs */
 	enum vmbus_conn_state conn;
