@@ -176,6 +176,106 @@ static void test_log_full_of_entries(void **state)
 	free(name);
 }
 
+/* --- The BAT (issue 12, item 8) --- */
+
+#define BAT_OFF (2u << 20) /* where vhdx_create puts it for small disks */
+
+/* Opens read-write expecting a refusal naming `what`; the file is unchanged. */
+static void expect_refused(const char *name, const char *what)
+{
+	struct disk *d = NULL;
+	struct stat before, after;
+
+	assert_int_equal(stat(name, &before), 0);
+	err[0] = '\0';
+	if (disk_open(name, 0, &d, err, sizeof(err)) == 0)
+		fail_msg("opened an image with %s", what);
+	if (!strstr(err, what))
+		fail_msg("error \"%s\" does not name \"%s\"", err, what);
+	assert_int_equal(stat(name, &after), 0);
+	assert_int_equal(before.st_size, after.st_size);
+	assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+}
+
+/* Two payload blocks written, then BAT entry `to` made to map what entry `from` maps. */
+static void test_bat_aliasing(void **state)
+{
+	char *name = make_vhdx(8 << 20, 1 << 20);
+	uint8_t buf[4096];
+	struct disk *d;
+	uint64_t e[2], meta;
+	int fd;
+
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	memset(buf, 0x11, sizeof(buf));
+	assert_int_equal(disk_write(d, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(disk_write(d, 1 << 20, buf, sizeof(buf)), 0);
+	disk_close(d);
+	fd = open(name, O_RDWR);
+	assert_int_equal(pread(fd, e, sizeof(e), BAT_OFF), sizeof(e));
+	assert_int_equal(vhdx_bat_state(e[0]), VHDX_BAT_FULLY_PRESENT);
+	assert_int_equal(vhdx_bat_state(e[1]), VHDX_BAT_FULLY_PRESENT);
+	assert_int_not_equal(vhdx_bat_offset(e[0]), vhdx_bat_offset(e[1]));
+	/* Block 1 onto block 0's data: a write to one would change the other. */
+	assert_int_equal(pwrite(fd, &e[0], 8, BAT_OFF + 8), 8);
+	close(fd);
+	expect_refused(name, "another entry maps");
+	/* Block 1 onto the metadata region (3 MiB in the files vhdx_create makes). */
+	meta = vhdx_bat_make(VHDX_BAT_FULLY_PRESENT, 3 << 20);
+	fd = open(name, O_RDWR);
+	assert_int_equal(pwrite(fd, &meta, 8, BAT_OFF + 8), 8);
+	close(fd);
+	expect_refused(name, "overlaps");
+	unlink(name);
+	free(name);
+}
+
+static uint64_t resident_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * 64 TiB with 1 MiB blocks: a 512 MiB BAT in a sparse file. The open costs what the file
+ * holds (a few MiB), not the BAT's size: at most 32 MiB more resident memory (stated bound).
+ * On a small file the same size is refused: its BAT region cannot be there.
+ */
+static void test_64tib_sparse(void **state)
+{
+	char *name = make_vhdx(UINT64_C(64) << 40, 1 << 20);
+	struct disk_info info;
+	uint8_t buf[4096], back[4096];
+	uint64_t before, grown;
+	struct disk *d;
+
+	before = resident_bytes();
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	grown = resident_bytes() - before;
+	if (grown > (32u << 20))
+		fail_msg("opening a sparse 64 TiB VHDX made the worker %llu KiB bigger",
+			 (unsigned long long)(grown >> 10));
+	disk_get_info(d, &info);
+	assert_int_equal(info.size, UINT64_C(64) << 40);
+	/* Still a working disk: a block near the end, allocated and read back. */
+	memset(buf, 0x64, sizeof(buf));
+	assert_int_equal(disk_write(d, (UINT64_C(64) << 40) - 4096, buf, sizeof(buf)), 0);
+	assert_int_equal(disk_read(d, (UINT64_C(64) << 40) - 4096, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	disk_close(d);
+	/* The same image cut to 8 MiB: the BAT region is past the end of the file. */
+	assert_int_equal(truncate(name, 8 << 20), 0);
+	expect_refused(name, "region");
+	unlink(name);
+	free(name);
+}
+
 /* --- Parent locators (issue 12, item 7) --- */
 
 #define PARENT_NAME "parent-with-a-rather-long-name-for-locator-tests.vhdx"
@@ -435,6 +535,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_full_of_headers),
 		cmocka_unit_test(test_log_full_of_entries),
+		cmocka_unit_test(test_bat_aliasing),
+		cmocka_unit_test(test_64tib_sparse),
 		cmocka_unit_test(test_parent_fifo),
 		cmocka_unit_test(test_parent_device),
 		cmocka_unit_test(test_parent_proc),
