@@ -33,6 +33,20 @@ static bool is_bitmap_slot(const struct vhdx *v, uint64_t i)
 	return i % (v->chunk_ratio + 1) == v->chunk_ratio;
 }
 
+uint64_t vhdx_max_file_size(const struct vhdx *v)
+{
+	uint64_t end = VHDX_HEADER_SECTION_END, blocks, chunks, ratio;
+
+	for (unsigned i = 0; i < v->region_count; i++)
+		end = MAX(end, v->regions[i].offset + v->regions[i].length);
+	if (v->header.log_length)
+		end = MAX(end, v->header.log_offset + v->header.log_length);
+	ratio = (VHDX_SECTORS_PER_BITMAP * (uint64_t)v->logical_sector_size) / v->block_size;
+	blocks = (v->size + v->block_size - 1) / v->block_size;
+	chunks = (blocks + ratio - 1) / ratio;
+	return ALIGN_UP(end, (uint64_t)VHDX_MiB) + blocks * v->block_size + chunks * VHDX_MiB;
+}
+
 void vhdx_bat_unmap(struct vhdx *v)
 {
 	if (v->bat)

@@ -92,6 +92,11 @@ int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size) must_check;
 /* bat.c */
 int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size) must_check;
 void vhdx_bat_unmap(struct vhdx *v);
+/*
+ * The largest a VHDX file of this disk can be (after metadata_load): every structure, every
+ * payload block and every sector bitmap block. Log entries claiming more are not valid.
+ */
+uint64_t vhdx_max_file_size(const struct vhdx *v);
 uint64_t vhdx_bat_payload_index(const struct vhdx *v, uint64_t block);
 uint64_t vhdx_bat_bitmap_index(const struct vhdx *v, uint64_t chunk);
 /*
