@@ -603,6 +603,7 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.other = c->other,
 		.completed_int3 = c->completed_int3,
 		.completed_popcnt = c->completed_popcnt,
+		.refused_cpl = c->refused_cpl,
 		.unclaimed_io = c->unclaimed_io,
 		.unclaimed_mmio = c->unclaimed_mmio,
 		.hypercall = c->hypercall,

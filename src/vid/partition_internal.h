@@ -27,6 +27,7 @@ struct vcpu {
 struct exit_counters {
 	atomic_uint_fast64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	atomic_uint_fast64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	atomic_uint_fast64_t refused_cpl;
 	atomic_uint_fast64_t hypercall;
 	atomic_uint_fast64_t first_run_ns, first_run_cpu_ns;
 };

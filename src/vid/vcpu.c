@@ -223,6 +223,25 @@ static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
 	};
 }
 
+/* #UD for a refused hypercall (RIP stays after the trapping out: the exit reports no length). */
+static void inject_ud(struct vcpu *v)
+{
+	struct kvm_vcpu_events events;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) == 0) {
+		events.exception.injected = 1;
+		events.exception.nr = 6;
+		events.exception.has_error_code = 0;
+		events.exception.error_code = 0;
+		events.flags = 0;
+		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &events) == 0)
+			return;
+	}
+	partition_stop_with_detail(v->partition, PARTITION_STOP_HOST_ERROR,
+				   "vCPU %u: cannot raise #UD for a refused hypercall: %s",
+				   v->index, strerror(errno));
+}
+
 /*
  * The hypercall page's "out imm8, al": registers in, the handler, registers
  * out. With KVM_CAP_SYNC_REGS the general-purpose registers come with the
@@ -235,7 +254,7 @@ static void handle_hypercall(struct vcpu *v)
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct vcpu_gprs g;
-	bool long_mode;
+	struct vcpu_mode mode;
 	int r = 0;
 
 	atomic_fetch_add(&p->exits.hypercall, 1);
@@ -249,9 +268,16 @@ static void handle_hypercall(struct vcpu *v)
 					   v->index, strerror(errno));
 		return;
 	}
-	long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l; /* EFER.LMA and a 64-bit CS */
+	mode = (struct vcpu_mode){
+		.protected_mode = sregs.cr0 & 1,
+		.long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l, /* EFER.LMA, 64-bit CS */
+		.cpl = x86_cpl(sregs.cr0, sregs.ss.dpl, regs.rflags),
+	};
 	gprs_from_kvm(&regs, &g);
-	p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, long_mode);
+	if (!p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, &mode)) {
+		inject_ud(v);
+		return;
+	}
 	gprs_to_kvm(&g, &regs);
 	if (p->sync_regs) {
 		v->run->s.regs.regs = regs;
