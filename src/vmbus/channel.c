@@ -90,17 +90,33 @@ static void clear_eventfd(int fd)
 	}
 }
 
-/* Reads every packet the guest has written; returns when the ring is empty and unmasked. */
+/*
+ * Reads the packets the guest has written; returns when the ring is empty and unmasked, or
+ * after VMBUS_DRAIN_BUDGET packets with interrupts still masked and the eventfd written, so
+ * that the worker loop looks at stop, its timer and blocked sends, then comes back.
+ */
 static void drain(struct vmbus_channel *ch)
 {
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
+	unsigned budget = VMBUS_DRAIN_BUDGET;
 	bool got = false;
 
 	if (atomic_load(&ch->broken))
 		return;
 	vmbus_ring_mask_interrupts(ch->in);
 	for (;;) {
+		if (budget-- == 0) {
+			uint64_t one = 1;
+
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
+			atomic_fetch_add(&ch->stats.drain_yields, 1);
+			if (write(ch->efd, &one, sizeof(one)) < 0) {
+				/* cannot fail with a counter this small */
+			}
+			return;
+		}
 		struct vmbus_packet_desc d;
 		struct vmbus_packet pkt;
 		size_t len;
@@ -480,5 +496,6 @@ void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stat
 		.ring_full = atomic_load(&ch->stats.ring_full),
 		.bad_packets = atomic_load(&ch->stats.bad_packets),
 		.opens = atomic_load(&ch->stats.opens),
+		.drain_yields = atomic_load(&ch->stats.drain_yields),
 	};
 }

@@ -58,7 +58,7 @@ struct vmbus_channel {
 
 	struct {
 		_Atomic uint64_t packets_in, packets_out, signals_in, signals_out;
-		_Atomic uint64_t ring_full, bad_packets, opens;
+		_Atomic uint64_t ring_full, bad_packets, opens, drain_yields;
 	} stats;
 };
 
