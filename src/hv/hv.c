@@ -35,72 +35,136 @@ bool hv_gpa_page_is_ram(const struct hv *hv, uint64_t gpa)
 
 /* --- Connection-id registries (HvPostMessage, HvSignalEvent targets) --- */
 
-/* Index of the first entry with an id >= id. */
-static unsigned registry_search(const struct hv_registry *r, uint32_t id)
+/*
+ * Readers (every hypercall, on vCPU threads) take no lock: they load the
+ * current snapshot with acquire and search it. Writers (setup and
+ * teardown) build a new snapshot under hv->lock and publish it with
+ * release. A replaced snapshot may still be read by a hypercall in
+ * flight, so it is kept until hv_free(); registrations happen when
+ * devices are built and removed, a handful per partition.
+ */
+static struct hv_registry_snap *snap_new(unsigned n)
 {
-	unsigned lo = 0, hi = r->n;
-
-	while (lo < hi) {
-		unsigned mid = lo + (hi - lo) / 2;
-
-		if (r->v[mid].connection_id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return calloc(1, sizeof(struct hv_registry_snap) + (size_t)n * sizeof(struct hv_handler));
 }
 
-static int registry_set(struct hv *hv, struct hv_registry *r, uint32_t id, void *fn, void *opaque)
+static int registry_set(struct hv *hv, struct hv_registry *r, uint32_t id, uint32_t count, void *fn,
+			void *opaque)
 {
-	unsigned i;
+	struct hv_registry_snap *old, *snap;
+	unsigned i, j = 0;
 	int ret = 0;
 
-	if (id & ~HV_CONNECTION_ID_MASK)
+	if (count == 0 || (id & ~HV_CONNECTION_ID_MASK) || count - 1 > HV_CONNECTION_ID_MASK - id)
 		return -EINVAL;
 	pthread_mutex_lock(&hv->lock);
-	i = registry_search(r, id);
+	old = r->cur;
 	if (!fn) {
-		if (i < r->n && r->v[i].connection_id == id) {
-			memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof(r->v[0]));
-			r->n--;
-		} else {
+		for (i = 0; i < old->n; i++)
+			if (old->v[i].connection_id == id)
+				break;
+		if (i == old->n) {
 			ret = -ENOENT;
+			goto out;
 		}
-	} else if (i < r->n && r->v[i].connection_id == id) {
-		ret = -EEXIST;
-	} else if (r->n == HV_MAX_HANDLERS) {
-		ret = -ENOSPC;
+		snap = snap_new(old->n - 1);
+		if (!snap) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(snap->v, old->v, i * sizeof(old->v[0]));
+		memcpy(snap->v + i, old->v + i + 1, (old->n - i - 1) * sizeof(old->v[0]));
+		snap->n = old->n - 1;
 	} else {
-		if (r->n == r->cap) {
-			unsigned cap = r->cap ? r->cap * 2 : 8;
-			struct hv_handler *v = realloc(r->v, cap * sizeof(*v));
+		for (i = 0; i < old->n; i++) {
+			const struct hv_handler *h = &old->v[i];
 
-			if (!v) {
-				ret = -ENOMEM;
+			if (h->connection_id <= id + (count - 1) &&
+			    id <= h->connection_id + (h->count - 1)) {
+				ret = -EEXIST;
 				goto out;
 			}
-			r->v = v;
-			r->cap = cap;
+			if (h->connection_id < id)
+				j = i + 1;
 		}
-		memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof(r->v[0]));
-		r->v[i] = (struct hv_handler){.connection_id = id, .fn = fn, .opaque = opaque};
-		r->n++;
+		if (old->n == HV_MAX_HANDLERS) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		snap = snap_new(old->n + 1);
+		if (!snap) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(snap->v, old->v, j * sizeof(old->v[0]));
+		snap->v[j] = (struct hv_handler){
+			.connection_id = id, .count = count, .fn = fn, .opaque = opaque};
+		memcpy(snap->v + j + 1, old->v + j, (old->n - j) * sizeof(old->v[0]));
+		snap->n = old->n + 1;
 	}
+	old->retired = r->retired;
+	r->retired = old;
+	__atomic_store_n(&r->cur, snap, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&hv->lock);
 	return ret;
 }
 
+bool hv_registry_lookup(const struct hv_registry *r, uint32_t id, struct hv_handler *out)
+{
+	const struct hv_registry_snap *snap = __atomic_load_n(&r->cur, __ATOMIC_ACQUIRE);
+	unsigned lo = 0, hi = snap->n;
+
+	/* Sorted, non-overlapping ranges: the last one starting at or below id. */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (snap->v[mid].connection_id <= id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || id - snap->v[lo - 1].connection_id >= snap->v[lo - 1].count)
+		return false;
+	*out = snap->v[lo - 1];
+	return true;
+}
+
+static int registry_init(struct hv_registry *r)
+{
+	r->cur = snap_new(0);
+	r->retired = NULL;
+	return r->cur ? 0 : -ENOMEM;
+}
+
+static void registry_fini(struct hv_registry *r)
+{
+	struct hv_registry_snap *s = r->retired;
+
+	free(r->cur);
+	while (s) {
+		struct hv_registry_snap *next = s->retired;
+
+		free(s);
+		s = next;
+	}
+}
+
 int hv_register_message_handler(struct hv *hv, uint32_t connection_id, hv_message_fn fn,
 				void *opaque)
 {
-	return registry_set(hv, &hv->messages, connection_id, (void *)fn, opaque);
+	return registry_set(hv, &hv->messages, connection_id, 1, (void *)fn, opaque);
 }
 
 int hv_register_event_handler(struct hv *hv, uint32_t connection_id, hv_event_fn fn, void *opaque)
 {
-	return registry_set(hv, &hv->events, connection_id, (void *)fn, opaque);
+	return registry_set(hv, &hv->events, connection_id, 1, (void *)fn, opaque);
+}
+
+int hv_register_event_range(struct hv *hv, uint32_t first, uint32_t count, hv_event_fn fn,
+			    void *opaque)
+{
+	return registry_set(hv, &hv->events, first, count, (void *)fn, opaque);
 }
 
 /* --- Counters --- */
@@ -155,7 +219,11 @@ int hv_create(const struct hv_platform *platform, const struct hv_config *cfg, s
 	}
 	for (i = 0; i < platform->vp_count; i++)
 		hv_synic_vp_init(&hv->vps[i], i);
-	r = hv_ref_time_init(hv);
+	r = registry_init(&hv->messages);
+	if (r == 0)
+		r = registry_init(&hv->events);
+	if (r == 0)
+		r = hv_ref_time_init(hv);
 	if (r < 0) {
 		hv_free(hv);
 		return r;
@@ -173,8 +241,8 @@ struct hv *hv_free(struct hv *hv)
 	for (i = 0; i < hv->platform.vp_count; i++)
 		hv_synic_vp_fini(&hv->vps[i]);
 	free(hv->vps);
-	free(hv->messages.v);
-	free(hv->events.v);
+	registry_fini(&hv->messages);
+	registry_fini(&hv->events);
 	pthread_mutex_destroy(&hv->lock);
 	free(hv);
 	return NULL;

@@ -67,10 +67,10 @@ int hv_create(const struct hv_platform *platform, const struct hv_config *cfg,
 /*
  * Host-side handlers of what the guest sends (VMBus registers these).
  * Each returns an HV_STATUS for the guest's hypercall. They run on the
- * calling vCPU's thread and may call hv_synic_*. The payload is a copy,
- * valid during the call. Registering fn = NULL removes the connection id.
- * -EEXIST if the id is taken, -ENOSPC past HV_MAX_HANDLERS, -EINVAL if it
- * does not fit the 24 bits of an HV_CONNECTION_ID.
+ * calling vCPU's thread, without a partition-wide lock, and may call hv_synic_*. The payload is a
+ * copy, valid during the call. Registering fn = NULL removes the connection id. -EEXIST if the id
+ * is taken, -ENOSPC past HV_MAX_HANDLERS, -EINVAL if it does not fit the 24 bits of an
+ * HV_CONNECTION_ID.
  */
 typedef uint16_t (*hv_message_fn)(void *opaque, unsigned vp_index, uint32_t message_type,
 				  const void *payload, uint32_t payload_size);
@@ -80,6 +80,13 @@ int hv_register_message_handler(struct hv *hv, uint32_t connection_id, hv_messag
 				void *opaque) must_check;
 int hv_register_event_handler(struct hv *hv, uint32_t connection_id, hv_event_fn fn,
 			      void *opaque) must_check;
+/*
+ * One handler for count connection ids from first on (a VMBus server's
+ * whole channel range); removed with hv_register_event_handler(first, NULL).
+ * -EEXIST if any id of the range is taken.
+ */
+int hv_register_event_range(struct hv *hv, uint32_t first, uint32_t count, hv_event_fn fn,
+			    void *opaque) must_check;
 
 /*
  * Host to guest, from any thread. Posting writes the message into the

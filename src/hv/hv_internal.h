@@ -4,7 +4,10 @@
  * tests of the pure helpers.
  *
  * Locking: hv->lock guards the partition-wide registers (GUEST_OS_ID,
- * HYPERCALL, REFERENCE_TSC) and the handler registries; vp->lock guards
+ * HYPERCALL, REFERENCE_TSC) and serialises writers of the handler
+ * registries; the hypercall path reads the registries and the HYPERCALL
+ * register's enable bit without it (atomics), so that vCPUs signalling at
+ * once do not contend; vp->lock guards
  * one VP's SynIC (registers and message queues), which host threads
  * (hv_synic_post_message, hv_synic_signal_event) and that VP's own thread
  * (its MSR exits) share. Never take hv->lock while holding a vp->lock.
@@ -45,15 +48,23 @@ struct hv_vp {
 };
 
 struct hv_handler {
-	uint32_t connection_id;
+	uint32_t connection_id; /* the first of count ids */
+	uint32_t count;
 	void *fn; /* hv_message_fn or hv_event_fn */
 	void *opaque;
 };
 
-/* Connection ids and their handlers, sorted by id. */
+/* An immutable set of handlers, sorted by id, ranges not overlapping. */
+struct hv_registry_snap {
+	struct hv_registry_snap *retired; /* older snapshots, kept until hv_free */
+	unsigned n;
+	struct hv_handler v[];
+};
+
+/* Connection ids and their handlers: cur is read without a lock (hv.c). */
 struct hv_registry {
-	struct hv_handler *v;
-	unsigned n, cap;
+	struct hv_registry_snap *cur; /* replaced under hv->lock, loaded with acquire */
+	struct hv_registry_snap *retired;
 };
 
 struct hv {
@@ -64,7 +75,7 @@ struct hv {
 
 	pthread_mutex_t lock;
 	uint64_t guest_os_id;
-	uint64_t hypercall_msr; /* enable only while guest_os_id != 0 */
+	uint64_t hypercall_msr; /* enable only while guest_os_id != 0; stored atomically */
 	uint64_t reference_tsc_msr;
 	uint32_t tsc_sequence; /* of the last TSC page written; never 0 */
 	struct hv_registry messages, events;
@@ -86,6 +97,9 @@ void hv_guest_error(struct hv *hv, const char *fmt, ...) printf_like(2, 3);
 
 /* cpuid.c */
 int hv_cpuid_install(struct hv *hv, struct partition *p) must_check;
+
+/* hv.c: the handler of connection id id, copied out, without a lock; false if none. */
+bool hv_registry_lookup(const struct hv_registry *r, uint32_t id, struct hv_handler *out);
 
 /* hypercall.c */
 /* Writes the hypercall page (the trap to the hypercall port) at gpa: 0 or -EFAULT. */

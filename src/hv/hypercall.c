@@ -84,31 +84,6 @@ static uint16_t read_input(struct hv *hv, uint64_t gpa, void *buf, size_t len)
 	return HV_STATUS_SUCCESS;
 }
 
-/* The handler of a connection id, copied out under the lock; false if none. */
-static bool lookup(struct hv *hv, const struct hv_registry *r, uint32_t id, struct hv_handler *out)
-{
-	unsigned lo = 0, hi;
-	bool found = false;
-
-	pthread_mutex_lock(&hv->lock);
-	hi = r->n;
-	while (lo < hi) {
-		unsigned mid = lo + (hi - lo) / 2;
-
-		if (r->v[mid].connection_id == id) {
-			*out = r->v[mid];
-			found = true;
-			break;
-		}
-		if (r->v[mid].connection_id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	pthread_mutex_unlock(&hv->lock);
-	return found;
-}
-
 struct call_input {
 	struct hv_hypercall_control c;
 	uint64_t input;	 /* GPA, or fast input 1 */
@@ -140,7 +115,7 @@ static uint16_t post_message(struct hv *hv, unsigned vp, const struct call_input
 			       msg.message_type, msg.payload_size);
 		return HV_STATUS_INVALID_PARAMETER;
 	}
-	if (!lookup(hv, &hv->messages, msg.connection_id, &h))
+	if (!hv_registry_lookup(&hv->messages, msg.connection_id, &h))
 		return HV_STATUS_INVALID_CONNECTION_ID;
 	return ((hv_message_fn)h.fn)(h.opaque, vp, msg.message_type, msg.payload, msg.payload_size);
 }
@@ -166,7 +141,7 @@ static uint16_t signal_event(struct hv *hv, unsigned vp, const struct call_input
 	}
 	if (ev.reserved)
 		return HV_STATUS_INVALID_HYPERCALL_INPUT;
-	if (!lookup(hv, &hv->events, ev.connection_id, &h))
+	if (!hv_registry_lookup(&hv->events, ev.connection_id, &h))
 		return HV_STATUS_INVALID_CONNECTION_ID;
 	return ((hv_event_fn)h.fn)(h.opaque, vp, ev.connection_id, ev.flag_number);
 }
@@ -228,9 +203,9 @@ bool hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, const stru
 			       mode->protected_mode ? "CPL > 0" : "real mode");
 		return false;
 	}
-	pthread_mutex_lock(&hv->lock);
-	enabled = (hv->hypercall_msr & HV_HYPERCALL_MSR_ENABLE) != 0;
-	pthread_mutex_unlock(&hv->lock);
+	/* Written under hv->lock (msr.c); one atomic load here: no lock on the hot path. */
+	enabled = (__atomic_load_n(&hv->hypercall_msr, __ATOMIC_ACQUIRE) &
+		   HV_HYPERCALL_MSR_ENABLE) != 0;
 	/*
 	 * Without an enabled hypercall page there are no hypercalls: the
 	 * trap is an out to an unassigned port, and registers stay as they

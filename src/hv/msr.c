@@ -72,7 +72,8 @@ static int write_guest_os_id(struct hv *hv, uint64_t value)
 	pthread_mutex_lock(&hv->lock);
 	hv->guest_os_id = value;
 	if (!value)
-		hv->hypercall_msr &= ~HV_HYPERCALL_MSR_ENABLE;
+		__atomic_store_n(&hv->hypercall_msr, hv->hypercall_msr & ~HV_HYPERCALL_MSR_ENABLE,
+				 __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&hv->lock);
 	return 0;
 }
@@ -100,17 +101,18 @@ static int write_hypercall(struct hv *hv, uint64_t value)
 		r = -EINVAL;
 	} else if ((value & HV_HYPERCALL_MSR_ENABLE) && !hv->guest_os_id) {
 		hv_guest_error(hv, "hypercall page enabled before GUEST_OS_ID: stays disabled");
-		hv->hypercall_msr = value & ~HV_HYPERCALL_MSR_ENABLE;
+		__atomic_store_n(&hv->hypercall_msr, value & ~HV_HYPERCALL_MSR_ENABLE,
+				 __ATOMIC_RELEASE);
 	} else if (value & HV_HYPERCALL_MSR_ENABLE) {
 		if (!hv_gpa_page_is_ram(hv, gpa) || hv_hypercall_page_fill(hv, gpa) < 0) {
 			hv_guest_error(hv, "hypercall page at %#llx: not guest RAM",
 				       (unsigned long long)gpa);
 			r = -EFAULT;
 		} else {
-			hv->hypercall_msr = value;
+			__atomic_store_n(&hv->hypercall_msr, value, __ATOMIC_RELEASE);
 		}
 	} else {
-		hv->hypercall_msr = value;
+		__atomic_store_n(&hv->hypercall_msr, value, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&hv->lock);
 	return r;

@@ -27,7 +27,6 @@
 #include "vmbus/server_internal.h"
 
 #define DEFAULT_MAX_PACKET (16 * KiB)
-#define MAX_PACKET_LIMIT   (1 * MiB)
 
 const char *vmbus_channel_state_name(enum vmbus_channel_state state)
 {
@@ -269,6 +268,7 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 	ch->ring_gpadl = g->id;
 	g->users++;
 	atomic_store(&ch->open, true);
+	atomic_store_explicit(&ch->doorbell->open, true, memory_order_release);
 	atomic_store(&ch->state, VMBUS_CHANNEL_OPEN);
 	atomic_fetch_add(&ch->stats.opens, 1);
 	/* Packets may already be waiting (the guest writes before it knows the result). */
@@ -280,23 +280,32 @@ fail:
 	return VMBUS_STATUS_UNSUCCESSFUL;
 }
 
-void vmbus_channel_close_locked(struct vmbus_channel *ch)
+void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next)
 {
 	struct vmbus_server *s = ch->server;
 	struct vmbus_gpadl *g;
 	uint64_t one = 1;
 
-	if (!ch->worker_running)
+	if (!ch->worker_running || ch->closing)
 		return;
+	ch->closing = true;
+	atomic_store(&ch->doorbell->open, false);
 	atomic_store(&ch->open, false);
 	atomic_store(&ch->stop, true);
 	if (write(ch->efd, &one, sizeof(one)) < 0) {
 		/* cannot fail with a counter this small */
 	}
+	/*
+	 * Without the lock: the channel's thread may be inside a callback
+	 * that takes it (storvsp's CREATE_SUB_CHANNELS creates channels), and
+	 * the VSP's close may wait for work that does.
+	 */
+	pthread_mutex_unlock(&s->lock);
 	pthread_join(ch->worker, NULL);
-	ch->worker_running = false;
 	if (ch->ops->close)
 		ch->ops->close(ch->opaque, ch);
+	pthread_mutex_lock(&s->lock);
+	ch->worker_running = false;
 	pthread_mutex_lock(&ch->send_lock);
 	ch->in = vmbus_ring_free(ch->in);
 	ch->out = vmbus_ring_free(ch->out);
@@ -312,6 +321,9 @@ void vmbus_channel_close_locked(struct vmbus_channel *ch)
 		if (vmbus_gpadl_remove(s->gpadls, g->id) == 0)
 			vmbus_server_post(s, &done, sizeof(done));
 	}
+	atomic_store(&ch->state, next);
+	ch->closing = false;
+	pthread_cond_broadcast(&s->closed_cond);
 }
 
 /* --- The VSP's API --- */
@@ -321,18 +333,15 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 {
 	struct vmbus_channel *ch;
 	uint32_t relid;
+	int r;
 
 	if (!params || !ops || (params->subchannel_index && !params->primary) ||
-	    params->max_packet_size > MAX_PACKET_LIMIT)
+	    params->max_packet_size > VMBUS_MAX_PACKET_SIZE)
 		return -EINVAL;
 	ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
-	ch->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ch->efd < 0) {
-		free(ch);
-		return -errno;
-	}
+	ch->efd = -1;
 	ch->server = s;
 	snprintf(ch->name, sizeof(ch->name), "%s", params->name ? params->name : "channel");
 	ch->params = *params;
@@ -344,32 +353,53 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 	pthread_mutex_init(&ch->send_lock, NULL);
 	ch->rxbuf = malloc(ch->params.max_packet_size);
 	if (!ch->rxbuf) {
-		close(ch->efd);
 		free(ch);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
 	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
-		if (!s->channels[relid] && !s->relid_reserved[relid])
+		if (!s->channels[relid])
 			break;
-	if (relid > VMBUS_MAX_RELID) {
+	if (relid <= VMBUS_MAX_RELID && s->doorbells[relid].efd < 0) {
+		s->doorbells[relid].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r = s->doorbells[relid].efd < 0 ? -errno : 0;
+	} else {
+		r = relid <= VMBUS_MAX_RELID ? 0 : -ENOSPC;
+	}
+	if (r < 0) {
 		pthread_mutex_unlock(&s->lock);
 		free(ch->rxbuf);
-		close(ch->efd);
 		free(ch);
-		return -ENOSPC;
+		return r;
 	}
 	ch->relid = relid;
+	ch->doorbell = &s->doorbells[relid];
+	ch->efd = ch->doorbell->efd;
+	ch->signals_base = atomic_load(&ch->doorbell->signals);
 	atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
-	pthread_rwlock_wrlock(&s->doorbell_lock);
 	s->channels[relid] = ch;
-	pthread_rwlock_unlock(&s->doorbell_lock);
 	if (s->conn == VMBUS_CONN_CONNECTED && s->offers_delivered)
 		vmbus_channel_send_offer(ch);
 	pthread_mutex_unlock(&s->lock);
 	*ret = ch;
 	return 0;
 }
+
+static void channel_release(struct vmbus_channel *ch)
+{
+	pthread_mutex_destroy(&ch->send_lock);
+	free(ch->rxbuf);
+	free(ch);
+}
+
+void vmbus_channel_destroy_locked(struct vmbus_channel *ch)
+{
+	ch->server->channels[ch->relid] = NULL;
+	channel_release(ch);
+}
+
+/* What a rescinded channel keeps of its VSP: nothing (the VSP may be gone). */
+static const struct vmbus_channel_ops rescinded_ops;
 
 struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
 {
@@ -384,30 +414,31 @@ struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
 	stopping = s->stopping;
 	pthread_mutex_unlock(&s->queue_lock);
 	pthread_mutex_lock(&s->lock);
+	/* Another thread (the message thread) may be closing it without the lock: let it finish. */
+	while (ch->closing)
+		pthread_cond_wait(&s->closed_cond, &s->lock);
+	if (atomic_load(&ch->state) == VMBUS_CHANNEL_OPEN)
+		vmbus_channel_close(ch, VMBUS_CHANNEL_OFFERED);
 	st = atomic_load(&ch->state);
-	if (st == VMBUS_CHANNEL_OPEN)
-		vmbus_channel_close_locked(ch);
-	if ((st == VMBUS_CHANNEL_OPEN || st == VMBUS_CHANNEL_OFFERED) &&
-	    s->conn == VMBUS_CONN_CONNECTED && !stopping) {
+	if (st == VMBUS_CHANNEL_OFFERED && s->conn == VMBUS_CONN_CONNECTED && !stopping) {
 		struct vmbus_msg_relid m = {
 			.header.msgtype = VMBUS_MSG_RESCIND_CHANNELOFFER,
 			.child_relid = ch->relid,
 		};
 
+		/*
+		 * The guest had the offer: the channel lives on, detached from its
+		 * VSP, holding its relid until the guest's RELID_RELEASED.
+		 */
+		ch->ops = &rescinded_ops;
+		ch->opaque = NULL;
+		atomic_store(&ch->state, VMBUS_CHANNEL_RESCINDED);
 		vmbus_server_post(s, &m, sizeof(m));
-		/* The relid stays taken until the guest releases it. */
-		s->relid_reserved[ch->relid] = true;
-	} else if (st == VMBUS_CHANNEL_RESCINDED && !ch->released) {
-		s->relid_reserved[ch->relid] = true;
+		pthread_mutex_unlock(&s->lock);
+		return NULL;
 	}
-	pthread_rwlock_wrlock(&s->doorbell_lock);
-	s->channels[ch->relid] = NULL;
-	pthread_rwlock_unlock(&s->doorbell_lock);
+	vmbus_channel_destroy_locked(ch);
 	pthread_mutex_unlock(&s->lock);
-	pthread_mutex_destroy(&ch->send_lock);
-	close(ch->efd);
-	free(ch->rxbuf);
-	free(ch);
 	return NULL;
 }
 
@@ -421,7 +452,8 @@ int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, 
 	bool signal = false;
 	int r;
 
-	if (len > ch->params.max_packet_size ||
+	/* len8 (16 bits, in 8-byte units) must describe descriptor and payload. */
+	if (len > ch->params.max_packet_size || sizeof(d) + padded > VMBUS_MAX_PACKET_SIZE ||
 	    (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
 		return -EINVAL;
 	d = (struct vmbus_packet_desc){
@@ -491,7 +523,7 @@ void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stat
 	*st = (struct vmbus_channel_stats){
 		.packets_in = atomic_load(&ch->stats.packets_in),
 		.packets_out = atomic_load(&ch->stats.packets_out),
-		.signals_in = atomic_load(&ch->stats.signals_in),
+		.signals_in = atomic_load(&ch->doorbell->signals) - ch->signals_base,
 		.signals_out = atomic_load(&ch->stats.signals_out),
 		.ring_full = atomic_load(&ch->stats.ring_full),
 		.bad_packets = atomic_load(&ch->stats.bad_packets),

@@ -76,16 +76,26 @@ static void reset_connection(struct vmbus_server *s)
 {
 	unsigned relid;
 
+	/* First, so that channels created while a close drops the lock stay unoffered. */
+	s->offers_delivered = false;
 	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++) {
 		struct vmbus_channel *ch = s->channels[relid];
 
-		s->relid_reserved[relid] = false;
 		if (!ch)
 			continue;
-		if (atomic_load(&ch->state) == VMBUS_CHANNEL_OPEN)
-			vmbus_channel_close_locked(ch);
+		if (ch->closing) {
+			/* A VSP's thread is freeing it: wait, then look at this relid again. */
+			pthread_cond_wait(&s->closed_cond, &s->lock);
+			relid--;
+			continue;
+		}
+		if (atomic_load(&ch->state) == VMBUS_CHANNEL_OPEN) {
+			vmbus_channel_close(ch, VMBUS_CHANNEL_UNOFFERED);
+			relid--; /* the lock was dropped: look at this relid again */
+			continue;
+		}
 		if (atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED)
-			ch->released = true;
+			vmbus_channel_destroy_locked(ch); /* the new connection never saw it */
 		else
 			atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
 	}
@@ -93,21 +103,17 @@ static void reset_connection(struct vmbus_server *s)
 	s->conn = VMBUS_CONN_DISCONNECTED;
 	s->version = 0;
 	atomic_store(&s->version_public, 0);
-	s->offers_delivered = false;
 }
 
-static void on_initiate_contact(struct vmbus_server *s, unsigned vp, uint32_t conn_id,
-				const uint8_t *data, size_t len)
+static void on_initiate_contact(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_initiate_contact m = {0};
 	struct vmbus_msg_version_response resp = {.header.msgtype = VMBUS_MSG_VERSION_RESPONSE};
+	uint32_t conn_id = q->connection_id;
 	bool ok;
 
-	if (len < offsetof(struct vmbus_msg_initiate_contact, interrupt_page_or_sint)) {
-		vmbus_server_guest_error(s, "INITIATE_CONTACT of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, MIN(len, sizeof(m)));
+	/* Before 5.0 the message ends before interrupt_page_or_sint's second half. */
+	memcpy(&m, q->data, MIN((size_t)q->len, sizeof(m)));
 	if (s->conn == VMBUS_CONN_CONNECTED) {
 		/* A new guest kernel (kexec, crash kernel) that did not unload: start over. */
 		guest_log(&s->errors, LOG_INFO,
@@ -134,11 +140,10 @@ static void on_initiate_contact(struct vmbus_server *s, unsigned vp, uint32_t co
 					   ? VMBUS_MESSAGE_CONNECTION_ID
 					   : s->version;
 	}
-	(void)vp;
 	vmbus_server_post(s, &resp, sizeof(resp));
 }
 
-static void on_request_offers(struct vmbus_server *s)
+static void on_request_offers(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_header done = {.msgtype = VMBUS_MSG_ALLOFFERS_DELIVERED};
 	unsigned relid;
@@ -155,6 +160,7 @@ static void on_request_offers(struct vmbus_server *s)
 	}
 	s->offers_delivered = true;
 	vmbus_server_post(s, &done, sizeof(done));
+	(void)q;
 }
 
 static void send_gpadl_created(struct vmbus_server *s, uint32_t relid, uint32_t id, uint32_t status)
@@ -185,41 +191,37 @@ static void gpadl_result(struct vmbus_server *s, int r, uint32_t id, uint32_t re
 		send_gpadl_created(s, relid, id, VMBUS_STATUS_UNSUCCESSFUL);
 }
 
-static void on_gpadl_header(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_gpadl_header(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
+	struct vmbus_channel *ch;
 	uint32_t id = 0, relid = 0;
 	int r;
 
-	if (len >= sizeof(struct vmbus_msg_gpadl_header)) {
-		memcpy(&relid, data + offsetof(struct vmbus_msg_gpadl_header, child_relid), 4);
-		memcpy(&id, data + offsetof(struct vmbus_msg_gpadl_header, gpadl), 4);
-	}
-	if (len >= sizeof(struct vmbus_msg_gpadl_header) && !channel_by_relid(s, relid))
+	memcpy(&relid, q->data + offsetof(struct vmbus_msg_gpadl_header, child_relid), 4);
+	memcpy(&id, q->data + offsetof(struct vmbus_msg_gpadl_header, gpadl), 4);
+	ch = channel_by_relid(s, relid);
+	if (!ch || atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED)
 		r = -ENODEV;
 	else
-		r = vmbus_gpadl_header(s->gpadls, data, len, &id, &relid);
+		r = vmbus_gpadl_header(s->gpadls, q->data, q->len, &id, &relid);
 	gpadl_result(s, r, id, relid, "GPADL_HEADER");
 }
 
-static void on_gpadl_body(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_gpadl_body(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	uint32_t id = 0, relid = 0;
-	int r = vmbus_gpadl_body(s->gpadls, data, len, &id, &relid);
+	int r = vmbus_gpadl_body(s->gpadls, q->data, q->len, &id, &relid);
 
 	gpadl_result(s, r, id, relid, "GPADL_BODY");
 }
 
-static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_gpadl_teardown(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_gpadl_teardown m;
 	struct vmbus_msg_gpadl_torndown done = {.header.msgtype = VMBUS_MSG_GPADL_TORNDOWN};
 	int r;
 
-	if (len < sizeof(m)) {
-		vmbus_server_guest_error(s, "GPADL_TEARDOWN of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, sizeof(m));
+	memcpy(&m, q->data, sizeof(m));
 	r = vmbus_gpadl_remove(s->gpadls, m.gpadl);
 	if (r == -EBUSY)
 		return; /* answered when the channel using it closes */
@@ -231,23 +233,19 @@ static void on_gpadl_teardown(struct vmbus_server *s, const uint8_t *data, size_
 	vmbus_server_post(s, &done, sizeof(done));
 }
 
-static void on_open_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_open_channel(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_open_channel m;
 	struct vmbus_msg_open_result res = {.header.msgtype = VMBUS_MSG_OPENCHANNEL_RESULT};
 	struct vmbus_channel *ch;
 
-	if (len < sizeof(m)) {
-		vmbus_server_guest_error(s, "OPENCHANNEL of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, sizeof(m));
+	memcpy(&m, q->data, sizeof(m));
 	res.child_relid = m.child_relid;
 	res.openid = m.openid;
 	ch = channel_by_relid(s, m.child_relid);
 	if (ch && atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED)
 		return; /* like Hyper-V: a rescinded channel's open is ignored (channel_mgmt.c) */
-	if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_OFFERED) {
+	if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_OFFERED || ch->closing) {
 		vmbus_server_guest_error(s, "OPENCHANNEL of relid %u, which is %s", m.child_relid,
 					 ch ? vmbus_channel_state_name(atomic_load(&ch->state))
 					    : "not offered");
@@ -260,61 +258,52 @@ static void on_open_channel(struct vmbus_server *s, const uint8_t *data, size_t 
 	vmbus_server_post(s, &res, sizeof(res));
 }
 
-static void on_close_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_close_channel(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_relid m;
 	struct vmbus_channel *ch;
 
-	if (len < sizeof(m)) {
-		vmbus_server_guest_error(s, "CLOSECHANNEL of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, sizeof(m));
+	memcpy(&m, q->data, sizeof(m));
 	ch = channel_by_relid(s, m.child_relid);
+	if (ch && ch->closing)
+		return; /* the host is removing it (vmbus_channel_free) */
 	if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_OPEN) {
+		/* A rescinded channel is already closed: a late close is no mistake. */
 		if (!ch || atomic_load(&ch->state) != VMBUS_CHANNEL_RESCINDED)
 			vmbus_server_guest_error(s, "CLOSECHANNEL of relid %u, which is not open",
 						 m.child_relid);
 		return;
 	}
-	vmbus_channel_close_locked(ch);
-	atomic_store(&ch->state, VMBUS_CHANNEL_OFFERED);
+	vmbus_channel_close(ch, VMBUS_CHANNEL_OFFERED);
 }
 
-static void on_relid_released(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_relid_released(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_relid m;
 	struct vmbus_channel *ch;
 
-	if (len < sizeof(m)) {
-		vmbus_server_guest_error(s, "RELID_RELEASED of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, sizeof(m));
+	memcpy(&m, q->data, sizeof(m));
 	ch = channel_by_relid(s, m.child_relid);
 	if (ch && atomic_load(&ch->state) == VMBUS_CHANNEL_RESCINDED) {
-		ch->released = true;
-		return;
-	}
-	if (m.child_relid >= 1 && m.child_relid <= VMBUS_MAX_RELID &&
-	    s->relid_reserved[m.child_relid]) {
-		s->relid_reserved[m.child_relid] = false;
+		/* The end of a rescinded channel: its relid can be handed out again. */
+		vmbus_channel_destroy_locked(ch);
 		return;
 	}
 	vmbus_server_guest_error(s, "RELID_RELEASED of relid %u, which was not rescinded",
 				 m.child_relid);
 }
 
-static void on_unload(struct vmbus_server *s)
+static void on_unload(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_header resp = {.msgtype = VMBUS_MSG_UNLOAD_RESPONSE};
 
 	reset_connection(s);
 	s->stats.unloads++;
 	vmbus_server_post(s, &resp, sizeof(resp));
+	(void)q;
 }
 
-static void on_modify_channel(struct vmbus_server *s, const uint8_t *data, size_t len)
+static void on_modify_channel(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
 	struct vmbus_msg_modifychannel m;
 	struct vmbus_msg_modifychannel_response resp = {
@@ -322,11 +311,7 @@ static void on_modify_channel(struct vmbus_server *s, const uint8_t *data, size_
 	};
 	struct vmbus_channel *ch;
 
-	if (len < sizeof(m)) {
-		vmbus_server_guest_error(s, "MODIFYCHANNEL of %zu bytes", len);
-		return;
-	}
-	memcpy(&m, data, sizeof(m));
+	memcpy(&m, q->data, sizeof(m));
 	ch = channel_by_relid(s, m.child_relid);
 	resp.child_relid = m.child_relid;
 	if (!ch || m.target_vp >= s->cfg.vcpus ||
@@ -342,43 +327,86 @@ static void on_modify_channel(struct vmbus_server *s, const uint8_t *data, size_
 		vmbus_server_post(s, &resp, sizeof(resp));
 }
 
+static void on_tl_connect(struct vmbus_server *s, const struct vmbus_queued_msg *q)
+{
+	vmbus_server_guest_error(s, "hv_sock connection requested: not supported");
+	(void)q;
+}
+
+/* In which connection states a message is legal (bits of 1 << enum vmbus_conn_state). */
+#define IN_DISCONNECTED (1u << VMBUS_CONN_DISCONNECTED)
+#define IN_CONNECTED	(1u << VMBUS_CONN_CONNECTED)
+#define IN_ANY		(IN_DISCONNECTED | IN_CONNECTED)
+
+/*
+ * Every guest message the host accepts: the length and state checks are
+ * here, once (Linux's channel_message_table in channel_mgmt.c is the
+ * guest's half). A handler gets a message at least min_len bytes long,
+ * in a state it is legal in, under s->lock.
+ */
+struct msg_handler {
+	uint32_t type;
+	const char *name;
+	uint32_t min_len;
+	unsigned states;
+	void (*fn)(struct vmbus_server *s, const struct vmbus_queued_msg *q);
+};
+
+static const struct msg_handler handlers[] = {
+	/* Before 5.0 the message ends with the interrupt page; the SINT byte came later. */
+	{VMBUS_MSG_INITIATE_CONTACT, "INITIATE_CONTACT",
+	 offsetof(struct vmbus_msg_initiate_contact, interrupt_page_or_sint), IN_ANY,
+	 on_initiate_contact},
+	{VMBUS_MSG_UNLOAD, "UNLOAD", sizeof(struct vmbus_msg_header), IN_ANY, on_unload},
+	{VMBUS_MSG_REQUESTOFFERS, "REQUESTOFFERS", sizeof(struct vmbus_msg_header), IN_CONNECTED,
+	 on_request_offers},
+	{VMBUS_MSG_GPADL_HEADER, "GPADL_HEADER", sizeof(struct vmbus_msg_gpadl_header),
+	 IN_CONNECTED, on_gpadl_header},
+	{VMBUS_MSG_GPADL_BODY, "GPADL_BODY", sizeof(struct vmbus_msg_gpadl_body), IN_CONNECTED,
+	 on_gpadl_body},
+	{VMBUS_MSG_GPADL_TEARDOWN, "GPADL_TEARDOWN", sizeof(struct vmbus_msg_gpadl_teardown),
+	 IN_CONNECTED, on_gpadl_teardown},
+	{VMBUS_MSG_OPENCHANNEL, "OPENCHANNEL", sizeof(struct vmbus_msg_open_channel), IN_CONNECTED,
+	 on_open_channel},
+	{VMBUS_MSG_CLOSECHANNEL, "CLOSECHANNEL", sizeof(struct vmbus_msg_relid), IN_CONNECTED,
+	 on_close_channel},
+	{VMBUS_MSG_RELID_RELEASED, "RELID_RELEASED", sizeof(struct vmbus_msg_relid), IN_CONNECTED,
+	 on_relid_released},
+	{VMBUS_MSG_MODIFYCHANNEL, "MODIFYCHANNEL", sizeof(struct vmbus_msg_modifychannel),
+	 IN_CONNECTED, on_modify_channel},
+	{VMBUS_MSG_TL_CONNECT_REQUEST, "TL_CONNECT_REQUEST", sizeof(struct vmbus_msg_header),
+	 IN_CONNECTED, on_tl_connect},
+};
+
 /* Processes one guest message, under s->lock. */
 static void process_message(struct vmbus_server *s, const struct vmbus_queued_msg *q)
 {
-	struct vmbus_msg_header h;
+	const struct msg_handler *h = NULL;
+	struct vmbus_msg_header hdr;
+	unsigned i;
 
 	s->stats.messages++;
-	if (q->len < sizeof(h)) {
+	if (q->len < sizeof(hdr)) {
 		vmbus_server_guest_error(s, "message of %u bytes", q->len);
 		return;
 	}
-	memcpy(&h, q->data, sizeof(h));
-	if (h.msgtype == VMBUS_MSG_INITIATE_CONTACT) {
-		on_initiate_contact(s, q->vp, q->connection_id, q->data, q->len);
+	memcpy(&hdr, q->data, sizeof(hdr));
+	for (i = 0; i < ARRAY_SIZE(handlers); i++)
+		if (handlers[i].type == hdr.msgtype)
+			h = &handlers[i];
+	if (!h) {
+		vmbus_server_guest_error(s, "unexpected message type %u", hdr.msgtype);
 		return;
 	}
-	if (h.msgtype == VMBUS_MSG_UNLOAD) {
-		on_unload(s);
+	if (q->len < h->min_len) {
+		vmbus_server_guest_error(s, "%s of %u bytes", h->name, q->len);
 		return;
 	}
-	if (s->conn != VMBUS_CONN_CONNECTED) {
-		vmbus_server_guest_error(s, "message type %u before INITIATE_CONTACT", h.msgtype);
+	if (!(h->states & (1u << s->conn))) {
+		vmbus_server_guest_error(s, "%s before INITIATE_CONTACT", h->name);
 		return;
 	}
-	switch (h.msgtype) {
-	case VMBUS_MSG_REQUESTOFFERS: on_request_offers(s); break;
-	case VMBUS_MSG_GPADL_HEADER: on_gpadl_header(s, q->data, q->len); break;
-	case VMBUS_MSG_GPADL_BODY: on_gpadl_body(s, q->data, q->len); break;
-	case VMBUS_MSG_GPADL_TEARDOWN: on_gpadl_teardown(s, q->data, q->len); break;
-	case VMBUS_MSG_OPENCHANNEL: on_open_channel(s, q->data, q->len); break;
-	case VMBUS_MSG_CLOSECHANNEL: on_close_channel(s, q->data, q->len); break;
-	case VMBUS_MSG_RELID_RELEASED: on_relid_released(s, q->data, q->len); break;
-	case VMBUS_MSG_MODIFYCHANNEL: on_modify_channel(s, q->data, q->len); break;
-	case VMBUS_MSG_TL_CONNECT_REQUEST:
-		vmbus_server_guest_error(s, "hv_sock connection requested: not supported");
-		break;
-	default: vmbus_server_guest_error(s, "unexpected message type %u", h.msgtype); break;
-	}
+	h->fn(s, q);
 }
 
 /* Takes the oldest queued message; false if none (or stopping). */
@@ -458,25 +486,29 @@ bool vmbus_server_is_channel_connection_id(uint32_t connection_id)
 	       connection_id <= VMBUS_CHANNEL_CONNECTION_BASE + VMBUS_MAX_RELID;
 }
 
+/*
+ * The vCPU's HvSignalEvent: no lock, two atomics and an eventfd write. The
+ * doorbell's eventfd outlives every channel of its relid (server_internal.h),
+ * so a signal that races with a close at worst wakes nobody.
+ */
 void vmbus_server_handle_signal(struct vmbus_server *s, uint32_t connection_id)
 {
-	struct vmbus_channel *ch = NULL;
+	struct vmbus_doorbell *db;
 	uint64_t one = 1;
 
-	pthread_rwlock_rdlock(&s->doorbell_lock);
-	if (vmbus_server_is_channel_connection_id(connection_id))
-		ch = s->channels[connection_id - VMBUS_CHANNEL_CONNECTION_BASE];
-	if (ch && atomic_load(&ch->open)) {
-		atomic_fetch_add(&ch->stats.signals_in, 1);
-		if (write(ch->efd, &one, sizeof(one)) < 0) {
-			/* The counter cannot overflow in practice; a failed write loses nothing. */
-		}
-	} else {
-		pthread_mutex_lock(&s->queue_lock);
-		s->stats.signals_unknown++;
-		pthread_mutex_unlock(&s->queue_lock);
+	if (!vmbus_server_is_channel_connection_id(connection_id)) {
+		atomic_fetch_add_explicit(&s->signals_unknown, 1, memory_order_relaxed);
+		return;
 	}
-	pthread_rwlock_unlock(&s->doorbell_lock);
+	db = &s->doorbells[connection_id - VMBUS_CHANNEL_CONNECTION_BASE];
+	if (!atomic_load_explicit(&db->open, memory_order_acquire)) {
+		atomic_fetch_add_explicit(&s->signals_unknown, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_fetch_add_explicit(&db->signals, 1, memory_order_relaxed);
+	if (write(db->efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow in practice; a failed write loses nothing. */
+	}
 }
 
 uint32_t vmbus_server_version(struct vmbus_server *s)
@@ -486,15 +518,10 @@ uint32_t vmbus_server_version(struct vmbus_server *s)
 
 void vmbus_server_get_stats(struct vmbus_server *s, struct vmbus_server_stats *stats)
 {
-	uint64_t unknown;
-
-	pthread_mutex_lock(&s->queue_lock);
-	unknown = s->stats.signals_unknown;
-	pthread_mutex_unlock(&s->queue_lock);
 	pthread_mutex_lock(&s->lock);
 	*stats = s->stats;
 	pthread_mutex_unlock(&s->lock);
-	stats->signals_unknown = unknown;
+	stats->signals_unknown = atomic_load(&s->signals_unknown);
 	stats->queue_full = atomic_load(&s->queue_full);
 }
 
@@ -528,7 +555,9 @@ int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server 
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->queue_lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
-	pthread_rwlock_init(&s->doorbell_lock, NULL);
+	pthread_cond_init(&s->closed_cond, NULL);
+	for (unsigned relid = 0; relid <= VMBUS_MAX_RELID; relid++)
+		s->doorbells[relid].efd = -1;
 	r = vmbus_gpadl_table_new(cfg->mem, &s->gpadls);
 	if (r == 0 && !cfg->manual_dispatch) {
 		r = -pthread_create(&s->thread, NULL, message_thread, s);
@@ -554,12 +583,15 @@ struct vmbus_server *vmbus_server_free(struct vmbus_server *s)
 	pthread_mutex_unlock(&s->queue_lock);
 	if (s->thread_running)
 		pthread_join(s->thread, NULL);
-	/* Channels the VSPs did not free: close them (callbacks run) and free them. */
+	/* Channels the VSPs did not free (callbacks run) and rescinded ones: free them. */
 	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
 		if (s->channels[relid])
 			vmbus_channel_free(s->channels[relid]);
+	for (relid = 1; relid <= VMBUS_MAX_RELID; relid++)
+		if (s->doorbells[relid].efd >= 0)
+			close(s->doorbells[relid].efd);
 	vmbus_gpadl_table_free(s->gpadls);
-	pthread_rwlock_destroy(&s->doorbell_lock);
+	pthread_cond_destroy(&s->closed_cond);
 	pthread_cond_destroy(&s->queue_cond);
 	pthread_mutex_destroy(&s->queue_lock);
 	pthread_mutex_destroy(&s->lock);

@@ -29,16 +29,31 @@ struct vmbus_queued_msg {
 	uint8_t data[VMBUS_MESSAGE_MAX_SIZE];
 };
 
+/*
+ * The doorbell of one relid: what HvSignalEvent on its connection id
+ * reaches, without a lock. The eventfd is created with the first channel
+ * that takes the relid and kept until the server is freed, so a signal
+ * racing with a close writes to a live eventfd, never to a closed (or
+ * reused) descriptor; `open` says whether a channel's loop is listening.
+ */
+struct vmbus_doorbell {
+	int efd;		  /* -1 until first used; then immutable (under server->lock) */
+	atomic_bool open;	  /* signals are delivered (release after the loop is ready) */
+	_Atomic uint64_t signals; /* HvSignalEvents delivered, since the server started */
+};
+
 struct vmbus_channel {
 	struct vmbus_server *server;	     /* immutable */
 	char name[32];			     /* immutable */
 	struct vmbus_channel_params params;  /* immutable (params.name points to name) */
-	const struct vmbus_channel_ops *ops; /* immutable */
-	void *opaque;			     /* immutable */
+	const struct vmbus_channel_ops *ops; /* immutable until rescinded (then empty ops) */
+	void *opaque;			     /* immutable until rescinded (then NULL) */
 	uint32_t relid;			     /* immutable, 1..VMBUS_MAX_RELID */
 	_Atomic int state;	    /* enum vmbus_channel_state; written under server->lock */
-	bool released;		    /* RESCINDED and the guest sent RELID_RELEASED (lock) */
+	bool closing;		    /* a thread is closing it, without the lock (server->lock) */
 	_Atomic unsigned target_vp; /* VP of host->guest interrupts (OPEN, MODIFYCHANNEL) */
+	struct vmbus_doorbell *doorbell; /* immutable: &server->doorbells[relid] */
+	uint64_t signals_base;		 /* doorbell->signals when the channel was created */
 
 	/* While OPEN (set up and torn down under server->lock, used by the worker and senders). */
 	struct vmbus_ring *in, *out; /* guest->host, host->guest */
@@ -57,7 +72,7 @@ struct vmbus_channel {
 	pthread_mutex_t send_lock;	    /* serialises writers of the outgoing ring */
 
 	struct {
-		_Atomic uint64_t packets_in, packets_out, signals_in, signals_out;
+		_Atomic uint64_t packets_in, packets_out, signals_out;
 		_Atomic uint64_t ring_full, bad_packets, opens, drain_yields;
 	} stats;
 };
@@ -73,13 +88,14 @@ struct vmbus_server {
 	unsigned target_vcpu;		 /* VP of control messages */
 	bool offers_delivered;		 /* REQUESTOFFERS answered: new channels are hot-added */
 	struct vmbus_gpadl_table *gpadls;
-	bool relid_reserved[VMBUS_MAX_RELID + 1]; /* freed while rescinded: until RELID_RELEASED */
 	struct vmbus_server_stats stats;
+	pthread_cond_t closed_cond; /* a channel's `closing` went back to false */
 
-	/* channels[] is written under lock and doorbell_lock (write), read by signals under
-	 * doorbell_lock (read): the signal path never waits for the message thread. */
-	pthread_rwlock_t doorbell_lock;
+	/* Under lock. A RESCINDED channel stays here until the guest releases its relid. */
 	struct vmbus_channel *channels[VMBUS_MAX_RELID + 1];
+	/* Read by the signal path without a lock (struct vmbus_doorbell). */
+	struct vmbus_doorbell doorbells[VMBUS_MAX_RELID + 1];
+	_Atomic uint64_t signals_unknown;
 
 	pthread_mutex_t queue_lock; /* the message queue */
 	pthread_cond_t queue_cond;
@@ -100,5 +116,14 @@ void vmbus_channel_send_offer(struct vmbus_channel *ch);
 /* Opens from an OPENCHANNEL message; returns the status for OPENCHANNEL_RESULT. */
 uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch,
 				   const struct vmbus_msg_open_channel *m);
-/* Stops the worker, calls ops->close, unmaps the rings, releases the ring GPADL. */
-void vmbus_channel_close_locked(struct vmbus_channel *ch);
+/*
+ * Closes an OPEN channel that no other thread is closing: marks it closing
+ * under server->lock, then DROPS the lock to stop the channel's thread
+ * and run ops->close (the VSP's threads may take the lock meanwhile:
+ * create sub-channels, free channels), takes it again, unmaps the rings,
+ * releases the ring GPADL and sets the state to `next`. Called and
+ * returns with server->lock held; the channel table may have changed.
+ */
+void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next);
+/* Frees a RESCINDED channel (the guest released its relid, or the connection ended). */
+void vmbus_channel_destroy_locked(struct vmbus_channel *ch);

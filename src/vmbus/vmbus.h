@@ -28,6 +28,7 @@
 
 #include "base/compiler.h"
 #include "base/guid.h"
+#include "hvdef/vmbus_proto.h"
 #include "vid/guest_memory.h"
 
 struct vmbus_server;
@@ -83,6 +84,9 @@ bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
 /* Channel signal connection ids are VMBUS_CHANNEL_CONNECTION_BASE + relid (like Hyper-V, SINT2 <<
  * 12). */
 #define VMBUS_CHANNEL_CONNECTION_BASE 0x2000u
+/* The whole range the server can hand out (relids 1..VMBUS_MAX_RELID): register it once. */
+#define VMBUS_CHANNEL_CONNECTION_FIRST (VMBUS_CHANNEL_CONNECTION_BASE + 1u)
+#define VMBUS_CHANNEL_CONNECTION_COUNT VMBUS_MAX_RELID
 
 /* manual_dispatch only: processes every queued message; returns how many. */
 unsigned vmbus_server_dispatch(struct vmbus_server *s);
@@ -118,8 +122,10 @@ enum vmbus_channel_state {
 	/* Rings mapped, worker running. -> OFFERED at CLOSECHANNEL or UNLOAD (VSP close runs). */
 	VMBUS_CHANNEL_OPEN,
 	/*
-	 * The host removed it (vmbus_channel_rescind): RESCIND sent, closed;
-	 * waiting for the guest's RELID_RELEASED before the relid is reused.
+	 * The VSP freed it (vmbus_channel_free) while the guest had the offer:
+	 * RESCIND sent, closed, detached from the VSP. The server keeps it,
+	 * and its relid, until the guest's RELID_RELEASED (or the end of the
+	 * connection); then it is freed.
 	 */
 	VMBUS_CHANNEL_RESCINDED,
 };
@@ -134,8 +140,16 @@ struct vmbus_channel_params {
 	uint16_t mmio_megabytes;
 	uint16_t subchannel_index; /* 0 = primary; else a sub-channel of `primary` */
 	struct vmbus_channel *primary;
-	size_t max_packet_size; /* largest incoming packet accepted; 0 = 16 KiB */
+	/* Largest incoming packet accepted, descriptor included; 0 = 16 KiB; at most
+	 * VMBUS_MAX_PACKET_SIZE. */
+	size_t max_packet_size;
 };
+
+/*
+ * The largest packet a descriptor can describe: len8 is 16 bits of 8-byte
+ * units (hvdef/vmbus_proto.h), descriptor and payload together.
+ */
+#define VMBUS_MAX_PACKET_SIZE ((size_t)UINT16_MAX * 8u)
 
 /* One packet from the guest, valid during the packet callback. */
 struct vmbus_packet {
@@ -147,9 +161,6 @@ struct vmbus_packet {
 	const uint8_t *raw; /* the whole packet, descriptor first */
 	size_t raw_len;
 };
-
-/* Opaque saved state of a channel (save/restore is declared, not implemented yet). */
-struct vmbus_channel_saved;
 
 struct vmbus_channel_ops {
 	/*
@@ -174,10 +185,6 @@ struct vmbus_channel_ops {
 	void (*wake)(void *opaque, struct vmbus_channel *ch);
 	/* The channel closed (CLOSECHANNEL, UNLOAD, rescind, free); the worker has stopped. */
 	void (*close)(void *opaque, struct vmbus_channel *ch);
-	/* Save/restore hooks, for later: not called yet. */
-	int (*save)(void *opaque, struct vmbus_channel *ch, struct vmbus_channel_saved *out);
-	int (*restore)(void *opaque, struct vmbus_channel *ch,
-		       const struct vmbus_channel_saved *in);
 };
 
 /*

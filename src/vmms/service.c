@@ -210,8 +210,15 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		status = worker_exit_status_read(&vm->paths);
 	worker_log_last_line(&vm->paths, last, sizeof(last));
 	if (sig) {
-		snprintf(reason, sizeof(reason), "the worker (pid %d) was killed by signal %d (%s)",
-			 (int)vm->pid, sig, strsignal(sig));
+		/*
+		 * SIGSYS is the jail's seccomp filter: the worker's handler wrote which system
+		 * call on which thread as its last log line (src/vmwp/sandbox.c).
+		 */
+		const char *sc = sig == SIGSYS ? strstr(last, "seccomp: ") : NULL;
+
+		snprintf(reason, sizeof(reason),
+			 "the worker (pid %d) was killed by signal %d (%s)%s%s", (int)vm->pid, sig,
+			 strsignal(sig), sc ? ": " : "", sc ? sc : "");
 		to = VM_STATE_CRITICAL;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",
@@ -287,40 +294,91 @@ void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st
 		(void)svc_transition(svc, vm, VM_STATE_RUNNING, "the worker is running");
 }
 
+/*
+ * The monitor's view of the workers: every VM with a worker, however many
+ * (no fixed cap). The arrays grow under svc->lock and are used without it.
+ */
+struct watch {
+	struct pollfd *fds; /* fds[0] is the wake eventfd */
+	struct vm **vms;    /* vms[i] for fds[i], i >= 1 */
+	unsigned cap;
+};
+
+/* Room for n entries; false (and the old room) if memory runs out. */
+static bool watch_reserve(struct watch *w, unsigned n)
+{
+	struct pollfd *fds;
+	struct vm **vms;
+	unsigned cap = w->cap ? w->cap : 16;
+
+	if (n <= w->cap)
+		return true;
+	while (cap < n)
+		cap *= 2;
+	fds = realloc(w->fds, cap * sizeof(*fds));
+	if (!fds)
+		return false;
+	w->fds = fds;
+	vms = realloc(w->vms, cap * sizeof(*vms));
+	if (!vms)
+		return false;
+	w->vms = vms;
+	w->cap = cap;
+	return true;
+}
+
+/* Takes a reference on every VM with a worker, from index `first` on; under svc->lock. */
+static unsigned watch_collect(struct service *svc, struct watch *w, unsigned first)
+{
+	unsigned n = first, want = first;
+	struct vm *vm;
+
+	for (vm = svc->vms; vm; vm = vm->next)
+		want += vm->pidfd >= 0;
+	if (!watch_reserve(w, want))
+		pv_log(LOG_ERR, "monitor: no memory to watch %u workers; watching %u", want - first,
+		       w->cap > first ? w->cap - first : 0);
+	for (vm = svc->vms; vm && n < w->cap; vm = vm->next)
+		if (vm->pidfd >= 0) {
+			w->fds[n] = (struct pollfd){.fd = vm->pidfd, .events = POLLIN};
+			w->vms[n++] = vm;
+			vm->refs++;
+		}
+	return n;
+}
+
 static void *monitor_main(void *arg)
 {
 	struct service *svc = arg;
+	struct watch w = {0};
 	uint64_t next_poll = 0;
 
 	pthread_setname_np(pthread_self(), "monitor");
+	if (!watch_reserve(&w, 16)) {
+		pv_log(LOG_ERR, "monitor: no memory");
+		return NULL;
+	}
 	while (!svc->stopping) {
-		struct pollfd fds[256];
-		struct vm *vms[256], *vm;
-		unsigned n = 1, i;
 		uint64_t now = time_monotonic_ns();
+		unsigned n, i;
 		int timeout;
 
-		fds[0] = (struct pollfd){.fd = svc->wake_fd, .events = POLLIN};
+		w.fds[0] = (struct pollfd){.fd = svc->wake_fd, .events = POLLIN};
 		pthread_mutex_lock(&svc->lock);
-		for (vm = svc->vms; vm && n < 256; vm = vm->next)
-			if (vm->pidfd >= 0) {
-				fds[n] = (struct pollfd){.fd = vm->pidfd, .events = POLLIN};
-				vms[n++] = vm;
-				vm->refs++;
-			}
+		n = watch_collect(svc, &w, 1);
 		pthread_mutex_unlock(&svc->lock);
 		timeout = next_poll > now ? (int)((next_poll - now) / 1000000) : 0;
-		if (poll(fds, n, timeout) > 0 && (fds[0].revents & POLLIN)) {
+		if (poll(w.fds, n, timeout) > 0 && (w.fds[0].revents & POLLIN)) {
 			uint64_t v;
 
 			(void)!read(svc->wake_fd, &v, sizeof(v));
 		}
 		pthread_mutex_lock(&svc->lock);
 		for (i = 1; i < n; i++) {
-			if ((fds[i].revents & POLLIN) && vms[i]->pidfd == fds[i].fd &&
-			    !vms[i]->removed)
-				worker_ended(svc, vms[i]);
-			svc_vm_put(svc, vms[i]);
+			if ((w.fds[i].revents & POLLIN) && w.vms[i]->pidfd == w.fds[i].fd &&
+			    !w.vms[i]->removed)
+				worker_ended(svc, w.vms[i]);
+			svc_vm_put(svc, w.vms[i]);
 		}
 		pthread_mutex_unlock(&svc->lock);
 		if (time_monotonic_ns() < next_poll)
@@ -329,27 +387,24 @@ static void *monitor_main(void *arg)
 
 		/* Status of every worker, one at a time, without the lock. */
 		pthread_mutex_lock(&svc->lock);
-		n = 0;
-		for (vm = svc->vms; vm && n < 256; vm = vm->next)
-			if (vm->pidfd >= 0) {
-				vms[n++] = vm;
-				vm->refs++;
-			}
+		n = watch_collect(svc, &w, 0);
 		pthread_mutex_unlock(&svc->lock);
 		for (i = 0; i < n; i++) {
 			struct json_object *st = NULL;
-			int r = worker_call(vms[i]->paths.control, "status", NULL,
+			int r = worker_call(w.vms[i]->paths.control, "status", NULL,
 					    STATUS_TIMEOUT_MS, &st);
 
 			pthread_mutex_lock(&svc->lock);
-			if (r == 0 && vms[i]->pidfd >= 0 && !vms[i]->removed)
-				svc_apply_status(svc, vms[i], st);
+			if (r == 0 && w.vms[i]->pidfd >= 0 && !w.vms[i]->removed)
+				svc_apply_status(svc, w.vms[i], st);
 			else
 				json_object_put(st);
-			svc_vm_put(svc, vms[i]);
+			svc_vm_put(svc, w.vms[i]);
 			pthread_mutex_unlock(&svc->lock);
 		}
 	}
+	free(w.fds);
+	free(w.vms);
 	return NULL;
 }
 

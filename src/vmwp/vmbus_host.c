@@ -81,24 +81,19 @@ static uint16_t on_event(void *opaque, unsigned vp, uint32_t connection_id, uint
 
 static void unregister(struct vmbus_host *h)
 {
-	unsigned relid;
-
 	if (!h->registered)
 		return;
 	/* Removing a registration cannot fail; the results say nothing new. */
 	if (hv_register_message_handler(h->hv, VMBUS_MESSAGE_CONNECTION_ID, NULL, NULL) ||
 	    hv_register_message_handler(h->hv, VMBUS_MESSAGE_CONNECTION_ID_4, NULL, NULL)) {
 	}
-	for (relid = 1; relid <= VMBUS_HOST_MAX_RELID; relid++)
-		if (hv_register_event_handler(h->hv, VMBUS_CHANNEL_CONNECTION_BASE + relid, NULL,
-					      NULL)) {
-		}
+	if (hv_register_event_handler(h->hv, VMBUS_CHANNEL_CONNECTION_FIRST, NULL, NULL)) {
+	}
 	h->registered = false;
 }
 
 static int register_handlers(struct vmbus_host *h)
 {
-	unsigned relid;
 	int r;
 
 	h->registered = true;
@@ -106,9 +101,10 @@ static int register_handlers(struct vmbus_host *h)
 	if (r == 0)
 		r = hv_register_message_handler(h->hv, VMBUS_MESSAGE_CONNECTION_ID_4, on_message_4,
 						h);
-	for (relid = 1; r == 0 && relid <= VMBUS_HOST_MAX_RELID; relid++)
-		r = hv_register_event_handler(h->hv, VMBUS_CHANNEL_CONNECTION_BASE + relid,
-					      on_event, h);
+	/* Every channel connection id the server can hand out, in one registration. */
+	if (r == 0)
+		r = hv_register_event_range(h->hv, VMBUS_CHANNEL_CONNECTION_FIRST,
+					    VMBUS_CHANNEL_CONNECTION_COUNT, on_event, h);
 	return r;
 }
 

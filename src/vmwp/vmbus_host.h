@@ -7,8 +7,9 @@
  *
  * Glue: HvPostMessage on connection ids 1 and 4 goes to
  * vmbus_server_handle_message(), HvSignalEvent on a channel's connection
- * id to vmbus_server_handle_signal(); the server's post_message and
- * signal_event are hv_synic_post_message() and hv_synic_signal_event().
+ * id (one registration for the server's whole range,
+ * VMBUS_CHANNEL_CONNECTION_FIRST..+COUNT) to vmbus_server_handle_signal(); the server's
+ * post_message and signal_event are hv_synic_post_message() and hv_synic_signal_event().
  */
 #pragma once
 
@@ -23,9 +24,6 @@
 #include "vsp/ic/timesync.h"
 
 struct vmbus_host;
-
-/* Channel connection ids registered with hv: relids 1..VMBUS_HOST_MAX_RELID. */
-#define VMBUS_HOST_MAX_RELID 64u
 
 int vmbus_host_new(struct hv *hv, struct guest_memory *mem, unsigned vcpus,
 		   struct vmbus_host **ret) must_check;

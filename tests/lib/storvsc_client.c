@@ -85,13 +85,35 @@ static int open_subchannels(struct storvsc_client *sc,
 	unsigned i;
 	int r;
 
-	/* Every offer first: the open sequence's own messages come after them. */
+	/*
+	 * Every offer first: the open sequence's own messages come after them.
+	 * Sub-channels of an earlier session are rescinded meanwhile: their
+	 * relids are released, as Linux's vmbus_onoffer_rescind path does.
+	 */
 	for (i = 0; i < n; i++) {
-		size_t len = sizeof(o[i]);
+		uint8_t buf[VMBUS_MESSAGE_MAX_SIZE];
+		struct vmbus_msg_header h;
+		size_t len = sizeof(buf);
 
-		r = vmbus_client_expect(sc->vc, VMBUS_MSG_OFFERCHANNEL, &o[i], &len, tmo);
+		r = vmbus_client_recv_msg(sc->vc, buf, &len, tmo);
 		if (r < 0)
 			return r;
+		memcpy(&h, buf, sizeof(h));
+		if (h.msgtype == VMBUS_MSG_RESCIND_CHANNELOFFER &&
+		    len >= sizeof(struct vmbus_msg_relid)) {
+			struct vmbus_msg_relid m;
+
+			memcpy(&m, buf, sizeof(m));
+			m.header.msgtype = VMBUS_MSG_RELID_RELEASED;
+			if (vmbus_client_post(sc->vc, VMBUS_MESSAGE_CONNECTION_ID, &m, sizeof(m)) !=
+			    VMBUS_POST_OK)
+				return -EIO;
+			i--;
+			continue;
+		}
+		if (h.msgtype != VMBUS_MSG_OFFERCHANNEL || len < sizeof(o[i]))
+			return -EPROTO;
+		memcpy(&o[i], buf, sizeof(o[i]));
 		if (!guid_equal(&o[i].offer.if_instance, &primary->offer.if_instance) ||
 		    !o[i].offer.sub_channel_index)
 			return -EPROTO;

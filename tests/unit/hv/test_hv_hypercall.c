@@ -153,6 +153,39 @@ static void test_signal_event(void **state)
 	fake_hv_free(&fp, hv);
 }
 
+/* One handler for a range of connection ids (a VMBus server's channels): every id reaches it. */
+static void test_event_range(void **state)
+{
+	struct fake_platform fp;
+	struct recorder rec, other = {0};
+	struct hv *hv;
+	uint32_t id;
+
+	setup(&fp, &hv, &rec, 2, RAM);
+	/* setup registered EVT_CONN alone: a range over it is refused, one after it is not. */
+	assert_int_equal(hv_register_event_range(hv, EVT_CONN - 1, 2, on_event, &other), -EEXIST);
+	assert_int_equal(hv_register_event_range(hv, EVT_CONN + 1, 2047, on_event, &other), 0);
+	assert_int_equal(hv_register_event_range(hv, EVT_CONN + 2047, 1, on_event, &rec), -EEXIST);
+	assert_int_equal(hv_register_event_range(hv, 0xFFFFFF, 2, on_event, &rec), -EINVAL);
+	assert_int_equal(hv_register_event_range(hv, 0x100, 0, on_event, &rec), -EINVAL);
+	for (id = EVT_CONN + 1; id <= EVT_CONN + 2047; id++)
+		assert_int_equal(fake_hypercall(hv, 1, 0x5D | FAST, id, 0), 0);
+	assert_int_equal(other.events, 2047);
+	assert_int_equal(other.connection_id, EVT_CONN + 2047);
+	assert_int_equal(rec.events, 0);
+	assert_int_equal(fake_hypercall(hv, 1, 0x5D | FAST, EVT_CONN, 0), 0);
+	assert_int_equal(rec.events, 1);
+	/* Past either end: nobody. */
+	assert_int_equal(fake_hypercall(hv, 1, 0x5D | FAST, EVT_CONN + 2048, 0), 0x12);
+	assert_int_equal(fake_hypercall(hv, 1, 0x5D | FAST, EVT_CONN - 1, 0), 0x12);
+	/* Removed by its first id; an id inside the range is not a registration of its own. */
+	assert_int_equal(hv_register_event_handler(hv, EVT_CONN + 5, NULL, NULL), -ENOENT);
+	assert_int_equal(hv_register_event_handler(hv, EVT_CONN + 1, NULL, NULL), 0);
+	assert_int_equal(fake_hypercall(hv, 1, 0x5D | FAST, EVT_CONN + 5, 0), 0x12);
+	assert_int_equal(other.events, 2047);
+	fake_hv_free(&fp, hv);
+}
+
 static void test_post_message(void **state)
 {
 	struct fake_platform fp;
@@ -430,6 +463,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_signal_event),
+		cmocka_unit_test(test_event_range),
 		cmocka_unit_test(test_post_message),
 		cmocka_unit_test(test_mmio_hole_with_high_memory),
 		cmocka_unit_test(test_control_word),

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -252,6 +253,61 @@ static void test_wraparound(void **state)
 	assert_int_equal(atomic_load(&e.packets), 500);
 	assert_int_equal(vmbus_client_close(ch), 0);
 	vmbus_client_free(c);
+}
+
+/*
+ * The largest packet is what a descriptor's 16-bit len8 can describe:
+ * larger limits are refused at creation, and one of exactly that size
+ * goes through both ways intact.
+ */
+static void test_largest_packet(void **state)
+{
+	struct vmbus_channel_params p = {
+		.name = "big",
+		.class_id = ECHO_CLASS,
+		.instance_id = GUID_INIT(7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7),
+		.max_packet_size = VMBUS_MAX_PACKET_SIZE + 8,
+	};
+	size_t payload = VMBUS_MAX_PACKET_SIZE - sizeof(struct vmbus_packet_desc), len = payload;
+	struct vmbus_client_config cfg = {.vcpus = 1};
+	struct vmbus_msg_offer_channel offer;
+	struct vmbus_client_channel *ch;
+	struct vmbus_packet_desc d;
+	struct vmbus_channel *vc;
+	struct echo_vsp e = {0};
+	struct vmbus_client *c;
+	uint8_t *out = malloc(payload), *in = malloc(payload);
+	size_t i;
+
+	assert_non_null(out);
+	assert_non_null(in);
+	assert_int_equal(vmbus_client_new(&cfg, &c), 0);
+	assert_int_equal(vmbus_channel_new(vmbus_client_server(c), &p, &echo_ops, &e, &vc),
+			 -EINVAL);
+	p.max_packet_size = 1 * MiB;
+	assert_int_equal(vmbus_channel_new(vmbus_client_server(c), &p, &echo_ops, &e, &vc),
+			 -EINVAL);
+	p.max_packet_size = VMBUS_MAX_PACKET_SIZE;
+	assert_int_equal(vmbus_channel_new(vmbus_client_server(c), &p, &echo_ops, &e, &e.ch), 0);
+	assert_int_equal(vmbus_client_connect(c, VMBUS_VERSION_WIN10_V5_3), 1);
+	assert_int_equal(vmbus_client_request_offers(c, &offer, 1), 1);
+	/* 160 data pages each way: 640 KiB, room for one largest packet. */
+	assert_int_equal(vmbus_client_open(c, &offer, 161, 161, 0, &ch), 0);
+	for (i = 0; i < payload; i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 12));
+	assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND,
+					   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, 42, out, payload),
+			 0);
+	assert_int_equal(vmbus_client_recv_wait(ch, &d, in, &len, 5000), 0);
+	assert_int_equal(d.len8, UINT16_MAX);
+	assert_int_equal(d.trans_id, 42);
+	assert_int_equal(len, payload);
+	assert_memory_equal(in, out, payload);
+	assert_int_equal(atomic_load(&e.send_errors), 0);
+	assert_int_equal(vmbus_client_close(ch), 0);
+	vmbus_client_free(c);
+	free(out);
+	free(in);
 }
 
 static void test_host_interrupts_and_full_ring(void **state)
@@ -511,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup(test_open_offset_past_gpadl, setup_quiet),
 		cmocka_unit_test_setup(test_subchannel_offers, setup_quiet),
 		cmocka_unit_test_setup(test_wraparound, setup_quiet),
+		cmocka_unit_test_setup(test_largest_packet, setup_quiet),
 		cmocka_unit_test_setup(test_host_interrupts_and_full_ring, setup_quiet),
 		cmocka_unit_test_setup(test_guest_signals_only_when_needed, setup_quiet),
 		cmocka_unit_test_setup(test_bad_messages, setup_quiet),

@@ -457,6 +457,7 @@ static void test_rescind(void **state)
 	struct vmbus_client_channel *ch;
 	struct echo_vsp e, e2 = {0}, e3 = {0};
 	struct vmbus_client *c = connected(&e, &offer, false);
+	struct vmbus_server_stats st, st2;
 	struct vmbus_msg_relid m;
 	uint8_t buf[VMBUS_MESSAGE_MAX_SIZE];
 	size_t len;
@@ -477,12 +478,35 @@ static void test_rescind(void **state)
 	assert_int_equal(vmbus_client_gpadl_teardown(c, 1, vmbus_client_channel_gpadl(ch), true),
 			 0);
 	vmbus_client_channel_forget(ch);
+	/* A late CLOSECHANNEL of the rescinded channel is no mistake; it is not reopened. */
+	vmbus_server_get_stats(vmbus_client_server(c), &st);
+	m.header.msgtype = VMBUS_MSG_CLOSECHANNEL;
+	assert_int_equal(vmbus_client_post(c, 1, &m, sizeof(m)), VMBUS_POST_OK);
+	assert_true(WAIT_FOR((vmbus_server_get_stats(vmbus_client_server(c), &st2),
+			      st2.messages == st.messages + 1)));
+	assert_int_equal(st2.bad_messages, st.bad_messages);
+	/* Nor does it take new GPADLs. */
+	assert_int_equal(vmbus_client_open(c, &offer, 2, 2, 0, &ch) == 0, 0);
+	/* Its signals reach nobody. */
+	vmbus_server_handle_signal(vmbus_client_server(c), VMBUS_CHANNEL_CONNECTION_BASE + 1);
+	vmbus_server_get_stats(vmbus_client_server(c), &st2);
+	assert_int_equal(st2.signals_unknown, st.signals_unknown + 1);
 	m.header.msgtype = VMBUS_MSG_RELID_RELEASED;
 	assert_int_equal(vmbus_client_post(c, 1, &m, sizeof(m)), VMBUS_POST_OK);
 	assert_true(WAIT_FOR(vmbus_client_pending_msgs(c) == 0));
 	usleep(20000);
 	assert_int_equal(echo_vsp_add(vmbus_client_server(c), &e3, "three", 3), 0);
 	assert_int_equal(vmbus_channel_relid(e3.ch), 1);
+	assert_int_equal(vmbus_client_expect(c, VMBUS_MSG_OFFERCHANNEL, buf, &len, 5000), 0);
+	/* A second release of a relid that is in use again is the guest's mistake. */
+	vmbus_server_get_stats(vmbus_client_server(c), &st);
+	assert_int_equal(vmbus_client_post(c, 1, &m, sizeof(m)), VMBUS_POST_OK);
+	assert_true(WAIT_FOR((vmbus_server_get_stats(vmbus_client_server(c), &st2),
+			      st2.bad_messages == st.bad_messages + 1)));
+	/* Rescinded and never released: the server frees it with itself (ASan: no leak). */
+	vmbus_channel_free(e2.ch);
+	assert_int_equal(vmbus_client_expect(c, VMBUS_MSG_RESCIND_CHANNELOFFER, buf, &len, 5000),
+			 0);
 	vmbus_client_free(c);
 }
 

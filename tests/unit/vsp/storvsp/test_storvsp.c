@@ -703,6 +703,174 @@ static void test_free_while_busy(void **state)
 	f->sc = NULL;
 }
 
+/* One handshake step on a raw channel: the completion's status. */
+static uint32_t raw_step(struct vmbus_client_channel *ch, uint32_t op, uint16_t arg)
+{
+	struct vstor_packet p = {.operation = op, .flags = VSTOR_REQUEST_COMPLETION_FLAG};
+	struct vmbus_packet_desc d;
+	size_t len = sizeof(p);
+
+	if (op == VSTOR_OPERATION_QUERY_PROTOCOL_VERSION)
+		p.version.major_minor = arg;
+	assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND,
+					   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, 1, &p, sizeof(p)),
+			 0);
+	assert_int_equal(vmbus_client_recv_wait(ch, &d, &p, &len, TMO), 0);
+	return p.status;
+}
+
+/*
+ * CLOSECHANNEL and the ring GPADL's teardown, then the host's messages up
+ * to GPADL_TORNDOWN (which comes only after the close): sub-channel offers
+ * are ignored, rescinded relids released as Linux does. 0 or -ETIMEDOUT.
+ */
+static int close_and_release(struct fx *f, struct vmbus_client_channel *ch)
+{
+	struct vmbus_msg_relid m = {.header.msgtype = VMBUS_MSG_CLOSECHANNEL,
+				    .child_relid = vmbus_client_channel_relid(ch)};
+	uint8_t buf[VMBUS_MESSAGE_MAX_SIZE];
+	size_t len;
+
+	assert_int_equal(vmbus_client_post(f->vc, 1, &m, sizeof(m)), VMBUS_POST_OK);
+	assert_int_equal(vmbus_client_gpadl_teardown(f->vc, m.child_relid,
+						     vmbus_client_channel_gpadl(ch), false),
+			 0);
+	vmbus_client_channel_forget(ch);
+	for (;;) {
+		struct vmbus_msg_relid r;
+		int e = vmbus_client_recv_msg(f->vc, buf, &len, TMO);
+
+		if (e < 0)
+			return e;
+		memcpy(&r, buf, sizeof(r));
+		if (r.header.msgtype == VMBUS_MSG_GPADL_TORNDOWN)
+			return 0;
+		if (r.header.msgtype != VMBUS_MSG_RESCIND_CHANNELOFFER)
+			continue;
+		r.header.msgtype = VMBUS_MSG_RELID_RELEASED;
+		assert_int_equal(vmbus_client_post(f->vc, 1, &r, sizeof(r)), VMBUS_POST_OK);
+	}
+}
+
+/*
+ * A guest that asks for sub-channels and closes the primary at once,
+ * 1000 times: the bus's message thread closes the primary while the
+ * primary's thread creates sub-channels, which takes the bus lock. The
+ * close must not hold it (no deadlock: every CLOSECHANNEL's GPADL teardown
+ * is answered), nothing leaks (ASan), and the controller works afterwards.
+ */
+static void test_subchannels_then_close(void **state)
+{
+	struct fx *f = *state;
+	struct storvsc_client_config cfg = {.subchannels = VCPUS - 1};
+	struct storvsp_stats st;
+	uint8_t tur[6] = {0};
+	unsigned i;
+
+	for (i = 0; i < 1000; i++) {
+		struct vstor_packet p = {.operation = VSTOR_OPERATION_CREATE_SUB_CHANNELS,
+					 .flags = VSTOR_REQUEST_COMPLETION_FLAG,
+					 .sub_channel_count = VCPUS - 1};
+		struct vmbus_client_channel *ch;
+
+		assert_int_equal(vmbus_client_open(f->vc, &f->offer, 4, 4, 0, &ch), 0);
+		assert_int_equal(raw_step(ch, VSTOR_OPERATION_BEGIN_INITIALIZATION, 0), 0);
+		assert_int_equal(raw_step(ch, VSTOR_OPERATION_QUERY_PROTOCOL_VERSION,
+					  VMSTOR_PROTO_VERSION_WIN10),
+				 0);
+		assert_int_equal(raw_step(ch, VSTOR_OPERATION_QUERY_PROPERTIES, 0), 0);
+		assert_int_equal(raw_step(ch, VSTOR_OPERATION_END_INITIALIZATION, 0), 0);
+		assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND,
+						   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, 2, &p,
+						   sizeof(p)),
+				 0);
+		assert_int_equal(close_and_release(f, ch), 0);
+	}
+	/* Still controllable: a normal open with sub-channels, a command, counters. */
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
+	assert_int_equal(storvsc_client_channel_count(f->sc), VCPUS);
+	assert_int_equal(scsi(f, storvsc_client_channel(f->sc, VCPUS - 1), 0, tur, 6, 0, 0, false)
+				 .srb_status,
+			 SRB_STATUS_SUCCESS);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.channels, VCPUS);
+}
+
+/*
+ * 16 vCPUs and 4 controllers, a sub-channel per vCPU, behind 4 channels
+ * standing for the worker's integration services: 68 relids. Every
+ * channel's doorbell rings its own channel (per-channel signal counters)
+ * and every channel completes its request.
+ */
+static void test_many_controllers(void **state)
+{
+	static const struct vmbus_channel_ops none = {0};
+	enum { CPUS = 16, CONTROLLERS = 4, STANDINS = 4 };
+	struct vmbus_client_config vcfg = {.vcpus = CPUS, .ram_size = 64 << 20};
+	struct storvsc_client_config ccfg = {.subchannels = CPUS - 1, .ring_pages = 4};
+	struct vmbus_msg_offer_channel o[STANDINS + CONTROLLERS];
+	struct vmbus_channel *standin[STANDINS];
+	struct storvsp *sp[CONTROLLERS];
+	struct storvsc_client *sc[CONTROLLERS];
+	struct vmbus_client *vc;
+	uint32_t max_relid = 0;
+	uint64_t buf;
+	unsigned i, k;
+	int n;
+
+	log_set_sink(quiet, NULL);
+	assert_int_equal(vmbus_client_new(&vcfg, &vc), 0);
+	for (i = 0; i < STANDINS; i++) {
+		struct vmbus_channel_params p = {
+			.name = "ic", .instance_id = GUID_INIT(i, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)};
+
+		assert_int_equal(
+			vmbus_channel_new(vmbus_client_server(vc), &p, &none, NULL, &standin[i]),
+			0);
+	}
+	for (i = 0; i < CONTROLLERS; i++) {
+		struct storvsp_config cfg = {.controller = i,
+					     .vcpus = CPUS,
+					     .server = vmbus_client_server(vc),
+					     .mem = vmbus_client_memory(vc)};
+
+		assert_int_equal(storvsp_new(&cfg, &sp[i]), 0);
+		assert_int_equal(storvsp_add_disk(sp[i], 0, test_raw_disk(DISK_SIZE, false), false),
+				 0);
+	}
+	buf = vmbus_client_alloc(vc, 1);
+	assert_int_equal(vmbus_client_connect(vc, VMBUS_VERSION_WIN10_V5_2), 1);
+	n = vmbus_client_request_offers(vc, o, STANDINS + CONTROLLERS);
+	assert_int_equal(n, STANDINS + CONTROLLERS);
+	for (i = 0; i < CONTROLLERS; i++)
+		assert_int_equal(storvsc_client_open(vc, &o[STANDINS + i], &ccfg, &sc[i]), 0);
+	for (i = 0; i < CONTROLLERS; i++) {
+		assert_int_equal(storvsc_client_channel_count(sc[i]), CPUS);
+		for (k = 0; k < CPUS; k++) {
+			struct storvsc_channel *ch = storvsc_client_channel(sc[i], k);
+			struct storvsc_completion c;
+			struct storvsp_channel_stats cs;
+
+			assert_int_equal(storvsc_channel_submit_read(ch, 0, k, 1, buf, k), 0);
+			assert_int_equal(storvsc_channel_poll(ch, &c, 1, TMO), 1);
+			assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+			assert_true(storvsp_get_channel_stats(sp[i], k, &cs));
+			assert_true(cs.signals_in >= 1);
+			assert_int_equal(cs.requests, 1);
+			max_relid = MAX(max_relid, cs.relid);
+		}
+	}
+	/* Past the 64 relids the worker used to register. */
+	assert_int_equal(max_relid, STANDINS + CONTROLLERS * CPUS);
+	for (i = 0; i < CONTROLLERS; i++) {
+		storvsc_client_close(sc[i]);
+		storvsp_free(sp[i]);
+	}
+	for (i = 0; i < STANDINS; i++)
+		vmbus_channel_free(standin[i]);
+	vmbus_client_free(vc);
+}
+
 /* The guest closes and reopens the controller (driver rebind): new sub-channels. */
 static void test_reopen(void **state)
 {
@@ -744,6 +912,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hot_add_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_while_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_subchannels_then_close, setup_bare, teardown),
+		cmocka_unit_test(test_many_controllers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
