@@ -211,11 +211,14 @@ static double dispatch_ns(struct run *r, unsigned count)
 	uint64_t t0, t1;
 	unsigned i;
 
+	const struct vcpu_mode kernel64 = {.protected_mode = true, .long_mode = true};
+
 	t0 = thread_cpu_ns();
 	for (i = 0; i < count; i++) {
 		struct vcpu_gprs regs = {.rcx = 0x1005D, .rdx = TINY_HV_EVT_CONN};
 
-		hv_hypercall(r->hv, 0, &regs, true);
+		if (!hv_hypercall(r->hv, 0, &regs, &kernel64))
+			return -1;
 	}
 	t1 = thread_cpu_ns();
 	return (double)(t1 - t0) / count;

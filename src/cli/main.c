@@ -174,6 +174,27 @@ static const char *jstr(struct json_object *o, const char *key)
 		       : "";
 }
 
+/*
+ * A string that came from a guest (KVP items), made safe for the terminal: C0 controls, DEL
+ * and the C1 controls' UTF-8 forms become '?', and it is cut at n - 1 bytes. The worker
+ * already replaces them; this is the CLI not trusting what reaches it.
+ */
+static const char *printable(const char *s, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < n; p++) {
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] < 0xA0) {
+			buf[o++] = '?';
+			p++;
+		} else {
+			buf[o++] = *p < 0x20 || *p == 0x7F ? '?' : (char)*p;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static double jnum(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -632,9 +653,11 @@ static int verb_get_ic(struct args *a)
 		printf("\nKVP items from the guest:\n");
 		for (i = 0; i < json_object_array_length(items); i++) {
 			struct json_object *it = json_object_array_get_idx(items, i);
+			char key[800], value[3100];
 
-			printf("  %-14s %-28s %s\n", jstr(it, "pool"), jstr(it, "key"),
-			       jstr(it, "value"));
+			printf("  %-14s %-28s %s\n", jstr(it, "pool"),
+			       printable(jstr(it, "key"), key, sizeof(key)),
+			       printable(jstr(it, "value"), value, sizeof(value)));
 		}
 	}
 	json_object_put(res);

@@ -292,9 +292,10 @@ static int msr_write_op(void *opaque, unsigned vp, uint32_t msr, uint64_t value)
 
 static const struct partition_msr_ops msr_ops = {.read = msr_read_op, .write = msr_write_op};
 
-static void hypercall_op(void *opaque, unsigned vp, struct vcpu_gprs *regs, bool long_mode)
+static bool hypercall_op(void *opaque, unsigned vp, struct vcpu_gprs *regs,
+			 const struct vcpu_mode *mode)
 {
-	hv_hypercall(opaque, vp, regs, long_mode);
+	return hv_hypercall(opaque, vp, regs, mode);
 }
 
 static const struct partition_hypercall_ops hypercall_ops = {.hypercall = hypercall_op};

@@ -299,6 +299,11 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 		return -ENOMEM;
 	p->kvm_fd = p->vm_fd = -1;
 	pthread_mutex_init(&p->stop_lock, NULL);
+	/* Linux probes a few absent ports at every boot: at most 5 of those lines a minute. */
+	guest_error_log_init(&p->unclaimed_io_log, "vcpu");
+	p->unclaimed_io_log.rl = (struct ratelimit)RATELIMIT_INIT(60000, 5);
+	guest_error_log_init(&p->unclaimed_mmio_log, "vcpu");
+	guest_error_log_init(&p->msr_log, "vcpu");
 	pthread_cond_init(&p->stop_cond, NULL);
 	p->pvm = partition_host_is_pvm();
 	p->vcpu_thread_init = cfg->vcpu_thread_init;
@@ -668,6 +673,7 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.other = c->other,
 		.completed_int3 = c->completed_int3,
 		.completed_popcnt = c->completed_popcnt,
+		.refused_cpl = c->refused_cpl,
 		.unclaimed_io = c->unclaimed_io,
 		.unclaimed_mmio = c->unclaimed_mmio,
 		.hypercall = c->hypercall,

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/log.h"
 #include "cpu/cpu_model.h"
 #include "vid/partition.h"
 
@@ -26,6 +27,7 @@ struct vcpu {
 struct exit_counters {
 	atomic_uint_fast64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	atomic_uint_fast64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	atomic_uint_fast64_t refused_cpl;
 	atomic_uint_fast64_t hypercall;
 	atomic_uint_fast64_t first_run_ns, first_run_cpu_ns;
 };
@@ -72,6 +74,8 @@ struct partition {
 	char stop_detail[STOP_DETAIL_LEN];
 
 	struct exit_counters exits;
+	/* Guest-triggered log lines of the exit handlers, rate-limited per partition. */
+	struct guest_error_log unclaimed_io_log, unclaimed_mmio_log, msr_log;
 };
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);

@@ -30,11 +30,6 @@
 #define APIC_MODE_NMI	   0x400u
 #define APIC_LVT_MODE_MASK 0x700u
 
-/* Linux probes a few absent ports at every boot: at most 5 lines a minute. */
-static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(60000, 5);
-static struct ratelimit unclaimed_mmio_rl = RATELIMIT_INIT(5000, 10);
-static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
-
 static int set_cpuid(struct vcpu *v)
 {
 	struct partition *p = v->partition;
@@ -258,6 +253,25 @@ static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
 	};
 }
 
+/* #UD for a refused hypercall (RIP stays after the trapping out: the exit reports no length). */
+static void inject_ud(struct vcpu *v)
+{
+	struct kvm_vcpu_events events;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) == 0) {
+		events.exception.injected = 1;
+		events.exception.nr = 6;
+		events.exception.has_error_code = 0;
+		events.exception.error_code = 0;
+		events.flags = 0;
+		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &events) == 0)
+			return;
+	}
+	partition_stop_with_detail(v->partition, PARTITION_STOP_HOST_ERROR,
+				   "vCPU %u: cannot raise #UD for a refused hypercall: %s",
+				   v->index, strerror(errno));
+}
+
 /*
  * The hypercall page's "out imm8, al": registers in, the handler, registers
  * out. With KVM_CAP_SYNC_REGS the general-purpose registers come with the
@@ -270,7 +284,7 @@ static void handle_hypercall(struct vcpu *v)
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct vcpu_gprs g;
-	bool long_mode;
+	struct vcpu_mode mode;
 	int r = 0;
 
 	atomic_fetch_add(&p->exits.hypercall, 1);
@@ -284,9 +298,16 @@ static void handle_hypercall(struct vcpu *v)
 					   v->index, strerror(errno));
 		return;
 	}
-	long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l; /* EFER.LMA and a 64-bit CS */
+	mode = (struct vcpu_mode){
+		.protected_mode = sregs.cr0 & 1,
+		.long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l, /* EFER.LMA, 64-bit CS */
+		.cpl = x86_cpl(sregs.cr0, sregs.ss.dpl, regs.rflags),
+	};
 	gprs_from_kvm(&regs, &g);
-	p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, long_mode);
+	if (!p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, &mode)) {
+		inject_ud(v);
+		return;
+	}
 	gprs_to_kvm(&g, &regs);
 	if (p->sync_regs) {
 		v->run->s.regs.regs = regs;
@@ -338,10 +359,9 @@ static void handle_io(struct vcpu *v)
 		}
 		if (!claimed) {
 			atomic_fetch_add(&p->exits.unclaimed_io, 1);
-			pv_log_ratelimited(&unclaimed_io_rl, LOG_INFO,
-					   "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
-					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port,
-					   size);
+			guest_log(&p->unclaimed_io_log, LOG_INFO,
+				  "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
+				  direction == KVM_EXIT_IO_OUT ? "write" : "read", port, size);
 		}
 	}
 }
@@ -370,9 +390,9 @@ static void handle_mmio(struct vcpu *v)
 	}
 	if (!claimed) {
 		atomic_fetch_add(&p->exits.unclaimed_mmio, 1);
-		pv_log_ratelimited(&unclaimed_mmio_rl, LOG_INFO,
-				   "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
-				   is_write ? "write" : "read", (unsigned long long)addr, len);
+		guest_log(&p->unclaimed_mmio_log, LOG_INFO,
+			  "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
+			  is_write ? "write" : "read", (unsigned long long)addr, len);
 	}
 }
 
@@ -391,8 +411,8 @@ static void handle_msr(struct vcpu *v, bool is_write)
 			r = p->msr_ops->read(p->msr_opaque, v->index, index, &value);
 	}
 	if (r < 0)
-		pv_log_ratelimited(&msr_rl, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP", v->index,
-				   is_write ? "wrmsr" : "rdmsr", index);
+		guest_log(&v->partition->msr_log, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP",
+			  v->index, is_write ? "wrmsr" : "rdmsr", index);
 	/* error = 1 makes KVM inject #GP, as hardware does for a missing MSR. */
 	v->run->msr.error = r < 0;
 	if (!is_write && r >= 0)

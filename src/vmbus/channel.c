@@ -48,8 +48,8 @@ static void signal_guest(struct vmbus_channel *ch)
 	r = s->cfg.synic->signal_event(s->cfg.synic_opaque, atomic_load(&ch->target_vp),
 				       VMBUS_MESSAGE_SINT, ch->relid);
 	if (r < 0)
-		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s: cannot signal the guest: %s",
-				   ch->name, strerror(-r));
+		guest_log(&s->errors, LOG_WARN, "%s: cannot signal the guest: %s", ch->name,
+			  strerror(-r));
 }
 
 void vmbus_channel_send_offer(struct vmbus_channel *ch)
@@ -89,17 +89,33 @@ static void clear_eventfd(int fd)
 	}
 }
 
-/* Reads every packet the guest has written; returns when the ring is empty and unmasked. */
+/*
+ * Reads the packets the guest has written; returns when the ring is empty and unmasked, or
+ * after VMBUS_DRAIN_BUDGET packets with interrupts still masked and the eventfd written, so
+ * that the worker loop looks at stop, its timer and blocked sends, then comes back.
+ */
 static void drain(struct vmbus_channel *ch)
 {
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
+	unsigned budget = VMBUS_DRAIN_BUDGET;
 	bool got = false;
 
 	if (atomic_load(&ch->broken))
 		return;
 	vmbus_ring_mask_interrupts(ch->in);
 	for (;;) {
+		if (budget-- == 0) {
+			uint64_t one = 1;
+
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
+			atomic_fetch_add(&ch->stats.drain_yields, 1);
+			if (write(ch->efd, &one, sizeof(one)) < 0) {
+				/* cannot fail with a counter this small */
+			}
+			return;
+		}
 		struct vmbus_packet_desc d;
 		struct vmbus_packet pkt;
 		size_t len;
@@ -120,16 +136,16 @@ static void drain(struct vmbus_channel *ch)
 			if (vmbus_ring_read_commit(ch->in))
 				signal_guest(ch);
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: guest packet larger than %zu bytes dropped",
+			guest_error_report(&s->errors,
+					   "%s: guest packet larger than %zu bytes dropped",
 					   ch->name, max);
 			continue;
 		}
 		if (r < 0) {
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
 			atomic_store(&ch->broken, true);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: the guest corrupted its ring: no more reads",
+			guest_error_report(&s->errors,
+					   "%s: the guest corrupted its ring: no more reads",
 					   ch->name);
 			if (got && ch->ops->batch_end)
 				ch->ops->batch_end(ch->opaque, ch);
@@ -512,5 +528,6 @@ void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stat
 		.ring_full = atomic_load(&ch->stats.ring_full),
 		.bad_packets = atomic_load(&ch->stats.bad_packets),
 		.opens = atomic_load(&ch->stats.opens),
+		.drain_yields = atomic_load(&ch->stats.drain_yields),
 	};
 }

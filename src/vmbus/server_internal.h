@@ -73,13 +73,13 @@ struct vmbus_channel {
 
 	struct {
 		_Atomic uint64_t packets_in, packets_out, signals_out;
-		_Atomic uint64_t ring_full, bad_packets, opens;
+		_Atomic uint64_t ring_full, bad_packets, opens, drain_yields;
 	} stats;
 };
 
 struct vmbus_server {
 	struct vmbus_server_config cfg; /* immutable */
-	struct ratelimit rl;		/* guest-error log lines */
+	struct guest_error_log errors;	/* every guest-triggered log line (rate-limited) */
 
 	pthread_mutex_t lock; /* protocol state, channel table, GPADLs */
 	enum vmbus_conn_state conn;

@@ -226,7 +226,14 @@ struct vmbus_channel_stats {
 	uint64_t ring_full;   /* sends that found the ring full */
 	uint64_t bad_packets; /* too large or a broken ring */
 	uint64_t opens;
+	uint64_t drain_yields; /* reads stopped after VMBUS_DRAIN_BUDGET packets (ring not empty) */
 };
+/*
+ * Packets a channel thread reads per wake-up before it looks at its stop flag, timer and
+ * sends again: a guest that never lets its ring empty cannot keep the thread (and a close
+ * waiting for it) for ever.
+ */
+#define VMBUS_DRAIN_BUDGET 256u
 void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stats *stats);
 
 /* Calls fn for each channel of the server, in relid order, under the server lock. */

@@ -24,7 +24,14 @@ struct serial_config {
 	enum serial_backend backend;
 	char *path;	/* SERIAL_FILE, SERIAL_SOCKET */
 	char *log_path; /* SERIAL_SOCKET: everything the guest writes is appended here, or NULL */
+	/*
+	 * SERIAL_FILE's file and SERIAL_SOCKET's log: past this many bytes the file is renamed
+	 * to "<path>.1" (replacing the previous one) and started again, so that a guest
+	 * writing for ever uses at most twice this on the host. 0: SERIAL_LOG_MAX_DEFAULT.
+	 */
+	uint64_t log_max_bytes;
 };
+#define SERIAL_LOG_MAX_DEFAULT (UINT64_C(16) << 20)
 
 struct vm_config {
 	char *kernel;

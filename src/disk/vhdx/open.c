@@ -24,13 +24,12 @@
 
 static void free_metadata(struct vhdx *v)
 {
-	free(v->bat);
+	vhdx_bat_unmap(v);
 	free(v->parent_linkage);
 	free(v->parent_linkage2);
 	free(v->parent_relative_path);
 	free(v->parent_absolute_path);
 	free(v->parent_volume_path);
-	v->bat = NULL;
 	v->parent_linkage = v->parent_linkage2 = NULL;
 	v->parent_relative_path = v->parent_absolute_path = v->parent_volume_path = NULL;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ struct ic_channel {
 	const struct ic_ops *ops;
 	void *opaque;
 	struct vmbus_channel *ch;
-	struct ratelimit rl;
+	struct guest_error_log errors; /* every guest-triggered log line, rate-limited */
 
 	_Atomic int state; /* enum ic_state */
 	_Atomic uint32_t fw_version, msg_version;
@@ -61,7 +62,7 @@ static struct ic_version to_ver(uint32_t v)
 static void guest_error(struct ic_channel *ic, const char *what)
 {
 	atomic_fetch_add(&ic->stats.bad_messages, 1);
-	pv_log_ratelimited(&ic->rl, LOG_WARN, "ic %s: %s", ic->cfg.name, what);
+	guest_error_report(&ic->errors, "%s", what);
 }
 
 /* Sends pipe header + IC header + body. */
@@ -148,8 +149,7 @@ static void on_negotiate_response(struct ic_channel *ic, const uint8_t *body, si
 	    !offered(framework_versions, ARRAY_SIZE(framework_versions),
 		     IC_VERSION(fw.major, fw.minor)) ||
 	    !offered(ic->versions, ic->cfg.nversions, IC_VERSION(msg.major, msg.minor))) {
-		pv_log_ratelimited(&ic->rl, LOG_WARN, "ic %s: no version in common with the guest",
-				   ic->cfg.name);
+		guest_log(&ic->errors, LOG_WARN, "no version in common with the guest");
 		atomic_store(&ic->state, IC_STATE_FAILED);
 		return;
 	}
@@ -242,6 +242,7 @@ int ic_channel_new(struct vmbus_server *s, const struct ic_channel_config *cfg,
 	struct vmbus_channel_params p = {
 		.name = cfg->name, .pipe_message_mode = true, .max_packet_size = IC_MAX_PACKET};
 	struct ic_channel *ic;
+	char name[24];
 	int r;
 
 	if (cfg->nversions == 0 || cfg->nversions > IC_MAX_VERSIONS ||
@@ -256,7 +257,9 @@ int ic_channel_new(struct vmbus_server *s, const struct ic_channel_config *cfg,
 	ic->cfg.versions = ic->versions;
 	ic->ops = ops;
 	ic->opaque = opaque;
-	ic->rl = (struct ratelimit)RATELIMIT_INIT(5000, 5);
+	snprintf(name, sizeof(name), "ic %s", cfg->name);
+	guest_error_log_init(&ic->errors, name);
+	ic->errors.rl.burst = 5;
 	atomic_store(&ic->state, IC_STATE_CLOSED);
 	r = vmbus_channel_new(s, &p, &ic_vmbus_ops, ic, &ic->ch);
 	if (r < 0) {

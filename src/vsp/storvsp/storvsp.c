@@ -218,8 +218,7 @@ static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64
 		protocol_error(sp, "operation refused", in->operation);
 send:
 	if (reply(c, trans_id, len, status, &out) < 0)
-		pv_log_ratelimited(&sp->errlog.rl, LOG_WARN, "%s: cannot answer operation %u",
-				   sp->name, in->operation);
+		guest_log(&sp->errlog, LOG_WARN, "cannot answer operation %u", in->operation);
 }
 
 static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
