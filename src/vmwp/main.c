@@ -56,6 +56,8 @@ struct worker {
 	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
 	struct control *control; /* --control socket, or NULL */
 	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
+	/* A guest that resets for ever must not fill the log: a few lines a minute. */
+	struct ratelimit reset_rl;
 };
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
@@ -292,7 +294,8 @@ static enum exit_status worker_run(struct worker *w)
 		switch (why) {
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
-				pv_log(LOG_INFO, "the guest reset: restarting it");
+				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
+						   "the guest reset: restarting it (boot %u)", boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -698,6 +701,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			   .reset_rl = RATELIMIT_INIT(60000, 10),
 			   .files = {.kernel_fd = -1, .initrd_fd = -1},
 			   .exit_status_fd = -1};
 	enum exit_status status;
