@@ -71,7 +71,7 @@ int vm_name_check(const char *name, char *err, size_t errlen)
 }
 
 void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms,
-			  const char *reason)
+			  const char *reason, int64_t uid)
 {
 	struct vm_history_entry *e;
 
@@ -85,6 +85,7 @@ void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms
 	e->from = r->state;
 	e->to = to;
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->uid = uid < 0 ? VM_BY_SERVICE : uid;
 	r->state = to;
 	snprintf(r->status, sizeof(r->status), "%s", reason);
 }
@@ -136,6 +137,8 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 		add_str(h, "from", vm_state_name(r->history[i].from));
 		add_str(h, "to", vm_state_name(r->history[i].to));
 		add_str(h, "reason", r->history[i].reason);
+		if (r->history[i].uid != VM_BY_SERVICE)
+			json_object_object_add(h, "uid", json_object_new_int64(r->history[i].uid));
 		json_object_array_add(hist, h);
 	}
 	json_object_object_add(o, "history", hist);
@@ -261,6 +264,12 @@ static int parse_history(struct json_object *root, struct vm_record *r, char *er
 					 json_object_is_type(v, json_type_string)
 				 ? json_object_get_string(v)
 				 : "");
+		e->uid = json_object_object_get_ex(h, "uid", &v) &&
+					 json_object_is_type(v, json_type_int) &&
+					 json_object_get_int64(v) >= 0 &&
+					 json_object_get_int64(v) <= UINT32_MAX
+				 ? json_object_get_int64(v)
+				 : VM_BY_SERVICE;
 		r->nhistory++;
 	}
 	return 0;
@@ -314,7 +323,8 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 	r->cpus = (unsigned)n;
 	if (json_object_object_get_ex(root, "processor_compatibility_for_migration", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			snprintf(err, errlen, "\"processor_compatibility_for_migration\" is not a boolean");
+			snprintf(err, errlen,
+				 "\"processor_compatibility_for_migration\" is not a boolean");
 			goto out;
 		}
 		r->processor_compat = json_object_get_boolean(v);

@@ -37,7 +37,10 @@ struct vm_history_entry {
 	int64_t time_ms; /* wall clock, ms since the epoch */
 	enum vm_state from, to;
 	char reason[VM_REASON_MAX];
+	int64_t uid; /* the API caller who caused it; VM_BY_SERVICE for the service or the guest */
 };
+
+#define VM_BY_SERVICE (-1)
 
 struct vm_record {
 	char id[GUID_STRING_LEN];
@@ -69,9 +72,12 @@ void vm_record_fini(struct vm_record *r);
  */
 int vm_name_check(const char *name, char *err, size_t errlen) must_check;
 
-/* Appends a transition to the history (dropping the oldest when full) and sets state. */
+/*
+ * Appends a transition to the history (dropping the oldest when full) and sets state; uid
+ * is the API caller's who caused it, or VM_BY_SERVICE.
+ */
 void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms,
-			  const char *reason);
+			  const char *reason, int64_t uid);
 
 /* The record as the file holds it (a new object). */
 struct json_object *vm_record_to_json(const struct vm_record *r);
