@@ -109,6 +109,9 @@ static int call(const char *name, struct json_object *params, const char *progre
 	}
 	r = jsonline_send(fd, req);
 	json_object_put(req);
+	/* A caller the service refuses is answered and dropped at once: read that answer. */
+	if (r == -EPIPE || r == -ECONNRESET)
+		r = 0;
 	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
 		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
 		close(fd);
@@ -406,9 +409,10 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 			break;
 		case O_COMPAT:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error(v->name,
-						   "--compatibility-for-migration: '%s' is not on or off",
-						   optarg);
+				return usage_error(
+					v->name,
+					"--compatibility-for-migration: '%s' is not on or off",
+					optarg);
 			json_object_object_add(a->params, "compatibility_for_migration",
 					       json_object_new_boolean(!strcmp(optarg, "on")));
 			break;
@@ -657,9 +661,12 @@ static int verb_history(struct args *a)
 			time_t t = (time_t)(jnum(e, "time_ms") / 1000);
 			char when[64];
 
+			const char *by =
+				json_object_object_get_ex(e, "user", NULL) ? jstr(e, "user") : "-";
+
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-			printf("%s  %-8s -> %-8s  %s\n", when, jstr(e, "from"), jstr(e, "to"),
-			       jstr(e, "reason"));
+			printf("%s  %-8s -> %-8s  %-12s  %s\n", when, jstr(e, "from"),
+			       jstr(e, "to"), by, jstr(e, "reason"));
 		}
 	}
 	json_object_put(res);
@@ -722,7 +729,8 @@ static int verb_set_processor(struct args *a)
 		print_json(res);
 	else if (json_object_object_get_ex(res, "processor", &p))
 		printf("%s: compatibility for migration %s (CPU model %s)\n", jstr(res, "name"),
-		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
+		       json_object_get_boolean(
+			       json_object_object_get(res, "compatibility_for_migration"))
 			       ? "on"
 			       : "off",
 		       jstr(p, "model"));
@@ -742,7 +750,8 @@ static int verb_get_processor(struct args *a)
 	} else if (json_object_object_get_ex(res, "processor", &p)) {
 		printf("%-12s: %s\n", "VMName", jstr(res, "name"));
 		printf("%-12s: %s\n", "Compatible",
-		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
+		       json_object_get_boolean(
+			       json_object_object_get(res, "compatibility_for_migration"))
 			       ? "on (for migration)"
 			       : "off");
 		print_processor(p);
@@ -765,18 +774,22 @@ static int verb_get_host_processor(struct args *a)
 		printf("%-12s: %s (%s family %#x model %#x stepping %u)%s\n", "Processor",
 		       jstr(res, "brand"), jstr(res, "vendor"), (unsigned)jnum(res, "family"),
 		       (unsigned)jnum(res, "model-number"), (unsigned)jnum(res, "stepping"),
-		       json_object_get_boolean(json_object_object_get(res, "pvm")) ? " on PVM" : "");
+		       json_object_get_boolean(json_object_object_get(res, "pvm")) ? " on PVM"
+										   : "");
 		json_object_object_get_ex(res, "kvm-features", &v);
 		print_words("KVM offers", v);
 		if (json_object_object_get_ex(res, "models", &models)) {
-			json_object_object_foreach(models, name, m) {
-				bool ok = json_object_get_boolean(json_object_object_get(m, "available"));
+			json_object_object_foreach(models, name, m)
+			{
+				bool ok = json_object_get_boolean(
+					json_object_object_get(m, "available"));
 				struct json_object *missing = json_object_object_get(m, "missing");
 
 				printf("%-12s: %s\n", name,
 				       !ok ? jstr(m, "reason")
 				       : missing && json_object_array_length(missing)
-					       ? "available, with features missing (get-vmprocessor)"
+					       ? "available, with features missing "
+						 "(get-vmprocessor)"
 					       : "available");
 			}
 		}
@@ -974,7 +987,8 @@ static const struct verb verbs[] = {
 	 "What this host's processor and KVM offer, and which CPU models it can run: compare\n"
 	 "two hosts' --json before a migration."},
 	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
-	 "The VM's state transitions with their time and reason."},
+	 "The VM's state transitions with their time, who caused them (the API caller; \"-\" for\n"
+	 "the service or the guest) and the reason."},
 	{"console", verb_console, "", true, "console NAME",
 	 "Attaches this terminal to the VM's serial console (COM1). Ctrl-] detaches.\n"
 	 "One client at a time; everything the guest writes is also in the console log."},

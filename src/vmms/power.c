@@ -41,8 +41,9 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
 	json_object_object_add(o, "memory", json_object_new_string(mem));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
-	json_object_object_add(o, "cpu-model",
-			       json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
+	json_object_object_add(
+		o, "cpu-model",
+		json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
 	snprintf(serial, sizeof(serial), "socket:%s,log=%s", vm->paths.console,
 		 vm->paths.console_log);
 	json_object_object_add(o, "serial", json_object_new_string(serial));
@@ -209,10 +210,13 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		return NULL;
 	}
 	if (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
-	    (vm->rec.initrd && svc_check_file("initrd", vm->rec.initrd, err) < 0))
+	    svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
+	    (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
+				svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0)))
 		return NULL;
 	for (i = 0; i < vm->rec.ndisks; i++)
-		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0)
+		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0 ||
+		    svc_check_stored_path(svc, "disk", vm->rec.disks[i].path, err) < 0)
 			return NULL;
 	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
 		return NULL;
@@ -442,7 +446,7 @@ struct json_object *svc_call_restart_vm(struct service *svc, const struct api_re
 	}
 	json_object_put(ans);
 	vm_record_transition(&vm->rec, vm->rec.state, svc_now_ms(),
-			     "restart-vm: the guest restarts");
+			     "restart-vm: the guest restarts", svc_caller_uid());
 	if (inventory_write(svc->state_dir, &vm->rec) < 0)
 		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
 	return svc_vm_json(vm);

@@ -43,6 +43,24 @@ int64_t svc_now_ms(void)
 	return (int64_t)(time_realtime_ns() / 1000000);
 }
 
+/* Per client thread: a call runs on its client's thread from start to end, lock or not. */
+static _Thread_local const struct api_caller *current_caller;
+
+void svc_set_caller(const struct api_caller *c)
+{
+	current_caller = c;
+}
+
+const struct api_caller *svc_caller(void)
+{
+	return current_caller;
+}
+
+int64_t svc_caller_uid(void)
+{
+	return current_caller ? (int64_t)current_caller->uid : VM_BY_SERVICE;
+}
+
 /* --- events ---------------------------------------------------------------------------- */
 
 void svc_emit(struct service *svc, struct json_object *ev)
@@ -148,7 +166,7 @@ int svc_transition(struct service *svc, struct vm *vm, enum vm_state to, const c
 		       vm_state_name(from), vm_state_name(to), reason);
 		return -EPERM;
 	}
-	vm_record_transition(&vm->rec, to, svc_now_ms(), reason);
+	vm_record_transition(&vm->rec, to, svc_now_ms(), reason, svc_caller_uid());
 	pv_log(LOG_INFO, "VM '%s': %s -> %s: %s", vm->rec.name, vm_state_name(from),
 	       vm_state_name(to), reason);
 	if (!vm->unreadable) {

@@ -67,6 +67,13 @@ struct service {
 };
 
 int64_t svc_now_ms(void);
+/*
+ * The caller of the API call this thread runs (NULL on the monitor thread and outside
+ * calls): its uid goes into the history of the transitions the call causes.
+ */
+void svc_set_caller(const struct api_caller *c);
+const struct api_caller *svc_caller(void);
+int64_t svc_caller_uid(void);
 void svc_emit(struct service *svc, struct json_object *ev);
 struct json_object *svc_vm_event(const char *type, const struct vm *vm);
 struct vm *svc_vm_find(struct service *svc, const char *name);
@@ -101,6 +108,20 @@ struct json_object *svc_vm_json(const struct vm *vm);
 int svc_check_file(const char *what, const char *path, struct api_error *err);
 int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
 		   struct api_error *err);
+/*
+ * A host path named by the current caller (new-vm, add-vmharddiskdrive): for root, the
+ * checks above; for anyone else also the storage-directory rules (access_check_path) and,
+ * for a disk, that no other VM has it at all. resolved[PATH_MAX] gets the path with every
+ * symlink resolved: what the VM's record keeps.
+ */
+/*
+ * A path a VM's record keeps, before a start: if it lies in a storage directory it must
+ * still resolve to itself and be a regular file (nobody put a symlink there since).
+ */
+int svc_check_stored_path(struct service *svc, const char *what, const char *path,
+			  struct api_error *err);
+int svc_check_named_path(struct service *svc, const struct vm *self, const char *what,
+			 const char *path, bool write, char *resolved, struct api_error *err);
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
 int svc_check_cpus(uint64_t cpus, struct api_error *err);
 /* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
@@ -108,8 +129,7 @@ struct json_object *svc_call_set_processor(struct service *svc, const struct api
 					   struct api_error *err);
 struct json_object *svc_call_get_processor(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
-struct json_object *svc_call_get_host_processor(struct service *svc,
-						const struct api_request *req,
+struct json_object *svc_call_get_host_processor(struct service *svc, const struct api_request *req,
 						struct api_error *err);
 struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
 /* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
