@@ -16,7 +16,8 @@
 
 void vm_record_init(struct vm_record *r)
 {
-	*r = (struct vm_record){.cpus = 1, .memory_bytes = 256ull << 20};
+	*r = (struct vm_record){
+		.cpus = 1, .memory_bytes = 256ull << 20, .cpu_maximum = 100, .cpu_weight = 100};
 }
 
 void vm_record_fini(struct vm_record *r)
@@ -106,6 +107,13 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 	json_object_object_add(o, "cpus", json_object_new_int((int)r->cpus));
 	json_object_object_add(o, "processor_compatibility_for_migration",
 			       json_object_new_boolean(r->processor_compat));
+	json_object_object_add(o, "processor_maximum", json_object_new_int((int)r->cpu_maximum));
+	json_object_object_add(o, "processor_reserve", json_object_new_int((int)r->cpu_reserve));
+	json_object_object_add(o, "processor_relative_weight",
+			       json_object_new_int((int)r->cpu_weight));
+	if (r->memory_maximum)
+		json_object_object_add(o, "memory_maximum_bytes",
+				       json_object_new_int64((int64_t)r->memory_maximum));
 	json_object_object_add(o, "memory_bytes", json_object_new_int64((int64_t)r->memory_bytes));
 	if (r->jail_uid)
 		json_object_object_add(o, "jail_uid", json_object_new_int64(r->jail_uid));
@@ -328,6 +336,29 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 			goto out;
 		}
 		r->processor_compat = json_object_get_boolean(v);
+	}
+	/* Absent in files older than the resource controls: the defaults. */
+	if (json_object_object_get_ex(root, "processor_maximum", NULL)) {
+		if (get_int(root, "processor_maximum", 1, 100, &n, err, errlen) < 0)
+			goto out;
+		r->cpu_maximum = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "processor_reserve", NULL)) {
+		if (get_int(root, "processor_reserve", 0, 100, &n, err, errlen) < 0)
+			goto out;
+		r->cpu_reserve = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "processor_relative_weight", NULL)) {
+		if (get_int(root, "processor_relative_weight", 1, VM_CPU_WEIGHT_MAX, &n, err,
+			    errlen) < 0)
+			goto out;
+		r->cpu_weight = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "memory_maximum_bytes", NULL)) {
+		if (get_int(root, "memory_maximum_bytes", (int64_t)VM_MIN_MEMORY, INT64_MAX, &n,
+			    err, errlen) < 0)
+			goto out;
+		r->memory_maximum = (uint64_t)n;
 	}
 	if (json_object_object_get_ex(root, "jail_uid", NULL)) {
 		if (get_int(root, "jail_uid", 1, (int64_t)UINT32_MAX - 1, &n, err, errlen) < 0)

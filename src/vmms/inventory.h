@@ -17,15 +17,16 @@
 #include "base/guid.h"
 #include "vmms/vm_state.h"
 
-#define VM_NAME_MAX    100 /* bytes, as Hyper-V's VM names */
-#define VM_PATH_MAX    1024
-#define VM_CMDLINE_MAX 4095
-#define VM_NOTES_MAX   4096
-#define VM_MAX_DISKS   64
-#define VM_MAX_CPUS    240
-#define VM_MIN_MEMORY  (16ull << 20)
-#define VM_HISTORY_MAX 64 /* transitions kept per VM, oldest dropped first */
-#define VM_REASON_MAX  256
+#define VM_NAME_MAX	  100 /* bytes, as Hyper-V's VM names */
+#define VM_PATH_MAX	  1024
+#define VM_CMDLINE_MAX	  4095
+#define VM_NOTES_MAX	  4096
+#define VM_MAX_DISKS	  64
+#define VM_MAX_CPUS	  240
+#define VM_MIN_MEMORY	  (16ull << 20)
+#define VM_HISTORY_MAX	  64 /* transitions kept per VM, oldest dropped first */
+#define VM_REASON_MAX	  256
+#define VM_CPU_WEIGHT_MAX 10000
 
 struct vm_disk {
 	char *path;
@@ -49,6 +50,14 @@ struct vm_record {
 	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
 	bool processor_compat;
 	uint64_t memory_bytes;
+	/*
+	 * Resource controls (the VM's cgroup, cgroup.h), as Hyper-V's Set-VMProcessor and
+	 * Set-VMMemory: at most cpu_maximum percent of one CPU per vCPU (100: no limit), at
+	 * least cpu_reserve percent, cpu_weight against other VMs (1..10000, 100 by default),
+	 * and memory_maximum bytes for the worker as a whole, guest RAM included (0: none).
+	 */
+	unsigned cpu_maximum, cpu_reserve, cpu_weight;
+	uint64_t memory_maximum;
 	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
 	struct vm_disk disks[VM_MAX_DISKS];
 	unsigned ndisks;
