@@ -254,6 +254,9 @@ enum {
 	O_READONLY,
 	O_LUN,
 	O_COMPAT,
+	O_MAXIMUM,
+	O_RESERVE,
+	O_WEIGHT,
 	O_HELP,
 };
 
@@ -275,6 +278,9 @@ static const struct option all_options[] = {
 	{"readonly", no_argument, NULL, O_READONLY},
 	{"lun", required_argument, NULL, O_LUN},
 	{"compatibility-for-migration", required_argument, NULL, O_COMPAT},
+	{"maximum", required_argument, NULL, O_MAXIMUM},
+	{"reserve", required_argument, NULL, O_RESERVE},
+	{"relative-weight", required_argument, NULL, O_WEIGHT},
 	{"help", no_argument, NULL, O_HELP},
 	{0},
 };
@@ -287,6 +293,8 @@ struct args {
 	const char *extra_positional;
 	struct json_object *params;
 	bool force, turn_off;
+	const char
+		*maximum; /* --maximum: a percentage (set-vmprocessor) or a size (set-vmmemory) */
 };
 
 typedef int (*verb_fn)(struct args *a);
@@ -406,6 +414,17 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 			break;
 		case O_READONLY:
 			json_object_object_add(a->params, "readonly", json_object_new_boolean(1));
+			break;
+		case O_MAXIMUM: a->maximum = optarg; break;
+		case O_RESERVE:
+		case O_WEIGHT:
+			if ((r = parse_uint(v->name,
+					    c == O_RESERVE ? "--reserve" : "--relative-weight",
+					    optarg, &n)))
+				return r;
+			json_object_object_add(a->params,
+					       c == O_RESERVE ? "reserve" : "relative_weight",
+					       json_object_new_int64((int64_t)n));
 			break;
 		case O_COMPAT:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
@@ -715,25 +734,97 @@ static void print_processor(struct json_object *p)
 		print_words("Missing", v);
 }
 
+static void print_processor_controls(struct json_object *res)
+{
+	printf("%-12s: %d%% of a CPU per vCPU\n", "Maximum", (int)jnum(res, "maximum"));
+	printf("%-12s: %d%%\n", "Reserve", (int)jnum(res, "reserve"));
+	printf("%-12s: %d\n", "RelativeWeight", (int)jnum(res, "relative_weight"));
+}
+
 static int verb_set_processor(struct args *a)
 {
 	struct json_object *res, *p;
+	uint64_t n;
 	int r;
 
-	if (!json_object_object_get_ex(a->params, "compatibility_for_migration", NULL))
-		return usage_error(a->verb->name, "give --compatibility-for-migration on|off");
+	if (a->maximum) {
+		if ((r = parse_uint(a->verb->name, "--maximum", a->maximum, &n)))
+			return r;
+		json_object_object_add(a->params, "maximum", json_object_new_int64((int64_t)n));
+	}
+	if (!json_object_object_get_ex(a->params, "compatibility_for_migration", NULL) &&
+	    !a->maximum && !json_object_object_get_ex(a->params, "reserve", NULL) &&
+	    !json_object_object_get_ex(a->params, "relative_weight", NULL))
+		return usage_error(a->verb->name,
+				   "give --compatibility-for-migration on|off, --maximum PCT, "
+				   "--reserve PCT or --relative-weight N");
 	r = call("set-vmprocessor", json_object_get(a->params), NULL, &res);
 	if (r)
 		return r;
-	if (json_out)
+	if (json_out) {
 		print_json(res);
-	else if (json_object_object_get_ex(res, "processor", &p))
+	} else if (json_object_object_get_ex(res, "processor", &p)) {
 		printf("%s: compatibility for migration %s (CPU model %s)\n", jstr(res, "name"),
 		       json_object_get_boolean(
 			       json_object_object_get(res, "compatibility_for_migration"))
 			       ? "on"
 			       : "off",
 		       jstr(p, "model"));
+		print_processor_controls(res);
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_set_memory(struct args *a)
+{
+	struct json_object *res;
+	uint64_t n;
+	int r;
+
+	if (!a->maximum)
+		return usage_error(a->verb->name, "give --maximum SIZE");
+	if ((r = parse_size(a->verb->name, a->maximum, &n)))
+		return r;
+	json_object_object_add(a->params, "maximum_bytes", json_object_new_int64((int64_t)n));
+	r = call("set-vmmemory", json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out)
+		print_json(res);
+	else
+		printf("%s: memory maximum %llu MiB (the worker, guest RAM included)\n",
+		       jstr(res, "name"), (unsigned long long)(n >> 20));
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_measure(struct args *a)
+{
+	struct json_object *res;
+	int r = call("measure-vm", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else {
+		double peak = jnum(res, "memory_peak_bytes"),
+		       max = jnum(res, "memory_maximum_bytes");
+
+		printf("%-16s: %s\n", "VMName", jstr(res, "name"));
+		printf("%-16s: %.3f s\n", "CPUTime", jnum(res, "cpu_time_ns") / 1e9);
+		if (jnum(res, "cpu_quota_us") > 0)
+			printf("%-16s: %.0f of %.0f periods (%.3f s)\n", "CPUThrottled",
+			       jnum(res, "cpu_throttled_periods"), jnum(res, "cpu_periods"),
+			       jnum(res, "cpu_throttled_ns") / 1e9);
+		printf("%-16s: %.1f MiB\n", "Memory", jnum(res, "memory_bytes") / 1048576.0);
+		if (peak > 0)
+			printf("%-16s: %.1f MiB\n", "MemoryPeak", peak / 1048576.0);
+		if (max > 0)
+			printf("%-16s: %.1f MiB (reached %.0f times)\n", "MemoryMaximum",
+			       max / 1048576.0, jnum(res, "memory_limit_hits"));
+	}
 	json_object_put(res);
 	return EXIT_OK;
 }
@@ -975,10 +1066,24 @@ static const struct verb verbs[] = {
 	 "get-vmintegrationservice NAME [--json]",
 	 "The integration services (heartbeat, shutdown, time sync, KVP) and the guest's KVP "
 	 "items."},
-	{"set-vmprocessor", verb_set_processor, "compatibility-for-migration,json", true,
-	 "set-vmprocessor NAME --compatibility-for-migration on|off [--json]",
+	{"set-vmprocessor", verb_set_processor,
+	 "compatibility-for-migration,maximum,reserve,relative-weight,json", true,
+	 "set-vmprocessor NAME [--compatibility-for-migration on|off] [--maximum PCT]\n"
+	 "                     [--reserve PCT] [--relative-weight N] [--json]",
 	 "Processor compatibility for migration: on gives the VM the baseline CPU model of its\n"
-	 "vendor, the same on every host, so that it can move between them (the VM must be Off)."},
+	 "vendor, the same on every host, so that it can move between them (the VM must be Off).\n"
+	 "--maximum: at most PCT percent of one CPU per vCPU (1-100); --reserve: at least PCT\n"
+	 "percent (refused if the running VMs' reserves would exceed the host); "
+	 "--relative-weight:\n"
+	 "its share against other VMs (1-10000, default 100). These apply to a running VM at "
+	 "once."},
+	{"set-vmmemory", verb_set_memory, "maximum,json", true,
+	 "set-vmmemory NAME --maximum SIZE [--json]",
+	 "A hard limit on the VM's worker, guest RAM included (its cgroup): beyond it the kernel\n"
+	 "reclaims, then kills the worker (the VM becomes Critical). Applies to a running VM at "
+	 "once."},
+	{"measure-vm", verb_measure, "json", true, "measure-vm NAME [--json]",
+	 "The running VM's CPU time, throttling and memory use, from its cgroup."},
 	{"get-vmprocessor", verb_get_processor, "json", true, "get-vmprocessor NAME [--json]",
 	 "The processor the VM gets: model, signature and features; \"Host\" lists those this\n"
 	 "host's KVM cannot set, which the guest sees as the host's own."},

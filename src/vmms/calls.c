@@ -943,6 +943,8 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_SET_VMPROCESSOR: res = svc_call_set_processor(svc, req, &err); break;
 	case API_CALL_GET_VMPROCESSOR: res = svc_call_get_processor(svc, req, &err); break;
 	case API_CALL_GET_VMHOSTPROCESSOR: res = svc_call_get_host_processor(svc, req, &err); break;
+	case API_CALL_SET_VMMEMORY: res = svc_call_set_memory(svc, req, &err); break;
+	case API_CALL_MEASURE_VM: res = svc_call_measure_vm(svc, req, &err); break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

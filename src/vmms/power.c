@@ -195,7 +195,8 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
 	uint64_t deadline;
 	struct json_object *res = NULL;
-	unsigned i;
+	int cg_fds[CGROUP_MAX_FDS];
+	unsigned i, ncg = 0;
 	pid_t pid;
 	int r, fd;
 
@@ -226,13 +227,20 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      strerror(errno));
 		return NULL;
 	}
+	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
+	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
+		return NULL;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
+		while (ncg)
+			close(cg_fds[--ncg]);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, &pid);
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, &pid);
+	while (ncg)
+		close(cg_fds[--ncg]);
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];
@@ -246,6 +254,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	vm->pid = pid;
 	vm->pidfd = fd;
 	vm->child = true;
+	svc_cgroup_balance(svc);
 	vm->start_time = proc_start_time(pid);
 	vm->cpu_sample_ns = 0;
 	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)

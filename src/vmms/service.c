@@ -257,6 +257,7 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		to = VM_STATE_CRITICAL;
 	}
 	forget_worker(vm);
+	svc_cgroup_release(svc, vm);
 	if (vm->rec.state == to)
 		return;
 	if (svc_transition(svc, vm, to, reason) < 0 && to == VM_STATE_OFF)
@@ -545,6 +546,10 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 		service_free(svc);
 		return -ENOMEM;
 	}
+	if (cgroup_host_new(&svc->cgroups, svc->cgroup_error, sizeof(svc->cgroup_error)) < 0)
+		pv_log(LOG_WARN, "no per-VM resource controls: %s", svc->cgroup_error);
+	else
+		pv_log(LOG_INFO, "per-VM cgroups: %s", cgroup_host_describe(svc->cgroups));
 	pthread_mutex_lock(&svc->lock);
 	r = inventory_load(svc->state_dir, load_one, svc);
 	pthread_mutex_unlock(&svc->lock);
@@ -581,6 +586,7 @@ struct service *service_free(struct service *svc)
 	}
 	if (svc->wake_fd >= 0)
 		close(svc->wake_fd);
+	cgroup_host_free(svc->cgroups);
 	free(svc->state_dir);
 	free(svc->vmwp);
 	free(svc);

@@ -16,6 +16,7 @@
 #include "ipc/api.h"
 #include "vmms/inventory.h"
 #include "vmms/service.h"
+#include "vmms/cgroup.h"
 #include "vmms/worker.h"
 
 #define START_TIMEOUT_MS      30000
@@ -64,6 +65,8 @@ struct service {
 	long ticks_per_s;
 	long host_cpus;
 	uint64_t host_ram;
+	struct cgroup_host *cgroups; /* NULL: none usable, cgroup_error says why */
+	char cgroup_error[512];
 };
 
 int64_t svc_now_ms(void);
@@ -131,6 +134,21 @@ struct json_object *svc_call_get_processor(struct service *svc, const struct api
 					   struct api_error *err);
 struct json_object *svc_call_get_host_processor(struct service *svc, const struct api_request *req,
 						struct api_error *err);
+/* resources.c: the VM's cgroup and the calls on it (under svc->lock). */
+/* 0 if a reserve of reserve% on cpus vCPUs fits beside the other running VMs' reserves. */
+int svc_check_reserve(struct service *svc, const struct vm *vm, unsigned reserve, unsigned cpus,
+		      struct api_error *err);
+/* Before a start: the VM's cgroup made and set, its cgroup.procs descriptors in fds. */
+int svc_cgroup_prepare(struct service *svc, struct vm *vm, int fds[CGROUP_MAX_FDS], unsigned *n,
+		       struct api_error *err);
+/* The CPU maximum and weight of every running VM's cgroup, from reserves and weights. */
+void svc_cgroup_balance(struct service *svc);
+/* After the worker is reaped: its cgroup removed. */
+void svc_cgroup_release(struct service *svc, struct vm *vm);
+struct json_object *svc_call_set_memory(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_measure_vm(struct service *svc, const struct api_request *req,
+					struct api_error *err);
 struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
 /* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
 int svc_need_state(const struct vm *vm, const char *call, const enum vm_state *ok, unsigned n,
