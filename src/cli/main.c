@@ -86,56 +86,11 @@ static int connect_service(void)
 	return fd;
 }
 
-/*
- * Makes one call. On success returns 0 with *result (the caller's); on a
- * refused call prints the service's error and returns EXIT_FAILED. progress,
- * if not NULL, is shown on a terminal while the call takes long.
- */
-static int call(const char *name, struct json_object *params, const char *progress,
-		struct json_object **result)
+/* The answer of call `name`: 0 with *result (the caller's), or the error printed. */
+static int answer_result(const char *name, struct json_object *ans, struct json_object **result)
 {
-	struct json_object *req = api_request_new(1, name, params), *ans, *v, *e;
-	struct jsonline_reader rd;
-	bool tty = progress && isatty(STDERR_FILENO), shown = false;
-	time_t start = time(NULL);
-	char *line;
-	size_t len;
-	int fd, r;
+	struct json_object *v, *e;
 
-	fd = connect_service();
-	if (fd < 0) {
-		json_object_put(req);
-		return EXIT_NO_SERVICE;
-	}
-	r = jsonline_send(fd, req);
-	json_object_put(req);
-	/* A caller the service refuses is answered and dropped at once: read that answer. */
-	if (r == -EPIPE || r == -ECONNRESET)
-		r = 0;
-	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
-		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	for (;;) {
-		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
-		if (r != -ETIMEDOUT)
-			break;
-		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
-		shown = true;
-	}
-	if (shown)
-		fprintf(stderr, "\r\033[K");
-	if (r <= 0) {
-		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
-			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
-		jsonline_reader_fini(&rd);
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	ans = jsonline_parse_object(line, len);
-	jsonline_reader_fini(&rd);
-	close(fd);
 	if (!ans) {
 		fprintf(stderr, "parvis: the service answered something that is not JSON\n");
 		return EXIT_FAILED;
@@ -233,6 +188,125 @@ static int parse_uint(const char *verb, const char *opt, const char *s, uint64_t
 		return EXIT_USAGE;
 	}
 	return 0;
+}
+
+/*
+ * Makes one call. On success returns 0 with *result (the caller's); on a
+ * refused call prints the service's error and returns EXIT_FAILED. progress,
+ * if not NULL, is shown on a terminal while the call takes long.
+ */
+static int call(const char *name, struct json_object *params, const char *progress,
+		struct json_object **result)
+{
+	struct json_object *req = api_request_new(1, name, params), *ans;
+	struct jsonline_reader rd;
+	bool tty = progress && isatty(STDERR_FILENO), shown = false;
+	time_t start = time(NULL);
+	char *line;
+	size_t len;
+	int fd, r;
+
+	fd = connect_service();
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	/* A caller the service refuses is answered and dropped at once: read that answer. */
+	if (r == -EPIPE || r == -ECONNRESET)
+		r = 0;
+	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	for (;;) {
+		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
+		if (r != -ETIMEDOUT)
+			break;
+		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
+		shown = true;
+	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
+	if (r <= 0) {
+		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
+			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+		jsonline_reader_fini(&rd);
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	ans = jsonline_parse_object(line, len);
+	jsonline_reader_fini(&rd);
+	close(fd);
+	return answer_result(name, ans, result);
+}
+
+/*
+ * call() for a call whose answer carries a descriptor (SCM_RIGHTS on its first byte):
+ * *ret_fd gets it, or -1 if the answer had none.
+ */
+static int call_fd(const char *name, struct json_object *params, struct json_object **result,
+		   int *ret_fd)
+{
+	struct json_object *req = api_request_new(1, name, params);
+	char buf[8192];
+	size_t used = 0;
+	int fd, r;
+
+	*ret_fd = -1;
+	fd = connect_service();
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	while (used < sizeof(buf) - 1 && !memchr(buf, '\n', used)) {
+		union {
+			struct cmsghdr h;
+			char c[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = {.iov_base = buf + used, .iov_len = sizeof(buf) - 1 - used};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cm.c,
+				    .msg_controllen = sizeof(cm.c)};
+		struct cmsghdr *h;
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+			    h->cmsg_len == CMSG_LEN(sizeof(int)) && *ret_fd < 0)
+				memcpy(ret_fd, CMSG_DATA(h), sizeof(int));
+		used += (size_t)n;
+	}
+	close(fd);
+	if (!memchr(buf, '\n', used)) {
+		fprintf(stderr, "parvis: the service closed the connection without answering\n");
+		if (*ret_fd >= 0)
+			close(*ret_fd);
+		*ret_fd = -1;
+		return EXIT_NO_SERVICE;
+	}
+	r = answer_result(
+		name, jsonline_parse_object(buf, (size_t)((char *)memchr(buf, '\n', used) - buf)),
+		result);
+	if (r && *ret_fd >= 0) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
+	return r;
 }
 
 /* Options shared by all verbs' parsers. */
@@ -975,24 +1049,21 @@ static int relay_console(int sock)
 static int verb_console(struct args *a)
 {
 	struct json_object *res;
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	const char *path;
 	char first[128];
-	int r = call("get-vmconsole", json_object_get(a->params), NULL, &res), fd;
+	int r, fd;
 	ssize_t n;
 
+	/*
+	 * The service connects to the console and passes us the socket: its directory is
+	 * root's, and an operator may use a console it could not open itself.
+	 */
+	json_object_object_add(a->params, "connect", json_object_new_boolean(1));
+	r = call_fd("get-vmconsole", json_object_get(a->params), &res, &fd);
 	if (r)
 		return r;
-	path = jstr(res, "socket");
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		json_object_put(res);
-		return EXIT_FAILED;
-	}
-	memcpy(addr.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "parvis console: cannot connect to %s: %s\n", path,
-			strerror(errno));
+	if (fd < 0) {
+		fprintf(stderr, "parvis console: the service passed no console socket (an older "
+				"service?)\n");
 		json_object_put(res);
 		return EXIT_FAILED;
 	}

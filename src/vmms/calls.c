@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -847,13 +848,21 @@ static struct json_object *call_get_ic(struct service *svc, const struct api_req
 	return res;
 }
 
+/*
+ * The console's socket and log; with "connect", the service connects to the socket itself
+ * and passes the connected descriptor with the answer (SCM_RIGHTS, *ret_fd): the state
+ * directory is root's, and an operator may use a console it could not open.
+ */
 static struct json_object *call_get_console(struct service *svc, const struct api_request *req,
-					    struct api_error *err)
+					    int *ret_fd, struct api_error *err)
 {
 	struct vm *vm = svc_lookup(svc, req, err);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct json_object *res;
+	bool connect_it = false;
+	int fd;
 
-	if (!vm)
+	if (!vm || api_param_bool(req, "connect", &connect_it, err) < 0)
 		return NULL;
 	if (!vm_state_has_worker(vm->rec.state)) {
 		api_error_set(
@@ -864,9 +873,25 @@ static struct json_object *call_get_console(struct service *svc, const struct ap
 			vm->paths.console_log);
 		return NULL;
 	}
+	if (connect_it) {
+		/* worker_paths_init made sure that it fits */
+		memcpy(addr.sun_path, vm->paths.console,
+		       strnlen(vm->paths.console, sizeof(addr.sun_path) - 1));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+			api_error_set(err, API_ERR_WORKER,
+				      "VM '%s': cannot connect to its console %s: %s", vm->rec.name,
+				      vm->paths.console, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		*ret_fd = fd;
+	}
 	res = json_object_new_object();
 	json_object_object_add(res, "socket", json_object_new_string(vm->paths.console));
 	json_object_object_add(res, "log", json_object_new_string(vm->paths.console_log));
+	json_object_object_add(res, "passed", json_object_new_boolean(connect_it));
 	return res;
 }
 
@@ -907,7 +932,8 @@ void service_audit_refused(struct service *svc, const struct api_caller *caller,
 }
 
 struct json_object *service_call(struct service *svc, const struct api_caller *caller,
-				 const struct api_request *req, int event_fd, bool *subscribed)
+				 const struct api_request *req, int event_fd, bool *subscribed,
+				 int *ret_fd)
 {
 	struct api_error err = {0};
 	struct json_object *res = NULL, *ans;
@@ -938,7 +964,7 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_ADD_VMHARDDISKDRIVE: res = call_add_disk(svc, req, &err); break;
 	case API_CALL_REMOVE_VMHARDDISKDRIVE: res = call_remove_disk(svc, req, &err); break;
 	case API_CALL_GET_VMINTEGRATIONSERVICE: res = call_get_ic(svc, req, &err); break;
-	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, &err); break;
+	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, ret_fd, &err); break;
 	case API_CALL_GET_VMHISTORY: res = call_get_history(svc, req, &err); break;
 	case API_CALL_SET_VMPROCESSOR: res = svc_call_set_processor(svc, req, &err); break;
 	case API_CALL_GET_VMPROCESSOR: res = svc_call_get_processor(svc, req, &err); break;
@@ -977,5 +1003,9 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 		audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
 			     !err.code, err.code ? err.message : NULL);
 	ans = err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
+	if (err.code && *ret_fd >= 0) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
 	return ans;
 }

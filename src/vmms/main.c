@@ -90,7 +90,7 @@ static void *client_main(void *arg)
 		struct json_object *ans;
 		char *line;
 		size_t len;
-		int r = jsonline_read(&rd, -1, &line, &len);
+		int pass_fd, r = jsonline_read(&rd, -1, &line, &len);
 
 		if (r == -E2BIG) {
 			api_error_set(&e, API_ERR_BAD_REQUEST,
@@ -108,9 +108,12 @@ static void *client_main(void *arg)
 			api_request_fini(&req);
 			continue;
 		}
-		ans = service_call(c->svc, &c->caller, &req, c->fd, &subscribed);
+		pass_fd = -1;
+		ans = service_call(c->svc, &c->caller, &req, c->fd, &subscribed, &pass_fd);
 		api_request_fini(&req);
-		r = ans ? jsonline_send(c->fd, ans) : subscribed ? 0 : -ENOMEM;
+		r = ans ? jsonline_send_fd(c->fd, ans, pass_fd) : subscribed ? 0 : -ENOMEM;
+		if (pass_fd >= 0)
+			close(pass_fd);
 		json_object_put(ans);
 		if (r < 0)
 			break;

@@ -54,7 +54,13 @@ struct service *service_free(struct service *svc);
  * until service_unsubscribe().
  */
 struct json_object *service_call(struct service *svc, const struct api_caller *caller,
-				 const struct api_request *req, int event_fd, bool *subscribed);
+				 const struct api_request *req, int event_fd, bool *subscribed,
+				 int *ret_fd);
+/*
+ * *ret_fd (-1 on entry) may come back with a descriptor to pass with the answer
+ * (get-vmconsole "connect": the console's connected socket); the caller sends it
+ * (jsonline_send_fd) and closes it.
+ */
 /* A connection refused for its caller (no role): written to the audit log. */
 void service_audit_refused(struct service *svc, const struct api_caller *caller, const char *why);
 void service_unsubscribe(struct service *svc, int event_fd);

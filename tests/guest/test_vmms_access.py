@@ -8,8 +8,9 @@ directory (--storage-dir). The admin may create VMs only from files in the
 storage directory that it can open itself: /etc/shadow, a symlink to it, a
 file outside, a block device, a file it cannot read or write, and another VM's
 disk are each refused with a message naming the rule, the inventory unchanged.
-The operator can start and stop a VM but not create or change one; the
-stranger is refused as it connects. Every state-changing call, refused or
+The operator can start and stop a VM and use its console (passed to it by
+the service) but not create or change one; the stranger is refused as it
+connects. Every state-changing call, refused or
 not, is in the audit log with the caller's uid; get-vmhistory names who
 started and stopped the VM.
 """
@@ -21,6 +22,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 
 from parvis_test import Tap, kvm_available, skip_all
 from vmms_test import Service, cli_bin
@@ -201,6 +203,29 @@ if kvm_available():
            'get-vmhistory names who created, started and stopped the VM', json.dumps(hist))
     rc, out, err = svc.cli('get-vmhistory', 'one')
     tap.ok(rc == 0 and users['oper'] in out, 'and so does its table', out + err)
+    # The console: the state directory is root's; the service passes the connected socket.
+    rc, out, err = cli_as('admin', 'new-vm', 'echoer', '--memory', '32M', '--kernel', kernel,
+                          '--cmdline', 'echo')
+    rc2, out2, err2 = cli_as('oper', 'start-vm', 'echoer', timeout=180)
+    time.sleep(1)
+    pw = ids['oper']
+    p = subprocess.Popen([cli_bin(), '--socket', svc.sock, 'console', 'echoer'],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         user=pw.pw_uid, group=pw.pw_gid, extra_groups=[gid_of(operators)],
+                         env={'PATH': '/usr/bin:/bin'})
+    time.sleep(1)
+    try:
+        cout, cerr = p.communicate(input=b'operator here q', timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        cout, cerr = p.communicate()
+    tap.ok(rc == 0 and rc2 == 0 and b'operator here' in cout and b'console closed' in cerr,
+           "the operator uses the VM's console (the service passes it the connected socket)",
+           err + err2 + repr(cout) + repr(cerr))
+    ok, v = svc.wait_vm('echoer', lambda v: v['state'] == 'Off', 30)  # 'q' powered it off
+    tap.ok(ok, 'the echo guest powered off ("q")', json.dumps(v))
+    refused('stranger', ['console', 'echoer'], 'the stranger cannot use a console',
+            'may not use this parvis-vmms')
 else:
     tap.skip('the operator starts and stops a VM', 'no /dev/kvm')
 
