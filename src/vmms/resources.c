@@ -144,6 +144,10 @@ int svc_cgroup_prepare(struct service *svc, struct vm *vm, int fds[CGROUP_MAX_FD
 	return 0;
 }
 
+/*
+ * The others' weights are not recomputed when a VM ends: their ratios stay, and the CPU is
+ * shared among fewer, so each still gets at least its reserve.
+ */
 void svc_cgroup_release(struct service *svc, struct vm *vm)
 {
 	if (svc->cgroups)
