@@ -224,6 +224,7 @@ static int setup_v1(struct cgroup_host *h, char *err, size_t errlen)
 int cgroup_host_new(struct cgroup_host **ret, char *err, size_t errlen)
 {
 	struct cgroup_host *h = calloc(1, sizeof(*h));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
 	if (!h)
@@ -236,6 +237,19 @@ int cgroup_host_new(struct cgroup_host **ret, char *err, size_t errlen)
 		free(h);
 		return r;
 	}
+	/*
+	 * parvis-vmms/ is one scheduling entity beside the host's processes: weighed as one
+	 * process, all VMs together would get one CPU's share under contention. Weighed as one
+	 * busy process per host CPU, they may take the host, as their vCPU threads could
+	 * before they were grouped. A failure leaves the default weight (the VMs still run).
+	 */
+	if (cpus < 1)
+		cpus = 1;
+	if (h->version == 2)
+		(void)write_file(h->base[0], "cpu.weight", "%ld",
+				 cpus * 100 > 10000 ? 10000 : cpus * 100);
+	else
+		(void)write_file(h->base[CG_CPU], "cpu.shares", "%ld", cpus * 1024);
 	*ret = h;
 	return 0;
 }

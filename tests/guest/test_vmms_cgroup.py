@@ -3,10 +3,12 @@
 
 A VM's worker is in the VM's own cgroup from its start (cgroup.procs of
 vm-ID). set-vmprocessor --maximum 25 on a running VM whose guest spins
-(tiny kernel mode "spin": a loop that never leaves the guest): over a few
-seconds, measured from the cgroup itself, the VM's CPU time is at most its
-quota for the periods that passed (plus one period), the kernel throttled it
-(nr_throttled grew), and its share of wall time is within 25% + 5 of one CPU.
+(tiny kernel mode "spin": a loop that never leaves the guest): in windows of
+2 s, measured from the cgroup itself, the VM's CPU time is at most its quota
+for the periods that passed (plus one period) and at least the quota of the
+periods the kernel throttled; where the limit bit (most periods throttled),
+its share of wall time is within 25% +- 5 of one CPU. (On a host so loaded
+that the guest never gets 25%, that last check is skipped, saying so.)
 --maximum 100 lifts the quota; --reserve beyond the host is refused;
 set-vmmemory sets a hard limit on the running worker and refuses one below
 guest RAM; measure-vm of a VM that is Off says so.
@@ -57,27 +59,45 @@ rc, res, err = svc.cli_json('set-vmprocessor', 'spinner', '--maximum', '25')
 tap.ok(rc == 0 and res['maximum'] == 25, 'set-vmprocessor --maximum 25 on the running VM',
        json.dumps(res) + err)
 time.sleep(0.5)  # let the new quota take over from the periods already under way
+# Windows of 2 s, measured from the cgroup. In every one, the VM's CPU time is at most its
+# quota for the periods that passed (plus one period in flight) and at least the quota of
+# the periods the kernel throttled (a throttled period is one whose quota was used up). On
+# a loaded host the guest may not even get 25% and is then not throttled: the share is
+# checked in the first window where the limit bit (throttled in >= 80% of its periods).
+windows, bitten = [], None
 a, t0 = measure(), time.monotonic()
-time.sleep(4)
-b, t1 = measure(), time.monotonic()
-ok = a and b
-if ok:
-    used = b['cpu_time_ns'] - a['cpu_time_ns']
-    periods = b['cpu_periods'] - a['cpu_periods']
-    throttled = b['cpu_throttled_periods'] - a['cpu_throttled_periods']
-    quota_ns = b['cpu_quota_us'] * 1000
-    share = used / ((t1 - t0) * 1e9)
-    tap.ok(b['cpu_quota_us'] == 25000 and b['cpu_period_us'] == 100000,
-           'the cgroup holds 25 ms of CPU per 100 ms period (one vCPU)', json.dumps(b))
-    tap.ok(throttled > 0, f'the kernel throttled the spinning VM ({throttled} of {periods} periods)',
-           json.dumps([a, b]))
-    tap.ok(used <= (periods + 1) * quota_ns,
-           f'its CPU time ({used / 1e6:.0f} ms) is within its quota for {periods} periods',
-           json.dumps([a, b]))
-    tap.ok(share <= 0.30, f'its use is {share * 100:.1f}% of one CPU: within 25% + 5',
-           json.dumps([a, b]))
+for _ in range(15):
+    time.sleep(2)
+    b, t1 = measure(), time.monotonic()
+    if not (a and b):
+        break
+    w = {'used_ns': b['cpu_time_ns'] - a['cpu_time_ns'],
+         'periods': b['cpu_periods'] - a['cpu_periods'],
+         'throttled': b['cpu_throttled_periods'] - a['cpu_throttled_periods'],
+         'quota_ns': b['cpu_quota_us'] * 1000, 'wall_ns': (t1 - t0) * 1e9}
+    w['share'] = w['used_ns'] / w['wall_ns']
+    windows.append(w)
+    if w['periods'] and w['throttled'] >= 0.8 * w['periods']:
+        bitten = w
+        break
+    a, t0 = b, t1
+tap.ok(b and b['cpu_quota_us'] == 25000 and b['cpu_period_us'] == 100000,
+       'the cgroup holds 25 ms of CPU per 100 ms period (one vCPU)', json.dumps(b))
+tap.ok(windows and all(w['used_ns'] <= (w['periods'] + 1) * w['quota_ns'] for w in windows),
+       f'in each of {len(windows)} windows the CPU time is within the quota of its periods',
+       json.dumps(windows))
+tap.ok(windows and all(w['used_ns'] >= (w['throttled'] - 1) * w['quota_ns'] for w in windows),
+       'and at least the quota of the periods the kernel throttled (the cgroup accounts '
+       'consistently)', json.dumps(windows))
+if bitten:
+    tap.ok(0.20 <= bitten['share'] <= 0.30,
+           f"where the limit bit ({bitten['throttled']} of {bitten['periods']} periods throttled) "
+           f"the VM used {bitten['share'] * 100:.1f}% of one CPU: within 25% +- 5",
+           json.dumps(windows))
 else:
-    tap.ok(False, 'measure-vm answers', err)
+    tap.skip('the VM\'s share where the limit bit', 'the loaded host never gave the spinning '
+             f"guest its 25% in {len(windows)} windows (shares "
+             f"{[round(w['share'] * 100, 1) for w in windows]}%)")
 
 rc, res, err = svc.cli_json('get-vmprocessor', 'spinner')
 tap.ok(rc == 0 and res['maximum'] == 25 and res['reserve'] == 0 and res['relative_weight'] == 100,
