@@ -102,21 +102,31 @@ def lin1_console():
         return f.read()
 
 
-# The jailed worker opened the disk before its jail; the guest's storvsc finds it.
+# The jailed worker opened the disk before its jail; the guest's storvsc finds it (SCSI
+# probing may come after the heartbeat: wait for the line).
 DISK_SEEN = r'sd 0:0:0:0: \[sd\w+\] 4096 512-byte logical blocks'
-con = lin1_console()
-tap.ok(len(re.findall(DISK_SEEN, con)) == 1, 'lin1 (jailed): the guest sees its disk', con[-3000:])
+
+
+def wait_console(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        con = lin1_console()
+        if pred(con):
+            return True, con
+        time.sleep(3)
+    return False, lin1_console()
+
+
+ok, con = wait_console(lambda c: len(re.findall(DISK_SEEN, c)) == 1, BOOT_TIMEOUT)
+tap.ok(ok, 'lin1 (jailed): the guest sees its disk', con[-3000:])
 # A guest reboot rebuilds the partition inside the jail (/dev/kvm of the jail's root).
 pid_before = svc.vm('lin1')['pid']
 rc, out, err = svc.cli('restart-vm', 'lin1', timeout=300)
 tap.ok(rc == 0, 'restart-vm lin1: the guest is asked to restart', out + err)
-deadline = time.monotonic() + BOOT_TIMEOUT
-while time.monotonic() < deadline and lin1_console().count('Linux version') < 2:
-    time.sleep(3)
+wait_console(lambda c: c.count('Linux version') >= 2, BOOT_TIMEOUT)
 ok, res = wait_heartbeat('lin1', BOOT_TIMEOUT)
-con = lin1_console()
-tap.ok(ok and con.count('Linux version') == 2 and len(re.findall(DISK_SEEN, con)) == 2 and
-       svc.vm('lin1')['pid'] == pid_before,
+seen, con = wait_console(lambda c: len(re.findall(DISK_SEEN, c)) == 2, BOOT_TIMEOUT)
+tap.ok(ok and seen and con.count('Linux version') == 2 and svc.vm('lin1')['pid'] == pid_before,
        'lin1 rebooted in the same jailed worker: booted again, its disk again, heartbeat live',
        con[-3000:] + json.dumps(res)[-1000:])
 
