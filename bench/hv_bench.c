@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "hv/hv.h"
 #include "tiny/tiny.h"
 #include "vid/partition.h"
+#include "vmwp/sandbox.h"
 
 enum mode { MODE_LOOP = 1, MODE_OUT, MODE_HYPERCALL, MODE_MESSAGE, MODE_EVENT };
 
@@ -125,9 +127,16 @@ static void *poster(void *arg)
 	return NULL;
 }
 
+/* --seccomp: the vCPU thread runs under the jailed worker's vCPU filter (src/vmwp/sandbox.c). */
+static bool with_seccomp;
+
 static int run_mode(const char *dir, enum mode mode, unsigned count, struct run *r)
 {
-	struct partition_config cfg = {.memory_bytes = 32 * MiB, .vcpus = 1};
+	struct partition_config cfg = {
+		.memory_bytes = 32 * MiB,
+		.vcpus = 1,
+		.vcpu_thread_init = with_seccomp ? sandbox_vcpu_thread_init : NULL,
+	};
 	static uint8_t image[1 << 16];
 	struct x86_boot_regs regs;
 	struct boot_error berr;
@@ -237,17 +246,24 @@ int main(int argc, char **argv)
 		{"sint_message", MODE_MESSAGE, 10},
 		{"sint_event", MODE_EVENT, 10},
 	};
-	unsigned count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
+	unsigned count;
 	struct run r;
 	double dispatch = 0;
 	unsigned i;
 
+	if (argc > 1 && !strcmp(argv[argc - 1], "--seccomp")) {
+		with_seccomp = true;
+		argc--;
+	}
+	count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
 	if (argc < 2 || count == 0 || count >= (1u << 24)) {
-		fprintf(stderr, "usage: %s TINY_GUEST_DIR [ITERATIONS < 16M]\n", argv[0]);
+		fprintf(stderr, "usage: %s TINY_GUEST_DIR [ITERATIONS < 16M] [--seccomp]\n",
+			argv[0]);
 		return 2;
 	}
 	log_set_level(LOG_WARN);
-	printf("{\n  \"pvm\": %s,\n", partition_host_is_pvm() ? "true" : "false");
+	printf("{\n  \"pvm\": %s,\n  \"seccomp\": %s,\n",
+	       partition_host_is_pvm() ? "true" : "false", with_seccomp ? "true" : "false");
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		unsigned n = count / modes[i].divisor ? count / modes[i].divisor : 1;
 		int e = run_mode(argv[1], modes[i].mode, n, &r);

@@ -41,8 +41,9 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
 	json_object_object_add(o, "memory", json_object_new_string(mem));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
-	json_object_object_add(o, "cpu-model",
-			       json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
+	json_object_object_add(
+		o, "cpu-model",
+		json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
 	snprintf(serial, sizeof(serial), "socket:%s,log=%s", vm->paths.console,
 		 vm->paths.console_log);
 	json_object_object_add(o, "serial", json_object_new_string(serial));
@@ -194,7 +195,8 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
 	uint64_t deadline;
 	struct json_object *res = NULL;
-	unsigned i;
+	int cg_fds[CGROUP_MAX_FDS];
+	unsigned i, ncg = 0;
 	pid_t pid;
 	int r, fd;
 
@@ -209,10 +211,13 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		return NULL;
 	}
 	if (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
-	    (vm->rec.initrd && svc_check_file("initrd", vm->rec.initrd, err) < 0))
+	    svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
+	    (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
+				svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0)))
 		return NULL;
 	for (i = 0; i < vm->rec.ndisks; i++)
-		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0)
+		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0 ||
+		    svc_check_stored_path(svc, "disk", vm->rec.disks[i].path, err) < 0)
 			return NULL;
 	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
 		return NULL;
@@ -222,13 +227,20 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      strerror(errno));
 		return NULL;
 	}
+	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
+	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
+		return NULL;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
+		while (ncg)
+			close(cg_fds[--ncg]);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, &pid);
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, &pid);
+	while (ncg)
+		close(cg_fds[--ncg]);
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];
@@ -242,6 +254,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	vm->pid = pid;
 	vm->pidfd = fd;
 	vm->child = true;
+	svc_cgroup_balance(svc);
 	vm->start_time = proc_start_time(pid);
 	vm->cpu_sample_ns = 0;
 	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)
@@ -442,7 +455,7 @@ struct json_object *svc_call_restart_vm(struct service *svc, const struct api_re
 	}
 	json_object_put(ans);
 	vm_record_transition(&vm->rec, vm->rec.state, svc_now_ms(),
-			     "restart-vm: the guest restarts");
+			     "restart-vm: the guest restarts", svc_caller_uid());
 	if (inventory_write(svc->state_dir, &vm->rec) < 0)
 		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
 	return svc_vm_json(vm);

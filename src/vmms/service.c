@@ -43,6 +43,24 @@ int64_t svc_now_ms(void)
 	return (int64_t)(time_realtime_ns() / 1000000);
 }
 
+/* Per client thread: a call runs on its client's thread from start to end, lock or not. */
+static _Thread_local const struct api_caller *current_caller;
+
+void svc_set_caller(const struct api_caller *c)
+{
+	current_caller = c;
+}
+
+const struct api_caller *svc_caller(void)
+{
+	return current_caller;
+}
+
+int64_t svc_caller_uid(void)
+{
+	return current_caller ? (int64_t)current_caller->uid : VM_BY_SERVICE;
+}
+
 /* --- events ---------------------------------------------------------------------------- */
 
 void svc_emit(struct service *svc, struct json_object *ev)
@@ -148,7 +166,7 @@ int svc_transition(struct service *svc, struct vm *vm, enum vm_state to, const c
 		       vm_state_name(from), vm_state_name(to), reason);
 		return -EPERM;
 	}
-	vm_record_transition(&vm->rec, to, svc_now_ms(), reason);
+	vm_record_transition(&vm->rec, to, svc_now_ms(), reason, svc_caller_uid());
 	pv_log(LOG_INFO, "VM '%s': %s -> %s: %s", vm->rec.name, vm_state_name(from),
 	       vm_state_name(to), reason);
 	if (!vm->unreadable) {
@@ -239,6 +257,7 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		to = VM_STATE_CRITICAL;
 	}
 	forget_worker(vm);
+	svc_cgroup_release(svc, vm);
 	if (vm->rec.state == to)
 		return;
 	if (svc_transition(svc, vm, to, reason) < 0 && to == VM_STATE_OFF)
@@ -527,6 +546,10 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 		service_free(svc);
 		return -ENOMEM;
 	}
+	if (cgroup_host_new(&svc->cgroups, svc->cgroup_error, sizeof(svc->cgroup_error)) < 0)
+		pv_log(LOG_WARN, "no per-VM resource controls: %s", svc->cgroup_error);
+	else
+		pv_log(LOG_INFO, "per-VM cgroups: %s", cgroup_host_describe(svc->cgroups));
 	pthread_mutex_lock(&svc->lock);
 	r = inventory_load(svc->state_dir, load_one, svc);
 	pthread_mutex_unlock(&svc->lock);
@@ -563,6 +586,7 @@ struct service *service_free(struct service *svc)
 	}
 	if (svc->wake_fd >= 0)
 		close(svc->wake_fd);
+	cgroup_host_free(svc->cgroups);
 	free(svc->state_dir);
 	free(svc->vmwp);
 	free(svc);

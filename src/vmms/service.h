@@ -14,6 +14,7 @@
 
 #include "base/compiler.h"
 #include "ipc/api.h"
+#include "vmms/access.h"
 
 struct service;
 
@@ -27,6 +28,11 @@ struct service_config {
 	 */
 	bool jail;
 	uint32_t jail_uid_first, jail_uid_count;
+	/* Who may do what (access.h), where callers other than root may name files. */
+	struct access_policy access;
+	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */
+	unsigned nstorage_dirs;
+	int audit_fd; /* the audit log (audit.h), open for appending; -1: none */
 };
 
 /* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */
@@ -40,14 +46,23 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 struct service *service_free(struct service *svc);
 
 /*
- * Runs one API call (from a client thread; may block for the call's
- * duration, e.g. stop-vm) and returns the answer. A "subscribe" call
+ * Runs one API call of caller (from a client thread; may block for the call's
+ * duration, e.g. stop-vm) and returns the answer: a call the caller's role does
+ * not allow is refused; one that changes something is written to the audit log. A "subscribe" call
  * writes its answer to event_fd itself and adds event_fd to the event
  * stream (*subscribed set; NULL returned): events are then written to it
  * until service_unsubscribe().
  */
-struct json_object *service_call(struct service *svc, const struct api_request *req, int event_fd,
-				 bool *subscribed);
+struct json_object *service_call(struct service *svc, const struct api_caller *caller,
+				 const struct api_request *req, int event_fd, bool *subscribed,
+				 int *ret_fd);
+/*
+ * *ret_fd (-1 on entry) may come back with a descriptor to pass with the answer
+ * (get-vmconsole "connect": the console's connected socket); the caller sends it
+ * (jsonline_send_fd) and closes it.
+ */
+/* A connection refused for its caller (no role): written to the audit log. */
+void service_audit_refused(struct service *svc, const struct api_caller *caller, const char *why);
 void service_unsubscribe(struct service *svc, int event_fd);
 
 /* Number of VMs with a worker (for the exit message). */
