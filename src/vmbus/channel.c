@@ -247,7 +247,8 @@ static int next_timeout(struct vmbus_channel *ch)
 {
 	uint64_t deadline = atomic_load(&ch->timer_deadline_ns), now;
 
-	if (atomic_load(&ch->wake_requested) || ch->need_drain)
+	/* A busy channel waits for a wake: the doorbell alone does not make it look. */
+	if (atomic_load(&ch->wake_requested) || (ch->need_drain && !ch->busy))
 		return 0;
 	if (!deadline)
 		return -1;

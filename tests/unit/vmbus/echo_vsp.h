@@ -16,6 +16,8 @@ struct echo_vsp {
 	struct vmbus_channel *ch;
 	atomic_int opens, closes, wakes, packets, send_errors;
 	atomic_bool silent;	/* consume packets without answering */
+	atomic_bool busy;	/* answer BUSY: packets stay in the ring */
+	atomic_int refused;	/* packets answered BUSY */
 	atomic_int refuse_open; /* the open callback's result */
 	atomic_int burst;	/* packets to send at the next wake */
 	atomic_int burst_sent;
@@ -36,6 +38,10 @@ static inline int echo_packet(void *opaque, struct vmbus_channel *ch,
 	uint16_t type = (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED) ? VMBUS_PKT_COMP
 									   : VMBUS_PKT_DATA_INBAND;
 
+	if (atomic_load(&e->busy)) {
+		atomic_fetch_add(&e->refused, 1);
+		return VMBUS_PACKET_BUSY;
+	}
 	atomic_fetch_add(&e->packets, 1);
 	if (atomic_load(&e->silent))
 		return VMBUS_PACKET_DONE;
