@@ -9,7 +9,10 @@
  *   - a SINT injection: per message posted with hv_synic_post_message (and
  *     per event with hv_synic_signal_event) from a host thread, the guest
  *     woken from hlt, taking the interrupt and acknowledging;
- *   - the dispatch alone: hv_hypercall() called in a loop, no guest.
+ *   - the dispatch alone: hv_hypercall() called in a loop, no guest; and
+ *     the same from 1 and from 2 threads at once (two vCPUs signalling
+ *     together: any partition-wide lock on the path shows as a higher
+ *     cost per call with 2).
  *
  * CPU time is the process's (vCPU threads included: on PVM hosts the
  * guest's emulated kernel code is vCPU-thread CPU time too, which is why
@@ -221,6 +224,52 @@ static double dispatch_ns(struct run *r, unsigned count)
 	return (double)(t1 - t0) / count;
 }
 
+struct par {
+	struct hv *hv;
+	unsigned count;
+	pthread_barrier_t *start;
+	uint64_t ns;
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	struct vcpu_gprs regs;
+	uint64_t t0;
+	unsigned i;
+
+	pthread_barrier_wait(p->start);
+	t0 = time_monotonic_ns();
+	for (i = 0; i < p->count; i++) {
+		regs = (struct vcpu_gprs){.rcx = 0x1005D, .rdx = TINY_HV_EVT_CONN};
+		hv_hypercall(p->hv, 0, &regs, true);
+	}
+	p->ns = time_monotonic_ns() - t0;
+	return NULL;
+}
+
+/* Wall ns per hv_hypercall() on each of `threads` threads calling at once. */
+static double parallel_dispatch_ns(struct hv *hv, unsigned threads, unsigned count)
+{
+	struct par p[2];
+	pthread_t t[2];
+	pthread_barrier_t start;
+	double sum = 0;
+	unsigned i;
+
+	pthread_barrier_init(&start, NULL, threads);
+	for (i = 0; i < threads; i++) {
+		p[i] = (struct par){.hv = hv, .count = count, .start = &start};
+		pthread_create(&t[i], NULL, par_main, &p[i]);
+	}
+	for (i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		sum += (double)p[i].ns / count;
+	}
+	pthread_barrier_destroy(&start);
+	return sum / threads;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -236,7 +285,7 @@ int main(int argc, char **argv)
 	};
 	unsigned count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
 	struct run r;
-	double dispatch = 0;
+	double dispatch = 0, par1 = 0, par2 = 0;
 	unsigned i;
 
 	if (argc < 2 || count == 0 || count >= (1u << 24)) {
@@ -254,10 +303,15 @@ int main(int argc, char **argv)
 				strerror(-e), r.exit_status);
 			return 1;
 		}
-		if (modes[i].mode == MODE_HYPERCALL)
+		if (modes[i].mode == MODE_HYPERCALL) {
 			dispatch = dispatch_ns(&r, 1000000);
+			par1 = parallel_dispatch_ns(r.hv, 1, 1000000);
+			par2 = parallel_dispatch_ns(r.hv, 2, 1000000);
+		}
 		report(modes[i].name, &r, false);
 	}
-	printf("  \"hv_hypercall_dispatch_cpu_ns\": %.1f\n}\n", dispatch);
+	printf("  \"hv_hypercall_dispatch_cpu_ns\": %.1f,\n", dispatch);
+	printf("  \"signal_event_1_thread_wall_ns\": %.1f,\n", par1);
+	printf("  \"signal_event_2_threads_wall_ns\": %.1f\n}\n", par2);
 	return 0;
 }
