@@ -127,7 +127,7 @@ static uint16_t signal_event(struct hv *hv, unsigned vp, const struct call_input
 	struct hv_handler h;
 	uint16_t st;
 
-	HV_COUNT(hv, hypercall_signal_event);
+	HV_COUNT_VP(hv, vp, hypercall_signal_event);
 	if (in->c.fast) {
 		ev = (struct hv_input_signal_event){
 			.connection_id = (uint32_t)in->input,
@@ -195,7 +195,7 @@ void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_
 	uint64_t control, input, output, result;
 	bool enabled;
 
-	HV_COUNT(hv, hypercalls);
+	HV_COUNT_VP(hv, vp, hypercalls);
 	/* Written under hv->lock (msr.c); one atomic load here: no lock on the hot path. */
 	enabled = (__atomic_load_n(&hv->hypercall_msr, __ATOMIC_ACQUIRE) &
 		   HV_HYPERCALL_MSR_ENABLE) != 0;
