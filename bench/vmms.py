@@ -31,6 +31,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import qemu_peer  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -204,11 +207,11 @@ def bench_many(api, state, kernel, n, svc_pid):
             'service_rss_mib': rss1 / 1024}
 
 
-def bench_qemu(kernel, runs, tmp):
+def bench_qemu(kernel, runs, tmp, cpu):
     out, rss_mib = [], []
     for i in range(runs):
         con = os.path.join(tmp, f'qemu-{i}.con')
-        cmd = ['qemu-system-x86_64', '-M', 'microvm', '-enable-kvm', '-cpu', 'host', '-m', '32M',
+        cmd = ['qemu-system-x86_64', '-M', 'microvm', '-enable-kvm', '-cpu', cpu, '-m', '32M',
                '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'file:' + con,
                '-kernel', kernel, '-append', 'idle', '-no-reboot']
         t0 = time.monotonic()
@@ -269,9 +272,15 @@ def main():
               f'{m["service_growth_mib"]:.2f} MiB over {args.vms} VMs '
               f'({m["service_growth_mib"] / args.vms * 1024:.0f} KiB/VM)')
         if not args.no_qemu and shutil.which('qemu-system-x86_64'):
-            q, qrss = bench_qemu(kernel, args.runs, tmp)
-            print(f'QEMU -M microvm (KVM), spawn -> guest\'s first byte: median {ms(med(q))}, '
-                  f'RSS {med(qrss):.1f} MiB (guest RAM included)')
+            cpu, why = qemu_peer.cpu_model()
+            q, qrss = bench_qemu(kernel, args.runs, tmp, cpu) if cpu else ([], [])
+            if not cpu:
+                print(f'QEMU peer: not measured: no CPU model QEMU starts with here ({why})')
+            elif not [v for v in q if v is not None]:
+                print(f'QEMU peer (-cpu {cpu}): failed: no guest output in any of {args.runs} runs')
+            else:
+                print(f'QEMU -M microvm (KVM, -cpu {cpu}), spawn -> guest\'s first byte: median {ms(med(q))}, '
+                      f'RSS {med(qrss):.1f} MiB (guest RAM included)')
             if med(q) and med(to_byte):
                 print(f'ratio parvis start-vm/QEMU spawn, to the first byte: '
                       f'{med(to_byte) / med(q):.2f} (lower is better)')

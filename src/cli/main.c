@@ -250,6 +250,7 @@ enum {
 	O_PATH,
 	O_READONLY,
 	O_LUN,
+	O_COMPAT,
 	O_HELP,
 };
 
@@ -270,6 +271,7 @@ static const struct option all_options[] = {
 	{"path", required_argument, NULL, O_PATH},
 	{"readonly", no_argument, NULL, O_READONLY},
 	{"lun", required_argument, NULL, O_LUN},
+	{"compatibility-for-migration", required_argument, NULL, O_COMPAT},
 	{"help", no_argument, NULL, O_HELP},
 	{0},
 };
@@ -401,6 +403,14 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 			break;
 		case O_READONLY:
 			json_object_object_add(a->params, "readonly", json_object_new_boolean(1));
+			break;
+		case O_COMPAT:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error(v->name,
+						   "--compatibility-for-migration: '%s' is not on or off",
+						   optarg);
+			json_object_object_add(a->params, "compatibility_for_migration",
+					       json_object_new_boolean(!strcmp(optarg, "on")));
 			break;
 		}
 	}
@@ -656,6 +666,125 @@ static int verb_history(struct args *a)
 	return EXIT_OK;
 }
 
+/* Names from a JSON array, folded to the terminal's width after a label. */
+static void print_words(const char *label, struct json_object *a)
+{
+	size_t i, col = 0;
+
+	printf("%-12s: ", label);
+	col = 14;
+	if (!a || !json_object_array_length(a))
+		fputs("-", stdout);
+	for (i = 0; a && i < json_object_array_length(a); i++) {
+		const char *w = json_object_get_string(json_object_array_get_idx(a, i));
+
+		if (!w)
+			continue;
+		if (col + strlen(w) + 1 > 100) {
+			printf("\n%14s", "");
+			col = 14;
+		}
+		printf("%s ", w);
+		col += strlen(w) + 1;
+	}
+	putchar('\n');
+}
+
+static void print_processor(struct json_object *p)
+{
+	struct json_object *v;
+
+	printf("%-12s: %s\n", "Model", jstr(p, "model"));
+	printf("%-12s: %s (%s family %#x model %#x stepping %u)\n", "Processor", jstr(p, "brand"),
+	       jstr(p, "vendor"), (unsigned)jnum(p, "family"), (unsigned)jnum(p, "model-number"),
+	       (unsigned)jnum(p, "stepping"));
+	if (json_object_object_get_ex(p, "count", &v))
+		printf("%-12s: %d\n", "Count", json_object_get_int(v));
+	json_object_object_get_ex(p, "features", &v);
+	print_words("Features", v);
+	if (json_object_object_get_ex(p, "host-features", &v) && json_object_array_length(v))
+		print_words("Host", v); /* KVM cannot set these here: the guest sees the host's */
+	if (json_object_object_get_ex(p, "missing", &v) && json_object_array_length(v))
+		print_words("Missing", v);
+}
+
+static int verb_set_processor(struct args *a)
+{
+	struct json_object *res, *p;
+	int r;
+
+	if (!json_object_object_get_ex(a->params, "compatibility_for_migration", NULL))
+		return usage_error(a->verb->name, "give --compatibility-for-migration on|off");
+	r = call("set-vmprocessor", json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out)
+		print_json(res);
+	else if (json_object_object_get_ex(res, "processor", &p))
+		printf("%s: compatibility for migration %s (CPU model %s)\n", jstr(res, "name"),
+		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
+			       ? "on"
+			       : "off",
+		       jstr(p, "model"));
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_get_processor(struct args *a)
+{
+	struct json_object *res, *p;
+	int r = call("get-vmprocessor", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else if (json_object_object_get_ex(res, "processor", &p)) {
+		printf("%-12s: %s\n", "VMName", jstr(res, "name"));
+		printf("%-12s: %s\n", "Compatible",
+		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
+			       ? "on (for migration)"
+			       : "off");
+		print_processor(p);
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_get_host_processor(struct args *a)
+{
+	struct json_object *res, *models, *v;
+	int r = call("get-vmhostprocessor", NULL, NULL, &res);
+
+	(void)a;
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else {
+		printf("%-12s: %s (%s family %#x model %#x stepping %u)%s\n", "Processor",
+		       jstr(res, "brand"), jstr(res, "vendor"), (unsigned)jnum(res, "family"),
+		       (unsigned)jnum(res, "model-number"), (unsigned)jnum(res, "stepping"),
+		       json_object_get_boolean(json_object_object_get(res, "pvm")) ? " on PVM" : "");
+		json_object_object_get_ex(res, "kvm-features", &v);
+		print_words("KVM offers", v);
+		if (json_object_object_get_ex(res, "models", &models)) {
+			json_object_object_foreach(models, name, m) {
+				bool ok = json_object_get_boolean(json_object_object_get(m, "available"));
+				struct json_object *missing = json_object_object_get(m, "missing");
+
+				printf("%-12s: %s\n", name,
+				       !ok ? jstr(m, "reason")
+				       : missing && json_object_array_length(missing)
+					       ? "available, with features missing (get-vmprocessor)"
+					       : "available");
+			}
+		}
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
 static int verb_events(struct args *a)
 {
 	struct json_object *req = api_request_new(1, "subscribe", NULL);
@@ -833,6 +962,17 @@ static const struct verb verbs[] = {
 	 "get-vmintegrationservice NAME [--json]",
 	 "The integration services (heartbeat, shutdown, time sync, KVP) and the guest's KVP "
 	 "items."},
+	{"set-vmprocessor", verb_set_processor, "compatibility-for-migration,json", true,
+	 "set-vmprocessor NAME --compatibility-for-migration on|off [--json]",
+	 "Processor compatibility for migration: on gives the VM the baseline CPU model of its\n"
+	 "vendor, the same on every host, so that it can move between them (the VM must be Off)."},
+	{"get-vmprocessor", verb_get_processor, "json", true, "get-vmprocessor NAME [--json]",
+	 "The processor the VM gets: model, signature and features; \"Host\" lists those this\n"
+	 "host's KVM cannot set, which the guest sees as the host's own."},
+	{"get-vmhostprocessor", verb_get_host_processor, "json", false,
+	 "get-vmhostprocessor [--json]",
+	 "What this host's processor and KVM offer, and which CPU models it can run: compare\n"
+	 "two hosts' --json before a migration."},
 	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
 	 "The VM's state transitions with their time and reason."},
 	{"console", verb_console, "", true, "console NAME",

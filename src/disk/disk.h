@@ -67,8 +67,36 @@ struct disk_info {
  */
 int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
 	      size_t err_size) must_check;
-/* Flushes, marks a VHDX closed cleanly, closes the files. NULL is a no-op. Returns NULL. */
+/*
+ * disk_open, with the directories where a differencing disk's parents may
+ * be (NULL-terminated; NULL for none). A parent is only ever looked for in
+ * the child's own directory (or below it) and in those (or below them): a
+ * locator naming anything else (an absolute path elsewhere, "..", /proc,
+ * a symlink, a device, a FIFO) is refused before anything opens it.
+ */
+int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
+		 struct disk **ret, char *err, size_t err_size) must_check;
+/*
+ * disk_open_in on a file already open, for a process that can no longer open host paths
+ * (the worker in its jail): fd is the disk's file (read-only if it was opened so), direct_fd
+ * the same file opened again with O_DIRECT, or -1 for buffered I/O only. Both are
+ * duplicated (the caller keeps and closes its own). name is the path for messages and the
+ * directory a differencing disk's parents are looked for in, which must still be openable.
+ */
+int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
+		 const char *const *parent_dirs, struct disk **ret, char *err,
+		 size_t err_size) must_check;
+/*
+ * Drops a reference; the last one flushes, marks a VHDX closed cleanly and closes the files.
+ * NULL is a no-op. Returns NULL.
+ */
 struct disk *disk_close(struct disk *d);
+/*
+ * One more reference to d, dropped by its own disk_close(): a worker whose disks were opened
+ * before its jail keeps them across reboots while each boot's controller closes its own.
+ * Returns d.
+ */
+struct disk *disk_ref(struct disk *d);
 void disk_get_info(const struct disk *d, struct disk_info *info);
 
 /* Synchronous I/O. 0 or -errno (-EINVAL unaligned or past the end, -EROFS, -EIO, -ENOSPC). */

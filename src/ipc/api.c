@@ -23,6 +23,9 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_GET_VMINTEGRATIONSERVICE] = "get-vmintegrationservice",
 	[API_CALL_GET_VMCONSOLE] = "get-vmconsole",
 	[API_CALL_GET_VMHISTORY] = "get-vmhistory",
+	[API_CALL_SET_VMPROCESSOR] = "set-vmprocessor",
+	[API_CALL_GET_VMPROCESSOR] = "get-vmprocessor",
+	[API_CALL_GET_VMHOSTPROCESSOR] = "get-vmhostprocessor",
 	[API_CALL_SUBSCRIBE] = "subscribe",
 	[API_CALL_VERSION] = "version",
 };

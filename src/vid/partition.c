@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cpuid.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,9 +25,6 @@
 /* Addresses KVM wants for VMX's real-mode helpers; inside the MMIO hole, never RAM. */
 #define KVM_TSS_GPA	     0xFFFBD000u
 #define KVM_IDENTITY_MAP_GPA 0xFFFBC000u
-
-#define CPUID_80000008_EBX_XSAVEERPTR (1u << 2)
-#define CPUID_1_ECX_HYPERVISOR	      (1u << 31)
 
 const char *partition_stop_reason_name(enum partition_stop_reason reason)
 {
@@ -168,75 +166,125 @@ static int install_msr_filter(struct partition *p)
 	return 0;
 }
 
-static struct kvm_cpuid_entry2 *cpuid_find(struct partition *p, uint32_t function, uint32_t index)
+/* The host CPU's own feature words (leaves 1, 7.0, 0xD.1) and brand, with the cpuid instruction. */
+static void probe_native(struct cpu_host *host)
 {
-	unsigned i;
+	unsigned a, b, c, d, f;
 
-	for (i = 0; i < p->ncpuid; i++)
-		if (p->cpuid[i].function == function &&
-		    (!(p->cpuid[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) ||
-		     p->cpuid[i].index == index))
-			return &p->cpuid[i];
-	return NULL;
+	if (__get_cpuid(1, &a, &b, &c, &d))
+		host->native_leaf1 = (struct cpuid_leaf){.function = 1, .reg = {a, b, c, d}};
+	if (__get_cpuid_max(0, NULL) >= 7) {
+		__cpuid_count(7, 0, a, b, c, d);
+		host->native_leaf7 = (struct cpuid_leaf){.function = 7, .indexed = true,
+							 .reg = {a, b, c, d}};
+	}
+	if (__get_cpuid_max(0, NULL) >= 0xD) {
+		__cpuid_count(0xD, 1, a, b, c, d);
+		host->native_leafd1 = (struct cpuid_leaf){.function = 0xD, .index = 1, .indexed = true,
+							  .reg = {a, b, c, d}};
+	}
+	if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x80000004u)
+		return;
+	for (f = 0; f < 3; f++) {
+		uint32_t regs[4];
+
+		__cpuid(0x80000002 + f, regs[0], regs[1], regs[2], regs[3]);
+		memcpy(host->native_brand + 16 * f, regs, 16);
+	}
+	host->native_brand[48] = 0;
 }
 
-static int load_cpuid(struct partition *p)
+/* IA32_ARCH_CAPABILITIES as KVM would give a guest (a "feature MSR": KVM_GET_MSRS on /dev/kvm). */
+static void probe_arch_capabilities(int kvm_fd, struct cpu_host *host)
 {
-	const unsigned max = 256;
+	uint64_t v = 0;
+
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_MSR_FEATURES) <= 0)
+		return;
+	if (vid_msr_ioctl(kvm_fd, KVM_GET_MSRS, MSR_IA32_ARCH_CAPABILITIES, &v) == 0) {
+		host->have_arch_capabilities = true;
+		host->arch_capabilities = v;
+	}
+}
+
+static int probe_cpu_host(int kvm_fd, struct cpu_host *host)
+{
+	/* Room is left for the leaves Parvis adds (hv/'s, topology sub-leaves). */
+	const unsigned max = CPUID_MAX_LEAVES - 32;
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + max * sizeof(c->entries[0]));
-	struct kvm_cpuid_entry2 *e;
 	unsigned i;
 
 	if (!c)
 		return -ENOMEM;
+	memset(host, 0, sizeof(*host));
 	c->nent = max;
-	if (ioctl(p->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
 		free(c);
 		return -errno;
 	}
-	p->ncpuid = 0;
-	for (i = 0; i < c->nent && p->ncpuid < PARTITION_MAX_CPUID; i++) {
-		/* Hypervisor leaves are ours alone: never show a KVM signature (docs/pvm.md). */
-		if (c->entries[i].function >= 0x40000000 && c->entries[i].function < 0x50000000)
-			continue;
-		p->cpuid[p->ncpuid++] = c->entries[i];
+	for (i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		struct cpuid_leaf l = {
+			.function = e->function,
+			.index = e->index,
+			.indexed = e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+			.reg = {e->eax, e->ebx, e->ecx, e->edx},
+		};
+
+		if (cpuid_table_set(&host->supported, &l) < 0)
+			break;
 	}
 	free(c);
-	e = cpuid_find(p, 1, 0);
-	if (e)
-		e->ecx |= CPUID_1_ECX_HYPERVISOR;
-	/*
-	 * PVM's emulator cannot run the fnclex/emms/fild sequence Linux uses on
-	 * AMD CPUs that leak FPU error pointers; XSAVEERPTR says the CPU does not
-	 * (research/PVM-GROUND.md). Only where guest kernel code is emulated.
-	 */
-	e = cpuid_find(p, 0x80000008, 0);
-	if (e && p->pvm)
-		e->ebx |= CPUID_80000008_EBX_XSAVEERPTR;
+	host->pvm = partition_host_is_pvm();
+	probe_arch_capabilities(kvm_fd, host);
+	probe_native(host);
 	return 0;
+}
+
+int partition_probe_cpu_host(struct cpu_host *host, char *errbuf, size_t errlen)
+{
+	int fd = open_kvm(errbuf, errlen), r;
+
+	if (fd < 0)
+		return fd;
+	r = probe_cpu_host(fd, host);
+	if (r < 0)
+		snprintf(errbuf, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+	close(fd);
+	return r;
+}
+
+static int build_cpu_model(struct partition *p, const char *name, unsigned vcpus, char *errbuf,
+			   size_t errlen)
+{
+	struct cpu_host *host = calloc(1, sizeof(*host));
+	int r;
+
+	if (!host)
+		return -ENOMEM;
+	r = probe_cpu_host(p->kvm_fd, host);
+	if (r < 0)
+		snprintf(errbuf, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+	else
+		r = cpu_model_build(name ? name : "host", host, vcpus, &p->model, errbuf, errlen);
+	free(host);
+	return r;
+}
+
+const struct cpu_model *partition_cpu_model(const struct partition *p)
+{
+	return &p->model;
 }
 
 int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, uint32_t eax,
 			uint32_t ebx, uint32_t ecx, uint32_t edx)
 {
-	struct kvm_cpuid_entry2 *e;
+	struct cpuid_leaf l = {.function = function, .index = index, .indexed = index != 0,
+			       .reg = {eax, ebx, ecx, edx}};
 
 	if (p->started)
 		return -EBUSY;
-	e = cpuid_find(p, function, index);
-	if (!e) {
-		if (p->ncpuid == PARTITION_MAX_CPUID)
-			return -ENOSPC;
-		e = &p->cpuid[p->ncpuid++];
-		*e = (struct kvm_cpuid_entry2){.function = function, .index = index};
-		if (index)
-			e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-	}
-	e->eax = eax;
-	e->ebx = ebx;
-	e->ecx = ecx;
-	e->edx = edx;
-	return 0;
+	return cpuid_table_set(&p->model.cpuid, &l);
 }
 
 int partition_new(const struct partition_config *cfg, struct partition **ret, char *errbuf,
@@ -253,6 +301,8 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 	pthread_mutex_init(&p->stop_lock, NULL);
 	pthread_cond_init(&p->stop_cond, NULL);
 	p->pvm = partition_host_is_pvm();
+	p->vcpu_thread_init = cfg->vcpu_thread_init;
+	p->vcpu_thread_opaque = cfg->vcpu_thread_opaque;
 
 	r = open_kvm(errbuf, errlen);
 	if (r < 0)
@@ -315,11 +365,9 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 		snprintf(errbuf, errlen, "user-space MSR exits: %s", strerror(-r));
 		goto fail;
 	}
-	r = load_cpuid(p);
-	if (r < 0) {
-		snprintf(errbuf, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-r));
+	r = build_cpu_model(p, cfg->cpu_model, cfg->vcpus, errbuf, errlen);
+	if (r < 0)
 		goto fail;
-	}
 	r = io_bus_new("pio", &p->pio);
 	if (r == 0)
 		r = io_bus_new("mmio", &p->mmio);
@@ -443,20 +491,36 @@ int64_t partition_tsc_khz(struct partition *p)
 	return khz > 0 ? khz : -errno;
 }
 
-int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
+int vid_msr_ioctl(int fd, unsigned long request, uint32_t index, uint64_t *value)
 {
 	_Alignas(struct kvm_msrs)
 		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
+	int r;
+
+	memset(buf, 0, sizeof(buf));
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = index;
+	msrs->entries[0].data = *value;
+	r = ioctl(fd, request, msrs);
+	if (r < 0)
+		return -errno;
+	if (r != 1)
+		return -EINVAL; /* KVM took none: it refuses this MSR or value */
+	*value = msrs->entries[0].data;
+	return 0;
+}
+
+int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
+{
+	uint64_t v = 0;
 
 	if (vp_index >= p->nvcpus)
 		return -EINVAL;
-	memset(buf, 0, sizeof(buf));
-	msrs->nmsrs = 1;
-	msrs->entries[0].index = 0x10; /* IA32_TIME_STAMP_COUNTER */
-	if (ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, msrs) != 1)
+	if (vid_msr_ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, 0x10 /* IA32_TIME_STAMP_COUNTER */,
+			  &v) < 0)
 		return -EIO;
-	*tsc = msrs->entries[0].data;
+	*tsc = v;
 	return 0;
 }
 
@@ -486,6 +550,12 @@ int partition_start(struct partition *p)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR1, &sa, NULL) < 0)
 		return -errno;
+	/* Every vCPU gets the final CPUID (hv/ has added its leaves since partition_new). */
+	for (i = 0; i < p->nvcpus; i++) {
+		r = vcpu_apply_cpu(&p->vcpus[i]);
+		if (r < 0)
+			return r;
+	}
 	r = vcpu_apply_boot_regs(&p->vcpus[0], &p->boot_regs);
 	if (r < 0)
 		return r;

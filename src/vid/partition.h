@@ -24,7 +24,18 @@ struct partition;
 struct partition_config {
 	uint64_t memory_bytes; /* RAM, multiple of 4 KiB */
 	unsigned vcpus;	       /* 1..partition_max_vcpus() */
+	const char *cpu_model; /* a name of cpu_model_names (src/cpu/cpu_model.h); NULL: "host" */
+	/*
+	 * Called on each vCPU thread before its first KVM_RUN (the worker's jail loads the
+	 * vCPU threads' own seccomp filter there); a negative return stops the partition with
+	 * a host error. NULL: nothing to do.
+	 */
+	int (*vcpu_thread_init)(void *opaque, unsigned index);
+	void *vcpu_thread_opaque;
 };
+
+struct cpu_model;
+struct cpu_host;
 
 /* Why the partition stopped running; PARTITION_RUNNING while it runs. */
 enum partition_stop_reason {
@@ -117,6 +128,15 @@ int64_t partition_tsc_khz(struct partition *p);
  * thread (from an MSR or hypercall handler), where KVM does not block.
  */
 int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc) must_check;
+
+/* The virtual processor the vCPUs get (final once partition_start has run). */
+const struct cpu_model *partition_cpu_model(const struct partition *p);
+/*
+ * What this host's KVM offers a processor (KVM_GET_SUPPORTED_CPUID, feature
+ * MSRs, the host CPU's own leaf 1 and brand): the input of cpu_model_build.
+ * Opens /dev/kvm itself; fills errbuf on failure.
+ */
+int partition_probe_cpu_host(struct cpu_host *host, char *errbuf, size_t errlen) must_check;
 
 /*
  * Sets or replaces a CPUID leaf seen by every vCPU (before partition_start).

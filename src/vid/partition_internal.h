@@ -8,9 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "cpu/cpu_model.h"
 #include "vid/partition.h"
 
-#define PARTITION_MAX_CPUID 128
 #define STOP_DETAIL_LEN	    2048
 
 struct vcpu {
@@ -41,12 +41,17 @@ struct partition {
 	struct io_bus *mmio;
 
 	unsigned nvcpus;
+	int (*vcpu_thread_init)(void *opaque, unsigned index); /* partition_config's */
+	void *vcpu_thread_opaque;
 	struct vcpu *vcpus; /* nvcpus entries */
 	bool started;
 
-	/* CPUID template; per-vCPU APIC ID fields are patched when applied. */
-	struct kvm_cpuid_entry2 cpuid[PARTITION_MAX_CPUID];
-	unsigned ncpuid;
+	/*
+	 * The virtual processor (src/cpu/): its CPUID template, with hv/'s
+	 * leaves added by partition_set_cpuid, and the MSRs every vCPU starts
+	 * with. Each vCPU gets its own APIC IDs when applied (vcpu_apply_cpu).
+	 */
+	struct cpu_model model;
 	struct x86_boot_regs boot_regs;
 	bool have_boot_regs;
 
@@ -71,6 +76,13 @@ struct partition {
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);
 void vcpu_fini(struct vcpu *v);
+/*
+ * One MSR through KVM_GET_MSRS/KVM_SET_MSRS (request) on a vCPU or /dev/kvm
+ * fd: 0 with *value read back, -EINVAL if KVM took none, or -errno.
+ */
+int vid_msr_ioctl(int fd, unsigned long request, uint32_t index, uint64_t *value);
+/* CPUID and the model's MSRs on one vCPU (before it first runs). */
+int vcpu_apply_cpu(struct vcpu *v) must_check;
 int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);
 void *vcpu_thread_main(void *arg);
 void vcpu_kick(struct vcpu *v);

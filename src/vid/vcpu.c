@@ -38,33 +38,62 @@ static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
 static int set_cpuid(struct vcpu *v)
 {
 	struct partition *p = v->partition;
-	struct kvm_cpuid2 *c;
+	struct cpuid_table *t = malloc(sizeof(*t));
+	struct kvm_cpuid2 *c = NULL;
+	unsigned i;
+	int r = -ENOMEM;
+
+	if (!t)
+		return -ENOMEM;
+	cpu_model_vcpu_cpuid(&p->model, v->index, t);
+	c = calloc(1, sizeof(*c) + t->n * sizeof(c->entries[0]));
+	if (!c)
+		goto out;
+	c->nent = t->n;
+	for (i = 0; i < t->n; i++) {
+		const struct cpuid_leaf *l = &t->leaf[i];
+
+		c->entries[i] = (struct kvm_cpuid_entry2){
+			.function = l->function,
+			.index = l->index,
+			.flags = l->indexed ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+			.eax = l->reg[CPUID_EAX],
+			.ebx = l->reg[CPUID_EBX],
+			.ecx = l->reg[CPUID_ECX],
+			.edx = l->reg[CPUID_EDX],
+		};
+	}
+	r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+out:
+	free(c);
+	free(t);
+	return r;
+}
+
+/* One MSR, as the host sets it; -EINVAL if KVM refuses it. */
+static int set_msr(struct vcpu *v, uint32_t index, uint64_t value)
+{
+	return vid_msr_ioctl(v->fd, KVM_SET_MSRS, index, &value);
+}
+
+int vcpu_apply_cpu(struct vcpu *v)
+{
+	struct cpu_model *m = &v->partition->model;
 	unsigned i;
 	int r;
 
-	c = calloc(1, sizeof(*c) + p->ncpuid * sizeof(c->entries[0]));
-	if (!c)
-		return -ENOMEM;
-	c->nent = p->ncpuid;
-	memcpy(c->entries, p->cpuid, p->ncpuid * sizeof(c->entries[0]));
-	for (i = 0; i < p->ncpuid; i++) {
-		struct kvm_cpuid_entry2 *e = &c->entries[i];
-
-		switch (e->function) {
-		case 1:
-			/* Initial APIC ID and the logical processor count of the package. */
-			e->ebx = (e->ebx & 0x0000FFFF) | (v->index << 24) |
-				 (MIN(p->nvcpus, 255u) << 16);
-			e->edx |= 1u << 28; /* HTT: the count above is valid */
-			break;
-		case 0xB:
-		case 0x1F:
-			e->edx = v->index; /* x2APIC ID */
-			break;
+	r = set_cpuid(v);
+	for (i = 0; r == 0 && i < m->nmsrs; i++) {
+		r = set_msr(v, m->msrs[i].index, m->msrs[i].value);
+		if (r == -EINVAL) {
+			/* Refused: keep the platform consistent without it (cpu_model_drop_msr). */
+			pv_log(LOG_INFO, "cpu: KVM refuses MSR %#x = %#llx; the guest is not told of it",
+			       m->msrs[i].index, (unsigned long long)m->msrs[i].value);
+			cpu_model_drop_msr(m, m->msrs[i].index);
+			r = set_cpuid(v);
+			i = (unsigned)-1; /* the list changed: from the start (the loop adds 1) */
 		}
 	}
-	r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
-	free(c);
 	return r;
 }
 
@@ -457,6 +486,16 @@ void *vcpu_thread_main(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	if (p->vcpu_thread_init) {
+		int r = p->vcpu_thread_init(p->vcpu_thread_opaque, v->index);
+
+		if (r < 0) {
+			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+						   "vCPU %u: thread set-up: %s", v->index,
+						   strerror(-r));
+			goto out;
+		}
+	}
 	if (v->index == 0) {
 		uint_fast64_t none = 0;
 
@@ -486,6 +525,7 @@ void *vcpu_thread_main(void *arg)
 		if (!dispatch_exit(v))
 			break;
 	}
+out:
 	pthread_mutex_lock(&p->stop_lock);
 	p->running_vcpus--;
 	pthread_cond_broadcast(&p->stop_cond); /* partition_pause counts running vCPUs */

@@ -331,16 +331,17 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 	uint32_t off = m->downstream_ringbuffer_pageoffset;
 	int r;
 
+	/* The page offset is checked against the GPADL's length by vmbus_ring_new. */
 	if (!g || g->child_relid != ch->relid || g->range_count != 1 || g->first_byte_offset != 0 ||
-	    off < 2 || off > g->npfns - 2 || m->target_vp >= s->cfg.vcpus) {
+	    off >= g->npfns || m->target_vp >= s->cfg.vcpus) {
 		vmbus_server_guest_error(s,
 					 "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused",
 					 ch->name, m->ringbuffer_gpadlhandle, off, m->target_vp);
 		return VMBUS_STATUS_UNSUCCESSFUL;
 	}
-	r = vmbus_ring_new(s->cfg.mem, g->pfns, off, false, &ch->in);
+	r = vmbus_ring_new(s->cfg.mem, g, 0, off, false, &ch->in);
 	if (r == 0)
-		r = vmbus_ring_new(s->cfg.mem, g->pfns + off, g->npfns - off, true, &ch->out);
+		r = vmbus_ring_new(s->cfg.mem, g, off, g->npfns - off, true, &ch->out);
 	if (r < 0) {
 		vmbus_server_guest_error(s, "%s: OPENCHANNEL with unusable rings (%s)", ch->name,
 					 strerror(-r));

@@ -257,3 +257,22 @@ unsigned vmbus_gpadl_count(const struct vmbus_gpadl_table *t)
 {
 	return t->count;
 }
+
+int vmbus_gpadl_map_pages(struct guest_memory *mem, const struct vmbus_gpadl *g, uint64_t first,
+			  uint64_t count, void **ret_pages)
+{
+	uint64_t i;
+
+	/* In 64 bits, so that neither first + count nor npfns - first can wrap. */
+	if (count == 0 || first >= g->npfns || count > g->npfns - first)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		uint64_t pfn = g->pfns[first + i];
+		void *p = pfn < MAX_PFN ? guest_memory_ptr(mem, pfn * PAGE_SIZE, PAGE_SIZE) : NULL;
+
+		if (!p)
+			return -EFAULT;
+		ret_pages[i] = p;
+	}
+	return 0;
+}

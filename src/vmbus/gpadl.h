@@ -68,3 +68,17 @@ struct vmbus_gpadl *vmbus_gpadl_find(struct vmbus_gpadl_table *t, uint32_t id);
  */
 int vmbus_gpadl_remove(struct vmbus_gpadl_table *t, uint32_t id) must_check;
 unsigned vmbus_gpadl_count(const struct vmbus_gpadl_table *t);
+
+/*
+ * The one way to map guest pages named by a GPADL (rings, and any buffer
+ * a device maps from a GPADL): pages [first, first + count) of g. The
+ * range is checked against g's own page list before any PFN is read (the
+ * offsets come from the guest: OPENCHANNEL's page offset, a device's
+ * buffer description), then each PFN against guest RAM. Fills
+ * ret_pages[0..count) with host pointers to the pages. -EINVAL if the
+ * range is empty or not inside the GPADL, -EFAULT if a page is not RAM
+ * (the table checked that when the GPADL was made; checked again because
+ * a GPADL may outlive a change of memory layout).
+ */
+int vmbus_gpadl_map_pages(struct guest_memory *mem, const struct vmbus_gpadl *g, uint64_t first,
+			  uint64_t count, void **ret_pages) must_check;

@@ -18,7 +18,7 @@
 
 struct vmbus_ring {
 	struct vmbus_ring_header *hdr; /* shared with the guest: every field guest-writable */
-	uint8_t **data;		       /* host pointers of the data pages */
+	void **pages;		       /* host pointers of every page: the header, then the data */
 	uint32_t data_size;	       /* (npages - 1) * 4096, a multiple of 8 */
 	uint32_t index;		       /* ours: read index (incoming) or write index (outgoing) */
 	bool outgoing;
@@ -39,39 +39,33 @@ static bool index_ok(const struct vmbus_ring *r, uint32_t i)
 	return i < r->data_size && IS_ALIGNED(i, 8u);
 }
 
-int vmbus_ring_new(struct guest_memory *mem, const uint64_t *pfns, unsigned npages, bool outgoing,
-		   struct vmbus_ring **ret)
+int vmbus_ring_new(struct guest_memory *mem, const struct vmbus_gpadl *g, uint32_t first,
+		   uint32_t npages, bool outgoing, struct vmbus_ring **ret)
 {
 	struct vmbus_ring *r;
-	unsigned i;
+	void **pages;
 	uint32_t idx;
+	int err;
 
 	if (npages < 2 || npages > VMBUS_RING_MAX_PAGES)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->data = calloc(npages - 1, sizeof(*r->data));
-	if (!r->data) {
+	pages = calloc(npages, sizeof(*pages));
+	if (!pages) {
 		free(r);
 		return -ENOMEM;
 	}
+	r->pages = pages;
+	err = vmbus_gpadl_map_pages(mem, g, first, npages, pages);
+	if (err < 0) {
+		vmbus_ring_free(r);
+		return err;
+	}
+	r->hdr = pages[0];
 	r->outgoing = outgoing;
 	r->data_size = (npages - 1) * PAGE_SIZE;
-	for (i = 0; i < npages; i++) {
-		void *p = pfns[i] < (UINT64_C(1) << 52)
-				  ? guest_memory_ptr(mem, pfns[i] * PAGE_SIZE, PAGE_SIZE)
-				  : NULL;
-
-		if (!p) {
-			vmbus_ring_free(r);
-			return -EFAULT;
-		}
-		if (i == 0)
-			r->hdr = p;
-		else
-			r->data[i - 1] = p;
-	}
 	idx = load_acquire(outgoing ? &r->hdr->write_index : &r->hdr->read_index);
 	if (!index_ok(r, idx)) {
 		vmbus_ring_free(r);
@@ -90,7 +84,7 @@ struct vmbus_ring *vmbus_ring_free(struct vmbus_ring *r)
 {
 	if (!r)
 		return NULL;
-	free(r->data);
+	free(r->pages);
 	free(r);
 	return NULL;
 }
@@ -98,6 +92,11 @@ struct vmbus_ring *vmbus_ring_free(struct vmbus_ring *r)
 uint32_t vmbus_ring_data_size(const struct vmbus_ring *r)
 {
 	return r->data_size;
+}
+
+static uint8_t *data_page(const struct vmbus_ring *r, uint32_t page)
+{
+	return r->pages[1 + page];
 }
 
 /* Copies len bytes (len <= data_size) from data offset off, wrapping. */
@@ -109,7 +108,7 @@ static void copy_from_ring(const struct vmbus_ring *r, uint32_t off, void *dst, 
 		uint32_t page = off / PAGE_SIZE, in = off % PAGE_SIZE;
 		size_t n = MIN(len, (size_t)(PAGE_SIZE - in));
 
-		memcpy(d, r->data[page] + in, n);
+		memcpy(d, data_page(r, page) + in, n);
 		d += n;
 		len -= n;
 		off += (uint32_t)n;
@@ -126,7 +125,7 @@ static uint32_t copy_to_ring(struct vmbus_ring *r, uint32_t off, const void *src
 		uint32_t page = off / PAGE_SIZE, in = off % PAGE_SIZE;
 		size_t n = MIN(len, (size_t)(PAGE_SIZE - in));
 
-		memcpy(r->data[page] + in, s, n);
+		memcpy(data_page(r, page) + in, s, n);
 		s += n;
 		len -= n;
 		off += (uint32_t)n;

@@ -24,6 +24,7 @@
 
 #include "base/compiler.h"
 #include "vid/guest_memory.h"
+#include "vmbus/gpadl.h"
 
 struct vmbus_ring;
 
@@ -31,14 +32,15 @@ struct vmbus_ring;
 #define VMBUS_RING_MAX_PAGES 65536u
 
 /*
- * A ring over npages guest pages (page 0 is the header, at least one data
- * page). Every PFN must be guest RAM. Reads the initial index this side
- * owns (the read index of an incoming ring, the write index of an
- * outgoing one) and checks it. -EINVAL (bad page count or index),
- * -EFAULT (a page is not RAM), -ENOMEM.
+ * A ring over pages [first, first + npages) of GPADL g (page 0 is the
+ * header, at least one data page), mapped through vmbus_gpadl_map_pages:
+ * the range is checked against the GPADL before any PFN is read. Reads
+ * the initial index this side owns (the read index of an incoming ring,
+ * the write index of an outgoing one) and checks it. -EINVAL (bad page
+ * range or index), -EFAULT (a page is not RAM), -ENOMEM.
  */
-int vmbus_ring_new(struct guest_memory *mem, const uint64_t *pfns, unsigned npages, bool outgoing,
-		   struct vmbus_ring **ret) must_check;
+int vmbus_ring_new(struct guest_memory *mem, const struct vmbus_gpadl *g, uint32_t first,
+		   uint32_t npages, bool outgoing, struct vmbus_ring **ret) must_check;
 struct vmbus_ring *vmbus_ring_free(struct vmbus_ring *r);
 
 uint32_t vmbus_ring_data_size(const struct vmbus_ring *r);

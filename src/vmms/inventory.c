@@ -103,7 +103,11 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 	add_str(o, "id", r->id);
 	add_str(o, "name", r->name);
 	json_object_object_add(o, "cpus", json_object_new_int((int)r->cpus));
+	json_object_object_add(o, "processor_compatibility_for_migration",
+			       json_object_new_boolean(r->processor_compat));
 	json_object_object_add(o, "memory_bytes", json_object_new_int64((int64_t)r->memory_bytes));
+	if (r->jail_uid)
+		json_object_object_add(o, "jail_uid", json_object_new_int64(r->jail_uid));
 	add_str(o, "kernel", r->kernel);
 	add_str(o, "initrd", r->initrd);
 	add_str(o, "cmdline", r->cmdline);
@@ -308,6 +312,18 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 	if (get_int(root, "cpus", 1, VM_MAX_CPUS, &n, err, errlen) < 0)
 		goto out;
 	r->cpus = (unsigned)n;
+	if (json_object_object_get_ex(root, "processor_compatibility_for_migration", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			snprintf(err, errlen, "\"processor_compatibility_for_migration\" is not a boolean");
+			goto out;
+		}
+		r->processor_compat = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(root, "jail_uid", NULL)) {
+		if (get_int(root, "jail_uid", 1, (int64_t)UINT32_MAX - 1, &n, err, errlen) < 0)
+			goto out;
+		r->jail_uid = (uint32_t)n;
+	}
 	if (get_int(root, "memory_bytes", (int64_t)VM_MIN_MEMORY, INT64_MAX, &n, err, errlen) < 0)
 		goto out;
 	r->memory_bytes = (uint64_t)n;

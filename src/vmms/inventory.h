@@ -43,10 +43,17 @@ struct vm_record {
 	char id[GUID_STRING_LEN];
 	char *name;
 	unsigned cpus;
+	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
+	bool processor_compat;
 	uint64_t memory_bytes;
 	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
 	struct vm_disk disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	/*
+	 * The uid and gid of the VM's jailed worker: given at its first start, kept until the VM
+	 * is removed, never another VM's (docs/security.md). 0 until then.
+	 */
+	uint32_t jail_uid;
 	enum vm_state state; /* the last state recorded */
 	char status[VM_REASON_MAX];
 	struct vm_history_entry history[VM_HISTORY_MAX]; /* oldest first */

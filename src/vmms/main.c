@@ -36,6 +36,8 @@ struct options {
 	char *state_dir;
 	char *socket_path;
 	char *vmwp;
+	bool no_jail;
+	uint32_t jail_first, jail_count;
 };
 
 static atomic_uint nclients;
@@ -298,7 +300,8 @@ static char *find_in_path(const char *name)
 
 static void usage(FILE *out)
 {
-	fputs("Usage: parvis-vmms --state-dir DIR --socket PATH [--vmwp PATH]\n"
+	fputs("Usage: parvis-vmms --state-dir DIR --socket PATH [--vmwp PATH] [--no-jail]\n"
+	      "                   [--jail-uids FIRST-LAST]\n"
 	      "\n"
 	      "The VM management service: the inventory of VMs in DIR, one parvis-vmwp worker\n"
 	      "per running VM, and the API (docs/api.md) on the Unix socket PATH (mode 0660:\n"
@@ -307,9 +310,30 @@ static void usage(FILE *out)
 	      "  --state-dir DIR  VM files (DIR/vms/ID.json), workers' files (DIR/run/ID/)\n"
 	      "  --socket PATH    the API socket\n"
 	      "  --vmwp PATH      the worker binary (default: beside this program, else PATH)\n"
+	      "  --jail-uids FIRST-LAST  the uids (and gids) given to the VMs' jailed workers,\n"
+	      "                   one per VM (default 2130706432-2130771967; docs/security.md)\n"
+	      "  --no-jail        run workers unjailed, as root (development, benchmarks)\n"
 	      "\n"
 	      "Stopping the service leaves the VMs running; the next service finds them.\n",
 	      out);
+}
+
+static int parse_uid_range(const char *s, uint32_t *first, uint32_t *count)
+{
+	unsigned long long a, b;
+	char *end;
+
+	errno = 0;
+	a = strtoull(s, &end, 10);
+	if (errno || end == s || *end != '-')
+		return -EINVAL;
+	s = end + 1;
+	b = strtoull(s, &end, 10);
+	if (errno || end == s || *end || a == 0 || b < a || b >= UINT32_MAX)
+		return -EINVAL;
+	*first = (uint32_t)a;
+	*count = (uint32_t)(b - a + 1);
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -318,6 +342,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"state-dir", required_argument, NULL, 'd'},
 		{"socket", required_argument, NULL, 's'},
 		{"vmwp", required_argument, NULL, 'w'},
+		{"no-jail", no_argument, NULL, 'J'},
+		{"jail-uids", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -330,6 +356,16 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'd': o->state_dir = optarg; break;
 		case 's': o->socket_path = optarg; break;
 		case 'w': o->vmwp = optarg; break;
+		case 'J': o->no_jail = true; break;
+		case 'U':
+			if (parse_uid_range(optarg, &o->jail_first, &o->jail_count) < 0) {
+				pv_log(LOG_ERR,
+				       "--jail-uids: '%s' is not FIRST-LAST (1 <= FIRST <= LAST < "
+				       "4294967295)",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': usage(stdout); return 1;
 		case 'V': puts("parvis-vmms " PARVIS_VERSION); return 1;
 		case ':': pv_log(LOG_ERR, "%s needs a value", argv[optind - 1]); return -EINVAL;
@@ -405,6 +441,9 @@ int main(int argc, char **argv)
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	cfg.state_dir = state_dir;
 	cfg.vmwp = vmwp;
+	cfg.jail = !o.no_jail;
+	cfg.jail_uid_first = o.jail_count ? o.jail_first : SERVICE_JAIL_UID_FIRST;
+	cfg.jail_uid_count = o.jail_count ? o.jail_count : SERVICE_JAIL_UID_COUNT;
 	r = service_new(&cfg, &svc, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
@@ -416,8 +455,8 @@ int main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
-	pv_log(LOG_INFO, "serving API version %d on %s (state %s, worker %s)", API_VERSION,
-	       o.socket_path, state_dir, vmwp);
+	pv_log(LOG_INFO, "serving API version %d on %s (state %s, worker %s, %s)", API_VERSION,
+	       o.socket_path, state_dir, vmwp, cfg.jail ? "jailed" : "not jailed: --no-jail");
 	for (;;) {
 		struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN},
 				      {.fd = sig_fd, .events = POLLIN}};

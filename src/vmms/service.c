@@ -210,8 +210,15 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		status = worker_exit_status_read(&vm->paths);
 	worker_log_last_line(&vm->paths, last, sizeof(last));
 	if (sig) {
-		snprintf(reason, sizeof(reason), "the worker (pid %d) was killed by signal %d (%s)",
-			 (int)vm->pid, sig, strsignal(sig));
+		/*
+		 * SIGSYS is the jail's seccomp filter: the worker's handler wrote which system
+		 * call on which thread as its last log line (src/vmwp/sandbox.c).
+		 */
+		const char *sc = sig == SIGSYS ? strstr(last, "seccomp: ") : NULL;
+
+		snprintf(reason, sizeof(reason),
+			 "the worker (pid %d) was killed by signal %d (%s)%s%s", (int)vm->pid, sig,
+			 strsignal(sig), sc ? ": " : "", sc ? sc : "");
 		to = VM_STATE_CRITICAL;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "base/compiler.h"
 #include "ipc/api.h"
@@ -20,7 +21,17 @@ struct service_config {
 	const char *state_dir; /* absolute */
 	const char *vmwp;      /* the worker binary */
 	unsigned poll_ms;      /* status poll period (1000) */
+	/*
+	 * Workers run jailed (docs/security.md), each as the uid and gid of its VM, taken from
+	 * jail_uid_first .. jail_uid_first + jail_uid_count - 1.
+	 */
+	bool jail;
+	uint32_t jail_uid_first, jail_uid_count;
 };
+
+/* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */
+#define SERVICE_JAIL_UID_FIRST 2130706432u /* 0x7F000000 */
+#define SERVICE_JAIL_UID_COUNT 65536u
 
 /* Loads the inventory, finds running workers again, starts the monitor. */
 int service_new(const struct service_config *cfg, struct service **ret, char *err,

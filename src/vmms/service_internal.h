@@ -96,6 +96,10 @@ const char *svc_status_string(struct json_object *st, const char *key);
 void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st);
 int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
 		    int timeout_ms, struct json_object **ret);
+/* svc_call_worker with descriptors for the worker (SCM_RIGHTS; the caller closes its own). */
+int svc_call_worker_fds(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds, int timeout_ms,
+			struct json_object **ret);
 const char *svc_worker_error(struct json_object *ans);
 bool svc_worker_ok(struct json_object *ans);
 struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
@@ -116,6 +120,14 @@ int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
 		   struct api_error *err);
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
 int svc_check_cpus(uint64_t cpus, struct api_error *err);
+/* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
+struct json_object *svc_call_set_processor(struct service *svc, const struct api_request *req,
+					   struct api_error *err);
+struct json_object *svc_call_get_processor(struct service *svc, const struct api_request *req,
+					   struct api_error *err);
+struct json_object *svc_call_get_host_processor(struct service *svc,
+						const struct api_request *req,
+						struct api_error *err);
 struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
 /* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
 int svc_need_state(const struct vm *vm, const char *call, const enum vm_state *ok, unsigned n,

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -35,13 +37,12 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
 	return 0;
 }
 
-int worker_spawn(const char *vmwp, const struct worker_paths *wp, pid_t *pid)
+static int spawn_plain(const char *vmwp, char *const argv[], const struct worker_paths *wp,
+		       pid_t *pid)
 {
-	char opt[] = "--config";
-	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none;
+	sigset_t none, def;
 	int r;
 
 	posix_spawn_file_actions_init(&fa);
@@ -55,20 +56,66 @@ int worker_spawn(const char *vmwp, const struct worker_paths *wp, pid_t *pid)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 						POSIX_SPAWN_SETSIGDEF);
-	{
-		sigset_t def;
-
-		sigemptyset(&def);
-		sigaddset(&def, SIGPIPE);
-		sigaddset(&def, SIGTERM);
-		sigaddset(&def, SIGINT);
-		sigaddset(&def, SIGHUP);
-		posix_spawnattr_setsigdefault(&attr, &def);
-	}
+	sigemptyset(&def);
+	sigaddset(&def, SIGPIPE);
+	sigaddset(&def, SIGTERM);
+	sigaddset(&def, SIGINT);
+	sigaddset(&def, SIGHUP);
+	posix_spawnattr_setsigdefault(&attr, &def);
 	r = posix_spawn(pid, vmwp, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return -r;
+}
+
+/*
+ * The jailed worker is cloned straight into new PID, mount, IPC, UTS and network
+ * namespaces (posix_spawn cannot), so that it is PID 1 there and still our child: the
+ * pidfd and waitid watch the jailed process itself. It enters the rest of the jail itself
+ * once it has opened its files (src/vmwp/sandbox.c). The child of this multithreaded
+ * process makes system calls only, up to execve.
+ */
+static int spawn_jailed(const char *vmwp, char *const argv[], const struct worker_paths *wp,
+			pid_t *pid)
+{
+	struct clone_args args = {
+		.flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET,
+		.exit_signal = SIGCHLD,
+	};
+	long child = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		static const int dfl[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP};
+		sigset_t none;
+		unsigned i;
+		int fd;
+
+		setsid();
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+			_exit(127);
+		fd = open(wp->log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+			_exit(127);
+		for (i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+			signal(dfl[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(vmwp, argv, environ);
+		_exit(127);
+	}
+	*pid = (pid_t)child;
+	return 0;
+}
+
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, pid_t *pid)
+{
+	char opt[] = "--config";
+	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
+
+	return jail ? spawn_jailed(vmwp, argv, wp, pid) : spawn_plain(vmwp, argv, wp, pid);
 }
 
 /* /proc/PID/stat after the command name (which may contain anything), or -errno. */

@@ -28,6 +28,7 @@
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "vid/pc_layout.h"
+#include "vmwp/sandbox.h"
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
 
@@ -292,7 +293,12 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		struct console *com2, struct machine **ret, bool *config_error, char *err,
 		size_t errlen)
 {
-	struct partition_config pcfg = {.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus};
+	struct partition_config pcfg = {
+		.memory_bytes = cfg->memory_bytes,
+		.vcpus = cfg->cpus,
+		.cpu_model = cfg->cpu_model,
+		.vcpu_thread_init = cfg->jail ? sandbox_vcpu_thread_init : NULL,
+	};
 	struct machine *m;
 	int r;
 

@@ -15,14 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "disk/disk.h"
 #include "base/log.h"
+#include "cpu/cpu_report.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
+#include "vmwp/sandbox.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_status.h"
 
@@ -50,6 +55,7 @@ struct worker {
 	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
 	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
 	struct control *control; /* --control socket, or NULL */
+	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
 };
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
@@ -135,18 +141,23 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
-static int start_signal_thread(struct worker *w)
+/* Blocked in every thread (inherited), so only the signal thread's sigwait() sees them. */
+static void block_shutdown_signals(void)
 {
 	sigset_t set;
-	pthread_t t;
 
-	/* Blocked in every thread (inherited), so only sigwait() sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static int start_signal_thread(struct worker *w)
+{
+	pthread_t t;
+
 	if (pthread_create(&t, NULL, signal_thread, w))
 		return -EAGAIN;
 	pthread_detach(t);
@@ -187,6 +198,23 @@ static enum partition_stop_reason wait_machine(struct worker *w, struct partitio
 }
 
 /* Runs machines until the guest powers off (or fails); returns the exit status. */
+/* Once per worker: the processor the guest gets, and what KVM cannot enforce here. */
+static void log_cpu_model(const struct cpu_model *m)
+{
+	unsigned i, missing = 0;
+
+	for (i = 0; i < cpu_feature_count; i++)
+		missing += m->state[i] == CPU_FEATURE_MISSING;
+	pv_log(LOG_INFO, "cpu: model %s: %s (%s family %#x model %#x)%s", m->name, m->brand,
+	       m->vendor_id, m->family, m->model,
+	       missing ? "; some of its features are missing here (get-vmprocessor)" : "");
+	for (i = 0; i < m->nunenforced; i++)
+		pv_log(LOG_WARN,
+		       "cpu: KVM on this host cannot set CPUID leaf %#x.%u's feature bits: the guest "
+		       "sees the host's own there (get-vmprocessor marks those features \"host\")",
+		       m->unenforced[i].function, m->unenforced[i].index);
+}
+
 static enum exit_status worker_run(struct worker *w)
 {
 	struct exit_stats_sink stats = {0};
@@ -210,12 +238,14 @@ static enum exit_status worker_run(struct worker *w)
 		pthread_mutex_lock(&w->lock);
 		w->boots = boots + 1;
 		pthread_mutex_unlock(&w->lock);
-		if (boots++ == 0)
+		if (boots++ == 0) {
 			pv_log(LOG_INFO, "starting VM: %u vCPU%s, %llu MiB%s", w->cfg.cpus,
 			       w->cfg.cpus > 1 ? "s" : "",
 			       (unsigned long long)(w->cfg.memory_bytes >> 20),
 			       partition_is_pvm(p) ? " (PVM host: guest kernel code is emulated)"
 						   : "");
+			log_cpu_model(partition_cpu_model(p));
+		}
 		pthread_mutex_lock(&w->lock);
 		w->machine = m;
 		w->paused = false;
@@ -329,8 +359,8 @@ static bool get_int(struct json_object *req, const char *key, int64_t *ret)
 }
 
 /* disk-add and disk-remove (docs/control.md), under w->lock with a machine running. */
-static void control_disk(struct worker *w, const char *cmd, struct json_object *req,
-			 struct json_object *resp)
+static void control_disk(struct worker *w, const char *cmd, struct json_object *req, const int *fds,
+			 unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
 	struct disk_config d = {.lun = -1};
@@ -371,7 +401,27 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 		d.read_only = json_object_get_boolean(ro);
 	d.controller = (unsigned)controller;
 	d.lun = (int)lun;
+	if (nfds) {
+		/* Opened by the service (a jailed worker cannot open host paths): the file, and
+		 * the same file with O_DIRECT when the file system allows it. */
+		char why[256] = "";
+
+		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0, NULL, &d.opened, why,
+				 sizeof(why));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
+				 why[0] ? why : strerror(-r));
+			control_error(resp, err);
+			return;
+		}
+	} else if (w->cfg.jail) {
+		control_error(resp, "disk-add to a jailed worker needs the disk's file descriptor "
+				    "(SCM_RIGHTS): it cannot open host paths");
+		return;
+	}
 	r = storage_add_disk(st, &d, err, sizeof(err));
+	d.opened = disk_close(d.opened); /* the controller holds its own reference */
 	if (r < 0) {
 		control_error(resp, err);
 		return;
@@ -383,7 +433,8 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 }
 
 /* The control socket's commands (docs/control.md); runs on the control thread. */
-static struct json_object *control_handler(void *opaque, struct json_object *req)
+static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
+					   unsigned nfds)
 {
 	struct worker *w = opaque;
 	struct json_object *resp = json_object_new_object();
@@ -416,9 +467,19 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(resp, "storage",
 				       w->machine ? storage_status_json(machine_storage(w->machine))
 						  : NULL);
+	} else if (!strcmp(cmd, "cpu")) {
+		if (w->machine) {
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+			json_object_object_add(
+				resp, "cpu",
+				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
+						      true));
+		} else {
+			control_error(resp, "the VM is between boots");
+		}
 	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
 		if (w->machine)
-			control_disk(w, cmd, req, resp);
+			control_disk(w, cmd, req, fds, nfds, resp);
 		else
 			control_error(resp, "the VM is not running");
 	} else if (!strcmp(cmd, "restart")) {
@@ -476,6 +537,14 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			partition_request_stop(machine_partition(w->machine),
 					       PARTITION_STOP_REQUESTED);
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+#ifdef PARVIS_TEST_HOOKS
+	} else if (!strcmp(cmd, "test-forbidden-syscall")) {
+		/* Test builds only: what an exploited device model would try (docs/security.md). */
+		pthread_mutex_unlock(&w->lock);
+		sandbox_test_forbidden_syscall();
+		pthread_mutex_lock(&w->lock);
+		control_error(resp, "the forbidden system call returned: no seccomp filter");
+#endif
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
 			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
@@ -489,59 +558,163 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 
 /*
  * --exit-status-file: a service that did not start this worker (it was
- * restarted) cannot wait() for it, so the status is left in a file,
- * written whole (temporary file, rename) so that a reader never sees half.
+ * restarted) cannot wait() for it, so the status is left in a file. The
+ * file is created empty at start, before the jail (which could not create
+ * it), and the status written into it at exit in one small write: a reader
+ * sees either nothing (the worker has not ended, or was killed) or the
+ * whole line.
  */
-static void write_exit_status(const char *path, int status)
+static int open_exit_status(const char *path)
 {
-	char tmp[4096];
-	FILE *f;
+	return path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+}
 
-	if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+static void write_exit_status(int fd, int status)
+{
+	char line[16];
+	int n = snprintf(line, sizeof(line), "%d\n", status);
+
+	if (fd < 0)
 		return;
-	f = fopen(tmp, "we");
-	if (!f)
-		return;
-	fprintf(f, "%d\n", status);
-	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0) {
-		if (rename(tmp, path) < 0)
-			pv_log(LOG_WARN, "--exit-status-file %s: %s", path, strerror(errno));
-		return;
+	if (pwrite(fd, line, (size_t)n, 0) != n || fsync(fd) < 0)
+		pv_log(LOG_WARN, "--exit-status-file: %s", strerror(errno));
+}
+
+/*
+ * Every configured disk, opened once for the worker's life: before the
+ * jail (which has no host paths), and kept across reboots, each boot's
+ * controllers taking a reference.
+ */
+static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned i;
+	int r;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		struct disk_config *d = &cfg->disks[i];
+		char why[256] = "";
+
+		r = disk_open(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, &d->opened, why,
+			      sizeof(why));
+		if (r < 0) {
+			d->opened = NULL;
+			snprintf(err, errlen, "--disk %s: %s", d->path,
+				 why[0] ? why : strerror(-r));
+			return r;
+		}
 	}
-	fclose(f);
+	return 0;
+}
+
+static void close_disks(struct vm_config *cfg)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->ndisks; i++)
+		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
+}
+
+/* The jail's limits from the configuration (sandbox.h). */
+static int enter_jail(struct worker *w, char *err, size_t errlen)
+{
+	struct stat st;
+	struct sandbox_config sc = {.uid = w->cfg.jail_uid,
+				    .gid = w->cfg.jail_gid,
+				    .memory_bytes = w->cfg.memory_bytes,
+				    .vcpus = w->cfg.cpus};
+
+	if (fstat(w->files.kernel_fd, &st) == 0)
+		sc.mapped_bytes += (uint64_t)st.st_size;
+	if (w->files.initrd_fd >= 0 && fstat(w->files.initrd_fd, &st) == 0)
+		sc.mapped_bytes += (uint64_t)st.st_size;
+	return sandbox_enter(&sc, err, errlen);
+}
+
+/*
+ * --print-cpu and --host-cpu: the processor a VM would get, or what this
+ * host offers, as JSON on stdout; the service runs these for
+ * get-vmprocessor on a VM that is off and for get-vmhostprocessor.
+ */
+static enum exit_status print_cpu_report(const struct vm_config *cfg)
+{
+	struct cpu_host *host = calloc(1, sizeof(*host));
+	struct cpu_model *m = calloc(1, sizeof(*m));
+	struct json_object *o = NULL;
+	enum exit_status status = EXIT_HOST_ERROR;
+	char err[256];
+	int r;
+
+	if (!host || !m)
+		goto out;
+	r = partition_probe_cpu_host(host, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		goto out;
+	}
+	if (cfg->print_host_cpu) {
+		o = cpu_host_report_json(host);
+	} else {
+		r = cpu_model_build(cfg->cpu_model ? cfg->cpu_model : "host", host,
+				    cfg->cpus ? cfg->cpus : 1, m, err, sizeof(err));
+		if (r < 0) {
+			pv_log(LOG_ERR, "%s", err);
+			status = EXIT_BAD_CONFIG;
+			goto out;
+		}
+		o = cpu_model_report_json(m, true);
+	}
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	status = EXIT_POWERED_OFF;
+out:
+	json_object_put(o);
+	free(host);
+	free(m);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
-			   .files = {.kernel_fd = -1, .initrd_fd = -1}};
+			   .files = {.kernel_fd = -1, .initrd_fd = -1},
+			   .exit_status_fd = -1};
 	enum exit_status status;
 	char err[512];
 	int r;
 
 	w.start_ns = time_monotonic_ns();
 	log_set_sink(log_sink_stderr, NULL); /* prefixes lines with the program name */
+	/* Blocked before any thread exists, so that only the signal thread takes them. */
+	block_shutdown_signals();
 	vm_config_init(&w.cfg);
 	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
 	if (r == 1)
 		return EXIT_POWERED_OFF;
+	if (r == 0 && (w.cfg.print_cpu || w.cfg.print_host_cpu)) {
+		status = print_cpu_report(&w.cfg);
+		vm_config_fini(&w.cfg);
+		return (int)status;
+	}
+	w.exit_status_fd = open_exit_status(w.cfg.exit_status_path);
 	if (r == 0)
 		r = vm_config_validate(&w.cfg, err, sizeof(err));
+	/* The standalone --jail makes its own namespaces; the service spawns us in ours. */
+	if (r == 0 && w.cfg.jail && getpid() != 1)
+		r = sandbox_unshare(err, sizeof(err));
 	if (r == 0)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
+	if (r == 0)
+		r = open_disks(&w.cfg, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
-		write_exit_status(w.cfg.exit_status_path, EXIT_BAD_CONFIG);
-		vm_config_fini(&w.cfg);
-		return EXIT_BAD_CONFIG;
+		status = EXIT_BAD_CONFIG;
+		goto out;
 	}
-	r = start_signal_thread(&w);
-	if (r == 0)
-		r = console_open(&w.cfg.com1, &w.com1, err, sizeof(err));
+	r = console_open(&w.cfg.com1, &w.com1, err, sizeof(err));
 	if (r == 0)
 		r = console_open(&w.cfg.com2, &w.com2, err, sizeof(err));
 	if (r < 0) {
-		pv_log(LOG_ERR, "%s", r == -EAGAIN ? "cannot start threads" : err);
+		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
@@ -551,15 +724,32 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
+	/* Everything on the host is open: from here on, no host path is reachable. */
+	if (w.cfg.jail) {
+		r = enter_jail(&w, err, sizeof(err));
+		if (r < 0) {
+			pv_log(LOG_ERR, "%s", err);
+			status = EXIT_HOST_ERROR;
+			goto out;
+		}
+		pv_log(LOG_INFO, "jailed as uid %u gid %u", (unsigned)w.cfg.jail_uid,
+		       (unsigned)w.cfg.jail_gid);
+	}
+	if (start_signal_thread(&w) < 0) {
+		pv_log(LOG_ERR, "cannot start threads");
+		status = EXIT_HOST_ERROR;
+		goto out;
+	}
 	console_set_escape_handler(w.com1, console_escape, &w);
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
-	write_exit_status(w.cfg.exit_status_path, (int)status);
+	write_exit_status(w.exit_status_fd, (int)status);
 	control_free(w.control);
 	console_free(w.com1);
 	console_free(w.com2);
 	boot_files_release(&w.files);
+	close_disks(&w.cfg);
 	vm_config_fini(&w.cfg);
 	return (int)status;
 }

@@ -40,7 +40,13 @@ static int attach(struct storage *s, const struct disk_config *d, char *err, siz
 		snprintf(err, errlen, "controller %u, lun %d is taken", d->controller, lun);
 		return -EEXIST;
 	}
-	r = disk_open(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, &disk, why, sizeof(why));
+	if (d->opened) {
+		disk = disk_ref(d->opened);
+		r = 0;
+	} else {
+		r = disk_open(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, &disk, why,
+			      sizeof(why));
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "--disk %s: %s", d->path, why[0] ? why : strerror(-r));
 		return r;

@@ -31,6 +31,7 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->kernel);
 	free(cfg->initrd);
 	free(cfg->cmdline);
+	free(cfg->cpu_model);
 	free(cfg->com1.path);
 	free(cfg->com2.path);
 	free(cfg->com1.log_path);
@@ -115,6 +116,10 @@ enum {
 	OPT_EXIT_STATUS_FILE,
 	OPT_VERSION,
 	OPT_DISK,
+	OPT_CPU_MODEL,
+	OPT_HOST_CPU,
+	OPT_PRINT_CPU,
+	OPT_JAIL,
 };
 
 static const struct option long_options[] = {
@@ -123,6 +128,9 @@ static const struct option long_options[] = {
 	{"cmdline", required_argument, NULL, 'a'},
 	{"memory", required_argument, NULL, 'm'},
 	{"cpus", required_argument, NULL, 'c'},
+	{"cpu-model", required_argument, NULL, OPT_CPU_MODEL},
+	{"host-cpu", no_argument, NULL, OPT_HOST_CPU},
+	{"print-cpu", no_argument, NULL, OPT_PRINT_CPU},
 	{"serial", required_argument, NULL, 's'},
 	{"com2", required_argument, NULL, OPT_COM2},
 	{"config", required_argument, NULL, 'f'},
@@ -132,18 +140,52 @@ static const struct option long_options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
+	{"jail", required_argument, NULL, OPT_JAIL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
 };
+
+static int parse_id(const char *s, char **end, uint32_t *ret)
+{
+	unsigned long long v;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, end, 10);
+	if (errno || v == 0 || v >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int vm_config_parse_jail(struct vm_config *cfg, const char *s)
+{
+	uint32_t uid, gid;
+	char *end;
+
+	if (parse_id(s, &end, &uid) < 0)
+		return -EINVAL;
+	gid = uid;
+	if (*end == ':' && parse_id(end + 1, &end, &gid) < 0)
+		return -EINVAL;
+	if (*end)
+		return -EINVAL;
+	cfg->jail = true;
+	cfg->jail_uid = uid;
+	cfg->jail_gid = gid;
+	return 0;
+}
 
 void vm_config_usage(FILE *out)
 {
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
 	      "                   [--cpus N] [--serial stdio|file:PATH|socket:PATH|none]\n"
 	      "                   [--com2 ...] [--no-reboot] [--shutdown-timeout SECONDS]\n"
-	      "                   [--control PATH] [--exit-status-file FILE]\n"
-	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config FILE]\n"
+	      "                   [--control PATH] [--exit-status-file FILE] [--jail UID[:GID]]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
+	      "FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -153,6 +195,10 @@ void vm_config_usage(FILE *out)
 	      "  -m, --memory SIZE     guest RAM, e.g. 512M or 2G (bare number: MiB; default "
 	      "256M)\n"
 	      "  -c, --cpus N          virtual processors (default 1)\n"
+	      "      --cpu-model NAME  host (default), baseline, baseline-intel or baseline-amd\n"
+	      "                        (baseline: processor compatibility for migration)\n"
+	      "      --print-cpu       print the processor the guest would get (JSON) and exit\n"
+	      "      --host-cpu        print what this host's KVM offers (JSON) and exit\n"
 	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH, none, or\n"
 	      "                        socket:PATH[,log=FILE] (one client at a time attaches)\n"
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
@@ -166,6 +212,8 @@ void vm_config_usage(FILE *out)
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
 	      "      --exit-status-file FILE  write the exit status there before exiting\n"
+	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
+	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -227,6 +275,9 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				return -EINVAL;
 			}
 			break;
+		case OPT_CPU_MODEL: r = set_string(&cfg->cpu_model, optarg); break;
+		case OPT_HOST_CPU: cfg->print_host_cpu = true; break;
+		case OPT_PRINT_CPU: cfg->print_cpu = true; break;
 		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_cpus(optarg, &cfg->shutdown_timeout_s) < 0) {
@@ -251,6 +302,14 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				cfg->ndisks++;
 			break;
 		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
+		case OPT_JAIL:
+			if (vm_config_parse_jail(cfg, optarg) < 0) {
+				snprintf(err, errlen,
+					 "--jail: '%s' is not UID[:GID] (non-zero numbers)",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -289,10 +348,20 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto want_string;
 		return set_string(field, s);
 	}
+	if (!strcmp(key, "cpu-model")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->cpu_model, s);
+	}
 	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
 		if (!s)
 			goto want_string;
 		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
+	}
+	if (!strcmp(key, "jail")) {
+		if (!s || vm_config_parse_jail(cfg, s) < 0)
+			goto bad_value;
+		return 0;
 	}
 	if (!strcmp(key, "memory")) {
 		if (t == json_type_int) {

@@ -32,6 +32,7 @@ struct vm_config {
 	char *cmdline;
 	uint64_t memory_bytes;
 	unsigned cpus;
+	char *cpu_model; /* "cpu-model": a name of cpu_model_names, NULL for "host" (docs/cpu.md) */
 	struct serial_config com1;
 	struct serial_config com2;
 	bool no_reboot;
@@ -41,6 +42,12 @@ struct vm_config {
 	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
+	/* "jail" / --jail UID[:GID]: run jailed as that uid and gid (docs/security.md). */
+	bool jail;
+	uint32_t jail_uid, jail_gid;
+	/* Report modes: print JSON and exit without running a VM. */
+	bool print_host_cpu; /* --host-cpu: what this host offers (get-vmhostprocessor) */
+	bool print_cpu;	     /* --print-cpu: the processor --cpus/--cpu-model would give */
 };
 
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)
@@ -65,5 +72,7 @@ int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, ch
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen) must_check;
 /* Parses "stdio", "none", "file:PATH", "socket:PATH[,log=FILE]". */
 int serial_config_parse(struct serial_config *sc, const char *s) must_check;
+/* Parses "UID[:GID]" (GID defaults to UID), both in 1..2^32-2. */
+int vm_config_parse_jail(struct vm_config *cfg, const char *s) must_check;
 
 void vm_config_usage(FILE *out);

@@ -31,6 +31,7 @@ w = Worker(['--kernel', vmlinux, '--initrd', initramfs, '--memory', f'{memory}M'
            os.path.join(tmp, 'console'), os.path.join(tmp, 'stderr'))
 rc = w.wait(timeout=1500)
 con, err = w.console(), w.stderr()
+tap.ok(*lc.check_firmware_clean(con))
 w.close()
 
 tap.ok(rc == 0, 'worker exits 0 after the guest reboots (--no-reboot)', f'exit {rc}\n{err}\n{con[-3000:]}')

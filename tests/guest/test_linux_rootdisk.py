@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 
+import linux_checks as lc
 from parvis_test import Tap, Worker, host_is_pvm, kit, kvm_available, skip_all
 
 tap = Tap()
@@ -72,6 +73,7 @@ try:
                console, os.path.join(work, 'stderr.log'))
     rc = w.wait(1500)
     con = w.console()
+    tap.ok(*lc.check_firmware_clean(con))
     tap.ok(rc == 0, 'the worker ends with status 0 once the guest reboots (--no-reboot)',
            f'status {rc}\n{w.stderr()[-2000:]}\n{con[-3000:]}')
     tap.ok(re.search(r'scsi host\d+: storvsc_host_t', con) is not None, 'storvsc found the controller',

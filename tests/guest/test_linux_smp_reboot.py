@@ -30,6 +30,7 @@ w = Worker(['--kernel', vmlinux, '--initrd', initramfs, '--memory', '128M', '--c
            console, os.path.join(tmp, 'stderr'))
 second_boot = w.wait_console(lambda c: len(re.findall(r'Linux version', c)) >= 2, timeout=1500)
 con = w.console()
+tap.ok(*lc.check_firmware_clean(con))
 tap.ok(lc.check_cpus(con, 2)[0], 'both vCPUs brought up ("smp: Brought up 1 node, 2 CPUs")',
        '\n'.join(l for l in con.splitlines() if 'smp' in l.lower() or 'CPU' in l)[-2000:])
 tap.ok(second_boot, 'the guest rebooted through the i8042 reset line and booted again',

@@ -11,6 +11,7 @@ there, with that reason.
 import os
 import tempfile
 
+import linux_checks as lc
 from parvis_test import Tap, Worker, host_is_pvm, kvm_available, skip_all
 
 if not kvm_available():
@@ -28,6 +29,7 @@ w = Worker(['--kernel', vmlinuz, '--initrd', initramfs, '--memory', '512M', '--c
            console, os.path.join(tmp, 'stderr'))
 rc = w.wait(timeout=300)
 con, err = w.console(), w.stderr()
+tap.ok(*lc.check_firmware_clean(con))
 w.close()
 tap.ok(rc == 0, 'the stock kernel booted and powered off (exit 0)', f'exit {rc}\n{err}\n{con[-3000:]}')
 tap.ok('PARVIS-GUEST-UP' in con, "busybox user space ran the kit's /init", con[-2000:])

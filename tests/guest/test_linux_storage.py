@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 
 from idle_initramfs import idle_init_elf
+import linux_checks as lc
 from parvis_test import Tap, Worker, control, kit, kvm_available, skip_all, wait_status
 
 if not kvm_available():
@@ -186,6 +187,7 @@ r = control(ctl, {'command': 'shutdown', 'reason': 'storage test done'})
 tap.ok(r.get('ok'), 'shutdown requested', json.dumps(r))
 rc = w.wait(timeout=900)
 con, err = w.console(), w.stderr()
+tap.ok(*lc.check_firmware_clean(con))
 w.close()
 tap.ok(rc == 0, 'the guest powered off (exit 0)', f'exit {rc}\n{err[-1500:]}\n{con[-1500:]}')
 

@@ -26,6 +26,7 @@ import tempfile
 import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
+import linux_checks as lc
 from parvis_test import Tap, Worker, control, kit, kvm_available, skip_all, wait_status
 
 if not kvm_available():
@@ -50,6 +51,8 @@ IC_LINES = ('Heartbeat IC version', 'Shutdown IC version', 'TimeSync IC version'
 
 
 def check_boot_log(tap, text, label):
+    ok, desc, diag = lc.check_firmware_clean(text)
+    tap.ok(ok, f'{label}: {desc}', diag)
     m = re.search(r'hv_vmbus: Vmbus version:(\d+\.\d+)', text)
     tap.ok(m is not None and m.group(1) == '5.3', f'{label}: VMBus 5.3 negotiated',
            '\n'.join(l for l in text.splitlines() if 'vmbus' in l.lower())[-2000:])
@@ -65,13 +68,13 @@ with open(initramfs, 'wb') as f:
     f.write(cpio_newc([('init', 0o100755, idle_init_elf())]))
 
 
-def start(cpus, name):
+def start(cpus, name, cpu_model='host'):
     d = os.path.join(tmp, name)
     os.mkdir(d)
     ctl = os.path.join(d, 'control')
     w = Worker(['--kernel', vmlinux, '--initrd', initramfs, '--memory', '128M', '--cpus', str(cpus),
                 '--cmdline', cmdline + ' reboot=acpi', '--serial', 'file:' + os.path.join(d, 'console'),
-                '--control', ctl, '--shutdown-timeout', '600'],
+                '--control', ctl, '--shutdown-timeout', '600', '--cpu-model', cpu_model],
                os.path.join(d, 'console'), os.path.join(d, 'stderr'))
     return w, ctl
 
@@ -112,11 +115,22 @@ w.close()
 tap.ok(rc == 0 and 'Shutdown request received' in con and 'the guest powered off' in err,
        'the guest powered off (exit 0)', f'exit {rc}\n{err[-1500:]}\n{con[-1500:]}')
 
-# --- 2 vCPUs: a restart, then SIGTERM ---
-w, ctl = start(2, 'two')
+# --- 2 vCPUs on the baseline CPU model (compatibility for migration): a restart, then SIGTERM ---
+w, ctl = start(2, 'two', 'baseline')
 ok, st = wait_status(ctl, ready, BOOT_TIMEOUT)
 tap.ok(ok, '2 vCPUs: heartbeat alive, shutdown IC ready', json.dumps(st))
 check_boot_log(tap, w.console(), '2 vCPUs boot 1')
+cpu = control(ctl, {'command': 'cpu'}).get('cpu') or {}
+tap.ok(cpu.get('model', '').startswith('baseline-') and cpu.get('count') == 2,
+       'control "cpu": the baseline model on 2 vCPUs', json.dumps(cpu)[:1500])
+# Linux names the boot CPU by the model's brand and signature (smpboot: CPU0: ...).
+m = re.search(r'smpboot: CPU0: (.*) \(family: (0x[0-9a-f]+), model: (0x[0-9a-f]+), stepping: (0x[0-9a-f]+)\)',
+              w.console())
+tap.ok(m is not None and m.group(1).strip() == cpu.get('brand') and int(m.group(2), 16) == cpu.get('family')
+       and int(m.group(3), 16) == cpu.get('model-number') and int(m.group(4), 16) == cpu.get('stepping'),
+       'the guest sees the model\'s brand and signature', m.group(0) if m else
+       '\n'.join(l for l in w.console().splitlines() if 'smpboot' in l))
+tap.ok(lc.check_cpus(w.console(), 2)[0], '2 CPUs brought up on the baseline model', '')
 r = control(ctl, {'command': 'restart'})
 again = w.wait_console(lambda c: boots(c) >= 2, timeout=BOOT_TIMEOUT)
 ok, st = wait_status(ctl, lambda s: ready(s) and s.get('boots') == 2, BOOT_TIMEOUT)

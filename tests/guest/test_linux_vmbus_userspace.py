@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 
+import linux_checks as lc
 from parvis_test import Tap, Worker, control, host_is_pvm, kit, kvm_available, skip_all, wait_status
 
 if not kvm_available():
@@ -43,6 +44,7 @@ up = w.wait_console(lambda c: 'PARVIS-GUEST-UP' in c, timeout=120)
 tap.ok(up, 'guest user space is up', w.console()[-2000:])
 listed = w.wait_console(lambda c: all(g in c for g in CLASSES.values()), timeout=60)
 con = w.console()
+tap.ok(*lc.check_firmware_clean(con))
 for name, guid in CLASSES.items():
     tap.ok(guid in con, f'/sys/bus/vmbus/devices lists {name} ({guid})', con[-1500:])
 control(sock, {'command': 'kvp-refresh'})

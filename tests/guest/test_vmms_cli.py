@@ -494,6 +494,46 @@ rc, out, err = svc.cli('remove-vm', bad_id)
 tap.ok(rc == 0 and not os.path.exists(os.path.join(svc.state_dir, 'vms', bad_id + '.json')),
        'remove-vm of the unreadable VM', out + err)
 
+# --- the processor: set-vmprocessor, get-vmprocessor, get-vmhostprocessor -------------------------
+rc, host, err = svc.cli_json('get-vmhostprocessor')
+models = (host or {}).get('models', {})
+tap.ok(rc == 0 and host.get('vendor') in ('GenuineIntel', 'AuthenticAMD') and host.get('kvm-features') and
+       models.get('host', {}).get('available') and
+       any(m.get('available') for n, m in models.items() if n.startswith('baseline-')),
+       'get-vmhostprocessor --json: the vendor, what KVM offers, the host and baseline models',
+       json.dumps(host)[:2000] + err)
+rc, out, err = svc.cli('get-vmhostprocessor')
+tap.ok(rc == 0 and 'KVM offers' in out and 'baseline-' in out, 'get-vmhostprocessor: a table', out + err)
+new_vm('cpuvm', 'idle', '--cpus', '2')
+rc, res, err = svc.cli_json('get-vmprocessor', 'cpuvm')
+p = (res or {}).get('processor', {})
+tap.ok(rc == 0 and res.get('compatibility_for_migration') is False and p.get('model') == 'host' and
+       p.get('count') == 2 and 'hypervisor' in p.get('features', []) + p.get('host-features', []),
+       'get-vmprocessor of a VM that is off: the host model on 2 vCPUs', json.dumps(res)[:2000] + err)
+refused(['set-vmprocessor', 'cpuvm', '--compatibility-for-migration', 'maybe'],
+        'set-vmprocessor: a bad value', 'on or off', rc_want=2)
+rc, res, err = svc.cli_json('set-vmprocessor', 'cpuvm', '--compatibility-for-migration', 'on')
+tap.ok(rc == 0 and res.get('compatibility_for_migration') is True and
+       res.get('processor', {}).get('model', '').startswith('baseline-'),
+       'set-vmprocessor --compatibility-for-migration on: the baseline model', json.dumps(res)[:1500] + err)
+vm_file = json.loads(inventory().get(svc.vm('cpuvm')['id'] + '.json', b'{}'))
+tap.ok(vm_file.get('processor_compatibility_for_migration') is True, 'the setting is in the VM\'s file',
+       json.dumps(vm_file)[:1500])
+svc.cli('start-vm', 'cpuvm')
+ok, v = svc.wait_vm('cpuvm', lambda v: v['state'] == 'Running', 20)
+rc, res, err = svc.cli_json('get-vmprocessor', 'cpuvm')
+p = (res or {}).get('processor', {})
+tap.ok(ok and rc == 0 and p.get('model', '').startswith('baseline-') and p.get('cpuid') and p.get('count') == 2,
+       'get-vmprocessor of the running VM: its worker\'s baseline processor, leaves included',
+       json.dumps(res)[:1500] + err)
+refused(['set-vmprocessor', 'cpuvm', '--compatibility-for-migration', 'off'],
+        'set-vmprocessor while Running', 'Off')
+rc, out, err = svc.cli('get-vmprocessor', 'cpuvm')
+tap.ok(rc == 0 and 'Compatible' in out and 'on (for migration)' in out and 'Features' in out,
+       'get-vmprocessor: a table', out + err)
+svc.cli('stop-vm', 'cpuvm', '--turn-off')
+svc.cli('remove-vm', 'cpuvm', '--force')
+
 # --- remove-vm -------------------------------------------------------------------------------
 svc.cli('start-vm', 'gamma')
 refused(['remove-vm', 'gamma'], 'remove-vm of a running VM', 'Running', '--force')

@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
+import linux_checks as lc
 from parvis_test import Tap, kit, kvm_available, skip_all
 from vmms_test import Service
 
@@ -122,6 +123,7 @@ tap.ok(rc == 0 and res and res['state'] == 'Off' and res.get('method') == 'shutd
        'stop-vm lin1: graceful through the shutdown service, Off', json.dumps(res) + err)
 con = open(os.path.join(svc.state_dir, 'run', svc.vm('lin1')['id'], 'console.log'),
            errors='replace').read()
+tap.ok(*lc.check_firmware_clean(con))
 tap.ok('Shutdown request received' in con, 'the guest logged the shutdown request', con[-1500:])
 rc, out, err = svc.cli('get-vmhistory', 'lin1')
 tap.ok(rc == 0 and 'the guest shut down' in out and 'stop-vm' in out,

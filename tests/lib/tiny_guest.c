@@ -16,6 +16,13 @@
 struct partition *tiny_guest_partition(const char *dir, const char *name)
 {
 	struct partition_config cfg = {.memory_bytes = 32 * MiB, .vcpus = 1};
+
+	return tiny_guest_partition_config(dir, name, &cfg);
+}
+
+struct partition *tiny_guest_partition_config(const char *dir, const char *name,
+					      const struct partition_config *cfg)
+{
 	static uint8_t image[1 << 20];
 	char path[4096], err[256];
 	struct x86_boot_regs regs;
@@ -30,7 +37,7 @@ struct partition *tiny_guest_partition(const char *dir, const char *name)
 	n = fread(image, 1, sizeof(image), f);
 	fclose(f);
 	assert_true(n > 0 && n < sizeof(image));
-	if (partition_new(&cfg, &p, err, sizeof(err)) < 0)
+	if (partition_new(cfg, &p, err, sizeof(err)) < 0)
 		fail_msg("partition: %s", err);
 	assert_int_equal(guest_memory_write(partition_memory(p), TINY_LOAD_ADDR, image, n), 0);
 	assert_int_equal(x86_entry_setup(partition_memory(p), TINY_LOAD_ADDR, 0, &regs, &berr), 0);

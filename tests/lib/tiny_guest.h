@@ -11,6 +11,9 @@ struct CMUnitTest;
 
 /* A 32 MiB, 1-vCPU partition running DIR/NAME.bin once started. */
 struct partition *tiny_guest_partition(const char *dir, const char *name);
+/* The same in a partition of cfg's size, vCPUs and CPU model. */
+struct partition *tiny_guest_partition_config(const char *dir, const char *name,
+					      const struct partition_config *cfg);
 
 /*
  * main() of a tiny-guest test program: argv[1] is the directory of the

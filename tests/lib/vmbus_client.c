@@ -128,6 +128,8 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 		c->cfg.vcpus = MAX_VPS;
 	if (!c->cfg.ram_size)
 		c->cfg.ram_size = 64 * MiB;
+	if (!c->cfg.timeout_ms)
+		c->cfg.timeout_ms = 5000;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->queue = calloc(MSG_QUEUE, sizeof(*c->queue));
@@ -254,8 +256,6 @@ unsigned vmbus_client_last_msg_vp(struct vmbus_client *c)
 	return c->last_vp;
 }
 
-#define TIMEOUT_MS 5000u
-
 int vmbus_client_connect(struct vmbus_client *c, uint32_t version)
 {
 	struct vmbus_msg_initiate_contact m = {.header.msgtype = VMBUS_MSG_INITIATE_CONTACT};
@@ -274,7 +274,7 @@ int vmbus_client_connect(struct vmbus_client *c, uint32_t version)
 	m.monitor_page2 = vmbus_client_alloc(c, 1);
 	if (vmbus_client_post(c, conn, &m, sizeof(m)) != VMBUS_POST_OK)
 		return -EIO;
-	r = vmbus_client_expect(c, VMBUS_MSG_VERSION_RESPONSE, buf, &len, TIMEOUT_MS);
+	r = vmbus_client_expect(c, VMBUS_MSG_VERSION_RESPONSE, buf, &len, c->cfg.timeout_ms);
 	if (r < 0)
 		return r;
 	if (len < sizeof(resp))
@@ -305,7 +305,7 @@ int vmbus_client_request_offers(struct vmbus_client *c, struct vmbus_msg_offer_c
 		return -EIO;
 	for (;;) {
 		size_t len;
-		int r = vmbus_client_recv_msg(c, buf, &len, TIMEOUT_MS);
+		int r = vmbus_client_recv_msg(c, buf, &len, c->cfg.timeout_ms);
 
 		if (r < 0)
 			return r;
@@ -329,7 +329,7 @@ int vmbus_client_unload(struct vmbus_client *c)
 	if (post(c, &h, sizeof(h)) != VMBUS_POST_OK)
 		return -EIO;
 	c->msg_conn_id = 0;
-	return vmbus_client_expect(c, VMBUS_MSG_UNLOAD_RESPONSE, buf, &len, TIMEOUT_MS);
+	return vmbus_client_expect(c, VMBUS_MSG_UNLOAD_RESPONSE, buf, &len, c->cfg.timeout_ms);
 }
 
 /* PFNs per message as a Linux guest packs them: 26 in the header, 28 per body. */
@@ -375,7 +375,7 @@ int vmbus_client_gpadl_create(struct vmbus_client *c, uint32_t relid, uint64_t g
 		while (post(c, buf, sizeof(b) + n * 8) == VMBUS_POST_RETRY)
 			;
 	}
-	r = vmbus_client_expect(c, VMBUS_MSG_GPADL_CREATED, buf, &len, TIMEOUT_MS);
+	r = vmbus_client_expect(c, VMBUS_MSG_GPADL_CREATED, buf, &len, c->cfg.timeout_ms);
 	if (r < 0)
 		return r;
 	memcpy(&created, buf, sizeof(created));
@@ -398,7 +398,7 @@ int vmbus_client_gpadl_teardown(struct vmbus_client *c, uint32_t relid, uint32_t
 		return -EIO;
 	if (!wait)
 		return 0;
-	r = vmbus_client_expect(c, VMBUS_MSG_GPADL_TORNDOWN, buf, &len, TIMEOUT_MS);
+	r = vmbus_client_expect(c, VMBUS_MSG_GPADL_TORNDOWN, buf, &len, c->cfg.timeout_ms);
 	if (r < 0)
 		return r;
 	memcpy(&done, buf, sizeof(done));
@@ -449,7 +449,7 @@ int vmbus_client_open(struct vmbus_client *c, const struct vmbus_msg_offer_chann
 		free(ch);
 		return -EIO;
 	}
-	r = vmbus_client_expect(c, VMBUS_MSG_OPENCHANNEL_RESULT, buf, &len, TIMEOUT_MS);
+	r = vmbus_client_expect(c, VMBUS_MSG_OPENCHANNEL_RESULT, buf, &len, c->cfg.timeout_ms);
 	if (r < 0) {
 		free(ch);
 		return r;

@@ -31,10 +31,11 @@ struct vmbus_client;
 struct vmbus_client_channel;
 
 struct vmbus_client_config {
-	unsigned vcpus;		  /* default 1 */
-	uint64_t ram_size;	  /* default 64 MiB */
-	uint32_t max_version;	  /* the server's; 0 = newest */
-	bool manual_dispatch;	  /* server without message thread: posts are processed at once */
+	unsigned vcpus;	      /* default 1 */
+	uint64_t ram_size;    /* default 64 MiB */
+	uint32_t max_version; /* the server's; 0 = newest */
+	bool manual_dispatch; /* server without message thread: posts are processed at once */
+	unsigned timeout_ms;  /* how long the protocol helpers wait for an answer; default 5000 */
 	uint64_t channel_poll_ns; /* the server's (vmbus_server_config); 0 = its default */
 };
 

@@ -43,15 +43,13 @@ static char *relative_path(const char *child, const char *parent)
 			common = i + 1;
 	if (rc[strlen(rc)] == '\0' && strncmp(rp, rc, strlen(rc)) == 0 && rp[strlen(rc)] == '/')
 		common = strlen(rc) + 1;
-	for (const char *s = rc + common - 1; *s; s++)
-		if (*s == '/' && s[1])
-			ups++;
-	if (strcmp(rc, "/") == 0)
-		ups = 0;
-	else if (common <= strlen(rc))
-		ups++;
-	if (common == strlen(rc) + 1)
-		ups = 0;
+	/* One ".." per component of the child's directory after the common prefix. */
+	if (strcmp(rc, "/") != 0 && common <= strlen(rc)) {
+		ups = 1;
+		for (const char *s = rc + common; *s; s++)
+			if (*s == '/' && s[1])
+				ups++;
+	}
 	out = malloc(ups * 3 + strlen(rp) + 1);
 	if (!out)
 		goto done;

@@ -13,7 +13,10 @@
  * Reading (2.3.3): every 4 KiB position is tried as an entry; chains of
  * entries with consecutive sequence numbers are built from each, a chain is
  * usable if its last entry's Tail points into it, and the usable chain
- * ending with the highest sequence number is replayed from that Tail.
+ * ending with the highest sequence number is replayed from that Tail. The
+ * scan is linear in the log's length (at most VHDX_MAX_LOG_LENGTH, read
+ * once into memory), whatever the log holds: that bounds how long an open
+ * may take.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,22 +39,65 @@ static void log_copy(const uint8_t *log, uint32_t log_len, uint32_t pos, uint8_t
 	memcpy(out + first, log, len - first);
 }
 
+/* The log in memory while it is scanned, and the work done (sectors looked at). */
+struct scan {
+	const struct vhdx *v;
+	const uint8_t *log;
+	uint32_t log_len;
+	uint64_t work;
+};
+
+/* Copies len bytes at offset off of the entry at pos (wrapping at the log's end). */
+static void scan_read(struct scan *s, uint32_t pos, uint32_t off, void *out, uint32_t len)
+{
+	log_copy(s->log, s->log_len, (uint32_t)(((uint64_t)pos + off) % s->log_len), out, len);
+}
+
+static bool is_entry_signature(const uint8_t *sector)
+{
+	uint32_t sig;
+
+	memcpy(&sig, sector, 4);
+	return sig == VHDX_LOG_ENTRY_SIGNATURE;
+}
+
+/*
+ * Every sector of a well-formed entry but its first starts with a descriptor's signature
+ * ("desc"/"zero": descriptor 126 + 128k starts sector k of the descriptor area) or a data
+ * sector's ("data"), never with "loge". So an entry can only be as long as the distance to
+ * the next sector that starts with "loge"; looking no further than that, the checks of all
+ * entries together look at each sector of the log a bounded number of times (issue 12:
+ * every sector checked as a header whose length claimed the whole log was quadratic).
+ */
+static bool entry_fits(struct scan *s, uint32_t pos, uint32_t sectors)
+{
+	for (uint32_t k = 1; k < sectors; k++) {
+		s->work++;
+		if (is_entry_signature(s->log +
+				       ((uint64_t)pos + (uint64_t)k * SECTOR) % s->log_len))
+			return false;
+	}
+	return true;
+}
+
 struct entry_info {
 	bool valid;
 	uint32_t length, tail;
 	uint64_t sequence, flushed, last;
 };
 
-/* Checks the entry at pos (2.3.1, 2.3.3); fills info. buf: scratch of log_len bytes. */
-static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, uint8_t *buf,
-			struct entry_info *info)
+/* Checks the entry at pos (2.3.1, 2.3.3) where it lies in the log; fills info. */
+static void entry_check(struct scan *s, uint32_t pos, struct entry_info *info)
 {
-	uint32_t log_len = v->header.log_length;
+	const struct vhdx *v = s->v;
+	uint32_t log_len = s->log_len;
 	struct vhdx_log_entry_header h;
-	uint32_t desc_area, ndata = 0, crc;
+	uint32_t desc_area, ndata = 0, crc, first;
+	uint8_t head[64];
 
 	info->valid = false;
-	memcpy(&h, log + pos, sizeof(h));
+	s->work++;
+	memcpy(&h, s->log + pos, sizeof(h));
 	if (h.signature != VHDX_LOG_ENTRY_SIGNATURE ||
 	    !guid_equal(&h.log_guid, &v->header.log_guid))
 		return;
@@ -60,13 +106,12 @@ static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, 
 	    h.descriptor_count > (log_len / 32))
 		return;
 	desc_area = ALIGN_UP(64 + 32 * h.descriptor_count, SECTOR);
-	if (desc_area > h.entry_length)
+	if (desc_area > h.entry_length || !entry_fits(s, pos, h.entry_length / SECTOR))
 		return;
-	log_copy(log, log_len, pos, buf, h.entry_length);
 	for (uint32_t i = 0; i < h.descriptor_count; i++) {
 		struct vhdx_log_descriptor d;
 
-		memcpy(&d, buf + 64 + 32 * i, sizeof(d));
+		scan_read(s, pos, 64 + 32 * i, &d, sizeof(d));
 		if (d.sequence_number != h.sequence_number || d.file_offset % SECTOR ||
 		    d.file_offset < VHDX_REGION1_OFFSET)
 			return;
@@ -76,15 +121,15 @@ static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, 
 			if (!len || len % SECTOR || len > VHDX_MAX_DISK_SIZE)
 				return;
 		} else if (d.signature == VHDX_LOG_DESC_SIGNATURE) {
-			struct vhdx_log_data_sector s;
+			struct vhdx_log_data_sector ds;
 			uint32_t at = desc_area + ndata * SECTOR;
 
 			if (at + SECTOR > h.entry_length)
 				return;
-			memcpy(&s, buf + at, sizeof(s));
-			if (s.signature != VHDX_LOG_DATA_SIGNATURE ||
-			    s.sequence_high != (uint32_t)(h.sequence_number >> 32) ||
-			    s.sequence_low != (uint32_t)h.sequence_number)
+			scan_read(s, pos, at, &ds, sizeof(ds));
+			if (ds.signature != VHDX_LOG_DATA_SIGNATURE ||
+			    ds.sequence_high != (uint32_t)(h.sequence_number >> 32) ||
+			    ds.sequence_low != (uint32_t)h.sequence_number)
 				return;
 			ndata++;
 		} else {
@@ -100,8 +145,14 @@ static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, 
 	if (h.flushed_file_offset > h.last_file_offset ||
 	    h.last_file_offset > VHDX_MAX_DISK_SIZE * 2)
 		return;
-	memset(buf + 4, 0, 4);
-	crc = crc32c(0, buf, h.entry_length);
+	/* The checksum over the entry in place, its own field as zero (2.3.1.1). */
+	memcpy(head, s->log + pos, sizeof(head));
+	memset(head + 4, 0, 4);
+	crc = crc32c(0, head, sizeof(head));
+	first = MIN(h.entry_length, log_len - pos);
+	crc = crc32c(crc, s->log + pos + sizeof(head), first - sizeof(head));
+	crc = crc32c(crc, s->log, h.entry_length - first);
+	s->work += h.entry_length / SECTOR;
 	if (crc != h.checksum)
 		return;
 	*info = (struct entry_info){true,
@@ -114,21 +165,24 @@ static void entry_check(const struct vhdx *v, const uint8_t *log, uint32_t pos, 
 
 /*
  * Finds the sequence to replay. Returns 0 and *found; on found, *start and *end (positions of
- * the first and last entries) and *count entries.
+ * the first and last entries). Linear in the log's length: the checks of
+ * all entries look at O(log_length) sectors (entry_fits), and the chains below visit each
+ * valid entry at most twice; the work done is added to v->stats.log_scan_sectors.
  */
 static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **ret_info,
 			 bool *found, uint32_t *start, uint32_t *end)
 {
 	uint32_t log_len = v->header.log_length, n = log_len / SECTOR;
-	uint8_t *log = malloc(log_len), *buf = malloc(log_len);
+	uint8_t *log = malloc(log_len);
 	struct entry_info *info = calloc(n, sizeof(*info));
 	uint32_t *chain = malloc(sizeof(uint32_t) * n);
 	bool *seen = calloc(n, sizeof(bool));
+	struct scan sc = {.v = v, .log = log, .log_len = log_len};
 	uint64_t best = 0;
 	int r;
 
 	*found = false;
-	if (!log || !buf || !info || !chain || !seen) {
+	if (!log || !info || !chain || !seen) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -136,11 +190,12 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 	if (r < 0)
 		goto out;
 	for (uint32_t i = 0; i < n; i++)
-		entry_check(v, log, i * SECTOR, buf, &info[i]);
+		entry_check(&sc, i * SECTOR, &info[i]);
 	/*
 	 * A chain starting inside an earlier chain ends at the same last entry and holds a subset
-	 * of its entries, so it cannot find a tail the earlier one missed: skip those starts
-	 * (linear time, whatever the log holds).
+	 * of its entries, so it cannot find a tail the earlier one missed: skip those starts.
+	 * (A valid entry has one predecessor at most, the nearest "loge" sector before it, so
+	 * each entry is visited at most twice: once from a start that wrapped around to it.)
 	 */
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t pos = i, count = 0, total = 0;
@@ -149,6 +204,7 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 			continue;
 		while (info[pos].valid && total + info[pos].length <= log_len &&
 		       (!count || info[pos].sequence == info[chain[count - 1]].sequence + 1)) {
+			sc.work++;
 			chain[count++] = pos;
 			total += info[pos].length;
 			pos = (pos + info[pos].length / SECTOR) % n;
@@ -171,7 +227,7 @@ static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **
 	}
 	r = 0;
 out:
-	free(buf);
+	v->stats.log_scan_sectors += sc.work;
 	free(chain);
 	free(seen);
 	if (r == 0 && ret_log) {

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "disk/vhdx.h"
@@ -58,88 +60,208 @@ static int file_size(struct vhdx *v, uint64_t *size, char *err, size_t err_size)
 	return 0;
 }
 
-/* The parent's path from the locator (2.6.2.6.3): relative_path first, then the absolute one. */
-static char *parent_path(const struct vhdx *v)
+/*
+ * What an open of a parent must hold to: the directories it may be in (besides the child's
+ * own), the linkage its DataWriteGuid must match (checked right after its headers are read,
+ * before its log is replayed or anything else is written), and the file it was checked to
+ * be (a regular file, by lstat, before it was opened).
+ */
+struct open_ctx {
+	const char *child;	 /* the child's path, for messages */
+	const char *const *dirs; /* NULL-terminated, may be NULL */
+	const char *linkage, *linkage2;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* dir (a canonical path) is root or below it. */
+static bool dir_within(const char *dir, const char *root)
 {
-	const char *cands[2] = {v->parent_relative_path, v->parent_absolute_path};
+	size_t n = strlen(root);
 
-	for (int i = 0; i < 2; i++) {
-		const char *c = cands[i];
-		char *p, *dir, *dup, *full;
-
-		if (!c)
-			continue;
-		p = strdup(c);
-		if (!p)
-			return NULL;
-		for (char *s = p; *s; s++)
-			if (*s == '\\')
-				*s = '/';
-		if (i == 0 && p[0] != '/') {
-			const char *rel = strncmp(p, "./", 2) == 0 ? p + 2 : p;
-
-			dup = strdup(v->path);
-			dir = dup ? dirname(dup) : NULL;
-			full = dir ? malloc(strlen(dir) + strlen(rel) + 2) : NULL;
-			if (full)
-				sprintf(full, "%s/%s", dir, rel);
-			free(dup);
-			free(p);
-			p = full;
-		}
-		if (p && access(p, F_OK) == 0)
-			return p;
-		free(p);
-	}
-	return NULL;
+	if (n > 1 && root[n - 1] == '/')
+		n--;
+	return !strncmp(dir, root, n) && (dir[n] == '\0' || dir[n] == '/' || n == 1);
 }
 
-static int open_depth(const char *path, unsigned flags, unsigned depth, struct vhdx **ret,
+static bool dir_allowed(const char *rdir, const char *child_dir, const char *const *dirs)
+{
+	char *r;
+	bool ok;
+
+	r = realpath(child_dir, NULL);
+	ok = r && dir_within(rdir, r);
+	free(r);
+	for (unsigned i = 0; !ok && dirs && dirs[i]; i++) {
+		r = realpath(dirs[i], NULL);
+		ok = r && dir_within(rdir, r);
+		free(r);
+	}
+	return ok;
+}
+
+/*
+ * One candidate from the locator: its directory made canonical (no symlinks, no ".."),
+ * which must be the child's directory, one of ctx's or below them, on a file system that
+ * holds files (not /proc or /sys); then the last component, by lstat, a regular file (not
+ * a symlink, a device or a FIFO: those are refused before anything opens them). 0 with
+ * *ret_path, -ENOENT if it does not exist, another -errno with a message.
+ */
+static int parent_candidate(const struct vhdx *v, const char *cand, bool relative,
+			    struct open_ctx *ctx, char **ret_path, char *err, size_t err_size)
+{
+	char *p = NULL, *dup = NULL, *rdir = NULL, *full = NULL, *slash, *base;
+	const char *child_dir;
+	struct statfs sfs;
+	struct stat st;
+	int r;
+
+	dup = strdup(v->path);
+	p = malloc(strlen(v->path) + strlen(cand) + 3);
+	if (!dup || !p) {
+		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
+		goto out;
+	}
+	child_dir = dirname(dup);
+	if (relative && cand[0] != '/' && cand[0] != '\\')
+		sprintf(p, "%s/%s", child_dir, cand);
+	else
+		strcpy(p, cand);
+	for (char *c = p; *c; c++)
+		if (*c == '\\')
+			*c = '/';
+	slash = strrchr(p, '/');
+	base = slash ? slash + 1 : p;
+	if (!slash || !*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: the parent locator \"%s\" names no file", v->path, cand);
+		goto out;
+	}
+	*slash = '\0';
+	rdir = realpath(*p ? p : "/", NULL);
+	if (!rdir) {
+		r = errno == ENOMEM
+			    ? disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path)
+			    : -ENOENT;
+		goto out;
+	}
+	if (!dir_allowed(rdir, child_dir, ctx->dirs)) {
+		r = disk_error(err, err_size, -EPERM,
+			       "%s: the parent \"%s\" is outside the disk's directory and the "
+			       "storage directories",
+			       v->path, cand);
+		goto out;
+	}
+	if (statfs(rdir, &sfs) == 0 &&
+	    (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC ||
+	     sfs.f_type == DEVPTS_SUPER_MAGIC)) {
+		r = disk_error(err, err_size, -EPERM, "%s: the parent \"%s\" is not a disk file",
+			       v->path, cand);
+		goto out;
+	}
+	full = malloc(strlen(rdir) + strlen(base) + 2);
+	if (!full) {
+		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
+		goto out;
+	}
+	sprintf(full, "%s/%s", strcmp(rdir, "/") ? rdir : "", base);
+	if (lstat(full, &st) < 0) {
+		r = errno == ENOENT ? -ENOENT
+				    : disk_error(err, err_size, -errno, "%s: the parent %s: %s",
+						 v->path, full, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = disk_error(err, err_size, -EPERM,
+			       "%s: the parent %s is not a regular file (%s)", v->path, full,
+			       S_ISLNK(st.st_mode)			    ? "a symbolic link"
+			       : S_ISDIR(st.st_mode)			    ? "a directory"
+			       : S_ISFIFO(st.st_mode)			    ? "a FIFO"
+			       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+									    : "a special file");
+		goto out;
+	}
+	ctx->dev = st.st_dev;
+	ctx->ino = st.st_ino;
+	*ret_path = full;
+	full = NULL;
+	r = 0;
+out:
+	free(full);
+	free(rdir);
+	free(p);
+	free(dup);
+	return r;
+}
+
+/* The parent's path from the locator (2.6.2.6.3): relative_path first, then the absolute one. */
+static int parent_path(const struct vhdx *v, struct open_ctx *ctx, char **ret_path, char *err,
+		       size_t err_size)
+{
+	const char *cands[2] = {v->parent_relative_path, v->parent_absolute_path};
+	int r = -ENOENT;
+
+	for (int i = 0; i < 2 && r == -ENOENT; i++)
+		if (cands[i])
+			r = parent_candidate(v, cands[i], i == 0, ctx, ret_path, err, err_size);
+	if (r == -ENOENT)
+		r = disk_error(err, err_size, -ENOENT, "%s: the parent disk \"%s\" is missing",
+			       v->path,
+			       v->parent_relative_path ? v->parent_relative_path
+						       : v->parent_absolute_path);
+	return r;
+}
+
+static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
+		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
 		      char *err, size_t err_size);
 
-static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, char *err, size_t err_size)
+/* Does the DataWriteGuid of p's header match what the child's locator says? */
+static bool linked(const struct vhdx *p, const struct open_ctx *ctx)
 {
-	char *path = parent_path(v), linkage[GUID_STRING_LEN + 2], g[GUID_STRING_LEN];
+	char linkage[GUID_STRING_LEN + 2], g[GUID_STRING_LEN];
+
+	snprintf(linkage, sizeof(linkage), "{%s}", guid_format(&p->header.data_write_guid, g));
+	return !strcasecmp(linkage, ctx->linkage) ||
+	       (ctx->linkage2 && !strcasecmp(linkage, ctx->linkage2));
+}
+
+static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const char *const *dirs,
+		       char *err, size_t err_size)
+{
+	struct open_ctx ctx = {.child = v->path,
+			       .dirs = dirs,
+			       .linkage = v->parent_linkage,
+			       .linkage2 = v->parent_linkage2};
+	char *path = NULL;
 	struct vhdx *p;
 	int r;
 
-	if (!path)
-		return disk_error(err, err_size, -ENOENT, "%s: the parent disk \"%s\" is missing",
-				  v->path,
-				  v->parent_relative_path ? v->parent_relative_path
-							  : v->parent_absolute_path);
-	if (depth >= MAX_CHAIN_DEPTH) {
-		free(path);
+	if (depth >= MAX_CHAIN_DEPTH)
 		return disk_error(err, err_size, -ELOOP, "%s: parent chain deeper than %d", v->path,
 				  MAX_CHAIN_DEPTH);
-	}
-	r = open_depth(path, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &p, err,
-		       err_size);
+	r = parent_path(v, &ctx, &path, err, err_size);
+	if (r < 0)
+		return r;
+	r = open_depth(path, -1, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &ctx,
+		       dirs, &p, err, err_size);
 	if (r == -EBUSY && !(flags & DISK_OPEN_READ_ONLY)) {
 		/*
 		 * The parent's log needs replay and the child is opened read-write: replay it
-		 * (a read-write open and close; DataWriteGuid is kept, so the chain still
-		 * matches), then open it read-only as usual.
+		 * (a read-write open and close, its linkage checked before the replay;
+		 * DataWriteGuid is kept, so the chain still matches), then open it read-only
+		 * as usual.
 		 */
-		r = open_depth(path, 0, depth + 1, &p, err, err_size);
+		r = open_depth(path, -1, 0, depth + 1, &ctx, dirs, &p, err, err_size);
 		if (r == 0) {
 			vhdx_free(p);
-			r = open_depth(path, DISK_OPEN_READ_ONLY, depth + 1, &p, err, err_size);
+			r = open_depth(path, -1, DISK_OPEN_READ_ONLY, depth + 1, &ctx, dirs, &p,
+				       err, err_size);
 		}
 	}
 	free(path);
 	if (r < 0)
 		return r;
-	snprintf(linkage, sizeof(linkage), "{%s}", guid_format(&p->header.data_write_guid, g));
-	if (strcasecmp(linkage, v->parent_linkage) &&
-	    (!v->parent_linkage2 || strcasecmp(linkage, v->parent_linkage2))) {
-		r = disk_error(err, err_size, -EINVAL,
-			       "%s: the parent %s does not match (its DataWriteGuid %s, expected "
-			       "%s): it changed after this disk was made",
-			       v->path, p->path, linkage, v->parent_linkage);
-		vhdx_free(p);
-		return r;
-	}
 	if (p->size != v->size || p->logical_sector_size != v->logical_sector_size) {
 		r = disk_error(err, err_size, -EINVAL,
 			       "%s: the parent %s has a different size or sector size", v->path,
@@ -151,7 +273,13 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, char *err
 	return 0;
 }
 
-static int open_depth(const char *path, unsigned flags, unsigned depth, struct vhdx **ret,
+/*
+ * ctx: NULL for the disk named by the caller; for a parent, what it must be (the file that
+ * was checked, opened without following a symlink, and linked to its child). given_fd: the
+ * caller's disk already open (duplicated, read-only if it was opened so), or -1.
+ */
+static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
+		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
 		      char *err, size_t err_size)
 {
 	bool ro = flags & DISK_OPEN_READ_ONLY;
@@ -165,11 +293,19 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
 	}
 	pthread_mutex_init(&v->lock, NULL);
+	/* O_NOFOLLOW for parents: the locator's path was checked with lstat. */
+	int nofollow = ctx ? O_NOFOLLOW : 0;
 	/* O_NONBLOCK: a parent path naming a FIFO must not hang the open (checked below). */
-	v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK);
-	if (v->fd < 0 && !ro && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+	if (given_fd >= 0) {
+		ro = ro || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+		v->fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC | O_NONBLOCK);
+	}
+	if (v->fd < 0 && given_fd < 0 && !ro &&
+	    (errno == EACCES || errno == EROFS || errno == EPERM)) {
 		ro = true;
-		v->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		v->fd = open(path, O_RDONLY | nofollow | O_CLOEXEC | O_NONBLOCK);
 	}
 	if (v->fd < 0) {
 		r = disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
@@ -179,6 +315,16 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 	r = file_size(v, &size, err, err_size);
 	if (r < 0)
 		goto fail;
+	if (ctx) {
+		struct stat st;
+
+		/* The file checked before the open, not one put in its place since. */
+		if (fstat(v->fd, &st) < 0 || st.st_dev != ctx->dev || st.st_ino != ctx->ino) {
+			r = disk_error(err, err_size, -EAGAIN, "%s: changed while it was opened",
+				       path);
+			goto fail;
+		}
+	}
 	/* Writers exclusive, readers shared (parents are shared by their children); inspect
 	 * takes no lock, so it works on disks in use. */
 	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !ro) < 0) {
@@ -196,6 +342,16 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 		r = disk_error(err, err_size, -EINVAL, "%s: no VHDX file signature", path);
 	if (r == 0)
 		r = vhdx_headers_load(v, err, err_size);
+	if (r == 0 && ctx && !linked(v, ctx)) {
+		char g[GUID_STRING_LEN];
+
+		/* Before the log is looked at: a parent that is not ours is never written. */
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: the parent %s does not match (its DataWriteGuid {%s}, expected "
+			       "%s): it changed after the child was made",
+			       ctx->child, path, guid_format(&v->header.data_write_guid, g),
+			       ctx->linkage);
+	}
 	if (r == 0)
 		r = vhdx_regions_load(v, size, err, err_size);
 	if (r == 0)
@@ -246,7 +402,7 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, struct v
 	if (r < 0)
 		goto fail;
 	if (v->has_parent) {
-		r = open_parent(v, flags, depth, err, err_size);
+		r = open_parent(v, flags, depth, dirs, err, err_size);
 		if (r < 0)
 			goto fail;
 	}
@@ -273,13 +429,15 @@ fail:
 
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err, size_t err_size)
 {
-	return open_depth(path, flags, 0, ret, err, err_size);
+	return open_depth(path, -1, flags, 0, NULL, NULL, ret, err, err_size);
 }
 
-int disk_vhdx_open(const char *path, unsigned flags, struct disk **ret, char *err, size_t err_size)
+int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
+		   struct disk **ret, char *err, size_t err_size)
 {
 	struct vhdx *v;
-	int r = vhdx_open_file(path, flags & DISK_OPEN_READ_ONLY, &v, err, err_size);
+	int r = open_depth(path, fd, flags & DISK_OPEN_READ_ONLY, 0, NULL, parent_dirs, &v, err,
+			   err_size);
 
 	if (r == 0)
 		*ret = &v->disk;

@@ -63,6 +63,7 @@ struct vhdx {
 	struct disk *parent;
 	struct vhdx_stats {
 		uint64_t blocks_allocated, log_entries, blocks_unmapped;
+		uint64_t log_scan_sectors; /* sectors the log scans looked at (linear in the log) */
 	} stats;
 };
 

@@ -28,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct guest_memory *mem;
 	struct vmbus_ring_header hdr = {0};
 	uint64_t pfns[3] = {RING_GPA / 4096, RING_GPA / 4096 + 1, RING_GPA / 4096 + 2};
+	struct vmbus_gpadl g = {.range_count = 1, .npfns = 3, .pfns = pfns};
 	struct vmbus_ring *r;
 	uint8_t buf[9000];
 	unsigned i, reads = 0;
@@ -48,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 18 &&
 	    guest_memory_write(mem, RING_GPA + 4096, data + 18, MIN(size - 18, (size_t)8192)) < 0)
 		return 0;
-	if (vmbus_ring_new(mem, pfns, 3, false, &r) == 0) {
+	if (vmbus_ring_new(mem, &g, 0, 3, false, &r) == 0) {
 		for (i = 0; i < reads % 64 + 1; i++) {
 			size_t len, buflen = (i * 997 + reads) % sizeof(buf);
 			int rc = vmbus_ring_read(r, buf, buflen, &len);
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vmbus_ring_bytes_to_read(r);
 		vmbus_ring_free(r);
 	}
-	if (vmbus_ring_new(mem, pfns, 3, true, &r) == 0) {
+	if (vmbus_ring_new(mem, &g, 0, 3, true, &r) == 0) {
 		memset(buf, 0x5A, sizeof(buf));
 		for (i = 0; i + 1 < size && i < 64; i++) {
 			struct vmbus_packet_desc d = {.type = 6, .offset8 = 2};

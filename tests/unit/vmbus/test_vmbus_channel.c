@@ -199,6 +199,40 @@ static void test_open_refused(void **state)
 	vmbus_client_free(c);
 }
 
+/*
+ * Issue 12, item 1: a GPADL of one page, then OPENCHANNEL with page
+ * offsets at and past its end. The server read the PFN array past its
+ * allocation (ASan: heap-buffer-overflow in vmbus_ring_new); every offset
+ * is now checked against the GPADL's own length first.
+ */
+static void test_open_offset_past_gpadl(void **state)
+{
+	struct vmbus_msg_offer_channel offer;
+	struct echo_vsp e;
+	struct vmbus_client *c = connected(&e, &offer, true);
+	uint64_t gpa = vmbus_client_alloc(c, 4);
+	static const uint32_t offsets[] = {0, 1, 2, 3, 4, 5, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE};
+	struct vmbus_server_stats st;
+	uint32_t one, four;
+	unsigned i;
+
+	assert_int_equal(vmbus_client_gpadl_create(c, 1, gpa, 1, &one), 0);
+	for (i = 0; i < ARRAY_SIZE(offsets); i++)
+		assert_int_not_equal(open_raw(c, 1, one, offsets[i], 0), 0);
+	assert_int_equal(vmbus_client_gpadl_teardown(c, 1, one, true), 0);
+	/* Four pages: only offsets 2 (2 + 2 pages) leave both rings a data page. */
+	assert_int_equal(vmbus_client_gpadl_create(c, 1, gpa, 4, &four), 0);
+	assert_int_not_equal(open_raw(c, 1, four, 4, 0), 0); /* at the end */
+	assert_int_not_equal(open_raw(c, 1, four, 5, 0), 0); /* past it */
+	vmbus_server_get_stats(vmbus_client_server(c), &st);
+	assert_int_equal(st.open_errors, ARRAY_SIZE(offsets) + 2);
+	assert_int_equal(vmbus_channel_state(e.ch), VMBUS_CHANNEL_OFFERED);
+	/* Still controllable: the right offset opens. */
+	assert_int_equal(open_raw(c, 1, four, 2, 0), 0);
+	assert_int_equal(vmbus_channel_state(e.ch), VMBUS_CHANNEL_OPEN);
+	vmbus_client_free(c);
+}
+
 static void test_wraparound(void **state)
 {
 	struct vmbus_msg_offer_channel offer;
@@ -597,6 +631,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_open_close_reopen, setup_quiet),
 		cmocka_unit_test_setup(test_open_refused, setup_quiet),
+		cmocka_unit_test_setup(test_open_offset_past_gpadl, setup_quiet),
 		cmocka_unit_test_setup(test_subchannel_offers, setup_quiet),
 		cmocka_unit_test_setup(test_wraparound, setup_quiet),
 		cmocka_unit_test_setup(test_largest_packet, setup_quiet),

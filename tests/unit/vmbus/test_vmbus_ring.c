@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -20,7 +21,8 @@
 
 struct fixture {
 	struct guest_memory *mem;
-	uint64_t pfns[3]; /* header + 2 data pages: 8 KiB of data */
+	uint64_t pfns[3];     /* header + 2 data pages: 8 KiB of data */
+	struct vmbus_gpadl g; /* over pfns */
 };
 
 static int setup(void **state)
@@ -31,6 +33,7 @@ static int setup(void **state)
 	assert_int_equal(guest_memory_new(1 * MiB, &f.mem), 0);
 	for (i = 0; i < 3; i++)
 		f.pfns[i] = RING_GPA / 4096 + i;
+	f.g = (struct vmbus_gpadl){.range_count = 1, .npfns = 3, .pfns = f.pfns};
 	*state = &f;
 	return 0;
 }
@@ -79,18 +82,63 @@ static void test_new(void **state)
 	struct fixture *f = *state;
 	struct vmbus_ring *r;
 	uint64_t bad[3] = {f->pfns[0], (1 * MiB) / 4096, f->pfns[2]};
+	uint64_t huge[3] = {f->pfns[0], UINT64_C(1) << 52, f->pfns[2]};
+	struct vmbus_gpadl gbad = {.range_count = 1, .npfns = 3, .pfns = bad};
+	struct vmbus_gpadl ghuge = {.range_count = 1, .npfns = 3, .pfns = huge};
 
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 1, false, &r), -EINVAL);
-	assert_int_equal(vmbus_ring_new(f->mem, bad, 3, false, &r), -EFAULT);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 1, false, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &gbad, 0, 3, false, &r), -EFAULT);
+	assert_int_equal(vmbus_ring_new(f->mem, &ghuge, 0, 3, false, &r), -EFAULT);
 	set_u32(f, 4, 12); /* read index not 8-aligned */
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), -EINVAL);
 	set_u32(f, 4, 8192); /* outside the data */
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), -EINVAL);
 	set_u32(f, 4, 0);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), 0);
 	assert_int_equal(vmbus_ring_data_size(r), 8192);
 	vmbus_ring_free(r);
 	assert_null(vmbus_ring_free(NULL));
+}
+
+/*
+ * Page ranges past the GPADL's own list (issue 12, item 1): refused before
+ * a PFN beyond the list is read (ASan would report the read otherwise:
+ * the GPADL's array is heap-allocated at its exact length).
+ */
+static void test_range_outside_gpadl(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t *one = malloc(sizeof(*one));
+	struct vmbus_gpadl g1 = {.range_count = 1, .npfns = 1, .pfns = one};
+	struct vmbus_gpadl g3 = {.range_count = 1, .npfns = 3};
+	struct vmbus_ring *r = NULL;
+	void *pages[4];
+
+	assert_non_null(one);
+	*one = f->pfns[0];
+	g3.pfns = malloc(3 * sizeof(uint64_t));
+	assert_non_null(g3.pfns);
+	memcpy(g3.pfns, f->pfns, sizeof(f->pfns));
+	assert_int_equal(vmbus_ring_new(f->mem, &g1, 0, 2, false, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &g1, 1, 2, true, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &g3, 1, 3, true, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &g3, 2, 2, true, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &g3, 3, 2, true, &r), -EINVAL);
+	assert_int_equal(vmbus_ring_new(f->mem, &g3, UINT32_MAX, 2, true, &r), -EINVAL);
+	assert_null(r);
+	/* The helper itself, in 64 bits: no wrap of first + count. */
+	assert_int_equal(vmbus_gpadl_map_pages(f->mem, &g3, 0, 0, pages), -EINVAL);
+	assert_int_equal(vmbus_gpadl_map_pages(f->mem, &g3, 0, 4, pages), -EINVAL);
+	assert_int_equal(vmbus_gpadl_map_pages(f->mem, &g3, 1, UINT64_MAX, pages), -EINVAL);
+	assert_int_equal(vmbus_gpadl_map_pages(f->mem, &g3, UINT64_MAX, 2, pages), -EINVAL);
+	assert_int_equal(vmbus_gpadl_map_pages(f->mem, &g3, 1, 2, pages), 0);
+	assert_ptr_equal(pages[0], guest_memory_ptr(f->mem, RING_GPA + 4096, 4096));
+	assert_ptr_equal(pages[1], guest_memory_ptr(f->mem, RING_GPA + 8192, 4096));
+	assert_int_equal(vmbus_ring_new(f->mem, &g3, 1, 2, true, &r), 0);
+	assert_int_equal(vmbus_ring_data_size(r), 4096);
+	vmbus_ring_free(r);
+	free(g3.pfns);
+	free(one);
 }
 
 static void test_read_wraparound(void **state)
@@ -104,7 +152,7 @@ static void test_read_wraparound(void **state)
 
 	set_u32(f, 0, w);
 	set_u32(f, 4, w);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), 0);
 	assert_int_equal(vmbus_ring_read(r, buf, sizeof(buf), &len), -EAGAIN);
 	for (i = 0; i < 200; i++) {
 		size_t payload = 8 * (1 + i % 50);
@@ -135,7 +183,7 @@ static void test_read_bad(void **state)
 
 	set_u32(f, 0, 0);
 	set_u32(f, 4, 0);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), 0);
 	set_u32(f, 0, 13); /* unaligned write index */
 	assert_int_equal(vmbus_ring_read(r, buf, sizeof(buf), &len), -EPROTO);
 	set_u32(f, 0, 8192);
@@ -147,7 +195,7 @@ static void test_read_bad(void **state)
 	assert_int_equal(vmbus_ring_read(r, buf, sizeof(buf), &len), 0); /* 32 + 8 bytes: fits */
 	vmbus_ring_free(r);
 	set_u32(f, 4, 0);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), 0);
 	d.len8 = 5; /* longer than written */
 	assert_int_equal(guest_memory_write(f->mem, DATA, &d, 16), 0);
 	assert_int_equal(vmbus_ring_read(r, buf, sizeof(buf), &len), -EPROTO);
@@ -181,7 +229,7 @@ static void test_pending_send_and_mask(void **state)
 	set_u32(f, 0, 0);
 	set_u32(f, 4, 0);
 	set_u32(f, 64, VMBUS_RING_FEAT_PENDING_SEND_SZ);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, false, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, false, &r), 0);
 	/* The guest filled the ring with 7 packets of 1 KiB (1048 bytes each: 7336 of 8192). */
 	for (i = 0; i < 7; i++)
 		w = guest_put(f, w, i, 1024, 1);
@@ -224,7 +272,7 @@ static void test_write(void **state)
 	set_u32(f, 4, 0);
 	set_u32(f, 8, 0);
 	set_u32(f, 12, 0);
-	assert_int_equal(vmbus_ring_new(f->mem, f->pfns, 3, true, &r), 0);
+	assert_int_equal(vmbus_ring_new(f->mem, &f->g, 0, 3, true, &r), 0);
 	assert_int_equal(get_u32(f, 64) & 1, 1); /* the host announces pending_send_sz */
 	assert_int_equal(vmbus_ring_write(r, iov, 1, &signal), 0); /* a bare descriptor */
 	assert_true(signal);					   /* empty -> non-empty */
@@ -265,8 +313,11 @@ static void test_write(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_new),	 cmocka_unit_test(test_read_wraparound),
-		cmocka_unit_test(test_read_bad), cmocka_unit_test(test_pending_send_and_mask),
+		cmocka_unit_test(test_new),
+		cmocka_unit_test(test_range_outside_gpadl),
+		cmocka_unit_test(test_read_wraparound),
+		cmocka_unit_test(test_read_bad),
+		cmocka_unit_test(test_pending_send_and_mask),
 		cmocka_unit_test(test_write),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
