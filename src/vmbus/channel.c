@@ -114,6 +114,29 @@ static void broken_ring(struct vmbus_channel *ch)
 			   "vmbus: %s: the guest corrupted its ring: no more reads", ch->name);
 }
 
+/*
+ * The spin adapts as KVM's halt polling does: it halves when it ends with
+ * nothing found (the next event comes later than it waits: the CPU is
+ * wasted), doubles, up to the configured maximum, when it finds work or
+ * when the loop, having slept, is woken sooner than the maximum spin (a
+ * spin would have caught it).
+ */
+#define POLL_MIN_NS 1000u
+
+static void spin_grow(struct vmbus_channel *ch)
+{
+	uint64_t n = ch->poll_ns ? ch->poll_ns * 2 : ch->poll_max_ns / 4;
+
+	ch->poll_ns = MIN(MAX(n, (uint64_t)POLL_MIN_NS), ch->poll_max_ns);
+}
+
+static void spin_shrink(struct vmbus_channel *ch)
+{
+	ch->poll_ns /= 2;
+	if (ch->poll_ns < POLL_MIN_NS)
+		ch->poll_ns = 0;
+}
+
 /* While spinning: true to keep spinning, false to stop (deadline, or the loop has other work). */
 static bool spin(struct vmbus_channel *ch, uint64_t *deadline)
 {
@@ -124,12 +147,15 @@ static bool spin(struct vmbus_channel *ch, uint64_t *deadline)
 	now = time_monotonic_ns();
 	if (!*deadline)
 		*deadline = now + ch->poll_ns;
-	if (now >= *deadline)
+	if (now >= *deadline) {
+		spin_shrink(ch);
 		return false;
+	}
 	if (ch->ops->poll && ch->ops->poll(ch->opaque, ch)) {
 		/* Completions found: answers went out; keep spinning from now. */
 		atomic_fetch_add(&ch->stats.polls, 1);
 		flush_signal(ch);
+		spin_grow(ch);
 		*deadline = now + ch->poll_ns;
 	}
 	__builtin_ia32_pause();
@@ -146,7 +172,7 @@ static void drain(struct vmbus_channel *ch)
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
 	uint64_t deadline = 0;
-	bool got = false;
+	bool got = false, spun = false;
 
 	ch->need_drain = false;
 	if (atomic_load(&ch->broken))
@@ -166,8 +192,10 @@ static void drain(struct vmbus_channel *ch)
 				got = false;
 			}
 			flush_signal(ch);
-			if (spin(ch, &deadline))
+			if (spin(ch, &deadline)) {
+				spun = true;
 				continue;
+			}
 			if (!vmbus_ring_unmask_interrupts(ch->in))
 				return;
 			vmbus_ring_mask_interrupts(ch->in);
@@ -214,6 +242,12 @@ static void drain(struct vmbus_channel *ch)
 			ch->signal_pending = true;
 		atomic_fetch_add(&ch->stats.packets_in, 1);
 		got = true;
+		if (spun) {
+			/* The spin caught this packet without a signal. */
+			atomic_fetch_add(&ch->stats.polls, 1);
+			spin_grow(ch);
+			spun = false;
+		}
 		deadline = 0;
 	}
 }
@@ -267,11 +301,15 @@ static void *loop_main(void *arg)
 	atomic_store(&ch->loop_self, pthread_self());
 	atomic_store_explicit(&ch->loop_known, true, memory_order_release);
 	for (;;) {
-		uint64_t deadline;
+		int timeout = next_timeout(ch), n, i;
+		uint64_t deadline, slept = timeout ? time_monotonic_ns() : 0;
 		bool wake;
-		int n, i;
 
-		n = epoll_wait(ch->epfd, ev, MAX_EVENTS, next_timeout(ch));
+		n = epoll_wait(ch->epfd, ev, MAX_EVENTS, timeout);
+		/* Woken sooner than the longest spin: spinning longer would have caught it. */
+		if (slept && n > 0 && ch->poll_max_ns &&
+		    time_monotonic_ns() - slept < ch->poll_max_ns)
+			spin_grow(ch);
 		for (i = 0; i < n; i++) {
 			uint32_t h = ev[i].data.u32;
 
@@ -371,7 +409,7 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 	ch->need_drain = true; /* packets may already be waiting: the guest writes before the
 				  result */
 	ch->signal_pending = false;
-	ch->poll_ns = s->poll_ns;
+	ch->poll_ns = ch->poll_max_ns = s->poll_ns;
 	clear_eventfd(ch->efd);
 	/* Usable from here on: the open callback may add fds and wake. */
 	atomic_store(&ch->open, true);
