@@ -114,6 +114,10 @@ def print_micro(m):
         r = m[name]
         print(f"  SINT {what} round trip (post, MSI, guest wakes, ack): {r['cpu_ns_per_op']:7.0f} ns CPU, "
               f"{r['wall_ns_per_op']:.0f} ns wall; the host call itself: {r['host_post_cpu_ns_per_op']:.0f} ns CPU")
+    for unit in ('wall', 'cpu'):
+        one, two = m[f'signal_event_1_vp_{unit}_ns'], m[f'signal_event_2_vps_{unit}_ns']
+        print(f"  HvSignalEvent dispatch, 1 VP / 2 VPs at once:      {one:6.0f} / {two:6.0f} ns {unit} per call"
+              f"  (ratio 2/1: {two / max(one, 1e-9):.2f})")
     if hc > loop:
         print(f"  ratio hypercall/port exit (exit cost only):        {(hc - loop) / max(port - loop, 1):9.2f}")
 

@@ -180,6 +180,11 @@ void hv_get_stats(const struct hv *hv, struct hv_stats *stats)
 
 	for (i = 0; i < STATS_WORDS; i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	for (i = 0; i < hv->platform.vp_count; i++) {
+		stats->hypercalls += __atomic_load_n(&hv->vps[i].hypercalls, __ATOMIC_RELAXED);
+		stats->hypercall_signal_event +=
+			__atomic_load_n(&hv->vps[i].hypercall_signal_event, __ATOMIC_RELAXED);
+	}
 }
 
 void hv_stats_add(struct hv_stats *sum, const struct hv_stats *s)

@@ -127,7 +127,7 @@ static uint16_t signal_event(struct hv *hv, unsigned vp, const struct call_input
 	struct hv_handler h;
 	uint16_t st;
 
-	HV_COUNT(hv, hypercall_signal_event);
+	HV_COUNT_VP(hv, vp, hypercall_signal_event);
 	if (in->c.fast) {
 		ev = (struct hv_input_signal_event){
 			.connection_id = (uint32_t)in->input,
@@ -195,7 +195,7 @@ bool hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, const stru
 	uint64_t control, input, output, result;
 	bool enabled, long_mode = mode->long_mode;
 
-	HV_COUNT(hv, hypercalls);
+	HV_COUNT_VP(hv, vp, hypercalls);
 	/* Guest user code (or real mode) never reaches the hypervisor: #UD, nothing done. */
 	if (mode->cpl != 0 || !mode->protected_mode) {
 		HV_COUNT(hv, hypercall_refused);

@@ -552,6 +552,9 @@ int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server 
 	if (s->cfg.max_version == 0)
 		s->cfg.max_version = supported_versions[0];
 	guest_error_log_init(&s->errors, "vmbus");
+	s->poll_ns = cfg->channel_poll_ns == 0		  ? VMBUS_CHANNEL_POLL_NS_DEFAULT
+		     : cfg->channel_poll_ns == UINT64_MAX ? 0
+							  : cfg->channel_poll_ns;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->queue_lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);

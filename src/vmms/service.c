@@ -313,18 +313,8 @@ void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st
 		(void)svc_transition(svc, vm, VM_STATE_RUNNING, "the worker is running");
 }
 
-/*
- * The monitor's view of the workers: every VM with a worker, however many
- * (no fixed cap). The arrays grow under svc->lock and are used without it.
- */
-struct watch {
-	struct pollfd *fds; /* fds[0] is the wake eventfd */
-	struct vm **vms;    /* vms[i] for fds[i], i >= 1 */
-	unsigned cap;
-};
-
 /* Room for n entries; false (and the old room) if memory runs out. */
-static bool watch_reserve(struct watch *w, unsigned n)
+static bool watch_reserve(struct svc_watch *w, unsigned n)
 {
 	struct pollfd *fds;
 	struct vm **vms;
@@ -346,8 +336,7 @@ static bool watch_reserve(struct watch *w, unsigned n)
 	return true;
 }
 
-/* Takes a reference on every VM with a worker, from index `first` on; under svc->lock. */
-static unsigned watch_collect(struct service *svc, struct watch *w, unsigned first)
+unsigned svc_watch_collect(struct service *svc, struct svc_watch *w, unsigned first)
 {
 	unsigned n = first, want = first;
 	struct vm *vm;
@@ -366,10 +355,17 @@ static unsigned watch_collect(struct service *svc, struct watch *w, unsigned fir
 	return n;
 }
 
+void svc_watch_fini(struct svc_watch *w)
+{
+	free(w->fds);
+	free(w->vms);
+	*w = (struct svc_watch){0};
+}
+
 static void *monitor_main(void *arg)
 {
 	struct service *svc = arg;
-	struct watch w = {0};
+	struct svc_watch w = {0};
 	uint64_t next_poll = 0;
 
 	pthread_setname_np(pthread_self(), "monitor");
@@ -384,7 +380,7 @@ static void *monitor_main(void *arg)
 
 		w.fds[0] = (struct pollfd){.fd = svc->wake_fd, .events = POLLIN};
 		pthread_mutex_lock(&svc->lock);
-		n = watch_collect(svc, &w, 1);
+		n = svc_watch_collect(svc, &w, 1);
 		pthread_mutex_unlock(&svc->lock);
 		timeout = next_poll > now ? (int)((next_poll - now) / 1000000) : 0;
 		if (poll(w.fds, n, timeout) > 0 && (w.fds[0].revents & POLLIN)) {
@@ -406,7 +402,7 @@ static void *monitor_main(void *arg)
 
 		/* Status of every worker, one at a time, without the lock. */
 		pthread_mutex_lock(&svc->lock);
-		n = watch_collect(svc, &w, 0);
+		n = svc_watch_collect(svc, &w, 0);
 		pthread_mutex_unlock(&svc->lock);
 		for (i = 0; i < n; i++) {
 			struct json_object *st = NULL;
@@ -422,8 +418,7 @@ static void *monitor_main(void *arg)
 			pthread_mutex_unlock(&svc->lock);
 		}
 	}
-	free(w.fds);
-	free(w.vms);
+	svc_watch_fini(&w);
 	return NULL;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,6 +69,22 @@ struct service {
 	struct cgroup_host *cgroups; /* NULL: none usable, cgroup_error says why */
 	char cgroup_error[512];
 };
+
+/*
+ * The monitor's view of the workers: every VM with a worker, however many
+ * (no fixed cap). The arrays grow under svc->lock and are used without it.
+ */
+struct svc_watch {
+	struct pollfd *fds; /* fds[0] is the monitor's wake eventfd */
+	struct vm **vms;    /* vms[i] for fds[i] */
+	unsigned cap;
+};
+/*
+ * Under svc->lock: puts every VM with a worker (pidfd >= 0) at fds/vms[first..),
+ * taking a reference on each; returns the count, first included.
+ */
+unsigned svc_watch_collect(struct service *svc, struct svc_watch *w, unsigned first);
+void svc_watch_fini(struct svc_watch *w);
 
 int64_t svc_now_ms(void);
 /*

@@ -205,6 +205,10 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 		add_int(c, "interrupts_out", cs.interrupts_out);
 		add_int(c, "ring_full", cs.ring_full);
 		add_int(c, "queue_full", cs.queue_full);
+		add_int(c, "busy", cs.busy);
+		add_int(c, "aborted", cs.aborted);
+		add_int(c, "max_requests", cs.max_requests);
+		add_int(c, "inflight_max", cs.inflight_max);
 		add_int(c, "bad_packets", cs.bad_packets);
 		json_object_array_add(chans, c);
 	}

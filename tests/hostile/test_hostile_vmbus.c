@@ -259,13 +259,14 @@ struct replayer {
 	atomic_int packets;
 };
 
-static void replay_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int replay_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	struct replayer *r = opaque;
 	uint32_t rd = __atomic_load_n(&r->h->read_index, __ATOMIC_ACQUIRE);
 
 	atomic_fetch_add(&r->packets, 1);
 	__atomic_store_n(&r->h->write_index, (rd + r->size - 64) % r->size, __ATOMIC_RELEASE);
+	return VMBUS_PACKET_DONE;
 }
 
 static const struct vmbus_channel_ops replay_ops = {.packet = replay_packet};

@@ -147,6 +147,7 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 		.synic_opaque = c,
 		.max_version = c->cfg.max_version,
 		.manual_dispatch = c->cfg.manual_dispatch,
+		.channel_poll_ns = c->cfg.channel_poll_ns,
 	};
 	r = vmbus_server_new(&scfg, &c->server);
 	if (r < 0)

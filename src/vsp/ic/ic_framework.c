@@ -160,7 +160,7 @@ static void on_negotiate_response(struct ic_channel *ic, const uint8_t *body, si
 		ic->ops->ready(ic->opaque, ic);
 }
 
-static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	struct ic_channel *ic = opaque;
 	struct vmbus_pipe_header pipe;
@@ -170,7 +170,7 @@ static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 
 	if (pkt->type != VMBUS_PKT_DATA_INBAND || pkt->len < IC_PREFIX_SIZE) {
 		guest_error(ic, "packet too short or not in-band");
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	memcpy(&pipe, pkt->data, sizeof(pipe));
 	memcpy(&h, pkt->data + sizeof(pipe), sizeof(h));
@@ -179,19 +179,20 @@ static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 	if (!(h.icflags & IC_FLAG_RESPONSE) || !ic->busy || h.icmsgtype != ic->busy_type ||
 	    h.ictransaction_id != ic->transaction_id) {
 		guest_error(ic, "answer to no request");
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	ic->busy = false;
 	atomic_store(&ic->busy_public, false);
 	atomic_fetch_add(&ic->stats.responses, 1);
 	if (h.icmsgtype == IC_MSGTYPE_NEGOTIATE) {
 		on_negotiate_response(ic, body, len);
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	if (ic->ops->response)
 		ic->ops->response(ic->opaque, ic, h.status, body, len);
 	if (ic->ops->poll)
 		ic->ops->poll(ic->opaque, ic);
+	return VMBUS_PACKET_DONE;
 }
 
 static void on_wake(void *opaque, struct vmbus_channel *ch)
