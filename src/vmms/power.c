@@ -41,6 +41,14 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
 	json_object_object_add(o, "memory", json_object_new_string(mem));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
+	/* Where the disks' parents may be: the service's storage directories (docs/disks.md). */
+	if (svc->cfg.nstorage_dirs) {
+		struct json_object *dirs = json_object_new_array();
+
+		for (i = 0; i < svc->cfg.nstorage_dirs; i++)
+			json_object_array_add(dirs, json_object_new_string(svc->cfg.storage_dirs[i]));
+		json_object_object_add(o, "storage-dirs", dirs);
+	}
 	json_object_object_add(
 		o, "cpu-model",
 		json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));

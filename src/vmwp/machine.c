@@ -325,8 +325,9 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		goto fail;
 	}
 	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks, &m->storage,
-			config_error, err, errlen);
+			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks,
+			(const char *const *)cfg->storage_dirs, &m->storage, config_error, err,
+			errlen);
 	if (r < 0)
 		goto fail;
 	r = add_devices(m, err, errlen);

@@ -432,7 +432,8 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 		char why[256] = "";
 
 		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
-				 d.read_only ? DISK_OPEN_READ_ONLY : 0, NULL, &d.opened, why,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0,
+				 (const char *const *)w->cfg.storage_dirs, &d.opened, why,
 				 sizeof(why));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
@@ -619,8 +620,8 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 		struct disk_config *d = &cfg->disks[i];
 		char why[256] = "";
 
-		r = disk_open(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, &d->opened, why,
-			      sizeof(why));
+		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
+				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
 		if (r < 0) {
 			d->opened = NULL;
 			snprintf(err, errlen, "--disk %s: %s", d->path,

@@ -32,6 +32,8 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->cpu_model);
+	for (unsigned i = 0; i < cfg->nstorage_dirs; i++)
+		free(cfg->storage_dirs[i]);
 	free(cfg->com1.path);
 	free(cfg->com2.path);
 	free(cfg->com1.log_path);
@@ -120,7 +122,28 @@ enum {
 	OPT_HOST_CPU,
 	OPT_PRINT_CPU,
 	OPT_JAIL,
+	OPT_STORAGE_DIR,
 };
+
+/* One more directory where parents of differencing disks may be; absolute paths only. */
+static int add_storage_dir(struct vm_config *cfg, const char *dir, char *err, size_t errlen)
+{
+	if (dir[0] != '/') {
+		snprintf(err, errlen, "storage directory '%s': give an absolute path", dir);
+		return -EINVAL;
+	}
+	if (cfg->nstorage_dirs == VM_CONFIG_MAX_STORAGE_DIRS) {
+		snprintf(err, errlen, "more than %u storage directories", VM_CONFIG_MAX_STORAGE_DIRS);
+		return -EINVAL;
+	}
+	cfg->storage_dirs[cfg->nstorage_dirs] = strdup(dir);
+	if (!cfg->storage_dirs[cfg->nstorage_dirs]) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	cfg->storage_dirs[++cfg->nstorage_dirs] = NULL;
+	return 0;
+}
 
 static const struct option long_options[] = {
 	{"kernel", required_argument, NULL, 'k'},
@@ -141,6 +164,7 @@ static const struct option long_options[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
+	{"storage-dir", required_argument, NULL, OPT_STORAGE_DIR},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -208,6 +232,8 @@ void vm_config_usage(FILE *out)
 	      "30)\n"
 	      "      --control PATH    Unix socket for status, shutdown, restart, KVP "
 	      "(docs/control.md)\n"
+	      "      --storage-dir DIR  where differencing disks' parents may be, besides the\n"
+	      "                        child's own directory (repeatable)\n"
 	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
@@ -302,6 +328,11 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				cfg->ndisks++;
 			break;
 		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
+		case OPT_STORAGE_DIR:
+			r = add_storage_dir(cfg, optarg, err, errlen);
+			if (r == -EINVAL)
+				return r;
+			break;
 		case OPT_JAIL:
 			if (vm_config_parse_jail(cfg, optarg) < 0) {
 				snprintf(err, errlen,
@@ -357,6 +388,23 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
+	}
+	if (!strcmp(key, "storage-dirs")) {
+		size_t i;
+
+		if (t != json_type_array)
+			goto bad_value;
+		for (i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *d = json_object_array_get_idx(v, i);
+			int r;
+
+			if (!json_object_is_type(d, json_type_string))
+				goto bad_value;
+			r = add_storage_dir(cfg, json_object_get_string(d), err, errlen);
+			if (r < 0)
+				return r;
+		}
+		return 0;
 	}
 	if (!strcmp(key, "jail")) {
 		if (!s || vm_config_parse_jail(cfg, s) < 0)

@@ -33,6 +33,8 @@ struct serial_config {
 };
 #define SERIAL_LOG_MAX_DEFAULT (UINT64_C(16) << 20)
 
+#define VM_CONFIG_MAX_STORAGE_DIRS 16
+
 struct vm_config {
 	char *kernel;
 	char *initrd;
@@ -49,6 +51,12 @@ struct vm_config {
 	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
+	/*
+	 * "storage-dirs" / --storage-dir DIR (repeatable): where a differencing disk's parents
+	 * may be besides the child's own directory (docs/disks.md). NULL-terminated.
+	 */
+	char *storage_dirs[VM_CONFIG_MAX_STORAGE_DIRS + 1];
+	unsigned nstorage_dirs;
 	/* "jail" / --jail UID[:GID]: run jailed as that uid and gid (docs/security.md). */
 	bool jail;
 	uint32_t jail_uid, jail_gid;
