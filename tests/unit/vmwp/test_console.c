@@ -2,7 +2,8 @@
  * The serial console's file output (src/vmwp/console.c): a guest that
  * writes to its COM port for ever uses a bounded amount of host disk
  * (issue 12, item 5): the file is capped at log_max_bytes and rotated to
- * "<path>.1", whose previous contents are dropped.
+ * "<path>.1", whose previous contents are dropped, by rename where the
+ * worker may, through its descriptors where it may not (the jail).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -72,10 +73,53 @@ static void test_file_capped_and_rotated(void **state)
 	rmdir(dir);
 }
 
+/*
+ * A jailed worker cannot rename: the log's directory is not in its mount
+ * namespace. Played here by moving the directory away after the open, so
+ * every path the console knows is gone while its descriptors stay: the
+ * full file is copied over "<path>.1" through them, and starts again.
+ */
+static void test_rotated_without_paths(void **state)
+{
+	char dir[] = "/tmp/parvis-console-XXXXXX", moved[64], path[64], cur[96], old[96], err[128];
+	struct serial_config cfg = {.backend = SERIAL_FILE, .log_max_bytes = CAP};
+	uint8_t chunk[CAP], got[CAP];
+	struct console *c;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(moved, sizeof(moved), "%s-moved", dir);
+	snprintf(path, sizeof(path), "%s/com1.log", dir);
+	cfg.path = path;
+	assert_int_equal(console_open(&cfg, &c, err, sizeof(err)), 0);
+	assert_int_equal(rename(dir, moved), 0);
+	/* Chunk 0, 1, 2, then half of 3: "<path>.1" must hold chunk 2, the file half of 3. */
+	for (unsigned k = 0; k < 4; k++) {
+		memset(chunk, '0' + k, sizeof(chunk));
+		console_uart_tx(c, chunk, k < 3 ? CAP : CAP / 2);
+	}
+	console_free(c);
+	snprintf(cur, sizeof(cur), "%s/com1.log", moved);
+	snprintf(old, sizeof(old), "%s/com1.log.1", moved);
+	assert_int_equal(file_size(cur), CAP / 2);
+	assert_int_equal(file_size(old), CAP);
+	f = fopen(old, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, CAP, f), CAP);
+	fclose(f);
+	for (unsigned i = 0; i < CAP; i++)
+		assert_int_equal(got[i], '2');
+	assert_int_equal(file_size(path), -1); /* nothing made where the paths used to be */
+	unlink(cur);
+	unlink(old);
+	rmdir(moved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_capped_and_rotated),
+		cmocka_unit_test(test_rotated_without_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
