@@ -17,6 +17,12 @@ One command:  bench/hv.py [--build DIR] [--iterations 100000] [--no-linux] [--cp
    prints the exits into src/hv by kind: hypercalls by call code and
    synthetic MSR reads and writes by MSR (the "hv" object of the JSON).
 
+3. The jail's cost per exit: the same loops with the vCPU thread under the
+   jailed worker's vCPU seccomp filter (hv-bench --seccomp, the filter of
+   src/vmwp/sandbox.c) against without, alternated --seccomp-rounds times
+   (medians); the port exit's cost beyond the guest's loop is what an exit
+   costs. Written with the date to bench/results/DATE-hv-seccomp.json.
+
 Prints numbers and ratios; asserts nothing (timings never go in tests).
 """
 import argparse
@@ -49,10 +55,45 @@ def build(build_dir):
     return exe
 
 
-def micro(exe, build_dir, iterations):
-    out = subprocess.run([exe, os.path.join(build_dir, 'tests', 'guest'), str(iterations)],
+def micro(exe, build_dir, iterations, seccomp=False):
+    out = subprocess.run([exe, os.path.join(build_dir, 'tests', 'guest'), str(iterations)]
+                         + (['--seccomp'] if seccomp else []),
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
+
+
+def seccomp_cost(exe, build_dir, iterations, rounds):
+    """Medians over alternated runs without and with the vCPU filter."""
+    import statistics
+    runs = {False: [], True: []}
+    for _ in range(rounds):
+        for sc in (False, True):
+            runs[sc].append(micro(exe, build_dir, iterations, sc))
+    out = {}
+    for sc, rs in runs.items():
+        key = 'seccomp' if sc else 'no_seccomp'
+        out[key] = {k: {m: statistics.median(r[k][m] for r in rs)
+                        for m in ('wall_ns_per_op', 'cpu_ns_per_op')}
+                    for k in ('guest_loop_no_exit', 'port_exit', 'hypercall_signal_event')}
+        out[key]['exit_cpu_ns'] = statistics.median(
+            r['port_exit']['cpu_ns_per_op'] - r['guest_loop_no_exit']['cpu_ns_per_op'] for r in rs)
+        out[key]['exit_wall_ns'] = statistics.median(
+            r['port_exit']['wall_ns_per_op'] - r['guest_loop_no_exit']['wall_ns_per_op'] for r in rs)
+    out['rounds'], out['iterations'] = rounds, iterations
+    return out
+
+
+def print_seccomp(c):
+    a, b = c['no_seccomp'], c['seccomp']
+    print()
+    print(f"The jail's seccomp filter on the vCPU thread ({c['rounds']} alternated rounds of "
+          f"{c['iterations']} iterations, medians):")
+    for k in ('port_exit', 'hypercall_signal_event'):
+        print(f"  {k:<24} CPU {a[k]['cpu_ns_per_op']:8.0f} ns without, {b[k]['cpu_ns_per_op']:8.0f} ns with "
+              f"({(b[k]['cpu_ns_per_op'] / a[k]['cpu_ns_per_op'] - 1) * 100:+.1f}%)")
+    print(f"  one port exit beyond the guest's loop: {a['exit_cpu_ns']:.0f} ns CPU without, "
+          f"{b['exit_cpu_ns']:.0f} ns with ({(b['exit_cpu_ns'] / a['exit_cpu_ns'] - 1) * 100:+.1f}%); "
+          f"wall {a['exit_wall_ns']:.0f} / {b['exit_wall_ns']:.0f} ns")
 
 
 def print_micro(m):
@@ -73,6 +114,10 @@ def print_micro(m):
         r = m[name]
         print(f"  SINT {what} round trip (post, MSI, guest wakes, ack): {r['cpu_ns_per_op']:7.0f} ns CPU, "
               f"{r['wall_ns_per_op']:.0f} ns wall; the host call itself: {r['host_post_cpu_ns_per_op']:.0f} ns CPU")
+    for unit in ('wall', 'cpu'):
+        one, two = m[f'signal_event_1_vp_{unit}_ns'], m[f'signal_event_2_vps_{unit}_ns']
+        print(f"  HvSignalEvent dispatch, 1 VP / 2 VPs at once:      {one:6.0f} / {two:6.0f} ns {unit} per call"
+              f"  (ratio 2/1: {two / max(one, 1e-9):.2f})")
     if hc > loop:
         print(f"  ratio hypercall/port exit (exit cost only):        {(hc - loop) / max(port - loop, 1):9.2f}")
 
@@ -125,10 +170,22 @@ def main():
     ap.add_argument('--no-linux', action='store_true', help='skip the Linux boot (minutes on PVM hosts)')
     ap.add_argument('--cpus', type=int, default=1)
     ap.add_argument('--timeout', type=int, default=900, help='seconds for the Linux boot')
+    ap.add_argument('--seccomp-rounds', type=int, default=5,
+                    help='alternated runs with and without the vCPU filter (0: skip)')
     args = ap.parse_args()
     build_dir = os.path.abspath(args.build)
     exe = build(build_dir)
     print_micro(micro(exe, build_dir, args.iterations))
+    if args.seccomp_rounds:
+        c = seccomp_cost(exe, build_dir, args.iterations, args.seccomp_rounds)
+        print_seccomp(c)
+        c['date'] = time.strftime('%Y-%m-%d')
+        c['host'] = {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm')}
+        os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
+        path = os.path.join(ROOT, 'bench', 'results', f"{c['date']}-hv-seccomp.json")
+        with open(path, 'w') as f:
+            json.dump(c, f, indent=1)
+        print(f'  written to {os.path.relpath(path, ROOT)}')
     if not args.no_linux:
         s, wall, rc = linux(os.path.join(build_dir, 'src/vmwp/parvis-vmwp'), args.cpus, args.timeout)
         print_linux(s, wall, rc, args.cpus)

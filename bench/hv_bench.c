@@ -9,7 +9,10 @@
  *   - a SINT injection: per message posted with hv_synic_post_message (and
  *     per event with hv_synic_signal_event) from a host thread, the guest
  *     woken from hlt, taking the interrupt and acknowledging;
- *   - the dispatch alone: hv_hypercall() called in a loop, no guest.
+ *   - the dispatch alone: hv_hypercall() called in a loop, no guest; and
+ *     the same from 1 and from 2 threads at once (two vCPUs signalling
+ *     together: any partition-wide lock on the path shows as a higher
+ *     cost per call with 2).
  *
  * CPU time is the process's (vCPU threads included: on PVM hosts the
  * guest's emulated kernel code is vCPU-thread CPU time too, which is why
@@ -18,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +33,7 @@
 #include "hv/hv.h"
 #include "tiny/tiny.h"
 #include "vid/partition.h"
+#include "vmwp/sandbox.h"
 
 enum mode { MODE_LOOP = 1, MODE_OUT, MODE_HYPERCALL, MODE_MESSAGE, MODE_EVENT };
 
@@ -125,9 +130,16 @@ static void *poster(void *arg)
 	return NULL;
 }
 
+/* --seccomp: the vCPU thread runs under the jailed worker's vCPU filter (src/vmwp/sandbox.c). */
+static bool with_seccomp;
+
 static int run_mode(const char *dir, enum mode mode, unsigned count, struct run *r)
 {
-	struct partition_config cfg = {.memory_bytes = 32 * MiB, .vcpus = 1};
+	struct partition_config cfg = {
+		.memory_bytes = 32 * MiB,
+		.vcpus = 1,
+		.vcpu_thread_init = with_seccomp ? sandbox_vcpu_thread_init : NULL,
+	};
 	static uint8_t image[1 << 16];
 	struct x86_boot_regs regs;
 	struct boot_error berr;
@@ -211,14 +223,114 @@ static double dispatch_ns(struct run *r, unsigned count)
 	uint64_t t0, t1;
 	unsigned i;
 
+	const struct vcpu_mode kernel64 = {.protected_mode = true, .long_mode = true};
+
 	t0 = thread_cpu_ns();
 	for (i = 0; i < count; i++) {
 		struct vcpu_gprs regs = {.rcx = 0x1005D, .rdx = TINY_HV_EVT_CONN};
 
-		hv_hypercall(r->hv, 0, &regs, true);
+		if (!hv_hypercall(r->hv, 0, &regs, &kernel64))
+			return -1;
 	}
 	t1 = thread_cpu_ns();
 	return (double)(t1 - t0) / count;
+}
+
+struct par {
+	struct hv *hv;
+	unsigned vp, count;
+	pthread_barrier_t *start;
+	uint64_t ns, cpu_ns;
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	struct vcpu_gprs regs;
+	uint64_t t0;
+	unsigned i;
+
+	uint64_t c0;
+
+	pthread_barrier_wait(p->start);
+	t0 = time_monotonic_ns();
+	c0 = thread_cpu_ns();
+	for (i = 0; i < p->count; i++) {
+		const struct vcpu_mode kernel = {.protected_mode = true, .long_mode = true, .cpl = 0};
+
+		regs = (struct vcpu_gprs){.rcx = 0x1005D, .rdx = TINY_HV_EVT_CONN};
+		if (!hv_hypercall(p->hv, p->vp, &regs, &kernel)) {
+			fprintf(stderr, "hv-bench: the hypercall was refused; nothing measured\n");
+			exit(1);
+		}
+	}
+	p->cpu_ns = thread_cpu_ns() - c0;
+	p->ns = time_monotonic_ns() - t0;
+	return NULL;
+}
+
+/* The parallel measurement's own hv: two VPs, hypercalls enabled, no partition. */
+static int par_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	return 0;
+}
+
+static int par_tsc(void *opaque, unsigned vp, uint64_t *tsc)
+{
+	*tsc = time_monotonic_ns();
+	return 0;
+}
+
+static uint64_t par_runtime(void *opaque, unsigned vp)
+{
+	return 0;
+}
+
+static const struct hv_platform_ops par_ops = {
+	.signal_msi = par_msi, .read_tsc = par_tsc, .vp_runtime_ns = par_runtime};
+
+/*
+ * ns per HvSignalEvent dispatch (hv_hypercall) on each of `threads` VPs
+ * calling at once, wall and thread CPU (CPU does not count a thread
+ * waiting for the core on a busy host; a lock or a shared counter shows
+ * in both).
+ */
+static int parallel_dispatch_ns(unsigned threads, unsigned count, double *wall, double *cpu)
+{
+	struct hv_platform pf = {.ops = &par_ops, .vp_count = 2, .tsc_hz = 1000000000u};
+	struct par p[2];
+	pthread_t t[2];
+	pthread_barrier_t start;
+	struct hv *hv;
+	unsigned i;
+	int e;
+
+	e = guest_memory_new(1 * MiB, &pf.mem);
+	if (e == 0)
+		e = hv_create(&pf, &(struct hv_config){0}, &hv);
+	if (e == 0)
+		e = hv_msr_write(hv, 0, 0x40000000, UINT64_C(0x8100000000000000));
+	if (e == 0)
+		e = hv_msr_write(hv, 0, 0x40000001, 0x10000 | 1);
+	if (e == 0)
+		e = hv_register_event_handler(hv, TINY_HV_EVT_CONN, on_event, NULL);
+	if (e < 0)
+		return e;
+	pthread_barrier_init(&start, NULL, threads);
+	for (i = 0; i < threads; i++) {
+		p[i] = (struct par){.hv = hv, .vp = i, .count = count, .start = &start};
+		pthread_create(&t[i], NULL, par_main, &p[i]);
+	}
+	*wall = *cpu = 0;
+	for (i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		*wall += (double)p[i].ns / count / threads;
+		*cpu += (double)p[i].cpu_ns / count / threads;
+	}
+	pthread_barrier_destroy(&start);
+	hv_free(hv);
+	guest_memory_free(pf.mem);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -234,17 +346,24 @@ int main(int argc, char **argv)
 		{"sint_message", MODE_MESSAGE, 10},
 		{"sint_event", MODE_EVENT, 10},
 	};
-	unsigned count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
+	unsigned count;
 	struct run r;
-	double dispatch = 0;
+	double dispatch = 0, par1 = 0, par2 = 0, cpu1 = 0, cpu2 = 0;
 	unsigned i;
 
+	if (argc > 1 && !strcmp(argv[argc - 1], "--seccomp")) {
+		with_seccomp = true;
+		argc--;
+	}
+	count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
 	if (argc < 2 || count == 0 || count >= (1u << 24)) {
-		fprintf(stderr, "usage: %s TINY_GUEST_DIR [ITERATIONS < 16M]\n", argv[0]);
+		fprintf(stderr, "usage: %s TINY_GUEST_DIR [ITERATIONS < 16M] [--seccomp]\n",
+			argv[0]);
 		return 2;
 	}
 	log_set_level(LOG_WARN);
-	printf("{\n  \"pvm\": %s,\n", partition_host_is_pvm() ? "true" : "false");
+	printf("{\n  \"pvm\": %s,\n  \"seccomp\": %s,\n",
+	       partition_host_is_pvm() ? "true" : "false", with_seccomp ? "true" : "false");
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		unsigned n = count / modes[i].divisor ? count / modes[i].divisor : 1;
 		int e = run_mode(argv[1], modes[i].mode, n, &r);
@@ -254,10 +373,20 @@ int main(int argc, char **argv)
 				strerror(-e), r.exit_status);
 			return 1;
 		}
-		if (modes[i].mode == MODE_HYPERCALL)
+		if (modes[i].mode == MODE_HYPERCALL) {
 			dispatch = dispatch_ns(&r, 1000000);
+			if (parallel_dispatch_ns(1, 1000000, &par1, &cpu1) < 0 ||
+			    parallel_dispatch_ns(2, 1000000, &par2, &cpu2) < 0) {
+				fprintf(stderr, "hv-bench: parallel dispatch failed\n");
+				return 1;
+			}
+		}
 		report(modes[i].name, &r, false);
 	}
-	printf("  \"hv_hypercall_dispatch_cpu_ns\": %.1f\n}\n", dispatch);
+	printf("  \"hv_hypercall_dispatch_cpu_ns\": %.1f,\n", dispatch);
+	printf("  \"signal_event_1_vp_wall_ns\": %.1f,\n", par1);
+	printf("  \"signal_event_2_vps_wall_ns\": %.1f,\n", par2);
+	printf("  \"signal_event_1_vp_cpu_ns\": %.1f,\n", cpu1);
+	printf("  \"signal_event_2_vps_cpu_ns\": %.1f\n}\n", cpu2);
 	return 0;
 }

@@ -10,11 +10,14 @@ One command:  bench/storage.py [--build DIR] [--seconds S] [--size MIB] [--dir D
    client (tests/lib/storvsc_client.c) on one thread against the real
    VMBus server, storvsp and disk back end, on a raw file and on a dynamic
    VHDX made by `parvis vhd new`. Beside it, in the same run, fio with
-   io_uring on the same raw file with the same jobs: the limit. Printed per
-   job: IOPS, MiB/s, host CPU per I/O (the VSP's threads, without the
-   thread playing the guest; fio: its whole process), the ratio to fio,
-   the raw-vs-VHDX gap, and guest->host signals and host->guest interrupts
-   per 1,000 requests.
+   io_uring on the same raw file with the same jobs: the limit. The three
+   alternate in --rounds rounds (default 5; the order rotates each round),
+   so that a noisy host slows all of them alike. Printed per job: the
+   median IOPS of each, the spread ((max - min) / median), the ratios of
+   the medians to fio's, host CPU per I/O (medians; the VSP's threads,
+   without the thread playing the guest; fio: its whole process), the
+   raw-vs-VHDX gap, and guest->host signals and host->guest interrupts per
+   1,000 requests. Every run's numbers go to bench/results/ as dated JSON.
 2. With a real guest (unless --no-guest): the kit kernel mounts the kit's
    Debian root disk (a VHDX) read-write and its ext4 lazy inode-table
    initialisation writes in the background; the storage counters of the
@@ -28,8 +31,10 @@ One command:  bench/storage.py [--build DIR] [--seconds S] [--size MIB] [--dir D
 Prints numbers and ratios; asserts nothing (timings belong here, not in tests).
 """
 import argparse
+import datetime
 import json
 import os
+import statistics
 import resource
 import subprocess
 import sys
@@ -54,9 +59,11 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def storage_bench(build, path, seconds, size):
+def storage_bench(build, path, seconds, size, poll_ns=None):
+    extra = ['--poll-ns', str(poll_ns)] if poll_ns is not None else []
     out = subprocess.run([os.path.join(build, 'bench', 'storage-bench'), '--seconds', str(seconds),
-                          '--size', str(size), path], capture_output=True, text=True, timeout=600)
+                          '--size', str(size)] + extra + [path],
+                         capture_output=True, text=True, timeout=900)
     if out.returncode:
         raise RuntimeError(f'storage-bench {path}: {out.stderr.strip()}')
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
@@ -89,6 +96,16 @@ def vhd_tool(build):
     raise RuntimeError(f'no parvis command under {build}/src/cli (build the project first)')
 
 
+def median_of(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def spread(runs, key):
+    vals = [r[key] for r in runs]
+    med = statistics.median(vals)
+    return (max(vals) - min(vals)) / med if med else 0.0
+
+
 def vsp_throughput(args, work):
     raw = os.path.join(work, 'disk.raw')
     vhdx = os.path.join(work, 'disk.vhdx')
@@ -96,42 +113,73 @@ def vsp_throughput(args, work):
         f.truncate((args.size + 64) << 20)
     subprocess.run(vhd_tool(args.build) + ['new', vhdx, '--size', f'{args.size + 64}M', '--dynamic'],
                    check=True, capture_output=True)
-    log(f'storage-bench on a raw file ({args.size} MiB working set, {args.seconds} s per job)')
-    raw_res, info = storage_bench(args.build, raw, args.seconds, args.size)
-    direct = bool(info.get('direct', False))
-    log('storage-bench on a dynamic VHDX')
-    vhdx_res, _ = storage_bench(args.build, vhdx, args.seconds, args.size)
-    log(f'fio (io_uring, direct={int(direct)}: as the back end opened the file) on the raw file')
-    fio_res = {name: fio(raw, name, args.seconds, args.size, direct) for name in JOBS}
+    runs = {'fio': {n: [] for n in JOBS}, 'raw': {n: [] for n in JOBS}, 'vhdx': {n: [] for n in JOBS}}
+    direct = None
+    engines = ['fio', 'raw', 'vhdx']
+    for rnd in range(args.rounds):
+        # Rotate the order so that none always runs first (warm caches, a quiet moment).
+        order = engines[rnd % 3:] + engines[:rnd % 3]
+        for eng in order:
+            log(f'round {rnd + 1}/{args.rounds}: {eng} ({args.size} MiB working set, '
+                f'{args.seconds} s per job)')
+            if eng == 'fio':
+                if direct is None:
+                    _, info = storage_bench(args.build, raw, 0.001, 1, args.poll_ns)
+                    direct = bool(info.get('direct', False))
+                for name in JOBS:
+                    runs['fio'][name].append(fio(raw, name, args.seconds, args.size, direct))
+            else:
+                res, info = storage_bench(args.build, raw if eng == 'raw' else vhdx, args.seconds,
+                                          args.size, args.poll_ns)
+                if eng == 'raw':
+                    direct = bool(info.get('direct', False))
+                for name in JOBS:
+                    runs[eng][name].append(res[name])
 
-    print(f'\n== storage VSP vs the host\'s own I/O (fio io_uring, direct={int(direct)}), '
-          f'{args.size} MiB working set')
-    print(f'{"job":<18} {"fio IOPS":>9} {"raw IOPS":>9} {"ratio":>6} {"vhdx IOPS":>9} {"ratio":>6} '
-          f'{"gap":>6} | {"CPU us/IO fio":>13} {"raw":>6} {"vhdx":>6} | {"sig/1000":>8} '
-          f'{"int/1000":>8}')
-    idle = {name: [side for side, res in (('fio', fio_res), ('raw', raw_res), ('vhdx', vhdx_res))
-                   if not res[name]['iops']] for name in JOBS}
+    med = {eng: {n: {'iops': median_of(runs[eng][n], 'iops'),
+                     'iops_spread': spread(runs[eng][n], 'iops'),
+                     'cpu_us_per_io': median_of(runs[eng][n], 'cpu_us_per_io' if eng == 'fio'
+                                                else 'host_cpu_us_per_io')}
+                 for n in JOBS} for eng in engines}
+    for eng in ('raw', 'vhdx'):
+        for n in JOBS:
+            med[eng][n]['signals_per_1000'] = median_of(runs[eng][n], 'signals_per_1000')
+            med[eng][n]['interrupts_per_1000'] = median_of(runs[eng][n], 'interrupts_per_1000')
+    print(f'\n== storage VSP vs the host\'s own I/O (fio io_uring, direct={int(bool(direct))}), '
+          f'{args.size} MiB working set, medians of {args.rounds} alternating rounds')
+    print(f'{"job":<18} {"fio IOPS":>9} {"spr":>5} {"raw IOPS":>9} {"spr":>5} {"ratio":>6} '
+          f'{"vhdx IOPS":>9} {"spr":>5} {"ratio":>6} {"gap":>6} | {"CPU us/IO fio":>13} {"raw":>6} '
+          f'{"vhdx":>6} | {"sig/1000":>8} {"int/1000":>8}')
+    idle = {n: [e for e in engines if not med[e][n]['iops']] for n in JOBS}
     for name in JOBS:
-        f, r, v = fio_res[name], raw_res[name], vhdx_res[name]
+        f, r, v = med['fio'][name], med['raw'][name], med['vhdx'][name]
         if idle[name]:
             print(f'{name:<18} not measured: no I/O completed ({", ".join(idle[name])})')
             continue
         gap = 1 - v['iops'] / r['iops']
-        print(f'{name:<18} {f["iops"]:9.0f} {r["iops"]:9.0f} {r["iops"] / f["iops"]:6.2f} '
-              f'{v["iops"]:9.0f} {v["iops"] / f["iops"]:6.2f} {gap:6.1%} | '
-              f'{f["cpu_us_per_io"]:13.2f} {r["host_cpu_us_per_io"]:6.2f} '
-              f'{v["host_cpu_us_per_io"]:6.2f} | {r["signals_per_1000"]:8.1f} '
-              f'{r["interrupts_per_1000"]:8.1f}')
-    q = 'randread-4k-qd32'
-    if any(idle.values()):
-        print('target: not measured: ' + '; '.join(f'{n}: no I/O ({", ".join(s)})'
-                                                   for n, s in idle.items() if s))
+        print(f'{name:<18} {f["iops"]:9.0f} {f["iops_spread"]:5.0%} {r["iops"]:9.0f} '
+              f'{r["iops_spread"]:5.0%} {r["iops"] / f["iops"]:6.2f} {v["iops"]:9.0f} '
+              f'{v["iops_spread"]:5.0%} {v["iops"] / f["iops"]:6.2f} {gap:6.1%} | '
+              f'{f["cpu_us_per_io"]:13.2f} {r["cpu_us_per_io"]:6.2f} {v["cpu_us_per_io"]:6.2f} | '
+              f'{r["signals_per_1000"]:8.1f} {r["interrupts_per_1000"]:8.1f}')
+    ratios = {}
+    for eng in ('raw', 'vhdx'):
+        for q in ('randread-4k-qd1', 'randwrite-4k-qd1', 'randread-4k-qd32', 'randwrite-4k-qd32'):
+            ratios[f'{eng} {q}'] = (None if idle[q] else med[eng][q]['iops'] / med['fio'][q]['iops'])
+    print('ratio of medians to fio (targets: >= 0.85 at QD1, >= 0.95 at QD32):')
+    for k, v in ratios.items():
+        print(f'  {k:<26} ' + (f'{v:5.2f}' if v is not None else
+                               f'not measured: no I/O completed ({", ".join(idle[k.split()[1]])})'))
+    measured = [n for n in JOBS if not idle[n]]
+    if len(measured) == len(JOBS):
+        print(f'raw-vs-VHDX gap: {max(1 - med["vhdx"][n]["iops"] / med["raw"][n]["iops"] for n in JOBS):.1%} '
+              f'(worst job)')
     else:
-        print(f'target: >= 0.90 of the host at QD32: randread {raw_res[q]["iops"] / fio_res[q]["iops"]:.2f}, '
-              f'randwrite {raw_res["randwrite-4k-qd32"]["iops"] / fio_res["randwrite-4k-qd32"]["iops"]:.2f}; '
-              f'raw-vs-VHDX gap < 10%: '
-              f'{max(1 - vhdx_res[n]["iops"] / raw_res[n]["iops"] for n in JOBS):.1%} (worst job)')
-    return {'fio': fio_res, 'raw': raw_res, 'vhdx': vhdx_res}
+        print('raw-vs-VHDX gap: not measured: no I/O completed in ' +
+              ', '.join(n for n in JOBS if idle[n]))
+    return {'rounds': args.rounds, 'seconds': args.seconds, 'size_mib': args.size,
+            'direct': bool(direct), 'poll_ns': args.poll_ns, 'median': med, 'ratios': ratios,
+            'runs': runs}
 
 
 def compare(guest, qemu):
@@ -163,6 +211,11 @@ def main():
     ap.add_argument('--size', type=int, default=512, help='working set, MiB')
     ap.add_argument('--dir', default='/var/tmp', help='where the disk files go (not tmpfs)')
     ap.add_argument('--no-vsp', action='store_true', help='leave out the VSP throughput part')
+    ap.add_argument('--rounds', type=int, default=5,
+                    help='alternating rounds of fio, raw and VHDX (medians; at least 5 for a ratio '
+                    'worth reading)')
+    ap.add_argument('--poll-ns', type=int, default=None,
+                    help='channel loop spin after the last packet (default: the server\'s; -1 none)')
     ap.add_argument('--no-guest', action='store_true')
     ap.add_argument('--no-qemu', action='store_true')
     ap.add_argument('--guest-seconds', type=int, default=240,
@@ -190,9 +243,16 @@ def main():
                 storage_qemu.print_table(q)
                 results['qemu'] = q
                 compare(results.get('guest'), q)
-    if args.json:
-        with open(args.json, 'w') as f:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H%M%SZ')
+    results['date'] = stamp
+    results['args'] = vars(args)
+    outdir = os.path.join(ROOT, 'bench', 'results')
+    os.makedirs(outdir, exist_ok=True)
+    dated = os.path.join(outdir, f'storage-{stamp}.json')
+    for path in [dated] + ([args.json] if args.json else []):
+        with open(path, 'w') as f:
             json.dump(results, f, indent=1)
+    log(f'results: {dated}')
 
 
 if __name__ == '__main__':

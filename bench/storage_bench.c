@@ -1,10 +1,13 @@
 /*
  * The storage VSP's own throughput, host code only: the guest-side storvsc
  * (tests/lib/storvsc_client.c) plays the guest on this program's main
- * thread, against the real VMBus server, storvsp and disk back end (its
- * io_uring queue and completion thread), exactly as in the worker.
+ * thread, against the real VMBus server, storvsp and disk back end (the
+ * channel's loop with its io_uring queue), exactly as in the worker.
  *
- *   storage-bench [--seconds S] [--size SIZE_MIB] [--job NAME]... FILE
+ *   storage-bench [--seconds S] [--size SIZE_MIB] [--job NAME]... [--poll-ns NS] FILE
+ *
+ * --poll-ns sets the channel loop's spin after the last packet
+ * (vmbus_server_config.channel_poll_ns; default the server's, -1 none).
  *
  * FILE is any disk Parvis opens (raw or VHDX: detected by content). The
  * first SIZE_MIB MiB of the disk are the working set; it is written
@@ -157,9 +160,10 @@ static int run_job(struct bench *b, const struct job *j, double seconds, uint64_
 	return errors ? -EIO : 0;
 }
 
-static int setup(struct bench *b, const char *path)
+static int setup(struct bench *b, const char *path, uint64_t poll_ns)
 {
-	struct vmbus_client_config vcfg = {.vcpus = 1, .ram_size = 256 << 20};
+	struct vmbus_client_config vcfg = {
+		.vcpus = 1, .ram_size = 256 << 20, .channel_poll_ns = poll_ns};
 	struct storvsp_config scfg = {.controller = 0, .vcpus = 1};
 	struct storvsc_client_config ccfg = {.ring_pages = 64};
 	struct vmbus_msg_offer_channel offers[8];
@@ -215,7 +219,9 @@ static int setup(struct bench *b, const char *path)
 
 static void usage(void)
 {
-	fputs("usage: storage-bench [--seconds S] [--size MIB] [--job NAME]... FILE\n", stderr);
+	fputs("usage: storage-bench [--seconds S] [--size MIB] [--job NAME]... [--poll-ns NS] "
+	      "FILE\n",
+	      stderr);
 	exit(2);
 }
 
@@ -224,17 +230,23 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"seconds", required_argument, NULL, 's'},
 					     {"size", required_argument, NULL, 'z'},
 					     {"job", required_argument, NULL, 'j'},
+					     {"poll-ns", required_argument, NULL, 'p'},
 					     {NULL, 0, NULL, 0}};
 	struct bench b = {.size = 512ull << 20, .rng = 0x9e3779b97f4a7c15ull};
 	const char *only[ARRAY_SIZE(jobs)];
 	unsigned nonly = 0, i, k;
 	double seconds = 3;
+	uint64_t poll_ns = 0;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': seconds = atof(optarg); break;
 		case 'z': b.size = strtoull(optarg, NULL, 0) << 20; break;
+		case 'p':
+			poll_ns = strtoll(optarg, NULL, 0) < 0 ? UINT64_MAX
+							       : strtoull(optarg, NULL, 0);
+			break;
 		case 'j':
 			if (nonly < ARRAY_SIZE(only))
 				only[nonly++] = optarg;
@@ -244,7 +256,7 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 != argc || seconds <= 0 || b.size < (1 << 20))
 		usage();
-	r = setup(&b, argv[optind]);
+	r = setup(&b, argv[optind], poll_ns);
 	if (r < 0) {
 		fprintf(stderr, "storage-bench: setup failed: %s\n", strerror(-r));
 		return 1;

@@ -27,15 +27,16 @@ struct vsp {
 	atomic_long received;
 };
 
-static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	struct vsp *v = opaque;
 
+	/* No room for the answer: leave the packet in the ring until the guest frees some. */
+	if (atomic_load(&v->reply) && vmbus_channel_send(ch, VMBUS_PKT_COMP, 0, pkt->trans_id,
+							 pkt->data, pkt->len) == -EAGAIN)
+		return VMBUS_PACKET_BUSY;
 	atomic_fetch_add(&v->received, 1);
-	if (atomic_load(&v->reply))
-		while (vmbus_channel_send(ch, VMBUS_PKT_COMP, 0, pkt->trans_id, pkt->data,
-					  pkt->len) == -EAGAIN)
-			;
+	return VMBUS_PACKET_DONE;
 }
 
 static void on_wake(void *opaque, struct vmbus_channel *ch)

@@ -16,6 +16,9 @@ Measures, through the API socket (no CLI process in the timed path):
   - beside it, QEMU (Debian's qemu-system-x86, -M microvm, KVM) started
     directly on the same tiny kernel through its PVH entry: spawn -> the
     guest's first console byte, and its RSS.
+  - the jail's cost: start-vm -> first KVM_RUN with the jail (the default)
+    against a second service run with --no-jail, same runs; written with the
+    date to bench/results/DATE-vmms-jail.json.
 Prints numbers and ratios; no thresholds.
 """
 import argparse
@@ -228,6 +231,45 @@ def bench_qemu(kernel, runs, tmp, cpu):
     return out, rss_mib
 
 
+def start_service(b, tmp, name, extra=()):
+    state, sock = os.path.join(tmp, name), os.path.join(tmp, name + '.sock')
+    log = open(os.path.join(tmp, name + '.log'), 'w')
+    svc = subprocess.Popen([os.path.join(b, 'src/vmms/parvis-vmms'), '--state-dir', state,
+                            '--socket', sock, '--vmwp', os.path.join(b, 'src/vmwp/parvis-vmwp')]
+                           + list(extra), stdout=log, stderr=log)
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.01)
+    return svc, state, sock, log
+
+
+def stop_service(svc, state, log):
+    svc.send_signal(signal.SIGTERM)
+    svc.wait()
+    log.close()
+    # the service leaves workers running by design: end the benchmark's own
+    for rec in __import__('glob').glob(os.path.join(state, 'run', '*', 'worker.json')):
+        try:
+            os.kill(json.load(open(rec))['pid'], signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+def bench_jail(b, tmp, kernel, runs, jailed):
+    """start-vm -> first KVM_RUN with and without the jail, runs alternated between the two."""
+    nj = start_service(b, tmp, 'nojail', ['--no-jail'])
+    try:
+        api_nj = Api(nj[2])
+        with_jail, without = [], []
+        for _ in range(runs):
+            with_jail += bench_start(jailed[0], jailed[1], kernel, 1)[0]
+            without += bench_start(api_nj, nj[1], kernel, 1)[0]
+    finally:
+        stop_service(nj[0], nj[1], nj[3])
+    return with_jail, without
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
@@ -261,6 +303,20 @@ def main():
         off = bench_shutdown(api, state, kernel, max(3, args.runs // 2), sock)
         print(f'guest powers off -> Off (event):    median {ms(med(off))} ({len(off)} runs; '
               'includes the emulated guest reading its input)')
+        wj, nj = bench_jail(b, tmp, kernel, args.runs, (api, state))
+        jw, jn = med(wj), med(nj)
+        print(f'start-vm -> first KVM_RUN, jailed:  median {ms(jw)}; with --no-jail: median '
+              f'{ms(jn)}; the jail adds {ms(jw - jn) if jw and jn else "-"} '
+              f'({args.runs} alternated runs each)')
+        res = {'date': time.strftime('%Y-%m-%d'), 'runs': args.runs,
+               'host': {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm')},
+               'start_to_first_kvm_run_s': {'jailed': wj, 'no_jail': nj,
+                                            'median_jailed': jw, 'median_no_jail': jn}}
+        os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
+        path = os.path.join(ROOT, 'bench', 'results', f"{res['date']}-vmms-jail.json")
+        with open(path, 'w') as f:
+            json.dump(res, f, indent=1)
+        print(f'                                    written to {os.path.relpath(path, ROOT)}')
         m = bench_many(api, state, kernel, args.vms, svc.pid)
         print(f'{args.vms} VMs created+started at once: all Running after '
               f'{ms(m["all_running_s"])}, {m["per_s"]:.1f} VMs/s ({m["running"]} Running'

@@ -106,16 +106,37 @@ void guest_error_log_init(struct guest_error_log *log, const char *name)
 	snprintf(log->name, sizeof(log->name), "%s", name);
 }
 
-void guest_error_report(struct guest_error_log *log, const char *fmt, ...)
+static void guest_vlog(struct guest_error_log *log, enum log_level level, const char *fmt,
+		       va_list ap) printf_like(3, 0);
+
+static void guest_vlog(struct guest_error_log *log, enum log_level level, const char *fmt,
+		       va_list ap)
 {
 	char msg[512];
+
+	if (!log_enabled(level))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pv_log_ratelimited(&log->rl, level, "%s: %s", log->name, msg);
+}
+
+void guest_error_report(struct guest_error_log *log, const char *fmt, ...)
+{
 	va_list ap;
 
 	__atomic_add_fetch(&log->count, 1, __ATOMIC_RELAXED);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	guest_vlog(log, LOG_WARN, fmt, ap);
 	va_end(ap);
-	pv_log_ratelimited(&log->rl, LOG_WARN, "%s: %s", log->name, msg);
+}
+
+void guest_log(struct guest_error_log *log, enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	guest_vlog(log, level, fmt, ap);
+	va_end(ap);
 }
 
 uint64_t guest_error_count(const struct guest_error_log *log)

@@ -53,7 +53,11 @@ void pv_log_ratelimited(struct ratelimit *rl, enum log_level level, const char *
 /*
  * What a device model keeps about a guest's mistakes (STYLE.md: a guest
  * error is not a host error): a counter any thread can read, and a
- * warning naming the device, rate-limited.
+ * warning naming the device, rate-limited. Every log line a guest can
+ * trigger goes through one of these (guest_error_report for mistakes,
+ * guest_log for anything else a guest can repeat at will, such as a
+ * reconnect): a guest cannot make the worker write more than `burst`
+ * lines per interval per device, whatever it does.
  */
 struct guest_error_log {
 	struct ratelimit rl;
@@ -62,5 +66,9 @@ struct guest_error_log {
 };
 
 void guest_error_log_init(struct guest_error_log *log, const char *name);
+/* Counts a guest mistake and logs it (LOG_WARN, "name: message"), rate-limited. */
 void guest_error_report(struct guest_error_log *log, const char *fmt, ...) printf_like(2, 3);
+/* A line about something the guest did that is not a mistake: rate-limited, not counted. */
+void guest_log(struct guest_error_log *log, enum log_level level, const char *fmt, ...)
+	printf_like(3, 4);
 uint64_t guest_error_count(const struct guest_error_log *log);

@@ -86,53 +86,11 @@ static int connect_service(void)
 	return fd;
 }
 
-/*
- * Makes one call. On success returns 0 with *result (the caller's); on a
- * refused call prints the service's error and returns EXIT_FAILED. progress,
- * if not NULL, is shown on a terminal while the call takes long.
- */
-static int call(const char *name, struct json_object *params, const char *progress,
-		struct json_object **result)
+/* The answer of call `name`: 0 with *result (the caller's), or the error printed. */
+static int answer_result(const char *name, struct json_object *ans, struct json_object **result)
 {
-	struct json_object *req = api_request_new(1, name, params), *ans, *v, *e;
-	struct jsonline_reader rd;
-	bool tty = progress && isatty(STDERR_FILENO), shown = false;
-	time_t start = time(NULL);
-	char *line;
-	size_t len;
-	int fd, r;
+	struct json_object *v, *e;
 
-	fd = connect_service();
-	if (fd < 0) {
-		json_object_put(req);
-		return EXIT_NO_SERVICE;
-	}
-	r = jsonline_send(fd, req);
-	json_object_put(req);
-	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
-		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	for (;;) {
-		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
-		if (r != -ETIMEDOUT)
-			break;
-		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
-		shown = true;
-	}
-	if (shown)
-		fprintf(stderr, "\r\033[K");
-	if (r <= 0) {
-		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
-			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
-		jsonline_reader_fini(&rd);
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	ans = jsonline_parse_object(line, len);
-	jsonline_reader_fini(&rd);
-	close(fd);
 	if (!ans) {
 		fprintf(stderr, "parvis: the service answered something that is not JSON\n");
 		return EXIT_FAILED;
@@ -172,6 +130,27 @@ static const char *jstr(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
 		       ? json_object_get_string(v)
 		       : "";
+}
+
+/*
+ * A string that came from a guest (KVP items), made safe for the terminal: C0 controls, DEL
+ * and the C1 controls' UTF-8 forms become '?', and it is cut at n - 1 bytes. The worker
+ * already replaces them; this is the CLI not trusting what reaches it.
+ */
+static const char *printable(const char *s, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p && o + 1 < n; p++) {
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] < 0xA0) {
+			buf[o++] = '?';
+			p++;
+		} else {
+			buf[o++] = *p < 0x20 || *p == 0x7F ? '?' : (char)*p;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
 }
 
 static double jnum(struct json_object *o, const char *key)
@@ -232,6 +211,125 @@ static int parse_uint(const char *verb, const char *opt, const char *s, uint64_t
 	return 0;
 }
 
+/*
+ * Makes one call. On success returns 0 with *result (the caller's); on a
+ * refused call prints the service's error and returns EXIT_FAILED. progress,
+ * if not NULL, is shown on a terminal while the call takes long.
+ */
+static int call(const char *name, struct json_object *params, const char *progress,
+		struct json_object **result)
+{
+	struct json_object *req = api_request_new(1, name, params), *ans;
+	struct jsonline_reader rd;
+	bool tty = progress && isatty(STDERR_FILENO), shown = false;
+	time_t start = time(NULL);
+	char *line;
+	size_t len;
+	int fd, r;
+
+	fd = connect_service();
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	/* A caller the service refuses is answered and dropped at once: read that answer. */
+	if (r == -EPIPE || r == -ECONNRESET)
+		r = 0;
+	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	for (;;) {
+		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
+		if (r != -ETIMEDOUT)
+			break;
+		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
+		shown = true;
+	}
+	if (shown)
+		fprintf(stderr, "\r\033[K");
+	if (r <= 0) {
+		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
+			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+		jsonline_reader_fini(&rd);
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	ans = jsonline_parse_object(line, len);
+	jsonline_reader_fini(&rd);
+	close(fd);
+	return answer_result(name, ans, result);
+}
+
+/*
+ * call() for a call whose answer carries a descriptor (SCM_RIGHTS on its first byte):
+ * *ret_fd gets it, or -1 if the answer had none.
+ */
+static int call_fd(const char *name, struct json_object *params, struct json_object **result,
+		   int *ret_fd)
+{
+	struct json_object *req = api_request_new(1, name, params);
+	char buf[8192];
+	size_t used = 0;
+	int fd, r;
+
+	*ret_fd = -1;
+	fd = connect_service();
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	while (used < sizeof(buf) - 1 && !memchr(buf, '\n', used)) {
+		union {
+			struct cmsghdr h;
+			char c[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = {.iov_base = buf + used, .iov_len = sizeof(buf) - 1 - used};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cm.c,
+				    .msg_controllen = sizeof(cm.c)};
+		struct cmsghdr *h;
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+			if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+			    h->cmsg_len == CMSG_LEN(sizeof(int)) && *ret_fd < 0)
+				memcpy(ret_fd, CMSG_DATA(h), sizeof(int));
+		used += (size_t)n;
+	}
+	close(fd);
+	if (!memchr(buf, '\n', used)) {
+		fprintf(stderr, "parvis: the service closed the connection without answering\n");
+		if (*ret_fd >= 0)
+			close(*ret_fd);
+		*ret_fd = -1;
+		return EXIT_NO_SERVICE;
+	}
+	r = answer_result(
+		name, jsonline_parse_object(buf, (size_t)((char *)memchr(buf, '\n', used) - buf)),
+		result);
+	if (r && *ret_fd >= 0) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
+	return r;
+}
+
 /* Options shared by all verbs' parsers. */
 enum {
 	O_MEMORY = 0x100,
@@ -251,6 +349,9 @@ enum {
 	O_READONLY,
 	O_LUN,
 	O_COMPAT,
+	O_MAXIMUM,
+	O_RESERVE,
+	O_WEIGHT,
 	O_HELP,
 };
 
@@ -272,6 +373,9 @@ static const struct option all_options[] = {
 	{"readonly", no_argument, NULL, O_READONLY},
 	{"lun", required_argument, NULL, O_LUN},
 	{"compatibility-for-migration", required_argument, NULL, O_COMPAT},
+	{"maximum", required_argument, NULL, O_MAXIMUM},
+	{"reserve", required_argument, NULL, O_RESERVE},
+	{"relative-weight", required_argument, NULL, O_WEIGHT},
 	{"help", no_argument, NULL, O_HELP},
 	{0},
 };
@@ -284,6 +388,8 @@ struct args {
 	const char *extra_positional;
 	struct json_object *params;
 	bool force, turn_off;
+	const char
+		*maximum; /* --maximum: a percentage (set-vmprocessor) or a size (set-vmmemory) */
 };
 
 typedef int (*verb_fn)(struct args *a);
@@ -404,11 +510,23 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 		case O_READONLY:
 			json_object_object_add(a->params, "readonly", json_object_new_boolean(1));
 			break;
+		case O_MAXIMUM: a->maximum = optarg; break;
+		case O_RESERVE:
+		case O_WEIGHT:
+			if ((r = parse_uint(v->name,
+					    c == O_RESERVE ? "--reserve" : "--relative-weight",
+					    optarg, &n)))
+				return r;
+			json_object_object_add(a->params,
+					       c == O_RESERVE ? "reserve" : "relative_weight",
+					       json_object_new_int64((int64_t)n));
+			break;
 		case O_COMPAT:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error(v->name,
-						   "--compatibility-for-migration: '%s' is not on or off",
-						   optarg);
+				return usage_error(
+					v->name,
+					"--compatibility-for-migration: '%s' is not on or off",
+					optarg);
 			json_object_object_add(a->params, "compatibility_for_migration",
 					       json_object_new_boolean(!strcmp(optarg, "on")));
 			break;
@@ -632,9 +750,11 @@ static int verb_get_ic(struct args *a)
 		printf("\nKVP items from the guest:\n");
 		for (i = 0; i < json_object_array_length(items); i++) {
 			struct json_object *it = json_object_array_get_idx(items, i);
+			char key[800], value[3100];
 
-			printf("  %-14s %-28s %s\n", jstr(it, "pool"), jstr(it, "key"),
-			       jstr(it, "value"));
+			printf("  %-14s %-28s %s\n", jstr(it, "pool"),
+			       printable(jstr(it, "key"), key, sizeof(key)),
+			       printable(jstr(it, "value"), value, sizeof(value)));
 		}
 	}
 	json_object_put(res);
@@ -657,9 +777,12 @@ static int verb_history(struct args *a)
 			time_t t = (time_t)(jnum(e, "time_ms") / 1000);
 			char when[64];
 
+			const char *by =
+				json_object_object_get_ex(e, "user", NULL) ? jstr(e, "user") : "-";
+
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-			printf("%s  %-8s -> %-8s  %s\n", when, jstr(e, "from"), jstr(e, "to"),
-			       jstr(e, "reason"));
+			printf("%s  %-8s -> %-8s  %-12s  %s\n", when, jstr(e, "from"),
+			       jstr(e, "to"), by, jstr(e, "reason"));
 		}
 	}
 	json_object_put(res);
@@ -708,24 +831,97 @@ static void print_processor(struct json_object *p)
 		print_words("Missing", v);
 }
 
+static void print_processor_controls(struct json_object *res)
+{
+	printf("%-12s: %d%% of a CPU per vCPU\n", "Maximum", (int)jnum(res, "maximum"));
+	printf("%-12s: %d%%\n", "Reserve", (int)jnum(res, "reserve"));
+	printf("%-12s: %d\n", "RelativeWeight", (int)jnum(res, "relative_weight"));
+}
+
 static int verb_set_processor(struct args *a)
 {
 	struct json_object *res, *p;
+	uint64_t n;
 	int r;
 
-	if (!json_object_object_get_ex(a->params, "compatibility_for_migration", NULL))
-		return usage_error(a->verb->name, "give --compatibility-for-migration on|off");
+	if (a->maximum) {
+		if ((r = parse_uint(a->verb->name, "--maximum", a->maximum, &n)))
+			return r;
+		json_object_object_add(a->params, "maximum", json_object_new_int64((int64_t)n));
+	}
+	if (!json_object_object_get_ex(a->params, "compatibility_for_migration", NULL) &&
+	    !a->maximum && !json_object_object_get_ex(a->params, "reserve", NULL) &&
+	    !json_object_object_get_ex(a->params, "relative_weight", NULL))
+		return usage_error(a->verb->name,
+				   "give --compatibility-for-migration on|off, --maximum PCT, "
+				   "--reserve PCT or --relative-weight N");
 	r = call("set-vmprocessor", json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else if (json_object_object_get_ex(res, "processor", &p)) {
+		printf("%s: compatibility for migration %s (CPU model %s)\n", jstr(res, "name"),
+		       json_object_get_boolean(
+			       json_object_object_get(res, "compatibility_for_migration"))
+			       ? "on"
+			       : "off",
+		       jstr(p, "model"));
+		print_processor_controls(res);
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_set_memory(struct args *a)
+{
+	struct json_object *res;
+	uint64_t n;
+	int r;
+
+	if (!a->maximum)
+		return usage_error(a->verb->name, "give --maximum SIZE");
+	if ((r = parse_size(a->verb->name, a->maximum, &n)))
+		return r;
+	json_object_object_add(a->params, "maximum_bytes", json_object_new_int64((int64_t)n));
+	r = call("set-vmmemory", json_object_get(a->params), NULL, &res);
 	if (r)
 		return r;
 	if (json_out)
 		print_json(res);
-	else if (json_object_object_get_ex(res, "processor", &p))
-		printf("%s: compatibility for migration %s (CPU model %s)\n", jstr(res, "name"),
-		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
-			       ? "on"
-			       : "off",
-		       jstr(p, "model"));
+	else
+		printf("%s: memory maximum %llu MiB (the worker, guest RAM included)\n",
+		       jstr(res, "name"), (unsigned long long)(n >> 20));
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_measure(struct args *a)
+{
+	struct json_object *res;
+	int r = call("measure-vm", json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else {
+		double peak = jnum(res, "memory_peak_bytes"),
+		       max = jnum(res, "memory_maximum_bytes");
+
+		printf("%-16s: %s\n", "VMName", jstr(res, "name"));
+		printf("%-16s: %.3f s\n", "CPUTime", jnum(res, "cpu_time_ns") / 1e9);
+		if (jnum(res, "cpu_quota_us") > 0)
+			printf("%-16s: %.0f of %.0f periods (%.3f s)\n", "CPUThrottled",
+			       jnum(res, "cpu_throttled_periods"), jnum(res, "cpu_periods"),
+			       jnum(res, "cpu_throttled_ns") / 1e9);
+		printf("%-16s: %.1f MiB\n", "Memory", jnum(res, "memory_bytes") / 1048576.0);
+		if (peak > 0)
+			printf("%-16s: %.1f MiB\n", "MemoryPeak", peak / 1048576.0);
+		if (max > 0)
+			printf("%-16s: %.1f MiB (reached %.0f times)\n", "MemoryMaximum",
+			       max / 1048576.0, jnum(res, "memory_limit_hits"));
+	}
 	json_object_put(res);
 	return EXIT_OK;
 }
@@ -742,7 +938,8 @@ static int verb_get_processor(struct args *a)
 	} else if (json_object_object_get_ex(res, "processor", &p)) {
 		printf("%-12s: %s\n", "VMName", jstr(res, "name"));
 		printf("%-12s: %s\n", "Compatible",
-		       json_object_get_boolean(json_object_object_get(res, "compatibility_for_migration"))
+		       json_object_get_boolean(
+			       json_object_object_get(res, "compatibility_for_migration"))
 			       ? "on (for migration)"
 			       : "off");
 		print_processor(p);
@@ -765,18 +962,22 @@ static int verb_get_host_processor(struct args *a)
 		printf("%-12s: %s (%s family %#x model %#x stepping %u)%s\n", "Processor",
 		       jstr(res, "brand"), jstr(res, "vendor"), (unsigned)jnum(res, "family"),
 		       (unsigned)jnum(res, "model-number"), (unsigned)jnum(res, "stepping"),
-		       json_object_get_boolean(json_object_object_get(res, "pvm")) ? " on PVM" : "");
+		       json_object_get_boolean(json_object_object_get(res, "pvm")) ? " on PVM"
+										   : "");
 		json_object_object_get_ex(res, "kvm-features", &v);
 		print_words("KVM offers", v);
 		if (json_object_object_get_ex(res, "models", &models)) {
-			json_object_object_foreach(models, name, m) {
-				bool ok = json_object_get_boolean(json_object_object_get(m, "available"));
+			json_object_object_foreach(models, name, m)
+			{
+				bool ok = json_object_get_boolean(
+					json_object_object_get(m, "available"));
 				struct json_object *missing = json_object_object_get(m, "missing");
 
 				printf("%-12s: %s\n", name,
 				       !ok ? jstr(m, "reason")
 				       : missing && json_object_array_length(missing)
-					       ? "available, with features missing (get-vmprocessor)"
+					       ? "available, with features missing "
+						 "(get-vmprocessor)"
 					       : "available");
 			}
 		}
@@ -871,24 +1072,21 @@ static int relay_console(int sock)
 static int verb_console(struct args *a)
 {
 	struct json_object *res;
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	const char *path;
 	char first[128];
-	int r = call("get-vmconsole", json_object_get(a->params), NULL, &res), fd;
+	int r, fd;
 	ssize_t n;
 
+	/*
+	 * The service connects to the console and passes us the socket: its directory is
+	 * root's, and an operator may use a console it could not open itself.
+	 */
+	json_object_object_add(a->params, "connect", json_object_new_boolean(1));
+	r = call_fd("get-vmconsole", json_object_get(a->params), &res, &fd);
 	if (r)
 		return r;
-	path = jstr(res, "socket");
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		json_object_put(res);
-		return EXIT_FAILED;
-	}
-	memcpy(addr.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "parvis console: cannot connect to %s: %s\n", path,
-			strerror(errno));
+	if (fd < 0) {
+		fprintf(stderr, "parvis console: the service passed no console socket (an older "
+				"service?)\n");
 		json_object_put(res);
 		return EXIT_FAILED;
 	}
@@ -962,10 +1160,24 @@ static const struct verb verbs[] = {
 	 "get-vmintegrationservice NAME [--json]",
 	 "The integration services (heartbeat, shutdown, time sync, KVP) and the guest's KVP "
 	 "items."},
-	{"set-vmprocessor", verb_set_processor, "compatibility-for-migration,json", true,
-	 "set-vmprocessor NAME --compatibility-for-migration on|off [--json]",
+	{"set-vmprocessor", verb_set_processor,
+	 "compatibility-for-migration,maximum,reserve,relative-weight,json", true,
+	 "set-vmprocessor NAME [--compatibility-for-migration on|off] [--maximum PCT]\n"
+	 "                     [--reserve PCT] [--relative-weight N] [--json]",
 	 "Processor compatibility for migration: on gives the VM the baseline CPU model of its\n"
-	 "vendor, the same on every host, so that it can move between them (the VM must be Off)."},
+	 "vendor, the same on every host, so that it can move between them (the VM must be Off).\n"
+	 "--maximum: at most PCT percent of one CPU per vCPU (1-100); --reserve: at least PCT\n"
+	 "percent (refused if the running VMs' reserves would exceed the host); "
+	 "--relative-weight:\n"
+	 "its share against other VMs (1-10000, default 100). These apply to a running VM at "
+	 "once."},
+	{"set-vmmemory", verb_set_memory, "maximum,json", true,
+	 "set-vmmemory NAME --maximum SIZE [--json]",
+	 "A hard limit on the VM's worker, guest RAM included (its cgroup): beyond it the kernel\n"
+	 "reclaims, then kills the worker (the VM becomes Critical). Applies to a running VM at "
+	 "once."},
+	{"measure-vm", verb_measure, "json", true, "measure-vm NAME [--json]",
+	 "The running VM's CPU time, throttling and memory use, from its cgroup."},
 	{"get-vmprocessor", verb_get_processor, "json", true, "get-vmprocessor NAME [--json]",
 	 "The processor the VM gets: model, signature and features; \"Host\" lists those this\n"
 	 "host's KVM cannot set, which the guest sees as the host's own."},
@@ -974,7 +1186,8 @@ static const struct verb verbs[] = {
 	 "What this host's processor and KVM offer, and which CPU models it can run: compare\n"
 	 "two hosts' --json before a migration."},
 	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
-	 "The VM's state transitions with their time and reason."},
+	 "The VM's state transitions with their time, who caused them (the API caller; \"-\" for\n"
+	 "the service or the guest) and the reason."},
 	{"console", verb_console, "", true, "console NAME",
 	 "Attaches this terminal to the VM's serial console (COM1). Ctrl-] detaches.\n"
 	 "One client at a time; everything the guest writes is also in the console log."},

@@ -727,9 +727,12 @@ void cpu_model_drop_msr(struct cpu_model *m, uint32_t index)
 {
 	unsigned i, n = 0;
 
-	for (i = 0; i < m->nmsrs; i++)
+	for (i = 0; i < m->nmsrs; i++) {
 		if (m->msrs[i].index != index)
 			m->msrs[n++] = m->msrs[i];
+		else if (m->nrefused < CPU_MODEL_MAX_MSRS)
+			m->refused[m->nrefused++] = m->msrs[i];
+	}
 	m->nmsrs = n;
 	if (index == MSR_K7_HWCR)
 		model_clear_name(m, "invtsc");

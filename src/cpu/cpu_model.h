@@ -113,6 +113,9 @@ struct cpu_model {
 	/* MSRs every vCPU starts with, in this order (KVM_SET_MSRS). */
 	struct cpu_msr_value msrs[CPU_MODEL_MAX_MSRS];
 	unsigned nmsrs;
+	/* The MSRs KVM refused to set (cpu_model_drop_msr), with the values asked for. */
+	struct cpu_msr_value refused[CPU_MODEL_MAX_MSRS];
+	unsigned nrefused;
 	/* Per cpu_features[] entry. */
 	uint8_t state[CPU_FEATURE_MAX]; /* enum cpu_feature_state */
 	/*

@@ -92,6 +92,14 @@ struct json_object *cpu_model_report_json(const struct cpu_model *m, bool cpuid)
 		json_object_object_add(msrs, key, hex(m->msrs[i].value));
 	}
 	json_object_object_add(o, "msrs", msrs);
+	msrs = json_object_new_object();
+	for (i = 0; i < m->nrefused; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "0x%x", m->refused[i].index);
+		json_object_object_add(msrs, key, hex(m->refused[i].value));
+	}
+	json_object_object_add(o, "refused-msrs", msrs);
 	if (cpuid) {
 		struct cpuid_table *t = malloc(sizeof(*t));
 

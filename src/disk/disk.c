@@ -60,41 +60,76 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err, si
 	return disk_open_in(path, flags, NULL, ret, err, err_size);
 }
 
-int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
-		 struct disk **ret, char *err, size_t err_size)
+static int open_common(const char *path, int fd, int direct_fd, unsigned flags,
+		       const char *const *parent_dirs, struct disk **ret, char *err,
+		       size_t err_size)
 {
 	char sig[8];
 	ssize_t n;
-	int fd, r;
+	int probe = fd, r;
 
 	if (err && err_size)
 		err[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
-	n = pread(fd, sig, sizeof(sig), 0);
-	if (n < 0) {
-		r = -errno;
-		close(fd);
-		return disk_error(err, err_size, r, "%s: %s", path, strerror(-r));
+	if (fd < 0) {
+		probe = open(path, O_RDONLY | O_CLOEXEC);
+		if (probe < 0)
+			return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
 	}
-	close(fd);
+	n = pread(probe, sig, sizeof(sig), 0);
+	r = n < 0 ? -errno : 0;
+	if (fd < 0)
+		close(probe);
+	if (r < 0)
+		return disk_error(err, err_size, r, "%s: %s", path, strerror(-r));
 	if (n == sizeof(sig) && memcmp(sig, "vhdxfile", 8) == 0)
-		r = disk_vhdx_open(path, flags, parent_dirs, ret, err, err_size);
+		r = disk_vhdx_open(path, fd, flags, parent_dirs, ret, err, err_size);
 	else
-		r = disk_raw_open(path, flags, ret, err, err_size);
-	if (r == 0 && !(flags & DISK_OPEN_CACHED))
+		r = disk_raw_open(path, fd, flags, ret, err, err_size);
+	if (r < 0 || (flags & DISK_OPEN_CACHED))
+		return r;
+	if (fd < 0) {
 		open_direct(*ret);
+	} else if (direct_fd >= 0 && (fcntl(direct_fd, F_GETFL) & O_DIRECT)) {
+		(*ret)->direct_fd = fcntl(direct_fd, F_DUPFD_CLOEXEC, 3);
+		(*ret)->info.direct = (*ret)->direct_fd >= 0;
+	}
 	return r;
+}
+
+int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
+		 struct disk **ret, char *err, size_t err_size)
+{
+	return open_common(path, -1, -1, flags, parent_dirs, ret, err, err_size);
+}
+
+int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
+		 const char *const *parent_dirs, struct disk **ret, char *err, size_t err_size)
+{
+	if (fd < 0)
+		return disk_error(err, err_size, -EBADF, "%s: no file descriptor", name);
+	return open_common(name, fd, direct_fd, flags, parent_dirs, ret, err, err_size);
+}
+
+struct disk *disk_ref(struct disk *d)
+{
+	atomic_fetch_add(&d->extra_refs, 1);
+	return d;
 }
 
 struct disk *disk_close(struct disk *d)
 {
-	if (d) {
-		if (d->info.direct)
-			close(d->direct_fd);
-		(void)d->ops->close(d);
-	}
+	unsigned refs;
+
+	if (!d)
+		return NULL;
+	/* Not the last reference: only the count goes down. */
+	refs = atomic_load(&d->extra_refs);
+	while (refs > 0)
+		if (atomic_compare_exchange_weak(&d->extra_refs, &refs, refs - 1))
+			return NULL;
+	if (d->info.direct)
+		close(d->direct_fd);
+	(void)d->ops->close(d);
 	return NULL;
 }
 

@@ -8,10 +8,11 @@
  *   - synchronous (disk_read/disk_write/disk_flush/disk_discard), for the
  *     disk tool and for tests;
  *   - asynchronous queues (struct disk_queue, io_uring underneath), one per
- *     storage channel, many requests in flight. Requests are prepared with
- *     disk_queue_submit() and handed to the kernel in one batch by
- *     disk_queue_commit(); their completion callbacks run on the queue's own
- *     completion thread.
+ *     storage channel and disk, many requests in flight, owned by one thread
+ *     (the channel's loop). Requests are prepared with disk_queue_submit()
+ *     and handed to the kernel in one batch by disk_queue_commit(); their
+ *     completion callbacks run on the owner's thread when it reaps them
+ *     (disk_queue_complete() when disk_queue_fd() is readable).
  *
  * Library code: nothing here prints. Errors are negative errno values;
  * disk_open() also fills a caller's buffer with one line naming what is
@@ -75,8 +76,27 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
  */
 int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
 		 struct disk **ret, char *err, size_t err_size) must_check;
-/* Flushes, marks a VHDX closed cleanly, closes the files. NULL is a no-op. Returns NULL. */
+/*
+ * disk_open_in on a file already open, for a process that can no longer open host paths
+ * (the worker in its jail): fd is the disk's file (read-only if it was opened so), direct_fd
+ * the same file opened again with O_DIRECT, or -1 for buffered I/O only. Both are
+ * duplicated (the caller keeps and closes its own). name is the path for messages and the
+ * directory a differencing disk's parents are looked for in, which must still be openable.
+ */
+int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
+		 const char *const *parent_dirs, struct disk **ret, char *err,
+		 size_t err_size) must_check;
+/*
+ * Drops a reference; the last one flushes, marks a VHDX closed cleanly and closes the files.
+ * NULL is a no-op. Returns NULL.
+ */
 struct disk *disk_close(struct disk *d);
+/*
+ * One more reference to d, dropped by its own disk_close(): a worker whose disks were opened
+ * before its jail keeps them across reboots while each boot's controller closes its own.
+ * Returns d.
+ */
+struct disk *disk_ref(struct disk *d);
 void disk_get_info(const struct disk *d, struct disk_info *info);
 
 /* Synchronous I/O. 0 or -errno (-EINVAL unaligned or past the end, -EROFS, -EIO, -ENOSPC). */
@@ -105,27 +125,46 @@ struct disk_request {
 	uint64_t len;		 /* DISCARD only (READ/WRITE: the sum of the iovecs) */
 	const struct iovec *iov; /* READ/WRITE; host addresses, valid until completion */
 	unsigned iovcnt;
-	/* Runs on the queue's completion thread: result 0 or -errno. */
+	/* Runs on the queue's owner thread when reaped: result 0 or -errno. */
 	void (*complete)(struct disk_request *req, int result);
 	void *opaque;
 	/* Private to the queue. */
 	uint64_t priv[4];
 };
 
-/* A queue of at most depth requests in flight, with its completion thread. */
+/*
+ * A queue of at most depth (1..4096) requests in flight. It has no thread:
+ * every call below is made by one owner thread at a time.
+ */
 int disk_queue_new(struct disk *d, unsigned depth, struct disk_queue **ret) must_check;
-/* Waits for every request in flight to complete (their callbacks run), then frees. NULL ok. */
+/*
+ * Commits, then waits for every request in flight to complete (their
+ * callbacks run on the caller), then frees. NULL ok.
+ */
 struct disk_queue *disk_queue_free(struct disk_queue *q);
 /*
- * Prepares req. 0: its complete callback will run exactly once, on the
- * completion thread, after disk_queue_commit(). -EAGAIN: depth requests
+ * Prepares req. 0: its complete callback will run exactly once, when the
+ * owner reaps it after disk_queue_commit(). -EAGAIN: depth requests
  * already in flight (try again after a completion); -EINVAL: bad offset,
  * length or iovecs; -EROFS: a write to a read-only disk. On an error the
- * callback never runs. One submitting thread per queue.
+ * callback never runs.
  */
 int disk_queue_submit(struct disk_queue *q, struct disk_request *req) must_check;
 /* Hands every prepared request to the kernel (one system call for the batch). */
 void disk_queue_commit(struct disk_queue *q);
+/*
+ * An eventfd that becomes readable when completions are waiting: put it in
+ * the owner's poll loop and call disk_queue_complete() when it is.
+ */
+int disk_queue_fd(const struct disk_queue *q);
+/* Clears the eventfd and runs the callbacks of every completion there is: how many. */
+unsigned disk_queue_complete(struct disk_queue *q);
+/* Runs the callbacks of the completions there are, without a system call: how many. */
+unsigned disk_queue_reap(struct disk_queue *q);
+/* Like reap, but sleeps for at least one if requests are in flight (commits first). */
+unsigned disk_queue_wait(struct disk_queue *q);
+/* Requests accepted and not completed yet. */
+unsigned disk_queue_in_flight(const struct disk_queue *q);
 
 struct disk_queue_stats {
 	uint64_t submitted, completed, errors;

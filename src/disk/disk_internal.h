@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,11 +39,13 @@ struct disk {
 	int direct_fd;	   /* the same file opened O_DIRECT; valid only if info.direct */
 	uint32_t io_align; /* required offset/length alignment of guest I/O (logical sector) */
 	void *priv;	   /* the format's state */
+	atomic_uint extra_refs; /* disk_ref()s not yet dropped by a disk_close() */
 };
 
-int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err,
+/* fd: the file already open (duplicated; read-only if it was opened so), or -1 to open path. */
+int disk_raw_open(const char *path, int fd, unsigned flags, struct disk **ret, char *err,
 		  size_t err_size) must_check;
-int disk_vhdx_open(const char *path, unsigned flags, const char *const *parent_dirs,
+int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
 		   struct disk **ret, char *err, size_t err_size) must_check;
 
 /*

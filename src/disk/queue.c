@@ -1,27 +1,29 @@
 /*
  * Asynchronous disk queues over io_uring (liburing).
  *
- * The submitting thread (one per queue) prepares SQEs in disk_queue_submit()
- * and hands the batch to the kernel with one io_uring_submit() in
- * disk_queue_commit(). The queue's completion thread waits for CQEs and runs
- * the callbacks. Requests the format can map onto the file (raw files, VHDX
- * reads and writes inside one allocated block) go to the kernel as readv /
- * writev / fsync(DATASYNC) / fallocate(PUNCH_HOLE); the others (VHDX block
- * allocation, reads of unallocated or partial blocks, VHDX discard) are done
- * synchronously in submit, and a NOP carries their result to the completion
- * thread, so the callback always runs there.
+ * The queue's owner thread (one per queue) prepares SQEs in
+ * disk_queue_submit(), hands the batch to the kernel with one
+ * io_uring_submit() in disk_queue_commit(), and runs the callbacks when it
+ * reaps CQEs (disk_queue_complete(), disk_queue_reap(), disk_queue_wait()):
+ * there is no thread of the queue's own. An eventfd registered with the
+ * ring (disk_queue_fd()) tells the owner's poll loop that CQEs are there. Requests the format can
+ * map onto the file (raw files, VHDX reads and writes inside one allocated block) go to the kernel
+ * as readv / writev / fsync(DATASYNC) / fallocate(PUNCH_HOLE); the others (VHDX block allocation,
+ * reads of unallocated or partial blocks, VHDX discard) are done synchronously in submit, and a NOP
+ * carries their result to the reaper, so the callback never runs inside disk_queue_submit().
  *
  * Hot path: no malloc, no lock (the raw map is a pure function; VHDX takes its
  * metadata lock in map only). Short transfers (a file that shrank, a VHDX
- * block past EOF) finish synchronously on the completion thread.
+ * block past EOF) finish synchronously when reaped.
  */
 #include <errno.h>
 #include <limits.h>
 #include <liburing.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "disk/disk_internal.h"
 
@@ -50,16 +52,14 @@ static bool direct_ok(const struct disk_request *req, uint64_t file_off, uint64_
 	return true;
 }
 
-#define STOP_TAG 0 /* user_data of the NOP that stops the completion thread */
-
+/* Everything but the counters belongs to the owner thread. */
 struct disk_queue {
 	struct disk *disk;
 	struct io_uring ring;
+	int efd; /* eventfd the kernel signals on each CQE */
 	unsigned depth;
-	unsigned prepared;     /* SQEs prepared since the last commit (submitting thread) */
-	atomic_uint in_flight; /* requests accepted and not yet completed */
-	pthread_t thread;
-	bool thread_started;
+	unsigned prepared;  /* SQEs prepared since the last commit */
+	unsigned in_flight; /* requests accepted and not yet completed */
 	atomic_uint_fast64_t submitted, completed, errors, commits;
 };
 
@@ -123,38 +123,70 @@ static void complete(struct disk_queue *q, struct disk_request *req, int res)
 	atomic_fetch_add(&q->completed, 1);
 	if (r < 0)
 		atomic_fetch_add(&q->errors, 1);
-	atomic_fetch_sub(&q->in_flight, 1);
+	q->in_flight--;
 	req->complete(req, r);
 }
 
-static void *completion_thread(void *opaque)
+unsigned disk_queue_reap(struct disk_queue *q)
 {
-	struct disk_queue *q = opaque;
-	bool stopping = false;
+	unsigned n = 0;
 
 	for (;;) {
 		struct io_uring_cqe *cqe;
-		int r = io_uring_wait_cqe(&q->ring, &cqe);
+		void *tag;
+		int res;
 
-		if (r == -EINTR || r == -EAGAIN)
-			continue;
-		if (r < 0)
-			break; /* the ring is unusable: nothing more can complete */
-		void *tag = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-
+		/* No system call: the CQ ring is shared memory. */
+		if (io_uring_peek_cqe(&q->ring, &cqe) != 0)
+			return n;
+		tag = io_uring_cqe_get_data(cqe);
+		res = cqe->res;
 		io_uring_cqe_seen(&q->ring, cqe);
-		if (tag == (void *)STOP_TAG)
-			stopping = true;
-		else
-			complete(q, tag, res);
-		if (stopping && atomic_load(&q->in_flight) == 0)
-			break;
+		complete(q, tag, res);
+		n++;
 	}
-	return NULL;
 }
 
-/* The synchronous path: do the work now, let a NOP carry the result to the completion thread. */
+unsigned disk_queue_complete(struct disk_queue *q)
+{
+	uint64_t v;
+
+	/* Cleared first: a CQE posted after this read signals it again. */
+	if (read(q->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing signalled since the last read */
+	}
+	return disk_queue_reap(q);
+}
+
+unsigned disk_queue_wait(struct disk_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	unsigned n;
+	int r;
+
+	n = disk_queue_reap(q);
+	if (n || !q->in_flight)
+		return n;
+	disk_queue_commit(q);
+	do {
+		r = io_uring_wait_cqe(&q->ring, &cqe);
+	} while (r == -EINTR || r == -EAGAIN);
+	if (r < 0)
+		return 0; /* the ring is unusable: nothing more can complete */
+	return disk_queue_reap(q);
+}
+
+int disk_queue_fd(const struct disk_queue *q)
+{
+	return q->efd;
+}
+
+unsigned disk_queue_in_flight(const struct disk_queue *q)
+{
+	return q->in_flight;
+}
+
+/* The synchronous path: do the work now, let a NOP carry the result to the reaper. */
 static int submit_sync(struct disk_queue *q, struct disk_request *req, struct io_uring_sqe *sqe)
 {
 	struct disk *d = q->disk;
@@ -198,7 +230,7 @@ int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
 		return -EINVAL;
 	if (req->op != DISK_OP_READ && d->info.read_only)
 		return -EROFS;
-	if (atomic_load(&q->in_flight) >= q->depth)
+	if (q->in_flight >= q->depth)
 		return -EAGAIN;
 	sqe = get_sqe(q);
 	if (!sqe)
@@ -256,7 +288,7 @@ queued:
 	/* Last write to req before the kernel has it (see complete()). */
 	__atomic_store_n(&req->priv[PRIV_KIND], req->priv[PRIV_KIND], __ATOMIC_RELEASE);
 	io_uring_sqe_set_data(sqe, req);
-	atomic_fetch_add(&q->in_flight, 1);
+	q->in_flight++;
 	atomic_fetch_add(&q->submitted, 1);
 	q->prepared++;
 	return 0;
@@ -295,42 +327,37 @@ int disk_queue_new(struct disk *d, unsigned depth, struct disk_queue **ret)
 		return -ENOMEM;
 	q->disk = d;
 	q->depth = depth;
-	/* One SQE more than the depth: the stop NOP always finds room. */
-	r = io_uring_queue_init(depth + 1, &q->ring, 0);
-	if (r < 0) {
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0) {
+		r = -errno;
 		free(q);
 		return r;
 	}
-	r = -pthread_create(&q->thread, NULL, completion_thread, q);
+	r = io_uring_queue_init(depth, &q->ring, 0);
+	if (r == 0) {
+		r = io_uring_register_eventfd(&q->ring, q->efd);
+		if (r < 0)
+			io_uring_queue_exit(&q->ring);
+	}
 	if (r < 0) {
-		io_uring_queue_exit(&q->ring);
+		close(q->efd);
 		free(q);
 		return r;
 	}
-	q->thread_started = true;
 	*ret = q;
 	return 0;
 }
 
 struct disk_queue *disk_queue_free(struct disk_queue *q)
 {
-	struct io_uring_sqe *sqe;
-
 	if (!q)
 		return NULL;
 	disk_queue_commit(q);
-	sqe = get_sqe(q);
-	if (sqe) {
-		io_uring_prep_nop(sqe);
-		io_uring_sqe_set_data(sqe, (void *)STOP_TAG);
-		q->prepared++;
-		disk_queue_commit(q);
-		pthread_join(q->thread, NULL);
-	} else {
-		pthread_cancel(q->thread);
-		pthread_join(q->thread, NULL);
-	}
+	while (q->in_flight)
+		if (!disk_queue_wait(q) && q->in_flight)
+			break; /* the ring failed: what is left never completes */
 	io_uring_queue_exit(&q->ring);
+	close(q->efd);
 	free(q);
 	return NULL;
 }

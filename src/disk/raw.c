@@ -87,7 +87,8 @@ static void raw_disk_id(const struct stat *st, struct guid *id)
 	id->bytes[8] = (uint8_t)((id->bytes[8] & 0x3f) | 0x80);
 }
 
-int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err, size_t err_size)
+int disk_raw_open(const char *path, int given_fd, unsigned flags, struct disk **ret, char *err,
+		  size_t err_size)
 {
 	bool ro = flags & DISK_OPEN_READ_ONLY;
 	struct disk *d;
@@ -95,10 +96,15 @@ int disk_raw_open(const char *path, unsigned flags, struct disk **ret, char *err
 	uint64_t size;
 	int fd;
 
-	fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd < 0 && !ro && (errno == EACCES || errno == EROFS || errno == EPERM)) {
-		ro = true;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (given_fd >= 0) {
+		ro = ro || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+		fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (fd < 0 && !ro && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+			ro = true;
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
 	}
 	if (fd < 0)
 		return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));

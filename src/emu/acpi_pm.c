@@ -178,8 +178,7 @@ static int write_regs(struct acpi_pm *s, const uint8_t *val, const bool *wr)
 	typ = (s->cnt & CNT_SLP_TYP) >> CNT_SLP_SHIFT;
 	if (typ == PC_ACPI_SLP_TYP_S5)
 		return POWER_REQUEST_OFF;
-	pv_log_ratelimited(&s->errors.rl, LOG_INFO,
-			   "acpi-pm: sleep type %u is not supported, ignored", typ);
+	guest_log(&s->errors, LOG_INFO, "sleep type %u is not supported, ignored", typ);
 	return -1;
 }
 

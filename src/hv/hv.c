@@ -180,6 +180,11 @@ void hv_get_stats(const struct hv *hv, struct hv_stats *stats)
 
 	for (i = 0; i < STATS_WORDS; i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	for (i = 0; i < hv->platform.vp_count; i++) {
+		stats->hypercalls += __atomic_load_n(&hv->vps[i].hypercalls, __ATOMIC_RELAXED);
+		stats->hypercall_signal_event +=
+			__atomic_load_n(&hv->vps[i].hypercall_signal_event, __ATOMIC_RELAXED);
+	}
 }
 
 void hv_stats_add(struct hv_stats *sum, const struct hv_stats *s)
@@ -292,9 +297,10 @@ static int msr_write_op(void *opaque, unsigned vp, uint32_t msr, uint64_t value)
 
 static const struct partition_msr_ops msr_ops = {.read = msr_read_op, .write = msr_write_op};
 
-static void hypercall_op(void *opaque, unsigned vp, struct vcpu_gprs *regs, bool long_mode)
+static bool hypercall_op(void *opaque, unsigned vp, struct vcpu_gprs *regs,
+			 const struct vcpu_mode *mode)
 {
-	hv_hypercall(opaque, vp, regs, long_mode);
+	return hv_hypercall(opaque, vp, regs, mode);
 }
 
 static const struct partition_hypercall_ops hypercall_ops = {.hypercall = hypercall_op};

@@ -112,6 +112,7 @@ struct hv_stats {
 	uint64_t hypercall_unknown;  /* HV_STATUS_INVALID_HYPERCALL_CODE */
 	uint64_t hypercall_failed;   /* returned a status other than success */
 	uint64_t hypercall_disabled; /* trapped while the hypercall page was off: ignored */
+	uint64_t hypercall_refused;  /* from CPL > 0 or real mode: #UD */
 	uint64_t msr_reads[256];     /* by MSR - 0x40000000 */
 	uint64_t msr_writes[256];
 	uint64_t msr_other;	     /* accesses outside 0x40000000-0x400000FF */
@@ -140,8 +141,12 @@ void hv_stats_add(struct hv_stats *sum, const struct hv_stats *s);
 /* 0, or negative for #GP. */
 int hv_msr_read(struct hv *hv, unsigned vp, uint32_t msr, uint64_t *value);
 int hv_msr_write(struct hv *hv, unsigned vp, uint32_t msr, uint64_t value);
-/* One trap on the hypercall port; writes the result value into regs. */
-void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_mode);
+/*
+ * One trap on the hypercall port; writes the result value into regs. False if the call must
+ * raise #UD instead (registers untouched): from CPL > 0 or real mode, as Hyper-V does (the
+ * TLFS's hypercall interface; KVM's kvm_hv_hypercall follows it).
+ */
+bool hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, const struct vcpu_mode *mode);
 
 struct hv_cpuid_leaf {
 	uint32_t eax, ebx, ecx, edx;

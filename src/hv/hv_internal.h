@@ -45,6 +45,15 @@ struct hv_vp {
 	struct hv_sint_queue queue[HV_SINT_COUNT];
 	/* Only this VP's thread touches this one. */
 	uint64_t vp_assist_page;
+	/*
+	 * The hypercall path's counters, per VP (relaxed atomics, summed by
+	 * hv_get_stats): vCPUs signalling at once share no cache line (the
+	 * padding keeps them off the next VP's lock).
+	 */
+	uint8_t pad_before[64];
+	uint64_t hypercalls;
+	uint64_t hypercall_signal_event;
+	uint8_t pad_after[64];
 };
 
 struct hv_handler {
@@ -91,6 +100,14 @@ struct hv {
 };
 
 #define HV_COUNT(hv, field) __atomic_fetch_add(&(hv)->stats.field, 1, __ATOMIC_RELAXED)
+/* A hot-path counter kept per VP (struct hv_vp), partition-wide for a bad vp. */
+#define HV_COUNT_VP(hv, vp, field)                                                                 \
+	do {                                                                                       \
+		if ((vp) < (hv)->platform.vp_count)                                                \
+			__atomic_fetch_add(&(hv)->vps[vp].field, 1, __ATOMIC_RELAXED);             \
+		else                                                                               \
+			HV_COUNT(hv, field);                                                       \
+	} while (0)
 
 /* Counts a guest error and logs it, rate-limited. */
 void hv_guest_error(struct hv *hv, const char *fmt, ...) printf_like(2, 3);

@@ -127,7 +127,7 @@ static uint16_t signal_event(struct hv *hv, unsigned vp, const struct call_input
 	struct hv_handler h;
 	uint16_t st;
 
-	HV_COUNT(hv, hypercall_signal_event);
+	HV_COUNT_VP(hv, vp, hypercall_signal_event);
 	if (in->c.fast) {
 		ev = (struct hv_input_signal_event){
 			.connection_id = (uint32_t)in->input,
@@ -190,12 +190,19 @@ uint64_t hv_hypercall_dispatch(struct hv *hv, unsigned vp, uint64_t control, uin
 	return hv_hypercall_result(st, 0);
 }
 
-void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_mode)
+bool hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, const struct vcpu_mode *mode)
 {
 	uint64_t control, input, output, result;
-	bool enabled;
+	bool enabled, long_mode = mode->long_mode;
 
-	HV_COUNT(hv, hypercalls);
+	HV_COUNT_VP(hv, vp, hypercalls);
+	/* Guest user code (or real mode) never reaches the hypervisor: #UD, nothing done. */
+	if (mode->cpl != 0 || !mode->protected_mode) {
+		HV_COUNT(hv, hypercall_refused);
+		hv_guest_error(hv, "hypercall from %s: #UD",
+			       mode->protected_mode ? "CPL > 0" : "real mode");
+		return false;
+	}
 	/* Written under hv->lock (msr.c); one atomic load here: no lock on the hot path. */
 	enabled = (__atomic_load_n(&hv->hypercall_msr, __ATOMIC_ACQUIRE) &
 		   HV_HYPERCALL_MSR_ENABLE) != 0;
@@ -207,7 +214,7 @@ void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_
 	 */
 	if (!enabled || vp >= hv->platform.vp_count) {
 		HV_COUNT(hv, hypercall_disabled);
-		return;
+		return true;
 	}
 	if (long_mode) {
 		control = regs->rcx;
@@ -226,4 +233,5 @@ void hv_hypercall(struct hv *hv, unsigned vp, struct vcpu_gprs *regs, bool long_
 		regs->rax = result & 0xFFFFFFFFu;
 		regs->rdx = result >> 32;
 	}
+	return true;
 }

@@ -26,6 +26,8 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_SET_VMPROCESSOR] = "set-vmprocessor",
 	[API_CALL_GET_VMPROCESSOR] = "get-vmprocessor",
 	[API_CALL_GET_VMHOSTPROCESSOR] = "get-vmhostprocessor",
+	[API_CALL_SET_VMMEMORY] = "set-vmmemory",
+	[API_CALL_MEASURE_VM] = "measure-vm",
 	[API_CALL_SUBSCRIBE] = "subscribe",
 	[API_CALL_VERSION] = "version",
 };

@@ -41,6 +41,8 @@ enum api_call {
 	API_CALL_SET_VMPROCESSOR,
 	API_CALL_GET_VMPROCESSOR,
 	API_CALL_GET_VMHOSTPROCESSOR,
+	API_CALL_SET_VMMEMORY,
+	API_CALL_MEASURE_VM,
 	API_CALL_SUBSCRIBE,
 	API_CALL_VERSION,
 	API_CALL_COUNT,
@@ -61,8 +63,9 @@ int api_call_from_name(const char *name);
 #define API_ERR_STATE	     "invalid-state" /* not allowed in the VM's state */
 #define API_ERR_IN_USE	     "in-use"	     /* a disk attached to another running VM */
 #define API_ERR_TIMEOUT	     "timeout"
-#define API_ERR_WORKER	     "worker-error" /* the worker refused or failed */
-#define API_ERR_HOST	     "host-error"   /* the service could not do it */
+#define API_ERR_WORKER	     "worker-error"	 /* the worker refused or failed */
+#define API_ERR_HOST	     "host-error"	 /* the service could not do it */
+#define API_ERR_DENIED	     "permission-denied" /* the caller may not (docs/security.md) */
 
 struct api_error {
 	const char *code; /* one of API_ERR_* */

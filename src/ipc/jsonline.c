@@ -81,6 +81,11 @@ int jsonline_read(struct jsonline_reader *r, int timeout_ms, char **line, size_t
 
 int jsonline_send(int fd, struct json_object *obj)
 {
+	return jsonline_send_fd(fd, obj, -1);
+}
+
+int jsonline_send_fd(int fd, struct json_object *obj, int pass_fd)
+{
 	const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 								    JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t len = strlen(s), off = 0;
@@ -91,7 +96,29 @@ int jsonline_send(int fd, struct json_object *obj)
 	memcpy(msg, s, len);
 	msg[len++] = '\n';
 	while (off < len) {
-		ssize_t n = send(fd, msg + off, len - off, MSG_NOSIGNAL);
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cm;
+		struct iovec iov = {.iov_base = msg + off, .iov_len = len - off};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		/* The descriptor rides with the line's first byte, so it arrives with the answer.
+		 */
+		if (off == 0 && pass_fd >= 0) {
+			struct cmsghdr *h;
+
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			h = CMSG_FIRSTHDR(&mh);
+			h->cmsg_level = SOL_SOCKET;
+			h->cmsg_type = SCM_RIGHTS;
+			h->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(h), &pass_fd, sizeof(int));
+		}
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;

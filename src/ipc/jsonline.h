@@ -31,6 +31,8 @@ int jsonline_read(struct jsonline_reader *r, int timeout_ms, char **line, size_t
 
 /* Writes obj as one line (MSG_NOSIGNAL: a gone peer is -EPIPE, not a signal). */
 int jsonline_send(int fd, struct json_object *obj) must_check;
+/* The same with pass_fd (if >= 0) attached to the line's first byte (SCM_RIGHTS). */
+int jsonline_send_fd(int fd, struct json_object *obj, int pass_fd) must_check;
 
 /* Parses one line as a JSON object; NULL if it is not exactly one object. */
 struct json_object *jsonline_parse_object(const char *line, size_t len);

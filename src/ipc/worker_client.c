@@ -31,8 +31,40 @@ static int connect_unix(const char *path, int timeout_ms)
 	return fd;
 }
 
+/* One empty-looking byte would do, but the fds travel with the request's own first byte. */
+static int send_fds(int fd, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+	} cm;
+	char space = ' '; /* leading blank before the JSON object: the parser skips it */
+	struct iovec iov = {.iov_base = &space, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
+	struct cmsghdr *h;
+
+	if (nfds == 0 || nfds > 2)
+		return -EINVAL;
+	memset(&cm, 0, sizeof(cm));
+	h = CMSG_FIRSTHDR(&msg);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
+	return sendmsg(fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
 int worker_call(const char *path, const char *command, struct json_object *extra, int timeout_ms,
 		struct json_object **ret)
+{
+	return worker_call_fds(path, command, extra, NULL, 0, timeout_ms, ret);
+}
+
+int worker_call_fds(const char *path, const char *command, struct json_object *extra,
+		    const int *fds, unsigned nfds, int timeout_ms, struct json_object **ret)
 {
 	struct json_object *req = extra ? extra : json_object_new_object();
 	struct jsonline_reader rd;
@@ -48,7 +80,9 @@ int worker_call(const char *path, const char *command, struct json_object *extra
 		json_object_put(req);
 		return fd;
 	}
-	r = jsonline_send(fd, req);
+	r = nfds ? send_fds(fd, fds, nfds) : 0;
+	if (r == 0)
+		r = jsonline_send(fd, req);
 	json_object_put(req);
 	if (r == 0)
 		r = jsonline_reader_init(&rd, fd, WORKER_ANSWER_MAX);

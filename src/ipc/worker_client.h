@@ -19,3 +19,10 @@
  */
 int worker_call(const char *path, const char *command, struct json_object *extra, int timeout_ms,
 		struct json_object **ret) must_check;
+/*
+ * worker_call, with descriptors passed to the worker along with the request (SCM_RIGHTS):
+ * files the service opened for a worker that cannot (its jail). nfds <= 2.
+ */
+int worker_call_fds(const char *path, const char *command, struct json_object *extra,
+		    const int *fds, unsigned nfds, int timeout_ms,
+		    struct json_object **ret) must_check;

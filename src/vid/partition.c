@@ -183,7 +183,7 @@ static void probe_native(struct cpu_host *host)
 		host->native_leafd1 = (struct cpuid_leaf){.function = 0xD, .index = 1, .indexed = true,
 							  .reg = {a, b, c, d}};
 	}
-	if (__get_cpuid_max(0x80000000, NULL) < 0x80000004)
+	if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x80000004u)
 		return;
 	for (f = 0; f < 3; f++) {
 		uint32_t regs[4];
@@ -197,16 +197,13 @@ static void probe_native(struct cpu_host *host)
 /* IA32_ARCH_CAPABILITIES as KVM would give a guest (a "feature MSR": KVM_GET_MSRS on /dev/kvm). */
 static void probe_arch_capabilities(int kvm_fd, struct cpu_host *host)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = {.hdr.nmsrs = 1, .entry.index = MSR_IA32_ARCH_CAPABILITIES};
+	uint64_t v = 0;
 
 	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_MSR_FEATURES) <= 0)
 		return;
-	if (ioctl(kvm_fd, KVM_GET_MSRS, &m) == 1) {
+	if (vid_msr_ioctl(kvm_fd, KVM_GET_MSRS, MSR_IA32_ARCH_CAPABILITIES, &v) == 0) {
 		host->have_arch_capabilities = true;
-		host->arch_capabilities = m.entry.data;
+		host->arch_capabilities = v;
 	}
 }
 
@@ -302,8 +299,15 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 		return -ENOMEM;
 	p->kvm_fd = p->vm_fd = -1;
 	pthread_mutex_init(&p->stop_lock, NULL);
+	/* Linux probes a few absent ports at every boot: at most 5 of those lines a minute. */
+	guest_error_log_init(&p->unclaimed_io_log, "vcpu");
+	p->unclaimed_io_log.rl = (struct ratelimit)RATELIMIT_INIT(60000, 5);
+	guest_error_log_init(&p->unclaimed_mmio_log, "vcpu");
+	guest_error_log_init(&p->msr_log, "vcpu");
 	pthread_cond_init(&p->stop_cond, NULL);
 	p->pvm = partition_host_is_pvm();
+	p->vcpu_thread_init = cfg->vcpu_thread_init;
+	p->vcpu_thread_opaque = cfg->vcpu_thread_opaque;
 
 	r = open_kvm(errbuf, errlen);
 	if (r < 0)
@@ -492,20 +496,36 @@ int64_t partition_tsc_khz(struct partition *p)
 	return khz > 0 ? khz : -errno;
 }
 
-int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
+int vid_msr_ioctl(int fd, unsigned long request, uint32_t index, uint64_t *value)
 {
 	_Alignas(struct kvm_msrs)
 		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
+	int r;
+
+	memset(buf, 0, sizeof(buf));
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = index;
+	msrs->entries[0].data = *value;
+	r = ioctl(fd, request, msrs);
+	if (r < 0)
+		return -errno;
+	if (r != 1)
+		return -EINVAL; /* KVM took none: it refuses this MSR or value */
+	*value = msrs->entries[0].data;
+	return 0;
+}
+
+int partition_vcpu_read_tsc(struct partition *p, unsigned vp_index, uint64_t *tsc)
+{
+	uint64_t v = 0;
 
 	if (vp_index >= p->nvcpus)
 		return -EINVAL;
-	memset(buf, 0, sizeof(buf));
-	msrs->nmsrs = 1;
-	msrs->entries[0].index = 0x10; /* IA32_TIME_STAMP_COUNTER */
-	if (ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, msrs) != 1)
+	if (vid_msr_ioctl(p->vcpus[vp_index].fd, KVM_GET_MSRS, 0x10 /* IA32_TIME_STAMP_COUNTER */,
+			  &v) < 0)
 		return -EIO;
-	*tsc = msrs->entries[0].data;
+	*tsc = v;
 	return 0;
 }
 
@@ -653,6 +673,7 @@ void partition_get_exit_stats(const struct partition *p, struct partition_exit_s
 		.other = c->other,
 		.completed_int3 = c->completed_int3,
 		.completed_popcnt = c->completed_popcnt,
+		.refused_cpl = c->refused_cpl,
 		.unclaimed_io = c->unclaimed_io,
 		.unclaimed_mmio = c->unclaimed_mmio,
 		.hypercall = c->hypercall,

@@ -25,6 +25,13 @@ struct partition_config {
 	uint64_t memory_bytes; /* RAM, multiple of 4 KiB */
 	unsigned vcpus;	       /* 1..partition_max_vcpus() */
 	const char *cpu_model; /* a name of cpu_model_names (src/cpu/cpu_model.h); NULL: "host" */
+	/*
+	 * Called on each vCPU thread before its first KVM_RUN (the worker's jail loads the
+	 * vCPU threads' own seccomp filter there); a negative return stops the partition with
+	 * a host error. NULL: nothing to do.
+	 */
+	int (*vcpu_thread_init)(void *opaque, unsigned index);
+	void *vcpu_thread_opaque;
 };
 
 struct cpu_model;
@@ -72,14 +79,24 @@ struct vcpu_gprs {
  * says which calling convention applies (TLFS §3.7: 64-bit RCX/RDX/R8 or
  * 32-bit EDX:EAX/EBX:ECX/EDI:ESI). The port is not on the I/O bus.
  */
+/* The caller's mode at a hypercall trap (from the vCPU's segment and control registers). */
+struct vcpu_mode {
+	bool protected_mode; /* CR0.PE */
+	bool long_mode;	     /* EFER.LMA and a 64-bit CS: the 64-bit register convention */
+	unsigned cpl;	     /* 0-3 */
+};
+
+/* The hypercall trap. False: the call is refused with #UD (registers unchanged). */
 struct partition_hypercall_ops {
-	void (*hypercall)(void *opaque, unsigned vp_index, struct vcpu_gprs *regs, bool long_mode);
+	bool (*hypercall)(void *opaque, unsigned vp_index, struct vcpu_gprs *regs,
+			  const struct vcpu_mode *mode);
 };
 
 /* Exits by reason, summed over vCPUs: what the benchmark reports. */
 struct partition_exit_stats {
 	uint64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	uint64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	uint64_t refused_cpl; /* emulation exits at CPL > 0: #UD, not completed (pvm.c) */
 	uint64_t hypercall;
 	uint64_t first_run_ns;	   /* CLOCK_MONOTONIC at the first KVM_RUN of vCPU 0, 0 if none */
 	uint64_t first_run_cpu_ns; /* process CPU time consumed by then */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "base/log.h"
 #include "cpu/cpu_model.h"
 #include "vid/partition.h"
 
@@ -26,6 +27,7 @@ struct vcpu {
 struct exit_counters {
 	atomic_uint_fast64_t io, mmio, msr, hlt, intr, shutdown, system_event, internal_error;
 	atomic_uint_fast64_t other, completed_int3, completed_popcnt, unclaimed_io, unclaimed_mmio;
+	atomic_uint_fast64_t refused_cpl;
 	atomic_uint_fast64_t hypercall;
 	atomic_uint_fast64_t first_run_ns, first_run_cpu_ns;
 };
@@ -41,6 +43,8 @@ struct partition {
 	struct io_bus *mmio;
 
 	unsigned nvcpus;
+	int (*vcpu_thread_init)(void *opaque, unsigned index); /* partition_config's */
+	void *vcpu_thread_opaque;
 	struct vcpu *vcpus; /* nvcpus entries */
 	bool started;
 
@@ -70,10 +74,17 @@ struct partition {
 	char stop_detail[STOP_DETAIL_LEN];
 
 	struct exit_counters exits;
+	/* Guest-triggered log lines of the exit handlers, rate-limited per partition. */
+	struct guest_error_log unclaimed_io_log, unclaimed_mmio_log, msr_log;
 };
 
 int vcpu_init(struct partition *p, struct vcpu *v, unsigned index);
 void vcpu_fini(struct vcpu *v);
+/*
+ * One MSR through KVM_GET_MSRS/KVM_SET_MSRS (request) on a vCPU or /dev/kvm
+ * fd: 0 with *value read back, -EINVAL if KVM took none, or -errno.
+ */
+int vid_msr_ioctl(int fd, unsigned long request, uint32_t index, uint64_t *value);
 /* CPUID and the model's MSRs on one vCPU (before it first runs). */
 int vcpu_apply_cpu(struct vcpu *v) must_check;
 int vcpu_apply_boot_regs(struct vcpu *v, const struct x86_boot_regs *regs);

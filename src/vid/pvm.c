@@ -14,6 +14,14 @@
  * Anything else is described (decoded bytes) and the caller stops the VM.
  * On hardware virtualization these exits do not happen; the code is the
  * same for both.
+ *
+ * Only at CPL 0 (the guest kernel, which PVM emulates; user code runs
+ * natively and never needs this): an exit at CPL > 0 gets #UD, as from a
+ * CPU without the instruction, so that user code can neither make the
+ * worker read memory for it nor stop the VM. The worker's own accesses
+ * (instruction fetch, popcnt's memory operand) are checked against the
+ * page permissions the guest's CPU would check (XD, SMEP, SMAP): a
+ * protection fault is not completed either.
  */
 #include "vid/partition_internal.h"
 
@@ -28,6 +36,8 @@
 
 #define CR0_PE	  1u
 #define EFER_LMA  (1u << 10)
+#define RFLAGS_AC (1u << 18)
+#define UD_VECTOR 6
 #define BP_VECTOR 3
 
 /* Encoding order (enum x86_gpr) -> field of struct kvm_regs. */
@@ -66,11 +76,12 @@ static uint64_t segment_base(const struct kvm_sregs *s, enum x86_cpu_mode mode, 
 	return segs[seg]->base;
 }
 
-/* The instruction bytes: from KVM if it reported them, else read through the guest's page tables.
- */
+/* The instruction bytes: from KVM if it reported them, else fetched through the guest's page
+ * tables as its CPU would at CPL 0 (execute permission). */
 static size_t fetch_bytes(struct vcpu *v, const struct kvm_sregs *s, uint64_t linear, uint8_t *buf)
 {
 	const struct x86_paging paging = {s->cr0, s->cr3, s->cr4, s->efer};
+	const struct x86_access fetch = {.kind = X86_ACCESS_FETCH, .cpl = 0};
 	size_t n = 0;
 
 	if (v->run->emulation_failure.ndata >= 3 &&
@@ -83,7 +94,8 @@ static size_t fetch_bytes(struct vcpu *v, const struct kvm_sregs *s, uint64_t li
 	}
 	/* Byte by byte, so an instruction at the end of the last mapped page still decodes. */
 	for (n = 0; n < X86_INSN_MAX_LEN; n++)
-		if (x86_mmu_read(v->partition->mem, &paging, linear + n, &buf[n], 1) < 0)
+		if (x86_mmu_read_access(v->partition->mem, &paging, &fetch, linear + n, &buf[n],
+					1) < 0)
 			break;
 	return n;
 }
@@ -111,11 +123,14 @@ static int complete_popcnt(struct vcpu *v, struct kvm_regs *regs, const struct k
 			   size_t dlen)
 {
 	uint64_t src = 0, result, next_rip = regs->rip + insn->len;
+	int r;
 
 	if (insn->rm_is_reg) {
 		src = *kvm_gpr(regs, insn->rm_reg);
 	} else {
 		const struct x86_paging paging = {s->cr0, s->cr3, s->cr4, s->efer};
+		const struct x86_access read = {
+			.kind = X86_ACCESS_READ, .cpl = 0, .ac = regs->rflags & RFLAGS_AC};
 		uint64_t gprs[X86_NR_GPRS], linear;
 		int i;
 
@@ -125,11 +140,14 @@ static int complete_popcnt(struct vcpu *v, struct kvm_regs *regs, const struct k
 			 x86_insn_effective_address(&insn->mem, gprs, next_rip);
 		if (mode != X86_MODE_64)
 			linear &= 0xFFFFFFFF;
-		if (x86_mmu_read(v->partition->mem, &paging, linear, &src, insn->op_size) < 0) {
+		r = x86_mmu_read_access(v->partition->mem, &paging, &read, linear, &src,
+					insn->op_size);
+		if (r < 0) {
 			/* A fault here would need #PF delivery with the right CR2: not worth
 			 * guessing. */
-			snprintf(detail, dlen, "popcnt source at linear %#llx is not mapped\n",
-				 (unsigned long long)linear);
+			snprintf(detail, dlen, "popcnt source at linear %#llx is %s\n",
+				 (unsigned long long)linear,
+				 r == -EACCES ? "protected (SMAP)" : "not mapped");
 			return -EOPNOTSUPP;
 		}
 	}
@@ -168,6 +186,24 @@ static int complete_fwait(struct vcpu *v, struct kvm_regs *regs, const struct kv
 	return 0;
 }
 
+/* CPL > 0: #UD (the instruction is not there, as far as user code can tell), RIP unchanged. */
+static int refuse_user(struct vcpu *v)
+{
+	struct kvm_vcpu_events events;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) < 0)
+		return -EOPNOTSUPP;
+	events.exception.injected = 1;
+	events.exception.nr = UD_VECTOR;
+	events.exception.has_error_code = 0;
+	events.exception.error_code = 0;
+	events.flags = 0;
+	if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &events) < 0)
+		return -EOPNOTSUPP;
+	atomic_fetch_add(&v->partition->exits.refused_cpl, 1);
+	return 0;
+}
+
 int pvm_complete_instruction(struct vcpu *v, char *detail, size_t dlen)
 {
 	struct kvm_regs regs;
@@ -182,6 +218,8 @@ int pvm_complete_instruction(struct vcpu *v, char *detail, size_t dlen)
 		snprintf(detail, dlen, "cannot read registers: %s\n", strerror(errno));
 		return -EOPNOTSUPP;
 	}
+	if (x86_cpl(sregs.cr0, sregs.ss.dpl, regs.rflags) != 0)
+		return refuse_user(v);
 	mode = cpu_mode(&sregs);
 	n = fetch_bytes(v, &sregs, segment_base(&sregs, mode, X86_CS) + regs.rip, bytes);
 	r = x86_insn_decode(bytes, n, mode, &insn);

@@ -30,11 +30,6 @@
 #define APIC_MODE_NMI	   0x400u
 #define APIC_LVT_MODE_MASK 0x700u
 
-/* Linux probes a few absent ports at every boot: at most 5 lines a minute. */
-static struct ratelimit unclaimed_io_rl = RATELIMIT_INIT(60000, 5);
-static struct ratelimit unclaimed_mmio_rl = RATELIMIT_INIT(5000, 10);
-static struct ratelimit msr_rl = RATELIMIT_INIT(5000, 10);
-
 static int set_cpuid(struct vcpu *v)
 {
 	struct partition *p = v->partition;
@@ -70,16 +65,10 @@ out:
 	return r;
 }
 
-/* One MSR, as the host sets it (KVM_SET_MSRS returns how many it took). */
+/* One MSR, as the host sets it; -EINVAL if KVM refuses it. */
 static int set_msr(struct vcpu *v, uint32_t index, uint64_t value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entry;
-	} m = {.hdr.nmsrs = 1, .entry = {.index = index, .data = value}};
-	int r = ioctl(v->fd, KVM_SET_MSRS, &m);
-
-	return r == 1 ? 0 : r < 0 ? -errno : -EINVAL;
+	return vid_msr_ioctl(v->fd, KVM_SET_MSRS, index, &value);
 }
 
 int vcpu_apply_cpu(struct vcpu *v)
@@ -92,9 +81,10 @@ int vcpu_apply_cpu(struct vcpu *v)
 	for (i = 0; r == 0 && i < m->nmsrs; i++) {
 		r = set_msr(v, m->msrs[i].index, m->msrs[i].value);
 		if (r == -EINVAL) {
-			/* Refused: keep the platform consistent without it (cpu_model_drop_msr). */
-			pv_log(LOG_INFO, "cpu: KVM refuses MSR %#x = %#llx; the guest is not told of it",
-			       m->msrs[i].index, (unsigned long long)m->msrs[i].value);
+			/*
+			 * Refused: keep the platform consistent without it (cpu_model_drop_msr,
+			 * which records it for the owner to report once).
+			 */
 			cpu_model_drop_msr(m, m->msrs[i].index);
 			r = set_cpuid(v);
 			i = (unsigned)-1; /* the list changed: from the start (the loop adds 1) */
@@ -263,6 +253,25 @@ static void gprs_to_kvm(const struct vcpu_gprs *g, struct kvm_regs *k)
 	};
 }
 
+/* #UD for a refused hypercall (RIP stays after the trapping out: the exit reports no length). */
+static void inject_ud(struct vcpu *v)
+{
+	struct kvm_vcpu_events events;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &events) == 0) {
+		events.exception.injected = 1;
+		events.exception.nr = 6;
+		events.exception.has_error_code = 0;
+		events.exception.error_code = 0;
+		events.flags = 0;
+		if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &events) == 0)
+			return;
+	}
+	partition_stop_with_detail(v->partition, PARTITION_STOP_HOST_ERROR,
+				   "vCPU %u: cannot raise #UD for a refused hypercall: %s",
+				   v->index, strerror(errno));
+}
+
 /*
  * The hypercall page's "out imm8, al": registers in, the handler, registers
  * out. With KVM_CAP_SYNC_REGS the general-purpose registers come with the
@@ -275,7 +284,7 @@ static void handle_hypercall(struct vcpu *v)
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct vcpu_gprs g;
-	bool long_mode;
+	struct vcpu_mode mode;
 	int r = 0;
 
 	atomic_fetch_add(&p->exits.hypercall, 1);
@@ -289,9 +298,16 @@ static void handle_hypercall(struct vcpu *v)
 					   v->index, strerror(errno));
 		return;
 	}
-	long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l; /* EFER.LMA and a 64-bit CS */
+	mode = (struct vcpu_mode){
+		.protected_mode = sregs.cr0 & 1,
+		.long_mode = (sregs.efer & (1u << 10)) && sregs.cs.l, /* EFER.LMA, 64-bit CS */
+		.cpl = x86_cpl(sregs.cr0, sregs.ss.dpl, regs.rflags),
+	};
 	gprs_from_kvm(&regs, &g);
-	p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, long_mode);
+	if (!p->hypercall_ops->hypercall(p->hypercall_opaque, v->index, &g, &mode)) {
+		inject_ud(v);
+		return;
+	}
 	gprs_to_kvm(&g, &regs);
 	if (p->sync_regs) {
 		v->run->s.regs.regs = regs;
@@ -343,10 +359,9 @@ static void handle_io(struct vcpu *v)
 		}
 		if (!claimed) {
 			atomic_fetch_add(&p->exits.unclaimed_io, 1);
-			pv_log_ratelimited(&unclaimed_io_rl, LOG_INFO,
-					   "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
-					   direction == KVM_EXIT_IO_OUT ? "write" : "read", port,
-					   size);
+			guest_log(&p->unclaimed_io_log, LOG_INFO,
+				  "vCPU %u: %s of unassigned port %#x (size %u)", v->index,
+				  direction == KVM_EXIT_IO_OUT ? "write" : "read", port, size);
 		}
 	}
 }
@@ -375,9 +390,9 @@ static void handle_mmio(struct vcpu *v)
 	}
 	if (!claimed) {
 		atomic_fetch_add(&p->exits.unclaimed_mmio, 1);
-		pv_log_ratelimited(&unclaimed_mmio_rl, LOG_INFO,
-				   "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
-				   is_write ? "write" : "read", (unsigned long long)addr, len);
+		guest_log(&p->unclaimed_mmio_log, LOG_INFO,
+			  "vCPU %u: %s of unassigned MMIO %#llx (size %u)", v->index,
+			  is_write ? "write" : "read", (unsigned long long)addr, len);
 	}
 }
 
@@ -396,8 +411,8 @@ static void handle_msr(struct vcpu *v, bool is_write)
 			r = p->msr_ops->read(p->msr_opaque, v->index, index, &value);
 	}
 	if (r < 0)
-		pv_log_ratelimited(&msr_rl, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP", v->index,
-				   is_write ? "wrmsr" : "rdmsr", index);
+		guest_log(&v->partition->msr_log, LOG_DEBUG, "vCPU %u: %s of MSR %#x -> #GP",
+			  v->index, is_write ? "wrmsr" : "rdmsr", index);
 	/* error = 1 makes KVM inject #GP, as hardware does for a missing MSR. */
 	v->run->msr.error = r < 0;
 	if (!is_write && r >= 0)
@@ -492,6 +507,16 @@ void *vcpu_thread_main(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	if (p->vcpu_thread_init) {
+		int r = p->vcpu_thread_init(p->vcpu_thread_opaque, v->index);
+
+		if (r < 0) {
+			partition_stop_with_detail(p, PARTITION_STOP_HOST_ERROR,
+						   "vCPU %u: thread set-up: %s", v->index,
+						   strerror(-r));
+			goto out;
+		}
+	}
 	if (v->index == 0) {
 		uint_fast64_t none = 0;
 
@@ -521,6 +546,7 @@ void *vcpu_thread_main(void *arg)
 		if (!dispatch_exit(v))
 			break;
 	}
+out:
 	pthread_mutex_lock(&p->stop_lock);
 	p->running_vcpus--;
 	pthread_cond_broadcast(&p->stop_cond); /* partition_pause counts running vCPUs */

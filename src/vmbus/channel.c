@@ -1,25 +1,28 @@
 /*
  * VMBus channels (vmbus.h): offers, the open/close sequence on the host
- * side, the per-channel worker thread that drains the guest->host ring,
- * and sends into the host->guest ring.
+ * side, the channel's loop, and sends into the host->guest ring.
  *
  * State machine (enum vmbus_channel_state, transitions under the server
  * lock): UNOFFERED -(REQUESTOFFERS or hot add)-> OFFERED -(OPENCHANNEL
  * accepted)-> OPEN -(CLOSECHANNEL)-> OFFERED; UNLOAD takes any state but
- * RESCINDED back to UNOFFERED; the host's removal takes any state to
- * RESCINDED (RESCIND sent if the guest had the offer).
+ * RESCINDED back to UNOFFERED; vmbus_channel_free of an offered channel
+ * takes it to RESCINDED until the guest's RELID_RELEASED.
  *
- * The worker sleeps on an eventfd that guest signals (HvSignalEvent on the
- * channel's connection id) and host wake-ups write. It masks the ring's
- * interrupts while draining, unmasks and looks again before sleeping (so a
- * busy ring needs no signals at all), and signals the guest when it frees
- * the room a blocked guest writer asked for (pending_send_sz).
+ * The loop (one thread per open channel) sleeps in epoll_wait on the
+ * doorbell's eventfd (guest signals, host wake-ups) and the VSP's own fds
+ * (its io_uring's eventfd). It masks the ring's interrupts while it
+ * drains, keeps looking for a short spin after the last packet (the VSP's
+ * poll callback reaps completions meanwhile), then unmasks and looks
+ * again before sleeping, so a busy ring needs no signals at all. A packet
+ * the VSP answers BUSY stays in the ring, interrupts stay masked until
+ * the VSP wakes the channel. Interrupts to the guest are batched: one per
+ * loop round at most, when a write or a freed room asks for one.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -27,6 +30,11 @@
 #include "vmbus/server_internal.h"
 
 #define DEFAULT_MAX_PACKET (16 * KiB)
+#define DOORBELL_TAG	   UINT32_MAX /* epoll data of the doorbell; VSP fds carry their handle */
+#define MAX_EVENTS	   16
+/* Bytes a packet of len payload bytes takes in a ring: descriptor, padded payload, trailer. */
+#define PACKET_BYTES(len)                                                                          \
+	(sizeof(struct vmbus_packet_desc) + ALIGN_UP((len), (size_t)8) + VMBUS_PACKET_TRAILER_SIZE)
 
 const char *vmbus_channel_state_name(enum vmbus_channel_state state)
 {
@@ -48,8 +56,8 @@ static void signal_guest(struct vmbus_channel *ch)
 	r = s->cfg.synic->signal_event(s->cfg.synic_opaque, atomic_load(&ch->target_vp),
 				       VMBUS_MESSAGE_SINT, ch->relid);
 	if (r < 0)
-		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s: cannot signal the guest: %s",
-				   ch->name, strerror(-r));
+		guest_log(&s->errors, LOG_WARN, "%s: cannot signal the guest: %s", ch->name,
+			  strerror(-r));
 }
 
 void vmbus_channel_send_offer(struct vmbus_channel *ch)
@@ -78,7 +86,7 @@ void vmbus_channel_send_offer(struct vmbus_channel *ch)
 	vmbus_server_post(ch->server, &m, sizeof(m));
 }
 
-/* --- The worker --- */
+/* --- The loop --- */
 
 static void clear_eventfd(int fd)
 {
@@ -89,27 +97,119 @@ static void clear_eventfd(int fd)
 	}
 }
 
-/* Reads every packet the guest has written; returns when the ring is empty and unmasked. */
+/* One interrupt for everything this round asked for. */
+static void flush_signal(struct vmbus_channel *ch)
+{
+	if (ch->signal_pending) {
+		ch->signal_pending = false;
+		signal_guest(ch);
+	}
+}
+
+static void broken_ring(struct vmbus_channel *ch)
+{
+	atomic_fetch_add(&ch->stats.bad_packets, 1);
+	atomic_store(&ch->broken, true);
+	guest_error_report(&ch->server->errors, "%s: the guest corrupted its ring: no more reads",
+			   ch->name);
+}
+
+/*
+ * The spin adapts as KVM's halt polling does: it halves when it ends with
+ * nothing found (the next event comes later than it waits: the CPU is
+ * wasted), doubles, up to the configured maximum, when it finds work or
+ * when the loop, having slept, is woken sooner than the maximum spin (a
+ * spin would have caught it).
+ */
+#define POLL_MIN_NS 1000u
+
+static void spin_grow(struct vmbus_channel *ch)
+{
+	uint64_t n = ch->poll_ns ? ch->poll_ns * 2 : ch->poll_max_ns / 4;
+
+	ch->poll_ns = MIN(MAX(n, (uint64_t)POLL_MIN_NS), ch->poll_max_ns);
+}
+
+static void spin_shrink(struct vmbus_channel *ch)
+{
+	ch->poll_ns /= 2;
+	if (ch->poll_ns < POLL_MIN_NS)
+		ch->poll_ns = 0;
+}
+
+/* While spinning: true to keep spinning, false to stop (deadline, or the loop has other work). */
+static bool spin(struct vmbus_channel *ch, uint64_t *deadline)
+{
+	uint64_t now;
+
+	if (!ch->poll_ns || atomic_load(&ch->stop) || atomic_load(&ch->wake_requested))
+		return false;
+	now = time_monotonic_ns();
+	if (!*deadline)
+		*deadline = now + ch->poll_ns;
+	if (now >= *deadline) {
+		spin_shrink(ch);
+		return false;
+	}
+	if (ch->ops->poll && ch->ops->poll(ch->opaque, ch)) {
+		/* Completions found: answers went out; keep spinning from now. */
+		atomic_fetch_add(&ch->stats.polls, 1);
+		flush_signal(ch);
+		spin_grow(ch);
+		*deadline = now + ch->poll_ns;
+	}
+	__builtin_ia32_pause();
+	return true;
+}
+
+/*
+ * Reads packets until the ring is empty (and stays empty through the
+ * spin), then returns with interrupts unmasked; or until the VSP is busy,
+ * then returns with them masked; or after VMBUS_DRAIN_BUDGET packets, with
+ * them masked and need_drain set, so that the loop looks at stop, its
+ * timer and blocked sends before it comes back (a guest that refills its
+ * ring for ever cannot keep the loop from closing).
+ */
 static void drain(struct vmbus_channel *ch)
 {
 	struct vmbus_server *s = ch->server;
 	size_t max = ch->params.max_packet_size;
-	bool got = false;
+	unsigned budget = VMBUS_DRAIN_BUDGET;
+	uint64_t deadline = 0;
+	bool got = false, spun = false;
 
+	ch->need_drain = false;
 	if (atomic_load(&ch->broken))
 		return;
 	vmbus_ring_mask_interrupts(ch->in);
 	for (;;) {
 		struct vmbus_packet_desc d;
 		struct vmbus_packet pkt;
+		uint32_t pos;
 		size_t len;
-		int r = vmbus_ring_read(ch->in, ch->rxbuf, max, &len);
+		int r;
+
+		if (budget-- == 0) {
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
+			flush_signal(ch);
+			atomic_fetch_add(&ch->stats.drain_yields, 1);
+			ch->need_drain = true; /* the loop comes back at once (next_timeout) */
+			return;
+		}
+		pos = vmbus_ring_read_pos(ch->in);
+		r = vmbus_ring_read(ch->in, ch->rxbuf, max, &len);
 
 		if (r == -EAGAIN) {
 			if (got && ch->ops->batch_end) {
 				/* The back end works on the batch while the ring refills. */
 				ch->ops->batch_end(ch->opaque, ch);
 				got = false;
+			}
+			flush_signal(ch);
+			if (spin(ch, &deadline)) {
+				spun = true;
+				continue;
 			}
 			if (!vmbus_ring_unmask_interrupts(ch->in))
 				return;
@@ -118,26 +218,20 @@ static void drain(struct vmbus_channel *ch)
 		}
 		if (r == -EMSGSIZE) {
 			if (vmbus_ring_read_commit(ch->in))
-				signal_guest(ch);
+				ch->signal_pending = true;
 			atomic_fetch_add(&ch->stats.bad_packets, 1);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: guest packet larger than %zu bytes dropped",
+			guest_error_report(&s->errors,
+					   "%s: guest packet larger than %zu bytes dropped",
 					   ch->name, max);
 			continue;
 		}
 		if (r < 0) {
-			atomic_fetch_add(&ch->stats.bad_packets, 1);
-			atomic_store(&ch->broken, true);
-			pv_log_ratelimited(&s->rl, LOG_WARN,
-					   "vmbus: %s: the guest corrupted its ring: no more reads",
-					   ch->name);
+			broken_ring(ch);
 			if (got && ch->ops->batch_end)
 				ch->ops->batch_end(ch->opaque, ch);
+			flush_signal(ch);
 			return;
 		}
-		/* The packet is copied out: give its room back before handling it. */
-		if (vmbus_ring_read_commit(ch->in))
-			signal_guest(ch);
 		memcpy(&d, ch->rxbuf, sizeof(d));
 		pkt = (struct vmbus_packet){
 			.type = d.type,
@@ -148,35 +242,100 @@ static void drain(struct vmbus_channel *ch)
 			.raw = ch->rxbuf,
 			.raw_len = len,
 		};
+		if (ch->ops->packet && ch->ops->packet(ch->opaque, ch, &pkt) == VMBUS_PACKET_BUSY) {
+			/* Not taken: it stays in the ring, the guest's signals stay masked. */
+			vmbus_ring_read_rewind(ch->in, pos);
+			atomic_fetch_add(&ch->stats.busy, 1);
+			ch->busy = true;
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
+			flush_signal(ch);
+			return;
+		}
+		/* Taken (the VSP copied what it keeps): give its room back. */
+		if (vmbus_ring_read_commit(ch->in))
+			ch->signal_pending = true;
 		atomic_fetch_add(&ch->stats.packets_in, 1);
 		got = true;
-		if (ch->ops->packet)
-			ch->ops->packet(ch->opaque, ch, &pkt);
+		if (spun) {
+			/* The spin caught this packet without a signal. */
+			atomic_fetch_add(&ch->stats.polls, 1);
+			spin_grow(ch);
+			spun = false;
+		}
+		deadline = 0;
 	}
 }
 
-static void *worker_main(void *arg)
+/*
+ * Asks the guest to signal once reserved + bytes fit (pending_send_sz);
+ * true if they fit already. Wanting more than the ring can ever hold asks
+ * for nothing: the reservations shrink as answers go out, and each send
+ * asks again (send_packet).
+ */
+static bool want_room(struct vmbus_channel *ch, size_t bytes)
+{
+	size_t want = ch->reserved + bytes;
+
+	if (want < vmbus_ring_space(ch->out))
+		return true;
+	return want < vmbus_ring_data_size(ch->out) &&
+	       vmbus_ring_want_space(ch->out, (uint32_t)want);
+}
+
+/* True if the room a send or reserve waited for is there now. */
+static bool room_came(struct vmbus_channel *ch)
+{
+	if (!ch->blocked_len || !want_room(ch, ch->blocked_len))
+		return false;
+	ch->blocked_len = 0;
+	return true;
+}
+
+static int next_timeout(struct vmbus_channel *ch)
+{
+	uint64_t deadline = atomic_load(&ch->timer_deadline_ns), now;
+
+	/* A busy channel waits for a wake: the doorbell alone does not make it look. */
+	if (atomic_load(&ch->wake_requested) || (ch->need_drain && !ch->busy))
+		return 0;
+	if (!deadline)
+		return -1;
+	now = time_monotonic_ns();
+	return deadline <= now ? 0 : (int)MIN((deadline - now + 999999) / 1000000, (uint64_t)60000);
+}
+
+static void *loop_main(void *arg)
 {
 	struct vmbus_channel *ch = arg;
+	struct epoll_event ev[MAX_EVENTS];
 	char name[16];
 
 	snprintf(name, sizeof(name), "vmbus-%.9s", ch->name);
 	pthread_setname_np(pthread_self(), name);
+	atomic_store(&ch->loop_self, pthread_self());
+	atomic_store_explicit(&ch->loop_known, true, memory_order_release);
 	for (;;) {
-		struct pollfd pfd = {.fd = ch->efd, .events = POLLIN};
-		uint64_t deadline = atomic_load(&ch->timer_deadline_ns), now;
-		uint32_t blocked;
+		int timeout = next_timeout(ch), n, i;
+		uint64_t deadline, slept = timeout ? time_monotonic_ns() : 0;
 		bool wake;
-		int timeout = -1;
 
-		now = time_monotonic_ns();
-		if (deadline)
-			timeout = deadline <= now ? 0
-						  : (int)MIN((deadline - now + 999999) / 1000000,
-							     (uint64_t)60000);
-		if (!atomic_load(&ch->wake_requested))
-			poll(&pfd, 1, timeout);
-		clear_eventfd(ch->efd);
+		n = epoll_wait(ch->epfd, ev, MAX_EVENTS, timeout);
+		/* Woken sooner than the longest spin: spinning longer would have caught it. */
+		if (slept && n > 0 && ch->poll_max_ns &&
+		    time_monotonic_ns() - slept < ch->poll_max_ns)
+			spin_grow(ch);
+		for (i = 0; i < n; i++) {
+			uint32_t h = ev[i].data.u32;
+
+			if (h == DOORBELL_TAG) {
+				clear_eventfd(ch->efd);
+				ch->need_drain = true;
+			} else if (h < ch->nfds && ch->fds[h].fn) {
+				ch->fds[h].fn(ch->fds[h].opaque, ch);
+			}
+		}
+		flush_signal(ch);
 		if (atomic_load(&ch->stop))
 			break;
 		wake = atomic_exchange(&ch->wake_requested, false);
@@ -185,27 +344,38 @@ static void *worker_main(void *arg)
 			atomic_compare_exchange_strong(&ch->timer_deadline_ns, &deadline, 0);
 			wake = true;
 		}
-		blocked = atomic_load(&ch->send_blocked_len);
-		if (blocked) {
-			bool room;
-
-			/* Senders on other threads move the ring's write index under send_lock. */
-			pthread_mutex_lock(&ch->send_lock);
-			room = vmbus_ring_can_write(ch->out, blocked);
-			pthread_mutex_unlock(&ch->send_lock);
-			if (room) {
-				atomic_store(&ch->send_blocked_len, 0);
-				wake = true;
-			}
+		if (room_came(ch))
+			wake = true;
+		if (wake) {
+			/* The VSP may take what it refused: offer it again. */
+			ch->busy = false;
+			ch->need_drain = true;
+			if (ch->ops->wake)
+				ch->ops->wake(ch->opaque, ch);
+			flush_signal(ch);
 		}
-		drain(ch);
-		if (wake && ch->ops->wake)
-			ch->ops->wake(ch->opaque, ch);
+		if (ch->need_drain && !ch->busy)
+			drain(ch);
 	}
 	return NULL;
 }
 
 /* --- Open and close (server lock held) --- */
+
+/* What an open channel has beyond its offer: rings, epoll, the VSP's fds. */
+static void drop_loop_state(struct vmbus_channel *ch)
+{
+	ch->in = vmbus_ring_free(ch->in);
+	ch->out = vmbus_ring_free(ch->out);
+	if (ch->epfd >= 0)
+		close(ch->epfd);
+	ch->epfd = -1;
+	free(ch->fds);
+	ch->fds = NULL;
+	ch->nfds = 0;
+	ch->reserved = 0;
+	ch->blocked_len = 0;
+}
 
 uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_msg_open_channel *m)
 {
@@ -230,17 +400,40 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 					 strerror(-r));
 		goto fail;
 	}
+	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ch->epfd < 0) {
+		pv_log(LOG_ERR, "vmbus: %s: epoll: %s", ch->name, strerror(errno));
+		goto fail;
+	}
+	{
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = DOORBELL_TAG};
+
+		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->efd, &ev) < 0) {
+			pv_log(LOG_ERR, "vmbus: %s: epoll: %s", ch->name, strerror(errno));
+			goto fail;
+		}
+	}
 	atomic_store(&ch->target_vp, m->target_vp);
 	atomic_store(&ch->stop, false);
 	atomic_store(&ch->broken, false);
-	atomic_store(&ch->send_blocked_len, 0);
+	atomic_store(&ch->wake_requested, false);
+	atomic_store(&ch->loop_known, false);
+	ch->blocked_len = 0;
+	ch->reserved = 0;
+	ch->busy = false;
+	ch->need_drain = true; /* packets may already be waiting: the guest writes before the
+				  result */
+	ch->signal_pending = false;
+	ch->poll_ns = ch->poll_max_ns = s->poll_ns;
 	clear_eventfd(ch->efd);
+	/* Usable from here on: the open callback may add fds and wake. */
+	atomic_store(&ch->open, true);
 	if (ch->ops->open) {
 		r = ch->ops->open(ch->opaque, ch, m->userdata);
 		if (r < 0)
 			goto fail;
 	}
-	r = -pthread_create(&ch->worker, NULL, worker_main, ch);
+	r = -pthread_create(&ch->worker, NULL, loop_main, ch);
 	if (r < 0) {
 		pv_log(LOG_ERR, "vmbus: %s: cannot start the channel thread: %s", ch->name,
 		       strerror(-r));
@@ -251,16 +444,13 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 	ch->worker_running = true;
 	ch->ring_gpadl = g->id;
 	g->users++;
-	atomic_store(&ch->open, true);
 	atomic_store_explicit(&ch->doorbell->open, true, memory_order_release);
 	atomic_store(&ch->state, VMBUS_CHANNEL_OPEN);
 	atomic_fetch_add(&ch->stats.opens, 1);
-	/* Packets may already be waiting (the guest writes before it knows the result). */
-	vmbus_channel_wake(ch);
 	return VMBUS_STATUS_SUCCESS;
 fail:
-	ch->in = vmbus_ring_free(ch->in);
-	ch->out = vmbus_ring_free(ch->out);
+	atomic_store(&ch->open, false);
+	drop_loop_state(ch);
 	return VMBUS_STATUS_UNSUCCESSFUL;
 }
 
@@ -290,10 +480,7 @@ void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next
 		ch->ops->close(ch->opaque, ch);
 	pthread_mutex_lock(&s->lock);
 	ch->worker_running = false;
-	pthread_mutex_lock(&ch->send_lock);
-	ch->in = vmbus_ring_free(ch->in);
-	ch->out = vmbus_ring_free(ch->out);
-	pthread_mutex_unlock(&ch->send_lock);
+	drop_loop_state(ch);
 	atomic_store(&ch->timer_deadline_ns, 0);
 	g = vmbus_gpadl_find(s->gpadls, ch->ring_gpadl);
 	if (g && g->users && --g->users == 0 && g->teardown_pending) {
@@ -334,7 +521,7 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 		ch->params.max_packet_size = DEFAULT_MAX_PACKET;
 	ch->ops = ops;
 	ch->opaque = opaque;
-	pthread_mutex_init(&ch->send_lock, NULL);
+	ch->epfd = -1;
 	ch->rxbuf = malloc(ch->params.max_packet_size);
 	if (!ch->rxbuf) {
 		free(ch);
@@ -371,7 +558,6 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 
 static void channel_release(struct vmbus_channel *ch)
 {
-	pthread_mutex_destroy(&ch->send_lock);
 	free(ch->rxbuf);
 	free(ch);
 }
@@ -426,50 +612,115 @@ struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
 	return NULL;
 }
 
-int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
+/* Writes one packet; the caller checked the room it may use. */
+static int send_packet(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
 		       const void *data, size_t len)
 {
 	static const uint8_t zeros[8];
-	struct vmbus_packet_desc d;
-	struct iovec iov[3];
 	size_t padded = ALIGN_UP(len, (size_t)8);
-	bool signal = false;
-	int r;
-
-	/* len8 (16 bits, in 8-byte units) must describe descriptor and payload. */
-	if (len > ch->params.max_packet_size || sizeof(d) + padded > VMBUS_MAX_PACKET_SIZE ||
-	    (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
-		return -EINVAL;
-	d = (struct vmbus_packet_desc){
+	struct vmbus_packet_desc d = {
 		.type = type,
 		.offset8 = sizeof(d) / 8,
 		.len8 = (uint16_t)((sizeof(d) + padded) / 8),
 		.flags = flags,
 		.trans_id = trans_id,
 	};
-	iov[0] = (struct iovec){.iov_base = &d, .iov_len = sizeof(d)};
-	iov[1] = (struct iovec){.iov_base = (void *)data, .iov_len = len};
-	iov[2] = (struct iovec){.iov_base = (void *)zeros, .iov_len = padded - len};
-	pthread_mutex_lock(&ch->send_lock);
-	if (!atomic_load(&ch->open) || !ch->out) {
-		pthread_mutex_unlock(&ch->send_lock);
-		return -ENOTCONN;
-	}
-	r = vmbus_ring_write(ch->out, iov, 3, &signal);
-	pthread_mutex_unlock(&ch->send_lock);
+	struct iovec iov[3] = {
+		{.iov_base = &d, .iov_len = sizeof(d)},
+		{.iov_base = (void *)data, .iov_len = len},
+		{.iov_base = (void *)zeros, .iov_len = padded - len},
+	};
+	bool signal = false;
+	int r = vmbus_ring_write(ch->out, iov, 3, &signal);
+
 	if (r == -EAGAIN) {
 		atomic_fetch_add(&ch->stats.ring_full, 1);
-		atomic_store(&ch->send_blocked_len, (uint32_t)(sizeof(d) + padded));
+		ch->blocked_len = (uint32_t)PACKET_BYTES(len);
 		return r;
 	}
 	if (r < 0) {
 		atomic_fetch_add(&ch->stats.bad_packets, 1);
 		return r;
 	}
+	/* A successful write clears pending_send_sz: ask again for what still waits. */
+	if (ch->blocked_len && want_room(ch, ch->blocked_len)) {
+		ch->blocked_len = 0;
+		atomic_store(&ch->wake_requested, true);
+	}
 	atomic_fetch_add(&ch->stats.packets_out, 1);
 	if (signal)
-		signal_guest(ch);
+		ch->signal_pending = true; /* sent when the loop ends this round */
 	return 0;
+}
+
+static int check_send(struct vmbus_channel *ch, uint16_t type, size_t len)
+{
+	/* len8 (16 bits, in 8-byte units) must describe descriptor and payload. */
+	if (len > ch->params.max_packet_size ||
+	    sizeof(struct vmbus_packet_desc) + ALIGN_UP(len, (size_t)8) > VMBUS_MAX_PACKET_SIZE ||
+	    (type != VMBUS_PKT_DATA_INBAND && type != VMBUS_PKT_COMP))
+		return -EINVAL;
+	if (!atomic_load(&ch->open) || !ch->out)
+		return -ENOTCONN;
+	return 0;
+}
+
+/* Room for `need` more bytes beyond the reservations? If not, ask the guest to say when. */
+static bool room_for(struct vmbus_channel *ch, size_t need)
+{
+	if (want_room(ch, need))
+		return true;
+	atomic_fetch_add(&ch->stats.ring_full, 1);
+	ch->blocked_len = (uint32_t)need; /* the loop looks again each round (room_came) */
+	return false;
+}
+
+int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
+		       const void *data, size_t len)
+{
+	int r = check_send(ch, type, len);
+
+	if (r < 0)
+		return r;
+	if (!room_for(ch, PACKET_BYTES(len)))
+		return -EAGAIN;
+	return send_packet(ch, type, flags, trans_id, data, len);
+}
+
+int vmbus_channel_reserve(struct vmbus_channel *ch, size_t len)
+{
+	int r = check_send(ch, VMBUS_PKT_COMP, len);
+
+	if (r < 0)
+		return r;
+	if (!room_for(ch, PACKET_BYTES(len)))
+		return -EAGAIN;
+	ch->reserved += PACKET_BYTES(len);
+	return 0;
+}
+
+void vmbus_channel_unreserve(struct vmbus_channel *ch, size_t len)
+{
+	size_t n = PACKET_BYTES(len);
+
+	ch->reserved = ch->reserved >= n ? ch->reserved - n : 0;
+}
+
+int vmbus_channel_send_reserved(struct vmbus_channel *ch, uint16_t type, uint16_t flags,
+				uint64_t trans_id, const void *data, size_t len)
+{
+	int r = check_send(ch, type, len);
+
+	if (r < 0)
+		return r;
+	vmbus_channel_unreserve(ch, len);
+	return send_packet(ch, type, flags, trans_id, data, len);
+}
+
+static bool on_loop(struct vmbus_channel *ch)
+{
+	return atomic_load_explicit(&ch->loop_known, memory_order_acquire) &&
+	       pthread_equal(atomic_load(&ch->loop_self), pthread_self());
 }
 
 void vmbus_channel_wake(struct vmbus_channel *ch)
@@ -477,9 +728,53 @@ void vmbus_channel_wake(struct vmbus_channel *ch)
 	uint64_t one = 1;
 
 	atomic_store(&ch->wake_requested, true);
+	/* On the loop itself the flag is enough: it looks at it before it sleeps. */
+	if (on_loop(ch))
+		return;
 	if (write(ch->efd, &one, sizeof(one)) < 0) {
 		/* cannot fail with a counter this small */
 	}
+}
+
+int vmbus_channel_add_fd(struct vmbus_channel *ch, int fd,
+			 void (*fn)(void *opaque, struct vmbus_channel *ch), void *opaque)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	unsigned h;
+
+	if (!fn || fd < 0)
+		return -EINVAL;
+	if (ch->epfd < 0)
+		return -ENOTCONN;
+	for (h = 0; h < ch->nfds; h++)
+		if (!ch->fds[h].fn)
+			break;
+	if (h == ch->nfds) {
+		struct vmbus_channel_fd *v = realloc(ch->fds, (h + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		ch->fds = v;
+		ch->nfds = h + 1;
+	}
+	ev.data.u32 = h;
+	if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		ch->fds[h].fn = NULL;
+		return -errno;
+	}
+	ch->fds[h] = (struct vmbus_channel_fd){.fd = fd, .fn = fn, .opaque = opaque};
+	return (int)h;
+}
+
+void vmbus_channel_remove_fd(struct vmbus_channel *ch, int h)
+{
+	if (h < 0 || (unsigned)h >= ch->nfds || !ch->fds[h].fn)
+		return;
+	if (epoll_ctl(ch->epfd, EPOLL_CTL_DEL, ch->fds[h].fd, NULL) < 0) {
+		/* the fd was closed already: epoll forgot it */
+	}
+	/* An event of this round already fetched finds the slot empty. */
+	ch->fds[h].fn = NULL;
 }
 
 void vmbus_channel_set_timer(struct vmbus_channel *ch, uint64_t delay_ns)
@@ -512,5 +807,8 @@ void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stat
 		.ring_full = atomic_load(&ch->stats.ring_full),
 		.bad_packets = atomic_load(&ch->stats.bad_packets),
 		.opens = atomic_load(&ch->stats.opens),
+		.drain_yields = atomic_load(&ch->stats.drain_yields),
+		.busy = atomic_load(&ch->stats.busy),
+		.polls = atomic_load(&ch->stats.polls),
 	};
 }

@@ -204,6 +204,17 @@ bool vmbus_ring_read_commit(struct vmbus_ring *r)
 	return free_now > pending;
 }
 
+uint32_t vmbus_ring_read_pos(const struct vmbus_ring *r)
+{
+	return r->index;
+}
+
+void vmbus_ring_read_rewind(struct vmbus_ring *r, uint32_t pos)
+{
+	/* Only ever a position this side read from: already checked. */
+	r->index = pos;
+}
+
 void vmbus_ring_mask_interrupts(struct vmbus_ring *r)
 {
 	__atomic_store_n(&r->hdr->interrupt_mask, 1, __ATOMIC_SEQ_CST);
@@ -234,6 +245,24 @@ bool vmbus_ring_can_write(struct vmbus_ring *r, size_t len)
 
 	/* Never fill the ring completely: equal indices mean empty. */
 	return write_space(r, &space, &rd) && len + VMBUS_PACKET_TRAILER_SIZE < space;
+}
+
+uint32_t vmbus_ring_space(struct vmbus_ring *r)
+{
+	uint32_t space, rd;
+
+	return write_space(r, &space, &rd) ? space : 0;
+}
+
+bool vmbus_ring_want_space(struct vmbus_ring *r, uint32_t bytes)
+{
+	/* As in vmbus_ring_write(): publish the wish, then look (no lost wake-up). */
+	store_release(&r->hdr->pending_send_sz, bytes);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vmbus_ring_space(r) <= bytes)
+		return false;
+	store_release(&r->hdr->pending_send_sz, 0);
+	return true;
 }
 
 int vmbus_ring_write(struct vmbus_ring *r, const struct iovec *iov, unsigned iovcnt,

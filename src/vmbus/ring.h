@@ -68,6 +68,9 @@ void vmbus_ring_mask_interrupts(struct vmbus_ring *r);
 bool vmbus_ring_unmask_interrupts(struct vmbus_ring *r);
 /* Bytes the guest has written and the host not read (0 if the index is bad). */
 uint32_t vmbus_ring_bytes_to_read(struct vmbus_ring *r);
+/* The private read index, and putting it back: a packet read but not taken is read again. */
+uint32_t vmbus_ring_read_pos(const struct vmbus_ring *r);
+void vmbus_ring_read_rewind(struct vmbus_ring *r, uint32_t pos);
 
 /* --- Writing (the host->guest ring) --- */
 
@@ -83,3 +86,11 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct iovec *iov, unsigned iov
 		     bool *ret_signal) must_check;
 /* True if a packet of len bytes (trailer excluded) fits now. */
 bool vmbus_ring_can_write(struct vmbus_ring *r, size_t len);
+/* Free bytes now (a write of n bytes, trailer included, needs n < space); 0 if the index is bad.
+ */
+uint32_t vmbus_ring_space(struct vmbus_ring *r);
+/*
+ * Asks the guest to signal once more than bytes are free (pending_send_sz),
+ * then looks again: true if they are free now (the request is withdrawn).
+ */
+bool vmbus_ring_want_space(struct vmbus_ring *r, uint32_t bytes);

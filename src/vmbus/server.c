@@ -37,7 +37,7 @@ void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: %s", line);
+	guest_error_report(&s->errors, "%s", line);
 }
 
 void vmbus_server_post(struct vmbus_server *s, const void *msg, size_t len)
@@ -46,8 +46,8 @@ void vmbus_server_post(struct vmbus_server *s, const void *msg, size_t len)
 					   VMBUS_SYNIC_MESSAGE_TYPE, msg, len);
 
 	if (r < 0)
-		pv_log_ratelimited(&s->rl, LOG_WARN, "vmbus: cannot post message type %u: %s",
-				   ((const struct vmbus_msg_header *)msg)->msgtype, strerror(-r));
+		guest_log(&s->errors, LOG_WARN, "cannot post message type %u: %s",
+			  ((const struct vmbus_msg_header *)msg)->msgtype, strerror(-r));
 }
 
 static bool version_supported(const struct vmbus_server *s, uint32_t v)
@@ -116,8 +116,8 @@ static void on_initiate_contact(struct vmbus_server *s, const struct vmbus_queue
 	memcpy(&m, q->data, MIN((size_t)q->len, sizeof(m)));
 	if (s->conn == VMBUS_CONN_CONNECTED) {
 		/* A new guest kernel (kexec, crash kernel) that did not unload: start over. */
-		pv_log(LOG_INFO,
-		       "vmbus: guest reconnects without UNLOAD: resetting the connection");
+		guest_log(&s->errors, LOG_INFO,
+			  "guest reconnects without UNLOAD: resetting the connection");
 		reset_connection(s);
 	}
 	ok = version_supported(s, m.vmbus_version_requested) && m.target_vcpu < s->cfg.vcpus;
@@ -551,7 +551,10 @@ int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server 
 	s->cfg = *cfg;
 	if (s->cfg.max_version == 0)
 		s->cfg.max_version = supported_versions[0];
-	s->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	guest_error_log_init(&s->errors, "vmbus");
+	s->poll_ns = cfg->channel_poll_ns == 0		  ? VMBUS_CHANNEL_POLL_NS_DEFAULT
+		     : cfg->channel_poll_ns == UINT64_MAX ? 0
+							  : cfg->channel_poll_ns;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->queue_lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);

@@ -42,6 +42,13 @@ struct vmbus_doorbell {
 	_Atomic uint64_t signals; /* HvSignalEvents delivered, since the server started */
 };
 
+/* A VSP's fd in a channel's loop (vmbus_channel_add_fd). fn NULL: a free slot. */
+struct vmbus_channel_fd {
+	int fd;
+	void (*fn)(void *opaque, struct vmbus_channel *ch);
+	void *opaque;
+};
+
 struct vmbus_channel {
 	struct vmbus_server *server;	     /* immutable */
 	char name[32];			     /* immutable */
@@ -55,31 +62,44 @@ struct vmbus_channel {
 	struct vmbus_doorbell *doorbell; /* immutable: &server->doorbells[relid] */
 	uint64_t signals_base;		 /* doorbell->signals when the channel was created */
 
-	/* While OPEN (set up and torn down under server->lock, used by the worker and senders). */
-	struct vmbus_ring *in, *out; /* guest->host, host->guest */
-	uint32_t ring_gpadl;	     /* GPADL handle of the rings */
-	uint8_t *rxbuf;		     /* one incoming packet, max_packet_size bytes */
+	/*
+	 * While OPEN: set up under server->lock before the loop starts, torn
+	 * down after it stopped; in between, the loop's alone.
+	 */
+	struct vmbus_ring *in, *out;  /* guest->host, host->guest */
+	uint32_t ring_gpadl;	      /* GPADL handle of the rings */
+	uint8_t *rxbuf;		      /* one incoming packet, max_packet_size bytes */
+	int epfd;		      /* the loop's epoll: the doorbell and the VSP's fds */
+	struct vmbus_channel_fd *fds; /* the VSP's fds, by handle */
+	unsigned nfds;
+	size_t reserved;      /* outgoing-ring bytes reserved for answers (trailers included) */
+	uint32_t blocked_len; /* a send/reserve of this many bytes (beyond reserved) waits */
+	bool busy;	      /* the VSP answered BUSY: leave the ring until a wake */
+	bool need_drain;      /* the doorbell rang (or a wake): look at the ring */
+	bool signal_pending;  /* interrupt the guest at the end of this loop round */
+	uint64_t poll_ns;     /* spin after the last packet now (0: none), adapted (channel.c) */
+	uint64_t poll_max_ns; /* the server's channel_poll_ns: the most it grows to */
 	pthread_t worker;
-	bool worker_running;	    /* server->lock */
-	atomic_bool open;	    /* signals are delivered to the worker */
-	atomic_bool stop;	    /* the worker must exit */
-	atomic_bool wake_requested; /* vmbus_channel_wake() since the last ops->wake */
-	_Atomic uint32_t
-		send_blocked_len; /* a send of this many bytes found the ring full (0: none) */
-	atomic_bool broken;	  /* the guest corrupted a ring: stop reading */
+	_Atomic pthread_t loop_self;	    /* the loop's own pthread_self(), set by the loop */
+	atomic_bool loop_known;		    /* loop_self is valid */
+	bool worker_running;		    /* server->lock */
+	atomic_bool open;		    /* the channel can be used */
+	atomic_bool stop;		    /* the loop must exit */
+	atomic_bool wake_requested;	    /* vmbus_channel_wake() since the last ops->wake */
+	atomic_bool broken;		    /* the guest corrupted a ring: stop reading */
 	_Atomic uint64_t timer_deadline_ns; /* CLOCK_MONOTONIC, 0 = no timer */
-	int efd;			    /* eventfd: guest signals and host wake-ups */
-	pthread_mutex_t send_lock;	    /* serialises writers of the outgoing ring */
+	int efd;			    /* the doorbell's eventfd (owned by the server) */
 
 	struct {
 		_Atomic uint64_t packets_in, packets_out, signals_out;
-		_Atomic uint64_t ring_full, bad_packets, opens;
+		_Atomic uint64_t ring_full, bad_packets, opens, drain_yields, busy, polls;
 	} stats;
 };
 
 struct vmbus_server {
 	struct vmbus_server_config cfg; /* immutable */
-	struct ratelimit rl;		/* guest-error log lines */
+	struct guest_error_log errors;	/* every guest-triggered log line (rate-limited) */
+	uint64_t poll_ns;		/* immutable: each channel's spin (0: none) */
 
 	pthread_mutex_t lock; /* protocol state, channel table, GPADLs */
 	enum vmbus_conn_state conn;

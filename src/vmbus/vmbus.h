@@ -13,10 +13,10 @@
  *
  * Threads: guest messages are queued by the caller (a vCPU thread) and
  * processed in order by the server's message thread, which also calls the
- * VSPs' open and close callbacks. Each open channel has a worker thread
- * that the guest's signals (and the VSP's own wake-ups and timers) wake;
- * it reads packets and calls the VSP's packet callback. vCPU threads never
- * block on the server.
+ * VSPs' open and close callbacks. Each open channel has one loop thread
+ * that the guest's signals, the VSP's own fds, wake-ups and timers wake
+ * (the callback contract is above struct vmbus_channel_ops). vCPU threads
+ * never block on the server and take no lock to signal a channel.
  *
  * Wire formats: hvdef/vmbus_proto.h. Design notes: docs/vmbus.md.
  */
@@ -54,7 +54,15 @@ struct vmbus_server_config {
 	 * calls vmbus_server_dispatch() (fuzzers and deterministic tests).
 	 */
 	bool manual_dispatch;
+	/*
+	 * How long a channel's loop keeps looking at its ring (and the VSP's
+	 * poll callback) after the last packet before it unmasks the guest's
+	 * interrupts and sleeps: a busy guest then writes without signalling.
+	 * 0 = VMBUS_CHANNEL_POLL_NS_DEFAULT; UINT64_MAX = never spin.
+	 */
+	uint64_t channel_poll_ns;
 };
+#define VMBUS_CHANNEL_POLL_NS_DEFAULT 20000u
 
 int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server **ret) must_check;
 /* Stops every thread, closes every channel (VSP close callbacks run), frees; NULL is a no-op. */
@@ -72,7 +80,7 @@ enum vmbus_post_result {
 enum vmbus_post_result vmbus_server_handle_message(struct vmbus_server *s, unsigned vp,
 						   uint32_t connection_id, const void *payload,
 						   size_t len);
-/* HvSignalEvent on connection_id: wakes that channel's worker. Any thread, never blocks long. */
+/* HvSignalEvent on connection_id: wakes that channel's loop. Any thread, takes no lock. */
 void vmbus_server_handle_signal(struct vmbus_server *s, uint32_t connection_id);
 /* True if connection_id is one the server hands out for channel signals. */
 bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
@@ -119,7 +127,7 @@ enum vmbus_channel_state {
 	VMBUS_CHANNEL_UNOFFERED,
 	/* Offered, closed. -> OPEN at a good OPENCHANNEL; -> UNOFFERED at UNLOAD. */
 	VMBUS_CHANNEL_OFFERED,
-	/* Rings mapped, worker running. -> OFFERED at CLOSECHANNEL or UNLOAD (VSP close runs). */
+	/* Rings mapped, loop running. -> OFFERED at CLOSECHANNEL or UNLOAD (VSP close runs). */
 	VMBUS_CHANNEL_OPEN,
 	/*
 	 * The VSP freed it (vmbus_channel_free) while the guest had the offer:
@@ -162,29 +170,72 @@ struct vmbus_packet {
 	size_t raw_len;
 };
 
+/*
+ * The callback contract.
+ *
+ * Each open channel has one thread, its loop, which owns the ring pair:
+ * it reads the guest's packets, runs the VSP's packet, batch_end, wake,
+ * poll and fd callbacks, and is the only thread that may send on the
+ * channel. A VSP's I/O for the channel (its io_uring, later a TAP) lives
+ * in the same loop through vmbus_channel_add_fd(), so submissions and
+ * completions run on one thread and the VSP needs no lock for its
+ * per-channel state.
+ *
+ *   callback    thread                       may call
+ *   open        the message thread, with     vmbus_channel_add_fd/_wake/_set_timer;
+ *               the server lock held         not channel_new/_free, not send
+ *   packet,     the channel's loop           send, reserve, send_reserved,
+ *   batch_end,                               add_fd, remove_fd, wake, set_timer,
+ *   wake, poll,                              vmbus_channel_new (sub-channels),
+ *   fd fns                                   vmbus_channel_free of OTHER channels
+ *   close       the thread closing the       anything but vmbus_channel_free of this
+ *               channel (message thread or   channel and send; the loop has stopped:
+ *               vmbus_channel_free's         the VSP owns its channel state alone
+ *               caller), no bus lock held
+ *
+ * Any thread may call vmbus_channel_wake() and the read-only getters.
+ */
 struct vmbus_channel_ops {
 	/*
-	 * The guest opened the channel (message thread). Return 0 to accept;
-	 * a negative errno makes the OPENCHANNEL_RESULT a failure. The worker
-	 * starts after it returns. Must not create, free or rescind channels.
+	 * The guest opened the channel. Return 0 to accept; a negative errno
+	 * makes the OPENCHANNEL_RESULT a failure. The loop starts after it
+	 * returns.
 	 */
 	int (*open)(void *opaque, struct vmbus_channel *ch, const uint8_t *user_data);
-	/* A packet arrived (worker thread). */
-	void (*packet)(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt);
 	/*
-	 * Worker thread, optional: the incoming ring is empty again after one
-	 * or more packet callbacks (a VSP hands the batch to its back end here:
-	 * one system call per batch, not per packet).
+	 * A packet arrived. VMBUS_PACKET_DONE: it is consumed. VMBUS_PACKET_BUSY:
+	 * the VSP cannot take it now (in-flight bound reached, no room
+	 * reserved for its answer): it stays in the ring (the read index does
+	 * not move), the guest's signals stay masked, and it is offered again
+	 * after the VSP's next vmbus_channel_wake() (or a wake callback).
+	 */
+	int (*packet)(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt);
+	/*
+	 * Optional: the incoming ring is empty (or busy) after one or more
+	 * packet callbacks (a VSP hands the batch to its back end here: one
+	 * system call per batch, not per packet).
 	 */
 	void (*batch_end)(void *opaque, struct vmbus_channel *ch);
 	/*
-	 * Worker thread: after vmbus_channel_wake(), when a timer set with
+	 * Optional: after vmbus_channel_wake(), when a timer set with
 	 * vmbus_channel_set_timer() expires, and once the outgoing ring has
-	 * room again after a send returned -EAGAIN. Optional.
+	 * the room a send or reserve that returned -EAGAIN asked for.
 	 */
 	void (*wake)(void *opaque, struct vmbus_channel *ch);
-	/* The channel closed (CLOSECHANNEL, UNLOAD, rescind, free); the worker has stopped. */
+	/*
+	 * Optional: called while the loop spins after the last packet (see
+	 * vmbus_server_config.channel_poll_ns), to find completions without a
+	 * system call (an io_uring's CQ ring). True if it did some work.
+	 */
+	bool (*poll)(void *opaque, struct vmbus_channel *ch);
+	/* The channel closed (CLOSECHANNEL, UNLOAD, rescind, free); the loop has stopped. */
 	void (*close)(void *opaque, struct vmbus_channel *ch);
+};
+
+/* Results of ops->packet. */
+enum {
+	VMBUS_PACKET_DONE = 0,
+	VMBUS_PACKET_BUSY = 1,
 };
 
 /*
@@ -196,24 +247,58 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 		      const struct vmbus_channel_ops *ops, void *opaque,
 		      struct vmbus_channel **ret) must_check;
 /*
- * Removes a channel: closes it if open (the close callback runs), tells the
- * guest (RESCIND) if it was offered, and frees it. NULL is a no-op. Not from
- * the channel's own callbacks. Returns NULL.
+ * Removes a channel: closes it if open (the close callback runs, on this
+ * thread), and tells the guest (RESCIND) if it had the offer; the VSP's
+ * callbacks never run again. NULL is a no-op. Not from this channel's own
+ * callbacks; not with the bus lock held. Returns NULL.
  */
 struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch);
 
 /*
  * Sends an in-band packet (type VMBUS_PKT_DATA_INBAND or VMBUS_PKT_COMP)
- * with the payload padded to 8 bytes. Any thread. 0; -EAGAIN when the
- * ring is full (the wake callback runs once there is room); -ENOTCONN if
- * the channel is not open; -EPROTO if the guest broke the ring; -EINVAL.
+ * with the payload padded to 8 bytes. Loop thread only. The room other
+ * packets reserved (vmbus_channel_reserve) is not used. 0; -EAGAIN when
+ * there is not enough room (the wake callback runs once there is);
+ * -ENOTCONN if the channel is not open; -EPROTO if the guest broke the
+ * ring; -EINVAL (type, or larger than VMBUS_MAX_PACKET_SIZE).
+ * The guest is interrupted once per loop round, not once per packet.
  */
 int vmbus_channel_send(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
 		       const void *data, size_t len) must_check;
-/* Wakes the worker: it calls ops->wake. Any thread. */
+/*
+ * Loop thread: reserves room in the outgoing ring for one later packet of
+ * len payload bytes, so that the answer to a request taken now can
+ * always be sent. 0; -EAGAIN if the ring lacks that room beyond what is
+ * reserved already (the wake callback runs once there is); -ENOTCONN; -EINVAL.
+ */
+int vmbus_channel_reserve(struct vmbus_channel *ch, size_t len) must_check;
+/* Sends into room reserved for len bytes (releasing it); errors as vmbus_channel_send, never
+ * -EAGAIN. */
+int vmbus_channel_send_reserved(struct vmbus_channel *ch, uint16_t type, uint16_t flags,
+				uint64_t trans_id, const void *data, size_t len) must_check;
+/* Gives back room reserved for len bytes that will not be sent. */
+void vmbus_channel_unreserve(struct vmbus_channel *ch, size_t len);
+
+/*
+ * Wakes the loop: it calls ops->wake, and offers a packet the VSP
+ * answered BUSY again. Any thread (on the loop itself: no system call).
+ */
 void vmbus_channel_wake(struct vmbus_channel *ch);
-/* Worker thread (or before open): ops->wake runs after delay_ns; replaces a pending timer. */
+/* Loop thread (or open): ops->wake runs after delay_ns; replaces a pending timer. */
 void vmbus_channel_set_timer(struct vmbus_channel *ch, uint64_t delay_ns);
+
+/*
+ * Adds fd to the channel's loop (open callback or loop thread): when it
+ * is readable, fn runs on the loop (spurious calls are possible: fn must
+ * cope with nothing to do). Returns a handle >= 0 for remove_fd, or
+ * -errno. Every fd is dropped when the channel closes (the VSP closes the
+ * fds themselves).
+ */
+int vmbus_channel_add_fd(struct vmbus_channel *ch, int fd,
+			 void (*fn)(void *opaque, struct vmbus_channel *ch),
+			 void *opaque) must_check;
+/* Loop thread: fn of handle h never runs again. */
+void vmbus_channel_remove_fd(struct vmbus_channel *ch, int h);
 
 enum vmbus_channel_state vmbus_channel_state(struct vmbus_channel *ch);
 uint32_t vmbus_channel_relid(const struct vmbus_channel *ch);
@@ -223,10 +308,19 @@ struct vmbus_channel_stats {
 	uint64_t packets_in, packets_out;
 	uint64_t signals_in;  /* guest -> host signals (HvSignalEvent) */
 	uint64_t signals_out; /* host -> guest interrupts */
-	uint64_t ring_full;   /* sends that found the ring full */
+	uint64_t ring_full;   /* sends and reserves that found the ring full */
 	uint64_t bad_packets; /* too large or a broken ring */
 	uint64_t opens;
+	uint64_t drain_yields; /* reads stopped after VMBUS_DRAIN_BUDGET packets (ring not empty) */
+	uint64_t busy;	/* packets the VSP answered BUSY (left in the ring) */
+	uint64_t polls; /* loop rounds that found work while spinning */
 };
+/*
+ * Packets a channel thread reads per wake-up before it looks at its stop flag, timer and
+ * sends again: a guest that never lets its ring empty cannot keep the thread (and a close
+ * waiting for it) for ever.
+ */
+#define VMBUS_DRAIN_BUDGET 256u
 void vmbus_channel_get_stats(struct vmbus_channel *ch, struct vmbus_channel_stats *stats);
 
 /* Calls fn for each channel of the server, in relid order, under the server lock. */

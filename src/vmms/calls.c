@@ -6,12 +6,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "base/log.h"
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
+#include "vmms/audit.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -157,6 +161,70 @@ int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
 	return 0;
 }
 
+/* Any VM but self that has path as a disk, whatever its state. */
+static struct vm *disk_owner(struct service *svc, const struct vm *self, const char *path)
+{
+	struct vm *vm;
+	unsigned i;
+
+	for (vm = svc->vms; vm; vm = vm->next) {
+		if (vm == self)
+			continue;
+		for (i = 0; i < vm->rec.ndisks; i++)
+			if (!strcmp(vm->rec.disks[i].path, path))
+				return vm;
+		if (vm->rec.boot_disk && !strcmp(vm->rec.boot_disk, path))
+			return vm;
+	}
+	return NULL;
+}
+
+int svc_check_named_path(struct service *svc, const struct vm *self, const char *what,
+			 const char *path, bool write, char *resolved, struct api_error *err)
+{
+	const struct api_caller *c = svc_caller();
+	static const struct api_caller service = {.uid = 0, .user = "root"};
+	bool disk = !strcmp(what, "disk");
+	struct vm *owner;
+	int r;
+
+	r = access_check_path(c ? c : &service, svc->cfg.storage_dirs, svc->cfg.nstorage_dirs, what,
+			      path, write, resolved, err);
+	if (r < 0)
+		return r;
+	if (disk ? svc_check_disk(svc, self, resolved, err) < 0
+		 : svc_check_file(what, resolved, err) < 0)
+		return -EINVAL;
+	if (disk && c && c->uid != 0 && (owner = disk_owner(svc, self, resolved))) {
+		api_error_set(err, API_ERR_DENIED,
+			      "disk '%s' belongs to VM '%s': only root may give one VM another's "
+			      "disk",
+			      path, owner->rec.name);
+		return -EACCES;
+	}
+	return 0;
+}
+
+int svc_check_stored_path(struct service *svc, const char *what, const char *path,
+			  struct api_error *err)
+{
+	char resolved[PATH_MAX];
+	struct stat st;
+
+	if (!access_path_in_dirs(path, svc->cfg.storage_dirs, svc->cfg.nstorage_dirs))
+		return 0;
+	if (!realpath(path, resolved) || strcmp(resolved, path) || lstat(path, &st) < 0 ||
+	    !S_ISREG(st.st_mode)) {
+		api_error_set(err, API_ERR_DENIED,
+			      "%s '%s' is no longer the regular file it was when it was attached "
+			      "(a symlink or another kind of file now stands there); put the file "
+			      "back or detach it",
+			      what, path);
+		return -EACCES;
+	}
+	return 0;
+}
+
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err)
 {
 	if (bytes < VM_MIN_MEMORY || bytes % 4096) {
@@ -220,16 +288,16 @@ int svc_need_state(const struct vm *vm, const char *call __attribute__((unused))
 
 /* --- calls --------------------------------------------------------------------------------- */
 
-static struct json_object *call_new_vm(struct service *svc, const struct api_request *req,
-				       struct api_error *err)
+static struct json_object *new_vm(struct service *svc, const struct api_request *req,
+				  char (*rdisks)[PATH_MAX], struct api_error *err)
 {
 	const char *name, *kernel = NULL, *initrd = NULL, *cmdline = NULL, *boot_disk = NULL,
 			  *notes = NULL;
 	uint64_t memory = 512ull << 20, cpus = 1;
 	struct json_object *disks = NULL;
-	char why[256];
+	char why[256], rkernel[PATH_MAX], rinitrd[PATH_MAX], rboot[PATH_MAX];
 	struct vm *vm;
-	size_t i;
+	size_t i, ndisks;
 	int r;
 
 	if (api_param_string(req, "name", true, 1024, &name, err) < 0 ||
@@ -266,19 +334,21 @@ static struct json_object *call_new_vm(struct service *svc, const struct api_req
 		api_error_set(err, API_ERR_INVALID, "an initrd needs a kernel");
 		return NULL;
 	}
-	if ((kernel && svc_check_file("kernel", kernel, err) < 0) ||
-	    (initrd && svc_check_file("initrd", initrd, err) < 0) ||
-	    (boot_disk && svc_check_disk(svc, NULL, boot_disk, err) < 0))
+	if ((kernel &&
+	     svc_check_named_path(svc, NULL, "kernel", kernel, false, rkernel, err) < 0) ||
+	    (initrd &&
+	     svc_check_named_path(svc, NULL, "initrd", initrd, false, rinitrd, err) < 0) ||
+	    (boot_disk && svc_check_named_path(svc, NULL, "disk", boot_disk, true, rboot, err) < 0))
 		return NULL;
-	for (i = 0; disks && i < json_object_array_length(disks); i++) {
+	ndisks = disks ? json_object_array_length(disks) : 0;
+	for (i = 0; i < ndisks; i++) {
 		const char *d = json_object_get_string(json_object_array_get_idx(disks, i));
 		size_t j;
 
-		if (svc_check_disk(svc, NULL, d, err) < 0)
+		if (svc_check_named_path(svc, NULL, "disk", d, true, rdisks[i], err) < 0)
 			return NULL;
 		for (j = 0; j < i; j++)
-			if (!strcmp(d,
-				    json_object_get_string(json_object_array_get_idx(disks, j)))) {
+			if (!strcmp(rdisks[i], rdisks[j])) {
 				api_error_set(err, API_ERR_INVALID, "disk '%s' is given twice", d);
 				return NULL;
 			}
@@ -295,19 +365,18 @@ static struct json_object *call_new_vm(struct service *svc, const struct api_req
 	vm->rec.cpus = (unsigned)cpus;
 	vm->rec.memory_bytes = memory;
 #define DUP(f, v) vm->rec.f = (v) ? strdup(v) : NULL
-	DUP(kernel, kernel);
-	DUP(initrd, initrd);
+	vm->rec.kernel = kernel ? strdup(rkernel) : NULL;
+	vm->rec.initrd = initrd ? strdup(rinitrd) : NULL;
+	vm->rec.boot_disk = boot_disk ? strdup(rboot) : NULL;
 	DUP(cmdline, cmdline);
-	DUP(boot_disk, boot_disk);
 	DUP(notes, notes);
 #undef DUP
-	for (i = 0; disks && i < json_object_array_length(disks); i++) {
-		vm->rec.disks[i].path =
-			strdup(json_object_get_string(json_object_array_get_idx(disks, i)));
+	for (i = 0; i < ndisks; i++) {
+		vm->rec.disks[i].path = strdup(rdisks[i]);
 		vm->rec.disks[i].lun = (unsigned)i;
 		vm->rec.ndisks++;
 	}
-	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(), "new-vm");
+	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(), "new-vm", svc_caller_uid());
 	r = inventory_write(svc->state_dir, &vm->rec);
 	if (r < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write the VM's file in %s/vms: %s",
@@ -327,6 +396,22 @@ host:
 nomem:
 	api_error_set(err, API_ERR_HOST, "out of memory");
 	return NULL;
+}
+
+/* The resolved paths of the disks live on the heap: a client thread's stack is 256 KiB. */
+static struct json_object *call_new_vm(struct service *svc, const struct api_request *req,
+				       struct api_error *err)
+{
+	char(*rdisks)[PATH_MAX] = calloc(VM_MAX_DISKS, PATH_MAX);
+	struct json_object *res;
+
+	if (!rdisks) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		return NULL;
+	}
+	res = new_vm(svc, req, rdisks, err);
+	free(rdisks);
+	return res;
 }
 
 static struct json_object *call_get_vm(struct service *svc, const struct api_request *req,
@@ -507,6 +592,34 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 	return svc_vm_json(vm);
 }
 
+/*
+ * A disk for a jailed worker, opened here as the worker would have: read-write unless
+ * readonly (read-only if the file is not writable), and again with O_DIRECT where the file
+ * system allows it (docs/storage.md: guest data unbuffered). The disk layer in the worker
+ * checks the file itself (format, regular file or block device, locks).
+ */
+static int open_disk_fds(const char *path, bool readonly, int fds[2], unsigned *nfds)
+{
+	int mode = readonly ? O_RDONLY : O_RDWR;
+
+	fds[0] = open(path, mode | O_CLOEXEC | O_NONBLOCK);
+	if (fds[0] < 0 && !readonly && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+		mode = O_RDONLY;
+		fds[0] = open(path, mode | O_CLOEXEC | O_NONBLOCK);
+	}
+	if (fds[0] < 0)
+		return -errno;
+	*nfds = 1;
+	fds[1] = open(path, mode | O_DIRECT | O_CLOEXEC | O_NONBLOCK);
+	if (fds[1] >= 0)
+		*nfds = 2;
+	/* O_NONBLOCK only kept a FIFO from hanging the open: io_uring would answer -EAGAIN. */
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) & ~O_NONBLOCK);
+	if (*nfds == 2)
+		fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) & ~O_NONBLOCK);
+	return 0;
+}
+
 static struct json_object *call_add_disk(struct service *svc, const struct api_request *req,
 					 struct api_error *err)
 {
@@ -516,6 +629,7 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 	uint64_t controller = 0, lun = UINT64_MAX;
 	struct vm_disk *d;
 	bool readonly = false;
+	char rpath[PATH_MAX];
 	const char *path;
 	unsigned i;
 
@@ -526,8 +640,9 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 	    svc_need_state(vm, "add-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
 			   err) < 0)
 		return NULL;
-	if (svc_check_disk(svc, vm, path, err) < 0)
+	if (svc_check_named_path(svc, vm, "disk", path, !readonly, rpath, err) < 0)
 		return NULL;
+	path = rpath; /* the record keeps the resolved path */
 	if (vm->rec.ndisks == VM_MAX_DISKS) {
 		api_error_set(err, API_ERR_INVALID, "VM '%s' has %d disks already", vm->rec.name,
 			      VM_MAX_DISKS);
@@ -567,7 +682,25 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 		json_object_object_add(extra, "readonly", json_object_new_boolean(readonly));
 		json_object_object_add(extra, "controller", json_object_new_int((int)controller));
 		json_object_object_add(extra, "lun", json_object_new_int((int)lun));
-		r = svc_call_worker(svc, vm, "disk-add", extra, CONTROL_TIMEOUT_MS, &ans);
+		if (svc->cfg.jail) {
+			/* The jailed worker cannot open it: we do, and pass the descriptors. */
+			int fds[2] = {-1, -1};
+			unsigned nfds = 0;
+
+			r = open_disk_fds(path, readonly, fds, &nfds);
+			if (r < 0) {
+				json_object_put(extra);
+				api_error_set(err, API_ERR_INVALID, "add-vmharddiskdrive: %s: %s",
+					      path, strerror(-r));
+				return NULL;
+			}
+			r = svc_call_worker_fds(svc, vm, "disk-add", extra, fds, nfds,
+						CONTROL_TIMEOUT_MS, &ans);
+			while (nfds)
+				close(fds[--nfds]);
+		} else {
+			r = svc_call_worker(svc, vm, "disk-add", extra, CONTROL_TIMEOUT_MS, &ans);
+		}
 		if (r < 0 || !svc_worker_ok(ans)) {
 			api_error_set(err, API_ERR_WORKER,
 				      "add-vmharddiskdrive: the worker of VM '%s' refused: %s",
@@ -725,13 +858,21 @@ static struct json_object *call_get_ic(struct service *svc, const struct api_req
 	return res;
 }
 
+/*
+ * The console's socket and log; with "connect", the service connects to the socket itself
+ * and passes the connected descriptor with the answer (SCM_RIGHTS, *ret_fd): the state
+ * directory is root's, and an operator may use a console it could not open.
+ */
 static struct json_object *call_get_console(struct service *svc, const struct api_request *req,
-					    struct api_error *err)
+					    int *ret_fd, struct api_error *err)
 {
 	struct vm *vm = svc_lookup(svc, req, err);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct json_object *res;
+	bool connect_it = false;
+	int fd;
 
-	if (!vm)
+	if (!vm || api_param_bool(req, "connect", &connect_it, err) < 0)
 		return NULL;
 	if (!vm_state_has_worker(vm->rec.state)) {
 		api_error_set(
@@ -742,9 +883,25 @@ static struct json_object *call_get_console(struct service *svc, const struct ap
 			vm->paths.console_log);
 		return NULL;
 	}
+	if (connect_it) {
+		/* worker_paths_init made sure that it fits */
+		memcpy(addr.sun_path, vm->paths.console,
+		       strnlen(vm->paths.console, sizeof(addr.sun_path) - 1));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+			api_error_set(err, API_ERR_WORKER,
+				      "VM '%s': cannot connect to its console %s: %s", vm->rec.name,
+				      vm->paths.console, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		*ret_fd = fd;
+	}
 	res = json_object_new_object();
 	json_object_object_add(res, "socket", json_object_new_string(vm->paths.console));
 	json_object_object_add(res, "log", json_object_new_string(vm->paths.console_log));
+	json_object_object_add(res, "passed", json_object_new_boolean(connect_it));
 	return res;
 }
 
@@ -753,11 +910,24 @@ static struct json_object *call_get_history(struct service *svc, const struct ap
 {
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct json_object *rec, *res, *h = NULL;
+	size_t i;
 
 	if (!vm)
 		return NULL;
 	rec = vm_record_to_json(&vm->rec);
 	json_object_object_get_ex(rec, "history", &h);
+	/* Who: the caller's account name beside its uid (the file keeps the uid only). */
+	for (i = 0; h && i < json_object_array_length(h); i++) {
+		struct json_object *e = json_object_array_get_idx(h, i), *u;
+		struct passwd pw, *pwp = NULL;
+		char buf[1024], num[16];
+
+		if (!json_object_object_get_ex(e, "uid", &u))
+			continue;
+		getpwuid_r((uid_t)json_object_get_int64(u), &pw, buf, sizeof(buf), &pwp);
+		snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(u));
+		json_object_object_add(e, "user", json_object_new_string(pwp ? pwp->pw_name : num));
+	}
 	res = json_object_new_object();
 	json_object_object_add(res, "name", json_object_new_string(vm->rec.name));
 	json_object_object_add(res, "history", json_object_get(h));
@@ -765,13 +935,31 @@ static struct json_object *call_get_history(struct service *svc, const struct ap
 	return res;
 }
 
-struct json_object *service_call(struct service *svc, const struct api_request *req, int event_fd,
-				 bool *subscribed)
+void service_audit_refused(struct service *svc, const struct api_caller *caller, const char *why)
+{
+	if (svc->cfg.audit_fd >= 0)
+		audit_record(svc->cfg.audit_fd, caller, "connect", NULL, false, why);
+}
+
+struct json_object *service_call(struct service *svc, const struct api_caller *caller,
+				 const struct api_request *req, int event_fd, bool *subscribed,
+				 int *ret_fd)
 {
 	struct api_error err = {0};
-	struct json_object *res = NULL;
+	struct json_object *res = NULL, *ans;
 	bool is_remove = req->call == API_CALL_REMOVE_VM;
+	const char *vm_name = NULL;
 
+	if (api_param_string(req, "name", false, 1024, &vm_name, &err) < 0)
+		vm_name = NULL;
+	err = (struct api_error){0};
+	if (access_check_call(&svc->cfg.access, caller, req->call, &err) < 0) {
+		if (svc->cfg.audit_fd >= 0)
+			audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
+				     false, err.message);
+		return api_answer_error(req, &err);
+	}
+	svc_set_caller(caller);
 	pthread_mutex_lock(&svc->lock);
 	switch (req->call) {
 	case API_CALL_NEW_VM: res = call_new_vm(svc, req, &err); break;
@@ -786,11 +974,13 @@ struct json_object *service_call(struct service *svc, const struct api_request *
 	case API_CALL_ADD_VMHARDDISKDRIVE: res = call_add_disk(svc, req, &err); break;
 	case API_CALL_REMOVE_VMHARDDISKDRIVE: res = call_remove_disk(svc, req, &err); break;
 	case API_CALL_GET_VMINTEGRATIONSERVICE: res = call_get_ic(svc, req, &err); break;
-	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, &err); break;
+	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, ret_fd, &err); break;
 	case API_CALL_GET_VMHISTORY: res = call_get_history(svc, req, &err); break;
 	case API_CALL_SET_VMPROCESSOR: res = svc_call_set_processor(svc, req, &err); break;
 	case API_CALL_GET_VMPROCESSOR: res = svc_call_get_processor(svc, req, &err); break;
 	case API_CALL_GET_VMHOSTPROCESSOR: res = svc_call_get_host_processor(svc, req, &err); break;
+	case API_CALL_SET_VMMEMORY: res = svc_call_set_memory(svc, req, &err); break;
+	case API_CALL_MEASURE_VM: res = svc_call_measure_vm(svc, req, &err); break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",
@@ -805,6 +995,7 @@ struct json_object *service_call(struct service *svc, const struct api_request *
 		}
 		json_object_put(res);
 		pthread_mutex_unlock(&svc->lock);
+		svc_set_caller(NULL);
 		return NULL;
 	case API_CALL_VERSION:
 		res = json_object_new_object();
@@ -815,7 +1006,16 @@ struct json_object *service_call(struct service *svc, const struct api_request *
 	case API_CALL_COUNT: break;
 	}
 	pthread_mutex_unlock(&svc->lock);
+	svc_set_caller(NULL);
 	if (!res && !err.code && !is_remove)
 		api_error_set(&err, API_ERR_HOST, "internal error");
-	return err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
+	if (access_call_changes(req->call) && svc->cfg.audit_fd >= 0)
+		audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
+			     !err.code, err.code ? err.message : NULL);
+	ans = err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
+	if (err.code && *ret_fd >= 0) {
+		close(*ret_fd);
+		*ret_fd = -1;
+	}
+	return ans;
 }

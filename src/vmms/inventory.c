@@ -16,7 +16,8 @@
 
 void vm_record_init(struct vm_record *r)
 {
-	*r = (struct vm_record){.cpus = 1, .memory_bytes = 256ull << 20};
+	*r = (struct vm_record){
+		.cpus = 1, .memory_bytes = 256ull << 20, .cpu_maximum = 100, .cpu_weight = 100};
 }
 
 void vm_record_fini(struct vm_record *r)
@@ -71,7 +72,7 @@ int vm_name_check(const char *name, char *err, size_t errlen)
 }
 
 void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms,
-			  const char *reason)
+			  const char *reason, int64_t uid)
 {
 	struct vm_history_entry *e;
 
@@ -85,6 +86,7 @@ void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms
 	e->from = r->state;
 	e->to = to;
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->uid = uid < 0 ? VM_BY_SERVICE : uid;
 	r->state = to;
 	snprintf(r->status, sizeof(r->status), "%s", reason);
 }
@@ -105,7 +107,16 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 	json_object_object_add(o, "cpus", json_object_new_int((int)r->cpus));
 	json_object_object_add(o, "processor_compatibility_for_migration",
 			       json_object_new_boolean(r->processor_compat));
+	json_object_object_add(o, "processor_maximum", json_object_new_int((int)r->cpu_maximum));
+	json_object_object_add(o, "processor_reserve", json_object_new_int((int)r->cpu_reserve));
+	json_object_object_add(o, "processor_relative_weight",
+			       json_object_new_int((int)r->cpu_weight));
+	if (r->memory_maximum)
+		json_object_object_add(o, "memory_maximum_bytes",
+				       json_object_new_int64((int64_t)r->memory_maximum));
 	json_object_object_add(o, "memory_bytes", json_object_new_int64((int64_t)r->memory_bytes));
+	if (r->jail_uid)
+		json_object_object_add(o, "jail_uid", json_object_new_int64(r->jail_uid));
 	add_str(o, "kernel", r->kernel);
 	add_str(o, "initrd", r->initrd);
 	add_str(o, "cmdline", r->cmdline);
@@ -134,6 +145,8 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 		add_str(h, "from", vm_state_name(r->history[i].from));
 		add_str(h, "to", vm_state_name(r->history[i].to));
 		add_str(h, "reason", r->history[i].reason);
+		if (r->history[i].uid != VM_BY_SERVICE)
+			json_object_object_add(h, "uid", json_object_new_int64(r->history[i].uid));
 		json_object_array_add(hist, h);
 	}
 	json_object_object_add(o, "history", hist);
@@ -259,6 +272,12 @@ static int parse_history(struct json_object *root, struct vm_record *r, char *er
 					 json_object_is_type(v, json_type_string)
 				 ? json_object_get_string(v)
 				 : "");
+		e->uid = json_object_object_get_ex(h, "uid", &v) &&
+					 json_object_is_type(v, json_type_int) &&
+					 json_object_get_int64(v) >= 0 &&
+					 json_object_get_int64(v) <= UINT32_MAX
+				 ? json_object_get_int64(v)
+				 : VM_BY_SERVICE;
 		r->nhistory++;
 	}
 	return 0;
@@ -312,10 +331,39 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 	r->cpus = (unsigned)n;
 	if (json_object_object_get_ex(root, "processor_compatibility_for_migration", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			snprintf(err, errlen, "\"processor_compatibility_for_migration\" is not a boolean");
+			snprintf(err, errlen,
+				 "\"processor_compatibility_for_migration\" is not a boolean");
 			goto out;
 		}
 		r->processor_compat = json_object_get_boolean(v);
+	}
+	/* Absent in files older than the resource controls: the defaults. */
+	if (json_object_object_get_ex(root, "processor_maximum", NULL)) {
+		if (get_int(root, "processor_maximum", 1, 100, &n, err, errlen) < 0)
+			goto out;
+		r->cpu_maximum = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "processor_reserve", NULL)) {
+		if (get_int(root, "processor_reserve", 0, 100, &n, err, errlen) < 0)
+			goto out;
+		r->cpu_reserve = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "processor_relative_weight", NULL)) {
+		if (get_int(root, "processor_relative_weight", 1, VM_CPU_WEIGHT_MAX, &n, err,
+			    errlen) < 0)
+			goto out;
+		r->cpu_weight = (unsigned)n;
+	}
+	if (json_object_object_get_ex(root, "memory_maximum_bytes", NULL)) {
+		if (get_int(root, "memory_maximum_bytes", (int64_t)VM_MIN_MEMORY, INT64_MAX, &n,
+			    err, errlen) < 0)
+			goto out;
+		r->memory_maximum = (uint64_t)n;
+	}
+	if (json_object_object_get_ex(root, "jail_uid", NULL)) {
+		if (get_int(root, "jail_uid", 1, (int64_t)UINT32_MAX - 1, &n, err, errlen) < 0)
+			goto out;
+		r->jail_uid = (uint32_t)n;
 	}
 	if (get_int(root, "memory_bytes", (int64_t)VM_MIN_MEMORY, INT64_MAX, &n, err, errlen) < 0)
 		goto out;

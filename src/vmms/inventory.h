@@ -17,16 +17,17 @@
 #include "base/guid.h"
 #include "vmms/vm_state.h"
 
-#define VM_NAME_MAX    100 /* bytes, as Hyper-V's VM names */
-#define VM_PATH_MAX    1024
-#define VM_CMDLINE_MAX 4095
-#define VM_NOTES_MAX   4096
-#define VM_MAX_DISKS   64
-#define VM_MAX_SCSI    4 /* SCSI controllers 0..3, as the worker has them (docs/storage.md) */
-#define VM_MAX_CPUS    240
-#define VM_MIN_MEMORY  (16ull << 20)
-#define VM_HISTORY_MAX 64 /* transitions kept per VM, oldest dropped first */
-#define VM_REASON_MAX  256
+#define VM_NAME_MAX	  100 /* bytes, as Hyper-V's VM names */
+#define VM_PATH_MAX	  1024
+#define VM_CMDLINE_MAX	  4095
+#define VM_NOTES_MAX	  4096
+#define VM_MAX_DISKS	  64
+#define VM_MAX_SCSI	  4 /* SCSI controllers 0..3, as the worker has them (docs/storage.md) */
+#define VM_MAX_CPUS	  240
+#define VM_MIN_MEMORY	  (16ull << 20)
+#define VM_HISTORY_MAX	  64 /* transitions kept per VM, oldest dropped first */
+#define VM_REASON_MAX	  256
+#define VM_CPU_WEIGHT_MAX 10000
 
 struct vm_disk {
 	char *path;
@@ -38,7 +39,10 @@ struct vm_history_entry {
 	int64_t time_ms; /* wall clock, ms since the epoch */
 	enum vm_state from, to;
 	char reason[VM_REASON_MAX];
+	int64_t uid; /* the API caller who caused it; VM_BY_SERVICE for the service or the guest */
 };
+
+#define VM_BY_SERVICE (-1)
 
 struct vm_record {
 	char id[GUID_STRING_LEN];
@@ -47,9 +51,22 @@ struct vm_record {
 	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
 	bool processor_compat;
 	uint64_t memory_bytes;
+	/*
+	 * Resource controls (the VM's cgroup, cgroup.h), as Hyper-V's Set-VMProcessor and
+	 * Set-VMMemory: at most cpu_maximum percent of one CPU per vCPU (100: no limit), at
+	 * least cpu_reserve percent, cpu_weight against other VMs (1..10000, 100 by default),
+	 * and memory_maximum bytes for the worker as a whole, guest RAM included (0: none).
+	 */
+	unsigned cpu_maximum, cpu_reserve, cpu_weight;
+	uint64_t memory_maximum;
 	char *kernel, *initrd, *cmdline, *boot_disk, *notes; /* NULL when unset */
 	struct vm_disk disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	/*
+	 * The uid and gid of the VM's jailed worker: given at its first start, kept until the VM
+	 * is removed, never another VM's (docs/security.md). 0 until then.
+	 */
+	uint32_t jail_uid;
 	enum vm_state state; /* the last state recorded */
 	char status[VM_REASON_MAX];
 	struct vm_history_entry history[VM_HISTORY_MAX]; /* oldest first */
@@ -65,9 +82,12 @@ void vm_record_fini(struct vm_record *r);
  */
 int vm_name_check(const char *name, char *err, size_t errlen) must_check;
 
-/* Appends a transition to the history (dropping the oldest when full) and sets state. */
+/*
+ * Appends a transition to the history (dropping the oldest when full) and sets state; uid
+ * is the API caller's who caused it, or VM_BY_SERVICE.
+ */
 void vm_record_transition(struct vm_record *r, enum vm_state to, int64_t time_ms,
-			  const char *reason);
+			  const char *reason, int64_t uid);
 
 /* The record as the file holds it (a new object). */
 struct json_object *vm_record_to_json(const struct vm_record *r);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,15 +28,24 @@
 #include "base/log.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
+#include "vmms/audit.h"
 #include "vmms/inventory.h"
 #include "vmms/service.h"
 
-#define MAX_CLIENTS 128
+#define MAX_CLIENTS	       128
+#define MAX_STORAGE_DIRS       32
+#define DEFAULT_ADMIN_GROUP    "parvis-admins"
+#define DEFAULT_OPERATOR_GROUP "parvis-operators"
 
 struct options {
 	char *state_dir;
 	char *socket_path;
 	char *vmwp;
+	bool no_jail;
+	uint32_t jail_first, jail_count;
+	const char *admin_group, *operator_group, *audit_log;
+	const char *storage_dirs[MAX_STORAGE_DIRS];
+	unsigned nstorage_dirs;
 };
 
 static atomic_uint nclients;
@@ -43,6 +53,7 @@ static atomic_uint nclients;
 struct client {
 	struct service *svc;
 	int fd;
+	struct api_caller caller;
 };
 
 static void send_error(int fd, const struct api_request *req, const struct api_error *e)
@@ -79,7 +90,7 @@ static void *client_main(void *arg)
 		struct json_object *ans;
 		char *line;
 		size_t len;
-		int r = jsonline_read(&rd, -1, &line, &len);
+		int pass_fd, r = jsonline_read(&rd, -1, &line, &len);
 
 		if (r == -E2BIG) {
 			api_error_set(&e, API_ERR_BAD_REQUEST,
@@ -97,9 +108,12 @@ static void *client_main(void *arg)
 			api_request_fini(&req);
 			continue;
 		}
-		ans = service_call(c->svc, &req, c->fd, &subscribed);
+		pass_fd = -1;
+		ans = service_call(c->svc, &c->caller, &req, c->fd, &subscribed, &pass_fd);
 		api_request_fini(&req);
-		r = ans ? jsonline_send(c->fd, ans) : subscribed ? 0 : -ENOMEM;
+		r = ans ? jsonline_send_fd(c->fd, ans, pass_fd) : subscribed ? 0 : -ENOMEM;
+		if (pass_fd >= 0)
+			close(pass_fd);
 		json_object_put(ans);
 		if (r < 0)
 			break;
@@ -117,27 +131,55 @@ out:
 	return NULL;
 }
 
-static void accept_client(struct service *svc, int listen_fd)
+/*
+ * A caller with no role is answered at once with the reason and dropped, before it takes
+ * a client slot or a thread: the socket is open to every local user (mode 0666), so that
+ * who may do what is decided here, from the kernel's credentials, with a message.
+ */
+static void refuse_client(struct service *svc, const struct access_policy *p, int fd,
+			  const struct api_caller *caller)
+{
+	struct api_error e;
+
+	api_error_set(&e, API_ERR_DENIED, "%s", "");
+	access_refusal(p, caller, e.message, sizeof(e.message));
+	service_audit_refused(svc, caller, e.message);
+	pv_log(LOG_INFO, "refused a connection of %s (uid %u, pid %d): no admin or operator group",
+	       caller->user, (unsigned)caller->uid, (int)caller->pid);
+	send_error(fd, NULL, &e);
+	close(fd);
+}
+
+static void accept_client(struct service *svc, const struct access_policy *policy, int listen_fd)
 {
 	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct timeval tmo = {.tv_sec = 1};
 	struct client *c;
 	pthread_attr_t attr;
 	pthread_t t;
 
 	if (fd < 0)
 		return;
+	c = malloc(sizeof(*c));
+	if (!c || access_caller_from_socket(fd, policy, &c->caller) < 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	if (c->caller.role == ACCESS_NONE) {
+		/* A refused caller that does not read must not stall the accept loop. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+		refuse_client(svc, policy, fd, &c->caller);
+		free(c);
+		return;
+	}
 	if (atomic_fetch_add(&nclients, 1) >= MAX_CLIENTS) {
 		struct api_error e;
 
 		api_error_set(&e, API_ERR_HOST, "too many clients (%d); try again", MAX_CLIENTS);
 		send_error(fd, NULL, &e);
 		close(fd);
-		atomic_fetch_sub(&nclients, 1);
-		return;
-	}
-	c = malloc(sizeof(*c));
-	if (!c) {
-		close(fd);
+		free(c);
 		atomic_fetch_sub(&nclients, 1);
 		return;
 	}
@@ -205,7 +247,7 @@ static int listen_api(const char *path)
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
+	    chmod(path, 0666) < 0 || listen(fd, 64) < 0) {
 		pv_log(LOG_ERR, "--socket %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -298,18 +340,77 @@ static char *find_in_path(const char *name)
 
 static void usage(FILE *out)
 {
-	fputs("Usage: parvis-vmms --state-dir DIR --socket PATH [--vmwp PATH]\n"
+	fputs("Usage: parvis-vmms --state-dir DIR --socket PATH [--vmwp PATH] [--no-jail]\n"
+	      "                   [--jail-uids FIRST-LAST] [--admin-group GROUP]\n"
+	      "                   [--operator-group GROUP] [--storage-dir DIR]... [--audit-log "
+	      "FILE]\n"
 	      "\n"
 	      "The VM management service: the inventory of VMs in DIR, one parvis-vmwp worker\n"
-	      "per running VM, and the API (docs/api.md) on the Unix socket PATH (mode 0660:\n"
-	      "who may open it may manage every VM). Runs in the foreground, logs to stderr.\n"
+	      "per running VM, and the API (docs/api.md) on the Unix socket PATH. Any local user\n"
+	      "may connect; root and the admin group may do everything, the operator group may\n"
+	      "start, stop, use the console and read, anyone else is refused (docs/security.md).\n"
+	      "Runs in the foreground, logs to stderr.\n"
 	      "\n"
 	      "  --state-dir DIR  VM files (DIR/vms/ID.json), workers' files (DIR/run/ID/)\n"
 	      "  --socket PATH    the API socket\n"
 	      "  --vmwp PATH      the worker binary (default: beside this program, else PATH)\n"
+	      "  --jail-uids FIRST-LAST  the uids (and gids) given to the VMs' jailed workers,\n"
+	      "                   one per VM (default 2130706432-2130771967; docs/security.md)\n"
+	      "  --no-jail        run workers unjailed, as root (development, benchmarks)\n"
+	      "  --admin-group GROUP     may do everything (default " DEFAULT_ADMIN_GROUP
+	      " if it exists)\n"
+	      "  --operator-group GROUP  may start, stop, restart, suspend, resume, open the\n"
+	      "                   console and read (default " DEFAULT_OPERATOR_GROUP
+	      " if it exists)\n"
+	      "  --storage-dir DIR       where callers other than root may name kernels, initrds\n"
+	      "                   and disks (repeatable; default none: only root names files)\n"
+	      "  --audit-log FILE who did what: one JSON line per state-changing call\n"
+	      "                   (default DIR/audit.log)\n"
 	      "\n"
 	      "Stopping the service leaves the VMs running; the next service finds them.\n",
 	      out);
+}
+
+/*
+ * A role's group: the one named (which must exist), else the default name if this host
+ * has such a group, else none.
+ */
+static int find_group(const char *opt, const char *given, const char *def, gid_t *gid, bool *has,
+		      const char **name)
+{
+	struct group gr, *grp = NULL;
+	char buf[16384];
+
+	getgrnam_r(given ? given : def, &gr, buf, sizeof(buf), &grp);
+	if (!grp) {
+		if (!given)
+			return 0;
+		pv_log(LOG_ERR, "%s %s: no such group on this host (create it with groupadd %s)",
+		       opt, given, given);
+		return -ENOENT;
+	}
+	*gid = grp->gr_gid;
+	*has = true;
+	*name = given ? given : def;
+	return 0;
+}
+
+static int parse_uid_range(const char *s, uint32_t *first, uint32_t *count)
+{
+	unsigned long long a, b;
+	char *end;
+
+	errno = 0;
+	a = strtoull(s, &end, 10);
+	if (errno || end == s || *end != '-')
+		return -EINVAL;
+	s = end + 1;
+	b = strtoull(s, &end, 10);
+	if (errno || end == s || *end || a == 0 || b < a || b >= UINT32_MAX)
+		return -EINVAL;
+	*first = (uint32_t)a;
+	*count = (uint32_t)(b - a + 1);
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -318,6 +419,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"state-dir", required_argument, NULL, 'd'},
 		{"socket", required_argument, NULL, 's'},
 		{"vmwp", required_argument, NULL, 'w'},
+		{"no-jail", no_argument, NULL, 'J'},
+		{"jail-uids", required_argument, NULL, 'U'},
+		{"admin-group", required_argument, NULL, 'A'},
+		{"operator-group", required_argument, NULL, 'O'},
+		{"storage-dir", required_argument, NULL, 'S'},
+		{"audit-log", required_argument, NULL, 'L'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -330,6 +437,26 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'd': o->state_dir = optarg; break;
 		case 's': o->socket_path = optarg; break;
 		case 'w': o->vmwp = optarg; break;
+		case 'J': o->no_jail = true; break;
+		case 'U':
+			if (parse_uid_range(optarg, &o->jail_first, &o->jail_count) < 0) {
+				pv_log(LOG_ERR,
+				       "--jail-uids: '%s' is not FIRST-LAST (1 <= FIRST <= LAST < "
+				       "4294967295)",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'A': o->admin_group = optarg; break;
+		case 'O': o->operator_group = optarg; break;
+		case 'L': o->audit_log = optarg; break;
+		case 'S':
+			if (o->nstorage_dirs == MAX_STORAGE_DIRS) {
+				pv_log(LOG_ERR, "--storage-dir: at most %d", MAX_STORAGE_DIRS);
+				return -EINVAL;
+			}
+			o->storage_dirs[o->nstorage_dirs++] = optarg;
+			break;
 		case 'h': usage(stdout); return 1;
 		case 'V': puts("parvis-vmms " PARVIS_VERSION); return 1;
 		case ':': pv_log(LOG_ERR, "%s needs a value", argv[optind - 1]); return -EINVAL;
@@ -352,10 +479,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = {0};
-	struct service_config cfg = {.poll_ms = 1000};
+	struct service_config cfg = {.poll_ms = 1000, .audit_fd = -1};
 	struct service *svc = NULL;
-	char err[512], *state_dir = NULL, *vmwp = NULL;
+	char err[512], *state_dir = NULL, *vmwp = NULL, *audit_path = NULL;
+	char *storage[MAX_STORAGE_DIRS] = {0};
 	int r, lock_fd = -1, listen_fd = -1, sig_fd;
+	unsigned i;
 	sigset_t set;
 
 	log_set_sink(log_sink_stderr, NULL);
@@ -384,6 +513,27 @@ int main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
+	if (find_group("--admin-group", o.admin_group, DEFAULT_ADMIN_GROUP, &cfg.access.admin_gid,
+		       &cfg.access.has_admin, &cfg.access.admin_group) < 0 ||
+	    find_group("--operator-group", o.operator_group, DEFAULT_OPERATOR_GROUP,
+		       &cfg.access.operator_gid, &cfg.access.has_operator,
+		       &cfg.access.operator_group) < 0) {
+		r = 1;
+		goto out;
+	}
+	for (i = 0; i < o.nstorage_dirs; i++) {
+		struct stat st;
+
+		storage[i] = realpath(o.storage_dirs[i], NULL);
+		if (!storage[i] || stat(storage[i], &st) < 0 || !S_ISDIR(st.st_mode)) {
+			pv_log(LOG_ERR, "--storage-dir %s: %s", o.storage_dirs[i],
+			       storage[i] ? "not a directory" : strerror(errno));
+			r = 1;
+			goto out;
+		}
+	}
+	cfg.storage_dirs = (const char *const *)storage;
+	cfg.nstorage_dirs = o.nstorage_dirs;
 	lock_fd = lock_state_dir(state_dir);
 	if (lock_fd < 0) {
 		r = 1;
@@ -392,6 +542,17 @@ int main(int argc, char **argv)
 	r = inventory_prepare(state_dir, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
+		r = 1;
+		goto out;
+	}
+	if (!o.audit_log && asprintf(&audit_path, "%s/audit.log", state_dir) < 0) {
+		r = 1;
+		goto out;
+	}
+	cfg.audit_fd = audit_open(o.audit_log ? o.audit_log : audit_path);
+	if (cfg.audit_fd < 0) {
+		pv_log(LOG_ERR, "--audit-log %s: %s", o.audit_log ? o.audit_log : audit_path,
+		       strerror(-cfg.audit_fd));
 		r = 1;
 		goto out;
 	}
@@ -405,6 +566,9 @@ int main(int argc, char **argv)
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	cfg.state_dir = state_dir;
 	cfg.vmwp = vmwp;
+	cfg.jail = !o.no_jail;
+	cfg.jail_uid_first = o.jail_count ? o.jail_first : SERVICE_JAIL_UID_FIRST;
+	cfg.jail_uid_count = o.jail_count ? o.jail_count : SERVICE_JAIL_UID_COUNT;
 	r = service_new(&cfg, &svc, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
@@ -416,8 +580,12 @@ int main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
-	pv_log(LOG_INFO, "serving API version %d on %s (state %s, worker %s)", API_VERSION,
-	       o.socket_path, state_dir, vmwp);
+	pv_log(LOG_INFO, "serving API version %d on %s (state %s, worker %s, %s)", API_VERSION,
+	       o.socket_path, state_dir, vmwp, cfg.jail ? "jailed" : "not jailed: --no-jail");
+	pv_log(LOG_INFO, "admin group %s, operator group %s, %u storage director%s",
+	       cfg.access.has_admin ? cfg.access.admin_group : "(none)",
+	       cfg.access.has_operator ? cfg.access.operator_group : "(none)", cfg.nstorage_dirs,
+	       cfg.nstorage_dirs == 1 ? "y" : "ies");
 	for (;;) {
 		struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN},
 				      {.fd = sig_fd, .events = POLLIN}};
@@ -436,7 +604,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (p[0].revents & POLLIN)
-			accept_client(svc, listen_fd);
+			accept_client(svc, &cfg.access, listen_fd);
 	}
 	close(listen_fd);
 	unlink(o.socket_path);
@@ -449,5 +617,8 @@ out:
 		close(lock_fd);
 	free(state_dir);
 	free(vmwp);
+	free(audit_path);
+	for (i = 0; i < MAX_STORAGE_DIRS; i++)
+		free(storage[i]);
 	return r;
 }

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +26,7 @@
 
 /* --- the worker's configuration ------------------------------------------------------------ */
 
-static int write_worker_config(const struct vm *vm)
+static int write_worker_config(const struct service *svc, const struct vm *vm)
 {
 	struct json_object *o = json_object_new_object(), *disks;
 	char serial[1400], mem[32], tmp[700];
@@ -39,8 +41,17 @@ static int write_worker_config(const struct vm *vm)
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
 	json_object_object_add(o, "memory", json_object_new_string(mem));
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
-	json_object_object_add(o, "cpu-model",
-			       json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
+	/* Where the disks' parents may be: the service's storage directories (docs/disks.md). */
+	if (svc->cfg.nstorage_dirs) {
+		struct json_object *dirs = json_object_new_array();
+
+		for (i = 0; i < svc->cfg.nstorage_dirs; i++)
+			json_object_array_add(dirs, json_object_new_string(svc->cfg.storage_dirs[i]));
+		json_object_object_add(o, "storage-dirs", dirs);
+	}
+	json_object_object_add(
+		o, "cpu-model",
+		json_object_new_string(vm->rec.processor_compat ? "baseline" : "host"));
 	snprintf(serial, sizeof(serial), "socket:%s,log=%s", vm->paths.console,
 		 vm->paths.console_log);
 	json_object_object_add(o, "serial", json_object_new_string(serial));
@@ -48,6 +59,12 @@ static int write_worker_config(const struct vm *vm)
 	json_object_object_add(o, "exit-status-file",
 			       json_object_new_string(vm->paths.exit_status));
 	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));
+	if (svc->cfg.jail) {
+		char jail[32];
+
+		snprintf(jail, sizeof(jail), "%u:%u", vm->rec.jail_uid, vm->rec.jail_uid);
+		json_object_object_add(o, "jail", json_object_new_string(jail));
+	}
 	/* Only when there are disks: a worker without storage support rejects the key. */
 	if (vm->rec.ndisks) {
 		disks = json_object_new_array();
@@ -74,6 +91,50 @@ static int write_worker_config(const struct vm *vm)
 	if (r < 0 || rename(tmp, vm->paths.config) < 0)
 		return -EIO;
 	return 0;
+}
+
+/*
+ * The uid (and gid, the same number) of the VM's jail: the lowest of the service's range
+ * that no other VM holds and that is no account or group of this host. Kept in the VM's
+ * record until the VM is removed, so never given to two VMs at once.
+ */
+static int assign_jail_uid(struct service *svc, struct vm *vm, struct api_error *err)
+{
+	uint32_t first = svc->cfg.jail_uid_first, i;
+	char buf[4096];
+
+	if (vm->rec.jail_uid)
+		return 0;
+	for (i = 0; i < svc->cfg.jail_uid_count; i++) {
+		uint32_t uid = first + i;
+		struct passwd pw, *pwp = NULL;
+		struct group gr, *grp = NULL;
+		const struct vm *v;
+
+		for (v = svc->vms; v; v = v->next)
+			if (v->rec.jail_uid == uid)
+				break;
+		if (v)
+			continue;
+		getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp);
+		getgrgid_r(uid, &gr, buf, sizeof(buf), &grp);
+		if (pwp || grp)
+			continue;
+		vm->rec.jail_uid = uid;
+		if (inventory_write(svc->state_dir, &vm->rec) < 0) {
+			vm->rec.jail_uid = 0;
+			api_error_set(err, API_ERR_HOST,
+				      "cannot record VM '%s''s jail uid in %s/vms", vm->rec.name,
+				      svc->state_dir);
+			return -EIO;
+		}
+		return 0;
+	}
+	api_error_set(err, API_ERR_HOST,
+		      "no free uid for VM '%s''s jail in %u..%u (every one is another VM's or an "
+		      "account's): give parvis-vmms a wider --jail-uids range",
+		      vm->rec.name, first, first + svc->cfg.jail_uid_count - 1);
+	return -ENOSPC;
 }
 
 /* Waits on svc->changed until vm leaves state s or deadline (monotonic ns). */
@@ -103,13 +164,20 @@ static void wait_leave(struct service *svc, struct vm *vm, enum vm_state s, uint
 int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
 		    int timeout_ms, struct json_object **ret)
 {
+	return svc_call_worker_fds(svc, vm, cmd, extra, NULL, 0, timeout_ms, ret);
+}
+
+int svc_call_worker_fds(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds, int timeout_ms,
+			struct json_object **ret)
+{
 	char path[sizeof(vm->paths.control)];
 	int r;
 
 	memcpy(path, vm->paths.control, sizeof(path));
 	vm->refs++;
 	pthread_mutex_unlock(&svc->lock);
-	r = worker_call(path, cmd, extra, timeout_ms, ret);
+	r = worker_call_fds(path, cmd, extra, fds, nfds, timeout_ms, ret);
 	pthread_mutex_lock(&svc->lock);
 	svc_vm_put(svc, vm);
 	return r;
@@ -135,7 +203,8 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
 	uint64_t deadline;
 	struct json_object *res = NULL;
-	unsigned i;
+	int cg_fds[CGROUP_MAX_FDS];
+	unsigned i, ncg = 0;
 	pid_t pid;
 	int r, fd;
 
@@ -150,23 +219,36 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		return NULL;
 	}
 	if (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
-	    (vm->rec.initrd && svc_check_file("initrd", vm->rec.initrd, err) < 0))
+	    svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
+	    (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
+				svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0)))
 		return NULL;
 	for (i = 0; i < vm->rec.ndisks; i++)
-		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0)
+		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0 ||
+		    svc_check_stored_path(svc, "disk", vm->rec.disks[i].path, err) < 0)
 			return NULL;
-	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) || write_worker_config(vm) < 0) {
+	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
+		return NULL;
+	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
+	    write_worker_config(svc, vm) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
 			      strerror(errno));
 		return NULL;
 	}
+	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
+	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
+		return NULL;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
+		while (ncg)
+			close(cg_fds[--ncg]);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	r = worker_spawn(svc->vmwp, &vm->paths, &pid);
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, &pid);
+	while (ncg)
+		close(cg_fds[--ncg]);
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];
@@ -180,6 +262,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	vm->pid = pid;
 	vm->pidfd = fd;
 	vm->child = true;
+	svc_cgroup_balance(svc);
 	vm->start_time = proc_start_time(pid);
 	vm->cpu_sample_ns = 0;
 	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)
@@ -380,7 +463,7 @@ struct json_object *svc_call_restart_vm(struct service *svc, const struct api_re
 	}
 	json_object_put(ans);
 	vm_record_transition(&vm->rec, vm->rec.state, svc_now_ms(),
-			     "restart-vm: the guest restarts");
+			     "restart-vm: the guest restarts", svc_caller_uid());
 	if (inventory_write(svc->state_dir, &vm->rec) < 0)
 		pv_log(LOG_ERR, "VM '%s': cannot write its file", vm->rec.name);
 	return svc_vm_json(vm);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "ipc/worker_client.h"
+#include "vmms/vm_state.h"
 
 #define REPORT_MAX	  (1024 * 1024)
 #define REPORT_TIMEOUT_MS 10000
@@ -107,19 +108,60 @@ static struct json_object *report_failed(int r, struct api_error *err)
 	return NULL;
 }
 
+/*
+ * Set-VMProcessor: compatibility for migration (only while Off: it is the CPU model the
+ * guest boots with), and the resource controls, which a running VM's cgroup takes at once
+ * (resources.c). At least one is given; every value is checked before any is applied.
+ */
 struct json_object *svc_call_set_processor(struct service *svc, const struct api_request *req,
 					   struct api_error *err)
 {
 	static const enum vm_state off[] = {VM_STATE_OFF};
 	struct vm *vm = svc_lookup(svc, req, err);
-	bool compat = false, had;
+	uint64_t maximum, reserve, weight;
+	bool compat = false, has_compat;
+	struct vm_record had;
 	int r;
 
-	if (!vm || api_param_bool(req, "compatibility_for_migration", &compat, err) < 0)
+	if (!vm)
 		return NULL;
-	if (!json_object_object_get_ex(req->params, "compatibility_for_migration", NULL)) {
+	maximum = vm->rec.cpu_maximum;
+	reserve = vm->rec.cpu_reserve;
+	weight = vm->rec.cpu_weight;
+	if (api_param_bool(req, "compatibility_for_migration", &compat, err) < 0 ||
+	    api_param_u64(req, "maximum", false, 100, &maximum, err) < 0 ||
+	    api_param_u64(req, "reserve", false, 100, &reserve, err) < 0 ||
+	    api_param_u64(req, "relative_weight", false, VM_CPU_WEIGHT_MAX, &weight, err) < 0)
+		return NULL;
+	has_compat = json_object_object_get_ex(req->params, "compatibility_for_migration", NULL);
+	if (!has_compat && !json_object_object_get_ex(req->params, "maximum", NULL) &&
+	    !json_object_object_get_ex(req->params, "reserve", NULL) &&
+	    !json_object_object_get_ex(req->params, "relative_weight", NULL)) {
 		api_error_set(err, API_ERR_INVALID,
-			      "set-vmprocessor needs compatibility_for_migration (on or off)");
+			      "set-vmprocessor needs compatibility_for_migration (on or off), "
+			      "maximum, reserve or relative_weight");
+		return NULL;
+	}
+	if (vm->unreadable) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' is unreadable; only remove-vm can act on it", vm->rec.name);
+		return NULL;
+	}
+	if (!has_compat)
+		compat = vm->rec.processor_compat;
+	if (maximum < 1 || weight < 1) {
+		api_error_set(err, API_ERR_INVALID,
+			      "%s must be at least 1 (maximum: percent of a CPU per vCPU, 1-100; "
+			      "relative weight: 1-%d)",
+			      maximum < 1 ? "the maximum" : "the relative weight",
+			      VM_CPU_WEIGHT_MAX);
+		return NULL;
+	}
+	if (reserve > maximum) {
+		api_error_set(err, API_ERR_INVALID,
+			      "the reserve (%llu%%) is above the maximum (%llu%%): a VM cannot be "
+			      "promised more than it may use",
+			      (unsigned long long)reserve, (unsigned long long)maximum);
 		return NULL;
 	}
 	if (compat != vm->rec.processor_compat &&
@@ -127,14 +169,30 @@ struct json_object *svc_call_set_processor(struct service *svc, const struct api
 			   "the processor's compatibility changes only while the VM is Off",
 			   err) < 0)
 		return NULL;
-	had = vm->rec.processor_compat;
+	if ((maximum != 100 || reserve || weight != 100) && !svc->cgroups) {
+		api_error_set(
+			err, API_ERR_HOST,
+			"processor maximum, reserve and weight need a cgroup per VM, and this "
+			"host gives the service none: %s",
+			svc->cgroup_error);
+		return NULL;
+	}
+	if (vm_state_has_worker(vm->rec.state) &&
+	    svc_check_reserve(svc, vm, (unsigned)reserve, vm->rec.cpus, err) < 0)
+		return NULL;
+	had = vm->rec;
 	vm->rec.processor_compat = compat;
+	vm->rec.cpu_maximum = (unsigned)maximum;
+	vm->rec.cpu_reserve = (unsigned)reserve;
+	vm->rec.cpu_weight = (unsigned)weight;
 	r = inventory_write(svc->state_dir, &vm->rec);
 	if (r < 0) {
-		vm->rec.processor_compat = had;
+		vm->rec = had;
 		api_error_set(err, API_ERR_HOST, "cannot write the VM's file: %s", strerror(-r));
 		return NULL;
 	}
+	if (vm_state_has_worker(vm->rec.state))
+		svc_cgroup_balance(svc);
 	return svc_call_get_processor(svc, req, err);
 }
 
@@ -174,6 +232,10 @@ struct json_object *svc_call_get_processor(struct service *svc, const struct api
 	json_object_object_add(res, "name", json_object_new_string(vm->rec.name));
 	json_object_object_add(res, "compatibility_for_migration",
 			       json_object_new_boolean(vm->rec.processor_compat));
+	json_object_object_add(res, "maximum", json_object_new_int((int)vm->rec.cpu_maximum));
+	json_object_object_add(res, "reserve", json_object_new_int((int)vm->rec.cpu_reserve));
+	json_object_object_add(res, "relative_weight",
+			       json_object_new_int((int)vm->rec.cpu_weight));
 	json_object_object_add(res, "processor", cpu);
 	return res;
 }

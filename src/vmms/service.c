@@ -43,6 +43,24 @@ int64_t svc_now_ms(void)
 	return (int64_t)(time_realtime_ns() / 1000000);
 }
 
+/* Per client thread: a call runs on its client's thread from start to end, lock or not. */
+static _Thread_local const struct api_caller *current_caller;
+
+void svc_set_caller(const struct api_caller *c)
+{
+	current_caller = c;
+}
+
+const struct api_caller *svc_caller(void)
+{
+	return current_caller;
+}
+
+int64_t svc_caller_uid(void)
+{
+	return current_caller ? (int64_t)current_caller->uid : VM_BY_SERVICE;
+}
+
 /* --- events ---------------------------------------------------------------------------- */
 
 void svc_emit(struct service *svc, struct json_object *ev)
@@ -148,7 +166,7 @@ int svc_transition(struct service *svc, struct vm *vm, enum vm_state to, const c
 		       vm_state_name(from), vm_state_name(to), reason);
 		return -EPERM;
 	}
-	vm_record_transition(&vm->rec, to, svc_now_ms(), reason);
+	vm_record_transition(&vm->rec, to, svc_now_ms(), reason, svc_caller_uid());
 	pv_log(LOG_INFO, "VM '%s': %s -> %s: %s", vm->rec.name, vm_state_name(from),
 	       vm_state_name(to), reason);
 	if (!vm->unreadable) {
@@ -210,8 +228,15 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		status = worker_exit_status_read(&vm->paths);
 	worker_log_last_line(&vm->paths, last, sizeof(last));
 	if (sig) {
-		snprintf(reason, sizeof(reason), "the worker (pid %d) was killed by signal %d (%s)",
-			 (int)vm->pid, sig, strsignal(sig));
+		/*
+		 * SIGSYS is the jail's seccomp filter: the worker's handler wrote which system
+		 * call on which thread as its last log line (src/vmwp/sandbox.c).
+		 */
+		const char *sc = sig == SIGSYS ? strstr(last, "seccomp: ") : NULL;
+
+		snprintf(reason, sizeof(reason),
+			 "the worker (pid %d) was killed by signal %d (%s)%s%s", (int)vm->pid, sig,
+			 strsignal(sig), sc ? ": " : "", sc ? sc : "");
 		to = VM_STATE_CRITICAL;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",
@@ -232,6 +257,7 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		to = VM_STATE_CRITICAL;
 	}
 	forget_worker(vm);
+	svc_cgroup_release(svc, vm);
 	if (vm->rec.state == to)
 		return;
 	if (svc_transition(svc, vm, to, reason) < 0 && to == VM_STATE_OFF)
@@ -287,18 +313,8 @@ void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st
 		(void)svc_transition(svc, vm, VM_STATE_RUNNING, "the worker is running");
 }
 
-/*
- * The monitor's view of the workers: every VM with a worker, however many
- * (no fixed cap). The arrays grow under svc->lock and are used without it.
- */
-struct watch {
-	struct pollfd *fds; /* fds[0] is the wake eventfd */
-	struct vm **vms;    /* vms[i] for fds[i], i >= 1 */
-	unsigned cap;
-};
-
 /* Room for n entries; false (and the old room) if memory runs out. */
-static bool watch_reserve(struct watch *w, unsigned n)
+static bool watch_reserve(struct svc_watch *w, unsigned n)
 {
 	struct pollfd *fds;
 	struct vm **vms;
@@ -320,8 +336,7 @@ static bool watch_reserve(struct watch *w, unsigned n)
 	return true;
 }
 
-/* Takes a reference on every VM with a worker, from index `first` on; under svc->lock. */
-static unsigned watch_collect(struct service *svc, struct watch *w, unsigned first)
+unsigned svc_watch_collect(struct service *svc, struct svc_watch *w, unsigned first)
 {
 	unsigned n = first, want = first;
 	struct vm *vm;
@@ -340,10 +355,17 @@ static unsigned watch_collect(struct service *svc, struct watch *w, unsigned fir
 	return n;
 }
 
+void svc_watch_fini(struct svc_watch *w)
+{
+	free(w->fds);
+	free(w->vms);
+	*w = (struct svc_watch){0};
+}
+
 static void *monitor_main(void *arg)
 {
 	struct service *svc = arg;
-	struct watch w = {0};
+	struct svc_watch w = {0};
 	uint64_t next_poll = 0;
 
 	pthread_setname_np(pthread_self(), "monitor");
@@ -358,7 +380,7 @@ static void *monitor_main(void *arg)
 
 		w.fds[0] = (struct pollfd){.fd = svc->wake_fd, .events = POLLIN};
 		pthread_mutex_lock(&svc->lock);
-		n = watch_collect(svc, &w, 1);
+		n = svc_watch_collect(svc, &w, 1);
 		pthread_mutex_unlock(&svc->lock);
 		timeout = next_poll > now ? (int)((next_poll - now) / 1000000) : 0;
 		if (poll(w.fds, n, timeout) > 0 && (w.fds[0].revents & POLLIN)) {
@@ -380,7 +402,7 @@ static void *monitor_main(void *arg)
 
 		/* Status of every worker, one at a time, without the lock. */
 		pthread_mutex_lock(&svc->lock);
-		n = watch_collect(svc, &w, 0);
+		n = svc_watch_collect(svc, &w, 0);
 		pthread_mutex_unlock(&svc->lock);
 		for (i = 0; i < n; i++) {
 			struct json_object *st = NULL;
@@ -396,8 +418,7 @@ static void *monitor_main(void *arg)
 			pthread_mutex_unlock(&svc->lock);
 		}
 	}
-	free(w.fds);
-	free(w.vms);
+	svc_watch_fini(&w);
 	return NULL;
 }
 
@@ -520,6 +541,10 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 		service_free(svc);
 		return -ENOMEM;
 	}
+	if (cgroup_host_new(&svc->cgroups, svc->cgroup_error, sizeof(svc->cgroup_error)) < 0)
+		pv_log(LOG_WARN, "no per-VM resource controls: %s", svc->cgroup_error);
+	else
+		pv_log(LOG_INFO, "per-VM cgroups: %s", cgroup_host_describe(svc->cgroups));
 	pthread_mutex_lock(&svc->lock);
 	r = inventory_load(svc->state_dir, load_one, svc);
 	pthread_mutex_unlock(&svc->lock);
@@ -556,6 +581,7 @@ struct service *service_free(struct service *svc)
 	}
 	if (svc->wake_fd >= 0)
 		close(svc->wake_fd);
+	cgroup_host_free(svc->cgroups);
 	free(svc->state_dir);
 	free(svc->vmwp);
 	free(svc);

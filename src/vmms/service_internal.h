@@ -8,6 +8,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "ipc/api.h"
 #include "vmms/inventory.h"
 #include "vmms/service.h"
+#include "vmms/cgroup.h"
 #include "vmms/worker.h"
 
 #define START_TIMEOUT_MS      30000
@@ -64,9 +66,34 @@ struct service {
 	long ticks_per_s;
 	long host_cpus;
 	uint64_t host_ram;
+	struct cgroup_host *cgroups; /* NULL: none usable, cgroup_error says why */
+	char cgroup_error[512];
 };
 
+/*
+ * The monitor's view of the workers: every VM with a worker, however many
+ * (no fixed cap). The arrays grow under svc->lock and are used without it.
+ */
+struct svc_watch {
+	struct pollfd *fds; /* fds[0] is the monitor's wake eventfd */
+	struct vm **vms;    /* vms[i] for fds[i] */
+	unsigned cap;
+};
+/*
+ * Under svc->lock: puts every VM with a worker (pidfd >= 0) at fds/vms[first..),
+ * taking a reference on each; returns the count, first included.
+ */
+unsigned svc_watch_collect(struct service *svc, struct svc_watch *w, unsigned first);
+void svc_watch_fini(struct svc_watch *w);
+
 int64_t svc_now_ms(void);
+/*
+ * The caller of the API call this thread runs (NULL on the monitor thread and outside
+ * calls): its uid goes into the history of the transitions the call causes.
+ */
+void svc_set_caller(const struct api_caller *c);
+const struct api_caller *svc_caller(void);
+int64_t svc_caller_uid(void);
 void svc_emit(struct service *svc, struct json_object *ev);
 struct json_object *svc_vm_event(const char *type, const struct vm *vm);
 struct vm *svc_vm_find(struct service *svc, const char *name);
@@ -79,6 +106,10 @@ const char *svc_status_string(struct json_object *st, const char *key);
 void svc_apply_status(struct service *svc, struct vm *vm, struct json_object *st);
 int svc_call_worker(struct service *svc, struct vm *vm, const char *cmd, struct json_object *extra,
 		    int timeout_ms, struct json_object **ret);
+/* svc_call_worker with descriptors for the worker (SCM_RIGHTS; the caller closes its own). */
+int svc_call_worker_fds(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds, int timeout_ms,
+			struct json_object **ret);
 const char *svc_worker_error(struct json_object *ans);
 bool svc_worker_ok(struct json_object *ans);
 struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
@@ -97,6 +128,20 @@ struct json_object *svc_vm_json(const struct vm *vm);
 int svc_check_file(const char *what, const char *path, struct api_error *err);
 int svc_check_disk(struct service *svc, const struct vm *self, const char *path,
 		   struct api_error *err);
+/*
+ * A host path named by the current caller (new-vm, add-vmharddiskdrive): for root, the
+ * checks above; for anyone else also the storage-directory rules (access_check_path) and,
+ * for a disk, that no other VM has it at all. resolved[PATH_MAX] gets the path with every
+ * symlink resolved: what the VM's record keeps.
+ */
+/*
+ * A path a VM's record keeps, before a start: if it lies in a storage directory it must
+ * still resolve to itself and be a regular file (nobody put a symlink there since).
+ */
+int svc_check_stored_path(struct service *svc, const char *what, const char *path,
+			  struct api_error *err);
+int svc_check_named_path(struct service *svc, const struct vm *self, const char *what,
+			 const char *path, bool write, char *resolved, struct api_error *err);
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
 int svc_check_cpus(uint64_t cpus, struct api_error *err);
 /* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
@@ -104,9 +149,23 @@ struct json_object *svc_call_set_processor(struct service *svc, const struct api
 					   struct api_error *err);
 struct json_object *svc_call_get_processor(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
-struct json_object *svc_call_get_host_processor(struct service *svc,
-						const struct api_request *req,
+struct json_object *svc_call_get_host_processor(struct service *svc, const struct api_request *req,
 						struct api_error *err);
+/* resources.c: the VM's cgroup and the calls on it (under svc->lock). */
+/* 0 if a reserve of reserve% on cpus vCPUs fits beside the other running VMs' reserves. */
+int svc_check_reserve(struct service *svc, const struct vm *vm, unsigned reserve, unsigned cpus,
+		      struct api_error *err);
+/* Before a start: the VM's cgroup made and set, its cgroup.procs descriptors in fds. */
+int svc_cgroup_prepare(struct service *svc, struct vm *vm, int fds[CGROUP_MAX_FDS], unsigned *n,
+		       struct api_error *err);
+/* The CPU maximum and weight of every running VM's cgroup, from reserves and weights. */
+void svc_cgroup_balance(struct service *svc);
+/* After the worker is reaped: its cgroup removed. */
+void svc_cgroup_release(struct service *svc, struct vm *vm);
+struct json_object *svc_call_set_memory(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_measure_vm(struct service *svc, const struct api_request *req,
+					struct api_error *err);
 struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct api_error *err);
 /* 0 if vm is in one of the n states ok[], else -EPERM with err saying so (and hint). */
 int svc_need_state(const struct vm *vm, const char *call, const enum vm_state *ok, unsigned n,

@@ -4,8 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,40 +36,67 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
 	return 0;
 }
 
-int worker_spawn(const char *vmwp, const struct worker_paths *wp, pid_t *pid)
+/*
+ * The worker is cloned (clone3) rather than posix_spawn()ed: a jailed one straight into
+ * new PID, mount, IPC, UTS and network namespaces, so that it is PID 1 there and still
+ * our child (the pidfd and waitid watch the jailed process itself; it enters the rest of
+ * the jail itself once it has opened its files, src/vmwp/sandbox.c); and every one joins
+ * its VM's cgroups before it executes, so that nothing of it runs outside them. The child
+ * of this multithreaded process makes system calls only, up to execve.
+ */
+static int spawn(const char *vmwp, char *const argv[], const struct worker_paths *wp, bool jail,
+		 const int *cg_fds, unsigned ncg, pid_t *pid)
+{
+	struct clone_args args = {
+		.flags = jail ? CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+					 CLONE_NEWNET
+			      : 0,
+		.exit_signal = SIGCHLD,
+	};
+	long child = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (child < 0)
+		return -errno;
+	if (child == 0) {
+		static const int dfl[] = {SIGPIPE, SIGTERM, SIGINT, SIGHUP};
+		static const char cg_failed[] =
+			"parvis-vmms: the worker cannot join its VM's cgroup; not started\n";
+		sigset_t none;
+		unsigned i;
+		int fd;
+
+		setsid();
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+			_exit(127);
+		fd = open(wp->log, O_WRONLY | O_CREAT | O_APPEND, 0640);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
+			_exit(127);
+		/* "0": the writer itself, whatever its pid is in its own PID namespace. */
+		for (i = 0; i < ncg; i++)
+			if (write(cg_fds[i], "0", 1) != 1) {
+				if (write(STDERR_FILENO, cg_failed, sizeof(cg_failed) - 1) < 0)
+					_exit(126);
+				_exit(126);
+			}
+		for (i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
+			signal(dfl[i], SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(vmwp, argv, environ);
+		_exit(127);
+	}
+	*pid = (pid_t)child;
+	return 0;
+}
+
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
+		 unsigned ncg, pid_t *pid)
 {
 	char opt[] = "--config";
 	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none;
-	int r;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, wp->log, O_WRONLY | O_CREAT | O_APPEND,
-					 0640);
-	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	/* Its own session: no terminal's hang-up or Ctrl-C reaches it, and it survives us. */
-	sigemptyset(&none);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						POSIX_SPAWN_SETSIGDEF);
-	{
-		sigset_t def;
-
-		sigemptyset(&def);
-		sigaddset(&def, SIGPIPE);
-		sigaddset(&def, SIGTERM);
-		sigaddset(&def, SIGINT);
-		sigaddset(&def, SIGHUP);
-		posix_spawnattr_setsigdefault(&attr, &def);
-	}
-	r = posix_spawn(pid, vmwp, &fa, &attr, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	return -r;
+	return spawn(vmwp, argv, wp, jail, cg_fds, ncg, pid);
 }
 
 /* /proc/PID/stat after the command name (which may contain anything), or -errno. */

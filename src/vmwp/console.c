@@ -25,7 +25,12 @@
 
 struct console {
 	enum serial_backend backend;
-	int out_fd;		  /* -1 for SERIAL_NONE; SERIAL_SOCKET: the log file or -1 */
+	int out_fd; /* -1 for SERIAL_NONE; SERIAL_SOCKET: the log file or -1 */
+	int old_fd; /* a capped file output: "<path>.1", opened with it (before any jail), or -1 */
+	/* A file output (SERIAL_FILE, the socket's log): capped and rotated; under out_lock. */
+	pthread_mutex_t out_lock;
+	char *out_path; /* NULL: not a file (stdio) */
+	uint64_t out_bytes, out_max;
 	int in_fd;		  /* stdin for SERIAL_STDIO, else -1 */
 	int wake_fd;		  /* eventfd: rx space in the UART, or stop */
 	bool tty_raw;		  /* the terminal was put in raw mode */
@@ -49,15 +54,67 @@ struct console {
 
 static void socket_tx(struct console *c, const uint8_t *buf, size_t len);
 
-void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
+/*
+ * The file is full: it becomes "<path>.1" and a new one is started. A jailed
+ * worker may not rename in the directory, so there the same is done through
+ * the two descriptors opened before the jail: the full file's bytes are
+ * copied over "<path>.1", then the file starts again from empty. Either way
+ * the guest's output costs the host at most twice out_max.
+ */
+static void copy_over_old(struct console *c)
 {
-	struct console *c = opaque;
+	char buf[64 * 1024];
+	off_t off = 0;
+	ssize_t n;
 
-	if (c->backend == SERIAL_SOCKET)
-		socket_tx(c, buf, len);
+	if (c->old_fd < 0 || ftruncate(c->old_fd, 0) < 0)
+		return;
+	while ((n = pread(c->out_fd, buf, sizeof(buf), off)) > 0) {
+		if (pwrite(c->old_fd, buf, (size_t)n, off) != n)
+			return; /* a full disk: "<path>.1" keeps what fit */
+		off += n;
+	}
+}
+
+static void rotate(struct console *c)
+{
+	size_t n = strlen(c->out_path) + 3;
+	char *old = malloc(n);
+	int fd = -1;
+
+	if (old) {
+		snprintf(old, n, "%s.1", c->out_path);
+		if (rename(c->out_path, old) == 0)
+			fd = open(c->out_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		free(old);
+	}
+	if (fd >= 0) {
+		/* The renamed file is "<path>.1" now: its descriptor is the old one. */
+		if (c->old_fd >= 0)
+			close(c->old_fd);
+		c->old_fd = c->out_fd;
+		c->out_fd = fd;
+	} else {
+		copy_over_old(c);
+		if (ftruncate(c->out_fd, 0) < 0) {
+			/* nothing more to try: the writes below fail on a full disk and are dropped */
+		}
+	}
+	c->out_bytes = 0;
+}
+
+static void write_out(struct console *c, const uint8_t *buf, size_t len)
+{
 	while (c->out_fd >= 0 && len) {
-		ssize_t n = write(c->out_fd, buf, len);
+		size_t chunk = len;
+		ssize_t n;
 
+		if (c->out_path) {
+			if (c->out_bytes >= c->out_max)
+				rotate(c);
+			chunk = MIN(len, (size_t)(c->out_max - c->out_bytes));
+		}
+		n = write(c->out_fd, buf, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -65,7 +122,46 @@ void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
 				 */
 		buf += n;
 		len -= (size_t)n;
+		c->out_bytes += (uint64_t)n;
 	}
+}
+
+void console_uart_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct console *c = opaque;
+
+	if (c->backend == SERIAL_SOCKET)
+		socket_tx(c, buf, len);
+	pthread_mutex_lock(&c->out_lock);
+	write_out(c, buf, len);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+/* Opens path for appending as a capped, rotated output. */
+static int open_out_file(struct console *c, const char *path, const struct serial_config *cfg)
+{
+	struct stat st;
+
+	c->out_path = strdup(path);
+	if (!c->out_path)
+		return -ENOMEM;
+	c->out_max = cfg->log_max_bytes ? cfg->log_max_bytes : SERIAL_LOG_MAX_DEFAULT;
+	c->out_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (c->out_fd < 0)
+		return -errno;
+	{
+		size_t n = strlen(path) + 3;
+		char *old = malloc(n);
+
+		if (!old)
+			return -ENOMEM;
+		snprintf(old, n, "%s.1", path);
+		/* Not O_APPEND: copy_over_old writes it from offset 0. Missing is not fatal. */
+		c->old_fd = open(old, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		free(old);
+	}
+	c->out_bytes = fstat(c->out_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	return 0;
 }
 
 /* SERIAL_SOCKET output: the log gets everything, the client what it can take now. */
@@ -273,10 +369,11 @@ static int open_socket(struct console *c, const struct serial_config *cfg, char 
 	if (!c->socket_path)
 		return -ENOMEM;
 	if (cfg->log_path) {
-		c->out_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (c->out_fd < 0) {
-			snprintf(err, errlen, "serial log %s: %s", cfg->log_path, strerror(errno));
-			return -errno;
+		int r = open_out_file(c, cfg->log_path, cfg);
+
+		if (r < 0) {
+			snprintf(err, errlen, "serial log %s: %s", cfg->log_path, strerror(-r));
+			return r;
 		}
 	}
 	if (lstat(cfg->path, &st) == 0 && S_ISSOCK(st.st_mode))
@@ -324,8 +421,9 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->client_lock, NULL);
+	pthread_mutex_init(&c->out_lock, NULL);
 	c->backend = cfg->backend;
-	c->out_fd = c->in_fd = c->listen_fd = c->client_fd = -1;
+	c->out_fd = c->old_fd = c->in_fd = c->listen_fd = c->client_fd = -1;
 	c->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (c->wake_fd < 0) {
 		r = -errno;
@@ -334,10 +432,9 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 	switch (cfg->backend) {
 	case SERIAL_NONE: break;
 	case SERIAL_FILE:
-		c->out_fd = open(cfg->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (c->out_fd < 0) {
-			r = -errno;
-			snprintf(err, errlen, "serial file %s: %s", cfg->path, strerror(errno));
+		r = open_out_file(c, cfg->path, cfg);
+		if (r < 0) {
+			snprintf(err, errlen, "serial file %s: %s", cfg->path, strerror(-r));
 			goto fail;
 		}
 		break;
@@ -375,6 +472,8 @@ struct console *console_free(struct console *c)
 		tcsetattr(c->in_fd, TCSANOW, &c->saved_tio);
 	if ((c->backend == SERIAL_FILE || c->backend == SERIAL_SOCKET) && c->out_fd >= 0)
 		close(c->out_fd);
+	if (c->old_fd >= 0)
+		close(c->old_fd);
 	if (c->client_fd >= 0)
 		close(c->client_fd);
 	if (c->listen_fd >= 0) {
@@ -382,6 +481,8 @@ struct console *console_free(struct console *c)
 		unlink(c->socket_path);
 	}
 	free(c->socket_path);
+	free(c->out_path);
+	pthread_mutex_destroy(&c->out_lock);
 	pthread_mutex_destroy(&c->client_lock);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);

@@ -65,7 +65,8 @@ static void reply(int fd, struct json_object *resp)
 	}
 }
 
-static void handle_line(struct control *c, int fd, const char *line, size_t len)
+static void handle_line(struct control *c, int fd, const char *line, size_t len, int *fds,
+			unsigned *nfds)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *req = tok ? json_tokener_parse_ex(tok, line, (int)len) : NULL;
@@ -76,8 +77,10 @@ static void handle_line(struct control *c, int fd, const char *line, size_t len)
 		json_object_object_add(resp, "ok", json_object_new_boolean(0));
 		json_object_object_add(resp, "error", json_object_new_string("not a JSON object"));
 	} else {
-		resp = c->handler(c->opaque, req);
+		resp = c->handler(c->opaque, req, fds, *nfds);
 	}
+	while (*nfds)
+		close(fds[--*nfds]);
 	reply(fd, resp);
 	json_object_put(resp);
 	json_object_put(req);
@@ -85,15 +88,54 @@ static void handle_line(struct control *c, int fd, const char *line, size_t len)
 		json_tokener_free(tok);
 }
 
+/*
+ * recv, plus descriptors passed with the bytes (SCM_RIGHTS): kept for the next request, up
+ * to CONTROL_MAX_FDS; any beyond are closed.
+ */
+static ssize_t recv_with_fds(int fd, char *buf, size_t len, int *fds, unsigned *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS * 2)];
+	} cm;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm)};
+	struct cmsghdr *h;
+	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return n;
+	for (h = CMSG_FIRSTHDR(&msg); h; h = CMSG_NXTHDR(&msg, h)) {
+		size_t i, count;
+		int *in = (int *)CMSG_DATA(h);
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < count; i++) {
+			if (*nfds < CONTROL_MAX_FDS)
+				fds[(*nfds)++] = in[i];
+			else
+				close(in[i]);
+		}
+	}
+	return n;
+}
+
 static void serve_client(struct control *c, int fd)
 {
 	char *buf = malloc(LINE_MAX_BYTES);
+	int fds[CONTROL_MAX_FDS];
+	unsigned nfds = 0;
 	size_t used = 0;
 
 	if (!buf)
 		return;
 	while (wait_readable(c, fd)) {
-		ssize_t n = recv(fd, buf + used, LINE_MAX_BYTES - used, 0);
+		ssize_t n = recv_with_fds(fd, buf + used, LINE_MAX_BYTES - used, fds, &nfds);
 		char *nl;
 
 		if (n <= 0)
@@ -103,13 +145,15 @@ static void serve_client(struct control *c, int fd)
 			size_t len = (size_t)(nl - buf);
 
 			if (len)
-				handle_line(c, fd, buf, len);
+				handle_line(c, fd, buf, len, fds, &nfds);
 			memmove(buf, nl + 1, used - len - 1);
 			used -= len + 1;
 		}
 		if (used == LINE_MAX_BYTES)
 			break; /* a line longer than any request: drop the client */
 	}
+	while (nfds)
+		close(fds[--nfds]);
 	free(buf);
 }
 

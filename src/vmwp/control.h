@@ -13,7 +13,13 @@
 struct control;
 
 /* Answers one request (a JSON object); returns a new object (the caller's to put). */
-typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request);
+/*
+ * fds: descriptors that came with the request (SCM_RIGHTS), at most CONTROL_MAX_FDS; they
+ * are closed when the handler returns (it duplicates what it keeps).
+ */
+typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request,
+						  const int *fds, unsigned nfds);
+#define CONTROL_MAX_FDS 2
 
 /* Creates the socket (replacing a stale socket file at path) and starts the thread. */
 int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,

@@ -12,6 +12,7 @@
 #include "base/compiler.h"
 
 struct json_object;
+struct disk;
 
 #define VM_CONFIG_MAX_DISKS	64
 #define STORAGE_MAX_CONTROLLERS 4 /* SCSI controllers 0..3 */
@@ -22,6 +23,11 @@ struct disk_config {
 	bool read_only;
 	unsigned controller;
 	int lun; /* -1: the controller's lowest free LUN */
+	/*
+	 * Opened by the worker once, before its jail (main.c); each boot's controller attaches
+	 * a reference to it (disk_ref) instead of opening path. NULL: open path.
+	 */
+	struct disk *opened;
 };
 
 /* "FILE[,readonly][,controller=N][,lun=N]". -EINVAL with a message in err. */

@@ -46,6 +46,7 @@ void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t 
 	t->other += e.other;
 	t->completed_int3 += e.completed_int3;
 	t->completed_popcnt += e.completed_popcnt;
+	t->refused_cpl += e.refused_cpl;
 	t->unclaimed_io += e.unclaimed_io;
 	t->unclaimed_mmio += e.unclaimed_mmio;
 	t->hypercall += e.hypercall;
@@ -103,6 +104,7 @@ static struct json_object *hv_json(const struct hv_stats *h)
 	ADD(o, "hypercalls", h->hypercalls);
 	ADD(o, "hypercall_failed", h->hypercall_failed);
 	ADD(o, "hypercall_disabled", h->hypercall_disabled);
+	ADD(o, "hypercall_refused", h->hypercall_refused);
 	json_object_object_add(o, "msr_reads", msr_counts(h->msr_reads));
 	json_object_object_add(o, "msr_writes", msr_counts(h->msr_writes));
 	ADD(o, "msr_other", h->msr_other);
@@ -166,6 +168,7 @@ int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned
 	ADD(exits, "other", e->other);
 	ADD(exits, "completed_int3", e->completed_int3);
 	ADD(exits, "completed_popcnt", e->completed_popcnt);
+	ADD(exits, "refused_cpl", e->refused_cpl);
 	ADD(exits, "unclaimed_io", e->unclaimed_io);
 	ADD(exits, "unclaimed_mmio", e->unclaimed_mmio);
 	ADD(exits, "hypercall", e->hypercall);

@@ -28,6 +28,7 @@
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "vid/pc_layout.h"
+#include "vmwp/sandbox.h"
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
 
@@ -293,7 +294,11 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		size_t errlen)
 {
 	struct partition_config pcfg = {
-		.memory_bytes = cfg->memory_bytes, .vcpus = cfg->cpus, .cpu_model = cfg->cpu_model};
+		.memory_bytes = cfg->memory_bytes,
+		.vcpus = cfg->cpus,
+		.cpu_model = cfg->cpu_model,
+		.vcpu_thread_init = cfg->jail ? sandbox_vcpu_thread_init : NULL,
+	};
 	struct machine *m;
 	int r;
 
@@ -320,8 +325,9 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		goto fail;
 	}
 	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks, &m->storage,
-			config_error, err, errlen);
+			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks,
+			(const char *const *)cfg->storage_dirs, &m->storage, config_error, err,
+			errlen);
 	if (r < 0)
 		goto fail;
 	r = add_devices(m, err, errlen);

@@ -15,15 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "disk/disk.h"
 #include "base/log.h"
 #include "cpu/cpu_report.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
+#include "vmwp/sandbox.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_status.h"
 
@@ -51,6 +55,9 @@ struct worker {
 	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
 	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
 	struct control *control; /* --control socket, or NULL */
+	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
+	/* A guest that resets for ever must not fill the log: a few lines a minute. */
+	struct ratelimit reset_rl;
 };
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
@@ -136,18 +143,23 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
-static int start_signal_thread(struct worker *w)
+/* Blocked in every thread (inherited), so only the signal thread's sigwait() sees them. */
+static void block_shutdown_signals(void)
 {
 	sigset_t set;
-	pthread_t t;
 
-	/* Blocked in every thread (inherited), so only sigwait() sees them. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static int start_signal_thread(struct worker *w)
+{
+	pthread_t t;
+
 	if (pthread_create(&t, NULL, signal_thread, w))
 		return -EAGAIN;
 	pthread_detach(t);
@@ -187,7 +199,6 @@ static enum partition_stop_reason wait_machine(struct worker *w, struct partitio
 	}
 }
 
-/* Runs machines until the guest powers off (or fails); returns the exit status. */
 /* Once per worker: the processor the guest gets, and what KVM cannot enforce here. */
 static void log_cpu_model(const struct cpu_model *m)
 {
@@ -198,13 +209,34 @@ static void log_cpu_model(const struct cpu_model *m)
 	pv_log(LOG_INFO, "cpu: model %s: %s (%s family %#x model %#x)%s", m->name, m->brand,
 	       m->vendor_id, m->family, m->model,
 	       missing ? "; some of its features are missing here (get-vmprocessor)" : "");
-	for (i = 0; i < m->nunenforced; i++)
+	if (m->nunenforced) {
+		char leaves[128] = "";
+		size_t len = 0;
+
+		for (i = 0; i < m->nunenforced && len < sizeof(leaves); i++)
+			len += (size_t)snprintf(leaves + len, sizeof(leaves) - len, "%s%#x.%u",
+						i ? ", " : "", m->unenforced[i].function,
+						m->unenforced[i].index);
 		pv_log(LOG_WARN,
-		       "cpu: KVM on this host cannot set CPUID leaf %#x.%u's feature bits: the guest "
-		       "sees the host's own there (get-vmprocessor marks those features \"host\")",
-		       m->unenforced[i].function, m->unenforced[i].index);
+		       "cpu: KVM on this host cannot set the feature bits of CPUID leaves %s: the "
+		       "guest sees the host's own there (get-vmprocessor lists them as \"host\")",
+		       leaves);
+	}
 }
 
+/* Once per worker, after the first start: the MSRs KVM refused, and what the guest lost. */
+static void log_cpu_refusals(const struct cpu_model *m)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nrefused; i++)
+		pv_log(LOG_INFO,
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "(docs/cpu.md)",
+		       m->refused[i].index, (unsigned long long)m->refused[i].value);
+}
+
+/* Runs machines until the guest powers off (or fails); returns the exit status. */
 static enum exit_status worker_run(struct worker *w)
 {
 	struct exit_stats_sink stats = {0};
@@ -249,6 +281,8 @@ static enum exit_status worker_run(struct worker *w)
 			why = r == -ECANCELED ? PARTITION_STOP_REQUESTED
 					      : PARTITION_STOP_HOST_ERROR;
 		} else {
+			if (boots == 1)
+				log_cpu_refusals(partition_cpu_model(p));
 			why = wait_machine(w, p);
 		}
 		exit_stats_record(&stats, p, w->start_ns);
@@ -264,7 +298,8 @@ static enum exit_status worker_run(struct worker *w)
 		switch (why) {
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
-				pv_log(LOG_INFO, "the guest reset: restarting it");
+				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
+						   "the guest reset: restarting it (boot %u)", boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -354,8 +389,8 @@ static bool get_int(struct json_object *req, const char *key, int64_t *ret)
 }
 
 /* disk-add and disk-remove (docs/control.md), under w->lock with a machine running. */
-static void control_disk(struct worker *w, const char *cmd, struct json_object *req,
-			 struct json_object *resp)
+static void control_disk(struct worker *w, const char *cmd, struct json_object *req, const int *fds,
+			 unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
 	struct disk_config d = {.lun = -1};
@@ -396,7 +431,28 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 		d.read_only = json_object_get_boolean(ro);
 	d.controller = (unsigned)controller;
 	d.lun = (int)lun;
+	if (nfds) {
+		/* Opened by the service (a jailed worker cannot open host paths): the file, and
+		 * the same file with O_DIRECT when the file system allows it. */
+		char why[256] = "";
+
+		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0,
+				 (const char *const *)w->cfg.storage_dirs, &d.opened, why,
+				 sizeof(why));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
+				 why[0] ? why : strerror(-r));
+			control_error(resp, err);
+			return;
+		}
+	} else if (w->cfg.jail) {
+		control_error(resp, "disk-add to a jailed worker needs the disk's file descriptor "
+				    "(SCM_RIGHTS): it cannot open host paths");
+		return;
+	}
 	r = storage_add_disk(st, &d, err, sizeof(err));
+	d.opened = disk_close(d.opened); /* the controller holds its own reference */
 	if (r < 0) {
 		control_error(resp, err);
 		return;
@@ -408,7 +464,8 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 }
 
 /* The control socket's commands (docs/control.md); runs on the control thread. */
-static struct json_object *control_handler(void *opaque, struct json_object *req)
+static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
+					   unsigned nfds)
 {
 	struct worker *w = opaque;
 	struct json_object *resp = json_object_new_object();
@@ -453,7 +510,7 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		}
 	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
 		if (w->machine)
-			control_disk(w, cmd, req, resp);
+			control_disk(w, cmd, req, fds, nfds, resp);
 		else
 			control_error(resp, "the VM is not running");
 	} else if (!strcmp(cmd, "restart")) {
@@ -511,6 +568,14 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			partition_request_stop(machine_partition(w->machine),
 					       PARTITION_STOP_REQUESTED);
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+#ifdef PARVIS_TEST_HOOKS
+	} else if (!strcmp(cmd, "test-forbidden-syscall")) {
+		/* Test builds only: what an exploited device model would try (docs/security.md). */
+		pthread_mutex_unlock(&w->lock);
+		sandbox_test_forbidden_syscall();
+		pthread_mutex_lock(&w->lock);
+		control_error(resp, "the forbidden system call returned: no seccomp filter");
+#endif
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
 			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
@@ -524,26 +589,76 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 
 /*
  * --exit-status-file: a service that did not start this worker (it was
- * restarted) cannot wait() for it, so the status is left in a file,
- * written whole (temporary file, rename) so that a reader never sees half.
+ * restarted) cannot wait() for it, so the status is left in a file. The
+ * file is created empty at start, before the jail (which could not create
+ * it), and the status written into it at exit in one small write: a reader
+ * sees either nothing (the worker has not ended, or was killed) or the
+ * whole line.
  */
-static void write_exit_status(const char *path, int status)
+static int open_exit_status(const char *path)
 {
-	char tmp[4096];
-	FILE *f;
+	return path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+}
 
-	if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+static void write_exit_status(int fd, int status)
+{
+	char line[16];
+	int n = snprintf(line, sizeof(line), "%d\n", status);
+
+	if (fd < 0)
 		return;
-	f = fopen(tmp, "we");
-	if (!f)
-		return;
-	fprintf(f, "%d\n", status);
-	if (fflush(f) == 0 && fsync(fileno(f)) == 0 && fclose(f) == 0) {
-		if (rename(tmp, path) < 0)
-			pv_log(LOG_WARN, "--exit-status-file %s: %s", path, strerror(errno));
-		return;
+	if (pwrite(fd, line, (size_t)n, 0) != n || fsync(fd) < 0)
+		pv_log(LOG_WARN, "--exit-status-file: %s", strerror(errno));
+}
+
+/*
+ * Every configured disk, opened once for the worker's life: before the
+ * jail (which has no host paths), and kept across reboots, each boot's
+ * controllers taking a reference.
+ */
+static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned i;
+	int r;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		struct disk_config *d = &cfg->disks[i];
+		char why[256] = "";
+
+		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
+				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
+		if (r < 0) {
+			d->opened = NULL;
+			snprintf(err, errlen, "--disk %s: %s", d->path,
+				 why[0] ? why : strerror(-r));
+			return r;
+		}
 	}
-	fclose(f);
+	return 0;
+}
+
+static void close_disks(struct vm_config *cfg)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->ndisks; i++)
+		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
+}
+
+/* The jail's limits from the configuration (sandbox.h). */
+static int enter_jail(struct worker *w, char *err, size_t errlen)
+{
+	struct stat st;
+	struct sandbox_config sc = {.uid = w->cfg.jail_uid,
+				    .gid = w->cfg.jail_gid,
+				    .memory_bytes = w->cfg.memory_bytes,
+				    .vcpus = w->cfg.cpus};
+
+	if (fstat(w->files.kernel_fd, &st) == 0)
+		sc.mapped_bytes += (uint64_t)st.st_size;
+	if (w->files.initrd_fd >= 0 && fstat(w->files.initrd_fd, &st) == 0)
+		sc.mapped_bytes += (uint64_t)st.st_size;
+	return sandbox_enter(&sc, err, errlen);
 }
 
 /*
@@ -592,13 +707,17 @@ out:
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
-			   .files = {.kernel_fd = -1, .initrd_fd = -1}};
+			   .reset_rl = RATELIMIT_INIT(60000, 10),
+			   .files = {.kernel_fd = -1, .initrd_fd = -1},
+			   .exit_status_fd = -1};
 	enum exit_status status;
 	char err[512];
 	int r;
 
 	w.start_ns = time_monotonic_ns();
 	log_set_sink(log_sink_stderr, NULL); /* prefixes lines with the program name */
+	/* Blocked before any thread exists, so that only the signal thread takes them. */
+	block_shutdown_signals();
 	vm_config_init(&w.cfg);
 	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
 	if (r == 1)
@@ -608,23 +727,26 @@ int main(int argc, char **argv)
 		vm_config_fini(&w.cfg);
 		return (int)status;
 	}
+	w.exit_status_fd = open_exit_status(w.cfg.exit_status_path);
 	if (r == 0)
 		r = vm_config_validate(&w.cfg, err, sizeof(err));
+	/* The standalone --jail makes its own namespaces; the service spawns us in ours. */
+	if (r == 0 && w.cfg.jail && getpid() != 1)
+		r = sandbox_unshare(err, sizeof(err));
 	if (r == 0)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
+	if (r == 0)
+		r = open_disks(&w.cfg, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
-		write_exit_status(w.cfg.exit_status_path, EXIT_BAD_CONFIG);
-		vm_config_fini(&w.cfg);
-		return EXIT_BAD_CONFIG;
+		status = EXIT_BAD_CONFIG;
+		goto out;
 	}
-	r = start_signal_thread(&w);
-	if (r == 0)
-		r = console_open(&w.cfg.com1, &w.com1, err, sizeof(err));
+	r = console_open(&w.cfg.com1, &w.com1, err, sizeof(err));
 	if (r == 0)
 		r = console_open(&w.cfg.com2, &w.com2, err, sizeof(err));
 	if (r < 0) {
-		pv_log(LOG_ERR, "%s", r == -EAGAIN ? "cannot start threads" : err);
+		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
@@ -634,15 +756,32 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
+	/* Everything on the host is open: from here on, no host path is reachable. */
+	if (w.cfg.jail) {
+		r = enter_jail(&w, err, sizeof(err));
+		if (r < 0) {
+			pv_log(LOG_ERR, "%s", err);
+			status = EXIT_HOST_ERROR;
+			goto out;
+		}
+		pv_log(LOG_INFO, "jailed as uid %u gid %u", (unsigned)w.cfg.jail_uid,
+		       (unsigned)w.cfg.jail_gid);
+	}
+	if (start_signal_thread(&w) < 0) {
+		pv_log(LOG_ERR, "cannot start threads");
+		status = EXIT_HOST_ERROR;
+		goto out;
+	}
 	console_set_escape_handler(w.com1, console_escape, &w);
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
-	write_exit_status(w.cfg.exit_status_path, (int)status);
+	write_exit_status(w.exit_status_fd, (int)status);
 	control_free(w.control);
 	console_free(w.com1);
 	console_free(w.com2);
 	boot_files_release(&w.files);
+	close_disks(&w.cfg);
 	vm_config_fini(&w.cfg);
 	return (int)status;
 }

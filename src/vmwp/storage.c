@@ -14,7 +14,8 @@ struct storage {
 	struct vmbus_server *server;
 	struct guest_memory *mem;
 	unsigned vcpus;
-	pthread_mutex_t lock; /* hot add/remove against each other */
+	const char *const *parent_dirs; /* where parents may be (the worker's config keeps them) */
+	pthread_mutex_t lock;		/* hot add/remove against each other */
 	struct storvsp *ctl[STORAGE_MAX_CONTROLLERS];
 	char *paths[STORAGE_MAX_CONTROLLERS][STORAGE_MAX_LUN + 1];
 };
@@ -40,7 +41,13 @@ static int attach(struct storage *s, const struct disk_config *d, char *err, siz
 		snprintf(err, errlen, "controller %u, lun %d is taken", d->controller, lun);
 		return -EEXIST;
 	}
-	r = disk_open(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, &disk, why, sizeof(why));
+	if (d->opened) {
+		disk = disk_ref(d->opened);
+		r = 0;
+	} else {
+		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0, s->parent_dirs,
+				 &disk, why, sizeof(why));
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "--disk %s: %s", d->path, why[0] ? why : strerror(-r));
 		return r;
@@ -71,8 +78,8 @@ static int ensure_controller(struct storage *s, unsigned i, char *err, size_t er
 }
 
 int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned vcpus,
-		const struct disk_config *disks, unsigned ndisks, struct storage **ret,
-		bool *config_error, char *err, size_t errlen)
+		const struct disk_config *disks, unsigned ndisks, const char *const *parent_dirs,
+		struct storage **ret, bool *config_error, char *err, size_t errlen)
 {
 	struct storage *s = calloc(1, sizeof(*s));
 	unsigned i, pass;
@@ -83,6 +90,7 @@ int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned 
 	s->server = server;
 	s->mem = mem;
 	s->vcpus = vcpus;
+	s->parent_dirs = parent_dirs;
 	pthread_mutex_init(&s->lock, NULL);
 	/* Controllers in index order, so their relids (and the guest's host numbers) follow. */
 	for (i = 0; r == 0 && i < STORAGE_MAX_CONTROLLERS; i++) {
@@ -199,6 +207,10 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 		add_int(c, "interrupts_out", cs.interrupts_out);
 		add_int(c, "ring_full", cs.ring_full);
 		add_int(c, "queue_full", cs.queue_full);
+		add_int(c, "busy", cs.busy);
+		add_int(c, "aborted", cs.aborted);
+		add_int(c, "max_requests", cs.max_requests);
+		add_int(c, "inflight_max", cs.inflight_max);
 		add_int(c, "bad_packets", cs.bad_packets);
 		json_object_array_add(chans, c);
 	}

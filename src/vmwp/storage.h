@@ -17,12 +17,14 @@
 struct storage;
 
 /*
- * Opens every disk and creates the controllers they are on. A disk that
- * does not open: -errno with "--disk PATH: <why>" in err, *config_error set.
+ * Opens every disk and creates the controllers they are on; parent_dirs
+ * (NULL-terminated, may be NULL; kept, not copied) are where differencing
+ * disks' parents may be besides the child's directory. A disk that does
+ * not open: -errno with "--disk PATH: <why>" in err, *config_error set.
  */
 int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned vcpus,
-		const struct disk_config *disks, unsigned ndisks, struct storage **ret,
-		bool *config_error, char *err, size_t errlen) must_check;
+		const struct disk_config *disks, unsigned ndisks, const char *const *parent_dirs,
+		struct storage **ret, bool *config_error, char *err, size_t errlen) must_check;
 struct storage *storage_free(struct storage *s);
 
 /* Hot add: returns the LUN, or -errno with a message in err. Any thread. */

@@ -32,6 +32,8 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->cpu_model);
+	for (unsigned i = 0; i < cfg->nstorage_dirs; i++)
+		free(cfg->storage_dirs[i]);
 	free(cfg->com1.path);
 	free(cfg->com2.path);
 	free(cfg->com1.log_path);
@@ -119,7 +121,29 @@ enum {
 	OPT_CPU_MODEL,
 	OPT_HOST_CPU,
 	OPT_PRINT_CPU,
+	OPT_JAIL,
+	OPT_STORAGE_DIR,
 };
+
+/* One more directory where parents of differencing disks may be; absolute paths only. */
+static int add_storage_dir(struct vm_config *cfg, const char *dir, char *err, size_t errlen)
+{
+	if (dir[0] != '/') {
+		snprintf(err, errlen, "storage directory '%s': give an absolute path", dir);
+		return -EINVAL;
+	}
+	if (cfg->nstorage_dirs == VM_CONFIG_MAX_STORAGE_DIRS) {
+		snprintf(err, errlen, "more than %u storage directories", VM_CONFIG_MAX_STORAGE_DIRS);
+		return -EINVAL;
+	}
+	cfg->storage_dirs[cfg->nstorage_dirs] = strdup(dir);
+	if (!cfg->storage_dirs[cfg->nstorage_dirs]) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	cfg->storage_dirs[++cfg->nstorage_dirs] = NULL;
+	return 0;
+}
 
 static const struct option long_options[] = {
 	{"kernel", required_argument, NULL, 'k'},
@@ -139,18 +163,53 @@ static const struct option long_options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
+	{"jail", required_argument, NULL, OPT_JAIL},
+	{"storage-dir", required_argument, NULL, OPT_STORAGE_DIR},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
 };
+
+static int parse_id(const char *s, char **end, uint32_t *ret)
+{
+	unsigned long long v;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, end, 10);
+	if (errno || v == 0 || v >= UINT32_MAX)
+		return -EINVAL;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int vm_config_parse_jail(struct vm_config *cfg, const char *s)
+{
+	uint32_t uid, gid;
+	char *end;
+
+	if (parse_id(s, &end, &uid) < 0)
+		return -EINVAL;
+	gid = uid;
+	if (*end == ':' && parse_id(end + 1, &end, &gid) < 0)
+		return -EINVAL;
+	if (*end)
+		return -EINVAL;
+	cfg->jail = true;
+	cfg->jail_uid = uid;
+	cfg->jail_gid = gid;
+	return 0;
+}
 
 void vm_config_usage(FILE *out)
 {
 	fputs("Usage: parvis-vmwp --kernel FILE [--initrd FILE] [--cmdline STR] [--memory SIZE]\n"
 	      "                   [--cpus N] [--serial stdio|file:PATH|socket:PATH|none]\n"
 	      "                   [--com2 ...] [--no-reboot] [--shutdown-timeout SECONDS]\n"
-	      "                   [--control PATH] [--exit-status-file FILE]\n"
-	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config FILE]\n"
+	      "                   [--control PATH] [--exit-status-file FILE] [--jail UID[:GID]]\n"
+	      "                   [--disk FILE[,readonly][,controller=N][,lun=N]]... [--config "
+	      "FILE]\n"
 	      "\n"
 	      "Runs one VM (a child partition) until it powers off.\n"
 	      "\n"
@@ -173,10 +232,14 @@ void vm_config_usage(FILE *out)
 	      "30)\n"
 	      "      --control PATH    Unix socket for status, shutdown, restart, KVP "
 	      "(docs/control.md)\n"
+	      "      --storage-dir DIR  where differencing disks' parents may be, besides the\n"
+	      "                        child's own directory (repeatable)\n"
 	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
 	      "      --exit-status-file FILE  write the exit status there before exiting\n"
+	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
+	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -265,6 +328,19 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				cfg->ndisks++;
 			break;
 		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
+		case OPT_STORAGE_DIR:
+			r = add_storage_dir(cfg, optarg, err, errlen);
+			if (r == -EINVAL)
+				return r;
+			break;
+		case OPT_JAIL:
+			if (vm_config_parse_jail(cfg, optarg) < 0) {
+				snprintf(err, errlen,
+					 "--jail: '%s' is not UID[:GID] (non-zero numbers)",
+					 optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h': vm_config_usage(stdout); return 1;
 		case OPT_VERSION: puts("parvis-vmwp " PARVIS_VERSION); return 1;
 		case ':':
@@ -312,6 +388,28 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
+	}
+	if (!strcmp(key, "storage-dirs")) {
+		size_t i;
+
+		if (t != json_type_array)
+			goto bad_value;
+		for (i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *d = json_object_array_get_idx(v, i);
+			int r;
+
+			if (!json_object_is_type(d, json_type_string))
+				goto bad_value;
+			r = add_storage_dir(cfg, json_object_get_string(d), err, errlen);
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "jail")) {
+		if (!s || vm_config_parse_jail(cfg, s) < 0)
+			goto bad_value;
+		return 0;
 	}
 	if (!strcmp(key, "memory")) {
 		if (t == json_type_int) {

@@ -24,7 +24,16 @@ struct serial_config {
 	enum serial_backend backend;
 	char *path;	/* SERIAL_FILE, SERIAL_SOCKET */
 	char *log_path; /* SERIAL_SOCKET: everything the guest writes is appended here, or NULL */
+	/*
+	 * SERIAL_FILE's file and SERIAL_SOCKET's log: past this many bytes the file is renamed
+	 * to "<path>.1" (replacing the previous one) and started again, so that a guest
+	 * writing for ever uses at most twice this on the host. 0: SERIAL_LOG_MAX_DEFAULT.
+	 */
+	uint64_t log_max_bytes;
 };
+#define SERIAL_LOG_MAX_DEFAULT (UINT64_C(16) << 20)
+
+#define VM_CONFIG_MAX_STORAGE_DIRS 16
 
 struct vm_config {
 	char *kernel;
@@ -42,6 +51,15 @@ struct vm_config {
 	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
+	/*
+	 * "storage-dirs" / --storage-dir DIR (repeatable): where a differencing disk's parents
+	 * may be besides the child's own directory (docs/disks.md). NULL-terminated.
+	 */
+	char *storage_dirs[VM_CONFIG_MAX_STORAGE_DIRS + 1];
+	unsigned nstorage_dirs;
+	/* "jail" / --jail UID[:GID]: run jailed as that uid and gid (docs/security.md). */
+	bool jail;
+	uint32_t jail_uid, jail_gid;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu; /* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;	     /* --print-cpu: the processor --cpus/--cpu-model would give */
@@ -69,5 +87,7 @@ int vm_config_parse_json(struct vm_config *cfg, const char *text, size_t len, ch
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen) must_check;
 /* Parses "stdio", "none", "file:PATH", "socket:PATH[,log=FILE]". */
 int serial_config_parse(struct serial_config *sc, const char *s) must_check;
+/* Parses "UID[:GID]" (GID defaults to UID), both in 1..2^32-2. */
+int vm_config_parse_jail(struct vm_config *cfg, const char *s) must_check;
 
 void vm_config_usage(FILE *out);

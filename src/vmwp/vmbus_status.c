@@ -57,6 +57,8 @@ static void add_channel(void *opaque, struct vmbus_channel *ch)
 	add_int(o, "signals_in", st.signals_in);
 	add_int(o, "interrupts_out", st.signals_out);
 	add_int(o, "ring_full", st.ring_full);
+	add_int(o, "busy", st.busy);
+	add_int(o, "polls", st.polls);
 	add_int(o, "bad_packets", st.bad_packets);
 	json_object_array_add(opaque, o);
 }

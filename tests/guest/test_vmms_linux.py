@@ -7,7 +7,9 @@ two VMs does everything: both start and reach a live heartbeat
 (get-vmintegrationservice), one is suspended and resumed, one worker is
 killed with SIGKILL (that VM Critical, the other Running), the service is
 restarted (the VM still Running, found again, and stoppable), and stop-vm
-shuts the guest down through its shutdown service (Off).
+shuts the guest down through its shutdown service (Off). The workers run
+jailed (the service's default): lin1 has a disk, which its guest finds, and
+reboots (restart-vm) inside the same jailed worker.
 
 The idle initramfs (idle_initramfs.py) keeps the kernel up on hosts where
 guest user space cannot run; hv_utils' shutdown then powers off from the
@@ -15,6 +17,7 @@ kernel, which is what a graceful stop must end in.
 """
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -44,9 +47,13 @@ tap.ok(svc.start(), 'parvis-vmms starts', svc.read_log())
 events = subprocess.Popen([os.environ.get('PARVIS_CLI', 'parvis'), '--socket', svc.sock, 'events'],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
+disk = os.path.join(tmp, 'lin1-data.img')
+with open(disk, 'wb') as f:
+    f.truncate(4096 * 512)
 for name in ('lin1', 'lin2'):
     rc, out, err = svc.cli('new-vm', name, '--memory', '128M', '--cpus', '1', '--kernel', vmlinux,
-                           '--initrd', initramfs, '--cmdline', cmdline + ' reboot=acpi')
+                           '--initrd', initramfs, '--cmdline', cmdline + ' reboot=acpi',
+                           *(['--disk', disk] if name == 'lin1' else []))
     tap.ok(rc == 0, f'new-vm {name}', err)
 for name in ('lin1', 'lin2'):
     rc, out, err = svc.cli('start-vm', name)
@@ -87,6 +94,41 @@ rc, out, err = svc.cli('get-vmintegrationservice', 'lin1')
 tap.ok(rc == 0 and 'Heartbeat' in out and 'OK' in out, 'get-vmintegrationservice table', out + err)
 ok, v = svc.wait_vm('lin1', lambda v: v['heartbeat'] == 'OK' and v['uptime_s'] > 0, 30)
 tap.ok(ok, 'get-vm --json: heartbeat OK, uptime counting', json.dumps(v))
+
+
+def lin1_console():
+    with open(os.path.join(svc.state_dir, 'run', svc.vm('lin1')['id'], 'console.log'),
+              errors='replace') as f:
+        return f.read()
+
+
+# The jailed worker opened the disk before its jail; the guest's storvsc finds it (SCSI
+# probing may come after the heartbeat: wait for the line).
+DISK_SEEN = r'sd 0:0:0:0: \[sd\w+\] 4096 512-byte logical blocks'
+
+
+def wait_console(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        con = lin1_console()
+        if pred(con):
+            return True, con
+        time.sleep(3)
+    return False, lin1_console()
+
+
+ok, con = wait_console(lambda c: len(re.findall(DISK_SEEN, c)) == 1, BOOT_TIMEOUT)
+tap.ok(ok, 'lin1 (jailed): the guest sees its disk', con[-3000:])
+# A guest reboot rebuilds the partition inside the jail (/dev/kvm of the jail's root).
+pid_before = svc.vm('lin1')['pid']
+rc, out, err = svc.cli('restart-vm', 'lin1', timeout=300)
+tap.ok(rc == 0, 'restart-vm lin1: the guest is asked to restart', out + err)
+wait_console(lambda c: c.count('Linux version') >= 2, BOOT_TIMEOUT)
+ok, res = wait_heartbeat('lin1', BOOT_TIMEOUT)
+seen, con = wait_console(lambda c: len(re.findall(DISK_SEEN, c)) == 2, BOOT_TIMEOUT)
+tap.ok(ok and seen and con.count('Linux version') == 2 and svc.vm('lin1')['pid'] == pid_before,
+       'lin1 rebooted in the same jailed worker: booted again, its disk again, heartbeat live',
+       con[-3000:] + json.dumps(res)[-1000:])
 
 # Suspend and resume lin2.
 rc, out, err = svc.cli('suspend-vm', 'lin2')

@@ -288,4 +288,19 @@ with open(status_file) if os.path.exists(status_file) else open(os.devnull) as f
     written = f.read()
 tap.ok(rc == 5 and written == '5\n', 'turn-off: exit 5, and the exit status file says so',
        f'exit {rc}, file {written!r}')
+
+# A differencing disk whose parent is in another directory: refused unless that directory
+# is a storage directory (--storage-dir; the service passes its own, docs/disks.md).
+vhd_tool = os.environ['PARVIS_CLI']
+pdir, cdir = os.path.join(tmp, 'parents'), os.path.join(tmp, 'children')
+os.makedirs(pdir)
+os.makedirs(cdir)
+parent, child = os.path.join(pdir, 'base.vhdx'), os.path.join(cdir, 'child.vhdx')
+made = subprocess.run([vhd_tool, 'vhd', 'new', parent, '--size', '16M'], capture_output=True).returncode == 0 \
+    and subprocess.run([vhd_tool, 'vhd', 'new', child, '--parent', parent], capture_output=True).returncode == 0
+rc, con, err = boot('poweroff', '--disk', child)
+tap.ok(made and rc == 1 and 'base.vhdx' in err, 'a parent outside the child\'s directory is refused',
+       f'exit {rc}\n{err}')
+rc, con, err = boot('poweroff', '--disk', child, '--storage-dir', pdir)
+tap.ok(rc == 0 and 'powering off' in con, '... and opened from a --storage-dir', f'exit {rc}\n{err}')
 tap.done()

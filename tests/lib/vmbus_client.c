@@ -147,6 +147,7 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 		.synic_opaque = c,
 		.max_version = c->cfg.max_version,
 		.manual_dispatch = c->cfg.manual_dispatch,
+		.channel_poll_ns = c->cfg.channel_poll_ns,
 	};
 	r = vmbus_server_new(&scfg, &c->server);
 	if (r < 0)
@@ -547,6 +548,9 @@ static int send_parts(struct vmbus_client_channel *ch, void *hdr, size_t hlen, c
 	d->len8 = (uint16_t)((hlen + padded) / 8);
 	w = h->write_index;
 	rd = ld(&h->read_index);
+	/* Tests write these fields as another guest CPU could: never trust them for a copy. */
+	if (w >= ch->send_size || rd >= ch->send_size || w % 8 || rd % 8)
+		return -EPROTO;
 	old = w;
 	trailer = (uint64_t)w << 32;
 	space = w >= rd ? ch->send_size - (w - rd) : rd - w;
@@ -614,6 +618,8 @@ int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc 
 	uint32_t r = h->read_index, w = ld(&h->write_index), avail, plen, off, start = r;
 	uint32_t pending, space, freed;
 
+	if (r >= ch->recv_size || w >= ch->recv_size || r % 8 || w % 8)
+		return -EPROTO;
 	avail = w >= r ? w - r : ch->recv_size - r + w;
 	if (avail == 0)
 		return -EAGAIN;

@@ -36,6 +36,7 @@ struct vmbus_client_config {
 	uint32_t max_version; /* the server's; 0 = newest */
 	bool manual_dispatch; /* server without message thread: posts are processed at once */
 	unsigned timeout_ms;  /* how long the protocol helpers wait for an answer; default 5000 */
+	uint64_t channel_poll_ns; /* the server's (vmbus_server_config); 0 = its default */
 };
 
 int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client **ret);

@@ -1,12 +1,20 @@
 /*
  * The VHDX Block Allocation Table (MS-VHDX 2.4, 2.5): payload block entries
- * interleaved with one sector bitmap entry per chunk. Loaded whole at open
- * and checked (states, offsets inside the file and clear of the other
- * structures); every change goes through the log (log.c).
+ * interleaved with one sector bitmap entry per chunk. Loaded at open and
+ * checked (states, offsets inside the file, clear of the other structures
+ * and of each other); every change goes through the log (log.c).
+ *
+ * Memory: the in-memory BAT is an anonymous mapping the size of the BAT
+ * region, reserved but not committed, into which only the parts of the
+ * region that hold data in the file are read (SEEK_DATA). A 64 TiB disk
+ * with 1 MiB blocks has a 512 MiB BAT; in a sparse file that is mostly
+ * holes, it costs the worker what the file really holds, not 512 MiB.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "disk/vhdx/vhdx_internal.h"
 
@@ -25,9 +33,71 @@ static bool is_bitmap_slot(const struct vhdx *v, uint64_t i)
 	return i % (v->chunk_ratio + 1) == v->chunk_ratio;
 }
 
+uint64_t vhdx_max_file_size(const struct vhdx *v)
+{
+	uint64_t end = VHDX_HEADER_SECTION_END, blocks, chunks, ratio;
+
+	for (unsigned i = 0; i < v->region_count; i++)
+		end = MAX(end, v->regions[i].offset + v->regions[i].length);
+	if (v->header.log_length)
+		end = MAX(end, v->header.log_offset + v->header.log_length);
+	ratio = (VHDX_SECTORS_PER_BITMAP * (uint64_t)v->logical_sector_size) / v->block_size;
+	blocks = (v->size + v->block_size - 1) / v->block_size;
+	chunks = (blocks + ratio - 1) / ratio;
+	return ALIGN_UP(end, (uint64_t)VHDX_MiB) + blocks * v->block_size + chunks * VHDX_MiB;
+}
+
+void vhdx_bat_unmap(struct vhdx *v)
+{
+	if (v->bat)
+		munmap(v->bat, v->bat_map_size);
+	v->bat = NULL;
+	v->bat_map_size = 0;
+}
+
+/* Reads bytes [0, len) of the BAT region into the mapping, skipping the file's holes. */
+static int read_bat(struct vhdx *v, uint64_t len)
+{
+	uint64_t base = v->bat_region.offset, pos = 0;
+
+	while (pos < len) {
+		off_t data = lseek(v->fd, (off_t)(base + pos), SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			return 0; /* only holes from here: zeroes, as the mapping is */
+		if (data < 0)	  /* no SEEK_DATA here: read it all */
+			return disk_file_pread(v->fd, (uint8_t *)v->bat + pos, len - pos,
+					       base + pos);
+		if ((uint64_t)data >= base + len)
+			return 0;
+		if ((uint64_t)data > base + pos)
+			pos = (uint64_t)data - base;
+		hole = lseek(v->fd, (off_t)(base + pos), SEEK_HOLE);
+		uint64_t n = hole < 0 ? len - pos : MIN(len - pos, (uint64_t)hole - base - pos);
+		int r = disk_file_pread(v->fd, (uint8_t *)v->bat + pos, n, base + pos);
+		if (r < 0)
+			return r;
+		pos += n;
+	}
+	return 0;
+}
+
+/* Marks the 1 MiB units [off, off + len) of the file as used; false if one already was. */
+static bool claim(uint64_t *used, uint64_t units, uint64_t off, uint64_t len)
+{
+	for (uint64_t u = off / VHDX_MiB; u < (off + len) / VHDX_MiB && u < units; u++) {
+		if (used[u / 64] & (UINT64_C(1) << (u % 64)))
+			return false;
+		used[u / 64] |= UINT64_C(1) << (u % 64);
+	}
+	return true;
+}
+
 int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size)
 {
-	uint64_t end = VHDX_MiB;
+	uint64_t end = VHDX_MiB, units = ALIGN_UP(file_size, (uint64_t)VHDX_MiB) / VHDX_MiB;
+	uint64_t *used = NULL;
+	void *map;
 	int r;
 
 	/* 2.4: ChunkRatio = 2^23 * LogicalSectorSize / BlockSize (an integer: sizes are powers of
@@ -44,13 +114,23 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 				  "%s: VHDX BAT region (%u bytes) too small for %llu entries",
 				  v->path, v->bat_region.length,
 				  (unsigned long long)v->bat_entries);
-	v->bat = malloc(v->bat_entries * 8);
-	if (!v->bat)
+	/* The whole region, so that a resize within it needs no new mapping (tool.c). */
+	v->bat_map_size = ALIGN_UP((uint64_t)v->bat_region.length, (uint64_t)4096);
+	map = mmap(NULL, v->bat_map_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		v->bat_map_size = 0;
 		return disk_error(err, err_size, -ENOMEM, "%s: out of memory for the BAT", v->path);
-	r = disk_file_pread(v->fd, v->bat, v->bat_entries * 8, v->bat_region.offset);
+	}
+	v->bat = map;
+	r = read_bat(v, v->bat_entries * 8);
 	if (r < 0)
 		return disk_error(err, err_size, r, "%s: reading the VHDX BAT: %s", v->path,
 				  strerror(-r));
+	/* One bit per MiB of the file: no two entries may map the same bytes. */
+	used = calloc(ALIGN_UP(units, (uint64_t)64) / 64 + 1, 8);
+	if (!used)
+		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
 	for (uint64_t i = 0; i < v->bat_entries; i++) {
 		uint64_t e = v->bat[i], off = vhdx_bat_offset(e);
 		unsigned st = vhdx_bat_state(e);
@@ -61,22 +141,31 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 			continue; /* unused in fixed/dynamic disks; old QEMU left garbage here */
 		if (sb ? (st != VHDX_SB_NOT_PRESENT && st != VHDX_SB_PRESENT)
 		       : (st == 4 || (st == VHDX_BAT_PARTIALLY_PRESENT && !v->has_parent)))
-			return disk_error(err, err_size, -EINVAL,
-					  "%s: VHDX BAT entry %llu has invalid state %u", v->path,
-					  (unsigned long long)i, st);
-		if (st != VHDX_BAT_FULLY_PRESENT && st != VHDX_BAT_PARTIALLY_PRESENT)
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX BAT entry %llu has invalid state %u", v->path,
+				       (unsigned long long)i, st);
+		else if (st != VHDX_BAT_FULLY_PRESENT && st != VHDX_BAT_PARTIALLY_PRESENT)
 			continue; /* (SB_PRESENT == FULLY_PRESENT == 6) */
-		if (off >= file_size)
-			return disk_error(err, err_size, -EINVAL,
-					  "%s: VHDX BAT entry %llu points past the end of the file",
-					  v->path, (unsigned long long)i);
-		if (vhdx_range_overlaps_structures(v, off, len))
-			return disk_error(err, err_size, -EINVAL,
-					  "%s: VHDX BAT entry %llu overlaps the headers, log or a "
-					  "region",
-					  v->path, (unsigned long long)i);
+		else if (off >= file_size)
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX BAT entry %llu points past the end of the file",
+				       v->path, (unsigned long long)i);
+		else if (vhdx_range_overlaps_structures(v, off, len))
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX BAT entry %llu overlaps the headers, log or a "
+				       "region",
+				       v->path, (unsigned long long)i);
+		else if (!claim(used, units, off, len))
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX BAT entry %llu maps file bytes another entry maps",
+				       v->path, (unsigned long long)i);
+		if (r < 0) {
+			free(used);
+			return r;
+		}
 		end = MAX(end, off + len);
 	}
+	free(used);
 	/* A partially present block needs its chunk's sector bitmap (2.5.1.1). */
 	for (uint64_t b = 0; v->has_parent && b < v->data_blocks; b++)
 		if (vhdx_bat_state(v->bat[vhdx_bat_payload_index(v, b)]) ==

@@ -44,6 +44,7 @@ struct scan {
 	const struct vhdx *v;
 	const uint8_t *log;
 	uint32_t log_len;
+	uint64_t max_file; /* vhdx_max_file_size, or the file's size if larger */
 	uint64_t work;
 };
 
@@ -142,8 +143,8 @@ static void entry_check(struct scan *s, uint32_t pos, struct entry_info *info)
 	}
 	if (desc_area + ndata * SECTOR != h.entry_length)
 		return;
-	if (h.flushed_file_offset > h.last_file_offset ||
-	    h.last_file_offset > VHDX_MAX_DISK_SIZE * 2)
+	/* Never beyond what a VHDX of this disk's size may hold (no ftruncate to tens of TiB). */
+	if (h.flushed_file_offset > h.last_file_offset || h.last_file_offset > s->max_file)
 		return;
 	/* The checksum over the entry in place, its own field as zero (2.3.1.1). */
 	memcpy(head, s->log + pos, sizeof(head));
@@ -169,15 +170,18 @@ static void entry_check(struct scan *s, uint32_t pos, struct entry_info *info)
  * all entries look at O(log_length) sectors (entry_fits), and the chains below visit each
  * valid entry at most twice; the work done is added to v->stats.log_scan_sectors.
  */
-static int find_sequence(struct vhdx *v, uint8_t **ret_log, struct entry_info **ret_info,
-			 bool *found, uint32_t *start, uint32_t *end)
+static int find_sequence(struct vhdx *v, uint64_t file_size, uint8_t **ret_log,
+			 struct entry_info **ret_info, bool *found, uint32_t *start, uint32_t *end)
 {
 	uint32_t log_len = v->header.log_length, n = log_len / SECTOR;
 	uint8_t *log = malloc(log_len);
 	struct entry_info *info = calloc(n, sizeof(*info));
 	uint32_t *chain = malloc(sizeof(uint32_t) * n);
 	bool *seen = calloc(n, sizeof(bool));
-	struct scan sc = {.v = v, .log = log, .log_len = log_len};
+	struct scan sc = {.v = v,
+			  .log = log,
+			  .log_len = log_len,
+			  .max_file = MAX(vhdx_max_file_size(v), file_size)};
 	uint64_t best = 0;
 	int r;
 
@@ -244,17 +248,24 @@ int vhdx_log_find(struct vhdx *v, uint64_t file_size, bool *found)
 {
 	uint32_t s, e;
 
-	return find_sequence(v, NULL, NULL, found, &s, &e);
+	return find_sequence(v, file_size, NULL, NULL, found, &s, &e);
 }
 
-static int zero_range(int fd, uint64_t off, uint64_t len)
+/*
+ * A zero descriptor: only the part inside the file is zeroed (past its end the bytes read as
+ * zero anyway, and the file grows with ftruncate), so the work is bounded by the file's size.
+ */
+static int zero_range(int fd, uint64_t file_size, uint64_t off, uint64_t len)
 {
-	static const uint8_t zeros[SECTOR];
+	static const uint8_t zeros[64 * 1024];
 
+	if (off >= file_size)
+		return 0;
+	len = MIN(len, file_size - off);
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
 		return 0;
-	for (uint64_t done = 0; done < len; done += SECTOR) {
-		int r = disk_file_pwrite(fd, zeros, SECTOR, off + done);
+	for (uint64_t done = 0; done < len; done += sizeof(zeros)) {
+		int r = disk_file_pwrite(fd, zeros, MIN(sizeof(zeros), len - done), off + done);
 		if (r < 0)
 			return r;
 	}
@@ -262,7 +273,8 @@ static int zero_range(int fd, uint64_t off, uint64_t len)
 }
 
 /* Applies one (checked) entry at pos. */
-static int entry_apply(struct vhdx *v, const uint8_t *log, uint32_t pos, uint8_t *buf)
+static int entry_apply(struct vhdx *v, uint64_t file_size, const uint8_t *log, uint32_t pos,
+		       uint8_t *buf)
 {
 	struct vhdx_log_entry_header h;
 	uint32_t desc_area, ndata = 0;
@@ -277,7 +289,7 @@ static int entry_apply(struct vhdx *v, const uint8_t *log, uint32_t pos, uint8_t
 
 		memcpy(&d, buf + 64 + 32 * i, sizeof(d));
 		if (d.signature == VHDX_LOG_ZERO_SIGNATURE) {
-			r = zero_range(v->fd, d.file_offset, d.leading_bytes);
+			r = zero_range(v->fd, file_size, d.file_offset, d.leading_bytes);
 		} else {
 			memcpy(sector, buf + desc_area + ndata * SECTOR, SECTOR);
 			memcpy(sector, &d.leading_bytes, 8);
@@ -300,7 +312,7 @@ int vhdx_log_replay(struct vhdx *v, uint64_t file_size, char *err, size_t err_si
 	bool found;
 	int r;
 
-	r = find_sequence(v, &log, &info, &found, &start, &end);
+	r = find_sequence(v, file_size, &log, &info, &found, &start, &end);
 	if (r < 0)
 		return disk_error(err, err_size, r, "%s: reading the VHDX log: %s", v->path,
 				  strerror(-r));
@@ -321,7 +333,7 @@ int vhdx_log_replay(struct vhdx *v, uint64_t file_size, char *err, size_t err_si
 		}
 		for (uint32_t pos = start;;
 		     pos = (pos + info[pos / SECTOR].length) % (n * SECTOR)) {
-			r = entry_apply(v, log, pos, buf);
+			r = entry_apply(v, file_size, log, pos, buf);
 			if (r < 0 || pos == end)
 				break;
 		}

@@ -24,13 +24,12 @@
 
 static void free_metadata(struct vhdx *v)
 {
-	free(v->bat);
+	vhdx_bat_unmap(v);
 	free(v->parent_linkage);
 	free(v->parent_linkage2);
 	free(v->parent_relative_path);
 	free(v->parent_absolute_path);
 	free(v->parent_volume_path);
-	v->bat = NULL;
 	v->parent_linkage = v->parent_linkage2 = NULL;
 	v->parent_relative_path = v->parent_absolute_path = v->parent_volume_path = NULL;
 }
@@ -212,8 +211,9 @@ static int parent_path(const struct vhdx *v, struct open_ctx *ctx, char **ret_pa
 	return r;
 }
 
-static int open_depth(const char *path, unsigned flags, unsigned depth, const struct open_ctx *ctx,
-		      const char *const *dirs, struct vhdx **ret, char *err, size_t err_size);
+static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
+		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
+		      char *err, size_t err_size);
 
 /* Does the DataWriteGuid of p's header match what the child's locator says? */
 static bool linked(const struct vhdx *p, const struct open_ctx *ctx)
@@ -242,7 +242,7 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 	r = parent_path(v, &ctx, &path, err, err_size);
 	if (r < 0)
 		return r;
-	r = open_depth(path, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &ctx,
+	r = open_depth(path, -1, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &ctx,
 		       dirs, &p, err, err_size);
 	if (r == -EBUSY && !(flags & DISK_OPEN_READ_ONLY)) {
 		/*
@@ -251,11 +251,11 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 		 * DataWriteGuid is kept, so the chain still matches), then open it read-only
 		 * as usual.
 		 */
-		r = open_depth(path, 0, depth + 1, &ctx, dirs, &p, err, err_size);
+		r = open_depth(path, -1, 0, depth + 1, &ctx, dirs, &p, err, err_size);
 		if (r == 0) {
 			vhdx_free(p);
-			r = open_depth(path, DISK_OPEN_READ_ONLY, depth + 1, &ctx, dirs, &p, err,
-				       err_size);
+			r = open_depth(path, -1, DISK_OPEN_READ_ONLY, depth + 1, &ctx, dirs, &p,
+				       err, err_size);
 		}
 	}
 	free(path);
@@ -274,10 +274,12 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 
 /*
  * ctx: NULL for the disk named by the caller; for a parent, what it must be (the file that
- * was checked, opened without following a symlink, and linked to its child).
+ * was checked, opened without following a symlink, and linked to its child). given_fd: the
+ * caller's disk already open (duplicated, read-only if it was opened so), or -1.
  */
-static int open_depth(const char *path, unsigned flags, unsigned depth, const struct open_ctx *ctx,
-		      const char *const *dirs, struct vhdx **ret, char *err, size_t err_size)
+static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
+		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
+		      char *err, size_t err_size)
 {
 	bool ro = flags & DISK_OPEN_READ_ONLY;
 	struct vhdx *v;
@@ -293,8 +295,14 @@ static int open_depth(const char *path, unsigned flags, unsigned depth, const st
 	/* O_NOFOLLOW for parents: the locator's path was checked with lstat. */
 	int nofollow = ctx ? O_NOFOLLOW : 0;
 	/* O_NONBLOCK: a parent path naming a FIFO must not hang the open (checked below). */
-	v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC | O_NONBLOCK);
-	if (v->fd < 0 && !ro && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+	if (given_fd >= 0) {
+		ro = ro || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+		v->fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC | O_NONBLOCK);
+	}
+	if (v->fd < 0 && given_fd < 0 && !ro &&
+	    (errno == EACCES || errno == EROFS || errno == EPERM)) {
 		ro = true;
 		v->fd = open(path, O_RDONLY | nofollow | O_CLOEXEC | O_NONBLOCK);
 	}
@@ -420,14 +428,14 @@ fail:
 
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err, size_t err_size)
 {
-	return open_depth(path, flags, 0, NULL, NULL, ret, err, err_size);
+	return open_depth(path, -1, flags, 0, NULL, NULL, ret, err, err_size);
 }
 
-int disk_vhdx_open(const char *path, unsigned flags, const char *const *parent_dirs,
+int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
 		   struct disk **ret, char *err, size_t err_size)
 {
 	struct vhdx *v;
-	int r = open_depth(path, flags & DISK_OPEN_READ_ONLY, 0, NULL, parent_dirs, &v, err,
+	int r = open_depth(path, fd, flags & DISK_OPEN_READ_ONLY, 0, NULL, parent_dirs, &v, err,
 			   err_size);
 
 	if (r == 0)

@@ -49,7 +49,7 @@ int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 
 int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size)
 {
-	uint64_t *idx = NULL, *ent = NULL, *bat, old_entries, new_blocks, new_entries, n = 0;
+	uint64_t *idx = NULL, *ent = NULL, old_entries, new_blocks, new_entries, n = 0;
 	struct vhdx *v;
 	uint8_t page[4096];
 	int r = vhdx_open_file(path, 0, &v, err, err_size);
@@ -96,16 +96,13 @@ int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_
 		}
 	}
 	old_entries = v->bat_entries;
-	bat = realloc(v->bat, MAX(old_entries, new_entries) * 8);
+	/* The BAT's mapping covers the whole region (bat.c), checked above to hold new_entries. */
 	idx = malloc(MAX(new_entries, 1) * 8);
 	ent = malloc(MAX(new_entries, 1) * 8);
-	if (!bat || !idx || !ent) {
-		if (bat)
-			v->bat = bat;
+	if (!idx || !ent) {
 		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
-	v->bat = bat;
 	for (uint64_t i = old_entries; i < new_entries; i++)
 		v->bat[i] = 0;
 	r = vhdx_session_start(v);

@@ -51,7 +51,8 @@ struct vhdx {
 	/* The BAT (2.4), all of it in memory. */
 	uint64_t chunk_ratio; /* payload blocks per sector bitmap block */
 	uint64_t data_blocks, bitmap_blocks, bat_entries;
-	uint64_t *bat;
+	uint64_t *bat; /* a mapping of bat_map_size bytes (bat.c), NULL before load */
+	uint64_t bat_map_size;
 	uint64_t file_end; /* allocation point: 1 MiB aligned, past every structure */
 
 	/* The log (2.3). */
@@ -90,6 +91,12 @@ int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size) must_check;
 
 /* bat.c */
 int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size) must_check;
+void vhdx_bat_unmap(struct vhdx *v);
+/*
+ * The largest a VHDX file of this disk can be (after metadata_load): every structure, every
+ * payload block and every sector bitmap block. Log entries claiming more are not valid.
+ */
+uint64_t vhdx_max_file_size(const struct vhdx *v);
 uint64_t vhdx_bat_payload_index(const struct vhdx *v, uint64_t block);
 uint64_t vhdx_bat_bitmap_index(const struct vhdx *v, uint64_t chunk);
 /*

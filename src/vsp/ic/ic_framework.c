@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ struct ic_channel {
 	const struct ic_ops *ops;
 	void *opaque;
 	struct vmbus_channel *ch;
-	struct ratelimit rl;
+	struct guest_error_log errors; /* every guest-triggered log line, rate-limited */
 
 	_Atomic int state; /* enum ic_state */
 	_Atomic uint32_t fw_version, msg_version;
@@ -61,7 +62,7 @@ static struct ic_version to_ver(uint32_t v)
 static void guest_error(struct ic_channel *ic, const char *what)
 {
 	atomic_fetch_add(&ic->stats.bad_messages, 1);
-	pv_log_ratelimited(&ic->rl, LOG_WARN, "ic %s: %s", ic->cfg.name, what);
+	guest_error_report(&ic->errors, "%s", what);
 }
 
 /* Sends pipe header + IC header + body. */
@@ -148,8 +149,7 @@ static void on_negotiate_response(struct ic_channel *ic, const uint8_t *body, si
 	    !offered(framework_versions, ARRAY_SIZE(framework_versions),
 		     IC_VERSION(fw.major, fw.minor)) ||
 	    !offered(ic->versions, ic->cfg.nversions, IC_VERSION(msg.major, msg.minor))) {
-		pv_log_ratelimited(&ic->rl, LOG_WARN, "ic %s: no version in common with the guest",
-				   ic->cfg.name);
+		guest_log(&ic->errors, LOG_WARN, "no version in common with the guest");
 		atomic_store(&ic->state, IC_STATE_FAILED);
 		return;
 	}
@@ -160,7 +160,7 @@ static void on_negotiate_response(struct ic_channel *ic, const uint8_t *body, si
 		ic->ops->ready(ic->opaque, ic);
 }
 
-static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	struct ic_channel *ic = opaque;
 	struct vmbus_pipe_header pipe;
@@ -170,7 +170,7 @@ static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 
 	if (pkt->type != VMBUS_PKT_DATA_INBAND || pkt->len < IC_PREFIX_SIZE) {
 		guest_error(ic, "packet too short or not in-band");
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	memcpy(&pipe, pkt->data, sizeof(pipe));
 	memcpy(&h, pkt->data + sizeof(pipe), sizeof(h));
@@ -179,19 +179,20 @@ static void on_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 	if (!(h.icflags & IC_FLAG_RESPONSE) || !ic->busy || h.icmsgtype != ic->busy_type ||
 	    h.ictransaction_id != ic->transaction_id) {
 		guest_error(ic, "answer to no request");
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	ic->busy = false;
 	atomic_store(&ic->busy_public, false);
 	atomic_fetch_add(&ic->stats.responses, 1);
 	if (h.icmsgtype == IC_MSGTYPE_NEGOTIATE) {
 		on_negotiate_response(ic, body, len);
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	if (ic->ops->response)
 		ic->ops->response(ic->opaque, ic, h.status, body, len);
 	if (ic->ops->poll)
 		ic->ops->poll(ic->opaque, ic);
+	return VMBUS_PACKET_DONE;
 }
 
 static void on_wake(void *opaque, struct vmbus_channel *ch)
@@ -242,6 +243,7 @@ int ic_channel_new(struct vmbus_server *s, const struct ic_channel_config *cfg,
 	struct vmbus_channel_params p = {
 		.name = cfg->name, .pipe_message_mode = true, .max_packet_size = IC_MAX_PACKET};
 	struct ic_channel *ic;
+	char name[24];
 	int r;
 
 	if (cfg->nversions == 0 || cfg->nversions > IC_MAX_VERSIONS ||
@@ -256,7 +258,9 @@ int ic_channel_new(struct vmbus_server *s, const struct ic_channel_config *cfg,
 	ic->cfg.versions = ic->versions;
 	ic->ops = ops;
 	ic->opaque = opaque;
-	ic->rl = (struct ratelimit)RATELIMIT_INIT(5000, 5);
+	snprintf(name, sizeof(name), "ic %s", cfg->name);
+	guest_error_log_init(&ic->errors, name);
+	ic->errors.rl.burst = 5;
 	atomic_store(&ic->state, IC_STATE_CLOSED);
 	r = vmbus_channel_new(s, &p, &ic_vmbus_ops, ic, &ic->ch);
 	if (r < 0) {

@@ -76,7 +76,22 @@ static uint32_t utf8_to_utf16(const char *s, uint8_t *out, size_t outlen)
 	return (uint32_t)o;
 }
 
-/* UTF-16LE (n bytes, a NUL may end it early) -> UTF-8 in out (always terminated). */
+/*
+ * Characters a guest string must not carry to the administrator's terminal or to JSON
+ * consumers: C0 and C1 controls (escape sequences, BEL, CR), DEL, the bidirectional
+ * overrides and isolates that reorder what a terminal shows, line/paragraph separators.
+ */
+static bool unsafe_char(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7F && c < 0xA0) || (c >= 0x202A && c <= 0x202E) ||
+	       (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029 || c == 0x200E ||
+	       c == 0x200F || c == 0xFEFF;
+}
+
+/*
+ * UTF-16LE (n bytes, a NUL may end it early; n bounds it when there is none) -> UTF-8 in out
+ * (always terminated, truncated to outlen). Guest text: unsafe characters become '?'.
+ */
 static void utf16_to_utf8(const uint8_t *in, size_t n, char *out, size_t outlen)
 {
 	size_t i, o = 0;
@@ -86,7 +101,7 @@ static void utf16_to_utf8(const uint8_t *in, size_t n, char *out, size_t outlen)
 
 		if (c == 0)
 			break;
-		if (c >= 0xD800 && c < 0xE000)
+		if ((c >= 0xD800 && c < 0xE000) || unsafe_char(c))
 			c = '?'; /* surrogates: not worth decoding here */
 		if (c < 0x80 && o + 1 < outlen) {
 			out[o++] = (char)c;

@@ -3,8 +3,8 @@
  * block device ("Msft Virtual Disk", SPC-3, like Hyper-V's, so the guest's
  * Hyper-V quirks apply) over a struct disk. Emulated commands answer from
  * the disk's info; data commands become disk operations. Runs on the
- * storage channels' worker threads and, for scsi_cmd_finish, on the disk
- * queues' completion threads.
+ * storage channels' loops (scsi_cmd_finish too: completions are reaped
+ * there), several at once for one LUN.
  *
  * Every CDB field is range-checked here; lengths in the CDB are never
  * trusted against the buffer: data is copied only up to the smaller of the

@@ -4,7 +4,9 @@
  * QUERY_PROTOCOL_VERSION per version newest first, QUERY_PROPERTIES,
  * END_INITIALIZATION, then CREATE_SUB_CHANNELS), sub-channels, hot add
  * and remove. EXECUTE_SRB is in storvsp_io.c. Packets are handled on each
- * channel's worker thread; the wire format is hvdef/storvsp_proto.h.
+ * channel's loop (vmbus.h), which reserves the room of every answer in the
+ * outgoing ring before it acts on a packet (no room: the packet stays in
+ * the ring, BUSY); the wire format is hvdef/storvsp_proto.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +40,8 @@ static int reply(struct sp_channel *c, uint64_t trans_id, size_t len, uint32_t s
 	r.operation = VSTOR_OPERATION_COMPLETE_IO;
 	r.flags = 0;
 	r.status = status;
-	return vmbus_channel_send(c->ch, VMBUS_PKT_COMP, 0, trans_id, &r, len);
+	/* Into the room the packet's handler reserved before it acted. */
+	return vmbus_channel_send_reserved(c->ch, VMBUS_PKT_COMP, 0, trans_id, &r, len);
 }
 
 static void protocol_error(struct storvsp *sp, const char *what, uint32_t op)
@@ -57,6 +60,14 @@ static bool version_known(uint16_t v)
 	return false;
 }
 
+/* Any thread: the primary's loop tells the guest to rescan (sp_wake). */
+static void sp_request_rescan(struct storvsp *sp)
+{
+	atomic_store(&sp->rescan_pending, true);
+	vmbus_channel_wake(sp->chans[0]->ch);
+}
+
+/* The primary's loop. */
 static void sp_send_rescan(struct storvsp *sp)
 {
 	struct vstor_packet m = {.operation = VSTOR_OPERATION_ENUMERATE_BUS};
@@ -67,9 +78,10 @@ static void sp_send_rescan(struct storvsp *sp)
 	if (atomic_load(&sp->state) != SP_READY ||
 	    atomic_load(&sp->version) < VMSTOR_PROTO_VERSION_WIN7)
 		return;
+	/* Never into room reserved for answers; -EAGAIN: the wake callback comes with room. */
 	e = vmbus_channel_send(c->ch, VMBUS_PKT_DATA_INBAND, 0, 0, &m, sizeof(m));
 	if (e == -EAGAIN) {
-		atomic_store(&sp->rescan_pending, true); /* sent from the wake callback */
+		atomic_store(&sp->rescan_pending, true);
 		return;
 	}
 	if (e == 0)
@@ -84,8 +96,6 @@ static struct sp_channel *chan_alloc(struct storvsp *sp, unsigned index)
 		return NULL;
 	c->sp = sp;
 	c->index = index;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_mutex_init(&c->qlock, NULL);
 	return c;
 }
 
@@ -110,7 +120,7 @@ static int create_channel(struct storvsp *sp, struct sp_channel *c)
 	return e;
 }
 
-/* CREATE_SUB_CHANNELS on the primary's worker thread. */
+/* CREATE_SUB_CHANNELS on the primary's loop (it may free other channels, and create). */
 static uint32_t create_subchannels(struct storvsp *sp, uint16_t count)
 {
 	unsigned max = MIN(sp->cfg.vcpus ? sp->cfg.vcpus - 1 : 0, STORVSP_MAX_CHANNELS - 1u);
@@ -155,15 +165,13 @@ static uint32_t create_subchannels(struct storvsp *sp, uint16_t count)
 	return VSTOR_STATUS_SUCCESS;
 }
 
-/* The initialization handshake, on the primary channel. */
-static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id)
+/* The initialization handshake, on the primary channel; room for len bytes is reserved. */
+static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id,
+		    size_t len)
 {
 	struct storvsp *sp = c->sp;
 	const struct vstor_packet *in = &p->pkt;
 	struct vstor_packet out = {0};
-	size_t len = p->pkt_len >= VSTOR_PACKET_HEADER_LEN + VMSCSI_REQUEST_LEN_PRE_WIN8
-			     ? p->pkt_len
-			     : sizeof(struct vstor_packet);
 	int state = atomic_load(&sp->state);
 	uint32_t status = VSTOR_STATUS_SUCCESS;
 	unsigned max_sub = sp->cfg.vcpus ? sp->cfg.vcpus - 1 : 0;
@@ -218,18 +226,27 @@ static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64
 		protocol_error(sp, "operation refused", in->operation);
 send:
 	if (reply(c, trans_id, len, status, &out) < 0)
-		pv_log_ratelimited(&sp->errlog.rl, LOG_WARN, "%s: cannot answer operation %u",
-				   sp->name, in->operation);
+		guest_log(&sp->errlog, LOG_WARN, "cannot answer operation %u", in->operation);
 }
 
-static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	struct sp_channel *c = opaque;
 	struct storvsp *sp = c->sp;
 	struct storvsp_parsed p;
 	int e = storvsp_packet_parse(pkt, &p);
+	size_t len = sizeof(struct vstor_packet);
 
-	sp_io_on_worker(c);
+	if (e == 0 && p.pkt.operation == VSTOR_OPERATION_EXECUTE_SRB &&
+	    atomic_load(&sp->state) == SP_READY)
+		return sp_io_execute(c, &p, pkt->trans_id);
+	/* Everything else is answered at once: its room first, before any effect. */
+	if (e == 0 && p.pkt_len >= VSTOR_PACKET_HEADER_LEN + VMSCSI_REQUEST_LEN_PRE_WIN8)
+		len = p.pkt_len;
+	if (vmbus_channel_reserve(ch, len) < 0) {
+		atomic_fetch_add(&c->ring_full, 1);
+		return VMBUS_PACKET_BUSY;
+	}
 	if (e < 0) {
 		atomic_fetch_add(&sp->bad_packets, 1);
 		atomic_fetch_add(&c->bad_packets, 1);
@@ -242,50 +259,49 @@ static void sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus
 			struct vstor_packet out = {0};
 
 			out.srb.srb_status = SRB_STATUS_INVALID_REQUEST;
-			if (reply(c, pkt->trans_id, sizeof(out), VSTOR_STATUS_INVALID_PARAMETER,
-				  &out) < 0) {
-				/* ring full or closed: the guest's timeout handles it */
+			if (reply(c, pkt->trans_id, len, VSTOR_STATUS_INVALID_PARAMETER, &out) <
+			    0) {
+				/* closed or broken: the guest's timeout handles it */
 			}
+		} else {
+			vmbus_channel_unreserve(ch, len);
 		}
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	switch (p.pkt.operation) {
 	case VSTOR_OPERATION_EXECUTE_SRB:
-		if (atomic_load(&sp->state) != SP_READY) {
-			protocol_error(sp, "SRB before END_INITIALIZATION", p.pkt.operation);
-			if (reply(c, pkt->trans_id, sizeof(struct vstor_packet),
-				  VSTOR_STATUS_INVALID_DEVICE_STATE, NULL) < 0) {
-				/* as above */
-			}
-			return;
+		protocol_error(sp, "SRB before END_INITIALIZATION", p.pkt.operation);
+		if (reply(c, pkt->trans_id, len, VSTOR_STATUS_INVALID_DEVICE_STATE, NULL) < 0) {
+			/* as above */
 		}
-		sp_io_execute(c, &p, pkt->trans_id);
-		return;
+		break;
 	case VSTOR_OPERATION_RESET_BUS:
 	case VSTOR_OPERATION_RESET_LUN:
 	case VSTOR_OPERATION_RESET_ADAPTER:
 		/* Nothing to abort: every request completes on its own. */
-		if (reply(c, pkt->trans_id, sizeof(struct vstor_packet), VSTOR_STATUS_SUCCESS,
-			  NULL) < 0) {
+		if (reply(c, pkt->trans_id, len, VSTOR_STATUS_SUCCESS, NULL) < 0) {
 			/* as above */
 		}
-		return;
-	default: control(c, &p, pkt->trans_id); return;
+		break;
+	default: control(c, &p, pkt->trans_id, len); break;
 	}
-	(void)ch;
+	return VMBUS_PACKET_DONE;
 }
 
 static void sp_batch_end(void *opaque, struct vmbus_channel *ch)
 {
-	sp_io_on_worker(opaque);
 	sp_io_commit(opaque);
+}
+
+static bool sp_poll(void *opaque, struct vmbus_channel *ch)
+{
+	return sp_io_poll(opaque);
 }
 
 static void sp_wake(void *opaque, struct vmbus_channel *ch)
 {
 	struct sp_channel *c = opaque;
 
-	sp_io_on_worker(c);
 	if (c->index == 0 && atomic_exchange(&c->sp->rescan_pending, false))
 		sp_send_rescan(c->sp);
 	sp_io_wake(c);
@@ -296,10 +312,12 @@ static int sp_open(void *opaque, struct vmbus_channel *ch, const uint8_t *user_d
 	struct sp_channel *c = opaque;
 	struct storvsp *sp = c->sp;
 	unsigned i;
+	int e;
 
 	c->ch = ch;
-	atomic_store(&c->closing, false);
-	atomic_store(&c->worker_known, false); /* a new worker thread comes with each open */
+	e = sp_io_channel_open(c);
+	if (e < 0)
+		return e;
 	if (c->index == 0) {
 		/* A new session: the guest negotiates again and asks for new sub-channels. */
 		atomic_store(&sp->state, SP_IDLE);
@@ -327,6 +345,7 @@ static const struct vmbus_channel_ops sp_ops = {
 	.open = sp_open,
 	.packet = sp_packet,
 	.batch_end = sp_batch_end,
+	.poll = sp_poll,
 	.wake = sp_wake,
 	.close = sp_close,
 };
@@ -358,15 +377,14 @@ int storvsp_add_disk(struct storvsp *sp, unsigned lun, struct disk *d, bool read
 	}
 	sp->luns[lun] = x;
 	pthread_rwlock_unlock(&sp->lun_lock);
-	sp_send_rescan(sp);
+	sp_request_rescan(sp);
 	return 0;
 }
 
 static void disk_drop(struct storvsp *sp, unsigned lun, struct sp_disk *x)
 {
-	/* New requests no longer find it; wait for the ones that did. */
-	while (atomic_load(&x->inflight))
-		usleep(1000);
+	/* New requests no longer find it; wait for the ones that did (released on the loops). */
+	sp_io_wait_idle(sp, x);
 	sp_io_forget_lun(sp, lun);
 	disk_close(x->disk);
 	scsi_lun_free(x->sl);
@@ -386,7 +404,7 @@ int storvsp_remove_disk(struct storvsp *sp, unsigned lun)
 	if (!x)
 		return -ENOENT;
 	disk_drop(sp, lun, x);
-	sp_send_rescan(sp);
+	sp_request_rescan(sp);
 	return 0;
 }
 
@@ -452,8 +470,12 @@ bool storvsp_get_channel_stats(struct storvsp *sp, unsigned i, struct storvsp_ch
 			.signals_in = vs.signals_in,
 			.interrupts_out = vs.signals_out,
 			.ring_full = atomic_load(&c->ring_full),
+			.busy = atomic_load(&c->busy),
 			.queue_full = atomic_load(&c->queue_full),
 			.bad_packets = atomic_load(&c->bad_packets),
+			.aborted = atomic_load(&c->aborted),
+			.max_requests = sp->cfg.max_requests,
+			.inflight_max = atomic_load(&c->inflight_max),
 		};
 	}
 	pthread_mutex_unlock(&sp->lock);
@@ -495,6 +517,12 @@ int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret)
 	sp->cfg = *cfg;
 	if (!sp->cfg.queue_depth)
 		sp->cfg.queue_depth = 256;
+	if (!sp->cfg.max_requests)
+		sp->cfg.max_requests = STORVSP_DEFAULT_REQUESTS;
+	if (sp->cfg.max_requests > STORVSP_MAX_REQUESTS || sp->cfg.queue_depth > 4096) {
+		free(sp);
+		return -EINVAL;
+	}
 	if (!sp->cfg.vcpus)
 		sp->cfg.vcpus = 1;
 	storvsp_instance_guid(cfg->controller, &sp->instance);
@@ -502,6 +530,7 @@ int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret)
 	guest_error_log_init(&sp->errlog, sp->name);
 	pthread_rwlock_init(&sp->lun_lock, NULL);
 	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->idle, NULL);
 	sp->chans[0] = chan_alloc(sp, 0);
 	if (!sp->chans[0]) {
 		e = -ENOMEM;
@@ -516,6 +545,7 @@ int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret)
 fail:
 	sp_io_channel_free(sp->chans[0]);
 	pthread_rwlock_destroy(&sp->lun_lock);
+	pthread_cond_destroy(&sp->idle);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp);
 	return e;
@@ -541,6 +571,7 @@ struct storvsp *storvsp_free(struct storvsp *sp)
 			free(sp->luns[i]);
 		}
 	pthread_rwlock_destroy(&sp->lun_lock);
+	pthread_cond_destroy(&sp->idle);
 	pthread_mutex_destroy(&sp->lock);
 	free(sp);
 	return NULL;

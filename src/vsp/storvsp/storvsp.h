@@ -6,12 +6,12 @@
  * sub-channels the guest asks for (at most vcpus - 1); disks are LUNs on
  * path 0, target 0.
  *
- * Threads: the channels' worker threads parse packets and submit disk
- * requests (one disk queue per channel and LUN); the disk queues'
- * completion threads send the completions, on the channel each request
- * came in on. storvsp_add_disk/remove_disk may be called from any thread
- * while the guest runs (hot add / hot remove: the guest is told to rescan
- * with VSTOR_OPERATION_ENUMERATE_BUS).
+ * Threads: each channel's loop (vmbus.h) parses its packets, submits
+ * disk requests (one disk queue per channel and LUN, its io_uring's
+ * eventfd in the same loop), reaps their completions and answers: a
+ * request lives on one thread from packet to completion. storvsp_add_disk/remove_disk may be called
+ * from any thread while the guest runs (hot add / hot remove: the guest is told to rescan with
+ * VSTOR_OPERATION_ENUMERATE_BUS).
  *
  * Wire format: hvdef/storvsp_proto.h; SCSI model: scsi.h. Docs: docs/storage.md.
  */
@@ -37,8 +37,20 @@ struct storvsp_config {
 	struct guest_memory *mem;
 	unsigned controller;  /* index: picks the instance GUID */
 	unsigned vcpus;	      /* sub-channels offered: vcpus - 1 at most */
-	unsigned queue_depth; /* per channel and LUN; 0 = 256 */
+	unsigned queue_depth; /* of each disk queue (per channel and LUN); 0 = 256 */
+	/*
+	 * Requests in flight per channel, preallocated when the channel opens;
+	 * 0 = STORVSP_DEFAULT_REQUESTS. A guest that sends more finds its
+	 * packets left in the ring until requests complete (counted as busy).
+	 * The controller's guest-driven memory is bounded by channels x
+	 * max_requests x storvsp_request_size().
+	 */
+	unsigned max_requests;
 };
+#define STORVSP_DEFAULT_REQUESTS 128u
+#define STORVSP_MAX_REQUESTS	 4096u
+/* Bytes of host memory one request of the pool takes. */
+size_t storvsp_request_size(void);
 
 int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret) must_check;
 /* Closes the channels (waiting for requests in flight), closes every disk, frees. NULL ok. */
@@ -74,9 +86,13 @@ struct storvsp_channel_stats {
 	uint64_t completions;	 /* completions sent */
 	uint64_t signals_in;	 /* guest -> host signals */
 	uint64_t interrupts_out; /* host -> guest interrupts */
-	uint64_t ring_full;	 /* completions that waited for room */
+	uint64_t ring_full;	 /* packets left in the ring: no room for their answer */
+	uint64_t busy;		 /* packets left in the ring: every request in flight (a flood) */
 	uint64_t queue_full;	 /* submissions that waited for a disk queue's room */
 	uint64_t bad_packets;	 /* malformed packets (answered with an error) */
+	uint64_t aborted;	 /* requests ended unanswered: the channel closed under them */
+	unsigned max_requests;	 /* the pool */
+	unsigned inflight_max;	 /* most requests in flight at once so far */
 };
 struct storvsp_stats {
 	uint16_t version;

@@ -23,15 +23,19 @@ struct sp_disk {
 	struct scsi_lun *sl;
 	struct disk *disk;
 	_Atomic unsigned inflight; /* requests holding this disk */
+	atomic_bool removed;	   /* off luns[]: the last release signals sp->idle */
 };
 
-/* One EXECUTE_SRB from acceptance to its completion. */
+/*
+ * One EXECUTE_SRB from acceptance to its completion, from the channel's
+ * preallocated pool. Everything in it belongs to the channel's loop.
+ */
 struct sp_request {
 	struct sp_channel *chan;
 	struct sp_disk *disk; /* NULL: answered without a disk */
 	unsigned lun;
 	uint64_t trans_id;
-	size_t reply_len;
+	size_t reply_len;	   /* room for it is reserved in the outgoing ring */
 	struct vmscsi_request srb; /* as the guest sent it */
 	struct scsi_cmd cmd;
 	/* The stage being run: the command's ops, then the FUA flush. */
@@ -39,33 +43,45 @@ struct sp_request {
 	unsigned nops, next_op;
 	bool flushing;
 	struct scsi_disk_op flush_op;
-	_Atomic unsigned remaining; /* ops of the stage not completed, + 1 while submitting */
-	_Atomic int error;	    /* first error of the stage */
-	bool send_pending;	    /* deferred: waits to be sent (else: to be submitted) */
-	struct sp_request *next;    /* free or deferred list */
+	unsigned remaining;	 /* ops of the stage not completed, + 1 while submitting */
+	int error;		 /* first error of the stage */
+	struct sp_request *next; /* free list, or the list waiting for a disk queue's room */
 	struct disk_request dreq[SCSI_MAX_DISK_OPS];
 	unsigned iovcnt;
 	struct iovec iov[STORVSP_MAX_PFNS];
 };
 
+/* A disk queue of one channel for one LUN, in the channel's loop. */
+struct sp_queue {
+	struct sp_channel *chan;
+	struct disk_queue *q;
+	int fd_handle; /* vmbus_channel_add_fd */
+};
+
+/*
+ * One VMBus channel of the controller. The loop thread of the channel
+ * owns everything but the atomics and `stale` (sp->lock): it parses,
+ * submits, reaps its disk queues' completions and answers; the open and
+ * close callbacks touch the same state while the loop is not running.
+ */
 struct sp_channel {
 	struct storvsp *sp;
 	struct vmbus_channel *ch;
-	unsigned index;	       /* sub-channel index, 0 = primary */
-	bool stale;	       /* a sub-channel from before the primary was reopened */
-	pthread_mutex_t qlock; /* queues, dirty */
-	struct disk_queue *queues[STORVSP_MAX_LUNS];
-	uint64_t dirty;	      /* LUNs with submitted, uncommitted requests */
-	unsigned uncommitted; /* requests prepared since the last commit */
-	pthread_mutex_t lock; /* the lists below */
-	struct sp_request *free_list, *deferred, *deferred_tail;
-	unsigned allocated;
-	pthread_t worker; /* the channel's worker thread (set by its callbacks) */
-	_Atomic bool worker_known;
-	_Atomic bool closing;
-	_Atomic bool want_wake;	   /* a submission waits for queue room */
-	_Atomic unsigned inflight; /* requests of this channel not yet released */
-	_Atomic uint64_t requests, completions, ring_full, queue_full, bad_packets;
+	unsigned index; /* sub-channel index, 0 = primary */
+	bool stale;	/* a sub-channel from before the primary was reopened (sp->lock) */
+	struct sp_queue queues[STORVSP_MAX_LUNS];
+	uint64_t active; /* LUNs with a queue */
+	uint64_t dirty;	 /* LUNs with submitted, uncommitted requests */
+	unsigned uncommitted;
+	struct sp_request *pool; /* max_requests, allocated at open */
+	struct sp_request *free_list;
+	struct sp_request *waiting, *waiting_tail; /* taken, waiting for a disk queue's room */
+	unsigned inflight;			   /* requests taken and not released */
+	bool refused;		    /* a packet was answered BUSY: wake the loop at a release */
+	bool closing;		    /* the close callback runs: nothing is sent */
+	_Atomic uint64_t drop_luns; /* LUNs whose queue goes (hot remove, any thread) */
+	_Atomic unsigned inflight_max;
+	_Atomic uint64_t requests, completions, aborted, busy, ring_full, queue_full, bad_packets;
 };
 
 struct storvsp {
@@ -74,7 +90,8 @@ struct storvsp {
 	char name[24];
 	pthread_rwlock_t lun_lock; /* luns[] */
 	struct sp_disk *luns[STORVSP_MAX_LUNS];
-	pthread_mutex_t lock; /* chans[], nchans */
+	pthread_mutex_t lock; /* chans[], nchans; with idle: a removed disk's last release */
+	pthread_cond_t idle;
 	struct sp_channel *chans[STORVSP_MAX_CHANNELS];
 	unsigned nchans;
 	_Atomic uint16_t version;
@@ -84,14 +101,18 @@ struct storvsp {
 	struct guest_error_log errlog;
 };
 
-/* storvsp_io.c */
-/* Records the calling thread as the channel's worker (from the channel callbacks). */
-void sp_io_on_worker(struct sp_channel *c);
-void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id);
+/* storvsp_io.c, on the channel's loop unless said otherwise */
+/* EXECUTE_SRB: VMBUS_PACKET_DONE, or BUSY (no request free, no room for the answer). */
+int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id);
 void sp_io_commit(struct sp_channel *c);
 void sp_io_wake(struct sp_channel *c);
-/* Channel closed: waits for its requests, frees its queues and requests. */
+bool sp_io_poll(struct sp_channel *c);
+/* Open callback: the request pool. 0 or -ENOMEM. */
+int sp_io_channel_open(struct sp_channel *c);
+/* Close callback (the loop has stopped): every request completes or is dropped, queues go. */
 void sp_io_channel_closed(struct sp_channel *c);
-/* After a disk left luns[] and its requests drained: frees its queue on every channel. */
+/* Any thread, after a disk left luns[] and its requests drained: its queues go. */
 void sp_io_forget_lun(struct storvsp *sp, unsigned lun);
+/* Any thread: the disk's requests have all been released. */
+void sp_io_wait_idle(struct storvsp *sp, struct sp_disk *d);
 void sp_io_channel_free(struct sp_channel *c);

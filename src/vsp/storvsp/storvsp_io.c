@@ -1,12 +1,17 @@
 /*
- * EXECUTE_SRB (storvsp_internal.h): a request is parsed and submitted on
- * its channel's worker thread (the only thread that submits to that
- * channel's disk queues), completed on a disk queue's completion thread,
- * and answered on the channel it came in on. Whatever cannot go on at
- * once (a queue full, a FUA flush after its write, a completion that finds
- * the guest's ring full) waits on the channel's deferred list, which the
- * worker runs from its wake callback: never dropped, never blocking a
- * completion thread.
+ * EXECUTE_SRB (storvsp_internal.h), on the loop of the channel it came in
+ * on: parsed, submitted to the channel's disk queue for the LUN, reaped
+ * from that queue's io_uring (its eventfd is in the loop; the loop's spin
+ * reaps it too, without a system call) and answered, all on one thread.
+ *
+ * Bounds, so that the guest's behaviour never sizes host memory: the
+ * requests come from a pool of max_requests allocated when the channel
+ * opens, and the room for each answer is reserved in the outgoing ring
+ * before the request is taken. Without a free request or that room the
+ * packet is answered BUSY and stays in the ring; the release of a request
+ * wakes the channel to offer it again. A submission that finds a disk
+ * queue full waits on the channel's list (loop-local) until a completion
+ * of that channel frees room.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,23 +24,40 @@
 /* Requests handed to the kernel at once at most, even while the ring still has more. */
 #define COMMIT_BATCH 32
 
+size_t storvsp_request_size(void)
+{
+	return sizeof(struct sp_request);
+}
+
+static void disk_put(struct storvsp *sp, struct sp_disk *d)
+{
+	if (atomic_fetch_sub(&d->inflight, 1) == 1 && atomic_load(&d->removed)) {
+		pthread_mutex_lock(&sp->lock);
+		pthread_cond_broadcast(&sp->idle);
+		pthread_mutex_unlock(&sp->lock);
+	}
+}
+
+void sp_io_wait_idle(struct storvsp *sp, struct sp_disk *d)
+{
+	atomic_store(&d->removed, true);
+	pthread_mutex_lock(&sp->lock);
+	while (atomic_load(&d->inflight))
+		pthread_cond_wait(&sp->idle, &sp->lock);
+	pthread_mutex_unlock(&sp->lock);
+}
+
 static struct sp_request *req_get(struct sp_channel *c)
 {
-	struct sp_request *r;
+	struct sp_request *r = c->free_list;
 
-	pthread_mutex_lock(&c->lock);
-	r = c->free_list;
-	if (r)
-		c->free_list = r->next;
-	pthread_mutex_unlock(&c->lock);
-	if (!r) {
-		r = malloc(sizeof(*r));
-		if (!r)
-			return NULL;
-	}
+	if (!r)
+		return NULL;
+	c->free_list = r->next;
 	memset(r, 0, offsetof(struct sp_request, dreq));
 	r->chan = c;
-	atomic_fetch_add(&c->inflight, 1);
+	if (++c->inflight > atomic_load(&c->inflight_max))
+		atomic_store(&c->inflight_max, c->inflight);
 	return r;
 }
 
@@ -44,27 +66,15 @@ static void req_release(struct sp_request *r)
 	struct sp_channel *c = r->chan;
 
 	if (r->disk)
-		atomic_fetch_sub(&r->disk->inflight, 1);
-	pthread_mutex_lock(&c->lock);
+		disk_put(c->sp, r->disk);
 	r->next = c->free_list;
 	c->free_list = r;
-	pthread_mutex_unlock(&c->lock);
-	atomic_fetch_sub(&c->inflight, 1);
-}
-
-static void defer(struct sp_request *r, bool send)
-{
-	struct sp_channel *c = r->chan;
-
-	r->send_pending = send;
-	r->next = NULL;
-	pthread_mutex_lock(&c->lock);
-	if (c->deferred_tail)
-		c->deferred_tail->next = r;
-	else
-		c->deferred = r;
-	c->deferred_tail = r;
-	pthread_mutex_unlock(&c->lock);
+	c->inflight--;
+	if (c->refused && !c->closing) {
+		/* A packet waits in the ring for this request: offer it again. */
+		c->refused = false;
+		vmbus_channel_wake(c->ch);
+	}
 }
 
 /* The SRB status Linux expects for a SCSI result (storvsc_handle_error,
@@ -80,20 +90,7 @@ static uint8_t srb_status_of(const struct scsi_cmd *cmd)
 	return SRB_STATUS_ERROR | SRB_STATUS_AUTOSENSE_VALID;
 }
 
-void sp_io_on_worker(struct sp_channel *c)
-{
-	if (!atomic_load(&c->worker_known)) {
-		c->worker = pthread_self();
-		atomic_store(&c->worker_known, true);
-	}
-}
-
-static bool on_worker(struct sp_channel *c)
-{
-	return atomic_load(&c->worker_known) && pthread_equal(c->worker, pthread_self());
-}
-
-/* Sends the completion; on a full ring the request waits for room. */
+/* Sends the completion into the room reserved for it. */
 static void complete(struct sp_request *r)
 {
 	struct sp_channel *c = r->chan;
@@ -101,7 +98,9 @@ static void complete(struct sp_request *r)
 	uint8_t sense_room;
 	int e;
 
-	if (atomic_load(&c->closing)) {
+	if (c->closing) {
+		/* The guest closed the channel: nobody reads this ring any more. */
+		atomic_fetch_add(&c->aborted, 1);
 		req_release(r);
 		return;
 	}
@@ -130,38 +129,22 @@ static void complete(struct sp_request *r)
 		if (r->cmd.status != SCSI_STATUS_GOOD)
 			reply.status = VSTOR_STATUS_IO_DEVICE_ERROR;
 	}
-	e = vmbus_channel_send(c->ch, VMBUS_PKT_COMP, 0, r->trans_id, &reply, r->reply_len);
-	if (e == -EAGAIN) {
-		atomic_fetch_add(&c->ring_full, 1);
-		defer(r, true);
-		/*
-		 * The worker retries it. On the worker itself, the channel calls
-		 * the wake callback once the guest frees room (pending_send_sz);
-		 * from another thread, the guest may have freed it already, before
-		 * this request was on the list: wake the worker to look again.
-		 */
-		if (!on_worker(c))
-			vmbus_channel_wake(c->ch);
-		return;
-	}
-	if (e == 0)
-		atomic_fetch_add(&c->completions, 1);
+	e = vmbus_channel_send_reserved(c->ch, VMBUS_PKT_COMP, 0, r->trans_id, &reply,
+					r->reply_len);
+	atomic_fetch_add(e == 0 ? &c->completions : &c->aborted, 1);
 	req_release(r);
 }
 
+static void submit_stage(struct sp_request *r);
+
 static void stage_done(struct sp_request *r)
 {
-	int e = atomic_load(&r->error);
+	int e = r->error;
 
-	if (e == 0 && r->cmd.flush_after && !r->flushing) {
-		/* FUA: the write is done, now make it durable (from the submitting thread). */
+	if (e == 0 && r->cmd.flush_after && !r->flushing && !r->chan->closing) {
+		/* FUA: the write is done, now make it durable. */
 		r->flushing = true;
-		if (atomic_load(&r->chan->closing)) {
-			req_release(r);
-			return;
-		}
-		defer(r, false);
-		vmbus_channel_wake(r->chan->ch);
+		submit_stage(r);
 		return;
 	}
 	scsi_cmd_finish(r->disk->sl, &r->cmd, e);
@@ -171,14 +154,10 @@ static void stage_done(struct sp_request *r)
 static void on_disk_done(struct disk_request *dr, int result)
 {
 	struct sp_request *r = dr->opaque;
-	struct sp_channel *c = r->chan;
-	int zero = 0;
 
-	if (result < 0)
-		atomic_compare_exchange_strong(&r->error, &zero, result);
-	if (atomic_exchange(&c->want_wake, false))
-		vmbus_channel_wake(c->ch);
-	if (atomic_fetch_sub(&r->remaining, 1) == 1)
+	if (result < 0 && !r->error)
+		r->error = result;
+	if (--r->remaining == 0)
 		stage_done(r);
 }
 
@@ -196,31 +175,66 @@ static unsigned trim_iov(struct sp_request *r, uint64_t len)
 	return i;
 }
 
-static struct disk_queue *queue_for(struct sp_channel *c, unsigned lun, struct sp_disk *d)
+/* Hot remove: queues of LUNs other threads asked to drop (their requests drained). */
+static void apply_drops(struct sp_channel *c)
 {
-	struct disk_queue *q;
+	uint64_t drop = atomic_exchange(&c->drop_luns, 0) & c->active;
+	unsigned lun;
 
-	pthread_mutex_lock(&c->qlock);
-	q = c->queues[lun];
-	if (!q && disk_queue_new(d->disk, c->sp->cfg.queue_depth, &c->queues[lun]) == 0)
-		q = c->queues[lun];
-	pthread_mutex_unlock(&c->qlock);
-	return q;
+	for (lun = 0; drop; lun++, drop >>= 1) {
+		if (!(drop & 1))
+			continue;
+		vmbus_channel_remove_fd(c->ch, c->queues[lun].fd_handle);
+		c->queues[lun].q = disk_queue_free(c->queues[lun].q);
+		c->active &= ~(UINT64_C(1) << lun);
+		c->dirty &= ~(UINT64_C(1) << lun);
+	}
 }
 
-/* Submits what is left of the current stage (worker thread). */
+static void after_reap(struct sp_channel *c);
+
+static void on_queue_ready(void *opaque, struct vmbus_channel *ch)
+{
+	struct sp_queue *sq = opaque;
+
+	if (sq->q && disk_queue_complete(sq->q))
+		after_reap(sq->chan);
+}
+
+static struct disk_queue *queue_for(struct sp_channel *c, unsigned lun, struct sp_disk *d)
+{
+	struct sp_queue *sq = &c->queues[lun];
+	int h;
+
+	if (atomic_load(&c->drop_luns))
+		apply_drops(c);
+	if (sq->q)
+		return sq->q;
+	if (disk_queue_new(d->disk, c->sp->cfg.queue_depth, &sq->q) < 0)
+		return NULL;
+	sq->chan = c;
+	h = vmbus_channel_add_fd(c->ch, disk_queue_fd(sq->q), on_queue_ready, sq);
+	if (h < 0) {
+		sq->q = disk_queue_free(sq->q);
+		return NULL;
+	}
+	sq->fd_handle = h;
+	c->active |= UINT64_C(1) << lun;
+	return sq->q;
+}
+
+/* Submits what is left of the current stage; a full queue parks the request. */
 static void submit_stage(struct sp_request *r)
 {
 	struct sp_channel *c = r->chan;
 	struct disk_queue *q = queue_for(c, r->lun, r->disk);
-	int zero = 0;
 
 	if (r->flushing && r->ops != &r->flush_op) {
 		r->flush_op = (struct scsi_disk_op){.op = DISK_OP_FLUSH};
 		r->ops = &r->flush_op;
 		r->nops = 1;
 		r->next_op = 0;
-		atomic_store(&r->remaining, 2);
+		r->remaining = 2;
 	}
 	while (r->next_op < r->nops) {
 		const struct scsi_disk_op *o = &r->ops[r->next_op];
@@ -240,63 +254,82 @@ static void submit_stage(struct sp_request *r)
 		}
 		e = q ? disk_queue_submit(q, dr) : -EIO;
 		if (e == -EAGAIN) {
+			/* Parked: a completion of this channel frees room (after_reap). */
 			atomic_fetch_add(&c->queue_full, 1);
-			atomic_store(&c->want_wake, true);
-			defer(r, false);
-			/* Completions that ended before want_wake was set woke no one: look again
-			 * soon. */
-			vmbus_channel_set_timer(c->ch, 1000000);
+			r->next = NULL;
+			if (c->waiting_tail)
+				c->waiting_tail->next = r;
+			else
+				c->waiting = r;
+			c->waiting_tail = r;
 			return;
 		}
 		r->next_op++;
 		if (e < 0) {
-			atomic_compare_exchange_strong(&r->error, &zero, e);
-			atomic_fetch_sub(&r->remaining, 1);
+			if (!r->error)
+				r->error = e;
+			r->remaining--;
 			continue;
 		}
-		pthread_mutex_lock(&c->qlock);
 		c->dirty |= UINT64_C(1) << r->lun;
-		pthread_mutex_unlock(&c->qlock);
 		/* A ring the guest keeps full must not hold a whole queue back. */
 		if (++c->uncommitted >= COMMIT_BATCH)
 			sp_io_commit(c);
 	}
 	/* Drop the submission's own hold: the last completion (or this) finishes the stage. */
-	if (atomic_fetch_sub(&r->remaining, 1) == 1)
+	if (--r->remaining == 0)
 		stage_done(r);
+}
+
+/* Parked requests, in order, while their queues have room. */
+static void retry_waiting(struct sp_channel *c)
+{
+	struct sp_request *list = c->waiting, *r;
+
+	c->waiting = c->waiting_tail = NULL;
+	while ((r = list)) {
+		list = r->next;
+		submit_stage(r); /* parks it again (at the tail) if still full */
+	}
+}
+
+static void after_reap(struct sp_channel *c)
+{
+	if (c->waiting)
+		retry_waiting(c);
+	sp_io_commit(c);
 }
 
 void sp_io_commit(struct sp_channel *c)
 {
-	uint64_t dirty;
+	uint64_t dirty = c->dirty;
 	unsigned lun;
 
-	pthread_mutex_lock(&c->qlock);
-	dirty = c->dirty;
 	c->dirty = 0;
 	c->uncommitted = 0;
 	for (lun = 0; dirty; lun++, dirty >>= 1)
-		if ((dirty & 1) && c->queues[lun])
-			disk_queue_commit(c->queues[lun]);
-	pthread_mutex_unlock(&c->qlock);
+		if ((dirty & 1) && c->queues[lun].q)
+			disk_queue_commit(c->queues[lun].q);
+}
+
+bool sp_io_poll(struct sp_channel *c)
+{
+	uint64_t active = c->active;
+	unsigned lun, n = 0;
+
+	for (lun = 0; active; lun++, active >>= 1)
+		if ((active & 1) && disk_queue_in_flight(c->queues[lun].q))
+			n += disk_queue_reap(c->queues[lun].q);
+	if (n)
+		after_reap(c);
+	return n != 0;
 }
 
 void sp_io_wake(struct sp_channel *c)
 {
-	struct sp_request *list, *r;
-
-	pthread_mutex_lock(&c->lock);
-	list = c->deferred;
-	c->deferred = c->deferred_tail = NULL;
-	pthread_mutex_unlock(&c->lock);
-	while ((r = list)) {
-		list = r->next;
-		if (r->send_pending)
-			complete(r);
-		else
-			submit_stage(r);
-	}
-	sp_io_commit(c);
+	if (atomic_load(&c->drop_luns))
+		apply_drops(c);
+	after_reap(c);
 }
 
 /* Copies the LUN list of target 0 for REPORT LUNS. */
@@ -310,24 +343,34 @@ static unsigned lun_list(struct storvsp *sp, uint16_t *luns)
 	return n;
 }
 
-void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id)
+int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id)
 {
 	struct storvsp *sp = c->sp;
 	const struct vmscsi_request *srb = &p->pkt.srb;
+	size_t reply_len = p->pkt_len >= VSTOR_PACKET_HEADER_LEN + VMSCSI_REQUEST_LEN_PRE_WIN8
+				   ? p->pkt_len
+				   : sizeof(struct vstor_packet);
 	uint16_t luns[STORVSP_MAX_LUNS];
 	unsigned nluns = 0;
 	struct sp_request *r;
 	bool here;
 	int e;
 
+	/* Both bounds before anything is taken: a request, and room for its answer. */
+	if (!c->free_list) {
+		atomic_fetch_add(&c->busy, 1);
+		c->refused = true;
+		return VMBUS_PACKET_BUSY;
+	}
+	if (vmbus_channel_reserve(c->ch, reply_len) < 0) {
+		/* The channel wakes the loop once the guest frees room. */
+		atomic_fetch_add(&c->ring_full, 1);
+		return VMBUS_PACKET_BUSY;
+	}
 	atomic_fetch_add(&c->requests, 1);
 	r = req_get(c);
-	if (!r)
-		return; /* no memory: the guest's timeout handling takes over */
 	r->trans_id = trans_id;
-	r->reply_len = p->pkt_len >= VSTOR_PACKET_HEADER_LEN + VMSCSI_REQUEST_LEN_PRE_WIN8
-			       ? p->pkt_len
-			       : sizeof(struct vstor_packet);
+	r->reply_len = reply_len;
 	r->srb = *srb;
 	r->srb.srb_status = 0;
 	r->srb.scsi_status = 0;
@@ -379,83 +422,95 @@ void sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_
 			r->srb.scsi_status = SCSI_STATUS_CHECK_CONDITION;
 		}
 		complete(r);
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	if (scsi_lun_execute(r->disk->sl, &r->cmd, luns, nluns) == SCSI_CMD_DONE) {
 		complete(r);
-		return;
+		return VMBUS_PACKET_DONE;
 	}
 	r->ops = r->cmd.ops;
 	r->nops = r->cmd.nops;
-	atomic_store(&r->remaining, r->nops + 1);
+	r->remaining = r->nops + 1;
 	submit_stage(r);
-	return;
+	return VMBUS_PACKET_DONE;
 bad:
 	atomic_fetch_add(&c->bad_packets, 1);
 	r->srb.srb_status = SRB_STATUS_INVALID_REQUEST;
 	complete(r);
+	return VMBUS_PACKET_DONE;
+}
+
+int sp_io_channel_open(struct sp_channel *c)
+{
+	unsigned i, n = c->sp->cfg.max_requests;
+
+	c->pool = calloc(n, sizeof(*c->pool));
+	if (!c->pool)
+		return -ENOMEM;
+	c->free_list = NULL;
+	for (i = n; i-- > 0;) {
+		c->pool[i].next = c->free_list;
+		c->free_list = &c->pool[i];
+	}
+	c->inflight = 0;
+	c->refused = false;
+	c->closing = false;
+	c->waiting = c->waiting_tail = NULL;
+	c->active = c->dirty = 0;
+	c->uncommitted = 0;
+	atomic_store(&c->drop_luns, 0);
+	return 0;
 }
 
 void sp_io_channel_closed(struct sp_channel *c)
 {
-	struct sp_request *list, *r;
+	struct sp_request *r;
 	unsigned lun;
 
-	atomic_store(&c->closing, true);
-	for (;;) {
-		pthread_mutex_lock(&c->lock);
-		list = c->deferred;
-		c->deferred = c->deferred_tail = NULL;
-		pthread_mutex_unlock(&c->lock);
-		while ((r = list)) {
-			list = r->next;
-			req_release(r);
-		}
-		if (atomic_load(&c->inflight) == 0)
-			break;
-		/* Requests at the disk: their completions release them. */
-		usleep(1000);
-	}
-	pthread_mutex_lock(&c->qlock);
+	c->closing = true;
+	/* Every request at a disk completes (its callback runs here); none is answered. */
 	for (lun = 0; lun < STORVSP_MAX_LUNS; lun++)
-		c->queues[lun] = disk_queue_free(c->queues[lun]);
-	c->dirty = 0;
-	pthread_mutex_unlock(&c->qlock);
+		c->queues[lun].q = disk_queue_free(c->queues[lun].q);
+	c->active = c->dirty = 0;
+	/* Parked ones have nothing at a disk any more: they end unanswered. */
+	while ((r = c->waiting)) {
+		c->waiting = r->next;
+		atomic_fetch_add(&c->aborted, 1);
+		req_release(r);
+	}
+	c->waiting_tail = NULL;
+	if (c->inflight) {
+		/* Cannot happen: every request is free, parked or at a queue. Leak, never free. */
+		pv_log(LOG_ERR, "%s: channel %u closed with %u requests unaccounted for",
+		       c->sp->name, c->index, c->inflight);
+		c->pool = NULL;
+	}
+	free(c->pool);
+	c->pool = NULL;
+	c->free_list = NULL;
 }
 
 void sp_io_forget_lun(struct storvsp *sp, unsigned lun)
 {
 	unsigned i;
 
+	/* Each channel's loop frees its own queue for the LUN (apply_drops). */
 	pthread_mutex_lock(&sp->lock);
 	for (i = 0; i < sp->nchans; i++) {
-		struct sp_channel *c = sp->chans[i];
-		struct disk_queue *q;
-
-		pthread_mutex_lock(&c->qlock);
-		q = c->queues[lun];
-		c->queues[lun] = NULL;
-		c->dirty &= ~(UINT64_C(1) << lun);
-		pthread_mutex_unlock(&c->qlock);
-		disk_queue_free(q);
+		atomic_fetch_or(&sp->chans[i]->drop_luns, UINT64_C(1) << lun);
+		vmbus_channel_wake(sp->chans[i]->ch);
 	}
 	pthread_mutex_unlock(&sp->lock);
 }
 
 void sp_io_channel_free(struct sp_channel *c)
 {
-	struct sp_request *r;
 	unsigned lun;
 
 	if (!c)
 		return;
 	for (lun = 0; lun < STORVSP_MAX_LUNS; lun++)
-		disk_queue_free(c->queues[lun]);
-	while ((r = c->free_list)) {
-		c->free_list = r->next;
-		free(r);
-	}
-	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->qlock);
+		disk_queue_free(c->queues[lun].q);
+	free(c->pool);
 	free(c);
 }

@@ -9,7 +9,8 @@
  *     byte 0      bit 0: 64-bit convention (else 32-bit); bit 1: the input
  *                 GPA is 0x1000 + (value % 8192), often RAM; bit 2: same for
  *                 the output GPA; bit 3: turn the hypercall page off first;
- *                 bits 4-7: the calling VP (mod 2)
+ *                 bit 4: the calling VP; bit 5: from CPL 3; bit 6: from
+ *                 real mode (32-bit convention only): both refused with #UD
  *     bytes 1-8   control word (RCX, or EDX:EAX)
  *     bytes 9-16  input (RDX, or EBX:ECX)
  *     bytes 17-24 output (R8, or EDI:ESI)
@@ -20,6 +21,7 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fuzz_common.h"
 
@@ -58,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *r = data + off;
 		uint64_t control = fuzz_le64(r + 1), in = fuzz_le64(r + 9), out = fuzz_le64(r + 17);
 		struct vcpu_gprs regs, before;
-		bool long_mode = r[0] & 1;
+		struct vcpu_mode mode;
+		bool long_mode = r[0] & 1, refused;
 
 		if (r[0] & 2)
 			in = 0x1000 + in % 8192;
@@ -77,7 +80,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						  .rsi = out & 0xFFFFFFFF,
 						  .rdi = out >> 32};
 		before = regs;
-		hv_hypercall(e.hv, (r[0] >> 4) % 2, &regs, long_mode);
+		mode = (struct vcpu_mode){.protected_mode = !(r[0] & 0x40) || long_mode,
+					  .long_mode = long_mode,
+					  .cpl = r[0] & 0x20 ? 3 : 0};
+		refused = !hv_hypercall(e.hv, (r[0] >> 4) % 2, &regs, &mode);
+		/* Refused (CPL > 0, real mode): #UD, and not one register changed. */
+		if (refused != (mode.cpl != 0 || !mode.protected_mode) ||
+		    (refused && memcmp(&regs, &before, sizeof(regs))))
+			__builtin_trap();
+		if (refused)
+			continue;
 		/* Only the result registers may change; reserved result bits stay clear. */
 		if (regs.rbx != before.rbx || regs.rsi != before.rsi || regs.rdi != before.rdi ||
 		    regs.rip != before.rip || regs.r8 != before.r8)

@@ -27,11 +27,12 @@ static void quiet(void *opaque, enum log_level level, const char *line)
 {
 }
 
-static void echo_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
+static int echo_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_packet *pkt)
 {
 	if (vmbus_channel_send(ch, VMBUS_PKT_COMP, 0, pkt->trans_id, pkt->data, pkt->len) < 0) {
 		/* a full or broken ring is a guest matter */
 	}
+	return VMBUS_PACKET_DONE;
 }
 
 static const struct vmbus_channel_ops ops = {.packet = echo_packet};

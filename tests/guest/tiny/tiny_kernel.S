@@ -13,6 +13,8 @@
  *   idle        prints "idle", then halts forever (a VM that stays Running)
  *   count       prints a '.' every 2^16 iterations of a loop, forever (a VM
  *               whose progress is visible on its console: pause/resume tests)
+ *   spin        prints "spinning", then loops forever without an exit (a VM
+ *               that wants all of its vCPU: CPU-limit tests)
  */
 #define COM1 0x3F8
 #define PM1A_CNT 0x604
@@ -48,6 +50,8 @@ _start:
 	je idle
 	cmp $0x6e756f63, %eax          /* "coun" */
 	je count
+	cmp $0x6e697073, %eax          /* "spin" */
+	je spin
 	lea unknown(%rip), %rsi
 	call puts
 	jmp poweroff
@@ -135,6 +139,11 @@ count:
 	call putc
 	jmp count
 
+spin:
+	lea spinning(%rip), %rsi
+	call puts
+5:	jmp 5b                         /* no pause: pause-loop exiting would leave the guest */
+
 hang:
 	hlt
 	jmp hang
@@ -218,6 +227,7 @@ banner:	.asciz "Parvis tiny kernel\n"
 bye:	.asciz "tiny kernel: powering off\n"
 ready:	.asciz "echo: ready\n"
 idling:	.asciz "tiny kernel: idle\n"
+spinning: .asciz "tiny kernel: spinning\n"
 unknown: .asciz "tiny kernel: unknown command, powering off\n"
 
 	.section .note.pvh, "a", @note

@@ -55,7 +55,7 @@ static int queue_one(struct disk_queue *q, enum disk_op op, uint64_t off, void *
 	assert_int_equal(disk_queue_submit(q, &req), 0);
 	disk_queue_commit(q);
 	while (!__atomic_load_n(&sd.count, __ATOMIC_SEQ_CST))
-		sched_yield();
+		assert_true(disk_queue_wait(q) > 0);
 	return sd.result;
 }
 
@@ -180,10 +180,8 @@ static void test_eagain_and_discard(void **state)
 	r = disk_queue_submit(q, &reqs[2].req);
 	assert_int_equal(r, -EAGAIN);
 	disk_queue_commit(q);
-	pthread_mutex_lock(&qt.lock);
 	while (qt.completed < 2)
-		pthread_cond_wait(&qt.cond, &qt.lock);
-	pthread_mutex_unlock(&qt.lock);
+		assert_true(disk_queue_wait(q) > 0);
 	/* Discard through the queue punches a hole: zeroes read back. */
 	reqs[0].req = (struct disk_request){.op = DISK_OP_DISCARD,
 					    .offset = 0,

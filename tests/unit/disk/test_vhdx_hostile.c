@@ -26,6 +26,8 @@
 
 static char err[512];
 
+#define BAT_OFF_LOG (2u << 20) /* the BAT, where vhdx_create puts it for small disks */
+
 static const struct guid log_guid = {{9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6}};
 
 static char *make_vhdx(uint64_t size, uint32_t block)
@@ -68,9 +70,9 @@ static void set_log(struct vhdx_header *h, void *opaque)
 }
 
 /* Moves the log to the end of the file, log_len bytes, filled by fill(sector index). */
-static char *image_with_log(uint32_t log_len, void (*fill)(uint8_t *, uint32_t, uint32_t))
+static void install_log(const char *name, uint32_t log_len,
+			void (*fill)(uint8_t *, uint32_t, uint32_t))
 {
-	char *name = make_vhdx(8 << 20, 1 << 20);
 	int fd = open(name, O_RDWR);
 	struct log_place p;
 	uint8_t *log = calloc(1, log_len);
@@ -84,6 +86,13 @@ static char *image_with_log(uint32_t log_len, void (*fill)(uint8_t *, uint32_t, 
 	edit_headers(fd, set_log, &p);
 	close(fd);
 	free(log);
+}
+
+static char *image_with_log(uint32_t log_len, void (*fill)(uint8_t *, uint32_t, uint32_t))
+{
+	char *name = make_vhdx(8 << 20, 1 << 20);
+
+	install_log(name, log_len, fill);
 	return name;
 }
 
@@ -172,6 +181,187 @@ static void test_log_full_of_entries(void **state)
 		fail_msg("log of %llu sectors: %llu sectors examined", (unsigned long long)sectors,
 			 (unsigned long long)work);
 	assert_true(work >= 2 * 2 * sectors); /* checked and CRC'd: they were all valid */
+	unlink(name);
+	free(name);
+}
+
+/* What fill_zero_entry puts in sector 0: one entry with one zero descriptor. */
+static struct {
+	uint64_t zero_at, zero_len, last;
+} zero_entry;
+
+static void fill_zero_entry(uint8_t *sector, uint32_t i, uint32_t log_len)
+{
+	struct vhdx_log_entry_header h = {.signature = VHDX_LOG_ENTRY_SIGNATURE,
+					  .entry_length = 4096,
+					  .sequence_number = 1,
+					  .descriptor_count = 1,
+					  .log_guid = log_guid,
+					  .flushed_file_offset = 4 << 20,
+					  .last_file_offset = zero_entry.last};
+	struct vhdx_log_descriptor z = {.signature = VHDX_LOG_ZERO_SIGNATURE,
+					.leading_bytes = zero_entry.zero_len,
+					.file_offset = zero_entry.zero_at,
+					.sequence_number = 1};
+
+	if (i)
+		return;
+	memcpy(sector, &h, sizeof(h));
+	memcpy(sector + 64, &z, sizeof(z));
+	h.checksum = crc32c(0, sector, 4096);
+	memcpy(sector + 4, &h.checksum, 4);
+}
+
+static off_t size_of(const char *name)
+{
+	struct stat st;
+
+	assert_int_equal(stat(name, &st), 0);
+	return st.st_size;
+}
+
+/*
+ * Issue 12, item 8: a log entry whose LastFileOffset is 48 TiB (with a 40 TiB zero
+ * descriptor) was replayed: the file grown to 48 TiB, the zeroes written sector by sector
+ * where punch-hole is missing. Such an entry is not valid (a VHDX of 8 MiB cannot be that
+ * big): nothing is replayed, the file keeps its size. A zero descriptor within the bounds
+ * is still replayed.
+ */
+static void test_log_huge_offsets(void **state)
+{
+	char *name = make_vhdx(8 << 20, 1 << 20);
+	uint8_t buf[4096], back[4096];
+	struct disk *d;
+	uint64_t e;
+	off_t before;
+	int fd;
+
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	memset(buf, 0x5A, sizeof(buf));
+	assert_int_equal(disk_write(d, 0, buf, sizeof(buf)), 0);
+	disk_close(d);
+	fd = open(name, O_RDONLY);
+	assert_int_equal(pread(fd, &e, 8, BAT_OFF_LOG), 8);
+	close(fd);
+	zero_entry.zero_at = vhdx_bat_offset(e);
+	zero_entry.zero_len = UINT64_C(40) << 40;
+	zero_entry.last = UINT64_C(48) << 40;
+	install_log(name, 1 << 20, fill_zero_entry);
+	before = size_of(name);
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	assert_int_equal(disk_read(d, 0, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf)); /* not replayed */
+	disk_close(d);
+	assert_int_equal(size_of(name), before);
+	/* In bounds: the first 4 KiB of block 0 zeroed by the replay. */
+	zero_entry.zero_len = 4096;
+	zero_entry.last = (uint64_t)before;
+	install_log(name, 1 << 20, fill_zero_entry);
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	assert_int_equal(disk_read(d, 0, back, sizeof(back)), 0);
+	memset(buf, 0, sizeof(buf));
+	assert_memory_equal(buf, back, sizeof(buf));
+	disk_close(d);
+	unlink(name);
+	free(name);
+}
+
+/* --- The BAT (issue 12, item 8) --- */
+
+#define BAT_OFF (2u << 20) /* where vhdx_create puts it for small disks */
+
+/* Opens read-write expecting a refusal naming `what`; the file is unchanged. */
+static void expect_refused(const char *name, const char *what)
+{
+	struct disk *d = NULL;
+	struct stat before, after;
+
+	assert_int_equal(stat(name, &before), 0);
+	err[0] = '\0';
+	if (disk_open(name, 0, &d, err, sizeof(err)) == 0)
+		fail_msg("opened an image with %s", what);
+	if (!strstr(err, what))
+		fail_msg("error \"%s\" does not name \"%s\"", err, what);
+	assert_int_equal(stat(name, &after), 0);
+	assert_int_equal(before.st_size, after.st_size);
+	assert_int_equal(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+	assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+}
+
+/* Two payload blocks written, then BAT entry `to` made to map what entry `from` maps. */
+static void test_bat_aliasing(void **state)
+{
+	char *name = make_vhdx(8 << 20, 1 << 20);
+	uint8_t buf[4096];
+	struct disk *d;
+	uint64_t e[2], meta;
+	int fd;
+
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	memset(buf, 0x11, sizeof(buf));
+	assert_int_equal(disk_write(d, 0, buf, sizeof(buf)), 0);
+	assert_int_equal(disk_write(d, 1 << 20, buf, sizeof(buf)), 0);
+	disk_close(d);
+	fd = open(name, O_RDWR);
+	assert_int_equal(pread(fd, e, sizeof(e), BAT_OFF), sizeof(e));
+	assert_int_equal(vhdx_bat_state(e[0]), VHDX_BAT_FULLY_PRESENT);
+	assert_int_equal(vhdx_bat_state(e[1]), VHDX_BAT_FULLY_PRESENT);
+	assert_int_not_equal(vhdx_bat_offset(e[0]), vhdx_bat_offset(e[1]));
+	/* Block 1 onto block 0's data: a write to one would change the other. */
+	assert_int_equal(pwrite(fd, &e[0], 8, BAT_OFF + 8), 8);
+	close(fd);
+	expect_refused(name, "another entry maps");
+	/* Block 1 onto the metadata region (3 MiB in the files vhdx_create makes). */
+	meta = vhdx_bat_make(VHDX_BAT_FULLY_PRESENT, 3 << 20);
+	fd = open(name, O_RDWR);
+	assert_int_equal(pwrite(fd, &meta, 8, BAT_OFF + 8), 8);
+	close(fd);
+	expect_refused(name, "overlaps");
+	unlink(name);
+	free(name);
+}
+
+static uint64_t resident_bytes(void)
+{
+	unsigned long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * 64 TiB with 1 MiB blocks: a 512 MiB BAT in a sparse file. The open costs what the file
+ * holds (a few MiB), not the BAT's size: at most 32 MiB more resident memory (stated bound).
+ * On a small file the same size is refused: its BAT region cannot be there.
+ */
+static void test_64tib_sparse(void **state)
+{
+	char *name = make_vhdx(UINT64_C(64) << 40, 1 << 20);
+	struct disk_info info;
+	uint8_t buf[4096], back[4096];
+	uint64_t before, grown;
+	struct disk *d;
+
+	before = resident_bytes();
+	assert_int_equal(disk_open(name, 0, &d, err, sizeof(err)), 0);
+	grown = resident_bytes() - before;
+	if (grown > (32u << 20))
+		fail_msg("opening a sparse 64 TiB VHDX made the worker %llu KiB bigger",
+			 (unsigned long long)(grown >> 10));
+	disk_get_info(d, &info);
+	assert_int_equal(info.size, UINT64_C(64) << 40);
+	/* Still a working disk: a block near the end, allocated and read back. */
+	memset(buf, 0x64, sizeof(buf));
+	assert_int_equal(disk_write(d, (UINT64_C(64) << 40) - 4096, buf, sizeof(buf)), 0);
+	assert_int_equal(disk_read(d, (UINT64_C(64) << 40) - 4096, back, sizeof(back)), 0);
+	assert_memory_equal(buf, back, sizeof(buf));
+	disk_close(d);
+	/* The same image cut to 8 MiB: the BAT region is past the end of the file. */
+	assert_int_equal(truncate(name, 8 << 20), 0);
+	expect_refused(name, "region");
 	unlink(name);
 	free(name);
 }
@@ -435,6 +625,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_full_of_headers),
 		cmocka_unit_test(test_log_full_of_entries),
+		cmocka_unit_test(test_log_huge_offsets),
+		cmocka_unit_test(test_bat_aliasing),
+		cmocka_unit_test(test_64tib_sparse),
 		cmocka_unit_test(test_parent_fifo),
 		cmocka_unit_test(test_parent_device),
 		cmocka_unit_test(test_parent_proc),

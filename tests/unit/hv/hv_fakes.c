@@ -101,7 +101,7 @@ uint64_t fake_hypercall(struct hv *hv, unsigned vp, uint64_t control, uint64_t i
 {
 	struct vcpu_gprs regs = {.rax = 0xDEAD, .rcx = control, .rdx = input, .r8 = output};
 
-	hv_hypercall(hv, vp, &regs, true);
+	assert_true(hv_hypercall(hv, vp, &regs, &FAKE_KERNEL64));
 	/* The 64-bit convention changes RAX only. */
 	assert_int_equal(regs.rcx, control);
 	assert_int_equal(regs.rdx, input);

@@ -38,6 +38,9 @@ void fake_hv_free(struct fake_platform *fp, struct hv *hv);
 unsigned fake_msi_count(struct fake_platform *fp);
 
 /* Guest-side helpers. */
+/* The mode of a guest kernel calling the hypervisor (64-bit, CPL 0). */
+static const struct vcpu_mode FAKE_KERNEL64 = {.protected_mode = true, .long_mode = true};
+
 #define FAKE_OS_ID                                                                                 \
 	UINT64_C(0x8100000000000000) /* "Linux" open-source guest id, any value works              \
 				      */

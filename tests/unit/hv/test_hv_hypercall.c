@@ -36,6 +36,9 @@ struct recorder {
 	struct hv *post_back; /* if set, the message handler posts a message itself */
 };
 
+static const struct vcpu_mode KERNEL64 = {.protected_mode = true, .long_mode = true};
+static const struct vcpu_mode KERNEL32 = {.protected_mode = true};
+
 static uint16_t on_message(void *opaque, unsigned vp, uint32_t type, const void *payload,
 			   uint32_t size)
 {
@@ -313,25 +316,66 @@ static void test_32bit_convention(void **state)
 				  .rcx = 0xCCCCCCCC00000000ull | INPUT,
 				  .rdi = 0x1111111100000000ull,
 				  .rsi = 0x2222222200000000ull};
-	hv_hypercall(hv, 0, &regs, false);
+	hv_hypercall(hv, 0, &regs, &KERNEL32);
 	assert_int_equal(rec.messages, 1);
 	assert_int_equal(regs.rax, 0); /* result in EDX:EAX */
 	assert_int_equal(regs.rdx, 0);
 	assert_int_equal(regs.rcx, 0xCCCCCCCC00000000ull | INPUT); /* nothing else touched */
 	/* A status and the reps field both land in EDX:EAX. */
 	regs = (struct vcpu_gprs){.rax = 0x5C, .rdx = 0x1 /* rep count 1 on a simple call */};
-	hv_hypercall(hv, 0, &regs, false);
+	hv_hypercall(hv, 0, &regs, &KERNEL32);
 	assert_int_equal(regs.rax, HV_STATUS_INVALID_HYPERCALL_INPUT);
 	assert_int_equal(regs.rdx, 0);
 	/* Fast HvSignalEvent: the 8 input bytes in EBX:ECX. */
 	regs = (struct vcpu_gprs){.rax = 0x1005D, .rbx = 5, .rcx = EVT_CONN};
-	hv_hypercall(hv, 0, &regs, false);
+	hv_hypercall(hv, 0, &regs, &KERNEL32);
 	assert_int_equal(regs.rax, 0);
 	assert_int_equal(rec.flag, 5);
 	/* An input GPA above 4 GiB from EBX: outside this RAM. */
 	regs = (struct vcpu_gprs){.rax = 0x5C, .rbx = 1, .rcx = INPUT};
-	hv_hypercall(hv, 0, &regs, false);
+	hv_hypercall(hv, 0, &regs, &KERNEL32);
 	assert_int_equal(regs.rax, HV_STATUS_INVALID_ALIGNMENT);
+	fake_hv_free(&fp, hv);
+}
+
+/*
+ * Issue 12, item 8: the hypercall port answered at any CPL. Hyper-V raises #UD for a
+ * hypercall from CPL > 0 or real mode (KVM's kvm_hv_hypercall, "per HYPER-V spec"): the
+ * call does nothing and no register changes; the same call from the kernel works.
+ */
+static void test_refused_outside_kernel(void **state)
+{
+	static const struct vcpu_mode user64 = {.protected_mode = true,
+						.long_mode = true,
+						.cpl = 3},
+				      ring1 = {.protected_mode = true, .cpl = 1}, real = {0};
+	struct fake_platform fp;
+	struct recorder rec;
+	struct hv_stats st;
+	struct vcpu_gprs regs, before;
+	struct hv *hv;
+
+	memset(&rec, 0, sizeof(rec));
+	fake_hv_new(&fp, 1, RAM, NULL, &hv);
+	assert_int_equal(hv_register_event_handler(hv, EVT_CONN, on_event, &rec), 0);
+	fake_enable_hypercalls(hv, HCALL_PAGE);
+	/* Fast HvSignalEvent, 64-bit convention. */
+	before = regs = (struct vcpu_gprs){.rax = 0x1234, .rcx = 0x1005D, .rdx = EVT_CONN};
+	assert_false(hv_hypercall(hv, 0, &regs, &user64));
+	assert_memory_equal(&regs, &before, sizeof(regs));
+	assert_int_equal(rec.events, 0);
+	before = regs = (struct vcpu_gprs){.rax = 0x1005D, .rbx = 5, .rcx = EVT_CONN};
+	assert_false(hv_hypercall(hv, 0, &regs, &ring1));
+	assert_false(hv_hypercall(hv, 0, &regs, &real));
+	assert_memory_equal(&regs, &before, sizeof(regs));
+	assert_int_equal(rec.events, 0);
+	hv_get_stats(hv, &st);
+	assert_int_equal(st.hypercall_refused, 3);
+	/* The kernel's call goes through. */
+	regs = (struct vcpu_gprs){.rax = 0x1234, .rcx = 0x1005D, .rdx = EVT_CONN};
+	assert_true(hv_hypercall(hv, 0, &regs, &KERNEL64));
+	assert_int_equal(regs.rax, 0);
+	assert_int_equal(rec.events, 1);
 	fake_hv_free(&fp, hv);
 }
 
@@ -347,16 +391,16 @@ static void test_disabled_page(void **state)
 	fake_hv_new(&fp, 1, RAM, NULL, &hv);
 	assert_int_equal(hv_register_event_handler(hv, EVT_CONN, on_event, &rec), 0);
 	/* No hypercall page: the port is just an unassigned port, registers untouched. */
-	hv_hypercall(hv, 0, &regs, true);
+	hv_hypercall(hv, 0, &regs, &KERNEL64);
 	assert_int_equal(regs.rax, 0x1234);
 	assert_int_equal(rec.events, 0);
 	fake_enable_hypercalls(hv, HCALL_PAGE);
 	assert_int_equal(hv_msr_write(hv, 0, HV_MSR_HYPERCALL, HCALL_PAGE), 0);
-	hv_hypercall(hv, 0, &regs, true);
+	hv_hypercall(hv, 0, &regs, &KERNEL64);
 	assert_int_equal(regs.rax, 0x1234);
 	/* A VP index the partition does not have. */
 	assert_int_equal(hv_msr_write(hv, 0, HV_MSR_HYPERCALL, HCALL_PAGE | 1), 0);
-	hv_hypercall(hv, 1, &regs, true);
+	hv_hypercall(hv, 1, &regs, &KERNEL64);
 	assert_int_equal(regs.rax, 0x1234);
 	hv_get_stats(hv, &st);
 	assert_int_equal(st.hypercall_disabled, 3);
@@ -425,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_control_word),
 		cmocka_unit_test(test_32bit_convention),
 		cmocka_unit_test(test_disabled_page),
+		cmocka_unit_test(test_refused_outside_kernel),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_handler_posts_back),
 	};

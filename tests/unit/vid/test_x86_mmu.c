@@ -11,6 +11,8 @@
 #define P  1u
 #define RW 2u
 #define PS 0x80u
+#define US 4u
+#define XD (UINT64_C(1) << 63)
 
 static void put64(struct guest_memory *mem, uint64_t gpa, uint64_t v)
 {
@@ -81,11 +83,90 @@ static void test_no_paging_and_32bit(void **state)
 	guest_memory_free(mem);
 }
 
+/*
+ * The checks the worker makes before completing an instruction for the guest (pvm.c, issue
+ * 12 item 8): the rights of every level, XD, SMEP, SMAP and CR0.WP, as the guest's CPU.
+ */
+static void test_access_rights(void **state)
+{
+	struct guest_memory *mem;
+	struct x86_paging pg = {.cr0 = 0x80000001, .cr3 = 0x10000, .cr4 = 0x20, .efer = 0x500};
+	const struct x86_access user_read = {.kind = X86_ACCESS_READ, .cpl = 3},
+				kernel_read = {.kind = X86_ACCESS_READ, .cpl = 0},
+				kernel_read_ac = {.kind = X86_ACCESS_READ, .cpl = 0, .ac = true},
+				kernel_fetch = {.kind = X86_ACCESS_FETCH, .cpl = 0},
+				user_fetch = {.kind = X86_ACCESS_FETCH, .cpl = 3},
+				kernel_write = {.kind = X86_ACCESS_WRITE, .cpl = 0},
+				user_write = {.kind = X86_ACCESS_WRITE, .cpl = 3};
+	uint64_t gpa, out;
+
+	assert_int_equal(guest_memory_new(8 * MiB, &mem), 0);
+	/* 0x0000: user, read-only, XD; 0x1000: kernel only (U clear at the PT level). */
+	put64(mem, 0x10000, 0x11000 | P | RW | US);
+	put64(mem, 0x11000, 0x12000 | P | RW | US);
+	put64(mem, 0x12000, 0x13000 | P | RW | US);
+	put64(mem, 0x13000, 0x300000 | P | US | XD);
+	put64(mem, 0x13000 + 8, 0x301000 | P | RW);
+	/* The raw walk sees both; the checked one as the CPU would. */
+	assert_int_equal(x86_mmu_translate(mem, &pg, 0x1000, &gpa), 0);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_read, 0x1000, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_read_access(mem, &pg, &user_read, 0x1000, &out, 8), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read, 0x1000, &gpa), 0);
+	assert_int_equal(gpa, 0x301000);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_read, 0x0, &gpa), 0);
+	/* A read crossing from a user page into a kernel page fails whole. */
+	assert_int_equal(x86_mmu_read_access(mem, &pg, &user_read, 0xFFC, &out, 8), -EACCES);
+	/* XD only with EFER.NXE. */
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_fetch, 0x0, &gpa), 0);
+	pg.efer |= 0x800;
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_fetch, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_fetch, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_fetch, 0x1000, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_fetch, 0x1000, &gpa), 0);
+	/* SMEP: no supervisor fetch from a user page; SMAP: no supervisor read unless AC. */
+	put64(mem, 0x13000, 0x300000 | P | US);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_fetch, 0x0, &gpa), 0);
+	pg.cr4 |= UINT64_C(1) << 20;
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_fetch, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read, 0x0, &gpa), 0);
+	pg.cr4 |= UINT64_C(1) << 21;
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read_ac, 0x0, &gpa), 0);
+	/* Writes: a read-only page for user mode always, for the kernel with CR0.WP. */
+	pg.cr4 &= ~(UINT64_C(3) << 20);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_write, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_write, 0x0, &gpa), 0);
+	pg.cr0 |= UINT64_C(1) << 16;
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_write, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_write, 0x1000, &gpa), 0);
+	/* Not mapped stays -EFAULT. */
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read, 0x5000, &gpa), -EFAULT);
+	/* 32-bit paging: U/S of the PDE and the PTE. */
+	pg = (struct x86_paging){.cr0 = 0x80000001, .cr3 = 0x20000};
+	put32(mem, 0x20000, 0x21000 | P | RW);
+	put32(mem, 0x21000, 0x302000 | P | RW | US);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &user_read, 0x0, &gpa), -EACCES);
+	assert_int_equal(x86_mmu_translate_access(mem, &pg, &kernel_read, 0x0, &gpa), 0);
+	assert_int_equal(gpa, 0x302000);
+	guest_memory_free(mem);
+}
+
+static void test_cpl(void **state)
+{
+	assert_int_equal(x86_cpl(0, 3, 0), 0);		       /* real mode */
+	assert_int_equal(x86_cpl(1, 0, UINT64_C(1) << 17), 3); /* virtual-8086 */
+	assert_int_equal(x86_cpl(1, 0, 0), 0);
+	assert_int_equal(x86_cpl(0x80000001, 3, 0x202), 3);
+	assert_int_equal(x86_cpl(0x80000001, 1, 0x202), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_long_mode_4k_2m),
 		cmocka_unit_test(test_no_paging_and_32bit),
+		cmocka_unit_test(test_access_rights),
+		cmocka_unit_test(test_cpl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

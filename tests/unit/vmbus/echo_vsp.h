@@ -16,6 +16,8 @@ struct echo_vsp {
 	struct vmbus_channel *ch;
 	atomic_int opens, closes, wakes, packets, send_errors;
 	atomic_bool silent;	/* consume packets without answering */
+	atomic_bool busy;	/* answer BUSY: packets stay in the ring */
+	atomic_int refused;	/* packets answered BUSY */
 	atomic_int refuse_open; /* the open callback's result */
 	atomic_int burst;	/* packets to send at the next wake */
 	atomic_int burst_sent;
@@ -29,18 +31,23 @@ static inline int echo_open(void *opaque, struct vmbus_channel *ch, const uint8_
 	return atomic_load(&e->refuse_open);
 }
 
-static inline void echo_packet(void *opaque, struct vmbus_channel *ch,
-			       const struct vmbus_packet *pkt)
+static inline int echo_packet(void *opaque, struct vmbus_channel *ch,
+			      const struct vmbus_packet *pkt)
 {
 	struct echo_vsp *e = opaque;
 	uint16_t type = (pkt->flags & VMBUS_PKT_FLAG_COMPLETION_REQUESTED) ? VMBUS_PKT_COMP
 									   : VMBUS_PKT_DATA_INBAND;
 
+	if (atomic_load(&e->busy)) {
+		atomic_fetch_add(&e->refused, 1);
+		return VMBUS_PACKET_BUSY;
+	}
 	atomic_fetch_add(&e->packets, 1);
 	if (atomic_load(&e->silent))
-		return;
+		return VMBUS_PACKET_DONE;
 	if (vmbus_channel_send(ch, type, 0, pkt->trans_id, pkt->data, pkt->len) < 0)
 		atomic_fetch_add(&e->send_errors, 1);
+	return VMBUS_PACKET_DONE;
 }
 
 static inline void echo_wake(void *opaque, struct vmbus_channel *ch)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -310,6 +311,72 @@ static void test_largest_packet(void **state)
 	free(in);
 }
 
+/*
+ * A VSP that answers BUSY: the packet stays in the ring (the host's read
+ * index does not move), the guest's interrupts stay masked, and nothing
+ * more is read until the VSP wakes the channel; then every packet comes,
+ * in order, once.
+ */
+static void test_busy(void **state)
+{
+	struct vmbus_msg_offer_channel offer;
+	struct vmbus_client_channel *ch;
+	struct vmbus_channel_stats st;
+	struct echo_vsp e;
+	struct vmbus_client *c = connected(&e, &offer, false);
+	const struct vmbus_ring_header *in;
+	uint8_t buf[64];
+	unsigned i;
+
+	assert_int_equal(vmbus_client_open(c, &offer, 4, 4, 0, &ch), 0);
+	in = guest_memory_ptr(vmbus_client_memory(c), vmbus_client_channel_send_ring(ch), 4096);
+	atomic_store(&e.busy, true);
+	for (i = 0; i < 3; i++) {
+		memset(buf, (int)i, sizeof(buf));
+		assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND,
+						   VMBUS_PKT_FLAG_COMPLETION_REQUESTED, i, buf,
+						   sizeof(buf)),
+				 0);
+	}
+	assert_true(WAIT_FOR(atomic_load(&e.refused) >= 1));
+	usleep(20000);
+	/* Offered once, not read again without a wake; nothing consumed. */
+	assert_int_equal(atomic_load(&e.refused), 1);
+	assert_int_equal(__atomic_load_n(&in->read_index, __ATOMIC_ACQUIRE), 0);
+	assert_int_equal(__atomic_load_n(&in->interrupt_mask, __ATOMIC_ACQUIRE), 1);
+	vmbus_channel_get_stats(e.ch, &st);
+	assert_int_equal(st.packets_in, 0);
+	assert_int_equal(st.busy, 1);
+	/* A guest signal while busy changes nothing, and the loop sleeps (no spinning). */
+	{
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+		vmbus_server_handle_signal(vmbus_client_server(c),
+					   VMBUS_CHANNEL_CONNECTION_BASE +
+						   vmbus_client_channel_relid(ch));
+		usleep(100000);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+		assert_int_equal(atomic_load(&e.refused), 1);
+		/* Sleeping threads: far less CPU than the 100 ms of wall time. */
+		assert_true((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) <
+			    50000000L);
+	}
+	atomic_store(&e.busy, false);
+	vmbus_channel_wake(e.ch);
+	for (i = 0; i < 3; i++) {
+		struct vmbus_packet_desc d;
+		size_t len = sizeof(buf);
+
+		assert_int_equal(vmbus_client_recv_wait(ch, &d, buf, &len, 5000), 0);
+		assert_int_equal(d.trans_id, i);
+		assert_int_equal(buf[0], i);
+	}
+	assert_int_equal(atomic_load(&e.packets), 3);
+	assert_int_equal(vmbus_client_close(ch), 0);
+	vmbus_client_free(c);
+}
+
 static void test_host_interrupts_and_full_ring(void **state)
 {
 	struct vmbus_msg_offer_channel offer;
@@ -568,6 +635,7 @@ int main(void)
 		cmocka_unit_test_setup(test_subchannel_offers, setup_quiet),
 		cmocka_unit_test_setup(test_wraparound, setup_quiet),
 		cmocka_unit_test_setup(test_largest_packet, setup_quiet),
+		cmocka_unit_test_setup(test_busy, setup_quiet),
 		cmocka_unit_test_setup(test_host_interrupts_and_full_ring, setup_quiet),
 		cmocka_unit_test_setup(test_guest_signals_only_when_needed, setup_quiet),
 		cmocka_unit_test_setup(test_bad_messages, setup_quiet),

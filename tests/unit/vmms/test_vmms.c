@@ -73,9 +73,9 @@ static void make_record(struct vm_record *r, const char *name)
 	r->disks[0].path = strdup("/var/lib/disk.vhdx");
 	r->disks[0].lun = 3;
 	r->ndisks = 1;
-	vm_record_transition(r, VM_STATE_OFF, 1000, "new-vm");
-	vm_record_transition(r, VM_STATE_STARTING, 2000, "start-vm");
-	vm_record_transition(r, VM_STATE_RUNNING, 3000, "the worker is running");
+	vm_record_transition(r, VM_STATE_OFF, 1000, "new-vm", VM_BY_SERVICE);
+	vm_record_transition(r, VM_STATE_STARTING, 2000, "start-vm", 1001);
+	vm_record_transition(r, VM_STATE_RUNNING, 3000, "the worker is running", VM_BY_SERVICE);
 }
 
 struct loaded {
@@ -130,6 +130,9 @@ static void test_record_round_trip_and_corrupt(void **state)
 	assert_int_equal(back.nhistory, 3);
 	assert_int_equal(back.history[2].from, VM_STATE_STARTING);
 	assert_int_equal(back.history[2].time_ms, 3000);
+	/* who caused each transition: the caller's uid, or the service itself */
+	assert_int_equal(back.history[1].uid, 1001);
+	assert_int_equal(back.history[2].uid, VM_BY_SERVICE);
 	vm_record_fini(&back);
 	json_object_put(o);
 
@@ -150,7 +153,7 @@ static void test_record_round_trip_and_corrupt(void **state)
 		strstr(l.bad_error, "0e0b6031-5213-4934-818b-38d90ced39db: not valid JSON"));
 
 	/* replacing keeps one file; removing removes it */
-	vm_record_transition(&r, VM_STATE_STOPPING, 4000, "stop-vm");
+	vm_record_transition(&r, VM_STATE_STOPPING, 4000, "stop-vm", VM_BY_SERVICE);
 	assert_int_equal(inventory_write(dir, &r), 0);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(inventory_load(dir, on_load, &l), 0);
@@ -195,7 +198,8 @@ static void test_history_bounded(void **state)
 
 	make_record(&r, "h");
 	for (int i = 0; i < 3 * VM_HISTORY_MAX; i++)
-		vm_record_transition(&r, i % 2 ? VM_STATE_RUNNING : VM_STATE_PAUSED, i, "flip");
+		vm_record_transition(&r, i % 2 ? VM_STATE_RUNNING : VM_STATE_PAUSED, i, "flip",
+				     VM_BY_SERVICE);
 	assert_int_equal(r.nhistory, VM_HISTORY_MAX);
 	assert_int_equal(r.history[VM_HISTORY_MAX - 1].time_ms, 3 * VM_HISTORY_MAX - 1);
 	vm_record_fini(&r);

@@ -377,6 +377,83 @@ static void test_kvp(void **state)
 	vmbus_client_free(c);
 }
 
+/*
+ * A hostile guest's enumeration answers (issue 12, item 8): control characters and bidi
+ * overrides in keys and values, a key with no NUL filling its field and a key_size far past
+ * it, a value with no NUL. What reaches get-vmintegrationservice is bounded by the wire
+ * sizes and carries no control character.
+ */
+static void kvp_hostile(struct guest_ic *g, struct ic_msg_header *h, uint8_t *body, size_t len)
+{
+	struct ic_kvp_msg m;
+	struct ic_kvp_value *v = &m.body.enumerate.value;
+	uint32_t i;
+
+	memcpy(&m, body, sizeof(m));
+	if (m.operation == IC_KVP_OP_ENUMERATE && m.pool == IC_KVP_POOL_AUTO &&
+	    m.body.enumerate.index < 2) {
+		v->value_type = IC_KVP_REG_SZ;
+		if (m.body.enumerate.index == 0) {
+			put_utf16(v->key, "\x1b[2Jname\r", &v->key_size);
+			put_utf16(v->value, "v\x07\x7f", &v->value_size);
+			v->value[6] = 0x2E; /* U+202E RIGHT-TO-LEFT OVERRIDE */
+			v->value[7] = 0x20;
+			v->value[8] = 'x';
+			v->value[9] = 0;
+			v->value[10] = v->value[11] = 0;
+			v->value_size = 12;
+		} else {
+			for (i = 0; i < IC_KVP_MAX_KEY_SIZE; i += 2) {
+				v->key[i] = 'A';
+				v->key[i + 1] = 0;
+			}
+			v->key_size = UINT32_MAX;
+			for (i = 0; i < IC_KVP_MAX_VALUE_SIZE; i += 2) {
+				v->value[i] = 0x85; /* U+0085 NEXT LINE, a C1 control */
+				v->value[i + 1] = 0;
+			}
+			v->value_size = UINT32_MAX;
+		}
+	} else if (m.operation == IC_KVP_OP_ENUMERATE) {
+		h->status = IC_STATUS_NO_MORE_ITEMS;
+	}
+	memcpy(body, &m, sizeof(m));
+}
+
+static void test_kvp_hostile_strings(void **state)
+{
+	static const uint32_t kvp_guest[] = {IC_VERSION(4, 0)};
+	struct vmbus_client *c = client();
+	struct guest_ic g = {.versions = kvp_guest, .nversions = 1};
+	static struct ic_kvp_item items[8];
+	struct ic_kvp_status st;
+	struct ic_kvp *kvp;
+	unsigned n, i;
+
+	assert_int_equal(ic_kvp_new(vmbus_client_server(c), 0, &kvp), 0);
+	open_ic(c, IC_KVP_CLASS_GUID, &g);
+	assert_int_equal(guest_serve(&g, NULL, 5000), 0);
+	/* AUTO 0, 1, 2 (end), GUEST 0 (end). */
+	for (i = 0; i < 4; i++)
+		assert_int_equal(guest_serve(&g, kvp_hostile, 5000), 0);
+	assert_true(WAIT_FOR((ic_kvp_get_status(kvp, &st), st.refreshes == 1)));
+	n = ic_kvp_get_items(kvp, items, 8);
+	assert_int_equal(n, 2);
+	assert_string_equal(items[0].key, "?[2Jname?");
+	assert_string_equal(items[0].value, "v???x");
+	/* 256 UTF-16 units fill the key field: no more, whatever key_size says. */
+	assert_int_equal(strlen(items[1].key), IC_KVP_MAX_KEY_SIZE / 2);
+	assert_int_equal(strspn(items[1].key, "A"), IC_KVP_MAX_KEY_SIZE / 2);
+	assert_int_equal(strlen(items[1].value), IC_KVP_MAX_VALUE_SIZE / 2);
+	assert_int_equal(strspn(items[1].value, "?"), IC_KVP_MAX_VALUE_SIZE / 2);
+	for (i = 0; i < n; i++)
+		for (const char *p = items[i].value; *p; p++)
+			assert_true((unsigned char)*p >= 0x20 && (unsigned char)*p != 0x7F);
+	ic_kvp_free(kvp);
+	vmbus_client_channel_forget(g.ch);
+	vmbus_client_free(c);
+}
+
 static void test_no_common_version(void **state)
 {
 	static const uint32_t hb_guest[] = {IC_VERSION(3, 0)};
@@ -401,8 +478,11 @@ static void test_no_common_version(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_heartbeat),	  cmocka_unit_test(test_shutdown),
-		cmocka_unit_test(test_timesync),	  cmocka_unit_test(test_kvp),
+		cmocka_unit_test(test_heartbeat),
+		cmocka_unit_test(test_shutdown),
+		cmocka_unit_test(test_timesync),
+		cmocka_unit_test(test_kvp),
+		cmocka_unit_test(test_kvp_hostile_strings),
 		cmocka_unit_test(test_no_common_version),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,12 +64,16 @@ static void offers(struct fx *f)
 	f->offer = o[i];
 }
 
-static unsigned queue_depth; /* 0: storvsp's default */
+static unsigned queue_depth;  /* 0: storvsp's default */
+static unsigned max_requests; /* 0: storvsp's default */
 
 static int setup_bare(void **state)
 {
 	struct vmbus_client_config cfg = {.vcpus = VCPUS, .ram_size = 64 << 20};
-	struct storvsp_config sc = {.controller = 0, .vcpus = VCPUS, .queue_depth = queue_depth};
+	struct storvsp_config sc = {.controller = 0,
+				    .vcpus = VCPUS,
+				    .queue_depth = queue_depth,
+				    .max_requests = max_requests};
 	struct fx *f = calloc(1, sizeof(*f));
 
 	log_set_sink(quiet, NULL);
@@ -105,6 +109,17 @@ static int setup_small_queues(void **state)
 	queue_depth = 2;
 	r = setup(state);
 	queue_depth = 0;
+	return r;
+}
+
+/* A pool of 8 requests per channel: a guest that sends more is held back. */
+static int setup_small_pool(void **state)
+{
+	int r;
+
+	max_requests = 8;
+	r = setup(state);
+	max_requests = 0;
 	return r;
 }
 
@@ -578,56 +593,63 @@ static void test_parallel_channels(void **state)
 	assert_int_equal(ls.errors_io, 0);
 }
 
-/* Completions wait for room in a small ring, none lost. */
+/* Records completions: each tag once, every one successful. */
+static unsigned take_completions(struct storvsc_channel *ch, bool *seen, unsigned n, unsigned tmo)
+{
+	struct storvsc_completion c[64];
+	int got = storvsc_channel_poll(ch, c, 64, tmo), k;
+
+	for (k = 0; k < got; k++) {
+		assert_true(c[k].tag < n);
+		assert_false(seen[c[k].tag]);
+		seen[c[k].tag] = true;
+		assert_int_equal(c[k].srb_status, SRB_STATUS_SUCCESS);
+	}
+	return (unsigned)MAX(got, 0);
+}
+
+/*
+ * A small ring the guest does not read: the host takes a request only
+ * with room reserved for its completion, so once the host->guest ring is
+ * spoken for, packets stay in the guest->host ring (backpressure), and no
+ * completion is lost when the guest reads again.
+ */
 static void test_ring_full(void **state)
 {
 	struct fx *f = *state;
 	struct storvsc_client_config cfg = {.ring_pages = 2};
-	struct storvsc_completion c[64];
 	struct storvsp_channel_stats cs;
 	struct storvsc_channel *ch;
 	bool seen[200] = {false};
-	unsigned i, got = 0;
+	unsigned i = 0, got = 0, tries = 0;
 
 	storvsc_client_close(f->sc);
 	f->sc = NULL;
 	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
 	ch = primary(f);
-	for (i = 0; i < 200; i++) {
-		int r;
-
-		while ((r = storvsc_channel_submit_read(ch, 0, i, 1, f->buf, i)) == -EAGAIN)
-			usleep(200);
-		assert_int_equal(r, 0);
-	}
-	/* The guest reads nothing yet: completions beyond the ring's room must wait for it. */
-	for (i = 0; i < 5000; i++) {
-		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
-		if (cs.ring_full)
-			break;
-		usleep(1000);
-	}
-	assert_true(cs.ring_full > 0);
-	while (got < 200) {
-		int n = storvsc_channel_poll(ch, c, 64, TMO), k;
-
-		assert_true(n > 0);
-		for (k = 0; k < n; k++) {
-			assert_true(c[k].tag < 200);
-			assert_false(seen[c[k].tag]);
-			seen[c[k].tag] = true;
-			assert_int_equal(c[k].srb_status, SRB_STATUS_SUCCESS);
+	/* Without reading: until the guest's own ring stays full. */
+	while (i < 200 && tries < 200) {
+		if (storvsc_channel_submit_read(ch, 0, i, 1, f->buf, i) == 0) {
+			i++;
+			tries = 0;
+		} else {
+			tries++;
+			usleep(1000);
 		}
-		got += (unsigned)n;
 	}
-	/* The counter moves just after the send the guest already saw. */
-	for (i = 0; i < 5000; i++) {
-		assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
-		if (cs.completions == 200)
-			break;
-		usleep(1000);
+	assert_true(i < 200); /* the host stopped taking them */
+	assert_true(storvsp_get_channel_stats(f->sp, 0, &cs));
+	assert_true(cs.ring_full > 0);
+	assert_true(cs.requests < i); /* some wait in the guest->host ring */
+	/* Reading again lets the host take the rest; every completion arrives once. */
+	while (got < 200) {
+		while (i < 200 && storvsc_channel_submit_read(ch, 0, i, 1, f->buf, i) == 0)
+			i++;
+		got += take_completions(ch, seen, 200, TMO);
+		assert_true(got > 0);
 	}
-	assert_int_equal(cs.completions, 200);
+	assert_true(WAIT_FOR(storvsp_get_channel_stats(f->sp, 0, &cs) && cs.completions == 200));
+	assert_int_equal(cs.requests, 200);
 }
 
 /* --- Hot add and remove --- */
@@ -701,6 +723,121 @@ static void test_free_while_busy(void **state)
 	f->sp = storvsp_free(f->sp);
 	storvsc_client_forget(f->sc);
 	f->sc = NULL;
+}
+
+/*
+ * A guest that ignores its queue depth: 2000 reads at once on a channel
+ * whose pool holds 8. The host never has more than 8 in flight (its
+ * memory for them is the preallocated pool), leaves the rest in the ring
+ * (counted as busy), and completes every one.
+ */
+static void test_flood(void **state)
+{
+	enum { N = 2000 };
+	struct fx *f = *state;
+	struct storvsc_channel *ch = primary(f);
+	struct storvsp_channel_stats cs;
+	bool *seen = calloc(N, sizeof(*seen));
+	unsigned sent = 0, got = 0;
+
+	assert_non_null(seen);
+	while (got < N) {
+		/* As many as the guest's ring takes, then whatever came back. */
+		while (sent < N &&
+		       storvsc_channel_submit_read(ch, 0, sent % 1024, 1,
+						   f->buf + 4096 * (sent % 64), sent) == 0)
+			sent++;
+		got += take_completions(ch, seen, N, TMO);
+	}
+	assert_true(WAIT_FOR(storvsp_get_channel_stats(f->sp, 0, &cs) && cs.completions == N));
+	assert_int_equal(cs.requests, N);
+	assert_int_equal(cs.max_requests, 8);
+	assert_true(cs.inflight_max <= 8);
+	assert_true(cs.inflight_max >= 1);
+	assert_true(cs.busy > 0); /* the flood was held back, and counted */
+	assert_int_equal(cs.aborted, 0);
+	free(seen);
+}
+
+/* CLOSECHANNEL (after a GPADL_TEARDOWN if early) and waits for TORNDOWN. 0 or -ETIMEDOUT. */
+static int raw_close(struct fx *f, struct vmbus_client_channel *ch, bool teardown_first)
+{
+	struct vmbus_msg_relid m = {.header.msgtype = VMBUS_MSG_CLOSECHANNEL,
+				    .child_relid = vmbus_client_channel_relid(ch)};
+	uint8_t buf[VMBUS_MESSAGE_MAX_SIZE];
+	size_t len;
+
+	if (teardown_first)
+		assert_int_equal(vmbus_client_gpadl_teardown(f->vc, m.child_relid,
+							     vmbus_client_channel_gpadl(ch), false),
+				 0);
+	assert_int_equal(vmbus_client_post(f->vc, 1, &m, sizeof(m)), VMBUS_POST_OK);
+	if (!teardown_first)
+		assert_int_equal(vmbus_client_gpadl_teardown(f->vc, m.child_relid,
+							     vmbus_client_channel_gpadl(ch), false),
+				 0);
+	for (;;) {
+		struct vmbus_msg_gpadl_torndown t;
+		int e = vmbus_client_recv_msg(f->vc, buf, &len, TMO);
+
+		if (e < 0)
+			return e;
+		memcpy(&t, buf, sizeof(t));
+		if (t.header.msgtype == VMBUS_MSG_GPADL_TORNDOWN &&
+		    t.gpadl == vmbus_client_channel_gpadl(ch))
+			return 0;
+	}
+}
+
+/*
+ * Channels closed, GPADLs torn down and the controller removed (rescind)
+ * with full rings and every request of the pools in flight: each request
+ * taken is answered or counted aborted before the close is acknowledged,
+ * nothing is written into the guest's buffers after it (a pattern put
+ * there at TORNDOWN survives), and nothing is used after free (ASan).
+ */
+static void test_close_under_load(void **state)
+{
+	struct fx *f = *state;
+	unsigned n = storvsc_client_channel_count(f->sc), i, k;
+	uint64_t bufs[VCPUS];
+
+	assert_int_equal(n, VCPUS);
+	for (i = 0; i < n; i++) {
+		struct storvsc_channel *ch = storvsc_client_channel(f->sc, i);
+
+		bufs[i] = vmbus_client_alloc(f->vc, 16);
+		/* Fill the guest's ring: 8-sector reads cycling through 16 pages. */
+		for (k = 0; storvsc_channel_submit_read(ch, 0, k * 8, 8, bufs[i] + 4096 * (k % 16),
+							k) == 0;
+		     k++)
+			;
+		assert_true(k > 100);
+	}
+	/* Sub-channel 1 closes; sub-channel 2 tears its ring GPADL down first, then closes. */
+	for (i = 1; i <= 2; i++) {
+		struct storvsp_channel_stats cs;
+
+		assert_int_equal(raw_close(f,
+					   storvsc_channel_vmbus(storvsc_client_channel(f->sc, i)),
+					   i == 2),
+				 0);
+		/* Acknowledged: nothing of this channel is in flight any more. */
+		assert_true(storvsp_get_channel_stats(f->sp, i, &cs));
+		assert_int_equal(cs.requests, cs.completions + cs.aborted);
+		assert_true(cs.requests > 0);
+		memset(host(f, bufs[i], 16 * 4096), 0xA5, 16 * 4096);
+	}
+	/* The controller goes with the primary and sub-channel 3 open and busy: rescinds. */
+	f->sp = storvsp_free(f->sp);
+	storvsc_client_forget(f->sc);
+	f->sc = NULL;
+	for (i = 1; i <= 2; i++) {
+		const uint8_t *b = host(f, bufs[i], 16 * 4096);
+
+		for (k = 0; k < 16 * 4096; k++)
+			assert_int_equal(b[k], 0xA5);
+	}
 }
 
 /* One handshake step on a raw channel: the completion's status. */
@@ -923,6 +1060,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_while_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subchannels_then_close, setup_bare, teardown),
+		cmocka_unit_test_setup_teardown(test_flood, setup_small_pool, teardown),
+		cmocka_unit_test_setup_teardown(test_close_under_load, setup, teardown),
 		cmocka_unit_test(test_many_controllers),
 	};
 

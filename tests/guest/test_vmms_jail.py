@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""The worker's jail (docs/security.md), for workers started by parvis-vmms.
+
+A VM started through the service: its worker runs as a non-zero uid/gid of
+the service's range with no groups, no capabilities, no_new_privs and a
+seccomp filter; its mount, PID, network, IPC and UTS namespaces are not the
+host's; its root holds /dev/kvm and nothing of the host's. A test-only
+control command (built with -Dtest_hooks=true) makes the worker call
+socket(2): it dies with SIGSYS, only its VM goes Critical, and get-vm names
+the call. A second VM keeps its uid while it exists and gets another one;
+--no-jail runs workers as root, as before.
+"""
+import json
+import os
+import signal
+import socket
+import tempfile
+
+from parvis_test import Tap, kvm_available, skip_all
+from vmms_test import Service
+
+if not kvm_available():
+    skip_all('no /dev/kvm')
+if os.geteuid() != 0:
+    skip_all('the jail needs root')
+
+tap = Tap()
+tiny = os.environ['PARVIS_TINY_KERNEL']
+tmp = tempfile.mkdtemp(prefix='pvj-', dir='/tmp')
+FIRST = 2130706432
+svc = Service(tmp, extra=['--jail-uids', f'{FIRST}-{FIRST + 15}'])
+tap.ok(svc.start(), 'the service starts with a jail uid range', svc.read_log()[-800:])
+
+
+def status_fields(pid):
+    out = {}
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            k, _, v = line.partition(':')
+            out[k] = v.strip()
+    return out
+
+
+def control(path, request):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(json.dumps(request).encode() + b'\n')
+    data = b''
+    while not data.endswith(b'\n'):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return json.loads(data) if data.strip() else None
+
+
+def start(name):
+    svc.cli('new-vm', name, '--memory', '32M', '--kernel', tiny, '--cmdline', 'idle')
+    rc, out, err = svc.cli('start-vm', name)
+    ok, v = svc.wait_vm(name, lambda v: v['state'] == 'Running' and v['pid'], 30)
+    return ok, v, err
+
+
+ok, a, err = start('jailed')
+tap.ok(ok, 'a VM starts jailed', json.dumps(a) + err)
+pid = a['pid'] if a else 0
+st = status_fields(pid) if pid else {}
+uids = st.get('Uid', '0').split()
+gids = st.get('Gid', '0').split()
+tap.ok(len(set(uids)) == 1 and int(uids[0]) >= FIRST and int(uids[0]) <= FIRST + 15,
+       'the worker runs as a uid of the range (real, effective, saved, fs)', st.get('Uid'))
+tap.ok(len(set(gids)) == 1 and gids[0] == uids[0], 'and the gid of the same number', st.get('Gid'))
+tap.ok(st.get('Groups', 'x') == '', 'no supplementary groups', repr(st.get('Groups')))
+tap.ok(all(st.get(k) == '0000000000000000' for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd',
+                                                       'CapAmb')),
+       'no capabilities (inheritable, permitted, effective, bounding, ambient)', json.dumps(st))
+tap.ok(st.get('NoNewPrivs') == '1', 'NoNewPrivs 1', st.get('NoNewPrivs'))
+tap.ok(st.get('Seccomp') == '2', 'Seccomp 2 (filter)', st.get('Seccomp'))
+tap.ok(st.get('NSpid', '').split()[-1:] == ['1'], 'PID 1 of its own PID namespace',
+       st.get('NSpid'))
+for ns in ('mnt', 'pid', 'net', 'ipc', 'uts'):
+    mine = os.readlink(f'/proc/self/ns/{ns}')
+    theirs = os.readlink(f'/proc/{pid}/ns/{ns}') if pid else mine
+    tap.ok(mine != theirs, f'its {ns} namespace is not the host\'s', f'{mine} {theirs}')
+root = f'/proc/{pid}/root'
+entries = sorted(os.listdir(root)) if pid else []
+tap.ok(set(entries) <= {'dev', 'sys'} and os.listdir(f'{root}/dev') == ['kvm'],
+       '/proc/PID/root holds /dev/kvm (and the PVM marker) and none of the host\'s files',
+       repr(entries))
+tap.ok(not os.path.exists(f'{root}/etc') and not os.path.exists(f'{root}/proc') and
+       not os.path.exists(f'{root}{tmp}'), 'no /etc, no /proc, no state directory inside')
+kvm = os.stat(f'{root}/dev/kvm') if pid else None
+tap.ok(kvm and kvm.st_uid == int(uids[0]) and (kvm.st_mode & 0o777) == 0o600,
+       'its /dev/kvm is its own (mode 0600, owned by its uid)', repr(kvm))
+with open(f'/proc/{pid}/mountinfo') as f:
+    mounts = f.read().splitlines()
+tap.ok(len(mounts) == 1 and ' / / ro,' in mounts[0], 'one mount in its namespace: / read-only',
+       '\n'.join(mounts))
+with open(f'/proc/{pid}/limits') as f:
+    limits = f.read()
+tap.ok('Max core file size        0' in limits, 'core dumps off', limits)
+
+# The same VM keeps its uid; another VM gets another one.
+svc.cli('stop-vm', 'jailed', '--turn-off')
+ok, a2, err = start('jailed')
+uid2 = status_fields(a2['pid'])['Uid'].split()[0] if ok else None
+tap.ok(uid2 == uids[0], 'restarted, the VM has the same uid', f'{uid2} {uids[0]}')
+ok, b, err = start('second')
+uid_b = status_fields(b['pid'])['Uid'].split()[0] if ok else None
+tap.ok(ok and uid_b != uids[0] and int(uid_b) >= FIRST, 'a second VM gets a uid of its own',
+       f'{uid_b} {uids[0]}')
+
+# A forbidden system call: SIGSYS, only that VM Critical, get-vm names the call.
+ctl = os.path.join(svc.state_dir, 'run', a2['id'], 'control.sock')
+try:
+    ans = control(ctl, {'command': 'test-forbidden-syscall'})
+except (OSError, ValueError) as e:
+    ans = repr(e)
+ok, v = svc.wait_vm('jailed', lambda v: v['state'] == 'Critical', 20)
+tap.ok(ok and 'signal 31' in v['status'] and 'socket' in v['status'] and
+       'thread control' in v['status'],
+       'a forbidden system call kills the worker with SIGSYS; get-vm names the call and thread',
+       json.dumps(v) + ' ' + repr(ans))
+tap.ok(svc.state('second') == 'Running', 'the other VM still runs', svc.state('second'))
+rc, out, err = svc.cli('stop-vm', 'jailed', '--turn-off')
+tap.ok(rc == 0 and svc.state('jailed') == 'Off', 'the Critical VM is acknowledged', out + err)
+svc.cli('stop-vm', 'second', '--turn-off')
+tap.ok(svc.stop() == 0, 'the service stops', svc.read_log()[-800:])
+
+# --no-jail: workers run as root (development, benchmarks).
+svc2 = Service(os.path.join(tmp, 'nj'), extra=['--no-jail'])
+os.makedirs(svc2.base, exist_ok=True)
+tap.ok(svc2.start(), 'the service starts with --no-jail', svc2.read_log()[-800:])
+svc = svc2
+ok, c, err = start('plain')
+st = status_fields(c['pid']) if ok else {}
+tap.ok(ok and st.get('Uid', '').split()[0] == '0' and st.get('Seccomp') == '0',
+       '--no-jail: the worker runs as root without a filter', json.dumps(st))
+svc2.cli('stop-vm', 'plain', '--turn-off')
+tap.ok(svc2.stop() == 0, 'that service stops too', svc2.read_log()[-800:])
+tap.done()

@@ -1,0 +1,30 @@
+/* Helpers of the hostile-guest suite (tests/hostile/): the memory bound every case states. */
+#pragma once
+
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* Resident memory of this process, from /proc/self/statm. */
+static inline uint64_t hostile_resident_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* The host (this process) grew by at most bound bytes since before. */
+#define hostile_assert_growth(before, bound)                                                       \
+	do {                                                                                       \
+		uint64_t _now = hostile_resident_bytes(), _b = (before);                           \
+		if (_now > _b && _now - _b > (uint64_t)(bound))                                    \
+			fail_msg("resident memory grew by %llu KiB (bound %llu KiB)",              \
+				 (unsigned long long)((_now - _b) >> 10),                          \
+				 (unsigned long long)((uint64_t)(bound) >> 10));                   \
+	} while (0)
