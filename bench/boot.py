@@ -14,8 +14,10 @@ same memory, vCPUs and command line in parvis-vmwp and in QEMU from Debian
     process start to first KVM_RUN (wall and CPU ms), and the worker's own
     memory (its RSS without guest RAM: anonymous and file pages, not the guest's memfd).
 Then it prints medians, the Parvis/QEMU ratios where both reached init,
-and the targets (start-up <= 8 ms CPU, overhead <= 5 MiB). Timings are
-measured, never asserted: nothing here fails a test.
+and the targets (start-up <= 8 ms CPU, overhead <= 5 MiB). A figure or a
+verdict that a side did not produce is printed as "not measured: <why>",
+never as a number. Timings are measured, never asserted: nothing here
+fails a test.
 """
 import argparse
 import json
@@ -92,11 +94,15 @@ def run_parvis(vmwp, kit, args, tmp, i):
         proc.kill()
         rc = proc.wait()
     s = json.load(open(stats)) if os.path.exists(stats) else {}
+
+    def scaled(key, div):
+        return s[key] / div if isinstance(s.get(key), (int, float)) else None
+
     return {
         'reached_init_s': reached, 'uptime_s': uptime_at(text, INIT_LINE), 'exit': rc,
-        'last': last_line(text), 'exits': s.get('exits', {}),
-        'startup_ms': s.get('startup_ns', 0) / 1e6, 'startup_cpu_ms': s.get('startup_cpu_ns', 0) / 1e6,
-        'overhead_mib': s.get('rss_bytes', 0) / 2**20,
+        'last': last_line(text), 'exits': s.get('exits', {}), 'stats': bool(s),
+        'startup_ms': scaled('startup_ns', 1e6), 'startup_cpu_ms': scaled('startup_cpu_ns', 1e6),
+        'overhead_mib': scaled('rss_bytes', 2**20),
         'total_s': time.monotonic() - t0,
     }
 
@@ -112,7 +118,7 @@ def run_qemu(kit, args, tmp, i, timeout):
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     reached, text = watch(proc, console, timeout, stop_at_init=True)
-    rss_mib = 0
+    rss_mib = None
     try:
         with open(f'/proc/{proc.pid}/status') as f:
             rss_mib = int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1)) / 1024
@@ -137,8 +143,12 @@ def med(values):
     return statistics.median(values) if values else None
 
 
-def fmt(v, unit='', nd=2):
-    return '-' if v is None else f'{v:.{nd}f}{unit}'
+def fmt(v, unit='', nd=2, why='no value'):
+    return f'not measured: {why}' if v is None else f'{v:.{nd}f}{unit}'
+
+
+def target(v, limit, unit):
+    return 'no verdict' if v is None else f'target <= {limit} {unit}: ratio {v / limit:.2f}'
 
 
 def main():
@@ -168,31 +178,45 @@ def main():
     for i in range(args.runs):
         p = run_parvis(vmwp, kit, args, tmp, i)
         parvis.append(p)
-        print(f'parvis run {i + 1}: init at {fmt(p["reached_init_s"], " s")} wall, '
-              f'{fmt(p["uptime_s"], " s")} guest; exit {p["exit"]}; start-up {p["startup_ms"]:.1f} ms '
-              f'({p["startup_cpu_ms"]:.1f} ms CPU); overhead {p["overhead_mib"]:.1f} MiB', flush=True)
+        nostats = 'the worker wrote no --exit-stats'
+        print(f'parvis run {i + 1}: init at {fmt(p["reached_init_s"], " s", why="no init line")} wall, '
+              f'{fmt(p["uptime_s"], " s", why="no init line")} guest; exit {p["exit"]}; '
+              f'start-up {fmt(p["startup_ms"], " ms", 1, nostats)} '
+              f'({fmt(p["startup_cpu_ms"], " ms", 1, nostats)} CPU); '
+              f'overhead {fmt(p["overhead_mib"], " MiB", 1, nostats)}', flush=True)
         if not args.no_qemu and shutil.which('qemu-system-x86_64') and args.qemu_cpu:
             # QEMU gets three times what Parvis needed (at least 2 minutes): on
             # PVM hosts it may spin forever, and how far it got is the result.
             budget = max(120.0, 3 * (p['reached_init_s'] or args.timeout / 3))
             q = run_qemu(kit, args, tmp, i, min(budget, args.timeout))
             qemu.append(q)
-            print(f'qemu   run {i + 1}: init at {fmt(q["reached_init_s"], " s")} wall, '
-                  f'{fmt(q["uptime_s"], " s")} guest; {q["ended"]}; last line: {q["last"]}', flush=True)
+            print(f'qemu   run {i + 1}: init at {fmt(q["reached_init_s"], " s", why=q["ended"])} wall, '
+                  f'{fmt(q["uptime_s"], " s", why=q["ended"])} guest; {q["ended"]}; last line: {q["last"]}',
+                  flush=True)
 
     print('\n== medians')
     pw, pu = med([p['reached_init_s'] for p in parvis]), med([p['uptime_s'] for p in parvis])
-    print(f'parvis: "Run /init" after {fmt(pw, " s")} wall, {fmt(pu, " s")} guest uptime '
+    print(f'parvis: "Run /init" after {fmt(pw, " s", why="no run reached it")} wall, '
+          f'{fmt(pu, " s", why="no run reached it")} guest uptime '
           f'({sum(p["reached_init_s"] is not None for p in parvis)}/{len(parvis)} runs reached it)')
     if qemu:
         qw, qu = med([q['reached_init_s'] for q in qemu]), med([q['uptime_s'] for q in qemu])
         n = sum(q['reached_init_s'] is not None for q in qemu)
-        print(f'qemu:   "Run /init" after {fmt(qw, " s")} wall, {fmt(qu, " s")} guest uptime ({n}/{len(qemu)} runs reached it)')
+        why = f'no QEMU run reached init ({qemu[-1]["ended"]})'
+        print(f'qemu:   "Run /init" after {fmt(qw, " s", why=why)} wall, {fmt(qu, " s", why=why)} guest uptime '
+              f'({n}/{len(qemu)} runs reached it)')
         print(f'qemu got as far as: {qemu[-1]["last"]!r} ({qemu[-1]["ended"]})')
         if pw and qw:
             print(f'ratio parvis/qemu, wall time to init: {pw / qw:.2f} (lower is better)')
-        elif pw and not qw:
-            print('ratio: Parvis reaches init, QEMU does not (target met)')
+        else:
+            print('ratio parvis/qemu, wall time to init: not measured: ' +
+                  ('neither reached init' if not pw and not qw else
+                   'QEMU did not reach init' if pw else 'Parvis did not reach init'))
+    else:
+        print('qemu: not measured: ' + ('--no-qemu' if args.no_qemu else
+                                        'qemu-system-x86_64 is not installed'
+                                        if not shutil.which('qemu-system-x86_64') else
+                                        'no CPU model QEMU starts with here'))
     exits = {}
     for p in parvis:
         for k, v in p['exits'].items():
@@ -201,12 +225,14 @@ def main():
           ', '.join(f'{k} {statistics.median(v):.0f}' for k, v in exits.items() if any(v)))
     cpu = med([p['startup_cpu_ms'] for p in parvis])
     over = med([p['overhead_mib'] for p in parvis])
-    print(f'parvis start-up to first KVM_RUN: {fmt(med([p["startup_ms"] for p in parvis]), " ms")} wall, '
-          f'{fmt(cpu, " ms")} CPU (target <= {STARTUP_CPU_TARGET_MS} ms: ratio {cpu / STARTUP_CPU_TARGET_MS:.2f})')
-    print(f'parvis memory overhead (RSS without guest RAM): {fmt(over, " MiB")} '
-          f'(target <= {OVERHEAD_TARGET_MIB} MiB: ratio {over / OVERHEAD_TARGET_MIB:.2f})')
+    nostats = 'no run wrote --exit-stats'
+    print(f'parvis start-up to first KVM_RUN: {fmt(med([p["startup_ms"] for p in parvis]), " ms", why=nostats)} '
+          f'wall, {fmt(cpu, " ms", why=nostats)} CPU ({target(cpu, STARTUP_CPU_TARGET_MS, "ms")})')
+    print(f'parvis memory overhead (RSS without guest RAM): {fmt(over, " MiB", why=nostats)} '
+          f'({target(over, OVERHEAD_TARGET_MIB, "MiB")})')
     if qemu:
-        print(f'qemu RSS (guest RAM included): {fmt(med([q["rss_mib"] for q in qemu]), " MiB")}')
+        print(f'qemu RSS (guest RAM included): '
+              f'{fmt(med([q["rss_mib"] for q in qemu]), " MiB", why="QEMU had exited before it was read")}')
     return 0
 
 

@@ -29,6 +29,7 @@ static const char usage[] =
 	"       parvis vhd resize FILE --size SIZE\n"
 	"       parvis vhd convert SRC DST [--format vhdx|raw] [--fixed|--dynamic] [--block-size "
 	"SIZE]\n"
+	"                          [--sector-size 512|4096]\n"
 	"       parvis vhd merge CHILD\n"
 	"options for long work: --progress (a percentage on stderr; the default on a terminal)\n";
 
@@ -345,10 +346,12 @@ static int cmd_convert(struct opts *o)
 	else
 		p.format = src->format == DISK_FORMAT_RAW ? DISK_FORMAT_VHDX : DISK_FORMAT_RAW;
 	disk_image_info_free(src);
-	if (p.format == DISK_FORMAT_RAW && (o->fixed != -1 || o->block_size))
-		return bad_usage("--fixed, --dynamic and --block-size are for VHDX output");
+	if (p.format == DISK_FORMAT_RAW && (o->fixed != -1 || o->block_size || o->sector_size))
+		return bad_usage("--fixed, --dynamic, --block-size and --sector-size are for VHDX "
+				 "output");
 	p.fixed = o->fixed == 1;
 	p.block_size = o->block_size;
+	p.logical_sector_size = o->sector_size;
 	return disk_image_convert(o->args[0], o->args[1], &p, err, sizeof(err)) < 0 ? failed(err)
 										    : 0;
 }

@@ -171,8 +171,10 @@ int disk_image_convert(const char *src, const char *dst, const struct disk_conve
 		struct vhdx_create_params cp = {
 			.size = info.size,
 			.block_size = p->block_size,
-			.logical_sector_size = info.logical_sector_size,
-			.physical_sector_size = info.physical_sector_size,
+			.logical_sector_size = p->logical_sector_size ? p->logical_sector_size
+								      : info.logical_sector_size,
+			.physical_sector_size =
+				MAX(info.physical_sector_size, p->logical_sector_size),
 			.fixed = p->fixed,
 		};
 		r = vhdx_create(dst, &cp, err, err_size);

@@ -52,9 +52,10 @@ int disk_raw_create(const char *path, uint64_t size, char *err, size_t err_size)
 int disk_image_resize(const char *path, uint64_t new_size, char *err, size_t err_size) must_check;
 
 struct disk_convert_params {
-	enum disk_format format; /* of the output */
-	bool fixed;		 /* VHDX output: fixed rather than dynamic */
-	uint32_t block_size;	 /* VHDX output: 0 = default */
+	enum disk_format format;      /* of the output */
+	bool fixed;		      /* VHDX output: fixed rather than dynamic */
+	uint32_t block_size;	      /* VHDX output: 0 = default */
+	uint32_t logical_sector_size; /* VHDX output: 512 or 4096; 0 = the source's */
 	disk_progress_fn progress;
 	void *opaque;
 };

@@ -635,7 +635,7 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 
 	if (!vm || api_param_string(req, "path", true, VM_PATH_MAX, &path, err) < 0 ||
 	    api_param_bool(req, "readonly", &readonly, err) < 0 ||
-	    api_param_u64(req, "controller", false, 0, &controller, err) < 0 ||
+	    api_param_u64(req, "controller", false, VM_MAX_SCSI - 1, &controller, err) < 0 ||
 	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
 	    svc_need_state(vm, "add-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
 			   err) < 0)
@@ -655,15 +655,21 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 				      vm->rec.name);
 			return NULL;
 		}
-		if (lun != UINT64_MAX && vm->rec.disks[i].lun == lun) {
-			api_error_set(err, API_ERR_EXISTS, "LUN %llu of VM '%s' is taken by '%s'",
-				      (unsigned long long)lun, vm->rec.name, vm->rec.disks[i].path);
+		if (lun != UINT64_MAX && vm->rec.disks[i].controller == controller &&
+		    vm->rec.disks[i].lun == lun) {
+			api_error_set(err, API_ERR_EXISTS,
+				      "LUN %llu of controller %llu of VM '%s' is taken by '%s'",
+				      (unsigned long long)lun, (unsigned long long)controller,
+				      vm->rec.name, vm->rec.disks[i].path);
 			return NULL;
 		}
 	}
-	if (lun == UINT64_MAX) /* the lowest free LUN */
+	if (lun == UINT64_MAX) /* the lowest free LUN of that controller */
 		for (lun = 0; lun < 64; lun++) {
-			for (i = 0; i < vm->rec.ndisks && vm->rec.disks[i].lun != lun; i++)
+			for (i = 0;
+			     i < vm->rec.ndisks && (vm->rec.disks[i].controller != controller ||
+						    vm->rec.disks[i].lun != lun);
+			     i++)
 				;
 			if (i == vm->rec.ndisks)
 				break;
@@ -727,11 +733,12 @@ static struct json_object *call_remove_disk(struct service *svc, const struct ap
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_PAUSED,
 					   VM_STATE_CRITICAL};
 	struct vm *vm = svc_lookup(svc, req, err);
-	uint64_t lun = UINT64_MAX;
+	uint64_t lun = UINT64_MAX, controller = 0;
 	const char *path = NULL;
 	unsigned i;
 
 	if (!vm || api_param_string(req, "path", false, VM_PATH_MAX, &path, err) < 0 ||
+	    api_param_u64(req, "controller", false, VM_MAX_SCSI - 1, &controller, err) < 0 ||
 	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
 	    svc_need_state(vm, "remove-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
 			   err) < 0)
@@ -741,15 +748,18 @@ static struct json_object *call_remove_disk(struct service *svc, const struct ap
 		return NULL;
 	}
 	for (i = 0; i < vm->rec.ndisks; i++)
-		if (path ? !strcmp(vm->rec.disks[i].path, path) : vm->rec.disks[i].lun == lun)
+		if (path ? !strcmp(vm->rec.disks[i].path, path)
+			 : vm->rec.disks[i].controller == controller && vm->rec.disks[i].lun == lun)
 			break;
 	if (i == vm->rec.ndisks) {
 		if (path)
 			api_error_set(err, API_ERR_NOT_FOUND, "VM '%s' has no disk '%s'",
 				      vm->rec.name, path);
 		else
-			api_error_set(err, API_ERR_NOT_FOUND, "VM '%s' has no disk at LUN %llu",
-				      vm->rec.name, (unsigned long long)lun);
+			api_error_set(err, API_ERR_NOT_FOUND,
+				      "VM '%s' has no disk at LUN %llu of controller %llu",
+				      vm->rec.name, (unsigned long long)lun,
+				      (unsigned long long)controller);
 		return NULL;
 	}
 	if (vm_state_has_worker(vm->rec.state)) {

@@ -22,6 +22,7 @@
 #define VM_CMDLINE_MAX	  4095
 #define VM_NOTES_MAX	  4096
 #define VM_MAX_DISKS	  64
+#define VM_MAX_SCSI	  4 /* SCSI controllers 0..3, as the worker has them (docs/storage.md) */
 #define VM_MAX_CPUS	  240
 #define VM_MIN_MEMORY	  (16ull << 20)
 #define VM_HISTORY_MAX	  64 /* transitions kept per VM, oldest dropped first */

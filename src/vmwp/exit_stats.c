@@ -124,6 +124,30 @@ static struct json_object *hv_json(const struct hv_stats *h)
 	return o;
 }
 
+void exit_stats_record_status(struct exit_stats_sink *s, struct json_object *vmbus,
+			      struct json_object *storage)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!s->boot_status)
+		s->boot_status = json_object_new_array();
+	if (!o || !s->boot_status) {
+		json_object_put(o);
+		json_object_put(vmbus);
+		json_object_put(storage);
+		return;
+	}
+	json_object_object_add(o, "vmbus", vmbus);
+	json_object_object_add(o, "storage", storage);
+	json_object_array_add(s->boot_status, o);
+}
+
+void exit_stats_fini(struct exit_stats_sink *s)
+{
+	json_object_put(s->boot_status);
+	s->boot_status = NULL;
+}
+
 int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned boots)
 {
 	struct json_object *o = json_object_new_object(), *exits = json_object_new_object();
@@ -157,6 +181,9 @@ int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned
 	ADD(o, "rss_bytes", s->rss_bytes);
 	ADD(o, "guest_resident_bytes", s->guest_resident_bytes);
 #undef ADD
+	json_object_object_add(o, "boot_status",
+			       s->boot_status ? json_object_get(s->boot_status)
+					      : json_object_new_array());
 	r = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) < 0 ? -EIO : 0;
 	json_object_put(o);
 	return r;

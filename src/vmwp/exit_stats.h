@@ -2,11 +2,14 @@
  * What a worker run cost, for benchmarks (--exit-stats FILE): exits by
  * reason over all boots, the Hyper-V interface's counters (hypercalls by
  * code, synthetic MSR accesses by MSR, SynIC traffic), start-up time and
- * CPU to the first KVM_RUN, and the worker's own memory (its resident set
- * without guest RAM).
+ * CPU to the first KVM_RUN, the worker's own memory (its resident set
+ * without guest RAM), and per boot the VMBus and storage status as the
+ * control socket gives it (docs/control.md) at that boot's stop: the device
+ * counters of a boot whose worker exits before anyone could ask.
  */
 #pragma once
 
+#include <json-c/json.h>
 #include <stdint.h>
 
 #include "hv/hv.h"
@@ -17,14 +20,20 @@ struct exit_stats_sink {
 	struct hv_stats hv;		   /* summed over boots */
 	uint64_t startup_ns;		   /* process start to the first KVM_RUN */
 	uint64_t startup_cpu_ns;	   /* CPU time consumed by then */
-	uint64_t rss_bytes;	       /* worker RSS without guest RAM (shmem) at the last stop */
-	uint64_t guest_resident_bytes; /* guest RAM resident then */
-	uint64_t run_ns;	       /* wall time from first KVM_RUN to the last stop */
+	uint64_t rss_bytes;		 /* worker RSS without guest RAM (shmem) at the last stop */
+	uint64_t guest_resident_bytes;	 /* guest RAM resident then */
+	uint64_t run_ns;		 /* wall time from first KVM_RUN to the last stop */
+	struct json_object *boot_status; /* array, one {"vmbus", "storage"} per boot; owned */
 };
 
 /* Adds a stopped partition's numbers (call before freeing it). */
 void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t process_start_ns);
 /* Adds a machine's Hyper-V counters (NULL: none). */
 void exit_stats_record_hv(struct exit_stats_sink *s, const struct hv *hv);
+/* Appends a boot's {"vmbus": vmbus, "storage": storage}; takes both (NULL: null). */
+void exit_stats_record_status(struct exit_stats_sink *s, struct json_object *vmbus,
+			      struct json_object *storage);
 /* Writes the numbers as a JSON object. */
 int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned boots);
+/* Frees what the sink holds. */
+void exit_stats_fini(struct exit_stats_sink *s);

@@ -254,6 +254,7 @@ static enum exit_status worker_run(struct worker *w)
 				sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
+			exit_stats_fini(&stats);
 			return config_error ? EXIT_BAD_CONFIG : EXIT_HOST_ERROR;
 		}
 		p = machine_partition(m);
@@ -286,6 +287,9 @@ static enum exit_status worker_run(struct worker *w)
 		}
 		exit_stats_record(&stats, p, w->start_ns);
 		exit_stats_record_hv(&stats, machine_hv(m));
+		if (w->cfg.exit_stats_path)
+			exit_stats_record_status(&stats, vmbus_host_status_json(machine_vmbus(m)),
+						 storage_status_json(machine_storage(m)));
 		pthread_mutex_lock(&w->lock);
 		w->machine = NULL;
 		w->paused = false;
@@ -312,6 +316,7 @@ static enum exit_status worker_run(struct worker *w)
 		machine_free(m);
 		if (w->cfg.exit_stats_path)
 			exit_stats_write(&stats, w->cfg.exit_stats_path, boots);
+		exit_stats_fini(&stats);
 		return status_for(why);
 	}
 }

@@ -45,9 +45,101 @@ def check_firmware_clean(con):
     return not bad, 'no [Firmware Bug]/[Firmware Warn]/[Firmware Info] line from the guest', '\n'.join(bad[:20])
 
 
+# What the guest kernel prints when it finds a fault of its own or of the
+# platform under it: WARN() and BUG() (include/asm-generic/bug.h, lib/bug.c:
+# "WARNING: CPU: N PID: N at", "kernel BUG at", "BUG: ..."), oopses
+# (arch/x86/kernel/dumpstack.c), the stack dumps that go with them, the
+# soft/hard lockup watchdog (kernel/watchdog.c), RCU stalls
+# (kernel/rcu/tree_stall.h) and hung tasks (kernel/hung_task.c). A kernel general
+# protection fault comes with its Oops; a user-space one ("traps: init[1] general
+# protection fault") is how init dies on PVM, and is no fault of the kernel.
+GUEST_FAULT = re.compile(
+    r'------------\[ cut here \]------------|WARNING: CPU: \d+ PID: \d+ at |\bkernel BUG at |'
+    r'\bBUG: |\bOops\b|\bCall Trace:|soft lockup|hard LOCKUP|'
+    r'rcu: INFO: \S+ (self-)?detected stalls?|rcu_\w+ (self-)?detected stall|'
+    r'blocked for more than \d+ seconds|Kernel panic')
+# Where init cannot run (PVM: no system calls from guest user space, docs/pvm.md),
+# init dies and the kernel panics with this cause (kernel/exit.c, do_exit of init).
+INIT_PANIC = 'Kernel panic - not syncing: Attempted to kill init!'
+
+# The worker's counters of what went wrong, by path in its status JSON
+# (docs/control.md) and --exit-stats (docs/vmwp.md): each must be zero after
+# a boot, unless the test provoked it (then exactly what it provoked).
+HV_ERRORS = ('hypercall_failed', 'hypercall_unknown', 'messages_dropped', 'interrupt_errors',
+             'guest_errors')
+VMBUS_ERRORS = ('bad_messages', 'gpadl_errors', 'open_errors')
+
+
+def error_counters(status=None, stats=None):
+    """{name: value} of every error counter in a status (or --exit-stats) JSON."""
+    out = {}
+    for n in HV_ERRORS:
+        if stats and n in stats.get('hv', {}):
+            out['hv.' + n] = stats['hv'][n]
+    boots = [status] if status else []
+    if stats:
+        boots += stats.get('boot_status') or []
+    for b, st in enumerate(boots):
+        tag = f'boot{b}.' if len(boots) > 1 else ''
+        v = (st or {}).get('vmbus') or {}
+        for n in VMBUS_ERRORS:
+            if n in v.get('counters', {}):
+                out[f'{tag}vmbus.{n}'] = out.get(f'{tag}vmbus.{n}', 0) + v['counters'][n]
+        for c in v.get('channels', []):
+            out[f'{tag}vmbus.{c.get("name")}.bad_packets'] = c.get('bad_packets', 0)
+        for c in ((st or {}).get('storage') or {}).get('controllers', []):
+            pre = f'{tag}storage{c.get("controller")}'
+            out[pre + '.bad_packets'] = c.get('bad_packets', 0)
+            out[pre + '.protocol_errors'] = c.get('protocol_errors', 0)
+            for ch in c.get('channels', []):
+                out[f'{pre}.channel{ch.get("subchannel_index")}.bad_packets'] = ch.get('bad_packets', 0)
+            for d in c.get('disks', []):
+                out[f'{pre}.lun{d.get("lun")}.errors_io'] = d.get('errors_io', 0)
+    return out
+
+
+def check_guest_health(con, status=None, stats=None, provoked=None, init_panic=False):
+    """The guest kernel logged no fault of its own, and the worker counted no error.
+
+    con: the boot's console; status: a control-socket status of it; stats: the
+    worker's --exit-stats JSON (the hv counters, and each boot's status at its
+    stop). At least one of status/stats is needed: a boot whose counters nobody
+    read is not healthy. provoked: {counter: exact value} for errors the test
+    caused on purpose. init_panic: init cannot run (PVM), so each boot's log
+    ends in the panic INIT_PANIC; what follows it in that boot is not a fault.
+    """
+    provoked = provoked or {}
+    faults = []
+    for boot in re.split(r'(?=Linux version )', con):
+        if init_panic and INIT_PANIC in boot:
+            boot = boot[:boot.index(INIT_PANIC)]
+        faults += [l for l in boot.splitlines() if GUEST_FAULT.search(l)]
+    counters = error_counters(status, stats)
+    bad = {k: v for k, v in counters.items() if v != provoked.get(k, 0)}
+    missing = [k for k in provoked if k not in counters]
+    ok = not faults and not bad and not missing and bool(counters)
+    return ok, 'guest health: no WARN/BUG/Oops/Call Trace/lockup/stall/hung task, error counters ' + \
+        (f'as provoked ({provoked})' if provoked else 'zero'), '\n'.join(
+            faults[:20] + [f'{k} = {v}' for k, v in bad.items()] + [f'{k}: not reported' for k in missing] +
+            ([] if counters else ['no error counters: neither a status nor --exit-stats']))
+
+
+def check_init_panic(con):
+    """PVM: the one panic is init's death, not any other (a VMBus BUG after "Run /init" too)."""
+    panics = [l for l in con.splitlines() if 'Kernel panic' in l]
+    ok = len(panics) >= 1 and all(INIT_PANIC in l for l in panics)
+    return ok, 'the kernel panicked because init died ("Attempted to kill init"), nothing else', \
+        '\n'.join(panics) or 'no panic'
+
+
 def check_serial(con):
     ok = re.search(r'ttyS0 at I/O 0x3f8 \(irq = 4, base_baud = \d+\) is a 16550A', con) is not None
     return ok, 'COM1 detected as a 16550A on IRQ 4', ''
+
+
+def check_com2(con):
+    ok = re.search(r'ttyS1 at I/O 0x2f8 \(irq = 3, base_baud = \d+\) is a 16550A', con) is not None
+    return ok, 'COM2 detected as a 16550A on IRQ 3', '\n'.join(l for l in con.splitlines() if 'ttyS' in l)
 
 
 def check_rtc(con, started_utc):

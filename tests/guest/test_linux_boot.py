@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Boots the kit kernel on 1 vCPU and checks what its own log shows.
+"""Boots the kit kernel on 1 vCPU (COM1 the console, COM2 to a file) and checks
+what its own log shows.
 
 On hosts without hardware virtualization (PVM) guest user space cannot run:
 the kernel reaches "Run /init", init dies, panic=1 reboots through the ACPI
@@ -27,16 +28,19 @@ stats = os.path.join(tmp, 'stats.json')
 started = datetime.datetime.now(datetime.timezone.utc)
 w = Worker(['--kernel', vmlinux, '--initrd', initramfs, '--memory', f'{memory}M', '--cpus', '1',
             '--cmdline', cmdline + ' reboot=acpi parvis.run=true', '--serial',
-            'file:' + os.path.join(tmp, 'console'), '--no-reboot', '--exit-stats', stats],
+            'file:' + os.path.join(tmp, 'console'), '--com2', 'file:' + os.path.join(tmp, 'com2'),
+            '--no-reboot', '--exit-stats', stats],
            os.path.join(tmp, 'console'), os.path.join(tmp, 'stderr'))
 rc = w.wait(timeout=1500)
 con, err = w.console(), w.stderr()
 tap.ok(*lc.check_firmware_clean(con))
 w.close()
+s = json.load(open(stats)) if os.path.exists(stats) else {}
+tap.ok(*lc.check_guest_health(con, stats=s, init_panic=host_is_pvm()))
 
 tap.ok(rc == 0, 'worker exits 0 after the guest reboots (--no-reboot)', f'exit {rc}\n{err}\n{con[-3000:]}')
 tap.ok(lc.reached_init(con), 'kernel reached "Run /init"', con[-3000:])
-for ok, desc, diag in (lc.check_memory(con, memory), lc.check_acpi(con), lc.check_serial(con),
+for ok, desc, diag in (lc.check_memory(con, memory), lc.check_acpi(con), lc.check_serial(con), lc.check_com2(con),
                        lc.check_rtc(con, started), lc.check_cpus(con, 1), lc.check_pci(con)):
     tap.ok(ok, desc, diag)
 # Every VM is a Hyper-V child partition (src/hv/, docs/hyperv.md). VMBus has no
@@ -44,12 +48,12 @@ for ok, desc, diag in (lc.check_memory(con, memory), lc.check_acpi(con), lc.chec
 for ok, desc, diag in (lc.check_hyperv_detected(con), lc.check_hyperv_features(con),
                        lc.check_hyperv_clean(con), lc.check_hyperv_clocksource(con),
                        lc.check_hyperv_frequencies(con),
-                       lc.check_hyperv_exits(json.load(open(stats)) if os.path.exists(stats) else {}, 1)):
+                       lc.check_hyperv_exits(s, 1)):
     tap.ok(ok, desc, diag)
 if host_is_pvm():
-    tap.ok('Kernel panic' in con and 'the guest reset' in err,
-           'init cannot run on PVM: panic=1 rebooted through the ACPI reset register', err)
-    s = json.load(open(stats)) if os.path.exists(stats) else {}
+    tap.ok(*lc.check_init_panic(con))
+    tap.ok('the guest reset' in err, 'init cannot run on PVM: panic=1 rebooted through the ACPI reset register',
+           err)
     tap.ok(s.get('exits', {}).get('completed_int3', 0) >= 1,
            "the worker completed the guest's int3 self-test", json.dumps(s))
 else:

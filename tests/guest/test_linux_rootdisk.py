@@ -19,6 +19,7 @@ runs as init and prints the Debian version before rebooting; on PVM hosts
 user space cannot make system calls, so init dies at once and the kernel
 panics and reboots (panic=1): the worker exits with --no-reboot either way.
 """
+import json
 import os
 import re
 import shutil
@@ -68,12 +69,15 @@ try:
         args += (' init=/bin/sh -- -c "echo PARVIS-DEBIAN $(cat /etc/debian_version);'
                  ' exec /usr/bin/systemctl reboot -ff"')
     console = os.path.join(work, 'console.log')
+    stats = os.path.join(work, 'stats.json')
     w = Worker(['--kernel', vmlinux, '--memory', '512M', '--cpus', '2', '--no-reboot',
-                '--serial', 'file:' + console, '--disk', disk, '--cmdline', args],
+                '--serial', 'file:' + console, '--disk', disk, '--cmdline', args, '--exit-stats', stats],
                console, os.path.join(work, 'stderr.log'))
     rc = w.wait(1500)
     con = w.console()
     tap.ok(*lc.check_firmware_clean(con))
+    tap.ok(*lc.check_guest_health(con, stats=json.load(open(stats)) if os.path.exists(stats) else None,
+                                  init_panic=pvm))
     tap.ok(rc == 0, 'the worker ends with status 0 once the guest reboots (--no-reboot)',
            f'status {rc}\n{w.stderr()[-2000:]}\n{con[-3000:]}')
     tap.ok(re.search(r'scsi host\d+: storvsc_host_t', con) is not None, 'storvsc found the controller',
@@ -92,6 +96,7 @@ try:
            'the kernel ran init from the Debian root')
     if pvm:
         tap.skip('Debian\'s shell ran', 'guest user space cannot make system calls on PVM hosts')
+        tap.ok(*lc.check_init_panic(con))
     else:
         tap.ok(re.search(r'PARVIS-DEBIAN 12', con) is not None, 'Debian\'s shell ran from the root disk')
     tap.ok('I/O error' not in con and 'EXT4-fs error' not in con, 'no I/O or ext4 errors in the guest log')

@@ -11,7 +11,7 @@ import tempfile
 import time
 
 import linux_checks as lc
-from parvis_test import Tap, Worker, kit, kvm_available, skip_all
+from parvis_test import Tap, Worker, host_is_pvm, kit, kvm_available, skip_all
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -54,4 +54,6 @@ tap.ok('the guest reset: restarting it' in err, 'the worker logged the restart',
 s = json.load(open(stats)) if os.path.exists(stats) else {}
 ok, desc, diag = lc.check_hyperv_exits(s, 2)
 tap.ok(ok, desc + ' (both vCPUs)', diag)
+# Both boots' logs, the second up to SIGTERM.
+tap.ok(*lc.check_guest_health(w.console(), stats=s or None, init_panic=host_is_pvm()))
 tap.done()

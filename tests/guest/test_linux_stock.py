@@ -8,6 +8,7 @@ stock kernel spends minutes of emulated time before FPU set-up and its
 user space cannot make system calls (docs/pvm.md): the test is skipped
 there, with that reason.
 """
+import json
 import os
 import tempfile
 
@@ -24,13 +25,16 @@ if not vmlinuz or not os.path.exists(vmlinuz):
 tap = Tap()
 tmp = tempfile.mkdtemp(prefix='parvis-stock-')
 console = os.path.join(tmp, 'console')
+stats = os.path.join(tmp, 'stats.json')
 w = Worker(['--kernel', vmlinuz, '--initrd', initramfs, '--memory', '512M', '--cpus', '2',
-            '--cmdline', cmdline + ' parvis.run=uname%20-r', '--serial', 'file:' + console],
+            '--cmdline', cmdline + ' parvis.run=uname%20-r', '--serial', 'file:' + console,
+            '--exit-stats', stats],
            console, os.path.join(tmp, 'stderr'))
 rc = w.wait(timeout=300)
 con, err = w.console(), w.stderr()
 tap.ok(*lc.check_firmware_clean(con))
 w.close()
+tap.ok(*lc.check_guest_health(con, stats=json.load(open(stats)) if os.path.exists(stats) else None))
 tap.ok(rc == 0, 'the stock kernel booted and powered off (exit 0)', f'exit {rc}\n{err}\n{con[-3000:]}')
 tap.ok('PARVIS-GUEST-UP' in con, "busybox user space ran the kit's /init", con[-2000:])
 tap.ok('PARVIS-GUEST-RC 0' in con, 'the command given on the command line ran', con[-2000:])

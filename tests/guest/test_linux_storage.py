@@ -13,7 +13,9 @@ Guest user space cannot run on PVM hosts (docs/pvm.md), so the root holds
 as /sbin/init the tiny static program of idle_initramfs.py (`pause; jmp`,
 no system call): the kernel mounts the root, starts it, and stays up. A
 disk is then hot-added and hot-removed through the control socket, and the
-VM is shut down through the shutdown integration service (Linux's
+second controller gets a hot-added VHDX with 4 KiB logical sectors (made by
+`parvis vhd new --sector-size 4096`), which the guest must attach with
+4096-byte blocks. The VM is shut down through the shutdown integration service (Linux's
 orderly_poweroff cannot start /sbin/poweroff, so it syncs and powers off
 from the kernel). On the host: dumpe2fs shows the guest's mount (mount
 count, last mount time, the "not clean" state of a file system mounted
@@ -74,6 +76,10 @@ ro = p('ro.vhdx')
 subprocess.run(['qemu-img', 'create', '-q', '-f', 'vhdx', ro, '16M'], check=True)
 second = sparse('c1.img', 8 * MiB)
 hot = sparse('hot.img', 4 * MiB)
+k4 = p('k4.vhdx')
+cli = os.environ.get('PARVIS_CLI', 'parvis')
+subprocess.run([cli, 'vhd', 'new', k4, '--size', '4M', '--sector-size', '4096'], check=True,
+               capture_output=True)
 
 
 def partition_copy():
@@ -99,7 +105,7 @@ w = Worker(['--kernel', vmlinux, '--memory', '256M', '--cpus', '2',
             # which disk is named sda is not fixed.
             '--cmdline', cmdline + ' root=PARTUUID=50617276-01 rw rootwait',
             '--serial', 'file:' + p('console'), '--control', ctl, '--shutdown-timeout', '900',
-            '--no-reboot',
+            '--no-reboot', '--exit-stats', p('stats.json'),
             '--disk', root, '--disk', ro + ',readonly,lun=1', '--disk', second + ',controller=1'],
            p('console'), p('stderr'))
 
@@ -183,12 +189,27 @@ removed = w.wait_console(lambda c: re.search(r'sd 0:0:0:2: \[sd\w+\] Synchronizi
 tap.ok(removed, 'hot remove: the guest removed 0:0:0:2 (sd flushes its cache on removal)',
        '\n'.join(l for l in w.console().splitlines() if '0:0:0:2' in l)[-2000:])
 
+# --- hot add to the second controller: a disk with 4 KiB logical sectors ---
+r = control(ctl, {'command': 'disk-add', 'path': k4, 'controller': 1})
+tap.ok(r.get('ok') and r.get('controller') == 1 and r.get('lun') == 1, 'disk-add: LUN 1 on controller 1',
+       json.dumps(r))
+added = w.wait_console(lambda c: re.search(r'sd 1:0:0:1: \[sd\w+\] Attached SCSI disk', c) is not None,
+                       timeout=900)
+tap.ok(added and re.search(r'sd 1:0:0:1: \[sd\w+\] 1024 4096-byte logical blocks', w.console()) is not None,
+       'hot add on controller 1: the guest attached 1:0:0:1 with 1024 4096-byte logical blocks',
+       '\n'.join(l for l in w.console().splitlines() if '1:0:0:1' in l)[-2000:])
+ok, st = wait_status(ctl, lambda s: len(storage(s)) == 2 and any(
+    d['lun'] == 1 and d.get('reads', 0) > 0 for d in storage(s)[1]['disks']), 60)
+tap.ok(ok, 'status: the guest read the 4 KiB-sector disk on controller 1', json.dumps(storage(st))[:2000])
+
 r = control(ctl, {'command': 'shutdown', 'reason': 'storage test done'})
 tap.ok(r.get('ok'), 'shutdown requested', json.dumps(r))
 rc = w.wait(timeout=900)
 con, err = w.console(), w.stderr()
 tap.ok(*lc.check_firmware_clean(con))
 w.close()
+tap.ok(*lc.check_guest_health(con, stats=json.load(open(p('stats.json'))) if os.path.exists(p('stats.json'))
+                              else None))
 tap.ok(rc == 0, 'the guest powered off (exit 0)', f'exit {rc}\n{err[-1500:]}\n{con[-1500:]}')
 
 # --- the file system, from the host ---

@@ -155,9 +155,13 @@ tap.ok(data[MiB:4 * MiB] == b'\x5a' * (3 * MiB) and data[30 * MiB:31 * MiB] == b
 pattern_raw(p('k4src.raw'), 8 * MiB, [1, 7])
 with open(p('k4src.raw'), 'rb') as f:
     k4data = f.read()
-ok_run('convert into a 4 KiB-sector disk', 'convert', p('k4src.raw'), p('k4b.vhdx'))
+ok_run('convert into a 4 KiB-sector disk', 'convert', p('k4src.raw'), p('k4b.vhdx'), '--sector-size', '4096')
+i = inspect(p('k4b.vhdx'))
+tap.ok(i.get('logical_sector_size') == 4096, 'the converted disk has 4 KiB logical sectors', i)
 ok_run('and back to raw', 'convert', p('k4b.vhdx'), p('k4back.raw'))
 tap.ok(sha(p('k4back.raw')) == sha(p('k4src.raw')), 'round trip byte-identical')
+bad('--sector-size for raw output refused', ['sector-size'], 'convert', p('k4b.vhdx'), p('k4x.raw'),
+    '--sector-size', '4096', status=2)
 
 # --- resize ---------------------------------------------------------------------
 ok_run('resize grow (dynamic)', 'resize', p('conv.vhdx'), '--size', '96M')

@@ -25,7 +25,7 @@ import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
 import linux_checks as lc
-from parvis_test import Tap, kit, kvm_available, skip_all
+from parvis_test import Tap, control, kit, kvm_available, skip_all
 from vmms_test import Service
 
 if not kvm_available():
@@ -139,7 +139,21 @@ tap.ok(rc == 0 and svc.state('lin2') == 'Running', 'resume-vm lin2: Running', ou
 ok, res = wait_heartbeat('lin2', 300)
 tap.ok(ok, 'lin2: heartbeat live again after resume', json.dumps(res)[-2000:])
 
+
+def run_file(name, file):
+    return os.path.join(svc.state_dir, 'run', svc.vm(name)['id'], file)
+
+
+def worker_status(name):
+    """The VM's worker's own status (its control socket), for its error counters."""
+    try:
+        return control(run_file(name, 'control.sock'), {'command': 'status'})
+    except OSError:
+        return None
+
+
 # kill -9 of lin2's worker: only lin2 goes Critical.
+status2 = worker_status('lin2')
 pid = svc.vm('lin2')['pid']
 os.kill(pid, signal.SIGKILL)
 ok, v = svc.wait_vm('lin2', lambda v: v['state'] == 'Critical', 30)
@@ -160,12 +174,17 @@ ok, res = wait_heartbeat('lin1', 60)
 tap.ok(ok, 'the new service reads lin1\'s heartbeat', json.dumps(res)[-2000:])
 
 # Graceful stop through the guest's shutdown service.
+status1 = worker_status('lin1')
 rc, res, err = svc.cli_json('stop-vm', 'lin1', '--timeout', '900', timeout=1000)
 tap.ok(rc == 0 and res and res['state'] == 'Off' and res.get('method') == 'shutdown integration service',
        'stop-vm lin1: graceful through the shutdown service, Off', json.dumps(res) + err)
-con = open(os.path.join(svc.state_dir, 'run', svc.vm('lin1')['id'], 'console.log'),
-           errors='replace').read()
+con = open(run_file('lin1', 'console.log'), errors='replace').read()
 tap.ok(*lc.check_firmware_clean(con))
+ok, desc, diag = lc.check_guest_health(con, status=status1)
+tap.ok(ok, 'lin1: ' + desc, diag)
+ok, desc, diag = lc.check_guest_health(open(run_file('lin2', 'console.log'), errors='replace').read(),
+                                       status=status2)
+tap.ok(ok, 'lin2 (until its worker was killed): ' + desc, diag)
 tap.ok('Shutdown request received' in con, 'the guest logged the shutdown request', con[-1500:])
 rc, out, err = svc.cli('get-vmhistory', 'lin1')
 tap.ok(rc == 0 and 'the guest shut down' in out and 'stop-vm' in out,

@@ -9,6 +9,7 @@ failure, console output and input, and the RTC.
 """
 import atexit
 import datetime
+import json
 import os
 import signal
 import subprocess
@@ -77,11 +78,28 @@ bad(['--config', path('disks.json', b'{"disks": [{"path": "a", "lun": "one"}]}')
     'config disk with a bad lun', 'disks', 'lun')
 bad(['--config', path('disks2.json', b'{"disks": [{"readonly": true}]}'), '--kernel', tiny],
     'config disk without a path', 'disks', 'path')
-os.chmod(path('unreadable.json', b'{}'), 0)
-if os.geteuid() != 0:
-    bad(['--config', os.path.join(tmp, 'unreadable.json')], 'unreadable config', 'Permission')
+# An unreadable config. Root reads any file, so as root the worker runs as a uid no account
+# has (setpriv needs none: nothing to create or remove) for this one check; the file sits in
+# a directory that uid may search, so the open itself is what fails.
+ro_dir = tempfile.mkdtemp(prefix='parvis-cli-unreadable-')
+os.chmod(ro_dir, 0o711)
+unreadable = os.path.join(ro_dir, 'unreadable.json')
+with open(unreadable, 'w') as f:
+    f.write('{}')
+os.chmod(unreadable, 0)
+if os.geteuid() == 0:
+    import pwd
+    used = {u.pw_uid for u in pwd.getpwall()}
+    nobody = next(u for u in range(61000, 65000) if u not in used)
+    p = subprocess.run(['setpriv', f'--reuid={nobody}', f'--regid={nobody}', '--clear-groups', vmwp(),
+                        '--config', unreadable], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=30)
+    tap.ok(p.returncode == 1 and 'Permission denied' in p.stderr and unreadable in p.stderr,
+           f'unreadable config (as uid {nobody}, which may not read it)', f'exit {p.returncode}\n{p.stderr}')
 else:
-    tap.skip('unreadable config', 'root reads everything')
+    bad(['--config', unreadable], 'unreadable config', 'Permission')
+# A directory is unreadable as a file for root too.
+bad(['--config', ro_dir], 'a directory as config', 'config', ro_dir, 'read error')
 
 rc, out, err = run_vmwp(['--help'])
 tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
@@ -235,6 +253,31 @@ tap.ok(running and r.get('paused') and st.get('state') == 'paused' and a == b,
 r = control(ctl, {'command': 'resume'})
 tap.ok(r.get('paused') is False and grows(20) and control(ctl, {'command': 'status'})['state'] == 'running',
        'resume: the guest counts again')
+# kvp-set (docs/control.md): the tiny guest never opens the KVP channel, so writes stay queued,
+# 16 at most; keys up to 255 characters, values up to 1023, one of five pools.
+def kvp_set(key, value, pool=None):
+    req = {'command': 'kvp-set', 'key': key, 'value': value}
+    if pool:
+        req['pool'] = pool
+    return control(ctl, req)
+
+
+accepted = [kvp_set('k', 'v'), kvp_set('K' * 255, 'v'), kvp_set('k', 'V' * 1023)] + \
+    [kvp_set('k', 'v', pool) for pool in ('external', 'guest', 'auto', 'auto-external', 'auto-internal')]
+tap.ok(all(r.get('ok') for r in accepted), 'kvp-set: queued in every pool, key 255 and value 1023 characters',
+       json.dumps(accepted))
+refused = [kvp_set('K' * 256, 'v'), kvp_set('k', 'V' * 1024), kvp_set('k', 'v', 'nowhere'), kvp_set('', 'v'),
+           control(ctl, {'command': 'kvp-set', 'key': 'k'})]
+tap.ok(all(r.get('ok') is False and '255/1023' in r.get('error', '') for r in refused),
+       'kvp-set: a longer key or value, an unknown pool, an empty key or no value is refused',
+       json.dumps(refused))
+more = [kvp_set(f'k{i}', 'v') for i in range(16 - len(accepted))]
+full = kvp_set('one-too-many', 'v')
+st = control(ctl, {'command': 'status'})
+kvp = ((st.get('vmbus') or {}).get('kvp') or {})
+tap.ok(all(r.get('ok') for r in more) and full.get('ok') is False and 'too many' in full.get('error', '') and
+       kvp.get('sets') == 0, 'kvp-set: the 17th queued write is refused; none delivered (no KVP channel open)',
+       json.dumps([full, kvp]))
 control(ctl, {'command': 'turn-off'})
 try:
     rc = p.wait(timeout=20)

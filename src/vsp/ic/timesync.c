@@ -10,9 +10,12 @@
 #include "hvdef/ic_proto.h"
 #include "vsp/ic/ic_framework.h"
 
-/* hv_util.c ts_versions: 4.0, 3.0, 1.0 */
-static const uint32_t versions_ref[] = {IC_VERSION(4, 0), IC_VERSION(3, 0), IC_VERSION(1, 0)};
-static const uint32_t versions_plain[] = {IC_VERSION(3, 0), IC_VERSION(1, 0)};
+/*
+ * hv_util.c ts_versions: 4.0, 3.0, 1.0. Not 4.0: its messages carry the partition
+ * reference time of the host's sample, and the worker has no reference-time source
+ * off the vCPU threads (hv reads the counter from a vCPU's own TSC).
+ */
+static const uint32_t versions[] = {IC_VERSION(3, 0), IC_VERSION(1, 0)};
 
 struct ic_timesync {
 	struct ic_channel *ic;
@@ -50,18 +53,10 @@ static void ts_poll(void *opaque, struct ic_channel *ic)
 		ic_channel_set_timer(ic, ts->cfg.sample_period_ns - (now - ts->last_sent_ns));
 		return;
 	}
-	if (ic_channel_version(ic) >= IC_VERSION(4, 0) && ts->cfg.reference_time) {
-		struct ic_timesync_ref_msg m = {.flags = flags, .stratum = 2};
+	struct ic_timesync_msg m = {.flags = flags};
 
-		m.vmreferencetime = ts->cfg.reference_time(ts->cfg.opaque);
-		m.parenttime = host_100ns(ts);
-		r = ic_channel_send_request(ic, IC_MSGTYPE_TIMESYNC, &m, sizeof(m));
-	} else {
-		struct ic_timesync_msg m = {.flags = flags};
-
-		m.parenttime = host_100ns(ts);
-		r = ic_channel_send_request(ic, IC_MSGTYPE_TIMESYNC, &m, sizeof(m));
-	}
+	m.parenttime = host_100ns(ts);
+	r = ic_channel_send_request(ic, IC_MSGTYPE_TIMESYNC, &m, sizeof(m));
 	if (r == 0) {
 		ts->last_sent_ns = now;
 		if (sync) {
@@ -114,9 +109,8 @@ int ic_timesync_new(struct vmbus_server *s, const struct ic_timesync_config *cfg
 		ts->cfg = *cfg;
 	if (!ts->cfg.sample_period_ns)
 		ts->cfg.sample_period_ns = 5000000000ull;
-	icfg.versions = ts->cfg.reference_time ? versions_ref : versions_plain;
-	icfg.nversions =
-		ts->cfg.reference_time ? ARRAY_SIZE(versions_ref) : ARRAY_SIZE(versions_plain);
+	icfg.versions = versions;
+	icfg.nversions = ARRAY_SIZE(versions);
 	r = ic_channel_new(s, &icfg, &ts_ops, ts, &ts->ic);
 	if (r < 0) {
 		free(ts);

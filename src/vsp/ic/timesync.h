@@ -2,11 +2,11 @@
  * Time synchronisation IC: the host sends its UTC time; the guest's
  * hv_utils sets its clock from a message flagged SYNC (at start, after a
  * pause or restore) and keeps later SAMPLE messages for its PTP clock
- * (drivers/hv/hv_util.c adj_guesttime). Message version 4.0 carries the
- * partition reference time at which the host sampled its clock, which
- * needs a reference-time source that works off the vCPU threads; without
- * one only 3.0 and 1.0 are offered, and the guest takes the time as of
- * the message's arrival. Wire format: hvdef/ic_proto.h.
+ * (drivers/hv/hv_util.c adj_guesttime). Versions 3.0 and 1.0 are offered,
+ * and the guest takes the time as of the message's arrival; not 4.0, whose
+ * messages carry the partition reference time of the host's sample, which
+ * would need a reference-time source off the vCPU threads (timesync.c).
+ * Wire format: hvdef/ic_proto.h.
  */
 #pragma once
 
@@ -20,8 +20,6 @@ struct ic_timesync;
 
 struct ic_timesync_config {
 	uint64_t sample_period_ns; /* SAMPLE messages; 0: 5 s */
-	/* Partition reference time (100 ns) now, from any thread; NULL: offer only 3.0/1.0. */
-	uint64_t (*reference_time)(void *opaque);
 	void *opaque;
 	/* Host UTC in ns (tests); NULL: CLOCK_REALTIME. */
 	uint64_t (*host_time_ns)(void *opaque);

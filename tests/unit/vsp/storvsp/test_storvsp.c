@@ -1025,11 +1025,21 @@ static void test_reopen(void **state)
 		0);
 	assert_int_equal(scsi(f, primary(f), 0, tur, 6, 0, 0, false).srb_status,
 			 SRB_STATUS_SUCCESS);
-	storvsc_client_close(f->sc);
-	f->sc = NULL;
-	(void)cfg;
 	storvsp_get_stats(f->sp, &st);
 	assert_int_equal(st.channels, VCPUS);
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
+	/* A third session asks for 2 sub-channels: the host creates them anew, each works. */
+	assert_int_equal(storvsc_client_open(f->vc, &f->offer, &cfg, &f->sc), 0);
+	assert_int_equal(storvsc_client_channel_count(f->sc), 1 + cfg.subchannels);
+	for (unsigned i = 0; i < 1 + cfg.subchannels; i++)
+		assert_int_equal(scsi(f, storvsc_client_channel(f->sc, i), 0, tur, 6, 0, 0, false)
+					 .srb_status,
+				 SRB_STATUS_SUCCESS);
+	storvsp_get_stats(f->sp, &st);
+	assert_int_equal(st.channels, 1 + cfg.subchannels);
+	storvsc_client_close(f->sc);
+	f->sc = NULL;
 }
 
 int main(void)
