@@ -361,7 +361,9 @@ static int build_fixed(const struct model_def *def, const struct cpu_host *host,
 	if (r < 0)
 		return r;
 	cpuid_table_find(t, 0x80000000, 0)->reg[CPUID_EAX] = BASELINE_MAX_EXTENDED;
-	memcpy(&cpuid_table_find(t, 0x80000000, 0)->reg[CPUID_EBX], &l.reg[CPUID_EBX], 12);
+	/* AMD repeats the vendor string in 0x80000000 EBX/ECX/EDX; Intel leaves them zero. */
+	if (m->vendor == CPU_VENDOR_AMD)
+		memcpy(&cpuid_table_find(t, 0x80000000, 0)->reg[CPUID_EBX], &l.reg[CPUID_EBX], 12);
 	/* Leaf 1 EBX: CLFLUSH line size 8 quadwords (64 bytes). */
 	l = (struct cpuid_leaf){
 		.function = 1, .reg = {signature(def->family, def->model, def->stepping), 8u << 8}};
