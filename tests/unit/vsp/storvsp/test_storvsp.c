@@ -818,6 +818,13 @@ static void test_close_under_load(void **state)
 	for (i = 1; i <= 2; i++) {
 		struct storvsp_channel_stats cs;
 
+		/* Closed while the host works on the ring: wait until its loop has taken some. */
+		for (k = 0; k < 5000; k++) {
+			assert_true(storvsp_get_channel_stats(f->sp, i, &cs));
+			if (cs.requests > 0)
+				break;
+			usleep(1000);
+		}
 		assert_int_equal(raw_close(f,
 					   storvsc_channel_vmbus(storvsc_client_channel(f->sc, i)),
 					   i == 2),
