@@ -77,6 +77,7 @@ struct vmbus_channel {
 	bool busy;	      /* the VSP answered BUSY: leave the ring until a wake */
 	bool need_drain;      /* the doorbell rang (or a wake): look at the ring */
 	bool signal_pending;  /* interrupt the guest at the end of this loop round */
+	bool sent;	      /* a packet went out since the loop last woke */
 	uint64_t poll_ns;     /* spin after the last packet now (0: none), adapted (channel.c) */
 	uint64_t poll_max_ns; /* the server's channel_poll_ns: the most it grows to */
 	pthread_t worker;

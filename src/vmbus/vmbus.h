@@ -297,6 +297,16 @@ void vmbus_channel_set_timer(struct vmbus_channel *ch, uint64_t delay_ns);
 int vmbus_channel_add_fd(struct vmbus_channel *ch, int fd,
 			 void (*fn)(void *opaque, struct vmbus_channel *ch),
 			 void *opaque) must_check;
+/*
+ * The same for an eventfd that counts events (an io_uring's CQ eventfd):
+ * watched edge-triggered, so fn runs after each write to it and the loop
+ * never reads the counter. fn must then take everything there is (reap
+ * every CQE), since no further call comes until the next write. Saves a
+ * read(2) per wake-up on the hot path.
+ */
+int vmbus_channel_add_event_fd(struct vmbus_channel *ch, int fd,
+			       void (*fn)(void *opaque, struct vmbus_channel *ch),
+			       void *opaque) must_check;
 /* Loop thread: fn of handle h never runs again. */
 void vmbus_channel_remove_fd(struct vmbus_channel *ch, int h);
 
@@ -312,8 +322,8 @@ struct vmbus_channel_stats {
 	uint64_t bad_packets; /* too large or a broken ring */
 	uint64_t opens;
 	uint64_t drain_yields; /* reads stopped after VMBUS_DRAIN_BUDGET packets (ring not empty) */
-	uint64_t busy;	/* packets the VSP answered BUSY (left in the ring) */
-	uint64_t polls; /* loop rounds that found work while spinning */
+	uint64_t busy;	       /* packets the VSP answered BUSY (left in the ring) */
+	uint64_t polls;	       /* loop rounds that found work while spinning */
 };
 /*
  * Packets a channel thread reads per wake-up before it looks at its stop flag, timer and

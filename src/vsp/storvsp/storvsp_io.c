@@ -197,7 +197,8 @@ static void on_queue_ready(void *opaque, struct vmbus_channel *ch)
 {
 	struct sp_queue *sq = opaque;
 
-	if (sq->q && disk_queue_complete(sq->q))
+	/* Edge-triggered (vmbus_channel_add_event_fd): reap takes every CQE there is. */
+	if (sq->q && disk_queue_reap(sq->q))
 		after_reap(sq->chan);
 }
 
@@ -213,7 +214,7 @@ static struct disk_queue *queue_for(struct sp_channel *c, unsigned lun, struct s
 	if (disk_queue_new(d->disk, c->sp->cfg.queue_depth, &sq->q) < 0)
 		return NULL;
 	sq->chan = c;
-	h = vmbus_channel_add_fd(c->ch, disk_queue_fd(sq->q), on_queue_ready, sq);
+	h = vmbus_channel_add_event_fd(c->ch, disk_queue_fd(sq->q), on_queue_ready, sq);
 	if (h < 0) {
 		sq->q = disk_queue_free(sq->q);
 		return NULL;
