@@ -140,10 +140,19 @@ static enum partition_stop_reason run_guest(struct harness *h)
 	why = partition_wait_timeout(h->p, RUN_TIMEOUT_MS);
 	if (why == PARTITION_RUNNING)
 		fail_msg("guest did not finish in %d ms", RUN_TIMEOUT_MS);
-	if (why != PARTITION_STOP_POWER_OFF || h->exit_status != 0)
-		print_message("# stop: %s, guest status %d\n# %s\n",
-			      partition_stop_reason_name(why), h->exit_status,
-			      partition_stop_detail(h->p));
+	if (why != PARTITION_STOP_POWER_OFF || h->exit_status != 0) {
+		/* The detail has several lines (registers, code): each a TAP comment. */
+		const char *d = partition_stop_detail(h->p);
+
+		print_message("# stop: %s, guest status %d\n", partition_stop_reason_name(why),
+			      h->exit_status);
+		while (*d) {
+			size_t n = strcspn(d, "\n");
+
+			print_message("# %.*s\n", (int)n, d);
+			d += n + (d[n] == '\n');
+		}
+	}
 	return why;
 }
 

@@ -357,7 +357,7 @@ static void test_iasl_disassembly(void **state)
 	int status;
 
 	if (!iasl_available()) {
-		print_message("iasl not installed (acpica-tools): skipped\n");
+		print_message("# iasl not installed (acpica-tools): skipped\n");
 		skip();
 	}
 	mem = new_mem(256 * MiB);

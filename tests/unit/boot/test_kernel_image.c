@@ -268,19 +268,19 @@ static void test_real_kernel(void **state)
 
 	if (real_kernels(&g) == 0) {
 		globfree(&g);
-		print_message("no real kernel (/boot/vmlinuz-*, PARVIS_TEST_KERNEL): skipped\n");
+		print_message("# no real kernel (/boot/vmlinuz-*, PARVIS_TEST_KERNEL): skipped\n");
 		skip();
 	}
 	for (i = 0; i < g.gl_pathc; i++) {
 		uint8_t *buf = read_file(g.gl_pathv[i], &size);
 
 		if (!buf) {
-			print_message("%s not readable: skipped\n", g.gl_pathv[i]);
+			print_message("# %s not readable: skipped\n", g.gl_pathv[i]);
 			continue;
 		}
 		if (kernel_image_parse(buf, size, &k, &err) < 0)
 			fail_msg("%s: %s", g.gl_pathv[i], err.msg);
-		print_message("%s: %s\n", g.gl_pathv[i], kernel_image_format_name(k.format));
+		print_message("# %s: %s\n", g.gl_pathv[i], kernel_image_format_name(k.format));
 		if (k.format == KERNEL_IMAGE_BZIMAGE) {
 			assert_true(k.protocol >= 0x020C);
 			assert_true(k.init_size >= k.payload_size);

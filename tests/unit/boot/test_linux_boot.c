@@ -463,7 +463,7 @@ static void test_real_kernel(void **state)
 
 	if (real_kernels(&g) == 0) {
 		globfree(&g);
-		print_message("no real kernel: skipped\n");
+		print_message("# no real kernel: skipped\n");
 		skip();
 	}
 	for (i = 0; i < g.gl_pathc; i++) {
