@@ -937,8 +937,7 @@ static struct json_object *call_get_history(struct service *svc, const struct ap
 
 void service_audit_refused(struct service *svc, const struct api_caller *caller, const char *why)
 {
-	if (svc->cfg.audit_fd >= 0)
-		audit_record(svc->cfg.audit_fd, caller, "connect", NULL, false, why);
+	audit_record(svc->cfg.audit, caller, "connect", NULL, false, why);
 }
 
 struct json_object *service_call(struct service *svc, const struct api_caller *caller,
@@ -954,9 +953,8 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 		vm_name = NULL;
 	err = (struct api_error){0};
 	if (access_check_call(&svc->cfg.access, caller, req->call, &err) < 0) {
-		if (svc->cfg.audit_fd >= 0)
-			audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
-				     false, err.message);
+		audit_record(svc->cfg.audit, caller, api_call_name(req->call), vm_name, false,
+			     err.message);
 		return api_answer_error(req, &err);
 	}
 	svc_set_caller(caller);
@@ -1009,9 +1007,9 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	svc_set_caller(NULL);
 	if (!res && !err.code && !is_remove)
 		api_error_set(&err, API_ERR_HOST, "internal error");
-	if (access_call_changes(req->call) && svc->cfg.audit_fd >= 0)
-		audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
-			     !err.code, err.code ? err.message : NULL);
+	if (access_call_changes(req->call))
+		audit_record(svc->cfg.audit, caller, api_call_name(req->call), vm_name, !err.code,
+			     err.code ? err.message : NULL);
 	ans = err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
 	if (err.code && *ret_fd >= 0) {
 		close(*ret_fd);

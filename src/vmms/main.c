@@ -479,7 +479,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = {0};
-	struct service_config cfg = {.poll_ms = 1000, .audit_fd = -1};
+	struct service_config cfg = {.poll_ms = 1000};
 	struct service *svc = NULL;
 	char err[512], *state_dir = NULL, *vmwp = NULL, *audit_path = NULL;
 	char *storage[MAX_STORAGE_DIRS] = {0};
@@ -549,10 +549,10 @@ int main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
-	cfg.audit_fd = audit_open(o.audit_log ? o.audit_log : audit_path);
-	if (cfg.audit_fd < 0) {
+	r = audit_open(o.audit_log ? o.audit_log : audit_path, &cfg.audit);
+	if (r < 0) {
 		pv_log(LOG_ERR, "--audit-log %s: %s", o.audit_log ? o.audit_log : audit_path,
-		       strerror(-cfg.audit_fd));
+		       strerror(-r));
 		r = 1;
 		goto out;
 	}
@@ -610,9 +610,11 @@ int main(int argc, char **argv)
 	unlink(o.socket_path);
 	r = 0;
 	/* Client threads may be mid-call: exit without tearing the service down under them. */
+	audit_flush(cfg.audit);
 	_exit(0);
 out:
 	service_free(svc);
+	audit_close(cfg.audit);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	free(state_dir);

@@ -8,6 +8,8 @@
  */
 #pragma once
 
+struct audit_log;
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,7 +34,7 @@ struct service_config {
 	struct access_policy access;
 	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */
 	unsigned nstorage_dirs;
-	int audit_fd; /* the audit log (audit.h), open for appending; -1: none */
+	struct audit_log *audit; /* the audit log (audit.h); NULL: none */
 };
 
 /* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */
