@@ -46,7 +46,10 @@ struct disk {
 int disk_raw_open(const char *path, int fd, unsigned flags, struct disk **ret, char *err,
 		  size_t err_size) must_check;
 int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
-		   struct disk **ret, char *err, size_t err_size) must_check;
+		   const struct disk_parent_file *parents, unsigned nparents, struct disk **ret,
+		   char *err, size_t err_size) must_check;
+int disk_vhdx_read_locator(const char *name, int fd, struct disk_parent_locator *ret, char *err,
+			   size_t err_size) must_check;
 
 /*
  * Locks a disk file against conflicting users (open file description locks, released on

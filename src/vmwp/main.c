@@ -231,7 +231,8 @@ static void log_cpu_refusals(const struct cpu_model *m)
 
 	for (i = 0; i < m->nrefused; i++)
 		pv_log(LOG_INFO,
-		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs "
+		       "it "
 		       "(docs/cpu.md)",
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
@@ -299,7 +300,8 @@ static enum exit_status worker_run(struct worker *w)
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
 				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
-						   "the guest reset: restarting it (boot %u)", boots + 1);
+						   "the guest reset: restarting it (boot %u)",
+						   boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -393,7 +395,7 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 			 unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
-	struct disk_config d = {.lun = -1};
+	struct disk_config d = DISK_CONFIG_INIT;
 	struct json_object *ro;
 	int64_t controller = 0, lun = -1;
 	char err[512];
@@ -432,14 +434,48 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 	d.controller = (unsigned)controller;
 	d.lun = (int)lun;
 	if (nfds) {
-		/* Opened by the service (a jailed worker cannot open host paths): the file, and
-		 * the same file with O_DIRECT when the file system allows it. */
+		/*
+		 * Opened by the service (a jailed worker cannot open host paths): the file, the
+		 * same file with O_DIRECT when "direct" (or, from an older service, when a
+		 * second descriptor came), then each of "parents" (a differencing disk's chain,
+		 * nearest first), one descriptor each.
+		 */
+		struct disk_parent_file parents[DISK_MAX_PARENTS];
+		struct json_object *jp = NULL, *jd = NULL;
+		size_t np = 0, i;
+		bool direct = nfds > 1;
 		char why[256] = "";
 
-		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
-				 d.read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)w->cfg.storage_dirs, &d.opened, why,
-				 sizeof(why));
+		if (json_object_object_get_ex(req, "parents", &jp)) {
+			if (!json_object_is_type(jp, json_type_array) ||
+			    (np = json_object_array_length(jp)) > DISK_MAX_PARENTS) {
+				control_error(resp,
+					      "\"parents\" must be an array of at most 32 paths");
+				return;
+			}
+			direct = false;
+		}
+		if (json_object_object_get_ex(req, "direct", &jd))
+			direct = json_object_get_boolean(jd);
+		if (nfds != 1 + (unsigned)direct + np) {
+			snprintf(err, sizeof(err),
+				 "disk-add: %u descriptors came, the request names %zu (the disk%s "
+				 "and %zu parent(s))",
+				 nfds, 1 + (size_t)direct + np, direct ? " twice" : "", np);
+			control_error(resp, err);
+			return;
+		}
+		for (i = 0; i < np; i++) {
+			struct json_object *e = json_object_array_get_idx(jp, i);
+
+			parents[i].path = json_object_is_type(e, json_type_string)
+						  ? json_object_get_string(e)
+						  : "(unnamed parent)";
+			parents[i].fd = fds[1 + direct + i];
+		}
+		r = disk_open_fd(d.path, fds[0], direct ? fds[1] : -1,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0, parents, (unsigned)np,
+				 &d.opened, why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
 				 why[0] ? why : strerror(-r));
@@ -503,8 +539,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 			json_object_object_add(
 				resp, "cpu",
-				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
-						      true));
+				cpu_model_report_json(
+					partition_cpu_model(machine_partition(w->machine)), true));
 		} else {
 			control_error(resp, "the VM is between boots");
 		}
@@ -612,27 +648,41 @@ static void write_exit_status(int fd, int status)
 }
 
 /*
- * Every configured disk, opened once for the worker's life: before the
- * jail (which has no host paths), and kept across reboots, each boot's
- * controllers taking a reference.
+ * Every configured disk, opened once for the worker's life: before the jail (which has no
+ * host paths), and kept across reboots, each boot's controllers taking a reference. A
+ * worker started by parvis-vmms gets each disk's file, its O_DIRECT twin and its parents as
+ * inherited descriptors ("fd", "direct-fd", "parents") and opens no path; the standalone
+ * worker opens the paths itself.
  */
+static int open_disk(struct vm_config *cfg, struct disk_config *d, char *err, size_t errlen)
+{
+	unsigned flags = d->read_only ? DISK_OPEN_READ_ONLY : 0;
+	char why[256] = "";
+	int r;
+
+	if (d->fd >= 0)
+		r = disk_open_fd(d->path, d->fd, d->direct_fd, flags, d->parents, d->nparents,
+				 &d->opened, why, sizeof(why));
+	else
+		r = disk_open_in(d->path, flags, (const char *const *)cfg->storage_dirs, &d->opened,
+				 why, sizeof(why));
+	disk_config_close_fds(d); /* the disk has its own duplicates */
+	if (r < 0) {
+		d->opened = NULL;
+		snprintf(err, errlen, "--disk %s: %s", d->path, why[0] ? why : strerror(-r));
+	}
+	return r;
+}
+
 static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 {
 	unsigned i;
 	int r;
 
 	for (i = 0; i < cfg->ndisks; i++) {
-		struct disk_config *d = &cfg->disks[i];
-		char why[256] = "";
-
-		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
-		if (r < 0) {
-			d->opened = NULL;
-			snprintf(err, errlen, "--disk %s: %s", d->path,
-				 why[0] ? why : strerror(-r));
+		r = open_disk(cfg, &cfg->disks[i], err, errlen);
+		if (r < 0)
 			return r;
-		}
 	}
 	return 0;
 }
@@ -641,8 +691,10 @@ static void close_disks(struct vm_config *cfg)
 {
 	unsigned i;
 
-	for (i = 0; i < cfg->ndisks; i++)
+	for (i = 0; i < cfg->ndisks; i++) {
 		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
+		disk_config_close_fds(&cfg->disks[i]);
+	}
 }
 
 /* The jail's limits from the configuration (sandbox.h). */
@@ -704,6 +756,47 @@ out:
 	return status;
 }
 
+/*
+ * --disk-parent: what the disk open on stdin says of its parent, as JSON on stdout, for
+ * parvis-vmms, which opens a jailed worker's disks and their parents itself but parses no
+ * image: it runs this as an unprivileged uid, and the parsing runs under a filter that
+ * allows reading and memory only (sandbox_enter_parser). Exit 0, or 1 with the reason on
+ * stderr.
+ */
+static enum exit_status print_disk_parent(void)
+{
+	struct disk_parent_locator loc;
+	struct json_object *o;
+	char err[512] = "";
+	int r = sandbox_enter_parser();
+
+	if (r < 0) {
+		pv_log(LOG_ERR, "--disk-parent: seccomp: %s", strerror(-r));
+		return EXIT_HOST_ERROR;
+	}
+	r = disk_read_parent_locator("the disk", STDIN_FILENO, &loc, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", err[0] ? err : strerror(-r));
+		return EXIT_BAD_CONFIG;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "differencing", json_object_new_boolean(loc.differencing));
+	if (loc.relative_path)
+		json_object_object_add(o, "relative_path",
+				       json_object_new_string(loc.relative_path));
+	if (loc.absolute_path)
+		json_object_object_add(o, "absolute_path",
+				       json_object_new_string(loc.absolute_path));
+	if (loc.linkage)
+		json_object_object_add(o, "linkage", json_object_new_string(loc.linkage));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(o);
+	disk_parent_locator_fini(&loc);
+	return EXIT_POWERED_OFF;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -722,6 +815,11 @@ int main(int argc, char **argv)
 	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
 	if (r == 1)
 		return EXIT_POWERED_OFF;
+	if (r == 0 && w.cfg.print_disk_parent) {
+		status = print_disk_parent();
+		vm_config_fini(&w.cfg);
+		return (int)status;
+	}
 	if (r == 0 && (w.cfg.print_cpu || w.cfg.print_host_cpu)) {
 		status = print_cpu_report(&w.cfg);
 		vm_config_fini(&w.cfg);

@@ -410,6 +410,16 @@ static const int read_only_fs[] = {
 	SCMP_SYS(truncate),
 };
 
+/* A parser of a file the service hands over (--disk-parent): it reads, allocates, prints. */
+static const int parser_syscalls[] = {
+	SCMP_SYS(read),		SCMP_SYS(pread64),	 SCMP_SYS(readv),     SCMP_SYS(preadv),
+	SCMP_SYS(write),	SCMP_SYS(lseek),	 SCMP_SYS(fstat),     SCMP_SYS(newfstatat),
+	SCMP_SYS(fcntl),	SCMP_SYS(close),	 SCMP_SYS(mmap),      SCMP_SYS(munmap),
+	SCMP_SYS(mremap),	SCMP_SYS(madvise),	 SCMP_SYS(brk),	      SCMP_SYS(futex),
+	SCMP_SYS(exit),		SCMP_SYS(exit_group),	 SCMP_SYS(getpid),    SCMP_SYS(gettid),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(clock_gettime), SCMP_SYS(getrandom),
+};
+
 static int load_filter(const int *calls, size_t n, bool vcpu)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -431,16 +441,20 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	/* Comparisons spelled out: SCMP_A0/SCMP_A1 leave datum_b to C's zeroing, which clang's
 	 * -Wmissing-field-initializers refuses. */
 	if (r == 0 && !vcpu) {
-		struct scmp_arg_cmp own_pid = {.arg = 0, .op = SCMP_CMP_EQ,
-					       .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+		struct scmp_arg_cmp own_pid = {.arg = 0,
+					       .op = SCMP_CMP_EQ,
+					       .datum_a = (scmp_datum_t)getpid(),
+					       .datum_b = 0};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, own_pid);
 	}
 	if (r == 0 && vcpu) {
 		/* Only KVM's ioctls (type KVMIO in the command's bits 8-15), compared on 32 bits.
 		 */
-		struct scmp_arg_cmp kvm_type = {.arg = 1, .op = SCMP_CMP_MASKED_EQ,
-						.datum_a = 0xff00, .datum_b = KVM_IOCTL_TYPE << 8};
+		struct scmp_arg_cmp kvm_type = {.arg = 1,
+						.op = SCMP_CMP_MASKED_EQ,
+						.datum_a = 0xff00,
+						.datum_b = KVM_IOCTL_TYPE << 8};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, kvm_type);
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
@@ -497,6 +511,22 @@ int sandbox_vcpu_thread_init(void *opaque, unsigned index)
 	(void)opaque;
 	snprintf(thread_name, sizeof(thread_name), "vcpu%u", index);
 	return load_filter(vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(vcpu_syscalls[0]), true);
+}
+
+int sandbox_enter_parser(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+
+	resolve_names();
+	snprintf(thread_name, sizeof(thread_name), "disk-parent");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	/* vcpu = true: no TSYNC (one thread), and openat answers EACCES rather than killing. */
+	return load_filter(parser_syscalls, sizeof(parser_syscalls) / sizeof(parser_syscalls[0]),
+			   true);
 }
 
 void sandbox_test_forbidden_syscall(void)

@@ -53,6 +53,13 @@ int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen) mu
 int sandbox_vcpu_thread_init(void *opaque, unsigned index);
 
 /*
+ * For the report modes that parse a file for the service (--disk-parent): no_new_privs and
+ * a filter allowing reading and memory only (no open, no socket, no exec), on the calling
+ * (only) thread. Needs no privilege. -errno.
+ */
+int sandbox_enter_parser(void) must_check;
+
+/*
  * For the test suite (built with -Dtest_hooks=true): makes a system call
  * that no filter allows, so that the worker dies with SIGSYS the way an
  * exploited device model would.
