@@ -9,15 +9,23 @@ control command (built with -Dtest_hooks=true) makes the worker call
 socket(2): it dies with SIGSYS, only its VM goes Critical, and get-vm names
 the call. A second VM keeps its uid while it exists and gets another one;
 --no-jail runs workers as root, as before.
+
+Files come as descriptors: the service opens the kernel, the disks and each
+parent of a differencing VHDX chain and the worker inherits them (its
+configuration names descriptors, its open files are those), also for a
+differencing disk hot-added to the jailed VM; a chain whose locator leads
+outside the disk's directory and the storage directories, or to another
+VM's read-write disk, is refused before anything opens it.
 """
 import json
 import os
 import signal
 import socket
+import subprocess
 import tempfile
 
 from parvis_test import Tap, kvm_available, skip_all
-from vmms_test import Service
+from vmms_test import Service, cli_bin
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -111,6 +119,81 @@ ok, b, err = start('second')
 uid_b = status_fields(b['pid'])['Uid'].split()[0] if ok else None
 tap.ok(ok and uid_b != uids[0] and int(uid_b) >= FIRST, 'a second VM gets a uid of its own',
        f'{uid_b} {uids[0]}')
+
+# Files come as descriptors (docs/security.md): a differencing chain base <- mid <- top.
+ddir = os.path.join(tmp, 'disks')
+os.mkdir(ddir)
+
+
+def vhd(*args):
+    p = subprocess.run([cli_bin(), 'vhd', 'new'] + list(args), capture_output=True, text=True)
+    return p.returncode == 0, p.stderr
+
+
+def worker_files(pid):
+    """The host files the worker holds open (readlink of each descriptor)."""
+    out = set()
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+        try:
+            out.add(os.readlink(f'/proc/{pid}/fd/{fd}'))
+        except OSError:
+            pass
+    return out
+
+
+base, mid, top = (os.path.join(ddir, n) for n in ('base.vhdx', 'mid.vhdx', 'top.vhdx'))
+made = [vhd(base, '--size', '16M'), vhd(mid, '--parent', base), vhd(top, '--parent', mid)]
+tap.ok(all(m[0] for m in made), 'a chain of three VHDX files', repr(made))
+svc.cli('new-vm', 'chain', '--memory', '32M', '--kernel', tiny, '--cmdline', 'idle',
+        '--disk', top)
+rc, out, err = svc.cli('start-vm', 'chain')
+ok, ch = svc.wait_vm('chain', lambda v: v['state'] == 'Running' and v['pid'], 30)
+tap.ok(ok, 'a jailed VM with a differencing disk starts', json.dumps(ch) + err)
+with open(os.path.join(svc.state_dir, 'run', ch['id'], 'vm.json')) as f:
+    wcfg = json.load(f)
+d0 = (wcfg.get('disks') or [{}])[0]
+tap.ok(isinstance(wcfg.get('kernel-fd'), int) and isinstance(d0.get('fd'), int) and
+       [p['path'] for p in d0.get('parents', [])] == [mid, base] and
+       all(isinstance(p['fd'], int) for p in d0['parents']),
+       'its configuration names descriptors: kernel-fd, the disk\'s fd, its parents nearest first',
+       json.dumps(wcfg))
+files = worker_files(ch['pid']) if ok else set()
+tap.ok({tiny, top, mid, base} <= files,
+       'the jailed worker holds the kernel, the disk and both parents open', repr(files))
+st = control(os.path.join(svc.state_dir, 'run', ch['id'], 'control.sock'), {'command': 'status'})
+paths = [d.get('path') for c in (st or {}).get('storage', {}).get('controllers', [])
+         for d in c.get('disks', [])]
+tap.ok(top in paths, 'the worker attached the disk', json.dumps(st)[:1500])
+
+# Hot add of a differencing disk to the jailed VM (it cannot open the parent itself).
+hot = os.path.join(ddir, 'hot.vhdx')
+tap.ok(vhd(hot, '--parent', base)[0], 'a second child of the same base')
+rc, res, err = svc.cli_json('add-vmharddiskdrive', 'chain', hot, '--readonly')
+tap.ok(rc == 0 and hot in [d['path'] for d in res['disks']],
+       'add-vmharddiskdrive of a differencing disk to a running jailed VM', json.dumps(res) + err)
+files = worker_files(ch['pid'])
+tap.ok({hot, base} <= files, 'its worker now holds the child and its parent', repr(files))
+
+# A locator that leads outside the disk's directory (no storage directory here): refused.
+odir = os.path.join(tmp, 'elsewhere')
+os.mkdir(odir)
+outside = os.path.join(odir, 'base2.vhdx')
+stray = os.path.join(ddir, 'stray.vhdx')
+tap.ok(vhd(outside, '--size', '16M')[0] and vhd(stray, '--parent', outside)[0],
+       'a child in one directory of a parent in another')
+rc, out, err = svc.cli('add-vmharddiskdrive', 'chain', stray)
+tap.ok(rc != 0 and 'outside the disk\'s directory and the storage directories' in err,
+       'a parent outside the disk\'s directory and the storage directories is refused', out + err)
+# A parent that is another VM's read-write disk: refused (it would change under its child).
+rw = os.path.join(ddir, 'rw.vhdx')
+child_of_rw = os.path.join(ddir, 'child-of-rw.vhdx')
+tap.ok(vhd(rw, '--size', '16M')[0] and vhd(child_of_rw, '--parent', rw)[0], 'a child of a disk')
+svc.cli('new-vm', 'owner', '--memory', '32M', '--kernel', tiny, '--disk', rw)
+rc, out, err = svc.cli('add-vmharddiskdrive', 'chain', child_of_rw)
+tap.ok(rc != 0 and "read-write disk of VM 'owner'" in err,
+       'a parent that is another VM\'s read-write disk is refused', out + err)
+svc.cli('stop-vm', 'chain', '--turn-off')
+svc.cli('remove-vm', 'owner')
 
 # A forbidden system call: SIGSYS, only that VM Critical, get-vm names the call.
 ctl = os.path.join(svc.state_dir, 'run', a2['id'], 'control.sock')
