@@ -50,12 +50,13 @@ struct worker {
 	struct machine *machine; /* the running machine, or NULL between boots */
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
-	unsigned boots;		 /* machines started so far */
-	bool paused;		 /* the running machine's vCPUs are held (control "pause") */
-	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
-	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
-	struct control *control; /* --control socket, or NULL */
-	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
+	unsigned boots;		      /* machines started so far */
+	bool paused;		      /* the running machine's vCPUs are held (control "pause") */
+	uint64_t boot_start_ns;	      /* CLOCK_MONOTONIC when the current machine was started */
+	uint64_t first_run_ns;	      /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
+	struct control *control;      /* --control socket, or NULL */
+	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
+	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -240,7 +241,7 @@ static void log_cpu_refusals(const struct cpu_model *m)
 /* Runs machines until the guest powers off (or fails); returns the exit status. */
 static enum exit_status worker_run(struct worker *w)
 {
-	struct exit_stats_sink stats = {0};
+	struct exit_stats_sink stats = {.out_fd = w->stats_fd, .status_fd = w->proc_status_fd};
 	unsigned boots = 0;
 
 	for (;;) {
@@ -316,8 +317,9 @@ static enum exit_status worker_run(struct worker *w)
 			break;
 		}
 		machine_free(m);
-		if (w->cfg.exit_stats_path)
-			exit_stats_write(&stats, w->cfg.exit_stats_path, boots);
+		if (w->stats_fd >= 0 && exit_stats_write(&stats, boots) < 0)
+			pv_log(LOG_WARN, "--exit-stats %s: cannot write it",
+			       w->cfg.exit_stats_path);
 		exit_stats_fini(&stats);
 		return status_for(why);
 	}
@@ -802,7 +804,9 @@ int main(int argc, char **argv)
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
 			   .reset_rl = RATELIMIT_INIT(60000, 10),
 			   .files = {.kernel_fd = -1, .initrd_fd = -1},
-			   .exit_status_fd = -1};
+			   .exit_status_fd = -1,
+			   .stats_fd = -1,
+			   .proc_status_fd = -1};
 	enum exit_status status;
 	char err[512];
 	int r;
@@ -835,6 +839,12 @@ int main(int argc, char **argv)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
 	if (r == 0)
 		r = open_disks(&w.cfg, err, sizeof(err));
+	if (r == 0 && w.cfg.exit_stats_path) {
+		r = exit_stats_open(w.cfg.exit_stats_path, &w.stats_fd, &w.proc_status_fd);
+		if (r < 0)
+			snprintf(err, sizeof(err), "--exit-stats %s: %s", w.cfg.exit_stats_path,
+				 strerror(-r));
+	}
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
@@ -880,6 +890,10 @@ out:
 	console_free(w.com2);
 	boot_files_release(&w.files);
 	close_disks(&w.cfg);
+	if (w.stats_fd >= 0)
+		close(w.stats_fd);
+	if (w.proc_status_fd >= 0)
+		close(w.proc_status_fd);
 	vm_config_fini(&w.cfg);
 	return (int)status;
 }

@@ -223,4 +223,19 @@ tap.ok(ok and st.get('Uid', '').split()[0] == '0' and st.get('Seccomp') == '0',
        '--no-jail: the worker runs as root without a filter', json.dumps(st))
 svc2.cli('stop-vm', 'plain', '--turn-off')
 tap.ok(svc2.stop() == 0, 'that service stops too', svc2.read_log()[-800:])
+
+# --exit-stats in the jail: the file and /proc/self/status are opened before it.
+stats = os.path.join(tmp, 'stats.json')
+p = subprocess.run([os.environ['PARVIS_VMWP'], '--kernel', tiny, '--cmdline', 'poweroff',
+                    '--memory', '32M', '--serial', 'none', '--jail', str(FIRST + 100),
+                    '--exit-stats', stats], capture_output=True, text=True, timeout=120)
+try:
+    with open(stats) as f:
+        js = json.load(f)
+except (OSError, ValueError) as e:
+    js = {'error': repr(e)}
+tap.ok(p.returncode == 0 and 'jailed as uid' in p.stderr and js.get('boots') == 1 and
+       js.get('rss_bytes', 0) > 0 and js.get('startup_ns', 0) > 0 and js.get('exits', {}).get('io', 0) > 0,
+       'a standalone jailed worker writes --exit-stats, memory figures included',
+       p.stderr[-600:] + json.dumps(js)[:600])
 tap.done()
