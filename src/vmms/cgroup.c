@@ -457,3 +457,16 @@ int cgroup_vm_measure(struct cgroup_host *h, const char *id, struct cgroup_usage
 		u->memory_limit = UINT64_MAX;
 	return 0;
 }
+
+int cgroup_vm_oom_kills(struct cgroup_host *h, const char *id, uint64_t *kills)
+{
+	char mem[PATH_MAX + 64];
+	int64_t v;
+	int r;
+
+	vm_dir(h, CG_MEMORY, id, mem, sizeof(mem));
+	r = read_num(mem, h->version == 2 ? "memory.events" : "memory.oom_control", "oom_kill", &v);
+	if (r == 0)
+		*kills = v < 0 ? 0 : (uint64_t)v;
+	return r;
+}

@@ -73,3 +73,8 @@ int cgroup_vm_set_cpu(struct cgroup_host *h, const char *id, unsigned cpus, unsi
 /* Memory: a hard limit on everything the VM's tasks use (UINT64_MAX: none). */
 int cgroup_vm_set_memory(struct cgroup_host *h, const char *id, uint64_t limit) must_check;
 int cgroup_vm_measure(struct cgroup_host *h, const char *id, struct cgroup_usage *u) must_check;
+/*
+ * How many of the VM's tasks the kernel killed for reaching its memory limit ("oom_kill" of
+ * v2's memory.events, of v1's memory.oom_control); -errno if the kernel does not say.
+ */
+int cgroup_vm_oom_kills(struct cgroup_host *h, const char *id, uint64_t *kills) must_check;

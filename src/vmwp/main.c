@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -501,6 +502,21 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 	json_object_object_add(resp, "lun", json_object_new_int(r));
 }
 
+#ifdef PARVIS_TEST_HOOKS
+/* Maps and touches bytes of memory, kept for the worker's life (test-allocate). */
+static bool test_allocate(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return false;
+	for (i = 0; i < bytes; i += 4096)
+		p[i] = 1;
+	return true;
+}
+#endif
+
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
 					   unsigned nfds)
@@ -613,6 +629,16 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		sandbox_test_forbidden_syscall();
 		pthread_mutex_lock(&w->lock);
 		control_error(resp, "the forbidden system call returned: no seccomp filter");
+	} else if (!strcmp(cmd, "test-allocate")) {
+		/* Test builds only: a worker whose memory grows past its cgroup's maximum. */
+		int64_t bytes = 0;
+
+		pthread_mutex_unlock(&w->lock);
+		if (get_int(req, "bytes", &bytes) && bytes > 0 && test_allocate((size_t)bytes))
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		else
+			control_error(resp, "test-allocate: the allocation failed");
+		pthread_mutex_lock(&w->lock);
 #endif
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)

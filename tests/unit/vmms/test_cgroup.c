@@ -233,6 +233,12 @@ static void test_v2_measure(void **state)
 	assert_int_equal(u.memory_peak, 2097152);
 	assert_int_equal(u.memory_limit, 268435456);
 	assert_int_equal(u.memory_failures, 4);
+	{
+		uint64_t kills = 0;
+
+		assert_int_equal(cgroup_vm_oom_kills(h, "abc", &kills), 0);
+		assert_int_equal(kills, 1);
+	}
 	/* No limits: "max" both ways. */
 	put(VMS "cpu.max", "max 100000\n");
 	put(VMS "memory.max", "max\n");
