@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -379,22 +380,40 @@ static const int process_syscalls[] = {
  * not KVM's, no seccomp or prctl changes.
  */
 static const int vcpu_syscalls[] = {
-	SCMP_SYS(read),		SCMP_SYS(write),
-	SCMP_SYS(writev),	SCMP_SYS(pread64),
-	SCMP_SYS(pwrite64),	SCMP_SYS(sendto),
-	SCMP_SYS(sendmsg),	SCMP_SYS(lseek),
-	SCMP_SYS(fstat),	SCMP_SYS(mmap),
-	SCMP_SYS(munmap),	SCMP_SYS(mprotect),
-	SCMP_SYS(mremap),	SCMP_SYS(madvise),
-	SCMP_SYS(brk),		SCMP_SYS(futex),
-	SCMP_SYS(exit),		SCMP_SYS(exit_group),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
-	SCMP_SYS(getpid),	SCMP_SYS(gettid),
-	SCMP_SYS(tgkill),	SCMP_SYS(clock_gettime),
-	SCMP_SYS(gettimeofday), SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(nanosleep),	SCMP_SYS(sched_yield),
-	SCMP_SYS(getrandom),	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(writev),
+	SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64),
+	SCMP_SYS(sendto),
+	SCMP_SYS(sendmsg),
+	SCMP_SYS(lseek),
+	SCMP_SYS(fstat),
+	SCMP_SYS(mmap),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mprotect),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
+	SCMP_SYS(brk),
+	SCMP_SYS(futex),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
+	SCMP_SYS(tgkill),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(getrandom),
+	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
+	/* The sanitizer runtimes (ASan) take a thread's signal stack down as it ends. */
+	SCMP_SYS(sigaltstack),
 };
 
 /*
@@ -420,7 +439,7 @@ static const int parser_syscalls[] = {
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(clock_gettime), SCMP_SYS(getrandom),
 };
 
-static int load_filter(const int *calls, size_t n, bool vcpu)
+static int load_filter_sync(const int *calls, size_t n, bool vcpu, bool tsync)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	size_t i;
@@ -430,7 +449,7 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	if (r == 0)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	/* The process filter goes to every thread made before the jail (console, control). */
-	if (r == 0 && !vcpu)
+	if (r == 0 && !vcpu && tsync)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (i = 0; r == 0 && i < n; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0);
@@ -465,6 +484,11 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 		r = seccomp_load(ctx);
 	seccomp_release(ctx);
 	return r;
+}
+
+static int load_filter(const int *calls, size_t n, bool vcpu)
+{
+	return load_filter_sync(calls, n, vcpu, true);
 }
 
 int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen)
@@ -527,6 +551,25 @@ int sandbox_enter_parser(void)
 	/* vcpu = true: no TSYNC (one thread), and openat answers EACCES rather than killing. */
 	return load_filter(parser_syscalls, sizeof(parser_syscalls) / sizeof(parser_syscalls[0]),
 			   true);
+}
+
+int sandbox_thread_filters(bool vcpu, unsigned index)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	int r;
+
+	pthread_once(&once, resolve_names);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	r = load_filter_sync(process_syscalls,
+			     sizeof(process_syscalls) / sizeof(process_syscalls[0]), false, false);
+	if (r == 0 && vcpu)
+		r = sandbox_vcpu_thread_init(NULL, index);
+	return r;
 }
 
 void sandbox_test_forbidden_syscall(void)

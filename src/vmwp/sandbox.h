@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,14 @@ int sandbox_vcpu_thread_init(void *opaque, unsigned index);
  * (only) thread. Needs no privilege. -errno.
  */
 int sandbox_enter_parser(void) must_check;
+
+/*
+ * For the hostile-guest suites (tests/hostile/): the calling thread under the filters it
+ * would have in the worker, without the rest of the jail — no_new_privs, the SIGSYS report
+ * (which kills the process), the process filter, and with vcpu the vCPU filter (as vCPU
+ * index) on top. Only this thread and those it creates from now on are filtered. -errno.
+ */
+int sandbox_thread_filters(bool vcpu, unsigned index) must_check;
 
 /*
  * For the test suite (built with -Dtest_hooks=true): makes a system call
