@@ -29,6 +29,7 @@
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
 #include "vmms/audit.h"
+#include "vmms/worker.h"
 #include "vmms/inventory.h"
 #include "vmms/service.h"
 
@@ -567,6 +568,16 @@ int main(int argc, char **argv)
 	cfg.state_dir = state_dir;
 	cfg.vmwp = vmwp;
 	cfg.jail = !o.no_jail;
+	cfg.jail_mntns_fd = -1;
+	if (cfg.jail) {
+		/* Made once: each worker's start then unmounts nothing (worker.h). */
+		cfg.jail_mntns_fd = worker_jail_mntns_new();
+		if (cfg.jail_mntns_fd < 0)
+			pv_log(LOG_WARN,
+			       "cannot make the jail's mount namespace template (%s): each worker "
+			       "makes its own root (slower starts)",
+			       strerror(-cfg.jail_mntns_fd));
+	}
 	cfg.jail_uid_first = o.jail_count ? o.jail_first : SERVICE_JAIL_UID_FIRST;
 	cfg.jail_uid_count = o.jail_count ? o.jail_count : SERVICE_JAIL_UID_COUNT;
 	r = service_new(&cfg, &svc, err, sizeof(err));

@@ -159,6 +159,9 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 
 		snprintf(jail, sizeof(jail), "%u:%u", vm->rec.jail_uid, vm->rec.jail_uid);
 		json_object_object_add(o, "jail", json_object_new_string(jail));
+		if (svc->cfg.jail_mntns_fd >= 0)
+			json_object_object_add(o, "jail-mntns-fd",
+					       json_object_new_int(svc->cfg.jail_mntns_fd));
 	}
 	/* Only when there are disks: a worker without storage support rejects the key. */
 	if (vm->rec.ndisks) {
@@ -353,7 +356,9 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]));
+	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1);
+	if (svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0)
+		keep[nkeep++] = svc->cfg.jail_mntns_fd;
 	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, keep, nkeep, &pid);
 	while (ncg)
 		close(cg_fds[--ncg]);

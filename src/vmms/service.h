@@ -30,6 +30,7 @@ struct service_config {
 	 */
 	bool jail;
 	uint32_t jail_uid_first, jail_uid_count;
+	int jail_mntns_fd; /* worker_jail_mntns_new(), inherited by jailed workers; -1: none */
 	/* Who may do what (access.h), where callers other than root may name files. */
 	struct access_policy access;
 	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -92,6 +95,54 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 	}
 	*pid = (pid_t)child;
 	return 0;
+}
+
+/* In the template's child: the namespace made, one byte on ready, then wait to be killed. */
+static void make_template(int ready)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("parvis-jail-base", "/tmp", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+		  "size=4k,nr_inodes=4,mode=0555") < 0 ||
+	    chdir("/tmp") < 0 || mkdir("r", 0555) < 0 || mkdir("old", 0700) < 0 ||
+	    syscall(SYS_pivot_root, ".", "old") < 0 || chdir("/") < 0 ||
+	    umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0 ||
+	    mount(NULL, "/", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
+		_exit(1);
+	if (write(ready, "1", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+int worker_jail_mntns_new(void)
+{
+	char path[64], c;
+	int p[2], fd = -1, status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		make_template(p[1]);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &c, 1) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	} else {
+		fd = -EPERM;
+	}
+	close(p[0]);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return pid < 0 ? -errno : fd;
 }
 
 int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,

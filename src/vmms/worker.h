@@ -41,6 +41,16 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * files of disk_files.h, named by number in its configuration) are
  * inherited; no other descriptor of the service is.
  */
+/*
+ * The jailed workers' mount namespace template: an empty read-only tmpfs as its root (one
+ * directory, "r"), made once by a child process (the pivot_root and the unmount of the host's
+ * tree, whose RCU grace period costs milliseconds, happen here, not at each start). Each
+ * jailed worker enters it (setns), makes a private copy (unshare) and mounts its own root on
+ * /r (sandbox.c), so that no worker start unmounts anything. An fd of the namespace, or
+ * -errno.
+ */
+int worker_jail_mntns_new(void) must_check;
+
 int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
 		 unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid) must_check;
 

@@ -732,7 +732,8 @@ static int enter_jail(struct worker *w, char *err, size_t errlen)
 	struct sandbox_config sc = {.uid = w->cfg.jail_uid,
 				    .gid = w->cfg.jail_gid,
 				    .memory_bytes = w->cfg.memory_bytes,
-				    .vcpus = w->cfg.cpus};
+				    .vcpus = w->cfg.cpus,
+				    .mntns_fd = w->cfg.jail_mntns_fd};
 
 	if (fstat(w->files.kernel_fd, &st) == 0)
 		sc.mapped_bytes += (uint64_t)st.st_size;
@@ -901,7 +902,9 @@ int main(int argc, char **argv)
 		pv_log(LOG_INFO, "jailed as uid %u gid %u", (unsigned)w.cfg.jail_uid,
 		       (unsigned)w.cfg.jail_gid);
 	}
-	if (start_signal_thread(&w) < 0) {
+	/* Every thread starts here, in the jail (console.h). */
+	if (console_start(w.com1) < 0 || console_start(w.com2) < 0 ||
+	    control_start(w.control) < 0 || start_signal_thread(&w) < 0) {
 		pv_log(LOG_ERR, "cannot start threads");
 		status = EXIT_HOST_ERROR;
 		goto out;

@@ -99,13 +99,40 @@ int sandbox_unshare(char *err, size_t errlen)
 }
 
 /* An empty read-only tmpfs as /, holding only /dev/kvm (ours alone) and one marker of /sys. */
+/*
+ * Into a private copy of the service's template (sandbox_config.mntns_fd): its root is an
+ * empty read-only tmpfs holding "r", where our own tmpfs goes. No host mount is in the copy.
+ */
+static int enter_template(int mntns_fd, char *err, size_t errlen)
+{
+	int r = setns(mntns_fd, CLONE_NEWNS) < 0 ? -errno : 0;
+
+	close(mntns_fd);
+	if (r < 0)
+		return fail(err, errlen, r, "entering the jail's mount namespace template (setns)");
+	if (unshare(CLONE_NEWNS) < 0)
+		return fail(err, errlen, -errno, "a private copy of the template (unshare)");
+	if (mount("parvis-jail", "/r", "tmpfs", MS_NOSUID | MS_NOEXEC, JAIL_TMPFS_SIZE) < 0)
+		return fail(err, errlen, -errno, "tmpfs for the new root on /r");
+	if (chdir("/r") < 0)
+		return fail(err, errlen, -errno, "chdir into the new root");
+	return 0;
+}
+
 static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 {
 	bool pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
 	struct stat kvm;
+	int r;
 
 	if (stat("/dev/kvm", &kvm) < 0 || !S_ISCHR(kvm.st_mode))
 		return fail(err, errlen, errno ? -errno : -ENODEV, "/dev/kvm");
+	if (cfg->mntns_fd >= 0) {
+		r = enter_template(cfg->mntns_fd, err, errlen);
+		if (r < 0)
+			return r;
+		goto populate;
+	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(err, errlen, -errno, "making the mount tree private");
 	if (mount("parvis-jail", JAIL_MOUNT_POINT, "tmpfs", MS_NOSUID | MS_NOEXEC,
@@ -113,6 +140,7 @@ static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, -errno, "tmpfs for the new root on " JAIL_MOUNT_POINT);
 	if (chdir(JAIL_MOUNT_POINT) < 0)
 		return fail(err, errlen, -errno, "chdir into the new root");
+populate:
 	if (mkdir("dev", 0755) < 0 ||
 	    mknod("dev/kvm", S_IFCHR | 0600, makedev(major(kvm.st_rdev), minor(kvm.st_rdev))) < 0 ||
 	    chown("dev/kvm", cfg->uid, cfg->gid) < 0)
@@ -124,12 +152,18 @@ static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 	if (pvm && (mkdir("sys", 0555) < 0 || mkdir("sys/module", 0555) < 0 ||
 		    mkdir("sys/module/kvm_pvm", 0555) < 0))
 		return fail(err, errlen, -errno, "/sys/module/kvm_pvm in the new root");
-	if (mkdir("old", 0700) < 0)
-		return fail(err, errlen, -errno, "mkdir old");
-	if (syscall(SYS_pivot_root, ".", "old") < 0)
-		return fail(err, errlen, -errno, "pivot_root");
-	if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
-		return fail(err, errlen, -errno, "detaching the host's file system");
+	if (cfg->mntns_fd >= 0) {
+		/* Outside the new root: the template's empty read-only tmpfs, nothing else. */
+		if (chroot(".") < 0 || chdir("/") < 0)
+			return fail(err, errlen, -errno, "chroot into the new root");
+	} else {
+		if (mkdir("old", 0700) < 0)
+			return fail(err, errlen, -errno, "mkdir old");
+		if (syscall(SYS_pivot_root, ".", "old") < 0)
+			return fail(err, errlen, -errno, "pivot_root");
+		if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
+			return fail(err, errlen, -errno, "detaching the host's file system");
+	}
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) <
 	    0)
 		return fail(err, errlen, -errno, "remounting the new root read-only");

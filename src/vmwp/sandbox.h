@@ -25,6 +25,14 @@ struct sandbox_config {
 	uint64_t memory_bytes; /* guest RAM: the address-space limit is set above it */
 	uint64_t mapped_bytes; /* other large mappings (boot files) the worker will make */
 	unsigned vcpus;	       /* threads: the process-count limit is set above them */
+	/*
+	 * parvis-vmms's mount namespace template (an empty read-only tmpfs holding the
+	 * directory "r"), or -1. With it, the worker enters it, makes a private copy, mounts its
+	 * root on /r and chroots there: no unmount of the host's tree (whose RCU grace period
+	 * costs milliseconds) at each start. Without it (the standalone --jail), pivot_root.
+	 * Closed by sandbox_enter.
+	 */
+	int mntns_fd;
 };
 
 /*

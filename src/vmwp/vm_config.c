@@ -25,6 +25,7 @@ void vm_config_init(struct vm_config *cfg)
 		.shutdown_timeout_s = VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S,
 		.kernel_fd = -1,
 		.initrd_fd = -1,
+		.jail_mntns_fd = -1,
 	};
 }
 
@@ -386,6 +387,13 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(field, s);
+	}
+	if (!strcmp(key, "jail-mntns-fd")) {
+		n = json_object_get_int64(v);
+		if (t != json_type_int || n < 0 || n >= INT32_MAX)
+			goto bad_value;
+		cfg->jail_mntns_fd = (int)n;
+		return 0;
 	}
 	if (!strcmp(key, "kernel-fd") || !strcmp(key, "initrd-fd")) {
 		n = json_object_get_int64(v);

@@ -66,6 +66,8 @@ struct vm_config {
 	/* "jail" / --jail UID[:GID]: run jailed as that uid and gid (docs/security.md). */
 	bool jail;
 	uint32_t jail_uid, jail_gid;
+	/* "jail-mntns-fd": parvis-vmms's mount namespace template (sandbox.h); -1: none. */
+	int jail_mntns_fd;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */
