@@ -17,8 +17,10 @@ Measures, through the API socket (no CLI process in the timed path):
     directly on the same tiny kernel through its PVH entry: spawn -> the
     guest's first console byte, and its RSS.
   - the jail's cost: start-vm -> first KVM_RUN with the jail (the default)
-    against a second service run with --no-jail, same runs; written with the
-    date to bench/results/DATE-vmms-jail.json.
+    against a second service run with --no-jail, same runs (medians and
+    minimums, with the load average: on a loaded host the minimum says more),
+    and the jail's root made the two ways (bench/jail_root_bench.c); written
+    with the date to bench/results/DATE-vmms-jail.json.
 Prints numbers and ratios; no thresholds.
 """
 import argparse
@@ -279,7 +281,8 @@ def main():
     args = ap.parse_args()
     b = os.path.abspath(args.build)
     subprocess.run(['ninja', '-C', b, 'src/vmms/parvis-vmms', 'src/vmwp/parvis-vmwp',
-                    'tests/guest/tiny-kernel.elf'], check=True, stdout=subprocess.DEVNULL)
+                    'tests/guest/tiny-kernel.elf', 'bench/jail-root-bench'], check=True,
+                   stdout=subprocess.DEVNULL)
     kernel = os.path.join(b, 'tests/guest/tiny-kernel.elf')
     tmp = tempfile.mkdtemp(prefix='pvb-', dir='/tmp')
     state, sock = os.path.join(tmp, 'state'), os.path.join(tmp, 'api.sock')
@@ -305,13 +308,26 @@ def main():
               'includes the emulated guest reading its input)')
         wj, nj = bench_jail(b, tmp, kernel, args.runs, (api, state))
         jw, jn = med(wj), med(nj)
+        mw, mn = (min((x for x in v if x), default=None) for v in (wj, nj))
         print(f'start-vm -> first KVM_RUN, jailed:  median {ms(jw)}; with --no-jail: median '
               f'{ms(jn)}; the jail adds {ms(jw - jn) if jw and jn else "-"} '
               f'({args.runs} alternated runs each)')
+        print(f'                                    minimum {ms(mw)} against {ms(mn)}: the jail adds '
+              f'{ms(mw - mn) if mw and mn else "-"} (the minimum is the least disturbed by load)')
+        # The jail's root, the two ways (docs/security.md, step 1), in isolation.
+        root = json.loads(subprocess.run([os.path.join(b, 'bench/jail-root-bench'), str(4 * args.runs)],
+                                         check=True, capture_output=True, text=True).stdout)
+        print(f"jail root, pivot_root + unmount of the host's tree: median "
+              f"{root['pivot_ms']['median']:.3f} ms (min {root['pivot_ms']['min']:.3f}); "
+              f"the service's template (setns, unshare, chroot): median "
+              f"{root['template_ms']['median']:.3f} ms (min {root['template_ms']['min']:.3f})")
         res = {'date': time.strftime('%Y-%m-%d'), 'runs': args.runs,
-               'host': {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm')},
+               'host': {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm'),
+                        'loadavg': os.getloadavg()},
                'start_to_first_kvm_run_s': {'jailed': wj, 'no_jail': nj,
-                                            'median_jailed': jw, 'median_no_jail': jn}}
+                                            'median_jailed': jw, 'median_no_jail': jn,
+                                            'min_jailed': mw, 'min_no_jail': mn},
+               'jail_root_ms': root}
         os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
         path = os.path.join(ROOT, 'bench', 'results', f"{res['date']}-vmms-jail.json")
         with open(path, 'w') as f:

@@ -152,6 +152,9 @@ tap.ok(ok, 'a jailed VM with a differencing disk starts', json.dumps(ch) + err)
 with open(os.path.join(svc.state_dir, 'run', ch['id'], 'vm.json')) as f:
     wcfg = json.load(f)
 d0 = (wcfg.get('disks') or [{}])[0]
+tap.ok(isinstance(wcfg.get('jail-mntns-fd'), int),
+       'the worker gets the service\'s mount namespace template (no unmount at its start)',
+       json.dumps(wcfg))
 tap.ok(isinstance(wcfg.get('kernel-fd'), int) and isinstance(d0.get('fd'), int) and
        [p['path'] for p in d0.get('parents', [])] == [mid, base] and
        all(isinstance(p['fd'], int) for p in d0['parents']),
