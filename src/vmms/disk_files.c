@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,7 +111,11 @@ static struct json_object *run_locator(struct service *svc, int fd, uid_t uid, c
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 
-		if (dup2(fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 || devnull < 0 ||
+		struct rlimit cpu = {.rlim_cur = 10, .rlim_max = 10}, none = {0};
+
+		/* A parser stuck on a crafted image ends by itself too; it never dumps core. */
+		if (setrlimit(RLIMIT_CPU, &cpu) < 0 || setrlimit(RLIMIT_CORE, &none) < 0 ||
+		    dup2(fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 || devnull < 0 ||
 		    dup2(devnull, STDERR_FILENO) < 0 || setgroups(0, NULL) < 0 ||
 		    setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0 ||
 		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

@@ -24,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -473,7 +476,8 @@ static const int parser_syscalls[] = {
 	SCMP_SYS(rt_sigreturn), SCMP_SYS(clock_gettime), SCMP_SYS(getrandom),
 };
 
-static int load_filter_sync(const int *calls, size_t n, bool vcpu, bool tsync)
+/* A filter as libseccomp builds it (not loaded): 0 with *ret, or -errno. */
+static int build_filter(const int *calls, size_t n, bool vcpu, bool tsync, scmp_filter_ctx *ret)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	size_t i;
@@ -514,15 +518,67 @@ static int load_filter_sync(const int *calls, size_t n, bool vcpu, bool tsync)
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
 	}
-	if (r == 0)
+	if (r < 0) {
+		seccomp_release(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+static int load_filter_sync(const int *calls, size_t n, bool vcpu, bool tsync)
+{
+	scmp_filter_ctx ctx;
+	int r = build_filter(calls, n, vcpu, tsync, &ctx);
+
+	if (r == 0) {
 		r = seccomp_load(ctx);
-	seccomp_release(ctx);
+		seccomp_release(ctx);
+	}
 	return r;
 }
 
 static int load_filter(const int *calls, size_t n, bool vcpu)
 {
 	return load_filter_sync(calls, n, vcpu, true);
+}
+
+/*
+ * The vCPU filter compiled once, in sandbox_enter, for every vCPU thread of every boot: each
+ * then loads it with one system call before its first KVM_RUN instead of having libseccomp
+ * build it again on the path to the guest's first instruction.
+ */
+static struct sock_fprog vcpu_prog;
+
+static int precompile_vcpu_filter(void)
+{
+	scmp_filter_ctx ctx;
+	struct stat st;
+	int fd, r = build_filter(vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(vcpu_syscalls[0]),
+				 true, false, &ctx);
+
+	if (r < 0)
+		return r;
+	fd = memfd_create("parvis-vcpu-filter", MFD_CLOEXEC);
+	r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
+	seccomp_release(ctx);
+	if (r == 0 && (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % 8 ||
+		       st.st_size / 8 > BPF_MAXINSNS))
+		r = -EINVAL;
+	if (r == 0) {
+		vcpu_prog.filter = malloc((size_t)st.st_size);
+		if (!vcpu_prog.filter ||
+		    pread(fd, vcpu_prog.filter, (size_t)st.st_size, 0) != st.st_size) {
+			free(vcpu_prog.filter);
+			vcpu_prog.filter = NULL;
+			r = -EIO;
+		} else {
+			vcpu_prog.len = (unsigned short)(st.st_size / 8);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen)
@@ -557,6 +613,9 @@ int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0)
 		return fail(err, errlen, -errno, "SIGSYS handler");
+	r = precompile_vcpu_filter();
+	if (r < 0)
+		return fail(err, errlen, r, "compiling the vCPU threads' seccomp filter");
 	r = load_filter(process_syscalls, sizeof(process_syscalls) / sizeof(process_syscalls[0]),
 			false);
 	if (r < 0)
@@ -568,6 +627,9 @@ int sandbox_vcpu_thread_init(void *opaque, unsigned index)
 {
 	(void)opaque;
 	snprintf(thread_name, sizeof(thread_name), "vcpu%u", index);
+	if (vcpu_prog.filter)
+		return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &vcpu_prog) < 0 ? -errno
+											: 0;
 	return load_filter(vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(vcpu_syscalls[0]), true);
 }
 

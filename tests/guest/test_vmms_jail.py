@@ -86,6 +86,18 @@ tap.ok(all(st.get(k) == '0000000000000000' for k in ('CapInh', 'CapPrm', 'CapEff
        'no capabilities (inheritable, permitted, effective, bounding, ambient)', json.dumps(st))
 tap.ok(st.get('NoNewPrivs') == '1', 'NoNewPrivs 1', st.get('NoNewPrivs'))
 tap.ok(st.get('Seccomp') == '2', 'Seccomp 2 (filter)', st.get('Seccomp'))
+filters = {}
+for tid in (os.listdir(f'/proc/{pid}/task') if pid else []):
+    with open(f'/proc/{pid}/task/{tid}/comm') as f:
+        comm = f.read().strip()
+    with open(f'/proc/{pid}/task/{tid}/status') as f:
+        n = [l.split()[1] for l in f if l.startswith('Seccomp_filters:')]
+    filters[comm] = n[0] if n else '?'
+# (kvm-nx-lpage-recovery is KVM's own kernel worker, made from the vCPU thread's first KVM_RUN.)
+tap.ok(filters.get('vcpu0') == '2' and
+       all(v == '1' for k, v in filters.items() if k != 'vcpu0' and not k.startswith('kvm-')),
+       'the vCPU thread has its own filter stacked on the process filter, every other thread '
+       'the process filter', json.dumps(filters))
 tap.ok(st.get('NSpid', '').split()[-1:] == ['1'], 'PID 1 of its own PID namespace',
        st.get('NSpid'))
 for ns in ('mnt', 'pid', 'net', 'ipc', 'uts'):
