@@ -272,12 +272,28 @@ def bench_jail(b, tmp, kernel, runs, jailed):
     return with_jail, without
 
 
+def bench_peer(b, peer, tmp, kernel, runs, jailed):
+    """start-vm -> first KVM_RUN, jailed, of this build against another build's, alternated."""
+    pb = start_service(peer, tmp, 'peer', [])
+    try:
+        api_p = Api(pb[2])
+        mine, theirs = [], []
+        for _ in range(runs):
+            mine += bench_start(jailed[0], jailed[1], kernel, 1)[0]
+            theirs += bench_start(api_p, pb[1], kernel, 1)[0]
+    finally:
+        stop_service(pb[0], pb[1], pb[3])
+    return mine, theirs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--build', default=os.path.join(ROOT, 'build'))
     ap.add_argument('--runs', type=int, default=10)
     ap.add_argument('--vms', type=int, default=20)
     ap.add_argument('--no-qemu', action='store_true')
+    ap.add_argument('--peer-build', help='another build directory (e.g. of main): its jailed '
+                    'start-vm -> first KVM_RUN alternated with this one\'s')
     args = ap.parse_args()
     b = os.path.abspath(args.build)
     subprocess.run(['ninja', '-C', b, 'src/vmms/parvis-vmms', 'src/vmwp/parvis-vmwp',
@@ -328,6 +344,15 @@ def main():
                                             'median_jailed': jw, 'median_no_jail': jn,
                                             'min_jailed': mw, 'min_no_jail': mn},
                'jail_root_ms': root}
+        if args.peer_build:
+            mine, theirs = bench_peer(b, os.path.abspath(args.peer_build), tmp, kernel, args.runs,
+                                      (api, state))
+            pm, pt = med(mine), med(theirs)
+            lm, lt = (min((x for x in v if x), default=None) for v in (mine, theirs))
+            print(f'jailed, this build against {args.peer_build}: median {ms(pm)} against {ms(pt)}, '
+                  f'minimum {ms(lm)} against {ms(lt)} ({args.runs} alternated runs each)')
+            res['peer'] = {'build': os.path.abspath(args.peer_build), 'this': mine, 'peer': theirs,
+                           'median_this': pm, 'median_peer': pt, 'min_this': lm, 'min_peer': lt}
         os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
         path = os.path.join(ROOT, 'bench', 'results', f"{res['date']}-vmms-jail.json")
         with open(path, 'w') as f:
