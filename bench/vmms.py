@@ -110,7 +110,7 @@ def ms(v):
 def bench_start(api, state, kernel, runs):
     vm = api.call('new-vm', name='lat', memory_bytes=32 << 20, kernel=kernel, cmdline='idle')
     run = os.path.join(state, 'run', vm['id'])
-    to_kvm, to_byte, call_s = [], [], []
+    to_kvm, to_byte, call_s, cpu = [], [], [], []
     for _ in range(runs):
         con = os.path.join(run, 'console.log')
         before = os.path.getsize(con) if os.path.exists(con) else 0
@@ -126,10 +126,12 @@ def bench_start(api, state, kernel, runs):
             st = control(os.path.join(run, 'control.sock'), 'status')
         first = st.get('first_run_monotonic_ns')
         to_kvm.append(first / 1e9 - t0 if first else None)
+        cpu.append(st['first_run_cpu_ns'] / 1e9 if st.get('first_run_cpu_ns') else None)
         to_byte.append(tb - t0 if tb else None)
         call_s.append(t1 - t0)
         api.call('stop-vm', name='lat', turn_off=True)
     api.call('remove-vm', name='lat')
+    bench_start.cpu = cpu  # the worker's CPU time to its first KVM_RUN, per run
     return to_kvm, to_byte, call_s
 
 
@@ -264,9 +266,12 @@ def bench_jail(b, tmp, kernel, runs, jailed):
     try:
         api_nj = Api(nj[2])
         with_jail, without = [], []
+        bench_jail.cpu = {'jailed': [], 'no_jail': []}
         for _ in range(runs):
             with_jail += bench_start(jailed[0], jailed[1], kernel, 1)[0]
+            bench_jail.cpu['jailed'] += bench_start.cpu
             without += bench_start(api_nj, nj[1], kernel, 1)[0]
+            bench_jail.cpu['no_jail'] += bench_start.cpu
     finally:
         stop_service(nj[0], nj[1], nj[3])
     return with_jail, without
@@ -330,6 +335,9 @@ def main():
               f'({args.runs} alternated runs each)')
         print(f'                                    minimum {ms(mw)} against {ms(mn)}: the jail adds '
               f'{ms(mw - mn) if mw and mn else "-"} (the minimum is the least disturbed by load)')
+        cw, cn = med(bench_jail.cpu['jailed']), med(bench_jail.cpu['no_jail'])
+        print(f'worker CPU to its first KVM_RUN:    jailed median {ms(cw)}, --no-jail {ms(cn)}: the '
+              f'jail costs {ms(cw - cn) if cw and cn else "-"} of CPU (load hardly moves this one)')
         # The jail's root, the two ways (docs/security.md, step 1), in isolation.
         root = json.loads(subprocess.run([os.path.join(b, 'bench/jail-root-bench'), str(4 * args.runs)],
                                          check=True, capture_output=True, text=True).stdout)
@@ -343,6 +351,9 @@ def main():
                'start_to_first_kvm_run_s': {'jailed': wj, 'no_jail': nj,
                                             'median_jailed': jw, 'median_no_jail': jn,
                                             'min_jailed': mw, 'min_no_jail': mn},
+               'worker_cpu_to_first_kvm_run_s': {'jailed': bench_jail.cpu['jailed'],
+                                                 'no_jail': bench_jail.cpu['no_jail'],
+                                                 'median_jailed': cw, 'median_no_jail': cn},
                'jail_root_ms': root}
         if args.peer_build:
             mine, theirs = bench_peer(b, os.path.abspath(args.peer_build), tmp, kernel, args.runs,

@@ -55,6 +55,7 @@ struct worker {
 	bool paused;		      /* the running machine's vCPUs are held (control "pause") */
 	uint64_t boot_start_ns;	      /* CLOCK_MONOTONIC when the current machine was started */
 	uint64_t first_run_ns;	      /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
+	uint64_t first_run_cpu_ns;    /* the process\'s CPU time by then */
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
@@ -326,22 +327,27 @@ static enum exit_status worker_run(struct worker *w)
 	}
 }
 
-/* CLOCK_MONOTONIC of the first KVM_RUN (of vCPU 0, first boot), 0 before; under w->lock. */
-static uint64_t first_run_ns(struct worker *w)
+/*
+ * CLOCK_MONOTONIC of the first KVM_RUN (of vCPU 0, first boot), 0 before, and the process's
+ * CPU time by then (*cpu_ns); under w->lock.
+ */
+static uint64_t first_run_ns(struct worker *w, uint64_t *cpu_ns)
 {
 	struct partition_exit_stats st;
 
 	if (!w->first_run_ns && w->machine) {
 		partition_get_exit_stats(machine_partition(w->machine), &st);
 		w->first_run_ns = st.first_run_ns;
+		w->first_run_cpu_ns = st.first_run_cpu_ns;
 	}
+	*cpu_ns = w->first_run_cpu_ns;
 	return w->first_run_ns;
 }
 
 /* The timing members of a status answer (docs/control.md), under w->lock. */
 static void add_status_times(struct worker *w, struct json_object *resp)
 {
-	uint64_t now = time_monotonic_ns(), first = first_run_ns(w);
+	uint64_t first_cpu, now = time_monotonic_ns(), first = first_run_ns(w, &first_cpu);
 	struct timespec real;
 
 	json_object_object_add(resp, "pid", json_object_new_int64(getpid()));
@@ -357,12 +363,15 @@ static void add_status_times(struct worker *w, struct json_object *resp)
 		clock_gettime(CLOCK_REALTIME, &real);
 		json_object_object_add(resp, "first_run_monotonic_ns",
 				       json_object_new_int64((int64_t)first));
+		json_object_object_add(resp, "first_run_cpu_ns",
+				       json_object_new_int64((int64_t)first_cpu));
 		json_object_object_add(resp, "first_run_realtime_ns",
 				       json_object_new_int64((int64_t)real.tv_sec * 1000000000 +
 							     real.tv_nsec -
 							     (int64_t)(now - first)));
 	} else {
 		json_object_object_add(resp, "first_run_monotonic_ns", NULL);
+		json_object_object_add(resp, "first_run_cpu_ns", NULL);
 		json_object_object_add(resp, "first_run_realtime_ns", NULL);
 	}
 }
