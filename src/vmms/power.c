@@ -359,7 +359,9 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1);
 	if (svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0)
 		keep[nkeep++] = svc->cfg.jail_mntns_fd;
-	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, keep, nkeep, &pid);
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail,
+			 svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0, cg_fds, ncg, keep, nkeep,
+			 &pid);
 	while (ncg)
 		close(cg_fds[--ncg]);
 	close_worker_files(wf);

@@ -48,11 +48,17 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * of this multithreaded process makes system calls only, up to execve.
  */
 static int spawn(const char *vmwp, char *const argv[], const struct worker_paths *wp, bool jail,
-		 const int *cg_fds, unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
+		 bool mntns_template, const int *cg_fds, unsigned ncg, const int *keep_fds,
+		 unsigned nkeep, pid_t *pid)
 {
+	/*
+	 * With the mount namespace template the worker stays in ours until it enters the
+	 * template: a copy of our tree made here would be unmounted as it leaves it, and that
+	 * unmount waits for an RCU grace period (milliseconds) on the way to the guest.
+	 */
 	struct clone_args args = {
-		.flags = jail ? CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-					 CLONE_NEWNET
+		.flags = jail ? CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+					 (mntns_template ? 0 : CLONE_NEWNS)
 			      : 0,
 		.exit_signal = SIGCHLD,
 	};
@@ -145,13 +151,13 @@ int worker_jail_mntns_new(void)
 	return pid < 0 ? -errno : fd;
 }
 
-int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
-		 unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, bool mntns_template,
+		 const int *cg_fds, unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
 {
 	char opt[] = "--config";
 	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
 
-	return spawn(vmwp, argv, wp, jail, cg_fds, ncg, keep_fds, nkeep, pid);
+	return spawn(vmwp, argv, wp, jail, mntns_template, cg_fds, ncg, keep_fds, nkeep, pid);
 }
 
 /* /proc/PID/stat after the command name (which may contain anything), or -errno. */
