@@ -17,8 +17,10 @@ Measures, through the API socket (no CLI process in the timed path):
     directly on the same tiny kernel through its PVH entry: spawn -> the
     guest's first console byte, and its RSS.
   - the jail's cost: start-vm -> first KVM_RUN with the jail (the default)
-    against a second service run with --no-jail, same runs (medians and
-    minimums, with the load average: on a loaded host the minimum says more),
+    against a second service run with --no-jail, same runs, each VM started
+    once untimed first (its first start also records its jail uid, with an
+    fsync); medians and minimums, the worker's CPU time to its first
+    KVM_RUN (which load hardly moves), and the load average;
     and the jail's root made the two ways (bench/jail_root_bench.c); written
     with the date to bench/results/DATE-vmms-jail.json.
 Prints numbers and ratios; no thresholds.
@@ -107,32 +109,60 @@ def ms(v):
     return '-' if v is None else f'{v * 1000:.1f} ms'
 
 
+def measure_start(api, run, name='lat'):
+    """One start-vm of VM name (run: its run directory), stopped again: (to first KVM_RUN,
+    to its first console byte, the call's own time, the worker's CPU to its first KVM_RUN)."""
+    con = os.path.join(run, 'console.log')
+    before = os.path.getsize(con) if os.path.exists(con) else 0
+    t0 = time.monotonic()
+    api.call('start-vm', name=name)
+    t1 = time.monotonic()
+    tb = wait_file_nonempty(con, 30, before)
+    st = control(os.path.join(run, 'control.sock'), 'status')
+    for _ in range(100):
+        if st.get('first_run_monotonic_ns'):
+            break
+        time.sleep(0.01)
+        st = control(os.path.join(run, 'control.sock'), 'status')
+    first = st.get('first_run_monotonic_ns')
+    api.call('stop-vm', name=name, turn_off=True)
+    return (first / 1e9 - t0 if first else None, tb - t0 if tb else None, t1 - t0,
+            st['first_run_cpu_ns'] / 1e9 if st.get('first_run_cpu_ns') else None)
+
+
 def bench_start(api, state, kernel, runs):
     vm = api.call('new-vm', name='lat', memory_bytes=32 << 20, kernel=kernel, cmdline='idle')
     run = os.path.join(state, 'run', vm['id'])
-    to_kvm, to_byte, call_s, cpu = [], [], [], []
+    to_kvm, to_byte, call_s = [], [], []
     for _ in range(runs):
-        con = os.path.join(run, 'console.log')
-        before = os.path.getsize(con) if os.path.exists(con) else 0
-        t0 = time.monotonic()
-        api.call('start-vm', name='lat')
-        t1 = time.monotonic()
-        tb = wait_file_nonempty(con, 30, before)
-        st = control(os.path.join(run, 'control.sock'), 'status')
-        for _ in range(100):
-            if st.get('first_run_monotonic_ns'):
-                break
-            time.sleep(0.01)
-            st = control(os.path.join(run, 'control.sock'), 'status')
-        first = st.get('first_run_monotonic_ns')
-        to_kvm.append(first / 1e9 - t0 if first else None)
-        cpu.append(st['first_run_cpu_ns'] / 1e9 if st.get('first_run_cpu_ns') else None)
-        to_byte.append(tb - t0 if tb else None)
-        call_s.append(t1 - t0)
-        api.call('stop-vm', name='lat', turn_off=True)
+        k, b, c, _cpu = measure_start(api, run)
+        to_kvm.append(k)
+        to_byte.append(b)
+        call_s.append(c)
     api.call('remove-vm', name='lat')
-    bench_start.cpu = cpu  # the worker's CPU time to its first KVM_RUN, per run
     return to_kvm, to_byte, call_s
+
+
+def alternate(services, kernel, runs):
+    """start-vm -> first KVM_RUN (and the worker's CPU by then) of one VM per service, runs
+    alternated between the services. Each VM is started once first, untimed: its first start
+    also gives it its jail uid (a write of its record, with fsync), which later starts skip."""
+    runs_of = []
+    for api, state in services:
+        vm = api.call('new-vm', name='alt', memory_bytes=32 << 20, kernel=kernel, cmdline='idle')
+        run = os.path.join(state, 'run', vm['id'])
+        measure_start(api, run, 'alt')
+        runs_of.append(run)
+    wall = [[] for _ in services]
+    cpu = [[] for _ in services]
+    for _ in range(runs):
+        for i, (api, _state) in enumerate(services):
+            k, _b, _c, c = measure_start(api, runs_of[i], 'alt')
+            wall[i].append(k)
+            cpu[i].append(c)
+    for api, _state in services:
+        api.call('remove-vm', name='alt')
+    return wall, cpu
 
 
 def bench_shutdown(api, state, kernel, runs, sock):
@@ -264,31 +294,21 @@ def bench_jail(b, tmp, kernel, runs, jailed):
     """start-vm -> first KVM_RUN with and without the jail, runs alternated between the two."""
     nj = start_service(b, tmp, 'nojail', ['--no-jail'])
     try:
-        api_nj = Api(nj[2])
-        with_jail, without = [], []
-        bench_jail.cpu = {'jailed': [], 'no_jail': []}
-        for _ in range(runs):
-            with_jail += bench_start(jailed[0], jailed[1], kernel, 1)[0]
-            bench_jail.cpu['jailed'] += bench_start.cpu
-            without += bench_start(api_nj, nj[1], kernel, 1)[0]
-            bench_jail.cpu['no_jail'] += bench_start.cpu
+        wall, cpu = alternate([jailed, (Api(nj[2]), nj[1])], kernel, runs)
     finally:
         stop_service(nj[0], nj[1], nj[3])
-    return with_jail, without
+    bench_jail.cpu = {'jailed': cpu[0], 'no_jail': cpu[1]}
+    return wall[0], wall[1]
 
 
 def bench_peer(b, peer, tmp, kernel, runs, jailed):
     """start-vm -> first KVM_RUN, jailed, of this build against another build's, alternated."""
     pb = start_service(peer, tmp, 'peer', [])
     try:
-        api_p = Api(pb[2])
-        mine, theirs = [], []
-        for _ in range(runs):
-            mine += bench_start(jailed[0], jailed[1], kernel, 1)[0]
-            theirs += bench_start(api_p, pb[1], kernel, 1)[0]
+        wall, _cpu = alternate([jailed, (Api(pb[2]), pb[1])], kernel, runs)
     finally:
         stop_service(pb[0], pb[1], pb[3])
-    return mine, theirs
+    return wall[0], wall[1]
 
 
 def main():
