@@ -17,8 +17,12 @@ Measures, through the API socket (no CLI process in the timed path):
     directly on the same tiny kernel through its PVH entry: spawn -> the
     guest's first console byte, and its RSS.
   - the jail's cost: start-vm -> first KVM_RUN with the jail (the default)
-    against a second service run with --no-jail, same runs; written with the
-    date to bench/results/DATE-vmms-jail.json.
+    against a second service run with --no-jail, same runs, each VM started
+    once untimed first (its first start also records its jail uid, with an
+    fsync); medians and minimums, the worker's CPU time to its first
+    KVM_RUN (which load hardly moves), and the load average;
+    and the jail's root made the two ways (bench/jail_root_bench.c); written
+    with the date to bench/results/DATE-vmms-jail.json.
 Prints numbers and ratios; no thresholds.
 """
 import argparse
@@ -105,30 +109,60 @@ def ms(v):
     return '-' if v is None else f'{v * 1000:.1f} ms'
 
 
+def measure_start(api, run, name='lat'):
+    """One start-vm of VM name (run: its run directory), stopped again: (to first KVM_RUN,
+    to its first console byte, the call's own time, the worker's CPU to its first KVM_RUN)."""
+    con = os.path.join(run, 'console.log')
+    before = os.path.getsize(con) if os.path.exists(con) else 0
+    t0 = time.monotonic()
+    api.call('start-vm', name=name)
+    t1 = time.monotonic()
+    tb = wait_file_nonempty(con, 30, before)
+    st = control(os.path.join(run, 'control.sock'), 'status')
+    for _ in range(100):
+        if st.get('first_run_monotonic_ns'):
+            break
+        time.sleep(0.01)
+        st = control(os.path.join(run, 'control.sock'), 'status')
+    first = st.get('first_run_monotonic_ns')
+    api.call('stop-vm', name=name, turn_off=True)
+    return (first / 1e9 - t0 if first else None, tb - t0 if tb else None, t1 - t0,
+            st['first_run_cpu_ns'] / 1e9 if st.get('first_run_cpu_ns') else None)
+
+
 def bench_start(api, state, kernel, runs):
     vm = api.call('new-vm', name='lat', memory_bytes=32 << 20, kernel=kernel, cmdline='idle')
     run = os.path.join(state, 'run', vm['id'])
     to_kvm, to_byte, call_s = [], [], []
     for _ in range(runs):
-        con = os.path.join(run, 'console.log')
-        before = os.path.getsize(con) if os.path.exists(con) else 0
-        t0 = time.monotonic()
-        api.call('start-vm', name='lat')
-        t1 = time.monotonic()
-        tb = wait_file_nonempty(con, 30, before)
-        st = control(os.path.join(run, 'control.sock'), 'status')
-        for _ in range(100):
-            if st.get('first_run_monotonic_ns'):
-                break
-            time.sleep(0.01)
-            st = control(os.path.join(run, 'control.sock'), 'status')
-        first = st.get('first_run_monotonic_ns')
-        to_kvm.append(first / 1e9 - t0 if first else None)
-        to_byte.append(tb - t0 if tb else None)
-        call_s.append(t1 - t0)
-        api.call('stop-vm', name='lat', turn_off=True)
+        k, b, c, _cpu = measure_start(api, run)
+        to_kvm.append(k)
+        to_byte.append(b)
+        call_s.append(c)
     api.call('remove-vm', name='lat')
     return to_kvm, to_byte, call_s
+
+
+def alternate(services, kernel, runs):
+    """start-vm -> first KVM_RUN (and the worker's CPU by then) of one VM per service, runs
+    alternated between the services. Each VM is started once first, untimed: its first start
+    also gives it its jail uid (a write of its record, with fsync), which later starts skip."""
+    runs_of = []
+    for api, state in services:
+        vm = api.call('new-vm', name='alt', memory_bytes=32 << 20, kernel=kernel, cmdline='idle')
+        run = os.path.join(state, 'run', vm['id'])
+        measure_start(api, run, 'alt')
+        runs_of.append(run)
+    wall = [[] for _ in services]
+    cpu = [[] for _ in services]
+    for _ in range(runs):
+        for i, (api, _state) in enumerate(services):
+            k, _b, _c, c = measure_start(api, runs_of[i], 'alt')
+            wall[i].append(k)
+            cpu[i].append(c)
+    for api, _state in services:
+        api.call('remove-vm', name='alt')
+    return wall, cpu
 
 
 def bench_shutdown(api, state, kernel, runs, sock):
@@ -260,14 +294,21 @@ def bench_jail(b, tmp, kernel, runs, jailed):
     """start-vm -> first KVM_RUN with and without the jail, runs alternated between the two."""
     nj = start_service(b, tmp, 'nojail', ['--no-jail'])
     try:
-        api_nj = Api(nj[2])
-        with_jail, without = [], []
-        for _ in range(runs):
-            with_jail += bench_start(jailed[0], jailed[1], kernel, 1)[0]
-            without += bench_start(api_nj, nj[1], kernel, 1)[0]
+        wall, cpu = alternate([jailed, (Api(nj[2]), nj[1])], kernel, runs)
     finally:
         stop_service(nj[0], nj[1], nj[3])
-    return with_jail, without
+    bench_jail.cpu = {'jailed': cpu[0], 'no_jail': cpu[1]}
+    return wall[0], wall[1]
+
+
+def bench_peer(b, peer, tmp, kernel, runs, jailed):
+    """start-vm -> first KVM_RUN, jailed, of this build against another build's, alternated."""
+    pb = start_service(peer, tmp, 'peer', [])
+    try:
+        wall, _cpu = alternate([jailed, (Api(pb[2]), pb[1])], kernel, runs)
+    finally:
+        stop_service(pb[0], pb[1], pb[3])
+    return wall[0], wall[1]
 
 
 def main():
@@ -276,10 +317,13 @@ def main():
     ap.add_argument('--runs', type=int, default=10)
     ap.add_argument('--vms', type=int, default=20)
     ap.add_argument('--no-qemu', action='store_true')
+    ap.add_argument('--peer-build', help='another build directory (e.g. of main): its jailed '
+                    'start-vm -> first KVM_RUN alternated with this one\'s')
     args = ap.parse_args()
     b = os.path.abspath(args.build)
     subprocess.run(['ninja', '-C', b, 'src/vmms/parvis-vmms', 'src/vmwp/parvis-vmwp',
-                    'tests/guest/tiny-kernel.elf'], check=True, stdout=subprocess.DEVNULL)
+                    'tests/guest/tiny-kernel.elf', 'bench/jail-root-bench'], check=True,
+                   stdout=subprocess.DEVNULL)
     kernel = os.path.join(b, 'tests/guest/tiny-kernel.elf')
     tmp = tempfile.mkdtemp(prefix='pvb-', dir='/tmp')
     state, sock = os.path.join(tmp, 'state'), os.path.join(tmp, 'api.sock')
@@ -305,13 +349,41 @@ def main():
               'includes the emulated guest reading its input)')
         wj, nj = bench_jail(b, tmp, kernel, args.runs, (api, state))
         jw, jn = med(wj), med(nj)
+        mw, mn = (min((x for x in v if x), default=None) for v in (wj, nj))
         print(f'start-vm -> first KVM_RUN, jailed:  median {ms(jw)}; with --no-jail: median '
               f'{ms(jn)}; the jail adds {ms(jw - jn) if jw and jn else "-"} '
               f'({args.runs} alternated runs each)')
+        print(f'                                    minimum {ms(mw)} against {ms(mn)}: the jail adds '
+              f'{ms(mw - mn) if mw and mn else "-"} (the minimum is the least disturbed by load)')
+        cw, cn = med(bench_jail.cpu['jailed']), med(bench_jail.cpu['no_jail'])
+        print(f'worker CPU to its first KVM_RUN:    jailed median {ms(cw)}, --no-jail {ms(cn)}: the '
+              f'jail costs {ms(cw - cn) if cw and cn else "-"} of CPU (load hardly moves this one)')
+        # The jail's root, the two ways (docs/security.md, step 1), in isolation.
+        root = json.loads(subprocess.run([os.path.join(b, 'bench/jail-root-bench'), str(4 * args.runs)],
+                                         check=True, capture_output=True, text=True).stdout)
+        print(f"jail root, pivot_root + unmount of the host's tree: median "
+              f"{root['pivot_ms']['median']:.3f} ms (min {root['pivot_ms']['min']:.3f}); "
+              f"the service's template (setns, unshare, chroot): median "
+              f"{root['template_ms']['median']:.3f} ms (min {root['template_ms']['min']:.3f})")
         res = {'date': time.strftime('%Y-%m-%d'), 'runs': args.runs,
-               'host': {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm')},
+               'host': {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm'),
+                        'loadavg': os.getloadavg()},
                'start_to_first_kvm_run_s': {'jailed': wj, 'no_jail': nj,
-                                            'median_jailed': jw, 'median_no_jail': jn}}
+                                            'median_jailed': jw, 'median_no_jail': jn,
+                                            'min_jailed': mw, 'min_no_jail': mn},
+               'worker_cpu_to_first_kvm_run_s': {'jailed': bench_jail.cpu['jailed'],
+                                                 'no_jail': bench_jail.cpu['no_jail'],
+                                                 'median_jailed': cw, 'median_no_jail': cn},
+               'jail_root_ms': root}
+        if args.peer_build:
+            mine, theirs = bench_peer(b, os.path.abspath(args.peer_build), tmp, kernel, args.runs,
+                                      (api, state))
+            pm, pt = med(mine), med(theirs)
+            lm, lt = (min((x for x in v if x), default=None) for v in (mine, theirs))
+            print(f'jailed, this build against {args.peer_build}: median {ms(pm)} against {ms(pt)}, '
+                  f'minimum {ms(lm)} against {ms(lt)} ({args.runs} alternated runs each)')
+            res['peer'] = {'build': os.path.abspath(args.peer_build), 'this': mine, 'peer': theirs,
+                           'median_this': pm, 'median_peer': pt, 'min_this': lm, 'min_peer': lt}
         os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
         path = os.path.join(ROOT, 'bench', 'results', f"{res['date']}-vmms-jail.json")
         with open(path, 'w') as f:

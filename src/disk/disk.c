@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,8 +62,8 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err, si
 }
 
 static int open_common(const char *path, int fd, int direct_fd, unsigned flags,
-		       const char *const *parent_dirs, struct disk **ret, char *err,
-		       size_t err_size)
+		       const char *const *parent_dirs, const struct disk_parent_file *parents,
+		       unsigned nparents, struct disk **ret, char *err, size_t err_size)
 {
 	char sig[8];
 	ssize_t n;
@@ -82,7 +83,12 @@ static int open_common(const char *path, int fd, int direct_fd, unsigned flags,
 	if (r < 0)
 		return disk_error(err, err_size, r, "%s: %s", path, strerror(-r));
 	if (n == sizeof(sig) && memcmp(sig, "vhdxfile", 8) == 0)
-		r = disk_vhdx_open(path, fd, flags, parent_dirs, ret, err, err_size);
+		r = disk_vhdx_open(path, fd, flags, parent_dirs, parents, nparents, ret, err,
+				   err_size);
+	else if (nparents)
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: %u parent(s) were passed with a raw disk, which has none", path,
+			       nparents);
 	else
 		r = disk_raw_open(path, fd, flags, ret, err, err_size);
 	if (r < 0 || (flags & DISK_OPEN_CACHED))
@@ -99,15 +105,47 @@ static int open_common(const char *path, int fd, int direct_fd, unsigned flags,
 int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
 		 struct disk **ret, char *err, size_t err_size)
 {
-	return open_common(path, -1, -1, flags, parent_dirs, ret, err, err_size);
+	return open_common(path, -1, -1, flags, parent_dirs, NULL, 0, ret, err, err_size);
 }
 
 int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
-		 const char *const *parent_dirs, struct disk **ret, char *err, size_t err_size)
+		 const struct disk_parent_file *parents, unsigned nparents, struct disk **ret,
+		 char *err, size_t err_size)
 {
+	/* An empty parents[] still means "never by path": a chain needing one fails. */
+	static const struct disk_parent_file none[1] = {{.path = NULL, .fd = -1}};
+
 	if (fd < 0)
 		return disk_error(err, err_size, -EBADF, "%s: no file descriptor", name);
-	return open_common(name, fd, direct_fd, flags, parent_dirs, ret, err, err_size);
+	if (nparents > DISK_MAX_PARENTS)
+		return disk_error(err, err_size, -E2BIG, "%s: more than %d parents", name,
+				  DISK_MAX_PARENTS);
+	return open_common(name, fd, direct_fd, flags, NULL, parents ? parents : none, nparents,
+			   ret, err, err_size);
+}
+
+int disk_read_parent_locator(const char *name, int fd, struct disk_parent_locator *ret, char *err,
+			     size_t err_size)
+{
+	char sig[8];
+	ssize_t n = pread(fd, sig, sizeof(sig), 0);
+
+	if (err && err_size)
+		err[0] = '\0';
+	if (n < 0)
+		return disk_error(err, err_size, -errno, "%s: %s", name, strerror(errno));
+	if (n == sizeof(sig) && memcmp(sig, "vhdxfile", 8) == 0)
+		return disk_vhdx_read_locator(name, fd, ret, err, err_size);
+	*ret = (struct disk_parent_locator){.differencing = false};
+	return 0;
+}
+
+void disk_parent_locator_fini(struct disk_parent_locator *l)
+{
+	free(l->relative_path);
+	free(l->absolute_path);
+	free(l->linkage);
+	*l = (struct disk_parent_locator){.differencing = false};
 }
 
 struct disk *disk_ref(struct disk *d)

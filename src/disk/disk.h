@@ -76,16 +76,45 @@ int disk_open(const char *path, unsigned flags, struct disk **ret, char *err,
  */
 int disk_open_in(const char *path, unsigned flags, const char *const *parent_dirs,
 		 struct disk **ret, char *err, size_t err_size) must_check;
+/* The deepest parent chain a differencing disk may have. */
+#define DISK_MAX_PARENTS 32
+
+/* A differencing disk's parent opened by someone else: its path (for messages) and file. */
+struct disk_parent_file {
+	const char *path;
+	int fd; /* opened read-only; duplicated by disk_open_fd, the caller keeps its own */
+};
+
 /*
  * disk_open_in on a file already open, for a process that can no longer open host paths
  * (the worker in its jail): fd is the disk's file (read-only if it was opened so), direct_fd
- * the same file opened again with O_DIRECT, or -1 for buffered I/O only. Both are
- * duplicated (the caller keeps and closes its own). name is the path for messages and the
- * directory a differencing disk's parents are looked for in, which must still be openable.
+ * the same file opened again with O_DIRECT, or -1 for buffered I/O only. name is the path,
+ * for messages. A differencing disk's parents are never opened by path: they are parents[]
+ * (nparents of them, the nearest first), each checked as a parent found by path would be
+ * (its DataWriteGuid against the child's linkage, its size), and the chain must use exactly
+ * all of them. Every descriptor is duplicated (the caller keeps and closes its own).
  */
 int disk_open_fd(const char *name, int fd, int direct_fd, unsigned flags,
-		 const char *const *parent_dirs, struct disk **ret, char *err,
-		 size_t err_size) must_check;
+		 const struct disk_parent_file *parents, unsigned nparents, struct disk **ret,
+		 char *err, size_t err_size) must_check;
+
+/* What a differencing VHDX says of its parent (MS-VHDX 2.6.2.6.3), unchecked. */
+struct disk_parent_locator {
+	bool differencing; /* false: no parent (raw, or a VHDX that is not differencing) */
+	char *relative_path, *absolute_path; /* either may be NULL */
+	char *linkage;			     /* "{guid}": the parent's DataWriteGuid */
+};
+
+/*
+ * Reads the parent locator of the disk open at fd (name for messages), parsing no further
+ * than the metadata, taking no lock, writing nothing. For the service, which resolves and
+ * opens the parents of a jailed worker's disks itself: the parsing runs in a process of
+ * its own (parvis-vmwp --disk-parent), never in the service. 0 or -errno with a message.
+ */
+int disk_read_parent_locator(const char *name, int fd, struct disk_parent_locator *ret, char *err,
+			     size_t err_size) must_check;
+void disk_parent_locator_fini(struct disk_parent_locator *l);
+
 /*
  * Drops a reference; the last one flushes, marks a VHDX closed cleanly and closes the files.
  * NULL is a no-op. Returns NULL.

@@ -35,10 +35,10 @@ struct disk_ops {
 struct disk {
 	const struct disk_ops *ops;
 	struct disk_info info;
-	int fd;		   /* the file holding the data of mapped requests */
-	int direct_fd;	   /* the same file opened O_DIRECT; valid only if info.direct */
-	uint32_t io_align; /* required offset/length alignment of guest I/O (logical sector) */
-	void *priv;	   /* the format's state */
+	int fd;			/* the file holding the data of mapped requests */
+	int direct_fd;		/* the same file opened O_DIRECT; valid only if info.direct */
+	uint32_t io_align;	/* required offset/length alignment of guest I/O (logical sector) */
+	void *priv;		/* the format's state */
 	atomic_uint extra_refs; /* disk_ref()s not yet dropped by a disk_close() */
 };
 
@@ -46,7 +46,10 @@ struct disk {
 int disk_raw_open(const char *path, int fd, unsigned flags, struct disk **ret, char *err,
 		  size_t err_size) must_check;
 int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
-		   struct disk **ret, char *err, size_t err_size) must_check;
+		   const struct disk_parent_file *parents, unsigned nparents, struct disk **ret,
+		   char *err, size_t err_size) must_check;
+int disk_vhdx_read_locator(const char *name, int fd, struct disk_parent_locator *ret, char *err,
+			   size_t err_size) must_check;
 
 /*
  * Locks a disk file against conflicting users (open file description locks, released on
@@ -54,6 +57,13 @@ int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *
  * conflicting lock (the disk is attached elsewhere).
  */
 int disk_file_lock(int fd, bool write) must_check;
+
+/*
+ * Restricts a ring made with IORING_SETUP_R_DISABLED to the operations the queue submits
+ * (no SQE flags, no more io_uring_register() calls), then enables it. 0 or -errno.
+ */
+struct io_uring;
+int disk_ring_restrict(struct io_uring *ring) must_check;
 
 /* The range checks of disk_read() and friends, for the queue: 0 or -EINVAL. */
 int disk_check_request(const struct disk *d, uint64_t offset, uint64_t len);

@@ -21,8 +21,9 @@ int worker_call(const char *path, const char *command, struct json_object *extra
 		struct json_object **ret) must_check;
 /*
  * worker_call, with descriptors passed to the worker along with the request (SCM_RIGHTS):
- * files the service opened for a worker that cannot (its jail). nfds <= 2.
+ * files the service opened for a worker that cannot (its jail). nfds <= WORKER_CALL_MAX_FDS.
  */
+#define WORKER_CALL_MAX_FDS 34 /* a disk, its O_DIRECT twin, 32 parents (CONTROL_MAX_FDS) */
 int worker_call_fds(const char *path, const char *command, struct json_object *extra,
 		    const int *fds, unsigned nfds, int timeout_ms,
 		    struct json_object **ret) must_check;

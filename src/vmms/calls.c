@@ -23,6 +23,7 @@
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
 #include "vmms/audit.h"
+#include "vmms/disk_files.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -592,34 +593,6 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 	return svc_vm_json(vm);
 }
 
-/*
- * A disk for a jailed worker, opened here as the worker would have: read-write unless
- * readonly (read-only if the file is not writable), and again with O_DIRECT where the file
- * system allows it (docs/storage.md: guest data unbuffered). The disk layer in the worker
- * checks the file itself (format, regular file or block device, locks).
- */
-static int open_disk_fds(const char *path, bool readonly, int fds[2], unsigned *nfds)
-{
-	int mode = readonly ? O_RDONLY : O_RDWR;
-
-	fds[0] = open(path, mode | O_CLOEXEC | O_NONBLOCK);
-	if (fds[0] < 0 && !readonly && (errno == EACCES || errno == EROFS || errno == EPERM)) {
-		mode = O_RDONLY;
-		fds[0] = open(path, mode | O_CLOEXEC | O_NONBLOCK);
-	}
-	if (fds[0] < 0)
-		return -errno;
-	*nfds = 1;
-	fds[1] = open(path, mode | O_DIRECT | O_CLOEXEC | O_NONBLOCK);
-	if (fds[1] >= 0)
-		*nfds = 2;
-	/* O_NONBLOCK only kept a FIFO from hanging the open: io_uring would answer -EAGAIN. */
-	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) & ~O_NONBLOCK);
-	if (*nfds == 2)
-		fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) & ~O_NONBLOCK);
-	return 0;
-}
-
 static struct json_object *call_add_disk(struct service *svc, const struct api_request *req,
 					 struct api_error *err)
 {
@@ -682,25 +655,33 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 		json_object_object_add(extra, "readonly", json_object_new_boolean(readonly));
 		json_object_object_add(extra, "controller", json_object_new_int((int)controller));
 		json_object_object_add(extra, "lun", json_object_new_int((int)lun));
-		if (svc->cfg.jail) {
-			/* The jailed worker cannot open it: we do, and pass the descriptors. */
-			int fds[2] = {-1, -1};
-			unsigned nfds = 0;
+		/*
+		 * The worker opens no host path: the disk, its O_DIRECT twin and its parents
+		 * are opened here, each checked as it is (disk_files.h), and passed with the
+		 * request (SCM_RIGHTS).
+		 */
+		struct disk_files df;
+		int fds[2 + DISK_FILES_MAX_PARENTS];
+		struct json_object *parents = json_object_new_array();
+		unsigned nfds = 0, k;
 
-			r = open_disk_fds(path, readonly, fds, &nfds);
-			if (r < 0) {
-				json_object_put(extra);
-				api_error_set(err, API_ERR_INVALID, "add-vmharddiskdrive: %s: %s",
-					      path, strerror(-r));
-				return NULL;
-			}
-			r = svc_call_worker_fds(svc, vm, "disk-add", extra, fds, nfds,
-						CONTROL_TIMEOUT_MS, &ans);
-			while (nfds)
-				close(fds[--nfds]);
-		} else {
-			r = svc_call_worker(svc, vm, "disk-add", extra, CONTROL_TIMEOUT_MS, &ans);
+		if (disk_files_open(svc, vm, svc_caller(), path, readonly, &df, err) < 0) {
+			json_object_put(parents);
+			json_object_put(extra);
+			return NULL;
 		}
+		fds[nfds++] = df.fd;
+		if (df.direct_fd >= 0)
+			fds[nfds++] = df.direct_fd;
+		for (k = 0; k < df.nparents; k++) {
+			fds[nfds++] = df.parent_fd[k];
+			json_object_array_add(parents, json_object_new_string(df.parent_path[k]));
+		}
+		json_object_object_add(extra, "direct", json_object_new_boolean(df.direct_fd >= 0));
+		json_object_object_add(extra, "parents", parents);
+		r = svc_call_worker_fds(svc, vm, "disk-add", extra, fds, nfds, CONTROL_TIMEOUT_MS,
+					&ans);
+		disk_files_close(&df);
 		if (r < 0 || !svc_worker_ok(ans)) {
 			api_error_set(err, API_ERR_WORKER,
 				      "add-vmharddiskdrive: the worker of VM '%s' refused: %s",
@@ -937,8 +918,7 @@ static struct json_object *call_get_history(struct service *svc, const struct ap
 
 void service_audit_refused(struct service *svc, const struct api_caller *caller, const char *why)
 {
-	if (svc->cfg.audit_fd >= 0)
-		audit_record(svc->cfg.audit_fd, caller, "connect", NULL, false, why);
+	audit_record(svc->cfg.audit, caller, "connect", NULL, false, why);
 }
 
 struct json_object *service_call(struct service *svc, const struct api_caller *caller,
@@ -954,9 +934,8 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 		vm_name = NULL;
 	err = (struct api_error){0};
 	if (access_check_call(&svc->cfg.access, caller, req->call, &err) < 0) {
-		if (svc->cfg.audit_fd >= 0)
-			audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
-				     false, err.message);
+		audit_record(svc->cfg.audit, caller, api_call_name(req->call), vm_name, false,
+			     err.message);
 		return api_answer_error(req, &err);
 	}
 	svc_set_caller(caller);
@@ -1009,9 +988,9 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	svc_set_caller(NULL);
 	if (!res && !err.code && !is_remove)
 		api_error_set(&err, API_ERR_HOST, "internal error");
-	if (access_call_changes(req->call) && svc->cfg.audit_fd >= 0)
-		audit_record(svc->cfg.audit_fd, caller, api_call_name(req->call), vm_name,
-			     !err.code, err.code ? err.message : NULL);
+	if (access_call_changes(req->call))
+		audit_record(svc->cfg.audit, caller, api_call_name(req->call), vm_name, !err.code,
+			     err.code ? err.message : NULL);
 	ans = err.code ? api_answer_error(req, &err) : api_answer_ok(req, res);
 	if (err.code && *ret_fd >= 0) {
 		close(*ret_fd);

@@ -16,12 +16,16 @@ enum { CG_CPU, CG_CPUACCT, CG_MEMORY, CG_COUNT };
 static const char *const ctrl_names[CG_COUNT] = {"cpu", "cpuacct", "memory"};
 
 struct cgroup_host {
-	int version;		       /* 1 or 2 */
+	const char *proc; /* where "mountinfo" and "cgroup" are: /proc/self, or a test's */
+	int version;	  /* 1 or 2 */
 	char base[CG_COUNT][PATH_MAX]; /* v1: per controller; v2: base[0] only */
 	char desc[3 * PATH_MAX + 32];
 };
 
-/* True if the comma-separated list has name. */
+/*
+ * True if the list has name: comma-separated (v1 mount options, /proc/self/cgroup) or
+ * space-separated (v2's cgroup.controllers, "cpuset cpu io memory").
+ */
 static bool list_has(const char *list, const char *name)
 {
 	size_t n = strlen(name);
@@ -31,17 +35,20 @@ static bool list_has(const char *list, const char *name)
 		if (!strncmp(p, name, n) &&
 		    (p[n] == ',' || p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
 			return true;
-		p = strpbrk(p, ", ");
-		p = p && *p == ',' ? p + 1 : NULL;
+		p = strpbrk(p, ", \n");
+		p = p && *p != '\n' ? p + 1 : NULL;
 	}
 	return false;
 }
 
 /* Mount point of the v1 hierarchy holding ctrl, or of cgroup2 when ctrl is NULL. */
-static int find_mount(const char *ctrl, char *out, size_t len)
+static int find_mount(const struct cgroup_host *h, const char *ctrl, char *out, size_t len)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[4096];
+	FILE *f;
+
+	snprintf(line, sizeof(line), "%s/mountinfo", h->proc);
+	f = fopen(line, "re");
 	int r = -ENOENT;
 
 	if (!f)
@@ -64,10 +71,13 @@ static int find_mount(const char *ctrl, char *out, size_t len)
 }
 
 /* The service's own cgroup in the hierarchy of ctrl (NULL: v2). */
-static int own_path(const char *ctrl, char *out, size_t len)
+static int own_path(const struct cgroup_host *h, const char *ctrl, char *out, size_t len)
 {
-	FILE *f = fopen("/proc/self/cgroup", "re");
 	char line[4096];
+	FILE *f;
+
+	snprintf(line, sizeof(line), "%s/cgroup", h->proc);
+	f = fopen(line, "re");
 	int r = -ENOENT;
 
 	if (!f)
@@ -78,7 +88,8 @@ static int own_path(const char *ctrl, char *out, size_t len)
 		if (!c2)
 			continue;
 		*c2 = '\0';
-		if (ctrl ? !list_has(c1 + 1, ctrl) : (strcmp(line, "0") || c1[1] != '\0'))
+		/* v2's line is "0::PATH": hierarchy 0, no controller list (cgroups(7)). */
+		if (ctrl ? !list_has(c1 + 1, ctrl) : (c1 != line + 1 || line[0] != '0' || c1[1]))
 			continue;
 		c2[strcspn(c2 + 1, "\n") + 1] = '\0';
 		snprintf(out, len, "%s", strcmp(c2 + 1, "/") ? c2 + 1 : "");
@@ -157,7 +168,7 @@ static int setup_v2(struct cgroup_host *h, char *err, size_t errlen)
 	char list[512] = "";
 	int r;
 
-	if (find_mount(NULL, mnt, sizeof(mnt)) < 0 || own_path(NULL, own, sizeof(own)) < 0)
+	if (find_mount(h, NULL, mnt, sizeof(mnt)) < 0 || own_path(h, NULL, own, sizeof(own)) < 0)
 		return -ENOENT;
 	snprintf(ctl, sizeof(ctl), "%s/cgroup.controllers", mnt);
 	f = fopen(ctl, "re");
@@ -184,7 +195,8 @@ static int setup_v2(struct cgroup_host *h, char *err, size_t errlen)
 			 "parvis-vmms in a cgroup of its own with delegation, e.g. systemd's "
 			 "Delegate=yes)",
 			 h->base[0], strerror(-r));
-		return r;
+		/* Not -ENOENT, which would mean "no v2 here" and try v1 in silence. */
+		return r == -ENOENT ? -ENOTSUP : r;
 	}
 	h->version = 2;
 	snprintf(h->desc, sizeof(h->desc), "v2 (%s)", h->base[0]);
@@ -198,8 +210,8 @@ static int setup_v1(struct cgroup_host *h, char *err, size_t errlen)
 	int c, r;
 
 	for (c = 0; c < CG_COUNT; c++) {
-		if (find_mount(ctrl_names[c], mnt, sizeof(mnt)) < 0 ||
-		    own_path(ctrl_names[c], own, sizeof(own)) < 0) {
+		if (find_mount(h, ctrl_names[c], mnt, sizeof(mnt)) < 0 ||
+		    own_path(h, ctrl_names[c], own, sizeof(own)) < 0) {
 			snprintf(
 				err, errlen,
 				"no cgroup hierarchy with the %s controller (neither v2 with cpu "
@@ -223,12 +235,18 @@ static int setup_v1(struct cgroup_host *h, char *err, size_t errlen)
 
 int cgroup_host_new(struct cgroup_host **ret, char *err, size_t errlen)
 {
+	return cgroup_host_new_at("/proc/self", ret, err, errlen);
+}
+
+int cgroup_host_new_at(const char *proc, struct cgroup_host **ret, char *err, size_t errlen)
+{
 	struct cgroup_host *h = calloc(1, sizeof(*h));
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
 	if (!h)
 		return -ENOMEM;
+	h->proc = proc;
 	err[0] = '\0';
 	r = setup_v2(h, err, errlen);
 	if (r == -ENOENT)
@@ -252,6 +270,11 @@ int cgroup_host_new(struct cgroup_host **ret, char *err, size_t errlen)
 		(void)write_file(h->base[CG_CPU], "cpu.shares", "%ld", cpus * 1024);
 	*ret = h;
 	return 0;
+}
+
+int cgroup_host_version(const struct cgroup_host *h)
+{
+	return h->version;
 }
 
 struct cgroup_host *cgroup_host_free(struct cgroup_host *h)
@@ -433,4 +456,17 @@ int cgroup_vm_measure(struct cgroup_host *h, const char *id, struct cgroup_usage
 	if (u->memory_limit >= (UINT64_MAX >> 2))
 		u->memory_limit = UINT64_MAX;
 	return 0;
+}
+
+int cgroup_vm_oom_kills(struct cgroup_host *h, const char *id, uint64_t *kills)
+{
+	char mem[PATH_MAX + 64];
+	int64_t v;
+	int r;
+
+	vm_dir(h, CG_MEMORY, id, mem, sizeof(mem));
+	r = read_num(mem, h->version == 2 ? "memory.events" : "memory.oom_control", "oom_kill", &v);
+	if (r == 0)
+		*kills = v < 0 ? 0 : (uint64_t)v;
+	return r;
 }

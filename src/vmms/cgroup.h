@@ -42,7 +42,16 @@ struct cgroup_usage {
  * -ENOENT with why in err if the host has no usable cpu and memory controllers.
  */
 int cgroup_host_new(struct cgroup_host **ret, char *err, size_t errlen) must_check;
+/*
+ * cgroup_host_new with another process view: proc is the directory holding "mountinfo" and
+ * "cgroup" in /proc/self's formats (kept, not copied). For tests of a hierarchy this host
+ * does not have (a fake cgroup v2 tree).
+ */
+int cgroup_host_new_at(const char *proc, struct cgroup_host **ret, char *err,
+		       size_t errlen) must_check;
 struct cgroup_host *cgroup_host_free(struct cgroup_host *h);
+/* 1 or 2. */
+int cgroup_host_version(const struct cgroup_host *h);
 /* "v1 (/sys/fs/cgroup/cpu/parvis-vmms, ...)" for the service's log. */
 const char *cgroup_host_describe(const struct cgroup_host *h);
 
@@ -64,3 +73,8 @@ int cgroup_vm_set_cpu(struct cgroup_host *h, const char *id, unsigned cpus, unsi
 /* Memory: a hard limit on everything the VM's tasks use (UINT64_MAX: none). */
 int cgroup_vm_set_memory(struct cgroup_host *h, const char *id, uint64_t limit) must_check;
 int cgroup_vm_measure(struct cgroup_host *h, const char *id, struct cgroup_usage *u) must_check;
+/*
+ * How many of the VM's tasks the kernel killed for reaching its memory limit ("oom_kill" of
+ * v2's memory.events, of v1's memory.oom_control); -errno if the kernel does not say.
+ */
+int cgroup_vm_oom_kills(struct cgroup_host *h, const char *id, uint64_t *kills) must_check;

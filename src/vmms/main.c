@@ -29,6 +29,7 @@
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
 #include "vmms/audit.h"
+#include "vmms/worker.h"
 #include "vmms/inventory.h"
 #include "vmms/service.h"
 
@@ -479,7 +480,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = {0};
-	struct service_config cfg = {.poll_ms = 1000, .audit_fd = -1};
+	struct service_config cfg = {.poll_ms = 1000};
 	struct service *svc = NULL;
 	char err[512], *state_dir = NULL, *vmwp = NULL, *audit_path = NULL;
 	char *storage[MAX_STORAGE_DIRS] = {0};
@@ -549,10 +550,10 @@ int main(int argc, char **argv)
 		r = 1;
 		goto out;
 	}
-	cfg.audit_fd = audit_open(o.audit_log ? o.audit_log : audit_path);
-	if (cfg.audit_fd < 0) {
+	r = audit_open(o.audit_log ? o.audit_log : audit_path, &cfg.audit);
+	if (r < 0) {
 		pv_log(LOG_ERR, "--audit-log %s: %s", o.audit_log ? o.audit_log : audit_path,
-		       strerror(-cfg.audit_fd));
+		       strerror(-r));
 		r = 1;
 		goto out;
 	}
@@ -567,6 +568,16 @@ int main(int argc, char **argv)
 	cfg.state_dir = state_dir;
 	cfg.vmwp = vmwp;
 	cfg.jail = !o.no_jail;
+	cfg.jail_mntns_fd = -1;
+	if (cfg.jail) {
+		/* Made once: each worker's start then unmounts nothing (worker.h). */
+		cfg.jail_mntns_fd = worker_jail_mntns_new();
+		if (cfg.jail_mntns_fd < 0)
+			pv_log(LOG_WARN,
+			       "cannot make the jail's mount namespace template (%s): each worker "
+			       "makes its own root (slower starts)",
+			       strerror(-cfg.jail_mntns_fd));
+	}
 	cfg.jail_uid_first = o.jail_count ? o.jail_first : SERVICE_JAIL_UID_FIRST;
 	cfg.jail_uid_count = o.jail_count ? o.jail_count : SERVICE_JAIL_UID_COUNT;
 	r = service_new(&cfg, &svc, err, sizeof(err));
@@ -610,9 +621,11 @@ int main(int argc, char **argv)
 	unlink(o.socket_path);
 	r = 0;
 	/* Client threads may be mid-call: exit without tearing the service down under them. */
+	audit_flush(cfg.audit);
 	_exit(0);
 out:
 	service_free(svc);
+	audit_close(cfg.audit);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	free(state_dir);

@@ -21,21 +21,115 @@
 #include "base/log.h"
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
+#include "vmms/disk_files.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
-/* --- the worker's configuration ------------------------------------------------------------ */
+/* --- the worker's files and configuration --------------------------------------------------- */
 
-static int write_worker_config(const struct service *svc, const struct vm *vm)
+/* What a worker inherits (disk_files.h): opened at its start, closed once it is spawned. */
+struct worker_files {
+	int kernel_fd, initrd_fd;
+	struct disk_files disks[VM_MAX_DISKS];
+	unsigned ndisks;
+};
+
+static void close_worker_files(struct worker_files *wf)
+{
+	if (wf->kernel_fd >= 0)
+		close(wf->kernel_fd);
+	if (wf->initrd_fd >= 0)
+		close(wf->initrd_fd);
+	while (wf->ndisks)
+		disk_files_close(&wf->disks[--wf->ndisks]);
+	free(wf);
+}
+
+/* The kernel, initrd and every disk with its chain, checked as they are opened. */
+static struct worker_files *open_worker_files(struct service *svc, const struct vm *vm,
+					      struct api_error *err)
+{
+	struct worker_files *wf = calloc(1, sizeof(*wf));
+	unsigned i;
+
+	if (!wf) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		return NULL;
+	}
+	wf->initrd_fd = -1;
+	wf->kernel_fd = boot_file_open(svc, "kernel", vm->rec.kernel, err);
+	if (wf->kernel_fd >= 0 && vm->rec.initrd)
+		wf->initrd_fd = boot_file_open(svc, "initrd", vm->rec.initrd, err);
+	if (wf->kernel_fd < 0 || (vm->rec.initrd && wf->initrd_fd < 0))
+		goto fail;
+	for (i = 0; i < vm->rec.ndisks; i++) {
+		if (disk_files_open(svc, vm, NULL, vm->rec.disks[i].path, vm->rec.disks[i].readonly,
+				    &wf->disks[i], err) < 0)
+			goto fail;
+		wf->ndisks++;
+	}
+	return wf;
+fail:
+	close_worker_files(wf);
+	return NULL;
+}
+
+/* Every descriptor of wf, for worker_spawn; how many. */
+static unsigned worker_files_list(const struct worker_files *wf, int *fds, unsigned max)
+{
+	unsigned n = 0, i, k;
+
+#define ADD(fd)                                                                                    \
+	do {                                                                                       \
+		if ((fd) >= 0 && n < max)                                                          \
+			fds[n++] = (fd);                                                           \
+	} while (0)
+	ADD(wf->kernel_fd);
+	ADD(wf->initrd_fd);
+	for (i = 0; i < wf->ndisks; i++) {
+		ADD(wf->disks[i].fd);
+		ADD(wf->disks[i].direct_fd);
+		for (k = 0; k < wf->disks[i].nparents; k++)
+			ADD(wf->disks[i].parent_fd[k]);
+	}
+#undef ADD
+	return n;
+}
+
+/* One disk's descriptors in the worker's configuration (docs/vmwp.md, "disks"). */
+static void add_disk_fds(struct json_object *d, const struct disk_files *df)
+{
+	struct json_object *parents = json_object_new_array();
+	unsigned k;
+
+	json_object_object_add(d, "fd", json_object_new_int(df->fd));
+	if (df->direct_fd >= 0)
+		json_object_object_add(d, "direct-fd", json_object_new_int(df->direct_fd));
+	for (k = 0; k < df->nparents; k++) {
+		struct json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "path", json_object_new_string(df->parent_path[k]));
+		json_object_object_add(p, "fd", json_object_new_int(df->parent_fd[k]));
+		json_object_array_add(parents, p);
+	}
+	json_object_object_add(d, "parents", parents);
+}
+
+static int write_worker_config(const struct service *svc, const struct vm *vm,
+			       const struct worker_files *wf)
 {
 	struct json_object *o = json_object_new_object(), *disks;
 	char serial[1400], mem[32], tmp[700];
 	unsigned i;
 	int r;
 
+	/* The paths name the files in messages; the worker reads the descriptors. */
 	json_object_object_add(o, "kernel", json_object_new_string(vm->rec.kernel));
-	if (vm->rec.initrd)
+	json_object_object_add(o, "kernel-fd", json_object_new_int(wf->kernel_fd));
+	if (vm->rec.initrd) {
 		json_object_object_add(o, "initrd", json_object_new_string(vm->rec.initrd));
+		json_object_object_add(o, "initrd-fd", json_object_new_int(wf->initrd_fd));
+	}
 	if (vm->rec.cmdline)
 		json_object_object_add(o, "cmdline", json_object_new_string(vm->rec.cmdline));
 	snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(vm->rec.memory_bytes >> 10));
@@ -46,7 +140,8 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 		struct json_object *dirs = json_object_new_array();
 
 		for (i = 0; i < svc->cfg.nstorage_dirs; i++)
-			json_object_array_add(dirs, json_object_new_string(svc->cfg.storage_dirs[i]));
+			json_object_array_add(dirs,
+					      json_object_new_string(svc->cfg.storage_dirs[i]));
 		json_object_object_add(o, "storage-dirs", dirs);
 	}
 	json_object_object_add(
@@ -64,6 +159,9 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 
 		snprintf(jail, sizeof(jail), "%u:%u", vm->rec.jail_uid, vm->rec.jail_uid);
 		json_object_object_add(o, "jail", json_object_new_string(jail));
+		if (svc->cfg.jail_mntns_fd >= 0)
+			json_object_object_add(o, "jail-mntns-fd",
+					       json_object_new_int(svc->cfg.jail_mntns_fd));
 	}
 	/* Only when there are disks: a worker without storage support rejects the key. */
 	if (vm->rec.ndisks) {
@@ -80,6 +178,7 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 				json_object_new_int((int)vm->rec.disks[i].controller));
 			json_object_object_add(d, "lun",
 					       json_object_new_int((int)vm->rec.disks[i].lun));
+			add_disk_fds(d, &wf->disks[i]);
 			json_object_array_add(disks, d);
 		}
 		json_object_object_add(o, "disks", disks);
@@ -204,7 +303,10 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	uint64_t deadline;
 	struct json_object *res = NULL;
 	int cg_fds[CGROUP_MAX_FDS];
-	unsigned i, ncg = 0;
+	/* Every descriptor the worker may inherit: boot files, and each disk with its chain. */
+	static __thread int keep[2 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS)];
+	struct worker_files *wf;
+	unsigned i, ncg = 0, nkeep;
 	pid_t pid;
 	int r, fd;
 
@@ -229,26 +331,40 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			return NULL;
 	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
 		return NULL;
+	/* Opened here, checked as opened: the worker opens no host path (disk_files.h). */
+	wf = open_worker_files(svc, vm, err);
+	if (!wf)
+		return NULL;
 	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
-	    write_worker_config(svc, vm) < 0) {
+	    write_worker_config(svc, vm, wf) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
 			      strerror(errno));
+		close_worker_files(wf);
 		return NULL;
 	}
 	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
-	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
+	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0) {
+		close_worker_files(wf);
 		return NULL;
+	}
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
 		while (ncg)
 			close(cg_fds[--ncg]);
+		close_worker_files(wf);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, &pid);
+	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1);
+	if (svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0)
+		keep[nkeep++] = svc->cfg.jail_mntns_fd;
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail,
+			 svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0, cg_fds, ncg, keep, nkeep,
+			 &pid);
 	while (ncg)
 		close(cg_fds[--ncg]);
+	close_worker_files(wf);
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];

@@ -234,9 +234,19 @@ static void worker_ended(struct service *svc, struct vm *vm)
 		 */
 		const char *sc = sig == SIGSYS ? strstr(last, "seccomp: ") : NULL;
 
+		uint64_t kills = 0;
+		char oom[160] = "";
+
+		/* SIGKILL from the kernel's memory cgroup: the VM reached its memory maximum. */
+		if (sig == SIGKILL && svc->cgroups &&
+		    cgroup_vm_oom_kills(svc->cgroups, vm->rec.id, &kills) == 0 && kills)
+			snprintf(oom, sizeof(oom),
+				 ": the VM reached its memory maximum (%llu MiB; set-vmmemory) and "
+				 "the kernel's memory cgroup killed it",
+				 (unsigned long long)(vm->rec.memory_maximum >> 20));
 		snprintf(reason, sizeof(reason),
-			 "the worker (pid %d) was killed by signal %d (%s)%s%s", (int)vm->pid, sig,
-			 strsignal(sig), sc ? ": " : "", sc ? sc : "");
+			 "the worker (pid %d) was killed by signal %d (%s)%s%s%s", (int)vm->pid,
+			 sig, strsignal(sig), sc ? ": " : "", sc ? sc : "", oom);
 		to = VM_STATE_CRITICAL;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",

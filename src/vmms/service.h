@@ -8,6 +8,8 @@
  */
 #pragma once
 
+struct audit_log;
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,11 +30,12 @@ struct service_config {
 	 */
 	bool jail;
 	uint32_t jail_uid_first, jail_uid_count;
+	int jail_mntns_fd; /* worker_jail_mntns_new(), inherited by jailed workers; -1: none */
 	/* Who may do what (access.h), where callers other than root may name files. */
 	struct access_policy access;
 	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */
 	unsigned nstorage_dirs;
-	int audit_fd; /* the audit log (audit.h), open for appending; -1: none */
+	struct audit_log *audit; /* the audit log (audit.h); NULL: none */
 };
 
 /* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -45,11 +48,17 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * of this multithreaded process makes system calls only, up to execve.
  */
 static int spawn(const char *vmwp, char *const argv[], const struct worker_paths *wp, bool jail,
-		 const int *cg_fds, unsigned ncg, pid_t *pid)
+		 bool mntns_template, const int *cg_fds, unsigned ncg, const int *keep_fds,
+		 unsigned nkeep, pid_t *pid)
 {
+	/*
+	 * With the mount namespace template the worker stays in ours until it enters the
+	 * template: a copy of our tree made here would be unmounted as it leaves it, and that
+	 * unmount waits for an RCU grace period (milliseconds) on the way to the guest.
+	 */
 	struct clone_args args = {
-		.flags = jail ? CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
-					 CLONE_NEWNET
+		.flags = jail ? CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET |
+					 (mntns_template ? 0 : CLONE_NEWNS)
 			      : 0,
 		.exit_signal = SIGCHLD,
 	};
@@ -79,6 +88,10 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 					_exit(126);
 				_exit(126);
 			}
+		/* Ours alone (this process's copies): the files the worker opens no path for. */
+		for (i = 0; i < nkeep; i++)
+			if (fcntl(keep_fds[i], F_SETFD, 0) < 0)
+				_exit(127);
 		for (i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 			signal(dfl[i], SIG_DFL);
 		sigemptyset(&none);
@@ -90,13 +103,61 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 	return 0;
 }
 
-int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
-		 unsigned ncg, pid_t *pid)
+/* In the template's child: the namespace made, one byte on ready, then wait to be killed. */
+static void make_template(int ready)
+{
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("parvis-jail-base", "/tmp", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_NODEV,
+		  "size=4k,nr_inodes=4,mode=0555") < 0 ||
+	    chdir("/tmp") < 0 || mkdir("r", 0555) < 0 || mkdir("old", 0700) < 0 ||
+	    syscall(SYS_pivot_root, ".", "old") < 0 || chdir("/") < 0 ||
+	    umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0 ||
+	    mount(NULL, "/", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
+		_exit(1);
+	if (write(ready, "1", 1) != 1)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+int worker_jail_mntns_new(void)
+{
+	char path[64], c;
+	int p[2], fd = -1, status;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		make_template(p[1]);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], &c, 1) == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+	} else {
+		fd = -EPERM;
+	}
+	close(p[0]);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return pid < 0 ? -errno : fd;
+}
+
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, bool mntns_template,
+		 const int *cg_fds, unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
 {
 	char opt[] = "--config";
 	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
 
-	return spawn(vmwp, argv, wp, jail, cg_fds, ncg, pid);
+	return spawn(vmwp, argv, wp, jail, mntns_template, cg_fds, ncg, keep_fds, nkeep, pid);
 }
 
 /* /proc/PID/stat after the command name (which may contain anything), or -errno. */

@@ -34,12 +34,26 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * /dev/null, stdout and stderr appended to paths->log. The child is ours
  * (the caller reaps it through its pidfd) but survives our exit. With jail,
  * it starts as PID 1 of new PID, mount, IPC, UTS and network namespaces
- * (its configuration's "jail" does the rest). Before it executes it writes
- * "0" to each of the ncg cgroup.procs descriptors cg_fds (cgroup.h): it
- * runs nothing outside its VM's cgroups (exit status 126 if it cannot join).
+ * (its configuration's "jail" does the rest); with mntns_template (it
+ * inherits worker_jail_mntns_new's namespace) in ours, until it enters that. Before it executes it
+ * writes "0" to each of the ncg cgroup.procs descriptors cg_fds (cgroup.h): it runs nothing outside
+ * its VM's cgroups (exit status 126 if it cannot join). The nkeep descriptors keep_fds (opened
+ * close-on-exec by the caller: the files of disk_files.h, named by number in its configuration) are
+ * inherited; no other descriptor of the service is.
  */
-int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
-		 unsigned ncg, pid_t *pid) must_check;
+/*
+ * The jailed workers' mount namespace template: an empty read-only tmpfs as its root (one
+ * directory, "r"), made once by a child process (the pivot_root and the unmount of the host's
+ * tree, whose RCU grace period costs milliseconds, happen here, not at each start). Each
+ * jailed worker enters it (setns), makes a private copy (unshare) and mounts its own root on
+ * /r (sandbox.c), so that no worker start unmounts anything. An fd of the namespace, or
+ * -errno.
+ */
+int worker_jail_mntns_new(void) must_check;
+
+int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, bool mntns_template,
+		 const int *cg_fds, unsigned ncg, const int *keep_fds, unsigned nkeep,
+		 pid_t *pid) must_check;
 
 /* The start time of a process (/proc/PID/stat field 22, clock ticks since boot); 0 if gone. */
 uint64_t proc_start_time(pid_t pid);

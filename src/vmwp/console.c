@@ -97,7 +97,8 @@ static void rotate(struct console *c)
 	} else {
 		copy_over_old(c);
 		if (ftruncate(c->out_fd, 0) < 0) {
-			/* nothing more to try: the writes below fail on a full disk and are dropped */
+			/* nothing more to try: the writes below fail on a full disk and are dropped
+			 */
 		}
 	}
 	c->out_bytes = 0;
@@ -386,11 +387,6 @@ static int open_socket(struct console *c, const struct serial_config *cfg, char 
 		snprintf(err, errlen, "serial socket %s: %s", cfg->path, strerror(errno));
 		return r;
 	}
-	if (pthread_create(&c->input_thread, NULL, socket_main, c)) {
-		snprintf(err, errlen, "serial socket: cannot start its thread");
-		return -EAGAIN;
-	}
-	c->input_started = true;
 	return 0;
 }
 
@@ -406,7 +402,19 @@ static int open_stdio(struct console *c)
 		if (tcsetattr(c->in_fd, TCSANOW, &raw) == 0)
 			c->tty_raw = true;
 	}
-	if (pthread_create(&c->input_thread, NULL, input_main, c))
+	return 0;
+}
+
+int console_start(struct console *c)
+{
+	void *(*fn)(void *) = !c			    ? NULL
+			      : c->backend == SERIAL_SOCKET ? socket_main
+			      : c->backend == SERIAL_STDIO  ? input_main
+							    : NULL;
+
+	if (!fn || c->input_started)
+		return 0;
+	if (pthread_create(&c->input_thread, NULL, fn, c))
 		return -EAGAIN;
 	c->input_started = true;
 	return 0;
@@ -445,10 +453,8 @@ int console_open(const struct serial_config *cfg, struct console **ret, char *er
 		break;
 	case SERIAL_STDIO:
 		r = open_stdio(c);
-		if (r < 0) {
-			snprintf(err, errlen, "serial stdio: cannot start the input thread");
+		if (r < 0)
 			goto fail;
-		}
 		break;
 	}
 	*ret = c;

@@ -18,6 +18,12 @@ struct console;
 int console_open(const struct serial_config *cfg, struct console **ret, char *err,
 		 size_t errlen) must_check;
 /* Restores the terminal, stops the input thread; NULL is a no-op. Returns NULL. */
+/*
+ * Starts the input thread (socket and stdio backends): after the jail, so that every thread
+ * of the worker is made inside it (sandbox.c enters a mount namespace with setns, which a
+ * process with threads cannot). -EAGAIN if it cannot.
+ */
+int console_start(struct console *c) must_check;
 struct console *console_free(struct console *c);
 
 /* Called when the user types the escape sequence (Ctrl-A x). */

@@ -207,16 +207,21 @@ int control_new(const char *path, control_handler_fn handler, void *opaque, stru
 		snprintf(err, errlen, "--control %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	r = -pthread_create(&c->thread, NULL, control_thread, c);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot start the control thread");
-		goto fail;
-	}
-	c->thread_running = true;
 	*ret = c;
 	return 0;
 fail:
 	control_free(c);
+	return r;
+}
+
+int control_start(struct control *c)
+{
+	int r;
+
+	if (!c || c->thread_running)
+		return 0;
+	r = -pthread_create(&c->thread, NULL, control_thread, c);
+	c->thread_running = r == 0;
 	return r;
 }
 

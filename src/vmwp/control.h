@@ -19,10 +19,12 @@ struct control;
  */
 typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request,
 						  const int *fds, unsigned nfds);
-#define CONTROL_MAX_FDS 2
+#define CONTROL_MAX_FDS 34 /* a disk, its O_DIRECT twin, its DISK_MAX_PARENTS parents */
 
 /* Creates the socket (replacing a stale socket file at path) and starts the thread. */
 int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,
 		char *err, size_t errlen) must_check;
 /* Stops the thread, removes the socket file; NULL is a no-op. */
+/* Starts the thread that serves the socket (after the jail, as console_start). NULL ok. */
+int control_start(struct control *c) must_check;
 struct control *control_free(struct control *c);

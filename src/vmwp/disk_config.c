@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse_index(const char *s, unsigned max, unsigned *ret)
 {
@@ -24,7 +25,7 @@ static int parse_index(const char *s, unsigned max, unsigned *ret)
 
 int disk_config_parse(const char *spec, struct disk_config *ret, char *err, size_t errlen)
 {
-	struct disk_config d = {.lun = -1};
+	struct disk_config d = DISK_CONFIG_INIT;
 	char *copy = strdup(spec), *opt, *save = NULL;
 	unsigned n;
 
@@ -72,9 +73,37 @@ bad:
 	return -EINVAL;
 }
 
+/* "parents": [{"path": "...", "fd": N}, ...] into d (replacing any). 0 or -EINVAL. */
+static int parse_parents(struct json_object *arr, struct disk_config *d)
+{
+	size_t i, n = json_object_array_length(arr);
+
+	for (i = 0; i < d->nparents; i++)
+		free((char *)d->parents[i].path);
+	d->nparents = 0;
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i), *p, *f;
+		int64_t fd;
+
+		if (!json_object_object_get_ex(o, "path", &p) ||
+		    !json_object_is_type(p, json_type_string) ||
+		    !json_object_object_get_ex(o, "fd", &f) ||
+		    !json_object_is_type(f, json_type_int))
+			return -EINVAL;
+		fd = json_object_get_int64(f);
+		if (fd < 0 || fd >= INT32_MAX || json_object_object_length(o) != 2)
+			return -EINVAL;
+		d->parents[d->nparents].path = strdup(json_object_get_string(p));
+		if (!d->parents[d->nparents].path)
+			return -EINVAL;
+		d->parents[d->nparents++].fd = (int)fd;
+	}
+	return 0;
+}
+
 int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *err, size_t errlen)
 {
-	struct disk_config d = {.lun = -1};
+	struct disk_config d = DISK_CONFIG_INIT;
 
 	if (!json_object_is_type(o, json_type_object)) {
 		snprintf(err, errlen, "\"disks\": each disk must be an object");
@@ -98,24 +127,55 @@ int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *
 		} else if (!strcmp(key, "lun") && t == json_type_int && n >= 0 &&
 			   n <= STORAGE_MAX_LUN) {
 			d.lun = (int)n;
+		} else if ((!strcmp(key, "fd") || !strcmp(key, "direct-fd")) &&
+			   t == json_type_int && n >= 0 && n < INT32_MAX) {
+			*(key[0] == 'f' ? &d.fd : &d.direct_fd) = (int)n;
+		} else if (!strcmp(key, "parents") && t == json_type_array &&
+			   json_object_array_length(v) <= DISK_MAX_PARENTS &&
+			   parse_parents(v, &d) == 0) {
+			continue;
 		} else {
 			snprintf(err, errlen, "\"disks\": invalid \"%s\": %.64s", key,
 				 json_object_to_json_string(v));
-			free(d.path);
+			disk_config_fini(&d);
 			return -EINVAL;
 		}
 	}
-	if (!d.path || !d.path[0]) {
-		snprintf(err, errlen, "\"disks\": each disk needs a \"path\"");
-		free(d.path);
+	if (!d.path || !d.path[0] || (d.fd < 0 && (d.direct_fd >= 0 || d.nparents))) {
+		snprintf(err, errlen,
+			 d.path && d.path[0]
+				 ? "\"disks\": \"direct-fd\" and \"parents\" need \"fd\""
+				 : "\"disks\": each disk needs a \"path\"");
+		disk_config_fini(&d);
 		return -EINVAL;
 	}
 	*ret = d;
 	return 0;
 }
 
+void disk_config_close_fds(struct disk_config *d)
+{
+	unsigned i;
+
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->direct_fd >= 0)
+		close(d->direct_fd);
+	d->fd = d->direct_fd = -1;
+	for (i = 0; i < d->nparents; i++) {
+		if (d->parents[i].fd >= 0)
+			close(d->parents[i].fd);
+		d->parents[i].fd = -1;
+	}
+}
+
 void disk_config_fini(struct disk_config *d)
 {
+	unsigned i;
+
+	for (i = 0; i < d->nparents; i++)
+		free((char *)d->parents[i].path);
+	d->nparents = 0;
 	free(d->path);
 	d->path = NULL;
 }

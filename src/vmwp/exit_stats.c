@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 
@@ -13,20 +16,31 @@
  * and only the part of it mapped in so far shows in Rss at all, so
  * "Rss - RssShmem" is what the worker costs beyond the guest's RAM.
  */
-static uint64_t self_rss_without_shmem(void)
+static uint64_t self_rss_without_shmem(int status_fd)
 {
 	unsigned long long anon = 0, file = 0;
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "re");
+	char buf[4096], *line, *save = NULL;
+	ssize_t n = status_fd >= 0 ? pread(status_fd, buf, sizeof(buf) - 1, 0) : -1;
 
-	if (!f)
+	if (n <= 0)
 		return 0;
-	while (fgets(line, sizeof(line), f)) {
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		sscanf(line, "RssAnon: %llu kB", &anon); /* proc(5) */
 		sscanf(line, "RssFile: %llu kB", &file);
 	}
-	fclose(f);
 	return (anon + file) * 1024;
+}
+
+int exit_stats_open(const char *path, int *out_fd, int *status_fd)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	*out_fd = fd;
+	*status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	return 0;
 }
 
 void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t process_start_ns)
@@ -57,7 +71,7 @@ void exit_stats_record(struct exit_stats_sink *s, struct partition *p, uint64_t 
 	}
 	if (s->exits.first_run_ns)
 		s->run_ns = time_monotonic_ns() - s->exits.first_run_ns;
-	s->rss_bytes = self_rss_without_shmem();
+	s->rss_bytes = self_rss_without_shmem(s->status_fd);
 	s->guest_resident_bytes = guest_memory_resident_bytes(partition_memory(p));
 }
 
@@ -148,7 +162,7 @@ void exit_stats_fini(struct exit_stats_sink *s)
 	s->boot_status = NULL;
 }
 
-int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned boots)
+int exit_stats_write(const struct exit_stats_sink *s, unsigned boots)
 {
 	struct json_object *o = json_object_new_object(), *exits = json_object_new_object();
 	const struct partition_exit_stats *e = &s->exits;
@@ -184,7 +198,10 @@ int exit_stats_write(const struct exit_stats_sink *s, const char *path, unsigned
 	json_object_object_add(o, "boot_status",
 			       s->boot_status ? json_object_get(s->boot_status)
 					      : json_object_new_array());
-	r = json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY) < 0 ? -EIO : 0;
+	r = s->out_fd < 0 || ftruncate(s->out_fd, 0) < 0 ||
+			    json_object_to_fd(s->out_fd, o, JSON_C_TO_STRING_PRETTY) < 0
+		    ? -EIO
+		    : 0;
 	json_object_put(o);
 	return r;
 }

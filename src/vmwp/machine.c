@@ -49,12 +49,28 @@ struct machine {
 /* Boot files larger than this are not boot files (a guest gets at most its RAM). */
 #define BOOT_FILE_MAX (4 * GiB)
 
-static int open_file(const char *what, const char *path, int *ret_fd, char *err, size_t errlen)
+/*
+ * The boot file: given_fd when the service opened it (inherited: it becomes ours, and
+ * close-on-exec), else path opened here. A regular file open for reading either way.
+ */
+static int open_file(const char *what, const char *path, int given_fd, int *ret_fd, char *err,
+		     size_t errlen)
 {
 	struct stat st;
-	int fd, r;
+	int fd = given_fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (given_fd >= 0) {
+		int fl = fcntl(given_fd, F_GETFL);
+
+		if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY ||
+		    fcntl(given_fd, F_SETFD, FD_CLOEXEC) < 0) {
+			snprintf(err, errlen, "%s %s: descriptor %d is not open for reading", what,
+				 path, given_fd);
+			return -EBADF;
+		}
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
@@ -120,9 +136,10 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 				     .initrd_path = cfg->initrd,
 				     .kernel_fd = -1,
 				     .initrd_fd = -1};
-	r = open_file("kernel", cfg->kernel, &files->kernel_fd, err, errlen);
+	r = open_file("kernel", cfg->kernel, cfg->kernel_fd, &files->kernel_fd, err, errlen);
 	if (r == 0 && cfg->initrd)
-		r = open_file("initrd", cfg->initrd, &files->initrd_fd, err, errlen);
+		r = open_file("initrd", cfg->initrd, cfg->initrd_fd, &files->initrd_fd, err,
+			      errlen);
 	if (r == 0)
 		r = read_file("kernel", cfg->kernel, files->kernel_fd, &files->kernel,
 			      &files->kernel_size, err, errlen);

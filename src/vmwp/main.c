@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,12 +51,14 @@ struct worker {
 	struct machine *machine; /* the running machine, or NULL between boots */
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
-	unsigned boots;		 /* machines started so far */
-	bool paused;		 /* the running machine's vCPUs are held (control "pause") */
-	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
-	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
-	struct control *control; /* --control socket, or NULL */
-	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
+	unsigned boots;		      /* machines started so far */
+	bool paused;		      /* the running machine's vCPUs are held (control "pause") */
+	uint64_t boot_start_ns;	      /* CLOCK_MONOTONIC when the current machine was started */
+	uint64_t first_run_ns;	      /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
+	uint64_t first_run_cpu_ns;    /* the process\'s CPU time by then */
+	struct control *control;      /* --control socket, or NULL */
+	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
+	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -231,7 +234,8 @@ static void log_cpu_refusals(const struct cpu_model *m)
 
 	for (i = 0; i < m->nrefused; i++)
 		pv_log(LOG_INFO,
-		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs "
+		       "it "
 		       "(docs/cpu.md)",
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
@@ -239,7 +243,7 @@ static void log_cpu_refusals(const struct cpu_model *m)
 /* Runs machines until the guest powers off (or fails); returns the exit status. */
 static enum exit_status worker_run(struct worker *w)
 {
-	struct exit_stats_sink stats = {0};
+	struct exit_stats_sink stats = {.out_fd = w->stats_fd, .status_fd = w->proc_status_fd};
 	unsigned boots = 0;
 
 	for (;;) {
@@ -299,7 +303,8 @@ static enum exit_status worker_run(struct worker *w)
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
 				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
-						   "the guest reset: restarting it (boot %u)", boots + 1);
+						   "the guest reset: restarting it (boot %u)",
+						   boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -314,29 +319,35 @@ static enum exit_status worker_run(struct worker *w)
 			break;
 		}
 		machine_free(m);
-		if (w->cfg.exit_stats_path)
-			exit_stats_write(&stats, w->cfg.exit_stats_path, boots);
+		if (w->stats_fd >= 0 && exit_stats_write(&stats, boots) < 0)
+			pv_log(LOG_WARN, "--exit-stats %s: cannot write it",
+			       w->cfg.exit_stats_path);
 		exit_stats_fini(&stats);
 		return status_for(why);
 	}
 }
 
-/* CLOCK_MONOTONIC of the first KVM_RUN (of vCPU 0, first boot), 0 before; under w->lock. */
-static uint64_t first_run_ns(struct worker *w)
+/*
+ * CLOCK_MONOTONIC of the first KVM_RUN (of vCPU 0, first boot), 0 before, and the process's
+ * CPU time by then (*cpu_ns); under w->lock.
+ */
+static uint64_t first_run_ns(struct worker *w, uint64_t *cpu_ns)
 {
 	struct partition_exit_stats st;
 
 	if (!w->first_run_ns && w->machine) {
 		partition_get_exit_stats(machine_partition(w->machine), &st);
 		w->first_run_ns = st.first_run_ns;
+		w->first_run_cpu_ns = st.first_run_cpu_ns;
 	}
+	*cpu_ns = w->first_run_cpu_ns;
 	return w->first_run_ns;
 }
 
 /* The timing members of a status answer (docs/control.md), under w->lock. */
 static void add_status_times(struct worker *w, struct json_object *resp)
 {
-	uint64_t now = time_monotonic_ns(), first = first_run_ns(w);
+	uint64_t first_cpu, now = time_monotonic_ns(), first = first_run_ns(w, &first_cpu);
 	struct timespec real;
 
 	json_object_object_add(resp, "pid", json_object_new_int64(getpid()));
@@ -352,12 +363,15 @@ static void add_status_times(struct worker *w, struct json_object *resp)
 		clock_gettime(CLOCK_REALTIME, &real);
 		json_object_object_add(resp, "first_run_monotonic_ns",
 				       json_object_new_int64((int64_t)first));
+		json_object_object_add(resp, "first_run_cpu_ns",
+				       json_object_new_int64((int64_t)first_cpu));
 		json_object_object_add(resp, "first_run_realtime_ns",
 				       json_object_new_int64((int64_t)real.tv_sec * 1000000000 +
 							     real.tv_nsec -
 							     (int64_t)(now - first)));
 	} else {
 		json_object_object_add(resp, "first_run_monotonic_ns", NULL);
+		json_object_object_add(resp, "first_run_cpu_ns", NULL);
 		json_object_object_add(resp, "first_run_realtime_ns", NULL);
 	}
 }
@@ -393,7 +407,7 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 			 unsigned nfds, struct json_object *resp)
 {
 	struct storage *st = machine_storage(w->machine);
-	struct disk_config d = {.lun = -1};
+	struct disk_config d = DISK_CONFIG_INIT;
 	struct json_object *ro;
 	int64_t controller = 0, lun = -1;
 	char err[512];
@@ -432,14 +446,48 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 	d.controller = (unsigned)controller;
 	d.lun = (int)lun;
 	if (nfds) {
-		/* Opened by the service (a jailed worker cannot open host paths): the file, and
-		 * the same file with O_DIRECT when the file system allows it. */
+		/*
+		 * Opened by the service (a jailed worker cannot open host paths): the file, the
+		 * same file with O_DIRECT when "direct" (or, from an older service, when a
+		 * second descriptor came), then each of "parents" (a differencing disk's chain,
+		 * nearest first), one descriptor each.
+		 */
+		struct disk_parent_file parents[DISK_MAX_PARENTS];
+		struct json_object *jp = NULL, *jd = NULL;
+		size_t np = 0, i;
+		bool direct = nfds > 1;
 		char why[256] = "";
 
-		r = disk_open_fd(d.path, fds[0], nfds > 1 ? fds[1] : -1,
-				 d.read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)w->cfg.storage_dirs, &d.opened, why,
-				 sizeof(why));
+		if (json_object_object_get_ex(req, "parents", &jp)) {
+			if (!json_object_is_type(jp, json_type_array) ||
+			    (np = json_object_array_length(jp)) > DISK_MAX_PARENTS) {
+				control_error(resp,
+					      "\"parents\" must be an array of at most 32 paths");
+				return;
+			}
+			direct = false;
+		}
+		if (json_object_object_get_ex(req, "direct", &jd))
+			direct = json_object_get_boolean(jd);
+		if (nfds != 1 + (unsigned)direct + np) {
+			snprintf(err, sizeof(err),
+				 "disk-add: %u descriptors came, the request names %zu (the disk%s "
+				 "and %zu parent(s))",
+				 nfds, 1 + (size_t)direct + np, direct ? " twice" : "", np);
+			control_error(resp, err);
+			return;
+		}
+		for (i = 0; i < np; i++) {
+			struct json_object *e = json_object_array_get_idx(jp, i);
+
+			parents[i].path = json_object_is_type(e, json_type_string)
+						  ? json_object_get_string(e)
+						  : "(unnamed parent)";
+			parents[i].fd = fds[1 + direct + i];
+		}
+		r = disk_open_fd(d.path, fds[0], direct ? fds[1] : -1,
+				 d.read_only ? DISK_OPEN_READ_ONLY : 0, parents, (unsigned)np,
+				 &d.opened, why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, sizeof(err), "--disk %s: %s", d.path,
 				 why[0] ? why : strerror(-r));
@@ -462,6 +510,21 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 	json_object_object_add(resp, "controller", json_object_new_int((int)controller));
 	json_object_object_add(resp, "lun", json_object_new_int(r));
 }
+
+#ifdef PARVIS_TEST_HOOKS
+/* Maps and touches bytes of memory, kept for the worker's life (test-allocate). */
+static bool test_allocate(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	if (p == MAP_FAILED)
+		return false;
+	for (i = 0; i < bytes; i += 4096)
+		p[i] = 1;
+	return true;
+}
+#endif
 
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
@@ -503,8 +566,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 			json_object_object_add(
 				resp, "cpu",
-				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
-						      true));
+				cpu_model_report_json(
+					partition_cpu_model(machine_partition(w->machine)), true));
 		} else {
 			control_error(resp, "the VM is between boots");
 		}
@@ -575,6 +638,16 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		sandbox_test_forbidden_syscall();
 		pthread_mutex_lock(&w->lock);
 		control_error(resp, "the forbidden system call returned: no seccomp filter");
+	} else if (!strcmp(cmd, "test-allocate")) {
+		/* Test builds only: a worker whose memory grows past its cgroup's maximum. */
+		int64_t bytes = 0;
+
+		pthread_mutex_unlock(&w->lock);
+		if (get_int(req, "bytes", &bytes) && bytes > 0 && test_allocate((size_t)bytes))
+			json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		else
+			control_error(resp, "test-allocate: the allocation failed");
+		pthread_mutex_lock(&w->lock);
 #endif
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
@@ -612,27 +685,41 @@ static void write_exit_status(int fd, int status)
 }
 
 /*
- * Every configured disk, opened once for the worker's life: before the
- * jail (which has no host paths), and kept across reboots, each boot's
- * controllers taking a reference.
+ * Every configured disk, opened once for the worker's life: before the jail (which has no
+ * host paths), and kept across reboots, each boot's controllers taking a reference. A
+ * worker started by parvis-vmms gets each disk's file, its O_DIRECT twin and its parents as
+ * inherited descriptors ("fd", "direct-fd", "parents") and opens no path; the standalone
+ * worker opens the paths itself.
  */
+static int open_disk(struct vm_config *cfg, struct disk_config *d, char *err, size_t errlen)
+{
+	unsigned flags = d->read_only ? DISK_OPEN_READ_ONLY : 0;
+	char why[256] = "";
+	int r;
+
+	if (d->fd >= 0)
+		r = disk_open_fd(d->path, d->fd, d->direct_fd, flags, d->parents, d->nparents,
+				 &d->opened, why, sizeof(why));
+	else
+		r = disk_open_in(d->path, flags, (const char *const *)cfg->storage_dirs, &d->opened,
+				 why, sizeof(why));
+	disk_config_close_fds(d); /* the disk has its own duplicates */
+	if (r < 0) {
+		d->opened = NULL;
+		snprintf(err, errlen, "--disk %s: %s", d->path, why[0] ? why : strerror(-r));
+	}
+	return r;
+}
+
 static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 {
 	unsigned i;
 	int r;
 
 	for (i = 0; i < cfg->ndisks; i++) {
-		struct disk_config *d = &cfg->disks[i];
-		char why[256] = "";
-
-		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
-		if (r < 0) {
-			d->opened = NULL;
-			snprintf(err, errlen, "--disk %s: %s", d->path,
-				 why[0] ? why : strerror(-r));
+		r = open_disk(cfg, &cfg->disks[i], err, errlen);
+		if (r < 0)
 			return r;
-		}
 	}
 	return 0;
 }
@@ -641,8 +728,10 @@ static void close_disks(struct vm_config *cfg)
 {
 	unsigned i;
 
-	for (i = 0; i < cfg->ndisks; i++)
+	for (i = 0; i < cfg->ndisks; i++) {
 		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
+		disk_config_close_fds(&cfg->disks[i]);
+	}
 }
 
 /* The jail's limits from the configuration (sandbox.h). */
@@ -652,7 +741,8 @@ static int enter_jail(struct worker *w, char *err, size_t errlen)
 	struct sandbox_config sc = {.uid = w->cfg.jail_uid,
 				    .gid = w->cfg.jail_gid,
 				    .memory_bytes = w->cfg.memory_bytes,
-				    .vcpus = w->cfg.cpus};
+				    .vcpus = w->cfg.cpus,
+				    .mntns_fd = w->cfg.jail_mntns_fd};
 
 	if (fstat(w->files.kernel_fd, &st) == 0)
 		sc.mapped_bytes += (uint64_t)st.st_size;
@@ -704,12 +794,55 @@ out:
 	return status;
 }
 
+/*
+ * --disk-parent: what the disk open on stdin says of its parent, as JSON on stdout, for
+ * parvis-vmms, which opens a jailed worker's disks and their parents itself but parses no
+ * image: it runs this as an unprivileged uid, and the parsing runs under a filter that
+ * allows reading and memory only (sandbox_enter_parser). Exit 0, or 1 with the reason on
+ * stderr.
+ */
+static enum exit_status print_disk_parent(void)
+{
+	struct disk_parent_locator loc;
+	struct json_object *o;
+	char err[512] = "";
+	int r = sandbox_enter_parser();
+
+	if (r < 0) {
+		pv_log(LOG_ERR, "--disk-parent: seccomp: %s", strerror(-r));
+		return EXIT_HOST_ERROR;
+	}
+	r = disk_read_parent_locator("the disk", STDIN_FILENO, &loc, err, sizeof(err));
+	if (r < 0) {
+		pv_log(LOG_ERR, "%s", err[0] ? err : strerror(-r));
+		return EXIT_BAD_CONFIG;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "differencing", json_object_new_boolean(loc.differencing));
+	if (loc.relative_path)
+		json_object_object_add(o, "relative_path",
+				       json_object_new_string(loc.relative_path));
+	if (loc.absolute_path)
+		json_object_object_add(o, "absolute_path",
+				       json_object_new_string(loc.absolute_path));
+	if (loc.linkage)
+		json_object_object_add(o, "linkage", json_object_new_string(loc.linkage));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	fflush(stdout);
+	json_object_put(o);
+	disk_parent_locator_fini(&loc);
+	return EXIT_POWERED_OFF;
+}
+
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
 			   .reset_rl = RATELIMIT_INIT(60000, 10),
 			   .files = {.kernel_fd = -1, .initrd_fd = -1},
-			   .exit_status_fd = -1};
+			   .exit_status_fd = -1,
+			   .stats_fd = -1,
+			   .proc_status_fd = -1};
 	enum exit_status status;
 	char err[512];
 	int r;
@@ -722,6 +855,11 @@ int main(int argc, char **argv)
 	r = vm_config_parse_args(&w.cfg, argc, argv, err, sizeof(err));
 	if (r == 1)
 		return EXIT_POWERED_OFF;
+	if (r == 0 && w.cfg.print_disk_parent) {
+		status = print_disk_parent();
+		vm_config_fini(&w.cfg);
+		return (int)status;
+	}
 	if (r == 0 && (w.cfg.print_cpu || w.cfg.print_host_cpu)) {
 		status = print_cpu_report(&w.cfg);
 		vm_config_fini(&w.cfg);
@@ -737,6 +875,12 @@ int main(int argc, char **argv)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
 	if (r == 0)
 		r = open_disks(&w.cfg, err, sizeof(err));
+	if (r == 0 && w.cfg.exit_stats_path) {
+		r = exit_stats_open(w.cfg.exit_stats_path, &w.stats_fd, &w.proc_status_fd);
+		if (r < 0)
+			snprintf(err, sizeof(err), "--exit-stats %s: %s", w.cfg.exit_stats_path,
+				 strerror(-r));
+	}
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
@@ -767,7 +911,9 @@ int main(int argc, char **argv)
 		pv_log(LOG_INFO, "jailed as uid %u gid %u", (unsigned)w.cfg.jail_uid,
 		       (unsigned)w.cfg.jail_gid);
 	}
-	if (start_signal_thread(&w) < 0) {
+	/* Every thread starts here, in the jail (console.h). */
+	if (console_start(w.com1) < 0 || console_start(w.com2) < 0 ||
+	    control_start(w.control) < 0 || start_signal_thread(&w) < 0) {
 		pv_log(LOG_ERR, "cannot start threads");
 		status = EXIT_HOST_ERROR;
 		goto out;
@@ -782,6 +928,10 @@ out:
 	console_free(w.com2);
 	boot_files_release(&w.files);
 	close_disks(&w.cfg);
+	if (w.stats_fd >= 0)
+		close(w.stats_fd);
+	if (w.proc_status_fd >= 0)
+		close(w.proc_status_fd);
 	vm_config_fini(&w.cfg);
 	return (int)status;
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -23,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -98,13 +102,40 @@ int sandbox_unshare(char *err, size_t errlen)
 }
 
 /* An empty read-only tmpfs as /, holding only /dev/kvm (ours alone) and one marker of /sys. */
+/*
+ * Into a private copy of the service's template (sandbox_config.mntns_fd): its root is an
+ * empty read-only tmpfs holding "r", where our own tmpfs goes. No host mount is in the copy.
+ */
+static int enter_template(int mntns_fd, char *err, size_t errlen)
+{
+	int r = setns(mntns_fd, CLONE_NEWNS) < 0 ? -errno : 0;
+
+	close(mntns_fd);
+	if (r < 0)
+		return fail(err, errlen, r, "entering the jail's mount namespace template (setns)");
+	if (unshare(CLONE_NEWNS) < 0)
+		return fail(err, errlen, -errno, "a private copy of the template (unshare)");
+	if (mount("parvis-jail", "/r", "tmpfs", MS_NOSUID | MS_NOEXEC, JAIL_TMPFS_SIZE) < 0)
+		return fail(err, errlen, -errno, "tmpfs for the new root on /r");
+	if (chdir("/r") < 0)
+		return fail(err, errlen, -errno, "chdir into the new root");
+	return 0;
+}
+
 static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 {
 	bool pvm = access("/sys/module/kvm_pvm", F_OK) == 0;
 	struct stat kvm;
+	int r;
 
 	if (stat("/dev/kvm", &kvm) < 0 || !S_ISCHR(kvm.st_mode))
 		return fail(err, errlen, errno ? -errno : -ENODEV, "/dev/kvm");
+	if (cfg->mntns_fd >= 0) {
+		r = enter_template(cfg->mntns_fd, err, errlen);
+		if (r < 0)
+			return r;
+		goto populate;
+	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(err, errlen, -errno, "making the mount tree private");
 	if (mount("parvis-jail", JAIL_MOUNT_POINT, "tmpfs", MS_NOSUID | MS_NOEXEC,
@@ -112,6 +143,7 @@ static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, -errno, "tmpfs for the new root on " JAIL_MOUNT_POINT);
 	if (chdir(JAIL_MOUNT_POINT) < 0)
 		return fail(err, errlen, -errno, "chdir into the new root");
+populate:
 	if (mkdir("dev", 0755) < 0 ||
 	    mknod("dev/kvm", S_IFCHR | 0600, makedev(major(kvm.st_rdev), minor(kvm.st_rdev))) < 0 ||
 	    chown("dev/kvm", cfg->uid, cfg->gid) < 0)
@@ -123,12 +155,18 @@ static int make_root(const struct sandbox_config *cfg, char *err, size_t errlen)
 	if (pvm && (mkdir("sys", 0555) < 0 || mkdir("sys/module", 0555) < 0 ||
 		    mkdir("sys/module/kvm_pvm", 0555) < 0))
 		return fail(err, errlen, -errno, "/sys/module/kvm_pvm in the new root");
-	if (mkdir("old", 0700) < 0)
-		return fail(err, errlen, -errno, "mkdir old");
-	if (syscall(SYS_pivot_root, ".", "old") < 0)
-		return fail(err, errlen, -errno, "pivot_root");
-	if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
-		return fail(err, errlen, -errno, "detaching the host's file system");
+	if (cfg->mntns_fd >= 0) {
+		/* Outside the new root: the template's empty read-only tmpfs, nothing else. */
+		if (chroot(".") < 0 || chdir("/") < 0)
+			return fail(err, errlen, -errno, "chroot into the new root");
+	} else {
+		if (mkdir("old", 0700) < 0)
+			return fail(err, errlen, -errno, "mkdir old");
+		if (syscall(SYS_pivot_root, ".", "old") < 0)
+			return fail(err, errlen, -errno, "pivot_root");
+		if (chdir("/") < 0 || umount2("/old", MNT_DETACH) < 0 || rmdir("/old") < 0)
+			return fail(err, errlen, -errno, "detaching the host's file system");
+	}
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) <
 	    0)
 		return fail(err, errlen, -errno, "remounting the new root read-only");
@@ -379,22 +417,40 @@ static const int process_syscalls[] = {
  * not KVM's, no seccomp or prctl changes.
  */
 static const int vcpu_syscalls[] = {
-	SCMP_SYS(read),		SCMP_SYS(write),
-	SCMP_SYS(writev),	SCMP_SYS(pread64),
-	SCMP_SYS(pwrite64),	SCMP_SYS(sendto),
-	SCMP_SYS(sendmsg),	SCMP_SYS(lseek),
-	SCMP_SYS(fstat),	SCMP_SYS(mmap),
-	SCMP_SYS(munmap),	SCMP_SYS(mprotect),
-	SCMP_SYS(mremap),	SCMP_SYS(madvise),
-	SCMP_SYS(brk),		SCMP_SYS(futex),
-	SCMP_SYS(exit),		SCMP_SYS(exit_group),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
-	SCMP_SYS(getpid),	SCMP_SYS(gettid),
-	SCMP_SYS(tgkill),	SCMP_SYS(clock_gettime),
-	SCMP_SYS(gettimeofday), SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(nanosleep),	SCMP_SYS(sched_yield),
-	SCMP_SYS(getrandom),	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
+	SCMP_SYS(read),
+	SCMP_SYS(write),
+	SCMP_SYS(writev),
+	SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64),
+	SCMP_SYS(sendto),
+	SCMP_SYS(sendmsg),
+	SCMP_SYS(lseek),
+	SCMP_SYS(fstat),
+	SCMP_SYS(mmap),
+	SCMP_SYS(munmap),
+	SCMP_SYS(mprotect),
+	SCMP_SYS(mremap),
+	SCMP_SYS(madvise),
+	SCMP_SYS(brk),
+	SCMP_SYS(futex),
+	SCMP_SYS(exit),
+	SCMP_SYS(exit_group),
+	SCMP_SYS(rt_sigaction),
+	SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(restart_syscall),
+	SCMP_SYS(getpid),
+	SCMP_SYS(gettid),
+	SCMP_SYS(tgkill),
+	SCMP_SYS(clock_gettime),
+	SCMP_SYS(gettimeofday),
+	SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(nanosleep),
+	SCMP_SYS(sched_yield),
+	SCMP_SYS(getrandom),
+	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
+	/* The sanitizer runtimes (ASan) take a thread's signal stack down as it ends. */
+	SCMP_SYS(sigaltstack),
 };
 
 /*
@@ -410,7 +466,18 @@ static const int read_only_fs[] = {
 	SCMP_SYS(truncate),
 };
 
-static int load_filter(const int *calls, size_t n, bool vcpu)
+/* A parser of a file the service hands over (--disk-parent): it reads, allocates, prints. */
+static const int parser_syscalls[] = {
+	SCMP_SYS(read),		SCMP_SYS(pread64),	 SCMP_SYS(readv),     SCMP_SYS(preadv),
+	SCMP_SYS(write),	SCMP_SYS(lseek),	 SCMP_SYS(fstat),     SCMP_SYS(newfstatat),
+	SCMP_SYS(fcntl),	SCMP_SYS(close),	 SCMP_SYS(mmap),      SCMP_SYS(munmap),
+	SCMP_SYS(mremap),	SCMP_SYS(madvise),	 SCMP_SYS(brk),	      SCMP_SYS(futex),
+	SCMP_SYS(exit),		SCMP_SYS(exit_group),	 SCMP_SYS(getpid),    SCMP_SYS(gettid),
+	SCMP_SYS(rt_sigreturn), SCMP_SYS(clock_gettime), SCMP_SYS(getrandom),
+};
+
+/* A filter as libseccomp builds it (not loaded): 0 with *ret, or -errno. */
+static int build_filter(const int *calls, size_t n, bool vcpu, bool tsync, scmp_filter_ctx *ret)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	size_t i;
@@ -420,7 +487,7 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	if (r == 0)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	/* The process filter goes to every thread made before the jail (console, control). */
-	if (r == 0 && !vcpu)
+	if (r == 0 && !vcpu && tsync)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (i = 0; r == 0 && i < n; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0);
@@ -431,25 +498,92 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	/* Comparisons spelled out: SCMP_A0/SCMP_A1 leave datum_b to C's zeroing, which clang's
 	 * -Wmissing-field-initializers refuses. */
 	if (r == 0 && !vcpu) {
-		struct scmp_arg_cmp own_pid = {.arg = 0, .op = SCMP_CMP_EQ,
-					       .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+		struct scmp_arg_cmp own_pid = {.arg = 0,
+					       .op = SCMP_CMP_EQ,
+					       .datum_a = (scmp_datum_t)getpid(),
+					       .datum_b = 0};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, own_pid);
 	}
 	if (r == 0 && vcpu) {
 		/* Only KVM's ioctls (type KVMIO in the command's bits 8-15), compared on 32 bits.
 		 */
-		struct scmp_arg_cmp kvm_type = {.arg = 1, .op = SCMP_CMP_MASKED_EQ,
-						.datum_a = 0xff00, .datum_b = KVM_IOCTL_TYPE << 8};
+		struct scmp_arg_cmp kvm_type = {.arg = 1,
+						.op = SCMP_CMP_MASKED_EQ,
+						.datum_a = 0xff00,
+						.datum_b = KVM_IOCTL_TYPE << 8};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, kvm_type);
+		/*
+		 * First in the program: KVM_RUN is the call of every exit, and the only one of
+		 * the hot path the kernel's seccomp cache cannot answer (it checks an argument).
+		 */
+		if (r == 0)
+			r = seccomp_syscall_priority(ctx, SCMP_SYS(ioctl), 255);
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
 	}
-	if (r == 0)
+	if (r < 0) {
+		seccomp_release(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+static int load_filter_sync(const int *calls, size_t n, bool vcpu, bool tsync)
+{
+	scmp_filter_ctx ctx;
+	int r = build_filter(calls, n, vcpu, tsync, &ctx);
+
+	if (r == 0) {
 		r = seccomp_load(ctx);
+		seccomp_release(ctx);
+	}
+	return r;
+}
+
+static int load_filter(const int *calls, size_t n, bool vcpu)
+{
+	return load_filter_sync(calls, n, vcpu, true);
+}
+
+/*
+ * The vCPU filter compiled once, in sandbox_enter, for every vCPU thread of every boot: each
+ * then loads it with one system call before its first KVM_RUN instead of having libseccomp
+ * build it again on the path to the guest's first instruction.
+ */
+static struct sock_fprog vcpu_prog;
+
+static int precompile_vcpu_filter(void)
+{
+	scmp_filter_ctx ctx;
+	struct stat st;
+	int fd, r = build_filter(vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(vcpu_syscalls[0]),
+				 true, false, &ctx);
+
+	if (r < 0)
+		return r;
+	fd = memfd_create("parvis-vcpu-filter", MFD_CLOEXEC);
+	r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
 	seccomp_release(ctx);
+	if (r == 0 && (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % 8 ||
+		       st.st_size / 8 > BPF_MAXINSNS))
+		r = -EINVAL;
+	if (r == 0) {
+		vcpu_prog.filter = malloc((size_t)st.st_size);
+		if (!vcpu_prog.filter ||
+		    pread(fd, vcpu_prog.filter, (size_t)st.st_size, 0) != st.st_size) {
+			free(vcpu_prog.filter);
+			vcpu_prog.filter = NULL;
+			r = -EIO;
+		} else {
+			vcpu_prog.len = (unsigned short)(st.st_size / 8);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -485,6 +619,9 @@ int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0)
 		return fail(err, errlen, -errno, "SIGSYS handler");
+	r = precompile_vcpu_filter();
+	if (r < 0)
+		return fail(err, errlen, r, "compiling the vCPU threads' seccomp filter");
 	r = load_filter(process_syscalls, sizeof(process_syscalls) / sizeof(process_syscalls[0]),
 			false);
 	if (r < 0)
@@ -496,7 +633,45 @@ int sandbox_vcpu_thread_init(void *opaque, unsigned index)
 {
 	(void)opaque;
 	snprintf(thread_name, sizeof(thread_name), "vcpu%u", index);
+	if (vcpu_prog.filter)
+		return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &vcpu_prog) < 0 ? -errno
+											: 0;
 	return load_filter(vcpu_syscalls, sizeof(vcpu_syscalls) / sizeof(vcpu_syscalls[0]), true);
+}
+
+int sandbox_enter_parser(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+
+	resolve_names();
+	snprintf(thread_name, sizeof(thread_name), "disk-parent");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	/* vcpu = true: no TSYNC (one thread), and openat answers EACCES rather than killing. */
+	return load_filter(parser_syscalls, sizeof(parser_syscalls) / sizeof(parser_syscalls[0]),
+			   true);
+}
+
+int sandbox_thread_filters(bool vcpu, unsigned index)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	int r;
+
+	pthread_once(&once, resolve_names);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0)
+		return -errno;
+	r = load_filter_sync(process_syscalls,
+			     sizeof(process_syscalls) / sizeof(process_syscalls[0]), false, false);
+	if (r == 0 && vcpu)
+		r = sandbox_vcpu_thread_init(NULL, index);
+	return r;
 }
 
 void sandbox_test_forbidden_syscall(void)

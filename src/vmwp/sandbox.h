@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,6 +25,14 @@ struct sandbox_config {
 	uint64_t memory_bytes; /* guest RAM: the address-space limit is set above it */
 	uint64_t mapped_bytes; /* other large mappings (boot files) the worker will make */
 	unsigned vcpus;	       /* threads: the process-count limit is set above them */
+	/*
+	 * parvis-vmms's mount namespace template (an empty read-only tmpfs holding the
+	 * directory "r"), or -1. With it, the worker enters it, makes a private copy, mounts its
+	 * root on /r and chroots there: no unmount of the host's tree (whose RCU grace period
+	 * costs milliseconds) at each start. Without it (the standalone --jail), pivot_root.
+	 * Closed by sandbox_enter.
+	 */
+	int mntns_fd;
 };
 
 /*
@@ -51,6 +60,21 @@ int sandbox_enter(const struct sandbox_config *cfg, char *err, size_t errlen) mu
  * on KVM's own descriptors). opaque is unused.
  */
 int sandbox_vcpu_thread_init(void *opaque, unsigned index);
+
+/*
+ * For the report modes that parse a file for the service (--disk-parent): no_new_privs and
+ * a filter allowing reading and memory only (no open, no socket, no exec), on the calling
+ * (only) thread. Needs no privilege. -errno.
+ */
+int sandbox_enter_parser(void) must_check;
+
+/*
+ * For the hostile-guest suites (tests/hostile/): the calling thread under the filters it
+ * would have in the worker, without the rest of the jail — no_new_privs, the SIGSYS report
+ * (which kills the process), the process filter, and with vcpu the vCPU filter (as vCPU
+ * index) on top. Only this thread and those it creates from now on are filtered. -errno.
+ */
+int sandbox_thread_filters(bool vcpu, unsigned index) must_check;
 
 /*
  * For the test suite (built with -Dtest_hooks=true): makes a system call

@@ -23,6 +23,9 @@ void vm_config_init(struct vm_config *cfg)
 		.com1 = {.backend = SERIAL_STDIO},
 		.com2 = {.backend = SERIAL_NONE},
 		.shutdown_timeout_s = VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S,
+		.kernel_fd = -1,
+		.initrd_fd = -1,
+		.jail_mntns_fd = -1,
 	};
 }
 
@@ -121,6 +124,7 @@ enum {
 	OPT_CPU_MODEL,
 	OPT_HOST_CPU,
 	OPT_PRINT_CPU,
+	OPT_DISK_PARENT,
 	OPT_JAIL,
 	OPT_STORAGE_DIR,
 };
@@ -133,7 +137,8 @@ static int add_storage_dir(struct vm_config *cfg, const char *dir, char *err, si
 		return -EINVAL;
 	}
 	if (cfg->nstorage_dirs == VM_CONFIG_MAX_STORAGE_DIRS) {
-		snprintf(err, errlen, "more than %u storage directories", VM_CONFIG_MAX_STORAGE_DIRS);
+		snprintf(err, errlen, "more than %u storage directories",
+			 VM_CONFIG_MAX_STORAGE_DIRS);
 		return -EINVAL;
 	}
 	cfg->storage_dirs[cfg->nstorage_dirs] = strdup(dir);
@@ -154,6 +159,7 @@ static const struct option long_options[] = {
 	{"cpu-model", required_argument, NULL, OPT_CPU_MODEL},
 	{"host-cpu", no_argument, NULL, OPT_HOST_CPU},
 	{"print-cpu", no_argument, NULL, OPT_PRINT_CPU},
+	{"disk-parent", no_argument, NULL, OPT_DISK_PARENT},
 	{"serial", required_argument, NULL, 's'},
 	{"com2", required_argument, NULL, OPT_COM2},
 	{"config", required_argument, NULL, 'f'},
@@ -223,6 +229,8 @@ void vm_config_usage(FILE *out)
 	      "                        (baseline: processor compatibility for migration)\n"
 	      "      --print-cpu       print the processor the guest would get (JSON) and exit\n"
 	      "      --host-cpu        print what this host's KVM offers (JSON) and exit\n"
+	      "      --disk-parent     print the parent locator of the disk open on stdin (JSON)\n"
+	      "                        and exit (parvis-vmms resolves differencing chains so)\n"
 	      "  -s, --serial BACKEND  COM1 (the console): stdio (default), file:PATH, none, or\n"
 	      "                        socket:PATH[,log=FILE] (one client at a time attaches)\n"
 	      "      --com2 BACKEND    COM2: none (default), stdio or file:PATH\n"
@@ -304,6 +312,7 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case OPT_CPU_MODEL: r = set_string(&cfg->cpu_model, optarg); break;
 		case OPT_HOST_CPU: cfg->print_host_cpu = true; break;
 		case OPT_PRINT_CPU: cfg->print_cpu = true; break;
+		case OPT_DISK_PARENT: cfg->print_disk_parent = true; break;
 		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (parse_cpus(optarg, &cfg->shutdown_timeout_s) < 0) {
@@ -378,6 +387,20 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(field, s);
+	}
+	if (!strcmp(key, "jail-mntns-fd")) {
+		n = json_object_get_int64(v);
+		if (t != json_type_int || n < 0 || n >= INT32_MAX)
+			goto bad_value;
+		cfg->jail_mntns_fd = (int)n;
+		return 0;
+	}
+	if (!strcmp(key, "kernel-fd") || !strcmp(key, "initrd-fd")) {
+		n = json_object_get_int64(v);
+		if (t != json_type_int || n < 0 || n >= INT32_MAX)
+			goto bad_value;
+		*(key[0] == 'k' ? &cfg->kernel_fd : &cfg->initrd_fd) = (int)n;
+		return 0;
 	}
 	if (!strcmp(key, "cpu-model")) {
 		if (!s)
@@ -552,6 +575,10 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	if (!cfg->kernel) {
 		snprintf(err, errlen,
 			 "no kernel: give --kernel FILE (or \"kernel\" in the config)");
+		return -EINVAL;
+	}
+	if (cfg->initrd_fd >= 0 && !cfg->initrd) {
+		snprintf(err, errlen, "\"initrd-fd\" needs \"initrd\" (the file's name)");
 		return -EINVAL;
 	}
 	if (cfg->memory_bytes < 16 * MiB) {

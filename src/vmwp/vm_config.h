@@ -38,6 +38,12 @@ struct serial_config {
 struct vm_config {
 	char *kernel;
 	char *initrd;
+	/*
+	 * "kernel-fd", "initrd-fd": the files opened by parvis-vmms and inherited at start
+	 * (the worker then opens neither path; kernel and initrd only name them in messages).
+	 * -1: open the paths. The worker owns them (main.c), not the parser.
+	 */
+	int kernel_fd, initrd_fd;
 	char *cmdline;
 	uint64_t memory_bytes;
 	unsigned cpus;
@@ -60,9 +66,12 @@ struct vm_config {
 	/* "jail" / --jail UID[:GID]: run jailed as that uid and gid (docs/security.md). */
 	bool jail;
 	uint32_t jail_uid, jail_gid;
+	/* "jail-mntns-fd": parvis-vmms's mount namespace template (sandbox.h); -1: none. */
+	int jail_mntns_fd;
 	/* Report modes: print JSON and exit without running a VM. */
-	bool print_host_cpu; /* --host-cpu: what this host offers (get-vmhostprocessor) */
-	bool print_cpu;	     /* --print-cpu: the processor --cpus/--cpu-model would give */
+	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
+	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */
+	bool print_disk_parent; /* --disk-parent: the parent locator of the disk on stdin */
 };
 
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)

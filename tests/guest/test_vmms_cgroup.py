@@ -11,10 +11,15 @@ its share of wall time is within 25% +- 5 of one CPU. (On a host so loaded
 that the guest never gets 25%, that last check is skipped, saying so.)
 --maximum 100 lifts the quota; --reserve beyond the host is refused;
 set-vmmemory sets a hard limit on the running worker and refuses one below
-guest RAM; measure-vm of a VM that is Off says so.
+guest RAM; a worker that grows under it (test-only control command
+test-allocate, built with -Dtest_hooks=true) shows in measure-vm, which
+reads the cgroup, and one that grows past it is killed by the kernel's
+memory cgroup: the VM goes Critical and get-vm says why; measure-vm of a
+VM that is Off says so.
 """
 import json
 import os
+import socket
 import tempfile
 import time
 
@@ -128,6 +133,45 @@ m = measure()
 tap.ok(rc == 0 and m and m['memory_maximum_bytes'] == 256 << 20,
        "set-vmmemory --maximum 256M: the running VM's cgroup has the limit", json.dumps(m) + err)
 tap.ok(svc.state('spinner') == 'Running', 'and the VM runs on under it')
+
+
+def control(request):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    try:
+        s.connect(os.path.join(svc.state_dir, 'run', vm['id'], 'control.sock'))
+        s.sendall(json.dumps(request).encode() + b'\n')
+        data = b''
+        while not data.endswith(b'\n'):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return json.loads(data) if data.strip() else None
+    except (OSError, ValueError) as e:
+        return repr(e)
+    finally:
+        s.close()
+
+
+# The worker grows by 100 MiB (under the 256 MiB maximum): measure-vm sees it in the cgroup.
+before = measure()
+ans = control({'command': 'test-allocate', 'bytes': 100 << 20})
+m = measure()
+tap.ok(isinstance(ans, dict) and ans.get('ok') and m and before and
+       m['memory_bytes'] >= before['memory_bytes'] + (96 << 20) and
+       m['memory_peak_bytes'] >= m['memory_bytes'],
+       "measure-vm's memory is the cgroup's: it grows with the worker",
+       json.dumps([before, m, ans]))
+# 200 MiB more: past the maximum, the kernel's memory cgroup kills the worker.
+ans = control({'command': 'test-allocate', 'bytes': 200 << 20})
+ok, v = svc.wait_vm('spinner', lambda v: v['state'] == 'Critical', 30)
+tap.ok(ok and 'signal 9' in v['status'] and 'memory maximum (256 MiB' in v['status'],
+       'a worker that grows past its memory maximum is killed by the memory cgroup; get-vm '
+       'says so', json.dumps(v) + ' ' + repr(ans))
+svc.cli('stop-vm', 'spinner', '--turn-off')
+rc, res, err = svc.cli_json('start-vm', 'spinner')
+tap.ok(rc == 0 and res['state'] == 'Running', 'the VM starts again after that', err)
 
 rc, out, err = svc.cli('stop-vm', 'spinner', '--turn-off')
 tap.ok(rc == 0, 'stop-vm spinner', err)

@@ -1,6 +1,7 @@
 /* Helpers of the hostile-guest suite (tests/hostile/): the memory bound every case states. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -28,3 +29,13 @@ static inline uint64_t hostile_resident_bytes(void)
 				 (unsigned long long)((_now - _b) >> 10),                          \
 				 (unsigned long long)((uint64_t)(bound) >> 10));                   \
 	} while (0)
+
+/*
+ * The jail's filters (seccomp_threads.c): every thread the code under test creates runs
+ * under the worker's process filter. hostile_vcpu_run runs fn(arg) on a thread under the
+ * vCPU filter too (host code a vCPU thread runs: hypercalls) and returns its result;
+ * hostile_filtered_syscall_status is the wait status of a child whose filtered thread made
+ * a forbidden call (killed by SIGSYS when the filters are on).
+ */
+void *hostile_vcpu_run(void *(*fn)(void *), void *arg);
+int hostile_filtered_syscall_status(void);

@@ -10,10 +10,12 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -296,9 +298,21 @@ static void test_unmap_longer_than_buffer(void **state)
 	hostile_assert_growth(f->rss0, 64 * MiB);
 }
 
+/* The jail's filters are on: a device thread's forbidden call kills with SIGSYS
+ * (seccomp_threads.c). */
+static void test_seccomp_is_on(void **state)
+{
+	int status = hostile_filtered_syscall_status();
+
+	(void)state;
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seccomp_is_on),
 		cmocka_unit_test_setup_teardown(test_srb_crossing_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gpa_direct_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap_longer_than_buffer, setup, teardown),

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -457,9 +459,21 @@ static void test_ring_indices_race(void **state)
 	two_free(&t, 32 * MiB);
 }
 
+/* The jail's filters are on: a device thread's forbidden call kills with SIGSYS
+ * (seccomp_threads.c). */
+static void test_seccomp_is_on(void **state)
+{
+	int status = hostile_filtered_syscall_status();
+
+	(void)state;
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_seccomp_is_on),
 		cmocka_unit_test(test_gpadl_pages),
 		cmocka_unit_test(test_teardown_open_ring),
 		cmocka_unit_test(test_unload_with_io_in_flight),

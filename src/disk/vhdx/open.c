@@ -7,20 +7,20 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <linux/magic.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
+#include "base/confined_path.h"
 #include "disk/vhdx.h"
 #include "disk/vhdx/vhdx_internal.h"
 
-#define MAX_CHAIN_DEPTH 32
+#define MAX_CHAIN_DEPTH DISK_MAX_PARENTS
+/* open_depth: stop before the parent (disk_vhdx_read_locator). */
+#define OPEN_NO_PARENT (1u << 29)
 
 static void free_metadata(struct vhdx *v)
 {
@@ -60,149 +60,59 @@ static int file_size(struct vhdx *v, uint64_t *size, char *err, size_t err_size)
 }
 
 /*
- * What an open of a parent must hold to: the directories it may be in (besides the child's
- * own), the linkage its DataWriteGuid must match (checked right after its headers are read,
- * before its log is replayed or anything else is written), and the file it was checked to
- * be (a regular file, by lstat, before it was opened).
+ * What an open of a parent must hold to: the linkage its DataWriteGuid must match (checked
+ * right after its headers are read, before its log is replayed or anything else is written),
+ * and, for a parent found by path, the file it was checked to be (a regular file, by lstat,
+ * before it was opened).
  */
 struct open_ctx {
-	const char *child;	 /* the child's path, for messages */
-	const char *const *dirs; /* NULL-terminated, may be NULL */
+	const char *child; /* the child's path, for messages */
 	const char *linkage, *linkage2;
+	bool check_inode;
 	dev_t dev;
 	ino_t ino;
 };
 
-/* dir (a canonical path) is root or below it. */
-static bool dir_within(const char *dir, const char *root)
-{
-	size_t n = strlen(root);
-
-	if (n > 1 && root[n - 1] == '/')
-		n--;
-	return !strncmp(dir, root, n) && (dir[n] == '\0' || dir[n] == '/' || n == 1);
-}
-
-static bool dir_allowed(const char *rdir, const char *child_dir, const char *const *dirs)
-{
-	char *r;
-	bool ok;
-
-	r = realpath(child_dir, NULL);
-	ok = r && dir_within(rdir, r);
-	free(r);
-	for (unsigned i = 0; !ok && dirs && dirs[i]; i++) {
-		r = realpath(dirs[i], NULL);
-		ok = r && dir_within(rdir, r);
-		free(r);
-	}
-	return ok;
-}
-
 /*
- * One candidate from the locator: its directory made canonical (no symlinks, no ".."),
- * which must be the child's directory, one of ctx's or below them, on a file system that
- * holds files (not /proc or /sys); then the last component, by lstat, a regular file (not
- * a symlink, a device or a FIFO: those are refused before anything opens them). 0 with
- * *ret_path, -ENOENT if it does not exist, another -errno with a message.
+ * How a chain's parents are found: by path from each locator, in the child's directory and
+ * in dirs (NULL-terminated, may be NULL); or, when given is not NULL, taken from given[]
+ * (the chain's parents opened by someone else, nearest first), never by path.
  */
-static int parent_candidate(const struct vhdx *v, const char *cand, bool relative,
-			    struct open_ctx *ctx, char **ret_path, char *err, size_t err_size)
-{
-	char *p = NULL, *dup = NULL, *rdir = NULL, *full = NULL, *slash, *base;
-	const char *child_dir;
-	struct statfs sfs;
-	struct stat st;
-	int r;
+struct chain {
+	const char *const *dirs;
+	const struct disk_parent_file *given;
+	unsigned ngiven;
+	unsigned used; /* given[] taken so far */
+};
 
-	dup = strdup(v->path);
-	p = malloc(strlen(v->path) + strlen(cand) + 3);
-	if (!dup || !p) {
-		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
-		goto out;
+/* One candidate from the locator, under the rules of base/confined_path.h. */
+static int parent_candidate(const struct vhdx *v, const char *cand, bool relative,
+			    const struct chain *chain, struct open_ctx *ctx, char **ret_path,
+			    char *err, size_t err_size)
+{
+	struct stat st;
+	int r = confined_path_resolve(v->path, cand, relative, chain->dirs, ret_path, &st, err,
+				      err_size);
+
+	if (r == 0) {
+		ctx->check_inode = true;
+		ctx->dev = st.st_dev;
+		ctx->ino = st.st_ino;
 	}
-	child_dir = dirname(dup);
-	if (relative && cand[0] != '/' && cand[0] != '\\')
-		sprintf(p, "%s/%s", child_dir, cand);
-	else
-		strcpy(p, cand);
-	for (char *c = p; *c; c++)
-		if (*c == '\\')
-			*c = '/';
-	slash = strrchr(p, '/');
-	base = slash ? slash + 1 : p;
-	if (!slash || !*base || !strcmp(base, ".") || !strcmp(base, "..")) {
-		r = disk_error(err, err_size, -EINVAL,
-			       "%s: the parent locator \"%s\" names no file", v->path, cand);
-		goto out;
-	}
-	*slash = '\0';
-	rdir = realpath(*p ? p : "/", NULL);
-	if (!rdir) {
-		r = errno == ENOMEM
-			    ? disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path)
-			    : -ENOENT;
-		goto out;
-	}
-	if (!dir_allowed(rdir, child_dir, ctx->dirs)) {
-		r = disk_error(err, err_size, -EPERM,
-			       "%s: the parent \"%s\" is outside the disk's directory and the "
-			       "storage directories",
-			       v->path, cand);
-		goto out;
-	}
-	if (statfs(rdir, &sfs) == 0 &&
-	    (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC ||
-	     sfs.f_type == DEVPTS_SUPER_MAGIC)) {
-		r = disk_error(err, err_size, -EPERM, "%s: the parent \"%s\" is not a disk file",
-			       v->path, cand);
-		goto out;
-	}
-	full = malloc(strlen(rdir) + strlen(base) + 2);
-	if (!full) {
-		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
-		goto out;
-	}
-	sprintf(full, "%s/%s", strcmp(rdir, "/") ? rdir : "", base);
-	if (lstat(full, &st) < 0) {
-		r = errno == ENOENT ? -ENOENT
-				    : disk_error(err, err_size, -errno, "%s: the parent %s: %s",
-						 v->path, full, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = disk_error(err, err_size, -EPERM,
-			       "%s: the parent %s is not a regular file (%s)", v->path, full,
-			       S_ISLNK(st.st_mode)			    ? "a symbolic link"
-			       : S_ISDIR(st.st_mode)			    ? "a directory"
-			       : S_ISFIFO(st.st_mode)			    ? "a FIFO"
-			       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-									    : "a special file");
-		goto out;
-	}
-	ctx->dev = st.st_dev;
-	ctx->ino = st.st_ino;
-	*ret_path = full;
-	full = NULL;
-	r = 0;
-out:
-	free(full);
-	free(rdir);
-	free(p);
-	free(dup);
 	return r;
 }
 
 /* The parent's path from the locator (2.6.2.6.3): relative_path first, then the absolute one. */
-static int parent_path(const struct vhdx *v, struct open_ctx *ctx, char **ret_path, char *err,
-		       size_t err_size)
+static int parent_path(const struct vhdx *v, const struct chain *chain, struct open_ctx *ctx,
+		       char **ret_path, char *err, size_t err_size)
 {
 	const char *cands[2] = {v->parent_relative_path, v->parent_absolute_path};
 	int r = -ENOENT;
 
 	for (int i = 0; i < 2 && r == -ENOENT; i++)
 		if (cands[i])
-			r = parent_candidate(v, cands[i], i == 0, ctx, ret_path, err, err_size);
+			r = parent_candidate(v, cands[i], i == 0, chain, ctx, ret_path, err,
+					     err_size);
 	if (r == -ENOENT)
 		r = disk_error(err, err_size, -ENOENT, "%s: the parent disk \"%s\" is missing",
 			       v->path,
@@ -212,8 +122,8 @@ static int parent_path(const struct vhdx *v, struct open_ctx *ctx, char **ret_pa
 }
 
 static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
-		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
-		      char *err, size_t err_size);
+		      const struct open_ctx *ctx, struct chain *chain, struct vhdx **ret, char *err,
+		      size_t err_size);
 
 /* Does the DataWriteGuid of p's header match what the child's locator says? */
 static bool linked(const struct vhdx *p, const struct open_ctx *ctx)
@@ -225,13 +135,33 @@ static bool linked(const struct vhdx *p, const struct open_ctx *ctx)
 	       (ctx->linkage2 && !strcasecmp(linkage, ctx->linkage2));
 }
 
-static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const char *const *dirs,
+/* The next of the parents given with the disk (struct chain), checked as one found by path. */
+static int open_given_parent(struct vhdx *v, unsigned flags, unsigned depth, struct chain *chain,
+			     struct open_ctx *ctx, struct vhdx **p, char *err, size_t err_size)
+{
+	const struct disk_parent_file *g;
+
+	if (chain->used == chain->ngiven)
+		return disk_error(
+			err, err_size, -ENOENT,
+			"%s: its parent \"%s\" was not passed with it (a disk opened from "
+			"a descriptor gets its parents as descriptors too)",
+			v->path,
+			v->parent_relative_path ? v->parent_relative_path
+						: v->parent_absolute_path);
+	g = &chain->given[chain->used++];
+	if (g->fd < 0)
+		return disk_error(err, err_size, -EBADF, "%s: no descriptor for its parent %s",
+				  v->path, g->path);
+	return open_depth(g->path, g->fd, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT),
+			  depth + 1, ctx, chain, p, err, err_size);
+}
+
+static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, struct chain *chain,
 		       char *err, size_t err_size)
 {
-	struct open_ctx ctx = {.child = v->path,
-			       .dirs = dirs,
-			       .linkage = v->parent_linkage,
-			       .linkage2 = v->parent_linkage2};
+	struct open_ctx ctx = {
+		.child = v->path, .linkage = v->parent_linkage, .linkage2 = v->parent_linkage2};
 	char *path = NULL;
 	struct vhdx *p;
 	int r;
@@ -239,11 +169,17 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 	if (depth >= MAX_CHAIN_DEPTH)
 		return disk_error(err, err_size, -ELOOP, "%s: parent chain deeper than %d", v->path,
 				  MAX_CHAIN_DEPTH);
-	r = parent_path(v, &ctx, &path, err, err_size);
+	if (chain->given) {
+		r = open_given_parent(v, flags, depth, chain, &ctx, &p, err, err_size);
+		if (r < 0)
+			return r;
+		goto opened;
+	}
+	r = parent_path(v, chain, &ctx, &path, err, err_size);
 	if (r < 0)
 		return r;
 	r = open_depth(path, -1, DISK_OPEN_READ_ONLY | (flags & VHDX_OPEN_INSPECT), depth + 1, &ctx,
-		       dirs, &p, err, err_size);
+		       chain, &p, err, err_size);
 	if (r == -EBUSY && !(flags & DISK_OPEN_READ_ONLY)) {
 		/*
 		 * The parent's log needs replay and the child is opened read-write: replay it
@@ -251,16 +187,17 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
 		 * DataWriteGuid is kept, so the chain still matches), then open it read-only
 		 * as usual.
 		 */
-		r = open_depth(path, -1, 0, depth + 1, &ctx, dirs, &p, err, err_size);
+		r = open_depth(path, -1, 0, depth + 1, &ctx, chain, &p, err, err_size);
 		if (r == 0) {
 			vhdx_free(p);
-			r = open_depth(path, -1, DISK_OPEN_READ_ONLY, depth + 1, &ctx, dirs, &p,
+			r = open_depth(path, -1, DISK_OPEN_READ_ONLY, depth + 1, &ctx, chain, &p,
 				       err, err_size);
 		}
 	}
 	free(path);
 	if (r < 0)
 		return r;
+opened:
 	if (p->size != v->size || p->logical_sector_size != v->logical_sector_size) {
 		r = disk_error(err, err_size, -EINVAL,
 			       "%s: the parent %s has a different size or sector size", v->path,
@@ -278,8 +215,8 @@ static int open_parent(struct vhdx *v, unsigned flags, unsigned depth, const cha
  * caller's disk already open (duplicated, read-only if it was opened so), or -1.
  */
 static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
-		      const struct open_ctx *ctx, const char *const *dirs, struct vhdx **ret,
-		      char *err, size_t err_size)
+		      const struct open_ctx *ctx, struct chain *chain, struct vhdx **ret, char *err,
+		      size_t err_size)
 {
 	bool ro = flags & DISK_OPEN_READ_ONLY;
 	struct vhdx *v;
@@ -314,7 +251,7 @@ static int open_depth(const char *path, int given_fd, unsigned flags, unsigned d
 	r = file_size(v, &size, err, err_size);
 	if (r < 0)
 		goto fail;
-	if (ctx) {
+	if (ctx && ctx->check_inode) {
 		struct stat st;
 
 		/* The file checked before the open, not one put in its place since. */
@@ -400,8 +337,8 @@ static int open_depth(const char *path, int given_fd, unsigned flags, unsigned d
 	r = vhdx_bat_load(v, size, err, err_size);
 	if (r < 0)
 		goto fail;
-	if (v->has_parent) {
-		r = open_parent(v, flags, depth, dirs, err, err_size);
+	if (v->has_parent && !(flags & OPEN_NO_PARENT)) {
+		r = open_parent(v, flags, depth, chain, err, err_size);
 		if (r < 0)
 			goto fail;
 	}
@@ -428,17 +365,49 @@ fail:
 
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err, size_t err_size)
 {
-	return open_depth(path, -1, flags, 0, NULL, NULL, ret, err, err_size);
+	struct chain chain = {0};
+
+	return open_depth(path, -1, flags, 0, NULL, &chain, ret, err, err_size);
 }
 
 int disk_vhdx_open(const char *path, int fd, unsigned flags, const char *const *parent_dirs,
-		   struct disk **ret, char *err, size_t err_size)
+		   const struct disk_parent_file *parents, unsigned nparents, struct disk **ret,
+		   char *err, size_t err_size)
 {
+	struct chain chain = {.dirs = parent_dirs, .given = parents, .ngiven = nparents};
 	struct vhdx *v;
-	int r = open_depth(path, fd, flags & DISK_OPEN_READ_ONLY, 0, NULL, parent_dirs, &v, err,
+	int r = open_depth(path, fd, flags & DISK_OPEN_READ_ONLY, 0, NULL, &chain, &v, err,
 			   err_size);
 
+	if (r == 0 && chain.used != chain.ngiven) {
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: %u parent(s) were passed with it, its chain has %u", path,
+			       chain.ngiven, chain.used);
+		vhdx_free(v);
+	}
 	if (r == 0)
 		*ret = &v->disk;
 	return r;
+}
+
+int disk_vhdx_read_locator(const char *name, int fd, struct disk_parent_locator *ret, char *err,
+			   size_t err_size)
+{
+	struct chain chain = {0};
+	struct vhdx *v;
+	int r = open_depth(name, fd, DISK_OPEN_READ_ONLY | VHDX_OPEN_INSPECT | OPEN_NO_PARENT, 0,
+			   NULL, &chain, &v, err, err_size);
+
+	if (r < 0)
+		return r;
+	*ret = (struct disk_parent_locator){.differencing = v->has_parent};
+	if (v->has_parent) {
+		ret->relative_path =
+			v->parent_relative_path ? strdup(v->parent_relative_path) : NULL;
+		ret->absolute_path =
+			v->parent_absolute_path ? strdup(v->parent_absolute_path) : NULL;
+		ret->linkage = v->parent_linkage ? strdup(v->parent_linkage) : NULL;
+	}
+	vhdx_free(v);
+	return 0;
 }

@@ -68,6 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	/* What parvis-vmwp --disk-parent reads for the service (the parent locator only). */
+	struct disk_parent_locator loc;
+
+	if (disk_read_parent_locator(path, fd, &loc, err, sizeof(err)) == 0)
+		disk_parent_locator_fini(&loc);
 	int opened = disk_open(path, 0, &d, err, sizeof(err));
 
 	if (getenv("VHDX_FUZZ_VERBOSE")) /* for checking what the seeds reach */

@@ -9,11 +9,14 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <liburing.h>
 
 #include "base/compiler.h"
+#include "disk/disk_internal.h"
 #include "queue_test_common.h"
 
 static void test_depth32_verify(void **state)
@@ -230,12 +233,78 @@ static void test_short_read(void **state)
 	free(name);
 }
 
+/* One SQE of opcode on fd; its CQE's result. */
+static int ring_try(struct io_uring *ring, uint8_t opcode, int fd, void *buf, unsigned len)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int r;
+
+	assert_non_null(sqe);
+	io_uring_prep_rw(opcode, sqe, fd, buf, len, 0);
+	assert_int_equal(io_uring_submit(ring), 1);
+	assert_int_equal(io_uring_wait_cqe(ring, &cqe), 0);
+	r = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return r;
+}
+
+/*
+ * The queue's rings take only what the disk back end submits (docs/security.md): an
+ * IORING_OP_OPENAT or IORING_OP_SOCKET completes with -EACCES instead of running past
+ * seccomp, an SQE flag is refused, and so is any further io_uring_register(); a read still
+ * works. Without the restriction the same openat opens /dev/null (checked first).
+ */
+static void test_ring_restrictions(void **state)
+{
+	struct io_uring ring;
+	char *name = disk_test_make_raw(4096);
+	char path[] = "/dev/null", buf[512];
+	struct iovec iov = {buf, sizeof(buf)};
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int fd = open(name, O_RDONLY), efd, r;
+
+	assert_true(fd >= 0);
+	/* Unrestricted: IORING_OP_OPENAT opens a file. */
+	assert_int_equal(io_uring_queue_init(4, &ring, 0), 0);
+	r = ring_try(&ring, IORING_OP_OPENAT, AT_FDCWD, path, 0);
+	assert_true(r >= 0);
+	close(r);
+	io_uring_queue_exit(&ring);
+
+	assert_int_equal(io_uring_queue_init(4, &ring, IORING_SETUP_R_DISABLED), 0);
+	assert_int_equal(disk_ring_restrict(&ring), 0);
+	assert_int_equal(ring_try(&ring, IORING_OP_OPENAT, AT_FDCWD, path, 0), -EACCES);
+	assert_int_equal(ring_try(&ring, IORING_OP_SOCKET, 2 /* AF_INET */, NULL, 1), -EACCES);
+	assert_int_equal(ring_try(&ring, IORING_OP_CONNECT, fd, NULL, 0), -EACCES);
+	assert_int_equal(ring_try(&ring, IORING_OP_READ, fd, buf, sizeof(buf)), -EACCES);
+	assert_int_equal(ring_try(&ring, IORING_OP_READV, fd, &iov, 1), (int)sizeof(buf));
+	/* An allowed operation with a flag (a link, a fixed file) is refused too. */
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_readv(sqe, fd, &iov, 1, 0);
+	io_uring_sqe_set_flags(sqe, IOSQE_IO_DRAIN);
+	assert_int_equal(io_uring_submit(&ring), 1);
+	assert_int_equal(io_uring_wait_cqe(&ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&ring, cqe);
+	/* No more registrations: files, buffers, another eventfd. */
+	assert_int_equal(io_uring_register_files(&ring, &fd, 1), -EACCES);
+	efd = eventfd(0, 0);
+	assert_int_equal(io_uring_register_eventfd(&ring, efd), -EACCES);
+	close(efd);
+	io_uring_queue_exit(&ring);
+	close(fd);
+	unlink(name);
+	free(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_depth32_verify), cmocka_unit_test(test_direct_and_buffered),
 		cmocka_unit_test(test_bad_requests),   cmocka_unit_test(test_eagain_and_discard),
-		cmocka_unit_test(test_short_read),
+		cmocka_unit_test(test_short_read),     cmocka_unit_test(test_ring_restrictions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
