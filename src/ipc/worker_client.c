@@ -36,7 +36,7 @@ static int send_fds(int fd, const int *fds, unsigned nfds)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 2)];
+		char buf[CMSG_SPACE(sizeof(int) * WORKER_MAX_FDS)];
 	} cm;
 	char space = ' '; /* leading blank before the JSON object: the parser skips it */
 	struct iovec iov = {.iov_base = &space, .iov_len = 1};
@@ -46,7 +46,7 @@ static int send_fds(int fd, const int *fds, unsigned nfds)
 			     .msg_controllen = CMSG_SPACE(sizeof(int) * nfds)};
 	struct cmsghdr *h;
 
-	if (nfds == 0 || nfds > 2)
+	if (nfds == 0 || nfds > WORKER_MAX_FDS)
 		return -EINVAL;
 	memset(&cm, 0, sizeof(cm));
 	h = CMSG_FIRSTHDR(&msg);

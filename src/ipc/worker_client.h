@@ -10,6 +10,8 @@
 #include "base/compiler.h"
 
 #define WORKER_ANSWER_MAX (1024 * 1024)
+/* Descriptors one call passes at most: a disk's two, or an adapter's TAP queues (one per vCPU). */
+#define WORKER_MAX_FDS 64
 
 /*
  * Sends {"command": command, ...extra members} (extra may be NULL; it is
@@ -21,7 +23,7 @@ int worker_call(const char *path, const char *command, struct json_object *extra
 		struct json_object **ret) must_check;
 /*
  * worker_call, with descriptors passed to the worker along with the request (SCM_RIGHTS):
- * files the service opened for a worker that cannot (its jail). nfds <= 2.
+ * files the service opened for a worker that cannot (its jail). nfds <= WORKER_MAX_FDS.
  */
 int worker_call_fds(const char *path, const char *command, struct json_object *extra,
 		    const int *fds, unsigned nfds, int timeout_ms,

@@ -21,12 +21,14 @@
 #include "base/log.h"
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
+#include "vmms/network.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
 /* --- the worker's configuration ------------------------------------------------------------ */
 
-static int write_worker_config(const struct service *svc, const struct vm *vm)
+static int write_worker_config(const struct service *svc, const struct vm *vm,
+			       struct json_object *nics)
 {
 	struct json_object *o = json_object_new_object(), *disks;
 	char serial[1400], mem[32], tmp[700];
@@ -84,6 +86,9 @@ static int write_worker_config(const struct service *svc, const struct vm *vm)
 		}
 		json_object_object_add(o, "disks", disks);
 	}
+	/* Only when there are adapters: their TAP queues are inherited descriptors (docs/switches.md). */
+	if (nics)
+		json_object_object_add(o, "nics", json_object_get(nics));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", vm->paths.config);
 	r = json_object_to_file_ext(tmp, o,
 				    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -202,9 +207,9 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 {
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
 	uint64_t deadline;
-	struct json_object *res = NULL;
-	int cg_fds[CGROUP_MAX_FDS];
-	unsigned i, ncg = 0;
+	struct json_object *res = NULL, *nics = NULL;
+	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * 8];
+	unsigned i, ncg = 0, ntap = 0;
 	pid_t pid;
 	int r, fd;
 
@@ -229,26 +234,35 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			return NULL;
 	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
 		return NULL;
+	/* Its adapters' TAPs, on their switches: the worker inherits their queues. */
+	if (svc_net_prepare_start(svc, vm, tap_fds, sizeof(tap_fds) / sizeof(tap_fds[0]), &ntap,
+				  &nics, err) < 0)
+		return NULL;
 	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
-	    write_worker_config(svc, vm) < 0) {
+	    write_worker_config(svc, vm, nics) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
 			      strerror(errno));
-		return NULL;
+		goto close_taps;
 	}
 	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
 	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
-		return NULL;
+		goto close_taps;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
 		while (ncg)
 			close(cg_fds[--ncg]);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
-		return NULL;
+		goto close_taps;
 	}
-	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, &pid);
+	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail, cg_fds, ncg, tap_fds, ntap, &pid);
 	while (ncg)
 		close(cg_fds[--ncg]);
+	/* The worker holds its own copies: the TAPs live as long as it does. */
+	while (ntap)
+		close(tap_fds[--ntap]);
+	json_object_put(nics);
+	nics = NULL;
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];
@@ -263,6 +277,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	vm->pidfd = fd;
 	vm->child = true;
 	svc_cgroup_balance(svc);
+	svc_net_vm_started(svc, vm);
 	vm->start_time = proc_start_time(pid);
 	vm->cpu_sample_ns = 0;
 	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)
@@ -310,6 +325,11 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		api_error_set(err, vm->rec.state == VM_STATE_OFF ? API_ERR_STATE : API_ERR_WORKER,
 			      "VM '%s' did not start: it is %s (%s)", vm->rec.name,
 			      vm_state_name(vm->rec.state), vm->rec.status);
+	return NULL;
+close_taps:
+	while (ntap)
+		close(tap_fds[--ntap]);
+	json_object_put(nics);
 	return NULL;
 }
 

@@ -45,7 +45,7 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * of this multithreaded process makes system calls only, up to execve.
  */
 static int spawn(const char *vmwp, char *const argv[], const struct worker_paths *wp, bool jail,
-		 const int *cg_fds, unsigned ncg, pid_t *pid)
+		 const int *cg_fds, unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
 {
 	struct clone_args args = {
 		.flags = jail ? CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -79,6 +79,9 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 					_exit(126);
 				_exit(126);
 			}
+		for (i = 0; i < nkeep; i++)
+			if (fcntl(keep_fds[i], F_SETFD, 0) < 0)
+				_exit(127);
 		for (i = 0; i < sizeof(dfl) / sizeof(dfl[0]); i++)
 			signal(dfl[i], SIG_DFL);
 		sigemptyset(&none);
@@ -91,12 +94,12 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 }
 
 int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
-		 unsigned ncg, pid_t *pid)
+		 unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid)
 {
 	char opt[] = "--config";
 	char *argv[] = {(char *)vmwp, opt, (char *)wp->config, NULL};
 
-	return spawn(vmwp, argv, wp, jail, cg_fds, ncg, pid);
+	return spawn(vmwp, argv, wp, jail, cg_fds, ncg, keep_fds, nkeep, pid);
 }
 
 /* /proc/PID/stat after the command name (which may contain anything), or -errno. */

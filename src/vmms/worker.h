@@ -36,10 +36,12 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
  * it starts as PID 1 of new PID, mount, IPC, UTS and network namespaces
  * (its configuration's "jail" does the rest). Before it executes it writes
  * "0" to each of the ncg cgroup.procs descriptors cg_fds (cgroup.h): it
- * runs nothing outside its VM's cgroups (exit status 126 if it cannot join).
+ * runs nothing outside its VM's cgroups (exit status 126 if it cannot join). The nkeep
+ * descriptors keep_fds (its adapters' TAP queues) are inherited under the same numbers;
+ * every other descriptor of the service is close-on-exec.
  */
 int worker_spawn(const char *vmwp, const struct worker_paths *wp, bool jail, const int *cg_fds,
-		 unsigned ncg, pid_t *pid) must_check;
+		 unsigned ncg, const int *keep_fds, unsigned nkeep, pid_t *pid) must_check;
 
 /* The start time of a process (/proc/PID/stat field 22, clock ticks since boot); 0 if gone. */
 uint64_t proc_start_time(pid_t pid);

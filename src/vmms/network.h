@@ -1,0 +1,139 @@
+/*
+ * The service's virtual switches and network adapters (docs/switches.md): Hyper-V's
+ * external, internal, private and NAT switches, each a kernel bridge that the service
+ * recreates when it starts; each adapter of a VM a port on one switch (or none), with its
+ * MAC address and port features. What is kept lives in DIR/network.json (written
+ * atomically; its parser reads a file anyone with write access to the state directory may
+ * have edited, so it is fuzzed: tests/fuzz/vmms, target network_state). The host side
+ * (bridges, TAPs, nftables, tc, dnsmasq) is src/net/switch/.
+ *
+ * network.c: the state, its file, the switches and their calls, the ruleset of all ports;
+ * adapter.c: the adapters, their ACLs, their calls, and what a VM's start and end need.
+ * Everything here runs under svc->lock.
+ */
+#pragma once
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/guid.h"
+#include "net/switch/link.h"
+#include "net/switch/parse.h"
+#include "vmms/service_internal.h"
+
+#define NET_MAX_SWITCHES    64
+#define NET_MAX_ADAPTERS    1024
+#define NET_MAX_VM_ADAPTERS 8  /* as Hyper-V's synthetic adapters per VM */
+#define NET_MAX_ACLS	    64 /* per adapter */
+#define NET_STATE_FILE_MAX  (4 * 1024 * 1024)
+
+enum net_switch_type {
+	NET_SWITCH_EXTERNAL,
+	NET_SWITCH_INTERNAL,
+	NET_SWITCH_PRIVATE,
+	NET_SWITCH_NAT
+};
+enum net_mirror { NET_MIRROR_NONE, NET_MIRROR_SOURCE, NET_MIRROR_DESTINATION };
+
+struct net_switch {
+	char id[GUID_STRING_LEN];
+	char name[VSW_NAME_MAX + 1];
+	enum net_switch_type type;
+	char bridge[VSW_IFNAME_MAX + 1];      /* pvbrN */
+	char net_adapter[VSW_IFNAME_MAX + 1]; /* external: the host interface bridged; else "" */
+	uint32_t subnet;		      /* internal (optional) and nat; network byte order */
+	unsigned prefix; /* 0: no subnet (the host's interface has no address) */
+	bool dhcp;	 /* dnsmasq serves the subnet (always on nat) */
+	char error[256]; /* why it could not be set up on this host at the last try; "" when up */
+};
+
+struct net_adapter {
+	char vm_id[GUID_STRING_LEN];
+	char id[16]; /* the worker's adapter id ("nic0") */
+	char name[VSW_NAME_MAX + 1];
+	char switch_id[GUID_STRING_LEN]; /* "" when not connected */
+	uint8_t mac[6];
+	bool dynamic_mac;
+	bool mac_spoofing; /* Hyper-V's MacAddressSpoofing: on lets the guest send as any MAC */
+	bool dhcp_guard, router_guard;
+	uint64_t max_bps; /* 0: no limit */
+	enum net_mirror mirror;
+	unsigned vlan; /* 0: untagged */
+	char tap[VSW_IFNAME_MAX + 1], ifb[VSW_IFNAME_MAX + 1];
+	struct vsw_acl acls[NET_MAX_ACLS];
+	unsigned nacls;
+};
+
+struct net_state {
+	struct net_switch switches[NET_MAX_SWITCHES];
+	unsigned nswitches;
+	struct net_adapter *adapters; /* NET_MAX_ADAPTERS of them */
+	unsigned nadapters;
+	uint8_t mac_pool[2]; /* this host's part of its dynamic MACs: 00:15:5d:P0:P1:xx */
+	unsigned next_index; /* the next pvbrN / pvtN / pviN */
+};
+
+/* --- network.c --- */
+/* Reads DIR/network.json (a first start makes a new state) and sets every switch up. */
+int svc_net_load(struct service *svc, char *err, size_t errlen) must_check;
+/* After the VMs are found again: the ports of running VMs back on their switches. */
+void svc_net_resume(struct service *svc);
+void svc_net_free(struct service *svc);
+int svc_net_save(struct service *svc) must_check;
+/* The state as the file holds it, and back (the file's parser: fuzzed). */
+struct json_object *net_state_to_json(const struct net_state *st);
+int net_state_parse(const char *text, size_t len, struct net_state *st, char *err,
+		    size_t errlen) must_check;
+struct net_switch *svc_net_switch_by_name(struct service *svc, const char *name);
+struct net_switch *svc_net_switch_by_id(struct service *svc, const char *id);
+/* Loads the ruleset of every port of every running VM and every NAT switch. */
+int svc_net_apply_rules(struct service *svc, char *err, size_t errlen) must_check;
+const char *net_switch_type_name(enum net_switch_type t);
+struct json_object *svc_call_new_switch(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_get_switch(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_set_switch(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_remove_switch(struct service *svc, const struct api_request *req,
+					   struct api_error *err);
+
+/* --- adapter.c --- */
+/* The lowest free dynamic MAC of pool; -ENOSPC when all 256 are taken. */
+int net_mac_allocate(const struct net_state *st, uint8_t mac[6]) must_check;
+bool net_mac_in_use(const struct net_state *st, const uint8_t mac[6],
+		    const struct net_adapter *self);
+/* A port on the switch: its TAP enslaved, its VLAN, its tc. Connected adapters of running VMs. */
+int svc_net_port_attach(struct service *svc, struct net_adapter *a, char *err,
+			size_t errlen) must_check;
+/* Takes a disconnected port off its bridge. */
+void svc_net_port_detach(struct service *svc, struct net_adapter *a);
+/* tc for every port of sw's running VMs (mirroring goes between ports of one switch). */
+void svc_net_switch_tc(struct service *svc, const struct net_switch *sw);
+/*
+ * Before a VM's worker starts: every adapter's TAP opened (one queue per vCPU) and put on its
+ * switch; fds[] gets the queue descriptors to pass, *nics the "nics" of the worker's config.
+ */
+int svc_net_prepare_start(struct service *svc, struct vm *vm, int *fds, unsigned maxfds,
+			  unsigned *nfds, struct json_object **nics,
+			  struct api_error *err) must_check;
+/* After it started (the ruleset now matches its TAPs), and after it ended. */
+void svc_net_vm_started(struct service *svc, struct vm *vm);
+void svc_net_vm_stopped(struct service *svc, struct vm *vm);
+/* remove-vm: its adapters go with it. */
+void svc_net_vm_removed(struct service *svc, const struct vm *vm);
+/* The adapters of vm, as get-vmnetworkadapter shows them (a new array). */
+struct json_object *svc_net_vm_adapters_json(struct service *svc, const struct vm *vm);
+struct json_object *svc_call_add_adapter(struct service *svc, const struct api_request *req,
+					 struct api_error *err);
+struct json_object *svc_call_get_adapter(struct service *svc, const struct api_request *req,
+					 struct api_error *err);
+struct json_object *svc_call_connect_adapter(struct service *svc, const struct api_request *req,
+					     bool connect, struct api_error *err);
+struct json_object *svc_call_set_adapter(struct service *svc, const struct api_request *req,
+					 struct api_error *err);
+struct json_object *svc_call_remove_adapter(struct service *svc, const struct api_request *req,
+					    struct api_error *err);
+struct json_object *svc_call_acl(struct service *svc, const struct api_request *req,
+				 enum api_call call, struct api_error *err);
