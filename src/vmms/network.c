@@ -612,6 +612,9 @@ static int switch_realize(struct service *svc, struct net_switch *s, char *err, 
 
 	err[0] = '\0';
 	r = vsw_link_create(s->bridge, "bridge", err, errlen);
+	/* A new bridge: a dnsmasq left from before is bound to the one that is gone. */
+	if (r == 0 && s->dhcp)
+		dhcp_stop(svc, s);
 	if (r == -EEXIST) {
 		if (vsw_link_get(s->bridge, &info) < 0 || strcmp(info.kind, "bridge")) {
 			snprintf(err, errlen, "interface %s exists and is not this switch's bridge",
