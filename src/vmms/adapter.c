@@ -556,6 +556,18 @@ static struct net_adapter *find_adapter(struct service *svc, const char *vm_id, 
 	return NULL;
 }
 
+void svc_net_notify_worker(struct service *svc, const char *vm_id, const char *adapter_id)
+{
+	struct vm *vm = vm_by_id(svc, vm_id);
+	struct net_adapter *a = find_adapter(svc, vm_id, adapter_id);
+	struct api_error err = {0};
+
+	if (!vm || !a || !runs(vm))
+		return;
+	if (worker_nic_call(svc, vm, "nic-set", nic_set_extra(a), NULL, 0, &err) < 0)
+		pv_log(LOG_WARN, "%s", err.message);
+}
+
 struct json_object *svc_call_add_adapter(struct service *svc, const struct api_request *req,
 					 struct api_error *err)
 {

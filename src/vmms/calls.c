@@ -991,14 +991,16 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_GET_VMNETWORKADAPTER: res = svc_call_get_adapter(svc, req, &err); break;
 	case API_CALL_CONNECT_VMNETWORKADAPTER:
 	case API_CALL_DISCONNECT_VMNETWORKADAPTER:
-		res = svc_call_connect_adapter(svc, req,
-					       req->call == API_CALL_CONNECT_VMNETWORKADAPTER, &err);
+		res = svc_call_connect_adapter(
+			svc, req, req->call == API_CALL_CONNECT_VMNETWORKADAPTER, &err);
 		break;
 	case API_CALL_SET_VMNETWORKADAPTER: res = svc_call_set_adapter(svc, req, &err); break;
 	case API_CALL_REMOVE_VMNETWORKADAPTER: res = svc_call_remove_adapter(svc, req, &err); break;
 	case API_CALL_ADD_VMNETWORKADAPTERACL:
 	case API_CALL_GET_VMNETWORKADAPTERACL:
-	case API_CALL_REMOVE_VMNETWORKADAPTERACL: res = svc_call_acl(svc, req, req->call, &err); break;
+	case API_CALL_REMOVE_VMNETWORKADAPTERACL:
+		res = svc_call_acl(svc, req, req->call, &err);
+		break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

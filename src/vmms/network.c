@@ -1169,7 +1169,8 @@ struct json_object *svc_call_remove_switch(struct service *svc, const struct api
 					   struct api_error *err)
 {
 	struct net_switch *s = lookup(svc, req, err);
-	unsigned i, n = 0;
+	char(*gone)[2][GUID_STRING_LEN];
+	unsigned i, n = 0, ngone = 0;
 	bool force = false;
 	char why[512];
 
@@ -1184,6 +1185,11 @@ struct json_object *svc_call_remove_switch(struct service *svc, const struct api
 			      s->name, n, n == 1 ? "" : "s");
 		return NULL;
 	}
+	gone = calloc(n + 1, sizeof(*gone));
+	if (!gone) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		return NULL;
+	}
 	/* --force: the adapters stay, disconnected (as Hyper-V leaves them). */
 	for (i = 0; i < svc->net->nadapters; i++) {
 		struct net_adapter *a = &svc->net->adapters[i];
@@ -1192,6 +1198,8 @@ struct json_object *svc_call_remove_switch(struct service *svc, const struct api
 			continue;
 		svc_net_port_detach(svc, a);
 		a->switch_id[0] = '\0';
+		memcpy(gone[ngone][0], a->vm_id, GUID_STRING_LEN);
+		snprintf(gone[ngone++][1], GUID_STRING_LEN, "%s", a->id);
 	}
 	switch_unrealize(svc, s);
 	pv_log(LOG_INFO, "switch '%s' removed", s->name);
@@ -1200,8 +1208,13 @@ struct json_object *svc_call_remove_switch(struct service *svc, const struct api
 	if (svc_net_apply_rules(svc, why, sizeof(why)) < 0)
 		pv_log(LOG_ERR, "the switches' rules: %s", why);
 	if (svc_net_save(svc) < 0) {
+		free(gone);
 		api_error_set(err, API_ERR_HOST, "cannot write %s/network.json", svc->state_dir);
 		return NULL;
 	}
+	/* Their guests see the link go down (the lock is dropped for each). */
+	for (i = 0; i < ngone; i++)
+		svc_net_notify_worker(svc, gone[i][0], gone[i][1]);
+	free(gone);
 	return json_object_new_object();
 }

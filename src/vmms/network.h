@@ -121,6 +121,8 @@ int svc_net_prepare_start(struct service *svc, struct vm *vm, int *fds, unsigned
 /* After it started (the ruleset now matches its TAPs), and after it ended. */
 void svc_net_vm_started(struct service *svc, struct vm *vm);
 void svc_net_vm_stopped(struct service *svc, struct vm *vm);
+/* Tells a running worker an adapter's link changed (nic-set); drops the lock. Logs failures. */
+void svc_net_notify_worker(struct service *svc, const char *vm_id, const char *adapter_id);
 /* remove-vm: its adapters go with it. */
 void svc_net_vm_removed(struct service *svc, const struct vm *vm);
 /* The adapters of vm, as get-vmnetworkadapter shows them (a new array). */

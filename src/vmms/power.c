@@ -48,7 +48,8 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		struct json_object *dirs = json_object_new_array();
 
 		for (i = 0; i < svc->cfg.nstorage_dirs; i++)
-			json_object_array_add(dirs, json_object_new_string(svc->cfg.storage_dirs[i]));
+			json_object_array_add(dirs,
+					      json_object_new_string(svc->cfg.storage_dirs[i]));
 		json_object_object_add(o, "storage-dirs", dirs);
 	}
 	json_object_object_add(
@@ -86,7 +87,8 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		}
 		json_object_object_add(o, "disks", disks);
 	}
-	/* Only when there are adapters: their TAP queues are inherited descriptors (docs/switches.md). */
+	/* Only when there are adapters: their TAP queues are inherited descriptors
+	 * (docs/switches.md). */
 	if (nics)
 		json_object_object_add(o, "nics", json_object_get(nics));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", vm->paths.config);
