@@ -335,6 +335,7 @@ static void close_taps(const int *fds, unsigned n)
 int netvsp_new(const struct netvsp_config *cfg, struct netvsp **ret)
 {
 	struct netvsp *nv;
+	unsigned i;
 	int e;
 
 	if (!cfg || !cfg->server || !cfg->mem || !cfg->tap_fds || cfg->ntap == 0 ||
@@ -369,6 +370,14 @@ int netvsp_new(const struct netvsp_config *cfg, struct netvsp **ret)
 	nv->rndis.connected = cfg->connected;
 	nv->rndis.max_queues = max_channels(nv);
 	nv->rndis.link_speed = NV_LINK_SPEED;
+	/*
+	 * Queues without an open channel leave the TAP: the kernel spreads frames over the
+	 * attached queues only (a sub-channel's queue joins when the guest opens it).
+	 */
+	for (i = 1; i < nv->cfg.ntap; i++)
+		if (tap_queue_attach(nv->tap_fds[i], false) < 0) {
+			/* a single-queue TAP given as several fds: nothing to detach */
+		}
 	nv->chans[0] = chan_alloc(nv, 0);
 	if (!nv->chans[0]) {
 		e = -ENOMEM;
