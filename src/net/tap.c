@@ -62,8 +62,15 @@ int tap_open(const char *name, unsigned nqueues, int *fds)
 			ifr.ifr_flags |= IFF_MULTI_QUEUE;
 		if (ioctl(fds[i], TUNSETIFF, &ifr) < 0) {
 			r = -errno;
-			close(fds[i]);
-			goto fail;
+			/* An existing multi-queue TAP gives its one queue only with the flag. */
+			if (r == -EINVAL && nqueues == 1) {
+				ifr.ifr_flags |= IFF_MULTI_QUEUE;
+				r = ioctl(fds[i], TUNSETIFF, &ifr) < 0 ? -errno : 0;
+			}
+			if (r < 0) {
+				close(fds[i]);
+				goto fail;
+			}
 		}
 		r = tap_queue_setup(fds[i], TAP_OFFLOAD_CSUM);
 		if (r < 0) {
