@@ -19,7 +19,7 @@ struct control;
  */
 typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request,
 						  const int *fds, unsigned nfds);
-#define CONTROL_MAX_FDS 2
+#define CONTROL_MAX_FDS 16 /* a disk's two; a network adapter's TAP queues */
 
 /* Creates the socket (replacing a stale socket file at path) and starts the thread. */
 int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,
