@@ -202,7 +202,7 @@ void svc_net_switch_tc(struct service *svc, const struct net_switch *sw)
 
 static unsigned queues_for(const struct vm *vm)
 {
-	return vm->rec.cpus < VSW_TAP_MAX_QUEUES ? vm->rec.cpus : VSW_TAP_MAX_QUEUES;
+	return vm->rec.cpus < NET_MAX_QUEUES ? vm->rec.cpus : NET_MAX_QUEUES;
 }
 
 static struct json_object *nic_json(const struct net_adapter *a, const int *fds, unsigned n)
@@ -450,7 +450,10 @@ static struct json_object *adapter_json(struct service *svc, const struct net_ad
 		status = "";
 	else if (w && json_object_object_get_ex(w, "state", &v) &&
 		 json_object_is_type(v, json_type_string))
-		status = json_object_get_string(v);
+		/* netvsp's state (docs/network.md) in Hyper-V's words */
+		status = !strcmp(json_object_get_string(v), "ready")	     ? "Ok"
+			 : !strcmp(json_object_get_string(v), "negotiating") ? "Negotiating"
+									     : "No Contact";
 	else
 		status = "No Contact";
 	json_object_object_add(o, "status", json_object_new_string(status));

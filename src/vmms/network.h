@@ -26,7 +26,9 @@
 #define NET_MAX_ADAPTERS    1024
 #define NET_MAX_VM_ADAPTERS 8  /* as Hyper-V's synthetic adapters per VM */
 #define NET_MAX_ACLS	    64 /* per adapter */
-#define NET_STATE_FILE_MAX  (4 * 1024 * 1024)
+/* TAP queues per adapter: one per vCPU, at most what the worker takes (its NIC_MAX_QUEUES). */
+#define NET_MAX_QUEUES	   16
+#define NET_STATE_FILE_MAX (4 * 1024 * 1024)
 
 enum net_switch_type {
 	NET_SWITCH_EXTERNAL,
