@@ -290,8 +290,11 @@ fail:
 void svc_net_vm_started(struct service *svc, struct vm *vm)
 {
 	char e[512];
+	unsigned i;
 
-	(void)vm;
+	/* tc of its switches' ports: mirrors between its ports and the others' need them all. */
+	for (i = 0; i < svc->net->nswitches; i++)
+		svc_net_switch_tc(svc, &svc->net->switches[i]);
 	if (svc_net_apply_rules(svc, e, sizeof(e)) < 0)
 		pv_log(LOG_ERR, "VM '%s': the port rules: %s", vm->rec.name, e);
 }

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 from netns_test import Netns, addrs, in_private_netns, links, sh
-from parvis_test import Tap
+from parvis_test import Tap, kvm_available
 from vmms_test import Service
 
 in_private_netns()
@@ -317,6 +317,93 @@ uplink.run('ip', 'route', 'add', '172.29.0.0/24', 'via', '198.18.1.1', check=Fal
 p = subprocess.run(['ip', 'netns', 'exec', uplink.name, 'ping', '-c', '1', '-W', '2',
                     gips[0] if gips else '172.29.0.2'], capture_output=True, text=True)
 tap.ok(p.returncode != 0, 'nothing from outside reaches the guest behind the NAT', p.stdout)
+
+# --- ports of a running worker (the tiny kernel: no guest driver, the host side only) -----------
+tiny = os.environ.get('PARVIS_TINY_KERNEL')
+if not kvm_available() or not tiny:
+    tap.skip('ports of a running worker', 'no /dev/kvm or no tiny kernel')
+else:
+    def nic(vm, name):
+        rc, out, _ = svc.cli_json('get-vmnetworkadapter', vm)
+        return next((a for a in (out or {}).get('adapters', []) if a['name'] == name), {})
+
+    def port_rules():
+        return sh('nft', 'list', 'table', 'bridge', 'parvis_ports', check=False)
+
+    svc.cli('new-vm', 'tiny', '--memory', '32M', '--cpus', '2', '--kernel', tiny, '--cmdline',
+            'idle')
+    svc.cli('add-vmnetworkadapter', 'tiny', '--switch', 'lab', '--name', 'a')
+    svc.cli('add-vmnetworkadapter', 'tiny', '--switch', 'lab', '--name', 'b')
+    svc.cli('set-vmnetworkadapter', 'tiny', '--name', 'a', '--dhcp-guard', 'on', '--router-guard',
+            'on', '--maximum-bandwidth', '20M', '--port-mirroring', 'source')
+    svc.cli('set-vmnetworkadapter', 'tiny', '--name', 'b', '--port-mirroring', 'destination')
+    svc.cli('add-vmnetworkadapteracl', 'tiny', '--name', 'a', '--remote-ip-address', '10.77.0.0/24',
+            '--direction', 'outbound', '--action', 'deny')
+    rc, out, err = svc.cli('start-vm', 'tiny')
+    tap.ok(rc == 0, 'start-vm: a (jailed) worker with two adapters', out + err + svc.read_log()[-2000:])
+    A, B = nic('tiny', 'a'), nic('tiny', 'b')
+    L = links()
+    ta, tb = L.get(A.get('tap'), {}), L.get(B.get('tap'), {})
+    info = ta.get('linkinfo', {}).get('info_data', {})
+    tap.ok(info.get('type') == 'tap' and info.get('vnet_hdr') and info.get('multi_queue') and
+           info.get('numqueues', 0) + info.get('numdisabled', 0) == 2 and ta.get('master') == internal['bridge'] and
+           tb.get('master') == internal['bridge'],
+           "each adapter's TAP: vnet header, one queue per vCPU held by the worker (attached or "
+           "detached while no channel uses it), on its switch",
+           json.dumps([ta, tb]))
+    w = A.get('worker') or {}
+    tap.ok(w.get('mac') == A.get('mac_address') and w.get('queues') == 2 and w.get('connected'),
+           "the worker has the adapter, its MAC and both queues (its status)", A)
+    r = port_rules()
+    tap.ok(f"chain from_{A['tap']}" in r and f'ether saddr != {A["mac_address"]}' in r and
+           'udp sport 67 udp dport 68' in r and 'nd-router-advert' in r and
+           'ip daddr 10.77.0.0/24 counter packets 0 bytes 0 drop' in r and
+           f'iifname "{A["tap"]}" jump from_{A["tap"]}' in r,
+           'the port rules on its TAP: MAC-spoofing, DHCP and router guards, the ACL', r)
+    q = sh('tc', '-s', 'class', 'show', 'dev', A['tap'])
+    f = sh('tc', 'filter', 'show', 'dev', A['tap'], 'ingress')
+    f2 = sh('tc', 'filter', 'show', 'dev', A['tap'], 'parent', '1:')
+    tap.ok('rate 20Mbit' in q and A['tap'].replace('pvt', 'pvi') in links() and
+           f'Egress Mirror to device {B["tap"]}' in f and f'Egress Mirror to device {B["tap"]}' in f2
+           and 'Egress Redirect to device ' + A['tap'].replace('pvt', 'pvi') in f,
+           'tc: 20 Mbit/s each way (HTB, IFB), both directions mirrored to the destination port',
+           q + f + f2)
+    # hot add and remove
+    rc, out, err = svc.cli('add-vmnetworkadapter', 'tiny', '--switch', 'Default Switch', '--name', 'c')
+    C = nic('tiny', 'c')
+    ok_w = False
+    for _ in range(30):
+        C = nic('tiny', 'c')
+        if C.get('worker'):
+            ok_w = True
+            break
+        time.sleep(0.2)
+    tap.ok(rc == 0 and ok_w and links().get(C.get('tap'), {}).get('master') == nat['bridge'],
+           'hot add: the worker takes the new TAP (nic-add, queues by SCM_RIGHTS)', f'{err}\n{C}')
+    rc, out, err = svc.cli('disconnect-vmnetworkadapter', 'tiny', '--name', 'c')
+    time.sleep(1.5)
+    C = nic('tiny', 'c')
+    tap.ok(rc == 0 and links().get(C.get('tap'), {}).get('master') is None and
+           (C.get('worker') or {}).get('connected') is False,
+           'disconnect: the TAP leaves the bridge, the worker is told (nic-set)', f'{err}\n{C}')
+    ctap = C.get('tap')
+    rc, out, err = svc.cli('remove-vmnetworkadapter', 'tiny', '--name', 'c')
+    time.sleep(1)
+    tap.ok(rc == 0 and ctap not in links(), 'hot remove: nic-remove, and the TAP is gone', err)
+    # a restart of the service keeps the ports
+    svc.stop()
+    sh('nft', 'delete', 'table', 'bridge', 'parvis_ports')
+    tap.ok(svc.start(), 'the service restarts while the worker runs', svc.read_log())
+    r = port_rules()
+    tap.ok(f"chain from_{A['tap']}" in r and links().get(A['tap'], {}).get('master') == internal['bridge'],
+           'the restarted service loads the ports\' rules again', r)
+    rc, out, err = svc.cli('stop-vm', 'tiny', '--turn-off')
+    time.sleep(1)
+    L = links()
+    tap.ok(rc == 0 and A['tap'] not in L and B['tap'] not in L and
+           A['tap'].replace('pvt', 'pvi') not in L and f"from_{A['tap']}" not in port_rules(),
+           'stop-vm: the TAPs go with the worker, the IFB and the rules with them', err)
+    svc.cli('remove-vm', 'tiny')
 
 # --- audit and bad input to the API ------------------------------------------------------------
 with open(audit) as f:
