@@ -1,10 +1,8 @@
 /*
- * The VMs' network adapters: their calls (add-, get-, connect-, disconnect-, set-,
- * remove-vmnetworkadapter and the ACL calls), their MAC addresses, their ports on the host
- * (TAP, bridge, VLAN, tc) and what a VM's start and end need. The worker's side of each
- * adapter is netvsp (docs/network.md): it receives the TAP's queue descriptors, at start
- * (inherited, "nics" in its configuration) or hot (nic-add with SCM_RIGHTS), and drops the
- * guest's spoofed frames itself; the other port features are the host's (nftables, tc).
+ * The network adapter calls: add-, get-, connect-, disconnect-, set- and
+ * remove-vmnetworkadapter, and the adapters as the API shows them (switch, MAC, status,
+ * DHCP leases, the guest's KVP addresses, port features, the worker's counters). The host
+ * side of their ports is port.c; their ACLs are acl.c.
  */
 #include "vmms/network.h"
 
@@ -25,65 +23,12 @@
 
 #define DEFAULT_ADAPTER_NAME "Network Adapter" /* Hyper-V's */
 
-/* --- MAC addresses -----------------------------------------------------------------------------
- */
-
-bool net_mac_in_use(const struct net_state *st, const uint8_t mac[6],
-		    const struct net_adapter *self)
-{
-	unsigned i;
-
-	for (i = 0; i < st->nadapters; i++)
-		if (&st->adapters[i] != self && !memcmp(st->adapters[i].mac, mac, 6))
-			return true;
-	return false;
-}
-
-int net_mac_allocate(const struct net_state *st, uint8_t mac[6])
-{
-	unsigned n;
-
-	for (n = 0; n < 256; n++) {
-		uint8_t m[6] = {VSW_MAC_OUI0,	 VSW_MAC_OUI1,	  VSW_MAC_OUI2,
-				st->mac_pool[0], st->mac_pool[1], (uint8_t)n};
-
-		if (!net_mac_in_use(st, m, NULL)) {
-			memcpy(mac, m, 6);
-			return 0;
-		}
-	}
-	return -ENOSPC;
-}
-
-/* --- lookups -----------------------------------------------------------------------------------
- */
-
-static struct vm *vm_by_id(struct service *svc, const char *id)
-{
-	struct vm *vm;
-
-	for (vm = svc->vms; vm; vm = vm->next)
-		if (!strcmp(vm->rec.id, id))
-			return vm;
-	return NULL;
-}
-
-static bool runs(const struct vm *vm)
-{
-	return vm && vm->pidfd >= 0 && vm_state_has_worker(vm->rec.state);
-}
-
-static bool tap_exists(const struct net_adapter *a)
-{
-	return if_nametoindex(a->tap) != 0;
-}
-
 /*
  * The adapters a call acts on: the one named by "adapter", or every adapter of the VM.
  * Fills idx[] (indexes into st->adapters), returns the count, or -1 with err set.
  */
-static int select_adapters(struct service *svc, const struct vm *vm, const struct api_request *req,
-			   unsigned idx[NET_MAX_VM_ADAPTERS], struct api_error *err)
+int svc_net_select_adapters(struct service *svc, const struct vm *vm, const struct api_request *req,
+			    unsigned idx[NET_MAX_VM_ADAPTERS], struct api_error *err)
 {
 	const char *name = NULL;
 	unsigned i, n = 0;
@@ -111,235 +56,6 @@ static int select_adapters(struct service *svc, const struct vm *vm, const struc
 		return -1;
 	}
 	return (int)n;
-}
-
-/* --- ports on the host ---------------------------------------------------------------------------
- */
-
-int svc_net_port_attach(struct service *svc, struct net_adapter *a, char *err, size_t errlen)
-{
-	struct net_switch *sw = svc_net_switch_by_id(svc, a->switch_id);
-	int r;
-
-	if (!sw) {
-		snprintf(err, errlen, "its switch is gone");
-		return -ENOENT;
-	}
-	if (sw->error[0]) {
-		snprintf(err, errlen, "switch '%s' is not up on this host: %s", sw->name,
-			 sw->error);
-		return -ENETDOWN;
-	}
-	if ((r = vsw_link_set_master(a->tap, sw->bridge, err, errlen)) < 0) {
-		if (!err[0])
-			snprintf(err, errlen, "cannot put %s on %s: %s", a->tap, sw->bridge,
-				 strerror(-r));
-		return r;
-	}
-	if (a->vlan) {
-		if ((r = vsw_bridge_set_vlan_filtering(sw->bridge, true, err, errlen)) < 0 ||
-		    (r = vsw_bridge_port_vlan(a->tap, a->vlan, err, errlen)) < 0)
-			return r;
-	}
-	if ((r = vsw_link_set_up(a->tap, true)) < 0) {
-		snprintf(err, errlen, "cannot bring %s up: %s", a->tap, strerror(-r));
-		return r;
-	}
-	svc_net_switch_tc(svc, sw);
-	return 0;
-}
-
-void svc_net_port_detach(struct service *svc, struct net_adapter *a)
-{
-	struct net_switch *sw = svc_net_switch_by_id(svc, a->switch_id);
-	struct vsw_tc_port none = {.tap = a->tap, .ifb = a->ifb};
-	char e[256];
-
-	if (!tap_exists(a))
-		return;
-	(void)!vsw_link_set_master(a->tap, NULL, e, sizeof(e));
-	(void)!vsw_tc_port_apply(&none, e, sizeof(e));
-	if (sw) {
-		char saved[GUID_STRING_LEN];
-
-		/* The others' mirrors without this one. */
-		memcpy(saved, a->switch_id, sizeof(saved));
-		a->switch_id[0] = '\0';
-		svc_net_switch_tc(svc, sw);
-		memcpy(a->switch_id, saved, sizeof(saved));
-	}
-}
-
-void svc_net_switch_tc(struct service *svc, const struct net_switch *sw)
-{
-	struct net_state *st = svc->net;
-	unsigned i, j;
-
-	for (i = 0; i < st->nadapters; i++) {
-		struct net_adapter *a = &st->adapters[i];
-		struct vsw_tc_port p = {.tap = a->tap, .ifb = a->ifb, .max_bps = a->max_bps};
-		char e[512];
-
-		if (strcmp(a->switch_id, sw->id) || !runs(vm_by_id(svc, a->vm_id)) ||
-		    !tap_exists(a))
-			continue;
-		for (j = 0; a->mirror == NET_MIRROR_SOURCE && j < st->nadapters; j++) {
-			const struct net_adapter *d = &st->adapters[j];
-
-			if (d != a && d->mirror == NET_MIRROR_DESTINATION &&
-			    !strcmp(d->switch_id, sw->id) && tap_exists(d) &&
-			    p.nmirrors < VSW_TC_MAX_MIRRORS)
-				p.mirror_to[p.nmirrors++] = d->tap;
-		}
-		if (vsw_tc_port_apply(&p, e, sizeof(e)) < 0)
-			pv_log(LOG_ERR, "adapter '%s' (%s): traffic control: %s", a->name, a->tap,
-			       e);
-	}
-}
-
-/* --- the worker's side
- * ------------------------------------------------------------------------------ */
-
-static unsigned queues_for(const struct vm *vm)
-{
-	return vm->rec.cpus < NET_MAX_QUEUES ? vm->rec.cpus : NET_MAX_QUEUES;
-}
-
-static struct json_object *nic_json(const struct net_adapter *a, const int *fds, unsigned n)
-{
-	struct json_object *o = json_object_new_object(), *f = json_object_new_array();
-	char mac[VSW_MAC_TEXT];
-	unsigned i;
-
-	vsw_mac_format(a->mac, mac);
-	json_object_object_add(o, "id", json_object_new_string(a->id));
-	for (i = 0; fds && i < n; i++)
-		json_object_array_add(f, json_object_new_int(fds[i]));
-	if (fds)
-		json_object_object_add(o, "fds", f);
-	else
-		json_object_put(f);
-	json_object_object_add(o, "mac", json_object_new_string(mac));
-	json_object_object_add(o, "mac_spoofing", json_object_new_boolean(a->mac_spoofing));
-	json_object_object_add(o, "connected", json_object_new_boolean(a->switch_id[0] != '\0'));
-	json_object_object_add(o, "queues", json_object_new_int((int)n));
-	return o;
-}
-
-/* The TAP's queues, and the port on its switch when connected. */
-static int open_port(struct service *svc, struct net_adapter *a, unsigned queues, int *fds,
-		     char *err, size_t errlen)
-{
-	int r = vsw_tap_open(a->tap, queues, fds);
-	unsigned i;
-
-	if (r < 0) {
-		snprintf(err, errlen, "cannot open TAP %s: %s", a->tap, strerror(-r));
-		return r;
-	}
-	r = a->switch_id[0] ? svc_net_port_attach(svc, a, err, errlen)
-			    : vsw_link_set_up(a->tap, true);
-	if (r < 0) {
-		for (i = 0; i < queues; i++)
-			close(fds[i]);
-		return r;
-	}
-	return 0;
-}
-
-int svc_net_prepare_start(struct service *svc, struct vm *vm, int *fds, unsigned maxfds,
-			  unsigned *nfds, struct json_object **nics, struct api_error *err)
-{
-	struct net_state *st = svc->net;
-	unsigned i, n = 0, q = queues_for(vm);
-
-	*nfds = 0;
-	*nics = NULL;
-	for (i = 0; i < st->nadapters; i++) {
-		struct net_adapter *a = &st->adapters[i];
-		char e[512] = "";
-
-		if (strcmp(a->vm_id, vm->rec.id))
-			continue;
-		if (n + q > maxfds) {
-			api_error_set(err, API_ERR_HOST, "VM '%s': too many TAP queues",
-				      vm->rec.name);
-			goto fail;
-		}
-		if (open_port(svc, a, q, fds + n, e, sizeof(e)) < 0) {
-			api_error_set(err, API_ERR_INVALID,
-				      "VM '%s': network adapter '%s' cannot be set up: %s",
-				      vm->rec.name, a->name, e);
-			goto fail;
-		}
-		if (!*nics)
-			*nics = json_object_new_array();
-		json_object_array_add(*nics, nic_json(a, fds + n, q));
-		n += q;
-	}
-	*nfds = n;
-	return 0;
-fail:
-	while (n)
-		close(fds[--n]);
-	json_object_put(*nics);
-	*nics = NULL;
-	return -EINVAL;
-}
-
-void svc_net_vm_started(struct service *svc, struct vm *vm)
-{
-	char e[512];
-	unsigned i;
-
-	/* tc of its switches' ports: mirrors between its ports and the others' need them all. */
-	for (i = 0; i < svc->net->nswitches; i++)
-		svc_net_switch_tc(svc, &svc->net->switches[i]);
-	if (svc_net_apply_rules(svc, e, sizeof(e)) < 0)
-		pv_log(LOG_ERR, "VM '%s': the port rules: %s", vm->rec.name, e);
-}
-
-void svc_net_vm_stopped(struct service *svc, struct vm *vm)
-{
-	unsigned i;
-	char e[512];
-	bool any = false;
-
-	for (i = 0; i < svc->net->nadapters; i++) {
-		struct net_adapter *a = &svc->net->adapters[i];
-
-		if (strcmp(a->vm_id, vm->rec.id))
-			continue;
-		vsw_tc_port_release(a->ifb);
-		any = true;
-	}
-	if (!any)
-		return;
-	for (i = 0; i < svc->net->nswitches; i++)
-		svc_net_switch_tc(svc, &svc->net->switches[i]);
-	if (svc_net_apply_rules(svc, e, sizeof(e)) < 0)
-		pv_log(LOG_ERR, "VM '%s': the port rules: %s", vm->rec.name, e);
-}
-
-void svc_net_vm_removed(struct service *svc, const struct vm *vm)
-{
-	struct net_state *st = svc->net;
-	unsigned i = 0;
-	bool any = false;
-
-	while (i < st->nadapters) {
-		if (strcmp(st->adapters[i].vm_id, vm->rec.id)) {
-			i++;
-			continue;
-		}
-		vsw_tc_port_release(st->adapters[i].ifb);
-		memmove(&st->adapters[i], &st->adapters[i + 1],
-			sizeof(st->adapters[0]) * (st->nadapters - i - 1));
-		st->nadapters--;
-		any = true;
-	}
-	if (any && svc_net_save(svc) < 0)
-		pv_log(LOG_ERR, "VM '%s': its adapters' removal was not written", vm->rec.name);
 }
 
 /* --- what the API shows --------------------------------------------------------------------------
@@ -433,7 +149,7 @@ static void kvp_addresses(const struct vm *vm, struct json_object *arr)
 
 static struct json_object *adapter_json(struct service *svc, const struct net_adapter *a)
 {
-	const struct vm *vm = vm_by_id(svc, a->vm_id);
+	const struct vm *vm = svc_net_vm_by_id(svc, a->vm_id);
 	const struct net_switch *sw = svc_net_switch_by_id(svc, a->switch_id);
 	struct json_object *o = json_object_new_object(), *ips = json_object_new_array(),
 			   *guest = json_object_new_array(), *w = vm ? worker_nic(vm, a->id) : NULL,
@@ -449,7 +165,7 @@ static struct json_object *adapter_json(struct service *svc, const struct net_ad
 	json_object_object_add(o, "connected", json_object_new_boolean(sw != NULL));
 	json_object_object_add(o, "mac_address", json_object_new_string(mac));
 	json_object_object_add(o, "dynamic_mac_address", json_object_new_boolean(a->dynamic_mac));
-	if (!runs(vm))
+	if (!svc_net_vm_runs(vm))
 		status = "";
 	else if (w && json_object_object_get_ex(w, "state", &v) &&
 		 json_object_is_type(v, json_type_string))
@@ -495,14 +211,14 @@ struct json_object *svc_net_vm_adapters_json(struct service *svc, const struct v
 /* --- calls -------------------------------------------------------------------------------------
  */
 
-static int need_off_or_running(const struct vm *vm, const char *call, struct api_error *err)
+int svc_net_need_state(const struct vm *vm, const char *call, struct api_error *err)
 {
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_CRITICAL};
 
 	return svc_need_state(vm, call, ok, 3, "wait for it to be Off or Running", err);
 }
 
-static int save(struct service *svc, struct api_error *err)
+int svc_net_save_or_fail(struct service *svc, struct api_error *err)
 {
 	if (svc_net_save(svc) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s/network.json", svc->state_dir);
@@ -511,7 +227,7 @@ static int save(struct service *svc, struct api_error *err)
 	return 0;
 }
 
-static void apply_rules(struct service *svc)
+void svc_net_apply_rules_logged(struct service *svc)
 {
 	char e[512];
 
@@ -523,9 +239,9 @@ static void apply_rules(struct service *svc)
  * A worker call about adapter (nic-add, nic-set, nic-remove) while the lock is dropped: vm
  * may change meanwhile, and the adapter is found again by the caller afterwards.
  */
-static int worker_nic_call(struct service *svc, struct vm *vm, const char *cmd,
-			   struct json_object *extra, const int *fds, unsigned nfds,
-			   struct api_error *err)
+int svc_net_worker_call(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds,
+			struct api_error *err)
 {
 	struct json_object *ans = NULL;
 	int r = nfds ? svc_call_worker_fds(svc, vm, cmd, extra, fds, nfds, CONTROL_TIMEOUT_MS, &ans)
@@ -541,7 +257,7 @@ static int worker_nic_call(struct service *svc, struct vm *vm, const char *cmd,
 	return 0;
 }
 
-static struct json_object *nic_set_extra(const struct net_adapter *a)
+struct json_object *net_nic_set_extra(const struct net_adapter *a)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -551,26 +267,15 @@ static struct json_object *nic_set_extra(const struct net_adapter *a)
 	return o;
 }
 
-static struct net_adapter *find_adapter(struct service *svc, const char *vm_id, const char *id)
-{
-	unsigned i;
-
-	for (i = 0; i < svc->net->nadapters; i++)
-		if (!strcmp(svc->net->adapters[i].vm_id, vm_id) &&
-		    !strcmp(svc->net->adapters[i].id, id))
-			return &svc->net->adapters[i];
-	return NULL;
-}
-
 void svc_net_notify_worker(struct service *svc, const char *vm_id, const char *adapter_id)
 {
-	struct vm *vm = vm_by_id(svc, vm_id);
-	struct net_adapter *a = find_adapter(svc, vm_id, adapter_id);
+	struct vm *vm = svc_net_vm_by_id(svc, vm_id);
+	struct net_adapter *a = svc_net_find_adapter(svc, vm_id, adapter_id);
 	struct api_error err = {0};
 
-	if (!vm || !a || !runs(vm))
+	if (!vm || !a || !svc_net_vm_runs(vm))
 		return;
-	if (worker_nic_call(svc, vm, "nic-set", nic_set_extra(a), NULL, 0, &err) < 0)
+	if (svc_net_worker_call(svc, vm, "nic-set", net_nic_set_extra(a), NULL, 0, &err) < 0)
 		pv_log(LOG_WARN, "%s", err.message);
 }
 
@@ -588,7 +293,7 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 	if (!vm || api_param_string(req, "adapter", false, 1024, &name, err) < 0 ||
 	    api_param_string(req, "switch", false, 1024, &sw_name, err) < 0 ||
 	    api_param_string(req, "static_mac_address", false, 64, &mac, err) < 0 ||
-	    need_off_or_running(vm, "add-vmnetworkadapter", err) < 0)
+	    svc_net_need_state(vm, "add-vmnetworkadapter", err) < 0)
 		return NULL;
 	if (vsw_name_check("adapter", name, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "%s", why);
@@ -640,7 +345,7 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 	/* The lowest free nicN of the VM. */
 	for (k = 0;; k++) {
 		snprintf(id, sizeof(id), "nic%u", k);
-		if (!find_adapter(svc, vm->rec.id, id))
+		if (!svc_net_find_adapter(svc, vm->rec.id, id))
 			break;
 	}
 	memcpy(a.id, id, sizeof(a.id));
@@ -656,23 +361,23 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 	memcpy(vm_id, vm->rec.id, sizeof(vm_id));
 	st->adapters[st->nadapters++] = a;
 	added = &st->adapters[st->nadapters - 1];
-	if (runs(vm)) {
+	if (svc_net_vm_runs(vm)) {
 		int fds[VSW_TAP_MAX_QUEUES];
-		unsigned q = queues_for(vm);
+		unsigned q = net_queues_for(vm);
 		struct json_object *extra;
 		int r;
 
 		why[0] = '\0';
-		if (open_port(svc, added, q, fds, why, sizeof(why)) < 0) {
+		if (svc_net_open_port(svc, added, q, fds, why, sizeof(why)) < 0) {
 			st->nadapters--;
 			api_error_set(err, API_ERR_HOST, "add-vmnetworkadapter: %s", why);
 			return NULL;
 		}
-		extra = nic_json(added, NULL, q);
-		r = worker_nic_call(svc, vm, "nic-add", extra, fds, q, err);
+		extra = net_nic_json(added, NULL, q);
+		r = svc_net_worker_call(svc, vm, "nic-add", extra, fds, q, err);
 		for (i = 0; i < q; i++)
 			close(fds[i]);
-		added = find_adapter(svc, vm_id, id);
+		added = svc_net_find_adapter(svc, vm_id, id);
 		if (r < 0) {
 			if (added) {
 				vsw_tc_port_release(added->ifb);
@@ -687,9 +392,9 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 			api_error_set(err, API_ERR_STATE, "the adapter was removed meanwhile");
 			return NULL;
 		}
-		apply_rules(svc);
+		svc_net_apply_rules_logged(svc);
 	}
-	if (save(svc, err) < 0)
+	if (svc_net_save_or_fail(svc, err) < 0)
 		return NULL;
 	pv_log(LOG_INFO, "VM '%s': network adapter '%s' added", vm->rec.name, added->name);
 	return adapter_json(svc, added);
@@ -724,7 +429,7 @@ static struct json_object *answer(struct service *svc, const char *vm_id, char i
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
-		struct net_adapter *a = find_adapter(svc, vm_id, ids[i]);
+		struct net_adapter *a = svc_net_find_adapter(svc, vm_id, ids[i]);
 
 		if (a)
 			json_object_array_add(list, adapter_json(svc, a));
@@ -745,44 +450,45 @@ struct json_object *svc_call_connect_adapter(struct service *svc, const struct a
 	int n;
 
 	if (!vm || (connect && api_param_string(req, "switch", true, 1024, &sw_name, err) < 0) ||
-	    need_off_or_running(vm, call, err) < 0)
+	    svc_net_need_state(vm, call, err) < 0)
 		return NULL;
 	if (connect && !(sw = svc_net_switch_by_name(svc, sw_name))) {
 		api_error_set(err, API_ERR_NOT_FOUND,
 			      "switch: no switch named '%s' (see parvis get-vmswitch)", sw_name);
 		return NULL;
 	}
-	if ((n = select_adapters(svc, vm, req, idx, err)) < 0)
+	if ((n = svc_net_select_adapters(svc, vm, req, idx, err)) < 0)
 		return NULL;
 	memcpy(vm_id, vm->rec.id, sizeof(vm_id));
 	for (i = 0; i < (unsigned)n; i++) {
 		struct net_adapter *a = &svc->net->adapters[idx[i]];
 
 		memcpy(ids[i], a->id, sizeof(ids[i]));
-		if (runs(vm) && tap_exists(a) && a->switch_id[0])
+		if (svc_net_vm_runs(vm) && net_tap_exists(a) && a->switch_id[0])
 			svc_net_port_detach(svc, a);
 		if (connect)
 			memcpy(a->switch_id, sw->id, sizeof(a->switch_id));
 		else
 			a->switch_id[0] = '\0';
-		if (runs(vm) && connect && tap_exists(a) &&
+		if (svc_net_vm_runs(vm) && connect && net_tap_exists(a) &&
 		    svc_net_port_attach(svc, a, why, sizeof(why)) < 0) {
 			a->switch_id[0] = '\0';
 			api_error_set(err, API_ERR_HOST, "%s: %s", call, why);
-			(void)!save(svc, err);
+			(void)!svc_net_save_or_fail(svc, err);
 			return NULL;
 		}
 	}
-	if (save(svc, err) < 0)
+	if (svc_net_save_or_fail(svc, err) < 0)
 		return NULL;
-	if (runs(vm)) {
-		apply_rules(svc);
+	if (svc_net_vm_runs(vm)) {
+		svc_net_apply_rules_logged(svc);
 		for (i = 0; i < (unsigned)n; i++) {
-			struct net_adapter *a = find_adapter(svc, vm_id, ids[i]);
+			struct net_adapter *a = svc_net_find_adapter(svc, vm_id, ids[i]);
 
-			if (!a || !(vm = vm_by_id(svc, vm_id)) || !runs(vm))
+			if (!a || !(vm = svc_net_vm_by_id(svc, vm_id)) || !svc_net_vm_runs(vm))
 				break;
-			if (worker_nic_call(svc, vm, "nic-set", nic_set_extra(a), NULL, 0, err) < 0)
+			if (svc_net_worker_call(svc, vm, "nic-set", net_nic_set_extra(a), NULL, 0,
+						err) < 0)
 				return NULL;
 		}
 	}
@@ -825,7 +531,7 @@ struct json_object *svc_call_set_adapter(struct service *svc, const struct api_r
 	    api_param_u64(req, "vlan_id", false, 4094, &vlan, err) < 0 ||
 	    api_param_string(req, "port_mirroring", false, 32, &mirror, err) < 0 ||
 	    api_param_string(req, "static_mac_address", false, 64, &mac, err) < 0 ||
-	    need_off_or_running(vm, "set-vmnetworkadapter", err) < 0)
+	    svc_net_need_state(vm, "set-vmnetworkadapter", err) < 0)
 		return NULL;
 	if (mirror) {
 		if (!strcasecmp(mirror, "none"))
@@ -850,7 +556,7 @@ struct json_object *svc_call_set_adapter(struct service *svc, const struct api_r
 			      "give either static_mac_address or dynamic_mac_address, not both");
 		return NULL;
 	}
-	live = runs(vm);
+	live = svc_net_vm_runs(vm);
 	if ((mac || dyn == 1) && vm->rec.state != VM_STATE_OFF) {
 		api_error_set(
 			err, API_ERR_STATE,
@@ -859,7 +565,7 @@ struct json_object *svc_call_set_adapter(struct service *svc, const struct api_r
 			vm->rec.name, vm_state_name(vm->rec.state));
 		return NULL;
 	}
-	if ((n = select_adapters(svc, vm, req, idx, err)) < 0)
+	if ((n = svc_net_select_adapters(svc, vm, req, idx, err)) < 0)
 		return NULL;
 	if (mac && n > 1) {
 		api_error_set(
@@ -936,25 +642,26 @@ struct json_object *svc_call_set_adapter(struct service *svc, const struct api_r
 			}
 			a->dynamic_mac = true;
 		}
-		if (live && a->switch_id[0] && tap_exists(a) && vlan != UINT64_MAX) {
+		if (live && a->switch_id[0] && net_tap_exists(a) && vlan != UINT64_MAX) {
 			struct net_switch *sw = svc_net_switch_by_id(svc, a->switch_id);
 
 			if (sw && vsw_bridge_port_vlan(a->tap, a->vlan, why, sizeof(why)) < 0)
 				pv_log(LOG_ERR, "adapter '%s': VLAN %u: %s", a->name, a->vlan, why);
 		}
 	}
-	if (save(svc, err) < 0)
+	if (svc_net_save_or_fail(svc, err) < 0)
 		return NULL;
 	if (live) {
 		for (i = 0; i < svc->net->nswitches; i++)
 			svc_net_switch_tc(svc, &svc->net->switches[i]);
-		apply_rules(svc);
+		svc_net_apply_rules_logged(svc);
 		for (i = 0; spoof >= 0 && i < (unsigned)n; i++) {
-			struct net_adapter *a = find_adapter(svc, vm_id, ids[i]);
+			struct net_adapter *a = svc_net_find_adapter(svc, vm_id, ids[i]);
 
-			if (!a || !(vm = vm_by_id(svc, vm_id)) || !runs(vm))
+			if (!a || !(vm = svc_net_vm_by_id(svc, vm_id)) || !svc_net_vm_runs(vm))
 				break;
-			if (worker_nic_call(svc, vm, "nic-set", nic_set_extra(a), NULL, 0, err) < 0)
+			if (svc_net_worker_call(svc, vm, "nic-set", net_nic_set_extra(a), NULL, 0,
+						err) < 0)
 				return NULL;
 		}
 	}
@@ -969,8 +676,8 @@ struct json_object *svc_call_remove_adapter(struct service *svc, const struct ap
 	char ids[NET_MAX_VM_ADAPTERS][16], vm_id[GUID_STRING_LEN];
 	int n;
 
-	if (!vm || need_off_or_running(vm, "remove-vmnetworkadapter", err) < 0 ||
-	    (n = select_adapters(svc, vm, req, idx, err)) < 0)
+	if (!vm || svc_net_need_state(vm, "remove-vmnetworkadapter", err) < 0 ||
+	    (n = svc_net_select_adapters(svc, vm, req, idx, err)) < 0)
 		return NULL;
 	memcpy(vm_id, vm->rec.id, sizeof(vm_id));
 	for (i = 0; i < (unsigned)n; i++)
@@ -978,14 +685,14 @@ struct json_object *svc_call_remove_adapter(struct service *svc, const struct ap
 	for (i = 0; i < (unsigned)n; i++) {
 		struct net_adapter *a;
 
-		if ((vm = vm_by_id(svc, vm_id)) && runs(vm)) {
+		if ((vm = svc_net_vm_by_id(svc, vm_id)) && svc_net_vm_runs(vm)) {
 			struct json_object *extra = json_object_new_object();
 
 			json_object_object_add(extra, "id", json_object_new_string(ids[i]));
-			if (worker_nic_call(svc, vm, "nic-remove", extra, NULL, 0, err) < 0)
+			if (svc_net_worker_call(svc, vm, "nic-remove", extra, NULL, 0, err) < 0)
 				return NULL;
 		}
-		a = find_adapter(svc, vm_id, ids[i]);
+		a = svc_net_find_adapter(svc, vm_id, ids[i]);
 		if (!a)
 			continue;
 		svc_net_port_detach(svc, a);
@@ -994,160 +701,8 @@ struct json_object *svc_call_remove_adapter(struct service *svc, const struct ap
 			sizeof(*a) * (size_t)(&svc->net->adapters[svc->net->nadapters] - a - 1));
 		svc->net->nadapters--;
 	}
-	apply_rules(svc);
-	if (save(svc, err) < 0)
+	svc_net_apply_rules_logged(svc);
+	if (svc_net_save_or_fail(svc, err) < 0)
 		return NULL;
 	return json_object_new_object();
-}
-
-/* --- port ACLs ---------------------------------------------------------------------------------
- */
-
-static int acl_from_request(const struct api_request *req, struct vsw_acl *acl, bool need_action,
-			    struct api_error *err)
-{
-	const char *ip = NULL, *mac = NULL, *dir = NULL, *action = NULL;
-	char why[512];
-
-	*acl = (struct vsw_acl){0};
-	if (api_param_string(req, "remote_ip_address", false, 64, &ip, err) < 0 ||
-	    api_param_string(req, "remote_mac_address", false, 64, &mac, err) < 0 ||
-	    api_param_string(req, "direction", true, 32, &dir, err) < 0 ||
-	    api_param_string(req, "action", need_action, 32, &action, err) < 0)
-		return -EINVAL;
-	if (!ip == !mac) {
-		api_error_set(err, API_ERR_INVALID,
-			      "give remote_ip_address or remote_mac_address (one of them)");
-		return -EINVAL;
-	}
-	if (vsw_acl_dir_parse("direction", dir, &acl->dir, why, sizeof(why)) < 0 ||
-	    (action &&
-	     vsw_acl_action_parse("action", action, &acl->action, why, sizeof(why)) < 0) ||
-	    (mac && vsw_mac_parse("remote_mac_address", mac, acl->mac, why, sizeof(why)) < 0) ||
-	    (ip && vsw_prefix_parse("remote_ip_address", ip, &acl->ip, why, sizeof(why)) < 0)) {
-		api_error_set(err, API_ERR_INVALID, "%s", why);
-		return -EINVAL;
-	}
-	acl->is_mac = mac != NULL;
-	return 0;
-}
-
-static struct json_object *acl_entry_json(const struct net_adapter *a, const struct vsw_acl *acl)
-{
-	struct json_object *o = json_object_new_object();
-	char buf[VSW_PREFIX_TEXT];
-
-	json_object_object_add(o, "adapter", json_object_new_string(a->name));
-	json_object_object_add(o, "direction", json_object_new_string(vsw_acl_dir_name(acl->dir)));
-	json_object_object_add(o, "action",
-			       json_object_new_string(vsw_acl_action_name(acl->action)));
-	if (acl->is_mac) {
-		vsw_mac_format(acl->mac, buf);
-		json_object_object_add(o, "remote_mac_address", json_object_new_string(buf));
-	} else {
-		vsw_prefix_format(&acl->ip, buf);
-		json_object_object_add(o, "remote_ip_address", json_object_new_string(buf));
-	}
-	return o;
-}
-
-/* remove: entries that match the request's remote address and direction (and action if given). */
-static bool acl_matches(const struct vsw_acl *have, const struct vsw_acl *want, bool any_action)
-{
-	struct vsw_acl w = *want;
-
-	if (any_action)
-		w.action = have->action;
-	return vsw_acl_same(have, &w);
-}
-
-struct json_object *svc_call_acl(struct service *svc, const struct api_request *req,
-				 enum api_call call, struct api_error *err)
-{
-	struct vm *vm = svc_lookup(svc, req, err);
-	unsigned idx[NET_MAX_VM_ADAPTERS], i, j, changed = 0;
-	struct json_object *list, *res;
-	struct vsw_acl acl;
-	const char *action = NULL;
-	int n;
-
-	if (!vm || (n = select_adapters(svc, vm, req, idx, err)) < 0)
-		return NULL;
-	if (call == API_CALL_GET_VMNETWORKADAPTERACL) {
-		list = json_object_new_array();
-		for (i = 0; i < (unsigned)n; i++) {
-			const struct net_adapter *a = &svc->net->adapters[idx[i]];
-
-			for (j = 0; j < a->nacls; j++)
-				json_object_array_add(list, acl_entry_json(a, &a->acls[j]));
-		}
-		res = json_object_new_object();
-		json_object_object_add(res, "acls", list);
-		return res;
-	}
-	if (api_param_string(req, "action", false, 32, &action, err) < 0 ||
-	    acl_from_request(req, &acl, call == API_CALL_ADD_VMNETWORKADAPTERACL, err) < 0 ||
-	    need_off_or_running(vm, api_call_name(call), err) < 0)
-		return NULL;
-	for (i = 0; i < (unsigned)n; i++) {
-		struct net_adapter *a = &svc->net->adapters[idx[i]];
-
-		if (call == API_CALL_ADD_VMNETWORKADAPTERACL) {
-			for (j = 0; j < a->nacls && !vsw_acl_same(&a->acls[j], &acl); j++)
-				;
-			if (j < a->nacls)
-				continue;
-			if (a->nacls == NET_MAX_ACLS) {
-				api_error_set(err, API_ERR_INVALID,
-					      "adapter '%s' has %d ACL entries: the most", a->name,
-					      NET_MAX_ACLS);
-				return NULL;
-			}
-			a->acls[a->nacls++] = acl;
-			changed++;
-		} else {
-			j = 0;
-			while (j < a->nacls) {
-				if (!acl_matches(&a->acls[j], &acl, action == NULL)) {
-					j++;
-					continue;
-				}
-				memmove(&a->acls[j], &a->acls[j + 1],
-					sizeof(acl) * (a->nacls - j - 1));
-				a->nacls--;
-				changed++;
-			}
-		}
-	}
-	if (!changed) {
-		api_error_set(err,
-			      call == API_CALL_ADD_VMNETWORKADAPTERACL ? API_ERR_EXISTS
-								       : API_ERR_NOT_FOUND,
-			      call == API_CALL_ADD_VMNETWORKADAPTERACL
-				      ? "VM '%s' has this ACL entry already"
-				      : "VM '%s' has no such ACL entry (see parvis "
-					"get-vmnetworkadapteracl)",
-			      vm->rec.name);
-		return NULL;
-	}
-	if (save(svc, err) < 0)
-		return NULL;
-	if (runs(vm)) {
-		char e[512];
-
-		if (svc_net_apply_rules(svc, e, sizeof(e)) < 0) {
-			api_error_set(err, API_ERR_HOST, "the ACL is kept but not in force: %s", e);
-			return NULL;
-		}
-	}
-	list = json_object_new_array();
-	for (i = 0; i < (unsigned)n; i++) {
-		const struct net_adapter *a = &svc->net->adapters[idx[i]];
-
-		for (j = 0; j < a->nacls; j++)
-			json_object_array_add(list, acl_entry_json(a, &a->acls[j]));
-	}
-	res = json_object_new_object();
-	json_object_object_add(res, "acls", list);
-	return res;
 }

@@ -7,8 +7,9 @@
  * have edited, so it is fuzzed: tests/fuzz/vmms, target network_state). The host side
  * (bridges, TAPs, nftables, tc, dnsmasq) is src/net/switch/.
  *
- * network.c: the state, its file, the switches and their calls, the ruleset of all ports;
- * adapter.c: the adapters, their ACLs, their calls, and what a VM's start and end need.
+ * network.c: the state, the switches and their calls, the ruleset of all ports;
+ * network_file.c: DIR/network.json; port.c: MACs, the adapters' ports, a VM's start and end;
+ * adapter.c: the adapter calls; acl.c: the ACL calls.
  * Everything here runs under svc->lock.
  */
 #pragma once
@@ -92,6 +93,14 @@ struct net_switch *svc_net_switch_by_id(struct service *svc, const char *id);
 /* Loads the ruleset of every port of every running VM and every NAT switch. */
 int svc_net_apply_rules(struct service *svc, char *err, size_t errlen) must_check;
 const char *net_switch_type_name(enum net_switch_type t);
+/* network_file.c: "external" ... "nat" (any case); "a.b.c.d/n" IPv4 /8../30; the text back. */
+int net_switch_type_parse(const char *s, enum net_switch_type *t);
+int net_subnet_parse(const char *field, const char *text, uint32_t *subnet, unsigned *prefix,
+		     char *err, size_t errlen);
+void net_subnet_text(uint32_t subnet, unsigned prefix, char *buf, size_t len);
+/* DIR/network.json (sw_id NULL), or DIR/net/SWITCH-ID.SUFFIX (its dnsmasq's files). */
+void svc_net_path(const struct service *svc, char *buf, size_t len, const char *sw_id,
+		  const char *suffix);
 struct json_object *svc_call_new_switch(struct service *svc, const struct api_request *req,
 					struct api_error *err);
 struct json_object *svc_call_get_switch(struct service *svc, const struct api_request *req,
@@ -101,7 +110,30 @@ struct json_object *svc_call_set_switch(struct service *svc, const struct api_re
 struct json_object *svc_call_remove_switch(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
 
-/* --- adapter.c --- */
+/* --- port.c (and what adapter.c and acl.c share) --- */
+struct vm *svc_net_vm_by_id(struct service *svc, const char *id);
+bool svc_net_vm_runs(const struct vm *vm);
+bool net_tap_exists(const struct net_adapter *a);
+struct net_adapter *svc_net_find_adapter(struct service *svc, const char *vm_id, const char *id);
+/* TAP queues for vm: one per vCPU, at most NET_MAX_QUEUES. */
+unsigned net_queues_for(const struct vm *vm);
+/* The adapter as the worker takes it ("nics" entry, nic-add): fds NULL for nic-add. */
+struct json_object *net_nic_json(const struct net_adapter *a, const int *fds, unsigned n);
+struct json_object *net_nic_set_extra(const struct net_adapter *a);
+/* Opens the TAP's queues into fds[] and puts it on its switch (or just up). */
+int svc_net_open_port(struct service *svc, struct net_adapter *a, unsigned queues, int *fds,
+		      char *err, size_t errlen) must_check;
+/* adapter.c: the adapters a call names ("adapter", else all of the VM's); -1 with err. */
+int svc_net_select_adapters(struct service *svc, const struct vm *vm, const struct api_request *req,
+			    unsigned idx[NET_MAX_VM_ADAPTERS], struct api_error *err);
+int svc_net_need_state(const struct vm *vm, const char *call, struct api_error *err);
+int svc_net_save_or_fail(struct service *svc, struct api_error *err);
+void svc_net_apply_rules_logged(struct service *svc);
+/* A worker call about an adapter (nic-add, nic-set, nic-remove); drops the lock. */
+int svc_net_worker_call(struct service *svc, struct vm *vm, const char *cmd,
+			struct json_object *extra, const int *fds, unsigned nfds,
+			struct api_error *err);
+
 /* The lowest free dynamic MAC of pool; -ENOSPC when all 256 are taken. */
 int net_mac_allocate(const struct net_state *st, uint8_t mac[6]) must_check;
 bool net_mac_in_use(const struct net_state *st, const uint8_t mac[6],
