@@ -5,7 +5,12 @@
 # (parvis-vmms) in the background on a temporary state directory, creates
 # the demo VM with `parvis new-vm`, starts it and attaches this terminal to
 # its serial console with `parvis console`. Ctrl-] detaches; the script then
-# turns the VM off and stops the service.
+# turns the VM off, removes its switch and stops the service.
+#
+# The demo VM has a synthetic network adapter on a NAT switch, Hyper-V's
+# Default Switch (docs/switches.md): the service's dnsmasq gives the guest an
+# address (the guest kernel asks with ip=dhcp) and the host masquerades it out
+# of its own uplink.
 #
 # The demo VM boots the kit kernel from the kit's Debian root disk (bookworm,
 # debootstrap from Debian's archive on the first run), converted to a
@@ -33,6 +38,7 @@ build/src/vmms/parvis-vmms --state-dir "$state/state" --socket "$PARVIS_SOCKET" 
 vmms=$!
 cleanup() {
 	"$parvis" stop-vm demo --turn-off >/dev/null 2>&1 || true
+	"$parvis" remove-vmswitch "Default Switch" --force >/dev/null 2>&1 || true
 	kill "$vmms" 2>/dev/null || true
 	wait "$vmms" 2>/dev/null || true
 	echo "demo: service log and VM files in $state" >&2
@@ -43,8 +49,11 @@ for _ in $(seq 100); do [[ -S "$PARVIS_SOCKET" ]] && break; sleep 0.05; done
 echo "demo: converting the Debian root disk to VHDX..." >&2
 "$parvis" vhd convert "$KIT_ROOTDISK" "$state/debian.vhdx" --format vhdx --dynamic
 "$parvis" new-vm demo --memory 512M --cpus 2 --kernel "$KIT_VMLINUX" --disk "$state/debian.vhdx" \
-	--cmdline "$KIT_CMDLINE root=/dev/sda1 rw rootwait init=/bin/bash" "$@"
+	--cmdline "$KIT_CMDLINE root=/dev/sda1 rw rootwait init=/bin/bash ip=dhcp" "$@"
+"$parvis" new-vmswitch "Default Switch" --switch-type nat
+"$parvis" add-vmnetworkadapter demo --switch "Default Switch"
 "$parvis" start-vm demo
 "$parvis" get-vm
+"$parvis" get-vmnetworkadapter demo
 echo "demo: attaching the console; Ctrl-] detaches (the VM is then turned off)" >&2
 "$parvis" console demo

@@ -25,6 +25,7 @@
 
 #include "base/compiler.h"
 #include "base/size.h"
+#include "cli/net.h"
 #include "cli/vhd.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
@@ -262,6 +263,12 @@ static int call(const char *name, struct json_object *params, const char *progre
 	jsonline_reader_fini(&rd);
 	close(fd);
 	return answer_result(name, ans, result);
+}
+
+int cli_call(const char *name, struct json_object *params, bool json, struct json_object **result)
+{
+	json_out = json;
+	return call(name, params, NULL, result);
 }
 
 /*
@@ -1206,6 +1213,8 @@ static int print_help(const char *verb)
 	const struct verb *v;
 
 	if (verb) {
+		if (cli_net_help(verb))
+			return 0;
 		for (v = verbs; v->name; v++)
 			if (!strcmp(v->name, verb)) {
 				printf("Usage: parvis [--socket PATH] %s\n\n%s\n", v->usage,
@@ -1221,6 +1230,8 @@ static int print_help(const char *verb)
 	       "$XDG_RUNTIME_DIR/parvis/vmms.sock.\n\nVerbs:\n");
 	for (v = verbs; v->name; v++)
 		printf("  %s\n", v->usage);
+	printf("\nNetwork verbs (docs/switches.md):\n");
+	cli_net_usage();
 	printf("\nparvis help VERB says more. Exit status: 0 done, 1 the service refused or the\n"
 	       "call failed, 2 bad command line, 3 no service.\n");
 	return 0;
@@ -1257,6 +1268,15 @@ int main(int argc, char **argv)
 	}
 	for (v = verbs; v->name && strcmp(v->name, argv[i]); v++)
 		;
+	if (!v->name && cli_net_is_verb(argv[i])) {
+		if (!socket_path) {
+			def = default_socket();
+			socket_path = def ? def : "/run/parvis/vmms.sock";
+		}
+		r = cli_net_main(argc - i, argv + i);
+		free(def);
+		return r;
+	}
 	if (!v->name) {
 		fprintf(stderr, "parvis: unknown verb '%s' (see parvis help)\n", argv[i]);
 		return EXIT_USAGE;

@@ -23,7 +23,11 @@ int worker_call(const char *path, const char *command, struct json_object *extra
  * worker_call, with descriptors passed to the worker along with the request (SCM_RIGHTS):
  * files the service opened for a worker that cannot (its jail). nfds <= WORKER_CALL_MAX_FDS.
  */
-#define WORKER_CALL_MAX_FDS 34 /* a disk, its O_DIRECT twin, 32 parents (CONTROL_MAX_FDS) */
+/*
+ * Descriptors one call passes at most (CONTROL_MAX_FDS): a disk, its O_DIRECT twin and 32
+ * parents, or an adapter's TAP queues (one per vCPU, up to 64).
+ */
+#define WORKER_CALL_MAX_FDS 64
 int worker_call_fds(const char *path, const char *command, struct json_object *extra,
 		    const int *fds, unsigned nfds, int timeout_ms,
 		    struct json_object **ret) must_check;

@@ -624,30 +624,36 @@ struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
 	return NULL;
 }
 
-/* Writes one packet; the caller checked the room it may use. */
-static int send_packet(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
-		       const void *data, size_t len)
+/*
+ * Writes one packet; the caller checked the room it may use. hdr (hlen bytes, a multiple of 8)
+ * is the rest of the packet's header after the descriptor (a transfer-page packet's ranges):
+ * offset8 covers it, and the payload follows it.
+ */
+static int send_packet_hdr(struct vmbus_channel *ch, uint16_t type, uint16_t flags,
+			   uint64_t trans_id, const void *hdr, size_t hlen, const void *data,
+			   size_t len)
 {
 	static const uint8_t zeros[8];
 	size_t padded = ALIGN_UP(len, (size_t)8);
 	struct vmbus_packet_desc d = {
 		.type = type,
-		.offset8 = sizeof(d) / 8,
-		.len8 = (uint16_t)((sizeof(d) + padded) / 8),
+		.offset8 = (uint16_t)((sizeof(d) + hlen) / 8),
+		.len8 = (uint16_t)((sizeof(d) + hlen + padded) / 8),
 		.flags = flags,
 		.trans_id = trans_id,
 	};
-	struct iovec iov[3] = {
+	struct iovec iov[4] = {
 		{.iov_base = &d, .iov_len = sizeof(d)},
+		{.iov_base = (void *)hdr, .iov_len = hlen},
 		{.iov_base = (void *)data, .iov_len = len},
 		{.iov_base = (void *)zeros, .iov_len = padded - len},
 	};
 	bool signal = false;
-	int r = vmbus_ring_write(ch->out, iov, 3, &signal);
+	int r = vmbus_ring_write(ch->out, iov, 4, &signal);
 
 	if (r == -EAGAIN) {
 		atomic_fetch_add(&ch->stats.ring_full, 1);
-		ch->blocked_len = (uint32_t)PACKET_BYTES(len);
+		ch->blocked_len = (uint32_t)PACKET_BYTES(hlen + len);
 		return r;
 	}
 	if (r < 0) {
@@ -664,6 +670,12 @@ static int send_packet(struct vmbus_channel *ch, uint16_t type, uint16_t flags, 
 	if (signal)
 		ch->signal_pending = true; /* sent when the loop ends this round */
 	return 0;
+}
+
+static int send_packet(struct vmbus_channel *ch, uint16_t type, uint16_t flags, uint64_t trans_id,
+		       const void *data, size_t len)
+{
+	return send_packet_hdr(ch, type, flags, trans_id, NULL, 0, data, len);
 }
 
 static int check_send(struct vmbus_channel *ch, uint16_t type, size_t len)
@@ -728,6 +740,96 @@ int vmbus_channel_send_reserved(struct vmbus_channel *ch, uint16_t type, uint16_
 		return r;
 	vmbus_channel_unreserve(ch, len);
 	return send_packet(ch, type, flags, trans_id, data, len);
+}
+
+int vmbus_channel_send_xfer_pages(struct vmbus_channel *ch, uint16_t flags, uint64_t trans_id,
+				  uint16_t pageset_id, const struct vmbus_xfer_range *ranges,
+				  unsigned nranges, const void *data, size_t len, bool reserved)
+{
+	uint8_t hdr[sizeof(struct vmbus_xfer_page_header) +
+		    VMBUS_XFER_MAX_RANGES * sizeof(struct vmbus_xfer_range)];
+	struct vmbus_xfer_page_header h = {.xfer_pageset_id = pageset_id, .range_cnt = nranges};
+	size_t hlen = sizeof(h) + (size_t)nranges * sizeof(*ranges);
+	int r;
+
+	if (nranges == 0 || nranges > VMBUS_XFER_MAX_RANGES)
+		return -EINVAL;
+	r = check_send(ch, VMBUS_PKT_DATA_INBAND, hlen + len);
+	if (r < 0)
+		return r;
+	if (reserved)
+		vmbus_channel_unreserve(ch, hlen + len);
+	else if (!room_for(ch, PACKET_BYTES(hlen + len)))
+		return -EAGAIN;
+	memcpy(hdr, &h, sizeof(h));
+	memcpy(hdr + sizeof(h), ranges, (size_t)nranges * sizeof(*ranges));
+	return send_packet_hdr(ch, VMBUS_PKT_DATA_USING_XFER_PAGES, flags, trans_id, hdr, hlen,
+			       data, len);
+}
+
+/* --- Device buffers (GPADLs a VSP maps) --- */
+
+int vmbus_channel_map_gpadl(struct vmbus_channel *ch, uint32_t id, struct vmbus_gpadl_map *ret)
+{
+	struct vmbus_server *s = ch->server;
+	uint32_t relid = ch->params.primary ? ch->params.primary->relid : ch->relid;
+	struct vmbus_gpadl *g;
+	void **pages;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	g = vmbus_gpadl_find(s->gpadls, id);
+	if (!g || g->child_relid != relid || g->teardown_pending || g->range_count != 1 ||
+	    g->first_byte_offset != 0 || g->npfns == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOENT;
+	}
+	pages = calloc(g->npfns, sizeof(*pages));
+	if (!pages) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	r = vmbus_gpadl_map_pages(s->cfg.mem, g, 0, g->npfns, pages);
+	if (r < 0) {
+		pthread_mutex_unlock(&s->lock);
+		free(pages);
+		return r;
+	}
+	g->users++;
+	*ret = (struct vmbus_gpadl_map){
+		.id = id,
+		.npages = g->npfns,
+		.len = MIN((uint64_t)g->first_byte_count, (uint64_t)g->npfns * 4096u),
+		.pages = pages,
+		.generation = atomic_load(&s->gpadl_generation),
+	};
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void vmbus_channel_unmap_gpadl(struct vmbus_channel *ch, struct vmbus_gpadl_map *m)
+{
+	struct vmbus_server *s = ch->server;
+	struct vmbus_gpadl *g;
+
+	if (!m->pages)
+		return;
+	pthread_mutex_lock(&s->lock);
+	/* After an UNLOAD the table was cleared: the handle may name a new GPADL. */
+	g = m->generation == atomic_load(&s->gpadl_generation) ? vmbus_gpadl_find(s->gpadls, m->id)
+							      : NULL;
+	if (g && g->users && --g->users == 0 && g->teardown_pending) {
+		struct vmbus_msg_gpadl_torndown done = {
+			.header.msgtype = VMBUS_MSG_GPADL_TORNDOWN,
+			.gpadl = g->id,
+		};
+
+		if (vmbus_gpadl_remove(s->gpadls, g->id) == 0)
+			vmbus_server_post(s, &done, sizeof(done));
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(m->pages);
+	*m = (struct vmbus_gpadl_map){0};
 }
 
 static bool on_loop(struct vmbus_channel *ch)

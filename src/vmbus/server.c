@@ -100,6 +100,7 @@ static void reset_connection(struct vmbus_server *s)
 			atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
 	}
 	vmbus_gpadl_table_clear(s->gpadls);
+	atomic_fetch_add(&s->gpadl_generation, 1);
 	s->conn = VMBUS_CONN_DISCONNECTED;
 	s->version = 0;
 	atomic_store(&s->version_public, 0);

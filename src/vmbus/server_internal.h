@@ -109,6 +109,7 @@ struct vmbus_server {
 	unsigned target_vcpu;		 /* VP of control messages */
 	bool offers_delivered;		 /* REQUESTOFFERS answered: new channels are hot-added */
 	struct vmbus_gpadl_table *gpadls;
+	_Atomic uint64_t gpadl_generation; /* bumped (under lock) when the table is cleared */
 	struct vmbus_server_stats stats;
 	pthread_cond_t closed_cond; /* a channel's `closing` went back to false */
 

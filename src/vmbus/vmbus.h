@@ -279,6 +279,44 @@ int vmbus_channel_send_reserved(struct vmbus_channel *ch, uint16_t type, uint16_
 /* Gives back room reserved for len bytes that will not be sent. */
 void vmbus_channel_unreserve(struct vmbus_channel *ch, size_t len);
 
+/* One range of a transfer-page packet: bytes of a receive buffer the guest gave the device. */
+struct vmbus_xfer_range {
+	uint32_t byte_count;
+	uint32_t byte_offset; /* from the start of the buffer */
+};
+_Static_assert(sizeof(struct vmbus_xfer_range) == 8, "xfer range");
+/* Most ranges one transfer-page packet carries (netvsc's NVSP_RSC_MAX is 562). */
+#define VMBUS_XFER_MAX_RANGES 562u
+/*
+ * Sends a VMBUS_PKT_DATA_USING_XFER_PAGES packet: the transfer-page header (pageset_id,
+ * nranges ranges) then the in-band payload data (netvsp's receive path: the frames are in the
+ * guest's receive buffer, the ranges say where). Loop thread. reserved: into room reserved for
+ * len + 8 + 8 * nranges bytes (vmbus_channel_reserve). Errors as vmbus_channel_send.
+ */
+int vmbus_channel_send_xfer_pages(struct vmbus_channel *ch, uint16_t flags, uint64_t trans_id,
+				  uint16_t pageset_id, const struct vmbus_xfer_range *ranges,
+				  unsigned nranges, const void *data, size_t len,
+				  bool reserved) must_check;
+
+/*
+ * A device buffer: a GPADL the guest made for this channel's primary (netvsp's receive and
+ * send buffers), one range at offset 0, mapped page by page (the pages need not be contiguous
+ * on the host). While mapped, the GPADL is in use: the guest's GPADL_TEARDOWN is answered when
+ * it is unmapped. Loop thread, open or close callback (not with the bus lock held).
+ */
+struct vmbus_gpadl_map {
+	uint32_t id;
+	size_t npages;
+	size_t len; /* bytes the guest described (<= npages * 4096) */
+	void **pages;
+	uint64_t generation; /* the server's GPADL table generation it was mapped in */
+};
+/* 0; -ENOENT (no such finished GPADL for this channel, or one being torn down), -ENOMEM, -EFAULT. */
+int vmbus_channel_map_gpadl(struct vmbus_channel *ch, uint32_t id,
+			    struct vmbus_gpadl_map *ret) must_check;
+/* Releases a mapping (a zeroed one is a no-op) and zeroes it. */
+void vmbus_channel_unmap_gpadl(struct vmbus_channel *ch, struct vmbus_gpadl_map *m);
+
 /*
  * Wakes the loop: it calls ops->wake, and offers a packet the VSP
  * answered BUSY again. Any thread (on the loop itself: no system call).

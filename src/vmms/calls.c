@@ -24,6 +24,7 @@
 #include "ipc/worker_client.h"
 #include "vmms/audit.h"
 #include "vmms/disk_files.h"
+#include "vmms/network.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -507,6 +508,7 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 		return NULL;
 	}
 	remove_run_dir(&vm->paths);
+	svc_net_vm_removed(svc, vm);
 	for (pp = &svc->vms; *pp; pp = &(*pp)->next)
 		if (*pp == vm) {
 			*pp = vm->next;
@@ -960,6 +962,24 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_GET_VMHOSTPROCESSOR: res = svc_call_get_host_processor(svc, req, &err); break;
 	case API_CALL_SET_VMMEMORY: res = svc_call_set_memory(svc, req, &err); break;
 	case API_CALL_MEASURE_VM: res = svc_call_measure_vm(svc, req, &err); break;
+	case API_CALL_NEW_VMSWITCH: res = svc_call_new_switch(svc, req, &err); break;
+	case API_CALL_GET_VMSWITCH: res = svc_call_get_switch(svc, req, &err); break;
+	case API_CALL_SET_VMSWITCH: res = svc_call_set_switch(svc, req, &err); break;
+	case API_CALL_REMOVE_VMSWITCH: res = svc_call_remove_switch(svc, req, &err); break;
+	case API_CALL_ADD_VMNETWORKADAPTER: res = svc_call_add_adapter(svc, req, &err); break;
+	case API_CALL_GET_VMNETWORKADAPTER: res = svc_call_get_adapter(svc, req, &err); break;
+	case API_CALL_CONNECT_VMNETWORKADAPTER:
+	case API_CALL_DISCONNECT_VMNETWORKADAPTER:
+		res = svc_call_connect_adapter(
+			svc, req, req->call == API_CALL_CONNECT_VMNETWORKADAPTER, &err);
+		break;
+	case API_CALL_SET_VMNETWORKADAPTER: res = svc_call_set_adapter(svc, req, &err); break;
+	case API_CALL_REMOVE_VMNETWORKADAPTER: res = svc_call_remove_adapter(svc, req, &err); break;
+	case API_CALL_ADD_VMNETWORKADAPTERACL:
+	case API_CALL_GET_VMNETWORKADAPTERACL:
+	case API_CALL_REMOVE_VMNETWORKADAPTERACL:
+		res = svc_call_acl(svc, req, req->call, &err);
+		break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

@@ -22,6 +22,7 @@
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
 #include "vmms/disk_files.h"
+#include "vmms/network.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -116,7 +117,7 @@ static void add_disk_fds(struct json_object *d, const struct disk_files *df)
 }
 
 static int write_worker_config(const struct service *svc, const struct vm *vm,
-			       const struct worker_files *wf)
+			       const struct worker_files *wf, struct json_object *nics)
 {
 	struct json_object *o = json_object_new_object(), *disks;
 	char serial[1400], mem[32], tmp[700];
@@ -183,6 +184,10 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		}
 		json_object_object_add(o, "disks", disks);
 	}
+	/* Only when there are adapters: their TAP queues are inherited descriptors
+	 * (docs/switches.md). */
+	if (nics)
+		json_object_object_add(o, "nics", json_object_get(nics));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", vm->paths.config);
 	r = json_object_to_file_ext(tmp, o,
 				    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -301,12 +306,13 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 {
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
 	uint64_t deadline;
-	struct json_object *res = NULL;
-	int cg_fds[CGROUP_MAX_FDS];
-	/* Every descriptor the worker may inherit: boot files, and each disk with its chain. */
-	static __thread int keep[2 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS)];
+	struct json_object *res = NULL, *nics = NULL;
+	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
+	/* Every descriptor the worker inherits: boot files, each disk with its chain, TAP queues. */
+	static __thread int keep[2 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
+				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 1];
 	struct worker_files *wf;
-	unsigned i, ncg = 0, nkeep;
+	unsigned i, ncg = 0, nkeep, ntap = 0;
 	pid_t pid;
 	int r, fd;
 
@@ -335,28 +341,30 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	wf = open_worker_files(svc, vm, err);
 	if (!wf)
 		return NULL;
+	/* Its adapters' TAPs, on their switches: the worker inherits their queues. */
+	if (svc_net_prepare_start(svc, vm, tap_fds, sizeof(tap_fds) / sizeof(tap_fds[0]), &ntap,
+				  &nics, err) < 0)
+		goto close_files;
 	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
-	    write_worker_config(svc, vm, wf) < 0) {
+	    write_worker_config(svc, vm, wf, nics) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
 			      strerror(errno));
-		close_worker_files(wf);
-		return NULL;
+		goto close_files;
 	}
 	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
-	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0) {
-		close_worker_files(wf);
-		return NULL;
-	}
+	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
+		goto close_files;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
 		while (ncg)
 			close(cg_fds[--ncg]);
-		close_worker_files(wf);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
-		return NULL;
+		goto close_files;
 	}
-	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1);
+	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1 - ntap);
+	for (i = 0; i < ntap; i++)
+		keep[nkeep++] = tap_fds[i];
 	if (svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0)
 		keep[nkeep++] = svc->cfg.jail_mntns_fd;
 	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail,
@@ -365,6 +373,11 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	while (ncg)
 		close(cg_fds[--ncg]);
 	close_worker_files(wf);
+	/* The worker holds its own copies: the TAPs live as long as it does. */
+	while (ntap)
+		close(tap_fds[--ntap]);
+	json_object_put(nics);
+	nics = NULL;
 	fd = r == 0 ? pidfd_open_pid(pid) : r;
 	if (fd < 0) {
 		char reason2[VM_REASON_MAX];
@@ -379,6 +392,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	vm->pidfd = fd;
 	vm->child = true;
 	svc_cgroup_balance(svc);
+	svc_net_vm_started(svc, vm);
 	vm->start_time = proc_start_time(pid);
 	vm->cpu_sample_ns = 0;
 	if (worker_record_write(&vm->paths, pid, vm->start_time) < 0)
@@ -426,6 +440,12 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		api_error_set(err, vm->rec.state == VM_STATE_OFF ? API_ERR_STATE : API_ERR_WORKER,
 			      "VM '%s' did not start: it is %s (%s)", vm->rec.name,
 			      vm_state_name(vm->rec.state), vm->rec.status);
+	return NULL;
+close_files:
+	close_worker_files(wf);
+	while (ntap)
+		close(tap_fds[--ntap]);
+	json_object_put(nics);
 	return NULL;
 }
 

@@ -30,6 +30,7 @@
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
 #include "vmms/inventory.h"
+#include "vmms/network.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 #include "vmms/worker.h"
@@ -268,6 +269,7 @@ static void worker_ended(struct service *svc, struct vm *vm)
 	}
 	forget_worker(vm);
 	svc_cgroup_release(svc, vm);
+	svc_net_vm_stopped(svc, vm);
 	if (vm->rec.state == to)
 		return;
 	if (svc_transition(svc, vm, to, reason) < 0 && to == VM_STATE_OFF)
@@ -556,7 +558,16 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 	else
 		pv_log(LOG_INFO, "per-VM cgroups: %s", cgroup_host_describe(svc->cgroups));
 	pthread_mutex_lock(&svc->lock);
+	/* The switches before the VMs: a VM found running gets its ports back on them. */
+	r = svc_net_load(svc, err, errlen);
+	if (r < 0) {
+		pthread_mutex_unlock(&svc->lock);
+		service_free(svc);
+		return r;
+	}
 	r = inventory_load(svc->state_dir, load_one, svc);
+	if (r == 0)
+		svc_net_resume(svc);
 	pthread_mutex_unlock(&svc->lock);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot read %s/vms: %s", svc->state_dir, strerror(-r));
@@ -592,6 +603,7 @@ struct service *service_free(struct service *svc)
 	if (svc->wake_fd >= 0)
 		close(svc->wake_fd);
 	cgroup_host_free(svc->cgroups);
+	svc_net_free(svc);
 	free(svc->state_dir);
 	free(svc->vmwp);
 	free(svc);

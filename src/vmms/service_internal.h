@@ -67,6 +67,7 @@ struct service {
 	long host_cpus;
 	uint64_t host_ram;
 	struct cgroup_host *cgroups; /* NULL: none usable, cgroup_error says why */
+	struct net_state *net;	     /* the virtual switches and adapters (network.h) */
 	char cgroup_error[512];
 };
 

@@ -19,7 +19,8 @@ struct control;
  */
 typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_object *request,
 						  const int *fds, unsigned nfds);
-#define CONTROL_MAX_FDS 34 /* a disk, its O_DIRECT twin, its DISK_MAX_PARENTS parents */
+/* A disk, its O_DIRECT twin and its DISK_MAX_PARENTS parents; an adapter's TAP queues. */
+#define CONTROL_MAX_FDS 64
 
 /* Creates the socket (replacing a stale socket file at path) and starts the thread. */
 int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,

@@ -37,6 +37,7 @@ struct machine {
 	struct hv *hv;
 	struct vmbus_host *vmbus; /* VMBus and the integration services */
 	struct storage *storage;  /* synthetic SCSI controllers and their disks */
+	struct network *network;  /* synthetic network adapters */
 	struct console *com1_console, *com2_console;
 	struct uart16550 *com1, *com2;
 	struct i8042 *kbc;
@@ -347,6 +348,11 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 			errlen);
 	if (r < 0)
 		goto fail;
+	r = network_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
+			partition_vcpu_count(m->partition), cfg->nics, cfg->nnics, &m->network, err,
+			errlen);
+	if (r < 0)
+		goto fail;
 	r = add_devices(m, err, errlen);
 	if (r == 0)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
@@ -379,6 +385,7 @@ struct machine *machine_free(struct machine *m)
 	i8042_free(m->kbc);
 	uart16550_free(m->com2);
 	uart16550_free(m->com1);
+	network_free(m->network);
 	storage_free(m->storage);
 	vmbus_host_free(m->vmbus);
 	hv_free(m->hv);
@@ -405,6 +412,11 @@ struct vmbus_host *machine_vmbus(struct machine *m)
 struct storage *machine_storage(struct machine *m)
 {
 	return m->storage;
+}
+
+struct network *machine_network(struct machine *m)
+{
+	return m->network;
 }
 
 void machine_press_power_button(struct machine *m)

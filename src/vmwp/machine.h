@@ -12,6 +12,7 @@
 #include "hv/hv.h"
 #include "vid/partition.h"
 #include "vmwp/console.h"
+#include "vmwp/network.h"
 #include "vmwp/storage.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_host.h"
@@ -54,5 +55,7 @@ struct hv *machine_hv(struct machine *m);
 struct vmbus_host *machine_vmbus(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
 struct storage *machine_storage(struct machine *m);
+/* The synthetic network adapters. */
+struct network *machine_network(struct machine *m);
 
 void machine_press_power_button(struct machine *m);

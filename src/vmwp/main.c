@@ -17,6 +17,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "disk/disk.h"
 #include "base/log.h"
 #include "cpu/cpu_report.h"
+#include "net/tap.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
@@ -59,6 +61,7 @@ struct worker {
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
+	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -526,6 +529,125 @@ static bool test_allocate(size_t bytes)
 }
 #endif
 
+static bool get_bool(struct json_object *req, const char *key, bool *ret)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return false;
+	*ret = json_object_get_boolean(v);
+	return true;
+}
+
+static void close_nics_of(struct nic_config *n)
+{
+	unsigned i;
+
+	for (i = 0; i < n->nfds; i++)
+		close(n->fds[i]);
+	n->nfds = 0;
+}
+
+/* nic-add: the adapter's TAP queues came with the request, or (standalone) a TAP name. */
+static void control_nic_add(struct worker *w, struct json_object *req, const int *fds,
+			    unsigned nfds, struct json_object *resp)
+{
+	struct network *net = machine_network(w->machine);
+	struct nic_config n = {.connected = true};
+	const char *id = get_string(req, "id"), *mac = get_string(req, "mac");
+	const char *tap = get_string(req, "tap");
+	char err[512];
+	unsigned i;
+	int r;
+
+	if (!id || strlen(id) >= sizeof(n.id)) {
+		control_error(resp, "nic-add needs an \"id\" (at most 63 characters)");
+		return;
+	}
+	snprintf(n.id, sizeof(n.id), "%s", id);
+	if (mac && nic_parse_mac(mac, n.mac) < 0) {
+		control_error(resp, "\"mac\" must be a unicast MAC, e.g. 00:15:5d:00:00:01");
+		return;
+	}
+	if (!mac)
+		network_default_mac(net, w->nic_tag, n.mac);
+	get_bool(req, "mac_spoofing", &n.mac_spoofing);
+	get_bool(req, "connected", &n.connected);
+	if (nfds) {
+		for (i = 0; i < nfds; i++) {
+			n.fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (n.fds[i] < 0 || tap_queue_setup(n.fds[i], TAP_OFFLOAD_CSUM) < 0) {
+				n.nfds = i + (n.fds[i] >= 0);
+				close_nics_of(&n);
+				control_error(resp, "the descriptors passed are not TAP queues with a "
+						    "vnet header");
+				return;
+			}
+			n.nfds = i + 1;
+		}
+	} else if (tap && !w->cfg.jail) {
+		r = tap_open(tap, 1, n.fds);
+		if (r < 0) {
+			snprintf(err, sizeof(err), "TAP %s: %s", tap, strerror(-r));
+			control_error(resp, err);
+			return;
+		}
+		n.nfds = 1;
+	} else {
+		control_error(resp, w->cfg.jail ? "nic-add to a jailed worker needs the TAP queue "
+						  "fds (SCM_RIGHTS): it opens no host path"
+						: "nic-add needs the TAP queue fds (SCM_RIGHTS) or "
+						  "\"tap\": NAME");
+		return;
+	}
+	r = network_add(net, &n, err, sizeof(err));
+	if (r < 0) {
+		control_error(resp, err);
+		return;
+	}
+	pv_log(LOG_INFO, "network adapter %s added (%02x:%02x:%02x:%02x:%02x:%02x)", n.id, n.mac[0],
+	       n.mac[1], n.mac[2], n.mac[3], n.mac[4], n.mac[5]);
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+}
+
+/* nic-add, nic-remove, nic-set (docs/control.md), under w->lock with a machine running. */
+static void control_nic(struct worker *w, const char *cmd, struct json_object *req,
+			const int *fds, unsigned nfds, struct json_object *resp)
+{
+	struct network *net = machine_network(w->machine);
+	const char *id = get_string(req, "id");
+	bool connected, spoofing, has_c, has_s;
+	int r;
+
+	if (!strcmp(cmd, "nic-add")) {
+		control_nic_add(w, req, fds, nfds, resp);
+		return;
+	}
+	if (!id) {
+		control_error(resp, "needs the adapter's \"id\"");
+		return;
+	}
+	if (!strcmp(cmd, "nic-remove")) {
+		r = network_remove(net, id);
+		if (r == 0)
+			pv_log(LOG_INFO, "network adapter %s removed", id);
+	} else if (!strcmp(cmd, "nic-set")) {
+		has_c = get_bool(req, "connected", &connected);
+		has_s = get_bool(req, "mac_spoofing", &spoofing);
+		r = network_set(net, id, has_c ? &connected : NULL, has_s ? &spoofing : NULL);
+		if (r == 0 && has_c)
+			pv_log(LOG_INFO, "network adapter %s %s", id,
+			       connected ? "connected" : "disconnected");
+	} else {
+		control_error(resp, "unknown command (nic-add, nic-remove, nic-set)");
+		return;
+	}
+	if (r < 0)
+		control_error(resp, "no network adapter with that \"id\"");
+	else
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+}
+
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
 					   unsigned nfds)
@@ -561,6 +683,9 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(resp, "storage",
 				       w->machine ? storage_status_json(machine_storage(w->machine))
 						  : NULL);
+		json_object_object_add(resp, "network",
+				       w->machine ? network_status_json(machine_network(w->machine))
+						  : NULL);
 	} else if (!strcmp(cmd, "cpu")) {
 		if (w->machine) {
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
@@ -574,6 +699,11 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
 		if (w->machine)
 			control_disk(w, cmd, req, fds, nfds, resp);
+		else
+			control_error(resp, "the VM is not running");
+	} else if (!strncmp(cmd, "nic-", 4)) {
+		if (w->machine)
+			control_nic(w, cmd, req, fds, nfds, resp);
 		else
 			control_error(resp, "the VM is not running");
 	} else if (!strcmp(cmd, "restart")) {
@@ -722,6 +852,58 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 			return r;
 	}
 	return 0;
+}
+
+/*
+ * Every configured network adapter's TAP queues, opened (tap=NAME) or checked (fd=N) once for
+ * the worker's life, before the jail; each boot's adapters get duplicates.
+ */
+static int open_nics(struct worker *w, char *err, size_t errlen)
+{
+	struct vm_config *cfg = &w->cfg;
+	unsigned i, q;
+	int r;
+
+	if (getrandom(&w->nic_tag, sizeof(w->nic_tag), 0) != sizeof(w->nic_tag))
+		w->nic_tag = (uint16_t)getpid();
+	r = nic_config_check(cfg->nics, cfg->nnics, w->nic_tag, err, errlen);
+	for (i = 0; r == 0 && i < cfg->nnics; i++) {
+		struct nic_config *n = &cfg->nics[i];
+
+		if (n->tap) {
+			r = tap_open(n->tap, n->queues, n->fds);
+			if (r < 0) {
+				snprintf(err, errlen, "--nic tap=%s: %s%s", n->tap, strerror(-r),
+					 r == -EPERM ? " (needs CAP_NET_ADMIN, or a TAP made for "
+						       "this user: ip tuntap add ... user U)"
+						     : "");
+				return r;
+			}
+			n->nfds = n->queues;
+			continue;
+		}
+		for (q = 0; q < n->nfds; q++) {
+			r = tap_queue_setup(n->fds[q], TAP_OFFLOAD_CSUM);
+			if (r < 0) {
+				snprintf(err, errlen, "--nic %s: fd %d is not a TAP queue with a vnet "
+						      "header (%s)",
+					 n->id, n->fds[q], strerror(-r));
+				return r;
+			}
+		}
+	}
+	return r;
+}
+
+static void close_nics(struct vm_config *cfg)
+{
+	unsigned i, q;
+
+	for (i = 0; i < cfg->nnics; i++) {
+		for (q = 0; q < cfg->nics[i].nfds; q++)
+			close(cfg->nics[i].fds[q]);
+		cfg->nics[i].nfds = 0;
+	}
 }
 
 static void close_disks(struct vm_config *cfg)
@@ -881,6 +1063,8 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "--exit-stats %s: %s", w.cfg.exit_stats_path,
 				 strerror(-r));
 	}
+	if (r == 0)
+		r = open_nics(&w, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_BAD_CONFIG;
@@ -932,6 +1116,7 @@ out:
 		close(w.stats_fd);
 	if (w.proc_status_fd >= 0)
 		close(w.proc_status_fd);
+	close_nics(&w.cfg);
 	vm_config_fini(&w.cfg);
 	return (int)status;
 }

@@ -46,6 +46,8 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->control_path);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		disk_config_fini(&cfg->disks[i]);
+	for (unsigned i = 0; i < cfg->nnics; i++)
+		nic_config_fini(&cfg->nics[i]);
 	vm_config_init(cfg);
 }
 
@@ -121,6 +123,7 @@ enum {
 	OPT_EXIT_STATUS_FILE,
 	OPT_VERSION,
 	OPT_DISK,
+	OPT_NIC,
 	OPT_CPU_MODEL,
 	OPT_HOST_CPU,
 	OPT_PRINT_CPU,
@@ -168,6 +171,7 @@ static const struct option long_options[] = {
 	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
 	{"storage-dir", required_argument, NULL, OPT_STORAGE_DIR},
@@ -245,6 +249,10 @@ void vm_config_usage(FILE *out)
 	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
+	      "      --nic tap=NAME[,mac=MAC][,id=ID][,queues=N][,mac-spoofing=on|off]\n"
+	      "            [,connected=on|off]  a synthetic network adapter on TAP NAME (attached\n"
+	      "                        to, or created); or fd=N[:N2...],mac=MAC,id=ID: inherited\n"
+	      "                        TAP queue fds (docs/network.md); repeatable\n"
 	      "      --exit-status-file FILE  write the exit status there before exiting\n"
 	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
 	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
@@ -335,6 +343,18 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				return r;
 			if (r == 0)
 				cfg->ndisks++;
+			break;
+		case OPT_NIC:
+			if (cfg->nnics == VM_CONFIG_MAX_NICS) {
+				snprintf(err, errlen, "--nic: more than %u network adapters",
+					 VM_CONFIG_MAX_NICS);
+				return -EINVAL;
+			}
+			r = nic_config_parse(optarg, &cfg->nics[cfg->nnics], err, errlen);
+			if (r == -EINVAL)
+				return r;
+			if (r == 0)
+				cfg->nnics++;
 			break;
 		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
 		case OPT_STORAGE_DIR:
@@ -477,6 +497,28 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			if (r < 0)
 				return r;
 			cfg->ndisks++;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "nics")) {
+		size_t i, count;
+
+		if (t != json_type_array)
+			goto bad_value;
+		count = json_object_array_length(v);
+		for (i = 0; i < count; i++) {
+			int r;
+
+			if (cfg->nnics == VM_CONFIG_MAX_NICS) {
+				snprintf(err, errlen, "\"nics\": more than %u network adapters",
+					 VM_CONFIG_MAX_NICS);
+				return -EINVAL;
+			}
+			r = nic_config_from_json(json_object_array_get_idx(v, i),
+						 &cfg->nics[cfg->nnics], err, errlen);
+			if (r < 0)
+				return r;
+			cfg->nnics++;
 		}
 		return 0;
 	}

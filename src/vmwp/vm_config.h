@@ -12,6 +12,7 @@
 
 #include "base/compiler.h"
 #include "vmwp/disk_config.h"
+#include "vmwp/nic_config.h"
 
 enum serial_backend {
 	SERIAL_NONE,
@@ -57,6 +58,8 @@ struct vm_config {
 	char *exit_status_path; /* the exit status is written here before exiting, or NULL */
 	struct disk_config disks[VM_CONFIG_MAX_DISKS]; /* "disks", then each --disk */
 	unsigned ndisks;
+	struct nic_config nics[VM_CONFIG_MAX_NICS]; /* "nics", then each --nic */
+	unsigned nnics;
 	/*
 	 * "storage-dirs" / --storage-dir DIR (repeatable): where a differencing disk's parents
 	 * may be besides the child's own directory (docs/disks.md). NULL-terminated.

@@ -95,6 +95,10 @@ def error_counters(status=None, stats=None):
                 out[f'{pre}.channel{ch.get("subchannel_index")}.bad_packets'] = ch.get('bad_packets', 0)
             for d in c.get('disks', []):
                 out[f'{pre}.lun{d.get("lun")}.errors_io'] = d.get('errors_io', 0)
+        for n in (st or {}).get('network') or []:
+            drops = n.get('drops') or {}
+            for k in ('bad_packets', 'bad_sections', 'bad_releases'):
+                out[f'{tag}network.{n.get("id")}.{k}'] = drops.get(k, 0)
     return out
 
 

@@ -611,8 +611,8 @@ int vmbus_client_send_raw(struct vmbus_client_channel *ch, void *hdr, size_t hle
 	return send_parts(ch, hdr, hlen, data, len);
 }
 
-int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc, void *data,
-		      size_t *len)
+static int recv_packet(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc, void *data,
+		       size_t *len, bool raw)
 {
 	struct vmbus_ring_header *h = ch->recv_hdr;
 	uint32_t r = h->read_index, w = ld(&h->write_index), avail, plen, off, start = r;
@@ -630,6 +630,8 @@ int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc 
 	off = desc->offset8 * 8u;
 	if (plen < 16 || off < 16 || off > plen || plen + 8 > avail)
 		return -EPROTO;
+	if (raw)
+		off = 0; /* the whole packet, descriptor first */
 	if (plen - off > *len)
 		return -EMSGSIZE;
 	ring_copy_out(ch->recv_data, ch->recv_size, (r + off) % ch->recv_size, data, plen - off);
@@ -648,6 +650,18 @@ int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc 
 	}
 	(void)start;
 	return 0;
+}
+
+int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc, void *data,
+		      size_t *len)
+{
+	return recv_packet(ch, desc, data, len, false);
+}
+
+int vmbus_client_recv_raw(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc,
+			  void *data, size_t *len)
+{
+	return recv_packet(ch, desc, data, len, true);
 }
 
 /* Test-and-clear of this channel's flag in any VP's event page. */

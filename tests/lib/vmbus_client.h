@@ -125,6 +125,9 @@ int vmbus_client_send_raw(struct vmbus_client_channel *ch, void *hdr, size_t hle
  */
 int vmbus_client_recv(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc, void *data,
 		      size_t *len);
+/* Like vmbus_client_recv, but data gets the whole packet, descriptor first (xfer-page ranges). */
+int vmbus_client_recv_raw(struct vmbus_client_channel *ch, struct vmbus_packet_desc *desc,
+			  void *data, size_t *len);
 /* Waits until the host signals this channel (clears the flag). 0 or -ETIMEDOUT. */
 int vmbus_client_wait_event(struct vmbus_client_channel *ch, unsigned timeout_ms);
 /* Receives one packet, waiting for the host's signal when the ring is empty. */

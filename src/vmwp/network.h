@@ -1,0 +1,41 @@
+/*
+ * The worker's network: one synthetic adapter (netvsp) per configured NIC
+ * for one boot, over the TAP queues the worker holds for its whole life
+ * (each boot's adapters get duplicates), plus adapters hot-added through
+ * the control socket (not kept for the next boot), removed, plugged in
+ * and out. Built after the VMBus host, freed before it. Docs:
+ * docs/network.md.
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "base/compiler.h"
+#include "vid/guest_memory.h"
+#include "vmbus/vmbus.h"
+#include "vmwp/nic_config.h"
+
+struct network;
+
+/* Creates the adapters of nics (their fds are the worker's: duplicated here). */
+int network_new(struct vmbus_server *server, struct guest_memory *mem, unsigned vcpus,
+		const struct nic_config *nics, unsigned n, struct network **ret, char *err,
+		size_t errlen) must_check;
+struct network *network_free(struct network *net);
+
+/*
+ * Hot add of nic (its fds: prepared TAP queues, owned by the network from
+ * here on, also on failure). The guest sees a new VMBus offer. Any thread.
+ * -errno with a message in err (-EEXIST id or MAC taken, -ENOSPC).
+ */
+int network_add(struct network *net, struct nic_config *nic, char *err, size_t errlen) must_check;
+/* Hot remove: the channel is rescinded. -ENOENT. Any thread. */
+int network_remove(struct network *net, const char *id) must_check;
+/* Cable and port settings; a NULL pointer leaves that setting. -ENOENT. Any thread. */
+int network_set(struct network *net, const char *id, const bool *connected,
+		const bool *mac_spoofing) must_check;
+/* The MAC hot-added adapters get when none is given (00:15:5D, the worker's tag, an index). */
+void network_default_mac(struct network *net, uint16_t worker_tag, uint8_t mac[6]);
+
+/* [{"id", "mac", "connected", "state", ...}] (docs/control.md). */
+struct json_object *network_status_json(struct network *net);

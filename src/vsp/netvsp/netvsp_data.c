@@ -1,0 +1,602 @@
+/*
+ * The data path of the synthetic NIC (netvsp.h), on each channel's loop:
+ *
+ *  - guest -> host: a SEND_RNDIS_PKT names a send-buffer section (index
+ *    and bytes used) and/or GPA-direct ranges; together, section first,
+ *    they are one stream of RNDIS messages (A.5, "partial copy"). The
+ *    stream is copied out of guest memory before anything is parsed; each
+ *    PACKET becomes one TAP write with a virtio-net header (offload.c);
+ *    a control message goes to rndis.c and its answer into a receive
+ *    section. One completion per SEND_RNDIS_PKT, into reserved room.
+ *  - host -> guest: each frame read from the channel's TAP queue is
+ *    written (RNDIS PACKET header, checksum PPI, frame) into a free
+ *    receive section and announced by a one-range xfer-page packet whose
+ *    transaction id names the section; the guest's completion frees it.
+ *    With no free section or no ring room the frame waits and the TAP
+ *    queue leaves the loop (the kernel queues, then drops, behind it)
+ *    until a completion or ring room brings it back.
+ *
+ * Receive sections are shared by every channel of the adapter (rx_lock);
+ * NV_RX_CONTROL_RESERVE of them are kept for control replies.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "vsp/netvsp/netvsp_internal.h"
+#include "vsp/netvsp/offload.h"
+
+#define PAGE	   4096u
+#define ETH_HLEN   14u
+/* An xfer-page packet of one range carrying a SEND_RNDIS_PKT: its payload after the descriptor. */
+#define XFER1_LEN (sizeof(struct vmbus_xfer_page_header) + 8u + NVSP_MESSAGE_SIZE)
+/* Frames read from a TAP queue per wake-up before the loop looks at its ring again. */
+#define RX_BUDGET 64u
+
+/* --- Guest buffers (read lock held) --- */
+
+static void buf_copy(const struct nv_buffer *b, uint64_t off, void *dst, const void *src,
+		     size_t len)
+{
+	while (len) {
+		size_t pg = (size_t)(off / PAGE), in = (size_t)(off % PAGE);
+		size_t n = MIN(len, (size_t)PAGE - in);
+		uint8_t *page = b->map.pages[pg];
+
+		if (dst) {
+			memcpy(dst, page + in, n);
+			dst = (uint8_t *)dst + n;
+		} else {
+			memcpy(page + in, src, n);
+			src = (const uint8_t *)src + n;
+		}
+		off += n;
+		len -= n;
+	}
+}
+
+/* --- Receive sections --- */
+
+int nv_rx_sections_init(struct netvsp *nv, uint32_t count)
+{
+	uint8_t *owner = calloc(count, 1);
+	uint32_t *stack = malloc((size_t)count * sizeof(*stack));
+	uint32_t i;
+
+	if (!owner || !stack) {
+		free(owner);
+		free(stack);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&nv->rx_lock);
+	free(nv->rx_owner);
+	free(nv->rx_free);
+	nv->rx_owner = owner;
+	nv->rx_free = stack;
+	/* Popped from the end: section 0 first. */
+	for (i = 0; i < count; i++)
+		stack[i] = count - 1 - i;
+	nv->rx_nfree = count;
+	nv->rx_count = count;
+	pthread_mutex_unlock(&nv->rx_lock);
+	return 0;
+}
+
+void nv_rx_sections_fini(struct netvsp *nv)
+{
+	uint32_t i, lost = 0;
+
+	pthread_mutex_lock(&nv->rx_lock);
+	for (i = 0; nv->rx_owner && i < nv->rx_count; i++)
+		lost += nv->rx_owner[i] != NV_RX_FREE;
+	free(nv->rx_owner);
+	free(nv->rx_free);
+	nv->rx_owner = NULL;
+	nv->rx_free = NULL;
+	nv->rx_nfree = 0;
+	nv->rx_count = 0;
+	pthread_mutex_unlock(&nv->rx_lock);
+	/* Sections the guest still held when it took the buffer back. */
+	atomic_fetch_add(&nv->unreleased, lost);
+}
+
+/* A free section for channel c, or -1 (c waits: woken at the next release). */
+static int64_t rx_alloc(struct nv_channel *c, bool control)
+{
+	struct netvsp *nv = c->nv;
+	int64_t s = -1;
+
+	pthread_mutex_lock(&nv->rx_lock);
+	if (nv->rx_free && nv->rx_nfree > (control ? 0u : NV_RX_CONTROL_RESERVE)) {
+		s = nv->rx_free[--nv->rx_nfree];
+		nv->rx_owner[s] = (uint8_t)(c->index + 1);
+	} else {
+		nv->rx_waiters |= UINT64_C(1) << c->index;
+	}
+	pthread_mutex_unlock(&nv->rx_lock);
+	return s;
+}
+
+static void wake_waiters(struct netvsp *nv, uint64_t waiters)
+{
+	unsigned i;
+
+	if (!waiters)
+		return;
+	pthread_mutex_lock(&nv->lock);
+	for (i = 0; i < nv->nchans; i++)
+		if (waiters & (UINT64_C(1) << i))
+			vmbus_channel_wake(nv->chans[i]->ch);
+	pthread_mutex_unlock(&nv->lock);
+}
+
+/* Gives section s back; false if channel c does not hold it. */
+static bool rx_release(struct nv_channel *c, uint64_t s)
+{
+	struct netvsp *nv = c->nv;
+	uint64_t waiters = 0;
+	bool ok;
+
+	pthread_mutex_lock(&nv->rx_lock);
+	ok = nv->rx_owner && s < nv->rx_count && nv->rx_owner[s] == c->index + 1;
+	if (ok) {
+		nv->rx_owner[s] = NV_RX_FREE;
+		nv->rx_free[nv->rx_nfree++] = (uint32_t)s;
+		waiters = nv->rx_waiters;
+		nv->rx_waiters = 0;
+	}
+	pthread_mutex_unlock(&nv->rx_lock);
+	wake_waiters(nv, waiters);
+	return ok;
+}
+
+void nv_data_rx_complete(struct nv_channel *c, uint64_t trans_id)
+{
+	/* Our transaction ids are section + 1; anything else was never sent or is done. */
+	if (trans_id == 0 || !rx_release(c, trans_id - 1)) {
+		atomic_fetch_add(&c->nv->bad_releases, 1);
+		nv_guest_error(c->nv, "receive completion %#llx names no section in flight on "
+				      "channel %u",
+			       (unsigned long long)trans_id, c->index);
+	}
+}
+
+/* Writes msg (len <= section size) into section s and announces it. Read lock held. */
+static int rx_send_section(struct nv_channel *c, int64_t s, const struct iovec *parts,
+			   unsigned nparts, bool reserved, bool control)
+{
+	struct netvsp *nv = c->nv;
+	struct nvsp_send_rndis_pkt m = {
+		.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT,
+		.channel_type = control ? NVSP_RNDIS_CHANNEL_CONTROL : NVSP_RNDIS_CHANNEL_DATA,
+		.send_buf_section_index = NVSP_INVALID_SECTION_INDEX,
+	};
+	uint8_t msg[NVSP_MESSAGE_SIZE] = {0};
+	struct vmbus_xfer_range range = {.byte_offset = (uint32_t)s * nv->recv.section_size};
+	uint64_t off = range.byte_offset;
+	unsigned i;
+
+	for (i = 0; i < nparts; i++) {
+		buf_copy(&nv->recv, off, NULL, parts[i].iov_base, parts[i].iov_len);
+		off += parts[i].iov_len;
+	}
+	range.byte_count = (uint32_t)(off - range.byte_offset);
+	memcpy(msg, &m, sizeof(m));
+	return vmbus_channel_send_xfer_pages(c->ch, VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
+					     (uint64_t)s + 1, nv->recv.id, &range, 1, msg,
+					     sizeof(msg), reserved);
+}
+
+/* A control reply or indication: one section (from the reserve), one packet. */
+static int send_control(struct nv_channel *c, const void *msg, size_t len, bool reserved)
+{
+	struct netvsp *nv = c->nv;
+	struct iovec part = {.iov_base = (void *)msg, .iov_len = len};
+	int64_t s;
+	int e;
+
+	pthread_rwlock_rdlock(&nv->buf_lock);
+	if (!nv->recv.map.pages || len > nv->recv.section_size) {
+		pthread_rwlock_unlock(&nv->buf_lock);
+		return -ENOTCONN;
+	}
+	s = rx_alloc(c, true);
+	if (s < 0) {
+		pthread_rwlock_unlock(&nv->buf_lock);
+		return -ENOBUFS;
+	}
+	e = rx_send_section(c, s, &part, 1, reserved, true);
+	pthread_rwlock_unlock(&nv->buf_lock);
+	if (e < 0)
+		rx_release(c, (uint64_t)s);
+	return e;
+}
+
+int nv_data_send_control(struct nv_channel *c, const void *msg, size_t len)
+{
+	return send_control(c, msg, len, false);
+}
+
+/* --- Guest -> host --- */
+
+static bool tx_frame_allowed(struct nv_channel *c, const uint8_t *frame)
+{
+	struct netvsp *nv = c->nv;
+
+	if (!atomic_load(&nv->connected)) {
+		atomic_fetch_add(&nv->drop_tx_link_down, 1);
+		return false;
+	}
+	/* The source MAC must be the adapter's unless spoofing is allowed (Hyper-V's port option). */
+	if (!atomic_load(&nv->mac_spoofing) && memcmp(frame + 6, nv->cfg.mac, 6) != 0) {
+		atomic_fetch_add(&nv->drop_spoofed, 1);
+		return false;
+	}
+	return true;
+}
+
+/* One PACKET of the stream (msg: len bytes, our copy). The NVSP status for it. */
+static uint32_t tx_packet(struct nv_channel *c, uint8_t *msg, size_t len)
+{
+	struct netvsp *nv = c->nv;
+	struct rndis_tx_info info;
+	struct tap_vnet_hdr h;
+	uint8_t *frame;
+	uint8_t tag[4];
+	struct iovec iov[4];
+	unsigned n = 0;
+	ssize_t w;
+
+	if (rndis_packet_parse(msg, len, &info) < 0 || info.frame_len < ETH_HLEN) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "malformed RNDIS PACKET (%zu bytes) on channel %u", len,
+			       c->index);
+		return NVSP_STAT_INVALID_RNDIS_PKT;
+	}
+	frame = msg + info.frame_offset;
+	if (!tx_frame_allowed(c, frame))
+		return NVSP_STAT_SUCCESS; /* dropped, as a switch port drops: not the guest's error */
+	if (nv_offload_tx(&info, frame, info.frame_len, &h) < 0) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "offload PPIs that do not fit their frame on channel %u",
+			       c->index);
+		return NVSP_STAT_INVALID_RNDIS_PKT;
+	}
+	iov[n++] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
+	if (info.has_vlan) {
+		/* The tag travels only in the PPI (B.5): put it back in the frame for the TAP. */
+		uint16_t tci = (uint16_t)(NDIS_8021Q_PRIORITY(info.vlan) << 13 |
+					  NDIS_8021Q_VLAN_ID(info.vlan));
+
+		tag[0] = 0x81;
+		tag[1] = 0x00;
+		tag[2] = (uint8_t)(tci >> 8);
+		tag[3] = (uint8_t)tci;
+		if (h.flags & TAP_VNET_F_NEEDS_CSUM) {
+			h.csum_start = (uint16_t)(h.csum_start + 4);
+			if (h.hdr_len)
+				h.hdr_len = (uint16_t)(h.hdr_len + 4);
+		}
+		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = 12};
+		iov[n++] = (struct iovec){.iov_base = tag, .iov_len = 4};
+		iov[n++] = (struct iovec){.iov_base = frame + 12, .iov_len = info.frame_len - 12};
+	} else {
+		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = info.frame_len};
+	}
+	w = writev(c->tap_fd, iov, (int)n);
+	if (w < 0) {
+		atomic_fetch_add(&nv->drop_tx_error, 1);
+		return NVSP_STAT_SUCCESS;
+	}
+	atomic_fetch_add(&c->tx_packets, 1);
+	atomic_fetch_add(&c->tx_bytes, info.frame_len);
+	return NVSP_STAT_SUCCESS;
+}
+
+/* Copies the packet's stream (section bytes, then its ranges) into c->txbuf. */
+static int tx_gather(struct nv_channel *c, const struct nvsp_parsed *p, size_t *ret_len)
+{
+	struct netvsp *nv = c->nv;
+	struct nvsp_send_rndis_pkt m;
+	size_t sec = 0;
+	int e = 0;
+
+	memcpy(&m, &p->msg, sizeof(m));
+	pthread_rwlock_rdlock(&nv->buf_lock);
+	if (m.send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
+		if (!nv->send.map.pages || m.send_buf_section_index >= nv->send.sections ||
+		    m.send_buf_section_size > nv->send.section_size) {
+			atomic_fetch_add(&nv->bad_sections, 1);
+			nv_guest_error(nv, "send section %u (%u bytes) outside the send buffer",
+				       m.send_buf_section_index, m.send_buf_section_size);
+			e = -ERANGE;
+		} else {
+			sec = m.send_buf_section_size;
+			buf_copy(&nv->send, (uint64_t)m.send_buf_section_index * nv->send.section_size,
+				 c->txbuf, NULL, sec);
+		}
+	}
+	pthread_rwlock_unlock(&nv->buf_lock);
+	if (e < 0)
+		return e;
+	if (p->range_bytes > NV_TX_STREAM_MAX - sec) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "RNDIS stream of %llu bytes",
+			       (unsigned long long)(sec + p->range_bytes));
+		return -E2BIG;
+	}
+	if (p->nranges && nvsp_ranges_read(nv->cfg.mem, p, 0, c->txbuf + sec, p->range_bytes) < 0) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "GPA ranges outside guest RAM");
+		return -EFAULT;
+	}
+	*ret_len = sec + (size_t)p->range_bytes;
+	return 0;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* One control message of the stream; room for its reply's packet and a section are held. */
+static void tx_control(struct nv_channel *c, const uint8_t *msg, size_t len)
+{
+	struct netvsp *nv = c->nv;
+	uint8_t reply[RNDIS_REPLY_MAX];
+	int n;
+
+	pthread_mutex_lock(&nv->ctl_lock);
+	n = rndis_control(&nv->rndis, msg, len, reply);
+	atomic_store(&nv->packet_filter, nv->rndis.packet_filter);
+	if (nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_NEGOTIATING)
+		atomic_store(&nv->state, NETVSP_READY);
+	if (!nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_READY)
+		atomic_store(&nv->state, NETVSP_NEGOTIATING);
+	pthread_mutex_unlock(&nv->ctl_lock);
+	if (n < 0) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "malformed RNDIS control message (%zu bytes)", len);
+	}
+	if (n <= 0) {
+		vmbus_channel_unreserve(c->ch, XFER1_LEN);
+		return;
+	}
+	if (send_control(c, reply, (size_t)n, true) < 0)
+		nv_guest_error(nv, "cannot answer an RNDIS request (no receive buffer)");
+}
+
+int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64_t trans_id)
+{
+	struct netvsp *nv = c->nv;
+	struct nvsp_send_rndis_pkt_complete done = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE,
+						    .status = NVSP_STAT_SUCCESS};
+	bool control_done = false;
+	size_t len = 0, pos = 0;
+	bool reserved_ctl = false;
+
+	/* The answer's room first: the completion, and for a control request its reply. */
+	if (trans_id && vmbus_channel_reserve(c->ch, NVSP_MESSAGE_SIZE) < 0)
+		return VMBUS_PACKET_BUSY;
+	if (tx_gather(c, p, &len) < 0) {
+		done.status = NVSP_STAT_FAIL;
+		goto complete;
+	}
+	if (len >= RNDIS_HEADER_SIZE && get32(c->txbuf) != RNDIS_MSG_PACKET) {
+		if (vmbus_channel_reserve(c->ch, XFER1_LEN) < 0) {
+			if (trans_id)
+				vmbus_channel_unreserve(c->ch, NVSP_MESSAGE_SIZE);
+			return VMBUS_PACKET_BUSY;
+		}
+		reserved_ctl = true;
+	}
+	while (len - pos >= RNDIS_HEADER_SIZE) {
+		uint32_t type = get32(c->txbuf + pos), mlen = get32(c->txbuf + pos + 4);
+
+		if (mlen < RNDIS_HEADER_SIZE || mlen > len - pos) {
+			atomic_fetch_add(&nv->bad_packets, 1);
+			nv_guest_error(nv, "RNDIS message length %u in a %zu-byte stream", mlen,
+				       len - pos);
+			done.status = NVSP_STAT_INVALID_RNDIS_PKT;
+			break;
+		}
+		if (type == RNDIS_MSG_PACKET) {
+			uint32_t st = tx_packet(c, c->txbuf + pos, mlen);
+
+			if (st != NVSP_STAT_SUCCESS)
+				done.status = st;
+		} else if (reserved_ctl && !control_done) {
+			tx_control(c, c->txbuf + pos, mlen);
+			control_done = true;
+		} else {
+			atomic_fetch_add(&nv->bad_packets, 1);
+			nv_guest_error(nv, "RNDIS message %#x after the stream's first", type);
+			done.status = NVSP_STAT_INVALID_RNDIS_PKT;
+		}
+		pos += mlen;
+	}
+	if (reserved_ctl && !control_done)
+		vmbus_channel_unreserve(c->ch, XFER1_LEN);
+complete:
+	if (trans_id && nv_complete(c, trans_id, &done, sizeof(done)) < 0) {
+		/* closed or broken: the guest is going away */
+	}
+	return VMBUS_PACKET_DONE;
+}
+
+/* --- Host -> guest --- */
+
+static bool rx_filter_passes(struct netvsp *nv, const uint8_t *frame)
+{
+	uint32_t f = atomic_load(&nv->packet_filter);
+
+	if (f & RNDIS_PACKET_TYPE_PROMISCUOUS)
+		return true;
+	if (frame[0] & 1) {
+		static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+		if (!memcmp(frame, bcast, 6))
+			return f & RNDIS_PACKET_TYPE_BROADCAST;
+		return f & (RNDIS_PACKET_TYPE_ALL_MULTICAST | RNDIS_PACKET_TYPE_MULTICAST);
+	}
+	return (f & RNDIS_PACKET_TYPE_DIRECTED) && !memcmp(frame, nv->cfg.mac, 6);
+}
+
+/* Delivers c->rxframe: 0, or -ENOBUFS / -EAGAIN (it waits), or -EPROTO (dropped). */
+static int rx_deliver(struct nv_channel *c)
+{
+	struct netvsp *nv = c->nv;
+	struct tap_vnet_hdr h;
+	uint8_t *frame = c->rxframe + sizeof(h);
+	size_t flen = c->rx_len - sizeof(h);
+	uint8_t hdr[NV_RX_HEADROOM];
+	uint32_t csum;
+	struct iovec parts[2];
+	int64_t s;
+	int e;
+
+	memcpy(&h, c->rxframe, sizeof(h));
+	if (flen > atomic_load(&nv->mtu) + ETH_HLEN + 4u || nv_offload_rx(&h, frame, flen, &csum) < 0)
+		return -EPROTO;
+	pthread_rwlock_rdlock(&nv->buf_lock);
+	if (!nv->recv.map.pages || NV_RX_HEADROOM + flen > nv->recv.section_size) {
+		pthread_rwlock_unlock(&nv->buf_lock);
+		return -EPROTO;
+	}
+	s = rx_alloc(c, false);
+	if (s < 0) {
+		pthread_rwlock_unlock(&nv->buf_lock);
+		return -ENOBUFS;
+	}
+	rndis_build_rx_header(hdr, (uint32_t)rndis_rx_header_len(csum), (uint32_t)flen, csum);
+	parts[0] = (struct iovec){.iov_base = hdr, .iov_len = rndis_rx_header_len(csum)};
+	parts[1] = (struct iovec){.iov_base = frame, .iov_len = flen};
+	e = rx_send_section(c, s, parts, 2, false, false);
+	pthread_rwlock_unlock(&nv->buf_lock);
+	if (e < 0) {
+		rx_release(c, (uint64_t)s);
+		return e == -EAGAIN ? -EAGAIN : -EPROTO;
+	}
+	atomic_fetch_add(&c->rx_packets, 1);
+	atomic_fetch_add(&c->rx_bytes, flen);
+	return 0;
+}
+
+static void rx_stop_polling(struct nv_channel *c)
+{
+	if (c->tap_handle >= 0)
+		vmbus_channel_remove_fd(c->ch, c->tap_handle);
+	c->tap_handle = -1;
+}
+
+/* The frame in rxframe: delivered or dropped (true), or left waiting (false). */
+static bool rx_one(struct nv_channel *c)
+{
+	struct netvsp *nv = c->nv;
+	int e;
+
+	if (!atomic_load(&nv->connected) || atomic_load(&nv->state) != NETVSP_READY ||
+	    !rx_filter_passes(nv, c->rxframe + sizeof(struct tap_vnet_hdr))) {
+		atomic_fetch_add(&nv->drop_rx_filtered, 1);
+		return true;
+	}
+	e = rx_deliver(c);
+	if (e == -ENOBUFS || e == -EAGAIN)
+		return false;
+	if (e < 0)
+		atomic_fetch_add(&nv->drop_rx_no_buffer, 1);
+	return true;
+}
+
+void nv_data_rx_ready(void *opaque, struct vmbus_channel *ch)
+{
+	struct nv_channel *c = opaque;
+	unsigned i;
+
+	for (i = 0; i < RX_BUDGET; i++) {
+		ssize_t n;
+
+		if (!c->rx_pending) {
+			n = read(c->tap_fd, c->rxframe, sizeof(struct tap_vnet_hdr) + NV_RX_FRAME_MAX);
+			if (n < 0)
+				return; /* EAGAIN: the queue is empty */
+			if ((size_t)n < sizeof(struct tap_vnet_hdr) + ETH_HLEN)
+				continue;
+			c->rx_len = (size_t)n;
+		}
+		c->rx_pending = !rx_one(c);
+		if (c->rx_pending) {
+			/* Back when a section or the ring's room comes (nv_data_wake). */
+			rx_stop_polling(c);
+			return;
+		}
+	}
+	/* Budget spent: more may wait; the fd is level-triggered, so the loop comes back. */
+}
+
+void nv_data_wake(struct nv_channel *c)
+{
+	int h;
+
+	if (!c->open || c->tap_handle >= 0)
+		return;
+	if (c->rx_pending) {
+		c->rx_pending = !rx_one(c);
+		if (c->rx_pending)
+			return;
+	}
+	h = vmbus_channel_add_fd(c->ch, c->tap_fd, nv_data_rx_ready, c);
+	if (h >= 0)
+		c->tap_handle = h;
+}
+
+int nv_data_channel_open(struct nv_channel *c)
+{
+	int h;
+
+	if (!c->txbuf)
+		c->txbuf = malloc(NV_TX_STREAM_MAX);
+	if (!c->rxframe)
+		c->rxframe = malloc(sizeof(struct tap_vnet_hdr) + NV_RX_FRAME_MAX);
+	if (!c->txbuf || !c->rxframe)
+		return -ENOMEM;
+	if (c->nv->cfg.ntap > 1 && tap_queue_attach(c->tap_fd, true) < 0) {
+		/* already attached (the first open of this queue) */
+	}
+	h = vmbus_channel_add_fd(c->ch, c->tap_fd, nv_data_rx_ready, c);
+	if (h < 0)
+		return h;
+	c->tap_handle = h;
+	c->rx_pending = false;
+	c->open = true;
+	return 0;
+}
+
+void nv_data_channel_closed(struct nv_channel *c)
+{
+	struct netvsp *nv = c->nv;
+	uint32_t i, lost = 0;
+
+	c->open = false;
+	c->tap_handle = -1; /* the loop dropped its fds */
+	c->rx_pending = false;
+	/* Sub-channel queues leave the TAP, so the kernel does not steer frames to them. */
+	if (c->index && nv->cfg.ntap > 1 && tap_queue_attach(c->tap_fd, false) < 0) {
+		/* not attached */
+	}
+	/* Sections this channel's guest side never completed: it cannot any more. */
+	pthread_mutex_lock(&nv->rx_lock);
+	for (i = 0; nv->rx_owner && i < nv->rx_count; i++)
+		if (nv->rx_owner[i] == c->index + 1) {
+			nv->rx_owner[i] = NV_RX_FREE;
+			nv->rx_free[nv->rx_nfree++] = i;
+			lost++;
+		}
+	pthread_mutex_unlock(&nv->rx_lock);
+	atomic_fetch_add(&nv->unreleased, lost);
+}

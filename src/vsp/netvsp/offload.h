@@ -1,0 +1,33 @@
+/*
+ * Checksum and segmentation offloads between RNDIS per-packet info and the
+ * TAP's virtio-net header (offload.c), both directions, on frames the host
+ * owns (copies). Pure functions, fuzzed with the RNDIS parser
+ * (tests/fuzz/vsp/fuzz_rndis.c). Mapping and LSO fix-ups:
+ * shared/research/NETWORK-PROTOCOLS.md C.2.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "net/tap.h"
+#include "vsp/netvsp/rndis.h"
+
+/*
+ * Guest -> TAP: the vnet header for a frame (frame_len bytes, modified in
+ * place: LSO frames get real IP lengths, the IPv4 header checksum and a
+ * TCP pseudo-header seed with the length; ip_hdr_csum frames their IPv4
+ * header checksum). 0, or -EPROTO when the PPIs do not fit the frame
+ * (header offsets past its end, an MSS of 0, not IPv4/IPv6 for LSO).
+ */
+int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t frame_len,
+		  struct tap_vnet_hdr *ret) must_check;
+/*
+ * TAP -> guest: finishes a NEEDS_CSUM frame's checksum in software and
+ * returns the receive checksum PPI bits to send (0: none): TCP/UDP
+ * "succeeded" for checksummed or DATA_VALID frames. -EPROTO if the
+ * header's checksum offsets are outside the frame.
+ */
+int nv_offload_rx(const struct tap_vnet_hdr *h, uint8_t *frame, size_t frame_len,
+		  uint32_t *ret_csum) must_check;

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Switches and adapters with real Linux guests (the kit kernel's hv_netvsc), through the
+parvis command, in network namespaces the test makes (docs/switches.md).
+
+Two VMs boot at once (a Linux boot costs minutes on PVM hosts), each configuring its address
+in its own kernel (ip=dhcp: no guest user space is needed):
+  lan1 on an internal switch with the service's dnsmasq: the guest's DHCP answer comes from
+    the switch, get-vmnetworkadapter shows the lease, the host pings the guest; an ACL that
+    denies the host's address stops the pings (its nftables counter counts them), its removal
+    lets them through; a maximum bandwidth holds within 10% on a bulk UDP transfer from the
+    host into the guest (the port's HTB counts what it let through); moved to a private
+    switch the guest cannot be reached from the host, moved back it can;
+  ext1 on an external switch bridged to a veth whose peer sits in another namespace with its
+    own dnsmasq: the guest's address comes from there, and that namespace reaches it.
+The worker runs jailed (the service's default), with its TAP queues passed in.
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from idle_initramfs import cpio_newc, idle_init_elf
+from netns_test import Netns, in_private_netns, sh
+from parvis_test import Tap, kit, kvm_available, skip_all
+from vmms_test import Service
+
+if not kvm_available():
+    skip_all('no /dev/kvm')
+k = kit()
+if not k:
+    skip_all('guest kit not built (tools/guest-kit/build.sh)')
+in_private_netns()
+vmlinux, _, cmdline = k
+BOOT_TIMEOUT = 1500
+
+tap = Tap()
+tmp = tempfile.mkdtemp(prefix='pvn-', dir='/tmp')
+initramfs = os.path.join(tmp, 'idle.cpio')
+with open(initramfs, 'wb') as f:
+    f.write(cpio_newc([('init', 0o100755, idle_init_elf())]))
+sh('ip', 'link', 'set', 'lo', 'up')
+svc = Service(tmp)
+tap.ok(svc.start(), 'parvis-vmms starts in its own network namespace', svc.read_log())
+
+# The external network: a namespace with its own DHCP server on 198.18.5.0/24.
+remote = Netns('pvn-remote')
+remote.veth_from_here('ext0', 'ext1')
+remote.run('ip', 'addr', 'add', '198.18.5.1/24', 'dev', 'ext1')
+remote.run('ip', 'link', 'set', 'ext1', 'up')
+remote_leases = os.path.join(tmp, 'remote.leases')
+remote.popen('dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--interface=ext1',
+             '--bind-interfaces', '--except-interface=lo', '--port=0',
+             '--dhcp-range=198.18.5.50,198.18.5.99,255.255.255.0,1h', '--dhcp-authoritative',
+             '--no-ping', f'--dhcp-leasefile={remote_leases}',
+             f'--pid-file={tmp}/remote.pid', f'--log-facility={tmp}/remote.log',
+             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+for args in (('new-vmswitch', 'lab', '--switch-type', 'internal', '--subnet', '10.77.0.0/24',
+              '--dhcp', 'on'),
+             ('new-vmswitch', 'island', '--switch-type', 'private'),
+             ('new-vmswitch', 'outside', '--switch-type', 'external', '--net-adapter', 'ext0')):
+    rc, out, err = svc.cli(*args)
+    tap.ok(rc == 0, ' '.join(args[:2]), err)
+
+for name, sw in (('lan1', 'lab'), ('ext1', 'outside')):
+    rc, out, err = svc.cli('new-vm', name, '--memory', '128M', '--cpus', '1', '--kernel', vmlinux,
+                           '--initrd', initramfs, '--cmdline', cmdline + ' ip=dhcp')
+    tap.ok(rc == 0, f'new-vm {name}', err)
+    rc, out, err = svc.cli('add-vmnetworkadapter', name, '--switch', sw)
+    tap.ok(rc == 0, f'add-vmnetworkadapter {name} --switch {sw}', err)
+for name in ('lan1', 'ext1'):
+    rc, out, err = svc.cli('start-vm', name, timeout=300)
+    tap.ok(rc == 0 and 'Running' in out, f'start-vm {name}: Running', out + err)
+
+
+def adapter(name):
+    rc, out, _ = svc.cli_json('get-vmnetworkadapter', name)
+    return out['adapters'][0] if rc == 0 and out and out['adapters'] else {}
+
+
+def console(name):
+    try:
+        with open(svc.vm(name)['console_log'], errors='replace') as f:
+            return f.read()
+    except (OSError, TypeError, KeyError):
+        return ''
+
+
+DHCP = re.compile(r'IP-Config: Got DHCP answer from ([0-9.]+), my address is ([0-9.]+)')
+
+
+def wait_dhcp(name, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = DHCP.search(console(name))
+        if m or svc.state(name) != 'Running':
+            return m
+        time.sleep(3)
+    return None
+
+
+lan = adapter('lan1')
+tap.ok(lan.get('tap') and lan.get('connected'), 'lan1: its adapter is a TAP on the lab switch', lan)
+m_lan = wait_dhcp('lan1', BOOT_TIMEOUT)
+tap.ok(m_lan and m_lan.group(1) == '10.77.0.1' and m_lan.group(2).startswith('10.77.0.'),
+       "lan1: the guest kernel's DHCP answer came from the internal switch's dnsmasq",
+       console('lan1')[-3000:])
+guest_ip = m_lan.group(2) if m_lan else '10.77.0.250'
+lan = adapter('lan1')
+tap.ok(guest_ip in lan.get('ip_addresses', []), 'get-vmnetworkadapter shows the DHCP lease', lan)
+tap.ok(lan.get('status') not in ('', 'No Contact'), "the worker reports the adapter's state", lan)
+
+
+def pings(count=3):
+    p = subprocess.run(['ping', '-c', str(count), '-W', '3', '-i', '0.5', guest_ip],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r'(\d+) received', p.stdout)
+    return int(m.group(1)) if m else 0, p.stdout
+
+
+got, out = pings(5)
+tap.ok(got >= 3, 'the host pings the guest (its kernel answers)', out)
+
+# An ACL that denies the host's address.
+rc, out, err = svc.cli('add-vmnetworkadapteracl', 'lan1', '--remote-ip-address', '10.77.0.1',
+                       '--direction', 'inbound', '--action', 'deny')
+got, out = pings(3)
+rules = sh('nft', 'list', 'table', 'bridge', 'parvis_ports')
+m = re.search(r'ip saddr 10\.77\.0\.1 counter packets (\d+)', rules)
+tap.ok(rc == 0 and got == 0 and m and int(m.group(1)) >= 3,
+       'an ACL denying the host stops its pings, its rule counts them', out + rules + err)
+rc, out, err = svc.cli('remove-vmnetworkadapteracl', 'lan1', '--remote-ip-address', '10.77.0.1',
+                       '--direction', 'inbound')
+got, out = pings(3)
+tap.ok(rc == 0 and got >= 2, 'removed, the pings go through again', out + err)
+
+# Maximum bandwidth, host -> guest: the port's HTB lets through what the limit says.
+LIMIT = 8_000_000
+rc, out, err = svc.cli('set-vmnetworkadapter', 'lan1', '--maximum-bandwidth', '8M')
+tapdev = lan.get('tap')
+
+
+def htb_bytes():
+    out = sh('tc', '-s', 'class', 'show', 'dev', tapdev)
+    m = re.search(r'class htb 1:1 .*?Sent (\d+) bytes', out, re.S)
+    return int(m.group(1)) if m else None
+
+
+stop = threading.Event()
+sent = [0]
+
+
+def blast():
+    """UDP at about 3x the limit into the guest (its kernel drops it: no listener)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload = b'\0' * 1400
+    t0 = time.monotonic()
+    while not stop.is_set():
+        try:
+            s.sendto(payload, (guest_ip, 9))
+            sent[0] += len(payload) + 42
+        except OSError:
+            pass
+        ahead = sent[0] * 8 / (3 * LIMIT) - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+th = threading.Thread(target=blast)
+th.start()
+time.sleep(2)
+b0, t0 = htb_bytes(), time.monotonic()
+s0 = sent[0]
+time.sleep(8)
+b1, t1 = htb_bytes(), time.monotonic()
+s1 = sent[0]
+stop.set()
+th.join()
+rate = (b1 - b0) * 8 / (t1 - t0) if b0 is not None and b1 is not None else 0
+offered = (s1 - s0) * 8 / (t1 - t0)
+tap.ok(rc == 0 and offered > 2 * LIMIT and abs(rate - LIMIT) <= 0.1 * LIMIT,
+       f'maximum bandwidth 8 Mbit/s holds within 10% ({rate / 1e6:.2f} Mbit/s let through of '
+       f'{offered / 1e6:.1f} offered)', err + sh('tc', '-s', 'class', 'show', 'dev', tapdev or 'lo',
+                                                 check=False))
+svc.cli('set-vmnetworkadapter', 'lan1', '--maximum-bandwidth', '0')
+
+# Private switch: the host cannot reach the guest; back on the internal one it can.
+rc, out, err = svc.cli('connect-vmnetworkadapter', 'lan1', '--switch', 'island')
+got, out = pings(3)
+tap.ok(rc == 0 and got == 0, 'on a private switch the host cannot reach the guest', out + err)
+rc, out, err = svc.cli('connect-vmnetworkadapter', 'lan1', '--switch', 'lab')
+time.sleep(3)
+got, out = pings(5)
+tap.ok(rc == 0 and got >= 2, 'connected to the internal switch again, it can', out + err)
+
+# External switch: the guest's address comes from the remote namespace's DHCP server.
+m_ext = wait_dhcp('ext1', BOOT_TIMEOUT)
+tap.ok(m_ext and m_ext.group(1) == '198.18.5.1' and m_ext.group(2).startswith('198.18.5.'),
+       "ext1: the guest's DHCP answer came from the external network's server",
+       console('ext1')[-3000:])
+if m_ext:
+    p = subprocess.run(['ip', 'netns', 'exec', remote.name, 'ping', '-c', '3', '-W', '3',
+                        m_ext.group(2)], capture_output=True, text=True, timeout=60)
+    tap.ok(p.returncode == 0, 'the external network reaches the guest through the bridge',
+           p.stdout)
+for name in ('lan1', 'ext1'):
+    rc, out, err = svc.cli('stop-vm', name, '--turn-off', timeout=120)
+    tap.ok(rc == 0, f'stop-vm {name} --turn-off', err)
+tap.ok(not os.path.exists(f'/sys/class/net/{tapdev}'), "the VM's TAP is gone with its worker")
+for name in ('lab', 'island', 'outside'):
+    svc.cli('remove-vmswitch', name, '--force')
+svc.stop()
+tap.done()
