@@ -14,6 +14,7 @@
 #include "vmwp/console.h"
 #include "vmwp/storage.h"
 #include "vmwp/vm_config.h"
+#include "vmwp/rfb_server.h"
 #include "vmwp/vmbus_host.h"
 
 struct machine;
@@ -43,8 +44,8 @@ void boot_files_release(struct boot_files *files);
  * or the host's (exit 2); err names the problem.
  */
 int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
-		struct console *com2, struct machine **ret, bool *config_error, char *err,
-		size_t errlen) must_check;
+		struct console *com2, struct rfb_server *screen, struct machine **ret,
+		bool *config_error, char *err, size_t errlen) must_check;
 struct machine *machine_free(struct machine *m);
 
 struct partition *machine_partition(struct machine *m);
@@ -54,5 +55,7 @@ struct hv *machine_hv(struct machine *m);
 struct vmbus_host *machine_vmbus(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
 struct storage *machine_storage(struct machine *m);
+/* The console devices (NULL with --no-video). */
+struct vmconnect *machine_vmconnect(struct machine *m);
 
 void machine_press_power_button(struct machine *m);

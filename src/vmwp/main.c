@@ -27,7 +27,9 @@
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
+#include "vmwp/rfb_server.h"
 #include "vmwp/sandbox.h"
+#include "vmwp/vmconnect.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_status.h"
 
@@ -50,12 +52,13 @@ struct worker {
 	struct machine *machine; /* the running machine, or NULL between boots */
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	uint64_t shutdown_deadline_ns;
-	unsigned boots;		 /* machines started so far */
-	bool paused;		 /* the running machine's vCPUs are held (control "pause") */
-	uint64_t boot_start_ns;	 /* CLOCK_MONOTONIC when the current machine was started */
-	uint64_t first_run_ns;	 /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
-	struct control *control; /* --control socket, or NULL */
-	int exit_status_fd;	 /* --exit-status-file, opened at start; -1 if none */
+	unsigned boots;		   /* machines started so far */
+	bool paused;		   /* the running machine's vCPUs are held (control "pause") */
+	uint64_t boot_start_ns;	   /* CLOCK_MONOTONIC when the current machine was started */
+	uint64_t first_run_ns;	   /* CLOCK_MONOTONIC of the first KVM_RUN of the first boot */
+	struct control *control;   /* --control socket, or NULL */
+	struct rfb_server *screen; /* --vnc / --vnc-tcp console server, or NULL */
+	int exit_status_fd;	   /* --exit-status-file, opened at start; -1 if none */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -231,7 +234,8 @@ static void log_cpu_refusals(const struct cpu_model *m)
 
 	for (i = 0; i < m->nrefused; i++)
 		pv_log(LOG_INFO,
-		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs "
+		       "it "
 		       "(docs/cpu.md)",
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
@@ -250,8 +254,8 @@ static enum exit_status worker_run(struct worker *w)
 		char err[512];
 		int r;
 
-		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, &m, &config_error, err,
-				sizeof(err));
+		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, &m, &config_error,
+				err, sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
 			exit_stats_fini(&stats);
@@ -299,7 +303,8 @@ static enum exit_status worker_run(struct worker *w)
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
 				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
-						   "the guest reset: restarting it (boot %u)", boots + 1);
+						   "the guest reset: restarting it (boot %u)",
+						   boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -498,13 +503,17 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(resp, "storage",
 				       w->machine ? storage_status_json(machine_storage(w->machine))
 						  : NULL);
+		json_object_object_add(
+			resp, "console",
+			vmconnect_status_json(w->machine ? machine_vmconnect(w->machine) : NULL,
+					      w->screen));
 	} else if (!strcmp(cmd, "cpu")) {
 		if (w->machine) {
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 			json_object_object_add(
 				resp, "cpu",
-				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
-						      true));
+				cpu_model_report_json(
+					partition_cpu_model(machine_partition(w->machine)), true));
 		} else {
 			control_error(resp, "the VM is between boots");
 		}
@@ -626,7 +635,8 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 		char why[256] = "";
 
 		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
+				 (const char *const *)cfg->storage_dirs, &d->opened, why,
+				 sizeof(why));
 		if (r < 0) {
 			d->opened = NULL;
 			snprintf(err, errlen, "--disk %s: %s", d->path,
@@ -643,6 +653,52 @@ static void close_disks(struct vm_config *cfg)
 
 	for (i = 0; i < cfg->ndisks; i++)
 		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
+}
+
+/* --vnc-password-file: its first line (docs/console.md). */
+static int read_password(const char *path, char *pw, size_t len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "--vnc-password-file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!fgets(pw, (int)len, f))
+		pw[0] = 0;
+	fclose(f);
+	n = strcspn(pw, "\r\n");
+	pw[n] = 0;
+	if (!n) {
+		snprintf(err, errlen,
+			 "--vnc-password-file %s: empty (the password is its first line)", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The console server, if asked for: its listeners exist before the jail. */
+static int open_screen(struct worker *w, char *err, size_t errlen)
+{
+	struct rfb_server_config rc = {.name = "parvis",
+				       .unix_path = w->cfg.vnc_path,
+				       .tcp = w->cfg.vnc_tcp,
+				       .tcp_fd = w->cfg.vnc_tcp_fd};
+	char pw[128] = "";
+	int r;
+
+	if (w->cfg.no_video || (!w->cfg.vnc_path && !w->cfg.vnc_tcp && w->cfg.vnc_tcp_fd < 0))
+		return 0;
+	if (w->cfg.vnc_password_file) {
+		r = read_password(w->cfg.vnc_password_file, pw, sizeof(pw), err, errlen);
+		if (r < 0)
+			return r;
+		rc.password = pw;
+	}
+	r = rfb_server_new(&rc, &w->screen, err, errlen);
+	explicit_bzero(pw, sizeof(pw));
+	return r;
 }
 
 /* The jail's limits from the configuration (sandbox.h). */
@@ -756,6 +812,11 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
+	if (open_screen(&w, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		status = EXIT_BAD_CONFIG;
+		goto out;
+	}
 	/* Everything on the host is open: from here on, no host path is reachable. */
 	if (w.cfg.jail) {
 		r = enter_jail(&w, err, sizeof(err));
@@ -772,12 +833,18 @@ int main(int argc, char **argv)
 		status = EXIT_HOST_ERROR;
 		goto out;
 	}
+	if (w.screen && rfb_server_start(w.screen) < 0) {
+		pv_log(LOG_ERR, "cannot start the console server's thread");
+		status = EXIT_HOST_ERROR;
+		goto out;
+	}
 	console_set_escape_handler(w.com1, console_escape, &w);
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
 	write_exit_status(w.exit_status_fd, (int)status);
 	control_free(w.control);
+	rfb_server_free(w.screen);
 	console_free(w.com1);
 	console_free(w.com2);
 	boot_files_release(&w.files);

@@ -319,6 +319,12 @@ static const int process_syscalls[] = {
 	SCMP_SYS(epoll_ctl),
 	SCMP_SYS(epoll_wait),
 	SCMP_SYS(epoll_pwait),
+	/* libvncserver (the console server, rfb_server.c) waits with select and asks a new
+	 * client's address; docs/security.md. */
+	SCMP_SYS(select),
+	SCMP_SYS(pselect6),
+	SCMP_SYS(getpeername),
+	SCMP_SYS(getsockname),
 	SCMP_SYS(accept4),
 	SCMP_SYS(accept),
 	SCMP_SYS(recvfrom),
@@ -431,16 +437,20 @@ static int load_filter(const int *calls, size_t n, bool vcpu)
 	/* Comparisons spelled out: SCMP_A0/SCMP_A1 leave datum_b to C's zeroing, which clang's
 	 * -Wmissing-field-initializers refuses. */
 	if (r == 0 && !vcpu) {
-		struct scmp_arg_cmp own_pid = {.arg = 0, .op = SCMP_CMP_EQ,
-					       .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+		struct scmp_arg_cmp own_pid = {.arg = 0,
+					       .op = SCMP_CMP_EQ,
+					       .datum_a = (scmp_datum_t)getpid(),
+					       .datum_b = 0};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, own_pid);
 	}
 	if (r == 0 && vcpu) {
 		/* Only KVM's ioctls (type KVMIO in the command's bits 8-15), compared on 32 bits.
 		 */
-		struct scmp_arg_cmp kvm_type = {.arg = 1, .op = SCMP_CMP_MASKED_EQ,
-						.datum_a = 0xff00, .datum_b = KVM_IOCTL_TYPE << 8};
+		struct scmp_arg_cmp kvm_type = {.arg = 1,
+						.op = SCMP_CMP_MASKED_EQ,
+						.datum_a = 0xff00,
+						.datum_b = KVM_IOCTL_TYPE << 8};
 
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, kvm_type);
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
