@@ -18,6 +18,8 @@
 
 struct service;
 
+struct web_console;
+
 struct service_config {
 	const char *state_dir; /* absolute */
 	const char *vmwp;      /* the worker binary */
@@ -32,7 +34,8 @@ struct service_config {
 	struct access_policy access;
 	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */
 	unsigned nstorage_dirs;
-	int audit_fd; /* the audit log (audit.h), open for appending; -1: none */
+	int audit_fd;		 /* the audit log (audit.h), open for appending; -1: none */
+	struct web_console *web; /* --web: the web console (web_console.h), or NULL */
 };
 
 /* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */

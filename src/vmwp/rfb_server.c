@@ -9,6 +9,7 @@
 #include "vmwp/rfb_server.h"
 
 #include <errno.h>
+#include <gcrypt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -426,6 +427,15 @@ int rfb_server_new(const struct rfb_server_config *cfg, struct rfb_server **ret,
 	/* The worker logs what matters; libvncserver is chatty (PARVIS_RFB_LOG=1 keeps it). */
 	if (!getenv("PARVIS_RFB_LOG"))
 		rfbLog = rfbErr = quiet_log;
+	/*
+	 * libvncserver hashes websocket keys with libgcrypt, which, used uninitialised, warns
+	 * through syslog(): a socket() the jail kills. Initialised here, before the jail.
+	 */
+	if (!gcry_control(GCRYCTL_INITIALIZATION_FINISHED_P)) {
+		(void)gcry_check_version(NULL);
+		(void)gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+		(void)gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+	}
 	s->vram_size = cfg->vram_size ? cfg->vram_size : SYNTHVID_DEFAULT_VRAM;
 	s->vram = mmap(NULL, s->vram_size, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -37,7 +37,34 @@ inputs = {
     "hid_ack": b"\1" + hid(3, b"\0"),
     "hid_oversize": b"\1" + struct.pack("<II", 1, 12) + struct.pack("<II", 0, 9999),
 }
-for name, seeds in (("synthvid_msg", synthvid), ("input_msgs", inputs)):
+web = {
+    "page": b"GET /vnc.html?autoconnect=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "websocket": b"GET /console/0123456789abcdef0123456789abcdef HTTP/1.1\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    "dotdot": b"GET /../etc/passwd HTTP/1.1\r\n\r\n",
+    "post": b"POST / HTTP/1.1\r\n\r\n",
+}
+
+
+def rfb_server(w, h, rects):
+    out = b"RFB 003.008\n" + bytes([1, 1]) + struct.pack(">I", 0)
+    out += struct.pack(">HH", w, h) + bytes(16) + struct.pack(">I", 4) + b"test"
+    out += bytes([0, 0]) + struct.pack(">H", len(rects))
+    for x, y, rw, rh, enc in rects:
+        out += struct.pack(">HHHHi", x, y, rw, rh, enc)
+        if enc == 0:
+            out += bytes(rw * rh * 4)
+    return out
+
+
+rfb = {
+    "full": rfb_server(16, 8, [(0, 0, 16, 8, 0)]),
+    "resize": rfb_server(16, 8, [(0, 0, 8, 4, -223), (0, 0, 8, 4, 0)]),
+    "outside": rfb_server(16, 8, [(10, 0, 16, 8, 0)]),
+    "auth_only": b"RFB 003.008\n" + bytes([1, 2]),
+}
+for name, seeds in (("synthvid_msg", synthvid), ("input_msgs", inputs), ("web_request", web),
+                    ("rfb_capture", rfb)):
     d = os.path.join(HERE, "..", "corpus", name)
     os.makedirs(d, exist_ok=True)
     for k, v in seeds.items():
