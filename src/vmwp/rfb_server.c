@@ -397,7 +397,7 @@ static rfbScreenInfoPtr make_screen(struct rfb_server *s, const char *name, bool
 	 * stops reading is dropped after this long instead of the default 20 s, so the others
 	 * stall at most that long.
 	 */
-	scr->maxClientWait = 2000;
+	scr->maxClientWait = 5000;
 	scr->kbdAddEvent = on_key;
 	scr->ptrAddEvent = on_pointer;
 	scr->newClientHook = on_new_client;

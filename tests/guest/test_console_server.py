@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from parvis_test import Tap
-from rfb_client import RfbClient, RfbError
+from rfb_client import RfbClient, RfbError, read_messages
 
 DRIVER = os.environ['PARVIS_CONSOLE_DRIVER']
 tap = Tap()
@@ -74,8 +74,7 @@ tap.ok(refused, 'TCP: no password, no access (only VNC authentication offered)')
 a.request(True)
 b.request(True)
 cmd('fill 10 200 30')
-a.read_message()
-b.read_message()
+read_messages([a, b])
 tap.ok(a.pixel(100, 100) == (10, 200, 30) and b.pixel(1000, 700) == (10, 200, 30),
        'two clients: both show the guest\'s new screen', f'{a.pixel(100, 100)} {b.pixel(1000, 700)}')
 # A one-line DIRT gives a one-line update.

@@ -1,22 +1,24 @@
 #!/usr/bin/env python3
 """The VM's screen, keyboard and mouse with the kit kernel (Linux 6.1's own
-hyperv_fb, fbcon, hyperv_keyboard and hid_hyperv), in one boot of a jailed
-worker (its seccomp filters included), checked from the guest's serial log,
-the worker's control status and RFB clients of the test's own
-(tests/lib/rfb_client.py):
+hyperv_fb, fbcon, hyperv_keyboard and hid_hyperv), in one boot of a VM run by
+parvis-vmms (so its worker is jailed, seccomp filters included), checked
+from the guest's serial log, the worker's control status, the parvis
+command (connect, get-vmscreenshot, get-vm --json, connect --web), an RFB
+client of the test's own (tests/lib/rfb_client.py) and headless Chromium:
 
   - hyperv_fb binds (Generation 1 path: it finds the PCI function 1414:5353,
     its VRAM lands in the VMBus window), fbcon switches to it, the keyboard
     and the mouse bind;
-  - a capture over the Unix socket is neither blank nor uniform where the
-    console's text is; a second client over TCP (VNC authentication) gets the
-    same screen, a wrong password is refused;
+  - a capture over the VM's RFB socket is neither blank nor uniform where
+    the console's text is; get-vmscreenshot saves the same screen;
   - Alt+SysRq+H sent over RFB reaches the guest kernel, which prints its
     SysRq help ("sysrq: HELP") on the serial console, and the screen changes
-    (DIRT updates);
-  - pointer events reach the mouse VSP (its input-report counter);
-  - a client that disconnects mid-update and one that sends garbage leave the
-    VM and the other clients running.
+    (DIRT updates); pointer events reach the mouse VSP (its counters);
+  - two clients at once; one that disconnects mid-update and one that sends
+    garbage leave the VM and the others running;
+  - the web console (noVNC from the service) in headless Chromium shows the
+    same screen as the RFB capture.
+The TCP listener with its password is checked by test_console_server.py.
 
 On PVM hosts guest user space cannot run; the idle initramfs keeps the kernel
 up (see test_linux_vmbus.py). Every glyph is emulated kernel code there, so
@@ -24,6 +26,7 @@ the screen is 640x480 (video=hyperv_fb:640x480)."""
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -31,8 +34,9 @@ import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
 import linux_checks as lc
-from parvis_test import Tap, control, kit, kvm_available, skip_all, vmwp, wait_status
-from rfb_client import RfbClient, RfbError
+from parvis_test import Tap, control, kit, kvm_available, skip_all, wait_status
+from rfb_client import RfbClient, read_png_rgb
+from vmms_test import Service
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -42,37 +46,34 @@ k = kit()
 if not k:
     skip_all('guest kit not built (tools/guest-kit/build.sh)')
 vmlinux, _, cmdline = k
-BOOT_TIMEOUT = 1500
-JAIL_UID = 2130707300
-PASSWORD = 'screen42'
+BOOT_TIMEOUT = 2400
 
 tap = Tap()
-tmp = tempfile.mkdtemp(prefix='parvis-console-')
-os.chmod(tmp, 0o755)
+tmp = tempfile.mkdtemp(prefix='pvc-', dir='/tmp')
 initramfs = os.path.join(tmp, 'idle.cpio')
 with open(initramfs, 'wb') as f:
     f.write(cpio_newc([('init', 0o100755, idle_init_elf())]))
-pwfile = os.path.join(tmp, 'password')
-with open(pwfile, 'w') as f:
-    f.write(PASSWORD + '\n')
-vnc = os.path.join(tmp, 'vnc.sock')
-ctl = os.path.join(tmp, 'control')
-con_path = os.path.join(tmp, 'console')
-# The jailed worker's network namespace is empty: the TCP listener is made here and inherited.
-lsock = socket.socket()
-lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-lsock.bind(('127.0.0.1', 0))
-lsock.listen(8)
-port = lsock.getsockname()[1]
-args = [vmwp(), '--kernel', vmlinux, '--initrd', initramfs, '--memory', '256M',
-        '--cmdline', cmdline + ' console=tty0 console=ttyS0 video=hyperv_fb:640x480',
-        '--serial', 'file:' + con_path, '--control', ctl, '--shutdown-timeout', '30',
-        '--vnc', vnc, '--vnc-tcp-fd', str(lsock.fileno()), '--vnc-password-file', pwfile,
-        '--jail', f'{JAIL_UID}:{JAIL_UID}', '--exit-stats', os.path.join(tmp, 'stats.json')]
-stderr = open(os.path.join(tmp, 'stderr'), 'w')
-proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-                        pass_fds=[lsock.fileno()])
-lsock.close()
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+web_port = s.getsockname()[1]
+s.close()
+svc = Service(tmp, extra=['--web', f'127.0.0.1:{web_port}'])
+tap.ok(svc.start(), 'parvis-vmms starts with the web console', svc.read_log()[-800:])
+rc, out, err = svc.cli('new-vm', 'screen', '--memory', '256M', '--kernel', vmlinux, '--initrd', initramfs,
+                       '--cmdline', cmdline + ' console=tty0 console=ttyS0 video=hyperv_fb:640x480')
+tap.ok(rc == 0, 'new-vm: video, keyboard and mouse by default', err)
+vmj = svc.vm('screen') or {}
+tap.ok(vmj.get('video') is True and (vmj.get('console') or {}).get('attached') is False,
+       'get-vm --json: video on, no console attached', json.dumps(vmj.get('console')))
+rc, out, err = svc.cli('start-vm', 'screen')
+tap.ok(rc == 0, 'start-vm', out + err)
+vmj = svc.vm('screen') or {}
+con_path = vmj.get('console_log')
+ctl = os.path.join(os.path.dirname(con_path), 'control.sock')
+rc, out, err = svc.cli('connect', 'screen')
+vnc = out.strip()
+tap.ok(rc == 0 and vnc.endswith('/vnc.sock') and os.path.exists(vnc),
+       'parvis connect prints the RFB socket\'s absolute path', out + err)
 
 
 def console():
@@ -87,14 +88,17 @@ def wait_console(pred, timeout):
     while time.monotonic() < deadline:
         if pred(console()):
             return True
-        if proc.poll() is not None:
-            return pred(console())
         time.sleep(1)
     return False
 
 
 def lines(pattern):
     return '\n'.join(l for l in console().splitlines() if re.search(pattern, l, re.I))[-2500:]
+
+
+def rgb_at(fb, i):
+    """Pixel i of a B, G, R, X frame buffer as R, G, B bytes."""
+    return bytes((fb[4 * i + 2], fb[4 * i + 1], fb[4 * i]))
 
 
 def screen_ready(st):
@@ -142,18 +146,21 @@ top = a.colours(0, 0, a.width, a.height // 2)
 tap.ok(len(top) >= 2 and top != {b'\0\0\0'}, 'the capture shows the console\'s text (not blank, not uniform)',
        f'{len(top)} colours in the top half; {tmp}/screen.png')
 
-# TCP: a wrong password is refused; the right one shows the same screen.
-try:
-    RfbClient(('127.0.0.1', port), password='wrong!', timeout=60)
-    refused = False
-except RfbError as e:
-    refused = 'failed' in str(e)
-tap.ok(refused, 'TCP: a wrong password is refused')
-b = RfbClient(('127.0.0.1', port), password=PASSWORD, timeout=120)
+# A second client at once, and get-vmscreenshot: the same screen.
+b = RfbClient(vnc, timeout=120)
 b.update(False, timeout=120)
 a.update(False, timeout=120)
-tap.ok(b.security == 2 and b.fb == a.fb, 'TCP with VNC authentication: the same screen as the Unix socket',
-       f'{b.width}x{b.height}')
+tap.ok(b.fb == a.fb, 'two clients at once: the same screen', f'{b.width}x{b.height}')
+shot = os.path.join(tmp, 'shot.png')
+rc, out, err = svc.cli('get-vmscreenshot', 'screen', shot)
+w, h, rgb = read_png_rgb(shot) if rc == 0 else (0, 0, b'')
+a.update(False, timeout=120)
+same = sum(1 for i in range(0, w * h, 97) if rgb[3 * i:3 * i + 3] == rgb_at(a.fb, i))
+tap.ok(rc == 0 and (w, h) == (640, 480) and same >= 0.95 * len(range(0, w * h, 97)),
+       'get-vmscreenshot saves the screen (PNG, the same pixels)', f'{out}{err} {w}x{h} {same}')
+vmj = svc.vm('screen') or {}
+tap.ok((vmj.get('console') or {}).get('attached') is True, 'get-vm --json: a console is attached',
+       json.dumps(vmj.get('console')))
 
 # A client that leaves mid-update and one that sends garbage.
 c = RfbClient(vnc, timeout=60)
@@ -186,20 +193,49 @@ cs = (st or {}).get('console') or {}
 tap.ok(ok and cs.get('server', {}).get('pointer_events', 0) >= 4, 'pointer events reached the mouse VSP',
        json.dumps(cs)[:1500])
 tap.ok(cs.get('attached') is True and cs.get('server', {}).get('clients') == 2,
-       'the status says a console is attached (2 clients)', json.dumps(cs.get('server')))
+       'the worker\'s status: a console is attached (2 clients)', json.dumps(cs.get('server')))
 ks = cs.get('keyboard') or {}
 tap.ok(ks.get('events_sent', 0) >= 6 and ks.get('bad_messages') == 0, 'the keyboard VSP sent the 6 key events',
        json.dumps(ks))
-tap.ok(proc.poll() is None, 'the VM kept running through the garbage and the disconnects')
+tap.ok(svc.state('screen') == 'Running', 'the VM kept running through the garbage and the disconnects')
+
+# The web console: noVNC from the service, in headless Chromium, shows the same screen.
+rc, out, err = svc.cli('connect', 'screen', '--web')
+url = out.strip()
+tap.ok(rc == 0 and url.startswith(f'http://127.0.0.1:{web_port}/vnc.html?') and 'path=console/' in url,
+       'parvis connect --web prints the web console\'s URL', out + err)
+chromium = shutil.which('chromium')
+if not chromium:
+    tap.skip('the web console in headless Chromium', 'chromium is not installed (tools/packages.txt)')
+else:
+    page = os.path.join(tmp, 'page.png')
+    a.update(False, timeout=120)
+    subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu', '--window-size=800,600',
+                    '--virtual-time-budget=20000', f'--screenshot={page}',
+                    url.replace('resize=scale', 'resize=off')],
+                   capture_output=True, timeout=180, cwd=tmp)
+    pw, ph, prgb = read_png_rgb(page) if os.path.exists(page) else (0, 0, b'')
+    # Where the 640x480 canvas is on the page: the offset where the most sampled pixels match.
+    pts = [(x, y) for y in range(0, 480, 23) for x in range(0, 640, 29)]
+    cap = {(x, y): rgb_at(a.fb, y * 640 + x) for x, y in pts}
+    best = 0
+    for dy in range(0, max(0, ph - 480) + 1, 2):
+        for dx in range(0, max(0, pw - 640) + 1, 2):
+            n = sum(1 for (x, y) in pts[::7] if prgb[((y + dy) * pw + x + dx) * 3:((y + dy) * pw + x + dx) * 3 + 3] == cap[(x, y)])
+            if n >= 0.9 * len(pts[::7]):
+                n = sum(1 for (x, y) in pts if prgb[((y + dy) * pw + x + dx) * 3:((y + dy) * pw + x + dx) * 3 + 3] == cap[(x, y)])
+                best = max(best, n)
+    tap.ok(pw and best >= 0.95 * len(pts) and len(set(cap.values())) >= 2,
+           'the web console in headless Chromium: the page connects and shows the same screen as the RFB '
+           'capture', f'{best} of {len(pts)} sampled pixels match; {page}')
 a.close()
 b.close()
 r = control(ctl, {'command': 'status'})
 vs = ((r.get('console') or {}).get('video') or {})
 tap.ok(vs.get('bad_messages') == 0 and vs.get('refused_vram') == 0 and vs.get('refused_modes') == 0,
        'the guest\'s video messages were all well-formed', json.dumps(vs))
-proc.kill()
-proc.wait()
-stderr.close()
+rc, out, err = svc.cli('stop-vm', 'screen', '--turn-off')
 ok, desc, diag = lc.check_guest_health(console(), status=r)
 tap.ok(ok, desc, diag)
 tap.done()
+svc.stop()

@@ -48,12 +48,13 @@ class RfbClient:
             pass
 
     def _recv(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise RfbError(f'connection closed ({len(buf)} of {n} bytes)')
-            buf += chunk
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = self.sock.recv_into(view[got:], n - got)
+            if not k:
+                raise RfbError(f'connection closed ({got} of {n} bytes)')
+            got += k
         self.bytes_in += n
         return bytes(buf)
 
@@ -268,3 +269,25 @@ def read_png_rgb(path):
         else:
             out += line
     return w, h, bytes(out)
+
+
+def read_messages(clients):
+    """One server message on each client, read at the same time (the server writes to its
+    clients one after the other, each in full: a client not being read would hold the others
+    up). Returns the messages in the clients' order; an exception in any is raised."""
+    import threading
+    out, errors = [None] * len(clients), []
+
+    def one(i):
+        try:
+            out[i] = clients[i].read_message()
+        except Exception as e:  # noqa: BLE001 - handed to the caller
+            errors.append(e)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
