@@ -33,8 +33,9 @@ eval "$(tools/guest-kit/build.sh --rootdisk)"
 state=$(mktemp -d /tmp/parvis-demo.XXXXXX)
 export PARVIS_SOCKET="$state/vmms.sock"
 parvis=build/src/cli/parvis
+# --web: the VMs' screens in a browser (docs/console.md), on loopback port 6080.
 build/src/vmms/parvis-vmms --state-dir "$state/state" --socket "$PARVIS_SOCKET" \
-	2>"$state/vmms.log" &
+	--web 127.0.0.1:6080 2>"$state/vmms.log" &
 vmms=$!
 cleanup() {
 	"$parvis" stop-vm demo --turn-off >/dev/null 2>&1 || true
@@ -49,11 +50,13 @@ for _ in $(seq 100); do [[ -S "$PARVIS_SOCKET" ]] && break; sleep 0.05; done
 echo "demo: converting the Debian root disk to VHDX..." >&2
 "$parvis" vhd convert "$KIT_ROOTDISK" "$state/debian.vhdx" --format vhdx --dynamic
 "$parvis" new-vm demo --memory 512M --cpus 2 --kernel "$KIT_VMLINUX" --disk "$state/debian.vhdx" \
-	--cmdline "$KIT_CMDLINE root=/dev/sda1 rw rootwait init=/bin/bash ip=dhcp" "$@"
+	--cmdline "$KIT_CMDLINE console=tty0 console=ttyS0 root=/dev/sda1 rw rootwait init=/bin/bash ip=dhcp" "$@"
 "$parvis" new-vmswitch "Default Switch" --switch-type nat
 "$parvis" add-vmnetworkadapter demo --switch "Default Switch"
 "$parvis" start-vm demo
 "$parvis" get-vm
 "$parvis" get-vmnetworkadapter demo
+echo "demo: its screen: open $("$parvis" connect demo --web) in a browser," >&2
+echo "      or: $parvis get-vmscreenshot demo screen.png; vncviewer $("$parvis" connect demo)" >&2
 echo "demo: attaching the console; Ctrl-] detaches (the VM is then turned off)" >&2
 "$parvis" console demo

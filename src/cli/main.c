@@ -7,6 +7,10 @@
  * Errors go to stderr with a non-zero exit status; verbs that print data
  * print JSON with --json.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -23,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/rfb_capture.h"
 #include "base/compiler.h"
 #include "base/size.h"
 #include "cli/net.h"
@@ -356,6 +361,10 @@ enum {
 	O_READONLY,
 	O_LUN,
 	O_COMPAT,
+	O_NO_VIDEO,
+	O_VIDEO,
+	O_WEB,
+	O_VIEWER,
 	O_MAXIMUM,
 	O_RESERVE,
 	O_WEIGHT,
@@ -380,6 +389,10 @@ static const struct option all_options[] = {
 	{"readonly", no_argument, NULL, O_READONLY},
 	{"lun", required_argument, NULL, O_LUN},
 	{"compatibility-for-migration", required_argument, NULL, O_COMPAT},
+	{"no-video", no_argument, NULL, O_NO_VIDEO},
+	{"video", required_argument, NULL, O_VIDEO},
+	{"web", no_argument, NULL, O_WEB},
+	{"viewer", no_argument, NULL, O_VIEWER},
 	{"maximum", required_argument, NULL, O_MAXIMUM},
 	{"reserve", required_argument, NULL, O_RESERVE},
 	{"relative-weight", required_argument, NULL, O_WEIGHT},
@@ -395,6 +408,7 @@ struct args {
 	const char *extra_positional;
 	struct json_object *params;
 	bool force, turn_off;
+	bool web, viewer; /* connect */
 	const char
 		*maximum; /* --maximum: a percentage (set-vmprocessor) or a size (set-vmmemory) */
 };
@@ -528,6 +542,18 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 					       c == O_RESERVE ? "reserve" : "relative_weight",
 					       json_object_new_int64((int64_t)n));
 			break;
+		case O_NO_VIDEO:
+			json_object_object_add(a->params, "video", json_object_new_boolean(0));
+			break;
+		case O_VIDEO:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error(v->name, "--video: '%s' is not on or off",
+						   optarg);
+			json_object_object_add(a->params, "video",
+					       json_object_new_boolean(!strcmp(optarg, "on")));
+			break;
+		case O_WEB: a->web = true; break;
+		case O_VIEWER: a->viewer = true; break;
 		case O_COMPAT:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				return usage_error(
@@ -1124,6 +1150,207 @@ static int verb_console(struct args *a)
 	return r;
 }
 
+/* --- the screen (docs/console.md) --- */
+
+static int fd_read(void *opaque, void *buf, size_t len)
+{
+	int fd = *(int *)opaque;
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fd_write(void *opaque, const void *buf, size_t len)
+{
+	int fd = *(int *)opaque;
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A connection to the VM's screen, from the service (its run directory is root's). */
+static int screen_fd(struct args *a, struct json_object **res, int *fd)
+{
+	int r;
+
+	json_object_object_add(a->params, "connect", json_object_new_boolean(1));
+	r = call_fd("connect-vm", json_object_get(a->params), res, fd);
+	if (r)
+		return r;
+	if (*fd < 0) {
+		fprintf(stderr,
+			"parvis %s: the service passed no screen socket (an older "
+			"service?)\n",
+			a->verb->name);
+		json_object_put(*res);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+static int verb_screenshot(struct args *a)
+{
+	struct json_object *res;
+	struct rfb_frame frame;
+	const char *why = NULL;
+	int r, fd;
+
+	if (!a->extra_positional)
+		return usage_error(a->verb->name, "where to? give FILE.png");
+	r = screen_fd(a, &res, &fd);
+	if (r)
+		return r;
+	json_object_put(res);
+	{
+		struct timeval tv = {.tv_sec = 30};
+
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
+	r = rfb_capture(fd_read, fd_write, &fd, &frame, &why);
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "parvis get-vmscreenshot: VM '%s': %s\n", a->name,
+			why ? why : strerror(-r));
+		return EXIT_FAILED;
+	}
+	r = rfb_frame_save_png(&frame, a->extra_positional);
+	if (r < 0) {
+		fprintf(stderr, "parvis get-vmscreenshot: %s: %s\n", a->extra_positional,
+			strerror(-r));
+		rfb_frame_fini(&frame);
+		return EXIT_FAILED;
+	}
+	if (json_out)
+		printf("{\"file\": \"%s\", \"width\": %u, \"height\": %u}\n", a->extra_positional,
+		       frame.width, frame.height);
+	else
+		printf("%s: %ux%u screen of VM '%s'\n", a->extra_positional, frame.width,
+		       frame.height, a->name);
+	rfb_frame_fini(&frame);
+	return EXIT_OK;
+}
+
+/*
+ * --viewer: a loopback port that relays one connection to the screen socket, and a VNC
+ * viewer started on it (the first of the known ones installed).
+ */
+static int run_viewer(struct args *a, int vnc)
+{
+	static const char *const viewers[] = {"vncviewer",  "xtightvncviewer", "xvnc4viewer",
+					      "gvncviewer", "remmina",	       NULL};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	char target[64], path[PATH_MAX];
+	const char *viewer = NULL;
+	int l, c;
+	pid_t pid;
+
+	for (unsigned i = 0; viewers[i] && !viewer; i++) {
+		const char *dirs = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
+		char *copy = strdup(dirs), *save = NULL;
+
+		for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+			snprintf(path, sizeof(path), "%s/%s", d, viewers[i]);
+			if (access(path, X_OK) == 0) {
+				viewer = viewers[i];
+				break;
+			}
+		}
+		free(copy);
+	}
+	if (!viewer) {
+		fprintf(stderr, "parvis connect --viewer: no VNC viewer installed (vncviewer, "
+				"xtightvncviewer, gvncviewer or remmina); without --viewer, parvis "
+				"connect prints the address for one\n");
+		return EXIT_FAILED;
+	}
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0) {
+		perror("parvis connect --viewer");
+		return EXIT_FAILED;
+	}
+	snprintf(target, sizeof(target), "127.0.0.1::%u", ntohs(sa.sin_port));
+	pid = fork();
+	if (pid == 0) {
+		execlp(viewer, viewer, target, (char *)NULL);
+		_exit(127);
+	}
+	c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	if (c < 0)
+		return EXIT_FAILED;
+	fprintf(stderr, "VM '%s': %s shows its screen\n", a->name, viewer);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = vnc, .events = POLLIN}};
+		char buf[65536];
+		ssize_t n;
+		int i;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < 2; i++)
+			if (p[i].revents) {
+				n = read(p[i].fd, buf, sizeof(buf));
+				if (n <= 0 || fd_write(i ? &c : &vnc, buf, (size_t)n) < 0)
+					goto done;
+			}
+	}
+done:
+	close(c);
+	waitpid(pid, NULL, 0);
+	return EXIT_OK;
+}
+
+static int verb_connect(struct args *a)
+{
+	struct json_object *res;
+	int r, fd = -1;
+
+	if (a->viewer) {
+		r = screen_fd(a, &res, &fd);
+		if (r)
+			return r;
+		json_object_put(res);
+		r = run_viewer(a, fd);
+		close(fd);
+		return r;
+	}
+	if (a->web)
+		json_object_object_add(a->params, "web", json_object_new_boolean(1));
+	r = call("connect-vm", json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out)
+		print_json(res);
+	else if (a->web)
+		printf("http://127.0.0.1:%.0f%s\n", jnum(res, "web_port"), jstr(res, "web_path"));
+	else
+		printf("%s\n", jstr(res, "socket"));
+	json_object_put(res);
+	return EXIT_OK;
+}
+
 static int verb_help(struct args *a)
 {
 	return print_help(a->name);
@@ -1131,10 +1358,12 @@ static int verb_help(struct args *a)
 
 /* The verbs, in the order `parvis help` lists them. */
 static const struct verb verbs[] = {
-	{"new-vm", verb_new_vm, "memory,cpus,kernel,initrd,cmdline,boot-disk,disk,notes,json", true,
+	{"new-vm", verb_new_vm,
+	 "memory,cpus,kernel,initrd,cmdline,boot-disk,disk,notes,no-video,json", true,
 	 "new-vm NAME [--memory SIZE] [--cpus N] (--kernel FILE [--initrd FILE] [--cmdline STR] | "
-	 "--boot-disk FILE) [--disk FILE]... [--notes TEXT] [--json]",
-	 "Creates a VM (Off). Memory defaults to 512M, vCPUs to 1."},
+	 "--boot-disk FILE) [--disk FILE]... [--notes TEXT] [--no-video] [--json]",
+	 "Creates a VM (Off). Memory defaults to 512M, vCPUs to 1. Every VM has a screen,\n"
+	 "keyboard and mouse (synthetic video; parvis connect) unless --no-video."},
 	{"get-vm", verb_get_vm, "json", false, "get-vm [NAME] [--json]",
 	 "Lists VMs: name, state, CPU usage, memory assigned, uptime, status."},
 	{"start-vm", verb_start_vm, "json", true, "start-vm NAME [--json]",
@@ -1154,8 +1383,9 @@ static const struct verb verbs[] = {
 	 "Deletes an Off or Critical VM from the inventory; --force turns a running one off "
 	 "first.\n"
 	 "Disk files are never deleted."},
-	{"set-vm", verb_set_vm, "cpus,memory,cmdline,notes,name,json", true,
-	 "set-vm NAME [--cpus N] [--memory SIZE] [--cmdline STR] [--name NEW] [--notes TEXT]",
+	{"set-vm", verb_set_vm, "cpus,memory,cmdline,notes,name,video,json", true,
+	 "set-vm NAME [--cpus N] [--memory SIZE] [--cmdline STR] [--name NEW] [--notes TEXT]\n"
+	 "             [--video on|off]",
 	 "Changes a VM's settings; all but --notes only while it is Off."},
 	{"add-vmharddiskdrive", verb_disk, "path,readonly,lun,json", true,
 	 "add-vmharddiskdrive NAME [--path] FILE [--readonly] [--lun N] [--json]",
@@ -1195,6 +1425,14 @@ static const struct verb verbs[] = {
 	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
 	 "The VM's state transitions with their time, who caused them (the API caller; \"-\" for\n"
 	 "the service or the guest) and the reason."},
+	{"connect", verb_connect, "web,viewer,json", true,
+	 "connect NAME [--web | --viewer] [--json]",
+	 "The VM's screen, keyboard and mouse (Hyper-V's VMConnect): prints the RFB (VNC)\n"
+	 "socket's path (for root: its directory is the service's); --web prints a URL that\n"
+	 "opens the screen in a browser (the service's --web console; a token, valid 10\n"
+	 "minutes); --viewer starts a VNC viewer, if one is installed, on a relay."},
+	{"get-vmscreenshot", verb_screenshot, "json", true,
+	 "get-vmscreenshot NAME FILE.png [--json]", "Saves the VM's screen as it is now (PNG)."},
 	{"console", verb_console, "", true, "console NAME",
 	 "Attaches this terminal to the VM's serial console (COM1). Ctrl-] detaches.\n"
 	 "One client at a time; everything the guest writes is also in the console log."},

@@ -43,6 +43,7 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_REMOVE_VMNETWORKADAPTERACL] = "remove-vmnetworkadapteracl",
 	[API_CALL_SUBSCRIBE] = "subscribe",
 	[API_CALL_VERSION] = "version",
+	[API_CALL_CONNECT_VM] = "connect-vm",
 };
 
 const char *api_call_name(enum api_call call)

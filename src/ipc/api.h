@@ -58,6 +58,7 @@ enum api_call {
 	API_CALL_REMOVE_VMNETWORKADAPTERACL,
 	API_CALL_SUBSCRIBE,
 	API_CALL_VERSION,
+	API_CALL_CONNECT_VM, /* the screen (docs/console.md): its socket, a connection, a web URL */
 	API_CALL_COUNT,
 };
 

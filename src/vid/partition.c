@@ -138,6 +138,48 @@ static int add_memory_slots(struct partition *p)
 	return 0;
 }
 
+/* Device slots come after every RAM region's (guest_memory has a handful). */
+#define DEVICE_SLOT_BASE 32u
+
+static int set_slot(struct partition *p, unsigned id, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region slot = {
+		.slot = id,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	return ioctl(p->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0 ? -errno : 0;
+}
+
+int partition_set_device_memory(struct partition *p, unsigned slot, uint64_t gpa, void *hva,
+				uint64_t size)
+{
+	unsigned id = DEVICE_SLOT_BASE + slot, i;
+	int r;
+
+	if (slot >= PARTITION_DEVICE_SLOTS)
+		return -EINVAL;
+	if (gpa != UINT64_MAX) {
+		if (!size || !IS_ALIGNED(gpa | size | (uintptr_t)hva, 4096) || gpa + size < gpa)
+			return -EINVAL;
+		for (i = 0; i < guest_memory_region_count(p->mem); i++) {
+			const struct guest_memory_region *m = guest_memory_region(p->mem, i);
+
+			if (gpa < m->gpa + m->size && m->gpa < gpa + size)
+				return -EINVAL;
+		}
+	}
+	/* KVM moves a slot only at the same size: delete, then create (both no-ops if absent). */
+	r = set_slot(p, id, 0, 0, NULL);
+	if (r < 0 && r != -EINVAL)
+		return r;
+	if (gpa == UINT64_MAX)
+		return 0;
+	return set_slot(p, id, gpa, size, hva);
+}
+
 /* Sends the whole synthetic MSR range to user space, whatever KVM would do with it. */
 static int install_msr_filter(struct partition *p)
 {
@@ -175,13 +217,13 @@ static void probe_native(struct cpu_host *host)
 		host->native_leaf1 = (struct cpuid_leaf){.function = 1, .reg = {a, b, c, d}};
 	if (__get_cpuid_max(0, NULL) >= 7) {
 		__cpuid_count(7, 0, a, b, c, d);
-		host->native_leaf7 = (struct cpuid_leaf){.function = 7, .indexed = true,
-							 .reg = {a, b, c, d}};
+		host->native_leaf7 =
+			(struct cpuid_leaf){.function = 7, .indexed = true, .reg = {a, b, c, d}};
 	}
 	if (__get_cpuid_max(0, NULL) >= 0xD) {
 		__cpuid_count(0xD, 1, a, b, c, d);
-		host->native_leafd1 = (struct cpuid_leaf){.function = 0xD, .index = 1, .indexed = true,
-							  .reg = {a, b, c, d}};
+		host->native_leafd1 = (struct cpuid_leaf){
+			.function = 0xD, .index = 1, .indexed = true, .reg = {a, b, c, d}};
 	}
 	if ((unsigned)__get_cpuid_max(0x80000000, NULL) < 0x80000004u)
 		return;
@@ -279,7 +321,9 @@ const struct cpu_model *partition_cpu_model(const struct partition *p)
 int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, uint32_t eax,
 			uint32_t ebx, uint32_t ecx, uint32_t edx)
 {
-	struct cpuid_leaf l = {.function = function, .index = index, .indexed = index != 0,
+	struct cpuid_leaf l = {.function = function,
+			       .index = index,
+			       .indexed = index != 0,
 			       .reg = {eax, ebx, ecx, edx}};
 
 	if (p->started)

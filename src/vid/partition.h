@@ -123,6 +123,19 @@ bool partition_is_pvm(const struct partition *p);
 struct irq_line partition_irq_line(struct partition *p, unsigned gsi);
 /* The wire devices use to ask for power off / reset: it stops the partition. */
 struct power_control partition_power_control(struct partition *p);
+/*
+ * Device memory: host memory (hva, size bytes, both page-aligned) that the
+ * guest sees at gpa as memory, through a KVM memory slot of its own, so the
+ * guest's stores cost no exits: a video card's VRAM. `slot` is
+ * 0..PARTITION_DEVICE_SLOTS-1; a new gpa replaces where that slot was;
+ * gpa UINT64_MAX removes it. The range must not overlap RAM (-EINVAL) or
+ * another slot (KVM's -EEXIST). Any thread; the caller keeps hva mapped
+ * while the slot exists.
+ */
+#define PARTITION_DEVICE_SLOTS 4u
+int partition_set_device_memory(struct partition *p, unsigned slot, uint64_t gpa, void *hva,
+				uint64_t size) must_check;
+
 /* Injects a message-signalled interrupt (any thread, does not stop vCPUs). */
 int partition_signal_msi(struct partition *p, uint64_t address, uint32_t data) must_check;
 

@@ -62,6 +62,7 @@ static const struct {
 	[API_CALL_REMOVE_VMNETWORKADAPTERACL] = {ACCESS_ADMIN, true},
 	[API_CALL_SUBSCRIBE] = {ACCESS_OPERATOR, false},
 	[API_CALL_VERSION] = {ACCESS_OPERATOR, false},
+	[API_CALL_CONNECT_VM] = {ACCESS_OPERATOR, false},
 };
 
 static bool in_group(gid_t primary, const gid_t *groups, unsigned n, gid_t g)

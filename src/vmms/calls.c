@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
+#include "vmms/web_console.h"
 #include "vmms/audit.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
@@ -52,6 +53,22 @@ static double vm_uptime(const struct vm *vm)
 	    !vm_state_has_worker(vm->rec.state))
 		return 0;
 	return json_object_get_double(v) + (double)(time_monotonic_ns() - vm->status_ns) / 1e9;
+}
+
+/* Whether a console (an RFB client) is attached, from the worker's last status. */
+static struct json_object *console_json(const struct vm *vm)
+{
+	struct json_object *c, *s, *v, *o = json_object_new_object();
+	int64_t clients = 0;
+
+	if (vm->status && vm_state_has_worker(vm->rec.state) &&
+	    json_object_object_get_ex(vm->status, "console", &c) &&
+	    json_object_object_get_ex(c, "server", &s) &&
+	    json_object_object_get_ex(s, "clients", &v))
+		clients = json_object_get_int64(v);
+	json_object_object_add(o, "attached", json_object_new_boolean(clients > 0));
+	json_object_object_add(o, "clients", json_object_new_int64(clients));
+	return o;
 }
 
 struct json_object *svc_vm_json(const struct vm *vm)
@@ -98,6 +115,8 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	json_object_object_add(o, "pid", vm->pid ? json_object_new_int(vm->pid) : NULL);
 	STR("console_log", vm->paths.console_log);
 	STR("worker_log", vm->paths.log);
+	json_object_object_add(o, "video", json_object_new_boolean(!vm->rec.no_video));
+	json_object_object_add(o, "console", console_json(vm));
 #undef STR
 	return o;
 }
@@ -297,6 +316,7 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 			  *notes = NULL;
 	uint64_t memory = 512ull << 20, cpus = 1;
 	struct json_object *disks = NULL;
+	bool video = true;
 	char why[256], rkernel[PATH_MAX], rinitrd[PATH_MAX], rboot[PATH_MAX];
 	struct vm *vm;
 	size_t i, ndisks;
@@ -310,7 +330,8 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
 	    api_param_string(req, "boot_disk", false, VM_PATH_MAX, &boot_disk, err) < 0 ||
 	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
-	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &disks, err) < 0)
+	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &disks, err) < 0 ||
+	    api_param_bool(req, "video", &video, err) < 0)
 		return NULL;
 	if (vm_name_check(name, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "%s", why);
@@ -366,6 +387,7 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	vm->rec.name = strdup(name);
 	vm->rec.cpus = (unsigned)cpus;
 	vm->rec.memory_bytes = memory;
+	vm->rec.no_video = !video;
 #define DUP(f, v) vm->rec.f = (v) ? strdup(v) : NULL
 	vm->rec.kernel = kernel ? strdup(rkernel) : NULL;
 	vm->rec.initrd = initrd ? strdup(rinitrd) : NULL;
@@ -452,6 +474,7 @@ static void remove_run_dir(const struct worker_paths *wp)
 	unlink(wp->record);
 	unlink(wp->control);
 	unlink(wp->console);
+	unlink(wp->vnc);
 	rmdir(wp->dir);
 }
 
@@ -530,18 +553,21 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 	uint64_t cpus = 0, memory = 0;
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct vm_record saved;
+	bool video = false, has_video = json_object_object_get_ex(req->params, "video", NULL);
 	char why[256];
 	int r;
 
-	if (!vm || api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
+	if (!vm || (has_video && api_param_bool(req, "video", &video, err) < 0) ||
+	    api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
 	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &memory, err) < 0 ||
 	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
 	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
 	    api_param_string(req, "new_name", false, 1024, &new_name, err) < 0)
 		return NULL;
-	if ((cpus || memory || cmdline || new_name) &&
+	if ((cpus || memory || cmdline || new_name || has_video) &&
 	    svc_need_state(vm, "set-vm", off, 1,
-			   "vCPUs, memory, command line and name change only while Off", err) < 0)
+			   "vCPUs, memory, command line, video and name change only while Off",
+			   err) < 0)
 		return NULL;
 	if (vm->unreadable) {
 		api_error_set(err, API_ERR_STATE,
@@ -566,6 +592,8 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 	saved = vm->rec; /* shallow: pointers replaced below are freed only on success */
 	if (cpus)
 		vm->rec.cpus = (unsigned)cpus;
+	if (has_video)
+		vm->rec.no_video = !video;
 	if (memory)
 		vm->rec.memory_bytes = memory;
 	if (cmdline)
@@ -888,6 +916,71 @@ static struct json_object *call_get_console(struct service *svc, const struct ap
 	return res;
 }
 
+/*
+ * connect-vm (parvis connect): the VM's screen. Its RFB socket's path; with "connect", a
+ * connection to it passed with the answer (the run directory is root's: an operator gets the
+ * screen without reading the directory); with "web", a URL of the web console with a token
+ * for this VM (web_console.h).
+ */
+static struct json_object *call_connect_vm(struct service *svc, const struct api_request *req,
+					   int *ret_fd, struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err);
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	bool connect_it = false, web = false;
+	struct json_object *res;
+	char url[256];
+	int fd;
+
+	if (!vm || api_param_bool(req, "connect", &connect_it, err) < 0 ||
+	    api_param_bool(req, "web", &web, err) < 0)
+		return NULL;
+	if (vm->rec.no_video) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' has no video (parvis set-vm %s --video on, while it is Off)",
+			      vm->rec.name, vm->rec.name);
+		return NULL;
+	}
+	if (!vm_state_has_worker(vm->rec.state)) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' is %s: its screen exists while it runs (parvis start-vm %s)",
+			      vm->rec.name, vm_state_name(vm->rec.state), vm->rec.name);
+		return NULL;
+	}
+	if (web && !svc->cfg.web) {
+		api_error_set(err, API_ERR_STATE,
+			      "the service has no web console: start parvis-vmms with --web PORT");
+		return NULL;
+	}
+	if (web && web_console_issue(svc->cfg.web, vm->paths.vnc, url, sizeof(url)) < 0) {
+		api_error_set(err, API_ERR_HOST, "cannot make a web console token");
+		return NULL;
+	}
+	if (connect_it) {
+		memcpy(addr.sun_path, vm->paths.vnc,
+		       strnlen(vm->paths.vnc, sizeof(addr.sun_path) - 1));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+			api_error_set(err, API_ERR_WORKER,
+				      "VM '%s': cannot connect to its screen %s: %s", vm->rec.name,
+				      vm->paths.vnc, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		*ret_fd = fd;
+	}
+	res = json_object_new_object();
+	json_object_object_add(res, "socket", json_object_new_string(vm->paths.vnc));
+	json_object_object_add(res, "passed", json_object_new_boolean(connect_it));
+	if (web) {
+		json_object_object_add(res, "web_port",
+				       json_object_new_int((int)web_console_port(svc->cfg.web)));
+		json_object_object_add(res, "web_path", json_object_new_string(url));
+	}
+	return res;
+}
+
 static struct json_object *call_get_history(struct service *svc, const struct api_request *req,
 					    struct api_error *err)
 {
@@ -956,6 +1049,7 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_REMOVE_VMHARDDISKDRIVE: res = call_remove_disk(svc, req, &err); break;
 	case API_CALL_GET_VMINTEGRATIONSERVICE: res = call_get_ic(svc, req, &err); break;
 	case API_CALL_GET_VMCONSOLE: res = call_get_console(svc, req, ret_fd, &err); break;
+	case API_CALL_CONNECT_VM: res = call_connect_vm(svc, req, ret_fd, &err); break;
 	case API_CALL_GET_VMHISTORY: res = call_get_history(svc, req, &err); break;
 	case API_CALL_SET_VMPROCESSOR: res = svc_call_set_processor(svc, req, &err); break;
 	case API_CALL_GET_VMPROCESSOR: res = svc_call_get_processor(svc, req, &err); break;

@@ -50,6 +50,11 @@ struct vm_record {
 	unsigned cpus;
 	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
 	bool processor_compat;
+	/*
+	 * No synthetic video, keyboard and mouse (new-vm --no-video, set-vm --video off): every
+	 * VM has them by default, as on Hyper-V (docs/console.md).
+	 */
+	bool no_video;
 	uint64_t memory_bytes;
 	/*
 	 * Resource controls (the VM's cgroup, cgroup.h), as Hyper-V's Set-VMProcessor and

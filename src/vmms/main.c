@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
+#include "vmms/web_console.h"
 #include "vmms/audit.h"
 #include "vmms/worker.h"
 #include "vmms/inventory.h"
@@ -45,6 +46,7 @@ struct options {
 	bool no_jail;
 	uint32_t jail_first, jail_count;
 	const char *admin_group, *operator_group, *audit_log;
+	const char *web; /* --web [HOST:]PORT: the web console (docs/console.md) */
 	const char *storage_dirs[MAX_STORAGE_DIRS];
 	unsigned nstorage_dirs;
 };
@@ -354,6 +356,8 @@ static void usage(FILE *out)
 	      "\n"
 	      "  --state-dir DIR  VM files (DIR/vms/ID.json), workers' files (DIR/run/ID/)\n"
 	      "  --socket PATH    the API socket\n"
+	      "  --web [HOST:]PORT  the web console (noVNC) on that port, loopback unless a\n"
+	      "                   HOST is given (docs/console.md); off by default\n"
 	      "  --vmwp PATH      the worker binary (default: beside this program, else PATH)\n"
 	      "  --jail-uids FIRST-LAST  the uids (and gids) given to the VMs' jailed workers,\n"
 	      "                   one per VM (default 2130706432-2130771967; docs/security.md)\n"
@@ -426,6 +430,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"operator-group", required_argument, NULL, 'O'},
 		{"storage-dir", required_argument, NULL, 'S'},
 		{"audit-log", required_argument, NULL, 'L'},
+		{"web", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{0},
@@ -451,6 +456,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'A': o->admin_group = optarg; break;
 		case 'O': o->operator_group = optarg; break;
 		case 'L': o->audit_log = optarg; break;
+		case 'W': o->web = optarg; break;
 		case 'S':
 			if (o->nstorage_dirs == MAX_STORAGE_DIRS) {
 				pv_log(LOG_ERR, "--storage-dir: at most %d", MAX_STORAGE_DIRS);
@@ -580,6 +586,13 @@ int main(int argc, char **argv)
 	}
 	cfg.jail_uid_first = o.jail_count ? o.jail_first : SERVICE_JAIL_UID_FIRST;
 	cfg.jail_uid_count = o.jail_count ? o.jail_count : SERVICE_JAIL_UID_COUNT;
+	if (o.web && web_console_new(o.web, WEB_NOVNC_DIR, &cfg.web, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		r = 1;
+		goto out;
+	}
+	if (cfg.web)
+		pv_log(LOG_INFO, "web console on port %u", web_console_port(cfg.web));
 	r = service_new(&cfg, &svc, err, sizeof(err));
 	if (r < 0) {
 		pv_log(LOG_ERR, "%s", err);

@@ -152,6 +152,11 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		 vm->paths.console_log);
 	json_object_object_add(o, "serial", json_object_new_string(serial));
 	json_object_object_add(o, "control", json_object_new_string(vm->paths.control));
+	/* The screen on a socket in the run directory (root's): the service hands it out. */
+	if (vm->rec.no_video)
+		json_object_object_add(o, "video", json_object_new_boolean(0));
+	else
+		json_object_object_add(o, "vnc", json_object_new_string(vm->paths.vnc));
 	json_object_object_add(o, "exit-status-file",
 			       json_object_new_string(vm->paths.exit_status));
 	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));

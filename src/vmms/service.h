@@ -20,6 +20,8 @@ struct audit_log;
 
 struct service;
 
+struct web_console;
+
 struct service_config {
 	const char *state_dir; /* absolute */
 	const char *vmwp;      /* the worker binary */
@@ -36,6 +38,7 @@ struct service_config {
 	const char *const *storage_dirs; /* resolved, absolute; the caller keeps them */
 	unsigned nstorage_dirs;
 	struct audit_log *audit; /* the audit log (audit.h); NULL: none */
+	struct web_console *web; /* --web: the web console (web_console.h), or NULL */
 };
 
 /* The default range of the VMs' uids: far above login accounts and /etc/subuid ranges. */

@@ -30,11 +30,12 @@ int worker_paths_init(struct worker_paths *wp, const char *state_dir, const char
 	snprintf(wp->control, sizeof(wp->control), "%s/control.sock", wp->dir);
 	snprintf(wp->console, sizeof(wp->console), "%s/console.sock", wp->dir);
 	snprintf(wp->console_log, sizeof(wp->console_log), "%s/console.log", wp->dir);
+	snprintf(wp->vnc, sizeof(wp->vnc), "%s/vnc.sock", wp->dir);
 	snprintf(wp->log, sizeof(wp->log), "%s/worker.log", wp->dir);
 	snprintf(wp->exit_status, sizeof(wp->exit_status), "%s/exit-status", wp->dir);
 	snprintf(wp->record, sizeof(wp->record), "%s/worker.json", wp->dir);
 	if (strlen(wp->control) >= sizeof(un.sun_path) ||
-	    strlen(wp->console) >= sizeof(un.sun_path))
+	    strlen(wp->console) >= sizeof(un.sun_path) || strlen(wp->vnc) >= sizeof(un.sun_path))
 		return -ENAMETOOLONG;
 	return 0;
 }

@@ -21,6 +21,7 @@ struct worker_paths {
 	char control[600];     /* control.sock */
 	char console[600];     /* console.sock */
 	char console_log[600]; /* console.log: everything the guest wrote to COM1 */
+	char vnc[600];	       /* vnc.sock: the screen over RFB (docs/console.md) */
 	char log[600];	       /* worker.log: the worker's stderr */
 	char exit_status[600]; /* exit-status: written by the worker before it exits */
 	char record[600];      /* worker.json: pid and start time */

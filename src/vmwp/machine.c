@@ -31,6 +31,7 @@
 #include "vmwp/sandbox.h"
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
+#include "vmwp/vmconnect.h"
 
 struct machine {
 	struct partition *partition;
@@ -45,6 +46,7 @@ struct machine {
 	struct pci_host *pci;
 	struct acpi_pm *pm;
 	struct post_port *post;
+	struct vmconnect *vmconnect; /* screen, keyboard, mouse; NULL with --no-video */
 };
 
 /* Boot files larger than this are not boot files (a guest gets at most its RAM). */
@@ -308,8 +310,8 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 }
 
 int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
-		struct console *com2, struct machine **ret, bool *config_error, char *err,
-		size_t errlen)
+		struct console *com2, struct rfb_server *screen, struct machine **ret,
+		bool *config_error, char *err, size_t errlen)
 {
 	struct partition_config pcfg = {
 		.memory_bytes = cfg->memory_bytes,
@@ -354,6 +356,12 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 	if (r < 0)
 		goto fail;
 	r = add_devices(m, err, errlen);
+	if (r == 0 && !cfg->no_video) {
+		r = vmconnect_new(m->partition, m->pci, m->vmbus, screen, &m->vmconnect);
+		if (r < 0)
+			snprintf(err, errlen, "console devices (video, keyboard, mouse): %s",
+				 strerror(-r));
+	}
 	if (r == 0)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
 	if (r < 0)
@@ -378,6 +386,7 @@ struct machine *machine_free(struct machine *m)
 		console_attach(m->com2_console, NULL);
 	if (m->partition)
 		partition_stop_and_join(m->partition);
+	vmconnect_free(m->vmconnect);
 	post_port_free(m->post);
 	acpi_pm_free(m->pm);
 	pci_host_free(m->pci);
@@ -417,6 +426,11 @@ struct storage *machine_storage(struct machine *m)
 struct network *machine_network(struct machine *m)
 {
 	return m->network;
+}
+
+struct vmconnect *machine_vmconnect(struct machine *m)
+{
+	return m->vmconnect;
 }
 
 void machine_press_power_button(struct machine *m)

@@ -15,6 +15,7 @@
 #include "vmwp/network.h"
 #include "vmwp/storage.h"
 #include "vmwp/vm_config.h"
+#include "vmwp/rfb_server.h"
 #include "vmwp/vmbus_host.h"
 
 struct machine;
@@ -44,8 +45,8 @@ void boot_files_release(struct boot_files *files);
  * or the host's (exit 2); err names the problem.
  */
 int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
-		struct console *com2, struct machine **ret, bool *config_error, char *err,
-		size_t errlen) must_check;
+		struct console *com2, struct rfb_server *screen, struct machine **ret,
+		bool *config_error, char *err, size_t errlen) must_check;
 struct machine *machine_free(struct machine *m);
 
 struct partition *machine_partition(struct machine *m);
@@ -57,5 +58,7 @@ struct vmbus_host *machine_vmbus(struct machine *m);
 struct storage *machine_storage(struct machine *m);
 /* The synthetic network adapters. */
 struct network *machine_network(struct machine *m);
+/* The console devices (NULL with --no-video). */
+struct vmconnect *machine_vmconnect(struct machine *m);
 
 void machine_press_power_button(struct machine *m);

@@ -30,7 +30,9 @@
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
+#include "vmwp/rfb_server.h"
 #include "vmwp/sandbox.h"
+#include "vmwp/vmconnect.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_status.h"
 
@@ -62,6 +64,7 @@ struct worker {
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
 	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
+	struct rfb_server *screen;    /* --vnc / --vnc-tcp console server, or NULL */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -257,8 +260,8 @@ static enum exit_status worker_run(struct worker *w)
 		char err[512];
 		int r;
 
-		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, &m, &config_error, err,
-				sizeof(err));
+		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, &m, &config_error,
+				err, sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
 			exit_stats_fini(&stats);
@@ -686,6 +689,10 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		json_object_object_add(resp, "network",
 				       w->machine ? network_status_json(machine_network(w->machine))
 						  : NULL);
+		json_object_object_add(
+			resp, "console",
+			vmconnect_status_json(w->machine ? machine_vmconnect(w->machine) : NULL,
+					      w->screen));
 	} else if (!strcmp(cmd, "cpu")) {
 		if (w->machine) {
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
@@ -916,6 +923,52 @@ static void close_disks(struct vm_config *cfg)
 	}
 }
 
+/* --vnc-password-file: its first line (docs/console.md). */
+static int read_password(const char *path, char *pw, size_t len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f) {
+		snprintf(err, errlen, "--vnc-password-file %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!fgets(pw, (int)len, f))
+		pw[0] = 0;
+	fclose(f);
+	n = strcspn(pw, "\r\n");
+	pw[n] = 0;
+	if (!n) {
+		snprintf(err, errlen,
+			 "--vnc-password-file %s: empty (the password is its first line)", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The console server, if asked for: its listeners exist before the jail. */
+static int open_screen(struct worker *w, char *err, size_t errlen)
+{
+	struct rfb_server_config rc = {.name = "parvis",
+				       .unix_path = w->cfg.vnc_path,
+				       .tcp = w->cfg.vnc_tcp,
+				       .tcp_fd = w->cfg.vnc_tcp_fd};
+	char pw[128] = "";
+	int r;
+
+	if (w->cfg.no_video || (!w->cfg.vnc_path && !w->cfg.vnc_tcp && w->cfg.vnc_tcp_fd < 0))
+		return 0;
+	if (w->cfg.vnc_password_file) {
+		r = read_password(w->cfg.vnc_password_file, pw, sizeof(pw), err, errlen);
+		if (r < 0)
+			return r;
+		rc.password = pw;
+	}
+	r = rfb_server_new(&rc, &w->screen, err, errlen);
+	explicit_bzero(pw, sizeof(pw));
+	return r;
+}
+
 /* The jail's limits from the configuration (sandbox.h). */
 static int enter_jail(struct worker *w, char *err, size_t errlen)
 {
@@ -1084,6 +1137,11 @@ int main(int argc, char **argv)
 		status = EXIT_BAD_CONFIG;
 		goto out;
 	}
+	if (open_screen(&w, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		status = EXIT_BAD_CONFIG;
+		goto out;
+	}
 	/* Everything on the host is open: from here on, no host path is reachable. */
 	if (w.cfg.jail) {
 		r = enter_jail(&w, err, sizeof(err));
@@ -1102,12 +1160,18 @@ int main(int argc, char **argv)
 		status = EXIT_HOST_ERROR;
 		goto out;
 	}
+	if (w.screen && rfb_server_start(w.screen) < 0) {
+		pv_log(LOG_ERR, "cannot start the console server's thread");
+		status = EXIT_HOST_ERROR;
+		goto out;
+	}
 	console_set_escape_handler(w.com1, console_escape, &w);
 	console_set_escape_handler(w.com2, console_escape, &w);
 	status = worker_run(&w);
 out:
 	write_exit_status(w.exit_status_fd, (int)status);
 	control_free(w.control);
+	rfb_server_free(w.screen);
 	console_free(w.com1);
 	console_free(w.com2);
 	boot_files_release(&w.files);

@@ -357,6 +357,12 @@ static const int process_syscalls[] = {
 	SCMP_SYS(epoll_ctl),
 	SCMP_SYS(epoll_wait),
 	SCMP_SYS(epoll_pwait),
+	/* libvncserver (the console server, rfb_server.c) waits with select and asks a new
+	 * client's address; docs/security.md. */
+	SCMP_SYS(select),
+	SCMP_SYS(pselect6),
+	SCMP_SYS(getpeername),
+	SCMP_SYS(getsockname),
 	SCMP_SYS(accept4),
 	SCMP_SYS(accept),
 	SCMP_SYS(recvfrom),

@@ -26,6 +26,7 @@ void vm_config_init(struct vm_config *cfg)
 		.kernel_fd = -1,
 		.initrd_fd = -1,
 		.jail_mntns_fd = -1,
+		.vnc_tcp_fd = -1,
 	};
 }
 
@@ -44,6 +45,9 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->exit_status_path);
 	free(cfg->exit_stats_path);
 	free(cfg->control_path);
+	free(cfg->vnc_path);
+	free(cfg->vnc_tcp);
+	free(cfg->vnc_password_file);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		disk_config_fini(&cfg->disks[i]);
 	for (unsigned i = 0; i < cfg->nnics; i++)
@@ -130,6 +134,11 @@ enum {
 	OPT_DISK_PARENT,
 	OPT_JAIL,
 	OPT_STORAGE_DIR,
+	OPT_NO_VIDEO,
+	OPT_VNC,
+	OPT_VNC_TCP,
+	OPT_VNC_TCP_FD,
+	OPT_VNC_PASSWORD_FILE,
 };
 
 /* One more directory where parents of differencing disks may be; absolute paths only. */
@@ -175,6 +184,11 @@ static const struct option long_options[] = {
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
 	{"storage-dir", required_argument, NULL, OPT_STORAGE_DIR},
+	{"no-video", no_argument, NULL, OPT_NO_VIDEO},
+	{"vnc", required_argument, NULL, OPT_VNC},
+	{"vnc-tcp", required_argument, NULL, OPT_VNC_TCP},
+	{"vnc-tcp-fd", required_argument, NULL, OPT_VNC_TCP_FD},
+	{"vnc-password-file", required_argument, NULL, OPT_VNC_PASSWORD_FILE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -256,6 +270,11 @@ void vm_config_usage(FILE *out)
 	      "      --exit-status-file FILE  write the exit status there before exiting\n"
 	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
 	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
+	      "      --no-video        no synthetic video, keyboard or mouse (no screen)\n"
+	      "      --vnc PATH        the screen over RFB (VNC) on a Unix socket, no password\n"
+	      "      --vnc-tcp [HOST:]PORT  RFB on TCP (default host 127.0.0.1), with VNC\n"
+	      "                        authentication: needs --vnc-password-file\n"
+	      "      --vnc-password-file FILE  the TCP listener's password (first line)\n"
 	      "  -f, --config FILE     JSON file with the same settings (options given here "
 	      "override it)\n"
 	      "\n"
@@ -331,6 +350,21 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			}
 			break;
 		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
+		case OPT_NO_VIDEO: cfg->no_video = true; break;
+		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
+		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
+		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
+		case OPT_VNC_TCP_FD: {
+			unsigned fd;
+
+			if (parse_cpus(optarg, &fd) < 0 || fd < 3) {
+				snprintf(err, errlen, "--vnc-tcp-fd: '%s' is not a descriptor",
+					 optarg);
+				return -EINVAL;
+			}
+			cfg->vnc_tcp_fd = (int)fd;
+			break;
+		}
 		case OPT_CONTROL: r = set_string(&cfg->control_path, optarg); break;
 		case OPT_DISK:
 			if (cfg->ndisks == VM_CONFIG_MAX_DISKS) {
@@ -426,6 +460,20 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(&cfg->cpu_model, s);
+	}
+	if (!strcmp(key, "vnc") || !strcmp(key, "vnc-tcp") || !strcmp(key, "vnc-password-file")) {
+		if (!s)
+			goto want_string;
+		return set_string(!strcmp(key, "vnc")	    ? &cfg->vnc_path
+				  : !strcmp(key, "vnc-tcp") ? &cfg->vnc_tcp
+							    : &cfg->vnc_password_file,
+				  s);
+	}
+	if (!strcmp(key, "video")) {
+		if (t != json_type_boolean)
+			goto bad_value;
+		cfg->no_video = !json_object_get_boolean(v);
+		return 0;
 	}
 	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
 		if (!s)
@@ -640,6 +688,15 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->cpus == 0) {
 		snprintf(err, errlen, "cpus: 0 is not a number of processors (1 at least)");
+		return -EINVAL;
+	}
+	if ((cfg->vnc_path || cfg->vnc_tcp || cfg->vnc_tcp_fd >= 0) && cfg->no_video) {
+		snprintf(err, errlen, "vnc: the VM has no video (--no-video): nothing to show");
+		return -EINVAL;
+	}
+	if ((cfg->vnc_tcp || cfg->vnc_tcp_fd >= 0) && !cfg->vnc_password_file) {
+		snprintf(err, errlen,
+			 "vnc-tcp: a TCP listener needs a password: give --vnc-password-file FILE");
 		return -EINVAL;
 	}
 	if (cfg->cmdline && strlen(cfg->cmdline) >= CMDLINE_MAX) {

@@ -71,6 +71,20 @@ struct vm_config {
 	uint32_t jail_uid, jail_gid;
 	/* "jail-mntns-fd": parvis-vmms's mount namespace template (sandbox.h); -1: none. */
 	int jail_mntns_fd;
+	/*
+	 * The VM's screen, keyboard and mouse (docs/console.md): the synthetic video, keyboard
+	 * and mouse, on unless "video": false / --no-video; their console server's RFB
+	 * listeners: "vnc" / --vnc PATH, a Unix socket (no password: its permissions are the
+	 * access control), and "vnc-tcp" / --vnc-tcp [HOST:]PORT, TCP with VNC authentication
+	 * by the password in "vnc-password-file" / --vnc-password-file FILE (read at start).
+	 * "vnc-tcp-fd" / --vnc-tcp-fd N: an inherited listening socket instead (the service
+	 * makes it in the host's network namespace for a jailed worker).
+	 */
+	bool no_video;
+	char *vnc_path;
+	char *vnc_tcp;
+	int vnc_tcp_fd; /* -1: none */
+	char *vnc_password_file;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */

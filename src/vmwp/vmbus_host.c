@@ -182,3 +182,9 @@ struct ic_kvp *vmbus_host_kvp(struct vmbus_host *h)
 {
 	return h->kvp;
 }
+
+void vmbus_host_mmio_window(struct vmbus_host *h, uint64_t *base, uint64_t *size)
+{
+	*base = h->acpi.mmio_base;
+	*size = h->acpi.mmio_size;
+}

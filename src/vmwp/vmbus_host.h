@@ -36,3 +36,6 @@ struct ic_heartbeat *vmbus_host_heartbeat(struct vmbus_host *h);
 struct ic_shutdown *vmbus_host_shutdown(struct vmbus_host *h);
 struct ic_timesync *vmbus_host_timesync(struct vmbus_host *h);
 struct ic_kvp *vmbus_host_kvp(struct vmbus_host *h);
+
+/* The VMBus MMIO window the DSDT describes (\_SB.VMOD._CRS), where the guest places VRAM. */
+void vmbus_host_mmio_window(struct vmbus_host *h, uint64_t *base, uint64_t *size);
