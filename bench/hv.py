@@ -18,10 +18,13 @@ One command:  bench/hv.py [--build DIR] [--iterations 100000] [--no-linux] [--cp
    synthetic MSR reads and writes by MSR (the "hv" object of the JSON).
 
 3. The jail's cost per exit: the same loops with the vCPU thread under the
-   jailed worker's vCPU seccomp filter (hv-bench --seccomp, the filter of
-   src/vmwp/sandbox.c) against without, alternated --seccomp-rounds times
-   (medians); the port exit's cost beyond the guest's loop is what an exit
-   costs. Written with the date to bench/results/DATE-hv-seccomp.json.
+   jailed worker's filters (hv-bench --seccomp: the process filter and the
+   vCPU filter stacked on it, src/vmwp/sandbox.c) against without,
+   alternated --seccomp-rounds times (medians); the port exit's cost beyond
+   the guest's loop is what an exit costs. Then the filters' own cost per
+   exit, which the loops cannot resolve on a loaded host: thread CPU time
+   of a KVM ioctl with and without them (hv-bench --ioctl-cost). Written
+   with the date to bench/results/DATE-hv-seccomp.json.
 
 Prints numbers and ratios; asserts nothing (timings never go in tests).
 """
@@ -179,6 +182,20 @@ def main():
     if args.seccomp_rounds:
         c = seccomp_cost(exe, build_dir, args.iterations, args.seccomp_rounds)
         print_seccomp(c)
+        # The filters' own cost per KVM ioctl (thread CPU time, hardly moved by load).
+        io = [json.loads(subprocess.run([exe, '--ioctl-cost', '1000000'], check=True,
+                                        capture_output=True, text=True).stdout)
+              for _ in range(args.seccomp_rounds)]
+        import statistics
+        plain = statistics.median(x['ioctl_cpu_ns'] for x in io)
+        filt = statistics.median(x['ioctl_filtered_cpu_ns'] for x in io)
+        exit_ns = c['no_seccomp']['exit_cpu_ns']
+        print(f"  a KVM ioctl (KVM_GET_API_VERSION) on a thread under both filters: {filt:.0f} ns CPU, "
+              f"without: {plain:.0f} ns: the filters cost {filt - plain:.0f} ns per exit, "
+              f"{(filt - plain) / exit_ns * 100:.1f}% of this host's exit ({exit_ns:.0f} ns)")
+        c['ioctl_cost'] = {'runs': io, 'median_cpu_ns': plain, 'median_filtered_cpu_ns': filt,
+                           'filters_ns_per_exit': filt - plain,
+                           'share_of_exit': (filt - plain) / exit_ns}
         c['date'] = time.strftime('%Y-%m-%d')
         c['host'] = {'cpus': os.cpu_count(), 'pvm': os.path.exists('/sys/module/kvm_pvm')}
         os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)

@@ -20,6 +20,10 @@
  * Usage: hv-bench TINY_GUEST_DIR [ITERATIONS]
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -130,15 +134,71 @@ static void *poster(void *arg)
 	return NULL;
 }
 
-/* --seccomp: the vCPU thread runs under the jailed worker's vCPU filter (src/vmwp/sandbox.c). */
+/*
+ * --seccomp: the vCPU thread runs under the jailed worker's filters (src/vmwp/sandbox.c): the
+ * process filter and the vCPU filter stacked on it, as a jailed worker's vCPU thread does.
+ */
 static bool with_seccomp;
+
+static int jail_filters(void *opaque, unsigned index)
+{
+	(void)opaque;
+	return sandbox_thread_filters(true, index);
+}
+
+/*
+ * The filters' own cost per system call of the exit path: CPU time of ioctl(KVM_GET_API_VERSION)
+ * on /dev/kvm, a KVMIO ioctl as KVM_RUN is (the one call of an exit), on a thread without
+ * filters and on one under both. Thread CPU time: little moved by a loaded host.
+ */
+struct ioctl_cost {
+	int fd;
+	unsigned count;
+	bool filtered;
+	double ns;
+};
+
+static void *ioctl_loop(void *arg)
+{
+	struct ioctl_cost *c = arg;
+	struct timespec a, b;
+
+	if (c->filtered && sandbox_thread_filters(true, 0) < 0)
+		return NULL;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	for (unsigned i = 0; i < c->count; i++)
+		(void)!ioctl(c->fd, KVM_GET_API_VERSION, 0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	c->ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / c->count;
+	return NULL;
+}
+
+static int ioctl_cost(unsigned count, double *plain, double *filtered)
+{
+	struct ioctl_cost c = {.fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), .count = count};
+	pthread_t t;
+
+	if (c.fd < 0)
+		return -errno;
+	for (int k = 0; k < 2; k++) {
+		c.filtered = k;
+		c.ns = -1;
+		if (pthread_create(&t, NULL, ioctl_loop, &c) || pthread_join(t, NULL) || c.ns < 0) {
+			close(c.fd);
+			return -EIO;
+		}
+		*(k ? filtered : plain) = c.ns;
+	}
+	close(c.fd);
+	return 0;
+}
 
 static int run_mode(const char *dir, enum mode mode, unsigned count, struct run *r)
 {
 	struct partition_config cfg = {
 		.memory_bytes = 32 * MiB,
 		.vcpus = 1,
-		.vcpu_thread_init = with_seccomp ? sandbox_vcpu_thread_init : NULL,
+		.vcpu_thread_init = with_seccomp ? jail_filters : NULL,
 	};
 	static uint8_t image[1 << 16];
 	struct x86_boot_regs regs;
@@ -256,7 +316,8 @@ static void *par_main(void *arg)
 	t0 = time_monotonic_ns();
 	c0 = thread_cpu_ns();
 	for (i = 0; i < p->count; i++) {
-		const struct vcpu_mode kernel = {.protected_mode = true, .long_mode = true, .cpl = 0};
+		const struct vcpu_mode kernel = {
+			.protected_mode = true, .long_mode = true, .cpl = 0};
 
 		regs = (struct vcpu_gprs){.rcx = 0x1005D, .rdx = TINY_HV_EVT_CONN};
 		if (!hv_hypercall(p->hv, p->vp, &regs, &kernel)) {
@@ -357,9 +418,24 @@ int main(int argc, char **argv)
 	}
 	count = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 100000;
 	if (argc < 2 || count == 0 || count >= (1u << 24)) {
-		fprintf(stderr, "usage: %s TINY_GUEST_DIR [ITERATIONS < 16M] [--seccomp]\n",
-			argv[0]);
+		fprintf(stderr,
+			"usage: %s TINY_GUEST_DIR [ITERATIONS < 16M] [--seccomp]\n"
+			"       %s --ioctl-cost ITERATIONS\n",
+			argv[0], argv[0]);
 		return 2;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--ioctl-cost")) {
+		double plain = 0, filtered = 0;
+		int e = ioctl_cost(count, &plain, &filtered);
+
+		if (e < 0) {
+			fprintf(stderr, "hv-bench: --ioctl-cost: %s\n", strerror(-e));
+			return 1;
+		}
+		printf("{\"iterations\": %u, \"ioctl_cpu_ns\": %.1f, \"ioctl_filtered_cpu_ns\": "
+		       "%.1f}\n",
+		       count, plain, filtered);
+		return 0;
 	}
 	log_set_level(LOG_WARN);
 	printf("{\n  \"pvm\": %s,\n  \"seccomp\": %s,\n",
