@@ -197,7 +197,7 @@ static ssize_t host_recv(struct fx *f, struct tap_vnet_hdr *h, uint8_t *buf, siz
 
 static void host_send(struct fx *f, const struct tap_vnet_hdr *h, const void *frame, size_t len)
 {
-	uint8_t raw[10000];
+	static uint8_t raw[10000];
 	struct tap_vnet_hdr zero = {0};
 
 	memcpy(raw, h ? h : &zero, sizeof(zero));
@@ -627,6 +627,50 @@ static void test_bad_sections(void **state)
 	assert_int_equal(st.rx_packets, 1);
 }
 
+/* Jumbo frames: the guest's NDIS_CONFIG asks for MTU 9000; sections and answers follow. */
+static void test_mtu_9000(void **state)
+{
+	struct fx *f = *state;
+	struct netvsc_client_config cfg = {.mtu = 9000};
+	static uint8_t frame[9100], got[9100];
+	struct netvsp_stats st;
+	struct tap_vnet_hdr h;
+	struct ifreq ifr = {0};
+	size_t len, n = sizeof(got);
+	uint32_t v, status;
+	size_t vn = 4;
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), TAP);
+	ifr.ifr_mtu = 9000;
+	assert_int_equal(ioctl(s, SIOCSIFMTU, &ifr), 0);
+	close(s);
+	assert_int_equal(netvsc_client_open(f->vc, &f->offer, &cfg, &f->nc), 0);
+	assert_int_equal(netvsc_client_query(f->nc, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, &v, &vn,
+					     &status),
+			 0);
+	assert_int_equal(v, 9000);
+	assert_true(netvsc_client_recv_section_size(f->nc) >= 9014 + 44);
+	netvsp_get_stats(f->nv, &st);
+	assert_int_equal(st.mtu, 9000);
+	/* Out: a 9014-byte frame, through GPA-direct ranges (it does not fit a send section). */
+	len = eth(frame, host_mac, guest_mac, 0x88b5, 9000);
+	{
+		struct netvsc_tx tx = {.frame = frame, .len = len};
+
+		assert_int_equal(netvsc_client_send(f->nc, 0, &tx), 0);
+		assert_int_equal(netvsc_client_flush(f->nc, 0, TMO), 0);
+		assert_int_equal(host_recv(f, &h, got, sizeof(got)), (ssize_t)len);
+		assert_memory_equal(got, frame, len);
+	}
+	/* In: one 9014-byte frame in one receive section. */
+	len = eth(frame, guest_mac, host_mac, 0x88b5, 9000);
+	host_send(f, NULL, frame, len);
+	assert_int_equal(guest_recv(f, got, &n, NULL), 0);
+	assert_int_equal(n, len);
+	assert_memory_equal(got, frame, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +685,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subchannels, setup_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mtu_9000, setup_bare, teardown),
 	};
 
 	/* Every TAP and address of this test lives in a network namespace of its own. */
