@@ -114,8 +114,8 @@ struct rig {
 	struct vmbus_client *vc;
 	struct netvsp *nv;
 	struct netvsc_client *nc;
-	int pkt;     /* AF_PACKET on the TAP: injects frames towards the guest */
-	int tap_fd;  /* a second look at the same TAP for the limits: its own queue */
+	int pkt;    /* AF_PACKET on the TAP: injects frames towards the guest */
+	int tap_fd; /* a second look at the same TAP for the limits: its own queue */
 	_Atomic uint64_t rx;
 };
 
@@ -130,8 +130,8 @@ static int rig_open(struct rig *r)
 {
 	struct vmbus_client_config cfg = {.vcpus = 2, .ram_size = 256 << 20};
 	struct netvsp_config c = {.vcpus = 2, .connected = true, .ntap = 1};
-	struct netvsc_client_config ncfg = {.on_frame = on_frame, .opaque = r, .ring_pages = 128,
-					    .recv_buf_pages = 4096};
+	struct netvsc_client_config ncfg = {
+		.on_frame = on_frame, .opaque = r, .ring_pages = 128, .recv_buf_pages = 4096};
 	struct vmbus_msg_offer_channel o[4];
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
 	int fd;
@@ -193,9 +193,11 @@ static struct result run_tx(struct rig *r, size_t len, bool lso, double seconds)
 	res.gbit_per_s = res.frames_per_s * (double)len * 8 / 1e9;
 	res.cpu_ns_per_frame = res.frames ? ((p1 - p0) - (m1 - m0)) * 1e9 / (double)res.frames : 0;
 	res.signals_per_1k =
-		res.frames ? (double)(c1.signals_sent - c0.signals_sent) * 1000 / (double)res.frames : 0;
+		res.frames ? (double)(c1.signals_sent - c0.signals_sent) * 1000 / (double)res.frames
+			   : 0;
 	res.interrupts_per_1k =
-		res.frames ? (double)(c1.interrupts - c0.interrupts) * 1000 / (double)res.frames : 0;
+		res.frames ? (double)(c1.interrupts - c0.interrupts) * 1000 / (double)res.frames
+			   : 0;
 	return res;
 }
 
@@ -229,7 +231,8 @@ static struct result run_tap_write(int fd, size_t len, bool lso, double seconds)
 	}
 	res.frames_per_s = (double)res.frames / (now() - t0);
 	res.gbit_per_s = res.frames_per_s * (double)len * 8 / 1e9;
-	res.cpu_ns_per_frame = (cpu(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e9 / (double)MAX(res.frames, 1);
+	res.cpu_ns_per_frame =
+		(cpu(CLOCK_THREAD_CPUTIME_ID) - c0) * 1e9 / (double)MAX(res.frames, 1);
 	return res;
 }
 
@@ -283,9 +286,11 @@ static struct result run_rx(struct rig *r, size_t len, double seconds)
 	/* The VSP's threads: the process minus the client's thread (the injector is counted in). */
 	res.cpu_ns_per_frame = res.frames ? ((p1 - p0) - (m1 - m0)) * 1e9 / (double)res.frames : 0;
 	res.signals_per_1k =
-		res.frames ? (double)(c1.signals_sent - c0.signals_sent) * 1000 / (double)res.frames : 0;
+		res.frames ? (double)(c1.signals_sent - c0.signals_sent) * 1000 / (double)res.frames
+			   : 0;
 	res.interrupts_per_1k =
-		res.frames ? (double)(c1.interrupts - c0.interrupts) * 1000 / (double)res.frames : 0;
+		res.frames ? (double)(c1.interrupts - c0.interrupts) * 1000 / (double)res.frames
+			   : 0;
 	return res;
 }
 
@@ -355,7 +360,8 @@ int main(int argc, char **argv)
 	print_result("tap-write-lso64k", &res, false);
 	{
 		/* The AF_PACKET socket was bound to the old ifindex: a new one for the new TAP. */
-		struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+		struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+					  .sll_protocol = htons(ETH_P_ALL)};
 
 		close(r.pkt);
 		r.pkt = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));

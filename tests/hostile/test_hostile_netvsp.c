@@ -185,7 +185,8 @@ static uint32_t send_in_section(struct fx *f, uint32_t index, uint32_t size, con
 }
 
 static size_t rndis_packet(uint8_t *out, uint32_t data_offset, uint32_t data_len,
-			   uint32_t ppi_offset, const void *ppis, uint32_t ppi_len, size_t frame_len)
+			   uint32_t ppi_offset, const void *ppis, uint32_t ppi_len,
+			   size_t frame_len)
 {
 	struct rndis_packet p = {.data_offset = data_offset,
 				 .data_len = data_len,
@@ -223,27 +224,33 @@ static void test_bad_rndis(void **state)
 	bad0 = st.bad_packets;
 	/* data_offset past the message */
 	len = rndis_packet(msg, 9000, 60, 0, NULL, 0, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* data_len past the message */
 	len = rndis_packet(msg, 36, 6000, 0, NULL, 0, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* a PPI of size 0 (Linux's own parser would loop for ever on it) */
 	len = rndis_packet(msg, 36 + 12, 60, 36, zero, 12, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* a PPI whose payload offset is past the PPI */
 	len = rndis_packet(msg, 36 + 16, 60, 36, past, 16, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* a PPI larger than its message */
 	len = rndis_packet(msg, 36 + 16, 60, 36, huge, 16, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* the PPI area pointing outside the message */
 	len = rndis_packet(msg, 36, 60, 5000, zero, 12, 60);
-	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
 	n++;
 	/* msg_len larger than the bytes the section holds */
 	len = rndis_packet(msg, 36, 60, 0, NULL, 0, 60);
