@@ -311,7 +311,8 @@ struct vmbus_gpadl_map {
 	void **pages;
 	uint64_t generation; /* the server's GPADL table generation it was mapped in */
 };
-/* 0; -ENOENT (no such finished GPADL for this channel, or one being torn down), -ENOMEM, -EFAULT. */
+/* 0; -ENOENT (no such finished GPADL for this channel, or one being torn down), -ENOMEM, -EFAULT.
+ */
 int vmbus_channel_map_gpadl(struct vmbus_channel *ch, uint32_t id,
 			    struct vmbus_gpadl_map *ret) must_check;
 /* Releases a mapping (a zeroed one is a no-op) and zeroes it. */

@@ -582,8 +582,9 @@ static void control_nic_add(struct worker *w, struct json_object *req, const int
 			if (n.fds[i] < 0 || tap_queue_setup(n.fds[i], TAP_OFFLOAD_CSUM) < 0) {
 				n.nfds = i + (n.fds[i] >= 0);
 				close_nics_of(&n);
-				control_error(resp, "the descriptors passed are not TAP queues with a "
-						    "vnet header");
+				control_error(resp,
+					      "the descriptors passed are not TAP queues with a "
+					      "vnet header");
 				return;
 			}
 			n.nfds = i + 1;
@@ -614,8 +615,8 @@ static void control_nic_add(struct worker *w, struct json_object *req, const int
 }
 
 /* nic-add, nic-remove, nic-set (docs/control.md), under w->lock with a machine running. */
-static void control_nic(struct worker *w, const char *cmd, struct json_object *req,
-			const int *fds, unsigned nfds, struct json_object *resp)
+static void control_nic(struct worker *w, const char *cmd, struct json_object *req, const int *fds,
+			unsigned nfds, struct json_object *resp)
 {
 	struct network *net = machine_network(w->machine);
 	const char *id = get_string(req, "id");
@@ -892,8 +893,9 @@ static int open_nics(struct worker *w, char *err, size_t errlen)
 		for (q = 0; q < n->nfds; q++) {
 			r = tap_queue_setup(n->fds[q], TAP_OFFLOAD_CSUM);
 			if (r < 0) {
-				snprintf(err, errlen, "--nic %s: fd %d is not a TAP queue with a vnet "
-						      "header (%s)",
+				snprintf(err, errlen,
+					 "--nic %s: fd %d is not a TAP queue with a vnet "
+					 "header (%s)",
 					 n->id, n->fds[q], strerror(-r));
 				return r;
 			}
