@@ -285,7 +285,7 @@ static void apply_video(struct rfb_server *s)
 	pthread_mutex_unlock(&s->lock);
 	if (!m.active)
 		m = (struct synthvid_mode){0};
-	if (gen != s->generation || memcmp(&m, &s->mode, sizeof(m))) {
+	if (gen != s->generation || !synthvid_mode_equal(&m, &s->mode)) {
 		s->generation = gen;
 		s->mode = m;
 		resize(s, s->open, &m);

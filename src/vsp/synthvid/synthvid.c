@@ -223,7 +223,7 @@ static int on_situation(struct synthvid *sv, const struct synthvid_msg *m)
 		return VMBUS_PACKET_BUSY;
 	pthread_mutex_lock(&sv->lock);
 	sv->stats.situation_updates++;
-	if (memcmp(&mode, &sv->mode, sizeof(mode))) {
+	if (!synthvid_mode_equal(&mode, &sv->mode)) {
 		sv->mode = mode;
 		sv->generation++;
 		sv->ndirt = 0; /* the console redraws the whole new screen */

@@ -59,6 +59,13 @@ struct synthvid_mode {
 	uint32_t depth;		/* bits per pixel: 16 or 32 */
 };
 
+/* Field by field (the struct has padding). */
+static inline bool synthvid_mode_equal(const struct synthvid_mode *a, const struct synthvid_mode *b)
+{
+	return a->active == b->active && a->width == b->width && a->height == b->height &&
+	       a->pitch == b->pitch && a->depth == b->depth;
+}
+
 /* Host limits on a mode, whatever the VRAM holds (Hyper-V's largest is 7680x4320). */
 #define SYNTHVID_MAX_WIDTH  7680u
 #define SYNTHVID_MAX_HEIGHT 4320u
