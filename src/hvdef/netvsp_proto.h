@@ -24,12 +24,12 @@
 /* --- NVSP (hyperv_net.h) --- */
 
 /* Protocol versions: major << 16 | minor (NVSP_PROTOCOL_VERSION_*). */
-#define NVSP_PROTOCOL_VERSION_1	  0x00000002u
-#define NVSP_PROTOCOL_VERSION_2	  0x00030002u
-#define NVSP_PROTOCOL_VERSION_4	  0x00040000u
-#define NVSP_PROTOCOL_VERSION_5	  0x00050000u
-#define NVSP_PROTOCOL_VERSION_6	  0x00060000u
-#define NVSP_PROTOCOL_VERSION_61  0x00060001u
+#define NVSP_PROTOCOL_VERSION_1	 0x00000002u
+#define NVSP_PROTOCOL_VERSION_2	 0x00030002u
+#define NVSP_PROTOCOL_VERSION_4	 0x00040000u
+#define NVSP_PROTOCOL_VERSION_5	 0x00050000u
+#define NVSP_PROTOCOL_VERSION_6	 0x00060000u
+#define NVSP_PROTOCOL_VERSION_61 0x00060001u
 
 enum nvsp_msg_type {
 	NVSP_MSG_TYPE_INIT = 1,
@@ -175,10 +175,10 @@ struct nvsp_send_ndis_config {
 	uint8_t capability[8]; /* u64, unaligned: NDIS_CONFIG_CAP_* bits */
 };
 _Static_assert(sizeof(struct nvsp_send_ndis_config) == 20, "nvsp_send_ndis_config");
-#define NDIS_CONFIG_CAP_SRIOV	 (1u << 2)
-#define NDIS_CONFIG_CAP_8021Q	 (1u << 3)
-#define NDIS_CONFIG_CAP_TEAMING	 (1u << 5)
-#define NDIS_CONFIG_CAP_RSC	 (1u << 7)
+#define NDIS_CONFIG_CAP_SRIOV	(1u << 2)
+#define NDIS_CONFIG_CAP_8021Q	(1u << 3)
+#define NDIS_CONFIG_CAP_TEAMING (1u << 5)
+#define NDIS_CONFIG_CAP_RSC	(1u << 7)
 
 /* SUBCHANNEL (133): struct nvsp_5_subchannel_request / _complete. */
 struct nvsp_subchannel_request {
@@ -210,20 +210,20 @@ _Static_assert(sizeof(struct nvsp_send_indirection_table) == 76, "send_indirecti
 
 /* --- RNDIS (include/linux/rndis.h, hyperv_net.h) --- */
 
-#define RNDIS_MSG_PACKET	   0x00000001u
-#define RNDIS_MSG_INIT		   0x00000002u
-#define RNDIS_MSG_HALT		   0x00000003u
-#define RNDIS_MSG_QUERY		   0x00000004u
-#define RNDIS_MSG_SET		   0x00000005u
-#define RNDIS_MSG_RESET		   0x00000006u
-#define RNDIS_MSG_INDICATE	   0x00000007u
-#define RNDIS_MSG_KEEPALIVE	   0x00000008u
-#define RNDIS_MSG_COMPLETION	   0x80000000u
-#define RNDIS_MSG_INIT_C	   (RNDIS_MSG_INIT | RNDIS_MSG_COMPLETION)
-#define RNDIS_MSG_QUERY_C	   (RNDIS_MSG_QUERY | RNDIS_MSG_COMPLETION)
-#define RNDIS_MSG_SET_C		   (RNDIS_MSG_SET | RNDIS_MSG_COMPLETION)
-#define RNDIS_MSG_RESET_C	   (RNDIS_MSG_RESET | RNDIS_MSG_COMPLETION)
-#define RNDIS_MSG_KEEPALIVE_C	   (RNDIS_MSG_KEEPALIVE | RNDIS_MSG_COMPLETION)
+#define RNDIS_MSG_PACKET      0x00000001u
+#define RNDIS_MSG_INIT	      0x00000002u
+#define RNDIS_MSG_HALT	      0x00000003u
+#define RNDIS_MSG_QUERY	      0x00000004u
+#define RNDIS_MSG_SET	      0x00000005u
+#define RNDIS_MSG_RESET	      0x00000006u
+#define RNDIS_MSG_INDICATE    0x00000007u
+#define RNDIS_MSG_KEEPALIVE   0x00000008u
+#define RNDIS_MSG_COMPLETION  0x80000000u
+#define RNDIS_MSG_INIT_C      (RNDIS_MSG_INIT | RNDIS_MSG_COMPLETION)
+#define RNDIS_MSG_QUERY_C     (RNDIS_MSG_QUERY | RNDIS_MSG_COMPLETION)
+#define RNDIS_MSG_SET_C	      (RNDIS_MSG_SET | RNDIS_MSG_COMPLETION)
+#define RNDIS_MSG_RESET_C     (RNDIS_MSG_RESET | RNDIS_MSG_COMPLETION)
+#define RNDIS_MSG_KEEPALIVE_C (RNDIS_MSG_KEEPALIVE | RNDIS_MSG_COMPLETION)
 
 #define RNDIS_STATUS_SUCCESS	       0x00000000u
 #define RNDIS_STATUS_FAILURE	       0xC0000001u
@@ -345,20 +345,20 @@ struct rndis_ppi {
 	uint32_t ppi_offset; /* of the payload, from this header */
 };
 _Static_assert(sizeof(struct rndis_ppi) == 12, "rndis_ppi");
-#define NDIS_PPI_INTERNAL	 0x80000000u
-#define NDIS_PPI_TCPIP_CHKSUM	 0u
-#define NDIS_PPI_TCP_LARGESEND	 2u
-#define NDIS_PPI_IEEE_8021Q	 6u
-#define NDIS_PPI_NBL_HASH_VALUE	 8u
-#define NDIS_PPI_NBL_HASH_INFO	 9u /* the hash type, sent along with the value */
+#define NDIS_PPI_INTERNAL	  0x80000000u
+#define NDIS_PPI_TCPIP_CHKSUM	  0u
+#define NDIS_PPI_TCP_LARGESEND	  2u
+#define NDIS_PPI_IEEE_8021Q	  6u
+#define NDIS_PPI_NBL_HASH_VALUE	  8u
+#define NDIS_PPI_NBL_HASH_INFO	  9u /* the hash type, sent along with the value */
 #define NDIS_PPI_RNDIS_PKTINFO_ID (1u | NDIS_PPI_INTERNAL)
 
 /* TCPIP_CHKSUM_PKTINFO (struct ndis_tcp_ip_checksum_info), transmit bits. */
-#define NDIS_TX_CSUM_IS_IPV4	      (1u << 0)
-#define NDIS_TX_CSUM_IS_IPV6	      (1u << 1)
-#define NDIS_TX_CSUM_TCP	      (1u << 2)
-#define NDIS_TX_CSUM_UDP	      (1u << 3)
-#define NDIS_TX_CSUM_IP_HEADER	      (1u << 4)
+#define NDIS_TX_CSUM_IS_IPV4	       (1u << 0)
+#define NDIS_TX_CSUM_IS_IPV6	       (1u << 1)
+#define NDIS_TX_CSUM_TCP	       (1u << 2)
+#define NDIS_TX_CSUM_UDP	       (1u << 3)
+#define NDIS_TX_CSUM_IP_HEADER	       (1u << 4)
 #define NDIS_TX_CSUM_TCP_HDR_OFFSET(v) (((v) >> 16) & 0x3ffu)
 /* Receive bits. */
 #define NDIS_RX_CSUM_TCP_FAILED	   (1u << 0)
@@ -369,13 +369,13 @@ _Static_assert(sizeof(struct rndis_ppi) == 12, "rndis_ppi");
 #define NDIS_RX_CSUM_IP_SUCCEEDED  (1u << 5)
 
 /* TCP_LARGESEND_PKTINFO (struct ndis_tcp_lso_info), LSO v2 transmit. */
-#define NDIS_LSO_MSS(v)		  ((v)&0xfffffu)
+#define NDIS_LSO_MSS(v)		   ((v)&0xfffffu)
 #define NDIS_LSO_TCP_HDR_OFFSET(v) (((v) >> 20) & 0x3ffu)
-#define NDIS_LSO_TYPE_V2	  (1u << 30)
-#define NDIS_LSO_IPV6		  (1u << 31)
+#define NDIS_LSO_TYPE_V2	   (1u << 30)
+#define NDIS_LSO_IPV6		   (1u << 31)
 
 /* IEEE_8021Q_INFO. */
-#define NDIS_8021Q_VLAN_ID(v) (((v) >> 4) & 0xfffu)
+#define NDIS_8021Q_VLAN_ID(v)  (((v) >> 4) & 0xfffu)
 #define NDIS_8021Q_PRIORITY(v) ((v)&7u)
 
 /* --- Offload objects (hyperv_net.h) --- */
@@ -386,10 +386,10 @@ struct ndis_object_header {
 	uint16_t size;
 };
 _Static_assert(sizeof(struct ndis_object_header) == 4, "ndis_object_header");
-#define NDIS_OBJECT_TYPE_DEFAULT		  0x80u
-#define NDIS_OBJECT_TYPE_OFFLOAD		  0xA7u
-#define NDIS_OBJECT_TYPE_RSS_CAPABILITIES	  0x88u
-#define NDIS_OBJECT_TYPE_RSS_PARAMETERS		  0x89u
+#define NDIS_OBJECT_TYPE_DEFAULT	  0x80u
+#define NDIS_OBJECT_TYPE_OFFLOAD	  0xA7u
+#define NDIS_OBJECT_TYPE_RSS_CAPABILITIES 0x88u
+#define NDIS_OBJECT_TYPE_RSS_PARAMETERS	  0x89u
 
 /* struct ndis_offload: the answer to OID_TCP_OFFLOAD_HARDWARE_CAPABILITIES. */
 struct ndis_offload {
@@ -417,12 +417,12 @@ _Static_assert(sizeof(struct ndis_offload) == 156, "ndis_offload");
 #define NDIS_OFFLOAD_SIZE_6_30	144u
 #define NDIS_OFFLOAD_SIZE	156u
 /* ndis_csum_offload bits (NDIS_TXCSUM_CAP_*, NDIS_RXCSUM_CAP_*). */
-#define NDIS_CSUM_CAP_IP4	 0x001u /* IPv4 header checksum / IPv6 extension headers */
-#define NDIS_CSUM_CAP_TCP_OPT	 0x004u
-#define NDIS_CSUM_CAP_TCP	 0x010u
-#define NDIS_CSUM_CAP_UDP	 0x040u
-#define NDIS_OFFLOAD_ENCAP_8023	 0x002u
-#define NDIS_LSOV2_IP6_OPTS	 0x005u /* extension headers | TCP options */
+#define NDIS_CSUM_CAP_IP4	0x001u /* IPv4 header checksum / IPv6 extension headers */
+#define NDIS_CSUM_CAP_TCP_OPT	0x004u
+#define NDIS_CSUM_CAP_TCP	0x010u
+#define NDIS_CSUM_CAP_UDP	0x040u
+#define NDIS_OFFLOAD_ENCAP_8023 0x002u
+#define NDIS_LSOV2_IP6_OPTS	0x005u /* extension headers | TCP options */
 
 /* struct ndis_offload_params: SET OID_TCP_OFFLOAD_PARAMETERS (22 bytes for NVSP <= 4). */
 struct ndis_offload_params {
@@ -438,21 +438,21 @@ struct ndis_offload_params {
 };
 _Static_assert(offsetof(struct ndis_offload_params, flags) == 16, "offload params flags");
 _Static_assert(sizeof(struct ndis_offload_params) == 28, "ndis_offload_params");
-#define NDIS_OFFLOAD_PARAMS_SIZE_V4 22u
-#define NDIS_OFFLOAD_PARAM_NO_CHANGE	    0u
-#define NDIS_OFFLOAD_PARAM_TX_RX_DISABLED   1u
-#define NDIS_OFFLOAD_PARAM_TX_ENABLED	    2u
-#define NDIS_OFFLOAD_PARAM_RX_ENABLED	    3u
-#define NDIS_OFFLOAD_PARAM_TX_RX_ENABLED    4u
-#define NDIS_OFFLOAD_PARAM_LSOV2_DISABLED   1u
-#define NDIS_OFFLOAD_PARAM_LSOV2_ENABLED    2u
+#define NDIS_OFFLOAD_PARAMS_SIZE_V4	  22u
+#define NDIS_OFFLOAD_PARAM_NO_CHANGE	  0u
+#define NDIS_OFFLOAD_PARAM_TX_RX_DISABLED 1u
+#define NDIS_OFFLOAD_PARAM_TX_ENABLED	  2u
+#define NDIS_OFFLOAD_PARAM_RX_ENABLED	  3u
+#define NDIS_OFFLOAD_PARAM_TX_RX_ENABLED  4u
+#define NDIS_OFFLOAD_PARAM_LSOV2_DISABLED 1u
+#define NDIS_OFFLOAD_PARAM_LSOV2_ENABLED  2u
 
 /* struct ndis_recv_scale_cap (packed, 18 bytes): the answer to RECEIVE_SCALE_CAPABILITIES. */
 struct ndis_recv_scale_cap {
 	struct ndis_object_header hdr;
-	uint8_t capabilities[4]; /* u32 */
-	uint8_t num_int_msg[4];	 /* u32 */
-	uint8_t num_recv_que[4]; /* u32 */
+	uint8_t capabilities[4];	/* u32 */
+	uint8_t num_int_msg[4];		/* u32 */
+	uint8_t num_recv_que[4];	/* u32 */
 	uint8_t num_indirect_tabent[2]; /* u16 */
 };
 _Static_assert(sizeof(struct ndis_recv_scale_cap) == 18, "ndis_recv_scale_cap");

@@ -45,8 +45,7 @@ int tap_open(const char *name, unsigned nqueues, int *fds)
 	unsigned i, j;
 	int r;
 
-	if (!name || !*name || strlen(name) >= IFNAMSIZ || nqueues == 0 ||
-	    nqueues > TAP_MAX_QUEUES)
+	if (!name || !*name || strlen(name) >= IFNAMSIZ || nqueues == 0 || nqueues > TAP_MAX_QUEUES)
 		return -EINVAL;
 	for (i = 0; i < nqueues; i++) {
 		struct ifreq ifr = {0};

@@ -804,7 +804,7 @@ void vmbus_channel_unmap_gpadl(struct vmbus_channel *ch, struct vmbus_gpadl_map 
 	pthread_mutex_lock(&s->lock);
 	/* After an UNLOAD the table was cleared: the handle may name a new GPADL. */
 	g = m->generation == atomic_load(&s->gpadl_generation) ? vmbus_gpadl_find(s->gpadls, m->id)
-							      : NULL;
+							       : NULL;
 	if (g && g->users && --g->users == 0 && g->teardown_pending) {
 		struct vmbus_msg_gpadl_torndown done = {
 			.header.msgtype = VMBUS_MSG_GPADL_TORNDOWN,

@@ -311,7 +311,8 @@ struct vmbus_gpadl_map {
 	void **pages;
 	uint64_t generation; /* the server's GPADL table generation it was mapped in */
 };
-/* 0; -ENOENT (no such finished GPADL for this channel, or one being torn down), -ENOMEM, -EFAULT. */
+/* 0; -ENOENT (no such finished GPADL for this channel, or one being torn down), -ENOMEM, -EFAULT.
+ */
 int vmbus_channel_map_gpadl(struct vmbus_channel *ch, uint32_t id,
 			    struct vmbus_gpadl_map *ret) must_check;
 /* Releases a mapping (a zeroed one is a no-op) and zeroes it. */
@@ -350,8 +351,8 @@ struct vmbus_channel_stats {
 	uint64_t bad_packets; /* too large or a broken ring */
 	uint64_t opens;
 	uint64_t drain_yields; /* reads stopped after VMBUS_DRAIN_BUDGET packets (ring not empty) */
-	uint64_t busy;	/* packets the VSP answered BUSY (left in the ring) */
-	uint64_t polls; /* loop rounds that found work while spinning */
+	uint64_t busy;	       /* packets the VSP answered BUSY (left in the ring) */
+	uint64_t polls;	       /* loop rounds that found work while spinning */
 };
 /*
  * Packets a channel thread reads per wake-up before it looks at its stop flag, timer and

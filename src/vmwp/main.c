@@ -234,7 +234,8 @@ static void log_cpu_refusals(const struct cpu_model *m)
 
 	for (i = 0; i < m->nrefused; i++)
 		pv_log(LOG_INFO,
-		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs it "
+		       "cpu: KVM refuses MSR %#x = %#llx here; the guest is not told of what needs "
+		       "it "
 		       "(docs/cpu.md)",
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
@@ -302,7 +303,8 @@ static enum exit_status worker_run(struct worker *w)
 		case PARTITION_STOP_RESET:
 			if (!w->cfg.no_reboot && !w->shutdown_requested) {
 				pv_log_ratelimited(&w->reset_rl, LOG_INFO,
-						   "the guest reset: restarting it (boot %u)", boots + 1);
+						   "the guest reset: restarting it (boot %u)",
+						   boots + 1);
 				machine_free(m);
 				continue;
 			}
@@ -516,8 +518,9 @@ static void control_nic_add(struct worker *w, struct json_object *req, const int
 			if (n.fds[i] < 0 || tap_queue_setup(n.fds[i], TAP_OFFLOAD_CSUM) < 0) {
 				n.nfds = i + (n.fds[i] >= 0);
 				close_nics_of(&n);
-				control_error(resp, "the descriptors passed are not TAP queues with a "
-						    "vnet header");
+				control_error(resp,
+					      "the descriptors passed are not TAP queues with a "
+					      "vnet header");
 				return;
 			}
 			n.nfds = i + 1;
@@ -548,8 +551,8 @@ static void control_nic_add(struct worker *w, struct json_object *req, const int
 }
 
 /* nic-add, nic-remove, nic-set (docs/control.md), under w->lock with a machine running. */
-static void control_nic(struct worker *w, const char *cmd, struct json_object *req,
-			const int *fds, unsigned nfds, struct json_object *resp)
+static void control_nic(struct worker *w, const char *cmd, struct json_object *req, const int *fds,
+			unsigned nfds, struct json_object *resp)
 {
 	struct network *net = machine_network(w->machine);
 	const char *id = get_string(req, "id");
@@ -628,8 +631,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 			json_object_object_add(
 				resp, "cpu",
-				cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)),
-						      true));
+				cpu_model_report_json(
+					partition_cpu_model(machine_partition(w->machine)), true));
 		} else {
 			control_error(resp, "the VM is between boots");
 		}
@@ -756,7 +759,8 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 		char why[256] = "";
 
 		r = disk_open_in(d->path, d->read_only ? DISK_OPEN_READ_ONLY : 0,
-				 (const char *const *)cfg->storage_dirs, &d->opened, why, sizeof(why));
+				 (const char *const *)cfg->storage_dirs, &d->opened, why,
+				 sizeof(why));
 		if (r < 0) {
 			d->opened = NULL;
 			snprintf(err, errlen, "--disk %s: %s", d->path,
@@ -798,8 +802,9 @@ static int open_nics(struct worker *w, char *err, size_t errlen)
 		for (q = 0; q < n->nfds; q++) {
 			r = tap_queue_setup(n->fds[q], TAP_OFFLOAD_CSUM);
 			if (r < 0) {
-				snprintf(err, errlen, "--nic %s: fd %d is not a TAP queue with a vnet "
-						      "header (%s)",
+				snprintf(err, errlen,
+					 "--nic %s: fd %d is not a TAP queue with a vnet "
+					 "header (%s)",
 					 n->id, n->fds[q], strerror(-r));
 				return r;
 			}

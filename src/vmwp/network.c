@@ -12,11 +12,11 @@
 #include "hvdef/netvsp_proto.h"
 #include "vsp/netvsp/netvsp.h"
 
-#define NVSP_VERSION_1	 NVSP_PROTOCOL_VERSION_1
-#define NVSP_VERSION_2	 NVSP_PROTOCOL_VERSION_2
-#define NVSP_VERSION_4	 NVSP_PROTOCOL_VERSION_4
-#define NVSP_VERSION_5	 NVSP_PROTOCOL_VERSION_5
-#define NVSP_VERSION_6	 NVSP_PROTOCOL_VERSION_6
+#define NVSP_VERSION_1	NVSP_PROTOCOL_VERSION_1
+#define NVSP_VERSION_2	NVSP_PROTOCOL_VERSION_2
+#define NVSP_VERSION_4	NVSP_PROTOCOL_VERSION_4
+#define NVSP_VERSION_5	NVSP_PROTOCOL_VERSION_5
+#define NVSP_VERSION_6	NVSP_PROTOCOL_VERSION_6
 #define NVSP_VERSION_61 NVSP_PROTOCOL_VERSION_61
 
 /* Adapter indexes (instance GUIDs) 0..NET_MAX_ADAPTERS-1. */
@@ -222,8 +222,9 @@ void network_default_mac(struct network *net, uint16_t worker_tag, uint8_t mac[6
 	pthread_mutex_lock(&net->lock);
 	/* An index no adapter's default MAC uses yet (the configured ones took 0..n-1). */
 	for (idx = 0; idx < 256; idx++) {
-		const uint8_t m[6] = {0x00, 0x15, 0x5d, (uint8_t)(worker_tag >> 8),
-				      (uint8_t)worker_tag, (uint8_t)idx};
+		const uint8_t m[6] = {
+			0x00,	     0x15, 0x5d, (uint8_t)(worker_tag >> 8), (uint8_t)worker_tag,
+			(uint8_t)idx};
 		unsigned i;
 		bool taken = false;
 
@@ -245,15 +246,16 @@ static struct json_object *adapter_json(const struct adapter *a)
 	char mac[18], ver[16] = "", ndis[16] = "";
 
 	netvsp_get_stats(a->nv, &st);
-	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a->mac[0], a->mac[1],
-		 a->mac[2], a->mac[3], a->mac[4], a->mac[5]);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a->mac[0], a->mac[1], a->mac[2],
+		 a->mac[3], a->mac[4], a->mac[5]);
 	{
 		/* NVSP's own names for its version numbers (hyperv_net.h). */
 		static const struct {
 			uint32_t v;
 			const char *name;
-		} names[] = {{NVSP_VERSION_1, "1"}, {NVSP_VERSION_2, "2"}, {NVSP_VERSION_4, "4"},
-			     {NVSP_VERSION_5, "5"}, {NVSP_VERSION_6, "6"}, {NVSP_VERSION_61, "6.1"}};
+		} names[] = {{NVSP_VERSION_1, "1"}, {NVSP_VERSION_2, "2"},
+			     {NVSP_VERSION_4, "4"}, {NVSP_VERSION_5, "5"},
+			     {NVSP_VERSION_6, "6"}, {NVSP_VERSION_61, "6.1"}};
 		unsigned k;
 
 		for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
@@ -277,13 +279,16 @@ static struct json_object *adapter_json(const struct adapter *a)
 	json_object_object_add(o, "tx_packets", json_object_new_int64((int64_t)st.tx_packets));
 	json_object_object_add(o, "rx_bytes", json_object_new_int64((int64_t)st.rx_bytes));
 	json_object_object_add(o, "tx_bytes", json_object_new_int64((int64_t)st.tx_bytes));
-	json_object_object_add(o, "link_indications", json_object_new_int64((int64_t)st.indications));
+	json_object_object_add(o, "link_indications",
+			       json_object_new_int64((int64_t)st.indications));
 	json_object_object_add(o, "signals_in", json_object_new_int64((int64_t)st.signals_in));
 	json_object_object_add(o, "interrupts_out",
 			       json_object_new_int64((int64_t)st.interrupts_out));
 	json_object_object_add(d, "spoofed", json_object_new_int64((int64_t)st.drop_spoofed));
-	json_object_object_add(d, "rx_no_buffer", json_object_new_int64((int64_t)st.drop_rx_no_buffer));
-	json_object_object_add(d, "rx_filtered", json_object_new_int64((int64_t)st.drop_rx_filtered));
+	json_object_object_add(d, "rx_no_buffer",
+			       json_object_new_int64((int64_t)st.drop_rx_no_buffer));
+	json_object_object_add(d, "rx_filtered",
+			       json_object_new_int64((int64_t)st.drop_rx_filtered));
 	json_object_object_add(d, "tx_error", json_object_new_int64((int64_t)st.drop_tx_error));
 	json_object_object_add(d, "tx_link_down",
 			       json_object_new_int64((int64_t)st.drop_tx_link_down));

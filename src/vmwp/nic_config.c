@@ -12,9 +12,8 @@ int nic_parse_mac(const char *s, uint8_t mac[6])
 	unsigned v[6], i;
 	char end;
 
-	if (strlen(s) != 17 ||
-	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6)
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+				      &v[4], &v[5], &end) != 6)
 		return -EINVAL;
 	for (i = 0; i < 6; i++)
 		mac[i] = (uint8_t)v[i];
@@ -113,8 +112,8 @@ static int nic_option(struct nic_config *n, const char *key, const char *val)
 static int finish(struct nic_config *n, const char *what, char *err, size_t errlen)
 {
 	if (!n->tap == !n->nfds) {
-		snprintf(err, errlen, "%s: give either a TAP name (tap=NAME) or its queue fds (fd=N)",
-			 what);
+		snprintf(err, errlen,
+			 "%s: give either a TAP name (tap=NAME) or its queue fds (fd=N)", what);
 		return -EINVAL;
 	}
 	if (n->nfds && n->queues && n->queues != n->nfds) {
@@ -150,9 +149,10 @@ int nic_config_parse(const char *spec, struct nic_config *ret, char *err, size_t
 		}
 		if (r < 0) {
 			snprintf(err, errlen,
-				 r == -ENOENT ? "--nic '%s': unknown option '%s' (tap, fd, mac, id, "
-						"queues, mac-spoofing, connected)"
-					      : "--nic '%s': bad value for '%s'",
+				 r == -ENOENT
+					 ? "--nic '%s': unknown option '%s' (tap, fd, mac, id, "
+					   "queues, mac-spoofing, connected)"
+					 : "--nic '%s': bad value for '%s'",
 				 spec, opt);
 			goto bad;
 		}
@@ -207,7 +207,8 @@ int nic_config_from_json(struct json_object *o, struct nic_config *ret, char *er
 				struct json_object *e = json_object_array_get_idx(v, k);
 				int64_t fd = json_object_get_int64(e);
 
-				if (!json_object_is_type(e, json_type_int) || fd < 3 || fd > 1 << 20)
+				if (!json_object_is_type(e, json_type_int) || fd < 3 ||
+				    fd > 1 << 20)
 					r = -EINVAL;
 				else
 					n.fds[n.nfds++] = (int)fd;
@@ -253,17 +254,22 @@ int nic_config_check(struct nic_config *nics, unsigned n, uint16_t worker_tag, c
 		if (!c->id[0])
 			snprintf(c->id, sizeof(c->id), "nic%u", i);
 		if (!c->has_mac) {
-			/* Hyper-V's dynamic range: 00:15:5D, then the worker's tag, then the index. */
-			const uint8_t mac[6] = {0x00, 0x15, 0x5d, (uint8_t)(worker_tag >> 8),
-						(uint8_t)worker_tag, (uint8_t)i};
+			/* Hyper-V's dynamic range: 00:15:5D, then the worker's tag, then the index.
+			 */
+			const uint8_t mac[6] = {0x00,
+						0x15,
+						0x5d,
+						(uint8_t)(worker_tag >> 8),
+						(uint8_t)worker_tag,
+						(uint8_t)i};
 
 			memcpy(c->mac, mac, 6);
 			c->has_mac = true;
 		}
 		for (k = 0; k < i; k++) {
 			if (!strcmp(nics[k].id, c->id)) {
-				snprintf(err, errlen, "network adapters %u and %u are both \"%s\"", k,
-					 i, c->id);
+				snprintf(err, errlen, "network adapters %u and %u are both \"%s\"",
+					 k, i, c->id);
 				return -EINVAL;
 			}
 			if (!memcmp(nics[k].mac, c->mac, 6)) {

@@ -35,8 +35,7 @@ struct nic_config {
 };
 
 /* "tap=NAME,..." or "fd=N:N2,...". -EINVAL with a message in err. */
-int nic_config_parse(const char *spec, struct nic_config *ret, char *err,
-		     size_t errlen) must_check;
+int nic_config_parse(const char *spec, struct nic_config *ret, char *err, size_t errlen) must_check;
 /* One element of the JSON "nics" array. */
 int nic_config_from_json(struct json_object *o, struct nic_config *ret, char *err,
 			 size_t errlen) must_check;

@@ -136,7 +136,8 @@ static int add_storage_dir(struct vm_config *cfg, const char *dir, char *err, si
 		return -EINVAL;
 	}
 	if (cfg->nstorage_dirs == VM_CONFIG_MAX_STORAGE_DIRS) {
-		snprintf(err, errlen, "more than %u storage directories", VM_CONFIG_MAX_STORAGE_DIRS);
+		snprintf(err, errlen, "more than %u storage directories",
+			 VM_CONFIG_MAX_STORAGE_DIRS);
 		return -EINVAL;
 	}
 	cfg->storage_dirs[cfg->nstorage_dirs] = strdup(dir);

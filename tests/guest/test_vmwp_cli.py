@@ -78,6 +78,18 @@ bad(['--config', path('disks.json', b'{"disks": [{"path": "a", "lun": "one"}]}')
     'config disk with a bad lun', 'disks', 'lun')
 bad(['--config', path('disks2.json', b'{"disks": [{"readonly": true}]}'), '--kernel', tiny],
     'config disk without a path', 'disks', 'path')
+# Network adapters (docs/network.md): refused before anything runs.
+bad(['--kernel', tiny, '--nic', 'tap=t0,bogus=1'], '--nic unknown option', '--nic', 'bogus')
+bad(['--kernel', tiny, '--nic', 'mac=00:15:5d:00:00:01'], '--nic without tap or fd', '--nic', 'tap')
+bad(['--kernel', tiny, '--nic', 'tap=t0,mac=01:15:5d:00:00:01'], '--nic multicast MAC', '--nic', 'mac')
+bad(['--kernel', tiny, '--nic', 'fd=9'], '--nic fd= without mac and id', 'mac=', 'id=')
+bad(['--kernel', tiny, '--nic', 'fd=0,mac=00:15:5d:00:00:01,id=a'], '--nic fd below 3', '--nic', 'fd')
+bad(['--kernel', tiny, '--nic', 'fd=2000,mac=00:15:5d:00:00:01,id=a'], '--nic fd not a TAP queue',
+    'fd 2000', 'TAP')
+bad(['--kernel', tiny, '--nic', 'tap=t0,id=x', '--nic', 'tap=t1,id=x'], '--nic duplicate id',
+    'both', '"x"')
+bad(['--config', path('nics.json', b'{"nics": [{"tap": "t0", "queues": 0}]}'), '--kernel', tiny],
+    'config nic with 0 queues', 'nics', 'queues')
 # An unreadable config. Root reads any file, so as root the worker runs as a uid no account
 # has (setpriv needs none: nothing to create or remove) for this one check; the file sits in
 # a directory that uid may search, so the open itself is what fails.

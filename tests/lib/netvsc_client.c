@@ -120,7 +120,8 @@ static void rx_rndis(struct netvsc_client *nc, unsigned chan, const uint8_t *m, 
 		}
 		nc->st.rx_frames++;
 		if (nc->cfg.on_frame) {
-			nc->cfg.on_frame(nc->cfg.opaque, chan, m + 8 + p.data_offset, p.data_len, csum);
+			nc->cfg.on_frame(nc->cfg.opaque, chan, m + 8 + p.data_offset, p.data_len,
+					 csum);
 		} else if (nc->kept_n < KEPT && p.data_len <= sizeof(nc->kept[0].data)) {
 			struct kept_frame *k = &nc->kept[(nc->kept_head + nc->kept_n++) % KEPT];
 
@@ -725,7 +726,8 @@ void netvsc_client_close(struct netvsc_client *nc)
 	if (!nc)
 		return;
 	if (nc->nch) {
-		struct nvsp_revoke_buf rv = {NVSP_MSG1_TYPE_REVOKE_RECV_BUF, NETVSC_RECEIVE_BUFFER_ID, 0};
+		struct nvsp_revoke_buf rv = {NVSP_MSG1_TYPE_REVOKE_RECV_BUF,
+					     NETVSC_RECEIVE_BUFFER_ID, 0};
 		uint8_t buf[NVSP_MESSAGE_SIZE] = {0};
 
 		memcpy(buf, &rv, sizeof(rv));
@@ -744,10 +746,12 @@ void netvsc_client_close(struct netvsc_client *nc)
 			/* timed out: the host is gone */
 		}
 	/* Linux (VMBus >= WIN10) tears the buffers' GPADLs down after closing the channel. */
-	if (nc->recv_gpadl && vmbus_client_gpadl_teardown(nc->vc, nc->relid, nc->recv_gpadl, true) < 0) {
+	if (nc->recv_gpadl &&
+	    vmbus_client_gpadl_teardown(nc->vc, nc->relid, nc->recv_gpadl, true) < 0) {
 		/* as above */
 	}
-	if (nc->send_gpadl && vmbus_client_gpadl_teardown(nc->vc, nc->relid, nc->send_gpadl, true) < 0) {
+	if (nc->send_gpadl &&
+	    vmbus_client_gpadl_teardown(nc->vc, nc->relid, nc->send_gpadl, true) < 0) {
 		/* as above */
 	}
 	free(nc->send_busy);

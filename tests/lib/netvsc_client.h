@@ -24,15 +24,15 @@
 struct netvsc_client;
 
 struct netvsc_client_config {
-	unsigned ring_pages;	 /* per direction; default 32 */
+	unsigned ring_pages;	  /* per direction; default 32 */
 	const uint32_t *versions; /* NVSP versions to try, newest first; default Linux 6.1's six */
 	unsigned nversions;
-	uint32_t mtu;		  /* SEND_NDIS_CONFIG frame size - 14; default 1500 */
-	unsigned recv_buf_pages;  /* default 1024 (4 MiB) */
-	unsigned send_buf_pages;  /* default 255 (Linux's 1 044 480 bytes) */
-	unsigned subchannels;	  /* to ask for (vRSS); 0 = none */
-	unsigned timeout_ms;	  /* per handshake step; default 5000 */
-	bool hold_rx;		  /* do not complete receive packets: netvsc_client_complete_rx */
+	uint32_t mtu;		 /* SEND_NDIS_CONFIG frame size - 14; default 1500 */
+	unsigned recv_buf_pages; /* default 1024 (4 MiB) */
+	unsigned send_buf_pages; /* default 255 (Linux's 1 044 480 bytes) */
+	unsigned subchannels;	 /* to ask for (vRSS); 0 = none */
+	unsigned timeout_ms;	 /* per handshake step; default 5000 */
+	bool hold_rx;		 /* do not complete receive packets: netvsc_client_complete_rx */
 	/* Each received frame (else kept in a small queue for netvsc_client_recv_frame). */
 	void (*on_frame)(void *opaque, unsigned chan, const uint8_t *frame, size_t len,
 			 uint32_t csum_ppi);
@@ -103,7 +103,7 @@ int netvsc_client_wait_completion(struct netvsc_client *nc, unsigned chan, uint6
 int netvsc_client_fill_section(struct netvsc_client *nc, uint32_t i, const void *data, size_t len);
 
 struct netvsc_client_stats {
-	uint64_t tx_sent, tx_completed, tx_failed; /* frames; completions with status != 1 */
+	uint64_t tx_sent, tx_completed, tx_failed;  /* frames; completions with status != 1 */
 	uint64_t rx_frames, rx_packets, rx_dropped; /* frames; xfer packets; frames not kept */
 	uint64_t link_up, link_down, indications, tables;
 	uint32_t send_table[NVSP_SEND_INDIRECTION_TABLE_ENTRIES];

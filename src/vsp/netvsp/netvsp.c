@@ -160,9 +160,8 @@ void nv_send_pending(struct nv_channel *c)
 		return;
 	if (atomic_load(&nv->link_reported) != (int)up) {
 		uint8_t msg[RNDIS_REPLY_MAX];
-		size_t len = rndis_build_indicate(up ? RNDIS_STATUS_MEDIA_CONNECT
-						     : RNDIS_STATUS_MEDIA_DISCONNECT,
-						  msg);
+		size_t len = rndis_build_indicate(
+			up ? RNDIS_STATUS_MEDIA_CONNECT : RNDIS_STATUS_MEDIA_DISCONNECT, msg);
 
 		/* -ENOBUFS / -EAGAIN: the next wake (a release or ring room) tries again. */
 		if (nv_data_send_control(c, msg, len) == 0) {

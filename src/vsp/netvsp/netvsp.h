@@ -73,10 +73,10 @@ const char *netvsp_state_name(enum netvsp_state s);
 
 struct netvsp_stats {
 	enum netvsp_state state;
-	uint32_t nvsp_version;		     /* 0 before INIT */
-	uint32_t ndis_major, ndis_minor;     /* SEND_NDIS_VER */
-	uint32_t mtu;			     /* from SEND_NDIS_CONFIG (frame size - 14), or 1500 */
-	unsigned channels;		     /* open channels */
+	uint32_t nvsp_version;		 /* 0 before INIT */
+	uint32_t ndis_major, ndis_minor; /* SEND_NDIS_VER */
+	uint32_t mtu;			 /* from SEND_NDIS_CONFIG (frame size - 14), or 1500 */
+	unsigned channels;		 /* open channels */
 	bool connected, mac_spoofing;
 	uint32_t packet_filter;
 	uint64_t rx_packets, rx_bytes;	     /* host -> guest frames */

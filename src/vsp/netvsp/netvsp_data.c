@@ -28,8 +28,8 @@
 #include "vsp/netvsp/netvsp_internal.h"
 #include "vsp/netvsp/offload.h"
 
-#define PAGE	   4096u
-#define ETH_HLEN   14u
+#define PAGE	 4096u
+#define ETH_HLEN 14u
 /* An xfer-page packet of one range carrying a SEND_RNDIS_PKT: its payload after the descriptor. */
 #define XFER1_LEN (sizeof(struct vmbus_xfer_page_header) + 8u + NVSP_MESSAGE_SIZE)
 /* Frames read from a TAP queue per wake-up before the loop looks at its ring again. */
@@ -157,8 +157,9 @@ void nv_data_rx_complete(struct nv_channel *c, uint64_t trans_id)
 	/* Our transaction ids are section + 1; anything else was never sent or is done. */
 	if (trans_id == 0 || !rx_release(c, trans_id - 1)) {
 		atomic_fetch_add(&c->nv->bad_releases, 1);
-		nv_guest_error(c->nv, "receive completion %#llx names no section in flight on "
-				      "channel %u",
+		nv_guest_error(c->nv,
+			       "receive completion %#llx names no section in flight on "
+			       "channel %u",
 			       (unsigned long long)trans_id, c->index);
 	}
 }
@@ -229,7 +230,8 @@ static bool tx_frame_allowed(struct nv_channel *c, const uint8_t *frame)
 		atomic_fetch_add(&nv->drop_tx_link_down, 1);
 		return false;
 	}
-	/* The source MAC must be the adapter's unless spoofing is allowed (Hyper-V's port option). */
+	/* The source MAC must be the adapter's unless spoofing is allowed (Hyper-V's port option).
+	 */
 	if (!atomic_load(&nv->mac_spoofing) && memcmp(frame + 6, nv->cfg.mac, 6) != 0) {
 		atomic_fetch_add(&nv->drop_spoofed, 1);
 		return false;
@@ -257,7 +259,8 @@ static uint32_t tx_packet(struct nv_channel *c, uint8_t *msg, size_t len)
 	}
 	frame = msg + info.frame_offset;
 	if (!tx_frame_allowed(c, frame))
-		return NVSP_STAT_SUCCESS; /* dropped, as a switch port drops: not the guest's error */
+		return NVSP_STAT_SUCCESS; /* dropped, as a switch port drops: not the guest's error
+					   */
 	if (nv_offload_tx(&info, frame, info.frame_len, &h) < 0) {
 		atomic_fetch_add(&nv->bad_packets, 1);
 		nv_guest_error(nv, "offload PPIs that do not fit their frame on channel %u",
@@ -314,7 +317,8 @@ static int tx_gather(struct nv_channel *c, const struct nvsp_parsed *p, size_t *
 			e = -ERANGE;
 		} else {
 			sec = m.send_buf_section_size;
-			buf_copy(&nv->send, (uint64_t)m.send_buf_section_index * nv->send.section_size,
+			buf_copy(&nv->send,
+				 (uint64_t)m.send_buf_section_index * nv->send.section_size,
 				 c->txbuf, NULL, sec);
 		}
 	}
@@ -374,8 +378,8 @@ static void tx_control(struct nv_channel *c, const uint8_t *msg, size_t len)
 int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64_t trans_id)
 {
 	struct netvsp *nv = c->nv;
-	struct nvsp_send_rndis_pkt_complete done = {.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE,
-						    .status = NVSP_STAT_SUCCESS};
+	struct nvsp_send_rndis_pkt_complete done = {
+		.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, .status = NVSP_STAT_SUCCESS};
 	bool control_done = false;
 	size_t len = 0, pos = 0;
 	bool reserved_ctl = false;
@@ -461,7 +465,8 @@ static int rx_deliver(struct nv_channel *c)
 	int e;
 
 	memcpy(&h, c->rxframe, sizeof(h));
-	if (flen > atomic_load(&nv->mtu) + ETH_HLEN + 4u || nv_offload_rx(&h, frame, flen, &csum) < 0)
+	if (flen > atomic_load(&nv->mtu) + ETH_HLEN + 4u ||
+	    nv_offload_rx(&h, frame, flen, &csum) < 0)
 		return -EPROTO;
 	pthread_rwlock_rdlock(&nv->buf_lock);
 	if (!nv->recv.map.pages || NV_RX_HEADROOM + flen > nv->recv.section_size) {
@@ -522,7 +527,8 @@ void nv_data_rx_ready(void *opaque, struct vmbus_channel *ch)
 		ssize_t n;
 
 		if (!c->rx_pending) {
-			n = read(c->tap_fd, c->rxframe, sizeof(struct tap_vnet_hdr) + NV_RX_FRAME_MAX);
+			n = read(c->tap_fd, c->rxframe,
+				 sizeof(struct tap_vnet_hdr) + NV_RX_FRAME_MAX);
 			if (n < 0)
 				return; /* EAGAIN: the queue is empty */
 			if ((size_t)n < sizeof(struct tap_vnet_hdr) + ETH_HLEN)

@@ -71,7 +71,7 @@ struct netvsp {
 	struct nv_channel *chans[NETVSP_MAX_CHANNELS];
 	unsigned nchans;
 	_Atomic unsigned open_channels;
-	atomic_bool table_pending; /* send the indirection table when every sub-channel is open */
+	atomic_bool table_pending;   /* send the indirection table when every sub-channel is open */
 	unsigned subchannels_wanted; /* allocated by SUBCHANNEL (primary's loop) */
 
 	/* The NVSP and RNDIS control state: the primary's loop (ctl_lock for status readers). */
@@ -95,12 +95,11 @@ struct netvsp {
 	uint8_t *rx_owner;
 	uint32_t *rx_free;
 	uint32_t rx_nfree;
-	uint32_t rx_count; /* sections of the mapped receive buffer */
+	uint32_t rx_count;   /* sections of the mapped receive buffer */
 	uint64_t rx_waiters; /* channels waiting for a free section (bit = index) */
 
 	_Atomic uint64_t drop_spoofed, drop_rx_no_buffer, drop_rx_filtered, drop_tx_error,
-		drop_tx_link_down, bad_packets, bad_sections, bad_releases, unreleased,
-		indications;
+		drop_tx_link_down, bad_packets, bad_sections, bad_releases, unreleased, indications;
 };
 
 void nv_guest_error(struct netvsp *nv, const char *fmt, ...) printf_like(2, 3);

@@ -309,8 +309,9 @@ int nv_nvsp_packet(struct nv_channel *c, const struct vmbus_packet *pkt)
 							   .status = NVSP_STAT_FAIL};
 
 		atomic_fetch_add(&nv->bad_packets, 1);
-		nv_guest_error(nv, "bad NVSP message (packet type %u, %zu bytes, message %u) on "
-				   "channel %u",
+		nv_guest_error(nv,
+			       "bad NVSP message (packet type %u, %zu bytes, message %u) on "
+			       "channel %u",
 			       pkt->type, pkt->len, p->msg.msg_type, c->index);
 		if (rq.want && rq.p->msg.msg_type == NVSP_MSG1_TYPE_SEND_RNDIS_PKT)
 			out.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE;

@@ -49,5 +49,5 @@ size_t nvsp_min_len(uint32_t msg_type);
  * after range) into dst through guest_memory. 0; -EINVAL if beyond the
  * ranges; -EFAULT if a page is not guest RAM.
  */
-int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off,
-		     void *dst, size_t len) must_check;
+int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, void *dst,
+		     size_t len) must_check;

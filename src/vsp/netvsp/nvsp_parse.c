@@ -119,8 +119,8 @@ int nvsp_packet_parse(const struct vmbus_packet *pkt, struct nvsp_parsed *out)
 	}
 }
 
-int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off,
-		     void *dst, size_t len)
+int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, void *dst,
+		     size_t len)
 {
 	uint8_t *out = dst;
 	unsigned i;
@@ -141,7 +141,8 @@ int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint
 			uint64_t pfn;
 			unsigned pg = (unsigned)(pos / PAGE);
 			uint32_t in = (uint32_t)(pos % PAGE);
-			size_t n = MIN((size_t)(PAGE - in), MIN(len, (size_t)(r->byte_count - off)));
+			size_t n =
+				MIN((size_t)(PAGE - in), MIN(len, (size_t)(r->byte_count - off)));
 
 			memcpy(&pfn, r->pfns + 8 * (size_t)pg, 8);
 			if (pfn >= (UINT64_C(1) << 52) ||

@@ -8,13 +8,13 @@
 
 #include "vsp/netvsp/offload.h"
 
-#define ETH_HLEN      14u
-#define ETH_P_IP      0x0800u
-#define ETH_P_IPV6    0x86DDu
-#define IPPROTO_TCP_  6u
-#define IPPROTO_UDP_  17u
-#define TCP_CSUM_OFF  16u
-#define UDP_CSUM_OFF  6u
+#define ETH_HLEN     14u
+#define ETH_P_IP     0x0800u
+#define ETH_P_IPV6   0x86DDu
+#define IPPROTO_TCP_ 6u
+#define IPPROTO_UDP_ 17u
+#define TCP_CSUM_OFF 16u
+#define UDP_CSUM_OFF 6u
 
 static uint16_t be16(const uint8_t *p)
 {

@@ -33,8 +33,7 @@ static bool inside(uint64_t off, uint64_t len, uint64_t total)
 
 /* --- PACKET --- */
 
-static int take_ppi(struct rndis_tx_info *out, uint32_t type, const uint8_t *payload,
-		    uint32_t plen)
+static int take_ppi(struct rndis_tx_info *out, uint32_t type, const uint8_t *payload, uint32_t plen)
 {
 	struct {
 		uint32_t type;
@@ -104,8 +103,8 @@ int rndis_packet_parse(const uint8_t *msg, size_t len, struct rndis_tx_info *out
 		if (p.per_pkt_info_offset < sizeof(p) ||
 		    !inside(p.per_pkt_info_offset, p.per_pkt_info_len, p.data_offset))
 			return -EPROTO;
-		if (parse_ppis(msg + RNDIS_HEADER_SIZE + p.per_pkt_info_offset,
-			       p.per_pkt_info_len, out) < 0)
+		if (parse_ppis(msg + RNDIS_HEADER_SIZE + p.per_pkt_info_offset, p.per_pkt_info_len,
+			       out) < 0)
 			return -EPROTO;
 	}
 	out->frame_offset = RNDIS_HEADER_SIZE + p.data_offset;
@@ -148,8 +147,8 @@ static int init_complete(struct rndis_device *d, uint32_t req_id, bool ok, uint8
 static uint32_t fill_offload(const struct rndis_device *d, uint8_t *buf)
 {
 	struct ndis_offload o = {0};
-	uint32_t csum = NDIS_CSUM_CAP_IP4 | NDIS_CSUM_CAP_TCP_OPT | NDIS_CSUM_CAP_TCP |
-			NDIS_CSUM_CAP_UDP;
+	uint32_t csum =
+		NDIS_CSUM_CAP_IP4 | NDIS_CSUM_CAP_TCP_OPT | NDIS_CSUM_CAP_TCP | NDIS_CSUM_CAP_UDP;
 
 	o.header.type = NDIS_OBJECT_TYPE_OFFLOAD;
 	if (d->nvsp_version >= NVSP_PROTOCOL_VERSION_5) {
@@ -243,7 +242,8 @@ static uint32_t set_oid(struct rndis_device *d, uint32_t oid, const uint8_t *dat
 		d->packet_filter = get32(data);
 		return RNDIS_STATUS_SUCCESS;
 	case OID_TCP_OFFLOAD_PARAMETERS:
-		/* 22 bytes from NVSP <= 4 guests, 28 from newer (rndis_filter_set_offload_params). */
+		/* 22 bytes from NVSP <= 4 guests, 28 from newer (rndis_filter_set_offload_params).
+		 */
 		if (len < NDIS_OFFLOAD_PARAMS_SIZE_V4 || data[0] != NDIS_OBJECT_TYPE_DEFAULT)
 			return RNDIS_STATUS_INVALID_DATA;
 		memset(&d->offload, 0, sizeof(d->offload));
@@ -251,7 +251,8 @@ static uint32_t set_oid(struct rndis_device *d, uint32_t oid, const uint8_t *dat
 		return RNDIS_STATUS_SUCCESS;
 	case RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS: return set_rss(d, data, len);
 	case RNDIS_OID_802_3_MULTICAST_LIST:
-		/* Multicast frames are passed per the filter's ALL_MULTICAST bit, as Linux uses it. */
+		/* Multicast frames are passed per the filter's ALL_MULTICAST bit, as Linux uses it.
+		 */
 		return len % 6 ? RNDIS_STATUS_INVALID_DATA : RNDIS_STATUS_SUCCESS;
 	default: return RNDIS_STATUS_NOT_SUPPORTED;
 	}
@@ -280,8 +281,9 @@ static int query_or_set(struct rndis_device *d, uint32_t type, const uint8_t *bo
 		struct rndis_query_complete c = {.req_id = q.req_id};
 		int n = ok ? query_oid(d, q.oid, reply + RNDIS_HEADER_SIZE + sizeof(c)) : -1;
 
-		c.status = !ok ? RNDIS_STATUS_INVALID_DATA
-			       : n < 0 ? RNDIS_STATUS_NOT_SUPPORTED : RNDIS_STATUS_SUCCESS;
+		c.status = !ok	   ? RNDIS_STATUS_INVALID_DATA
+			   : n < 0 ? RNDIS_STATUS_NOT_SUPPORTED
+				   : RNDIS_STATUS_SUCCESS;
 		if (ok && n < 0)
 			d->unsupported++;
 		c.info_buflen = n < 0 ? 0 : (uint32_t)n;
@@ -320,8 +322,8 @@ int rndis_control(struct rndis_device *d, const uint8_t *msg, size_t len, uint8_
 	case RNDIS_MSG_INIT:
 		if (blen < sizeof(struct rndis_initialize_request))
 			d->malformed++;
-		return init_complete(d, get32(body), blen >= sizeof(struct rndis_initialize_request),
-				     reply);
+		return init_complete(d, get32(body),
+				     blen >= sizeof(struct rndis_initialize_request), reply);
 	case RNDIS_MSG_QUERY:
 	case RNDIS_MSG_SET: return query_or_set(d, type, body, blen, reply);
 	case RNDIS_MSG_HALT:
@@ -330,7 +332,8 @@ int rndis_control(struct rndis_device *d, const uint8_t *msg, size_t len, uint8_
 		d->packet_filter = 0;
 		return 0;
 	case RNDIS_MSG_KEEPALIVE: {
-		struct rndis_set_complete c = {.req_id = get32(body), .status = RNDIS_STATUS_SUCCESS};
+		struct rndis_set_complete c = {.req_id = get32(body),
+					       .status = RNDIS_STATUS_SUCCESS};
 
 		memcpy(reply + RNDIS_HEADER_SIZE, &c, sizeof(c));
 		return reply_header(reply, RNDIS_MSG_KEEPALIVE_C, RNDIS_HEADER_SIZE + sizeof(c));

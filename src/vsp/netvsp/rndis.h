@@ -40,11 +40,11 @@ int rndis_packet_parse(const uint8_t *msg, size_t len, struct rndis_tx_info *out
 struct rndis_device {
 	/* Set by the adapter. */
 	uint8_t mac[6];
-	uint32_t mtu;		/* frame payload: what MAXIMUM_FRAME_SIZE answers */
-	bool connected;		/* MEDIA_CONNECT_STATUS */
-	uint32_t nvsp_version;	/* picks the offload object's revision */
-	unsigned max_queues;	/* RSS: channels the adapter can give (1: no RSS) */
-	uint64_t link_speed;	/* in 100 bps units */
+	uint32_t mtu;	       /* frame payload: what MAXIMUM_FRAME_SIZE answers */
+	bool connected;	       /* MEDIA_CONNECT_STATUS */
+	uint32_t nvsp_version; /* picks the offload object's revision */
+	unsigned max_queues;   /* RSS: channels the adapter can give (1: no RSS) */
+	uint64_t link_speed;   /* in 100 bps units */
 	/* Set by the guest. */
 	bool initialized;
 	uint32_t packet_filter;

@@ -79,9 +79,8 @@ static void if_up(const char *name, const char *addr)
 static int open_packet_socket(int ifindex)
 {
 	int s = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL)), one = 1;
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET,
-				  .sll_protocol = htons(ETH_P_ALL),
-				  .sll_ifindex = ifindex};
+	struct sockaddr_ll sll = {
+		.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = ifindex};
 
 	assert_true(s >= 0);
 	assert_int_equal(setsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)), 0);
@@ -185,7 +184,8 @@ static ssize_t host_recv(struct fx *f, struct tap_vnet_hdr *h, uint8_t *buf, siz
 		if (poll(&p, 1, 10) <= 0)
 			continue;
 		n = recv(f->pkt, raw, sizeof(raw), 0);
-		if (n < (ssize_t)(sizeof(*h) + 14) || memcmp(raw + sizeof(*h) + 6, guest_mac, 6) != 0)
+		if (n < (ssize_t)(sizeof(*h) + 14) ||
+		    memcmp(raw + sizeof(*h) + 6, guest_mac, 6) != 0)
 			continue;
 		memcpy(h, raw, sizeof(*h));
 		n -= (ssize_t)sizeof(*h);
@@ -197,7 +197,7 @@ static ssize_t host_recv(struct fx *f, struct tap_vnet_hdr *h, uint8_t *buf, siz
 
 static void host_send(struct fx *f, const struct tap_vnet_hdr *h, const void *frame, size_t len)
 {
-	uint8_t raw[10000];
+	static uint8_t raw[10000];
 	struct tap_vnet_hdr zero = {0};
 
 	memcpy(raw, h ? h : &zero, sizeof(zero));
@@ -213,7 +213,8 @@ static int guest_recv(struct fx *f, void *buf, size_t *len, uint32_t *csum)
 	for (i = 0; i < 500; i++) {
 		size_t n = *len;
 
-		/* The kernel's own frames (IPv6 neighbour discovery on the new link) are skipped. */
+		/* The kernel's own frames (IPv6 neighbour discovery on the new link) are skipped.
+		 */
 		if (netvsc_client_recv_frame(f->nc, buf, &n, csum) == 0) {
 			if (n >= 12 && memcmp((uint8_t *)buf + 6, host_mac, 6) == 0) {
 				*len = n;
@@ -243,9 +244,8 @@ static void test_handshake(void **state)
 	assert_int_equal(caps->header.size, NDIS_OFFLOAD_SIZE);
 	assert_true(caps->lsov2_ip4_encap & NDIS_OFFLOAD_ENCAP_8023);
 	assert_true(netvsc_client_recv_section_size(f->nc) >= 1500 + 14 + 44);
-	assert_int_equal(netvsc_client_query(f->nc, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, &v, &n,
-					     &status),
-			 0);
+	assert_int_equal(
+		netvsc_client_query(f->nc, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, &v, &n, &status), 0);
 	assert_int_equal(status, RNDIS_STATUS_SUCCESS);
 	assert_int_equal(v, 1500);
 	n = 4;
@@ -286,9 +286,9 @@ static void test_versions(void **state)
 		assert_int_equal(netvsc_client_version(f->nc), all[i]);
 		caps = netvsc_client_hwcaps(f->nc);
 		/* rndis_filter_query_hwcaps: 156 bytes from NVSP 5, 144 for 4, 112 before. */
-		assert_int_equal(caps->header.size, all[i] >= NVSP_PROTOCOL_VERSION_5 ? 156
+		assert_int_equal(caps->header.size, all[i] >= NVSP_PROTOCOL_VERSION_5	? 156
 						    : all[i] >= NVSP_PROTOCOL_VERSION_4 ? 144
-											 : 112);
+											: 112);
 		netvsp_get_stats(f->nv, &st);
 		assert_int_equal(st.nvsp_version, all[i]);
 		assert_int_equal(st.state, NETVSP_READY);
@@ -523,7 +523,8 @@ static void test_rx_checksum(void **state)
 	struct fx *f = *state;
 	uint8_t frame[200] = {0}, got[200];
 	uint8_t *ip = frame + 14, *udp = frame + 34;
-	struct tap_vnet_hdr h = {.flags = TAP_VNET_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6};
+	struct tap_vnet_hdr h = {
+		.flags = TAP_VNET_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6};
 	size_t len = 14 + 20 + 8 + 8, n = sizeof(got);
 	uint32_t csum, sum = 0;
 	unsigned i;
@@ -627,6 +628,49 @@ static void test_bad_sections(void **state)
 	assert_int_equal(st.rx_packets, 1);
 }
 
+/* Jumbo frames: the guest's NDIS_CONFIG asks for MTU 9000; sections and answers follow. */
+static void test_mtu_9000(void **state)
+{
+	struct fx *f = *state;
+	struct netvsc_client_config cfg = {.mtu = 9000};
+	static uint8_t frame[9100], got[9100];
+	struct netvsp_stats st;
+	struct tap_vnet_hdr h;
+	struct ifreq ifr = {0};
+	size_t len, n = sizeof(got);
+	uint32_t v, status;
+	size_t vn = 4;
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), TAP);
+	ifr.ifr_mtu = 9000;
+	assert_int_equal(ioctl(s, SIOCSIFMTU, &ifr), 0);
+	close(s);
+	assert_int_equal(netvsc_client_open(f->vc, &f->offer, &cfg, &f->nc), 0);
+	assert_int_equal(
+		netvsc_client_query(f->nc, RNDIS_OID_GEN_MAXIMUM_FRAME_SIZE, &v, &vn, &status), 0);
+	assert_int_equal(v, 9000);
+	assert_true(netvsc_client_recv_section_size(f->nc) >= 9014 + 44);
+	netvsp_get_stats(f->nv, &st);
+	assert_int_equal(st.mtu, 9000);
+	/* Out: a 9014-byte frame, through GPA-direct ranges (it does not fit a send section). */
+	len = eth(frame, host_mac, guest_mac, 0x88b5, 9000);
+	{
+		struct netvsc_tx tx = {.frame = frame, .len = len};
+
+		assert_int_equal(netvsc_client_send(f->nc, 0, &tx), 0);
+		assert_int_equal(netvsc_client_flush(f->nc, 0, TMO), 0);
+		assert_int_equal(host_recv(f, &h, got, sizeof(got)), (ssize_t)len);
+		assert_memory_equal(got, frame, len);
+	}
+	/* In: one 9014-byte frame in one receive section. */
+	len = eth(frame, guest_mac, host_mac, 0x88b5, 9000);
+	host_send(f, NULL, frame, len);
+	assert_int_equal(guest_recv(f, got, &n, NULL), 0);
+	assert_int_equal(n, len);
+	assert_memory_equal(got, frame, len);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -641,6 +685,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subchannels, setup_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mtu_9000, setup_bare, teardown),
 	};
 
 	/* Every TAP and address of this test lives in a network namespace of its own. */
