@@ -188,6 +188,18 @@ refused('oper', ['set-vm', 'one', '--notes', 'x'], 'nor change one', 'set-vm',
         'needs root or the admin group')
 refused('oper', ['remove-vm', 'one'], 'nor remove one', 'remove-vm', 'admin group')
 refused('oper', ['add-vmharddiskdrive', 'one', d2], 'nor attach a disk', 'admin group')
+# The switch verbs change the host's network: admin only (refused before anything is made).
+for args, what in ((['new-vmswitch', 'sw1', '--switch-type', 'private'], 'create a switch'),
+                   (['remove-vmswitch', 'sw1'], 'remove a switch'),
+                   (['add-vmnetworkadapter', 'one'], 'give a VM a network adapter'),
+                   (['set-vmnetworkadapter', 'one', '--mac-address-spoofing', 'on'],
+                    'change its port features'),
+                   (['add-vmnetworkadapteracl', 'one', '--remote-ip-address', '10.0.0.0/8',
+                     '--direction', 'both', '--action', 'allow'], 'add an ACL entry')):
+    refused('oper', args, f'nor {what} ({args[0]})', args[0], 'admin group')
+refused('stranger', ['get-vmswitch'], 'a stranger cannot list the switches', 'not')
+rc, out, err = cli_as('oper', 'get-vmswitch')
+tap.ok(rc == 0 and 'Name' in out, 'the operator reads the switches (get-vmswitch)', out + err)
 rc, out, err = cli_as('oper', 'get-vm')
 tap.ok(rc == 0 and 'one' in out and 'two' in out, 'the operator reads the VMs (get-vm)', out + err)
 if kvm_available():
