@@ -73,6 +73,8 @@ struct vmconnect *vmconnect_free(struct vmconnect *v)
 		return NULL;
 	if (v->server)
 		rfb_server_attach(v->server, NULL, NULL, NULL);
+	/* The video's close callback notifies: nothing to tell once detached. */
+	v->server = NULL;
 	synthhid_free(v->mouse);
 	synthkbd_free(v->kbd);
 	synthvid_free(v->video);

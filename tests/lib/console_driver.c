@@ -273,10 +273,16 @@ int main(int argc, char **argv)
 		else
 			puts("error unknown command");
 	}
-	rfb_server_free(d.rfb); /* the server thread stops before the devices go */
+	/* As the worker does: detach, free the devices (their close still notifies), then the
+	 * server. */
+	rfb_server_attach(d.rfb, NULL, NULL, NULL);
 	synthhid_free(d.hid);
 	synthkbd_free(d.kbd);
 	synthvid_free(d.sv);
+	rfb_server_free(d.rfb);
+	vmbus_client_channel_forget(d.vch); /* rescinded with their devices */
+	vmbus_client_channel_forget(d.kch);
+	vmbus_client_channel_forget(d.mch);
 	vmbus_client_free(d.c);
 	return 0;
 }
