@@ -318,6 +318,9 @@ void netvsp_get_stats(struct netvsp *nv, struct netvsp_stats *st)
 	st->bad_releases = atomic_load(&nv->bad_releases);
 	st->unreleased = atomic_load(&nv->unreleased);
 	st->indications = atomic_load(&nv->indications);
+	pthread_mutex_lock(&nv->ctl_lock);
+	st->rndis_requests = nv->rndis.requests;
+	pthread_mutex_unlock(&nv->ctl_lock);
 }
 
 /* --- Lifecycle --- */

@@ -91,6 +91,7 @@ struct netvsp_stats {
 	uint64_t bad_releases;		     /* receive sections completed twice or never sent */
 	uint64_t unreleased;		     /* receive sections the guest never completed */
 	uint64_t indications;		     /* link-status indications sent */
+	uint64_t rndis_requests;	     /* RNDIS control messages handled */
 	uint64_t signals_in, interrupts_out; /* all channels */
 };
 void netvsp_get_stats(struct netvsp *nv, struct netvsp_stats *st);
