@@ -148,10 +148,16 @@ tap.ok(len(top) >= 2 and top != {b'\0\0\0'}, 'the capture shows the console\'s t
 
 # A second client at once, and get-vmscreenshot: the same screen.
 b = RfbClient(vnc, timeout=120)
-b.update(False, timeout=120)
-a.update(False, timeout=120)
-# fbcon's cursor blinks: one 8x16 cell may differ between the two captures.
-ndiff = sum(1 for i in range(0, 640 * 480) if b.fb[4 * i:4 * i + 3] != a.fb[4 * i:4 * i + 3])
+# fbcon's cursor blinks: one 8x16 cell may differ between the two captures. The guest may
+# also print a line between them (a loaded host stretches the gap): capture both again, a
+# few times, until the screen holds still.
+for _ in range(5):
+    b.update(False, timeout=120)
+    a.update(False, timeout=120)
+    ndiff = sum(1 for i in range(0, 640 * 480) if b.fb[4 * i:4 * i + 3] != a.fb[4 * i:4 * i + 3])
+    if ndiff <= 8 * 16:
+        break
+    time.sleep(2)
 tap.ok((b.width, b.height) == (a.width, a.height) and ndiff <= 8 * 16,
        'two clients at once: the same screen (but the blinking cursor)', f'{ndiff} pixels differ')
 shot = os.path.join(tmp, 'shot.png')
