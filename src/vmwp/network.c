@@ -281,6 +281,8 @@ static struct json_object *adapter_json(const struct adapter *a)
 	json_object_object_add(o, "tx_bytes", json_object_new_int64((int64_t)st.tx_bytes));
 	json_object_object_add(o, "link_indications",
 			       json_object_new_int64((int64_t)st.indications));
+	json_object_object_add(o, "rndis_requests",
+			       json_object_new_int64((int64_t)st.rndis_requests));
 	json_object_object_add(o, "signals_in", json_object_new_int64((int64_t)st.signals_in));
 	json_object_object_add(o, "interrupts_out",
 			       json_object_new_int64((int64_t)st.interrupts_out));
