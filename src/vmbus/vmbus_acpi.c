@@ -2,16 +2,22 @@
 #include "vmbus/vmbus_acpi.h"
 
 #include "boot/aml.h"
+#include "vid/pc_layout.h"
 
 #define WINDOW_ALIGN (1 * GiB)
 #define WINDOW_SIZE  (512 * MiB)
 
 struct vmbus_acpi_config vmbus_acpi_config_for_ram(uint64_t ram_end)
 {
-	return (struct vmbus_acpi_config){
-		.mmio_base = ALIGN_UP(ram_end, WINDOW_ALIGN),
-		.mmio_size = WINDOW_SIZE,
-	};
+	uint64_t base = ALIGN_UP(ram_end, WINDOW_ALIGN);
+
+	/*
+	 * Between 2 and 3 GiB of RAM the aligned base lands in the MMIO hole, on PCI0's
+	 * 32-bit window (where the video device's BAR lives): go above 4 GiB instead.
+	 */
+	if (base < PC_MMIO_HOLE_END && base + WINDOW_SIZE > PC_MMIO_HOLE_START)
+		base = ALIGN_UP(PC_MMIO_HOLE_END, WINDOW_ALIGN);
+	return (struct vmbus_acpi_config){.mmio_base = base, .mmio_size = WINDOW_SIZE};
 }
 
 void vmbus_acpi_emit(struct aml *aml, void *opaque)

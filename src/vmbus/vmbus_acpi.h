@@ -24,7 +24,10 @@ struct vmbus_acpi_config {
 	uint64_t mmio_size;
 };
 
-/* The window for a guest whose RAM ends at ram_end: 1 GiB aligned above it, 512 MiB long. */
+/*
+ * The window for a guest whose RAM ends at ram_end: 1 GiB aligned above it, 512 MiB long,
+ * never in the MMIO hole below 4 GiB (pc_layout.h) that PCI0 decodes.
+ */
 struct vmbus_acpi_config vmbus_acpi_config_for_ram(uint64_t ram_end);
 /* Emits VMOD and VMBS; opaque is a const struct vmbus_acpi_config *. */
 void vmbus_acpi_emit(struct aml *aml, void *opaque);

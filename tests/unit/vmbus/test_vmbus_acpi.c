@@ -20,6 +20,27 @@ static bool contains(const uint8_t *p, size_t n, const char *s)
 	return false;
 }
 
+/* The window never lands in the MMIO hole that PCI0 decodes, whatever the RAM size. */
+static void test_window_outside_pci_hole(void **state)
+{
+	static const struct {
+		uint64_t ram_end, base;
+	} cases[] = {
+		{512 * MiB, 1 * GiB}, {2 * GiB, 2 * GiB},	  {2 * GiB + 512 * MiB, 4 * GiB},
+		{3 * GiB, 4 * GiB},   {5 * GiB + 12345, 6 * GiB},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct vmbus_acpi_config cfg = vmbus_acpi_config_for_ram(cases[i].ram_end);
+
+		assert_int_equal(cfg.mmio_base, cases[i].base);
+		assert_true(cfg.mmio_base + cfg.mmio_size <= 0xC0000000u ||
+			    cfg.mmio_base >= 4 * GiB);
+	}
+}
+
 static void test_dsdt(void **state)
 {
 	struct vmbus_acpi_config cfg = vmbus_acpi_config_for_ram(5 * GiB + 12345);
@@ -59,6 +80,7 @@ static void test_no_window(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_window_outside_pci_hole),
 		cmocka_unit_test(test_dsdt),
 		cmocka_unit_test(test_no_window),
 	};
