@@ -4,11 +4,10 @@
  * (PCI 1234:1111) on bus 0, takes its BAR0 linear framebuffer, sets a
  * 1024x768x32 mode through the Bochs VBE "dispi" registers (index port
  * 0x1ce, data port 0x1cf; QEMU hw/display/vga.c, VBE_DISPI_INDEX_*), says
- * "R" on COM1, then obeys two-byte commands from COM1:
+ * "R" on COM1, then obeys commands from COM1:
  *
- *   'F' c    fill the whole 1024x768 screen with colour c*0x010101^0x402000
- *   'L' r    fill the 1024x16 band at row r*16 with colour c... (second form:
- *            'L' r c, three bytes)
+ *   'F' c      fill the whole 1024x768 screen with colour c*0x010101^0x402000
+ *   'L' r c    fill the 1024x16 band at row r*16 (one text line) with colour c
  *
  * answering "D" after the last store. Between commands it halts with the
  * UART's receive interrupt armed (IRQ 4 through the 8259), so the TCG vCPU
