@@ -955,12 +955,13 @@ static struct json_object *call_connect_vm(struct service *svc, const struct api
 		return NULL;
 	}
 	if (tcp && !vm->console_tcp_port) {
-		api_error_set(err, API_ERR_STATE,
-			      vm->rec.console_tcp
-				      ? "VM '%s' was started without its TCP console: restart it"
-				      : "VM '%s' has no TCP console (parvis set-vm %s --console-tcp on, "
-					"while it is Off)",
-			      vm->rec.name, vm->rec.name);
+		api_error_set(
+			err, API_ERR_STATE,
+			vm->rec.console_tcp
+				? "VM '%s' was started without its TCP console: restart it"
+				: "VM '%s' has no TCP console (parvis set-vm %s --console-tcp on, "
+				  "while it is Off)",
+			vm->rec.name, vm->rec.name);
 		return NULL;
 	}
 	if (web && !svc->cfg.web) {

@@ -345,7 +345,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	uint64_t deadline;
 	struct json_object *res = NULL, *nics = NULL;
 	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
-	/* Every descriptor the worker inherits: boot files, each disk with its chain, TAP queues. */
+	/* What the worker inherits: boot files, screen listener, disks with chains, TAPs. */
 	static __thread int keep[3 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
 				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 1];
 	struct worker_files *wf;
