@@ -365,6 +365,8 @@ enum {
 	O_VIDEO,
 	O_WEB,
 	O_VIEWER,
+	O_TCP,
+	O_CONSOLE_TCP,
 	O_MAXIMUM,
 	O_RESERVE,
 	O_WEIGHT,
@@ -393,6 +395,8 @@ static const struct option all_options[] = {
 	{"video", required_argument, NULL, O_VIDEO},
 	{"web", no_argument, NULL, O_WEB},
 	{"viewer", no_argument, NULL, O_VIEWER},
+	{"tcp", no_argument, NULL, O_TCP},
+	{"console-tcp", required_argument, NULL, O_CONSOLE_TCP},
 	{"maximum", required_argument, NULL, O_MAXIMUM},
 	{"reserve", required_argument, NULL, O_RESERVE},
 	{"relative-weight", required_argument, NULL, O_WEIGHT},
@@ -408,7 +412,7 @@ struct args {
 	const char *extra_positional;
 	struct json_object *params;
 	bool force, turn_off;
-	bool web, viewer; /* connect */
+	bool web, viewer, tcp; /* connect */
 	const char
 		*maximum; /* --maximum: a percentage (set-vmprocessor) or a size (set-vmmemory) */
 };
@@ -554,6 +558,14 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 			break;
 		case O_WEB: a->web = true; break;
 		case O_VIEWER: a->viewer = true; break;
+		case O_TCP: a->tcp = true; break;
+		case O_CONSOLE_TCP:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error(v->name, "--console-tcp: '%s' is not on or off",
+						   optarg);
+			json_object_object_add(a->params, "console_tcp",
+					       json_object_new_boolean(!strcmp(optarg, "on")));
+			break;
 		case O_COMPAT:
 			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
 				return usage_error(
@@ -1338,11 +1350,15 @@ static int verb_connect(struct args *a)
 	}
 	if (a->web)
 		json_object_object_add(a->params, "web", json_object_new_boolean(1));
+	if (a->tcp)
+		json_object_object_add(a->params, "tcp", json_object_new_boolean(1));
 	r = call("connect-vm", json_object_get(a->params), NULL, &res);
 	if (r)
 		return r;
 	if (json_out)
 		print_json(res);
+	else if (a->tcp)
+		printf("%s\n", jstr(res, "tcp"));
 	else if (a->web)
 		printf("http://127.0.0.1:%.0f%s\n", jnum(res, "web_port"), jstr(res, "web_path"));
 	else
@@ -1383,10 +1399,11 @@ static const struct verb verbs[] = {
 	 "Deletes an Off or Critical VM from the inventory; --force turns a running one off "
 	 "first.\n"
 	 "Disk files are never deleted."},
-	{"set-vm", verb_set_vm, "cpus,memory,cmdline,notes,name,video,json", true,
+	{"set-vm", verb_set_vm, "cpus,memory,cmdline,notes,name,video,console-tcp,json", true,
 	 "set-vm NAME [--cpus N] [--memory SIZE] [--cmdline STR] [--name NEW] [--notes TEXT]\n"
-	 "             [--video on|off]",
-	 "Changes a VM's settings; all but --notes only while it is Off."},
+	 "             [--video on|off] [--console-tcp on|off]",
+	 "Changes a VM's settings; all but --notes only while it is Off. --console-tcp on: the\n"
+	 "screen also on a loopback TCP port with a per-VM VNC password (parvis connect --tcp)."},
 	{"add-vmharddiskdrive", verb_disk, "path,readonly,lun,json", true,
 	 "add-vmharddiskdrive NAME [--path] FILE [--readonly] [--lun N] [--json]",
 	 "Attaches a disk (to a running VM too: hot add through the worker)."},
@@ -1425,12 +1442,13 @@ static const struct verb verbs[] = {
 	{"get-vmhistory", verb_history, "json", true, "get-vmhistory NAME [--json]",
 	 "The VM's state transitions with their time, who caused them (the API caller; \"-\" for\n"
 	 "the service or the guest) and the reason."},
-	{"connect", verb_connect, "web,viewer,json", true,
-	 "connect NAME [--web | --viewer] [--json]",
+	{"connect", verb_connect, "web,viewer,tcp,json", true,
+	 "connect NAME [--web | --viewer | --tcp] [--json]",
 	 "The VM's screen, keyboard and mouse (Hyper-V's VMConnect): prints the RFB (VNC)\n"
 	 "socket's path (for root: its directory is the service's); --web prints a URL that\n"
 	 "opens the screen in a browser (the service's --web console; a token, valid 10\n"
-	 "minutes); --viewer starts a VNC viewer, if one is installed, on a relay."},
+	 "minutes); --viewer starts a VNC viewer, if one is installed, on a relay; --tcp prints\n"
+	 "the loopback host:port (set-vm --console-tcp on; VNC password: --json, admins only)."},
 	{"get-vmscreenshot", verb_screenshot, "json", true,
 	 "get-vmscreenshot NAME FILE.png [--json]", "Saves the VM's screen as it is now (PNG)."},
 	{"console", verb_console, "", true, "console NAME",

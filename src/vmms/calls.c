@@ -24,6 +24,7 @@
 #include "ipc/worker_client.h"
 #include "vmms/web_console.h"
 #include "vmms/audit.h"
+#include "vmms/console_tcp.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
 #include "vmms/service_internal.h"
@@ -117,6 +118,7 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	STR("worker_log", vm->paths.log);
 	json_object_object_add(o, "video", json_object_new_boolean(!vm->rec.no_video));
 	json_object_object_add(o, "console", console_json(vm));
+	json_object_object_add(o, "console_tcp", json_object_new_boolean(vm->rec.console_tcp));
 #undef STR
 	return o;
 }
@@ -554,19 +556,22 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct vm_record saved;
 	bool video = false, has_video = json_object_object_get_ex(req->params, "video", NULL);
+	bool tcp = false, has_tcp = json_object_object_get_ex(req->params, "console_tcp", NULL);
 	char why[256];
 	int r;
 
 	if (!vm || (has_video && api_param_bool(req, "video", &video, err) < 0) ||
+	    (has_tcp && api_param_bool(req, "console_tcp", &tcp, err) < 0) ||
 	    api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
 	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &memory, err) < 0 ||
 	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
 	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
 	    api_param_string(req, "new_name", false, 1024, &new_name, err) < 0)
 		return NULL;
-	if ((cpus || memory || cmdline || new_name || has_video) &&
+	if ((cpus || memory || cmdline || new_name || has_video || has_tcp) &&
 	    svc_need_state(vm, "set-vm", off, 1,
-			   "vCPUs, memory, command line, video and name change only while Off",
+			   "vCPUs, memory, command line, video, TCP console and name change only "
+			   "while Off",
 			   err) < 0)
 		return NULL;
 	if (vm->unreadable) {
@@ -594,6 +599,8 @@ static struct json_object *call_set_vm(struct service *svc, const struct api_req
 		vm->rec.cpus = (unsigned)cpus;
 	if (has_video)
 		vm->rec.no_video = !video;
+	if (has_tcp)
+		vm->rec.console_tcp = tcp;
 	if (memory)
 		vm->rec.memory_bytes = memory;
 	if (cmdline)
@@ -927,13 +934,13 @@ static struct json_object *call_connect_vm(struct service *svc, const struct api
 {
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	bool connect_it = false, web = false;
+	bool connect_it = false, web = false, tcp = false;
 	struct json_object *res;
-	char url[256];
+	char url[256], pw[CONSOLE_TCP_PASSWORD_LEN + 8];
 	int fd;
 
 	if (!vm || api_param_bool(req, "connect", &connect_it, err) < 0 ||
-	    api_param_bool(req, "web", &web, err) < 0)
+	    api_param_bool(req, "web", &web, err) < 0 || api_param_bool(req, "tcp", &tcp, err) < 0)
 		return NULL;
 	if (vm->rec.no_video) {
 		api_error_set(err, API_ERR_STATE,
@@ -945,6 +952,16 @@ static struct json_object *call_connect_vm(struct service *svc, const struct api
 		api_error_set(err, API_ERR_STATE,
 			      "VM '%s' is %s: its screen exists while it runs (parvis start-vm %s)",
 			      vm->rec.name, vm_state_name(vm->rec.state), vm->rec.name);
+		return NULL;
+	}
+	if (tcp && !vm->console_tcp_port) {
+		api_error_set(
+			err, API_ERR_STATE,
+			vm->rec.console_tcp
+				? "VM '%s' was started without its TCP console: restart it"
+				: "VM '%s' has no TCP console (parvis set-vm %s --console-tcp on, "
+				  "while it is Off)",
+			vm->rec.name, vm->rec.name);
 		return NULL;
 	}
 	if (web && !svc->cfg.web) {
@@ -973,6 +990,18 @@ static struct json_object *call_connect_vm(struct service *svc, const struct api
 	res = json_object_new_object();
 	json_object_object_add(res, "socket", json_object_new_string(vm->paths.vnc));
 	json_object_object_add(res, "passed", json_object_new_boolean(connect_it));
+	if (tcp) {
+		char hp[32];
+
+		snprintf(hp, sizeof(hp), "127.0.0.1:%u", vm->console_tcp_port);
+		json_object_object_add(res, "tcp", json_object_new_string(hp));
+		/* The password is an admin's to hand out (operators use the Unix socket). */
+		if (svc_caller() && svc_caller()->role == ACCESS_ADMIN &&
+		    console_tcp_password_read(vm->paths.dir, pw, sizeof(pw)) == 0) {
+			json_object_object_add(res, "password", json_object_new_string(pw));
+			explicit_bzero(pw, sizeof(pw));
+		}
+	}
 	if (web) {
 		json_object_object_add(res, "web_port",
 				       json_object_new_int((int)web_console_port(svc->cfg.web)));

@@ -108,6 +108,7 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 	json_object_object_add(o, "processor_compatibility_for_migration",
 			       json_object_new_boolean(r->processor_compat));
 	json_object_object_add(o, "video", json_object_new_boolean(!r->no_video));
+	json_object_object_add(o, "console_tcp", json_object_new_boolean(r->console_tcp));
 	json_object_object_add(o, "processor_maximum", json_object_new_int((int)r->cpu_maximum));
 	json_object_object_add(o, "processor_reserve", json_object_new_int((int)r->cpu_reserve));
 	json_object_object_add(o, "processor_relative_weight",
@@ -345,6 +346,14 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 			goto out;
 		}
 		r->no_video = !json_object_get_boolean(v);
+	}
+	/* Absent in files older than the TCP console: off. */
+	if (json_object_object_get_ex(root, "console_tcp", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			snprintf(err, errlen, "\"console_tcp\" is not a boolean");
+			goto out;
+		}
+		r->console_tcp = json_object_get_boolean(v);
 	}
 	/* Absent in files older than the resource controls: the defaults. */
 	if (json_object_object_get_ex(root, "processor_maximum", NULL)) {

@@ -55,6 +55,8 @@ struct vm_record {
 	 * VM has them by default, as on Hyper-V (docs/console.md).
 	 */
 	bool no_video;
+	/* The screen also on a loopback TCP port with a VNC password (set-vm --console-tcp). */
+	bool console_tcp;
 	uint64_t memory_bytes;
 	/*
 	 * Resource controls (the VM's cgroup, cgroup.h), as Hyper-V's Set-VMProcessor and

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "ipc/jsonline.h"
 #include "ipc/worker_client.h"
+#include "vmms/console_tcp.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
 #include "vmms/service_internal.h"
@@ -31,6 +32,8 @@
 /* What a worker inherits (disk_files.h): opened at its start, closed once it is spawned. */
 struct worker_files {
 	int kernel_fd, initrd_fd;
+	int vnc_tcp_fd; /* the screen's loopback listener (console_tcp.h), or -1 */
+	uint16_t vnc_tcp_port;
 	struct disk_files disks[VM_MAX_DISKS];
 	unsigned ndisks;
 };
@@ -41,9 +44,25 @@ static void close_worker_files(struct worker_files *wf)
 		close(wf->kernel_fd);
 	if (wf->initrd_fd >= 0)
 		close(wf->initrd_fd);
+	if (wf->vnc_tcp_fd >= 0)
+		close(wf->vnc_tcp_fd);
 	while (wf->ndisks)
 		disk_files_close(&wf->disks[--wf->ndisks]);
 	free(wf);
+}
+
+/* The screen's loopback listener and its password file (console_tcp.h). */
+static int open_console_tcp(const struct vm *vm, struct worker_files *wf, struct api_error *err)
+{
+	char why[400];
+
+	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
+	    console_tcp_password_ensure(vm->paths.dir, why, sizeof(why)) < 0 ||
+	    console_tcp_listen(&wf->vnc_tcp_fd, &wf->vnc_tcp_port, why, sizeof(why)) < 0) {
+		api_error_set(err, API_ERR_HOST, "VM '%s': %s", vm->rec.name, why);
+		return -1;
+	}
+	return 0;
 }
 
 /* The kernel, initrd and every disk with its chain, checked as they are opened. */
@@ -58,10 +77,13 @@ static struct worker_files *open_worker_files(struct service *svc, const struct 
 		return NULL;
 	}
 	wf->initrd_fd = -1;
+	wf->vnc_tcp_fd = -1;
 	wf->kernel_fd = boot_file_open(svc, "kernel", vm->rec.kernel, err);
 	if (wf->kernel_fd >= 0 && vm->rec.initrd)
 		wf->initrd_fd = boot_file_open(svc, "initrd", vm->rec.initrd, err);
 	if (wf->kernel_fd < 0 || (vm->rec.initrd && wf->initrd_fd < 0))
+		goto fail;
+	if (vm->rec.console_tcp && !vm->rec.no_video && open_console_tcp(vm, wf, err) < 0)
 		goto fail;
 	for (i = 0; i < vm->rec.ndisks; i++) {
 		if (disk_files_open(svc, vm, NULL, vm->rec.disks[i].path, vm->rec.disks[i].readonly,
@@ -87,6 +109,7 @@ static unsigned worker_files_list(const struct worker_files *wf, int *fds, unsig
 	} while (0)
 	ADD(wf->kernel_fd);
 	ADD(wf->initrd_fd);
+	ADD(wf->vnc_tcp_fd);
 	for (i = 0; i < wf->ndisks; i++) {
 		ADD(wf->disks[i].fd);
 		ADD(wf->disks[i].direct_fd);
@@ -157,6 +180,15 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		json_object_object_add(o, "video", json_object_new_boolean(0));
 	else
 		json_object_object_add(o, "vnc", json_object_new_string(vm->paths.vnc));
+	/* The loopback listener is ours (the worker has no network); the password a file it
+	 * reads before its jail. */
+	if (wf->vnc_tcp_fd >= 0) {
+		char pw[700];
+
+		console_tcp_password_path(vm->paths.dir, pw, sizeof(pw));
+		json_object_object_add(o, "vnc-tcp-fd", json_object_new_int(wf->vnc_tcp_fd));
+		json_object_object_add(o, "vnc-password-file", json_object_new_string(pw));
+	}
 	json_object_object_add(o, "exit-status-file",
 			       json_object_new_string(vm->paths.exit_status));
 	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));
@@ -313,8 +345,8 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	uint64_t deadline;
 	struct json_object *res = NULL, *nics = NULL;
 	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
-	/* Every descriptor the worker inherits: boot files, each disk with its chain, TAP queues. */
-	static __thread int keep[2 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
+	/* What the worker inherits: boot files, screen listener, disks with chains, TAPs. */
+	static __thread int keep[3 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
 				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 1];
 	struct worker_files *wf;
 	unsigned i, ncg = 0, nkeep, ntap = 0;
@@ -377,6 +409,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			 &pid);
 	while (ncg)
 		close(cg_fds[--ncg]);
+	vm->console_tcp_port = r == 0 ? wf->vnc_tcp_port : 0;
 	close_worker_files(wf);
 	/* The worker holds its own copies: the TAPs live as long as it does. */
 	while (ntap)

@@ -41,6 +41,8 @@ struct vm {
 	uint64_t start_time; /* /proc start time, against pid reuse */
 	int pidfd;	     /* -1 if none */
 	bool child;	     /* spawned by this service: waitid gives its status */
+	/* The screen's loopback port (console_tcp.h), or 0. */
+	uint16_t console_tcp_port;
 
 	/* From the monitor's last status poll. */
 	struct json_object *status;

@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "hvdef/synthkbd_proto.h"
 #include "vmwp/keysym_set1.h"
+#include "vsp/synthvid/synthvid_cursor.h"
 
 #define MAX_CLIENTS 16 /* per server: each holds buffers; a flood of connections is refused */
 #define NO_MODE_W   640
@@ -55,8 +56,16 @@ struct rfb_server {
 	uint64_t generation;
 	int buttons; /* the last RFB button mask */
 	unsigned clients;
+	/* The guest's pointer (synthvid_cursor.h): its shape as of shape_generation. */
+	struct synthvid_pointer pointer;
+	struct synthvid_cursor cursor, hidden;
+	bool have_cursor;
+	uint8_t shape[SYNTHVID_CURSOR_MAX_X * SYNTHVID_CURSOR_MAX_Y * 4];
+	/* What each screen shows: cursor_serial at install (0: none installed). */
+	uint64_t cursor_serial, installed[2];
 
 	_Atomic uint64_t connections, updates_marked, key_events, keys_unmapped, pointer_events;
+	_Atomic uint64_t cursor_shapes, cursor_refused;
 	_Atomic uint32_t width, height;
 	_Atomic unsigned nclients;
 };
@@ -288,6 +297,7 @@ static void apply_video(struct rfb_server *s)
 	if (gen != s->generation || !synthvid_mode_equal(&m, &s->mode)) {
 		s->generation = gen;
 		s->mode = m;
+		s->cursor_serial++; /* the cursor again, in the new mode's pixel format */
 		resize(s, s->open, &m);
 		resize(s, s->auth, &m);
 		atomic_store(&s->width, m.width ? m.width : NO_MODE_W);
@@ -296,6 +306,137 @@ static void apply_video(struct rfb_server *s)
 	}
 	for (i = 0; i < n && s->mode.width; i++)
 		mark(s, &rects[i]);
+}
+
+/* --- the guest's pointer --- */
+
+/* The cursor in the screen's format (rich source), its mask; NULL if out of memory. */
+static rfbCursorPtr make_cursor(rfbScreenInfoPtr scr, const struct synthvid_cursor *sc)
+{
+	const rfbPixelFormat *f = &scr->serverFormat;
+	size_t bpp = f->bitsPerPixel / 8, n = (size_t)sc->width * sc->height;
+	size_t mask_len = (sc->width + 7) / 8 * sc->height;
+	rfbCursorPtr c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->cleanup = c->cleanupSource = c->cleanupMask = c->cleanupRichSource = TRUE;
+	c->width = (unsigned short)sc->width;
+	c->height = (unsigned short)sc->height;
+	c->xhot = (unsigned short)sc->hot_x;
+	c->yhot = (unsigned short)sc->hot_y;
+	c->richSource = malloc(n * bpp);
+	c->mask = malloc(mask_len);
+	if (!c->richSource || !c->mask) {
+		rfbFreeCursor(c);
+		return NULL;
+	}
+	memcpy(c->mask, sc->mask, mask_len);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t rgb = sc->pixels[i];
+		uint32_t v = ((rgb >> 16 & 255) * f->redMax / 255) << f->redShift |
+			     ((rgb >> 8 & 255) * f->greenMax / 255) << f->greenShift |
+			     ((rgb & 255) * f->blueMax / 255) << f->blueShift;
+
+		memcpy(c->richSource + i * bpp, &v, bpp); /* little-endian server formats */
+	}
+	/* XCursor clients get black and white: libvncserver derives them (all-zero colours). */
+	return c;
+}
+
+/* True if every client of scr takes cursor shapes (RichCursor/XCursor pseudo-encodings). */
+static bool all_take_cursors(rfbScreenInfoPtr scr)
+{
+	rfbClientIteratorPtr it = rfbGetClientIterator(scr);
+	rfbClientPtr cl;
+	bool all = true;
+
+	while ((cl = rfbClientIteratorNext(it)))
+		all = all && cl->enableCursorShapeUpdates;
+	rfbReleaseClientIterator(it);
+	return all;
+}
+
+/*
+ * The screen's cursor: the guest's (hidden while the guest says so) once it sent a usable
+ * shape (until then, or after a refused one, the viewer's own) and while every client takes
+ * cursor shapes;
+ * none while one does not, since libvncserver would draw it into the framebuffer, which is
+ * the guest's VRAM (the guest's own writes there would race with it). A client still in
+ * its handshake has not said yet, so it counts as one that does not: no update reaches it
+ * before this runs again (its SetEncodings and its first request are separate messages,
+ * each one round of the thread).
+ */
+static void install_cursor(struct rfb_server *s, rfbScreenInfoPtr scr, unsigned k)
+{
+	uint64_t want = s->have_cursor && all_take_cursors(scr) ? s->cursor_serial : 0;
+	rfbCursorPtr c = NULL;
+
+	if (want == s->installed[k])
+		return;
+	if (want) {
+		c = make_cursor(scr, s->pointer.visible ? &s->cursor : &s->hidden);
+		if (!c)
+			return; /* tried again next round */
+	}
+	rfbSetCursor(scr, c);
+	s->installed[k] = want;
+}
+
+/* Where the guest put the pointer: clients with PointerPos updates are told. */
+static void move_cursor(rfbScreenInfoPtr scr, int32_t x, int32_t y)
+{
+	rfbClientIteratorPtr it;
+	rfbClientPtr cl;
+
+	x = x < 0 ? 0 : x >= scr->width ? scr->width - 1 : x;
+	y = y < 0 ? 0 : y >= scr->height ? scr->height - 1 : y;
+	if (x == scr->cursorX && y == scr->cursorY)
+		return;
+	scr->cursorX = x;
+	scr->cursorY = y;
+	it = rfbGetClientIterator(scr);
+	while ((cl = rfbClientIteratorNext(it)))
+		if (cl->enableCursorPosUpdates)
+			cl->cursorWasMoved = TRUE;
+	rfbReleaseClientIterator(it);
+}
+
+/* The guest's pointer shape, visibility and position since the last round. */
+static void apply_pointer(struct rfb_server *s)
+{
+	struct synthvid_pointer p = {0};
+	size_t len = 0;
+	bool new_shape;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->video) {
+		synthvid_get_pointer(s->video, &p);
+		if (p.shape_generation != s->pointer.shape_generation)
+			len = synthvid_get_pointer_shape(s->video, s->shape, sizeof(s->shape));
+	}
+	pthread_mutex_unlock(&s->lock);
+	new_shape = p.shape_generation != s->pointer.shape_generation;
+	if (new_shape && p.shape_generation) {
+		if (synthvid_cursor_from_shape(&p, s->shape, len, &s->cursor) == 0) {
+			s->have_cursor = true;
+			atomic_fetch_add(&s->cursor_shapes, 1);
+		} else {
+			s->have_cursor = false; /* the viewer's own pointer, rather than garbage */
+			atomic_fetch_add(&s->cursor_refused, 1);
+		}
+	}
+	if (new_shape || p.visible != s->pointer.visible)
+		s->cursor_serial++;
+	s->pointer = p;
+	if (s->open) {
+		install_cursor(s, s->open, 0);
+		move_cursor(s->open, p.x, p.y);
+	}
+	if (s->auth) {
+		install_cursor(s, s->auth, 1);
+		move_cursor(s->auth, p.x, p.y);
+	}
 }
 
 static void accept_client(struct rfb_server *s, int lfd, rfbScreenInfoPtr scr)
@@ -348,6 +489,7 @@ static void *server_thread(void *opaque)
 		if (p[0].revents && read(s->event_fd, &v, sizeof(v)) < 0) {
 		}
 		apply_video(s);
+		apply_pointer(s);
 		if (p[1].revents & POLLIN)
 			accept_client(s, s->unix_fd, s->open);
 		if (p[2].revents & POLLIN)
@@ -386,10 +528,7 @@ static rfbScreenInfoPtr make_screen(struct rfb_server *s, const char *name, bool
 	scr->autoPort = FALSE;
 	scr->httpDir = NULL;
 	scr->alwaysShared = TRUE;
-	/*
-	 * No server-side cursor: for clients without cursor-shape updates libvncserver draws it
-	 * into the framebuffer, which is the guest's VRAM. The guest draws its own.
-	 */
+	/* The guest's pointer only for clients that take cursor shapes (install_cursor). */
 	scr->cursor = NULL;
 	scr->deferUpdateTime = 0; /* the guest already batches (hyperv_fb: 50 ms) */
 	/*
@@ -423,6 +562,7 @@ int rfb_server_new(const struct rfb_server_config *cfg, struct rfb_server **ret,
 	if (!s)
 		return fail(err, errlen, -ENOMEM, "console server", NULL);
 	s->unix_fd = s->tcp_fd = s->event_fd = -1;
+	synthvid_cursor_hidden(&s->hidden);
 	pthread_mutex_init(&s->lock, NULL);
 	/* The worker logs what matters; libvncserver is chatty (PARVIS_RFB_LOG=1 keeps it). */
 	if (!getenv("PARVIS_RFB_LOG"))
@@ -561,6 +701,8 @@ void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st)
 		.key_events = atomic_load(&s->key_events),
 		.keys_unmapped = atomic_load(&s->keys_unmapped),
 		.pointer_events = atomic_load(&s->pointer_events),
+		.cursor_shapes = atomic_load(&s->cursor_shapes),
+		.cursor_refused = atomic_load(&s->cursor_refused),
 		.width = atomic_load(&s->width),
 		.height = atomic_load(&s->height),
 		.tcp = s->tcp_fd >= 0,

@@ -60,6 +60,8 @@ void rfb_server_attach(struct rfb_server *s, struct synthvid *video, struct synt
 struct rfb_server_stats {
 	unsigned clients; /* connected now, both listeners */
 	uint64_t connections, updates_marked, key_events, keys_unmapped, pointer_events;
+	/* Guest pointer shapes sent as the clients' cursor; refused (no usable shape). */
+	uint64_t cursor_shapes, cursor_refused;
 	uint32_t width, height; /* the desktop now */
 	bool tcp;
 };

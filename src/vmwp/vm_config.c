@@ -442,11 +442,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto want_string;
 		return set_string(field, s);
 	}
-	if (!strcmp(key, "jail-mntns-fd")) {
+	if (!strcmp(key, "jail-mntns-fd") || !strcmp(key, "vnc-tcp-fd")) {
 		n = json_object_get_int64(v);
 		if (t != json_type_int || n < 0 || n >= INT32_MAX)
 			goto bad_value;
-		cfg->jail_mntns_fd = (int)n;
+		*(key[0] == 'j' ? &cfg->jail_mntns_fd : &cfg->vnc_tcp_fd) = (int)n;
 		return 0;
 	}
 	if (!strcmp(key, "kernel-fd") || !strcmp(key, "initrd-fd")) {

@@ -186,6 +186,8 @@ struct json_object *vmconnect_status_json(struct vmconnect *v, struct rfb_server
 		ADD_U64(s, st, key_events);
 		ADD_U64(s, st, keys_unmapped);
 		ADD_U64(s, st, pointer_events);
+		ADD_U64(s, st, cursor_shapes);
+		ADD_U64(s, st, cursor_refused);
 		json_object_object_add(o, "attached", json_object_new_boolean(st.clients > 0));
 		json_object_object_add(o, "server", s);
 	} else {

@@ -171,6 +171,47 @@ b.update(True)
 tap.ok(b.pixel(9, 9) == (7, 8, 9), 'and the screen still updates')
 a.close()
 b.close()
+# The guest's pointer shape as the cursor of a client that takes cursor shapes (RichCursor,
+# PointerPos); the raw-only clients above are gone: with one of them connected the server
+# installs no cursor (libvncserver would draw it into the guest's VRAM).
+r = RfbClient(sock_path, cursor=True)
+r.update(False)
+tap.ok(cmd('cursor') == ['done'], 'the played guest sent a pointer shape and position')
+
+
+def wait_cursor(client, want, timeout=20):
+    deadline = time.monotonic() + timeout
+    old = client.sock.gettimeout()
+    client.sock.settimeout(1)
+    try:
+        while time.monotonic() < deadline and not want(client):
+            client.request(True)
+            try:
+                client.read_message()
+            except (socket.timeout, TimeoutError):
+                pass
+    finally:
+        client.sock.settimeout(old)
+    return want(client)
+
+
+got = wait_cursor(r, lambda c: c.cursor is not None and c.pointer_pos == (100, 50))
+cur = r.cursor or {}
+px = cur.get('pixels', b'')
+tap.ok(got and cur['size'] == (3, 2) and cur['hot'] == (1, 1) and cur['mask'] == b'\xc0\xc0' and
+       px[0:4] == b'\x00\x00\xff\x00' and px[12:16] == b'\xff\x00\x00\x00',
+       'RichCursor: the guest\'s 3x2 shape, hot spot, mask from its alpha; PointerPos 100,50',
+       f'{cur.get("size")} {cur.get("hot")} {cur.get("mask")!r} {px[:16].hex()} pos {r.pointer_pos}')
+cmd('cursor bad')
+deadline = time.monotonic() + 10
+while stats()['cursor_refused'] < 1 and time.monotonic() < deadline:
+    time.sleep(0.1)
+st = stats()
+tap.ok(st['cursor_shapes'] == 1 and st['cursor_refused'] == 1,
+       'a shape whose hot spot is outside it is counted, not sent', json.dumps(st))
+got = wait_cursor(r, lambda c: c.cursor is not None and c.cursor['size'] == (0, 0))
+tap.ok(got, 'and the client is given back its own pointer (an empty cursor)', str(r.cursor and r.cursor['size']))
+r.close()
 drv.stdin.write('quit\n')
 drv.stdin.flush()
 tap.ok(drv.wait(timeout=30) == 0, 'the driver (server and devices) shut down cleanly')

@@ -11,6 +11,9 @@
  *   garbage           send the video, keyboard and mouse channels malformed messages
  *   keys              the guest's keystrokes so far: "key CODE FLAGS" lines, then "end"
  *   mouse             the guest's input reports so far: "report HEX" lines, then "end"
+ *   cursor [bad]      a 3x2 ARGB pointer shape (hot spot 1,1; its last column transparent) and
+ *                     the pointer shown at 100,50, as hyperv_fb's synthvid_send_ptr sends
+ *                     them; "bad": a hot spot outside the shape. Answers "done"
  *   stats             the console status JSON (as the worker's control "status" has it)
  *   quit
  *
@@ -105,6 +108,22 @@ static void garbage(struct driver *d)
 	(void)synthvid_client_situation(d->vch, 100000, 100000, 32, 400000, 200);
 	(void)vmbus_client_send(d->kch, VMBUS_PKT_DATA_INBAND, 0, 1, junk, sizeof(junk));
 	(void)vmbus_client_send(d->mch, VMBUS_PKT_DATA_INBAND, 0, 1, junk, sizeof(junk));
+	puts("done");
+}
+
+static void cursor(struct driver *d, bool bad)
+{
+	uint8_t msg[18 + 3 * 2 * 4] = {SYNTHVID_CURSOR_COMPLETE, 1};
+	struct synthvid_pointer_position pos = {.is_visible = 1, .image_x = 100, .image_y = 50};
+
+	memcpy(msg + 2, (uint32_t[]){3, 2, bad ? 7 : 1, 1}, 16);
+	for (int i = 0; i < 6; i++) {
+		uint32_t argb = (i % 3 == 2 ? 0u : 0xFF000000u) | (i < 3 ? 0xFF0000u : 0x0000FFu);
+
+		memcpy(msg + 18 + i * 4, &argb, 4);
+	}
+	(void)synthvid_client_send(d->vch, SYNTHVID_POINTER_SHAPE, msg, sizeof(msg));
+	(void)synthvid_client_send(d->vch, SYNTHVID_POINTER_POSITION, &pos, sizeof(pos));
 	puts("done");
 }
 
@@ -215,14 +234,16 @@ static void stats(struct driver *d)
 	       "\"key_events\": %llu, \"keys_unmapped\": %llu, \"pointer_events\": %llu, "
 	       "\"width\": %u, \"height\": %u, \"video_bad_messages\": %llu, "
 	       "\"dirt_clipped\": %llu, \"refused_modes\": %llu, \"keyboard_bad_messages\": %llu, "
-	       "\"keys_sent\": %llu, \"mouse_bad_messages\": %llu, \"reports_sent\": %llu}\n",
+	       "\"keys_sent\": %llu, \"mouse_bad_messages\": %llu, \"reports_sent\": %llu, "
+	       "\"cursor_shapes\": %llu, \"cursor_refused\": %llu}\n",
 	       rs.clients, (unsigned long long)rs.connections,
 	       (unsigned long long)rs.updates_marked, (unsigned long long)rs.key_events,
 	       (unsigned long long)rs.keys_unmapped, (unsigned long long)rs.pointer_events,
 	       rs.width, rs.height, (unsigned long long)vs.bad_messages,
 	       (unsigned long long)vs.dirt_clipped, (unsigned long long)vs.refused_modes,
 	       (unsigned long long)ks.bad_messages, (unsigned long long)ks.events_sent,
-	       (unsigned long long)ms.bad_messages, (unsigned long long)ms.reports_sent);
+	       (unsigned long long)ms.bad_messages, (unsigned long long)ms.reports_sent,
+	       (unsigned long long)rs.cursor_shapes, (unsigned long long)rs.cursor_refused);
 }
 
 int main(int argc, char **argv)
@@ -262,6 +283,8 @@ int main(int argc, char **argv)
 			puts(e == 0 ? "ok" : "refused");
 		} else if (!strncmp(cmd, "garbage", 7))
 			garbage(&d);
+		else if (!strncmp(cmd, "cursor", 6))
+			cursor(&d, strstr(cmd, "bad") != NULL);
 		else if (!strncmp(cmd, "keys", 4))
 			keys(&d);
 		else if (!strncmp(cmd, "mouse", 5))

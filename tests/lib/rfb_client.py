@@ -10,6 +10,8 @@ import zlib
 
 ENC_RAW = 0
 ENC_DESKTOP_SIZE = -223
+ENC_RICH_CURSOR = -239  # RFC 6143 7.8.1 "Cursor": pixels, then a 1-bit mask
+ENC_POINTER_POS = -232  # the server's pointer position (libvncserver's PointerPos)
 
 
 class RfbError(Exception):
@@ -31,8 +33,10 @@ def _vnc_des_response(password, challenge):
 
 
 class RfbClient:
-    def __init__(self, address, password=None, timeout=30, shared=True):
-        """address: a Unix socket path, or (host, port)."""
+    def __init__(self, address, password=None, timeout=30, shared=True, cursor=False):
+        """address: a Unix socket path, or (host, port). cursor: ask for the server's cursor
+        shape and position (self.cursor, self.pointer_pos)."""
+        self.cursor, self.pointer_pos, self.want_cursor = None, None, cursor
         fam = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
@@ -93,7 +97,7 @@ class RfbClient:
         # 32 bpp, depth 24, little-endian, true colour, red at 16: B, G, R, X in memory.
         self.sock.sendall(struct.pack('>BxxxBBBBHHHBBBxxx', 0, 32, 24, 0, 1, 255, 255, 255,
                                       16, 8, 0))
-        encs = [ENC_RAW, ENC_DESKTOP_SIZE]
+        encs = [ENC_RAW, ENC_DESKTOP_SIZE] + ([ENC_RICH_CURSOR, ENC_POINTER_POS] if self.want_cursor else [])
         self.sock.sendall(struct.pack('>BxH', 2, len(encs)) + b''.join(struct.pack('>i', e) for e in encs))
 
     def _reason(self):
@@ -137,6 +141,13 @@ class RfbClient:
                 elif enc == ENC_DESKTOP_SIZE:
                     self.width, self.height = w, h
                     self.fb = bytearray(w * h * 4)
+                elif enc == ENC_RICH_CURSOR:
+                    # x, y: the hot spot; B, G, R, X pixels in our format, then the mask.
+                    pixels = self._recv(w * h * 4)
+                    mask = self._recv((w + 7) // 8 * h)
+                    self.cursor = {'hot': (x, y), 'size': (w, h), 'pixels': pixels, 'mask': mask}
+                elif enc == ENC_POINTER_POS:
+                    self.pointer_pos = (x, y)
                 else:
                     raise RfbError(f'unexpected encoding {enc}')
                 rects.append((x, y, w, h, enc))

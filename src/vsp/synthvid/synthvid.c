@@ -546,7 +546,7 @@ size_t synthvid_get_pointer_shape(struct synthvid *sv, uint8_t *buf, size_t len)
 	size_t n = 0;
 
 	pthread_mutex_lock(&sv->lock);
-	if (sv->pointer.shape_argb && sv->shape_len <= len) {
+	if (sv->shape_len <= len) {
 		memcpy(buf, sv->shape, sv->shape_len);
 		n = sv->shape_len;
 	}

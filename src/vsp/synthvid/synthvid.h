@@ -91,7 +91,10 @@ struct synthvid_pointer {
 	uint64_t shape_generation; /* changes at every new shape */
 };
 void synthvid_get_pointer(struct synthvid *sv, struct synthvid_pointer *p);
-/* Copies the latest complete ARGB shape (w*h*4 bytes) into buf; its length, or 0 if none fits. */
+/*
+ * Copies the latest complete shape (ARGB w*h*4 bytes, or the monochrome AND and XOR masks:
+ * synthvid_pointer_bytes) into buf; its length, or 0 if none fits (synthvid_cursor.h reads it).
+ */
 size_t synthvid_get_pointer_shape(struct synthvid *sv, uint8_t *buf, size_t len);
 
 struct synthvid_stats {

@@ -2,7 +2,8 @@
  * Fuzz target: the synthetic video's parser of guest messages
  * (src/vsp/synthvid/synthvid_msg.c) and the checks the VSP applies to what
  * it parsed: the mode of a SITUATION_UPDATE against a 16 MiB VRAM, DIRT
- * rectangles clipped to that mode. The input is one packet payload, pipe
+ * rectangles clipped to that mode, a POINTER_SHAPE made into the console's
+ * cursor (synthvid_cursor.c). The input is one packet payload, pipe
  * header first, as the channel's loop hands it over. Seeds:
  * corpus/synthvid_msg (make_console_corpus.py).
  */
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "vsp/synthvid/synthvid.h"
+#include "vsp/synthvid/synthvid_cursor.h"
 #include "vsp/synthvid/synthvid_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct synthvid_mode mode = {.width = 1024, .height = 768, .pitch = 4096, .depth = 32};
 	volatile size_t sink = 0;
+	static struct synthvid_cursor cur;
 	struct synthvid_msg m;
 	const char *why;
 	unsigned i;
@@ -47,6 +50,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Every pixel byte the parser points at is inside the input. */
 		for (i = 0; i < m.u.pointer_shape.pixels_len; i++)
 			sink += m.u.pointer_shape.pixels[i];
+		/* As the VSP keeps it (synthvid.c on_pointer_shape), then as the console takes it.
+		 */
+		if (synthvid_cursor_from_shape(
+			    &(struct synthvid_pointer){.shape_width = m.u.pointer_shape.hdr.width,
+						       .shape_height = m.u.pointer_shape.hdr.height,
+						       .hot_x = m.u.pointer_shape.hdr.hot_x,
+						       .hot_y = m.u.pointer_shape.hdr.hot_y,
+						       .shape_argb =
+							       m.u.pointer_shape.hdr.is_argb != 0},
+			    m.u.pointer_shape.pixels, m.u.pointer_shape.pixels_len, &cur) == 0 &&
+		    (cur.width > SYNTHVID_CURSOR_MAX_X || cur.height > SYNTHVID_CURSOR_MAX_Y ||
+		     cur.hot_x >= cur.width || cur.hot_y >= cur.height))
+			__builtin_trap();
 		break;
 	default: break;
 	}

@@ -19,6 +19,7 @@
 #include "vsp/input/synthhid.h"
 #include "vsp/input/synthkbd.h"
 #include "vsp/synthvid/synthvid.h"
+#include "vsp/synthvid/synthvid_cursor.h"
 
 #define WINDOW_BASE (1ull << 30)
 #define WINDOW_SIZE (512ull << 20)
@@ -269,6 +270,92 @@ static void test_synthvid_bad_messages(void **state)
 	video_close(&v);
 }
 
+/* One POINTER_SHAPE from the played guest: header, then pixel data of len bytes. */
+static void send_shape(struct video *v, bool argb, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy,
+		       const uint8_t *data, size_t len)
+{
+	uint8_t msg[18 + 4 * 4 * 4] = {0xFF, argb};
+
+	assert_true(len <= sizeof(msg) - 18);
+	memcpy(msg + 2, (uint32_t[]){w, h, hx, hy}, 16);
+	memcpy(msg + 18, data, len);
+	/* hyperv_fb.c sends its data[4] even for less: at least 22 bytes of body. */
+	assert_int_equal(
+		synthvid_client_send(v->ch, SYNTHVID_POINTER_SHAPE, msg, 18 + (len < 4 ? 4 : len)),
+		0);
+}
+
+/* The latest shape, converted; waits for the shape_generation-th shape. */
+static int latest_cursor(struct video *v, uint64_t generation, struct synthvid_cursor *c)
+{
+	static uint8_t buf[SYNTHVID_CURSOR_MAX_X * SYNTHVID_CURSOR_MAX_Y * 4];
+	struct synthvid_pointer p;
+	size_t len;
+
+	assert_true(WAIT_FOR(({
+		synthvid_get_pointer(v->sv, &p);
+		p.shape_generation == generation;
+	})));
+	len = synthvid_get_pointer_shape(v->sv, buf, sizeof(buf));
+	return synthvid_cursor_from_shape(&p, buf, len, c);
+}
+
+/*
+ * The guest's pointer shape as the console's cursor (rfb_server.c sends it as the clients'
+ * RichCursor): ARGB with alpha to a 1-bit mask, Windows' monochrome AND/XOR masks, and
+ * shapes the parser lets through but no cursor can be made of (hot spot outside the shape).
+ */
+static void test_synthvid_cursor(void **state)
+{
+	/* 3x2 ARGB: opaque red, half-transparent green (opaque: alpha 0x80), transparent blue;
+	 * then white with alpha 0x7F (transparent), black opaque, grey opaque. */
+	static const uint8_t argb[] = {0,    0, 0xFF, 0xFF, 0,	  0xFF, 0,    0x80,
+				       0xFF, 0, 0,    0,    0xFF, 0xFF, 0xFF, 0x7F,
+				       0,    0, 0,    0xFF, 0x80, 0x80, 0x80, 0xFF};
+	/* 2x2 monochrome: AND rows 0b01.., 0b10..; XOR rows 0b10.., 0b10.. */
+	static const uint8_t mono[] = {0x40, 0x80, 0x80, 0x80};
+	struct synthvid_cursor c;
+	struct synthvid_stats st;
+	struct video v;
+
+	(void)state;
+	connect_video(&v, 800, 600);
+	send_shape(&v, true, 3, 2, 1, 1, argb, sizeof(argb));
+	assert_int_equal(latest_cursor(&v, 1, &c), 0);
+	assert_int_equal(c.width, 3);
+	assert_int_equal(c.height, 2);
+	assert_int_equal(c.hot_x, 1);
+	assert_int_equal(c.hot_y, 1);
+	assert_int_equal(c.pixels[0], 0xFF0000);
+	assert_int_equal(c.pixels[1], 0x00FF00);
+	assert_int_equal(c.pixels[5], 0x808080);
+	assert_int_equal(c.mask[0], 0xC0); /* row 0: red, green */
+	assert_int_equal(c.mask[1], 0x60); /* row 1: black, grey */
+
+	send_shape(&v, false, 2, 2, 0, 0, mono, sizeof(mono));
+	assert_int_equal(latest_cursor(&v, 2, &c), 0);
+	/* (0,0): AND 0 XOR 1 white; (1,0): AND 1 transparent; (0,1): AND 1 XOR 1 "invert",
+	 * transparent here; (1,1): AND 0 XOR 0 black. */
+	assert_int_equal(c.pixels[0], 0xFFFFFF);
+	assert_int_equal(c.pixels[3], 0);
+	assert_int_equal(c.mask[0], 0x80);
+	assert_int_equal(c.mask[1], 0x40);
+
+	/* The parser takes a hot spot below 96; outside a 2x2 shape no cursor is made. */
+	send_shape(&v, true, 2, 2, 5, 0, argb, 16);
+	assert_int_equal(latest_cursor(&v, 3, &c), -EINVAL);
+	/* An empty shape (0x0) is no cursor either. */
+	send_shape(&v, true, 0, 0, 0, 0, argb, 0);
+	assert_int_equal(latest_cursor(&v, 4, &c), -EINVAL);
+	/* Hidden: one transparent pixel (what libvncserver sends as "no cursor"). */
+	synthvid_cursor_hidden(&c);
+	assert_int_equal(c.width * c.height, 1);
+	assert_int_equal(c.mask[0], 0);
+	synthvid_get_stats(v.sv, &st);
+	assert_int_equal(st.bad_messages, 0);
+	video_close(&v);
+}
+
 static void test_synthkbd(void **state)
 {
 	struct vmbus_client_config cc = {.ram_size = 8 * MiB};
@@ -383,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_synthvid_probe),
 		cmocka_unit_test(test_synthvid_dirt),
 		cmocka_unit_test(test_synthvid_bad_messages),
+		cmocka_unit_test(test_synthvid_cursor),
 		cmocka_unit_test(test_synthkbd),
 		cmocka_unit_test(test_synthhid),
 	};
