@@ -53,7 +53,8 @@ struct vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;	  /* when KVM has no SREGS2 */
 	struct kvm_sregs2 sregs2; /* preferred: carries the PDPTRs */
-	struct kvm_xsave xsave;
+	/* struct kvm_xsave, whose flexible tail (KVM_GET_XSAVE2's extra) is not used */
+	uint32_t xsave[1024];
 	struct kvm_xcrs xcrs;
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events events;
@@ -62,6 +63,8 @@ struct vcpu_state {
 	unsigned nmsrs;
 	struct vcpu_state_msr msrs[VCPU_STATE_MAX_MSRS];
 };
+
+_Static_assert(sizeof(struct kvm_xsave) == sizeof(((struct vcpu_state *)0)->xsave), "xsave");
 
 void vcpu_state_encode(const struct vcpu_state *s, struct state_out *out);
 /* Decodes a "vcpu.N" section; -EBADMSG with errbuf naming the record that is wrong. */

@@ -122,7 +122,7 @@ static int vcpu_get_state(struct vcpu *v, struct vcpu_state *s)
 	else if (r == 0)
 		r = get_one(v, KVM_GET_SREGS, &s->sregs, s, VCPU_TAG_SREGS);
 	if (r == 0)
-		r = get_one(v, KVM_GET_XSAVE, &s->xsave, s, VCPU_TAG_XSAVE);
+		r = get_one(v, KVM_GET_XSAVE, s->xsave, s, VCPU_TAG_XSAVE);
 	if (r == 0 && ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0)
 		r = get_one(v, KVM_GET_XCRS, &s->xcrs, s, VCPU_TAG_XCRS);
 	if (r == 0)
@@ -160,7 +160,7 @@ static int vcpu_set_state(struct vcpu *v, const struct vcpu_state *s, char *errb
 		what = "registers";
 	else if (has(s, VCPU_TAG_XCRS) && ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)
 		what = "XCRs";
-	else if (ioctl(v->fd, KVM_SET_XSAVE, &s->xsave) < 0)
+	else if (ioctl(v->fd, KVM_SET_XSAVE, s->xsave) < 0)
 		what = "XSAVE state";
 	else if (ioctl(v->fd, KVM_SET_LAPIC, &s->lapic) < 0)
 		what = "local APIC";
