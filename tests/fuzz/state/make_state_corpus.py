@@ -43,6 +43,42 @@ def state_file(sections, ram_pages=None, memory_bytes=1 << 20, digest=b"\x5a" * 
     return bytes(body)
 
 
+def record(tag, payload):
+    return struct.pack("<II", tag, len(payload)) + payload
+
+
+def kvm_sections():
+    """KVM's state as src/vid/kvm_state.c encodes it (sizes of this kernel's structures)."""
+    msrs = b"".join(struct.pack("<IIQ", i, 0, v) for i, v in ((0x10, 10 ** 9), (0xc0000081, 0x23001000000000)))
+    vcpu = record(1, struct.pack("<18Q", *range(18))) + record(3, bytes(320)) \
+        + record(4, bytes(4096)) + record(6, bytes(1024)) + record(7, bytes(64)) \
+        + record(9, struct.pack("<I", 0)) + record(10, msrs)
+    chips = b"".join(struct.pack("<II", i, 0) + bytes(512) for i in range(3))
+    return [("vcpu.0", 1, vcpu), ("kvm.irqchip", 1, chips), ("kvm.pit", 1, bytes(112)),
+            ("kvm.clock", 1, struct.pack("<Q", 10 ** 9) + bytes(40))]
+
+
+def devices():
+    """Sections of the emulated devices and the Hyper-V interface, as their loads accept."""
+    uart = bytes([0x05, 0xC1, 0x03, 0x0B, 0, 0, 0x5A, 0]) + struct.pack("<IBI", 12, 1, 2) + b"hi"
+    bridge = bytearray(256)
+    bridge[0:8] = struct.pack("<HHHH", 0x8086, 0x7192, 0x0006, 0x0200)
+    bridge[8], bridge[0x0B], bridge[0x3C] = 0x03, 0x06, 0x0B
+    pci = struct.pack("<I", 0x80000008) + bytes(bridge)
+    kbc = bytes([0x65] + [0] * 31) + bytes([0xCF, 0x61, 1, 0, 0, 2, 0]) \
+        + struct.pack("<I", 1) + bytes([0xAA, 0])
+    rtc = bytes([0x0A, 0]) + bytes([0] * 10 + [0x26, 0x02] + [0] * 116) + struct.pack("<qBB", 0, 0, 0x10)
+    pm = struct.pack("<IIIQ", 0x0100, 0x0100, 0, 12345)
+    sint_masked = struct.pack("<16Q", *([1 << 16] * 16))
+    vp = struct.pack("<4Q", 1, 0x100001, 0x101001, 0) + sint_masked + struct.pack("<I", 0)
+    vp_queued = vp + struct.pack("<I", 1) + struct.pack("<IBBHQ", 1, 4, 0, 0, 0) + bytes(240) \
+        + struct.pack("<15I", *([0] * 15))
+    vp += struct.pack("<16I", *([0] * 16))
+    hv = struct.pack("<QQQIQI", 0x8100000000000000, 0x200001, 0x201001, 1, 10 ** 8, 2) + vp + vp_queued
+    return [("uart.com1", 1, uart), ("pci.host", 1, pci), ("i8042", 1, kbc),
+            ("cmos.rtc", 1, rtc), ("acpi.pm", 1, pm), ("hv", 1, hv)]
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -56,6 +92,8 @@ def main():
         "unfinished": b"\0" * HEADER + good[HEADER:],
         "ram-beyond": state_file([], {0: 1}, memory_bytes=0),
         "empty": state_file([]),
+        "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
+        "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
     }
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:
