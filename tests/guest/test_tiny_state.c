@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "base/clock.h"
 #include "state/state.h"
 #include "tiny/tiny.h"
 #include "tiny_guest.h"
@@ -114,6 +115,7 @@ static int run_and_save(struct harness *h)
 {
 	struct state_writer *w;
 	char err[256] = "";
+	uint64_t t0;
 	int fd = memfd_create("tiny-state", MFD_CLOEXEC);
 
 	assert_true(fd >= 0);
@@ -123,13 +125,17 @@ static int run_and_save(struct harness *h)
 	assert_int_equal(partition_start(h->p), 0);
 	wait_for_pause_point(h);
 	assert_int_equal(partition_pause(h->p), 0);
+	t0 = time_monotonic_ns();
 	assert_int_equal(state_writer_new(fd, digest, 32 * MiB, &w), 0);
 	if (partition_save_state(h->p, w, err, sizeof(err)) < 0)
 		fail_msg("save: %s", err);
 	assert_int_equal(state_writer_finish(w), 0);
 	state_writer_free(w);
 	pthread_mutex_lock(&h->lock);
-	print_message("# saved after %u numbers logged, device at %u\n", h->nlog, h->seq);
+	print_message("# saved after %u numbers logged, device at %u: %lld bytes for 32 MiB of "
+		      "RAM in %.2f ms\n",
+		      h->nlog, h->seq, (long long)lseek(fd, 0, SEEK_END),
+		      (double)(time_monotonic_ns() - t0) / 1e6);
 	assert_int_equal(h->nlog, PAUSE_AT - 1);
 	assert_int_equal(h->exit_status, -1);
 	pthread_mutex_unlock(&h->lock);
