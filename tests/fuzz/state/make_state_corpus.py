@@ -65,6 +65,11 @@ def devices():
     bridge[0:8] = struct.pack("<HHHH", 0x8086, 0x7192, 0x0006, 0x0200)
     bridge[8], bridge[0x0B], bridge[0x3C] = 0x03, 0x06, 0x0B
     pci = struct.pack("<I", 0x80000008) + bytes(bridge)
+    video = bytearray(256)
+    video[0:8] = struct.pack("<HHHH", 0x1414, 0x5353, 0x0002, 0x0200)
+    video[0x0B], video[0x3C] = 0x03, 0x0B
+    video[0x10:0x14] = struct.pack("<I", 0xE0000008)
+    video[0x2C:0x2E] = struct.pack("<H", 0x1414)
     kbc = bytes([0x65] + [0] * 31) + bytes([0xCF, 0x61, 1, 0, 0, 2, 0]) \
         + struct.pack("<I", 1) + bytes([0xAA, 0])
     rtc = bytes([0x0A, 0]) + bytes([0] * 10 + [0x26, 0x02] + [0] * 116) + struct.pack("<qBB", 0, 0, 0x10)
@@ -75,7 +80,8 @@ def devices():
         + struct.pack("<15I", *([0] * 15))
     vp += struct.pack("<16I", *([0] * 16))
     hv = struct.pack("<QQQIQI", 0x8100000000000000, 0x200001, 0x201001, 1, 10 ** 8, 2) + vp + vp_queued
-    return [("uart.com1", 1, uart), ("pci.host", 1, pci), ("i8042", 1, kbc),
+    return [("uart.com1", 1, uart), ("pci.host", 1, pci), ("pci.video", 1, bytes(video)),
+            ("i8042", 1, kbc),
             ("cmos.rtc", 1, rtc), ("acpi.pm", 1, pm), ("hv", 1, hv)]
 
 
