@@ -2,8 +2,9 @@
  * Saved state with a tiny guest (tests/guest/tiny/counter.S): a partition
  * is paused while its vCPU is inside a device read, saved, freed; a new
  * partition restores the file and the guest goes on counting: every number
- * logged once, none lost, the device read neither replayed nor lost. A
- * file for a VM of another memory size is refused. Needs /dev/kvm.
+ * logged once, none lost, the device read neither replayed nor lost; the
+ * same with a second vCPU that never started. A file for a VM of another
+ * memory size or vCPU count is refused. Needs /dev/kvm.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -84,9 +85,9 @@ static void port_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
 
 static const struct io_ops port_ops = {.read = port_read, .write = port_write};
 
-static struct partition *counter_partition(struct harness *h, uint64_t memory_bytes)
+static struct partition *counter_partition(struct harness *h, uint64_t memory_bytes, unsigned vcpus)
 {
-	struct partition_config cfg = {.memory_bytes = memory_bytes, .vcpus = 1};
+	struct partition_config cfg = {.memory_bytes = memory_bytes, .vcpus = vcpus};
 	struct partition *p = tiny_guest_partition_config(bin_dir, "counter", &cfg);
 
 	assert_int_equal(
@@ -111,7 +112,7 @@ static void wait_for_pause_point(struct harness *h)
 }
 
 /* Runs the guest to the pause point, saves it into a memory file; returns the file. */
-static int run_and_save(struct harness *h)
+static int run_and_save(struct harness *h, unsigned vcpus)
 {
 	struct state_writer *w;
 	char err[256] = "";
@@ -121,7 +122,7 @@ static int run_and_save(struct harness *h)
 	assert_true(fd >= 0);
 	h->pause_once = true;
 	h->exit_status = -1;
-	h->p = counter_partition(h, 32 * MiB);
+	h->p = counter_partition(h, 32 * MiB, vcpus);
 	assert_int_equal(partition_start(h->p), 0);
 	wait_for_pause_point(h);
 	assert_int_equal(partition_pause(h->p), 0);
@@ -143,15 +144,16 @@ static int run_and_save(struct harness *h)
 	return fd;
 }
 
-static void test_counter_continues_after_restore(void **state)
+/* Saves with vcpus vCPUs (the APs never started: they stay so), restores, runs to the end. */
+static void counter_continues(unsigned vcpus)
 {
 	struct harness h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct state_reader *r;
 	enum partition_stop_reason why;
 	char err[256] = "";
 	unsigned i;
-	int fd = run_and_save(&h);
-	struct partition *p = counter_partition(&h, 32 * MiB);
+	int fd = run_and_save(&h, vcpus);
+	struct partition *p = counter_partition(&h, 32 * MiB, vcpus);
 
 	assert_int_equal(state_reader_new(fd, &r, err, sizeof(err)), 0);
 	assert_int_equal(state_reader_match(r, digest, 32 * MiB, err, sizeof(err)), 0);
@@ -178,19 +180,34 @@ static void test_counter_continues_after_restore(void **state)
 	close(fd);
 }
 
-static void test_other_memory_size_refused(void **state)
+static void test_counter_continues_after_restore(void **state)
+{
+	counter_continues(1);
+}
+
+static void test_two_vcpus_continue_after_restore(void **state)
+{
+	counter_continues(2);
+}
+
+static void test_other_memory_size_or_vcpus_refused(void **state)
 {
 	struct harness h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 	struct state_reader *r;
 	char err[256] = "";
-	int fd = run_and_save(&h);
-	struct partition *p = counter_partition(&h, 64 * MiB);
+	int fd = run_and_save(&h, 2);
+	struct partition *p = counter_partition(&h, 64 * MiB, 2);
+	struct partition *one = counter_partition(&h, 32 * MiB, 1);
 
 	assert_int_equal(state_reader_new(fd, &r, err, sizeof(err)), 0);
 	assert_int_equal(partition_load_state(p, r, err, sizeof(err)), -ESTALE);
 	if (!strstr(err, "memory"))
 		fail_msg("error '%s' does not name the memory size", err);
+	assert_int_equal(partition_load_state(one, r, err, sizeof(err)), -ESTALE);
+	if (!strstr(err, "vCPUs"))
+		fail_msg("error '%s' does not name the vCPU count", err);
 	state_reader_free(r);
+	partition_free(one);
 	partition_free(p);
 	close(fd);
 }
@@ -199,7 +216,8 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counter_continues_after_restore),
-		cmocka_unit_test(test_other_memory_size_refused),
+		cmocka_unit_test(test_two_vcpus_continue_after_restore),
+		cmocka_unit_test(test_other_memory_size_or_vcpus_refused),
 	};
 
 	return tiny_guest_run_tests(argc, argv, "tiny-state", tests, ARRAY_SIZE(tests), &bin_dir);
