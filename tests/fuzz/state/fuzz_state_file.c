@@ -21,6 +21,7 @@
 #include "emu/i8042.h"
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
+#include "emu/post_port.h"
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "state/state.h"
@@ -78,6 +79,7 @@ struct devices {
 	struct uart16550 *uart;
 	struct pci_host *pci;
 	struct pci_video *video;
+	struct post_port *post;
 	struct acpi_pm *pm;
 	struct i8042 *kbc;
 	struct cmos_rtc *rtc;
@@ -99,7 +101,7 @@ static struct devices *devices(void)
 	made = true;
 	if (io_bus_new("fuzz", &d.bus) < 0 || guest_memory_new(16u << 20, &d.mem) < 0 ||
 	    uart16550_new(d.bus, &uart, &d.uart) < 0 || pci_host_new(d.bus, &d.pci) < 0 ||
-	    pci_video_new(d.pci, 8, &d.video) < 0 ||
+	    pci_video_new(d.pci, 8, &d.video) < 0 || post_port_new(d.bus, &d.post) < 0 ||
 	    acpi_pm_new(d.bus, none, off, (struct clock_source){0}, &d.pm) < 0 ||
 	    i8042_new(d.bus, none, none, off, &d.kbc) < 0 ||
 	    cmos_rtc_new(d.bus, none, (struct clock_source){0}, &d.rtc) < 0)
@@ -135,6 +137,8 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		r = pci_host_load(d->pci, version, &in, err, sizeof(err));
 	else if (strcmp(name, "pci.video") == 0)
 		r = pci_video_load(d->video, version, &in, err, sizeof(err));
+	else if (strcmp(name, "post") == 0)
+		r = post_port_load(d->post, version, &in, err, sizeof(err));
 	else if (strcmp(name, "acpi.pm") == 0)
 		r = acpi_pm_load(d->pm, version, &in, err, sizeof(err));
 	else if (strcmp(name, "i8042") == 0)

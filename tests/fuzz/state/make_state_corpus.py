@@ -82,7 +82,7 @@ def devices():
     hv = struct.pack("<QQQIQI", 0x8100000000000000, 0x200001, 0x201001, 1, 10 ** 8, 2) + vp + vp_queued
     return [("uart.com1", 1, uart), ("pci.host", 1, pci), ("pci.video", 1, bytes(video)),
             ("i8042", 1, kbc),
-            ("cmos.rtc", 1, rtc), ("acpi.pm", 1, pm), ("hv", 1, hv)]
+            ("cmos.rtc", 1, rtc), ("post", 1, b"\x5a"), ("acpi.pm", 1, pm), ("hv", 1, hv)]
 
 
 def main():
