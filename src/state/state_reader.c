@@ -162,7 +162,7 @@ int state_reader_new(int fd, struct state_reader **ret, char *errbuf, size_t err
 	struct state_section_entry *table = NULL;
 	struct state_file_header h;
 	struct state_reader *r;
-	uint64_t table_offset;
+	uint64_t table_offset = 0;
 	struct stat st;
 	int err;
 
