@@ -27,11 +27,13 @@
 #include "emu/acpi_pm.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 /* Byte offsets inside the block. */
@@ -255,4 +257,48 @@ struct acpi_pm *acpi_pm_free(struct acpi_pm *pm)
 	pthread_mutex_destroy(&pm->lock);
 	free(pm);
 	return NULL;
+}
+
+/* Saved state, version 1: sts, en, cnt (u32 each), the timer's elapsed nanoseconds (u64). */
+int acpi_pm_save(struct acpi_pm *s, struct state_out *out)
+{
+	uint64_t now;
+
+	pthread_mutex_lock(&s->lock);
+	now = clock_now(s);
+	state_out_u32(out, s->sts);
+	state_out_u32(out, s->en);
+	state_out_u32(out, s->cnt);
+	state_out_u64(out, now > s->t0_ns ? now - s->t0_ns : 0);
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+int acpi_pm_load(struct acpi_pm *s, uint32_t version, struct state_in *in, char *errbuf,
+		 size_t errlen)
+{
+	uint32_t sts = state_in_u32(in), en = state_in_u32(in), cnt = state_in_u32(in);
+	uint64_t elapsed = state_in_u64(in), now;
+	const char *bad = NULL;
+
+	if (version != 1)
+		bad = "unknown version";
+	else if (in->error)
+		bad = "too short";
+	else if (sts > UINT16_MAX || en & ~PM1_EN_VALID || cnt & ~CNT_STORED)
+		bad = "bits PM1_STS, PM1_EN or PM1_CNT does not hold";
+	if (bad) {
+		snprintf(errbuf, errlen, "ACPI PM state: %s", bad);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&s->lock);
+	now = clock_now(s);
+	s->sts = (uint16_t)sts;
+	s->en = (uint16_t)en;
+	s->cnt = (uint16_t)cnt;
+	s->t0_ns = now - MIN(elapsed, now);
+	s->sci_level = false; /* the new irqchip's line is low */
+	update_sci(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -30,4 +30,17 @@ struct acpi_pm *acpi_pm_free(struct acpi_pm *pm);
 void acpi_pm_power_button(struct acpi_pm *pm);
 
 /* Guest mistakes seen (bad access size or offset). */
+/*
+ * Saved state (src/state/): PM1_STS, PM1_EN, PM1_CNT and the PM timer's
+ * count. The timer goes on from its saved count (time spent saved does not
+ * count, as for the LAPIC timer and kvmclock); the SCI is driven from low
+ * to what the registers say. load refuses bits the registers do not hold.
+ */
+#define ACPI_PM_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int acpi_pm_save(struct acpi_pm *pm, struct state_out *out) must_check;
+int acpi_pm_load(struct acpi_pm *pm, uint32_t version, struct state_in *in, char *errbuf,
+		 size_t errlen) must_check;
+
 uint64_t acpi_pm_guest_errors(const struct acpi_pm *pm);

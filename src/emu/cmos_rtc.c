@@ -30,6 +30,8 @@
 #include "emu/cmos_rtc.h"
 
 #include <errno.h>
+#include <string.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define NSEC   UINT64_C(1000000000)
@@ -559,4 +562,65 @@ struct cmos_rtc *cmos_rtc_free(struct cmos_rtc *rtc)
 	pthread_mutex_destroy(&rtc->lock);
 	free(rtc);
 	return NULL;
+}
+
+/*
+ * Saved state, version 1: index, nmi_mask (u8), ram (128 bytes), offset_s
+ * (two's complement u64), frozen, flags (u8).
+ */
+int cmos_rtc_save(struct cmos_rtc *s, struct state_out *out)
+{
+	pthread_mutex_lock(&s->lock);
+	advance(s, clock_now(s)); /* the flags up to now */
+	state_out_u8(out, s->index);
+	state_out_u8(out, s->nmi_mask);
+	state_out_bytes(out, s->ram, sizeof(s->ram));
+	state_out_u64(out, (uint64_t)s->offset_s);
+	state_out_u8(out, s->frozen);
+	state_out_u8(out, s->flags);
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+int cmos_rtc_load(struct cmos_rtc *s, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen)
+{
+	uint8_t index = state_in_u8(in), nmi_mask = state_in_u8(in), ram[sizeof(s->ram)];
+	const char *bad = NULL;
+	int64_t offset;
+	uint8_t frozen, flags;
+	bool want_frozen;
+
+	state_in_bytes(in, ram, sizeof(ram));
+	offset = (int64_t)state_in_u64(in);
+	frozen = state_in_u8(in);
+	flags = state_in_u8(in);
+	want_frozen = (ram[REG_B] & B_SET) || (ram[REG_A] & A_DV) != A_DV_32K;
+	if (version != 1)
+		bad = "unknown version";
+	else if (in->error)
+		bad = "too short";
+	else if (index > 0x7F || nmi_mask > 1 || frozen > 1 || flags & ~(C_PF | C_AF | C_UF))
+		bad = "index, NMI mask or flags out of range";
+	else if (frozen != want_frozen)
+		bad = "frozen time contradicts registers A and B";
+	else if (offset > INT64_C(1) << 40 || offset < -(INT64_C(1) << 40))
+		bad = "offset from the host clock beyond any calendar";
+	if (bad) {
+		snprintf(errbuf, errlen, "CMOS RTC state: %s", bad);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->index = index;
+	s->nmi_mask = nmi_mask;
+	memcpy(s->ram, ram, sizeof(ram));
+	s->offset_s = offset;
+	s->frozen = frozen;
+	s->flags = flags;
+	s->last_ns = clock_now(s);
+	s->irq_level = false; /* the new irqchip's line is low */
+	update_irq(s);
+	pthread_cond_signal(&s->wake); /* the next event may have moved */
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -24,10 +24,13 @@
 #include "emu/i8042.h"
 
 #include <errno.h>
+#include <string.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 /* Status register (port 0x64 read). */
@@ -391,4 +394,85 @@ struct i8042 *i8042_free(struct i8042 *kbc)
 	pthread_mutex_destroy(&kbc->lock);
 	free(kbc);
 	return NULL;
+}
+
+/*
+ * Saved state, version 1: ram (32 bytes), outport, pending_cmd,
+ * last_was_cmd, last_read, kbd_cmd, scancode_set, scanning (u8 each),
+ * out_count (u32), then out_count {byte, flags} from the output buffer on.
+ */
+int i8042_save(struct i8042 *s, struct state_out *out)
+{
+	const uint8_t regs[] = {s->outport, s->pending_cmd,  s->last_was_cmd, s->last_read,
+				s->kbd_cmd, s->scancode_set, s->scanning};
+	unsigned i, q;
+
+	pthread_mutex_lock(&s->lock);
+	state_out_bytes(out, s->ram, sizeof(s->ram));
+	state_out_bytes(out, regs, sizeof(regs));
+	state_out_u32(out, s->out_count);
+	for (i = 0; i < s->out_count; i++) {
+		q = (s->out_head + i) % QUEUE_SIZE;
+		state_out_u8(out, s->queue[q].byte);
+		state_out_u8(out, s->queue[q].flags);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+static bool takes_byte(uint8_t cmd)
+{
+	return cmd == 0 || (cmd >= 0x60 && cmd <= 0x7F) || (cmd >= 0xD1 && cmd <= 0xD4);
+}
+
+int i8042_load(struct i8042 *s, uint32_t version, struct state_in *in, char *errbuf, size_t errlen)
+{
+	uint8_t ram[sizeof(s->ram)], regs[7], queue[QUEUE_SIZE][2];
+	const char *bad = NULL;
+	uint32_t count;
+	unsigned i;
+
+	state_in_bytes(in, ram, sizeof(ram));
+	state_in_bytes(in, regs, sizeof(regs));
+	count = state_in_u32(in);
+	if (!in->error && count <= QUEUE_SIZE)
+		state_in_bytes(in, queue, count * 2u);
+	if (version != 1)
+		bad = "unknown version";
+	else if (in->error)
+		bad = "too short";
+	else if (count > QUEUE_SIZE)
+		bad = "more bytes queued than the controller holds";
+	else if (!takes_byte(regs[1]))
+		bad = "the pending controller command takes no data byte";
+	else if (regs[2] > 1 || regs[6] > 1 || regs[5] < 1 || regs[5] > 3)
+		bad = "flags or scancode set out of range";
+	else if (regs[4] && regs[4] != 0xED && regs[4] != 0xF0 && regs[4] != 0xF3)
+		bad = "the pending keyboard command takes no parameter";
+	for (i = 0; !bad && i < count; i++)
+		if (queue[i][1] & ~(Q_AUX | Q_TIMEOUT))
+			bad = "unknown output queue flags";
+	if (bad) {
+		snprintf(errbuf, errlen, "i8042 state: %s", bad);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->ram, ram, sizeof(ram));
+	s->outport = regs[0];
+	s->pending_cmd = regs[1];
+	s->last_was_cmd = regs[2];
+	s->last_read = regs[3];
+	s->kbd_cmd = regs[4];
+	s->scancode_set = regs[5];
+	s->scanning = regs[6];
+	s->out_head = 0;
+	s->out_count = count;
+	for (i = 0; i < count; i++) {
+		s->queue[i].byte = queue[i][0];
+		s->queue[i].flags = queue[i][1];
+	}
+	s->kbd_level = s->aux_level = false; /* the new irqchip's lines are low */
+	update_irqs(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -23,4 +23,18 @@ int i8042_new(struct io_bus *bus, struct irq_line kbd_irq, struct irq_line aux_i
 struct i8042 *i8042_free(struct i8042 *kbc);
 
 /* Guest mistakes seen (unknown controller command, bad access size). */
+/*
+ * Saved state (src/state/): controller RAM, output port, the pending
+ * command, the bytes waiting for the guest, and the keyboard's own state.
+ * The interrupt lines are driven from low to what the state says. load
+ * refuses a pending command that takes no byte, a full queue beyond its
+ * size, unknown queue flags or scancode set; on a refusal nothing changes.
+ */
+#define I8042_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int i8042_save(struct i8042 *kbc, struct state_out *out) must_check;
+int i8042_load(struct i8042 *kbc, uint32_t version, struct state_in *in, char *errbuf,
+	       size_t errlen) must_check;
+
 uint64_t i8042_guest_errors(const struct i8042 *kbc);

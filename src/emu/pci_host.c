@@ -24,9 +24,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define ADDR_ENABLE   0x80000000u
@@ -256,4 +259,51 @@ struct pci_host *pci_host_free(struct pci_host *host)
 	pthread_mutex_destroy(&host->lock);
 	free(host);
 	return NULL;
+}
+
+/* Saved state, version 1: config_address (u32), the bridge's 256 configuration bytes. */
+int pci_host_save(struct pci_host *s, struct state_out *out)
+{
+	pthread_mutex_lock(&s->lock);
+	state_out_u32(out, s->config_address);
+	state_out_bytes(out, s->bridge_config, sizeof(s->bridge_config));
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+int pci_host_load(struct pci_host *s, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen)
+{
+	uint8_t config[sizeof(s->bridge_config)];
+	uint32_t address;
+	unsigned i;
+
+	address = state_in_u32(in);
+	state_in_bytes(in, config, sizeof(config));
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "PCI host state: %s",
+			 in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	if (address & ~ADDR_MASK) {
+		snprintf(errbuf, errlen, "PCI host state: CONFIG_ADDRESS 0x%08x has reserved bits",
+			 address);
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < sizeof(config); i++)
+		if ((config[i] ^ s->bridge_config[i]) & ~s->bridge_wmask[i])
+			break;
+	if (i < sizeof(config)) {
+		pthread_mutex_unlock(&s->lock);
+		snprintf(errbuf, errlen,
+			 "PCI host state: read-only byte 0x%02x of the host bridge is 0x%02x, this "
+			 "bridge has 0x%02x (saved from another chipset)",
+			 i, config[i], s->bridge_config[i]);
+		return -EBADMSG;
+	}
+	s->config_address = address;
+	memcpy(s->bridge_config, config, sizeof(config));
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -36,4 +36,18 @@ int pci_host_add_device(struct pci_host *host, unsigned devfn, const struct pci_
 int pci_host_remove_device(struct pci_host *host, unsigned devfn);
 
 /* Guest mistakes seen (misaligned CONFIG_DATA access, bad size). */
+/*
+ * Saved state (src/state/): CONFIG_ADDRESS and the host bridge's
+ * configuration space. The devices in the slots save their own. load
+ * refuses a CONFIG_ADDRESS with bits the register does not hold and a
+ * bridge whose read-only bytes differ from this one's (another chipset),
+ * naming which; on a refusal nothing changes.
+ */
+#define PCI_HOST_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int pci_host_save(struct pci_host *host, struct state_out *out) must_check;
+int pci_host_load(struct pci_host *host, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen) must_check;
+
 uint64_t pci_host_guest_errors(const struct pci_host *host);

@@ -11,8 +11,11 @@
 #include "emu/pci_video.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "state/state.h"
 
 #define BAR0_FLAGS 0x8u /* memory, 32-bit, prefetchable */
 
@@ -115,4 +118,36 @@ struct pci_video *pci_video_free(struct pci_video *v)
 uint32_t pci_video_bar0(struct pci_video *v)
 {
 	return video_read(v, 0x10, 4);
+}
+
+/* Saved state, version 1: the 256 configuration bytes. */
+int pci_video_save(struct pci_video *v, struct state_out *out)
+{
+	state_out_bytes(out, v->config, sizeof(v->config));
+	return out->error;
+}
+
+int pci_video_load(struct pci_video *v, uint32_t version, struct state_in *in, char *errbuf,
+		   size_t errlen)
+{
+	uint8_t config[sizeof(v->config)];
+	unsigned i;
+
+	state_in_bytes(in, config, sizeof(config));
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "PCI video state: %s",
+			 in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	for (i = 0; i < sizeof(config); i++)
+		if ((config[i] ^ v->config[i]) & ~v->wmask[i]) {
+			snprintf(
+				errbuf, errlen,
+				"PCI video state: read-only byte 0x%02x is 0x%02x, this device has "
+				"0x%02x",
+				i, config[i], v->config[i]);
+			return -EBADMSG;
+		}
+	memcpy(v->config, config, sizeof(config));
+	return 0;
 }

@@ -23,6 +23,19 @@ struct pci_video *pci_video_free(struct pci_video *v);
 /* BAR 0 as the guest last programmed it (for tests). */
 uint32_t pci_video_bar0(struct pci_video *v);
 
+/*
+ * Saved state (src/state/): the configuration space (command, BAR 0,
+ * interrupt line). load refuses read-only bytes that differ from this
+ * device's, naming the byte; the owner maps the VRAM at the restored
+ * pci_video_bar0(). Before the vCPUs run or while they are paused.
+ */
+#define PCI_VIDEO_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int pci_video_save(struct pci_video *v, struct state_out *out) must_check;
+int pci_video_load(struct pci_video *v, uint32_t version, struct state_in *in, char *errbuf,
+		   size_t errlen) must_check;
+
 #define PCI_VIDEO_VENDOR    0x1414u /* Microsoft */
 #define PCI_VIDEO_DEVICE    0x5353u /* Hyper-V video */
 #define PCI_VIDEO_BAR0_SIZE (64u << 20)

@@ -10,9 +10,11 @@
 #include "emu/post_port.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 struct post_port {
@@ -88,4 +90,25 @@ struct post_port *post_port_free(struct post_port *post)
 	(void)io_bus_unregister(post->bus, PC_PORT_POST);
 	free(post);
 	return NULL;
+}
+
+/* Saved state, version 1: the latched byte. */
+int post_port_save(struct post_port *s, struct state_out *out)
+{
+	state_out_u8(out, __atomic_load_n(&s->last, __ATOMIC_RELAXED));
+	return out->error;
+}
+
+int post_port_load(struct post_port *s, uint32_t version, struct state_in *in, char *errbuf,
+		   size_t errlen)
+{
+	uint8_t last = state_in_u8(in);
+
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "POST port state: %s",
+			 in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	__atomic_store_n(&s->last, last, __ATOMIC_RELAXED);
+	return 0;
 }

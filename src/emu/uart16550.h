@@ -52,5 +52,20 @@ size_t uart16550_receive(struct uart16550 *uart, const uint8_t *buf, size_t len)
 /* True if uart16550_receive() would take at least one byte now. */
 bool uart16550_can_receive(struct uart16550 *uart);
 
+/*
+ * Saved state (src/state/): the registers, the receive FIFO's bytes and the
+ * pending interrupt sources. Not the host side (a refused host input is not
+ * owed an rx_ready after a restore: the new worker's console starts anew).
+ * load checks every field (bits a 16550A cannot hold, more bytes than the
+ * FIFO) and, once accepted, drives the interrupt line to match; on a
+ * refusal the UART is unchanged. Any thread; they take the UART's lock.
+ */
+#define UART16550_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int uart16550_save(struct uart16550 *uart, struct state_out *out) must_check;
+int uart16550_load(struct uart16550 *uart, uint32_t version, struct state_in *in, char *errbuf,
+		   size_t errlen) must_check;
+
 /* Guest mistakes seen (bad access size). */
 uint64_t uart16550_guest_errors(const struct uart16550 *uart);

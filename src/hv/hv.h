@@ -139,6 +139,21 @@ void hv_stats_add(struct hv_stats *sum, const struct hv_stats *s);
  * Public for tests and fuzzers, which drive them without KVM.
  */
 /* 0, or negative for #GP. */
+/*
+ * Saved state (src/state/, hv_state.c): the partition's synthetic registers,
+ * reference time, and every VP's SynIC with its queued messages. hv_save
+ * while the vCPUs are paused; hv_load before they start, into a fresh hv of
+ * the same VP count and guest RAM already restored (it rewrites the
+ * hypercall and reference TSC pages). A refused load leaves hv partly set:
+ * the caller discards the machine. errbuf names what is wrong.
+ */
+#define HV_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int hv_save(struct hv *hv, struct state_out *out) must_check;
+int hv_load(struct hv *hv, uint32_t version, struct state_in *in, char *errbuf,
+	    size_t errlen) must_check;
+
 int hv_msr_read(struct hv *hv, unsigned vp, uint32_t msr, uint64_t *value);
 int hv_msr_write(struct hv *hv, unsigned vp, uint32_t msr, uint64_t value);
 /*

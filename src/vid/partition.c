@@ -483,6 +483,8 @@ struct partition *partition_free(struct partition *p)
 	if (p->vm_fd >= 0)
 		close(p->vm_fd);
 	guest_memory_free(p->mem);
+	free(p->restore_vcpus);
+	free(p->restore_vm);
 	if (p->kvm_fd >= 0)
 		close(p->kvm_fd);
 	pthread_cond_destroy(&p->stop_cond);
@@ -593,7 +595,7 @@ int partition_start(struct partition *p)
 	unsigned i;
 	int r;
 
-	if (p->started || !p->have_boot_regs)
+	if (p->started || (!p->have_boot_regs && !p->restore_vcpus))
 		return -EINVAL;
 	/* No SA_RESTART: the signal must interrupt KVM_RUN. */
 	sigemptyset(&sa.sa_mask);
@@ -605,7 +607,10 @@ int partition_start(struct partition *p)
 		if (r < 0)
 			return r;
 	}
-	r = vcpu_apply_boot_regs(&p->vcpus[0], &p->boot_regs);
+	if (p->restore_vcpus)
+		r = partition_apply_restored_state(p);
+	else
+		r = vcpu_apply_boot_regs(&p->vcpus[0], &p->boot_regs);
 	if (r < 0)
 		return r;
 	p->started = true;

@@ -172,6 +172,24 @@ int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, 
 /* The bootstrap processor's initial registers (before partition_start). */
 int partition_set_boot_regs(struct partition *p, const struct x86_boot_regs *regs) must_check;
 
+/*
+ * Saved state (docs/saved-state.md; the file format is src/state/).
+ * partition_save_state writes KVM's state of every vCPU, the in-kernel
+ * PIC/IOAPIC/PIT, kvmclock and guest RAM as sections of w; the partition
+ * must be paused (partition_pause), and the caller saves the devices' own
+ * sections. partition_load_state, instead of partition_set_boot_regs and
+ * before partition_start, checks and reads those sections and RAM from r;
+ * partition_start then sets the state into KVM (if KVM refuses a part of
+ * it, partition_start fails and partition_stop_detail names the part).
+ * Errors fill errbuf with what is wrong.
+ */
+struct state_writer;
+struct state_reader;
+int partition_save_state(struct partition *p, struct state_writer *w, char *errbuf,
+			 size_t errlen) must_check;
+int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf,
+			 size_t errlen) must_check;
+
 /* Starts one thread per vCPU. */
 int partition_start(struct partition *p) must_check;
 /* Blocks until the partition stops; returns why. */

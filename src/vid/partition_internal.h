@@ -12,7 +12,10 @@
 #include "cpu/cpu_model.h"
 #include "vid/partition.h"
 
-#define STOP_DETAIL_LEN	    2048
+struct vcpu_state;
+struct kvm_vm_state;
+
+#define STOP_DETAIL_LEN 2048
 
 struct vcpu {
 	struct partition *partition;
@@ -21,6 +24,12 @@ struct vcpu {
 	struct kvm_run *run; /* mmap of the vcpu fd, run_size bytes */
 	pthread_t thread;
 	bool thread_started;
+	/*
+	 * The last KVM_RUN returned an exit (not EINTR): an IN, MMIO read or
+	 * RDMSR may still wait for its result to be written back, which only
+	 * the next KVM_RUN does. A pause completes it first (vcpu.c).
+	 */
+	bool exit_pending;
 };
 
 /* Per-reason exit counters; atomics because every vCPU thread adds to them. */
@@ -56,6 +65,9 @@ struct partition {
 	struct cpu_model model;
 	struct x86_boot_regs boot_regs;
 	bool have_boot_regs;
+	/* A saved state to set instead of the boot registers (partition_load_state). */
+	struct vcpu_state *restore_vcpus; /* nvcpus entries, or NULL */
+	struct kvm_vm_state *restore_vm;
 
 	const struct partition_msr_ops *msr_ops;
 	void *msr_opaque;
@@ -105,3 +117,5 @@ void partition_stop_with_detail(struct partition *p, enum partition_stop_reason 
 int pvm_complete_instruction(struct vcpu *v, char *detail, size_t detail_len);
 /* Appends registers and the bytes at RIP to buf. */
 void vcpu_describe_state(struct vcpu *v, char *buf, size_t len);
+/* partition_state.c: sets a state loaded by partition_load_state (from partition_start). */
+int partition_apply_restored_state(struct partition *p) must_check;

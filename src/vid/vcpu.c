@@ -529,9 +529,18 @@ void *vcpu_thread_main(void *arg)
 		v->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING) {
 		if (atomic_load(&p->pause_requested)) {
-			vcpu_hold_if_paused(p);
-			continue;
+			/*
+			 * Held only with nothing half done: KVM finishes an IN, MMIO read or
+			 * RDMSR on the next KVM_RUN, so one more with immediate_exit set
+			 * (KVM's api.rst, KVM_RUN) before the state can be saved.
+			 */
+			if (!v->exit_pending) {
+				vcpu_hold_if_paused(p);
+				continue;
+			}
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		}
+		v->exit_pending = false;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -543,6 +552,7 @@ void *vcpu_thread_main(void *arg)
 						   strerror(errno));
 			break;
 		}
+		v->exit_pending = true;
 		if (!dispatch_exit(v))
 			break;
 	}

@@ -13,6 +13,8 @@
 #define TINY_PORT_LOG 0xE0
 #define TINY_PORT_ECHO 0xE8   /* reads return the last value written */
 #define TINY_PORT_EXIT 0xE4
+#define TINY_PORT_SEQ 0xEC    /* saved-state guest: each read returns the next number */
+#define TINY_STATE_COUNT 400  /* the saved-state guest counts 1..this */
 #define TINY_MMIO_BASE 0xD0000000
 #define TINY_MMIO_UNASSIGNED 0xD8000000
 #define TINY_MSR_SYNTHETIC 0x40000001

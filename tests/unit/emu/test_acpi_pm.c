@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "emu/acpi_pm.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define NSEC UINT64_C(1000000000)
@@ -197,6 +199,52 @@ static void test_guest_errors(void **state)
 	log_set_sink(NULL, NULL);
 }
 
+static int load_into(struct fixture *f, const struct state_out *out, char *err, size_t len)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, out->len);
+	r = acpi_pm_load(f->pm, ACPI_PM_STATE_VERSION, &in, err, len);
+	if (r == 0)
+		assert_int_equal(state_in_finish(&in), 0);
+	return r;
+}
+
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[160] = "";
+	uint32_t timer;
+
+	pio_out(f->bus, PC_PORT_PM1A_EVT + 2, 2, 0x0100); /* PWRBTN_EN */
+	acpi_pm_power_button(f->pm);			  /* PWRBTN_STS: SCI up */
+	assert_int_equal(fake_irq_level(&f->sci), 1);
+	fake_clock_add(&f->clock, 5 * NSEC);
+	timer = pio_in(f->bus, PC_PORT_PM_TMR, 4);
+	assert_int_equal(setup((void **)&g), 0);
+	fake_clock_add(&g->clock, 100 * NSEC); /* the restoring host's clock is elsewhere */
+	state_out_init(&out);
+	assert_int_equal(acpi_pm_save(f->pm, &out), 0);
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), 0);
+	assert_int_equal(fake_irq_level(&g->sci), 1);
+	assert_int_equal(pio_in(g->bus, PC_PORT_PM1A_EVT, 4), pio_in(f->bus, PC_PORT_PM1A_EVT, 4));
+	assert_int_equal(pio_in(g->bus, PC_PORT_PM1A_CNT, 2), pio_in(f->bus, PC_PORT_PM1A_CNT, 2));
+	/* The timer goes on from where it was saved. */
+	assert_int_equal(pio_in(g->bus, PC_PORT_PM_TMR, 4), timer);
+	fake_clock_add(&g->clock, NSEC);
+	assert_int_equal(pio_in(g->bus, PC_PORT_PM_TMR, 4), timer + 3579545);
+	out.buf[4] = 0xFF; /* PM1_EN: reserved bits */
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "PM1_EN"));
+	out.len = 12;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	state_out_fini(&out);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -210,6 +258,7 @@ int main(void)
 		T(test_status_write_1_to_clear),
 		T(test_sci_level),
 		T(test_guest_errors),
+		T(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <cmocka.h>
 
 #include "emu/cmos_rtc.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define NSEC UINT64_C(1000000000)
@@ -386,6 +388,64 @@ static void test_bad_size_and_garbage(void **state)
 	(void)rd(f, CENTURY);
 }
 
+static int load_into(struct fixture *f, const struct state_out *out, char *err, size_t len)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, out->len);
+	r = cmos_rtc_load(f->rtc, CMOS_RTC_STATE_VERSION, &in, err, len);
+	if (r == 0)
+		assert_int_equal(state_in_finish(&in), 0);
+	return r;
+}
+
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[160] = "";
+	unsigned i;
+
+	/* The guest sets the clock to 07:30 and 12-hour binary mode, and keeps a byte in RAM. */
+	wr(f, REG_B, 0x80 | 0x04);
+	wr(f, HOUR, 7);
+	wr(f, MIN, 30);
+	wr(f, REG_B, 0x04 | 0x10); /* running, binary, 12-hour, update interrupts on */
+	wr(f, 0x40, 0x99);
+	fake_clock_add(&f->clock, 2 * NSEC);   /* an update happened: UF is pending */
+	pio_outb(f->bus, PC_PORT_CMOS, MONTH); /* index left on MONTH */
+	assert_int_equal(setup((void **)&g), 0);
+	state_out_init(&out);
+	assert_int_equal(cmos_rtc_save(f->rtc, &out), 0);
+	/* Restored 100 s later: the clock kept running, as a battery-backed one does. */
+	fake_clock_add(&f->clock, 100 * NSEC);
+	fake_clock_set(&g->clock, fake_clock_now(&f->clock));
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), 0);
+	assert_int_equal(pio_inb(g->bus, PC_PORT_CMOS + 1), pio_inb(f->bus, PC_PORT_CMOS + 1));
+	assert_int_equal(rd(g, 0x40), 0x99);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(rd(g, i), rd(f, i));
+	assert_int_equal(rd(g, HOUR), 7);
+	assert_int_equal(rd(g, REG_B), rd(f, REG_B));
+	assert_int_equal(rd(g, REG_C) & 0x10, 0x10);
+	/* Refused: flags the chip does not have; "frozen" while registers say running; short. */
+	out.buf[2 + 128 + 8 + 1] = 0x01;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "flags"));
+	out.buf[2 + 128 + 8 + 1] = 0;
+	out.buf[2 + 128 + 8] = 1;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "contradicts"));
+	out.buf[2 + 128 + 8] = 0;
+	out.len--;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	assert_int_equal(rd(g, 0x40), 0x99);
+	state_out_fini(&out);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -406,6 +466,7 @@ int main(void)
 		T(test_ram_and_index),
 		T(test_linux_get_time),
 		T(test_bad_size_and_garbage),
+		T(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

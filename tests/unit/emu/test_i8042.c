@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "emu/i8042.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define DATA PC_PORT_I8042_DATA
@@ -283,6 +285,69 @@ static void test_port_taken(void **state)
 	assert_int_equal(read_byte(f), -1); /* the first one still answers */
 }
 
+static int load_into(struct fixture *f, const struct state_out *out, char *err, size_t len)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, out->len);
+	r = i8042_load(f->kbc, I8042_STATE_VERSION, &in, err, len);
+	if (r == 0)
+		assert_int_equal(state_in_finish(&in), 0);
+	return r;
+}
+
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[160] = "";
+	int a, b;
+
+	command(f, 0x60); /* write the command byte: keyboard interrupt on, no translation */
+	data(f, 0x05);
+	command(f, 0xD2); /* two bytes "from the keyboard" queued, then a command left pending */
+	data(f, 0x11);
+	command(f, 0xD2);
+	data(f, 0x22);
+	command(f, 0x61); /* RAM byte 1: waits for its data byte */
+	assert_int_equal(fake_irq_level(&f->kbd), 1);
+	assert_int_equal(setup((void **)&g), 0);
+	state_out_init(&out);
+	assert_int_equal(i8042_save(f->kbc, &out), 0);
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), 0);
+	assert_int_equal(fake_irq_level(&g->kbd), 1);
+	assert_int_equal(status(g), status(f));
+	/* The pending command takes its byte in the restored controller. */
+	data(f, 0x77);
+	data(g, 0x77);
+	do {
+		a = read_byte(f);
+		b = read_byte(g);
+		assert_int_equal(a, b);
+	} while (a >= 0);
+	command(f, 0x21);
+	command(g, 0x21);
+	assert_int_equal(read_byte(g), 0x77);
+	assert_int_equal(read_byte(f), 0x77);
+	command(g, 0x20);
+	assert_int_equal(read_byte(g), 0x05);
+	/* Refused: a pending command that takes no byte; too many queued bytes; short. */
+	out.buf[32 + 1] = 0xAA;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "takes no data byte"));
+	out.buf[32 + 1] = 0x61;
+	out.buf[32 + 7] = 17;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "more bytes queued"));
+	out.buf[32 + 7] = 2;
+	out.len--;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	state_out_fini(&out);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -300,6 +365,7 @@ int main(void)
 		T(test_guest_errors),
 		T(test_queue_overflow_is_bounded),
 		T(test_port_taken),
+		T(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

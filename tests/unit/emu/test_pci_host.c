@@ -9,6 +9,7 @@
 
 #include "emu/pci_host.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define CF8 PC_PORT_PCI_CONFIG
@@ -218,6 +219,52 @@ static void test_misaligned_data(void **state)
 	log_set_sink(NULL, NULL);
 }
 
+static int load_into(struct fixture *f, const struct state_out *out, char *err, size_t len)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, out->len);
+	r = pci_host_load(f->host, PCI_HOST_STATE_VERSION, &in, err, len);
+	if (r == 0)
+		assert_int_equal(state_in_finish(&in), 0);
+	return r;
+}
+
+static void test_save_load(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[160] = "";
+
+	cfg_write(f, 0, 0x3C, 1, 0x0B);		       /* interrupt line: scratch */
+	cfg_write(f, 0, 0x0D, 1, 0x40);		       /* latency timer */
+	pio_out(f->bus, CF8, 4, cfg_addr(0, 0, 0x08)); /* left selecting the revision */
+	assert_int_equal(setup((void **)&g), 0);
+	state_out_init(&out);
+	assert_int_equal(pci_host_save(f->host, &out), 0);
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), 0);
+	/* CONFIG_ADDRESS came along: a data read without writing 0xCF8 reads the revision. */
+	assert_int_equal(pio_in(g->bus, CF8, 4), pio_in(f->bus, CF8, 4));
+	assert_int_equal(pio_in(g->bus, CFC, 1), 0x03);
+	assert_int_equal(cfg_read(g, 0, 0, 0x3C, 1), 0x0B);
+	assert_int_equal(cfg_read(g, 0, 0, 0x0D, 1), 0x40);
+	/* Refused: reserved CONFIG_ADDRESS bits; another bridge's device ID; short. */
+	out.buf[0] |= 0x01;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "reserved"));
+	out.buf[0] &= ~0x01;
+	out.buf[4 + 0x02] ^= 0xFF;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "read-only byte 0x02"));
+	out.buf[4 + 0x02] ^= 0xFF;
+	out.len--;
+	assert_int_equal(load_into(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	state_out_fini(&out);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -230,6 +277,7 @@ int main(void)
 		T(test_read_only_fields),
 		T(test_add_device),
 		T(test_misaligned_data),
+		T(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define CF8   PC_PORT_PCI_CONFIG
@@ -58,10 +59,50 @@ static void test_identity_and_bar(void **state)
 	io_bus_free(bus);
 }
 
+static void test_save_load(void **state)
+{
+	struct io_bus *bus;
+	struct pci_host *host;
+	struct pci_video *v, *w;
+	struct state_out out;
+	struct state_in in;
+	char err[160] = "";
+
+	(void)state;
+	assert_int_equal(io_bus_new("pio", &bus), 0);
+	assert_int_equal(pci_host_new(bus, &host), 0);
+	assert_int_equal(pci_video_new(host, DEVFN, &v), 0);
+	assert_int_equal(pci_video_new(host, DEVFN + 8, &w), 0);
+	wr(bus, 0x10, 4, 0xE0000000u); /* the guest moved BAR 0 and enabled memory decoding */
+	wr(bus, 0x04, 2, 0x0002);
+	state_out_init(&out);
+	assert_int_equal(pci_video_save(v, &out), 0);
+	state_in_init(&in, out.buf, out.len);
+	assert_int_equal(pci_video_load(w, PCI_VIDEO_STATE_VERSION, &in, err, sizeof(err)), 0);
+	assert_int_equal(state_in_finish(&in), 0);
+	assert_int_equal(pci_video_bar0(w), 0xE0000008u);
+	out.buf[0x02] ^= 0xFF; /* another device id */
+	state_in_init(&in, out.buf, out.len);
+	assert_int_equal(pci_video_load(w, PCI_VIDEO_STATE_VERSION, &in, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "read-only byte 0x02"));
+	state_in_init(&in, out.buf, out.len - 1);
+	assert_int_equal(pci_video_load(w, PCI_VIDEO_STATE_VERSION, &in, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	assert_int_equal(pci_video_bar0(w), 0xE0000008u);
+	state_out_fini(&out);
+	pci_video_free(w);
+	pci_video_free(v);
+	pci_host_free(host);
+	io_bus_free(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identity_and_bar),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "emu/uart16550.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
 
 #define COM1 PC_PORT_COM1
@@ -382,6 +384,108 @@ static void test_port_taken(void **state)
 	assert_null(u);
 }
 
+/* Programs the UART as Linux leaves it, with bytes in the FIFO past its start. */
+static void program_busy(struct fixture *f)
+{
+	uint8_t junk[3] = {'x', 'y', 'z'};
+
+	wr(f, LCR, 0x80);
+	wr(f, DLL, 0x0C);
+	wr(f, DLM, 0x00);
+	wr(f, LCR, 0x03);
+	wr(f, FCR, 0xC7);
+	wr(f, MCR, 0x0B);
+	wr(f, SCR, 0x5A);
+	assert_int_equal(uart16550_receive(f->uart, junk, 3), 3);
+	(void)rd(f, RBR);
+	(void)rd(f, RBR);
+	assert_int_equal(uart16550_receive(f->uart, (const uint8_t *)"hello", 5), 5);
+	wr(f, IER, 0x05);
+}
+
+static void save(struct fixture *f, struct state_out *out)
+{
+	state_out_init(out);
+	assert_int_equal(uart16550_save(f->uart, out), 0);
+}
+
+static int load(struct fixture *f, const struct state_out *out, char *err, size_t len)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, out->len);
+	r = uart16550_load(f->uart, UART16550_STATE_VERSION, &in, err, len);
+	if (r == 0)
+		assert_int_equal(state_in_finish(&in), 0);
+	return r;
+}
+
+static void test_save_load_round_trip(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[128] = "";
+	unsigned i;
+
+	program_busy(f);
+	assert_int_equal(setup((void **)&g), 0);
+	save(f, &out);
+	assert_int_equal(load(g, &out, err, sizeof(err)), 0);
+	state_out_fini(&out);
+	assert_int_equal(fake_irq_level(&g->irq), fake_irq_level(&f->irq));
+	assert_int_equal(fake_irq_level(&g->irq), 1); /* data ready, IER.ERBFI, OUT2 */
+	const unsigned regs[] = {IER, LCR, MCR, SCR, MSR};
+	for (i = 0; i < ARRAY_SIZE(regs); i++)
+		assert_int_equal(rd(g, regs[i]), rd(f, regs[i]));
+	wr(f, LCR, 0x83);
+	wr(g, LCR, 0x83);
+	assert_int_equal(rd(g, DLL), 0x0C);
+	assert_int_equal(rd(g, DLM), rd(f, DLM));
+	wr(f, LCR, 0x03);
+	wr(g, LCR, 0x03);
+	/* The receive side: the same interrupt, status and bytes in the same order. */
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(rd(g, IIR), rd(f, IIR));
+		assert_int_equal(rd(g, LSR), rd(f, LSR));
+		assert_int_equal(rd(g, RBR), rd(f, RBR));
+	}
+	assert_int_equal(f->out_len, 0);
+	teardown((void **)&g);
+}
+
+static void test_load_refuses_bad_state(void **state)
+{
+	struct fixture *f = *state, *g;
+	struct state_out out;
+	char err[128] = "";
+
+	program_busy(f);
+	assert_int_equal(setup((void **)&g), 0);
+	wr(g, SCR, 0x33);
+	save(f, &out);
+	out.buf[0] = 0xFF; /* IER bits 4-7 */
+	assert_int_equal(load(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "COM1"));
+	assert_non_null(strstr(err, "bits"));
+	uint8_t count = out.buf[13];
+
+	assert_int_equal(count, 6); /* 'z' and "hello" */
+	out.buf[0] = 0x05;
+	out.buf[13] = 17; /* rx_count: a u32 after 8 registers, the divisor and a flag */
+	assert_int_equal(load(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "FIFO"));
+	out.buf[13] = count;
+	out.len -= 1; /* the last FIFO byte missing */
+	assert_int_equal(load(g, &out, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	/* Refused: g is as it was. */
+	assert_int_equal(rd(g, SCR), 0x33);
+	assert_int_equal(rd(g, LSR) & 0x01, 0);
+	state_out_fini(&out);
+	teardown((void **)&g);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -403,6 +507,8 @@ int main(void)
 		T(test_modem_status_interrupt),
 		T(test_bad_size),
 		T(test_port_taken),
+		T(test_save_load_round_trip),
+		T(test_load_refuses_bad_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

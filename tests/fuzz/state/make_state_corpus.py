@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+# Writes the seed corpus of the state_file fuzz target (tests/fuzz/corpus/state_file/):
+# small saved-state files in the layout of src/state/state_format.h, written
+# independently of the C writer: a good file with sections and sparse RAM,
+# one without RAM, and a few near misses (truncated, bad RAM extent).
+# Usage: tests/fuzz/state/make_state_corpus.py tests/fuzz/corpus/state_file
+import os
+import struct
+import sys
+
+PAGE = 4096
+HEADER = 80
+
+
+def state_file(sections, ram_pages=None, memory_bytes=1 << 20, digest=b"\x5a" * 32):
+    """sections: [(name, version, bytes)]; ram_pages: {page_index: byte}."""
+    body = bytearray(b"\0" * HEADER)
+    table = []
+    for name, version, data in sections:
+        table.append((name, version, len(body), len(data)))
+        body += data
+    if ram_pages is not None:
+        while len(body) % PAGE:
+            body += b"\0"
+        start = len(body)
+        extents = []
+        for page in sorted(ram_pages):
+            if extents and extents[-1][0] + extents[-1][1] == page * PAGE:
+                extents[-1][1] += PAGE
+            else:
+                extents.append([page * PAGE, PAGE, len(body)])
+            body += bytes([ram_pages[page]]) * PAGE
+        table.append(("ram", 1, start, len(body) - start))
+        index = b"".join(struct.pack("<QQQ", *e) for e in extents)
+        table.append(("ram.index", 1, len(body), len(index)))
+        body += index
+    table_offset = len(body)
+    for name, version, off, length in table:
+        body += struct.pack("<32sIIQQ", name.encode(), version, 0, off, length)
+    header = struct.pack("<8sII32sQQIIQ", b"PRVSTATE", 1, HEADER, digest, memory_bytes,
+                         table_offset, len(table), 0, len(body))
+    body[:HEADER] = header
+    return bytes(body)
+
+
+def record(tag, payload):
+    return struct.pack("<II", tag, len(payload)) + payload
+
+
+def kvm_sections():
+    """KVM's state as src/vid/kvm_state.c encodes it (sizes of this kernel's structures)."""
+    msrs = b"".join(struct.pack("<IIQ", i, 0, v) for i, v in ((0x10, 10 ** 9), (0xc0000081, 0x23001000000000)))
+    vcpu = record(1, struct.pack("<18Q", *range(18))) + record(3, bytes(320)) \
+        + record(4, bytes(4096)) + record(6, bytes(1024)) + record(7, bytes(64)) \
+        + record(9, struct.pack("<I", 0)) + record(10, msrs)
+    chips = b"".join(struct.pack("<II", i, 0) + bytes(512) for i in range(3))
+    return [("vcpu.0", 1, vcpu), ("kvm.irqchip", 1, chips), ("kvm.pit", 1, bytes(112)),
+            ("kvm.clock", 1, struct.pack("<Q", 10 ** 9) + bytes(40))]
+
+
+def devices():
+    """Sections of the emulated devices and the Hyper-V interface, as their loads accept."""
+    uart = bytes([0x05, 0xC1, 0x03, 0x0B, 0, 0, 0x5A, 0]) + struct.pack("<IBI", 12, 1, 2) + b"hi"
+    bridge = bytearray(256)
+    bridge[0:8] = struct.pack("<HHHH", 0x8086, 0x7192, 0x0006, 0x0200)
+    bridge[8], bridge[0x0B], bridge[0x3C] = 0x03, 0x06, 0x0B
+    pci = struct.pack("<I", 0x80000008) + bytes(bridge)
+    video = bytearray(256)
+    video[0:8] = struct.pack("<HHHH", 0x1414, 0x5353, 0x0002, 0x0200)
+    video[0x0B], video[0x3C] = 0x03, 0x0B
+    video[0x10:0x14] = struct.pack("<I", 0xE0000008)
+    video[0x2C:0x2E] = struct.pack("<H", 0x1414)
+    kbc = bytes([0x65] + [0] * 31) + bytes([0xCF, 0x61, 1, 0, 0, 2, 0]) \
+        + struct.pack("<I", 1) + bytes([0xAA, 0])
+    rtc = bytes([0x0A, 0]) + bytes([0] * 10 + [0x26, 0x02] + [0] * 116) + struct.pack("<qBB", 0, 0, 0x10)
+    pm = struct.pack("<IIIQ", 0x0100, 0x0100, 0, 12345)
+    sint_masked = struct.pack("<16Q", *([1 << 16] * 16))
+    vp = struct.pack("<4Q", 1, 0x100001, 0x101001, 0) + sint_masked + struct.pack("<I", 0)
+    vp_queued = vp + struct.pack("<I", 1) + struct.pack("<IBBHQ", 1, 4, 0, 0, 0) + bytes(240) \
+        + struct.pack("<15I", *([0] * 15))
+    vp += struct.pack("<16I", *([0] * 16))
+    hv = struct.pack("<QQQIQI", 0x8100000000000000, 0x200001, 0x201001, 1, 10 ** 8, 2) + vp + vp_queued
+    return [("uart.com1", 1, uart), ("pci.host", 1, pci), ("pci.video", 1, bytes(video)),
+            ("i8042", 1, kbc),
+            ("cmos.rtc", 1, rtc), ("post", 1, b"\x5a"), ("acpi.pm", 1, pm), ("hv", 1, hv)]
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    regs = struct.pack("<18Q", *range(18))
+    good = state_file([("vcpu.0", 1, regs), ("kvm.clock", 1, b"\1" * 16)],
+                      {0: 0x11, 1: 0x22, 9: 0x33})
+    files = {
+        "good": good,
+        "no-ram": state_file([("dev", 2, b"abc")]),
+        "truncated": good[:-1],
+        "unfinished": b"\0" * HEADER + good[HEADER:],
+        "ram-beyond": state_file([], {0: 1}, memory_bytes=0),
+        "empty": state_file([]),
+        "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
+        "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
+    }
+    for name, data in files.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+main()
