@@ -108,7 +108,9 @@ def qemu_peer(args, summary):
         return {'error': str(e)}
     print()
     print('exits per 1,000 packets under load: netvsp (guest signals / host interrupts) beside '
-          "QEMU virtio-net (kicks / interrupts); 'exit ratio' is netvsp's signals over virtio-net's kicks")
+          "QEMU virtio-net (kicks / interrupts); 'exit ratio' is netvsp's notifications both ways\n"
+          "over virtio-net's (signals + interrupts) / (kicks + interrupts): on hardware each kick or\n"
+          "signal is an exit and each interrupt an injection plus its EOI)")
     print(f'{"path":12} {"netvsp sig":>10} {"netvsp irq":>10} {"virtio kick":>11} {"virtio irq":>10} '
           f'{"exit ratio":>10}')
     for r in rows:
@@ -116,7 +118,8 @@ def qemu_peer(args, summary):
         if not v:
             continue
         sig, irq = v['guest_signals_per_1k'], v['host_interrupts_per_1k']
-        ratio = sig / r['kicks_per_1000'] if r['kicks_per_1000'] else None
+        peer = r['kicks_per_1000'] + r['interrupts_per_1000']
+        ratio = (sig + irq) / peer if peer else None
         r['netvsp_signals_per_1k'], r['netvsp_interrupts_per_1k'], r['exit_ratio'] = sig, irq, ratio
         rs = f'{ratio:10.3f}' if ratio is not None else f'{"-":>10}'
         print(f'{r["phase"]:12} {sig:10.2f} {irq:10.2f} {r["kicks_per_1000"]:11.2f} '
