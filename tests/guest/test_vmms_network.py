@@ -88,8 +88,8 @@ tap.ok(rc == 0 and nat_sw and nat_sw.get('subnet'), 'new-vmswitch "Default Switc
        '(as the demo makes it)', err)
 nat_net = (nat_sw or {}).get('subnet', '172.29.0.0/24').split('/')[0].rsplit('.', 1)[0]
 nat_bridge = (nat_sw or {}).get('bridge', 'lo')
-with open(f'/sys/class/net/{nat_bridge}/address') as f:
-    nat_gw_mac = f.read().strip()
+# (ip, not /sys/class/net: sysfs shows the namespace it was mounted in.)
+nat_gw_mac = json.loads(sh('ip', '-j', 'link', 'show', 'dev', nat_bridge))[0]['address']
 # netconsole starts before ip=dhcp configures eth0, so its source address is its own (in the
 # switch's subnet; the masquerade covers the subnet); its target MAC is the switch's gateway,
 # the host's bridge, whose address stays as ports join (src/net/switch/link.c).
