@@ -477,3 +477,5 @@ struct ndis_recv_scale_param {
 _Static_assert(sizeof(struct ndis_recv_scale_param) == 40, "ndis_recv_scale_param");
 #define NDIS_RSS_MAX_TABLE_ENTRIES 256u
 #define NDIS_RSS_MAX_KEY_SIZE	   40u
+/* ndis_recv_scale_param.flag (hyperv_net.h): RSS off. */
+#define NDIS_RSS_PARAM_FLAG_DISABLE_RSS 0x0010u

@@ -283,6 +283,7 @@ static struct json_object *adapter_json(const struct adapter *a)
 			       json_object_new_int64((int64_t)st.indications));
 	json_object_object_add(o, "rndis_requests",
 			       json_object_new_int64((int64_t)st.rndis_requests));
+	json_object_object_add(o, "rx_steered", json_object_new_int64((int64_t)st.rx_steered));
 	json_object_object_add(o, "signals_in", json_object_new_int64((int64_t)st.signals_in));
 	json_object_object_add(o, "interrupts_out",
 			       json_object_new_int64((int64_t)st.interrupts_out));
@@ -291,6 +292,7 @@ static struct json_object *adapter_json(const struct adapter *a)
 			       json_object_new_int64((int64_t)st.drop_rx_no_buffer));
 	json_object_object_add(d, "rx_filtered",
 			       json_object_new_int64((int64_t)st.drop_rx_filtered));
+	json_object_object_add(d, "rx_steer", json_object_new_int64((int64_t)st.drop_rx_steer));
 	json_object_object_add(d, "tx_error", json_object_new_int64((int64_t)st.drop_tx_error));
 	json_object_object_add(d, "tx_link_down",
 			       json_object_new_int64((int64_t)st.drop_tx_link_down));

@@ -11,7 +11,11 @@ in its own kernel (ip=dhcp: no guest user space is needed):
     moved back it can; a maximum bandwidth holds within 10% on a bulk UDP transfer from the
     host into the guest (the port's HTB counts what it let through);
   ext1 on an external switch bridged to a veth whose peer sits in another namespace with its
-    own dnsmasq: the guest's address comes from there, and that namespace reaches it.
+    own dnsmasq: the guest's address comes from there, and that namespace reaches it;
+  nat1 on a nat switch made as tools/demo.sh makes its "Default Switch" (no subnet given,
+    ip=dhcp): its address comes from the service's dnsmasq, and its kernel's netconsole to a
+    UDP listener in the uplink's namespace (a veth, the test namespace's only way out) arrives
+    masqueraded, from the uplink's address.
 The worker runs jailed (the service's default), with its TAP queues passed in.
 """
 import json
@@ -60,6 +64,37 @@ remote.popen('dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--inte
              f'--pid-file={tmp}/remote.pid', f'--log-facility={tmp}/remote.log',
              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+# The NAT switch's uplink: a veth into a namespace of its own (198.18.1.0/24), with a UDP
+# listener that writes down each datagram's source address and text.
+uplink = Netns('pvn-uplink')
+uplink.veth_from_here('upl0', 'upl1')
+sh('ip', 'addr', 'add', '198.18.1.1/24', 'dev', 'upl0')
+sh('ip', 'link', 'set', 'upl0', 'up')
+uplink.run('ip', 'addr', 'add', '198.18.1.2/24', 'dev', 'upl1')
+uplink.run('ip', 'link', 'set', 'upl1', 'up')
+nat_log = os.path.join(tmp, 'nat-netconsole.jsonl')
+uplink.popen(sys.executable, '-c', '''
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.2", 6666))
+with open(sys.argv[1], "a") as f:
+    while True:
+        d, a = s.recvfrom(65536)
+        f.write(json.dumps([a[0], d.decode("utf-8", "replace")]) + "\\n")
+        f.flush()
+''', nat_log, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+rc, nat_sw, err = svc.cli_json('new-vmswitch', 'Default Switch', '--switch-type', 'nat')
+tap.ok(rc == 0 and nat_sw and nat_sw.get('subnet'), 'new-vmswitch "Default Switch" --switch-type nat '
+       '(as the demo makes it)', err)
+nat_net = (nat_sw or {}).get('subnet', '172.29.0.0/24').split('/')[0].rsplit('.', 1)[0]
+nat_bridge = (nat_sw or {}).get('bridge', 'lo')
+# (ip, not /sys/class/net: sysfs shows the namespace it was mounted in.)
+nat_gw_mac = json.loads(sh('ip', '-j', 'link', 'show', 'dev', nat_bridge))[0]['address']
+# netconsole starts before ip=dhcp configures eth0, so its source address is its own (in the
+# switch's subnet; the masquerade covers the subnet); its target MAC is the switch's gateway,
+# the host's bridge, whose address stays as ports join (src/net/switch/link.c).
+NAT_CMD = f' ip=dhcp ignore_loglevel netconsole=6665@{nat_net}.250/eth0,6666@198.18.1.2/{nat_gw_mac}'
+
 for args in (('new-vmswitch', 'lab', '--switch-type', 'internal', '--subnet', '10.77.0.0/24',
               '--dhcp', 'on'),
              ('new-vmswitch', 'island', '--switch-type', 'private'),
@@ -67,13 +102,14 @@ for args in (('new-vmswitch', 'lab', '--switch-type', 'internal', '--subnet', '1
     rc, out, err = svc.cli(*args)
     tap.ok(rc == 0, ' '.join(args[:2]), err)
 
-for name, sw in (('lan1', 'lab'), ('ext1', 'outside')):
+for name, sw, extra in (('lan1', 'lab', ' ip=dhcp'), ('ext1', 'outside', ' ip=dhcp'),
+                        ('nat1', 'Default Switch', NAT_CMD)):
     rc, out, err = svc.cli('new-vm', name, '--memory', '128M', '--cpus', '1', '--kernel', vmlinux,
-                           '--initrd', initramfs, '--cmdline', cmdline + ' ip=dhcp')
+                           '--initrd', initramfs, '--cmdline', cmdline + extra)
     tap.ok(rc == 0, f'new-vm {name}', err)
     rc, out, err = svc.cli('add-vmnetworkadapter', name, '--switch', sw)
     tap.ok(rc == 0, f'add-vmnetworkadapter {name} --switch {sw}', err)
-for name in ('lan1', 'ext1'):
+for name in ('lan1', 'ext1', 'nat1'):
     rc, out, err = svc.cli('start-vm', name, timeout=300)
     tap.ok(rc == 0 and 'Running' in out, f'start-vm {name}: Running', out + err)
 
@@ -219,11 +255,43 @@ if m_ext:
                         m_ext.group(2)], capture_output=True, text=True, timeout=60)
     tap.ok(p.returncode == 0, 'the external network reaches the guest through the bridge',
            p.stdout)
-for name in ('lan1', 'ext1'):
+# NAT switch: the address from the service's dnsmasq; netconsole out of the uplink, masqueraded.
+m_nat = wait_dhcp('nat1', BOOT_TIMEOUT)
+tap.ok(m_nat and m_nat.group(1) == f'{nat_net}.1' and m_nat.group(2).startswith(f'{nat_net}.'),
+       "nat1: the guest kernel's DHCP answer came from the nat switch's dnsmasq",
+       console('nat1')[-3000:])
+nat_ip = m_nat.group(2) if m_nat else None
+nat_nic = adapter('nat1')
+tap.ok(nat_ip and nat_ip in nat_nic.get('ip_addresses', []), 'get-vmnetworkadapter shows its lease',
+       nat_nic)
+
+
+def nat_datagrams():
+    try:
+        with open(nat_log) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+deadline = time.monotonic() + 300
+while time.monotonic() < deadline and not any('IP-Config: Complete' in t for _, t in nat_datagrams()):
+    time.sleep(2)
+dgrams = nat_datagrams()
+sources = sorted({a for a, _ in dgrams})
+tap.ok(dgrams and sources == ['198.18.1.1'] and any('IP-Config: Complete' in t for _, t in dgrams),
+       f"nat1: its netconsole reached the uplink's namespace masqueraded as the uplink's address "
+       f'({len(dgrams)} datagrams, from {sources})',
+       json.dumps(dgrams[-5:]) + '\n' + sh('nft', 'list', 'table', 'ip', 'parvis_nat', check=False))
+p = subprocess.run(['ip', 'netns', 'exec', uplink.name, 'ping', '-c', '1', '-W', '2', nat_ip or f'{nat_net}.2'],
+                   capture_output=True, text=True, timeout=30)
+tap.ok(p.returncode != 0, 'the uplink cannot reach the guest behind the NAT', p.stdout)
+
+for name in ('lan1', 'ext1', 'nat1'):
     rc, out, err = svc.cli('stop-vm', name, '--turn-off', timeout=120)
     tap.ok(rc == 0, f'stop-vm {name} --turn-off', err)
 tap.ok(not os.path.exists(f'/sys/class/net/{tapdev}'), "the VM's TAP is gone with its worker")
-for name in ('lab', 'island', 'outside'):
+for name in ('lab', 'island', 'outside', 'Default Switch'):
     svc.cli('remove-vmswitch', name, '--force')
 svc.stop()
 tap.done()

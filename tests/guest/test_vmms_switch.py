@@ -368,6 +368,47 @@ else:
            and 'Egress Redirect to device ' + A['tap'].replace('pvt', 'pvi') in f,
            'tc: 20 Mbit/s each way (HTB, IFB), both directions mirrored to the destination port',
            q + f + f2)
+    # Mirroring with traffic: the host sends datagrams to a's guest; copies must leave b's port.
+    # A static FDB entry puts a's MAC on a's TAP, so the bridge sends them there only (never
+    # flooded to b): what b's TAP transmits of them came through the mirror. A packet socket on
+    # b's TAP sees each frame it transmits (PACKET_OUTGOING), read or not by the tiny guest.
+    sh('bridge', 'fdb', 'add', A['mac_address'], 'dev', A['tap'], 'master', 'static', check=False)
+    sh('ip', 'neigh', 'replace', '10.77.0.77', 'lladdr', A['mac_address'], 'dev', internal['bridge'],
+       'nud', 'permanent')
+    cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    cap.bind((B['tap'], 0))
+    cap.settimeout(0.5)
+    capa = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    capa.bind((A['tap'], 0))
+    capa.settimeout(0.5)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    PROBES = 20
+    for i in range(PROBES):
+        probe.sendto(b'parvis-mirror-probe-%d' % i, ('10.77.0.77', 9))
+        time.sleep(0.02)
+
+    def probes_seen(s):
+        seen, deadline = set(), time.monotonic() + 20
+        while len(seen) < PROBES and time.monotonic() < deadline:
+            try:
+                frame, addr = s.recvfrom(65536)
+            except socket.timeout:
+                continue
+            m = re.search(rb'parvis-mirror-probe-(\d+)', frame)
+            if m and addr[2] == socket.PACKET_OUTGOING and frame[:6] == bytes.fromhex(
+                    A['mac_address'].replace(':', '')):
+                seen.add(int(m.group(1)))
+        return seen
+
+    on_b, on_a = probes_seen(cap), probes_seen(capa)
+    cap.close()
+    capa.close()
+    mirred = sh('tc', '-s', 'filter', 'show', 'dev', A['tap'], 'parent', '1:')
+    tap.ok(len(on_a) == PROBES and len(on_b) == PROBES,
+           f"mirroring: the {PROBES} frames the host sent to a's guest also left b's port "
+           f'(a: {len(on_a)}, b: {len(on_b)} seen)', mirred)
+    sh('ip', 'neigh', 'del', '10.77.0.77', 'dev', internal['bridge'], check=False)
+    sh('bridge', 'fdb', 'del', A['mac_address'], 'dev', A['tap'], 'master', check=False)
     # hot add and remove
     rc, out, err = svc.cli('add-vmnetworkadapter', 'tiny', '--switch', 'Default Switch', '--name', 'c')
     C = nic('tiny', 'c')

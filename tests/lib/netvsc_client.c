@@ -394,7 +394,8 @@ int netvsc_client_control_raw(struct netvsc_client *nc, const void *msg, size_t 
 static int rndis_request(struct netvsc_client *nc, uint32_t type, uint32_t oid, const void *data,
 			 size_t dlen, uint8_t *reply, size_t *rlen)
 {
-	uint8_t msg[512] = {0};
+	/* Linux's largest SET: RSS parameters with a 128-entry table and the key (620 bytes). */
+	uint8_t msg[1024] = {0};
 	uint32_t hdr[2], body[5];
 	size_t len = 8 + sizeof(body) + dlen;
 	uint32_t id = nc->req_id + 1;

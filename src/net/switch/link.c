@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -227,6 +228,23 @@ int vsw_link_create(const char *name, const char *kind, char *err, size_t errlen
 		return -ENOMEM;
 	req_link(r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC);
 	mnl_attr_put_strz(r->nlh, IFLA_IFNAME, name);
+	if (strcmp(kind, "bridge") == 0) {
+		/*
+		 * A bridge whose address nobody set takes the lowest of its
+		 * ports' (br_stp_recalculate_bridge_id, net/bridge/br_stp_if.c):
+		 * the guests' gateway MAC would change whenever a VM's TAP joins
+		 * or leaves. An address given here is NET_ADDR_SET and stays.
+		 * Random, locally administered, unicast.
+		 */
+		uint8_t mac[6];
+
+		if (getrandom(mac, sizeof(mac), 0) != (ssize_t)sizeof(mac)) {
+			free(r);
+			return -EIO;
+		}
+		mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02);
+		mnl_attr_put(r->nlh, IFLA_ADDRESS, sizeof(mac), mac);
+	}
 	li = mnl_attr_nest_start(r->nlh, IFLA_LINKINFO);
 	mnl_attr_put_strz(r->nlh, IFLA_INFO_KIND, kind);
 	mnl_attr_nest_end(r->nlh, li);

@@ -26,7 +26,10 @@ struct vsw_link_info {
 
 /* 0 with *info, -ENODEV if there is no such link, or -errno. */
 int vsw_link_get(const char *name, struct vsw_link_info *info) must_check;
-/* Creates a link of kind ("bridge", "ifb"); -EEXIST if the name is taken. */
+/*
+ * Creates a link of kind ("bridge", "ifb"); -EEXIST if the name is taken. A bridge gets a
+ * fixed random address of its own, which its ports joining and leaving do not change.
+ */
 int vsw_link_create(const char *name, const char *kind, char *err, size_t errlen) must_check;
 int vsw_link_delete(const char *name) must_check;
 int vsw_link_set_up(const char *name, bool up) must_check;

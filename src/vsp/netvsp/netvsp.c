@@ -48,6 +48,7 @@ static struct nv_channel *chan_alloc(struct netvsp *nv, unsigned index)
 	c->index = index;
 	c->tap_fd = nv->tap_fds[index];
 	c->tap_handle = -1;
+	pthread_mutex_init(&c->handoff_lock, NULL);
 	return c;
 }
 
@@ -55,6 +56,12 @@ static void chan_free(struct nv_channel *c)
 {
 	if (!c)
 		return;
+	while (c->handoff_n) {
+		free(c->handoff_frame[c->handoff_head]);
+		c->handoff_head = (c->handoff_head + 1) % NV_HANDOFF_MAX;
+		c->handoff_n--;
+	}
+	pthread_mutex_destroy(&c->handoff_lock);
 	free(c->txbuf);
 	free(c->rxframe);
 	free(c);
@@ -197,6 +204,7 @@ static int nv_open(void *opaque, struct vmbus_channel *ch, const uint8_t *user_d
 		nv->rndis.packet_filter = 0;
 		nv->rndis.nvsp_version = 0;
 		nv->rndis.rss_entries = 0;
+		atomic_store(&nv->rss_on, false);
 		memset(&nv->rndis.offload, 0, sizeof(nv->rndis.offload));
 		pthread_mutex_unlock(&nv->ctl_lock);
 		atomic_store(&nv->packet_filter, 0);
@@ -311,6 +319,8 @@ void netvsp_get_stats(struct netvsp *nv, struct netvsp_stats *st)
 	st->drop_spoofed = atomic_load(&nv->drop_spoofed);
 	st->drop_rx_no_buffer = atomic_load(&nv->drop_rx_no_buffer);
 	st->drop_rx_filtered = atomic_load(&nv->drop_rx_filtered);
+	st->drop_rx_steer = atomic_load(&nv->drop_rx_steer);
+	st->rx_steered = atomic_load(&nv->rx_steered);
 	st->drop_tx_error = atomic_load(&nv->drop_tx_error);
 	st->drop_tx_link_down = atomic_load(&nv->drop_tx_link_down);
 	st->bad_packets = atomic_load(&nv->bad_packets);

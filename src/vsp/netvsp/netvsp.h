@@ -79,12 +79,14 @@ struct netvsp_stats {
 	unsigned channels;		 /* open channels */
 	bool connected, mac_spoofing;
 	uint32_t packet_filter;
-	uint64_t rx_packets, rx_bytes;	     /* host -> guest frames */
-	uint64_t tx_packets, tx_bytes;	     /* guest -> host frames */
-	uint64_t drop_spoofed;		     /* guest frames with a foreign source MAC */
-	uint64_t drop_rx_no_buffer;	     /* TAP frames with no receive section or ring room */
-	uint64_t drop_rx_filtered;	     /* TAP frames the guest's packet filter refuses */
-	uint64_t drop_tx_error;		     /* guest frames the TAP refused */
+	uint64_t rx_packets, rx_bytes; /* host -> guest frames */
+	uint64_t tx_packets, tx_bytes; /* guest -> host frames */
+	uint64_t drop_spoofed;	       /* guest frames with a foreign source MAC */
+	uint64_t drop_rx_no_buffer;    /* TAP frames with no receive section or ring room */
+	uint64_t drop_rx_filtered;     /* TAP frames the guest's packet filter refuses */
+	uint64_t rx_steered;	/* TAP frames moved to the channel the guest's RSS table gives */
+	uint64_t drop_rx_steer; /* ... dropped: that channel's handoff queue was full */
+	uint64_t drop_tx_error; /* guest frames the TAP refused */
 	uint64_t drop_tx_link_down;	     /* guest frames while the cable is out */
 	uint64_t bad_packets;		     /* malformed NVSP or RNDIS messages */
 	uint64_t bad_sections;		     /* send-buffer section index/size out of range */

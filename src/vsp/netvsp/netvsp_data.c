@@ -16,6 +16,12 @@
  *    queue leaves the loop (the kernel queues, then drops, behind it)
  *    until a completion or ring room brings it back.
  *
+ *    Once the guest has set an RSS indirection table, a frame goes to
+ *    the channel the table gives for its Toeplitz hash (rss.h): the
+ *    TAP's own queue choice is the kernel's, the table is the guest's.
+ *    A frame read on another channel's queue is copied into the target's
+ *    handoff queue and the target's loop is woken to deliver it.
+ *
  * Receive sections are shared by every channel of the adapter (rx_lock);
  * NV_RX_CONTROL_RESERVE of them are kept for control replies.
  */
@@ -27,6 +33,7 @@
 
 #include "vsp/netvsp/netvsp_internal.h"
 #include "vsp/netvsp/offload.h"
+#include "vsp/netvsp/rss.h"
 
 #define PAGE	 4096u
 #define ETH_HLEN 14u
@@ -358,6 +365,7 @@ static void tx_control(struct nv_channel *c, const uint8_t *msg, size_t len)
 	pthread_mutex_lock(&nv->ctl_lock);
 	n = rndis_control(&nv->rndis, msg, len, reply);
 	atomic_store(&nv->packet_filter, nv->rndis.packet_filter);
+	atomic_store(&nv->rss_on, nv->rndis.rss_entries > 0);
 	if (nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_NEGOTIATING)
 		atomic_store(&nv->state, NETVSP_READY);
 	if (!nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_READY)
@@ -499,6 +507,75 @@ static void rx_stop_polling(struct nv_channel *c)
 	c->tap_handle = -1;
 }
 
+/*
+ * The channel the guest's RSS table gives for the frame in c->rxframe, or c's own index
+ * (no table, nothing to hash). A table entry is a channel number (rndis_filter.c
+ * rndis_set_rss_param_msg); the index is the hash's low bits (NDIS: modulo the table size).
+ */
+static unsigned rss_target(struct nv_channel *c)
+{
+	struct netvsp *nv = c->nv;
+	const uint8_t *frame = c->rxframe + sizeof(struct tap_vnet_hdr);
+	size_t len = c->rx_len - sizeof(struct tap_vnet_hdr);
+	unsigned target = c->index;
+	uint32_t hash;
+
+	if (!atomic_load(&nv->rss_on))
+		return target;
+	pthread_mutex_lock(&nv->ctl_lock);
+	if (nv->rndis.rss_entries && rss_frame_hash(nv->rndis.rss_hashinfo, nv->rndis.rss_key,
+						    nv->rndis.rss_key_size, frame, len, &hash) == 0)
+		target = nv->rndis.rss_table[hash % nv->rndis.rss_entries];
+	pthread_mutex_unlock(&nv->ctl_lock);
+	return target;
+}
+
+/*
+ * Moves c->rxframe to channel t's handoff queue and wakes t's loop. False when t is not an
+ * open channel (c delivers the frame itself). A full queue drops the frame (counted).
+ */
+static bool rx_hand_off(struct nv_channel *c, unsigned t)
+{
+	struct netvsp *nv = c->nv;
+	struct nv_channel *to;
+	bool moved = false;
+
+	pthread_mutex_lock(&nv->lock);
+	to = t < nv->nchans ? nv->chans[t] : NULL;
+	if (to && !to->stale) {
+		pthread_mutex_lock(&to->handoff_lock);
+		if (to->handoff_open) {
+			uint8_t *copy = to->handoff_n < NV_HANDOFF_MAX ? malloc(c->rx_len) : NULL;
+
+			moved = true;
+			if (copy) {
+				unsigned slot = (to->handoff_head + to->handoff_n) % NV_HANDOFF_MAX;
+
+				memcpy(copy, c->rxframe, c->rx_len);
+				to->handoff_frame[slot] = copy;
+				to->handoff_len[slot] = c->rx_len;
+				to->handoff_n++;
+				atomic_fetch_add(&nv->rx_steered, 1);
+			} else {
+				atomic_fetch_add(&nv->drop_rx_steer, 1);
+			}
+		}
+		pthread_mutex_unlock(&to->handoff_lock);
+		if (moved)
+			vmbus_channel_wake(to->ch);
+	}
+	pthread_mutex_unlock(&nv->lock);
+	return moved;
+}
+
+/* True when the frame just read into c->rxframe belongs to (and went to) another channel. */
+static bool nv_rx_steer(struct nv_channel *c)
+{
+	unsigned t = rss_target(c);
+
+	return t != c->index && rx_hand_off(c, t);
+}
+
 /* The frame in rxframe: delivered or dropped (true), or left waiting (false). */
 static bool rx_one(struct nv_channel *c)
 {
@@ -534,6 +611,8 @@ void nv_data_rx_ready(void *opaque, struct vmbus_channel *ch)
 			if ((size_t)n < sizeof(struct tap_vnet_hdr) + ETH_HLEN)
 				continue;
 			c->rx_len = (size_t)n;
+			if (nv_rx_steer(c))
+				continue;
 		}
 		c->rx_pending = !rx_one(c);
 		if (c->rx_pending) {
@@ -545,17 +624,50 @@ void nv_data_rx_ready(void *opaque, struct vmbus_channel *ch)
 	/* Budget spent: more may wait; the fd is level-triggered, so the loop comes back. */
 }
 
+/*
+ * Delivers the frames other channels handed to c, oldest first, into c->rxframe one by
+ * one. False when one is left waiting (rx_pending) for a section or ring room.
+ */
+static bool rx_drain_handoff(struct nv_channel *c)
+{
+	for (;;) {
+		uint8_t *f;
+
+		pthread_mutex_lock(&c->handoff_lock);
+		if (!c->handoff_n) {
+			pthread_mutex_unlock(&c->handoff_lock);
+			return true;
+		}
+		f = c->handoff_frame[c->handoff_head];
+		c->rx_len = c->handoff_len[c->handoff_head];
+		c->handoff_head = (c->handoff_head + 1) % NV_HANDOFF_MAX;
+		c->handoff_n--;
+		pthread_mutex_unlock(&c->handoff_lock);
+		memcpy(c->rxframe, f, c->rx_len);
+		free(f);
+		c->rx_pending = !rx_one(c);
+		if (c->rx_pending)
+			return false;
+	}
+}
+
 void nv_data_wake(struct nv_channel *c)
 {
 	int h;
 
-	if (!c->open || c->tap_handle >= 0)
+	if (!c->open)
 		return;
 	if (c->rx_pending) {
 		c->rx_pending = !rx_one(c);
 		if (c->rx_pending)
 			return;
 	}
+	if (!rx_drain_handoff(c)) {
+		rx_stop_polling(c);
+		return;
+	}
+	if (c->tap_handle >= 0)
+		return;
 	h = vmbus_channel_add_fd(c->ch, c->tap_fd, nv_data_rx_ready, c);
 	if (h >= 0)
 		c->tap_handle = h;
@@ -580,6 +692,9 @@ int nv_data_channel_open(struct nv_channel *c)
 	c->tap_handle = h;
 	c->rx_pending = false;
 	c->open = true;
+	pthread_mutex_lock(&c->handoff_lock);
+	c->handoff_open = true;
+	pthread_mutex_unlock(&c->handoff_lock);
 	return 0;
 }
 
@@ -591,6 +706,16 @@ void nv_data_channel_closed(struct nv_channel *c)
 	c->open = false;
 	c->tap_handle = -1; /* the loop dropped its fds */
 	c->rx_pending = false;
+	/* Frames handed to it and not delivered: the guest closed the channel, they are lost. */
+	pthread_mutex_lock(&c->handoff_lock);
+	c->handoff_open = false;
+	while (c->handoff_n) {
+		free(c->handoff_frame[c->handoff_head]);
+		c->handoff_head = (c->handoff_head + 1) % NV_HANDOFF_MAX;
+		c->handoff_n--;
+		atomic_fetch_add(&nv->drop_rx_steer, 1);
+	}
+	pthread_mutex_unlock(&c->handoff_lock);
 	/* Sub-channel queues leave the TAP, so the kernel does not steer frames to them. */
 	if (c->index && nv->cfg.ntap > 1 && tap_queue_attach(c->tap_fd, false) < 0) {
 		/* not attached */

@@ -28,6 +28,13 @@
 /* Largest frame read from the TAP (it may have a larger MTU than the guest: dropped). */
 #define NV_RX_FRAME_MAX (64u * 1024u)
 
+/*
+ * Frames a channel's loop read from its TAP queue that the guest's RSS indirection table
+ * gives to another channel wait in that channel's handoff queue (at most this many; more
+ * are dropped and counted) until its loop delivers them.
+ */
+#define NV_HANDOFF_MAX 64u
+
 /* A guest buffer mapped from its GPADL (receive or send buffer). */
 struct nv_buffer {
 	struct vmbus_gpadl_map map; /* pages == NULL: none */
@@ -57,6 +64,15 @@ struct nv_channel {
 	uint8_t *txbuf;	  /* NV_TX_STREAM_MAX: one guest packet's RNDIS stream, copied */
 	uint8_t *rxframe; /* vnet header + NV_RX_FRAME_MAX */
 	struct nvsp_parsed parsed; /* the packet being handled */
+	/*
+	 * The handoff queue (NV_HANDOFF_MAX): other channels' loops push under handoff_lock
+	 * while handoff_open (between open and close), this channel's loop pops.
+	 */
+	pthread_mutex_t handoff_lock;
+	bool handoff_open;
+	unsigned handoff_head, handoff_n;
+	uint8_t *handoff_frame[NV_HANDOFF_MAX]; /* vnet header + frame, malloc'd */
+	size_t handoff_len[NV_HANDOFF_MAX];
 	_Atomic uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 };
 
@@ -82,6 +98,7 @@ struct netvsp {
 	_Atomic bool connected, mac_spoofing;
 	_Atomic int link_reported; /* -1: never; else the state last told the guest */
 	_Atomic uint32_t packet_filter;
+	atomic_bool rss_on; /* rndis.rss_entries > 0: received frames go where its table says */
 
 	/*
 	 * The guest's buffers: written by the primary's loop (SEND_*_BUF,
@@ -99,7 +116,8 @@ struct netvsp {
 	uint64_t rx_waiters; /* channels waiting for a free section (bit = index) */
 
 	_Atomic uint64_t drop_spoofed, drop_rx_no_buffer, drop_rx_filtered, drop_tx_error,
-		drop_tx_link_down, bad_packets, bad_sections, bad_releases, unreleased, indications;
+		drop_tx_link_down, drop_rx_steer, rx_steered, bad_packets, bad_sections,
+		bad_releases, unreleased, indications;
 };
 
 void nv_guest_error(struct netvsp *nv, const char *fmt, ...) printf_like(2, 3);

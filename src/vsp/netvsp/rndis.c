@@ -229,7 +229,11 @@ static uint32_t set_rss(struct rndis_device *d, const uint8_t *data, uint32_t le
 		return RNDIS_STATUS_INVALID_DATA;
 	for (i = 0; i < n; i++)
 		d->rss_table[i] = get32(data + p.indirect_taboffset + 4 * i);
-	d->rss_entries = n;
+	memcpy(d->rss_key, data + p.hashkey_offset, p.hashkey_size);
+	d->rss_key_size = p.hashkey_size;
+	d->rss_hashinfo = p.hashinfo;
+	/* NDIS_RSS_PARAM_FLAG_DISABLE_RSS: the guest turns RSS off (no table to use). */
+	d->rss_entries = (p.flag & NDIS_RSS_PARAM_FLAG_DISABLE_RSS) ? 0 : n;
 	return RNDIS_STATUS_SUCCESS;
 }
 

@@ -51,6 +51,9 @@ struct rndis_device {
 	struct ndis_offload_params offload; /* the last SET, zero-padded */
 	unsigned rss_entries;		    /* indirection table entries of the last RSS SET */
 	uint32_t rss_table[NDIS_RSS_MAX_TABLE_ENTRIES];
+	uint32_t rss_hashinfo; /* hash function and types (rss.h) */
+	uint8_t rss_key[NDIS_RSS_MAX_KEY_SIZE];
+	uint16_t rss_key_size;
 	uint64_t requests, unsupported, malformed;
 };
 

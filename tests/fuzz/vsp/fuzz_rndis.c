@@ -5,14 +5,18 @@
  *      (a copy, as the data path has) mapped to a TAP vnet header;
  *   1: a control message (INITIALIZE, QUERY, SET, ...) answered by a
  *      device model that keeps its state across inputs;
- *   2: a TAP frame (vnet header first) made ready for the guest.
+ *   2: a TAP frame (vnet header first) made ready for the guest, and its
+ *      RSS hash (rss.c) with the key and hash types the guest last set in
+ *      a mode-1 input (or all types and an all-ones key before any).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vsp/netvsp/offload.h"
 #include "vsp/netvsp/rndis.h"
+#include "vsp/netvsp/rss.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -53,8 +57,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			uint32_t csum;
 
 			memcpy(&h, copy, sizeof(h));
+			static const uint8_t ones[NDIS_RSS_MAX_KEY_SIZE] = {
+				0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+				0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+			uint32_t hash;
+			bool set = dev.rss_entries > 0;
+
+			memcpy(&h, copy, sizeof(h));
 			if (nv_offload_rx(&h, copy + sizeof(h), size - 1 - sizeof(h), &csum) < 0) {
 				/* offsets outside the frame: dropped */
+			}
+			if (rss_frame_hash(set ? dev.rss_hashinfo : 0x1701u,
+					   set ? dev.rss_key : ones,
+					   set ? dev.rss_key_size : sizeof(ones), copy + sizeof(h),
+					   size - 1 - sizeof(h), &hash) == 0 &&
+			    set && dev.rss_table[hash % dev.rss_entries] == UINT32_MAX - 1) {
+				/* a table entry naming no channel: the frame stays where it was
+				 * read */
 			}
 		}
 		break;

@@ -92,3 +92,9 @@ out('rndis', 'keepalive', b'\x01' + rndis(8, struct.pack('<I', 14)))
 out('rndis', 'rx_needs_csum', b'\x02' + struct.pack('<BBHHHH', 1, 0, 0, 0, 34, 6) + udp_frame)
 out('rndis', 'rx_data_valid', b'\x02' + struct.pack('<BBHHHH', 2, 0, 0, 0, 0, 0) + udp_frame)
 out('rndis', 'rx_bad_csum_offset', b'\x02' + struct.pack('<BBHHHH', 1, 0, 0, 0, 60000, 6) + udp_frame)
+# TAP frames the guest's RSS hash reads (rss.c): TCP over IPv4, TCP over IPv6, a VLAN tag.
+ip6 = bytes.fromhex('6000000000140640') + bytes.fromhex('3ffe25010200' '1fff' + '00' * 7 + '07') + \
+    bytes.fromhex('3ffe25010200' '0003' + '00' * 7 + '01')
+out('rndis', 'rx_tcp4_rss', b'\x02' + bytes(10) + eth + ip + tcp)
+out('rndis', 'rx_tcp6_rss', b'\x02' + bytes(10) + eth[:12] + b'\x86\xdd' + ip6 + tcp)
+out('rndis', 'rx_vlan_tcp4_rss', b'\x02' + bytes(10) + eth[:12] + b'\x81\x00\x00\x05\x08\x00' + ip + tcp)

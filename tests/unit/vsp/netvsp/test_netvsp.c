@@ -32,6 +32,7 @@
 #include "net/tap.h"
 #include "netvsc_client.h"
 #include "vsp/netvsp/netvsp.h"
+#include "vsp/netvsp/rss.h"
 
 #define TAP    "nvt0"
 #define VCPUS  4
@@ -599,6 +600,214 @@ static void test_subchannels(void **state)
 	assert_int_equal(st.tx_packets, QUEUES);
 }
 
+/* The key of NDIS's "Verifying the RSS Hash Calculation", which Linux's netvsc sends too. */
+static const uint8_t ms_key[40] = {
+	0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+	0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+	0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+};
+
+/* A TCP/IPv4 frame from src:sport to dst:dport (addresses in host order). */
+static size_t tcp4(uint8_t *buf, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport)
+{
+	uint8_t *ip = buf + 14, *tcp = ip + 20;
+	uint32_t s = htonl(src), d = htonl(dst);
+	uint16_t sp = htons(sport), dp = htons(dport);
+
+	eth(buf, guest_mac, host_mac, 0x0800, 40);
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[3] = 40;
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, &s, 4);
+	memcpy(ip + 16, &d, 4);
+	memcpy(tcp, &sp, 2);
+	memcpy(tcp + 2, &dp, 2);
+	tcp[12] = 0x50;
+	return 54;
+}
+
+/* The hash itself: NDIS's verification values, IPv4 with and without ports, and IPv6. */
+static void test_rss_hash(void **state)
+{
+	static const uint8_t v6[] = {
+		0x86,
+		0xdd,
+		0x60,
+		0,
+		0,
+		0,
+		0,
+		20,
+		6,
+		64,
+		/* src 3ffe:2501:200:1fff::7 */
+		0x3f,
+		0xfe,
+		0x25,
+		0x01,
+		0x02,
+		0x00,
+		0x1f,
+		0xff,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x07,
+		/* dst 3ffe:2501:200:3::1 */
+		0x3f,
+		0xfe,
+		0x25,
+		0x01,
+		0x02,
+		0x00,
+		0x00,
+		0x03,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0,
+		0x01,
+		/* sport 2794, dport 1766 */
+		0x0a,
+		0xea,
+		0x06,
+		0xe6,
+	};
+	const uint32_t all = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			     NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6;
+	uint8_t frame[128];
+	uint32_t h;
+	size_t len;
+
+	(void)state;
+	len = tcp4(frame, 0x420995bb, 0xa18e6450, 2794, 1766); /* 66.9.149.187 -> 161.142.100.80 */
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0x51ccc178);
+	assert_int_equal(rss_frame_hash(all & ~NDIS_HASH_TCP_IPV4, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0x323e8fc2);
+	len = tcp4(frame, 0xc75c6f02, 0x41458c53, 14230, 4739); /* 199.92.111.2 -> 65.69.140.83 */
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0xc626b0ea);
+	frame[14 + 6] = 0x20; /* a fragment (MF): addresses only */
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0xd718262a);
+	memcpy(frame + 12, v6, sizeof(v6));
+	len = 12 + sizeof(v6);
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0x40207d3d);
+	assert_int_equal(rss_frame_hash(all & ~NDIS_HASH_TCP_IPV6, ms_key, 40, frame, len, &h), 0);
+	assert_int_equal(h, 0x2cc18cd5);
+	/* Nothing to hash: not IP, truncated, a type not asked for, not Toeplitz. */
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, 40, &h), -1);
+	assert_int_equal(rss_frame_hash(NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4, ms_key, 40, frame,
+					len, &h),
+			 -1);
+	assert_int_equal(rss_frame_hash(all & ~NDIS_HASH_FUNC_TOEPLITZ, ms_key, 40, frame, len, &h),
+			 -1);
+	eth(frame, guest_mac, host_mac, 0x88b5, 60);
+	assert_int_equal(rss_frame_hash(all, ms_key, 40, frame, 74, &h), -1);
+}
+
+/* Sets the guest's RSS: every one of the 128 table entries names channel chan. */
+static void set_rss_all_to(struct fx *f, uint32_t chan)
+{
+	uint8_t buf[sizeof(struct ndis_recv_scale_param) + 128 * 4 + 40] = {0};
+	struct ndis_recv_scale_param p = {
+		.hdr = {.type = NDIS_OBJECT_TYPE_RSS_PARAMETERS,
+			.revision = 2,
+			.size = sizeof(struct ndis_recv_scale_param)},
+		.hashinfo = NDIS_HASH_FUNC_TOEPLITZ | NDIS_HASH_IPV4 | NDIS_HASH_TCP_IPV4 |
+			    NDIS_HASH_IPV6 | NDIS_HASH_TCP_IPV6,
+		.indirect_tabsize = 128 * 4,
+		.indirect_taboffset = sizeof(struct ndis_recv_scale_param),
+		.hashkey_size = 40,
+		.hashkey_offset = sizeof(struct ndis_recv_scale_param) + 128 * 4,
+	};
+	uint32_t status = 0;
+	unsigned i;
+
+	memcpy(buf, &p, sizeof(p));
+	for (i = 0; i < 128; i++)
+		memcpy(buf + p.indirect_taboffset + 4 * i, &chan, 4);
+	memcpy(buf + p.hashkey_offset, ms_key, 40);
+	assert_int_equal(netvsc_client_set(f->nc, RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS, buf,
+					   sizeof(buf), &status),
+			 0);
+	assert_int_equal(status, RNDIS_STATUS_SUCCESS);
+}
+
+/*
+ * Flows the TAP spreads over its four queues arrive on the one channel the guest's table
+ * names, whichever queue the kernel picked: only that channel is polled, so a frame left
+ * on another channel is never seen.
+ */
+static void rss_flows_arrive_on(struct fx *f, unsigned chan, uint16_t port0)
+{
+	enum { FLOWS = 32 };
+	uint8_t frame[128], got[2000];
+	bool seen[FLOWS] = {false};
+	unsigned i, nseen = 0;
+
+	for (i = 0; i < FLOWS; i++) {
+		size_t len = tcp4(frame, 0x0a000002, 0x0a000001, (uint16_t)(port0 + i), 80);
+
+		host_send(f, NULL, frame, len);
+	}
+	for (i = 0; i < 1000 && nseen < FLOWS; i++) {
+		size_t n = sizeof(got);
+
+		if (netvsc_client_recv_frame(f->nc, got, &n, NULL) == 0) {
+			uint16_t sport = (uint16_t)(got[34] << 8 | got[35]);
+
+			if (n == 54 && got[23] == 6 && sport >= port0 && sport < port0 + FLOWS &&
+			    !seen[sport - port0]) {
+				seen[sport - port0] = true;
+				nseen++;
+			}
+			continue;
+		}
+		netvsc_client_poll(f->nc, chan, 10);
+	}
+	assert_int_equal(nseen, FLOWS);
+}
+
+/* vRSS receive: the guest's indirection table picks the channel, not the TAP's queue. */
+static void test_rss_table(void **state)
+{
+	struct fx *f = *state;
+	struct netvsc_client_config cfg = {.subchannels = QUEUES - 1};
+	struct netvsc_client_stats cs;
+	struct netvsp_stats st;
+	int i;
+
+	assert_int_equal(netvsc_client_open(f->vc, &f->offer, &cfg, &f->nc), 0);
+	assert_int_equal(netvsc_client_channels(f->nc), QUEUES);
+	for (i = 0; i < 500; i++) {
+		netvsc_client_get_stats(f->nc, &cs);
+		if (cs.tables)
+			break;
+		netvsc_client_poll(f->nc, 0, 10);
+	}
+	assert_int_equal(cs.tables, 1);
+	set_rss_all_to(f, 2);
+	rss_flows_arrive_on(f, 2, 40000);
+	set_rss_all_to(f, 1);
+	rss_flows_arrive_on(f, 1, 41000);
+	netvsp_get_stats(f->nv, &st);
+	/* 64 flows over four TAP queues: some were read on a queue that was not theirs. */
+	assert_true(st.rx_steered > 0);
+	assert_int_equal(st.drop_rx_steer, 0);
+}
+
 /* Refusals: a section index outside the send buffer, a receive section completed twice. */
 static void test_bad_sections(void **state)
 {
@@ -684,6 +893,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_lso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_subchannels, setup_bare, teardown),
+		cmocka_unit_test(test_rss_hash),
+		cmocka_unit_test_setup_teardown(test_rss_table, setup_bare, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtu_9000, setup_bare, teardown),
 	};
