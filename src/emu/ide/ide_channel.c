@@ -191,10 +191,11 @@ static void write_tf(uint8_t *reg, uint8_t *hob, uint8_t v)
 
 uint64_t ide_channel_cmd_read(struct ide_channel *ch, unsigned offset, unsigned size)
 {
-	bool hob = ch->devctl & IDE_CTL_HOB;
 	uint64_t v = 0xFF;
+	bool hob;
 
 	pthread_mutex_lock(&ch->lock);
+	hob = ch->devctl & IDE_CTL_HOB;
 	if (offset == IDE_REG_DATA) {
 		v = data_read(ch, size);
 		goto out;

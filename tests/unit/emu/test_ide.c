@@ -708,6 +708,48 @@ static void test_atapi(void **state)
 	rig_free(r);
 }
 
+/* What sr_cd_check() and sr_check_events() ask: READ TOC's multisession format, media events. */
+static void test_atapi_toc_events(void **state)
+{
+	struct rig *r = cd_rig(300);
+	const uint8_t toc_ms[12] = {SCSI_READ_TOC, 0, 0, 0, 0, 0, 0, 0, 12, 0x40};
+	const uint8_t toc[12] = {SCSI_READ_TOC, 0x02, 0, 0, 0, 0, 0, 0, 20};
+	const uint8_t gesn[12] = {SCSI_GET_EVENT_STATUS, 1, 0, 0, 0x10, 0, 0, 0, 8};
+	const uint8_t gesn_async[12] = {SCSI_GET_EVENT_STATUS, 0, 0, 0, 0x10, 0, 0, 0, 8};
+	struct disk *old = NULL;
+	uint8_t b[64];
+
+	(void)state;
+	assert_true(packet(r, toc_ms, 12, false) & IDE_STATUS_DRQ);
+	assert_int_equal(piece(r, b), 12);
+	assert_int_equal(b[0] << 8 | b[1],
+			 10);	   /* sr: "< 0x0a" would mean no multisession support */
+	assert_int_equal(b[6], 1); /* first track of the last session */
+	/* Format 0 in MSF: track 1 at 00:02:00, the lead-out at 300 + 150 frames = 00:06:00. */
+	assert_true(packet(r, toc, 20, false) & IDE_STATUS_DRQ);
+	assert_int_equal(piece(r, b), 20);
+	assert_int_equal(b[4 + 2], 1);
+	assert_memory_equal(b + 8, ((uint8_t[]){0, 0, 2, 0}), 4);
+	assert_int_equal(b[12 + 2], 0xAA);
+	assert_memory_equal(b + 16, ((uint8_t[]){0, 0, 6, 0}), 4);
+	/* No event, then a media change reported once as new media. */
+	assert_true(packet(r, gesn, 8, false) & IDE_STATUS_DRQ);
+	assert_int_equal(piece(r, b), 8);
+	assert_int_equal(b[2], 0x04);
+	assert_int_equal(b[4], 0);
+	assert_int_equal(b[5], 0x02); /* media present, tray closed */
+	assert_int_equal(ide_channel_change_media(r->ch, 0, r->iso, false, &old), 0);
+	assert_true(packet(r, gesn, 8, false) &
+		    IDE_STATUS_DRQ); /* not held back by the attention */
+	assert_int_equal(piece(r, b), 8);
+	assert_int_equal(b[4], 0x02);
+	assert_true(packet(r, gesn, 8, false) & IDE_STATUS_DRQ);
+	assert_int_equal(piece(r, b), 8);
+	assert_int_equal(b[4], 0);
+	assert_true(packet(r, gesn_async, 8, false) & IDE_STATUS_ERR);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -719,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_dma_read_write),
 		cmocka_unit_test(test_prd_faults),
 		cmocka_unit_test(test_atapi),
+		cmocka_unit_test(test_atapi_toc_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
