@@ -15,7 +15,9 @@ Boot 1, root=/dev/sda1 rw: libata must show the ATA disk's IDENTIFY (model
 scan must read the disk, ext4 must mount it read-write, sr must find the
 CD-ROM (INQUIRY, MODE SENSE page 2Ah) - and dumpe2fs on the host sees the
 mount count the guest wrote through IDE.
-Boot 2, root=/dev/sr0 (iso9660) with init=/PARVIS_GEN1_ISO, a file on the
+Boot 2, root=/dev/sr0 (iso9660, no rootwait: the kernel waits for the
+device probes before it mounts root, and a missing sr0 must panic and end
+the boot rather than wait for ever) with init=/PARVIS_GEN1_ISO, a file on the
 ISO named after its volume label: the kernel mounts the ISO as its root
 and finds that file (exec fails with ENOEXEC, -8, as it is text; a file
 the kernel could not find would be ENOENT, -2) - the directory and file
@@ -105,7 +107,7 @@ try:
            f'before {before}, after {after}')
 
     con = boot(work, 'boot 2 (ISO 9660 root on the CD-ROM)', disk, iso,
-               f'root=/dev/sr0 rootfstype=iso9660 ro rootwait init=/{LABEL}')
+               f'root=/dev/sr0 rootfstype=iso9660 ro init=/{LABEL}')
     found(con, r'VFS: Mounted root \(iso9660 filesystem\) readonly on device 11:0',
           'the kernel mounted the ISO 9660 image on sr0 as its root')
     found(con, rf'Requested init /{LABEL} failed \(error -8\)',
