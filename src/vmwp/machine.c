@@ -23,6 +23,7 @@
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
 #include "emu/i8042.h"
+#include "emu/ide/piix4.h"
 #include "emu/pci_host.h"
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
@@ -47,6 +48,8 @@ struct machine {
 	struct acpi_pm *pm;
 	struct post_port *post;
 	struct vmconnect *vmconnect; /* screen, keyboard, mouse; NULL with --no-video */
+	struct piix4 *piix4;	     /* generation 1: the IDE controller; NULL for generation 2 */
+	struct disk *ide_disks[2];   /* references on IDE 0:0 (the first disk) and 1:0 (--dvd) */
 };
 
 /* Boot files larger than this are not boot files (a guest gets at most its RAM). */
@@ -230,6 +233,41 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * Generation 1 (docs/generation1.md): the PIIX4 at 00:01 with the first disk on IDE 0:0 and
+ * --dvd on IDE 1:0, each a reference to the disk the worker opened before its jail.
+ */
+static int add_ide(struct machine *m, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct partition *p = m->partition;
+	int r;
+
+	r = piix4_new(m->pci, partition_pio_bus(p), partition_irq_line(p, PIIX4_IRQ_PRIMARY),
+		      partition_irq_line(p, PIIX4_IRQ_SECONDARY), partition_memory(p), &m->piix4);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create device PIIX4 IDE: %s", strerror(-r));
+		return r;
+	}
+	if (cfg->ndisks > 0 && cfg->disks[0].opened) {
+		m->ide_disks[0] = disk_ref(cfg->disks[0].opened);
+		r = ide_channel_attach_disk(piix4_channel(m->piix4, 0), 0, m->ide_disks[0]);
+		if (r < 0) {
+			snprintf(err, errlen, "--disk %s on IDE 0:0: %s", cfg->disks[0].path,
+				 r == -EINVAL ? "IDE disks need 512-byte sectors" : strerror(-r));
+			return r;
+		}
+	}
+	if (cfg->has_dvd && cfg->dvd.opened) {
+		m->ide_disks[1] = disk_ref(cfg->dvd.opened);
+		r = ide_channel_attach_cdrom(piix4_channel(m->piix4, 1), 0, m->ide_disks[1]);
+		if (r < 0) {
+			snprintf(err, errlen, "--dvd %s: %s", cfg->dvd.path, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int load_kernel(struct guest_memory *mem, struct boot_files *files, const char *cmdline,
 		       uint64_t rsdp, struct x86_boot_regs *regs, bool *config_error, char *err,
 		       size_t errlen)
@@ -320,6 +358,7 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		.vcpu_thread_init = cfg->jail ? sandbox_vcpu_thread_init : NULL,
 	};
 	struct machine *m;
+	unsigned gen1_ide_disks;
 	int r;
 
 	*config_error = false;
@@ -344,10 +383,12 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 		snprintf(err, errlen, "VMBus: %s", strerror(-r));
 		goto fail;
 	}
+	/* Generation 1: the first disk is on IDE 0:0 (add_ide), the others on SCSI. */
+	gen1_ide_disks = cfg->generation == 1 && cfg->ndisks > 0 ? 1 : 0;
 	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), cfg->disks, cfg->ndisks,
-			(const char *const *)cfg->storage_dirs, &m->storage, config_error, err,
-			errlen);
+			partition_vcpu_count(m->partition), cfg->disks + gen1_ide_disks,
+			cfg->ndisks - gen1_ide_disks, (const char *const *)cfg->storage_dirs,
+			&m->storage, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = network_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
@@ -356,6 +397,8 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 	if (r < 0)
 		goto fail;
 	r = add_devices(m, err, errlen);
+	if (r == 0 && cfg->generation == 1)
+		r = add_ide(m, cfg, err, errlen);
 	if (r == 0 && !cfg->no_video) {
 		r = vmconnect_new(m->partition, m->pci, m->vmbus, screen, &m->vmconnect);
 		if (r < 0)
@@ -387,6 +430,9 @@ struct machine *machine_free(struct machine *m)
 	if (m->partition)
 		partition_stop_and_join(m->partition);
 	vmconnect_free(m->vmconnect);
+	piix4_free(m->piix4);
+	disk_close(m->ide_disks[0]);
+	disk_close(m->ide_disks[1]);
 	post_port_free(m->post);
 	acpi_pm_free(m->pm);
 	pci_host_free(m->pci);

@@ -859,7 +859,7 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	return cfg->has_dvd ? open_disk(cfg, &cfg->dvd, err, errlen) : 0; /* --dvd: read-only */
 }
 
 /*
@@ -923,6 +923,7 @@ static void close_disks(struct vm_config *cfg)
 		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
 		disk_config_close_fds(&cfg->disks[i]);
 	}
+	cfg->dvd.opened = disk_close(cfg->dvd.opened);
 }
 
 /* --vnc-password-file: its first line (docs/console.md). */

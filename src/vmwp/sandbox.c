@@ -455,6 +455,10 @@ static const int vcpu_syscalls[] = {
 	SCMP_SYS(sched_yield),
 	SCMP_SYS(getrandom),
 	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
+	/* Generation 1's IDE disks: synchronous disk I/O on the vCPU thread (src/emu/ide/). */
+	SCMP_SYS(preadv),
+	SCMP_SYS(pwritev),
+	SCMP_SYS(fdatasync),
 	/* The sanitizer runtimes (ASan) take a thread's signal stack down as it ends. */
 	SCMP_SYS(sigaltstack),
 };

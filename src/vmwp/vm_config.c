@@ -27,6 +27,8 @@ void vm_config_init(struct vm_config *cfg)
 		.initrd_fd = -1,
 		.jail_mntns_fd = -1,
 		.vnc_tcp_fd = -1,
+		.generation = 2,
+		.dvd = DISK_CONFIG_INIT,
 	};
 }
 
@@ -52,6 +54,7 @@ void vm_config_fini(struct vm_config *cfg)
 		disk_config_fini(&cfg->disks[i]);
 	for (unsigned i = 0; i < cfg->nnics; i++)
 		nic_config_fini(&cfg->nics[i]);
+	disk_config_fini(&cfg->dvd);
 	vm_config_init(cfg);
 }
 
@@ -139,7 +142,29 @@ enum {
 	OPT_VNC_TCP,
 	OPT_VNC_TCP_FD,
 	OPT_VNC_PASSWORD_FILE,
+	OPT_GENERATION,
+	OPT_DVD,
 };
+
+static int set_generation(struct vm_config *cfg, long long n, char *err, size_t errlen)
+{
+	if (n != 1 && n != 2) {
+		snprintf(err, errlen, "generation: %lld is not 1 or 2", n);
+		return -EINVAL;
+	}
+	cfg->generation = (unsigned)n;
+	return 0;
+}
+
+static int set_dvd(struct vm_config *cfg, const char *path)
+{
+	disk_config_fini(&cfg->dvd);
+	cfg->dvd = (struct disk_config)DISK_CONFIG_INIT;
+	cfg->dvd.path = strdup(path);
+	cfg->dvd.read_only = true;
+	cfg->has_dvd = cfg->dvd.path != NULL;
+	return cfg->has_dvd ? 0 : -ENOMEM;
+}
 
 /* One more directory where parents of differencing disks may be; absolute paths only. */
 static int add_storage_dir(struct vm_config *cfg, const char *dir, char *err, size_t errlen)
@@ -180,6 +205,8 @@ static const struct option long_options[] = {
 	{"exit-stats", required_argument, NULL, OPT_EXIT_STATS},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"disk", required_argument, NULL, OPT_DISK},
+	{"generation", required_argument, NULL, OPT_GENERATION},
+	{"dvd", required_argument, NULL, OPT_DVD},
 	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
@@ -271,6 +298,9 @@ void vm_config_usage(FILE *out)
 	      "      --jail UID[:GID]  run jailed as that uid/gid: own namespaces, empty root,\n"
 	      "                        no capabilities, seccomp (docs/security.md; needs root)\n"
 	      "      --no-video        no synthetic video, keyboard or mouse (no screen)\n"
+	      "      --generation 1|2  1: add the PIIX4 IDE controller; the first --disk goes on\n"
+	      "                        IDE 0:0 (default 2: synthetic devices only)\n"
+	      "      --dvd FILE        an ISO image as the ATAPI CD-ROM on IDE 1:0 (generation 1)\n"
 	      "      --vnc PATH        the screen over RFB (VNC) on a Unix socket, no password\n"
 	      "      --vnc-tcp [HOST:]PORT  RFB on TCP (default host 127.0.0.1), with VNC\n"
 	      "                        authentication: needs --vnc-password-file\n"
@@ -351,6 +381,18 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			break;
 		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
 		case OPT_NO_VIDEO: cfg->no_video = true; break;
+		case OPT_GENERATION: {
+			unsigned g;
+
+			if (parse_cpus(optarg, &g) < 0) {
+				snprintf(err, errlen, "--generation: '%s' is not 1 or 2", optarg);
+				return -EINVAL;
+			}
+			if (set_generation(cfg, g, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		}
+		case OPT_DVD: r = set_dvd(cfg, optarg); break;
 		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
 		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
 		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
@@ -468,6 +510,16 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 				  : !strcmp(key, "vnc-tcp") ? &cfg->vnc_tcp
 							    : &cfg->vnc_password_file,
 				  s);
+	}
+	if (!strcmp(key, "generation")) {
+		if (t != json_type_int)
+			goto bad_value;
+		return set_generation(cfg, (long long)json_object_get_int64(v), err, errlen);
+	}
+	if (!strcmp(key, "dvd")) {
+		if (!s)
+			goto want_string;
+		return set_dvd(cfg, s);
 	}
 	if (!strcmp(key, "video")) {
 		if (t != json_type_boolean)
@@ -688,6 +740,13 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->cpus == 0) {
 		snprintf(err, errlen, "cpus: 0 is not a number of processors (1 at least)");
+		return -EINVAL;
+	}
+	if (cfg->has_dvd && cfg->generation != 1) {
+		snprintf(err, errlen,
+			 "dvd %s: a CD-ROM drive is on IDE, which only generation 1 has "
+			 "(add --generation 1)",
+			 cfg->dvd.path);
 		return -EINVAL;
 	}
 	if ((cfg->vnc_path || cfg->vnc_tcp || cfg->vnc_tcp_fd >= 0) && cfg->no_video) {

@@ -85,6 +85,14 @@ struct vm_config {
 	char *vnc_tcp;
 	int vnc_tcp_fd; /* -1: none */
 	char *vnc_password_file;
+	/*
+	 * "generation" / --generation 1|2 (docs/generation1.md): 2 (the default) is the
+	 * synthetic-only machine; 1 adds the PIIX4 IDE controller, with the first disk on IDE
+	 * 0:0 instead of SCSI, and "dvd" / --dvd FILE (an ISO image, read-only) on IDE 1:0.
+	 */
+	unsigned generation;
+	struct disk_config dvd;
+	bool has_dvd;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */

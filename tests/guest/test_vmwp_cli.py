@@ -113,6 +113,10 @@ else:
 # A directory is unreadable as a file for root too.
 bad(['--config', ro_dir], 'a directory as config', 'config', ro_dir, 'read error')
 
+bad(['--kernel', 'k', '--generation', '3'], '--generation out of range', 'generation', '3', 'not 1 or 2')
+bad(['--kernel', 'k', '--generation', '1x'], '--generation not a number', '--generation', '1x')
+bad(['--kernel', 'k', '--dvd', '/tmp/x.iso'], '--dvd without generation 1', '/tmp/x.iso', '--generation 1')
+
 rc, out, err = run_vmwp(['--help'])
 tap.ok(rc == 0 and '--kernel' in out and 'Exit status' in out, '--help')
 
