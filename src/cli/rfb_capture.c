@@ -10,18 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/byteorder.h"
+
 #define ENC_RAW		 0
 #define ENC_DESKTOP_SIZE (-223)
-
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 #define FAIL(msg)                                                                                  \
 	do {                                                                                       \
@@ -57,13 +49,13 @@ static int handshake(rfb_read_fn rd, rfb_write_fn wr, void *o, struct rfb_frame 
 		FAIL("the server wants authentication (the service's socket needs none)");
 	if ((r = wr(o, "\1", 1)) < 0 || (r = rd(o, b, 4)) < 0)
 		return r;
-	if (be32(b))
+	if (get_be32(b))
 		FAIL("the server refused security None");
 	if ((r = wr(o, "\1", 1)) < 0 || (r = rd(o, b, 24)) < 0)
 		return r;
-	f->width = be16(b);
-	f->height = be16(b + 2);
-	len = be32(b + 20);
+	f->width = get_be16(b);
+	f->height = get_be16(b + 2);
+	len = get_be32(b + 20);
 	if (len > 1 << 16)
 		FAIL("desktop name too long");
 	while (len) {
@@ -162,7 +154,7 @@ int rfb_capture(rfb_read_fn rd, rfb_write_fn wr, void *o, struct rfb_frame *f, c
 
 			if ((r = rd(o, b, 7)) < 0)
 				break;
-			n = be32(b + 3);
+			n = get_be32(b + 3);
 			for (; n && r == 0; n -= n < 16 ? n : 16)
 				r = rd(o, b, n < 16 ? n : 16);
 			continue;
@@ -174,14 +166,15 @@ int rfb_capture(rfb_read_fn rd, rfb_write_fn wr, void *o, struct rfb_frame *f, c
 		}
 		if ((r = rd(o, b, 3)) < 0)
 			break;
-		for (unsigned i = 0, n = be16(b + 1); r == 0 && i < n; i++) {
+		for (unsigned i = 0, n = get_be16(b + 1); r == 0 && i < n; i++) {
 			uint32_t x, y, w, h;
 			int32_t enc;
 
 			if ((r = rd(o, b, 12)) < 0)
 				break;
-			x = be16(b), y = be16(b + 2), w = be16(b + 4), h = be16(b + 6);
-			enc = (int32_t)be32(b + 8);
+			x = get_be16(b), y = get_be16(b + 2), w = get_be16(b + 4),
+			h = get_be16(b + 6);
+			enc = (int32_t)get_be32(b + 8);
 			if (enc == ENC_RAW) {
 				r = raw_rect(rd, o, f, seen, x, y, w, h, &left, why);
 			} else if (enc == ENC_DESKTOP_SIZE) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/byteorder.h"
 #include "state/state.h"
 
 #define BAR0_FLAGS 0x8u /* memory, 32-bit, prefetchable */
@@ -25,18 +26,6 @@ struct pci_video {
 	uint8_t config[256];
 	uint8_t wmask[256];
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
 
 static uint32_t video_read(void *opaque, unsigned offset, unsigned size)
 {
@@ -70,20 +59,20 @@ static void video_init(struct pci_video *v)
 	uint8_t *c = v->config;
 	uint32_t bar_mask = ~(PCI_VIDEO_BAR0_SIZE - 1);
 
-	put16(c + 0x00, PCI_VIDEO_VENDOR);
-	put16(c + 0x02, PCI_VIDEO_DEVICE);
-	put16(c + 0x06, 0x0200); /* status: medium DEVSEL timing */
-	c[0x08] = 0x00;		 /* revision */
-	c[0x09] = 0x00;		 /* class 03/00/00: VGA-compatible display controller */
+	put_le16(c + 0x00, PCI_VIDEO_VENDOR);
+	put_le16(c + 0x02, PCI_VIDEO_DEVICE);
+	put_le16(c + 0x06, 0x0200); /* status: medium DEVSEL timing */
+	c[0x08] = 0x00;		    /* revision */
+	c[0x09] = 0x00;		    /* class 03/00/00: VGA-compatible display controller */
 	c[0x0A] = 0x00;
 	c[0x0B] = 0x03;
 	c[0x0E] = 0x00; /* header type 0 */
-	put32(c + 0x10, PCI_VIDEO_BAR0_BASE | BAR0_FLAGS);
-	put16(c + 0x2C, PCI_VIDEO_VENDOR); /* subsystem vendor and id */
-	put16(c + 0x2E, 0x0000);
+	put_le32(c + 0x10, PCI_VIDEO_BAR0_BASE | BAR0_FLAGS);
+	put_le16(c + 0x2C, PCI_VIDEO_VENDOR); /* subsystem vendor and id */
+	put_le16(c + 0x2E, 0x0000);
 	/* Writable: command's I/O, memory and bus-master bits; BAR 0's address bits; line. */
 	v->wmask[0x04] = 0x07;
-	put32(v->wmask + 0x10, bar_mask);
+	put_le32(v->wmask + 0x10, bar_mask);
 	v->wmask[0x3C] = 0xFF;
 }
 

@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "base/byteorder.h"
 #include "disk/disk.h"
 #include "emu/ide/ide_internal.h"
 
@@ -22,28 +23,6 @@
 /* Largest allocation length honoured: more than any response here. */
 #define RESPONSE_MAX	512u
 #define BLOCKS_PER_FILL (IDE_BUF_SIZE / ATAPI_SECTOR_SIZE)
-
-static void put_be16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, v >> 16);
-	put_be16(p + 2, v);
-}
-
-static uint32_t be16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return be16(p) << 16 | be16(p + 2);
-}
 
 static bool media_present(const struct ide_drive *d)
 {
@@ -184,7 +163,7 @@ static void cmd_inquiry(struct ide_channel *ch, const uint8_t *cdb)
 	memcpy(b + 8, VENDOR, 8);
 	memcpy(b + 16, PRODUCT, 16);
 	memcpy(b + 32, REVISION, 4);
-	data_in(ch, alloc_cut(36, be16(cdb + 3)));
+	data_in(ch, alloc_cut(36, get_be16(cdb + 3)));
 }
 
 static void cmd_request_sense(struct ide_channel *ch, const uint8_t *cdb)
@@ -238,7 +217,7 @@ static void cmd_mode_sense(struct ide_channel *ch, const uint8_t *cdb)
 		put_be16(b, n - 2);
 	else
 		b[0] = (uint8_t)(n - 1);
-	data_in(ch, alloc_cut(n, ten ? be16(cdb + 7) : cdb[4]));
+	data_in(ch, alloc_cut(n, ten ? get_be16(cdb + 7) : cdb[4]));
 }
 
 static void cmd_start_stop(struct ide_channel *ch, const uint8_t *cdb)
@@ -284,8 +263,8 @@ static void cmd_read_capacity(struct ide_channel *ch, const uint8_t *cdb)
 static void cmd_read(struct ide_channel *ch, const uint8_t *cdb)
 {
 	struct ide_drive *d = ch->cur;
-	uint64_t lba = be32(cdb + 2);
-	uint32_t count = cdb[0] == SCSI_READ_10 ? be16(cdb + 7) : be32(cdb + 6);
+	uint64_t lba = get_be32(cdb + 2);
+	uint32_t count = cdb[0] == SCSI_READ_10 ? get_be16(cdb + 7) : get_be32(cdb + 6);
 
 	if (!media_present(d)) {
 		check_condition(ch, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
@@ -356,14 +335,14 @@ static void cmd_read_toc(struct ide_channel *ch, const uint8_t *cdb)
 		return;
 	}
 	put_be16(b, n - 2);
-	data_in(ch, alloc_cut(n, be16(cdb + 7)));
+	data_in(ch, alloc_cut(n, get_be16(cdb + 7)));
 }
 
 /* GET CONFIGURATION (MMC-5 6.6): the header with the current profile and the profile list. */
 static void cmd_get_configuration(struct ide_channel *ch, const uint8_t *cdb)
 {
 	bool media = media_present(ch->cur);
-	unsigned rt = cdb[1] & 0x03, start = be16(cdb + 2), n = 8;
+	unsigned rt = cdb[1] & 0x03, start = get_be16(cdb + 2), n = 8;
 	uint8_t *b = ch->buf;
 
 	memset(b, 0, 16);
@@ -379,7 +358,7 @@ static void cmd_get_configuration(struct ide_channel *ch, const uint8_t *cdb)
 		return;
 	}
 	put_be32(b, n - 4);
-	data_in(ch, alloc_cut(n, be16(cdb + 7)));
+	data_in(ch, alloc_cut(n, get_be16(cdb + 7)));
 }
 
 /* GET EVENT STATUS NOTIFICATION, polled, media class only (MMC-5 6.7): what sr_check_events() asks.
@@ -407,7 +386,7 @@ static void cmd_get_event_status(struct ide_channel *ch, const uint8_t *cdb)
 		b[2] = 0x80; /* no event available */
 	}
 	put_be16(b, n - 2);
-	data_in(ch, alloc_cut(n, be16(cdb + 7)));
+	data_in(ch, alloc_cut(n, get_be16(cdb + 7)));
 }
 
 typedef void (*packet_fn)(struct ide_channel *ch, const uint8_t *cdb);

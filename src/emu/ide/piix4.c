@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/byteorder.h"
 #include "base/log.h"
 
 #define BAR4	   0x20
@@ -44,18 +45,6 @@ struct piix4 {
 	bool isa_added, ide_added, legacy_registered[2], bm_registered;
 	struct guest_error_log errlog;
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
 
 static uint32_t fn_read(struct piix4_function *f, unsigned offset, unsigned size)
 {
@@ -141,10 +130,10 @@ static void isa_init(struct piix4_function *f)
 {
 	uint8_t *c = f->config;
 
-	put16(c + 0x00, PIIX4_VENDOR);
-	put16(c + 0x02, PIIX4_DEVICE_ISA);
-	put16(c + 0x04, 0x0007); /* I/O, memory, bus master */
-	put16(c + 0x06, 0x0280); /* medium DEVSEL, fast back-to-back */
+	put_le16(c + 0x00, PIIX4_VENDOR);
+	put_le16(c + 0x02, PIIX4_DEVICE_ISA);
+	put_le16(c + 0x04, 0x0007); /* I/O, memory, bus master */
+	put_le16(c + 0x06, 0x0280); /* medium DEVSEL, fast back-to-back */
 	c[0x08] = 0x00;
 	c[0x0A] = 0x01; /* class 06/01/00: PCI-to-ISA bridge */
 	c[0x0B] = 0x06;
@@ -158,28 +147,28 @@ static void ide_init(struct piix4_function *f)
 {
 	uint8_t *c = f->config;
 
-	put16(c + 0x00, PIIX4_VENDOR);
-	put16(c + 0x02, PIIX4_DEVICE_IDE);
-	put16(c + 0x04, CMD_IO | CMD_MASTER);
-	put16(c + 0x06, 0x0280);
+	put_le16(c + 0x00, PIIX4_VENDOR);
+	put_le16(c + 0x02, PIIX4_DEVICE_IDE);
+	put_le16(c + 0x04, CMD_IO | CMD_MASTER);
+	put_le16(c + 0x06, 0x0280);
 	c[0x08] = 0x01; /* revision */
 	c[0x09] = 0x80; /* programming interface: legacy mode both channels, bus master */
 	c[0x0A] = 0x01; /* class 01/01: IDE controller */
 	c[0x0B] = 0x01;
 	c[0x0D] = 0x00;
 	c[0x0E] = 0x00;
-	put32(c + BAR4, PIIX4_BM_PORT | 1);
-	put16(c + 0x40, 0x8000); /* IDETIM primary: decode enable */
-	put16(c + 0x42, 0x8000); /* IDETIM secondary: decode enable */
+	put_le32(c + BAR4, PIIX4_BM_PORT | 1);
+	put_le16(c + 0x40, 0x8000); /* IDETIM primary: decode enable */
+	put_le16(c + 0x42, 0x8000); /* IDETIM secondary: decode enable */
 	/* Writable: command I/O and bus master; BAR4 address bits; latency; the timing registers.
 	 */
 	f->wmask[0x04] = CMD_IO | CMD_MASTER;
 	f->wmask[0x0D] = 0xF0;
-	put32(f->wmask + BAR4, ~(uint32_t)(PIIX4_BM_LEN - 1) & 0xFFFF);
+	put_le32(f->wmask + BAR4, ~(uint32_t)(PIIX4_BM_LEN - 1) & 0xFFFF);
 	f->wmask[0x3C] = 0xFF;
-	memset(f->wmask + 0x40, 0xFF, 5); /* IDETIM, SIDETIM */
-	f->wmask[0x48] = 0x0F;		  /* UDMACTL */
-	put16(f->wmask + 0x4A, 0x3333);	  /* UDMATIM */
+	memset(f->wmask + 0x40, 0xFF, 5);  /* IDETIM, SIDETIM */
+	f->wmask[0x48] = 0x0F;		   /* UDMACTL */
+	put_le16(f->wmask + 0x4A, 0x3333); /* UDMATIM */
 }
 
 int piix4_new(struct pci_host *host, struct io_bus *pio, struct irq_line primary,

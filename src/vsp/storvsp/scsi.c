@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/byteorder.h"
 #include "vsp/storvsp/scsi.h"
 
 struct scsi_lun {
@@ -31,34 +32,6 @@ struct scsi_lun {
 };
 
 /* --- Byte helpers (CDBs and SCSI data are big-endian) --- */
-
-static uint32_t be16(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 8 | p[1];
-}
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
 
 /* --- Results --- */
 
@@ -152,7 +125,7 @@ static size_t vpd_device_id(struct scsi_lun *l, uint8_t *b)
 	memcpy(b + n + 4, &l->info.disk_id, 16);
 	b[n + 4] = (uint8_t)(0x60 | (b[n + 4] & 0x0f));
 	n += 4 + 16;
-	put16(b + 2, (uint32_t)(n - 4));
+	put_be16(b + 2, (uint32_t)(n - 4));
 	(void)i;
 	return n;
 }
@@ -163,7 +136,7 @@ static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 		SCSI_VPD_SUPPORTED_PAGES, SCSI_VPD_SERIAL_NUMBER,	  SCSI_VPD_DEVICE_ID,
 		SCSI_VPD_BLOCK_LIMITS,	  SCSI_VPD_BLOCK_CHARACTERISTICS, SCSI_VPD_LB_PROVISIONING};
 	const uint8_t *c = cmd->cdb;
-	uint32_t alloc = be16(c + 3);
+	uint32_t alloc = get_be16(c + 3);
 	uint8_t b[256] = {0};
 	size_t n;
 
@@ -187,20 +160,20 @@ static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 	case SCSI_VPD_DEVICE_ID: n = vpd_device_id(l, b); break;
 	case SCSI_VPD_BLOCK_LIMITS:
 		n = SCSI_VPD_BLOCK_LIMITS_LEN;
-		put32(b + 8, SCSI_MAX_TRANSFER_BYTES / l->block); /* maximum transfer length */
-		put32(b + 12, (uint32_t)(MAX(l->info.physical_sector_size, 4096u) / l->block));
+		put_be32(b + 8, SCSI_MAX_TRANSFER_BYTES / l->block); /* maximum transfer length */
+		put_be32(b + 12, (uint32_t)(MAX(l->info.physical_sector_size, 4096u) / l->block));
 		if (l->can_discard) {
 			uint32_t gran = l->info.discard_granularity / l->block;
 
-			put32(b + 20, 0xFFFFFFFFu);	  /* maximum unmap LBA count */
-			put32(b + 24, SCSI_MAX_DISK_OPS); /* maximum unmap descriptors */
-			put32(b + 28, gran ? gran : 1);	  /* optimal unmap granularity */
-			put32(b + 32, 0x80000000u);	  /* UGAVALID, alignment 0 */
+			put_be32(b + 20, 0xFFFFFFFFu);	     /* maximum unmap LBA count */
+			put_be32(b + 24, SCSI_MAX_DISK_OPS); /* maximum unmap descriptors */
+			put_be32(b + 28, gran ? gran : 1);   /* optimal unmap granularity */
+			put_be32(b + 32, 0x80000000u);	     /* UGAVALID, alignment 0 */
 		}
 		break;
 	case SCSI_VPD_BLOCK_CHARACTERISTICS:
 		n = SCSI_VPD_B1_LEN;
-		put16(b + 4, 1); /* medium rotation rate: non-rotating */
+		put_be16(b + 4, 1); /* medium rotation rate: non-rotating */
 		break;
 	case SCSI_VPD_LB_PROVISIONING:
 		n = SCSI_VPD_B2_LEN;
@@ -212,7 +185,7 @@ static enum scsi_cmd_result inquiry(struct scsi_lun *l, struct scsi_cmd *cmd)
 	default: return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 	}
 	if (c[2] != SCSI_VPD_DEVICE_ID)
-		put16(b + 2, (uint32_t)(n - 4));
+		put_be16(b + 2, (uint32_t)(n - 4));
 	return answer(cmd, b, n, alloc);
 }
 
@@ -224,17 +197,17 @@ static enum scsi_cmd_result read_capacity(struct scsi_lun *l, struct scsi_cmd *c
 	uint64_t last = l->nblocks ? l->nblocks - 1 : 0;
 
 	if (!rc16) {
-		put32(b, last > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)last);
-		put32(b + 4, l->block);
+		put_be32(b, last > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)last);
+		put_be32(b + 4, l->block);
 		return answer(cmd, b, 8, 8);
 	}
-	put64(b, last);
-	put32(b + 8, l->block);
+	put_be64(b, last);
+	put_be32(b + 8, l->block);
 	if (l->info.physical_sector_size > l->block)
 		b[13] = (uint8_t)(__builtin_ctz(l->info.physical_sector_size / l->block) & 0xf);
 	if (l->can_discard)
 		b[14] = SCSI_RC16_LBPME;
-	return answer(cmd, b, 32, be32(cmd->cdb + 10));
+	return answer(cmd, b, 32, get_be32(cmd->cdb + 10));
 }
 
 static size_t mode_pages(struct scsi_lun *l, uint8_t page, bool changeable, uint8_t *b)
@@ -271,17 +244,17 @@ static enum scsi_cmd_result mode_sense(struct scsi_lun *l, struct scsi_cmd *cmd,
 	     page != SCSI_MODE_PAGE_CONTROL))
 		return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 	if (bd) {
-		put32(b + n, l->nblocks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)l->nblocks);
-		put32(b + n + 4, l->block & 0xFFFFFF); /* density 0, block length */
+		put_be32(b + n, l->nblocks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)l->nblocks);
+		put_be32(b + n + 4, l->block & 0xFFFFFF); /* density 0, block length */
 		n += bd;
 	}
 	pages = mode_pages(l, page, pc == 1, b + n);
 	n += pages;
 	if (ten) {
-		put16(b, (uint32_t)(n - 2));
+		put_be16(b, (uint32_t)(n - 2));
 		b[3] = devspec;
-		put16(b + 6, (uint32_t)bd);
-		return answer(cmd, b, n, be16(c + 7));
+		put_be16(b + 6, (uint32_t)bd);
+		return answer(cmd, b, n, get_be16(c + 7));
 	}
 	b[0] = (uint8_t)(n - 1);
 	b[2] = devspec;
@@ -291,7 +264,7 @@ static enum scsi_cmd_result mode_sense(struct scsi_lun *l, struct scsi_cmd *cmd,
 
 static enum scsi_cmd_result report_luns(struct scsi_cmd *cmd, const uint16_t *luns, unsigned nluns)
 {
-	uint32_t alloc = be32(cmd->cdb + 6);
+	uint32_t alloc = get_be32(cmd->cdb + 6);
 	uint8_t b[8 + 8 * 256] = {0};
 	unsigned i, n = MIN(nluns, 256u);
 
@@ -299,7 +272,7 @@ static enum scsi_cmd_result report_luns(struct scsi_cmd *cmd, const uint16_t *lu
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
 		return SCSI_CMD_DONE;
 	}
-	put32(b, 8 * n);
+	put_be32(b, 8 * n);
 	for (i = 0; i < n; i++) {
 		/* Peripheral device addressing below 256, flat space above (SAM-5 4.7). */
 		b[8 + 8 * i] = luns[i] < 256 ? 0 : (uint8_t)(0x40 | ((luns[i] >> 8) & 0x3f));
@@ -320,24 +293,24 @@ static enum scsi_cmd_result read_write(struct scsi_lun *l, struct scsi_cmd *cmd,
 	switch (c[0]) {
 	case SCSI_READ_6:
 	case SCSI_WRITE_6:
-		lba = (uint64_t)(c[1] & 0x1f) << 16 | be16(c + 2);
+		lba = (uint64_t)(c[1] & 0x1f) << 16 | get_be16(c + 2);
 		count = c[4] ? c[4] : 256;
 		break;
 	case SCSI_READ_10:
 	case SCSI_WRITE_10:
-		lba = be32(c + 2);
-		count = be16(c + 7);
+		lba = get_be32(c + 2);
+		count = get_be16(c + 7);
 		fua = c[1] & SCSI_CDB_FUA;
 		break;
 	case SCSI_READ_12:
 	case SCSI_WRITE_12:
-		lba = be32(c + 2);
-		count = be32(c + 6);
+		lba = get_be32(c + 2);
+		count = get_be32(c + 6);
 		fua = c[1] & SCSI_CDB_FUA;
 		break;
 	default: /* 16 */
-		lba = be64(c + 2);
-		count = be32(c + 10);
+		lba = get_be64(c + 2);
+		count = get_be32(c + 10);
 		fua = c[1] & SCSI_CDB_FUA;
 		break;
 	}
@@ -375,7 +348,7 @@ static enum scsi_cmd_result sync_cache(struct scsi_lun *l, struct scsi_cmd *cmd)
 static enum scsi_cmd_result unmap(struct scsi_lun *l, struct scsi_cmd *cmd)
 {
 	uint8_t p[SCSI_UNMAP_HEADER_LEN + SCSI_UNMAP_DESCRIPTOR_LEN * SCSI_MAX_DISK_OPS] = {0};
-	uint32_t plen = be16(cmd->cdb + 7), bdlen, i, nd;
+	uint32_t plen = get_be16(cmd->cdb + 7), bdlen, i, nd;
 	size_t got = 0;
 	unsigned k;
 
@@ -395,7 +368,7 @@ static enum scsi_cmd_result unmap(struct scsi_lun *l, struct scsi_cmd *cmd)
 		memcpy(p + got, cmd->iov[k].iov_base, n);
 		got += n;
 	}
-	bdlen = be16(p + 2);
+	bdlen = get_be16(p + 2);
 	if (bdlen > got - SCSI_UNMAP_HEADER_LEN || bdlen % SCSI_UNMAP_DESCRIPTOR_LEN)
 		return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM);
 	nd = bdlen / SCSI_UNMAP_DESCRIPTOR_LEN;
@@ -403,8 +376,8 @@ static enum scsi_cmd_result unmap(struct scsi_lun *l, struct scsi_cmd *cmd)
 	cmd->nops = 0;
 	for (i = 0; i < nd; i++) {
 		const uint8_t *d = p + SCSI_UNMAP_HEADER_LEN + SCSI_UNMAP_DESCRIPTOR_LEN * i;
-		uint64_t lba = be64(d);
-		uint32_t count = be32(d + 8);
+		uint64_t lba = get_be64(d);
+		uint32_t count = get_be32(d + 8);
 
 		if (lba > l->nblocks || count > l->nblocks - lba)
 			return fail(l, cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
@@ -601,7 +574,7 @@ void scsi_absent_execute(struct scsi_cmd *cmd, const uint16_t *luns, unsigned nl
 		return;
 	}
 	if (cmd->cdb[0] == SCSI_INQUIRY && !(cmd->cdb[1] & SCSI_INQUIRY_EVPD)) {
-		answer(cmd, b, inquiry_standard(b, SCSI_PERIPHERAL_NO_LUN), be16(cmd->cdb + 3));
+		answer(cmd, b, inquiry_standard(b, SCSI_PERIPHERAL_NO_LUN), get_be16(cmd->cdb + 3));
 		return;
 	}
 	scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LUN_NOT_SUPPORTED);
