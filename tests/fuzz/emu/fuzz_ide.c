@@ -28,6 +28,8 @@
 #include "emu/ide/ide.h"
 #include "vid/guest_memory.h"
 
+#include "../vsp/fuzz_common_disk.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct guest_memory *mem;
@@ -37,28 +39,13 @@ static void quiet(void *opaque, enum log_level level, const char *line)
 {
 }
 
-static struct disk *raw_disk(unsigned bytes, bool read_only)
-{
-	char path[] = "/tmp/parvis-fuzz-ide-XXXXXX", err[128];
-	struct disk *d = NULL;
-	int fd = mkstemp(path);
-
-	if (fd < 0 || ftruncate(fd, bytes) < 0)
-		abort();
-	close(fd);
-	if (disk_open(path, read_only ? DISK_OPEN_READ_ONLY : 0, &d, err, sizeof(err)) < 0)
-		abort();
-	unlink(path);
-	return d;
-}
-
 static void setup(void)
 {
 	log_set_sink(quiet, NULL);
 	if (guest_memory_new(1u << 20, &mem) < 0)
 		abort();
-	hd = raw_disk(1u << 20, false);
-	iso = raw_disk(64 * 2048, true);
+	hd = fuzz_raw_disk(1u << 20, false);
+	iso = fuzz_raw_disk(64 * 2048, true);
 }
 
 static void irq(void *opaque, unsigned gsi, bool level)
