@@ -561,7 +561,20 @@ static void test_rx_checksum(void **state)
 	assert_int_equal(sum, 0xffff);
 }
 
+/* Polls the client until the VSP's send indirection table has arrived (at most 5 s). */
+static void wait_send_table(struct fx *f, struct netvsc_client_stats *cs)
+{
+	for (int i = 0; i < 500; i++) {
+		netvsc_client_get_stats(f->nc, cs);
+		if (cs->tables)
+			break;
+		netvsc_client_poll(f->nc, 0, 10);
+	}
+	assert_int_equal(cs->tables, 1);
+}
+
 /* vRSS: sub-channels, one per TAP queue, and the send table after they are all open. */
+
 static void test_subchannels(void **state)
 {
 	struct fx *f = *state;
@@ -575,13 +588,7 @@ static void test_subchannels(void **state)
 	assert_int_equal(netvsc_client_open(f->vc, &f->offer, &cfg, &f->nc), 0);
 	/* Capped by the vCPUs and TAP queues: 3 sub-channels. */
 	assert_int_equal(netvsc_client_channels(f->nc), QUEUES);
-	for (i = 0; i < 500; i++) {
-		netvsc_client_get_stats(f->nc, &cs);
-		if (cs.tables)
-			break;
-		netvsc_client_poll(f->nc, 0, 10);
-	}
-	assert_int_equal(cs.tables, 1);
+	wait_send_table(f, &cs);
 	for (i = 0; i < 16; i++)
 		assert_int_equal(cs.send_table[i], (unsigned)i % QUEUES);
 	for (c = 0; c < QUEUES; c++) {
@@ -787,17 +794,10 @@ static void test_rss_table(void **state)
 	struct netvsc_client_config cfg = {.subchannels = QUEUES - 1};
 	struct netvsc_client_stats cs;
 	struct netvsp_stats st;
-	int i;
 
 	assert_int_equal(netvsc_client_open(f->vc, &f->offer, &cfg, &f->nc), 0);
 	assert_int_equal(netvsc_client_channels(f->nc), QUEUES);
-	for (i = 0; i < 500; i++) {
-		netvsc_client_get_stats(f->nc, &cs);
-		if (cs.tables)
-			break;
-		netvsc_client_poll(f->nc, 0, 10);
-	}
-	assert_int_equal(cs.tables, 1);
+	wait_send_table(f, &cs);
 	set_rss_all_to(f, 2);
 	rss_flows_arrive_on(f, 2, 40000);
 	set_rss_all_to(f, 1);
