@@ -229,7 +229,7 @@ hang:
 /*
  * PVH entry (Xen's HVM direct boot, which QEMU implements for -kernel):
  * 32-bit protected mode, paging off, EBX = struct hvm_start_info. It builds
- * page tables identity-mapping the first 1 GiB with 2 MiB pages, enters
+ * page tables identity-mapping the first 4 GiB with 2 MiB pages, enters
  * long mode, and continues at _start with a boot_params whose cmd_line_ptr
  * is the PVH command line, so both VMMs run the same code. Parvis enters at
  * _start directly, as it does for vmlinux. Only bench/vmms.py uses this.
@@ -240,13 +240,16 @@ pvh_start:
 	mov %eax, boot_params + BP_CMD_LINE_PTR
 	movl $(pdpt + 3), pml4
 	movl $(pd + 3), pdpt
+	movl $(pd + 0x1000 + 3), pdpt + 8
+	movl $(pd + 0x2000 + 3), pdpt + 16
+	movl $(pd + 0x3000 + 3), pdpt + 24
 	xor %ecx, %ecx
 5:	mov %ecx, %eax
 	shl $21, %eax
 	or $0x83, %eax                 /* present, writable, 2 MiB page */
 	mov %eax, pd(, %ecx, 8)
 	inc %ecx
-	cmp $512, %ecx
+	cmp $2048, %ecx
 	jne 5b
 	mov $pml4, %eax
 	mov %eax, %cr3
@@ -322,7 +325,7 @@ unknown: .asciz "tiny kernel: unknown command, powering off\n"
 	.align 4096
 pml4:	.skip 4096
 pdpt:	.skip 4096
-pd:	.skip 4096
+pd:	.skip 4 * 4096                 /* 4 GiB: the "fill" mode reaches all of a 2 GiB guest */
 boot_params:
 	.skip 4096
 	.skip 4096
