@@ -250,60 +250,6 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 	return 0;
 }
 
-/* The value of key in a "key=value" line text, its length in *len; NULL if absent. */
-static const char *find_key(const char *text, size_t textlen, const char *key, size_t keylen,
-			    size_t *len)
-{
-	const char *p = text, *end = text + textlen;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-
-		if ((size_t)(le - p) > keylen && p[keylen] == '=' && !memcmp(p, key, keylen)) {
-			*len = (size_t)(le - p - (ptrdiff_t)keylen - 1);
-			return p + keylen + 1;
-		}
-		p = le + 1;
-	}
-	return NULL;
-}
-
-/*
- * The first line of a that b lacks or has with another value, as a message
- * (a_name/b_name say whose); false if every line of a is in b.
- */
-static bool first_difference(const char *a, size_t alen, const char *a_name, const char *b,
-			     size_t blen, const char *b_name, char *err, size_t errlen)
-{
-	const char *p = a, *end = a + alen;
-
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
-		size_t vlen, keylen;
-		const char *v;
-
-		if (eq) {
-			keylen = (size_t)(eq - p);
-			v = find_key(b, blen, p, keylen, &vlen);
-			if (!v) {
-				snprintf(err, errlen, "%s has %.*s (%.*s), %s has none", a_name,
-					 (int)keylen, p, (int)(le - eq - 1), eq + 1, b_name);
-				return true;
-			}
-			if (vlen != (size_t)(le - eq - 1) || memcmp(v, eq + 1, vlen)) {
-				snprintf(err, errlen, "%.*s differs: %s has '%.*s', %s has '%.*s'",
-					 (int)keylen, p, a_name, (int)(le - eq - 1), eq + 1, b_name,
-					 (int)vlen, v);
-				return true;
-			}
-		}
-		p = le + 1;
-	}
-	return false;
-}
-
 /* After a digest mismatch: names the hardware that differs, from the file's "config". */
 static void name_difference(struct state_reader *r, const struct vm_config *cfg, char *err,
 			    size_t errlen)
@@ -316,10 +262,7 @@ static void name_difference(struct state_reader *r, const struct vm_config *cfg,
 	if (ours &&
 	    state_reader_section(r, CONFIG_SECTION, &version, &saved, &len, why, sizeof(why)) ==
 		    0 &&
-	    (first_difference(saved, len, "the saved state", ours, strlen(ours), "this VM", what,
-			      sizeof(what)) ||
-	     first_difference(ours, strlen(ours), "this VM", saved, len, "the saved state", what,
-			      sizeof(what))))
+	    config_text_difference(saved, len, ours, strlen(ours), what, sizeof(what)))
 		snprintf(err, errlen,
 			 "the saved state was made with other hardware than this VM's: %s", what);
 	free(saved);

@@ -238,6 +238,34 @@ hang:
 pvh_start:
 	mov 24(%ebx), %eax             /* hvm_start_info.cmdline_paddr (low half) */
 	mov %eax, boot_params + BP_CMD_LINE_PTR
+	/* The memory map (hvm_start_info version 1: memmap_paddr at 40, entries at 48; 24-byte
+	 * entries addr, size, type) into boot_params' e820 table (20-byte entries), for "fill". */
+	cmpl $1, 4(%ebx)
+	jb 14f
+	mov 48(%ebx), %ecx
+	cmp $128, %ecx
+	jbe 13f
+	mov $128, %ecx
+13:	mov %cl, boot_params + BP_E820_ENTRIES
+	mov 40(%ebx), %esi
+	mov $(boot_params + BP_E820_TABLE), %edi
+15:	test %ecx, %ecx
+	jz 14f
+	mov (%esi), %eax
+	mov %eax, (%edi)
+	mov 4(%esi), %eax
+	mov %eax, 4(%edi)
+	mov 8(%esi), %eax
+	mov %eax, 8(%edi)
+	mov 12(%esi), %eax
+	mov %eax, 12(%edi)
+	mov 16(%esi), %eax
+	mov %eax, 16(%edi)
+	add $24, %esi
+	add $20, %edi
+	dec %ecx
+	jmp 15b
+14:
 	movl $(pdpt + 3), pml4
 	movl $(pd + 3), pdpt
 	movl $(pd + 0x1000 + 3), pdpt + 8
