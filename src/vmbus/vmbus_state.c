@@ -391,7 +391,7 @@ static int decode_queue(struct vmbus_server *s, struct state_in *in, struct save
 static int decode(struct vmbus_server *s, struct state_in *in, struct saved_bus *b, char *err,
 		  size_t errlen)
 {
-	uint32_t i, j;
+	uint32_t i, j, n;
 	int r = decode_connection(s, in, b, err, errlen);
 
 	if (r == 0) {
@@ -403,12 +403,13 @@ static int decode(struct vmbus_server *s, struct state_in *in, struct saved_bus 
 	}
 	if (r < 0)
 		return r;
-	b->nchannels = state_in_u32(in);
-	if (in->error || b->nchannels > VMBUS_MAX_RELID)
-		return bad(err, errlen, "%u channels", b->nchannels);
-	b->channels = calloc(b->nchannels ? b->nchannels : 1, sizeof(*b->channels));
+	n = state_in_u32(in);
+	if (in->error || n > VMBUS_MAX_RELID)
+		return bad(err, errlen, "%u channels", n);
+	b->channels = calloc(n ? n : 1, sizeof(*b->channels));
 	if (!b->channels)
 		return -ENOMEM;
+	b->nchannels = n; /* entries not decoded yet stay zero: no channel, nothing set up */
 	for (i = 0; i < b->nchannels; i++) {
 		r = decode_channel(s, in, b, &b->channels[i], err, errlen);
 		if (r < 0)
@@ -628,7 +629,7 @@ static void undo_channels(struct vmbus_server *s, struct saved_bus *b)
 {
 	uint32_t i;
 
-	for (i = 0; i < b->nchannels; i++) {
+	for (i = 0; b->channels && i < b->nchannels; i++) {
 		struct saved_channel *c = &b->channels[i];
 
 		if (!c->set_up)

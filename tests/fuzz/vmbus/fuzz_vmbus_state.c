@@ -4,7 +4,8 @@
  * section whose bytes the fuzzer controls. Each input is wrapped in a
  * state file (the file format itself is fuzz_state_file's) and loaded
  * into a new server with the channels a worker creates (heartbeat,
- * shutdown, timesync, KVP, one SCSI controller on 4 VPs), over one guest
+ * shutdown, timesync, KVP, one SCSI controller on 4 VPs, one network
+ * adapter on a datagram socket pair standing in for its TAP), over one guest
  * memory: a refusal must be clean, an accepted state must run (its loops
  * start) and be freed without a leak. Seeds: ../corpus/vmbus_state, by
  * make_vmbus_state_corpus.py.
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -24,6 +26,7 @@
 #include "vsp/ic/kvp.h"
 #include "vsp/ic/shutdown.h"
 #include "vsp/ic/timesync.h"
+#include "vsp/netvsp/netvsp.h"
 #include "vsp/storvsp/storvsp.h"
 
 #define RAM   (16u << 20)
@@ -96,6 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ic_timesync *ts;
 	struct ic_kvp *kvp;
 	struct storvsp *sp;
+	struct netvsp *nv;
+	struct netvsp_config ncfg = {.mem = memory(), .vcpus = VCPUS, .ntap = 1, .connected = true};
+	int pair[2];
 	struct storvsp_config scfg = {.mem = memory(), .vcpus = VCPUS};
 	struct state_reader *rd;
 	char err[256];
@@ -107,10 +113,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vmbus_server_new(&cfg, &s) < 0)
 		__builtin_trap();
 	scfg.server = s;
+	ncfg.server = s;
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0)
+		__builtin_trap();
+	ncfg.tap_fds = &pair[0];
 	/* In the worker's order (src/vmwp/), so that the relids are a worker's. */
 	if (ic_shutdown_new(s, &sd) < 0 || ic_timesync_new(s, &tcfg, &ts) < 0 ||
 	    ic_heartbeat_new(s, 0, &hb) < 0 || ic_kvp_new(s, 0, &kvp) < 0 ||
-	    storvsp_new(&scfg, &sp) < 0)
+	    storvsp_new(&scfg, &sp) < 0 || netvsp_new(&ncfg, &nv) < 0)
 		__builtin_trap();
 	if (state_reader_new(fd, &rd, err, sizeof(err)) < 0)
 		__builtin_trap();
@@ -126,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "%s\n", err);
 	state_reader_free(rd);
 	close(fd);
+	netvsp_free(nv);
+	close(pair[1]);
 	storvsp_free(sp);
 	ic_kvp_free(kvp);
 	ic_heartbeat_free(hb);
