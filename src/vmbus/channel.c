@@ -142,7 +142,8 @@ static bool spin(struct vmbus_channel *ch, uint64_t *deadline)
 {
 	uint64_t now;
 
-	if (!ch->poll_ns || atomic_load(&ch->stop) || atomic_load(&ch->wake_requested))
+	if (!ch->poll_ns || atomic_load(&ch->stop) || atomic_load(&ch->wake_requested) ||
+	    atomic_load(&ch->quiescing))
 		return false;
 	now = time_monotonic_ns();
 	if (!*deadline)
@@ -189,6 +190,14 @@ static void drain(struct vmbus_channel *ch)
 		size_t len;
 		int r;
 
+		if (atomic_load_explicit(&ch->quiescing, memory_order_relaxed)) {
+			/* At a packet boundary: the rest stays in the ring (and is saved there). */
+			if (got && ch->ops->batch_end)
+				ch->ops->batch_end(ch->opaque, ch);
+			flush_signal(ch);
+			ch->need_drain = true;
+			return;
+		}
 		if (budget-- == 0) {
 			if (got && ch->ops->batch_end)
 				ch->ops->batch_end(ch->opaque, ch);
@@ -297,7 +306,8 @@ static int next_timeout(struct vmbus_channel *ch)
 	uint64_t deadline = atomic_load(&ch->timer_deadline_ns), now;
 
 	/* A busy channel waits for a wake: the doorbell alone does not make it look. */
-	if (atomic_load(&ch->wake_requested) || (ch->need_drain && !ch->busy))
+	if (atomic_load(&ch->wake_requested) ||
+	    (ch->need_drain && !ch->busy && !atomic_load(&ch->quiescing)))
 		return 0;
 	if (!deadline)
 		return -1;
@@ -361,6 +371,18 @@ static void *loop_main(void *arg)
 				ch->ops->wake(ch->opaque, ch);
 			flush_signal(ch);
 		}
+		if (atomic_load(&ch->quiescing)) {
+			/*
+			 * No new packets; the VSP's fds and wake-ups still run, so that
+			 * the work it took completes and is answered. Once it is idle,
+			 * the loop ends (vmbus_channel_resume starts a new one).
+			 */
+			if (!ch->ops->idle || ch->ops->idle(ch->opaque, ch)) {
+				flush_signal(ch);
+				break;
+			}
+			continue;
+		}
 		if (ch->need_drain && !ch->busy)
 			drain(ch);
 	}
@@ -384,31 +406,25 @@ static void drop_loop_state(struct vmbus_channel *ch)
 	ch->blocked_len = 0;
 }
 
-uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_msg_open_channel *m)
+int vmbus_channel_setup_loop(struct vmbus_channel *ch, uint32_t gpadl, uint32_t off,
+			     unsigned target_vp)
 {
 	struct vmbus_server *s = ch->server;
-	struct vmbus_gpadl *g = vmbus_gpadl_find(s->gpadls, m->ringbuffer_gpadlhandle);
-	uint32_t off = m->downstream_ringbuffer_pageoffset;
+	struct vmbus_gpadl *g = vmbus_gpadl_find(s->gpadls, gpadl);
 	int r;
 
 	/* The page offset is checked against the GPADL's length by vmbus_ring_new. */
 	if (!g || g->child_relid != ch->relid || g->range_count != 1 || g->first_byte_offset != 0 ||
-	    off >= g->npfns || m->target_vp >= s->cfg.vcpus) {
-		vmbus_server_guest_error(s,
-					 "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused",
-					 ch->name, m->ringbuffer_gpadlhandle, off, m->target_vp);
-		return VMBUS_STATUS_UNSUCCESSFUL;
-	}
+	    off >= g->npfns || target_vp >= s->cfg.vcpus)
+		return -EINVAL;
 	r = vmbus_ring_new(s->cfg.mem, g, 0, off, false, &ch->in);
 	if (r == 0)
 		r = vmbus_ring_new(s->cfg.mem, g, off, g->npfns - off, true, &ch->out);
-	if (r < 0) {
-		vmbus_server_guest_error(s, "%s: OPENCHANNEL with unusable rings (%s)", ch->name,
-					 strerror(-r));
+	if (r < 0)
 		goto fail;
-	}
 	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ch->epfd < 0) {
+		r = -errno;
 		pv_log(LOG_ERR, "vmbus: %s: epoll: %s", ch->name, strerror(errno));
 		goto fail;
 	}
@@ -421,15 +437,18 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 		struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u32 = DOORBELL_TAG};
 
 		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->efd, &ev) < 0) {
+			r = -errno;
 			pv_log(LOG_ERR, "vmbus: %s: epoll: %s", ch->name, strerror(errno));
 			goto fail;
 		}
 	}
-	atomic_store(&ch->target_vp, m->target_vp);
+	atomic_store(&ch->target_vp, target_vp);
 	atomic_store(&ch->stop, false);
+	atomic_store(&ch->quiescing, false);
 	atomic_store(&ch->broken, false);
 	atomic_store(&ch->wake_requested, false);
 	atomic_store(&ch->loop_known, false);
+	ch->loop_parked = false;
 	ch->blocked_len = 0;
 	ch->reserved = 0;
 	ch->busy = false;
@@ -437,33 +456,104 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_
 				  result */
 	ch->signal_pending = false;
 	ch->poll_ns = ch->poll_max_ns = s->poll_ns;
+	ch->ring_gpadl = gpadl;
+	ch->ring_offset = off;
 	clear_eventfd(ch->efd);
 	/* Usable from here on: the open callback may add fds and wake. */
 	atomic_store(&ch->open, true);
+	return 0;
+fail:
+	drop_loop_state(ch);
+	return r;
+}
+
+int vmbus_channel_start_loop(struct vmbus_channel *ch)
+{
+	struct vmbus_gpadl *g = vmbus_gpadl_find(ch->server->gpadls, ch->ring_gpadl);
+	int r = -pthread_create(&ch->worker, NULL, loop_main, ch);
+
+	if (r < 0) {
+		pv_log(LOG_ERR, "vmbus: %s: cannot start the channel thread: %s", ch->name,
+		       strerror(-r));
+		return r;
+	}
+	ch->worker_running = true;
+	if (g)
+		g->users++;
+	atomic_store_explicit(&ch->doorbell->open, true, memory_order_release);
+	atomic_store(&ch->state, VMBUS_CHANNEL_OPEN);
+	atomic_fetch_add(&ch->stats.opens, 1);
+	return 0;
+}
+
+void vmbus_channel_drop_loop(struct vmbus_channel *ch)
+{
+	atomic_store(&ch->open, false);
+	drop_loop_state(ch);
+}
+
+uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch, const struct vmbus_msg_open_channel *m)
+{
+	struct vmbus_server *s = ch->server;
+	int r = vmbus_channel_setup_loop(ch, m->ringbuffer_gpadlhandle,
+					 m->downstream_ringbuffer_pageoffset, m->target_vp);
+
+	if (r < 0) {
+		vmbus_server_guest_error(
+			s, "%s: OPENCHANNEL with GPADL %#x, offset %u, VP %u refused (%s)",
+			ch->name, m->ringbuffer_gpadlhandle, m->downstream_ringbuffer_pageoffset,
+			m->target_vp, strerror(-r));
+		return VMBUS_STATUS_UNSUCCESSFUL;
+	}
 	if (ch->ops->open) {
 		r = ch->ops->open(ch->opaque, ch, m->userdata);
 		if (r < 0)
 			goto fail;
 	}
-	r = -pthread_create(&ch->worker, NULL, loop_main, ch);
+	r = vmbus_channel_start_loop(ch);
 	if (r < 0) {
-		pv_log(LOG_ERR, "vmbus: %s: cannot start the channel thread: %s", ch->name,
-		       strerror(-r));
 		if (ch->ops->close)
 			ch->ops->close(ch->opaque, ch);
 		goto fail;
 	}
-	ch->worker_running = true;
-	ch->ring_gpadl = g->id;
-	g->users++;
-	atomic_store_explicit(&ch->doorbell->open, true, memory_order_release);
-	atomic_store(&ch->state, VMBUS_CHANNEL_OPEN);
-	atomic_fetch_add(&ch->stats.opens, 1);
 	return VMBUS_STATUS_SUCCESS;
 fail:
-	atomic_store(&ch->open, false);
-	drop_loop_state(ch);
+	vmbus_channel_drop_loop(ch);
 	return VMBUS_STATUS_UNSUCCESSFUL;
+}
+
+/* --- Quiesce (vmbus_state.c) --- */
+
+void vmbus_channel_quiesce_begin(struct vmbus_channel *ch)
+{
+	uint64_t one = 1;
+
+	atomic_store(&ch->quiescing, true);
+	if (write(ch->efd, &one, sizeof(one)) < 0) {
+		/* cannot fail with a counter this small */
+	}
+}
+
+void vmbus_channel_quiesce_wait(struct vmbus_channel *ch)
+{
+	pthread_join(ch->worker, NULL);
+	atomic_store(&ch->loop_known, false);
+}
+
+int vmbus_channel_resume(struct vmbus_channel *ch)
+{
+	int r;
+
+	atomic_store(&ch->quiescing, false);
+	ch->need_drain = true; /* signals that came meanwhile: look at the ring */
+	r = -pthread_create(&ch->worker, NULL, loop_main, ch);
+	if (r < 0) {
+		pv_log(LOG_ERR, "vmbus: %s: cannot restart the channel thread: %s", ch->name,
+		       strerror(-r));
+		return r;
+	}
+	ch->loop_parked = false;
+	return 0;
 }
 
 void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next)
@@ -487,7 +577,9 @@ void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next
 	 * the VSP's close may wait for work that does.
 	 */
 	pthread_mutex_unlock(&s->lock);
-	pthread_join(ch->worker, NULL);
+	if (!ch->loop_parked)
+		pthread_join(ch->worker, NULL);
+	ch->loop_parked = false;
 	if (ch->ops->close)
 		ch->ops->close(ch->opaque, ch);
 	pthread_mutex_lock(&s->lock);
@@ -561,7 +653,8 @@ int vmbus_channel_new(struct vmbus_server *s, const struct vmbus_channel_params 
 	ch->signals_base = atomic_load(&ch->doorbell->signals);
 	atomic_store(&ch->state, VMBUS_CHANNEL_UNOFFERED);
 	s->channels[relid] = ch;
-	if (s->conn == VMBUS_CONN_CONNECTED && s->offers_delivered)
+	/* While loading, the guest had every offer already (vmbus_state.c restores the state). */
+	if (s->conn == VMBUS_CONN_CONNECTED && s->offers_delivered && !s->loading)
 		vmbus_channel_send_offer(ch);
 	pthread_mutex_unlock(&s->lock);
 	*ret = ch;
@@ -596,6 +689,11 @@ struct vmbus_channel *vmbus_channel_free(struct vmbus_channel *ch)
 	stopping = s->stopping;
 	pthread_mutex_unlock(&s->queue_lock);
 	pthread_mutex_lock(&s->lock);
+	/*
+	 * A quiesced server is being saved or torn down after a save: the guest
+	 * is told nothing (its state is in the file; a restored VM has the channel).
+	 */
+	stopping = stopping || s->quiesced;
 	/* Another thread (the message thread) may be closing it without the lock: let it finish. */
 	while (ch->closing)
 		pthread_cond_wait(&s->closed_cond, &s->lock);

@@ -7,6 +7,7 @@
 #include "vmbus/gpadl.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,6 +274,145 @@ int vmbus_gpadl_map_pages(struct guest_memory *mem, const struct vmbus_gpadl *g,
 		if (!p)
 			return -EFAULT;
 		ret_pages[i] = p;
+	}
+	return 0;
+}
+
+/* --- Saved state (vmbus_state.c) --- */
+
+/* The most PFNs one GPADL can have: its description is at most 64 KiB (range_buflen, a u16). */
+#define GPADL_MAX_PFNS (UINT16_MAX / 8u)
+
+void vmbus_gpadl_table_save(const struct vmbus_gpadl_table *t, struct state_out *out)
+{
+	unsigned i, j;
+
+	state_out_u32(out, t->count);
+	for (i = 0; i < VMBUS_GPADL_MAX_COUNT; i++) {
+		const struct entry *e = t->entries[i];
+
+		if (!e)
+			continue;
+		state_out_u32(out, e->g.id);
+		state_out_u32(out, e->g.child_relid);
+		state_out_u8(out, e->complete);
+		if (e->complete) {
+			state_out_u8(out, e->g.teardown_pending);
+			state_out_u32(out, e->g.range_count);
+			state_out_u32(out, e->g.first_byte_count);
+			state_out_u32(out, e->g.first_byte_offset);
+			state_out_u32(out, e->g.npfns);
+			for (j = 0; j < e->g.npfns; j++)
+				state_out_u64(out, e->g.pfns[j]);
+		} else {
+			state_out_u32(out, e->range_buflen);
+			state_out_u32(out, e->rangecount);
+			state_out_u32(out, e->received);
+			state_out_bytes(out, e->ranges, e->received);
+		}
+	}
+}
+
+static int load_complete(struct vmbus_gpadl_table *t, struct entry *e, struct state_in *in,
+			 char *err, size_t errlen)
+{
+	uint32_t j;
+
+	e->complete = true;
+	e->g.teardown_pending = state_in_u8(in) != 0;
+	e->g.range_count = state_in_u32(in);
+	e->g.first_byte_count = state_in_u32(in);
+	e->g.first_byte_offset = state_in_u32(in);
+	e->g.npfns = state_in_u32(in);
+	if (in->error || e->g.npfns == 0 || e->g.npfns > GPADL_MAX_PFNS || e->g.range_count == 0 ||
+	    e->g.range_count > e->g.npfns || e->g.first_byte_offset >= PAGE_SIZE ||
+	    e->g.first_byte_count == 0) {
+		snprintf(err, errlen, "GPADL %#x: bad range count, first range or page count %u",
+			 e->g.id, e->g.npfns);
+		return -EINVAL;
+	}
+	if (in->len - in->pos < (size_t)e->g.npfns * 8) {
+		snprintf(err, errlen, "GPADL %#x: page list truncated", e->g.id);
+		return -EINVAL;
+	}
+	e->g.pfns = malloc(e->g.npfns * sizeof(*e->g.pfns));
+	if (!e->g.pfns)
+		return -ENOMEM;
+	for (j = 0; j < e->g.npfns; j++) {
+		uint64_t pfn = state_in_u64(in);
+
+		if (pfn >= MAX_PFN || !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
+			snprintf(err, errlen, "GPADL %#x: page %u (PFN %#llx) is not guest RAM",
+				 e->g.id, j, (unsigned long long)pfn);
+			return -EINVAL;
+		}
+		e->g.pfns[j] = pfn;
+	}
+	return 0;
+}
+
+static int load_pending(struct entry *e, struct state_in *in, char *err, size_t errlen)
+{
+	e->range_buflen = state_in_u32(in);
+	e->rangecount = state_in_u32(in);
+	e->received = state_in_u32(in);
+	/* What vmbus_gpadl_header accepts, and a description received in 8-byte steps. */
+	if (in->error || e->range_buflen > UINT16_MAX || e->rangecount == 0 ||
+	    e->range_buflen < sizeof(struct vmbus_gpa_range) + 8 ||
+	    (uint64_t)e->range_buflen <
+		    (uint64_t)e->rangecount * (sizeof(struct vmbus_gpa_range) + 8) ||
+	    e->received >= e->range_buflen || !IS_ALIGNED(e->received, 8u) ||
+	    in->len - in->pos < e->received) {
+		snprintf(err, errlen, "GPADL %#x being built: bad lengths (%u of %u bytes)",
+			 e->g.id, e->received, e->range_buflen);
+		return -EINVAL;
+	}
+	e->ranges = malloc(e->range_buflen);
+	if (!e->ranges)
+		return -ENOMEM;
+	state_in_bytes(in, e->ranges, e->received);
+	return 0;
+}
+
+int vmbus_gpadl_table_load(struct vmbus_gpadl_table *t, struct state_in *in, char *err,
+			   size_t errlen)
+{
+	uint32_t n = state_in_u32(in), i;
+
+	if (t->count) {
+		snprintf(err, errlen, "GPADL table not empty");
+		return -EINVAL;
+	}
+	if (in->error || n > VMBUS_GPADL_MAX_COUNT) {
+		snprintf(err, errlen, "GPADL count %u (at most %u)", n, VMBUS_GPADL_MAX_COUNT);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		struct entry *e = calloc(1, sizeof(*e));
+		int r;
+
+		if (!e)
+			return -ENOMEM;
+		e->g.id = state_in_u32(in);
+		e->g.child_relid = state_in_u32(in);
+		t->entries[i] = e; /* freed with the table if anything below fails */
+		t->count++;
+		if (find_slot(t, e->g.id) != (int)i) {
+			snprintf(err, errlen, "GPADL %#x saved twice", e->g.id);
+			return -EINVAL;
+		}
+		if (e->g.child_relid == 0 || e->g.child_relid > VMBUS_MAX_RELID) {
+			snprintf(err, errlen, "GPADL %#x: relid %u", e->g.id, e->g.child_relid);
+			return -EINVAL;
+		}
+		r = state_in_u8(in) ? load_complete(t, e, in, err, errlen)
+				    : load_pending(e, in, err, errlen);
+		if (r == 0 && in->error) {
+			snprintf(err, errlen, "GPADL %#x truncated", e->g.id);
+			r = -EINVAL;
+		}
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "state/state.h"
 #include "vid/guest_memory.h"
 
 #define VMBUS_GPADL_MAX_COUNT 256u
@@ -82,3 +83,15 @@ unsigned vmbus_gpadl_count(const struct vmbus_gpadl_table *t);
  */
 int vmbus_gpadl_map_pages(struct guest_memory *mem, const struct vmbus_gpadl *g, uint64_t first,
 			  uint64_t count, void **ret_pages) must_check;
+
+/*
+ * Saved state: every GPADL, finished (id, relid, ranges, PFNs, a pending
+ * teardown) or still being described (the bytes received so far). load
+ * fills an empty table and checks every field (each PFN against guest
+ * RAM); users start at 0 (the channels and devices that map a GPADL
+ * count themselves again). On error err names the GPADL and the field;
+ * the table then holds what was read so far (free or clear it).
+ */
+void vmbus_gpadl_table_save(const struct vmbus_gpadl_table *t, struct state_out *out);
+int vmbus_gpadl_table_load(struct vmbus_gpadl_table *t, struct state_in *in, char *err,
+			   size_t errlen) must_check;

@@ -309,3 +309,16 @@ int vmbus_ring_write(struct vmbus_ring *r, const struct iovec *iov, unsigned iov
 	*ret_signal = load_acquire(&r->hdr->read_index) == old;
 	return 0;
 }
+
+uint32_t vmbus_ring_private_index(const struct vmbus_ring *r)
+{
+	return r->index;
+}
+
+int vmbus_ring_set_private_index(struct vmbus_ring *r, uint32_t index)
+{
+	if (!index_ok(r, index))
+		return -EINVAL;
+	r->index = index;
+	return 0;
+}

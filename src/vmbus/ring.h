@@ -94,3 +94,10 @@ uint32_t vmbus_ring_space(struct vmbus_ring *r);
  * then looks again: true if they are free now (the request is withdrawn).
  */
 bool vmbus_ring_want_space(struct vmbus_ring *r, uint32_t bytes);
+
+/* --- Saved state --- */
+
+/* The index this side owns as the host keeps it (read index in, write index out). */
+uint32_t vmbus_ring_private_index(const struct vmbus_ring *r);
+/* Sets it back (a restored channel); -EINVAL if it is not a valid offset of this ring. */
+int vmbus_ring_set_private_index(struct vmbus_ring *r, uint32_t index) must_check;

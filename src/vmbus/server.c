@@ -62,6 +62,11 @@ static bool version_supported(const struct vmbus_server *s, uint32_t v)
 	return false;
 }
 
+bool vmbus_server_version_supported(const struct vmbus_server *s, uint32_t version)
+{
+	return version_supported(s, version);
+}
+
 static struct vmbus_channel *channel_by_relid(struct vmbus_server *s, uint32_t relid)
 {
 	return relid >= 1 && relid <= VMBUS_MAX_RELID ? s->channels[relid] : NULL;
@@ -136,6 +141,9 @@ static void on_initiate_contact(struct vmbus_server *s, const struct vmbus_queue
 		s->version = m.vmbus_version_requested;
 		atomic_store(&s->version_public, s->version);
 		s->stats.connects++;
+		s->interrupt_page = m.interrupt_page_or_sint;
+		s->monitor_pages[0] = m.monitor_page1;
+		s->monitor_pages[1] = m.monitor_page2;
 		resp.version_supported = 1;
 		resp.msg_conn_id = s->version >= VMBUS_VERSION_WIN10_V5
 					   ? VMBUS_MESSAGE_CONNECTION_ID
@@ -414,17 +422,27 @@ static void process_message(struct vmbus_server *s, const struct vmbus_queued_ms
 static bool queue_pop(struct vmbus_server *s, struct vmbus_queued_msg *out, bool wait)
 {
 	pthread_mutex_lock(&s->queue_lock);
-	while (wait && !s->stopping && s->queue_count == 0)
+	while (wait && !s->stopping && (s->queue_count == 0 || s->paused))
 		pthread_cond_wait(&s->queue_cond, &s->queue_lock);
-	if (s->stopping || s->queue_count == 0) {
+	if (s->stopping || s->paused || s->queue_count == 0) {
 		pthread_mutex_unlock(&s->queue_lock);
 		return false;
 	}
 	*out = s->queue[s->queue_head];
 	s->queue_head = (s->queue_head + 1) % VMBUS_MESSAGE_QUEUE_LEN;
 	s->queue_count--;
+	s->msg_busy = true;
 	pthread_mutex_unlock(&s->queue_lock);
 	return true;
+}
+
+/* The message queue_pop returned is processed: a quiesce waiting for that may go on. */
+static void message_done(struct vmbus_server *s)
+{
+	pthread_mutex_lock(&s->queue_lock);
+	s->msg_busy = false;
+	pthread_cond_broadcast(&s->idle_cond);
+	pthread_mutex_unlock(&s->queue_lock);
 }
 
 static void *message_thread(void *arg)
@@ -437,6 +455,7 @@ static void *message_thread(void *arg)
 		pthread_mutex_lock(&s->lock);
 		process_message(s, &q);
 		pthread_mutex_unlock(&s->lock);
+		message_done(s);
 	}
 	return NULL;
 }
@@ -450,6 +469,7 @@ unsigned vmbus_server_dispatch(struct vmbus_server *s)
 		pthread_mutex_lock(&s->lock);
 		process_message(s, &q);
 		pthread_mutex_unlock(&s->lock);
+		message_done(s);
 		n++;
 	}
 	return n;
@@ -560,6 +580,7 @@ int vmbus_server_new(const struct vmbus_server_config *cfg, struct vmbus_server 
 	pthread_mutex_init(&s->queue_lock, NULL);
 	pthread_cond_init(&s->queue_cond, NULL);
 	pthread_cond_init(&s->closed_cond, NULL);
+	pthread_cond_init(&s->idle_cond, NULL);
 	for (unsigned relid = 0; relid <= VMBUS_MAX_RELID; relid++)
 		s->doorbells[relid].efd = -1;
 	r = vmbus_gpadl_table_new(cfg->mem, &s->gpadls);
@@ -596,6 +617,7 @@ struct vmbus_server *vmbus_server_free(struct vmbus_server *s)
 			close(s->doorbells[relid].efd);
 	vmbus_gpadl_table_free(s->gpadls);
 	pthread_cond_destroy(&s->closed_cond);
+	pthread_cond_destroy(&s->idle_cond);
 	pthread_cond_destroy(&s->queue_cond);
 	pthread_mutex_destroy(&s->queue_lock);
 	pthread_mutex_destroy(&s->lock);

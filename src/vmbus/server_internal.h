@@ -68,6 +68,7 @@ struct vmbus_channel {
 	 */
 	struct vmbus_ring *in, *out;  /* guest->host, host->guest */
 	uint32_t ring_gpadl;	      /* GPADL handle of the rings */
+	uint32_t ring_offset;	      /* OPENCHANNEL's downstream ring page offset */
 	uint8_t *rxbuf;		      /* one incoming packet, max_packet_size bytes */
 	int epfd;		      /* the loop's epoll: the doorbell and the VSP's fds */
 	struct vmbus_channel_fd *fds; /* the VSP's fds, by handle */
@@ -81,13 +82,15 @@ struct vmbus_channel {
 	uint64_t poll_ns;     /* spin after the last packet now (0: none), adapted (channel.c) */
 	uint64_t poll_max_ns; /* the server's channel_poll_ns: the most it grows to */
 	pthread_t worker;
-	_Atomic pthread_t loop_self;	    /* the loop's own pthread_self(), set by the loop */
-	atomic_bool loop_known;		    /* loop_self is valid */
-	bool worker_running;		    /* server->lock */
-	atomic_bool open;		    /* the channel can be used */
-	atomic_bool stop;		    /* the loop must exit */
-	atomic_bool wake_requested;	    /* vmbus_channel_wake() since the last ops->wake */
-	atomic_bool broken;		    /* the guest corrupted a ring: stop reading */
+	_Atomic pthread_t loop_self; /* the loop's own pthread_self(), set by the loop */
+	atomic_bool loop_known;	     /* loop_self is valid */
+	bool worker_running;	     /* server->lock */
+	atomic_bool quiescing;	     /* the loop stops at a packet boundary once the VSP is idle */
+	bool loop_parked;	     /* quiesced: the loop thread has exited (server->lock) */
+	atomic_bool open;	     /* the channel can be used */
+	atomic_bool stop;	     /* the loop must exit */
+	atomic_bool wake_requested;  /* vmbus_channel_wake() since the last ops->wake */
+	atomic_bool broken;	     /* the guest corrupted a ring: stop reading */
 	_Atomic uint64_t timer_deadline_ns; /* CLOCK_MONOTONIC, 0 = no timer */
 	int efd;			    /* the doorbell's eventfd (owned by the server) */
 
@@ -108,6 +111,11 @@ struct vmbus_server {
 	_Atomic uint32_t version_public; /* copy for vmbus_server_version() */
 	unsigned target_vcpu;		 /* VP of control messages */
 	bool offers_delivered;		 /* REQUESTOFFERS answered: new channels are hot-added */
+	uint64_t interrupt_page;	 /* INITIATE_CONTACT's (before 5.0) or its SINT */
+	uint64_t monitor_pages[2];	 /* INITIATE_CONTACT's (kept for saved state) */
+	bool quiesced;			 /* vmbus_server_quiesce: loops parked, messages held */
+	bool loading;			 /* vmbus_server_load: new channels are not offered */
+	char save_error[256];		 /* vmbus_server_save_error() */
 	struct vmbus_gpadl_table *gpadls;
 	_Atomic uint64_t gpadl_generation; /* bumped (under lock) when the table is cleared */
 	struct vmbus_server_stats stats;
@@ -125,11 +133,15 @@ struct vmbus_server {
 	unsigned queue_head, queue_count;
 	_Atomic uint64_t queue_full;
 	bool stopping;
+	bool paused;		  /* quiesced: the queue is not processed */
+	bool msg_busy;		  /* a message is being processed (popped, not finished) */
+	pthread_cond_t idle_cond; /* msg_busy went false */
 	pthread_t thread;
 	bool thread_running;
 };
 
 /* server.c */
+bool vmbus_server_version_supported(const struct vmbus_server *s, uint32_t version);
 void vmbus_server_post(struct vmbus_server *s, const void *msg, size_t len);
 void vmbus_server_guest_error(struct vmbus_server *s, const char *fmt, ...) printf_like(2, 3);
 
@@ -147,5 +159,16 @@ uint32_t vmbus_channel_open_locked(struct vmbus_channel *ch,
  * returns with server->lock held; the channel table may have changed.
  */
 void vmbus_channel_close(struct vmbus_channel *ch, enum vmbus_channel_state next);
+/* The rings of an OPENCHANNEL (or a restored channel) checked and mapped, the loop's epoll made;
+ * 0 or -errno (then nothing is kept). Under server->lock. */
+int vmbus_channel_setup_loop(struct vmbus_channel *ch, uint32_t gpadl, uint32_t offset,
+			     unsigned target_vp);
+/* Starts the loop of a channel set up (the VSP's open or load ran): it is OPEN. 0 or -errno. */
+int vmbus_channel_start_loop(struct vmbus_channel *ch);
+void vmbus_channel_drop_loop(struct vmbus_channel *ch);
+/* Quiesce (vmbus_state.c): ask the loop to stop; wait for it (without server->lock); restart. */
+void vmbus_channel_quiesce_begin(struct vmbus_channel *ch);
+void vmbus_channel_quiesce_wait(struct vmbus_channel *ch);
+int vmbus_channel_resume(struct vmbus_channel *ch);
 /* Frees a RESCINDED channel (the guest released its relid, or the connection ended). */
 void vmbus_channel_destroy_locked(struct vmbus_channel *ch);

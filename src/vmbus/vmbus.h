@@ -29,6 +29,7 @@
 #include "base/compiler.h"
 #include "base/guid.h"
 #include "hvdef/vmbus_proto.h"
+#include "state/state.h"
 #include "vid/guest_memory.h"
 
 struct vmbus_server;
@@ -95,6 +96,46 @@ bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
 /* The whole range the server can hand out (relids 1..VMBUS_MAX_RELID): register it once. */
 #define VMBUS_CHANNEL_CONNECTION_FIRST (VMBUS_CHANNEL_CONNECTION_BASE + 1u)
 #define VMBUS_CHANNEL_CONNECTION_COUNT VMBUS_MAX_RELID
+
+/*
+ * Saved state (docs/saved-state.md). The owner pauses the vCPUs first.
+ *
+ * quiesce: stops the message thread between two messages and every
+ * channel's loop at a packet boundary, once each VSP has finished its
+ * in-flight work (ops->idle: storvsp's disk I/O completed and answered).
+ * Guest messages and signals that come meanwhile stay queued/pending
+ * and are saved. 0, or -errno with err saying why. Not from a VSP
+ * callback.
+ */
+int vmbus_server_quiesce(struct vmbus_server *s, char *err, size_t errlen) must_check;
+/* Goes on as if nothing happened (the loops look at their rings again). */
+void vmbus_server_unquiesce(struct vmbus_server *s);
+/*
+ * Writes section "vmbus": the connection, GPADLs, every channel with its
+ * open parameters, ring positions and its VSP's state (ops->save), and
+ * the guest messages not yet processed. Only while quiesced (-EINVAL
+ * otherwise). 0, or -errno: -EBUSY if an open channel's VSP cannot be
+ * saved. The reason is logged and kept for vmbus_server_save_error()
+ * ("netvsp on channel 'network 0' cannot be saved yet").
+ */
+int vmbus_server_save(struct vmbus_server *s, struct state_writer *w) must_check;
+/* Why the last vmbus_server_save failed ("" if it did not). Valid until the next save. */
+const char *vmbus_server_save_error(struct vmbus_server *s);
+/*
+ * Restores section "vmbus" into a NEW server whose channels were created
+ * as the saved one's were (same configuration), before any vCPU runs and
+ * after guest RAM and the hv state were loaded. Channels are matched by
+ * class id, instance id and sub-channel index (the relids are the saved
+ * ones); a channel missing on either side is refused by name. Rings are
+ * mapped again through their GPADLs, each VSP's ops->load runs, then the
+ * loops start and each open channel is signalled once both ways (a
+ * signal in flight at the save is not lost). 0, or -errno with err naming
+ * what is wrong; after a failure the server can only be freed.
+ */
+int vmbus_server_load(struct vmbus_server *s, struct state_reader *r, char *err,
+		      size_t errlen) must_check;
+#define VMBUS_STATE_SECTION "vmbus"
+#define VMBUS_STATE_VERSION 1u
 
 /* manual_dispatch only: processes every queued message; returns how many. */
 unsigned vmbus_server_dispatch(struct vmbus_server *s);
@@ -192,6 +233,11 @@ struct vmbus_packet {
  *               channel (message thread or   channel and send; the loop has stopped:
  *               vmbus_channel_free's         the VSP owns its channel state alone
  *               caller), no bus lock held
+ *   idle        the channel's loop           as packet
+ *   save        vmbus_server_save's caller,  read-only getters; the loop is stopped
+ *               the server lock held         (quiesced): nothing else runs
+ *   load        vmbus_server_load's caller,  as open, and vmbus_channel_new
+ *               no bus lock held             (sub-channels the saved state had)
  *
  * Any thread may call vmbus_channel_wake() and the read-only getters.
  */
@@ -230,6 +276,35 @@ struct vmbus_channel_ops {
 	bool (*poll)(void *opaque, struct vmbus_channel *ch);
 	/* The channel closed (CLOSECHANNEL, UNLOAD, rescind, free); the loop has stopped. */
 	void (*close)(void *opaque, struct vmbus_channel *ch);
+
+	/*
+	 * Saved state (docs/saved-state.md). All three optional; a channel
+	 * whose VSP has no save cannot be saved while it is open
+	 * (vmbus_server_save refuses, naming it).
+	 *
+	 * idle: while vmbus_server_quiesce waits, the loop takes no new
+	 * packets but still runs the VSP's fds, wake and timers; it stops once
+	 * idle returns true (work taken from the ring finished and answered).
+	 * Absent: the loop stops at once.
+	 */
+	bool (*idle)(void *opaque, struct vmbus_channel *ch);
+	/*
+	 * save: the VSP's state of this channel (whatever its state: an
+	 * unopened primary may own sub-channels), encoded with its own format
+	 * version first. 0 or -errno (-EBUSY: work in flight it cannot save).
+	 */
+	int (*save)(void *opaque, struct vmbus_channel *ch, struct state_out *out);
+	/*
+	 * load: on a new server, instead of open (and for a channel that is
+	 * not open, with its saved bytes): the channel's state and rings are
+	 * back (vmbus_channel_state() says whether it is open); the loop
+	 * starts after every channel is loaded. Every field is checked: a
+	 * refusal returns -EINVAL/-EBADMSG with err naming the field.
+	 */
+	int (*load)(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		    size_t errlen);
+	/* The device's kind, for messages ("storvsp", "netvsp"); NULL: "the device". */
+	const char *vsp_name;
 };
 
 /* Results of ops->packet. */

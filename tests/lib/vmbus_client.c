@@ -113,7 +113,6 @@ uint64_t vmbus_client_alloc(struct vmbus_client *c, unsigned npages)
 
 int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client **ret)
 {
-	struct vmbus_server_config scfg;
 	struct vmbus_client *c;
 	unsigned i;
 	int r;
@@ -140,7 +139,27 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 	c->next_gpadl = 0xE1E10;
 	for (i = 0; i < c->cfg.vcpus; i++)
 		c->event_page[i] = vmbus_client_alloc(c, 1);
-	scfg = (struct vmbus_server_config){
+	r = vmbus_client_attach_new_server(c);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	vmbus_client_free(c);
+	return r;
+}
+
+struct vmbus_server *vmbus_client_detach_server(struct vmbus_client *c)
+{
+	struct vmbus_server *s = c->server;
+
+	c->server = NULL;
+	return s;
+}
+
+int vmbus_client_attach_new_server(struct vmbus_client *c)
+{
+	struct vmbus_server_config scfg = {
 		.mem = c->mem,
 		.vcpus = c->cfg.vcpus,
 		.synic = &fake_synic,
@@ -149,14 +168,10 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 		.manual_dispatch = c->cfg.manual_dispatch,
 		.channel_poll_ns = c->cfg.channel_poll_ns,
 	};
-	r = vmbus_server_new(&scfg, &c->server);
-	if (r < 0)
-		goto fail;
-	*ret = c;
-	return 0;
-fail:
-	vmbus_client_free(c);
-	return r;
+
+	if (c->server)
+		return -EBUSY;
+	return vmbus_server_new(&scfg, &c->server);
 }
 
 void vmbus_client_free(struct vmbus_client *c)

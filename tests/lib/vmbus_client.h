@@ -44,6 +44,13 @@ int vmbus_client_new(const struct vmbus_client_config *cfg, struct vmbus_client 
 void vmbus_client_free(struct vmbus_client *c);
 
 struct vmbus_server *vmbus_client_server(struct vmbus_client *c);
+/*
+ * Saved-state tests: the client lets go of its server (the caller frees
+ * it, after its VSPs), keeping its memory, channels and messages; then a
+ * new server like the first over the same guest memory (0 or -errno).
+ */
+struct vmbus_server *vmbus_client_detach_server(struct vmbus_client *c);
+int vmbus_client_attach_new_server(struct vmbus_client *c);
 struct guest_memory *vmbus_client_memory(struct vmbus_client *c);
 /* npages of zeroed guest RAM, page aligned: its GPA. */
 uint64_t vmbus_client_alloc(struct vmbus_client *c, unsigned npages);

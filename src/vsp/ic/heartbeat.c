@@ -77,10 +77,33 @@ static void hb_response(void *opaque, struct ic_channel *ic, uint32_t status, co
 	pthread_mutex_unlock(&hb->lock);
 }
 
+/* Saved state: the last number sent (the guest's answer must carry it). */
+static int hb_save(void *opaque, struct ic_channel *ic, struct state_out *out)
+{
+	struct ic_heartbeat *hb = opaque;
+
+	state_out_u64(out, hb->seq);
+	return 0;
+}
+
+static int hb_load(void *opaque, struct ic_channel *ic, struct state_in *in, char *err,
+		   size_t errlen)
+{
+	struct ic_heartbeat *hb = opaque;
+
+	hb->seq = state_in_u64(in);
+	/* Host time does not carry over: a request in flight gets its full wait from now. */
+	hb->sent_ns = time_monotonic_ns();
+	(void)err, (void)errlen;
+	return 0;
+}
+
 static const struct ic_ops hb_ops = {
 	.ready = hb_ready,
 	.response = hb_response,
 	.poll = hb_poll,
+	.save = hb_save,
+	.load = hb_load,
 };
 
 int ic_heartbeat_new(struct vmbus_server *s, uint64_t period_ns, struct ic_heartbeat **ret)

@@ -230,12 +230,84 @@ static void on_close(void *opaque, struct vmbus_channel *ch)
 	atomic_store(&ic->busy_public, false);
 }
 
+/* --- Saved state: u32 format, state, framework and message versions, the request in flight --- */
+
+#define IC_STATE_FORMAT 1u
+
+static int on_save(void *opaque, struct vmbus_channel *ch, struct state_out *out)
+{
+	struct ic_channel *ic = opaque;
+
+	state_out_u32(out, IC_STATE_FORMAT);
+	state_out_u32(out, (uint32_t)atomic_load(&ic->state));
+	state_out_u32(out, atomic_load(&ic->fw_version));
+	state_out_u32(out, atomic_load(&ic->msg_version));
+	state_out_u8(out, ic->negotiate_sent);
+	state_out_u8(out, ic->busy);
+	state_out_u32(out, ic->busy_type);
+	state_out_u8(out, ic->transaction_id);
+	return ic->ops->save ? ic->ops->save(ic->opaque, ic, out) : 0;
+}
+
+static int load_fail(char *err, size_t errlen, const char *what, uint32_t v)
+{
+	snprintf(err, errlen, "%s %#x", what, v);
+	return -EINVAL;
+}
+
+static int on_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		   size_t errlen)
+{
+	struct ic_channel *ic = opaque;
+	bool open = vmbus_channel_state(ch) == VMBUS_CHANNEL_OPEN;
+	uint32_t format = state_in_u32(in), state = state_in_u32(in);
+	uint32_t fw = state_in_u32(in), msg = state_in_u32(in);
+	bool negotiate_sent = state_in_u8(in) != 0, busy = state_in_u8(in) != 0;
+	uint32_t busy_type = state_in_u32(in);
+	uint8_t tid = state_in_u8(in);
+
+	if (in->error)
+		return load_fail(err, errlen, "integration service state truncated at", 0);
+	if (format != IC_STATE_FORMAT)
+		return load_fail(err, errlen, "integration service state format", format);
+	if (state > IC_STATE_FAILED || (state == IC_STATE_CLOSED) == open)
+		return load_fail(err, errlen, "integration service state", state);
+	if (fw && !offered(framework_versions, ARRAY_SIZE(framework_versions), fw))
+		return load_fail(err, errlen, "framework version", fw);
+	if (msg && !offered(ic->versions, ic->cfg.nversions, msg))
+		return load_fail(err, errlen, "message version", msg);
+	if (state == IC_STATE_READY && (!fw || !msg))
+		return load_fail(err, errlen, "ready without versions: framework", fw);
+	if (busy &&
+	    (busy_type > UINT16_MAX || (state != IC_STATE_READY && state != IC_STATE_NEGOTIATING) ||
+	     (state == IC_STATE_NEGOTIATING && busy_type != IC_MSGTYPE_NEGOTIATE)))
+		return load_fail(err, errlen, "request in flight of type", busy_type);
+	ic->ch = ch;
+	atomic_store(&ic->state, (int)state);
+	atomic_store(&ic->fw_version, fw);
+	atomic_store(&ic->msg_version, msg);
+	ic->negotiate_sent = negotiate_sent;
+	ic->busy = busy;
+	atomic_store(&ic->busy_public, busy);
+	ic->busy_type = (uint16_t)busy_type;
+	ic->transaction_id = tid;
+	return ic->ops->load ? ic->ops->load(ic->opaque, ic, in, err, errlen) : 0;
+}
+
 static const struct vmbus_channel_ops ic_vmbus_ops = {
 	.open = on_open,
 	.packet = on_packet,
 	.wake = on_wake,
 	.close = on_close,
+	.save = on_save,
+	.load = on_load,
+	.vsp_name = "integration service",
 };
+
+uint16_t ic_channel_busy_type(struct ic_channel *ic)
+{
+	return ic->busy_type;
+}
 
 int ic_channel_new(struct vmbus_server *s, const struct ic_channel_config *cfg,
 		   const struct ic_ops *ops, void *opaque, struct ic_channel **ret)

@@ -43,6 +43,17 @@ struct ic_ops {
 			 size_t len);
 	/* A wake-up (ic_channel_wake, a timer, room in the ring): send the next request if idle. */
 	void (*poll)(void *opaque, struct ic_channel *ic);
+	/*
+	 * Saved state (optional; docs/saved-state.md): the IC's own state
+	 * after the framework's (negotiated versions, the request in flight).
+	 * save: the loop is stopped. load: on a new server, before the worker
+	 * starts (its first wake-up then runs poll); it reads its bytes from
+	 * in and checks each field (err names it). Without them, the IC keeps
+	 * no state of its own across a save.
+	 */
+	int (*save)(void *opaque, struct ic_channel *ic, struct state_out *out);
+	int (*load)(void *opaque, struct ic_channel *ic, struct state_in *in, char *err,
+		    size_t errlen);
 };
 
 struct ic_channel_config {
@@ -71,6 +82,8 @@ struct vmbus_channel *ic_channel_vmbus(struct ic_channel *ic);
  */
 int ic_channel_send_request(struct ic_channel *ic, uint16_t msgtype, const void *body,
 			    size_t len) must_check;
+/* The message type of the outstanding request (ic_channel_busy). */
+uint16_t ic_channel_busy_type(struct ic_channel *ic);
 /* Forgets the outstanding request (the guest did not answer in time). Worker thread. */
 void ic_channel_abandon(struct ic_channel *ic);
 void ic_channel_wake(struct ic_channel *ic);

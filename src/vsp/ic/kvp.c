@@ -278,10 +278,121 @@ static void kvp_ready(void *opaque, struct ic_channel *ic)
 	kvp_poll(kvp, ic);
 }
 
+/*
+ * Saved state: the SETs not yet sent, the operation in flight (and an
+ * enumeration's position and items so far), the items last enumerated.
+ */
+static void save_item(struct state_out *out, unsigned pool, const char *key, const char *value)
+{
+	state_out_u32(out, pool);
+	state_out_bytes(out, key, IC_KVP_KEY_MAX);
+	state_out_bytes(out, value, IC_KVP_VALUE_MAX);
+}
+
+static bool load_item(struct state_in *in, unsigned *pool, char *key, char *value)
+{
+	*pool = state_in_u32(in);
+	state_in_bytes(in, key, IC_KVP_KEY_MAX);
+	state_in_bytes(in, value, IC_KVP_VALUE_MAX);
+	return !in->error && *pool < IC_KVP_POOL_COUNT && memchr(key, 0, IC_KVP_KEY_MAX) &&
+	       memchr(value, 0, IC_KVP_VALUE_MAX);
+}
+
+static int kvp_save(void *opaque, struct ic_channel *ic, struct state_out *out)
+{
+	struct ic_kvp *kvp = opaque;
+	unsigned i, p;
+
+	pthread_mutex_lock(&kvp->lock);
+	state_out_u32(out, kvp->qcount);
+	for (i = 0; i < kvp->qcount; i++) {
+		const struct set_req *q = &kvp->queue[(kvp->qhead + i) % QUEUE_LEN];
+
+		save_item(out, q->pool, q->key, q->value);
+	}
+	for (p = 0; p < ARRAY_SIZE(enum_pools); p++) {
+		state_out_u32(out, kvp->nitems[p]);
+		for (i = 0; i < kvp->nitems[p]; i++) {
+			const struct ic_kvp_item *it = &kvp->items[p * IC_KVP_MAX_ITEMS + i];
+
+			save_item(out, it->pool, it->key, it->value);
+		}
+	}
+	pthread_mutex_unlock(&kvp->lock);
+	state_out_u32(out, (uint32_t)kvp->op);
+	state_out_u32(out, kvp->enum_pool);
+	state_out_u32(out, kvp->enum_index);
+	state_out_u32(out, kvp->nscratch);
+	for (i = 0; i < kvp->nscratch; i++)
+		save_item(out, kvp->scratch[i].pool, kvp->scratch[i].key, kvp->scratch[i].value);
+	return 0;
+}
+
+static int kvp_load(void *opaque, struct ic_channel *ic, struct state_in *in, char *err,
+		    size_t errlen)
+{
+	struct ic_kvp *kvp = opaque;
+	uint32_t n = state_in_u32(in), p, op;
+
+	if (n > QUEUE_LEN)
+		goto bad;
+	pthread_mutex_lock(&kvp->lock);
+	kvp->qhead = 0;
+	for (kvp->qcount = 0; kvp->qcount < n; kvp->qcount++) {
+		struct set_req *q = &kvp->queue[kvp->qcount];
+
+		if (!load_item(in, &q->pool, q->key, q->value)) {
+			pthread_mutex_unlock(&kvp->lock);
+			goto bad;
+		}
+	}
+	for (p = 0; p < ARRAY_SIZE(enum_pools); p++) {
+		n = state_in_u32(in);
+		if (n > IC_KVP_MAX_ITEMS) {
+			pthread_mutex_unlock(&kvp->lock);
+			goto bad;
+		}
+		for (kvp->nitems[p] = 0; kvp->nitems[p] < n; kvp->nitems[p]++) {
+			struct ic_kvp_item *it = &kvp->items[p * IC_KVP_MAX_ITEMS + kvp->nitems[p]];
+
+			if (!load_item(in, &it->pool, it->key, it->value)) {
+				pthread_mutex_unlock(&kvp->lock);
+				goto bad;
+			}
+		}
+	}
+	pthread_mutex_unlock(&kvp->lock);
+	op = state_in_u32(in);
+	kvp->enum_pool = state_in_u32(in);
+	kvp->enum_index = state_in_u32(in);
+	n = state_in_u32(in);
+	if (op > KVP_ENUMERATING || kvp->enum_pool >= ARRAY_SIZE(enum_pools) ||
+	    kvp->enum_index > IC_KVP_MAX_ITEMS || n > IC_KVP_MAX_ITEMS)
+		goto bad;
+	kvp->op = op;
+	for (kvp->nscratch = 0; kvp->nscratch < n; kvp->nscratch++) {
+		struct ic_kvp_item *it = &kvp->scratch[kvp->nscratch];
+
+		if (!load_item(in, &it->pool, it->key, it->value))
+			goto bad;
+	}
+	kvp->sent_ns = kvp->last_refresh_ns = time_monotonic_ns();
+	return 0;
+bad:
+	kvp->qcount = 0;
+	kvp->nitems[0] = kvp->nitems[1] = 0;
+	kvp->nscratch = 0;
+	kvp->op = KVP_IDLE;
+	snprintf(err, errlen, "KVP state: a count, pool, operation or string is out of range");
+	return -EINVAL;
+}
+
 static const struct ic_ops kvp_ops = {
 	.ready = kvp_ready,
 	.response = kvp_response,
 	.poll = kvp_poll,
+	.save = kvp_save,
+	.load = kvp_load,
 };
 
 int ic_kvp_new(struct vmbus_server *s, uint64_t refresh_ns, struct ic_kvp **ret)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,10 +69,47 @@ static void sd_ready(void *opaque, struct ic_channel *ic)
 	sd_poll(sd, ic);
 }
 
+/* Saved state: a request waiting to be sent, or sent and not answered. */
+static int sd_save(void *opaque, struct ic_channel *ic, struct state_out *out)
+{
+	struct ic_shutdown *sd = opaque;
+
+	pthread_mutex_lock(&sd->lock);
+	state_out_u8(out, sd->queued);
+	state_out_u8(out, sd->in_flight);
+	state_out_bytes(out, &sd->msg, sizeof(sd->msg));
+	pthread_mutex_unlock(&sd->lock);
+	return 0;
+}
+
+static int sd_load(void *opaque, struct ic_channel *ic, struct state_in *in, char *err,
+		   size_t errlen)
+{
+	struct ic_shutdown *sd = opaque;
+	bool queued = state_in_u8(in) != 0, in_flight = state_in_u8(in) != 0;
+	struct ic_shutdown_msg msg;
+
+	state_in_bytes(in, &msg, sizeof(msg));
+	/* A request in flight is the framework's outstanding SHUTDOWN. */
+	if (in_flight &&
+	    (!ic_channel_busy(ic) || ic_channel_busy_type(ic) != IC_MSGTYPE_SHUTDOWN)) {
+		snprintf(err, errlen, "shutdown in flight without its request");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&sd->lock);
+	sd->queued = queued;
+	sd->in_flight = in_flight;
+	sd->msg = msg;
+	pthread_mutex_unlock(&sd->lock);
+	return 0;
+}
+
 static const struct ic_ops sd_ops = {
 	.ready = sd_ready,
 	.response = sd_response,
 	.poll = sd_poll,
+	.save = sd_save,
+	.load = sd_load,
 };
 
 int ic_shutdown_new(struct vmbus_server *s, struct ic_shutdown **ret)

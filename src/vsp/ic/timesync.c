@@ -86,10 +86,33 @@ static void ts_response(void *opaque, struct ic_channel *ic, uint32_t status, co
 	atomic_fetch_add(&ts->answers, 1);
 }
 
+/* Saved state: whether a SYNC was due. After a restore one always is (time moved on). */
+static int ts_save(void *opaque, struct ic_channel *ic, struct state_out *out)
+{
+	struct ic_timesync *ts = opaque;
+
+	state_out_u8(out, atomic_load(&ts->sync_pending));
+	return 0;
+}
+
+static int ts_load(void *opaque, struct ic_channel *ic, struct state_in *in, char *err,
+		   size_t errlen)
+{
+	struct ic_timesync *ts = opaque;
+
+	(void)state_in_u8(in);
+	atomic_store(&ts->sync_pending, true);
+	ts->last_sent_ns = 0;
+	(void)err, (void)errlen;
+	return 0;
+}
+
 static const struct ic_ops ts_ops = {
 	.ready = ts_ready,
 	.response = ts_response,
 	.poll = ts_poll,
+	.save = ts_save,
+	.load = ts_load,
 };
 
 int ic_timesync_new(struct vmbus_server *s, const struct ic_timesync_config *cfg,

@@ -266,7 +266,42 @@ static const struct vmbus_channel_ops nv_ops = {
 	.packet = nv_packet,
 	.wake = nv_wake,
 	.close = nv_close,
+	.save = nv_state_save,
+	.load = nv_state_load,
+	.vsp_name = "netvsp",
 };
+
+int nv_make_subchannels(struct netvsp *nv, unsigned n, const bool *stale)
+{
+	unsigned i;
+
+	for (i = 1; i < n; i++) {
+		struct nv_channel *c = nv->nchans > i ? nv->chans[i] : NULL;
+
+		if (!c) {
+			c = chan_alloc(nv, i);
+			if (!c)
+				return -ENOMEM;
+			pthread_mutex_lock(&nv->lock);
+			nv->chans[i] = c;
+			pthread_mutex_unlock(&nv->lock);
+			if (create_channel(nv, c) < 0) {
+				pthread_mutex_lock(&nv->lock);
+				nv->chans[i] = NULL;
+				pthread_mutex_unlock(&nv->lock);
+				chan_free(c);
+				return -ENOMEM;
+			}
+			pthread_mutex_lock(&nv->lock);
+			nv->nchans = i + 1;
+			pthread_mutex_unlock(&nv->lock);
+		}
+		pthread_mutex_lock(&nv->lock);
+		c->stale = stale[i];
+		pthread_mutex_unlock(&nv->lock);
+	}
+	return 0;
+}
 
 /* --- Link and port settings --- */
 

@@ -131,6 +131,13 @@ unsigned nv_create_subchannels(struct netvsp *nv, unsigned count);
 /* netvsp.c: the primary's loop sends what is pending (link indication, send table). */
 void nv_send_pending(struct nv_channel *c);
 
+/* netvsp.c: sub-channels 1..n-1 as a saved adapter had them (created, not offered). */
+int nv_make_subchannels(struct netvsp *nv, unsigned n, const bool *stale);
+/* netvsp_state.c: the vmbus_channel_ops saved-state callbacks (vmbus.h). */
+int nv_state_save(void *opaque, struct vmbus_channel *ch, struct state_out *out);
+int nv_state_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		  size_t errlen);
+
 /* netvsp_data.c */
 /* SEND_RNDIS_PKT: the RNDIS stream of the packet, TX frames or a control request. */
 int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64_t trans_id);

@@ -50,7 +50,7 @@ static void protocol_error(struct storvsp *sp, const char *what, uint32_t op)
 	guest_error_report(&sp->errlog, "%s (operation %u)", what, op);
 }
 
-static bool version_known(uint16_t v)
+bool sp_version_known(uint16_t v)
 {
 	unsigned i;
 
@@ -88,7 +88,7 @@ static void sp_send_rescan(struct storvsp *sp)
 		atomic_fetch_add(&sp->rescans, 1);
 }
 
-static struct sp_channel *chan_alloc(struct storvsp *sp, unsigned index)
+struct sp_channel *sp_chan_alloc(struct storvsp *sp, unsigned index)
 {
 	struct sp_channel *c = calloc(1, sizeof(*c));
 
@@ -101,7 +101,7 @@ static struct sp_channel *chan_alloc(struct storvsp *sp, unsigned index)
 
 static const struct vmbus_channel_ops sp_ops;
 
-static int create_channel(struct storvsp *sp, struct sp_channel *c)
+int sp_create_channel(struct storvsp *sp, struct sp_channel *c)
 {
 	struct vmbus_channel_params p = {
 		.class_id = {{0}},
@@ -143,7 +143,7 @@ static uint32_t create_subchannels(struct storvsp *sp, uint16_t count)
 		sp_io_channel_free(stale[i]);
 	}
 	for (i = have + 1; i <= count; i++) {
-		struct sp_channel *c = chan_alloc(sp, i);
+		struct sp_channel *c = sp_chan_alloc(sp, i);
 
 		if (!c)
 			return VSTOR_STATUS_UNSUCCESSFUL;
@@ -151,7 +151,7 @@ static uint32_t create_subchannels(struct storvsp *sp, uint16_t count)
 		sp->chans[i] = c;
 		pthread_mutex_unlock(&sp->lock);
 		/* Offered at once: the guest is connected. */
-		if (create_channel(sp, c) < 0) {
+		if (sp_create_channel(sp, c) < 0) {
 			pthread_mutex_lock(&sp->lock);
 			sp->chans[i] = NULL;
 			pthread_mutex_unlock(&sp->lock);
@@ -190,7 +190,7 @@ static void control(struct sp_channel *c, const struct storvsp_parsed *p, uint64
 		out.version = in->version;
 		if (state != SP_INIT)
 			status = VSTOR_STATUS_INVALID_DEVICE_STATE;
-		else if (!version_known(in->version.major_minor))
+		else if (!sp_version_known(in->version.major_minor))
 			status = VSTOR_STATUS_REVISION_MISMATCH; /* the guest tries its next one */
 		else
 			atomic_store(&sp->version, in->version.major_minor);
@@ -348,6 +348,10 @@ static const struct vmbus_channel_ops sp_ops = {
 	.poll = sp_poll,
 	.wake = sp_wake,
 	.close = sp_close,
+	.idle = sp_state_idle,
+	.save = sp_state_save,
+	.load = sp_state_load,
+	.vsp_name = "storvsp",
 };
 
 /* --- Disks --- */
@@ -531,12 +535,12 @@ int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret)
 	pthread_rwlock_init(&sp->lun_lock, NULL);
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->idle, NULL);
-	sp->chans[0] = chan_alloc(sp, 0);
+	sp->chans[0] = sp_chan_alloc(sp, 0);
 	if (!sp->chans[0]) {
 		e = -ENOMEM;
 		goto fail;
 	}
-	e = create_channel(sp, sp->chans[0]);
+	e = sp_create_channel(sp, sp->chans[0]);
 	if (e < 0)
 		goto fail;
 	sp->nchans = 1;

@@ -101,6 +101,19 @@ struct storvsp {
 	struct guest_error_log errlog;
 };
 
+/* storvsp.c: a channel of the controller, and its VMBus channel (offered when the guest has
+ * offers). */
+struct sp_channel *sp_chan_alloc(struct storvsp *sp, unsigned index);
+int sp_create_channel(struct storvsp *sp, struct sp_channel *c);
+/* Known protocol version? */
+bool sp_version_known(uint16_t v);
+
+/* storvsp_state.c: the vmbus_channel_ops saved-state callbacks (vmbus.h). */
+bool sp_state_idle(void *opaque, struct vmbus_channel *ch);
+int sp_state_save(void *opaque, struct vmbus_channel *ch, struct state_out *out);
+int sp_state_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		  size_t errlen);
+
 /* storvsp_io.c, on the channel's loop unless said otherwise */
 /* EXECUTE_SRB: VMBUS_PACKET_DONE, or BUSY (no request free, no room for the answer). */
 int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id);
