@@ -6,7 +6,8 @@
  * sections and RAM (vid/partition_state.c), then one section per device
  * of the table below, which is also the order of restore: the emulated
  * devices, then hv, whose load rewrites the hypercall and reference TSC
- * pages in the RAM restored before it.
+ * pages in the RAM restored before it; last "vmbus" (vmbus/vmbus_state.c,
+ * with every VSP's state), once the guest has contacted the bus.
  */
 #include "vmwp/machine_state.h"
 
@@ -108,7 +109,7 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 	return n;
 }
 
-/* What this build cannot save yet: refused by name before anything is written. */
+/* What this build cannot save yet: refused by name before anything else. */
 static int check_saveable(struct machine *m, char *err, size_t errlen)
 {
 	if (m->piix4) {
@@ -117,13 +118,26 @@ static int check_saveable(struct machine *m, char *err, size_t errlen)
 			 "only generation 2 VMs can be saved");
 		return -EOPNOTSUPP;
 	}
-	if (vmbus_host_guest_contacted(m->vmbus)) {
-		snprintf(err, errlen,
-			 "the guest has connected to VMBus, whose state this build cannot save "
-			 "yet: save the VM before its VMBus driver starts, or shut it down");
-		return -EOPNOTSUPP;
-	}
 	return 0;
+}
+
+/*
+ * Section "vmbus" (vmbus/vmbus_state.c), last: only once the guest has contacted the bus.
+ * Before that the bus holds nothing of the guest's, and its channels come back from the
+ * configuration.
+ */
+static int write_vmbus(struct machine *m, struct state_writer *w, char *err, size_t errlen)
+{
+	struct vmbus_server *s = vmbus_host_server(m->vmbus);
+	int r;
+
+	if (!vmbus_host_guest_contacted(m->vmbus))
+		return 0;
+	r = vmbus_server_save(s, w);
+	if (r < 0)
+		snprintf(err, errlen, "VMBus: %s",
+			 vmbus_server_save_error(s)[0] ? vmbus_server_save_error(s) : strerror(-r));
+	return r;
 }
 
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, char *err,
@@ -152,6 +166,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 			snprintf(err, errlen, "cannot save section '%s': %s", t[i].ops->name,
 				 strerror(-r));
 	}
+	if (r == 0)
+		r = write_vmbus(m, w, err, errlen);
 	if (r == 0) {
 		r = state_writer_finish(w);
 		if (r < 0)
@@ -203,12 +219,22 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 	char tmp[STATE_NAME_MAX + 8], why[384] = "";
 	const char *name = NULL;
 	struct stat st;
-	bool owned = false;
+	bool owned = false, quiesced;
 	int dfd = -1, fd = -1, r;
 
 	r = check_saveable(m, err, errlen);
 	if (r < 0)
 		return r;
+	/* The vCPUs are paused: the bus stops at a packet boundary once disk I/O is answered. */
+	quiesced = vmbus_host_guest_contacted(m->vmbus);
+	if (quiesced) {
+		r = vmbus_server_quiesce(vmbus_host_server(m->vmbus), why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "cannot save the VM: VMBus does not quiesce: %s",
+				 why);
+			return r;
+		}
+	}
 	r = open_directory(dirfd, path, &dfd, &name, &owned, why, sizeof(why));
 	if (r == 0) {
 		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -243,8 +269,11 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 	if (r < 0) {
 		snprintf(err, errlen, "cannot save the VM to %s: %s", path,
 			 why[0] ? why : strerror(-r));
+		if (quiesced) /* as if nothing happened */
+			vmbus_server_unquiesce(vmbus_host_server(m->vmbus));
 		return r;
 	}
+	/* Saved: the bus stays quiesced, the machine is about to be freed. */
 	res->bytes = (uint64_t)st.st_size;
 	res->ms = (time_monotonic_ns() - t0) / 1000000;
 	return 0;
@@ -315,6 +344,14 @@ static int load_sections(struct machine *m, struct state_reader *r, char *err, s
 		ret = state_load_device(r, t[i].ops, t[i].dev, why, sizeof(why));
 		if (ret < 0) {
 			snprintf(err, errlen, "section '%s': %s", t[i].ops->name, why);
+			return ret;
+		}
+	}
+	/* After RAM and hv, before any vCPU (vmbus.h); absent: the guest never contacted it. */
+	if (state_reader_has(r, VMBUS_STATE_SECTION)) {
+		ret = vmbus_server_load(vmbus_host_server(m->vmbus), r, why, sizeof(why));
+		if (ret < 0) {
+			snprintf(err, errlen, "section 'vmbus': %s", why);
 			return ret;
 		}
 	}

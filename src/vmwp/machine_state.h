@@ -30,11 +30,12 @@ struct machine_save_result {
  * Saves m (paused) as path: writes path.tmp, syncs it, renames it to path
  * and syncs the directory. dirfd is the directory path lies in, opened by
  * the caller (a jailed worker reaches no path; path then only names the
- * file: its last component is the name in dirfd), or AT_FDCWD. Refuses a
- * machine whose guest has talked to VMBus (its state is not saved yet) or
- * one with the IDE controller of generation 1. On failure path.tmp is
- * removed and nothing else changed: the caller resumes the VM. err names
- * what failed.
+ * file: its last component is the name in dirfd), or AT_FDCWD. Once the
+ * guest has contacted VMBus the bus is quiesced first (storvsp's disk I/O
+ * completes and is answered) and saved last; a VSP that cannot be saved
+ * yet (synthvid, input) is refused by name, as is the IDE controller of
+ * generation 1. On failure path.tmp is removed and VMBus unquiesced:
+ * nothing else changed, the caller resumes the VM. err names what failed.
  */
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
 		 struct machine_save_result *res, char *err, size_t errlen) must_check;

@@ -10,9 +10,12 @@ worker exits 0. A new worker with the same configuration and --restore FILE
 continues it, appending to the same console log: no second "Linux version"
 line, the printk times do not go back, and the boot goes on to VMBus, whose
 integration services bind (heartbeat alive, shutdown IC ready, a time sample
-taken, as test_linux_vmbus.py checks); the status says restored_from. Then a
-graceful shutdown through the shutdown IC powers it off, and the guest's log
-and the worker's counters show no fault.
+taken, as test_linux_vmbus.py checks); the status says restored_from. Then,
+with the channels open, it is saved again (VMBus quiesced and saved with the
+integration services' state) and restored by a third worker: the heartbeat
+stays healthy and a graceful shutdown through the shutdown IC powers it off;
+the guest's log and the worker's counters show no fault. The VM has no video
+(--no-video): synthvid and the synthetic input devices cannot be saved yet.
 """
 import json
 import os
@@ -42,7 +45,7 @@ console = os.path.join(tmp, 'console')
 state = os.path.join(tmp, 'boot.state')
 args = ['--kernel', vmlinux, '--initrd', initramfs, '--memory', '128M', '--cpus', '1',
         '--cmdline', cmdline + ' reboot=acpi', '--serial', 'file:' + console,
-        '--shutdown-timeout', '600']
+        '--shutdown-timeout', '600', '--no-video']
 
 
 def ready(st):
@@ -113,6 +116,35 @@ for line in ('Heartbeat IC version', 'Shutdown IC version', 'TimeSync IC version
 time.sleep(5)
 ok, st = wait_status(ctl2, ready, 120)
 tap.ok(ok, 'the heartbeat stays healthy', json.dumps((st or {}).get('vmbus', {}).get('heartbeat')))
+
+# --- saved again with the channels open, restored by a third worker ---
+beats = ((st or {}).get('vmbus') or {}).get('heartbeat', {})
+state2 = os.path.join(tmp, 'open.state')
+r = control(ctl2, {'command': 'save', 'path': state2}, 300)
+tap.ok(r and r.get('ok'), f'saved again with VMBus and the ICs open ({r})', str(r) + w2.stderr())
+rc = w2.wait(120)
+tap.ok(rc == 0, f'the second worker exited 0 after the save (status {rc})', w2.stderr())
+w2.close()
+mid = w2.console()
+ctl3 = os.path.join(tmp, 'control3')
+stats3 = os.path.join(tmp, 'stats3.json')
+w3 = Worker(args + ['--control', ctl3, '--exit-stats', stats3, '--restore', state2], console,
+            os.path.join(tmp, 'stderr3'))
+ok, st = wait_status(ctl3, lambda s: s and s.get('restored_from') == state2 and ready(s), 300)
+tap.ok(ok, 'restored with the channels open: heartbeat alive, shutdown IC ready, clock synced',
+       json.dumps(st) + w3.stderr())
+chans = {c['name']: c['state'] for c in ((st or {}).get('vmbus') or {}).get('channels', [])}
+tap.ok(chans.get('heartbeat') == 'open' and chans.get('shutdown') == 'open',
+       'the heartbeat and shutdown channels are open after the restore', json.dumps(chans))
+ok, st = wait_status(ctl3, lambda s: ready(s) and s['vmbus']['heartbeat'].get('answers', 0) >= 3,
+                     300)
+tap.ok(ok, 'the heartbeat goes on after the second restore (3 answers to this worker)',
+       json.dumps([beats, ((st or {}).get('vmbus') or {}).get('heartbeat')]))
+text = w3.console()
+tap.ok(text.startswith(mid) and text.count('Linux version') == 1 and
+       not [(a, b) for a, b in zip(printk_times(text), printk_times(text)[1:]) if b < a],
+       'one boot, printk times never go back, across both restores', text[-1500:])
+w2, ctl2, stats2 = w3, ctl3, stats3
 
 # --- graceful shutdown through the shutdown IC ---
 r = control(ctl2, {'command': 'shutdown', 'reason': 'test shutdown after restore'})
