@@ -154,6 +154,13 @@ int hv_save(struct hv *hv, struct state_out *out) must_check;
 int hv_load(struct hv *hv, uint32_t version, struct state_in *in, char *errbuf,
 	    size_t errlen) must_check;
 
+/*
+ * After a restored partition has started (its vCPUs' LAPICs hold their saved state): one
+ * interrupt on every enabled SINT, for what was signalled into the guest's SIEF/SIM pages
+ * before that (vmbus_server_load signals every open channel). Any thread.
+ */
+void hv_synic_resume_interrupts(struct hv *hv);
+
 int hv_msr_read(struct hv *hv, unsigned vp, uint32_t msr, uint64_t *value);
 int hv_msr_write(struct hv *hv, unsigned vp, uint32_t msr, uint64_t value);
 /*

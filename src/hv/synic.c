@@ -356,3 +356,26 @@ int hv_synic_msr_write(struct hv *hv, struct hv_vp *vp, uint32_t msr, uint64_t v
 	pthread_mutex_unlock(&vp->lock);
 	return r;
 }
+
+/*
+ * After a restore (docs/saved-state.md): what was signalled before the vCPUs' saved LAPICs
+ * were set into KVM was raised into a LAPIC that KVM_SET_LAPIC then overwrote, while its
+ * event flag or message stays in the guest's SIEF/SIM page, where every later signal of the
+ * same flag only coalesces. One interrupt per enabled SINT finds them; one with nothing
+ * behind it is a spurious interrupt, which the guest's handler (Linux vmbus_isr) ignores.
+ */
+void hv_synic_resume_interrupts(struct hv *hv)
+{
+	unsigned i, s;
+
+	for (i = 0; i < hv->platform.vp_count; i++) {
+		struct hv_vp *vp = &hv->vps[i];
+
+		pthread_mutex_lock(&vp->lock);
+		for (s = 0; s < HV_SINT_COUNT; s++)
+			if (sint_can_interrupt(vp, s) &&
+			    (vp->sint[s] & HV_SINT_VECTOR_MASK) >= 16)
+				sint_raise(hv, vp, s);
+		pthread_mutex_unlock(&vp->lock);
+	}
+}

@@ -302,8 +302,9 @@ static void name_difference(struct state_reader *r, const struct vm_config *cfg,
 static int check_sections(struct state_reader *r, const struct machine_section *t, unsigned n,
 			  char *err, size_t errlen)
 {
-	static const char *const own[] = {CONFIG_SECTION, "kvm.irqchip", "kvm.pit",
-					  "kvm.clock",	  "ram",	 "ram.index"};
+	static const char *const own[] = {CONFIG_SECTION,     "kvm.irqchip", "kvm.pit",
+					  "kvm.clock",	      "ram",	     "ram.index",
+					  VMBUS_STATE_SECTION};
 	const char *name;
 	unsigned i, j;
 
@@ -388,4 +389,9 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 	}
 	*ret = m;
 	return 0;
+}
+
+void machine_restore_started(struct machine *m)
+{
+	hv_synic_resume_interrupts(m->hv);
 }

@@ -51,3 +51,9 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 			struct state_reader *r, struct console *com1, struct console *com2,
 			struct rfb_server *screen, struct machine **ret, bool *config_error,
 			char *err, size_t errlen) must_check;
+
+/*
+ * Once partition_start of a restored machine has set the vCPUs' saved state: the
+ * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts).
+ */
+void machine_restore_started(struct machine *m);

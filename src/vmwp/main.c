@@ -282,10 +282,11 @@ static enum exit_status worker_run(struct worker *w)
 		enum partition_stop_reason why;
 		struct machine *m;
 		struct partition *p;
-		bool config_error;
+		bool config_error, restored;
 		char err[512];
 		int r;
 
+		restored = w->state.restore != NULL;
 		r = new_machine(w, &m, &config_error, err, sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
@@ -309,6 +310,8 @@ static enum exit_status worker_run(struct worker *w)
 		w->paused = false;
 		w->boot_start_ns = time_monotonic_ns();
 		r = w->shutdown_requested ? -ECANCELED : partition_start(p);
+		if (r == 0 && restored)
+			machine_restore_started(m);
 		pthread_mutex_unlock(&w->lock);
 		if (r < 0) {
 			if (r != -ECANCELED)
