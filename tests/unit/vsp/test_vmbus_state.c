@@ -233,22 +233,25 @@ static void guest_connect(struct vm *vm)
 	assert_true(vm->noffers >= 2);
 }
 
-/* One IC request answered as hv_utils does: versions at negotiation, seq + 1 for a heartbeat. */
-static void hb_serve(struct vm *vm)
+/*
+ * One IC request answered as hv_utils does: versions 3.0 at negotiation,
+ * seq + 1 for a heartbeat, OK for a shutdown.
+ */
+static void ic_serve(struct vmbus_client_channel *ch)
 {
 	struct vmbus_packet_desc d;
 	uint8_t buf[4096];
 	struct ic_msg_header h;
 	size_t len = sizeof(buf);
 
-	assert_int_equal(vmbus_client_recv_wait(vm->hb_ch, &d, buf, &len, TMO), 0);
+	assert_int_equal(vmbus_client_recv_wait(ch, &d, buf, &len, TMO), 0);
 	/* Only the newest request counts (the heartbeat abandoned the older ones). */
 	for (;;) {
 		struct vmbus_packet_desc d2;
 		uint8_t buf2[4096];
 		size_t len2 = sizeof(buf2);
 
-		if (vmbus_client_recv(vm->hb_ch, &d2, buf2, &len2) < 0)
+		if (vmbus_client_recv(ch, &d2, buf2, &len2) < 0)
 			break;
 		d = d2;
 		memcpy(buf, buf2, len2);
@@ -263,6 +266,8 @@ static void hb_serve(struct vm *vm)
 		memcpy(buf + IC_PREFIX_SIZE + 8, &(struct ic_version){3, 0}, 4);
 		memcpy(buf + IC_PREFIX_SIZE + 12, &(struct ic_version){3, 0}, 4);
 		h.icmsgsize = 16;
+	} else if (h.icmsgtype == IC_MSGTYPE_SHUTDOWN) {
+		h.status = IC_STATUS_OK;
 	} else {
 		uint64_t seq;
 
@@ -273,8 +278,12 @@ static void hb_serve(struct vm *vm)
 	}
 	h.icflags = IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE;
 	memcpy(buf + 8, &h, sizeof(h));
-	assert_int_equal(
-		vmbus_client_send(vm->hb_ch, VMBUS_PKT_DATA_INBAND, 0, d.trans_id, buf, len), 0);
+	assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND, 0, d.trans_id, buf, len), 0);
+}
+
+static void hb_serve(struct vm *vm)
+{
+	ic_serve(vm->hb_ch);
 }
 
 static uint64_t hb_answers(struct vm *vm)
@@ -441,12 +450,21 @@ static void test_connected(void **state)
 {
 	struct vm *vm = vm_new(true);
 	uint32_t relids[VCPUS];
+	struct vmbus_client_channel *sd_ch;
+	struct ic_shutdown_status sst;
 	uint64_t before;
 	unsigned i;
 
 	guest_connect(vm);
 	open_heartbeat(vm);
 	open_storvsp(vm);
+	/* The shutdown IC, negotiated, with a request in flight at the save. */
+	assert_int_equal(vmbus_client_open(vm->vc, find_offer(vm, IC_SHUTDOWN_CLASS_GUID, 0), 4, 4,
+					   0, &sd_ch),
+			 0);
+	ic_serve(sd_ch);
+	assert_true(WAIT_FOR(ic_shutdown_ready(vm->sd)));
+	assert_int_equal(ic_shutdown_request(vm->sd, IC_SHUTDOWN_POWER_OFF, false, "saved"), 0);
 	io_round(vm, 1);
 	for (i = 0; i < VCPUS; i++)
 		relids[i] = vmbus_client_channel_relid(
@@ -481,6 +499,10 @@ static void test_connected(void **state)
 	/* The heartbeat goes on from its saved number: answered, never wrong. */
 	(void)before;
 	hb_answer_one(vm);
+	/* The shutdown request sent before the save is answered to the restored IC. */
+	ic_serve(sd_ch);
+	assert_true(WAIT_FOR((ic_shutdown_get_status(vm->sd, &sst), sst.accepted == 1)));
+	assert_false(sst.pending);
 	{
 		struct ic_heartbeat_status st;
 
@@ -493,6 +515,7 @@ static void test_connected(void **state)
 	collect_burst(vm);
 	io_round(vm, 3);
 	hb_answer_one(vm);
+	vmbus_client_channel_forget(sd_ch);
 	vm_free(vm);
 }
 
