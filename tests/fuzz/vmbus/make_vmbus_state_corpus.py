@@ -57,6 +57,19 @@ def netvsp_primary():
     return out
 
 
+def netvsp_ready(sections=78):
+    """An initialized adapter with its receive buffer (GPADL 0x110, 32 pages, sections of 1664
+    bytes, a few held by the guest) and send buffer (GPADL 0x111, 16 pages)."""
+    out = u32(1) + u32(0) + u32(2) + u32(0x60001) + u32(6) + u32(30) + u32(1500) + u32(1)
+    out += u8(0) + u32(0) + u32(1)
+    out += u8(1) + u32(0xB) + b"\0" * 28 + u32(0) + u32(0) * 256 + u32(0) + u32(0) + b"\0" * 40
+    out += u8(1) + u32(0x110) + u32(0xCAFE) + u32(1664) + u32(sections)
+    out += u8(1) + u32(0x111) + u32(0xBEEF) + u32(6144) + u32(10)
+    owners = bytearray(sections)
+    owners[3] = owners[4] = 1
+    return out + u32(sections) + bytes(owners)
+
+
 def video_blob():
     """synthvid not negotiated, VRAM not placed (src/vsp/synthvid/synthvid.c)."""
     return u32(1) + u32(0) + u64(0xFFFFFFFFFFFFFFFF) + u32(0xFFFFFFFF) + u8(0) + u32(0) * 4 \
@@ -129,6 +142,19 @@ def connected(queued=(), pending=True):
     ], queued)
 
 
+def netvsp_open():
+    gpadls = [gpadl_done(0x110, 6, 0x600, 32), gpadl_done(0x111, 6, 0x700, 16),
+              gpadl_done(0x112, 6, 0x800, 8)]
+    return bus(1, VMBUS_5_2, 1, gpadls, [
+        channel(SHUTDOWN, 1, OFFERED, shutdown_blob()),
+        channel(TIMESYNC, 2, OFFERED, timesync_blob()),
+        channel(HEARTBEAT, 3, OFFERED, heartbeat_blob()),
+        channel(KVP, 4, OFFERED, kvp_blob()),
+        channel(SCSI, 5, OFFERED, scsi_primary()),
+        channel(NIC, 6, OPEN, netvsp_ready(), ring=(0x112, 4)),
+    ] + console(OFFERED))
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fuzz/corpus/vmbus_state"
     os.makedirs(out, exist_ok=True)
@@ -139,6 +165,8 @@ def main():
         "connected-unload-queued": connected(queued=[(4, unload)]),
         "connected-no-pending-gpadl": connected(pending=False),
         "truncated": connected()[:300],
+        "netvsp-open": netvsp_open(),
+        "netvsp-too-many-sections": netvsp_open().replace(u32(1664) + u32(78), u32(1664) + u32(79), 1),
         "bad-relid": connected().replace(u32(10) + u32(OPEN), u32(4096) + u32(OPEN), 1),
     }
     for name, data in seeds.items():
