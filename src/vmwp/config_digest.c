@@ -3,7 +3,8 @@
  * order: memory, virtual processors and their model, whether the synthetic
  * video (with keyboard and mouse) exists, each disk's SCSI controller,
  * LUN as configured and read-only flag, and each network adapter's id,
- * MAC, queue count and whether MAC spoofing is allowed. A version line
+ * MAC, queue count and whether MAC spoofing is allowed; generation 1 and
+ * its DVD drive, listed only when present. A version line
  * first: a later build that adds hardware starts a new version.
  */
 #include "vmwp/config_digest.h"
@@ -12,6 +13,7 @@
 #include <gcrypt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CONFIG_TEXT_VERSION "parvis-hardware 1"
 
@@ -27,6 +29,11 @@ char *config_hardware_text(const struct vm_config *cfg)
 	fprintf(f, "%s\nmemory=%llu\ncpus=%u\ncpu-model=%s\nvideo=%d\n", CONFIG_TEXT_VERSION,
 		(unsigned long long)cfg->memory_bytes, cfg->cpus,
 		cfg->cpu_model ? cfg->cpu_model : "host", !cfg->no_video);
+	/* Only when not the default: generation 2 texts (and digests) stay as they were. */
+	if (cfg->generation != 2)
+		fprintf(f, "generation=%u\n", cfg->generation);
+	if (cfg->has_dvd)
+		fputs("dvd=ide 1:0\n", f);
 	for (i = 0; i < cfg->ndisks; i++)
 		fprintf(f, "disk%u=controller %u lun %d%s\n", i, cfg->disks[i].controller,
 			cfg->disks[i].lun, cfg->disks[i].read_only ? " readonly" : "");
@@ -64,4 +71,67 @@ int config_digest(const struct vm_config *cfg, uint8_t digest[CONFIG_DIGEST_BYTE
 	gcry_md_hash_buffer(GCRY_MD_SHA256, digest, text, len);
 	free(text);
 	return 0;
+}
+
+/* The value of key in a "key=value" line text, its length in *len; NULL if absent. */
+static const char *find_key(const char *text, size_t textlen, const char *key, size_t keylen,
+			    size_t *len)
+{
+	const char *p = text, *end = text + textlen;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+
+		if ((size_t)(le - p) > keylen && p[keylen] == '=' && !memcmp(p, key, keylen)) {
+			*len = (size_t)(le - p - (ptrdiff_t)keylen - 1);
+			return p + keylen + 1;
+		}
+		p = le + 1;
+	}
+	return NULL;
+}
+
+/*
+ * The first line of a that b lacks or has with another value, as a message
+ * (a_name/b_name say whose); false if every line of a is in b.
+ */
+static bool first_difference(const char *a, size_t alen, const char *a_name, const char *b,
+			     size_t blen, const char *b_name, char *err, size_t errlen)
+{
+	const char *p = a, *end = a + alen;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
+		size_t vlen, keylen;
+		const char *v;
+
+		if (eq) {
+			keylen = (size_t)(eq - p);
+			v = find_key(b, blen, p, keylen, &vlen);
+			if (!v) {
+				snprintf(err, errlen, "%s has %.*s (%.*s), %s has none", a_name,
+					 (int)keylen, p, (int)(le - eq - 1), eq + 1, b_name);
+				return true;
+			}
+			if (vlen != (size_t)(le - eq - 1) || memcmp(v, eq + 1, vlen)) {
+				snprintf(err, errlen, "%.*s differs: %s has '%.*s', %s has '%.*s'",
+					 (int)keylen, p, a_name, (int)(le - eq - 1), eq + 1, b_name,
+					 (int)vlen, v);
+				return true;
+			}
+		}
+		p = le + 1;
+	}
+	return false;
+}
+
+bool config_text_difference(const char *saved, size_t saved_len, const char *ours, size_t ours_len,
+			    char *what, size_t whatlen)
+{
+	return first_difference(saved, saved_len, "the saved state", ours, ours_len, "this VM",
+				what, whatlen) ||
+	       first_difference(ours, ours_len, "this VM", saved, saved_len, "the saved state",
+				what, whatlen);
 }

@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/compiler.h"
@@ -22,3 +24,10 @@
 char *config_hardware_text(const struct vm_config *cfg);
 /* SHA-256 of config_hardware_text (libgcrypt). 0, or -ENOMEM. */
 int config_digest(const struct vm_config *cfg, uint8_t digest[CONFIG_DIGEST_BYTES]) must_check;
+/*
+ * Names the first hardware line that differs between a saved state's text
+ * (file bytes: any bytes, not NUL-terminated) and this VM's, in what
+ * ("disk0: this VM has ..., the saved state has none"); false if none does.
+ */
+bool config_text_difference(const char *saved, size_t saved_len, const char *ours, size_t ours_len,
+			    char *what, size_t whatlen);

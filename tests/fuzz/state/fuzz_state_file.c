@@ -6,7 +6,9 @@
  * this build restores goes through its device's load: KVM's state
  * (src/vid/kvm_state.c), the emulated devices (src/emu/) and the Hyper-V
  * interface (src/hv/hv_state.c), built once over fake buses and a fake
- * platform. Section names as in docs/saved-state.md.
+ * platform; "config" (the hardware text) is compared with a VM's as the
+ * worker's restore does (src/vmwp/config_digest.c). Section names as in
+ * docs/saved-state.md.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +30,7 @@
 #include "vid/guest_memory.h"
 #include "vid/kvm_state.h"
 #include "vid/pc_layout.h"
+#include "vmwp/config_digest.h"
 
 #define RAM_LIMIT (64u << 20)
 
@@ -147,6 +150,13 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		r = cmos_rtc_load(d->rtc, version, &in, err, sizeof(err));
 	else if (strcmp(name, "hv") == 0)
 		r = hv_load(d->hv, version, &in, err, sizeof(err));
+	else if (strcmp(name, "config") == 0) {
+		static const char ours[] = "parvis-hardware 1\nmemory=268435456\ncpus=2\n"
+					   "cpu-model=host\nvideo=1\ndisk0=controller 0 lun 0\n";
+
+		r = config_text_difference(buf, len, ours, sizeof(ours) - 1, err, sizeof(err)) ? -1
+											       : 0;
+	}
 	if (r == 0 && vcpu.nmsrs > VCPU_STATE_MAX_MSRS)
 		__builtin_trap();
 	/* For checking a seed corpus by hand: which sections load. */

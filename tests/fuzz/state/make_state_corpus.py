@@ -100,6 +100,9 @@ def main():
         "empty": state_file([]),
         "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
         "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
+        # The worker's hardware text (src/vmwp/config_digest.c): one disk fewer than the VM's.
+        "config": state_file([("config", 1, b"parvis-hardware 1\nmemory=268435456\ncpus=2\n"
+                                            b"cpu-model=host\nvideo=1\n")]),
     }
     for name, data in files.items():
         with open(os.path.join(out, name), "wb") as f:
