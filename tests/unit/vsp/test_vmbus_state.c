@@ -741,6 +741,9 @@ static void test_bad_fields(void **state)
 			 0);
 	state_reader_free(rd);
 	close(fd);
+	print_message("# section 'vmbus' of heartbeat, shutdown, storvsp with 3 sub-channels: %zu "
+		      "bytes\n",
+		      len);
 	/* A newer version. */
 	rebuild(vm);
 	fd = file_with_section(data, len, VMBUS_STATE_VERSION + 1);
