@@ -632,6 +632,44 @@ static void test_queued_message(void **state)
 	vm_free(vm);
 }
 
+/* A CLOSECHANNEL queued at the save closes the restored, running channel. */
+static void test_queued_close(void **state)
+{
+	struct vm *vm = vm_new(false);
+	struct vmbus_msg_relid m = {.header.msgtype = VMBUS_MSG_CLOSECHANNEL};
+	struct ic_heartbeat_status st;
+	char err[256] = "";
+	int fd;
+
+	guest_connect(vm);
+	open_heartbeat(vm);
+	m.child_relid = vmbus_client_channel_relid(vm->hb_ch);
+	{
+		static const uint8_t digest[STATE_CONFIG_DIGEST_BYTES];
+		struct state_writer *w;
+
+		fd = memfd_create("vmbus-state", 0);
+		assert_int_equal(
+			vmbus_server_quiesce(vmbus_client_server(vm->vc), err, sizeof(err)), 0);
+		assert_int_equal(
+			vmbus_client_post(vm->vc, VMBUS_MESSAGE_CONNECTION_ID_4, &m, sizeof(m)),
+			VMBUS_POST_OK);
+		assert_int_equal(state_writer_new(fd, digest, RAM, &w), 0);
+		assert_int_equal(vmbus_server_save(vmbus_client_server(vm->vc), w), 0);
+		assert_int_equal(state_writer_finish(w), 0);
+		state_writer_free(w);
+	}
+	rebuild(vm);
+	if (load_file(vm, fd, err, sizeof(err)) != 0)
+		fail_msg("load: %s", err);
+	close(fd);
+	assert_true(
+		WAIT_FOR((ic_heartbeat_get_status(vm->hb, &st), strcmp(st.state, "closed") == 0)));
+	vmbus_client_channel_forget(vm->hb_ch);
+	vm->hb_ch = NULL;
+	vm_free(vm);
+}
+
 /* The saved channels and the new VM's differ: refused, naming the channel. */
 static void test_channel_mismatch(void **state)
 {
@@ -803,8 +841,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unconnected),	  cmocka_unit_test(test_connected),
 		cmocka_unit_test(test_quiesce_unquiesce), cmocka_unit_test(test_queued_message),
-		cmocka_unit_test(test_channel_mismatch),  cmocka_unit_test(test_vsp_without_save),
-		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_queued_close),	  cmocka_unit_test(test_channel_mismatch),
+		cmocka_unit_test(test_vsp_without_save),  cmocka_unit_test(test_bad_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
