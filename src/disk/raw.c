@@ -112,9 +112,8 @@ int disk_raw_open(const char *path, int given_fd, unsigned flags, struct disk **
 		goto fail_errno;
 	if (disk_file_lock(fd, !ro) < 0) {
 		close(fd);
-		return disk_error(err, err_size, -EBUSY,
-				  "%s: in use (another open holds it%s)", path,
-				  ro ? " for writing" : "");
+		return disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)",
+				  path, ro ? " for writing" : "");
 	}
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0)

@@ -336,7 +336,8 @@ static void test_crash(void **state)
 		else
 			fail_msg("round %d: read-only open: %s", round, err);
 		if (done && !(r == -EBUSY && strstr(err, "needs replay")))
-			fail_msg("round %d: %u slots flushed, but no log left to replay", round, done);
+			fail_msg("round %d: %u slots flushed, but no log left to replay", round,
+				 done);
 		if (open_after_kill(name, 0, &d, err, sizeof(err)) != 0) /* replays */
 			fail_msg("round %d: reopen: %s", round, err);
 		for (unsigned i = 0; i < done; i++) {
