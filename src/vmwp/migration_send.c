@@ -358,6 +358,8 @@ void migration_control_send(struct machine *m, const struct vm_config *cfg, bool
 	if (r == 0)
 		r = stop_and_copy(&c, cfg, fd, &quiesced, err, sizeof(err));
 	prog->active = false;
+	prog->rounds = c.w.rounds; /* what went out, also when it failed */
+	prog->bytes = c.w.bytes;
 	prog->total_ms = (time_monotonic_ns() - t0) / 1000000;
 	if (r == 0) {
 		prog->done = true;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Live migration between two workers on one machine (docs/migration.md).
 
-The tiny kernel in "numbers" mode prints 1..3000 on COM1. A destination that
+The tiny kernel in "fill" mode writes every page above 32 MiB (so that the
+stream carries real pages, more than a socket buffer holds), then prints
+1..3000 on COM1. A destination that
 goes away in the middle of the stream (a peer that reads part of it and
 closes) and one that reads the whole stream but never acknowledges it each
 leave the VM running on the source, which goes on counting. The stream that
@@ -10,8 +12,11 @@ second peer kept is then sent corrupted to a real destination (`parvis-vmwp
 migration: `migrate-send` to a destination listening on a Unix socket; the
 source answers with rounds, bytes and downtime and exits 0, the destination
 runs the guest to the end: the two consoles together hold every number
-exactly once, in order, and one banner.
+exactly once, in order, and one banner. As root the source runs jailed
+(--jail, seccomp on), as the service runs it: the connected socket then comes
+with the request (SCM_RIGHTS), and a "path" is refused.
 """
+import json
 import os
 import shutil
 import socket
@@ -23,6 +28,7 @@ from parvis_test import Tap, Worker, control, kvm_available, run_vmwp, skip_all,
 
 LAST = 3000
 MIGRATE_AFTER = 200
+JAIL_UID = 64124
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -31,7 +37,30 @@ tiny = os.environ['PARVIS_TINY_KERNEL']
 tmp = tempfile.mkdtemp(prefix='parvis-migrate-')
 c1, c2 = os.path.join(tmp, 'console1.log'), os.path.join(tmp, 'console2.log')
 ctl1, ctl2 = os.path.join(tmp, 'control1'), os.path.join(tmp, 'control2')
-base = ['--kernel', tiny, '--cmdline', 'numbers', '--memory', '64M']
+base = ['--kernel', tiny, '--cmdline', 'fill', '--memory', '64M']
+jailed = os.geteuid() == 0
+
+
+def migrate_send(path, timeout):
+    """migrate-send to the Unix socket path: as "path", or (jailed) its connected socket."""
+    if not jailed:
+        return control(ctl1, {'command': 'migrate-send', 'path': path}, timeout)
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.connect(path)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(ctl1)
+    socket.send_fds(s, [(json.dumps({'command': 'migrate-send'}) + '\n').encode()],
+                    [peer.fileno()])
+    peer.close()  # the worker has its own copy
+    buf = b''
+    while not buf.endswith(b'\n'):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return json.loads(buf) if buf else None
 
 
 def numbers(text):
@@ -74,16 +103,23 @@ def still_counting(w, desc):
     tap.ok(ok, f'{desc}: the guest goes on counting on the source', w.console()[-200:])
 
 
-w1 = Worker(base + ['--serial', 'file:' + c1, '--control', ctl1], c1, os.path.join(tmp, 'err1'))
+w1 = Worker(base + ['--serial', 'file:' + c1, '--control', ctl1]
+            + (['--jail', str(JAIL_UID)] if jailed else []), c1, os.path.join(tmp, 'err1'))
 ok = w1.wait_console(lambda t: len(numbers(t)) >= MIGRATE_AFTER, 300)
-tap.ok(ok, f'the guest printed {MIGRATE_AFTER} numbers', w1.console()[-300:] + w1.stderr())
+tap.ok(ok, f'the guest printed {MIGRATE_AFTER} numbers' + (' (jailed)' if jailed else ''),
+       w1.console()[-300:] + w1.stderr())
+if jailed:
+    r = control(ctl1, {'command': 'migrate-send', 'path': os.path.join(tmp, 'x')}, 60)
+    tap.ok(r and not r.get('ok') and 'descriptor' in r.get('error', ''),
+           'a jailed source refuses a "path": the socket must come with the request', str(r))
 
 # A destination gone in the middle of the stream.
 sock = os.path.join(tmp, 'peer1')
 peer = Peer(sock, 1 << 20)
-r = control(ctl1, {'command': 'migrate-send', 'path': sock}, 300)
+r = migrate_send(sock, 300)
 peer.join(60)
-tap.ok(r and not r.get('ok') and 'migration failed' in r.get('error', ''),
+tap.ok(r and not r.get('ok') and 'sending round 0' in r.get('error', '')
+       and len(peer.data) >= 1 << 20,
        f'a destination gone in the middle: migrate-send fails ({len(peer.data)} bytes read)',
        str(r))
 still_counting(w1, 'after the lost destination')
@@ -91,11 +127,12 @@ still_counting(w1, 'after the lost destination')
 # A destination that reads everything and never acknowledges.
 sock = os.path.join(tmp, 'peer2')
 peer = Peer(sock, 1 << 30, idle=10)
-r = control(ctl1, {'command': 'migrate-send', 'path': sock}, 600)
+r = migrate_send(sock, 600)
 peer.join(60)
 stream = peer.data
 tap.ok(r and not r.get('ok') and 'acknowledge' in r.get('error', '')
-       and stream[:8] == b'PRVMIGRT' and r.get('migration', {}).get('rounds', 0) >= 2,
+       and stream[:8] == b'PRVMIGRT' and r.get('migration', {}).get('rounds', 0) >= 2
+       and len(stream) > 32 << 20,
        f'no ack: migrate-send fails after the whole stream ({len(stream)} bytes)', str(r))
 still_counting(w1, 'after the silent destination')
 
@@ -164,7 +201,7 @@ for _ in range(600):
     if os.path.exists(sock):
         break
     w2.wait_console(lambda t: False, 0.1)
-r = control(ctl1, {'command': 'migrate-send', 'path': sock}, 600)
+r = migrate_send(sock, 600)
 m = (r or {}).get('migration', {})
 tap.ok(r and r.get('ok') and m.get('state') == 'migrated' and m.get('rounds', 0) >= 2
        and m.get('bytes', 0) > 0 and 'downtime_ms' in m,
