@@ -43,6 +43,9 @@ int migration_writer_start(struct migration_writer *w, int fd,
  */
 int migration_writer_pages(struct migration_writer *w, const void *ram, uint64_t first,
 			   uint64_t count) must_check;
+/* Sends pages [first, first + count) as zero without reading them (the memfd's holes). */
+int migration_writer_zero_pages(struct migration_writer *w, uint64_t first,
+				uint64_t count) must_check;
 /* Ends a round (the pages sent since the last one). */
 int migration_writer_round_end(struct migration_writer *w) must_check;
 /* Sends the device state: a saved-state file image of len bytes without RAM. */

@@ -115,6 +115,15 @@ int migration_writer_pages(struct migration_writer *w, const void *ram, uint64_t
 	return i > start ? send_run(w, base, start, i - start, zero) : 0;
 }
 
+int migration_writer_zero_pages(struct migration_writer *w, uint64_t first, uint64_t count)
+{
+	uint64_t pages = w->memory_bytes / MIGRATION_PAGE;
+
+	if (first > pages || count > pages - first)
+		return -EINVAL;
+	return count ? send_run(w, NULL, first, count, true) : 0;
+}
+
 int migration_writer_round_end(struct migration_writer *w)
 {
 	struct migration_round_end e = {.round = w->rounds, .pages = w->round_pages};

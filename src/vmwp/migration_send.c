@@ -6,6 +6,7 @@
 #include "vmwp/migration_send.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,11 +37,15 @@ struct send_ctx {
 	struct partition *p;
 	struct migration_writer w;
 	uint8_t *ram;
+	int ram_fd; /* the memfd behind ram: its holes are zero pages never touched */
+	uint64_t zero_hash;
 	uint64_t pages;
 	uint64_t *dirty; /* pages to send in the next round */
 	uint64_t *hash;	 /* each page's hash when it was last sent: the host's writes show */
 	struct migration_progress *prog;
 };
+
+static const uint8_t zero_page[PAGE];
 
 /* A page's content hash (the host's own writes into guest RAM are not in KVM's log). */
 static uint64_t page_hash(const uint8_t *page)
@@ -52,6 +57,59 @@ static uint64_t page_hash(const uint8_t *page)
 	for (i = 0; i < PAGE / 8; i++)
 		h = (h ^ q[i]) * 0x100000001b3ull;
 	return h;
+}
+
+/*
+ * Calls fn on each run of pages [first, first + count) of the memfd, hole or data
+ * (SEEK_DATA/SEEK_HOLE): holes are read by nobody, so an untouched guest costs no faults.
+ */
+static int for_each_extent(struct send_ctx *c,
+			   int (*fn)(struct send_ctx *, uint64_t, uint64_t, bool))
+{
+	off_t size = (off_t)(c->pages * PAGE), pos = 0, data, hole;
+	int r;
+
+	while (pos < size) {
+		data = lseek(c->ram_fd, pos, SEEK_DATA);
+		if (data < 0 && errno != ENXIO)
+			return -errno;
+		if (data < 0 || data > size)
+			data = size;
+		data &= ~(off_t)(PAGE - 1);
+		if (data > pos) {
+			r = fn(c, (uint64_t)pos / PAGE, (uint64_t)(data - pos) / PAGE, true);
+			if (r < 0)
+				return r;
+		}
+		if (data >= size)
+			break;
+		hole = lseek(c->ram_fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		hole = (hole + PAGE - 1) & ~(off_t)(PAGE - 1);
+		if (hole <= data)
+			hole = data + PAGE;
+		r = fn(c, (uint64_t)data / PAGE, (uint64_t)(hole - data) / PAGE, false);
+		if (r < 0)
+			return r;
+		pos = hole;
+	}
+	return 0;
+}
+
+/* Round 0: holes go as zero runs, data pages are marked to be sent. */
+static int first_round_extent(struct send_ctx *c, uint64_t first, uint64_t count, bool hole)
+{
+	uint64_t i;
+
+	if (hole) {
+		for (i = first; i < first + count; i++)
+			c->hash[i] = c->zero_hash;
+		return migration_writer_zero_pages(&c->w, first, count);
+	}
+	for (i = first; i < first + count; i++)
+		c->dirty[i / 64] |= 1ull << (i % 64);
+	return 0;
 }
 
 /* Sends the runs of set bits of c->dirty (then clears it); the number of pages sent. */
@@ -93,9 +151,11 @@ static int precopy(struct send_ctx *c, bool already_paused, char *err, size_t er
 	unsigned throttle_ms = THROTTLE_MS_FIRST;
 	int r;
 
-	memset(c->dirty, 0xff, (c->pages + 63) / 64 * 8);
-	if (c->pages % 64)
-		c->dirty[c->pages / 64] = (1ull << (c->pages % 64)) - 1;
+	r = for_each_extent(c, first_round_extent);
+	if (r < 0) {
+		snprintf(err, errlen, "sending round 0: %s", strerror(-r));
+		return r;
+	}
 	for (;;) {
 		r = send_dirty(c, &sent);
 		if (r == 0)
@@ -127,15 +187,19 @@ static int precopy(struct send_ctx *c, bool already_paused, char *err, size_t er
 	}
 }
 
-/* The pages the host wrote since they were sent (VSPs, SynIC pages): their hash changed. */
-static void mark_host_writes(struct send_ctx *c)
+/*
+ * The pages the host wrote since they were sent (VSPs, SynIC pages): their hash changed. A
+ * page still in a hole is zero without being read.
+ */
+static int host_writes_extent(struct send_ctx *c, uint64_t first, uint64_t count, bool hole)
 {
 	uint64_t i;
 
-	for (i = 0; i < c->pages; i++)
+	for (i = first; i < first + count; i++)
 		if (!(c->dirty[i / 64] >> (i % 64) & 1) &&
-		    page_hash(c->ram + i * PAGE) != c->hash[i])
+		    (hole ? c->zero_hash : page_hash(c->ram + i * PAGE)) != c->hash[i])
 			c->dirty[i / 64] |= 1ull << (i % 64);
+	return 0;
 }
 
 static int wait_ack(int fd, char *err, size_t errlen)
@@ -190,8 +254,9 @@ static int stop_and_copy(struct send_ctx *c, const struct vm_config *cfg, int fd
 	r = machine_save_devices(c->m, cfg, dev_fd, quiesced, why, sizeof(why));
 	if (r == 0)
 		r = partition_dirty_log_fetch(c->p, c->dirty);
+	if (r == 0)
+		r = for_each_extent(c, host_writes_extent);
 	if (r == 0) {
-		mark_host_writes(c);
 		c->prog->last_dirty_pages = count_bits(c->dirty, c->pages);
 		r = send_dirty(c, &sent);
 		if (r == 0)
@@ -325,6 +390,8 @@ void migration_control_send(struct machine *m, const struct vm_config *cfg, bool
 	*migrated = false;
 	c.ram = guest_memory_region(partition_memory(c.p), 0)->hva;
 	c.pages = guest_memory_ram_size(partition_memory(c.p)) / PAGE;
+	c.ram_fd = guest_memory_fd(partition_memory(c.p));
+	c.zero_hash = page_hash(zero_page);
 	c.dirty = calloc((c.pages + 63) / 64, 8);
 	c.hash = calloc(c.pages, sizeof(*c.hash));
 	r = c.dirty && c.hash ? 0 : -ENOMEM;
