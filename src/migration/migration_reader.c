@@ -18,6 +18,7 @@ struct migration_reader {
 	struct migration_reader_stats stats;
 	uint64_t round_pages; /* page records' pages since the last ROUND_END */
 	int devices_fd;	      /* the DEVICES record's memory file, or -1 */
+	uint64_t *written;    /* pages a PAGES record wrote: a zero run clears only those */
 	struct state_reader *devices;
 };
 
@@ -104,6 +105,7 @@ struct migration_reader *migration_reader_free(struct migration_reader *r)
 	if (!r)
 		return NULL;
 	state_reader_free(r->devices);
+	free(r->written);
 	if (r->devices_fd >= 0)
 		close(r->devices_fd);
 	free(r);
@@ -148,6 +150,7 @@ static int read_run(struct migration_reader *r, const struct migration_record *r
 	uint64_t pages = r->header.memory_bytes / MIGRATION_PAGE;
 	bool zero = rec->type == MIGRATION_REC_ZERO_PAGES;
 	struct migration_pages run;
+	uint64_t i;
 	int err;
 
 	if (rec->length < sizeof(run))
@@ -169,10 +172,17 @@ static int read_run(struct migration_reader *r, const struct migration_record *r
 			    (unsigned long long)run.count, (unsigned long long)rec->length);
 	r->round_pages += run.count;
 	if (zero) {
-		memset(ram + run.first_page * MIGRATION_PAGE, 0, run.count * MIGRATION_PAGE);
+		/* RAM was zero to begin with: touching the other pages would only fault them in. */
+		for (i = run.first_page; i < run.first_page + run.count; i++)
+			if (r->written[i / 64] >> (i % 64) & 1) {
+				memset(ram + i * MIGRATION_PAGE, 0, MIGRATION_PAGE);
+				r->written[i / 64] &= ~(1ull << (i % 64));
+			}
 		r->stats.zero_pages += run.count;
 		return 0;
 	}
+	for (i = run.first_page; i < run.first_page + run.count; i++)
+		r->written[i / 64] |= 1ull << (i % 64);
 	r->stats.pages += run.count;
 	return read_exact(r, ram + run.first_page * MIGRATION_PAGE, run.count * MIGRATION_PAGE,
 			  errbuf, errlen, "a page record");
@@ -280,8 +290,12 @@ int migration_reader_run(struct migration_reader *r, void *ram, char *errbuf, si
 	struct migration_record rec;
 	int err;
 
-	if (r->devices)
+	if (r->devices || r->written)
 		return fail(errbuf, errlen, -EINVAL, "the stream was read already");
+	r->written = calloc((r->header.memory_bytes / MIGRATION_PAGE + 63) / 64, sizeof(uint64_t));
+	if (!r->written)
+		return fail(errbuf, errlen, -ENOMEM, "out of memory for the page map of %llu MiB",
+			    (unsigned long long)(r->header.memory_bytes >> 20));
 	for (;;) {
 		err = read_exact(r, &rec, sizeof(rec), errbuf, errlen, "a record header");
 		if (err < 0)

@@ -79,7 +79,8 @@ int migration_reader_match(const struct migration_reader *r,
 			   const uint8_t digest[STATE_CONFIG_DIGEST_BYTES], uint64_t memory_bytes,
 			   char *errbuf, size_t errlen) must_check;
 /*
- * Reads records until END into ram (the header's memory_bytes long): page
+ * Reads records until END into ram (the header's memory_bytes long, zero
+ * beforehand: a zero run clears only the pages this stream wrote): page
  * records write their pages (ZERO_PAGES clears them), the DEVICES record is
  * checked and kept; then migration_reader_devices is a state_reader over
  * the device state, owned by r. Any error (truncated, corrupt, out of
