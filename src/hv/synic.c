@@ -373,8 +373,7 @@ void hv_synic_resume_interrupts(struct hv *hv)
 
 		pthread_mutex_lock(&vp->lock);
 		for (s = 0; s < HV_SINT_COUNT; s++)
-			if (sint_can_interrupt(vp, s) &&
-			    (vp->sint[s] & HV_SINT_VECTOR_MASK) >= 16)
+			if (sint_can_interrupt(vp, s) && (vp->sint[s] & HV_SINT_VECTOR_MASK) >= 16)
 				sint_raise(hv, vp, s);
 		pthread_mutex_unlock(&vp->lock);
 	}

@@ -105,7 +105,9 @@ bool vmbus_server_is_channel_connection_id(uint32_t connection_id);
  * in-flight work (ops->idle: storvsp's disk I/O completed and answered).
  * Guest messages and signals that come meanwhile stay queued/pending
  * and are saved. 0, or -errno with err saying why. Not from a VSP
- * callback.
+ * callback. A channel freed while the bus is quiesced (the devices torn
+ * down after a save) goes without a RESCIND: the guest's state is in the
+ * file, and a restored VM has the channel.
  */
 int vmbus_server_quiesce(struct vmbus_server *s, char *err, size_t errlen) must_check;
 /* Goes on as if nothing happened (the loops look at their rings again). */

@@ -697,8 +697,6 @@ static int check_new(struct vmbus_server *s, char *err, size_t errlen)
 
 static void restore_connection(struct vmbus_server *s, const struct saved_bus *b)
 {
-	uint32_t i;
-
 	pthread_mutex_lock(&s->lock);
 	s->conn = b->conn;
 	s->version = b->version;
@@ -709,6 +707,16 @@ static void restore_connection(struct vmbus_server *s, const struct saved_bus *b
 	s->monitor_pages[0] = b->monitor_pages[0];
 	s->monitor_pages[1] = b->monitor_pages[1];
 	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * The guest messages that were queued, last: the message thread may take
+ * them at once, and one may close a channel, whose loop must be running.
+ */
+static void restore_queue(struct vmbus_server *s, const struct saved_bus *b)
+{
+	uint32_t i;
+
 	pthread_mutex_lock(&s->queue_lock);
 	for (i = 0; i < b->nqueued; i++)
 		s->queue[(s->queue_head + s->queue_count++) % VMBUS_MESSAGE_QUEUE_LEN] =
@@ -756,6 +764,8 @@ int vmbus_server_load(struct vmbus_server *s, struct state_reader *rd, char *err
 		restore_connection(s, &b);
 		r = start_loops(s, &b, err, errlen);
 	}
+	if (r == 0)
+		restore_queue(s, &b);
 	if (r < 0)
 		undo_channels(s, &b);
 	free(b.channels);

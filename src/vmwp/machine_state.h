@@ -34,10 +34,9 @@ struct machine_save_result {
  * the caller (a jailed worker reaches no path; path then only names the
  * file: its last component is the name in dirfd), or AT_FDCWD. Once the
  * guest has contacted VMBus the bus is quiesced first (storvsp's disk I/O
- * completes and is answered) and saved last; a VSP that cannot be saved
- * yet (synthvid, input) is refused by name, as is the IDE controller of
- * generation 1. On failure path.tmp is removed and VMBus unquiesced:
- * nothing else changed, the caller resumes the VM. err names what failed.
+ * completes and is answered) and saved last; a VSP without save would be
+ * refused by name, as is the IDE controller of generation 1. On failure path.tmp is removed and
+ * VMBus unquiesced: nothing else changed, the caller resumes the VM. err names what failed.
  */
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
 		 struct machine_save_result *res, char *err, size_t errlen) must_check;

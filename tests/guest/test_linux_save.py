@@ -14,8 +14,9 @@ taken, as test_linux_vmbus.py checks); the status says restored_from. Then,
 with the channels open, it is saved again (VMBus quiesced and saved with the
 integration services' state) and restored by a third worker: the heartbeat
 stays healthy and a graceful shutdown through the shutdown IC powers it off;
-the guest's log and the worker's counters show no fault. The VM has no video
-(--no-video): synthvid and the synthetic input devices cannot be saved yet.
+the guest's log and the worker's counters show no fault. The VM has the
+synthetic video, keyboard and mouse (hyperv_fb, hyperv_keyboard and
+hid_hyperv open their channels: saved with the rest of VMBus).
 """
 import json
 import os
@@ -45,7 +46,7 @@ console = os.path.join(tmp, 'console')
 state = os.path.join(tmp, 'boot.state')
 args = ['--kernel', vmlinux, '--initrd', initramfs, '--memory', '128M', '--cpus', '1',
         '--cmdline', cmdline + ' reboot=acpi', '--serial', 'file:' + console,
-        '--shutdown-timeout', '600', '--no-video']
+        '--shutdown-timeout', '600']
 
 
 def ready(st):

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "state/state.h"
+
 #define INPUT_QUEUE_LEN	   256u
 #define INPUT_QUEUE_RECORD 24u
 
@@ -80,4 +82,43 @@ static inline void input_queue_clear(struct input_queue *q)
 	pthread_mutex_lock(&q->lock);
 	q->head = q->count = 0;
 	pthread_mutex_unlock(&q->lock);
+}
+
+/* Saved state: u32 count, then per record u8 length and the record's bytes. */
+static inline void input_queue_save(struct input_queue *q, struct state_out *out)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&q->lock);
+	state_out_u32(out, q->count);
+	for (i = 0; i < q->count; i++) {
+		unsigned r = (q->head + i) % INPUT_QUEUE_LEN;
+
+		state_out_u8(out, q->len[r]);
+		state_out_bytes(out, q->rec[r], q->len[r]);
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* False (the queue left empty) if a count or length is out of range or the bytes end. */
+static inline bool input_queue_load(struct input_queue *q, struct state_in *in)
+{
+	uint32_t n = state_in_u32(in), i;
+	bool ok = !in->error && n <= INPUT_QUEUE_LEN;
+
+	pthread_mutex_lock(&q->lock);
+	q->head = q->count = 0;
+	for (i = 0; ok && i < n; i++) {
+		uint8_t len = state_in_u8(in);
+
+		ok = !in->error && len <= INPUT_QUEUE_RECORD;
+		if (ok) {
+			state_in_bytes(in, q->rec[i], len);
+			q->len[i] = len;
+			ok = !in->error;
+		}
+	}
+	q->count = ok ? n : 0;
+	pthread_mutex_unlock(&q->lock);
+	return ok;
 }

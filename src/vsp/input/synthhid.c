@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,11 +240,45 @@ static void hid_close(void *opaque, struct vmbus_channel *ch)
 	input_queue_clear(&m->queue);
 }
 
+/* Saved state, format 1: u32 format, u32 version, u8 ready (device info acknowledged), reports. */
+static int hid_save(void *opaque, struct vmbus_channel *ch, struct state_out *out)
+{
+	struct synthhid *m = opaque;
+
+	state_out_u32(out, 1);
+	state_out_u32(out, atomic_load(&m->version));
+	state_out_u8(out, atomic_load(&m->ready));
+	input_queue_save(&m->queue, out);
+	return 0;
+}
+
+static int hid_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		    size_t errlen)
+{
+	struct synthhid *m = opaque;
+	uint32_t format = state_in_u32(in), version = state_in_u32(in);
+	bool ready = state_in_u8(in) != 0;
+
+	if (in->error || format != 1 || (version && version != SYNTHHID_VERSION_2_0) ||
+	    (ready && !version) || !input_queue_load(&m->queue, in) ||
+	    (version && vmbus_channel_state(ch) != VMBUS_CHANNEL_OPEN)) {
+		snprintf(err, errlen, "mouse state: format %u, version %#x or queue out of range",
+			 format, version);
+		return -EINVAL;
+	}
+	atomic_store(&m->version, version);
+	atomic_store(&m->ready, ready);
+	return 0;
+}
+
 static const struct vmbus_channel_ops hid_ops = {
 	.open = hid_open,
 	.packet = hid_packet,
 	.wake = hid_wake,
 	.close = hid_close,
+	.save = hid_save,
+	.load = hid_load,
+	.vsp_name = "synthetic mouse",
 };
 
 int synthhid_send_pointer(struct synthhid *m, uint8_t buttons, uint32_t x, uint32_t y,

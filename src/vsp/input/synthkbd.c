@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,11 +146,45 @@ static void kbd_close(void *opaque, struct vmbus_channel *ch)
 	input_queue_clear(&k->queue);
 }
 
+/* Saved state, format 1: u32 format, u8 negotiated, u32 LEDs, the keystrokes not yet sent. */
+static int kbd_save(void *opaque, struct vmbus_channel *ch, struct state_out *out)
+{
+	struct synthkbd *k = opaque;
+
+	state_out_u32(out, 1);
+	state_out_u8(out, atomic_load(&k->ready));
+	state_out_u32(out, atomic_load(&k->leds));
+	input_queue_save(&k->queue, out);
+	return 0;
+}
+
+static int kbd_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		    size_t errlen)
+{
+	struct synthkbd *k = opaque;
+	uint32_t format = state_in_u32(in);
+	bool ready = state_in_u8(in) != 0;
+	uint32_t leds = state_in_u32(in);
+
+	if (in->error || format != 1 || leds > UINT16_MAX || !input_queue_load(&k->queue, in) ||
+	    (ready && vmbus_channel_state(ch) != VMBUS_CHANNEL_OPEN)) {
+		snprintf(err, errlen, "keyboard state: format %u, LEDs %#x or queue out of range",
+			 format, leds);
+		return -EINVAL;
+	}
+	atomic_store(&k->ready, ready);
+	atomic_store(&k->leds, (uint16_t)leds);
+	return 0;
+}
+
 static const struct vmbus_channel_ops kbd_ops = {
 	.open = kbd_open,
 	.packet = kbd_packet,
 	.wake = kbd_wake,
 	.close = kbd_close,
+	.save = kbd_save,
+	.load = kbd_load,
+	.vsp_name = "synthetic keyboard",
 };
 
 int synthkbd_send_scancode(struct synthkbd *k, uint16_t make_code, uint32_t flags)

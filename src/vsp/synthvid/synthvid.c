@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -415,7 +416,104 @@ static void sv_close(void *opaque, struct vmbus_channel *ch)
 	notify(sv);
 }
 
+/*
+ * Saved state, format 1: u32 format, u32 version, u64 VRAM GPA (NO_GPA: not
+ * placed), i32 feature change last sent; the mode (u8 active, u32 width,
+ * height, pitch, depth); the pointer (u8 visible, i32 x, y, u32 width,
+ * height, hot x, hot y, u8 ARGB) and u32 length and bytes of its shape.
+ * The VRAM's contents are the worker's (mapped guest memory, saved with it).
+ */
+static int sv_save(void *opaque, struct vmbus_channel *ch, struct state_out *out)
+{
+	struct synthvid *sv = opaque;
+
+	state_out_u32(out, 1);
+	state_out_u32(out, sv->version);
+	state_out_u64(out, sv->vram_gpa);
+	state_out_u32(out, (uint32_t)sv->feature_sent);
+	pthread_mutex_lock(&sv->lock);
+	state_out_u8(out, sv->mode.active);
+	state_out_u32(out, sv->mode.width);
+	state_out_u32(out, sv->mode.height);
+	state_out_u32(out, sv->mode.pitch);
+	state_out_u32(out, sv->mode.depth);
+	state_out_u8(out, sv->pointer.visible);
+	state_out_u32(out, (uint32_t)sv->pointer.x);
+	state_out_u32(out, (uint32_t)sv->pointer.y);
+	state_out_u32(out, sv->pointer.shape_width);
+	state_out_u32(out, sv->pointer.shape_height);
+	state_out_u32(out, sv->pointer.hot_x);
+	state_out_u32(out, sv->pointer.hot_y);
+	state_out_u8(out, sv->pointer.shape_argb);
+	state_out_u32(out, (uint32_t)sv->shape_len);
+	state_out_bytes(out, sv->shape, sv->shape_len);
+	pthread_mutex_unlock(&sv->lock);
+	return 0;
+}
+
+static int sv_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, char *err,
+		   size_t errlen)
+{
+	struct synthvid *sv = opaque;
+	uint32_t format = state_in_u32(in), version = state_in_u32(in);
+	uint64_t gpa = state_in_u64(in);
+	int32_t feature = (int32_t)state_in_u32(in);
+	struct synthvid_mode mode = {0};
+	struct synthvid_pointer p = {0};
+	uint32_t shape_len;
+	bool open = vmbus_channel_state(ch) == VMBUS_CHANNEL_OPEN;
+
+	mode.active = state_in_u8(in) != 0;
+	mode.width = state_in_u32(in);
+	mode.height = state_in_u32(in);
+	mode.pitch = state_in_u32(in);
+	mode.depth = state_in_u32(in);
+	p.visible = state_in_u8(in) != 0;
+	p.x = (int32_t)state_in_u32(in);
+	p.y = (int32_t)state_in_u32(in);
+	p.shape_width = state_in_u32(in);
+	p.shape_height = state_in_u32(in);
+	p.hot_x = state_in_u32(in);
+	p.hot_y = state_in_u32(in);
+	p.shape_argb = state_in_u8(in) != 0;
+	shape_len = state_in_u32(in);
+	if (in->error || format != 1 || (version && (!version_ok(version) || !open)) ||
+	    (gpa != NO_GPA && (!version || !in_window(sv, gpa))) || feature < -1 || feature > 1 ||
+	    shape_len > sizeof(sv->shape) || shape_len > in->len - in->pos ||
+	    (mode.active && (!version || (mode.depth != 16 && mode.depth != 32) ||
+			     (uint64_t)mode.pitch * mode.height > sv->cfg.vram_size ||
+			     (uint64_t)mode.width * (mode.depth / 8) > mode.pitch))) {
+		snprintf(err, errlen,
+			 "video state: format %u, version %#x, VRAM at %#llx, mode %ux%u", format,
+			 version, (unsigned long long)gpa, mode.width, mode.height);
+		return -EINVAL;
+	}
+	if (gpa != NO_GPA && place(sv, gpa) < 0) {
+		snprintf(err, errlen, "cannot map the VRAM at %#llx again",
+			 (unsigned long long)gpa);
+		return -EIO;
+	}
+	sv->version = version;
+	sv->feature_sent = feature;
+	pthread_mutex_lock(&sv->lock);
+	sv->stats.version = version;
+	sv->mode = mode;
+	sv->generation++;
+	sv->ndirt = 0; /* the console redraws the whole screen */
+	sv->dirt_overflow = false;
+	p.shape_generation = sv->pointer.shape_generation + 1;
+	sv->pointer = p;
+	sv->shape_len = shape_len;
+	state_in_bytes(in, sv->shape, shape_len);
+	pthread_mutex_unlock(&sv->lock);
+	notify(sv);
+	return 0;
+}
+
 static const struct vmbus_channel_ops sv_ops = {
+	.save = sv_save,
+	.load = sv_load,
+	.vsp_name = "synthvid",
 	.open = sv_open,
 	.packet = sv_packet,
 	.wake = sv_wake,

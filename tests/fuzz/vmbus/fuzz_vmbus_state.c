@@ -5,7 +5,8 @@
  * state file (the file format itself is fuzz_state_file's) and loaded
  * into a new server with the channels a worker creates (heartbeat,
  * shutdown, timesync, KVP, one SCSI controller on 4 VPs, one network
- * adapter on a datagram socket pair standing in for its TAP), over one guest
+ * adapter on a datagram socket pair standing in for its TAP, the video,
+ * keyboard and mouse), over one guest
  * memory: a refusal must be clean, an accepted state must run (its loops
  * start) and be freed without a leak. Seeds: ../corpus/vmbus_state, by
  * make_vmbus_state_corpus.py.
@@ -26,8 +27,11 @@
 #include "vsp/ic/kvp.h"
 #include "vsp/ic/shutdown.h"
 #include "vsp/ic/timesync.h"
+#include "vsp/input/synthhid.h"
+#include "vsp/input/synthkbd.h"
 #include "vsp/netvsp/netvsp.h"
 #include "vsp/storvsp/storvsp.h"
+#include "vsp/synthvid/synthvid.h"
 
 #define RAM   (16u << 20)
 #define VCPUS 4u
@@ -59,6 +63,20 @@ static struct guest_memory *memory(void)
 	if (!mem && guest_memory_new(RAM, &mem) < 0)
 		__builtin_trap();
 	return mem;
+}
+
+/* The video's VRAM, made once (the device would map its own each time). */
+static void *vram(void)
+{
+	static void *v;
+
+	if (!v) {
+		v = mmap(NULL, SYNTHVID_DEFAULT_VRAM, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (v == MAP_FAILED)
+			__builtin_trap();
+	}
+	return v;
 }
 
 /* The section as a state file in a memfd. */
@@ -102,6 +120,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct netvsp *nv;
 	struct netvsp_config ncfg = {.mem = memory(), .vcpus = VCPUS, .ntap = 1, .connected = true};
 	int pair[2];
+	struct synthvid_config vcfg = {
+		.vram = vram(), .window_base = 1ull << 30, .window_size = 256ull << 20};
+	struct synthvid *sv;
+	struct synthkbd *kbd;
+	struct synthhid *hid;
 	struct storvsp_config scfg = {.mem = memory(), .vcpus = VCPUS};
 	struct state_reader *rd;
 	char err[256];
@@ -120,7 +143,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* In the worker's order (src/vmwp/), so that the relids are a worker's. */
 	if (ic_shutdown_new(s, &sd) < 0 || ic_timesync_new(s, &tcfg, &ts) < 0 ||
 	    ic_heartbeat_new(s, 0, &hb) < 0 || ic_kvp_new(s, 0, &kvp) < 0 ||
-	    storvsp_new(&scfg, &sp) < 0 || netvsp_new(&ncfg, &nv) < 0)
+	    storvsp_new(&scfg, &sp) < 0 || netvsp_new(&ncfg, &nv) < 0 ||
+	    synthvid_new(s, &vcfg, &sv) < 0 || synthkbd_new(s, &kbd) < 0 ||
+	    synthhid_new(s, &hid) < 0)
 		__builtin_trap();
 	if (state_reader_new(fd, &rd, err, sizeof(err)) < 0)
 		__builtin_trap();
@@ -136,6 +161,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "%s\n", err);
 	state_reader_free(rd);
 	close(fd);
+	synthhid_free(hid);
+	synthkbd_free(kbd);
+	synthvid_free(sv);
 	netvsp_free(nv);
 	close(pair[1]);
 	storvsp_free(sp);

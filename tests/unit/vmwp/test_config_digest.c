@@ -90,9 +90,33 @@ static void test_text_names_the_hardware(void **state)
 	vm_config_fini(&cfg);
 }
 
+/* A saved state's text against a VM's: the first differing line named, both ways. */
+static void test_difference_named(void **state)
+{
+	static const char vm[] = "parvis-hardware 1\nmemory=536870912\ncpus=2\n"
+				 "disk0=controller 0 lun 1\n";
+	char what[256] = "";
+
+	assert_false(config_text_difference(vm, strlen(vm), vm, strlen(vm), what, sizeof(what)));
+	/* The VM has a disk the saved state lacks. */
+	assert_true(
+		config_text_difference(vm, strlen(vm) - 26, vm, strlen(vm), what, sizeof(what)));
+	assert_non_null(strstr(what, "disk0"));
+	assert_non_null(strstr(what, "the saved state has none"));
+	/* Another memory size: both values. */
+	assert_true(config_text_difference("memory=1\n", 9, vm, strlen(vm), what, sizeof(what)));
+	assert_non_null(strstr(what, "memory differs"));
+	assert_non_null(strstr(what, "'1'"));
+	assert_non_null(strstr(what, "'536870912'"));
+	/* File bytes without a newline or '=', or with a NUL, are no difference and no crash. */
+	assert_true(config_text_difference("x=\0=", 4, vm, strlen(vm), what, sizeof(what)));
+	assert_false(config_text_difference("cpus", 4, "", 0, what, sizeof(what)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_difference_named),
 		cmocka_unit_test(test_host_paths_do_not_count),
 		cmocka_unit_test(test_hardware_counts),
 		cmocka_unit_test(test_text_names_the_hardware),

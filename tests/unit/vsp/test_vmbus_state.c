@@ -233,22 +233,25 @@ static void guest_connect(struct vm *vm)
 	assert_true(vm->noffers >= 2);
 }
 
-/* One IC request answered as hv_utils does: versions at negotiation, seq + 1 for a heartbeat. */
-static void hb_serve(struct vm *vm)
+/*
+ * One IC request answered as hv_utils does: versions 3.0 at negotiation,
+ * seq + 1 for a heartbeat, OK for a shutdown.
+ */
+static void ic_serve(struct vmbus_client_channel *ch)
 {
 	struct vmbus_packet_desc d;
 	uint8_t buf[4096];
 	struct ic_msg_header h;
 	size_t len = sizeof(buf);
 
-	assert_int_equal(vmbus_client_recv_wait(vm->hb_ch, &d, buf, &len, TMO), 0);
+	assert_int_equal(vmbus_client_recv_wait(ch, &d, buf, &len, TMO), 0);
 	/* Only the newest request counts (the heartbeat abandoned the older ones). */
 	for (;;) {
 		struct vmbus_packet_desc d2;
 		uint8_t buf2[4096];
 		size_t len2 = sizeof(buf2);
 
-		if (vmbus_client_recv(vm->hb_ch, &d2, buf2, &len2) < 0)
+		if (vmbus_client_recv(ch, &d2, buf2, &len2) < 0)
 			break;
 		d = d2;
 		memcpy(buf, buf2, len2);
@@ -263,6 +266,8 @@ static void hb_serve(struct vm *vm)
 		memcpy(buf + IC_PREFIX_SIZE + 8, &(struct ic_version){3, 0}, 4);
 		memcpy(buf + IC_PREFIX_SIZE + 12, &(struct ic_version){3, 0}, 4);
 		h.icmsgsize = 16;
+	} else if (h.icmsgtype == IC_MSGTYPE_SHUTDOWN) {
+		h.status = IC_STATUS_OK;
 	} else {
 		uint64_t seq;
 
@@ -273,8 +278,12 @@ static void hb_serve(struct vm *vm)
 	}
 	h.icflags = IC_FLAG_TRANSACTION | IC_FLAG_RESPONSE;
 	memcpy(buf + 8, &h, sizeof(h));
-	assert_int_equal(
-		vmbus_client_send(vm->hb_ch, VMBUS_PKT_DATA_INBAND, 0, d.trans_id, buf, len), 0);
+	assert_int_equal(vmbus_client_send(ch, VMBUS_PKT_DATA_INBAND, 0, d.trans_id, buf, len), 0);
+}
+
+static void hb_serve(struct vm *vm)
+{
+	ic_serve(vm->hb_ch);
 }
 
 static uint64_t hb_answers(struct vm *vm)
@@ -441,12 +450,21 @@ static void test_connected(void **state)
 {
 	struct vm *vm = vm_new(true);
 	uint32_t relids[VCPUS];
+	struct vmbus_client_channel *sd_ch;
+	struct ic_shutdown_status sst;
 	uint64_t before;
 	unsigned i;
 
 	guest_connect(vm);
 	open_heartbeat(vm);
 	open_storvsp(vm);
+	/* The shutdown IC, negotiated, with a request in flight at the save. */
+	assert_int_equal(vmbus_client_open(vm->vc, find_offer(vm, IC_SHUTDOWN_CLASS_GUID, 0), 4, 4,
+					   0, &sd_ch),
+			 0);
+	ic_serve(sd_ch);
+	assert_true(WAIT_FOR(ic_shutdown_ready(vm->sd)));
+	assert_int_equal(ic_shutdown_request(vm->sd, IC_SHUTDOWN_POWER_OFF, false, "saved"), 0);
 	io_round(vm, 1);
 	for (i = 0; i < VCPUS; i++)
 		relids[i] = vmbus_client_channel_relid(
@@ -481,6 +499,10 @@ static void test_connected(void **state)
 	/* The heartbeat goes on from its saved number: answered, never wrong. */
 	(void)before;
 	hb_answer_one(vm);
+	/* The shutdown request sent before the save is answered to the restored IC. */
+	ic_serve(sd_ch);
+	assert_true(WAIT_FOR((ic_shutdown_get_status(vm->sd, &sst), sst.accepted == 1)));
+	assert_false(sst.pending);
 	{
 		struct ic_heartbeat_status st;
 
@@ -493,6 +515,7 @@ static void test_connected(void **state)
 	collect_burst(vm);
 	io_round(vm, 3);
 	hb_answer_one(vm);
+	vmbus_client_channel_forget(sd_ch);
 	vm_free(vm);
 }
 
@@ -609,6 +632,44 @@ static void test_queued_message(void **state)
 	vm_free(vm);
 }
 
+/* A CLOSECHANNEL queued at the save closes the restored, running channel. */
+static void test_queued_close(void **state)
+{
+	struct vm *vm = vm_new(false);
+	struct vmbus_msg_relid m = {.header.msgtype = VMBUS_MSG_CLOSECHANNEL};
+	struct ic_heartbeat_status st;
+	char err[256] = "";
+	int fd;
+
+	guest_connect(vm);
+	open_heartbeat(vm);
+	m.child_relid = vmbus_client_channel_relid(vm->hb_ch);
+	{
+		static const uint8_t digest[STATE_CONFIG_DIGEST_BYTES];
+		struct state_writer *w;
+
+		fd = memfd_create("vmbus-state", 0);
+		assert_int_equal(
+			vmbus_server_quiesce(vmbus_client_server(vm->vc), err, sizeof(err)), 0);
+		assert_int_equal(
+			vmbus_client_post(vm->vc, VMBUS_MESSAGE_CONNECTION_ID_4, &m, sizeof(m)),
+			VMBUS_POST_OK);
+		assert_int_equal(state_writer_new(fd, digest, RAM, &w), 0);
+		assert_int_equal(vmbus_server_save(vmbus_client_server(vm->vc), w), 0);
+		assert_int_equal(state_writer_finish(w), 0);
+		state_writer_free(w);
+	}
+	rebuild(vm);
+	if (load_file(vm, fd, err, sizeof(err)) != 0)
+		fail_msg("load: %s", err);
+	close(fd);
+	assert_true(
+		WAIT_FOR((ic_heartbeat_get_status(vm->hb, &st), strcmp(st.state, "closed") == 0)));
+	vmbus_client_channel_forget(vm->hb_ch);
+	vm->hb_ch = NULL;
+	vm_free(vm);
+}
+
 /* The saved channels and the new VM's differ: refused, naming the channel. */
 static void test_channel_mismatch(void **state)
 {
@@ -718,6 +779,9 @@ static void test_bad_fields(void **state)
 			 0);
 	state_reader_free(rd);
 	close(fd);
+	print_message("# section 'vmbus' of heartbeat, shutdown, storvsp with 3 sub-channels: %zu "
+		      "bytes\n",
+		      len);
 	/* A newer version. */
 	rebuild(vm);
 	fd = file_with_section(data, len, VMBUS_STATE_VERSION + 1);
@@ -777,8 +841,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unconnected),	  cmocka_unit_test(test_connected),
 		cmocka_unit_test(test_quiesce_unquiesce), cmocka_unit_test(test_queued_message),
-		cmocka_unit_test(test_channel_mismatch),  cmocka_unit_test(test_vsp_without_save),
-		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_queued_close),	  cmocka_unit_test(test_channel_mismatch),
+		cmocka_unit_test(test_vsp_without_save),  cmocka_unit_test(test_bad_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
