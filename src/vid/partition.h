@@ -190,6 +190,26 @@ int partition_save_state(struct partition *p, struct state_writer *w, char *errb
 int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf,
 			 size_t errlen) must_check;
 
+/*
+ * Live migration (partition_dirty.c; docs/migration.md): logs the pages the
+ * vCPUs write in every RAM slot. partition_dirty_log_fetch ORs the pages
+ * written since the last fetch (or the start) into bitmap, one bit per
+ * 4 KiB page of RAM in memfd order (guest_memory_ram_size / 4096 bits),
+ * and re-arms them. Any thread; the vCPUs may run.
+ */
+int partition_dirty_log_start(struct partition *p) must_check;
+int partition_dirty_log_stop(struct partition *p);
+int partition_dirty_log_fetch(struct partition *p, uint64_t *bitmap) must_check;
+/*
+ * As partition_save_state, without guest RAM (a migration sends RAM as
+ * pages); partition_load_state_without_ram reads such sections into a
+ * partition whose RAM the caller filled.
+ */
+int partition_save_state_without_ram(struct partition *p, struct state_writer *w, char *errbuf,
+				     size_t errlen) must_check;
+int partition_load_state_without_ram(struct partition *p, struct state_reader *r, char *errbuf,
+				     size_t errlen) must_check;
+
 /* Starts one thread per vCPU. */
 int partition_start(struct partition *p) must_check;
 /* Blocks until the partition stops; returns why. */

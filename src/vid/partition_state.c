@@ -252,7 +252,8 @@ static int write_vm_sections(struct partition *p, struct state_writer *w)
 	return r;
 }
 
-int partition_save_state(struct partition *p, struct state_writer *w, char *errbuf, size_t errlen)
+static int save_state(struct partition *p, struct state_writer *w, bool with_ram, char *errbuf,
+		      size_t errlen)
 {
 	const struct guest_memory_region *ram = guest_memory_region(p->mem, 0);
 	struct vcpu_state *s;
@@ -290,13 +291,24 @@ int partition_save_state(struct partition *p, struct state_writer *w, char *errb
 				 strerror(-r));
 	}
 	free(s);
-	if (r == 0) {
+	if (r == 0 && with_ram) {
 		/* The memfd is mapped whole at region 0's address (guest_memory.c). */
 		r = state_writer_ram(w, ram->hva, guest_memory_fd(p->mem));
 		if (r < 0)
 			snprintf(errbuf, errlen, "cannot write guest RAM: %s", strerror(-r));
 	}
 	return r;
+}
+
+int partition_save_state(struct partition *p, struct state_writer *w, char *errbuf, size_t errlen)
+{
+	return save_state(p, w, true, errbuf, errlen);
+}
+
+int partition_save_state_without_ram(struct partition *p, struct state_writer *w, char *errbuf,
+				     size_t errlen)
+{
+	return save_state(p, w, false, errbuf, errlen);
 }
 
 /* Reads and decodes one section into dst with a kvm_state decoder. */
@@ -346,7 +358,8 @@ static int decode_clock(struct state_in *in, void *dst, char *errbuf, size_t err
 	return kvm_vm_state_decode_clock(in, dst, errbuf, errlen);
 }
 
-int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf, size_t errlen)
+static int load_state(struct partition *p, struct state_reader *r, bool with_ram, char *errbuf,
+		      size_t errlen)
 {
 	const struct guest_memory_region *ram = guest_memory_region(p->mem, 0);
 	char name[STATE_SECTION_NAME_LEN];
@@ -382,7 +395,7 @@ int partition_load_state(struct partition *p, struct state_reader *r, char *errb
 		err = load_section(r, "kvm.pit", decode_pit, vm, errbuf, errlen);
 	if (err == 0)
 		err = load_section(r, "kvm.clock", decode_clock, vm, errbuf, errlen);
-	if (err == 0)
+	if (err == 0 && with_ram)
 		err = state_reader_load_ram(r, ram->hva, errbuf, errlen);
 	if (err < 0) {
 		free(vcpus);
@@ -394,6 +407,17 @@ int partition_load_state(struct partition *p, struct state_reader *r, char *errb
 	p->restore_vcpus = vcpus;
 	p->restore_vm = vm;
 	return 0;
+}
+
+int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf, size_t errlen)
+{
+	return load_state(p, r, true, errbuf, errlen);
+}
+
+int partition_load_state_without_ram(struct partition *p, struct state_reader *r, char *errbuf,
+				     size_t errlen)
+{
+	return load_state(p, r, false, errbuf, errlen);
 }
 
 int partition_apply_restored_state(struct partition *p)

@@ -29,6 +29,7 @@
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
 #include "hv/hv.h"
+#include "migration/migration_stream.h"
 #include "state/state.h"
 #include "vid/guest_memory.h"
 #include "vmwp/config_digest.h"
@@ -140,8 +141,8 @@ static int write_vmbus(struct machine *m, struct state_writer *w, char *err, siz
 	return r;
 }
 
-static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, char *err,
-			  size_t errlen)
+static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
+			  char *err, size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	uint8_t digest[CONFIG_DIGEST_BYTES];
@@ -159,7 +160,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 	if (r < 0)
 		snprintf(err, errlen, "cannot start the file: %s", strerror(-r));
 	if (r == 0)
-		r = partition_save_state(m->partition, w, err, errlen);
+		r = with_ram ? partition_save_state(m->partition, w, err, errlen)
+			     : partition_save_state_without_ram(m->partition, w, err, errlen);
 	for (i = 0; r == 0 && i < n; i++) {
 		r = state_save_device(w, t[i].ops, t[i].dev);
 		if (r < 0)
@@ -246,7 +248,7 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 		}
 	}
 	if (r == 0)
-		r = write_sections(m, cfg, fd, why, sizeof(why));
+		r = write_sections(m, cfg, fd, true, why, sizeof(why));
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
@@ -326,7 +328,8 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	return 0;
 }
 
-static int load_sections(struct machine *m, struct state_reader *r, char *err, size_t errlen)
+static int load_sections(struct machine *m, struct state_reader *r, bool with_ram, char *err,
+			 size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	unsigned i, n = machine_sections(m, t);
@@ -336,7 +339,8 @@ static int load_sections(struct machine *m, struct state_reader *r, char *err, s
 	ret = check_sections(r, t, n, err, errlen);
 	if (ret < 0)
 		return ret;
-	ret = partition_load_state(m->partition, r, why, sizeof(why));
+	ret = with_ram ? partition_load_state(m->partition, r, why, sizeof(why))
+		       : partition_load_state_without_ram(m->partition, r, why, sizeof(why));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", why);
 		return ret;
@@ -382,7 +386,7 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 	rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = load_sections(m, r, err, errlen);
+	rc = load_sections(m, r, true, err, errlen);
 	if (rc < 0) {
 		machine_free(m);
 		return rc;
@@ -394,4 +398,71 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 void machine_restore_started(struct machine *m)
 {
 	hv_synic_resume_interrupts(m->hv);
+}
+
+int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd, bool *quiesced,
+			 char *err, size_t errlen)
+{
+	char why[384] = "";
+	int r;
+
+	*quiesced = false;
+	r = check_saveable(m, err, errlen);
+	if (r < 0)
+		return r;
+	if (vmbus_host_guest_contacted(m->vmbus)) {
+		r = vmbus_server_quiesce(vmbus_host_server(m->vmbus), why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "VMBus does not quiesce: %s", why);
+			return r;
+		}
+		*quiesced = true;
+	}
+	r = write_sections(m, cfg, fd, false, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot save the devices: %s", why[0] ? why : strerror(-r));
+		machine_unquiesce(m, *quiesced);
+		*quiesced = false;
+	}
+	return r;
+}
+
+void machine_unquiesce(struct machine *m, bool quiesced)
+{
+	if (quiesced)
+		vmbus_server_unquiesce(vmbus_host_server(m->vmbus));
+}
+
+int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
+			 struct migration_reader *in, struct console *com1, struct console *com2,
+			 struct rfb_server *screen, struct machine **ret, bool *config_error,
+			 char *err, size_t errlen)
+{
+	uint8_t digest[CONFIG_DIGEST_BYTES];
+	struct machine *m;
+	int rc;
+
+	*config_error = false;
+	rc = config_digest(cfg, digest);
+	if (rc < 0) {
+		snprintf(err, errlen, "configuration digest: %s", strerror(-rc));
+		return rc;
+	}
+	rc = migration_reader_match(in, digest, cfg->memory_bytes, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err, errlen);
+	if (rc < 0)
+		return rc;
+	/* The memfd is mapped whole at region 0's address (guest_memory.c). */
+	rc = migration_reader_run(in, guest_memory_region(partition_memory(m->partition), 0)->hva,
+				  err, errlen);
+	if (rc == 0)
+		rc = load_sections(m, migration_reader_devices(in), false, err, errlen);
+	if (rc < 0) {
+		machine_free(m);
+		return rc;
+	}
+	*ret = m;
+	return 0;
 }

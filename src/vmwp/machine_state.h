@@ -12,6 +12,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@
 #include "vmwp/machine.h"
 
 struct state_reader;
+struct migration_reader;
 
 /* What a save wrote. */
 struct machine_save_result {
@@ -56,3 +58,24 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
  * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts).
  */
 void machine_restore_started(struct machine *m);
+
+/*
+ * Live migration (docs/migration.md). machine_save_devices writes to fd
+ * (empty, seekable) a saved-state image of m (paused) without RAM: the
+ * same sections as machine_save's. VMBus is quiesced first (*quiesced
+ * says so); on failure it is unquiesced again. machine_unquiesce undoes a
+ * quiesce when the migration fails after it (the VM goes on here).
+ */
+int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd, bool *quiesced,
+			 char *err, size_t errlen) must_check;
+void machine_unquiesce(struct machine *m, bool quiesced);
+
+/*
+ * As machine_restore_new, from a migration stream whose header was read:
+ * the header must match cfg, RAM and the device state are read from the
+ * stream into the new machine; any error frees it (nothing runs).
+ */
+int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
+			 struct migration_reader *in, struct console *com1, struct console *com2,
+			 struct rfb_server *screen, struct machine **ret, bool *config_error,
+			 char *err, size_t errlen) must_check;

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -34,6 +35,8 @@
 #include "vmwp/rfb_server.h"
 #include "vmwp/machine_state.h"
 #include "vmwp/sandbox.h"
+#include "migration/migration_stream.h"
+#include "vmwp/migration_send.h"
 #include "vmwp/saved_state.h"
 #include "vmwp/vmconnect.h"
 #include "vmwp/vm_config.h"
@@ -69,6 +72,9 @@ struct worker {
 	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
 	struct rfb_server *screen;	/* --vnc / --vnc-tcp console server, or NULL */
 	struct saved_state_files state; /* --restore, --state-dir, and whether "save" ended it */
+	int incoming_fd;		/* --incoming's socket until the destination runs, or -1 */
+	bool migrated;			/* "migrate-send" succeeded: the worker ends */
+	struct migration_progress migration; /* the last "migrate-send" */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -250,6 +256,40 @@ static void log_cpu_refusals(const struct cpu_model *m)
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
 
+/* The first machine of a migration's destination, from the stream on --incoming. */
+static int incoming_machine(struct worker *w, struct machine **m, bool *config_error, char *err,
+			    size_t errlen)
+{
+	struct migration_reader *in = NULL;
+	int r = migration_reader_new(w->incoming_fd, &in, err, errlen);
+
+	if (r == 0)
+		r = machine_incoming_new(&w->cfg, &w->files, in, w->com1, w->com2, w->screen, m,
+					 config_error, err, errlen);
+	migration_reader_free(in);
+	if (r == 0) {
+		pv_log(LOG_INFO, "the migration stream checked: the guest goes on here");
+		return 0;
+	}
+	*config_error = false; /* a stream that does not fit: exit 2, as a saved state's */
+	close(w->incoming_fd); /* the source sees no ack: its VM goes on there */
+	w->incoming_fd = -1;
+	return r;
+}
+
+/* The destination runs the guest: the source may end (migration_send.h). */
+static void acknowledge_incoming(struct worker *w)
+{
+	const char ack[] = MIGRATION_ACK;
+
+	if (w->incoming_fd < 0)
+		return;
+	if (send(w->incoming_fd, ack, sizeof(ack) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ack) - 1)
+		pv_log(LOG_WARN, "cannot acknowledge the migration: %s", strerror(errno));
+	close(w->incoming_fd);
+	w->incoming_fd = -1;
+}
+
 /*
  * The next machine: the first one from --restore's saved state (then let go: a reboot of the
  * restored guest boots its kernel), every other one booted.
@@ -259,6 +299,8 @@ static int new_machine(struct worker *w, struct machine **m, bool *config_error,
 {
 	int r;
 
+	if (w->incoming_fd >= 0 && w->boots == 0)
+		return incoming_machine(w, m, config_error, err, errlen);
 	if (!w->state.restore)
 		return machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, m, config_error,
 				   err, errlen);
@@ -286,7 +328,7 @@ static enum exit_status worker_run(struct worker *w)
 		char err[512];
 		int r;
 
-		restored = w->state.restore != NULL;
+		restored = w->state.restore != NULL || (w->incoming_fd >= 0 && boots == 0);
 		r = new_machine(w, &m, &config_error, err, sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
@@ -312,6 +354,8 @@ static enum exit_status worker_run(struct worker *w)
 		r = w->shutdown_requested ? -ECANCELED : partition_start(p);
 		if (r == 0 && restored)
 			machine_restore_started(m);
+		if (r == 0 && boots == 1)
+			acknowledge_incoming(w);
 		pthread_mutex_unlock(&w->lock);
 		if (r < 0) {
 			if (r != -ECANCELED)
@@ -347,6 +391,11 @@ static enum exit_status worker_run(struct worker *w)
 			break;
 		case PARTITION_STOP_POWER_OFF: pv_log(LOG_INFO, "the guest powered off"); break;
 		case PARTITION_STOP_REQUESTED:
+			if (w->migrated) {
+				pv_log(LOG_INFO, "migrated: the VM runs on the destination");
+				why = PARTITION_STOP_POWER_OFF; /* exit 0 */
+				break;
+			}
 			if (w->state.saved) {
 				pv_log(LOG_INFO, "saved: the VM no longer runs");
 				why = PARTITION_STOP_POWER_OFF; /* exit 0 */
@@ -707,6 +756,26 @@ static void control_save(struct worker *w, struct json_object *req, const int *f
 	}
 }
 
+/* migrate-send (docs/migration.md), under w->lock: on success the machine stops, the worker ends.
+ */
+static void control_migrate_send(struct worker *w, struct json_object *req, const int *fds,
+				 unsigned nfds, struct json_object *resp)
+{
+	if (!w->machine || w->state.saved || w->migrated || w->shutdown_requested) {
+		control_error(resp, w->migrated		    ? "the VM has migrated already"
+				    : w->state.saved	    ? "the VM is saved already"
+				    : w->shutdown_requested ? "the VM is shutting down"
+							    : "the VM is between boots");
+		return;
+	}
+	migration_control_send(w->machine, &w->cfg, w->paused, req, fds, nfds, &w->migration,
+			       &w->migrated, resp);
+	if (w->migrated) {
+		w->shutdown_requested = true;
+		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+	}
+}
+
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
 					   unsigned nfds)
@@ -729,8 +798,9 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 	if (!strcmp(cmd, "status")) {
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 		json_object_object_add(resp, "state",
-				       json_object_new_string(w->state.saved ? "saved"
-							      : !w->machine  ? "stopped"
+				       json_object_new_string(w->migrated      ? "migrated"
+							      : w->state.saved ? "saved"
+							      : !w->machine    ? "stopped"
 							      : w->shutdown_requested
 								      ? "shutting-down"
 							      : w->paused ? "paused"
@@ -740,6 +810,7 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			json_object_object_add(resp, "restored_from",
 					       json_object_new_string(w->cfg.restore_path));
 		add_status_times(w, resp);
+		json_object_object_add(resp, "migration", migration_progress_json(&w->migration));
 		json_object_object_add(
 			resp, "vmbus",
 			w->machine ? vmbus_host_status_json(machine_vmbus(w->machine)) : NULL);
@@ -824,6 +895,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 		}
 	} else if (!strcmp(cmd, "save")) {
 		control_save(w, req, fds, nfds, resp);
+	} else if (!strcmp(cmd, "migrate-send")) {
+		control_migrate_send(w, req, fds, nfds, resp);
 	} else if (!strcmp(cmd, "turn-off")) {
 		w->shutdown_requested = true;
 		if (w->machine)
@@ -1142,7 +1215,8 @@ int main(int argc, char **argv)
 			   .exit_status_fd = -1,
 			   .stats_fd = -1,
 			   .proc_status_fd = -1,
-			   .state = SAVED_STATE_FILES_INIT};
+			   .state = SAVED_STATE_FILES_INIT,
+			   .incoming_fd = -1};
 	enum exit_status status;
 	char err[512];
 	int r;
@@ -1178,6 +1252,17 @@ int main(int argc, char **argv)
 	if (r == 0 && saved_state_open(&w.cfg, &w.state, err, sizeof(err)) < 0) {
 		pv_log(LOG_ERR, "%s", err);
 		status = EXIT_HOST_ERROR; /* a file that is no saved state: as a mismatch */
+		goto out;
+	}
+	if (r == 0 && w.cfg.incoming && w.cfg.restore_path) {
+		pv_log(LOG_ERR, "--incoming and --restore: give one of them");
+		status = EXIT_BAD_CONFIG;
+		goto out;
+	}
+	if (r == 0 && w.cfg.incoming &&
+	    migration_incoming_open(w.cfg.incoming, &w.incoming_fd, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		status = EXIT_HOST_ERROR;
 		goto out;
 	}
 	if (r == 0 && w.cfg.exit_stats_path) {

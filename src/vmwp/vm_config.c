@@ -52,6 +52,7 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->vnc_password_file);
 	free(cfg->restore_path);
 	free(cfg->state_dir);
+	free(cfg->incoming);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		disk_config_fini(&cfg->disks[i]);
 	for (unsigned i = 0; i < cfg->nnics; i++)
@@ -148,6 +149,7 @@ enum {
 	OPT_DVD,
 	OPT_RESTORE,
 	OPT_STATE_DIR,
+	OPT_INCOMING,
 };
 
 static int set_generation(struct vm_config *cfg, long long n, char *err, size_t errlen)
@@ -212,6 +214,7 @@ static const struct option long_options[] = {
 	{"generation", required_argument, NULL, OPT_GENERATION},
 	{"dvd", required_argument, NULL, OPT_DVD},
 	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"incoming", required_argument, NULL, OPT_INCOMING},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
@@ -307,6 +310,8 @@ void vm_config_usage(FILE *out)
 	      "      --generation 1|2  1: add the PIIX4 IDE controller; the first --disk goes on\n"
 	      "                        IDE 0:0 (default 2: synthetic devices only)\n"
 	      "      --dvd FILE        an ISO image as the ATAPI CD-ROM on IDE 1:0 (generation 1)\n"
+	      "      --incoming FD|PATH  receive a live migration (docs/migration.md) on that\n"
+	      "                        socket descriptor, or listen on Unix socket PATH\n"
 	      "      --restore FILE    resume the guest from a saved state (control \"save\")\n"
 	      "                        instead of booting it; the configuration must match\n"
 	      "      --state-dir DIR   where the control command \"save\" may write (a jailed\n"
@@ -404,6 +409,7 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		}
 		case OPT_DVD: r = set_dvd(cfg, optarg); break;
 		case OPT_RESTORE: r = set_string(&cfg->restore_path, optarg); break;
+		case OPT_INCOMING: r = set_string(&cfg->incoming, optarg); break;
 		case OPT_STATE_DIR: r = set_string(&cfg->state_dir, optarg); break;
 		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
 		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
@@ -538,6 +544,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto bad_value;
 		cfg->no_video = !json_object_get_boolean(v);
 		return 0;
+	}
+	if (!strcmp(key, "incoming")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->incoming, s);
 	}
 	if (!strcmp(key, "restore") || !strcmp(key, "state-dir")) {
 		if (!s)

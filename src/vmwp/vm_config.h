@@ -101,6 +101,12 @@ struct vm_config {
 	 */
 	char *restore_path;
 	char *state_dir;
+	/*
+	 * "incoming" / --incoming FD|PATH: the destination of a live migration
+	 * (docs/migration.md): the guest comes from the migration stream on that
+	 * inherited socket, or on the first connection to the Unix socket PATH.
+	 */
+	char *incoming;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */
