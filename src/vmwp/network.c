@@ -28,9 +28,9 @@ struct adapter {
 	char id[NIC_ID_MAX];
 	uint8_t mac[6];
 	unsigned queues;
-	struct netvsp *nv;	   /* a synthetic adapter, or */
-	struct dec21140 *legacy;   /* the emulated one (generation 1) */
-	unsigned legacy_index;	   /* its PCI slot and line: DEC21140_FIRST_SLOT + this */
+	struct netvsp *nv;	 /* a synthetic adapter, or */
+	struct dec21140 *legacy; /* the emulated one (generation 1) */
+	unsigned legacy_index;	 /* its PCI slot and line: DEC21140_FIRST_SLOT + this */
 };
 
 struct network {
@@ -194,8 +194,8 @@ static int attach_legacy(struct network *net, struct pci_host *pci, struct parti
 	int i, slot = -1, r;
 
 	if (k >= DEC21140_MAX_ADAPTERS) {
-		snprintf(err, errlen, "network adapter \"%s\": more than %u legacy adapters", nic->id,
-			 DEC21140_MAX_ADAPTERS);
+		snprintf(err, errlen, "network adapter \"%s\": more than %u legacy adapters",
+			 nic->id, DEC21140_MAX_ADAPTERS);
 		return -ENOSPC;
 	}
 	for (i = 0; i < NET_MAX_ADAPTERS && slot < 0; i++)
@@ -398,9 +398,9 @@ static struct json_object *legacy_json(const struct adapter *a)
 	json_object_object_add(o, "connected", json_object_new_boolean(st.connected));
 	json_object_object_add(o, "mac_spoofing", json_object_new_boolean(st.mac_spoofing));
 	/* "ready" once the guest's driver runs both processes (CSR6 ST and SR). */
-	json_object_object_add(o, "state", json_object_new_string((st.csr6 & 0x2002) == 0x2002
-									  ? "ready"
-									  : "stopped"));
+	json_object_object_add(
+		o, "state",
+		json_object_new_string((st.csr6 & 0x2002) == 0x2002 ? "ready" : "stopped"));
 	add_u64(o, "csr5", st.csr5);
 	add_u64(o, "csr6", st.csr6);
 	add_u64(o, "rx_packets", st.rx_packets);

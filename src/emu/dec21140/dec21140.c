@@ -41,14 +41,14 @@
 #include "base/byteorder.h"
 #include "emu/dec21140/dec21140_internal.h"
 
-#define PCI_COMMAND    0x04
-#define PCI_BAR0       0x10
-#define PCI_BAR1       0x14
-#define CMD_IO	       0x0001u
-#define CMD_MEMORY     0x0002u
-#define CMD_MASTER     0x0004u
-#define CMD_WRITABLE   0x0147u /* I/O, memory, bus master, parity, SERR# */
-#define CSR7_VALID     0x0001FFFFu
+#define PCI_COMMAND  0x04
+#define PCI_BAR0     0x10
+#define PCI_BAR1     0x14
+#define CMD_IO	     0x0001u
+#define CMD_MEMORY   0x0002u
+#define CMD_MASTER   0x0004u
+#define CMD_WRITABLE 0x0147u /* I/O, memory, bus master, parity, SERR# */
+#define CSR7_VALID   0x0001FFFFu
 
 static uint64_t now_ns(void)
 {
@@ -241,26 +241,18 @@ static void csr_write(struct dec21140 *d, unsigned csr, uint32_t v)
 		}
 		break;
 	case 3:
-	case 4:
-		list_base_write(d, csr, v);
-		break;
+	case 4: list_base_write(d, csr, v); break;
 	case 5:
 		d->csr[5] &= ~(v & CSR5_W1C);
 		dec_update_irq(d);
 		break;
-	case 6:
-		csr6_write(d, v);
-		break;
+	case 6: csr6_write(d, v); break;
 	case 7:
 		d->csr[7] = v & CSR7_VALID;
 		dec_update_irq(d);
 		break;
-	case 9:
-		dec_csr9_write(d, v);
-		break;
-	case 11:
-		gpt_write(d, v);
-		break;
+	case 9: dec_csr9_write(d, v); break;
+	case 11: gpt_write(d, v); break;
 	case 12:
 		if (v & CSR12_GPC)
 			d->gp_dir = (uint8_t)v;
@@ -269,11 +261,8 @@ static void csr_write(struct dec21140 *d, unsigned csr, uint32_t v)
 		break;
 	case 13:
 	case 14:
-	case 15:
-		d->csr[csr] = v;
-		break;
-	default: /* CSR8 is read-only, CSR10 (boot ROM address) has no boot ROM behind it */
-		break;
+	case 15: d->csr[csr] = v; break;
+	default: /* CSR8 is read-only, CSR10 (boot ROM address) has no boot ROM behind it */ break;
 	}
 }
 
@@ -284,20 +273,15 @@ static uint32_t csr_read(struct dec21140 *d, unsigned csr)
 	switch (csr) {
 	case 1:
 	case 2:
-	case 10:
-		return 0;
+	case 10: return 0;
 	case 8:
 		v = d->csr[8];
 		d->csr[8] = 0; /* cleared by reading */
 		return v;
-	case 9:
-		return dec_csr9_read(d);
-	case 11:
-		return gpt_remaining(d);
-	case 12:
-		return d->csr[12] & d->gp_dir; /* inputs read low: nothing drives them */
-	default:
-		return d->csr[csr];
+	case 9: return dec_csr9_read(d);
+	case 11: return gpt_remaining(d);
+	case 12: return d->csr[12] & d->gp_dir; /* inputs read low: nothing drives them */
+	default: return d->csr[csr];
 	}
 }
 
@@ -412,8 +396,8 @@ static void config_write(void *opaque, unsigned offset, uint32_t value, unsigned
 		/* All-ones (read back as the size mask) is sizing; anything else is a move. */
 		if (offset <= bars[k] + 3 && offset + size > bars[k] && bar != base &&
 		    bar != 0xFFFFFF80u && bar != 0xFF80u)
-			guest_error_report(&d->errlog, "BAR%u moved to 0x%x: decoded at 0x%x only", k,
-					   bar, base);
+			guest_error_report(&d->errlog, "BAR%u moved to 0x%x: decoded at 0x%x only",
+					   k, bar, base);
 	}
 }
 

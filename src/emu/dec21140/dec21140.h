@@ -37,10 +37,10 @@
 struct dec21140;
 
 struct dec21140_config {
-	const char *name; /* the adapter's id, for logs */
-	unsigned devfn;	  /* PCI device/function on bus 0 */
-	uint16_t io_base; /* BAR0, 128-byte aligned */
-	uint32_t mmio_base; /* BAR1, 128-byte aligned, in the PCI window */
+	const char *name;    /* the adapter's id, for logs */
+	unsigned devfn;	     /* PCI device/function on bus 0 */
+	uint16_t io_base;    /* BAR0, 128-byte aligned */
+	uint32_t mmio_base;  /* BAR1, 128-byte aligned, in the PCI window */
 	struct irq_line irq; /* INTA#, level-triggered */
 	struct guest_memory *mem;
 	uint8_t mac[6]; /* in the serial ROM */
@@ -57,10 +57,10 @@ struct dec21140_config {
 
 /* PCI slot and layout of the legacy adapters (docs/generation1.md). */
 #define DEC21140_MAX_ADAPTERS 4u
-#define DEC21140_FIRST_SLOT   10u /* 00:0a.0, where Hyper-V puts its legacy adapter */
-#define DEC21140_IO_BASE      0xC100u /* + 0x80 per adapter */
+#define DEC21140_FIRST_SLOT   10u	  /* 00:0a.0, where Hyper-V puts its legacy adapter */
+#define DEC21140_IO_BASE      0xC100u	  /* + 0x80 per adapter */
 #define DEC21140_MMIO_BASE    0xFEBF0000u /* + 0x1000 per adapter */
-#define DEC21140_FIRST_GSI    16u /* IOAPIC pins 16-19: PCI lines, no ISA IRQ shared */
+#define DEC21140_FIRST_GSI    16u	  /* IOAPIC pins 16-19: PCI lines, no ISA IRQ shared */
 
 int dec21140_new(struct pci_host *host, struct io_bus *pio, struct io_bus *mmio,
 		 const struct dec21140_config *cfg, struct dec21140 **ret) must_check;

@@ -26,21 +26,21 @@ struct dec_srom {
 	unsigned bits;	/* bits taken in this phase */
 	uint32_t shift; /* opcode and address as they come in */
 	uint16_t addr;
-	uint16_t out;	  /* the word being shifted out */
+	uint16_t out; /* the word being shifted out */
 	unsigned out_bits;
-	bool dout;	  /* the DO pin */
-	bool sk;	  /* last clock level */
+	bool dout; /* the DO pin */
+	bool sk;   /* last clock level */
 };
 
 /* The MII management interface and the PHY behind it (dec21140_serial.c). */
 struct dec_mii {
 	unsigned phase;
-	unsigned ones;	/* preamble ones counted */
+	unsigned ones; /* preamble ones counted */
 	unsigned bits;
 	uint32_t shift;
-	uint16_t out;	 /* the register value being shifted out */
+	uint16_t out; /* the register value being shifted out */
 	unsigned out_bits;
-	bool driving;	 /* the PHY drives MDIO */
+	bool driving; /* the PHY drives MDIO */
 	bool mdi;
 	bool mdc;
 	uint16_t bmcr, anar; /* the writable PHY registers */
@@ -76,7 +76,7 @@ struct dec21140 {
 	/* The general-purpose timer: running until gpt_deadline (CLOCK_MONOTONIC ns). */
 	bool gpt_running;
 	uint64_t gpt_deadline, gpt_period;
-	uint8_t gp_dir;	       /* CSR12's pin directions (1: output) */
+	uint8_t gp_dir; /* CSR12's pin directions (1: output) */
 
 	/* The address filter the last setup frame loaded. */
 	enum dec_filter_mode filter;

@@ -21,40 +21,41 @@
 #define CSR_COUNT 16u
 
 /* CSR0 bus mode (HRM 3.2.1). */
-#define CSR0_SWR	   (1u << 0) /* software reset, self-clearing */
-#define CSR0_DSL_SHIFT	   2u	     /* descriptor skip length, longwords (ring mode) */
-#define CSR0_DSL_MASK	   0x1Fu
-#define CSR0_DBO	   (1u << 20) /* descriptor byte ordering: big-endian */
-#define CSR0_TAP_SHIFT	   17u	      /* transmit automatic polling interval */
-#define CSR0_TAP_MASK	   0x7u
-#define CSR0_WRITABLE	   0x03FFFFFEu /* bits 25:1 (21140A); 31:26 reserved */
-#define CSR0_RESET_VALUE   0xFE000000u /* reserved bits read as ones */
+#define CSR0_SWR	 (1u << 0) /* software reset, self-clearing */
+#define CSR0_DSL_SHIFT	 2u	   /* descriptor skip length, longwords (ring mode) */
+#define CSR0_DSL_MASK	 0x1Fu
+#define CSR0_DBO	 (1u << 20) /* descriptor byte ordering: big-endian */
+#define CSR0_TAP_SHIFT	 17u	    /* transmit automatic polling interval */
+#define CSR0_TAP_MASK	 0x7u
+#define CSR0_WRITABLE	 0x03FFFFFEu /* bits 25:1 (21140A); 31:26 reserved */
+#define CSR0_RESET_VALUE 0xFE000000u /* reserved bits read as ones */
 
 /* CSR5 status (HRM 3.2.5): bits 16:0 are cleared by writing ones. */
-#define CSR5_TI	       (1u << 0)  /* transmit interrupt (a descriptor with IC done) */
-#define CSR5_TPS       (1u << 1)  /* transmit process stopped */
-#define CSR5_TU	       (1u << 2)  /* transmit buffer unavailable: suspended */
-#define CSR5_TJT       (1u << 3)  /* transmit jabber timeout */
-#define CSR5_UNF       (1u << 5)  /* transmit underflow */
-#define CSR5_RI	       (1u << 6)  /* receive interrupt */
-#define CSR5_RU	       (1u << 7)  /* receive buffer unavailable: suspended */
-#define CSR5_RPS       (1u << 8)  /* receive process stopped */
-#define CSR5_RWT       (1u << 9)  /* receive watchdog timeout */
-#define CSR5_ETI       (1u << 10) /* early transmit interrupt */
-#define CSR5_GTE       (1u << 11) /* general-purpose timer expired */
-#define CSR5_FBE       (1u << 13) /* fatal bus error: all DMA stops until a reset */
-#define CSR5_ERI       (1u << 14) /* early receive interrupt */
-#define CSR5_AIS       (1u << 15) /* abnormal interrupt summary */
-#define CSR5_NIS       (1u << 16) /* normal interrupt summary */
-#define CSR5_RS_SHIFT  17u	  /* receive process state */
-#define CSR5_TS_SHIFT  20u	  /* transmit process state */
-#define CSR5_EB_SHIFT  23u	  /* error bits of a fatal bus error */
-#define CSR5_W1C       0x0001FFFFu
-#define CSR5_RESET     0xFC000000u /* reserved bits read as ones */
+#define CSR5_TI	      (1u << 0)	 /* transmit interrupt (a descriptor with IC done) */
+#define CSR5_TPS      (1u << 1)	 /* transmit process stopped */
+#define CSR5_TU	      (1u << 2)	 /* transmit buffer unavailable: suspended */
+#define CSR5_TJT      (1u << 3)	 /* transmit jabber timeout */
+#define CSR5_UNF      (1u << 5)	 /* transmit underflow */
+#define CSR5_RI	      (1u << 6)	 /* receive interrupt */
+#define CSR5_RU	      (1u << 7)	 /* receive buffer unavailable: suspended */
+#define CSR5_RPS      (1u << 8)	 /* receive process stopped */
+#define CSR5_RWT      (1u << 9)	 /* receive watchdog timeout */
+#define CSR5_ETI      (1u << 10) /* early transmit interrupt */
+#define CSR5_GTE      (1u << 11) /* general-purpose timer expired */
+#define CSR5_FBE      (1u << 13) /* fatal bus error: all DMA stops until a reset */
+#define CSR5_ERI      (1u << 14) /* early receive interrupt */
+#define CSR5_AIS      (1u << 15) /* abnormal interrupt summary */
+#define CSR5_NIS      (1u << 16) /* normal interrupt summary */
+#define CSR5_RS_SHIFT 17u	 /* receive process state */
+#define CSR5_TS_SHIFT 20u	 /* transmit process state */
+#define CSR5_EB_SHIFT 23u	 /* error bits of a fatal bus error */
+#define CSR5_W1C      0x0001FFFFu
+#define CSR5_RESET    0xFC000000u /* reserved bits read as ones */
 /* The summaries are ORs of the enabled sources of each kind (HRM 3.2.5, CSR5<16>, <15>). */
-#define CSR5_NORMAL   (CSR5_TI | CSR5_TU | CSR5_RI | CSR5_ERI)
-#define CSR5_ABNORMAL (CSR5_TPS | CSR5_TJT | CSR5_UNF | CSR5_RPS | CSR5_RU | CSR5_RWT | \
-		       CSR5_ETI | CSR5_GTE | CSR5_FBE)
+#define CSR5_NORMAL (CSR5_TI | CSR5_TU | CSR5_RI | CSR5_ERI)
+#define CSR5_ABNORMAL                                                                              \
+	(CSR5_TPS | CSR5_TJT | CSR5_UNF | CSR5_RPS | CSR5_RU | CSR5_RWT | CSR5_ETI | CSR5_GTE |    \
+	 CSR5_FBE)
 #define CSR5_EB_MASTER_ABORT 1u /* EB value for a DMA cycle nothing answered */
 
 /* Process states in CSR5<19:17> (receive) and <22:20> (transmit). */
@@ -90,17 +91,17 @@ enum {
 #define CSR8_MFO      (1u << 16)
 
 /* CSR9 serial ROM and MII management (HRM 3.2.9; tulip eeprom.c, media.c). */
-#define CSR9_SR_CS   (1u << 0)	/* serial ROM chip select */
-#define CSR9_SR_SK   (1u << 1)	/* serial ROM clock */
-#define CSR9_SR_DI   (1u << 2)	/* data into the ROM */
-#define CSR9_SR_DO   (1u << 3)	/* data out of the ROM */
-#define CSR9_SR	     (1u << 11) /* serial ROM select */
-#define CSR9_RD	     (1u << 14) /* read operation */
-#define CSR9_MDC     (1u << 16) /* MII management clock */
-#define CSR9_MDO     (1u << 17) /* MII management data from the chip */
-#define CSR9_MII_IN  (1u << 18) /* MII management direction: 1 = the PHY drives */
-#define CSR9_MDI     (1u << 19) /* MII management data from the PHY */
-#define CSR9_RESET   0xFFF483FFu /* what reads back before any access */
+#define CSR9_SR_CS  (1u << 0)	/* serial ROM chip select */
+#define CSR9_SR_SK  (1u << 1)	/* serial ROM clock */
+#define CSR9_SR_DI  (1u << 2)	/* data into the ROM */
+#define CSR9_SR_DO  (1u << 3)	/* data out of the ROM */
+#define CSR9_SR	    (1u << 11)	/* serial ROM select */
+#define CSR9_RD	    (1u << 14)	/* read operation */
+#define CSR9_MDC    (1u << 16)	/* MII management clock */
+#define CSR9_MDO    (1u << 17)	/* MII management data from the chip */
+#define CSR9_MII_IN (1u << 18)	/* MII management direction: 1 = the PHY drives */
+#define CSR9_MDI    (1u << 19)	/* MII management data from the PHY */
+#define CSR9_RESET  0xFFF483FFu /* what reads back before any access */
 
 /* CSR11 general-purpose timer (HRM 3.2.11). */
 #define CSR11_VALUE_MASK 0xFFFFu
@@ -114,7 +115,7 @@ enum {
 
 /* Descriptors: four little-endian longwords (HRM chapter 4; tulip.h). */
 struct dec21140_desc {
-	uint32_t status; /* RDES0 / TDES0 */
+	uint32_t status;  /* RDES0 / TDES0 */
 	uint32_t control; /* RDES1 / TDES1: sizes and flags */
 	uint32_t buf1, buf2;
 };
@@ -152,10 +153,10 @@ _Static_assert(sizeof(struct dec21140_desc) == 16, "HRM 4.1: four longwords");
 #define RDES0_FF       (1u << 30) /* filtering fail (only in RA/PR modes) */
 
 /* The setup frame (HRM 4.2.3): 192 bytes, sixteen 12-byte entries or a 512-bit hash. */
-#define SETUP_FRAME_LEN	     192u
-#define SETUP_PERFECT_COUNT  16u
-#define SETUP_HASH_PERFECT   39u /* longword of the one perfect address in hash mode */
-#define SETUP_HASH_BITS	     512u
+#define SETUP_FRAME_LEN	    192u
+#define SETUP_PERFECT_COUNT 16u
+#define SETUP_HASH_PERFECT  39u /* longword of the one perfect address in hash mode */
+#define SETUP_HASH_BITS	    512u
 
 /*
  * The serial ROM: a 93C46, 64 words, read with the Microwire READ command
@@ -163,18 +164,18 @@ _Static_assert(sizeof(struct dec21140_desc) == 16, "HRM 4.1: four longwords");
  * tulip_read_eeprom() relies on that zero to find the address width). The
  * layout is the 21X4 SROM format version 4: offsets below in bytes.
  */
-#define SROM_WORDS	       64u
-#define SROM_ADDR_BITS	       6u
-#define SROM_SUBSYS_VENDOR     0   /* 2 bytes */
-#define SROM_SUBSYS_ID	       2   /* 2 bytes */
-#define SROM_ID_CRC	       16  /* CRC of bytes 0-15 (low byte of the CRC-32) */
-#define SROM_FORMAT_VERSION    18  /* 4 */
-#define SROM_CONTROLLER_COUNT  19  /* 1 */
-#define SROM_MAC	       20  /* IEEE address, 6 bytes */
-#define SROM_CONTROLLER0_DEV   26  /* device number of controller 0 */
-#define SROM_CONTROLLER0_INFO  27  /* 2 bytes: offset of controller 0's info leaf */
-#define SROM_INFO_LEAF	       30  /* where ours is */
-#define SROM_CRC	       126 /* 2 bytes: CRC-32 of bytes 0-125, low 16 bits */
+#define SROM_WORDS	      64u
+#define SROM_ADDR_BITS	      6u
+#define SROM_SUBSYS_VENDOR    0	  /* 2 bytes */
+#define SROM_SUBSYS_ID	      2	  /* 2 bytes */
+#define SROM_ID_CRC	      16  /* CRC of bytes 0-15 (low byte of the CRC-32) */
+#define SROM_FORMAT_VERSION   18  /* 4 */
+#define SROM_CONTROLLER_COUNT 19  /* 1 */
+#define SROM_MAC	      20  /* IEEE address, 6 bytes */
+#define SROM_CONTROLLER0_DEV  26  /* device number of controller 0 */
+#define SROM_CONTROLLER0_INFO 27  /* 2 bytes: offset of controller 0's info leaf */
+#define SROM_INFO_LEAF	      30  /* where ours is */
+#define SROM_CRC	      126 /* 2 bytes: CRC-32 of bytes 0-125, low 16 bits */
 
 /* MII management frames (IEEE 802.3 clause 22.2.4.5). */
 #define MII_PREAMBLE_BITS 32u

@@ -36,12 +36,12 @@
 
 #include "emu/dec21140/dec21140_internal.h"
 
-#define ETH_HLEN     14u
-#define ETH_ZLEN     60u /* shortest frame on the wire without its CRC */
-#define ETH_FCS_LEN  4u
-#define ETH_LONG     1518u /* longest untagged frame with its CRC (RDES0 TL beyond) */
-#define TDES0_NC     (1u << 10) /* no carrier */
-#define TDES0_LO     (1u << 11) /* loss of carrier */
+#define ETH_HLEN    14u
+#define ETH_ZLEN    60u /* shortest frame on the wire without its CRC */
+#define ETH_FCS_LEN 4u
+#define ETH_LONG    1518u      /* longest untagged frame with its CRC (RDES0 TL beyond) */
+#define TDES0_NC    (1u << 10) /* no carrier */
+#define TDES0_LO    (1u << 11) /* loss of carrier */
 
 uint32_t dec_crc32(const uint8_t *p, size_t len)
 {
@@ -62,8 +62,7 @@ static uint32_t desc_word(const struct dec21140 *d, uint32_t v)
 }
 
 /* Copies the descriptor at addr: 0, or -EFAULT (reported as a bus fault). */
-static int desc_read(struct dec21140 *d, uint32_t addr, struct dec21140_desc *ret,
-		     const char *what)
+static int desc_read(struct dec21140 *d, uint32_t addr, struct dec21140_desc *ret, const char *what)
 {
 	struct dec21140_desc raw;
 
@@ -185,15 +184,11 @@ static bool rx_accepts(const struct dec21140 *d, const uint8_t *addr)
 	if (multicast && (d->csr[6] & CSR6_PM))
 		return true;
 	switch (d->filter) {
-	case FILTER_PERFECT:
-		return perfect_hit(d, addr, SETUP_PERFECT_COUNT);
-	case FILTER_INVERSE:
-		return !perfect_hit(d, addr, SETUP_PERFECT_COUNT);
-	case FILTER_HASH:
-		return multicast ? hash_hit(d, addr) : perfect_hit(d, addr, 1);
+	case FILTER_PERFECT: return perfect_hit(d, addr, SETUP_PERFECT_COUNT);
+	case FILTER_INVERSE: return !perfect_hit(d, addr, SETUP_PERFECT_COUNT);
+	case FILTER_HASH: return multicast ? hash_hit(d, addr) : perfect_hit(d, addr, 1);
 	case FILTER_HASH_ONLY:
-	default:
-		return hash_hit(d, addr);
+	default: return hash_hit(d, addr);
 	}
 }
 
@@ -251,7 +246,8 @@ static void tx_send(struct dec21140 *d, uint32_t addr, const struct dec21140_des
 static int tx_setup(struct dec21140 *d, uint32_t addr, const struct dec21140_desc *desc)
 {
 	uint8_t b[SETUP_FRAME_LEN];
-	unsigned mode = ((desc->control & TDES1_FT1) ? 2u : 0u) | ((desc->control & TDES1_FT0) ? 1u : 0u);
+	unsigned mode =
+		((desc->control & TDES1_FT1) ? 2u : 0u) | ((desc->control & TDES1_FT0) ? 1u : 0u);
 
 	if (buf1_size(desc) != SETUP_FRAME_LEN) {
 		guest_error_report(&d->errlog, "setup frame of %u bytes ignored", buf1_size(desc));
@@ -327,7 +323,8 @@ bool dec_tx_run(struct dec21140 *d)
 		struct dec21140_desc desc;
 		uint32_t addr = d->tx_cur;
 
-		if (d->bus_fault || dec_tx_state(d) == TS_STOPPED || dec_tx_state(d) == TS_SUSPENDED)
+		if (d->bus_fault || dec_tx_state(d) == TS_STOPPED ||
+		    dec_tx_state(d) == TS_SUSPENDED)
 			return false;
 		if (desc_read(d, addr, &desc, "transmit descriptor") < 0)
 			return false;
@@ -432,8 +429,9 @@ static void rx_store(struct dec21140 *d, const uint8_t *frame, size_t total)
 			}
 			/* The frame did not fit the owned buffers: truncated (RDES0 DE). */
 			d->st.rx_truncated++;
-			if (status_write(d, prev, prev_status | RDES0_LS | RDES0_DE | RDES0_ES |
-							  (uint32_t)total << RDES0_FL_SHIFT) == 0)
+			if (status_write(d, prev,
+					 prev_status | RDES0_LS | RDES0_DE | RDES0_ES |
+						 (uint32_t)total << RDES0_FL_SHIFT) == 0)
 				dec_set_status(d, CSR5_RI);
 			return;
 		}

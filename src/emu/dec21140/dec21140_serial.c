@@ -32,15 +32,15 @@ enum { MII_PREAMBLE, MII_START, MII_COMMAND, MII_WRITE_TA, MII_WRITE_DATA, MII_R
 #define SROM_OP_READ 2u
 
 /* PHY registers (IEEE 802.3 22.2.4; include/uapi/linux/mii.h). */
-#define BMCR_RESET	0x8000u
-#define BMCR_ANENABLE	0x1000u
-#define BMCR_ANRESTART	0x0200u
-#define BMSR_CAPS	0x7809u /* 100TX FD/HD, 10T FD/HD, autoneg able, extended regs */
-#define BMSR_ANEGDONE	0x0020u
-#define BMSR_LINK	0x0004u
-#define ANAR_DEFAULT	0x01E1u /* 10/100 half and full, IEEE 802.3 selector */
-#define ANLPAR_PARTNER	0x41E1u /* acknowledged, 10/100 half and full */
-#define ANER_LP_ANEG	0x0001u
+#define BMCR_RESET     0x8000u
+#define BMCR_ANENABLE  0x1000u
+#define BMCR_ANRESTART 0x0200u
+#define BMSR_CAPS      0x7809u /* 100TX FD/HD, 10T FD/HD, autoneg able, extended regs */
+#define BMSR_ANEGDONE  0x0020u
+#define BMSR_LINK      0x0004u
+#define ANAR_DEFAULT   0x01E1u /* 10/100 half and full, IEEE 802.3 selector */
+#define ANLPAR_PARTNER 0x41E1u /* acknowledged, 10/100 half and full */
+#define ANER_LP_ANEG   0x0001u
 /* Our own identifier: Microsoft's OUI 00-15-5D in the clause 22.2.4.3.1 bit order, model 0. */
 #define PHY_ID1 0x02A2u
 #define PHY_ID2 0xE800u
@@ -51,14 +51,13 @@ static const uint8_t info_leaf[] = {
 	0x00,	    /* general-purpose port control (CSR12 directions): all inputs */
 	0x01,	    /* one block */
 	/* Extended block: length 12, type 1 (21140 MII PHY). */
-	0x80 | 12, 0x01,
-	0x00,	    /* PHY index 0: the first PHY tulip_find_mii() finds */
-	0x00,	    /* general-purpose sequence length */
-	0x00,	    /* reset sequence length */
-	0x00, 0x78, /* media capabilities: 100TX FD/HD, 10T FD/HD (BMSR bits 15:11) */
-	0xE0, 0x01, /* autonegotiation advertisement (ANAR) */
-	0x00, 0x50, /* full-duplex bit map: 100TX FD, 10T FD */
-	0x00, 0x18, /* TTM bit map */
+	0x80 | 12, 0x01, 0x00, /* PHY index 0: the first PHY tulip_find_mii() finds */
+	0x00,		       /* general-purpose sequence length */
+	0x00,		       /* reset sequence length */
+	0x00, 0x78,	       /* media capabilities: 100TX FD/HD, 10T FD/HD (BMSR bits 15:11) */
+	0xE0, 0x01,	       /* autonegotiation advertisement (ANAR) */
+	0x00, 0x50,	       /* full-duplex bit map: 100TX FD, 10T FD */
+	0x00, 0x18,	       /* TTM bit map */
 };
 
 void dec_srom_init(struct dec_srom *s, const uint8_t mac[6])
@@ -126,8 +125,7 @@ static void srom_clock(struct dec_srom *s, bool di)
 		s->out = (uint16_t)(s->out << 1);
 		s->out_bits++;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -157,22 +155,14 @@ uint16_t dec_mii_reg(struct dec21140 *d, unsigned reg)
 	bool link = atomic_load(&d->connected);
 
 	switch (reg) {
-	case 0:
-		return d->mii.bmcr;
-	case 1:
-		return (uint16_t)(BMSR_CAPS | (link ? BMSR_LINK | BMSR_ANEGDONE : 0));
-	case 2:
-		return PHY_ID1;
-	case 3:
-		return PHY_ID2;
-	case 4:
-		return d->mii.anar;
-	case 5:
-		return link ? ANLPAR_PARTNER : 0;
-	case 6:
-		return link ? ANER_LP_ANEG : 0;
-	default:
-		return 0;
+	case 0: return d->mii.bmcr;
+	case 1: return (uint16_t)(BMSR_CAPS | (link ? BMSR_LINK | BMSR_ANEGDONE : 0));
+	case 2: return PHY_ID1;
+	case 3: return PHY_ID2;
+	case 4: return d->mii.anar;
+	case 5: return link ? ANLPAR_PARTNER : 0;
+	case 6: return link ? ANER_LP_ANEG : 0;
+	default: return 0;
 	}
 }
 
@@ -259,8 +249,7 @@ static void mii_clock(struct dec21140 *d, bool bit)
 			m->ones = 1;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 

@@ -27,11 +27,11 @@
 #include "vid/guest_memory.h"
 #include "vid/pc_layout.h"
 
-#define CF8   PC_PORT_PCI_CONFIG
-#define CFC   (PC_PORT_PCI_CONFIG + 4)
-#define DEVFN PCI_DEVFN(10, 0)
-#define IO    0xC100u
-#define MMIO  0xFEBF0000u
+#define CF8	PC_PORT_PCI_CONFIG
+#define CFC	(PC_PORT_PCI_CONFIG + 4)
+#define DEVFN	PCI_DEVFN(10, 0)
+#define IO	0xC100u
+#define MMIO	0xFEBF0000u
 #define RX_RING 0x10000u /* 4 descriptors */
 #define TX_RING 0x11000u /* 4 descriptors */
 #define RX_BUF	0x20000u /* 4 x 0x800 */
@@ -342,13 +342,13 @@ static void test_srom(void **state)
 	}
 	assert_memory_not_equal(ee, ee + 16, 8); /* new-format ROM: address at 20 */
 	assert_memory_equal(ee + 20, mac, 6);
-	assert_int_equal(ee[18], 4);  /* format version */
-	assert_int_equal(ee[19], 1);  /* one controller */
+	assert_int_equal(ee[18], 4); /* format version */
+	assert_int_equal(ee[19], 1); /* one controller */
 	unsigned leaf = ee[27];
 	assert_int_equal(ee[leaf] | ee[leaf + 1] << 8, 0x0800); /* autosense */
-	assert_int_equal(ee[leaf + 3], 1);			 /* one block */
-	assert_int_equal(ee[leaf + 4] & 0x80, 0x80);		 /* extended */
-	assert_int_equal(ee[leaf + 5], 1);			 /* 21140 MII PHY */
+	assert_int_equal(ee[leaf + 3], 1);			/* one block */
+	assert_int_equal(ee[leaf + 4] & 0x80, 0x80);		/* extended */
+	assert_int_equal(ee[leaf + 5], 1);			/* 21140 MII PHY */
 	/* Sequential reads beyond the command: the next word follows. */
 	assert_int_equal(linux_read_eeprom(r, 63, 6) & 0xffff, ee[126] | ee[127] << 8);
 }
