@@ -63,8 +63,8 @@ struct worker {
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
-	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
-	struct rfb_server *screen;    /* --vnc / --vnc-tcp console server, or NULL */
+	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
+	struct rfb_server *screen; /* --vnc / --vnc-tcp console server, or NULL */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -647,8 +647,10 @@ static void control_nic(struct worker *w, const char *cmd, struct json_object *r
 		return;
 	}
 	if (r == -EPERM)
-		control_error(resp, "a legacy network adapter is a PCI device of the VM: it cannot be "
-				    "removed while the VM runs (stop the VM and change its configuration)");
+		control_error(
+			resp,
+			"a legacy network adapter is a PCI device of the VM: it cannot be "
+			"removed while the VM runs (stop the VM and change its configuration)");
 	else if (r < 0)
 		control_error(resp, "no network adapter with that \"id\"");
 	else
