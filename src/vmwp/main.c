@@ -63,8 +63,8 @@ struct worker {
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
-	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
-	struct rfb_server *screen; /* --vnc / --vnc-tcp console server, or NULL */
+	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
+	struct rfb_server *screen;    /* --vnc / --vnc-tcp console server, or NULL */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
