@@ -47,8 +47,8 @@ char *config_hardware_text(const struct vm_config *cfg)
 		else
 			fputs("default", f);
 		/* A TAP adapter opens `queues` queues; inherited descriptors are the queues. */
-		fprintf(f, " queues %u%s\n", n->tap ? n->queues : n->nfds,
-			n->mac_spoofing ? " mac-spoofing" : "");
+		fprintf(f, " queues %u%s%s\n", n->tap ? n->queues : n->nfds,
+			n->mac_spoofing ? " mac-spoofing" : "", n->legacy ? " legacy" : "");
 	}
 	if (fclose(f) != 0) {
 		free(text);

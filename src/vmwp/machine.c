@@ -307,7 +307,8 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 		      bool *config_error, char *err, size_t errlen)
 {
 	struct guest_memory *mem = partition_memory(m->partition);
-	struct acpi_dsdt_contributor dsdt[] = {vmbus_host_dsdt(m->vmbus)};
+	struct acpi_dsdt_contributor dsdt[] = {vmbus_host_dsdt(m->vmbus),
+					       {network_legacy_dsdt, m->network}};
 	struct acpi_config acpi = {.vcpus = partition_vcpu_count(m->partition),
 				   .contributors = dsdt,
 				   .ncontributors = ARRAY_SIZE(dsdt)};
@@ -382,6 +383,10 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 	r = add_devices(m, err, errlen);
 	if (r == 0 && cfg->generation == 1)
 		r = add_ide(m, cfg, err, errlen);
+	/* Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). */
+	if (r == 0 && cfg->generation == 1)
+		r = network_attach_legacy(m->network, m->pci, m->partition, cfg->nics, cfg->nnics,
+					  err, errlen);
 	if (r == 0 && !cfg->no_video) {
 		r = vmconnect_new(m->partition, m->pci, m->vmbus, screen, &m->vmconnect);
 		if (r < 0)
@@ -421,6 +426,7 @@ struct machine *machine_free(struct machine *m)
 	if (m->partition)
 		partition_stop_and_join(m->partition);
 	vmconnect_free(m->vmconnect);
+	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
 	piix4_free(m->piix4);
 	disk_close(m->ide_disks[0]);
 	disk_close(m->ide_disks[1]);

@@ -730,7 +730,12 @@ static void control_nic(struct worker *w, const char *cmd, struct json_object *r
 		control_error(resp, "unknown command (nic-add, nic-remove, nic-set)");
 		return;
 	}
-	if (r < 0)
+	if (r == -EPERM)
+		control_error(
+			resp,
+			"a legacy network adapter is a PCI device of the VM: it cannot be "
+			"removed while the VM runs (stop the VM and change its configuration)");
+	else if (r < 0)
 		control_error(resp, "no network adapter with that \"id\"");
 	else
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "boot/aml.h"
+#include "emu/dec21140/dec21140.h"
 #include "hvdef/netvsp_proto.h"
 #include "vsp/netvsp/netvsp.h"
 
@@ -26,7 +28,9 @@ struct adapter {
 	char id[NIC_ID_MAX];
 	uint8_t mac[6];
 	unsigned queues;
-	struct netvsp *nv;
+	struct netvsp *nv;	 /* a synthetic adapter, or */
+	struct dec21140 *legacy; /* the emulated one (generation 1) */
+	unsigned legacy_index;	 /* its PCI slot and line: DEC21140_FIRST_SLOT + this */
 };
 
 struct network {
@@ -35,6 +39,7 @@ struct network {
 	unsigned vcpus;
 	pthread_mutex_t lock; /* adapters[] */
 	struct adapter *adapters[NET_MAX_ADAPTERS];
+	unsigned nlegacy; /* legacy adapters attached (indexes 0..nlegacy-1) */
 };
 
 static void close_fds(const int *fds, unsigned n)
@@ -127,6 +132,8 @@ int network_new(struct vmbus_server *server, struct guest_memory *mem, unsigned 
 	for (i = 0; i < n; i++) {
 		int fds[NIC_MAX_QUEUES];
 
+		if (nics[i].legacy)
+			continue; /* network_attach_legacy(), once the PCI bus exists */
 		/* The worker keeps its own: the next boot's adapter gets new duplicates. */
 		for (q = 0; q < nics[i].nfds; q++) {
 			fds[q] = fcntl(nics[i].fds[q], F_DUPFD_CLOEXEC, 3);
@@ -157,6 +164,7 @@ struct network *network_free(struct network *net)
 
 	if (!net)
 		return NULL;
+	network_detach_legacy(net);
 	for (i = 0; i < NET_MAX_ADAPTERS; i++)
 		if (net->adapters[i]) {
 			netvsp_free(net->adapters[i]->nv);
@@ -165,6 +173,126 @@ struct network *network_free(struct network *net)
 	pthread_mutex_destroy(&net->lock);
 	free(net);
 	return NULL;
+}
+
+/* One legacy adapter: its TAP queue (a duplicate of the worker's) becomes the device's back end. */
+static int attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
+			 const struct nic_config *nic, char *err, size_t errlen)
+{
+	unsigned k = net->nlegacy;
+	struct dec21140_config c = {
+		.name = nic->id,
+		.devfn = PCI_DEVFN(DEC21140_FIRST_SLOT + k, 0),
+		.io_base = (uint16_t)(DEC21140_IO_BASE + 0x80 * k),
+		.mmio_base = DEC21140_MMIO_BASE + 0x1000 * k,
+		.irq = partition_irq_line(p, DEC21140_FIRST_GSI + k),
+		.mem = net->mem,
+		.connected = nic->connected,
+		.mac_spoofing = nic->mac_spoofing,
+	};
+	struct adapter *a;
+	int i, slot = -1, r;
+
+	if (k >= DEC21140_MAX_ADAPTERS) {
+		snprintf(err, errlen, "network adapter \"%s\": more than %u legacy adapters",
+			 nic->id, DEC21140_MAX_ADAPTERS);
+		return -ENOSPC;
+	}
+	for (i = 0; i < NET_MAX_ADAPTERS && slot < 0; i++)
+		if (!net->adapters[i])
+			slot = i;
+	if (slot < 0) {
+		snprintf(err, errlen, "more than %u network adapters", NET_MAX_ADAPTERS);
+		return -ENOSPC;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	memcpy(c.mac, nic->mac, 6);
+	c.backend_fd = fcntl(nic->fds[0], F_DUPFD_CLOEXEC, 3);
+	if (c.backend_fd < 0) {
+		r = -errno;
+		free(a);
+		snprintf(err, errlen, "network adapter \"%s\": %s", nic->id, strerror(-r));
+		return r;
+	}
+	r = dec21140_new(pci, partition_pio_bus(p), partition_mmio_bus(p), &c, &a->legacy);
+	if (r < 0) {
+		snprintf(err, errlen, "legacy network adapter \"%s\": %s", nic->id, strerror(-r));
+		free(a);
+		return r;
+	}
+	memcpy(a->id, nic->id, sizeof(a->id));
+	memcpy(a->mac, nic->mac, 6);
+	a->queues = 1;
+	a->legacy_index = k;
+	net->adapters[slot] = a;
+	net->nlegacy++;
+	return 0;
+}
+
+int network_attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
+			  const struct nic_config *nics, unsigned n, char *err, size_t errlen)
+{
+	unsigned i;
+	int r = 0;
+
+	pthread_mutex_lock(&net->lock);
+	for (i = 0; i < n && r == 0; i++)
+		if (nics[i].legacy)
+			r = attach_legacy(net, pci, p, &nics[i], err, errlen);
+	pthread_mutex_unlock(&net->lock);
+	return r;
+}
+
+void network_detach_legacy(struct network *net)
+{
+	unsigned i;
+
+	if (!net)
+		return;
+	pthread_mutex_lock(&net->lock);
+	for (i = 0; i < NET_MAX_ADAPTERS; i++) {
+		struct adapter *a = net->adapters[i];
+
+		if (a && a->legacy) {
+			dec21140_free(a->legacy);
+			free(a);
+			net->adapters[i] = NULL;
+		}
+	}
+	net->nlegacy = 0;
+	pthread_mutex_unlock(&net->lock);
+}
+
+/*
+ * \_SB.PCI0._PRT: each legacy adapter's INTA# straight to its GSI (ACPI 6.4 6.2.13, a
+ * zero Source: SourceIndex is the GSI, level-triggered and active low). Without it,
+ * Linux would fall back to the Interrupt Line register and warn.
+ */
+void network_legacy_dsdt(struct aml *aml, void *opaque)
+{
+	struct network *net = opaque;
+	unsigned k, n;
+
+	pthread_mutex_lock(&net->lock);
+	n = net->nlegacy;
+	pthread_mutex_unlock(&net->lock);
+	if (!n)
+		return;
+	aml_scope_begin(aml, "PCI0");
+	aml_name(aml, "_PRT");
+	aml_package_begin(aml);
+	for (k = 0; k < n; k++) {
+		aml_package_begin(aml);
+		aml_integer(aml, (uint64_t)(DEC21140_FIRST_SLOT + k) << 16 | 0xFFFF);
+		aml_integer(aml, 0); /* INTA# */
+		aml_integer(aml, 0); /* no link device */
+		aml_integer(aml, DEC21140_FIRST_GSI + k);
+		aml_end(aml);
+	}
+	aml_end(aml);
+	aml_end(aml);
 }
 
 int network_add(struct network *net, struct nic_config *nic, char *err, size_t errlen)
@@ -185,6 +313,10 @@ int network_remove(struct network *net, const char *id)
 
 	pthread_mutex_lock(&net->lock);
 	i = find(net, id);
+	if (i >= 0 && net->adapters[i]->legacy) {
+		pthread_mutex_unlock(&net->lock);
+		return -EPERM; /* a PCI device of the machine: not hot-removable (as in Hyper-V) */
+	}
 	if (i >= 0) {
 		a = net->adapters[i];
 		net->adapters[i] = NULL;
@@ -205,7 +337,12 @@ int network_set(struct network *net, const char *id, const bool *connected,
 
 	pthread_mutex_lock(&net->lock);
 	i = find(net, id);
-	if (i >= 0) {
+	if (i >= 0 && net->adapters[i]->legacy) {
+		if (connected)
+			dec21140_set_connected(net->adapters[i]->legacy, *connected);
+		if (mac_spoofing)
+			dec21140_set_mac_spoofing(net->adapters[i]->legacy, *mac_spoofing);
+	} else if (i >= 0) {
 		if (connected)
 			netvsp_set_connected(net->adapters[i]->nv, *connected);
 		if (mac_spoofing)
@@ -237,6 +374,53 @@ void network_default_mac(struct network *net, uint16_t worker_tag, uint8_t mac[6
 		}
 	}
 	pthread_mutex_unlock(&net->lock);
+}
+
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+/* A legacy adapter's status (docs/control.md): the same keys where they mean the same. */
+static struct json_object *legacy_json(const struct adapter *a)
+{
+	struct json_object *o = json_object_new_object(), *d = json_object_new_object();
+	struct dec21140_stats st;
+	char mac[18];
+
+	dec21140_get_stats(a->legacy, &st);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", a->mac[0], a->mac[1], a->mac[2],
+		 a->mac[3], a->mac[4], a->mac[5]);
+	json_object_object_add(o, "id", json_object_new_string(a->id));
+	json_object_object_add(o, "mac", json_object_new_string(mac));
+	json_object_object_add(o, "legacy", json_object_new_boolean(1));
+	json_object_object_add(o, "device", json_object_new_string("DEC 21140A"));
+	json_object_object_add(o, "connected", json_object_new_boolean(st.connected));
+	json_object_object_add(o, "mac_spoofing", json_object_new_boolean(st.mac_spoofing));
+	/* "ready" once the guest's driver runs both processes (CSR6 ST and SR). */
+	json_object_object_add(
+		o, "state",
+		json_object_new_string((st.csr6 & 0x2002) == 0x2002 ? "ready" : "stopped"));
+	add_u64(o, "csr5", st.csr5);
+	add_u64(o, "csr6", st.csr6);
+	add_u64(o, "rx_packets", st.rx_packets);
+	add_u64(o, "tx_packets", st.tx_packets);
+	add_u64(o, "rx_bytes", st.rx_bytes);
+	add_u64(o, "tx_bytes", st.tx_bytes);
+	add_u64(o, "setup_frames", st.setup_frames);
+	add_u64(o, "interrupts_out", st.interrupts);
+	add_u64(d, "rx_missed", st.rx_missed);
+	add_u64(d, "rx_filtered", st.rx_filtered);
+	add_u64(d, "rx_stopped", st.rx_stopped);
+	add_u64(d, "rx_truncated", st.rx_truncated);
+	add_u64(d, "spoofed", st.tx_spoofed);
+	add_u64(d, "tx_link_down", st.tx_link_down);
+	add_u64(d, "tx_error", st.tx_backend_errors);
+	add_u64(d, "bus_errors", st.bus_errors);
+	add_u64(d, "ring_errors", st.ring_errors);
+	add_u64(d, "guest_errors", st.guest_errors);
+	json_object_object_add(o, "drops", d);
+	return o;
 }
 
 static struct json_object *adapter_json(const struct adapter *a)
@@ -312,7 +496,9 @@ struct json_object *network_status_json(struct network *net)
 	pthread_mutex_lock(&net->lock);
 	for (i = 0; i < NET_MAX_ADAPTERS; i++)
 		if (net->adapters[i])
-			json_object_array_add(arr, adapter_json(net->adapters[i]));
+			json_object_array_add(arr, net->adapters[i]->legacy
+							   ? legacy_json(net->adapters[i])
+							   : adapter_json(net->adapters[i]));
 	pthread_mutex_unlock(&net->lock);
 	return arr;
 }

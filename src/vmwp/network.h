@@ -11,17 +11,35 @@
 #include <json-c/json.h>
 
 #include "base/compiler.h"
+#include "boot/aml.h"
+#include "emu/pci_host.h"
 #include "vid/guest_memory.h"
+#include "vid/partition.h"
 #include "vmbus/vmbus.h"
 #include "vmwp/nic_config.h"
 
 struct network;
 
-/* Creates the adapters of nics (their fds are the worker's: duplicated here). */
+/*
+ * Creates the synthetic adapters of nics (their fds are the worker's: duplicated
+ * here); the legacy ones (nic->legacy) wait for network_attach_legacy().
+ */
 int network_new(struct vmbus_server *server, struct guest_memory *mem, unsigned vcpus,
 		const struct nic_config *nics, unsigned n, struct network **ret, char *err,
 		size_t errlen) must_check;
 struct network *network_free(struct network *net);
+
+/*
+ * Generation 1: plugs the legacy adapters of nics (DEC 21140A, emu/dec21140/) into
+ * the PCI bus, at 00:0a.0 onwards, each on its own PCI interrupt line (GSI 16 on).
+ * Call once, after the PCI host exists; network_detach_legacy() before it goes.
+ */
+int network_attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
+			  const struct nic_config *nics, unsigned n, char *err,
+			  size_t errlen) must_check;
+void network_detach_legacy(struct network *net);
+/* The ACPI _PRT entries of the legacy adapters (a DSDT contributor; NULL opaque: none). */
+void network_legacy_dsdt(struct aml *aml, void *opaque);
 
 /*
  * Hot add of nic (its fds: prepared TAP queues, owned by the network from
@@ -29,7 +47,7 @@ struct network *network_free(struct network *net);
  * -errno with a message in err (-EEXIST id or MAC taken, -ENOSPC).
  */
 int network_add(struct network *net, struct nic_config *nic, char *err, size_t errlen) must_check;
-/* Hot remove: the channel is rescinded. -ENOENT. Any thread. */
+/* Hot remove: the channel is rescinded. -ENOENT; -EPERM for a legacy adapter. Any thread. */
 int network_remove(struct network *net, const char *id) must_check;
 /* Cable and port settings; a NULL pointer leaves that setting. -ENOENT. Any thread. */
 int network_set(struct network *net, const char *id, const bool *connected,

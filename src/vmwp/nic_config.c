@@ -106,6 +106,8 @@ static int nic_option(struct nic_config *n, const char *key, const char *val)
 		return parse_onoff(val, &n->mac_spoofing);
 	if (!strcmp(key, "connected"))
 		return parse_onoff(val, &n->connected);
+	if (!strcmp(key, "legacy"))
+		return parse_onoff(val, &n->legacy);
 	return -ENOENT;
 }
 
@@ -122,6 +124,11 @@ static int finish(struct nic_config *n, const char *what, char *err, size_t errl
 	}
 	if (!n->queues)
 		n->queues = n->nfds ? n->nfds : 1;
+	if (n->legacy && n->queues != 1) {
+		snprintf(err, errlen, "%s: a legacy adapter has one queue (queues=%u)", what,
+			 n->queues);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -151,7 +158,7 @@ int nic_config_parse(const char *spec, struct nic_config *ret, char *err, size_t
 			snprintf(err, errlen,
 				 r == -ENOENT
 					 ? "--nic '%s': unknown option '%s' (tap, fd, mac, id, "
-					   "queues, mac-spoofing, connected)"
+					   "queues, mac-spoofing, connected, legacy)"
 					 : "--nic '%s': bad value for '%s'",
 				 spec, opt);
 			goto bad;
@@ -194,6 +201,8 @@ int nic_config_from_json(struct json_object *o, struct nic_config *ret, char *er
 			n.mac_spoofing = json_object_get_boolean(v), r = 0;
 		else if (!strcmp(key, "connected") && t == json_type_boolean)
 			n.connected = json_object_get_boolean(v), r = 0;
+		else if (!strcmp(key, "legacy") && t == json_type_boolean)
+			n.legacy = json_object_get_boolean(v), r = 0;
 		else if (!strcmp(key, "queues") && t == json_type_int && i >= 1 &&
 			 i <= NIC_MAX_QUEUES)
 			n.queues = (unsigned)i, r = 0;

@@ -1,10 +1,13 @@
 /*
  * The worker's network adapters as configured (docs/network.md):
  *   --nic tap=NAME[,mac=MAC][,id=ID][,queues=N][,mac-spoofing=on|off][,connected=on|off]
- *   --nic fd=N[:N2:...],mac=MAC,id=ID[,mac-spoofing=on|off][,connected=on|off]
+ *         [,legacy=on]
+ *   --nic fd=N[:N2:...],mac=MAC,id=ID[,mac-spoofing=on|off][,connected=on|off][,legacy=on]
  * (repeatable) and the JSON "nics" array
  *   [{"id": ..., "tap": "NAME" | "fds": [N, ...], "mac": "00:15:5d:..",
- *     "mac_spoofing": false, "connected": true, "queues": 1}].
+ *     "mac_spoofing": false, "connected": true, "queues": 1, "legacy": false}].
+ * legacy=on makes the adapter the emulated DEC 21140A on PCI (generation 1
+ * only, one queue) instead of a synthetic one over VMBus.
  * A TAP name is opened (or created) by the worker before its jail; fds are
  * TAP queues the service opened and the worker inherited.
  */
@@ -32,6 +35,7 @@ struct nic_config {
 	bool has_mac;
 	bool mac_spoofing;
 	bool connected; /* default true */
+	bool legacy;	/* the emulated DEC 21140A (docs/generation1.md), not netvsp */
 };
 
 /* "tap=NAME,..." or "fd=N:N2,...". -EINVAL with a message in err. */

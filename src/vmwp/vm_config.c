@@ -299,7 +299,8 @@ void vm_config_usage(FILE *out)
 	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
 	      "                        detected from the contents) on synthetic SCSI controller N\n"
 	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
-	      "      --nic tap=NAME[,mac=MAC][,id=ID][,queues=N][,mac-spoofing=on|off]\n"
+	      "      --nic "
+	      "tap=NAME[,mac=MAC][,id=ID][,queues=N][,mac-spoofing=on|off][,legacy=on]\n"
 	      "            [,connected=on|off]  a synthetic network adapter on TAP NAME (attached\n"
 	      "                        to, or created); or fd=N[:N2...],mac=MAC,id=ID: inherited\n"
 	      "                        TAP queue fds (docs/network.md); repeatable\n"
@@ -776,6 +777,22 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 			 "(add --generation 1)",
 			 cfg->dvd.path);
 		return -EINVAL;
+	}
+	for (unsigned i = 0, legacy = 0; i < cfg->nnics; i++) {
+		if (!cfg->nics[i].legacy)
+			continue;
+		if (cfg->generation != 1) {
+			snprintf(err, errlen,
+				 "nic %s: a legacy network adapter (DEC 21140A) is a PCI device of "
+				 "generation 1 VMs (add --generation 1, or drop legacy=on for a "
+				 "synthetic adapter)",
+				 cfg->nics[i].tap ? cfg->nics[i].tap : cfg->nics[i].id);
+			return -EINVAL;
+		}
+		if (++legacy > 4) {
+			snprintf(err, errlen, "nic: at most 4 legacy network adapters");
+			return -EINVAL;
+		}
 	}
 	if ((cfg->vnc_path || cfg->vnc_tcp || cfg->vnc_tcp_fd >= 0) && cfg->no_video) {
 		snprintf(err, errlen, "vnc: the VM has no video (--no-video): nothing to show");

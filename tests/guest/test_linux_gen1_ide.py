@@ -6,11 +6,9 @@ disk read-write, and reads an ISO 9660 image from the ATAPI CD-ROM.
 The command line asks for the guest's VMBus driver to be kept from
 starting (initcall_blacklist=hv_acpi_init: drivers/hv/vmbus_drv.c's init)
 and for ata_piix.prefer_ms_hyperv=0, as a guest without integration
-components behaves. The kit kernel has no CONFIG_KALLSYMS, which
-initcall_blacklist needs ("initcall_blacklist requires CONFIG_KALLSYMS"),
-so VMBus still starts today; it does not matter here, because the worker
-offers the IDE disk on IDE only (nothing over storvsp yet), so ata_piix
-owns it either way. The worker runs with --generation 1: the kit's root
+components behaves (initcall_blacklist matches by name: the kit kernel
+has CONFIG_KALLSYMS for it). The worker offers the IDE disk on IDE only
+(nothing over storvsp yet), so ata_piix owns it either way. The worker runs with --generation 1: the kit's root
 disk (tools/guest-kit/build-rootdisk.sh, raw) is on IDE 0:0 and an ISO made
 by genisoimage (volume label PARVIS_GEN1_ISO) on IDE 1:0 (--dvd).
 

@@ -81,6 +81,10 @@ bad(['--config', path('disks2.json', b'{"disks": [{"readonly": true}]}'), '--ker
 # Network adapters (docs/network.md): refused before anything runs.
 bad(['--kernel', tiny, '--nic', 'tap=t0,bogus=1'], '--nic unknown option', '--nic', 'bogus')
 bad(['--kernel', tiny, '--nic', 'mac=00:15:5d:00:00:01'], '--nic without tap or fd', '--nic', 'tap')
+bad(['--kernel', tiny, '--nic', 'tap=t0,legacy=on'], '--nic legacy=on without generation 1',
+    'legacy network adapter', 'generation 1')
+bad(['--kernel', tiny, '--generation', '1', '--nic', 'tap=t0,legacy=on,queues=2'],
+    '--nic legacy=on with two queues', 'one queue')
 bad(['--kernel', tiny, '--nic', 'tap=t0,mac=01:15:5d:00:00:01'], '--nic multicast MAC', '--nic', 'mac')
 bad(['--kernel', tiny, '--nic', 'fd=9'], '--nic fd= without mac and id', 'mac=', 'id=')
 bad(['--kernel', tiny, '--nic', 'fd=0,mac=00:15:5d:00:00:01,id=a'], '--nic fd below 3', '--nic', 'fd')
