@@ -77,7 +77,9 @@ int disk_image_merge(const char *child, disk_progress_fn progress, void *opaque,
  * over the child's path, so that the child's own children (which name it by path and by that
  * GUID) open on the merged file. Until the rename the child still opens on its parent and shows
  * the same data (the parent keeps its DataWriteGuid while the blocks are copied): an
- * interrupted merge can be run again. The parent's old path is gone afterwards.
+ * interrupted merge can be run again. *cancel (if not NULL) becoming non-zero stops it between
+ * blocks with -ECANCELED, the parent closed cleanly. The parent's old path is gone afterwards.
  */
-int disk_image_merge_replace(const char *child, disk_progress_fn progress, void *opaque, char *err,
+int disk_image_merge_replace(const char *child, const volatile int *cancel,
+			     disk_progress_fn progress, void *opaque, char *err,
 			     size_t err_size) must_check;

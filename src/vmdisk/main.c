@@ -12,6 +12,7 @@
  * merge can run again); once the copy is done the merge finishes whatever comes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@
 #include "disk/disk_tool.h"
 #include "disk/vhdx.h"
 
-static volatile sig_atomic_t cancelled;
+static volatile int cancelled; /* int: what disk_image_merge_replace polls */
 
 static void on_term(int sig)
 {
@@ -107,9 +108,6 @@ static void merge_progress(void *opaque, uint64_t done, uint64_t total)
 	struct json_object *o;
 	int pct = total ? (int)(done * 100 / total) : 100;
 
-	/* Called between block copies only: stopping here leaves a merge that can run again. */
-	if (cancelled)
-		_exit(3);
 	if (pct == m->last)
 		return;
 	m->last = pct;
@@ -119,13 +117,63 @@ static void merge_progress(void *opaque, uint64_t done, uint64_t total)
 	print_line(o);
 }
 
+/*
+ * A parent whose log needs replay (a merge killed before it closed the parent) is replayed
+ * first: opened read-write once and closed. The replay writes what the log holds and clears
+ * LogGuid; the parent keeps its DataWriteGuid, so the child still matches it.
+ */
+static int replay_parent(const char *child, char *err, size_t errlen)
+{
+	struct disk_parent_locator loc;
+	struct disk_image_info *info = NULL;
+	char path[8192], dir[4096], *slash, *c;
+	struct disk *d;
+	int fd = open(child, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return 0; /* the merge names the problem */
+	r = disk_read_parent_locator(child, fd, &loc, err, errlen);
+	close(fd);
+	if (r < 0 || !loc.differencing || !loc.relative_path) {
+		if (r == 0)
+			disk_parent_locator_fini(&loc);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", child);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	/* Windows separators (MS-VHDX 2.6.2.6.3), relative to the child's directory. */
+	for (c = loc.relative_path; *c; c++)
+		if (*c == '\\')
+			*c = '/';
+	snprintf(path, sizeof(path), "%s/%s", dir, loc.relative_path);
+	disk_parent_locator_fini(&loc);
+	if (disk_image_inspect(path, &info, err, errlen) < 0 || !info->log_needs_replay) {
+		disk_image_info_free(info);
+		err[0] = '\0';
+		return 0;
+	}
+	disk_image_info_free(info);
+	r = disk_open(path, 0, &d, err, errlen);
+	if (r < 0)
+		return r;
+	disk_close(d);
+	return 0;
+}
+
 static int op_merge(char **argv)
 {
 	struct merge_progress m = {.last = -1};
 	char err[512] = "";
 	int r;
 
-	r = disk_image_merge_replace(argv[0], merge_progress, &m, err, sizeof(err));
+	r = replay_parent(argv[0], err, sizeof(err));
+	if (r == 0)
+		r = disk_image_merge_replace(argv[0], &cancelled, merge_progress, &m, err,
+					     sizeof(err));
 	/* From here on (header and rename), nothing stops it. */
 	signal(SIGTERM, SIG_IGN);
 	if (r < 0)
@@ -149,8 +197,13 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_term};
 	size_t i;
 
+	sigset_t term;
+
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &term, NULL);
 	signal(SIGINT, SIG_IGN); /* the service decides: a ^C of its terminal is not ours */
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 0; argc >= 2 && i < sizeof(ops) / sizeof(ops[0]); i++)

@@ -156,6 +156,8 @@ int snap_vmdisk(struct service *svc, struct vm *vm, const char *const *args, str
 {
 	char prog[PATH_MAX], *argv[8], *last;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
 	struct json_object *o, *e;
 	int out[2], status = 0, r, i;
 	pid_t pid;
@@ -170,12 +172,20 @@ int snap_vmdisk(struct service *svc, struct vm *vm, const char *const *args, str
 		api_error_set(err, API_ERR_HOST, "cannot run %s: %s", prog, strerror(errno));
 		return -errno;
 	}
+	/* The service's threads block signals its signal thread takes: the helper must not. */
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	r = strchr(prog, '/') ? posix_spawn(&pid, prog, &fa, NULL, argv, environ)
-			      : posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
+	r = strchr(prog, '/') ? posix_spawn(&pid, prog, &fa, &attr, argv, environ)
+			      : posix_spawnp(&pid, prog, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
 	close(out[1]);
 	if (r != 0) {
 		close(out[0]);

@@ -11,12 +11,14 @@
 
 #include "disk/disk.h"
 
+#define CHUNK (1ull << 20)
+
 int main(int argc, char **argv)
 {
 	char err[512] = "";
 	struct disk *d;
-	unsigned long long off, len, i;
-	int byte, r, write;
+	unsigned long long off, len, i, pos, n;
+	int byte, r = 0, write;
 	unsigned char *buf;
 
 	if (argc != 6 || (strcmp(argv[1], "write") && strcmp(argv[1], "expect"))) {
@@ -27,7 +29,7 @@ int main(int argc, char **argv)
 	off = strtoull(argv[3], NULL, 0);
 	len = strtoull(argv[4], NULL, 0);
 	byte = (int)strtol(argv[5], NULL, 0);
-	buf = malloc(len ? len : 1);
+	buf = malloc(CHUNK);
 	if (!buf)
 		return 2;
 	r = disk_open(argv[2], write ? 0 : DISK_OPEN_READ_ONLY, &d, err, sizeof(err));
@@ -35,20 +37,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "disk-io: %s\n", err);
 		return 1;
 	}
-	if (write) {
-		memset(buf, byte, len);
-		r = disk_write(d, off, buf, len);
-		if (r == 0)
-			r = disk_flush(d);
-	} else {
-		r = disk_read(d, off, buf, len);
-		for (i = 0; r == 0 && i < len; i++)
+	memset(buf, byte, CHUNK);
+	for (pos = 0; r == 0 && pos < len; pos += n) {
+		n = len - pos < CHUNK ? len - pos : CHUNK;
+		if (write) {
+			r = disk_write(d, off + pos, buf, n);
+			continue;
+		}
+		r = disk_read(d, off + pos, buf, n);
+		for (i = 0; r == 0 && i < n; i++)
 			if (buf[i] != byte) {
 				fprintf(stderr, "disk-io: %s: byte 0x%02x at %llu, not 0x%02x\n",
-					argv[2], buf[i], off + i, byte);
+					argv[2], buf[i], off + pos + i, byte);
 				r = 1;
 			}
 	}
+	if (write && r == 0)
+		r = disk_flush(d);
 	if (r < 0)
 		fprintf(stderr, "disk-io: %s: %s\n", argv[2], strerror(-r));
 	disk_close(d);

@@ -226,10 +226,10 @@ static int take_child_place(struct vhdx *p, const struct guid *child_data, const
 int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t), void *opaque,
 		    char *err, size_t err_size)
 {
-	return vhdx_tool_merge_ex(child, false, progress, opaque, err, err_size);
+	return vhdx_tool_merge_ex(child, false, NULL, progress, opaque, err, err_size);
 }
 
-int vhdx_tool_merge_ex(const char *child, bool replace,
+int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *cancel,
 		       void (*progress)(void *, uint64_t, uint64_t), void *opaque, char *err,
 		       size_t err_size)
 {
@@ -320,6 +320,12 @@ int vhdx_tool_merge_ex(const char *child, bool replace,
 		}
 		if (progress)
 			progress(opaque, base + len, c->size);
+		if (cancel && *cancel) {
+			/* The parent is closed cleanly below: the child still shows the same data.
+			 */
+			r = disk_error(err, err_size, -ECANCELED, "%s: merge cancelled", child);
+			goto out;
+		}
 	}
 	r = disk_flush(parent);
 	if (r < 0) {
