@@ -3,7 +3,8 @@
  * order: memory, virtual processors and their model, whether the synthetic
  * video (with keyboard and mouse) exists, each disk's SCSI controller,
  * LUN as configured and read-only flag, and each network adapter's id,
- * MAC, queue count and whether MAC spoofing is allowed. A version line
+ * MAC, queue count and whether MAC spoofing is allowed; generation 1 and
+ * its DVD drive, listed only when present. A version line
  * first: a later build that adds hardware starts a new version.
  */
 #include "vmwp/config_digest.h"
@@ -27,6 +28,11 @@ char *config_hardware_text(const struct vm_config *cfg)
 	fprintf(f, "%s\nmemory=%llu\ncpus=%u\ncpu-model=%s\nvideo=%d\n", CONFIG_TEXT_VERSION,
 		(unsigned long long)cfg->memory_bytes, cfg->cpus,
 		cfg->cpu_model ? cfg->cpu_model : "host", !cfg->no_video);
+	/* Only when not the default: generation 2 texts (and digests) stay as they were. */
+	if (cfg->generation != 2)
+		fprintf(f, "generation=%u\n", cfg->generation);
+	if (cfg->has_dvd)
+		fputs("dvd=ide 1:0\n", f);
 	for (i = 0; i < cfg->ndisks; i++)
 		fprintf(f, "disk%u=controller %u lun %d%s\n", i, cfg->disks[i].controller,
 			cfg->disks[i].lun, cfg->disks[i].read_only ? " readonly" : "");

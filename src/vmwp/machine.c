@@ -6,6 +6,7 @@
  * below, and freed in reverse.
  */
 #include "vmwp/machine.h"
+#include "vmwp/machine_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,24 +34,6 @@
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
 #include "vmwp/vmconnect.h"
-
-struct machine {
-	struct partition *partition;
-	struct hv *hv;
-	struct vmbus_host *vmbus; /* VMBus and the integration services */
-	struct storage *storage;  /* synthetic SCSI controllers and their disks */
-	struct network *network;  /* synthetic network adapters */
-	struct console *com1_console, *com2_console;
-	struct uart16550 *com1, *com2;
-	struct i8042 *kbc;
-	struct cmos_rtc *rtc;
-	struct pci_host *pci;
-	struct acpi_pm *pm;
-	struct post_port *post;
-	struct vmconnect *vmconnect; /* screen, keyboard, mouse; NULL with --no-video */
-	struct piix4 *piix4;	     /* generation 1: the IDE controller; NULL for generation 2 */
-	struct disk *ide_disks[2];   /* references on IDE 0:0 (the first disk) and 1:0 (--dvd) */
-};
 
 /* Boot files larger than this are not boot files (a guest gets at most its RAM). */
 #define BOOT_FILE_MAX (4 * GiB)
@@ -347,9 +330,9 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	return r;
 }
 
-int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
-		struct console *com2, struct rfb_server *screen, struct machine **ret,
-		bool *config_error, char *err, size_t errlen)
+int machine_build(const struct vm_config *cfg, struct boot_files *files, bool boot,
+		  struct console *com1, struct console *com2, struct rfb_server *screen,
+		  struct machine **ret, bool *config_error, char *err, size_t errlen)
 {
 	struct partition_config pcfg = {
 		.memory_bytes = cfg->memory_bytes,
@@ -405,7 +388,8 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 			snprintf(err, errlen, "console devices (video, keyboard, mouse): %s",
 				 strerror(-r));
 	}
-	if (r == 0)
+	/* A restored machine gets RAM and registers from the saved state (machine_state.c). */
+	if (r == 0 && boot)
 		r = load_guest(m, cfg, files, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -414,6 +398,13 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 fail:
 	machine_free(m);
 	return r;
+}
+
+int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
+		struct console *com2, struct rfb_server *screen, struct machine **ret,
+		bool *config_error, char *err, size_t errlen)
+{
+	return machine_build(cfg, files, true, com1, com2, screen, ret, config_error, err, errlen);
 }
 
 struct machine *machine_free(struct machine *m)

@@ -26,12 +26,15 @@
 #include "base/log.h"
 #include "cpu/cpu_report.h"
 #include "net/tap.h"
+#include "state/state.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
 #include "vmwp/machine.h"
 #include "vmwp/rfb_server.h"
+#include "vmwp/machine_state.h"
 #include "vmwp/sandbox.h"
+#include "vmwp/saved_state.h"
 #include "vmwp/vmconnect.h"
 #include "vmwp/vm_config.h"
 #include "vmwp/vmbus_status.h"
@@ -63,8 +66,9 @@ struct worker {
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
-	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
-	struct rfb_server *screen;    /* --vnc / --vnc-tcp console server, or NULL */
+	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
+	struct rfb_server *screen;	/* --vnc / --vnc-tcp console server, or NULL */
+	struct saved_state_files state; /* --restore, --state-dir, and whether "save" ended it */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -246,6 +250,28 @@ static void log_cpu_refusals(const struct cpu_model *m)
 		       m->refused[i].index, (unsigned long long)m->refused[i].value);
 }
 
+/*
+ * The next machine: the first one from --restore's saved state (then let go: a reboot of the
+ * restored guest boots its kernel), every other one booted.
+ */
+static int new_machine(struct worker *w, struct machine **m, bool *config_error, char *err,
+		       size_t errlen)
+{
+	int r;
+
+	if (!w->state.restore)
+		return machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, m, config_error,
+				   err, errlen);
+	r = machine_restore_new(&w->cfg, &w->files, w->state.restore, w->com1, w->com2, w->screen,
+				m, config_error, err, errlen);
+	w->state.restore = state_reader_free(w->state.restore);
+	if (r == 0)
+		pv_log(LOG_INFO, "restored from %s", w->cfg.restore_path);
+	else
+		*config_error = false; /* a file that does not fit: exit 2 (docs/saved-state.md) */
+	return r;
+}
+
 /* Runs machines until the guest powers off (or fails); returns the exit status. */
 static enum exit_status worker_run(struct worker *w)
 {
@@ -260,8 +286,7 @@ static enum exit_status worker_run(struct worker *w)
 		char err[512];
 		int r;
 
-		r = machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, &m, &config_error,
-				err, sizeof(err));
+		r = new_machine(w, &m, &config_error, err, sizeof(err));
 		if (r < 0) {
 			pv_log(LOG_ERR, "%s", err);
 			exit_stats_fini(&stats);
@@ -318,7 +343,14 @@ static enum exit_status worker_run(struct worker *w)
 			       w->cfg.no_reboot ? "--no-reboot" : "a shutdown was requested");
 			break;
 		case PARTITION_STOP_POWER_OFF: pv_log(LOG_INFO, "the guest powered off"); break;
-		case PARTITION_STOP_REQUESTED: pv_log(LOG_INFO, "the VM was turned off"); break;
+		case PARTITION_STOP_REQUESTED:
+			if (w->state.saved) {
+				pv_log(LOG_INFO, "saved: the VM no longer runs");
+				why = PARTITION_STOP_POWER_OFF; /* exit 0 */
+				break;
+			}
+			pv_log(LOG_INFO, "the VM was turned off");
+			break;
 		default:
 			pv_log(LOG_ERR, "the VM stopped: %s\n%s", partition_stop_reason_name(why),
 			       partition_stop_detail(p));
@@ -652,6 +684,26 @@ static void control_nic(struct worker *w, const char *cmd, struct json_object *r
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 }
 
+/* save (docs/control.md), under w->lock: on success the machine stops and the worker ends. */
+static void control_save(struct worker *w, struct json_object *req, const int *fds, unsigned nfds,
+			 struct json_object *resp)
+{
+	if (!w->machine || w->state.saved) {
+		control_error(resp, w->state.saved ? "the VM is saved already"
+						   : "the VM is between boots");
+		return;
+	}
+	if (w->shutdown_requested) {
+		control_error(resp, "the VM is shutting down");
+		return;
+	}
+	saved_state_control_save(&w->state, w->machine, &w->cfg, w->paused, req, fds, nfds, resp);
+	if (w->state.saved) {
+		w->shutdown_requested = true;
+		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+	}
+}
+
 /* The control socket's commands (docs/control.md); runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
 					   unsigned nfds)
@@ -674,12 +726,16 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 	if (!strcmp(cmd, "status")) {
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 		json_object_object_add(resp, "state",
-				       json_object_new_string(!w->machine ? "stopped"
+				       json_object_new_string(w->state.saved ? "saved"
+							      : !w->machine  ? "stopped"
 							      : w->shutdown_requested
 								      ? "shutting-down"
 							      : w->paused ? "paused"
 									  : "running"));
 		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
+		if (w->cfg.restore_path)
+			json_object_object_add(resp, "restored_from",
+					       json_object_new_string(w->cfg.restore_path));
 		add_status_times(w, resp);
 		json_object_object_add(
 			resp, "vmbus",
@@ -763,6 +819,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
 			json_object_object_add(resp, "paused", json_object_new_boolean(w->paused));
 		}
+	} else if (!strcmp(cmd, "save")) {
+		control_save(w, req, fds, nfds, resp);
 	} else if (!strcmp(cmd, "turn-off")) {
 		w->shutdown_requested = true;
 		if (w->machine)
@@ -1080,7 +1138,8 @@ int main(int argc, char **argv)
 			   .files = {.kernel_fd = -1, .initrd_fd = -1},
 			   .exit_status_fd = -1,
 			   .stats_fd = -1,
-			   .proc_status_fd = -1};
+			   .proc_status_fd = -1,
+			   .state = SAVED_STATE_FILES_INIT};
 	enum exit_status status;
 	char err[512];
 	int r;
@@ -1113,6 +1172,11 @@ int main(int argc, char **argv)
 		r = boot_files_load(&w.cfg, &w.files, err, sizeof(err));
 	if (r == 0)
 		r = open_disks(&w.cfg, err, sizeof(err));
+	if (r == 0 && saved_state_open(&w.cfg, &w.state, err, sizeof(err)) < 0) {
+		pv_log(LOG_ERR, "%s", err);
+		status = EXIT_HOST_ERROR; /* a file that is no saved state: as a mismatch */
+		goto out;
+	}
 	if (r == 0 && w.cfg.exit_stats_path) {
 		r = exit_stats_open(w.cfg.exit_stats_path, &w.stats_fd, &w.proc_status_fd);
 		if (r < 0)
@@ -1179,6 +1243,7 @@ out:
 	console_free(w.com2);
 	boot_files_release(&w.files);
 	close_disks(&w.cfg);
+	saved_state_close(&w.state);
 	if (w.stats_fd >= 0)
 		close(w.stats_fd);
 	if (w.proc_status_fd >= 0)

@@ -476,6 +476,24 @@ static const int read_only_fs[] = {
 	SCMP_SYS(truncate),
 };
 
+/*
+ * A saved state (control "save", saved_state.c) is written as NAME.tmp in the directory the
+ * worker holds open, renamed to NAME, and removed if the save fails: renameat and unlinkat on
+ * the process's threads (the root stays read-only, so they reach only that directory). Not on
+ * vCPU threads, which keep the EROFS answer.
+ */
+static const int state_dir_fs[] = {SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlinkat)};
+
+static bool is_state_dir_call(int nr)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(state_dir_fs) / sizeof(state_dir_fs[0]); i++)
+		if (state_dir_fs[i] == nr)
+			return true;
+	return false;
+}
+
 /* A parser of a file the service hands over (--disk-parent): it reads, allocates, prints. */
 static const int parser_syscalls[] = {
 	SCMP_SYS(read),		SCMP_SYS(pread64),	 SCMP_SYS(readv),     SCMP_SYS(preadv),
@@ -504,7 +522,11 @@ static int build_filter(const int *calls, size_t n, bool vcpu, bool tsync, scmp_
 	/* The root is read-only and empty: the worker's clean-up (removing its sockets) gets the
 	 * error the file system would give, not a kill. */
 	for (i = 0; r == 0 && i < sizeof(read_only_fs) / sizeof(read_only_fs[0]); i++)
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EROFS), read_only_fs[i], 0);
+		r = seccomp_rule_add(ctx,
+				     !vcpu && is_state_dir_call(read_only_fs[i])
+					     ? SCMP_ACT_ALLOW
+					     : SCMP_ACT_ERRNO(EROFS),
+				     read_only_fs[i], 0);
 	/* Comparisons spelled out: SCMP_A0/SCMP_A1 leave datum_b to C's zeroing, which clang's
 	 * -Wmissing-field-initializers refuses. */
 	if (r == 0 && !vcpu) {

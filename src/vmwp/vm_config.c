@@ -50,6 +50,8 @@ void vm_config_fini(struct vm_config *cfg)
 	free(cfg->vnc_path);
 	free(cfg->vnc_tcp);
 	free(cfg->vnc_password_file);
+	free(cfg->restore_path);
+	free(cfg->state_dir);
 	for (unsigned i = 0; i < cfg->ndisks; i++)
 		disk_config_fini(&cfg->disks[i]);
 	for (unsigned i = 0; i < cfg->nnics; i++)
@@ -144,6 +146,8 @@ enum {
 	OPT_VNC_PASSWORD_FILE,
 	OPT_GENERATION,
 	OPT_DVD,
+	OPT_RESTORE,
+	OPT_STATE_DIR,
 };
 
 static int set_generation(struct vm_config *cfg, long long n, char *err, size_t errlen)
@@ -207,6 +211,8 @@ static const struct option long_options[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"generation", required_argument, NULL, OPT_GENERATION},
 	{"dvd", required_argument, NULL, OPT_DVD},
+	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
@@ -301,6 +307,10 @@ void vm_config_usage(FILE *out)
 	      "      --generation 1|2  1: add the PIIX4 IDE controller; the first --disk goes on\n"
 	      "                        IDE 0:0 (default 2: synthetic devices only)\n"
 	      "      --dvd FILE        an ISO image as the ATAPI CD-ROM on IDE 1:0 (generation 1)\n"
+	      "      --restore FILE    resume the guest from a saved state (control \"save\")\n"
+	      "                        instead of booting it; the configuration must match\n"
+	      "      --state-dir DIR   where the control command \"save\" may write (a jailed\n"
+	      "                        worker saves only there)\n"
 	      "      --vnc PATH        the screen over RFB (VNC) on a Unix socket, no password\n"
 	      "      --vnc-tcp [HOST:]PORT  RFB on TCP (default host 127.0.0.1), with VNC\n"
 	      "                        authentication: needs --vnc-password-file\n"
@@ -393,6 +403,8 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			break;
 		}
 		case OPT_DVD: r = set_dvd(cfg, optarg); break;
+		case OPT_RESTORE: r = set_string(&cfg->restore_path, optarg); break;
+		case OPT_STATE_DIR: r = set_string(&cfg->state_dir, optarg); break;
 		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
 		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
 		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
@@ -526,6 +538,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto bad_value;
 		cfg->no_video = !json_object_get_boolean(v);
 		return 0;
+	}
+	if (!strcmp(key, "restore") || !strcmp(key, "state-dir")) {
+		if (!s)
+			goto want_string;
+		return set_string(key[0] == 'r' ? &cfg->restore_path : &cfg->state_dir, s);
 	}
 	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
 		if (!s)

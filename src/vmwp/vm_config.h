@@ -93,6 +93,14 @@ struct vm_config {
 	unsigned generation;
 	struct disk_config dvd;
 	bool has_dvd;
+	/*
+	 * "restore" / --restore FILE: resume the guest from this saved state instead of booting
+	 * it (docs/saved-state.md); the file must match this configuration. "state-dir" /
+	 * --state-dir DIR: where the control command "save" may write (opened at start, so that
+	 * a jailed worker, which reaches no path, can save into it).
+	 */
+	char *restore_path;
+	char *state_dir;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */

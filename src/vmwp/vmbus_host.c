@@ -2,6 +2,7 @@
 #include "vmwp/vmbus_host.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "hvdef/tlfs_hypercall.h"
@@ -16,6 +17,8 @@ struct vmbus_host {
 	struct ic_timesync *timesync;
 	struct ic_kvp *kvp;
 	bool registered;
+	/* Messages and signals the guest sent to VMBus (vmbus_host_guest_contacted). */
+	atomic_uint_fast64_t guest_posts;
 };
 
 static int post_message(void *opaque, unsigned vp, unsigned sint, uint32_t type,
@@ -54,6 +57,7 @@ static uint16_t on_message_1(void *opaque, unsigned vp, uint32_t type, const voi
 {
 	struct vmbus_host *h = opaque;
 
+	atomic_fetch_add(&h->guest_posts, 1);
 	if (type != VMBUS_SYNIC_MESSAGE_TYPE)
 		return HV_STATUS_INVALID_PARAMETER;
 	return post_status(vmbus_server_handle_message(h->server, vp, VMBUS_MESSAGE_CONNECTION_ID,
@@ -65,6 +69,7 @@ static uint16_t on_message_4(void *opaque, unsigned vp, uint32_t type, const voi
 {
 	struct vmbus_host *h = opaque;
 
+	atomic_fetch_add(&h->guest_posts, 1);
 	if (type != VMBUS_SYNIC_MESSAGE_TYPE)
 		return HV_STATUS_INVALID_PARAMETER;
 	return post_status(vmbus_server_handle_message(h->server, vp, VMBUS_MESSAGE_CONNECTION_ID_4,
@@ -75,6 +80,7 @@ static uint16_t on_event(void *opaque, unsigned vp, uint32_t connection_id, uint
 {
 	struct vmbus_host *h = opaque;
 
+	atomic_fetch_add(&h->guest_posts, 1);
 	vmbus_server_handle_signal(h->server, connection_id);
 	return HV_STATUS_SUCCESS;
 }
@@ -187,4 +193,9 @@ void vmbus_host_mmio_window(struct vmbus_host *h, uint64_t *base, uint64_t *size
 {
 	*base = h->acpi.mmio_base;
 	*size = h->acpi.mmio_size;
+}
+
+bool vmbus_host_guest_contacted(struct vmbus_host *h)
+{
+	return atomic_load(&h->guest_posts) != 0 || vmbus_server_version(h->server) != 0;
 }

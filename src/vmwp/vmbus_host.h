@@ -37,5 +37,13 @@ struct ic_shutdown *vmbus_host_shutdown(struct vmbus_host *h);
 struct ic_timesync *vmbus_host_timesync(struct vmbus_host *h);
 struct ic_kvp *vmbus_host_kvp(struct vmbus_host *h);
 
+/*
+ * Whether the guest has sent VMBus anything yet (a message or a signal, even
+ * one still queued): until then the bus has no state of the guest's and a
+ * saved state needs no section for it (the channels are made again from the
+ * configuration).
+ */
+bool vmbus_host_guest_contacted(struct vmbus_host *h);
+
 /* The VMBus MMIO window the DSDT describes (\_SB.VMOD._CRS), where the guest places VRAM. */
 void vmbus_host_mmio_window(struct vmbus_host *h, uint64_t *base, uint64_t *size);

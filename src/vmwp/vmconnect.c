@@ -88,6 +88,11 @@ struct synthvid *vmconnect_video(struct vmconnect *v)
 	return v->video;
 }
 
+struct pci_video *vmconnect_pci_video(struct vmconnect *v)
+{
+	return v->pci_video;
+}
+
 struct synthkbd *vmconnect_keyboard(struct vmconnect *v)
 {
 	return v->kbd;

@@ -34,5 +34,7 @@ struct json_object;
 struct json_object *vmconnect_status_json(struct vmconnect *v, struct rfb_server *server);
 
 struct synthvid *vmconnect_video(struct vmconnect *v);
+/* The video PCI function (its configuration space is saved state). */
+struct pci_video *vmconnect_pci_video(struct vmconnect *v);
 struct synthkbd *vmconnect_keyboard(struct vmconnect *v);
 struct synthhid *vmconnect_mouse(struct vmconnect *v);

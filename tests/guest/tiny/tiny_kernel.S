@@ -15,11 +15,22 @@
  *               whose progress is visible on its console: pause/resume tests)
  *   spin        prints "spinning", then loops forever without an exit (a VM
  *               that wants all of its vCPU: CPU-limit tests)
+ *   numbers     prints 1, 2, ... 3000 on lines of their own, a short loop
+ *               between them, then "numbers: done" and powers off (saved-state
+ *               tests: every number must appear once, in order)
+ *   fill        writes a non-zero word into every 4 KiB page of RAM above
+ *               32 MiB (the e820 map of boot_params), prints "filled", then
+ *               does what "numbers" does (the saved-state benchmark)
  */
 #define COM1 0x3F8
 #define PM1A_CNT 0x604
 #define ACPI_RESET 0x60C
 #define BP_CMD_LINE_PTR 0x228
+#define BP_E820_ENTRIES 0x1e8
+#define BP_E820_TABLE 0x2d0
+#define NUMBERS_LAST 3000
+#define NUMBERS_DELAY (1 << 12)
+#define FILL_FROM 0x2000000            /* 32 MiB: above the kernel, its stack and boot data */
 
 	.code64
 	.section .text
@@ -52,6 +63,10 @@ _start:
 	je count
 	cmp $0x6e697073, %eax          /* "spin" */
 	je spin
+	cmp $0x626d756e, %eax          /* "numb" */
+	je numbers
+	cmp $0x6c6c6966, %eax          /* "fill" */
+	je fill
 	lea unknown(%rip), %rsi
 	call puts
 	jmp poweroff
@@ -144,6 +159,69 @@ spin:
 	call puts
 5:	jmp 5b                         /* no pause: pause-loop exiting would leave the guest */
 
+/* Every e820 RAM entry (type 1), from FILL_FROM on: one non-zero qword per page. */
+fill:
+	movzbl BP_E820_ENTRIES(%r15), %ecx
+	lea BP_E820_TABLE(%r15), %rbx
+6:	test %ecx, %ecx
+	jz 9f
+	cmpl $1, 16(%rbx)
+	jne 8f
+	mov (%rbx), %rdi               /* start */
+	mov 8(%rbx), %rdx
+	add %rdi, %rdx                 /* end */
+	mov $FILL_FROM, %rax
+	cmp %rax, %rdi
+	cmovb %rax, %rdi
+	add $0xfff, %rdi
+	and $~0xfff, %rdi
+7:	cmp %rdx, %rdi
+	jae 8f
+	mov %rdi, (%rdi)               /* its own address: non-zero, different in every page */
+	add $0x1000, %rdi
+	jmp 7b
+8:	add $20, %rbx
+	dec %ecx
+	jmp 6b
+9:	lea filled(%rip), %rsi
+	call puts
+	/* fall through */
+
+/* 1..NUMBERS_LAST in decimal, one a line; R12 counts, kept in a register across the delay. */
+numbers:
+	mov $1, %r12d
+10:	mov %r12, %rax
+	call putdec
+	mov $'\n', %al
+	call putc
+	mov $NUMBERS_DELAY, %ecx
+11:	dec %ecx
+	jnz 11b
+	inc %r12d
+	cmp $NUMBERS_LAST, %r12d
+	jbe 10b
+	lea numbers_done(%rip), %rsi
+	call puts
+	jmp poweroff
+
+/* putdec: RAX (unsigned) in decimal to COM1 */
+putdec:
+	sub $32, %rsp
+	lea 31(%rsp), %rdi
+	movb $0, (%rdi)
+	mov $10, %r8
+12:	xor %edx, %edx
+	div %r8
+	add $'0', %dl
+	dec %rdi
+	mov %dl, (%rdi)
+	test %rax, %rax
+	jnz 12b
+	mov %rdi, %rsi
+	call puts
+	add $32, %rsp
+	ret
+
 hang:
 	hlt
 	jmp hang
@@ -151,7 +229,7 @@ hang:
 /*
  * PVH entry (Xen's HVM direct boot, which QEMU implements for -kernel):
  * 32-bit protected mode, paging off, EBX = struct hvm_start_info. It builds
- * page tables identity-mapping the first 1 GiB with 2 MiB pages, enters
+ * page tables identity-mapping the first 4 GiB with 2 MiB pages, enters
  * long mode, and continues at _start with a boot_params whose cmd_line_ptr
  * is the PVH command line, so both VMMs run the same code. Parvis enters at
  * _start directly, as it does for vmlinux. Only bench/vmms.py uses this.
@@ -162,13 +240,16 @@ pvh_start:
 	mov %eax, boot_params + BP_CMD_LINE_PTR
 	movl $(pdpt + 3), pml4
 	movl $(pd + 3), pdpt
+	movl $(pd + 0x1000 + 3), pdpt + 8
+	movl $(pd + 0x2000 + 3), pdpt + 16
+	movl $(pd + 0x3000 + 3), pdpt + 24
 	xor %ecx, %ecx
 5:	mov %ecx, %eax
 	shl $21, %eax
 	or $0x83, %eax                 /* present, writable, 2 MiB page */
 	mov %eax, pd(, %ecx, 8)
 	inc %ecx
-	cmp $512, %ecx
+	cmp $2048, %ecx
 	jne 5b
 	mov $pml4, %eax
 	mov %eax, %cr3
@@ -228,6 +309,8 @@ bye:	.asciz "tiny kernel: powering off\n"
 ready:	.asciz "echo: ready\n"
 idling:	.asciz "tiny kernel: idle\n"
 spinning: .asciz "tiny kernel: spinning\n"
+filled:	.asciz "filled\n"
+numbers_done: .asciz "numbers: done\n"
 unknown: .asciz "tiny kernel: unknown command, powering off\n"
 
 	.section .note.pvh, "a", @note
@@ -242,7 +325,7 @@ unknown: .asciz "tiny kernel: unknown command, powering off\n"
 	.align 4096
 pml4:	.skip 4096
 pdpt:	.skip 4096
-pd:	.skip 4096
+pd:	.skip 4 * 4096                 /* 4 GiB: the "fill" mode reaches all of a 2 GiB guest */
 boot_params:
 	.skip 4096
 	.skip 4096

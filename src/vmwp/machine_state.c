@@ -1,0 +1,411 @@
+/*
+ * A whole machine's saved state (machine_state.h; docs/saved-state.md).
+ *
+ * The file holds, in this order: "config" (the canonical hardware text of
+ * config_digest.c, so that a refusal can name what differs), KVM's
+ * sections and RAM (vid/partition_state.c), then one section per device
+ * of the table below, which is also the order of restore: the emulated
+ * devices, then hv, whose load rewrites the hypercall and reference TSC
+ * pages in the RAM restored before it.
+ */
+#include "vmwp/machine_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "emu/acpi_pm.h"
+#include "emu/cmos_rtc.h"
+#include "emu/i8042.h"
+#include "emu/pci_host.h"
+#include "emu/pci_video.h"
+#include "emu/post_port.h"
+#include "emu/uart16550.h"
+#include "hv/hv.h"
+#include "state/state.h"
+#include "vid/guest_memory.h"
+#include "vmwp/config_digest.h"
+#include "vmwp/machine_internal.h"
+#include "vmwp/vmconnect.h"
+
+_Static_assert(CONFIG_DIGEST_BYTES == STATE_CONFIG_DIGEST_BYTES, "one digest size");
+
+#define CONFIG_SECTION	       "config"
+#define CONFIG_SECTION_VERSION 1u
+#define MACHINE_SECTIONS_MAX   16u
+#define STATE_NAME_MAX	       256u /* the saved file's name; ".tmp" is added */
+
+/* The devices' typed save and load behind state_section_ops' void pointers. */
+#define SECTION_FUNCS(dev)                                                                         \
+	static int dev##_save_op(void *opaque, struct state_out *out)                              \
+	{                                                                                          \
+		return dev##_save(opaque, out);                                                    \
+	}                                                                                          \
+	static int dev##_load_op(void *opaque, uint32_t version, struct state_in *in,              \
+				 char *errbuf, size_t errlen)                                      \
+	{                                                                                          \
+		return dev##_load(opaque, version, in, errbuf, errlen);                            \
+	}
+#define SECTION_OPS(dev, section, ver)                                                             \
+	{                                                                                          \
+		.name = section, .version = ver, .save = dev##_save_op, .load = dev##_load_op      \
+	}
+
+SECTION_FUNCS(uart16550)
+SECTION_FUNCS(pci_host)
+SECTION_FUNCS(pci_video)
+SECTION_FUNCS(acpi_pm)
+SECTION_FUNCS(i8042)
+SECTION_FUNCS(cmos_rtc)
+SECTION_FUNCS(post_port)
+SECTION_FUNCS(hv)
+
+/* Section names as in docs/saved-state.md (the fuzz target loads by them). */
+static const struct state_section_ops com1_ops =
+	SECTION_OPS(uart16550, "uart.com1", UART16550_STATE_VERSION);
+static const struct state_section_ops com2_ops =
+	SECTION_OPS(uart16550, "uart.com2", UART16550_STATE_VERSION);
+static const struct state_section_ops pci_host_ops =
+	SECTION_OPS(pci_host, "pci.host", PCI_HOST_STATE_VERSION);
+static const struct state_section_ops pci_video_ops =
+	SECTION_OPS(pci_video, "pci.video", PCI_VIDEO_STATE_VERSION);
+static const struct state_section_ops acpi_pm_ops =
+	SECTION_OPS(acpi_pm, "acpi.pm", ACPI_PM_STATE_VERSION);
+static const struct state_section_ops i8042_ops = SECTION_OPS(i8042, "i8042", I8042_STATE_VERSION);
+static const struct state_section_ops cmos_rtc_ops =
+	SECTION_OPS(cmos_rtc, "cmos.rtc", CMOS_RTC_STATE_VERSION);
+static const struct state_section_ops post_ops =
+	SECTION_OPS(post_port, "post", POST_PORT_STATE_VERSION);
+static const struct state_section_ops hv_ops = SECTION_OPS(hv, "hv", HV_STATE_VERSION);
+
+struct machine_section {
+	const struct state_section_ops *ops;
+	void *dev;
+};
+
+/* The machine's sections in restore order; returns how many. */
+static unsigned machine_sections(struct machine *m, struct machine_section *t)
+{
+	unsigned n = 0;
+
+	t[n++] = (struct machine_section){&com1_ops, m->com1};
+	t[n++] = (struct machine_section){&com2_ops, m->com2};
+	t[n++] = (struct machine_section){&pci_host_ops, m->pci};
+	if (m->vmconnect)
+		t[n++] =
+			(struct machine_section){&pci_video_ops, vmconnect_pci_video(m->vmconnect)};
+	t[n++] = (struct machine_section){&acpi_pm_ops, m->pm};
+	t[n++] = (struct machine_section){&i8042_ops, m->kbc};
+	t[n++] = (struct machine_section){&cmos_rtc_ops, m->rtc};
+	t[n++] = (struct machine_section){&post_ops, m->post};
+	t[n++] = (struct machine_section){&hv_ops, m->hv};
+	return n;
+}
+
+/* What this build cannot save yet: refused by name before anything is written. */
+static int check_saveable(struct machine *m, char *err, size_t errlen)
+{
+	if (m->piix4) {
+		snprintf(err, errlen,
+			 "the IDE controller of generation 1 has no saved state in this build: "
+			 "only generation 2 VMs can be saved");
+		return -EOPNOTSUPP;
+	}
+	if (vmbus_host_guest_contacted(m->vmbus)) {
+		snprintf(err, errlen,
+			 "the guest has connected to VMBus, whose state this build cannot save "
+			 "yet: save the VM before its VMBus driver starts, or shut it down");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, char *err,
+			  size_t errlen)
+{
+	struct machine_section t[MACHINE_SECTIONS_MAX];
+	uint8_t digest[CONFIG_DIGEST_BYTES];
+	struct state_writer *w = NULL;
+	char *text = config_hardware_text(cfg);
+	unsigned i, n = machine_sections(m, t);
+	int r = text ? config_digest(cfg, digest) : -ENOMEM;
+
+	if (r == 0)
+		r = state_writer_new(fd, digest,
+				     guest_memory_ram_size(partition_memory(m->partition)), &w);
+	if (r == 0)
+		r = state_writer_section(w, CONFIG_SECTION, CONFIG_SECTION_VERSION, text,
+					 strlen(text));
+	if (r < 0)
+		snprintf(err, errlen, "cannot start the file: %s", strerror(-r));
+	if (r == 0)
+		r = partition_save_state(m->partition, w, err, errlen);
+	for (i = 0; r == 0 && i < n; i++) {
+		r = state_save_device(w, t[i].ops, t[i].dev);
+		if (r < 0)
+			snprintf(err, errlen, "cannot save section '%s': %s", t[i].ops->name,
+				 strerror(-r));
+	}
+	if (r == 0) {
+		r = state_writer_finish(w);
+		if (r < 0)
+			snprintf(err, errlen, "cannot finish the file: %s", strerror(-r));
+	}
+	state_writer_free(w);
+	free(text);
+	return r;
+}
+
+/*
+ * The directory of the file and the file's name in it: dirfd if the caller gave one (the
+ * name is path's last component), else path's directory opened here (*owned set).
+ */
+static int open_directory(int dirfd, const char *path, int *ret_fd, const char **ret_name,
+			  bool *owned, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int fd;
+
+	*owned = false;
+	if (path[0] != '/' || !slash || !slash[1] || strlen(slash + 1) >= STATE_NAME_MAX) {
+		snprintf(err, errlen, "\"path\" %s: give the absolute path of a file", path);
+		return -EINVAL;
+	}
+	*ret_name = slash + 1;
+	if (dirfd != AT_FDCWD) {
+		*ret_fd = dirfd;
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "directory %.256s: %s", dir, strerror(errno));
+		return r;
+	}
+	*ret_fd = fd;
+	*owned = true;
+	return 0;
+}
+
+int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
+		 struct machine_save_result *res, char *err, size_t errlen)
+{
+	uint64_t t0 = time_monotonic_ns();
+	char tmp[STATE_NAME_MAX + 8], why[384] = "";
+	const char *name = NULL;
+	struct stat st;
+	bool owned = false;
+	int dfd = -1, fd = -1, r;
+
+	r = check_saveable(m, err, errlen);
+	if (r < 0)
+		return r;
+	r = open_directory(dirfd, path, &dfd, &name, &owned, why, sizeof(why));
+	if (r == 0) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			r = -errno;
+			snprintf(why, sizeof(why), "cannot create %s.tmp: %s", path,
+				 strerror(errno));
+		}
+	}
+	if (r == 0)
+		r = write_sections(m, cfg, fd, why, sizeof(why));
+	if (r == 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
+		r = -errno;
+		snprintf(why, sizeof(why), "cannot rename %s.tmp to %s: %s", path, name,
+			 strerror(errno));
+	}
+	/* The rename reaches the disk with the directory (ext4 orders it, others may not). */
+	if (r == 0 && fsync(dfd) < 0 && errno != EINVAL) {
+		r = -errno;
+		snprintf(why, sizeof(why), "cannot sync the directory of %s: %s", path,
+			 strerror(errno));
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && fd >= 0 && unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
+		pv_log(LOG_WARN, "saved state: cannot remove %s.tmp: %s", path, strerror(errno));
+	if (owned)
+		close(dfd);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot save the VM to %s: %s", path,
+			 why[0] ? why : strerror(-r));
+		return r;
+	}
+	res->bytes = (uint64_t)st.st_size;
+	res->ms = (time_monotonic_ns() - t0) / 1000000;
+	return 0;
+}
+
+/* The value of key in a "key=value" line text, its length in *len; NULL if absent. */
+static const char *find_key(const char *text, size_t textlen, const char *key, size_t keylen,
+			    size_t *len)
+{
+	const char *p = text, *end = text + textlen;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end;
+
+		if ((size_t)(le - p) > keylen && p[keylen] == '=' && !memcmp(p, key, keylen)) {
+			*len = (size_t)(le - p - (ptrdiff_t)keylen - 1);
+			return p + keylen + 1;
+		}
+		p = le + 1;
+	}
+	return NULL;
+}
+
+/*
+ * The first line of a that b lacks or has with another value, as a message
+ * (a_name/b_name say whose); false if every line of a is in b.
+ */
+static bool first_difference(const char *a, size_t alen, const char *a_name, const char *b,
+			     size_t blen, const char *b_name, char *err, size_t errlen)
+{
+	const char *p = a, *end = a + alen;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl : end, *eq = memchr(p, '=', (size_t)(le - p));
+		size_t vlen, keylen;
+		const char *v;
+
+		if (eq) {
+			keylen = (size_t)(eq - p);
+			v = find_key(b, blen, p, keylen, &vlen);
+			if (!v) {
+				snprintf(err, errlen, "%s has %.*s (%.*s), %s has none", a_name,
+					 (int)keylen, p, (int)(le - eq - 1), eq + 1, b_name);
+				return true;
+			}
+			if (vlen != (size_t)(le - eq - 1) || memcmp(v, eq + 1, vlen)) {
+				snprintf(err, errlen, "%.*s differs: %s has '%.*s', %s has '%.*s'",
+					 (int)keylen, p, a_name, (int)(le - eq - 1), eq + 1, b_name,
+					 (int)vlen, v);
+				return true;
+			}
+		}
+		p = le + 1;
+	}
+	return false;
+}
+
+/* After a digest mismatch: names the hardware that differs, from the file's "config". */
+static void name_difference(struct state_reader *r, const struct vm_config *cfg, char *err,
+			    size_t errlen)
+{
+	char *ours = config_hardware_text(cfg), what[320] = "", why[64];
+	uint32_t version;
+	void *saved = NULL;
+	size_t len = 0;
+
+	if (ours &&
+	    state_reader_section(r, CONFIG_SECTION, &version, &saved, &len, why, sizeof(why)) ==
+		    0 &&
+	    (first_difference(saved, len, "the saved state", ours, strlen(ours), "this VM", what,
+			      sizeof(what)) ||
+	     first_difference(ours, strlen(ours), "this VM", saved, len, "the saved state", what,
+			      sizeof(what))))
+		snprintf(err, errlen,
+			 "the saved state was made with other hardware than this VM's: %s", what);
+	free(saved);
+	free(ours);
+}
+
+/* Every section of the file is one this machine restores: no device's state is dropped. */
+static int check_sections(struct state_reader *r, const struct machine_section *t, unsigned n,
+			  char *err, size_t errlen)
+{
+	static const char *const own[] = {CONFIG_SECTION, "kvm.irqchip", "kvm.pit",
+					  "kvm.clock",	  "ram",	 "ram.index"};
+	const char *name;
+	unsigned i, j;
+
+	for (i = 0; (name = state_reader_section_name(r, i, NULL, NULL)); i++) {
+		bool known = !strncmp(name, "vcpu.", 5); /* partition_load_state counts them */
+
+		for (j = 0; !known && j < ARRAY_SIZE(own); j++)
+			known = !strcmp(name, own[j]);
+		for (j = 0; !known && j < n; j++)
+			known = !strcmp(name, t[j].ops->name);
+		if (!known) {
+			snprintf(err, errlen,
+				 "the saved state has section '%s', which this VM has no device "
+				 "for (a newer build's file, or another configuration)",
+				 name);
+			return -ESTALE;
+		}
+	}
+	return 0;
+}
+
+static int load_sections(struct machine *m, struct state_reader *r, char *err, size_t errlen)
+{
+	struct machine_section t[MACHINE_SECTIONS_MAX];
+	unsigned i, n = machine_sections(m, t);
+	char why[384];
+	int ret;
+
+	ret = check_sections(r, t, n, err, errlen);
+	if (ret < 0)
+		return ret;
+	ret = partition_load_state(m->partition, r, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", why);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		ret = state_load_device(r, t[i].ops, t[i].dev, why, sizeof(why));
+		if (ret < 0) {
+			snprintf(err, errlen, "section '%s': %s", t[i].ops->name, why);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
+			struct state_reader *r, struct console *com1, struct console *com2,
+			struct rfb_server *screen, struct machine **ret, bool *config_error,
+			char *err, size_t errlen)
+{
+	uint8_t digest[CONFIG_DIGEST_BYTES];
+	struct machine *m;
+	int rc;
+
+	*config_error = false;
+	rc = config_digest(cfg, digest);
+	if (rc < 0) {
+		snprintf(err, errlen, "configuration digest: %s", strerror(-rc));
+		return rc;
+	}
+	rc = state_reader_match(r, digest, cfg->memory_bytes, err, errlen);
+	if (rc == -ESTALE && state_reader_info(r)->memory_bytes == cfg->memory_bytes)
+		name_difference(r, cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = load_sections(m, r, err, errlen);
+	if (rc < 0) {
+		machine_free(m);
+		return rc;
+	}
+	*ret = m;
+	return 0;
+}
