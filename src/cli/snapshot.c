@@ -1,5 +1,5 @@
 /*
- * parvis checkpoint-vm, get-vmsnapshot, restore-vmsnapshot, remove-vmsnapshot, export-vm,
+ * parvis save-vm, checkpoint-vm, get-vmsnapshot, restore-vmsnapshot, remove-vmsnapshot, export-vm,
  * import-vm (docs/checkpoints.md). Long calls (a merge, a copy) ask the service for progress
  * lines, shown on a terminal (or with --progress); ^C closes the connection, which cancels the
  * work in the service and leaves the VM as it was.
@@ -36,10 +36,14 @@ struct snap_verb {
 };
 
 static const struct snap_verb verbs[] = {
+	{"save-vm", 1, "json", "save-vm NAME [--json]",
+	 "Saves a running VM's memory and devices and ends its worker: the VM is Saved; start-vm "
+	 "resumes it, stop-vm --turn-off discards the saved state."},
 	{"checkpoint-vm", 1, "snapshot-name,json",
 	 "checkpoint-vm NAME [--snapshot-name N] [--json]",
-	 "A standard checkpoint of a VM that is Off: its configuration, and a differencing child "
-	 "for every read-write disk (which must be VHDX); the VM goes on with the children."},
+	 "A standard checkpoint: the VM's configuration, a differencing child for every read-write "
+	 "disk (which must be VHDX), and, when it runs (or is Saved), its saved state; the VM goes "
+	 "on with the children (a running VM is saved and resumed at once)."},
 	{"get-vmsnapshot", 1, "json", "get-vmsnapshot NAME [--json]",
 	 "The VM's checkpoints as a tree: names, ids, parents, creation times, the current one."},
 	{"restore-vmsnapshot", 2, "json", "restore-vmsnapshot NAME CHECKPOINT [--json]",

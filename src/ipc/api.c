@@ -50,6 +50,7 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_REMOVE_VMSNAPSHOT] = "remove-vmsnapshot",
 	[API_CALL_EXPORT_VM] = "export-vm",
 	[API_CALL_IMPORT_VM] = "import-vm",
+	[API_CALL_SAVE_VM] = "save-vm",
 };
 
 const char *api_call_name(enum api_call call)

@@ -69,6 +69,7 @@ static const struct {
 	[API_CALL_REMOVE_VMSNAPSHOT] = {ACCESS_ADMIN, true},
 	[API_CALL_EXPORT_VM] = {ACCESS_ADMIN, true},
 	[API_CALL_IMPORT_VM] = {ACCESS_ADMIN, true},
+	[API_CALL_SAVE_VM] = {ACCESS_OPERATOR, true},
 };
 
 static bool in_group(gid_t primary, const gid_t *groups, unsigned n, gid_t g)

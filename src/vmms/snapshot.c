@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -410,6 +411,149 @@ static struct json_object *snapshot_json(const struct snap_tree *t, unsigned i)
 	return o;
 }
 
+/* --- saved state (save-vm) -------------------------------------------------------------- */
+
+#define SAVE_TIMEOUT_MS 600000 /* the worker writes all of guest RAM */
+#define SAVE_END_S	60     /* then ends */
+
+void svc_saved_state_path(const struct service *svc, const struct vm *vm, char *buf, size_t len)
+{
+	fmt(buf, len, "%s/saved/%s/vm.vmrs", svc->state_dir, vm->rec.id);
+}
+
+bool svc_saved_state_exists(const struct service *svc, const struct vm *vm)
+{
+	char p[VM_PATH_MAX];
+
+	svc_saved_state_path(svc, vm, p, sizeof(p));
+	return access(p, F_OK) == 0;
+}
+
+void svc_saved_state_discard(const struct service *svc, const struct vm *vm)
+{
+	char p[VM_PATH_MAX];
+
+	svc_saved_state_path(svc, vm, p, sizeof(p));
+	unlink(p);
+	*strrchr(p, '/') = '\0';
+	rmdir(p);
+}
+
+/* DIR/saved/<id>/, the jailed worker's to write in (it gets the directory's descriptor). */
+static int saved_dir(struct service *svc, const struct vm *vm, struct api_error *err)
+{
+	char d[VM_PATH_MAX];
+	int fd;
+
+	fmt(d, sizeof(d), "%s/saved", svc->state_dir);
+	if (mkdir(d, 0711) < 0 && errno != EEXIST)
+		goto fail;
+	fmt(d, sizeof(d), "%s/saved/%s", svc->state_dir, vm->rec.id);
+	if (mkdir(d, 0700) < 0 && errno != EEXIST)
+		goto fail;
+	if (svc->cfg.jail && vm->rec.jail_uid && chown(d, vm->rec.jail_uid, vm->rec.jail_uid) < 0)
+		goto fail;
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+fail:
+	api_error_set(err, API_ERR_HOST, "VM '%s': %s: %s", vm->rec.name, d, strerror(errno));
+	return -1;
+}
+
+/* Waits (lock held) until vm leaves state s, for at most secs seconds. */
+static void wait_leave_state(struct service *svc, struct vm *vm, enum vm_state s, int secs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += secs;
+	while (vm->rec.state == s && !vm->removed)
+		if (pthread_cond_timedwait(&svc->changed, &svc->lock, &ts) == ETIMEDOUT)
+			break;
+}
+
+/* save-vm: Running or Paused -> Saving -> Saved. 0, or -errno with err (the VM as it was). */
+static int save_vm(struct service *svc, struct vm *vm, const char *reason, struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_RUNNING, VM_STATE_PAUSED};
+	struct json_object *extra, *ans = NULL;
+	char file[VM_PATH_MAX];
+	enum vm_state was = vm->rec.state;
+	int dfd, r;
+
+	if (refuse_busy(vm, err) < 0 ||
+	    svc_need_state(vm, reason, ok, 2, "save-vm saves a running VM", err) < 0)
+		return -EPERM;
+	dfd = saved_dir(svc, vm, err);
+	if (dfd < 0)
+		return -EIO;
+	svc_saved_state_path(svc, vm, file, sizeof(file));
+	if (svc_transition(svc, vm, VM_STATE_SAVING, reason) < 0) {
+		close(dfd);
+		api_error_set(err, API_ERR_STATE, "VM '%s' cannot be saved from %s", vm->rec.name,
+			      vm_state_name(vm->rec.state));
+		return -EPERM;
+	}
+	extra = json_object_new_object();
+	json_object_object_add(extra, "path", json_object_new_string(file));
+	vm->busy = "save-vm";
+	r = svc_call_worker_fds(svc, vm, "save", extra, &dfd, 1, SAVE_TIMEOUT_MS, &ans);
+	vm->busy = NULL;
+	close(dfd);
+	if (r < 0 || !svc_worker_ok(ans)) {
+		char why[VM_REASON_MAX];
+
+		fmt(why, sizeof(why), "%s failed: %s", reason,
+		    r < 0 ? strerror(-r) : svc_worker_error(ans));
+		if (vm->rec.state == VM_STATE_SAVING)
+			(void)svc_transition(svc, vm, was, why);
+		api_error_set(err, API_ERR_WORKER, "VM '%s': %s; it goes on %s", vm->rec.name, why,
+			      vm_state_name(vm->rec.state));
+		json_object_put(ans);
+		return -EIO;
+	}
+	pv_log(LOG_INFO, "VM '%s': saved (%lld bytes in %lld ms)", vm->rec.name,
+	       (long long)json_object_get_int64(json_object_object_get(ans, "bytes")),
+	       (long long)json_object_get_int64(json_object_object_get(ans, "ms")));
+	json_object_put(ans);
+	wait_leave_state(svc, vm, VM_STATE_SAVING, SAVE_END_S);
+	if (vm->rec.state != VM_STATE_SAVED) {
+		api_error_set(err, API_ERR_WORKER,
+			      "VM '%s': the worker saved it but is %s (see %s)", vm->rec.name,
+			      vm_state_name(vm->rec.state), vm->paths.log);
+		return -EIO;
+	}
+	return 0;
+}
+
+struct json_object *svc_call_save_vm(struct service *svc, const struct api_request *req,
+				     struct api_error *err)
+{
+	struct vm *vm = svc_lookup(svc, req, err);
+
+	if (!vm || save_vm(svc, vm, "save-vm", err) < 0)
+		return NULL;
+	return svc_vm_json(vm);
+}
+
+struct json_object *svc_stop_saved_vm(struct service *svc, struct vm *vm, bool turn_off,
+				      struct api_error *err)
+{
+	if (!turn_off) {
+		api_error_set(err, API_ERR_STATE,
+			      "VM '%s' is Saved: parvis start-vm %s resumes it, parvis stop-vm %s "
+			      "--turn-off discards its saved state",
+			      vm->rec.name, vm->rec.name, vm->rec.name);
+		return NULL;
+	}
+	if (refuse_busy(vm, err) < 0)
+		return NULL;
+	svc_saved_state_discard(svc, vm);
+	(void)svc_transition(svc, vm, VM_STATE_OFF, "stop-vm --turn-off: saved state discarded");
+	return svc_vm_json(vm);
+}
+
 /* --- checkpoint-vm ------------------------------------------------------------------------ */
 
 static void default_name(const struct vm *vm, const struct snap_tree *t, char *buf, size_t len)
@@ -440,20 +584,14 @@ static struct json_object *checkpoint(struct service *svc, struct vm *vm, const 
 				      struct snap_tree *t, char (*leaves)[VM_PATH_MAX],
 				      struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF};
-	char namebuf[VM_NAME_MAX + 64], why[256];
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_SAVED};
+	char namebuf[VM_NAME_MAX + 64], why[256], state[VM_PATH_MAX];
 	struct snapshot *s;
 	unsigned i, made = 0;
 
 	if (refuse_busy(vm, err) < 0)
 		return NULL;
-	if (svc_need_state(vm, "checkpoint-vm", ok, 1,
-			   vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_PAUSED
-				   ? "a checkpoint of a running VM needs its saved state, which "
-				     "this service does not take yet: turn it off first "
-				     "(parvis stop-vm)"
-				   : NULL,
-			   err) < 0)
+	if (svc_need_state(vm, "checkpoint-vm", ok, 2, NULL, err) < 0)
 		return NULL;
 	if (load_tree(svc, vm, t, err) < 0)
 		return NULL;
@@ -497,6 +635,25 @@ static struct json_object *checkpoint(struct service *svc, struct vm *vm, const 
 	t->n++;
 	s->parent = t->current;
 	s->created_ms = svc_now_ms();
+	/* A saved VM's checkpoint keeps its memory and devices: a link to the saved state. */
+	if (vm->rec.state == VM_STATE_SAVED && svc_saved_state_exists(svc, vm)) {
+		char saved[VM_PATH_MAX];
+
+		fmt(state, sizeof(state), "%s/snapshots", svc->state_dir);
+		if (mkdir(state, 0750) < 0 && errno != EEXIST)
+			errno = errno; /* the next mkdir names the problem */
+		fmt(state, sizeof(state), "%s/snapshots/%s", svc->state_dir, vm->rec.id);
+		if ((mkdir(state, 0700) < 0 && errno != EEXIST) ||
+		    fmt(state, sizeof(state), "%s/snapshots/%s/%s.vmrs", svc->state_dir, vm->rec.id,
+			s->id) < 0 ||
+		    (svc_saved_state_path(svc, vm, saved, sizeof(saved)), link(saved, state) < 0) ||
+		    !(s->saved_state = strdup(state))) {
+			api_error_set(err, API_ERR_HOST,
+				      "VM '%s': cannot keep its saved state as %s: %s",
+				      vm->rec.name, state, strerror(errno));
+			goto undo;
+		}
+	}
 	/* The VM's disks become the checkpoint's; the leaves they were keep their parents. */
 	for (i = 0; i < vm->rec.ndisks; i++) {
 		const struct snap_file *l;
@@ -549,9 +706,26 @@ struct json_object *svc_call_checkpoint_vm(struct service *svc, const struct api
 	t = malloc(sizeof(*t));
 	leaves = calloc(VM_MAX_DISKS, VM_PATH_MAX);
 	if (t && leaves) {
+		/* A running VM: saved, checkpointed as Saved, resumed at once on its new disks. */
+		bool running =
+			vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_PAUSED;
+
 		snap_tree_init(t);
-		res = checkpoint(svc, vm, name, t, leaves, err);
+		if (!running || save_vm(svc, vm, "checkpoint-vm", err) == 0)
+			res = checkpoint(svc, vm, name, t, leaves, err);
 		snap_tree_fini(t);
+		if (running && vm->rec.state == VM_STATE_SAVED) {
+			struct api_error serr = {0};
+			struct json_object *st =
+				svc_start_vm(svc, vm, "checkpoint-vm: resumed", &serr);
+
+			if (!st && res) {
+				json_object_put(res);
+				res = NULL;
+				*err = serr;
+			}
+			json_object_put(st);
+		}
 	} else {
 		api_error_set(err, API_ERR_HOST, "out of memory");
 	}
@@ -633,7 +807,7 @@ static struct json_object *restore(struct service *svc, struct vm *vm, const cha
 				   struct snap_tree *t, char (*leaves)[VM_PATH_MAX],
 				   struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF};
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_SAVED};
 	struct snap_file old[VM_MAX_DISKS];
 	struct vm_record cfg;
 	struct snapshot *s;
@@ -641,7 +815,8 @@ static struct json_object *restore(struct service *svc, struct vm *vm, const cha
 	int idx;
 
 	if (refuse_busy(vm, err) < 0 ||
-	    svc_need_state(vm, "restore-vmsnapshot", ok, 1, "turn it off first (parvis stop-vm)",
+	    svc_need_state(vm, "restore-vmsnapshot", ok, 2,
+			   "turn it off (parvis stop-vm) or save it (parvis save-vm) first",
 			   err) < 0 ||
 	    load_tree(svc, vm, t, err) < 0 || (idx = find_snapshot(vm, t, name, err)) < 0)
 		return NULL;
@@ -694,6 +869,32 @@ static struct json_object *restore(struct service *svc, struct vm *vm, const cha
 	for (i = 0; i < nold; i++) {
 		unlink(old[i].path);
 		snap_file_fini(&old[i]);
+	}
+	/* Its saved state, if it has one: the VM is Saved and start-vm resumes it. */
+	svc_saved_state_discard(svc, vm);
+	if (s->saved_state) {
+		char saved[VM_PATH_MAX];
+		int dfd = saved_dir(svc, vm, err);
+
+		svc_saved_state_path(svc, vm, saved, sizeof(saved));
+		if (dfd < 0 || link(s->saved_state, saved) < 0) {
+			if (dfd >= 0)
+				api_error_set(err, API_ERR_HOST, "VM '%s': %s: %s", vm->rec.name,
+					      saved, strerror(errno));
+			if (dfd >= 0)
+				close(dfd);
+			if (vm->rec.state == VM_STATE_SAVED)
+				(void)svc_transition(svc, vm, VM_STATE_OFF,
+						     "restore-vmsnapshot: no saved state");
+			return NULL;
+		}
+		close(dfd);
+		if (vm->rec.state == VM_STATE_OFF)
+			(void)svc_transition(svc, vm, VM_STATE_SAVED,
+					     "restore-vmsnapshot: the checkpoint's saved state");
+	} else if (vm->rec.state == VM_STATE_SAVED) {
+		(void)svc_transition(svc, vm, VM_STATE_OFF,
+				     "restore-vmsnapshot: the checkpoint has no saved state");
 	}
 	pv_log(LOG_INFO, "VM '%s': restored to checkpoint '%s'", vm->rec.name, s->name);
 	return svc_vm_json(vm);
@@ -812,6 +1013,8 @@ static int remove_one(struct service *svc, struct vm *vm, struct snap_tree *t, u
 			t->snaps[i].parent = s->parent;
 	if (t->current == (int)idx)
 		t->current = s->parent;
+	if (s->saved_state)
+		unlink(s->saved_state);
 	snap_tree_delete(t, idx);
 	if (save_tree(svc, vm, t, err) < 0)
 		return -EIO;
@@ -846,7 +1049,7 @@ static int remove_subtree(struct service *svc, struct vm *vm, struct snap_tree *
 struct json_object *svc_call_remove_snapshot(struct service *svc, const struct api_request *req,
 					     int client_fd, struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF};
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_SAVED};
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct snap_caller c = {.fd = client_fd};
 	struct json_object *res = NULL;
@@ -860,7 +1063,7 @@ struct json_object *svc_call_remove_snapshot(struct service *svc, const struct a
 	    api_param_bool(req, "progress", &c.progress, err) < 0 || refuse_busy(vm, err) < 0)
 		return NULL;
 	/* A running VM's merge would go under its worker's open disks: not done here. */
-	if (svc_need_state(vm, "remove-vmsnapshot", ok, 1,
+	if (svc_need_state(vm, "remove-vmsnapshot", ok, 2,
 			   "remove-vmsnapshot merges the disks of a VM that is Off: turn it off "
 			   "first (parvis stop-vm)",
 			   err) < 0)

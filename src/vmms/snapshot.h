@@ -44,6 +44,16 @@ bool snap_caller_gone(struct snap_caller *c);
 /* A deep copy of a VM record (history dropped): 0 or -ENOMEM. */
 int snap_record_copy(const struct vm_record *src, struct vm_record *dst) must_check;
 
+/* Saved state (save-vm): DIR/saved/<id>/vm.vmrs; start-vm resumes from it when it exists. */
+void svc_saved_state_path(const struct service *svc, const struct vm *vm, char *buf, size_t len);
+bool svc_saved_state_exists(const struct service *svc, const struct vm *vm);
+void svc_saved_state_discard(const struct service *svc, const struct vm *vm);
+/* stop-vm of a Saved VM: --turn-off discards the saved state (Off); without, refused. */
+struct json_object *svc_stop_saved_vm(struct service *svc, struct vm *vm, bool turn_off,
+				      struct api_error *err);
+struct json_object *svc_call_save_vm(struct service *svc, const struct api_request *req,
+				     struct api_error *err);
+
 struct json_object *svc_call_checkpoint_vm(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
 struct json_object *svc_call_get_snapshot(struct service *svc, const struct api_request *req,

@@ -37,7 +37,17 @@ static void test_transition_table(void **state)
 		assert_int_equal(vm_state_from_name(vm_state_name((enum vm_state)s)), s);
 	}
 	assert_false(vm_state_transition_allowed(VM_STATE_COUNT, VM_STATE_OFF));
-	assert_int_equal(vm_state_from_name("Saved"), -1);
+	assert_int_equal(vm_state_from_name("Saved"), VM_STATE_SAVED);
+	assert_int_equal(vm_state_from_name("Hibernated"), -1);
+	/* save-vm: Running -> Saving -> Saved; start-vm resumes, stop-vm --turn-off discards */
+	assert_true(vm_state_transition_allowed(VM_STATE_RUNNING, VM_STATE_SAVING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVING, VM_STATE_SAVED));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVING, VM_STATE_RUNNING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_STARTING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_OFF));
+	assert_false(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_RUNNING));
+	assert_false(vm_state_has_worker(VM_STATE_SAVED));
+	assert_true(vm_state_has_worker(VM_STATE_SAVING));
 }
 
 static void test_names(void **state)
