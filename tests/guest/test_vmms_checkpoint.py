@@ -147,8 +147,6 @@ refused(['checkpoint-vm', 'rawvm'], 'checkpoint-vm of a VM with a raw disk', raw
 if kvm_available():
     rc, out, err = svc.cli('start-vm', 'cp')
     tap.ok(rc == 0, 'start-vm cp', out + err)
-    refused(['checkpoint-vm', 'cp'], 'checkpoint-vm of a running VM: refused, saying to turn it off',
-            'turn it off', files_dir=ddir)
     refused(['remove-vmsnapshot', 'cp', 'B'], 'remove-vmsnapshot of a running VM: refused, saying '
             'to turn it off', 'turn it off', files_dir=ddir)
     refused(['restore-vmsnapshot', 'cp', 'B'], 'restore-vmsnapshot of a running VM: refused',
@@ -318,6 +316,101 @@ rc, res, err = svc2.cli_json('import-vm', edir)
 tap.ok(rc == 1 and 'exists already' in err, 'import-vm of the same VM by name again: refused',
        err)
 svc2.stop()
+
+
+# --- save-vm, and checkpoints of a running VM (the tiny kernel counts 1..3000) ----------------
+def console_of(name):
+    v = svc.vm(name)
+    try:
+        with open(v['console_log']) as f:
+            return f.read()
+    except (OSError, TypeError):
+        return ''
+
+
+def numbers(text):
+    return [int(l) for l in text.splitlines() if l.isdigit()]
+
+
+def banners(text):
+    return text.count('Parvis tiny kernel')
+
+
+def wait_numbers(name, n, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(numbers(console_of(name))) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_state(name, state, timeout=300):
+    ok, v = svc.wait_vm(name, lambda v: v['state'] == state, timeout)
+    return ok, (v or {}).get('state')
+
+
+if kvm_available():
+    svd = os.path.join(ddir, 'sv.vhdx')
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'vhdx', svd, '16M'], check=True)
+    svc.cli('new-vm', 'sv', '--memory', '32M', '--kernel', tiny, '--cmdline', 'numbers',
+            '--disk', svd)
+    rc, out, err = svc.cli('start-vm', 'sv')
+    # suspended first, so that the guest cannot finish its count before the save
+    got = wait_numbers('sv', 50) and svc.cli('suspend-vm', 'sv')[0] == 0
+    tap.ok(rc == 0 and got, 'a counting VM started and suspended after some numbers',
+           out + err + console_of('sv')[-300:])
+    rc, out, err = svc.cli('save-vm', 'sv')
+    saved_file = os.path.join(svc.state_dir, 'saved', svc.vm('sv')['id'], 'vm.vmrs')
+    before = numbers(console_of('sv'))
+    tap.ok(rc == 0 and "is Saved" in out and svc.state('sv') == 'Saved' and
+           os.path.getsize(saved_file) > 0 and svc.vm('sv')['pid'] is None,
+           'save-vm: Saved, its state in the state directory, no worker', out + err)
+    refused(['stop-vm', 'sv'], 'stop-vm of a Saved VM without --turn-off: refused, saying what '
+            'resumes and what discards', 'start-vm', '--turn-off')
+    rc, out, err = svc.cli('start-vm', 'sv')
+    ok, st = wait_state('sv', 'Off')
+    text = console_of('sv')
+    tap.ok(rc == 0 and ok and numbers(text) == list(range(1, 3001)) and banners(text) == 1 and
+           'numbers: done' in text and not os.path.exists(saved_file),
+           f'start-vm resumes the saved VM: after {len(before)} numbers it goes on to 3000, each '
+           'once, no second boot; the saved state is used up',
+           f'rc {rc} {out}{err} state {st}\n{text[-400:]}')
+
+    # a running checkpoint: saved, checkpointed, resumed at once; restored later as Saved
+    svc.cli('set-vm', 'sv', '--notes', 'checkpointed')
+    rc, out, err = svc.cli('start-vm', 'sv')
+    got = wait_numbers('sv', 3000 + 50) and svc.cli('suspend-vm', 'sv')[0] == 0
+    tap.ok(rc == 0 and got, 'the VM counts again, suspended', out + err)
+    mark = len(console_of('sv'))
+    rc, res, err = svc.cli_json('checkpoint-vm', 'sv', '--snapshot-name', 'live')
+    ok, st = wait_state('sv', 'Off')
+    text = console_of('sv')
+    tap.ok(rc == 0 and res['saved_state'] and ok and banners(text) == 2 and
+           'numbers: done' in text[mark:],
+           'checkpoint-vm of a running VM: taken with its saved state, the VM resumed at once and '
+           'counted to its end', json.dumps(res) + err + text[-300:])
+    k = len(numbers(text[:mark])) - 3000
+    mark = len(text)
+    rc, out, err = svc.cli('restore-vmsnapshot', 'sv', 'live')
+    tap.ok(rc == 0 and svc.state('sv') == 'Saved',
+           'restore-vmsnapshot of that checkpoint: the VM is Saved', out + err)
+    rc, out, err = svc.cli('start-vm', 'sv')
+    ok, st = wait_state('sv', 'Off')
+    text = console_of('sv')
+    after = numbers(text[mark:])
+    tap.ok(rc == 0 and ok and banners(text) == 2 and after and after[0] > k and
+           after[-1] == 3000 and after == list(range(after[0], 3001)),
+           f'start-vm resumes the checkpoint: the count goes on from where it was taken ({k}), '
+           'no boot', f'rc {rc} {out}{err} {st}\n{text[mark:mark + 200]}...{text[-200:]}')
+    svc.cli('restore-vmsnapshot', 'sv', 'live')
+    rc, out, err = svc.cli('stop-vm', 'sv', '--turn-off')
+    tap.ok(rc == 0 and svc.state('sv') == 'Off' and not os.path.exists(saved_file) and
+           snapshots('sv')[0][0]['saved_state'],
+           'stop-vm --turn-off of a Saved VM discards its saved state (the checkpoint keeps its '
+           'own)', out + err)
+else:
+    tap.skip('save-vm and checkpoints of a running VM', 'no /dev/kvm')
 svc.stop()
 shutil.rmtree(tmp, ignore_errors=True)
 tap.done()
