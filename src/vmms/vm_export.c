@@ -698,6 +698,9 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(),
 			     new_id ? "import-vm --generate-new-id" : "import-vm",
 			     svc_caller_uid());
+	/* A tree left by a VM of this id that was removed is not this VM's. */
+	if (!t->n && !t->nleaves)
+		(void)snap_tree_remove(svc->state_dir, vm->rec.id);
 	if ((t->n || t->nleaves) && (r = snap_tree_write(svc->state_dir, vm->rec.id, t)) < 0) {
 		api_error_set(err, API_ERR_HOST, "import-vm: cannot write the checkpoints: %s",
 			      strerror(-r));
