@@ -190,7 +190,7 @@ static void test_record_rejects(void **state)
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
 		"\"cpus\":0,\"memory_bytes\":16777216,\"state\":\"Off\"}",
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
-		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Saved\"}",
+		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Hibernated\"}",
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
 		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Off\",\"disks\":[{\"lun\":1}]}",
 	};
