@@ -31,6 +31,7 @@
 #include "base/compiler.h"
 #include "base/size.h"
 #include "cli/net.h"
+#include "cli/snapshot.h"
 #include "cli/vhd.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
@@ -90,6 +91,11 @@ static int connect_service(void)
 		return -1;
 	}
 	return fd;
+}
+
+int cli_connect(void)
+{
+	return connect_service();
 }
 
 /* The answer of call `name`: 0 with *result (the caller's), or the error printed. */
@@ -1469,6 +1475,8 @@ static int print_help(const char *verb)
 	const struct verb *v;
 
 	if (verb) {
+		if (cli_snapshot_help(verb))
+			return 0;
 		if (cli_net_help(verb))
 			return 0;
 		for (v = verbs; v->name; v++)
@@ -1486,6 +1494,8 @@ static int print_help(const char *verb)
 	       "$XDG_RUNTIME_DIR/parvis/vmms.sock.\n\nVerbs:\n");
 	for (v = verbs; v->name; v++)
 		printf("  %s\n", v->usage);
+	printf("\nCheckpoint, export and import verbs (docs/checkpoints.md):\n");
+	cli_snapshot_usage();
 	printf("\nNetwork verbs (docs/switches.md):\n");
 	cli_net_usage();
 	printf("\nparvis help VERB says more. Exit status: 0 done, 1 the service refused or the\n"
@@ -1524,6 +1534,15 @@ int main(int argc, char **argv)
 	}
 	for (v = verbs; v->name && strcmp(v->name, argv[i]); v++)
 		;
+	if (!v->name && cli_snapshot_is_verb(argv[i])) {
+		if (!socket_path) {
+			def = default_socket();
+			socket_path = def ? def : "/run/parvis/vmms.sock";
+		}
+		r = cli_snapshot_main(argc - i, argv + i);
+		free(def);
+		return r;
+	}
 	if (!v->name && cli_net_is_verb(argv[i])) {
 		if (!socket_path) {
 			def = default_socket();

@@ -238,3 +238,18 @@ int disk_image_merge(const char *child, disk_progress_fn progress, void *opaque,
 		return disk_error(err, err_size, -EINVAL, "%s: not a differencing disk", child);
 	return vhdx_tool_merge(child, progress, opaque, err, err_size);
 }
+
+int disk_image_merge_replace(const char *child, const volatile int *cancel,
+			     disk_progress_fn progress, void *opaque, char *err, size_t err_size)
+{
+	struct disk_image_info *info;
+	int r = disk_image_inspect(child, &info, err, err_size);
+
+	if (r < 0)
+		return r;
+	bool diff = info->differencing;
+	disk_image_info_free(info);
+	if (!diff)
+		return disk_error(err, err_size, -EINVAL, "%s: not a differencing disk", child);
+	return vhdx_tool_merge_ex(child, true, cancel, progress, opaque, err, err_size);
+}

@@ -71,3 +71,15 @@ int disk_image_convert(const char *src, const char *dst, const struct disk_conve
  */
 int disk_image_merge(const char *child, disk_progress_fn progress, void *opaque, char *err,
 		     size_t err_size) must_check;
+/*
+ * A checkpoint's merge (parvis remove-vmsnapshot): merges a differencing VHDX into its parent,
+ * which then takes the child's place: the parent gets the child's DataWriteGuid and is renamed
+ * over the child's path, so that the child's own children (which name it by path and by that
+ * GUID) open on the merged file. Until the rename the child still opens on its parent and shows
+ * the same data (the parent keeps its DataWriteGuid while the blocks are copied): an
+ * interrupted merge can be run again. *cancel (if not NULL) becoming non-zero stops it between
+ * blocks with -ECANCELED, the parent closed cleanly. The parent's old path is gone afterwards.
+ */
+int disk_image_merge_replace(const char *child, const volatile int *cancel,
+			     disk_progress_fn progress, void *opaque, char *err,
+			     size_t err_size) must_check;

@@ -44,6 +44,13 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_SUBSCRIBE] = "subscribe",
 	[API_CALL_VERSION] = "version",
 	[API_CALL_CONNECT_VM] = "connect-vm",
+	[API_CALL_CHECKPOINT_VM] = "checkpoint-vm",
+	[API_CALL_GET_VMSNAPSHOT] = "get-vmsnapshot",
+	[API_CALL_RESTORE_VMSNAPSHOT] = "restore-vmsnapshot",
+	[API_CALL_REMOVE_VMSNAPSHOT] = "remove-vmsnapshot",
+	[API_CALL_EXPORT_VM] = "export-vm",
+	[API_CALL_IMPORT_VM] = "import-vm",
+	[API_CALL_SAVE_VM] = "save-vm",
 };
 
 const char *api_call_name(enum api_call call)

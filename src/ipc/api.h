@@ -59,6 +59,14 @@ enum api_call {
 	API_CALL_SUBSCRIBE,
 	API_CALL_VERSION,
 	API_CALL_CONNECT_VM, /* the screen (docs/console.md): its socket, a connection, a web URL */
+	/* Checkpoints, export and import (docs/checkpoints.md). */
+	API_CALL_CHECKPOINT_VM,
+	API_CALL_GET_VMSNAPSHOT,
+	API_CALL_RESTORE_VMSNAPSHOT,
+	API_CALL_REMOVE_VMSNAPSHOT,
+	API_CALL_EXPORT_VM,
+	API_CALL_IMPORT_VM,
+	API_CALL_SAVE_VM,
 	API_CALL_COUNT,
 };
 

@@ -63,6 +63,13 @@ static const struct {
 	[API_CALL_SUBSCRIBE] = {ACCESS_OPERATOR, false},
 	[API_CALL_VERSION] = {ACCESS_OPERATOR, false},
 	[API_CALL_CONNECT_VM] = {ACCESS_OPERATOR, false},
+	[API_CALL_CHECKPOINT_VM] = {ACCESS_ADMIN, true},
+	[API_CALL_GET_VMSNAPSHOT] = {ACCESS_OPERATOR, false},
+	[API_CALL_RESTORE_VMSNAPSHOT] = {ACCESS_ADMIN, true},
+	[API_CALL_REMOVE_VMSNAPSHOT] = {ACCESS_ADMIN, true},
+	[API_CALL_EXPORT_VM] = {ACCESS_ADMIN, true},
+	[API_CALL_IMPORT_VM] = {ACCESS_ADMIN, true},
+	[API_CALL_SAVE_VM] = {ACCESS_OPERATOR, true},
 };
 
 static bool in_group(gid_t primary, const gid_t *groups, unsigned n, gid_t g)

@@ -27,6 +27,7 @@
 #include "vmms/console_tcp.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
+#include "vmms/snapshot.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -300,6 +301,11 @@ int svc_need_state(const struct vm *vm, const char *call __attribute__((unused))
 			      "VM '%s' is Critical (%s); only remove-vm can act on it",
 			      vm->rec.name, vm->rec.status);
 		return -EPERM;
+	}
+	if (vm->busy) {
+		api_error_set(err, API_ERR_STATE, "VM '%s' is busy: %s runs on it; wait for it",
+			      vm->rec.name, vm->busy);
+		return -EBUSY;
 	}
 	for (i = 0; i < n; i++)
 		if (vm->rec.state == ok[i])
@@ -1103,6 +1109,15 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_REMOVE_VMNETWORKADAPTERACL:
 		res = svc_call_acl(svc, req, req->call, &err);
 		break;
+	case API_CALL_SAVE_VM: res = svc_call_save_vm(svc, req, &err); break;
+	case API_CALL_CHECKPOINT_VM: res = svc_call_checkpoint_vm(svc, req, &err); break;
+	case API_CALL_GET_VMSNAPSHOT: res = svc_call_get_snapshot(svc, req, &err); break;
+	case API_CALL_RESTORE_VMSNAPSHOT: res = svc_call_restore_snapshot(svc, req, &err); break;
+	case API_CALL_REMOVE_VMSNAPSHOT:
+		res = svc_call_remove_snapshot(svc, req, event_fd, &err);
+		break;
+	case API_CALL_EXPORT_VM: res = svc_call_export_vm(svc, req, event_fd, &err); break;
+	case API_CALL_IMPORT_VM: res = svc_call_import_vm(svc, req, event_fd, &err); break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

@@ -24,6 +24,7 @@
 #include "vmms/console_tcp.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
+#include "vmms/snapshot.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 
@@ -189,6 +190,13 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		json_object_object_add(o, "vnc-tcp-fd", json_object_new_int(wf->vnc_tcp_fd));
 		json_object_object_add(o, "vnc-password-file", json_object_new_string(pw));
 	}
+	/* A saved VM resumes from its saved state instead of booting (docs/checkpoints.md). */
+	if (svc_saved_state_exists(svc, vm)) {
+		char saved[VM_PATH_MAX];
+
+		svc_saved_state_path(svc, vm, saved, sizeof(saved));
+		json_object_object_add(o, "restore", json_object_new_string(saved));
+	}
 	json_object_object_add(o, "exit-status-file",
 			       json_object_new_string(vm->paths.exit_status));
 	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));
@@ -341,7 +349,7 @@ bool svc_worker_ok(struct json_object *ans)
 struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
 				 struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL};
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL, VM_STATE_SAVED};
 	uint64_t deadline;
 	struct json_object *res = NULL, *nics = NULL;
 	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
@@ -353,7 +361,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	pid_t pid;
 	int r, fd;
 
-	if (svc_need_state(vm, "start-vm", ok, 2, "stop it first (parvis stop-vm)", err) < 0)
+	if (svc_need_state(vm, "start-vm", ok, 3, "stop it first (parvis stop-vm)", err) < 0)
 		return NULL;
 	if (!vm->rec.kernel) {
 		api_error_set(
@@ -464,6 +472,9 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		json_object_put(st);
 	}
 	svc_vm_put(svc, vm);
+	/* Resumed: the saved state is used up (a checkpoint keeps its own link to it). */
+	if (vm->rec.state == VM_STATE_RUNNING)
+		svc_saved_state_discard(svc, vm);
 	/* Running, or already Off again: a guest that powered off at once did start. */
 	if (vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_OFF) {
 		res = svc_vm_json(vm);
@@ -525,6 +536,8 @@ struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, 
 				     "stop-vm --turn-off of a VM whose worker died");
 		return svc_vm_json(vm);
 	}
+	if (!vm->unreadable && vm->rec.state == VM_STATE_SAVED)
+		return svc_stop_saved_vm(svc, vm, turn_off, err);
 	if (!vm->unreadable && vm->rec.state == VM_STATE_OFF) {
 		api_error_set(err, API_ERR_STATE, "stop-vm: VM '%s' is already Off", vm->rec.name);
 		return NULL;

@@ -249,6 +249,9 @@ static void worker_ended(struct service *svc, struct vm *vm)
 			 "the worker (pid %d) was killed by signal %d (%s)%s%s%s", (int)vm->pid,
 			 sig, strsignal(sig), sc ? ": " : "", sc ? sc : "", oom);
 		to = VM_STATE_CRITICAL;
+	} else if (status == 0 && vm->rec.state == VM_STATE_SAVING) {
+		snprintf(reason, sizeof(reason), "the worker saved the VM and ended");
+		to = VM_STATE_SAVED;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",
 			 status == 0
@@ -448,7 +451,10 @@ static void find_worker(struct service *svc, struct vm *vm)
 		int status = worker_exit_status_read(&vm->paths);
 		char reason[VM_REASON_MAX];
 
-		if (status == 0 || status == 5) {
+		if (status == 0 && vm->rec.state == VM_STATE_SAVING) {
+			(void)svc_transition(svc, vm, VM_STATE_SAVED,
+					     "the worker saved the VM while the service was down");
+		} else if (status == 0 || status == 5) {
 			(void)svc_transition(svc, vm, VM_STATE_OFF,
 					     "the worker ended while the service was down");
 		} else {

@@ -31,9 +31,10 @@
 struct vm {
 	struct vm *next;
 	struct vm_record rec;
-	bool unreadable; /* its file did not parse: only id and name are meaningful */
-	bool removed;	 /* off the list, freed when refs drops to 0 */
-	unsigned refs;	 /* calls using it while the lock is dropped */
+	bool unreadable;  /* its file did not parse: only id and name are meaningful */
+	bool removed;	  /* off the list, freed when refs drops to 0 */
+	unsigned refs;	  /* calls using it while the lock is dropped */
+	const char *busy; /* a long operation (snapshot.h) runs on it: others are refused */
 	struct worker_paths paths;
 
 	/* The worker, while vm_state_has_worker(rec.state). */

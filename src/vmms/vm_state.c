@@ -7,6 +7,7 @@ static const char *const names[VM_STATE_COUNT] = {
 	[VM_STATE_OFF] = "Off",		  [VM_STATE_STARTING] = "Starting",
 	[VM_STATE_RUNNING] = "Running",	  [VM_STATE_PAUSED] = "Paused",
 	[VM_STATE_STOPPING] = "Stopping", [VM_STATE_CRITICAL] = "Critical",
+	[VM_STATE_SAVING] = "Saving",	  [VM_STATE_SAVED] = "Saved",
 };
 
 /*
@@ -28,23 +29,39 @@ static const char *const names[VM_STATE_COUNT] = {
  *   Stopping -> Critical        the worker died or failed while stopping
  *   Critical -> Starting        start-vm again (only a VM whose files are readable)
  *   Critical -> Off             stop-vm --turn-off acknowledges a dead worker
+ *   Running, Paused -> Saving   save-vm (or checkpoint-vm of a running VM)
+ *   Saving -> Saved             the worker wrote the saved state and ended
+ *   Saving -> Running, Paused   the save failed: the worker resumed what it paused
+ *   Saving -> Critical          the worker died while saving
+ *   Saved -> Starting           start-vm resumes from the saved state
+ *   Saved -> Off                stop-vm --turn-off discards it; restore-vmsnapshot of a
+ *                               checkpoint without one
+ *   Off -> Saved                restore-vmsnapshot of a checkpoint with a saved state
  * Memory, vCPUs and the command line change only in Off (set-vm checks).
  */
 static const bool allowed[VM_STATE_COUNT][VM_STATE_COUNT] = {
-	[VM_STATE_OFF] = {[VM_STATE_STARTING] = true},
+	[VM_STATE_OFF] = {[VM_STATE_STARTING] = true, [VM_STATE_SAVED] = true},
 	[VM_STATE_STARTING] = {[VM_STATE_RUNNING] = true,
 			       [VM_STATE_OFF] = true,
 			       [VM_STATE_STOPPING] = true,
 			       [VM_STATE_CRITICAL] = true},
 	[VM_STATE_RUNNING] = {[VM_STATE_PAUSED] = true,
 			      [VM_STATE_STOPPING] = true,
+			      [VM_STATE_SAVING] = true,
 			      [VM_STATE_OFF] = true,
 			      [VM_STATE_CRITICAL] = true},
-	[VM_STATE_PAUSED] =
-		{[VM_STATE_RUNNING] = true, [VM_STATE_STOPPING] = true, [VM_STATE_CRITICAL] = true},
+	[VM_STATE_PAUSED] = {[VM_STATE_RUNNING] = true,
+			     [VM_STATE_STOPPING] = true,
+			     [VM_STATE_SAVING] = true,
+			     [VM_STATE_CRITICAL] = true},
 	[VM_STATE_STOPPING] =
 		{[VM_STATE_OFF] = true, [VM_STATE_RUNNING] = true, [VM_STATE_CRITICAL] = true},
 	[VM_STATE_CRITICAL] = {[VM_STATE_STARTING] = true, [VM_STATE_OFF] = true},
+	[VM_STATE_SAVING] = {[VM_STATE_SAVED] = true,
+			     [VM_STATE_RUNNING] = true,
+			     [VM_STATE_PAUSED] = true,
+			     [VM_STATE_CRITICAL] = true},
+	[VM_STATE_SAVED] = {[VM_STATE_STARTING] = true, [VM_STATE_OFF] = true},
 };
 
 const char *vm_state_name(enum vm_state s)
@@ -71,5 +88,5 @@ bool vm_state_transition_allowed(enum vm_state from, enum vm_state to)
 bool vm_state_has_worker(enum vm_state s)
 {
 	return s == VM_STATE_STARTING || s == VM_STATE_RUNNING || s == VM_STATE_PAUSED ||
-	       s == VM_STATE_STOPPING;
+	       s == VM_STATE_STOPPING || s == VM_STATE_SAVING;
 }

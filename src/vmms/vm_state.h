@@ -14,6 +14,8 @@ enum vm_state {
 	VM_STATE_PAUSED,   /* vCPUs held (suspend-vm) */
 	VM_STATE_STOPPING, /* a shutdown or turn-off is under way */
 	VM_STATE_CRITICAL, /* the worker died, or the VM's files are missing or unreadable */
+	VM_STATE_SAVING,   /* save-vm: the worker writes the saved state, then ends */
+	VM_STATE_SAVED,	   /* no worker; start-vm resumes from the saved state (snapshot.h) */
 	VM_STATE_COUNT,
 };
 

@@ -5,6 +5,7 @@
  * only what the child holds: whole blocks, or the sectors its bitmap marks).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,8 +182,56 @@ static int copy_range(struct vhdx *c, uint64_t file_off, struct disk *parent, ui
 	return 0;
 }
 
+/*
+ * The parent's session, for a merge that gives the parent the child's place: a new
+ * FileWriteGuid, the DataWriteGuid kept (2.2.2: it changes when the data does, but every
+ * write of the merge puts there what the child already shows, so the child's view does not
+ * change, and its linkage must keep matching until the merge is done).
+ */
+static int keep_data_guid_session(struct vhdx *p)
+{
+	struct vhdx_header h = p->header;
+	int r;
+
+	vhdx_random_guid(&h.file_write_guid);
+	r = vhdx_header_write(p, &h);
+	if (r == 0)
+		r = vhdx_header_write(p, &h);
+	if (r == 0)
+		__atomic_store_n(&p->session_started, true, __ATOMIC_RELEASE);
+	return r;
+}
+
+/* The merged parent becomes the child: its DataWriteGuid, then the child's path. */
+static int take_child_place(struct vhdx *p, const struct guid *child_data, const char *parent_path,
+			    const char *child, char *err, size_t err_size)
+{
+	struct vhdx_header h = p->header;
+	int r;
+
+	h.data_write_guid = *child_data;
+	r = vhdx_header_write(p, &h);
+	if (r == 0)
+		r = vhdx_header_write(p, &h);
+	if (r < 0)
+		return disk_error(err, err_size, r, "%s: writing its header: %s", parent_path,
+				  strerror(-r));
+	if (rename(parent_path, child) < 0)
+		return disk_error(err, err_size, -errno,
+				  "%s: merged, but renaming it to %s failed: %s", parent_path,
+				  child, strerror(errno));
+	return 0;
+}
+
 int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t), void *opaque,
 		    char *err, size_t err_size)
+{
+	return vhdx_tool_merge_ex(child, false, NULL, progress, opaque, err, err_size);
+}
+
+int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *cancel,
+		       void (*progress)(void *, uint64_t, uint64_t), void *opaque, char *err,
+		       size_t err_size)
 {
 	struct vhdx *c;
 	struct disk *parent = NULL;
@@ -213,6 +262,19 @@ int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64
 		r = disk_error(err, err_size, -EROFS, "%s: the parent is not writable",
 			       parent_path);
 		goto out;
+	}
+	if (replace) {
+		if (vhdx_of(parent) == NULL || parent->ops != c->disk.ops) {
+			r = disk_error(err, err_size, -EINVAL, "%s: the parent is not a VHDX",
+				       parent_path);
+			goto out;
+		}
+		r = keep_data_guid_session(vhdx_of(parent));
+		if (r < 0) {
+			disk_error(err, err_size, r, "%s: writing its header: %s", parent_path,
+				   strerror(-r));
+			goto out;
+		}
 	}
 	lss = c->logical_sector_size;
 	for (uint64_t b = 0; b < c->data_blocks; b++) {
@@ -258,10 +320,22 @@ int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64
 		}
 		if (progress)
 			progress(opaque, base + len, c->size);
+		if (cancel && *cancel) {
+			/* The parent is closed cleanly below: the child still shows the same data.
+			 */
+			r = disk_error(err, err_size, -ECANCELED, "%s: merge cancelled", child);
+			goto out;
+		}
 	}
 	r = disk_flush(parent);
 	if (r < 0) {
 		disk_error(err, err_size, r, "%s: flushing: %s", parent_path, strerror(-r));
+		goto out;
+	}
+	if (replace) {
+		r = take_child_place(vhdx_of(parent), &c->header.data_write_guid, parent_path,
+				     child, err, err_size);
+		parent = disk_close(parent);
 		goto out;
 	}
 	parent = disk_close(parent);

@@ -156,6 +156,9 @@ int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size) must_check;
 int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64_t), void *opaque,
 		    char *err, size_t err_size) must_check;
+int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *cancel,
+		       void (*progress)(void *, uint64_t, uint64_t), void *opaque, char *err,
+		       size_t err_size) must_check;
 
 /* open.c */
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err,

@@ -37,7 +37,17 @@ static void test_transition_table(void **state)
 		assert_int_equal(vm_state_from_name(vm_state_name((enum vm_state)s)), s);
 	}
 	assert_false(vm_state_transition_allowed(VM_STATE_COUNT, VM_STATE_OFF));
-	assert_int_equal(vm_state_from_name("Saved"), -1);
+	assert_int_equal(vm_state_from_name("Saved"), VM_STATE_SAVED);
+	assert_int_equal(vm_state_from_name("Hibernated"), -1);
+	/* save-vm: Running -> Saving -> Saved; start-vm resumes, stop-vm --turn-off discards */
+	assert_true(vm_state_transition_allowed(VM_STATE_RUNNING, VM_STATE_SAVING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVING, VM_STATE_SAVED));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVING, VM_STATE_RUNNING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_STARTING));
+	assert_true(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_OFF));
+	assert_false(vm_state_transition_allowed(VM_STATE_SAVED, VM_STATE_RUNNING));
+	assert_false(vm_state_has_worker(VM_STATE_SAVED));
+	assert_true(vm_state_has_worker(VM_STATE_SAVING));
 }
 
 static void test_names(void **state)
@@ -180,7 +190,7 @@ static void test_record_rejects(void **state)
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
 		"\"cpus\":0,\"memory_bytes\":16777216,\"state\":\"Off\"}",
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
-		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Saved\"}",
+		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Hibernated\"}",
 		"{\"version\":1,\"id\":\"0e0b6031-5213-4934-818b-38d90ced39db\",\"name\":\"a\","
 		"\"cpus\":1,\"memory_bytes\":16777216,\"state\":\"Off\",\"disks\":[{\"lun\":1}]}",
 	};
