@@ -18,6 +18,7 @@
 
 #include "base/compiler.h"
 #include "boot/acpi_tables.h"
+#include "boot/bios_boot.h"
 #include "boot/kernel_image.h"
 #include "boot/linux_boot.h"
 #include "emu/acpi_pm.h"
@@ -29,6 +30,7 @@
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "vid/pc_layout.h"
+#include "vmwp/firmware.h"
 #include "vmwp/sandbox.h"
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
@@ -50,6 +52,7 @@ struct machine {
 	struct vmconnect *vmconnect; /* screen, keyboard, mouse; NULL with --no-video */
 	struct piix4 *piix4;	     /* generation 1: the IDE controller; NULL for generation 2 */
 	struct disk *ide_disks[2];   /* references on IDE 0:0 (the first disk) and 1:0 (--dvd) */
+	struct firmware *firmware;   /* generation 1 without a kernel: the BIOS; else NULL */
 };
 
 /* Boot files larger than this are not boot files (a guest gets at most its RAM). */
@@ -132,6 +135,39 @@ static void free_file(void *buf, size_t size)
 		munmap(buf, size);
 }
 
+/*
+ * A BIOS image, read whole once before the jail (it is small, and every boot maps a fresh
+ * copy of it: firmware.c).
+ */
+static int load_bios(const char *path, struct boot_files *files, char *err, size_t errlen)
+{
+	struct boot_error berr = {{0}};
+	void *map = NULL;
+	size_t size = 0;
+	int fd, r;
+
+	r = open_file("BIOS", path, -1, &fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = read_file("BIOS", path, fd, &map, &size, err, errlen);
+	close(fd);
+	if (r < 0)
+		return r;
+	r = bios_image_check(size, &berr);
+	if (r < 0) {
+		snprintf(err, errlen, "BIOS %s: %s", path, berr.msg);
+	} else {
+		files->bios = malloc(size);
+		if (!files->bios)
+			r = -ENOMEM;
+		else
+			memcpy(files->bios, map, size);
+		files->bios_size = size;
+	}
+	free_file(map, size);
+	return r;
+}
+
 int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err, size_t errlen)
 {
 	struct kernel_image image;
@@ -142,6 +178,9 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 				     .initrd_path = cfg->initrd,
 				     .kernel_fd = -1,
 				     .initrd_fd = -1};
+	if (!cfg->kernel)
+		return load_bios(cfg->bios ? cfg->bios : VM_CONFIG_DEFAULT_BIOS, files, err,
+				 errlen);
 	r = open_file("kernel", cfg->kernel, cfg->kernel_fd, &files->kernel_fd, err, errlen);
 	if (r == 0 && cfg->initrd)
 		r = open_file("initrd", cfg->initrd, cfg->initrd_fd, &files->initrd_fd, err,
@@ -164,6 +203,8 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 
 void boot_files_release(struct boot_files *files)
 {
+	free(files->bios);
+	files->bios = NULL;
 	free_file(files->kernel, files->kernel_size);
 	files->kernel = NULL;
 	if (files->kernel_fd >= 0)
@@ -191,7 +232,7 @@ static int add_uart(struct machine *m, const char *name, uint16_t port, unsigned
 	return r;
 }
 
-static int add_devices(struct machine *m, char *err, size_t errlen)
+static int add_devices(struct machine *m, unsigned generation, char *err, size_t errlen)
 {
 	struct partition *p = m->partition;
 	struct io_bus *pio = partition_pio_bus(p);
@@ -217,7 +258,9 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	}
 	if (r == 0) {
 		what = "PCI host bridge";
-		r = pci_host_new(pio, &m->pci);
+		/* Generation 1 is a PC with the i440FX, the host bridge SeaBIOS knows. */
+		r = generation == 1 ? pci_host_new_i440fx(pio, &m->pci)
+				    : pci_host_new(pio, &m->pci);
 	}
 	if (r == 0) {
 		what = "ACPI PM";
@@ -333,6 +376,19 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	uint64_t rsdp;
 	int r;
 
+	if (files->bios) {
+		const struct firmware_config fc = {
+			.image = files->bios,
+			.size = files->bios_size,
+			.acpi = &acpi,
+			.order = startup_order_effective(&cfg->startup_order),
+			.ide_disk = m->ide_disks[0] != NULL,
+			.cd = m->ide_disks[1] != NULL,
+		};
+
+		*config_error = false;
+		return firmware_new(m->partition, &fc, &m->firmware, err, errlen);
+	}
 	r = acpi_tables_build(mem, &acpi, &rsdp, &berr);
 	if (r < 0) {
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
@@ -396,7 +452,7 @@ int machine_new(const struct vm_config *cfg, struct boot_files *files, struct co
 			errlen);
 	if (r < 0)
 		goto fail;
-	r = add_devices(m, err, errlen);
+	r = add_devices(m, cfg->generation, err, errlen);
 	if (r == 0 && cfg->generation == 1)
 		r = add_ide(m, cfg, err, errlen);
 	if (r == 0 && !cfg->no_video) {
@@ -430,6 +486,7 @@ struct machine *machine_free(struct machine *m)
 	if (m->partition)
 		partition_stop_and_join(m->partition);
 	vmconnect_free(m->vmconnect);
+	firmware_free(m->firmware);
 	piix4_free(m->piix4);
 	disk_close(m->ide_disks[0]);
 	disk_close(m->ide_disks[1]);

@@ -35,6 +35,7 @@ void vm_config_init(struct vm_config *cfg)
 void vm_config_fini(struct vm_config *cfg)
 {
 	free(cfg->kernel);
+	free(cfg->bios);
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->cpu_model);
@@ -144,6 +145,8 @@ enum {
 	OPT_VNC_PASSWORD_FILE,
 	OPT_GENERATION,
 	OPT_DVD,
+	OPT_BIOS,
+	OPT_STARTUP_ORDER,
 };
 
 static int set_generation(struct vm_config *cfg, long long n, char *err, size_t errlen)
@@ -207,6 +210,8 @@ static const struct option long_options[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"generation", required_argument, NULL, OPT_GENERATION},
 	{"dvd", required_argument, NULL, OPT_DVD},
+	{"bios", required_argument, NULL, OPT_BIOS},
+	{"startup-order", required_argument, NULL, OPT_STARTUP_ORDER},
 	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
@@ -301,6 +306,9 @@ void vm_config_usage(FILE *out)
 	      "      --generation 1|2  1: add the PIIX4 IDE controller; the first --disk goes on\n"
 	      "                        IDE 0:0 (default 2: synthetic devices only)\n"
 	      "      --dvd FILE        an ISO image as the ATAPI CD-ROM on IDE 1:0 (generation 1)\n"
+	      "      --bios FILE       generation 1 without --kernel boots this BIOS image\n"
+	      "                        (default " VM_CONFIG_DEFAULT_BIOS ")\n"
+	      "      --startup-order IDE,CD,LegacyNetworkAdapter,Floppy  the BIOS's boot order\n"
 	      "      --vnc PATH        the screen over RFB (VNC) on a Unix socket, no password\n"
 	      "      --vnc-tcp [HOST:]PORT  RFB on TCP (default host 127.0.0.1), with VNC\n"
 	      "                        authentication: needs --vnc-password-file\n"
@@ -393,6 +401,11 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			break;
 		}
 		case OPT_DVD: r = set_dvd(cfg, optarg); break;
+		case OPT_BIOS: r = set_string(&cfg->bios, optarg); break;
+		case OPT_STARTUP_ORDER:
+			if (startup_order_parse(&cfg->startup_order, optarg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
 		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
 		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
@@ -520,6 +533,16 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_dvd(cfg, s);
+	}
+	if (!strcmp(key, "bios")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->bios, s);
+	}
+	if (!strcmp(key, "startup-order")) {
+		if (!s)
+			goto want_string;
+		return startup_order_parse(&cfg->startup_order, s, err, errlen);
 	}
 	if (!strcmp(key, "video")) {
 		if (t != json_type_boolean)
@@ -714,9 +737,16 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	uint64_t host_ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 
-	if (!cfg->kernel) {
+	if (!cfg->kernel && cfg->generation != 1) {
 		snprintf(err, errlen,
-			 "no kernel: give --kernel FILE (or \"kernel\" in the config)");
+			 "no kernel: give --kernel FILE (or \"kernel\" in the config); only "
+			 "generation 1 boots without one, through its BIOS");
+		return -EINVAL;
+	}
+	if ((cfg->bios || cfg->startup_order.n) && (cfg->kernel || cfg->generation != 1)) {
+		snprintf(err, errlen,
+			 "bios, startup-order: only a generation 1 VM without --kernel boots "
+			 "through the BIOS");
 		return -EINVAL;
 	}
 	if (cfg->initrd_fd >= 0 && !cfg->initrd) {

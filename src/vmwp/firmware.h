@@ -1,0 +1,33 @@
+/*
+ * The BIOS of a Generation 1 VM booted without a kernel (docs/generation1.md):
+ * SeaBIOS mapped below 4 GiB, the vCPU at the reset vector, and what SeaBIOS
+ * reads through fw_cfg (RAM map, processors, boot order, the worker's ACPI
+ * tables) and writes to its debug port. See firmware.c.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "base/compiler.h"
+#include "boot/acpi_tables.h"
+#include "vid/partition.h"
+#include "vmwp/startup_order.h"
+
+struct firmware;
+
+struct firmware_config {
+	const void *image; /* the BIOS image (bios_image_check'ed sizes), copied */
+	size_t size;
+	const struct acpi_config *acpi; /* the tables to hand over; area_gpa is set here */
+	struct startup_order order;
+	bool ide_disk, cd; /* what is on IDE 0:0 and 1:0 */
+};
+
+/*
+ * Registers fw_cfg and the debug port on p's port bus, maps the image,
+ * writes the ACPI tables and sets vCPU 0's reset state. -errno with err.
+ */
+int firmware_new(struct partition *p, const struct firmware_config *cfg, struct firmware **ret,
+		 char *err, size_t errlen) must_check;
+/* After the vCPUs have stopped. NULL is a no-op; returns NULL. */
+struct firmware *firmware_free(struct firmware *fw);
