@@ -68,15 +68,15 @@ static size_t boot_path(const struct firmware_config *cfg, enum startup_device d
 	case STARTUP_IDE:
 		if (!cfg->ide_disk)
 			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@0/disk@0\n", ide >> 3,
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@0/disk@0", ide >> 3,
 					ide & 7);
 	case STARTUP_CD:
 		if (!cfg->cd)
 			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@1/disk@0\n", ide >> 3,
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@1/disk@0", ide >> 3,
 					ide & 7);
 	case STARTUP_FLOPPY:
-		return (size_t)snprintf(p, max, "/pci@i0cf8/isa@%x/fdc@03f0/floppy@0\n", isa >> 3);
+		return (size_t)snprintf(p, max, "/pci@i0cf8/isa@%x/fdc@03f0/floppy@0", isa >> 3);
 	case STARTUP_LEGACY_NETWORK_ADAPTER:
 	case STARTUP_DEVICE_COUNT:
 		/* The legacy adapter has no boot ROM (no PXE): nothing to name. */
@@ -85,19 +85,27 @@ static size_t boot_path(const struct firmware_config *cfg, enum startup_device d
 	return 0;
 }
 
+/* One path a line, NUL-terminated, no newline after the last (as QEMU's). */
 static int add_bootorder(struct fw_cfg *f, const struct firmware_config *cfg)
 {
 	char buf[BOOTORDER_MAX];
 	size_t len = 0;
 
 	for (unsigned i = 0; i < cfg->order.n; i++) {
-		size_t n = boot_path(cfg, cfg->order.order[i], buf + len, sizeof(buf) - len);
+		size_t room, n;
 
-		if (n >= sizeof(buf) - len)
+		if (len)
+			buf[len++] = '\n';
+		room = sizeof(buf) - len - 1; /* the NUL's byte kept */
+		n = boot_path(cfg, cfg->order.order[i], buf + len, room);
+		if (n >= room)
 			return -ENOSPC;
+		if (n == 0 && len)
+			len--; /* nothing to name: no line */
 		len += n;
 	}
-	return fw_cfg_add_file(f, "bootorder", buf, len);
+	buf[len] = '\0';
+	return fw_cfg_add_file(f, "bootorder", buf, len + 1);
 }
 
 /* One ALLOCATE of "etc/acpi/rsdp" in the F segment; the tables are already in place. */
