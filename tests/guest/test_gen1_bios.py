@@ -133,9 +133,9 @@ tap.ok(rc == 1 and "'Tape' is not IDE, CD, LegacyNetworkAdapter or Floppy" in er
 rc, _, err = run_vmwp(['--generation', '1', '--disk', disk, '--startup-order', 'IDE,CD,IDE'])
 tap.ok(rc == 1 and 'IDE is named twice' in err, '--startup-order naming a device twice is refused',
        f'status {rc}: {err}')
-rc, _, err = run_vmwp(['--disk', disk, '--startup-order', 'IDE'])
+rc, _, err = run_vmwp(['--kernel', disk, '--disk', disk, '--startup-order', 'IDE'])
 tap.ok(rc == 1 and 'only a generation 1 VM without --kernel boots through the BIOS' in err,
-       '--startup-order on generation 2 is refused', f'status {rc}: {err}')
+       '--startup-order with a kernel (direct boot) is refused', f'status {rc}: {err}')
 rc, _, err = run_vmwp(['--generation', '1', '--disk', disk, '--bios', console])
 tap.ok(rc == 1 and 'is not a BIOS image' in err, 'a file that is not a BIOS image is refused',
        f'status {rc}: {err}')
