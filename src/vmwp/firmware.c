@@ -12,7 +12,9 @@
  *   "etc/table-loader"        FADT with the PM block of emu/acpi_pm.c): built at
  *                             the top of low RAM; the loader's one command puts
  *                             the RSDP in the BIOS segment, where Linux finds it
- *   "etc/sercon-port" = COM1  the BIOS's screen output on COM1 (no VGA yet)
+ *   "etc/sercon-port" = COM1  the BIOS's screen output on COM1 too (beside the VGA,
+ *                             or alone without one)
+ *   "vgaroms/vgabios-stdvga.bin"  SeaBIOS's VGA BIOS for emu/vga.c (Bochs VBE)
  *
  * SeaBIOS's own debug log (port 0x402, emu/debug_port.c) goes to the
  * worker's log, prefixed "bios:", rate-limited.
@@ -28,6 +30,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <json-c/json.h>
+
 #include "base/byteorder.h"
 #include "base/log.h"
 #include "boot/bios_boot.h"
@@ -39,6 +43,7 @@
 
 /* The partition's device-memory slot for the BIOS image (vmconnect's VRAM is slot 0). */
 #define BIOS_SLOT     3
+#define VGA_LFB_SLOT  2 /* the VGA framebuffer */
 #define E820_MAX      8
 #define BOOTORDER_MAX 512
 #define RSDP_V2_LEN   36
@@ -46,7 +51,8 @@
 struct firmware {
 	struct fw_cfg *fw_cfg;
 	struct debug_port *debug;
-	void *rom; /* the image's private copy, mapped at bios_image_gpa() */
+	struct vga *vga; /* NULL without a VGA ROM */
+	void *rom;	 /* the image's private copy, mapped at bios_image_gpa() */
 	size_t rom_size;
 	struct ratelimit log_rl; /* the BIOS's debug lines: a boot prints about a hundred */
 };
@@ -165,6 +171,9 @@ static int add_items(struct firmware *fw, struct partition *p, const struct firm
 		r = add_acpi(fw->fw_cfg, mem, rsdp);
 	if (r == 0)
 		r = fw_cfg_add_file(fw->fw_cfg, "etc/sercon-port", sercon, sizeof(sercon));
+	if (r == 0 && cfg->vga_rom)
+		r = fw_cfg_add_file(fw->fw_cfg, "vgaroms/vgabios-stdvga.bin", cfg->vga_rom,
+				    cfg->vga_rom_size);
 	return r;
 }
 
@@ -216,6 +225,16 @@ static int build(struct firmware *fw, struct partition *p, const struct firmware
 		snprintf(err, errlen, "BIOS configuration (fw_cfg): %s", strerror(-r));
 		return r;
 	}
+	if (cfg->vga_rom) {
+		r = vga_new(partition_pio_bus(p), mem, &fw->vga);
+		if (r == 0)
+			r = partition_set_device_memory(p, VGA_LFB_SLOT, VGA_LFB_GPA,
+							vga_framebuffer(fw->vga), VGA_LFB_SIZE);
+		if (r < 0) {
+			snprintf(err, errlen, "VGA: %s", strerror(-r));
+			return r;
+		}
+	}
 	r = map_rom(fw, p, cfg);
 	if (r == 0)
 		r = partition_set_boot_regs(p, &regs);
@@ -243,10 +262,42 @@ int firmware_new(struct partition *p, const struct firmware_config *cfg, struct 
 	return 0;
 }
 
+struct vga *firmware_vga(struct firmware *fw)
+{
+	return fw ? fw->vga : NULL;
+}
+
+void vga_text_json(struct vga *vga, struct json_object *resp)
+{
+	char(*rows)[VGA_TEXT_MAX_COLS + 1] = calloc(VGA_TEXT_MAX_ROWS, sizeof(*rows));
+	unsigned ncols = 0, nrows = 0;
+	struct json_object *lines;
+	int r = !vga ? -ENODEV : !rows ? -ENOMEM : vga_text_read(vga, rows, &ncols, &nrows);
+
+	json_object_object_add(resp, "ok", json_object_new_boolean(r == 0));
+	if (r < 0) {
+		json_object_object_add(
+			resp, "error",
+			json_object_new_string(r == -ENODEV    ? "this VM has no VGA (generation 1 "
+								 "booted by its BIOS, with video)"
+					       : r == -ENOTSUP ? "the VGA is in a graphics mode"
+							       : strerror(-r)));
+		free(rows);
+		return;
+	}
+	lines = json_object_new_array();
+	for (unsigned i = 0; i < nrows; i++)
+		json_object_array_add(lines, json_object_new_string(rows[i]));
+	json_object_object_add(resp, "columns", json_object_new_int((int)ncols));
+	json_object_object_add(resp, "rows", lines);
+	free(rows);
+}
+
 struct firmware *firmware_free(struct firmware *fw)
 {
 	if (!fw)
 		return NULL;
+	vga_free(fw->vga);
 	debug_port_free(fw->debug);
 	fw_cfg_free(fw->fw_cfg);
 	/* The slot goes with the partition, which is freed after the devices (machine.c). */

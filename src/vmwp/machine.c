@@ -139,32 +139,45 @@ static void free_file(void *buf, size_t size)
  * A BIOS image, read whole once before the jail (it is small, and every boot maps a fresh
  * copy of it: firmware.c).
  */
-static int load_bios(const char *path, struct boot_files *files, char *err, size_t errlen)
+static int read_whole(const char *what, const char *path, void **ret, size_t *ret_size, char *err,
+		      size_t errlen)
 {
-	struct boot_error berr = {{0}};
 	void *map = NULL;
 	size_t size = 0;
 	int fd, r;
 
-	r = open_file("BIOS", path, -1, &fd, err, errlen);
+	r = open_file(what, path, -1, &fd, err, errlen);
 	if (r < 0)
 		return r;
-	r = read_file("BIOS", path, fd, &map, &size, err, errlen);
+	r = read_file(what, path, fd, &map, &size, err, errlen);
 	close(fd);
 	if (r < 0)
 		return r;
-	r = bios_image_check(size, &berr);
-	if (r < 0) {
-		snprintf(err, errlen, "BIOS %s: %s", path, berr.msg);
-	} else {
-		files->bios = malloc(size);
-		if (!files->bios)
-			r = -ENOMEM;
-		else
-			memcpy(files->bios, map, size);
-		files->bios_size = size;
-	}
+	*ret = malloc(size);
+	if (*ret)
+		memcpy(*ret, map, size);
+	*ret_size = size;
 	free_file(map, size);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int load_bios(const struct vm_config *cfg, struct boot_files *files, char *err,
+		     size_t errlen)
+{
+	const char *path = cfg->bios ? cfg->bios : VM_CONFIG_DEFAULT_BIOS;
+	struct boot_error berr = {{0}};
+	int r = read_whole("BIOS", path, &files->bios, &files->bios_size, err, errlen);
+
+	if (r == 0 && bios_image_check(files->bios_size, &berr) < 0) {
+		snprintf(err, errlen, "BIOS %s: %s", path, berr.msg);
+		r = -EINVAL;
+	}
+	/* The VGA BIOS (SeaBIOS's, for emu/vga.c), unless the VM has no screen. */
+	if (r == 0 && !cfg->no_video)
+		r = read_whole("VGA BIOS", VM_CONFIG_DEFAULT_VGA_BIOS, &files->vga_rom,
+			       &files->vga_rom_size, err, errlen);
+	if (r < 0)
+		boot_files_release(files);
 	return r;
 }
 
@@ -179,8 +192,7 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 				     .kernel_fd = -1,
 				     .initrd_fd = -1};
 	if (!cfg->kernel)
-		return load_bios(cfg->bios ? cfg->bios : VM_CONFIG_DEFAULT_BIOS, files, err,
-				 errlen);
+		return load_bios(cfg, files, err, errlen);
 	r = open_file("kernel", cfg->kernel, cfg->kernel_fd, &files->kernel_fd, err, errlen);
 	if (r == 0 && cfg->initrd)
 		r = open_file("initrd", cfg->initrd, cfg->initrd_fd, &files->initrd_fd, err,
@@ -204,7 +216,8 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 void boot_files_release(struct boot_files *files)
 {
 	free(files->bios);
-	files->bios = NULL;
+	free(files->vga_rom);
+	files->bios = files->vga_rom = NULL;
 	free_file(files->kernel, files->kernel_size);
 	files->kernel = NULL;
 	if (files->kernel_fd >= 0)
@@ -380,6 +393,8 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 		const struct firmware_config fc = {
 			.image = files->bios,
 			.size = files->bios_size,
+			.vga_rom = files->vga_rom,
+			.vga_rom_size = files->vga_rom_size,
 			.acpi = &acpi,
 			.order = startup_order_effective(&cfg->startup_order),
 			.ide_disk = m->ide_disks[0] != NULL,
@@ -534,6 +549,11 @@ struct network *machine_network(struct machine *m)
 struct vmconnect *machine_vmconnect(struct machine *m)
 {
 	return m->vmconnect;
+}
+
+struct vga *machine_vga(struct machine *m)
+{
+	return firmware_vga(m->firmware);
 }
 
 void machine_press_power_button(struct machine *m)

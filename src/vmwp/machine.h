@@ -34,6 +34,8 @@ struct boot_files {
 	size_t kernel_size;
 	void *bios; /* no kernel (generation 1): the BIOS image, read at start; else NULL */
 	size_t bios_size;
+	void *vga_rom; /* with the BIOS and video: the VGA BIOS (NULL if none) */
+	size_t vga_rom_size;
 };
 
 /*
@@ -67,3 +69,5 @@ struct network *machine_network(struct machine *m);
 struct vmconnect *machine_vmconnect(struct machine *m);
 
 void machine_press_power_button(struct machine *m);
+/* A BIOS-booted generation 1 VM's VGA, or NULL. */
+struct vga *machine_vga(struct machine *m);

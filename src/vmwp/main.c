@@ -29,6 +29,7 @@
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
+#include "vmwp/firmware.h"
 #include "vmwp/machine.h"
 #include "vmwp/rfb_server.h"
 #include "vmwp/sandbox.h"
@@ -63,8 +64,8 @@ struct worker {
 	struct control *control;      /* --control socket, or NULL */
 	int exit_status_fd;	      /* --exit-status-file, opened at start; -1 if none */
 	int stats_fd, proc_status_fd; /* --exit-stats (exit_stats_open), opened at start; -1 */
-	uint16_t nic_tag;	      /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
-	struct rfb_server *screen;    /* --vnc / --vnc-tcp console server, or NULL */
+	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
+	struct rfb_server *screen; /* --vnc / --vnc-tcp console server, or NULL */
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
@@ -787,6 +788,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			control_error(resp, "test-allocate: the allocation failed");
 		pthread_mutex_lock(&w->lock);
 #endif
+	} else if (!strcmp(cmd, "vga-text")) {
+		vga_text_json(w->machine ? machine_vga(w->machine) : NULL, resp);
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
 			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));

@@ -108,6 +108,7 @@ struct vm_config {
 };
 
 #define VM_CONFIG_DEFAULT_BIOS		     "/usr/share/seabios/bios-256k.bin"
+#define VM_CONFIG_DEFAULT_VGA_BIOS	     "/usr/share/seabios/vgabios-stdvga.bin"
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)
 #define VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 30
 
