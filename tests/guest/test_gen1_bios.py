@@ -29,7 +29,9 @@ import shutil
 import subprocess
 import tempfile
 
-from parvis_test import Tap, Worker, kvm_available, run_vmwp, skip_all
+import time
+
+from parvis_test import Tap, Worker, control, kvm_available, run_vmwp, skip_all
 
 MARKER = 'PARVIS_GRUB_MARKER'
 BIOS = '/usr/share/seabios/bios-256k.bin'
@@ -100,7 +102,8 @@ def wait_for(w, source, pattern, timeout, desc):
 work = tempfile.mkdtemp(prefix='parvis-gen1-bios-')
 disk = make_disk(work)
 console = os.path.join(work, 'com1.log')
-w = Worker(['--generation', '1', '--memory', f'{MEMORY_MIB}M', '--cpus', '1', '--no-video',
+ctl = os.path.join(work, 'control.sock')
+w = Worker(['--generation', '1', '--memory', f'{MEMORY_MIB}M', '--cpus', '1', '--control', ctl,
             '--no-reboot', '--serial', 'file:' + console, '--disk', disk,
             '--startup-order', 'IDE,CD,LegacyNetworkAdapter,Floppy'],
            console, os.path.join(work, 'worker.stderr'))
@@ -123,6 +126,20 @@ if wait_for(w, 'stderr', r'bios: SeaBIOS \(version', 600, 'SeaBIOS runs from the
     if wait_for(w, 'console', r'Booting from Hard Disk', 600,
                 'SeaBIOS boots from the hard disk'):
         wait_for(w, 'console', MARKER, 1800, "GRUB's grub.cfg prints its marker on COM1")
+        # The VGA's text screen (vgabios-stdvga drove it; sercon split the output to COM1).
+        screen, deadline = [], time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                screen = (control(ctl, {'command': 'vga-text'}) or {}).get('rows') or []
+            except OSError:
+                screen = []
+            if any('Booting from Hard Disk' in r for r in screen):
+                break
+            time.sleep(1)
+        tap.ok(any(r.startswith('SeaBIOS (version') for r in screen) and
+               any('Booting from Hard Disk' in r for r in screen),
+               'the VGA text screen shows the banner and "Booting from Hard Disk"',
+               'vga-text rows: ' + repr([r.rstrip() for r in screen if r.strip()]))
 w.close()
 tap.ok(w.proc.poll() is not None, 'the worker is gone once killed')
 
