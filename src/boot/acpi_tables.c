@@ -34,10 +34,11 @@
 #define AREA_SIZE	 (BOOT_ACPI_END - BOOT_ACPI_START)
 #define XSDT_ENTRIES	 2 /* FADT, MADT; the FADT points to the FACS and DSDT */
 
-/* The BIOS area being filled: offsets in buf are offsets from BOOT_ACPI_START. */
+/* The area being filled: offsets in buf are offsets from base (BOOT_ACPI_START by default). */
 struct area {
 	uint8_t *buf;
 	size_t used;
+	uint64_t base;
 };
 
 uint8_t acpi_checksum(const void *p, size_t len)
@@ -58,13 +59,13 @@ static int area_alloc(struct area *a, size_t len, size_t align, uint64_t *ret_gp
 	if (off > AREA_SIZE || len > AREA_SIZE - off)
 		return -ENOSPC;
 	a->used = off + len;
-	*ret_gpa = BOOT_ACPI_START + off;
+	*ret_gpa = a->base + off;
 	return 0;
 }
 
 static void *area_at(struct area *a, uint64_t gpa)
 {
-	return a->buf + (gpa - BOOT_ACPI_START);
+	return a->buf + (gpa - a->base);
 }
 
 static void fill_header(struct acpi_table_header *h, const char *sig, size_t len, uint8_t revision)
@@ -268,10 +269,9 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 			err, r,
 			"ACPI tables (DSDT of %zu bytes, %u vCPUs) do not fit in the %" PRIu64
 			" KiB BIOS area at %#" PRIx64,
-			dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, (uint64_t)BOOT_ACPI_START);
-	if (rsdp != BOOT_RSDP_GPA)
-		return boot_error_set(err, -EINVAL, "RSDP not at %#" PRIx64,
-				      (uint64_t)BOOT_RSDP_GPA);
+			dsdt_len, cfg->vcpus, (uint64_t)AREA_SIZE / KiB, a->base);
+	if (rsdp != a->base)
+		return boot_error_set(err, -EINVAL, "RSDP not at %#" PRIx64, a->base);
 
 	build_facs(a, facs);
 	build_dsdt(a, dsdt, aml, aml_len);
@@ -287,7 +287,7 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 		      uint64_t *ret_rsdp_gpa, struct boot_error *err)
 {
-	struct area a = {0};
+	struct area a = {.base = cfg->area_gpa ? cfg->area_gpa : BOOT_ACPI_START};
 	struct aml *aml = NULL;
 	const uint8_t *code;
 	size_t code_len;
@@ -296,12 +296,12 @@ int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 	if (cfg->vcpus == 0 || cfg->vcpus > ACPI_MAX_VCPUS)
 		return boot_error_set(err, -EINVAL, "%u vCPUs: ACPI tables describe 1 to %u",
 				      cfg->vcpus, ACPI_MAX_VCPUS);
-	if (!guest_memory_is_ram(mem, BOOT_ACPI_START, AREA_SIZE))
+	if (!guest_memory_is_ram(mem, a.base, AREA_SIZE))
 		return boot_error_set(err, -EFAULT,
 				      "guest RAM of %" PRIu64
 				      " KiB does not reach the ACPI area at %#" PRIx64 "-%#" PRIx64,
-				      guest_memory_ram_size(mem) / KiB, (uint64_t)BOOT_ACPI_START,
-				      (uint64_t)BOOT_ACPI_END - 1);
+				      guest_memory_ram_size(mem) / KiB, a.base,
+				      a.base + AREA_SIZE - 1);
 	r = aml_new(&aml);
 	if (r < 0)
 		return boot_error_set(err, r, "out of memory for the DSDT");
@@ -322,12 +322,12 @@ int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 	if (r < 0)
 		goto out;
 	/* The whole area: stale tables from an earlier boot of this memory are wiped too. */
-	r = guest_memory_write(mem, BOOT_ACPI_START, a.buf, AREA_SIZE);
+	r = guest_memory_write(mem, a.base, a.buf, AREA_SIZE);
 	if (r < 0) {
 		boot_error_set(err, r, "writing the ACPI tables failed");
 		goto out;
 	}
-	*ret_rsdp_gpa = BOOT_RSDP_GPA;
+	*ret_rsdp_gpa = a.base;
 out:
 	free(a.buf);
 	aml_free(aml);

@@ -13,6 +13,7 @@
 #include "base/compiler.h"
 #include "boot/aml.h"
 #include "boot/boot_error.h"
+#include "boot/boot_layout.h"
 #include "vid/guest_memory.h"
 
 /* xAPIC IDs are 8 bits and 0xFF is the broadcast ID: vCPUs 0..254 at most. */
@@ -30,7 +31,15 @@ struct acpi_config {
 	unsigned vcpus; /* 1..ACPI_MAX_VCPUS; local APIC IDs are 0..vcpus-1 */
 	const struct acpi_dsdt_contributor *contributors; /* called in order inside \_SB */
 	unsigned ncontributors;
+	/*
+	 * Where the ACPI_AREA_SIZE bytes of tables go (RSDP first), page aligned; 0: the BIOS
+	 * area at 0xE0000 (direct boot). A BIOS boot puts them at the top of low RAM instead,
+	 * where the BIOS itself is not, and copies the RSDP into its own segment (bios_boot.h).
+	 */
+	uint64_t area_gpa;
 };
+
+#define ACPI_AREA_SIZE (BOOT_ACPI_END - BOOT_ACPI_START)
 
 /*
  * Builds every table and writes them into mem. Returns 0 and the RSDP's

@@ -12,6 +12,15 @@
  * Its chipset registers (0x40-0xFF) read 0 and ignore writes: there is no
  * DRAM or PAM to program.
  *
+ * Generation 1 machines that boot through SeaBIOS get the Intel 82441FX
+ * "440FX PMC" instead (8086:1237, revision 2: pci_host_new_i440fx), the
+ * host bridge SeaBIOS's QEMU platform code knows (src/fw/pciinit.c,
+ * src/fw/shadow.c). Its PAM registers 0x59-0x5F (82441FX data sheet
+ * §3.2.18) are kept as written, so SeaBIOS's "make the BIOS area writable"
+ * and "read-only" sequences read back what they wrote; the memory at
+ * 0xC0000-0xFFFFF is guest RAM throughout (the BIOS copies itself there
+ * from its high mapping over bytes that are already the same).
+ *
  * Byte and word accesses to 0xCF8-0xCFB are not CONFIG_ADDRESS: Linux
  * probes with "outb 0x01, 0xCFB", and 0xCF9 is the reset control register
  * of Intel chipsets, which we do not have. They read all-ones and writes
@@ -41,6 +50,10 @@
 #define BRIDGE_VENDOR	0x8086
 #define BRIDGE_DEVICE	0x7192 /* 82443BX, AGP disabled */
 #define BRIDGE_REVISION 0x03
+#define I440FX_DEVICE	0x1237 /* 82441FX PMC */
+#define I440FX_REVISION 0x02
+#define I440FX_PAM0	0x59 /* PAM0 (0xF0000-0xFFFFF, high nibble) to PAM6 at 0x5F */
+#define I440FX_PAM_LAST 0x5F
 
 struct pci_slot {
 	const struct pci_device_ops *ops; /* NULL: empty */
@@ -96,21 +109,27 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-static void bridge_init(struct pci_host *s)
+static void bridge_init(struct pci_host *s, bool i440fx)
 {
 	uint8_t *c = s->bridge_config;
 
 	put16(c + 0x00, BRIDGE_VENDOR);
-	put16(c + 0x02, BRIDGE_DEVICE);
+	put16(c + 0x02, i440fx ? I440FX_DEVICE : BRIDGE_DEVICE);
 	put16(c + 0x04, 0x0006); /* command: memory space, bus master */
 	put16(c + 0x06, 0x0200); /* status: medium DEVSEL timing */
-	c[0x08] = BRIDGE_REVISION;
+	c[0x08] = i440fx ? I440FX_REVISION : BRIDGE_REVISION;
 	c[0x09] = 0x00; /* class 06/00/00: host bridge */
 	c[0x0A] = 0x00;
 	c[0x0B] = 0x06;
 	c[0x0E] = 0x00;		      /* header type 0, single function */
 	s->bridge_wmask[0x0D] = 0xFF; /* latency timer */
 	s->bridge_wmask[0x3C] = 0xFF; /* interrupt line: scratch for software */
+	if (i440fx) {
+		/* PAM0 holds only the 0xF0000 segment's bits (high nibble), PAM1-6 two each. */
+		s->bridge_wmask[I440FX_PAM0] = 0x30;
+		for (unsigned r = I440FX_PAM0 + 1; r <= I440FX_PAM_LAST; r++)
+			s->bridge_wmask[r] = 0x33;
+	}
 	s->slots[0] = (struct pci_slot){.ops = &bridge_ops, .opaque = s};
 }
 
@@ -229,7 +248,7 @@ uint64_t pci_host_guest_errors(const struct pci_host *host)
 	return guest_error_count(&host->errors);
 }
 
-int pci_host_new(struct io_bus *bus, struct pci_host **ret)
+static int host_new(struct io_bus *bus, bool i440fx, struct pci_host **ret)
 {
 	struct pci_host *s = calloc(1, sizeof(*s));
 	int r;
@@ -239,7 +258,7 @@ int pci_host_new(struct io_bus *bus, struct pci_host **ret)
 	pthread_mutex_init(&s->lock, NULL);
 	s->bus = bus;
 	guest_error_log_init(&s->errors, "pci");
-	bridge_init(s);
+	bridge_init(s, i440fx);
 	r = io_bus_register(bus, PC_PORT_PCI_CONFIG, PC_PORT_PCI_CONFIG_LEN, &pci_ops, s,
 			    "pci-conf1");
 	if (r < 0) {
@@ -249,6 +268,16 @@ int pci_host_new(struct io_bus *bus, struct pci_host **ret)
 	}
 	*ret = s;
 	return 0;
+}
+
+int pci_host_new(struct io_bus *bus, struct pci_host **ret)
+{
+	return host_new(bus, false, ret);
+}
+
+int pci_host_new_i440fx(struct io_bus *bus, struct pci_host **ret)
+{
+	return host_new(bus, true, ret);
 }
 
 struct pci_host *pci_host_free(struct pci_host *host)

@@ -26,6 +26,8 @@ struct pci_device_ops {
 
 /* Registers ports PC_PORT_PCI_CONFIG..+7 on bus; the host bridge takes devfn 0. */
 int pci_host_new(struct io_bus *bus, struct pci_host **ret) must_check;
+/* The same with the 440FX host bridge (8086:1237) and its PAM registers, for SeaBIOS. */
+int pci_host_new_i440fx(struct io_bus *bus, struct pci_host **ret) must_check;
 /* Unregisters from the bus and frees; NULL is a no-op. Returns NULL. */
 struct pci_host *pci_host_free(struct pci_host *host);
 

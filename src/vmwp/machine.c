@@ -19,6 +19,7 @@
 
 #include "base/compiler.h"
 #include "boot/acpi_tables.h"
+#include "boot/bios_boot.h"
 #include "boot/kernel_image.h"
 #include "boot/linux_boot.h"
 #include "emu/acpi_pm.h"
@@ -30,6 +31,7 @@
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "vid/pc_layout.h"
+#include "vmwp/firmware.h"
 #include "vmwp/sandbox.h"
 #include "vmwp/storage.h"
 #include "vmwp/vmbus_host.h"
@@ -115,6 +117,52 @@ static void free_file(void *buf, size_t size)
 		munmap(buf, size);
 }
 
+/*
+ * A BIOS image, read whole once before the jail (it is small, and every boot maps a fresh
+ * copy of it: firmware.c).
+ */
+static int read_whole(const char *what, const char *path, void **ret, size_t *ret_size, char *err,
+		      size_t errlen)
+{
+	void *map = NULL;
+	size_t size = 0;
+	int fd, r;
+
+	r = open_file(what, path, -1, &fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = read_file(what, path, fd, &map, &size, err, errlen);
+	close(fd);
+	if (r < 0)
+		return r;
+	*ret = malloc(size);
+	if (*ret)
+		memcpy(*ret, map, size);
+	*ret_size = size;
+	free_file(map, size);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int load_bios(const struct vm_config *cfg, struct boot_files *files, char *err,
+		     size_t errlen)
+{
+	const char *path = cfg->bios ? cfg->bios : VM_CONFIG_DEFAULT_BIOS;
+	struct boot_error berr = {{0}};
+	int r = read_whole("BIOS", path, &files->bios, &files->bios_size, err, errlen);
+
+	if (r == 0 && bios_image_check(files->bios_size, &berr) < 0) {
+		snprintf(err, errlen, "BIOS %s: %s", path, berr.msg);
+		r = -EINVAL;
+	}
+	/* The VGA BIOS (SeaBIOS's, for emu/vga.c), unless the VM has no screen. */
+	if (r == 0 && !cfg->no_video)
+		r = read_whole("VGA BIOS", VM_CONFIG_DEFAULT_VGA_BIOS, &files->vga_rom,
+			       &files->vga_rom_size, err, errlen);
+	if (r < 0)
+		boot_files_release(files);
+	return r;
+}
+
 int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err, size_t errlen)
 {
 	struct kernel_image image;
@@ -125,6 +173,8 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 				     .initrd_path = cfg->initrd,
 				     .kernel_fd = -1,
 				     .initrd_fd = -1};
+	if (!cfg->kernel)
+		return load_bios(cfg, files, err, errlen);
 	r = open_file("kernel", cfg->kernel, cfg->kernel_fd, &files->kernel_fd, err, errlen);
 	if (r == 0 && cfg->initrd)
 		r = open_file("initrd", cfg->initrd, cfg->initrd_fd, &files->initrd_fd, err,
@@ -147,6 +197,9 @@ int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char 
 
 void boot_files_release(struct boot_files *files)
 {
+	free(files->bios);
+	free(files->vga_rom);
+	files->bios = files->vga_rom = NULL;
 	free_file(files->kernel, files->kernel_size);
 	files->kernel = NULL;
 	if (files->kernel_fd >= 0)
@@ -174,7 +227,7 @@ static int add_uart(struct machine *m, const char *name, uint16_t port, unsigned
 	return r;
 }
 
-static int add_devices(struct machine *m, char *err, size_t errlen)
+static int add_devices(struct machine *m, unsigned generation, char *err, size_t errlen)
 {
 	struct partition *p = m->partition;
 	struct io_bus *pio = partition_pio_bus(p);
@@ -200,7 +253,9 @@ static int add_devices(struct machine *m, char *err, size_t errlen)
 	}
 	if (r == 0) {
 		what = "PCI host bridge";
-		r = pci_host_new(pio, &m->pci);
+		/* Generation 1 is a PC with the i440FX, the host bridge SeaBIOS knows. */
+		r = generation == 1 ? pci_host_new_i440fx(pio, &m->pci)
+				    : pci_host_new(pio, &m->pci);
 	}
 	if (r == 0) {
 		what = "ACPI PM";
@@ -317,6 +372,21 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	uint64_t rsdp;
 	int r;
 
+	if (files->bios) {
+		const struct firmware_config fc = {
+			.image = files->bios,
+			.size = files->bios_size,
+			.vga_rom = files->vga_rom,
+			.vga_rom_size = files->vga_rom_size,
+			.acpi = &acpi,
+			.order = startup_order_effective(&cfg->startup_order),
+			.ide_disk = m->ide_disks[0] != NULL,
+			.cd = m->ide_disks[1] != NULL,
+		};
+
+		*config_error = false;
+		return firmware_new(m->partition, &fc, &m->firmware, err, errlen);
+	}
 	r = acpi_tables_build(mem, &acpi, &rsdp, &berr);
 	if (r < 0) {
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
@@ -380,7 +450,7 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 			errlen);
 	if (r < 0)
 		goto fail;
-	r = add_devices(m, err, errlen);
+	r = add_devices(m, cfg->generation, err, errlen);
 	if (r == 0 && cfg->generation == 1)
 		r = add_ide(m, cfg, err, errlen);
 	/* Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). */
@@ -427,6 +497,7 @@ struct machine *machine_free(struct machine *m)
 		partition_stop_and_join(m->partition);
 	vmconnect_free(m->vmconnect);
 	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
+	firmware_free(m->firmware);
 	piix4_free(m->piix4);
 	disk_close(m->ide_disks[0]);
 	disk_close(m->ide_disks[1]);
@@ -474,6 +545,11 @@ struct network *machine_network(struct machine *m)
 struct vmconnect *machine_vmconnect(struct machine *m)
 {
 	return m->vmconnect;
+}
+
+struct vga *machine_vga(struct machine *m)
+{
+	return firmware_vga(m->firmware);
 }
 
 void machine_press_power_button(struct machine *m)

@@ -32,9 +32,16 @@ struct boot_files {
 	int kernel_fd, initrd_fd; /* -1 if none */
 	void *kernel;		  /* the kernel as checked at start, until the first boot uses it */
 	size_t kernel_size;
+	void *bios; /* no kernel (generation 1): the BIOS image, read at start; else NULL */
+	size_t bios_size;
+	void *vga_rom; /* with the BIOS and video: the VGA BIOS (NULL if none) */
+	size_t vga_rom_size;
 };
 
-/* Opens the kernel (and initrd) and checks the kernel: -errno with a message naming the file. */
+/*
+ * Opens the kernel (and initrd) and checks the kernel, or without a kernel reads the BIOS
+ * image: -errno with a message naming the file.
+ */
 int boot_files_load(const struct vm_config *cfg, struct boot_files *files, char *err,
 		    size_t errlen) must_check;
 void boot_files_release(struct boot_files *files);
@@ -62,3 +69,5 @@ struct network *machine_network(struct machine *m);
 struct vmconnect *machine_vmconnect(struct machine *m);
 
 void machine_press_power_button(struct machine *m);
+/* A BIOS-booted generation 1 VM's VGA, or NULL. */
+struct vga *machine_vga(struct machine *m);

@@ -31,6 +31,7 @@
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
+#include "vmwp/firmware.h"
 #include "vmwp/machine.h"
 #include "vmwp/rfb_server.h"
 #include "vmwp/machine_state.h"
@@ -926,6 +927,8 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			control_error(resp, "test-allocate: the allocation failed");
 		pthread_mutex_lock(&w->lock);
 #endif
+	} else if (!strcmp(cmd, "vga-text")) {
+		vga_text_json(w->machine ? machine_vga(w->machine) : NULL, resp);
 	} else if (!strcmp(cmd, "kvp-refresh")) {
 		if (w->machine)
 			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));

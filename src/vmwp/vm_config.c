@@ -35,6 +35,7 @@ void vm_config_init(struct vm_config *cfg)
 void vm_config_fini(struct vm_config *cfg)
 {
 	free(cfg->kernel);
+	free(cfg->bios);
 	free(cfg->initrd);
 	free(cfg->cmdline);
 	free(cfg->cpu_model);
@@ -150,6 +151,8 @@ enum {
 	OPT_RESTORE,
 	OPT_STATE_DIR,
 	OPT_INCOMING,
+	OPT_BIOS,
+	OPT_STARTUP_ORDER,
 };
 
 static int set_generation(struct vm_config *cfg, long long n, char *err, size_t errlen)
@@ -216,6 +219,8 @@ static const struct option long_options[] = {
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"incoming", required_argument, NULL, OPT_INCOMING},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"bios", required_argument, NULL, OPT_BIOS},
+	{"startup-order", required_argument, NULL, OPT_STARTUP_ORDER},
 	{"nic", required_argument, NULL, OPT_NIC},
 	{"exit-status-file", required_argument, NULL, OPT_EXIT_STATUS_FILE},
 	{"jail", required_argument, NULL, OPT_JAIL},
@@ -317,6 +322,9 @@ void vm_config_usage(FILE *out)
 	      "                        instead of booting it; the configuration must match\n"
 	      "      --state-dir DIR   where the control command \"save\" may write (a jailed\n"
 	      "                        worker saves only there)\n"
+	      "      --bios FILE       generation 1 without --kernel boots this BIOS image\n"
+	      "                        (default " VM_CONFIG_DEFAULT_BIOS ")\n"
+	      "      --startup-order IDE,CD,LegacyNetworkAdapter,Floppy  the BIOS's boot order\n"
 	      "      --vnc PATH        the screen over RFB (VNC) on a Unix socket, no password\n"
 	      "      --vnc-tcp [HOST:]PORT  RFB on TCP (default host 127.0.0.1), with VNC\n"
 	      "                        authentication: needs --vnc-password-file\n"
@@ -412,6 +420,11 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case OPT_RESTORE: r = set_string(&cfg->restore_path, optarg); break;
 		case OPT_INCOMING: r = set_string(&cfg->incoming, optarg); break;
 		case OPT_STATE_DIR: r = set_string(&cfg->state_dir, optarg); break;
+		case OPT_BIOS: r = set_string(&cfg->bios, optarg); break;
+		case OPT_STARTUP_ORDER:
+			if (startup_order_parse(&cfg->startup_order, optarg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
 		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
 		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
@@ -539,6 +552,16 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_dvd(cfg, s);
+	}
+	if (!strcmp(key, "bios")) {
+		if (!s)
+			goto want_string;
+		return set_string(&cfg->bios, s);
+	}
+	if (!strcmp(key, "startup-order")) {
+		if (!s)
+			goto want_string;
+		return startup_order_parse(&cfg->startup_order, s, err, errlen);
 	}
 	if (!strcmp(key, "video")) {
 		if (t != json_type_boolean)
@@ -743,9 +766,16 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	uint64_t host_ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 
-	if (!cfg->kernel) {
+	if (!cfg->kernel && cfg->generation != 1) {
 		snprintf(err, errlen,
-			 "no kernel: give --kernel FILE (or \"kernel\" in the config)");
+			 "no kernel: give --kernel FILE (or \"kernel\" in the config); only "
+			 "generation 1 boots without one, through its BIOS");
+		return -EINVAL;
+	}
+	if ((cfg->bios || cfg->startup_order.n) && (cfg->kernel || cfg->generation != 1)) {
+		snprintf(err, errlen,
+			 "bios, startup-order: only a generation 1 VM without --kernel boots "
+			 "through the BIOS");
 		return -EINVAL;
 	}
 	if (cfg->initrd_fd >= 0 && !cfg->initrd) {

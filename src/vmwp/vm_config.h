@@ -13,6 +13,7 @@
 #include "base/compiler.h"
 #include "vmwp/disk_config.h"
 #include "vmwp/nic_config.h"
+#include "vmwp/startup_order.h"
 
 enum serial_backend {
 	SERIAL_NONE,
@@ -107,12 +108,21 @@ struct vm_config {
 	 * inherited socket, or on the first connection to the Unix socket PATH.
 	 */
 	char *incoming;
+	/*
+	 * Generation 1 without a kernel boots through a BIOS (docs/generation1.md): "bios" /
+	 * --bios FILE, default VM_CONFIG_DEFAULT_BIOS; "startup-order" / --startup-order
+	 * IDE,CD,LegacyNetworkAdapter,Floppy (set-vmbios), the devices it tries in order.
+	 */
+	char *bios;
+	struct startup_order startup_order;
 	/* Report modes: print JSON and exit without running a VM. */
 	bool print_host_cpu;	/* --host-cpu: what this host offers (get-vmhostprocessor) */
 	bool print_cpu;		/* --print-cpu: the processor --cpus/--cpu-model would give */
 	bool print_disk_parent; /* --disk-parent: the parent locator of the disk on stdin */
 };
 
+#define VM_CONFIG_DEFAULT_BIOS		     "/usr/share/seabios/bios-256k.bin"
+#define VM_CONFIG_DEFAULT_VGA_BIOS	     "/usr/share/seabios/vgabios-stdvga.bin"
 #define VM_CONFIG_DEFAULT_MEMORY	     (256 * MiB)
 #define VM_CONFIG_DEFAULT_SHUTDOWN_TIMEOUT_S 30
 

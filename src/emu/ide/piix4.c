@@ -89,7 +89,7 @@ static void ide_write(void *opaque, unsigned offset, uint32_t value, unsigned si
 	bar = fn_read(&p->ide, BAR4, 4) & ~1u;
 	/* All-ones is sizing; anything else but the decoded address is a move we cannot follow. */
 	if (offset <= BAR4 + 3 && offset + size > BAR4 && bar != PIIX4_BM_PORT &&
-	    bar != (uint32_t) ~(PIIX4_BM_LEN - 1) && bar != 0xFFF0)
+	    bar != (uint32_t) ~(PIIX4_BM_LEN - 1))
 		guest_error_report(&p->errlog, "BAR4 moved to 0x%x: bus master stays at 0x%x", bar,
 				   PIIX4_BM_PORT);
 }
@@ -164,7 +164,12 @@ static void ide_init(struct piix4_function *f)
 	 */
 	f->wmask[0x04] = CMD_IO | CMD_MASTER;
 	f->wmask[0x0D] = 0xF0;
-	put_le32(f->wmask + BAR4, ~(uint32_t)(PIIX4_BM_LEN - 1) & 0xFFFF);
+	/*
+	 * All 32 address bits, as QEMU's PIIX: SeaBIOS sizes an I/O BAR as ~(readback) + 1 over
+	 * 32 bits (src/fw/pciinit.c pci_bios_get_bar), so hard-wired zeros in bits 31-16 would
+	 * make it a 4 GiB request and stop its PCI set-up ("out of I/O address space").
+	 */
+	put_le32(f->wmask + BAR4, ~(uint32_t)(PIIX4_BM_LEN - 1));
 	f->wmask[0x3C] = 0xFF;
 	memset(f->wmask + 0x40, 0xFF, 5);  /* IDETIM, SIDETIM */
 	f->wmask[0x48] = 0x0F;		   /* UDMACTL */

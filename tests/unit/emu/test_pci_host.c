@@ -265,6 +265,30 @@ static void test_save_load(void **state)
 	teardown((void **)&g);
 }
 
+/* Generation 1's i440FX: SeaBIOS's identity, PAM registers that read back what was written. */
+static void test_i440fx(void **state)
+{
+	struct fixture f = {0};
+
+	assert_int_equal(io_bus_new("pio", &f.bus), 0);
+	assert_int_equal(pci_host_new_i440fx(f.bus, &f.host), 0);
+	assert_int_equal(cfg_read(&f, 0, 0, 0x00, 4), 0x12378086);
+	assert_int_equal(cfg_read(&f, 0, 0, 0x08, 4), 0x06000002); /* class 060000, rev 2 */
+	/* SeaBIOS's make_bios_writable: PAM1-6 = 0x33, PAM0 = 0x30, written as two dwords. */
+	assert_int_equal(cfg_read(&f, 0, 0, 0x58, 4), 0);
+	cfg_write(&f, 0, 0x58, 4, 0x333330FF);
+	cfg_write(&f, 0, 0x5C, 4, 0x33333333);
+	assert_int_equal(cfg_read(&f, 0, 0, 0x58, 4), 0x33333000); /* 0x58 is not PAM: stays 0 */
+	assert_int_equal(cfg_read(&f, 0, 0, 0x5C, 4), 0x33333333);
+	/* Reserved PAM bits stay 0; so do the registers around them. */
+	cfg_write(&f, 0, 0x58, 4, 0xFFFFFFFF);
+	assert_int_equal(cfg_read(&f, 0, 0, 0x58, 4), 0x33333000);
+	cfg_write(&f, 0, 0x60, 4, 0xFFFFFFFF);
+	assert_int_equal(cfg_read(&f, 0, 0, 0x60, 4), 0);
+	assert_null(pci_host_free(f.host));
+	io_bus_free(f.bus);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -278,6 +302,7 @@ int main(void)
 		T(test_add_device),
 		T(test_misaligned_data),
 		T(test_save_load),
+		cmocka_unit_test(test_i440fx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,7 +56,7 @@ static void test_piix4(void **state)
 	assert_int_equal(rd(bus, PIIX4_DEVFN_IDE, 0x20, 4), PIIX4_BM_PORT | 1);
 	/* BAR4 sizing: 16 I/O ports; then the address back. */
 	wr(bus, PIIX4_DEVFN_IDE, 0x20, 4, 0xFFFFFFFFu);
-	assert_int_equal(rd(bus, PIIX4_DEVFN_IDE, 0x20, 4), 0xFFF1u);
+	assert_int_equal(rd(bus, PIIX4_DEVFN_IDE, 0x20, 4), 0xFFFFFFF1u);
 	wr(bus, PIIX4_DEVFN_IDE, 0x20, 4, PIIX4_BM_PORT);
 	assert_int_equal(rd(bus, PIIX4_DEVFN_IDE, 0x20, 4), PIIX4_BM_PORT | 1);
 	/* The bus master decodes there: the PRD pointer of the secondary channel holds a value. */

@@ -1,0 +1,472 @@
+/*
+ * A standard VGA and the Bochs VBE ("DISPI") interface, as SeaBIOS's
+ * vgabios-stdvga (vgasrc/stdvga.c, vgasrc/bochsvga.c) and Linux's vgacon
+ * program them.
+ *
+ * VGA registers (IBM VGA Technical Reference; FreeVGA's register pages):
+ *   0x3C0       attribute controller: index and data through one flip-flop
+ *               (reset by reading input status 1), 0x3C1 reads data
+ *   0x3C2       misc output (write; read back at 0x3CC); input status 0 (read)
+ *   0x3C4/0x3C5 sequencer index/data        0x3CE/0x3CF graphics controller
+ *   0x3C6-0x3C9 DAC mask, read index (state on read), write index, data
+ *               (R, G, B in turn, 6 bits each)
+ *   0x3D4/0x3D5 CRTC index/data, 0x3DA input status 1 (feature control on
+ *               write), at 0x3B4/0x3B5/0x3BA instead when misc bit 0 is clear
+ * Index registers keep only the bits that address a register of the
+ * file (sequencer 3, graphics controller 4, attribute 5, CRTC 5), so no
+ * guest index reaches past an array. Word accesses are split into bytes
+ * at consecutive ports ("outw 0x3C4" writes index then data), as an ISA
+ * bus does. Input status 1 toggles display-enable and vertical-retrace so
+ * that loops waiting for either end.
+ *
+ * Memory: the 0xA0000-0xBFFFF window is guest RAM, so text modes (and the
+ * chained 256-colour mode 13h) cost no exits and their bytes are read from
+ * guest memory; planar modes are not emulated (their writes land in RAM
+ * as if one plane). The text screen is read from the CRTC start address
+ * in the window the graphics controller's memory map selects.
+ *
+ * Bochs VBE (QEMU hw/display/vga.c, include/hw/display/bochs-vbe.h): index
+ * at 0x1CE, data at 0x1CF, 16-bit. ID (0xB0C0-0xB0C5), XRES, YRES, BPP,
+ * ENABLE (with GETCAPS: the maximums read back), BANK, VIRT_WIDTH,
+ * VIRT_HEIGHT, X/Y_OFFSET, VIDEO_MEMORY_64K. A mode that does not fit the
+ * framebuffer, or a resolution or depth beyond the maximums, is refused
+ * (the enable bit stays clear; counted). The framebuffer is host memory
+ * the worker maps at VGA_LFB_GPA, where vgabios puts it when the ROM is
+ * not run from a PCI function.
+ *
+ * Threads: vCPU threads (and the control thread for vga_text_read); one
+ * mutex guards every register.
+ */
+#include "emu/vga.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "base/log.h"
+
+#define VGA_PORT_BASE 0x3B0
+#define VGA_PORT_LEN  0x30
+#define VBE_PORT_BASE 0x1CE
+#define VBE_PORT_LEN  3 /* a word at the data port 0x1CF covers 0x1D0 */
+
+/* Bochs VBE (bochs-vbe.h). */
+enum {
+	VBE_ID,
+	VBE_XRES,
+	VBE_YRES,
+	VBE_BPP,
+	VBE_ENABLE,
+	VBE_BANK,
+	VBE_VIRT_WIDTH,
+	VBE_VIRT_HEIGHT,
+	VBE_X_OFFSET,
+	VBE_Y_OFFSET,
+	VBE_VIDEO_MEMORY_64K,
+	VBE_REGS,
+};
+#define VBE_ID0		0xB0C0
+#define VBE_ID5		0xB0C5
+#define VBE_ENABLED	0x01
+#define VBE_GETCAPS	0x02
+#define VBE_8BIT_DAC	0x20
+#define VBE_LFB_ENABLED 0x40
+#define VBE_NOCLEARMEM	0x80
+#define VBE_MAX_XRES	2560
+#define VBE_MAX_YRES	1600
+#define VBE_MAX_BPP	32
+
+struct vga {
+	pthread_mutex_t lock;
+	struct io_bus *bus;
+	struct guest_memory *mem;
+	void *lfb; /* VGA_LFB_SIZE bytes, mapped by the owner */
+
+	/* Locked. */
+	uint8_t misc, feature, video_enable;
+	uint8_t seq_index, seq[8];
+	uint8_t gc_index, gc[16];
+	uint8_t attr_index, attr[32];
+	bool attr_data_next; /* the flip-flop: the next 0x3C0 write is data */
+	uint8_t crtc_index, crtc[32];
+	uint8_t dac_mask, dac_read_index, dac_write_index, dac_read_rgb, dac_write_rgb;
+	bool dac_reading; /* 0x3C7 was written last (DAC state 3) */
+	uint8_t dac[256][3];
+	uint8_t status1; /* display-enable and retrace bits, toggled on each read */
+	uint16_t vbe_index, vbe[VBE_REGS];
+
+	struct guest_error_log errors;
+};
+
+static bool color(const struct vga *s)
+{
+	return s->misc & 1;
+}
+
+/* One byte read at port (lock held). */
+static uint8_t port_read8(struct vga *s, unsigned port)
+{
+	switch (port) {
+	case 0x3C0: return s->attr_index;
+	case 0x3C1: return s->attr[s->attr_index & 0x1F];
+	case 0x3C2: return 0x10; /* input status 0: switch sense */
+	case 0x3C3: return s->video_enable;
+	case 0x3C4: return s->seq_index;
+	case 0x3C5: return s->seq[s->seq_index & 0x07];
+	case 0x3C6: return s->dac_mask;
+	case 0x3C7: return s->dac_reading ? 0x03 : 0x00;
+	case 0x3C8: return s->dac_write_index;
+	case 0x3C9: {
+		uint8_t v = s->dac[s->dac_read_index][s->dac_read_rgb];
+
+		if (++s->dac_read_rgb == 3) {
+			s->dac_read_rgb = 0;
+			s->dac_read_index++;
+		}
+		return v;
+	}
+	case 0x3CA: return s->feature;
+	case 0x3CC: return s->misc;
+	case 0x3CE: return s->gc_index;
+	case 0x3CF: return s->gc[s->gc_index & 0x0F];
+	case 0x3B4:
+	case 0x3D4: return (port == 0x3D4) == color(s) ? s->crtc_index : 0xFF;
+	case 0x3B5:
+	case 0x3D5: return (port == 0x3D5) == color(s) ? s->crtc[s->crtc_index & 0x1F] : 0xFF;
+	case 0x3BA:
+	case 0x3DA:
+		if ((port == 0x3DA) != color(s))
+			return 0xFF;
+		s->attr_data_next = false;
+		s->status1 ^= 0x09; /* display enable (bit 0), vertical retrace (bit 3) */
+		return s->status1;
+	}
+	return 0xFF;
+}
+
+static void port_write8(struct vga *s, unsigned port, uint8_t v)
+{
+	switch (port) {
+	case 0x3C0:
+		if (s->attr_data_next)
+			s->attr[s->attr_index & 0x1F] = v;
+		else
+			s->attr_index = v & 0x3F; /* bit 5: palette address source */
+		s->attr_data_next = !s->attr_data_next;
+		break;
+	case 0x3C2: s->misc = v; break;
+	case 0x3C3: s->video_enable = v & 1; break;
+	case 0x3C4: s->seq_index = v; break;
+	case 0x3C5: s->seq[s->seq_index & 0x07] = v; break;
+	case 0x3C6: s->dac_mask = v; break;
+	case 0x3C7:
+		s->dac_read_index = v;
+		s->dac_read_rgb = 0;
+		s->dac_reading = true;
+		break;
+	case 0x3C8:
+		s->dac_write_index = v;
+		s->dac_write_rgb = 0;
+		s->dac_reading = false;
+		break;
+	case 0x3C9:
+		s->dac[s->dac_write_index][s->dac_write_rgb] = v & 0x3F;
+		if (++s->dac_write_rgb == 3) {
+			s->dac_write_rgb = 0;
+			s->dac_write_index++;
+		}
+		break;
+	case 0x3CE: s->gc_index = v; break;
+	case 0x3CF: s->gc[s->gc_index & 0x0F] = v; break;
+	case 0x3B4:
+	case 0x3D4:
+		if ((port == 0x3D4) == color(s))
+			s->crtc_index = v;
+		break;
+	case 0x3B5:
+	case 0x3D5:
+		if ((port == 0x3D5) == color(s))
+			s->crtc[s->crtc_index & 0x1F] = v;
+		break;
+	case 0x3BA:
+	case 0x3DA:
+		if ((port == 0x3DA) == color(s))
+			s->feature = v;
+		break;
+	}
+}
+
+static uint64_t vga_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct vga *s = opaque;
+	uint64_t v = 0;
+
+	if (offset + size > VGA_PORT_LEN) {
+		guest_error_report(&s->errors, "%u-byte read at port %#x", size,
+				   (unsigned)(VGA_PORT_BASE + offset));
+		return UINT64_MAX;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint64_t)port_read8(s, (unsigned)(VGA_PORT_BASE + offset + i)) << (8 * i);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void vga_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct vga *s = opaque;
+
+	if (offset + size > VGA_PORT_LEN) {
+		guest_error_report(&s->errors, "%u-byte write at port %#x", size,
+				   (unsigned)(VGA_PORT_BASE + offset));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < size; i++)
+		port_write8(s, (unsigned)(VGA_PORT_BASE + offset + i), (uint8_t)(value >> (8 * i)));
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const struct io_ops vga_ops = {
+	.read = vga_read,
+	.write = vga_write,
+};
+
+static uint16_t vbe_reg_read(struct vga *s, unsigned index)
+{
+	static const uint16_t caps[VBE_REGS] = {
+		[VBE_XRES] = VBE_MAX_XRES, [VBE_YRES] = VBE_MAX_YRES, [VBE_BPP] = VBE_MAX_BPP};
+
+	if (index >= VBE_REGS) {
+		guest_error_report(&s->errors, "VBE read of register %#x", index);
+		return 0;
+	}
+	if (s->vbe[VBE_ENABLE] & VBE_GETCAPS && caps[index])
+		return caps[index];
+	return s->vbe[index];
+}
+
+/* The mode in the registers fits the framebuffer and the maximums. */
+static bool vbe_mode_ok(const struct vga *s)
+{
+	unsigned bpp = s->vbe[VBE_BPP];
+	uint64_t width = MAX(s->vbe[VBE_XRES], s->vbe[VBE_VIRT_WIDTH]);
+
+	if (!s->vbe[VBE_XRES] || !s->vbe[VBE_YRES] || s->vbe[VBE_XRES] > VBE_MAX_XRES ||
+	    s->vbe[VBE_YRES] > VBE_MAX_YRES)
+		return false;
+	if (bpp != 4 && bpp != 8 && bpp != 15 && bpp != 16 && bpp != 24 && bpp != 32)
+		return false;
+	return width * ((bpp + 7) / 8) * s->vbe[VBE_YRES] <= VGA_LFB_SIZE;
+}
+
+static void vbe_reg_write(struct vga *s, unsigned index, uint16_t v)
+{
+	switch (index) {
+	case VBE_ID:
+		if (v >= VBE_ID0 && v <= VBE_ID5)
+			s->vbe[VBE_ID] = v;
+		return;
+	case VBE_XRES:
+	case VBE_YRES:
+	case VBE_BPP:
+	case VBE_VIRT_WIDTH:
+	case VBE_VIRT_HEIGHT:
+	case VBE_X_OFFSET:
+	case VBE_Y_OFFSET:
+		if (s->vbe[VBE_ENABLE] & VBE_ENABLED && index <= VBE_BPP)
+			return; /* the geometry is fixed while a mode is on (as QEMU's) */
+		s->vbe[index] = v;
+		return;
+	case VBE_BANK:
+		if (v < VGA_LFB_SIZE / 65536)
+			s->vbe[VBE_BANK] = v;
+		else
+			guest_error_report(&s->errors, "VBE bank %u past the framebuffer", v);
+		return;
+	case VBE_ENABLE:
+		if (v & VBE_ENABLED && !vbe_mode_ok(s)) {
+			guest_error_report(&s->errors, "VBE mode %ux%u %u bpp refused",
+					   s->vbe[VBE_XRES], s->vbe[VBE_YRES], s->vbe[VBE_BPP]);
+			v &= (uint16_t)~VBE_ENABLED;
+		}
+		if (v & VBE_ENABLED && !(s->vbe[VBE_ENABLE] & VBE_ENABLED)) {
+			if (!s->vbe[VBE_VIRT_WIDTH] || s->vbe[VBE_VIRT_WIDTH] < s->vbe[VBE_XRES])
+				s->vbe[VBE_VIRT_WIDTH] = s->vbe[VBE_XRES];
+			s->vbe[VBE_VIRT_HEIGHT] = s->vbe[VBE_YRES];
+			if (!(v & VBE_NOCLEARMEM))
+				memset(s->lfb, 0, VGA_LFB_SIZE);
+		}
+		s->vbe[VBE_ENABLE] = v & (VBE_ENABLED | VBE_GETCAPS | VBE_8BIT_DAC |
+					  VBE_LFB_ENABLED | VBE_NOCLEARMEM);
+		return;
+	default: guest_error_report(&s->errors, "VBE write of register %#x", index);
+	}
+}
+
+static uint64_t vbe_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct vga *s = opaque;
+	uint16_t v;
+
+	if (size != 2 || offset > 1) {
+		guest_error_report(&s->errors, "%u-byte VBE read at port %#x", size,
+				   (unsigned)(VBE_PORT_BASE + offset));
+		return UINT64_MAX;
+	}
+	pthread_mutex_lock(&s->lock);
+	v = offset == 0 ? s->vbe_index : vbe_reg_read(s, s->vbe_index);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+static void vbe_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct vga *s = opaque;
+
+	if (size != 2 || offset > 1) {
+		guest_error_report(&s->errors, "%u-byte VBE write at port %#x", size,
+				   (unsigned)(VBE_PORT_BASE + offset));
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (offset == 0)
+		s->vbe_index = (uint16_t)value;
+	else
+		vbe_reg_write(s, s->vbe_index, (uint16_t)value);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const struct io_ops vbe_ops = {
+	.read = vbe_read,
+	.write = vbe_write,
+};
+
+/* The graphics controller's memory map (Miscellaneous register bits 3-2): window start, size. */
+static void text_window(const struct vga *s, uint64_t *gpa, uint32_t *size)
+{
+	static const uint32_t base[4] = {0xA0000, 0xA0000, 0xB0000, 0xB8000};
+	static const uint32_t len[4] = {0x20000, 0x10000, 0x8000, 0x8000};
+	unsigned map = (s->gc[6] >> 2) & 3;
+
+	*gpa = base[map];
+	*size = len[map];
+}
+
+int vga_text_read(struct vga *s, char out[][VGA_TEXT_MAX_COLS + 1], unsigned *ret_cols,
+		  unsigned *ret_rows)
+{
+	uint8_t *window;
+	unsigned cols, rows, scan, vde, start;
+	uint64_t gpa;
+	uint32_t size;
+	int r;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->gc[6] & 1 || s->vbe[VBE_ENABLE] & VBE_ENABLED) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOTSUP;
+	}
+	/* CRTC: horizontal display end (+1), vertical display end with its overflow bits 8-9. */
+	cols = s->crtc[0x01] + 1u;
+	vde = (s->crtc[0x12] | (s->crtc[0x07] & 0x02) << 7 | (s->crtc[0x07] & 0x40) << 3) + 1u;
+	scan = (s->crtc[0x09] & 0x1F) + 1u;
+	rows = vde / scan;
+	start = (unsigned)s->crtc[0x0C] << 8 | s->crtc[0x0D];
+	text_window(s, &gpa, &size);
+	pthread_mutex_unlock(&s->lock);
+	if (cols < 2 || rows == 0) { /* registers never programmed: the power-on 80 x 25 */
+		cols = 80;
+		rows = 25;
+	}
+	cols = MIN(cols, VGA_TEXT_MAX_COLS);
+	rows = MIN(rows, VGA_TEXT_MAX_ROWS);
+	/* One copy of the window; only the copy is read. */
+	window = malloc(size);
+	if (!window)
+		return -ENOMEM;
+	r = guest_memory_read(s->mem, gpa, window, size);
+	if (r < 0) {
+		free(window);
+		return r;
+	}
+	for (unsigned y = 0; y < rows; y++) {
+		for (unsigned x = 0; x < cols; x++) {
+			/* Character/attribute pairs; the address wraps inside the window. */
+			uint8_t c = window[(2u * (start + y * cols + x)) % size];
+
+			out[y][x] = c >= 0x20 && c < 0x7F ? (char)c : (c ? '.' : ' ');
+		}
+		out[y][cols] = '\0';
+	}
+	free(window);
+	*ret_cols = cols;
+	*ret_rows = rows;
+	return 0;
+}
+
+void *vga_framebuffer(struct vga *s)
+{
+	return s->lfb;
+}
+
+uint64_t vga_guest_errors(const struct vga *s)
+{
+	return guest_error_count(&s->errors);
+}
+
+int vga_new(struct io_bus *bus, struct guest_memory *mem, struct vga **ret)
+{
+	struct vga *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->lfb = mmap(NULL, VGA_LFB_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		      0);
+	if (s->lfb == MAP_FAILED) {
+		r = -errno;
+		free(s);
+		return r;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	s->bus = bus;
+	s->mem = mem;
+	s->misc = 0x01;	 /* colour: CRTC at 0x3D4 */
+	s->gc[6] = 0x0E; /* text, odd/even, memory map 0xB8000 */
+	s->dac_mask = 0xFF;
+	s->vbe[VBE_ID] = VBE_ID5;
+	s->vbe[VBE_VIDEO_MEMORY_64K] = VGA_LFB_SIZE / 65536;
+	s->vbe[VBE_BPP] = 8;
+	guest_error_log_init(&s->errors, "vga");
+	r = io_bus_register(bus, VGA_PORT_BASE, VGA_PORT_LEN, &vga_ops, s, "vga");
+	if (r == 0) {
+		r = io_bus_register(bus, VBE_PORT_BASE, VBE_PORT_LEN, &vbe_ops, s, "vbe");
+		if (r < 0)
+			(void)io_bus_unregister(bus, VGA_PORT_BASE);
+	}
+	if (r < 0) {
+		munmap(s->lfb, VGA_LFB_SIZE);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+struct vga *vga_free(struct vga *s)
+{
+	if (!s)
+		return NULL;
+	(void)io_bus_unregister(s->bus, VBE_PORT_BASE);
+	(void)io_bus_unregister(s->bus, VGA_PORT_BASE);
+	munmap(s->lfb, VGA_LFB_SIZE);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}

@@ -1,0 +1,308 @@
+/*
+ * The Generation 1 BIOS: SeaBIOS (Debian's seabios package) and the
+ * configuration it reads from QEMU's fw_cfg interface (emu/fw_cfg.c), as
+ * SeaBIOS's src/fw/paravirt.c, src/boot.c and src/fw/romfile_loader.c
+ * read them:
+ *
+ *   FW_CFG_RAM_SIZE, FW_CFG_NB_CPUS, FW_CFG_MAX_CPUS  RAM and processors
+ *   FW_CFG_BOOT_MENU = 0      no "Press ESC for boot menu" wait
+ *   "etc/e820"                the RAM map, with the ACPI area reserved
+ *   "bootorder"               the startup order as SeaBIOS device paths
+ *   "etc/acpi/rsdp" and       the worker's own ACPI tables (boot/acpi_tables.c,
+ *   "etc/table-loader"        FADT with the PM block of emu/acpi_pm.c): built at
+ *                             the top of low RAM; the loader's one command puts
+ *                             the RSDP in the BIOS segment, where Linux finds it
+ *   "etc/sercon-port" = COM1  the BIOS's screen output on COM1 too (beside the VGA,
+ *                             or alone without one)
+ *   "vgaroms/vgabios-stdvga.bin"  SeaBIOS's VGA BIOS for emu/vga.c (Bochs VBE)
+ *
+ * SeaBIOS's own debug log (port 0x402, emu/debug_port.c) goes to the
+ * worker's log, prefixed "bios:", rate-limited.
+ *
+ * Threads: built on the worker's main thread before the vCPUs start; the
+ * devices then run on vCPU threads (their own locks).
+ */
+#include "vmwp/firmware.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <json-c/json.h>
+
+#include "base/byteorder.h"
+#include "base/log.h"
+#include "boot/bios_boot.h"
+#include "emu/debug_port.h"
+#include "emu/fw_cfg.h"
+#include "emu/fw_cfg_format.h"
+#include "emu/ide/piix4.h"
+#include "vid/pc_layout.h"
+
+/* The partition's device-memory slot for the BIOS image (vmconnect's VRAM is slot 0). */
+#define BIOS_SLOT     3
+#define VGA_LFB_SLOT  2 /* the VGA framebuffer */
+#define E820_MAX      8
+#define BOOTORDER_MAX 512
+#define RSDP_V2_LEN   36
+
+struct firmware {
+	struct fw_cfg *fw_cfg;
+	struct debug_port *debug;
+	struct vga *vga; /* NULL without a VGA ROM */
+	void *rom;	 /* the image's private copy, mapped at bios_image_gpa() */
+	size_t rom_size;
+	struct ratelimit log_rl; /* the BIOS's debug lines: a boot prints about a hundred */
+};
+
+static void debug_line(void *opaque, const char *line)
+{
+	struct firmware *fw = opaque;
+
+	pv_log_ratelimited(&fw->log_rl, LOG_INFO, "bios: %s", line);
+}
+
+/* SeaBIOS's device paths (src/boot.c, build_pci_path and bootprio_find_*). */
+static size_t boot_path(const struct firmware_config *cfg, enum startup_device d, char *p,
+			size_t max)
+{
+	unsigned ide = PIIX4_DEVFN_IDE, isa = PIIX4_DEVFN_ISA;
+
+	switch (d) {
+	case STARTUP_IDE:
+		if (!cfg->ide_disk)
+			return 0;
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@0/disk@0", ide >> 3,
+					ide & 7);
+	case STARTUP_CD:
+		if (!cfg->cd)
+			return 0;
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@1/disk@0", ide >> 3,
+					ide & 7);
+	case STARTUP_FLOPPY:
+		return (size_t)snprintf(p, max, "/pci@i0cf8/isa@%x/fdc@03f0/floppy@0", isa >> 3);
+	case STARTUP_LEGACY_NETWORK_ADAPTER:
+	case STARTUP_DEVICE_COUNT:
+		/* The legacy adapter has no boot ROM (no PXE): nothing to name. */
+		return 0;
+	}
+	return 0;
+}
+
+/* One path a line, NUL-terminated, no newline after the last (as QEMU's). */
+static int add_bootorder(struct fw_cfg *f, const struct firmware_config *cfg)
+{
+	char buf[BOOTORDER_MAX];
+	size_t len = 0;
+
+	for (unsigned i = 0; i < cfg->order.n; i++) {
+		size_t room, n;
+
+		if (len)
+			buf[len++] = '\n';
+		room = sizeof(buf) - len - 1; /* the NUL's byte kept */
+		n = boot_path(cfg, cfg->order.order[i], buf + len, room);
+		if (n >= room)
+			return -ENOSPC;
+		if (n == 0 && len)
+			len--; /* nothing to name: no line */
+		len += n;
+	}
+	buf[len] = '\0';
+	return fw_cfg_add_file(f, "bootorder", buf, len + 1);
+}
+
+/* One ALLOCATE of "etc/acpi/rsdp" in the F segment; the tables are already in place. */
+static int add_acpi(struct fw_cfg *f, struct guest_memory *mem, uint64_t rsdp)
+{
+	struct fw_cfg_loader_entry cmd = {0};
+	uint8_t rsdp_bytes[RSDP_V2_LEN];
+	int r = guest_memory_read(mem, rsdp, rsdp_bytes, sizeof(rsdp_bytes));
+
+	if (r < 0)
+		return r;
+	put_le32((uint8_t *)&cmd.command, FW_CFG_LOADER_ALLOCATE);
+	snprintf(cmd.alloc.file, sizeof(cmd.alloc.file), "etc/acpi/rsdp");
+	put_le32((uint8_t *)&cmd.alloc.align, 16);
+	cmd.alloc.zone = FW_CFG_LOADER_ZONE_FSEG;
+	r = fw_cfg_add_file(f, "etc/acpi/rsdp", rsdp_bytes, sizeof(rsdp_bytes));
+	if (r == 0)
+		r = fw_cfg_add_file(f, "etc/table-loader", &cmd, sizeof(cmd));
+	return r;
+}
+
+static int add_u16(struct fw_cfg *f, uint16_t selector, unsigned v)
+{
+	uint8_t b[2];
+
+	put_le16(b, v);
+	return fw_cfg_add_item(f, selector, b, sizeof(b));
+}
+
+static int add_items(struct firmware *fw, struct partition *p, const struct firmware_config *cfg,
+		     uint64_t acpi_area, uint64_t rsdp)
+{
+	struct guest_memory *mem = partition_memory(p);
+	struct boot_e820_entry e820[E820_MAX];
+	uint8_t ram[8], sercon[2];
+	int n, r;
+
+	put_le32(ram, (uint32_t)guest_memory_ram_size(mem));
+	put_le32(ram + 4, (uint32_t)(guest_memory_ram_size(mem) >> 32));
+	put_le16(sercon, PC_PORT_COM1);
+	n = bios_e820_build(mem, acpi_area, e820, E820_MAX);
+	if (n < 0)
+		return n;
+	r = fw_cfg_add_item(fw->fw_cfg, FW_CFG_RAM_SIZE, ram, sizeof(ram));
+	if (r == 0)
+		r = add_u16(fw->fw_cfg, FW_CFG_NB_CPUS, partition_vcpu_count(p));
+	if (r == 0)
+		r = add_u16(fw->fw_cfg, FW_CFG_MAX_CPUS, partition_vcpu_count(p));
+	if (r == 0)
+		r = add_u16(fw->fw_cfg, FW_CFG_BOOT_MENU, 0);
+	if (r == 0)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/e820", e820,
+				    (size_t)n * sizeof(struct boot_e820_entry));
+	if (r == 0)
+		r = add_bootorder(fw->fw_cfg, cfg);
+	if (r == 0)
+		r = add_acpi(fw->fw_cfg, mem, rsdp);
+	if (r == 0)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/sercon-port", sercon, sizeof(sercon));
+	if (r == 0 && cfg->vga_rom)
+		r = fw_cfg_add_file(fw->fw_cfg, "vgaroms/vgabios-stdvga.bin", cfg->vga_rom,
+				    cfg->vga_rom_size);
+	return r;
+}
+
+/* The image, copied into memory of its own, seen below 4 GiB. */
+static int map_rom(struct firmware *fw, struct partition *p, const struct firmware_config *cfg)
+{
+	fw->rom = mmap(NULL, cfg->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (fw->rom == MAP_FAILED) {
+		fw->rom = NULL;
+		return -errno;
+	}
+	fw->rom_size = cfg->size;
+	memcpy(fw->rom, cfg->image, cfg->size);
+	return partition_set_device_memory(p, BIOS_SLOT, bios_image_gpa(cfg->size), fw->rom,
+					   cfg->size);
+}
+
+static int build(struct firmware *fw, struct partition *p, const struct firmware_config *cfg,
+		 char *err, size_t errlen)
+{
+	struct guest_memory *mem = partition_memory(p);
+	struct acpi_config acpi = *cfg->acpi;
+	struct boot_error berr = {{0}};
+	struct x86_boot_regs regs;
+	uint64_t rsdp;
+	int r;
+
+	acpi.area_gpa = bios_acpi_area(mem);
+	if (!acpi.area_gpa) {
+		snprintf(err, errlen, "BIOS boot: too little RAM below 4 GiB for the ACPI tables");
+		return -EINVAL;
+	}
+	r = acpi_tables_build(mem, &acpi, &rsdp, &berr);
+	if (r < 0) {
+		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
+		return r;
+	}
+	r = bios_boot_setup(mem, cfg->image, cfg->size, &regs, &berr);
+	if (r < 0) {
+		snprintf(err, errlen, "BIOS: %s", berr.msg);
+		return r;
+	}
+	r = fw_cfg_new(partition_pio_bus(p), mem, &fw->fw_cfg);
+	if (r == 0)
+		r = debug_port_new(partition_pio_bus(p), debug_line, fw, &fw->debug);
+	if (r == 0)
+		r = add_items(fw, p, cfg, acpi.area_gpa, rsdp);
+	if (r < 0) {
+		snprintf(err, errlen, "BIOS configuration (fw_cfg): %s", strerror(-r));
+		return r;
+	}
+	if (cfg->vga_rom) {
+		r = vga_new(partition_pio_bus(p), mem, &fw->vga);
+		if (r == 0)
+			r = partition_set_device_memory(p, VGA_LFB_SLOT, VGA_LFB_GPA,
+							vga_framebuffer(fw->vga), VGA_LFB_SIZE);
+		if (r < 0) {
+			snprintf(err, errlen, "VGA: %s", strerror(-r));
+			return r;
+		}
+	}
+	r = map_rom(fw, p, cfg);
+	if (r == 0)
+		r = partition_set_boot_regs(p, &regs);
+	if (r < 0)
+		snprintf(err, errlen, "BIOS image at %#llx: %s",
+			 (unsigned long long)bios_image_gpa(cfg->size), strerror(-r));
+	return r;
+}
+
+int firmware_new(struct partition *p, const struct firmware_config *cfg, struct firmware **ret,
+		 char *err, size_t errlen)
+{
+	struct firmware *fw = calloc(1, sizeof(*fw));
+	int r;
+
+	if (!fw)
+		return -ENOMEM;
+	fw->log_rl = (struct ratelimit)RATELIMIT_INIT(10000, 300);
+	r = build(fw, p, cfg, err, errlen);
+	if (r < 0) {
+		firmware_free(fw);
+		return r;
+	}
+	*ret = fw;
+	return 0;
+}
+
+struct vga *firmware_vga(struct firmware *fw)
+{
+	return fw ? fw->vga : NULL;
+}
+
+void vga_text_json(struct vga *vga, struct json_object *resp)
+{
+	char(*rows)[VGA_TEXT_MAX_COLS + 1] = calloc(VGA_TEXT_MAX_ROWS, sizeof(*rows));
+	unsigned ncols = 0, nrows = 0;
+	struct json_object *lines;
+	int r = !vga ? -ENODEV : !rows ? -ENOMEM : vga_text_read(vga, rows, &ncols, &nrows);
+
+	json_object_object_add(resp, "ok", json_object_new_boolean(r == 0));
+	if (r < 0) {
+		json_object_object_add(
+			resp, "error",
+			json_object_new_string(r == -ENODEV    ? "this VM has no VGA (generation 1 "
+								 "booted by its BIOS, with video)"
+					       : r == -ENOTSUP ? "the VGA is in a graphics mode"
+							       : strerror(-r)));
+		free(rows);
+		return;
+	}
+	lines = json_object_new_array();
+	for (unsigned i = 0; i < nrows; i++)
+		json_object_array_add(lines, json_object_new_string(rows[i]));
+	json_object_object_add(resp, "columns", json_object_new_int((int)ncols));
+	json_object_object_add(resp, "rows", lines);
+	free(rows);
+}
+
+struct firmware *firmware_free(struct firmware *fw)
+{
+	if (!fw)
+		return NULL;
+	vga_free(fw->vga);
+	debug_port_free(fw->debug);
+	fw_cfg_free(fw->fw_cfg);
+	/* The slot goes with the partition, which is freed after the devices (machine.c). */
+	if (fw->rom)
+		munmap(fw->rom, fw->rom_size);
+	free(fw);
+	return NULL;
+}
