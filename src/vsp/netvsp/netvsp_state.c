@@ -147,6 +147,16 @@ static int load_rndis(struct state_in *in, struct rndis_device *d, char *err, si
 	return 0;
 }
 
+static void unmap_buffers(struct nv_channel *c)
+{
+	struct netvsp *nv = c->nv;
+
+	pthread_rwlock_wrlock(&nv->buf_lock);
+	vmbus_channel_unmap_gpadl(c->ch, &nv->recv.map);
+	vmbus_channel_unmap_gpadl(c->ch, &nv->send.map);
+	pthread_rwlock_unlock(&nv->buf_lock);
+}
+
 /* A buffer mapped again through its GPADL, as SEND_*_BUF did; its layout checked. */
 static int remap(struct nv_channel *c, struct nv_buffer *b, const struct saved_buffer *s,
 		 uint32_t want_section, const char *what, char *err, size_t errlen)
@@ -290,15 +300,21 @@ int nv_state_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, c
 	if (c->index == 0) {
 		e = load_primary(c, open, in, err, errlen);
 		if (e < 0)
-			return e;
+			goto fail;
 	}
 	if (!open)
 		return 0;
 	e = nv_data_channel_open(c);
 	if (e < 0) {
 		snprintf(err, errlen, "cannot open its TAP queue: %s", strerror(-e));
-		return e;
+		goto fail;
 	}
 	atomic_fetch_add(&c->nv->open_channels, 1);
 	return 0;
+fail:
+	/* No close callback runs for a channel whose load failed (vmbus_state.c): a refused
+	 * state must leave no buffer mapped (a zeroed map unmaps as a no-op). */
+	if (c->index == 0)
+		unmap_buffers(c);
+	return e;
 }
