@@ -112,6 +112,132 @@ static int parse_locator(struct vhdx *v, const uint8_t *p, uint32_t len, char *e
 	return 0;
 }
 
+/* One entry of the table (2.6.1.2) matched against the items this reader knows. */
+static int table_entry_take(struct vhdx *v, const struct vhdx_metadata_table_entry *e,
+			    struct item *items, char *err, size_t err_size)
+{
+	uint32_t rlen = v->metadata_region.length;
+	struct item *it = NULL;
+	char g[GUID_STRING_LEN];
+
+	guid_format(&e->item_id, g);
+	if (e->length > VHDX_METADATA_MAX_ITEM || e->offset > rlen ||
+	    e->length > rlen - e->offset || (e->length && e->offset < VHDX_METADATA_TABLE_SIZE))
+		return disk_error(err, err_size, -EINVAL, "%s: VHDX metadata item %s out of bounds",
+				  v->path, g);
+	for (unsigned k = 0; k < IT_COUNT && !(e->flags & VHDX_META_IS_USER); k++)
+		if (guid_equal(&items[k].id, &e->item_id))
+			it = &items[k];
+	if (!it)
+		return (e->flags & VHDX_META_IS_REQUIRED)
+			       ? disk_error(err, err_size, -EINVAL,
+					    "%s: unknown required VHDX metadata item %s", v->path,
+					    g)
+			       : 0;
+	if (it->found)
+		return disk_error(err, err_size, -EINVAL, "%s: VHDX metadata item %s listed twice",
+				  v->path, g);
+	if (e->length < it->min_len || e->length > it->max_len)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX metadata item %s: bad length %u", v->path, g,
+				  e->length);
+	it->found = true;
+	it->offset = e->offset;
+	it->length = e->length;
+	return 0;
+}
+
+/* The table at the region's start (2.6.1): where each known item is; every required one
+ * must be there. */
+static int table_load(struct vhdx *v, struct item *items, char *err, size_t err_size)
+{
+	struct vhdx_metadata_table_header h;
+	char g[GUID_STRING_LEN];
+	uint8_t *table = malloc(VHDX_METADATA_TABLE_SIZE);
+	int r;
+
+	if (!table)
+		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
+	r = disk_file_pread(v->fd, table, VHDX_METADATA_TABLE_SIZE, v->metadata_region.offset);
+	if (r < 0)
+		r = disk_error(err, err_size, r, "%s: reading VHDX metadata: %s", v->path,
+			       strerror(-r));
+	memcpy(&h, table, sizeof(h));
+	if (r == 0 && h.signature != VHDX_METADATA_SIGNATURE)
+		r = disk_error(err, err_size, -EINVAL, "%s: VHDX metadata table: bad signature",
+			       v->path);
+	if (r == 0 && h.entry_count > VHDX_METADATA_MAX_ENTRIES)
+		r = disk_error(err, err_size, -EINVAL, "%s: VHDX metadata table: too many entries",
+			       v->path);
+	for (unsigned i = 0; r == 0 && i < h.entry_count; i++) {
+		struct vhdx_metadata_table_entry e;
+
+		memcpy(&e, table + sizeof(h) + i * sizeof(e), sizeof(e));
+		r = table_entry_take(v, &e, items, err, err_size);
+	}
+	free(table);
+	for (unsigned k = 0; r == 0 && k < IT_COUNT; k++)
+		if (items[k].required && !items[k].found)
+			r = disk_error(err, err_size, -EINVAL,
+				       "%s: VHDX metadata item %s (required) is missing", v->path,
+				       guid_format(&items[k].id, g));
+	return r;
+}
+
+static int item_read(struct vhdx *v, const struct item *it, void *dst, char *err, size_t err_size)
+{
+	int r = disk_file_pread(v->fd, dst, it->length, v->metadata_region.offset + it->offset);
+
+	return r < 0 ? disk_error(err, err_size, r, "%s: reading VHDX metadata: %s", v->path,
+				  strerror(-r))
+		     : 0;
+}
+
+/* The limits of 2.6.2.1-2.6.2.5 on what the system items say. */
+static int values_check(struct vhdx *v, bool has_locator, char *err, size_t err_size)
+{
+	if (v->block_size < VHDX_MIN_BLOCK_SIZE || v->block_size > VHDX_MAX_BLOCK_SIZE ||
+	    (v->block_size & (v->block_size - 1)))
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX block size %u is not a power of two from 1 MiB to "
+				  "256 MiB",
+				  v->path, v->block_size);
+	if (v->logical_sector_size != 512 && v->logical_sector_size != 4096)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX logical sector size %u is not 512 or 4096", v->path,
+				  v->logical_sector_size);
+	if (v->physical_sector_size != 512 && v->physical_sector_size != 4096)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX physical sector size %u is not 512 or 4096", v->path,
+				  v->physical_sector_size);
+	if (!v->size || v->size > VHDX_MAX_DISK_SIZE || v->size % v->logical_sector_size)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX virtual size %llu is zero, over 64 TiB or not a "
+				  "multiple of the sector size",
+				  v->path, (unsigned long long)v->size);
+	if (v->has_parent != has_locator)
+		return disk_error(err, err_size, -EINVAL,
+				  v->has_parent
+					  ? "%s: VHDX differencing disk without a parent locator"
+					  : "%s: VHDX parent locator in a disk without a parent",
+				  v->path);
+	return 0;
+}
+
+static int locator_load(struct vhdx *v, const struct item *it, char *err, size_t err_size)
+{
+	uint8_t *item = malloc(VHDX_METADATA_MAX_ITEM);
+	int r;
+
+	if (!item)
+		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
+	r = item_read(v, it, item, err, err_size);
+	if (r == 0)
+		r = parse_locator(v, item, it->length, err, err_size);
+	free(item);
+	return r;
+}
+
 int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size)
 {
 	struct item items[IT_COUNT] = {
@@ -140,144 +266,27 @@ int vhdx_metadata_load(struct vhdx *v, char *err, size_t err_size)
 				.max_len = VHDX_METADATA_MAX_ITEM,
 				.required = false},
 	};
-	uint32_t rlen = v->metadata_region.length;
-	struct vhdx_metadata_table_header h;
 	struct vhdx_file_parameters fp;
-	char g[GUID_STRING_LEN];
-	uint8_t *table, *item = NULL;
-	int r;
+	int r = table_load(v, items, err, err_size);
 
-	table = malloc(VHDX_METADATA_TABLE_SIZE);
-	if (!table)
-		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
-	r = disk_file_pread(v->fd, table, VHDX_METADATA_TABLE_SIZE, v->metadata_region.offset);
-	if (r < 0) {
-		disk_error(err, err_size, r, "%s: reading VHDX metadata: %s", v->path,
-			   strerror(-r));
-		goto out;
-	}
-	memcpy(&h, table, sizeof(h));
-	r = -EINVAL;
-	if (h.signature != VHDX_METADATA_SIGNATURE) {
-		disk_error(err, err_size, r, "%s: VHDX metadata table: bad signature", v->path);
-		goto out;
-	}
-	if (h.entry_count > VHDX_METADATA_MAX_ENTRIES) {
-		disk_error(err, err_size, r, "%s: VHDX metadata table: too many entries", v->path);
-		goto out;
-	}
-	for (unsigned i = 0; i < h.entry_count; i++) {
-		struct vhdx_metadata_table_entry e;
-		struct item *it = NULL;
-
-		memcpy(&e, table + sizeof(h) + i * sizeof(e), sizeof(e));
-		guid_format(&e.item_id, g);
-		if (e.length > VHDX_METADATA_MAX_ITEM || e.offset > rlen ||
-		    e.length > rlen - e.offset ||
-		    (e.length && e.offset < VHDX_METADATA_TABLE_SIZE)) {
-			disk_error(err, err_size, r, "%s: VHDX metadata item %s out of bounds",
-				   v->path, g);
-			goto out;
-		}
-		for (unsigned k = 0; k < IT_COUNT && !(e.flags & VHDX_META_IS_USER); k++)
-			if (guid_equal(&items[k].id, &e.item_id))
-				it = &items[k];
-		if (!it) {
-			if (e.flags & VHDX_META_IS_REQUIRED) {
-				disk_error(err, err_size, r,
-					   "%s: unknown required VHDX metadata item %s", v->path,
-					   g);
-				goto out;
-			}
-			continue;
-		}
-		if (it->found) {
-			disk_error(err, err_size, r, "%s: VHDX metadata item %s listed twice",
-				   v->path, g);
-			goto out;
-		}
-		if (e.length < it->min_len || e.length > it->max_len) {
-			disk_error(err, err_size, r, "%s: VHDX metadata item %s: bad length %u",
-				   v->path, g, e.length);
-			goto out;
-		}
-		it->found = true;
-		it->offset = e.offset;
-		it->length = e.length;
-	}
-	for (unsigned k = 0; k < IT_COUNT; k++)
-		if (items[k].required && !items[k].found) {
-			disk_error(err, err_size, r,
-				   "%s: VHDX metadata item %s (required) is missing", v->path,
-				   guid_format(&items[k].id, g));
-			goto out;
-		}
-	item = malloc(VHDX_METADATA_MAX_ITEM);
-	if (!item) {
-		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
-		goto out;
-	}
-#define READ_ITEM(k, dst)                                                                          \
-	do {                                                                                       \
-		int rr = disk_file_pread(v->fd, dst, items[k].length,                              \
-					 v->metadata_region.offset + items[k].offset);             \
-		if (rr < 0) {                                                                      \
-			r = disk_error(err, err_size, rr, "%s: reading VHDX metadata: %s",         \
-				       v->path, strerror(-rr));                                    \
-			goto out;                                                                  \
-		}                                                                                  \
-	} while (0)
-	READ_ITEM(IT_PARAMS, &fp);
-	READ_ITEM(IT_SIZE, &v->size);
+	if (r == 0)
+		r = item_read(v, &items[IT_PARAMS], &fp, err, err_size);
+	if (r == 0)
+		r = item_read(v, &items[IT_SIZE], &v->size, err, err_size);
+	if (r == 0)
+		r = item_read(v, &items[IT_PAGE83], &v->page83, err, err_size);
+	if (r == 0)
+		r = item_read(v, &items[IT_LSS], &v->logical_sector_size, err, err_size);
+	if (r == 0)
+		r = item_read(v, &items[IT_PSS], &v->physical_sector_size, err, err_size);
+	if (r < 0)
+		return r;
 	v->size_item_offset = items[IT_SIZE].offset;
-	READ_ITEM(IT_PAGE83, &v->page83);
-	READ_ITEM(IT_LSS, &v->logical_sector_size);
-	READ_ITEM(IT_PSS, &v->physical_sector_size);
-	r = -EINVAL;
 	v->block_size = fp.block_size;
 	v->leave_blocks_allocated = fp.flags & VHDX_PARAM_LEAVE_BLOCKS_ALLOCATED;
 	v->has_parent = fp.flags & VHDX_PARAM_HAS_PARENT;
-	if (v->block_size < VHDX_MIN_BLOCK_SIZE || v->block_size > VHDX_MAX_BLOCK_SIZE ||
-	    (v->block_size & (v->block_size - 1))) {
-		disk_error(err, err_size, r,
-			   "%s: VHDX block size %u is not a power of two from 1 MiB to 256 MiB",
-			   v->path, v->block_size);
-		goto out;
-	}
-	if (v->logical_sector_size != 512 && v->logical_sector_size != 4096) {
-		disk_error(err, err_size, r, "%s: VHDX logical sector size %u is not 512 or 4096",
-			   v->path, v->logical_sector_size);
-		goto out;
-	}
-	if (v->physical_sector_size != 512 && v->physical_sector_size != 4096) {
-		disk_error(err, err_size, r, "%s: VHDX physical sector size %u is not 512 or 4096",
-			   v->path, v->physical_sector_size);
-		goto out;
-	}
-	if (!v->size || v->size > VHDX_MAX_DISK_SIZE || v->size % v->logical_sector_size) {
-		disk_error(err, err_size, r,
-			   "%s: VHDX virtual size %llu is zero, over 64 TiB or not a multiple of "
-			   "the sector size",
-			   v->path, (unsigned long long)v->size);
-		goto out;
-	}
-	if (v->has_parent != items[IT_LOCATOR].found) {
-		disk_error(err, err_size, r,
-			   v->has_parent ? "%s: VHDX differencing disk without a parent locator"
-					 : "%s: VHDX parent locator in a disk without a parent",
-			   v->path);
-		goto out;
-	}
-	if (v->has_parent) {
-		READ_ITEM(IT_LOCATOR, item);
-		r = parse_locator(v, item, items[IT_LOCATOR].length, err, err_size);
-		if (r < 0)
-			goto out;
-	}
-#undef READ_ITEM
-	r = 0;
-out:
-	free(item);
-	free(table);
+	r = values_check(v, items[IT_LOCATOR].found, err, err_size);
+	if (r == 0 && v->has_parent)
+		r = locator_load(v, &items[IT_LOCATOR], err, err_size);
 	return r;
 }
