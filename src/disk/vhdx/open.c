@@ -209,71 +209,60 @@ opened:
 	return 0;
 }
 
-/*
- * ctx: NULL for the disk named by the caller; for a parent, what it must be (the file that
- * was checked, opened without following a symlink, and linked to its child). given_fd: the
- * caller's disk already open (duplicated, read-only if it was opened so), or -1.
- */
-static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
-		      const struct open_ctx *ctx, struct chain *chain, struct vhdx **ret, char *err,
-		      size_t err_size)
+/* v->fd: the caller's descriptor duplicated, or path opened (read-only where the file
+ * cannot be written); then its size, its identity for a parent, its lock. *ro may turn
+ * true. */
+static int file_open(struct vhdx *v, const char *path, int given_fd, unsigned flags,
+		     const struct open_ctx *ctx, bool *ro, uint64_t *size, char *err,
+		     size_t err_size)
 {
-	bool ro = flags & DISK_OPEN_READ_ONLY;
-	struct vhdx *v;
-	uint64_t size, sig = 0;
-	int r;
-
-	v = calloc(1, sizeof(*v));
-	if (!v || !(v->path = strdup(path))) {
-		free(v);
-		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
-	}
-	pthread_mutex_init(&v->lock, NULL);
 	/* O_NOFOLLOW for parents: the locator's path was checked with lstat. */
-	int nofollow = ctx ? O_NOFOLLOW : 0;
+	int nofollow = ctx ? O_NOFOLLOW : 0, r;
+
 	/* O_NONBLOCK: a parent path naming a FIFO must not hang the open (checked below). */
 	if (given_fd >= 0) {
-		ro = ro || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
+		*ro = *ro || (fcntl(given_fd, F_GETFL) & O_ACCMODE) == O_RDONLY;
 		v->fd = fcntl(given_fd, F_DUPFD_CLOEXEC, 3);
 	} else {
-		v->fd = open(path, (ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC | O_NONBLOCK);
+		v->fd = open(path, (*ro ? O_RDONLY : O_RDWR) | nofollow | O_CLOEXEC | O_NONBLOCK);
 	}
-	if (v->fd < 0 && given_fd < 0 && !ro &&
+	if (v->fd < 0 && given_fd < 0 && !*ro &&
 	    (errno == EACCES || errno == EROFS || errno == EPERM)) {
-		ro = true;
+		*ro = true;
 		v->fd = open(path, O_RDONLY | nofollow | O_CLOEXEC | O_NONBLOCK);
 	}
-	if (v->fd < 0) {
-		r = disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	v->read_only = ro;
-	r = file_size(v, &size, err, err_size);
+	if (v->fd < 0)
+		return disk_error(err, err_size, -errno, "%s: %s", path, strerror(errno));
+	v->read_only = *ro;
+	r = file_size(v, size, err, err_size);
 	if (r < 0)
-		goto fail;
+		return r;
 	if (ctx && ctx->check_inode) {
 		struct stat st;
 
 		/* The file checked before the open, not one put in its place since. */
-		if (fstat(v->fd, &st) < 0 || st.st_dev != ctx->dev || st.st_ino != ctx->ino) {
-			r = disk_error(err, err_size, -EAGAIN, "%s: changed while it was opened",
-				       path);
-			goto fail;
-		}
+		if (fstat(v->fd, &st) < 0 || st.st_dev != ctx->dev || st.st_ino != ctx->ino)
+			return disk_error(err, err_size, -EAGAIN, "%s: changed while it was opened",
+					  path);
 	}
 	/* Writers exclusive, readers shared (parents are shared by their children); inspect
 	 * takes no lock, so it works on disks in use. */
-	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !ro) < 0) {
-		r = disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)", path,
-			       ro ? " for writing" : "");
-		goto fail;
-	}
-	if (size < VHDX_MiB) {
-		r = disk_error(err, err_size, -EINVAL, "%s: too small for a VHDX (%llu bytes)",
-			       path, (unsigned long long)size);
-		goto fail;
-	}
-	r = disk_file_pread(v->fd, &sig, sizeof(sig), 0);
+	if (!(flags & VHDX_OPEN_INSPECT) && disk_file_lock(v->fd, !*ro) < 0)
+		return disk_error(err, err_size, -EBUSY, "%s: in use (another open holds it%s)",
+				  path, *ro ? " for writing" : "");
+	if (*size < VHDX_MiB)
+		return disk_error(err, err_size, -EINVAL, "%s: too small for a VHDX (%llu bytes)",
+				  path, (unsigned long long)*size);
+	return 0;
+}
+
+/* The signature, the headers, the parent linkage, the regions and the metadata. */
+static int structures_load(struct vhdx *v, const char *path, uint64_t size,
+			   const struct open_ctx *ctx, char *err, size_t err_size)
+{
+	uint64_t sig = 0;
+	int r = disk_file_pread(v->fd, &sig, sizeof(sig), 0);
+
 	if (r == 0 && sig != VHDX_FILE_SIGNATURE)
 		r = disk_error(err, err_size, -EINVAL, "%s: no VHDX file signature", path);
 	if (r == 0)
@@ -292,56 +281,49 @@ static int open_depth(const char *path, int given_fd, unsigned flags, unsigned d
 		r = vhdx_regions_load(v, size, err, err_size);
 	if (r == 0)
 		r = vhdx_metadata_load(v, err, err_size);
-	if (r < 0)
-		goto fail;
-	if (!guid_is_null(&v->header.log_guid)) {
-		bool found = false;
+	return r;
+}
 
-		r = vhdx_log_find(v, size, &found);
-		if (r < 0) {
-			disk_error(err, err_size, r, "%s: reading the VHDX log: %s", path,
-				   strerror(-r));
-			goto fail;
-		}
-		if (found && ro && !(flags & VHDX_OPEN_INSPECT)) {
-			r = disk_error(
-				err, err_size, -EBUSY,
-				"%s: the VHDX log needs replay (the disk is in use by a "
-				"writer, or was not closed cleanly); open it read-write once "
-				"to replay it",
-				path);
-			goto fail;
-		}
-		if (found && ro) {
-			v->log_dirty = true;
-		} else if (!ro) {
-			r = vhdx_log_replay(v, size, err, err_size);
-			if (r < 0)
-				goto fail;
-			/* The log may have rewritten any metadata: read it all again. */
-			free_metadata(v);
-			r = file_size(v, &size, err, err_size);
-			if (r == 0)
-				r = vhdx_regions_load(v, size, err, err_size);
-			if (r == 0)
-				r = vhdx_metadata_load(v, err, err_size);
-			if (r < 0)
-				goto fail;
-		}
-	}
-	if (!ro && !v->header.log_length) {
-		r = disk_error(err, err_size, -EINVAL,
-			       "%s: VHDX without a log: only read-only opens are possible", path);
-		goto fail;
-	}
-	r = vhdx_bat_load(v, size, err, err_size);
+/* A log with entries (2.3): replayed by a read-write open, which then reads the metadata
+ * the log may have rewritten; refused by a read-only open, which must not write; only
+ * noted by an inspection. */
+static int log_settle(struct vhdx *v, const char *path, unsigned flags, bool ro, uint64_t *size,
+		      char *err, size_t err_size)
+{
+	bool found = false;
+	int r;
+
+	if (guid_is_null(&v->header.log_guid))
+		return 0;
+	r = vhdx_log_find(v, *size, &found);
 	if (r < 0)
-		goto fail;
-	if (v->has_parent && !(flags & OPEN_NO_PARENT)) {
-		r = open_parent(v, flags, depth, chain, err, err_size);
-		if (r < 0)
-			goto fail;
+		return disk_error(err, err_size, r, "%s: reading the VHDX log: %s", path,
+				  strerror(-r));
+	if (found && ro && !(flags & VHDX_OPEN_INSPECT))
+		return disk_error(err, err_size, -EBUSY,
+				  "%s: the VHDX log needs replay (the disk is in use by a "
+				  "writer, or was not closed cleanly); open it read-write once "
+				  "to replay it",
+				  path);
+	if (found && ro) {
+		v->log_dirty = true;
+		return 0;
 	}
+	if (ro)
+		return 0;
+	r = vhdx_log_replay(v, *size, err, err_size);
+	if (r < 0)
+		return r;
+	/* The log may have rewritten any metadata: read it all again. */
+	free_metadata(v);
+	r = file_size(v, size, err, err_size);
+	if (r == 0)
+		r = vhdx_regions_load(v, *size, err, err_size);
+	return r < 0 ? r : vhdx_metadata_load(v, err, err_size);
+}
+
+static void disk_publish(struct vhdx *v, bool ro)
+{
 	v->disk.ops = &vhdx_ops;
 	v->disk.priv = v;
 	v->disk.fd = v->fd;
@@ -356,11 +338,47 @@ static int open_depth(const char *path, int given_fd, unsigned flags, unsigned d
 		.discard_granularity = v->block_size,
 		.disk_id = v->page83,
 	};
+}
+
+/*
+ * ctx: NULL for the disk named by the caller; for a parent, what it must be (the file that
+ * was checked, opened without following a symlink, and linked to its child). given_fd: the
+ * caller's disk already open (duplicated, read-only if it was opened so), or -1.
+ */
+static int open_depth(const char *path, int given_fd, unsigned flags, unsigned depth,
+		      const struct open_ctx *ctx, struct chain *chain, struct vhdx **ret, char *err,
+		      size_t err_size)
+{
+	bool ro = flags & DISK_OPEN_READ_ONLY;
+	struct vhdx *v;
+	uint64_t size;
+	int r;
+
+	v = calloc(1, sizeof(*v));
+	if (!v || !(v->path = strdup(path))) {
+		free(v);
+		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
+	}
+	pthread_mutex_init(&v->lock, NULL);
+	r = file_open(v, path, given_fd, flags, ctx, &ro, &size, err, err_size);
+	if (r == 0)
+		r = structures_load(v, path, size, ctx, err, err_size);
+	if (r == 0)
+		r = log_settle(v, path, flags, ro, &size, err, err_size);
+	if (r == 0 && !ro && !v->header.log_length)
+		r = disk_error(err, err_size, -EINVAL,
+			       "%s: VHDX without a log: only read-only opens are possible", path);
+	if (r == 0)
+		r = vhdx_bat_load(v, size, err, err_size);
+	if (r == 0 && v->has_parent && !(flags & OPEN_NO_PARENT))
+		r = open_parent(v, flags, depth, chain, err, err_size);
+	if (r < 0) {
+		vhdx_free(v);
+		return r;
+	}
+	disk_publish(v, ro);
 	*ret = v;
 	return 0;
-fail:
-	vhdx_free(v);
-	return r;
 }
 
 int vhdx_open_file(const char *path, unsigned flags, struct vhdx **ret, char *err, size_t err_size)
