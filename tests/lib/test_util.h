@@ -1,11 +1,11 @@
 /*
  * Small helpers shared by the C tests (issue 18: tests as a library).
  *
- * WAIT_FOR(cond, ms): evaluates cond every millisecond until it is true or ms milliseconds
- * have passed; the value is whether it became true. For state that another thread (a
- * channel loop, a device's I/O thread) changes asynchronously, where one reading right
- * after an event races with that thread: the wait ends as soon as the state is there, so
- * it costs nothing when the machine is quiet and only the bound is long.
+ * WAIT_FOR_MS(cond, ms): evaluates cond every millisecond until it is true or ms milliseconds
+ * have passed; the value is whether it became true. WAIT_FOR(cond): the same for 5 s. For state
+ * that another thread (a channel loop, a device's I/O thread) changes asynchronously, where one
+ * reading right after an event races with that thread: the wait ends as soon as the state is there,
+ * so it costs nothing when the machine is quiet and only the bound is long.
  */
 #pragma once
 
@@ -28,7 +28,7 @@ static inline void test_sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-#define WAIT_FOR(cond, ms)                                                                         \
+#define WAIT_FOR_MS(cond, ms)                                                                      \
 	({                                                                                         \
 		uint64_t wait_for_end_ = test_now_ms() + (ms);                                     \
 		bool wait_for_ok_;                                                                 \
@@ -36,3 +36,5 @@ static inline void test_sleep_ms(unsigned ms)
 			test_sleep_ms(1);                                                          \
 		wait_for_ok_;                                                                      \
 	})
+
+#define WAIT_FOR(cond) WAIT_FOR_MS(cond, 5000)

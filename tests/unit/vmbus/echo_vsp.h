@@ -11,6 +11,7 @@
 
 #include "hvdef/vmbus_proto.h"
 #include "vmbus/vmbus.h"
+#include "test_util.h"
 
 struct echo_vsp {
 	struct vmbus_channel *ch;
@@ -95,10 +96,3 @@ static inline int echo_vsp_add(struct vmbus_server *s, struct echo_vsp *e, const
 }
 
 /* Polls cond for up to 5 s. */
-#define WAIT_FOR(cond)                                                                             \
-	({                                                                                         \
-		int _i;                                                                            \
-		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
-			usleep(1000);                                                              \
-		(cond);                                                                            \
-	})

@@ -23,18 +23,11 @@
 #include "vsp/input/synthhid.h"
 #include "vsp/input/synthkbd.h"
 #include "vsp/synthvid/synthvid.h"
+#include "test_util.h"
 
 #define WINDOW_BASE (1ull << 30)
 #define WINDOW_SIZE (512ull << 20)
 #define RAM	    (16u << 20)
-
-#define WAIT_FOR(cond)                                                                             \
-	({                                                                                         \
-		int _i;                                                                            \
-		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
-			usleep(1000);                                                              \
-		(cond);                                                                            \
-	})
 
 static void quiet(void *opaque, enum log_level level, const char *line)
 {

@@ -20,17 +20,10 @@
 #include "vsp/input/synthkbd.h"
 #include "vsp/synthvid/synthvid.h"
 #include "vsp/synthvid/synthvid_cursor.h"
+#include "test_util.h"
 
 #define WINDOW_BASE (1ull << 30)
 #define WINDOW_SIZE (512ull << 20)
-
-#define WAIT_FOR(cond)                                                                             \
-	({                                                                                         \
-		int _i;                                                                            \
-		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
-			usleep(1000);                                                              \
-		(cond);                                                                            \
-	})
 
 static void quiet(void *opaque, enum log_level level, const char *line)
 {

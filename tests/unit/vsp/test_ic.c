@@ -22,14 +22,7 @@
 #include "vsp/ic/kvp.h"
 #include "vsp/ic/shutdown.h"
 #include "vsp/ic/timesync.h"
-
-#define WAIT_FOR(cond)                                                                             \
-	({                                                                                         \
-		int _i;                                                                            \
-		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
-			usleep(1000);                                                              \
-		(cond);                                                                            \
-	})
+#include "test_util.h"
 
 static void quiet(void *opaque, enum log_level level, const char *line)
 {

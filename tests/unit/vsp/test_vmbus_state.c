@@ -30,20 +30,13 @@
 #include "vsp/ic/heartbeat.h"
 #include "vsp/ic/shutdown.h"
 #include "vsp/storvsp/storvsp.h"
+#include "test_util.h"
 
 #define VCPUS	  4
 #define RAM	  (64u << 20)
 #define DISK_SIZE (8u << 20)
 #define TMO	  5000
 #define HB_PERIOD 30000000ull /* 30 ms */
-
-#define WAIT_FOR(cond)                                                                             \
-	({                                                                                         \
-		int _i;                                                                            \
-		for (_i = 0; _i < 5000 && !(cond); _i++)                                           \
-			usleep(1000);                                                              \
-		(cond);                                                                            \
-	})
 
 static void quiet(void *opaque, enum log_level level, const char *line)
 {
