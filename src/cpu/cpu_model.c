@@ -834,13 +834,16 @@ int cpu_model_build(const char *name, const struct cpu_host *host, unsigned vcpu
 		/*
 		 * PVM runs guest user space natively, without CPUID faulting, so it
 		 * gives the guest kernel the host's feature words too: leaf 1 ECX/EDX
-		 * (bar the few KVM manages), leaf 7.0 and the XSAVE instruction
-		 * variants of leaf 0xD.1 EAX (docs/pvm.md).
+		 * (bar the few KVM manages), all of leaf 7.0 (EAX, the highest
+		 * sub-leaf, too: 2 on an Intel Xeon host where the model says 0)
+		 * and the XSAVE instruction variants of leaf 0xD.1 EAX (docs/pvm.md).
 		 */
 		m->unenforced[m->nunenforced++] =
 			(struct cpu_unenforced){1, 0, (1u << CPUID_ECX) | (1u << CPUID_EDX)};
-		m->unenforced[m->nunenforced++] = (struct cpu_unenforced){
-			7, 0, (1u << CPUID_EBX) | (1u << CPUID_ECX) | (1u << CPUID_EDX)};
+		m->unenforced[m->nunenforced++] =
+			(struct cpu_unenforced){7, 0,
+						(1u << CPUID_EAX) | (1u << CPUID_EBX) |
+							(1u << CPUID_ECX) | (1u << CPUID_EDX)};
 		m->unenforced[m->nunenforced++] = (struct cpu_unenforced){0xD, 1, 1u << CPUID_EAX};
 	}
 	def = model_def_find(resolved);

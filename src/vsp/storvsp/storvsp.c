@@ -237,6 +237,11 @@ static int sp_packet(void *opaque, struct vmbus_channel *ch, const struct vmbus_
 	int e = storvsp_packet_parse(pkt, &p);
 	size_t len = sizeof(struct vstor_packet);
 
+	/* A disk added or removed before the guest sent this: the rescan goes first. The loop may
+	 * read the ring before it runs the wake that carries it (sp_request_rescan). */
+	if (c->index == 0 && atomic_load(&sp->rescan_pending) &&
+	    atomic_exchange(&sp->rescan_pending, false))
+		sp_send_rescan(sp);
 	if (e == 0 && p.pkt.operation == VSTOR_OPERATION_EXECUTE_SRB &&
 	    atomic_load(&sp->state) == SP_READY)
 		return sp_io_execute(c, &p, pkt->trans_id);

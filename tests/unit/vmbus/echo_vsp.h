@@ -94,5 +94,3 @@ static inline int echo_vsp_add(struct vmbus_server *s, struct echo_vsp *e, const
 
 	return vmbus_channel_new(s, &p, &echo_ops, e, &e->ch);
 }
-
-/* Polls cond for up to 5 s. */
