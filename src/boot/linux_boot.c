@@ -18,12 +18,12 @@
 
 #include "boot/boot_layout.h"
 #include "boot/bootparam_format.h"
+#include "vid/guest_memory.h"
 #include "boot/e820.h"
 #include "boot/x86_entry.h"
 
 /* boot.rst, "Sample Boot Configuration": heap_end = 0xE000, heap_end_ptr = heap_end - 0x200. */
 #define BOOT_HEAP_END_PTR (0xE000 - 0x200)
-#define PAGE_SIZE	  4096u
 
 /* One past the highest byte of RAM from address 0 (the region below the MMIO hole). */
 static uint64_t low_ram_end(const struct guest_memory *mem)
@@ -118,14 +118,14 @@ static int load_initrd(struct guest_memory *mem, const struct linux_boot_config 
 	if (!cfg->initrd || cfg->initrd_size == 0)
 		return 0;
 	if (cfg->initrd_size > top ||
-	    ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE) < info->kernel_end)
+	    ALIGN_DOWN(top - cfg->initrd_size, GUEST_PAGE_SIZE) < info->kernel_end)
 		return boot_error_set(
 			err, -ENOMEM,
 			"initrd of %zu bytes does not fit between the kernel's end %#" PRIx64
 			" and %#" PRIx64 " (%" PRIu64 " bytes free)",
 			cfg->initrd_size, info->kernel_end, top,
 			top > info->kernel_end ? top - info->kernel_end : 0);
-	gpa = ALIGN_DOWN(top - cfg->initrd_size, PAGE_SIZE);
+	gpa = ALIGN_DOWN(top - cfg->initrd_size, GUEST_PAGE_SIZE);
 	r = guest_memory_write(mem, gpa, cfg->initrd, cfg->initrd_size);
 	if (r < 0)
 		return boot_error_set(err, r, "initrd at %#" PRIx64 " is not RAM", gpa);

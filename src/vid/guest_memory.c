@@ -12,7 +12,6 @@
 
 #include "vid/pc_layout.h"
 
-#define PAGE_SIZE   4096u
 #define MAX_REGIONS 2
 
 struct guest_memory {
@@ -29,7 +28,7 @@ int guest_memory_new(uint64_t ram_size, struct guest_memory **ret)
 	uint64_t low;
 	int r;
 
-	if (ram_size == 0 || !IS_ALIGNED(ram_size, PAGE_SIZE))
+	if (ram_size == 0 || !IS_ALIGNED(ram_size, GUEST_PAGE_SIZE))
 		return -EINVAL;
 	/* The guest physical space must stay below 2^46 (a conservative MAXPHYADDR). */
 	if (ram_size > (UINT64_C(1) << 46) - PC_MMIO_HOLE_END)
@@ -215,7 +214,7 @@ int guest_memory_fill(struct guest_memory *mem, uint64_t gpa, int byte, size_t l
 
 uint64_t guest_memory_resident_bytes(const struct guest_memory *mem)
 {
-	size_t pages = (mem->ram_size + PAGE_SIZE - 1) / PAGE_SIZE;
+	size_t pages = (mem->ram_size + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
 	uint64_t resident = 0;
 	unsigned char *vec;
 	size_t i;
@@ -225,7 +224,7 @@ uint64_t guest_memory_resident_bytes(const struct guest_memory *mem)
 		return 0;
 	if (mincore(mem->base, mem->ram_size, vec) == 0)
 		for (i = 0; i < pages; i++)
-			resident += (vec[i] & 1) ? PAGE_SIZE : 0;
+			resident += (vec[i] & 1) ? GUEST_PAGE_SIZE : 0;
 	free(vec);
 	return resident;
 }

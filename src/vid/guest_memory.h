@@ -16,6 +16,13 @@
 
 #include "base/compiler.h"
 
+/* The guest's page, and the unit of every PFN a guest hands the host (GPADLs, storvsp's and
+ * netvsp's page buffers: TLFS and VMBus count in 4 KiB pages whatever the guest's own size). */
+#define GUEST_PAGE_SHIFT 12
+#define GUEST_PAGE_SIZE	 (1u << GUEST_PAGE_SHIFT)
+/* PFNs from here on name an address that does not fit 64 bits. */
+#define GUEST_PFN_LIMIT (UINT64_C(1) << (64 - GUEST_PAGE_SHIFT))
+
 struct guest_memory;
 
 struct guest_memory_region {
@@ -52,6 +59,25 @@ int guest_memory_fill(struct guest_memory *mem, uint64_t gpa, int byte, size_t l
  * The guest can change the bytes at any time: copy before validating.
  */
 void *guest_memory_ptr(struct guest_memory *mem, uint64_t gpa, size_t len);
+
+/*
+ * The checked way from a guest-given PFN to host memory: a pointer to len bytes at byte off of
+ * page pfn (off + len may run into the next pages), or NULL if that is not all RAM, a PFN past
+ * GUEST_PFN_LIMIT included (its address would wrap).
+ */
+static inline void *guest_memory_pfn_ptr(struct guest_memory *mem, uint64_t pfn, uint32_t off,
+					 size_t len)
+{
+	return pfn < GUEST_PFN_LIMIT ? guest_memory_ptr(mem, (pfn << GUEST_PAGE_SHIFT) + off, len)
+				     : NULL;
+}
+
+/* True if page pfn is RAM. */
+static inline bool guest_memory_pfn_is_ram(const struct guest_memory *mem, uint64_t pfn)
+{
+	return pfn < GUEST_PFN_LIMIT &&
+	       guest_memory_is_ram(mem, pfn << GUEST_PAGE_SHIFT, GUEST_PAGE_SIZE);
+}
 
 /* Bytes of guest RAM that are resident in the host (touched by guest or host). */
 uint64_t guest_memory_resident_bytes(const struct guest_memory *mem);

@@ -12,9 +12,7 @@
 #include <string.h>
 
 #include "hvdef/vmbus_proto.h"
-
-#define PAGE_SIZE 4096u
-#define MAX_PFN	  (UINT64_C(1) << 52)
+#include "vid/guest_memory.h"
 
 /* A GPADL being described or finished. */
 struct entry {
@@ -89,9 +87,9 @@ static int find_slot(const struct vmbus_gpadl_table *t, uint32_t id)
 /* Pages spanned by a range; 0 if it is malformed. */
 static uint64_t range_pages(uint32_t byte_count, uint32_t byte_offset)
 {
-	if (byte_count == 0 || byte_offset >= PAGE_SIZE)
+	if (byte_count == 0 || byte_offset >= GUEST_PAGE_SIZE)
 		return 0;
-	return ((uint64_t)byte_offset + byte_count + PAGE_SIZE - 1) / PAGE_SIZE;
+	return ((uint64_t)byte_offset + byte_count + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
 }
 
 /* Parses the complete range description into the PFN list and checks every page. */
@@ -139,8 +137,7 @@ static int finish(struct vmbus_gpadl_table *t, struct entry *e)
 			uint64_t pfn;
 
 			memcpy(&pfn, p, sizeof(pfn));
-			if (pfn >= MAX_PFN ||
-			    !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
+			if (!guest_memory_pfn_is_ram(t->mem, pfn)) {
 				free(pfns);
 				return -EFAULT;
 			}
@@ -269,7 +266,7 @@ int vmbus_gpadl_map_pages(struct guest_memory *mem, const struct vmbus_gpadl *g,
 		return -EINVAL;
 	for (i = 0; i < count; i++) {
 		uint64_t pfn = g->pfns[first + i];
-		void *p = pfn < MAX_PFN ? guest_memory_ptr(mem, pfn * PAGE_SIZE, PAGE_SIZE) : NULL;
+		void *p = guest_memory_pfn_ptr(mem, pfn, 0, GUEST_PAGE_SIZE);
 
 		if (!p)
 			return -EFAULT;
@@ -325,7 +322,7 @@ static int load_complete(struct vmbus_gpadl_table *t, struct entry *e, struct st
 	e->g.first_byte_offset = state_in_u32(in);
 	e->g.npfns = state_in_u32(in);
 	if (in->error || e->g.npfns == 0 || e->g.npfns > GPADL_MAX_PFNS || e->g.range_count == 0 ||
-	    e->g.range_count > e->g.npfns || e->g.first_byte_offset >= PAGE_SIZE ||
+	    e->g.range_count > e->g.npfns || e->g.first_byte_offset >= GUEST_PAGE_SIZE ||
 	    e->g.first_byte_count == 0) {
 		snprintf(err, errlen, "GPADL %#x: bad range count, first range or page count %u",
 			 e->g.id, e->g.npfns);
@@ -341,7 +338,7 @@ static int load_complete(struct vmbus_gpadl_table *t, struct entry *e, struct st
 	for (j = 0; j < e->g.npfns; j++) {
 		uint64_t pfn = state_in_u64(in);
 
-		if (pfn >= MAX_PFN || !guest_memory_is_ram(t->mem, pfn * PAGE_SIZE, PAGE_SIZE)) {
+		if (!guest_memory_pfn_is_ram(t->mem, pfn)) {
 			snprintf(err, errlen, "GPADL %#x: page %u (PFN %#llx) is not guest RAM",
 				 e->g.id, j, (unsigned long long)pfn);
 			return -EINVAL;

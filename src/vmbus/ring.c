@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "hvdef/vmbus_proto.h"
-
-#define PAGE_SIZE 4096u
+#include "vid/guest_memory.h"
 
 struct vmbus_ring {
 	struct vmbus_ring_header *hdr; /* shared with the guest: every field guest-writable */
@@ -65,7 +64,7 @@ int vmbus_ring_new(struct guest_memory *mem, const struct vmbus_gpadl *g, uint32
 	}
 	r->hdr = pages[0];
 	r->outgoing = outgoing;
-	r->data_size = (npages - 1) * PAGE_SIZE;
+	r->data_size = (npages - 1) * GUEST_PAGE_SIZE;
 	idx = load_acquire(outgoing ? &r->hdr->write_index : &r->hdr->read_index);
 	if (!index_ok(r, idx)) {
 		vmbus_ring_free(r);
@@ -105,8 +104,8 @@ static void copy_from_ring(const struct vmbus_ring *r, uint32_t off, void *dst, 
 	uint8_t *d = dst;
 
 	while (len) {
-		uint32_t page = off / PAGE_SIZE, in = off % PAGE_SIZE;
-		size_t n = MIN(len, (size_t)(PAGE_SIZE - in));
+		uint32_t page = off / GUEST_PAGE_SIZE, in = off % GUEST_PAGE_SIZE;
+		size_t n = MIN(len, (size_t)(GUEST_PAGE_SIZE - in));
 
 		memcpy(d, data_page(r, page) + in, n);
 		d += n;
@@ -122,8 +121,8 @@ static uint32_t copy_to_ring(struct vmbus_ring *r, uint32_t off, const void *src
 	const uint8_t *s = src;
 
 	while (len) {
-		uint32_t page = off / PAGE_SIZE, in = off % PAGE_SIZE;
-		size_t n = MIN(len, (size_t)(PAGE_SIZE - in));
+		uint32_t page = off / GUEST_PAGE_SIZE, in = off % GUEST_PAGE_SIZE;
+		size_t n = MIN(len, (size_t)(GUEST_PAGE_SIZE - in));
 
 		memcpy(data_page(r, page) + in, s, n);
 		s += n;

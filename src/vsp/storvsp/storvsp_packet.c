@@ -77,9 +77,7 @@ int storvsp_range_iov(struct guest_memory *mem, const struct storvsp_parsed *p, 
 		if (i >= p->npfn)
 			return -EINVAL;
 		memcpy(&pfn, p->pfns + 8 * (size_t)i, 8);
-		if (pfn >= (UINT64_C(1) << 52))
-			return -EFAULT;
-		host = guest_memory_ptr(mem, pfn * VSTOR_PAGE_SIZE + off, n);
+		host = guest_memory_pfn_ptr(mem, pfn, off, n);
 		if (!host)
 			return -EFAULT;
 		if (cnt && (uint8_t *)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == host) {
