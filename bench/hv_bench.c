@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/compiler.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "boot/x86_entry.h"
@@ -167,7 +168,7 @@ static void *ioctl_loop(void *arg)
 		return NULL;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
 	for (unsigned i = 0; i < c->count; i++)
-		(void)!ioctl(c->fd, KVM_GET_API_VERSION, 0);
+		IGNORE_RESULT(ioctl(c->fd, KVM_GET_API_VERSION, 0));
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
 	c->ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / c->count;
 	return NULL;

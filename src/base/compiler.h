@@ -16,6 +16,9 @@
 #define unlikely(x)	  __builtin_expect(!!(x), 0)
 #define must_check	  __attribute__((warn_unused_result))
 #define printf_like(f, a) __attribute__((format(printf, f, a)))
+/* The one spelling for ignoring a must_check result on purpose (a best-effort wake-up write,
+ * clean-up on a path that has already failed), so that grep finds every such place. */
+#define IGNORE_RESULT(x) ((void)!(x))
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)

@@ -1158,7 +1158,7 @@ static int verb_console(struct args *a)
 			json_object_put(res);
 			return EXIT_FAILED;
 		}
-		(void)!write(STDOUT_FILENO, first, (size_t)n);
+		IGNORE_RESULT(write(STDOUT_FILENO, first, (size_t)n));
 	}
 	fprintf(stderr, "Connected to the console of '%s' (log: %s). Press Ctrl-] to detach.\n",
 		a->name, jstr(res, "log"));

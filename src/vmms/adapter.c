@@ -4,6 +4,7 @@
  * DHCP leases, the guest's KVP addresses, port features, the worker's counters). The host
  * side of their ports is port.c; their ACLs are acl.c.
  */
+#include "base/compiler.h"
 #include "vmms/network.h"
 
 #include <arpa/inet.h>
@@ -474,7 +475,7 @@ struct json_object *svc_call_connect_adapter(struct service *svc, const struct a
 		    svc_net_port_attach(svc, a, why, sizeof(why)) < 0) {
 			a->switch_id[0] = '\0';
 			api_error_set(err, API_ERR_HOST, "%s: %s", call, why);
-			(void)!svc_net_save_or_fail(svc, err);
+			IGNORE_RESULT(svc_net_save_or_fail(svc, err));
 			return NULL;
 		}
 	}
@@ -596,7 +597,7 @@ struct json_object *svc_call_set_adapter(struct service *svc, const struct api_r
 		}
 		r = vsw_bridge_set_vlan_filtering(bridge, true, why, sizeof(why));
 		if (bridge != (sw ? sw->bridge : NULL))
-			(void)!vsw_link_delete(bridge);
+			IGNORE_RESULT(vsw_link_delete(bridge));
 		if (r < 0) {
 			api_error_set(
 				err, r == -EOPNOTSUPP ? API_ERR_INVALID : API_ERR_HOST,

@@ -3,6 +3,7 @@
  * (bridge, host interface, uplink, dnsmasq), the ruleset of all ports, and the switch calls
  * (new-, get-, set-, remove-vmswitch). See network.h and docs/switches.md.
  */
+#include "base/compiler.h"
 #include "vmms/network.h"
 
 #include <arpa/inet.h>
@@ -51,7 +52,7 @@ static void write_sysctl(const char *path, const char *value)
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 
 	if (fd >= 0) {
-		(void)!write(fd, value, strlen(value));
+		IGNORE_RESULT(write(fd, value, strlen(value)));
 		close(fd);
 	}
 }
@@ -181,9 +182,9 @@ static void switch_unrealize(struct service *svc, struct net_switch *s)
 	dhcp_stop(svc, s);
 	if (s->type == NET_SWITCH_EXTERNAL && vsw_link_get(s->net_adapter, &up) == 0 &&
 	    vsw_link_get(s->bridge, &br) == 0 && up.master == br.index)
-		(void)!vsw_link_set_master(s->net_adapter, NULL, NULL, 0);
+		IGNORE_RESULT(vsw_link_set_master(s->net_adapter, NULL, NULL, 0));
 	if (vsw_link_get(s->bridge, &br) == 0 && !strcmp(br.kind, "bridge"))
-		(void)!vsw_link_delete(s->bridge);
+		IGNORE_RESULT(vsw_link_delete(s->bridge));
 }
 
 /* --- the ruleset of all ports ---------------------------------------------------------------- */
@@ -659,7 +660,7 @@ struct json_object *svc_call_set_switch(struct service *svc, const struct api_re
 
 		if (vsw_link_get(s->net_adapter, &up) == 0 && vsw_link_get(s->bridge, &br) == 0 &&
 		    up.master == br.index)
-			(void)!vsw_link_set_master(s->net_adapter, NULL, NULL, 0);
+			IGNORE_RESULT(vsw_link_set_master(s->net_adapter, NULL, NULL, 0));
 		snprintf(s->net_adapter, sizeof(s->net_adapter), "%s", ifname);
 	}
 	if (dhcp == 0 && s->dhcp)
@@ -670,7 +671,7 @@ struct json_object *svc_call_set_switch(struct service *svc, const struct api_re
 		char again[256];
 
 		*s = old;
-		(void)!switch_realize(svc, s, again, sizeof(again));
+		IGNORE_RESULT(switch_realize(svc, s, again, sizeof(again)));
 		api_error_set(err, API_ERR_INVALID, "set-vmswitch '%s': %s", s->name, why);
 		return NULL;
 	}

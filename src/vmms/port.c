@@ -6,6 +6,7 @@
  * with SCM_RIGHTS, adapter.c), and drops the guest's spoofed frames itself; the other port
  * features are the host's (nftables, tc).
  */
+#include "base/compiler.h"
 #include "vmms/network.h"
 
 #include <arpa/inet.h>
@@ -120,8 +121,8 @@ void svc_net_port_detach(struct service *svc, struct net_adapter *a)
 
 	if (!net_tap_exists(a))
 		return;
-	(void)!vsw_link_set_master(a->tap, NULL, e, sizeof(e));
-	(void)!vsw_tc_port_apply(&none, e, sizeof(e));
+	IGNORE_RESULT(vsw_link_set_master(a->tap, NULL, e, sizeof(e)));
+	IGNORE_RESULT(vsw_tc_port_apply(&none, e, sizeof(e)));
 	if (sw) {
 		char saved[GUID_STRING_LEN];
 

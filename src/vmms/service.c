@@ -8,6 +8,7 @@
  * State changes wake svc->changed, on which long calls (start-vm, stop-vm)
  * wait. The monitor thread is the only one that reaps workers.
  */
+#include "base/compiler.h"
 #include "vmms/service.h"
 
 #include <errno.h>
@@ -195,7 +196,7 @@ void svc_wake_monitor(struct service *svc)
 {
 	uint64_t one = 1;
 
-	(void)!write(svc->wake_fd, &one, sizeof(one));
+	IGNORE_RESULT(write(svc->wake_fd, &one, sizeof(one)));
 }
 
 /* --- workers ------------------------------------------------------------------------------ */
@@ -401,7 +402,7 @@ static void *monitor_main(void *arg)
 		if (poll(w.fds, n, timeout) > 0 && (w.fds[0].revents & POLLIN)) {
 			uint64_t v;
 
-			(void)!read(svc->wake_fd, &v, sizeof(v));
+			IGNORE_RESULT(read(svc->wake_fd, &v, sizeof(v)));
 		}
 		pthread_mutex_lock(&svc->lock);
 		for (i = 1; i < n; i++) {

@@ -1,4 +1,5 @@
 /* Worker processes: spawn, find again, how they ended; see worker.h. */
+#include "base/compiler.h"
 #include "vmms/worker.h"
 
 #include <errno.h>
@@ -85,8 +86,8 @@ static int spawn(const char *vmwp, char *const argv[], const struct worker_paths
 		/* "0": the writer itself, whatever its pid is in its own PID namespace. */
 		for (i = 0; i < ncg; i++)
 			if (write(cg_fds[i], "0", 1) != 1) {
-				if (write(STDERR_FILENO, cg_failed, sizeof(cg_failed) - 1) < 0)
-					_exit(126);
+				IGNORE_RESULT(
+					write(STDERR_FILENO, cg_failed, sizeof(cg_failed) - 1));
 				_exit(126);
 			}
 		/* Ours alone (this process's copies): the files the worker opens no path for. */

@@ -4,6 +4,7 @@
  * guest's 8250 driver waits for THRE anyway). Input has its own thread,
  * which pushes bytes into the UART's FIFO as the guest drains it.
  */
+#include "base/compiler.h"
 #include "vmwp/console.h"
 
 #include <errno.h>
@@ -183,7 +184,7 @@ void console_uart_rx_ready(void *opaque)
 	struct console *c = opaque;
 	uint64_t one = 1;
 
-	(void)!write(c->wake_fd, &one, sizeof(one));
+	IGNORE_RESULT(write(c->wake_fd, &one, sizeof(one)));
 }
 
 void console_set_escape_handler(struct console *c, void (*fn)(void *opaque), void *opaque)
@@ -258,7 +259,7 @@ static void *input_main(void *arg)
 				/* FIFO full: wait for the guest to drain it (rx_ready) or a stop.
 				 */
 				if (poll(fds, 1, -1) > 0 && (fds[0].revents & POLLIN))
-					(void)!read(c->wake_fd, &v, sizeof(v));
+					IGNORE_RESULT(read(c->wake_fd, &v, sizeof(v)));
 				continue;
 			}
 		}
@@ -270,7 +271,7 @@ static void *input_main(void *arg)
 			break;
 		}
 		if (fds[0].revents & POLLIN)
-			(void)!read(c->wake_fd, &v, sizeof(v));
+			IGNORE_RESULT(read(c->wake_fd, &v, sizeof(v)));
 		if (fds[1].revents & (POLLIN | POLLHUP)) {
 			ssize_t n = read(c->in_fd, buf, sizeof(buf));
 
@@ -325,7 +326,7 @@ static void *socket_main(void *arg)
 			break;
 		}
 		if (fds[0].revents & POLLIN)
-			(void)!read(c->wake_fd, &v, sizeof(v));
+			IGNORE_RESULT(read(c->wake_fd, &v, sizeof(v)));
 		/* The attached client first: its hang-up frees the console for a new one. */
 		if (client >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
 			/* With input still pending only a hang-up wakes us: drop that input. */
@@ -344,8 +345,8 @@ static void *socket_main(void *arg)
 			int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 			if (fd >= 0 && client >= 0) {
-				(void)!send(fd, busy, sizeof(busy) - 1,
-					    MSG_DONTWAIT | MSG_NOSIGNAL);
+				IGNORE_RESULT(send(fd, busy, sizeof(busy) - 1,
+						   MSG_DONTWAIT | MSG_NOSIGNAL));
 				close(fd);
 			} else if (fd >= 0) {
 				client = fd;

@@ -9,6 +9,7 @@
  * the move off uid 0, and get no_new_privs and the filter through
  * SECCOMP_FILTER_FLAG_TSYNC.
  */
+#include "base/compiler.h"
 #include "vmwp/sandbox.h"
 
 #include <dlfcn.h>
@@ -285,7 +286,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	n += put_str(line + n, sizeof(line) - n, ") on thread ");
 	n += put_str(line + n, sizeof(name), name);
 	n += put_str(line + n, sizeof(line) - n, " is not allowed: the worker is killed\n");
-	(void)!write(STDERR_FILENO, line, n);
+	IGNORE_RESULT(write(STDERR_FILENO, line, n));
 	sigaction(sig, &dfl, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, sig);
@@ -709,5 +710,5 @@ int sandbox_thread_filters(bool vcpu, unsigned index)
 void sandbox_test_forbidden_syscall(void)
 {
 	/* socket(2) is in no filter: the first thing an attacker in the worker would try. */
-	(void)!syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	IGNORE_RESULT(syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
 }

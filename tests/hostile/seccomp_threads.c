@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/compiler.h"
 #include "hostile.h"
 #include "vmwp/sandbox.h"
 
@@ -60,7 +61,7 @@ static void *filtered_main(void *p)
 	if (FILTERS_ON && sandbox_thread_filters(s.vcpu, 0) < 0) {
 		static const char msg[] = "hostile: cannot load the jail's seccomp filters\n";
 
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		IGNORE_RESULT(write(STDERR_FILENO, msg, sizeof(msg) - 1));
 		abort();
 	}
 	return s.fn(s.arg);

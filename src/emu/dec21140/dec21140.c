@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/compiler.h"
 #include "base/byteorder.h"
 #include "emu/dec21140/dec21140_internal.h"
 
@@ -63,7 +64,7 @@ static void kick(struct dec21140 *d)
 	uint64_t one = 1;
 
 	/* Non-blocking; a full counter already means "wake up". */
-	(void)!write(d->kick_fd, &one, sizeof(one));
+	IGNORE_RESULT(write(d->kick_fd, &one, sizeof(one)));
 }
 
 /* --- status, interrupt, process states (lock held) --------------------------------------- */
@@ -513,7 +514,7 @@ static void *io_thread(void *opaque)
 			if (ev[i].data.fd == d->stop_fd)
 				return NULL;
 			if (ev[i].data.fd == d->kick_fd)
-				(void)!read(d->kick_fd, &v, sizeof(v));
+				IGNORE_RESULT(read(d->kick_fd, &v, sizeof(v)));
 			else
 				readable = true;
 		}
@@ -634,7 +635,7 @@ struct dec21140 *dec21140_free(struct dec21140 *d)
 	if (d->thread_started) {
 		uint64_t one = 1;
 
-		(void)!write(d->stop_fd, &one, sizeof(one));
+		IGNORE_RESULT(write(d->stop_fd, &one, sizeof(one)));
 		pthread_join(d->thread, NULL);
 	}
 	if (d->pci_added)

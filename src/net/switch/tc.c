@@ -1,4 +1,5 @@
 /* A port's shaping and mirroring with tc(8); see tc.h. */
+#include "base/compiler.h"
 #include "net/switch/tc.h"
 
 #include <errno.h>
@@ -58,7 +59,7 @@ static void qdisc_del(const char *dev, const char *where)
 	arg(&a, "dev");
 	arg(&a, dev);
 	arg(&a, where);
-	(void)!vsw_run(a.argv, e, sizeof(e));
+	IGNORE_RESULT(vsw_run(a.argv, e, sizeof(e)));
 }
 
 /* Root HTB with class 1:1 at rate (bits/s; 0: unlimited) as the default class. */
@@ -213,5 +214,5 @@ void vsw_tc_port_release(const char *ifb)
 	struct vsw_link_info info;
 
 	if (ifb && vsw_link_get(ifb, &info) == 0 && !strcmp(info.kind, "ifb"))
-		(void)!vsw_link_delete(ifb);
+		IGNORE_RESULT(vsw_link_delete(ifb));
 }

@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/compiler.h"
 #include "ipc/api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,10 +19,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (api_request_parse((const char *)data, size, &req, &err) == 0) {
 		if ((unsigned)req.call >= API_CALL_COUNT || !req.params)
 			__builtin_trap();
-		(void)!api_param_string(&req, "name", false, 256, &s, &err);
-		(void)!api_param_u64(&req, "memory_bytes", false, UINT64_MAX >> 1, &n, &err);
-		(void)!api_param_bool(&req, "force", &b, &err);
-		(void)!api_param_string_array(&req, "disks", 64, 1024, &arr, &err);
+		IGNORE_RESULT(api_param_string(&req, "name", false, 256, &s, &err));
+		IGNORE_RESULT(
+			api_param_u64(&req, "memory_bytes", false, UINT64_MAX >> 1, &n, &err));
+		IGNORE_RESULT(api_param_bool(&req, "force", &b, &err));
+		IGNORE_RESULT(api_param_string_array(&req, "disks", 64, 1024, &arr, &err));
 		ans = api_answer_ok(&req, NULL);
 	} else {
 		if (!err.code)

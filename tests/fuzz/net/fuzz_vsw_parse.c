@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/compiler.h"
 #include "net/switch/parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		break;
 	case 4:
-		(void)!vsw_acl_dir_parse("direction", text, &d, err, sizeof(err));
-		(void)!vsw_acl_action_parse("action", text, &a, err, sizeof(err));
+		IGNORE_RESULT(vsw_acl_dir_parse("direction", text, &d, err, sizeof(err)));
+		IGNORE_RESULT(vsw_acl_action_parse("action", text, &a, err, sizeof(err)));
 		break;
 	}
 	free(text);
