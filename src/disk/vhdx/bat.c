@@ -93,15 +93,11 @@ static bool claim(uint64_t *used, uint64_t units, uint64_t off, uint64_t len)
 	return true;
 }
 
-int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size)
+/* 2.4: ChunkRatio = 2^23 * LogicalSectorSize / BlockSize (an integer: sizes are powers of
+ * 2), and the BAT's length: a sector-bitmap entry after every chunk_ratio payload entries,
+ * only the ones a differencing disk needs. */
+static int geometry_set(struct vhdx *v, char *err, size_t err_size)
 {
-	uint64_t end = VHDX_MiB, units = ALIGN_UP(file_size, (uint64_t)VHDX_MiB) / VHDX_MiB;
-	uint64_t *used = NULL;
-	void *map;
-	int r;
-
-	/* 2.4: ChunkRatio = 2^23 * LogicalSectorSize / BlockSize (an integer: sizes are powers of
-	 * 2). */
 	v->chunk_ratio = (VHDX_SECTORS_PER_BITMAP * v->logical_sector_size) / v->block_size;
 	v->data_blocks = (v->size + v->block_size - 1) / v->block_size;
 	v->bitmap_blocks = (v->data_blocks + v->chunk_ratio - 1) / v->chunk_ratio;
@@ -114,7 +110,15 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 				  "%s: VHDX BAT region (%u bytes) too small for %llu entries",
 				  v->path, v->bat_region.length,
 				  (unsigned long long)v->bat_entries);
-	/* The whole region, so that a resize within it needs no new mapping (tool.c). */
+	return 0;
+}
+
+/* The whole region mapped, so that a resize within it needs no new mapping (tool.c). */
+static int bat_map_read(struct vhdx *v, char *err, size_t err_size)
+{
+	void *map;
+	int r;
+
 	v->bat_map_size = ALIGN_UP((uint64_t)v->bat_region.length, (uint64_t)4096);
 	map = mmap(NULL, v->bat_map_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -124,49 +128,67 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 	}
 	v->bat = map;
 	r = read_bat(v, v->bat_entries * 8);
-	if (r < 0)
-		return disk_error(err, err_size, r, "%s: reading the VHDX BAT: %s", v->path,
-				  strerror(-r));
-	/* One bit per MiB of the file: no two entries may map the same bytes. */
-	used = calloc(ALIGN_UP(units, (uint64_t)64) / 64 + 1, 8);
+	return r < 0 ? disk_error(err, err_size, r, "%s: reading the VHDX BAT: %s", v->path,
+				  strerror(-r))
+		     : 0;
+}
+
+/* Entry i (2.5.1): a valid state for its kind, and what it maps inside the file, clear of
+ * the structures and of every other entry's bytes (used: one bit per MiB). *end grows to
+ * cover it. */
+static int entry_check(struct vhdx *v, uint64_t i, uint64_t file_size, uint64_t *used,
+		       uint64_t units, uint64_t *end, char *err, size_t err_size)
+{
+	uint64_t e = v->bat[i], off = vhdx_bat_offset(e);
+	unsigned st = vhdx_bat_state(e);
+	bool sb = is_bitmap_slot(v, i);
+	uint64_t len = sb ? VHDX_MiB : v->block_size;
+
+	if (sb && !v->has_parent)
+		return 0; /* unused in fixed/dynamic disks; old QEMU left garbage here */
+	if (sb ? (st != VHDX_SB_NOT_PRESENT && st != VHDX_SB_PRESENT)
+	       : (st == 4 || (st == VHDX_BAT_PARTIALLY_PRESENT && !v->has_parent)))
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX BAT entry %llu has invalid state %u", v->path,
+				  (unsigned long long)i, st);
+	if (st != VHDX_BAT_FULLY_PRESENT && st != VHDX_BAT_PARTIALLY_PRESENT)
+		return 0; /* (SB_PRESENT == FULLY_PRESENT == 6) */
+	if (off >= file_size)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX BAT entry %llu points past the end of the file",
+				  v->path, (unsigned long long)i);
+	if (vhdx_range_overlaps_structures(v, off, len))
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX BAT entry %llu overlaps the headers, log or a region",
+				  v->path, (unsigned long long)i);
+	if (!claim(used, units, off, len))
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: VHDX BAT entry %llu maps file bytes another entry maps",
+				  v->path, (unsigned long long)i);
+	*end = MAX(*end, off + len);
+	return 0;
+}
+
+/* Every entry checked; *end: one past the last byte an entry maps (at least 1 MiB). */
+static int entries_check(struct vhdx *v, uint64_t file_size, uint64_t *end, char *err,
+			 size_t err_size)
+{
+	uint64_t units = ALIGN_UP(file_size, (uint64_t)VHDX_MiB) / VHDX_MiB;
+	uint64_t *used = calloc(ALIGN_UP(units, (uint64_t)64) / 64 + 1, 8);
+	int r = 0;
+
 	if (!used)
 		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", v->path);
-	for (uint64_t i = 0; i < v->bat_entries; i++) {
-		uint64_t e = v->bat[i], off = vhdx_bat_offset(e);
-		unsigned st = vhdx_bat_state(e);
-		bool sb = is_bitmap_slot(v, i);
-		uint64_t len = sb ? VHDX_MiB : v->block_size;
-
-		if (sb && !v->has_parent)
-			continue; /* unused in fixed/dynamic disks; old QEMU left garbage here */
-		if (sb ? (st != VHDX_SB_NOT_PRESENT && st != VHDX_SB_PRESENT)
-		       : (st == 4 || (st == VHDX_BAT_PARTIALLY_PRESENT && !v->has_parent)))
-			r = disk_error(err, err_size, -EINVAL,
-				       "%s: VHDX BAT entry %llu has invalid state %u", v->path,
-				       (unsigned long long)i, st);
-		else if (st != VHDX_BAT_FULLY_PRESENT && st != VHDX_BAT_PARTIALLY_PRESENT)
-			continue; /* (SB_PRESENT == FULLY_PRESENT == 6) */
-		else if (off >= file_size)
-			r = disk_error(err, err_size, -EINVAL,
-				       "%s: VHDX BAT entry %llu points past the end of the file",
-				       v->path, (unsigned long long)i);
-		else if (vhdx_range_overlaps_structures(v, off, len))
-			r = disk_error(err, err_size, -EINVAL,
-				       "%s: VHDX BAT entry %llu overlaps the headers, log or a "
-				       "region",
-				       v->path, (unsigned long long)i);
-		else if (!claim(used, units, off, len))
-			r = disk_error(err, err_size, -EINVAL,
-				       "%s: VHDX BAT entry %llu maps file bytes another entry maps",
-				       v->path, (unsigned long long)i);
-		if (r < 0) {
-			free(used);
-			return r;
-		}
-		end = MAX(end, off + len);
-	}
+	*end = VHDX_MiB;
+	for (uint64_t i = 0; r == 0 && i < v->bat_entries; i++)
+		r = entry_check(v, i, file_size, used, units, end, err, err_size);
 	free(used);
-	/* A partially present block needs its chunk's sector bitmap (2.5.1.1). */
+	return r;
+}
+
+/* A partially present block needs its chunk's sector bitmap (2.5.1.1). */
+static int bitmaps_check(struct vhdx *v, char *err, size_t err_size)
+{
 	for (uint64_t b = 0; v->has_parent && b < v->data_blocks; b++)
 		if (vhdx_bat_state(v->bat[vhdx_bat_payload_index(v, b)]) ==
 			    VHDX_BAT_PARTIALLY_PRESENT &&
@@ -176,6 +198,22 @@ int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size
 					  "%s: VHDX block %llu is partially present but its sector "
 					  "bitmap is not",
 					  v->path, (unsigned long long)b);
+	return 0;
+}
+
+int vhdx_bat_load(struct vhdx *v, uint64_t file_size, char *err, size_t err_size)
+{
+	uint64_t end = 0;
+	int r = geometry_set(v, err, err_size);
+
+	if (r == 0)
+		r = bat_map_read(v, err, err_size);
+	if (r == 0)
+		r = entries_check(v, file_size, &end, err, err_size);
+	if (r == 0)
+		r = bitmaps_check(v, err, err_size);
+	if (r < 0)
+		return r;
 	for (unsigned i = 0; i < v->region_count; i++)
 		end = MAX(end, v->regions[i].offset + v->regions[i].length);
 	if (v->header.log_length)
