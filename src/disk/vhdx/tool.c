@@ -48,68 +48,58 @@ int vhdx_tool_inspect(const char *path, struct disk_image_info *info, char *err,
 	return r;
 }
 
-int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size)
+/* What a resize to new_size may do (3.1 limits; the BAT region is not relocated; a shrink
+ * drops no data); *entries: the BAT entries it needs. */
+static int resize_check(struct vhdx *v, uint64_t new_size, uint64_t *entries, char *err,
+			size_t err_size)
 {
-	uint64_t *idx = NULL, *ent = NULL, old_entries, new_blocks, new_entries, n = 0;
-	struct vhdx *v;
-	uint8_t page[4096];
-	int r = vhdx_open_file(path, 0, &v, err, err_size);
+	uint64_t blocks = (new_size + v->block_size - 1) / v->block_size;
 
-	if (r < 0)
-		return r;
-	if (v->read_only) {
-		r = disk_error(err, err_size, -EROFS, "%s: not writable", path);
-		goto out;
-	}
-	if (v->has_parent) {
-		r = disk_error(err, err_size, -EINVAL,
-			       "%s: a differencing disk keeps its parent's size", path);
-		goto out;
-	}
-	if (!new_size || new_size > VHDX_MAX_DISK_SIZE || new_size % v->logical_sector_size) {
-		r = disk_error(err, err_size, -EINVAL,
-			       "%s: the new size must be a non-zero multiple of %u bytes, at most "
-			       "64 TiB",
-			       path, v->logical_sector_size);
-		goto out;
-	}
-	new_blocks = (new_size + v->block_size - 1) / v->block_size;
-	new_entries = new_blocks + (new_blocks - 1) / v->chunk_ratio;
-	if (new_entries > v->bat_region.length / 8) {
-		r = disk_error(err, err_size, -ENOSPC,
-			       "%s: the BAT region holds %u entries, %llu are needed for this size "
-			       "(relocating the BAT is not supported)",
-			       path, v->bat_region.length / 8, (unsigned long long)new_entries);
-		goto out;
-	}
-	/* Shrinking: nothing allocated at or past the new end. */
+	if (v->read_only)
+		return disk_error(err, err_size, -EROFS, "%s: not writable", v->path);
+	if (v->has_parent)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: a differencing disk keeps its parent's size", v->path);
+	if (!new_size || new_size > VHDX_MAX_DISK_SIZE || new_size % v->logical_sector_size)
+		return disk_error(err, err_size, -EINVAL,
+				  "%s: the new size must be a non-zero multiple of %u bytes, at "
+				  "most 64 TiB",
+				  v->path, v->logical_sector_size);
+	*entries = blocks + (blocks - 1) / v->chunk_ratio;
+	if (*entries > v->bat_region.length / 8)
+		return disk_error(err, err_size, -ENOSPC,
+				  "%s: the BAT region holds %u entries, %llu are needed for this "
+				  "size (relocating the BAT is not supported)",
+				  v->path, v->bat_region.length / 8, (unsigned long long)*entries);
 	for (uint64_t b = new_size / v->block_size; b < v->data_blocks; b++) {
 		unsigned st = vhdx_bat_state(v->bat[vhdx_bat_payload_index(v, b)]);
 
-		if ((b + 1) * v->block_size <= new_size)
-			continue;
-		if (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT) {
-			r = disk_error(err, err_size, -ENOTEMPTY,
-				       "%s: cannot shrink to %llu bytes: block %llu past the new "
-				       "end holds data",
-				       path, (unsigned long long)new_size, (unsigned long long)b);
-			goto out;
-		}
+		if ((b + 1) * v->block_size > new_size &&
+		    (st == VHDX_BAT_FULLY_PRESENT || st == VHDX_BAT_PARTIALLY_PRESENT))
+			return disk_error(err, err_size, -ENOTEMPTY,
+					  "%s: cannot shrink to %llu bytes: block %llu past the "
+					  "new end holds data",
+					  v->path, (unsigned long long)new_size,
+					  (unsigned long long)b);
 	}
-	old_entries = v->bat_entries;
-	/* The BAT's mapping covers the whole region (bat.c), checked above to hold new_entries. */
-	idx = malloc(MAX(new_entries, 1) * 8);
-	ent = malloc(MAX(new_entries, 1) * 8);
-	if (!idx || !ent) {
-		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	for (uint64_t i = old_entries; i < new_entries; i++)
+	return 0;
+}
+
+/* Growing the BAT to new_entries, through the log: the new entries NOT_PRESENT, or, for a
+ * fixed disk, new blocks at the end of the file (allocated, best effort, like create). The
+ * BAT's mapping covers the whole region (bat.c), checked to hold them. Returns 0 or -errno. */
+static int resize_bat(struct vhdx *v, uint64_t new_entries)
+{
+	uint64_t old_entries = v->bat_entries, n = 0;
+	uint64_t *idx = malloc(MAX(new_entries, 1) * 8), *ent = malloc(MAX(new_entries, 1) * 8);
+	int r = idx && ent ? 0 : -ENOMEM;
+
+	for (uint64_t i = old_entries; r == 0 && i < new_entries; i++)
 		v->bat[i] = 0;
-	r = vhdx_session_start(v);
+	if (r == 0)
+		r = vhdx_session_start(v);
 	if (r == 0 && v->file_end && ftruncate(v->fd, (off_t)v->file_end) < 0)
 		r = -errno;
-	/* New entries: NOT_PRESENT, or (fixed) new blocks at the end of the file. */
 	for (uint64_t i = old_entries; r == 0 && i < new_entries; i++) {
 		uint64_t e = 0;
 
@@ -125,32 +115,52 @@ int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_
 
 		if (fstat(v->fd, &st) < 0 || ftruncate(v->fd, (off_t)v->file_end) < 0)
 			r = -errno;
-		/* Fixed disks own their space: allocate it (best effort, like create). */
 		else if (v->file_end > (uint64_t)st.st_size)
 			(void)fallocate(v->fd, 0, st.st_size, (off_t)v->file_end - st.st_size);
 	}
 	v->bat_entries = MAX(old_entries, new_entries);
 	if (r == 0 && n)
 		r = vhdx_bat_update(v, idx, ent, (unsigned)n);
-	/* The Virtual Disk Size item, through the log. */
-	uint64_t page_off = v->metadata_region.offset + ALIGN_DOWN(v->size_item_offset, 4096u);
-	if (r == 0)
-		r = disk_file_pread(v->fd, page, sizeof(page), page_off);
-	if (r == 0) {
-		memcpy(page + v->size_item_offset % 4096, &new_size, 8);
-		struct vhdx_log_page lp = {page_off, page};
-		r = vhdx_log_write(v, &lp, 1);
-	}
-	if (r < 0) {
-		disk_error(err, err_size, r, "%s: resizing: %s", path, strerror(-r));
-		goto out;
-	}
-	v->size = new_size;
-	v->data_blocks = new_blocks;
-	v->bat_entries = new_entries;
-out:
 	free(idx);
 	free(ent);
+	return r;
+}
+
+/* The Virtual Disk Size item (2.6.2.2), through the log. */
+static int size_item_write(struct vhdx *v, uint64_t new_size)
+{
+	uint64_t page_off = v->metadata_region.offset + ALIGN_DOWN(v->size_item_offset, 4096u);
+	uint8_t page[4096];
+	struct vhdx_log_page lp = {page_off, page};
+	int r = disk_file_pread(v->fd, page, sizeof(page), page_off);
+
+	if (r < 0)
+		return r;
+	memcpy(page + v->size_item_offset % 4096, &new_size, 8);
+	return vhdx_log_write(v, &lp, 1);
+}
+
+int vhdx_tool_resize(const char *path, uint64_t new_size, char *err, size_t err_size)
+{
+	uint64_t new_entries = 0;
+	struct vhdx *v;
+	int r = vhdx_open_file(path, 0, &v, err, err_size);
+
+	if (r < 0)
+		return r;
+	r = resize_check(v, new_size, &new_entries, err, err_size);
+	if (r == 0) {
+		r = resize_bat(v, new_entries);
+		if (r == 0)
+			r = size_item_write(v, new_size);
+		if (r < 0)
+			disk_error(err, err_size, r, "%s: resizing: %s", path, strerror(-r));
+	}
+	if (r == 0) {
+		v->size = new_size;
+		v->data_blocks = (new_size + v->block_size - 1) / v->block_size;
+		v->bat_entries = new_entries;
+	}
 	if (v->session_started || v->log_active) {
 		int rc = fdatasync(v->fd) < 0 ? -errno : vhdx_log_close(v);
 
