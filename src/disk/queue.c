@@ -206,65 +206,55 @@ static int submit_sync(struct disk_queue *q, struct disk_request *req, struct io
 	return 0;
 }
 
-int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
+/* A request the disk can take: its length in *len (0 for a flush). */
+static int request_check(const struct disk_queue *q, const struct disk_request *req, int64_t *len)
 {
-	struct disk *d = q->disk;
-	struct io_uring_sqe *sqe;
-	uint64_t file_off = 0;
-	int64_t len = 0;
-	int r, mapped = 0;
+	const struct disk *d = q->disk;
 
 	switch (req->op) {
 	case DISK_OP_READ:
 	case DISK_OP_WRITE:
 		if (!req->iovcnt || req->iovcnt > IOV_MAX || !req->iov)
 			return -EINVAL;
-		len = disk_iov_length(req->iov, req->iovcnt);
-		if (len <= 0)
+		*len = disk_iov_length(req->iov, req->iovcnt);
+		if (*len <= 0)
 			return -EINVAL;
 		break;
-	case DISK_OP_DISCARD: len = (int64_t)req->len; break;
-	case DISK_OP_FLUSH: break;
+	case DISK_OP_DISCARD: *len = (int64_t)req->len; break;
+	case DISK_OP_FLUSH: *len = 0; break;
 	default: return -EINVAL;
 	}
-	if (req->op != DISK_OP_FLUSH && disk_check_request(d, req->offset, (uint64_t)len) < 0)
+	if (req->op != DISK_OP_FLUSH && disk_check_request(d, req->offset, (uint64_t)*len) < 0)
 		return -EINVAL;
 	if (req->op != DISK_OP_READ && d->info.read_only)
 		return -EROFS;
-	if (q->in_flight >= q->depth)
-		return -EAGAIN;
-	sqe = get_sqe(q);
-	if (!sqe)
-		return -EAGAIN;
-	req->priv[PRIV_KIND] = KIND_IO;
-	req->priv[PRIV_LEN] = (uint64_t)len;
-	if (req->op == DISK_OP_FLUSH) {
-		mapped = 1;
-	} else if (req->op == DISK_OP_DISCARD) {
-		/* Raw files punch holes in the kernel; formats with metadata go the sync way. */
-		mapped = d->info.format == DISK_FORMAT_RAW;
-	} else {
-		mapped = d->ops->map(d, req->op, req->offset, (uint64_t)len, &file_off);
-		if (mapped < 0) {
-			/* The map failed (metadata I/O error): report it through the callback. */
-			req->priv[PRIV_KIND] = KIND_DONE;
-			req->priv[PRIV_RESULT] = (uint64_t)(int64_t)mapped;
-			io_uring_prep_nop(sqe);
-			goto queued;
-		}
-	}
-	req->priv[PRIV_FILE_OFF] = file_off;
-	if (!mapped) {
-		r = submit_sync(q, req, sqe);
-		if (r < 0)
-			return r;
-		goto queued;
-	}
+	return 0;
+}
+
+/* Whether the kernel can do the request at *file_off in the disk's file (1), the format must
+ * do it synchronously (0), or the map failed (-errno). */
+static int request_map(struct disk *d, const struct disk_request *req, int64_t len,
+		       uint64_t *file_off)
+{
+	*file_off = 0;
+	if (req->op == DISK_OP_FLUSH)
+		return 1;
+	/* Raw files punch holes in the kernel; formats with metadata go the sync way. */
+	if (req->op == DISK_OP_DISCARD)
+		return d->info.format == DISK_FORMAT_RAW;
+	return d->ops->map(d, req->op, req->offset, (uint64_t)len, file_off);
+}
+
+/* The kernel's part of a mapped request, into sqe. */
+static void prep_kernel(struct disk_queue *q, struct disk_request *req, struct io_uring_sqe *sqe,
+			uint64_t file_off, int64_t len)
+{
+	struct disk *d = q->disk;
+	int fd = d->fd;
+
 	switch (req->op) {
 	case DISK_OP_READ:
-	case DISK_OP_WRITE: {
-		int fd = d->fd;
-
+	case DISK_OP_WRITE:
 		if (d->info.direct && direct_ok(req, file_off, (uint64_t)len)) {
 			fd = d->direct_fd;
 			req->priv[PRIV_KIND] = KIND_IO_DIRECT;
@@ -274,7 +264,6 @@ int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
 		else
 			io_uring_prep_writev(sqe, fd, req->iov, req->iovcnt, file_off);
 		break;
-	}
 	case DISK_OP_FLUSH: io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC); break;
 	case DISK_OP_DISCARD:
 		if (d->info.can_discard)
@@ -285,7 +274,38 @@ int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
 			submit_sync(q, req, sqe);
 		break;
 	}
-queued:
+}
+
+int disk_queue_submit(struct disk_queue *q, struct disk_request *req)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t file_off;
+	int64_t len = 0;
+	int r = request_check(q, req, &len), mapped;
+
+	if (r < 0)
+		return r;
+	if (q->in_flight >= q->depth)
+		return -EAGAIN;
+	sqe = get_sqe(q);
+	if (!sqe)
+		return -EAGAIN;
+	req->priv[PRIV_KIND] = KIND_IO;
+	req->priv[PRIV_LEN] = (uint64_t)len;
+	mapped = request_map(q->disk, req, len, &file_off);
+	req->priv[PRIV_FILE_OFF] = file_off;
+	if (mapped < 0) {
+		/* The map failed (metadata I/O error): report it through the callback. */
+		req->priv[PRIV_KIND] = KIND_DONE;
+		req->priv[PRIV_RESULT] = (uint64_t)(int64_t)mapped;
+		io_uring_prep_nop(sqe);
+	} else if (!mapped) {
+		r = submit_sync(q, req, sqe);
+		if (r < 0)
+			return r;
+	} else {
+		prep_kernel(q, req, sqe, file_off, len);
+	}
 	/* Last write to req before the kernel has it (see complete()). */
 	__atomic_store_n(&req->priv[PRIV_KIND], req->priv[PRIV_KIND], __ATOMIC_RELEASE);
 	io_uring_sqe_set_data(sqe, req);
