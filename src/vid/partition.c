@@ -331,16 +331,12 @@ int partition_set_cpuid(struct partition *p, uint32_t function, uint32_t index, 
 	return cpuid_table_set(&p->model.cpuid, &l);
 }
 
-int partition_new(const struct partition_config *cfg, struct partition **ret, char *errbuf,
-		  size_t errlen)
+static struct partition *partition_alloc(const struct partition_config *cfg)
 {
-	struct partition *p;
-	int max_vcpus, r;
-	unsigned i;
+	struct partition *p = calloc(1, sizeof(*p));
 
-	p = calloc(1, sizeof(*p));
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	p->kvm_fd = p->vm_fd = -1;
 	pthread_mutex_init(&p->stop_lock, NULL);
 	/* Linux probes a few absent ports at every boot: at most 5 of those lines a minute. */
@@ -352,96 +348,133 @@ int partition_new(const struct partition_config *cfg, struct partition **ret, ch
 	p->pvm = partition_host_is_pvm();
 	p->vcpu_thread_init = cfg->vcpu_thread_init;
 	p->vcpu_thread_opaque = cfg->vcpu_thread_opaque;
+	return p;
+}
 
-	r = open_kvm(errbuf, errlen);
+/* /dev/kvm, what it allows (vCPU count, the run area, synced registers), and the VM. */
+static int vm_create(struct partition *p, const struct partition_config *cfg, char *errbuf,
+		     size_t errlen)
+{
+	int max_vcpus, r = open_kvm(errbuf, errlen);
+
 	if (r < 0)
-		goto fail;
+		return r;
 	p->kvm_fd = r;
 	max_vcpus = ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (cfg->vcpus == 0 || (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)) {
 		snprintf(errbuf, errlen, "cpus: %u is out of range (1..%d)", cfg->vcpus, max_vcpus);
-		r = -EINVAL;
-		goto fail;
+		return -EINVAL;
 	}
 	r = (int)ioctl(p->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (r <= 0) {
-		snprintf(errbuf, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
-		r = -errno;
-		goto fail;
+		int e = errno;
+
+		snprintf(errbuf, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(e));
+		return -e;
 	}
 	p->run_size = (size_t)r;
 	p->sync_regs = ioctl(p->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) & KVM_SYNC_X86_REGS;
 	p->vm_fd = ioctl(p->kvm_fd, KVM_CREATE_VM, 0);
 	if (p->vm_fd < 0) {
-		r = -errno;
-		snprintf(errbuf, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-		goto fail;
+		int e = errno;
+
+		snprintf(errbuf, errlen, "KVM_CREATE_VM: %s", strerror(e));
+		return -e;
 	}
-	r = guest_memory_new(cfg->memory_bytes, &p->mem);
+	return 0;
+}
+
+static int memory_attach(struct partition *p, const struct partition_config *cfg, char *errbuf,
+			 size_t errlen)
+{
+	int r = guest_memory_new(cfg->memory_bytes, &p->mem);
+
 	if (r < 0) {
 		snprintf(errbuf, errlen, "memory: cannot allocate %llu bytes: %s",
 			 (unsigned long long)cfg->memory_bytes, strerror(-r));
-		goto fail;
+		return r;
 	}
 	r = add_memory_slots(p);
-	if (r < 0) {
+	if (r < 0)
 		snprintf(errbuf, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
-		goto fail;
-	}
+	return r;
+}
+
+/* KVM's in-kernel PIC, IOAPIC and LAPICs, and its PIT. */
+static int irqchip_create(struct partition *p, char *errbuf, size_t errlen)
+{
+	struct kvm_pit_config pit = {.flags = 0};
+	uint64_t idmap = KVM_IDENTITY_MAP_GPA;
+
 	/* Only VMX needs these; other KVMs (SVM, PVM) may refuse them, which is harmless. */
 	(void)ioctl(p->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA);
-	{
-		uint64_t idmap = KVM_IDENTITY_MAP_GPA;
-
-		(void)ioctl(p->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
-	}
+	(void)ioctl(p->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
 	if (ioctl(p->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		r = -errno;
-		snprintf(errbuf, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
-		goto fail;
-	}
-	{
-		struct kvm_pit_config pit = {.flags = 0};
+		int e = errno;
 
-		if (ioctl(p->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-			r = -errno;
-			snprintf(errbuf, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
-			goto fail;
-		}
+		snprintf(errbuf, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(e));
+		return -e;
 	}
-	r = install_msr_filter(p);
-	if (r < 0) {
-		snprintf(errbuf, errlen, "user-space MSR exits: %s", strerror(-r));
-		goto fail;
-	}
-	r = build_cpu_model(p, cfg->cpu_model, cfg->vcpus, errbuf, errlen);
-	if (r < 0)
-		goto fail;
-	r = io_bus_new("pio", &p->pio);
-	if (r == 0)
-		r = io_bus_new("mmio", &p->mmio);
-	if (r < 0)
-		goto fail;
+	if (ioctl(p->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		int e = errno;
 
-	p->vcpus = calloc(cfg->vcpus, sizeof(*p->vcpus));
-	if (!p->vcpus) {
-		r = -ENOMEM;
-		goto fail;
+		snprintf(errbuf, errlen, "KVM_CREATE_PIT2: %s", strerror(e));
+		return -e;
 	}
-	for (i = 0; i < cfg->vcpus; i++) {
+	return 0;
+}
+
+static int vcpus_create(struct partition *p, unsigned count, char *errbuf, size_t errlen)
+{
+	p->vcpus = calloc(count, sizeof(*p->vcpus));
+	if (!p->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < count; i++) {
+		int r;
+
 		p->vcpus[i].fd = -1;
 		r = vcpu_init(p, &p->vcpus[i], i);
 		if (r < 0) {
 			snprintf(errbuf, errlen, "vCPU %u: %s", i, strerror(-r));
-			goto fail;
+			return r;
 		}
 		p->nvcpus++;
 	}
+	return 0;
+}
+
+int partition_new(const struct partition_config *cfg, struct partition **ret, char *errbuf,
+		  size_t errlen)
+{
+	struct partition *p = partition_alloc(cfg);
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = vm_create(p, cfg, errbuf, errlen);
+	if (r == 0)
+		r = memory_attach(p, cfg, errbuf, errlen);
+	if (r == 0)
+		r = irqchip_create(p, errbuf, errlen);
+	if (r == 0) {
+		r = install_msr_filter(p);
+		if (r < 0)
+			snprintf(errbuf, errlen, "user-space MSR exits: %s", strerror(-r));
+	}
+	if (r == 0)
+		r = build_cpu_model(p, cfg->cpu_model, cfg->vcpus, errbuf, errlen);
+	if (r == 0)
+		r = io_bus_new("pio", &p->pio);
+	if (r == 0)
+		r = io_bus_new("mmio", &p->mmio);
+	if (r == 0)
+		r = vcpus_create(p, cfg->vcpus, errbuf, errlen);
+	if (r < 0) {
+		partition_free(p);
+		return r;
+	}
 	*ret = p;
 	return 0;
-fail:
-	partition_free(p);
-	return r;
 }
 
 void partition_stop_and_join(struct partition *p)
