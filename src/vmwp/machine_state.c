@@ -27,6 +27,7 @@
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
 #include "emu/post_port.h"
+#include "cpu/cpu_model.h"
 #include "emu/uart16550.h"
 #include "hv/hv.h"
 #include "migration/migration_stream.h"
@@ -40,8 +41,17 @@ _Static_assert(CONFIG_DIGEST_BYTES == STATE_CONFIG_DIGEST_BYTES, "one digest siz
 
 #define CONFIG_SECTION	       "config"
 #define CONFIG_SECTION_VERSION 1u
-#define MACHINE_SECTIONS_MAX   16u
-#define STATE_NAME_MAX	       256u /* the saved file's name; ".tmp" is added */
+/*
+ * Section "cpu" (v1, text "vendor=ID\nmodel=NAME\n"): the CPU model the state was saved with,
+ * resolved ("baseline" is baseline-amd or baseline-intel), and its vendor. Registers, MSRs and
+ * XSAVE layouts are the vendor's, so a state restores only on a host of the same vendor, as in
+ * Hyper-V. Files from before this section have none; KVM's own checks refuse what does not fit.
+ */
+#define CPU_SECTION	     "cpu"
+#define CPU_SECTION_VERSION  1u
+#define CPU_SECTION_MAX	     128u
+#define MACHINE_SECTIONS_MAX 16u
+#define STATE_NAME_MAX	     256u /* the saved file's name; ".tmp" is added */
 
 /* The devices' typed save and load behind state_section_ops' void pointers. */
 #define SECTION_FUNCS(dev)                                                                         \
@@ -141,6 +151,67 @@ static int write_vmbus(struct machine *m, struct state_writer *w, char *err, siz
 	return r;
 }
 
+static int cpu_section_write(struct machine *m, struct state_writer *w)
+{
+	const struct cpu_model *cm = partition_cpu_model(m->partition);
+	char text[CPU_SECTION_MAX];
+	int n = snprintf(text, sizeof(text), "vendor=%s\nmodel=%s\n", cm->vendor_id, cm->name);
+
+	return state_writer_section(w, CPU_SECTION, CPU_SECTION_VERSION, text, (size_t)n);
+}
+
+/* The value of "key=" in a section's text lines, into out (at most outlen - 1 bytes). */
+static bool cpu_section_value(const char *text, size_t len, const char *key, char *out,
+			      size_t outlen)
+{
+	size_t klen = strlen(key);
+
+	for (size_t at = 0; at < len;) {
+		const char *line = text + at, *nl = memchr(line, '\n', len - at);
+		size_t llen = nl ? (size_t)(nl - line) : len - at;
+
+		if (llen > klen && !memcmp(line, key, klen) && line[klen] == '=' &&
+		    llen - klen - 1 < outlen) {
+			memcpy(out, line + klen + 1, llen - klen - 1);
+			out[llen - klen - 1] = '\0';
+			return true;
+		}
+		at += llen + 1;
+	}
+	return false;
+}
+
+/* A state saved on another CPU vendor is refused, naming both (section "cpu" above). */
+static int cpu_section_check(struct machine *m, struct state_reader *r, char *err, size_t errlen)
+{
+	const struct cpu_model *cm = partition_cpu_model(m->partition);
+	char vendor[16] = "", model[32] = "?", why[64];
+	uint32_t version;
+	void *saved = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (!state_reader_has(r, CPU_SECTION))
+		return 0;
+	ret = state_reader_section(r, CPU_SECTION, &version, &saved, &len, why, sizeof(why));
+	if (ret == 0 && (version != CPU_SECTION_VERSION || len > CPU_SECTION_MAX ||
+			 !cpu_section_value(saved, len, "vendor", vendor, sizeof(vendor))))
+		ret = -EINVAL;
+	if (ret < 0)
+		snprintf(err, errlen, "section 'cpu': unreadable (version %u, %zu bytes)", version,
+			 len);
+	else if ((void)cpu_section_value(saved, len, "model", model, sizeof(model)),
+		 strcmp(vendor, cm->vendor_id)) {
+		snprintf(err, errlen,
+			 "the saved state was made on an %s host (CPU model %s); this host's CPU is "
+			 "%s, and a VM's state restores only on a host of the same CPU vendor",
+			 vendor, model, cm->vendor_id);
+		ret = -ESTALE;
+	}
+	free(saved);
+	return ret;
+}
+
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
 			  char *err, size_t errlen)
 {
@@ -157,6 +228,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 	if (r == 0)
 		r = state_writer_section(w, CONFIG_SECTION, CONFIG_SECTION_VERSION, text,
 					 strlen(text));
+	if (r == 0)
+		r = cpu_section_write(m, w);
 	if (r < 0)
 		snprintf(err, errlen, "cannot start the file: %s", strerror(-r));
 	if (r == 0)
@@ -304,9 +377,9 @@ static void name_difference(struct state_reader *r, const struct vm_config *cfg,
 static int check_sections(struct state_reader *r, const struct machine_section *t, unsigned n,
 			  char *err, size_t errlen)
 {
-	static const char *const own[] = {CONFIG_SECTION,     "kvm.irqchip", "kvm.pit",
-					  "kvm.clock",	      "ram",	     "ram.index",
-					  VMBUS_STATE_SECTION};
+	static const char *const own[] = {CONFIG_SECTION, CPU_SECTION,	      "kvm.irqchip",
+					  "kvm.pit",	  "kvm.clock",	      "ram",
+					  "ram.index",	  VMBUS_STATE_SECTION};
 	const char *name;
 	unsigned i, j;
 
@@ -337,6 +410,8 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 	int ret;
 
 	ret = check_sections(r, t, n, err, errlen);
+	if (ret == 0)
+		ret = cpu_section_check(m, r, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = with_ram ? partition_load_state(m->partition, r, why, sizeof(why))

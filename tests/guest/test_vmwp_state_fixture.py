@@ -8,6 +8,10 @@ counting on COM1, must go on from the number after the last one it printed
 before the save to the end, each number once, without booting again (the
 kernel's banner is not printed), and power off. A build that can no longer
 read an old format, or restores it wrongly, fails here.
+
+A state restores only on a host of the CPU vendor it was saved on (FIXTURE.json's
+"vendor"): a fixture of the other vendor must be refused cleanly instead, the worker
+exiting with an error and the guest never running.
 """
 import glob
 import json
@@ -23,9 +27,44 @@ here = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 's
 fixtures = sorted(glob.glob(os.path.join(here, '*.state')))
 tap = Tap()
 tap.ok(fixtures, f'{len(fixtures)} saved-state fixtures in tests/data/state', here)
+
+
+def host_vendor():
+    for line in open('/proc/cpuinfo'):
+        if line.startswith('vendor_id'):
+            return line.split(':', 1)[1].strip()
+    return 'unknown'
+
+
+def refused_elsewhere(fixture, name, meta):
+    """A fixture saved on another vendor's CPU: refused with an error, nothing run."""
+    tmp = tempfile.mkdtemp(prefix='parvis-fixture-')
+    state = os.path.join(tmp, name)
+    shutil.copyfile(fixture, state)
+    console = os.path.join(tmp, 'console.log')
+    w = Worker(['--kernel', os.environ['PARVIS_TINY_KERNEL'], '--serial', 'file:' + console,
+                '--control', os.path.join(tmp, 'control'), '--restore', state] + meta['args'],
+               console, os.path.join(tmp, 'stderr'))
+    rc = w.wait(120)
+    text = w.console()
+    tap.ok(rc not in (0, None) and rc > 0 and 'error' in w.stderr(),
+           f'{name} (saved on {meta["vendor"]}, this host is {vendor}): refused with an error '
+           f'(exit {rc})', w.stderr()[-400:])
+    tap.ok(not any(l.isdigit() for l in text.splitlines()),
+           f'{name}: the guest did not run on another vendor\'s host', text[-200:])
+    w.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+vendor = host_vendor()
+tap.ok(any(json.load(open(f[:-len('.state')] + '.json')).get('vendor') == vendor
+           for f in fixtures), f'a fixture saved on this host\'s CPU vendor ({vendor})')
 for fixture in fixtures:
     name = os.path.basename(fixture)
     meta = json.load(open(fixture[:-len('.state')] + '.json'))
+    if meta['vendor'] != vendor:
+        refused_elsewhere(fixture, name, meta)
+        continue
     tmp = tempfile.mkdtemp(prefix='parvis-fixture-')
     state = os.path.join(tmp, name)
     shutil.copyfile(fixture, state)  # the worker gets a copy: the fixture stays as it is
