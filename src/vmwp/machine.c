@@ -468,6 +468,11 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 		r = load_guest(m, cfg, files, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
+	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
+	if (screen && firmware_vga(m->firmware)) {
+		m->screen = screen;
+		rfb_server_attach_vga(screen, firmware_vga(m->firmware));
+	}
 	*ret = m;
 	return 0;
 fail:
@@ -495,6 +500,8 @@ struct machine *machine_free(struct machine *m)
 		console_attach(m->com2_console, NULL);
 	if (m->partition)
 		partition_stop_and_join(m->partition);
+	if (m->screen)
+		rfb_server_attach_vga(m->screen, NULL); /* before the VGA goes with the firmware */
 	vmconnect_free(m->vmconnect);
 	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
 	firmware_free(m->firmware);
