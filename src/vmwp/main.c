@@ -830,6 +830,14 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			resp, "console",
 			vmconnect_status_json(w->machine ? machine_vmconnect(w->machine) : NULL,
 					      w->screen));
+		json_object_object_add(resp, "ide",
+				       w->machine ? machine_ide_status_json(w->machine) : NULL);
+		if (w->machine) { /* this boot's exits by reason (bench/emulated.py reads them) */
+			struct partition_exit_stats ex;
+
+			partition_get_exit_stats(machine_partition(w->machine), &ex);
+			json_object_object_add(resp, "exits", exit_stats_exits_json(&ex));
+		}
 	} else if (!strcmp(cmd, "cpu")) {
 		if (w->machine) {
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));
