@@ -472,7 +472,7 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
 	if (screen && firmware_vga(m->firmware)) {
 		m->screen = screen;
-		rfb_server_attach_vga(screen, firmware_vga(m->firmware));
+		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
 	}
 	*ret = m;
 	return 0;
@@ -502,7 +502,7 @@ struct machine *machine_free(struct machine *m)
 	if (m->partition)
 		partition_stop_and_join(m->partition);
 	if (m->screen)
-		rfb_server_attach_vga(m->screen, NULL); /* before the VGA goes with the firmware */
+		rfb_server_attach_vga(m->screen, NULL, NULL); /* before the VGA and the i8042 go */
 	vmconnect_free(m->vmconnect);
 	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
 	firmware_free(m->firmware);

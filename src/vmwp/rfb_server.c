@@ -67,7 +67,8 @@ struct rfb_server {
 	struct synthvid *video;
 	struct synthkbd *kbd;
 	struct synthhid *mouse;
-	struct vga *vga; /* the machine's VGA (generation 1 BIOS boots), or NULL */
+	struct vga *vga;     /* the machine's VGA (generation 1 BIOS boots), or NULL */
+	struct i8042 *i8042; /* its keyboard controller: the keys while the VGA is shown */
 
 	/* Server thread only. */
 	struct synthvid_mode mode; /* what the screens show (width 0: no mode) */
@@ -90,7 +91,7 @@ struct rfb_server {
 	uint32_t vga_w, vga_h;
 	unsigned vga_phase;
 	_Atomic bool vga_shown;
-	_Atomic uint64_t vga_frames, vga_bands;
+	_Atomic uint64_t vga_frames, vga_bands, i8042_keys;
 
 	_Atomic uint64_t connections, updates_marked, key_events, keys_unmapped, pointer_events;
 	_Atomic uint64_t cursor_shapes, cursor_refused;
@@ -161,11 +162,25 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
 
 /* --- input --- */
 
+/*
+ * While the VGA is shown the keys go to the i8042 (the BIOS, a boot loader, a kernel
+ * without VMBus drivers read it), as the synthetic video's screen sends them to the
+ * synthetic keyboard: Hyper-V's VMConnect does the same.
+ */
+static bool to_i8042(const struct rfb_server *s)
+{
+	return s->showing_vga && s->i8042;
+}
+
 static void send_key(struct rfb_server *s, const struct set1_key *k, bool down)
 {
 	uint32_t flags = (k->e0 ? SYNTHKBD_FLAG_E0 : 0) | (down ? 0 : SYNTHKBD_FLAG_BREAK);
+	uint8_t bytes[2] = {0xE0, (uint8_t)(k->code | (down ? 0 : 0x80))};
 
-	if (s->kbd)
+	if (to_i8042(s)) {
+		if (i8042_send_keys(s->i8042, k->e0 ? bytes : bytes + 1, k->e0 ? 2 : 1) == 0)
+			atomic_fetch_add(&s->i8042_keys, 1);
+	} else if (s->kbd)
 		(void)synthkbd_send_scancode(s->kbd, k->code, flags);
 }
 
@@ -178,7 +193,12 @@ static void on_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 	pthread_mutex_lock(&s->lock);
 	if (keysym == KEYSYM_PAUSE) {
 		/* Pause has no break code: E1 1D 45 E1 9D C5 on the press, nothing on release. */
-		if (down && s->kbd) {
+		static const uint8_t pause[] = {0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5};
+
+		if (down && to_i8042(s)) {
+			if (i8042_send_keys(s->i8042, pause, sizeof(pause)) == 0)
+				atomic_fetch_add(&s->i8042_keys, 1);
+		} else if (down && s->kbd) {
 			(void)synthkbd_send_scancode(s->kbd, 0x1D, SYNTHKBD_FLAG_E1);
 			(void)synthkbd_send_scancode(s->kbd, 0x45, 0);
 			(void)synthkbd_send_scancode(s->kbd, 0x1D,
@@ -875,10 +895,11 @@ void rfb_server_attach(struct rfb_server *s, struct synthvid *video, struct synt
 	rfb_server_video_notify(s);
 }
 
-void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga)
+void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga, struct i8042 *kbc)
 {
 	pthread_mutex_lock(&s->lock);
 	s->vga = vga;
+	s->i8042 = vga ? kbc : NULL;
 	pthread_mutex_unlock(&s->lock);
 	rfb_server_video_notify(s);
 }
@@ -900,5 +921,6 @@ void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st)
 		.vga = atomic_load(&s->vga_shown),
 		.vga_frames = atomic_load(&s->vga_frames),
 		.vga_bands = atomic_load(&s->vga_bands),
+		.i8042_keys = atomic_load(&s->i8042_keys),
 	};
 }

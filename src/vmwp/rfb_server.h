@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "emu/i8042.h"
 #include "emu/vga.h"
 #include "vsp/input/synthhid.h"
 #include "vsp/input/synthkbd.h"
@@ -59,11 +60,12 @@ void rfb_server_attach(struct rfb_server *s, struct synthvid *video, struct synt
 		       struct synthhid *mouse);
 
 /*
- * The machine's VGA (NULL between boots and for machines without one): shown while the
- * synthetic video has no mode. Any thread; after it returns the server no longer reads a
- * VGA it replaced, so the caller may free it.
+ * The machine's VGA and keyboard controller (NULL between boots and for machines without a
+ * VGA): the VGA is shown while the synthetic video has no mode, and the keys then go to
+ * kbc (may be NULL). Any thread; after it returns the server no longer uses what it
+ * replaced, so the caller may free it.
  */
-void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga);
+void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga, struct i8042 *kbc);
 
 struct rfb_server_stats {
 	unsigned clients; /* connected now, both listeners */
@@ -75,5 +77,6 @@ struct rfb_server_stats {
 	/* The VGA is shown (not the synthetic video); pictures drawn; bands sent as changed. */
 	bool vga;
 	uint64_t vga_frames, vga_bands;
+	uint64_t i8042_keys; /* key events given to the i8042 (while the VGA is shown) */
 };
 void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st);

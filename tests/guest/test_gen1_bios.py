@@ -211,7 +211,13 @@ if wait_for(w, 'stderr', r'bios: SeaBIOS \(version', 600, 'SeaBIOS runs from the
                 rects += c.update(incremental=True, timeout=1)
             except Exception:
                 pass
+        c.sock.settimeout(30)
+        c.tap(0x61)  # 'a': while the VGA is shown, keys go to the i8042 (the BIOS reads it)
+        time.sleep(1)
         st = ((control(ctl, {'command': 'status'}) or {}).get('console') or {}).get('server', {})
+        tap.ok(st.get('i8042_keys') == 2 and st.get('keys_unmapped') == 0,
+               "the console's keys go to the i8042 while the VGA is shown (press and release)",
+               f'console server status {st}')
         tap.ok(all(r[3] <= 16 and r[2] * r[3] < 720 * 400 // 8 for r in rects) and
                st.get('source') == 'vga' and st.get('vga_frames', 0) > 0,
                'an unchanged text screen sends no full update (only changed bands); status: source vga',
