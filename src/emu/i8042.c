@@ -94,9 +94,10 @@ struct i8042 {
 	/* The keyboard. */
 	uint8_t kbd_cmd;      /* 0xED/0xF0/0xF3 awaiting its parameter, or 0 */
 	uint8_t scancode_set; /* 1..3 */
-	bool scanning;	      /* stored only: there are no keys */
+	bool scanning;	      /* keys are sent (i8042_send_keys) */
 
 	struct guest_error_log errors; /* guest mistakes: count and rate-limited log */
+	uint64_t keys_sent, keys_dropped;
 };
 
 static void update_irqs(struct i8042 *s)
@@ -475,4 +476,85 @@ int i8042_load(struct i8042 *s, uint32_t version, struct state_in *in, char *err
 	update_irqs(s);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+/*
+ * Set 1 make codes to set 2 (the inverse of the 8042's translation, IBM PS/2 Hardware
+ * Interface Technical Reference, keyboard scan code tables); the E0 keys use the same code
+ * after the prefix. 0: no key.
+ */
+static const uint8_t set1_to_set2[0x80] = {
+	[0x01] = 0x76, [0x02] = 0x16, [0x03] = 0x1E, [0x04] = 0x26, [0x05] = 0x25, [0x06] = 0x2E,
+	[0x07] = 0x36, [0x08] = 0x3D, [0x09] = 0x3E, [0x0A] = 0x46, [0x0B] = 0x45, [0x0C] = 0x4E,
+	[0x0D] = 0x55, [0x0E] = 0x66, [0x0F] = 0x0D, [0x10] = 0x15, [0x11] = 0x1D, [0x12] = 0x24,
+	[0x13] = 0x2D, [0x14] = 0x2C, [0x15] = 0x35, [0x16] = 0x3C, [0x17] = 0x43, [0x18] = 0x44,
+	[0x19] = 0x4D, [0x1A] = 0x54, [0x1B] = 0x5B, [0x1C] = 0x5A, [0x1D] = 0x14, [0x1E] = 0x1C,
+	[0x1F] = 0x1B, [0x20] = 0x23, [0x21] = 0x2B, [0x22] = 0x34, [0x23] = 0x33, [0x24] = 0x3B,
+	[0x25] = 0x42, [0x26] = 0x4B, [0x27] = 0x4C, [0x28] = 0x52, [0x29] = 0x0E, [0x2A] = 0x12,
+	[0x2B] = 0x5D, [0x2C] = 0x1A, [0x2D] = 0x22, [0x2E] = 0x21, [0x2F] = 0x2A, [0x30] = 0x32,
+	[0x31] = 0x31, [0x32] = 0x3A, [0x33] = 0x41, [0x34] = 0x49, [0x35] = 0x4A, [0x36] = 0x59,
+	[0x37] = 0x7C, [0x38] = 0x11, [0x39] = 0x29, [0x3A] = 0x58, [0x3B] = 0x05, [0x3C] = 0x06,
+	[0x3D] = 0x04, [0x3E] = 0x0C, [0x3F] = 0x03, [0x40] = 0x0B, [0x41] = 0x83, [0x42] = 0x0A,
+	[0x43] = 0x01, [0x44] = 0x09, [0x45] = 0x77, [0x46] = 0x7E, [0x47] = 0x6C, [0x48] = 0x75,
+	[0x49] = 0x7D, [0x4A] = 0x7B, [0x4B] = 0x6B, [0x4C] = 0x73, [0x4D] = 0x74, [0x4E] = 0x79,
+	[0x4F] = 0x69, [0x50] = 0x72, [0x51] = 0x7A, [0x52] = 0x70, [0x53] = 0x71, [0x56] = 0x61,
+	[0x57] = 0x78, [0x58] = 0x07, [0x5B] = 0x1F, [0x5C] = 0x27, [0x5D] = 0x2F,
+};
+
+/* The bytes the guest reads for a set 1 sequence in the current set; 0 if none can be sent. */
+static size_t key_bytes(const struct i8042 *s, const uint8_t *set1, size_t n, uint8_t *out)
+{
+	size_t k = 0;
+
+	if (s->scancode_set == 1 || (s->scancode_set == 2 && s->ram[0] & CTR_XLATE)) {
+		memcpy(out, set1, n); /* set 2 translated by the controller reads as set 1 */
+		return n;
+	}
+	if (s->scancode_set != 2)
+		return 0; /* set 3: not sent */
+	for (size_t i = 0; i < n; i++) {
+		if (set1[i] == 0xE0 || set1[i] == 0xE1) {
+			out[k++] = set1[i];
+			continue;
+		}
+		if (!set1_to_set2[set1[i] & 0x7F])
+			return 0;
+		if (set1[i] & 0x80)
+			out[k++] = 0xF0;
+		out[k++] = set1_to_set2[set1[i] & 0x7F];
+	}
+	return k;
+}
+
+int i8042_send_keys(struct i8042 *s, const uint8_t *set1, size_t n)
+{
+	uint8_t bytes[2 * I8042_KEY_MAX];
+	size_t k = 0;
+	int r = -EAGAIN;
+
+	if (n == 0 || n > I8042_KEY_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (s->scanning && !(s->ram[0] & CTR_KBDDIS))
+		k = key_bytes(s, set1, n, bytes);
+	/* All of it or nothing: half a sequence would be another key. */
+	if (k && s->out_count + k <= QUEUE_SIZE) {
+		for (size_t i = 0; i < k; i++)
+			out_push(s, bytes[i], 0);
+		update_irqs(s);
+		s->keys_sent++;
+		r = 0;
+	} else {
+		s->keys_dropped++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void i8042_key_stats(struct i8042 *s, uint64_t *sent, uint64_t *dropped)
+{
+	pthread_mutex_lock(&s->lock);
+	*sent = s->keys_sent;
+	*dropped = s->keys_dropped;
+	pthread_mutex_unlock(&s->lock);
 }

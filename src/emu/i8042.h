@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/compiler.h"
@@ -38,3 +39,16 @@ int i8042_load(struct i8042 *kbc, uint32_t version, struct state_in *in, char *e
 	       size_t errlen) must_check;
 
 uint64_t i8042_guest_errors(const struct i8042 *kbc);
+
+/*
+ * A key from the host (the console server while the VGA is shown): its set 1 bytes (an E0
+ * or E1 prefix, the make code, bit 7 set on release; Pause's six bytes), read by the guest
+ * as set 1 when the controller translates or the keyboard is in set 1, else converted to set
+ * 2 (F0 before a break code). -EAGAIN if the keyboard is not scanning, its interface is
+ * disabled, it is in set 3, the code has no set 2 equivalent or the output queue has no
+ * room for the whole sequence (counted as dropped); -EINVAL for more than I8042_KEY_MAX
+ * bytes. Any thread.
+ */
+#define I8042_KEY_MAX 8
+int i8042_send_keys(struct i8042 *kbc, const uint8_t *set1, size_t n);
+void i8042_key_stats(struct i8042 *kbc, uint64_t *sent, uint64_t *dropped);

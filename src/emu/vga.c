@@ -34,7 +34,12 @@
  * the worker maps at VGA_LFB_GPA, where vgabios puts it when the ROM is
  * not run from a PCI function.
  *
- * Threads: vCPU threads (and the control thread for vga_text_read); one
+ * What the screen shows (vga_snapshot, for the console server): the
+ * registers that describe the picture and a copy of the window it is in;
+ * vga_render.c draws it.
+ *
+ * Threads: vCPU threads (and the control thread for vga_text_read, the
+ * console server's for vga_snapshot); one
  * mutex guards every register.
  */
 #include "emu/vga.h"
@@ -47,6 +52,7 @@
 #include <sys/mman.h>
 
 #include "base/log.h"
+#include "emu/vga_render.h"
 
 #define VGA_PORT_BASE 0x3B0
 #define VGA_PORT_LEN  0x30
@@ -406,6 +412,128 @@ int vga_text_read(struct vga *s, char out[][VGA_TEXT_MAX_COLS + 1], unsigned *re
 	free(window);
 	*ret_cols = cols;
 	*ret_rows = rows;
+	return 0;
+}
+
+/* DAC entries as 0x00RRGGBB: 6-bit values widened to 8 (v << 2 | v >> 4), through the mask. */
+static void snapshot_dac(const struct vga *s, struct vga_display *d)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		const uint8_t *c = s->dac[i & s->dac_mask];
+
+		d->dac[i] = (uint32_t)(c[0] << 2 | c[0] >> 4) << 16 |
+			    (uint32_t)(c[1] << 2 | c[1] >> 4) << 8 |
+			    (uint32_t)(c[2] << 2 | c[2] >> 4);
+	}
+}
+
+/*
+ * The attribute controller's palette registers to DAC indexes (FreeVGA attribute
+ * controller: mode control bit 7 P54S takes bits 5-4 from the colour select register).
+ */
+static void snapshot_colours(const struct vga *s, struct vga_display *d)
+{
+	for (unsigned i = 0; i < 16; i++)
+		d->colour[i] =
+			s->attr[0x10] & 0x80
+				? (uint8_t)((s->attr[0x14] & 0x0F) << 4 | (s->attr[i] & 0x0F))
+				: (uint8_t)((s->attr[0x14] & 0x0C) << 4 | (s->attr[i] & 0x3F));
+}
+
+/* The text geometry as vga_text_read reads it (the same cells, so the two agree). */
+static void snapshot_text(const struct vga *s, struct vga_display *d)
+{
+	unsigned vde =
+		(s->crtc[0x12] | (s->crtc[0x07] & 0x02) << 7 | (s->crtc[0x07] & 0x40) << 3) + 1u;
+
+	d->kind = VGA_DISPLAY_TEXT;
+	d->cols = s->crtc[0x01] + 1u;
+	d->cell_h = (s->crtc[0x09] & 0x1F) + 1u;
+	d->rows = vde / d->cell_h;
+	if (d->cols < 2 || d->rows == 0) { /* never programmed: the power-on 80 x 25 */
+		d->cols = 80;
+		d->rows = 25;
+		d->cell_h = 16;
+	}
+	d->cols = MIN(d->cols, VGA_TEXT_MAX_COLS);
+	d->rows = MIN(d->rows, VGA_TEXT_MAX_ROWS);
+	d->cell_w = s->seq[1] & 1 ? 8 : 9; /* clocking mode bit 0: 8-dot characters */
+	d->pitch = d->cols;
+	d->width = d->cols * d->cell_w;
+	d->height = d->rows * d->cell_h;
+	d->start = (uint32_t)s->crtc[0x0C] << 8 | s->crtc[0x0D];
+	d->cursor = (uint32_t)s->crtc[0x0E] << 8 | s->crtc[0x0F];
+	d->cursor_on = !(s->crtc[0x0A] & 0x20);
+	d->cursor_start = s->crtc[0x0A] & 0x1F;
+	d->cursor_end = s->crtc[0x0B] & 0x1F;
+	d->blink = s->attr[0x10] & 0x08;
+	d->line_graphics = s->attr[0x10] & 0x04;
+}
+
+/* Chain-4 256-colour graphics (mode 13h): CRTC widths in 4-pixel units, scan doubling. */
+static void snapshot_chained(const struct vga *s, struct vga_display *d)
+{
+	unsigned vde =
+		(s->crtc[0x12] | (s->crtc[0x07] & 0x02) << 7 | (s->crtc[0x07] & 0x40) << 3) + 1u;
+	unsigned lines = ((s->crtc[0x09] & 0x1F) + 1u) * (s->crtc[0x09] & 0x80 ? 2 : 1);
+
+	d->kind = VGA_DISPLAY_CHAINED256;
+	d->width = (s->crtc[0x01] + 1u) * 4;
+	d->height = vde / lines;
+	d->line_bytes = s->crtc[0x13] * 8u;
+	d->offset = ((uint32_t)s->crtc[0x0C] << 8 | s->crtc[0x0D]) * 4;
+}
+
+/* The Bochs VBE mode: a picture at X/Y offset in a virtual screen VIRT_WIDTH pixels wide. */
+static void snapshot_lfb(const struct vga *s, struct vga_display *d)
+{
+	uint32_t bytes = (s->vbe[VBE_BPP] + 7u) / 8;
+
+	d->kind = s->vbe[VBE_BPP] == 4 ? VGA_DISPLAY_BLANK : VGA_DISPLAY_LFB;
+	d->width = s->vbe[VBE_XRES];
+	d->height = s->vbe[VBE_YRES];
+	d->bpp = s->vbe[VBE_BPP];
+	d->line_bytes = s->vbe[VBE_VIRT_WIDTH] * bytes;
+	d->offset = s->vbe[VBE_Y_OFFSET] * d->line_bytes + s->vbe[VBE_X_OFFSET] * bytes;
+}
+
+int vga_snapshot(struct vga *s, struct vga_display *d)
+{
+	uint64_t gpa = 0;
+	uint32_t size = 0;
+	int r;
+
+	memset(d, 0, offsetof(struct vga_display, window));
+	pthread_mutex_lock(&s->lock);
+	snapshot_dac(s, d);
+	snapshot_colours(s, d);
+	if (s->vbe[VBE_ENABLE] & VBE_ENABLED) {
+		snapshot_lfb(s, d);
+	} else if (!(s->gc[6] & 1)) {
+		snapshot_text(s, d);
+		text_window(s, &gpa, &size);
+	} else if (s->seq[4] & 0x08 && s->attr[0x10] & 0x40) {
+		snapshot_chained(s, d);
+		text_window(s, &gpa, &size);
+	} else { /* planar 16-colour graphics: not rendered */
+		d->kind = VGA_DISPLAY_BLANK;
+		d->width = 640;
+		d->height = 480;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!d->width || !d->height || d->width > VGA_RENDER_MAX_W ||
+	    d->height > VGA_RENDER_MAX_H) {
+		d->kind = VGA_DISPLAY_BLANK;
+		d->width = 640;
+		d->height = 480;
+		size = 0;
+	}
+	if (size) {
+		r = guest_memory_read(s->mem, gpa, d->window, size);
+		if (r < 0)
+			return r;
+	}
+	d->window_size = size;
 	return 0;
 }
 

@@ -43,5 +43,13 @@ void *vga_framebuffer(struct vga *vga);
 int vga_text_read(struct vga *vga, char out[][VGA_TEXT_MAX_COLS + 1], unsigned *ret_cols,
 		  unsigned *ret_rows) must_check;
 
+struct vga_display;
+/*
+ * What the screen shows now (emu/vga_render.h): the mode's registers and a
+ * copy of the legacy window for text and mode 13h. Any thread. A negative
+ * errno if the window cannot be read.
+ */
+int vga_snapshot(struct vga *vga, struct vga_display *d) must_check;
+
 /* Guest mistakes seen (bad access sizes, VBE indexes or modes out of range). */
 uint64_t vga_guest_errors(const struct vga *vga);

@@ -18,6 +18,7 @@ struct io_range {
 	const struct io_ops *ops;
 	void *opaque;
 	char name[32];
+	uint64_t accesses; /* reads and writes dispatched; atomic adds under the read lock */
 };
 
 struct io_bus {
@@ -134,6 +135,7 @@ bool io_bus_read(struct io_bus *bus, uint64_t addr, unsigned size, uint64_t *val
 		*value = size >= 8 ? UINT64_MAX : (UINT64_C(1) << (size * 8)) - 1;
 		return i >= 0;
 	}
+	__atomic_add_fetch(&bus->ranges[i].accesses, 1, __ATOMIC_RELAXED);
 	*value = bus->ranges[i].ops->read(bus->ranges[i].opaque, addr - bus->ranges[i].base, size);
 	pthread_rwlock_unlock(&bus->lock);
 	if (size < 8)
@@ -147,6 +149,8 @@ bool io_bus_write(struct io_bus *bus, uint64_t addr, unsigned size, uint64_t val
 
 	pthread_rwlock_rdlock(&bus->lock);
 	i = find_range(bus, addr);
+	if (i >= 0)
+		__atomic_add_fetch(&bus->ranges[i].accesses, 1, __ATOMIC_RELAXED);
 	if (i >= 0 && bus->ranges[i].ops->write)
 		bus->ranges[i].ops->write(bus->ranges[i].opaque, addr - bus->ranges[i].base, value,
 					  size);
@@ -165,4 +169,21 @@ const char *io_bus_lookup_name(struct io_bus *bus, uint64_t addr)
 		name = bus->ranges[i].name;
 	pthread_rwlock_unlock(&bus->lock);
 	return name;
+}
+
+size_t io_bus_counts(struct io_bus *bus, struct io_bus_count *out, size_t max)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&bus->lock);
+	for (n = 0; n < bus->nranges && n < max; n++) {
+		const struct io_range *r = &bus->ranges[n];
+
+		out[n].base = r->base;
+		out[n].len = r->len;
+		out[n].accesses = __atomic_load_n(&r->accesses, __ATOMIC_RELAXED);
+		memcpy(out[n].name, r->name, sizeof(out[n].name));
+	}
+	pthread_rwlock_unlock(&bus->lock);
+	return n;
 }

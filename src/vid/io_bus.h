@@ -37,5 +37,16 @@ bool io_bus_read(struct io_bus *bus, uint64_t addr, unsigned size, uint64_t *val
 /* False if no device claims addr (the write is dropped). */
 bool io_bus_write(struct io_bus *bus, uint64_t addr, unsigned size, uint64_t value);
 
+/*
+ * Accesses dispatched to each range since it was registered (a string I/O exit counts
+ * each element), for the control status and bench/emulated.py: up to max ranges in
+ * address order; returns how many.
+ */
+struct io_bus_count {
+	uint64_t base, len, accesses;
+	char name[32];
+};
+size_t io_bus_counts(struct io_bus *bus, struct io_bus_count *out, size_t max);
+
 /* Name of the device at addr, or NULL. For logs. */
 const char *io_bus_lookup_name(struct io_bus *bus, uint64_t addr);

@@ -162,15 +162,14 @@ void exit_stats_fini(struct exit_stats_sink *s)
 	s->boot_status = NULL;
 }
 
-int exit_stats_write(const struct exit_stats_sink *s, unsigned boots)
-{
-	struct json_object *o = json_object_new_object(), *exits = json_object_new_object();
-	const struct partition_exit_stats *e = &s->exits;
-	int r;
-
-	if (!o || !exits)
-		return -ENOMEM;
 #define ADD(obj, name, v) json_object_object_add(obj, name, json_object_new_int64((int64_t)(v)))
+
+struct json_object *exit_stats_exits_json(const struct partition_exit_stats *e)
+{
+	struct json_object *exits = json_object_new_object();
+
+	if (!exits)
+		return NULL;
 	ADD(exits, "io", e->io);
 	ADD(exits, "mmio", e->mmio);
 	ADD(exits, "msr", e->msr);
@@ -186,6 +185,16 @@ int exit_stats_write(const struct exit_stats_sink *s, unsigned boots)
 	ADD(exits, "unclaimed_io", e->unclaimed_io);
 	ADD(exits, "unclaimed_mmio", e->unclaimed_mmio);
 	ADD(exits, "hypercall", e->hypercall);
+	return exits;
+}
+
+int exit_stats_write(const struct exit_stats_sink *s, unsigned boots)
+{
+	struct json_object *o = json_object_new_object(), *exits = exit_stats_exits_json(&s->exits);
+	int r;
+
+	if (!o || !exits)
+		return -ENOMEM;
 	json_object_object_add(o, "exits", exits);
 	json_object_object_add(o, "hv", hv_json(&s->hv));
 	ADD(o, "boots", boots);

@@ -46,6 +46,8 @@ void exit_stats_record_hv(struct exit_stats_sink *s, const struct hv *hv);
 /* Appends a boot's {"vmbus": vmbus, "storage": storage}; takes both (NULL: null). */
 void exit_stats_record_status(struct exit_stats_sink *s, struct json_object *vmbus,
 			      struct json_object *storage);
+/* Exits by reason as a JSON object ("io", "mmio", "hypercall", ...); NULL if out of memory. */
+struct json_object *exit_stats_exits_json(const struct partition_exit_stats *e);
 /* Writes the numbers as a JSON object into s->out_fd. */
 int exit_stats_write(const struct exit_stats_sink *s, unsigned boots);
 /* Frees what the sink holds. */

@@ -26,6 +26,7 @@
 #include "emu/cmos_rtc.h"
 #include "emu/i8042.h"
 #include "emu/ide/piix4.h"
+#include "emu/ide/ide.h"
 #include "emu/pci_host.h"
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
@@ -468,6 +469,11 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 		r = load_guest(m, cfg, files, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
+	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
+	if (screen && firmware_vga(m->firmware)) {
+		m->screen = screen;
+		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
+	}
 	*ret = m;
 	return 0;
 fail:
@@ -495,6 +501,8 @@ struct machine *machine_free(struct machine *m)
 		console_attach(m->com2_console, NULL);
 	if (m->partition)
 		partition_stop_and_join(m->partition);
+	if (m->screen)
+		rfb_server_attach_vga(m->screen, NULL, NULL); /* before the VGA and the i8042 go */
 	vmconnect_free(m->vmconnect);
 	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
 	firmware_free(m->firmware);
@@ -545,6 +553,35 @@ struct network *machine_network(struct machine *m)
 struct vmconnect *machine_vmconnect(struct machine *m)
 {
 	return m->vmconnect;
+}
+
+struct json_object *machine_ide_status_json(struct machine *m)
+{
+	struct json_object *a;
+
+	if (!m->piix4)
+		return NULL;
+	a = json_object_new_array();
+	for (unsigned i = 0; a && i < 2; i++) {
+		struct json_object *o = json_object_new_object();
+		struct ide_stats st;
+
+		if (!o)
+			break;
+		ide_channel_get_stats(piix4_channel(m->piix4, i), &st);
+#define ADD(name) json_object_object_add(o, #name, json_object_new_int64((int64_t)st.name))
+		ADD(commands);
+		ADD(aborted);
+		ADD(sectors_read);
+		ADD(sectors_written);
+		ADD(dma_transfers);
+		ADD(dma_errors);
+		ADD(io_errors);
+		ADD(guest_errors);
+#undef ADD
+		json_object_array_add(a, o);
+	}
+	return a;
 }
 
 struct vga *machine_vga(struct machine *m)

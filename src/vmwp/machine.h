@@ -70,4 +70,7 @@ struct vmconnect *machine_vmconnect(struct machine *m);
 
 void machine_press_power_button(struct machine *m);
 /* A BIOS-booted generation 1 VM's VGA, or NULL. */
+struct json_object;
+/* Generation 1: the IDE channels' counters (commands, sectors, DMA runs, errors); else NULL. */
+struct json_object *machine_ide_status_json(struct machine *m);
 struct vga *machine_vga(struct machine *m);

@@ -25,6 +25,7 @@ struct machine {
 	struct piix4 *piix4;	     /* generation 1: the IDE controller; NULL for generation 2 */
 	struct disk *ide_disks[2];   /* references on IDE 0:0 (the first disk) and 1:0 (--dvd) */
 	struct firmware *firmware;   /* generation 1 without a kernel: the BIOS; else NULL */
+	struct rfb_server *screen;   /* the console server showing this machine's VGA, or NULL */
 };
 
 /*

@@ -467,6 +467,31 @@ static void add_status_times(struct worker *w, struct json_object *resp)
 	}
 }
 
+/* Guest accesses by device: {"pio": {name: n}, "mmio": {name: n}}, ranges of a name summed. */
+static struct json_object *io_accesses_json(struct partition *p)
+{
+	struct io_bus *buses[2] = {partition_pio_bus(p), partition_mmio_bus(p)};
+	static const char *const names[2] = {"pio", "mmio"};
+	struct json_object *o = json_object_new_object();
+	struct io_bus_count c[128];
+
+	for (unsigned b = 0; o && b < 2; b++) {
+		struct json_object *d = json_object_new_object(), *v;
+		size_t n = io_bus_counts(buses[b], c, ARRAY_SIZE(c));
+
+		for (size_t i = 0; d && i < n; i++) {
+			int64_t prev = json_object_object_get_ex(d, c[i].name, &v)
+					       ? json_object_get_int64(v)
+					       : 0;
+
+			json_object_object_add(
+				d, c[i].name, json_object_new_int64(prev + (int64_t)c[i].accesses));
+		}
+		json_object_object_add(o, names[b], d);
+	}
+	return o;
+}
+
 static struct json_object *control_error(struct json_object *resp, const char *msg)
 {
 	json_object_object_add(resp, "ok", json_object_new_boolean(0));
@@ -830,6 +855,16 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			resp, "console",
 			vmconnect_status_json(w->machine ? machine_vmconnect(w->machine) : NULL,
 					      w->screen));
+		json_object_object_add(resp, "ide",
+				       w->machine ? machine_ide_status_json(w->machine) : NULL);
+		if (w->machine) { /* this boot's exits by reason (bench/emulated.py reads them) */
+			struct partition_exit_stats ex;
+
+			partition_get_exit_stats(machine_partition(w->machine), &ex);
+			json_object_object_add(resp, "exits", exit_stats_exits_json(&ex));
+			json_object_object_add(resp, "io_accesses",
+					       io_accesses_json(machine_partition(w->machine)));
+		}
 	} else if (!strcmp(cmd, "cpu")) {
 		if (w->machine) {
 			json_object_object_add(resp, "ok", json_object_new_boolean(1));

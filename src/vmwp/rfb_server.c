@@ -5,6 +5,17 @@
  * listens on nothing itself: this thread accepts on our listeners and
  * hands each connection to rfbNewClient(), then lets rfbProcessEvents() run
  * the clients without waiting (one poll() here covers every descriptor).
+ *
+ * The VGA (generation 1 BIOS boots, emu/vga.c): while the synthetic video
+ * has no mode (the guest's hyperv_fb has not connected), the screens show
+ * the VGA instead, as Hyper-V's VMConnect does. The VGA tells nobody when
+ * it changes, so each round (every VGA_REFRESH_MS while a client is
+ * connected) takes a snapshot (emu/vga_render.h): in text and mode 13h, a
+ * snapshot equal to the last one (registers, the window's bytes, the blink
+ * phase) draws nothing; otherwise the picture is drawn into vga_next and
+ * compared with what the screens show (vga_fb) in bands of VGA_BAND lines,
+ * and only the bands that differ are copied and marked, so an unchanged
+ * LFB sends nothing either.
  */
 #include "vmwp/rfb_server.h"
 
@@ -27,6 +38,8 @@
 #include <arpa/inet.h>
 
 #include "base/log.h"
+#include "base/clock.h"
+#include "emu/vga_render.h"
 #include "hvdef/synthkbd_proto.h"
 #include "vmwp/keysym_set1.h"
 #include "vsp/synthvid/synthvid_cursor.h"
@@ -34,6 +47,10 @@
 #define MAX_CLIENTS 16 /* per server: each holds buffers; a flood of connections is refused */
 #define NO_MODE_W   640
 #define NO_MODE_H   480
+/* How often the VGA is looked at while shown (it has no dirty notifications). */
+#define VGA_REFRESH_MS 100
+#define VGA_BAND       16 /* lines compared and marked together */
+#define VGA_FB_BYTES   ((size_t)VGA_RENDER_MAX_W * VGA_RENDER_MAX_H * 4)
 
 struct rfb_server {
 	rfbScreenInfoPtr open, auth;
@@ -50,6 +67,8 @@ struct rfb_server {
 	struct synthvid *video;
 	struct synthkbd *kbd;
 	struct synthhid *mouse;
+	struct vga *vga;     /* the machine's VGA (generation 1 BIOS boots), or NULL */
+	struct i8042 *i8042; /* its keyboard controller: the keys while the VGA is shown */
 
 	/* Server thread only. */
 	struct synthvid_mode mode; /* what the screens show (width 0: no mode) */
@@ -63,6 +82,16 @@ struct rfb_server {
 	uint8_t shape[SYNTHVID_CURSOR_MAX_X * SYNTHVID_CURSOR_MAX_Y * 4];
 	/* What each screen shows: cursor_serial at install (0: none installed). */
 	uint64_t cursor_serial, installed[2];
+	/* The VGA when it is what the screens show (showing_vga); the buffers are made on first
+	 * use. */
+	bool showing_vga, vga_drawn;
+	struct vga_display *vga_now, *vga_last;
+	uint32_t *vga_fb,
+		*vga_next; /* VGA_FB_BYTES each: the screens' framebuffer, the new picture */
+	uint32_t vga_w, vga_h;
+	unsigned vga_phase;
+	_Atomic bool vga_shown;
+	_Atomic uint64_t vga_frames, vga_bands, i8042_keys;
 
 	_Atomic uint64_t connections, updates_marked, key_events, keys_unmapped, pointer_events;
 	_Atomic uint64_t cursor_shapes, cursor_refused;
@@ -133,11 +162,25 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
 
 /* --- input --- */
 
+/*
+ * While the VGA is shown the keys go to the i8042 (the BIOS, a boot loader, a kernel
+ * without VMBus drivers read it), as the synthetic video's screen sends them to the
+ * synthetic keyboard: Hyper-V's VMConnect does the same.
+ */
+static bool to_i8042(const struct rfb_server *s)
+{
+	return s->showing_vga && s->i8042;
+}
+
 static void send_key(struct rfb_server *s, const struct set1_key *k, bool down)
 {
 	uint32_t flags = (k->e0 ? SYNTHKBD_FLAG_E0 : 0) | (down ? 0 : SYNTHKBD_FLAG_BREAK);
+	uint8_t bytes[2] = {0xE0, (uint8_t)(k->code | (down ? 0 : 0x80))};
 
-	if (s->kbd)
+	if (to_i8042(s)) {
+		if (i8042_send_keys(s->i8042, k->e0 ? bytes : bytes + 1, k->e0 ? 2 : 1) == 0)
+			atomic_fetch_add(&s->i8042_keys, 1);
+	} else if (s->kbd)
 		(void)synthkbd_send_scancode(s->kbd, k->code, flags);
 }
 
@@ -150,7 +193,12 @@ static void on_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 	pthread_mutex_lock(&s->lock);
 	if (keysym == KEYSYM_PAUSE) {
 		/* Pause has no break code: E1 1D 45 E1 9D C5 on the press, nothing on release. */
-		if (down && s->kbd) {
+		static const uint8_t pause[] = {0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5};
+
+		if (down && to_i8042(s)) {
+			if (i8042_send_keys(s->i8042, pause, sizeof(pause)) == 0)
+				atomic_fetch_add(&s->i8042_keys, 1);
+		} else if (down && s->kbd) {
 			(void)synthkbd_send_scancode(s->kbd, 0x1D, SYNTHKBD_FLAG_E1);
 			(void)synthkbd_send_scancode(s->kbd, 0x45, 0);
 			(void)synthkbd_send_scancode(s->kbd, 0x1D,
@@ -278,6 +326,145 @@ static void mark(struct rfb_server *s, const struct synthvid_rect *r)
 	atomic_fetch_add(&s->updates_marked, 1);
 }
 
+/* --- the VGA --- */
+
+static void *map_buffer(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The VGA's buffers, made the first time it is shown. */
+static bool vga_buffers(struct rfb_server *s)
+{
+	if (!s->vga_now)
+		s->vga_now = map_buffer(sizeof(*s->vga_now));
+	if (!s->vga_last)
+		s->vga_last = map_buffer(sizeof(*s->vga_last));
+	if (!s->vga_fb)
+		s->vga_fb = map_buffer(VGA_FB_BYTES);
+	if (!s->vga_next)
+		s->vga_next = map_buffer(VGA_FB_BYTES);
+	return s->vga_now && s->vga_last && s->vga_fb && s->vga_next;
+}
+
+/* Same registers and window bytes (vga_snapshot zeroes the header's padding). */
+static bool same_display(const struct vga_display *a, const struct vga_display *b)
+{
+	return !memcmp(a, b, offsetof(struct vga_display, window)) &&
+	       !memcmp(a->window, b->window, a->window_size);
+}
+
+/* The screens show vga_fb at the VGA's size: the whole picture is marked. */
+static void show_vga(struct rfb_server *s, rfbScreenInfoPtr scr)
+{
+	rfbClientIteratorPtr it;
+	rfbClientPtr cl;
+
+	if (!scr)
+		return;
+	rfbNewFramebuffer(scr, (char *)s->vga_fb, (int)s->vga_w, (int)s->vga_h, 8, 3, 4);
+	set_format(scr, 32);
+	scr->paddedWidthInBytes = (int)(s->vga_w * 4);
+	it = rfbGetClientIterator(scr);
+	while ((cl = rfbClientIteratorNext(it)))
+		rfbSetTranslateFunction(cl);
+	rfbReleaseClientIterator(it);
+	rfbMarkRectAsModified(scr, 0, 0, (int)s->vga_w, (int)s->vga_h);
+}
+
+/* Copies the lines [y0, y1) of the new picture that differ and marks their columns. */
+static void vga_band(struct rfb_server *s, uint32_t y0, uint32_t y1)
+{
+	uint32_t w = s->vga_w, x0 = w, x1 = 0;
+
+	for (uint32_t y = y0; y < y1; y++) {
+		const uint32_t *a = s->vga_next + (size_t)y * w;
+		uint32_t *b = s->vga_fb + (size_t)y * w;
+		uint32_t l = 0, r = w;
+
+		while (l < w && a[l] == b[l])
+			l++;
+		if (l == w)
+			continue;
+		while (r > l && a[r - 1] == b[r - 1])
+			r--;
+		memcpy(b + l, a + l, (size_t)(r - l) * 4);
+		x0 = MIN(x0, l);
+		x1 = MAX(x1, r);
+	}
+	if (x0 >= x1)
+		return;
+	if (s->open)
+		rfbMarkRectAsModified(s->open, (int)x0, (int)y0, (int)x1, (int)y1);
+	if (s->auth)
+		rfbMarkRectAsModified(s->auth, (int)x0, (int)y0, (int)x1, (int)y1);
+	atomic_fetch_add(&s->vga_bands, 1);
+	atomic_fetch_add(&s->updates_marked, 1);
+}
+
+/*
+ * The VGA's picture, if the machine has one: false if not (the synthetic video's VRAM is
+ * shown). Draws only with clients connected; the lock keeps the VGA (and its LFB) alive.
+ */
+static bool apply_vga(struct rfb_server *s)
+{
+	unsigned phase = vga_render_phase((uint64_t)(time_monotonic_ns() / 1000000));
+	struct vga_display *t;
+	bool drawn = false;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->vga || !vga_buffers(s)) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	if (s->clients && vga_snapshot(s->vga, s->vga_now) == 0) {
+		if (s->vga_now->kind != VGA_DISPLAY_TEXT)
+			phase = 0;
+		if (!s->vga_drawn || s->vga_now->kind == VGA_DISPLAY_LFB || phase != s->vga_phase ||
+		    !same_display(s->vga_now, s->vga_last)) {
+			vga_render(s->vga_now, vga_framebuffer(s->vga), VGA_LFB_SIZE, phase,
+				   s->vga_next);
+			drawn = true;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!drawn) {
+		if (!s->showing_vga) { /* nothing drawn yet: a black screen until a client looks */
+			s->vga_w = s->vga_w ? s->vga_w : NO_MODE_W;
+			s->vga_h = s->vga_h ? s->vga_h : NO_MODE_H;
+			memset(s->vga_fb, 0, (size_t)s->vga_w * s->vga_h * 4);
+			goto resize;
+		}
+		return true;
+	}
+	atomic_fetch_add(&s->vga_frames, 1);
+	s->vga_phase = phase;
+	s->vga_drawn = true;
+	t = s->vga_last;
+	s->vga_last = s->vga_now;
+	s->vga_now = t;
+	if (s->showing_vga && s->vga_last->width == s->vga_w && s->vga_last->height == s->vga_h) {
+		for (uint32_t y = 0; y < s->vga_h; y += VGA_BAND)
+			vga_band(s, y, MIN(y + VGA_BAND, s->vga_h));
+		return true;
+	}
+	s->vga_w = s->vga_last->width;
+	s->vga_h = s->vga_last->height;
+	memcpy(s->vga_fb, s->vga_next, (size_t)s->vga_w * s->vga_h * 4);
+resize:
+	s->showing_vga = true;
+	atomic_store(&s->vga_shown, true);
+	s->cursor_serial++;
+	show_vga(s, s->open);
+	show_vga(s, s->auth);
+	atomic_store(&s->width, s->vga_w);
+	atomic_store(&s->height, s->vga_h);
+	return true;
+}
+
 /* What the video reported since the last round: a new mode, or dirty rectangles. */
 static void apply_video(struct rfb_server *s)
 {
@@ -294,6 +481,13 @@ static void apply_video(struct rfb_server *s)
 	pthread_mutex_unlock(&s->lock);
 	if (!m.active)
 		m = (struct synthvid_mode){0};
+	if (!m.active && apply_vga(s))
+		return;
+	if (s->showing_vga) {
+		s->showing_vga = false; /* back to the VRAM: resized below */
+		atomic_store(&s->vga_shown, false);
+		s->mode.width = UINT32_MAX;
+	}
 	if (gen != s->generation || !synthvid_mode_equal(&m, &s->mode)) {
 		s->generation = gen;
 		s->mode = m;
@@ -484,7 +678,8 @@ static void *server_thread(void *opaque)
 		n = add_client_fds(s->open, p, n, sizeof(p) / sizeof(p[0]));
 		n = add_client_fds(s->auth, p, n, sizeof(p) / sizeof(p[0]));
 		/* The timeout bounds how late a client's deferred work (libvncserver's) can run. */
-		if (poll(p, n, 200) < 0 && errno != EINTR)
+		if (poll(p, n, s->showing_vga && s->clients ? VGA_REFRESH_MS : 200) < 0 &&
+		    errno != EINTR)
 			break;
 		if (p[0].revents && read(s->event_fd, &v, sizeof(v)) < 0) {
 		}
@@ -665,6 +860,14 @@ struct rfb_server *rfb_server_free(struct rfb_server *s)
 		close(s->event_fd);
 	if (s->vram)
 		munmap(s->vram, s->vram_size);
+	if (s->vga_now)
+		munmap(s->vga_now, sizeof(*s->vga_now));
+	if (s->vga_last)
+		munmap(s->vga_last, sizeof(*s->vga_last));
+	if (s->vga_fb)
+		munmap(s->vga_fb, VGA_FB_BYTES);
+	if (s->vga_next)
+		munmap(s->vga_next, VGA_FB_BYTES);
 	free(s->unix_path);
 	free(s->passwords[0]);
 	pthread_mutex_destroy(&s->lock);
@@ -692,6 +895,15 @@ void rfb_server_attach(struct rfb_server *s, struct synthvid *video, struct synt
 	rfb_server_video_notify(s);
 }
 
+void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga, struct i8042 *kbc)
+{
+	pthread_mutex_lock(&s->lock);
+	s->vga = vga;
+	s->i8042 = vga ? kbc : NULL;
+	pthread_mutex_unlock(&s->lock);
+	rfb_server_video_notify(s);
+}
+
 void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st)
 {
 	*st = (struct rfb_server_stats){
@@ -706,5 +918,9 @@ void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st)
 		.width = atomic_load(&s->width),
 		.height = atomic_load(&s->height),
 		.tcp = s->tcp_fd >= 0,
+		.vga = atomic_load(&s->vga_shown),
+		.vga_frames = atomic_load(&s->vga_frames),
+		.vga_bands = atomic_load(&s->vga_bands),
+		.i8042_keys = atomic_load(&s->i8042_keys),
 	};
 }

@@ -26,6 +26,8 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "emu/i8042.h"
+#include "emu/vga.h"
 #include "vsp/input/synthhid.h"
 #include "vsp/input/synthkbd.h"
 #include "vsp/synthvid/synthvid.h"
@@ -57,6 +59,14 @@ void rfb_server_video_notify(void *opaque);
 void rfb_server_attach(struct rfb_server *s, struct synthvid *video, struct synthkbd *kbd,
 		       struct synthhid *mouse);
 
+/*
+ * The machine's VGA and keyboard controller (NULL between boots and for machines without a
+ * VGA): the VGA is shown while the synthetic video has no mode, and the keys then go to
+ * kbc (may be NULL). Any thread; after it returns the server no longer uses what it
+ * replaced, so the caller may free it.
+ */
+void rfb_server_attach_vga(struct rfb_server *s, struct vga *vga, struct i8042 *kbc);
+
 struct rfb_server_stats {
 	unsigned clients; /* connected now, both listeners */
 	uint64_t connections, updates_marked, key_events, keys_unmapped, pointer_events;
@@ -64,5 +74,9 @@ struct rfb_server_stats {
 	uint64_t cursor_shapes, cursor_refused;
 	uint32_t width, height; /* the desktop now */
 	bool tcp;
+	/* The VGA is shown (not the synthetic video); pictures drawn; bands sent as changed. */
+	bool vga;
+	uint64_t vga_frames, vga_bands;
+	uint64_t i8042_keys; /* key events given to the i8042 (while the VGA is shown) */
 };
 void rfb_server_get_stats(struct rfb_server *s, struct rfb_server_stats *st);

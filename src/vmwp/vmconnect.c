@@ -193,6 +193,11 @@ struct json_object *vmconnect_status_json(struct vmconnect *v, struct rfb_server
 		ADD_U64(s, st, pointer_events);
 		ADD_U64(s, st, cursor_shapes);
 		ADD_U64(s, st, cursor_refused);
+		json_object_object_add(s, "source",
+				       json_object_new_string(st.vga ? "vga" : "synthvid"));
+		ADD_U64(s, st, vga_frames);
+		ADD_U64(s, st, vga_bands);
+		ADD_U64(s, st, i8042_keys);
 		json_object_object_add(o, "attached", json_object_new_boolean(st.clients > 0));
 		json_object_object_add(o, "server", s);
 	} else {

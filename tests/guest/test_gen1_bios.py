@@ -20,6 +20,13 @@ and ~50 s more for GRUB's core image over IDE PIO there):
     console, "etc/sercon-port");
   - GRUB's marker from grub.cfg on COM1: GRUB read its core image and its
     configuration through the BIOS's disk services over the emulated IDE.
+Then the console server (--vnc, the socket VMConnect and noVNC use) shows the
+VGA: the screen is the text mode's size (80 x 25 cells of 9 x 16), each cell's
+pixels are the 8x16 VGA font's glyph of the character vga-text reads there
+(the font as src/emu/vga_font.c has it, taken from console-setup-linux), in
+SeaBIOS's light grey on black (GRUB's "Welcome to GRUB!" line in reverse
+video); while nothing changes, no update bigger than
+one band of lines arrives (the blinking cursor's cell at most).
 Then the worker's command line: --startup-order and --bios are refused
 where they mean nothing.
 """
@@ -32,6 +39,7 @@ import tempfile
 import time
 
 from parvis_test import Tap, Worker, control, kvm_available, run_vmwp, skip_all
+from rfb_client import RfbClient
 
 MARKER = 'PARVIS_GRUB_MARKER'
 BIOS = '/usr/share/seabios/bios-256k.bin'
@@ -88,6 +96,54 @@ def make_disk(work):
     return disk
 
 
+def load_font():
+    """{code: 16 row bytes} from the generated table (tools/gen_vga_font.py)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'src', 'emu',
+                        'vga_font.c')
+    font = {}
+    with open(path) as f:
+        for m in re.finditer(r'\[0x([0-9a-f]{2})\] = \{([^}]*)\}', f.read()):
+            font[int(m.group(1), 16)] = [int(v, 16) for v in m.group(2).split(',')]
+    return font
+
+
+def check_screen(c, rows, tap):
+    """Every cell of the RFB picture against vga-text's character there: its glyph, fg, bg."""
+    font, bad, colours, cells = load_font(), [], set(), 0
+    for cy, row in enumerate(rows):
+        for cx, ch in enumerate(row):
+            if ch == '.' or cy * 16 + 16 > c.height or cx * 9 + 9 > c.width:
+                continue  # a byte vga-text does not show as itself
+            x0, y0 = cx * 9, cy * 16
+            bg = c.pixel(x0 + 8, y0)  # column 8 of a letter cell is background
+            fg = None
+            # Lines 0-12: the cursor (CRTC 0x0A-0x0B, lines 13-14 in vgabios's mode 3) is not in them.
+            for y in range(13):
+                bits = 0
+                for x in range(8):
+                    p = c.pixel(x0 + x, y0 + y)
+                    if p != bg:
+                        bits |= 0x80 >> x
+                        fg = fg or p
+                        if p != fg:
+                            bad.append((cx, cy, 'two foreground colours'))
+                if bits != font[ord(ch)][y]:
+                    bad.append((cx, cy, ch, y, bits, font[ord(ch)][y]))
+                    break
+            cells += 1
+            colours.add((fg or bg, bg))
+    want = sum(1 for row in rows for ch in row if ch != '.')
+    tap.ok(cells == want and cells > 0 and not bad,
+           'the console server shows the VGA text: each cell is the VGA font\'s glyph of vga-text\'s character',
+           f'{cells} of {want} cells compared; mismatches (cell, char, line, seen, font): {bad[:8]}')
+    grey, black = (0xAA, 0xAA, 0xAA), (0, 0, 0)
+    tap.ok(((grey, black) in colours and ((black, grey) in colours) and
+            colours <= {(grey, black), (black, grey), (black, black), (grey, grey)}),
+           "in the BIOS's colours: light grey (VGA colour 7 through the DAC) on black, and "
+           "GRUB's 'Welcome to GRUB!' in reverse video (attribute 0x70)",
+           f'(foreground, background) pairs: {colours}')
+
+
 def wait_for(w, source, pattern, timeout, desc):
     """Waits until pattern is in the console or the worker's log; says what was seen if not."""
     text = (lambda: w.console()) if source == 'console' else (lambda: w.stderr())
@@ -103,8 +159,9 @@ work = tempfile.mkdtemp(prefix='parvis-gen1-bios-')
 disk = make_disk(work)
 console = os.path.join(work, 'com1.log')
 ctl = os.path.join(work, 'control.sock')
+vnc = os.path.join(work, 'vnc.sock')
 w = Worker(['--generation', '1', '--memory', f'{MEMORY_MIB}M', '--cpus', '1', '--control', ctl,
-            '--no-reboot', '--serial', 'file:' + console, '--disk', disk,
+            '--no-reboot', '--serial', 'file:' + console, '--disk', disk, '--vnc', vnc,
             '--startup-order', 'IDE,CD,LegacyNetworkAdapter,Floppy'],
            console, os.path.join(work, 'worker.stderr'))
 acpi_area = (MEMORY_MIB << 20) - (128 << 10)
@@ -140,6 +197,32 @@ if wait_for(w, 'stderr', r'bios: SeaBIOS \(version', 600, 'SeaBIOS runs from the
                any('Booting from Hard Disk' in r for r in screen),
                'the VGA text screen shows the banner and "Booting from Hard Disk"',
                'vga-text rows: ' + repr([r.rstrip() for r in screen if r.strip()]))
+        c = RfbClient(vnc)
+        c.update(incremental=False)
+        tap.ok((c.width, c.height) == (720, 400), 'the screen is 80 x 25 cells of 9 x 16 pixels',
+               f'{c.width} x {c.height}')
+        check_screen(c, screen, tap)
+        # Nothing changes on the screen now (GRUB writes to COM1 only): what still arrives is
+        # at most the cursor's blinking, a band of lines, never the whole screen again.
+        rects, deadline = [], time.monotonic() + 3
+        c.sock.settimeout(1.5)
+        while time.monotonic() < deadline:
+            try:
+                rects += c.update(incremental=True, timeout=1)
+            except Exception:
+                pass
+        c.sock.settimeout(30)
+        c.tap(0x61)  # 'a': while the VGA is shown, keys go to the i8042 (the BIOS reads it)
+        time.sleep(1)
+        st = ((control(ctl, {'command': 'status'}) or {}).get('console') or {}).get('server', {})
+        tap.ok(st.get('i8042_keys') == 2 and st.get('keys_unmapped') == 0,
+               "the console's keys go to the i8042 while the VGA is shown (press and release)",
+               f'console server status {st}')
+        tap.ok(all(r[3] <= 16 and r[2] * r[3] < 720 * 400 // 8 for r in rects) and
+               st.get('source') == 'vga' and st.get('vga_frames', 0) > 0,
+               'an unchanged text screen sends no full update (only changed bands); status: source vga',
+               f'rectangles {rects[:10]}, console server status {st}')
+        c.close()
 w.close()
 tap.ok(w.proc.poll() is not None, 'the worker is gone once killed')
 

@@ -348,6 +348,65 @@ static void test_save_load(void **state)
 	teardown((void **)&g);
 }
 
+/* Keys from the host: set 1 as the guest reads it translated, set 2 without translation. */
+static void test_host_keys(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t a_down[] = {0x1E}, a_up[] = {0x9E}, up_down[] = {0xE0, 0x48},
+		      up_up[] = {0xE0, 0xC8}, pause[] = {0xE1, 0x1D, 0x45, 0xE1, 0x9D, 0xC5};
+	const uint8_t pause2[] = {0xE1, 0x14, 0x77, 0xE1, 0xF0, 0x14, 0xF0, 0x77};
+	uint64_t sent, dropped;
+
+	/* The power-on command byte translates: the guest reads set 1. */
+	assert_int_equal(i8042_send_keys(f->kbc, a_down, 1), 0);
+	assert_int_equal(fake_irq_level(&f->kbd), 1);
+	assert_int_equal(read_byte(f), 0x1E);
+	assert_int_equal(i8042_send_keys(f->kbc, a_up, 1), 0);
+	assert_int_equal(read_byte(f), 0x9E);
+	assert_int_equal(i8042_send_keys(f->kbc, up_down, 2), 0);
+	assert_int_equal(read_byte(f), 0xE0);
+	assert_int_equal(read_byte(f), 0x48);
+
+	/* Translation off (command byte 0x01): set 2, F0 before break codes. */
+	command(f, 0x60);
+	data(f, 0x01);
+	assert_int_equal(i8042_send_keys(f->kbc, up_down, 2), 0);
+	assert_int_equal(i8042_send_keys(f->kbc, up_up, 2), 0);
+	assert_int_equal(read_byte(f), 0xE0);
+	assert_int_equal(read_byte(f), 0x75);
+	assert_int_equal(read_byte(f), 0xE0);
+	assert_int_equal(read_byte(f), 0xF0);
+	assert_int_equal(read_byte(f), 0x75);
+	assert_int_equal(i8042_send_keys(f->kbc, pause, sizeof(pause)), 0);
+	for (size_t i = 0; i < sizeof(pause2); i++)
+		assert_int_equal(read_byte(f), pause2[i]);
+	assert_int_equal(read_byte(f), -1);
+
+	/* No room for the whole sequence: nothing of it is queued. */
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(i8042_send_keys(f->kbc, up_down, 2), 0);
+	assert_int_equal(i8042_send_keys(f->kbc, a_down, 1), -EAGAIN);
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(read_byte(f), 0xE0);
+		assert_int_equal(read_byte(f), 0x75);
+	}
+	assert_int_equal(read_byte(f), -1);
+
+	/* The keyboard told to stop scanning (F5): keys are dropped; F4 enables it again. */
+	data(f, 0xF5);
+	assert_int_equal(read_byte(f), 0xFA);
+	assert_int_equal(i8042_send_keys(f->kbc, a_down, 1), -EAGAIN);
+	assert_int_equal(read_byte(f), -1);
+	data(f, 0xF4);
+	assert_int_equal(read_byte(f), 0xFA);
+	assert_int_equal(i8042_send_keys(f->kbc, a_down, 1), 0);
+	assert_int_equal(read_byte(f), 0x1C);
+	assert_int_equal(i8042_send_keys(f->kbc, a_down, 0), -EINVAL);
+	i8042_key_stats(f->kbc, &sent, &dropped);
+	assert_int_equal(sent, 15);
+	assert_int_equal(dropped, 2);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -366,6 +425,7 @@ int main(void)
 		T(test_queue_overflow_is_bounded),
 		T(test_port_taken),
 		T(test_save_load),
+		T(test_host_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

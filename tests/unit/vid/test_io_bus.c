@@ -50,6 +50,32 @@ static void test_dispatch_and_offsets(void **state)
 	io_bus_free(bus);
 }
 
+/* Accesses are counted per range (reads and writes, unclaimed ones nowhere), in address order. */
+static void test_access_counts(void **state)
+{
+	struct io_bus *bus;
+	struct io_bus_count c[4];
+	struct dev a = {0}, b = {0};
+	uint64_t v;
+
+	assert_int_equal(io_bus_new("t", &bus), 0);
+	assert_int_equal(io_bus_register(bus, 0x3F8, 8, &dev_ops, &a, "com1"), 0);
+	assert_int_equal(io_bus_register(bus, 0x2F8, 8, &dev_ops, &b, "com2"), 0);
+	assert_true(io_bus_write(bus, 0x3F8, 1, 1));
+	assert_true(io_bus_read(bus, 0x3FD, 1, &v));
+	assert_true(io_bus_read(bus, 0x3FD, 1, &v));
+	assert_true(io_bus_write(bus, 0x2F8, 1, 1));
+	assert_false(io_bus_write(bus, 0x500, 1, 1));
+	assert_int_equal(io_bus_counts(bus, c, 4), 2);
+	assert_string_equal(c[0].name, "com2");
+	assert_int_equal(c[0].base, 0x2F8);
+	assert_int_equal(c[0].accesses, 1);
+	assert_string_equal(c[1].name, "com1");
+	assert_int_equal(c[1].accesses, 3);
+	assert_int_equal(io_bus_counts(bus, c, 1), 1); /* at most max */
+	io_bus_free(bus);
+}
+
 static void test_unclaimed_reads_all_ones(void **state)
 {
 	struct io_bus *bus;
@@ -109,6 +135,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dispatch_and_offsets),
+		cmocka_unit_test(test_access_counts),
 		cmocka_unit_test(test_unclaimed_reads_all_ones),
 		cmocka_unit_test(test_overlaps_rejected),
 		cmocka_unit_test(test_many_ranges_sorted),
