@@ -121,6 +121,11 @@ int state_reader_load_ram(struct state_reader *r, void *ram, char *errbuf,
 /* Checks the RAM index alone (as state_reader_load_ram does); the number of extents. */
 int state_reader_check_ram(struct state_reader *r, uint64_t *ret_pages, char *errbuf,
 			   size_t errlen) must_check;
+/* The checked extents (host order, sorted) once state_reader_check_ram succeeded; else NULL, 0. */
+const struct state_ram_extent *state_reader_ram_extents(const struct state_reader *r,
+							size_t *ret_n);
+/* The descriptor the reader was made on. */
+int state_reader_fd(const struct state_reader *r);
 
 /*
  * Compares a file with the VM that is to restore it: 0, or -ESTALE with

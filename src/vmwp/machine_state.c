@@ -328,8 +328,9 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	return 0;
 }
 
-static int load_sections(struct machine *m, struct state_reader *r, bool with_ram, char *err,
-			 size_t errlen)
+/* RAM from the file (with_ram: read at once, or lazily through uffd >= 0, which is taken). */
+static int load_sections(struct machine *m, struct state_reader *r, bool with_ram, int uffd,
+			 char *err, size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	unsigned i, n = machine_sections(m, t);
@@ -337,9 +338,13 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 	int ret;
 
 	ret = check_sections(r, t, n, err, errlen);
-	if (ret < 0)
+	if (ret < 0) {
+		if (uffd >= 0)
+			close(uffd);
 		return ret;
-	ret = with_ram ? partition_load_state(m->partition, r, why, sizeof(why))
+	}
+	/* Lazy RAM first: the loads below touch RAM (hv's pages, VMBus rings), served as faults. */
+	ret = with_ram ? partition_load_state_lazy(m->partition, r, uffd, why, sizeof(why))
 		       : partition_load_state_without_ram(m->partition, r, why, sizeof(why));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", why);
@@ -364,9 +369,9 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 }
 
 int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
-			struct state_reader *r, struct console *com1, struct console *com2,
-			struct rfb_server *screen, struct machine **ret, bool *config_error,
-			char *err, size_t errlen)
+			struct state_reader *r, int uffd, struct console *com1,
+			struct console *com2, struct rfb_server *screen, struct machine **ret,
+			bool *config_error, char *err, size_t errlen)
 {
 	uint8_t digest[CONFIG_DIGEST_BYTES];
 	struct machine *m;
@@ -374,19 +379,21 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 
 	*config_error = false;
 	rc = config_digest(cfg, digest);
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(err, errlen, "configuration digest: %s", strerror(-rc));
-		return rc;
-	}
-	rc = state_reader_match(r, digest, cfg->memory_bytes, err, errlen);
+	if (rc == 0)
+		rc = state_reader_match(r, digest, cfg->memory_bytes, err, errlen);
 	if (rc == -ESTALE && state_reader_info(r)->memory_bytes == cfg->memory_bytes)
 		name_difference(r, cfg, err, errlen);
-	if (rc < 0)
+	if (rc == 0)
+		rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err,
+				   errlen);
+	if (rc < 0) {
+		if (uffd >= 0)
+			close(uffd);
 		return rc;
-	rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = load_sections(m, r, true, err, errlen);
+	}
+	rc = load_sections(m, r, true, uffd, err, errlen);
 	if (rc < 0) {
 		machine_free(m);
 		return rc;
@@ -458,7 +465,7 @@ int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
 	rc = migration_reader_run(in, guest_memory_region(partition_memory(m->partition), 0)->hva,
 				  err, errlen);
 	if (rc == 0)
-		rc = load_sections(m, migration_reader_devices(in), false, err, errlen);
+		rc = load_sections(m, migration_reader_devices(in), false, -1, err, errlen);
 	if (rc < 0) {
 		machine_free(m);
 		return rc;

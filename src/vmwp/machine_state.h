@@ -46,12 +46,14 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
  * loads the saved state r into it: the file must match the configuration
  * (memory size, hardware digest; a mismatch names what differs). The
  * machine is then ready for partition_start, which resumes the guest where
- * it was saved. *config_error as machine_new's.
+ * it was saved. *config_error as machine_new's. uffd >= 0 (taken, closed
+ * on failure too): RAM comes lazily through it (partition_load_state_lazy);
+ * -1: RAM is read now.
  */
 int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
-			struct state_reader *r, struct console *com1, struct console *com2,
-			struct rfb_server *screen, struct machine **ret, bool *config_error,
-			char *err, size_t errlen) must_check;
+			struct state_reader *r, int uffd, struct console *com1,
+			struct console *com2, struct rfb_server *screen, struct machine **ret,
+			bool *config_error, char *err, size_t errlen) must_check;
 
 /*
  * Once partition_start of a restored machine has set the vCPUs' saved state: the

@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "state/state.h"
+#include "state/state_lazy.h"
 #include "vid/partition.h"
 #include "vmwp/machine_state.h"
 
@@ -37,15 +38,25 @@ int saved_state_open(const struct vm_config *cfg, struct saved_state_files *f, c
 		return r;
 	}
 	r = state_reader_new(f->restore_fd, &f->restore, why, sizeof(why));
-	if (r < 0)
+	if (r < 0) {
 		snprintf(err, errlen, "--restore %s: %s", cfg->restore_path,
 			 why[0] ? why : strerror(-r));
-	return r;
+		return r;
+	}
+	/* Now, before the jail: no uid but root may make one that serves KVM's faults. */
+	if (cfg->restore_ram_eager)
+		snprintf(f->eager_why, sizeof(f->eager_why), "--restore-ram eager");
+	else if (state_lazy_open_uffd(&f->uffd, why, sizeof(why)) < 0)
+		snprintf(f->eager_why, sizeof(f->eager_why), "%s", why);
+	return 0;
 }
 
 void saved_state_close(struct saved_state_files *f)
 {
 	f->restore = state_reader_free(f->restore);
+	if (f->uffd >= 0)
+		close(f->uffd);
+	f->uffd = -1;
 	if (f->restore_fd >= 0)
 		close(f->restore_fd);
 	if (f->state_dir_fd >= 0)
