@@ -24,6 +24,7 @@
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
 #include "emu/i8042.h"
+#include "emu/ide/piix4.h"
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
 #include "emu/post_port.h"
@@ -67,6 +68,7 @@ SECTION_FUNCS(i8042)
 SECTION_FUNCS(cmos_rtc)
 SECTION_FUNCS(post_port)
 SECTION_FUNCS(hv)
+SECTION_FUNCS(piix4)
 
 /* Section names as in docs/saved-state.md (the fuzz target loads by them). */
 static const struct state_section_ops com1_ops =
@@ -85,6 +87,8 @@ static const struct state_section_ops cmos_rtc_ops =
 static const struct state_section_ops post_ops =
 	SECTION_OPS(post_port, "post", POST_PORT_STATE_VERSION);
 static const struct state_section_ops hv_ops = SECTION_OPS(hv, "hv", HV_STATE_VERSION);
+static const struct state_section_ops piix4_ops =
+	SECTION_OPS(piix4, "ide.piix4", PIIX4_STATE_VERSION);
 
 struct machine_section {
 	const struct state_section_ops *ops;
@@ -99,6 +103,8 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 	t[n++] = (struct machine_section){&com1_ops, m->com1};
 	t[n++] = (struct machine_section){&com2_ops, m->com2};
 	t[n++] = (struct machine_section){&pci_host_ops, m->pci};
+	if (m->piix4)
+		t[n++] = (struct machine_section){&piix4_ops, m->piix4};
 	if (m->vmconnect)
 		t[n++] =
 			(struct machine_section){&pci_video_ops, vmconnect_pci_video(m->vmconnect)};
@@ -113,10 +119,16 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 /* What this build cannot save yet: refused by name before anything else. */
 static int check_saveable(struct machine *m, char *err, size_t errlen)
 {
-	if (m->piix4) {
+	if (m->firmware) {
 		snprintf(err, errlen,
-			 "the IDE controller of generation 1 has no saved state in this build: "
-			 "only generation 2 VMs can be saved");
+			 "a generation 1 VM started from its BIOS (fw_cfg, i440FX PAM, VGA) has no "
+			 "saved state in this build: only one started with a kernel can be saved");
+		return -EOPNOTSUPP;
+	}
+	if (network_has_legacy(m->network)) {
+		snprintf(err, errlen,
+			 "the legacy network adapter (DEC 21140) has no saved state in this build: "
+			 "remove it (or use a synthetic adapter) to save the VM");
 		return -EOPNOTSUPP;
 	}
 	return 0;
