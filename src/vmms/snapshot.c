@@ -440,7 +440,7 @@ void svc_saved_state_discard(const struct service *svc, const struct vm *vm)
 }
 
 /* DIR/saved/<id>/, the jailed worker's to write in (it gets the directory's descriptor). */
-static int saved_dir(struct service *svc, const struct vm *vm, struct api_error *err)
+int svc_saved_state_dir_open(struct service *svc, const struct vm *vm, struct api_error *err)
 {
 	char d[VM_PATH_MAX];
 	int fd;
@@ -485,7 +485,7 @@ static int save_vm(struct service *svc, struct vm *vm, const char *reason, struc
 	if (refuse_busy(vm, err) < 0 ||
 	    svc_need_state(vm, reason, ok, 2, "save-vm saves a running VM", err) < 0)
 		return -EPERM;
-	dfd = saved_dir(svc, vm, err);
+	dfd = svc_saved_state_dir_open(svc, vm, err);
 	if (dfd < 0)
 		return -EIO;
 	svc_saved_state_path(svc, vm, file, sizeof(file));
@@ -874,7 +874,7 @@ static struct json_object *restore(struct service *svc, struct vm *vm, const cha
 	svc_saved_state_discard(svc, vm);
 	if (s->saved_state) {
 		char saved[VM_PATH_MAX];
-		int dfd = saved_dir(svc, vm, err);
+		int dfd = svc_saved_state_dir_open(svc, vm, err);
 
 		svc_saved_state_path(svc, vm, saved, sizeof(saved));
 		if (dfd < 0 || link(s->saved_state, saved) < 0) {

@@ -404,6 +404,39 @@ if kvm_available():
            f'start-vm resumes the checkpoint: the count goes on from where it was taken ({k}), '
            'no boot', f'rc {rc} {out}{err} {st}\n{text[mark:mark + 200]}...{text[-200:]}')
     svc.cli('restore-vmsnapshot', 'sv', 'live')
+    # export-vm of a Saved VM takes its saved state; the import is Saved and resumes
+    exp2 = os.path.join(tmp, 'export-saved')
+    os.mkdir(exp2)
+    rc, out, err = svc.cli('export-vm', 'sv', exp2)
+    doc = {}
+    try:
+        doc = json.load(open(os.path.join(exp2, 'sv', 'vm.json')))
+    except (OSError, ValueError):
+        pass
+    exported = os.path.join(exp2, 'sv') + (doc.get('saved_state') or '/none')
+    tap.ok(rc == 0 and os.path.isfile(exported) and
+           os.path.getsize(exported) == os.path.getsize(saved_file),
+           'export-vm of a Saved VM: its saved state goes with it', out + err + json.dumps(doc))
+    svc3 = Service(tmp, state_dir=os.path.join(tmp, 'state3'), sock=os.path.join(tmp, 'api3.sock'))
+    tap.ok(svc3.start(), 'a third service on another state directory', svc3.read_log())
+    rc, res, err = svc3.cli_json('import-vm', os.path.join(exp2, 'sv'), '--generate-new-id',
+                                 '--copy')
+    tap.ok(rc == 0 and res['state'] == 'Saved' and os.path.isfile(os.path.join(
+           svc3.state_dir, 'saved', res['id'], 'vm.vmrs')),
+           'import-vm of it: the new VM is Saved, its state in the new service\'s directory',
+           json.dumps(res) + err)
+    rc, out, err = svc3.cli('start-vm', 'sv')
+    ok, v = svc3.wait_vm('sv', lambda v: v['state'] == 'Off', 300)
+    try:
+        text3 = open(v['console_log']).read()
+    except (OSError, TypeError, KeyError):
+        text3 = ''
+    after3 = numbers(text3)
+    tap.ok(rc == 0 and ok and banners(text3) == 0 and after3 and after3[0] > k and
+           after3[-1] == 3000 and after3 == list(range(after3[0], 3001)),
+           'start-vm of the imported Saved VM resumes the count where it was saved, no boot',
+           f'rc {rc} {out}{err}\n{text3[:200]}...{text3[-200:]}')
+    svc3.stop()
     rc, out, err = svc.cli('stop-vm', 'sv', '--turn-off')
     tap.ok(rc == 0 and svc.state('sv') == 'Off' and not os.path.exists(saved_file) and
            snapshots('sv')[0][0]['saved_state'],
