@@ -81,6 +81,13 @@ int state_writer_section_out(struct state_writer *w, const char *name, uint32_t 
  * without being read. Once per file.
  */
 int state_writer_ram(struct state_writer *w, const void *ram, int ram_fd) must_check;
+/*
+ * Called while state_writer_ram looks through guest RAM (at the start, every 64 MiB and at the
+ * end) with the bytes looked at and the total: a negative return (e.g. -ECANCELED) stops the write
+ * with it.
+ */
+typedef int (*state_writer_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+void state_writer_set_progress(struct state_writer *w, state_writer_progress_fn fn, void *opaque);
 /* Writes the section table and the header. */
 int state_writer_finish(struct state_writer *w) must_check;
 

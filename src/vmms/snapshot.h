@@ -55,7 +55,7 @@ int svc_saved_state_dir_open(struct service *svc, const struct vm *vm, struct ap
 struct json_object *svc_stop_saved_vm(struct service *svc, struct vm *vm, bool turn_off,
 				      struct api_error *err);
 struct json_object *svc_call_save_vm(struct service *svc, const struct api_request *req,
-				     struct api_error *err);
+				     int client_fd, struct api_error *err);
 
 struct json_object *svc_call_checkpoint_vm(struct service *svc, const struct api_request *req,
 					   struct api_error *err);

@@ -154,7 +154,7 @@ static int write_vmbus(struct machine *m, struct state_writer *w, char *err, siz
 }
 
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
-			  char *err, size_t errlen)
+			  const struct machine_save_progress *progress, char *err, size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	uint8_t digest[CONFIG_DIGEST_BYTES];
@@ -166,6 +166,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 	if (r == 0)
 		r = state_writer_new(fd, digest,
 				     guest_memory_ram_size(partition_memory(m->partition)), &w);
+	if (r == 0 && progress && progress->fn)
+		state_writer_set_progress(w, progress->fn, progress->opaque);
 	if (r == 0)
 		r = state_writer_section(w, CONFIG_SECTION, CONFIG_SECTION_VERSION, text,
 					 strlen(text));
@@ -227,7 +229,8 @@ static int open_directory(int dirfd, const char *path, int *ret_fd, const char *
 }
 
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
-		 struct machine_save_result *res, char *err, size_t errlen)
+		 const struct machine_save_progress *progress, struct machine_save_result *res,
+		 char *err, size_t errlen)
 {
 	uint64_t t0 = time_monotonic_ns();
 	char tmp[STATE_NAME_MAX + 8], why[384] = "";
@@ -260,7 +263,7 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 		}
 	}
 	if (r == 0)
-		r = write_sections(m, cfg, fd, true, why, sizeof(why));
+		r = write_sections(m, cfg, fd, true, progress, why, sizeof(why));
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
@@ -437,7 +440,7 @@ int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd,
 		}
 		*quiesced = true;
 	}
-	r = write_sections(m, cfg, fd, false, why, sizeof(why));
+	r = write_sections(m, cfg, fd, false, NULL, why, sizeof(why));
 	if (r < 0) {
 		snprintf(err, errlen, "cannot save the devices: %s", why[0] ? why : strerror(-r));
 		machine_unquiesce(m, *quiesced);

@@ -29,6 +29,15 @@ struct machine_save_result {
 };
 
 /*
+ * While guest RAM is written (every 64 MiB looked at, and at the end): done and total bytes.
+ * A negative return stops the save with that error (the VM goes on as before).
+ */
+struct machine_save_progress {
+	int (*fn)(void *opaque, uint64_t done, uint64_t total);
+	void *opaque;
+};
+
+/*
  * Saves m (paused) as path: writes path.tmp, syncs it, renames it to path
  * and syncs the directory. dirfd is the directory path lies in, opened by
  * the caller (a jailed worker reaches no path; path then only names the
@@ -39,7 +48,8 @@ struct machine_save_result {
  * VMBus unquiesced: nothing else changed, the caller resumes the VM. err names what failed.
  */
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
-		 struct machine_save_result *res, char *err, size_t errlen) must_check;
+		 const struct machine_save_progress *progress, struct machine_save_result *res,
+		 char *err, size_t errlen) must_check;
 
 /*
  * Builds a machine from cfg (as machine_new, without loading a kernel) and

@@ -12,6 +12,7 @@
 #include "state/state.h"
 #include "state/state_lazy.h"
 #include "vid/partition.h"
+#include "vmwp/control.h"
 #include "vmwp/machine_state.h"
 
 int saved_state_open(const struct vm_config *cfg, struct saved_state_files *f, char *err,
@@ -117,6 +118,25 @@ static void answer_error(struct json_object *resp, const char *msg)
 	json_object_object_add(resp, "error", json_object_new_string(msg));
 }
 
+/*
+ * "progress": true: a line per 64 MiB of RAM written (docs/control.md); that requester
+ * hanging up (^C in parvis save-vm --progress) cancels the save, which then undoes itself.
+ */
+static int save_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	bool *report = opaque;
+	struct json_object *p;
+
+	/* Without progress (the service's plain save) a save runs to its end, requester or not. */
+	if (!*report)
+		return 0;
+	p = json_object_new_object();
+	json_object_object_add(p, "operation", json_object_new_string("save"));
+	json_object_object_add(p, "done", json_object_new_int64((int64_t)done));
+	json_object_object_add(p, "total", json_object_new_int64((int64_t)total));
+	return control_progress(p) < 0 ? -ECANCELED : 0;
+}
+
 void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 			      const struct vm_config *cfg, bool already_paused,
 			      struct json_object *req, const int *fds, unsigned nfds,
@@ -127,10 +147,14 @@ void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 	struct json_object *v;
 	const char *path = NULL;
 	char err[640];
+	bool report = false;
+	struct machine_save_progress progress = {.fn = save_progress, .opaque = &report};
 	int dirfd, r;
 
 	if (json_object_object_get_ex(req, "path", &v) && json_object_is_type(v, json_type_string))
 		path = json_object_get_string(v);
+	if (json_object_object_get_ex(req, "progress", &v))
+		report = json_object_get_boolean(v);
 	if (!path || path[0] != '/') {
 		answer_error(resp, "save needs \"path\": the absolute path of the file to write");
 		return;
@@ -145,7 +169,10 @@ void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 		answer_error(resp, "save: the VM stopped while it was being paused");
 		return;
 	}
-	r = machine_save(m, cfg, dirfd, path, &res, err, sizeof(err));
+	r = machine_save(m, cfg, dirfd, path, &progress, &res, err, sizeof(err));
+	if (r == -ECANCELED)
+		snprintf(err, sizeof(err),
+			 "save to %s cancelled: the requester went away; nothing was saved", path);
 	if (r < 0) {
 		if (!already_paused)
 			partition_resume(p);

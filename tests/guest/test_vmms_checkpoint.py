@@ -442,6 +442,36 @@ if kvm_available():
            snapshots('sv')[0][0]['saved_state'],
            'stop-vm --turn-off of a Saved VM discards its saved state (the checkpoint keeps its '
            'own)', out + err)
+    # save-vm --progress of a VM with 1 GiB written, and ^C during the save: it goes on running
+    svc.cli('new-vm', 'big', '--memory', '1024M', '--kernel', tiny, '--cmdline', 'fill')
+    rc, out, err = svc.cli('start-vm', 'big')
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and not ('filled' in console_of('big') and
+                                               len(numbers(console_of('big'))) >= 3):
+        time.sleep(0.2)
+    tap.ok(rc == 0 and 'filled' in console_of('big'), 'a 1 GiB VM filled its memory', out + err)
+    p = subprocess.Popen([cli_bin(), '--socket', svc.sock, 'save-vm', 'big', '--progress'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b''
+    while b'save:' not in seen:
+        c = p.stderr.read1(4096)
+        if not c:
+            break
+        seen += c
+    p.send_signal(signal.SIGINT)
+    out_b, err_b = p.communicate(timeout=120)
+    ok, st = wait_state('big', 'Running', 120)
+    before = len(numbers(console_of('big')))
+    going = wait_numbers('big', before + 20)
+    saved_big = os.path.join(svc.state_dir, 'saved', svc.vm('big')['id'], 'vm.vmrs')
+    tap.ok(b'save:' in seen and p.returncode != 0 and b'cancelled' in err_b + seen and ok and
+           going and not os.path.exists(saved_big),
+           'save-vm --progress shows progress; ^C cancels it: the VM goes on Running, counting, '
+           'nothing saved', f'rc {p.returncode} {seen + err_b} state {st}')
+    rc, out, err = svc.cli('save-vm', 'big', '--progress')
+    tap.ok(rc == 0 and 'save:' in err and '100%' in err and svc.state('big') == 'Saved',
+           'save-vm --progress to its end: progress to 100%, Saved', out + err)
+    svc.cli('stop-vm', 'big', '--turn-off')
 else:
     tap.skip('save-vm and checkpoints of a running VM', 'no /dev/kvm')
 svc.stop()
