@@ -36,6 +36,8 @@
 #include "vmwp/config_digest.h"
 #include "vmwp/machine_internal.h"
 #include "vmwp/vmconnect.h"
+#include "vmwp/vram_state.h"
+#include "vsp/synthvid/synthvid.h"
 
 _Static_assert(CONFIG_DIGEST_BYTES == STATE_CONFIG_DIGEST_BYTES, "one digest size");
 
@@ -153,6 +155,78 @@ static int write_vmbus(struct machine *m, struct state_writer *w, char *err, siz
 	return r;
 }
 
+/* Sections "video.vram.N" (vram_state.c): the screen as the guest left it. */
+static int write_vram(struct synthvid *sv, struct state_writer *w, char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN];
+	uint64_t size = 0;
+	const uint8_t *vram = synthvid_vram(sv, &size);
+	unsigned i, n = vram_state_sections(size);
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		struct state_out out;
+
+		state_out_init(&out);
+		r = vram_state_save(vram, size, i, &out);
+		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
+		if (r == 0)
+			r = state_writer_section_out(w, name, VRAM_STATE_VERSION, &out);
+		state_out_fini(&out);
+		if (r < 0)
+			snprintf(err, errlen, "cannot save section '%s': %s", name, strerror(-r));
+	}
+	return r;
+}
+
+/* The VRAM's sections that the file has (a file from before them has none: black screen). */
+static int load_vram(struct synthvid *sv, struct state_reader *r, char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN], why[256];
+	uint64_t size = 0;
+	uint8_t *vram = synthvid_vram(sv, &size);
+	unsigned i, n = vram_state_sections(size);
+	uint32_t version;
+	void *data;
+	size_t len;
+	int ret;
+
+	snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", n);
+	if (state_reader_has(r, name)) {
+		snprintf(err, errlen, "the saved state has more VRAM than this VM's");
+		return -ESTALE;
+	}
+	for (i = 0; i < n; i++) {
+		struct state_in in;
+
+		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
+		if (!state_reader_has(r, name))
+			continue;
+		ret = state_reader_section(r, name, &version, &data, &len, why, sizeof(why));
+		if (ret == 0) {
+			state_in_init(&in, data, len);
+			if (version > VRAM_STATE_VERSION) {
+				snprintf(why, sizeof(why), "version %u; this build reads up to %u",
+					 version, VRAM_STATE_VERSION);
+				ret = -EPROTONOSUPPORT;
+			} else {
+				ret = vram_state_load(vram, size, i, version, &in, why,
+						      sizeof(why));
+			}
+			if (ret == 0 && state_in_finish(&in) < 0) {
+				snprintf(why, sizeof(why), "longer than its pages");
+				ret = -EBADMSG;
+			}
+			free(data);
+		}
+		if (ret < 0) {
+			snprintf(err, errlen, "section '%s': %s", name, why);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
 			  const struct machine_save_progress *progress, char *err, size_t errlen)
 {
@@ -182,6 +256,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 			snprintf(err, errlen, "cannot save section '%s': %s", t[i].ops->name,
 				 strerror(-r));
 	}
+	if (r == 0 && m->vmconnect)
+		r = write_vram(vmconnect_video(m->vmconnect), w, err, errlen);
 	if (r == 0)
 		r = write_vmbus(m, w, err, errlen);
 	if (r == 0) {
@@ -326,7 +402,9 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	unsigned i, j;
 
 	for (i = 0; (name = state_reader_section_name(r, i, NULL, NULL)); i++) {
-		bool known = !strncmp(name, "vcpu.", 5); /* partition_load_state counts them */
+		/* partition_load_state counts the vCPUs, load_vram the VRAM's chunks */
+		bool known = !strncmp(name, "vcpu.", 5) ||
+			     !strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX));
 
 		for (j = 0; !known && j < ARRAY_SIZE(own); j++)
 			known = !strcmp(name, own[j]);
@@ -371,6 +449,11 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 			snprintf(err, errlen, "section '%s': %s", t[i].ops->name, why);
 			return ret;
 		}
+	}
+	if (m->vmconnect) {
+		ret = load_vram(vmconnect_video(m->vmconnect), r, err, errlen);
+		if (ret < 0)
+			return ret;
 	}
 	/* After RAM and hv, before any vCPU (vmbus.h); absent: the guest never contacted it. */
 	if (state_reader_has(r, VMBUS_STATE_SECTION)) {

@@ -26,6 +26,7 @@
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
 #include "emu/ide/piix4.h"
+#include "vmwp/vram_state.h"
 #include "disk/disk.h"
 #include "hv/hv.h"
 #include "state/state.h"
@@ -173,7 +174,15 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		r = hv_load(d->hv, version, &in, err, sizeof(err));
 	else if (strcmp(name, "ide.piix4") == 0)
 		r = piix4_load(d->piix4, version, &in, err, sizeof(err));
-	else if (strcmp(name, "config") == 0) {
+	else if (strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX)) == 0) {
+		/* A 6 MiB VRAM: the chunk number from the name, as the worker takes it. */
+		static uint8_t vram[6u << 20];
+		unsigned long n = strtoul(name + strlen(VRAM_STATE_PREFIX), NULL, 10);
+
+		r = n < 4 ? vram_state_load(vram, sizeof(vram), (unsigned)n, version, &in, err,
+					    sizeof(err))
+			  : -1;
+	} else if (strcmp(name, "config") == 0) {
 		static const char ours[] = "parvis-hardware 1\nmemory=268435456\ncpus=2\n"
 					   "cpu-model=host\nvideo=1\ndisk0=controller 0 lun 0\n";
 

@@ -128,6 +128,10 @@ def main():
         "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
         "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
         "gen1": state_file(piix4(), {0: 1}, memory_bytes=16 << 20),
+        # src/vmwp/vram_state.c: chunk 1 (VRAM offset 4 MiB) with two pages.
+        "vram": state_file([("video.vram.1", 1, struct.pack("<QI", 4 << 20, 2)
+                             + struct.pack("<I", 3) + b"\x11" * 4096
+                             + struct.pack("<I", 300) + b"\x22" * 4096)], {0: 1}),
         # The worker's hardware text (src/vmwp/config_digest.c): one disk fewer than the VM's.
         "config": state_file([("config", 1, b"parvis-hardware 1\nmemory=268435456\ncpus=2\n"
                                             b"cpu-model=host\nvideo=1\n")]),
