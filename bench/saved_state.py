@@ -17,7 +17,10 @@ Measured: the save's time (request to answer / to completed), the file's size
 (and the disk blocks it takes), and the restore: from the spawn of
 `parvis-vmwp --restore FILE` / `qemu-system-x86_64 -incoming "exec:cat FILE"`
 to the guest's first COM1 byte after it (its first instruction that shows);
-for Parvis also to the first KVM_RUN (status "first_run_monotonic_ns").
+for Parvis also to the first KVM_RUN (status "first_run_monotonic_ns"). Parvis
+restores the same file twice: --restore-ram lazy (userfaultfd: the guest runs
+before its RAM is read; also when the prefetch had all of it in, and how many
+faults it served) and --restore-ram eager (all of RAM read first).
 Ratios Parvis/QEMU are printed (lower is better). Counts that carry over to
 hardware: bytes written per GiB of guest RAM, pages written.
 
@@ -98,27 +101,51 @@ def parvis(b, kernel, mib, mode, tmp):
             p.kill()
             p.wait()
     out = {'save_s': save_s, 'save_ms_reported': r.get('ms'), **file_info(f)}
-    con2, ctl2 = con + '.restored', ctl + '2'
+    # The same file restored both ways: lazily (userfaultfd: the guest runs at once, RAM comes
+    # on first touch and from a prefetch thread) and eagerly (all of RAM read first).
+    for ram in ('lazy', 'eager'):
+        res = restore(base, f, con + '.' + ram, ctl + '.' + ram, log, ram)
+        out.update({f'{k}_{ram}' if k != 'error' else 'error': v for k, v in res.items()})
+        if 'error' in res:
+            break
+    os.unlink(f)
+    return out
+
+
+def restore(base, f, con2, ctl2, log, ram):
+    out = {}
     t0 = time.monotonic()
-    q = subprocess.Popen(base + ['--serial', 'file:' + con2, '--control', ctl2, '--restore', f],
+    q = subprocess.Popen(base + ['--serial', 'file:' + con2, '--control', ctl2, '--restore', f,
+                                 '--restore-ram', ram],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(log, 'a'))
     try:
         tb = wait_for(lambda: first_byte(con2) and time.monotonic(), 300)
         st = control(ctl2, {'command': 'status'}) if os.path.exists(ctl2) else None
         if not tb:
-            return {**out, 'error': 'the restored guest printed nothing: ' + read(log)[-300:]}
+            return {'error': f'the {ram} restored guest printed nothing: ' + read(log)[-300:]}
         out['restore_to_first_byte_s'] = tb - t0
         fr = (st or {}).get('first_run_monotonic_ns')
         if fr:
             out['restore_to_first_run_s'] = fr / 1e9 - t0
-        out['restored_from'] = (st or {}).get('restored_from')
+        rr = (st or {}).get('restore_ram') or {}
+        out['ram_mode'] = rr.get('mode')
+        if rr.get('mode') != ram:
+            out['ram_mode_why'] = rr.get('why')
+        # The lazy restore's prefetch: when all of RAM was in (the guest ran meanwhile).
+        if ram == 'lazy':
+            done = wait_for(lambda: ((control(ctl2, {'command': 'status'}) or {})
+                                     .get('restore_ram') or {}).get('done') and True, 120, 0.05)
+            st = control(ctl2, {'command': 'status'}) or {}
+            rr = st.get('restore_ram') or {}
+            out['prefetch_ms'] = rr.get('prefetch_ms') if done else None
+            out['faults'] = rr.get('faults')
+            out['prefetched_pages'] = rr.get('prefetched_pages')
         control(ctl2, {'command': 'turn-off'})
         q.wait(60)
     finally:
         if q.poll() is None:
             q.kill()
             q.wait()
-    os.unlink(f)
     return out
 
 
@@ -239,19 +266,29 @@ def main():
                 res['runs'].append(row)
                 pv, qv = row['parvis'], row.get('qemu', {})
                 print(f'{size:5} MiB {row["memory"]:9}  parvis: save {ms(pv.get("save_s"))} '
-                      f'file {mib(pv.get("bytes"))} restore->1st byte '
-                      f'{ms(pv.get("restore_to_first_byte_s"))} (->KVM_RUN '
-                      f'{ms(pv.get("restore_to_first_run_s")).strip()})'
-                      + (f'  {pv["error"]}' if 'error' in pv else ''), flush=True)
+                      f'file {mib(pv.get("bytes"))}' + (f'  {pv["error"]}' if 'error' in pv else ''),
+                      flush=True)
+                for ram in ('lazy', 'eager'):
+                    print(f'{"":19}  restore {ram:5}: ->1st byte '
+                          f'{ms(pv.get("restore_to_first_byte_s_" + ram))} (->KVM_RUN '
+                          f'{ms(pv.get("restore_to_first_run_s_" + ram)).strip()})'
+                          + (f' prefetch done after {pv.get("prefetch_ms_lazy")} ms, '
+                             f'{pv.get("faults_lazy")} faults' if ram == 'lazy' else ''),
+                          flush=True)
                 if cpu:
                     print(f'{"":19}qemu:   save {ms(qv.get("save_s"))} file {mib(qv.get("bytes"))} '
                           f'restore->1st byte {ms(qv.get("restore_to_first_byte_s"))}'
                           + (f'  {qv["error"]}' if 'error' in qv else ''), flush=True)
-                    row['ratios'] = {k: ratio(pv.get(k), qv.get(k))
-                                     for k in ('save_s', 'bytes', 'restore_to_first_byte_s')}
+                    row['ratios'] = {
+                        'save_s': ratio(pv.get('save_s'), qv.get('save_s')),
+                        'bytes': ratio(pv.get('bytes'), qv.get('bytes')),
+                        'restore_lazy': ratio(pv.get('restore_to_first_byte_s_lazy'),
+                                              qv.get('restore_to_first_byte_s')),
+                        'restore_eager': ratio(pv.get('restore_to_first_byte_s_eager'),
+                                               qv.get('restore_to_first_byte_s')),
+                    }
                     print(f'{"":19}ratio parvis/qemu: '
-                          + ', '.join(f'{k.split("_")[0]} {v:.2f}' if v is not None
-                                      else f'{k.split("_")[0]} -'
+                          + ', '.join(f'{k} {v:.2f}' if v is not None else f'{k} -'
                                       for k, v in row['ratios'].items()) + ' (lower is better)',
                           flush=True)
                 if isinstance(pv.get('bytes'), int):

@@ -36,9 +36,10 @@ struct snap_verb {
 };
 
 static const struct snap_verb verbs[] = {
-	{"save-vm", 1, "json", "save-vm NAME [--json]",
+	{"save-vm", 1, "progress,json", "save-vm NAME [--progress] [--json]",
 	 "Saves a running VM's memory and devices and ends its worker: the VM is Saved; start-vm "
-	 "resumes it, stop-vm --turn-off discards the saved state."},
+	 "resumes it, stop-vm --turn-off discards the saved state. ^C while it saves cancels: the "
+	 "VM goes on running."},
 	{"checkpoint-vm", 1, "snapshot-name,json",
 	 "checkpoint-vm NAME [--snapshot-name N] [--json]",
 	 "A standard checkpoint: the VM's configuration, a differencing child for every read-write "
@@ -54,8 +55,9 @@ static const struct snap_verb verbs[] = {
 	 "Removes a checkpoint of a VM that is Off, merging its disks into the disks that depend "
 	 "on them; with --include-all-child-snapshots, every checkpoint below it too."},
 	{"export-vm", 2, "progress,json", "export-vm NAME DIR [--progress] [--json]",
-	 "Copies a VM that is Off into DIR/NAME: its configuration, checkpoints, disks with their "
-	 "chains, kernel and initrd, for import-vm on this host or another."},
+	 "Copies a VM that is Off or Saved into DIR/NAME: its configuration, checkpoints, disks "
+	 "with their chains, kernel and initrd, and a Saved VM's saved state (the import is "
+	 "Saved too), for import-vm on this host or another."},
 	{"import-vm", 1, "copy,generate-new-id,progress,json",
 	 "import-vm DIR [--copy] [--generate-new-id] [--progress] [--json]",
 	 "Registers the VM an export-vm left in DIR (its files used in place, or with --copy "

@@ -2,6 +2,8 @@
 #include "ipc/worker_client.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,13 +65,11 @@ int worker_call(const char *path, const char *command, struct json_object *extra
 	return worker_call_fds(path, command, extra, NULL, 0, timeout_ms, ret);
 }
 
-int worker_call_fds(const char *path, const char *command, struct json_object *extra,
-		    const int *fds, unsigned nfds, int timeout_ms, struct json_object **ret)
+/* Connects and sends the request; the connected fd or -errno. */
+static int send_request(const char *path, const char *command, struct json_object *extra,
+			const int *fds, unsigned nfds, int timeout_ms)
 {
 	struct json_object *req = extra ? extra : json_object_new_object();
-	struct jsonline_reader rd;
-	char *line;
-	size_t len;
 	int fd, r;
 
 	if (!req)
@@ -84,8 +84,25 @@ int worker_call_fds(const char *path, const char *command, struct json_object *e
 	if (r == 0)
 		r = jsonline_send(fd, req);
 	json_object_put(req);
-	if (r == 0)
-		r = jsonline_reader_init(&rd, fd, WORKER_ANSWER_MAX);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int worker_call_fds(const char *path, const char *command, struct json_object *extra,
+		    const int *fds, unsigned nfds, int timeout_ms, struct json_object **ret)
+{
+	struct jsonline_reader rd;
+	char *line;
+	size_t len;
+	int fd, r;
+
+	fd = send_request(path, command, extra, fds, nfds, timeout_ms);
+	if (fd < 0)
+		return fd;
+	r = jsonline_reader_init(&rd, fd, WORKER_ANSWER_MAX);
 	if (r < 0) {
 		close(fd);
 		return r;
@@ -96,6 +113,73 @@ int worker_call_fds(const char *path, const char *command, struct json_object *e
 		r = *ret ? 0 : -EPROTO;
 	} else if (r == 0) {
 		r = -ECONNRESET;
+	}
+	jsonline_reader_fini(&rd);
+	close(fd);
+	return r;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int worker_call_progress(const char *path, const char *command, struct json_object *extra,
+			 const int *fds, unsigned nfds, int timeout_ms,
+			 worker_progress_fn on_progress, void *opaque, struct json_object **ret)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	struct jsonline_reader rd;
+	struct json_object *o, *p;
+	char *line;
+	size_t len;
+	int fd, r;
+
+	fd = send_request(path, command, extra, fds, nfds, timeout_ms);
+	if (fd < 0)
+		return fd;
+	r = jsonline_reader_init(&rd, fd, WORKER_ANSWER_MAX);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		r = jsonline_read(&rd, (int)MIN(left, (int64_t)WORKER_PROGRESS_POLL_MS), &line,
+				  &len);
+		if (r == -ETIMEDOUT) {
+			if (!on_progress(opaque, NULL)) {
+				r = -ECANCELED;
+				break;
+			}
+			continue;
+		}
+		if (r == 0)
+			r = -ECONNRESET;
+		if (r < 0)
+			break;
+		o = jsonline_parse_object(line, len);
+		if (!o) {
+			r = -EPROTO;
+			break;
+		}
+		if (!json_object_object_get_ex(o, "progress", &p)) {
+			*ret = o;
+			r = 0;
+			break;
+		}
+		r = on_progress(opaque, p) ? 1 : -ECANCELED;
+		json_object_put(o);
+		if (r < 0)
+			break;
 	}
 	jsonline_reader_fini(&rd);
 	close(fd);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "base/compiler.h"
 
@@ -31,3 +32,17 @@ int worker_call(const char *path, const char *command, struct json_object *extra
 int worker_call_fds(const char *path, const char *command, struct json_object *extra,
 		    const int *fds, unsigned nfds, int timeout_ms,
 		    struct json_object **ret) must_check;
+
+/*
+ * As worker_call_fds for a long command that sends progress lines before its answer
+ * ({"progress":{...}}, docs/control.md): each goes to on_progress, which is also called with
+ * NULL at least every WORKER_PROGRESS_POLL_MS while nothing comes. on_progress returning
+ * false cancels: the connection is closed (the worker takes that as its requester gone and
+ * undoes the command) and -ECANCELED returned. timeout_ms bounds the whole call.
+ */
+#define WORKER_PROGRESS_POLL_MS 200
+typedef bool (*worker_progress_fn)(void *opaque, struct json_object *progress);
+int worker_call_progress(const char *path, const char *command, struct json_object *extra,
+			 const int *fds, unsigned nfds, int timeout_ms,
+			 worker_progress_fn on_progress, void *opaque,
+			 struct json_object **ret) must_check;

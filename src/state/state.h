@@ -81,6 +81,13 @@ int state_writer_section_out(struct state_writer *w, const char *name, uint32_t 
  * without being read. Once per file.
  */
 int state_writer_ram(struct state_writer *w, const void *ram, int ram_fd) must_check;
+/*
+ * Called while state_writer_ram looks through guest RAM (at the start, every 64 MiB and at the
+ * end) with the bytes looked at and the total: a negative return (e.g. -ECANCELED) stops the write
+ * with it.
+ */
+typedef int (*state_writer_progress_fn)(void *opaque, uint64_t done, uint64_t total);
+void state_writer_set_progress(struct state_writer *w, state_writer_progress_fn fn, void *opaque);
 /* Writes the section table and the header. */
 int state_writer_finish(struct state_writer *w) must_check;
 
@@ -121,6 +128,11 @@ int state_reader_load_ram(struct state_reader *r, void *ram, char *errbuf,
 /* Checks the RAM index alone (as state_reader_load_ram does); the number of extents. */
 int state_reader_check_ram(struct state_reader *r, uint64_t *ret_pages, char *errbuf,
 			   size_t errlen) must_check;
+/* The checked extents (host order, sorted) once state_reader_check_ram succeeded; else NULL, 0. */
+const struct state_ram_extent *state_reader_ram_extents(const struct state_reader *r,
+							size_t *ret_n);
+/* The descriptor the reader was made on. */
+int state_reader_fd(const struct state_reader *r);
 
 /*
  * Compares a file with the VM that is to restore it: 0, or -ESTALE with

@@ -368,6 +368,17 @@ int state_reader_load_ram(struct state_reader *r, void *ram, char *errbuf, size_
 	return 0;
 }
 
+const struct state_ram_extent *state_reader_ram_extents(const struct state_reader *r, size_t *ret_n)
+{
+	*ret_n = r->ram_checked ? r->nextents : 0;
+	return r->ram_checked ? r->extents : NULL;
+}
+
+int state_reader_fd(const struct state_reader *r)
+{
+	return r->fd;
+}
+
 int state_reader_match(const struct state_reader *r,
 		       const uint8_t digest[STATE_CONFIG_DIGEST_BYTES], uint64_t memory_bytes,
 		       char *errbuf, size_t errlen)

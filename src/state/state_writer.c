@@ -21,7 +21,20 @@ struct state_writer {
 	struct state_section_entry *table; /* little-endian, as on disk */
 	unsigned count, cap;
 	bool ram_written;
+	state_writer_progress_fn progress;
+	void *progress_opaque;
 };
+
+/* Pages written by one pwrite at most: runs of non-zero pages go out together. */
+#define RUN_MAX (4u << 20)
+/* How often (bytes of guest RAM looked at) the progress callback hears of it. */
+#define PROGRESS_STEP (64ull << 20)
+
+void state_writer_set_progress(struct state_writer *w, state_writer_progress_fn fn, void *opaque)
+{
+	w->progress = fn;
+	w->progress_opaque = opaque;
+}
 
 static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 {
@@ -226,27 +239,55 @@ int state_writer_ram(struct state_writer *w, const void *ram, int ram_fd)
 	const uint8_t *base = ram;
 	struct state_ram_extent *list = NULL;
 	size_t count = 0, cap = 0, i;
-	uint64_t start, end, off, data_start, pos;
-	int r = 0;
+	uint64_t start, end, off, data_start, pos, run_off = 0, run_len = 0, run_pos = 0;
+	uint64_t next_report = PROGRESS_STEP;
+	int r = w->progress ? w->progress(w->progress_opaque, 0, w->memory_bytes) : 0;
 
 	if (w->ram_written || !IS_ALIGNED(w->memory_bytes, (uint64_t)STATE_RAM_PAGE))
 		return -EINVAL;
+	if (r < 0)
+		return r;
 	/* The pages start on a page boundary of the file so that they can be mapped from it. */
 	data_start = ALIGN_UP(w->pos, (uint64_t)STATE_RAM_PAGE);
 	pos = data_start;
 	off = 0;
 	while (next_data(ram_fd, off, w->memory_bytes, &start, &end)) {
 		for (off = start; off < end; off += STATE_RAM_PAGE) {
+			if (w->progress && off >= next_report) {
+				r = w->progress(w->progress_opaque, off, w->memory_bytes);
+				if (r < 0)
+					goto out;
+				next_report = off + PROGRESS_STEP;
+			}
 			if (page_is_zero(base + off))
 				continue;
-			r = write_all(w->fd, base + off, STATE_RAM_PAGE, pos);
-			if (r < 0)
-				goto out;
+			/* A page that does not continue the run: the run goes out first. */
+			if (run_len && (run_off + run_len != off || run_len == RUN_MAX)) {
+				r = write_all(w->fd, base + run_off, run_len, run_pos);
+				if (r < 0)
+					goto out;
+				run_len = 0;
+			}
+			if (!run_len) {
+				run_off = off;
+				run_pos = pos;
+			}
+			run_len += STATE_RAM_PAGE;
 			r = add_extent(&list, &count, &cap, off, pos);
 			if (r < 0)
 				goto out;
 			pos += STATE_RAM_PAGE;
 		}
+	}
+	if (run_len) {
+		r = write_all(w->fd, base + run_off, run_len, run_pos);
+		if (r < 0)
+			goto out;
+	}
+	if (w->progress) {
+		r = w->progress(w->progress_opaque, w->memory_bytes, w->memory_bytes);
+		if (r < 0)
+			goto out;
 	}
 	r = add_entry(w, STATE_SECTION_RAM, 1, data_start, pos - data_start);
 	if (r < 0)

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "state/state_lazy.h"
 #include "vid/pc_layout.h"
 
 /* TLFS: synthetic MSRs live in 0x40000000-0x400000FF; they all exit to the worker. */
@@ -508,6 +509,8 @@ struct partition *partition_free(struct partition *p)
 	if (!p)
 		return NULL;
 	partition_stop_and_join(p);
+	/* No vCPU runs: nothing waits in a fault any more; before RAM is unmapped. */
+	p->lazy = state_lazy_free(p->lazy);
 	for (i = 0; i < p->nvcpus; i++)
 		vcpu_fini(&p->vcpus[i]);
 	free(p->vcpus);

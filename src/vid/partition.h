@@ -189,6 +189,24 @@ int partition_save_state(struct partition *p, struct state_writer *w, char *errb
 			 size_t errlen) must_check;
 int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf,
 			 size_t errlen) must_check;
+/*
+ * As partition_load_state with RAM read lazily (src/state/state_lazy.h):
+ * uffd (from state_lazy_open_uffd; taken, closed on failure too) serves
+ * every first touch from the file while a thread prefetches the rest. The
+ * loads that follow may touch RAM (their faults are served). A page that
+ * cannot be read stops the partition (PARTITION_STOP_HOST_ERROR).
+ */
+int partition_load_state_lazy(struct partition *p, struct state_reader *r, int uffd, char *errbuf,
+			      size_t errlen) must_check;
+/*
+ * Before anything reads the RAM memfd's holes as zero pages (a save, a
+ * migration): waits until a lazy restore has all of RAM in. 0 (also when
+ * RAM was never lazy), or the error that stopped the prefetch.
+ */
+int partition_ram_settle(struct partition *p) must_check;
+/* A lazy restore's counters; false if RAM was not restored lazily. */
+struct state_lazy_stats;
+bool partition_lazy_ram_stats(struct partition *p, struct state_lazy_stats *ret);
 
 /*
  * Live migration (partition_dirty.c; docs/migration.md): logs the pages the

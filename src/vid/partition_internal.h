@@ -68,6 +68,8 @@ struct partition {
 	/* A saved state to set instead of the boot registers (partition_load_state). */
 	struct vcpu_state *restore_vcpus; /* nvcpus entries, or NULL */
 	struct kvm_vm_state *restore_vm;
+	/* RAM still coming from the saved state (partition_load_state_lazy), or NULL. */
+	struct state_lazy *lazy;
 
 	const struct partition_msr_ops *msr_ops;
 	void *msr_opaque;

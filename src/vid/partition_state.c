@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
+#include "state/state_lazy.h"
 #include "vid/kvm_state.h"
 
 /*
@@ -291,6 +293,12 @@ static int save_state(struct partition *p, struct state_writer *w, bool with_ram
 				 strerror(-r));
 	}
 	free(s);
+	/* The writer skips the memfd's holes: a lazy restore's pages must all be in first. */
+	if (r == 0 && with_ram && (r = state_lazy_wait(p->lazy)) < 0)
+		snprintf(errbuf, errlen,
+			 "guest RAM did not all come back from the saved state it was restored "
+			 "from: %s",
+			 strerror(-r));
 	if (r == 0 && with_ram) {
 		/* The memfd is mapped whole at region 0's address (guest_memory.c). */
 		r = state_writer_ram(w, ram->hva, guest_memory_fd(p->mem));
@@ -358,19 +366,50 @@ static int decode_clock(struct state_in *in, void *dst, char *errbuf, size_t err
 	return kvm_vm_state_decode_clock(in, dst, errbuf, errlen);
 }
 
-static int load_state(struct partition *p, struct state_reader *r, bool with_ram, char *errbuf,
-		      size_t errlen)
+/* The lazy restore could not read a page: the guest cannot go on. */
+static void lazy_failed(void *opaque, int err, const char *what)
+{
+	partition_stop_with_detail(opaque, PARTITION_STOP_HOST_ERROR, "lazy restore: %s: %s", what,
+				   strerror(-err));
+}
+
+/* RAM: not (migration), read now (uffd -1), or lazily through uffd (>= 0, taken). */
+enum { RAM_NONE = -2, RAM_EAGER = -1 };
+
+static int load_ram(struct partition *p, struct state_reader *r, int uffd, char *errbuf,
+		    size_t errlen)
 {
 	const struct guest_memory_region *ram = guest_memory_region(p->mem, 0);
+
+	if (uffd == RAM_NONE)
+		return 0;
+	if (uffd == RAM_EAGER)
+		return state_reader_load_ram(r, ram->hva, errbuf, errlen);
+	/* The memfd is mapped whole at region 0's address (guest_memory.c). */
+	return state_lazy_start(r, uffd, ram->hva, guest_memory_ram_size(p->mem), lazy_failed, p,
+				&p->lazy, errbuf, errlen);
+}
+
+static int load_state(struct partition *p, struct state_reader *r, int uffd, char *errbuf,
+		      size_t errlen)
+{
 	char name[STATE_SECTION_NAME_LEN];
 	struct vcpu_state *vcpus;
 	struct kvm_vm_state *vm;
 	unsigned i;
 	int err;
 
-	if (p->started)
-		return -EINVAL;
-	if (state_reader_info(r)->memory_bytes != guest_memory_ram_size(p->mem)) {
+	if (p->started || p->lazy)
+		err = -EINVAL;
+	else if (state_reader_info(r)->memory_bytes != guest_memory_ram_size(p->mem))
+		err = -ESTALE;
+	else
+		err = 0;
+	if (err < 0 && uffd >= 0)
+		close(uffd);
+	if (err == -EINVAL)
+		return err;
+	if (err == -ESTALE) {
 		snprintf(errbuf, errlen, "the saved state has %llu bytes of memory, the VM %llu",
 			 (unsigned long long)state_reader_info(r)->memory_bytes,
 			 (unsigned long long)guest_memory_ram_size(p->mem));
@@ -380,6 +419,8 @@ static int load_state(struct partition *p, struct state_reader *r, bool with_ram
 	if (state_reader_has(r, name)) {
 		snprintf(errbuf, errlen, "the saved state has more than the VM's %u vCPUs",
 			 p->nvcpus);
+		if (uffd >= 0)
+			close(uffd);
 		return -ESTALE;
 	}
 	vcpus = calloc(p->nvcpus, sizeof(*vcpus));
@@ -395,8 +436,10 @@ static int load_state(struct partition *p, struct state_reader *r, bool with_ram
 		err = load_section(r, "kvm.pit", decode_pit, vm, errbuf, errlen);
 	if (err == 0)
 		err = load_section(r, "kvm.clock", decode_clock, vm, errbuf, errlen);
-	if (err == 0 && with_ram)
-		err = state_reader_load_ram(r, ram->hva, errbuf, errlen);
+	if (err == 0)
+		err = load_ram(p, r, uffd, errbuf, errlen);
+	else if (uffd >= 0)
+		close(uffd);
 	if (err < 0) {
 		free(vcpus);
 		free(vm);
@@ -411,13 +454,32 @@ static int load_state(struct partition *p, struct state_reader *r, bool with_ram
 
 int partition_load_state(struct partition *p, struct state_reader *r, char *errbuf, size_t errlen)
 {
-	return load_state(p, r, true, errbuf, errlen);
+	return load_state(p, r, RAM_EAGER, errbuf, errlen);
+}
+
+int partition_load_state_lazy(struct partition *p, struct state_reader *r, int uffd, char *errbuf,
+			      size_t errlen)
+{
+	return load_state(p, r, uffd < 0 ? RAM_EAGER : uffd, errbuf, errlen);
+}
+
+int partition_ram_settle(struct partition *p)
+{
+	return state_lazy_wait(p->lazy);
+}
+
+bool partition_lazy_ram_stats(struct partition *p, struct state_lazy_stats *ret)
+{
+	if (!p->lazy)
+		return false;
+	state_lazy_get_stats(p->lazy, ret);
+	return true;
 }
 
 int partition_load_state_without_ram(struct partition *p, struct state_reader *r, char *errbuf,
 				     size_t errlen)
 {
-	return load_state(p, r, false, errbuf, errlen);
+	return load_state(p, r, RAM_NONE, errbuf, errlen);
 }
 
 int partition_apply_restored_state(struct partition *p)

@@ -1109,7 +1109,7 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 	case API_CALL_REMOVE_VMNETWORKADAPTERACL:
 		res = svc_call_acl(svc, req, req->call, &err);
 		break;
-	case API_CALL_SAVE_VM: res = svc_call_save_vm(svc, req, &err); break;
+	case API_CALL_SAVE_VM: res = svc_call_save_vm(svc, req, event_fd, &err); break;
 	case API_CALL_CHECKPOINT_VM: res = svc_call_checkpoint_vm(svc, req, &err); break;
 	case API_CALL_GET_VMSNAPSHOT: res = svc_call_get_snapshot(svc, req, &err); break;
 	case API_CALL_RESTORE_VMSNAPSHOT: res = svc_call_restore_snapshot(svc, req, &err); break;

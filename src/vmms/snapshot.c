@@ -25,6 +25,7 @@
 #include "base/compiler.h"
 #include "base/log.h"
 #include "ipc/jsonline.h"
+#include "ipc/worker_client.h"
 #include "vmms/snapshot_tree.h"
 #include "vmms/vm_state.h"
 
@@ -440,7 +441,7 @@ void svc_saved_state_discard(const struct service *svc, const struct vm *vm)
 }
 
 /* DIR/saved/<id>/, the jailed worker's to write in (it gets the directory's descriptor). */
-static int saved_dir(struct service *svc, const struct vm *vm, struct api_error *err)
+int svc_saved_state_dir_open(struct service *svc, const struct vm *vm, struct api_error *err)
 {
 	char d[VM_PATH_MAX];
 	int fd;
@@ -473,8 +474,53 @@ static void wait_leave_state(struct service *svc, struct vm *vm, enum vm_state s
 			break;
 }
 
+#define CANCEL_CHECK_MS 5000
+
+/* The worker's progress lines to the caller; false (cancel) once the caller hung up. */
+static bool save_progress(void *opaque, struct json_object *p)
+{
+	struct snap_caller *c = opaque;
+	struct json_object *v;
+
+	if (snap_caller_gone(c))
+		return false;
+	if (p)
+		snap_progress(c, "save", "memory",
+			      json_object_object_get_ex(p, "done", &v)
+				      ? (uint64_t)json_object_get_int64(v)
+				      : 0,
+			      json_object_object_get_ex(p, "total", &v)
+				      ? (uint64_t)json_object_get_int64(v)
+				      : 0);
+	return !c->cancelled;
+}
+
+/*
+ * The worker's "save", with the lock dropped meanwhile (as svc_call_worker_fds); with c, its
+ * progress goes to the caller and the caller's ^C (its connection closed) cancels it.
+ */
+static int call_save(struct service *svc, struct vm *vm, struct json_object *extra, int dfd,
+		     struct snap_caller *c, struct json_object **ans)
+{
+	char path[sizeof(vm->paths.control)];
+	int r;
+
+	if (!c || !c->progress)
+		return svc_call_worker_fds(svc, vm, "save", extra, &dfd, 1, SAVE_TIMEOUT_MS, ans);
+	json_object_object_add(extra, "progress", json_object_new_boolean(1));
+	memcpy(path, vm->paths.control, sizeof(path));
+	vm->refs++;
+	pthread_mutex_unlock(&svc->lock);
+	r = worker_call_progress(path, "save", extra, &dfd, 1, SAVE_TIMEOUT_MS, save_progress, c,
+				 ans);
+	pthread_mutex_lock(&svc->lock);
+	svc_vm_put(svc, vm);
+	return r;
+}
+
 /* save-vm: Running or Paused -> Saving -> Saved. 0, or -errno with err (the VM as it was). */
-static int save_vm(struct service *svc, struct vm *vm, const char *reason, struct api_error *err)
+static int save_vm(struct service *svc, struct vm *vm, const char *reason, struct snap_caller *c,
+		   struct api_error *err)
 {
 	static const enum vm_state ok[] = {VM_STATE_RUNNING, VM_STATE_PAUSED};
 	struct json_object *extra, *ans = NULL;
@@ -485,7 +531,7 @@ static int save_vm(struct service *svc, struct vm *vm, const char *reason, struc
 	if (refuse_busy(vm, err) < 0 ||
 	    svc_need_state(vm, reason, ok, 2, "save-vm saves a running VM", err) < 0)
 		return -EPERM;
-	dfd = saved_dir(svc, vm, err);
+	dfd = svc_saved_state_dir_open(svc, vm, err);
 	if (dfd < 0)
 		return -EIO;
 	svc_saved_state_path(svc, vm, file, sizeof(file));
@@ -498,14 +544,31 @@ static int save_vm(struct service *svc, struct vm *vm, const char *reason, struc
 	extra = json_object_new_object();
 	json_object_object_add(extra, "path", json_object_new_string(file));
 	vm->busy = "save-vm";
-	r = svc_call_worker_fds(svc, vm, "save", extra, &dfd, 1, SAVE_TIMEOUT_MS, &ans);
+	r = call_save(svc, vm, extra, dfd, c, &ans);
+	if (r == -ECANCELED) {
+		struct json_object *st = NULL;
+		const char *s;
+
+		/* The worker may have finished the save before it saw the caller go: then it is. */
+		if (svc_call_worker_fds(svc, vm, "status", NULL, NULL, 0, CANCEL_CHECK_MS, &st) ==
+			    0 &&
+		    (s = svc_status_string(st, "state")) && !strcmp(s, "saved")) {
+			r = 0;
+			ans = st;
+		} else {
+			json_object_put(st);
+		}
+	}
 	vm->busy = NULL;
 	close(dfd);
 	if (r < 0 || !svc_worker_ok(ans)) {
 		char why[VM_REASON_MAX];
 
-		fmt(why, sizeof(why), "%s failed: %s", reason,
-		    r < 0 ? strerror(-r) : svc_worker_error(ans));
+		if (r == -ECANCELED)
+			fmt(why, sizeof(why), "%s cancelled (^C): nothing was saved", reason);
+		else
+			fmt(why, sizeof(why), "%s failed: %s", reason,
+			    r < 0 ? strerror(-r) : svc_worker_error(ans));
 		if (vm->rec.state == VM_STATE_SAVING)
 			(void)svc_transition(svc, vm, was, why);
 		api_error_set(err, API_ERR_WORKER, "VM '%s': %s; it goes on %s", vm->rec.name, why,
@@ -528,11 +591,13 @@ static int save_vm(struct service *svc, struct vm *vm, const char *reason, struc
 }
 
 struct json_object *svc_call_save_vm(struct service *svc, const struct api_request *req,
-				     struct api_error *err)
+				     int client_fd, struct api_error *err)
 {
+	struct snap_caller c = {.fd = client_fd};
 	struct vm *vm = svc_lookup(svc, req, err);
 
-	if (!vm || save_vm(svc, vm, "save-vm", err) < 0)
+	if (!vm || api_param_bool(req, "progress", &c.progress, err) < 0 ||
+	    save_vm(svc, vm, "save-vm", &c, err) < 0)
 		return NULL;
 	return svc_vm_json(vm);
 }
@@ -711,7 +776,7 @@ struct json_object *svc_call_checkpoint_vm(struct service *svc, const struct api
 			vm->rec.state == VM_STATE_RUNNING || vm->rec.state == VM_STATE_PAUSED;
 
 		snap_tree_init(t);
-		if (!running || save_vm(svc, vm, "checkpoint-vm", err) == 0)
+		if (!running || save_vm(svc, vm, "checkpoint-vm", NULL, err) == 0)
 			res = checkpoint(svc, vm, name, t, leaves, err);
 		snap_tree_fini(t);
 		if (running && vm->rec.state == VM_STATE_SAVED) {
@@ -874,7 +939,7 @@ static struct json_object *restore(struct service *svc, struct vm *vm, const cha
 	svc_saved_state_discard(svc, vm);
 	if (s->saved_state) {
 		char saved[VM_PATH_MAX];
-		int dfd = saved_dir(svc, vm, err);
+		int dfd = svc_saved_state_dir_open(svc, vm, err);
 
 		svc_saved_state_path(svc, vm, saved, sizeof(saved));
 		if (dfd < 0 || link(s->saved_state, saved) < 0) {

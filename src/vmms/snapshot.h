@@ -48,11 +48,14 @@ int snap_record_copy(const struct vm_record *src, struct vm_record *dst) must_ch
 void svc_saved_state_path(const struct service *svc, const struct vm *vm, char *buf, size_t len);
 bool svc_saved_state_exists(const struct service *svc, const struct vm *vm);
 void svc_saved_state_discard(const struct service *svc, const struct vm *vm);
+/* DIR/saved/<id>/, made if needed (the jailed worker's to write in): its descriptor, or -1. */
+struct api_error;
+int svc_saved_state_dir_open(struct service *svc, const struct vm *vm, struct api_error *err);
 /* stop-vm of a Saved VM: --turn-off discards the saved state (Off); without, refused. */
 struct json_object *svc_stop_saved_vm(struct service *svc, struct vm *vm, bool turn_off,
 				      struct api_error *err);
 struct json_object *svc_call_save_vm(struct service *svc, const struct api_request *req,
-				     struct api_error *err);
+				     int client_fd, struct api_error *err);
 
 struct json_object *svc_call_checkpoint_vm(struct service *svc, const struct api_request *req,
 					   struct api_error *err);

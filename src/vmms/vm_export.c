@@ -92,6 +92,26 @@ static int map_add(struct file_map *m, const char *path, const char *sub, struct
 	return 0;
 }
 
+/* The entry of the file from (in the map: map_add succeeded for it). */
+static unsigned map_index(const struct file_map *m, const char *from)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n && strcmp(m->from[i], from); i++)
+		;
+	return i;
+}
+
+/* The entry whose export name is to. */
+static unsigned map_index_to(const struct file_map *m, const char *to)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n && strcmp(m->to[i], to); i++)
+		;
+	return i;
+}
+
 /* *p as the map says (from -> to, or back with reverse); NULL stays NULL. */
 static void map_path(const struct file_map *m, char **p, bool reverse)
 {
@@ -362,8 +382,8 @@ static struct json_object *export_vm(struct service *svc, struct vm *vm, const c
 				     struct snap_caller *c, struct snap_tree *t, struct file_map *m,
 				     struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF};
-	char root[PATH_MAX], p[PATH_MAX + 16], why[1024] = "";
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_SAVED};
+	char root[PATH_MAX], p[PATH_MAX + 16], why[1024] = "", saved[VM_PATH_MAX];
 	struct json_object *doc, *res;
 	struct vm_record rec;
 	unsigned i;
@@ -374,9 +394,11 @@ static struct json_object *export_vm(struct service *svc, struct vm *vm, const c
 			      vm->busy);
 		return NULL;
 	}
-	if (svc_need_state(vm, "export-vm", ok, 1,
-			   "export-vm copies a VM that is Off: turn it off first (parvis stop-vm)",
-			   err) < 0 ||
+	if (svc_need_state(
+		    vm, "export-vm", ok, 2,
+		    "export-vm copies a VM that is Off or Saved: save it (parvis save-vm) or "
+		    "turn it off first (parvis stop-vm)",
+		    err) < 0 ||
 	    check_dir(svc, "export-vm", dir, err) < 0)
 		return NULL;
 	if (snap_tree_load(svc->state_dir, vm->rec.id, t, why, sizeof(why)) < 0) {
@@ -385,6 +407,13 @@ static struct json_object *export_vm(struct service *svc, struct vm *vm, const c
 	}
 	if (map_files(m, &vm->rec, t, err) < 0)
 		return NULL;
+	/* A Saved VM goes with its saved state: the import is Saved too (start-vm resumes it). */
+	saved[0] = '\0';
+	if (vm->rec.state == VM_STATE_SAVED) {
+		svc_saved_state_path(svc, vm, saved, sizeof(saved));
+		if (map_add(m, saved, EXPORT_DISKS, err) < 0)
+			return NULL;
+	}
 	for (i = 0; i < m->n; i++)
 		if (access(m->from[i], R_OK) < 0) {
 			api_error_set(err, API_ERR_NOT_FOUND, "export-vm: file '%s': %s",
@@ -409,6 +438,9 @@ static struct json_object *export_vm(struct service *svc, struct vm *vm, const c
 	json_object_object_add(doc, "version", json_object_new_int(1));
 	json_object_object_add(doc, "vm", vm_record_to_json(&rec));
 	json_object_object_add(doc, "snapshots", snap_tree_to_json(t));
+	if (saved[0])
+		json_object_object_add(doc, "saved_state",
+				       json_object_new_string(m->to[map_index(m, saved)]));
 	vm_record_fini(&rec);
 	fmt(p, sizeof(p), "%s/%s", root, EXPORT_FILE);
 	r = write_text(p,
@@ -496,7 +528,7 @@ out:
 }
 
 /* vm.json into rec and t (paths still rooted at the export directory). */
-static int parse_export(const char *dir, struct vm_record *rec, struct snap_tree *t,
+static int parse_export(const char *dir, struct vm_record *rec, struct snap_tree *t, char **saved,
 			struct api_error *err)
 {
 	char path[PATH_MAX], why[1024] = "";
@@ -523,6 +555,24 @@ static int parse_export(const char *dir, struct vm_record *rec, struct snap_tree
 			      why[0] ? why : path, why[0] ? ";" : "");
 		goto out;
 	}
+	if (json_object_object_get_ex(doc, "saved_state", &v)) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    strncmp(json_object_get_string(v), "/" EXPORT_DISKS "/",
+			    strlen(EXPORT_DISKS) + 2) ||
+		    strchr(json_object_get_string(v) + strlen(EXPORT_DISKS) + 2, '/')) {
+			api_error_set(
+				err, API_ERR_INVALID,
+				"import-vm: %s: \"saved_state\" is not a file of the export's "
+				"'%s'",
+				path, EXPORT_DISKS);
+			goto out;
+		}
+		*saved = strdup(json_object_get_string(v));
+		if (!*saved) {
+			api_error_set(err, API_ERR_HOST, "out of memory");
+			goto out;
+		}
+	}
 	text = json_object_to_json_string_ext(vmo, JSON_C_TO_STRING_PLAIN);
 	if (vm_record_parse(text, strlen(text), rec, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "import-vm: %s: the VM: %s", path, why);
@@ -542,13 +592,13 @@ out:
 
 /* The files vm.json names, every one rooted at the export directory, all present. */
 static int export_files(const char *dir, const struct vm_record *rec, const struct snap_tree *t,
-			struct file_map *m, struct api_error *err)
+			const char *saved, struct file_map *m, struct api_error *err)
 {
 	char p[PATH_MAX];
 	unsigned i;
 
 	/* map_files keys on the names as found ("/sub/x"): from == to */
-	if (map_files(m, rec, t, err) < 0)
+	if (map_files(m, rec, t, err) < 0 || (saved && map_add(m, saved, EXPORT_DISKS, err) < 0))
 		return -EINVAL;
 	for (i = 0; i < m->n; i++) {
 		const char *s = m->from[i];
@@ -597,36 +647,79 @@ static struct vm *registered_id(struct service *svc, const char *id)
 	return NULL;
 }
 
+/*
+ * The imported VM's saved state, from the export's file (now at its real path) to the
+ * service's place for it: a hard link where it can, else a copy (the lock dropped meanwhile;
+ * the VM is not registered yet).
+ */
+static int import_saved_state(struct service *svc, struct vm *vm, const char *src,
+			      struct snap_caller *c, struct api_error *err)
+{
+	char dst[VM_PATH_MAX], why[1024] = "";
+	uint64_t done = 0;
+	struct stat st;
+	int fd, r = 0;
+
+	fd = svc_saved_state_dir_open(svc, vm, err);
+	if (fd < 0)
+		return -EIO;
+	close(fd);
+	svc_saved_state_path(svc, vm, dst, sizeof(dst));
+	if (link(src, dst) == 0)
+		goto own;
+	pthread_mutex_unlock(&svc->lock);
+	r = copy_file(src, dst, c, "import", &done, stat(src, &st) == 0 ? (uint64_t)st.st_size : 0,
+		      why, sizeof(why));
+	pthread_mutex_lock(&svc->lock);
+	if (r < 0) {
+		unlink(dst);
+		api_error_set(err, r == -ECANCELED ? API_ERR_STATE : API_ERR_HOST,
+			      "import-vm: the saved state: %s; nothing was imported", why);
+		return r;
+	}
+own:
+	/* The jailed worker that restores it opens it as root, before its jail (saved-state.md). */
+	if (chmod(dst, 0600) < 0) {
+		api_error_set(err, API_ERR_HOST, "import-vm: %s: %s", dst, strerror(errno));
+		unlink(dst);
+		return -EIO;
+	}
+	return 0;
+}
+
 static struct json_object *import_vm(struct service *svc, const char *dir, bool copy, bool new_id,
 				     struct snap_caller *c, struct vm_record *rec,
 				     struct snap_tree *t, struct file_map *m, struct api_error *err)
 {
 	char root[PATH_MAX], why[1024] = "", oldid[GUID_STRING_LEN];
+	struct json_object *res = NULL;
+	char *saved = NULL;
 	struct vm *vm, *other;
 	unsigned i;
 	int r;
 
-	if (check_dir(svc, "import-vm", dir, err) < 0 || parse_export(dir, rec, t, err) < 0 ||
-	    export_files(dir, rec, t, m, err) < 0)
-		return NULL;
+	if (check_dir(svc, "import-vm", dir, err) < 0 ||
+	    parse_export(dir, rec, t, &saved, err) < 0 ||
+	    export_files(dir, rec, t, saved, m, err) < 0)
+		goto out;
 	memcpy(oldid, rec->id, sizeof(oldid));
 	if (new_id && vm_id_new(rec->id) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot make an ID");
-		return NULL;
+		goto out;
 	}
 	if ((other = registered_id(svc, rec->id))) {
 		api_error_set(err, API_ERR_EXISTS,
 			      "import-vm: VM id %s is registered already (VM '%s'): use "
 			      "--generate-new-id to import it as a new VM",
 			      rec->id, other->rec.name);
-		return NULL;
+		goto out;
 	}
 	if (svc_vm_find(svc, rec->name)) {
 		api_error_set(err, API_ERR_EXISTS,
 			      "import-vm: a VM named '%s' exists already: rename it (parvis set-vm "
 			      "%s --name NEW) or remove it first",
 			      rec->name, rec->name);
-		return NULL;
+		goto out;
 	}
 	fmt(root, sizeof(root), "%s", dir);
 	if (copy) {
@@ -640,12 +733,12 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 		if (mkdir(base, 0750) < 0 && errno != EEXIST) {
 			api_error_set(err, API_ERR_HOST, "import-vm: %s: %s", base,
 				      strerror(errno));
-			return NULL;
+			goto out;
 		}
 		fmt(root, sizeof(root), "%s/%s", base, rec->id);
 		if (make_dirs(root, why, sizeof(why)) < 0) {
 			api_error_set(err, API_ERR_HOST, "import-vm: %s", why);
-			return NULL;
+			goto out;
 		}
 		pthread_mutex_unlock(&svc->lock);
 		r = copy_map(m, dir, root, c, "import", why, sizeof(why));
@@ -658,7 +751,7 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 			remove_copy(m, root);
 			api_error_set(err, r == -ECANCELED ? API_ERR_STATE : API_ERR_HOST,
 				      "import-vm: %s; nothing was imported", why);
-			return NULL;
+			goto out;
 		}
 	}
 	/* from = the real path, to = "/sub/x": mapped back */
@@ -695,7 +788,12 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 		svc_vm_free(vm);
 		goto undo;
 	}
-	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(),
+	if (saved && import_saved_state(svc, vm, m->from[map_index_to(m, saved)], c, err) < 0) {
+		svc_vm_free(vm);
+		goto undo;
+	}
+	vm->rec.state = saved ? VM_STATE_SAVED : VM_STATE_OFF;
+	vm_record_transition(&vm->rec, vm->rec.state, svc_now_ms(),
 			     new_id ? "import-vm --generate-new-id" : "import-vm",
 			     svc_caller_uid());
 	/* A tree left by a VM of this id that was removed is not this VM's. */
@@ -712,6 +810,8 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 		api_error_set(err, API_ERR_HOST, "import-vm: cannot write the VM's file: %s",
 			      strerror(-r));
 		(void)snap_tree_remove(svc->state_dir, vm->rec.id);
+		if (saved)
+			svc_saved_state_discard(svc, vm);
 		svc_vm_free(vm);
 		goto undo;
 	}
@@ -720,11 +820,14 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 	pv_log(LOG_INFO, "VM '%s' imported from %s (%s%s)", vm->rec.name, dir, vm->rec.id,
 	       copy ? ", copied" : ", in place");
 	svc_emit(svc, svc_vm_event("vm-created", vm));
-	return svc_vm_json(vm);
+	res = svc_vm_json(vm);
+	goto out;
 undo:
 	if (copy)
 		remove_copy(m, root);
-	return NULL;
+out:
+	free(saved);
+	return res;
 }
 
 struct json_object *svc_call_import_vm(struct service *svc, const struct api_request *req,

@@ -65,6 +65,28 @@ static void reply(int fd, struct json_object *resp)
 	}
 }
 
+/* The client whose request the control thread is handling (control_progress), or -1. */
+static __thread int current_client = -1;
+
+bool control_client_gone(void)
+{
+	struct pollfd p = {.fd = current_client, .events = POLLRDHUP};
+
+	return current_client >= 0 && poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+int control_progress(struct json_object *progress)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "progress", progress);
+	if (current_client >= 0 && !control_client_gone())
+		reply(current_client, o);
+	json_object_put(o);
+	return current_client < 0 || control_client_gone() ? -EPIPE : 0;
+}
+
 static void handle_line(struct control *c, int fd, const char *line, size_t len, int *fds,
 			unsigned *nfds)
 {
@@ -77,7 +99,9 @@ static void handle_line(struct control *c, int fd, const char *line, size_t len,
 		json_object_object_add(resp, "ok", json_object_new_boolean(0));
 		json_object_object_add(resp, "error", json_object_new_string("not a JSON object"));
 	} else {
+		current_client = fd;
 		resp = c->handler(c->opaque, req, fds, *nfds);
+		current_client = -1;
 	}
 	while (*nfds)
 		close(fds[--*nfds]);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "base/compiler.h"
 
@@ -21,6 +22,15 @@ typedef struct json_object *(*control_handler_fn)(void *opaque, struct json_obje
 						  const int *fds, unsigned nfds);
 /* A disk, its O_DIRECT twin and its DISK_MAX_PARENTS parents; an adapter's TAP queues. */
 #define CONTROL_MAX_FDS 64
+
+/*
+ * For a handler that runs long (save): sends {"progress": progress} (taken) to the client
+ * of the request before its answer. -EPIPE if that client has gone away (it hung up: the
+ * handler should undo what it was doing); only on the control thread, inside a handler.
+ */
+int control_progress(struct json_object *progress);
+/* Whether the client of the request being handled has hung up. */
+bool control_client_gone(void);
 
 /* Creates the socket (replacing a stale socket file at path) and starts the thread. */
 int control_new(const char *path, control_handler_fn handler, void *opaque, struct control **ret,

@@ -24,6 +24,7 @@
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
 #include "emu/i8042.h"
+#include "emu/ide/piix4.h"
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
 #include "emu/post_port.h"
@@ -36,6 +37,8 @@
 #include "vmwp/config_digest.h"
 #include "vmwp/machine_internal.h"
 #include "vmwp/vmconnect.h"
+#include "vmwp/vram_state.h"
+#include "vsp/synthvid/synthvid.h"
 
 _Static_assert(CONFIG_DIGEST_BYTES == STATE_CONFIG_DIGEST_BYTES, "one digest size");
 
@@ -77,6 +80,7 @@ SECTION_FUNCS(i8042)
 SECTION_FUNCS(cmos_rtc)
 SECTION_FUNCS(post_port)
 SECTION_FUNCS(hv)
+SECTION_FUNCS(piix4)
 
 /* Section names as in docs/saved-state.md (the fuzz target loads by them). */
 static const struct state_section_ops com1_ops =
@@ -95,6 +99,8 @@ static const struct state_section_ops cmos_rtc_ops =
 static const struct state_section_ops post_ops =
 	SECTION_OPS(post_port, "post", POST_PORT_STATE_VERSION);
 static const struct state_section_ops hv_ops = SECTION_OPS(hv, "hv", HV_STATE_VERSION);
+static const struct state_section_ops piix4_ops =
+	SECTION_OPS(piix4, "ide.piix4", PIIX4_STATE_VERSION);
 
 struct machine_section {
 	const struct state_section_ops *ops;
@@ -109,6 +115,8 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 	t[n++] = (struct machine_section){&com1_ops, m->com1};
 	t[n++] = (struct machine_section){&com2_ops, m->com2};
 	t[n++] = (struct machine_section){&pci_host_ops, m->pci};
+	if (m->piix4)
+		t[n++] = (struct machine_section){&piix4_ops, m->piix4};
 	if (m->vmconnect)
 		t[n++] =
 			(struct machine_section){&pci_video_ops, vmconnect_pci_video(m->vmconnect)};
@@ -123,10 +131,16 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 /* What this build cannot save yet: refused by name before anything else. */
 static int check_saveable(struct machine *m, char *err, size_t errlen)
 {
-	if (m->piix4) {
+	if (m->firmware) {
 		snprintf(err, errlen,
-			 "the IDE controller of generation 1 has no saved state in this build: "
-			 "only generation 2 VMs can be saved");
+			 "a generation 1 VM started from its BIOS (fw_cfg, i440FX PAM, VGA) has no "
+			 "saved state in this build: only one started with a kernel can be saved");
+		return -EOPNOTSUPP;
+	}
+	if (network_has_legacy(m->network)) {
+		snprintf(err, errlen,
+			 "the legacy network adapter (DEC 21140) has no saved state in this build: "
+			 "remove it (or use a synthetic adapter) to save the VM");
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -202,18 +216,91 @@ static int cpu_section_check(struct machine *m, struct state_reader *r, char *er
 			 len);
 	else if ((void)cpu_section_value(saved, len, "model", model, sizeof(model)),
 		 strcmp(vendor, cm->vendor_id)) {
-		snprintf(err, errlen,
-			 "the saved state was made on an %s host (CPU model %s); this host's CPU is "
-			 "%s, and a VM's state restores only on a host of the same CPU vendor",
-			 vendor, model, cm->vendor_id);
+		snprintf(
+			err, errlen,
+			"the saved state was made on an %s host (CPU model %s); this host's CPU is "
+			"%s, and a VM's state restores only on a host of the same CPU vendor",
+			vendor, model, cm->vendor_id);
 		ret = -ESTALE;
 	}
 	free(saved);
 	return ret;
 }
 
+/* Sections "video.vram.N" (vram_state.c): the screen as the guest left it. */
+static int write_vram(struct synthvid *sv, struct state_writer *w, char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN];
+	uint64_t size = 0;
+	const uint8_t *vram = synthvid_vram(sv, &size);
+	unsigned i, n = vram_state_sections(size);
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		struct state_out out;
+
+		state_out_init(&out);
+		r = vram_state_save(vram, size, i, &out);
+		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
+		if (r == 0)
+			r = state_writer_section_out(w, name, VRAM_STATE_VERSION, &out);
+		state_out_fini(&out);
+		if (r < 0)
+			snprintf(err, errlen, "cannot save section '%s': %s", name, strerror(-r));
+	}
+	return r;
+}
+
+/* The VRAM's sections that the file has (a file from before them has none: black screen). */
+static int load_vram(struct synthvid *sv, struct state_reader *r, char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN], why[256];
+	uint64_t size = 0;
+	uint8_t *vram = synthvid_vram(sv, &size);
+	unsigned i, n = vram_state_sections(size);
+	uint32_t version;
+	void *data;
+	size_t len;
+	int ret;
+
+	snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", n);
+	if (state_reader_has(r, name)) {
+		snprintf(err, errlen, "the saved state has more VRAM than this VM's");
+		return -ESTALE;
+	}
+	for (i = 0; i < n; i++) {
+		struct state_in in;
+
+		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
+		if (!state_reader_has(r, name))
+			continue;
+		ret = state_reader_section(r, name, &version, &data, &len, why, sizeof(why));
+		if (ret == 0) {
+			state_in_init(&in, data, len);
+			if (version > VRAM_STATE_VERSION) {
+				snprintf(why, sizeof(why), "version %u; this build reads up to %u",
+					 version, VRAM_STATE_VERSION);
+				ret = -EPROTONOSUPPORT;
+			} else {
+				ret = vram_state_load(vram, size, i, version, &in, why,
+						      sizeof(why));
+			}
+			if (ret == 0 && state_in_finish(&in) < 0) {
+				snprintf(why, sizeof(why), "longer than its pages");
+				ret = -EBADMSG;
+			}
+			free(data);
+		}
+		if (ret < 0) {
+			snprintf(err, errlen, "section '%s': %s", name, why);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
-			  char *err, size_t errlen)
+			  const struct machine_save_progress *progress, char *err, size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	uint8_t digest[CONFIG_DIGEST_BYTES];
@@ -225,6 +312,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 	if (r == 0)
 		r = state_writer_new(fd, digest,
 				     guest_memory_ram_size(partition_memory(m->partition)), &w);
+	if (r == 0 && progress && progress->fn)
+		state_writer_set_progress(w, progress->fn, progress->opaque);
 	if (r == 0)
 		r = state_writer_section(w, CONFIG_SECTION, CONFIG_SECTION_VERSION, text,
 					 strlen(text));
@@ -241,6 +330,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 			snprintf(err, errlen, "cannot save section '%s': %s", t[i].ops->name,
 				 strerror(-r));
 	}
+	if (r == 0 && m->vmconnect)
+		r = write_vram(vmconnect_video(m->vmconnect), w, err, errlen);
 	if (r == 0)
 		r = write_vmbus(m, w, err, errlen);
 	if (r == 0) {
@@ -288,7 +379,8 @@ static int open_directory(int dirfd, const char *path, int *ret_fd, const char *
 }
 
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
-		 struct machine_save_result *res, char *err, size_t errlen)
+		 const struct machine_save_progress *progress, struct machine_save_result *res,
+		 char *err, size_t errlen)
 {
 	uint64_t t0 = time_monotonic_ns();
 	char tmp[STATE_NAME_MAX + 8], why[384] = "";
@@ -321,7 +413,7 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 		}
 	}
 	if (r == 0)
-		r = write_sections(m, cfg, fd, true, why, sizeof(why));
+		r = write_sections(m, cfg, fd, true, progress, why, sizeof(why));
 	if (r == 0 && fstat(fd, &st) < 0)
 		r = -errno;
 	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0) {
@@ -384,7 +476,9 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	unsigned i, j;
 
 	for (i = 0; (name = state_reader_section_name(r, i, NULL, NULL)); i++) {
-		bool known = !strncmp(name, "vcpu.", 5); /* partition_load_state counts them */
+		/* partition_load_state counts the vCPUs, load_vram the VRAM's chunks */
+		bool known = !strncmp(name, "vcpu.", 5) ||
+			     !strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX));
 
 		for (j = 0; !known && j < ARRAY_SIZE(own); j++)
 			known = !strcmp(name, own[j]);
@@ -401,8 +495,9 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	return 0;
 }
 
-static int load_sections(struct machine *m, struct state_reader *r, bool with_ram, char *err,
-			 size_t errlen)
+/* RAM from the file (with_ram: read at once, or lazily through uffd >= 0, which is taken). */
+static int load_sections(struct machine *m, struct state_reader *r, bool with_ram, int uffd,
+			 char *err, size_t errlen)
 {
 	struct machine_section t[MACHINE_SECTIONS_MAX];
 	unsigned i, n = machine_sections(m, t);
@@ -412,9 +507,13 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 	ret = check_sections(r, t, n, err, errlen);
 	if (ret == 0)
 		ret = cpu_section_check(m, r, err, errlen);
-	if (ret < 0)
+	if (ret < 0) {
+		if (uffd >= 0)
+			close(uffd);
 		return ret;
-	ret = with_ram ? partition_load_state(m->partition, r, why, sizeof(why))
+	}
+	/* Lazy RAM first: the loads below touch RAM (hv's pages, VMBus rings), served as faults. */
+	ret = with_ram ? partition_load_state_lazy(m->partition, r, uffd, why, sizeof(why))
 		       : partition_load_state_without_ram(m->partition, r, why, sizeof(why));
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", why);
@@ -426,6 +525,11 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 			snprintf(err, errlen, "section '%s': %s", t[i].ops->name, why);
 			return ret;
 		}
+	}
+	if (m->vmconnect) {
+		ret = load_vram(vmconnect_video(m->vmconnect), r, err, errlen);
+		if (ret < 0)
+			return ret;
 	}
 	/* After RAM and hv, before any vCPU (vmbus.h); absent: the guest never contacted it. */
 	if (state_reader_has(r, VMBUS_STATE_SECTION)) {
@@ -439,9 +543,9 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 }
 
 int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
-			struct state_reader *r, struct console *com1, struct console *com2,
-			struct rfb_server *screen, struct machine **ret, bool *config_error,
-			char *err, size_t errlen)
+			struct state_reader *r, int uffd, struct console *com1,
+			struct console *com2, struct rfb_server *screen, struct machine **ret,
+			bool *config_error, char *err, size_t errlen)
 {
 	uint8_t digest[CONFIG_DIGEST_BYTES];
 	struct machine *m;
@@ -449,19 +553,21 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 
 	*config_error = false;
 	rc = config_digest(cfg, digest);
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(err, errlen, "configuration digest: %s", strerror(-rc));
-		return rc;
-	}
-	rc = state_reader_match(r, digest, cfg->memory_bytes, err, errlen);
+	if (rc == 0)
+		rc = state_reader_match(r, digest, cfg->memory_bytes, err, errlen);
 	if (rc == -ESTALE && state_reader_info(r)->memory_bytes == cfg->memory_bytes)
 		name_difference(r, cfg, err, errlen);
-	if (rc < 0)
+	if (rc == 0)
+		rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err,
+				   errlen);
+	if (rc < 0) {
+		if (uffd >= 0)
+			close(uffd);
 		return rc;
-	rc = machine_build(cfg, files, false, com1, com2, screen, &m, config_error, err, errlen);
-	if (rc < 0)
-		return rc;
-	rc = load_sections(m, r, true, err, errlen);
+	}
+	rc = load_sections(m, r, true, uffd, err, errlen);
 	if (rc < 0) {
 		machine_free(m);
 		return rc;
@@ -493,7 +599,7 @@ int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd,
 		}
 		*quiesced = true;
 	}
-	r = write_sections(m, cfg, fd, false, why, sizeof(why));
+	r = write_sections(m, cfg, fd, false, NULL, why, sizeof(why));
 	if (r < 0) {
 		snprintf(err, errlen, "cannot save the devices: %s", why[0] ? why : strerror(-r));
 		machine_unquiesce(m, *quiesced);
@@ -533,7 +639,7 @@ int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
 	rc = migration_reader_run(in, guest_memory_region(partition_memory(m->partition), 0)->hva,
 				  err, errlen);
 	if (rc == 0)
-		rc = load_sections(m, migration_reader_devices(in), false, err, errlen);
+		rc = load_sections(m, migration_reader_devices(in), false, -1, err, errlen);
 	if (rc < 0) {
 		machine_free(m);
 		return rc;

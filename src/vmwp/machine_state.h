@@ -29,6 +29,15 @@ struct machine_save_result {
 };
 
 /*
+ * While guest RAM is written (every 64 MiB looked at, and at the end): done and total bytes.
+ * A negative return stops the save with that error (the VM goes on as before).
+ */
+struct machine_save_progress {
+	int (*fn)(void *opaque, uint64_t done, uint64_t total);
+	void *opaque;
+};
+
+/*
  * Saves m (paused) as path: writes path.tmp, syncs it, renames it to path
  * and syncs the directory. dirfd is the directory path lies in, opened by
  * the caller (a jailed worker reaches no path; path then only names the
@@ -39,19 +48,22 @@ struct machine_save_result {
  * VMBus unquiesced: nothing else changed, the caller resumes the VM. err names what failed.
  */
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
-		 struct machine_save_result *res, char *err, size_t errlen) must_check;
+		 const struct machine_save_progress *progress, struct machine_save_result *res,
+		 char *err, size_t errlen) must_check;
 
 /*
  * Builds a machine from cfg (as machine_new, without loading a kernel) and
  * loads the saved state r into it: the file must match the configuration
  * (memory size, hardware digest; a mismatch names what differs). The
  * machine is then ready for partition_start, which resumes the guest where
- * it was saved. *config_error as machine_new's.
+ * it was saved. *config_error as machine_new's. uffd >= 0 (taken, closed
+ * on failure too): RAM comes lazily through it (partition_load_state_lazy);
+ * -1: RAM is read now.
  */
 int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
-			struct state_reader *r, struct console *com1, struct console *com2,
-			struct rfb_server *screen, struct machine **ret, bool *config_error,
-			char *err, size_t errlen) must_check;
+			struct state_reader *r, int uffd, struct console *com1,
+			struct console *com2, struct rfb_server *screen, struct machine **ret,
+			bool *config_error, char *err, size_t errlen) must_check;
 
 /*
  * Once partition_start of a restored machine has set the vCPUs' saved state: the

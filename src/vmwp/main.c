@@ -28,6 +28,7 @@
 #include "cpu/cpu_report.h"
 #include "net/tap.h"
 #include "state/state.h"
+#include "state/state_lazy.h"
 #include "vmwp/console.h"
 #include "vmwp/control.h"
 #include "vmwp/exit_stats.h"
@@ -73,6 +74,7 @@ struct worker {
 	uint16_t nic_tag; /* default MACs: 00:15:5D, this, the adapter's index (nic_config.h) */
 	struct rfb_server *screen;	/* --vnc / --vnc-tcp console server, or NULL */
 	struct saved_state_files state; /* --restore, --state-dir, and whether "save" ended it */
+	bool restore_ram_lazy;		/* the restore's RAM came through userfaultfd */
 	int incoming_fd;		/* --incoming's socket until the destination runs, or -1 */
 	bool migrated;			/* "migrate-send" succeeded: the worker ends */
 	struct migration_progress migration; /* the last "migrate-send" */
@@ -305,11 +307,16 @@ static int new_machine(struct worker *w, struct machine **m, bool *config_error,
 	if (!w->state.restore)
 		return machine_new(&w->cfg, &w->files, w->com1, w->com2, w->screen, m, config_error,
 				   err, errlen);
-	r = machine_restore_new(&w->cfg, &w->files, w->state.restore, w->com1, w->com2, w->screen,
-				m, config_error, err, errlen);
+	r = machine_restore_new(&w->cfg, &w->files, w->state.restore, w->state.uffd, w->com1,
+				w->com2, w->screen, m, config_error, err, errlen);
 	w->state.restore = state_reader_free(w->state.restore);
-	if (r == 0)
-		pv_log(LOG_INFO, "restored from %s", w->cfg.restore_path);
+	w->restore_ram_lazy = w->state.uffd >= 0;
+	w->state.uffd = -1; /* taken */
+	if (r == 0 && w->restore_ram_lazy)
+		pv_log(LOG_INFO, "restored from %s (RAM lazily: userfaultfd)", w->cfg.restore_path);
+	else if (r == 0)
+		pv_log(LOG_INFO, "restored from %s (RAM read at once: %s)", w->cfg.restore_path,
+		       w->state.eager_why);
 	else
 		*config_error = false; /* a file that does not fit: exit 2 (docs/saved-state.md) */
 	return r;
@@ -436,6 +443,33 @@ static uint64_t first_run_ns(struct worker *w, uint64_t *cpu_ns)
 }
 
 /* The timing members of a status answer (docs/control.md), under w->lock. */
+/* How the restore's RAM came (docs/saved-state.md, "Lazy RAM"); under w->lock. */
+static struct json_object *restore_ram_json(struct worker *w)
+{
+	struct json_object *o = json_object_new_object();
+	struct state_lazy_stats st;
+
+	json_object_object_add(o, "mode",
+			       json_object_new_string(w->restore_ram_lazy ? "lazy" : "eager"));
+	if (!w->restore_ram_lazy && w->state.eager_why[0])
+		json_object_object_add(o, "why", json_object_new_string(w->state.eager_why));
+	if (!w->machine || w->boots != 1 ||
+	    !partition_lazy_ram_stats(machine_partition(w->machine), &st))
+		return o;
+	json_object_object_add(o, "faults", json_object_new_int64((int64_t)st.faults));
+	json_object_object_add(o, "fault_copies", json_object_new_int64((int64_t)st.fault_copies));
+	json_object_object_add(o, "prefetched_pages",
+			       json_object_new_int64((int64_t)st.prefetched_pages));
+	json_object_object_add(o, "done", json_object_new_boolean(st.done_ns != 0));
+	if (st.done_ns)
+		json_object_object_add(
+			o, "prefetch_ms",
+			json_object_new_int64((int64_t)((st.done_ns - st.start_ns) / 1000000)));
+	if (st.error)
+		json_object_object_add(o, "error", json_object_new_string(strerror(-st.error)));
+	return o;
+}
+
 static void add_status_times(struct worker *w, struct json_object *resp)
 {
 	uint64_t first_cpu, now = time_monotonic_ns(), first = first_run_ns(w, &first_cpu);
@@ -837,9 +871,11 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 							      : w->paused ? "paused"
 									  : "running"));
 		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
-		if (w->cfg.restore_path)
+		if (w->cfg.restore_path) {
 			json_object_object_add(resp, "restored_from",
 					       json_object_new_string(w->cfg.restore_path));
+			json_object_object_add(resp, "restore_ram", restore_ram_json(w));
+		}
 		add_status_times(w, resp);
 		json_object_object_add(resp, "migration", migration_progress_json(&w->migration));
 		json_object_object_add(

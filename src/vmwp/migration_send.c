@@ -399,6 +399,10 @@ void migration_control_send(struct machine *m, const struct vm_config *cfg, bool
 		r = peer_fd(cfg, req, fds, nfds, &fd, &owned, err, sizeof(err));
 	if (r == 0)
 		r = config_digest(cfg, digest);
+	/* The precopy skips the memfd's holes: a lazy restore's pages must all be in first. */
+	if (r == 0 && (r = partition_ram_settle(c.p)) < 0)
+		snprintf(err, sizeof(err),
+			 "guest RAM did not all come back from its saved state: %s", strerror(-r));
 	prog->active = r == 0;
 	if (r == 0) {
 		r = partition_dirty_log_start(c.p);

@@ -245,6 +245,18 @@ int network_attach_legacy(struct network *net, struct pci_host *pci, struct part
 	return r;
 }
 
+bool network_has_legacy(struct network *net)
+{
+	bool any;
+
+	if (!net)
+		return false;
+	pthread_mutex_lock(&net->lock);
+	any = net->nlegacy > 0;
+	pthread_mutex_unlock(&net->lock);
+	return any;
+}
+
 void network_detach_legacy(struct network *net)
 {
 	unsigned i;

@@ -38,6 +38,8 @@ int network_attach_legacy(struct network *net, struct pci_host *pci, struct part
 			  const struct nic_config *nics, unsigned n, char *err,
 			  size_t errlen) must_check;
 void network_detach_legacy(struct network *net);
+/* Whether a legacy adapter is attached (a save refuses it by name). */
+bool network_has_legacy(struct network *net);
 /* The ACPI _PRT entries of the legacy adapters (a DSDT contributor; NULL opaque: none). */
 void network_legacy_dsdt(struct aml *aml, void *opaque);
 

@@ -10,7 +10,9 @@
 
 #include "base/log.h"
 #include "state/state.h"
+#include "state/state_lazy.h"
 #include "vid/partition.h"
+#include "vmwp/control.h"
 #include "vmwp/machine_state.h"
 
 int saved_state_open(const struct vm_config *cfg, struct saved_state_files *f, char *err,
@@ -37,15 +39,25 @@ int saved_state_open(const struct vm_config *cfg, struct saved_state_files *f, c
 		return r;
 	}
 	r = state_reader_new(f->restore_fd, &f->restore, why, sizeof(why));
-	if (r < 0)
+	if (r < 0) {
 		snprintf(err, errlen, "--restore %s: %s", cfg->restore_path,
 			 why[0] ? why : strerror(-r));
-	return r;
+		return r;
+	}
+	/* Now, before the jail: no uid but root may make one that serves KVM's faults. */
+	if (cfg->restore_ram_eager)
+		snprintf(f->eager_why, sizeof(f->eager_why), "--restore-ram eager");
+	else if (state_lazy_open_uffd(&f->uffd, why, sizeof(why)) < 0)
+		snprintf(f->eager_why, sizeof(f->eager_why), "%s", why);
+	return 0;
 }
 
 void saved_state_close(struct saved_state_files *f)
 {
 	f->restore = state_reader_free(f->restore);
+	if (f->uffd >= 0)
+		close(f->uffd);
+	f->uffd = -1;
 	if (f->restore_fd >= 0)
 		close(f->restore_fd);
 	if (f->state_dir_fd >= 0)
@@ -106,6 +118,25 @@ static void answer_error(struct json_object *resp, const char *msg)
 	json_object_object_add(resp, "error", json_object_new_string(msg));
 }
 
+/*
+ * "progress": true: a line per 64 MiB of RAM written (docs/control.md); that requester
+ * hanging up (^C in parvis save-vm --progress) cancels the save, which then undoes itself.
+ */
+static int save_progress(void *opaque, uint64_t done, uint64_t total)
+{
+	bool *report = opaque;
+	struct json_object *p;
+
+	/* Without progress (the service's plain save) a save runs to its end, requester or not. */
+	if (!*report)
+		return 0;
+	p = json_object_new_object();
+	json_object_object_add(p, "operation", json_object_new_string("save"));
+	json_object_object_add(p, "done", json_object_new_int64((int64_t)done));
+	json_object_object_add(p, "total", json_object_new_int64((int64_t)total));
+	return control_progress(p) < 0 ? -ECANCELED : 0;
+}
+
 void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 			      const struct vm_config *cfg, bool already_paused,
 			      struct json_object *req, const int *fds, unsigned nfds,
@@ -116,10 +147,14 @@ void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 	struct json_object *v;
 	const char *path = NULL;
 	char err[640];
+	bool report = false;
+	struct machine_save_progress progress = {.fn = save_progress, .opaque = &report};
 	int dirfd, r;
 
 	if (json_object_object_get_ex(req, "path", &v) && json_object_is_type(v, json_type_string))
 		path = json_object_get_string(v);
+	if (json_object_object_get_ex(req, "progress", &v))
+		report = json_object_get_boolean(v);
 	if (!path || path[0] != '/') {
 		answer_error(resp, "save needs \"path\": the absolute path of the file to write");
 		return;
@@ -134,7 +169,10 @@ void saved_state_control_save(struct saved_state_files *f, struct machine *m,
 		answer_error(resp, "save: the VM stopped while it was being paused");
 		return;
 	}
-	r = machine_save(m, cfg, dirfd, path, &res, err, sizeof(err));
+	r = machine_save(m, cfg, dirfd, path, &progress, &res, err, sizeof(err));
+	if (r == -ECANCELED)
+		snprintf(err, sizeof(err),
+			 "save to %s cancelled: the requester went away; nothing was saved", path);
 	if (r < 0) {
 		if (!already_paused)
 			partition_resume(p);

@@ -19,11 +19,17 @@ struct saved_state_files {
 	int restore_fd;		      /* --restore's file, or -1 */
 	struct state_reader *restore; /* its header and table, checked at start; NULL once used */
 	int state_dir_fd;	      /* --state-dir, or -1 */
-	bool saved;		      /* a save succeeded: the worker ends, status "saved" */
+	/*
+	 * A userfaultfd for a lazy restore, made at start while the worker may still (root,
+	 * before its jail), or -1; then eager_why says why RAM is read at once.
+	 */
+	int uffd;
+	char eager_why[160];
+	bool saved; /* a save succeeded: the worker ends, status "saved" */
 };
 #define SAVED_STATE_FILES_INIT                                                                     \
 	{                                                                                          \
-		.restore_fd = -1, .state_dir_fd = -1                                               \
+		.restore_fd = -1, .state_dir_fd = -1, .uffd = -1                                   \
 	}
 
 /*

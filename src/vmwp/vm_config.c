@@ -150,6 +150,7 @@ enum {
 	OPT_DVD,
 	OPT_RESTORE,
 	OPT_STATE_DIR,
+	OPT_RESTORE_RAM,
 	OPT_INCOMING,
 	OPT_BIOS,
 	OPT_STARTUP_ORDER,
@@ -219,6 +220,7 @@ static const struct option long_options[] = {
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"incoming", required_argument, NULL, OPT_INCOMING},
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"restore-ram", required_argument, NULL, OPT_RESTORE_RAM},
 	{"bios", required_argument, NULL, OPT_BIOS},
 	{"startup-order", required_argument, NULL, OPT_STARTUP_ORDER},
 	{"nic", required_argument, NULL, OPT_NIC},
@@ -234,6 +236,16 @@ static const struct option long_options[] = {
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
 };
+
+static int set_restore_ram(struct vm_config *cfg, const char *s, char *err, size_t errlen)
+{
+	if (strcmp(s, "lazy") && strcmp(s, "eager")) {
+		snprintf(err, errlen, "restore-ram: '%s' is not lazy or eager", s);
+		return -EINVAL;
+	}
+	cfg->restore_ram_eager = s[0] == 'e';
+	return 0;
+}
 
 static int parse_id(const char *s, char **end, uint32_t *ret)
 {
@@ -320,6 +332,9 @@ void vm_config_usage(FILE *out)
 	      "                        socket descriptor, or listen on Unix socket PATH\n"
 	      "      --restore FILE    resume the guest from a saved state (control \"save\")\n"
 	      "                        instead of booting it; the configuration must match\n"
+	      "      --restore-ram lazy|eager  lazy (default): the restored guest runs at once,\n"
+	      "                        its RAM read on first touch and in the background\n"
+	      "                        (userfaultfd); eager: read all of RAM first\n"
 	      "      --state-dir DIR   where the control command \"save\" may write (a jailed\n"
 	      "                        worker saves only there)\n"
 	      "      --bios FILE       generation 1 without --kernel boots this BIOS image\n"
@@ -420,6 +435,10 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 		case OPT_RESTORE: r = set_string(&cfg->restore_path, optarg); break;
 		case OPT_INCOMING: r = set_string(&cfg->incoming, optarg); break;
 		case OPT_STATE_DIR: r = set_string(&cfg->state_dir, optarg); break;
+		case OPT_RESTORE_RAM:
+			if (set_restore_ram(cfg, optarg, err, errlen) < 0)
+				return -EINVAL;
+			break;
 		case OPT_BIOS: r = set_string(&cfg->bios, optarg); break;
 		case OPT_STARTUP_ORDER:
 			if (startup_order_parse(&cfg->startup_order, optarg, err, errlen) < 0)
@@ -573,6 +592,11 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		if (!s)
 			goto want_string;
 		return set_string(&cfg->incoming, s);
+	}
+	if (!strcmp(key, "restore-ram")) {
+		if (!s)
+			goto want_string;
+		return set_restore_ram(cfg, s, err, errlen);
 	}
 	if (!strcmp(key, "restore") || !strcmp(key, "state-dir")) {
 		if (!s)

@@ -103,6 +103,13 @@ struct vm_config {
 	char *restore_path;
 	char *state_dir;
 	/*
+	 * "restore-ram" / --restore-ram lazy|eager: lazy (the default) runs the guest before its
+	 * RAM is read, serving first touches through userfaultfd (src/state/state_lazy.h); eager
+	 * reads all of RAM first. Lazy falls back to eager, saying why, where the host has no
+	 * userfaultfd for it.
+	 */
+	bool restore_ram_eager;
+	/*
 	 * "incoming" / --incoming FD|PATH: the destination of a live migration
 	 * (docs/migration.md): the guest comes from the migration stream on that
 	 * inherited socket, or on the first connection to the Unix socket PATH.

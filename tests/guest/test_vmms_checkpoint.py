@@ -404,11 +404,74 @@ if kvm_available():
            f'start-vm resumes the checkpoint: the count goes on from where it was taken ({k}), '
            'no boot', f'rc {rc} {out}{err} {st}\n{text[mark:mark + 200]}...{text[-200:]}')
     svc.cli('restore-vmsnapshot', 'sv', 'live')
+    # export-vm of a Saved VM takes its saved state; the import is Saved and resumes
+    exp2 = os.path.join(tmp, 'export-saved')
+    os.mkdir(exp2)
+    rc, out, err = svc.cli('export-vm', 'sv', exp2)
+    doc = {}
+    try:
+        doc = json.load(open(os.path.join(exp2, 'sv', 'vm.json')))
+    except (OSError, ValueError):
+        pass
+    exported = os.path.join(exp2, 'sv') + (doc.get('saved_state') or '/none')
+    tap.ok(rc == 0 and os.path.isfile(exported) and
+           os.path.getsize(exported) == os.path.getsize(saved_file),
+           'export-vm of a Saved VM: its saved state goes with it', out + err + json.dumps(doc))
+    svc3 = Service(tmp, state_dir=os.path.join(tmp, 'state3'), sock=os.path.join(tmp, 'api3.sock'))
+    tap.ok(svc3.start(), 'a third service on another state directory', svc3.read_log())
+    rc, res, err = svc3.cli_json('import-vm', os.path.join(exp2, 'sv'), '--generate-new-id',
+                                 '--copy')
+    tap.ok(rc == 0 and res['state'] == 'Saved' and os.path.isfile(os.path.join(
+           svc3.state_dir, 'saved', res['id'], 'vm.vmrs')),
+           'import-vm of it: the new VM is Saved, its state in the new service\'s directory',
+           json.dumps(res) + err)
+    rc, out, err = svc3.cli('start-vm', 'sv')
+    ok, v = svc3.wait_vm('sv', lambda v: v['state'] == 'Off', 300)
+    try:
+        text3 = open(v['console_log']).read()
+    except (OSError, TypeError, KeyError):
+        text3 = ''
+    after3 = numbers(text3)
+    tap.ok(rc == 0 and ok and banners(text3) == 0 and after3 and after3[0] > k and
+           after3[-1] == 3000 and after3 == list(range(after3[0], 3001)),
+           'start-vm of the imported Saved VM resumes the count where it was saved, no boot',
+           f'rc {rc} {out}{err}\n{text3[:200]}...{text3[-200:]}')
+    svc3.stop()
     rc, out, err = svc.cli('stop-vm', 'sv', '--turn-off')
     tap.ok(rc == 0 and svc.state('sv') == 'Off' and not os.path.exists(saved_file) and
            snapshots('sv')[0][0]['saved_state'],
            'stop-vm --turn-off of a Saved VM discards its saved state (the checkpoint keeps its '
            'own)', out + err)
+    # save-vm --progress of a VM with 1 GiB written, and ^C during the save: it goes on running
+    svc.cli('new-vm', 'big', '--memory', '1024M', '--kernel', tiny, '--cmdline', 'fill')
+    rc, out, err = svc.cli('start-vm', 'big')
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and not ('filled' in console_of('big') and
+                                               len(numbers(console_of('big'))) >= 3):
+        time.sleep(0.2)
+    tap.ok(rc == 0 and 'filled' in console_of('big'), 'a 1 GiB VM filled its memory', out + err)
+    p = subprocess.Popen([cli_bin(), '--socket', svc.sock, 'save-vm', 'big', '--progress'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b''
+    while b'save:' not in seen:
+        c = p.stderr.read1(4096)
+        if not c:
+            break
+        seen += c
+    p.send_signal(signal.SIGINT)
+    out_b, err_b = p.communicate(timeout=120)
+    ok, st = wait_state('big', 'Running', 120)
+    before = len(numbers(console_of('big')))
+    going = wait_numbers('big', before + 20)
+    saved_big = os.path.join(svc.state_dir, 'saved', svc.vm('big')['id'], 'vm.vmrs')
+    tap.ok(b'save:' in seen and p.returncode != 0 and b'cancelled' in err_b + seen and ok and
+           going and not os.path.exists(saved_big),
+           'save-vm --progress shows progress; ^C cancels it: the VM goes on Running, counting, '
+           'nothing saved', f'rc {p.returncode} {seen + err_b} state {st}')
+    rc, out, err = svc.cli('save-vm', 'big', '--progress')
+    tap.ok(rc == 0 and 'save:' in err and '100%' in err and svc.state('big') == 'Saved',
+           'save-vm --progress to its end: progress to 100%, Saved', out + err)
+    svc.cli('stop-vm', 'big', '--turn-off')
 else:
     tap.skip('save-vm and checkpoints of a running VM', 'no /dev/kvm')
 svc.stop()

@@ -121,22 +121,49 @@ refused('a file with a corrupt section table', base + ['--restore', bad], bad)
 refused('a file that is not there', base + ['--restore', os.path.join(tmp, 'none.state')],
         'none.state')
 
-# The restore.
+# The restore: lazily (userfaultfd, made before the jail), jailed as the first; once the
+# guest goes on, saved again (the save waits for the lazy RAM) and restored eagerly.
 ctl2 = os.path.join(tmp, 'control2')
-w2 = Worker(base + ['--control', ctl2, '--restore', state], console, os.path.join(tmp, 'stderr2'))
+w2 = Worker(base + ['--control', ctl2, '--restore', state]
+            + (['--jail', str(JAIL_UID)] if jailed else []), console, os.path.join(tmp, 'stderr2'))
 ok, st = wait_status(ctl2, lambda s: s and s.get('restored_from') == state, 60)
 tap.ok(ok, 'the restored worker reports restored_from', str(st))
-ok = w2.wait_console(lambda t: 'numbers: done' in t, 600)
-rc = w2.wait(120)
-text = w2.console()
+ram = (st or {}).get('restore_ram') or {}
+if jailed:
+    tap.ok(ram.get('mode') == 'lazy', f'as root the RAM comes lazily ({ram})', w2.stderr())
+else:
+    tap.ok(ram.get('mode') in ('lazy', 'eager') and (ram['mode'] == 'lazy' or ram.get('why')),
+           f'lazy, or eager with the reason ({ram})', w2.stderr())
+ok = w2.wait_console(lambda t: count_numbers(t) >= saved_count + 200, 300)
+tap.ok(ok, 'the lazily restored guest goes on printing', w2.console()[-200:] + w2.stderr())
+ok, st = wait_status(ctl2, lambda s: s and (s.get('restore_ram') or {}).get('done'), 60)
+ram = (st or {}).get('restore_ram') or {}
+tap.ok(ok or ram.get('mode') == 'eager',
+       f'the prefetch ends; faults were served ({ram})', str(st))
+state2 = os.path.join(state_dir, 'vm2.state')
+r = control(ctl2, {'command': 'save', 'path': state2}, 120)
+tap.ok(r and r.get('ok'), f'the restored VM saves again ({r})', w2.stderr())
+rc = w2.wait(60)
+tap.ok(rc == 0, f'the second worker exits 0 after its save (status {rc})', w2.stderr())
+w2.close()
+ctl3 = os.path.join(tmp, 'control3')
+w3 = Worker(base + ['--control', ctl3, '--restore', state2, '--restore-ram', 'eager'], console,
+            os.path.join(tmp, 'stderr3'))
+ok, st = wait_status(ctl3, lambda s: s and s.get('restored_from') == state2, 60)
+ram = (st or {}).get('restore_ram') or {}
+tap.ok(ok and ram.get('mode') == 'eager' and 'eager' in ram.get('why', ''),
+       f'--restore-ram eager reads RAM at once, saying why ({ram})', str(st))
+ok = w3.wait_console(lambda t: 'numbers: done' in t, 600)
+rc = w3.wait(120)
+text = w3.console()
 got = numbers(text)
 tap.ok(ok and rc == 0, f'the restored guest runs to the end and powers off (exit {rc})',
-       text[-300:] + w2.stderr())
+       text[-300:] + w3.stderr())
 dups = len(got) - len(set(got))
 tap.ok(got == list(range(1, LAST + 1)),
-       f'every number once, in order: {len(got)} numbers, {dups} repeated',
+       f'every number once, in order, over three workers: {len(got)} numbers, {dups} repeated',
        f'around the save: {got[max(0, saved_count - 5):saved_count + 5]}')
 tap.ok(text.count('Parvis tiny kernel') == 1, 'the kernel did not boot again (one banner)')
-w2.close()
+w3.close()
 shutil.rmtree(tmp, ignore_errors=True)
 tap.done()

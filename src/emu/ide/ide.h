@@ -62,6 +62,19 @@ void ide_channel_unregister(struct ide_channel *ch, struct io_bus *bus, uint16_t
 /* io_ops for the bus-master block of this channel (8 ports in BAR4), opaque = the channel. */
 extern const struct io_ops ide_channel_bm_ops;
 
+/*
+ * Saved state of a channel (ide_state.c, docs/saved-state.md): registers,
+ * the transfer in progress and its next step, the bus master, each
+ * device's guest-set state. The devices must be attached as when saved.
+ * The vCPUs must be paused (no register access running).
+ */
+#define IDE_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int ide_channel_save(struct ide_channel *ch, struct state_out *out) must_check;
+int ide_channel_load(struct ide_channel *ch, uint32_t version, struct state_in *in, char *errbuf,
+		     size_t errlen) must_check;
+
 struct ide_stats {
 	uint64_t commands; /* commands accepted by a device */
 	uint64_t aborted;  /* commands answered with ERR (ABRT, IDNF, UNC, check condition) */

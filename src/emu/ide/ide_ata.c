@@ -398,3 +398,9 @@ void ide_ata_set_features(struct ide_channel *ch, struct ide_drive *d)
 {
 	cmd_set_features(ch, d);
 }
+
+/* The continuations a saved transfer may name (ide_state.c); ids never change meaning. */
+const struct ide_step ide_ata_steps[] = {
+	{1, pio_read_next}, {2, pio_write_block}, {3, dma_read_next}, {4, dma_write_next},
+	{0, NULL},
+};

@@ -503,3 +503,10 @@ void ide_atapi_command(struct ide_channel *ch, struct ide_drive *d, uint8_t cmd)
 	}
 	ide_command_done(ch, IDE_ERROR_ABRT);
 }
+
+/* The continuations a saved transfer may name (ide_state.c); ids never change meaning. */
+const struct ide_step ide_atapi_steps[] = {
+	{16, pio_next},
+	{17, dma_next},
+	{0, NULL},
+};

@@ -26,6 +26,11 @@ static void update_irq(struct ide_channel *ch)
 	}
 }
 
+void ide_channel_update_irq(struct ide_channel *ch)
+{
+	update_irq(ch);
+}
+
 void ide_raise_irq(struct ide_channel *ch)
 {
 	ch->irq_pending = true;

@@ -93,6 +93,8 @@ static inline struct ide_drive *ide_selected(struct ide_channel *ch)
 
 /* ide_channel.c */
 void ide_raise_irq(struct ide_channel *ch);
+/* Drives INTRQ to what irq_pending and nIEN say (after a load: ide_state.c). */
+void ide_channel_update_irq(struct ide_channel *ch);
 /* Ends the command: status DRDY (and ERR with error), no data, an interrupt. */
 void ide_command_done(struct ide_channel *ch, uint8_t error);
 /*
@@ -119,6 +121,18 @@ void ide_atapi_packet(struct ide_channel *ch);
 void ide_bm_run(struct ide_channel *ch);
 uint64_t ide_bm_read(struct ide_channel *ch, unsigned offset, unsigned size);
 void ide_bm_write(struct ide_channel *ch, unsigned offset, uint64_t value, unsigned size);
+
+/*
+ * A continuation with a number, so that a saved transfer names the step
+ * that comes next (ide_state.c): ide_ata.c's and ide_atapi.c's tables, each
+ * ended by {0, NULL}. A number keeps its meaning in every later build.
+ */
+struct ide_step {
+	uint8_t id;
+	ide_xfer_done_fn fn;
+};
+extern const struct ide_step ide_ata_steps[];
+extern const struct ide_step ide_atapi_steps[];
 
 /* ide_identify helpers (ide_ata.c): a string into IDENTIFY words, byte-swapped as ATA wants. */
 void ide_id_string(uint16_t *words, unsigned nwords, const char *s);

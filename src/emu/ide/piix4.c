@@ -22,11 +22,13 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/byteorder.h"
 #include "base/log.h"
+#include "state/state.h"
 
 #define BAR4	   0x20
 #define CMD_IO	   0x0001
@@ -241,4 +243,54 @@ struct piix4 *piix4_free(struct piix4 *p)
 struct ide_channel *piix4_channel(struct piix4 *p, unsigned i)
 {
 	return i < 2 ? p->ch[i] : NULL;
+}
+
+int piix4_save(struct piix4 *p, struct state_out *out)
+{
+	int r;
+
+	state_out_bytes(out, p->isa.config, sizeof(p->isa.config));
+	state_out_bytes(out, p->ide.config, sizeof(p->ide.config));
+	r = ide_channel_save(p->ch[0], out);
+	if (r == 0)
+		r = ide_channel_save(p->ch[1], out);
+	return r < 0 ? r : out->error;
+}
+
+/* A saved configuration space whose read-only bits are this build's, into f. */
+static bool load_config(struct piix4_function *f, const uint8_t *saved)
+{
+	for (unsigned i = 0; i < sizeof(f->config); i++)
+		if ((saved[i] ^ f->config[i]) & ~f->wmask[i])
+			return false;
+	memcpy(f->config, saved, sizeof(f->config));
+	return true;
+}
+
+int piix4_load(struct piix4 *p, uint32_t version, struct state_in *in, char *errbuf, size_t errlen)
+{
+	struct piix4_function isa = p->isa, ide = p->ide;
+	uint8_t saved[2][256];
+	int r;
+
+	state_in_bytes(in, saved[0], sizeof(saved[0]));
+	state_in_bytes(in, saved[1], sizeof(saved[1]));
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "PIIX4: %s", in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	if (!load_config(&isa, saved[0]) || !load_config(&ide, saved[1])) {
+		snprintf(errbuf, errlen,
+			 "PIIX4: a read-only configuration register differs from this build's "
+			 "(another device)");
+		return -EBADMSG;
+	}
+	r = ide_channel_load(p->ch[0], version, in, errbuf, errlen);
+	if (r == 0)
+		r = ide_channel_load(p->ch[1], version, in, errbuf, errlen);
+	if (r < 0)
+		return r;
+	p->isa = isa;
+	p->ide = ide;
+	return 0;
 }

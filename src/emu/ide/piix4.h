@@ -31,3 +31,15 @@ int piix4_new(struct pci_host *host, struct io_bus *pio, struct irq_line primary
 struct piix4 *piix4_free(struct piix4 *p);
 /* Channel 0 (primary) or 1 (secondary), for attaching devices. */
 struct ide_channel *piix4_channel(struct piix4 *p, unsigned i);
+
+/*
+ * Section "ide.piix4" (docs/saved-state.md): both functions' configuration
+ * spaces (the read-only bytes must be this build's) and both channels
+ * (ide_channel_save). Version 1.
+ */
+#define PIIX4_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int piix4_save(struct piix4 *p, struct state_out *out) must_check;
+int piix4_load(struct piix4 *p, uint32_t version, struct state_in *in, char *errbuf,
+	       size_t errlen) must_check;

@@ -25,6 +25,9 @@
 #include "emu/pci_video.h"
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
+#include "emu/ide/piix4.h"
+#include "vmwp/vram_state.h"
+#include "disk/disk.h"
 #include "hv/hv.h"
 #include "state/state.h"
 #include "vid/guest_memory.h"
@@ -87,6 +90,10 @@ struct devices {
 	struct i8042 *kbc;
 	struct cmos_rtc *rtc;
 	struct hv *hv;
+	struct io_bus *gen1_bus;
+	struct pci_host *gen1_pci;
+	struct piix4 *piix4; /* generation 1: an ATA disk on the primary channel */
+	struct disk *disk;
 };
 
 static struct devices *devices(void)
@@ -112,6 +119,21 @@ static struct devices *devices(void)
 	platform.mem = d.mem;
 	if (hv_create(&platform, &(struct hv_config){0}, &d.hv) < 0)
 		__builtin_trap();
+	/* A bus of its own: the video sits in slot 1 of the other, where the PIIX4 goes. */
+	if (io_bus_new("fuzz-gen1", &d.gen1_bus) < 0 || pci_host_new(d.gen1_bus, &d.gen1_pci) < 0 ||
+	    piix4_new(d.gen1_pci, d.gen1_bus, none, none, d.mem, &d.piix4) < 0)
+		__builtin_trap();
+	{
+		char path[] = "/tmp/parvis-fuzz-ide-XXXXXX", err[128];
+		int fd = mkstemp(path);
+
+		if (fd < 0 || ftruncate(fd, 1 << 20) < 0 ||
+		    disk_open(path, 0, &d.disk, err, sizeof(err)) < 0 ||
+		    ide_channel_attach_disk(piix4_channel(d.piix4, 0), 0, d.disk) < 0)
+			__builtin_trap();
+		close(fd);
+		unlink(path);
+	}
 	return &d;
 }
 
@@ -150,7 +172,17 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		r = cmos_rtc_load(d->rtc, version, &in, err, sizeof(err));
 	else if (strcmp(name, "hv") == 0)
 		r = hv_load(d->hv, version, &in, err, sizeof(err));
-	else if (strcmp(name, "config") == 0) {
+	else if (strcmp(name, "ide.piix4") == 0)
+		r = piix4_load(d->piix4, version, &in, err, sizeof(err));
+	else if (strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX)) == 0) {
+		/* A 6 MiB VRAM: the chunk number from the name, as the worker takes it. */
+		static uint8_t vram[6u << 20];
+		unsigned long n = strtoul(name + strlen(VRAM_STATE_PREFIX), NULL, 10);
+
+		r = n < 4 ? vram_state_load(vram, sizeof(vram), (unsigned)n, version, &in, err,
+					    sizeof(err))
+			  : -1;
+	} else if (strcmp(name, "config") == 0) {
 		static const char ours[] = "parvis-hardware 1\nmemory=268435456\ncpus=2\n"
 					   "cpu-model=host\nvideo=1\ndisk0=controller 0 lun 0\n";
 

@@ -85,6 +85,33 @@ def devices():
             ("cmos.rtc", 1, rtc), ("post", 1, b"\x5a"), ("acpi.pm", 1, pm), ("hv", 1, hv)]
 
 
+def piix4():
+    """Section "ide.piix4" (src/emu/ide/ide_state.c): both configuration spaces as the PIIX4
+    starts, then two channels: the primary with an ATA disk in the middle of a PIO read (step
+    1, pio_read_next), the secondary empty."""
+    isa = bytearray(256)
+    isa[0:8] = struct.pack("<HHHH", 0x8086, 0x7110, 0x0007, 0x0280)
+    isa[0x0A], isa[0x0B], isa[0x0E] = 0x01, 0x06, 0x80
+    isa[0x60:0x64] = b"\x80" * 4
+    ide = bytearray(256)
+    ide[0:8] = struct.pack("<HHHH", 0x8086, 0x7111, 0x0005, 0x0280)
+    ide[8:0x0C] = bytes([0x01, 0x80, 0x01, 0x01])
+    ide[0x20:0x24] = struct.pack("<I", 0xC001)
+    ide[0x40:0x44] = struct.pack("<HH", 0x8000, 0x8000)
+
+    def channel(kind0, reading):
+        tf = bytes([0, 3, 5, 0, 0, 0, 0, 0, 0, 0, 0xE0, 0, 0x58, 0, 1, 1])
+        if reading:
+            xfer = struct.pack("<IIBBBQIBIIB", 256, 512, 1, 0, 1, 7, 1, 0, 0, 0, 0) + bytes(512)
+        else:
+            xfer = struct.pack("<IIBBBQIBIIB", 0, 0, 0, 0, 0, 0, 0, 0xFF, 0, 0, 0)
+        bm = struct.pack("<BBIQQQIB", 0, 0x20, 0x1000, 0, 0, 0, 0, 0)
+        drives = bytes([kind0, 0x0C, 1, 0, 0, 0, 0, 0, 0]) + bytes([0, 0, 0, 0, 0, 0, 0, 0, 0])
+        return tf + xfer + bm + drives
+
+    return [("ide.piix4", 1, bytes(isa) + bytes(ide) + channel(1, True) + channel(0, False))]
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -100,6 +127,11 @@ def main():
         "empty": state_file([]),
         "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
         "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
+        "gen1": state_file(piix4(), {0: 1}, memory_bytes=16 << 20),
+        # src/vmwp/vram_state.c: chunk 1 (VRAM offset 4 MiB) with two pages.
+        "vram": state_file([("video.vram.1", 1, struct.pack("<QI", 4 << 20, 2)
+                             + struct.pack("<I", 3) + b"\x11" * 4096
+                             + struct.pack("<I", 300) + b"\x22" * 4096)], {0: 1}),
         # The worker's hardware text (src/vmwp/config_digest.c): one disk fewer than the VM's.
         "config": state_file([("config", 1, b"parvis-hardware 1\nmemory=268435456\ncpus=2\n"
                                             b"cpu-model=host\nvideo=1\n")]),

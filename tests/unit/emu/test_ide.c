@@ -21,6 +21,7 @@
 #include "emu/ide/ide.h"
 #include "emu/ide/ide_proto.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/guest_memory.h"
 
 #define CMD 0x1F0
@@ -750,6 +751,103 @@ static void test_atapi_toc_events(void **state)
 	rig_free(r);
 }
 
+/* A second channel over the same disk (rig_free of it leaves the disk to the first). */
+static struct rig *rig_sharing(struct rig *r)
+{
+	struct rig *g = rig_new(0, false);
+
+	assert_int_equal(ide_channel_attach_disk(g->ch, 0, r->disk), 0);
+	return g;
+}
+
+static void rig_free_shared(struct rig *g)
+{
+	g->disk = NULL;
+	rig_free(g);
+}
+
+static int load_into(struct rig *g, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, buf, len);
+	r = ide_channel_load(g->ch, IDE_STATE_VERSION, &in, err, errlen);
+	if (r == 0 && state_in_finish(&in) < 0)
+		r = -EBADMSG;
+	return r;
+}
+
+/* Saved in the middle of a PIO read and of a PIO write: the new channel finishes each. */
+static void test_save_load(void **state)
+{
+	struct rig *r = rig_new(1 * MiB, true), *g, *empty;
+	uint8_t buf[512], w[512];
+	struct state_out out;
+	char err[160] = "";
+
+	(void)state;
+	/* Three sectors from 5: one and a half are read before the save. */
+	lba28(r, 0, 5, 3);
+	command(r, ATA_CMD_READ_SECTORS);
+	read_data(r, buf, 512);
+	check_pattern(buf, 5 * 512ull, 512);
+	read_data(r, buf, 256);
+	check_pattern(buf, 6 * 512ull, 256);
+	state_out_init(&out);
+	assert_int_equal(ide_channel_save(r->ch, &out), 0);
+	g = rig_sharing(r);
+	assert_int_equal(load_into(g, out.buf, out.len, err, sizeof(err)), 0);
+	/* The interrupt of sector 6 is still pending: the line is driven high again. */
+	assert_int_equal(fake_irq_level(&g->irq), 1);
+	assert_true(status(g) & IDE_STATUS_DRQ);
+	read_data(g, buf, 256);
+	check_pattern(buf, 6 * 512ull + 256, 256);
+	assert_true(status(g) & IDE_STATUS_DRQ); /* the saved continuation read sector 7 */
+	read_data(g, buf, 512);
+	check_pattern(buf, 7 * 512ull, 512);
+	assert_int_equal(status(g), IDE_STATUS_DRDY | IDE_STATUS_DSC);
+	state_out_fini(&out);
+
+	/* A write of two sectors at 200, saved after one and a quarter. */
+	for (unsigned i = 0; i < 512; i++)
+		w[i] = (uint8_t)(i * 3 + 1);
+	lba28(g, 0, 200, 2);
+	command(g, ATA_CMD_WRITE_SECTORS);
+	write_data(g, w, 512);
+	write_data(g, w, 128);
+	state_out_init(&out);
+	assert_int_equal(ide_channel_save(g->ch, &out), 0);
+	rig_free_shared(g);
+	g = rig_sharing(r);
+	assert_int_equal(load_into(g, out.buf, out.len, err, sizeof(err)), 0);
+	write_data(g, w + 128, 384);
+	assert_int_equal(status(g), IDE_STATUS_DRDY | IDE_STATUS_DSC);
+	assert_int_equal(disk_read(r->disk, 200 * 512, buf, 512), 0);
+	assert_memory_equal(buf, w, 512);
+	assert_int_equal(disk_read(r->disk, 201 * 512, buf, 512), 0);
+	assert_memory_equal(buf, w, 512);
+
+	/* Refused: every truncation, a device set that differs, a step that does not exist. */
+	for (size_t n = 0; n < out.len; n++)
+		assert_int_equal(load_into(g, out.buf, n, err, sizeof(err)), -EBADMSG);
+	empty = rig_new(0, false);
+	assert_int_equal(load_into(empty, out.buf, out.len, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "device"));
+	rig_free(empty);
+	out.buf[16 + 10] = 99; /* the step number */
+	assert_int_equal(load_into(g, out.buf, out.len, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "step"));
+	out.buf[16 + 10] = 0;
+	out.buf[16 + 0] = 0xff; /* pos beyond len */
+	out.buf[16 + 1] = 0xff;
+	assert_int_equal(load_into(g, out.buf, out.len, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "buffer"));
+	state_out_fini(&out);
+	rig_free_shared(g);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -762,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_prd_faults),
 		cmocka_unit_test(test_atapi),
 		cmocka_unit_test(test_atapi_toc_events),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "emu/ide/piix4.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 #include "vid/guest_memory.h"
 #include "vid/pc_layout.h"
 
@@ -89,10 +90,64 @@ static void test_piix4(void **state)
 	io_bus_free(bus);
 }
 
+/* Section "ide.piix4": the guest-set configuration and the channels go across; read-only bits
+ * that differ (another device) are refused, as is every truncation. */
+static void test_save_load(void **state)
+{
+	struct fake_irq irq14 = {0}, irq15 = {0};
+	struct io_bus *bus[2];
+	struct pci_host *host[2];
+	struct guest_memory *mem;
+	struct piix4 *p[2];
+	struct state_out out;
+	struct state_in in;
+	char err[160] = "";
+
+	(void)state;
+	fake_log_silence(NULL);
+	assert_int_equal(guest_memory_new(1 << 20, &mem), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(io_bus_new("pio", &bus[i]), 0);
+		assert_int_equal(pci_host_new(bus[i], &host[i]), 0);
+		assert_int_equal(piix4_new(host[i], bus[i], fake_irq_line(&irq14, 14),
+					   fake_irq_line(&irq15, 15), mem, &p[i]),
+				 0);
+	}
+	wr(bus[0], PIIX4_DEVFN_IDE, 0x40, 2, 0xA307);		/* IDETIM */
+	wr(bus[0], PIIX4_DEVFN_IDE, 0x48, 1, 0x05);		/* UDMACTL */
+	pio_out(bus[0], PIIX4_BM_PORT + 8 + 4, 4, 0x00012340u); /* secondary PRD pointer */
+	state_out_init(&out);
+	assert_int_equal(piix4_save(p[0], &out), 0);
+	state_in_init(&in, out.buf, out.len);
+	assert_int_equal(piix4_load(p[1], PIIX4_STATE_VERSION, &in, err, sizeof(err)), 0);
+	assert_int_equal(state_in_finish(&in), 0);
+	assert_int_equal(rd(bus[1], PIIX4_DEVFN_IDE, 0x40, 2), 0xA307);
+	assert_int_equal(rd(bus[1], PIIX4_DEVFN_IDE, 0x48, 1), 0x05);
+	assert_int_equal(pio_in(bus[1], PIIX4_BM_PORT + 8 + 4, 4), 0x00012340u);
+	for (size_t n = 0; n < out.len; n++) {
+		state_in_init(&in, out.buf, n);
+		assert_int_equal(piix4_load(p[1], PIIX4_STATE_VERSION, &in, err, sizeof(err)),
+				 -EBADMSG);
+	}
+	out.buf[256 + 0x02] ^= 1; /* function 1's device id */
+	state_in_init(&in, out.buf, out.len);
+	assert_int_equal(piix4_load(p[1], PIIX4_STATE_VERSION, &in, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "read-only"));
+	assert_int_equal(rd(bus[1], PIIX4_DEVFN_IDE, 0x00, 4), 0x71118086u); /* untouched */
+	state_out_fini(&out);
+	for (unsigned i = 0; i < 2; i++) {
+		piix4_free(p[i]);
+		pci_host_free(host[i]);
+		io_bus_free(bus[i]);
+	}
+	guest_memory_free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_piix4),
+		cmocka_unit_test(test_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
