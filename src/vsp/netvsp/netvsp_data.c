@@ -70,21 +70,27 @@ int nv_rx_sections_init(struct netvsp *nv, uint32_t count)
 {
 	uint8_t *owner = calloc(count, 1);
 	uint32_t *stack = malloc((size_t)count * sizeof(*stack));
+	uint32_t *next = malloc((size_t)count * sizeof(*next));
 	uint32_t i;
 
-	if (!owner || !stack) {
+	if (!owner || !stack || !next) {
 		free(owner);
 		free(stack);
+		free(next);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&nv->rx_lock);
 	free(nv->rx_owner);
 	free(nv->rx_free);
+	free(nv->rx_next);
 	nv->rx_owner = owner;
 	nv->rx_free = stack;
+	nv->rx_next = next;
 	/* Popped from the end: section 0 first. */
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		stack[i] = count - 1 - i;
+		next[i] = NV_RX_END;
+	}
 	nv->rx_nfree = count;
 	nv->rx_count = count;
 	pthread_mutex_unlock(&nv->rx_lock);
@@ -100,8 +106,10 @@ void nv_rx_sections_fini(struct netvsp *nv)
 		lost += nv->rx_owner[i] != NV_RX_FREE;
 	free(nv->rx_owner);
 	free(nv->rx_free);
+	free(nv->rx_next);
 	nv->rx_owner = NULL;
 	nv->rx_free = NULL;
+	nv->rx_next = NULL;
 	nv->rx_nfree = 0;
 	nv->rx_count = 0;
 	pthread_mutex_unlock(&nv->rx_lock);
@@ -109,16 +117,30 @@ void nv_rx_sections_fini(struct netvsp *nv)
 	atomic_fetch_add(&nv->unreleased, lost);
 }
 
-/* A free section for channel c, or -1 (c waits: woken at the next release). */
-static int64_t rx_alloc(struct nv_channel *c, bool control)
+/*
+ * n free sections for channel c, chained as one packet (rx_next) whose first section is
+ * returned; or -1 (c waits: woken at the next release). All or none.
+ */
+static int64_t rx_alloc(struct nv_channel *c, bool control, uint32_t n)
 {
 	struct netvsp *nv = c->nv;
 	int64_t s = -1;
 
 	pthread_mutex_lock(&nv->rx_lock);
-	if (nv->rx_free && nv->rx_nfree > (control ? 0u : NV_RX_CONTROL_RESERVE)) {
-		s = nv->rx_free[--nv->rx_nfree];
-		nv->rx_owner[s] = (uint8_t)(c->index + 1);
+	if (nv->rx_free && nv->rx_nfree >= n + (control ? 0u : NV_RX_CONTROL_RESERVE)) {
+		uint32_t i, prev = NV_RX_END;
+
+		for (i = 0; i < n; i++) {
+			uint32_t x = nv->rx_free[--nv->rx_nfree];
+
+			nv->rx_owner[x] = (uint8_t)((c->index + 1) | (i ? NV_RX_MEMBER : 0));
+			nv->rx_next[x] = NV_RX_END;
+			if (i)
+				nv->rx_next[prev] = x;
+			else
+				s = x;
+			prev = x;
+		}
 	} else {
 		nv->rx_waiters |= UINT64_C(1) << c->index;
 	}
@@ -139,7 +161,10 @@ static void wake_waiters(struct netvsp *nv, uint64_t waiters)
 	pthread_mutex_unlock(&nv->lock);
 }
 
-/* Gives section s back; false if channel c does not hold it. */
+/*
+ * Gives back the packet whose first section is s, with the sections chained to it; false
+ * if channel c does not hold such a packet (a member section is not a packet's name).
+ */
 static bool rx_release(struct nv_channel *c, uint64_t s)
 {
 	struct netvsp *nv = c->nv;
@@ -149,8 +174,16 @@ static bool rx_release(struct nv_channel *c, uint64_t s)
 	pthread_mutex_lock(&nv->rx_lock);
 	ok = nv->rx_owner && s < nv->rx_count && nv->rx_owner[s] == c->index + 1;
 	if (ok) {
-		nv->rx_owner[s] = NV_RX_FREE;
-		nv->rx_free[nv->rx_nfree++] = (uint32_t)s;
+		uint32_t x = (uint32_t)s;
+
+		while (x != NV_RX_END) {
+			uint32_t nx = nv->rx_next[x];
+
+			nv->rx_owner[x] = NV_RX_FREE;
+			nv->rx_next[x] = NV_RX_END;
+			nv->rx_free[nv->rx_nfree++] = x;
+			x = nx;
+		}
 		waiters = nv->rx_waiters;
 		nv->rx_waiters = 0;
 	}
@@ -210,7 +243,7 @@ static int send_control(struct nv_channel *c, const void *msg, size_t len, bool 
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOTCONN;
 	}
-	s = rx_alloc(c, true);
+	s = rx_alloc(c, true, 1);
 	if (s < 0) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOBUFS;
@@ -225,6 +258,35 @@ static int send_control(struct nv_channel *c, const void *msg, size_t len, bool 
 int nv_data_send_control(struct nv_channel *c, const void *msg, size_t len)
 {
 	return send_control(c, msg, len, false);
+}
+
+/* --- RSC --- */
+
+void nv_rsc_apply(struct netvsp *nv, unsigned want)
+{
+	unsigned offloads = TAP_OFFLOAD_CSUM;
+	int e;
+
+	if (atomic_exchange(&nv->rsc, want) == want)
+		return;
+	/*
+	 * The TAP is one device for all its queues: with TSO4/6 accepted, the kernel sends the
+	 * host stack's TCP to it unsegmented (GRO'd forwarded frames, local TSO), up to 64 KiB;
+	 * without, it segments them itself (include/uapi/linux/if_tun.h, tun.c set_offload).
+	 */
+	if (want & NV_RSC_V4)
+		offloads |= TAP_OFFLOAD_TSO4;
+	if (want & NV_RSC_V6)
+		offloads |= TAP_OFFLOAD_TSO6;
+	e = tap_queue_offload(nv->tap_fds[0], offloads);
+	if (e < 0) {
+		/* The guest toggles this at will: rate-limited. */
+		static struct ratelimit rl = RATELIMIT_INIT(1000, 5);
+
+		pv_log_ratelimited(&rl, LOG_WARN,
+				   "%s: TUNSETOFFLOAD %#x: %s (receive frames stay MTU-sized)",
+				   nv->name, offloads, strerror(-e));
+	}
 }
 
 /* --- Guest -> host --- */
@@ -366,6 +428,7 @@ static void tx_control(struct nv_channel *c, const uint8_t *msg, size_t len)
 	n = rndis_control(&nv->rndis, msg, len, reply);
 	atomic_store(&nv->packet_filter, nv->rndis.packet_filter);
 	atomic_store(&nv->rss_on, nv->rndis.rss_entries > 0);
+	nv_rsc_apply(nv, (nv->rndis.rsc_v4 ? NV_RSC_V4 : 0u) | (nv->rndis.rsc_v6 ? NV_RSC_V6 : 0u));
 	if (nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_NEGOTIATING)
 		atomic_store(&nv->state, NETVSP_READY);
 	if (!nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_READY)
@@ -459,13 +522,98 @@ static bool rx_filter_passes(struct netvsp *nv, const uint8_t *frame)
 	return (f & RNDIS_PACKET_TYPE_DIRECTED) && !memcmp(frame, nv->cfg.mac, 6);
 }
 
-/* Delivers c->rxframe: 0, or -ENOBUFS / -EAGAIN (it waits), or -EPROTO (dropped). */
+/*
+ * A large TCP frame (GSO vnet header) as one RSC receive (docs/network.md "RSC"): the frame
+ * is cut into pieces, each an RNDIS PACKET in its own receive section with the checksum PPI
+ * and an RNDIS_PKTINFO_ID PPI (SUBALLOC; first and last piece marked), announced together
+ * by one xfer-page packet of as many ranges, in order: Linux's netvsc_receive walks the
+ * ranges and rsc_add_data concatenates the pieces into one skb (rndis_filter.c). Each range
+ * fits a section (netvsc_receive drops a range larger than recv_section_size). Read lock
+ * held. 0, -ENOBUFS (waits for sections), -EAGAIN (waits for ring room), -ECANCELED
+ * (dropped, counted in drop_rx_gso), -EPROTO.
+ */
+static int rx_deliver_rsc(struct nv_channel *c, const struct tap_vnet_hdr *h, uint8_t *frame,
+			  size_t flen)
+{
+	struct netvsp *nv = c->nv;
+	unsigned want =
+		(h->gso_type & ~TAP_VNET_GSO_ECN) == TAP_VNET_GSO_TCPV6 ? NV_RSC_V6 : NV_RSC_V4;
+	static _Thread_local struct vmbus_xfer_range ranges[NVSP_RSC_MAX];
+	uint8_t msg[NVSP_MESSAGE_SIZE] = {0};
+	struct nvsp_send_rndis_pkt m = {
+		.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT,
+		.channel_type = NVSP_RNDIS_CHANNEL_DATA,
+		.send_buf_section_index = NVSP_INVALID_SECTION_INDEX,
+	};
+	uint8_t hdr[NV_RX_HEADROOM];
+	uint32_t csum, segments, hl, chunk, n, i, x;
+	size_t pos = 0;
+	int64_t s;
+	int e;
+
+	/*
+	 * The guest turned RSC off (or never on) while the TAP still handed over a large
+	 * frame (the switch back to segments is not instantaneous): dropped; TCP resends.
+	 */
+	if (!(atomic_load(&nv->rsc) & want) ||
+	    nv_offload_rx_rsc(h, frame, flen, &csum, &segments) < 0) {
+		atomic_fetch_add(&nv->drop_rx_gso, 1);
+		return -ECANCELED;
+	}
+	hl = (uint32_t)rndis_rsc_header_len(csum);
+	chunk = nv->recv.section_size > hl ? nv->recv.section_size - hl : 0;
+	n = chunk ? (uint32_t)((flen + chunk - 1) / chunk) : UINT32_MAX;
+	/* More pieces than Linux reassembles, or than the buffer has outside its reserve. */
+	if (n > NVSP_RSC_MAX || n + NV_RX_CONTROL_RESERVE > nv->recv.sections) {
+		atomic_fetch_add(&nv->drop_rx_gso, 1);
+		return -ECANCELED;
+	}
+	s = rx_alloc(c, false, n);
+	if (s < 0)
+		return -ENOBUFS;
+	pthread_mutex_lock(&nv->rx_lock);
+	for (i = 0, x = (uint32_t)s; i < n; i++, x = nv->rx_next[x])
+		ranges[i].byte_offset = x * nv->recv.section_size;
+	pthread_mutex_unlock(&nv->rx_lock);
+	for (i = 0; i < n; i++) {
+		uint32_t piece = (uint32_t)MIN((size_t)chunk, flen - pos);
+		uint8_t flag = RNDIS_PKTINFO_SUBALLOC;
+
+		if (i == 0)
+			flag |= RNDIS_PKTINFO_1ST_FRAG;
+		if (i == n - 1)
+			flag |= RNDIS_PKTINFO_LAST_FRAG;
+		rndis_build_rsc_header(hdr, hl, piece, csum, flag, c->rsc_id);
+		buf_copy(&nv->recv, ranges[i].byte_offset, NULL, hdr, hl);
+		buf_copy(&nv->recv, ranges[i].byte_offset + hl, NULL, frame + pos, piece);
+		ranges[i].byte_count = hl + piece;
+		pos += piece;
+	}
+	memcpy(msg, &m, sizeof(m));
+	e = vmbus_channel_send_xfer_pages(c->ch, VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
+					  (uint64_t)s + 1, nv->recv.id, ranges, n, msg, sizeof(msg),
+					  false);
+	if (e < 0) {
+		rx_release(c, (uint64_t)s);
+		return e == -EAGAIN ? -EAGAIN : -EPROTO;
+	}
+	c->rsc_id++;
+	atomic_fetch_add(&nv->rx_rsc, 1);
+	atomic_fetch_add(&nv->rx_rsc_segments, segments);
+	return 0;
+}
+
+/*
+ * Delivers c->rxframe: 0, or -ENOBUFS / -EAGAIN (it waits), -ECANCELED (dropped and
+ * counted), or -EPROTO (dropped).
+ */
 static int rx_deliver(struct nv_channel *c)
 {
 	struct netvsp *nv = c->nv;
 	struct tap_vnet_hdr h;
 	uint8_t *frame = c->rxframe + sizeof(h);
 	size_t flen = c->rx_len - sizeof(h);
+	size_t max = atomic_load(&nv->mtu) + ETH_HLEN + 4u;
 	uint8_t hdr[NV_RX_HEADROOM];
 	uint32_t csum;
 	struct iovec parts[2];
@@ -473,15 +621,24 @@ static int rx_deliver(struct nv_channel *c)
 	int e;
 
 	memcpy(&h, c->rxframe, sizeof(h));
-	if (flen > atomic_load(&nv->mtu) + ETH_HLEN + 4u ||
-	    nv_offload_rx(&h, frame, flen, &csum) < 0)
+	if (flen > max && (h.gso_type & ~TAP_VNET_GSO_ECN) != TAP_VNET_GSO_NONE) {
+		pthread_rwlock_rdlock(&nv->buf_lock);
+		e = nv->recv.map.pages ? rx_deliver_rsc(c, &h, frame, flen) : -EPROTO;
+		pthread_rwlock_unlock(&nv->buf_lock);
+		if (e == 0) {
+			atomic_fetch_add(&c->rx_packets, 1);
+			atomic_fetch_add(&c->rx_bytes, flen);
+		}
+		return e;
+	}
+	if (flen > max || nv_offload_rx(&h, frame, flen, &csum) < 0)
 		return -EPROTO;
 	pthread_rwlock_rdlock(&nv->buf_lock);
 	if (!nv->recv.map.pages || NV_RX_HEADROOM + flen > nv->recv.section_size) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -EPROTO;
 	}
-	s = rx_alloc(c, false);
+	s = rx_alloc(c, false, 1);
 	if (s < 0) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOBUFS;
@@ -590,7 +747,7 @@ static bool rx_one(struct nv_channel *c)
 	e = rx_deliver(c);
 	if (e == -ENOBUFS || e == -EAGAIN)
 		return false;
-	if (e < 0)
+	if (e < 0 && e != -ECANCELED)
 		atomic_fetch_add(&nv->drop_rx_no_buffer, 1);
 	return true;
 }
@@ -723,8 +880,9 @@ void nv_data_channel_closed(struct nv_channel *c)
 	/* Sections this channel's guest side never completed: it cannot any more. */
 	pthread_mutex_lock(&nv->rx_lock);
 	for (i = 0; nv->rx_owner && i < nv->rx_count; i++)
-		if (nv->rx_owner[i] == c->index + 1) {
+		if (NV_RX_OWNER(nv->rx_owner[i]) == c->index + 1) {
 			nv->rx_owner[i] = NV_RX_FREE;
+			nv->rx_next[i] = NV_RX_END;
 			nv->rx_free[nv->rx_nfree++] = i;
 			lost++;
 		}

@@ -31,3 +31,14 @@ int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t frame
  */
 int nv_offload_rx(const struct tap_vnet_hdr *h, uint8_t *frame, size_t frame_len,
 		  uint32_t *ret_csum) must_check;
+/*
+ * TAP -> guest, a large TCP frame the TAP handed over whole (a GSO vnet header: the host
+ * stack's coalesced or unsegmented TCP stream) to go to the guest as one RSC receive: the
+ * frame must be TCP over IPv4 (TCPV4) or IPv6 (TCPV6) with IP lengths that match the frame.
+ * Finishes the TCP checksum (NEEDS_CSUM), recomputes the IPv4 header checksum (the guest
+ * trusts "IP succeeded"), and returns the checksum PPI bits and the segments the frame
+ * stands for (its TCP payload over gso_size, as NDIS_RSC_NBL_INFO's CoalescedSegCount
+ * counts them). 0 or -EPROTO.
+ */
+int nv_offload_rx_rsc(const struct tap_vnet_hdr *h, uint8_t *frame, size_t frame_len,
+		      uint32_t *ret_csum, uint32_t *ret_segments) must_check;
