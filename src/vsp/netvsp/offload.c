@@ -72,14 +72,15 @@ static int l3(const uint8_t *frame, size_t len, uint16_t *type, size_t *ihl)
  * NDIS LSO frames carry IPv4 tot_len 0 (IPv6 payload_len 0) and a TCP
  * checksum seeded with a length-0 pseudo-header (netvsc_drv.c); Linux GSO
  * on the TAP wants real lengths and a seed with the TCP length in it.
+ * frame: the first head bytes of a frame of len bytes (the headers).
  */
-static int lso_fixup(uint8_t *frame, size_t len, size_t thoff, bool v6)
+static int lso_fixup(uint8_t *frame, size_t head, size_t len, size_t thoff, bool v6)
 {
 	uint16_t type;
 	size_t ihl;
 	uint8_t *check;
 
-	if (l3(frame, len, &type, &ihl) < 0 || type != (v6 ? ETH_P_IPV6 : ETH_P_IP) ||
+	if (l3(frame, head, &type, &ihl) < 0 || type != (v6 ? ETH_P_IPV6 : ETH_P_IP) ||
 	    len - ETH_HLEN > 0xffff)
 		return -EPROTO;
 	if (v6) {
@@ -96,18 +97,26 @@ static int lso_fixup(uint8_t *frame, size_t len, size_t thoff, bool v6)
 int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		  struct tap_vnet_hdr *h)
 {
+	return nv_offload_tx_head(info, frame, len, len, h);
+}
+
+int nv_offload_tx_head(const struct rndis_tx_info *info, uint8_t *frame, size_t head, size_t len,
+		       struct tap_vnet_hdr *h)
+{
 	memset(h, 0, sizeof(*h));
+	if (head > len)
+		return -EPROTO;
 	if (info->has_lso) {
 		bool v6 = (info->lso & NDIS_LSO_IPV6) != 0;
 		size_t thoff = NDIS_LSO_TCP_HDR_OFFSET(info->lso), doff;
 		uint32_t mss = NDIS_LSO_MSS(info->lso);
 
-		if (mss == 0 || mss > 0xffff || thoff < ETH_HLEN + 20 || thoff + 20 > len)
+		if (mss == 0 || mss > 0xffff || thoff < ETH_HLEN + 20 || thoff + 20 > head)
 			return -EPROTO;
 		doff = (size_t)(frame[thoff + 12] >> 4) * 4;
-		if (doff < 20 || thoff + doff > len)
+		if (doff < 20 || thoff + doff > head)
 			return -EPROTO;
-		if (lso_fixup(frame, len, thoff, v6) < 0)
+		if (lso_fixup(frame, head, len, thoff, v6) < 0)
 			return -EPROTO;
 		h->flags = TAP_VNET_F_NEEDS_CSUM;
 		h->gso_type = v6 ? TAP_VNET_GSO_TCPV6 : TAP_VNET_GSO_TCPV4;
@@ -124,7 +133,7 @@ int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		size_t ihl;
 
 		/* Windows guests leave the IPv4 header checksum to the host too. */
-		if (l3(frame, len, &type, &ihl) < 0 || type != ETH_P_IP)
+		if (l3(frame, head, &type, &ihl) < 0 || type != ETH_P_IP)
 			return -EPROTO;
 		ipv4_header_csum(frame + ETH_HLEN, ihl);
 	}
@@ -133,7 +142,7 @@ int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		uint16_t off = (info->csum & NDIS_TX_CSUM_TCP) ? TCP_CSUM_OFF : UDP_CSUM_OFF;
 
 		/* The field already holds the folded pseudo-header sum (CHECKSUM_PARTIAL). */
-		if (thoff < ETH_HLEN || thoff + off + 2 > len)
+		if (thoff < ETH_HLEN || thoff + off + 2 > head)
 			return -EPROTO;
 		h->flags = TAP_VNET_F_NEEDS_CSUM;
 		h->csum_start = (uint16_t)thoff;

@@ -24,6 +24,13 @@
 int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t frame_len,
 		  struct tap_vnet_hdr *ret) must_check;
 /*
+ * The same when only the frame's first head bytes are the host's copy (the headers; the
+ * rest goes to the TAP straight from guest memory): everything read or patched lies in
+ * them (-EPROTO otherwise), the lengths written are frame_len's.
+ */
+int nv_offload_tx_head(const struct rndis_tx_info *info, uint8_t *frame, size_t head,
+		       size_t frame_len, struct tap_vnet_hdr *ret) must_check;
+/*
  * TAP -> guest: finishes a NEEDS_CSUM frame's checksum in software and
  * returns the receive checksum PPI bits to send (0: none): TCP/UDP
  * "succeeded" for checksummed or DATA_VALID frames. -EPROTO if the
