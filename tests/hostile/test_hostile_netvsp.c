@@ -278,6 +278,73 @@ static void test_bad_rndis(void **state)
 	}
 }
 
+/*
+ * The same with messages longer than the bytes netvsp copies before it parses (256: larger
+ * frames go to the TAP from guest memory past their headers): bad lengths and PPIs are
+ * refused alike, and PPIs or offload headers that reach past the copied bytes take the
+ * whole-copy path and still go out.
+ */
+static void test_bad_rndis_large(void **state)
+{
+	struct fx *f = *state;
+	struct netvsp_stats st;
+	static uint8_t msg[6144];
+	struct rndis_ppi zero[2] = {{0, NDIS_PPI_TCPIP_CHKSUM, 12}, {0, 0, 0}};
+	uint8_t many[25 * 16];
+	uint8_t lso[16];
+	struct rndis_ppi ph;
+	uint32_t v;
+	unsigned i;
+	uint64_t bad0;
+	size_t len;
+
+	netvsp_get_stats(f->nv, &st);
+	bad0 = st.bad_packets;
+	/* data_offset past the message; data_len past it; a PPI of size 0 */
+	len = rndis_packet(msg, 9000, 1400, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	len = rndis_packet(msg, 36, 6000, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	len = rndis_packet(msg, 36 + 12, 1400, 36, zero, 12, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	/* msg_len larger than the bytes the section holds */
+	len = rndis_packet(msg, 36, 1400, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, 600, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	/* 400 bytes of PPIs (hash values): the frame starts past the copied bytes; it goes out */
+	for (i = 0; i < 25; i++) {
+		ph = (struct rndis_ppi){16, NDIS_PPI_NBL_HASH_VALUE, 12};
+		memcpy(many + 16 * i, &ph, 12);
+		memset(many + 16 * i + 12, 0x11, 4);
+	}
+	len = rndis_packet(msg, 36 + sizeof(many), 1400, 36, many, sizeof(many), 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_SUCCESS);
+	/* LSO whose TCP header starts at byte 400 of the frame, past the copy: it goes out */
+	ph = (struct rndis_ppi){16, NDIS_PPI_TCP_LARGESEND, 12};
+	memcpy(lso, &ph, 12);
+	v = 1000u | (400u << 20) | NDIS_LSO_TYPE_V2;
+	memcpy(lso + 12, &v, 4);
+	len = rndis_packet(msg, 36 + 16, 1400, 36, lso, 16, 1400);
+	{
+		uint8_t *fr = msg + 44 + 16;
+
+		fr[12] = 0x08, fr[13] = 0x00;
+		memset(fr + 14, 0, 20);
+		fr[14] = 0x4f; /* 60-byte IPv4 header */
+		fr[23] = 6;
+		fr[400 + 12] = 5 << 4;
+	}
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_SUCCESS);
+	netvsp_get_stats(f->nv, &st);
+	assert_int_equal(st.bad_packets - bad0, 4);
+	assert_int_equal(st.tx_packets, 2);
+	assert_int_equal(host_count(f), 2);
+	assert_alive(f);
+	hostile_assert_growth(f->rss0, 4 * MiB);
+}
+
 /* Send-buffer section indices out of range, sizes past the section, ranges outside RAM. */
 static void test_bad_sections(void **state)
 {
@@ -561,6 +628,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bad_rndis, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rndis_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_sections, setup_hold, teardown),
 		cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
