@@ -332,9 +332,8 @@ static bool tx_frame_allowed(struct nv_channel *c, const uint8_t *frame)
  * then the ntail pieces of guest memory that complete it to frame_len bytes. The NVSP status,
  * or TX_NEED_COPY when may_retry and the offload headers reach past the copy.
  */
-static uint32_t tx_frame_out(struct nv_channel *c, const struct rndis_tx_info *info,
-			     uint8_t *frame, size_t fhead, const struct iovec *tail,
-			     unsigned ntail, bool may_retry)
+static uint32_t tx_frame_out(struct nv_channel *c, const struct rndis_tx_info *info, uint8_t *frame,
+			     size_t fhead, const struct iovec *tail, unsigned ntail, bool may_retry)
 {
 	struct netvsp *nv = c->nv;
 	struct tap_vnet_hdr h;

@@ -57,5 +57,5 @@ int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint
  * beyond the ranges, -EFAULT a page that is not guest RAM, -E2BIG more than max pieces.
  */
 struct iovec;
-int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off,
-		    size_t len, struct iovec *iov, unsigned max) must_check;
+int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, size_t len,
+		    struct iovec *iov, unsigned max) must_check;

@@ -159,8 +159,8 @@ int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint
 	return len ? -EINVAL : 0;
 }
 
-int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off,
-		    size_t len, struct iovec *iov, unsigned max)
+int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, size_t len,
+		    struct iovec *iov, unsigned max)
 {
 	unsigned i, n = 0;
 
@@ -179,7 +179,8 @@ int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint6
 			uint64_t pfn;
 			unsigned pg = (unsigned)(pos / PAGE);
 			uint32_t in = (uint32_t)(pos % PAGE);
-			size_t k = MIN((size_t)(PAGE - in), MIN(len, (size_t)(r->byte_count - off)));
+			size_t k =
+				MIN((size_t)(PAGE - in), MIN(len, (size_t)(r->byte_count - off)));
 			uint8_t *host;
 
 			memcpy(&pfn, r->pfns + 8 * (size_t)pg, 8);
