@@ -374,7 +374,8 @@ static uint32_t tx_frame_out(struct nv_channel *c, const struct rndis_tx_info *i
 	} else {
 		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = fhead};
 	}
-	memcpy(iov + n, tail, ntail * sizeof(*tail));
+	if (ntail)
+		memcpy(iov + n, tail, ntail * sizeof(*tail));
 	w = writev(c->tap_fd, iov, (int)(n + ntail));
 	if (w < 0) {
 		atomic_fetch_add(&nv->drop_tx_error, 1);
