@@ -23,8 +23,13 @@ sending and the host injecting the same frame sizes): kicks and interrupts
 per 1,000 packets, printed next to netvsp's guest signals and host
 interrupts per 1,000 frames (the exits that carry over to hardware), with
 their ratio. --no-qemu leaves it out.
-Not measured: LSO on receive (netvsp delivers only MTU-sized frames: no
-RSC), and 64 KiB LSO on QEMU's side (pktgen sends no GSO frames).
+--baseline-build DIR runs DIR's network-bench (another build of the tree, e.g.
+the commit before a change) in every round too, alternating with this build's,
+and prints each path's median beside the baseline's: before and after in the
+same conditions.
+Not measured: RSC on receive (the injector writes MTU-sized frames; RSC is
+tested for correctness in tests/unit/vsp/netvsp), and 64 KiB LSO on QEMU's
+side (pktgen sends no GSO frames).
 Prints numbers and ratios; asserts nothing. Results: bench/results/network-*.json.
 """
 import argparse
@@ -53,14 +58,23 @@ def main():
     ap.add_argument('--json')
     ap.add_argument('--no-qemu', action='store_true', help="leave out QEMU's virtio-net peer")
     ap.add_argument('--qemu-packets', type=int, default=10000, help='packets per phase in the QEMU guest')
+    ap.add_argument('--baseline-build', help="another build's network-bench, run alternating with this one")
     args = ap.parse_args()
     exe = os.path.join(args.build, 'bench', 'network-bench')
-    runs = []
-    for i in range(args.rounds):
-        p = subprocess.run([exe, str(args.seconds)], capture_output=True, text=True)
+    base_exe = os.path.join(args.baseline_build, 'bench', 'network-bench') if args.baseline_build else None
+    runs, base_runs = [], []
+
+    def one(path):
+        p = subprocess.run([path, str(args.seconds)], capture_output=True, text=True)
         if p.returncode:
-            sys.exit(f'network-bench failed: {p.stderr}')
-        runs.append(json.loads(p.stdout))
+            sys.exit(f'network-bench ({path}) failed: {p.stderr}')
+        return json.loads(p.stdout)
+
+    for i in range(args.rounds):
+        # Alternate which goes first, so that neither always gets the quieter moment.
+        order = [(runs, exe)] + ([(base_runs, base_exe)] if base_exe else [])
+        for out, path in (order if i % 2 == 0 else order[::-1]):
+            out.append(one(path))
         print(f'round {i + 1}/{args.rounds} done', file=sys.stderr, flush=True)
     summary = {}
     print(f'{"path":12} {"netvsp":>12} {"TAP limit":>12} {"ratio":>6} {"spread":>7} '
@@ -81,10 +95,12 @@ def main():
         fmt = (lambda x: f'{x:,.0f}') if key == 'frames_per_s' else (lambda x: f'{x:.2f}')
         print(f'{vsp:12} {fmt(mv):>12} {fmt(ml):>12} {mv / ml if ml else 0:6.2f} {spread:7.2f} '
               f'{cpu:12.0f} {sig:7.2f} {irq:7.2f}  ({unit})')
+    baseline = compare(base_runs, summary) if base_runs else None
     qemu = qemu_peer(args, summary)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
     results = {'date': stamp, 'args': vars(args), 'summary': summary, 'runs': runs, 'qemu_virtio_net': qemu,
-               'not_measured': ['receive LSO/RSC (netvsp delivers MTU-sized frames only)',
+               'baseline': baseline, 'baseline_runs': base_runs or None,
+               'not_measured': ['receive RSC throughput (the injector writes MTU-sized frames)',
                                 'QEMU with 64 KiB LSO frames (pktgen sends no GSO frames)']}
     outdir = os.path.join(ROOT, 'bench', 'results')
     os.makedirs(outdir, exist_ok=True)
@@ -93,6 +109,23 @@ def main():
         with open(path, 'w') as f:
             json.dump(results, f, indent=1)
     print(f'results: {dated}', file=sys.stderr)
+
+
+def compare(base_runs, summary):
+    """The baseline build's medians beside this build's, per path (same rounds, alternating)."""
+    print()
+    print(f'{"path":12} {"baseline":>12} {"ratio":>6} {"this build":>12} {"ratio":>6} {"speed-up":>8}')
+    out = {}
+    for vsp, lim, key in PAIRS:
+        b = statistics.median(r[vsp][key] for r in base_runs)
+        bl = statistics.median(r[lim][key] for r in base_runs)
+        v = summary[vsp]
+        fmt = (lambda x: f'{x:,.0f}') if key == 'frames_per_s' else (lambda x: f'{x:.2f}')
+        out[vsp] = {'median': b, 'limit_median': bl, 'ratio_to_limit': b / bl if bl else None,
+                    'speedup': v['median'] / b if b else None}
+        print(f'{vsp:12} {fmt(b):>12} {b / bl if bl else 0:6.2f} {fmt(v["median"]):>12} '
+              f'{v["ratio_to_limit"] or 0:6.2f} {v["median"] / b if b else 0:8.2f}')
+    return out
 
 
 def qemu_peer(args, summary):

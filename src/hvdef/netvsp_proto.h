@@ -353,6 +353,24 @@ _Static_assert(sizeof(struct rndis_ppi) == 12, "rndis_ppi");
 #define NDIS_PPI_NBL_HASH_INFO	  9u /* the hash type, sent along with the value */
 #define NDIS_PPI_RNDIS_PKTINFO_ID (1u | NDIS_PPI_INTERNAL)
 
+/*
+ * RNDIS_PKTINFO_ID (struct rndis_pktinfo_id, 4 bytes): marks the RNDIS packets of one
+ * receive xfer-page packet that together carry one coalesced (RSC) frame, first to last
+ * (hyperv_net.h; rndis_filter.c rndis_filter_receive_data).
+ */
+struct rndis_pktinfo_id {
+	uint8_t ver; /* RNDIS_PKTINFO_ID_V1 */
+	uint8_t flag;
+	uint16_t pkt_id;
+};
+_Static_assert(sizeof(struct rndis_pktinfo_id) == 4, "rndis_pktinfo_id");
+#define RNDIS_PKTINFO_ID_V1	1u
+#define RNDIS_PKTINFO_SUBALLOC	(1u << 0)
+#define RNDIS_PKTINFO_1ST_FRAG	(1u << 1)
+#define RNDIS_PKTINFO_LAST_FRAG (1u << 2)
+/* Ranges of one xfer-page packet Linux reassembles at most (NVSP_RSC_MAX). */
+#define NVSP_RSC_MAX 562u
+
 /* TCPIP_CHKSUM_PKTINFO (struct ndis_tcp_ip_checksum_info), transmit bits. */
 #define NDIS_TX_CSUM_IS_IPV4	       (1u << 0)
 #define NDIS_TX_CSUM_IS_IPV6	       (1u << 1)
@@ -446,6 +464,10 @@ _Static_assert(sizeof(struct ndis_offload_params) == 28, "ndis_offload_params");
 #define NDIS_OFFLOAD_PARAM_TX_RX_ENABLED  4u
 #define NDIS_OFFLOAD_PARAM_LSOV2_DISABLED 1u
 #define NDIS_OFFLOAD_PARAM_LSOV2_ENABLED  2u
+#define NDIS_OFFLOAD_PARAM_RSC_DISABLED	  1u
+#define NDIS_OFFLOAD_PARAM_RSC_ENABLED	  2u
+/* The rsc_ip_v4/v6 bytes are in the 28-byte (NVSP >= 5) parameters only. */
+#define NDIS_OFFLOAD_PARAMS_RSC_END 24u
 
 /* struct ndis_recv_scale_cap (packed, 18 bytes): the answer to RECEIVE_SCALE_CAPABILITIES. */
 struct ndis_recv_scale_cap {

@@ -25,7 +25,7 @@ static int set_nonblock(int fd)
 int tap_queue_setup(int fd, unsigned offloads)
 {
 	struct ifreq ifr = {0};
-	int hdr = (int)sizeof(struct tap_vnet_hdr);
+	int hdr = (int)sizeof(struct tap_vnet_hdr), r;
 
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
 		return errno == EBADFD || errno == ENOTTY ? -EINVAL : -errno;
@@ -34,10 +34,14 @@ int tap_queue_setup(int fd, unsigned offloads)
 		return -EINVAL;
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0)
 		return -errno;
-	/* What we read: checksums may be left to us (TUN_F_CSUM), no super-frames. */
-	if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)offloads) < 0)
-		return -errno;
-	return set_nonblock(fd);
+	/* What we read: checksums may be left to us (TUN_F_CSUM); super-frames only if asked. */
+	r = tap_queue_offload(fd, offloads);
+	return r < 0 ? r : set_nonblock(fd);
+}
+
+int tap_queue_offload(int fd, unsigned offloads)
+{
+	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)offloads) < 0 ? -errno : 0;
 }
 
 int tap_open(const char *name, unsigned nqueues, int *fds)

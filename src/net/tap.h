@@ -55,6 +55,12 @@ int tap_open(const char *name, unsigned nqueues, int *fds) must_check;
  * accepts, O_NONBLOCK. 0 or -errno.
  */
 int tap_queue_setup(int fd, unsigned offloads) must_check;
+/*
+ * TUNSETOFFLOAD: what the reader of the TAP accepts (TAP_OFFLOAD_*), for the whole device
+ * (every queue). With TSO4/6 the kernel hands over large TCP frames (a GSO vnet header)
+ * instead of segmenting them. 0 or -errno.
+ */
+int tap_queue_offload(int fd, unsigned offloads) must_check;
 /* TUNSETQUEUE: attach (true) or detach a queue of a multi-queue TAP. 0 or -errno. */
 int tap_queue_attach(int fd, bool attach) must_check;
 /* The interface name of a queue fd (IFNAMSIZ bytes). 0 or -errno. */

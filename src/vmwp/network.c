@@ -480,6 +480,11 @@ static struct json_object *adapter_json(const struct adapter *a)
 	json_object_object_add(o, "rndis_requests",
 			       json_object_new_int64((int64_t)st.rndis_requests));
 	json_object_object_add(o, "rx_steered", json_object_new_int64((int64_t)st.rx_steered));
+	json_object_object_add(o, "rsc_v4", json_object_new_boolean(st.rsc_v4));
+	json_object_object_add(o, "rsc_v6", json_object_new_boolean(st.rsc_v6));
+	json_object_object_add(o, "rx_rsc", json_object_new_int64((int64_t)st.rx_rsc));
+	json_object_object_add(o, "rx_rsc_segments",
+			       json_object_new_int64((int64_t)st.rx_rsc_segments));
 	json_object_object_add(o, "signals_in", json_object_new_int64((int64_t)st.signals_in));
 	json_object_object_add(o, "interrupts_out",
 			       json_object_new_int64((int64_t)st.interrupts_out));
@@ -489,6 +494,7 @@ static struct json_object *adapter_json(const struct adapter *a)
 	json_object_object_add(d, "rx_filtered",
 			       json_object_new_int64((int64_t)st.drop_rx_filtered));
 	json_object_object_add(d, "rx_steer", json_object_new_int64((int64_t)st.drop_rx_steer));
+	json_object_object_add(d, "rx_gso", json_object_new_int64((int64_t)st.drop_rx_gso));
 	json_object_object_add(d, "tx_error", json_object_new_int64((int64_t)st.drop_tx_error));
 	json_object_object_add(d, "tx_link_down",
 			       json_object_new_int64((int64_t)st.drop_tx_link_down));

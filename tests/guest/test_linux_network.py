@@ -12,7 +12,11 @@ Two guests boot at once (each boot takes minutes on PVM):
   A: ip=dhcp, netconsole to the host (the whole boot log, extended format)
      and to B's address and MAC (guest-to-guest traffic the host never sends)
   B: a static ip=
-Then: 100 pings from the namespace to A (the guest kernel answers), A's
+Then: 100 pings from the namespace to A (the guest kernel answers), RSC (A's
+hv_netvsc turned it on; a 20,000-byte TCP segment written into tap0 as the
+host stack hands one to a TSO device reaches A as one RSC receive, and A's
+TCP answers it with a reset whose sequence number is the segment's
+acknowledgement: the guest kernel took the reassembled segment whole), A's
 datagrams reach B's kernel (B answers ICMP port unreachable: counted on B's
 adapter, seen on the TAPs), A's cable out and back (nic-set: the guest
 stops and restarts its queues: pings fail, then pass), a second adapter
@@ -97,6 +101,42 @@ out = open(sys.argv[3], 'ab', buffering=0)
 while True:
     d = s.recv(65536)
     out.write(len(d).to_bytes(4, 'little') + d)
+'''
+# One large TCP segment into a TAP with a GSO vnet header (NEEDS_CSUM, TCPV4), ACK set, to a
+# closed port of the guest; waits for the guest's RST (seq = our ack) on the same TAP.
+# argv: dev, src MAC, dst MAC, src IP, dst IP, payload bytes, ack, seconds. Prints JSON.
+RSC_PROBE = r'''
+import json, select, socket, struct, sys, time
+dev, smac, dmac, sip, dip = sys.argv[1:6]
+size, ack, secs = int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
+def csum(b, s=0):
+    if len(b) % 2: b += b'\0'
+    for i in range(0, len(b), 2): s += b[i] << 8 | b[i + 1]
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return s
+payload = bytes((i * 7) & 0xff for i in range(size))
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40 + size, 1, 0x4000, 64, 6, 0,
+                 socket.inet_aton(sip), socket.inet_aton(dip))
+ip = ip[:10] + struct.pack('!H', 0xffff ^ csum(ip)) + ip[12:]
+seed = csum(socket.inet_aton(sip) + socket.inet_aton(dip), 6 + 20 + size)
+tcp = struct.pack('!HHIIBBHHH', 40000, 9, 1000, ack, 5 << 4, 0x10, 65535, seed, 0)
+eth = bytes.fromhex(dmac.replace(':', '')) + bytes.fromhex(smac.replace(':', '')) + b'\x08\x00'
+vnet = struct.pack('<BBHHHH', 1, 1, 54, 1448, 34, 16)
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(263, 15, 1)  # SOL_PACKET, PACKET_VNET_HDR
+s.bind((dev, 0))
+s.send(vnet + eth + ip + tcp + payload)
+got, end = None, time.monotonic() + secs
+while got is None and time.monotonic() < end:
+    r, _, _ = select.select([s], [], [], 1)
+    if not r:
+        continue
+    f = s.recv(65536)[10:]
+    if len(f) >= 54 and f[12:14] == b'\x08\x00' and f[23] == 6 and f[26:30] == socket.inet_aton(dip):
+        sport, dport, seq, _, _, flags = struct.unpack('!HHIIBB', f[34:48])
+        if dport == 40000 and flags & 4:
+            got = seq
+print(json.dumps({'rst_seq': got}))
 '''
 # Counts frames the bridge sends to each guest (PACKET_OUTGOING on its TAP): UDP from A to B's
 # netconsole port on tap1, and ICMP from B to A (B's kernel answering A's datagrams) on tap0.
@@ -226,6 +266,26 @@ try:
     tap.ok(' 100 received' in p.stdout and ' 0% packet loss' in p.stdout,
            'the host pings the guest kernel 100 times without loss',
            f'lost: {lost}\n' + p.stdout[-400:])
+
+    # --- RSC: on in the guest, and one large segment delivered as one RSC receive ---
+    tap.ok(n0.get('rsc_v4') is True and n0.get('rsc_v6') is True,
+           "A: the guest's hv_netvsc turned RSC on for IPv4 and IPv6 (LRO is on by default)",
+           json.dumps(n0))
+    br_mac = json.loads(ns('ip', '-j', 'link', 'show', 'br0').stdout)[0]['address']
+    probe = ns(sys.executable, '-c', RSC_PROBE, 'tap0', br_mac, MAC_A, IP_HOST, IP_A, '20000',
+               str(0x12345678), '60', check=False)
+    st = control(ctl_a, {'command': 'status'})
+    n0 = nic(st)
+    try:
+        rst = json.loads(probe.stdout).get('rst_seq')
+    except ValueError:
+        rst = None
+    tap.ok(n0.get('rx_rsc', 0) >= 1 and n0.get('drops', {}).get('rx_gso') == 0,
+           'A: a 20,000-byte TCP segment went to the guest as one RSC receive',
+           json.dumps(n0) + probe.stderr[-500:])
+    tap.ok(rst == 0x12345678,
+           "A: the guest kernel's TCP answered the reassembled segment with a reset "
+           '(seq = its acknowledgement)', f'rst_seq {rst}; {probe.stdout[-300:]} {probe.stderr[-300:]}')
 
     # --- netconsole: the whole boot log, no gap ---
     started = wa.wait_console(lambda c: 'netconsole: network logging started' in c, 60)

@@ -66,11 +66,11 @@ static void if_up(const char *name)
 	close(s);
 }
 
-static int setup_with(void **state, bool hold_rx)
+static int setup_with(void **state, bool hold_rx, unsigned recv_pages)
 {
 	struct vmbus_client_config cfg = {.vcpus = 2, .ram_size = 64 << 20};
 	struct netvsp_config c = {.vcpus = 2, .connected = true, .ntap = 1};
-	struct netvsc_client_config ncfg = {.recv_buf_pages = 64, .hold_rx = hold_rx};
+	struct netvsc_client_config ncfg = {.recv_buf_pages = recv_pages, .hold_rx = hold_rx};
 	struct fx *f = calloc(1, sizeof(*f));
 	struct vmbus_msg_offer_channel o[4];
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
@@ -101,12 +101,18 @@ static int setup_with(void **state, bool hold_rx)
 
 static int setup(void **state)
 {
-	return setup_with(state, false);
+	return setup_with(state, false, 64);
 }
 
 static int setup_hold(void **state)
 {
-	return setup_with(state, true);
+	return setup_with(state, true, 64);
+}
+
+/* A receive buffer of 16 pages: 35 sections, fewer than one coalesced 60,000-byte frame needs. */
+static int setup_tiny(void **state)
+{
+	return setup_with(state, false, 16);
 }
 
 static int teardown(void **state)
@@ -272,6 +278,73 @@ static void test_bad_rndis(void **state)
 	}
 }
 
+/*
+ * The same with messages longer than the bytes netvsp copies before it parses (256: larger
+ * frames go to the TAP from guest memory past their headers): bad lengths and PPIs are
+ * refused alike, and PPIs or offload headers that reach past the copied bytes take the
+ * whole-copy path and still go out.
+ */
+static void test_bad_rndis_large(void **state)
+{
+	struct fx *f = *state;
+	struct netvsp_stats st;
+	static uint8_t msg[6144];
+	struct rndis_ppi zero[2] = {{0, NDIS_PPI_TCPIP_CHKSUM, 12}, {0, 0, 0}};
+	uint8_t many[25 * 16];
+	uint8_t lso[16];
+	struct rndis_ppi ph;
+	uint32_t v;
+	unsigned i;
+	uint64_t bad0;
+	size_t len;
+
+	netvsp_get_stats(f->nv, &st);
+	bad0 = st.bad_packets;
+	/* data_offset past the message; data_len past it; a PPI of size 0 */
+	len = rndis_packet(msg, 9000, 1400, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	len = rndis_packet(msg, 36, 6000, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	len = rndis_packet(msg, 36 + 12, 1400, 36, zero, 12, 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len),
+			 NVSP_STAT_INVALID_RNDIS_PKT);
+	/* msg_len larger than the bytes the section holds */
+	len = rndis_packet(msg, 36, 1400, 0, NULL, 0, 1400);
+	assert_int_equal(send_in_section(f, 0, 600, msg, len), NVSP_STAT_INVALID_RNDIS_PKT);
+	/* 400 bytes of PPIs (hash values): the frame starts past the copied bytes; it goes out */
+	for (i = 0; i < 25; i++) {
+		ph = (struct rndis_ppi){16, NDIS_PPI_NBL_HASH_VALUE, 12};
+		memcpy(many + 16 * i, &ph, 12);
+		memset(many + 16 * i + 12, 0x11, 4);
+	}
+	len = rndis_packet(msg, 36 + sizeof(many), 1400, 36, many, sizeof(many), 1400);
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_SUCCESS);
+	/* LSO whose TCP header starts at byte 400 of the frame, past the copy: it goes out */
+	ph = (struct rndis_ppi){16, NDIS_PPI_TCP_LARGESEND, 12};
+	memcpy(lso, &ph, 12);
+	v = 1000u | (400u << 20) | NDIS_LSO_TYPE_V2;
+	memcpy(lso + 12, &v, 4);
+	len = rndis_packet(msg, 36 + 16, 1400, 36, lso, 16, 1400);
+	{
+		uint8_t *fr = msg + 44 + 16;
+
+		fr[12] = 0x08, fr[13] = 0x00;
+		memset(fr + 14, 0, 20);
+		fr[14] = 0x4f; /* 60-byte IPv4 header */
+		fr[23] = 6;
+		fr[400 + 12] = 5 << 4;
+	}
+	assert_int_equal(send_in_section(f, 0, (uint32_t)len, msg, len), NVSP_STAT_SUCCESS);
+	netvsp_get_stats(f->nv, &st);
+	assert_int_equal(st.bad_packets - bad0, 4);
+	assert_int_equal(st.tx_packets, 2);
+	assert_int_equal(host_count(f), 2);
+	assert_alive(f);
+	hostile_assert_growth(f->rss0, 4 * MiB);
+}
+
 /* Send-buffer section indices out of range, sizes past the section, ranges outside RAM. */
 static void test_bad_sections(void **state)
 {
@@ -381,6 +454,114 @@ static void test_rx_sections(void **state)
 	assert_true(st.unreleased >= held - 1);
 }
 
+/*
+ * count 60,000-byte TCP frames from the host as its stack hands them to a device that takes
+ * large frames (a GSO vnet header); with RSC on, the TAP passes them whole.
+ */
+static unsigned host_send_large(struct fx *f, unsigned count)
+{
+	static uint8_t raw[10 + 60000];
+	struct tap_vnet_hdr h = {.flags = TAP_VNET_F_NEEDS_CSUM,
+				 .gso_type = TAP_VNET_GSO_TCPV4,
+				 .hdr_len = 54,
+				 .gso_size = 1448,
+				 .csum_start = 34,
+				 .csum_offset = 16};
+	uint8_t *fr = raw + sizeof(h);
+	unsigned i, sent = 0;
+
+	memcpy(raw, &h, sizeof(h));
+	eth(fr, guest_mac, host_mac, 60000 - 14);
+	fr[12] = 0x08, fr[13] = 0x00;
+	memset(fr + 14, 0, 40);
+	fr[14] = 0x45;
+	fr[16] = (uint8_t)((60000 - 14) >> 8), fr[17] = (uint8_t)(60000 - 14);
+	fr[22] = 64, fr[23] = 6;
+	fr[26] = 10, fr[29] = 1, fr[30] = 10, fr[33] = 2;
+	fr[46] = 5 << 4, fr[47] = 0x10;
+	for (i = 0; i < count; i++) {
+		struct pollfd p = {.fd = f->pkt, .events = POLLOUT};
+
+		poll(&p, 1, 100);
+		/* Refused (the socket's send buffer holds frames the TAP has not passed on) or
+		 * dropped by the TAP's full queue, as a host TCP sender would be held back. */
+		if (send(f->pkt, raw, sizeof(raw), 0) > 0)
+			sent++;
+	}
+	return sent;
+}
+
+/*
+ * RSC receives, each several sections named by its first: a completion naming a later
+ * section of one is refused and counted, the right one frees them all, a second is counted.
+ * A guest that never completes them stops the host at what the buffer holds; the kernel
+ * queues and drops the rest behind the TAP, and the worker's memory stays bounded.
+ */
+static void test_rsc_sections(void **state)
+{
+	struct fx *f = *state;
+	struct netvsc_client_stats cs;
+	struct netvsp_stats st;
+	uint64_t ids[4096], id;
+	unsigned held, i, sent;
+
+	netvsc_client_get_stats(f->nc, &cs);
+	assert_true(cs.rsc);
+	host_send_large(f, 1);
+	poll_quiet(f);
+	netvsc_client_get_stats(f->nc, &cs);
+	assert_int_equal(cs.rx_rsc, 1);
+	held = netvsc_client_held_rx(f->nc, ids, 4096);
+	id = ids[held - 1];
+	assert_int_equal(netvsc_client_complete_rx(f->nc, 0, id + 1), 0);
+	assert_int_equal(netvsc_client_complete_rx(f->nc, 0, id), 0);
+	poll_quiet(f);
+	assert_int_equal(netvsc_client_complete_rx(f->nc, 0, id), 0);
+	for (i = 0; i < 500; i++) {
+		netvsp_get_stats(f->nv, &st);
+		if (st.bad_releases >= 2)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(st.bad_releases, 2);
+	/* Never completed: 64 pages hold 141 sections, 125 for frames, three 35-section frames. */
+	sent = host_send_large(f, 800);
+	poll_quiet(f);
+	netvsp_get_stats(f->nv, &st);
+	netvsc_client_get_stats(f->nc, &cs);
+	assert_int_equal(st.rx_rsc, cs.rx_rsc);
+	assert_true(st.rx_rsc >= 2 && st.rx_rsc <= 4);
+	/*
+	 * The rest stay with the kernel: the TAP's queue (500 frames), then its qdisc, drop
+	 * and count them (tun.c; newer kernels pause the queue instead), not netvsp.
+	 */
+	assert_true(sent > 500);
+	hostile_assert_growth(f->rss0, 8 * MiB);
+	netvsc_client_close(f->nc);
+	f->nc = NULL;
+	netvsp_get_stats(f->nv, &st);
+	assert_true(st.unreleased >= 3 * 35);
+}
+
+/* A coalesced frame that needs more sections than the buffer has: dropped and counted. */
+static void test_rsc_too_big(void **state)
+{
+	struct fx *f = *state;
+	struct netvsp_stats st;
+	unsigned i;
+
+	assert_int_equal(host_send_large(f, 5), 5);
+	for (i = 0; i < 100; i++) {
+		netvsc_client_poll(f->nc, 0, 10);
+		netvsp_get_stats(f->nv, &st);
+		if (st.drop_rx_gso >= 5)
+			break;
+	}
+	assert_int_equal(st.drop_rx_gso, 5);
+	assert_int_equal(st.rx_rsc, 0);
+	assert_alive(f);
+}
+
 /* A flood far beyond the ring's capacity, both ways: drops and waits, bounded memory. */
 static void test_flood(void **state)
 {
@@ -447,9 +628,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bad_rndis, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rndis_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_sections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_sections, setup_hold, teardown),
 		cmocka_unit_test_setup_teardown(test_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsc_sections, setup_hold, teardown),
+		cmocka_unit_test_setup_teardown(test_rsc_too_big, setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_nvsp, setup, teardown),
 	};
 

@@ -36,12 +36,17 @@ struct nc_chan {
 	bool got;
 	uint8_t comp[64];
 	size_t comp_len;
+	/* The coalesced frame being reassembled (Linux's struct nvsc_rsc). */
+	uint8_t *rsc_buf; /* NETVSC_CLIENT_MAX_FRAME */
+	size_t rsc_len;
+	uint32_t rsc_cnt, rsc_csum;
+	bool rsc_is_last; /* the range being parsed is the packet's last */
 };
 
 struct kept_frame {
 	size_t len;
 	uint32_t csum;
-	uint8_t data[9100];
+	uint8_t data[NETVSC_CLIENT_MAX_FRAME];
 };
 
 struct netvsc_client {
@@ -97,7 +102,9 @@ static void rx_rndis(struct netvsc_client *nc, unsigned chan, const uint8_t *m, 
 	switch (type) {
 	case RNDIS_MSG_PACKET: {
 		struct rndis_packet p;
-		uint32_t csum = 0, off, pos;
+		uint32_t csum = 0, off, pos, idflag = 0;
+		bool has_csum = false, has_id = false, more = false;
+		struct nc_chan *c = &nc->ch[chan];
 
 		if (mlen < 8 + sizeof(p)) {
 			nc->st.bad++;
@@ -110,27 +117,76 @@ static void rx_rndis(struct netvsc_client *nc, unsigned chan, const uint8_t *m, 
 			return;
 		}
 		for (pos = 0; pos + 12 <= p.per_pkt_info_len; pos += get32(m + 8 + off)) {
+			uint32_t ptype, poff;
+
 			off = p.per_pkt_info_offset + pos;
 			if (off + 12 > mlen - 8 || get32(m + 8 + off) < 12) {
 				nc->st.bad++;
 				return;
 			}
-			if (get32(m + 8 + off + 4) == NDIS_PPI_TCPIP_CHKSUM)
-				csum = get32(m + 8 + off + get32(m + 8 + off + 8));
+			ptype = get32(m + 8 + off + 4);
+			poff = get32(m + 8 + off + 8);
+			/* rndis_get_ppi: the payload lies inside the PPI and the message. */
+			if (poff > get32(m + 8 + off) || get32(m + 8 + off) - poff < 4 ||
+			    off + poff + 4 > mlen - 8)
+				continue;
+			if (ptype == NDIS_PPI_TCPIP_CHKSUM) {
+				csum = get32(m + 8 + off + poff);
+				has_csum = true;
+			} else if (ptype == NDIS_PPI_RNDIS_PKTINFO_ID) {
+				idflag = m[8 + off + poff + 1];
+				has_id = true;
+			}
 		}
+		/* rndis_filter_receive_data: identify RSC pieces, drop broken sequences. */
+		if (has_id && (idflag & RNDIS_PKTINFO_SUBALLOC)) {
+			if (idflag & RNDIS_PKTINFO_1ST_FRAG)
+				c->rsc_cnt = 0;
+			else if (c->rsc_cnt == 0)
+				goto drop;
+			more = !(idflag & RNDIS_PKTINFO_LAST_FRAG);
+			if (more && c->rsc_is_last)
+				goto drop;
+		} else {
+			c->rsc_cnt = 0;
+		}
+		if (!c->rsc_buf || c->rsc_cnt >= NVSP_RSC_MAX ||
+		    (c->rsc_cnt && c->rsc_len + p.data_len > NETVSC_CLIENT_MAX_FRAME) ||
+		    p.data_len > NETVSC_CLIENT_MAX_FRAME)
+			goto drop;
+		/* rsc_add_data: the first piece's checksum info stands for the frame. */
+		if (c->rsc_cnt == 0) {
+			c->rsc_len = 0;
+			c->rsc_csum = has_csum ? csum : 0;
+		}
+		memcpy(c->rsc_buf + c->rsc_len, m + 8 + p.data_offset, p.data_len);
+		c->rsc_len += p.data_len;
+		c->rsc_cnt++;
+		if (more)
+			return;
+		if (c->rsc_cnt > 1) {
+			nc->st.rx_rsc++;
+			nc->st.rx_rsc_pieces += c->rsc_cnt;
+		}
+		c->rsc_cnt = 0;
 		nc->st.rx_frames++;
 		if (nc->cfg.on_frame) {
-			nc->cfg.on_frame(nc->cfg.opaque, chan, m + 8 + p.data_offset, p.data_len,
-					 csum);
-		} else if (nc->kept_n < KEPT && p.data_len <= sizeof(nc->kept[0].data)) {
+			nc->cfg.on_frame(nc->cfg.opaque, chan, c->rsc_buf, c->rsc_len, c->rsc_csum);
+		} else if (nc->kept_n < KEPT && c->rsc_len <= sizeof(nc->kept[0].data)) {
 			struct kept_frame *k = &nc->kept[(nc->kept_head + nc->kept_n++) % KEPT];
 
-			k->len = p.data_len;
-			k->csum = csum;
-			memcpy(k->data, m + 8 + p.data_offset, p.data_len);
+			k->len = c->rsc_len;
+			k->csum = c->rsc_csum;
+			memcpy(k->data, c->rsc_buf, c->rsc_len);
 		} else {
 			nc->st.rx_dropped++;
 		}
+		return;
+	drop:
+		/* A Linux guest drops it too and answers the packet with NVSP_STAT_FAIL. */
+		c->rsc_cnt = 0;
+		nc->st.bad++;
+		nc->st.rx_dropped++;
 		return;
 	}
 	case RNDIS_MSG_INIT_C:
@@ -196,6 +252,7 @@ static void rx_xfer(struct nc_chan *c, const struct vmbus_packet_desc *d, const 
 			continue;
 		}
 		m = guest_memory_ptr(vmbus_client_memory(nc->vc), nc->recv_gpa + boff, cnt);
+		c->rsc_is_last = i == h.range_cnt - 1u;
 		if (m)
 			rx_rndis(nc, c->index, m, cnt);
 	}
@@ -596,6 +653,13 @@ static int rndis_setup(struct netvsc_client *nc)
 	op.ip_v4_csum = NDIS_OFFLOAD_PARAM_TX_RX_ENABLED;
 	op.tcp_ip_v4_csum = op.udp_ip_v4_csum = NDIS_OFFLOAD_PARAM_TX_RX_ENABLED;
 	op.lso_v2_ipv4 = NDIS_OFFLOAD_PARAM_LSOV2_ENABLED;
+	/* rndis_netdev_set_hwcaps: RSC only when offered for both, on unless LRO is off. */
+	if (nc->hwcaps.header.size > offsetof(struct ndis_offload, rsc_ip6) && nc->hwcaps.rsc_ip4 &&
+	    nc->hwcaps.rsc_ip6) {
+		nc->st.rsc = !nc->cfg.no_rsc;
+		op.rsc_ip_v4 = op.rsc_ip_v6 = nc->st.rsc ? NDIS_OFFLOAD_PARAM_RSC_ENABLED
+							 : NDIS_OFFLOAD_PARAM_RSC_DISABLED;
+	}
 	r = netvsc_client_set(nc, OID_TCP_OFFLOAD_PARAMETERS, &op,
 			      nc->version >= NVSP_PROTOCOL_VERSION_5 ? sizeof(op)
 								     : NDIS_OFFLOAD_PARAMS_SIZE_V4,
@@ -661,7 +725,9 @@ static int chan_init(struct netvsc_client *nc, unsigned i)
 	c->index = i;
 	for (s = 0; s < SLOTS; s++)
 		c->slot_gpa[s] = vmbus_client_alloc(nc->vc, SLOT_PAGES);
-	return 0;
+	if (!c->rsc_buf)
+		c->rsc_buf = malloc(NETVSC_CLIENT_MAX_FRAME);
+	return c->rsc_buf ? 0 : -ENOMEM;
 }
 
 int netvsc_client_open(struct vmbus_client *vc, const struct vmbus_msg_offer_channel *offer,
@@ -699,8 +765,9 @@ int netvsc_client_open(struct vmbus_client *vc, const struct vmbus_msg_offer_cha
 		goto fail;
 	}
 	nc->nch = 1;
-	chan_init(nc, 0);
-	r = nvsp_init(nc);
+	r = chan_init(nc, 0);
+	if (r == 0)
+		r = nvsp_init(nc);
 	if (r == 0)
 		r = send_config(nc);
 	if (r == 0)
@@ -710,7 +777,7 @@ int netvsc_client_open(struct vmbus_client *vc, const struct vmbus_msg_offer_cha
 	if (r == 0 && nc->cfg.subchannels && nc->version >= NVSP_PROTOCOL_VERSION_5)
 		r = open_subchannels(nc);
 	for (i = 1; r == 0 && i < nc->nch; i++)
-		chan_init(nc, i);
+		r = chan_init(nc, i);
 	if (r < 0)
 		goto fail;
 	*ret = nc;
@@ -755,6 +822,8 @@ void netvsc_client_close(struct netvsc_client *nc)
 	    vmbus_client_gpadl_teardown(nc->vc, nc->relid, nc->send_gpadl, true) < 0) {
 		/* as above */
 	}
+	for (i = 0; i < NETVSC_CLIENT_MAX_CHANNELS; i++)
+		free(nc->ch[i].rsc_buf);
 	free(nc->send_busy);
 	free(nc->kept);
 	free(nc->pkt);

@@ -33,6 +33,12 @@ struct netvsc_client_config {
 	unsigned subchannels;	 /* to ask for (vRSS); 0 = none */
 	unsigned timeout_ms;	 /* per handshake step; default 5000 */
 	bool hold_rx;		 /* do not complete receive packets: netvsc_client_complete_rx */
+	/*
+	 * RSC: like Linux 6.1 (LRO on by default), the client turns it on when the host offers
+	 * it for IPv4 and IPv6, and reassembles a coalesced frame from the ranges of one
+	 * receive packet; no_rsc turns it off (RSC_DISABLED), as `ethtool -K eth0 lro off`.
+	 */
+	bool no_rsc;
 	/* Each received frame (else kept in a small queue for netvsc_client_recv_frame). */
 	void (*on_frame)(void *opaque, unsigned chan, const uint8_t *frame, size_t len,
 			 uint32_t csum_ppi);
@@ -105,6 +111,8 @@ int netvsc_client_fill_section(struct netvsc_client *nc, uint32_t i, const void 
 struct netvsc_client_stats {
 	uint64_t tx_sent, tx_completed, tx_failed;  /* frames; completions with status != 1 */
 	uint64_t rx_frames, rx_packets, rx_dropped; /* frames; xfer packets; frames not kept */
+	uint64_t rx_rsc, rx_rsc_pieces; /* frames reassembled from several ranges; their ranges */
+	bool rsc;			/* the client turned RSC on */
 	uint64_t link_up, link_down, indications, tables;
 	uint32_t send_table[NVSP_SEND_INDIRECTION_TABLE_ENTRIES];
 	uint64_t bad; /* host packets a Linux guest would reject */

@@ -206,6 +206,8 @@ static int nv_open(void *opaque, struct vmbus_channel *ch, const uint8_t *user_d
 		nv->rndis.rss_entries = 0;
 		atomic_store(&nv->rss_on, false);
 		memset(&nv->rndis.offload, 0, sizeof(nv->rndis.offload));
+		nv->rndis.rsc_v4 = nv->rndis.rsc_v6 = false;
+		nv_rsc_apply(nv, 0);
 		pthread_mutex_unlock(&nv->ctl_lock);
 		atomic_store(&nv->packet_filter, 0);
 		pthread_mutex_lock(&nv->lock);
@@ -356,6 +358,11 @@ void netvsp_get_stats(struct netvsp *nv, struct netvsp_stats *st)
 	st->drop_rx_filtered = atomic_load(&nv->drop_rx_filtered);
 	st->drop_rx_steer = atomic_load(&nv->drop_rx_steer);
 	st->rx_steered = atomic_load(&nv->rx_steered);
+	st->rx_rsc = atomic_load(&nv->rx_rsc);
+	st->rx_rsc_segments = atomic_load(&nv->rx_rsc_segments);
+	st->rsc_v4 = (atomic_load(&nv->rsc) & NV_RSC_V4) != 0;
+	st->rsc_v6 = (atomic_load(&nv->rsc) & NV_RSC_V6) != 0;
+	st->drop_rx_gso = atomic_load(&nv->drop_rx_gso);
 	st->drop_tx_error = atomic_load(&nv->drop_tx_error);
 	st->drop_tx_link_down = atomic_load(&nv->drop_tx_link_down);
 	st->bad_packets = atomic_load(&nv->bad_packets);
@@ -417,6 +424,9 @@ int netvsp_new(const struct netvsp_config *cfg, struct netvsp **ret)
 	nv->rndis.connected = cfg->connected;
 	nv->rndis.max_queues = max_channels(nv);
 	nv->rndis.link_speed = NV_LINK_SPEED;
+	/* An earlier boot's adapter on the same TAP may have left large frames on: off. */
+	atomic_store(&nv->rsc, ~0u);
+	nv_rsc_apply(nv, 0);
 	/*
 	 * Queues without an open channel leave the TAP: the kernel spreads frames over the
 	 * attached queues only (a sub-channel's queue joins when the guest opens it).
@@ -466,6 +476,7 @@ struct netvsp *netvsp_free(struct netvsp *nv)
 		pthread_mutex_unlock(&nv->lock);
 	}
 	free(nv->rx_owner);
+	free(nv->rx_next);
 	free(nv->rx_free);
 	close_taps(nv->tap_fds, nv->cfg.ntap);
 	pthread_rwlock_destroy(&nv->buf_lock);

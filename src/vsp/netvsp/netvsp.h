@@ -84,9 +84,13 @@ struct netvsp_stats {
 	uint64_t drop_spoofed;	       /* guest frames with a foreign source MAC */
 	uint64_t drop_rx_no_buffer;    /* TAP frames with no receive section or ring room */
 	uint64_t drop_rx_filtered;     /* TAP frames the guest's packet filter refuses */
-	uint64_t rx_steered;	/* TAP frames moved to the channel the guest's RSS table gives */
-	uint64_t drop_rx_steer; /* ... dropped: that channel's handoff queue was full */
-	uint64_t drop_tx_error; /* guest frames the TAP refused */
+	uint64_t rx_steered;	  /* TAP frames moved to the channel the guest's RSS table gives */
+	uint64_t drop_rx_steer;	  /* ... dropped: that channel's handoff queue was full */
+	uint64_t rx_rsc;	  /* coalesced TCP frames delivered as one RSC receive each */
+	uint64_t rx_rsc_segments; /* ... the TCP segments they stand for (payload / MSS) */
+	bool rsc_v4, rsc_v6;	  /* RSC the guest turned on */
+	uint64_t drop_rx_gso;	  /* large TAP frames that could not go as RSC (RSC off, too big) */
+	uint64_t drop_tx_error;	  /* guest frames the TAP refused */
 	uint64_t drop_tx_link_down;	     /* guest frames while the cable is out */
 	uint64_t bad_packets;		     /* malformed NVSP or RNDIS messages */
 	uint64_t bad_sections;		     /* send-buffer section index/size out of range */

@@ -64,27 +64,41 @@ static void buf_copy(const struct nv_buffer *b, uint64_t off, void *dst, const v
 	}
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
 /* --- Receive sections --- */
 
 int nv_rx_sections_init(struct netvsp *nv, uint32_t count)
 {
 	uint8_t *owner = calloc(count, 1);
 	uint32_t *stack = malloc((size_t)count * sizeof(*stack));
+	uint32_t *next = malloc((size_t)count * sizeof(*next));
 	uint32_t i;
 
-	if (!owner || !stack) {
+	if (!owner || !stack || !next) {
 		free(owner);
 		free(stack);
+		free(next);
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&nv->rx_lock);
 	free(nv->rx_owner);
 	free(nv->rx_free);
+	free(nv->rx_next);
 	nv->rx_owner = owner;
 	nv->rx_free = stack;
+	nv->rx_next = next;
 	/* Popped from the end: section 0 first. */
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		stack[i] = count - 1 - i;
+		next[i] = NV_RX_END;
+	}
 	nv->rx_nfree = count;
 	nv->rx_count = count;
 	pthread_mutex_unlock(&nv->rx_lock);
@@ -100,8 +114,10 @@ void nv_rx_sections_fini(struct netvsp *nv)
 		lost += nv->rx_owner[i] != NV_RX_FREE;
 	free(nv->rx_owner);
 	free(nv->rx_free);
+	free(nv->rx_next);
 	nv->rx_owner = NULL;
 	nv->rx_free = NULL;
+	nv->rx_next = NULL;
 	nv->rx_nfree = 0;
 	nv->rx_count = 0;
 	pthread_mutex_unlock(&nv->rx_lock);
@@ -109,16 +125,30 @@ void nv_rx_sections_fini(struct netvsp *nv)
 	atomic_fetch_add(&nv->unreleased, lost);
 }
 
-/* A free section for channel c, or -1 (c waits: woken at the next release). */
-static int64_t rx_alloc(struct nv_channel *c, bool control)
+/*
+ * n free sections for channel c, chained as one packet (rx_next) whose first section is
+ * returned; or -1 (c waits: woken at the next release). All or none.
+ */
+static int64_t rx_alloc(struct nv_channel *c, bool control, uint32_t n)
 {
 	struct netvsp *nv = c->nv;
 	int64_t s = -1;
 
 	pthread_mutex_lock(&nv->rx_lock);
-	if (nv->rx_free && nv->rx_nfree > (control ? 0u : NV_RX_CONTROL_RESERVE)) {
-		s = nv->rx_free[--nv->rx_nfree];
-		nv->rx_owner[s] = (uint8_t)(c->index + 1);
+	if (nv->rx_free && nv->rx_nfree >= n + (control ? 0u : NV_RX_CONTROL_RESERVE)) {
+		uint32_t i, prev = NV_RX_END;
+
+		for (i = 0; i < n; i++) {
+			uint32_t x = nv->rx_free[--nv->rx_nfree];
+
+			nv->rx_owner[x] = (uint8_t)((c->index + 1) | (i ? NV_RX_MEMBER : 0));
+			nv->rx_next[x] = NV_RX_END;
+			if (i)
+				nv->rx_next[prev] = x;
+			else
+				s = x;
+			prev = x;
+		}
 	} else {
 		nv->rx_waiters |= UINT64_C(1) << c->index;
 	}
@@ -139,7 +169,10 @@ static void wake_waiters(struct netvsp *nv, uint64_t waiters)
 	pthread_mutex_unlock(&nv->lock);
 }
 
-/* Gives section s back; false if channel c does not hold it. */
+/*
+ * Gives back the packet whose first section is s, with the sections chained to it; false
+ * if channel c does not hold such a packet (a member section is not a packet's name).
+ */
 static bool rx_release(struct nv_channel *c, uint64_t s)
 {
 	struct netvsp *nv = c->nv;
@@ -149,8 +182,16 @@ static bool rx_release(struct nv_channel *c, uint64_t s)
 	pthread_mutex_lock(&nv->rx_lock);
 	ok = nv->rx_owner && s < nv->rx_count && nv->rx_owner[s] == c->index + 1;
 	if (ok) {
-		nv->rx_owner[s] = NV_RX_FREE;
-		nv->rx_free[nv->rx_nfree++] = (uint32_t)s;
+		uint32_t x = (uint32_t)s;
+
+		while (x != NV_RX_END) {
+			uint32_t nx = nv->rx_next[x];
+
+			nv->rx_owner[x] = NV_RX_FREE;
+			nv->rx_next[x] = NV_RX_END;
+			nv->rx_free[nv->rx_nfree++] = x;
+			x = nx;
+		}
 		waiters = nv->rx_waiters;
 		nv->rx_waiters = 0;
 	}
@@ -210,7 +251,7 @@ static int send_control(struct nv_channel *c, const void *msg, size_t len, bool 
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOTCONN;
 	}
-	s = rx_alloc(c, true);
+	s = rx_alloc(c, true, 1);
 	if (s < 0) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOBUFS;
@@ -225,6 +266,35 @@ static int send_control(struct nv_channel *c, const void *msg, size_t len, bool 
 int nv_data_send_control(struct nv_channel *c, const void *msg, size_t len)
 {
 	return send_control(c, msg, len, false);
+}
+
+/* --- RSC --- */
+
+void nv_rsc_apply(struct netvsp *nv, unsigned want)
+{
+	unsigned offloads = TAP_OFFLOAD_CSUM;
+	int e;
+
+	if (atomic_exchange(&nv->rsc, want) == want)
+		return;
+	/*
+	 * The TAP is one device for all its queues: with TSO4/6 accepted, the kernel sends the
+	 * host stack's TCP to it unsegmented (GRO'd forwarded frames, local TSO), up to 64 KiB;
+	 * without, it segments them itself (include/uapi/linux/if_tun.h, tun.c set_offload).
+	 */
+	if (want & NV_RSC_V4)
+		offloads |= TAP_OFFLOAD_TSO4;
+	if (want & NV_RSC_V6)
+		offloads |= TAP_OFFLOAD_TSO6;
+	e = tap_queue_offload(nv->tap_fds[0], offloads);
+	if (e < 0) {
+		/* The guest toggles this at will: rate-limited. */
+		static struct ratelimit rl = RATELIMIT_INIT(1000, 5);
+
+		pv_log_ratelimited(&rl, LOG_WARN,
+				   "%s: TUNSETOFFLOAD %#x: %s (receive frames stay MTU-sized)",
+				   nv->name, offloads, strerror(-e));
+	}
 }
 
 /* --- Guest -> host --- */
@@ -246,39 +316,48 @@ static bool tx_frame_allowed(struct nv_channel *c, const uint8_t *frame)
 	return true;
 }
 
-/* One PACKET of the stream (msg: len bytes, our copy). The NVSP status for it. */
-static uint32_t tx_packet(struct nv_channel *c, uint8_t *msg, size_t len)
+/* Pieces of a frame's tail (past the copied headers) taken straight from guest memory. */
+#define TX_TAIL_IOV 64u
+/*
+ * Bytes of each RNDIS message copied before anything is parsed: its header, the PPIs and
+ * the frame's headers (Ethernet, IP, TCP as Linux sends them). The rest of the frame goes
+ * to the TAP from the guest's pages: the kernel copies it once, as it must anyway.
+ */
+#define NV_TX_HEAD 256u
+/* tx_frame_out: the frame's headers are not all in the copy; copy the whole message. */
+#define TX_NEED_COPY UINT32_MAX
+
+/*
+ * One frame to the TAP: its first fhead bytes (frame, our copy: checked and patched here)
+ * then the ntail pieces of guest memory that complete it to frame_len bytes. The NVSP status,
+ * or TX_NEED_COPY when may_retry and the offload headers reach past the copy.
+ */
+static uint32_t tx_frame_out(struct nv_channel *c, const struct rndis_tx_info *info, uint8_t *frame,
+			     size_t fhead, const struct iovec *tail, unsigned ntail, bool may_retry)
 {
 	struct netvsp *nv = c->nv;
-	struct rndis_tx_info info;
 	struct tap_vnet_hdr h;
-	uint8_t *frame;
 	uint8_t tag[4];
-	struct iovec iov[4];
+	struct iovec iov[4 + TX_TAIL_IOV];
 	unsigned n = 0;
 	ssize_t w;
 
-	if (rndis_packet_parse(msg, len, &info) < 0 || info.frame_len < ETH_HLEN) {
-		atomic_fetch_add(&nv->bad_packets, 1);
-		nv_guest_error(nv, "malformed RNDIS PACKET (%zu bytes) on channel %u", len,
-			       c->index);
-		return NVSP_STAT_INVALID_RNDIS_PKT;
-	}
-	frame = msg + info.frame_offset;
 	if (!tx_frame_allowed(c, frame))
 		return NVSP_STAT_SUCCESS; /* dropped, as a switch port drops: not the guest's error
 					   */
-	if (nv_offload_tx(&info, frame, info.frame_len, &h) < 0) {
+	if (nv_offload_tx_head(info, frame, fhead, info->frame_len, &h) < 0) {
+		if (may_retry)
+			return TX_NEED_COPY;
 		atomic_fetch_add(&nv->bad_packets, 1);
 		nv_guest_error(nv, "offload PPIs that do not fit their frame on channel %u",
 			       c->index);
 		return NVSP_STAT_INVALID_RNDIS_PKT;
 	}
 	iov[n++] = (struct iovec){.iov_base = &h, .iov_len = sizeof(h)};
-	if (info.has_vlan) {
+	if (info->has_vlan) {
 		/* The tag travels only in the PPI (B.5): put it back in the frame for the TAP. */
-		uint16_t tci = (uint16_t)(NDIS_8021Q_PRIORITY(info.vlan) << 13 |
-					  NDIS_8021Q_VLAN_ID(info.vlan));
+		uint16_t tci = (uint16_t)(NDIS_8021Q_PRIORITY(info->vlan) << 13 |
+					  NDIS_8021Q_VLAN_ID(info->vlan));
 
 		tag[0] = 0x81;
 		tag[1] = 0x00;
@@ -291,68 +370,160 @@ static uint32_t tx_packet(struct nv_channel *c, uint8_t *msg, size_t len)
 		}
 		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = 12};
 		iov[n++] = (struct iovec){.iov_base = tag, .iov_len = 4};
-		iov[n++] = (struct iovec){.iov_base = frame + 12, .iov_len = info.frame_len - 12};
+		iov[n++] = (struct iovec){.iov_base = frame + 12, .iov_len = fhead - 12};
 	} else {
-		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = info.frame_len};
+		iov[n++] = (struct iovec){.iov_base = frame, .iov_len = fhead};
 	}
-	w = writev(c->tap_fd, iov, (int)n);
+	if (ntail)
+		memcpy(iov + n, tail, ntail * sizeof(*tail));
+	w = writev(c->tap_fd, iov, (int)(n + ntail));
 	if (w < 0) {
 		atomic_fetch_add(&nv->drop_tx_error, 1);
 		return NVSP_STAT_SUCCESS;
 	}
 	atomic_fetch_add(&c->tx_packets, 1);
-	atomic_fetch_add(&c->tx_bytes, info.frame_len);
+	atomic_fetch_add(&c->tx_bytes, info->frame_len);
 	return NVSP_STAT_SUCCESS;
 }
 
-/* Copies the packet's stream (section bytes, then its ranges) into c->txbuf. */
-static int tx_gather(struct nv_channel *c, const struct nvsp_parsed *p, size_t *ret_len)
+static uint32_t tx_malformed(struct nv_channel *c, size_t len)
+{
+	atomic_fetch_add(&c->nv->bad_packets, 1);
+	nv_guest_error(c->nv, "malformed RNDIS PACKET (%zu bytes) on channel %u", len, c->index);
+	return NVSP_STAT_INVALID_RNDIS_PKT;
+}
+
+/* One PACKET of the stream (msg: len bytes, our copy). The NVSP status for it. */
+static uint32_t tx_packet(struct nv_channel *c, uint8_t *msg, size_t len)
+{
+	struct rndis_tx_info info;
+
+	if (rndis_packet_parse(msg, len, &info) < 0 || info.frame_len < ETH_HLEN)
+		return tx_malformed(c, len);
+	return tx_frame_out(c, &info, msg + info.frame_offset, info.frame_len, NULL, 0, false);
+}
+
+/*
+ * The RNDIS stream of one SEND_RNDIS_PKT where the guest wrote it: the send section's
+ * bytes, then the GPA-direct ranges (A.5, "partial copy"). Read lock held while in use.
+ */
+struct tx_stream {
+	struct nv_channel *c;
+	const struct nvsp_parsed *p;
+	uint64_t sec_off; /* of the section in the send buffer */
+	size_t sec, len;  /* section bytes; the whole stream's */
+};
+
+/* Copies stream bytes [off, off + n) (inside the stream) to dst. */
+static int stream_read(const struct tx_stream *st, size_t off, void *dst, size_t n)
+{
+	struct netvsp *nv = st->c->nv;
+	size_t k = off < st->sec ? MIN(n, st->sec - off) : 0;
+
+	if (k)
+		buf_copy(&nv->send, st->sec_off + off, dst, NULL, k);
+	if (n > k && nvsp_ranges_read(nv->cfg.mem, st->p, off + k - st->sec, (uint8_t *)dst + k,
+				      n - k) < 0) {
+		atomic_fetch_add(&nv->bad_packets, 1);
+		nv_guest_error(nv, "GPA ranges outside guest RAM");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* Stream bytes [off, off + n) as iovecs into guest memory: the count, or -errno. */
+static int stream_iov(const struct tx_stream *st, size_t off, size_t n, struct iovec *iov,
+		      unsigned max)
+{
+	struct netvsp *nv = st->c->nv;
+	unsigned cnt = 0;
+	int r;
+
+	while (n && off < st->sec) {
+		uint64_t o = st->sec_off + off;
+		size_t in = (size_t)(o % PAGE), k = MIN(MIN(n, (size_t)PAGE - in), st->sec - off);
+		uint8_t *host = (uint8_t *)nv->send.map.pages[o / PAGE] + in;
+
+		if (cnt && (uint8_t *)iov[cnt - 1].iov_base + iov[cnt - 1].iov_len == host) {
+			iov[cnt - 1].iov_len += k;
+		} else {
+			if (cnt == max)
+				return -E2BIG;
+			iov[cnt++] = (struct iovec){.iov_base = host, .iov_len = k};
+		}
+		off += k;
+		n -= k;
+	}
+	if (!n)
+		return (int)cnt;
+	r = nvsp_ranges_iov(nv->cfg.mem, st->p, off - st->sec, n, iov + cnt, max - cnt);
+	return r < 0 ? r : (int)cnt + r;
+}
+
+/*
+ * The PACKET at stream offset pos (mlen bytes) without copying its frame: the message's
+ * first NV_TX_HEAD bytes are copied and parsed, the frame's headers checked and patched in
+ * that copy, and the rest of the frame written from guest memory. Anything the copy does not
+ * hold (PPIs or offload headers further in, too many pieces) takes the whole-copy path.
+ */
+static uint32_t tx_packet_direct(struct nv_channel *c, const struct tx_stream *st, size_t pos,
+				 size_t mlen)
+{
+	struct rndis_tx_info info;
+	struct iovec tail[TX_TAIL_IOV];
+	size_t head = MIN(mlen, (size_t)NV_TX_HEAD), fhead;
+	uint8_t *msg = c->txbuf;
+	uint32_t r;
+	int n;
+
+	if (stream_read(st, pos, msg, head) < 0)
+		return NVSP_STAT_FAIL;
+	/* The PPIs lie before the frame (rndis_packet_parse), so all of them are in the copy. */
+	if (RNDIS_HEADER_SIZE + (uint64_t)get32(msg + RNDIS_HEADER_SIZE) + ETH_HLEN > head)
+		goto copy;
+	if (rndis_packet_parse(msg, mlen, &info) < 0 || info.frame_len < ETH_HLEN)
+		return tx_malformed(c, mlen);
+	fhead = MIN((size_t)info.frame_len, head - info.frame_offset);
+	n = stream_iov(st, pos + info.frame_offset + fhead, info.frame_len - fhead, tail,
+		       TX_TAIL_IOV);
+	if (n < 0)
+		goto copy;
+	r = tx_frame_out(c, &info, msg + info.frame_offset, fhead, tail, (unsigned)n, true);
+	if (r != TX_NEED_COPY)
+		return r;
+copy:
+	if (stream_read(st, pos, msg, mlen) < 0)
+		return NVSP_STAT_FAIL;
+	return tx_packet(c, msg, mlen);
+}
+
+/* The packet's stream: its section checked; 0, or -errno (counted, the guest told). */
+static int tx_stream_open(struct nv_channel *c, const struct nvsp_parsed *p, struct tx_stream *st)
 {
 	struct netvsp *nv = c->nv;
 	struct nvsp_send_rndis_pkt m;
-	size_t sec = 0;
-	int e = 0;
 
 	memcpy(&m, &p->msg, sizeof(m));
-	pthread_rwlock_rdlock(&nv->buf_lock);
+	*st = (struct tx_stream){.c = c, .p = p};
 	if (m.send_buf_section_index != NVSP_INVALID_SECTION_INDEX) {
 		if (!nv->send.map.pages || m.send_buf_section_index >= nv->send.sections ||
 		    m.send_buf_section_size > nv->send.section_size) {
 			atomic_fetch_add(&nv->bad_sections, 1);
 			nv_guest_error(nv, "send section %u (%u bytes) outside the send buffer",
 				       m.send_buf_section_index, m.send_buf_section_size);
-			e = -ERANGE;
-		} else {
-			sec = m.send_buf_section_size;
-			buf_copy(&nv->send,
-				 (uint64_t)m.send_buf_section_index * nv->send.section_size,
-				 c->txbuf, NULL, sec);
+			return -ERANGE;
 		}
+		st->sec = m.send_buf_section_size;
+		st->sec_off = (uint64_t)m.send_buf_section_index * nv->send.section_size;
 	}
-	pthread_rwlock_unlock(&nv->buf_lock);
-	if (e < 0)
-		return e;
-	if (p->range_bytes > NV_TX_STREAM_MAX - sec) {
+	if (p->range_bytes > NV_TX_STREAM_MAX - st->sec) {
 		atomic_fetch_add(&nv->bad_packets, 1);
 		nv_guest_error(nv, "RNDIS stream of %llu bytes",
-			       (unsigned long long)(sec + p->range_bytes));
+			       (unsigned long long)(st->sec + p->range_bytes));
 		return -E2BIG;
 	}
-	if (p->nranges && nvsp_ranges_read(nv->cfg.mem, p, 0, c->txbuf + sec, p->range_bytes) < 0) {
-		atomic_fetch_add(&nv->bad_packets, 1);
-		nv_guest_error(nv, "GPA ranges outside guest RAM");
-		return -EFAULT;
-	}
-	*ret_len = sec + (size_t)p->range_bytes;
+	st->len = st->sec + (size_t)p->range_bytes;
 	return 0;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
 }
 
 /* One control message of the stream; room for its reply's packet and a section are held. */
@@ -366,6 +537,7 @@ static void tx_control(struct nv_channel *c, const uint8_t *msg, size_t len)
 	n = rndis_control(&nv->rndis, msg, len, reply);
 	atomic_store(&nv->packet_filter, nv->rndis.packet_filter);
 	atomic_store(&nv->rss_on, nv->rndis.rss_entries > 0);
+	nv_rsc_apply(nv, (nv->rndis.rsc_v4 ? NV_RSC_V4 : 0u) | (nv->rndis.rsc_v6 ? NV_RSC_V6 : 0u));
 	if (nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_NEGOTIATING)
 		atomic_store(&nv->state, NETVSP_READY);
 	if (!nv->rndis.initialized && atomic_load(&nv->state) == NETVSP_READY)
@@ -388,18 +560,36 @@ int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64
 	struct netvsp *nv = c->nv;
 	struct nvsp_send_rndis_pkt_complete done = {
 		.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT_COMPLETE, .status = NVSP_STAT_SUCCESS};
-	bool control_done = false;
-	size_t len = 0, pos = 0;
-	bool reserved_ctl = false;
+	bool control_done = false, reserved_ctl = false, direct;
+	struct tx_stream st;
+	size_t pos = 0;
+	uint8_t first[RNDIS_HEADER_SIZE];
 
 	/* The answer's room first: the completion, and for a control request its reply. */
 	if (trans_id && vmbus_channel_reserve(c->ch, NVSP_MESSAGE_SIZE) < 0)
 		return VMBUS_PACKET_BUSY;
-	if (tx_gather(c, p, &len) < 0) {
+	pthread_rwlock_rdlock(&nv->buf_lock);
+	if (tx_stream_open(c, p, &st) < 0 ||
+	    (st.len >= RNDIS_HEADER_SIZE && stream_read(&st, 0, first, RNDIS_HEADER_SIZE) < 0)) {
+		pthread_rwlock_unlock(&nv->buf_lock);
 		done.status = NVSP_STAT_FAIL;
 		goto complete;
 	}
-	if (len >= RNDIS_HEADER_SIZE && get32(c->txbuf) != RNDIS_MSG_PACKET) {
+	/*
+	 * Frames (Linux's data path) go out from guest memory, their headers copied; a control
+	 * message, or a stream small enough, is copied whole first (the control protocol
+	 * answers through the receive buffer and takes the lock itself).
+	 */
+	direct = st.len > NV_TX_HEAD && get32(first) == RNDIS_MSG_PACKET;
+	if (!direct) {
+		if (stream_read(&st, 0, c->txbuf, st.len) < 0) {
+			pthread_rwlock_unlock(&nv->buf_lock);
+			done.status = NVSP_STAT_FAIL;
+			goto complete;
+		}
+		pthread_rwlock_unlock(&nv->buf_lock);
+	}
+	if (!direct && st.len >= RNDIS_HEADER_SIZE && get32(c->txbuf) != RNDIS_MSG_PACKET) {
 		if (vmbus_channel_reserve(c->ch, XFER1_LEN) < 0) {
 			if (trans_id)
 				vmbus_channel_unreserve(c->ch, NVSP_MESSAGE_SIZE);
@@ -407,21 +597,33 @@ int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64
 		}
 		reserved_ctl = true;
 	}
-	while (len - pos >= RNDIS_HEADER_SIZE) {
-		uint32_t type = get32(c->txbuf + pos), mlen = get32(c->txbuf + pos + 4);
+	while (st.len - pos >= RNDIS_HEADER_SIZE) {
+		uint32_t type, mlen;
 
-		if (mlen < RNDIS_HEADER_SIZE || mlen > len - pos) {
+		if (direct) {
+			if (stream_read(&st, pos, first, RNDIS_HEADER_SIZE) < 0) {
+				done.status = NVSP_STAT_FAIL;
+				break;
+			}
+			type = get32(first);
+			mlen = get32(first + 4);
+		} else {
+			type = get32(c->txbuf + pos);
+			mlen = get32(c->txbuf + pos + 4);
+		}
+		if (mlen < RNDIS_HEADER_SIZE || mlen > st.len - pos) {
 			atomic_fetch_add(&nv->bad_packets, 1);
 			nv_guest_error(nv, "RNDIS message length %u in a %zu-byte stream", mlen,
-				       len - pos);
+				       st.len - pos);
 			done.status = NVSP_STAT_INVALID_RNDIS_PKT;
 			break;
 		}
 		if (type == RNDIS_MSG_PACKET) {
-			uint32_t st = tx_packet(c, c->txbuf + pos, mlen);
+			uint32_t r = direct ? tx_packet_direct(c, &st, pos, mlen)
+					    : tx_packet(c, c->txbuf + pos, mlen);
 
-			if (st != NVSP_STAT_SUCCESS)
-				done.status = st;
+			if (r != NVSP_STAT_SUCCESS)
+				done.status = r;
 		} else if (reserved_ctl && !control_done) {
 			tx_control(c, c->txbuf + pos, mlen);
 			control_done = true;
@@ -432,6 +634,8 @@ int nv_data_send_rndis(struct nv_channel *c, const struct nvsp_parsed *p, uint64
 		}
 		pos += mlen;
 	}
+	if (direct)
+		pthread_rwlock_unlock(&nv->buf_lock);
 	if (reserved_ctl && !control_done)
 		vmbus_channel_unreserve(c->ch, XFER1_LEN);
 complete:
@@ -459,13 +663,98 @@ static bool rx_filter_passes(struct netvsp *nv, const uint8_t *frame)
 	return (f & RNDIS_PACKET_TYPE_DIRECTED) && !memcmp(frame, nv->cfg.mac, 6);
 }
 
-/* Delivers c->rxframe: 0, or -ENOBUFS / -EAGAIN (it waits), or -EPROTO (dropped). */
+/*
+ * A large TCP frame (GSO vnet header) as one RSC receive (docs/network.md "RSC"): the frame
+ * is cut into pieces, each an RNDIS PACKET in its own receive section with the checksum PPI
+ * and an RNDIS_PKTINFO_ID PPI (SUBALLOC; first and last piece marked), announced together
+ * by one xfer-page packet of as many ranges, in order: Linux's netvsc_receive walks the
+ * ranges and rsc_add_data concatenates the pieces into one skb (rndis_filter.c). Each range
+ * fits a section (netvsc_receive drops a range larger than recv_section_size). Read lock
+ * held. 0, -ENOBUFS (waits for sections), -EAGAIN (waits for ring room), -ECANCELED
+ * (dropped, counted in drop_rx_gso), -EPROTO.
+ */
+static int rx_deliver_rsc(struct nv_channel *c, const struct tap_vnet_hdr *h, uint8_t *frame,
+			  size_t flen)
+{
+	struct netvsp *nv = c->nv;
+	unsigned want =
+		(h->gso_type & ~TAP_VNET_GSO_ECN) == TAP_VNET_GSO_TCPV6 ? NV_RSC_V6 : NV_RSC_V4;
+	static _Thread_local struct vmbus_xfer_range ranges[NVSP_RSC_MAX];
+	uint8_t msg[NVSP_MESSAGE_SIZE] = {0};
+	struct nvsp_send_rndis_pkt m = {
+		.msg_type = NVSP_MSG1_TYPE_SEND_RNDIS_PKT,
+		.channel_type = NVSP_RNDIS_CHANNEL_DATA,
+		.send_buf_section_index = NVSP_INVALID_SECTION_INDEX,
+	};
+	uint8_t hdr[NV_RX_HEADROOM];
+	uint32_t csum, segments, hl, chunk, n, i, x;
+	size_t pos = 0;
+	int64_t s;
+	int e;
+
+	/*
+	 * The guest turned RSC off (or never on) while the TAP still handed over a large
+	 * frame (the switch back to segments is not instantaneous): dropped; TCP resends.
+	 */
+	if (!(atomic_load(&nv->rsc) & want) ||
+	    nv_offload_rx_rsc(h, frame, flen, &csum, &segments) < 0) {
+		atomic_fetch_add(&nv->drop_rx_gso, 1);
+		return -ECANCELED;
+	}
+	hl = (uint32_t)rndis_rsc_header_len(csum);
+	chunk = nv->recv.section_size > hl ? nv->recv.section_size - hl : 0;
+	n = chunk ? (uint32_t)((flen + chunk - 1) / chunk) : UINT32_MAX;
+	/* More pieces than Linux reassembles, or than the buffer has outside its reserve. */
+	if (n > NVSP_RSC_MAX || n + NV_RX_CONTROL_RESERVE > nv->recv.sections) {
+		atomic_fetch_add(&nv->drop_rx_gso, 1);
+		return -ECANCELED;
+	}
+	s = rx_alloc(c, false, n);
+	if (s < 0)
+		return -ENOBUFS;
+	pthread_mutex_lock(&nv->rx_lock);
+	for (i = 0, x = (uint32_t)s; i < n; i++, x = nv->rx_next[x])
+		ranges[i].byte_offset = x * nv->recv.section_size;
+	pthread_mutex_unlock(&nv->rx_lock);
+	for (i = 0; i < n; i++) {
+		uint32_t piece = (uint32_t)MIN((size_t)chunk, flen - pos);
+		uint8_t flag = RNDIS_PKTINFO_SUBALLOC;
+
+		if (i == 0)
+			flag |= RNDIS_PKTINFO_1ST_FRAG;
+		if (i == n - 1)
+			flag |= RNDIS_PKTINFO_LAST_FRAG;
+		rndis_build_rsc_header(hdr, hl, piece, csum, flag, c->rsc_id);
+		buf_copy(&nv->recv, ranges[i].byte_offset, NULL, hdr, hl);
+		buf_copy(&nv->recv, ranges[i].byte_offset + hl, NULL, frame + pos, piece);
+		ranges[i].byte_count = hl + piece;
+		pos += piece;
+	}
+	memcpy(msg, &m, sizeof(m));
+	e = vmbus_channel_send_xfer_pages(c->ch, VMBUS_PKT_FLAG_COMPLETION_REQUESTED,
+					  (uint64_t)s + 1, nv->recv.id, ranges, n, msg, sizeof(msg),
+					  false);
+	if (e < 0) {
+		rx_release(c, (uint64_t)s);
+		return e == -EAGAIN ? -EAGAIN : -EPROTO;
+	}
+	c->rsc_id++;
+	atomic_fetch_add(&nv->rx_rsc, 1);
+	atomic_fetch_add(&nv->rx_rsc_segments, segments);
+	return 0;
+}
+
+/*
+ * Delivers c->rxframe: 0, or -ENOBUFS / -EAGAIN (it waits), -ECANCELED (dropped and
+ * counted), or -EPROTO (dropped).
+ */
 static int rx_deliver(struct nv_channel *c)
 {
 	struct netvsp *nv = c->nv;
 	struct tap_vnet_hdr h;
 	uint8_t *frame = c->rxframe + sizeof(h);
 	size_t flen = c->rx_len - sizeof(h);
+	size_t max = atomic_load(&nv->mtu) + ETH_HLEN + 4u;
 	uint8_t hdr[NV_RX_HEADROOM];
 	uint32_t csum;
 	struct iovec parts[2];
@@ -473,15 +762,24 @@ static int rx_deliver(struct nv_channel *c)
 	int e;
 
 	memcpy(&h, c->rxframe, sizeof(h));
-	if (flen > atomic_load(&nv->mtu) + ETH_HLEN + 4u ||
-	    nv_offload_rx(&h, frame, flen, &csum) < 0)
+	if (flen > max && (h.gso_type & ~TAP_VNET_GSO_ECN) != TAP_VNET_GSO_NONE) {
+		pthread_rwlock_rdlock(&nv->buf_lock);
+		e = nv->recv.map.pages ? rx_deliver_rsc(c, &h, frame, flen) : -EPROTO;
+		pthread_rwlock_unlock(&nv->buf_lock);
+		if (e == 0) {
+			atomic_fetch_add(&c->rx_packets, 1);
+			atomic_fetch_add(&c->rx_bytes, flen);
+		}
+		return e;
+	}
+	if (flen > max || nv_offload_rx(&h, frame, flen, &csum) < 0)
 		return -EPROTO;
 	pthread_rwlock_rdlock(&nv->buf_lock);
 	if (!nv->recv.map.pages || NV_RX_HEADROOM + flen > nv->recv.section_size) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -EPROTO;
 	}
-	s = rx_alloc(c, false);
+	s = rx_alloc(c, false, 1);
 	if (s < 0) {
 		pthread_rwlock_unlock(&nv->buf_lock);
 		return -ENOBUFS;
@@ -590,7 +888,7 @@ static bool rx_one(struct nv_channel *c)
 	e = rx_deliver(c);
 	if (e == -ENOBUFS || e == -EAGAIN)
 		return false;
-	if (e < 0)
+	if (e < 0 && e != -ECANCELED)
 		atomic_fetch_add(&nv->drop_rx_no_buffer, 1);
 	return true;
 }
@@ -723,8 +1021,9 @@ void nv_data_channel_closed(struct nv_channel *c)
 	/* Sections this channel's guest side never completed: it cannot any more. */
 	pthread_mutex_lock(&nv->rx_lock);
 	for (i = 0; nv->rx_owner && i < nv->rx_count; i++)
-		if (nv->rx_owner[i] == c->index + 1) {
+		if (NV_RX_OWNER(nv->rx_owner[i]) == c->index + 1) {
 			nv->rx_owner[i] = NV_RX_FREE;
+			nv->rx_next[i] = NV_RX_END;
 			nv->rx_free[nv->rx_nfree++] = i;
 			lost++;
 		}

@@ -25,8 +25,12 @@
 #define NV_RX_HEADROOM 256u
 /* Largest guest transmit stream (RNDIS header, PPIs and a 64 KiB LSO frame). */
 #define NV_TX_STREAM_MAX (128u * 1024u)
-/* Largest frame read from the TAP (it may have a larger MTU than the guest: dropped). */
-#define NV_RX_FRAME_MAX (64u * 1024u)
+/*
+ * Largest frame read from the TAP: a coalesced TCP frame (an IPv4 packet of 65,535 bytes, or
+ * IPv6 with a 65,535-byte payload, an Ethernet header and a VLAN tag). A frame larger than
+ * the guest's MTU that is not such a frame is dropped.
+ */
+#define NV_RX_FRAME_MAX (64u * 1024u + 64u)
 
 /*
  * Frames a channel's loop read from its TAP queue that the guest's RSS indirection table
@@ -45,7 +49,18 @@ struct nv_buffer {
 
 /* Receive-section states (nv->rx_owner[]). */
 #define NV_RX_FREE 0u
-/* 1 + channel index: in flight on that channel, until the guest completes it. */
+/*
+ * 1 + channel index: in flight on that channel, until the guest completes it. A packet
+ * of several ranges (RSC) is named by its first section; the others carry NV_RX_MEMBER
+ * too and follow it in nv->rx_next, released with it.
+ */
+#define NV_RX_MEMBER   0x80u
+#define NV_RX_OWNER(o) ((o)&0x7fu)
+#define NV_RX_END      UINT32_MAX /* rx_next: the last section of its packet */
+
+/* nv->rsc: what the guest turned on, so what the TAP delivers (TUN_F_TSO4/6). */
+#define NV_RSC_V4 1u
+#define NV_RSC_V6 2u
 
 /*
  * One VMBus channel of the adapter. The channel's loop owns everything
@@ -60,6 +75,7 @@ struct nv_channel {
 	int tap_handle;	  /* vmbus_channel_add_fd handle, -1 while not polled */
 	bool rx_pending;  /* rxframe holds a frame that waits for a section or ring room */
 	size_t rx_len;	  /* of it, vnet header included */
+	uint16_t rsc_id;  /* RNDIS_PKTINFO_ID pkt_id of the next coalesced frame */
 	bool open;	  /* between open and close callbacks */
 	uint8_t *txbuf;	  /* NV_TX_STREAM_MAX: one guest packet's RNDIS stream, copied */
 	uint8_t *rxframe; /* vnet header + NV_RX_FRAME_MAX */
@@ -98,7 +114,8 @@ struct netvsp {
 	_Atomic bool connected, mac_spoofing;
 	_Atomic int link_reported; /* -1: never; else the state last told the guest */
 	_Atomic uint32_t packet_filter;
-	atomic_bool rss_on; /* rndis.rss_entries > 0: received frames go where its table says */
+	atomic_bool rss_on;   /* rndis.rss_entries > 0: received frames go where its table says */
+	_Atomic unsigned rsc; /* NV_RSC_*: the TAP's TSO offloads follow it (nv_rsc_apply) */
 
 	/*
 	 * The guest's buffers: written by the primary's loop (SEND_*_BUF,
@@ -110,6 +127,7 @@ struct netvsp {
 	/* Receive sections: rx_lock; owner per section, a stack of free ones. */
 	pthread_mutex_t rx_lock;
 	uint8_t *rx_owner;
+	uint32_t *rx_next; /* the next section of the same packet, or NV_RX_END */
 	uint32_t *rx_free;
 	uint32_t rx_nfree;
 	uint32_t rx_count;   /* sections of the mapped receive buffer */
@@ -117,13 +135,18 @@ struct netvsp {
 
 	_Atomic uint64_t drop_spoofed, drop_rx_no_buffer, drop_rx_filtered, drop_tx_error,
 		drop_tx_link_down, drop_rx_steer, rx_steered, bad_packets, bad_sections,
-		bad_releases, unreleased, indications;
+		bad_releases, unreleased, indications, rx_rsc, rx_rsc_segments, drop_rx_gso;
 };
 
 void nv_guest_error(struct netvsp *nv, const char *fmt, ...) printf_like(2, 3);
 
 /* nvsp.c: one NVSP message on channel c's loop; VMBUS_PACKET_DONE or _BUSY. */
 int nv_nvsp_packet(struct nv_channel *c, const struct vmbus_packet *pkt);
+/*
+ * netvsp_data.c: makes the TAP deliver what the guest's RSC setting (rndis.rsc_v4/v6, read
+ * under ctl_lock by the caller: want) lets it take: large TCP frames or segments.
+ */
+void nv_rsc_apply(struct netvsp *nv, unsigned want);
 /* Sends an NVSP completion (40 bytes) into room reserved for it. */
 int nv_complete(struct nv_channel *c, uint64_t trans_id, const void *msg, size_t len);
 /* The primary's loop: subchannel allocation (nvsp.c -> netvsp.c). Returns how many. */

@@ -18,6 +18,10 @@
  * and table, u32 hash info, u32 key size, key); per buffer (receive, send)
  * u8 present, u32 GPADL, u32 id, u32 section size, u32 sections; then u32
  * receive sections and one owner byte each (0 free, 1 + channel index).
+ * Format 2 (RSC) adds u8 RSC bits (1 IPv4, 2 IPv6) after the RNDIS state, and after
+ * the owners one u32 per section: the next section of its packet (NV_RX_END for the last
+ * or a free one); an owner byte may then carry NV_RX_MEMBER (a packet's later section).
+ * Format 1 is still read (no RSC, one section per packet).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,7 +30,7 @@
 
 #include "vsp/netvsp/netvsp_internal.h"
 
-#define NV_STATE_FORMAT 1u
+#define NV_STATE_FORMAT 2u
 
 static void save_buffer(struct state_out *out, const struct nv_buffer *b)
 {
@@ -50,6 +54,7 @@ static void save_rndis(struct state_out *out, const struct rndis_device *d)
 	state_out_u32(out, d->rss_hashinfo);
 	state_out_u32(out, d->rss_key_size);
 	state_out_bytes(out, d->rss_key, sizeof(d->rss_key));
+	state_out_u8(out, (uint8_t)((d->rsc_v4 ? NV_RSC_V4 : 0u) | (d->rsc_v6 ? NV_RSC_V6 : 0u)));
 }
 
 static void save_primary(struct netvsp *nv, struct state_out *out)
@@ -79,6 +84,8 @@ static void save_primary(struct netvsp *nv, struct state_out *out)
 	pthread_mutex_lock(&nv->rx_lock);
 	state_out_u32(out, nv->rx_count);
 	state_out_bytes(out, nv->rx_owner, nv->rx_count);
+	for (i = 0; i < nv->rx_count; i++)
+		state_out_u32(out, nv->rx_next[i]);
 	pthread_mutex_unlock(&nv->rx_lock);
 }
 
@@ -115,10 +122,11 @@ static int fail(char *err, size_t errlen, const char *what, uint32_t v)
 	return -EINVAL;
 }
 
-static int load_rndis(struct state_in *in, struct rndis_device *d, char *err, size_t errlen)
+static int load_rndis(struct state_in *in, uint32_t format, struct rndis_device *d, char *err,
+		      size_t errlen)
 {
 	struct rndis_device x = *d;
-	unsigned i;
+	unsigned i, rsc = 0;
 
 	x.initialized = state_in_u8(in) != 0;
 	x.packet_filter = state_in_u32(in);
@@ -129,8 +137,12 @@ static int load_rndis(struct state_in *in, struct rndis_device *d, char *err, si
 	x.rss_hashinfo = state_in_u32(in);
 	x.rss_key_size = (uint16_t)state_in_u32(in);
 	state_in_bytes(in, x.rss_key, sizeof(x.rss_key));
+	if (format >= 2)
+		rsc = state_in_u8(in);
 	if (in->error)
 		return fail(err, errlen, "RNDIS state truncated at byte", (uint32_t)in->pos);
+	if (rsc & ~(NV_RSC_V4 | NV_RSC_V6))
+		return fail(err, errlen, "RSC bits", rsc);
 	if (x.rss_entries > NDIS_RSS_MAX_TABLE_ENTRIES)
 		return fail(err, errlen, "RSS table entries", x.rss_entries);
 	if (x.rss_key_size > NDIS_RSS_MAX_KEY_SIZE)
@@ -143,6 +155,8 @@ static int load_rndis(struct state_in *in, struct rndis_device *d, char *err, si
 	memcpy(d->rss_table, x.rss_table, sizeof(d->rss_table));
 	d->rss_hashinfo = x.rss_hashinfo;
 	d->rss_key_size = x.rss_key_size;
+	d->rsc_v4 = (rsc & NV_RSC_V4) != 0;
+	d->rsc_v6 = (rsc & NV_RSC_V6) != 0;
 	memcpy(d->rss_key, x.rss_key, sizeof(d->rss_key));
 	return 0;
 }
@@ -183,14 +197,50 @@ static int remap(struct nv_channel *c, struct nv_buffer *b, const struct saved_b
 	return 0;
 }
 
+/*
+ * The chains of multi-section packets: each member section follows exactly one section of
+ * the same channel, and walking from the packets' first sections reaches every member (no
+ * cycle, no stray member). rx_lock held.
+ */
+static int check_chains(struct netvsp *nv, uint32_t n, char *err, size_t errlen)
+{
+	uint32_t i, members = 0, reached = 0;
+
+	for (i = 0; i < n; i++) {
+		uint32_t o = nv->rx_owner[i], x = nv->rx_next[i];
+
+		members += (o & NV_RX_MEMBER) != 0;
+		if (x == NV_RX_END)
+			continue;
+		if (o == NV_RX_FREE || x >= n || nv->rx_owner[x] != (NV_RX_OWNER(o) | NV_RX_MEMBER))
+			return fail(err, errlen, "receive section chain at", i);
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t x = i, len = 0;
+
+		if (nv->rx_owner[i] == NV_RX_FREE || (nv->rx_owner[i] & NV_RX_MEMBER))
+			continue;
+		/* No member is reached twice unless two chains join, caught by the count. */
+		while ((x = nv->rx_next[x]) != NV_RX_END && len++ < n)
+			reached++;
+		if (len > n - 1 || reached > members)
+			return fail(err, errlen, "receive section chain from", i);
+	}
+	return reached == members
+		       ? 0
+		       : fail(err, errlen, "receive sections in no packet", members - reached);
+}
+
 /* The receive sections and who holds them; the free stack rebuilt from them. */
-static int load_sections(struct netvsp *nv, struct state_in *in, uint32_t nchans, char *err,
-			 size_t errlen)
+static int load_sections(struct netvsp *nv, struct state_in *in, uint32_t format, uint32_t nchans,
+			 char *err, size_t errlen)
 {
 	uint32_t n = state_in_u32(in), i, nfree = 0;
+	size_t per = format >= 2 ? 5 : 1;
 	int e;
 
-	if (in->error || n != (nv->recv.map.pages ? nv->recv.sections : 0) || n > in->len - in->pos)
+	if (in->error || n != (nv->recv.map.pages ? nv->recv.sections : 0) ||
+	    n > (in->len - in->pos) / per)
 		return fail(err, errlen, "receive sections", n);
 	if (n == 0)
 		return 0;
@@ -199,21 +249,27 @@ static int load_sections(struct netvsp *nv, struct state_in *in, uint32_t nchans
 		return e;
 	pthread_mutex_lock(&nv->rx_lock);
 	state_in_bytes(in, nv->rx_owner, n);
+	for (i = 0; format >= 2 && i < n; i++)
+		nv->rx_next[i] = state_in_u32(in);
 	for (i = n; i-- > 0;) {
-		if (nv->rx_owner[i] > nchans) {
+		uint8_t o = nv->rx_owner[i];
+
+		if (NV_RX_OWNER(o) > nchans || (o & ~(NV_RX_MEMBER | 0x7fu)) ||
+		    (o != NV_RX_FREE && NV_RX_OWNER(o) == 0)) {
 			pthread_mutex_unlock(&nv->rx_lock);
-			return fail(err, errlen, "receive section owner", nv->rx_owner[i]);
+			return fail(err, errlen, "receive section owner", o);
 		}
-		if (nv->rx_owner[i] == NV_RX_FREE)
+		if (o == NV_RX_FREE)
 			nv->rx_free[nfree++] = i; /* popped from the end: lowest first */
 	}
 	nv->rx_nfree = nfree;
+	e = check_chains(nv, n, err, errlen);
 	pthread_mutex_unlock(&nv->rx_lock);
-	return 0;
+	return e;
 }
 
-static int load_primary(struct nv_channel *c, bool open, struct state_in *in, char *err,
-			size_t errlen)
+static int load_primary(struct nv_channel *c, bool open, uint32_t format, struct state_in *in,
+			char *err, size_t errlen)
 {
 	struct netvsp *nv = c->nv;
 	uint32_t stage = state_in_u32(in), nvsp = state_in_u32(in);
@@ -241,7 +297,7 @@ static int load_primary(struct nv_channel *c, bool open, struct state_in *in, ch
 	for (i = 1; i < n; i++)
 		stale[i] = state_in_u8(in) != 0;
 	pthread_mutex_lock(&nv->ctl_lock);
-	e = load_rndis(in, &nv->rndis, err, errlen);
+	e = load_rndis(in, format, &nv->rndis, err, errlen);
 	for (i = 0; e == 0 && i < nv->rndis.rss_entries; i++)
 		if (nv->rndis.rss_table[i] >= n)
 			e = fail(err, errlen, "RSS table entry names channel",
@@ -265,12 +321,13 @@ static int load_primary(struct nv_channel *c, bool open, struct state_in *in, ch
 	atomic_store(&nv->table_pending, table);
 	atomic_store(&nv->packet_filter, nv->rndis.packet_filter);
 	atomic_store(&nv->rss_on, nv->rndis.rss_entries > 0);
+	nv_rsc_apply(nv, (nv->rndis.rsc_v4 ? NV_RSC_V4 : 0u) | (nv->rndis.rsc_v6 ? NV_RSC_V6 : 0u));
 	pthread_rwlock_wrlock(&nv->buf_lock);
 	e = remap(c, &nv->recv, &rb, 0, "receive buffer", err, errlen);
 	if (e == 0)
 		e = remap(c, &nv->send, &sb, NV_SEND_SECTION_SIZE, "send buffer", err, errlen);
 	if (e == 0)
-		e = load_sections(nv, in, n, err, errlen);
+		e = load_sections(nv, in, format, n, err, errlen);
 	pthread_rwlock_unlock(&nv->buf_lock);
 	if (e < 0)
 		return e;
@@ -292,13 +349,13 @@ int nv_state_load(void *opaque, struct vmbus_channel *ch, struct state_in *in, c
 	uint32_t format = state_in_u32(in), index = state_in_u32(in);
 	int e;
 
-	if (in->error || format != NV_STATE_FORMAT)
+	if (in->error || format < 1 || format > NV_STATE_FORMAT)
 		return fail(err, errlen, "state format", format);
 	if (index != c->index)
 		return fail(err, errlen, "saved for another sub-channel:", index);
 	c->ch = ch;
 	if (c->index == 0) {
-		e = load_primary(c, open, in, err, errlen);
+		e = load_primary(c, open, format, in, err, errlen);
 		if (e < 0)
 			goto fail;
 	}

@@ -51,3 +51,11 @@ size_t nvsp_min_len(uint32_t msg_type);
  */
 int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, void *dst,
 		     size_t len) must_check;
+/*
+ * The same bytes as host iovecs into guest RAM (for a write straight to the TAP, no copy):
+ * at most max, pieces that follow each other in host memory merged. The count; -EINVAL
+ * beyond the ranges, -EFAULT a page that is not guest RAM, -E2BIG more than max pieces.
+ */
+struct iovec;
+int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, size_t len,
+		    struct iovec *iov, unsigned max) must_check;

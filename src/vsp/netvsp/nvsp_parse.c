@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "vsp/netvsp/nvsp.h"
 
@@ -156,4 +157,49 @@ int nvsp_ranges_read(struct guest_memory *mem, const struct nvsp_parsed *p, uint
 		off = 0;
 	}
 	return len ? -EINVAL : 0;
+}
+
+int nvsp_ranges_iov(struct guest_memory *mem, const struct nvsp_parsed *p, uint64_t off, size_t len,
+		    struct iovec *iov, unsigned max)
+{
+	unsigned i, n = 0;
+
+	if (off > p->range_bytes || len > p->range_bytes - off)
+		return -EINVAL;
+	for (i = 0; i < p->nranges && len; i++) {
+		const struct nvsp_range *r = &p->ranges[i];
+		uint64_t pos;
+
+		if (off >= r->byte_count) {
+			off -= r->byte_count;
+			continue;
+		}
+		pos = r->byte_offset + off;
+		while (len && off < r->byte_count) {
+			uint64_t pfn;
+			unsigned pg = (unsigned)(pos / PAGE);
+			uint32_t in = (uint32_t)(pos % PAGE);
+			size_t k =
+				MIN((size_t)(PAGE - in), MIN(len, (size_t)(r->byte_count - off)));
+			uint8_t *host;
+
+			memcpy(&pfn, r->pfns + 8 * (size_t)pg, 8);
+			host = pfn < (UINT64_C(1) << 52) ? guest_memory_ptr(mem, pfn * PAGE + in, k)
+							 : NULL;
+			if (!host)
+				return -EFAULT;
+			if (n && (uint8_t *)iov[n - 1].iov_base + iov[n - 1].iov_len == host) {
+				iov[n - 1].iov_len += k;
+			} else {
+				if (n == max)
+					return -E2BIG;
+				iov[n++] = (struct iovec){.iov_base = host, .iov_len = k};
+			}
+			len -= k;
+			off += k;
+			pos += k;
+		}
+		off = 0;
+	}
+	return len ? -EINVAL : (int)n;
 }

@@ -72,14 +72,15 @@ static int l3(const uint8_t *frame, size_t len, uint16_t *type, size_t *ihl)
  * NDIS LSO frames carry IPv4 tot_len 0 (IPv6 payload_len 0) and a TCP
  * checksum seeded with a length-0 pseudo-header (netvsc_drv.c); Linux GSO
  * on the TAP wants real lengths and a seed with the TCP length in it.
+ * frame: the first head bytes of a frame of len bytes (the headers).
  */
-static int lso_fixup(uint8_t *frame, size_t len, size_t thoff, bool v6)
+static int lso_fixup(uint8_t *frame, size_t head, size_t len, size_t thoff, bool v6)
 {
 	uint16_t type;
 	size_t ihl;
 	uint8_t *check;
 
-	if (l3(frame, len, &type, &ihl) < 0 || type != (v6 ? ETH_P_IPV6 : ETH_P_IP) ||
+	if (l3(frame, head, &type, &ihl) < 0 || type != (v6 ? ETH_P_IPV6 : ETH_P_IP) ||
 	    len - ETH_HLEN > 0xffff)
 		return -EPROTO;
 	if (v6) {
@@ -96,18 +97,26 @@ static int lso_fixup(uint8_t *frame, size_t len, size_t thoff, bool v6)
 int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		  struct tap_vnet_hdr *h)
 {
+	return nv_offload_tx_head(info, frame, len, len, h);
+}
+
+int nv_offload_tx_head(const struct rndis_tx_info *info, uint8_t *frame, size_t head, size_t len,
+		       struct tap_vnet_hdr *h)
+{
 	memset(h, 0, sizeof(*h));
+	if (head > len)
+		return -EPROTO;
 	if (info->has_lso) {
 		bool v6 = (info->lso & NDIS_LSO_IPV6) != 0;
 		size_t thoff = NDIS_LSO_TCP_HDR_OFFSET(info->lso), doff;
 		uint32_t mss = NDIS_LSO_MSS(info->lso);
 
-		if (mss == 0 || mss > 0xffff || thoff < ETH_HLEN + 20 || thoff + 20 > len)
+		if (mss == 0 || mss > 0xffff || thoff < ETH_HLEN + 20 || thoff + 20 > head)
 			return -EPROTO;
 		doff = (size_t)(frame[thoff + 12] >> 4) * 4;
-		if (doff < 20 || thoff + doff > len)
+		if (doff < 20 || thoff + doff > head)
 			return -EPROTO;
-		if (lso_fixup(frame, len, thoff, v6) < 0)
+		if (lso_fixup(frame, head, len, thoff, v6) < 0)
 			return -EPROTO;
 		h->flags = TAP_VNET_F_NEEDS_CSUM;
 		h->gso_type = v6 ? TAP_VNET_GSO_TCPV6 : TAP_VNET_GSO_TCPV4;
@@ -124,7 +133,7 @@ int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		size_t ihl;
 
 		/* Windows guests leave the IPv4 header checksum to the host too. */
-		if (l3(frame, len, &type, &ihl) < 0 || type != ETH_P_IP)
+		if (l3(frame, head, &type, &ihl) < 0 || type != ETH_P_IP)
 			return -EPROTO;
 		ipv4_header_csum(frame + ETH_HLEN, ihl);
 	}
@@ -133,7 +142,7 @@ int nv_offload_tx(const struct rndis_tx_info *info, uint8_t *frame, size_t len,
 		uint16_t off = (info->csum & NDIS_TX_CSUM_TCP) ? TCP_CSUM_OFF : UDP_CSUM_OFF;
 
 		/* The field already holds the folded pseudo-header sum (CHECKSUM_PARTIAL). */
-		if (thoff < ETH_HLEN || thoff + off + 2 > len)
+		if (thoff < ETH_HLEN || thoff + off + 2 > head)
 			return -EPROTO;
 		h->flags = TAP_VNET_F_NEEDS_CSUM;
 		h->csum_start = (uint16_t)thoff;
@@ -181,5 +190,51 @@ int nv_offload_rx(const struct tap_vnet_hdr *h, uint8_t *frame, size_t len, uint
 	}
 	if (h->flags & TAP_VNET_F_DATA_VALID)
 		*ret_csum = succeeded(frame, len);
+	return 0;
+}
+
+int nv_offload_rx_rsc(const struct tap_vnet_hdr *h, uint8_t *frame, size_t len, uint32_t *ret_csum,
+		      uint32_t *ret_segments)
+{
+	unsigned gso = h->gso_type & ~TAP_VNET_GSO_ECN;
+	uint16_t type;
+	size_t ihl, thoff, doff, payload;
+
+	*ret_csum = 0;
+	*ret_segments = 0;
+	if ((gso != TAP_VNET_GSO_TCPV4 && gso != TAP_VNET_GSO_TCPV6) ||
+	    l3(frame, len, &type, &ihl) < 0 ||
+	    type != (gso == TAP_VNET_GSO_TCPV4 ? ETH_P_IP : ETH_P_IPV6) ||
+	    l4_proto(frame, len) != IPPROTO_TCP_)
+		return -EPROTO;
+	/* IPv6 extension headers are not coalesced by Linux's GRO into such frames: none here. */
+	if (type == ETH_P_IP ? be16(frame + ETH_HLEN + 2) != len - ETH_HLEN
+			     : be16(frame + ETH_HLEN + 4) != len - ETH_HLEN - 40)
+		return -EPROTO;
+	thoff = ETH_HLEN + ihl;
+	if (thoff + 20 > len)
+		return -EPROTO;
+	doff = (size_t)(frame[thoff + 12] >> 4) * 4;
+	if (doff < 20 || thoff + doff > len)
+		return -EPROTO;
+	if (nv_offload_rx(h, frame, len, ret_csum) < 0)
+		return -EPROTO;
+	if (type == ETH_P_IP)
+		ipv4_header_csum(frame + ETH_HLEN, ihl);
+	/* Checked by the host stack (DATA_VALID) or computed here (NEEDS_CSUM); else verify. */
+	if (!(*ret_csum & NDIS_RX_CSUM_TCP_SUCCEEDED)) {
+		uint32_t sum = sum16(frame + thoff, len - thoff, 0);
+
+		if (type == ETH_P_IP)
+			sum = sum16(frame + ETH_HLEN + 12, 8, sum);
+		else
+			sum = sum16(frame + ETH_HLEN + 8, 32, sum);
+		sum += IPPROTO_TCP_ + (uint32_t)(len - thoff);
+		*ret_csum = fold(sum) == 0xffff
+				    ? NDIS_RX_CSUM_TCP_SUCCEEDED | NDIS_RX_CSUM_IP_SUCCEEDED
+				    : NDIS_RX_CSUM_TCP_FAILED | NDIS_RX_CSUM_IP_SUCCEEDED;
+	}
+	payload = len - thoff - doff;
+	*ret_segments = h->gso_size ? (uint32_t)((payload + h->gso_size - 1) / h->gso_size) : 1;
 	return 0;
 }

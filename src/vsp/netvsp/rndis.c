@@ -169,6 +169,13 @@ static uint32_t fill_offload(const struct rndis_device *d, uint8_t *buf)
 	o.lsov2_ip4_maxsz = o.lsov2_ip6_maxsz = 62780;
 	o.lsov2_ip4_minsg = o.lsov2_ip6_minsg = 2;
 	o.lsov2_ip6_opts = NDIS_LSOV2_IP6_OPTS;
+	/*
+	 * RSC both ways or not at all: Linux turns LRO on only with both (rndis_filter.c
+	 * rndis_netdev_set_hwcaps). The TAP hands over the host stack's large TCP frames
+	 * (TUN_F_TSO4/6) and netvsp splits each over receive sections (netvsp_data.c).
+	 */
+	if (rndis_rsc_offered(d->nvsp_version))
+		o.rsc_ip4 = o.rsc_ip6 = 1;
 	memcpy(buf, &o, o.header.size);
 	return o.header.size;
 }
@@ -252,6 +259,13 @@ static uint32_t set_oid(struct rndis_device *d, uint32_t oid, const uint8_t *dat
 			return RNDIS_STATUS_INVALID_DATA;
 		memset(&d->offload, 0, sizeof(d->offload));
 		memcpy(&d->offload, data, MIN(len, (uint32_t)sizeof(d->offload)));
+		/* RSC: 1 off, 2 on, 0 (or a short message) no change; only where offered. */
+		if (len >= NDIS_OFFLOAD_PARAMS_RSC_END && rndis_rsc_offered(d->nvsp_version)) {
+			if (d->offload.rsc_ip_v4)
+				d->rsc_v4 = d->offload.rsc_ip_v4 == NDIS_OFFLOAD_PARAM_RSC_ENABLED;
+			if (d->offload.rsc_ip_v6)
+				d->rsc_v6 = d->offload.rsc_ip_v6 == NDIS_OFFLOAD_PARAM_RSC_ENABLED;
+		}
 		return RNDIS_STATUS_SUCCESS;
 	case RNDIS_OID_GEN_RECEIVE_SCALE_PARAMETERS: return set_rss(d, data, len);
 	case RNDIS_OID_802_3_MULTICAST_LIST:
@@ -361,31 +375,65 @@ size_t rndis_build_indicate(uint32_t status, uint8_t *buf)
 	return (size_t)reply_header(buf, RNDIS_MSG_INDICATE, RNDIS_HEADER_SIZE + sizeof(s));
 }
 
+bool rndis_rsc_offered(uint32_t nvsp_version)
+{
+	return nvsp_version >= NVSP_PROTOCOL_VERSION_61;
+}
+
 size_t rndis_rx_header_len(uint32_t csum)
 {
 	return RNDIS_HEADER_SIZE + sizeof(struct rndis_packet) +
 	       (csum ? sizeof(struct rndis_ppi) + 4 : 0);
 }
 
-void rndis_build_rx_header(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum)
+size_t rndis_rsc_header_len(uint32_t csum)
+{
+	return rndis_rx_header_len(csum) + sizeof(struct rndis_ppi) +
+	       sizeof(struct rndis_pktinfo_id);
+}
+
+/* Appends a 4-byte PPI at body offset *pos (never size 0: B.5, fact 9). */
+static void put_ppi(uint8_t *body, uint32_t *pos, uint32_t type, const void *val)
+{
+	struct rndis_ppi h = {.size = sizeof(h) + 4, .type = type, .ppi_offset = sizeof(h)};
+
+	memcpy(body + *pos, &h, sizeof(h));
+	memcpy(body + *pos + sizeof(h), val, 4);
+	*pos += h.size;
+}
+
+static void build_rx(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum,
+		     const struct rndis_pktinfo_id *id)
 {
 	struct rndis_packet p = {
 		.data_offset = frame_offset - RNDIS_HEADER_SIZE,
 		.data_len = frame_len,
+		.per_pkt_info_offset = sizeof(p),
 	};
+	uint8_t *body = buf + RNDIS_HEADER_SIZE;
+	uint32_t pos = sizeof(p);
 
 	memset(buf, 0, frame_offset);
-	if (csum) {
-		/* One TCPIP_CHKSUM_PKTINFO right after the body (never size 0: B.5, fact 9). */
-		struct rndis_ppi h = {.size = sizeof(h) + 4,
-				      .type = NDIS_PPI_TCPIP_CHKSUM,
-				      .ppi_offset = sizeof(h)};
-
-		p.per_pkt_info_offset = sizeof(p);
-		p.per_pkt_info_len = h.size;
-		memcpy(buf + RNDIS_HEADER_SIZE + sizeof(p), &h, sizeof(h));
-		put32(buf + RNDIS_HEADER_SIZE + sizeof(p) + sizeof(h), csum);
-	}
-	memcpy(buf + RNDIS_HEADER_SIZE, &p, sizeof(p));
+	if (csum)
+		put_ppi(body, &pos, NDIS_PPI_TCPIP_CHKSUM, &csum);
+	if (id)
+		put_ppi(body, &pos, NDIS_PPI_RNDIS_PKTINFO_ID, id);
+	p.per_pkt_info_len = pos - (uint32_t)sizeof(p);
+	if (!p.per_pkt_info_len)
+		p.per_pkt_info_offset = 0;
+	memcpy(body, &p, sizeof(p));
 	reply_header(buf, RNDIS_MSG_PACKET, frame_offset + frame_len);
+}
+
+void rndis_build_rx_header(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum)
+{
+	build_rx(buf, frame_offset, frame_len, csum, NULL);
+}
+
+void rndis_build_rsc_header(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum,
+			    uint8_t flag, uint16_t pkt_id)
+{
+	struct rndis_pktinfo_id id = {.ver = RNDIS_PKTINFO_ID_V1, .flag = flag, .pkt_id = pkt_id};
+
+	build_rx(buf, frame_offset, frame_len, csum, &id);
 }

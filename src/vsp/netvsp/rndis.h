@@ -49,7 +49,12 @@ struct rndis_device {
 	bool initialized;
 	uint32_t packet_filter;
 	struct ndis_offload_params offload; /* the last SET, zero-padded */
-	unsigned rss_entries;		    /* indirection table entries of the last RSS SET */
+	/*
+	 * RSC (receive segment coalescing), offered from NVSP 6.1 on: what the guest's
+	 * OID_TCP_OFFLOAD_PARAMETERS asked for (rsc_ip_v4/v6; 0 keeps the last setting).
+	 */
+	bool rsc_v4, rsc_v6;
+	unsigned rss_entries; /* indirection table entries of the last RSS SET */
 	uint32_t rss_table[NDIS_RSS_MAX_TABLE_ENTRIES];
 	uint32_t rss_hashinfo; /* hash function and types (rss.h) */
 	uint8_t rss_key[NDIS_RSS_MAX_KEY_SIZE];
@@ -81,3 +86,12 @@ size_t rndis_build_indicate(uint32_t status, uint8_t *buf);
  */
 size_t rndis_rx_header_len(uint32_t csum);
 void rndis_build_rx_header(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum);
+/*
+ * The same for one piece of a coalesced (RSC) frame: the checksum PPI (if csum) and an
+ * RNDIS_PKTINFO_ID PPI with flag (RNDIS_PKTINFO_*) and pkt_id; frame_len is the piece's.
+ */
+size_t rndis_rsc_header_len(uint32_t csum);
+void rndis_build_rsc_header(uint8_t *buf, uint32_t frame_offset, uint32_t frame_len, uint32_t csum,
+			    uint8_t flag, uint16_t pkt_id);
+/* True when the offload object offers RSC to a guest of this NVSP version (6.1 on). */
+bool rndis_rsc_offered(uint32_t nvsp_version);

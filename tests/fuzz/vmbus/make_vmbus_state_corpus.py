@@ -70,6 +70,24 @@ def netvsp_ready(sections=78):
     return out + u32(sections) + bytes(owners)
 
 
+def netvsp_ready_rsc(sections=78, chain=(3, 4, 5)):
+    """Format 2: RSC on for IPv4 and IPv6, and one RSC receive held by the guest: its first
+    section (owner 1) and the later ones (owner 0x81), linked first to last."""
+    out = u32(2) + u32(0) + u32(2) + u32(0x60001) + u32(6) + u32(30) + u32(1500) + u32(1)
+    out += u8(0) + u32(0) + u32(1)
+    out += u8(1) + u32(0xB) + b"\0" * 28 + u32(0) + u32(0) * 256 + u32(0) + u32(0) + b"\0" * 40
+    out += u8(3)
+    out += u8(1) + u32(0x110) + u32(0xCAFE) + u32(1664) + u32(sections)
+    out += u8(1) + u32(0x111) + u32(0xBEEF) + u32(6144) + u32(10)
+    owners = bytearray(sections)
+    nxt = [0xFFFFFFFF] * sections
+    for i, x in enumerate(chain):
+        owners[x] = 1 if i == 0 else 0x81
+        if i + 1 < len(chain):
+            nxt[x] = chain[i + 1]
+    return out + u32(sections) + bytes(owners) + b"".join(u32(v) for v in nxt)
+
+
 def video_blob():
     """synthvid not negotiated, VRAM not placed (src/vsp/synthvid/synthvid.c)."""
     return u32(1) + u32(0) + u64(0xFFFFFFFFFFFFFFFF) + u32(0xFFFFFFFF) + u8(0) + u32(0) * 4 \
@@ -142,7 +160,7 @@ def connected(queued=(), pending=True):
     ], queued)
 
 
-def netvsp_open():
+def netvsp_open(blob=None):
     gpadls = [gpadl_done(0x110, 6, 0x600, 32), gpadl_done(0x111, 6, 0x700, 16),
               gpadl_done(0x112, 6, 0x800, 8)]
     return bus(1, VMBUS_5_2, 1, gpadls, [
@@ -151,7 +169,7 @@ def netvsp_open():
         channel(HEARTBEAT, 3, OFFERED, heartbeat_blob()),
         channel(KVP, 4, OFFERED, kvp_blob()),
         channel(SCSI, 5, OFFERED, scsi_primary()),
-        channel(NIC, 6, OPEN, netvsp_ready(), ring=(0x112, 4)),
+        channel(NIC, 6, OPEN, blob if blob is not None else netvsp_ready(), ring=(0x112, 4)),
     ] + console(OFFERED))
 
 
@@ -167,6 +185,9 @@ def main():
         "truncated": connected()[:300],
         "netvsp-open": netvsp_open(),
         "netvsp-too-many-sections": netvsp_open().replace(u32(1664) + u32(78), u32(1664) + u32(79), 1),
+        "netvsp-rsc-held": netvsp_open(netvsp_ready_rsc()),
+        # A later section linked back to an earlier one of its packet: a cycle, refused.
+        "netvsp-rsc-cycle": netvsp_open(netvsp_ready_rsc(chain=(3, 4, 5, 4))),
         "bad-relid": connected().replace(u32(10) + u32(OPEN), u32(4096) + u32(OPEN), 1),
     }
     for name, data in seeds.items():

@@ -5,9 +5,11 @@
  * starts), parsed, and its GPA ranges read as one stream against 1 MiB of
  * guest RAM, the way the data path gathers a SEND_RNDIS_PKT.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "vsp/netvsp/nvsp.h"
 
@@ -53,6 +55,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (n > 2 && nvsp_ranges_read(mem, &p, n / 2, stream, n - n / 2) < 0) {
 			/* as above */
+		}
+		/* The same bytes as iovecs (netvsp's direct write): they must match the copy. */
+		{
+			struct iovec iov[64];
+			int k = nvsp_ranges_iov(mem, &p, 0, n, iov, 64);
+			bool have = nvsp_ranges_read(mem, &p, 0, stream, n) == 0;
+			size_t pos = 0;
+
+			for (int i = 0; i < k; i++) {
+				if (pos + iov[i].iov_len > n ||
+				    (have && memcmp(stream + pos, iov[i].iov_base, iov[i].iov_len)))
+					abort();
+				pos += iov[i].iov_len;
+			}
+			if (k >= 0 && pos != n)
+				abort();
 		}
 	}
 	free(copy);

@@ -7,7 +7,9 @@
  *      device model that keeps its state across inputs;
  *   2: a TAP frame (vnet header first) made ready for the guest, and its
  *      RSS hash (rss.c) with the key and hash types the guest last set in
- *      a mode-1 input (or all types and an all-ones key before any).
+ *      a mode-1 input (or all types and an all-ones key before any); and
+ *      the same frame, as a large TCP frame, through the RSC checks
+ *      (nv_offload_rx_rsc) and the RSC piece header its pieces would get.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,6 +70,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(&h, copy, sizeof(h));
 			if (nv_offload_rx(&h, copy + sizeof(h), size - 1 - sizeof(h), &csum) < 0) {
 				/* offsets outside the frame: dropped */
+			}
+			memcpy(copy, data + 1, size - 1);
+			{
+				uint32_t segs;
+				uint8_t hdr[256];
+
+				if (nv_offload_rx_rsc(&h, copy + sizeof(h), size - 1 - sizeof(h),
+						      &csum, &segs) == 0) {
+					size_t hl = rndis_rsc_header_len(csum);
+
+					if (hl > sizeof(hdr) || segs > size)
+						abort();
+					rndis_build_rsc_header(hdr, (uint32_t)hl, 1500, csum,
+							       (uint8_t)segs, (uint16_t)size);
+				}
 			}
 			if (rss_frame_hash(set ? dev.rss_hashinfo : 0x1701u,
 					   set ? dev.rss_key : ones,

@@ -98,3 +98,15 @@ ip6 = bytes.fromhex('6000000000140640') + bytes.fromhex('3ffe25010200' '1fff' + 
 out('rndis', 'rx_tcp4_rss', b'\x02' + bytes(10) + eth + ip + tcp)
 out('rndis', 'rx_tcp6_rss', b'\x02' + bytes(10) + eth[:12] + b'\x86\xdd' + ip6 + tcp)
 out('rndis', 'rx_vlan_tcp4_rss', b'\x02' + bytes(10) + eth[:12] + b'\x81\x00\x00\x05\x08\x00' + ip + tcp)
+# RSC: the guest turns it on (rsc_ip_v4/v6 = 2 in the 28-byte parameters), and large TCP frames
+# the TAP hands over whole (a GSO vnet header, real IP lengths) go through the RSC checks.
+offload_rsc = struct.pack('<BBH', 0x80, 3, 28) + bytes([4, 4, 4, 4, 4, 0, 0, 2, 2, 0, 0, 0]) + \
+    bytes(4) + bytes([0, 0, 2, 2]) + bytes(4)
+out('rndis', 'set_offload_rsc', b'\x01' + rndis(5, struct.pack('<5I', 15, 0xFC01020C, len(offload_rsc), 20, 0) +
+                                                 offload_rsc))
+big = bytes(i * 7 & 0xff for i in range(8000))
+ip_big = bytes.fromhex('4500') + struct.pack('!H', 20 + 20 + len(big)) + ip[4:]
+out('rndis', 'rx_gso_tcp4', b'\x02' + struct.pack('<BBHHHH', 1, 1, 54, 1448, 34, 16) + eth + ip_big + tcp + big)
+ip6_big = ip6[:4] + struct.pack('!H', 20 + len(big)) + ip6[6:]
+out('rndis', 'rx_gso_tcp6', b'\x02' + struct.pack('<BBHHHH', 2, 4, 74, 1428, 0, 0) + eth[:12] + b'\x86\xdd' +
+    ip6_big + tcp + big)

@@ -143,6 +143,41 @@ static ssize_t host_recv(struct fx *f, uint8_t *buf, size_t len)
 	return -ETIMEDOUT;
 }
 
+static void host_send_hdr(struct fx *f, const struct tap_vnet_hdr *h, const void *frame, size_t len)
+{
+	static uint8_t raw[70000];
+
+	memcpy(raw, h, sizeof(*h));
+	memcpy(raw + sizeof(*h), frame, len);
+	assert_int_equal(send(f->pkt, raw, sizeof(*h) + len, 0), (ssize_t)(sizeof(*h) + len));
+}
+
+/* A 30,000-byte TCP/IPv4 frame the host stack hands over whole (RSC: one receive, many sections).
+ */
+static size_t tcp_frame(uint8_t *fr, struct tap_vnet_hdr *h)
+{
+	size_t len = 30000, i;
+
+	memset(fr, 0, 54);
+	memcpy(fr, guest_mac, 6);
+	memcpy(fr + 6, host_mac, 6);
+	fr[12] = 0x08;
+	fr[14] = 0x45;
+	fr[16] = (uint8_t)((len - 14) >> 8), fr[17] = (uint8_t)(len - 14);
+	fr[22] = 64, fr[23] = 6;
+	fr[26] = 10, fr[29] = 1, fr[30] = 10, fr[33] = 2;
+	fr[46] = 5 << 4, fr[47] = 0x10;
+	for (i = 54; i < len; i++)
+		fr[i] = (uint8_t)(i * 5);
+	*h = (struct tap_vnet_hdr){.flags = TAP_VNET_F_NEEDS_CSUM,
+				   .gso_type = TAP_VNET_GSO_TCPV4,
+				   .hdr_len = 54,
+				   .gso_size = 1448,
+				   .csum_start = 34,
+				   .csum_offset = 16};
+	return len;
+}
+
 static void host_send(struct fx *f, const void *frame, size_t len)
 {
 	static uint8_t raw[10000];
@@ -234,8 +269,9 @@ static void test_save_restore(void **state)
 	struct netvsp_stats before, after;
 	struct fx f = {0};
 	struct guid want;
-	uint8_t frame[1600], got[1600];
-	size_t len, n;
+	static uint8_t frame[1600], got[70000], big[70000];
+	struct tap_vnet_hdr h;
+	size_t len, n, blen;
 	int i, k;
 
 	log_set_sink(quiet, NULL);
@@ -255,17 +291,30 @@ static void test_save_restore(void **state)
 	/* A frame delivered into a receive section the guest has not completed at the save. */
 	len = eth(frame, guest_mac, host_mac, 77, 500);
 	host_send(&f, frame, len);
+	/* And an RSC receive: many sections, chained to the first, held at the save too. */
+	blen = tcp_frame(big, &h);
+	host_send_hdr(&f, &h, big, blen);
 	usleep(100000);
+	netvsp_get_stats(f.nv, &before);
+	assert_true(before.rsc_v4 && before.rsc_v6);
+	assert_int_equal(before.rx_rsc, 1);
 	save_restore(&f);
 	netvsp_get_stats(f.nv, &after);
 	assert_int_equal(after.state, NETVSP_READY);
 	assert_int_equal(after.nvsp_version, before.nvsp_version);
 	assert_int_equal(after.ndis_major, before.ndis_major);
-	/* The guest takes it now and completes it: the restored adapter knows the section. */
-	n = sizeof(got);
-	assert_int_equal(guest_recv(&f, got, &n), 0);
-	assert_int_equal(n, len);
-	assert_memory_equal(got, frame, len);
+	assert_true(after.rsc_v4 && after.rsc_v6);
+	/* The guest takes them now and completes them: the restored adapter knows the sections. */
+	for (k = 0; k < 2; k++) {
+		n = sizeof(got);
+		assert_int_equal(guest_recv(&f, got, &n), 0);
+		if (n == blen) {
+			assert_memory_equal(got + 54, big + 54, blen - 54);
+		} else {
+			assert_int_equal(n, len);
+			assert_memory_equal(got, frame, len);
+		}
+	}
 	traffic(&f, 2);
 	save_restore(&f);
 	traffic(&f, 3);
@@ -273,6 +322,9 @@ static void test_save_restore(void **state)
 	assert_int_equal(after.bad_releases, 0);
 	assert_int_equal(after.bad_packets, 0);
 	netvsc_client_close(f.nc);
+	/* Every section came back, the RSC receive's later ones with its first. */
+	netvsp_get_stats(f.nv, &after);
+	assert_int_equal(after.unreleased, 0);
 	device_free(&f);
 	vmbus_client_free(f.vc);
 }
