@@ -72,15 +72,15 @@ static size_t boot_path(const struct firmware_config *cfg, enum startup_device d
 
 	switch (d) {
 	case STARTUP_IDE:
-		if (!cfg->ide_disk)
+	case STARTUP_CD: {
+		/* drive@N is the channel, disk@M the unit (SeaBIOS's bootprio_find_ata_device). */
+		int at = d == STARTUP_IDE ? cfg->ide_disk : cfg->cd;
+
+		if (at < 0)
 			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@0/disk@0", ide >> 3,
-					ide & 7);
-	case STARTUP_CD:
-		if (!cfg->cd)
-			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@1/disk@0", ide >> 3,
-					ide & 7);
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@%d/disk@%d", ide >> 3,
+					ide & 7, at / 2, at % 2);
+	}
 	case STARTUP_FLOPPY:
 		return (size_t)snprintf(p, max, "/pci@i0cf8/isa@%x/fdc@03f0/floppy@0", isa >> 3);
 	case STARTUP_LEGACY_NETWORK_ADAPTER:

@@ -23,7 +23,8 @@ struct firmware_config {
 	const void *vga_rom; /* NULL: no VGA; else vgabios-stdvga, run as fw_cfg "vgaroms/" */
 	size_t vga_rom_size;
 	struct startup_order order;
-	bool ide_disk, cd; /* what is on IDE 0:0 and 1:0 */
+	/* Where the first IDE disk and the first CD-ROM are: channel * 2 + unit, -1: none. */
+	int ide_disk, cd;
 };
 
 /*
