@@ -34,6 +34,7 @@
 
 #include "base/byteorder.h"
 #include "base/log.h"
+#include "boot/smbios.h"
 #include "boot/bios_boot.h"
 #include "emu/debug_port.h"
 #include "emu/fw_cfg.h"
@@ -171,6 +172,12 @@ static int add_items(struct firmware *fw, struct partition *p, const struct firm
 		r = add_acpi(fw->fw_cfg, mem, rsdp);
 	if (r == 0)
 		r = fw_cfg_add_file(fw->fw_cfg, "etc/sercon-port", sercon, sizeof(sercon));
+	if (r == 0 && cfg->smbios_anchor)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/smbios/smbios-anchor", cfg->smbios_anchor,
+				    SMBIOS_ENTRY_POINT_LEN);
+	if (r == 0 && cfg->smbios_anchor)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/smbios/smbios-tables", cfg->smbios_tables,
+				    cfg->smbios_tables_len);
 	if (r == 0 && cfg->vga_rom)
 		r = fw_cfg_add_file(fw->fw_cfg, "vgaroms/vgabios-stdvga.bin", cfg->vga_rom,
 				    cfg->vga_rom_size);

@@ -7,6 +7,9 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <stddef.h>
 
 #include "base/compiler.h"
 #include "boot/acpi_tables.h"
@@ -25,6 +28,14 @@ struct firmware_config {
 	struct startup_order order;
 	/* Where the first IDE disk and the first CD-ROM are: channel * 2 + unit, -1: none. */
 	int ide_disk, cd;
+	/*
+	 * SMBIOS for SeaBIOS to install instead of its own (fw_cfg "etc/smbios/smbios-anchor"
+	 * and "etc/smbios/smbios-tables", SeaBIOS's smbios_romfile_setup): the system a
+	 * generation 1 guest sees (boot/smbios.h). NULL: SeaBIOS's own.
+	 */
+	const uint8_t *smbios_anchor; /* SMBIOS_ENTRY_POINT_LEN bytes */
+	const uint8_t *smbios_tables;
+	size_t smbios_tables_len;
 };
 
 /*

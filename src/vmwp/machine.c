@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/compiler.h"
+#include "boot/smbios.h"
 #include "boot/acpi_tables.h"
 #include "boot/bios_boot.h"
 #include "boot/kernel_image.h"
@@ -320,6 +321,16 @@ static int add_ide(struct machine *m, const struct vm_config *cfg, char *err, si
 				 r == -EINVAL ? "IDE disks need 512-byte sectors" : strerror(-r));
 			return r;
 		}
+		/*
+		 * As Hyper-V: the same disk over VMBus too (storvsp, IDE device class), which a
+		 * guest's hv_storvsc takes over while ata_piix leaves it to it (the SMBIOS of
+		 * gen1_smbios). CD-ROMs stay on IDE only.
+		 */
+		r = storage_add_ide(m->storage, (unsigned)k / 2, (unsigned)k % 2,
+				    disk_ref(cfg->disks[i].opened), cfg->disks[i].read_only, err,
+				    errlen);
+		if (r < 0)
+			return r;
 	}
 	for (i = 0; i < cfg->ndvds; i++) {
 		k = disk_config_ide_index(&cfg->dvds[i]);
@@ -412,9 +423,34 @@ out:
 	return r;
 }
 
+/*
+ * A generation 1 VM's SMBIOS (boot/smbios.h): the system Hyper-V's generation 1 guests see, so
+ * that Linux's ata_piix leaves the IDE disks to hv_storvsc (they are offered over VMBus too)
+ * and keeps the CD-ROMs. The version is not Virtual PC 2007's "VS2005R2", which ata_piix
+ * keeps its disks for.
+ */
+#define GEN1_SMBIOS_GPA UINT64_C(0xFF000) /* in the F segment, where a guest scans for "_SM_" */
+
+static int gen1_smbios(uint64_t table_gpa, uint8_t ep[SMBIOS_ENTRY_POINT_LEN], uint8_t *tables)
+{
+	static const struct smbios_config sc = {
+		.bios_vendor = "Parvis",
+		.bios_version = "Parvis generation 1",
+		.bios_date = "12/01/2026",
+		.manufacturer = "Microsoft Corporation",
+		.product = "Virtual Machine",
+		.version = "7.0",
+		.serial = "Parvis",
+	};
+
+	return smbios_build(&sc, table_gpa, ep, tables, SMBIOS_TABLES_MAX);
+}
+
 static int load_guest(struct machine *m, const struct vm_config *cfg, struct boot_files *files,
 		      bool *config_error, char *err, size_t errlen)
 {
+	uint8_t smbios_ep[SMBIOS_ENTRY_POINT_LEN], smbios_tables[SMBIOS_TABLES_MAX];
+	int smbios_len = 0;
 	struct guest_memory *mem = partition_memory(m->partition);
 	struct acpi_dsdt_contributor dsdt[] = {vmbus_host_dsdt(m->vmbus),
 					       {network_legacy_dsdt, m->network}};
@@ -426,6 +462,14 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	uint64_t rsdp;
 	int r;
 
+	if (cfg->generation == 1) {
+		smbios_len = gen1_smbios(GEN1_SMBIOS_GPA + SMBIOS_ENTRY_POINT_LEN + 1, smbios_ep,
+					 smbios_tables);
+		if (smbios_len < 0) {
+			snprintf(err, errlen, "SMBIOS tables: %s", strerror(-smbios_len));
+			return smbios_len;
+		}
+	}
 	if (files->bios) {
 		struct firmware_config fc = {
 			.image = files->bios,
@@ -436,6 +480,9 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 			.order = startup_order_effective(&cfg->startup_order),
 			.ide_disk = -1,
 			.cd = -1,
+			.smbios_anchor = smbios_len > 0 ? smbios_ep : NULL,
+			.smbios_tables = smbios_tables,
+			.smbios_tables_len = (size_t)smbios_len,
 		};
 
 		for (int k = 3; k >= 0; k--) /* the first of each kind, in IDE order */
@@ -451,6 +498,15 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	if (r < 0) {
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
 		return r;
+	}
+	/* Direct boot: the tables where a BIOS would have put them (e820 reserves the F segment).
+	 */
+	if (smbios_len > 0 &&
+	    (guest_memory_write(mem, GEN1_SMBIOS_GPA, smbios_ep, sizeof(smbios_ep)) < 0 ||
+	     guest_memory_write(mem, GEN1_SMBIOS_GPA + SMBIOS_ENTRY_POINT_LEN + 1, smbios_tables,
+				(size_t)smbios_len) < 0)) {
+		snprintf(err, errlen, "SMBIOS tables: cannot write guest memory");
+		return -EIO;
 	}
 	r = load_kernel(mem, files, cfg->cmdline, rsdp, &regs, config_error, err, errlen);
 	if (r < 0)
