@@ -14,11 +14,14 @@ Three VMs boot at the same time (each Linux boot costs minutes on PVM hosts):
     internal switch with the service's dnsmasq). The guest log must show ata_piix with the
     IDE disk and the ATAPI drive, sr0, the partition scan, the tulip driver on the DEC 21140A
     with the adapter's MAC and the kernel's DHCP answer from the switch; the host pings it;
-  root: the same kernel with root=/dev/sda1 rw on IDE 0:0, the kit's root disk converted to
-    a dynamic VHDX: ext4 mounts it read-write through IDE, and afterwards qemu-img finds the
-    VHDX sound and larger than before: the guest's writes allocated blocks through IDE inside
-    the jail.
+  root: the same kernel with root=/dev/sda1 rw on IDE 0:0: a differencing VHDX (parvis vhd
+    new --parent) over the kit's root disk converted to a dynamic VHDX by qemu-img, so that
+    every guest write allocates a block in the child. ext4 mounts it read-write through IDE;
+    afterwards the child has blocks allocated, the parent is unchanged and sound for
+    qemu-img check, and the chain read back (parvis vhd convert) holds the mount count the
+    guest wrote: block allocation through IDE inside the jail.
 """
+import json
 import os
 import re
 import shutil
@@ -44,7 +47,7 @@ if not k or not rootdisk:
 for need in (BIOS, os.path.join(GRUB_DIR, 'boot.img')):
     if not os.path.exists(need):
         skip_all(f'{need} is missing (seabios, grub-pc-bin: tools/packages.txt)')
-for tool in TOOLS + ('genisoimage', 'qemu-img'):
+for tool in TOOLS + ('genisoimage', 'qemu-img', 'dumpe2fs'):
     if not shutil.which(tool):
         skip_all(f'{tool} is not installed (tools/packages.txt)')
 in_private_netns()
@@ -100,7 +103,25 @@ grub = make_grub_disk(tmp, MARKER)
 vhdx = os.path.join(tmp, 'root.vhdx')
 subprocess.run(['qemu-img', 'convert', '-O', 'vhdx', '-o', 'subformat=dynamic', rootdisk, vhdx],
                check=True, timeout=600)
-vhdx_before = os.path.getsize(vhdx)
+child = os.path.join(tmp, 'root-child.vhdx')
+subprocess.run([os.environ['PARVIS_CLI'], 'vhd', 'new', child, '--parent', vhdx], check=True,
+               timeout=60)
+
+
+def vhd_info(path):
+    p = subprocess.run([os.environ['PARVIS_CLI'], 'vhd', 'inspect', path, '--json'],
+                       capture_output=True, text=True, timeout=60)
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def mount_count(image):
+    out = subprocess.run(['dumpe2fs', '-h', f'{image}?offset=1048576'], capture_output=True,
+                         text=True, timeout=60).stdout
+    m = re.search(r'^Mount count:\s*(\d+)', out, re.M)
+    return int(m.group(1)) if m else None
+
+
+count_before = mount_count(rootdisk)
 rawcopy = os.path.join(tmp, 'root.raw')
 subprocess.run(['cp', '--sparse=always', rootdisk, rawcopy], check=True, timeout=300)
 initramfs = os.path.join(tmp, 'idle.cpio')
@@ -138,7 +159,7 @@ tap.ok(adapter.get('is_legacy') is True and adapter.get('connected'),
        'get-vmnetworkadapter: legacy, on the lab switch', str(ad) + err)
 ok('new-vm root --generation 1 --kernel', 'new-vm', 'root', '--generation', '1', '--memory',
    '256M', '--kernel', vmlinux, '--no-video', '--cmdline', base + ' root=/dev/sda1 rw rootwait')
-ok('add-vmharddiskdrive root VHDX --controller-type ide', 'add-vmharddiskdrive', 'root', vhdx,
+ok('add-vmharddiskdrive root VHDX --controller-type ide', 'add-vmharddiskdrive', 'root', child,
    '--controller-type', 'ide')
 
 for name in ('bios', 'lin', 'root'):
@@ -186,11 +207,19 @@ for name in ('lin', 'root'):
            if re.search(r'I/O error|EXT4-fs error|exception Emask|failed command|timeout', l)]
     tap.ok(not bad, f'{name}: no I/O, ATA or ext4 errors in the guest log', '\n'.join(bad[:20]))
 ok('stop-vm root --turn-off', 'stop-vm', 'root', '--turn-off')
+info = vhd_info(child)
+tap.ok(info.get('blocks_allocated', 0) > 0,
+       "the child VHDX has blocks allocated: the guest's writes through IDE in the jail",
+       json.dumps(info))
 good, out = vhdx_check(vhdx)
-tap.ok(good, 'qemu-img check: the VHDX is sound after the guest wrote it through IDE', out)
-tap.ok(os.path.getsize(vhdx) > vhdx_before,
-       'the VHDX grew: the guest allocated blocks through IDE in the jailed worker',
-       f'{vhdx_before} -> {os.path.getsize(vhdx)}')
+tap.ok(good, 'qemu-img check: the parent is sound (and was never written)', out)
+flat = os.path.join(tmp, 'flat.raw')
+r = subprocess.run([os.environ['PARVIS_CLI'], 'vhd', 'convert', child, flat, '--format', 'raw'],
+                   capture_output=True, text=True, timeout=600)
+after = mount_count(flat) if r.returncode == 0 else None
+tap.ok(count_before is not None and after == count_before + 1,
+       'the chain read back holds the mount count the guest wrote through IDE',
+       f'before {count_before}, after {after}; {r.stderr}')
 svc.stop()
 if tap.failed:
     print(f'# files kept in {tmp}')
