@@ -235,8 +235,8 @@ struct json_object *svc_call_get_dvd(struct service *svc, const struct api_reque
 struct json_object *svc_call_set_dvd(struct service *svc, const struct api_request *req,
 				     struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_PAUSED,
-					   VM_STATE_SAVED};
+	/* Not Saved: its saved IDE state holds the media it had. */
+	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_RUNNING, VM_STATE_PAUSED};
 	struct vm *vm = svc_lookup(svc, req, err);
 	char resolved[PATH_MAX], *newpath = NULL;
 	const char *path = NULL;
@@ -255,7 +255,10 @@ struct json_object *svc_call_set_dvd(struct service *svc, const struct api_reque
 		return NULL;
 	}
 	d = find_dvd(vm, req, "set-vmdvddrive", err);
-	if (!d || svc_need_state(vm, "set-vmdvddrive", ok, 4, "wait for it", err) < 0)
+	if (!d ||
+	    svc_need_state(vm, "set-vmdvddrive", ok, 3,
+			   "its media change while it is Off or Running (start a Saved VM first)",
+			   err) < 0)
 		return NULL;
 	if (path) {
 		if (check_iso(svc, vm, path, resolved, err) < 0)
