@@ -428,6 +428,13 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 		api_error_set(err, API_ERR_INVALID, "an initrd needs a kernel");
 		return NULL;
 	}
+	if (cmdline && !kernel) {
+		api_error_set(err, API_ERR_INVALID,
+			      "cmdline: a command line needs a kernel (--kernel); a VM that boots "
+			      "its disk through the BIOS gets its command line from its boot "
+			      "loader");
+		return NULL;
+	}
 	if ((kernel &&
 	     svc_check_named_path(svc, NULL, "kernel", kernel, false, rkernel, err) < 0) ||
 	    (initrd &&

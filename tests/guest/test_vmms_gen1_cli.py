@@ -109,6 +109,8 @@ refused(['new-vm', 'g2', '--generation', '2', '--boot-disk', bootdisk],
 refused(['new-vm', 'g2'], 'generation 2 without a kernel is refused', 'kernel', 'boot disk')
 refused(['new-vm', 'g1both', '--generation', '1', '--kernel', tiny, '--boot-disk', bootdisk],
         'generation 1 with both a kernel and a boot disk', 'not both')
+refused(['new-vm', 'g1cmd', '--generation', '1', '--boot-disk', bootdisk, '--cmdline', 'quiet'],
+        'a command line without a kernel', 'command line needs a kernel', 'boot loader')
 g2 = ok_json('new-vm generation 2 (the default)', 'new-vm', 'g2', '--memory', '32M', '--kernel',
              tiny, '--cmdline', 'idle', '--no-video')
 tap.ok(g2.get('generation') == 2 and 'dvd_drives' not in g2, 'get-vm: generation 2',
