@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <termios.h>
@@ -376,6 +377,12 @@ enum {
 	O_MAXIMUM,
 	O_RESERVE,
 	O_WEIGHT,
+	O_GENERATION,
+	O_CONTROLLER_TYPE,
+	O_CONTROLLER_NUMBER,
+	O_CONTROLLER_LOCATION,
+	O_NO_MEDIA,
+	O_STARTUP_ORDER,
 	O_HELP,
 };
 
@@ -406,6 +413,12 @@ static const struct option all_options[] = {
 	{"maximum", required_argument, NULL, O_MAXIMUM},
 	{"reserve", required_argument, NULL, O_RESERVE},
 	{"relative-weight", required_argument, NULL, O_WEIGHT},
+	{"generation", required_argument, NULL, O_GENERATION},
+	{"controller-type", required_argument, NULL, O_CONTROLLER_TYPE},
+	{"controller-number", required_argument, NULL, O_CONTROLLER_NUMBER},
+	{"controller-location", required_argument, NULL, O_CONTROLLER_LOCATION},
+	{"no-media", no_argument, NULL, O_NO_MEDIA},
+	{"startup-order", required_argument, NULL, O_STARTUP_ORDER},
 	{"help", no_argument, NULL, O_HELP},
 	{0},
 };
@@ -526,6 +539,35 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 			json_object_array_add(disks, json_object_new_string(p));
 			free(p);
 			break;
+		case O_GENERATION:
+			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
+				return usage_error(v->name, "--generation: '%s' is not 1 or 2",
+						   optarg);
+			json_object_object_add(a->params, "generation",
+					       json_object_new_int(optarg[0] - '0'));
+			break;
+		case O_CONTROLLER_TYPE:
+			if (strcasecmp(optarg, "ide") && strcasecmp(optarg, "scsi"))
+				return usage_error(v->name,
+						   "--controller-type: '%s' is not ide or scsi",
+						   optarg);
+			add_str(a->params, "controller_type", optarg);
+			break;
+		case O_CONTROLLER_NUMBER:
+		case O_CONTROLLER_LOCATION:
+			if ((r = parse_uint(v->name,
+					    c == O_CONTROLLER_NUMBER ? "--controller-number"
+								     : "--controller-location",
+					    optarg, &n)))
+				return r;
+			json_object_object_add(a->params,
+					       c == O_CONTROLLER_NUMBER ? "controller" : "lun",
+					       json_object_new_int64((int64_t)n));
+			break;
+		case O_NO_MEDIA:
+			json_object_object_add(a->params, "no_media", json_object_new_boolean(1));
+			break;
+		case O_STARTUP_ORDER: add_str(a->params, "startup_order", optarg); break;
 		case O_CMDLINE: add_str(a->params, "cmdline", optarg); break;
 		case O_NOTES: add_str(a->params, "notes", optarg); break;
 		case O_NAME: add_str(a->params, "new_name", optarg); break;
@@ -762,7 +804,10 @@ static int verb_disk(struct args *a)
 			for (i = 0; i < json_object_array_length(disks); i++) {
 				struct json_object *d = json_object_array_get_idx(disks, i);
 
-				printf("  controller %.0f lun %.0f  %s%s\n", jnum(d, "controller"),
+				printf("  %-4s controller %.0f %s %.0f  %s%s\n",
+				       jstr(d, "controller_type"), jnum(d, "controller"),
+				       strcmp(jstr(d, "controller_type"), "IDE") ? "lun"
+										 : "location",
 				       jnum(d, "lun"), jstr(d, "path"),
 				       json_object_get_boolean(
 					       json_object_object_get(d, "readonly"))
@@ -1373,6 +1418,66 @@ static int verb_connect(struct args *a)
 	return EXIT_OK;
 }
 
+/* add/get/set/remove-vmdvddrive: the drives as a table, or the JSON. */
+static int verb_dvd(struct args *a)
+{
+	struct json_object *res, *list, *one[1];
+	size_t i, n;
+	int r;
+
+	if (a->extra_positional && !json_object_object_get_ex(a->params, "path", NULL)) {
+		char *p = abs_path(a->extra_positional);
+
+		add_str(a->params, "path", p);
+		free(p);
+	}
+	r = call(a->verb->name, json_object_get(a->params), NULL, &res);
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+		json_object_put(res);
+		return EXIT_OK;
+	}
+	one[0] = res;
+	list = NULL;
+	json_object_object_get_ex(res, "dvd_drives", &list);
+	n = list ? json_object_array_length(list) : 1;
+	printf("%-10s %-6s %-10s %-8s %s\n", "VM", "Type", "Controller", "Location", "Path");
+	for (i = 0; i < n; i++) {
+		struct json_object *d = list ? json_object_array_get_idx(list, i) : one[0];
+		const char *p = jstr(d, "path");
+
+		printf("%-10s %-6s %-10.0f %-8.0f %s\n", jstr(d, "vm"), jstr(d, "controller_type"),
+		       jnum(d, "controller_number"), jnum(d, "controller_location"),
+		       p[0] ? p : "(no media)");
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
+static int verb_bios(struct args *a)
+{
+	struct json_object *res, *order;
+	size_t i;
+	int r = call(a->verb->name, json_object_get(a->params), NULL, &res);
+
+	if (r)
+		return r;
+	if (json_out) {
+		print_json(res);
+	} else {
+		printf("VM '%s' (%s) startup order:", jstr(res, "vm"), jstr(res, "firmware"));
+		if (json_object_object_get_ex(res, "startup_order", &order))
+			for (i = 0; i < json_object_array_length(order); i++)
+				printf("%s%s", i ? ", " : " ",
+				       json_object_get_string(json_object_array_get_idx(order, i)));
+		printf("\n");
+	}
+	json_object_put(res);
+	return EXIT_OK;
+}
+
 static int verb_help(struct args *a)
 {
 	return print_help(a->name);
@@ -1381,11 +1486,17 @@ static int verb_help(struct args *a)
 /* The verbs, in the order `parvis help` lists them. */
 static const struct verb verbs[] = {
 	{"new-vm", verb_new_vm,
-	 "memory,cpus,kernel,initrd,cmdline,boot-disk,disk,notes,no-video,json", true,
-	 "new-vm NAME [--memory SIZE] [--cpus N] (--kernel FILE [--initrd FILE] [--cmdline STR] | "
-	 "--boot-disk FILE) [--disk FILE]... [--notes TEXT] [--no-video] [--json]",
+	 "generation,memory,cpus,kernel,initrd,cmdline,boot-disk,disk,notes,no-video,json", true,
+	 "new-vm NAME [--generation 1|2] [--memory SIZE] [--cpus N] (--kernel FILE [--initrd "
+	 "FILE]\n"
+	 "             [--cmdline STR] | --boot-disk FILE) [--disk FILE]... [--notes TEXT]\n"
+	 "             [--no-video] [--json]",
 	 "Creates a VM (Off). Memory defaults to 512M, vCPUs to 1. Every VM has a screen,\n"
-	 "keyboard and mouse (synthetic video; parvis connect) unless --no-video."},
+	 "keyboard and mouse (synthetic video; parvis connect) unless --no-video.\n"
+	 "--generation 2 (the default): synthetic devices only, booting --kernel directly.\n"
+	 "--generation 1: a PC with IDE, DVD drives, legacy network adapters and SeaBIOS; the\n"
+	 "--boot-disk (else the first --disk) goes on IDE 0:0, and without --kernel the BIOS\n"
+	 "boots it (docs/generation1.md)."},
 	{"get-vm", verb_get_vm, "json", false, "get-vm [NAME] [--json]",
 	 "Lists VMs: name, state, CPU usage, memory assigned, uptime, status."},
 	{"start-vm", verb_start_vm, "json", true, "start-vm NAME [--json]",
@@ -1410,12 +1521,40 @@ static const struct verb verbs[] = {
 	 "             [--video on|off] [--console-tcp on|off]",
 	 "Changes a VM's settings; all but --notes only while it is Off. --console-tcp on: the\n"
 	 "screen also on a loopback TCP port with a per-VM VNC password (parvis connect --tcp)."},
-	{"add-vmharddiskdrive", verb_disk, "path,readonly,lun,json", true,
-	 "add-vmharddiskdrive NAME [--path] FILE [--readonly] [--lun N] [--json]",
-	 "Attaches a disk (to a running VM too: hot add through the worker)."},
-	{"remove-vmharddiskdrive", verb_disk, "path,lun,json", true,
-	 "remove-vmharddiskdrive NAME ([--path] FILE | --lun N) [--json]",
-	 "Detaches a disk (the file is kept)."},
+	{"add-vmharddiskdrive", verb_disk,
+	 "path,readonly,lun,controller-type,controller-number,controller-location,json", true,
+	 "add-vmharddiskdrive NAME [--path] FILE [--readonly] [--controller-type ide|scsi]\n"
+	 "             [--controller-number N] [--controller-location L | --lun N] [--json]",
+	 "Attaches a disk: SCSI (the default; to a running VM too, hot add through the worker)\n"
+	 "or, in a generation 1 VM that is Off, IDE (controllers 0-1, locations 0-1, shared\n"
+	 "with the DVD drives; the first free one unless given)."},
+	{"remove-vmharddiskdrive", verb_disk,
+	 "path,lun,controller-type,controller-number,controller-location,json", true,
+	 "remove-vmharddiskdrive NAME ([--path] FILE | [--controller-type ide|scsi]\n"
+	 "             [--controller-number N] (--controller-location L | --lun N)) [--json]",
+	 "Detaches a disk (the file is kept). IDE disks only while the VM is Off."},
+	{"add-vmdvddrive", verb_dvd, "path,controller-number,controller-location,json", true,
+	 "add-vmdvddrive NAME [--path FILE.iso] [--controller-number N] [--controller-location "
+	 "L]\n"
+	 "             [--json]",
+	 "Generation 1, while Off: a DVD drive (ATAPI) on IDE, with an ISO image or empty; the\n"
+	 "first free IDE location unless given."},
+	{"get-vmdvddrive", verb_dvd, "json", true, "get-vmdvddrive NAME [--json]",
+	 "The VM's DVD drives and their media."},
+	{"set-vmdvddrive", verb_dvd,
+	 "path,no-media,controller-number,controller-location,force,json", true,
+	 "set-vmdvddrive NAME (--path FILE.iso | --no-media) [--controller-number N]\n"
+	 "             [--controller-location L] [--force] [--json]",
+	 "Changes a DVD drive's media, in a running VM too (the guest sees a media change);\n"
+	 "--force even when the guest has locked the tray."},
+	{"remove-vmdvddrive", verb_dvd, "controller-number,controller-location,json", true,
+	 "remove-vmdvddrive NAME [--controller-number N --controller-location L] [--json]",
+	 "Removes a DVD drive (while Off)."},
+	{"set-vmbios", verb_bios, "startup-order,json", true,
+	 "set-vmbios NAME --startup-order IDE,CD,LegacyNetworkAdapter,Floppy [--json]",
+	 "Generation 1: the order in which the BIOS tries its boot devices (while Off)."},
+	{"get-vmbios", verb_bios, "json", true, "get-vmbios NAME [--json]",
+	 "Generation 1: the BIOS (SeaBIOS) and its startup order."},
 	{"get-vmintegrationservice", verb_get_ic, "json", true,
 	 "get-vmintegrationservice NAME [--json]",
 	 "The integration services (heartbeat, shutdown, time sync, KVP) and the guest's KVP "

@@ -38,6 +38,7 @@ static const struct flag flags[] = {
 	{"name", "adapter", F_STRING},
 	{"static-mac-address", "static_mac_address", F_STRING},
 	{"dynamic-mac-address", "dynamic_mac_address", F_TRUE},
+	{"is-legacy", "is_legacy", F_TRUE},
 	{"mac-address-spoofing", "mac_address_spoofing", F_ONOFF},
 	{"dhcp-guard", "dhcp_guard", F_ONOFF},
 	{"router-guard", "router_guard", F_ONOFF},
@@ -83,8 +84,9 @@ static const struct net_verb verbs[] = {
 	 "Removes a switch; refused while adapters are connected to it, unless --force (they "
 	 "stay,\n"
 	 "disconnected)."},
-	{"add-vmnetworkadapter", "switch,name,static-mac-address,json", true, P_ADAPTERS,
+	{"add-vmnetworkadapter", "switch,name,static-mac-address,is-legacy,json", true, P_ADAPTERS,
 	 "add-vmnetworkadapter VM [--switch S] [--name ADAPTER] [--static-mac-address MAC] "
+	 "[--is-legacy] "
 	 "[--json]",
 	 "Gives a VM a synthetic network adapter (hot add when it runs), connected to switch S if\n"
 	 "given. Its MAC address is dynamic (00:15:5d:..., unique on this host) unless static."},

@@ -20,6 +20,12 @@
 
 /* Interface type of a synthetic SCSI controller (hyperv.h HV_SCSI_GUID). */
 #define STORVSP_SCSI_CLASS_GUID "ba6163d9-04a1-4d29-b605-72e2ffb1dc7f"
+/*
+ * Hyper-V's IDE device class: a generation 1 VM's IDE disks are also offered over VMBus, one
+ * device each (Linux: drivers/scsi/storvsc_drv.c, HV_IDE_GUID in include/linux/hyperv.h; the
+ * guest adds the one disk at path 0, target dev_instance.b[5] << 8 | b[4], LUN 0).
+ */
+#define STORVSP_IDE_CLASS_GUID "32412632-86cb-44a2-9b5c-50d1417354f5"
 
 /* Protocol versions: major << 8 | minor (storvsc_drv.c VMSTOR_PROTO_VERSION). */
 #define VMSTOR_PROTO_VERSION(major, minor) ((uint16_t)(((major)&0xff) << 8 | ((minor)&0xff)))

@@ -51,6 +51,12 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_EXPORT_VM] = "export-vm",
 	[API_CALL_IMPORT_VM] = "import-vm",
 	[API_CALL_SAVE_VM] = "save-vm",
+	[API_CALL_ADD_VMDVDDRIVE] = "add-vmdvddrive",
+	[API_CALL_GET_VMDVDDRIVE] = "get-vmdvddrive",
+	[API_CALL_SET_VMDVDDRIVE] = "set-vmdvddrive",
+	[API_CALL_REMOVE_VMDVDDRIVE] = "remove-vmdvddrive",
+	[API_CALL_SET_VMBIOS] = "set-vmbios",
+	[API_CALL_GET_VMBIOS] = "get-vmbios",
 };
 
 const char *api_call_name(enum api_call call)

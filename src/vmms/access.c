@@ -70,6 +70,13 @@ static const struct {
 	[API_CALL_EXPORT_VM] = {ACCESS_ADMIN, true},
 	[API_CALL_IMPORT_VM] = {ACCESS_ADMIN, true},
 	[API_CALL_SAVE_VM] = {ACCESS_OPERATOR, true},
+	[API_CALL_ADD_VMDVDDRIVE] = {ACCESS_ADMIN, true},
+	[API_CALL_GET_VMDVDDRIVE] = {ACCESS_OPERATOR, false},
+	/* Media change is an operator's (as inserting a disc), but names a host file. */
+	[API_CALL_SET_VMDVDDRIVE] = {ACCESS_ADMIN, true},
+	[API_CALL_REMOVE_VMDVDDRIVE] = {ACCESS_ADMIN, true},
+	[API_CALL_SET_VMBIOS] = {ACCESS_ADMIN, true},
+	[API_CALL_GET_VMBIOS] = {ACCESS_OPERATOR, false},
 };
 
 static bool in_group(gid_t primary, const gid_t *groups, unsigned n, gid_t g)

@@ -166,6 +166,7 @@ static struct json_object *adapter_json(struct service *svc, const struct net_ad
 	json_object_object_add(o, "connected", json_object_new_boolean(sw != NULL));
 	json_object_object_add(o, "mac_address", json_object_new_string(mac));
 	json_object_object_add(o, "dynamic_mac_address", json_object_new_boolean(a->dynamic_mac));
+	json_object_object_add(o, "is_legacy", json_object_new_boolean(a->legacy));
 	if (!svc_net_vm_runs(vm))
 		status = "";
 	else if (w && json_object_object_get_ex(w, "state", &v) &&
@@ -289,13 +290,33 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 	struct net_adapter a = {0}, *added;
 	struct net_switch *sw = NULL;
 	char why[512], vm_id[GUID_STRING_LEN], id[16];
-	unsigned i, n = 0, k;
+	unsigned i, n = 0, k, nlegacy = 0;
+	bool legacy = false;
 
 	if (!vm || api_param_string(req, "adapter", false, 1024, &name, err) < 0 ||
 	    api_param_string(req, "switch", false, 1024, &sw_name, err) < 0 ||
 	    api_param_string(req, "static_mac_address", false, 64, &mac, err) < 0 ||
+	    api_param_bool(req, "is_legacy", &legacy, err) < 0 ||
 	    svc_net_need_state(vm, "add-vmnetworkadapter", err) < 0)
 		return NULL;
+	a.legacy = legacy;
+	if (legacy && vm->rec.generation != 1) {
+		api_error_set(err, API_ERR_INVALID,
+			      "is_legacy: VM '%s' is generation 2, which has only synthetic "
+			      "network adapters (the legacy DEC 21140A is a PCI device of "
+			      "generation 1 VMs, for guests without VMBus drivers); drop "
+			      "--is-legacy",
+			      vm->rec.name);
+		return NULL;
+	}
+	/* A PCI device: the machine's PCI bus is built at start (Hyper-V: only while Off). */
+	if (legacy && svc_net_vm_runs(vm)) {
+		api_error_set(err, API_ERR_STATE,
+			      "is_legacy: VM '%s' is %s; a legacy network adapter is added while "
+			      "it is Off (parvis stop-vm %s)",
+			      vm->rec.name, vm_state_name(vm->rec.state), vm->rec.name);
+		return NULL;
+	}
 	if (vsw_name_check("adapter", name, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "%s", why);
 		return NULL;
@@ -309,6 +330,7 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 		if (strcmp(st->adapters[i].vm_id, vm->rec.id))
 			continue;
 		n++;
+		nlegacy += st->adapters[i].legacy;
 		if (!strcasecmp(st->adapters[i].name, name)) {
 			api_error_set(
 				err, API_ERR_EXISTS,
@@ -317,6 +339,13 @@ struct json_object *svc_call_add_adapter(struct service *svc, const struct api_r
 				vm->rec.name, name);
 			return NULL;
 		}
+	}
+	if (legacy && nlegacy == 4) {
+		api_error_set(err, API_ERR_INVALID,
+			      "is_legacy: VM '%s' has 4 legacy network adapters, as many as "
+			      "Hyper-V allows",
+			      vm->rec.name);
+		return NULL;
 	}
 	if (n == NET_MAX_VM_ADAPTERS || st->nadapters == NET_MAX_ADAPTERS) {
 		api_error_set(err, API_ERR_INVALID, "VM '%s' has %u network adapters: at most %d",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -79,9 +80,11 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	bool on = vm_state_has_worker(vm->rec.state);
 	unsigned i;
 
-#define STR(k, v) json_object_object_add(o, k, (v) ? json_object_new_string(v) : NULL)
+#define STR_IN(obj, k, v) json_object_object_add(obj, k, (v) ? json_object_new_string(v) : NULL)
+#define STR(k, v)	  STR_IN(o, k, v)
 	STR("id", vm->rec.id);
 	STR("name", vm->rec.name);
+	json_object_object_add(o, "generation", json_object_new_int((int)vm->rec.generation));
 	STR("state", vm_state_name(vm->rec.state));
 	STR("status", vm->rec.state == VM_STATE_CRITICAL ? vm->rec.status
 		      : vm->rec.state == VM_STATE_OFF	 ? ""
@@ -100,7 +103,7 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	STR("kernel", vm->rec.kernel);
 	STR("initrd", vm->rec.initrd);
 	STR("cmdline", vm->rec.cmdline);
-	STR("boot_disk", vm->rec.boot_disk);
+	STR("boot_disk", vm->rec.boot_disk ? vm->rec.boot_disk : svc_bios_boot_disk(vm));
 	STR("notes", vm->rec.notes);
 	for (i = 0; i < vm->rec.ndisks; i++) {
 		struct json_object *d = json_object_new_object();
@@ -111,9 +114,28 @@ struct json_object *svc_vm_json(const struct vm *vm)
 		json_object_object_add(d, "controller",
 				       json_object_new_int((int)vm->rec.disks[i].controller));
 		json_object_object_add(d, "lun", json_object_new_int((int)vm->rec.disks[i].lun));
+		json_object_object_add(
+			d, "controller_type",
+			json_object_new_string(vm->rec.disks[i].ide ? "IDE" : "SCSI"));
 		json_object_array_add(disks, d);
 	}
 	json_object_object_add(o, "disks", disks);
+	if (vm->rec.generation == 1) {
+		struct json_object *dvds = json_object_new_array();
+
+		for (i = 0; i < vm->rec.ndvds; i++) {
+			struct json_object *d = json_object_new_object();
+
+			STR_IN(d, "path", vm->rec.dvds[i].path);
+			json_object_object_add(
+				d, "controller",
+				json_object_new_int((int)vm->rec.dvds[i].controller));
+			json_object_object_add(d, "location",
+					       json_object_new_int((int)vm->rec.dvds[i].location));
+			json_object_array_add(dvds, d);
+		}
+		json_object_object_add(o, "dvd_drives", dvds);
+	}
 	json_object_object_add(o, "pid", vm->pid ? json_object_new_int(vm->pid) : NULL);
 	STR("console_log", vm->paths.console_log);
 	STR("worker_log", vm->paths.log);
@@ -121,7 +143,21 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	json_object_object_add(o, "console", console_json(vm));
 	json_object_object_add(o, "console_tcp", json_object_new_boolean(vm->rec.console_tcp));
 #undef STR
+#undef STR_IN
 	return o;
+}
+
+const char *svc_bios_boot_disk(const struct vm *vm)
+{
+	unsigned i;
+
+	if (vm->rec.generation != 1 || vm->rec.kernel)
+		return NULL;
+	for (i = 0; i < vm->rec.ndisks; i++)
+		if (vm->rec.disks[i].ide && vm->rec.disks[i].controller == 0 &&
+		    vm->rec.disks[i].lun == 0)
+			return vm->rec.disks[i].path;
+	return NULL;
 }
 
 /* --- checks ------------------------------------------------------------------------------ */
@@ -322,7 +358,7 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 {
 	const char *name, *kernel = NULL, *initrd = NULL, *cmdline = NULL, *boot_disk = NULL,
 			  *notes = NULL;
-	uint64_t memory = 512ull << 20, cpus = 1;
+	uint64_t memory = 512ull << 20, cpus = 1, generation = 2;
 	struct json_object *disks = NULL;
 	bool video = true;
 	char why[256], rkernel[PATH_MAX], rinitrd[PATH_MAX], rboot[PATH_MAX];
@@ -338,6 +374,7 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
 	    api_param_string(req, "boot_disk", false, VM_PATH_MAX, &boot_disk, err) < 0 ||
 	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
+	    api_param_u64(req, "generation", false, 1000, &generation, err) < 0 ||
 	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &disks, err) < 0 ||
 	    api_param_bool(req, "video", &video, err) < 0)
 		return NULL;
@@ -355,14 +392,47 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	}
 	if (svc_check_memory(svc, memory, err) < 0 || svc_check_cpus(cpus, err) < 0)
 		return NULL;
-	if (!kernel == !boot_disk) {
+	if (generation != 1 && generation != 2) {
 		api_error_set(err, API_ERR_INVALID,
-			      "give either a kernel (--kernel) or a boot disk "
-			      "(--boot-disk), not both and not neither");
+			      "generation: %llu is not a VM generation (1: a PC with IDE, DVD, "
+			      "legacy network adapters and a BIOS; 2: synthetic devices only)",
+			      (unsigned long long)generation);
+		return NULL;
+	}
+	if (kernel && boot_disk) {
+		api_error_set(err, API_ERR_INVALID,
+			      "give either a kernel (--kernel) or a boot disk (--boot-disk), not "
+			      "both");
+		return NULL;
+	}
+	/*
+	 * Hyper-V boots generation 2 through UEFI, which Parvis does not have: its generation 2
+	 * VMs boot a kernel directly. A disk image with a boot loader needs generation 1's BIOS.
+	 */
+	if (generation == 2 && boot_disk) {
+		api_error_set(err, API_ERR_INVALID,
+			      "boot_disk: a generation 2 VM cannot boot from a disk: Hyper-V boots "
+			      "generation 2 through UEFI, which Parvis does not have, and its "
+			      "generation 2 VMs boot only a kernel directly (--kernel); for a disk "
+			      "image with a BIOS boot loader use --generation 1");
+		return NULL;
+	}
+	if (generation == 2 && !kernel) {
+		api_error_set(err, API_ERR_INVALID,
+			      "kernel: a generation 2 VM boots a kernel directly: give --kernel "
+			      "(or make a generation 1 VM with a boot disk, booted by its BIOS: "
+			      "--generation 1 --boot-disk FILE)");
 		return NULL;
 	}
 	if (initrd && !kernel) {
 		api_error_set(err, API_ERR_INVALID, "an initrd needs a kernel");
+		return NULL;
+	}
+	if (cmdline && !kernel) {
+		api_error_set(err, API_ERR_INVALID,
+			      "cmdline: a command line needs a kernel (--kernel); a VM that boots "
+			      "its disk through the BIOS gets its command line from its boot "
+			      "loader");
 		return NULL;
 	}
 	if ((kernel &&
@@ -383,6 +453,16 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 				api_error_set(err, API_ERR_INVALID, "disk '%s' is given twice", d);
 				return NULL;
 			}
+		if (boot_disk && !strcmp(rdisks[i], rboot)) {
+			api_error_set(err, API_ERR_INVALID,
+				      "disk '%s' is the boot disk already (--boot-disk)", d);
+			return NULL;
+		}
+	}
+	if (boot_disk && ndisks == VM_MAX_DISKS) {
+		api_error_set(err, API_ERR_INVALID, "at most %d disks, the boot disk included",
+			      VM_MAX_DISKS);
+		return NULL;
 	}
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -393,19 +473,32 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	    worker_paths_init(&vm->paths, svc->state_dir, vm->rec.id) < 0)
 		goto host;
 	vm->rec.name = strdup(name);
+	vm->rec.generation = (unsigned)generation;
 	vm->rec.cpus = (unsigned)cpus;
 	vm->rec.memory_bytes = memory;
 	vm->rec.no_video = !video;
 #define DUP(f, v) vm->rec.f = (v) ? strdup(v) : NULL
 	vm->rec.kernel = kernel ? strdup(rkernel) : NULL;
 	vm->rec.initrd = initrd ? strdup(rinitrd) : NULL;
-	vm->rec.boot_disk = boot_disk ? strdup(rboot) : NULL;
 	DUP(cmdline, cmdline);
 	DUP(notes, notes);
 #undef DUP
+	/*
+	 * Generation 1, as Hyper-V's New-VM -Generation 1 -VHDPath: the boot disk (else the
+	 * first --disk) on IDE 0:0, where the BIOS boots it; the other disks on SCSI.
+	 */
+	if (boot_disk) {
+		vm->rec.disks[0] = (struct vm_disk){.path = strdup(rboot), .ide = true};
+		vm->rec.ndisks++;
+	}
 	for (i = 0; i < ndisks; i++) {
-		vm->rec.disks[i].path = strdup(rdisks[i]);
-		vm->rec.disks[i].lun = (unsigned)i;
+		struct vm_disk *d = &vm->rec.disks[vm->rec.ndisks];
+
+		d->path = strdup(rdisks[i]);
+		if (generation == 1 && vm->rec.ndisks == 0)
+			d->ide = true;
+		else
+			d->lun = (unsigned)(vm->rec.ndisks - (generation == 1));
 		vm->rec.ndisks++;
 	}
 	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(), "new-vm", svc_caller_uid());
@@ -644,18 +737,40 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 	struct vm *vm = svc_lookup(svc, req, err);
 	uint64_t controller = 0, lun = UINT64_MAX;
 	struct vm_disk *d;
-	bool readonly = false;
+	bool readonly = false, ide = false;
 	char rpath[PATH_MAX];
-	const char *path;
-	unsigned i;
+	const char *path, *type = NULL;
+	unsigned i, ide_c = 0, ide_l = 0;
 
 	if (!vm || api_param_string(req, "path", true, VM_PATH_MAX, &path, err) < 0 ||
 	    api_param_bool(req, "readonly", &readonly, err) < 0 ||
-	    api_param_u64(req, "controller", false, VM_MAX_SCSI - 1, &controller, err) < 0 ||
-	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
-	    svc_need_state(vm, "add-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
-			   err) < 0)
+	    api_param_string(req, "controller_type", false, 16, &type, err) < 0)
 		return NULL;
+	if (type && strcasecmp(type, "scsi") && strcasecmp(type, "ide")) {
+		api_error_set(err, API_ERR_INVALID,
+			      "controller_type: '%s' is not a controller type (IDE or SCSI)", type);
+		return NULL;
+	}
+	ide = type && !strcasecmp(type, "ide");
+	if (ide) {
+		static const enum vm_state off[] = {VM_STATE_OFF};
+
+		/* IDE has no hot plug (Hyper-V too adds IDE disks only while the VM is Off). */
+		if (svc_ide_place(svc, vm, req, "add-vmharddiskdrive", false, &ide_c, &ide_l, err) <
+			    0 ||
+		    svc_need_state(vm, "add-vmharddiskdrive", off, 1,
+				   "IDE disks are added while it is Off (a running VM takes SCSI "
+				   "disks: --controller-type scsi)",
+				   err) < 0)
+			return NULL;
+		controller = ide_c;
+		lun = ide_l;
+	} else if (api_param_u64(req, "controller", false, VM_MAX_SCSI - 1, &controller, err) < 0 ||
+		   api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
+		   svc_need_state(vm, "add-vmharddiskdrive", ok, 4,
+				  "wait for it to be Off or Running", err) < 0) {
+		return NULL;
+	}
 	if (svc_check_named_path(svc, vm, "disk", path, !readonly, rpath, err) < 0)
 		return NULL;
 	path = rpath; /* the record keeps the resolved path */
@@ -671,8 +786,8 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 				      vm->rec.name);
 			return NULL;
 		}
-		if (lun != UINT64_MAX && vm->rec.disks[i].controller == controller &&
-		    vm->rec.disks[i].lun == lun) {
+		if (!ide && !vm->rec.disks[i].ide && lun != UINT64_MAX &&
+		    vm->rec.disks[i].controller == controller && vm->rec.disks[i].lun == lun) {
 			api_error_set(err, API_ERR_EXISTS,
 				      "LUN %llu of controller %llu of VM '%s' is taken by '%s'",
 				      (unsigned long long)lun, (unsigned long long)controller,
@@ -683,8 +798,9 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 	if (lun == UINT64_MAX) /* the lowest free LUN of that controller */
 		for (lun = 0; lun < 64; lun++) {
 			for (i = 0;
-			     i < vm->rec.ndisks && (vm->rec.disks[i].controller != controller ||
-						    vm->rec.disks[i].lun != lun);
+			     i < vm->rec.ndisks &&
+			     (vm->rec.disks[i].ide || vm->rec.disks[i].controller != controller ||
+			      vm->rec.disks[i].lun != lun);
 			     i++)
 				;
 			if (i == vm->rec.ndisks)
@@ -744,6 +860,7 @@ static struct json_object *call_add_disk(struct service *svc, const struct api_r
 	d = &vm->rec.disks[vm->rec.ndisks++];
 	d->path = strdup(path);
 	d->readonly = readonly;
+	d->ide = ide;
 	d->controller = (unsigned)controller;
 	d->lun = (unsigned)lun;
 	if (inventory_write(svc->state_dir, &vm->rec) < 0)
@@ -758,10 +875,12 @@ static struct json_object *call_remove_disk(struct service *svc, const struct ap
 					   VM_STATE_CRITICAL};
 	struct vm *vm = svc_lookup(svc, req, err);
 	uint64_t lun = UINT64_MAX, controller = 0;
-	const char *path = NULL;
+	const char *path = NULL, *type = NULL;
+	bool ide;
 	unsigned i;
 
 	if (!vm || api_param_string(req, "path", false, VM_PATH_MAX, &path, err) < 0 ||
+	    api_param_string(req, "controller_type", false, 16, &type, err) < 0 ||
 	    api_param_u64(req, "controller", false, VM_MAX_SCSI - 1, &controller, err) < 0 ||
 	    api_param_u64(req, "lun", false, 63, &lun, err) < 0 ||
 	    svc_need_state(vm, "remove-vmharddiskdrive", ok, 4, "wait for it to be Off or Running",
@@ -771,9 +890,12 @@ static struct json_object *call_remove_disk(struct service *svc, const struct ap
 		api_error_set(err, API_ERR_BAD_REQUEST, "give the disk's \"path\" or its \"lun\"");
 		return NULL;
 	}
+	ide = type && !strcasecmp(type, "ide");
 	for (i = 0; i < vm->rec.ndisks; i++)
 		if (path ? !strcmp(vm->rec.disks[i].path, path)
-			 : vm->rec.disks[i].controller == controller && vm->rec.disks[i].lun == lun)
+			 : vm->rec.disks[i].ide == ide &&
+				    vm->rec.disks[i].controller == controller &&
+				    vm->rec.disks[i].lun == lun)
 			break;
 	if (i == vm->rec.ndisks) {
 		if (path)
@@ -781,9 +903,17 @@ static struct json_object *call_remove_disk(struct service *svc, const struct ap
 				      vm->rec.name, path);
 		else
 			api_error_set(err, API_ERR_NOT_FOUND,
-				      "VM '%s' has no disk at LUN %llu of controller %llu",
-				      vm->rec.name, (unsigned long long)lun,
+				      "VM '%s' has no disk at %s %llu of %s controller %llu",
+				      vm->rec.name, ide ? "location" : "LUN",
+				      (unsigned long long)lun, ide ? "IDE" : "SCSI",
 				      (unsigned long long)controller);
+		return NULL;
+	}
+	if (vm->rec.disks[i].ide && vm_state_has_worker(vm->rec.state)) {
+		api_error_set(err, API_ERR_STATE,
+			      "remove-vmharddiskdrive: disk '%s' is on IDE, which has no hot "
+			      "removal: stop VM '%s' first",
+			      vm->rec.disks[i].path, vm->rec.name);
 		return NULL;
 	}
 	if (vm_state_has_worker(vm->rec.state)) {
@@ -1110,6 +1240,12 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 		res = svc_call_acl(svc, req, req->call, &err);
 		break;
 	case API_CALL_SAVE_VM: res = svc_call_save_vm(svc, req, event_fd, &err); break;
+	case API_CALL_ADD_VMDVDDRIVE: res = svc_call_add_dvd(svc, req, &err); break;
+	case API_CALL_GET_VMDVDDRIVE: res = svc_call_get_dvd(svc, req, &err); break;
+	case API_CALL_SET_VMDVDDRIVE: res = svc_call_set_dvd(svc, req, &err); break;
+	case API_CALL_REMOVE_VMDVDDRIVE: res = svc_call_remove_dvd(svc, req, &err); break;
+	case API_CALL_SET_VMBIOS: res = svc_call_set_bios(svc, req, &err); break;
+	case API_CALL_GET_VMBIOS: res = svc_call_get_bios(svc, req, &err); break;
 	case API_CALL_CHECKPOINT_VM: res = svc_call_checkpoint_vm(svc, req, &err); break;
 	case API_CALL_GET_VMSNAPSHOT: res = svc_call_get_snapshot(svc, req, &err); break;
 	case API_CALL_RESTORE_VMSNAPSHOT: res = svc_call_restore_snapshot(svc, req, &err); break;

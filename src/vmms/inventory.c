@@ -16,8 +16,11 @@
 
 void vm_record_init(struct vm_record *r)
 {
-	*r = (struct vm_record){
-		.cpus = 1, .memory_bytes = 256ull << 20, .cpu_maximum = 100, .cpu_weight = 100};
+	*r = (struct vm_record){.cpus = 1,
+				.memory_bytes = 256ull << 20,
+				.cpu_maximum = 100,
+				.cpu_weight = 100,
+				.generation = 2};
 }
 
 void vm_record_fini(struct vm_record *r)
@@ -32,6 +35,9 @@ void vm_record_fini(struct vm_record *r)
 	free(r->notes);
 	for (i = 0; i < r->ndisks; i++)
 		free(r->disks[i].path);
+	for (i = 0; i < r->ndvds; i++)
+		free(r->dvds[i].path);
+	free(r->startup_order);
 	vm_record_init(r);
 }
 
@@ -104,6 +110,7 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 	json_object_object_add(o, "version", json_object_new_int(RECORD_VERSION));
 	add_str(o, "id", r->id);
 	add_str(o, "name", r->name);
+	json_object_object_add(o, "generation", json_object_new_int((int)r->generation));
 	json_object_object_add(o, "cpus", json_object_new_int((int)r->cpus));
 	json_object_object_add(o, "processor_compatibility_for_migration",
 			       json_object_new_boolean(r->processor_compat));
@@ -134,9 +141,27 @@ struct json_object *vm_record_to_json(const struct vm_record *r)
 		json_object_object_add(d, "controller",
 				       json_object_new_int((int)r->disks[i].controller));
 		json_object_object_add(d, "lun", json_object_new_int((int)r->disks[i].lun));
+		if (r->disks[i].ide)
+			json_object_object_add(d, "ide", json_object_new_boolean(1));
 		json_object_array_add(disks, d);
 	}
 	json_object_object_add(o, "disks", disks);
+	if (r->generation == 1) {
+		struct json_object *dvds = json_object_new_array();
+
+		for (i = 0; i < r->ndvds; i++) {
+			struct json_object *d = json_object_new_object();
+
+			add_str(d, "path", r->dvds[i].path);
+			json_object_object_add(d, "controller",
+					       json_object_new_int((int)r->dvds[i].controller));
+			json_object_object_add(d, "location",
+					       json_object_new_int((int)r->dvds[i].location));
+			json_object_array_add(dvds, d);
+		}
+		json_object_object_add(o, "dvd_drives", dvds);
+		add_str(o, "startup_order", r->startup_order);
+	}
 	add_str(o, "state", vm_state_name(r->state));
 	add_str(o, "status", r->status);
 	hist = json_object_new_array();
@@ -234,6 +259,57 @@ static int parse_disks(struct json_object *root, struct vm_record *r, char *err,
 		if (get_int(d, "lun", 0, 255, &v, err, errlen) < 0)
 			return -EINVAL;
 		disk->lun = (unsigned)v;
+		if (json_object_object_get_ex(d, "ide", &ro))
+			disk->ide = json_object_get_boolean(ro);
+		if (disk->ide &&
+		    (r->generation != 1 || disk->controller >= VM_IDE_CHANNELS || disk->lun >= 2)) {
+			snprintf(err, errlen,
+				 "disk %zu: IDE needs generation 1, channel 0-1 and location 0-1",
+				 i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* "dvd_drives" (generation 1): [{"path": ISO or null, "controller": C, "location": L}]. */
+static int parse_dvds(struct json_object *root, struct vm_record *r, char *err, size_t errlen)
+{
+	struct json_object *dvds;
+	size_t i, n;
+
+	if (!json_object_object_get_ex(root, "dvd_drives", &dvds) ||
+	    json_object_is_type(dvds, json_type_null))
+		return 0;
+	if (r->generation != 1 || !json_object_is_type(dvds, json_type_array) ||
+	    json_object_array_length(dvds) > VM_IDE_PLACES) {
+		snprintf(err, errlen,
+			 "\"dvd_drives\" is not an array of at most %d drives of a generation 1 "
+			 "VM",
+			 VM_IDE_PLACES);
+		return -EINVAL;
+	}
+	n = json_object_array_length(dvds);
+	for (i = 0; i < n; i++) {
+		struct json_object *d = json_object_array_get_idx(dvds, i);
+		struct vm_dvd *dvd = &r->dvds[r->ndvds];
+		int64_t v;
+		int rc;
+
+		if (!json_object_is_type(d, json_type_object)) {
+			snprintf(err, errlen, "DVD drive %zu is not an object", i);
+			return -EINVAL;
+		}
+		rc = get_str(d, "path", VM_PATH_MAX, false, &dvd->path, err, errlen);
+		if (rc < 0)
+			return rc;
+		r->ndvds++;
+		if (get_int(d, "controller", 0, VM_IDE_CHANNELS - 1, &v, err, errlen) < 0)
+			return -EINVAL;
+		dvd->controller = (unsigned)v;
+		if (get_int(d, "location", 0, 1, &v, err, errlen) < 0)
+			return -EINVAL;
+		dvd->location = (unsigned)v;
 	}
 	return 0;
 }
@@ -331,6 +407,12 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 	if (get_int(root, "cpus", 1, VM_MAX_CPUS, &n, err, errlen) < 0)
 		goto out;
 	r->cpus = (unsigned)n;
+	/* Absent in files older than generation 1: generation 2. */
+	if (json_object_object_get_ex(root, "generation", NULL)) {
+		if (get_int(root, "generation", 1, 2, &n, err, errlen) < 0)
+			goto out;
+		r->generation = (unsigned)n;
+	}
 	if (json_object_object_get_ex(root, "processor_compatibility_for_migration", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			snprintf(err, errlen,
@@ -391,7 +473,9 @@ int vm_record_parse(const char *text, size_t len, struct vm_record *r, char *err
 	    (rc = get_str(root, "cmdline", VM_CMDLINE_MAX, false, &r->cmdline, err, errlen)) < 0 ||
 	    (rc = get_str(root, "boot_disk", VM_PATH_MAX, false, &r->boot_disk, err, errlen)) < 0 ||
 	    (rc = get_str(root, "notes", VM_NOTES_MAX, false, &r->notes, err, errlen)) < 0 ||
+	    (rc = get_str(root, "startup_order", 256, false, &r->startup_order, err, errlen)) < 0 ||
 	    (rc = parse_disks(root, r, err, errlen)) < 0 ||
+	    (rc = parse_dvds(root, r, err, errlen)) < 0 ||
 	    (rc = parse_history(root, r, err, errlen)) < 0)
 		goto out;
 	rc = -EINVAL;

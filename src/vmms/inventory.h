@@ -32,7 +32,21 @@
 struct vm_disk {
 	char *path;
 	bool readonly;
+	/*
+	 * ide (generation 1): on the emulated IDE, channel `controller` (0, 1) and location
+	 * `lun` (0, 1); else synthetic SCSI controller `controller` (0..3), LUN `lun`.
+	 */
+	bool ide;
 	unsigned controller, lun;
+};
+
+#define VM_IDE_CHANNELS 2
+#define VM_IDE_PLACES	4 /* 2 channels x 2 locations, shared by disks and DVD drives */
+
+/* A generation 1 VM's DVD drive on IDE (add-vmdvddrive): path NULL when it has no media. */
+struct vm_dvd {
+	char *path;
+	unsigned controller, location;
 };
 
 struct vm_history_entry {
@@ -47,6 +61,16 @@ struct vm_history_entry {
 struct vm_record {
 	char id[GUID_STRING_LEN];
 	char *name;
+	/*
+	 * Hyper-V's VM generation (new-vm --generation): 2, the synthetic-only machine booting
+	 * its kernel directly, or 1, a PC with IDE, DVD drives, legacy network adapters and a
+	 * BIOS (docs/generation1.md). Files without it are generation 2.
+	 */
+	unsigned generation;
+	struct vm_dvd dvds[VM_IDE_PLACES];
+	unsigned ndvds;
+	/* set-vmbios --startup-order (generation 1), as the worker takes it; NULL: default. */
+	char *startup_order;
 	unsigned cpus;
 	/* Hyper-V's processor compatibility for migration: the baseline CPU model (docs/cpu.md). */
 	bool processor_compat;

@@ -60,6 +60,11 @@ struct net_adapter {
 	bool dynamic_mac;
 	bool mac_spoofing; /* Hyper-V's MacAddressSpoofing: on lets the guest send as any MAC */
 	bool dhcp_guard, router_guard;
+	/*
+	 * add-vmnetworkadapter --is-legacy (generation 1): the emulated DEC 21140A instead of
+	 * netvsp, on the same TAP and switch port (docs/generation1.md); one queue.
+	 */
+	bool legacy;
 	uint64_t max_bps; /* 0: no limit */
 	enum net_mirror mirror;
 	unsigned vlan; /* 0: untagged */

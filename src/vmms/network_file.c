@@ -126,6 +126,8 @@ struct json_object *net_state_to_json(const struct net_state *st)
 		json_object_object_add(ao, "mac_address_spoofing",
 				       json_object_new_boolean(a->mac_spoofing));
 		json_object_object_add(ao, "dhcp_guard", json_object_new_boolean(a->dhcp_guard));
+		if (a->legacy)
+			json_object_object_add(ao, "legacy", json_object_new_boolean(1));
 		json_object_object_add(ao, "router_guard",
 				       json_object_new_boolean(a->router_guard));
 		json_object_object_add(ao, "maximum_bandwidth",
@@ -313,7 +315,7 @@ static int parse_adapter(struct json_object *o, struct net_adapter *a, char *err
 	if (jbool(o, "dynamic_mac", &a->dynamic_mac) < 0 ||
 	    jbool(o, "mac_address_spoofing", &a->mac_spoofing) < 0 ||
 	    jbool(o, "dhcp_guard", &a->dhcp_guard) < 0 ||
-	    jbool(o, "router_guard", &a->router_guard) < 0) {
+	    jbool(o, "router_guard", &a->router_guard) < 0 || jbool(o, "legacy", &a->legacy) < 0) {
 		snprintf(err, errlen, "adapter %s: a port feature is not a boolean", a->id);
 		return -EINVAL;
 	}

@@ -187,6 +187,8 @@ struct json_object *net_nic_json(const struct net_adapter *a, const int *fds, un
 	json_object_object_add(o, "mac_spoofing", json_object_new_boolean(a->mac_spoofing));
 	json_object_object_add(o, "connected", json_object_new_boolean(a->switch_id[0] != '\0'));
 	json_object_object_add(o, "queues", json_object_new_int((int)n));
+	if (a->legacy)
+		json_object_object_add(o, "legacy", json_object_new_boolean(1));
 	return o;
 }
 
@@ -215,7 +217,7 @@ int svc_net_prepare_start(struct service *svc, struct vm *vm, int *fds, unsigned
 			  unsigned *nfds, struct json_object **nics, struct api_error *err)
 {
 	struct net_state *st = svc->net;
-	unsigned i, n = 0, q = net_queues_for(vm);
+	unsigned i, n = 0, q;
 
 	*nfds = 0;
 	*nics = NULL;
@@ -225,6 +227,8 @@ int svc_net_prepare_start(struct service *svc, struct vm *vm, int *fds, unsigned
 
 		if (strcmp(a->vm_id, vm->rec.id))
 			continue;
+		/* The DEC 21140A has one receive and one transmit ring: one queue. */
+		q = a->legacy ? 1 : net_queues_for(vm);
 		if (n + q > maxfds) {
 			api_error_set(err, API_ERR_HOST, "VM '%s': too many TAP queues",
 				      vm->rec.name);

@@ -37,6 +37,7 @@ struct worker_files {
 	uint16_t vnc_tcp_port;
 	struct disk_files disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	int dvd_fds[VM_IDE_PLACES]; /* each DVD drive's ISO, read-only, or -1 (no media) */
 };
 
 static void close_worker_files(struct worker_files *wf)
@@ -49,6 +50,9 @@ static void close_worker_files(struct worker_files *wf)
 		close(wf->vnc_tcp_fd);
 	while (wf->ndisks)
 		disk_files_close(&wf->disks[--wf->ndisks]);
+	for (unsigned i = 0; i < VM_IDE_PLACES; i++)
+		if (wf->dvd_fds[i] >= 0)
+			close(wf->dvd_fds[i]);
 	free(wf);
 }
 
@@ -77,13 +81,22 @@ static struct worker_files *open_worker_files(struct service *svc, const struct 
 		api_error_set(err, API_ERR_HOST, "out of memory");
 		return NULL;
 	}
-	wf->initrd_fd = -1;
+	wf->kernel_fd = wf->initrd_fd = -1;
 	wf->vnc_tcp_fd = -1;
-	wf->kernel_fd = boot_file_open(svc, "kernel", vm->rec.kernel, err);
-	if (wf->kernel_fd >= 0 && vm->rec.initrd)
-		wf->initrd_fd = boot_file_open(svc, "initrd", vm->rec.initrd, err);
-	if (wf->kernel_fd < 0 || (vm->rec.initrd && wf->initrd_fd < 0))
-		goto fail;
+	for (i = 0; i < VM_IDE_PLACES; i++)
+		wf->dvd_fds[i] = -1;
+	/* Generation 1 without a kernel boots through its BIOS: no boot files. */
+	if (vm->rec.kernel) {
+		wf->kernel_fd = boot_file_open(svc, "kernel", vm->rec.kernel, err);
+		if (wf->kernel_fd >= 0 && vm->rec.initrd)
+			wf->initrd_fd = boot_file_open(svc, "initrd", vm->rec.initrd, err);
+		if (wf->kernel_fd < 0 || (vm->rec.initrd && wf->initrd_fd < 0))
+			goto fail;
+	}
+	for (i = 0; i < vm->rec.ndvds; i++)
+		if (vm->rec.dvds[i].path &&
+		    (wf->dvd_fds[i] = boot_file_open(svc, "ISO", vm->rec.dvds[i].path, err)) < 0)
+			goto fail;
 	if (vm->rec.console_tcp && !vm->rec.no_video && open_console_tcp(vm, wf, err) < 0)
 		goto fail;
 	for (i = 0; i < vm->rec.ndisks; i++) {
@@ -111,6 +124,8 @@ static unsigned worker_files_list(const struct worker_files *wf, int *fds, unsig
 	ADD(wf->kernel_fd);
 	ADD(wf->initrd_fd);
 	ADD(wf->vnc_tcp_fd);
+	for (i = 0; i < VM_IDE_PLACES; i++)
+		ADD(wf->dvd_fds[i]);
 	for (i = 0; i < wf->ndisks; i++) {
 		ADD(wf->disks[i].fd);
 		ADD(wf->disks[i].direct_fd);
@@ -149,8 +164,37 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 	int r;
 
 	/* The paths name the files in messages; the worker reads the descriptors. */
-	json_object_object_add(o, "kernel", json_object_new_string(vm->rec.kernel));
-	json_object_object_add(o, "kernel-fd", json_object_new_int(wf->kernel_fd));
+	if (vm->rec.kernel) {
+		json_object_object_add(o, "kernel", json_object_new_string(vm->rec.kernel));
+		json_object_object_add(o, "kernel-fd", json_object_new_int(wf->kernel_fd));
+	}
+	if (vm->rec.generation != 2)
+		json_object_object_add(o, "generation",
+				       json_object_new_int((int)vm->rec.generation));
+	if (vm->rec.startup_order && !vm->rec.kernel)
+		json_object_object_add(o, "startup-order",
+				       json_object_new_string(vm->rec.startup_order));
+	if (vm->rec.ndvds) {
+		struct json_object *dvds = json_object_new_array();
+
+		for (i = 0; i < vm->rec.ndvds; i++) {
+			struct json_object *d = json_object_new_object();
+
+			json_object_object_add(
+				d, "controller",
+				json_object_new_int((int)vm->rec.dvds[i].controller));
+			json_object_object_add(d, "lun",
+					       json_object_new_int((int)vm->rec.dvds[i].location));
+			if (vm->rec.dvds[i].path) {
+				json_object_object_add(
+					d, "path", json_object_new_string(vm->rec.dvds[i].path));
+				json_object_object_add(d, "fd",
+						       json_object_new_int(wf->dvd_fds[i]));
+			}
+			json_object_array_add(dvds, d);
+		}
+		json_object_object_add(o, "dvds", dvds);
+	}
 	if (vm->rec.initrd) {
 		json_object_object_add(o, "initrd", json_object_new_string(vm->rec.initrd));
 		json_object_object_add(o, "initrd-fd", json_object_new_int(wf->initrd_fd));
@@ -224,6 +268,8 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 				json_object_new_int((int)vm->rec.disks[i].controller));
 			json_object_object_add(d, "lun",
 					       json_object_new_int((int)vm->rec.disks[i].lun));
+			if (vm->rec.disks[i].ide)
+				json_object_object_add(d, "ide", json_object_new_boolean(1));
 			add_disk_fds(d, &wf->disks[i]);
 			json_object_array_add(disks, d);
 		}
@@ -354,7 +400,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	struct json_object *res = NULL, *nics = NULL;
 	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
 	/* What the worker inherits: boot files, screen listener, disks with chains, TAPs. */
-	static __thread int keep[3 + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
+	static __thread int keep[3 + VM_IDE_PLACES + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
 				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 1];
 	struct worker_files *wf;
 	unsigned i, ncg = 0, nkeep, ntap = 0;
@@ -363,18 +409,26 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 
 	if (svc_need_state(vm, "start-vm", ok, 3, "stop it first (parvis stop-vm)", err) < 0)
 		return NULL;
-	if (!vm->rec.kernel) {
-		api_error_set(
-			err, API_ERR_INVALID,
-			"VM '%s' boots from disk '%s', which this worker cannot do yet; give it a "
-			"kernel (parvis set-vm is not enough: create it with --kernel)",
-			vm->rec.name, vm->rec.boot_disk);
+	/* Only a record from before generations could say this (new-vm refuses it now). */
+	if (!vm->rec.kernel && vm->rec.generation != 1) {
+		api_error_set(err, API_ERR_INVALID,
+			      "VM '%s' is generation 2 and has no kernel: generation 2 VMs boot a "
+			      "kernel directly (Hyper-V's UEFI, which would boot disk '%s', Parvis "
+			      "does not have); make it again with new-vm --generation 1 "
+			      "--boot-disk to boot the disk through the BIOS",
+			      vm->rec.name, vm->rec.boot_disk ? vm->rec.boot_disk : "(none)");
 		return NULL;
 	}
-	if (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
-	    svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
-	    (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
-				svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0)))
+	for (i = 0; i < vm->rec.ndvds; i++)
+		if (vm->rec.dvds[i].path &&
+		    (svc_check_file("ISO", vm->rec.dvds[i].path, err) < 0 ||
+		     svc_check_stored_path(svc, "ISO", vm->rec.dvds[i].path, err) < 0))
+			return NULL;
+	if (vm->rec.kernel &&
+	    (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
+	     svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
+	     (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
+				 svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0))))
 		return NULL;
 	for (i = 0; i < vm->rec.ndisks; i++)
 		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0 ||

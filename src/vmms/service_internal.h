@@ -151,6 +151,31 @@ int svc_check_cpus(uint64_t cpus, struct api_error *err);
 /* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
 struct json_object *svc_call_set_processor(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
+/* gen1.c: generation 1's DVD drives and BIOS (docs/generation1.md). */
+struct json_object *svc_call_add_dvd(struct service *svc, const struct api_request *req,
+				     struct api_error *err);
+struct json_object *svc_call_get_dvd(struct service *svc, const struct api_request *req,
+				     struct api_error *err);
+struct json_object *svc_call_set_dvd(struct service *svc, const struct api_request *req,
+				     struct api_error *err);
+struct json_object *svc_call_remove_dvd(struct service *svc, const struct api_request *req,
+					struct api_error *err);
+struct json_object *svc_call_set_bios(struct service *svc, const struct api_request *req,
+				      struct api_error *err);
+struct json_object *svc_call_get_bios(struct service *svc, const struct api_request *req,
+				      struct api_error *err);
+/* A generation 1 VM without a kernel: the disk its BIOS boots (IDE 0:0), or NULL. */
+const char *svc_bios_boot_disk(const struct vm *vm);
+/* What holds IDE controller:location of vm (a disk's or a DVD's path), or NULL when free. */
+const char *svc_ide_place_user(const struct vm *vm, unsigned controller, unsigned location);
+/*
+ * The IDE place a request names ("controller", "lun"), or the first free one (of the
+ * controller given; for a DVD drive, controller 1 first): 0, or -errno with err (generation 2, out
+ * of range, taken, none free).
+ */
+int svc_ide_place(struct service *svc, const struct vm *vm, const struct api_request *req,
+		  const char *call, bool dvd, unsigned *controller, unsigned *location,
+		  struct api_error *err) must_check;
 struct json_object *svc_call_get_processor(struct service *svc, const struct api_request *req,
 					   struct api_error *err);
 struct json_object *svc_call_get_host_processor(struct service *svc, const struct api_request *req,

@@ -32,11 +32,12 @@ char *config_hardware_text(const struct vm_config *cfg)
 	/* Only when not the default: generation 2 texts (and digests) stay as they were. */
 	if (cfg->generation != 2)
 		fprintf(f, "generation=%u\n", cfg->generation);
-	if (cfg->has_dvd)
-		fputs("dvd=ide 1:0\n", f);
+	for (i = 0; i < cfg->ndvds; i++)
+		fprintf(f, "dvd=ide %u:%d\n", cfg->dvds[i].controller, cfg->dvds[i].lun);
 	for (i = 0; i < cfg->ndisks; i++)
-		fprintf(f, "disk%u=controller %u lun %d%s\n", i, cfg->disks[i].controller,
-			cfg->disks[i].lun, cfg->disks[i].read_only ? " readonly" : "");
+		fprintf(f, "disk%u=controller %u lun %d%s%s\n", i, cfg->disks[i].controller,
+			cfg->disks[i].lun, cfg->disks[i].read_only ? " readonly" : "",
+			cfg->disks[i].ide ? " ide" : "");
 	for (i = 0; i < cfg->nnics; i++) {
 		const struct nic_config *n = &cfg->nics[i];
 

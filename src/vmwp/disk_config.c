@@ -57,9 +57,25 @@ int disk_config_parse(const char *spec, struct disk_config *ret, char *err, size
 				goto bad;
 			}
 			d.lun = (int)n;
+		} else if (!strncmp(opt, "ide=", 4)) {
+			unsigned ch, unit;
+			char extra;
+
+			if (sscanf(opt + 4, "%u:%u%c", &ch, &unit, &extra) != 2 ||
+			    ch >= IDE_CHANNELS || unit >= IDE_UNITS) {
+				snprintf(err, errlen,
+					 "--disk '%s': ide=C:U needs channel 0 or 1 and unit 0 or "
+					 "1",
+					 spec);
+				goto bad;
+			}
+			d.ide = true;
+			d.controller = ch;
+			d.lun = (int)unit;
 		} else {
 			snprintf(err, errlen,
-				 "--disk '%s': unknown option '%s' (readonly, controller=N, lun=N)",
+				 "--disk '%s': unknown option '%s' (readonly, controller=N, lun=N, "
+				 "ide=C:U)",
 				 spec, opt);
 			goto bad;
 		}
@@ -121,6 +137,8 @@ int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *
 				return -ENOMEM;
 		} else if (!strcmp(key, "readonly") && t == json_type_boolean) {
 			d.read_only = json_object_get_boolean(v);
+		} else if (!strcmp(key, "ide") && t == json_type_boolean) {
+			d.ide = json_object_get_boolean(v);
 		} else if (!strcmp(key, "controller") && t == json_type_int && n >= 0 &&
 			   n < STORAGE_MAX_CONTROLLERS) {
 			d.controller = (unsigned)n;
@@ -140,6 +158,13 @@ int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *
 			disk_config_fini(&d);
 			return -EINVAL;
 		}
+	}
+	if (d.ide && disk_config_ide_index(&d) < 0) {
+		snprintf(err, errlen,
+			 "\"disks\": an IDE disk needs \"controller\" 0 or 1 (the channel) and "
+			 "\"lun\" 0 or 1 (master, slave)");
+		disk_config_fini(&d);
+		return -EINVAL;
 	}
 	if (!d.path || !d.path[0] || (d.fd < 0 && (d.direct_fd >= 0 || d.nparents))) {
 		snprintf(err, errlen,
@@ -185,6 +210,8 @@ int disk_config_check(const struct disk_config *disks, unsigned n, char *err, si
 	unsigned i, k, per[STORAGE_MAX_CONTROLLERS] = {0};
 
 	for (i = 0; i < n; i++) {
+		if (disks[i].ide)
+			continue;
 		if (++per[disks[i].controller] > STORAGE_MAX_LUN + 1) {
 			snprintf(err, errlen, "disks: more than %u on controller %u",
 				 STORAGE_MAX_LUN + 1, disks[i].controller);
@@ -193,7 +220,7 @@ int disk_config_check(const struct disk_config *disks, unsigned n, char *err, si
 		if (disks[i].lun < 0)
 			continue;
 		for (k = 0; k < i; k++)
-			if (disks[k].controller == disks[i].controller &&
+			if (!disks[k].ide && disks[k].controller == disks[i].controller &&
 			    disks[k].lun == disks[i].lun) {
 				snprintf(err, errlen,
 					 "disks: %s and %s both on controller %u, lun %d",
@@ -203,4 +230,11 @@ int disk_config_check(const struct disk_config *disks, unsigned n, char *err, si
 			}
 	}
 	return 0;
+}
+
+int disk_config_ide_index(const struct disk_config *d)
+{
+	if (!d->ide || d->controller >= IDE_CHANNELS || d->lun < 0 || d->lun >= IDE_UNITS)
+		return -EINVAL;
+	return (int)(d->controller * IDE_UNITS + (unsigned)d->lun);
 }

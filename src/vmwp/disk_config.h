@@ -24,12 +24,19 @@ struct disk;
 #define VM_CONFIG_MAX_DISKS	64
 #define STORAGE_MAX_CONTROLLERS 4 /* SCSI controllers 0..3 */
 #define STORAGE_MAX_LUN		63
+#define IDE_CHANNELS		2 /* generation 1: the PIIX4's primary and secondary channel */
+#define IDE_UNITS		2 /* master and slave */
 
 struct disk_config {
 	char *path;
 	bool read_only;
 	unsigned controller;
 	int lun; /* -1: the controller's lowest free LUN */
+	/*
+	 * Generation 1 (docs/generation1.md): on the emulated IDE instead of SCSI, channel
+	 * `controller` (0, 1) and unit `lun` (0 master, 1 slave): ",ide=C:U" / "ide": true.
+	 */
+	bool ide;
 	/*
 	 * Opened by the worker once, before its jail (main.c); each boot's controller attaches
 	 * a reference to it (disk_ref) instead of opening path. NULL: open path.
@@ -47,7 +54,7 @@ struct disk_config {
 		.lun = -1, .fd = -1, .direct_fd = -1                                               \
 	}
 
-/* "FILE[,readonly][,controller=N][,lun=N]". -EINVAL with a message in err. */
+/* "FILE[,readonly][,controller=N][,lun=N][,ide=C:U]". -EINVAL with a message in err. */
 int disk_config_parse(const char *spec, struct disk_config *ret, char *err,
 		      size_t errlen) must_check;
 /* One element of the JSON "disks" array. */
@@ -57,6 +64,14 @@ int disk_config_from_json(struct json_object *o, struct disk_config *ret, char *
 void disk_config_fini(struct disk_config *d);
 /* Closes the inherited descriptors (once the disk is open: it has its own). */
 void disk_config_close_fds(struct disk_config *d);
-/* Two disks on the same controller and LUN, or too many: -EINVAL with a message. */
+/*
+ * Two SCSI disks on the same controller and LUN, or too many: -EINVAL with a message. IDE
+ * disks are left to ide_location_check.
+ */
 int disk_config_check(const struct disk_config *disks, unsigned n, char *err,
 		      size_t errlen) must_check;
+/*
+ * An IDE drive's place as one index, channel * IDE_UNITS + unit (0..3), or -EINVAL when
+ * d->ide is set with a channel or unit out of range (or no unit).
+ */
+int disk_config_ide_index(const struct disk_config *d) must_check;

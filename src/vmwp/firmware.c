@@ -34,6 +34,7 @@
 
 #include "base/byteorder.h"
 #include "base/log.h"
+#include "boot/smbios.h"
 #include "boot/bios_boot.h"
 #include "emu/debug_port.h"
 #include "emu/fw_cfg.h"
@@ -72,15 +73,15 @@ static size_t boot_path(const struct firmware_config *cfg, enum startup_device d
 
 	switch (d) {
 	case STARTUP_IDE:
-		if (!cfg->ide_disk)
+	case STARTUP_CD: {
+		/* drive@N is the channel, disk@M the unit (SeaBIOS's bootprio_find_ata_device). */
+		int at = d == STARTUP_IDE ? cfg->ide_disk : cfg->cd;
+
+		if (at < 0)
 			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@0/disk@0", ide >> 3,
-					ide & 7);
-	case STARTUP_CD:
-		if (!cfg->cd)
-			return 0;
-		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@1/disk@0", ide >> 3,
-					ide & 7);
+		return (size_t)snprintf(p, max, "/pci@i0cf8/ide@%x,%x/drive@%d/disk@%d", ide >> 3,
+					ide & 7, at / 2, at % 2);
+	}
 	case STARTUP_FLOPPY:
 		return (size_t)snprintf(p, max, "/pci@i0cf8/isa@%x/fdc@03f0/floppy@0", isa >> 3);
 	case STARTUP_LEGACY_NETWORK_ADAPTER:
@@ -171,6 +172,12 @@ static int add_items(struct firmware *fw, struct partition *p, const struct firm
 		r = add_acpi(fw->fw_cfg, mem, rsdp);
 	if (r == 0)
 		r = fw_cfg_add_file(fw->fw_cfg, "etc/sercon-port", sercon, sizeof(sercon));
+	if (r == 0 && cfg->smbios_anchor)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/smbios/smbios-anchor", cfg->smbios_anchor,
+				    SMBIOS_ENTRY_POINT_LEN);
+	if (r == 0 && cfg->smbios_anchor)
+		r = fw_cfg_add_file(fw->fw_cfg, "etc/smbios/smbios-tables", cfg->smbios_tables,
+				    cfg->smbios_tables_len);
 	if (r == 0 && cfg->vga_rom)
 		r = fw_cfg_add_file(fw->fw_cfg, "vgaroms/vgabios-stdvga.bin", cfg->vga_rom,
 				    cfg->vga_rom_size);

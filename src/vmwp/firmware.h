@@ -7,6 +7,9 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <stddef.h>
 
 #include "base/compiler.h"
 #include "boot/acpi_tables.h"
@@ -23,7 +26,16 @@ struct firmware_config {
 	const void *vga_rom; /* NULL: no VGA; else vgabios-stdvga, run as fw_cfg "vgaroms/" */
 	size_t vga_rom_size;
 	struct startup_order order;
-	bool ide_disk, cd; /* what is on IDE 0:0 and 1:0 */
+	/* Where the first IDE disk and the first CD-ROM are: channel * 2 + unit, -1: none. */
+	int ide_disk, cd;
+	/*
+	 * SMBIOS for SeaBIOS to install instead of its own (fw_cfg "etc/smbios/smbios-anchor"
+	 * and "etc/smbios/smbios-tables", SeaBIOS's smbios_romfile_setup): the system a
+	 * generation 1 guest sees (boot/smbios.h). NULL: SeaBIOS's own.
+	 */
+	const uint8_t *smbios_anchor; /* SMBIOS_ENTRY_POINT_LEN bytes */
+	const uint8_t *smbios_tables;
+	size_t smbios_tables_len;
 };
 
 /*

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/compiler.h"
+#include "boot/smbios.h"
 #include "boot/acpi_tables.h"
 #include "boot/bios_boot.h"
 #include "boot/kernel_image.h"
@@ -273,13 +274,34 @@ static int add_devices(struct machine *m, unsigned generation, char *err, size_t
 }
 
 /*
- * Generation 1 (docs/generation1.md): the PIIX4 at 00:01 with the first disk on IDE 0:0 and
- * --dvd on IDE 1:0, each a reference to the disk the worker opened before its jail.
+ * Generation 1 (docs/generation1.md): whether disk i of cfg is on IDE, and where (channel * 2
+ * + unit). Disks marked "ide" are; when none is, the first disk is on IDE 0:0 (as Hyper-V puts
+ * a generation 1 boot disk).
  */
+static int disk_ide_index(const struct vm_config *cfg, unsigned i)
+{
+	unsigned k;
+
+	if (cfg->generation != 1)
+		return -1;
+	if (cfg->disks[i].ide)
+		return disk_config_ide_index(&cfg->disks[i]);
+	for (k = 0; k < cfg->ndisks; k++)
+		if (cfg->disks[k].ide)
+			return -1;
+	for (k = 0; k < cfg->ndvds; k++)
+		if (disk_config_ide_index(&cfg->dvds[k]) == 0)
+			return -1;
+	return i == 0 ? 0 : -1;
+}
+
+/* The PIIX4 at 00:01 with its drives, each a reference to what the worker opened before its
+ * jail. */
 static int add_ide(struct machine *m, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct partition *p = m->partition;
-	int r;
+	unsigned i;
+	int r, k;
 
 	r = piix4_new(m->pci, partition_pio_bus(p), partition_irq_line(p, PIIX4_IRQ_PRIMARY),
 		      partition_irq_line(p, PIIX4_IRQ_SECONDARY), partition_memory(p), &m->piix4);
@@ -287,23 +309,66 @@ static int add_ide(struct machine *m, const struct vm_config *cfg, char *err, si
 		snprintf(err, errlen, "cannot create device PIIX4 IDE: %s", strerror(-r));
 		return r;
 	}
-	if (cfg->ndisks > 0 && cfg->disks[0].opened) {
-		m->ide_disks[0] = disk_ref(cfg->disks[0].opened);
-		r = ide_channel_attach_disk(piix4_channel(m->piix4, 0), 0, m->ide_disks[0]);
+	for (i = 0; i < cfg->ndisks; i++) {
+		k = disk_ide_index(cfg, i);
+		if (k < 0 || !cfg->disks[i].opened)
+			continue;
+		m->ide_disks[k] = disk_ref(cfg->disks[i].opened);
+		r = ide_channel_attach_disk(piix4_channel(m->piix4, (unsigned)k / 2),
+					    (unsigned)k % 2, m->ide_disks[k]);
 		if (r < 0) {
-			snprintf(err, errlen, "--disk %s on IDE 0:0: %s", cfg->disks[0].path,
+			snprintf(err, errlen, "--disk %s on IDE %d:%d: %s", cfg->disks[i].path,
+				 k / 2, k % 2,
 				 r == -EINVAL ? "IDE disks need 512-byte sectors" : strerror(-r));
 			return r;
 		}
+		/*
+		 * As Hyper-V: the same disk over VMBus too (storvsp, IDE device class), which a
+		 * guest's hv_storvsc takes over while ata_piix leaves it to it (the SMBIOS of
+		 * gen1_smbios). CD-ROMs stay on IDE only.
+		 */
+		r = storage_add_ide(m->storage, (unsigned)k / 2, (unsigned)k % 2,
+				    disk_ref(cfg->disks[i].opened), cfg->disks[i].read_only, err,
+				    errlen);
+		if (r < 0)
+			return r;
 	}
-	if (cfg->has_dvd && cfg->dvd.opened) {
-		m->ide_disks[1] = disk_ref(cfg->dvd.opened);
-		r = ide_channel_attach_cdrom(piix4_channel(m->piix4, 1), 0, m->ide_disks[1]);
+	for (i = 0; i < cfg->ndvds; i++) {
+		k = disk_config_ide_index(&cfg->dvds[i]);
+		if (k < 0)
+			continue;
+		m->ide_cdrom[k] = true;
+		m->ide_disks[k] = cfg->dvds[i].opened ? disk_ref(cfg->dvds[i].opened) : NULL;
+		r = ide_channel_attach_cdrom(piix4_channel(m->piix4, (unsigned)k / 2),
+					     (unsigned)k % 2, m->ide_disks[k]);
 		if (r < 0) {
-			snprintf(err, errlen, "--dvd %s: %s", cfg->dvd.path, strerror(-r));
+			snprintf(err, errlen, "--dvd %s on IDE %d:%d: %s",
+				 cfg->dvds[i].path ? cfg->dvds[i].path : "(empty drive)", k / 2,
+				 k % 2, strerror(-r));
 			return r;
 		}
 	}
+	return 0;
+}
+
+int machine_ide_change_media(struct machine *m, unsigned channel, unsigned unit, struct disk *iso,
+			     bool force)
+{
+	unsigned k = channel * 2 + unit;
+	struct disk *old = NULL, *ref;
+	int r;
+
+	if (!m->piix4 || channel >= 2 || unit >= 2 || !m->ide_cdrom[k])
+		return -ENODEV;
+	ref = iso ? disk_ref(iso) : NULL;
+	r = ide_channel_change_media(piix4_channel(m->piix4, channel), unit, ref, force, &old);
+	if (r < 0) {
+		disk_close(ref);
+		return r;
+	}
+	/* old is the reference this machine held (m->ide_disks[k]). */
+	disk_close(old);
+	m->ide_disks[k] = ref;
 	return 0;
 }
 
@@ -359,9 +424,34 @@ out:
 	return r;
 }
 
+/*
+ * A generation 1 VM's SMBIOS (boot/smbios.h): the system Hyper-V's generation 1 guests see, so
+ * that Linux's ata_piix leaves the IDE disks to hv_storvsc (they are offered over VMBus too)
+ * and keeps the CD-ROMs. The version is not Virtual PC 2007's "VS2005R2", which ata_piix
+ * keeps its disks for.
+ */
+#define GEN1_SMBIOS_GPA UINT64_C(0xFF000) /* in the F segment, where a guest scans for "_SM_" */
+
+static int gen1_smbios(uint64_t table_gpa, uint8_t ep[SMBIOS_ENTRY_POINT_LEN], uint8_t *tables)
+{
+	static const struct smbios_config sc = {
+		.bios_vendor = "Parvis",
+		.bios_version = "Parvis generation 1",
+		.bios_date = "12/01/2026",
+		.manufacturer = "Microsoft Corporation",
+		.product = "Virtual Machine",
+		.version = "7.0",
+		.serial = "Parvis",
+	};
+
+	return smbios_build(&sc, table_gpa, ep, tables, SMBIOS_TABLES_MAX);
+}
+
 static int load_guest(struct machine *m, const struct vm_config *cfg, struct boot_files *files,
 		      bool *config_error, char *err, size_t errlen)
 {
+	uint8_t smbios_ep[SMBIOS_ENTRY_POINT_LEN], smbios_tables[SMBIOS_TABLES_MAX];
+	int smbios_len = 0;
 	struct guest_memory *mem = partition_memory(m->partition);
 	struct acpi_dsdt_contributor dsdt[] = {vmbus_host_dsdt(m->vmbus),
 					       {network_legacy_dsdt, m->network}};
@@ -373,17 +463,34 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	uint64_t rsdp;
 	int r;
 
+	if (cfg->generation == 1) {
+		smbios_len = gen1_smbios(GEN1_SMBIOS_GPA + SMBIOS_ENTRY_POINT_LEN + 1, smbios_ep,
+					 smbios_tables);
+		if (smbios_len < 0) {
+			snprintf(err, errlen, "SMBIOS tables: %s", strerror(-smbios_len));
+			return smbios_len;
+		}
+	}
 	if (files->bios) {
-		const struct firmware_config fc = {
+		struct firmware_config fc = {
 			.image = files->bios,
 			.size = files->bios_size,
 			.vga_rom = files->vga_rom,
 			.vga_rom_size = files->vga_rom_size,
 			.acpi = &acpi,
 			.order = startup_order_effective(&cfg->startup_order),
-			.ide_disk = m->ide_disks[0] != NULL,
-			.cd = m->ide_disks[1] != NULL,
+			.ide_disk = -1,
+			.cd = -1,
+			.smbios_anchor = smbios_len > 0 ? smbios_ep : NULL,
+			.smbios_tables = smbios_tables,
+			.smbios_tables_len = (size_t)smbios_len,
 		};
+
+		for (int k = 3; k >= 0; k--) /* the first of each kind, in IDE order */
+			if (m->ide_cdrom[k])
+				fc.cd = k;
+			else if (m->ide_disks[k])
+				fc.ide_disk = k;
 
 		*config_error = false;
 		return firmware_new(m->partition, &fc, &m->firmware, err, errlen);
@@ -392,6 +499,15 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	if (r < 0) {
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
 		return r;
+	}
+	/* Direct boot: the tables where a BIOS would have put them (e820 reserves the F segment).
+	 */
+	if (smbios_len > 0 &&
+	    (guest_memory_write(mem, GEN1_SMBIOS_GPA, smbios_ep, sizeof(smbios_ep)) < 0 ||
+	     guest_memory_write(mem, GEN1_SMBIOS_GPA + SMBIOS_ENTRY_POINT_LEN + 1, smbios_tables,
+				(size_t)smbios_len) < 0)) {
+		snprintf(err, errlen, "SMBIOS tables: cannot write guest memory");
+		return -EIO;
 	}
 	r = load_kernel(mem, files, cfg->cmdline, rsdp, &regs, config_error, err, errlen);
 	if (r < 0)
@@ -412,8 +528,10 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 		.cpu_model = cfg->cpu_model,
 		.vcpu_thread_init = cfg->jail ? sandbox_vcpu_thread_init : NULL,
 	};
+	/* The SCSI disks' settings (shallow copies: cfg keeps the strings and references). */
+	static __thread struct disk_config scsi[VM_CONFIG_MAX_DISKS];
 	struct machine *m;
-	unsigned gen1_ide_disks;
+	unsigned i, nscsi;
 	int r;
 
 	*config_error = false;
@@ -438,12 +556,15 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 		snprintf(err, errlen, "VMBus: %s", strerror(-r));
 		goto fail;
 	}
-	/* Generation 1: the first disk is on IDE 0:0 (add_ide), the others on SCSI. */
-	gen1_ide_disks = cfg->generation == 1 && cfg->ndisks > 0 ? 1 : 0;
+	/* Generation 1: IDE disks are the PIIX4's (add_ide), the others on SCSI. */
+	nscsi = 0;
+	for (i = 0; i < cfg->ndisks; i++)
+		if (disk_ide_index(cfg, i) < 0)
+			scsi[nscsi++] = cfg->disks[i];
 	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), cfg->disks + gen1_ide_disks,
-			cfg->ndisks - gen1_ide_disks, (const char *const *)cfg->storage_dirs,
-			&m->storage, config_error, err, errlen);
+			partition_vcpu_count(m->partition), scsi, nscsi,
+			(const char *const *)cfg->storage_dirs, &m->storage, config_error, err,
+			errlen);
 	if (r < 0)
 		goto fail;
 	r = network_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
@@ -507,8 +628,8 @@ struct machine *machine_free(struct machine *m)
 	network_detach_legacy(m->network); /* PCI devices: before the PCI host */
 	firmware_free(m->firmware);
 	piix4_free(m->piix4);
-	disk_close(m->ide_disks[0]);
-	disk_close(m->ide_disks[1]);
+	for (unsigned k = 0; k < 4; k++)
+		disk_close(m->ide_disks[k]);
 	post_port_free(m->post);
 	acpi_pm_free(m->pm);
 	pci_host_free(m->pci);

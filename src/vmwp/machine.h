@@ -18,6 +18,7 @@
 #include "vmwp/rfb_server.h"
 #include "vmwp/vmbus_host.h"
 
+struct disk;
 struct machine;
 
 /*
@@ -63,6 +64,13 @@ struct hv *machine_hv(struct machine *m);
 struct vmbus_host *machine_vmbus(struct machine *m);
 /* Presses the ACPI power button (the guest decides what to do). */
 struct storage *machine_storage(struct machine *m);
+/*
+ * Generation 1: the media of the CD-ROM at IDE channel, unit (iso NULL ejects; the machine
+ * takes its own reference). The guest sees UNIT ATTENTION. -ENODEV: no CD-ROM there;
+ * -EBUSY: the guest locked the tray and force is false.
+ */
+int machine_ide_change_media(struct machine *m, unsigned channel, unsigned unit, struct disk *iso,
+			     bool force) must_check;
 /* The synthetic network adapters. */
 struct network *machine_network(struct machine *m);
 /* The console devices (NULL with --no-video). */

@@ -661,6 +661,74 @@ static void control_disk(struct worker *w, const char *cmd, struct json_object *
 	json_object_object_add(resp, "lun", json_object_new_int(r));
 }
 
+/*
+ * dvd-set (docs/control.md): new media in the CD-ROM at IDE "controller", "lun" ("path" with
+ * its descriptor, or none to eject), under w->lock with a machine running. The worker's
+ * configuration keeps it, so later boots find it too; the guest sees UNIT ATTENTION.
+ */
+static void control_dvd_set(struct worker *w, struct json_object *req, const int *fds,
+			    unsigned nfds, struct json_object *resp)
+{
+	const char *path = get_string(req, "path");
+	struct disk_config *cd = NULL;
+	struct disk *iso = NULL;
+	int64_t ch = -1, unit = -1;
+	struct json_object *fv;
+	bool force = false;
+	char err[512], why[256] = "";
+	unsigned i;
+	int r;
+
+	if (!get_int(req, "controller", &ch) || !get_int(req, "lun", &unit) || ch < 0 ||
+	    ch >= IDE_CHANNELS || unit < 0 || unit >= IDE_UNITS) {
+		control_error(resp, "dvd-set needs \"controller\" 0|1 and \"lun\" 0|1");
+		return;
+	}
+	if (json_object_object_get_ex(req, "force", &fv))
+		force = json_object_get_boolean(fv);
+	for (i = 0; i < w->cfg.ndvds && !cd; i++)
+		if (w->cfg.dvds[i].controller == (unsigned)ch && w->cfg.dvds[i].lun == (int)unit)
+			cd = &w->cfg.dvds[i];
+	if (!cd) {
+		snprintf(err, sizeof(err), "no CD-ROM drive on IDE %d:%d", (int)ch, (int)unit);
+		control_error(resp, err);
+		return;
+	}
+	if (nfds > 1 || (nfds && !path) || (path && !nfds && w->cfg.jail)) {
+		control_error(resp, "dvd-set: a \"path\" comes with its descriptor (SCM_RIGHTS; a "
+				    "jailed worker opens no host path), an eject with none");
+		return;
+	}
+	if (path) {
+		r = nfds ? disk_open_fd(path, fds[0], -1, DISK_OPEN_READ_ONLY, NULL, 0, &iso, why,
+					sizeof(why))
+			 : disk_open_in(path, DISK_OPEN_READ_ONLY,
+					(const char *const *)w->cfg.storage_dirs, &iso, why,
+					sizeof(why));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "dvd %s: %s", path, why[0] ? why : strerror(-r));
+			control_error(resp, err);
+			return;
+		}
+	}
+	r = machine_ide_change_media(w->machine, (unsigned)ch, (unsigned)unit, iso, force);
+	if (r < 0) {
+		disk_close(iso);
+		control_error(resp, r == -EBUSY ? "the guest has locked the CD-ROM's tray (PREVENT "
+						  "MEDIUM REMOVAL): eject it in the guest, or force"
+						: strerror(-r));
+		return;
+	}
+	/* The configuration holds the reference from now on (later boots attach it). */
+	disk_close(cd->opened);
+	cd->opened = iso;
+	free(cd->path);
+	cd->path = path ? strdup(path) : NULL;
+	pv_log(LOG_INFO, "IDE %d:%d: %s", (int)ch, (int)unit,
+	       path ? "media changed" : "media ejected");
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+}
+
 #ifdef PARVIS_TEST_HOOKS
 /* Maps and touches bytes of memory, kept for the worker's life (test-allocate). */
 static bool test_allocate(size_t bytes)
@@ -916,6 +984,11 @@ static struct json_object *control_handler(void *opaque, struct json_object *req
 			control_disk(w, cmd, req, fds, nfds, resp);
 		else
 			control_error(resp, "the VM is not running");
+	} else if (!strcmp(cmd, "dvd-set")) {
+		if (w->machine)
+			control_dvd_set(w, req, fds, nfds, resp);
+		else
+			control_error(resp, "the VM is not running");
 	} else if (!strncmp(cmd, "nic-", 4)) {
 		if (w->machine)
 			control_nic(w, cmd, req, fds, nfds, resp);
@@ -1072,7 +1145,12 @@ static int open_disks(struct vm_config *cfg, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 	}
-	return cfg->has_dvd ? open_disk(cfg, &cfg->dvd, err, errlen) : 0; /* --dvd: read-only */
+	for (i = 0; i < cfg->ndvds; i++) { /* CD-ROMs: read-only; an empty drive has no file */
+		r = cfg->dvds[i].path ? open_disk(cfg, &cfg->dvds[i], err, errlen) : 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 /*
@@ -1136,7 +1214,8 @@ static void close_disks(struct vm_config *cfg)
 		cfg->disks[i].opened = disk_close(cfg->disks[i].opened);
 		disk_config_close_fds(&cfg->disks[i]);
 	}
-	cfg->dvd.opened = disk_close(cfg->dvd.opened);
+	for (i = 0; i < cfg->ndvds; i++)
+		cfg->dvds[i].opened = disk_close(cfg->dvds[i].opened);
 }
 
 /* --vnc-password-file: its first line (docs/console.md). */

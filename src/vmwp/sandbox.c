@@ -456,10 +456,17 @@ static const int vcpu_syscalls[] = {
 	SCMP_SYS(sched_yield),
 	SCMP_SYS(getrandom),
 	SCMP_SYS(ftruncate), /* the console log's cap (console.c) */
-	/* Generation 1's IDE disks: synchronous disk I/O on the vCPU thread (src/emu/ide/). */
+	/*
+	 * Generation 1's IDE disks: synchronous disk I/O on the vCPU thread (src/emu/ide/),
+	 * a dynamic VHDX's block allocation included (src/disk/vhdx/io.c: fstat for the file's
+	 * end, ftruncate to grow it, fallocate to punch what a failed allocation left).
+	 * fstat is newfstatat(fd, "", AT_EMPTY_PATH) in glibc: allowed with that flag
+	 * only (below), so it names no path.
+	 */
 	SCMP_SYS(preadv),
 	SCMP_SYS(pwritev),
 	SCMP_SYS(fdatasync),
+	SCMP_SYS(fallocate),
 	/* The sanitizer runtimes (ASan) take a thread's signal stack down as it ends. */
 	SCMP_SYS(sigaltstack),
 };
@@ -556,6 +563,10 @@ static int build_filter(const int *calls, size_t n, bool vcpu, bool tsync, scmp_
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+		/* fstat as glibc makes it: newfstatat(fd, "", st, AT_EMPTY_PATH). */
+		if (r == 0)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+					     SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH));
 	}
 	if (r < 0) {
 		seccomp_release(ctx);

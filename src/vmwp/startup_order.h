@@ -10,8 +10,8 @@
 #include "base/compiler.h"
 
 enum startup_device {
-	STARTUP_IDE,			/* the disk on IDE 0:0 */
-	STARTUP_CD,			/* the CD-ROM on IDE 1:0 */
+	STARTUP_IDE,			/* the first IDE disk (IDE order: 0:0, 0:1, 1:0, 1:1) */
+	STARTUP_CD,			/* the first CD-ROM drive */
 	STARTUP_LEGACY_NETWORK_ADAPTER, /* PXE from a legacy adapter with a boot ROM */
 	STARTUP_FLOPPY,			/* the floppy drive */
 	STARTUP_DEVICE_COUNT,

@@ -18,6 +18,7 @@ struct storage {
 	pthread_mutex_t lock;		/* hot add/remove against each other */
 	struct storvsp *ctl[STORAGE_MAX_CONTROLLERS];
 	char *paths[STORAGE_MAX_CONTROLLERS][STORAGE_MAX_LUN + 1];
+	struct storvsp *ide[IDE_CHANNELS * IDE_UNITS]; /* generation 1's IDE disks over VMBus */
 };
 
 static int attach(struct storage *s, const struct disk_config *d, char *err, size_t errlen)
@@ -118,12 +119,42 @@ int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned 
 	return 0;
 }
 
+int storage_add_ide(struct storage *s, unsigned channel, unsigned unit, struct disk *d,
+		    bool read_only, char *err, size_t errlen)
+{
+	struct storvsp_config cfg = {.server = s->server,
+				     .mem = s->mem,
+				     .vcpus = 1,
+				     .ide = true,
+				     .ide_channel = channel,
+				     .ide_unit = unit};
+	unsigned k = channel * IDE_UNITS + unit;
+	int r;
+
+	if (channel >= IDE_CHANNELS || unit >= IDE_UNITS || s->ide[k]) {
+		disk_close(d);
+		snprintf(err, errlen, "IDE %u:%u over VMBus: no such place, or taken", channel,
+			 unit);
+		return -EINVAL;
+	}
+	r = storvsp_new(&cfg, &s->ide[k]);
+	if (r == 0)
+		r = storvsp_add_disk(s->ide[k], 0, d, read_only); /* owns d once it succeeds */
+	if (r < 0) {
+		disk_close(d);
+		snprintf(err, errlen, "IDE %u:%u over VMBus: %s", channel, unit, strerror(-r));
+	}
+	return r;
+}
+
 struct storage *storage_free(struct storage *s)
 {
 	unsigned i, k;
 
 	if (!s)
 		return NULL;
+	for (i = 0; i < IDE_CHANNELS * IDE_UNITS; i++)
+		storvsp_free(s->ide[i]);
 	for (i = 0; i < STORAGE_MAX_CONTROLLERS; i++) {
 		storvsp_free(s->ctl[i]);
 		for (k = 0; k <= STORAGE_MAX_LUN; k++)

@@ -26,6 +26,13 @@ int storage_new(struct vmbus_server *server, struct guest_memory *mem, unsigned 
 		const struct disk_config *disks, unsigned ndisks, const char *const *parent_dirs,
 		struct storage **ret, bool *config_error, char *err, size_t errlen) must_check;
 struct storage *storage_free(struct storage *s);
+/*
+ * Generation 1: the IDE disk at channel, unit also offered over VMBus, as Hyper-V does
+ * (storvsp with the IDE device class, docs/generation1.md), so that a guest's hv_storvsc
+ * takes it over once its VMBus drivers load. Takes d over (a reference of its own).
+ */
+int storage_add_ide(struct storage *s, unsigned channel, unsigned unit, struct disk *d,
+		    bool read_only, char *err, size_t errlen) must_check;
 
 /* Hot add: returns the LUN, or -errno with a message in err. Any thread. */
 int storage_add_disk(struct storage *s, const struct disk_config *d, char *err,

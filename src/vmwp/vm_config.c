@@ -28,7 +28,6 @@ void vm_config_init(struct vm_config *cfg)
 		.jail_mntns_fd = -1,
 		.vnc_tcp_fd = -1,
 		.generation = 2,
-		.dvd = DISK_CONFIG_INIT,
 	};
 }
 
@@ -58,7 +57,8 @@ void vm_config_fini(struct vm_config *cfg)
 		disk_config_fini(&cfg->disks[i]);
 	for (unsigned i = 0; i < cfg->nnics; i++)
 		nic_config_fini(&cfg->nics[i]);
-	disk_config_fini(&cfg->dvd);
+	for (unsigned i = 0; i < cfg->ndvds; i++)
+		disk_config_fini(&cfg->dvds[i]);
 	vm_config_init(cfg);
 }
 
@@ -166,14 +166,68 @@ static int set_generation(struct vm_config *cfg, long long n, char *err, size_t 
 	return 0;
 }
 
+/* --dvd FILE / "dvd": the ISO on IDE 1:0, replacing a drive there. */
 static int set_dvd(struct vm_config *cfg, const char *path)
 {
-	disk_config_fini(&cfg->dvd);
-	cfg->dvd = (struct disk_config)DISK_CONFIG_INIT;
-	cfg->dvd.path = strdup(path);
-	cfg->dvd.read_only = true;
-	cfg->has_dvd = cfg->dvd.path != NULL;
-	return cfg->has_dvd ? 0 : -ENOMEM;
+	struct disk_config *d = NULL;
+	unsigned i;
+
+	for (i = 0; i < cfg->ndvds && !d; i++)
+		if (cfg->dvds[i].controller == 1 && cfg->dvds[i].lun == 0)
+			d = &cfg->dvds[i];
+	if (!d) {
+		if (cfg->ndvds == IDE_CHANNELS * IDE_UNITS)
+			return -ENOSPC;
+		d = &cfg->dvds[cfg->ndvds++];
+	}
+	disk_config_fini(d);
+	*d = (struct disk_config)DISK_CONFIG_INIT;
+	d->path = strdup(path);
+	d->read_only = d->ide = true;
+	d->controller = 1;
+	d->lun = 0;
+	return d->path ? 0 : -ENOMEM;
+}
+
+/* One element of "dvds": {"controller": C, "lun": U[, "path": ISO[, "fd": N]]}. */
+static int add_dvd_json(struct vm_config *cfg, struct json_object *o, char *err, size_t errlen)
+{
+	struct disk_config d = DISK_CONFIG_INIT;
+
+	if (cfg->ndvds == IDE_CHANNELS * IDE_UNITS || !json_object_is_type(o, json_type_object))
+		goto bad;
+	d.ide = d.read_only = true;
+	json_object_object_foreach(o, key, v)
+	{
+		enum json_type t = json_object_get_type(v);
+		int64_t n = json_object_get_int64(v);
+
+		if (!strcmp(key, "path") && t == json_type_string && !d.path) {
+			d.path = strdup(json_object_get_string(v));
+			if (!d.path)
+				return -ENOMEM;
+		} else if (!strcmp(key, "controller") && t == json_type_int && n >= 0 &&
+			   n < IDE_CHANNELS) {
+			d.controller = (unsigned)n;
+		} else if (!strcmp(key, "lun") && t == json_type_int && n >= 0 && n < IDE_UNITS) {
+			d.lun = (int)n;
+		} else if (!strcmp(key, "fd") && t == json_type_int && n >= 0 && n < INT32_MAX) {
+			d.fd = (int)n;
+		} else {
+			goto bad;
+		}
+	}
+	if (d.lun < 0 || (d.fd >= 0 && !d.path))
+		goto bad;
+	cfg->dvds[cfg->ndvds++] = d;
+	return 0;
+bad:
+	disk_config_fini(&d);
+	snprintf(err, errlen,
+		 "\"dvds\": each drive is {\"controller\": 0|1, \"lun\": 0|1} with an optional "
+		 "\"path\" (and \"fd\"), at most %u",
+		 IDE_CHANNELS * IDE_UNITS);
+	return -EINVAL;
 }
 
 /* One more directory where parents of differencing disks may be; absolute paths only. */
@@ -313,9 +367,10 @@ void vm_config_usage(FILE *out)
 	      "(docs/control.md)\n"
 	      "      --storage-dir DIR  where differencing disks' parents may be, besides the\n"
 	      "                        child's own directory (repeatable)\n"
-	      "      --disk FILE[,readonly][,controller=N][,lun=N]  a virtual disk (raw or VHDX,\n"
-	      "                        detected from the contents) on synthetic SCSI controller N\n"
-	      "                        (default 0) at LUN N (default: the next free); repeatable\n"
+	      "      --disk FILE[,readonly][,controller=N][,lun=N][,ide=C:U]  a virtual disk (raw\n"
+	      "                        or VHDX, detected from the contents) on synthetic SCSI\n"
+	      "                        controller N (default 0) at LUN N (default: the next\n"
+	      "                        free), or generation 1's IDE channel C, unit U; repeatable\n"
 	      "      --nic "
 	      "tap=NAME[,mac=MAC][,id=ID][,queues=N][,mac-spoofing=on|off][,legacy=on]\n"
 	      "            [,connected=on|off]  a synthetic network adapter on TAP NAME (attached\n"
@@ -572,6 +627,17 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 			goto want_string;
 		return set_dvd(cfg, s);
 	}
+	if (!strcmp(key, "dvds")) {
+		if (t != json_type_array)
+			goto bad_value;
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			int r = add_dvd_json(cfg, json_object_array_get_idx(v, i), err, errlen);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
 	if (!strcmp(key, "bios")) {
 		if (!s)
 			goto want_string;
@@ -786,6 +852,43 @@ int vm_config_load_json(struct vm_config *cfg, const char *path, char *err, size
 	return r;
 }
 
+/* Generation 1's IDE drives: only there, each place (channel, unit) taken once. */
+static int ide_drives_check(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *at[IDE_CHANNELS * IDE_UNITS] = {0};
+	unsigned i, n = cfg->ndisks + cfg->ndvds;
+
+	for (i = 0; i < n; i++) {
+		bool dvd = i >= cfg->ndisks;
+		const struct disk_config *d = dvd ? &cfg->dvds[i - cfg->ndisks] : &cfg->disks[i];
+		const char *name = d->path ? d->path : "(empty CD-ROM drive)";
+		int k;
+
+		if (!d->ide)
+			continue;
+		if (cfg->generation != 1) {
+			snprintf(err, errlen,
+				 "%s %s: IDE is an emulated controller of generation 1 VMs (add "
+				 "--generation 1%s)",
+				 dvd ? "dvd" : "disk", name, dvd ? "" : ", or put it on SCSI");
+			return -EINVAL;
+		}
+		k = disk_config_ide_index(d);
+		if (k < 0) {
+			snprintf(err, errlen, "%s: no IDE place %u:%d (channel 0-1, unit 0-1)",
+				 name, d->controller, d->lun);
+			return -EINVAL;
+		}
+		if (at[k]) {
+			snprintf(err, errlen, "%s and %s are both on IDE %u:%d", at[k], name,
+				 d->controller, d->lun);
+			return -EINVAL;
+		}
+		at[k] = name;
+	}
+	return 0;
+}
+
 int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	uint64_t host_ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
@@ -825,13 +928,8 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "cpus: 0 is not a number of processors (1 at least)");
 		return -EINVAL;
 	}
-	if (cfg->has_dvd && cfg->generation != 1) {
-		snprintf(err, errlen,
-			 "dvd %s: a CD-ROM drive is on IDE, which only generation 1 has "
-			 "(add --generation 1)",
-			 cfg->dvd.path);
+	if (ide_drives_check(cfg, err, errlen) < 0)
 		return -EINVAL;
-	}
 	for (unsigned i = 0, legacy = 0; i < cfg->nnics; i++) {
 		if (!cfg->nics[i].legacy)
 			continue;

@@ -88,12 +88,16 @@ struct vm_config {
 	char *vnc_password_file;
 	/*
 	 * "generation" / --generation 1|2 (docs/generation1.md): 2 (the default) is the
-	 * synthetic-only machine; 1 adds the PIIX4 IDE controller, with the first disk on IDE
-	 * 0:0 instead of SCSI, and "dvd" / --dvd FILE (an ISO image, read-only) on IDE 1:0.
+	 * synthetic-only machine; 1 adds the PIIX4 IDE controller. IDE disks are those with
+	 * "ide" (disk_config.h); when no disk says so, the first disk goes on IDE 0:0 instead
+	 * of SCSI (as Hyper-V puts a boot disk). The CD-ROM drives: "dvd" / --dvd FILE (an ISO
+	 * image, read-only) on IDE 1:0, and "dvds" [{"path", "fd", "controller", "lun"}], each
+	 * at channel "controller", unit "lun", without "path" an empty drive (the control
+	 * command "dvd-set" changes its media, docs/control.md).
 	 */
 	unsigned generation;
-	struct disk_config dvd;
-	bool has_dvd;
+	struct disk_config dvds[IDE_CHANNELS * IDE_UNITS]; /* path NULL: no media */
+	unsigned ndvds;
 	/*
 	 * "restore" / --restore FILE: resume the guest from this saved state instead of booting
 	 * it (docs/saved-state.md); the file must match this configuration. "state-dir" /

@@ -7,8 +7,7 @@ The command line asks for the guest's VMBus driver to be kept from
 starting (initcall_blacklist=hv_acpi_init: drivers/hv/vmbus_drv.c's init)
 and for ata_piix.prefer_ms_hyperv=0, as a guest without integration
 components behaves (initcall_blacklist matches by name: the kit kernel
-has CONFIG_KALLSYMS for it). The worker offers the IDE disk on IDE only
-(nothing over storvsp yet), so ata_piix owns it either way. The worker runs with --generation 1: the kit's root
+has CONFIG_KALLSYMS for it). The worker runs with --generation 1: the kit's root
 disk (tools/guest-kit/build-rootdisk.sh, raw) is on IDE 0:0 and an ISO made
 by genisoimage (volume label PARVIS_GEN1_ISO) on IDE 1:0 (--dvd).
 
@@ -24,6 +23,10 @@ ISO named after its volume label: the kernel mounts the ISO as its root
 and finds that file (exec fails with ENOEXEC, -8, as it is text; a file
 the kernel could not find would be ENOENT, -2) - the directory and file
 reads went through ATAPI READ(10).
+Boot 3, the same VM with VMBus allowed (no blacklist, ata_piix's default): the
+IDE disk is also offered over VMBus (storvsp with Hyper-V's IDE device class)
+and the VM's SMBIOS says Hyper-V, so hv_storvsc owns the disk (ext4 root
+mounted through it) and ata_piix keeps only the CD-ROM.
 On PVM hosts init cannot run either way; the checks are in the kernel log.
 """
 import os
@@ -55,11 +58,12 @@ def mount_count(image):
     return int(m.group(1)) if m else None
 
 
-def boot(work, name, disk, iso, args):
+def boot(work, name, disk, iso, args, base_cmdline=None):
     console = os.path.join(work, name + '.log')
     w = Worker(['--kernel', vmlinux, '--memory', '512M', '--cpus', '1', '--no-reboot', '--no-video',
                 '--generation', '1', '--serial', 'file:' + console, '--disk', disk, '--dvd', iso,
-                '--cmdline', base + ' ' + args], console, os.path.join(work, name + '.stderr'))
+                '--cmdline', (base_cmdline or base) + ' ' + args], console,
+               os.path.join(work, name + '.stderr'))
     rc = w.wait(1500)
     con = w.console()
     tap.ok(rc == 0, f'{name}: the worker ends with status 0 once the guest reboots (--no-reboot)',
@@ -116,6 +120,33 @@ try:
           f'the ISO\'s file /{LABEL} (its volume label) was found and read: exec says ENOEXEC, not ENOENT')
     bad = [l for l in con.splitlines() if re.search(r'I/O error|exception Emask|failed command|Buffer I/O', l)]
     tap.ok(not bad, 'no I/O or ATA errors in the guest log', '\n'.join(bad[:20]))
+
+    # Boot 3: the same VM with the guest's VMBus drivers allowed, as an enlightened guest on
+    # Hyper-V: the IDE disk is also offered over VMBus (storvsp, IDE device class) and the
+    # SMBIOS says Hyper-V, so hv_storvsc owns the disk and ata_piix keeps only the CD-ROM.
+    before = mount_count(disk)
+    con = boot(work, 'boot 3 (VMBus allowed)', disk, iso, 'root=/dev/sda1 rw rootwait',
+               base_cmdline=cmdline)
+    found(con, r'DMI: Microsoft Corporation Virtual Machine', "the guest reads the VM's SMBIOS")
+    found(con, r'hv_vmbus: Vmbus version', 'VMBus came up')
+    found(con, r'scsi host\d+: storvsc_host_t', 'hv_storvsc bound the IDE disk\'s VMBus offer')
+    found(con, r'Hyper-V Virtual Machine detected, ATA device ignore set',
+          'ata_piix saw Hyper-V in the SMBIOS and leaves the ATA disks')
+    found(con, r'scsi \d+:0:0:0: Direct-Access\s+Msft\s+Virtual Disk',
+          'the disk is storvsc\'s (INQUIRY "Msft Virtual Disk")')
+    found(con, rf'sd \d+:0:0:0: \[sda\] {sectors} 512-byte logical blocks', 'sda is the root disk')
+    tap.ok(re.search(r'ata\d\.00: ATA-7: Virtual HD', con) is None,
+           'ata_piix did not attach the IDE disk', con[-3000:])
+    found(con, r'ata\d\.00: ATAPI: Msft Virtual CD/ROM', 'ata_piix kept the CD-ROM')
+    found(con, r'sr \d+:0:0:0: \[sr0\] scsi3-mmc drive', 'sr: the CD-ROM through ata_piix')
+    found(con, r'EXT4-fs \(sda1\): mounted filesystem', 'ext4 mounted sda1 through hv_storvsc')
+    tap.ok(re.search(r'EXT4-fs \(sda1\): mounted filesystem.*read-only', con) is None and
+           'VFS: Mounted root (ext4 filesystem) on device' in con, 'mounted read-write as the root')
+    bad = [l for l in con.splitlines() if re.search(r'I/O error|EXT4-fs error|exception Emask|failed command', l)]
+    tap.ok(not bad, 'no I/O, ATA or ext4 errors in the guest log', '\n'.join(bad[:20]))
+    after = mount_count(disk)
+    tap.ok(before is not None and after == before + 1,
+           'dumpe2fs: the mount count reached the disk through storvsp', f'before {before}, after {after}')
 finally:
     if tap.failed and os.environ.get('PARVIS_KEEP'):
         print(f'# files kept in {work}')

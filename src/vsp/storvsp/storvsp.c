@@ -32,6 +32,17 @@ void storvsp_instance_guid(unsigned controller, struct guid *ret)
 	ret->bytes[15] = (uint8_t)controller;
 }
 
+void storvsp_ide_instance_guid(unsigned channel, unsigned unit, struct guid *ret)
+{
+	/* Parvis's own base; bytes 0-3 the channel (little-endian), 4-5 the unit (the target). */
+	static const struct guid base = GUID_INIT(0x00000000, 0x0000, 0x4f61, 0x8a, 0x9b, 0x70,
+						  0x61, 0x72, 0x76, 0x49, 0x44);
+
+	*ret = base;
+	ret->bytes[0] = (uint8_t)channel;
+	ret->bytes[4] = (uint8_t)unit;
+}
+
 static int reply(struct sp_channel *c, uint64_t trans_id, size_t len, uint32_t status,
 		 const struct vstor_packet *body)
 {
@@ -114,7 +125,7 @@ int sp_create_channel(struct storvsp *sp, struct sp_channel *c)
 
 	snprintf(name, sizeof(name), "%s-%u", sp->name, c->index);
 	p.name = name;
-	e = guid_parse(STORVSP_SCSI_CLASS_GUID, &p.class_id);
+	e = guid_parse(sp->cfg.ide ? STORVSP_IDE_CLASS_GUID : STORVSP_SCSI_CLASS_GUID, &p.class_id);
 	if (e == 0)
 		e = vmbus_channel_new(sp->cfg.server, &p, &sp_ops, c, &c->ch);
 	return e;
@@ -532,10 +543,20 @@ int storvsp_new(const struct storvsp_config *cfg, struct storvsp **ret)
 		free(sp);
 		return -EINVAL;
 	}
-	if (!sp->cfg.vcpus)
+	if (!sp->cfg.vcpus || sp->cfg.ide) /* IDE: storvsc asks for no sub-channels */
 		sp->cfg.vcpus = 1;
-	storvsp_instance_guid(cfg->controller, &sp->instance);
-	snprintf(sp->name, sizeof(sp->name), "storvsp%u", cfg->controller);
+	if (sp->cfg.ide && (sp->cfg.ide_channel > 1 || sp->cfg.ide_unit > 1)) {
+		free(sp);
+		return -EINVAL;
+	}
+	if (sp->cfg.ide) {
+		storvsp_ide_instance_guid(cfg->ide_channel, cfg->ide_unit, &sp->instance);
+		snprintf(sp->name, sizeof(sp->name), "storvsp-ide%u:%u", cfg->ide_channel,
+			 cfg->ide_unit);
+	} else {
+		storvsp_instance_guid(cfg->controller, &sp->instance);
+		snprintf(sp->name, sizeof(sp->name), "storvsp%u", cfg->controller);
+	}
 	guest_error_log_init(&sp->errlog, sp->name);
 	pthread_rwlock_init(&sp->lun_lock, NULL);
 	pthread_mutex_init(&sp->lock, NULL);

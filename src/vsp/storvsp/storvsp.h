@@ -46,6 +46,14 @@ struct storvsp_config {
 	 * max_requests x storvsp_request_size().
 	 */
 	unsigned max_requests;
+	/*
+	 * Generation 1 (docs/generation1.md): an IDE disk offered over VMBus as Hyper-V does,
+	 * class STORVSP_IDE_CLASS_GUID instead of SCSI, the IDE channel in the instance's
+	 * first four bytes and the unit in the next two (what storvsc reads as the target);
+	 * its one disk answers at path 0, that target, LUN 0; no sub-channels.
+	 */
+	bool ide;
+	unsigned ide_channel, ide_unit;
 };
 #define STORVSP_DEFAULT_REQUESTS 128u
 #define STORVSP_MAX_REQUESTS	 4096u
@@ -58,6 +66,8 @@ struct storvsp *storvsp_free(struct storvsp *sp);
 
 /* The instance GUID of controller index (what the offer carries). */
 void storvsp_instance_guid(unsigned controller, struct guid *ret);
+/* The instance GUID of the IDE disk at channel, unit (Hyper-V's layout: see storvsp_config). */
+void storvsp_ide_instance_guid(unsigned channel, unsigned unit, struct guid *ret);
 
 /*
  * Attaches d at lun (0..STORVSP_MAX_LUNS-1); the controller owns d from

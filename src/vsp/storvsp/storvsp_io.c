@@ -376,7 +376,8 @@ int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t
 	r->srb.srb_status = 0;
 	r->srb.scsi_status = 0;
 	r->lun = srb->lun;
-	here = srb->path_id == 0 && srb->target_id == 0;
+	/* SCSI: LUNs on path 0, target 0; an IDE disk is target unit (storvsc_probe's target). */
+	here = srb->path_id == 0 && srb->target_id == (sp->cfg.ide ? sp->cfg.ide_unit : 0);
 	pthread_rwlock_rdlock(&sp->lun_lock);
 	if (here) {
 		/* Only REPORT LUNS needs the list. */

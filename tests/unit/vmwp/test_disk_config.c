@@ -101,12 +101,76 @@ static void test_command_line(void **state)
 	vm_config_fini(&cfg);
 }
 
+/* Generation 1's IDE places: ",ide=C:U", JSON "ide" and "dvds", and their clashes. */
+static void test_ide(void **state)
+{
+	struct disk_config d;
+	struct vm_config cfg;
+	char err[256];
+	static const char good[] =
+		"{\"kernel\": \"k\", \"generation\": 1, \"disks\": [{\"path\": \"a\", \"ide\": "
+		"true, \"controller\": 0, \"lun\": 1}, {\"path\": \"b\", \"lun\": 1}], "
+		"\"dvds\": [{\"controller\": 1, \"lun\": 0, \"path\": \"x.iso\"}, {\"controller\": "
+		"1, \"lun\": 1}]}";
+	static const char *const bad_validate[] = {
+		/* IDE without generation 1 */
+		"{\"kernel\": \"k\", \"disks\": [{\"path\": \"a\", \"ide\": true, \"lun\": 0}]}",
+		"{\"kernel\": \"k\", \"dvds\": [{\"controller\": 1, \"lun\": 0}]}",
+		/* a disk and a DVD drive on one place */
+		"{\"kernel\": \"k\", \"generation\": 1, \"disks\": [{\"path\": \"a\", \"ide\": "
+		"true, \"controller\": 1, \"lun\": 0}], \"dvds\": [{\"controller\": 1, \"lun\": "
+		"0}]}",
+	};
+	static const char *const bad_parse[] = {
+		"{\"disks\": [{\"path\": \"a\", \"ide\": true, \"controller\": 2, \"lun\": 0}]}",
+		"{\"disks\": [{\"path\": \"a\", \"ide\": true}]}",
+		"{\"dvds\": [{\"controller\": 1}]}",
+		"{\"dvds\": [{\"controller\": 2, \"lun\": 0}]}",
+		"{\"dvds\": [{\"controller\": 1, \"lun\": 0, \"fd\": 3}]}",
+		"{\"dvds\": [{\"controller\": 1, \"lun\": 0, \"speed\": 3}]}",
+	};
+
+	(void)state;
+	assert_int_equal(disk_config_parse("a.raw,ide=1:1", &d, err, sizeof(err)), 0);
+	assert_true(d.ide);
+	assert_int_equal(d.controller, 1);
+	assert_int_equal(d.lun, 1);
+	assert_int_equal(disk_config_ide_index(&d), 3);
+	disk_config_fini(&d);
+	assert_int_equal(disk_config_parse("a.raw,ide=2:0", &d, err, sizeof(err)), -EINVAL);
+	assert_int_equal(disk_config_parse("a.raw,ide=0", &d, err, sizeof(err)), -EINVAL);
+	vm_config_init(&cfg);
+	assert_int_equal(vm_config_parse_json(&cfg, good, strlen(good), err, sizeof(err)), 0);
+	assert_int_equal(cfg.ndvds, 2);
+	assert_null(cfg.dvds[1].path);
+	/* IDE 0:1 and SCSI 0:1 are different places */
+	assert_int_equal(vm_config_validate(&cfg, err, sizeof(err)), 0);
+	vm_config_fini(&cfg);
+	for (unsigned i = 0; i < sizeof(bad_validate) / sizeof(bad_validate[0]); i++) {
+		vm_config_init(&cfg);
+		assert_int_equal(vm_config_parse_json(&cfg, bad_validate[i],
+						      strlen(bad_validate[i]), err, sizeof(err)),
+				 0);
+		assert_int_equal(vm_config_validate(&cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "IDE"));
+		vm_config_fini(&cfg);
+	}
+	for (unsigned i = 0; i < sizeof(bad_parse) / sizeof(bad_parse[0]); i++) {
+		vm_config_init(&cfg);
+		assert_int_equal(vm_config_parse_json(&cfg, bad_parse[i], strlen(bad_parse[i]), err,
+						      sizeof(err)),
+				 -EINVAL);
+		vm_config_fini(&cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_json_and_clash),
 		cmocka_unit_test(test_command_line),
+		cmocka_unit_test(test_ide),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

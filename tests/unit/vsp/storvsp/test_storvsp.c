@@ -1009,6 +1009,68 @@ static void test_many_controllers(void **state)
 }
 
 /* The guest closes and reopens the controller (driver rebind): new sub-channels. */
+/*
+ * Generation 1's IDE disk over VMBus: Hyper-V's IDE device class, the place in the instance
+ * GUID (channel in bytes 0-3, unit in 4-5: storvsc_probe's target), the disk at path 0,
+ * target unit, LUN 0 only, no sub-channels.
+ */
+static void test_ide_offer(void **state)
+{
+	struct vmbus_client_config cfg = {.vcpus = VCPUS, .ram_size = 64 << 20};
+	struct storvsp_config bad = {.ide = true, .ide_channel = 2};
+	struct storvsp_config sc = {.vcpus = VCPUS, .ide = true, .ide_channel = 1, .ide_unit = 1};
+	struct storvsc_client_config ccfg = {.subchannels = VCPUS - 1};
+	uint8_t tur[6] = {0}, inq[6] = {SCSI_INQUIRY, 0, 0, 0, 255};
+	struct vmbus_msg_offer_channel o[8];
+	struct storvsc_completion c;
+	struct storvsc_client *cl;
+	struct vmbus_client *vc;
+	struct storvsp *sp;
+	struct guid want, inst;
+	struct storvsc_request rq = {.cdb_len = 6, .tag = 1};
+	uint64_t buf;
+	int n, i;
+
+	(void)state;
+	log_set_sink(quiet, NULL);
+	assert_int_equal(vmbus_client_new(&cfg, &vc), 0);
+	sc.server = bad.server = vmbus_client_server(vc);
+	sc.mem = bad.mem = vmbus_client_memory(vc);
+	assert_int_equal(storvsp_new(&bad, &sp), -EINVAL);
+	assert_int_equal(storvsp_new(&sc, &sp), 0);
+	assert_int_equal(storvsp_add_disk(sp, 0, test_raw_disk(DISK_SIZE, false), false), 0);
+	buf = vmbus_client_alloc(vc, 4);
+	assert_int_equal(guid_parse(STORVSP_IDE_CLASS_GUID, &want), 0);
+	assert_int_equal(vmbus_client_connect(vc, VMBUS_VERSION_WIN10_V5_2), 1);
+	n = vmbus_client_request_offers(vc, o, 8);
+	for (i = 0; i < n && !guid_equal(&o[i].offer.if_type, &want); i++)
+		;
+	assert_true(i < n);
+	storvsp_ide_instance_guid(1, 1, &inst);
+	assert_true(guid_equal(&o[i].offer.if_instance, &inst));
+	assert_int_equal(inst.bytes[0] | inst.bytes[1] << 8 | inst.bytes[2] << 16, 1); /* path */
+	assert_int_equal(inst.bytes[5] << 8 | inst.bytes[4], 1);		       /* target */
+	assert_int_equal(storvsc_client_open(vc, &o[i], &ccfg, &cl), 0);
+	assert_null(storvsc_client_channel(cl, 1)); /* no sub-channels */
+	/* Target 1 (the unit), LUN 0: the disk. */
+	rq.target = 1;
+	memcpy(rq.cdb, tur, 6);
+	assert_int_equal(storvsc_channel_scsi(storvsc_client_channel(cl, 0), &rq, &c, TMO), 0);
+	assert_int_equal(c.srb_status, SRB_STATUS_SUCCESS);
+	/* Target 0 is not this disk (a SCSI controller's place): INQUIRY says no unit. */
+	rq.target = 0;
+	rq.tag = 2;
+	memcpy(rq.cdb, inq, 6);
+	rq.buf_gpa = buf;
+	rq.len = 255;
+	rq.data_in = true;
+	assert_int_equal(storvsc_channel_scsi(storvsc_client_channel(cl, 0), &rq, &c, TMO), 0);
+	assert_int_equal(((uint8_t *)guest_memory_ptr(vmbus_client_memory(vc), buf, 1))[0], 0x7F);
+	storvsc_client_close(cl);
+	storvsp_free(sp);
+	vmbus_client_free(vc);
+}
+
 static void test_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -1063,6 +1125,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flood, setup_small_pool, teardown),
 		cmocka_unit_test_setup_teardown(test_close_under_load, setup, teardown),
 		cmocka_unit_test(test_many_controllers),
+		cmocka_unit_test(test_ide_offer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
