@@ -51,6 +51,10 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_EXPORT_VM] = "export-vm",
 	[API_CALL_IMPORT_VM] = "import-vm",
 	[API_CALL_SAVE_VM] = "save-vm",
+	[API_CALL_ENABLE_VMMIGRATION] = "enable-vmmigration",
+	[API_CALL_DISABLE_VMMIGRATION] = "disable-vmmigration",
+	[API_CALL_GET_VMHOST] = "get-vmhost",
+	[API_CALL_MOVE_VM] = "move-vm",
 };
 
 const char *api_call_name(enum api_call call)

@@ -67,6 +67,11 @@ enum api_call {
 	API_CALL_EXPORT_VM,
 	API_CALL_IMPORT_VM,
 	API_CALL_SAVE_VM,
+	/* Live migration between hosts (docs/migration.md). */
+	API_CALL_ENABLE_VMMIGRATION,
+	API_CALL_DISABLE_VMMIGRATION,
+	API_CALL_GET_VMHOST,
+	API_CALL_MOVE_VM,
 	API_CALL_COUNT,
 };
 
