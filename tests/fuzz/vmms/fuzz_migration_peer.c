@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (t == PEER_FRAME_OFFER)
 			offer((const char *)data + off, len);
 		else if ((t == PEER_FRAME_VERDICT || t == PEER_FRAME_DONE) &&
-			 peer_result_parse((const char *)data + off, len, &ok, why, sizeof(why), err,
-					   sizeof(err)) == 0 &&
+			 peer_result_parse((const char *)data + off, len, &ok, why, sizeof(why),
+					   err, sizeof(err)) == 0 &&
 			 strlen(why) >= sizeof(why))
 			__builtin_trap();
 		off += len;
