@@ -29,8 +29,8 @@ import subprocess
 import tempfile
 import time
 
+from migration_pair import Pair, sh
 from parvis_test import Tap, kvm_available, skip_all
-from vmms_test import Service, vmms_bin
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -41,75 +41,16 @@ tap = Tap()
 tiny = os.environ['PARVIS_TINY_KERNEL']
 tmp = tempfile.mkdtemp(prefix='pvmig-', dir='/tmp')
 os.chmod(tmp, 0o755)
-pid = os.getpid()
-ns_a, ns_b = f'pvmiga-{pid}', f'pvmigb-{pid}'
-net = 10 + pid % 200
-ip_a, ip_b = f'10.77.{net}.1', f'10.77.{net}.2'
-dest_b, dest_a = f'{ip_b}:6600', f'{ip_a}:6600'
-
-
-def sh(*args, check=True):
-    p = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=60)
-    if check and p.returncode:
-        raise RuntimeError(f'{" ".join(map(str, args))}: {p.stderr}')
-    return p.stdout
-
-
-def cleanup_ns():
-    for ns in (ns_a, ns_b):
-        subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
-
-
-import atexit  # noqa: E402
-atexit.register(cleanup_ns)
-for ns in (ns_a, ns_b):
-    sh('ip', 'netns', 'add', ns)
-    sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
-sh('ip', 'link', 'add', f'pvm{pid % 10000}a', 'netns', ns_a, 'type', 'veth', 'peer', 'name',
-   f'pvm{pid % 10000}b', 'netns', ns_b)
-veth_a, veth_b = f'pvm{pid % 10000}a', f'pvm{pid % 10000}b'
-sh('ip', '-n', ns_a, 'addr', 'add', f'{ip_a}/24', 'dev', veth_a)
-sh('ip', '-n', ns_b, 'addr', 'add', f'{ip_b}/24', 'dev', veth_b)
-sh('ip', '-n', ns_a, 'link', 'set', veth_a, 'up')
-sh('ip', '-n', ns_b, 'link', 'set', veth_b, 'up')
-
-
-class NsService(Service):
-    """A service run inside a network namespace (ip netns exec)."""
-
-    def __init__(self, base, ns):
-        super().__init__(base)
-        self.ns = ns
-
-    def start(self, wait=True):
-        real = vmms_bin()
-        wrapper = os.path.join(self.base, 'vmms-in-netns')
-        with open(wrapper, 'w') as f:
-            f.write(f'#!/bin/sh\nexec ip netns exec {self.ns} {real} "$@"\n')
-        os.chmod(wrapper, 0o755)
-        saved = os.environ.get('PARVIS_VMMS')
-        os.environ['PARVIS_VMMS'] = wrapper
-        try:
-            return super().start(wait)
-        finally:
-            if saved is None:
-                del os.environ['PARVIS_VMMS']
-            else:
-                os.environ['PARVIS_VMMS'] = saved
-
-
-base_a, base_b = os.path.join(tmp, 'a'), os.path.join(tmp, 'b')
-os.makedirs(base_a)
-os.makedirs(base_b)
-a, b = NsService(base_a, ns_a), NsService(base_b, ns_b)
+pair = Pair(tmp)
+a, b = pair.a, pair.b
+ns_a, veth_a = pair.ns_a, pair.veth_a
+ip_a, dest_a, dest_b = pair.ip_a, pair.dest_a, pair.dest_b
 # Shared storage: the kernel at one path both hosts reach.
 shared = os.path.join(tmp, 'shared')
 os.makedirs(shared)
 kernel = os.path.join(shared, 'tiny.elf')
 shutil.copy(tiny, kernel)
-key, other_key = os.path.join(tmp, 'key'), os.path.join(tmp, 'other-key')
-with open(key, 'w') as f:
-    f.write(os.urandom(32).hex() + '\n')
+key, other_key = pair.key, os.path.join(tmp, 'other-key')
 with open(other_key, 'w') as f:
     f.write(os.urandom(48).hex() + '\n')
 
@@ -303,4 +244,5 @@ for name in ('mv3',):
     b.cli('stop-vm', name, '--turn-off')
 a.stop()
 b.stop()
+shutil.rmtree(tmp, ignore_errors=True)
 tap.done()
