@@ -84,6 +84,7 @@ static int check_cpu(struct service *svc, const struct peer_offer *o, char *why,
 	/* get-vmprocessor on a VM that is Off: the report for its CPU model and count. */
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.rec = o->rec;
+	tmp.rec.state = VM_STATE_OFF; /* no worker here: the report, not a control call */
 	tmp.pidfd = -1;
 	tmp.incoming_fd = -1;
 	tmp.next = svc->vms;

@@ -17,6 +17,9 @@ Two services on this machine, each in a network namespace of its own, joined by 
 - A VM with an adapter on a switch the destination lacks: refused with the switch named,
   before any memory moved (no worker was started there, nothing registered); with the switch
   made there, the move goes through and the adapter is on it.
+- A destination whose processor lacks features the VM has (its worker's CPU reports give the
+  baseline model, as an older host's would): refused before any memory moved, the missing
+  feature named.
 - The link cut in the middle (the veth taken down while the stream crawls through a 16 kbit/s
   qdisc): move-vm fails, the VM still runs on the source (its console still growing), the
   destination has no VM, no worker, no file.
@@ -237,6 +240,30 @@ rc, hist, err = a.cli_json('get-vmhistory', 'mv2')
 reasons = [h['reason'] for h in (hist or {}).get('history', [])]
 tap.ok(any('failed' in r for r in reasons), 'get-vmhistory on the source records the failure',
        str(reasons))
+
+# --- a destination whose processor lacks what the VM has ------------------------------------
+# It stands for an older host: its worker's CPU reports (get-vmprocessor's, the checks') give
+# the baseline model whatever is asked, so the host model's extra features are missing there.
+sh('ip', 'netns', 'exec', ns_a, 'tc', 'qdisc', 'del', 'dev', veth_a, 'root')
+sh('ip', '-n', ns_a, 'link', 'set', veth_a, 'up')
+vmwp = os.environ['PARVIS_VMWP']
+older = os.path.join(tmp, 'vmwp-older-host')
+with open(older, 'w') as f:
+    f.write(f'#!/bin/sh\nif [ "$1" = --print-cpu ]; then exec {vmwp} "$@" --cpu-model baseline; fi\n'
+            f'exec {vmwp} "$@"\n')
+os.chmod(older, 0o755)
+b.stop()
+os.environ['PARVIS_VMWP'] = older
+started = b.start()
+os.environ['PARVIS_VMWP'] = vmwp
+runs_b = set(os.listdir(os.path.join(b.state_dir, 'run')))
+files_b = vm_files(b)
+err = refused(a, 'move-vm to a host whose processor lacks a feature the VM has: refused',
+              ('move-vm', 'mv2', '--destination-host', dest_b), 'processor lacks',
+              'compatibility-for-migration', 'still runs here')
+tap.ok(started and a.state('mv2') == 'Running' and vm_files(b) == files_b and
+       set(os.listdir(os.path.join(b.state_dir, 'run'))) == runs_b,
+       'refused before any memory moved: nothing registered or started there', err)
 
 for name in ('mv2',):
     a.cli('stop-vm', name, '--turn-off')
