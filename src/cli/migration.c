@@ -119,11 +119,19 @@ static const char *jstr(struct json_object *o, const char *key)
 
 static void show_progress(struct json_object *p)
 {
-	fprintf(stderr, "\rmove-vm: %lld MiB sent (of %lld MiB of memory), %.1f MiB/s, %.1f s   ",
+	fprintf(stderr, "\rmove-vm: %lld MiB sent (of %lld MiB of memory), %.1f MiB/s, %.1f s",
 		(long long)(jint(p, "bytes_sent") >> 20),
 		(long long)(jint(p, "memory_bytes") >> 20),
 		(double)jint(p, "rate_bytes_per_s") / 1048576.0,
 		(double)jint(p, "elapsed_ms") / 1000.0);
+	/* After the first round: the worker's own numbers. */
+	if (json_object_object_get_ex(p, "round", NULL))
+		fprintf(stderr,
+			"; round %lld: %lld pages dirty (%lld/s), expected downtime %lld ms",
+			(long long)jint(p, "round"), (long long)jint(p, "dirty_pages"),
+			(long long)jint(p, "dirty_pages_per_s"),
+			(long long)jint(p, "expected_downtime_ms"));
+	fputs("   ", stderr);
 	fflush(stderr);
 }
 

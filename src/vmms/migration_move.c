@@ -31,43 +31,123 @@
 #define DONE_TIMEOUT_MS	   60000
 #define PROGRESS_MS	   500
 
-/* Progress lines to the caller while the worker sends (its own status waits for the end). */
+#define ROUND_LINE_MAX 512 /* one line of the worker's progress socket */
+
+/*
+ * Progress lines to the caller while the worker sends: the bytes the relay carried, and what
+ * the worker reports after each round on its progress socket (migration_send.h).
+ */
 struct progress {
 	struct snap_caller *caller;
 	struct peer_relay *relay;
 	uint64_t memory_bytes;
+	int worker_fd; /* our end of the worker's progress socket */
 	pthread_t thread;
 	int stop_fd[2];
+	/* The worker's last round line. */
+	char line[ROUND_LINE_MAX + 1];
+	size_t used;
+	int64_t round, dirty_pages, dirty_pages_per_s, expected_downtime_ms;
 };
+
+static int64_t line_int(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int)
+		       ? json_object_get_int64(v)
+		       : -1;
+}
+
+/* The worker's lines (its bytes: bounded, each one JSON object of numbers, or ignored). */
+static void read_rounds(struct progress *p)
+{
+	ssize_t n = read(p->worker_fd, p->line + p->used, ROUND_LINE_MAX - p->used);
+	char *nl;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		p->worker_fd = -1; /* the worker closed it: no more rounds */
+		return;
+	}
+	p->used += (size_t)n;
+	p->line[p->used] = '\0';
+	while ((nl = memchr(p->line, '\n', p->used))) {
+		struct json_object *o;
+
+		*nl = '\0';
+		o = json_tokener_parse(p->line);
+		if (o && json_object_is_type(o, json_type_object)) {
+			p->round = line_int(o, "round");
+			p->dirty_pages = line_int(o, "dirty_pages");
+			p->dirty_pages_per_s = line_int(o, "dirty_pages_per_s");
+			p->expected_downtime_ms = line_int(o, "expected_downtime_ms");
+		}
+		json_object_put(o);
+		p->used -= (size_t)(nl + 1 - p->line);
+		memmove(p->line, nl + 1, p->used);
+	}
+	if (p->used == ROUND_LINE_MAX)
+		p->used = 0; /* a line longer than any the worker writes: dropped */
+}
+
+/* One progress line: the relay's bytes and rate since the last line, the worker's last round. */
+static void emit(struct progress *p, uint64_t start, uint64_t *last_bytes, uint64_t *last_ns)
+{
+	struct json_object *o = json_object_new_object(), *pr = json_object_new_object();
+	uint64_t out, in, now = time_monotonic_ns();
+	double rate;
+
+	peer_relay_bytes(p->relay, &out, &in);
+	rate = now > *last_ns ? (double)(out - *last_bytes) * 1e9 / (double)(now - *last_ns) : 0;
+	*last_bytes = out;
+	*last_ns = now;
+	json_object_object_add(pr, "operation", json_object_new_string("move-vm"));
+	json_object_object_add(pr, "bytes_sent", json_object_new_int64((int64_t)out));
+	json_object_object_add(pr, "memory_bytes", json_object_new_int64((int64_t)p->memory_bytes));
+	json_object_object_add(pr, "rate_bytes_per_s", json_object_new_int64((int64_t)rate));
+	json_object_object_add(pr, "elapsed_ms",
+			       json_object_new_int64((int64_t)((now - start) / 1000000)));
+	if (p->round >= 0) {
+		json_object_object_add(pr, "round", json_object_new_int64(p->round));
+		json_object_object_add(pr, "dirty_pages", json_object_new_int64(p->dirty_pages));
+		json_object_object_add(pr, "dirty_pages_per_s",
+				       json_object_new_int64(p->dirty_pages_per_s));
+		json_object_object_add(pr, "expected_downtime_ms",
+				       json_object_new_int64(p->expected_downtime_ms));
+	}
+	json_object_object_add(o, "progress", pr);
+	if (jsonline_send(p->caller->fd, o) < 0)
+		p->caller->cancelled = true;
+	json_object_put(o);
+}
 
 static void *progress_main(void *arg)
 {
 	struct progress *p = arg;
-	uint64_t start = time_monotonic_ns(), last_bytes = 0, last_ns = start;
-	struct pollfd pf = {.fd = p->stop_fd[0], .events = POLLIN};
+	uint64_t start = time_monotonic_ns(), last_bytes = 0, last_ns = start, next = start;
 
-	while (poll(&pf, 1, PROGRESS_MS) == 0) {
-		struct json_object *o = json_object_new_object(), *pr = json_object_new_object();
-		uint64_t out, in, now = time_monotonic_ns();
-		double rate;
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = p->stop_fd[0], .events = POLLIN},
+				       {.fd = p->worker_fd, .events = POLLIN}};
+		uint64_t now = time_monotonic_ns();
+		int wait = next > now ? (int)((next - now) / 1000000) : 0;
 
-		peer_relay_bytes(p->relay, &out, &in);
-		rate = now > last_ns ? (double)(out - last_bytes) * 1e9 / (double)(now - last_ns)
-				     : 0;
-		last_bytes = out;
-		last_ns = now;
-		json_object_object_add(pr, "operation", json_object_new_string("move-vm"));
-		json_object_object_add(pr, "bytes_sent", json_object_new_int64((int64_t)out));
-		json_object_object_add(pr, "memory_bytes",
-				       json_object_new_int64((int64_t)p->memory_bytes));
-		json_object_object_add(pr, "rate_bytes_per_s",
-				       json_object_new_int64((int64_t)rate));
-		json_object_object_add(pr, "elapsed_ms",
-				       json_object_new_int64((int64_t)((now - start) / 1000000)));
-		json_object_object_add(o, "progress", pr);
-		if (jsonline_send(p->caller->fd, o) < 0)
-			p->caller->cancelled = true;
-		json_object_put(o);
+		if (poll(pf, p->worker_fd >= 0 ? 2 : 1, wait) > 0) {
+			if (pf[0].revents) {
+				/* The worker has answered: its last rounds, then the last line. */
+				while (p->worker_fd >= 0 && poll(&pf[1], 1, 0) > 0)
+					read_rounds(p);
+				emit(p, start, &last_bytes, &last_ns);
+				break;
+			}
+			if (pf[1].revents)
+				read_rounds(p);
+			continue;
+		}
+		next = time_monotonic_ns() + (uint64_t)PROGRESS_MS * 1000000;
+		emit(p, start, &last_bytes, &last_ns);
 	}
 	return NULL;
 }
@@ -294,14 +374,14 @@ struct json_object *svc_call_move_vm(struct service *svc, const struct api_reque
 {
 	static const enum vm_state ok[] = {VM_STATE_RUNNING};
 	struct snap_caller caller = {.fd = client_fd};
-	struct progress prog = {.caller = &caller};
+	struct progress prog = {.caller = &caller, .worker_fd = -1, .round = -1};
 	struct json_object *ans = NULL, *res = NULL, *mig;
 	struct vm *vm = svc_lookup(svc, req, err);
 	struct peer_chan *c = NULL;
 	struct peer_relay *relay = NULL;
 	char why[600], dest_copy[PEER_HOST_MAX];
 	const char *dest;
-	int sp[2] = {-1, -1}, r;
+	int sp[2] = {-1, -1}, psp[2] = {-1, -1}, r;
 
 	if (!vm ||
 	    api_param_string(req, "destination_host", true, PEER_HOST_MAX - 1, &dest, err) < 0 ||
@@ -339,12 +419,25 @@ struct json_object *svc_call_move_vm(struct service *svc, const struct api_reque
 	}
 	prog.relay = relay;
 	prog.memory_bytes = vm->rec.memory_bytes;
+	/* The worker's rounds, when the caller wants progress. */
+	if (caller.progress &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, psp) == 0)
+		prog.worker_fd = psp[0];
 	if (progress_start(&prog) < 0)
 		caller.progress = false;
-	r = svc_call_worker_fds(svc, vm, "migrate-send", NULL, &sp[1], 1, SEND_TIMEOUT_MS, &ans);
+	{
+		int fds[2] = {sp[1], psp[1]};
+
+		r = svc_call_worker_fds(svc, vm, "migrate-send", NULL, fds, psp[1] >= 0 ? 2 : 1,
+					SEND_TIMEOUT_MS, &ans);
+	}
 	close(sp[1]);
 	sp[1] = -1;
 	progress_stop(&prog);
+	if (psp[0] >= 0)
+		close(psp[0]);
+	if (psp[1] >= 0)
+		close(psp[1]);
 	if (r == 0 && svc_worker_ok(ans)) {
 		mig = NULL;
 		json_object_object_get_ex(ans, "migration", &mig);

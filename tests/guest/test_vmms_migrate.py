@@ -199,8 +199,11 @@ tap.ok(a.state('mv3') == 'Running' and vm_files(b) == before_b and
        'refused before any memory moved: no worker was started there, nothing registered',
        str(vm_files(b)))
 ok_cli(b, 'the switch made on the destination', 'new-vmswitch', 'lan', '--switch-type', 'private')
-rc, res, err = a.cli_json('move-vm', 'mv3', '--destination-host', dest_b, timeout=600)
-tap.ok(rc == 0 and b.state('mv3') == 'Running', 'now the move goes through', f'{res}\n{err}')
+rc, out, err = a.cli('move-vm', 'mv3', '--destination-host', dest_b, '--progress', timeout=600)
+tap.ok(rc == 0 and b.state('mv3') == 'Running', 'now the move goes through', f'{out}\n{err}')
+tap.ok(re.search(r'MiB sent .*; round \d+: \d+ pages dirty \(\d+/s\), expected downtime \d+ ms',
+                 err) and 'downtime' in out,
+       'move-vm --progress: bytes sent, rounds, dirty rate, expected downtime', f'{out}\n{err}')
 rc, ads, err = b.cli_json('get-vmnetworkadapter', 'mv3')
 tap.ok(rc == 0 and str(ads).count("'lan'") >= 1, 'its adapter is on the destination\'s switch',
        f'{ads}\n{err}')
