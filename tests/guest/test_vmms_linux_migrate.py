@@ -102,5 +102,6 @@ tap.ok('start-vm' in reasons and 'move-vm: arrived' in reasons,
        'get-vmhistory on the destination: from new-vm to the move and the stop', str(reasons))
 a.stop()
 b.stop()
-shutil.rmtree(tmp, ignore_errors=True)
+if not tap.failed:
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when something failed: the services' logs
 tap.done()

@@ -274,5 +274,6 @@ for name in ('mv3',):
     b.cli('stop-vm', name, '--turn-off')
 a.stop()
 b.stop()
-shutil.rmtree(tmp, ignore_errors=True)
+if not tap.failed:
+    shutil.rmtree(tmp, ignore_errors=True)  # kept when something failed: the services' logs
 tap.done()
