@@ -102,6 +102,9 @@ tap.ok('start-vm' in reasons and 'move-vm: arrived' in reasons,
        'get-vmhistory on the destination: from new-vm to the move and the stop', str(reasons))
 a.stop()
 b.stop()
+logs = a.read_log() + b.read_log()
+tap.ok(not any(m in logs for m in ('AddressSanitizer', 'LeakSanitizer', 'runtime error:')),
+       'no sanitizer report in either service\'s log (sanitizer builds)', logs[-3000:])
 if not tap.failed:
     shutil.rmtree(tmp, ignore_errors=True)  # kept when something failed: the services' logs
 tap.done()

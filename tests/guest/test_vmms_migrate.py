@@ -274,6 +274,9 @@ for name in ('mv3',):
     b.cli('stop-vm', name, '--turn-off')
 a.stop()
 b.stop()
+logs = a.read_log() + b.read_log()
+tap.ok(not any(m in logs for m in ('AddressSanitizer', 'LeakSanitizer', 'runtime error:')),
+       'no sanitizer report in either service\'s log (sanitizer builds)', logs[-3000:])
 if not tap.failed:
     shutil.rmtree(tmp, ignore_errors=True)  # kept when something failed: the services' logs
 tap.done()
