@@ -36,12 +36,15 @@ struct mig_verb {
 };
 
 static const struct mig_verb verbs[] = {
-	{"enable-vmmigration", 0, "listen,key-file,json",
-	 "enable-vmmigration --listen ADDR:PORT --key-file FILE [--json]",
+	{"enable-vmmigration", 0, "listen,key-file,certificate,private-key,trusted-ca,json",
+	 "enable-vmmigration --listen ADDR:PORT (--key-file FILE | --certificate PEM "
+	 "--private-key PEM --trusted-ca PEM) [--json]",
 	 "Turns on live migration to and from this host: a listener on ADDR:PORT whose "
 	 "connections must prove, in a TLS handshake, that they hold the pre-shared key of FILE "
 	 "(one line of hex, at least 32 bytes; the same file on every host that may migrate to "
-	 "another). The setting survives a restart of the service."},
+	 "another), or, with per-host certificates, present a certificate signed by a CA of "
+	 "--trusted-ca (this host presents --certificate). The setting survives a restart of the "
+	 "service."},
 	{"disable-vmmigration", 0, "json", "disable-vmmigration [--json]",
 	 "Turns live migration off: the listener closes (moves under way finish)."},
 	{"get-vmhost", 0, "json", "get-vmhost [--json]",
@@ -210,11 +213,15 @@ static void print_host(struct json_object *res)
 	       (long long)jint(res, "logical_processors"),
 	       (long long)(jint(res, "memory_bytes") >> 20));
 	if (m && json_object_object_get_ex(m, "enabled", &v) && json_object_get_boolean(v))
-		printf("live migration: enabled, %s on %s (%s, key file %s)\n",
+		printf("live migration: enabled, %s on %s (%s, %s %s)\n",
 		       json_object_object_get_ex(m, "listening", &v) && json_object_get_boolean(v)
 			       ? "listening"
 			       : "NOT listening (see the service's log)",
-		       jstr(m, "listen"), jstr(m, "authentication"), jstr(m, "key_file"));
+		       jstr(m, "listen"), jstr(m, "authentication"),
+		       json_object_object_get_ex(m, "certificate", NULL) ? "certificate"
+									 : "key file",
+		       json_object_object_get_ex(m, "certificate", NULL) ? jstr(m, "certificate")
+									 : jstr(m, "key_file"));
 	else
 		printf("live migration: disabled (parvis enable-vmmigration)\n");
 }
@@ -254,6 +261,9 @@ int cli_migration_main(int argc, char **argv)
 	static const struct option options[] = {
 		{"listen", required_argument, NULL, 'l'},
 		{"key-file", required_argument, NULL, 'k'},
+		{"certificate", required_argument, NULL, 'c'},
+		{"private-key", required_argument, NULL, 'P'},
+		{"trusted-ca", required_argument, NULL, 'C'},
 		{"destination-host", required_argument, NULL, 'd'},
 		{"progress", no_argument, NULL, 'p'},
 		{"json", no_argument, NULL, 'j'},
@@ -293,8 +303,16 @@ int cli_migration_main(int argc, char **argv)
 			json_object_object_add(params, "listen", json_object_new_string(optarg));
 			break;
 		case 'k':
+		case 'c':
+		case 'P':
+		case 'C':
 			key = abs_path(optarg);
-			json_object_object_add(params, "key_file", json_object_new_string(key));
+			json_object_object_add(params,
+					       c == 'k'	  ? "key_file"
+					       : c == 'c' ? "certificate"
+					       : c == 'P' ? "private_key"
+							  : "trusted_ca",
+					       json_object_new_string(key));
 			free(key);
 			break;
 		case 'd':
@@ -323,8 +341,11 @@ int cli_migration_main(int argc, char **argv)
 	}
 	if (!strcmp(v->name, "enable-vmmigration") &&
 	    (!json_object_object_get_ex(params, "listen", NULL) ||
-	     !json_object_object_get_ex(params, "key_file", NULL))) {
-		fprintf(stderr, "parvis %s: give --listen and --key-file\nusage: parvis %s\n",
+	     (!json_object_object_get_ex(params, "key_file", NULL) &&
+	      !json_object_object_get_ex(params, "certificate", NULL)))) {
+		fprintf(stderr,
+			"parvis %s: give --listen and --key-file (or the certificate "
+			"options)\nusage: parvis %s\n",
 			v->name, v->usage);
 		json_object_put(params);
 		return EXIT_USAGE;

@@ -27,7 +27,8 @@
 #include "vmms/migration_peer.h"
 
 #define PSK_IDENTITY	     "parvis-migration"
-#define PRIORITY	     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK:+DHE-PSK"
+#define PRIORITY_PSK	     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-KX-ALL:+ECDHE-PSK:+DHE-PSK"
+#define PRIORITY_X509	     "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 #define HANDSHAKE_TIMEOUT_MS 15000
 #define CONNECT_TIMEOUT_MS   10000
 #define KEY_FILE_MAX	     4096
@@ -38,6 +39,8 @@ struct peer_chan {
 	gnutls_session_t s;
 	gnutls_psk_client_credentials_t ccred;
 	gnutls_psk_server_credentials_t scred;
+	gnutls_certificate_credentials_t xcred;
+	enum mig_auth_mode mode;
 	uint8_t key[MIG_KEY_MAX];
 	size_t keylen;
 	pthread_mutex_t send_lock;
@@ -156,17 +159,101 @@ static int server_psk(gnutls_session_t s, const char *user, gnutls_datum_t *key)
 	return 0;
 }
 
-static struct peer_chan *chan_new(int fd, const uint8_t *key, size_t keylen)
+static struct peer_chan *chan_new(int fd, const struct mig_auth *auth)
 {
 	struct peer_chan *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	c->fd = fd;
-	memcpy(c->key, key, keylen);
-	c->keylen = keylen;
+	c->mode = auth->mode;
+	if (auth->mode == MIG_AUTH_PSK) {
+		memcpy(c->key, auth->key, auth->keylen);
+		c->keylen = auth->keylen;
+	}
 	pthread_mutex_init(&c->send_lock, NULL);
 	return c;
+}
+
+/* This host's certificate and key and the trusted CAs, as GnuTLS credentials. */
+static int x509_load(const struct mig_auth *auth, gnutls_certificate_credentials_t *ret, char *err,
+		     size_t errlen)
+{
+	gnutls_certificate_credentials_t x;
+	int r;
+
+	if (gnutls_certificate_allocate_credentials(&x) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = gnutls_certificate_set_x509_trust_file(x, auth->trusted_ca, GNUTLS_X509_FMT_PEM);
+	if (r <= 0) {
+		snprintf(err, errlen, "trusted CA file %s: %s", auth->trusted_ca,
+			 r == 0 ? "no certificate in it" : gnutls_strerror(r));
+		gnutls_certificate_free_credentials(x);
+		return -EINVAL;
+	}
+	r = gnutls_certificate_set_x509_key_file(x, auth->cert, auth->private_key,
+						 GNUTLS_X509_FMT_PEM);
+	if (r < 0) {
+		snprintf(err, errlen, "certificate %s with private key %s: %s", auth->cert,
+			 auth->private_key, gnutls_strerror(r));
+		gnutls_certificate_free_credentials(x);
+		return -EINVAL;
+	}
+	*ret = x;
+	return 0;
+}
+
+int mig_x509_check(const struct mig_auth *auth, char *err, size_t errlen)
+{
+	gnutls_certificate_credentials_t x;
+	int r = x509_load(auth, &x, err, errlen);
+
+	if (r == 0)
+		gnutls_certificate_free_credentials(x);
+	return r;
+}
+
+/* The credentials of c's mode on its session (the peer's certificate checked in the handshake). */
+static int set_credentials(struct peer_chan *c, const struct mig_auth *auth, bool server, char *err,
+			   size_t errlen)
+{
+	gnutls_datum_t k = {.data = c->key, .size = (unsigned)c->keylen};
+
+	if (gnutls_init(&c->s, server ? GNUTLS_SERVER : GNUTLS_CLIENT) < 0) {
+		snprintf(err, errlen, "TLS: cannot set up the session");
+		return -ENOMEM;
+	}
+	if (c->mode == MIG_AUTH_X509) {
+		if (x509_load(auth, &c->xcred, err, errlen) < 0)
+			return -EINVAL;
+		if (gnutls_credentials_set(c->s, GNUTLS_CRD_CERTIFICATE, c->xcred) < 0)
+			goto fail;
+		/* Both ways: a server asks for the client's certificate and refuses none. */
+		if (server)
+			gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_REQUIRE);
+		/* The chain to a trusted CA, checked during the handshake (no host name: the CA
+		 * signs only migration hosts). */
+		gnutls_session_set_verify_cert(c->s, NULL, 0);
+		return 0;
+	}
+	if (server) {
+		if (gnutls_psk_allocate_server_credentials(&c->scred) < 0)
+			goto fail;
+		gnutls_psk_set_server_credentials_function(c->scred, server_psk);
+		if (gnutls_credentials_set(c->s, GNUTLS_CRD_PSK, c->scred) < 0)
+			goto fail;
+		return 0;
+	}
+	if (gnutls_psk_allocate_client_credentials(&c->ccred) < 0 ||
+	    gnutls_psk_set_client_credentials(c->ccred, PSK_IDENTITY, &k, GNUTLS_PSK_KEY_RAW) < 0 ||
+	    gnutls_credentials_set(c->s, GNUTLS_CRD_PSK, c->ccred) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "TLS: cannot set up the session");
+	return -ENOMEM;
 }
 
 void peer_chan_free(struct peer_chan *c)
@@ -182,6 +269,8 @@ void peer_chan_free(struct peer_chan *c)
 		gnutls_psk_free_client_credentials(c->ccred);
 	if (c->scred)
 		gnutls_psk_free_server_credentials(c->scred);
+	if (c->xcred)
+		gnutls_certificate_free_credentials(c->xcred);
 	if (c->fd >= 0)
 		close(c->fd);
 	explicit_bzero(c->key, sizeof(c->key));
@@ -196,7 +285,8 @@ static int handshake(struct peer_chan *c, char *err, size_t errlen)
 	gnutls_session_set_ptr(c->s, c);
 	gnutls_transport_set_int(c->s, c->fd);
 	gnutls_handshake_set_timeout(c->s, HANDSHAKE_TIMEOUT_MS);
-	r = gnutls_priority_set_direct(c->s, PRIORITY, NULL);
+	r = gnutls_priority_set_direct(
+		c->s, c->mode == MIG_AUTH_X509 ? PRIORITY_X509 : PRIORITY_PSK, NULL);
 	if (r < 0) {
 		snprintf(err, errlen, "TLS: %s", gnutls_strerror(r));
 		return -EIO;
@@ -206,9 +296,11 @@ static int handshake(struct peer_chan *c, char *err, size_t errlen)
 	while (r < 0 && !gnutls_error_is_fatal(r));
 	if (r < 0) {
 		snprintf(err, errlen,
-			 "TLS handshake with %s failed: %s (the two hosts' migration keys differ, "
-			 "or it is no parvis-vmms)",
-			 c->peer, gnutls_strerror(r));
+			 "TLS handshake with %s failed: %s (%s, or it is no parvis-vmms)", c->peer,
+			 gnutls_strerror(r),
+			 c->mode == MIG_AUTH_X509
+				 ? "a certificate is not signed by a CA the other host trusts"
+				 : "the two hosts' migration keys differ");
 		return -EACCES;
 	}
 	c->up = true;
@@ -259,14 +351,13 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len)
 	return r;
 }
 
-int peer_chan_connect(const char *hostport, const uint8_t *key, size_t keylen,
-		      struct peer_chan **ret, char *err, size_t errlen)
+int peer_chan_connect(const char *hostport, const struct mig_auth *auth, struct peer_chan **ret,
+		      char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV},
 			*ai = NULL;
 	char host[256], port[16];
 	struct peer_chan *c;
-	gnutls_datum_t k = {.data = (unsigned char *)key, .size = (unsigned)keylen};
 	int fd, r;
 
 	if (split_hostport(hostport, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -292,21 +383,15 @@ int peer_chan_connect(const char *hostport, const uint8_t *key, size_t keylen,
 	}
 	freeaddrinfo(ai);
 	tcp_options(fd);
-	c = chan_new(fd, key, keylen);
+	c = chan_new(fd, auth);
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", hostport);
-	if (gnutls_psk_allocate_client_credentials(&c->ccred) < 0 ||
-	    gnutls_psk_set_client_credentials(c->ccred, PSK_IDENTITY, &k, GNUTLS_PSK_KEY_RAW) < 0 ||
-	    gnutls_init(&c->s, GNUTLS_CLIENT) < 0 ||
-	    gnutls_credentials_set(c->s, GNUTLS_CRD_PSK, c->ccred) < 0) {
-		snprintf(err, errlen, "TLS: cannot set up the session");
-		peer_chan_free(c);
-		return -ENOMEM;
-	}
-	r = handshake(c, err, errlen);
+	r = set_credentials(c, auth, false, err, errlen);
+	if (r == 0)
+		r = handshake(c, err, errlen);
 	if (r < 0) {
 		peer_chan_free(c);
 		return r;
@@ -315,32 +400,22 @@ int peer_chan_connect(const char *hostport, const uint8_t *key, size_t keylen,
 	return 0;
 }
 
-int peer_chan_accept(int fd, const uint8_t *key, size_t keylen, struct peer_chan **ret, char *err,
+int peer_chan_accept(int fd, const struct mig_auth *auth, struct peer_chan **ret, char *err,
 		     size_t errlen)
 {
 	struct peer_chan *c;
 	int r;
 
 	tcp_options(fd);
-	c = chan_new(fd, key, keylen);
+	c = chan_new(fd, auth);
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
 	}
 	peer_name(fd, c->peer, sizeof(c->peer));
-	if (gnutls_psk_allocate_server_credentials(&c->scred) < 0 ||
-	    gnutls_init(&c->s, GNUTLS_SERVER) < 0) {
-		snprintf(err, errlen, "TLS: cannot set up the session");
-		peer_chan_free(c);
-		return -ENOMEM;
-	}
-	gnutls_psk_set_server_credentials_function(c->scred, server_psk);
-	if (gnutls_credentials_set(c->s, GNUTLS_CRD_PSK, c->scred) < 0) {
-		snprintf(err, errlen, "TLS: cannot set up the session");
-		peer_chan_free(c);
-		return -ENOMEM;
-	}
-	r = handshake(c, err, errlen);
+	r = set_credentials(c, auth, true, err, errlen);
+	if (r == 0)
+		r = handshake(c, err, errlen);
 	if (r < 0) {
 		peer_chan_free(c);
 		return r;

@@ -1,6 +1,7 @@
 /*
  * A TLS session between two services for move-vm (migration_channel.c): mutually authenticated
- * by the pre-shared key of enable-vmmigration (TLS 1.3 PSK with (EC)DHE, through GnuTLS), carrying
+ * by the pre-shared key of enable-vmmigration (TLS 1.3 PSK with (EC)DHE, through GnuTLS) or by
+ * per-host certificates signed by a CA both trust, carrying
  * the frames of migration_proto.h. Then, for the memory, a relay between a worker's plain socket
  * and the session: the worker's bytes go as DATA frames, the peer's DATA comes back to it, and
  * the control frames (COMMIT, DONE) are handed to the caller.
@@ -31,11 +32,27 @@ int mig_key_parse(const char *text, size_t textlen, uint8_t key[MIG_KEY_MAX], si
 int mig_key_read(const char *path, uint8_t key[MIG_KEY_MAX], size_t *len, char *err,
 		 size_t errlen) must_check;
 
+/*
+ * How two hosts authenticate each other: the pre-shared key, or per-host X.509 certificates
+ * (this host's certificate and private key, and the CA file whose certificates it trusts: a
+ * peer must present a certificate chain to one of them; both sides check).
+ */
+enum mig_auth_mode { MIG_AUTH_PSK, MIG_AUTH_X509 };
+struct mig_auth {
+	enum mig_auth_mode mode;
+	uint8_t key[MIG_KEY_MAX]; /* MIG_AUTH_PSK */
+	size_t keylen;
+	const char *cert, *private_key, *trusted_ca; /* MIG_AUTH_X509: PEM files */
+};
+
+/* Loads the X.509 files of auth as a session would (0, or -EINVAL with what is wrong). */
+int mig_x509_check(const struct mig_auth *auth, char *err, size_t errlen) must_check;
+
 /* Connects to host:port and makes the TLS session as its client. */
-int peer_chan_connect(const char *hostport, const uint8_t *key, size_t keylen,
-		      struct peer_chan **ret, char *err, size_t errlen) must_check;
+int peer_chan_connect(const char *hostport, const struct mig_auth *auth, struct peer_chan **ret,
+		      char *err, size_t errlen) must_check;
 /* Makes the TLS session as the server on an accepted socket (taken over, closed on failure). */
-int peer_chan_accept(int fd, const uint8_t *key, size_t keylen, struct peer_chan **ret, char *err,
+int peer_chan_accept(int fd, const struct mig_auth *auth, struct peer_chan **ret, char *err,
 		     size_t errlen) must_check;
 /* The peer's address as text ("10.0.0.2:40112"). */
 const char *peer_chan_peer(const struct peer_chan *c);

@@ -370,8 +370,7 @@ static void receive_vm(struct service *svc, struct peer_chan *c, struct vm *vm, 
 
 void svc_migration_incoming(struct service *svc, int fd)
 {
-	uint8_t key[MIG_KEY_MAX];
-	size_t keylen;
+	struct mig_auth *auth = calloc(1, sizeof(*auth));
 	char listen[PEER_HOST_MAX], why[1024], *data = NULL, source[PEER_HOST_MAX];
 	struct api_error err = {0};
 	struct peer_chan *c = NULL;
@@ -381,21 +380,21 @@ void svc_migration_incoming(struct service *svc, int fd)
 	uint32_t len;
 	int r;
 
-	if (!o || peer_offer_init(o) < 0) {
+	if (!o || !auth || peer_offer_init(o) < 0) {
 		free(o);
+		free(auth);
 		close(fd);
 		return;
 	}
 	pthread_mutex_lock(&svc->lock);
-	r = svc_migration_key(svc, key, &keylen, listen, sizeof(listen), &err);
+	r = svc_migration_auth(svc, auth, listen, sizeof(listen), &err);
 	pthread_mutex_unlock(&svc->lock);
 	if (r < 0) {
 		pv_log(LOG_WARN, "migration: refused a connection: %s", err.message);
 		close(fd);
 		goto out;
 	}
-	r = peer_chan_accept(fd, key, keylen, &c, why, sizeof(why));
-	explicit_bzero(key, sizeof(key));
+	r = peer_chan_accept(fd, auth, &c, why, sizeof(why));
 	if (r < 0) {
 		/* An untrusted peer: nothing read from it, nothing created. */
 		pv_log(LOG_WARN, "migration: refused a connection: %s", why);
@@ -438,6 +437,7 @@ void svc_migration_incoming(struct service *svc, int fd)
 	receive_vm(svc, c, vm, source);
 	pthread_mutex_unlock(&svc->lock);
 out:
+	svc_migration_auth_free(auth);
 	peer_chan_free(c);
 	peer_offer_fini(o);
 	free(o);

@@ -247,8 +247,7 @@ static void note(struct service *svc, struct vm *vm, const char *what, const cha
 static int negotiate(struct service *svc, struct vm *vm, const char *dest, struct peer_chan **ret,
 		     struct api_error *err)
 {
-	uint8_t key[MIG_KEY_MAX];
-	size_t keylen;
+	struct mig_auth *auth = calloc(1, sizeof(*auth));
 	char listen[PEER_HOST_MAX], why[1024] = "", peer_why[600], *text, *data = NULL;
 	struct json_object *offer;
 	struct peer_chan *c = NULL;
@@ -257,18 +256,25 @@ static int negotiate(struct service *svc, struct vm *vm, const char *dest, struc
 	bool ok = false;
 	int r;
 
-	if (svc_migration_key(svc, key, &keylen, listen, sizeof(listen), err) < 0)
+	if (!auth) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		return -ENOMEM;
+	}
+	if (svc_migration_auth(svc, auth, listen, sizeof(listen), err) < 0) {
+		svc_migration_auth_free(auth);
 		return -EPERM;
+	}
 	offer = make_offer(svc, vm, listen);
 	text = strdup(json_object_to_json_string_ext(offer, JSON_C_TO_STRING_PLAIN));
 	json_object_put(offer);
 	if (!text) {
+		svc_migration_auth_free(auth);
 		api_error_set(err, API_ERR_HOST, "out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_unlock(&svc->lock);
-	r = peer_chan_connect(dest, key, keylen, &c, why, sizeof(why));
-	explicit_bzero(key, sizeof(key));
+	r = peer_chan_connect(dest, auth, &c, why, sizeof(why));
+	svc_migration_auth_free(auth);
 	if (r == 0 && strlen(text) > PEER_JSON_MAX) {
 		snprintf(why, sizeof(why), "the VM's record is larger than %u bytes",
 			 PEER_JSON_MAX);
@@ -276,8 +282,23 @@ static int negotiate(struct service *svc, struct vm *vm, const char *dest, struc
 	}
 	if (r == 0 && (r = peer_chan_send(c, PEER_FRAME_OFFER, text, (uint32_t)strlen(text))) < 0)
 		snprintf(why, sizeof(why), "the link to %s failed", dest);
-	if (r == 0)
+	if (r == 0) {
 		r = peer_chan_recv(c, VERDICT_TIMEOUT_MS, &t, &data, &len, why, sizeof(why));
+		/*
+		 * TLS 1.3: the client's handshake ends before the server has checked the client's
+		 * certificate; a server that refuses it closes the session before any frame.
+		 */
+		if (r == -EPIPE) {
+			snprintf(
+				why, sizeof(why),
+				"%s closed the session before its verdict: it refused this host in "
+				"the TLS handshake (a certificate or key it does not trust) or "
+				"failed; "
+				"see its log",
+				dest);
+			r = -EACCES;
+		}
+	}
 	if (r == 0 && t != PEER_FRAME_VERDICT) {
 		snprintf(why, sizeof(why), "%s answered with frame %d, not a verdict", dest,
 			 (int)t);

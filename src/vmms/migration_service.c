@@ -36,10 +36,17 @@ struct moved_vm {
 	int64_t time_ms;
 };
 
+/* enable-vmmigration's authentication: a key file, or certificate files (paths, absolute). */
+struct mig_settings {
+	enum mig_auth_mode mode;
+	char key_file[VM_PATH_MAX];
+	char cert[VM_PATH_MAX], private_key[VM_PATH_MAX], trusted_ca[VM_PATH_MAX];
+};
+
 struct migration_service {
 	bool enabled;
 	char listen[PEER_HOST_MAX];
-	char key_file[VM_PATH_MAX];
+	struct mig_settings auth; /* how this host authenticates */
 	int listen_fd, stop_fd;
 	pthread_t thread;
 	bool thread_running;
@@ -61,6 +68,21 @@ static void settings_path(const struct service *svc, char *buf, size_t len)
 	snprintf(buf, len, "%s/migration.json", svc->state_dir);
 }
 
+/* The authentication settings into o ("authentication" and its files). */
+static void auth_json(struct json_object *o, const struct mig_settings *a)
+{
+	json_object_object_add(
+		o, "authentication",
+		json_object_new_string(a->mode == MIG_AUTH_X509 ? "tls-x509" : "tls-psk"));
+	if (a->mode == MIG_AUTH_PSK) {
+		json_object_object_add(o, "key_file", json_object_new_string(a->key_file));
+		return;
+	}
+	json_object_object_add(o, "certificate", json_object_new_string(a->cert));
+	json_object_object_add(o, "private_key", json_object_new_string(a->private_key));
+	json_object_object_add(o, "trusted_ca", json_object_new_string(a->trusted_ca));
+}
+
 static int settings_write(struct service *svc)
 {
 	struct migration_service *m = svc->mig;
@@ -72,7 +94,7 @@ static int settings_write(struct service *svc)
 	json_object_object_add(o, "enabled", json_object_new_boolean(m->enabled));
 	if (m->enabled) {
 		json_object_object_add(o, "listen", json_object_new_string(m->listen));
-		json_object_object_add(o, "key_file", json_object_new_string(m->key_file));
+		auth_json(o, &m->auth);
 	}
 	for (i = 0; i < m->nmoved; i++) {
 		struct json_object *e = json_object_new_object();
@@ -121,16 +143,31 @@ static void settings_read(struct service *svc)
 		return;
 	}
 	if (json_object_object_get_ex(o, "enabled", &v) && json_object_get_boolean(v)) {
+		const char *mode = jstr(o, "authentication", 32), *c, *pk, *ca;
+
 		s = jstr(o, "listen", sizeof(m->listen));
-		k = jstr(o, "key_file", sizeof(m->key_file));
-		if (s && k) {
+		k = jstr(o, "key_file", sizeof(m->auth.key_file));
+		c = jstr(o, "certificate", sizeof(m->auth.cert));
+		pk = jstr(o, "private_key", sizeof(m->auth.private_key));
+		ca = jstr(o, "trusted_ca", sizeof(m->auth.trusted_ca));
+		if (s && mode && !strcmp(mode, "tls-x509") && c && pk && ca) {
 			m->enabled = true;
-			snprintf(m->listen, sizeof(m->listen), "%s", s);
-			snprintf(m->key_file, sizeof(m->key_file), "%s", k);
+			m->auth.mode = MIG_AUTH_X509;
+			snprintf(m->auth.cert, sizeof(m->auth.cert), "%s", c);
+			snprintf(m->auth.private_key, sizeof(m->auth.private_key), "%s", pk);
+			snprintf(m->auth.trusted_ca, sizeof(m->auth.trusted_ca), "%s", ca);
+		} else if (s && k && (!mode || !strcmp(mode, "tls-psk"))) {
+			m->enabled = true;
+			m->auth.mode = MIG_AUTH_PSK;
+			snprintf(m->auth.key_file, sizeof(m->auth.key_file), "%s", k);
 		} else {
 			pv_log(LOG_ERR,
-			       "%s: no \"listen\" or \"key_file\": live migration stays off", path);
+			       "%s: no \"listen\" or no complete authentication: live migration "
+			       "stays off",
+			       path);
 		}
+		if (m->enabled)
+			snprintf(m->listen, sizeof(m->listen), "%s", s);
 	}
 	if (json_object_object_get_ex(o, "moved", &mv) && json_object_is_type(mv, json_type_array))
 		for (i = 0; i < json_object_array_length(mv) && m->nmoved < MIG_MOVED_MAX; i++) {
@@ -286,8 +323,9 @@ static int listener_start(struct service *svc, char *err, size_t errlen)
 		return r;
 	}
 	m->thread_running = true;
-	pv_log(LOG_INFO, "live migration: listening on %s (TLS, pre-shared key %s)", m->listen,
-	       m->key_file);
+	pv_log(LOG_INFO, "live migration: listening on %s (TLS, %s %s)", m->listen,
+	       m->auth.mode == MIG_AUTH_X509 ? "certificate" : "pre-shared key",
+	       m->auth.mode == MIG_AUTH_X509 ? m->auth.cert : m->auth.key_file);
 	return 0;
 }
 
@@ -353,11 +391,11 @@ void svc_migration_free(struct service *svc)
 
 /* --- the calls ------------------------------------------------------------------------------ */
 
-int svc_migration_key(struct service *svc, uint8_t key[MIG_KEY_MAX], size_t *keylen, char *listen,
-		      size_t listenlen, struct api_error *err)
+int svc_migration_auth(struct service *svc, struct mig_auth *auth, char *listen, size_t listenlen,
+		       struct api_error *err)
 {
 	struct migration_service *m = svc->mig;
-	char why[VM_PATH_MAX + 300];
+	char why[3 * VM_PATH_MAX + 300];
 
 	if (!m->enabled) {
 		api_error_set(err, API_ERR_STATE,
@@ -366,12 +404,33 @@ int svc_migration_key(struct service *svc, uint8_t key[MIG_KEY_MAX], size_t *key
 			      "key is the one the destination has)");
 		return -EPERM;
 	}
-	if (mig_key_read(m->key_file, key, keylen, why, sizeof(why)) < 0) {
+	memset(auth, 0, sizeof(*auth));
+	auth->mode = m->auth.mode;
+	if (m->auth.mode == MIG_AUTH_X509) {
+		auth->cert = strdup(m->auth.cert);
+		auth->private_key = strdup(m->auth.private_key);
+		auth->trusted_ca = strdup(m->auth.trusted_ca);
+		if (!auth->cert || !auth->private_key || !auth->trusted_ca) {
+			api_error_set(err, API_ERR_HOST, "out of memory");
+			return -ENOMEM;
+		}
+	} else if (mig_key_read(m->auth.key_file, auth->key, &auth->keylen, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_HOST, "%s", why);
 		return -EINVAL;
 	}
 	snprintf(listen, listenlen, "%s", m->listen);
 	return 0;
+}
+
+void svc_migration_auth_free(struct mig_auth *auth)
+{
+	if (!auth)
+		return;
+	free((char *)auth->cert);
+	free((char *)auth->private_key);
+	free((char *)auth->trusted_ca);
+	explicit_bzero(auth, sizeof(*auth));
+	free(auth);
 }
 
 static struct json_object *host_json(struct service *svc)
@@ -390,57 +449,114 @@ static struct json_object *host_json(struct service *svc)
 		json_object_object_add(mig, "listen", json_object_new_string(m->listen));
 		json_object_object_add(mig, "listening",
 				       json_object_new_boolean(m->thread_running));
-		json_object_object_add(mig, "authentication", json_object_new_string("tls-psk"));
-		json_object_object_add(mig, "key_file", json_object_new_string(m->key_file));
+		auth_json(mig, &m->auth);
 	}
 	json_object_object_add(mig, "incoming_moves", json_object_new_int((int)m->incoming));
 	json_object_object_add(o, "migration", mig);
 	return o;
 }
 
+/* An absolute path parameter, or NULL (err set when it is there but not absolute). */
+static int path_param(const struct api_request *req, const char *name, const char **ret,
+		      struct api_error *err)
+{
+	*ret = NULL;
+	if (api_param_string(req, name, false, VM_PATH_MAX - 1, ret, err) < 0)
+		return -EINVAL;
+	if (*ret && (*ret)[0] != '/') {
+		api_error_set(err, API_ERR_INVALID, "%s: '%s' is not an absolute path", name, *ret);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The authentication enable-vmmigration asks for, checked by loading it as a session would. */
+static int enable_auth(const struct api_request *req, struct mig_settings *a, struct api_error *err)
+{
+	const char *key_file, *cert, *pk, *ca;
+	char why[3 * VM_PATH_MAX + 300];
+	struct mig_auth *auth;
+	int r;
+
+	if (path_param(req, "key_file", &key_file, err) < 0 ||
+	    path_param(req, "certificate", &cert, err) < 0 ||
+	    path_param(req, "private_key", &pk, err) < 0 ||
+	    path_param(req, "trusted_ca", &ca, err) < 0)
+		return -EINVAL;
+	if (!key_file == !(cert || pk || ca) || (!key_file && (!cert || !pk || !ca))) {
+		api_error_set(err, API_ERR_INVALID,
+			      "give either --key-file FILE (a pre-shared key) or --certificate, "
+			      "--private-key and --trusted-ca (per-host certificates)");
+		return -EINVAL;
+	}
+	auth = calloc(1, sizeof(*auth));
+	if (!auth) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		return -ENOMEM;
+	}
+	memset(a, 0, sizeof(*a));
+	if (key_file) {
+		a->mode = MIG_AUTH_PSK;
+		snprintf(a->key_file, sizeof(a->key_file), "%s", key_file);
+		r = mig_key_read(key_file, auth->key, &auth->keylen, why, sizeof(why));
+	} else {
+		a->mode = auth->mode = MIG_AUTH_X509;
+		snprintf(a->cert, sizeof(a->cert), "%s", cert);
+		snprintf(a->private_key, sizeof(a->private_key), "%s", pk);
+		snprintf(a->trusted_ca, sizeof(a->trusted_ca), "%s", ca);
+		auth->cert = cert;
+		auth->private_key = pk;
+		auth->trusted_ca = ca;
+		r = mig_x509_check(auth, why, sizeof(why));
+	}
+	explicit_bzero(auth, sizeof(*auth));
+	free(auth);
+	if (r < 0)
+		api_error_set(err, API_ERR_INVALID, "%s", why);
+	return r;
+}
+
 struct json_object *svc_call_enable_migration(struct service *svc, const struct api_request *req,
 					      struct api_error *err)
 {
 	struct migration_service *m = svc->mig;
-	const char *listen, *key_file;
-	char why[VM_PATH_MAX + 300], old_listen[sizeof(m->listen)], old_key[sizeof(m->key_file)];
-	uint8_t key[MIG_KEY_MAX];
-	size_t keylen;
+	struct mig_settings *old = malloc(sizeof(*old)), *want = malloc(sizeof(*want));
+	char why[VM_PATH_MAX + 300], old_listen[sizeof(m->listen)];
+	const char *listen;
 	bool was = m->enabled;
+	struct json_object *res = NULL;
 
+	if (!old || !want) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
+		goto out;
+	}
 	if (api_param_string(req, "listen", true, sizeof(m->listen) - 1, &listen, err) < 0 ||
-	    api_param_string(req, "key_file", true, VM_PATH_MAX - 1, &key_file, err) < 0)
-		return NULL;
-	if (key_file[0] != '/') {
-		api_error_set(err, API_ERR_INVALID, "key_file: '%s' is not an absolute path",
-			      key_file);
-		return NULL;
-	}
-	if (mig_key_read(key_file, key, &keylen, why, sizeof(why)) < 0) {
-		api_error_set(err, API_ERR_INVALID, "%s", why);
-		return NULL;
-	}
-	explicit_bzero(key, sizeof(key));
+	    enable_auth(req, want, err) < 0)
+		goto out;
 	memcpy(old_listen, m->listen, sizeof(old_listen));
-	memcpy(old_key, m->key_file, sizeof(old_key));
+	*old = m->auth;
 	listener_stop(svc);
 	snprintf(m->listen, sizeof(m->listen), "%s", listen);
-	snprintf(m->key_file, sizeof(m->key_file), "%s", key_file);
+	m->auth = *want;
 	m->enabled = true;
 	if (listener_start(svc, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "%s", why);
 		memcpy(m->listen, old_listen, sizeof(old_listen));
-		memcpy(m->key_file, old_key, sizeof(old_key));
+		m->auth = *old;
 		m->enabled = was;
 		if (was && listener_start(svc, why, sizeof(why)) < 0)
 			pv_log(LOG_ERR, "live migration: the old listener did not come back: %s",
 			       why);
-		return NULL;
+		goto out;
 	}
 	if (settings_write(svc) < 0)
 		pv_log(LOG_ERR, "cannot write %s/migration.json: a restart forgets the setting",
 		       svc->state_dir);
-	return host_json(svc);
+	res = host_json(svc);
+out:
+	free(old);
+	free(want);
+	return res;
 }
 
 struct json_object *svc_call_disable_migration(struct service *svc, const struct api_request *req,

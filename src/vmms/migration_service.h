@@ -39,11 +39,13 @@ struct json_object *svc_call_move_vm(struct service *svc, const struct api_reque
 				     int client_fd, struct api_error *err);
 
 /*
- * For the move code: the key of enable-vmmigration (read from its file now) and this host's
- * listener address; -EPERM with err when migration is not enabled. Under svc->lock.
+ * For the move code: how this host authenticates (the key read from its file now, or the
+ * certificate files' paths, copied) and its listener address; -EPERM with err when migration
+ * is not enabled. Under svc->lock. svc_migration_auth_free wipes and frees auth (NULL: no-op).
  */
-int svc_migration_key(struct service *svc, uint8_t key[MIG_KEY_MAX], size_t *keylen, char *listen,
-		      size_t listenlen, struct api_error *err) must_check;
+int svc_migration_auth(struct service *svc, struct mig_auth *auth, char *listen, size_t listenlen,
+		       struct api_error *err) must_check;
+void svc_migration_auth_free(struct mig_auth *auth);
 /* Remembers that a VM moved to dest (DIR/migration.json keeps the last MIG_MOVED_MAX). */
 void svc_migration_note_moved(struct service *svc, const char *name, const char *id,
 			      const char *dest);
