@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmms/migration_peer.h"
@@ -94,12 +95,21 @@ int mig_key_parse(const char *text, size_t textlen, uint8_t key[MIG_KEY_MAX], si
 int mig_key_read(const char *path, uint8_t key[MIG_KEY_MAX], size_t *len, char *err, size_t errlen)
 {
 	char buf[KEY_FILE_MAX + 1], why[256];
+	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	/* A secret: nobody but its owner and group may read it. */
+	if (fstat(fd, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		close(fd);
+		snprintf(err, errlen,
+			 "key file %s: anyone on this host may read or change it: chmod o-rw %s",
+			 path, path);
+		return -EPERM;
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
@@ -180,8 +190,15 @@ static int x509_load(const struct mig_auth *auth, gnutls_certificate_credentials
 		     size_t errlen)
 {
 	gnutls_certificate_credentials_t x;
+	struct stat st;
 	int r;
 
+	if (stat(auth->private_key, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		snprintf(err, errlen,
+			 "private key %s: anyone on this host may read or change it: chmod o-rw %s",
+			 auth->private_key, auth->private_key);
+		return -EPERM;
+	}
 	if (gnutls_certificate_allocate_credentials(&x) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

@@ -59,6 +59,7 @@ shutil.copy(tiny, kernel)
 key, other_key = pair.key, os.path.join(tmp, 'other-key')
 with open(other_key, 'w') as f:
     f.write(os.urandom(48).hex() + '\n')
+os.chmod(other_key, 0o600)
 
 tap.ok(a.start() and b.start(), 'two services, each in its own network namespace',
        a.read_log() + b.read_log())
@@ -105,6 +106,7 @@ def numbers(text):
 bad = os.path.join(tmp, 'bad')
 with open(bad, 'w') as f:
     f.write('00' * 16 + '\n')
+os.chmod(bad, 0o600)
 refused(a, 'a key of 16 bytes: refused, at least 32 named',
         ('enable-vmmigration', '--listen', dest_a, '--key-file', bad), '16 bytes', '32')
 with open(bad, 'w') as f:
@@ -113,6 +115,10 @@ refused(a, 'a key that is not hex: refused', ('enable-vmmigration', '--listen', 
                                              '--key-file', bad), 'not a hex digit')
 refused(a, 'a key file that does not exist: refused, the path named',
         ('enable-vmmigration', '--listen', dest_a, '--key-file', bad + '.none'), bad + '.none')
+os.chmod(key, 0o644)
+refused(a, 'a key file anyone may read: refused', ('enable-vmmigration', '--listen', dest_a,
+                                                   '--key-file', key), 'chmod o-rw')
+os.chmod(key, 0o600)
 refused(a, '--listen without a port: refused', ('enable-vmmigration', '--listen', ip_a,
                                                 '--key-file', key), 'ADDR:PORT')
 rc, host, err = a.cli_json('get-vmhost')
@@ -297,6 +303,7 @@ def make_host(name, ca):
             '-keyout', key, '-out', csr, '-subj', '/CN=' + name)
     openssl('x509', '-req', '-in', csr, '-CA', os.path.join(tmp, ca + '.pem'), '-CAkey',
             os.path.join(tmp, ca + '.key'), '-CAcreateserial', '-out', pem, '-days', '2')
+    os.chmod(key, 0o600)
     return pem, key
 
 

@@ -67,6 +67,7 @@ class Pair:
         self.key = os.path.join(tmp, 'key')
         with open(self.key, 'w') as f:
             f.write(os.urandom(32).hex() + '\n')
+        os.chmod(self.key, 0o600)
 
     def enable(self):
         """enable-vmmigration on both with the shared key: True if both took it."""
