@@ -477,8 +477,17 @@ struct json_object *svc_call_move_vm(struct service *svc, const struct api_reque
 		else
 			snprintf(why, sizeof(why), "%s",
 				 r < 0 ? strerror(-r) : svc_worker_error(ans));
-		api_error_set(err, API_ERR_WORKER, "move-vm: VM '%s' to %s: %s; it still runs here",
-			      vm->rec.name, dest_copy, why);
+		/* The usual case: the worker resumed the guest. A guest that powered off meanwhile
+		 * took its worker with it. */
+		bool alive = vm->pidfd >= 0 && vm->pid > 0 && !proc_is_zombie(vm->pid) &&
+			     proc_start_time(vm->pid) == vm->start_time;
+
+		api_error_set(
+			err, API_ERR_WORKER, "move-vm: VM '%s' to %s: %s; %s", vm->rec.name,
+			dest_copy, why,
+			alive ? "it still runs here"
+			      : "its worker ended meanwhile here (the guest powered off?): see "
+				"get-vm");
 		note(svc, vm, "failed", dest_copy, why);
 	}
 out:
