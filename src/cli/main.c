@@ -32,6 +32,7 @@
 #include "base/compiler.h"
 #include "base/size.h"
 #include "cli/net.h"
+#include "cli/migration.h"
 #include "cli/snapshot.h"
 #include "cli/vhd.h"
 #include "ipc/api.h"
@@ -1618,6 +1619,8 @@ static int print_help(const char *verb)
 			return 0;
 		if (cli_net_help(verb))
 			return 0;
+		if (cli_migration_help(verb))
+			return 0;
 		for (v = verbs; v->name; v++)
 			if (!strcmp(v->name, verb)) {
 				printf("Usage: parvis [--socket PATH] %s\n\n%s\n", v->usage,
@@ -1637,6 +1640,8 @@ static int print_help(const char *verb)
 	cli_snapshot_usage();
 	printf("\nNetwork verbs (docs/switches.md):\n");
 	cli_net_usage();
+	printf("\nLive migration verbs (docs/migration.md):\n");
+	cli_migration_usage();
 	printf("\nparvis help VERB says more. Exit status: 0 done, 1 the service refused or the\n"
 	       "call failed, 2 bad command line, 3 no service.\n");
 	return 0;
@@ -1679,6 +1684,15 @@ int main(int argc, char **argv)
 			socket_path = def ? def : "/run/parvis/vmms.sock";
 		}
 		r = cli_snapshot_main(argc - i, argv + i);
+		free(def);
+		return r;
+	}
+	if (!v->name && cli_migration_is_verb(argv[i])) {
+		if (!socket_path) {
+			def = default_socket();
+			socket_path = def ? def : "/run/parvis/vmms.sock";
+		}
+		r = cli_migration_main(argc - i, argv + i);
 		free(def);
 		return r;
 	}

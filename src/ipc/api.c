@@ -57,6 +57,10 @@ static const char *const call_names[API_CALL_COUNT] = {
 	[API_CALL_REMOVE_VMDVDDRIVE] = "remove-vmdvddrive",
 	[API_CALL_SET_VMBIOS] = "set-vmbios",
 	[API_CALL_GET_VMBIOS] = "get-vmbios",
+	[API_CALL_ENABLE_VMMIGRATION] = "enable-vmmigration",
+	[API_CALL_DISABLE_VMMIGRATION] = "disable-vmmigration",
+	[API_CALL_GET_VMHOST] = "get-vmhost",
+	[API_CALL_MOVE_VM] = "move-vm",
 };
 
 const char *api_call_name(enum api_call call)

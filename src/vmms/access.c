@@ -77,6 +77,10 @@ static const struct {
 	[API_CALL_REMOVE_VMDVDDRIVE] = {ACCESS_ADMIN, true},
 	[API_CALL_SET_VMBIOS] = {ACCESS_ADMIN, true},
 	[API_CALL_GET_VMBIOS] = {ACCESS_OPERATOR, false},
+	[API_CALL_ENABLE_VMMIGRATION] = {ACCESS_ADMIN, true},
+	[API_CALL_DISABLE_VMMIGRATION] = {ACCESS_ADMIN, true},
+	[API_CALL_GET_VMHOST] = {ACCESS_OPERATOR, false},
+	[API_CALL_MOVE_VM] = {ACCESS_ADMIN, true},
 };
 
 static bool in_group(gid_t primary, const gid_t *groups, unsigned n, gid_t g)

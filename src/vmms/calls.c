@@ -28,6 +28,7 @@
 #include "vmms/console_tcp.h"
 #include "vmms/disk_files.h"
 #include "vmms/network.h"
+#include "vmms/migration_service.h"
 #include "vmms/snapshot.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
@@ -88,6 +89,7 @@ struct json_object *svc_vm_json(const struct vm *vm)
 	STR("state", vm_state_name(vm->rec.state));
 	STR("status", vm->rec.state == VM_STATE_CRITICAL ? vm->rec.status
 		      : vm->rec.state == VM_STATE_OFF	 ? ""
+		      : vm->migrating			 ? "Migrating"
 							 : "Operating normally");
 	json_object_object_add(o, "cpus", json_object_new_int((int)vm->rec.cpus));
 	json_object_object_add(o, "processor_compatibility_for_migration",
@@ -322,8 +324,17 @@ struct vm *svc_lookup(struct service *svc, const struct api_request *req, struct
 	if (api_param_string(req, "name", true, 256, &name, err) < 0)
 		return NULL;
 	vm = svc_vm_find(svc, name);
-	if (!vm)
-		api_error_set(err, API_ERR_NOT_FOUND, "no VM named '%s' (see parvis get-vm)", name);
+	if (!vm) {
+		char moved[400];
+
+		/* A VM that move-vm took to another host says where it went. */
+		if (svc_migration_moved(svc, name, moved, sizeof(moved)))
+			api_error_set(err, API_ERR_NOT_FOUND, "no VM named '%s' here: %s", name,
+				      moved);
+		else
+			api_error_set(err, API_ERR_NOT_FOUND,
+				      "no VM named '%s' (see parvis get-vm)", name);
+	}
 	return vm;
 }
 
@@ -468,6 +479,7 @@ static struct json_object *new_vm(struct service *svc, const struct api_request 
 	if (!vm)
 		goto nomem;
 	vm->pidfd = -1;
+	vm->incoming_fd = -1;
 	vm_record_init(&vm->rec);
 	if (vm_id_new(vm->rec.id) < 0 ||
 	    worker_paths_init(&vm->paths, svc->state_dir, vm->rec.id) < 0)
@@ -582,11 +594,10 @@ static void remove_run_dir(const struct worker_paths *wp)
 static struct json_object *call_remove_vm(struct service *svc, const struct api_request *req,
 					  struct api_error *err)
 {
-	struct vm *vm = svc_lookup(svc, req, err), **pp;
+	struct vm *vm = svc_lookup(svc, req, err);
 	char id[GUID_STRING_LEN];
 	uint64_t deadline;
 	bool force = false;
-	int r;
 
 	if (!vm || api_param_bool(req, "force", &force, err) < 0)
 		return NULL;
@@ -626,10 +637,20 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 			      vm->rec.name);
 		return NULL;
 	}
+	if (svc_vm_unregister(svc, vm, "removed", err) < 0)
+		return NULL;
+	return NULL;
+}
+
+int svc_vm_unregister(struct service *svc, struct vm *vm, const char *why, struct api_error *err)
+{
+	struct vm **pp;
+	int r;
+
 	r = inventory_remove(svc->state_dir, vm->rec.id);
 	if (r < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot remove the VM's file: %s", strerror(-r));
-		return NULL;
+		return r;
 	}
 	remove_run_dir(&vm->paths);
 	svc_net_vm_removed(svc, vm);
@@ -638,12 +659,13 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 			*pp = vm->next;
 			break;
 		}
-	pv_log(LOG_INFO, "VM '%s' removed", vm->rec.name);
+	pv_log(LOG_INFO, "VM '%s' %s", vm->rec.name, why);
 	svc_emit(svc, svc_vm_event("vm-removed", vm));
 	vm->removed = true;
 	pthread_cond_broadcast(&svc->changed);
-	svc_vm_free(vm);
-	return NULL;
+	if (!vm->refs)
+		svc_vm_free(vm);
+	return 0;
 }
 
 static struct json_object *call_set_vm(struct service *svc, const struct api_request *req,
@@ -1254,6 +1276,10 @@ struct json_object *service_call(struct service *svc, const struct api_caller *c
 		break;
 	case API_CALL_EXPORT_VM: res = svc_call_export_vm(svc, req, event_fd, &err); break;
 	case API_CALL_IMPORT_VM: res = svc_call_import_vm(svc, req, event_fd, &err); break;
+	case API_CALL_ENABLE_VMMIGRATION: res = svc_call_enable_migration(svc, req, &err); break;
+	case API_CALL_DISABLE_VMMIGRATION: res = svc_call_disable_migration(svc, req, &err); break;
+	case API_CALL_GET_VMHOST: res = svc_call_get_vmhost(svc, req, &err); break;
+	case API_CALL_MOVE_VM: res = svc_call_move_vm(svc, req, event_fd, &err); break;
 	case API_CALL_SUBSCRIBE:
 		if (svc->nevents == MAX_EVENT_SINKS) {
 			api_error_set(&err, API_ERR_HOST, "too many subscribers (%d)",

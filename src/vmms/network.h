@@ -91,6 +91,10 @@ void svc_net_free(struct service *svc);
 int svc_net_save(struct service *svc) must_check;
 /* The state as the file holds it, and back (the file's parser: fuzzed). */
 struct json_object *net_state_to_json(const struct net_state *st);
+/* One adapter, and back (the file's and move-vm's OFFER's, migration_peer.c). */
+struct json_object *net_adapter_to_json(const struct net_adapter *a);
+int net_adapter_parse(struct json_object *o, struct net_adapter *a, char *err,
+		      size_t errlen) must_check;
 int net_state_parse(const char *text, size_t len, struct net_state *st, char *err,
 		    size_t errlen) must_check;
 struct net_switch *svc_net_switch_by_name(struct service *svc, const char *name);

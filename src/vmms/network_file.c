@@ -80,12 +80,45 @@ static struct json_object *acl_json(const struct vsw_acl *a)
 	return o;
 }
 
+/* One adapter as the file holds it (also in move-vm's OFFER, migration_peer.c). */
+struct json_object *net_adapter_to_json(const struct net_adapter *a)
+{
+	struct json_object *ao = json_object_new_object(), *acls = json_object_new_array();
+	char buf[64];
+	unsigned j;
+
+	json_object_object_add(ao, "vm_id", json_object_new_string(a->vm_id));
+	json_object_object_add(ao, "id", json_object_new_string(a->id));
+	json_object_object_add(ao, "name", json_object_new_string(a->name));
+	if (a->switch_id[0])
+		json_object_object_add(ao, "switch_id", json_object_new_string(a->switch_id));
+	vsw_mac_format(a->mac, buf);
+	json_object_object_add(ao, "mac_address", json_object_new_string(buf));
+	json_object_object_add(ao, "dynamic_mac", json_object_new_boolean(a->dynamic_mac));
+	json_object_object_add(ao, "mac_address_spoofing",
+			       json_object_new_boolean(a->mac_spoofing));
+	json_object_object_add(ao, "dhcp_guard", json_object_new_boolean(a->dhcp_guard));
+	if (a->legacy)
+		json_object_object_add(ao, "legacy", json_object_new_boolean(1));
+	json_object_object_add(ao, "router_guard", json_object_new_boolean(a->router_guard));
+	json_object_object_add(ao, "maximum_bandwidth", json_object_new_int64((int64_t)a->max_bps));
+	json_object_object_add(ao, "port_mirroring",
+			       json_object_new_string(mirror_names[a->mirror]));
+	json_object_object_add(ao, "vlan_id", json_object_new_int((int)a->vlan));
+	json_object_object_add(ao, "tap", json_object_new_string(a->tap));
+	json_object_object_add(ao, "ifb", json_object_new_string(a->ifb));
+	for (j = 0; j < a->nacls; j++)
+		json_object_array_add(acls, acl_json(&a->acls[j]));
+	json_object_object_add(ao, "acls", acls);
+	return ao;
+}
+
 struct json_object *net_state_to_json(const struct net_state *st)
 {
 	struct json_object *o = json_object_new_object(), *sws = json_object_new_array(),
 			   *ads = json_object_new_array();
 	char buf[64];
-	unsigned i, j;
+	unsigned i;
 
 	json_object_object_add(o, "version", json_object_new_int(NET_STATE_VERSION));
 	snprintf(buf, sizeof(buf), "%02x:%02x", st->mac_pool[0], st->mac_pool[1]);
@@ -110,38 +143,8 @@ struct json_object *net_state_to_json(const struct net_state *st)
 		json_object_object_add(so, "dhcp", json_object_new_boolean(s->dhcp));
 		json_object_array_add(sws, so);
 	}
-	for (i = 0; i < st->nadapters; i++) {
-		const struct net_adapter *a = &st->adapters[i];
-		struct json_object *ao = json_object_new_object(), *acls = json_object_new_array();
-
-		json_object_object_add(ao, "vm_id", json_object_new_string(a->vm_id));
-		json_object_object_add(ao, "id", json_object_new_string(a->id));
-		json_object_object_add(ao, "name", json_object_new_string(a->name));
-		if (a->switch_id[0])
-			json_object_object_add(ao, "switch_id",
-					       json_object_new_string(a->switch_id));
-		vsw_mac_format(a->mac, buf);
-		json_object_object_add(ao, "mac_address", json_object_new_string(buf));
-		json_object_object_add(ao, "dynamic_mac", json_object_new_boolean(a->dynamic_mac));
-		json_object_object_add(ao, "mac_address_spoofing",
-				       json_object_new_boolean(a->mac_spoofing));
-		json_object_object_add(ao, "dhcp_guard", json_object_new_boolean(a->dhcp_guard));
-		if (a->legacy)
-			json_object_object_add(ao, "legacy", json_object_new_boolean(1));
-		json_object_object_add(ao, "router_guard",
-				       json_object_new_boolean(a->router_guard));
-		json_object_object_add(ao, "maximum_bandwidth",
-				       json_object_new_int64((int64_t)a->max_bps));
-		json_object_object_add(ao, "port_mirroring",
-				       json_object_new_string(mirror_names[a->mirror]));
-		json_object_object_add(ao, "vlan_id", json_object_new_int((int)a->vlan));
-		json_object_object_add(ao, "tap", json_object_new_string(a->tap));
-		json_object_object_add(ao, "ifb", json_object_new_string(a->ifb));
-		for (j = 0; j < a->nacls; j++)
-			json_object_array_add(acls, acl_json(&a->acls[j]));
-		json_object_object_add(ao, "acls", acls);
-		json_object_array_add(ads, ao);
-	}
+	for (i = 0; i < st->nadapters; i++)
+		json_object_array_add(ads, net_adapter_to_json(&st->adapters[i]));
 	json_object_object_add(o, "switches", sws);
 	json_object_object_add(o, "adapters", ads);
 	return o;
@@ -276,7 +279,7 @@ static int parse_acl(struct json_object *o, struct vsw_acl *a, char *err, size_t
 		   : vsw_prefix_parse("remote_ip_address", ip, &a->ip, err, errlen);
 }
 
-static int parse_adapter(struct json_object *o, struct net_adapter *a, char *err, size_t errlen)
+int net_adapter_parse(struct json_object *o, struct net_adapter *a, char *err, size_t errlen)
 {
 	struct json_object *v, *acls;
 	const char *s;
@@ -449,7 +452,8 @@ int net_state_parse(const char *text, size_t len, struct net_state *st, char *er
 		for (i = 0; i < json_object_array_length(arr); i++) {
 			struct net_adapter *a = &st->adapters[st->nadapters];
 
-			if (parse_adapter(json_object_array_get_idx(arr, i), a, err, errlen) < 0)
+			if (net_adapter_parse(json_object_array_get_idx(arr, i), a, err, errlen) <
+			    0)
 				goto out;
 			for (j = 0; j < st->nadapters; j++)
 				if (!strcmp(st->adapters[j].tap, a->tap) ||

@@ -241,6 +241,13 @@ static int write_worker_config(const struct service *svc, const struct vm *vm,
 		svc_saved_state_path(svc, vm, saved, sizeof(saved));
 		json_object_object_add(o, "restore", json_object_new_string(saved));
 	}
+	/* move-vm's destination: the guest comes from the relayed stream (migration_incoming.c). */
+	if (vm->incoming_fd >= 0) {
+		char fd[16];
+
+		snprintf(fd, sizeof(fd), "%d", vm->incoming_fd);
+		json_object_object_add(o, "incoming", json_object_new_string(fd));
+	}
 	json_object_object_add(o, "exit-status-file",
 			       json_object_new_string(vm->paths.exit_status));
 	json_object_object_add(o, "shutdown-timeout", json_object_new_int(WORKER_SHUTDOWN_LIMIT));
@@ -401,7 +408,7 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
 	/* What the worker inherits: boot files, screen listener, disks with chains, TAPs. */
 	static __thread int keep[3 + VM_IDE_PLACES + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
-				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 1];
+				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 2];
 	struct worker_files *wf;
 	unsigned i, ncg = 0, nkeep, ntap = 0;
 	pid_t pid;
@@ -461,7 +468,9 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      vm->rec.name, vm_state_name(vm->rec.state));
 		goto close_files;
 	}
-	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 1 - ntap);
+	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 2 - ntap);
+	if (vm->incoming_fd >= 0)
+		keep[nkeep++] = vm->incoming_fd;
 	for (i = 0; i < ntap; i++)
 		keep[nkeep++] = tap_fds[i];
 	if (svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0)
@@ -501,7 +510,10 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 	svc_wake_monitor(svc);
 
 	/* Running once the worker answers with its machine built. */
-	deadline = time_monotonic_ns() + (uint64_t)START_TIMEOUT_MS * 1000000;
+	/* An incoming worker builds its machine once the whole stream came: minutes on PVM. */
+	deadline =
+		time_monotonic_ns() +
+		(uint64_t)(vm->incoming_fd >= 0 ? INCOMING_TIMEOUT_MS : START_TIMEOUT_MS) * 1000000;
 	vm->refs++;
 	while (vm->rec.state == VM_STATE_STARTING && time_monotonic_ns() < deadline) {
 		struct json_object *st = NULL;

@@ -32,6 +32,7 @@
 #include "ipc/worker_client.h"
 #include "vmms/inventory.h"
 #include "vmms/network.h"
+#include "vmms/migration_service.h"
 #include "vmms/service_internal.h"
 #include "vmms/vm_state.h"
 #include "vmms/worker.h"
@@ -253,6 +254,11 @@ static void worker_ended(struct service *svc, struct vm *vm)
 	} else if (status == 0 && vm->rec.state == VM_STATE_SAVING) {
 		snprintf(reason, sizeof(reason), "the worker saved the VM and ended");
 		to = VM_STATE_SAVED;
+	} else if (status == 0 && vm->migrated) {
+		/* move-vm: the destination runs the guest now (migration_move.c removes it here).
+		 */
+		snprintf(reason, sizeof(reason), "the VM moved to another host (move-vm)");
+		to = VM_STATE_OFF;
 	} else if (status == 0 || status == 5) {
 		snprintf(reason, sizeof(reason), "%s",
 			 status == 0
@@ -496,6 +502,7 @@ static void load_one(void *opaque, const char *id, struct vm_record *r, const ch
 		return;
 	}
 	vm->pidfd = -1;
+	vm->incoming_fd = -1;
 	if (r) {
 		vm->rec = *r;
 		if (svc_vm_find(svc, r->name)) {
@@ -588,6 +595,12 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 		return r;
 	}
 	svc->monitor_running = true;
+	/* The migration listener last: a move arriving finds the VMs and switches loaded. */
+	r = svc_migration_load(svc, err, errlen);
+	if (r < 0) {
+		service_free(svc);
+		return r;
+	}
 	*ret = svc;
 	return 0;
 }
@@ -598,6 +611,7 @@ struct service *service_free(struct service *svc)
 
 	if (!svc)
 		return NULL;
+	svc_migration_free(svc);
 	if (svc->monitor_running) {
 		svc->stopping = true;
 		svc_wake_monitor(svc);

@@ -21,6 +21,7 @@
 #include "vmms/worker.h"
 
 #define START_TIMEOUT_MS      30000
+#define INCOMING_TIMEOUT_MS   900000 /* move-vm's destination: until the stream has come */
 #define STATUS_TIMEOUT_MS     2000
 #define CONTROL_TIMEOUT_MS    10000
 #define DEFAULT_STOP_TIMEOUT  120
@@ -42,6 +43,14 @@ struct vm {
 	uint64_t start_time; /* /proc start time, against pid reuse */
 	int pidfd;	     /* -1 if none */
 	bool child;	     /* spawned by this service: waitid gives its status */
+	/*
+	 * move-vm (migration_service.h): on the source, migrating while its worker sends and
+	 * migrated once the destination took it (its worker's exit is then no power-off); on
+	 * the destination, incoming_fd is the worker's end of the relayed stream (its
+	 * --incoming) until it is spawned, else -1.
+	 */
+	bool migrating, migrated;
+	int incoming_fd;
 	/* The screen's loopback port (console_tcp.h), or 0. */
 	uint16_t console_tcp_port;
 
@@ -69,8 +78,9 @@ struct service {
 	long ticks_per_s;
 	long host_cpus;
 	uint64_t host_ram;
-	struct cgroup_host *cgroups; /* NULL: none usable, cgroup_error says why */
-	struct net_state *net;	     /* the virtual switches and adapters (network.h) */
+	struct cgroup_host *cgroups;   /* NULL: none usable, cgroup_error says why */
+	struct net_state *net;	       /* the virtual switches and adapters (network.h) */
+	struct migration_service *mig; /* the migration listener and moves (migration_service.h) */
 	char cgroup_error[512];
 };
 
@@ -147,6 +157,13 @@ int svc_check_stored_path(struct service *svc, const char *what, const char *pat
 int svc_check_named_path(struct service *svc, const struct vm *self, const char *what,
 			 const char *path, bool write, char *resolved, struct api_error *err);
 int svc_check_memory(struct service *svc, uint64_t bytes, struct api_error *err);
+/*
+ * Takes vm off the service: its file, run directory and adapters removed, "vm-removed" sent;
+ * freed now or, with references left, by the last svc_vm_put. why goes to the log.
+ */
+int svc_vm_unregister(struct service *svc, struct vm *vm, const char *why, struct api_error *err);
+/* migration_service.c: whether a VM of that name moved away (where to and when, in buf). */
+bool svc_migration_moved(struct service *svc, const char *name, char *buf, size_t len);
 int svc_check_cpus(uint64_t cpus, struct api_error *err);
 /* processor.c: set-vmprocessor, get-vmprocessor, get-vmhostprocessor (under svc->lock). */
 struct json_object *svc_call_set_processor(struct service *svc, const struct api_request *req,

@@ -778,6 +778,7 @@ static struct json_object *import_vm(struct service *svc, const char *dir, bool 
 		goto undo;
 	}
 	vm->pidfd = -1;
+	vm->incoming_fd = -1;
 	vm->rec = *rec;
 	vm_record_init(rec);
 	vm->rec.jail_uid = 0; /* this host gives its own */

@@ -27,7 +27,7 @@ struct machine {
 	struct disk *ide_disks[4];
 	bool ide_cdrom[4];
 	struct firmware *firmware; /* generation 1 without a kernel: the BIOS; else NULL */
-	struct rfb_server *screen;   /* the console server showing this machine's VGA, or NULL */
+	struct rfb_server *screen; /* the console server showing this machine's VGA, or NULL */
 };
 
 /*

@@ -43,6 +43,8 @@ struct send_ctx {
 	uint64_t *dirty; /* pages to send in the next round */
 	uint64_t *hash;	 /* each page's hash when it was last sent: the host's writes show */
 	struct migration_progress *prog;
+	int progress_fd;		/* the caller's progress socket, or -1 */
+	uint64_t round_ns, round_bytes; /* when the round began, c->w.bytes then */
 };
 
 static const uint8_t zero_page[PAGE];
@@ -144,6 +146,41 @@ static uint64_t count_bits(const uint64_t *map, uint64_t pages)
 	return n;
 }
 
+/*
+ * After a round: the guest's dirty rate and the link's rate over it, the downtime the stop
+ * would have now, into prog and (if the caller gave one) a line on its progress socket.
+ */
+static void report_round(struct send_ctx *c, uint64_t dirty)
+{
+	uint64_t now = time_monotonic_ns(), dt = now - c->round_ns,
+		 bytes = c->w.bytes - c->round_bytes;
+	char line[320];
+	int n;
+
+	if (dt) {
+		c->prog->dirty_pages_per_s = (uint64_t)((double)dirty * 1e9 / (double)dt);
+		c->prog->link_bytes_per_s = (uint64_t)((double)bytes * 1e9 / (double)dt);
+	}
+	c->prog->expected_downtime_ms = c->prog->link_bytes_per_s
+						? (uint64_t)((double)dirty * PAGE * 1000.0 /
+							     (double)c->prog->link_bytes_per_s)
+						: 0;
+	c->round_ns = now;
+	c->round_bytes = c->w.bytes;
+	if (c->progress_fd < 0)
+		return;
+	n = snprintf(line, sizeof(line),
+		     "{\"round\":%u,\"bytes\":%llu,\"dirty_pages\":%llu,\"dirty_pages_per_s\":%llu,"
+		     "\"link_bytes_per_s\":%llu,\"expected_downtime_ms\":%llu}\n",
+		     c->w.rounds, (unsigned long long)c->w.bytes, (unsigned long long)dirty,
+		     (unsigned long long)c->prog->dirty_pages_per_s,
+		     (unsigned long long)c->prog->link_bytes_per_s,
+		     (unsigned long long)c->prog->expected_downtime_ms);
+	/* Never waits: a reader that is behind loses a line, the migration goes on. */
+	if (n > 0 && send(c->progress_fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		c->progress_fd = errno == EAGAIN ? c->progress_fd : -1;
+}
+
 /* Round 0 sends everything; later rounds what the guest wrote meanwhile, throttled if needed. */
 static int precopy(struct send_ctx *c, bool already_paused, char *err, size_t errlen)
 {
@@ -173,6 +210,7 @@ static int precopy(struct send_ctx *c, bool already_paused, char *err, size_t er
 		}
 		dirty = count_bits(c->dirty, c->pages);
 		c->prog->last_dirty_pages = dirty;
+		report_round(c, dirty);
 		if (dirty <= CONVERGED_PAGES || c->w.rounds >= ROUNDS_MAX)
 			return 0;
 		/* Not converging: hold the vCPUs a moment so that the link catches up. */
@@ -314,12 +352,18 @@ static int peer_fd(const struct vm_config *cfg, struct json_object *req, const i
 	struct stat st;
 
 	*owned = false;
-	if (nfds > 1) {
-		snprintf(err, errlen, "migrate-send: %u descriptors came; at most one (the socket)",
+	if (nfds > 2) {
+		snprintf(err, errlen,
+			 "migrate-send: %u descriptors came; at most two (the socket, a progress "
+			 "socket)",
 			 nfds);
 		return -EINVAL;
 	}
-	if (nfds == 1) {
+	if (nfds == 2 && (fstat(fds[1], &st) < 0 || !S_ISSOCK(st.st_mode))) {
+		snprintf(err, errlen, "migrate-send: the progress descriptor is not a socket");
+		return -ENOTSOCK;
+	}
+	if (nfds >= 1) {
 		if (fstat(fds[0], &st) < 0 || !S_ISSOCK(st.st_mode)) {
 			snprintf(err, errlen, "migrate-send: the descriptor sent is not a socket");
 			return -ENOTSOCK;
@@ -368,6 +412,12 @@ struct json_object *migration_progress_json(const struct migration_progress *pro
 	json_object_object_add(o, "throttle_pauses",
 			       json_object_new_int64((int64_t)prog->throttle_pauses));
 	json_object_object_add(o, "downtime_ms", json_object_new_int64((int64_t)prog->downtime_ms));
+	json_object_object_add(o, "dirty_pages_per_s",
+			       json_object_new_int64((int64_t)prog->dirty_pages_per_s));
+	json_object_object_add(o, "link_bytes_per_s",
+			       json_object_new_int64((int64_t)prog->link_bytes_per_s));
+	json_object_object_add(o, "expected_downtime_ms",
+			       json_object_new_int64((int64_t)prog->expected_downtime_ms));
 	json_object_object_add(o, "total_ms", json_object_new_int64((int64_t)prog->total_ms));
 	if (prog->error[0])
 		json_object_object_add(o, "error", json_object_new_string(prog->error));
@@ -379,7 +429,11 @@ void migration_control_send(struct machine *m, const struct vm_config *cfg, bool
 			    struct migration_progress *prog, bool *migrated,
 			    struct json_object *resp)
 {
-	struct send_ctx c = {.m = m, .p = machine_partition(m), .prog = prog};
+	struct send_ctx c = {.m = m,
+			     .p = machine_partition(m),
+			     .prog = prog,
+			     .progress_fd = nfds == 2 ? fds[1] : -1,
+			     .round_ns = time_monotonic_ns()};
 	uint8_t digest[CONFIG_DIGEST_BYTES];
 	uint64_t t0 = time_monotonic_ns(), t_stop = 0;
 	bool owned = false, paused = false, quiesced = false, logging = false;

@@ -23,16 +23,22 @@ struct migration_progress {
 	uint64_t last_dirty_pages; /* pages dirtied during the last round before the stop */
 	uint64_t throttle_pauses;  /* short vCPU pauses taken to converge */
 	uint64_t downtime_ms;	   /* vCPUs paused to the destination's ack */
+	/* From the last round: what the guest dirtied per second, what the link carried, and
+	 * how long the stop would take with that many pages left at that rate. */
+	uint64_t dirty_pages_per_s, link_bytes_per_s, expected_downtime_ms;
 	uint64_t total_ms;
 	char error[256];
 };
 
 /*
- * {"command":"migrate-send"} with the connected socket as the one descriptor
+ * {"command":"migrate-send"} with the connected socket as the first descriptor
  * (SCM_RIGHTS), or "path" (a Unix socket to connect to; not for a jailed
- * worker). On the control thread under the worker's lock, m running (or
- * already_paused). Answers {"ok":true,...progress}; then *migrated is set,
- * the vCPUs stay paused and the caller ends the machine. Any failure before
+ * worker). A second descriptor (a socket) gets one JSON line per round while
+ * the worker sends, written without waiting (a line the reader is not ready
+ * for is dropped): {"round","bytes","dirty_pages","dirty_pages_per_s",
+ * "link_bytes_per_s","expected_downtime_ms"} (parvis-vmms shows them in move-vm). On the control
+ * thread under the worker's lock, m running (or already_paused). Answers {"ok":true,...progress};
+ * then *migrated is set, the vCPUs stay paused and the caller ends the machine. Any failure before
  * the destination's ack: VMBus unquiesced, the vCPUs resumed (unless they
  * were paused before), {"ok":false,"error":...}.
  */

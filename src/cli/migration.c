@@ -1,0 +1,367 @@
+/*
+ * parvis enable-vmmigration, disable-vmmigration, get-vmhost and move-vm (docs/migration.md),
+ * as Hyper-V's Enable-VMMigration, Disable-VMMigration, Get-VMHost and Move-VM. move-vm asks
+ * the service for progress lines (on a terminal, or with --progress) and shows the bytes sent
+ * and the rate while the memory moves, then the worker's own numbers: rounds, bytes, the last
+ * round's dirty pages, the downtime.
+ * Exit status: 0, 1 when the service refused or the call failed, 2 on bad usage, 3 without a
+ * service.
+ */
+#include "cli/migration.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/net.h"
+#include "cli/snapshot.h"
+#include "ipc/api.h"
+#include "ipc/jsonline.h"
+
+#define EXIT_FAILED	1
+#define EXIT_USAGE	2
+#define EXIT_NO_SERVICE 3
+
+struct mig_verb {
+	const char *name;
+	int npos;	  /* positional arguments */
+	const char *opts; /* the options it takes */
+	const char *usage;
+	const char *help;
+};
+
+static const struct mig_verb verbs[] = {
+	{"enable-vmmigration", 0, "listen,key-file,certificate,private-key,trusted-ca,json",
+	 "enable-vmmigration --listen ADDR:PORT (--key-file FILE | --certificate PEM "
+	 "--private-key PEM --trusted-ca PEM) [--json]",
+	 "Turns on live migration to and from this host: a listener on ADDR:PORT whose "
+	 "connections must prove, in a TLS handshake, that they hold the pre-shared key of FILE "
+	 "(one line of hex, at least 32 bytes; the same file on every host that may migrate to "
+	 "another), or, with per-host certificates, present a certificate signed by a CA of "
+	 "--trusted-ca (this host presents --certificate). The setting survives a restart of the "
+	 "service."},
+	{"disable-vmmigration", 0, "json", "disable-vmmigration [--json]",
+	 "Turns live migration off: the listener closes (moves under way finish)."},
+	{"get-vmhost", 0, "json", "get-vmhost [--json]",
+	 "This host: processors, memory, and the migration listener and its authentication."},
+	{"move-vm", 1, "destination-host,progress,json",
+	 "move-vm NAME --destination-host HOST:PORT [--progress] [--json]",
+	 "Moves a running VM to another host with live migration: the destination checks first "
+	 "(processor, switches, the VM's files reachable at the same paths: shared storage, "
+	 "memory); then the memory moves while the guest runs, and the guest goes on there. If "
+	 "anything fails before the switch-over the VM keeps running here."},
+};
+
+static const struct mig_verb *find_verb(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].name, name))
+			return &verbs[i];
+	return NULL;
+}
+
+bool cli_migration_is_verb(const char *verb)
+{
+	return find_verb(verb) != NULL;
+}
+
+void cli_migration_usage(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		printf("  parvis %s\n", verbs[i].usage);
+}
+
+bool cli_migration_help(const char *verb)
+{
+	const struct mig_verb *v = find_verb(verb);
+
+	if (!v)
+		return false;
+	printf("usage: parvis %s\n\n%s\n", v->usage, v->help);
+	return true;
+}
+
+static bool takes(const struct mig_verb *v, const char *opt)
+{
+	size_t n = strlen(opt);
+	const char *p = v->opts;
+
+	while (p && *p) {
+		if (!strncmp(p, opt, n) && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return false;
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return o && json_object_object_get_ex(o, key, &v) && json_object_get_string(v)
+		       ? json_object_get_string(v)
+		       : "";
+}
+
+static void show_progress(struct json_object *p)
+{
+	fprintf(stderr, "\rmove-vm: %lld MiB sent (of %lld MiB of memory), %.1f MiB/s, %.1f s",
+		(long long)(jint(p, "bytes_sent") >> 20),
+		(long long)(jint(p, "memory_bytes") >> 20),
+		(double)jint(p, "rate_bytes_per_s") / 1048576.0,
+		(double)jint(p, "elapsed_ms") / 1000.0);
+	/* After the first round: the worker's own numbers. */
+	if (json_object_object_get_ex(p, "round", NULL))
+		fprintf(stderr,
+			"; round %lld: %lld pages dirty (%lld/s), expected downtime %lld ms",
+			(long long)jint(p, "round"), (long long)jint(p, "dirty_pages"),
+			(long long)jint(p, "dirty_pages_per_s"),
+			(long long)jint(p, "expected_downtime_ms"));
+	fputs("   ", stderr);
+	fflush(stderr);
+}
+
+/* move-vm: progress lines first, then the answer. 0 with *result, or an exit status. */
+static int move_call(struct json_object *params, bool json, struct json_object **result)
+{
+	struct json_object *req = api_request_new(1, "move-vm", params), *ans = NULL, *v, *e;
+	struct jsonline_reader rd;
+	bool shown = false;
+	char *line;
+	size_t len;
+	int fd = cli_connect(), r;
+
+	if (fd < 0) {
+		json_object_put(req);
+		return EXIT_NO_SERVICE;
+	}
+	r = jsonline_send(fd, req);
+	json_object_put(req);
+	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
+		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
+		close(fd);
+		return EXIT_NO_SERVICE;
+	}
+	for (;;) {
+		r = jsonline_read(&rd, 1000, &line, &len);
+		if (r == -ETIMEDOUT || r == -EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		ans = jsonline_parse_object(line, len);
+		if (ans && json_object_object_get_ex(ans, "progress", &v)) {
+			if (!json)
+				show_progress(v);
+			shown = !json;
+			json_object_put(ans);
+			ans = NULL;
+			continue;
+		}
+		break;
+	}
+	if (shown)
+		fputc('\n', stderr);
+	jsonline_reader_fini(&rd);
+	close(fd);
+	if (!ans) {
+		fprintf(stderr, "parvis: the service closed the connection without answering\n");
+		return EXIT_NO_SERVICE;
+	}
+	if (!json_object_object_get_ex(ans, "ok", &v) || !json_object_get_boolean(v)) {
+		const char *msg = "unknown error", *code = "";
+
+		if (json_object_object_get_ex(ans, "error", &e)) {
+			msg = jstr(e, "message");
+			code = jstr(e, "code");
+		}
+		if (json)
+			printf("%s\n",
+			       json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
+		fprintf(stderr, "parvis move-vm: %s (%s)\n", msg, code);
+		json_object_put(ans);
+		return EXIT_FAILED;
+	}
+	json_object_object_get_ex(ans, "result", &v);
+	*result = json_object_get(v);
+	json_object_put(ans);
+	return 0;
+}
+
+static void print_host(struct json_object *res)
+{
+	struct json_object *m = NULL, *v;
+
+	json_object_object_get_ex(res, "migration", &m);
+	printf("host %s: %lld processors, %lld MiB of memory\n", jstr(res, "name"),
+	       (long long)jint(res, "logical_processors"),
+	       (long long)(jint(res, "memory_bytes") >> 20));
+	if (m && json_object_object_get_ex(m, "enabled", &v) && json_object_get_boolean(v))
+		printf("live migration: enabled, %s on %s (%s, %s %s)\n",
+		       json_object_object_get_ex(m, "listening", &v) && json_object_get_boolean(v)
+			       ? "listening"
+			       : "NOT listening (see the service's log)",
+		       jstr(m, "listen"), jstr(m, "authentication"),
+		       json_object_object_get_ex(m, "certificate", NULL) ? "certificate"
+									 : "key file",
+		       json_object_object_get_ex(m, "certificate", NULL) ? jstr(m, "certificate")
+									 : jstr(m, "key_file"));
+	else
+		printf("live migration: disabled (parvis enable-vmmigration)\n");
+}
+
+static int print_result(const char *verb, struct json_object *res, bool json)
+{
+	if (json) {
+		printf("%s\n",
+		       json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	} else if (!strcmp(verb, "move-vm")) {
+		struct json_object *m = NULL;
+
+		json_object_object_get_ex(res, "migration", &m);
+		printf("VM '%s' moved to %s (%s there): %lld rounds, %.1f MiB sent, %lld pages in "
+		       "the last round, downtime %lld ms, total %lld ms\n",
+		       jstr(res, "name"), jstr(res, "destination"), jstr(res, "destination_state"),
+		       (long long)jint(m, "rounds"), (double)jint(m, "bytes") / 1048576.0,
+		       (long long)jint(m, "last_dirty_pages"), (long long)jint(m, "downtime_ms"),
+		       (long long)jint(m, "total_ms"));
+	} else {
+		print_host(res);
+	}
+	json_object_put(res);
+	return 0;
+}
+
+static char *abs_path(const char *p)
+{
+	char buf[PATH_MAX];
+
+	return realpath(p, buf) ? strdup(buf) : strdup(p);
+}
+
+int cli_migration_main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"key-file", required_argument, NULL, 'k'},
+		{"certificate", required_argument, NULL, 'c'},
+		{"private-key", required_argument, NULL, 'P'},
+		{"trusted-ca", required_argument, NULL, 'C'},
+		{"destination-host", required_argument, NULL, 'd'},
+		{"progress", no_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const struct mig_verb *v = find_verb(argv[0]);
+	struct json_object *params = json_object_new_object(), *res = NULL;
+	bool json = false, progress = isatty(STDERR_FILENO);
+	const char *pos = NULL;
+	int c, npos = 0, r;
+	char *key;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		const char *opt = c == '?' || c == ':' ? argv[optind - 1] : options[0].name;
+		size_t k;
+
+		for (k = 0; options[k].name; k++)
+			if (options[k].val == c)
+				opt = options[k].name;
+		if (c == 'h') {
+			cli_migration_help(v->name);
+			json_object_put(params);
+			return 0;
+		}
+		if (c == '?' || c == ':' || !takes(v, opt)) {
+			fprintf(stderr, "parvis %s: %s %s\nusage: parvis %s\n", v->name, opt,
+				c == ':' ? "needs a value" : "is not an option of this verb",
+				v->usage);
+			json_object_put(params);
+			return EXIT_USAGE;
+		}
+		switch (c) {
+		case 'l':
+			json_object_object_add(params, "listen", json_object_new_string(optarg));
+			break;
+		case 'k':
+		case 'c':
+		case 'P':
+		case 'C':
+			key = abs_path(optarg);
+			json_object_object_add(params,
+					       c == 'k'	  ? "key_file"
+					       : c == 'c' ? "certificate"
+					       : c == 'P' ? "private_key"
+							  : "trusted_ca",
+					       json_object_new_string(key));
+			free(key);
+			break;
+		case 'd':
+			json_object_object_add(params, "destination_host",
+					       json_object_new_string(optarg));
+			break;
+		case 'p': progress = true; break;
+		case 'j': json = true; break;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (npos == v->npos) {
+			fprintf(stderr, "parvis %s: unexpected argument '%s'\nusage: parvis %s\n",
+				v->name, argv[optind], v->usage);
+			json_object_put(params);
+			return EXIT_USAGE;
+		}
+		pos = argv[optind];
+		npos++;
+	}
+	if (npos != v->npos) {
+		fprintf(stderr, "parvis %s: which VM? give its name\nusage: parvis %s\n", v->name,
+			v->usage);
+		json_object_put(params);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(v->name, "enable-vmmigration") &&
+	    (!json_object_object_get_ex(params, "listen", NULL) ||
+	     (!json_object_object_get_ex(params, "key_file", NULL) &&
+	      !json_object_object_get_ex(params, "certificate", NULL)))) {
+		fprintf(stderr,
+			"parvis %s: give --listen and --key-file (or the certificate "
+			"options)\nusage: parvis %s\n",
+			v->name, v->usage);
+		json_object_put(params);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(v->name, "move-vm")) {
+		if (!json_object_object_get_ex(params, "destination_host", NULL)) {
+			fprintf(stderr, "parvis move-vm: give --destination-host HOST:PORT\n");
+			json_object_put(params);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(params, "name", json_object_new_string(pos));
+		if (progress)
+			json_object_object_add(params, "progress", json_object_new_boolean(1));
+		r = move_call(params, json, &res);
+	} else {
+		r = cli_call(v->name, params, json, &res); /* takes params */
+	}
+	return r ? r : print_result(v->name, res, json);
+}
