@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 static inline uint64_t test_now_ms(void)
@@ -38,3 +39,19 @@ static inline void test_sleep_ms(unsigned ms)
 	})
 
 #define WAIT_FOR(cond) WAIT_FOR_MS(cond, 5000)
+
+/* Without IPv6 on it, the kernel sends nothing of its own through an interface it brings up
+ * (router solicitations, MLD reports, DAD probes), so every frame a test counts is one it
+ * sent. For tests in a network namespace of their own: so is its /proc/sys/net. */
+static inline void test_if_no_ipv6(const char *name)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	f = fopen(path, "w");
+	if (f) { /* absent: the kernel has no IPv6 at all */
+		fputs("1", f);
+		fclose(f);
+	}
+}

@@ -58,22 +58,6 @@ static void quiet(void *opaque, enum log_level level, const char *line)
 		fprintf(stderr, "%s\n", line);
 }
 
-/* Without IPv6 on it, the kernel sends nothing of its own through an interface it brings
- * up (router solicitations, MLD reports, DAD probes), so every frame a test counts is one it
- * sent. The namespace is the test's own: so is its /proc/sys/net. */
-static void no_ipv6(const char *name)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
-	f = fopen(path, "w");
-	if (f) { /* absent: the kernel has no IPv6 at all */
-		fputs("1", f);
-		fclose(f);
-	}
-}
-
 static void if_up(const char *name, const char *addr)
 {
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -88,7 +72,7 @@ static void if_up(const char *name, const char *addr)
 		inet_pton(AF_INET, addr, &sin->sin_addr);
 		assert_int_equal(ioctl(s, SIOCSIFADDR, &ifr), 0);
 	}
-	no_ipv6(name);
+	test_if_no_ipv6(name);
 	assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
 	ifr.ifr_flags |= IFF_UP;
 	assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
