@@ -7,6 +7,8 @@
  * Exit status: 0, 1 when the service refused or the call failed, 2 on bad usage, 3 without a
  * service.
  */
+#include "base/compiler.h"
+#include "cli/verb_table.h"
 #include "cli/migration.h"
 
 #include <errno.h>
@@ -27,15 +29,7 @@
 #define EXIT_USAGE	2
 #define EXIT_NO_SERVICE 3
 
-struct mig_verb {
-	const char *name;
-	int npos;	  /* positional arguments */
-	const char *opts; /* the options it takes */
-	const char *usage;
-	const char *help;
-};
-
-static const struct mig_verb verbs[] = {
+static const struct cli_verb verbs[] = {
 	{"enable-vmmigration", 0, "listen,key-file,certificate,private-key,trusted-ca,json",
 	 "enable-vmmigration --listen ADDR:PORT (--key-file FILE | --certificate PEM "
 	 "--private-key PEM --trusted-ca PEM) [--json]",
@@ -57,83 +51,36 @@ static const struct mig_verb verbs[] = {
 	 "anything fails before the switch-over the VM keeps running here."},
 };
 
-static const struct mig_verb *find_verb(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(verbs[i].name, name))
-			return &verbs[i];
-	return NULL;
-}
-
 bool cli_migration_is_verb(const char *verb)
 {
-	return find_verb(verb) != NULL;
+	return cli_verb_find(verbs, ARRAY_SIZE(verbs), verb) != NULL;
 }
 
 void cli_migration_usage(void)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		printf("  parvis %s\n", verbs[i].usage);
+	cli_verb_print_usage(verbs, ARRAY_SIZE(verbs));
 }
 
 bool cli_migration_help(const char *verb)
 {
-	const struct mig_verb *v = find_verb(verb);
-
-	if (!v)
-		return false;
-	printf("usage: parvis %s\n\n%s\n", v->usage, v->help);
-	return true;
-}
-
-static bool takes(const struct mig_verb *v, const char *opt)
-{
-	size_t n = strlen(opt);
-	const char *p = v->opts;
-
-	while (p && *p) {
-		if (!strncmp(p, opt, n) && (p[n] == ',' || !p[n]))
-			return true;
-		p = strchr(p, ',');
-		p = p ? p + 1 : NULL;
-	}
-	return false;
-}
-
-static int64_t jint(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
-}
-
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) && json_object_get_string(v)
-		       ? json_object_get_string(v)
-		       : "";
+	return cli_verb_print_help(verbs, ARRAY_SIZE(verbs), verb);
 }
 
 static void show_progress(struct json_object *p)
 {
 	fprintf(stderr, "\rmove-vm: %lld MiB sent (of %lld MiB of memory), %.1f MiB/s, %.1f s",
-		(long long)(jint(p, "bytes_sent") >> 20),
-		(long long)(jint(p, "memory_bytes") >> 20),
-		(double)jint(p, "rate_bytes_per_s") / 1048576.0,
-		(double)jint(p, "elapsed_ms") / 1000.0);
+		(long long)(cli_json_int(p, "bytes_sent") >> 20),
+		(long long)(cli_json_int(p, "memory_bytes") >> 20),
+		(double)cli_json_int(p, "rate_bytes_per_s") / 1048576.0,
+		(double)cli_json_int(p, "elapsed_ms") / 1000.0);
 	/* After the first round: the worker's own numbers. */
 	if (json_object_object_get_ex(p, "round", NULL))
 		fprintf(stderr,
 			"; round %lld: %lld pages dirty (%lld/s), expected downtime %lld ms",
-			(long long)jint(p, "round"), (long long)jint(p, "dirty_pages"),
-			(long long)jint(p, "dirty_pages_per_s"),
-			(long long)jint(p, "expected_downtime_ms"));
+			(long long)cli_json_int(p, "round"),
+			(long long)cli_json_int(p, "dirty_pages"),
+			(long long)cli_json_int(p, "dirty_pages_per_s"),
+			(long long)cli_json_int(p, "expected_downtime_ms"));
 	fputs("   ", stderr);
 	fflush(stderr);
 }
@@ -188,8 +135,8 @@ static int move_call(struct json_object *params, bool json, struct json_object *
 		const char *msg = "unknown error", *code = "";
 
 		if (json_object_object_get_ex(ans, "error", &e)) {
-			msg = jstr(e, "message");
-			code = jstr(e, "code");
+			msg = cli_json_str(e, "message");
+			code = cli_json_str(e, "code");
 		}
 		if (json)
 			printf("%s\n",
@@ -209,19 +156,20 @@ static void print_host(struct json_object *res)
 	struct json_object *m = NULL, *v;
 
 	json_object_object_get_ex(res, "migration", &m);
-	printf("host %s: %lld processors, %lld MiB of memory\n", jstr(res, "name"),
-	       (long long)jint(res, "logical_processors"),
-	       (long long)(jint(res, "memory_bytes") >> 20));
+	printf("host %s: %lld processors, %lld MiB of memory\n", cli_json_str(res, "name"),
+	       (long long)cli_json_int(res, "logical_processors"),
+	       (long long)(cli_json_int(res, "memory_bytes") >> 20));
 	if (m && json_object_object_get_ex(m, "enabled", &v) && json_object_get_boolean(v))
 		printf("live migration: enabled, %s on %s (%s, %s %s)\n",
 		       json_object_object_get_ex(m, "listening", &v) && json_object_get_boolean(v)
 			       ? "listening"
 			       : "NOT listening (see the service's log)",
-		       jstr(m, "listen"), jstr(m, "authentication"),
+		       cli_json_str(m, "listen"), cli_json_str(m, "authentication"),
 		       json_object_object_get_ex(m, "certificate", NULL) ? "certificate"
 									 : "key file",
-		       json_object_object_get_ex(m, "certificate", NULL) ? jstr(m, "certificate")
-									 : jstr(m, "key_file"));
+		       json_object_object_get_ex(m, "certificate", NULL)
+			       ? cli_json_str(m, "certificate")
+			       : cli_json_str(m, "key_file"));
 	else
 		printf("live migration: disabled (parvis enable-vmmigration)\n");
 }
@@ -238,22 +186,17 @@ static int print_result(const char *verb, struct json_object *res, bool json)
 		json_object_object_get_ex(res, "migration", &m);
 		printf("VM '%s' moved to %s (%s there): %lld rounds, %.1f MiB sent, %lld pages in "
 		       "the last round, downtime %lld ms, total %lld ms\n",
-		       jstr(res, "name"), jstr(res, "destination"), jstr(res, "destination_state"),
-		       (long long)jint(m, "rounds"), (double)jint(m, "bytes") / 1048576.0,
-		       (long long)jint(m, "last_dirty_pages"), (long long)jint(m, "downtime_ms"),
-		       (long long)jint(m, "total_ms"));
+		       cli_json_str(res, "name"), cli_json_str(res, "destination"),
+		       cli_json_str(res, "destination_state"), (long long)cli_json_int(m, "rounds"),
+		       (double)cli_json_int(m, "bytes") / 1048576.0,
+		       (long long)cli_json_int(m, "last_dirty_pages"),
+		       (long long)cli_json_int(m, "downtime_ms"),
+		       (long long)cli_json_int(m, "total_ms"));
 	} else {
 		print_host(res);
 	}
 	json_object_put(res);
 	return 0;
-}
-
-static char *abs_path(const char *p)
-{
-	char buf[PATH_MAX];
-
-	return realpath(p, buf) ? strdup(buf) : strdup(p);
 }
 
 int cli_migration_main(int argc, char **argv)
@@ -270,7 +213,7 @@ int cli_migration_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const struct mig_verb *v = find_verb(argv[0]);
+	const struct cli_verb *v = cli_verb_find(verbs, ARRAY_SIZE(verbs), argv[0]);
 	struct json_object *params = json_object_new_object(), *res = NULL;
 	bool json = false, progress = isatty(STDERR_FILENO);
 	const char *pos = NULL;
@@ -291,7 +234,7 @@ int cli_migration_main(int argc, char **argv)
 			json_object_put(params);
 			return 0;
 		}
-		if (c == '?' || c == ':' || !takes(v, opt)) {
+		if (c == '?' || c == ':' || !cli_verb_takes(v, opt)) {
 			fprintf(stderr, "parvis %s: %s %s\nusage: parvis %s\n", v->name, opt,
 				c == ':' ? "needs a value" : "is not an option of this verb",
 				v->usage);
@@ -306,7 +249,7 @@ int cli_migration_main(int argc, char **argv)
 		case 'c':
 		case 'P':
 		case 'C':
-			key = abs_path(optarg);
+			key = cli_abs_path(optarg);
 			json_object_object_add(params,
 					       c == 'k'	  ? "key_file"
 					       : c == 'c' ? "certificate"

@@ -6,6 +6,8 @@
  * Exit status: 0, 1 when the service refused or the call failed, 2 on bad usage, 3 without a
  * service, 130 when cancelled.
  */
+#include "base/compiler.h"
+#include "cli/verb_table.h"
 #include "cli/snapshot.h"
 
 #include <errno.h>
@@ -27,15 +29,7 @@
 #define EXIT_NO_SERVICE 3
 #define EXIT_CANCELLED	130
 
-struct snap_verb {
-	const char *name;
-	int npos;	  /* positional arguments */
-	const char *opts; /* the options it takes */
-	const char *usage;
-	const char *help;
-};
-
-static const struct snap_verb verbs[] = {
+static const struct cli_verb verbs[] = {
 	{"save-vm", 1, "progress,json", "save-vm NAME [--progress] [--json]",
 	 "Saves a running VM's memory and devices and ends its worker: the VM is Saved; start-vm "
 	 "resumes it, stop-vm --turn-off discards the saved state. ^C while it saves cancels: the "
@@ -72,51 +66,19 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-static const struct snap_verb *find_verb(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(verbs[i].name, name))
-			return &verbs[i];
-	return NULL;
-}
-
 bool cli_snapshot_is_verb(const char *verb)
 {
-	return find_verb(verb) != NULL;
+	return cli_verb_find(verbs, ARRAY_SIZE(verbs), verb) != NULL;
 }
 
 void cli_snapshot_usage(void)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		printf("  parvis %s\n", verbs[i].usage);
+	cli_verb_print_usage(verbs, ARRAY_SIZE(verbs));
 }
 
 bool cli_snapshot_help(const char *verb)
 {
-	const struct snap_verb *v = find_verb(verb);
-
-	if (!v)
-		return false;
-	printf("usage: parvis %s\n\n%s\n", v->usage, v->help);
-	return true;
-}
-
-static bool takes(const struct snap_verb *v, const char *opt)
-{
-	size_t n = strlen(opt);
-	const char *p = v->opts;
-
-	while (p && *p) {
-		if (!strncmp(p, opt, n) && (p[n] == ',' || !p[n]))
-			return true;
-		p = strchr(p, ',');
-		p = p ? p + 1 : NULL;
-	}
-	return false;
+	return cli_verb_print_help(verbs, ARRAY_SIZE(verbs), verb);
 }
 
 static void show_progress(struct json_object *p)
@@ -217,22 +179,6 @@ static int long_call(const char *name, struct json_object *params, bool json,
 	return 0;
 }
 
-static const char *jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) && json_object_get_string(v)
-		       ? json_object_get_string(v)
-		       : "";
-}
-
-static bool jbool(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) && json_object_get_boolean(v);
-}
-
 /* Children under their parent, indented, as Get-VMSnapshot's tree. */
 static void print_tree(struct json_object *list, const char *parent, int depth)
 {
@@ -244,10 +190,11 @@ static void print_tree(struct json_object *list, const char *parent, int depth)
 
 		if (parent ? root || strcmp(json_object_get_string(p), parent) : !root)
 			continue;
-		printf("%*s%s%s  %s  %s%s%s\n", depth * 2, "", depth ? "└ " : "", jstr(s, "name"),
-		       jstr(s, "created"), jstr(s, "id"), jbool(s, "current") ? "  (current)" : "",
-		       jbool(s, "merge_pending") ? "  (merge pending)" : "");
-		print_tree(list, jstr(s, "id"), depth + 1);
+		printf("%*s%s%s  %s  %s%s%s\n", depth * 2, "", depth ? "└ " : "",
+		       cli_json_str(s, "name"), cli_json_str(s, "created"), cli_json_str(s, "id"),
+		       cli_json_bool(s, "current") ? "  (current)" : "",
+		       cli_json_bool(s, "merge_pending") ? "  (merge pending)" : "");
+		print_tree(list, cli_json_str(s, "id"), depth + 1);
 	}
 }
 
@@ -264,26 +211,21 @@ static int print_result(const char *verb, struct json_object *res, bool json)
 		    json_object_array_length(list))
 			print_tree(list, NULL, 0);
 		else
-			printf("VM '%s' has no checkpoints\n", jstr(res, "name"));
+			printf("VM '%s' has no checkpoints\n", cli_json_str(res, "name"));
 	} else if (!strcmp(verb, "checkpoint-vm")) {
-		printf("checkpoint '%s' (%s)\n", jstr(res, "name"), jstr(res, "id"));
+		printf("checkpoint '%s' (%s)\n", cli_json_str(res, "name"),
+		       cli_json_str(res, "id"));
 	} else if (!strcmp(verb, "remove-vmsnapshot")) {
-		printf("checkpoint '%s' of VM '%s' removed\n", jstr(res, "removed"),
-		       jstr(res, "name"));
+		printf("checkpoint '%s' of VM '%s' removed\n", cli_json_str(res, "removed"),
+		       cli_json_str(res, "name"));
 	} else if (!strcmp(verb, "export-vm")) {
-		printf("VM '%s' exported to %s\n", jstr(res, "name"), jstr(res, "path"));
+		printf("VM '%s' exported to %s\n", cli_json_str(res, "name"),
+		       cli_json_str(res, "path"));
 	} else {
-		printf("VM '%s' is %s\n", jstr(res, "name"), jstr(res, "state"));
+		printf("VM '%s' is %s\n", cli_json_str(res, "name"), cli_json_str(res, "state"));
 	}
 	json_object_put(res);
 	return 0;
-}
-
-static char *abs_dir(const char *p)
-{
-	char buf[PATH_MAX];
-
-	return realpath(p, buf) ? strdup(buf) : strdup(p);
 }
 
 int cli_snapshot_main(int argc, char **argv)
@@ -298,7 +240,7 @@ int cli_snapshot_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const struct snap_verb *v = find_verb(argv[0]);
+	const struct cli_verb *v = cli_verb_find(verbs, ARRAY_SIZE(verbs), argv[0]);
 	struct json_object *params = json_object_new_object(), *res = NULL;
 	bool json = false, progress = isatty(STDERR_FILENO);
 	char *dir = NULL;
@@ -319,7 +261,7 @@ int cli_snapshot_main(int argc, char **argv)
 			json_object_put(params);
 			return 0;
 		}
-		if (c == '?' || c == ':' || !takes(v, opt)) {
+		if (c == '?' || c == ':' || !cli_verb_takes(v, opt)) {
 			fprintf(stderr, "parvis %s: %s %s\nusage: parvis %s\n", v->name, opt,
 				c == ':' ? "needs a value" : "is not an option of this verb",
 				v->usage);
@@ -360,18 +302,18 @@ int cli_snapshot_main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (!strcmp(v->name, "import-vm")) {
-		dir = abs_dir(pos[0]);
+		dir = cli_abs_path(pos[0]);
 		json_object_object_add(params, "path", json_object_new_string(dir));
 	} else {
 		json_object_object_add(params, "name", json_object_new_string(pos[0]));
 		if (!strcmp(v->name, "export-vm")) {
-			dir = abs_dir(pos[1]);
+			dir = cli_abs_path(pos[1]);
 			json_object_object_add(params, "path", json_object_new_string(dir));
 		} else if (pos[1]) {
 			json_object_object_add(params, "snapshot", json_object_new_string(pos[1]));
 		}
 	}
-	if (takes(v, "progress") && progress)
+	if (cli_verb_takes(v, "progress") && progress)
 		json_object_object_add(params, "progress", json_object_new_boolean(1));
 	free(dir);
 	r = long_call(v->name, params, json, &res);
