@@ -563,10 +563,14 @@ static int build_filter(const int *calls, size_t n, bool vcpu, bool tsync, scmp_
 		/* The jail's root holds nothing a vCPU needs: opens fail instead of killing. */
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
-		/* fstat as glibc makes it: newfstatat(fd, "", st, AT_EMPTY_PATH). */
+		/* fstat as glibc makes it: newfstatat(fd, "", st, AT_EMPTY_PATH) (spelled out as
+		 * above, for clang). */
+		struct scmp_arg_cmp empty_path = {
+			.arg = 3, .op = SCMP_CMP_EQ, .datum_a = AT_EMPTY_PATH, .datum_b = 0};
+
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
-					     SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH));
+					     empty_path);
 	}
 	if (r < 0) {
 		seccomp_release(ctx);
