@@ -222,25 +222,7 @@ int cli_migration_main(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
-		const char *opt = c == '?' || c == ':' ? argv[optind - 1] : options[0].name;
-		size_t k;
-
-		for (k = 0; options[k].name; k++)
-			if (options[k].val == c)
-				opt = options[k].name;
-		if (c == 'h') {
-			cli_migration_help(v->name);
-			json_object_put(params);
-			return 0;
-		}
-		if (c == '?' || c == ':' || !cli_verb_takes(v, opt)) {
-			fprintf(stderr, "parvis %s: %s %s\nusage: parvis %s\n", v->name, opt,
-				c == ':' ? "needs a value" : "is not an option of this verb",
-				v->usage);
-			json_object_put(params);
-			return EXIT_USAGE;
-		}
+	while ((c = cli_verb_getopt(v, argc, argv, options)) >= 0) {
 		switch (c) {
 		case 'l':
 			json_object_object_add(params, "listen", json_object_new_string(optarg));
@@ -265,6 +247,10 @@ int cli_migration_main(int argc, char **argv)
 		case 'p': progress = true; break;
 		case 'j': json = true; break;
 		}
+	}
+	if (c != CLI_VERB_END) {
+		json_object_put(params);
+		return c == CLI_VERB_HELP ? 0 : EXIT_USAGE;
 	}
 	for (; optind < argc; optind++) {
 		if (npos == v->npos) {

@@ -44,6 +44,28 @@ bool cli_verb_takes(const struct cli_verb *v, const char *opt)
 	return false;
 }
 
+int cli_verb_getopt(const struct cli_verb *v, int argc, char **argv, const struct option *options)
+{
+	int c = getopt_long(argc, argv, ":", options, NULL);
+	const char *opt = c == '?' || c == ':' ? argv[optind - 1] : options[0].name;
+
+	if (c == -1)
+		return CLI_VERB_END;
+	for (size_t k = 0; options[k].name; k++)
+		if (options[k].val == c)
+			opt = options[k].name;
+	if (c == 'h') {
+		printf("usage: parvis %s\n\n%s\n", v->usage, v->help);
+		return CLI_VERB_HELP;
+	}
+	if (c == '?' || c == ':' || !cli_verb_takes(v, opt)) {
+		fprintf(stderr, "parvis %s: %s %s\nusage: parvis %s\n", v->name, opt,
+			c == ':' ? "needs a value" : "is not an option of this verb", v->usage);
+		return CLI_VERB_BAD;
+	}
+	return c;
+}
+
 const char *cli_json_str(struct json_object *o, const char *key)
 {
 	struct json_object *v;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <getopt.h>
 #include <json-c/json.h>
 
 struct cli_verb {
@@ -27,6 +28,15 @@ void cli_verb_print_usage(const struct cli_verb *t, size_t n);
 bool cli_verb_print_help(const struct cli_verb *t, size_t n, const char *name);
 /* Whether the verb accepts the long option opt. */
 bool cli_verb_takes(const struct cli_verb *v, const char *opt);
+
+/*
+ * The next option of the verb's command line (getopt_long over options; the caller sets
+ * optind = 0 and opterr = 0 first): its value, or CLI_VERB_END after the last; --help prints
+ * the verb's help and gives CLI_VERB_HELP; an option the verb does not take, or one without
+ * its value, is named on stderr with the usage and gives CLI_VERB_BAD.
+ */
+enum { CLI_VERB_END = -1, CLI_VERB_HELP = -2, CLI_VERB_BAD = -3 };
+int cli_verb_getopt(const struct cli_verb *v, int argc, char **argv, const struct option *options);
 
 /* A member of an answer, or the empty value when it is absent. */
 const char *cli_json_str(struct json_object *o, const char *key);
