@@ -54,9 +54,12 @@ static bool features_cover(struct json_object *have, struct json_object *want, c
 	for (i = 0; i < json_object_array_length(want); i++) {
 		const char *f = json_object_get_string(json_object_array_get_idx(want, i));
 
-		for (j = 0; j < json_object_array_length(have); j++)
-			if (!strcmp(f, json_object_get_string(json_object_array_get_idx(have, j))))
+		for (j = 0; j < json_object_array_length(have); j++) {
+			const char *h = json_object_get_string(json_object_array_get_idx(have, j));
+
+			if (f && h && !strcmp(f, h))
 				break;
+		}
 		if (j == json_object_array_length(have)) {
 			*miss = f;
 			return false;

@@ -280,22 +280,22 @@ static int negotiate(struct service *svc, struct vm *vm, const char *dest, struc
 			 PEER_JSON_MAX);
 		r = -E2BIG;
 	}
-	if (r == 0 && (r = peer_chan_send(c, PEER_FRAME_OFFER, text, (uint32_t)strlen(text))) < 0)
-		snprintf(why, sizeof(why), "the link to %s failed", dest);
+	/*
+	 * TLS 1.3: the client's handshake ends before the server has checked the client's
+	 * certificate; a server that refuses it closes the session before any frame, so the
+	 * offer's send (when the reset came first) or the verdict's receive fails.
+	 */
 	if (r == 0) {
-		r = peer_chan_recv(c, VERDICT_TIMEOUT_MS, &t, &data, &len, why, sizeof(why));
-		/*
-		 * TLS 1.3: the client's handshake ends before the server has checked the client's
-		 * certificate; a server that refuses it closes the session before any frame.
-		 */
+		r = peer_chan_send(c, PEER_FRAME_OFFER, text, (uint32_t)strlen(text));
+		if (r == 0)
+			r = peer_chan_recv(c, VERDICT_TIMEOUT_MS, &t, &data, &len, why,
+					   sizeof(why));
 		if (r == -EPIPE) {
-			snprintf(
-				why, sizeof(why),
-				"%s closed the session before its verdict: it refused this host in "
-				"the TLS handshake (a certificate or key it does not trust) or "
-				"failed; "
-				"see its log",
-				dest);
+			snprintf(why, sizeof(why),
+				 "%s closed the session before its verdict: it refused this host in "
+				 "the TLS handshake (a certificate or key it does not trust) or "
+				 "failed; see its log",
+				 dest);
 			r = -EACCES;
 		}
 	}

@@ -73,6 +73,8 @@ int vm_state_from_name(const char *name)
 {
 	int i;
 
+	if (!name) /* a JSON null */
+		return -1;
 	for (i = 0; i < VM_STATE_COUNT; i++)
 		if (!strcmp(names[i], name))
 			return i;

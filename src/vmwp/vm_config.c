@@ -905,6 +905,12 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 			 "through the BIOS");
 		return -EINVAL;
 	}
+	if (cfg->initrd && !cfg->kernel) {
+		snprintf(err, errlen,
+			 "initrd: a ramdisk is loaded only with --kernel (a BIOS boot reads its own "
+			 "from the disk); drop --initrd or give --kernel");
+		return -EINVAL;
+	}
 	if (cfg->initrd_fd >= 0 && !cfg->initrd) {
 		snprintf(err, errlen, "\"initrd-fd\" needs \"initrd\" (the file's name)");
 		return -EINVAL;
