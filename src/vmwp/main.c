@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/compiler.h"
 #include "disk/disk.h"
 #include "base/log.h"
 #include "cpu/cpu_report.h"
@@ -847,16 +848,13 @@ static void control_nic(struct worker *w, const char *cmd, struct json_object *r
 		r = network_remove(net, id);
 		if (r == 0)
 			pv_log(LOG_INFO, "network adapter %s removed", id);
-	} else if (!strcmp(cmd, "nic-set")) {
+	} else { /* nic-set: the table has no other nic- command */
 		has_c = get_bool(req, "connected", &connected);
 		has_s = get_bool(req, "mac_spoofing", &spoofing);
 		r = network_set(net, id, has_c ? &connected : NULL, has_s ? &spoofing : NULL);
 		if (r == 0 && has_c)
 			pv_log(LOG_INFO, "network adapter %s %s", id,
 			       connected ? "connected" : "disconnected");
-	} else {
-		control_error(resp, "unknown command (nic-add, nic-remove, nic-set)");
-		return;
 	}
 	if (r == -EPERM)
 		control_error(
@@ -909,179 +907,287 @@ static void control_migrate_send(struct worker *w, struct json_object *req, cons
 	}
 }
 
-/* The control socket's commands (docs/control.md); runs on the control thread. */
+/*
+ * One control command's call: the request, the descriptors that came with it and the answer
+ * being built. Every handler below runs on the control thread, under w->lock unless its table
+ * entry says CONTROL_UNLOCKED.
+ */
+struct control_call {
+	const char *cmd;
+	struct json_object *req;
+	const int *fds;
+	unsigned nfds;
+	struct json_object *resp;
+};
+
+static void control_ok(struct json_object *resp)
+{
+	json_object_object_add(resp, "ok", json_object_new_boolean(1));
+}
+
+/* shutdown: without w->lock, which worker_shutdown() takes itself. */
+static void cmd_shutdown(struct worker *w, const struct control_call *c)
+{
+	const char *reason = get_string(c->req, "reason");
+
+	control_ok(c->resp);
+	json_object_object_add(
+		c->resp, "method",
+		json_object_new_string(worker_shutdown(w, reason ? reason : "host request")));
+}
+
+static const char *worker_state_name(const struct worker *w)
+{
+	return w->migrated	       ? "migrated"
+	       : w->state.saved	       ? "saved"
+	       : !w->machine	       ? "stopped"
+	       : w->shutdown_requested ? "shutting-down"
+	       : w->paused	       ? "paused"
+				       : "running";
+}
+
+/* The devices' parts of status, each null between boots. */
+static void status_devices(struct worker *w, struct json_object *resp)
+{
+	struct machine *m = w->machine;
+
+	json_object_object_add(resp, "vmbus", m ? vmbus_host_status_json(machine_vmbus(m)) : NULL);
+	json_object_object_add(resp, "storage", m ? storage_status_json(machine_storage(m)) : NULL);
+	json_object_object_add(resp, "network", m ? network_status_json(machine_network(m)) : NULL);
+	json_object_object_add(resp, "console",
+			       vmconnect_status_json(m ? machine_vmconnect(m) : NULL, w->screen));
+	json_object_object_add(resp, "ide", m ? machine_ide_status_json(m) : NULL);
+	if (m) { /* this boot's exits by reason (bench/emulated.py reads them) */
+		struct partition_exit_stats ex;
+
+		partition_get_exit_stats(machine_partition(m), &ex);
+		json_object_object_add(resp, "exits", exit_stats_exits_json(&ex));
+		json_object_object_add(resp, "io_accesses", io_accesses_json(machine_partition(m)));
+	}
+}
+
+static void cmd_status(struct worker *w, const struct control_call *c)
+{
+	control_ok(c->resp);
+	json_object_object_add(c->resp, "state", json_object_new_string(worker_state_name(w)));
+	json_object_object_add(c->resp, "boots", json_object_new_int((int)w->boots));
+	if (w->cfg.restore_path) {
+		json_object_object_add(c->resp, "restored_from",
+				       json_object_new_string(w->cfg.restore_path));
+		json_object_object_add(c->resp, "restore_ram", restore_ram_json(w));
+	}
+	add_status_times(w, c->resp);
+	json_object_object_add(c->resp, "migration", migration_progress_json(&w->migration));
+	status_devices(w, c->resp);
+}
+
+static void cmd_cpu(struct worker *w, const struct control_call *c)
+{
+	control_ok(c->resp);
+	json_object_object_add(
+		c->resp, "cpu",
+		cpu_model_report_json(partition_cpu_model(machine_partition(w->machine)), true));
+}
+
+static void cmd_disk(struct worker *w, const struct control_call *c)
+{
+	control_disk(w, c->cmd, c->req, c->fds, c->nfds, c->resp);
+}
+
+static void cmd_dvd_set(struct worker *w, const struct control_call *c)
+{
+	control_dvd_set(w, c->req, c->fds, c->nfds, c->resp);
+}
+
+static void cmd_nic(struct worker *w, const struct control_call *c)
+{
+	control_nic(w, c->cmd, c->req, c->fds, c->nfds, c->resp);
+}
+
+/* restart: through the guest's shutdown IC, as Restart-VM without --force. */
+static void cmd_restart(struct worker *w, const struct control_call *c)
+{
+	const char *reason = get_string(c->req, "reason");
+	int r = w->machine ? ic_shutdown_request(vmbus_host_shutdown(machine_vmbus(w->machine)),
+						 IC_SHUTDOWN_RESTART, true,
+						 reason ? reason : "host request")
+			   : -ENOTCONN;
+
+	if (r < 0)
+		control_error(c->resp, r == -EBUSY ? "a shutdown request is in progress"
+						   : "the guest's shutdown service is not ready");
+	else
+		control_ok(c->resp);
+}
+
+static void cmd_kvp_set(struct worker *w, const struct control_call *c)
+{
+	const char *key = get_string(c->req, "key"), *value = get_string(c->req, "value");
+	const char *pool_name = get_string(c->req, "pool");
+	int pool = vmbus_kvp_pool_parse(pool_name ? pool_name : "external");
+	int r = -EINVAL;
+
+	if (pool >= 0 && key && value)
+		r = ic_kvp_set(vmbus_host_kvp(machine_vmbus(w->machine)), (unsigned)pool, key,
+			       value);
+	if (r < 0)
+		control_error(c->resp, r == -ENOSPC ? "too many writes queued"
+						    : "needs \"key\" and \"value\" strings of "
+						      "at most 255/1023 characters and a valid "
+						      "\"pool\"");
+	else
+		control_ok(c->resp);
+}
+
+static void cmd_kvp_refresh(struct worker *w, const struct control_call *c)
+{
+	if (w->machine)
+		ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
+	json_object_object_add(c->resp, "ok", json_object_new_boolean(w->machine != NULL));
+}
+
+/* pause and resume: the vCPUs stopped or let go; either is a no-op when already so. */
+static void cmd_pause_resume(struct worker *w, const struct control_call *c)
+{
+	bool pause = !strcmp(c->cmd, "pause");
+	struct partition *p = machine_partition(w->machine);
+
+	if (pause && w->shutdown_requested) {
+		control_error(c->resp, "the VM is shutting down");
+		return;
+	}
+	if (pause && !w->paused && partition_pause(p) == 0) {
+		w->paused = true;
+	} else if (!pause && w->paused) {
+		partition_resume(p);
+		w->paused = false;
+	}
+	control_ok(c->resp);
+	json_object_object_add(c->resp, "paused", json_object_new_boolean(w->paused));
+}
+
+static void cmd_save(struct worker *w, const struct control_call *c)
+{
+	control_save(w, c->req, c->fds, c->nfds, c->resp);
+}
+
+static void cmd_migrate_send(struct worker *w, const struct control_call *c)
+{
+	control_migrate_send(w, c->req, c->fds, c->nfds, c->resp);
+}
+
+static void cmd_turn_off(struct worker *w, const struct control_call *c)
+{
+	w->shutdown_requested = true;
+	if (w->machine)
+		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+	control_ok(c->resp);
+}
+
+static void cmd_vga_text(struct worker *w, const struct control_call *c)
+{
+	vga_text_json(w->machine ? machine_vga(w->machine) : NULL, c->resp);
+}
+
+#ifdef PARVIS_TEST_HOOKS
+/* Test builds only: what an exploited device model would try (docs/security.md). */
+static void cmd_test_forbidden_syscall(struct worker *w, const struct control_call *c)
+{
+	(void)w;
+	sandbox_test_forbidden_syscall();
+	control_error(c->resp, "the forbidden system call returned: no seccomp filter");
+}
+
+/* Test builds only: a worker whose memory grows past its cgroup's maximum. */
+static void cmd_test_allocate(struct worker *w, const struct control_call *c)
+{
+	int64_t bytes = 0;
+
+	(void)w;
+	if (get_int(c->req, "bytes", &bytes) && bytes > 0 && test_allocate((size_t)bytes))
+		control_ok(c->resp);
+	else
+		control_error(c->resp, "test-allocate: the allocation failed");
+}
+#endif
+
+enum control_flags {
+	CONTROL_UNLOCKED = 1u << 0, /* runs without w->lock */
+	/* Refused while there is no machine, with the answer below. */
+	CONTROL_NEEDS_BOOT = 1u << 1,	 /* "the VM is between boots" */
+	CONTROL_NEEDS_RUNNING = 1u << 2, /* "the VM is not running" */
+};
+
+struct control_command {
+	const char *name;
+	unsigned flags;
+	void (*run)(struct worker *w, const struct control_call *c);
+};
+
+/* The control socket's commands (docs/control.md). */
+static const struct control_command control_commands[] = {
+	{"shutdown", CONTROL_UNLOCKED, cmd_shutdown},
+	{"status", 0, cmd_status},
+	{"cpu", CONTROL_NEEDS_BOOT, cmd_cpu},
+	{"disk-add", CONTROL_NEEDS_RUNNING, cmd_disk},
+	{"disk-remove", CONTROL_NEEDS_RUNNING, cmd_disk},
+	{"dvd-set", CONTROL_NEEDS_RUNNING, cmd_dvd_set},
+	{"nic-add", CONTROL_NEEDS_RUNNING, cmd_nic},
+	{"nic-remove", CONTROL_NEEDS_RUNNING, cmd_nic},
+	{"nic-set", CONTROL_NEEDS_RUNNING, cmd_nic},
+	{"restart", 0, cmd_restart},
+	{"kvp-set", CONTROL_NEEDS_RUNNING, cmd_kvp_set},
+	{"kvp-refresh", 0, cmd_kvp_refresh},
+	{"pause", CONTROL_NEEDS_BOOT, cmd_pause_resume},
+	{"resume", CONTROL_NEEDS_BOOT, cmd_pause_resume},
+	{"save", 0, cmd_save},
+	{"migrate-send", 0, cmd_migrate_send},
+	{"turn-off", 0, cmd_turn_off},
+	{"vga-text", 0, cmd_vga_text},
+#ifdef PARVIS_TEST_HOOKS
+	{"test-forbidden-syscall", CONTROL_UNLOCKED, cmd_test_forbidden_syscall},
+	{"test-allocate", CONTROL_UNLOCKED, cmd_test_allocate},
+#endif
+};
+
+static const struct control_command *control_command_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(control_commands); i++)
+		if (!strcmp(control_commands[i].name, name))
+			return &control_commands[i];
+	return NULL;
+}
+
+/* The control socket's handler (control.c): runs on the control thread. */
 static struct json_object *control_handler(void *opaque, struct json_object *req, const int *fds,
 					   unsigned nfds)
 {
 	struct worker *w = opaque;
-	struct json_object *resp = json_object_new_object();
-	const char *cmd = get_string(req, "command");
-	const char *reason = get_string(req, "reason");
+	struct control_call c = {.cmd = get_string(req, "command"),
+				 .req = req,
+				 .fds = fds,
+				 .nfds = nfds,
+				 .resp = json_object_new_object()};
+	const struct control_command *k;
 
-	if (!cmd)
-		return control_error(resp, "no \"command\"");
-	if (!strcmp(cmd, "shutdown")) {
-		json_object_object_add(resp, "ok", json_object_new_boolean(1));
-		json_object_object_add(resp, "method",
-				       json_object_new_string(worker_shutdown(
-					       w, reason ? reason : "host request")));
-		return resp;
+	if (!c.cmd)
+		return control_error(c.resp, "no \"command\"");
+	k = control_command_find(c.cmd);
+	if (!k)
+		return control_error(c.resp, "unknown command");
+	if (k->flags & CONTROL_UNLOCKED) {
+		k->run(w, &c);
+		return c.resp;
 	}
 	pthread_mutex_lock(&w->lock);
-	if (!strcmp(cmd, "status")) {
-		json_object_object_add(resp, "ok", json_object_new_boolean(1));
-		json_object_object_add(resp, "state",
-				       json_object_new_string(w->migrated      ? "migrated"
-							      : w->state.saved ? "saved"
-							      : !w->machine    ? "stopped"
-							      : w->shutdown_requested
-								      ? "shutting-down"
-							      : w->paused ? "paused"
-									  : "running"));
-		json_object_object_add(resp, "boots", json_object_new_int((int)w->boots));
-		if (w->cfg.restore_path) {
-			json_object_object_add(resp, "restored_from",
-					       json_object_new_string(w->cfg.restore_path));
-			json_object_object_add(resp, "restore_ram", restore_ram_json(w));
-		}
-		add_status_times(w, resp);
-		json_object_object_add(resp, "migration", migration_progress_json(&w->migration));
-		json_object_object_add(
-			resp, "vmbus",
-			w->machine ? vmbus_host_status_json(machine_vmbus(w->machine)) : NULL);
-		json_object_object_add(resp, "storage",
-				       w->machine ? storage_status_json(machine_storage(w->machine))
-						  : NULL);
-		json_object_object_add(resp, "network",
-				       w->machine ? network_status_json(machine_network(w->machine))
-						  : NULL);
-		json_object_object_add(
-			resp, "console",
-			vmconnect_status_json(w->machine ? machine_vmconnect(w->machine) : NULL,
-					      w->screen));
-		json_object_object_add(resp, "ide",
-				       w->machine ? machine_ide_status_json(w->machine) : NULL);
-		if (w->machine) { /* this boot's exits by reason (bench/emulated.py reads them) */
-			struct partition_exit_stats ex;
-
-			partition_get_exit_stats(machine_partition(w->machine), &ex);
-			json_object_object_add(resp, "exits", exit_stats_exits_json(&ex));
-			json_object_object_add(resp, "io_accesses",
-					       io_accesses_json(machine_partition(w->machine)));
-		}
-	} else if (!strcmp(cmd, "cpu")) {
-		if (w->machine) {
-			json_object_object_add(resp, "ok", json_object_new_boolean(1));
-			json_object_object_add(
-				resp, "cpu",
-				cpu_model_report_json(
-					partition_cpu_model(machine_partition(w->machine)), true));
-		} else {
-			control_error(resp, "the VM is between boots");
-		}
-	} else if (!strcmp(cmd, "disk-add") || !strcmp(cmd, "disk-remove")) {
-		if (w->machine)
-			control_disk(w, cmd, req, fds, nfds, resp);
-		else
-			control_error(resp, "the VM is not running");
-	} else if (!strcmp(cmd, "dvd-set")) {
-		if (w->machine)
-			control_dvd_set(w, req, fds, nfds, resp);
-		else
-			control_error(resp, "the VM is not running");
-	} else if (!strncmp(cmd, "nic-", 4)) {
-		if (w->machine)
-			control_nic(w, cmd, req, fds, nfds, resp);
-		else
-			control_error(resp, "the VM is not running");
-	} else if (!strcmp(cmd, "restart")) {
-		int r = w->machine ? ic_shutdown_request(
-					     vmbus_host_shutdown(machine_vmbus(w->machine)),
-					     IC_SHUTDOWN_RESTART, true,
-					     reason ? reason : "host request")
-				   : -ENOTCONN;
-
-		if (r < 0)
-			control_error(resp, r == -EBUSY
-						    ? "a shutdown request is in progress"
-						    : "the guest's shutdown service is not ready");
-		else
-			json_object_object_add(resp, "ok", json_object_new_boolean(1));
-	} else if (!strcmp(cmd, "kvp-set")) {
-		const char *key = get_string(req, "key"), *value = get_string(req, "value");
-		const char *pool_name = get_string(req, "pool");
-		int pool = vmbus_kvp_pool_parse(pool_name ? pool_name : "external");
-		int r = -EINVAL;
-
-		if (w->machine && pool >= 0 && key && value)
-			r = ic_kvp_set(vmbus_host_kvp(machine_vmbus(w->machine)), (unsigned)pool,
-				       key, value);
-		if (r < 0)
-			control_error(resp, !w->machine ? "the VM is not running"
-					    : r == -ENOSPC
-						    ? "too many writes queued"
-						    : "needs \"key\" and \"value\" strings of "
-						      "at most 255/1023 characters and a valid "
-						      "\"pool\"");
-		else
-			json_object_object_add(resp, "ok", json_object_new_boolean(1));
-	} else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
-		bool pause = cmd[0] == 'p';
-
-		if (!w->machine) {
-			control_error(resp, "the VM is between boots");
-		} else if (pause && w->shutdown_requested) {
-			control_error(resp, "the VM is shutting down");
-		} else {
-			if (pause && !w->paused &&
-			    partition_pause(machine_partition(w->machine)) == 0)
-				w->paused = true;
-			else if (!pause && w->paused) {
-				partition_resume(machine_partition(w->machine));
-				w->paused = false;
-			}
-			json_object_object_add(resp, "ok", json_object_new_boolean(1));
-			json_object_object_add(resp, "paused", json_object_new_boolean(w->paused));
-		}
-	} else if (!strcmp(cmd, "save")) {
-		control_save(w, req, fds, nfds, resp);
-	} else if (!strcmp(cmd, "migrate-send")) {
-		control_migrate_send(w, req, fds, nfds, resp);
-	} else if (!strcmp(cmd, "turn-off")) {
-		w->shutdown_requested = true;
-		if (w->machine)
-			partition_request_stop(machine_partition(w->machine),
-					       PARTITION_STOP_REQUESTED);
-		json_object_object_add(resp, "ok", json_object_new_boolean(1));
-#ifdef PARVIS_TEST_HOOKS
-	} else if (!strcmp(cmd, "test-forbidden-syscall")) {
-		/* Test builds only: what an exploited device model would try (docs/security.md). */
-		pthread_mutex_unlock(&w->lock);
-		sandbox_test_forbidden_syscall();
-		pthread_mutex_lock(&w->lock);
-		control_error(resp, "the forbidden system call returned: no seccomp filter");
-	} else if (!strcmp(cmd, "test-allocate")) {
-		/* Test builds only: a worker whose memory grows past its cgroup's maximum. */
-		int64_t bytes = 0;
-
-		pthread_mutex_unlock(&w->lock);
-		if (get_int(req, "bytes", &bytes) && bytes > 0 && test_allocate((size_t)bytes))
-			json_object_object_add(resp, "ok", json_object_new_boolean(1));
-		else
-			control_error(resp, "test-allocate: the allocation failed");
-		pthread_mutex_lock(&w->lock);
-#endif
-	} else if (!strcmp(cmd, "vga-text")) {
-		vga_text_json(w->machine ? machine_vga(w->machine) : NULL, resp);
-	} else if (!strcmp(cmd, "kvp-refresh")) {
-		if (w->machine)
-			ic_kvp_refresh(vmbus_host_kvp(machine_vmbus(w->machine)));
-		json_object_object_add(resp, "ok", json_object_new_boolean(w->machine != NULL));
-	} else {
-		control_error(resp, "unknown command");
-	}
+	if (!w->machine && (k->flags & CONTROL_NEEDS_BOOT))
+		control_error(c.resp, "the VM is between boots");
+	else if (!w->machine && (k->flags & CONTROL_NEEDS_RUNNING))
+		control_error(c.resp, "the VM is not running");
+	else
+		k->run(w, &c);
 	pthread_mutex_unlock(&w->lock);
-	return resp;
+	return c.resp;
 }
 
 /*

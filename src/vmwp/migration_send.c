@@ -530,20 +530,29 @@ int migration_incoming_open(const char *spec, int *fd, char *err, size_t errlen)
 		*fd = (int)n;
 		return 0;
 	}
-	if (strlen(spec) >= sizeof(sa.sun_path) || spec[0] != '/') {
+	if (strlen(spec) + sizeof(".tmp") > sizeof(sa.sun_path) || spec[0] != '/') {
 		snprintf(err, errlen,
 			 "--incoming %s: give a descriptor number or the absolute path "
-			 "of a Unix socket to listen on",
-			 spec);
+			 "of a Unix socket to listen on (at most %zu characters)",
+			 spec, sizeof(sa.sun_path) - sizeof(".tmp"));
 		return -EINVAL;
 	}
-	strcpy(sa.sun_path, spec);
+	/*
+	 * Bound under a temporary name and renamed once listening: whoever sees the path can
+	 * connect (between bind and listen a connect is refused, and a sender polling for the
+	 * path lost that race under load).
+	 */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.tmp", spec);
+	unlink(sa.sun_path);
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1) < 0) {
+	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1) < 0 ||
+	    rename(sa.sun_path, spec) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "--incoming %s: %s", spec, strerror(errno));
-		if (s >= 0)
+		if (s >= 0) {
+			unlink(sa.sun_path);
 			close(s);
+		}
 		return r;
 	}
 	pv_log(LOG_INFO, "waiting for the migration stream on %s", spec);
