@@ -469,163 +469,156 @@ static void add_str(struct json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* Parses a verb's command line into a->params. 0, or an exit status. */
-static int parse_verb_args(struct args *a, int argc, char **argv)
+/* How an option's value goes into the call's parameters. */
+enum opt_kind {
+	OPT_UINT,     /* a decimal number */
+	OPT_SIZE,     /* a size with a unit (512M, 2G) */
+	OPT_PATH,     /* a file, made absolute: the service runs elsewhere */
+	OPT_STRING,   /* as given */
+	OPT_TRUE,     /* a flag: true */
+	OPT_FALSE,    /* a flag: false */
+	OPT_ON_OFF,   /* "on" or "off": a boolean */
+	OPT_CHOICE,   /* one of two words, case-insensitive: as given */
+	OPT_CHOICE_N, /* one of two digits: a number */
+};
+
+struct opt_param {
+	int opt;
+	const char *key; /* the call's parameter */
+	enum opt_kind kind;
+	const char *choice[2]; /* OPT_CHOICE and OPT_CHOICE_N */
+};
+
+/* The options that only set one parameter of the call (docs/api.md names them). */
+static const struct opt_param opt_params[] = {
+	{O_MEMORY, "memory_bytes", OPT_SIZE, {0}},
+	{O_CPUS, "cpus", OPT_UINT, {0}},
+	{O_TIMEOUT, "timeout_s", OPT_UINT, {0}},
+	{O_LUN, "lun", OPT_UINT, {0}},
+	{O_CONTROLLER_NUMBER, "controller", OPT_UINT, {0}},
+	{O_CONTROLLER_LOCATION, "lun", OPT_UINT, {0}},
+	{O_RESERVE, "reserve", OPT_UINT, {0}},
+	{O_WEIGHT, "relative_weight", OPT_UINT, {0}},
+	{O_KERNEL, "kernel", OPT_PATH, {0}},
+	{O_INITRD, "initrd", OPT_PATH, {0}},
+	{O_PATH, "path", OPT_PATH, {0}},
+	{O_BOOT_DISK, "boot_disk", OPT_PATH, {0}},
+	{O_STARTUP_ORDER, "startup_order", OPT_STRING, {0}},
+	{O_CMDLINE, "cmdline", OPT_STRING, {0}},
+	{O_NOTES, "notes", OPT_STRING, {0}},
+	{O_NAME, "new_name", OPT_STRING, {0}},
+	{O_NO_MEDIA, "no_media", OPT_TRUE, {0}},
+	{O_READONLY, "readonly", OPT_TRUE, {0}},
+	{O_FORCE, "force", OPT_TRUE, {0}},
+	{O_TURN_OFF, "turn_off", OPT_TRUE, {0}},
+	{O_NO_VIDEO, "video", OPT_FALSE, {0}},
+	{O_VIDEO, "video", OPT_ON_OFF, {"on", "off"}},
+	{O_CONSOLE_TCP, "console_tcp", OPT_ON_OFF, {"on", "off"}},
+	{O_COMPAT, "compatibility_for_migration", OPT_ON_OFF, {"on", "off"}},
+	{O_GENERATION, "generation", OPT_CHOICE_N, {"1", "2"}},
+	{O_CONTROLLER_TYPE, "controller_type", OPT_CHOICE, {"ide", "scsi"}},
+};
+
+static const struct opt_param *opt_param_find(int opt)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(opt_params); i++)
+		if (opt_params[i].opt == opt)
+			return &opt_params[i];
+	return NULL;
+}
+
+/* Which of the two choices val is: 0 or 1, or -1. */
+static int choice_index(const struct opt_param *op, const char *val)
+{
+	bool fold = op->kind == OPT_CHOICE;
+
+	for (int i = 0; i < 2; i++)
+		if (fold ? !strcasecmp(val, op->choice[i]) : !strcmp(val, op->choice[i]))
+			return i;
+	return -1;
+}
+
+/* One option of the table into a->params. 0, or an exit status. */
+static int put_opt_param(struct args *a, const struct opt_param *op, const char *name,
+			 const char *val)
+{
+	const char *verb = a->verb->name;
+	char flag[64];
+	uint64_t n;
+	int r, k;
+	char *p;
+
+	snprintf(flag, sizeof(flag), "--%s", name);
+	switch (op->kind) {
+	case OPT_UINT:
+	case OPT_SIZE:
+		r = op->kind == OPT_SIZE ? parse_size(verb, val, &n)
+					 : parse_uint(verb, flag, val, &n);
+		if (r)
+			return r;
+		json_object_object_add(a->params, op->key, json_object_new_int64((int64_t)n));
+		return 0;
+	case OPT_PATH:
+		p = abs_path(val);
+		add_str(a->params, op->key, p);
+		free(p);
+		return 0;
+	case OPT_STRING: add_str(a->params, op->key, val); return 0;
+	case OPT_TRUE:
+	case OPT_FALSE:
+		json_object_object_add(a->params, op->key,
+				       json_object_new_boolean(op->kind == OPT_TRUE));
+		return 0;
+	case OPT_ON_OFF:
+	case OPT_CHOICE:
+	case OPT_CHOICE_N: break;
+	}
+	k = choice_index(op, val);
+	if (k < 0)
+		return usage_error(verb, "%s: '%s' is not %s or %s", flag, val, op->choice[0],
+				   op->choice[1]);
+	json_object_object_add(a->params, op->key,
+			       op->kind == OPT_ON_OFF	? json_object_new_boolean(k == 0)
+			       : op->kind == OPT_CHOICE ? json_object_new_string(val)
+							: json_object_new_int(atoi(op->choice[k])));
+	return 0;
+}
+
+/* The options that do more than set one parameter. 0, or an exit status (-1: help shown). */
+static int put_other_opt(struct args *a, int c, const char *val)
+{
+	struct json_object *disks;
+	char *p;
+
+	switch (c) {
+	case O_HELP: return print_help(a->verb->name) ? EXIT_USAGE : -1;
+	case O_DISK: /* repeatable: a list */
+		if (!json_object_object_get_ex(a->params, "disks", &disks)) {
+			disks = json_object_new_array();
+			json_object_object_add(a->params, "disks", disks);
+		}
+		p = abs_path(val);
+		json_object_array_add(disks, json_object_new_string(p));
+		free(p);
+		break;
+	case O_JSON: json_out = true; break;
+	case O_MAXIMUM: a->maximum = val; break; /* a percentage or a size: the verb says */
+	case O_WEB: a->web = true; break;
+	case O_VIEWER: a->viewer = true; break;
+	case O_TCP: a->tcp = true; break;
+	}
+	if (c == O_FORCE)
+		a->force = true;
+	if (c == O_TURN_OFF)
+		a->turn_off = true;
+	return 0;
+}
+
+/* The positional arguments after the options: the VM's name and one more. */
+static int parse_positionals(struct args *a, int argc, char **argv)
 {
 	const struct verb *v = a->verb;
-	struct json_object *disks = NULL;
-	uint64_t n;
-	int c, idx, r;
 
-	optind = 0; /* getopt restarts (glibc) */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", all_options, &idx)) != -1) {
-		const char *opt;
-		char *p;
-
-		if (c == '?' || c == ':') {
-			const char *bad = argv[optind - 1];
-
-			if (c == ':')
-				return usage_error(v->name, "%s needs a value", bad);
-			return usage_error(v->name, "unknown option '%s'", bad);
-		}
-		opt = all_options[idx].name;
-		if (!verb_takes(v, opt))
-			return usage_error(v->name, "--%s does not apply to this verb", opt);
-		switch (c) {
-		case O_HELP: return print_help(v->name) ? EXIT_USAGE : -1;
-		case O_MEMORY:
-			if ((r = parse_size(v->name, optarg, &n)))
-				return r;
-			json_object_object_add(a->params, "memory_bytes",
-					       json_object_new_int64((int64_t)n));
-			break;
-		case O_CPUS:
-			if ((r = parse_uint(v->name, "--cpus", optarg, &n)))
-				return r;
-			json_object_object_add(a->params, "cpus",
-					       json_object_new_int64((int64_t)n));
-			break;
-		case O_TIMEOUT:
-			if ((r = parse_uint(v->name, "--timeout", optarg, &n)))
-				return r;
-			json_object_object_add(a->params, "timeout_s",
-					       json_object_new_int64((int64_t)n));
-			break;
-		case O_LUN:
-			if ((r = parse_uint(v->name, "--lun", optarg, &n)))
-				return r;
-			json_object_object_add(a->params, "lun", json_object_new_int64((int64_t)n));
-			break;
-		case O_KERNEL:
-		case O_INITRD:
-		case O_BOOT_DISK:
-		case O_PATH:
-			p = abs_path(optarg);
-			add_str(a->params,
-				c == O_KERNEL	? "kernel"
-				: c == O_INITRD ? "initrd"
-				: c == O_PATH	? "path"
-						: "boot_disk",
-				p);
-			free(p);
-			break;
-		case O_DISK:
-			if (!disks) {
-				disks = json_object_new_array();
-				json_object_object_add(a->params, "disks", disks);
-			}
-			p = abs_path(optarg);
-			json_object_array_add(disks, json_object_new_string(p));
-			free(p);
-			break;
-		case O_GENERATION:
-			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
-				return usage_error(v->name, "--generation: '%s' is not 1 or 2",
-						   optarg);
-			json_object_object_add(a->params, "generation",
-					       json_object_new_int(optarg[0] - '0'));
-			break;
-		case O_CONTROLLER_TYPE:
-			if (strcasecmp(optarg, "ide") && strcasecmp(optarg, "scsi"))
-				return usage_error(v->name,
-						   "--controller-type: '%s' is not ide or scsi",
-						   optarg);
-			add_str(a->params, "controller_type", optarg);
-			break;
-		case O_CONTROLLER_NUMBER:
-		case O_CONTROLLER_LOCATION:
-			if ((r = parse_uint(v->name,
-					    c == O_CONTROLLER_NUMBER ? "--controller-number"
-								     : "--controller-location",
-					    optarg, &n)))
-				return r;
-			json_object_object_add(a->params,
-					       c == O_CONTROLLER_NUMBER ? "controller" : "lun",
-					       json_object_new_int64((int64_t)n));
-			break;
-		case O_NO_MEDIA:
-			json_object_object_add(a->params, "no_media", json_object_new_boolean(1));
-			break;
-		case O_STARTUP_ORDER: add_str(a->params, "startup_order", optarg); break;
-		case O_CMDLINE: add_str(a->params, "cmdline", optarg); break;
-		case O_NOTES: add_str(a->params, "notes", optarg); break;
-		case O_NAME: add_str(a->params, "new_name", optarg); break;
-		case O_JSON: json_out = true; break;
-		case O_FORCE:
-			a->force = true;
-			json_object_object_add(a->params, "force", json_object_new_boolean(1));
-			break;
-		case O_TURN_OFF:
-			a->turn_off = true;
-			json_object_object_add(a->params, "turn_off", json_object_new_boolean(1));
-			break;
-		case O_READONLY:
-			json_object_object_add(a->params, "readonly", json_object_new_boolean(1));
-			break;
-		case O_MAXIMUM: a->maximum = optarg; break;
-		case O_RESERVE:
-		case O_WEIGHT:
-			if ((r = parse_uint(v->name,
-					    c == O_RESERVE ? "--reserve" : "--relative-weight",
-					    optarg, &n)))
-				return r;
-			json_object_object_add(a->params,
-					       c == O_RESERVE ? "reserve" : "relative_weight",
-					       json_object_new_int64((int64_t)n));
-			break;
-		case O_NO_VIDEO:
-			json_object_object_add(a->params, "video", json_object_new_boolean(0));
-			break;
-		case O_VIDEO:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error(v->name, "--video: '%s' is not on or off",
-						   optarg);
-			json_object_object_add(a->params, "video",
-					       json_object_new_boolean(!strcmp(optarg, "on")));
-			break;
-		case O_WEB: a->web = true; break;
-		case O_VIEWER: a->viewer = true; break;
-		case O_TCP: a->tcp = true; break;
-		case O_CONSOLE_TCP:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error(v->name, "--console-tcp: '%s' is not on or off",
-						   optarg);
-			json_object_object_add(a->params, "console_tcp",
-					       json_object_new_boolean(!strcmp(optarg, "on")));
-			break;
-		case O_COMPAT:
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				return usage_error(
-					v->name,
-					"--compatibility-for-migration: '%s' is not on or off",
-					optarg);
-			json_object_object_add(a->params, "compatibility_for_migration",
-					       json_object_new_boolean(!strcmp(optarg, "on")));
-			break;
-		}
-	}
 	if (optind < argc)
 		a->name = argv[optind++];
 	if (optind < argc)
@@ -637,6 +630,38 @@ static int parse_verb_args(struct args *a, int argc, char **argv)
 	if (a->name)
 		add_str(a->params, "name", a->name);
 	return 0;
+}
+
+/* Parses a verb's command line into a->params. 0, or an exit status. */
+static int parse_verb_args(struct args *a, int argc, char **argv)
+{
+	const struct verb *v = a->verb;
+	int c, idx, r;
+
+	optind = 0; /* getopt restarts (glibc) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", all_options, &idx)) != -1) {
+		const struct opt_param *op;
+		const char *opt;
+
+		if (c == '?' || c == ':') {
+			const char *bad = argv[optind - 1];
+
+			if (c == ':')
+				return usage_error(v->name, "%s needs a value", bad);
+			return usage_error(v->name, "unknown option '%s'", bad);
+		}
+		opt = all_options[idx].name;
+		if (!verb_takes(v, opt))
+			return usage_error(v->name, "--%s does not apply to this verb", opt);
+		op = opt_param_find(c);
+		r = op ? put_opt_param(a, op, opt, optarg) : 0;
+		if (r == 0)
+			r = put_other_opt(a, c, optarg);
+		if (r)
+			return r;
+	}
+	return parse_positionals(a, argc, argv);
 }
 
 /* --- output --------------------------------------------------------------------------------- */
