@@ -2,6 +2,7 @@
 #include "vmwp/vm_config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/compiler.h"
 #include "base/size.h"
 
 /* A config file larger than this is not a config file. */
@@ -71,6 +73,58 @@ static int set_string(char **field, const char *value)
 	free(*field);
 	*field = s;
 	return 0;
+}
+
+/*
+ * The settings that are one string, kept as given: the same name as an option (--NAME) and
+ * as a key of the JSON file (docs/vmwp.md).
+ */
+static const struct string_setting {
+	const char *name;
+	size_t offset; /* of the char * in struct vm_config */
+} string_settings[] = {
+	{"kernel", offsetof(struct vm_config, kernel)},
+	{"initrd", offsetof(struct vm_config, initrd)},
+	{"cmdline", offsetof(struct vm_config, cmdline)},
+	{"cpu-model", offsetof(struct vm_config, cpu_model)},
+	{"exit-stats", offsetof(struct vm_config, exit_stats_path)},
+	{"restore", offsetof(struct vm_config, restore_path)},
+	{"incoming", offsetof(struct vm_config, incoming)},
+	{"state-dir", offsetof(struct vm_config, state_dir)},
+	{"bios", offsetof(struct vm_config, bios)},
+	{"vnc", offsetof(struct vm_config, vnc_path)},
+	{"vnc-tcp", offsetof(struct vm_config, vnc_tcp)},
+	{"vnc-password-file", offsetof(struct vm_config, vnc_password_file)},
+	{"control", offsetof(struct vm_config, control_path)},
+	{"exit-status-file", offsetof(struct vm_config, exit_status_path)},
+};
+
+/* The string setting called name, or NULL. */
+static char **string_setting(struct vm_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(string_settings); i++)
+		if (!strcmp(string_settings[i].name, name))
+			return (char **)((char *)cfg + string_settings[i].offset);
+	return NULL;
+}
+
+/* The JSON file's descriptor settings (a service hands them to a jailed worker). */
+static const struct fd_setting {
+	const char *name;
+	size_t offset; /* of the int in struct vm_config */
+} fd_settings[] = {
+	{"kernel-fd", offsetof(struct vm_config, kernel_fd)},
+	{"initrd-fd", offsetof(struct vm_config, initrd_fd)},
+	{"jail-mntns-fd", offsetof(struct vm_config, jail_mntns_fd)},
+	{"vnc-tcp-fd", offsetof(struct vm_config, vnc_tcp_fd)},
+};
+
+static int *fd_setting(struct vm_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(fd_settings); i++)
+		if (!strcmp(fd_settings[i].name, name))
+			return (int *)(void *)((char *)cfg + fd_settings[i].offset);
+	return NULL;
 }
 
 int serial_config_parse(struct serial_config *sc, const char *s)
@@ -408,10 +462,21 @@ void vm_config_usage(FILE *out)
 	      out);
 }
 
+/* The long name of getopt_long's answer c (idx: the long option's index, if it was one). */
+static const char *option_name(int c, int idx)
+{
+	if (c == '?' || c == ':')
+		return "";
+	for (size_t i = 0; long_options[i].name; i++)
+		if (long_options[i].val == c)
+			return long_options[i].name;
+	return idx >= 0 ? long_options[idx].name : "";
+}
+
 int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *config_file = NULL;
-	int c, i, r;
+	int c, i, r, idx = -1;
 
 	/* A first pass finds --config, so the file is loaded before the options that override it.
 	 */
@@ -428,12 +493,14 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 	}
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:f:h", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:i:a:m:c:s:f:h", long_options, &idx)) != -1) {
+		char **field = string_setting(cfg, option_name(c, idx));
+
 		r = 0;
+		if (field)
+			c = 0; /* a string setting, below */
 		switch (c) {
-		case 'k': r = set_string(&cfg->kernel, optarg); break;
-		case 'i': r = set_string(&cfg->initrd, optarg); break;
-		case 'a': r = set_string(&cfg->cmdline, optarg); break;
+		case 0: r = set_string(field, optarg); break;
 		case 'f': break;
 		case 'm':
 			if (parse_memory(optarg, &cfg->memory_bytes) < 0) {
@@ -460,7 +527,6 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				return -EINVAL;
 			}
 			break;
-		case OPT_CPU_MODEL: r = set_string(&cfg->cpu_model, optarg); break;
 		case OPT_HOST_CPU: cfg->print_host_cpu = true; break;
 		case OPT_PRINT_CPU: cfg->print_cpu = true; break;
 		case OPT_DISK_PARENT: cfg->print_disk_parent = true; break;
@@ -473,7 +539,6 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 				return -EINVAL;
 			}
 			break;
-		case OPT_EXIT_STATS: r = set_string(&cfg->exit_stats_path, optarg); break;
 		case OPT_NO_VIDEO: cfg->no_video = true; break;
 		case OPT_GENERATION: {
 			unsigned g;
@@ -487,21 +552,14 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			break;
 		}
 		case OPT_DVD: r = set_dvd(cfg, optarg); break;
-		case OPT_RESTORE: r = set_string(&cfg->restore_path, optarg); break;
-		case OPT_INCOMING: r = set_string(&cfg->incoming, optarg); break;
-		case OPT_STATE_DIR: r = set_string(&cfg->state_dir, optarg); break;
 		case OPT_RESTORE_RAM:
 			if (set_restore_ram(cfg, optarg, err, errlen) < 0)
 				return -EINVAL;
 			break;
-		case OPT_BIOS: r = set_string(&cfg->bios, optarg); break;
 		case OPT_STARTUP_ORDER:
 			if (startup_order_parse(&cfg->startup_order, optarg, err, errlen) < 0)
 				return -EINVAL;
 			break;
-		case OPT_VNC: r = set_string(&cfg->vnc_path, optarg); break;
-		case OPT_VNC_TCP: r = set_string(&cfg->vnc_tcp, optarg); break;
-		case OPT_VNC_PASSWORD_FILE: r = set_string(&cfg->vnc_password_file, optarg); break;
 		case OPT_VNC_TCP_FD: {
 			unsigned fd;
 
@@ -513,7 +571,6 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			cfg->vnc_tcp_fd = (int)fd;
 			break;
 		}
-		case OPT_CONTROL: r = set_string(&cfg->control_path, optarg); break;
 		case OPT_DISK:
 			if (cfg->ndisks == VM_CONFIG_MAX_DISKS) {
 				snprintf(err, errlen, "--disk: more than %u disks",
@@ -538,7 +595,6 @@ int vm_config_parse_args(struct vm_config *cfg, int argc, char **argv, char *err
 			if (r == 0)
 				cfg->nnics++;
 			break;
-		case OPT_EXIT_STATUS_FILE: r = set_string(&cfg->exit_status_path, optarg); break;
 		case OPT_STORAGE_DIR:
 			r = add_storage_dir(cfg, optarg, err, errlen);
 			if (r == -EINVAL)
@@ -579,43 +635,21 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 {
 	enum json_type t = json_object_get_type(v);
 	const char *s = t == json_type_string ? json_object_get_string(v) : NULL;
+	char **field = string_setting(cfg, key);
+	int *fd = fd_setting(cfg, key);
 	int64_t n;
 
-	if (!strcmp(key, "kernel") || !strcmp(key, "initrd") || !strcmp(key, "cmdline")) {
-		char **field = key[0] == 'k'   ? &cfg->kernel
-			       : key[0] == 'i' ? &cfg->initrd
-					       : &cfg->cmdline;
-
+	if (field) {
 		if (!s)
 			goto want_string;
 		return set_string(field, s);
 	}
-	if (!strcmp(key, "jail-mntns-fd") || !strcmp(key, "vnc-tcp-fd")) {
+	if (fd) {
 		n = json_object_get_int64(v);
 		if (t != json_type_int || n < 0 || n >= INT32_MAX)
 			goto bad_value;
-		*(key[0] == 'j' ? &cfg->jail_mntns_fd : &cfg->vnc_tcp_fd) = (int)n;
+		*fd = (int)n;
 		return 0;
-	}
-	if (!strcmp(key, "kernel-fd") || !strcmp(key, "initrd-fd")) {
-		n = json_object_get_int64(v);
-		if (t != json_type_int || n < 0 || n >= INT32_MAX)
-			goto bad_value;
-		*(key[0] == 'k' ? &cfg->kernel_fd : &cfg->initrd_fd) = (int)n;
-		return 0;
-	}
-	if (!strcmp(key, "cpu-model")) {
-		if (!s)
-			goto want_string;
-		return set_string(&cfg->cpu_model, s);
-	}
-	if (!strcmp(key, "vnc") || !strcmp(key, "vnc-tcp") || !strcmp(key, "vnc-password-file")) {
-		if (!s)
-			goto want_string;
-		return set_string(!strcmp(key, "vnc")	    ? &cfg->vnc_path
-				  : !strcmp(key, "vnc-tcp") ? &cfg->vnc_tcp
-							    : &cfg->vnc_password_file,
-				  s);
 	}
 	if (!strcmp(key, "generation")) {
 		if (t != json_type_int)
@@ -638,11 +672,6 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		}
 		return 0;
 	}
-	if (!strcmp(key, "bios")) {
-		if (!s)
-			goto want_string;
-		return set_string(&cfg->bios, s);
-	}
 	if (!strcmp(key, "startup-order")) {
 		if (!s)
 			goto want_string;
@@ -654,25 +683,10 @@ static int apply_json_member(struct vm_config *cfg, const char *key, struct json
 		cfg->no_video = !json_object_get_boolean(v);
 		return 0;
 	}
-	if (!strcmp(key, "incoming")) {
-		if (!s)
-			goto want_string;
-		return set_string(&cfg->incoming, s);
-	}
 	if (!strcmp(key, "restore-ram")) {
 		if (!s)
 			goto want_string;
 		return set_restore_ram(cfg, s, err, errlen);
-	}
-	if (!strcmp(key, "restore") || !strcmp(key, "state-dir")) {
-		if (!s)
-			goto want_string;
-		return set_string(key[0] == 'r' ? &cfg->restore_path : &cfg->state_dir, s);
-	}
-	if (!strcmp(key, "control") || !strcmp(key, "exit-status-file")) {
-		if (!s)
-			goto want_string;
-		return set_string(key[0] == 'c' ? &cfg->control_path : &cfg->exit_status_path, s);
 	}
 	if (!strcmp(key, "storage-dirs")) {
 		size_t i;
@@ -906,9 +920,10 @@ int vm_config_validate(const struct vm_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	if (cfg->initrd && !cfg->kernel) {
-		snprintf(err, errlen,
-			 "initrd: a ramdisk is loaded only with --kernel (a BIOS boot reads its own "
-			 "from the disk); drop --initrd or give --kernel");
+		snprintf(
+			err, errlen,
+			"initrd: a ramdisk is loaded only with --kernel (a BIOS boot reads its own "
+			"from the disk); drop --initrd or give --kernel");
 		return -EINVAL;
 	}
 	if (cfg->initrd_fd >= 0 && !cfg->initrd) {

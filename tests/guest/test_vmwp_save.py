@@ -89,7 +89,10 @@ size = os.path.getsize(state) if os.path.exists(state) else 0
 tap.ok(size == (r or {}).get('bytes') and not os.path.exists(state + '.tmp'),
        f'the file is there ({size} bytes), the .tmp is gone', str(os.listdir(state_dir)))
 w.close()
+# Whole lines only: the save can stop the guest between a number's digits, whose rest the
+# restored guest prints (the check over all three workers joins them).
 saved_text = w.console()
+saved_text = saved_text[:saved_text.rfind('\n') + 1]
 saved_count = count_numbers(saved_text)
 tap.ok(SAVE_AFTER <= saved_count < LAST and numbers(saved_text) == list(range(1, saved_count + 1)),
        f'before the save the guest printed 1..{saved_count}')
