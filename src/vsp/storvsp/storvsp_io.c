@@ -344,6 +344,97 @@ static unsigned lun_list(struct storvsp *sp, uint16_t *luns)
 	return n;
 }
 
+/*
+ * Both bounds before anything is taken: a request from the pool, and room for its answer in
+ * the outgoing ring. 0, or VMBUS_PACKET_BUSY (the packet stays in the ring).
+ */
+static int io_admit(struct sp_channel *c, size_t reply_len)
+{
+	if (!c->free_list) {
+		atomic_fetch_add(&c->busy, 1);
+		c->refused = true;
+		return VMBUS_PACKET_BUSY;
+	}
+	if (vmbus_channel_reserve(c->ch, reply_len) < 0) {
+		/* The channel wakes the loop once the guest frees room. */
+		atomic_fetch_add(&c->ring_full, 1);
+		return VMBUS_PACKET_BUSY;
+	}
+	return 0;
+}
+
+/*
+ * The request's disk (with an in-flight reference) if the SRB addresses one of ours, and
+ * the LUN list when the command is REPORT LUNS. SCSI: LUNs on path 0, target 0; an IDE disk
+ * is target unit (storvsc_probe's target). Returns whether the SRB addresses this target.
+ */
+static bool io_resolve_lun(struct storvsp *sp, struct sp_request *r, uint16_t *luns,
+			   unsigned *nluns)
+{
+	const struct vmscsi_request *srb = &r->srb;
+	bool here = srb->path_id == 0 && srb->target_id == (sp->cfg.ide ? sp->cfg.ide_unit : 0);
+
+	pthread_rwlock_rdlock(&sp->lun_lock);
+	if (here) {
+		/* Only REPORT LUNS needs the list. */
+		if (srb->cdb_length && srb->cdb_or_sense[0] == SCSI_REPORT_LUNS)
+			*nluns = lun_list(sp, luns);
+		if (srb->lun < STORVSP_MAX_LUNS && sp->luns[srb->lun]) {
+			r->disk = sp->luns[srb->lun];
+			atomic_fetch_add(&r->disk->inflight, 1);
+		}
+	}
+	pthread_rwlock_unlock(&sp->lun_lock);
+	return here;
+}
+
+/* The CDB and the data buffer (guest pages as iovecs) into r->cmd. 0, or -EINVAL (reported). */
+static int io_map_command(struct storvsp *sp, struct sp_request *r, const struct storvsp_parsed *p)
+{
+	const struct vmscsi_request *srb = &r->srb;
+	int e;
+
+	memcpy(r->cmd.cdb, srb->cdb_or_sense, sizeof(r->cmd.cdb));
+	r->cmd.cdb_len = srb->cdb_length;
+	if (srb->cdb_length > VSTOR_MAX_CDB_LEN) {
+		guest_error_report(&sp->errlog, "SRB with a %u-byte CDB", srb->cdb_length);
+		return -EINVAL;
+	}
+	if (p->has_range && srb->data_transfer_length) {
+		e = storvsp_range_iov(sp->cfg.mem, p, srb->data_transfer_length, r->iov,
+				      STORVSP_MAX_PFNS, &r->iovcnt);
+		if (e < 0) {
+			guest_error_report(
+				&sp->errlog,
+				"SRB buffer of %u bytes in a range of %u at offset %u: %s",
+				srb->data_transfer_length, p->byte_count, p->byte_offset,
+				strerror(-e));
+			return -EINVAL;
+		}
+		r->cmd.buf_len = srb->data_transfer_length;
+	}
+	r->cmd.iov = r->iov;
+	r->cmd.iovcnt = r->iovcnt;
+	r->cmd.data_out = srb->data_in == VSTOR_WRITE_TYPE && r->cmd.buf_len;
+	return 0;
+}
+
+/* A command for a LUN that is not there: answered at once. */
+static void io_execute_absent(struct sp_request *r, const uint16_t *luns, unsigned nluns)
+{
+	uint8_t op = r->cmd.cdb_len ? r->cmd.cdb[0] : 0xff;
+
+	if (op == SCSI_INQUIRY || op == SCSI_REPORT_LUNS) {
+		/* "No logical unit here" and the LUN list: how the guest's scan ends. */
+		scsi_absent_execute(&r->cmd, luns, nluns);
+	} else {
+		/* No such LUN: Linux drops the device (storvsc_handle_error). */
+		r->srb.srb_status = SRB_STATUS_INVALID_LUN;
+		r->srb.scsi_status = SCSI_STATUS_CHECK_CONDITION;
+	}
+	complete(r);
+}
+
 int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t trans_id)
 {
 	struct storvsp *sp = c->sp;
@@ -355,19 +446,9 @@ int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t
 	unsigned nluns = 0;
 	struct sp_request *r;
 	bool here;
-	int e;
 
-	/* Both bounds before anything is taken: a request, and room for its answer. */
-	if (!c->free_list) {
-		atomic_fetch_add(&c->busy, 1);
-		c->refused = true;
+	if (io_admit(c, reply_len))
 		return VMBUS_PACKET_BUSY;
-	}
-	if (vmbus_channel_reserve(c->ch, reply_len) < 0) {
-		/* The channel wakes the loop once the guest frees room. */
-		atomic_fetch_add(&c->ring_full, 1);
-		return VMBUS_PACKET_BUSY;
-	}
 	atomic_fetch_add(&c->requests, 1);
 	r = req_get(c);
 	r->trans_id = trans_id;
@@ -376,54 +457,15 @@ int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t
 	r->srb.srb_status = 0;
 	r->srb.scsi_status = 0;
 	r->lun = srb->lun;
-	/* SCSI: LUNs on path 0, target 0; an IDE disk is target unit (storvsc_probe's target). */
-	here = srb->path_id == 0 && srb->target_id == (sp->cfg.ide ? sp->cfg.ide_unit : 0);
-	pthread_rwlock_rdlock(&sp->lun_lock);
-	if (here) {
-		/* Only REPORT LUNS needs the list. */
-		if (srb->cdb_length && srb->cdb_or_sense[0] == SCSI_REPORT_LUNS)
-			nluns = lun_list(sp, luns);
-		if (srb->lun < STORVSP_MAX_LUNS && sp->luns[srb->lun]) {
-			r->disk = sp->luns[srb->lun];
-			atomic_fetch_add(&r->disk->inflight, 1);
-		}
-	}
-	pthread_rwlock_unlock(&sp->lun_lock);
-
-	memcpy(r->cmd.cdb, srb->cdb_or_sense, sizeof(r->cmd.cdb));
-	r->cmd.cdb_len = srb->cdb_length;
-	if (srb->cdb_length > VSTOR_MAX_CDB_LEN) {
-		guest_error_report(&sp->errlog, "SRB with a %u-byte CDB", srb->cdb_length);
-		goto bad;
-	}
-	if (p->has_range && srb->data_transfer_length) {
-		e = storvsp_range_iov(sp->cfg.mem, p, srb->data_transfer_length, r->iov,
-				      STORVSP_MAX_PFNS, &r->iovcnt);
-		if (e < 0) {
-			guest_error_report(
-				&sp->errlog,
-				"SRB buffer of %u bytes in a range of %u at offset %u: %s",
-				srb->data_transfer_length, p->byte_count, p->byte_offset,
-				strerror(-e));
-			goto bad;
-		}
-		r->cmd.buf_len = srb->data_transfer_length;
-	}
-	r->cmd.iov = r->iov;
-	r->cmd.iovcnt = r->iovcnt;
-	r->cmd.data_out = srb->data_in == VSTOR_WRITE_TYPE && r->cmd.buf_len;
-	if (!r->disk) {
-		uint8_t op = srb->cdb_length ? r->cmd.cdb[0] : 0xff;
-
-		if (op == SCSI_INQUIRY || op == SCSI_REPORT_LUNS) {
-			/* "No logical unit here" and the LUN list: how the guest's scan ends. */
-			scsi_absent_execute(&r->cmd, luns, here ? nluns : 0);
-		} else {
-			/* No such LUN: Linux drops the device (storvsc_handle_error). */
-			r->srb.srb_status = SRB_STATUS_INVALID_LUN;
-			r->srb.scsi_status = SCSI_STATUS_CHECK_CONDITION;
-		}
+	here = io_resolve_lun(sp, r, luns, &nluns);
+	if (io_map_command(sp, r, p) < 0) {
+		atomic_fetch_add(&c->bad_packets, 1);
+		r->srb.srb_status = SRB_STATUS_INVALID_REQUEST;
 		complete(r);
+		return VMBUS_PACKET_DONE;
+	}
+	if (!r->disk) {
+		io_execute_absent(r, luns, here ? nluns : 0);
 		return VMBUS_PACKET_DONE;
 	}
 	if (scsi_lun_execute(r->disk->sl, &r->cmd, luns, nluns) == SCSI_CMD_DONE) {
@@ -434,11 +476,6 @@ int sp_io_execute(struct sp_channel *c, const struct storvsp_parsed *p, uint64_t
 	r->nops = r->cmd.nops;
 	r->remaining = r->nops + 1;
 	submit_stage(r);
-	return VMBUS_PACKET_DONE;
-bad:
-	atomic_fetch_add(&c->bad_packets, 1);
-	r->srb.srb_status = SRB_STATUS_INVALID_REQUEST;
-	complete(r);
 	return VMBUS_PACKET_DONE;
 }
 
