@@ -399,23 +399,14 @@ bool svc_worker_ok(struct json_object *ans)
 	return ans && json_object_object_get_ex(ans, "ok", &v) && json_object_get_boolean(v);
 }
 
-struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
-				 struct api_error *err)
+/* What start-vm checks before anything is opened: the state, the boot and the files. */
+static int start_checks(struct service *svc, struct vm *vm, struct api_error *err)
 {
 	static const enum vm_state ok[] = {VM_STATE_OFF, VM_STATE_CRITICAL, VM_STATE_SAVED};
-	uint64_t deadline;
-	struct json_object *res = NULL, *nics = NULL;
-	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
-	/* What the worker inherits: boot files, screen listener, disks with chains, TAPs. */
-	static __thread int keep[3 + VM_IDE_PLACES + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
-				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 2];
-	struct worker_files *wf;
-	unsigned i, ncg = 0, nkeep, ntap = 0;
-	pid_t pid;
-	int r, fd;
+	unsigned i;
 
 	if (svc_need_state(vm, "start-vm", ok, 3, "stop it first (parvis stop-vm)", err) < 0)
-		return NULL;
+		return -1;
 	/* Only a record from before generations could say this (new-vm refuses it now). */
 	if (!vm->rec.kernel && vm->rec.generation != 1) {
 		api_error_set(err, API_ERR_INVALID,
@@ -424,49 +415,68 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      "does not have); make it again with new-vm --generation 1 "
 			      "--boot-disk to boot the disk through the BIOS",
 			      vm->rec.name, vm->rec.boot_disk ? vm->rec.boot_disk : "(none)");
-		return NULL;
+		return -1;
 	}
 	for (i = 0; i < vm->rec.ndvds; i++)
 		if (vm->rec.dvds[i].path &&
 		    (svc_check_file("ISO", vm->rec.dvds[i].path, err) < 0 ||
 		     svc_check_stored_path(svc, "ISO", vm->rec.dvds[i].path, err) < 0))
-			return NULL;
+			return -1;
 	if (vm->rec.kernel &&
 	    (svc_check_file("kernel", vm->rec.kernel, err) < 0 ||
 	     svc_check_stored_path(svc, "kernel", vm->rec.kernel, err) < 0 ||
 	     (vm->rec.initrd && (svc_check_file("initrd", vm->rec.initrd, err) < 0 ||
 				 svc_check_stored_path(svc, "initrd", vm->rec.initrd, err) < 0))))
-		return NULL;
+		return -1;
 	for (i = 0; i < vm->rec.ndisks; i++)
 		if (svc_check_disk(svc, vm, vm->rec.disks[i].path, err) < 0 ||
 		    svc_check_stored_path(svc, "disk", vm->rec.disks[i].path, err) < 0)
-			return NULL;
+			return -1;
 	if (svc->cfg.jail && assign_jail_uid(svc, vm, err) < 0)
-		return NULL;
+		return -1;
+	return 0;
+}
+
+#define SPAWN_REFUSED 1 /* spawn_worker: refused with err set, the VM as it was */
+
+/*
+ * Opens what the worker inherits (boot files, screen listener, disks with their chains,
+ * TAPs on their switches), writes its configuration, prepares its cgroup, moves the VM to
+ * Starting and spawns the worker. 0 with *pid; -errno if the spawn failed (the VM is
+ * Starting); SPAWN_REFUSED.
+ */
+static int spawn_worker(struct service *svc, struct vm *vm, const char *reason, pid_t *pid,
+			struct api_error *err)
+{
+	struct json_object *nics = NULL;
+	int cg_fds[CGROUP_MAX_FDS], tap_fds[NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES];
+	static __thread int keep[3 + VM_IDE_PLACES + VM_MAX_DISKS * (2 + DISK_FILES_MAX_PARENTS) +
+				 NET_MAX_VM_ADAPTERS * NET_MAX_QUEUES + 2];
+	struct worker_files *wf;
+	unsigned i, ncg = 0, nkeep, ntap = 0;
+	int r = SPAWN_REFUSED;
+
 	/* Opened here, checked as opened: the worker opens no host path (disk_files.h). */
 	wf = open_worker_files(svc, vm, err);
 	if (!wf)
-		return NULL;
-	/* Its adapters' TAPs, on their switches: the worker inherits their queues. */
+		return SPAWN_REFUSED;
 	if (svc_net_prepare_start(svc, vm, tap_fds, sizeof(tap_fds) / sizeof(tap_fds[0]), &ntap,
 				  &nics, err) < 0)
-		goto close_files;
+		goto out;
 	if ((mkdir(vm->paths.dir, 0750) < 0 && errno != EEXIST) ||
 	    write_worker_config(svc, vm, wf, nics) < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write %s: %s", vm->paths.config,
 			      strerror(errno));
-		goto close_files;
+		goto out;
 	}
 	/* Its cgroup before it exists: a refused reserve leaves the VM as it was. */
 	if (svc_cgroup_prepare(svc, vm, cg_fds, &ncg, err) < 0)
-		goto close_files;
+		goto out;
 	unlink(vm->paths.exit_status);
 	if (svc_transition(svc, vm, VM_STATE_STARTING, reason) < 0) {
-		while (ncg)
-			close(cg_fds[--ncg]);
 		api_error_set(err, API_ERR_STATE, "start-vm: VM '%s' cannot start from %s",
 			      vm->rec.name, vm_state_name(vm->rec.state));
-		goto close_files;
+		goto out;
 	}
 	nkeep = worker_files_list(wf, keep, sizeof(keep) / sizeof(keep[0]) - 2 - ntap);
 	if (vm->incoming_fd >= 0)
@@ -477,28 +487,24 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		keep[nkeep++] = svc->cfg.jail_mntns_fd;
 	r = worker_spawn(svc->vmwp, &vm->paths, svc->cfg.jail,
 			 svc->cfg.jail && svc->cfg.jail_mntns_fd >= 0, cg_fds, ncg, keep, nkeep,
-			 &pid);
+			 pid);
+	vm->console_tcp_port = r == 0 ? wf->vnc_tcp_port : 0;
+out:
 	while (ncg)
 		close(cg_fds[--ncg]);
-	vm->console_tcp_port = r == 0 ? wf->vnc_tcp_port : 0;
 	close_worker_files(wf);
 	/* The worker holds its own copies: the TAPs live as long as it does. */
 	while (ntap)
 		close(tap_fds[--ntap]);
 	json_object_put(nics);
-	nics = NULL;
-	fd = r == 0 ? pidfd_open_pid(pid) : r;
-	if (fd < 0) {
-		char reason2[VM_REASON_MAX];
+	return r;
+}
 
-		snprintf(reason2, sizeof(reason2), "cannot start the worker %s: %s", svc->vmwp,
-			 strerror(-fd));
-		(void)svc_transition(svc, vm, VM_STATE_CRITICAL, reason2);
-		api_error_set(err, API_ERR_HOST, "%s", reason2);
-		return NULL;
-	}
+/* The spawned worker becomes the VM's: its pidfd, cgroup share, adapters and record. */
+static void worker_started(struct service *svc, struct vm *vm, pid_t pid, int pidfd)
+{
 	vm->pid = pid;
-	vm->pidfd = fd;
+	vm->pidfd = pidfd;
 	vm->child = true;
 	svc_cgroup_balance(svc);
 	svc_net_vm_started(svc, vm);
@@ -508,17 +514,25 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		pv_log(LOG_WARN, "VM '%s': cannot write %s: a restarted service would not find it",
 		       vm->rec.name, vm->paths.record);
 	svc_wake_monitor(svc);
+}
 
-	/* Running once the worker answers with its machine built. */
+/*
+ * Running once the worker answers with its machine built: polls its status (without the
+ * service's lock) until then, the VM leaves Starting otherwise, or the deadline passes.
+ */
+static void wait_worker_running(struct service *svc, struct vm *vm)
+{
 	/* An incoming worker builds its machine once the whole stream came: minutes on PVM. */
-	deadline =
+	uint64_t deadline =
 		time_monotonic_ns() +
 		(uint64_t)(vm->incoming_fd >= 0 ? INCOMING_TIMEOUT_MS : START_TIMEOUT_MS) * 1000000;
+
 	vm->refs++;
 	while (vm->rec.state == VM_STATE_STARTING && time_monotonic_ns() < deadline) {
 		struct json_object *st = NULL;
 		const char *state;
 		char path[sizeof(vm->paths.control)];
+		int r;
 
 		memcpy(path, vm->paths.control, sizeof(path));
 		pthread_mutex_unlock(&svc->lock);
@@ -538,6 +552,13 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 		json_object_put(st);
 	}
 	svc_vm_put(svc, vm);
+}
+
+/* start-vm's answer once the wait is over. */
+static struct json_object *start_answer(struct service *svc, struct vm *vm, struct api_error *err)
+{
+	struct json_object *res;
+
 	/* Resumed: the saved state is used up (a checkpoint keeps its own link to it). */
 	if (vm->rec.state == VM_STATE_RUNNING)
 		svc_saved_state_discard(svc, vm);
@@ -556,12 +577,32 @@ struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char 
 			      "VM '%s' did not start: it is %s (%s)", vm->rec.name,
 			      vm_state_name(vm->rec.state), vm->rec.status);
 	return NULL;
-close_files:
-	close_worker_files(wf);
-	while (ntap)
-		close(tap_fds[--ntap]);
-	json_object_put(nics);
-	return NULL;
+}
+
+struct json_object *svc_start_vm(struct service *svc, struct vm *vm, const char *reason,
+				 struct api_error *err)
+{
+	pid_t pid = 0;
+	int r, fd;
+
+	if (start_checks(svc, vm, err) < 0)
+		return NULL;
+	r = spawn_worker(svc, vm, reason, &pid, err);
+	if (r == SPAWN_REFUSED)
+		return NULL;
+	fd = r == 0 ? pidfd_open_pid(pid) : r;
+	if (fd < 0) {
+		char reason2[VM_REASON_MAX];
+
+		snprintf(reason2, sizeof(reason2), "cannot start the worker %s: %s", svc->vmwp,
+			 strerror(-fd));
+		(void)svc_transition(svc, vm, VM_STATE_CRITICAL, reason2);
+		api_error_set(err, API_ERR_HOST, "%s", reason2);
+		return NULL;
+	}
+	worker_started(svc, vm, pid, fd);
+	wait_worker_running(svc, vm);
+	return start_answer(svc, vm, err);
 }
 
 struct json_object *svc_call_start_vm(struct service *svc, const struct api_request *req,
