@@ -628,58 +628,58 @@ static void turn_off_worker(struct service *svc, struct vm *vm)
 	json_object_put(ans);
 }
 
-struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, bool turn_off,
-				uint64_t timeout_s, struct api_error *err)
+/*
+ * The states stop-vm settles without a worker: a Critical VM whose worker died (with
+ * --turn-off), a Saved VM, an Off one. True when *res (or err) is the answer.
+ */
+static bool stop_without_worker(struct service *svc, struct vm *vm, bool turn_off,
+				struct json_object **res, struct api_error *err)
 {
-	static const enum vm_state ok[] = {VM_STATE_STARTING, VM_STATE_RUNNING, VM_STATE_PAUSED};
-	struct json_object *ans = NULL, *res;
-	const char *method = turn_off ? "turn off" : NULL;
-	char reason[VM_REASON_MAX];
-	uint64_t deadline;
-	int r;
-
-	if (!vm->unreadable && vm->rec.state == VM_STATE_CRITICAL && vm->pidfd < 0 && turn_off) {
+	*res = NULL;
+	if (vm->unreadable)
+		return false;
+	if (vm->rec.state == VM_STATE_CRITICAL && vm->pidfd < 0 && turn_off) {
 		(void)svc_transition(svc, vm, VM_STATE_OFF,
 				     "stop-vm --turn-off of a VM whose worker died");
-		return svc_vm_json(vm);
+		*res = svc_vm_json(vm);
+		return true;
 	}
-	if (!vm->unreadable && vm->rec.state == VM_STATE_SAVED)
-		return svc_stop_saved_vm(svc, vm, turn_off, err);
-	if (!vm->unreadable && vm->rec.state == VM_STATE_OFF) {
+	if (vm->rec.state == VM_STATE_SAVED) {
+		*res = svc_stop_saved_vm(svc, vm, turn_off, err);
+		return true;
+	}
+	if (vm->rec.state == VM_STATE_OFF) {
 		api_error_set(err, API_ERR_STATE, "stop-vm: VM '%s' is already Off", vm->rec.name);
-		return NULL;
+		return true;
 	}
-	if (svc_need_state(vm, "stop-vm", ok, 3,
-			   vm->rec.state == VM_STATE_CRITICAL ? "use --turn-off to mark it Off"
-							      : "wait for the current operation",
-			   err) < 0)
-		return NULL;
-	snprintf(reason, sizeof(reason), "stop-vm%s",
-		 turn_off ? " --turn-off"
-		 : force  ? " --force"
-			  : "");
-	if (svc_transition(svc, vm, VM_STATE_STOPPING, reason) < 0) {
-		api_error_set(err, API_ERR_STATE, "stop-vm: not allowed from %s",
-			      vm_state_name(vm->rec.state));
-		return NULL;
+	return false;
+}
+
+/* Asks the worker to shut the guest down; returns how (a string the caller may keep). */
+static const char *ask_shutdown(struct service *svc, struct vm *vm, char *buf, size_t len)
+{
+	struct json_object *ans = NULL;
+	const char *method;
+	int r = svc_call_worker(svc, vm, "shutdown", NULL, CONTROL_TIMEOUT_MS, &ans);
+
+	method = r == 0 && svc_worker_ok(ans) ? svc_status_string(ans, "method") : NULL;
+	if (!method) {
+		pv_log(LOG_WARN, "VM '%s': the worker did not take the shutdown request: %s",
+		       vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
+		method = "none (the worker did not answer)";
 	}
-	vm->refs++;
-	if (turn_off) {
-		turn_off_worker(svc, vm);
-	} else {
-		r = svc_call_worker(svc, vm, "shutdown", NULL, CONTROL_TIMEOUT_MS, &ans);
-		method = r == 0 && svc_worker_ok(ans) ? svc_status_string(ans, "method") : NULL;
-		if (!method) {
-			pv_log(LOG_WARN,
-			       "VM '%s': the worker did not take the shutdown request: %s",
-			       vm->rec.name, r < 0 ? strerror(-r) : svc_worker_error(ans));
-			method = "none (the worker did not answer)";
-		}
-		method = method ? strdupa(method) : NULL;
-	}
+	snprintf(buf, len, "%s", method);
 	json_object_put(ans);
-	deadline = time_monotonic_ns() + timeout_s * 1000000000ull;
-	wait_leave(svc, vm, VM_STATE_STOPPING, deadline);
+	return buf;
+}
+
+/*
+ * After the wait: --force turns off a guest that did not shut down in time, and a worker
+ * that did not end after a turn-off is killed. Returns the method, changed if it escalated.
+ */
+static const char *stop_escalate(struct service *svc, struct vm *vm, bool force, bool turn_off,
+				 uint64_t timeout_s, const char *method)
+{
 	if (vm->rec.state == VM_STATE_STOPPING && !vm->removed && force && !turn_off) {
 		pv_log(LOG_INFO, "VM '%s': the guest did not shut down in %llu s: turning it off",
 		       vm->rec.name, (unsigned long long)timeout_s);
@@ -695,6 +695,40 @@ struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, 
 		wait_leave(svc, vm, VM_STATE_STOPPING,
 			   time_monotonic_ns() + TURN_OFF_GRACE_S * 1000000000ull);
 	}
+	return method;
+}
+
+struct json_object *svc_stop_vm(struct service *svc, struct vm *vm, bool force, bool turn_off,
+				uint64_t timeout_s, struct api_error *err)
+{
+	static const enum vm_state ok[] = {VM_STATE_STARTING, VM_STATE_RUNNING, VM_STATE_PAUSED};
+	struct json_object *res;
+	const char *method = turn_off ? "turn off" : NULL;
+	char reason[VM_REASON_MAX], how[VM_REASON_MAX];
+
+	if (stop_without_worker(svc, vm, turn_off, &res, err))
+		return res;
+	if (svc_need_state(vm, "stop-vm", ok, 3,
+			   vm->rec.state == VM_STATE_CRITICAL ? "use --turn-off to mark it Off"
+							      : "wait for the current operation",
+			   err) < 0)
+		return NULL;
+	snprintf(reason, sizeof(reason), "stop-vm%s",
+		 turn_off ? " --turn-off"
+		 : force  ? " --force"
+			  : "");
+	if (svc_transition(svc, vm, VM_STATE_STOPPING, reason) < 0) {
+		api_error_set(err, API_ERR_STATE, "stop-vm: not allowed from %s",
+			      vm_state_name(vm->rec.state));
+		return NULL;
+	}
+	vm->refs++;
+	if (turn_off)
+		turn_off_worker(svc, vm);
+	else
+		method = ask_shutdown(svc, vm, how, sizeof(how));
+	wait_leave(svc, vm, VM_STATE_STOPPING, time_monotonic_ns() + timeout_s * 1000000000ull);
+	method = stop_escalate(svc, vm, force, turn_off, timeout_s, method);
 	svc_vm_put(svc, vm);
 	if (vm->rec.state == VM_STATE_STOPPING) {
 		char why[VM_REASON_MAX];
