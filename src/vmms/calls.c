@@ -364,190 +364,241 @@ int svc_need_state(const struct vm *vm, const char *call __attribute__((unused))
 
 /* --- calls --------------------------------------------------------------------------------- */
 
-static struct json_object *new_vm(struct service *svc, const struct api_request *req,
-				  char (*rdisks)[PATH_MAX], struct api_error *err)
-{
-	const char *name, *kernel = NULL, *initrd = NULL, *cmdline = NULL, *boot_disk = NULL,
-			  *notes = NULL;
-	uint64_t memory = 512ull << 20, cpus = 1, generation = 2;
-	struct json_object *disks = NULL;
-	bool video = true;
-	char why[256], rkernel[PATH_MAX], rinitrd[PATH_MAX], rboot[PATH_MAX];
-	struct vm *vm;
-	size_t i, ndisks;
-	int r;
+/* new-vm's parameters, and the paths they resolve to (on the heap: a client thread's stack
+ * is 256 KiB). */
+struct new_vm_params {
+	const char *name, *kernel, *initrd, *cmdline, *boot_disk, *notes;
+	uint64_t memory, cpus, generation;
+	struct json_object *disks;
+	size_t ndisks;
+	bool video;
+	char rkernel[PATH_MAX], rinitrd[PATH_MAX], rboot[PATH_MAX];
+	char rdisks[VM_MAX_DISKS][PATH_MAX];
+};
 
-	if (api_param_string(req, "name", true, 1024, &name, err) < 0 ||
-	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &memory, err) < 0 ||
-	    api_param_u64(req, "cpus", false, 1u << 20, &cpus, err) < 0 ||
-	    api_param_string(req, "kernel", false, VM_PATH_MAX, &kernel, err) < 0 ||
-	    api_param_string(req, "initrd", false, VM_PATH_MAX, &initrd, err) < 0 ||
-	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &cmdline, err) < 0 ||
-	    api_param_string(req, "boot_disk", false, VM_PATH_MAX, &boot_disk, err) < 0 ||
-	    api_param_string(req, "notes", false, VM_NOTES_MAX, &notes, err) < 0 ||
-	    api_param_u64(req, "generation", false, 1000, &generation, err) < 0 ||
-	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &disks, err) < 0 ||
-	    api_param_bool(req, "video", &video, err) < 0)
-		return NULL;
-	if (vm_name_check(name, why, sizeof(why)) < 0) {
+static int new_vm_read_params(const struct api_request *req, struct new_vm_params *p,
+			      struct api_error *err)
+{
+	p->memory = 512ull << 20;
+	p->cpus = 1;
+	p->generation = 2;
+	p->video = true;
+	if (api_param_string(req, "name", true, 1024, &p->name, err) < 0 ||
+	    api_param_u64(req, "memory_bytes", false, UINT64_MAX >> 1, &p->memory, err) < 0 ||
+	    api_param_u64(req, "cpus", false, 1u << 20, &p->cpus, err) < 0 ||
+	    api_param_string(req, "kernel", false, VM_PATH_MAX, &p->kernel, err) < 0 ||
+	    api_param_string(req, "initrd", false, VM_PATH_MAX, &p->initrd, err) < 0 ||
+	    api_param_string(req, "cmdline", false, VM_CMDLINE_MAX, &p->cmdline, err) < 0 ||
+	    api_param_string(req, "boot_disk", false, VM_PATH_MAX, &p->boot_disk, err) < 0 ||
+	    api_param_string(req, "notes", false, VM_NOTES_MAX, &p->notes, err) < 0 ||
+	    api_param_u64(req, "generation", false, 1000, &p->generation, err) < 0 ||
+	    api_param_string_array(req, "disks", VM_MAX_DISKS, VM_PATH_MAX, &p->disks, err) < 0 ||
+	    api_param_bool(req, "video", &p->video, err) < 0)
+		return -1;
+	p->ndisks = p->disks ? json_object_array_length(p->disks) : 0;
+	return 0;
+}
+
+/* The name (valid, not taken), memory, processors and generation. */
+static int new_vm_check_machine(struct service *svc, const struct new_vm_params *p,
+				struct api_error *err)
+{
+	char why[256];
+
+	if (vm_name_check(p->name, why, sizeof(why)) < 0) {
 		api_error_set(err, API_ERR_INVALID, "%s", why);
-		return NULL;
+		return -1;
 	}
-	if (svc_vm_find(svc, name)) {
+	if (svc_vm_find(svc, p->name)) {
 		api_error_set(
 			err, API_ERR_EXISTS,
 			"a VM named '%s' already exists (parvis remove-vm %s, or choose another "
 			"name)",
-			name, name);
-		return NULL;
+			p->name, p->name);
+		return -1;
 	}
-	if (svc_check_memory(svc, memory, err) < 0 || svc_check_cpus(cpus, err) < 0)
-		return NULL;
-	if (generation != 1 && generation != 2) {
+	if (svc_check_memory(svc, p->memory, err) < 0 || svc_check_cpus(p->cpus, err) < 0)
+		return -1;
+	if (p->generation != 1 && p->generation != 2) {
 		api_error_set(err, API_ERR_INVALID,
 			      "generation: %llu is not a VM generation (1: a PC with IDE, DVD, "
 			      "legacy network adapters and a BIOS; 2: synthetic devices only)",
-			      (unsigned long long)generation);
-		return NULL;
+			      (unsigned long long)p->generation);
+		return -1;
 	}
-	if (kernel && boot_disk) {
+	return 0;
+}
+
+/* How it boots: a kernel (with its initrd and command line) or a boot disk, resolved. */
+static int new_vm_check_boot(struct service *svc, struct new_vm_params *p, struct api_error *err)
+{
+	if (p->kernel && p->boot_disk) {
 		api_error_set(err, API_ERR_INVALID,
 			      "give either a kernel (--kernel) or a boot disk (--boot-disk), not "
 			      "both");
-		return NULL;
+		return -1;
 	}
 	/*
 	 * Hyper-V boots generation 2 through UEFI, which Parvis does not have: its generation 2
 	 * VMs boot a kernel directly. A disk image with a boot loader needs generation 1's BIOS.
 	 */
-	if (generation == 2 && boot_disk) {
+	if (p->generation == 2 && p->boot_disk) {
 		api_error_set(err, API_ERR_INVALID,
 			      "boot_disk: a generation 2 VM cannot boot from a disk: Hyper-V boots "
 			      "generation 2 through UEFI, which Parvis does not have, and its "
 			      "generation 2 VMs boot only a kernel directly (--kernel); for a disk "
 			      "image with a BIOS boot loader use --generation 1");
-		return NULL;
+		return -1;
 	}
-	if (generation == 2 && !kernel) {
+	if (p->generation == 2 && !p->kernel) {
 		api_error_set(err, API_ERR_INVALID,
 			      "kernel: a generation 2 VM boots a kernel directly: give --kernel "
 			      "(or make a generation 1 VM with a boot disk, booted by its BIOS: "
 			      "--generation 1 --boot-disk FILE)");
-		return NULL;
+		return -1;
 	}
-	if (initrd && !kernel) {
+	if (p->initrd && !p->kernel) {
 		api_error_set(err, API_ERR_INVALID, "an initrd needs a kernel");
-		return NULL;
+		return -1;
 	}
-	if (cmdline && !kernel) {
+	if (p->cmdline && !p->kernel) {
 		api_error_set(err, API_ERR_INVALID,
 			      "cmdline: a command line needs a kernel (--kernel); a VM that boots "
 			      "its disk through the BIOS gets its command line from its boot "
 			      "loader");
-		return NULL;
+		return -1;
 	}
-	if ((kernel &&
-	     svc_check_named_path(svc, NULL, "kernel", kernel, false, rkernel, err) < 0) ||
-	    (initrd &&
-	     svc_check_named_path(svc, NULL, "initrd", initrd, false, rinitrd, err) < 0) ||
-	    (boot_disk && svc_check_named_path(svc, NULL, "disk", boot_disk, true, rboot, err) < 0))
-		return NULL;
-	ndisks = disks ? json_object_array_length(disks) : 0;
-	for (i = 0; i < ndisks; i++) {
-		const char *d = json_object_get_string(json_object_array_get_idx(disks, i));
-		size_t j;
+	if ((p->kernel &&
+	     svc_check_named_path(svc, NULL, "kernel", p->kernel, false, p->rkernel, err) < 0) ||
+	    (p->initrd &&
+	     svc_check_named_path(svc, NULL, "initrd", p->initrd, false, p->rinitrd, err) < 0) ||
+	    (p->boot_disk &&
+	     svc_check_named_path(svc, NULL, "disk", p->boot_disk, true, p->rboot, err) < 0))
+		return -1;
+	return 0;
+}
 
-		if (svc_check_named_path(svc, NULL, "disk", d, true, rdisks[i], err) < 0)
-			return NULL;
-		for (j = 0; j < i; j++)
-			if (!strcmp(rdisks[i], rdisks[j])) {
+/* The disks, resolved: none twice, none the boot disk again, as many as fit. */
+static int new_vm_check_disks(struct service *svc, struct new_vm_params *p, struct api_error *err)
+{
+	for (size_t i = 0; i < p->ndisks; i++) {
+		const char *d = json_object_get_string(json_object_array_get_idx(p->disks, i));
+
+		if (svc_check_named_path(svc, NULL, "disk", d, true, p->rdisks[i], err) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(p->rdisks[i], p->rdisks[j])) {
 				api_error_set(err, API_ERR_INVALID, "disk '%s' is given twice", d);
-				return NULL;
+				return -1;
 			}
-		if (boot_disk && !strcmp(rdisks[i], rboot)) {
+		if (p->boot_disk && !strcmp(p->rdisks[i], p->rboot)) {
 			api_error_set(err, API_ERR_INVALID,
 				      "disk '%s' is the boot disk already (--boot-disk)", d);
-			return NULL;
+			return -1;
 		}
 	}
-	if (boot_disk && ndisks == VM_MAX_DISKS) {
+	if (p->boot_disk && p->ndisks == VM_MAX_DISKS) {
 		api_error_set(err, API_ERR_INVALID, "at most %d disks, the boot disk included",
 			      VM_MAX_DISKS);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The disks into the record. Generation 1, as Hyper-V's New-VM -Generation 1 -VHDPath: the
+ * boot disk (else the first --disk) on IDE 0:0, where the BIOS boots it; the others on SCSI.
+ */
+static void new_vm_place_disks(struct vm_record *rec, const struct new_vm_params *p)
+{
+	if (p->boot_disk) {
+		rec->disks[0] = (struct vm_disk){.path = strdup(p->rboot), .ide = true};
+		rec->ndisks++;
+	}
+	for (size_t i = 0; i < p->ndisks; i++) {
+		struct vm_disk *d = &rec->disks[rec->ndisks];
+
+		d->path = strdup(p->rdisks[i]);
+		if (p->generation == 1 && rec->ndisks == 0)
+			d->ide = true;
+		else
+			d->lun = (unsigned)(rec->ndisks - (p->generation == 1));
+		rec->ndisks++;
+	}
+}
+
+/* The new VM, Off, from checked parameters; NULL with err set. */
+static struct vm *new_vm_make(struct service *svc, const struct new_vm_params *p,
+			      struct api_error *err)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm) {
+		api_error_set(err, API_ERR_HOST, "out of memory");
 		return NULL;
 	}
-	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		goto nomem;
 	vm->pidfd = -1;
 	vm->incoming_fd = -1;
 	vm_record_init(&vm->rec);
 	if (vm_id_new(vm->rec.id) < 0 ||
-	    worker_paths_init(&vm->paths, svc->state_dir, vm->rec.id) < 0)
-		goto host;
-	vm->rec.name = strdup(name);
-	vm->rec.generation = (unsigned)generation;
-	vm->rec.cpus = (unsigned)cpus;
-	vm->rec.memory_bytes = memory;
-	vm->rec.no_video = !video;
-#define DUP(f, v) vm->rec.f = (v) ? strdup(v) : NULL
-	vm->rec.kernel = kernel ? strdup(rkernel) : NULL;
-	vm->rec.initrd = initrd ? strdup(rinitrd) : NULL;
-	DUP(cmdline, cmdline);
-	DUP(notes, notes);
-#undef DUP
-	/*
-	 * Generation 1, as Hyper-V's New-VM -Generation 1 -VHDPath: the boot disk (else the
-	 * first --disk) on IDE 0:0, where the BIOS boots it; the other disks on SCSI.
-	 */
-	if (boot_disk) {
-		vm->rec.disks[0] = (struct vm_disk){.path = strdup(rboot), .ide = true};
-		vm->rec.ndisks++;
+	    worker_paths_init(&vm->paths, svc->state_dir, vm->rec.id) < 0) {
+		svc_vm_free(vm);
+		api_error_set(err, API_ERR_HOST,
+			      "cannot make an ID or the run directory path is too long");
+		return NULL;
 	}
-	for (i = 0; i < ndisks; i++) {
-		struct vm_disk *d = &vm->rec.disks[vm->rec.ndisks];
-
-		d->path = strdup(rdisks[i]);
-		if (generation == 1 && vm->rec.ndisks == 0)
-			d->ide = true;
-		else
-			d->lun = (unsigned)(vm->rec.ndisks - (generation == 1));
-		vm->rec.ndisks++;
-	}
+	vm->rec.name = strdup(p->name);
+	vm->rec.generation = (unsigned)p->generation;
+	vm->rec.cpus = (unsigned)p->cpus;
+	vm->rec.memory_bytes = p->memory;
+	vm->rec.no_video = !p->video;
+	vm->rec.kernel = p->kernel ? strdup(p->rkernel) : NULL;
+	vm->rec.initrd = p->initrd ? strdup(p->rinitrd) : NULL;
+	vm->rec.cmdline = p->cmdline ? strdup(p->cmdline) : NULL;
+	vm->rec.notes = p->notes ? strdup(p->notes) : NULL;
+	new_vm_place_disks(&vm->rec, p);
 	vm_record_transition(&vm->rec, VM_STATE_OFF, svc_now_ms(), "new-vm", svc_caller_uid());
-	r = inventory_write(svc->state_dir, &vm->rec);
+	return vm;
+}
+
+/* Written to the inventory, then known to the service. */
+static int new_vm_register(struct service *svc, struct vm *vm, struct api_error *err)
+{
+	int r = inventory_write(svc->state_dir, &vm->rec);
+
 	if (r < 0) {
 		api_error_set(err, API_ERR_HOST, "cannot write the VM's file in %s/vms: %s",
 			      svc->state_dir, strerror(-r));
-		svc_vm_free(vm);
-		return NULL;
+		return r;
 	}
 	vm->next = svc->vms;
 	svc->vms = vm;
 	pv_log(LOG_INFO, "VM '%s' created (%s)", vm->rec.name, vm->rec.id);
 	svc_emit(svc, svc_vm_event("vm-created", vm));
-	return svc_vm_json(vm);
-host:
-	svc_vm_free(vm);
-	api_error_set(err, API_ERR_HOST, "cannot make an ID or the run directory path is too long");
-	return NULL;
-nomem:
-	api_error_set(err, API_ERR_HOST, "out of memory");
-	return NULL;
+	return 0;
 }
 
-/* The resolved paths of the disks live on the heap: a client thread's stack is 256 KiB. */
 static struct json_object *call_new_vm(struct service *svc, const struct api_request *req,
 				       struct api_error *err)
 {
-	char(*rdisks)[PATH_MAX] = calloc(VM_MAX_DISKS, PATH_MAX);
-	struct json_object *res;
+	struct new_vm_params *p = calloc(1, sizeof(*p));
+	struct json_object *res = NULL;
+	struct vm *vm;
 
-	if (!rdisks) {
+	if (!p) {
 		api_error_set(err, API_ERR_HOST, "out of memory");
 		return NULL;
 	}
-	res = new_vm(svc, req, rdisks, err);
-	free(rdisks);
+	if (new_vm_read_params(req, p, err) == 0 && new_vm_check_machine(svc, p, err) == 0 &&
+	    new_vm_check_boot(svc, p, err) == 0 && new_vm_check_disks(svc, p, err) == 0) {
+		vm = new_vm_make(svc, p, err);
+		if (vm && new_vm_register(svc, vm, err) < 0) {
+			svc_vm_free(vm);
+			vm = NULL;
+		}
+		res = vm ? svc_vm_json(vm) : NULL;
+	}
+	free(p);
 	return res;
 }
 
