@@ -291,11 +291,12 @@ static int negotiate(struct service *svc, struct vm *vm, const char *dest, struc
 			r = peer_chan_recv(c, VERDICT_TIMEOUT_MS, &t, &data, &len, why,
 					   sizeof(why));
 		if (r == -EPIPE) {
-			snprintf(why, sizeof(why),
-				 "%s closed the session before its verdict: it refused this host in "
-				 "the TLS handshake (a certificate or key it does not trust) or "
-				 "failed; see its log",
-				 dest);
+			snprintf(
+				why, sizeof(why),
+				"%s closed the session before its verdict: it refused this host in "
+				"the TLS handshake (a certificate or key it does not trust) or "
+				"failed; see its log",
+				dest);
 			r = -EACCES;
 		}
 	}

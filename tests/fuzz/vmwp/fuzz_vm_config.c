@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vm_config_parse_json(&cfg, (const char *)data, size, err, sizeof(err)) == 0 &&
 	    vm_config_validate(&cfg, err, sizeof(err)) == 0 &&
 	    ((!cfg.kernel && cfg.generation != 1) || (cfg.initrd && !cfg.kernel)))
-		__builtin_trap(); /* only generation 1 boots without a kernel, and never with a ramdisk */
+		__builtin_trap(); /* only generation 1 boots without a kernel, and never with a
+				     ramdisk */
 	vm_config_fini(&cfg);
 	return 0;
 }
