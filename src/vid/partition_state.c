@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "state/state_lazy.h"
 #include "vid/kvm_state.h"
 
@@ -145,8 +146,35 @@ static bool has(const struct vcpu_state *s, enum vcpu_state_tag tag)
 	return s->present & (1u << tag);
 }
 
+#define XSAVE_XSTATE_BV_OFFSET 512  /* the XSAVE header's first field (SDM vol. 1, 13.4.2) */
+#define XSAVE_FP_SSE	       3ull /* x87 and SSE: always allowed (KVM adds them) */
+
+/*
+ * The saved XSAVE area with only the components this guest may enable. KVM_SET_XSAVE refuses
+ * (EINVAL) an XSTATE_BV bit outside the guest's CPUID leaf 0xD. Such a component is invisible
+ * to the guest: XSAVE and XRSTOR touch only what XCR0 enables (SDM vol. 1, 13.8), and
+ * without the component's CPUID feature the guest cannot enable it. So its saved value is
+ * dropped (the component goes to its initial state). Seen on PVM: the host's PKRU reaches
+ * the XSAVE area of a guest whose model has no PKU. A state saved on a Zen 3 host had
+ * XSTATE_BV 0x200 with XCR0 1, and a Zen 4 host refused it.
+ */
+static void xsave_fit_guest(uint32_t *xsave, uint64_t guest_xcr0, unsigned vcpu)
+{
+	uint64_t bv, allowed = guest_xcr0 | XSAVE_FP_SSE;
+
+	memcpy(&bv, (uint8_t *)xsave + XSAVE_XSTATE_BV_OFFSET, sizeof(bv));
+	if (!(bv & ~allowed))
+		return;
+	pv_log(LOG_INFO,
+	       "vCPU %u: the saved XSAVE components 0x%llx are not in this guest's CPUID "
+	       "(0x%llx): dropped",
+	       vcpu, (unsigned long long)(bv & ~allowed), (unsigned long long)allowed);
+	bv &= allowed;
+	memcpy((uint8_t *)xsave + XSAVE_XSTATE_BV_OFFSET, &bv, sizeof(bv));
+}
+
 /* The order matters: APIC base (sregs) before the LAPIC, the LAPIC before TSC_DEADLINE. */
-static int vcpu_set_state(struct vcpu *v, const struct vcpu_state *s, char *errbuf, size_t errlen)
+static int vcpu_set_state(struct vcpu *v, struct vcpu_state *s, char *errbuf, size_t errlen)
 {
 	struct vcpu_state_msr *m;
 	uint64_t value;
@@ -162,7 +190,8 @@ static int vcpu_set_state(struct vcpu *v, const struct vcpu_state *s, char *errb
 		what = "registers";
 	else if (has(s, VCPU_TAG_XCRS) && ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)
 		what = "XCRs";
-	else if (ioctl(v->fd, KVM_SET_XSAVE, s->xsave) < 0)
+	else if ((xsave_fit_guest(s->xsave, v->partition->model.xcr0, v->index),
+		  ioctl(v->fd, KVM_SET_XSAVE, s->xsave) < 0))
 		what = "XSAVE state";
 	else if (ioctl(v->fd, KVM_SET_LAPIC, &s->lapic) < 0)
 		what = "local APIC";

@@ -47,10 +47,11 @@
 #include "vmwp/worker.h"
 
 /* Turns the running machine off (Ctrl-A x, a second signal, the shutdown timeout). */
-static void worker_turn_off(struct worker *w)
+void worker_turn_off(struct worker *w)
 {
 	pthread_mutex_lock(&w->lock);
 	w->shutdown_requested = true;
+	w->turn_off_requested = true;
 	if (w->machine)
 		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
 	pthread_mutex_unlock(&w->lock);
@@ -357,6 +358,12 @@ static enum exit_status worker_run(struct worker *w)
 						   boots + 1);
 				machine_free(m);
 				continue;
+			}
+			if (w->turn_off_requested && !w->cfg.no_reboot) {
+				/* A turn-off that met the guest's own reset: still a turn-off. */
+				pv_log(LOG_INFO, "the VM was turned off (as the guest reset)");
+				why = PARTITION_STOP_REQUESTED;
+				break;
 			}
 			pv_log(LOG_INFO, "the guest reset: exiting (%s)",
 			       w->cfg.no_reboot ? "--no-reboot" : "a shutdown was requested");

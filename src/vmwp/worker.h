@@ -38,6 +38,7 @@ struct worker {
 	pthread_mutex_t lock;	 /* protects machine and shutdown_requested */
 	struct machine *machine; /* the running machine, or NULL between boots */
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
+	bool turn_off_requested; /* and it was a turn-off (exit 5), not a graceful shutdown */
 	uint64_t shutdown_deadline_ns;
 	unsigned boots;		      /* machines started so far */
 	bool paused;		      /* the running machine's vCPUs are held (control "pause") */
@@ -57,6 +58,9 @@ struct worker {
 	/* A guest that resets for ever must not fill the log: a few lines a minute. */
 	struct ratelimit reset_rl;
 };
+
+/* Turns the running machine off (control turn-off, Ctrl-A x, a second signal, the timeout). */
+void worker_turn_off(struct worker *w);
 
 /* Starts a graceful shutdown with the configured timeout (SIGTERM, control "shutdown"). */
 const char *worker_shutdown(struct worker *w, const char *reason);

@@ -681,11 +681,10 @@ static void cmd_migrate_send(struct worker *w, const struct control_call *c)
 	control_migrate_send(w, c->req, c->fds, c->nfds, c->resp);
 }
 
+/* turn-off: without w->lock, which worker_turn_off() takes itself. */
 static void cmd_turn_off(struct worker *w, const struct control_call *c)
 {
-	w->shutdown_requested = true;
-	if (w->machine)
-		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+	worker_turn_off(w);
 	control_ok(c->resp);
 }
 
@@ -747,7 +746,7 @@ static const struct control_command control_commands[] = {
 	{"resume", CONTROL_NEEDS_BOOT, cmd_pause_resume},
 	{"save", 0, cmd_save},
 	{"migrate-send", 0, cmd_migrate_send},
-	{"turn-off", 0, cmd_turn_off},
+	{"turn-off", CONTROL_UNLOCKED, cmd_turn_off},
 	{"vga-text", 0, cmd_vga_text},
 #ifdef PARVIS_TEST_HOOKS
 	{"test-forbidden-syscall", CONTROL_UNLOCKED, cmd_test_forbidden_syscall},

@@ -51,7 +51,8 @@ def quiet(pid):
     run. Pausing holds one whole machine; the reading counts only if the worker was paused
     in the same boot before and after it (a reset that raced the pause starts a new boot,
     which is not paused)."""
-    for _ in range(200):
+    deadline = time.monotonic() + 60  # a pause lands in a boot's short running window
+    while time.monotonic() < deadline:
         r = control(ctl, {'command': 'pause'})
         before = control(ctl, {'command': 'status'}) if r and r.get('paused') else None
         if before and before.get('paused'):
