@@ -10,6 +10,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ enum {
 	EXIT_FAILED = 1, /* the service refused or the call failed */
 	EXIT_USAGE = 2,	 /* bad command line */
 	EXIT_NO_SERVICE = 3,
+	EXIT_CANCELLED = 130, /* ^C: the long call was cancelled, the VM left as it was */
 };
 
 /* --socket (or its default) and --json, set by main() before the verb runs. */
@@ -61,6 +63,15 @@ char *cli_default_socket(void);
  */
 int cli_request(const char *name, struct json_object *params, const char *progress,
 		struct json_object **result);
+/* How a call's wait is shown and ended. */
+struct cli_wait {
+	const char *spinner;			  /* on a terminal, "SPINNER... Ns" meanwhile */
+	void (*progress)(struct json_object *p);  /* the service's progress lines; NULL: dropped */
+	const volatile sig_atomic_t *interrupted; /* set by a signal: EXIT_CANCELLED */
+};
+/* cli_request() with its wait described by w: progress lines, ^C. */
+int cli_request_wait(const char *name, struct json_object *params, const struct cli_wait *w,
+		     struct json_object **result);
 /* cli_request() for a call whose answer carries a descriptor: *ret_fd, or -1 if none came. */
 int cli_request_fd(const char *name, struct json_object *params, struct json_object **result,
 		   int *ret_fd);

@@ -20,14 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_internal.h"
 #include "cli/net.h"
 #include "cli/snapshot.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
-
-#define EXIT_FAILED	1
-#define EXIT_USAGE	2
-#define EXIT_NO_SERVICE 3
 
 static const struct cli_verb verbs[] = {
 	{"enable-vmmigration", 0, "listen,key-file,certificate,private-key,trusted-ca,json",
@@ -88,67 +85,10 @@ static void show_progress(struct json_object *p)
 /* move-vm: progress lines first, then the answer. 0 with *result, or an exit status. */
 static int move_call(struct json_object *params, bool json, struct json_object **result)
 {
-	struct json_object *req = api_request_new(1, "move-vm", params), *ans = NULL, *v, *e;
-	struct jsonline_reader rd;
-	bool shown = false;
-	char *line;
-	size_t len;
-	int fd = cli_connect(), r;
+	const struct cli_wait w = {.progress = json ? NULL : show_progress};
 
-	if (fd < 0) {
-		json_object_put(req);
-		return EXIT_NO_SERVICE;
-	}
-	r = jsonline_send(fd, req);
-	json_object_put(req);
-	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
-		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	for (;;) {
-		r = jsonline_read(&rd, 1000, &line, &len);
-		if (r == -ETIMEDOUT || r == -EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		ans = jsonline_parse_object(line, len);
-		if (ans && json_object_object_get_ex(ans, "progress", &v)) {
-			if (!json)
-				show_progress(v);
-			shown = !json;
-			json_object_put(ans);
-			ans = NULL;
-			continue;
-		}
-		break;
-	}
-	if (shown)
-		fputc('\n', stderr);
-	jsonline_reader_fini(&rd);
-	close(fd);
-	if (!ans) {
-		fprintf(stderr, "parvis: the service closed the connection without answering\n");
-		return EXIT_NO_SERVICE;
-	}
-	if (!json_object_object_get_ex(ans, "ok", &v) || !json_object_get_boolean(v)) {
-		const char *msg = "unknown error", *code = "";
-
-		if (json_object_object_get_ex(ans, "error", &e)) {
-			msg = cli_json_str(e, "message");
-			code = cli_json_str(e, "code");
-		}
-		if (json)
-			printf("%s\n",
-			       json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
-		fprintf(stderr, "parvis move-vm: %s (%s)\n", msg, code);
-		json_object_put(ans);
-		return EXIT_FAILED;
-	}
-	json_object_object_get_ex(ans, "result", &v);
-	*result = json_object_get(v);
-	json_object_put(ans);
-	return 0;
+	cli_json_out = json;
+	return cli_request_wait("move-vm", params, &w, result);
 }
 
 static void print_host(struct json_object *res)

@@ -103,57 +103,106 @@ static int answer_result(const char *name, struct json_object *ans, struct json_
 	return 0;
 }
 
-/*
- * Makes one call. On success returns 0 with *result (the caller's); on a
- * refused call prints the service's error and returns EXIT_FAILED. progress,
- * if not NULL, is shown on a terminal while the call takes long.
- */
-int cli_request(const char *name, struct json_object *params, const char *progress,
-		struct json_object **result)
+/* The request sent and the reader set up: the connection, or -1 with the reason printed. */
+static int send_request(const char *name, struct json_object *params, struct jsonline_reader *rd)
 {
-	struct json_object *req = api_request_new(1, name, params), *ans;
-	struct jsonline_reader rd;
-	bool tty = progress && isatty(STDERR_FILENO), shown = false;
-	time_t start = time(NULL);
-	char *line;
-	size_t len;
-	int fd, r;
+	struct json_object *req = api_request_new(1, name, params);
+	int fd = connect_service(), r;
 
-	fd = connect_service();
 	if (fd < 0) {
 		json_object_put(req);
-		return EXIT_NO_SERVICE;
+		return -1;
 	}
 	r = jsonline_send(fd, req);
 	json_object_put(req);
 	/* A caller the service refuses is answered and dropped at once: read that answer. */
 	if (r == -EPIPE || r == -ECONNRESET)
 		r = 0;
-	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
+	if (r < 0 || jsonline_reader_init(rd, fd, API_ANSWER_MAX) < 0) {
 		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
 		close(fd);
-		return EXIT_NO_SERVICE;
+		return -1;
 	}
+	return fd;
+}
+
+/*
+ * Reads the service's lines until its answer: progress lines ({"progress": ...}) go to
+ * w->progress, the spinner turns on a terminal while nothing comes, an interrupt cancels
+ * (the service sees the connection close). *ans: the answer, or NULL; returns 0 or an exit
+ * status.
+ */
+static int read_answer(const char *name, struct jsonline_reader *rd, const struct cli_wait *w,
+		       struct json_object **ans)
+{
+	bool tty = w->spinner && isatty(STDERR_FILENO), spun = false, shown = false;
+	int timeout = w->interrupted ? 200 : tty || w->progress ? 1000 : -1, r;
+	time_t start = time(NULL);
+	struct json_object *v;
+	char *line;
+	size_t len;
+
+	*ans = NULL;
 	for (;;) {
-		r = jsonline_read(&rd, tty ? 1000 : -1, &line, &len);
-		if (r != -ETIMEDOUT)
+		r = jsonline_read(rd, timeout, &line, &len);
+		if (w->interrupted && *w->interrupted) {
+			fprintf(stderr, "%sparvis %s: cancelled; the VM is left as it was\n",
+				shown ? "\n" : "", name);
+			return EXIT_CANCELLED;
+		}
+		if (r == -ETIMEDOUT || r == -EINTR) {
+			if (tty) {
+				fprintf(stderr, "\r%s... %lds ", w->spinner,
+					(long)(time(NULL) - start));
+				spun = true;
+			}
+			continue;
+		}
+		if (r <= 0)
 			break;
-		fprintf(stderr, "\r%s... %lds ", progress, (long)(time(NULL) - start));
-		shown = true;
+		*ans = jsonline_parse_object(line, len);
+		if (!*ans || !json_object_object_get_ex(*ans, "progress", &v))
+			break;
+		if (w->progress) {
+			w->progress(v);
+			shown = true;
+		}
+		json_object_put(*ans);
+		*ans = NULL;
 	}
-	if (shown)
+	if (spun)
 		fprintf(stderr, "\r\033[K");
+	if (shown)
+		fputc('\n', stderr);
 	if (r <= 0) {
 		fprintf(stderr, "parvis: the service closed the connection without answering%s%s\n",
 			r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
-		jsonline_reader_fini(&rd);
-		close(fd);
 		return EXIT_NO_SERVICE;
 	}
-	ans = jsonline_parse_object(line, len);
+	return 0;
+}
+
+int cli_request_wait(const char *name, struct json_object *params, const struct cli_wait *w,
+		     struct json_object **result)
+{
+	struct jsonline_reader rd;
+	struct json_object *ans;
+	int fd = send_request(name, params, &rd), r;
+
+	if (fd < 0)
+		return EXIT_NO_SERVICE;
+	r = read_answer(name, &rd, w, &ans);
 	jsonline_reader_fini(&rd);
 	close(fd);
-	return answer_result(name, ans, result);
+	return r ? r : answer_result(name, ans, result);
+}
+
+int cli_request(const char *name, struct json_object *params, const char *progress,
+		struct json_object **result)
+{
+	const struct cli_wait w = {.spinner = progress};
+
+	return cli_request_wait(name, params, &w, result);
 }
 
 int cli_call(const char *name, struct json_object *params, bool json, struct json_object **result)

@@ -20,14 +20,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli_internal.h"
 #include "cli/net.h"
 #include "ipc/api.h"
 #include "ipc/jsonline.h"
-
-#define EXIT_FAILED	1
-#define EXIT_USAGE	2
-#define EXIT_NO_SERVICE 3
-#define EXIT_CANCELLED	130
 
 static const struct cli_verb verbs[] = {
 	{"save-vm", 1, "progress,json", "save-vm NAME [--progress] [--json]",
@@ -99,84 +95,17 @@ static void show_progress(struct json_object *p)
 	fflush(stderr);
 }
 
-/* One call whose progress lines come first; 0 with *result, or an exit status. */
+/* One call whose progress lines come first, cancelled by ^C; 0 with *result, or an exit status. */
 static int long_call(const char *name, struct json_object *params, bool json,
 		     struct json_object **result)
 {
-	struct json_object *req = api_request_new(1, name, params), *ans = NULL, *v, *e;
 	struct sigaction sa = {.sa_handler = on_sigint};
-	struct jsonline_reader rd;
-	bool shown = false;
-	char *line;
-	size_t len;
-	int fd, r;
+	const struct cli_wait w = {.progress = show_progress, .interrupted = &interrupted};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
-	fd = cli_connect();
-	if (fd < 0) {
-		json_object_put(req);
-		return EXIT_NO_SERVICE;
-	}
-	r = jsonline_send(fd, req);
-	json_object_put(req);
-	if (r < 0 || jsonline_reader_init(&rd, fd, API_ANSWER_MAX) < 0) {
-		fprintf(stderr, "parvis: cannot send the request: %s\n", strerror(-r));
-		close(fd);
-		return EXIT_NO_SERVICE;
-	}
-	for (;;) {
-		r = jsonline_read(&rd, 200, &line, &len);
-		if (interrupted) {
-			/* The service sees the connection close and cancels. */
-			fprintf(stderr, "%sparvis %s: cancelled; the VM is left as it was\n",
-				shown ? "\n" : "", name);
-			jsonline_reader_fini(&rd);
-			close(fd);
-			return EXIT_CANCELLED;
-		}
-		if (r == -ETIMEDOUT || r == -EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		ans = jsonline_parse_object(line, len);
-		if (ans && json_object_object_get_ex(ans, "progress", &v)) {
-			show_progress(v);
-			shown = true;
-			json_object_put(ans);
-			ans = NULL;
-			continue;
-		}
-		break;
-	}
-	if (shown)
-		fputc('\n', stderr);
-	jsonline_reader_fini(&rd);
-	close(fd);
-	if (!ans) {
-		fprintf(stderr, "parvis: the service closed the connection without answering\n");
-		return EXIT_NO_SERVICE;
-	}
-	if (!json_object_object_get_ex(ans, "ok", &v) || !json_object_get_boolean(v)) {
-		const char *msg = "unknown error", *code = "";
-
-		if (json_object_object_get_ex(ans, "error", &e)) {
-			if (json_object_object_get_ex(e, "message", &v))
-				msg = json_object_get_string(v);
-			if (json_object_object_get_ex(e, "code", &v))
-				code = json_object_get_string(v);
-		}
-		if (json)
-			printf("%s\n",
-			       json_object_to_json_string_ext(ans, JSON_C_TO_STRING_PRETTY));
-		fprintf(stderr, "parvis %s: %s (%s)\n", name, msg, code);
-		json_object_put(ans);
-		return EXIT_FAILED;
-	}
-	json_object_object_get_ex(ans, "result", &v);
-	*result = json_object_get(v);
-	json_object_put(ans);
-	return 0;
+	cli_json_out = json;
+	return cli_request_wait(name, params, &w, result);
 }
 
 /* Children under their parent, indented, as Get-VMSnapshot's tree. */
