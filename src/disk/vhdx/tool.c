@@ -239,6 +239,109 @@ int vhdx_tool_merge(const char *child, void (*progress)(void *, uint64_t, uint64
 	return vhdx_tool_merge_ex(child, false, NULL, progress, opaque, err, err_size);
 }
 
+/* The parent of differencing disk c, opened writable through its own handle. */
+static int merge_open_parent(struct vhdx *c, const char *child, bool replace, struct disk **parent,
+			     char **parent_path, char *err, size_t err_size)
+{
+	struct disk_info pinfo;
+	int r;
+
+	*parent_path = strdup(vhdx_of(c->parent)->path);
+	c->parent = disk_close(c->parent); /* the parent is written through its own handle */
+	if (!*parent_path)
+		return disk_error(err, err_size, -ENOMEM, "%s: out of memory", child);
+	r = disk_open(*parent_path, 0, parent, err, err_size);
+	if (r < 0)
+		return r;
+	disk_get_info(*parent, &pinfo);
+	if (pinfo.read_only)
+		return disk_error(err, err_size, -EROFS, "%s: the parent is not writable",
+				  *parent_path);
+	if (!replace)
+		return 0;
+	if (vhdx_of(*parent) == NULL || (*parent)->ops != c->disk.ops)
+		return disk_error(err, err_size, -EINVAL, "%s: the parent is not a VHDX",
+				  *parent_path);
+	r = keep_data_guid_session(vhdx_of(*parent));
+	if (r < 0)
+		return disk_error(err, err_size, r, "%s: writing its header: %s", *parent_path,
+				  strerror(-r));
+	return 0;
+}
+
+/* A partially present block: only the sectors the child holds (its bitmap), in runs. */
+static int merge_partial_block(struct vhdx *c, uint64_t e, struct disk *parent, uint64_t base,
+			       uint64_t len, uint8_t *buf, uint8_t **bits)
+{
+	uint32_t lss = c->logical_sector_size;
+	uint64_t sector = base / lss, count = len / lss;
+	uint64_t sb =
+		vhdx_bat_offset(c->bat[vhdx_bat_bitmap_index(c, sector / VHDX_SECTORS_PER_BITMAP)]);
+	uint64_t bit0 = sector % VHDX_SECTORS_PER_BITMAP;
+	uint8_t *bm;
+	int r;
+
+	free(*bits);
+	*bits = bm = malloc(count / 8 + 2);
+	r = bm ? disk_file_pread(c->fd, bm, (bit0 + count + 7) / 8 - bit0 / 8, sb + bit0 / 8)
+	       : -ENOMEM;
+	for (uint64_t i = 0; r == 0 && i < count;) {
+		uint64_t k = bit0 % 8 + i, run = 0;
+		bool present = bm[k / 8] >> (k % 8) & 1;
+
+		while (i + run < count &&
+		       (bool)(bm[(k + run) / 8] >> ((k + run) % 8) & 1) == present)
+			run++;
+		if (present)
+			r = copy_range(c, vhdx_bat_offset(e) + i * lss, parent, base + i * lss,
+				       run * lss, buf, false);
+		i += run;
+	}
+	return r;
+}
+
+/* One data block of the child into the parent, as the child shows it. */
+static int merge_block(struct vhdx *c, uint64_t b, struct disk *parent, uint8_t *buf,
+		       uint8_t **bits)
+{
+	uint64_t e = c->bat[vhdx_bat_payload_index(c, b)], base = b * c->block_size;
+	uint64_t len = MIN((uint64_t)c->block_size, c->size - base);
+
+	switch (vhdx_bat_state(e)) {
+	case VHDX_BAT_FULLY_PRESENT:
+		return copy_range(c, vhdx_bat_offset(e), parent, base, len, buf, false);
+	case VHDX_BAT_PARTIALLY_PRESENT:
+		return merge_partial_block(c, e, parent, base, len, buf, bits);
+	case VHDX_BAT_NOT_PRESENT: return 0; /* the parent's own data shows through */
+	default: /* ZERO, UNMAPPED, UNDEFINED: the child shows zeroes there */
+		return copy_range(c, 0, parent, base, len, buf, true);
+	}
+}
+
+/*
+ * After the copy: with replace, the parent takes the child's place (renamed over it);
+ * otherwise the child, which can never open again (its parent's DataWriteGuid changed), goes.
+ */
+static int merge_finish(struct disk **parent, const char *parent_path, const struct vhdx *c,
+			const char *child, bool replace, char *err, size_t err_size)
+{
+	int r = disk_flush(*parent);
+
+	if (r < 0)
+		return disk_error(err, err_size, r, "%s: flushing: %s", parent_path, strerror(-r));
+	if (replace) {
+		r = take_child_place(vhdx_of(*parent), &c->header.data_write_guid, parent_path,
+				     child, err, err_size);
+		*parent = disk_close(*parent);
+		return r;
+	}
+	*parent = disk_close(*parent);
+	if (unlink(child) < 0)
+		return disk_error(err, err_size, -errno, "%s: merged, but removing it failed: %s",
+				  child, strerror(errno));
+	return 0;
+}
+
 int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *cancel,
 		       void (*progress)(void *, uint64_t, uint64_t), void *opaque, char *err,
 		       size_t err_size)
@@ -247,7 +350,6 @@ int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *canc
 	struct disk *parent = NULL;
 	char *parent_path = NULL;
 	uint8_t *buf = NULL, *bits = NULL;
-	uint32_t lss;
 	int r = vhdx_open_file(child, DISK_OPEN_READ_ONLY, &c, err, err_size);
 
 	if (r < 0)
@@ -256,103 +358,27 @@ int vhdx_tool_merge_ex(const char *child, bool replace, const volatile int *canc
 		r = disk_error(err, err_size, -EINVAL, "%s: not a differencing disk", child);
 		goto out;
 	}
-	parent_path = strdup(vhdx_of(c->parent)->path);
-	c->parent = disk_close(c->parent); /* the parent is written through its own handle */
-	buf = malloc(VHDX_MiB);
-	if (!parent_path || !buf) {
+	r = merge_open_parent(c, child, replace, &parent, &parent_path, err, err_size);
+	buf = r == 0 ? malloc(VHDX_MiB) : NULL;
+	if (r == 0 && !buf)
 		r = disk_error(err, err_size, -ENOMEM, "%s: out of memory", child);
-		goto out;
-	}
-	r = disk_open(parent_path, 0, &parent, err, err_size);
-	if (r < 0)
-		goto out;
-	struct disk_info pinfo;
-	disk_get_info(parent, &pinfo);
-	if (pinfo.read_only) {
-		r = disk_error(err, err_size, -EROFS, "%s: the parent is not writable",
-			       parent_path);
-		goto out;
-	}
-	if (replace) {
-		if (vhdx_of(parent) == NULL || parent->ops != c->disk.ops) {
-			r = disk_error(err, err_size, -EINVAL, "%s: the parent is not a VHDX",
-				       parent_path);
-			goto out;
-		}
-		r = keep_data_guid_session(vhdx_of(parent));
-		if (r < 0) {
-			disk_error(err, err_size, r, "%s: writing its header: %s", parent_path,
-				   strerror(-r));
-			goto out;
-		}
-	}
-	lss = c->logical_sector_size;
-	for (uint64_t b = 0; b < c->data_blocks; b++) {
-		uint64_t e = c->bat[vhdx_bat_payload_index(c, b)], base = b * c->block_size;
-		uint64_t len = MIN((uint64_t)c->block_size, c->size - base);
-		unsigned st = vhdx_bat_state(e);
+	for (uint64_t b = 0; r == 0 && b < c->data_blocks; b++) {
+		uint64_t end = MIN((b + 1) * c->block_size, c->size);
 
-		if (st == VHDX_BAT_FULLY_PRESENT) {
-			r = copy_range(c, vhdx_bat_offset(e), parent, base, len, buf, false);
-		} else if (st == VHDX_BAT_PARTIALLY_PRESENT) {
-			/* Only the sectors the child holds (its bitmap), in runs. */
-			uint64_t sector = base / lss, count = len / lss;
-			uint64_t sb = vhdx_bat_offset(
-				c->bat[vhdx_bat_bitmap_index(c, sector / VHDX_SECTORS_PER_BITMAP)]);
-			uint64_t bit0 = sector % VHDX_SECTORS_PER_BITMAP;
-
-			free(bits);
-			bits = malloc(count / 8 + 2);
-			r = bits ? disk_file_pread(c->fd, bits, (bit0 + count + 7) / 8 - bit0 / 8,
-						   sb + bit0 / 8)
-				 : -ENOMEM;
-			for (uint64_t i = 0; r == 0 && i < count;) {
-				uint64_t k = bit0 % 8 + i, run = 0;
-				bool present = bits[k / 8] >> (k % 8) & 1;
-
-				while (i + run < count &&
-				       (bool)(bits[(k + run) / 8] >> ((k + run) % 8) & 1) ==
-					       present)
-					run++;
-				if (present)
-					r = copy_range(c, vhdx_bat_offset(e) + i * lss, parent,
-						       base + i * lss, run * lss, buf, false);
-				i += run;
-			}
-		} else if (st != VHDX_BAT_NOT_PRESENT) {
-			/* ZERO, UNMAPPED, UNDEFINED: the child shows zeroes there. */
-			r = copy_range(c, 0, parent, base, len, buf, true);
-		}
+		r = merge_block(c, b, parent, buf, &bits);
 		if (r < 0) {
 			disk_error(err, err_size, r, "%s: merging block %llu into %s: %s", child,
 				   (unsigned long long)b, parent_path, strerror(-r));
-			goto out;
+			break;
 		}
 		if (progress)
-			progress(opaque, base + len, c->size);
-		if (cancel && *cancel) {
-			/* The parent is closed cleanly below: the child still shows the same data.
-			 */
+			progress(opaque, end, c->size);
+		/* Cancelled: the parent is closed cleanly below, the child still shows the same. */
+		if (cancel && *cancel)
 			r = disk_error(err, err_size, -ECANCELED, "%s: merge cancelled", child);
-			goto out;
-		}
 	}
-	r = disk_flush(parent);
-	if (r < 0) {
-		disk_error(err, err_size, r, "%s: flushing: %s", parent_path, strerror(-r));
-		goto out;
-	}
-	if (replace) {
-		r = take_child_place(vhdx_of(parent), &c->header.data_write_guid, parent_path,
-				     child, err, err_size);
-		parent = disk_close(parent);
-		goto out;
-	}
-	parent = disk_close(parent);
-	/* The parent's DataWriteGuid changed: the child can never open again. */
-	if (unlink(child) < 0)
-		r = disk_error(err, err_size, -errno, "%s: merged, but removing it failed: %s",
-			       child, strerror(errno));
+	if (r == 0)
+		r = merge_finish(&parent, parent_path, c, child, replace, err, err_size);
 out:
 	disk_close(parent);
 	free(parent_path);
