@@ -519,6 +519,15 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	return r;
 }
 
+void machine_attach_vga(struct machine *m, struct rfb_server *screen)
+{
+	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
+	if (screen && firmware_vga(m->firmware)) {
+		m->screen = screen;
+		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
+	}
+}
+
 int machine_build(const struct vm_config *cfg, struct boot_files *files, bool boot,
 		  struct console *com1, struct console *com2, struct rfb_server *screen,
 		  struct machine **ret, bool *config_error, char *err, size_t errlen)
@@ -594,11 +603,9 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 		r = load_guest(m, cfg, files, boot, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
-	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
-	if (screen && firmware_vga(m->firmware)) {
-		m->screen = screen;
-		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
-	}
+	/* A restored machine's VGA is shown once its state is loaded (machine_attach_vga). */
+	if (boot)
+		machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 fail:

@@ -584,6 +584,7 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 		machine_free(m);
 		return rc;
 	}
+	machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 }
@@ -656,6 +657,7 @@ int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
 		machine_free(m);
 		return rc;
 	}
+	machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 }
