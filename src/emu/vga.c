@@ -87,11 +87,12 @@ enum {
 #define VBE_8BIT_DAC	0x20
 #define VBE_LFB_ENABLED 0x40
 #define VBE_NOCLEARMEM	0x80
+#define VBE_MAX_XRES	2560
+#define VBE_MAX_YRES	1600
+#define VBE_MAX_BPP	32
+/* The ENABLE bits the VGA keeps (vbe_reg_write). */
 #define VBE_ENABLE_BITS                                                                            \
 	(VBE_ENABLED | VBE_GETCAPS | VBE_8BIT_DAC | VBE_LFB_ENABLED | VBE_NOCLEARMEM)
-#define VBE_MAX_XRES 2560
-#define VBE_MAX_YRES 1600
-#define VBE_MAX_BPP  32
 
 struct vga {
 	pthread_mutex_t lock;
