@@ -6,7 +6,11 @@ writes to COM1 and to the screen (through the BIOS's int 10h, vgabios-stdvga on 
 PARVIS_GRUB_MARKER and then reads a line from the keyboard (GRUB's "read", the BIOS's int 16h
 over the i8042), which it echoes back in PARVIS_ANSWER_<line>_END.
 
-SeaBIOS boots GRUB; once the marker is on COM1 the first key ('o') is typed through the console
+SeaBIOS is first saved in the middle of its POST, as soon as its debug log says it found fw_cfg
+(it then reads its items: the e820 map, the boot order, the ACPI tables, the VGA BIOS), and
+restored: it goes on (its debug log does not start again: no second "Found QEMU fw_cfg") to
+the IDE disk and GRUB. Once the
+marker is on COM1 the first key ('o') is typed through the console
 server (RFB, as VMConnect types: the i8042 while the VGA is shown) and GRUB's echo of it waited
 for. Then the control command "save" writes the VM to a file while GRUB waits in its read, and
 the worker exits 0. `parvis-vmwp --restore FILE` (lazily, userfaultfd, where it can) with the
@@ -134,13 +138,35 @@ def done():
     raise SystemExit(0)
 
 
+# Saved in the middle of SeaBIOS's POST, as soon as it has found fw_cfg (it goes on reading its
+# items: the RAM map, the boot order, the ACPI tables, the VGA BIOS).
+ctl0 = os.path.join(work, 'control0')
+w = Worker(base + ['--control', ctl0], console, os.path.join(work, 'stderr0'))
+ok = w.wait_console(lambda _: 'bios: QEMU fw_cfg DMA interface supported' in w.stderr(), 1200)
+tap.ok(ok, 'SeaBIOS runs and finds fw_cfg', w.stderr()[-2000:])
+r = control(ctl0, {'command': 'save', 'path': state}, 300) if ok else None
+tap.ok(r and r.get('ok'), f'saved during the POST ({r})', w.stderr()[-2000:])
+tap.ok(w.wait(120) == 0, 'the worker exits 0 after the save', w.stderr()[-2000:])
+w.close()
+if not (r and r.get('ok')):
+    done()
+saved_bios_lines = w.stderr().count('bios: ')
+
+# Restored, SeaBIOS goes on with fw_cfg where it was and boots GRUB.
 ctl1, vnc1 = os.path.join(work, 'control1'), os.path.join(work, 'vnc1')
-w = Worker(base + ['--control', ctl1, '--vnc', vnc1], console, os.path.join(work, 'stderr1'))
+w = Worker(base + ['--control', ctl1, '--vnc', vnc1, '--restore', state], console,
+           os.path.join(work, 'stderr1'))
 ok = w.wait_console(lambda t: MARKER in t, 2400)
-tap.ok(ok, 'SeaBIOS boots GRUB, which prints its marker on COM1', w.console()[-2000:] + w.stderr()[-2000:])
+tap.ok(ok, 'restored in the POST, SeaBIOS boots GRUB, which prints its marker on COM1',
+       w.console()[-2000:] + w.stderr()[-2000:])
 if not ok:
     w.close()
     done()
+err1 = w.stderr()
+# "Found QEMU fw_cfg" comes before the line the save waited for: a second start would repeat it.
+tap.ok('bios: Found QEMU fw_cfg' not in err1 and 'bios: ata0-0: Virtual HD' in err1,
+       'SeaBIOS went on from where it was saved (no second start) and found the IDE disk',
+       f'{saved_bios_lines} BIOS lines before the save; after:\n{err1[-3000:]}')
 typed(w, vnc1, XK_O, lambda t: 'o' in t, "a key typed on the console before the save reaches GRUB's read (echoed)")
 screen = vga_text(ctl1)
 tap.ok(screen and any(MARKER in r for r in screen), "the VGA text screen shows GRUB's marker",
