@@ -284,10 +284,9 @@ static int layout(struct area *a, const struct acpi_config *cfg, const uint8_t *
 	return 0;
 }
 
-int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
-		      uint64_t *ret_rsdp_gpa, struct boot_error *err)
+int acpi_tables_render(const struct acpi_config *cfg, uint8_t *buf, struct boot_error *err)
 {
-	struct area a = {.base = cfg->area_gpa ? cfg->area_gpa : BOOT_ACPI_START};
+	struct area a = {.base = cfg->area_gpa ? cfg->area_gpa : BOOT_ACPI_START, .buf = buf};
 	struct aml *aml = NULL;
 	const uint8_t *code;
 	size_t code_len;
@@ -296,12 +295,6 @@ int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 	if (cfg->vcpus == 0 || cfg->vcpus > ACPI_MAX_VCPUS)
 		return boot_error_set(err, -EINVAL, "%u vCPUs: ACPI tables describe 1 to %u",
 				      cfg->vcpus, ACPI_MAX_VCPUS);
-	if (!guest_memory_is_ram(mem, a.base, AREA_SIZE))
-		return boot_error_set(err, -EFAULT,
-				      "guest RAM of %" PRIu64
-				      " KiB does not reach the ACPI area at %#" PRIx64 "-%#" PRIx64,
-				      guest_memory_ram_size(mem) / KiB, a.base,
-				      a.base + AREA_SIZE - 1);
 	r = aml_new(&aml);
 	if (r < 0)
 		return boot_error_set(err, r, "out of memory for the DSDT");
@@ -311,25 +304,40 @@ int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 		if (r < 0)
 			boot_error_set(err, r, "DSDT: AML left unfinished (%d)", r);
 	}
-	if (r < 0)
-		goto out;
-	a.buf = calloc(1, AREA_SIZE);
-	if (!a.buf) {
-		r = boot_error_set(err, -ENOMEM, "out of memory for the ACPI tables");
-		goto out;
-	}
-	r = layout(&a, cfg, code, code_len, err);
-	if (r < 0)
-		goto out;
 	/* The whole area: stale tables from an earlier boot of this memory are wiped too. */
-	r = guest_memory_write(mem, a.base, a.buf, AREA_SIZE);
-	if (r < 0) {
-		boot_error_set(err, r, "writing the ACPI tables failed");
-		goto out;
-	}
-	*ret_rsdp_gpa = a.base;
-out:
-	free(a.buf);
+	memset(buf, 0, AREA_SIZE);
+	if (r >= 0)
+		r = layout(&a, cfg, code, code_len, err);
 	aml_free(aml);
+	return r < 0 ? r : 0;
+}
+
+int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
+		      uint64_t *ret_rsdp_gpa, struct boot_error *err)
+{
+	uint64_t base = cfg->area_gpa ? cfg->area_gpa : BOOT_ACPI_START;
+	uint8_t *buf;
+	int r;
+
+	if (cfg->vcpus == 0 || cfg->vcpus > ACPI_MAX_VCPUS)
+		return boot_error_set(err, -EINVAL, "%u vCPUs: ACPI tables describe 1 to %u",
+				      cfg->vcpus, ACPI_MAX_VCPUS);
+	if (!guest_memory_is_ram(mem, base, AREA_SIZE))
+		return boot_error_set(err, -EFAULT,
+				      "guest RAM of %" PRIu64
+				      " KiB does not reach the ACPI area at %#" PRIx64 "-%#" PRIx64,
+				      guest_memory_ram_size(mem) / KiB, base, base + AREA_SIZE - 1);
+	buf = malloc(AREA_SIZE);
+	if (!buf)
+		return boot_error_set(err, -ENOMEM, "out of memory for the ACPI tables");
+	r = acpi_tables_render(cfg, buf, err);
+	if (r == 0) {
+		r = guest_memory_write(mem, base, buf, AREA_SIZE);
+		if (r < 0)
+			boot_error_set(err, r, "writing the ACPI tables failed");
+	}
+	if (r == 0)
+		*ret_rsdp_gpa = base;
+	free(buf);
 	return r;
 }

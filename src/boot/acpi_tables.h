@@ -50,6 +50,14 @@ struct acpi_config {
 int acpi_tables_build(struct guest_memory *mem, const struct acpi_config *cfg,
 		      uint64_t *ret_rsdp_gpa, struct boot_error *err) must_check;
 
+/*
+ * The same tables as acpi_tables_build, into buf (ACPI_AREA_SIZE bytes, the area at
+ * cfg->area_gpa; the RSDP is its first bytes) without touching guest memory: a restored BIOS
+ * machine's fw_cfg hands the firmware the RSDP of the tables its saved RAM holds.
+ */
+int acpi_tables_render(const struct acpi_config *cfg, uint8_t *buf,
+		       struct boot_error *err) must_check;
+
 /* The DSDT's AML body (no table header) into aml; exposed for tests. */
 int acpi_dsdt_build(struct aml *aml, const struct acpi_config *cfg,
 		    struct boot_error *err) must_check;

@@ -432,7 +432,7 @@ static void rtc_write(void *opaque, uint64_t offset, uint64_t value, unsigned si
 	pthread_mutex_lock(&s->lock);
 	if (offset == 0) {
 		s->index = value & 0x7F;
-		s->nmi_mask = value & 0x80;
+		s->nmi_mask = value & 0x80 ? 1 : 0; /* SeaBIOS's rtc_read sets it on every access */
 	} else {
 		now = clock_now(s);
 		advance(s, now);
@@ -565,8 +565,9 @@ struct cmos_rtc *cmos_rtc_free(struct cmos_rtc *rtc)
 }
 
 /*
- * Saved state, version 1: index, nmi_mask (u8), ram (128 bytes), offset_s
- * (two's complement u64), frozen, flags (u8).
+ * Saved state, version 1: index, nmi_mask (u8, 0 or 1; builds before kept port 0x70's bit 7
+ * itself, 0x80, which load takes as 1), ram (128 bytes), offset_s (two's complement u64),
+ * frozen, flags (u8).
  */
 int cmos_rtc_save(struct cmos_rtc *s, struct state_out *out)
 {
@@ -600,8 +601,14 @@ int cmos_rtc_load(struct cmos_rtc *s, uint32_t version, struct state_in *in, cha
 		bad = "unknown version";
 	else if (in->error)
 		bad = "too short";
-	else if (index > 0x7F || nmi_mask > 1 || frozen > 1 || flags & ~(C_PF | C_AF | C_UF))
-		bad = "index, NMI mask or flags out of range";
+	else if (index > 0x7F)
+		bad = "index out of range (more than 0x7F)";
+	else if (nmi_mask > 1 && nmi_mask != 0x80)
+		bad = "NMI mask out of range (0, 1 or 0x80)";
+	else if (frozen > 1)
+		bad = "frozen flag out of range (0 or 1)";
+	else if (flags & ~(C_PF | C_AF | C_UF))
+		bad = "register C flags out of range";
 	else if (frozen != want_frozen)
 		bad = "frozen time contradicts registers A and B";
 	else if (offset > INT64_C(1) << 40 || offset < -(INT64_C(1) << 40))
@@ -612,7 +619,7 @@ int cmos_rtc_load(struct cmos_rtc *s, uint32_t version, struct state_in *in, cha
 	}
 	pthread_mutex_lock(&s->lock);
 	s->index = index;
-	s->nmi_mask = nmi_mask;
+	s->nmi_mask = nmi_mask ? 1 : 0;
 	memcpy(s->ram, ram, sizeof(ram));
 	s->offset_s = offset;
 	s->frozen = frozen;

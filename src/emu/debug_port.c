@@ -8,6 +8,10 @@
  * Bytes are gathered into lines (cut at DEBUG_PORT_LINE_MAX) and handed
  * to the owner's callback, which logs them; non-printing bytes become '.'.
  *
+ * Saved state (section "debugcon"): the line gathered so far, so that a
+ * line the BIOS was writing when the VM was saved is logged whole after
+ * the restore.
+ *
  * Threads: vCPU threads; one mutex, held across the callback so lines keep
  * their order (the callback must not call back into this port).
  */
@@ -15,9 +19,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
+#include "state/state.h"
 
 #define DEBUGCON_READBACK 0xE9
 
@@ -74,6 +81,52 @@ static const struct io_ops debug_ops = {
 	.read = port_read,
 	.write = port_write,
 };
+
+/* Version 1: the line's length (u32, below DEBUG_PORT_LINE_MAX), its bytes (printable ASCII). */
+int debug_port_save(struct debug_port *s, struct state_out *out)
+{
+	pthread_mutex_lock(&s->lock);
+	state_out_u32(out, s->len);
+	state_out_bytes(out, s->buf, s->len);
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+int debug_port_load(struct debug_port *s, uint32_t version, struct state_in *in, char *errbuf,
+		    size_t errlen)
+{
+	char line[DEBUG_PORT_LINE_MAX];
+	uint32_t len = state_in_u32(in);
+
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "debug port state: %s",
+			 in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	/* A full line is flushed at once (port_write): a saved one is always shorter. */
+	if (len >= DEBUG_PORT_LINE_MAX) {
+		snprintf(errbuf, errlen, "debug port state: line length %u, at most %u", len,
+			 DEBUG_PORT_LINE_MAX - 1);
+		return -EBADMSG;
+	}
+	state_in_bytes(in, line, len);
+	if (in->error) {
+		snprintf(errbuf, errlen, "debug port state: line of %u bytes cut short", len);
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < len; i++)
+		if (line[i] < 0x20 || line[i] >= 0x7F) {
+			snprintf(errbuf, errlen,
+				 "debug port state: line byte %u is 0x%02x, not printable", i,
+				 (unsigned char)line[i]);
+			return -EBADMSG;
+		}
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->buf, line, len);
+	s->len = len;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
 
 uint64_t debug_port_guest_errors(const struct debug_port *s)
 {

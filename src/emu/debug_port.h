@@ -20,4 +20,13 @@ int debug_port_new(struct io_bus *bus, debug_port_line_fn line, void *opaque,
 /* Unregisters from the bus and frees (a partial line is dropped); NULL is a no-op. */
 struct debug_port *debug_port_free(struct debug_port *port);
 
+/* Saved state, section "debugcon": the partial line (docs/saved-state.md). */
+#define DEBUG_PORT_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int debug_port_save(struct debug_port *port, struct state_out *out) must_check;
+/* -EBADMSG naming the field for a line too long or with bytes the port never keeps. */
+int debug_port_load(struct debug_port *port, uint32_t version, struct state_in *in, char *errbuf,
+		    size_t errlen) must_check;
+
 uint64_t debug_port_guest_errors(const struct debug_port *port);

@@ -22,6 +22,14 @@
  * Items are given by the host before the vCPUs start (fw_cfg_add_*);
  * their number and total size are bounded (fw_cfg.h).
  *
+ * Saved state (section "fw_cfg", docs/saved-state.md): only the cursor,
+ * i.e. the selected item, the offset in it and the DMA address's high
+ * half. The items themselves are the host's, rebuilt from the VM's
+ * configuration by the restoring worker; the selected item's length and
+ * a hash of its bytes are saved with the cursor so that a restore into
+ * items that differ (another configuration) is refused instead of
+ * handing the firmware the rest of another item.
+ *
  * Threads: vCPU threads, several at once; one mutex guards the selection,
  * the offset, the DMA address and the item table.
  */
@@ -29,12 +37,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/byteorder.h"
 #include "base/log.h"
 #include "emu/fw_cfg_format.h"
+#include "state/state.h"
 
 struct fw_cfg_item {
 	uint16_t selector;
@@ -304,6 +314,108 @@ int fw_cfg_add_file(struct fw_cfg *s, const char *name, const void *data, size_t
 			s->total_bytes -= s->items[s->nitems].len;
 			free(s->items[s->nitems].data);
 		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* FNV-1a (64-bit) of an item's bytes: equal items, equal hashes; only compared, never trusted. */
+static uint64_t item_hash(const struct fw_cfg_item *it)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (uint32_t i = 0; i < it->len; i++)
+		h = (h ^ it->data[i]) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+/*
+ * Version 1: flags (u32: bit 0 an item is selected), the selected item's selector (u32, its
+ * 16 bits), the offset in it (u32), its length (u32) and hash (u64), the DMA address's bits
+ * 63-32 (u32). Without a selection the four item fields are zero.
+ */
+int fw_cfg_save(struct fw_cfg *s, struct state_out *out)
+{
+	const struct fw_cfg_item *it;
+
+	pthread_mutex_lock(&s->lock);
+	it = current(s);
+	state_out_u32(out, it ? 1 : 0);
+	state_out_u32(out, it ? it->selector : 0);
+	state_out_u32(out, it ? s->offset : 0);
+	state_out_u32(out, it ? it->len : 0);
+	state_out_u64(out, it ? item_hash(it) : 0);
+	state_out_u32(out, s->dma_high);
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+/* Checks the saved cursor against this device's items (lock held): 0 or -EBADMSG with errbuf. */
+static int check_cursor(struct fw_cfg *s, uint32_t flags, uint32_t selector, uint32_t offset,
+			uint32_t len, uint64_t hash, int *ret_index, char *errbuf, size_t errlen)
+{
+	const struct fw_cfg_item *it;
+
+	*ret_index = -1;
+	if (flags & ~1u) {
+		snprintf(errbuf, errlen, "fw_cfg state: flags 0x%x has unknown bits", flags);
+		return -EBADMSG;
+	}
+	if (!(flags & 1)) {
+		if (selector || offset || len || hash) {
+			snprintf(errbuf, errlen,
+				 "fw_cfg state: no item selected but selector, offset, length or "
+				 "hash set");
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	it = selector <= UINT16_MAX ? find(s, (uint16_t)selector) : NULL;
+	if (!it) {
+		snprintf(errbuf, errlen,
+			 "fw_cfg state: selector 0x%x is not an item of this VM's firmware "
+			 "configuration",
+			 selector);
+		return -EBADMSG;
+	}
+	if (it->len != len || item_hash(it) != hash) {
+		snprintf(
+			errbuf, errlen,
+			"fw_cfg state: item 0x%x '%s' is %u bytes%s here, the saved state's was %u "
+			"bytes (another configuration)",
+			selector, it->name, it->len, it->len == len ? " of other contents" : "",
+			len);
+		return -EBADMSG;
+	}
+	if (offset > len) {
+		snprintf(errbuf, errlen, "fw_cfg state: offset %u is past item 0x%x's %u bytes",
+			 offset, selector, len);
+		return -EBADMSG;
+	}
+	*ret_index = (int)(it - s->items);
+	return 0;
+}
+
+int fw_cfg_load(struct fw_cfg *s, uint32_t version, struct state_in *in, char *errbuf,
+		size_t errlen)
+{
+	uint32_t flags = state_in_u32(in), selector = state_in_u32(in), offset = state_in_u32(in);
+	uint32_t len = state_in_u32(in);
+	uint64_t hash = state_in_u64(in);
+	uint32_t dma_high = state_in_u32(in);
+	int index, r;
+
+	if (version != 1 || in->error) {
+		snprintf(errbuf, errlen, "fw_cfg state: %s",
+			 in->error ? "too short" : "unknown version");
+		return -EBADMSG;
+	}
+	pthread_mutex_lock(&s->lock);
+	r = check_cursor(s, flags, selector, offset, len, hash, &index, errbuf, errlen);
+	if (r == 0) {
+		s->current = index;
+		s->offset = offset;
+		s->dma_high = dma_high;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return r;

@@ -37,5 +37,18 @@ int fw_cfg_add_item(struct fw_cfg *cfg, uint16_t selector, const void *data, siz
 /* A named file (at most 55 bytes of name), copied, listed in the directory. -EEXIST on a name. */
 int fw_cfg_add_file(struct fw_cfg *cfg, const char *name, const void *data, size_t len) must_check;
 
+/*
+ * Saved state, section "fw_cfg" (docs/saved-state.md): the selection, the offset in the selected
+ * item and the DMA address register. The items are not in it: the restoring worker adds the same
+ * ones from the configuration first; load refuses (-EBADMSG, errbuf names the field) a selection
+ * that is not an item of equal length and contents here, or an offset past its end.
+ */
+#define FW_CFG_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int fw_cfg_save(struct fw_cfg *cfg, struct state_out *out) must_check;
+int fw_cfg_load(struct fw_cfg *cfg, uint32_t version, struct state_in *in, char *errbuf,
+		size_t errlen) must_check;
+
 /* Guest mistakes seen (bad access sizes, DMA descriptors or buffers outside RAM, writes). */
 uint64_t fw_cfg_guest_errors(const struct fw_cfg *cfg);

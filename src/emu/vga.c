@@ -38,6 +38,10 @@
  * registers that describe the picture and a copy of the window it is in;
  * vga_render.c draws it.
  *
+ * Saved state (section "vga", vga_save): every register above, the DAC
+ * and the VBE registers; the legacy window is guest RAM (saved with it),
+ * the framebuffer's bytes are the worker's sections "vga.lfb.N".
+ *
  * Threads: vCPU threads (and the control thread for vga_text_read, the
  * console server's for vga_snapshot); one
  * mutex guards every register.
@@ -47,12 +51,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "base/log.h"
 #include "emu/vga_render.h"
+#include "state/state.h"
 
 #define VGA_PORT_BASE 0x3B0
 #define VGA_PORT_LEN  0x30
@@ -84,6 +90,9 @@ enum {
 #define VBE_MAX_XRES	2560
 #define VBE_MAX_YRES	1600
 #define VBE_MAX_BPP	32
+/* The ENABLE bits the VGA keeps (vbe_reg_write). */
+#define VBE_ENABLE_BITS                                                                            \
+	(VBE_ENABLED | VBE_GETCAPS | VBE_8BIT_DAC | VBE_LFB_ENABLED | VBE_NOCLEARMEM)
 
 struct vga {
 	pthread_mutex_t lock;
@@ -256,18 +265,18 @@ static uint16_t vbe_reg_read(struct vga *s, unsigned index)
 	return s->vbe[index];
 }
 
-/* The mode in the registers fits the framebuffer and the maximums. */
-static bool vbe_mode_ok(const struct vga *s)
+/* The mode in the registers vbe fits the framebuffer and the maximums. */
+static bool vbe_mode_ok(const uint16_t *vbe)
 {
-	unsigned bpp = s->vbe[VBE_BPP];
-	uint64_t width = MAX(s->vbe[VBE_XRES], s->vbe[VBE_VIRT_WIDTH]);
+	unsigned bpp = vbe[VBE_BPP];
+	uint64_t width = MAX(vbe[VBE_XRES], vbe[VBE_VIRT_WIDTH]);
 
-	if (!s->vbe[VBE_XRES] || !s->vbe[VBE_YRES] || s->vbe[VBE_XRES] > VBE_MAX_XRES ||
-	    s->vbe[VBE_YRES] > VBE_MAX_YRES)
+	if (!vbe[VBE_XRES] || !vbe[VBE_YRES] || vbe[VBE_XRES] > VBE_MAX_XRES ||
+	    vbe[VBE_YRES] > VBE_MAX_YRES)
 		return false;
 	if (bpp != 4 && bpp != 8 && bpp != 15 && bpp != 16 && bpp != 24 && bpp != 32)
 		return false;
-	return width * ((bpp + 7) / 8) * s->vbe[VBE_YRES] <= VGA_LFB_SIZE;
+	return width * ((bpp + 7) / 8) * vbe[VBE_YRES] <= VGA_LFB_SIZE;
 }
 
 static void vbe_reg_write(struct vga *s, unsigned index, uint16_t v)
@@ -295,7 +304,7 @@ static void vbe_reg_write(struct vga *s, unsigned index, uint16_t v)
 			guest_error_report(&s->errors, "VBE bank %u past the framebuffer", v);
 		return;
 	case VBE_ENABLE:
-		if (v & VBE_ENABLED && !vbe_mode_ok(s)) {
+		if (v & VBE_ENABLED && !vbe_mode_ok(s->vbe)) {
 			guest_error_report(&s->errors, "VBE mode %ux%u %u bpp refused",
 					   s->vbe[VBE_XRES], s->vbe[VBE_YRES], s->vbe[VBE_BPP]);
 			v &= (uint16_t)~VBE_ENABLED;
@@ -307,8 +316,7 @@ static void vbe_reg_write(struct vga *s, unsigned index, uint16_t v)
 			if (!(v & VBE_NOCLEARMEM))
 				memset(s->lfb, 0, VGA_LFB_SIZE);
 		}
-		s->vbe[VBE_ENABLE] = v & (VBE_ENABLED | VBE_GETCAPS | VBE_8BIT_DAC |
-					  VBE_LFB_ENABLED | VBE_NOCLEARMEM);
+		s->vbe[VBE_ENABLE] = v & VBE_ENABLE_BITS;
 		return;
 	default: guest_error_report(&s->errors, "VBE write of register %#x", index);
 	}
@@ -535,6 +543,159 @@ int vga_snapshot(struct vga *s, struct vga_display *d)
 	}
 	d->window_size = size;
 	return 0;
+}
+
+/*
+ * The byte registers of the saved state, in their order (version 1), each with the largest
+ * value the device itself ever stores there (port_write8's masks): a saved byte above it is
+ * refused by name. status1 holds only the toggled bits 0 and 3 (checked apart).
+ */
+struct vga_state_field {
+	const char *name;
+	size_t offset, len;
+	uint8_t max;
+};
+#define FIELD(f, m)                                                                                \
+	{                                                                                          \
+#f, offsetof(struct vga, f), sizeof(((struct vga *)0)->f), m                       \
+	}
+static const struct vga_state_field vga_state_fields[] = {
+	FIELD(misc, 0xFF),
+	FIELD(feature, 0xFF),
+	FIELD(video_enable, 1),
+	FIELD(seq_index, 0xFF),
+	FIELD(seq, 0xFF),
+	FIELD(gc_index, 0xFF),
+	FIELD(gc, 0xFF),
+	FIELD(attr_index, 0x3F),
+	FIELD(attr, 0xFF),
+	FIELD(attr_data_next, 1),
+	FIELD(crtc_index, 0xFF),
+	FIELD(crtc, 0xFF),
+	FIELD(dac_mask, 0xFF),
+	FIELD(dac_read_index, 0xFF),
+	FIELD(dac_write_index, 0xFF),
+	FIELD(dac_read_rgb, 2),
+	FIELD(dac_write_rgb, 2),
+	FIELD(dac_reading, 1),
+	FIELD(dac, 0x3F),
+	FIELD(status1, 0x09),
+};
+#undef FIELD
+_Static_assert(sizeof(bool) == 1, "bools are saved as one byte");
+
+static size_t vga_state_bytes(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(vga_state_fields); i++)
+		n += vga_state_fields[i].len;
+	return n;
+}
+
+/*
+ * Version 1: the byte registers of vga_state_fields, in order; then the VBE index and the
+ * VBE_REGS VBE registers (u32 each, 16-bit values).
+ */
+int vga_save(struct vga *s, struct state_out *out)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < ARRAY_SIZE(vga_state_fields); i++)
+		state_out_bytes(out, (const uint8_t *)s + vga_state_fields[i].offset,
+				vga_state_fields[i].len);
+	state_out_u32(out, s->vbe_index);
+	for (unsigned i = 0; i < VBE_REGS; i++)
+		state_out_u32(out, s->vbe[i]);
+	pthread_mutex_unlock(&s->lock);
+	return out->error;
+}
+
+/* Every byte of raw (vga_state_fields' layout) within its field's bounds; else errbuf names it. */
+static int check_bytes(const uint8_t *raw, char *errbuf, size_t errlen)
+{
+	for (size_t i = 0, at = 0; i < ARRAY_SIZE(vga_state_fields); i++) {
+		const struct vga_state_field *f = &vga_state_fields[i];
+
+		for (size_t j = 0; j < f->len; j++, at++)
+			if (raw[at] > f->max || (!strcmp(f->name, "status1") && raw[at] & ~0x09)) {
+				snprintf(errbuf, errlen,
+					 "VGA state: %s[%zu] is 0x%02x, which the VGA never holds "
+					 "there (at most 0x%02x)",
+					 f->name, j, raw[at], f->max);
+				return -EBADMSG;
+			}
+	}
+	return 0;
+}
+
+/* The VBE registers as the device could have set them (vbe_reg_write). */
+static int check_vbe(const uint16_t *vbe, char *errbuf, size_t errlen)
+{
+	const char *bad = NULL;
+
+	if (vbe[VBE_ID] < VBE_ID0 || vbe[VBE_ID] > VBE_ID5)
+		bad = "ID is not one of 0xB0C0-0xB0C5";
+	else if (vbe[VBE_BANK] >= VGA_LFB_SIZE / 65536)
+		bad = "BANK is past the framebuffer";
+	else if (vbe[VBE_ENABLE] & ~VBE_ENABLE_BITS)
+		bad = "ENABLE has unknown bits";
+	else if (vbe[VBE_ENABLE] & VBE_ENABLED && !vbe_mode_ok(vbe))
+		bad = "ENABLE is set with a mode that does not fit the framebuffer";
+	else if (vbe[VBE_VIDEO_MEMORY_64K] != VGA_LFB_SIZE / 65536)
+		bad = "VIDEO_MEMORY_64K is not this VGA's framebuffer size";
+	if (!bad)
+		return 0;
+	snprintf(errbuf, errlen, "VGA state: VBE register %s (ENABLE 0x%04x, %ux%u %u bpp)", bad,
+		 vbe[VBE_ENABLE], vbe[VBE_XRES], vbe[VBE_YRES], vbe[VBE_BPP]);
+	return -EBADMSG;
+}
+
+int vga_load(struct vga *s, uint32_t version, struct state_in *in, char *errbuf, size_t errlen)
+{
+	size_t n = vga_state_bytes();
+	uint8_t *raw = malloc(n);
+	uint16_t vbe[VBE_REGS];
+	uint32_t index, v;
+	int r;
+
+	if (!raw)
+		return -ENOMEM;
+	state_in_bytes(in, raw, n);
+	index = state_in_u32(in);
+	r = version != 1 || in->error ? -EBADMSG : 0;
+	if (r < 0)
+		snprintf(errbuf, errlen, "VGA state: %s",
+			 in->error ? "too short" : "unknown version");
+	if (r == 0 && index > UINT16_MAX) {
+		snprintf(errbuf, errlen, "VGA state: VBE index 0x%x is not 16 bits", index);
+		r = -EBADMSG;
+	}
+	for (unsigned i = 0; r == 0 && i < VBE_REGS; i++) {
+		v = state_in_u32(in);
+		if (in->error || v > UINT16_MAX) {
+			snprintf(errbuf, errlen, "VGA state: VBE register %u %s", i,
+				 in->error ? "cut short" : "is not 16 bits");
+			r = -EBADMSG;
+		}
+		vbe[i] = (uint16_t)v;
+	}
+	if (r == 0)
+		r = check_bytes(raw, errbuf, errlen);
+	if (r == 0)
+		r = check_vbe(vbe, errbuf, errlen);
+	if (r == 0) {
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0, at = 0; i < ARRAY_SIZE(vga_state_fields); i++) {
+			memcpy((uint8_t *)s + vga_state_fields[i].offset, raw + at,
+			       vga_state_fields[i].len);
+			at += vga_state_fields[i].len;
+		}
+		s->vbe_index = (uint16_t)index;
+		memcpy(s->vbe, vbe, sizeof(vbe));
+		pthread_mutex_unlock(&s->lock);
+	}
+	free(raw);
+	return r;
 }
 
 void *vga_framebuffer(struct vga *s)

@@ -51,5 +51,18 @@ struct vga_display;
  */
 int vga_snapshot(struct vga *vga, struct vga_display *d) must_check;
 
+/*
+ * Saved state, section "vga" (docs/saved-state.md): the VGA's registers, the DAC and the Bochs
+ * VBE registers. Not the legacy window (guest RAM) nor the framebuffer's bytes (vga_framebuffer:
+ * the worker saves them). load refuses, naming the field (-EBADMSG), a value the VGA never
+ * holds, and an enabled VBE mode that does not fit the framebuffer.
+ */
+#define VGA_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int vga_save(struct vga *vga, struct state_out *out) must_check;
+int vga_load(struct vga *vga, uint32_t version, struct state_in *in, char *errbuf,
+	     size_t errlen) must_check;
+
 /* Guest mistakes seen (bad access sizes, VBE indexes or modes out of range). */
 uint64_t vga_guest_errors(const struct vga *vga);

@@ -152,15 +152,21 @@ static int check_offer(struct service *svc, const struct peer_offer *o, char *wh
 			 other->rec.id);
 		return -EEXIST;
 	}
-	if (!o->rec.kernel) {
+	/*
+	 * A generation 1 VM without a kernel boots through this host's BIOS after a reboot (the
+	 * worker restores its saved BIOS image copy and checks the image's size, section "bios");
+	 * any other VM needs its kernel here.
+	 */
+	if (!o->rec.kernel && o->rec.generation != 1) {
 		snprintf(why, len, "VM '%s' has no kernel to boot again after a reboot here",
 			 o->rec.name);
 		return -EINVAL;
 	}
-	if (svc_check_file("kernel", o->rec.kernel, &err) < 0 ||
-	    svc_check_stored_path(svc, "kernel", o->rec.kernel, &err) < 0 ||
-	    (o->rec.initrd && (svc_check_file("initrd", o->rec.initrd, &err) < 0 ||
-			       svc_check_stored_path(svc, "initrd", o->rec.initrd, &err) < 0)))
+	if (o->rec.kernel &&
+	    (svc_check_file("kernel", o->rec.kernel, &err) < 0 ||
+	     svc_check_stored_path(svc, "kernel", o->rec.kernel, &err) < 0 ||
+	     (o->rec.initrd && (svc_check_file("initrd", o->rec.initrd, &err) < 0 ||
+				svc_check_stored_path(svc, "initrd", o->rec.initrd, &err) < 0))))
 		goto shared;
 	for (i = 0; i < o->rec.ndisks; i++)
 		if (svc_check_disk(svc, NULL, o->rec.disks[i].path, &err) < 0 ||

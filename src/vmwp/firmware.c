@@ -19,6 +19,15 @@
  * SeaBIOS's own debug log (port 0x402, emu/debug_port.c) goes to the
  * worker's log, prefixed "bios:", rate-limited.
  *
+ * A restored machine (firmware_config.restore) is built the same way but
+ * writes nothing into guest RAM and sets no registers: the saved RAM has
+ * the BIOS's own copy below 1 MiB, its data and the ACPI tables, the
+ * saved vCPUs their registers. Its fw_cfg items come from the
+ * configuration again (the RSDP from tables rendered apart, equal to
+ * those in the saved RAM); the saved state holds only fw_cfg's cursor,
+ * the debug port's line, the VGA's registers and framebuffer, and the
+ * image's copy, which the guest can write (sections "bios.rom.N").
+ *
  * Threads: built on the worker's main thread before the vCPUs start; the
  * devices then run on vCPU threads (their own locks).
  */
@@ -40,7 +49,9 @@
 #include "emu/fw_cfg.h"
 #include "emu/fw_cfg_format.h"
 #include "emu/ide/piix4.h"
+#include "state/state.h"
 #include "vid/pc_layout.h"
+#include "vmwp/firmware_state.h"
 
 /* The partition's device-memory slot for the BIOS image (vmconnect's VRAM is slot 0). */
 #define BIOS_SLOT     3
@@ -55,6 +66,7 @@ struct firmware {
 	struct vga *vga; /* NULL without a VGA ROM */
 	void *rom;	 /* the image's private copy, mapped at bios_image_gpa() */
 	size_t rom_size;
+	uint64_t acpi_area;	 /* where the ACPI tables are in RAM */
 	struct ratelimit log_rl; /* the BIOS's debug lines: a boot prints about a hundred */
 };
 
@@ -115,20 +127,17 @@ static int add_bootorder(struct fw_cfg *f, const struct firmware_config *cfg)
 	return fw_cfg_add_file(f, "bootorder", buf, len + 1);
 }
 
-/* One ALLOCATE of "etc/acpi/rsdp" in the F segment; the tables are already in place. */
-static int add_acpi(struct fw_cfg *f, struct guest_memory *mem, uint64_t rsdp)
+/* One ALLOCATE of "etc/acpi/rsdp" in the F segment; the tables are in RAM (rsdp_bytes first). */
+static int add_acpi(struct fw_cfg *f, const uint8_t *rsdp_bytes)
 {
 	struct fw_cfg_loader_entry cmd = {0};
-	uint8_t rsdp_bytes[RSDP_V2_LEN];
-	int r = guest_memory_read(mem, rsdp, rsdp_bytes, sizeof(rsdp_bytes));
+	int r;
 
-	if (r < 0)
-		return r;
 	put_le32((uint8_t *)&cmd.command, FW_CFG_LOADER_ALLOCATE);
 	snprintf(cmd.alloc.file, sizeof(cmd.alloc.file), "etc/acpi/rsdp");
 	put_le32((uint8_t *)&cmd.alloc.align, 16);
 	cmd.alloc.zone = FW_CFG_LOADER_ZONE_FSEG;
-	r = fw_cfg_add_file(f, "etc/acpi/rsdp", rsdp_bytes, sizeof(rsdp_bytes));
+	r = fw_cfg_add_file(f, "etc/acpi/rsdp", rsdp_bytes, RSDP_V2_LEN);
 	if (r == 0)
 		r = fw_cfg_add_file(f, "etc/table-loader", &cmd, sizeof(cmd));
 	return r;
@@ -143,7 +152,7 @@ static int add_u16(struct fw_cfg *f, uint16_t selector, unsigned v)
 }
 
 static int add_items(struct firmware *fw, struct partition *p, const struct firmware_config *cfg,
-		     uint64_t acpi_area, uint64_t rsdp)
+		     uint64_t acpi_area, const uint8_t *tables)
 {
 	struct guest_memory *mem = partition_memory(p);
 	struct boot_e820_entry e820[E820_MAX];
@@ -169,7 +178,7 @@ static int add_items(struct firmware *fw, struct partition *p, const struct firm
 	if (r == 0)
 		r = add_bootorder(fw->fw_cfg, cfg);
 	if (r == 0)
-		r = add_acpi(fw->fw_cfg, mem, rsdp);
+		r = add_acpi(fw->fw_cfg, tables);
 	if (r == 0)
 		r = fw_cfg_add_file(fw->fw_cfg, "etc/sercon-port", sercon, sizeof(sercon));
 	if (r == 0 && cfg->smbios_anchor)
@@ -198,27 +207,42 @@ static int map_rom(struct firmware *fw, struct partition *p, const struct firmwa
 					   cfg->size);
 }
 
-static int build(struct firmware *fw, struct partition *p, const struct firmware_config *cfg,
-		 char *err, size_t errlen)
+/* The ACPI tables into tables (ACPI_AREA_SIZE bytes) and, unless restoring, into RAM. */
+static int build_acpi(struct firmware *fw, struct guest_memory *mem,
+		      const struct firmware_config *cfg, uint8_t *tables, char *err, size_t errlen)
 {
-	struct guest_memory *mem = partition_memory(p);
 	struct acpi_config acpi = *cfg->acpi;
 	struct boot_error berr = {{0}};
-	struct x86_boot_regs regs;
-	uint64_t rsdp;
 	int r;
 
-	acpi.area_gpa = bios_acpi_area(mem);
+	acpi.area_gpa = fw->acpi_area = bios_acpi_area(mem);
 	if (!acpi.area_gpa) {
 		snprintf(err, errlen, "BIOS boot: too little RAM below 4 GiB for the ACPI tables");
 		return -EINVAL;
 	}
-	r = acpi_tables_build(mem, &acpi, &rsdp, &berr);
-	if (r < 0) {
+	r = acpi_tables_render(&acpi, tables, &berr);
+	if (r == 0 && !cfg->restore &&
+	    guest_memory_write(mem, acpi.area_gpa, tables, ACPI_AREA_SIZE) < 0)
+		r = boot_error_set(&berr, -EFAULT, "the ACPI area at %#llx is not RAM",
+				   (unsigned long long)acpi.area_gpa);
+	if (r < 0)
 		snprintf(err, errlen, "ACPI tables: %s", berr.msg);
+	return r;
+}
+
+static int build(struct firmware *fw, struct partition *p, const struct firmware_config *cfg,
+		 uint8_t *tables, char *err, size_t errlen)
+{
+	struct guest_memory *mem = partition_memory(p);
+	struct boot_error berr = {{0}};
+	struct x86_boot_regs regs;
+	int r;
+
+	r = build_acpi(fw, mem, cfg, tables, err, errlen);
+	if (r < 0)
 		return r;
-	}
-	r = bios_boot_setup(mem, cfg->image, cfg->size, &regs, &berr);
+	/* The copy below 1 MiB and the reset state: a restored machine has its saved ones. */
+	r = cfg->restore ? 0 : bios_boot_setup(mem, cfg->image, cfg->size, &regs, &berr);
 	if (r < 0) {
 		snprintf(err, errlen, "BIOS: %s", berr.msg);
 		return r;
@@ -227,7 +251,7 @@ static int build(struct firmware *fw, struct partition *p, const struct firmware
 	if (r == 0)
 		r = debug_port_new(partition_pio_bus(p), debug_line, fw, &fw->debug);
 	if (r == 0)
-		r = add_items(fw, p, cfg, acpi.area_gpa, rsdp);
+		r = add_items(fw, p, cfg, fw->acpi_area, tables);
 	if (r < 0) {
 		snprintf(err, errlen, "BIOS configuration (fw_cfg): %s", strerror(-r));
 		return r;
@@ -243,7 +267,7 @@ static int build(struct firmware *fw, struct partition *p, const struct firmware
 		}
 	}
 	r = map_rom(fw, p, cfg);
-	if (r == 0)
+	if (r == 0 && !cfg->restore)
 		r = partition_set_boot_regs(p, &regs);
 	if (r < 0)
 		snprintf(err, errlen, "BIOS image at %#llx: %s",
@@ -255,12 +279,15 @@ int firmware_new(struct partition *p, const struct firmware_config *cfg, struct 
 		 char *err, size_t errlen)
 {
 	struct firmware *fw = calloc(1, sizeof(*fw));
+	uint8_t *tables;
 	int r;
 
 	if (!fw)
 		return -ENOMEM;
 	fw->log_rl = (struct ratelimit)RATELIMIT_INIT(10000, 300);
-	r = build(fw, p, cfg, err, errlen);
+	tables = malloc(ACPI_AREA_SIZE);
+	r = tables ? build(fw, p, cfg, tables, err, errlen) : -ENOMEM;
+	free(tables);
 	if (r < 0) {
 		firmware_free(fw);
 		return r;
@@ -272,6 +299,43 @@ int firmware_new(struct partition *p, const struct firmware_config *cfg, struct 
 struct vga *firmware_vga(struct firmware *fw)
 {
 	return fw ? fw->vga : NULL;
+}
+
+struct fw_cfg *firmware_fw_cfg(struct firmware *fw)
+{
+	return fw->fw_cfg;
+}
+
+struct debug_port *firmware_debug_port(struct firmware *fw)
+{
+	return fw->debug;
+}
+
+uint8_t *firmware_rom(struct firmware *fw, uint64_t *ret_size)
+{
+	*ret_size = fw->rom_size;
+	return fw->rom;
+}
+
+static struct firmware_state our_state(const struct firmware *fw)
+{
+	return (struct firmware_state){
+		.rom_size = fw->rom_size, .acpi_area = fw->acpi_area, .vga = fw->vga != NULL};
+}
+
+int firmware_save(struct firmware *fw, struct state_out *out)
+{
+	struct firmware_state fs = our_state(fw);
+
+	return firmware_state_save(&fs, out);
+}
+
+int firmware_load(struct firmware *fw, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen)
+{
+	struct firmware_state fs = our_state(fw);
+
+	return firmware_state_load(&fs, version, in, errbuf, errlen);
 }
 
 void vga_text_json(struct vga *vga, struct json_object *resp)

@@ -6,10 +6,9 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <stddef.h>
 
 #include "base/compiler.h"
 #include "boot/acpi_tables.h"
@@ -36,6 +35,12 @@ struct firmware_config {
 	const uint8_t *smbios_anchor; /* SMBIOS_ENTRY_POINT_LEN bytes */
 	const uint8_t *smbios_tables;
 	size_t smbios_tables_len;
+	/*
+	 * A machine being restored from a saved state (machine_state.c): the same devices, slots
+	 * and fw_cfg items, but nothing written into guest RAM (the saved RAM has it, and a lazy
+	 * restore must find its pages untouched) and no boot registers set.
+	 */
+	bool restore;
 };
 
 /*
@@ -46,6 +51,19 @@ int firmware_new(struct partition *p, const struct firmware_config *cfg, struct 
 		 char *err, size_t errlen) must_check;
 /* The VGA, or NULL if there is none. */
 struct vga *firmware_vga(struct firmware *fw);
+struct fw_cfg *firmware_fw_cfg(struct firmware *fw);
+struct debug_port *firmware_debug_port(struct firmware *fw);
+/* The BIOS image's private copy the guest sees below 4 GiB (and can write), its size. */
+uint8_t *firmware_rom(struct firmware *fw, uint64_t *ret_size);
+/*
+ * Saved state, section "bios" (firmware_state.h): the firmware built the same way as the saved
+ * one. load changes nothing; -ESTALE naming what differs.
+ */
+struct state_out;
+struct state_in;
+int firmware_save(struct firmware *fw, struct state_out *out) must_check;
+int firmware_load(struct firmware *fw, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen) must_check;
 /*
  * The "vga-text" control command (docs/control.md): "columns" and "rows" (the text screen's
  * lines) into resp with "ok", or "ok": false and "error". vga may be NULL.

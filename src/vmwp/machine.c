@@ -448,7 +448,7 @@ static int gen1_smbios(uint64_t table_gpa, uint8_t ep[SMBIOS_ENTRY_POINT_LEN], u
 }
 
 static int load_guest(struct machine *m, const struct vm_config *cfg, struct boot_files *files,
-		      bool *config_error, char *err, size_t errlen)
+		      bool boot, bool *config_error, char *err, size_t errlen)
 {
 	uint8_t smbios_ep[SMBIOS_ENTRY_POINT_LEN], smbios_tables[SMBIOS_TABLES_MAX];
 	int smbios_len = 0;
@@ -484,6 +484,7 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 			.smbios_anchor = smbios_len > 0 ? smbios_ep : NULL,
 			.smbios_tables = smbios_tables,
 			.smbios_tables_len = (size_t)smbios_len,
+			.restore = !boot,
 		};
 
 		for (int k = 3; k >= 0; k--) /* the first of each kind, in IDE order */
@@ -516,6 +517,15 @@ static int load_guest(struct machine *m, const struct vm_config *cfg, struct boo
 	if (r < 0)
 		snprintf(err, errlen, "boot registers: %s", strerror(-r));
 	return r;
+}
+
+void machine_attach_vga(struct machine *m, struct rfb_server *screen)
+{
+	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
+	if (screen && firmware_vga(m->firmware)) {
+		m->screen = screen;
+		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
+	}
 }
 
 int machine_build(const struct vm_config *cfg, struct boot_files *files, bool boot,
@@ -585,16 +595,17 @@ int machine_build(const struct vm_config *cfg, struct boot_files *files, bool bo
 			snprintf(err, errlen, "console devices (video, keyboard, mouse): %s",
 				 strerror(-r));
 	}
-	/* A restored machine gets RAM and registers from the saved state (machine_state.c). */
-	if (r == 0 && boot)
-		r = load_guest(m, cfg, files, config_error, err, errlen);
+	/*
+	 * A restored machine gets RAM and registers from the saved state (machine_state.c); one
+	 * started from its BIOS gets its firmware's devices again, which write nothing into RAM.
+	 */
+	if (r == 0 && (boot || files->bios))
+		r = load_guest(m, cfg, files, boot, config_error, err, errlen);
 	if (r < 0)
 		goto fail;
-	/* The BIOS's VGA on the console server until the synthetic video has a mode. */
-	if (screen && firmware_vga(m->firmware)) {
-		m->screen = screen;
-		rfb_server_attach_vga(screen, firmware_vga(m->firmware), m->kbc);
-	}
+	/* A restored machine's VGA is shown once its state is loaded (machine_attach_vga). */
+	if (boot)
+		machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 fail:

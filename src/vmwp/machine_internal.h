@@ -37,3 +37,11 @@ struct machine {
 int machine_build(const struct vm_config *cfg, struct boot_files *files, bool boot,
 		  struct console *com1, struct console *com2, struct rfb_server *screen,
 		  struct machine **ret, bool *config_error, char *err, size_t errlen) must_check;
+
+/*
+ * Shows m's VGA (if it has one) on screen (may be NULL). A booted machine's at once
+ * (machine_build); a restored one's after its sections are loaded: the console server reads the
+ * VGA's window in guest RAM, and a page read before a lazy restore's userfaultfd is registered
+ * would be made present (zero) in the memfd, where the restore's prefetch never replaces it.
+ */
+void machine_attach_vga(struct machine *m, struct rfb_server *screen);

@@ -23,6 +23,8 @@
 #include "base/log.h"
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
+#include "emu/debug_port.h"
+#include "emu/fw_cfg.h"
 #include "emu/i8042.h"
 #include "emu/ide/piix4.h"
 #include "emu/pci_host.h"
@@ -35,6 +37,8 @@
 #include "state/state.h"
 #include "vid/guest_memory.h"
 #include "vmwp/config_digest.h"
+#include "vmwp/firmware.h"
+#include "vmwp/firmware_state.h"
 #include "vmwp/machine_internal.h"
 #include "vmwp/vmconnect.h"
 #include "vmwp/vram_state.h"
@@ -53,7 +57,7 @@ _Static_assert(CONFIG_DIGEST_BYTES == STATE_CONFIG_DIGEST_BYTES, "one digest siz
 #define CPU_SECTION	     "cpu"
 #define CPU_SECTION_VERSION  1u
 #define CPU_SECTION_MAX	     128u
-#define MACHINE_SECTIONS_MAX 16u
+#define MACHINE_SECTIONS_MAX 24u
 #define STATE_NAME_MAX	     256u /* the saved file's name; ".tmp" is added */
 
 /* The devices' typed save and load behind state_section_ops' void pointers. */
@@ -81,6 +85,10 @@ SECTION_FUNCS(cmos_rtc)
 SECTION_FUNCS(post_port)
 SECTION_FUNCS(hv)
 SECTION_FUNCS(piix4)
+SECTION_FUNCS(firmware)
+SECTION_FUNCS(fw_cfg)
+SECTION_FUNCS(debug_port)
+SECTION_FUNCS(vga)
 
 /* Section names as in docs/saved-state.md (the fuzz target loads by them). */
 static const struct state_section_ops com1_ops =
@@ -101,11 +109,32 @@ static const struct state_section_ops post_ops =
 static const struct state_section_ops hv_ops = SECTION_OPS(hv, "hv", HV_STATE_VERSION);
 static const struct state_section_ops piix4_ops =
 	SECTION_OPS(piix4, "ide.piix4", PIIX4_STATE_VERSION);
+/* A machine started from its BIOS (firmware.c): "bios" first, so that another image is named. */
+static const struct state_section_ops firmware_ops =
+	SECTION_OPS(firmware, FIRMWARE_STATE_SECTION, FIRMWARE_STATE_VERSION);
+static const struct state_section_ops fw_cfg_ops =
+	SECTION_OPS(fw_cfg, "fw_cfg", FW_CFG_STATE_VERSION);
+static const struct state_section_ops debugcon_ops =
+	SECTION_OPS(debug_port, "debugcon", DEBUG_PORT_STATE_VERSION);
+static const struct state_section_ops vga_ops = SECTION_OPS(vga, "vga", VGA_STATE_VERSION);
 
 struct machine_section {
 	const struct state_section_ops *ops;
 	void *dev;
 };
+
+/* The BIOS's sections (after pci.host, whose PAM registers it set); returns how many. */
+static unsigned firmware_machine_sections(struct machine *m, struct machine_section *t)
+{
+	unsigned n = 0;
+
+	t[n++] = (struct machine_section){&firmware_ops, m->firmware};
+	t[n++] = (struct machine_section){&fw_cfg_ops, firmware_fw_cfg(m->firmware)};
+	t[n++] = (struct machine_section){&debugcon_ops, firmware_debug_port(m->firmware)};
+	if (firmware_vga(m->firmware))
+		t[n++] = (struct machine_section){&vga_ops, firmware_vga(m->firmware)};
+	return n;
+}
 
 /* The machine's sections in restore order; returns how many. */
 static unsigned machine_sections(struct machine *m, struct machine_section *t)
@@ -115,6 +144,8 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 	t[n++] = (struct machine_section){&com1_ops, m->com1};
 	t[n++] = (struct machine_section){&com2_ops, m->com2};
 	t[n++] = (struct machine_section){&pci_host_ops, m->pci};
+	if (m->firmware)
+		n += firmware_machine_sections(m, t + n);
 	if (m->piix4)
 		t[n++] = (struct machine_section){&piix4_ops, m->piix4};
 	if (m->vmconnect)
@@ -131,12 +162,6 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 /* What this build cannot save yet: refused by name before anything else. */
 static int check_saveable(struct machine *m, char *err, size_t errlen)
 {
-	if (m->firmware) {
-		snprintf(err, errlen,
-			 "a generation 1 VM started from its BIOS (fw_cfg, i440FX PAM, VGA) has no "
-			 "saved state in this build: only one started with a kernel can be saved");
-		return -EOPNOTSUPP;
-	}
 	if (network_has_legacy(m->network)) {
 		snprintf(err, errlen,
 			 "the legacy network adapter (DEC 21140) has no saved state in this build: "
@@ -227,76 +252,62 @@ static int cpu_section_check(struct machine *m, struct state_reader *r, char *er
 	return ret;
 }
 
-/* Sections "video.vram.N" (vram_state.c): the screen as the guest left it. */
-static int write_vram(struct synthvid *sv, struct state_writer *w, char *err, size_t errlen)
+/*
+ * Guest-visible memory outside RAM, by vram_state.c's chunks: the synthetic video's VRAM
+ * ("video.vram.N": the screen as the guest left it), the VGA's framebuffer ("vga.lfb.N") and
+ * the BIOS image's copy ("bios.rom.N", writable by the guest like RAM). Returns how many.
+ */
+struct memory_chunks {
+	const char *prefix;
+	uint8_t *mem;
+	uint64_t size;
+	bool whole; /* vram_state_read's: the BIOS copy holds the image until the load */
+};
+#define MEMORY_CHUNKS_MAX 3u
+
+static unsigned memory_chunks(struct machine *m, struct memory_chunks *t)
 {
-	char name[STATE_SECTION_NAME_LEN];
+	unsigned n = 0;
 	uint64_t size = 0;
-	const uint8_t *vram = synthvid_vram(sv, &size);
-	unsigned i, n = vram_state_sections(size);
+
+	if (m->vmconnect) {
+		uint8_t *vram = synthvid_vram(vmconnect_video(m->vmconnect), &size);
+
+		t[n++] = (struct memory_chunks){VRAM_STATE_PREFIX, vram, size, false};
+	}
+	if (firmware_vga(m->firmware))
+		t[n++] = (struct memory_chunks){VGA_LFB_PREFIX,
+						vga_framebuffer(firmware_vga(m->firmware)),
+						VGA_LFB_SIZE, false};
+	if (m->firmware) {
+		uint8_t *rom = firmware_rom(m->firmware, &size);
+
+		t[n++] = (struct memory_chunks){FIRMWARE_ROM_PREFIX, rom, size, true};
+	}
+	return n;
+}
+
+static int write_memory(struct machine *m, struct state_writer *w, char *err, size_t errlen)
+{
+	struct memory_chunks t[MEMORY_CHUNKS_MAX];
+	unsigned i, n = memory_chunks(m, t);
 	int r = 0;
 
-	for (i = 0; r == 0 && i < n; i++) {
-		struct state_out out;
-
-		state_out_init(&out);
-		r = vram_state_save(vram, size, i, &out);
-		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
-		if (r == 0)
-			r = state_writer_section_out(w, name, VRAM_STATE_VERSION, &out);
-		state_out_fini(&out);
-		if (r < 0)
-			snprintf(err, errlen, "cannot save section '%s': %s", name, strerror(-r));
-	}
+	for (i = 0; r == 0 && i < n; i++)
+		r = vram_state_write(w, t[i].prefix, t[i].mem, t[i].size, err, errlen);
 	return r;
 }
 
-/* The VRAM's sections that the file has (a file from before them has none: black screen). */
-static int load_vram(struct synthvid *sv, struct state_reader *r, char *err, size_t errlen)
+/* A file from before the VRAM's sections has none: a black screen until the guest redraws. */
+static int load_memory(struct machine *m, struct state_reader *r, char *err, size_t errlen)
 {
-	char name[STATE_SECTION_NAME_LEN], why[256];
-	uint64_t size = 0;
-	uint8_t *vram = synthvid_vram(sv, &size);
-	unsigned i, n = vram_state_sections(size);
-	uint32_t version;
-	void *data;
-	size_t len;
-	int ret;
+	struct memory_chunks t[MEMORY_CHUNKS_MAX];
+	unsigned i, n = memory_chunks(m, t);
+	int ret = 0;
 
-	snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", n);
-	if (state_reader_has(r, name)) {
-		snprintf(err, errlen, "the saved state has more VRAM than this VM's");
-		return -ESTALE;
-	}
-	for (i = 0; i < n; i++) {
-		struct state_in in;
-
-		snprintf(name, sizeof(name), VRAM_STATE_PREFIX "%u", i);
-		if (!state_reader_has(r, name))
-			continue;
-		ret = state_reader_section(r, name, &version, &data, &len, why, sizeof(why));
-		if (ret == 0) {
-			state_in_init(&in, data, len);
-			if (version > VRAM_STATE_VERSION) {
-				snprintf(why, sizeof(why), "version %u; this build reads up to %u",
-					 version, VRAM_STATE_VERSION);
-				ret = -EPROTONOSUPPORT;
-			} else {
-				ret = vram_state_load(vram, size, i, version, &in, why,
-						      sizeof(why));
-			}
-			if (ret == 0 && state_in_finish(&in) < 0) {
-				snprintf(why, sizeof(why), "longer than its pages");
-				ret = -EBADMSG;
-			}
-			free(data);
-		}
-		if (ret < 0) {
-			snprintf(err, errlen, "section '%s': %s", name, why);
-			return ret;
-		}
-	}
-	return 0;
+	for (i = 0; ret == 0 && i < n; i++)
+		ret = vram_state_read(r, t[i].prefix, t[i].mem, t[i].size, t[i].whole, err, errlen);
+	return ret;
 }
 
 static int write_sections(struct machine *m, const struct vm_config *cfg, int fd, bool with_ram,
@@ -330,8 +341,8 @@ static int write_sections(struct machine *m, const struct vm_config *cfg, int fd
 			snprintf(err, errlen, "cannot save section '%s': %s", t[i].ops->name,
 				 strerror(-r));
 	}
-	if (r == 0 && m->vmconnect)
-		r = write_vram(vmconnect_video(m->vmconnect), w, err, errlen);
+	if (r == 0)
+		r = write_memory(m, w, err, errlen);
 	if (r == 0)
 		r = write_vmbus(m, w, err, errlen);
 	if (r == 0) {
@@ -466,9 +477,11 @@ static void name_difference(struct state_reader *r, const struct vm_config *cfg,
 }
 
 /* Every section of the file is one this machine restores: no device's state is dropped. */
-static int check_sections(struct state_reader *r, const struct machine_section *t, unsigned n,
-			  char *err, size_t errlen)
+static int check_sections(struct machine *m, struct state_reader *r,
+			  const struct machine_section *t, unsigned n, char *err, size_t errlen)
 {
+	struct memory_chunks c[MEMORY_CHUNKS_MAX];
+	unsigned nc = memory_chunks(m, c);
 	static const char *const own[] = {CONFIG_SECTION, CPU_SECTION,	      "kvm.irqchip",
 					  "kvm.pit",	  "kvm.clock",	      "ram",
 					  "ram.index",	  VMBUS_STATE_SECTION};
@@ -476,10 +489,11 @@ static int check_sections(struct state_reader *r, const struct machine_section *
 	unsigned i, j;
 
 	for (i = 0; (name = state_reader_section_name(r, i, NULL, NULL)); i++) {
-		/* partition_load_state counts the vCPUs, load_vram the VRAM's chunks */
-		bool known = !strncmp(name, "vcpu.", 5) ||
-			     !strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX));
+		/* partition_load_state counts the vCPUs, load_memory the memory chunks */
+		bool known = !strncmp(name, "vcpu.", 5);
 
+		for (j = 0; !known && j < nc; j++)
+			known = !strncmp(name, c[j].prefix, strlen(c[j].prefix));
 		for (j = 0; !known && j < ARRAY_SIZE(own); j++)
 			known = !strcmp(name, own[j]);
 		for (j = 0; !known && j < n; j++)
@@ -504,7 +518,7 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 	char why[384];
 	int ret;
 
-	ret = check_sections(r, t, n, err, errlen);
+	ret = check_sections(m, r, t, n, err, errlen);
 	if (ret == 0)
 		ret = cpu_section_check(m, r, err, errlen);
 	if (ret < 0) {
@@ -526,11 +540,9 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 			return ret;
 		}
 	}
-	if (m->vmconnect) {
-		ret = load_vram(vmconnect_video(m->vmconnect), r, err, errlen);
-		if (ret < 0)
-			return ret;
-	}
+	ret = load_memory(m, r, err, errlen);
+	if (ret < 0)
+		return ret;
 	/* After RAM and hv, before any vCPU (vmbus.h); absent: the guest never contacted it. */
 	if (state_reader_has(r, VMBUS_STATE_SECTION)) {
 		ret = vmbus_server_load(vmbus_host_server(m->vmbus), r, why, sizeof(why));
@@ -572,6 +584,7 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 		machine_free(m);
 		return rc;
 	}
+	machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 }
@@ -644,6 +657,7 @@ int machine_incoming_new(const struct vm_config *cfg, struct boot_files *files,
 		machine_free(m);
 		return rc;
 	}
+	machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
 }

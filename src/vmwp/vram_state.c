@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "state/state.h"
@@ -104,4 +105,89 @@ int vram_state_load(uint8_t *vram, uint64_t size, unsigned n, uint32_t version, 
 		state_in_bytes(in, vram + off + (uint64_t)index * PAGE, PAGE);
 	}
 	return in->error ? -EBADMSG : 0;
+}
+
+int vram_state_write(struct state_writer *w, const char *prefix, const uint8_t *mem, uint64_t size,
+		     char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN];
+	unsigned i, n = vram_state_sections(size);
+	int r = 0;
+
+	for (i = 0; r == 0 && i < n; i++) {
+		struct state_out out;
+
+		state_out_init(&out);
+		r = vram_state_save(mem, size, i, &out);
+		snprintf(name, sizeof(name), "%s%u", prefix, i);
+		if (r == 0)
+			r = state_writer_section_out(w, name, VRAM_STATE_VERSION, &out);
+		state_out_fini(&out);
+		if (r < 0)
+			snprintf(err, errlen, "cannot save section '%s': %s", name, strerror(-r));
+	}
+	return r;
+}
+
+/* Section name (present) into chunk n of mem. */
+static int read_chunk(struct state_reader *r, const char *name, unsigned n, uint8_t *mem,
+		      uint64_t size, char *why, size_t whylen)
+{
+	uint32_t version;
+	struct state_in in;
+	void *data;
+	size_t len;
+	int ret = state_reader_section(r, name, &version, &data, &len, why, whylen);
+
+	if (ret < 0)
+		return ret;
+	state_in_init(&in, data, len);
+	if (version > VRAM_STATE_VERSION) {
+		snprintf(why, whylen, "version %u; this build reads up to %u", version,
+			 VRAM_STATE_VERSION);
+		ret = -EPROTONOSUPPORT;
+	} else {
+		ret = vram_state_load(mem, size, n, version, &in, why, whylen);
+	}
+	if (ret == 0 && state_in_finish(&in) < 0) {
+		snprintf(why, whylen, "longer than its pages");
+		ret = -EBADMSG;
+	}
+	free(data);
+	return ret;
+}
+
+int vram_state_read(struct state_reader *r, const char *prefix, uint8_t *mem, uint64_t size,
+		    bool whole, char *err, size_t errlen)
+{
+	char name[STATE_SECTION_NAME_LEN], why[256];
+	unsigned i, n = vram_state_sections(size);
+	int ret;
+
+	snprintf(name, sizeof(name), "%s%u", prefix, n);
+	if (state_reader_has(r, name)) {
+		snprintf(err, errlen,
+			 "the saved state has section '%s': more memory than this VM's", name);
+		return -ESTALE;
+	}
+	for (i = 0; whole && i < n; i++) {
+		snprintf(name, sizeof(name), "%s%u", prefix, i);
+		if (!state_reader_has(r, name)) {
+			snprintf(err, errlen, "the saved state has no section '%s'", name);
+			return -ESTALE;
+		}
+	}
+	if (whole)
+		memset(mem, 0, size);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%u", prefix, i);
+		if (!state_reader_has(r, name))
+			continue;
+		ret = read_chunk(r, name, i, mem, size, why, sizeof(why));
+		if (ret < 0) {
+			snprintf(err, errlen, "section '%s': %s", name, why);
+			return ret;
+		}
+	}
+	return 0;
 }

@@ -21,7 +21,8 @@ Two services on this machine, each in a network namespace of its own, joined by 
   baseline model, as an older host's would): refused before any memory moved, the missing
   feature named.
 - Per-host certificates: a certificate without its key, or with another's key, refused;
-  hosts whose certificates one CA signed move a VM; a host whose certificate another CA signed
+  hosts whose certificates one CA signed move a VM, and a generation 1 VM started from its
+  BIOS (no kernel to check at the destination); a host whose certificate another CA signed
   is refused in the handshake, nothing created.
 - The link cut in the middle (the veth taken down while the stream crawls through a 16 kbit/s
   qdisc): move-vm fails, the VM still runs on the source (its console still growing), the
@@ -329,6 +330,16 @@ tap.ok(rc == 0 and host['migration'].get('authentication') == 'tls-x509',
 rc, out, err = a.cli('move-vm', 'mv2', '--destination-host', dest_b, timeout=600)
 tap.ok(rc == 0 and b.state('mv2') == 'Running' and a.vm('mv2') is None,
        'move-vm between hosts whose certificates one CA signed', out + err)
+# A generation 1 VM started from its BIOS (no kernel, no disk: SeaBIOS finds nothing to boot and
+# keeps trying): the destination needs no kernel, its BIOS boots the VM after a reboot.
+ok_cli(a, 'new-vm mv4 --generation 1 (no kernel: SeaBIOS)', 'new-vm', 'mv4', '--generation',
+       '1', '--memory', '64M')
+ok_cli(a, 'start-vm mv4', 'start-vm', 'mv4')
+rc, out, err = a.cli('move-vm', 'mv4', '--destination-host', dest_b, timeout=600)
+tap.ok(rc == 0 and b.state('mv4') == 'Running' and a.vm('mv4') is None,
+       'move-vm of a generation 1 VM started from its BIOS (its fw_cfg, VGA, image copy)',
+       out + err)
+b.cli('stop-vm', 'mv4', '--turn-off')
 ok_cli(b, 'the destination takes a certificate of another CA', 'enable-vmmigration', '--listen',
        dest_b, '--certificate', rogue, '--private-key', rogue_key, '--trusted-ca', ca1)
 files_a = vm_files(a)

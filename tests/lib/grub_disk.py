@@ -4,8 +4,8 @@ make_grub_disk(work, marker): an MBR partition table (sfdisk) with one ext2 part
 /boot/grub/grub.cfg (mke2fs -d), GRUB's boot.img in the MBR and its core image (grub-mkimage -O
 i386-pc, with the biosdisk, part_msdos and ext2 modules and the prefix (hd0,msdos1)/boot/grub)
 in the sectors after it, as grub-bios-setup writes them. grub.cfg sets GRUB's terminal to COM1
-and echoes the marker. Used by test_gen1_bios.py (the worker) and test_vmms_gen1_linux.py (the
-service).
+and echoes the marker. Used by test_gen1_bios.py (the worker), test_gen1_bios_save.py (its own
+grub.cfg) and test_vmms_gen1_linux.py (the service).
 """
 import os
 import subprocess
@@ -23,8 +23,9 @@ echo {marker}
 """
 
 
-def make_grub_disk(work, marker):
-    """A 16 MiB MBR disk: partition 1 (ext2, from sector 2048) with grub.cfg, GRUB in the gap."""
+def make_grub_disk(work, marker, cfg=None, modules=()):
+    """A 16 MiB MBR disk: partition 1 (ext2, from sector 2048) with grub.cfg, GRUB in the gap.
+    cfg replaces grub_cfg(marker); modules are GRUB modules the core image needs for it."""
     disk = os.path.join(work, 'bios-disk.raw')
     with open(disk, 'wb') as f:
         f.truncate(16 << 20)
@@ -33,13 +34,13 @@ def make_grub_disk(work, marker):
     root = os.path.join(work, 'root')
     os.makedirs(os.path.join(root, 'boot', 'grub'))
     with open(os.path.join(root, 'boot', 'grub', 'grub.cfg'), 'w') as f:
-        f.write(grub_cfg(marker))
+        f.write(cfg if cfg is not None else grub_cfg(marker))
     subprocess.run(['mke2fs', '-q', '-F', '-t', 'ext2', '-E', 'offset=1048576', '-d', root, disk,
                     '15M'], check=True, timeout=60)
     core = os.path.join(work, 'core.img')
     subprocess.run(['grub-mkimage', '-O', 'i386-pc', '-d', GRUB_DIR, '-o', core,
                     '-p', '(hd0,msdos1)/boot/grub', 'biosdisk', 'part_msdos', 'ext2', 'normal',
-                    'serial', 'terminal', 'echo'], check=True, timeout=120)
+                    'serial', 'terminal', 'echo'] + list(modules), check=True, timeout=120)
     with open(os.path.join(GRUB_DIR, 'boot.img'), 'rb') as f:
         boot = bytearray(f.read())
     with open(core, 'rb') as f:

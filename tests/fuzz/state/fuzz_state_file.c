@@ -6,8 +6,10 @@
  * this build restores goes through its device's load: KVM's state
  * (src/vid/kvm_state.c), the emulated devices (src/emu/) and the Hyper-V
  * interface (src/hv/hv_state.c), built once over fake buses and a fake
- * platform; "config" (the hardware text) is compared with a VM's as the
- * worker's restore does (src/vmwp/config_digest.c). Section names as in
+ * platform, with a BIOS machine's firmware devices (fw_cfg with items, the
+ * debug port, the VGA) and its bookkeeping (src/vmwp/firmware_state.c), the
+ * VGA framebuffer's and BIOS image's chunks (vram_state.c); "config" (the hardware text) is
+ * compared with a VM's as the worker's restore does (src/vmwp/config_digest.c). Section names as in
  * docs/saved-state.md.
  */
 #include <stddef.h>
@@ -20,11 +22,15 @@
 
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
+#include "emu/debug_port.h"
+#include "emu/fw_cfg.h"
+#include "emu/fw_cfg_format.h"
 #include "emu/i8042.h"
 #include "emu/pci_host.h"
 #include "emu/pci_video.h"
 #include "emu/post_port.h"
 #include "emu/uart16550.h"
+#include "emu/vga.h"
 #include "emu/ide/piix4.h"
 #include "vmwp/vram_state.h"
 #include "disk/disk.h"
@@ -34,6 +40,7 @@
 #include "vid/kvm_state.h"
 #include "vid/pc_layout.h"
 #include "vmwp/config_digest.h"
+#include "vmwp/firmware_state.h"
 
 #define RAM_LIMIT (64u << 20)
 
@@ -94,7 +101,19 @@ struct devices {
 	struct pci_host *gen1_pci;
 	struct piix4 *piix4; /* generation 1: an ATA disk on the primary channel */
 	struct disk *disk;
+	/* A BIOS machine's (vmwp/firmware.c), on the generation 1 bus. */
+	struct fw_cfg *fw_cfg;
+	struct debug_port *debug;
+	struct vga *vga;
 };
+
+/* fw_cfg items as make_state_corpus.py's seeds select them (their hash is in the seeds). */
+static const uint8_t fuzz_ram_size[8] = {0, 0, 0, 8};
+static const char fuzz_e820[] = "0123456789";
+
+/* This machine's "bios" bookkeeping: a 256 KiB image, 128 MiB of RAM, a VGA. */
+static const struct firmware_state fuzz_firmware = {
+	.rom_size = 256u << 10, .acpi_area = (128u << 20) - (128u << 10), .vga = true};
 
 static struct devices *devices(void)
 {
@@ -134,6 +153,12 @@ static struct devices *devices(void)
 		close(fd);
 		unlink(path);
 	}
+	if (fw_cfg_new(d.gen1_bus, d.mem, &d.fw_cfg) < 0 ||
+	    fw_cfg_add_item(d.fw_cfg, FW_CFG_RAM_SIZE, fuzz_ram_size, sizeof(fuzz_ram_size)) < 0 ||
+	    fw_cfg_add_file(d.fw_cfg, "etc/e820", fuzz_e820, strlen(fuzz_e820)) < 0 ||
+	    debug_port_new(d.gen1_bus, NULL, NULL, &d.debug) < 0 ||
+	    vga_new(d.gen1_bus, d.mem, &d.vga) < 0)
+		__builtin_trap();
 	return &d;
 }
 
@@ -180,6 +205,27 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		unsigned long n = strtoul(name + strlen(VRAM_STATE_PREFIX), NULL, 10);
 
 		r = n < 4 ? vram_state_load(vram, sizeof(vram), (unsigned)n, version, &in, err,
+					    sizeof(err))
+			  : -1;
+	} else if (strcmp(name, "fw_cfg") == 0) {
+		r = fw_cfg_load(d->fw_cfg, version, &in, err, sizeof(err));
+	} else if (strcmp(name, "debugcon") == 0) {
+		r = debug_port_load(d->debug, version, &in, err, sizeof(err));
+	} else if (strcmp(name, "vga") == 0) {
+		r = vga_load(d->vga, version, &in, err, sizeof(err));
+	} else if (strcmp(name, FIRMWARE_STATE_SECTION) == 0) {
+		r = firmware_state_load(&fuzz_firmware, version, &in, err, sizeof(err));
+	} else if (strncmp(name, VGA_LFB_PREFIX, strlen(VGA_LFB_PREFIX)) == 0) {
+		unsigned long n = strtoul(name + strlen(VGA_LFB_PREFIX), NULL, 10);
+
+		r = n < 4 ? vram_state_load(vga_framebuffer(d->vga), VGA_LFB_SIZE, (unsigned)n,
+					    version, &in, err, sizeof(err))
+			  : -1;
+	} else if (strncmp(name, FIRMWARE_ROM_PREFIX, strlen(FIRMWARE_ROM_PREFIX)) == 0) {
+		static uint8_t rom[256u << 10];
+		unsigned long n = strtoul(name + strlen(FIRMWARE_ROM_PREFIX), NULL, 10);
+
+		r = n < 1 ? vram_state_load(rom, sizeof(rom), (unsigned)n, version, &in, err,
 					    sizeof(err))
 			  : -1;
 	} else if (strcmp(name, "config") == 0) {

@@ -112,6 +112,37 @@ def piix4():
     return [("ide.piix4", 1, bytes(isa) + bytes(ide) + channel(1, True) + channel(0, False))]
 
 
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def bios():
+    """A BIOS machine's sections (docs/saved-state.md) as the fuzz target's devices accept them:
+    "bios" (src/vmwp/firmware_state.c: 256 KiB image, ACPI area below 128 MiB, a VGA), fw_cfg's
+    cursor 3 bytes into "etc/e820" (the first file, selector 0x20; its length and FNV-1a hash),
+    the debug port's half line, the VGA's registers (src/emu/vga.c: 871 bytes, the VBE index and
+    11 VBE registers, a 640x480x32 mode on), one framebuffer chunk and the image's chunk."""
+    e820 = b"0123456789"
+    firmware = struct.pack("<QQB", 256 << 10, (128 << 20) - (128 << 10), 1)
+    fw_cfg = struct.pack("<IIIIQI", 1, 0x20, 3, len(e820), fnv1a64(e820), 0)
+    debugcon = struct.pack("<I", 6) + b"ata0-0"
+    regs = bytearray(871)
+    regs[0] = 0x67                 # misc
+    regs[13 + 6] = 0x0E            # graphics controller 6: text at 0xB8000
+    regs[96] = 0xFF                # DAC mask
+    regs[102:105] = b"\x2a\x2a\x2a"  # DAC entry 0
+    vbe = [0xB0C5, 640, 480, 32, 0x41, 0, 640, 480, 0, 0, 256]
+    vga = bytes(regs) + struct.pack("<I", 4) + struct.pack("<11I", *vbe)
+    lfb = struct.pack("<QI", 4 << 20, 1) + struct.pack("<I", 7) + b"\x33" * 4096
+    rom = struct.pack("<QI", 0, 2) + struct.pack("<I", 0) + b"\xea" * 4096 \
+        + struct.pack("<I", 63) + b"\x90" * 4096
+    return [("bios", 1, firmware), ("fw_cfg", 1, fw_cfg), ("debugcon", 1, debugcon),
+            ("vga", 1, vga), ("vga.lfb.1", 1, lfb), ("bios.rom.0", 1, rom)]
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -128,6 +159,7 @@ def main():
         "devices": state_file(devices(), {0: 1}, memory_bytes=16 << 20),
         "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
         "gen1": state_file(piix4(), {0: 1}, memory_bytes=16 << 20),
+        "bios": state_file(bios(), {0: 1}, memory_bytes=16 << 20),
         # src/vmwp/vram_state.c: chunk 1 (VRAM offset 4 MiB) with two pages.
         "vram": state_file([("video.vram.1", 1, struct.pack("<QI", 4 << 20, 2)
                              + struct.pack("<I", 3) + b"\x11" * 4096

@@ -133,6 +133,35 @@ static void test_chain_and_checksums(void **state)
 	guest_memory_free(mem);
 }
 
+/*
+ * acpi_tables_render (a restored BIOS machine's fw_cfg RSDP) gives the bytes acpi_tables_build
+ * writes, at a BIOS boot's area too, and touches no guest memory.
+ */
+static void test_render(void **state)
+{
+	struct guest_memory *mem = new_mem(128 * MiB);
+	struct acpi_config cfg = {.vcpus = 2, .area_gpa = 128 * MiB - ACPI_AREA_SIZE};
+	uint8_t *built = malloc(ACPI_AREA_SIZE), *rendered = malloc(ACPI_AREA_SIZE);
+	struct boot_error err = {{0}};
+	uint64_t rsdp = 0;
+
+	memset(rendered, 0xA5, ACPI_AREA_SIZE);
+	assert_int_equal(acpi_tables_render(&cfg, rendered, &err), 0);
+	assert_int_equal(guest_memory_read(mem, cfg.area_gpa, built, ACPI_AREA_SIZE), 0);
+	for (size_t i = 0; i < ACPI_AREA_SIZE; i++)
+		assert_int_equal(built[i], 0); /* nothing written */
+	assert_int_equal(acpi_tables_build(mem, &cfg, &rsdp, &err), 0);
+	assert_int_equal(rsdp, cfg.area_gpa);
+	assert_int_equal(guest_memory_read(mem, cfg.area_gpa, built, ACPI_AREA_SIZE), 0);
+	assert_memory_equal(built, rendered, ACPI_AREA_SIZE);
+	assert_memory_equal(rendered, ACPI_RSDP_SIGNATURE, 8);
+	cfg.vcpus = 0;
+	assert_int_equal(acpi_tables_render(&cfg, rendered, &err), -EINVAL);
+	free(built);
+	free(rendered);
+	guest_memory_free(mem);
+}
+
 static void test_fadt(void **state)
 {
 	struct guest_memory *mem = new_mem(256 * MiB);
@@ -459,6 +488,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chain_and_checksums),
+		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_fadt),
 		cmocka_unit_test(test_madt),
 		cmocka_unit_test(test_errors),

@@ -1,4 +1,10 @@
-/* Unit tests for fw_cfg (the BIOS's configuration interface) and the 0x402 debug port. */
+/*
+ * Unit tests for fw_cfg (the BIOS's configuration interface) and the 0x402 debug port, with
+ * their saved state (sections "fw_cfg", "debugcon"): a cursor saved in the middle of an item
+ * and of a DMA address goes on in a device rebuilt with the same items; every truncation, an
+ * unknown selector, other items, an offset past the end and unknown flags are refused, the
+ * device left as it was.
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +20,7 @@
 #include "emu/fw_cfg.h"
 #include "emu/fw_cfg_format.h"
 #include "emu_fakes.h"
+#include "state/state.h"
 
 #define RAM  (1u << 20)
 #define DESC 0x1000u /* where the tests put DMA descriptors */
@@ -273,6 +280,217 @@ static void test_debug_port(void **state)
 	io_bus_free(bus);
 }
 
+/* The items a BIOS machine's fw_cfg has, as the worker adds them again on restore. */
+static void add_machine_items(struct fw_cfg *c, const char *e820)
+{
+	uint8_t ram[8] = {0, 0, 0, 8};
+
+	assert_int_equal(fw_cfg_add_item(c, FW_CFG_RAM_SIZE, ram, sizeof(ram)), 0);
+	assert_int_equal(fw_cfg_add_file(c, "etc/e820", e820, strlen(e820)), 0);
+	assert_int_equal(fw_cfg_add_file(c, "bootorder", "/pci@i0cf8/ide@1,1", 19), 0);
+}
+
+static int load_cfg(struct fw_cfg *c, const struct state_out *out, size_t len, char *err)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, out->buf, len);
+	r = fw_cfg_load(c, FW_CFG_STATE_VERSION, &in, err, 160);
+	if (r == 0 && state_in_finish(&in) < 0)
+		r = -EBADMSG;
+	return r;
+}
+
+static void test_state_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct state_out out;
+	char err[160] = "";
+	uint8_t b[4];
+
+	add_machine_items(f->cfg, "0123456789");
+	/* Three bytes into etc/e820, half a DMA address written. */
+	select_item(f, FW_CFG_FILE_FIRST);
+	read_data(f, b, 3);
+	assert_memory_equal(b, "012", 3);
+	pio_out(f->bus, FW_CFG_PORT_DMA_HIGH, 4, as_be(1));
+	state_out_init(&out);
+	assert_int_equal(fw_cfg_save(f->cfg, &out), 0);
+	fw_cfg_free(f->cfg);
+
+	/* A new device with the same items goes on from the saved byte. */
+	assert_int_equal(fw_cfg_new(f->bus, f->mem, &f->cfg), 0);
+	add_machine_items(f->cfg, "0123456789");
+	assert_int_equal(load_cfg(f->cfg, &out, out.len, err), 0);
+	read_data(f, b, 4);
+	assert_memory_equal(b, "3456", 4);
+	/* The saved high half (4 GiB up) completes with the low one: not RAM, counted. */
+	pio_out(f->bus, FW_CFG_PORT_DMA_LOW, 4, as_be(DESC));
+	assert_int_equal(fw_cfg_guest_errors(f->cfg), 1);
+	/* Then DMA reads the rest of the item. */
+	assert_int_equal(guest_memory_fill(f->mem, BUF, 0xEE, 8), 0);
+	assert_int_equal(dma(f, DESC, FW_CFG_DMA_CTL_READ, 3, BUF), 0);
+	assert_int_equal(guest_memory_read(f->mem, BUF, b, 4), 0);
+	assert_memory_equal(b, "789\xEE", 4);
+	state_out_fini(&out);
+
+	/* Nothing selected saves and loads too: reads give zeros. */
+	select_item(f, 0x1234);
+	state_out_init(&out);
+	assert_int_equal(fw_cfg_save(f->cfg, &out), 0);
+	assert_int_equal(load_cfg(f->cfg, &out, out.len, err), 0);
+	assert_int_equal(pio_inb(f->bus, FW_CFG_PORT_DATA), 0);
+	state_out_fini(&out);
+	assert_int_equal(fw_cfg_guest_errors(f->cfg), 1);
+}
+
+/* A copy of a saved cursor with the u32 at byte off replaced by v. */
+static void patch32(struct state_out *dst, const struct state_out *src, size_t off, uint32_t v)
+{
+	state_out_init(dst);
+	state_out_bytes(dst, src->buf, src->len);
+	memcpy(dst->buf + off, &v, 4);
+}
+
+static void test_state_refused(void **state)
+{
+	struct fx *f = *state;
+	struct state_out out, bad;
+	char err[160] = "";
+	uint8_t b[2];
+
+	add_machine_items(f->cfg, "0123456789");
+	select_item(f, FW_CFG_FILE_FIRST);
+	read_data(f, b, 2);
+	state_out_init(&out);
+	assert_int_equal(fw_cfg_save(f->cfg, &out), 0);
+	assert_int_equal(out.len, 28);
+	select_item(f, FW_CFG_RAM_SIZE); /* where a refused load must leave it */
+
+	for (size_t len = 0; len < out.len; len++)
+		assert_int_equal(load_cfg(f->cfg, &out, len, err), -EBADMSG);
+	assert_int_equal(load_cfg(f->cfg, &out, out.len, err), 0);
+	select_item(f, FW_CFG_RAM_SIZE);
+	/* Unknown flags; a selector that is no item; a selector past 16 bits. */
+	patch32(&bad, &out, 0, 3);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "flags"));
+	state_out_fini(&bad);
+	patch32(&bad, &out, 4, FW_CFG_FILE_FIRST + 7);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "selector"));
+	state_out_fini(&bad);
+	patch32(&bad, &out, 4, 0x10000 | FW_CFG_FILE_FIRST);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	state_out_fini(&bad);
+	/* An offset past the item's end; another length; other contents (the hash). */
+	patch32(&bad, &out, 8, 11);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "offset"));
+	state_out_fini(&bad);
+	patch32(&bad, &out, 12, 11);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "another configuration"));
+	state_out_fini(&bad);
+	patch32(&bad, &out, 16, 0x12345678);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "other contents"));
+	state_out_fini(&bad);
+	/* Nothing selected, with an offset. */
+	patch32(&bad, &out, 0, 0);
+	assert_int_equal(load_cfg(f->cfg, &bad, bad.len, err), -EBADMSG);
+	state_out_fini(&bad);
+	/* A newer version. */
+	{
+		struct state_in in;
+
+		state_in_init(&in, out.buf, out.len);
+		assert_int_equal(fw_cfg_load(f->cfg, FW_CFG_STATE_VERSION + 1, &in, err, 160),
+				 -EBADMSG);
+	}
+	/* Every refusal left the cursor where it was: RAM_SIZE's first byte. */
+	assert_int_equal(pio_inb(f->bus, FW_CFG_PORT_DATA), 0);
+	assert_int_equal(pio_inb(f->bus, FW_CFG_PORT_DATA), 0);
+	assert_int_equal(pio_inb(f->bus, FW_CFG_PORT_DATA), 0);
+	assert_int_equal(pio_inb(f->bus, FW_CFG_PORT_DATA), 8);
+	state_out_fini(&out);
+
+	/* Items of another configuration (etc/e820 of other contents): refused by name. */
+	fw_cfg_free(f->cfg);
+	assert_int_equal(fw_cfg_new(f->bus, f->mem, &f->cfg), 0);
+	add_machine_items(f->cfg, "0123456789");
+	select_item(f, FW_CFG_FILE_FIRST);
+	state_out_init(&out);
+	assert_int_equal(fw_cfg_save(f->cfg, &out), 0);
+	fw_cfg_free(f->cfg);
+	assert_int_equal(fw_cfg_new(f->bus, f->mem, &f->cfg), 0);
+	add_machine_items(f->cfg, "0123456780");
+	assert_int_equal(load_cfg(f->cfg, &out, out.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "etc/e820"));
+	state_out_fini(&out);
+}
+
+static int load_debug(struct debug_port *d, const void *buf, size_t len, char *err)
+{
+	struct state_in in;
+	int r;
+
+	state_in_init(&in, buf, len);
+	r = debug_port_load(d, DEBUG_PORT_STATE_VERSION, &in, err, 160);
+	if (r == 0 && state_in_finish(&in) < 0)
+		r = -EBADMSG;
+	return r;
+}
+
+static void test_debug_port_state(void **state)
+{
+	struct io_bus *bus;
+	struct debug_port *d;
+	struct lines l = {0};
+	struct state_out out, bad;
+	char err[160] = "";
+	const char *half = "ata0-0: Virt";
+
+	assert_int_equal(io_bus_new("pio", &bus), 0);
+	assert_int_equal(debug_port_new(bus, on_line, &l, &d), 0);
+	for (const char *p = half; *p; p++)
+		pio_outb(bus, DEBUG_PORT, (uint8_t)*p);
+	state_out_init(&out);
+	assert_int_equal(debug_port_save(d, &out), 0);
+	debug_port_free(d);
+	/* The restored port finishes the saved line. */
+	assert_int_equal(debug_port_new(bus, on_line, &l, &d), 0);
+	assert_int_equal(load_debug(d, out.buf, out.len, err), 0);
+	for (const char *p = "ual HD\n"; *p; p++)
+		pio_outb(bus, DEBUG_PORT, (uint8_t)*p);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.last, "ata0-0: Virtual HD");
+	/* Refused: truncations, a line as long as the limit, a byte the port never keeps. */
+	for (size_t len = 0; len < out.len; len++)
+		assert_int_equal(load_debug(d, out.buf, len, err), -EBADMSG);
+	state_out_init(&bad);
+	state_out_u32(&bad, DEBUG_PORT_LINE_MAX);
+	for (unsigned i = 0; i < DEBUG_PORT_LINE_MAX; i++)
+		state_out_u8(&bad, 'a');
+	assert_int_equal(load_debug(d, bad.buf, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "length"));
+	state_out_fini(&bad);
+	state_out_init(&bad);
+	state_out_u32(&bad, 2);
+	state_out_bytes(&bad, "a\n", 2);
+	assert_int_equal(load_debug(d, bad.buf, bad.len, err), -EBADMSG);
+	assert_non_null(strstr(err, "byte 1"));
+	state_out_fini(&bad);
+	/* Nothing of the refused lines was kept: the next line is whole. */
+	pio_outb(bus, DEBUG_PORT, 'z');
+	pio_outb(bus, DEBUG_PORT, '\n');
+	assert_string_equal(l.last, "z");
+	state_out_fini(&out);
+	debug_port_free(d);
+	io_bus_free(bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +501,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_read_skip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_bad_addresses, setup, teardown),
 		cmocka_unit_test(test_debug_port),
+		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state_refused, setup, teardown),
+		cmocka_unit_test(test_debug_port_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,6 +285,39 @@ static void test_i440fx(void **state)
 	assert_int_equal(cfg_read(&f, 0, 0, 0x58, 4), 0x33333000);
 	cfg_write(&f, 0, 0x60, 4, 0xFFFFFFFF);
 	assert_int_equal(cfg_read(&f, 0, 0, 0x60, 4), 0);
+	/*
+	 * Saved state ("pci.host"): the PAM registers go with the configuration space into a new
+	 * i440FX (the BIOS area's mapping does not change with them: it is RAM throughout); a
+	 * reserved PAM bit, which the bridge never holds, is refused, as is a 440BX's state.
+	 */
+	cfg_write(&f, 0, 0x58, 4,
+		  0x11111000); /* SeaBIOS's make_bios_readonly: read-only, shadowed */
+	{
+		struct fixture g = {0}, bx = {0};
+		struct state_out out;
+		char err[160] = "";
+
+		assert_int_equal(io_bus_new("pio2", &g.bus), 0);
+		assert_int_equal(pci_host_new_i440fx(g.bus, &g.host), 0);
+		state_out_init(&out);
+		assert_int_equal(pci_host_save(f.host, &out), 0);
+		assert_int_equal(load_into(&g, &out, err, sizeof(err)), 0);
+		assert_int_equal(cfg_read(&g, 0, 0, 0x58, 4), 0x11111000);
+		assert_int_equal(cfg_read(&g, 0, 0, 0x5C, 4), 0x33333333);
+		out.buf[4 + 0x59] |= 0x01; /* PAM0's low nibble is reserved */
+		assert_int_equal(load_into(&g, &out, err, sizeof(err)), -EBADMSG);
+		assert_non_null(strstr(err, "0x59"));
+		out.buf[4 + 0x59] &= ~0x01;
+		assert_int_equal(io_bus_new("pio3", &bx.bus), 0);
+		assert_int_equal(pci_host_new(bx.bus, &bx.host), 0);
+		assert_int_equal(load_into(&bx, &out, err, sizeof(err)), -EBADMSG);
+		assert_non_null(strstr(err, "another chipset"));
+		state_out_fini(&out);
+		assert_null(pci_host_free(bx.host));
+		io_bus_free(bx.bus);
+		assert_null(pci_host_free(g.host));
+		io_bus_free(g.bus);
+	}
 	assert_null(pci_host_free(f.host));
 	io_bus_free(f.bus);
 }
