@@ -79,6 +79,15 @@ static const char *ask_guest_to_power_off(struct worker *w, const char *reason)
 	return "ACPI power button";
 }
 
+/* The shutdown's deadline from now, and the guest asked; under w->lock. */
+static const char *shutdown_now(struct worker *w, const char *reason)
+{
+	if (!w->shutdown_deadline_ns)
+		w->shutdown_deadline_ns =
+			time_monotonic_ns() + w->cfg.shutdown_timeout_s * 1000000000ull;
+	return ask_guest_to_power_off(w, reason);
+}
+
 /* Starts a graceful shutdown with the configured timeout (SIGTERM, control "shutdown"). */
 const char *worker_shutdown(struct worker *w, const char *reason)
 {
@@ -86,12 +95,38 @@ const char *worker_shutdown(struct worker *w, const char *reason)
 
 	pthread_mutex_lock(&w->lock);
 	w->shutdown_requested = true;
-	if (!w->shutdown_deadline_ns)
-		w->shutdown_deadline_ns =
-			time_monotonic_ns() + w->cfg.shutdown_timeout_s * 1000000000ull;
-	how = ask_guest_to_power_off(w, reason);
+	if (w->long_command) {
+		snprintf(w->deferred_shutdown, sizeof(w->deferred_shutdown), "%s", reason);
+		how = "nothing yet: a save or migration runs, and the guest is asked once it "
+		      "ends, unless it ends the VM";
+	} else {
+		how = shutdown_now(w, reason);
+	}
 	pthread_mutex_unlock(&w->lock);
 	return how;
+}
+
+struct machine *worker_hold_machine(struct worker *w, const char *command)
+{
+	w->machine_users++;
+	w->long_command = command;
+	return w->machine;
+}
+
+void worker_release_machine(struct worker *w, bool vm_ended)
+{
+	char reason[sizeof(w->deferred_shutdown)];
+
+	w->long_command = NULL;
+	if (--w->machine_users == 0)
+		pthread_cond_broadcast(&w->machine_idle);
+	if (!w->deferred_shutdown[0])
+		return;
+	memcpy(reason, w->deferred_shutdown, sizeof(reason));
+	w->deferred_shutdown[0] = '\0';
+	if (!vm_ended)
+		pv_log(LOG_INFO, "%s (deferred): graceful shutdown via %s", reason,
+		       shutdown_now(w, reason));
 }
 
 static void console_escape(void *opaque)
@@ -346,6 +381,8 @@ static enum exit_status worker_run(struct worker *w)
 			exit_stats_record_status(&stats, vmbus_host_status_json(machine_vmbus(m)),
 						 storage_status_json(machine_storage(m)));
 		pthread_mutex_lock(&w->lock);
+		while (w->machine_users) /* a save or migration still reads it */
+			pthread_cond_wait(&w->machine_idle, &w->lock);
 		w->machine = NULL;
 		w->paused = false;
 		pthread_mutex_unlock(&w->lock);
@@ -680,6 +717,7 @@ static enum exit_status print_disk_parent(void)
 int main(int argc, char **argv)
 {
 	struct worker w = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			   .machine_idle = PTHREAD_COND_INITIALIZER,
 			   .reset_rl = RATELIMIT_INIT(60000, 10),
 			   .files = {.kernel_fd = -1, .initrd_fd = -1},
 			   .exit_status_fd = -1,

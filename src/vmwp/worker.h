@@ -39,6 +39,16 @@ struct worker {
 	struct machine *machine; /* the running machine, or NULL between boots */
 	bool shutdown_requested; /* a SIGTERM arrived: do not restart the guest */
 	bool turn_off_requested; /* and it was a turn-off (exit 5), not a graceful shutdown */
+	/*
+	 * A long command (save, migrate-send) runs without w->lock, holding the machine: the
+	 * boot loop frees a machine only once machine_users is 0 (machine_idle), and a
+	 * graceful shutdown asked meanwhile waits in deferred_shutdown until the command ends
+	 * (it must not resume a guest paused for its save).
+	 */
+	unsigned machine_users;
+	pthread_cond_t machine_idle;
+	const char *long_command;   /* "save" or "migrate-send" while one runs, else NULL */
+	char deferred_shutdown[64]; /* the reason of a shutdown asked meanwhile, or "" */
 	uint64_t shutdown_deadline_ns;
 	unsigned boots;		      /* machines started so far */
 	bool paused;		      /* the running machine's vCPUs are held (control "pause") */
@@ -61,6 +71,14 @@ struct worker {
 
 /* Turns the running machine off (control turn-off, Ctrl-A x, a second signal, the timeout). */
 void worker_turn_off(struct worker *w);
+
+/*
+ * For a long command, under w->lock: the machine, held (the boot loop will not free it) with
+ * the lock then dropped by the caller; worker_release_machine(), under w->lock again, lets
+ * it go and runs a shutdown asked meanwhile unless the command ended the VM.
+ */
+struct machine *worker_hold_machine(struct worker *w, const char *command);
+void worker_release_machine(struct worker *w, bool vm_ended);
 
 /* Starts a graceful shutdown with the configured timeout (SIGTERM, control "shutdown"). */
 const char *worker_shutdown(struct worker *w, const char *reason);

@@ -472,10 +472,17 @@ static void control_nic(struct worker *w, const char *cmd, struct json_object *r
 		json_object_object_add(resp, "ok", json_object_new_boolean(1));
 }
 
-/* save (docs/control.md), under w->lock: on success the machine stops and the worker ends. */
+/*
+ * save (docs/control.md), called under w->lock, which it drops while the state is written
+ * (worker_hold_machine): a SIGTERM meanwhile is answered at once and deferred. On success
+ * the machine stops and the worker ends.
+ */
 static void control_save(struct worker *w, struct json_object *req, const int *fds, unsigned nfds,
 			 struct json_object *resp)
 {
+	struct machine *m;
+	bool paused = w->paused;
+
 	if (!w->machine || w->state.saved) {
 		control_error(resp, w->state.saved ? "the VM is saved already"
 						   : "the VM is between boots");
@@ -485,18 +492,25 @@ static void control_save(struct worker *w, struct json_object *req, const int *f
 		control_error(resp, "the VM is shutting down");
 		return;
 	}
-	saved_state_control_save(&w->state, w->machine, &w->cfg, w->paused, req, fds, nfds, resp);
+	m = worker_hold_machine(w, "save");
+	pthread_mutex_unlock(&w->lock);
+	saved_state_control_save(&w->state, m, &w->cfg, paused, req, fds, nfds, resp);
+	pthread_mutex_lock(&w->lock);
 	if (w->state.saved) {
 		w->shutdown_requested = true;
-		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+		partition_request_stop(machine_partition(m), PARTITION_STOP_REQUESTED);
 	}
+	worker_release_machine(w, w->state.saved);
 }
 
-/* migrate-send (docs/migration.md), under w->lock: on success the machine stops, the worker ends.
+/* migrate-send (docs/migration.md), as control_save: on success the machine stops, the worker ends.
  */
 static void control_migrate_send(struct worker *w, struct json_object *req, const int *fds,
 				 unsigned nfds, struct json_object *resp)
 {
+	struct machine *m;
+	bool paused, migrated = false;
+
 	if (!w->machine || w->state.saved || w->migrated || w->shutdown_requested) {
 		control_error(resp, w->migrated		    ? "the VM has migrated already"
 				    : w->state.saved	    ? "the VM is saved already"
@@ -504,12 +518,17 @@ static void control_migrate_send(struct worker *w, struct json_object *req, cons
 							    : "the VM is between boots");
 		return;
 	}
-	migration_control_send(w->machine, &w->cfg, w->paused, req, fds, nfds, &w->migration,
-			       &w->migrated, resp);
+	paused = w->paused;
+	m = worker_hold_machine(w, "migrate-send");
+	pthread_mutex_unlock(&w->lock); /* as control_save */
+	migration_control_send(m, &w->cfg, paused, req, fds, nfds, &w->migration, &migrated, resp);
+	pthread_mutex_lock(&w->lock);
+	w->migrated = migrated;
 	if (w->migrated) {
 		w->shutdown_requested = true;
-		partition_request_stop(machine_partition(w->machine), PARTITION_STOP_REQUESTED);
+		partition_request_stop(machine_partition(m), PARTITION_STOP_REQUESTED);
 	}
+	worker_release_machine(w, w->migrated);
 }
 
 /*
