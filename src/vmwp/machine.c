@@ -2,8 +2,8 @@
  * Builds a machine from a configuration: the partition (vid/), made a
  * Hyper-V child partition (hv/), the legacy devices (emu/) wired to its
  * buses and interrupt lines, the ACPI tables and the kernel (boot/).
- * Devices are created in one explicit order, the order of the table
- * below, and freed in reverse.
+ * Its parts are made in one explicit order, the table build_steps[] (each
+ * step for the generations it names), and freed in reverse (machine_free).
  */
 #include "vmwp/machine.h"
 #include "vmwp/machine_internal.h"
@@ -528,89 +528,178 @@ void machine_attach_vga(struct machine *m, struct rfb_server *screen)
 	}
 }
 
+/* What machine_build's steps are given. */
+struct build_args {
+	const struct vm_config *cfg;
+	struct boot_files *files;
+	bool boot; /* false: a restored machine, its RAM and registers from the saved state */
+	struct rfb_server *screen;
+	bool *config_error; /* set when the configuration is at fault (exit 1), not the host */
+};
+
+static int build_partition(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	struct partition_config pcfg = {
+		.memory_bytes = a->cfg->memory_bytes,
+		.vcpus = a->cfg->cpus,
+		.cpu_model = a->cfg->cpu_model,
+		.vcpu_thread_init = a->cfg->jail ? sandbox_vcpu_thread_init : NULL,
+	};
+	int r = partition_new(&pcfg, &m->partition, err, errlen);
+
+	if (r < 0)
+		*a->config_error = r == -EINVAL;
+	return r;
+}
+
+static int build_hv(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	int r = hv_new(m->partition, &(struct hv_config){0}, &m->hv);
+
+	(void)a;
+	if (r < 0)
+		snprintf(err, errlen, "Hyper-V interface: %s", strerror(-r));
+	return r;
+}
+
+static int build_vmbus(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	int r = vmbus_host_new(m->hv, partition_memory(m->partition),
+			       partition_vcpu_count(m->partition), &m->vmbus);
+
+	(void)a;
+	if (r < 0)
+		snprintf(err, errlen, "VMBus: %s", strerror(-r));
+	return r;
+}
+
+/* The synthetic SCSI disks; generation 1's IDE disks are the PIIX4's (add_ide). */
+static int build_storage(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	/* The SCSI disks' settings (shallow copies: cfg keeps the strings and references). */
+	static __thread struct disk_config scsi[VM_CONFIG_MAX_DISKS];
+	const struct vm_config *cfg = a->cfg;
+	unsigned i, nscsi = 0;
+
+	for (i = 0; i < cfg->ndisks; i++)
+		if (disk_ide_index(cfg, i) < 0)
+			scsi[nscsi++] = cfg->disks[i];
+	return storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
+			   partition_vcpu_count(m->partition), scsi, nscsi,
+			   (const char *const *)cfg->storage_dirs, &m->storage, a->config_error,
+			   err, errlen);
+}
+
+static int build_network(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	return network_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
+			   partition_vcpu_count(m->partition), a->cfg->nics, a->cfg->nnics,
+			   &m->network, err, errlen);
+}
+
+static int build_legacy_devices(struct machine *m, const struct build_args *a, char *err,
+				size_t errlen)
+{
+	return add_devices(m, a->cfg->generation, err, errlen);
+}
+
+static int build_ide(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	return add_ide(m, a->cfg, err, errlen);
+}
+
+/* Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). */
+static int build_legacy_nics(struct machine *m, const struct build_args *a, char *err,
+			     size_t errlen)
+{
+	return network_attach_legacy(m->network, m->pci, m->partition, a->cfg->nics, a->cfg->nnics,
+				     err, errlen);
+}
+
+static int build_console(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	int r = vmconnect_new(m->partition, m->pci, m->vmbus, a->screen, &m->vmconnect);
+
+	if (r < 0)
+		snprintf(err, errlen, "console devices (video, keyboard, mouse): %s", strerror(-r));
+	return r;
+}
+
+/*
+ * The guest's boot: firmware, ACPI tables and kernel. A restored machine gets RAM and
+ * registers from the saved state (machine_state.c); one started from its BIOS gets its
+ * firmware's devices again, which write nothing into RAM.
+ */
+static int build_guest(struct machine *m, const struct build_args *a, char *err, size_t errlen)
+{
+	if (!a->boot && !a->files->bios)
+		return 0;
+	return load_guest(m, a->cfg, a->files, a->boot, a->config_error, err, errlen);
+}
+
+enum {
+	FOR_GEN1 = 1u << 1,
+	FOR_GEN2 = 1u << 2,
+	FOR_ALL = FOR_GEN1 | FOR_GEN2,
+	WITH_VIDEO = 1u << 3, /* unless --no-video */
+};
+
+/* A machine's parts, in the order they are made (machine_free undoes them in reverse). */
+static const struct build_step {
+	const char *name;
+	unsigned when;
+	int (*build)(struct machine *m, const struct build_args *a, char *err, size_t errlen);
+} build_steps[] = {
+	{"partition", FOR_ALL, build_partition},
+	{"Hyper-V interface", FOR_ALL, build_hv},
+	{"VMBus", FOR_ALL, build_vmbus},
+	{"storage", FOR_ALL, build_storage},
+	{"network", FOR_ALL, build_network},
+	{"legacy devices", FOR_ALL, build_legacy_devices},
+	{"IDE", FOR_GEN1, build_ide},
+	{"legacy network adapters", FOR_GEN1, build_legacy_nics},
+	{"console devices", FOR_ALL | WITH_VIDEO, build_console},
+	{"guest", FOR_ALL, build_guest},
+};
+
+static bool step_applies(const struct build_step *st, const struct vm_config *cfg)
+{
+	if (!(st->when & (cfg->generation == 1 ? FOR_GEN1 : FOR_GEN2)))
+		return false;
+	return !(st->when & WITH_VIDEO) || !cfg->no_video;
+}
+
 int machine_build(const struct vm_config *cfg, struct boot_files *files, bool boot,
 		  struct console *com1, struct console *com2, struct rfb_server *screen,
 		  struct machine **ret, bool *config_error, char *err, size_t errlen)
 {
-	struct partition_config pcfg = {
-		.memory_bytes = cfg->memory_bytes,
-		.vcpus = cfg->cpus,
-		.cpu_model = cfg->cpu_model,
-		.vcpu_thread_init = cfg->jail ? sandbox_vcpu_thread_init : NULL,
-	};
-	/* The SCSI disks' settings (shallow copies: cfg keeps the strings and references). */
-	static __thread struct disk_config scsi[VM_CONFIG_MAX_DISKS];
+	const struct build_args a = {cfg, files, boot, screen, config_error};
 	struct machine *m;
-	unsigned i, nscsi;
-	int r;
+	size_t i;
+	int r = 0;
 
 	*config_error = false;
+	if (errlen)
+		err[0] = '\0';
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->com1_console = com1;
 	m->com2_console = com2;
-	r = partition_new(&pcfg, &m->partition, err, errlen);
+	for (i = 0; r == 0 && i < ARRAY_SIZE(build_steps); i++)
+		if (step_applies(&build_steps[i], cfg))
+			r = build_steps[i].build(m, &a, err, errlen);
 	if (r < 0) {
-		*config_error = r == -EINVAL;
-		goto fail;
+		if (errlen && !err[0]) /* a step that said nothing: name it */
+			snprintf(err, errlen, "%s: %s", build_steps[i - 1].name, strerror(-r));
+		machine_free(m);
+		return r;
 	}
-	r = hv_new(m->partition, &(struct hv_config){0}, &m->hv);
-	if (r < 0) {
-		snprintf(err, errlen, "Hyper-V interface: %s", strerror(-r));
-		goto fail;
-	}
-	r = vmbus_host_new(m->hv, partition_memory(m->partition),
-			   partition_vcpu_count(m->partition), &m->vmbus);
-	if (r < 0) {
-		snprintf(err, errlen, "VMBus: %s", strerror(-r));
-		goto fail;
-	}
-	/* Generation 1: IDE disks are the PIIX4's (add_ide), the others on SCSI. */
-	nscsi = 0;
-	for (i = 0; i < cfg->ndisks; i++)
-		if (disk_ide_index(cfg, i) < 0)
-			scsi[nscsi++] = cfg->disks[i];
-	r = storage_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), scsi, nscsi,
-			(const char *const *)cfg->storage_dirs, &m->storage, config_error, err,
-			errlen);
-	if (r < 0)
-		goto fail;
-	r = network_new(vmbus_host_server(m->vmbus), partition_memory(m->partition),
-			partition_vcpu_count(m->partition), cfg->nics, cfg->nnics, &m->network, err,
-			errlen);
-	if (r < 0)
-		goto fail;
-	r = add_devices(m, cfg->generation, err, errlen);
-	if (r == 0 && cfg->generation == 1)
-		r = add_ide(m, cfg, err, errlen);
-	/* Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). */
-	if (r == 0 && cfg->generation == 1)
-		r = network_attach_legacy(m->network, m->pci, m->partition, cfg->nics, cfg->nnics,
-					  err, errlen);
-	if (r == 0 && !cfg->no_video) {
-		r = vmconnect_new(m->partition, m->pci, m->vmbus, screen, &m->vmconnect);
-		if (r < 0)
-			snprintf(err, errlen, "console devices (video, keyboard, mouse): %s",
-				 strerror(-r));
-	}
-	/*
-	 * A restored machine gets RAM and registers from the saved state (machine_state.c); one
-	 * started from its BIOS gets its firmware's devices again, which write nothing into RAM.
-	 */
-	if (r == 0 && (boot || files->bios))
-		r = load_guest(m, cfg, files, boot, config_error, err, errlen);
-	if (r < 0)
-		goto fail;
 	/* A restored machine's VGA is shown once its state is loaded (machine_attach_vga). */
 	if (boot)
 		machine_attach_vga(m, screen);
 	*ret = m;
 	return 0;
-fail:
-	machine_free(m);
-	return r;
 }
 
 int machine_new(const struct vm_config *cfg, struct boot_files *files, struct console *com1,
