@@ -9,6 +9,8 @@
 
 #include "disk/disk.h"
 #include "vsp/storvsp/storvsp.h"
+#include "base/compiler.h"
+#include "vmwp/status_json.h"
 
 struct storage {
 	struct vmbus_server *server;
@@ -200,10 +202,34 @@ int storage_remove_disk(struct storage *s, unsigned controller, unsigned lun, ch
 	return r;
 }
 
-static void add_int(struct json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
-}
+/* A storvsp channel's counters, in the order the status lists them (docs/control.md). */
+static const struct status_counter channel_counters[] = {
+	STATUS_COUNTER(struct storvsp_channel_stats, requests),
+	STATUS_COUNTER(struct storvsp_channel_stats, completions),
+	STATUS_COUNTER(struct storvsp_channel_stats, signals_in),
+	STATUS_COUNTER(struct storvsp_channel_stats, interrupts_out),
+	STATUS_COUNTER(struct storvsp_channel_stats, ring_full),
+	STATUS_COUNTER(struct storvsp_channel_stats, queue_full),
+	STATUS_COUNTER(struct storvsp_channel_stats, busy),
+	STATUS_COUNTER(struct storvsp_channel_stats, aborted),
+	STATUS_COUNTER(struct storvsp_channel_stats, max_requests),
+	STATUS_COUNTER(struct storvsp_channel_stats, inflight_max),
+	STATUS_COUNTER(struct storvsp_channel_stats, bad_packets),
+};
+
+/* A disk's SCSI counters. */
+static const struct status_counter lun_counters[] = {
+	STATUS_COUNTER(struct scsi_lun_stats, commands),
+	STATUS_COUNTER(struct scsi_lun_stats, reads),
+	STATUS_COUNTER(struct scsi_lun_stats, writes),
+	STATUS_COUNTER(struct scsi_lun_stats, flushes),
+	STATUS_COUNTER(struct scsi_lun_stats, unmaps),
+	STATUS_COUNTER(struct scsi_lun_stats, bytes_read),
+	STATUS_COUNTER(struct scsi_lun_stats, bytes_written),
+	STATUS_COUNTER(struct scsi_lun_stats, errors_illegal_request),
+	STATUS_COUNTER(struct scsi_lun_stats, errors_write_protect),
+	STATUS_COUNTER(struct scsi_lun_stats, errors_io),
+};
 
 static struct json_object *controller_json(struct storage *s, unsigned i)
 {
@@ -215,12 +241,12 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 	unsigned k;
 
 	storvsp_get_stats(sp, &st);
-	add_int(o, "controller", i);
+	status_add_int(o, "controller", i);
 	snprintf(version, sizeof(version), "%u.%u", st.version >> 8, st.version & 0xff);
 	json_object_object_add(o, "protocol", st.version ? json_object_new_string(version) : NULL);
-	add_int(o, "bad_packets", st.bad_packets);
-	add_int(o, "protocol_errors", st.protocol_errors);
-	add_int(o, "rescans", st.rescans);
+	status_add_int(o, "bad_packets", st.bad_packets);
+	status_add_int(o, "protocol_errors", st.protocol_errors);
+	status_add_int(o, "rescans", st.rescans);
 	for (k = 0; k < st.channels; k++) {
 		struct storvsp_channel_stats cs;
 		struct json_object *c;
@@ -228,21 +254,11 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 		if (!storvsp_get_channel_stats(sp, k, &cs))
 			continue;
 		c = json_object_new_object();
-		add_int(c, "subchannel_index", cs.subchannel_index);
-		add_int(c, "relid", cs.relid);
+		status_add_int(c, "subchannel_index", cs.subchannel_index);
+		status_add_int(c, "relid", cs.relid);
 		json_object_object_add(c, "state",
 				       json_object_new_string(vmbus_channel_state_name(cs.state)));
-		add_int(c, "requests", cs.requests);
-		add_int(c, "completions", cs.completions);
-		add_int(c, "signals_in", cs.signals_in);
-		add_int(c, "interrupts_out", cs.interrupts_out);
-		add_int(c, "ring_full", cs.ring_full);
-		add_int(c, "queue_full", cs.queue_full);
-		add_int(c, "busy", cs.busy);
-		add_int(c, "aborted", cs.aborted);
-		add_int(c, "max_requests", cs.max_requests);
-		add_int(c, "inflight_max", cs.inflight_max);
-		add_int(c, "bad_packets", cs.bad_packets);
+		status_add_counters(c, &cs, channel_counters, ARRAY_SIZE(channel_counters));
 		json_object_array_add(chans, c);
 	}
 	json_object_object_add(o, "channels", chans);
@@ -255,23 +271,14 @@ static struct json_object *controller_json(struct storage *s, unsigned i)
 		if (!storvsp_get_disk_stats(sp, k, &ls, &info, &ro))
 			continue;
 		d = json_object_new_object();
-		add_int(d, "lun", k);
+		status_add_int(d, "lun", k);
 		json_object_object_add(
 			d, "path", s->paths[i][k] ? json_object_new_string(s->paths[i][k]) : NULL);
 		json_object_object_add(d, "format",
 				       json_object_new_string(disk_format_name(info.format)));
-		add_int(d, "size", info.size);
+		status_add_int(d, "size", info.size);
 		json_object_object_add(d, "readonly", json_object_new_boolean(ro));
-		add_int(d, "commands", ls.commands);
-		add_int(d, "reads", ls.reads);
-		add_int(d, "writes", ls.writes);
-		add_int(d, "flushes", ls.flushes);
-		add_int(d, "unmaps", ls.unmaps);
-		add_int(d, "bytes_read", ls.bytes_read);
-		add_int(d, "bytes_written", ls.bytes_written);
-		add_int(d, "errors_illegal_request", ls.errors_illegal_request);
-		add_int(d, "errors_write_protect", ls.errors_write_protect);
-		add_int(d, "errors_io", ls.errors_io);
+		status_add_counters(d, &ls, lun_counters, ARRAY_SIZE(lun_counters));
 		json_object_array_add(disks, d);
 	}
 	json_object_object_add(o, "disks", disks);

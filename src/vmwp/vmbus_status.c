@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/compiler.h"
+#include "vmwp/status_json.h"
 #include "hvdef/ic_proto.h"
 
 static const char *const pool_names[IC_KVP_POOL_COUNT] = {"external", "guest", "auto",
@@ -26,10 +28,28 @@ static void add_str(struct json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, json_object_new_string(v));
 }
 
-static void add_int(struct json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
-}
+/* A channel's counters, in the order the status lists them (docs/control.md). */
+static const struct status_counter channel_counters[] = {
+	STATUS_COUNTER(struct vmbus_channel_stats, packets_in),
+	STATUS_COUNTER(struct vmbus_channel_stats, packets_out),
+	STATUS_COUNTER(struct vmbus_channel_stats, signals_in),
+	STATUS_COUNTER_AS("interrupts_out", struct vmbus_channel_stats, signals_out),
+	STATUS_COUNTER(struct vmbus_channel_stats, ring_full),
+	STATUS_COUNTER(struct vmbus_channel_stats, busy),
+	STATUS_COUNTER(struct vmbus_channel_stats, polls),
+	STATUS_COUNTER(struct vmbus_channel_stats, bad_packets),
+};
+
+/* The bus's own counters. */
+static const struct status_counter server_counters[] = {
+	STATUS_COUNTER(struct vmbus_server_stats, messages),
+	STATUS_COUNTER(struct vmbus_server_stats, bad_messages),
+	STATUS_COUNTER(struct vmbus_server_stats, queue_full),
+	STATUS_COUNTER(struct vmbus_server_stats, gpadl_errors),
+	STATUS_COUNTER(struct vmbus_server_stats, open_errors),
+	STATUS_COUNTER(struct vmbus_server_stats, connects),
+	STATUS_COUNTER(struct vmbus_server_stats, unloads),
+};
 
 static void add_version(struct json_object *o, const char *k, uint32_t v)
 {
@@ -50,16 +70,9 @@ static void add_channel(void *opaque, struct vmbus_channel *ch)
 
 	vmbus_channel_get_stats(ch, &st);
 	add_str(o, "name", vmbus_channel_name(ch));
-	add_int(o, "relid", vmbus_channel_relid(ch));
+	status_add_int(o, "relid", vmbus_channel_relid(ch));
 	add_str(o, "state", vmbus_channel_state_name(vmbus_channel_state(ch)));
-	add_int(o, "packets_in", st.packets_in);
-	add_int(o, "packets_out", st.packets_out);
-	add_int(o, "signals_in", st.signals_in);
-	add_int(o, "interrupts_out", st.signals_out);
-	add_int(o, "ring_full", st.ring_full);
-	add_int(o, "busy", st.busy);
-	add_int(o, "polls", st.polls);
-	add_int(o, "bad_packets", st.bad_packets);
+	status_add_counters(o, &st, channel_counters, ARRAY_SIZE(channel_counters));
 	json_object_array_add(opaque, o);
 }
 
@@ -90,13 +103,7 @@ struct json_object *vmbus_host_status_json(struct vmbus_host *h)
 	json_object_object_add(root, "channels", chans);
 	vmbus_server_get_stats(vmbus_host_server(h), &ss);
 	o = json_object_new_object();
-	add_int(o, "messages", ss.messages);
-	add_int(o, "bad_messages", ss.bad_messages);
-	add_int(o, "queue_full", ss.queue_full);
-	add_int(o, "gpadl_errors", ss.gpadl_errors);
-	add_int(o, "open_errors", ss.open_errors);
-	add_int(o, "connects", ss.connects);
-	add_int(o, "unloads", ss.unloads);
+	status_add_counters(o, &ss, server_counters, ARRAY_SIZE(server_counters));
 	json_object_object_add(root, "counters", o);
 
 	ic_heartbeat_get_status(vmbus_host_heartbeat(h), &hb);
@@ -106,7 +113,7 @@ struct json_object *vmbus_host_status_json(struct vmbus_host *h)
 	json_object_object_add(o, "alive", json_object_new_boolean(hb.alive));
 	add_age(o, "alive_since_s_ago", hb.first_ns);
 	add_age(o, "last_seen_s_ago", hb.last_ns);
-	add_int(o, "answers", hb.answers);
+	status_add_int(o, "answers", hb.answers);
 	json_object_object_add(root, "heartbeat", o);
 
 	ic_shutdown_get_status(vmbus_host_shutdown(h), &sd);
@@ -114,24 +121,24 @@ struct json_object *vmbus_host_status_json(struct vmbus_host *h)
 	add_str(o, "state", sd.state);
 	add_version(o, "version", sd.version);
 	json_object_object_add(o, "pending", json_object_new_boolean(sd.pending));
-	add_int(o, "accepted", sd.accepted);
-	add_int(o, "refused", sd.refused);
+	status_add_int(o, "accepted", sd.accepted);
+	status_add_int(o, "refused", sd.refused);
 	json_object_object_add(root, "shutdown", o);
 
 	ic_timesync_get_status(vmbus_host_timesync(h), &ts);
 	o = json_object_new_object();
 	add_str(o, "state", ts.state);
 	add_version(o, "version", ts.version);
-	add_int(o, "syncs", ts.syncs);
-	add_int(o, "samples", ts.samples);
+	status_add_int(o, "syncs", ts.syncs);
+	status_add_int(o, "samples", ts.samples);
 	json_object_object_add(root, "timesync", o);
 
 	ic_kvp_get_status(vmbus_host_kvp(h), &ks);
 	o = json_object_new_object();
 	add_str(o, "state", ks.state);
 	add_version(o, "version", ks.version);
-	add_int(o, "refreshes", ks.refreshes);
-	add_int(o, "sets", ks.sets);
+	status_add_int(o, "refreshes", ks.refreshes);
+	status_add_int(o, "sets", ks.sets);
 	items = calloc(2 * IC_KVP_MAX_ITEMS, sizeof(*items));
 	n = items ? ic_kvp_get_items(vmbus_host_kvp(h), items, 2 * IC_KVP_MAX_ITEMS) : 0;
 	{
