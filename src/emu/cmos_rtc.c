@@ -470,7 +470,7 @@ static void *rtc_thread(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
-		uint64_t now = clock_now(s), deadline, wake;
+		uint64_t now = clock_now(s), deadline;
 		struct timespec ts;
 
 		advance(s, now);
@@ -480,9 +480,7 @@ static void *rtc_thread(void *arg)
 			continue;
 		}
 		/* The deadline is on the device's clock; sleep the same span on ours. */
-		wake = time_monotonic_ns() + MIN(deadline - now, NSEC);
-		ts.tv_sec = (time_t)(wake / NSEC);
-		ts.tv_nsec = (long)(wake % NSEC);
+		ts = monotonic_deadline_ns(MIN(deadline - now, NSEC));
 		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -514,16 +512,12 @@ int cmos_rtc_new(struct io_bus *bus, struct irq_line irq, struct clock_source cl
 		 struct cmos_rtc **ret)
 {
 	struct cmos_rtc *s = calloc(1, sizeof(*s));
-	pthread_condattr_t attr;
 	int r;
 
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	cond_init_monotonic(&s->wake);
 	s->bus = bus;
 	s->irq = irq;
 	s->clock = clock;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "state/state_lazy.h"
 #include "vid/pc_layout.h"
 
@@ -345,7 +346,7 @@ static struct partition *partition_alloc(const struct partition_config *cfg)
 	p->unclaimed_io_log.rl = (struct ratelimit)RATELIMIT_INIT(60000, 5);
 	guest_error_log_init(&p->unclaimed_mmio_log, "vcpu");
 	guest_error_log_init(&p->msr_log, "vcpu");
-	pthread_cond_init(&p->stop_cond, NULL);
+	cond_init_monotonic(&p->stop_cond);
 	p->pvm = partition_host_is_pvm();
 	p->vcpu_thread_init = cfg->vcpu_thread_init;
 	p->vcpu_thread_opaque = cfg->vcpu_thread_opaque;
@@ -706,16 +707,9 @@ void partition_stop_with_detail(struct partition *p, enum partition_stop_reason 
 
 enum partition_stop_reason partition_wait_timeout(struct partition *p, unsigned timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = monotonic_deadline_ns((uint64_t)timeout_ms * 1000000u);
 	int reason;
 
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&p->stop_lock);
 	while (atomic_load(&p->stop_reason) == PARTITION_RUNNING)
 		if (pthread_cond_timedwait(&p->stop_cond, &p->stop_lock, &deadline) == ETIMEDOUT)

@@ -668,14 +668,8 @@ static struct json_object *call_remove_vm(struct service *svc, const struct api_
 	snprintf(id, sizeof(id), "%s", vm->rec.id);
 	deadline = time_monotonic_ns() + 15000000000ull;
 	while ((vm->pidfd >= 0 || vm->refs) && time_monotonic_ns() < deadline) {
-		struct timespec ts;
+		struct timespec ts = monotonic_deadline_ns(100000000);
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
 		pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
 		vm = svc_vm_find(svc, id); /* a concurrent remove-vm may have taken it */
 		if (!vm) {

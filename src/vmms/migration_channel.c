@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "vmms/migration_peer.h"
 
 #define PSK_IDENTITY	     "parvis-migration"
@@ -665,7 +666,7 @@ int peer_relay_start(struct peer_chan *c, int plain_fd, struct peer_relay **ret)
 	r->c = c;
 	r->plain_fd = plain_fd;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	cond_init_monotonic(&r->cond);
 	gnutls_record_set_timeout(c->s, 0);
 	r->in_started = pthread_create(&r->in, NULL, relay_in, r) == 0;
 	r->out_started = r->in_started && pthread_create(&r->out, NULL, relay_out, r) == 0;
@@ -700,16 +701,9 @@ bool peer_relay_failed(struct peer_relay *r, char *err, size_t errlen)
 int peer_relay_wait(struct peer_relay *r, int timeout_ms, enum peer_frame_type *type, char **data,
 		    uint32_t *len, char *err, size_t errlen)
 {
-	struct timespec ts;
+	struct timespec ts = monotonic_deadline_ns((uint64_t)timeout_ms * 1000000u);
 	int rc = 0;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&r->lock);
 	while (!r->have_ctl && !r->failed && rc == 0)
 		rc = pthread_cond_timedwait(&r->cond, &r->lock, &ts);

@@ -351,13 +351,7 @@ static void wait_leave(struct service *svc, struct vm *vm, enum vm_state s, uint
 		left = deadline - now;
 		if (left > 200000000)
 			left = 200000000;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(left / 1000000000);
-		ts.tv_nsec += (long)(left % 1000000000);
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = monotonic_deadline_ns(left);
 		pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
 	}
 }

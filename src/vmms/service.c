@@ -555,7 +555,7 @@ int service_new(const struct service_config *cfg, struct service **ret, char *er
 	if (!svc->cfg.poll_ms)
 		svc->cfg.poll_ms = 1000;
 	pthread_mutex_init(&svc->lock, NULL);
-	pthread_cond_init(&svc->changed, NULL);
+	cond_init_monotonic(&svc->changed);
 	svc->ticks_per_s = sysconf(_SC_CLK_TCK);
 	svc->host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	if (svc->host_cpus < 1)

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -74,7 +75,7 @@ struct service {
 	int wake_fd; /* eventfd: the monitor's pidfd set changed, or stop */
 	pthread_t monitor;
 	bool monitor_running;
-	volatile bool stopping;
+	atomic_bool stopping; /* set by the thread that stops the others */
 	long ticks_per_s;
 	long host_cpus;
 	uint64_t host_ram;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/compiler.h"
 #include "base/log.h"
 #include "ipc/jsonline.h"
@@ -465,10 +466,8 @@ fail:
 /* Waits (lock held) until vm leaves state s, for at most secs seconds. */
 static void wait_leave_state(struct service *svc, struct vm *vm, enum vm_state s, int secs)
 {
-	struct timespec ts;
+	struct timespec ts = monotonic_deadline_ns((uint64_t)secs * 1000000000u);
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += secs;
 	while (vm->rec.state == s && !vm->removed)
 		if (pthread_cond_timedwait(&svc->changed, &svc->lock, &ts) == ETIMEDOUT)
 			break;

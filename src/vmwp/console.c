@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@ struct console {
 	struct uart16550 *uart;
 	pthread_t input_thread;
 	bool input_started;
-	volatile bool stopping;
+	atomic_bool stopping; /* set by the thread that stops the others */
 
 	/* SERIAL_SOCKET: the listening socket and the one attached client. */
 	char *socket_path;
