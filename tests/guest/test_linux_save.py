@@ -99,6 +99,10 @@ tap.ok(ok, 'the restored worker reports restored_from', json.dumps(st) + w2.stde
 ok, st = wait_status(ctl2, ready, BOOT_TIMEOUT)
 tap.ok(ok, 'after the restore: VMBus up, heartbeat alive, shutdown IC ready, clock synced',
        json.dumps(st) + w2.console()[-2000:])
+# The guest prints an IC's version before it answers, but its console can show the line
+# after the host has the answer: wait for the lines themselves.
+w2.wait_console(lambda c: all(re.search(l + r' \d+\.\d+', c) for l in (
+    'Heartbeat IC version', 'Shutdown IC version', 'TimeSync IC version')), BOOT_TIMEOUT)
 text = w2.console()
 tap.ok(text.count('Linux version') == 1, f'no second boot: {text.count("Linux version")} '
        '"Linux version" line(s)', text[-2000:])

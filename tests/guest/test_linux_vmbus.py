@@ -52,6 +52,18 @@ IC_LINES = ('Heartbeat IC version', 'Shutdown IC version')
 TIMESYNC_VERSION = '3.0'
 
 
+def ic_lines_printed(text):
+    """The lines hv_utils prints as each IC negotiates."""
+    return all(re.search(l + r' \d+\.\d+', text) for l in IC_LINES + ('TimeSync IC version',))
+
+
+def wait_ic_lines(w, n=None):
+    """The guest prints an IC's version before it answers the host, but its console (an
+    emulated UART, another vCPU may hold the console lock) can show the line later than the
+    host sees the answer: wait for the lines themselves before checking them."""
+    w.wait_console(lambda c: ic_lines_printed(nth_boot(c, n) if n else c), timeout=BOOT_TIMEOUT)
+
+
 def check_boot_log(tap, text, label):
     ok, desc, diag = lc.check_firmware_clean(text)
     tap.ok(ok, f'{label}: {desc}', diag)
@@ -101,6 +113,7 @@ def ready(st):
 w, ctl = start(1, 'one')
 ok, st = wait_status(ctl, ready, BOOT_TIMEOUT)
 tap.ok(ok, 'boot 1: heartbeat alive, shutdown IC ready, clock synced (control status)', json.dumps(st))
+wait_ic_lines(w)
 check_boot_log(tap, w.console(), 'boot 1')
 v = (st or {}).get('vmbus') or {}
 chans = {c['name']: c['state'] for c in v.get('channels', [])}
@@ -131,6 +144,7 @@ for n in (2, 3):
            f'restart {n - 1}: the guest logged the request and rebooted', w.console()[-2000:])
     ok, st = wait_status(ctl, lambda s: ready(s) and s.get('boots') == n, BOOT_TIMEOUT)
     tap.ok(ok, f'boot {n}: VMBus reconnected, heartbeat alive again', json.dumps(st))
+    wait_ic_lines(w, n)
     check_boot_log(tap, nth_boot(w.console(), n), f'boot {n}')
 r = control(ctl, {'command': 'shutdown', 'reason': 'test shutdown'})
 tap.ok(r.get('ok') and r.get('method') == 'shutdown integration service',
@@ -147,6 +161,7 @@ tap.ok(ok, '1 vCPU, 3 boots: ' + desc, diag)
 w, ctl = start(2, 'two', 'baseline')
 ok, st = wait_status(ctl, ready, BOOT_TIMEOUT)
 tap.ok(ok, '2 vCPUs: heartbeat alive, shutdown IC ready', json.dumps(st))
+wait_ic_lines(w)
 check_boot_log(tap, w.console(), '2 vCPUs boot 1')
 cpu = control(ctl, {'command': 'cpu'}).get('cpu') or {}
 tap.ok(cpu.get('model', '').startswith('baseline-') and cpu.get('count') == 2,
