@@ -61,7 +61,7 @@ def wait_ic_lines(w, n=None):
     """The guest prints an IC's version before it answers the host, but its console (an
     emulated UART, another vCPU may hold the console lock) can show the line later than the
     host sees the answer: wait for the lines themselves before checking them."""
-    w.wait_console(lambda c: ic_lines_printed(nth_boot(c, n) if n else c), timeout=BOOT_TIMEOUT)
+    w.wait_console(lambda c: ic_lines_printed(nth_boot(c, n) if n else c), timeout=300)
 
 
 def check_boot_log(tap, text, label):
