@@ -571,8 +571,6 @@ static int load_sections(struct machine *m, struct state_reader *r, bool with_ra
 			return ret;
 		}
 	}
-	/* Made quiesced (machine_build): the legacy adapters take frames from here on. */
-	legacy_quiesce(m, false);
 	return 0;
 }
 
@@ -614,6 +612,14 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 void machine_restore_started(struct machine *m)
 {
 	hv_synic_resume_interrupts(m->hv);
+	/* Made quiesced (machine_build): INTA# driven now, over the restored IOAPIC, then frames.
+	 */
+	for (unsigned k = 0; k < DEC21140_MAX_ADAPTERS; k++) {
+		struct dec21140 *d = network_legacy(m->network, k);
+
+		if (d)
+			dec21140_restore_started(d);
+	}
 }
 
 int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd, bool *quiesced,

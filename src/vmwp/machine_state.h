@@ -70,7 +70,8 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 
 /*
  * Once partition_start of a restored machine has set the vCPUs' saved state: the
- * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts).
+ * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts);
+ * the legacy network adapters drive their INTA# and take frames again.
  */
 void machine_restore_started(struct machine *m);
 

@@ -91,8 +91,9 @@ void dec21140_unquiesce(struct dec21140 *d);
  * The guest-visible state, quiesced (save takes the lock; -EBUSY if not quiesced). load
  * decodes a section of version 1..DEC21140_STATE_VERSION into a device made from the same
  * configuration, before any vCPU runs: every field is checked first (errbuf names the one
- * refused, -EBADMSG; nothing changes), then the state is taken, the interrupt line driven
- * to what the registers say and the I/O thread woken for the work that was pending.
+ * refused, -EBADMSG; nothing changes), then the state is taken and the I/O thread woken for
+ * the work that was pending (it runs once unquiesced); the line waits for
+ * dec21140_restore_started.
  */
 #define DEC21140_STATE_VERSION 1u
 struct state_out;
@@ -100,6 +101,11 @@ struct state_in;
 int dec21140_save(struct dec21140 *d, struct state_out *out) must_check;
 int dec21140_load(struct dec21140 *d, uint32_t version, struct state_in *in, char *errbuf,
 		  size_t errlen) must_check;
+/*
+ * After a load, once the partition runs (its interrupt controller's state is set): drives
+ * INTA# to what the registers say and unquiesces the I/O thread (an adapter made quiesced).
+ */
+void dec21140_restore_started(struct dec21140 *d);
 
 struct dec21140_stats {
 	bool connected, mac_spoofing;

@@ -340,9 +340,8 @@ static void take(struct dec21140 *d, const struct saved *s)
 	d->tx_descs = s->tx_descs;
 	d->tx_len = s->tx_len;
 	memcpy(d->txbuf + sizeof(struct tap_vnet_hdr), s->frame, s->tx_len);
-	/* The new irqchip's line is low: drive it to the saved level (docs/saved-state.md). */
+	/* The line stays low until dec21140_restore_started (below). */
 	d->irq_level = false;
-	dec_update_irq(d);
 }
 
 int dec21140_load(struct dec21140 *d, uint32_t version, struct state_in *in, char *errbuf,
@@ -365,9 +364,26 @@ int dec21140_load(struct dec21140 *d, uint32_t version, struct state_in *in, cha
 	}
 	pthread_mutex_lock(&d->lock);
 	take(d, &s);
-	/* The work pending at the save, and the timer's new deadline: the I/O thread looks again.
-	 */
+	/* The work pending at the save, the timer's new deadline: the I/O thread looks again. */
 	dec_kick(d);
 	pthread_mutex_unlock(&d->lock);
 	return 0;
+}
+
+/*
+ * INTA# is level-triggered: the interrupt controller's saved state (KVM_SET_IRQCHIP, applied
+ * when the partition starts) replaces whatever the line did before, and a level the device
+ * drove then is never driven again (the device changes it only on a change). So the line is
+ * driven once the partition runs, from low to what CSR5 and CSR7 say (low first if the device
+ * drove it meanwhile), and only then does the I/O thread take frames again.
+ */
+void dec21140_restore_started(struct dec21140 *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->irq_level)
+		irq_line_set(&d->cfg.irq, false);
+	d->irq_level = false;
+	dec_update_irq(d);
+	pthread_mutex_unlock(&d->lock);
+	dec21140_unquiesce(d);
 }

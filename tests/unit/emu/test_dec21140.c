@@ -671,7 +671,8 @@ static void restore_device(struct rig *r, const uint8_t *b, size_t len)
 	r->d = make_device(r, &r->irq, mac, true);
 	if (load_bytes(r, b, len, DEC21140_STATE_VERSION, err, sizeof(err)) < 0)
 		fail_msg("load: %s", err);
-	dec21140_unquiesce(r->d);
+	assert_int_equal(fake_irq_level(&r->irq), 0); /* not before the partition runs */
+	dec21140_restore_started(r->d);
 }
 
 /* Linux's tulip_read_eeprom() up to the data: the command and address bits (eeprom.c). */
