@@ -608,12 +608,15 @@ static int build_ide(struct machine *m, const struct build_args *a, char *err, s
 	return add_ide(m, a->cfg, err, errlen);
 }
 
-/* Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). */
+/*
+ * Generation 1's legacy network adapters: PCI devices on the same TAPs (network.h). For a
+ * restore (!boot) quiesced until the partition runs with their state (machine_state.c).
+ */
 static int build_legacy_nics(struct machine *m, const struct build_args *a, char *err,
 			     size_t errlen)
 {
 	return network_attach_legacy(m->network, m->pci, m->partition, a->cfg->nics, a->cfg->nnics,
-				     err, errlen);
+				     !a->boot, err, errlen);
 }
 
 static int build_console(struct machine *m, const struct build_args *a, char *err, size_t errlen)

@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "emu/acpi_pm.h"
 #include "emu/cmos_rtc.h"
+#include "emu/dec21140/dec21140.h"
 #include "emu/debug_port.h"
 #include "emu/fw_cfg.h"
 #include "emu/i8042.h"
@@ -89,6 +90,7 @@ SECTION_FUNCS(firmware)
 SECTION_FUNCS(fw_cfg)
 SECTION_FUNCS(debug_port)
 SECTION_FUNCS(vga)
+SECTION_FUNCS(dec21140)
 
 /* Section names as in docs/saved-state.md (the fuzz target loads by them). */
 static const struct state_section_ops com1_ops =
@@ -117,6 +119,13 @@ static const struct state_section_ops fw_cfg_ops =
 static const struct state_section_ops debugcon_ops =
 	SECTION_OPS(debug_port, "debugcon", DEBUG_PORT_STATE_VERSION);
 static const struct state_section_ops vga_ops = SECTION_OPS(vga, "vga", VGA_STATE_VERSION);
+/* One per legacy network adapter, by its index (its PCI slot 00:(0a+N).0). */
+static const struct state_section_ops dec21140_ops[DEC21140_MAX_ADAPTERS] = {
+	SECTION_OPS(dec21140, "dec21140.0", DEC21140_STATE_VERSION),
+	SECTION_OPS(dec21140, "dec21140.1", DEC21140_STATE_VERSION),
+	SECTION_OPS(dec21140, "dec21140.2", DEC21140_STATE_VERSION),
+	SECTION_OPS(dec21140, "dec21140.3", DEC21140_STATE_VERSION),
+};
 
 struct machine_section {
 	const struct state_section_ops *ops;
@@ -148,6 +157,12 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 		n += firmware_machine_sections(m, t + n);
 	if (m->piix4)
 		t[n++] = (struct machine_section){&piix4_ops, m->piix4};
+	for (unsigned k = 0; k < DEC21140_MAX_ADAPTERS; k++) {
+		struct dec21140 *d = network_legacy(m->network, k);
+
+		if (d)
+			t[n++] = (struct machine_section){&dec21140_ops[k], d};
+	}
 	if (m->vmconnect)
 		t[n++] =
 			(struct machine_section){&pci_video_ops, vmconnect_pci_video(m->vmconnect)};
@@ -159,16 +174,21 @@ static unsigned machine_sections(struct machine *m, struct machine_section *t)
 	return n;
 }
 
-/* What this build cannot save yet: refused by name before anything else. */
-static int check_saveable(struct machine *m, char *err, size_t errlen)
+/*
+ * The legacy network adapters' I/O threads stop between two frames (dec21140_quiesce), after
+ * the vCPUs and before RAM is written: their DMA into guest RAM ends with it, so the RAM saved
+ * and the rings' positions saved agree. Undone on a failed save (the VM goes on).
+ */
+static void legacy_quiesce(struct machine *m, bool on)
 {
-	if (network_has_legacy(m->network)) {
-		snprintf(err, errlen,
-			 "the legacy network adapter (DEC 21140) has no saved state in this build: "
-			 "remove it (or use a synthetic adapter) to save the VM");
-		return -EOPNOTSUPP;
+	for (unsigned k = 0; k < DEC21140_MAX_ADAPTERS; k++) {
+		struct dec21140 *d = network_legacy(m->network, k);
+
+		if (d && on)
+			dec21140_quiesce(d);
+		else if (d)
+			dec21140_unquiesce(d);
 	}
-	return 0;
 }
 
 /*
@@ -400,9 +420,6 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 	bool owned = false, quiesced;
 	int dfd = -1, fd = -1, r;
 
-	r = check_saveable(m, err, errlen);
-	if (r < 0)
-		return r;
 	/* The vCPUs are paused: the bus stops at a packet boundary once disk I/O is answered. */
 	quiesced = vmbus_host_guest_contacted(m->vmbus);
 	if (quiesced) {
@@ -413,6 +430,7 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 			return r;
 		}
 	}
+	legacy_quiesce(m, true);
 	r = open_directory(dirfd, path, &dfd, &name, &owned, why, sizeof(why));
 	if (r == 0) {
 		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
@@ -447,11 +465,13 @@ int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, cons
 	if (r < 0) {
 		snprintf(err, errlen, "cannot save the VM to %s: %s", path,
 			 why[0] ? why : strerror(-r));
-		if (quiesced) /* as if nothing happened */
+		legacy_quiesce(m, false); /* as if nothing happened */
+		if (quiesced)
 			vmbus_server_unquiesce(vmbus_host_server(m->vmbus));
 		return r;
 	}
-	/* Saved: the bus stays quiesced, the machine is about to be freed. */
+	/* Saved: the bus and the legacy adapters stay quiesced, the machine is about to be freed.
+	 */
 	res->bytes = (uint64_t)st.st_size;
 	res->ms = (time_monotonic_ns() - t0) / 1000000;
 	return 0;
@@ -592,6 +612,14 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 void machine_restore_started(struct machine *m)
 {
 	hv_synic_resume_interrupts(m->hv);
+	/* Made quiesced (machine_build): INTA# driven now, over the restored IOAPIC, then frames.
+	 */
+	for (unsigned k = 0; k < DEC21140_MAX_ADAPTERS; k++) {
+		struct dec21140 *d = network_legacy(m->network, k);
+
+		if (d)
+			dec21140_restore_started(d);
+	}
 }
 
 int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd, bool *quiesced,
@@ -601,9 +629,6 @@ int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd,
 	int r;
 
 	*quiesced = false;
-	r = check_saveable(m, err, errlen);
-	if (r < 0)
-		return r;
 	if (vmbus_host_guest_contacted(m->vmbus)) {
 		r = vmbus_server_quiesce(vmbus_host_server(m->vmbus), why, sizeof(why));
 		if (r < 0) {
@@ -612,6 +637,7 @@ int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd,
 		}
 		*quiesced = true;
 	}
+	legacy_quiesce(m, true);
 	r = write_sections(m, cfg, fd, false, NULL, why, sizeof(why));
 	if (r < 0) {
 		snprintf(err, errlen, "cannot save the devices: %s", why[0] ? why : strerror(-r));
@@ -623,6 +649,7 @@ int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd,
 
 void machine_unquiesce(struct machine *m, bool quiesced)
 {
+	legacy_quiesce(m, false);
 	if (quiesced)
 		vmbus_server_unquiesce(vmbus_host_server(m->vmbus));
 }

@@ -44,8 +44,11 @@ struct machine_save_progress {
  * file: its last component is the name in dirfd), or AT_FDCWD. Once the
  * guest has contacted VMBus the bus is quiesced first (storvsp's disk I/O
  * completes and is answered) and saved last; a VSP without save would be
- * refused by name, as is the IDE controller of generation 1. On failure path.tmp is removed and
- * VMBus unquiesced: nothing else changed, the caller resumes the VM. err names what failed.
+ * refused by name, as is a generation 1 VM started from its BIOS. The legacy
+ * network adapters' I/O threads stop between two frames before RAM is
+ * written. On failure path.tmp is removed and VMBus and the adapters
+ * unquiesced: nothing else changed, the caller resumes the VM. err names
+ * what failed.
  */
 int machine_save(struct machine *m, const struct vm_config *cfg, int dirfd, const char *path,
 		 const struct machine_save_progress *progress, struct machine_save_result *res,
@@ -67,7 +70,8 @@ int machine_restore_new(const struct vm_config *cfg, struct boot_files *files,
 
 /*
  * Once partition_start of a restored machine has set the vCPUs' saved state: the
- * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts).
+ * interrupts signalled before that go to the guest again (hv_synic_resume_interrupts);
+ * the legacy network adapters drive their INTA# and take frames again.
  */
 void machine_restore_started(struct machine *m);
 
@@ -75,7 +79,8 @@ void machine_restore_started(struct machine *m);
  * Live migration (docs/migration.md). machine_save_devices writes to fd
  * (empty, seekable) a saved-state image of m (paused) without RAM: the
  * same sections as machine_save's. VMBus is quiesced first (*quiesced
- * says so); on failure it is unquiesced again. machine_unquiesce undoes a
+ * says so), then the legacy network adapters' I/O threads; on failure both
+ * are unquiesced again. machine_unquiesce undoes a
  * quiesce when the migration fails after it (the VM goes on here).
  */
 int machine_save_devices(struct machine *m, const struct vm_config *cfg, int fd, bool *quiesced,

@@ -177,7 +177,7 @@ struct network *network_free(struct network *net)
 
 /* One legacy adapter: its TAP queue (a duplicate of the worker's) becomes the device's back end. */
 static int attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
-			 const struct nic_config *nic, char *err, size_t errlen)
+			 const struct nic_config *nic, bool quiesced, char *err, size_t errlen)
 {
 	unsigned k = net->nlegacy;
 	struct dec21140_config c = {
@@ -189,6 +189,7 @@ static int attach_legacy(struct network *net, struct pci_host *pci, struct parti
 		.mem = net->mem,
 		.connected = nic->connected,
 		.mac_spoofing = nic->mac_spoofing,
+		.quiesced = quiesced,
 	};
 	struct adapter *a;
 	int i, slot = -1, r;
@@ -232,7 +233,8 @@ static int attach_legacy(struct network *net, struct pci_host *pci, struct parti
 }
 
 int network_attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
-			  const struct nic_config *nics, unsigned n, char *err, size_t errlen)
+			  const struct nic_config *nics, unsigned n, bool quiesced, char *err,
+			  size_t errlen)
 {
 	unsigned i;
 	int r = 0;
@@ -240,21 +242,24 @@ int network_attach_legacy(struct network *net, struct pci_host *pci, struct part
 	pthread_mutex_lock(&net->lock);
 	for (i = 0; i < n && r == 0; i++)
 		if (nics[i].legacy)
-			r = attach_legacy(net, pci, p, &nics[i], err, errlen);
+			r = attach_legacy(net, pci, p, &nics[i], quiesced, err, errlen);
 	pthread_mutex_unlock(&net->lock);
 	return r;
 }
 
-bool network_has_legacy(struct network *net)
+struct dec21140 *network_legacy(struct network *net, unsigned k)
 {
-	bool any;
+	struct dec21140 *d = NULL;
 
 	if (!net)
-		return false;
+		return NULL;
 	pthread_mutex_lock(&net->lock);
-	any = net->nlegacy > 0;
+	for (unsigned i = 0; i < NET_MAX_ADAPTERS && !d; i++)
+		if (net->adapters[i] && net->adapters[i]->legacy &&
+		    net->adapters[i]->legacy_index == k)
+			d = net->adapters[i]->legacy;
 	pthread_mutex_unlock(&net->lock);
-	return any;
+	return d;
 }
 
 void network_detach_legacy(struct network *net)

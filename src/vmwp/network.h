@@ -19,6 +19,7 @@
 #include "vmwp/nic_config.h"
 
 struct network;
+struct dec21140;
 
 /*
  * Creates the synthetic adapters of nics (their fds are the worker's: duplicated
@@ -33,13 +34,18 @@ struct network *network_free(struct network *net);
  * Generation 1: plugs the legacy adapters of nics (DEC 21140A, emu/dec21140/) into
  * the PCI bus, at 00:0a.0 onwards, each on its own PCI interrupt line (GSI 16 on).
  * Call once, after the PCI host exists; network_detach_legacy() before it goes.
+ * quiesced (a restore): they take no frame until dec21140_unquiesce (dec21140.h).
  */
 int network_attach_legacy(struct network *net, struct pci_host *pci, struct partition *p,
-			  const struct nic_config *nics, unsigned n, char *err,
+			  const struct nic_config *nics, unsigned n, bool quiesced, char *err,
 			  size_t errlen) must_check;
 void network_detach_legacy(struct network *net);
-/* Whether a legacy adapter is attached (a save refuses it by name). */
-bool network_has_legacy(struct network *net);
+/*
+ * The legacy adapter of index k (its PCI slot 00:(0a+k).0; the k-th with legacy set in the
+ * configuration), or NULL past the last (or net NULL): the saved state's "dec21140.k". The
+ * adapters live until network_detach_legacy(). Any thread.
+ */
+struct dec21140 *network_legacy(struct network *net, unsigned k);
 /* The ACPI _PRT entries of the legacy adapters (a DSDT contributor; NULL opaque: none). */
 void network_legacy_dsdt(struct aml *aml, void *opaque);
 

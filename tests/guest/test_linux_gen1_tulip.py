@@ -4,6 +4,13 @@ integration components (initcall_blacklist=hv_acpi_init: VMBus never starts,
 drivers/hv/vmbus_drv.c) finds the emulated DEC 21140A with Linux's own
 `tulip` driver, reads its serial ROM and MII PHY, gets an address with the
 kernel's ip=dhcp from dnsmasq over the TAP, and answers the host's pings.
+Then the VM is paused, pings reach the adapter that the guest has not seen
+(RI pending, INTA# high), the VM is saved (control "save": the adapter's
+section "dec21140.0", docs/saved-state.md) and restored by a new worker on
+the same TAP: the guest goes on without booting again, takes those frames
+and answers the pings as before; then
+it is live-migrated (control "migrate-send") to a third worker on the same
+TAP while the host pings it: no reply comes twice, and it answers after.
 
 Fixture, all inside the namespace pvtulip<pid>: a bridge br0 (10.79.0.1/24),
 a TAP tap0 on it, dnsmasq serving DHCP on br0; the worker runs inside the
@@ -19,7 +26,7 @@ import tempfile
 import time
 
 from idle_initramfs import cpio_newc, idle_init_elf
-from parvis_test import Tap, Worker, kit, kvm_available, skip_all, wait_status
+from parvis_test import Tap, Worker, control, kit, kvm_available, skip_all, wait_status
 
 if not kvm_available():
     skip_all('no /dev/kvm')
@@ -59,6 +66,7 @@ def nic(st):
 
 work = tempfile.mkdtemp(prefix='parvis-tulip-')
 procs = []
+workers = []
 w = None
 try:
     sh('ip', 'netns', 'add', NS)
@@ -66,7 +74,8 @@ try:
     sh('ip', '-n', NS, 'link', 'add', 'br0', 'type', 'bridge')
     sh('ip', '-n', NS, 'addr', 'add', IP_HOST + '/24', 'dev', 'br0')
     sh('ip', '-n', NS, 'link', 'set', 'br0', 'up')
-    sh('ip', '-n', NS, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap', 'vnet_hdr')
+    # multi_queue: a migration's source and destination each attach a queue at once
+    sh('ip', '-n', NS, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap', 'vnet_hdr', 'multi_queue')
     sh('ip', '-n', NS, 'link', 'set', 'tap0', 'master', 'br0')
     sh('ip', '-n', NS, 'link', 'set', 'tap0', 'up')
     dns_log = os.path.join(work, 'dnsmasq.log')
@@ -81,17 +90,24 @@ try:
         f.write(cpio_newc([('init', 0o100755, idle_init_elf())]))
     console = os.path.join(work, 'console')
     ctl = os.path.join(work, 'control')
-    w = Worker.__new__(Worker)
-    w.console_path, w.stderr_path = console, os.path.join(work, 'stderr')
-    w.stderr_file = open(w.stderr_path, 'w')
-    w.start = time.monotonic()
-    w.proc = subprocess.Popen(
-        ['ip', 'netns', 'exec', NS, os.environ.get('PARVIS_VMWP', 'parvis-vmwp'),
-         '--generation', '1', '--kernel', vmlinux, '--initrd', initramfs, '--memory', '256M',
-         '--cpus', '1', '--no-video', '--serial', 'file:' + console, '--control', ctl,
-         '--cmdline', f'{cmdline} initcall_blacklist=hv_acpi_init ip=dhcp',
-         '--nic', f'tap=tap0,mac={MAC},id=nic0,legacy=on'],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=w.stderr_file)
+
+    def start(control_path, stderr_name, extra=()):
+        """A worker inside the namespace (Worker runs it outside)."""
+        v = Worker.__new__(Worker)
+        v.console_path, v.stderr_path = console, os.path.join(work, stderr_name)
+        v.stderr_file = open(v.stderr_path, 'w')
+        v.start = time.monotonic()
+        v.proc = subprocess.Popen(
+            ['ip', 'netns', 'exec', NS, os.environ.get('PARVIS_VMWP', 'parvis-vmwp'),
+             '--generation', '1', '--kernel', vmlinux, '--initrd', initramfs, '--memory', '256M',
+             '--cpus', '1', '--no-video', '--serial', 'file:' + console, '--control', control_path,
+             '--cmdline', f'{cmdline} initcall_blacklist=hv_acpi_init ip=dhcp',
+             '--nic', f'tap=tap0,mac={MAC},id=nic0,legacy=on', *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=v.stderr_file)
+        workers.append(v)
+        return v
+
+    w = start(ctl, 'stderr')
 
     got = w.wait_console(lambda c: re.search(r'IP-Config: (Complete|Auto-configuration of network failed)', c)
                          or 'Kernel panic' in c, BOOT_TIMEOUT)
@@ -126,13 +142,78 @@ try:
            n0.get('drops', {}).get('ring_errors') == 0,
            'worker status: the legacy adapter ready, frames both ways, a setup frame, no bus or ring errors',
            str(n0))
+
+    # Saved with the adapter running (its rings, filter, PHY, the media timer's CSR11) and
+    # frames received while the vCPUs were paused (RI pending, INTA# high), and restored on
+    # the same TAP by a new worker.
+    state = os.path.join(work, 'tulip.state')
+    r = control(ctl, {'command': 'pause'})
+    ns('ping', '-c', '3', '-i', '0.2', '-W', '1', IP_GUEST, check=False)
+    ok, st = wait_status(ctl, lambda s: nic(s).get('csr5', 0) & 0x40, 30)
+    tap.ok(r is not None and r.get('ok') is True and ok,
+           'paused: the adapter took frames the guest has not seen (CSR5 RI)', str(r) + str(nic(st)))
+    r = control(ctl, {'command': 'save', 'path': state}, 600)
+    tap.ok(r is not None and r.get('ok') is True, f'saved with the legacy adapter running ({r})',
+           str(r) + w.stderr()[-1500:])
+    rc = w.wait(120)
+    tap.ok(rc == 0, f'the worker exited 0 after the save (status {rc})', w.stderr()[-1500:])
+    before = w.console()
+    ctl2 = os.path.join(work, 'control2')
+    w = start(ctl2, 'stderr2', ('--restore', state))
+    ok, st = wait_status(ctl2, lambda s: s.get('restored_from') == state, 120)
+    tap.ok(ok, 'a new worker restored the state', w.stderr()[-1500:])
+    p = ns('ping', '-c', '20', '-i', '0.5', '-W', '10', IP_GUEST, check=False)
+    rec = re.search(r'(\d+) received', p.stdout)
+    tap.ok(rec is not None and int(rec.group(1)) >= 18,
+           'after the restore the host pings the guest through the legacy adapter',
+           p.stdout[-500:] + w.stderr()[-1500:])
+    ok, st = wait_status(ctl2, lambda s: nic(s).get('rx_packets', 0) >= 18 and nic(s).get('tx_packets', 0) >= 18, 60)
+    n0 = nic(st)
+    tap.ok(ok and n0.get('legacy') is True and n0.get('drops', {}).get('bus_errors') == 0 and
+           n0.get('drops', {}).get('ring_errors') == 0,
+           'the restored adapter: frames both ways, no bus or ring errors', str(n0))
+    con = w.console()
+    bad = [l for l in con.splitlines() if re.search(r'NETDEV WATCHDOG|timed out|tulip.*error|Oops|BUG', l)]
+    tap.ok(con.startswith(before) and con.count('Linux version') == 1 and not bad,
+           f'one boot ({con.count("Linux version")} "Linux version" lines), no transmit timeout or error in the guest',
+           '\n'.join(bad[:10]) + con[len(before):][-1500:])
+
+    # Live migration to a third worker while the host pings: the adapter quiesces between
+    # frames at the stop, the frames it wrote into RAM before go with the host-written pages.
+    sock, ctl3 = os.path.join(work, 'incoming3'), os.path.join(work, 'control3')
+    w3 = start(ctl3, 'stderr3', ('--incoming', sock))
+    deadline = time.monotonic() + 60
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    bg = subprocess.Popen(['ip', 'netns', 'exec', NS, 'ping', '-c', '40', '-i', '0.2', '-W', '5',
+                           IP_GUEST], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(2)
+    r = control(ctl2, {'command': 'migrate-send', 'path': sock}, 900)
+    m = (r or {}).get('migration', {})
+    tap.ok(r is not None and r.get('ok') is True,
+           f'live-migrated with the legacy adapter in use (downtime {m.get("downtime_ms")} ms)',
+           str(r) + w.stderr()[-1000:] + w3.stderr()[-1000:])
+    rc = w.wait(120)
+    tap.ok(rc == 0, f'the source exited 0 (status {rc})', w.stderr()[-1000:])
+    w = w3
+    out = bg.communicate(timeout=120)[0]
+    p = ns('ping', '-c', '20', '-i', '0.5', '-W', '10', IP_GUEST, check=False)
+    rec = re.search(r'(\d+) received', p.stdout)
+    tap.ok(rec is not None and int(rec.group(1)) >= 18 and 'DUP!' not in out,
+           'after the migration the guest answers through the legacy adapter; no reply came twice '
+           'during it', out[-800:] + p.stdout[-500:] + w.stderr()[-1000:] +
+           str(nic(control(ctl3, {'command': 'status'}))))
+    con = w.console()
+    tap.ok(con.count('Linux version') == 1 and not [l for l in con.splitlines() if re.search(r'NETDEV WATCHDOG|timed out|Oops|BUG', l)],
+           'still one boot, no transmit timeout in the guest', con[-1500:])
 finally:
-    if w and w.proc.poll() is None:
-        w.proc.terminate()
-        try:
-            w.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            w.proc.kill()
+    for v in workers:
+        if v.proc.poll() is None:
+            v.proc.terminate()
+            try:
+                v.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                v.proc.kill()
     for p in procs:
         p.terminate()
         p.wait()

@@ -9,6 +9,7 @@ while running. Then what works, with the tiny kernel (tests/guest/tiny) and SeaB
   - a generation 1 VM with an IDE disk, two DVD drives and an (unconnected) legacy adapter
     made purely with the verbs starts; its worker's configuration names them (generation 1,
     "ide", "dvds" with inherited descriptors, "legacy"), the worker reports the DEC 21140A;
+    save-vm saves it with the adapter and start-vm restores it;
   - media change on the running VM: set-vmdvddrive --path and --no-media reach the jailed
     worker (its log says so) and the inventory keeps the new media across a service restart;
   - a generation 1 VM made with new-vm --boot-disk and no kernel starts its BIOS: SeaBIOS's
@@ -199,6 +200,17 @@ tap.ok(cfg.get('generation') == 1 and len(ide) == 1 and (ide[0]['controller'], i
 st = control(os.path.join(rd, 'control.sock'), {'command': 'status'})
 legacy = [n for n in (st or {}).get('network') or [] if n.get('legacy')]
 tap.ok(len(legacy) == 1, 'the worker has the DEC 21140A', json.dumps((st or {}).get('network')))
+# save-vm with the legacy adapter (its section dec21140.0), start-vm restores it
+rc, out, err = svc.cli('save-vm', 'g1')
+tap.ok(rc == 0 and svc.state('g1') == 'Saved' and svc.vm('g1')['pid'] is None,
+       'save-vm of the generation 1 VM with its legacy adapter: Saved, no worker', out + err)
+rc, out, err = svc.cli('start-vm', 'g1')
+rd = run_dir('g1')
+st = control(os.path.join(rd, 'control.sock'), {'command': 'status'}) if rc == 0 else None
+legacy = [n for n in (st or {}).get('network') or [] if n.get('legacy')]
+tap.ok(rc == 0 and svc.state('g1') == 'Running' and (st or {}).get('restored_from') and
+       len(legacy) == 1, 'start-vm restores it: a new worker from the saved state, with the DEC 21140A',
+       out + err + json.dumps(st)[:1500])
 refused(['add-vmdvddrive', 'g1'], 'add-vmdvddrive while Running', 'while it is Off')
 refused(['add-vmharddiskdrive', 'g1', disk2, '--controller-type', 'ide'],
         'an IDE disk while Running', 'added while it is Off')

@@ -67,6 +67,16 @@ static void kick(struct dec21140 *d)
 	IGNORE_RESULT(write(d->kick_fd, &one, sizeof(one)));
 }
 
+uint64_t dec_now_ns(void)
+{
+	return now_ns();
+}
+
+void dec_kick(struct dec21140 *d)
+{
+	kick(d);
+}
+
 /* --- status, interrupt, process states (lock held) --------------------------------------- */
 
 void dec_update_irq(struct dec21140 *d)
@@ -460,6 +470,23 @@ static void gpt_check(struct dec21140 *d)
 	}
 }
 
+/*
+ * Parks the I/O thread while a save is under way (dec21140_quiesce), lock held: between two
+ * passes, so no frame is half received and no DMA happens until the quiesce ends. True if the
+ * device is being freed.
+ */
+static bool io_park(struct dec21140 *d)
+{
+	if (!d->quiesce)
+		return d->stopping;
+	d->parked = true;
+	pthread_cond_broadcast(&d->cond);
+	while (d->quiesce && !d->stopping)
+		pthread_cond_wait(&d->cond, &d->lock);
+	d->parked = false;
+	return d->stopping;
+}
+
 /* The start/poll-demand work under the lock. True if transmit work is left for later. */
 static bool io_pass(struct dec21140 *d)
 {
@@ -479,19 +506,26 @@ static bool io_pass(struct dec21140 *d)
 	return more;
 }
 
+/*
+ * Back-end frames into the receive list. Each read is made with the lock held (the descriptor
+ * is non-blocking): a quiesce that comes between two frames leaves the next one in the TAP
+ * queue, never read and then dropped or delivered after the state was taken.
+ */
 static void io_receive(struct dec21140 *d)
 {
 	for (unsigned i = 0; i < DEC_RX_BUDGET; i++) {
-		ssize_t n = read(d->cfg.backend_fd, d->rxbuf, sizeof(d->rxbuf));
+		ssize_t n;
 
-		if (n <= 0)
-			return; /* EAGAIN: drained */
 		pthread_mutex_lock(&d->lock);
-		if (command_bit(d, CMD_MASTER))
+		n = d->quiesce || d->stopping ? 0
+					      : read(d->cfg.backend_fd, d->rxbuf, sizeof(d->rxbuf));
+		if (n > 0 && command_bit(d, CMD_MASTER))
 			dec_rx_frame(d, d->rxbuf, (size_t)n);
-		else
+		else if (n > 0)
 			d->st.rx_stopped++;
 		pthread_mutex_unlock(&d->lock);
+		if (n <= 0)
+			return; /* EAGAIN: drained; or quiescing: the loop parks */
 	}
 }
 
@@ -519,6 +553,10 @@ static void *io_thread(void *opaque)
 				readable = true;
 		}
 		pthread_mutex_lock(&d->lock);
+		if (io_park(d)) {
+			pthread_mutex_unlock(&d->lock);
+			return NULL;
+		}
 		more = io_pass(d);
 		pthread_mutex_unlock(&d->lock);
 		if (readable)
@@ -585,9 +623,11 @@ int dec21140_new(struct pci_host *host, struct io_bus *pio, struct io_bus *mmio,
 	d->mmio = mmio;
 	d->kick_fd = d->stop_fd = d->epoll_fd = -1;
 	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
 	guest_error_log_init(&d->errlog, cfg->name ? cfg->name : "dec21140");
 	atomic_init(&d->connected, cfg->connected);
 	atomic_init(&d->mac_spoofing, cfg->mac_spoofing);
+	d->quiesce = cfg->quiesced;
 	config_init(d);
 	dec_srom_init(&d->srom, cfg->mac);
 	dec_mii_reset(&d->mii);
@@ -635,6 +675,10 @@ struct dec21140 *dec21140_free(struct dec21140 *d)
 	if (d->thread_started) {
 		uint64_t one = 1;
 
+		pthread_mutex_lock(&d->lock);
+		d->stopping = true; /* also ends a quiesce the thread is parked in */
+		pthread_cond_broadcast(&d->cond);
+		pthread_mutex_unlock(&d->lock);
 		IGNORE_RESULT(write(d->stop_fd, &one, sizeof(one)));
 		pthread_join(d->thread, NULL);
 	}
@@ -652,7 +696,26 @@ struct dec21140 *dec21140_free(struct dec21140 *d)
 		close(d->stop_fd);
 	if (d->cfg.backend_fd >= 0)
 		close(d->cfg.backend_fd);
+	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
 	return NULL;
+}
+
+void dec21140_quiesce(struct dec21140 *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->quiesce = true;
+	kick(d);
+	while (!d->parked && !d->stopping)
+		pthread_cond_wait(&d->cond, &d->lock);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void dec21140_unquiesce(struct dec21140 *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->quiesce = false;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
 }

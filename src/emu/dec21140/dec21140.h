@@ -26,6 +26,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/compiler.h"
@@ -53,6 +54,12 @@ struct dec21140_config {
 	int backend_fd;
 	bool connected;	   /* link at power-on (the PHY's link status) */
 	bool mac_spoofing; /* send guest frames whose source is not mac */
+	/*
+	 * Made quiesced (a restore): the I/O thread parks before it reads a frame or a
+	 * descriptor, until dec21140_unquiesce, so that nothing the TAP queue holds is taken
+	 * before the saved state is loaded.
+	 */
+	bool quiesced;
 };
 
 /* PCI slot and layout of the legacy adapters (docs/generation1.md). */
@@ -70,6 +77,35 @@ struct dec21140 *dec21140_free(struct dec21140 *d);
 /* The cable (the PHY's link status and link partner). Any thread. */
 void dec21140_set_connected(struct dec21140 *d, bool connected);
 void dec21140_set_mac_spoofing(struct dec21140 *d, bool allowed);
+
+/*
+ * A save (docs/saved-state.md, section "dec21140.N"; dec21140_state.c). quiesce stops the I/O
+ * thread between two passes and waits until it has: no descriptor, buffer or back-end frame is
+ * touched until unquiesce (a save that failed: the adapter goes on as before) or free (saved).
+ * The vCPUs are paused first, so no register access comes meanwhile. Control thread.
+ */
+void dec21140_quiesce(struct dec21140 *d);
+void dec21140_unquiesce(struct dec21140 *d);
+
+/*
+ * The guest-visible state, quiesced (save takes the lock; -EBUSY if not quiesced). load
+ * decodes a section of version 1..DEC21140_STATE_VERSION into a device made from the same
+ * configuration, before any vCPU runs: every field is checked first (errbuf names the one
+ * refused, -EBADMSG; nothing changes), then the state is taken and the I/O thread woken for
+ * the work that was pending (it runs once unquiesced); the line waits for
+ * dec21140_restore_started.
+ */
+#define DEC21140_STATE_VERSION 1u
+struct state_out;
+struct state_in;
+int dec21140_save(struct dec21140 *d, struct state_out *out) must_check;
+int dec21140_load(struct dec21140 *d, uint32_t version, struct state_in *in, char *errbuf,
+		  size_t errlen) must_check;
+/*
+ * After a load, once the partition runs (its interrupt controller's state is set): drives
+ * INTA# to what the registers say and unquiesces the I/O thread (an adapter made quiesced).
+ */
+void dec21140_restore_started(struct dec21140 *d);
 
 struct dec21140_stats {
 	bool connected, mac_spoofing;

@@ -66,6 +66,13 @@ struct dec21140 {
 	atomic_bool connected, mac_spoofing;
 
 	pthread_mutex_t lock;
+	/*
+	 * Quiesce for a save (dec21140_quiesce): quiesce asks the I/O thread to stop between two
+	 * passes, parked says it has (it waits on cond, no DMA, no back-end read, until quiesce is
+	 * cleared or stopping is set by dec21140_free).
+	 */
+	pthread_cond_t cond;
+	bool quiesce, parked, stopping;
 	uint8_t pci_config[256], pci_wmask[256]; /* under the PCI host's lock, not ours */
 
 	uint32_t csr[CSR_COUNT]; /* CSR5 holds the process states; CSR8 the missed count */
@@ -116,6 +123,10 @@ void dec_filter_reset(struct dec21140 *d);
 /* The Ethernet CRC-32 (IEEE 802.3, reflected), also the hash filter's function. */
 uint32_t dec_crc32(const uint8_t *p, size_t len);
 
+/* dec21140.c: CLOCK_MONOTONIC in ns (the timer's clock); wakes the I/O thread. */
+uint64_t dec_now_ns(void);
+void dec_kick(struct dec21140 *d);
+
 /* dec21140_serial.c: CSR9, under the lock. */
 void dec_srom_init(struct dec_srom *s, const uint8_t mac[6]);
 void dec_mii_reset(struct dec_mii *m);
@@ -123,5 +134,8 @@ void dec_mii_reset(struct dec_mii *m);
 void dec_csr9_write(struct dec21140 *d, uint32_t value);
 /* What CSR9 reads: the pins the ROM and the PHY drive. */
 uint32_t dec_csr9_read(struct dec21140 *d);
+/* Why a (saved) ROM or PHY interface state is one the state machines cannot be in; NULL if fine. */
+const char *dec_srom_state_check(const struct dec_srom *s);
+const char *dec_mii_state_check(const struct dec_mii *m);
 /* A PHY register as the MII reads it (tests and status). */
 uint16_t dec_mii_reg(struct dec21140 *d, unsigned reg);

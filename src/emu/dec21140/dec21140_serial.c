@@ -264,6 +264,45 @@ void dec_csr9_write(struct dec21140 *d, uint32_t v)
 	d->csr[9] = v & ~(CSR9_SR_DO | CSR9_MDI);
 }
 
+/*
+ * What srom_clock() and srom_pins() can leave behind, phase by phase (a saved state is checked
+ * against it: dec21140_state.c). Leftovers of an earlier command stay in the other fields.
+ */
+const char *dec_srom_state_check(const struct dec_srom *s)
+{
+	if (s->phase > SROM_IGNORE)
+		return "serial ROM phase";
+	if (s->bits > SROM_ADDR_BITS || (s->phase == SROM_OPCODE && s->bits >= 2) ||
+	    (s->phase == SROM_ADDRESS && s->bits >= SROM_ADDR_BITS))
+		return "serial ROM bit count";
+	if (s->shift > 3)
+		return "serial ROM opcode";
+	if (s->addr >= SROM_WORDS)
+		return "serial ROM address";
+	if (s->out_bits > 16)
+		return "serial ROM output bit count";
+	return NULL;
+}
+
+/* The same for mii_clock(). */
+const char *dec_mii_state_check(const struct dec_mii *m)
+{
+	if (m->phase > MII_READ)
+		return "MII phase";
+	if (m->bits > 16 || (m->phase == MII_COMMAND && m->bits >= 12) ||
+	    (m->phase == MII_WRITE_TA && m->bits >= 2) ||
+	    (m->phase == MII_WRITE_DATA && m->bits >= 16))
+		return "MII bit count";
+	if (m->shift >= 1u << 12 ||
+	    (m->phase >= MII_WRITE_TA && m->phase <= MII_WRITE_DATA && m->shift >= 1u << 10))
+		return "MII command";
+	if (m->out_bits > 18 || (m->phase == MII_READ && m->out_bits > 17))
+		return "MII output bit count";
+	if (m->bmcr & (BMCR_RESET | BMCR_ANRESTART))
+		return "MII BMCR (self-clearing bits set)";
+	return NULL;
+}
+
 uint32_t dec_csr9_read(struct dec21140 *d)
 {
 	uint32_t v = d->csr[9];

@@ -4,7 +4,8 @@
  * its file: header, section table, every section, the RAM index, and the
  * RAM itself when the file claims a small enough guest; every section
  * this build restores goes through its device's load: KVM's state
- * (src/vid/kvm_state.c), the emulated devices (src/emu/) and the Hyper-V
+ * (src/vid/kvm_state.c), the emulated devices (src/emu/, with a legacy
+ * network adapter whose I/O thread runs over the fake RAM) and the Hyper-V
  * interface (src/hv/hv_state.c), built once over fake buses and a fake
  * platform, with a BIOS machine's firmware devices (fw_cfg with items, the
  * debug port, the VGA) and its bookkeeping (src/vmwp/firmware_state.c), the
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "emu/acpi_pm.h"
@@ -32,6 +34,7 @@
 #include "emu/uart16550.h"
 #include "emu/vga.h"
 #include "emu/ide/piix4.h"
+#include "emu/dec21140/dec21140.h"
 #include "vmwp/vram_state.h"
 #include "disk/disk.h"
 #include "hv/hv.h"
@@ -105,6 +108,8 @@ struct devices {
 	struct fw_cfg *fw_cfg;
 	struct debug_port *debug;
 	struct vga *vga;
+	struct io_bus *gen1_mmio;
+	struct dec21140 *dec; /* generation 1's legacy adapter 0 (MAC as make_state_corpus.py) */
 };
 
 /* fw_cfg items as make_state_corpus.py's seeds select them (their hash is in the seeds). */
@@ -159,6 +164,25 @@ static struct devices *devices(void)
 	    debug_port_new(d.gen1_bus, NULL, NULL, &d.debug) < 0 ||
 	    vga_new(d.gen1_bus, d.mem, &d.vga) < 0)
 		__builtin_trap();
+	{
+		/* The back end: a socket pair whose other end nobody reads (sends fail, counted).
+		 */
+		struct dec21140_config c = {.name = "fuzz",
+					    .devfn = PCI_DEVFN(DEC21140_FIRST_SLOT, 0),
+					    .io_base = DEC21140_IO_BASE,
+					    .mmio_base = DEC21140_MMIO_BASE,
+					    .mem = d.mem,
+					    .mac = {0x00, 0x15, 0x5d, 0x00, 0x00, 0x21},
+					    .connected = true};
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0 ||
+		    io_bus_new("fuzz-gen1-mmio", &d.gen1_mmio) < 0)
+			__builtin_trap();
+		c.backend_fd = sv[0];
+		if (dec21140_new(d.gen1_pci, d.gen1_bus, d.gen1_mmio, &c, &d.dec) < 0)
+			__builtin_trap();
+	}
 	return &d;
 }
 
@@ -199,6 +223,8 @@ static void decode(const char *name, uint32_t version, const void *buf, size_t l
 		r = hv_load(d->hv, version, &in, err, sizeof(err));
 	else if (strcmp(name, "ide.piix4") == 0)
 		r = piix4_load(d->piix4, version, &in, err, sizeof(err));
+	else if (strncmp(name, "dec21140.", 9) == 0)
+		r = dec21140_load(d->dec, version, &in, err, sizeof(err));
 	else if (strncmp(name, VRAM_STATE_PREFIX, strlen(VRAM_STATE_PREFIX)) == 0) {
 		/* A 6 MiB VRAM: the chunk number from the name, as the worker takes it. */
 		static uint8_t vram[6u << 20];

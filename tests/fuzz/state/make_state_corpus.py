@@ -143,6 +143,38 @@ def bios():
             ("vga", 1, vga), ("vga.lfb.1", 1, lfb), ("bios.rom.0", 1, rom)]
 
 
+def dec21140():
+    """Section "dec21140.0" (src/emu/dec21140/dec21140_state.c, version 1): the legacy adapter
+    with MAC 00:15:5d:00:00:21 running both processes, TI and RI pending (the line high), the
+    continuous timer with 0.1 s left, a perfect filter for its own address and broadcast, a
+    serial ROM read eight bits into word 10, and 40 bytes of a frame gathered from one
+    descriptor (the rest at tx_cur)."""
+    mac = bytes([0x00, 0x15, 0x5d, 0x00, 0x00, 0x21])
+    config = bytearray(256)
+    config[0:8] = struct.pack("<HHHH", 0x1011, 0x0009, 0x0007, 0x0280)
+    config[8], config[0x0B] = 0x20, 0x02
+    config[0x10:0x18] = struct.pack("<II", 0xC101, 0xFEBF0000)
+    config[0x3C:0x40] = bytes([16, 1, 0x14, 0x28])
+    ti, ri, nis = 1 << 0, 1 << 6, 1 << 16
+    csr = [0] * 16
+    csr[0] = 0xFE000000 | 0x01A08000
+    csr[3], csr[4] = 0x10000, 0x11000
+    csr[5] = 0xFC000000 | 1 << 20 | 3 << 17 | ti | ri | nis
+    csr[6] = 0x020E0000 | 1 << 13 | 1 << 1
+    csr[7] = 0x0001EBEF
+    csr[9] = 0xFFF403F7
+    csr[11] = 1 << 16 | 0x1000
+    flags = bytes([1, 0, 1, 0, 1])  # irq_level bus_fault tx_kick rx_kick gpt_running
+    timer = struct.pack("<IIQQB", 0x10010, 0x11020, 10 ** 8, 0x1000 * 81920, 0)
+    perfect = mac + b"\xff" * 90
+    srom = struct.pack("<6I2B", 3, 6, 2, 10, 0x1234, 8, 1, 1)
+    mii = struct.pack("<6I3B2I", 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x1000, 0x01E1)
+    frame = b"\xff" * 6 + mac + b"\x08\x00" + bytes(range(26))
+    data = mac + bytes(config) + struct.pack("<16I", *csr) + flags + timer + bytes([0]) \
+        + perfect + bytes(64) + srom + mii + struct.pack("<II", 1, len(frame)) + frame
+    return [("dec21140.0", 1, data)]
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -160,6 +192,7 @@ def main():
         "kvm": state_file(kvm_sections(), {0: 1, 1: 2}, memory_bytes=16 << 20),
         "gen1": state_file(piix4(), {0: 1}, memory_bytes=16 << 20),
         "bios": state_file(bios(), {0: 1}, memory_bytes=16 << 20),
+        "dec21140": state_file(dec21140(), {0: 1}, memory_bytes=16 << 20),
         # src/vmwp/vram_state.c: chunk 1 (VRAM offset 4 MiB) with two pages.
         "vram": state_file([("video.vram.1", 1, struct.pack("<QI", 4 << 20, 2)
                              + struct.pack("<I", 3) + b"\x11" * 4096

@@ -21,9 +21,12 @@
 #include <cmocka.h>
 
 #include "emu/dec21140/dec21140.h"
+#include "base/byteorder.h"
+#include "base/compiler.h"
 #include "emu/dec21140/dec21140_proto.h"
 #include "emu_fakes.h"
 #include "net/tap.h"
+#include "state/state.h"
 #include "vid/guest_memory.h"
 #include "vid/pc_layout.h"
 
@@ -46,7 +49,8 @@ struct rig {
 	struct pci_host *host;
 	struct dec21140 *d;
 	struct fake_irq irq;
-	int peer; /* the switch side of the back end */
+	int peer;    /* the switch side of the back end */
+	int backend; /* a duplicate of the device's side: the TAP queue a restored worker gets */
 	unsigned log_lines;
 };
 
@@ -156,6 +160,26 @@ static ssize_t peer_recv(struct rig *r, uint8_t *frame, size_t max)
 	return n;
 }
 
+/* A device on the rig's buses and back end (a restored one: made quiesced, as the worker does). */
+static struct dec21140 *make_device(struct rig *r, struct fake_irq *irq, const uint8_t *addr,
+				    bool quiesced)
+{
+	struct dec21140 *d = NULL;
+	struct dec21140_config c = {.name = "test",
+				    .devfn = DEVFN,
+				    .io_base = IO,
+				    .mmio_base = MMIO,
+				    .irq = fake_irq_line(irq, 16),
+				    .mem = r->mem,
+				    .backend_fd = dup(r->backend),
+				    .connected = true,
+				    .quiesced = quiesced};
+
+	memcpy(c.mac, addr, 6);
+	assert_int_equal(dec21140_new(r->host, r->pio, r->mmio, &c, &d), 0);
+	return d;
+}
+
 static int setup(void **state)
 {
 	struct rig *r = calloc(1, sizeof(*r));
@@ -168,17 +192,9 @@ static int setup(void **state)
 	assert_int_equal(pci_host_new(r->pio, &r->host), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
 			 0);
+	r->backend = sv[0];
 	r->peer = sv[1];
-	struct dec21140_config c = {.name = "test",
-				    .devfn = DEVFN,
-				    .io_base = IO,
-				    .mmio_base = MMIO,
-				    .irq = fake_irq_line(&r->irq, 16),
-				    .mem = r->mem,
-				    .backend_fd = sv[0],
-				    .connected = true};
-	memcpy(c.mac, mac, 6);
-	assert_int_equal(dec21140_new(r->host, r->pio, r->mmio, &c, &r->d), 0);
+	r->d = make_device(r, &r->irq, mac, false);
 	cfg_wr(r, 0x04, 2, 0x0007); /* I/O, memory, bus master: pci_set_master() */
 	*state = r;
 	return 0;
@@ -190,6 +206,7 @@ static int teardown(void **state)
 
 	assert_null(dec21140_free(r->d));
 	close(r->peer);
+	close(r->backend);
 	pci_host_free(r->host);
 	guest_memory_free(r->mem);
 	io_bus_free(r->mmio);
@@ -613,6 +630,330 @@ static void test_timer(void **state)
 	assert_int_equal(csr_r(r, 11), 0);
 }
 
+/* --- saved state (dec21140_state.c) ------------------------------------------------------ */
+
+/* Layout of section version 1 (dec21140_state.c's header), for the hostile loads below. */
+#define ST_MAC	    0u
+#define ST_CONFIG   6u
+#define ST_CSR(n)   (262u + 4u * (n))
+#define ST_FLAGS    326u /* irq_level bus_fault tx_kick rx_kick gpt_running */
+#define ST_RX_CUR   331u
+#define ST_GPT_LEFT 339u
+#define ST_FILTER   356u
+#define ST_SROM	    517u /* phase, then bits shift addr out out_bits (u32), dout sk */
+#define ST_MII	    543u
+#define ST_TX_TAIL  8u /* tx_descs tx_len, last when no frame is being gathered */
+
+/* The worker's save: the vCPUs are paused, the I/O thread stops between frames, the section. */
+static void save_device(struct rig *r, struct state_out *out)
+{
+	dec21140_quiesce(r->d); /* at once if it is already */
+	state_out_init(out);
+	assert_int_equal(dec21140_save(r->d, out), 0);
+}
+
+static int load_bytes(struct rig *r, const void *b, size_t len, uint32_t version, char *err,
+		      size_t errlen)
+{
+	struct state_in in;
+
+	state_in_init(&in, b, len);
+	return dec21140_load(r->d, version, &in, err, errlen);
+}
+
+/* The worker's restore: the saved adapter goes, one made from the same configuration loads. */
+static void restore_device(struct rig *r, const uint8_t *b, size_t len)
+{
+	char err[256] = "";
+
+	assert_null(dec21140_free(r->d));
+	memset(&r->irq, 0, sizeof(r->irq));
+	r->d = make_device(r, &r->irq, mac, true);
+	if (load_bytes(r, b, len, DEC21140_STATE_VERSION, err, sizeof(err)) < 0)
+		fail_msg("load: %s", err);
+	assert_int_equal(fake_irq_level(&r->irq), 0); /* not before the partition runs */
+	dec21140_restore_started(r->d);
+}
+
+/* Linux's tulip_read_eeprom() up to the data: the command and address bits (eeprom.c). */
+static void eeprom_command(struct rig *r, unsigned location)
+{
+	unsigned read_cmd = location | 6u << 6;
+
+	csr_w(r, 9, 0x4800);
+	csr_w(r, 9, 0x4801);
+	for (int i = 4 + 6; i >= 0; i--) {
+		unsigned dataval = (read_cmd & (1u << i)) ? 4 : 0;
+
+		csr_w(r, 9, 0x4801 | dataval);
+		csr_w(r, 9, 0x4801 | dataval | 2);
+	}
+	csr_w(r, 9, 0x4801);
+}
+
+/* The next n data bits of the word being read. */
+static unsigned eeprom_bits(struct rig *r, unsigned n)
+{
+	unsigned v = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		csr_w(r, 9, 0x4801 | 2);
+		v = v << 1 | ((csr_r(r, 9) & 8) ? 1 : 0);
+		csr_w(r, 9, 0x4801);
+	}
+	return v;
+}
+
+static void frame_from_us(uint8_t *f, size_t len, uint8_t fill)
+{
+	memset(f, fill, len);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, mac, 6);
+	f[12] = 0x08;
+	f[13] = 0x00;
+}
+
+/* Nothing more was sent: the socket is empty. */
+static void peer_quiet(struct rig *r)
+{
+	uint8_t buf[64];
+
+	assert_int_equal(read(r->peer, buf, sizeof(buf)), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+/*
+ * Saved with work in every part of the adapter: a frame sent and one received before, a
+ * transmit descriptor queued by a poll demand the I/O thread has not taken, a received frame
+ * waiting in the TAP queue, the perfect filter loaded, the continuous timer running, a serial
+ * ROM read half done, a PHY register written, TI and RI pending with the line high. The new
+ * adapter goes on from there: the queued frame goes out once, nothing earlier again, the
+ * waiting frame lands in the next receive descriptor, the filter still filters, the ROM read
+ * ends with the right word, the timer fires, the line is high again.
+ */
+static void test_save_restore(void **state)
+{
+	struct rig *r = *state;
+	uint8_t f1[100], f2[300], got[2048], rx[64] = {0};
+	const uint8_t other[6] = {0x00, 0x15, 0x5d, 9, 9, 9};
+	struct state_out out;
+	unsigned hi;
+	uint32_t csr6, rx0;
+
+	linux_up(r, 4);
+	perfect_setup(r, mac);
+	frame_from_us(f1, sizeof(f1), 0x11);
+	assert_int_equal(guest_memory_write(r->mem, TX_BUF, f1, sizeof(f1)), 0);
+	desc(r, TX_RING + 16, DES0_OWN, TDES1_IC | TDES1_FS | TDES1_LS | sizeof(f1), TX_BUF, 0);
+	csr_w(r, 6, 0x020E0000 | CSR6_ST | CSR6_SR);
+	assert_int_equal(peer_recv(r, got, sizeof(got)), (ssize_t)sizeof(f1));
+	assert_true(wait_csr5(r, CSR5_TU, CSR5_TU));
+	memcpy(rx, mac, 6);
+	memcpy(rx + 6, other, 6);
+	rx[20] = 1;
+	peer_send(r, rx, sizeof(rx));
+	assert_true(wait_status(r, RX_RING, DES0_OWN, 0));
+	rx0 = get32(r, RX_RING);
+	linux_mdio_write(r, 1, 4, 0x0181);
+	csr_w(r, 11, CSR11_CON | 0x1000); /* 0.34 s, again and again */
+	eeprom_command(r, 10);		  /* word 10: the MAC's bytes 0 and 1 */
+	hi = eeprom_bits(r, 8);
+	csr6 = csr_r(r, 6);
+	assert_int_equal(fake_irq_level(&r->irq), 1);
+
+	/* Paused: the vCPU queues a frame and demands a poll, a frame arrives; nobody takes them.
+	 */
+	dec21140_quiesce(r->d);
+	frame_from_us(f2, sizeof(f2), 0x22);
+	assert_int_equal(guest_memory_write(r->mem, TX_BUF + 0x800, f2, sizeof(f2)), 0);
+	desc(r, TX_RING + 32, DES0_OWN, TDES1_IC | TDES1_FS | TDES1_LS | sizeof(f2), TX_BUF + 0x800,
+	     0);
+	csr_w(r, 1, 0);
+	rx[20] = 2;
+	peer_send(r, rx, sizeof(rx));
+	save_device(r, &out);
+	assert_int_equal(get32(r, TX_RING + 32) & DES0_OWN, DES0_OWN);
+	restore_device(r, out.buf, out.len);
+	state_out_fini(&out);
+
+	assert_int_equal(fake_irq_level(&r->irq), 1); /* TI, RI still pending */
+	assert_int_equal(csr_r(r, 6), csr6);
+	assert_int_equal(peer_recv(r, got, sizeof(got)), (ssize_t)sizeof(f2));
+	assert_memory_equal(got, f2, sizeof(f2));
+	assert_true(wait_status(r, TX_RING + 32, DES0_OWN, 0));
+	assert_true(wait_csr5(r, 7u << CSR5_TS_SHIFT, TS_SUSPENDED << CSR5_TS_SHIFT));
+	peer_quiet(r); /* f1 not again */
+	assert_int_equal(stats(r).tx_packets, 1);
+	/* The frame that waited in the TAP queue, into descriptor 1; descriptor 0 untouched. */
+	assert_true(wait_status(r, RX_RING + 16, DES0_OWN, 0));
+	assert_int_equal(guest_memory_read(r->mem, RX_BUF + 0x800, got, sizeof(rx)), 0);
+	assert_int_equal(got[20], 2);
+	assert_int_equal(get32(r, RX_RING), rx0);
+	/* The filter: another station's frame is dropped, ours goes to descriptor 2. */
+	memcpy(rx, other, 6);
+	peer_send(r, rx, sizeof(rx));
+	memcpy(rx, mac, 6);
+	rx[20] = 3;
+	peer_send(r, rx, sizeof(rx));
+	assert_true(wait_status(r, RX_RING + 32, DES0_OWN, 0));
+	assert_int_equal(stats(r).rx_filtered, 1);
+	assert_int_equal(stats(r).rx_packets, 2);
+	/* The ROM read ends where it was: word 10 is the MAC's bytes 0 and 1 (SROM byte 20). */
+	assert_int_equal(hi << 8 | eeprom_bits(r, 8), (unsigned)(mac[0] | mac[1] << 8));
+	csr_w(r, 9, 0x4800);
+	assert_int_equal(linux_mdio_read(r, 1, 4), 0x0181);
+	/* The timer runs on: continuous, at most its period left, and it fires again. */
+	assert_int_equal(csr_r(r, 11) & CSR11_CON, CSR11_CON);
+	assert_true((csr_r(r, 11) & CSR11_VALUE_MASK) <= 0x1000);
+	csr_w(r, 5, CSR5_GTE);
+	assert_true(wait_csr5(r, CSR5_GTE, CSR5_GTE));
+}
+
+/*
+ * A pass that spent its budget inside a frame: the first part was gathered from descriptors
+ * already closed, so the bytes are in the state and the rest is at tx_cur. The state is the
+ * one such a pass leaves (the budget cannot be stopped at from a test): an idle adapter with
+ * its transmitter running, and the gathered bytes put at the section's end. The restored
+ * adapter sends the whole frame once.
+ */
+static void test_save_mid_frame(void **state)
+{
+	struct rig *r = *state;
+	uint8_t frame[100], got[2048], *b;
+	struct state_out out;
+	size_t len;
+
+	linux_up(r, 4);
+	frame_from_us(frame, sizeof(frame), 0x33);
+	assert_int_equal(guest_memory_write(r->mem, TX_BUF, frame + 40, 60), 0);
+	desc(r, TX_RING, DES0_OWN, TDES1_LS | 60, TX_BUF, 0); /* the last segment */
+	dec21140_quiesce(r->d);
+	csr_w(r, 6, CSR6_ST); /* running, the I/O thread woken: parked */
+	save_device(r, &out);
+	len = out.len - ST_TX_TAIL + 8 + 40;
+	b = malloc(len);
+	memcpy(b, out.buf, out.len - ST_TX_TAIL);
+	put_le32(b + out.len - ST_TX_TAIL, 1);	    /* one descriptor */
+	put_le32(b + out.len - ST_TX_TAIL + 4, 40); /* 40 bytes */
+	memcpy(b + out.len, frame, 40);
+	restore_device(r, b, len);
+	assert_int_equal(peer_recv(r, got, sizeof(got)), (ssize_t)sizeof(frame));
+	assert_memory_equal(got, frame, sizeof(frame));
+	assert_true(wait_status(r, TX_RING, DES0_OWN, 0));
+	assert_true(wait_csr5(r, CSR5_TU, CSR5_TU));
+	peer_quiet(r);
+	/* Saved again idle and restored: nothing is sent again. */
+	state_out_fini(&out);
+	save_device(r, &out);
+	restore_device(r, out.buf, out.len);
+	assert_true(wait_csr5(r, CSR5_TU, CSR5_TU));
+	peer_quiet(r);
+	free(b);
+	state_out_fini(&out);
+}
+
+/* A copy of the saved bytes with a u32 (or a byte, when size is 1) at off changed. */
+static uint8_t *patched(const struct state_out *out, size_t off, unsigned size, uint32_t v)
+{
+	uint8_t *b = malloc(out->len);
+
+	memcpy(b, out->buf, out->len);
+	if (size == 1)
+		b[off] = (uint8_t)v;
+	else
+		put_le32(b + off, v);
+	return b;
+}
+
+/* Hostile sections: every one refused by name, and the adapter left as it was. */
+static void test_load_hostile(void **state)
+{
+	static const struct {
+		size_t off;
+		unsigned size;
+		uint32_t v;
+		const char *why;
+	} bad[] = {
+		{ST_MAC + 5, 1, 0x99, "MAC address"},
+		{ST_CONFIG + 0, 1, 0x12, "read-only PCI configuration byte 0x00"},
+		{ST_CONFIG + 0x10, 1, 0x00, "read-only PCI configuration byte 0x10"},
+		{ST_CSR(0), 4, 0x01A08001, "CSR0"},
+		{ST_CSR(3), 4, 0x10002, "CSR3 or CSR4"},
+		{ST_CSR(5), 4, 0xFC000000u | 5u << CSR5_TS_SHIFT, "transmit process state"},
+		{ST_CSR(5), 4, 0xFC000000u | 2u << CSR5_RS_SHIFT, "receive process state"},
+		{ST_CSR(5), 4, 0x0000000u, "CSR5: bits"},
+		{ST_CSR(6), 4, CSR6_RESET | CSR6_HP, "HP/HO/IF"},
+		{ST_CSR(7), 4, 0x00020000, "CSR7"},
+		{ST_CSR(9), 4, CSR9_SR_DO, "CSR9"},
+		{ST_FLAGS + 1, 1, 2, "flag"},
+		{ST_FLAGS + 0, 1, 1, "irq_level"},
+		{ST_RX_CUR, 4, 0x10002, "rx_cur"},
+		{ST_GPT_LEFT + 4, 4, 0x10, "timer"},
+		{ST_FILTER, 1, 4, "filter mode"},
+		{ST_SROM, 4, 5, "serial ROM phase"},
+		{ST_SROM + 12, 4, 64, "serial ROM address"},
+		{ST_SROM + 16, 4, 0x10000, "16-bit"},
+		{ST_MII, 4, 6, "MII phase"},
+	};
+	struct rig *r = *state;
+	struct state_out out;
+	char err[256];
+	uint8_t *b;
+
+	linux_up(r, 4);
+	state_out_init(&out);
+	assert_int_equal(dec21140_save(r->d, &out), -EBUSY); /* the I/O thread runs */
+	state_out_fini(&out);
+	save_device(r, &out);
+	dec21140_unquiesce(r->d);
+	csr_w(r, 0, 1); /* back to reset: a refused load must leave it so */
+	assert_int_equal(out.len, ST_MII + 35 + ST_TX_TAIL);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		b = patched(&out, bad[i].off, bad[i].size, bad[i].v);
+		err[0] = 0;
+		assert_int_equal(load_bytes(r, b, out.len, 1, err, sizeof(err)), -EBADMSG);
+		if (!strstr(err, bad[i].why))
+			fail_msg("field at %zu: \"%s\" does not name %s", bad[i].off, err,
+				 bad[i].why);
+		free(b);
+	}
+	/* Every truncation; bytes left over; versions this build does not know. */
+	for (size_t n = 0; n < out.len; n++)
+		assert_int_equal(load_bytes(r, out.buf, n, 1, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "too short"));
+	b = malloc(out.len + 1);
+	memcpy(b, out.buf, out.len);
+	b[out.len] = 0;
+	assert_int_equal(load_bytes(r, b, out.len + 1, 1, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "longer"));
+	free(b);
+	assert_int_equal(load_bytes(r, out.buf, out.len, 0, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(
+		load_bytes(r, out.buf, out.len, DEC21140_STATE_VERSION + 1, err, sizeof(err)),
+		-EBADMSG);
+	assert_non_null(strstr(err, "version"));
+	/* The frame being gathered: over 2048 bytes, over 64 descriptors, bytes outside one. */
+	b = patched(&out, out.len - 4, 4, 3000);
+	assert_int_equal(load_bytes(r, b, out.len, 1, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "tx_len"));
+	free(b);
+	b = patched(&out, out.len - 8, 4, 65);
+	assert_int_equal(load_bytes(r, b, out.len, 1, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "tx_descs"));
+	free(b);
+	b = patched(&out, out.len - 8, 4, 1); /* a frame, but the transmitter is stopped */
+	assert_int_equal(load_bytes(r, b, out.len, 1, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "tx_descs"));
+	free(b);
+	/* Nothing of it was taken: the CSRs are reset ones, the list bases zero. */
+	assert_int_equal(csr_r(r, 6), CSR6_RESET);
+	assert_int_equal(csr_r(r, 4), 0);
+	/* The good bytes load. */
+	assert_int_equal(load_bytes(r, out.buf, out.len, 1, err, sizeof(err)), 0);
+	assert_int_equal(csr_r(r, 4), TX_RING);
+	state_out_fini(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +965,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_setup_hash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_mid_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_hostile, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
