@@ -5,6 +5,8 @@
  * Every handler runs on the control thread (control.c), under w->lock unless
  * its entry says CONTROL_UNLOCKED; with w->lock held it may call the machine's
  * verbs but never wait for the boot loop (main.c), which takes w->lock too.
+ * The long ones (save, migrate-send) hold the machine (worker_hold_machine)
+ * and drop w->lock while they work, taking it again before they return.
  */
 #include "vmwp/worker.h"
 
