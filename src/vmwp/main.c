@@ -68,6 +68,8 @@ static const char *ask_guest_to_power_off(struct worker *w, const char *reason)
 
 	if (!w->machine)
 		return "nothing (the guest is between boots and will not be started again)";
+	if (w->state.saved || w->migrated) /* its machine is stopping: nothing to ask */
+		return "nothing (the VM was saved or moved: it no longer runs here)";
 	if (w->paused) { /* a paused guest cannot answer: let it run to shut down */
 		partition_resume(machine_partition(w->machine));
 		w->paused = false;
